@@ -1,0 +1,78 @@
+"""Session fixtures shared by every test: real broker, Redis and PostgreSQL (reused or started).
+
+- ``stack``: addresses of the three backing services and a fresh, migrated test database.
+- ``topic_prefix``: a unique prefix with every contract topic created under it, so that tests on the
+  shared real broker never see each other's traffic. Services take it as ``ALARMHUB_TOPIC_PREFIX``;
+  tests that touch Redis use it as their key prefix too.
+- ``consume_topic``: read the first n JSON values of a prefixed topic.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from alarmhub_devstack import BackingServices
+from alarmhub_devstack.testing import consume, new_prefix
+
+
+@dataclass(frozen=True)
+class Stack:
+    kafka_bootstrap: str
+    redis_url: str
+    database_url: str
+    admin_database_url: str
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    from alarmhub_store import migrate_sync
+    from sqlalchemy import create_engine, text
+
+    backing = BackingServices(
+        kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        postgres_url=os.environ.get("ALARMHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        state_dir=Path(".devstack/test"),
+    ).start()
+    base = backing.postgres_url.rsplit("/", 1)[0]
+    dbname = f"alarmhub_test_{uuid.uuid4().hex[:8]}"
+    db_url = f"{base}/{dbname}"
+    migrate_sync(db_url)
+    try:
+        yield Stack(backing.kafka_bootstrap, backing.redis_url, db_url, backing.postgres_url)
+    finally:
+        from alarmhub_store import sqlalchemy_url
+
+        engine = create_engine(sqlalchemy_url(backing.postgres_url), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+        except Exception:
+            pass
+        finally:
+            engine.dispose()
+        backing.stop()
+
+
+@pytest_asyncio.fixture
+async def topic_prefix(stack: Stack) -> AsyncIterator[str]:
+    from alarmhub_kafka import ensure_topics
+
+    prefix = new_prefix()
+    await ensure_topics(stack.kafka_bootstrap, prefix=prefix)
+    yield prefix
+
+
+@pytest.fixture
+def consume_topic(stack: Stack) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
+    async def _consume(prefix: str, topic: str, n: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        return await consume(stack.kafka_bootstrap, prefix + topic, n, timeout)
+
+    return _consume

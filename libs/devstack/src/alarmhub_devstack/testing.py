@@ -1,0 +1,148 @@
+"""Test helpers over real components: consume a prefixed topic, run a service as a real process.
+
+Used by the root ``conftest.py`` fixtures and by cross-service tests. Nothing here mocks Kafka,
+Redis or PostgreSQL: tests isolate themselves with a unique topic prefix (and Redis key prefix)
+on the shared real broker instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._backing import free_port, reachable
+
+__all__ = ["ServiceProcess", "consume", "new_prefix", "service_env", "wait_http", "wait_until"]
+
+
+def new_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+async def consume(bootstrap: str, topic: str, n: int, timeout: float = 15.0,
+                  group: str | None = None) -> list[dict[str, Any]]:
+    """Return the first ``n`` JSON values of ``topic`` (already prefixed), from the earliest offset."""
+    from aiokafka import AIOKafkaConsumer  # type: ignore[attr-defined]
+
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=group or f"test-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await consumer.start()
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < n and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                out.extend(json.loads(r.value) for r in recs)
+    finally:
+        await consumer.stop()
+    return out
+
+
+def service_env(stack: Any, prefix: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
+    env.update({
+        "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "REDIS_URL": stack.redis_url,
+        "DATABASE_URL": stack.database_url,
+        "ALARMHUB_TOPIC_PREFIX": prefix,
+        "ALARMHUB_HEALTH_HOST": "127.0.0.1",
+        "ALARMHUB_LOG_LEVEL": "INFO",
+    })
+    env.update(extra)
+    return env
+
+
+def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} while waiting for {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            last = exc
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready within {timeout}s: {last!r}")
+
+
+@dataclass
+class ServiceProcess:
+    """One alarmhub service as a real OS process, with ephemeral ports, ready when ``/readyz`` says so."""
+
+    module: str
+    env: dict[str, str]
+    ports: dict[str, int] = field(default_factory=dict)
+    log_dir: Path = Path("artifacts/logs")
+    proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def create(cls, module: str, env: dict[str, str], port_vars: tuple[str, ...] = ()) -> ServiceProcess:
+        ports = {"ALARMHUB_HEALTH_PORT": free_port(), **{v: free_port() for v in port_vars}}
+        full = {**env, **{k: str(v) for k, v in ports.items()}}
+        return cls(module=module, env=full, ports=ports)
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['ALARMHUB_HEALTH_PORT']}"
+
+    def start(self, wait_ready: bool = True, timeout: float = 60.0) -> ServiceProcess:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{self.module}-{self.ports['ALARMHUB_HEALTH_PORT']}.log").open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module], env=self.env, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        if wait_ready:
+            wait_http(self.health_url + "/readyz", timeout, self.proc)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, as a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def port_open(self, var: str) -> bool:
+        return reachable("127.0.0.1", self.ports[var])
+
+
+async def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` (sync or async) until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        res = predicate()
+        if asyncio.iscoroutine(res):
+            res = await res
+        if res:
+            return res
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(interval)

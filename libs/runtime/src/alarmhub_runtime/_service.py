@@ -1,0 +1,46 @@
+"""Run a service until SIGTERM/SIGINT, then stop it in order.
+
+A service is anything with ``async start()`` and ``async stop()``; :func:`run_service` starts the
+health server, the service, waits for a signal, marks the service not ready, and stops it within
+the grace period. Stop order inside a service's ``stop`` is the service's business (app.py):
+stop accepting, drain, flush the producer, commit, close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Protocol
+
+from ._health import HealthServer
+from ._logging import get_logger
+
+__all__ = ["Lifecycle", "run_service"]
+
+
+class Lifecycle(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+async def run_service(app: Lifecycle, health: HealthServer, grace_s: float = 10.0) -> None:
+    log = get_logger("alarmhub.runtime")
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await health.start()
+    log.info("health_server_started", port=health.port)
+    try:
+        await app.start()
+        log.info("service_started")
+        await stop.wait()
+        log.info("shutdown_requested")
+        health.draining = True
+    finally:
+        try:
+            await asyncio.wait_for(app.stop(), grace_s)
+            log.info("service_stopped")
+        except TimeoutError:
+            log.error("shutdown_grace_exceeded", grace_s=grace_s)
+        await health.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer  # type: ignore[attr-defined]
@@ -53,6 +54,13 @@ class DurableProducer:
         self._started = asyncio.Event()
         self._last_ok = 0.0
         self._last_error = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, metrics: KafkaMetrics, client_id: str) -> DurableProducer:
+        """Build from a service's settings (``alarmhub_runtime.BaseServiceSettings``)."""
+        return cls(settings.kafka_bootstrap, metrics=metrics, client_id=client_id,
+                   topic_prefix=settings.topic_prefix, service=client_id,
+                   enable_idempotence=settings.kafka_idempotence)
 
     def topic(self, name: str) -> str:
         return self._prefix + name

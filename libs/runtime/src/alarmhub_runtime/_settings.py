@@ -22,6 +22,8 @@ class BaseServiceSettings(BaseSettings):
                                  description="Kafka bootstrap servers, comma separated")
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", alias="REDIS_URL")
     database_url: str = Field(default="postgresql://postgres@127.0.0.1:5432/alarmhub", alias="DATABASE_URL")
+    kafka_idempotence: bool = Field(default=False, alias="ALARMHUB_KAFKA_IDEMPOTENCE",
+                                    description="idempotent producer; enable on real Kafka (the dev broker lacks it)")
     topic_prefix: str = Field(default="", alias="ALARMHUB_TOPIC_PREFIX",
                               description="prefix for every topic name (isolates test runs on a shared broker)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ALARMHUB_LOG_LEVEL")

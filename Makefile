@@ -1,0 +1,41 @@
+# alarmhub — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(shell command -v $(PYTHON))
+
+.PHONY: run test install proto lint typecheck clean bench
+
+# Install: uv into a private tool venv, then the locked workspace into .venv; Debian packages the
+# tests need (chromium, fonts, sip-tester, prometheus) through scripts/install-system.sh.
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv>=0.5,<1"
+
+install: $(UV)
+	$(UV) sync --all-packages --frozen
+
+run: install
+	$(VENV)/bin/alarmhub-dev up
+
+test: install
+	bash scripts/install-system.sh
+	$(VENV)/bin/alarmhub-proto --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+proto: install
+	$(VENV)/bin/alarmhub-proto
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check . || true
+
+typecheck: install
+	$(VENV)/bin/mypy libs/events/src libs/kafka/src libs/runtime/src
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .devstack artifacts

@@ -1,0 +1,140 @@
+"""``alarmhub-dev``: the embedded dev stack behind ``make run``.
+
+``alarmhub-dev up`` reuses or starts the broker, Redis and PostgreSQL, applies the schema, creates
+the topics, starts every service as its own supervised process and the traffic simulator
+(``ALARMHUB_SIM=off`` leaves it out), prints the console URL, and on Ctrl-C stops what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from ._backing import BackingServices, reachable
+from .supervisor import Supervisor, python_module
+
+__all__ = ["SERVICES", "main"]
+
+#: (name, module) of every service, in start order: consumers before producers.
+SERVICES: tuple[tuple[str, str], ...] = (
+    ("dispatch", "alarmhub_dispatch"),
+    ("triage", "alarmhub_triage"),
+    ("ingest-contactid", "alarmhub_ingest_contactid"),
+    ("ingest-gps", "alarmhub_ingest_gps"),
+    ("ingest-camera", "alarmhub_ingest_camera"),
+)
+
+DEV_DEFAULTS = {
+    "ALARMHUB_DEV_TOKEN": "dev-city-admin",
+    "ALARMHUB_SIP_PASSWORD": "12345678",
+    "ALARMHUB_GPS_UNREGISTERED": "accept",
+    "ALARMHUB_DEV_MODE": "1",
+}
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+async def _up(args: argparse.Namespace) -> int:
+    env = {**DEV_DEFAULTS, **os.environ}
+    env.setdefault("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/alarmhub")
+    http_port = int(env.get("ALARMHUB_HTTP_PORT", "8080"))
+    if reachable("127.0.0.1", http_port) and _wait_http(f"http://127.0.0.1:{http_port}/openapi.json", 2):
+        _say(f"alarmhub is already running: console http://127.0.0.1:{http_port}/"
+             f"?access_token={env['ALARMHUB_DEV_TOKEN']}")
+        return 0
+
+    state = Path(args.state_dir)
+    pg_server = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    backing = BackingServices(kafka_bootstrap=env["KAFKA_BOOTSTRAP"], redis_url=env["REDIS_URL"],
+                              postgres_url=pg_server, state_dir=state)
+    _say("alarmhub dev stack: starting backing services …")
+    await asyncio.to_thread(backing.start)
+    for r in backing.reused:
+        _say(f"  reused   {r}")
+    for p in backing.started:
+        _say(f"  started  {p.name} (pid {p.proc.pid}, log {p.log_path})")
+
+    sup = Supervisor(state / "logs")
+    try:
+        from alarmhub_kafka import ensure_topics
+        from alarmhub_store import migrate
+
+        await migrate(env["DATABASE_URL"])
+        await ensure_topics(env["KAFKA_BOOTSTRAP"], prefix=env.get("ALARMHUB_TOPIC_PREFIX", ""))
+        for name, module in SERVICES:
+            sup.add(name, python_module(module), env)
+        if env.get("ALARMHUB_SIM", "on").lower() not in ("off", "0", "false", "no"):
+            sup.add("simulator", [sys.executable, "-m", "alarmhub_sim", "live"], env)
+        await sup.start()
+        console = f"http://127.0.0.1:{http_port}/?access_token={env['ALARMHUB_DEV_TOKEN']}"
+        ready = await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{http_port}/openapi.json", 90)
+        _say("")
+        _say(f"alarmhub is {'up' if ready else 'starting (dispatch not answering yet)'}.")
+        _say(f"  console:   {console}")
+        _say(f"  API:       http://127.0.0.1:{http_port}/api/v1  (Authorization: Bearer {env['ALARMHUB_DEV_TOKEN']})")
+        _say("  DC-09:     tcp+udp 127.0.0.1:7100   JT/T 808: 5015  GT06: 5023  H02: 5013  JT/T 809: 5809")
+        _say("  cameras:   http://127.0.0.1:8081/events/{isapi,onvif,webhook}   GB/T 28181 SIP: 5060")
+        _say("  metrics:   http://127.0.0.1:9101..9105/metrics")
+        _say(f"  logs:      {state / 'logs'}/")
+        _say("Ctrl-C stops everything this command started.")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        _say("stopping …")
+    finally:
+        await sup.stop()
+        await asyncio.to_thread(backing.stop)
+        _say("stopped.")
+    return 0
+
+
+def _stack(args: argparse.Namespace) -> int:
+    backing = BackingServices(state_dir=Path(args.state_dir)).start()
+    _say(f"reused {backing.reused}; started {[p.name for p in backing.started]}; Ctrl-C to stop")
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        backing.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="alarmhub-dev", description=__doc__)
+    parser.add_argument("--state-dir", default=".devstack")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up", help="backing services + all services + simulator (make run)")
+    sub.add_parser("stack", help="backing services only")
+    args = parser.parse_args(argv)
+    if args.cmd == "up":
+        return asyncio.run(_up(args))
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    return _stack(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs. Installs only what is missing; needs root (as CI is) or sudo.
+set -euo pipefail
+# package:probe pairs; the probe is a command, or a path that the package installs
+needed=(
+)
+missing=()
+for pc in "${needed[@]}"; do
+  pkg=${pc%%:*}; cmd=${pc#*:}
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -e "$cmd" ]; then missing+=("$pkg"); fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null; then echo "install-system: apt-get not found; need: ${missing[*]}" >&2; exit 1; fi
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "install-system: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,1 @@
+"""alarmhub_dispatch."""

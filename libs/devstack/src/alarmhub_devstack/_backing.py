@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["BackingServices", "StartedProcess", "free_port", "reachable"]
@@ -198,7 +199,7 @@ def _open_path_for(*paths: Path) -> None:
                 os.chmod(fp, fp.stat().st_mode | 0o044 | (0o011 if fp.stat().st_mode & 0o100 else 0))
 
 
-def _as_user(entry: pwd.struct_passwd | None) -> dict[str, object]:
+def _as_user(entry: pwd.struct_passwd | None) -> dict[str, Any]:
     if entry is None:
         return {}
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [],

@@ -31,7 +31,7 @@ def new_prefix() -> str:
 async def consume(bootstrap: str, topic: str, n: int, timeout: float = 15.0,
                   group: str | None = None) -> list[dict[str, Any]]:
     """Return the first ``n`` JSON values of ``topic`` (already prefixed), from the earliest offset."""
-    from aiokafka import AIOKafkaConsumer  # type: ignore[attr-defined]
+    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=group or f"test-{uuid.uuid4().hex[:8]}",

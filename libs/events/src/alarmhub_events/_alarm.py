@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,7 +11,7 @@ from ._common import Event, Timestamp
 
 __all__ = ["ALARM_SCHEMA", "AlarmEvent", "AlarmKind", "Location", "Protocol", "Qualifier", "Source"]
 
-ALARM_SCHEMA = "alarmhub.alarm.v1"
+ALARM_SCHEMA: Final = "alarmhub.alarm.v1"
 
 
 class AlarmKind(StrEnum):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field
 
@@ -11,7 +11,7 @@ from ._common import Event, Timestamp
 
 __all__ = ["DLQ_SCHEMA", "DlqRecord"]
 
-DLQ_SCHEMA = "alarmhub.dlq.v1"
+DLQ_SCHEMA: Final = "alarmhub.dlq.v1"
 
 
 class DlqRecord(Event):

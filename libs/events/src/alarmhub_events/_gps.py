@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field
 
@@ -12,8 +12,8 @@ from ._common import Event, Timestamp
 
 __all__ = ["DEVICE_STATUS_SCHEMA", "GPS_SCHEMA", "DeviceStatus", "DeviceStatusKind", "GpsFix"]
 
-GPS_SCHEMA = "alarmhub.gps.v1"
-DEVICE_STATUS_SCHEMA = "alarmhub.device_status.v1"
+GPS_SCHEMA: Final = "alarmhub.gps.v1"
+DEVICE_STATUS_SCHEMA: Final = "alarmhub.device_status.v1"
 
 
 class GpsFix(Event):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,7 +12,7 @@ from ._common import Event, Timestamp
 
 __all__ = ["INCIDENT_EVENT_SCHEMA", "Actor", "IncidentEvent", "IncidentEventType", "IncidentStatus", "Verdict"]
 
-INCIDENT_EVENT_SCHEMA = "alarmhub.incident_event.v1"
+INCIDENT_EVENT_SCHEMA: Final = "alarmhub.incident_event.v1"
 
 
 class IncidentEventType(StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,7 +13,7 @@ from ._common import Event, Timestamp
 
 __all__ = ["TRIAGED_SCHEMA", "Decision", "Reason", "TriagedAlarm"]
 
-TRIAGED_SCHEMA = "alarmhub.triaged.v1"
+TRIAGED_SCHEMA: Final = "alarmhub.triaged.v1"
 
 
 class Decision(StrEnum):

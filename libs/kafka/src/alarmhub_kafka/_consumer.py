@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition  # type: ignore[attr-defined]
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from alarmhub_events import Event
 from pydantic import ValidationError

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer  # type: ignore[attr-defined]
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from alarmhub_events import ALARMS_DLQ, DlqRecord, Event, utcnow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[attr-defined]
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from alarmhub_events import TOPICS
 

@@ -28,7 +28,7 @@ class HealthServer:
         self._host = host
         self._port = port
         self._checks: dict[str, ReadinessCheck] = {}
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self.draining = False
 
     def add_check(self, name: str, check: ReadinessCheck) -> None:
@@ -54,7 +54,7 @@ class HealthServer:
             try:
                 res = check()
                 if asyncio.iscoroutine(res) or isinstance(res, Awaitable):
-                    res = await asyncio.wait_for(res, 2.0)  # type: ignore[arg-type]
+                    res = await asyncio.wait_for(res, 2.0)
                 results[name] = bool(res)
             except Exception:
                 results[name] = False

@@ -32,7 +32,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.get_logger(name)
 
 
 def bind_event(event_id: object) -> None:

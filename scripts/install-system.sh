@@ -3,6 +3,8 @@
 set -euo pipefail
 # package:probe pairs; the probe is a command, or a path that the package installs
 needed=(
+  prometheus:promtool
+  sip-tester:sipp
 )
 missing=()
 for pc in "${needed[@]}"; do

@@ -111,3 +111,41 @@ async def test_consumer_commits_after_processing_and_dead_letters_bad_input(
     await again.stop()
     await producer.stop()
     assert [m.value.zone for m in replayed] == ["004"]
+
+
+async def test_batched_send_keeps_per_key_partition_and_order(stack: Any, topic_prefix: str) -> None:
+    """Above the batch threshold records go through record batches; keys must land where send() puts them."""
+    from aiokafka import AIOKafkaConsumer
+
+    producer = await _producer(stack, topic_prefix)
+    try:
+        devices = [f"L1#{i:04d}" for i in range(8)]
+        small = [(ALARMS_RAW, _event(0, d), None) for d in devices]  # below the threshold: send() each
+        await producer.send_many(small)
+        big = [(ALARMS_RAW, _event(i, devices[i % 8]), None) for i in range(1, 200)]
+        assert len(big) >= producer.BATCH_THRESHOLD
+        await producer.send_many(big)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(topic_prefix + ALARMS_RAW, bootstrap_servers=stack.kafka_bootstrap,
+                                group_id=f"{topic_prefix}check", auto_offset_reset="earliest")
+    await consumer.start()
+    seen: dict[str, list[tuple[int, int]]] = {}
+    try:
+        total = 0
+        for _ in range(100):
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                for r in recs:
+                    ev = AlarmEvent.from_bytes(r.value)
+                    seen.setdefault(ev.source.device_id, []).append((r.partition, int(ev.zone or 0)))
+                    total += 1
+            if total >= 8 + 199:
+                break
+    finally:
+        await consumer.stop()
+    assert sum(len(v) for v in seen.values()) == 207
+    for device, recs in seen.items():
+        assert len({p for p, _ in recs}) == 1, f"{device} spread over partitions"
+        zones = [z for _, z in recs]
+        assert zones == sorted(zones), f"{device} out of order"

@@ -34,6 +34,7 @@ DEV_DEFAULTS = {
     "ALARMHUB_DEV_TOKEN": "dev-city-admin",
     "ALARMHUB_SIP_PASSWORD": "12345678",
     "ALARMHUB_GPS_UNREGISTERED": "accept",
+    "ALARMHUB_WEBHOOK_SECRET": "dev-webhook-secret",
     "ALARMHUB_DEV_MODE": "1",
 }
 

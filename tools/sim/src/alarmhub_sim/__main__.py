@@ -5,6 +5,7 @@ Subcommands:
   dc09    drive many alarm panels at a rate, bounded by --count and/or --duration
   gps     drive vehicle fleets (JT/T 808, GT06, H02)
   camera  drive cameras (ISAPI, ONVIF, GB/T 28181)
+  jt809   a lower-level GPS platform that logs in over JT/T 809 and forwards a fleet
   live    what `make run` runs: every protocol at a gentle rate, demo sites registered first
 """
 
@@ -112,6 +113,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--duration", type=float, default=None)
         p.add_argument("--units", type=int, default=50, help="vehicles or cameras")
 
+    p = sub.add_parser("jt809", help="a JT/T 809 lower-level platform forwarding a fleet")
+    p.add_argument("--port", type=int, default=_env_port("ALARMHUB_JT809_PORT", 5809))
+    p.add_argument("--user-id", type=int, default=int(os.environ.get("ALARMHUB_SIM_JT809_USER", "20001")))
+    p.add_argument("--password", default=os.environ.get("ALARMHUB_SIM_JT809_PASSWORD", "sim-platform"))
+    p.add_argument("--gnss-center-id", type=int, default=int(os.environ.get("ALARMHUB_SIM_JT809_CENTER", "20001")))
+    p.add_argument("--rate", type=float, default=50.0, help="positions per second")
+    p.add_argument("--count", type=int, default=None)
+    p.add_argument("--duration", type=float, default=None)
+    p.add_argument("--units", type=int, default=100, help="vehicles")
+    p.add_argument("--alarms", type=int, default=0, help="0x1402 alarm reports to send")
+
     p = sub.add_parser("live", help="every protocol at a gentle rate (make run)")
     p.add_argument("--rate", type=float, default=0.5, help="alarms per second")
     p.add_argument("--sites", type=int, default=40)
@@ -136,6 +148,16 @@ def main(argv: list[str] | None = None) -> int:
                                   duration_s=args.duration, seed=args.seed)
 
         print(json.dumps(asyncio.run(go())))
+        return 0
+    if args.cmd == "jt809":
+        if args.count is None and args.duration is None:
+            parser.error("bound the run with --count and/or --duration")
+        from . import jt809
+
+        print(json.dumps(asyncio.run(jt809.run(
+            args.host, args.port, user_id=args.user_id, password=args.password,
+            gnss_center_id=args.gnss_center_id, rate=args.rate, count=args.count, duration_s=args.duration,
+            vehicles=args.units, seed=args.seed, alarms=args.alarms))))
         return 0
     if args.cmd in ("gps", "camera"):
         if args.count is None and args.duration is None:

@@ -1,0 +1,152 @@
+"""Benchmark of JT/T 809 intake: positions/s over one main link and over ten, durable write included.
+
+The ``Jt809Server`` runs in this process (one process, uvloop) with a real ``DurableProducer`` against
+the dev broker (reused if reachable, else started); lower platforms run in separate load processes
+and stream pre-encoded 0x1202 frames as fast as the link takes them. A position counts once the
+broker acknowledged its ``telemetry.gps`` record (the server awaits the write before reading on).
+
+    .venv/bin/python bench/jt809.py --links 1 --positions 200000
+    .venv/bin/python bench/jt809.py --links 10 --positions 50000
+
+Prints one JSON line per run: links, positions, seconds, positions_per_s, peak RSS. Every loop is
+bounded in count and time; loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "bench809"
+
+
+def _loader(port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float) -> None:
+    import uvloop
+
+    uvloop.run(_load(port, user_id, positions, ready, go, timeout))
+
+
+async def _load(port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float) -> None:
+    from alarmhub_ingest_gps.protocols import jt809 as p
+    from alarmhub_sim.jt809 import plates
+
+    fleet = plates(500, user_id)
+    now = datetime.now(UTC)
+    batch = 500
+    frames = b"".join(
+        p.encode_frame(p.UP_EXG_MSG, p.vehicle_body(fleet[i % len(fleet)], 2, p.UP_EXG_MSG_REAL_LOCATION,
+                                                    p.position_2011(22.54 + i * 1e-5, 114.05, now, speed=40)),
+                       serial=i, gnss_center_id=user_id)
+        for i in range(batch))
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(p.encode_frame(p.UP_CONNECT_REQ, p.login_body(p.Login(user_id, PASSWORD, "127.0.0.1", 0)),
+                                serial=0, gnss_center_id=user_id))
+    await writer.drain()
+    await asyncio.wait_for(reader.read(4096), timeout)
+    ready.set()
+    await asyncio.get_running_loop().run_in_executor(None, go.wait, timeout)
+    sent = 0
+    deadline = time.monotonic() + timeout
+    while sent < positions and time.monotonic() < deadline:
+        writer.write(frames)
+        sent += batch
+        await writer.drain()
+    writer.write(p.encode_frame(p.UP_LINKTEST_REQ, b"", serial=1, gnss_center_id=user_id))
+    await writer.drain()
+    await asyncio.wait_for(reader.read(4096), timeout)  # 0x1006: everything before it was published
+    writer.close()
+
+
+async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeout: float) -> dict[str, float]:
+    from alarmhub_events import Event
+    from alarmhub_ingest_gps.jt809_link import Jt809Server, PlatformDirectory, PlatformRecord
+    from alarmhub_kafka import DurableProducer, KafkaMetrics
+    from prometheus_client import CollectorRegistry
+
+    producer = DurableProducer(bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="bench-jt809",
+                               topic_prefix=prefix, service="bench")
+    await producer.start()
+
+    async def publish(items: list[tuple[str, Event]]) -> None:
+        await producer.send_many([(t, e, None) for t, e in items])
+
+    records = [PlatformRecord(90000 + i, PASSWORD, 90000 + i, f"bench-{i}") for i in range(links)]
+    server = Jt809Server(host="127.0.0.1", port=0, directory=PlatformDirectory(records), publish=publish,
+                         slave_enabled=False)
+    await server.start()
+    ctx = mp.get_context("spawn")
+    go = ctx.Event()
+    readies = [ctx.Event() for _ in range(links)]
+    procs = [ctx.Process(target=_loader, args=(server.port, 90000 + i, positions, readies[i], go, timeout))
+             for i in range(links)]
+    for pr in procs:
+        pr.start()
+    loop = asyncio.get_running_loop()
+    try:
+        for r in readies:
+            if not await loop.run_in_executor(None, r.wait, timeout):
+                raise RuntimeError("a loader did not log in")
+        total = positions * links
+        t0 = time.perf_counter()
+        go.set()
+        deadline = t0 + timeout
+        while server.stats["positions"] < total and time.perf_counter() < deadline:
+            if not any(pr.is_alive() for pr in procs) and server.stats["positions"] < total:
+                await asyncio.sleep(1.0)  # loaders gone: whatever is still in flight lands now, or never
+                break
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - t0
+        done = server.stats["positions"]
+    finally:
+        for pr in procs:
+            pr.join(timeout=30)
+            if pr.is_alive():
+                pr.terminate()
+        await server.stop()
+        await producer.stop()
+    return {"links": links, "positions": done, "complete": done >= total, "seconds": round(elapsed, 3),
+            "positions_per_s": round(done / elapsed), "peak_rss_mb": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--links", type=int, nargs="+", default=[1, 10])
+    ap.add_argument("--positions", type=int, default=100_000, help="positions per link (multiple of 500)")
+    ap.add_argument("--timeout", type=float, default=300.0)
+    a = ap.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from alarmhub_devstack import BackingServices
+    from alarmhub_devstack.testing import new_prefix
+    from alarmhub_kafka import ensure_topics
+
+    backing = BackingServices(
+        kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        postgres_url=os.environ.get("ALARMHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        state_dir=ROOT / ".devstack" / "test",
+    ).start()
+    import uvloop
+
+    try:
+        for links in a.links:
+            prefix = "bench" + new_prefix()
+            asyncio.run(ensure_topics(backing.kafka_bootstrap, prefix=prefix))
+            result = uvloop.run(_bench(backing.kafka_bootstrap, prefix, links, a.positions, a.timeout))
+            print(json.dumps(result), flush=True)
+    finally:
+        backing.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""Wiring of the camera ingest service: the only module that knows every part.
+
+Start: producer → registry → Redis → HTTP (uvicorn) → SIP (UDP+TCP) → ONVIF subscriptions → liveness sweep.
+Stop, in the order the style guide asks: stop accepting (HTTP, SIP, ONVIF), drain the SIP queue,
+flush the producer, close the registry and Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+import uvicorn
+from alarmhub_kafka import DurableProducer, PublishError
+from alarmhub_runtime import HealthServer
+
+from .config import CameraSettings
+from .http import IdempotencyStore, build_http_app
+from .ingest import CameraIngest
+from .metrics import CameraMetrics
+from .noise import NoiseGate
+from .protocols.gb28181 import Gb28181Registrar
+from .registry import CameraRegistry
+from .sip import SipServer
+from .subscriptions import OnvifSubscriptionManager
+
+__all__ = ["CameraApp"]
+
+log = structlog.get_logger("alarmhub.ingest_camera")
+
+
+class CameraApp:
+    def __init__(self, settings: CameraSettings, producer: DurableProducer, metrics: CameraMetrics,
+                 health: HealthServer | None = None, *, onvif_transport: Any = None) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.metrics = metrics
+        self.registry = CameraRegistry(settings.database_url, ttl_s=settings.registry_cache_s)
+        gate = NoiseGate(hold_s=settings.hold_s, burst=settings.flood_burst, window_s=settings.flood_window_s)
+        self.ingest = CameraIngest(producer, self.registry, metrics, gate)
+        password = settings.sip_password.get_secret_value() if settings.sip_password else None
+        self.registrar = Gb28181Registrar(server_id=settings.sip_server_id, realm=settings.sip_realm,
+                                          default_password=password)
+        self.sip = SipServer(settings, self.ingest, self.registrar)
+        self.onvif = OnvifSubscriptionManager(settings, self.ingest, transport=onvif_transport)
+        self._redis: Any = None
+        self._uvicorn: uvicorn.Server | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
+        if health is not None:
+            health.add_check("kafka", producer.ready)
+            health.add_check("registry", self.registry.ready)
+
+    @property
+    def http_port(self) -> int:
+        if self._uvicorn is None or not self._uvicorn.servers:
+            return self.settings.http_port
+        return int(self._uvicorn.servers[0].sockets[0].getsockname()[1])
+
+    @property
+    def sip_port(self) -> int:
+        return self.sip.port
+
+    async def start(self) -> None:
+        await self.producer.start()
+        await self.registry.start()
+        idem = None
+        if self.settings.webhook_secret is not None:
+            import redis.asyncio as aioredis
+
+            self._redis = aioredis.from_url(self.settings.redis_url)
+            idem = IdempotencyStore(self._redis, self.settings.topic_prefix, self.settings.idempotency_ttl_s)
+        http_app = build_http_app(self.settings, self.ingest, idem)
+        config = uvicorn.Config(http_app, host=self.settings.http_host, port=self.settings.http_port,
+                                log_config=None, access_log=False, lifespan="off",
+                                limit_concurrency=4096, timeout_keep_alive=30)
+        self._uvicorn = uvicorn.Server(config)
+        # run_service owns SIGTERM/SIGINT; uvicorn (0.29+) would otherwise take them over in serve()
+        self._uvicorn.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        self._http_task = asyncio.create_task(self._uvicorn.serve(), name="http")
+        for _ in range(200):
+            if self._uvicorn.started:
+                break
+            if self._http_task.done():
+                self._http_task.result()  # raises the bind error
+            await asyncio.sleep(0.025)
+        await self.sip.start()
+        await self.onvif.start()
+        self._sweep_task = asyncio.create_task(self._sweep_loop(), name="liveness-sweep")
+        log.info("ingest_camera_started", http_port=self.http_port, sip_port=self.sip_port,
+                 onvif_mode=self.settings.onvif_mode, sip_password_set=self.settings.sip_password is not None)
+
+    async def stop(self) -> None:
+        if self._sweep_task is not None:
+            self._sweep_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweep_task
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        if self._http_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._http_task, 10.0)
+        await self.onvif.stop()
+        await self.sip.stop()
+        await self.producer.stop()
+        await self.registry.stop()
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                await self._redis.aclose()
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(5.0)
+            statuses = self.ingest.sweep()
+            if statuses:
+                try:
+                    await self.ingest.publish_statuses(statuses)
+                except PublishError as exc:
+                    log.warning("status_publish_failed", error=repr(exc))

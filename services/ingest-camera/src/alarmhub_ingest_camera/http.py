@@ -1,0 +1,205 @@
+"""The HTTP shell on port 8081: ``/events/isapi``, ``/events/onvif``, ``/events/webhook``.
+
+Thin: read the body (bounded), decode with the pure protocol module, hand observations to
+:class:`CameraIngest`, answer. 200 only after the broker confirmed the write; malformed or oversize
+input gets a 4xx with the reason and a DLQ record; a broker failure gets 503 so the sender retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import timedelta, timezone
+from typing import Any
+
+import structlog
+from alarmhub_events import Protocol
+from alarmhub_kafka import PublishError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from .config import CameraSettings
+from .events import from_isapi, from_onvif, from_webhook, isapi_device_id
+from .ingest import CameraIngest
+from .protocols.isapi import IsapiError, parse_isapi
+from .protocols.onvif import OnvifError, parse_notifications
+from .protocols.webhook import WebhookError, parse_webhook, verify_signature
+
+__all__ = ["IdempotencyStore", "build_http_app"]
+
+log = structlog.get_logger("alarmhub.ingest_camera.http")
+
+
+class _TooLarge(Exception):
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(b"")
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise _TooLarge(bytes(buf[:limit]))
+    return bytes(buf)
+
+
+def _peer(request: Request) -> str:
+    c = request.client
+    return f"{c.host}:{c.port}" if c else "unknown"
+
+
+class IdempotencyStore:
+    """Idempotency keys in Redis: ``SET NX`` a pending marker before publishing, ``done`` after.
+
+    A retry while the first attempt is still publishing gets 409; after it succeeded, 200 with the
+    first answer; if it failed, the marker is deleted so the retry can publish.
+    """
+
+    def __init__(self, redis: Any, prefix: str, ttl_s: int) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._ttl = ttl_s
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}camera:idem:{hashlib.sha256(key.encode()).hexdigest()}"
+
+    async def claim(self, key: str) -> str | None:
+        """None when claimed; otherwise the existing state (``pending`` or ``done``)."""
+        k = self._key(key)
+        if await self._redis.set(k, "pending", nx=True, ex=60):
+            return None
+        value = await self._redis.get(k)
+        return value.decode() if isinstance(value, bytes) else (value or "pending")
+
+    async def done(self, key: str) -> None:
+        await self._redis.set(self._key(key), "done", ex=self._ttl)
+
+    async def release(self, key: str) -> None:
+        await self._redis.delete(self._key(key))
+
+
+def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: IdempotencyStore | None) -> FastAPI:
+    app = FastAPI(title="alarmhub ingest-camera", docs_url=None, redoc_url=None)
+    metrics = ingest.metrics
+    producer = ingest.producer
+    tz = timezone(timedelta(hours=settings.isapi_tz_hours))
+    secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else None
+
+    async def reject(protocol: str, status: int, reason: str, raw: bytes, peer: str, stage: str = "decode"
+                     ) -> Response:
+        metrics.requests.labels(protocol, "rejected").inc()
+        try:
+            await producer.dead_letter(stage=stage, source_id=peer, error=reason, raw=raw, protocol=protocol,
+                                       peer=peer)
+        except PublishError as exc:
+            log.error("dlq_write_failed", error=repr(exc))
+        return JSONResponse({"error": reason}, status_code=status)
+
+    def unavailable(protocol: str, exc: Exception) -> Response:
+        metrics.requests.labels(protocol, "unavailable").inc()
+        log.error("publish_failed", protocol=protocol, error=repr(exc))
+        return JSONResponse({"error": "event store unavailable, retry"}, status_code=503)
+
+    @app.post("/events/isapi")
+    async def isapi(request: Request) -> Response:
+        t0 = time.perf_counter()
+        peer = _peer(request)
+        try:
+            body = await _read_body(request, settings.max_body_bytes)
+        except _TooLarge as big:
+            return await reject("isapi", 413, f"body exceeds {settings.max_body_bytes} bytes", big.head, peer)
+        try:
+            push = parse_isapi(body, request.headers.get("content-type"), default_tz=tz)
+        except IsapiError as exc:
+            return await reject("isapi", 400, str(exc), body, peer)
+        a = push.alert
+        camera = await ingest.registry.find_isapi(a.mac, a.ip, a.channel)
+        device_id = camera.id if camera else isapi_device_id(push)
+        statuses = []
+        try:
+            if a.is_heartbeat or device_id in ingest.liveness:
+                st = ingest.alive(device_id, Protocol.ISAPI, settings.isapi_offline_s, peer=peer)
+                if st is not None:
+                    statuses.append(st)
+            obs = [] if a.is_heartbeat else [from_isapi(push, device_id)]
+            events = await ingest.publish(obs, camera=camera, peer=peer, statuses=statuses)
+        except PublishError as exc:
+            return unavailable("isapi", exc)
+        metrics.requests.labels("isapi", "heartbeat" if a.is_heartbeat else "ok").inc()
+        metrics.ack_seconds.labels("isapi").observe(time.perf_counter() - t0)
+        return JSONResponse({"status": "ok", "published": len(events)})
+
+    @app.post("/events/onvif")
+    async def onvif(request: Request, camera: str | None = None) -> Response:
+        t0 = time.perf_counter()
+        peer = _peer(request)
+        try:
+            body = await _read_body(request, settings.max_body_bytes)
+        except _TooLarge as big:
+            return await reject("onvif", 413, f"body exceeds {settings.max_body_bytes} bytes", big.head, peer)
+        try:
+            notes = parse_notifications(body)
+        except OnvifError as exc:
+            return await reject("onvif", 400, str(exc), body, peer)
+        cam = await ingest.registry.get(camera) if camera else None
+        if cam is None and request.client is not None:
+            cam = await ingest.registry.find_by_ip(request.client.host)
+        device_id = cam.id if cam else (camera or f"onvif:{request.client.host if request.client else 'unknown'}")
+        obs = [o for n in notes if (o := from_onvif(n, device_id, body)) is not None]
+        try:
+            await ingest.publish(obs, camera=cam, peer=peer)
+        except PublishError as exc:
+            return unavailable("onvif", exc)
+        metrics.requests.labels("onvif", "ok").inc()
+        metrics.ack_seconds.labels("onvif").observe(time.perf_counter() - t0)
+        return Response(status_code=200)
+
+    @app.post("/events/webhook")
+    async def webhook(request: Request) -> Response:
+        t0 = time.perf_counter()
+        peer = _peer(request)
+        if secret is None or idem is None:
+            return JSONResponse({"error": "webhook endpoint is not configured"}, status_code=503)
+        try:
+            body = await _read_body(request, min(settings.max_body_bytes, 256 * 1024))
+        except _TooLarge as big:
+            return await reject("webhook", 413, "body exceeds 262144 bytes", big.head, peer)
+        try:
+            verify_signature(secret, request.headers.get("x-alarmhub-timestamp"),
+                             request.headers.get("x-alarmhub-signature"), body, ingest.now(),
+                             settings.webhook_max_skew_s)
+        except WebhookError as exc:
+            # Unauthenticated input is counted but not dead-lettered: the DLQ is no place an anonymous
+            # sender may fill.
+            metrics.requests.labels("webhook", "unauthorized").inc()
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        try:
+            event, key = parse_webhook(body, request.headers.get("idempotency-key"))
+        except WebhookError as exc:
+            return await reject("webhook", exc.status, str(exc), body, peer)
+        try:
+            state = await idem.claim(key)
+        except Exception as exc:  # Redis down: refuse rather than risk duplicates or losses
+            return unavailable("webhook", exc)
+        if state == "done":
+            metrics.requests.labels("webhook", "duplicate").inc()
+            return JSONResponse({"status": "duplicate"})
+        if state is not None:
+            return JSONResponse({"error": "a request with this Idempotency-Key is in progress"}, status_code=409)
+        cam = await ingest.registry.get(event.camera_id)
+        try:
+            events = await ingest.publish([from_webhook(event, key, body)], camera=cam, peer=peer)
+        except PublishError as exc:
+            await idem.release(key)
+            return unavailable("webhook", exc)
+        await idem.done(key)
+        metrics.requests.labels("webhook", "ok").inc()
+        metrics.ack_seconds.labels("webhook").observe(time.perf_counter() - t0)
+        return JSONResponse({"status": "ok", "published": len(events),
+                             "event_ids": [str(e.event_id) for e in events]})
+
+    return app

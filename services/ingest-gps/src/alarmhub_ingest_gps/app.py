@@ -1,0 +1,198 @@
+"""Wiring of the GPS gateway: registry, producer, one server per protocol, operator commands.
+
+Start order: producer (retries until the broker answers), registry view, servers, command endpoint.
+Stop order: stop accepting, drain in-flight publishes and close connections (their ``offline``
+statuses are published), flush the producer, close the registry.
+
+Operator commands (JT/T 808 0x8201 position query, 0x8202 temporary tracking, 0x8300 text) come in
+on an internal HTTP endpoint that dispatch calls — ``POST /commands`` with
+``{"device_id", "command": "query_position" | "track" | "text", "params": {...}, "timeout_s"}`` —
+and are answered with the terminal's correlated reply (0x0201 position, or the 0x0001 result).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import structlog
+from alarmhub_kafka import DurableProducer
+from alarmhub_runtime import HealthServer
+
+from .config import GpsSettings
+from .jt809_link import Jt809Server, PlatformDirectory, link_status_writer, load_platforms, refresh_platforms
+from .metrics import GpsMetrics
+from .registry import VehicleRegistry
+from .server import GpsServer, Session, Sink
+from .session import CommandResult, Gt06Session, H02Session, Jt808Session, Output, SessionConfig
+
+__all__ = ["GpsApp"]
+
+log = structlog.get_logger("alarmhub.ingest_gps")
+
+
+class GpsApp(Sink):
+    def __init__(self, settings: GpsSettings, producer: DurableProducer, metrics: GpsMetrics,
+                 health: HealthServer | None = None, registry: VehicleRegistry | None = None,
+                 collector: Any = None) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.metrics = metrics
+        self.registry = registry or VehicleRegistry(settings.database_url, refresh_s=settings.registry_refresh_s)
+        self.session_config = SessionConfig(
+            policy=settings.unregistered, auth_secret=settings.auth_secret.get_secret_value().encode(),
+            jt808_tz_hours=settings.jt808_tz_hours, gt06_tz_hours=settings.gt06_tz_hours,
+            h02_tz_hours=settings.h02_tz_hours, max_refused=settings.max_refused)
+        reg, cfg = self.registry, self.session_config
+        common = dict(host=settings.host, idle_timeout_s=settings.idle_timeout_s,
+                      login_timeout_s=settings.login_timeout_s, max_connections=settings.max_connections)
+        self.servers: dict[str, GpsServer] = {
+            "jt808": GpsServer("jt808", lambda peer: Jt808Session(reg, cfg, peer), self, metrics,
+                               port=settings.jt808_port, **common),  # type: ignore[arg-type]
+            "gt06": GpsServer("gt06", lambda peer: Gt06Session(reg, cfg, peer), self, metrics,
+                              port=settings.gt06_port, **common),  # type: ignore[arg-type]
+            "h02": GpsServer("h02", lambda peer: H02Session(reg, cfg, peer), self, metrics,
+                             port=settings.h02_port, **common),  # type: ignore[arg-type]
+        }
+        # JT/T 809: lower-level platforms forward whole fleets over one main link each.
+        self.platforms = PlatformDirectory()
+        self.jt809 = Jt809Server(
+            host=settings.host, port=settings.jt809_port, directory=self.platforms, publish=self._publish_809,
+            dead_letter=self._dead_letter_809, vehicles=self.registry, registry=collector,
+            on_link_status=link_status_writer(settings.database_url), idle_timeout_s=settings.jt809_idle_timeout_s,
+            slave_enabled=settings.jt809_slave_link)
+        self._platform_refresh: asyncio.Task[None] | None = None
+        self._waiters: dict[tuple[str, int], asyncio.Future[CommandResult]] = {}
+        self._command_server: asyncio.Server | None = None
+        if health is not None:
+            health.add_check("kafka", producer.ready)
+            health.add_check("registry", self.registry.ready)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        ports = {name: s.port for name, s in self.servers.items()}
+        ports["jt809"] = self.jt809.port
+        if self._command_server is not None and self._command_server.sockets:
+            ports["command"] = int(self._command_server.sockets[0].getsockname()[1])
+        return ports
+
+    async def start(self) -> None:
+        await self.producer.start()
+        await self.registry.start()
+        for server in self.servers.values():
+            await server.start()
+        try:
+            self.platforms.replace(await load_platforms(self.settings.database_url))
+        except Exception as exc:  # the refresher retries; until then every platform login is refused
+            log.warning("jt809_platforms_load_failed", error=repr(exc))
+        self._platform_refresh = asyncio.create_task(
+            refresh_platforms(self.platforms, self.settings.database_url, interval_s=self.settings.platforms_refresh_s))
+        await self.jt809.start()
+        self._command_server = await asyncio.start_server(self._http, self.settings.command_host,
+                                                          self.settings.command_port, limit=16384)
+        log.info("ingest_gps_started", ports=self.ports, unregistered=self.settings.unregistered.value)
+
+    async def stop(self) -> None:
+        if self._command_server is not None:
+            self._command_server.close()
+        for server in self.servers.values():
+            await server.stop_accepting()
+        if self._platform_refresh is not None:
+            self._platform_refresh.cancel()
+        await self.jt809.stop()
+        await asyncio.gather(*(s.drain() for s in self.servers.values()))
+        await self.producer.stop()
+        await self.registry.stop()
+
+    # ------------------------------------------------------------------ Sink
+
+    async def deliver(self, session: Session, out: Output) -> None:
+        for w in out.registry:
+            await self.registry.write(w)
+        if out.publish:
+            await self.producer.send_many([(topic, ev, None) for topic, ev in out.publish])
+            counts: dict[str, int] = {}
+            for topic, _ in out.publish:
+                counts[topic] = counts.get(topic, 0) + 1
+            for topic, n in counts.items():
+                self.metrics.events.labels(session.protocol.value, topic).inc(n)
+        for raw, error in out.dlq:
+            await self.producer.dead_letter(stage="decode", source_id=session.device_id or session.peer or "unknown",
+                                            error=error, raw=raw, protocol=session.protocol.value, peer=session.peer)
+
+    async def _publish_809(self, items: Any) -> None:
+        await self.producer.send_many([(topic, ev, None) for topic, ev in items])
+
+    async def _dead_letter_809(self, raw: bytes, error: str, peer: str | None) -> None:
+        await self.producer.dead_letter(stage="decode", source_id=peer or "jt809", error=error, raw=raw,
+                                        protocol="jt809", peer=peer)
+
+    def command_result(self, result: CommandResult) -> None:
+        fut = self._waiters.pop((result.device_id, result.serial), None)
+        if fut is not None and not fut.done():
+            fut.set_result(result)
+
+    # ------------------------------------------------------------------ operator commands
+
+    async def command(self, device_id: str, command: str, params: dict[str, Any],
+                      timeout_s: float = 10.0) -> dict[str, Any]:
+        """Send a command to a connected JT/T 808 terminal and wait for its correlated reply."""
+        conn = self.servers["jt808"].devices.get(device_id)
+        if conn is None or not isinstance(conn.session, Jt808Session):
+            self.metrics.commands.labels(command, "not_connected").inc()
+            return {"status": "not_connected", "device_id": device_id}
+        serial, frame = conn.session.command(command, **params)
+        fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._waiters[(device_id, serial)] = fut
+        conn.write(frame)
+        try:
+            result = await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            self._waiters.pop((device_id, serial), None)
+            self.metrics.commands.labels(command, "timeout").inc()
+            return {"status": "timeout", "device_id": device_id, "serial": serial}
+        self.metrics.commands.labels(command, "ok" if result.result == 0 else "failed").inc()
+        reply: dict[str, Any] = {"status": "ok" if result.result == 0 else "failed", "device_id": device_id,
+                                 "serial": serial, "command": f"0x{result.command:04x}", "result": result.result}
+        if result.position is not None:
+            p = result.position
+            reply["position"] = {"lat": p.lat, "lon": p.lon, "valid": p.valid, "speed_kmh": p.speed_kmh,
+                                 "heading_deg": p.heading_deg,
+                                 "occurred_at": p.time.isoformat() if p.time else None}
+        return reply
+
+    async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        status, body = "400 Bad Request", {"error": "bad request"}
+        try:
+            line = await asyncio.wait_for(reader.readline(), 5.0)
+            length = 0
+            while True:
+                h = await asyncio.wait_for(reader.readline(), 5.0)
+                if h in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = h.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = min(int(value.strip()), 65536)
+            parts = line.decode("latin-1").split()
+            if len(parts) >= 2 and parts[0] == "POST" and parts[1] == "/commands":
+                req = json.loads(await asyncio.wait_for(reader.readexactly(length), 5.0))
+                result = await self.command(str(req["device_id"]), str(req["command"]), dict(req.get("params") or {}),
+                                            float(req.get("timeout_s", 10.0)))
+                status = {"ok": "200 OK", "failed": "200 OK", "timeout": "504 Gateway Timeout",
+                          "not_connected": "404 Not Found"}[result["status"]]
+                body = result
+            else:
+                status, body = "404 Not Found", {"error": "POST /commands only"}
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            status, body = "400 Bad Request", {"error": str(exc)}
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            writer.close()
+            return
+        data = json.dumps(body).encode()
+        writer.write(f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                     f"Connection: close\r\n\r\n".encode() + data)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()

@@ -1,0 +1,242 @@
+"""H02 (Sinotrack, Coban clones and many others): ``*HQ,…#`` text frames and the binary ``$`` form.
+
+Text: ``*HQ,<id>,<type>,<hhmmss>,<A|V>,<ddmm.mmmm>,<N|S>,<dddmm.mmmm>,<E|W>,<knots>,<course>,
+<ddmmyy>,<status hex>[,…]#``. Variants move fields around (V19 puts phone and ICCID before the
+status, VP1 has no time, V2 writes validity as 0/1), so the decoder anchors on the validity field
+followed by a coordinate rather than on fixed positions.
+
+Binary: ``$`` + 5-byte BCD id + hhmmss + ddmmyy + latitude (8 BCD digits ddmm.mmmm) + one byte
+(battery or satellites) + longitude (9 BCD digits dddmm.mmmm, then a flags nibble: 0x2 valid,
+0x4 north, 0x8 east) + speed (3 digits, knots) and course (3 digits) + a 32-bit status word; 32
+bytes in the short form, 45 in the long one.
+
+The status word is negative logic: a 0 bit is an active condition. Bit meanings differ between
+firmware; :data:`STATUS_ALARMS` keeps to the ones the common V1 documents agree on, and the raw
+word always travels in the fix's ``status_bits``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ._common import FrameError, Position, local_to_utc
+
+__all__ = ["MAX_FRAME", "STATUS_ALARMS", "Framer", "H02Message", "decode", "parse_frame"]
+
+#: Longest text frame accepted; real ones stay under 200 bytes.
+MAX_FRAME = 512
+BINARY_SHORT = 32
+BINARY_LONG = 45
+
+#: Status bits (active when 0) that are alarms, by bit number.
+STATUS_ALARMS: dict[int, str] = {0: "vibration", 1: "sos", 2: "overspeed", 18: "sos", 19: "power_cut"}
+#: Status bit (active when 0) that says the ignition (ACC) is on.
+ACC_BIT = 10
+
+_COORD = re.compile(r"^\d{1,5}\.\d+$")
+
+
+class Framer:
+    """Split a stream into ``*…#`` text frames and ``$`` binary frames; drop anything else.
+
+    A binary frame is 32 bytes, or 45 when what follows the 32nd byte is not the start of another
+    frame — the same rule device firmware lets the platform use, since the form has no length field.
+    """
+
+    __slots__ = ("_buf", "dropped_bytes", "max_frame", "oversize")
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self._buf = bytearray()
+        self.max_frame = max_frame
+        self.dropped_bytes = 0
+        self.oversize = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self._buf
+        buf += data
+        frames: list[bytes] = []
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            c = buf[pos]
+            if c == 0x2A:  # '*'
+                end = buf.find(b"#", pos)
+                if end < 0:
+                    if n - pos > self.max_frame:
+                        self.oversize += 1
+                        self.dropped_bytes += n - pos
+                        pos = n
+                    break
+                if end + 1 - pos > self.max_frame:
+                    self.oversize += 1
+                    self.dropped_bytes += end + 1 - pos
+                else:
+                    frames.append(bytes(buf[pos:end + 1]))
+                pos = end + 1
+            elif c == 0x24:  # '$'
+                if n - pos < BINARY_SHORT:
+                    break
+                if n - pos > BINARY_SHORT and buf[pos + BINARY_SHORT] not in (0x24, 0x2A, 0x0D, 0x0A):
+                    if n - pos < BINARY_LONG:
+                        break
+                    size = BINARY_LONG
+                else:
+                    size = BINARY_SHORT
+                frames.append(bytes(buf[pos:pos + size]))
+                pos += size
+            else:
+                nxt = [i for i in (buf.find(b"*", pos), buf.find(b"$", pos)) if i >= 0]
+                skip_to = min(nxt) if nxt else n
+                self.dropped_bytes += skip_to - pos
+                pos = skip_to
+        del buf[:pos]
+        return frames
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+
+@dataclass(frozen=True, slots=True)
+class H02Message:
+    device_id: str
+    kind: str
+    """The message type (``V1``, ``V19``, ``VP1``, ``HTBT``, ``LINK`` …) or ``binary``."""
+    position: Position | None
+    raw: bytes
+    attributes: dict[str, Any]
+
+
+def _coord(text: str, hemi: str, *, degrees_digits: int) -> float:
+    if not _COORD.match(text):
+        raise FrameError(f"bad coordinate {text!r}")
+    whole, frac = text.split(".")
+    deg = int(whole[:-2] or "0")
+    minutes = float(whole[-2:] + "." + frac)
+    if minutes >= 60:
+        raise FrameError(f"bad minutes in {text!r}")
+    value = deg + minutes / 60
+    return -value if hemi in ("S", "W") else value
+
+
+def _status_attrs(status: int) -> dict[str, Any]:
+    alarms = sorted({name for bit, name in STATUS_ALARMS.items() if not (status >> bit) & 1})
+    return {"acc": not (status >> ACC_BIT) & 1, "alarms": alarms}
+
+
+def _text(frame: bytes, tz_hours: float) -> H02Message:
+    try:
+        text = frame.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise FrameError("non-ASCII text frame") from exc
+    if not text.startswith("*") or not text.endswith("#"):
+        raise FrameError("text frame without * … #")
+    fields = text[1:-1].split(",")
+    if len(fields) < 3:
+        raise FrameError("text frame with fewer than three fields")
+    device, kind = fields[1].strip(), fields[2].strip()
+    if not device or not device.isalnum() or len(device) > 20:
+        raise FrameError(f"bad device id {device!r}")
+    # anchor: validity flag followed by latitude, hemisphere, longitude, hemisphere
+    anchor = None
+    for i in range(3, len(fields) - 4):
+        if fields[i] in ("A", "V", "0", "1", "") and _COORD.match(fields[i + 1]) and fields[i + 2] in ("N", "S") \
+                and fields[i + 4] in ("E", "W"):
+            anchor = i
+            break
+    if anchor is None:
+        return H02Message(device, kind, None, frame, {"fields": fields[3:]})
+    lat = _coord(fields[anchor + 1], fields[anchor + 2], degrees_digits=2)
+    lon = _coord(fields[anchor + 3], fields[anchor + 4], degrees_digits=3)
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise FrameError(f"coordinates out of range ({lat}, {lon})")
+    rest = fields[anchor + 5:]
+    try:
+        knots = float(rest[0]) if rest and rest[0] else 0.0
+        course = float(rest[1]) if len(rest) > 1 and rest[1] else None
+    except ValueError as exc:
+        raise FrameError("bad speed or course") from exc
+    hms = fields[anchor - 1] if anchor - 1 >= 3 else ""
+    dmy = rest[2] if len(rest) > 2 else ""
+    time = None
+    if len(hms) == 6 and hms.isdigit() and len(dmy) == 6 and dmy.isdigit():
+        time = local_to_utc(int(dmy[4:6]), int(dmy[2:4]), int(dmy[0:2]), int(hms[0:2]), int(hms[2:4]),
+                            int(hms[4:6]), tz_hours)
+    status = None
+    for f in rest[3:]:
+        if len(f) == 8:
+            try:
+                status = int(f, 16)
+            except ValueError:
+                continue
+            break
+    attrs: dict[str, Any] = {"type": kind}
+    if status is not None:
+        attrs.update(_status_attrs(status))
+    pos = Position(
+        lat=lat, lon=lon, valid=fields[anchor] in ("A", "1"), time=time, speed_kmh=round(knots * 1.852, 2),
+        heading_deg=course if course is not None and 0 <= course <= 360 else None,
+        alarm_bits=0, status_bits=status if status is not None else 0xFFFFFFFF, attributes=attrs,
+    )
+    return H02Message(device, kind, pos, frame, {})
+
+
+def _digits(data: bytes) -> str:
+    text = data.hex()
+    return text
+
+
+def _binary(frame: bytes, tz_hours: float) -> H02Message:
+    if len(frame) < BINARY_SHORT:
+        raise FrameError("binary frame shorter than 32 bytes")
+    h = frame.hex()
+    device = h[2:12]
+    t, d = h[12:18], h[18:24]
+    lat_s, extra, lon_s, flags = h[24:32], frame[16], h[34:43], int(h[43], 16)
+    speed_s, course_s = h[44:47], h[47:50]
+    status = int.from_bytes(frame[25:29], "big")
+    if not (device.isdigit() and t.isdigit() and d.isdigit() and lat_s.isdigit() and lon_s.isdigit()
+            and speed_s.isdigit() and course_s.isdigit()):
+        raise FrameError("non-BCD field in binary frame")
+    lat = int(lat_s[:2]) + int(lat_s[2:]) / 10000 / 60
+    lon = int(lon_s[:3]) + int(lon_s[3:]) / 10000 / 60
+    if not flags & 0x04:
+        lat = -lat
+    if not flags & 0x08:
+        lon = -lon
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise FrameError(f"coordinates out of range ({lat}, {lon})")
+    time = local_to_utc(int(d[4:6]), int(d[2:4]), int(d[0:2]), int(t[0:2]), int(t[2:4]), int(t[4:6]), tz_hours)
+    course = float(int(course_s))
+    attrs: dict[str, Any] = {"type": "binary", "battery_or_satellites": extra, **_status_attrs(status)}
+    pos = Position(lat=lat, lon=lon, valid=bool(flags & 0x02), time=time,
+                   speed_kmh=round(int(speed_s) * 1.852, 2), heading_deg=course if course <= 360 else None,
+                   alarm_bits=0, status_bits=status, attributes=attrs)
+    return H02Message(device, "binary", pos, frame, {})
+
+
+def parse_frame(frame: bytes) -> H02Message:
+    """Decode one frame from :class:`Framer` (device time is UTC unless ``decode`` is told otherwise)."""
+    return decode(frame)
+
+
+def decode(frame: bytes, *, tz_hours: float = 0.0) -> H02Message:
+    if frame[:1] == b"*":
+        return _text(frame, tz_hours)
+    if frame[:1] == b"$":
+        return _binary(frame, tz_hours)
+    raise FrameError("neither * nor $ frame")
+
+
+def encode_v1(device_id: str, *, hms: str, dmy: str, lat: float, lon: float, knots: float, course: int,
+              status: int = 0xFFFFFBFF, valid: bool = True) -> bytes:
+    """A ``V1`` text frame (simulator and benchmark)."""
+    def fmt(value: float, width: int) -> str:
+        v = abs(value)
+        deg = int(v)
+        return f"{deg:0{width}d}{(v - deg) * 60:07.4f}"
+
+    return (f"*HQ,{device_id},V1,{hms},{'A' if valid else 'V'},{fmt(lat, 2)},{'N' if lat >= 0 else 'S'},"
+            f"{fmt(lon, 3)},{'E' if lon >= 0 else 'W'},{knots:.2f},{course:03d},{dmy},{status:08X}#").encode()

@@ -1,0 +1,99 @@
+"""The vehicle registry as the gateway sees it: an in-memory view of ``vehicles``, refreshed from PostgreSQL.
+
+Sessions need a synchronous lookup on every authentication and alarm (armed state, plate), so the
+gateway keeps the table in memory and re-reads it every ``refresh_s``; its own writes (flagged
+terminals, issued authentication codes) are applied to the view at once. Writes are best effort:
+the authentication code is derived, not stored, so a lost write never locks a terminal out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+import structlog
+
+from .session import RegistryWrite, VehicleInfo
+
+__all__ = ["VehicleRegistry"]
+
+log = structlog.get_logger("alarmhub.ingest_gps.registry")
+
+_SELECT = "SELECT device_id, protocol, plate, plate_colour, armed, flagged, auth_code FROM vehicles"
+_UPSERT = """
+INSERT INTO vehicles (device_id, protocol, plate, plate_colour, description, flagged, auth_code)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (device_id) DO UPDATE SET
+    auth_code = COALESCE(EXCLUDED.auth_code, vehicles.auth_code),
+    updated_at = now()
+"""
+
+
+class VehicleRegistry:
+    def __init__(self, database_url: str, *, refresh_s: float = 30.0) -> None:
+        self._url = database_url
+        self._refresh_s = refresh_s
+        self._pool: asyncpg.Pool | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.vehicles: dict[str, VehicleInfo] = {}
+        self.loaded = False
+
+    def get(self, device_id: str) -> VehicleInfo | None:
+        return self.vehicles.get(device_id)
+
+    async def start(self) -> None:
+        try:
+            await self._connect()
+            await self.refresh()
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("registry_unavailable", error=repr(exc))
+        self._task = asyncio.create_task(self._loop(), name="registry-refresh")
+
+    async def _connect(self) -> None:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=4, command_timeout=10)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def ready(self) -> bool:
+        return self.loaded
+
+    async def refresh(self) -> None:
+        await self._connect()
+        assert self._pool is not None
+        rows = await self._pool.fetch(_SELECT)
+        self.vehicles = {
+            r["device_id"]: VehicleInfo(r["device_id"], r["protocol"], r["plate"], r["plate_colour"], r["armed"],
+                                        r["flagged"], r["auth_code"])
+            for r in rows
+        }
+        self.loaded = True
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.refresh()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("registry_refresh_failed", error=repr(exc))
+
+    async def write(self, w: RegistryWrite) -> None:
+        old = self.vehicles.get(w.device_id)
+        self.vehicles[w.device_id] = VehicleInfo(
+            w.device_id, w.protocol, old.plate if old else w.plate, old.plate_colour if old else w.plate_colour,
+            old.armed if old else False, old.flagged if old else w.flagged, w.auth_code or (old.auth_code if old else None))
+        try:
+            await self._connect()
+            assert self._pool is not None
+            await self._pool.execute(_UPSERT, w.device_id, w.protocol, w.plate, w.plate_colour, w.description,
+                                     w.flagged, w.auth_code)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("registry_write_failed", device_id=w.device_id, error=repr(exc))

@@ -1,0 +1,237 @@
+"""Thin asyncio TCP servers: read, feed the session, publish, await the broker, reply.
+
+Built on ``asyncio.Protocol`` rather than streams: a stream connection costs a task and two
+buffers even while idle, a protocol object costs its session and a transport, which is what lets
+one process hold tens of thousands of parked vehicles. While a connection's events are being
+written to Kafka its reading is paused, so a terminal's frames stay in order, replies follow the
+broker's confirmation, and a fast peer cannot buffer more than one read ahead of the broker — a
+slow or hostile peer only ever slows itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import structlog
+from alarmhub_events import utcnow
+from alarmhub_kafka import PublishError
+
+from .metrics import GpsMetrics
+from .session import CommandResult, Gt06Session, H02Session, Jt808Session, Output
+
+__all__ = ["Connection", "GpsServer", "Sink"]
+
+log = structlog.get_logger("alarmhub.ingest_gps.server")
+
+Session = Jt808Session | Gt06Session | H02Session
+
+
+class Sink:
+    """Where a connection's output goes; the app implements it over the producer and the registry."""
+
+    async def deliver(self, session: Session, out: Output) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def command_result(self, result: CommandResult) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Connection(asyncio.Protocol):
+    __slots__ = ("_busy", "_closing", "connected_at", "last_activity", "peer", "server", "session", "transport")
+
+    def __init__(self, server: GpsServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self.peer = ""
+        self.last_activity = time.monotonic()
+        self.connected_at = self.last_activity
+        self._busy = False
+        self._closing = False
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
+        peer = self.transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else ""
+        srv = self.server
+        if len(srv.connections) >= srv.max_connections:
+            srv.metrics.closed.labels(srv.protocol, "capacity").inc()
+            self.transport.abort()
+            return
+        self.session = srv.session_factory(self.peer)
+        srv.connections.add(self)
+        srv.metrics.connections.labels(srv.protocol).inc()
+
+    def data_received(self, data: bytes) -> None:
+        session, srv = self.session, self.server
+        if session is None or self._closing:
+            return
+        self.last_activity = time.monotonic()
+        t0 = time.perf_counter()
+        out = session.feed(data, utcnow())
+        if out.frames:
+            srv.m_ok.inc(out.frames - len(out.dlq) - out.refused)
+        if out.refused:
+            srv.m_refused.inc(out.refused)
+        if out.dlq:
+            srv.m_error.inc(len(out.dlq))
+        for result in out.commands:
+            srv.sink.command_result(result)
+        if session.authenticated and session.device_id:
+            srv.devices[session.device_id] = self
+        if out.publish or out.registry or out.dlq:
+            assert self.transport is not None
+            self.transport.pause_reading()
+            self._busy = True
+            task = asyncio.get_running_loop().create_task(self._complete(out, t0))
+            srv.tasks.add(task)
+            task.add_done_callback(srv.tasks.discard)
+        else:
+            self._finish(out, t0)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        srv = self.server
+        if self.session is None:
+            return
+        srv.connections.discard(self)
+        srv.metrics.connections.labels(srv.protocol).dec()
+        if self.session.device_id and srv.devices.get(self.session.device_id) is self:
+            del srv.devices[self.session.device_id]
+        reason = "closed" if self._closing else ("error" if exc else "peer_closed")
+        srv.metrics.closed.labels(srv.protocol, reason).inc()
+        out = self.session.connection_lost(utcnow(), "idle_timeout" if reason == "closed" and self._idle() else reason)
+        if out.publish:
+            task = asyncio.get_running_loop().create_task(srv.sink.deliver(self.session, out))
+            srv.tasks.add(task)
+            task.add_done_callback(srv.tasks.discard)
+
+    # ------------------------------------------------------------------ internals
+
+    def _idle(self) -> bool:
+        return time.monotonic() - self.last_activity >= self.server.idle_timeout_s
+
+    async def _complete(self, out: Output, t0: float) -> None:
+        srv = self.server
+        assert self.session is not None
+        try:
+            await srv.sink.deliver(self.session, out)
+        except PublishError as exc:
+            # Not written → not answered: the terminal keeps the data and retransmits on reconnect.
+            srv.metrics.publish_errors.labels(srv.protocol).inc()
+            log.warning("publish_failed", protocol=srv.protocol, device_id=self.session.device_id, error=str(exc))
+            self.close(abort=True)
+            return
+        except Exception:
+            log.exception("deliver_failed", protocol=srv.protocol, device_id=self.session.device_id)
+            self.close(abort=True)
+            return
+        finally:
+            self._busy = False
+        self._finish(out, t0)
+        if self.transport is not None and not self._closing:
+            with contextlib.suppress(RuntimeError):
+                self.transport.resume_reading()
+
+    def _finish(self, out: Output, t0: float) -> None:
+        if self.transport is None:
+            return
+        if out.reply:
+            self.transport.write(bytes(out.reply))
+            self.server.m_ack.observe(time.perf_counter() - t0)
+        if out.close:
+            self.close()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self._closing:
+            self.transport.write(data)
+
+    def close(self, *, abort: bool = False) -> None:
+        if self.transport is None or self._closing:
+            return
+        self._closing = True
+        if abort:
+            self.transport.abort()
+        else:
+            self.transport.close()
+
+
+class GpsServer:
+    """One listening socket for one protocol, with its connections and an idle sweeper."""
+
+    def __init__(self, protocol: str, session_factory: Callable[[str], Session], sink: Sink, metrics: GpsMetrics,
+                 *, host: str, port: int, idle_timeout_s: float, login_timeout_s: float,
+                 max_connections: int) -> None:
+        self.protocol = protocol
+        self.session_factory = session_factory
+        self.sink = sink
+        self.metrics = metrics
+        self.host = host
+        self.requested_port = port
+        self.idle_timeout_s = idle_timeout_s
+        self.login_timeout_s = login_timeout_s
+        self.max_connections = max_connections
+        self.connections: set[Connection] = set()
+        self.devices: dict[str, Connection] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        # label lookups cost microseconds; resolve the per-read ones once
+        self.m_ok = metrics.frames.labels(protocol, "ok")
+        self.m_refused = metrics.frames.labels(protocol, "refused")
+        self.m_error = metrics.frames.labels(protocol, "error")
+        self.m_ack = metrics.ack_seconds.labels(protocol)
+
+    @property
+    def port(self) -> int:
+        """The bound port (the requested one, or the kernel's choice when 0 was requested)."""
+        if self._server is None or not self._server.sockets:
+            return self.requested_port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Connection(self), self.host, self.requested_port,
+                                                backlog=4096, reuse_address=True)
+        self._sweeper = asyncio.create_task(self._sweep(), name=f"{self.protocol}-idle-sweeper")
+        log.info("gps_server_listening", protocol=self.protocol, host=self.host, port=self.port)
+
+    async def stop_accepting(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Let in-flight publishes finish, then close every connection (terminals reconnect elsewhere)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)
+        for conn in list(self.connections):
+            conn.close()
+        await asyncio.sleep(0)
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+    async def _sweep(self) -> None:
+        interval = max(0.2, min(10.0, self.idle_timeout_s / 4, self.login_timeout_s / 4))
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if conn.session is None:
+                    continue
+                if now - conn.last_activity >= self.idle_timeout_s:
+                    conn.close()
+                elif not conn.session.authenticated and now - conn.connected_at >= self.login_timeout_s:
+                    self.metrics.closed.labels(self.protocol, "login_timeout").inc()
+                    conn.close()

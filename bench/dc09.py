@@ -1,0 +1,324 @@
+"""Benchmark of the SIA DC-09 receiver against the open-source ``pysiaalarm`` receiver, in one run.
+
+    .venv/bin/python bench/dc09.py [--transmitters 64] [--duration 10] [--rounds 2] [--rate 500] [--json]
+
+Both receivers run as their own processes on loopback; load comes from separate processes of
+simulated transmitters that behave like real ones: a persistent TCP connection each, one message at a
+time, the next only once the ACK arrived (stop-and-wait). Every message is a Contact ID burglary alarm
+with a fresh timestamp and sequence number, clear or AES-128 encrypted.
+
+- alarmhub: ``python -m alarmhub_ingest_contactid`` against the real dev broker (reused if reachable,
+  else started) and PostgreSQL (accounts and keys from the registry). Its ACK is sent only after the
+  broker confirmed the ``alarms.raw`` write (acks=all); the run checks the receiver's own
+  ``events_total`` against the ACKs counted by the transmitters.
+- pysiaalarm: its asyncio TCP server with a no-op event callback — it ACKs before anything is stored,
+  so it does strictly less per message.
+
+Printed per receiver and mode: ACKed messages/s at saturation, ACK latency p50/p99, the ratio to
+pysiaalarm, and p99 at a fixed offered load of ``--rate`` messages/s (open loop, spread over all
+transmitters). Every loop is bounded in count and time; only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY_TEXT = "0123456789ABCDEF"  # pysiaalarm takes the key as 16/24/32 hex characters used as ASCII bytes
+KEY = KEY_TEXT.encode()
+LINE = "B"  # a line of our own in the registry, removed afterwards
+
+PYSIA_SERVER = r"""
+import asyncio, sys, logging
+logging.disable(logging.CRITICAL)
+from pysiaalarm.aio import SIAClient, SIAAccount
+port, n, key = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+accounts = [SIAAccount(f"C{i:03X}", key) for i in range(n)] + [SIAAccount(f"D{i:03X}", None) for i in range(n)]
+async def on_event(event):
+    return None
+async def main():
+    client = SIAClient("127.0.0.1", port, accounts, function=on_event)
+    await client.async_start()
+    print("ready", flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+
+
+def account(i: int, encrypted: bool) -> str:
+    return f"{'C' if encrypted else 'D'}{i:03X}"
+
+
+# --------------------------------------------------------------------------------------- load side
+
+
+async def _transmitter(port: int, idx: int, encrypted: bool, until: float, interval: float | None,
+                       lat: list[float], line: str) -> int:
+    from alarmhub_ingest_contactid.protocols import dc09
+
+    acct = account(idx, encrypted)
+    key = KEY if encrypted else None
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    seq = 0
+    sent = 0
+    next_at = time.monotonic() + (idx % 50) * (interval or 0) / 50
+    try:
+        while True:
+            now = time.monotonic()
+            if now >= until:
+                break
+            if interval is not None:
+                if next_at > now:
+                    await asyncio.sleep(next_at - now)
+                    continue
+                next_at += interval
+            seq = seq % 9999 + 1
+            frame = dc09.encode_message("ADM-CID", seq, acct, f"#{acct}|1130 01 {seq % 1000:03d}", receiver="1",
+                                        line=line, timestamp=datetime.now(UTC), key=key)
+            t0 = time.perf_counter()
+            writer.write(frame)
+            await writer.drain()
+            reply = await asyncio.wait_for(reader.readuntil(b"\r"), 10)
+            if b'ACK"' not in reply:
+                raise RuntimeError(f"not an ACK: {reply!r}")
+            lat.append(time.perf_counter() - t0)
+            sent += 1
+    finally:
+        writer.close()
+    return sent
+
+
+def _load_process(port: int, first: int, count: int, encrypted: bool, duration: float, interval: float | None,
+                  line: str, out: Any) -> None:
+    async def run() -> list[float]:
+        lat: list[float] = []
+        until = time.monotonic() + duration
+        await asyncio.gather(*(_transmitter(port, first + i, encrypted, until, interval, lat, line)
+                               for i in range(count)))
+        return lat
+
+    out.put(asyncio.run(run()))
+
+
+def drive(port: int, transmitters: int, encrypted: bool, duration: float, rate: float | None,
+          line: str, procs: int = 2) -> dict[str, float]:
+    """Run ``transmitters`` over ``procs`` load processes; return msgs/s and latency percentiles (ms)."""
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    per = [transmitters // procs + (1 if i < transmitters % procs else 0) for i in range(procs)]
+    interval = transmitters / rate if rate else None
+    workers, first = [], 0
+    for n in per:
+        p = ctx.Process(target=_load_process, args=(port, first, n, encrypted, duration, interval, line, out))
+        p.start()
+        workers.append(p)
+        first += n
+    lat: list[float] = []
+    for _ in workers:
+        lat += out.get(timeout=duration + 60)
+    for p in workers:
+        p.join(timeout=30)
+    lat.sort()
+    if not lat:
+        return {"msgs_per_s": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "acked": 0}
+    return {"msgs_per_s": len(lat) / duration, "p50_ms": lat[len(lat) // 2] * 1000,
+            "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, "acked": len(lat)}
+
+
+# ------------------------------------------------------------------------------------- receivers
+
+
+def _free_port() -> int:
+    from alarmhub_devstack._backing import free_port
+
+    return free_port()
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"receiver exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def start_alarmhub(backing: Any, db_url: str, prefix: str, log_level: str) -> tuple[subprocess.Popen[bytes], int, int]:
+    port, health = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
+    env.update({"KAFKA_BOOTSTRAP": backing.kafka_bootstrap, "DATABASE_URL": db_url,
+                "ALARMHUB_TOPIC_PREFIX": prefix, "ALARMHUB_DC09_HOST": "127.0.0.1", "ALARMHUB_DC09_PORT": str(port),
+                "ALARMHUB_HEALTH_HOST": "127.0.0.1", "ALARMHUB_HEALTH_PORT": str(health),
+                "ALARMHUB_LOG_LEVEL": log_level,
+                # every simulated transmitter comes from 127.0.0.1: lift the per-address limit
+                "ALARMHUB_DC09_MAX_CONNECTIONS_PER_PEER": "100000"})
+    proc = subprocess.Popen([sys.executable, "-m", "alarmhub_ingest_contactid"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_port(port, proc)
+    return proc, port, health
+
+
+def start_pysia(n: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", PYSIA_SERVER, str(port), str(n), KEY_TEXT],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_port(port, proc)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), robust to other load on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid: int, run: Any) -> dict[str, float]:
+    c0 = cpu_seconds(pid)
+    r = run()
+    r["cpu_ms_per_1000"] = (cpu_seconds(pid) - c0) * 1e6 / max(1, r["acked"])
+    return r
+
+
+def published_events(health: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{health}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("alarmhub_ingest_contactid_events_total{"))
+
+
+def setup_accounts(db_url: str, n: int) -> None:
+    from alarmhub_store import migrate_sync, sqlalchemy_url
+    from sqlalchemy import create_engine, text
+
+    migrate_sync(db_url)
+    engine = create_engine(sqlalchemy_url(db_url))
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM accounts WHERE line = :l"), {"l": LINE})
+        for i in range(n):
+            conn.execute(text("INSERT INTO accounts (line, account, company, key_hex, encryption_required) "
+                              "VALUES (:l, :a, 'bench', :k, true)"), {"l": LINE, "a": account(i, True), "k": KEY.hex()})
+    engine.dispose()
+
+
+def cleanup_accounts(db_url: str) -> None:
+    from alarmhub_store import sqlalchemy_url
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(sqlalchemy_url(db_url))
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM accounts WHERE line = :l"), {"l": LINE})
+    engine.dispose()
+
+
+# ------------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--transmitters", type=int, default=64, help="concurrent transmitters (≤ 1000)")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (≤ 120)")
+    ap.add_argument("--rate", type=float, default=500.0, help="offered load for the latency run, msgs/s")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per receiver and mode (≤ 5)")
+    ap.add_argument("--log-level", default="INFO", help="receiver log level (INFO logs every message)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    transmitters = max(1, min(args.transmitters, 1000))
+    duration = max(1.0, min(args.duration, 120.0))
+    rounds = max(1, min(args.rounds, 5))
+
+    sys.path.insert(0, str(ROOT))
+    from alarmhub_devstack import BackingServices
+    from alarmhub_kafka import ensure_topics
+
+    backing = BackingServices(
+        kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        postgres_url=os.environ.get("ALARMHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        state_dir=ROOT / ".devstack" / "bench",
+    ).start()
+    db_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/alarmhub")
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    asyncio.run(ensure_topics(backing.kafka_bootstrap, prefix=prefix))
+    setup_accounts(db_url, transmitters)
+    results: dict[str, dict[str, float]] = {}
+    line = LINE
+    try:
+        ah, ah_port, ah_health = start_alarmhub(backing, db_url, prefix, args.log_level)
+        ps, ps_port = start_pysia(transmitters)
+        try:
+            time.sleep(1.0)
+            # Rounds alternate between the two receivers so that load from elsewhere on the machine hits
+            # both alike; the best round of each counts.
+            for enc in (False, True):
+                mode = "aes" if enc else "clear"
+                drive(ah_port, transmitters, enc, 3.0, None, line)  # warm-up at full load
+                drive(ps_port, transmitters, enc, 3.0, None, "0")
+                for _ in range(rounds):
+                    before = published_events(ah_health)
+                    r = measured(ah.pid, lambda enc=enc: drive(ah_port, transmitters, enc, duration, None, line))
+                    r["published"] = published_events(ah_health) - before
+                    if r["msgs_per_s"] > results.get(f"alarmhub_{mode}", {}).get("msgs_per_s", -1):
+                        results[f"alarmhub_{mode}"] = r
+                    r = measured(ps.pid, lambda enc=enc: drive(ps_port, transmitters, enc, duration, None, "0"))
+                    if r["msgs_per_s"] > results.get(f"pysiaalarm_{mode}", {}).get("msgs_per_s", -1):
+                        results[f"pysiaalarm_{mode}"] = r
+                results[f"alarmhub_{mode}_at_rate"] = drive(ah_port, transmitters, enc, duration, args.rate, line)
+                results[f"pysiaalarm_{mode}_at_rate"] = drive(ps_port, transmitters, enc, duration, args.rate, "0")
+        finally:
+            stop(ah)
+            stop(ps)
+    finally:
+        cleanup_accounts(db_url)
+        backing.stop()
+
+    for mode in ("clear", "aes"):
+        base = results[f"pysiaalarm_{mode}"]["msgs_per_s"]
+        results[f"alarmhub_{mode}"]["ratio_vs_pysiaalarm"] = (
+            results[f"alarmhub_{mode}"]["msgs_per_s"] / base if base else float("inf"))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"DC-09 receivers, {transmitters} stop-and-wait transmitters over loopback, best of {rounds} x "
+          f"{duration:.0f} s per receiver and mode")
+    print(f"{'receiver / mode':<28}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}  "
+          f"{'p99 ms @' + str(int(args.rate)) + '/s':>14}{'CPU ms/1000 msgs':>18}")
+    for name in ("alarmhub_clear", "pysiaalarm_clear", "alarmhub_aes", "pysiaalarm_aes"):
+        r, rr = results[name], results[name + "_at_rate"]
+        ratio = f"{r['ratio_vs_pysiaalarm']:.2f}x" if "ratio_vs_pysiaalarm" in r else ""
+        print(f"{name:<28}{r['msgs_per_s']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{ratio:>8}  "
+              f"{rr['p99_ms']:>14.2f}{r['cpu_ms_per_1000']:>18.1f}")
+    for mode in ("clear", "aes"):
+        r = results[f"alarmhub_{mode}"]
+        print(f"alarmhub {mode}: {int(r['acked'])} ACKs, {int(r['published'])} events confirmed by the broker")
+    print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()

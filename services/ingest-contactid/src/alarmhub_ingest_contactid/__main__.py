@@ -1,0 +1,37 @@
+"""``alarmhub-ingest-contactid`` / ``python -m alarmhub_ingest_contactid``: settings, logging, registry, run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from alarmhub_runtime import HealthServer, configure_logging, run_service
+from prometheus_client import CollectorRegistry
+
+from .app import ContactIdApp
+from .config import ContactIdSettings
+
+
+async def _run(settings: ContactIdSettings) -> None:
+    registry = CollectorRegistry()
+    app = ContactIdApp(settings, registry)
+    health = HealthServer(registry, settings.health_host, settings.health_port)
+    app.add_checks(health)
+    await run_service(app, health, settings.shutdown_grace_s)
+
+
+def main() -> None:
+    settings = ContactIdSettings()
+    configure_logging("ingest-contactid", settings.log_level)
+    if os.environ.get("ALARMHUB_DC09_UVLOOP", "1") != "0":
+        # libuv's loop roughly halves asyncio's per-read and per-write overhead, which with stop-and-wait
+        # transmitters is most of the receiver's CPU besides decoding; ALARMHUB_DC09_UVLOOP=0 falls back.
+        import uvloop
+
+        uvloop.run(_run(settings))
+    else:
+        asyncio.run(_run(settings))
+
+
+if __name__ == "__main__":
+    main()

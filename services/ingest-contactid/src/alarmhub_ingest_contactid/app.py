@@ -1,0 +1,144 @@
+"""Wiring of the DC-09 receiver: producer, account registry, session, listeners, supervision.
+
+Start: producer (waits for the broker), registry (best effort: the receiver also runs on an empty
+registry and keeps retrying), listeners, background loops. Stop: stop accepting, let in-flight frames
+finish (their ACKs wait on the broker), stop the loops, flush and stop the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+import asyncpg
+from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, utcnow
+from alarmhub_kafka import DurableProducer, KafkaMetrics, PublishError
+from alarmhub_runtime import HealthServer, get_logger
+from prometheus_client import CollectorRegistry
+
+from .config import ContactIdSettings
+from .metrics import ContactIdMetrics
+from .registry import AccountRegistry
+from .server import Dc09Receiver, Dc09Server
+from .session import Dc09Session, Outcome, SessionConfig
+from .supervision import Supervisor
+
+__all__ = ["ContactIdApp"]
+
+log = get_logger("alarmhub.ingest_contactid")
+
+
+class ContactIdApp:
+    def __init__(self, settings: ContactIdSettings, registry: CollectorRegistry) -> None:
+        self.settings = settings
+        self.metrics = ContactIdMetrics(registry)
+        # linger: transmitters wait for each ACK, so every millisecond the producer holds a batch is a
+        # millisecond of ACK latency; concurrent connections fill batches anyway.
+        self.producer = DurableProducer(
+            settings.kafka_bootstrap, metrics=KafkaMetrics(registry), client_id="ingest-contactid",
+            topic_prefix=settings.topic_prefix, service="ingest-contactid",
+            enable_idempotence=settings.kafka_idempotence, linger_ms=settings.kafka_linger_ms)
+        self.session = Dc09Session(SessionConfig(
+            receiver=settings.dc09_receiver, window_past_s=settings.window_past_s,
+            window_future_s=settings.window_future_s, check_clear_timestamps=settings.check_clear_timestamps,
+            unknown_accounts=settings.unknown_accounts, path=settings.dc09_path, paths=settings.paths(),
+        ))
+        self.supervisor = Supervisor(utcnow())
+        self.registry = AccountRegistry(settings.database_url) if settings.dc09_registry else None
+        self.receiver = Dc09Receiver(self.session, self.producer, self.metrics, on_message=self._heard,
+                                     resolve=self.registry.lookup if self.registry is not None else None)
+        self.server = Dc09Server(
+            self.receiver, self.metrics, host=settings.dc09_host, port=settings.dc09_port,
+            max_frame=settings.max_frame, idle_timeout_s=settings.idle_timeout_s,
+            max_connections=settings.max_connections, max_connections_per_peer=settings.max_connections_per_peer,
+        )
+        self.registry_loaded = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def port(self) -> int:
+        """The bound DC-09 port (TCP and UDP), known after :meth:`start`."""
+        return self.server.port
+
+    def add_checks(self, health: HealthServer) -> None:
+        health.add_check("kafka", self.producer.ready)
+
+    async def start(self) -> None:
+        await self.producer.start()
+        await self.refresh_accounts()
+        await self.server.start()
+        self._tasks = [asyncio.create_task(self._refresh_loop(), name="dc09-registry"),
+                       asyncio.create_task(self._supervision_loop(), name="dc09-supervision")]
+
+    async def stop(self) -> None:
+        await self.server.stop_accepting()
+        await self.server.drain(timeout=self.settings.shutdown_grace_s / 2)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.producer.stop()
+        if self.registry is not None:
+            await self.registry.close()
+
+    # ----------------------------------------------------------------------------------- registry
+
+    async def refresh_accounts(self) -> bool:
+        """Reload the registry; on failure keep the last good copy. Returns whether it loaded."""
+        if self.registry is None:
+            self.registry_loaded.set()
+            return True
+        try:
+            accounts = await self.registry.load()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("account_registry_unavailable", error=repr(exc))
+            return False
+        self.session.accounts = accounts
+        self.supervisor.set_accounts(accounts)
+        self.metrics.accounts.set(len(accounts))
+        if not self.registry_loaded.is_set():
+            log.info("account_registry_loaded", accounts=len(accounts))
+        self.registry_loaded.set()
+        return True
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.accounts_refresh_s)
+            await self.refresh_accounts()
+
+    # -------------------------------------------------------------------------------- supervision
+
+    def _heard(self, outcome: Outcome, now: datetime) -> None:
+        if outcome.message is not None:
+            self.supervisor.seen(outcome.message.device_id(), now)
+
+    async def check_supervision(self, now: datetime | None = None) -> int:
+        """Publish supervision misses and recoveries that are due; returns how many were published."""
+        transitions = self.supervisor.check(now or utcnow())
+        if not transitions:
+            return 0
+        items = []
+        for t in transitions:
+            status, alarm = t.events(self.settings.dc09_receiver)
+            items += [(DEVICES_STATUS, status, status.key), (ALARMS_RAW, alarm, alarm.key)]
+        try:
+            await self.producer.send_many(items)
+        except PublishError as exc:
+            log.warning("supervision_publish_failed", error=str(exc), transitions=len(transitions))
+            return 0
+        self.supervisor.commit(transitions)
+        for t in transitions:
+            if t.state == "missed":
+                self.metrics.supervision_misses.inc()
+            log.info("supervision_" + t.state, device_id=t.device_id, last_seen=t.last_seen.isoformat())
+        return len(transitions)
+
+    async def _supervision_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.supervision_check_s)
+            try:
+                await self.check_supervision()
+            except Exception:  # never let the loop die silently
+                log.exception("supervision_check_failed")

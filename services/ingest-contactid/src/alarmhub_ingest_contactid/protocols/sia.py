@@ -1,0 +1,145 @@
+"""SIA DCS (DC-03 data) payloads as carried in DC-09 ``SIA-DCS`` messages. Pure.
+
+Data block: ``[#acct|]N<modifiers><CC><number>[/<modifiers><CC><number>…][^text^]`` — ``N`` opens a
+new-event block, lower-case two-letter modifiers carry a value (``ri`` area, ``id`` user, ``ti``
+time, ``pi`` peripheral…) and stay in force for the following events, each event is a two-letter
+code and an optional zone/user number; ``/`` separates several events in one message.
+
+Codes map onto the contract's ``kind`` and qualifier through :data:`CODES`; unknown codes become
+``other`` (an alarm is never dropped for an unknown code — the original code rides in ``code``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Final
+
+from alarmhub_events import AlarmKind, Qualifier
+
+from .dc09 import UnsupportedError
+
+__all__ = ["CODES", "SiaEvent", "parse_sia"]
+
+K = AlarmKind
+N, R, S = Qualifier.NEW, Qualifier.RESTORE, Qualifier.STATUS
+
+#: SIA event code -> (kind, qualifier, description).
+CODES: Final[dict[str, tuple[AlarmKind, Qualifier, str]]] = {
+    "AR": (K.POWER_CUT, R, "AC restoral"), "AT": (K.POWER_CUT, N, "AC trouble"),
+    "BA": (K.BURGLARY, N, "Burglary alarm"), "BB": (K.OTHER, N, "Burglary bypass"),
+    "BC": (K.CANCEL, N, "Burglary cancel"), "BH": (K.BURGLARY, R, "Burglary alarm restore"),
+    "BJ": (K.TROUBLE, R, "Burglary trouble restore"), "BR": (K.BURGLARY, R, "Burglary restoral"),
+    "BS": (K.SUPERVISION, N, "Burglary supervisory"), "BT": (K.TROUBLE, N, "Burglary trouble"),
+    "BU": (K.OTHER, R, "Burglary unbypass"), "BV": (K.BURGLARY, N, "Burglary verified"),
+    "BX": (K.TEST, N, "Burglary test"),
+    "CA": (K.OPEN_CLOSE, N, "Automatic closing"), "CE": (K.OPEN_CLOSE, N, "Closing extend"),
+    "CF": (K.OPEN_CLOSE, N, "Forced closing"), "CG": (K.OPEN_CLOSE, N, "Close area"),
+    "CI": (K.OPEN_CLOSE, N, "Fail to close"), "CJ": (K.OPEN_CLOSE, N, "Late close"),
+    "CK": (K.OPEN_CLOSE, N, "Early close"), "CL": (K.OPEN_CLOSE, N, "Closing report"),
+    "CP": (K.OPEN_CLOSE, N, "Automatic arming"), "CR": (K.OPEN_CLOSE, N, "Recent closing"),
+    "CS": (K.OPEN_CLOSE, N, "Closing keyswitch"), "CT": (K.OPEN_CLOSE, N, "Late to open"),
+    "CW": (K.OPEN_CLOSE, N, "Was force armed"), "CZ": (K.OPEN_CLOSE, N, "Point closing"),
+    "DC": (K.OTHER, N, "Access closed"), "DD": (K.OTHER, N, "Access denied"),
+    "DF": (K.BURGLARY, N, "Door forced"), "DG": (K.OTHER, N, "Access granted"),
+    "DK": (K.TAMPER, N, "Access lockout"), "DO": (K.OTHER, N, "Access open"),
+    "DR": (K.OTHER, R, "Door restoral"), "DT": (K.TROUBLE, N, "Access trouble"),
+    "EA": (K.BURGLARY, N, "Exit alarm"), "ER": (K.TROUBLE, R, "Expansion restoral"),
+    "ET": (K.TROUBLE, N, "Expansion trouble"),
+    "FA": (K.FIRE, N, "Fire alarm"), "FB": (K.OTHER, N, "Fire bypass"),
+    "FH": (K.FIRE, R, "Fire alarm restore"), "FJ": (K.TROUBLE, R, "Fire trouble restore"),
+    "FR": (K.FIRE, R, "Fire restoral"), "FS": (K.TROUBLE, N, "Fire supervisory"),
+    "FT": (K.TROUBLE, N, "Fire trouble"), "FU": (K.OTHER, R, "Fire unbypass"),
+    "FX": (K.TEST, N, "Fire test"),
+    "GA": (K.FIRE, N, "Gas alarm"), "GH": (K.FIRE, R, "Gas alarm restore"),
+    "GR": (K.FIRE, R, "Gas restoral"), "GT": (K.TROUBLE, N, "Gas trouble"),
+    "HA": (K.DURESS, N, "Holdup alarm"), "HH": (K.DURESS, R, "Holdup alarm restore"),
+    "HR": (K.DURESS, R, "Holdup restoral"), "HT": (K.TROUBLE, N, "Holdup trouble"),
+    "HJ": (K.TROUBLE, R, "Holdup trouble restore"),
+    "JA": (K.TAMPER, N, "User code tamper"),
+    "KA": (K.FIRE, N, "Heat alarm"), "KH": (K.FIRE, R, "Heat alarm restore"),
+    "KR": (K.FIRE, R, "Heat restoral"), "KT": (K.TROUBLE, N, "Heat trouble"),
+    "LR": (K.TROUBLE, R, "Phone line restoral"), "LT": (K.TROUBLE, N, "Phone line trouble"),
+    "MA": (K.MEDICAL, N, "Medical alarm"), "MH": (K.MEDICAL, R, "Medical alarm restore"),
+    "MR": (K.MEDICAL, R, "Medical restoral"), "MT": (K.TROUBLE, N, "Medical trouble"),
+    "NA": (K.TROUBLE, N, "No activity"),
+    "OA": (K.OPEN_CLOSE, N, "Automatic opening"), "OC": (K.CANCEL, N, "Cancel report"),
+    "OG": (K.OPEN_CLOSE, N, "Open area"), "OI": (K.OPEN_CLOSE, N, "Fail to open"),
+    "OJ": (K.OPEN_CLOSE, N, "Late open"), "OK": (K.OPEN_CLOSE, N, "Early open"),
+    "OP": (K.OPEN_CLOSE, N, "Opening report"), "OR": (K.OPEN_CLOSE, N, "Disarm from alarm"),
+    "OS": (K.OPEN_CLOSE, N, "Opening keyswitch"), "OT": (K.OPEN_CLOSE, N, "Late to close"),
+    "OZ": (K.OPEN_CLOSE, N, "Point opening"),
+    "PA": (K.PANIC, N, "Panic alarm"), "PH": (K.PANIC, R, "Panic alarm restore"),
+    "PR": (K.PANIC, R, "Panic restoral"), "PT": (K.TROUBLE, N, "Panic trouble"),
+    "QA": (K.MEDICAL, N, "Emergency alarm"), "QR": (K.MEDICAL, R, "Emergency restoral"),
+    "RP": (K.TEST, N, "Automatic test"), "RX": (K.TEST, N, "Manual test"),
+    "RR": (K.TROUBLE, N, "Power up"),
+    "SA": (K.FIRE, N, "Sprinkler alarm"), "SR": (K.FIRE, R, "Sprinkler restoral"),
+    "ST": (K.TROUBLE, N, "Sprinkler trouble"),
+    "TA": (K.TAMPER, N, "Tamper alarm"), "TR": (K.TAMPER, R, "Tamper restoral"),
+    "TX": (K.TEST, N, "Test report"),
+    "UA": (K.OTHER, N, "Untyped zone alarm"), "UR": (K.OTHER, R, "Untyped zone restoral"),
+    "UT": (K.TROUBLE, N, "Untyped zone trouble"),
+    "WA": (K.OTHER, N, "Water alarm"), "WR": (K.OTHER, R, "Water restoral"),
+    "XT": (K.TROUBLE, N, "Transmitter battery trouble"), "XR": (K.TROUBLE, R, "Transmitter battery restoral"),
+    "YC": (K.TROUBLE, N, "Communications fail"), "YK": (K.TROUBLE, R, "Communications restoral"),
+    "YM": (K.TROUBLE, N, "System battery missing"), "YP": (K.TROUBLE, N, "Power supply trouble"),
+    "YQ": (K.TROUBLE, R, "Power supply restored"), "YR": (K.TROUBLE, R, "System battery restoral"),
+    "YS": (K.TROUBLE, N, "Communications trouble"), "YT": (K.TROUBLE, N, "System battery trouble"),
+    "YX": (K.TROUBLE, N, "Service required"),
+    "ZA": (K.TROUBLE, N, "Freeze alarm"), "ZR": (K.TROUBLE, R, "Freeze restoral"),
+}
+
+_SEGMENT_RE: Final = re.compile(r"\A(?P<mods>(?:[a-z]{2}[0-9:.-]*?)*?)(?P<code>[A-Z]{2})(?P<num>[0-9]{0,4})(?P<extra>.*)\Z")
+_MOD_RE: Final = re.compile(r"([a-z]{2})([0-9:.-]*)")
+
+
+@dataclass(frozen=True, slots=True)
+class SiaEvent:
+    code: str
+    number: str | None
+    kind: AlarmKind
+    qualifier: Qualifier
+    description: str
+    modifiers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+
+
+def parse_sia(data: str) -> tuple[str | None, list[SiaEvent]]:
+    """Decode a ``SIA-DCS`` data block into (account, events). Raises UnsupportedError (→ DUH)."""
+    account: str | None = None
+    body = data
+    if "|" in body:
+        head, body = body.split("|", 1)
+        account = head.lstrip("#").upper() or None
+    text: str | None = None
+    caret = body.find("^")
+    if caret >= 0:
+        text = body[caret:].strip("^").strip() or None
+        body = body[:caret]
+    if not body.startswith("N"):
+        raise UnsupportedError("sia", data[:40])
+    body = body[1:]
+    modifiers: dict[str, str] = {}
+    events: list[SiaEvent] = []
+    for segment in body.split("/"):
+        if not segment:
+            continue
+        m = _SEGMENT_RE.match(segment)
+        if m is None:
+            # a modifiers-only segment (``Nri1/BA01``): keep the modifiers for the events that follow
+            mods = _MOD_RE.findall(segment)
+            if not mods or "".join(a + b for a, b in mods) != segment:
+                raise UnsupportedError("sia", segment[:40])
+            modifiers.update(mods)
+            continue
+        modifiers.update(_MOD_RE.findall(m.group("mods")))
+        code = m.group("code")
+        kind, qualifier, description = CODES.get(code, (K.OTHER, N, f"SIA {code}"))
+        events.append(SiaEvent(
+            code=code, number=m.group("num") or None, kind=kind, qualifier=qualifier,
+            description=description, modifiers=dict(modifiers), text=text,
+        ))
+    if not events:
+        raise UnsupportedError("sia", "no event code")
+    return account, events

@@ -1,0 +1,127 @@
+"""The DC-09 account registry, read from PostgreSQL's ``accounts`` table (owned by the dispatch API).
+
+The receiver keeps the whole table in memory (an alarm centre's accounts fit easily) and reloads
+it periodically, so a PostgreSQL hiccup never delays an ACK: the last good copy stays in use.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import asyncpg
+from alarmhub_runtime import get_logger
+
+from .session import Account
+
+__all__ = ["AccountRegistry", "account_from_row", "normalize_line"]
+
+log = get_logger("alarmhub.ingest_contactid.registry")
+
+_COLUMNS = ("line, account, company, key_hex, encryption_required, supervision_s, site_name, site_address, "
+            "lat, lon, zones")
+
+
+def normalize_line(line: str | None) -> str:
+    """``L0``, ``l000``, ``0`` and empty all name line 0; the registry and the wire use one form."""
+    text = (line or "").strip().upper()
+    if text.startswith("L"):
+        text = text[1:]
+    return text.lstrip("0") or "0"
+
+
+def _key(key_hex: str | None) -> bytes | None:
+    if not key_hex:
+        return None
+    raw = bytes.fromhex(key_hex.strip())
+    if len(raw) not in (16, 24, 32):
+        raise ValueError(f"AES key must be 16, 24 or 32 bytes, got {len(raw)}")
+    return raw
+
+
+def account_from_row(row: Mapping[str, Any]) -> Account:
+    zones = row.get("zones") or {}
+    if isinstance(zones, str):
+        zones = json.loads(zones)
+    if isinstance(zones, list):  # [{"zone": "1", "name": "..."}] is accepted as well as {"1": "..."}
+        zones = {str(z.get("zone") or z.get("id")): z.get("name") or z.get("description") for z in zones
+                 if isinstance(z, dict)}
+    return Account(
+        line=normalize_line(row["line"]), account=str(row["account"]).strip().upper(),
+        company=row.get("company") or "", key=_key(row.get("key_hex")),
+        encryption_required=bool(row.get("encryption_required")), supervision_s=row.get("supervision_s"),
+        site_name=row.get("site_name"), site_address=row.get("site_address"), lat=row.get("lat"),
+        lon=row.get("lon"), zones=zones if isinstance(zones, dict) else {},
+    )
+
+
+def index(accounts: Iterable[Account]) -> dict[tuple[str, str], Account]:
+    return {(a.line, a.account): a for a in accounts}
+
+
+class AccountRegistry:
+    """Loads ``accounts`` from PostgreSQL. :meth:`load` returns the table indexed by (line, account)."""
+
+    def __init__(self, database_url: str, *, negative_ttl_s: float = 5.0) -> None:
+        self.database_url = database_url
+        self.bad_rows = 0
+        self.negative_ttl_s = negative_ttl_s
+        self._misses: dict[tuple[str, str], float] = {}
+        self._pool: asyncpg.Pool | None = None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def lookup(self, line: str, account: str) -> Account | None:
+        """One account, for a frame whose account is not in the last full load (registered since).
+
+        Misses are remembered for ``negative_ttl_s`` so a transmitter with an unregistered account
+        does not cost a query per message; database errors count as a miss (the frame is then handled
+        as an unknown account, which the policy decides).
+        """
+        now = time.monotonic()
+        if self._misses.get((line, account), 0.0) > now:
+            return None
+        if len(self._misses) > 100_000:
+            self._misses = {k: v for k, v in self._misses.items() if v > now}
+        try:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(self.database_url, min_size=0, max_size=2, timeout=2)
+            async with self._pool.acquire(timeout=2) as conn:
+                rows = await conn.fetch(f"SELECT {_COLUMNS} FROM accounts WHERE upper(account) = $1", account,
+                                        timeout=2)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("account_lookup_failed", line=line, account=account, error=repr(exc))
+            rows = []
+        for row in rows:
+            try:
+                found = account_from_row(dict(row))
+            except (ValueError, TypeError):
+                continue
+            if found.line == line:
+                self._misses.pop((line, account), None)
+                log.info("account_found_on_lookup", device_id=found.device_id)
+                return found
+        self._misses[(line, account)] = now + self.negative_ttl_s
+        return None
+
+    async def load(self) -> dict[tuple[str, str], Account]:
+        conn = await asyncpg.connect(self.database_url, timeout=5)
+        try:
+            rows = await conn.fetch(f"SELECT {_COLUMNS} FROM accounts")
+        finally:
+            await conn.close()
+        out: list[Account] = []
+        bad = 0
+        for row in rows:
+            try:
+                out.append(account_from_row(dict(row)))
+            except (ValueError, TypeError) as exc:
+                bad += 1
+                log.warning("account_row_invalid", line=row["line"], account=row["account"], error=str(exc))
+        self.bad_rows = bad
+        return index(out)

@@ -1,0 +1,329 @@
+"""Thin asyncio shells around :class:`~.session.Dc09Session`: TCP (persistent or per-message) and UDP.
+
+Read, frame, decide, publish, await the broker, reply. No business rule lives here: the session
+decides, :class:`Dc09Receiver` only enforces the order "durable write first, ACK second".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+from alarmhub_events import ALARMS_RAW, utcnow
+from alarmhub_kafka import PublishError
+from alarmhub_runtime import get_logger
+
+from .metrics import ContactIdMetrics
+from .protocols.dc09 import Dc09Framer
+from .session import Account, Dc09Session, Outcome
+
+__all__ = ["Dc09Receiver", "Dc09Server"]
+
+log = get_logger("alarmhub.ingest_contactid.server")
+
+
+class _Publisher(Protocol):
+    """What the receiver needs of ``alarmhub_kafka.DurableProducer``."""
+
+    async def send_many(self, items: Sequence[tuple[str, Any, str | None]]) -> None: ...
+
+
+class Dc09Receiver:
+    """Turns frames into replies: publishes each frame's events and returns the reply only once the
+    broker confirmed them. Shared by the TCP and UDP shells."""
+
+    def __init__(
+        self,
+        session: Dc09Session,
+        producer: _Publisher,
+        metrics: ContactIdMetrics,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        on_message: Callable[[Outcome, datetime], None] | None = None,
+        resolve: Callable[[str, str], Awaitable[Account | None]] | None = None,
+    ) -> None:
+        self.session = session
+        self.producer = producer
+        self.metrics = metrics
+        self.clock = clock
+        self.on_message = on_message
+        self.resolve = resolve
+        # labelled children cached: .labels() costs more than the increment on the per-message path
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    async def process(self, frames: list[bytes], *, peer: str, transport: str) -> list[bytes]:
+        """Handle frames that arrived together; return the replies to write, in order.
+
+        All events of the batch go to the broker in one ``send_many``; if it fails, replies for
+        frames that carried events are withheld (the transmitters retry), the others still go out.
+        """
+        t0 = time.perf_counter()
+        now = self.clock()
+        outcomes: list[Outcome] = []
+        for frame in frames:
+            try:
+                outcome = self.session.handle(frame, now=now, peer=peer, transport=transport)
+            except Exception:  # a bug on our side: say so loudly, but never take the listener down
+                log.exception("frame_handling_failed", peer=peer, frame=frame[:200].hex())
+                self.metrics.decode_errors.labels("internal").inc()
+                continue
+            if outcome.lookup is not None and self.resolve is not None:
+                # an account registered since the last registry load: look it up once, then decide again
+                found = await self.resolve(*outcome.lookup)
+                if found is not None:
+                    self.session.add_account(found)
+                    outcome = self.session.handle(frame, now=now, peer=peer, transport=transport)
+            outcomes.append(outcome)
+        events = [(ALARMS_RAW, ev, ev.key) for o in outcomes for ev in o.events]
+        published = True
+        if events:
+            try:
+                await self.producer.send_many(events)
+            except PublishError as exc:
+                published = False
+                self.metrics.publish_failures.inc(sum(1 for o in outcomes if o.events))
+                log.warning("publish_failed_ack_withheld", peer=peer, error=str(exc), events=len(events))
+        replies: list[bytes] = []
+        for o in outcomes:
+            self._account(o, published)
+            if o.events and not published:
+                continue
+            if o.events:
+                self.session.published(o, now)
+            if o.reply is not None:
+                replies.append(o.reply)
+            if self.on_message is not None and o.message is not None and o.result == "ack":
+                self.on_message(o, now)
+        if replies:
+            self._child(self.metrics.ack_seconds, transport).observe(time.perf_counter() - t0)
+        return replies
+
+    def _account(self, o: Outcome, published: bool) -> None:
+        m = self.metrics
+        result = o.result if (published or not o.events) else "withheld"
+        self._child(m.messages, o.token, result).inc()
+        if o.result in ("dropped", "duh", "nak") and o.reason:
+            self._child(m.decode_errors, o.reason).inc()
+        if o.duplicate:
+            m.retransmissions.inc()
+        msg = o.message
+        if msg is not None and o.account is None and msg.account:
+            m.unknown_accounts.inc()
+        if published:
+            for ev in o.events:
+                self._child(m.events, ev.source.protocol.value, ev.kind.value).inc()
+        # one structured line per message; event ids let an operator follow a signal downstream
+        log.info("frame_handled", result=result, token=o.token, reason=o.reason,
+                 device_id=msg.device_id() if msg else None, seq=msg.seq if msg else None,
+                 event_id=str(o.events[0].event_id) if o.events and published else None,
+                 events=len(o.events) if published else 0)
+
+
+class Dc09Server:
+    """TCP + UDP listeners on one port. ``port`` is the bound port after :meth:`start` (0 → ephemeral)."""
+
+    def __init__(
+        self,
+        receiver: Dc09Receiver,
+        metrics: ContactIdMetrics,
+        *,
+        host: str,
+        port: int,
+        max_frame: int,
+        idle_timeout_s: float,
+        max_connections: int,
+        max_connections_per_peer: int,
+    ) -> None:
+        self.receiver = receiver
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+        self.max_frame = max_frame
+        self.idle_timeout_s = idle_timeout_s
+        self.max_connections = max_connections
+        self.max_connections_per_peer = max_connections_per_peer
+        self._tcp: asyncio.Server | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._conns: set[_TcpConnection] = set()
+        self._per_peer: Tally[str] = Tally()
+        self._udp_tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tcp = await loop.create_server(lambda: _TcpConnection(self), self.host, self.port)
+        self.port = self._tcp.sockets[0].getsockname()[1]
+        self._udp, _ = await loop.create_datagram_endpoint(
+            lambda: _UdpProtocol(self), local_addr=(self.host, self.port))
+        self._sweeper = asyncio.create_task(self._sweep_idle(), name="dc09-idle-sweeper")
+        log.info("dc09_listening", host=self.host, port=self.port)
+
+    async def _sweep_idle(self) -> None:
+        """Close TCP connections that sent nothing for ``idle_timeout_s`` (one timer for all)."""
+        period = max(0.05, min(self.idle_timeout_s / 4, 5.0))
+        while True:
+            await asyncio.sleep(period)
+            horizon = time.monotonic() - self.idle_timeout_s
+            for conn in list(self._conns):
+                if conn.last_read < horizon and not conn.busy:
+                    log.info("connection_idle_closed", peer=conn.peer)
+                    conn.close()
+
+    async def stop_accepting(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._tcp is not None:
+            self._tcp.close()
+        if self._udp is not None:
+            self._udp.close()
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Let in-flight frames finish (their ACKs depend on the broker), then close connections."""
+        pending = set(self._udp_tasks) | {c.task for c in self._conns if c.task is not None}
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        for conn in list(self._conns):
+            conn.close()
+        if self._tcp is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._tcp.wait_closed(), timeout)
+
+    def _admit(self, conn: _TcpConnection) -> bool:
+        if len(self._conns) >= self.max_connections:
+            self.metrics.connections_rejected.labels("total").inc()
+            return False
+        if self._per_peer[conn.peer_ip] >= self.max_connections_per_peer:
+            self.metrics.connections_rejected.labels("per_peer").inc()
+            log.warning("connection_rejected", peer=conn.peer, reason="per_peer_limit")
+            return False
+        self._conns.add(conn)
+        self._per_peer[conn.peer_ip] += 1
+        self.metrics.connections.inc()
+        return True
+
+    def _release(self, conn: _TcpConnection) -> None:
+        if conn not in self._conns:
+            return
+        self._conns.discard(conn)
+        self._per_peer[conn.peer_ip] -= 1
+        if self._per_peer[conn.peer_ip] <= 0:
+            del self._per_peer[conn.peer_ip]
+        self.metrics.connections.dec()
+
+    async def _handle_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        framer = Dc09Framer(max_frame=self.max_frame)
+        frames = framer.feed(data)
+        if framer.garbage:
+            self.metrics.garbage_bytes.inc(framer.garbage)
+        if not frames:
+            return
+        replies = await self.receiver.process(frames, peer=f"{addr[0]}:{addr[1]}", transport="udp")
+        if self._udp is not None and not self._udp.is_closing():
+            for reply in replies:
+                self._udp.sendto(reply, addr)
+
+
+class _TcpConnection(asyncio.Protocol):
+    """One TCP connection: frames are handled strictly in arrival order, one batch at a time; while a
+    batch waits on the broker, further frames queue and reading pauses once too many are queued (the
+    transmitter is slowed down instead of buffering without bound)."""
+
+    MAX_QUEUED = 256
+
+    def __init__(self, server: Dc09Server) -> None:
+        self.server = server
+        self.framer = Dc09Framer(max_frame=server.max_frame)
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.peer_ip = "?"
+        self.last_read = time.monotonic()
+        self.queued: list[bytes] = []
+        self.task: asyncio.Task[None] | None = None
+        self.paused = False
+        self.admitted = False
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
+        peername = transport.get_extra_info("peername") or ("?", 0)
+        self.peer_ip = str(peername[0])
+        self.peer = f"{peername[0]}:{peername[1]}"
+        self.admitted = self.server._admit(self)
+        if not self.admitted:
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if not self.admitted:
+            return
+        self.last_read = time.monotonic()
+        garbage = self.framer.garbage
+        frames = self.framer.feed(data)
+        if self.framer.garbage != garbage:
+            self.server.metrics.garbage_bytes.inc(self.framer.garbage - garbage)
+        if not frames:
+            return
+        self.queued += frames
+        if len(self.queued) > self.MAX_QUEUED and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while self.queued:
+                batch, self.queued = self.queued, []
+                replies = await self.server.receiver.process(batch, peer=self.peer, transport="tcp")
+                if replies and self.transport is not None and not self.transport.is_closing():
+                    self.transport.write(b"".join(replies))
+                if self.paused and self.transport is not None and not self.transport.is_closing():
+                    self.paused = False
+                    self.transport.resume_reading()
+        except Exception:  # the receiver guards itself; this is a last line so one peer cannot kill others
+            log.exception("connection_failed", peer=self.peer)
+            self.close()
+        finally:
+            self.task = None
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._release(self)
+        self.queued.clear()
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    #: Datagrams in flight at once; beyond this they are dropped (UDP transmitters retry).
+    MAX_INFLIGHT = 4096
+
+    def __init__(self, server: Dc09Server) -> None:
+        self.server = server
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        tasks = self.server._udp_tasks
+        if len(tasks) >= self.MAX_INFLIGHT:
+            self.server.metrics.decode_errors.labels("udp_overload").inc()
+            return
+        task = asyncio.get_running_loop().create_task(self.server._handle_datagram(data, addr))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def error_received(self, exc: Exception) -> None:
+        log.warning("udp_error", error=repr(exc))

@@ -1,0 +1,106 @@
+"""Link supervision, sans-IO: each account with a supervision interval must be heard from (NULL or any
+message) within it; a silence is reported once, and so is the recovery.
+
+``check(now)`` proposes transitions; the caller publishes them and then calls ``commit`` — if the
+broker is down the transitions are proposed again at the next check, so none is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from alarmhub_events import (
+    AlarmEvent,
+    AlarmKind,
+    DeviceStatus,
+    DeviceStatusKind,
+    Location,
+    Protocol,
+    Qualifier,
+    Source,
+)
+
+from .session import Account
+
+__all__ = ["Supervisor", "Transition"]
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    device_id: str
+    state: Literal["missed", "restored"]
+    account: Account
+    last_seen: datetime
+    at: datetime
+
+    def events(self, receiver: str) -> tuple[DeviceStatus, AlarmEvent]:
+        """The ``devices.status`` record and the trouble alarm (Contact ID 356, loss of central polling)."""
+        missed = self.state == "missed"
+        attrs = {"supervision_s": self.account.supervision_s, "last_seen": self.last_seen.isoformat(),
+                 "company": self.account.company}
+        status = DeviceStatus(
+            device_id=self.device_id, protocol=Protocol.DC09_CID,
+            status=DeviceStatusKind.SUPERVISION_MISSED if missed else DeviceStatusKind.SUPERVISION_RESTORED,
+            occurred_at=self.at, received_at=self.at, attributes=attrs,
+        )
+        location = None
+        if self.account.lat is not None and self.account.lon is not None:
+            location = Location(lat=self.account.lat, lon=self.account.lon, source="registry")
+        alarm = AlarmEvent(
+            kind=AlarmKind.SUPERVISION, qualifier=Qualifier.NEW if missed else Qualifier.RESTORE,
+            source=Source(protocol=Protocol.DC09_CID, device_id=self.device_id, account=self.account.account,
+                          receiver=f"R{receiver}", line=f"L{self.account.line}"),
+            code="E356" if missed else "R356", occurred_at=self.at, received_at=self.at, location=location,
+            attributes={**attrs, "description": "Loss of central polling" if missed else "Polling restored",
+                        "generated_by": "receiver"},
+            raw="",
+        )
+        return status, alarm
+
+
+class Supervisor:
+    """Tracks when each supervised account was last heard from."""
+
+    def __init__(self, started: datetime, grace_s: float = 0.0) -> None:
+        self._started = started
+        self._grace = timedelta(seconds=grace_s)
+        self._last: dict[str, datetime] = {}
+        self._missed: set[str] = set()
+        self._accounts: dict[str, Account] = {}
+
+    def set_accounts(self, accounts: Mapping[tuple[str, str], Account]) -> None:
+        self._accounts = {a.device_id: a for a in accounts.values() if a.supervision_s}
+
+    def seen(self, device_id: str, now: datetime) -> None:
+        prev = self._last.get(device_id)
+        if prev is None or now > prev:
+            self._last[device_id] = now
+
+    def check(self, now: datetime) -> list[Transition]:
+        out: list[Transition] = []
+        for device_id, account in self._accounts.items():
+            last = self._last.get(device_id, self._started)
+            assert account.supervision_s is not None
+            late = now - last > timedelta(seconds=account.supervision_s) + self._grace
+            if late and device_id not in self._missed:
+                out.append(Transition(device_id, "missed", account, last, now))
+            elif not late and device_id in self._missed:
+                out.append(Transition(device_id, "restored", account, last, now))
+        for device_id in list(self._missed):
+            if device_id not in self._accounts:  # removed from the registry or no longer supervised
+                self._missed.discard(device_id)
+        return out
+
+    def commit(self, transitions: list[Transition]) -> None:
+        for t in transitions:
+            if t.state == "missed":
+                self._missed.add(t.device_id)
+            else:
+                self._missed.discard(t.device_id)
+
+    @property
+    def missed(self) -> frozenset[str]:
+        return frozenset(self._missed)

@@ -5,6 +5,8 @@ set -euo pipefail
 needed=(
   prometheus:promtool
   sip-tester:sipp
+  chromium:/usr/bin/chromium
+  fonts-noto-cjk:/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 )
 missing=()
 for pc in "${needed[@]}"; do

@@ -1,0 +1,196 @@
+"""Wiring of the dispatch service: the only module that knows every part.
+
+Start: schema → units (the demo geography when the table is empty) → router → dev token →
+producer → ``alarms.triaged`` consumer (group ``dispatch``) → HTTP server → timers (escalation,
+outbox sweep). Stop in reverse: stop accepting HTTP, close live streams, stop consuming (the batch in
+hand commits), stop timers, flush the producer, close the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import uvicorn
+from alarmhub_events import ALARMS_TRIAGED, TELEMETRY_GPS, GpsFix, TriagedAlarm
+from alarmhub_kafka import ConsumerPipeline, DurableProducer, KafkaMetrics, Message
+from alarmhub_runtime import HealthServer, get_logger
+from alarmhub_store import migrate
+from prometheus_client import CollectorRegistry
+
+from .api import build_api
+from .auth import hash_token
+from .config import DispatchSettings
+from .demo_geo import demo_units, external_services
+from .lifecycle import Policy
+from .metrics import DispatchMetrics
+from .service import Dispatcher
+from .store import Store
+from .tracks import TrackStore
+from .units import UnitTree
+from .webhooks import WebhookSender
+
+__all__ = ["DispatchApp"]
+
+log = get_logger("alarmhub.dispatch")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own SIGINT/SIGTERM handlers: ``run_service`` owns the signals and the stop order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class DispatchApp:
+    def __init__(self, settings: DispatchSettings, registry: CollectorRegistry) -> None:
+        self.settings = settings
+        self.metrics = DispatchMetrics(registry)
+        self.kafka_metrics = KafkaMetrics(registry)
+        self.store = Store(settings.database_url)
+        self.producer = DurableProducer.from_settings(settings, metrics=self.kafka_metrics, client_id="dispatch")
+        self.policy = Policy(ack_timeout_s=settings.ack_timeout_s, district_timeout_s=settings.district_timeout_s)
+        self.dispatcher: Dispatcher | None = None
+        self.consumer: ConsumerPipeline | None = None
+        self.gps_consumer: ConsumerPipeline | None = None
+        self.tracks: TrackStore | None = None
+        self.server: uvicorn.Server | None = None
+        self._server_task: asyncio.Task[None] | None = None
+        self._timer_task: asyncio.Task[None] | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
+        self.sender = WebhookSender(timeout_s=settings.webhook_timeout_s)
+
+    def add_checks(self, health: HealthServer) -> None:
+        health.add_check("kafka_producer", self.producer.ready)
+        health.add_check("triaged_consumer", lambda: self.consumer is not None and self.consumer.ready())
+        health.add_check("gps_consumer", lambda: self.gps_consumer is not None and self.gps_consumer.ready())
+        health.add_check("http", lambda: self.server is not None and self.server.started)
+        health.add_check("postgres", self._pg_ok)
+
+    async def _pg_ok(self) -> bool:
+        try:
+            return self.store.pool is not None and await self.store.ping()
+        except Exception:
+            return False
+
+    @property
+    def http_port(self) -> int | None:
+        """The bound API port (useful with ``ALARMHUB_HTTP_PORT=0``)."""
+        if self.server is None or not self.server.servers:
+            return None
+        return int(self.server.servers[0].sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        s = self.settings
+        if s.migrate:
+            await migrate(s.database_url)
+        await self.store.start()
+        if s.load_demo_geography and await self.store.station_areas() == 0:
+            t0 = time.monotonic()
+            n = await self.store.insert_units(demo_units(s.demo_seed, s.demo_stations))
+            log.info("demo_geography_loaded", units=n, seconds=round(time.monotonic() - t0, 2), synthetic=True)
+        await self.store.insert_units(external_services())   # 119/120 exist whatever the geography
+        tree = UnitTree(await self.store.load_units())
+        router = tree.router(max_distance_m=s.route_max_distance_m, district_distance_m=s.route_district_distance_m)
+        log.info("jurisdictions_loaded", units=len(tree.nodes), stations=len(router.stations))
+        if s.dev_token:
+            root = next((u for u in tree.nodes.values() if u.parent_id is None), None)
+            if root is not None:
+                await self.store.put_token(hash_token(s.dev_token), "dev-admin", "supervisor", root.id, None, {},
+                                           "ALARMHUB_DEV_TOKEN", None)
+                log.info("dev_token_enabled", user="dev-admin", unit=root.id)
+        await self.producer.start()
+        self.dispatcher = Dispatcher(self.store, tree, router, self.producer, self.metrics, self.policy)
+        self.consumer = ConsumerPipeline(
+            bootstrap=s.kafka_bootstrap, group=s.group, topics=[ALARMS_TRIAGED], model=TriagedAlarm,
+            handler=self.handle, producer=self.producer, metrics=self.kafka_metrics,
+            topic_prefix=s.topic_prefix, max_records=s.max_records, client_id="dispatch")
+        self.tracks = TrackStore(self.dispatcher)
+        await self.tracks.ensure_partitions(self.dispatcher.clock())
+        self.gps_consumer = ConsumerPipeline(
+            bootstrap=s.kafka_bootstrap, group=s.group + "-tracks", topics=[TELEMETRY_GPS], model=GpsFix,
+            handler=self.handle_gps, producer=self.producer, metrics=self.kafka_metrics,
+            topic_prefix=s.topic_prefix, max_records=1000, client_id="dispatch-tracks")
+        # both group joins at once: each waits for the broker's rebalance delay
+        await asyncio.gather(self.consumer.start(), self.gps_consumer.start())
+        config = uvicorn.Config(build_api(self.dispatcher, self.tracks), host=s.http_host, port=s.http_port, log_config=None,
+                                access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+        self.server = _Server(config)
+        self._server_task = asyncio.create_task(self.server.serve(), name="dispatch:http")
+        for _ in range(200):
+            if self.server.started or self._server_task.done():
+                break
+            await asyncio.sleep(0.05)
+        if self._server_task.done():
+            self._server_task.result()
+            raise RuntimeError("HTTP server stopped at start")
+        log.info("http_started", port=self.http_port, host=s.http_host)
+        self._timer_task = asyncio.create_task(self._timers(), name="dispatch:timers")
+        self._webhook_task = asyncio.create_task(self._webhooks(), name="dispatch:webhooks")
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.dispatcher is not None:
+            self.dispatcher.hub.close()
+        if self._server_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server_task, 5)
+        for consumer in (self.consumer, self.gps_consumer):
+            if consumer is not None:
+                await consumer.stop()
+        for task in (self._timer_task, self._webhook_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.sender.aclose()
+        await self.producer.stop()
+        await self.store.stop()
+
+    async def handle(self, msgs: Sequence[Message[Any]]) -> None:
+        """One partition's batch of triage decisions → incidents (the pipeline commits afterwards)."""
+        assert self.dispatcher is not None
+        t0 = time.monotonic()
+        await self.dispatcher.handle_triaged([m.value for m in msgs])
+        self.metrics.batch_seconds.observe(time.monotonic() - t0)
+
+    async def handle_gps(self, msgs: Sequence[Message[Any]]) -> None:
+        """Fixes → ``tracks``; vehicles with open incidents are followed and re-routed."""
+        assert self.tracks is not None
+        await self.tracks.handle([m.value for m in msgs])
+
+    async def _webhooks(self) -> None:
+        """Deliver due webhooks; its own task, so a slow receiver never delays escalation."""
+        assert self.dispatcher is not None
+        while True:
+            await asyncio.sleep(self.settings.timer_interval_s)
+            try:
+                for _ in range(20):   # bounded: at most 1,000 attempts per tick
+                    if await self.dispatcher.deliver_due(self.sender, self.settings.webhook_max_attempts) < 50:
+                        break
+            except Exception as exc:
+                log.warning("webhook_tick_failed", error=repr(exc))
+
+    async def _timers(self) -> None:
+        """Escalation deadlines and the outbox sweep; both state lives in PostgreSQL (restart-safe)."""
+        assert self.dispatcher is not None and self.tracks is not None
+        last_maintenance = 0.0
+        while True:
+            await asyncio.sleep(self.settings.timer_interval_s)
+            try:
+                await self.dispatcher.escalate_due()
+                await self.dispatcher.publish_outbox()
+                if time.monotonic() - last_maintenance > 300:
+                    last_maintenance = time.monotonic()
+                    now = self.dispatcher.clock()
+                    await self.tracks.ensure_partitions(now)
+                    dropped = await self.tracks.expire(now)
+                    if dropped:
+                        log.info("track_partitions_dropped", count=dropped)
+            except Exception as exc:  # never let a timer problem kill the service
+                log.warning("timer_tick_failed", error=repr(exc))

@@ -1,0 +1,35 @@
+"""Dispatch settings, validated at start-up."""
+
+from __future__ import annotations
+
+from alarmhub_runtime import BaseServiceSettings
+from pydantic import Field
+
+__all__ = ["DispatchSettings"]
+
+
+class DispatchSettings(BaseServiceSettings):
+    health_port: int = Field(default=9105, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
+    http_host: str = Field(default="0.0.0.0", alias="ALARMHUB_HTTP_HOST")
+    http_port: int = Field(default=8080, ge=0, le=65535, alias="ALARMHUB_HTTP_PORT",
+                           description="API, console and SSE; 0 picks a free port (logged as http_started)")
+    dev_token: str | None = Field(default=None, alias="ALARMHUB_DEV_TOKEN",
+                                  description="when set, a city-tier supervisor token with this value (user dev-admin)")
+    group: str = Field(default="dispatch", alias="ALARMHUB_DISPATCH_GROUP")
+    max_records: int = Field(default=200, ge=1, le=10_000, alias="ALARMHUB_DISPATCH_BATCH")
+    ack_timeout_s: float = Field(default=120.0, gt=0, alias="ALARMHUB_DISPATCH_ACK_TIMEOUT_S",
+                                 description="unacknowledged at the station this long → escalate to the district")
+    district_timeout_s: float = Field(default=300.0, gt=0, alias="ALARMHUB_DISPATCH_DISTRICT_TIMEOUT_S",
+                                      description="still unacknowledged at the district this long → the city")
+    timer_interval_s: float = Field(default=1.0, gt=0, alias="ALARMHUB_DISPATCH_TIMER_INTERVAL_S")
+    route_max_distance_m: float = Field(default=500.0, ge=0, alias="ALARMHUB_ROUTE_MAX_DISTANCE_M",
+                                        description="a point outside every station area goes to the nearest within this")
+    route_district_distance_m: float = Field(default=2000.0, ge=0, alias="ALARMHUB_ROUTE_DISTRICT_DISTANCE_M")
+    demo_seed: int = Field(default=20061125, alias="ALARMHUB_DEMO_GEO_SEED")
+    demo_stations: int = Field(default=300, ge=9, le=5000, alias="ALARMHUB_DEMO_GEO_STATIONS")
+    load_demo_geography: bool = Field(default=True, alias="ALARMHUB_DEMO_GEOGRAPHY",
+                                      description="fill an empty units table with the demo geography at start")
+    webhook_timeout_s: float = Field(default=5.0, gt=0, alias="ALARMHUB_WEBHOOK_TIMEOUT_S")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50, alias="ALARMHUB_WEBHOOK_MAX_ATTEMPTS",
+                                      description="attempts before a delivery goes to the dead-letter list")
+    migrate: bool = Field(default=True, alias="ALARMHUB_MIGRATE", description="apply the schema at start")

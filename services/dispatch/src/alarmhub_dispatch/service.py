@@ -1,0 +1,327 @@
+"""Dispatch's core operations, between the I/O shells (consumer, HTTP) and the pure rules.
+
+- :meth:`Dispatcher.handle_triaged` materializes incidents from ``alarms.triaged`` (idempotent by
+  (incident_id, event_id)), locating and routing each one;
+- :meth:`Dispatcher.act` applies a dispatcher's action;
+- :meth:`Dispatcher.escalate_due` fires the escalation timers kept in the database;
+- :meth:`Dispatcher.publish_outbox` drains the audit outbox to ``incidents.events``.
+
+Every change is pushed to the live-stream :class:`Hub`, which filters by what each subscriber may see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from alarmhub_events import INCIDENTS_EVENTS, Protocol, TriagedAlarm, utcnow
+from alarmhub_kafka import DurableProducer
+from alarmhub_runtime import get_logger
+
+from .auth import Principal
+from .lifecycle import ActionError, Policy, apply_action, apply_escalation, apply_triaged
+from .metrics import DispatchMetrics
+from .routing import NO_LOCATION, Route, Router
+from .store import Store
+from .units import UnitTree
+
+__all__ = ["Dispatcher", "Hub", "NotFound", "summary"]
+
+log = get_logger("alarmhub.dispatch")
+
+_DC09 = {Protocol.DC09_CID, Protocol.DC09_SIA}
+
+
+class NotFound(Exception):
+    pass
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v
+
+
+def summary(row: dict[str, Any], tree: UnitTree | None = None) -> dict[str, Any]:
+    """An incident as the API, the stream and the console show it."""
+    out = {
+        "id": str(row["id"]), "status": row["status"], "decision": row["decision"], "priority": row["priority"],
+        "score": row["score"], "reasons": row["reasons"], "kind": row["kind"], "station": row["station"],
+        "district": row["district"], "location": row["location"], "route": row["route"],
+        "opened_at": _iso(row["opened_at"]), "updated_at": _iso(row["updated_at"]),
+        "acknowledged_at": _iso(row["acknowledged_at"]), "on_scene_at": _iso(row["on_scene_at"]),
+        "closed_at": _iso(row["closed_at"]), "verdict": row["verdict"], "verification": row["verification"],
+        "source_device_id": row["source_device_id"], "protocol": row["protocol"], "account": row["account"],
+        "company": row["company"], "major_event": row["major_event"], "escalation_level": row["escalation_level"],
+        "escalate_at": _iso(row["escalate_at"]), "alarm_count": row["alarm_count"],
+        "rule_version": row["rule_version"],
+    }
+    if tree is not None:
+        out["station_name"] = tree.name(row["station"])
+        out["district_name"] = tree.name(row["district"])
+        node = tree.nodes.get(row["station"] or "")
+        out["station_synthetic"] = bool(node and node.synthetic)
+    return out
+
+
+@dataclass(eq=False)   # identity semantics: subscribers live in a set
+class _Sub:
+    principal: Principal
+    queue: asyncio.Queue[dict[str, Any] | None]
+
+
+class Hub:
+    """In-process fan-out of incident changes to SSE subscribers (bounded queues; slow readers are cut)."""
+
+    def __init__(self, tree_fn: Callable[[], UnitTree], queue_size: int = 1000) -> None:
+        self._subs: set[_Sub] = set()
+        self._tree_fn = tree_fn
+        self._size = queue_size
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, principal: Principal) -> AsyncIterator[asyncio.Queue[dict[str, Any] | None]]:
+        sub = _Sub(principal, asyncio.Queue(self._size))
+        self._subs.add(sub)
+        try:
+            yield sub.queue
+        finally:
+            self._subs.discard(sub)
+
+    def publish(self, incident: dict[str, Any], change: str) -> None:
+        tree = self._tree_fn()
+        msg = {"type": change, "incident": incident}
+        for sub in list(self._subs):
+            if not sub.principal.sees(tree, incident):
+                continue
+            try:
+                sub.queue.put_nowait(msg)
+            except asyncio.QueueFull:
+                self._subs.discard(sub)
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub.queue.get_nowait()
+                    sub.queue.put_nowait(None)   # tells the stream to end; the client reconnects
+
+    def close(self) -> None:
+        for sub in list(self._subs):
+            with contextlib.suppress(asyncio.QueueFull):
+                sub.queue.put_nowait(None)
+        self._subs.clear()
+
+
+
+class Dispatcher:
+    def __init__(self, store: Store, tree: UnitTree, router: Router, producer: DurableProducer,
+                 metrics: DispatchMetrics, policy: Policy, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.tree = tree
+        self.router = router
+        self.producer = producer
+        self.metrics = metrics
+        self.policy = policy
+        self.clock = clock
+        self.hub = Hub(lambda: self.tree)
+        self._publish_lock = asyncio.Lock()
+
+    # -- alarms.triaged -------------------------------------------------------------------------
+    async def _locate(self, t: TriagedAlarm) -> tuple[float | None, float | None, str | None, dict[str, Any] | None]:
+        """Position (WGS-84) and company: from the event, else the registries (account site, camera)."""
+        ev = t.event
+        company = None
+        site = None
+        if ev.source.protocol in _DC09:
+            line = ev.source.line
+            if line is None and "#" in ev.source.device_id:
+                line = ev.source.device_id.split("#", 1)[0]
+            account = ev.source.account or ev.source.device_id.split("#", 1)[-1]
+            rec = await self.store.account_site(line.removeprefix("L") if line else None, account)
+            if rec is None and line is not None:
+                rec = await self.store.account_site(line, account)
+            if rec is not None:
+                company = rec["company"]
+                site = {"name": rec["site_name"], "address": rec["site_address"]}
+                if ev.location is None and rec["lat"] is not None:
+                    return rec["lon"], rec["lat"], company, {**site, "source": "registry"}
+        if ev.location is not None:
+            return ev.location.lon, ev.location.lat, company, site
+        if ev.source.protocol in (Protocol.GB28181, Protocol.ISAPI, Protocol.ONVIF, Protocol.WEBHOOK):
+            cam = await self.store.camera_position(ev.source.device_id)
+            if cam is not None and cam["lat"] is not None:
+                return cam["lon"], cam["lat"], company, {"name": cam["name"], "source": "registry"}
+        return None, None, company, site
+
+    async def handle_triaged(self, items: Sequence[TriagedAlarm]) -> int:
+        """Apply decisions in order; return how many were new (the rest were replays)."""
+        applied = 0
+        changed: dict[uuid.UUID, str] = {}
+        for t in items:
+            lon, lat, company, site = await self._locate(t)
+            route: Route = self.router.route(lon, lat) if lon is not None else NO_LOCATION
+            async with self.store.p.acquire() as conn, conn.transaction():
+                row = await self.store.get_incident(conn, t.incident_id, lock=True)
+                if row is not None and not await self.store.claim_alarm(
+                        conn, t.incident_id, t.event_id, t.decision.value, t.score, t.model_dump(mode="json")):
+                    self.metrics.replays.inc()
+                    continue
+                now = self.clock()
+                fields, trans = apply_triaged(row, t, route, now, self.policy)
+                if row is None:
+                    if lon is not None and t.event.location is None:
+                        fields["location"] = {"lat": lat, "lon": lon, "crs": "WGS84", "source": "registry"}
+                        fields["lat"], fields["lon"] = lat, lon
+                    if site:
+                        fields["location"] = {**(fields["location"] or {}), "site": site}
+                    fields["company"] = company
+                    handover = sorted(u for u in self.tree.nodes
+                                      if t.event.kind.value in (self.tree.service_kinds(u) or ()))
+                    if handover:
+                        trans[0].data["handover"] = handover
+                    await self.store.insert_incident(conn, fields)
+                    if not await self.store.claim_alarm(conn, t.incident_id, t.event_id, t.decision.value, t.score,
+                                                        t.model_dump(mode="json")):
+                        raise RuntimeError("fresh incident already had this alarm")
+                    row = fields
+                    self.metrics.routes.labels(route.method.value).inc()
+                    self.metrics.incidents_opened.labels(t.decision.value).inc()
+                    changed[t.incident_id] = "opened"
+                else:
+                    await self.store.update_incident(conn, t.incident_id, fields)
+                    row = {**row, **fields}
+                    changed.setdefault(t.incident_id, "updated")
+                events = await self.store.append_transitions(conn, row, trans)
+                await self._enqueue_webhooks(conn, row, events)
+            applied += 1
+            log.info("incident_materialized", incident_id=str(t.incident_id), event_id=str(t.event_id),
+                     decision=t.decision.value, station=route.station, route=route.method.value)
+        await self.publish_outbox()
+        await self._push(changed)
+        return applied
+
+    async def _push(self, changed: dict[uuid.UUID, str]) -> None:
+        for iid, change in changed.items():
+            row = await self.store.get_incident(None, iid)
+            if row is not None:
+                self.hub.publish(summary(row, self.tree), change)
+
+    # -- webhooks to stations' systems and alarm companies ------------------------------------------
+    def _hook_matches(self, kind: str, target: str, row: dict[str, Any]) -> bool:
+        if kind == "company":
+            return row.get("company") == target
+        kinds = self.tree.service_kinds(target)
+        if kinds is not None:
+            return row.get("kind") in kinds
+        return self.tree.is_root(target) or self.tree.covers(target, row.get("station")) \
+            or self.tree.covers(target, row.get("district"))
+
+    async def _enqueue_webhooks(self, conn: Any, row: dict[str, Any], events: Sequence[Any]) -> None:
+        """Queue one delivery per (matching webhook, audit event), in the transaction that wrote the event."""
+        if not events:
+            return
+        hooks = [h for h in await self.store.active_webhooks(conn)
+                 if self._hook_matches(h["target_kind"], h["target"], row)]
+        if not hooks:
+            return
+        brief = {k: row.get(k) for k in ("station", "district", "status", "kind", "priority", "decision", "verdict",
+                                         "account", "source_device_id", "company")}
+        brief["id"] = str(row["id"])
+        brief["station_name"] = self.tree.name(row.get("station"))
+        items = []
+        for ev in events:
+            payload = {"event": ev.model_dump(mode="json", by_alias=True, exclude_none=True), "incident": brief}
+            for h in hooks:
+                items.append((h["id"], f"{h['id']}:{ev.event_id}", row["id"], payload))
+        await self.store.enqueue_deliveries(conn, items)
+
+    async def deliver_due(self, sender: Any, max_attempts: int = 8, concurrency: int = 8) -> int:
+        """Attempt every due delivery once (bounded batch); record the outcome, backoff or dead letter."""
+        from .webhooks import backoff
+
+        due = await self.store.due_deliveries(50)
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(d: dict[str, Any]) -> None:
+            async with sem:
+                now = self.clock()
+                a = await sender.send(d["url"], d["secret"], d["idempotency_key"], d["payload"], now)
+                attempts = d["attempts"] + 1
+                if a.delivered:
+                    status, next_at = "delivered", None
+                elif a.retry and attempts < max_attempts:
+                    status, next_at = "pending", now + backoff(attempts)
+                else:
+                    status, next_at = "dead", None
+                    log.warning("webhook_dead_lettered", delivery=d["id"], status=a.status, error=a.error)
+                self.metrics.webhook_attempts.labels(status).inc()
+                await self.store.record_attempt(d["id"], status, attempts, next_at, a.status, a.error)
+
+        await asyncio.gather(*(one(d) for d in due))
+        return len(due)
+
+    # -- outbox → incidents.events ---------------------------------------------------------------
+    async def publish_outbox(self) -> int:
+        """Send queued lifecycle events (raises PublishError if the broker does not take them)."""
+        total = 0
+        async with self._publish_lock:
+            for _ in range(100):  # bounded: at most 50k events per call
+                pending = await self.store.pending_events(500)
+                if not pending:
+                    break
+                await self.producer.send_many([(INCIDENTS_EVENTS, ev, ev.key) for _, ev in pending])
+                await self.store.mark_published([s for s, _ in pending])
+                total += len(pending)
+                self.metrics.events_published.inc(len(pending))
+        return total
+
+    # -- dispatcher actions ----------------------------------------------------------------------
+    async def act(self, who: Principal, incident_id: uuid.UUID, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.store.p.acquire() as conn, conn.transaction():
+            row = await self.store.get_incident(conn, incident_id, lock=True)
+            if row is None or not who.sees(self.tree, row):
+                raise NotFound(str(incident_id))
+            if not who.can_act:
+                raise PermissionError(f"role {who.role} is read-only")
+            fields, trans = apply_action(row, action, body, who.actor(), self.clock(), self.policy)
+            await self.store.update_incident(conn, incident_id, fields)
+            row = {**row, **fields}
+            events = await self.store.append_transitions(conn, row, trans)
+            await self._enqueue_webhooks(conn, row, events)
+        self.metrics.actions.labels(action).inc()
+        if row.get("acknowledged_at") and action in ("ack", "on-scene") and row.get("opened_at"):
+            self.metrics.ack_seconds.observe((row["acknowledged_at"] - row["opened_at"]).total_seconds())
+        log.info("incident_action", incident_id=str(incident_id), action=action, user=who.user, status=row["status"])
+        out = summary(row, self.tree)
+        self.hub.publish(out, action)
+        try:
+            await self.publish_outbox()
+        except Exception as exc:  # the sweeper retries; the action itself is committed
+            log.warning("outbox_publish_deferred", error=repr(exc))
+        return out
+
+    # -- escalation timers ------------------------------------------------------------------------
+    async def escalate_due(self) -> int:
+        now = self.clock()
+        n = 0
+        for iid in await self.store.due_escalations(now):
+            async with self.store.p.acquire() as conn, conn.transaction():
+                row = await self.store.get_incident(conn, iid, lock=True)
+                if row is None or row["escalate_at"] is None or row["escalate_at"] > now:
+                    continue
+                try:
+                    fields, trans = apply_escalation(row, now, self.policy)
+                except ActionError:
+                    await self.store.update_incident(conn, iid, {"escalate_at": None})
+                    continue
+                await self.store.update_incident(conn, iid, fields)
+                row = {**row, **fields}
+                events = await self.store.append_transitions(conn, row, trans)
+                await self._enqueue_webhooks(conn, row, events)
+            n += 1
+            self.metrics.escalations.labels(str(row["escalation_level"])).inc()
+            log.info("incident_escalated", incident_id=str(iid), level=row["escalation_level"])
+            self.hub.publish(summary(row, self.tree), "escalated")
+        return n

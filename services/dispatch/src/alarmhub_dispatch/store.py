@@ -1,0 +1,229 @@
+"""PostgreSQL access for dispatch (asyncpg). SQL only: the rules live in lifecycle.py and routing.py.
+
+Every state change runs in one transaction that updates ``incidents``, appends the audit rows to
+``incident_events`` and queues them in ``incident_outbox``; the publisher drains the outbox to
+``incidents.events``, so an event is never lost between the database and Kafka.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from alarmhub_events import IncidentEvent, IncidentEventType, IncidentStatus, Verdict
+
+from .demo_geo import Unit
+from .lifecycle import Transition
+from .units import UnitNode
+
+__all__ = ["Store"]
+
+INCIDENT_COLUMNS = (
+    "id", "status", "decision", "priority", "score", "reasons", "kind", "station", "district", "lat", "lon",
+    "location", "route", "source_device_id", "protocol", "account", "company", "major_event", "rule_version",
+    "verdict", "verification", "escalation_level", "escalate_at", "opened_at", "updated_at", "acknowledged_at",
+    "on_scene_at", "closed_at", "alarm_count",
+)
+
+
+async def _init(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+class Store:
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self._dsn = dsn
+        self._min = min_size
+        self._max = max_size
+        self.pool: asyncpg.Pool | None = None
+
+    async def start(self) -> None:
+        self.pool = await asyncpg.create_pool(self._dsn, min_size=self._min, max_size=self._max, init=_init,
+                                              command_timeout=30)
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+    @property
+    def p(self) -> asyncpg.Pool:
+        assert self.pool is not None, "store not started"
+        return self.pool
+
+    async def ping(self) -> bool:
+        return await self.p.fetchval("SELECT true") is True
+
+    # -- units ----------------------------------------------------------------------------------
+    async def station_areas(self) -> int:
+        """How many police station areas are configured (zero → the demo geography is loaded)."""
+        return int(await self.p.fetchval(
+            "SELECT count(*) FROM units WHERE tier = 3 AND kind = 'police' AND geometry IS NOT NULL"))
+
+    async def insert_units(self, units: Iterable[Unit]) -> int:
+        rows = [(u.id, u.name, u.name_en, u.tier, u.parent_id, u.kind, u.synthetic, u.geojson(), u.properties)
+                for u in units]
+        async with self.p.acquire() as conn, conn.transaction():
+            # parents first (tiers ascending), so the foreign key holds row by row
+            rows.sort(key=lambda r: r[3])
+            await conn.executemany(
+                "INSERT INTO units (id, name, name_en, tier, parent_id, kind, synthetic, geometry, properties)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING", rows)
+        return len(rows)
+
+    async def load_units(self) -> list[UnitNode]:
+        rows = await self.p.fetch("SELECT id, name, name_en, tier, parent_id, kind, synthetic, geometry, properties"
+                                  " FROM units ORDER BY tier, id")
+        return [UnitNode(r["id"], r["name"], r["name_en"], r["tier"], r["parent_id"], r["kind"], r["synthetic"],
+                         r["geometry"], r["properties"] or {}) for r in rows]
+
+    # -- tokens ---------------------------------------------------------------------------------
+    async def put_token(self, sha: str, user: str, role: str, unit: str | None, company: str | None,
+                        scope: dict[str, Any], created_by: str | None, expires_at: datetime | None) -> None:
+        await self.p.execute(
+            "INSERT INTO api_tokens (token_sha256, user_name, role, unit, company, scope, created_by, expires_at)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (token_sha256) DO UPDATE SET user_name=EXCLUDED.user_name,"
+            " role=EXCLUDED.role, unit=EXCLUDED.unit, company=EXCLUDED.company, scope=EXCLUDED.scope,"
+            " expires_at=EXCLUDED.expires_at, revoked_at=NULL",
+            sha, user, role, unit, company, scope, created_by, expires_at)
+
+    async def get_token(self, sha: str) -> asyncpg.Record | None:
+        return await self.p.fetchrow(
+            "SELECT user_name, role, unit, company, scope FROM api_tokens WHERE token_sha256=$1"
+            " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())", sha)
+
+    # -- registry look-ups used for routing -----------------------------------------------------
+    async def account_site(self, line: str | None, account: str | None) -> asyncpg.Record | None:
+        if account is None:
+            return None
+        return await self.p.fetchrow(
+            "SELECT company, lat, lon, site_name, site_address FROM accounts WHERE account=$1"
+            " AND ($2::text IS NULL OR line=$2) ORDER BY line LIMIT 1", account, line)
+
+    async def camera_position(self, camera_id: str) -> asyncpg.Record | None:
+        return await self.p.fetchrow("SELECT lat, lon, name FROM cameras WHERE id=$1", camera_id)
+
+    # -- incidents ------------------------------------------------------------------------------
+    async def get_incident(self, conn: asyncpg.Connection | asyncpg.Pool | None, incident_id: uuid.UUID,
+                           *, lock: bool = False) -> dict[str, Any] | None:
+        c = conn or self.p
+        row = await c.fetchrow(f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id=$1"
+                               + (" FOR UPDATE" if lock else ""), incident_id)
+        return dict(row) if row else None
+
+    async def claim_alarm(self, conn: asyncpg.Connection, incident_id: uuid.UUID, event_id: uuid.UUID,
+                          decision: str, score: int, triaged: dict[str, Any]) -> bool:
+        """Record that this triage decision was applied; False when it already was (a replay)."""
+        res = await conn.execute(
+            "INSERT INTO incident_alarms (incident_id, event_id, decision, score, triaged) VALUES ($1,$2,$3,$4,$5)"
+            " ON CONFLICT DO NOTHING", incident_id, event_id, decision, score, triaged)
+        return res.endswith(" 1")
+
+    async def insert_incident(self, conn: asyncpg.Connection, fields: dict[str, Any]) -> None:
+        cols = list(fields)
+        await conn.execute(
+            f"INSERT INTO incidents ({', '.join(cols)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})",
+            *fields.values())
+
+    async def update_incident(self, conn: asyncpg.Connection, incident_id: uuid.UUID, fields: dict[str, Any]) -> None:
+        if not fields:
+            return
+        cols = list(fields)
+        sets = ", ".join(f"{c}=${i + 2}" for i, c in enumerate(cols))
+        await conn.execute(f"UPDATE incidents SET {sets} WHERE id=$1", incident_id, *fields.values())
+
+    async def append_transitions(self, conn: asyncpg.Connection, row: dict[str, Any],
+                                 transitions: Sequence[Transition]) -> list[IncidentEvent]:
+        """Append audit rows (and queue them for Kafka); returns them as the events they will be published as."""
+        out = []
+        for t in transitions:
+            event_id = uuid.uuid4()
+            seq = await conn.fetchval(
+                "INSERT INTO incident_events (event_id, incident_id, type, status, actor_user, actor_unit, actor_role,"
+                " address, at, station, district, verdict, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+                " RETURNING seq",
+                event_id, row["id"], t.type.value, t.status.value, t.actor.user, t.actor.unit, t.actor.role,
+                t.actor.address, t.at, row.get("station"), row.get("district"),
+                t.verdict.value if t.verdict else None, t.data)
+            await conn.execute("INSERT INTO incident_outbox (seq) VALUES ($1)", seq)
+            out.append(IncidentEvent(
+                event_id=event_id, incident_id=row["id"], type=t.type, status=t.status, station=row.get("station"),
+                district=row.get("district"), verdict=t.verdict, actor=t.actor, at=t.at,
+                source_device_id=row.get("source_device_id"), data=t.data))
+        return out
+
+    # -- webhooks ---------------------------------------------------------------------------------
+    async def active_webhooks(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        return await conn.fetch("SELECT id, target_kind, target FROM webhooks WHERE active")
+
+    async def enqueue_deliveries(self, conn: asyncpg.Connection, items: Sequence[tuple[int, str, uuid.UUID, dict[str, Any]]]) -> None:
+        if items:
+            await conn.executemany(
+                "INSERT INTO webhook_deliveries (webhook_id, idempotency_key, incident_id, payload)"
+                " VALUES ($1,$2,$3,$4) ON CONFLICT (idempotency_key) DO NOTHING", items)
+
+    async def due_deliveries(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = await self.p.fetch(
+            "SELECT d.id, d.idempotency_key, d.payload, d.attempts, w.url, w.secret FROM webhook_deliveries d"
+            " JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
+            " AND w.active ORDER BY d.id LIMIT $1", limit)
+        return [dict(r) for r in rows]
+
+    async def record_attempt(self, delivery_id: int, status: str, attempts: int, next_at: datetime | None,
+                             http_status: int | None, error: str | None) -> None:
+        await self.p.execute(
+            "UPDATE webhook_deliveries SET status=$2, attempts=$3, next_attempt_at=coalesce($4, next_attempt_at),"
+            " last_status=$5, last_error=$6, delivered_at = CASE WHEN $2 = 'delivered' THEN now() END WHERE id=$1",
+            delivery_id, status, attempts, next_at, http_status, error)
+
+    async def pending_events(self, limit: int = 500) -> list[tuple[int, IncidentEvent]]:
+        rows = await self.p.fetch(
+            "SELECT e.*, i.source_device_id FROM incident_outbox o JOIN incident_events e USING (seq)"
+            " JOIN incidents i ON i.id = e.incident_id ORDER BY o.seq LIMIT $1", limit)
+        return [(r["seq"], _to_event(r)) for r in rows]
+
+    async def mark_published(self, seqs: Sequence[int]) -> None:
+        await self.p.execute("DELETE FROM incident_outbox WHERE seq = ANY($1::bigint[])", list(seqs))
+
+    async def list_incidents(self, where: str, args: list[Any], limit: int) -> list[dict[str, Any]]:
+        rows = await self.p.fetch(
+            f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE {where}"
+            f" ORDER BY (status = 'closed'), priority, opened_at DESC LIMIT {int(limit)}", *args)
+        return [dict(r) for r in rows]
+
+    async def incident_alarms(self, incident_id: uuid.UUID) -> list[dict[str, Any]]:
+        rows = await self.p.fetch("SELECT event_id, decision, score, triaged, received_at FROM incident_alarms"
+                                  " WHERE incident_id=$1 ORDER BY received_at", incident_id)
+        return [dict(r) for r in rows]
+
+    async def timeline(self, incident_id: uuid.UUID) -> list[dict[str, Any]]:
+        rows = await self.p.fetch("SELECT seq, event_id, type, status, actor_user, actor_unit, actor_role, address,"
+                                  " at, station, district, verdict, data FROM incident_events WHERE incident_id=$1"
+                                  " ORDER BY seq", incident_id)
+        return [dict(r) for r in rows]
+
+    async def due_escalations(self, now: datetime, limit: int = 200) -> list[uuid.UUID]:
+        rows = await self.p.fetch(
+            "SELECT id FROM incidents WHERE escalate_at IS NOT NULL AND escalate_at <= $1"
+            " AND status IN ('opened','routed','escalated') ORDER BY escalate_at LIMIT $2", now, limit)
+        return [r["id"] for r in rows]
+
+    # -- generic registry CRUD ------------------------------------------------------------------
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self.p.fetch(sql, *args)]
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        return await self.p.execute(sql, *args)
+
+
+def _to_event(r: asyncpg.Record) -> IncidentEvent:
+    return IncidentEvent(
+        event_id=r["event_id"], incident_id=r["incident_id"], type=IncidentEventType(r["type"]),
+        status=IncidentStatus(r["status"]), station=r["station"], district=r["district"],
+        verdict=Verdict(r["verdict"]) if r["verdict"] else None,
+        actor={"user": r["actor_user"], "unit": r["actor_unit"], "role": r["actor_role"], "address": r["address"]},
+        at=r["at"], source_device_id=r["source_device_id"], data=r["data"] or {})

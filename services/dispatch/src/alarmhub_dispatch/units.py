@@ -1,0 +1,95 @@
+"""The jurisdiction tree in memory: who is below whom, and the router built from the areas.
+
+Loaded from the ``units`` table at start (filled from the demo geography when empty). Visibility is a
+subtree question — a token sees its own unit and everything below — answered from this tree, so the
+API never walks the table per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shapely.geometry import shape
+
+from .routing import Area, Router
+
+__all__ = ["HANDOVER_KINDS", "UnitNode", "UnitTree"]
+
+# unit kind of an external command centre → the alarm kinds it is handed
+HANDOVER_KINDS: dict[str, tuple[str, ...]] = {"fire": ("fire",), "medical": ("medical",)}
+
+
+@dataclass
+class UnitNode:
+    id: str
+    name: str
+    name_en: str | None
+    tier: int
+    parent_id: str | None
+    kind: str
+    synthetic: bool
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any] = field(default_factory=dict)
+    children: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "name_en": self.name_en, "tier": self.tier,
+                "parent": self.parent_id, "kind": self.kind, "synthetic": self.synthetic}
+
+
+class UnitTree:
+    def __init__(self, nodes: Iterable[UnitNode]) -> None:
+        self.nodes: dict[str, UnitNode] = {n.id: n for n in nodes}
+        for n in self.nodes.values():
+            n.children = []
+        for n in sorted(self.nodes.values(), key=lambda n: n.id):
+            if n.parent_id and n.parent_id in self.nodes:
+                self.nodes[n.parent_id].children.append(n.id)
+        self._below: dict[str, frozenset[str]] = {}
+
+    def __contains__(self, unit_id: object) -> bool:
+        return unit_id in self.nodes
+
+    def subtree(self, unit_id: str) -> frozenset[str]:
+        """The unit and every unit below it."""
+        hit = self._below.get(unit_id)
+        if hit is None:
+            out: set[str] = set()
+            stack = [unit_id]
+            while stack:
+                u = stack.pop()
+                if u in out or u not in self.nodes:
+                    continue
+                out.add(u)
+                stack.extend(self.nodes[u].children)
+            hit = self._below[unit_id] = frozenset(out)
+        return hit
+
+    def is_root(self, unit_id: str) -> bool:
+        """The police tree's root (the city): external services (119/120) are roots of nothing."""
+        n = self.nodes.get(unit_id)
+        return n is not None and n.parent_id is None and n.kind == "police"
+
+    def service_kinds(self, unit_id: str) -> tuple[str, ...] | None:
+        """For an external emergency service (fire 119, medical 120): the alarm kinds handed to it."""
+        n = self.nodes.get(unit_id)
+        if n is None or n.kind not in HANDOVER_KINDS:
+            return None
+        return HANDOVER_KINDS[n.kind]
+
+    def covers(self, unit_id: str, other: str | None) -> bool:
+        return other is not None and other in self.subtree(unit_id)
+
+    def name(self, unit_id: str | None) -> str | None:
+        n = self.nodes.get(unit_id) if unit_id else None
+        return n.name if n else None
+
+    def router(self, **kwargs: Any) -> Router:
+        """Stations (tier 3 police units with an area) and districts (tier 2) as routing areas."""
+        stations = [Area(n.id, n.parent_id, shape(n.geometry)) for n in self.nodes.values()
+                    if n.tier == 3 and n.kind == "police" and n.geometry]
+        districts = [Area(n.id, n.id, shape(n.geometry)) for n in self.nodes.values()
+                     if n.tier == 2 and n.kind == "police" and n.geometry]
+        return Router(stations, districts, **kwargs)

@@ -1,0 +1,102 @@
+"""The incident state machine, pure: transitions, escalation deadlines, verification outcomes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from alarmhub_dispatch.lifecycle import ActionError, Policy, apply_action, apply_escalation, apply_triaged
+from alarmhub_dispatch.routing import Route, RouteMethod
+from alarmhub_events import Actor
+
+from .conftest import T0, triaged
+
+POLICY = Policy(ack_timeout_s=60, district_timeout_s=120)
+ROUTE = Route("440304-S06", "440304", RouteMethod.INSIDE)
+WANG = Actor(user="officer-wang", unit="440304-S06", role="dispatcher", address="10.0.0.5")
+
+
+def _open(**kw):  # type: ignore[no-untyped-def]
+    t = triaged(**kw)
+    fields, trans = apply_triaged(None, t, ROUTE, T0, POLICY)
+    return t, fields, trans
+
+
+def test_new_dispatch_is_opened_routed_and_timed() -> None:
+    _, f, trans = _open()
+    assert f["status"] == "routed" and f["station"] == "440304-S06"
+    assert [t.type.value for t in trans] == ["opened", "routed"]
+    assert f["escalate_at"] == T0 + timedelta(seconds=60)
+
+
+def test_unrouted_incident_stays_opened() -> None:
+    t = triaged(lat=None, lon=None)
+    f, trans = apply_triaged(None, t, Route(None, None, RouteMethod.NO_LOCATION), T0, POLICY)
+    assert f["status"] == "opened" and [x.type.value for x in trans] == ["opened"]
+
+
+def test_verify_decision_has_no_timer_until_confirmed() -> None:
+    _, f, _ = _open(decision="verify")
+    assert f["escalate_at"] is None
+    row = {**f, "acknowledged_at": None}
+    f2, trans = apply_action(row, "verify", {"outcome": "unreachable"}, WANG, T0, POLICY)
+    assert f2["decision"] == "dispatch" and f2["escalate_at"] == T0 + timedelta(seconds=60)
+    assert [t.type.value for t in trans] == ["verified"] and trans[0].data["outcome"] == "unreachable"
+    f3, trans = apply_action(row, "verify", {"outcome": "false"}, WANG, T0, POLICY)
+    assert f3["status"] == "closed" and f3["verdict"] == "false_alarm"
+    assert [t.type.value for t in trans] == ["verified", "closed"]
+
+
+def test_major_event_goes_to_district_and_city_at_once() -> None:
+    _, f, trans = _open(major=True)
+    assert f["status"] == "escalated" and f["escalation_level"] == 2 and f["escalate_at"] is None
+    assert trans[-1].data["to"] == ["district", "city"]
+
+
+def test_timer_escalation_station_to_district_to_city() -> None:
+    _, f, _ = _open()
+    f1, t1 = apply_escalation(f, T0 + timedelta(seconds=61), POLICY)
+    assert f1["escalation_level"] == 1 and f1["status"] == "escalated"
+    assert t1[0].data["to"] == ["district"]
+    f2, t2 = apply_escalation({**f, **f1}, T0 + timedelta(seconds=200), POLICY)
+    assert f2["escalation_level"] == 2 and f2["escalate_at"] is None and t2[0].data["to"] == ["city"]
+    with pytest.raises(ActionError):
+        apply_escalation({**f, **f1, **f2}, T0, POLICY)
+
+
+def test_actions_follow_the_lifecycle() -> None:
+    _, f, _ = _open()
+    row = {**f, "acknowledged_at": None}
+    a, trans = apply_action(row, "ack", {"note": "on my way"}, WANG, T0, POLICY)
+    assert a["status"] == "acknowledged" and a["escalate_at"] is None and trans[0].actor == WANG
+    row = {**row, **a}
+    with pytest.raises(ActionError):
+        apply_action(row, "ack", {}, WANG, T0, POLICY)
+    s, _ = apply_action(row, "on-scene", {}, WANG, T0, POLICY)
+    row = {**row, **s}
+    with pytest.raises(ValueError):
+        apply_action(row, "close", {"verdict": "maybe"}, WANG, T0, POLICY)
+    c, trans = apply_action(row, "close", {"verdict": "test"}, WANG, T0, POLICY)
+    assert c["status"] == "closed" and trans[0].verdict is not None and trans[0].verdict.value == "test"
+    with pytest.raises(ActionError):
+        apply_action({**row, **c}, "escalate", {}, WANG, T0, POLICY)
+
+
+def test_later_decision_updates_without_reopening() -> None:
+    t, f, _ = _open(decision="verify", priority=3, score=55)
+    row = {**f, "acknowledged_at": None}
+    later = triaged(incident_id=t.incident_id, decision="dispatch", priority=1, score=92)
+    u, trans = apply_triaged(row, later, ROUTE, T0 + timedelta(seconds=5), POLICY)
+    assert u["decision"] == "dispatch" and u["priority"] == 1 and u["score"] == 92 and u["alarm_count"] == 2
+    assert u["escalate_at"] == T0 + timedelta(seconds=65)
+    assert [x.type.value for x in trans] == ["updated"]
+
+
+def test_company_is_told_accepted_or_rejected_with_a_reason() -> None:
+    _, _, trans = _open()
+    assert trans[0].data["accepted"] is True
+    t = triaged(lat=22.3193, lon=114.1694)
+    _, trans = apply_triaged(None, t, Route(None, None, RouteMethod.OUTSIDE), T0, POLICY)
+    assert (trans[0].data["accepted"], trans[0].data["reason"]) == (False, "outside_city")
+    _, trans = apply_triaged(None, triaged(decision="suppress"), ROUTE, T0, POLICY)
+    assert trans[0].data["accepted"] is False

@@ -1,0 +1,171 @@
+"""Routing on the demo geography: inside, borders, holes, GCJ-02 input, outside the city; batch = single."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from alarmhub_dispatch.demo_geo import CITY_ID, demo_units, load_districts
+from alarmhub_dispatch.geo import gcj02_to_wgs84, wgs84_to_gcj02
+from alarmhub_dispatch.routing import Area, RouteMethod, Router
+from shapely.geometry import Polygon, box
+
+
+@pytest.fixture(scope="module")
+def units():  # type: ignore[no-untyped-def]
+    return demo_units()
+
+
+@pytest.fixture(scope="module")
+def router(units) -> Router:  # type: ignore[no-untyped-def]
+    return Router([Area(u.id, u.parent_id, u.geometry) for u in units if u.tier == 3],
+                  [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2])
+
+
+def test_demo_geography_is_deterministic_labelled_and_covers_every_district(units) -> None:  # type: ignore[no-untyped-def]
+    again = demo_units.__wrapped__()
+    assert [u.id for u in again] == [u.id for u in units]
+    assert all(a.geometry.equals_exact(b.geometry, 1e-12) for a, b in zip(again, units, strict=True))
+    stations = [u for u in units if u.tier == 3]
+    assert 200 <= len(stations) <= 500
+    assert all(u.synthetic and u.properties["synthetic"] and "合成" in u.name and "synthetic" in u.name_en
+               for u in stations)
+    districts = {u.id: u for u in units if u.tier == 2}
+    assert len(districts) == 9 and {u.parent_id for u in districts.values()} == {CITY_ID}
+    for d in districts.values():
+        mine = [s.geometry for s in stations if s.parent_id == d.id]
+        assert len(mine) >= 8
+        # the station areas tile the district: same area, no overlaps
+        assert shapely.union_all(mine).symmetric_difference(d.geometry).area < 1e-9
+        assert sum(g.area for g in mine) == pytest.approx(d.geometry.area, rel=1e-6)
+
+
+def test_district_outlines_were_converted_from_gcj02() -> None:
+    _, districts = load_districts()
+    futian = next(d for d in districts if d.id == "440304")
+    import json
+    from importlib import resources
+    raw = json.loads(resources.files("alarmhub_dispatch").joinpath("data/districts-gcj02.geojson").read_text())
+    src = next(f for f in raw["features"] if f["properties"]["adcode"] == "440304")
+    gcj = shapely.geometry.shape(src["geometry"])
+    # in Shenzhen GCJ-02 shifts east (~+0.005° lon) and south (~-0.003° lat): the WGS-84 outline sits back
+    dx = gcj.centroid.x - futian.geometry.centroid.x
+    dy = gcj.centroid.y - futian.geometry.centroid.y
+    assert 0.003 < dx < 0.007 and -0.005 < dy < -0.001
+
+
+def test_inside_each_station_site_routes_to_its_own_station(router: Router, units) -> None:  # type: ignore[no-untyped-def]
+    stations = [u for u in units if u.tier == 3]
+    for u in stations:
+        p = u.geometry.representative_point()
+        r = router.route(p.x, p.y)
+        assert (r.station, r.district, r.method) == (u.id, u.parent_id, RouteMethod.INSIDE)
+
+
+def test_known_futian_point(router: Router) -> None:
+    r = router.route(114.0550, 22.5410)   # the e2e test's bank branch, WGS-84
+    assert r.district == "440304" and r.station and r.station.startswith("440304-S")
+    assert r.method == RouteMethod.INSIDE
+
+
+def test_border_between_two_stations_is_decided_deterministically(router: Router, units) -> None:  # type: ignore[no-untyped-def]
+    a, b = None, None
+    stations = [u for u in units if u.parent_id == "440304"]
+    for i, s in enumerate(stations):
+        for t in stations[i + 1:]:
+            shared = s.geometry.boundary.intersection(t.geometry.boundary)
+            if shared.length > 0:
+                a, b, line = s, t, shared
+                break
+        if a:
+            break
+    assert a and b
+    # a vertex both Voronoi cells share: exactly on the border in floating point too
+    x, y = shapely.get_coordinates(line)[0]
+    r = router.route(float(x), float(y))
+    assert r.method == RouteMethod.BORDER
+    assert r.station == min(a.id, b.id)
+
+
+def test_district_border_between_two_districts(router: Router, units) -> None:  # type: ignore[no-untyped-def]
+    d = {u.id: u.geometry for u in units if u.tier == 2}
+    shared = d["440303"].boundary.intersection(d["440304"].boundary)   # Luohu | Futian
+    p = shapely.line_merge(shared).interpolate(0.5, normalized=True) if shared.length else None
+    assert p is not None
+    r = router.route(p.x, p.y)
+    assert r.method in (RouteMethod.BORDER, RouteMethod.INSIDE)  # vertex snapping may leave a single hit
+    assert r.district in ("440303", "440304")
+
+
+def test_gcj02_input_is_converted_before_routing(router: Router, units) -> None:  # type: ignore[no-untyped-def]
+    """A map-app (GCJ-02) position, converted once, lands where its WGS-84 truth does."""
+    rng = np.random.default_rng(11)
+    stations = [u for u in units if u.tier == 3]
+    wrong = 0
+    for u in rng.choice(np.array(stations, dtype=object), 100, replace=False):
+        p = u.geometry.representative_point()
+        glon, glat = wgs84_to_gcj02(p.x, p.y)
+        lon, lat = gcj02_to_wgs84(glon, glat)
+        assert router.route(lon, lat).station == u.id
+        wrong += router.route(glon, glat).station != u.id
+    assert wrong > 0, "the unconverted offset must matter somewhere, or this test proves nothing"
+
+
+def test_outside_the_city(router: Router, units) -> None:  # type: ignore[no-untyped-def]
+    hk = router.route(114.1694, 22.3193)         # Hong Kong, Mong Kok: far outside
+    assert (hk.station, hk.district, hk.method) == (None, None, RouteMethod.OUTSIDE)
+    # just off Shenzhen Bay: a few hundred metres out → nearest station, with its distance recorded
+    city = next(u for u in units if u.tier == 1).geometry
+    futian = next(u for u in units if u.id == "440305").geometry   # Nanshan's coast
+    coast = futian.boundary
+    c = futian.centroid
+    for frac in np.linspace(0, 1, 200):
+        q = coast.interpolate(frac, normalized=True)
+        # step outwards from the centroid by ~150 m
+        vx, vy = q.x - c.x, q.y - c.y
+        n = (vx * vx + vy * vy) ** 0.5
+        x, y = q.x + vx / n * 0.0015, q.y + vy / n * 0.0015
+        if not city.buffer(0.0001).contains(shapely.Point(x, y)):
+            break
+    r = router.route(x, y)
+    assert r.method == RouteMethod.NEAREST and r.station and 50 < r.distance_m <= 500
+    # ~1 km out: no station within 500 m, the district takes it
+    x2, y2 = q.x + vx / n * 0.009, q.y + vy / n * 0.009
+    if not city.contains(shapely.Point(x2, y2)):
+        r2 = router.route(x2, y2)
+        assert r2.method in (RouteMethod.DISTRICT, RouteMethod.OUTSIDE)
+        assert r2.station is None
+
+
+def test_hole_in_an_area_goes_to_the_nearest_area_or_the_district() -> None:
+    """An enclave not in the station's area (e.g. a military zone): holes are not inside."""
+    ring = box(114.0, 22.5, 114.1, 22.6)
+    hole = box(114.04, 22.54, 114.06, 22.56)
+    a = Polygon(ring.exterior.coords, [hole.exterior.coords])
+    b = box(114.1, 22.5, 114.2, 22.6)
+    district = box(114.0, 22.5, 114.2, 22.6)
+    router = Router([Area("D-S01", "D", a), Area("D-S02", "D", b)], [Area("D", "D", district)],
+                    max_distance_m=500, district_distance_m=2000)
+    near_edge = router.route(114.0405, 22.55)   # ~50 m inside the hole
+    assert near_edge.method == RouteMethod.NEAREST and near_edge.station == "D-S01"
+    assert 40 < near_edge.distance_m < 60
+    centre = router.route(114.05, 22.55)        # ~1 km from any edge of the hole
+    assert (centre.station, centre.district, centre.method) == (None, "D", RouteMethod.DISTRICT)
+    border = router.route(114.1, 22.55)
+    assert (border.station, border.method) == ("D-S01", RouteMethod.BORDER)
+    assert router.route(115.0, 22.55).method == RouteMethod.OUTSIDE
+
+
+def test_batch_matches_single_lookups(router: Router) -> None:
+    rng = np.random.default_rng(5)
+    lon = rng.uniform(113.7, 114.7, 3000)
+    lat = rng.uniform(22.3, 22.9, 3000)
+    batch = router.route_many(lon, lat)
+    single = [router.route(x, y) for x, y in zip(lon, lat, strict=True)]
+    assert batch == single
+    assert {r.method for r in batch} >= {RouteMethod.INSIDE, RouteMethod.OUTSIDE}
+
+
+def test_missing_position() -> None:
+    r = Router([], [Area("D", "D", box(0, 0, 1, 1))]).route(None, None)
+    assert r.method == RouteMethod.NO_LOCATION and r.station is None

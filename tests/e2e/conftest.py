@@ -37,12 +37,12 @@ def pipeline(stack: Any, topic_prefix: str) -> Iterator[Pipeline]:
     dispatch = ServiceProcess.create("alarmhub_dispatch", env, ("ALARMHUB_HTTP_PORT",))
     triage = ServiceProcess.create("alarmhub_triage", env)
     contactid = ServiceProcess.create("alarmhub_ingest_contactid", env, ("ALARMHUB_DC09_PORT",))
-    started: list[ServiceProcess] = []
+    pipe = Pipeline(dispatch, triage, contactid, env)
     try:
         for svc in (dispatch, triage, contactid):
             svc.start()
-            started.append(svc)
-        yield Pipeline(dispatch, triage, contactid, env)
+        yield pipe
     finally:
-        for svc in reversed(started):
+        # a test may replace a process (crash and restart): stop what the pipeline holds now
+        for svc in (pipe.contactid, pipe.triage, pipe.dispatch):
             svc.stop()

@@ -92,7 +92,7 @@ class Supervisor:
                 child.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         for child in reversed(self._children):
-            if child.proc is None or child.proc.returncode is not None:
+            if child.proc is None:
                 continue
             try:
                 await asyncio.wait_for(child.proc.wait(), max(0.1, deadline - time.monotonic()))

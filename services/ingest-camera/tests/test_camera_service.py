@@ -159,6 +159,12 @@ async def test_gb28181_digest_register_and_gbk_alarm_over_udp(camera: CameraApp,
         assert (await exchange(KEEPALIVE)).status == 200
         alarm = await exchange(_message(ALARM_GBK, cseq=30, branch="z9hG4bKalarm"))
         assert alarm.status == 200
+        # then, the alarm being on Kafka, the server tells the device it was taken (A.2.6)
+        answer = parse_sip(await asyncio.wait_for(client.replies.get(), 10))
+        assert answer.method == "MESSAGE" and answer.status is None
+        assert answer.header("To") == "<sip:34020000001320000001@3402000000>"
+        assert b"<CmdType>Alarm</CmdType>" in answer.body and b"<Result>OK</Result>" in answer.body
+        assert b"<DeviceID>64010000001340000001</DeviceID>" in answer.body and b"<Response>" in answer.body
         assert (await exchange(_message(ALARM_GBK, cseq=30, branch="z9hG4bKalarm"))).status == 200  # retransmission
     finally:
         transport.close()

@@ -228,3 +228,23 @@ def test_framer_rejects_oversize() -> None:
     f = SipFramer(max_message=1024)
     with pytest.raises(SipError):
         f.feed(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 5000\r\n\r\n")
+
+
+def test_alarm_response_request_answers_the_notify() -> None:
+    """A.2.6: the server's MESSAGE carrying <Response><CmdType>Alarm … <Result>OK, parseable as SIP."""
+    from alarmhub_ingest_camera.protocols.gb28181 import build_alarm_response_request, decode_manscdp
+
+    notify = decode_manscdp(
+        b'<?xml version="1.0"?>\r\n<Notify>\r\n<CmdType>Alarm</CmdType>\r\n<SN>17</SN>\r\n'
+        b"<DeviceID>34020000001340000001</DeviceID>\r\n<AlarmPriority>1</AlarmPriority>\r\n</Notify>\r\n")
+    raw = build_alarm_response_request(
+        server_id="34020000002000000001", realm="3402000000", sip_device_id="34020000001320000001",
+        alarm=notify, peer=("192.0.2.10", 5060), local=("127.0.0.1", 5060), transport="udp",
+        call_id="c1@127.0.0.1", branch="abc", from_tag="t1")
+    msg = parse_sip(raw)
+    assert msg.method == "MESSAGE" and msg.uri == "sip:34020000001320000001@192.0.2.10:5060"
+    assert msg.header("Via") == "SIP/2.0/UDP 127.0.0.1:5060;rport;branch=z9hG4bKabc"
+    assert msg.header("CSeq") == "1 MESSAGE" and msg.call_id == "c1@127.0.0.1"
+    body = decode_manscdp(msg.body)
+    assert (body.root, body.cmd_type, body.sn, body.device_id) == ("Response", "Alarm", "17", "34020000001340000001")
+    assert body.fields["Result"] == "OK"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable
 from datetime import timedelta, timezone
 
@@ -23,7 +24,14 @@ from alarmhub_kafka import PublishError
 from .config import CameraSettings
 from .events import from_gb28181
 from .ingest import CameraIngest
-from .protocols.gb28181 import Gb28181Registrar, SipError, SipEventType, SipFramer, parse_sip
+from .protocols.gb28181 import (
+    Gb28181Registrar,
+    SipError,
+    SipEventType,
+    SipFramer,
+    build_alarm_response_request,
+    parse_sip,
+)
 
 __all__ = ["SipServer"]
 
@@ -104,7 +112,9 @@ class SipServer:
         while True:
             data, addr = await self.queue.get()
             try:
-                await self.handle(data, addr, self._send_udp(addr))
+                await self.handle(data, addr, self._send_udp(addr), transport="UDP",
+                                  local=self._udp.transport.get_extra_info("sockname")
+                                  if self._udp is not None and self._udp.transport is not None else None)
             except Exception:
                 log.exception("sip_handler_failed", peer=f"{addr[0]}:{addr[1]}")
             finally:
@@ -133,8 +143,9 @@ class SipServer:
                 except SipError as exc:
                     await self._dead_letter(data, addr, str(exc))
                     break
+                local = writer.get_extra_info("sockname")
                 for frame in frames:
-                    await self.handle(frame, addr, writer.write)
+                    await self.handle(frame, addr, writer.write, transport="TCP", local=local)
                     await writer.drain()
         except (TimeoutError, ConnectionError):
             pass
@@ -151,7 +162,8 @@ class SipServer:
         except PublishError as exc:
             log.error("dlq_write_failed", error=repr(exc))
 
-    async def handle(self, data: bytes, addr: tuple[str, int], send: Callable[[bytes], None]) -> None:
+    async def handle(self, data: bytes, addr: tuple[str, int], send: Callable[[bytes], None], *,
+                     transport: str = "UDP", local: tuple[str, int] | None = None) -> None:
         """One SIP message: registrar decides, events are written, then the reply goes out."""
         metrics = self.ingest.metrics
         loop = asyncio.get_running_loop()
@@ -209,6 +221,16 @@ class SipServer:
         if result.reply is not None:
             send(result.reply)
             self.registrar.remember_reply(msg, result.reply)
+        # Only once the alarm is durably on Kafka does the device hear that it was taken (A.2.6).
+        for ev in result.events:
+            if ev.type == SipEventType.ALARM and ev.message is not None:
+                host, port = (local or (self.settings.sip_host, self.port))[:2]
+                send(build_alarm_response_request(
+                    server_id=self.registrar.server_id, realm=self.registrar.realm, sip_device_id=msg.from_user,
+                    alarm=ev.message, peer=addr, local=(str(host), int(port)), transport=transport,
+                    call_id=f"{uuid.uuid4().hex}@{host}", branch=uuid.uuid4().hex[:16],
+                    from_tag=uuid.uuid4().hex[:10]))
+                metrics.requests.labels("gb28181", "alarm_response_sent").inc()
         metrics.requests.labels("gb28181", (msg.method or "response").lower()).inc()
         metrics.ack_seconds.labels("gb28181").observe(loop.time() - t0)
 

@@ -114,10 +114,30 @@ def gb_alarm_body(cam: SimCamera, scenario: str, sn: int, now: datetime) -> byte
 
 
 class _Udp(asyncio.DatagramProtocol):
+    """Responses go to the queue; a request from the server (the alarm-notification response MESSAGE
+    of A.2.6) is answered 200 OK at once, as a device does, and counted."""
+
     def __init__(self) -> None:
         self.replies: asyncio.Queue[bytes] = asyncio.Queue(maxsize=64)
+        self.transport: asyncio.DatagramTransport | None = None
+        self.server_requests: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not data.startswith(b"SIP/2.0"):
+            try:
+                req = parse_sip(data)
+            except Exception:
+                return
+            self.server_requests.append(req.body)
+            ok = ["SIP/2.0 200 OK", *(f"Via: {v}" for v in req.header_all("via")),
+                  f"From: {req.header('from')}", f"To: {req.header('to')};tag={uuid.uuid4().hex[:8]}",
+                  f"Call-ID: {req.call_id}", f"CSeq: {req.header('cseq')}", "Content-Length: 0"]
+            if self.transport is not None:
+                self.transport.sendto(("\r\n".join(ok) + "\r\n\r\n").encode(), addr)
+            return
         with contextlib.suppress(asyncio.QueueFull):
             self.replies.put_nowait(data)
 

@@ -590,3 +590,26 @@ ALARM_METHODS = {"1": "phone", "2": "device", "3": "sms", "4": "gps", "5": "vide
 #: AlarmType within method 5 (video): 1 manual, 2 motion, 3 left object, 4 object removed, 5 tripwire,
 #: 6 intrusion, 7 reverse, 8 loitering, 9 traffic, 10 fast moving, 11 tamper (video blocked)
 VIDEO_ALARM_TYPES = {"2": "motion", "5": "line_crossing", "6": "intrusion", "11": "tamper"}
+
+
+def build_alarm_response_request(*, server_id: str, realm: str, sip_device_id: str, alarm: ManscdpMessage,
+                                 peer: tuple[str, int], local: tuple[str, int], transport: str,
+                                 call_id: str, branch: str, from_tag: str, cseq: int = 1) -> bytes:
+    """The server's MESSAGE that answers a device's alarm Notify (§9.4, A.2.6 ``Response``/``Alarm``/OK).
+
+    The 200 OK to the device's MESSAGE only says the SIP transaction arrived; this request tells the
+    device the alarm itself was taken, which is what makes devices stop repeating the notification.
+    The random parts (Call-ID, branch, tag) are parameters so the function stays pure.
+    """
+    headers = [
+        ("Via", f"SIP/2.0/{transport.upper()} {local[0]}:{local[1]};rport;branch=z9hG4bK{branch}"),
+        ("From", f"<sip:{server_id}@{realm}>;tag={from_tag}"),
+        ("To", f"<sip:{sip_device_id}@{realm}>"),
+        ("Call-ID", call_id),
+        ("CSeq", f"{cseq} MESSAGE"),
+        ("Max-Forwards", "70"),
+        ("User-Agent", "alarmhub"),
+        ("Content-Type", "Application/MANSCDP+xml"),
+    ]
+    body = build_alarm_response_body(alarm.device_id or sip_device_id, alarm.sn)
+    return SipMessage("MESSAGE", f"sip:{sip_device_id}@{peer[0]}:{peer[1]}", None, None, headers, body).to_bytes()

@@ -25,7 +25,7 @@ test: install
 	bash scripts/install-system.sh
 	$(VENV)/bin/alarmhub-proto --check
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy libs/events/src libs/kafka/src libs/runtime/src libs/devstack/src libs/store/src
+	$(VENV)/bin/mypy libs/events/src libs/kafka/src libs/runtime/src libs/devstack/src libs/store/src libs/geo/src
 	$(VENV)/bin/pytest
 
 proto: install
@@ -36,7 +36,7 @@ lint: install
 	$(VENV)/bin/ruff format --check . || true
 
 typecheck: install
-	$(VENV)/bin/mypy libs/events/src libs/kafka/src libs/runtime/src libs/devstack/src libs/store/src
+	$(VENV)/bin/mypy libs/events/src libs/kafka/src libs/runtime/src libs/devstack/src libs/store/src libs/geo/src
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .devstack artifacts

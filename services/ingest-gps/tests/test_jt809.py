@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 import pytest
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, TELEMETRY_GPS, AlarmEvent, AlarmKind, GpsFix
-from alarmhub_ingest_gps.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
+from alarmhub_geo import gcj02_to_wgs84, wgs84_to_gcj02
 from alarmhub_ingest_gps.jt809_link import Jt809LinkSession, PlatformDirectory, PlatformRecord
 from alarmhub_ingest_gps.protocols import jt809 as p
 from alarmhub_ingest_gps.protocols._common import FrameError
@@ -215,11 +215,11 @@ def test_escape_roundtrip() -> None:
 
 def test_gcj02_inverse() -> None:
     lat, lon = 22.5431, 114.0579
-    g = wgs84_to_gcj02(lat, lon)
-    assert abs(g[0] - lat) > 1e-4  # Shenzhen is offset by a few hundred metres
+    g = wgs84_to_gcj02(lon, lat)
+    assert abs(g[1] - lat) > 1e-4  # Shenzhen is offset by a few hundred metres
     back = gcj02_to_wgs84(*g)
-    assert abs(back[0] - lat) < 1e-7 and abs(back[1] - lon) < 1e-7
-    assert gcj02_to_wgs84(48.85, 2.35) == (48.85, 2.35)  # outside China: unchanged
+    assert abs(back[1] - lat) < 1e-7 and abs(back[0] - lon) < 1e-7
+    assert gcj02_to_wgs84(2.35, 48.85) == (2.35, 48.85)  # outside China: unchanged
 
 
 # ------------------------------------------------------------------------------- session
@@ -305,8 +305,8 @@ def test_session_alarm_report_maps_kind_and_location() -> None:
 
 def test_session_converts_offset_coordinates() -> None:
     s, _ = logged_in()
-    g = wgs84_to_gcj02(22.5431, 114.0579)
-    body = p.position_2011(g[0], g[1], NOW, offset=True)
+    glon, glat = wgs84_to_gcj02(114.0579, 22.5431)
+    body = p.position_2011(glat, glon, NOW, offset=True)
     out = s.feed(wrap(0x1200, "粤B12345", 2, 0x1202, body), NOW)
     fix = out.publish[0][1]
     assert abs(fix.lat - 22.5431) < 2e-6 and abs(fix.lon - 114.0579) < 2e-6

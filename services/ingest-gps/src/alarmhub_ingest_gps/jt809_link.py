@@ -53,8 +53,8 @@ from alarmhub_events import (
     Source,
     utcnow,
 )
+from alarmhub_geo import gcj02_to_wgs84
 
-from .gcj02 import gcj02_to_wgs84
 from .protocols import jt808
 from .protocols import jt809 as p
 from .protocols._common import FrameError
@@ -415,7 +415,7 @@ class Jt809LinkSession:
         attrs: dict[str, Any] = {"alarm_bits": pos.alarm_bits, "status_bits": pos.status_bits, **pos.attributes,
                                  "platform": self.platform.label, "plate": vm.plate, "plate_colour": vm.colour}
         if pos.offset:
-            lat, lon = gcj02_to_wgs84(lat, lon)
+            lon, lat = gcj02_to_wgs84(lon, lat)
             attrs["crs_in"] = "GCJ02"
         names = frozenset(jt808.ALARM_BITS[b] for b in jt808.ALARM_BITS if pos.alarm_bits >> b & 1) \
             if pos.alarm_bits else _NONE

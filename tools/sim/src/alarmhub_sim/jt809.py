@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
-from alarmhub_ingest_gps.gcj02 import wgs84_to_gcj02
+from alarmhub_geo import wgs84_to_gcj02
 from alarmhub_ingest_gps.protocols import jt809 as p
 
 __all__ = ["plates", "run"]
@@ -190,7 +190,7 @@ async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_
                 st[2] += rnd.uniform(-0.3, 0.3)
                 st[0] += 0.0002 * math.cos(st[2])
                 st[1] += 0.0002 * math.sin(st[2])
-                lat, lon = wgs84_to_gcj02(st[0], st[1]) if offset_coordinates else (st[0], st[1])
+                lon, lat = wgs84_to_gcj02(st[1], st[0]) if offset_coordinates else (st[1], st[0])
                 body = p.position_2011(lat, lon, now, speed=rnd.randrange(0, 80),
                                        heading=int(math.degrees(st[2])) % 360, offset=offset_coordinates)
                 chunks.append(frame(p.UP_EXG_MSG, p.vehicle_body(pl, 2, p.UP_EXG_MSG_REAL_LOCATION, body)))

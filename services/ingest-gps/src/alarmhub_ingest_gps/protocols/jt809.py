@@ -348,7 +348,7 @@ def login_reply_body(result: int, verify_code: int) -> bytes:
 
 def decode_login_reply(body: bytes) -> tuple[int, int]:
     _need(body, 5, "0x1002")
-    return struct.unpack_from(">BI", body)  # type: ignore[return-value]
+    return struct.unpack_from(">BI", body)
 
 
 def logout_body(user_id: int, password: str) -> bytes:

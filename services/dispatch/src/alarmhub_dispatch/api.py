@@ -24,6 +24,7 @@ from .lifecycle import ActionError
 from .registry import KINDS, parse_csv
 from .reports import CAMERA_TARGETS, CITY_CAMERA_TARGET, to_csv
 from .service import Dispatcher, NotFound, summary
+from .vehicle_commands import GatewayUnreachable
 
 __all__ = ["build_api"]
 
@@ -46,6 +47,12 @@ class WebhookRequest(BaseModel):
     company: str | None = None
     url: str = Field(pattern=r"^https?://", max_length=2000)
     secret: str | None = Field(default=None, min_length=16, max_length=200)
+
+
+class VehicleCommandBody(BaseModel):
+    command: Literal["query_position", "track", "text"]
+    params: dict[str, Any] = Field(default_factory=dict, description="track: interval_s, duration_s; text: text")
+    timeout_s: float = Field(default=10.0, ge=1.0, le=30.0, description="how long to wait for the terminal")
 
 
 class ActionBody(BaseModel):
@@ -149,6 +156,21 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None) -> FastAPI:
             raise HTTPException(409, str(exc)) from None
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
+
+    @api.post("/incidents/{incident_id}/vehicle-command")
+    async def incident_vehicle_command(who: Who, incident_id: uuid.UUID, body: VehicleCommandBody) -> dict[str, Any]:
+        """Locate now, track, or text the incident's vehicle through ingest-gps; the terminal's answer is
+        returned and recorded on the incident's timeline (``not_connected`` and ``timeout`` included)."""
+        try:
+            return await d.vehicle_command(who, incident_id, body.command, body.params, body.timeout_s)
+        except NotFound:
+            raise HTTPException(404, "no such incident") from None
+        except PermissionError as exc:
+            raise HTTPException(403, str(exc)) from None
+        except ActionError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except GatewayUnreachable as exc:
+            raise HTTPException(502, str(exc)) from None
 
     for _action in ("ack", "on-scene", "escalate", "verify", "close"):
         def _make(action: str) -> Any:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import httpx
 import uvicorn
 from alarmhub_events import ALARMS_TRIAGED, TELEMETRY_GPS, GpsFix, TriagedAlarm
 from alarmhub_kafka import ConsumerPipeline, DurableProducer, KafkaMetrics, Message
@@ -31,6 +32,7 @@ from .service import Dispatcher
 from .store import Store
 from .tracks import TrackStore
 from .units import UnitTree
+from .vehicle_commands import VehicleCommands
 from .webhooks import WebhookSender
 
 __all__ = ["DispatchApp"]
@@ -47,13 +49,15 @@ class _Server(uvicorn.Server):
 
 
 class DispatchApp:
-    def __init__(self, settings: DispatchSettings, registry: CollectorRegistry) -> None:
+    def __init__(self, settings: DispatchSettings, registry: CollectorRegistry, *,
+                 gps_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.metrics = DispatchMetrics(registry)
         self.kafka_metrics = KafkaMetrics(registry)
         self.store = Store(settings.database_url)
         self.producer = DurableProducer.from_settings(settings, metrics=self.kafka_metrics, client_id="dispatch")
         self.policy = Policy(ack_timeout_s=settings.ack_timeout_s, district_timeout_s=settings.district_timeout_s)
+        self.vehicle_commands = VehicleCommands(settings.gps_command_url, transport=gps_transport)
         self.dispatcher: Dispatcher | None = None
         self.consumer: ConsumerPipeline | None = None
         self.gps_consumer: ConsumerPipeline | None = None
@@ -105,6 +109,7 @@ class DispatchApp:
                 log.info("dev_token_enabled", user="dev-admin", unit=root.id)
         await self.producer.start()
         self.dispatcher = Dispatcher(self.store, tree, router, self.producer, self.metrics, self.policy)
+        self.dispatcher.commands = self.vehicle_commands
         self.consumer = ConsumerPipeline(
             bootstrap=s.kafka_bootstrap, group=s.group, topics=[ALARMS_TRIAGED], model=TriagedAlarm,
             handler=self.handle, producer=self.producer, metrics=self.kafka_metrics,
@@ -149,6 +154,7 @@ class DispatchApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.sender.aclose()
+        await self.vehicle_commands.close()
         await self.producer.stop()
         await self.store.stop()
 

@@ -32,4 +32,6 @@ class DispatchSettings(BaseServiceSettings):
     webhook_timeout_s: float = Field(default=5.0, gt=0, alias="ALARMHUB_WEBHOOK_TIMEOUT_S")
     webhook_max_attempts: int = Field(default=8, ge=1, le=50, alias="ALARMHUB_WEBHOOK_MAX_ATTEMPTS",
                                       description="attempts before a delivery goes to the dead-letter list")
+    gps_command_url: str = Field(default="http://127.0.0.1:9112/commands", alias="ALARMHUB_GPS_COMMAND_URL",
+                                 description="ingest-gps's internal endpoint for vehicle commands")
     migrate: bool = Field(default=True, alias="ALARMHUB_MIGRATE", description="apply the schema at start")

@@ -19,16 +19,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from alarmhub_events import INCIDENTS_EVENTS, Protocol, TriagedAlarm, utcnow
+from alarmhub_events import (
+    INCIDENTS_EVENTS,
+    IncidentEventType,
+    IncidentStatus,
+    Protocol,
+    TriagedAlarm,
+    utcnow,
+)
 from alarmhub_kafka import DurableProducer
 from alarmhub_runtime import get_logger
 
 from .auth import Principal
-from .lifecycle import ActionError, Policy, apply_action, apply_escalation, apply_triaged
+from .lifecycle import ActionError, Policy, Transition, apply_action, apply_escalation, apply_triaged
 from .metrics import DispatchMetrics
 from .routing import NO_LOCATION, Route, Router
 from .store import Store
 from .units import UnitTree
+from .vehicle_commands import VehicleCommands
 
 __all__ = ["Dispatcher", "Hub", "NotFound", "summary"]
 
@@ -127,6 +135,7 @@ class Dispatcher:
         self.clock = clock
         self.hub = Hub(lambda: self.tree)
         self._publish_lock = asyncio.Lock()
+        self.commands: VehicleCommands | None = None  # set by the app: ingest-gps's command endpoint
 
     # -- alarms.triaged -------------------------------------------------------------------------
     async def _locate(self, t: TriagedAlarm) -> tuple[float | None, float | None, str | None, dict[str, Any] | None]:
@@ -301,6 +310,34 @@ class Dispatcher:
         except Exception as exc:  # the sweeper retries; the action itself is committed
             log.warning("outbox_publish_deferred", error=repr(exc))
         return out
+
+    async def vehicle_command(self, who: Principal, incident_id: uuid.UUID, command: str, params: dict[str, Any],
+                              timeout_s: float) -> dict[str, Any]:
+        """Forward a command to the incident's vehicle and record it, with the terminal's answer, on the timeline."""
+        row = await self.store.get_incident(None, incident_id)
+        if row is None or not who.sees(self.tree, row):
+            raise NotFound(str(incident_id))
+        if not who.can_act:
+            raise PermissionError(f"role {who.role} is read-only")
+        device = row.get("source_device_id")
+        if not device or self.commands is None:
+            raise ActionError("this incident has no vehicle to command")
+        reply = await self.commands.send(device, command, params, timeout_s)
+        async with self.store.p.acquire() as conn, conn.transaction():
+            row = await self.store.get_incident(conn, incident_id, lock=True)
+            assert row is not None
+            trans = Transition(IncidentEventType.UPDATED, IncidentStatus(row["status"]), who.actor(), self.clock(),
+                               data={"vehicle_command": {"command": command, "params": params, "device_id": device,
+                                                         "reply": reply}})
+            await self.store.append_transitions(conn, row, [trans])
+        self.metrics.actions.labels(f"vehicle_{command}").inc()
+        log.info("vehicle_command", incident_id=str(incident_id), command=command, user=who.user,
+                 status=reply.get("status"))
+        try:
+            await self.publish_outbox()
+        except Exception as exc:  # the sweeper retries; the record itself is committed
+            log.warning("outbox_publish_deferred", error=repr(exc))
+        return {"incident_id": str(incident_id), "device_id": device, "command": command, "reply": reply}
 
     # -- escalation timers ------------------------------------------------------------------------
     async def escalate_due(self) -> int:

@@ -252,3 +252,20 @@ async def test_restore_and_more_zones_update_the_same_incident(triage: Pipeline,
                             ev("burglary", device="L1#4646", zone="002", at_s=100)])
     assert len({d.incident_id for d in res.decisions}) == 1
     assert [d.decision for d in res.decisions] == [Decision.VERIFY, Decision.VERIFY, Decision.DISPATCH]
+
+
+async def test_latest_verdict_per_incident_counts(triage: Pipeline) -> None:
+    from alarmhub_triage.state import ContextRequest
+
+    state: TriageState = triage._state
+
+    async def counts(dev: str) -> tuple[int, int]:
+        return (await state.context([ContextRequest(None, f"s:{dev}", 0, 1, dev)]))[0].verdicts
+
+    assert await state.record_verdicts([("inc-m1", "L1#900", "g"), ("inc-m1", "L1#900", "f")]) == 2
+    assert await counts("L1#900") == (0, 1)
+    assert await state.record_verdicts([("inc-m1", "L1#900", "f")]) == 0          # replay
+    assert await state.record_verdicts([("inc-m1", "L1#900", "n")]) == 1          # closed as a test
+    assert await counts("L1#900") == (0, 0)
+    assert await state.record_verdicts([("inc-m2", "L1#900", "n")]) == 1
+    assert await counts("L1#900") == (0, 0)

@@ -150,3 +150,67 @@ async def test_burst_in_one_area_is_a_major_event(h: Harness) -> None:
     assert not any(x.major_event for x in out)
     last = await h.run([make_event("burglary", device=dev(), lat=22.6131, lon=113.9905, at_s=5 * n)], expect=1)
     assert last[0].major_event and "area_spike" in {r.code for r in last[0].reasons}
+
+
+async def test_dispatchers_verification_outcomes_and_verdicts_are_learned(h: Harness) -> None:
+    """incidents.events → the device's history: a verification call-back counts at once, a later close
+    verdict replaces it, replays count nothing twice; the next alarm of each device is scored by it."""
+    from alarmhub_devstack.testing import wait_until
+    from alarmhub_events import (
+        INCIDENTS_EVENTS,
+        Actor,
+        IncidentEvent,
+        IncidentEventType,
+        IncidentStatus,
+        Verdict,
+        utcnow,
+    )
+    from alarmhub_triage.state import ContextRequest
+
+    falsy, truthy, mixed, fresh = dev(), dev(), dev(), dev()
+
+    def ie(inc: uuid.UUID, device: str, type_: IncidentEventType, *, outcome: str | None = None,
+           verdict: Verdict | None = None) -> IncidentEvent:
+        status = IncidentStatus.CLOSED if type_ == IncidentEventType.CLOSED else IncidentStatus.ROUTED
+        return IncidentEvent(incident_id=inc, type=type_, status=status, verdict=verdict,
+                             actor=Actor(user="op7", unit="440304-S01", role="dispatcher"), at=utcnow(),
+                             source_device_id=device, data={"outcome": outcome} if outcome else {})
+
+    evs: list[IncidentEvent] = []
+    for _ in range(3):
+        a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        # call-back says false, dispatch then closes it as false alarm: one false alarm, not two
+        evs += [ie(a, falsy, IncidentEventType.VERIFIED, outcome="false"),
+                ie(a, falsy, IncidentEventType.CLOSED, verdict=Verdict.FALSE_ALARM)]
+        # confirmed on the phone, unreachable says nothing, closed genuine: one genuine
+        evs += [ie(b, truthy, IncidentEventType.VERIFIED, outcome="unreachable"),
+                ie(b, truthy, IncidentEventType.VERIFIED, outcome="confirmed"),
+                ie(b, truthy, IncidentEventType.CLOSED, verdict=Verdict.GENUINE)]
+        # confirmed on the phone, but the patrol found nothing: the close verdict wins
+        evs += [ie(c, mixed, IncidentEventType.VERIFIED, outcome="confirmed"),
+                ie(c, mixed, IncidentEventType.CLOSED, verdict=Verdict.FALSE_ALARM)]
+    # a test closes one more incident of the falsy device after a confirmed call: it then counts nothing
+    t = uuid.uuid4()
+    evs += [ie(t, falsy, IncidentEventType.VERIFIED, outcome="confirmed"),
+            ie(t, falsy, IncidentEventType.CLOSED, verdict=Verdict.TEST)]
+    await h.producer.send_many([(INCIDENTS_EVENTS, e, e.key) for e in evs])
+    await h.producer.send_many([(INCIDENTS_EVENTS, e, e.key) for e in evs])   # replayed: counts once
+
+    async def counts() -> list[tuple[int, int]]:
+        ans = await h.app.state.context([ContextRequest(None, f"s:{d}", 0, 1, d) for d in (falsy, truthy, mixed)])
+        return [a.verdicts for a in ans]
+
+    async def learned() -> bool:
+        return await counts() == [(0, 3), (3, 0), (0, 3)]
+    await wait_until(learned, timeout=15)
+    await asyncio.sleep(0.5)   # the replayed copies are handled too, and change nothing
+    assert await counts() == [(0, 3), (3, 0), (0, 3)]
+
+    out = await h.run([make_event("burglary", device=d, zone="001") for d in (falsy, truthy, mixed, fresh)],
+                      expect=4)
+    scores = {x.event.source.device_id: x.score for x in out}
+    assert scores[falsy] < scores[fresh] < scores[truthy]
+    assert scores[mixed] == scores[falsy]
+    reasons = {x.event.source.device_id: {r.code for r in x.reasons} for x in out}
+    assert "device_history" in reasons[falsy] and "device_history" in reasons[truthy]
+    assert "device_history" not in reasons[fresh]

@@ -3,8 +3,8 @@
 - ``alarms.raw`` (group ``triage``) → :class:`Pipeline` → ``alarms.triaged`` keyed by incident id,
   published with ``send_many`` before the handler returns: offsets are committed only after the
   broker has every decision of the batch (at-least-once; decision ids are stable across replays).
-- ``incidents.events`` (group ``triage-verdicts``) → closed incidents' verdicts → each device's
-  false-alarm history in Redis.
+- ``incidents.events`` (group ``triage-verdicts``) → close verdicts and verification outcomes → each
+  device's false-alarm history in Redis (each incident counted once, with its latest verdict).
 - The rules file is checked every ``rules_reload_s``; a valid new version replaces the active one
   between batches, an invalid one is logged and counted and the previous rules stay.
 
@@ -49,9 +49,25 @@ from .pipeline import Pipeline
 from .ruleset import RulesError, RuleSet, load_rules
 from .state import TriageState
 
-__all__ = ["TriageApp"]
+__all__ = ["TriageApp", "verdict_of"]
 
 log = get_logger("alarmhub.triage")
+
+
+_VERDICT_LABEL = {"g": "genuine", "f": "false_alarm", "n": "test"}
+
+
+def verdict_of(ev: IncidentEvent) -> str | None:
+    """What an incident event teaches about its device: 'g' genuine, 'f' false, 'n' neither (a test), None nothing.
+
+    A verification call-back (``verified``) counts at once: ``confirmed`` as genuine, ``false`` as a false
+    alarm (``unreachable`` says nothing). The close verdict that may follow replaces it (latest wins).
+    """
+    if ev.type == IncidentEventType.CLOSED:
+        return {Verdict.GENUINE: "g", Verdict.FALSE_ALARM: "f", Verdict.TEST: "n"}.get(ev.verdict) if ev.verdict else None
+    if ev.type == IncidentEventType.VERIFIED:
+        return {"confirmed": "g", "false": "f"}.get(str(ev.data.get("outcome")))
+    return None
 
 
 class TriageApp:
@@ -151,19 +167,17 @@ class TriageApp:
 
     # -- incidents.events → false-alarm history -------------------------------------------------
     async def handle_verdicts(self, msgs: Sequence[Message[Any]]) -> None:
+        """Dispatchers' verdicts and call-back outcomes → the device's genuine/false counts (latest per incident)."""
         items = []
         for m in msgs:
             ev: IncidentEvent = m.value
-            if ev.type != IncidentEventType.CLOSED or ev.source_device_id is None:
-                continue
-            if ev.verdict == Verdict.GENUINE:
-                items.append((str(ev.incident_id), ev.source_device_id, "g"))
-            elif ev.verdict == Verdict.FALSE_ALARM:
-                items.append((str(ev.incident_id), ev.source_device_id, "f"))
+            v = verdict_of(ev)
+            if v is not None and ev.source_device_id is not None:
+                items.append((str(ev.incident_id), ev.source_device_id, v))
         if items:
             await self.state.record_verdicts(items)
-            for _, _, f in items:
-                self.metrics.verdicts.labels("genuine" if f == "g" else "false_alarm").inc()
+            for _, _, v in items:
+                self.metrics.verdicts.labels(_VERDICT_LABEL[v]).inc()
 
     # -- hot reload -----------------------------------------------------------------------------
     def _mtime(self) -> float | None:

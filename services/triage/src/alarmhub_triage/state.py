@@ -21,7 +21,8 @@ or a single-slot deployment, not a cluster):
 - ``cam:<bucket>`` / ``site:<bucket>`` — geo sets of recent camera events and alarm sites.
 - ``area:<cell>`` — sorted set of sites alarming in a map cell (spike detection).
 - ``test:<device>`` — end of the device's test mode (epoch ms).
-- ``fa:<device>`` — hash ``g``/``f``: genuine and false verdicts; ``vd:<incident_id>`` makes them count once.
+- ``fa:<device>`` — hash ``g``/``f``: genuine and false verdicts; ``vd:<incident_id>`` — the verdict counted
+  for that incident (each incident counts once, with its latest verdict).
 """
 
 from __future__ import annotations
@@ -189,13 +190,22 @@ end
 return table.concat(out, ';')
 """
 
-# batch: [[incident id, device, 'g' | 'f'], ...]. Answer: how many verdicts counted (each incident once).
+# batch: [[incident id, device, 'g' | 'f' | 'n'], ...]. Each incident counts once, with its latest verdict:
+# ``vd:<incident>`` holds the verdict counted now; a different one moves the count ('n' = none: test, or
+# a verdict withdrawn), the same one again (a replay) changes nothing. Answer: how many items changed a count.
 _VERDICT = """
 local P = ARGV[1]
 local n = 0
 for _, e in ipairs(cjson.decode(ARGV[2])) do
-  if redis.call('SET', P .. 'vd:' .. e[1], e[3], 'NX', 'EX', 2592000) then
-    redis.call('HINCRBY', P .. 'fa:' .. e[2], e[3], 1)
+  local vk = P .. 'vd:' .. e[1]
+  local old = redis.call('GET', vk)
+  if old ~= e[3] then
+    local fk = P .. 'fa:' .. e[2]
+    if old == 'g' or old == 'f' then
+      if tonumber(redis.call('HINCRBY', fk, old, -1)) < 0 then redis.call('HSET', fk, old, 0) end
+    end
+    if e[3] == 'g' or e[3] == 'f' then redis.call('HINCRBY', fk, e[3], 1) end
+    redis.call('SET', vk, e[3], 'EX', 2592000)
     n = n + 1
   end
 end
@@ -316,7 +326,8 @@ class TriageState:
         return out
 
     async def record_verdicts(self, items: Sequence[tuple[str, str, str]]) -> int:
-        """Per (incident_id, device, 'g'|'f'): count each incident's verdict once. Returns how many counted."""
+        """Per (incident_id, device, 'g'|'f'|'n'), in order: each incident counts once, with its latest verdict
+        ('n': none). A replayed verdict changes nothing. Returns how many items changed a count."""
         if not items:
             return 0
         return int(await self._call("verdict", [list(it) for it in items]))

@@ -50,9 +50,16 @@ class WebhookRequest(BaseModel):
 
 
 class VehicleCommandBody(BaseModel):
-    command: Literal["query_position", "track", "text"]
-    params: dict[str, Any] = Field(default_factory=dict, description="track: interval_s, duration_s; text: text")
-    timeout_s: float = Field(default=10.0, ge=1.0, le=30.0, description="how long to wait for the terminal")
+    command: Literal["query_position", "track", "text", "track_stop", "supervise"] = Field(
+        description="JT/T 808 terminal: query_position (0x8201), track (0x8202), text (0x8300). Vehicle forwarded "
+                    "by a JT/T 809 platform: track (0x9205 start forwarding), track_stop (0x9206), supervise "
+                    "(0x9401 alarm supervision)")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="808 track: interval_s, validity_s; text: text. 809 track/track_stop: reason (default 2, "
+                    "emergency); supervise: warn_type, warn_time, deadline_s, urgent, supervisor, tel, email "
+                    "(defaults from the incident's alarm and the caller)")
+    timeout_s: float = Field(default=10.0, ge=1.0, le=30.0, description="how long to wait for the answer")
 
 
 class ActionBody(BaseModel):
@@ -159,8 +166,10 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None) -> FastAPI:
 
     @api.post("/incidents/{incident_id}/vehicle-command")
     async def incident_vehicle_command(who: Who, incident_id: uuid.UUID, body: VehicleCommandBody) -> dict[str, Any]:
-        """Locate now, track, or text the incident's vehicle through ingest-gps; the terminal's answer is
-        returned and recorded on the incident's timeline (``not_connected`` and ``timeout`` included)."""
+        """Locate now, track, or text the incident's vehicle through ingest-gps — or, for a vehicle forwarded
+        by a JT/T 809 platform, start/stop its tracking or send an alarm supervision down the platform's
+        link; the answer is returned and recorded on the incident's timeline (``not_connected`` and
+        ``timeout`` included). A command the vehicle's protocol cannot carry gets 409."""
         try:
             return await d.vehicle_command(who, incident_id, body.command, body.params, body.timeout_s)
         except NotFound:

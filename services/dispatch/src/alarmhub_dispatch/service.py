@@ -36,7 +36,7 @@ from .metrics import DispatchMetrics
 from .routing import NO_LOCATION, Route, Router
 from .store import Store
 from .units import UnitTree
-from .vehicle_commands import VehicleCommands
+from .vehicle_commands import COMMANDS_BY_PROTOCOL, VehicleCommands
 
 __all__ = ["Dispatcher", "Hub", "NotFound", "summary"]
 
@@ -322,7 +322,17 @@ class Dispatcher:
         device = row.get("source_device_id")
         if not device or self.commands is None:
             raise ActionError("this incident has no vehicle to command")
-        reply = await self.commands.send(device, command, params, timeout_s)
+        protocol = row.get("protocol") or "jt808"
+        allowed = COMMANDS_BY_PROTOCOL.get(protocol)
+        if allowed is None:
+            raise ActionError(f"a {protocol} device takes no vehicle commands")
+        if command not in allowed:
+            raise ActionError(f"a {protocol} vehicle takes {', '.join(allowed)}, not {command}")
+        platform = None
+        if protocol == "jt809":
+            platform, params = await self._platform_request(incident_id, who, command, params)
+        reply = await self.commands.send(device, command, params, timeout_s,
+                                         protocol=protocol if protocol == "jt809" else None, platform=platform)
         async with self.store.p.acquire() as conn, conn.transaction():
             row = await self.store.get_incident(conn, incident_id, lock=True)
             assert row is not None
@@ -338,6 +348,28 @@ class Dispatcher:
         except Exception as exc:  # the sweeper retries; the record itself is committed
             log.warning("outbox_publish_deferred", error=repr(exc))
         return {"incident_id": str(incident_id), "device_id": device, "command": command, "reply": reply}
+
+    async def _platform_request(self, incident_id: uuid.UUID, who: Principal, command: str,
+                                params: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+        """The JT/T 809 platform that forwarded the incident's latest alarm, and the request's defaults.
+
+        A supervision (0x9401) names the alarm it supervises: its type (the alarm's ``code``, e.g.
+        ``theft``, or ``attributes.warn_type``), its time and the dispatcher asking.
+        """
+        alarms = await self.store.incident_alarms(incident_id)
+        event: dict[str, Any] = {}
+        for a in reversed(alarms):
+            ev = (a.get("triaged") or {}).get("event") or {}
+            if (ev.get("source") or {}).get("protocol") == "jt809":
+                event = ev
+                break
+        platform = (event.get("source") or {}).get("platform")
+        if command == "supervise":
+            attrs = event.get("attributes") or {}
+            defaults = {"warn_type": attrs.get("warn_type", event.get("code")), "warn_time": event.get("occurred_at"),
+                        "supervisor": who.user}
+            params = {**{k: v for k, v in defaults.items() if v is not None}, **params}
+        return platform, params
 
     # -- escalation timers ------------------------------------------------------------------------
     async def escalate_due(self) -> int:

@@ -8,6 +8,9 @@ Operator commands (JT/T 808 0x8201 position query, 0x8202 temporary tracking, 0x
 on an internal HTTP endpoint that dispatch calls — ``POST /commands`` with
 ``{"device_id", "command": "query_position" | "track" | "text", "params": {...}, "timeout_s"}`` —
 and are answered with the terminal's correlated reply (0x0201 position, or the 0x0001 result).
+With ``"protocol": "jt809"`` (and optionally ``"platform"``) the command is a request down the link of
+the JT/T 809 platform forwarding the vehicle — ``track`` 0x9205, ``track_stop`` 0x9206, ``supervise``
+0x9401 — answered by 0x1205/0x1206 (and the first tracked position) or 0x1401 (``jt809_commands.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from alarmhub_kafka import DurableProducer
 from alarmhub_runtime import HealthServer
 
 from .config import GpsSettings
+from .jt809_commands import Jt809Commands
 from .jt809_link import Jt809Server, PlatformDirectory, link_status_writer, load_platforms, refresh_platforms
 from .metrics import GpsMetrics
 from .registry import VehicleRegistry
@@ -58,11 +62,13 @@ class GpsApp(Sink):
         }
         # JT/T 809: lower-level platforms forward whole fleets over one main link each.
         self.platforms = PlatformDirectory()
+        self.jt809_commands = Jt809Commands(metrics=metrics)
         self.jt809 = Jt809Server(
             host=settings.host, port=settings.jt809_port, directory=self.platforms, publish=self._publish_809,
             dead_letter=self._dead_letter_809, vehicles=self.registry, registry=collector,
             on_link_status=link_status_writer(settings.database_url), idle_timeout_s=settings.jt809_idle_timeout_s,
-            slave_enabled=settings.jt809_slave_link)
+            slave_enabled=settings.jt809_slave_link, on_answer=self.jt809_commands.on_answer)
+        self.jt809_commands.server = self.jt809
         self._platform_refresh: asyncio.Task[None] | None = None
         self._waiters: dict[tuple[str, int], asyncio.Future[CommandResult]] = {}
         self._command_server: asyncio.Server | None = None
@@ -124,6 +130,7 @@ class GpsApp(Sink):
 
     async def _publish_809(self, items: Any) -> None:
         await self.producer.send_many([(topic, ev, None) for topic, ev in items])
+        self.jt809_commands.published(items)
 
     async def _dead_letter_809(self, raw: bytes, error: str, peer: str | None) -> None:
         await self.producer.dead_letter(stage="decode", source_id=peer or "jt809", error=error, raw=raw,
@@ -137,9 +144,13 @@ class GpsApp(Sink):
     # ------------------------------------------------------------------ operator commands
 
     async def command(self, device_id: str, command: str, params: dict[str, Any],
-                      timeout_s: float = 10.0) -> dict[str, Any]:
-        """Send a command to a connected JT/T 808 terminal and wait for its correlated reply."""
+                      timeout_s: float = 10.0, protocol: str | None = None,
+                      platform: str | None = None) -> dict[str, Any]:
+        """Send a command to a connected JT/T 808 terminal, or a request down the JT/T 809 link of the
+        platform forwarding the vehicle, and wait for the correlated reply."""
         conn = self.servers["jt808"].devices.get(device_id)
+        if protocol == "jt809" or (protocol is None and conn is None and platform):
+            return await self.jt809_commands.command(device_id, command, params, timeout_s, platform)
         if conn is None or not isinstance(conn.session, Jt808Session):
             self.metrics.commands.labels(command, "not_connected").inc()
             return {"status": "not_connected", "device_id": device_id}
@@ -179,7 +190,8 @@ class GpsApp(Sink):
             if len(parts) >= 2 and parts[0] == "POST" and parts[1] == "/commands":
                 req = json.loads(await asyncio.wait_for(reader.readexactly(length), 5.0))
                 result = await self.command(str(req["device_id"]), str(req["command"]), dict(req.get("params") or {}),
-                                            float(req.get("timeout_s", 10.0)))
+                                            float(req.get("timeout_s", 10.0)), req.get("protocol"),
+                                            req.get("platform"))
                 status = {"ok": "200 OK", "failed": "200 OK", "timeout": "504 Gateway Timeout",
                           "not_connected": "404 Not Found"}[result["status"]]
                 body = result

@@ -237,6 +237,10 @@ class Jt809LinkSession:
     def logged_in(self) -> bool:
         return self.platform is not None and not self.closed
 
+    def knows(self, device_id: str) -> bool:
+        """Whether this link has forwarded (or registered) the vehicle."""
+        return device_id in self._last or device_id in self._alarms or device_id in self.registrations
+
     # -------------------------------------------------------------------- frames out
 
     def next_serial(self) -> int:
@@ -789,6 +793,29 @@ class Jt809Server:
                     return frame
 
     # ---------------------------------------------------------------- requests down
+
+    def link_for(self, device_id: str, platform: str | None = None) -> _Link | None:
+        """The live link of the platform forwarding ``device_id``.
+
+        ``platform`` (the event's ``source.platform``: registry name or user id) picks the link when it
+        is up; otherwise the link that has forwarded the vehicle, else the only link whose allowed plates
+        list it. None when no live link fits.
+        """
+        live = [link for link in self.links.values() if link.session.logged_in]
+        if platform:
+            for link in live:
+                rec = link.session.platform
+                if rec is not None and platform in (rec.label, str(rec.user_id)):
+                    return link
+        for link in live:
+            if link.session.knows(device_id):
+                return link
+        plate = device_id.rpartition(":")[0]
+        listed = [link for link in live if link.session.platform is not None
+                  and link.session.platform.allowed_plates is not None
+                  and (device_id in link.session.platform.allowed_plates
+                       or plate in link.session.platform.allowed_plates)]
+        return listed[0] if len(listed) == 1 else None
 
     async def send_down(self, user_id: int, msg_id: int, body: bytes) -> bool:
         """Send a 0x9xxx request over the slave link (the main link when the slave is down)."""

@@ -4,7 +4,9 @@ It behaves as a GPS operator's platform does towards alarmhub: 0x1001 login (its
 the body), 0x1202 live positions for ``vehicles`` plates at ``rate`` positions/s, heartbeats 0x1005,
 optional 0x1203 back-fill and 0x1402 alarm reports, and 0x1003 logout at the end. Its own down-link
 server answers alarmhub's slave-link login 0x9001 (checking the verify code from 0x1002) and
-keepalives 0x9005, and counts requests sent down (0x9200/0x9400 families).
+keepalives 0x9005, and counts requests sent down (0x9200/0x9400 families). Requests are answered on the
+main link as a platform does: 0x9205/0x9206 by 0x1205/0x1206 (a tracked plate outside the fleet joins
+it until 0x9206), 0x9401 by 0x1401 with the supervision id and ``supervision_result``.
 
 Bounded: stops at ``count`` positions or after ``duration_s`` seconds (10 s when neither is given).
 Only the addresses given are used (the tests and benchmarks pass loopback).
@@ -22,6 +24,7 @@ import math
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from alarmhub_geo import wgs84_to_gcj02
@@ -46,6 +49,7 @@ class _DownLink:
 
     def __init__(self, center: int) -> None:
         self.center = center
+        self.answer: Callable[[p.Frame], None] | None = None  # set once the main link is up
         self.verify_code: int | None = None
         self.counts: Counter[str] = Counter()
         self.requests: list[tuple[int, int]] = []
@@ -66,6 +70,14 @@ class _DownLink:
     def _frame(self, msg_id: int, body: bytes) -> bytes:
         self._serial += 1
         return p.encode_frame(msg_id, body, serial=self._serial, gnss_center_id=self.center)
+
+    def request(self, frame: p.Frame) -> None:
+        """A 0x9200/0x9400 request, from the slave link or the main link: count it, answer it."""
+        vm = p.decode_vehicle(frame.body)
+        self.requests.append((frame.msg_id, vm.sub_type))
+        self.counts["down_requests"] += 1
+        if self.answer is not None:
+            self.answer(frame)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         framer = p.Framer()
@@ -90,9 +102,7 @@ class _DownLink:
                         writer.write(self._frame(p.DOWN_LINKTEST_RSP, b""))
                         self.counts["slave_heartbeats"] += 1
                     elif frame.msg_id in (p.DOWN_EXG_MSG, p.DOWN_WARN_MSG):
-                        vm = p.decode_vehicle(frame.body)
-                        self.requests.append((frame.msg_id, vm.sub_type))
-                        self.counts["down_requests"] += 1
+                        self.request(frame)
                     await writer.drain()
         except (OSError, TimeoutError, p.FrameError):
             pass
@@ -103,7 +113,8 @@ class _DownLink:
 async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_id: int, rate: float,
               count: int | None, duration_s: float | None, vehicles: int, seed: int, alarms: int = 0,
               backfill: int = 0, offset_coordinates: bool = False, cipher: p.Cipher | None = None,
-              down_host: str = "127.0.0.1", heartbeat_s: float = 30.0, slave_wait_s: float = 2.0) -> dict[str, int]:
+              down_host: str = "127.0.0.1", heartbeat_s: float = 30.0, slave_wait_s: float = 2.0,
+              supervision_result: int | None = 0, answer_tracking: bool = True) -> dict[str, int]:
     """Log in, forward positions (and ``alarms`` 0x1402 theft reports, ``backfill`` 0x1203 batches), log out.
 
     Returns counters: ``login_result``, ``positions``, ``backfilled``, ``alarms``, ``heartbeats_answered``,
@@ -138,9 +149,39 @@ async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_
                     break
                 for payload in framer.feed(data):
                     with contextlib.suppress(p.FrameError):
-                        replies.put_nowait(p.decode_frame(payload))
+                        f = p.decode_frame(payload)
+                        if f.msg_id in (p.DOWN_EXG_MSG, p.DOWN_WARN_MSG):  # a request down the main link
+                            down.request(f)
+                        else:
+                            replies.put_nowait(f)
 
     reading = asyncio.create_task(read_replies())
+    added: set[str] = set()
+
+    def answer(req: p.Frame) -> None:
+        vm = p.decode_vehicle(req.body)
+        if vm.sub_type == p.DOWN_EXG_MSG_RETURN_STARTUP:
+            if vm.plate not in pos:
+                pos[vm.plate] = [22.54, 114.05, 0.0]
+                fleet.append(vm.plate)
+                added.add(vm.plate)
+            if answer_tracking:
+                writer.write(frame(p.UP_EXG_MSG, p.vehicle_body(vm.plate, vm.colour, p.UP_EXG_MSG_RETURN_STARTUP_ACK,
+                                                                b"")))
+        elif vm.sub_type == p.DOWN_EXG_MSG_RETURN_END:
+            if vm.plate in added:
+                added.discard(vm.plate)
+                fleet.remove(vm.plate)
+            if answer_tracking:
+                writer.write(frame(p.UP_EXG_MSG, p.vehicle_body(vm.plate, vm.colour, p.UP_EXG_MSG_RETURN_END_ACK, b"")))
+        elif vm.sub_type == p.DOWN_WARN_MSG_URGE_TODO_REQ and supervision_result is not None:
+            sup = p.decode_9401(vm.data)
+            writer.write(frame(p.UP_WARN_MSG, p.vehicle_body(vm.plate, vm.colour, p.UP_WARN_MSG_URGE_TODO_ACK,
+                                                             p.supervision_ack_body(sup.supervision_id,
+                                                                                    supervision_result))))
+        result["answers_sent"] += 1
+
+    down.answer = answer
 
     async def expect(msg_id: int, timeout: float) -> p.Frame | None:
         deadline = time.monotonic() + timeout

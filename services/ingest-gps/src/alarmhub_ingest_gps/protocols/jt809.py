@@ -510,11 +510,13 @@ def decode_1203(data: bytes, edition: int = Edition.V2011) -> list[Position]:
 
 
 def position_2011(lat: float, lon: float, when: datetime, *, speed: int = 0, heading: int = 0, altitude: int = 0,
-                  status: int = 0b11, alarm: int = 0, offset: bool = False) -> bytes:
-    """A 36-byte 2011 GNSS_DATA (simulator/tests). ``when`` is converted to Beijing time."""
+                  status: int = 0b11, alarm: int = 0, offset: bool = False, vec2: int | None = None,
+                  mileage: int = 0) -> bytes:
+    """A 36-byte 2011 GNSS_DATA (simulator/tests). ``when`` is converted to Beijing time; VEC2 defaults to VEC1."""
     t = when.astimezone(UTC) + _CN
     return _POS_2011.pack(int(offset), t.day, t.month, t.year, t.hour, t.minute, t.second, round(lon * 1e6),
-                          round(lat * 1e6), speed, speed, 0, heading, altitude, status, alarm)
+                          round(lat * 1e6), speed, speed if vec2 is None else vec2, mileage, heading, altitude,
+                          status, alarm)
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,7 +607,7 @@ def decode_9401(data: bytes) -> Supervision:
 
 
 def decode_1401(data: bytes) -> tuple[int, int]:
-    """0x1401 answer to a supervision: (supervision id, result 0 handled / 1 pending / 2 no action / 3 …)."""
+    """0x1401 answer to a supervision: (supervision id, result 0 processing / 1 handled / 2 no action / 3 later)."""
     _need(data, 5, "0x1401")
     return int.from_bytes(data[:4], "big"), data[4]
 

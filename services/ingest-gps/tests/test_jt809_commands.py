@@ -1,0 +1,115 @@
+"""Requests down a JT/T 809 link (0x9205/0x9206 tracking, 0x9401 supervision) and their correlated answers.
+
+The link server runs with the durable Kafka write in the path; the lower platform is the simulator over
+loopback TCP, which answers on the main link as a platform does (0x1205/0x1206, 0x1401). The request
+frame alarmhub sends is checked byte for byte against SmallChi/JT809's published 0x9401 frame
+(src/JT809.Protocol.Test/Simples/Demo1.cs, the frame ``SUPERVISION`` of test_jt809.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from alarmhub_events import Event
+from alarmhub_ingest_gps.jt809_commands import Jt809Commands, split_device_id, warn_type_code
+from alarmhub_ingest_gps.jt809_link import Jt809Server, PlatformDirectory, PlatformRecord
+from alarmhub_ingest_gps.protocols import jt809 as p
+from alarmhub_kafka import DurableProducer, KafkaMetrics
+from alarmhub_sim import jt809 as sim
+from prometheus_client import CollectorRegistry
+
+# SmallChi/JT809 Demo1.cs: 0x9400/0x9401 supervision for 粤A12345, yellow (2); body contains 5A01 (= 0x5B)
+SUPERVISION = bytes.fromhex(
+    "5B000000920000068294000133EFB8010000000000270FD4C1413132333435000000000000000000000000000294010000005C"
+    "010002000000005A01AC3F40123FFAA1000000005A01AC4D5003736D616C6C636869000000000000000031323334353637383930"
+    "310000000000000000003132333435364071712E636F6D00000000000000000000000000000000000000BAD85D")
+PLATFORM = PlatformRecord(user_id=70101, password="pw70101", gnss_center_id=70101, name="cmd-operator")
+
+
+def test_supervision_request_matches_the_reference_frame() -> None:
+    [payload] = p.Framer().feed(SUPERVISION)
+    frame = p.decode_frame(payload)
+    vm = p.decode_vehicle(frame.body)
+    sup = p.decode_9401(vm.data)
+    body = p.vehicle_body(vm.plate, vm.colour, p.DOWN_WARN_MSG_URGE_TODO_REQ, p.supervision_body(sup))
+    h = frame.header
+    assert p.encode_frame(p.DOWN_WARN_MSG, body, serial=h.serial, gnss_center_id=h.gnss_center_id,
+                          key=h.key) == SUPERVISION
+
+
+def test_device_ids_and_warn_types() -> None:
+    assert split_device_id("粤B12345:2") == ("粤B12345", 2)
+    for bad in ("粤B12345", ":2", "粤B1:x", "013900000777"):
+        with pytest.raises(ValueError):
+            split_device_id(bad)
+    assert [warn_type_code(v) for v in ("theft", 9, "0x000A", "12", "emergency", "power_cut", None)] == [
+        0x0009, 0x0009, 0x000A, 12, 0x0003, 0x00FF, 0x00FF]
+
+
+@pytest_asyncio.fixture
+async def link(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[Jt809Server, Jt809Commands]]:
+    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()),
+                               client_id="jt809-cmd-test", topic_prefix=topic_prefix, service="ingest-gps")
+    await producer.start()
+    commands = Jt809Commands(position_wait_s=3.0)
+
+    async def publish(items: list[tuple[str, Event]]) -> None:
+        await producer.send_many([(t, e, None) for t, e in items])
+        commands.published(items)
+
+    srv = Jt809Server(host="127.0.0.1", port=0, directory=PlatformDirectory([PLATFORM]), publish=publish,
+                      on_answer=commands.on_answer, slave_heartbeat_s=0.5)
+    commands.server = srv
+    await srv.start()
+    try:
+        yield srv, commands
+    finally:
+        await srv.stop()
+        await producer.stop()
+
+
+async def _platform(srv: Jt809Server, **kw: Any) -> asyncio.Task[dict[str, int]]:
+    task = asyncio.create_task(sim.run("127.0.0.1", srv.port, user_id=70101, password="pw70101",
+                                       gnss_center_id=70101, rate=20, count=None, duration_s=3, vehicles=2, seed=5,
+                                       **kw))
+    for _ in range(200):
+        lk = srv.links.get(70101)
+        if lk is not None and lk.slave_up:
+            break
+        await asyncio.sleep(0.02)
+    return task
+
+
+async def test_track_supervise_and_stop_are_answered(link: tuple[Jt809Server, Jt809Commands]) -> None:
+    srv, commands = link
+    task = await _platform(srv)
+    assert (await commands.command("粤B99999:2", "track", {}, 5.0, "nobody"))["status"] == "not_connected"
+
+    # a plate the platform was not forwarding: 0x9205 → 0x1205, then its positions flow
+    track = await commands.command("粤B77777:2", "track", {}, 5.0, "cmd-operator")
+    assert track["status"] == "ok" and track["ack"] == "0x1205" and track["request"] == "0x9205"
+    assert track["via"] == "slave" and track["platform"] == "cmd-operator"
+    assert track["position"] is not None and 22.0 < track["position"]["lat"] < 23.0
+
+    sup = await commands.command("粤B77777:2", "supervise", {"warn_type": "theft", "supervisor": "张警官"}, 5.0)
+    assert sup["status"] == "ok" and sup["ack"] == "0x1401" and sup["warn_type"] == "0x0009"
+    assert (sup["result"], sup["result_name"]) == (0, "processing")
+
+    stop = await commands.command("粤B77777:2", "track_stop", {}, 5.0, "cmd-operator")
+    assert stop["status"] == "ok" and stop["ack"] == "0x1206" and "position" not in stop
+    counts = await asyncio.wait_for(task, 30)
+    assert counts["down_requests"] == 3 and counts["answers_sent"] == 3
+
+
+async def test_unanswered_supervision_times_out(link: tuple[Jt809Server, Jt809Commands]) -> None:
+    srv, commands = link
+    task = await _platform(srv, supervision_result=None)
+    sup = await commands.command("粤B77777:2", "supervise", {}, 1.0, "cmd-operator")
+    assert sup["status"] == "timeout" and sup["request"] == "0x9401"
+    with pytest.raises(ValueError):
+        await commands.command("粤B77777:2", "text", {"text": "x"}, 1.0, "cmd-operator")
+    await asyncio.wait_for(task, 30)

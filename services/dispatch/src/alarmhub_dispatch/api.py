@@ -24,6 +24,7 @@ from .lifecycle import ActionError
 from .registry import KINDS, parse_csv
 from .reports import CAMERA_TARGETS, CITY_CAMERA_TARGET, to_csv
 from .service import Dispatcher, NotFound, summary
+from .theft import add_theft_routes
 from .vehicle_commands import GatewayUnreachable
 
 __all__ = ["build_api"]
@@ -37,7 +38,7 @@ class TokenRequest(BaseModel):
     user: str = Field(min_length=1, max_length=128)
     unit: str | None = None
     company: str | None = None
-    role: Literal["dispatcher", "supervisor", "department", "alarm_company"]
+    role: Literal["dispatcher", "supervisor", "department", "alarm_company", "vehicle_owner"]
     ttl_s: int = Field(default=8 * 3600, gt=0, le=90 * 86400)
     scope: dict[str, list[str]] = Field(default_factory=dict)
 
@@ -407,6 +408,17 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None) -> FastAPI:
             if who.unit is None or not d.tree.is_root(who.unit):
                 raise HTTPException(403, "only the city tier mints alarm company tokens")
             unit = None
+        elif req.role == "vehicle_owner":
+            vehicles = sorted(set(req.scope.get("vehicles") or ()))
+            if not vehicles or len(vehicles) > 20:
+                raise HTTPException(422, "a vehicle_owner token names 1 to 20 registered vehicles in scope.vehicles")
+            known = await d.store.fetch("SELECT device_id FROM vehicles WHERE device_id = ANY($1::text[])", vehicles)
+            if len(known) != len(vehicles):
+                raise HTTPException(422, "unknown vehicle: "
+                                    + ", ".join(sorted(set(vehicles) - {r["device_id"] for r in known})))
+            if who.unit is None:
+                raise HTTPException(403, "units only")
+            unit = None
         else:
             if not req.unit or req.unit not in d.tree:
                 raise HTTPException(422, "unknown unit")
@@ -417,7 +429,9 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None) -> FastAPI:
         expires = datetime.now().astimezone() + timedelta(seconds=req.ttl_s)
         await d.store.put_token(hash_token(token), req.user, req.role, unit,
                                 req.company if req.role == "alarm_company" else None,
-                                req.scope if req.role == "department" else {}, who.user, expires)
+                                req.scope if req.role == "department"
+                                else {"vehicles": sorted(set(req.scope["vehicles"]))} if req.role == "vehicle_owner"
+                                else {}, who.user, expires)
         return {"token": token, "user": req.user, "role": req.role, "unit": unit, "company": req.company,
                 "expires_at": expires.isoformat()}
 
@@ -443,6 +457,8 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None) -> FastAPI:
     async def registry_list(who: Who, kind: str, limit: int = Query(1000, ge=1, le=100_000),
                             offset: int = Query(0, ge=0)) -> dict[str, Any]:
         k = _kind(kind)
+        if who.role == "vehicle_owner":
+            raise HTTPException(403, "vehicle owners have no registry access")
         if who.role == "alarm_company":
             if kind != "accounts":
                 raise HTTPException(403, "alarm companies see only their accounts")
@@ -515,6 +531,7 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None) -> FastAPI:
             await _upsert(k, rows[start:start + 1000])
         return {"imported": len(rows), "errors": []}
 
+    add_theft_routes(api, d, Who)
     app.include_router(api)
 
     # -- console --------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ stored. Roles:
 - ``supervisor``: reads and acts on its unit's subtree, mints tokens for its unit or below, edits registries;
 - ``dispatcher``: reads and acts on its unit's subtree;
 - ``department``: read-only, optionally narrowed by ``scope`` (``districts``, ``kinds``);
-- ``alarm_company``: names a ``company`` instead of a unit and sees only its own accounts' incidents.
+- ``alarm_company``: names a ``company`` instead of a unit and sees only its own accounts' incidents;
+- ``vehicle_owner``: no unit; ``scope.vehicles`` lists the registered vehicles (device ids) it owns. It may
+  report them stolen and sees only the incidents of those vehicles.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from .units import UnitTree
 
 __all__ = ["ACTING_ROLES", "ROLES", "Principal", "hash_token", "new_token"]
 
-ROLES = ("dispatcher", "supervisor", "department", "alarm_company")
+ROLES = ("dispatcher", "supervisor", "department", "alarm_company", "vehicle_owner")
 ACTING_ROLES = frozenset({"dispatcher", "supervisor"})
 
 
@@ -43,6 +45,11 @@ class Principal:
     scope: dict[str, Any] = field(default_factory=dict)
     address: str | None = None
 
+    @property
+    def vehicles(self) -> list[str]:
+        """The vehicles a ``vehicle_owner`` token speaks for (empty for every other role)."""
+        return [str(v) for v in self.scope.get("vehicles") or ()] if self.role == "vehicle_owner" else []
+
     def actor(self) -> Actor:
         return Actor(user=self.user, unit=self.unit or (f"company:{self.company}" if self.company else None),
                      role=self.role, address=self.address)
@@ -55,6 +62,8 @@ class Principal:
         """Whether this caller may see ``incident`` (a row or summary with station/district/company/kind)."""
         if self.role == "alarm_company":
             return self.company is not None and incident.get("company") == self.company
+        if self.role == "vehicle_owner":
+            return incident.get("source_device_id") in self.vehicles
         if self.unit is None:
             return False
         if self.role == "department" and self.scope:
@@ -82,6 +91,8 @@ class Principal:
 
         if self.role == "alarm_company":
             return f"company = {arg(self.company)}", args
+        if self.role == "vehicle_owner":
+            return f"source_device_id = ANY({arg(self.vehicles)}::text[])", args
         if self.unit is None:
             return "false", args
         if self.role == "department" and self.scope:

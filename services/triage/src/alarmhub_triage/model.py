@@ -26,7 +26,7 @@ VEHICLE_PROTOCOLS = frozenset({Protocol.JT808, Protocol.JT809, Protocol.GT06, Pr
 CAMERA_PROTOCOLS = frozenset({Protocol.ISAPI, Protocol.ONVIF, Protocol.GB28181})
 _VIDEO_KINDS = frozenset({AlarmKind.MOTION, AlarmKind.INTRUSION, AlarmKind.LINE_CROSSING})
 #: Event attributes an incident keeps (vehicle patterns and track checks read them).
-_KEPT_ATTRIBUTES = ("ignition", "authorized", "parked", "speed_kmh", "sensor")
+_KEPT_ATTRIBUTES = ("ignition", "authorized", "parked", "speed_kmh", "sensor", "owner_report")
 
 
 def uuid5_str(name: str) -> str:

@@ -147,7 +147,7 @@ def add_theft_routes(api: APIRouter, d: Dispatcher, who_type: Any) -> None:
             tracking = {"status": "unavailable"}
         else:
             try:
-                tracking = await d.commands.send(device_id, "track", params, 10.0)
+                tracking = await d.commands.send(device_id, "track", params, 10.0, protocol=vehicle["protocol"])
             except GatewayUnreachable as exc:
                 tracking = {"status": "gateway_unreachable", "error": str(exc)[:300]}
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from .auth import ROLES, Principal, hash_token, new_token
 from .cap import alert_xml, feed_xml
+from .devices import add_device_routes
 from .lifecycle import ActionError
 from .registry import KINDS, parse_csv
 from .reports import CAMERA_TARGETS, CITY_CAMERA_TARGET, to_csv
@@ -69,7 +70,7 @@ class ActionBody(BaseModel):
     verdict: Literal["genuine", "false_alarm", "test"] | None = None
 
 
-def build_api(dispatcher: Dispatcher, tracks: Any = None) -> FastAPI:
+def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None) -> FastAPI:
     app = FastAPI(title="alarmhub dispatch", version="1.0",
                   description="Incidents, routing to police stations, registries and the live stream.")
     api = APIRouter(prefix="/api/v1")
@@ -532,6 +533,8 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None) -> FastAPI:
         return {"imported": len(rows), "errors": []}
 
     add_theft_routes(api, d, Who)
+    if devices is not None:
+        add_device_routes(api, d, Who, devices)
     app.include_router(api)
 
     # -- console --------------------------------------------------------------------------------

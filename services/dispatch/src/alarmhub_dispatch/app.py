@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from alarmhub_events import ALARMS_TRIAGED, TELEMETRY_GPS, GpsFix, TriagedAlarm
+from alarmhub_events import ALARMS_TRIAGED, DEVICES_STATUS, TELEMETRY_GPS, DeviceStatus, GpsFix, TriagedAlarm
 from alarmhub_kafka import ConsumerPipeline, DurableProducer, KafkaMetrics, Message
 from alarmhub_runtime import HealthServer, get_logger
 from alarmhub_store import migrate
@@ -26,6 +26,7 @@ from .api import build_api
 from .auth import hash_token
 from .config import DispatchSettings
 from .demo_geo import demo_units, external_services
+from .devices import DeviceStatusStore
 from .lifecycle import Policy
 from .metrics import DispatchMetrics
 from .service import Dispatcher
@@ -61,6 +62,8 @@ class DispatchApp:
         self.dispatcher: Dispatcher | None = None
         self.consumer: ConsumerPipeline | None = None
         self.gps_consumer: ConsumerPipeline | None = None
+        self.devices_consumer: ConsumerPipeline | None = None
+        self.devices: DeviceStatusStore | None = None
         self.tracks: TrackStore | None = None
         self.server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -72,6 +75,7 @@ class DispatchApp:
         health.add_check("kafka_producer", self.producer.ready)
         health.add_check("triaged_consumer", lambda: self.consumer is not None and self.consumer.ready())
         health.add_check("gps_consumer", lambda: self.gps_consumer is not None and self.gps_consumer.ready())
+        health.add_check("devices_consumer", lambda: self.devices_consumer is not None and self.devices_consumer.ready())
         health.add_check("http", lambda: self.server is not None and self.server.started)
         health.add_check("postgres", self._pg_ok)
 
@@ -121,8 +125,14 @@ class DispatchApp:
             handler=self.handle_gps, producer=self.producer, metrics=self.kafka_metrics,
             topic_prefix=s.topic_prefix, max_records=1000, client_id="dispatch-tracks")
         # both group joins at once: each waits for the broker's rebalance delay
-        await asyncio.gather(self.consumer.start(), self.gps_consumer.start())
-        config = uvicorn.Config(build_api(self.dispatcher, self.tracks), host=s.http_host, port=s.http_port, log_config=None,
+        d = self.dispatcher
+        self.devices = DeviceStatusStore(self.store, lambda: d.tree, lambda: d.router)
+        self.devices_consumer = ConsumerPipeline(
+            bootstrap=s.kafka_bootstrap, group=s.group + "-devices", topics=[DEVICES_STATUS], model=DeviceStatus,
+            handler=self.handle_devices, producer=self.producer, metrics=self.kafka_metrics,
+            topic_prefix=s.topic_prefix, max_records=1000, client_id="dispatch-devices")
+        await asyncio.gather(self.consumer.start(), self.gps_consumer.start(), self.devices_consumer.start())
+        config = uvicorn.Config(build_api(self.dispatcher, self.tracks, devices=self.devices), host=s.http_host, port=s.http_port, log_config=None,
                                 access_log=False, lifespan="off", timeout_graceful_shutdown=2)
         self.server = _Server(config)
         self._server_task = asyncio.create_task(self.server.serve(), name="dispatch:http")
@@ -145,7 +155,7 @@ class DispatchApp:
         if self._server_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server_task, 5)
-        for consumer in (self.consumer, self.gps_consumer):
+        for consumer in (self.consumer, self.gps_consumer, self.devices_consumer):
             if consumer is not None:
                 await consumer.stop()
         for task in (self._timer_task, self._webhook_task):
@@ -169,6 +179,11 @@ class DispatchApp:
         """Fixes → ``tracks``; vehicles with open incidents are followed and re-routed."""
         assert self.tracks is not None
         await self.tracks.handle([m.value for m in msgs])
+
+    async def handle_devices(self, msgs: Sequence[Message[Any]]) -> None:
+        """``devices.status`` → the last status per device (online-rate reports)."""
+        assert self.devices is not None
+        await self.devices.handle([m.value for m in msgs])
 
     async def _webhooks(self) -> None:
         """Deliver due webhooks; its own task, so a slow receiver never delays escalation."""

@@ -1,0 +1,179 @@
+"""Last known status of every device, from ``devices.status``, for the online-rate reports.
+
+One row per device (``device_status``, alembic ``dispatch_0005``): its kind (from the protocol), whether it
+is online, the last status and when it happened, and the station/district it belongs to:
+
+- cameras: the camera registry's ``unit`` (a station or a district), else the camera's position routed;
+- alarm panels (DC-09): the account's site position routed;
+- vehicles and JT/T 809 platforms: no unit (they move, or serve the whole city): the city tier sees them.
+
+``online`` is true after ``online`` / ``supervision_restored``, false after ``offline`` /
+``supervision_missed``; other statuses (battery, tamper, ignition …) arrive over a live link, so they
+mark a device first seen as online and otherwise leave ``online`` as it is. An older status than the
+one stored (a replay, or partitions read out of order) changes nothing.
+"""
+
+# no "from __future__ import annotations": FastAPI resolves the route's dependency annotations at definition time
+
+from collections.abc import Sequence
+from typing import Any
+
+from alarmhub_events import DeviceStatus, DeviceStatusKind, Protocol
+
+from .routing import Router
+from .store import Store
+from .units import UnitTree
+
+__all__ = ["DEVICE_KINDS", "DeviceStatusStore", "device_kind", "online_of"]
+
+DEVICE_KINDS = ("camera", "alarm_panel", "vehicle", "platform")
+
+_KIND = {
+    Protocol.ISAPI: "camera", Protocol.ONVIF: "camera", Protocol.GB28181: "camera", Protocol.WEBHOOK: "camera",
+    Protocol.DC09_CID: "alarm_panel", Protocol.DC09_SIA: "alarm_panel",
+    Protocol.JT808: "vehicle", Protocol.GT06: "vehicle", Protocol.H02: "vehicle", Protocol.JT809: "platform",
+}
+_UP = {DeviceStatusKind.ONLINE, DeviceStatusKind.SUPERVISION_RESTORED}
+_DOWN = {DeviceStatusKind.OFFLINE, DeviceStatusKind.SUPERVISION_MISSED}
+
+
+def device_kind(s: DeviceStatus) -> str:
+    # a JT/T 809 link reports itself as the platform; vehicles forwarded over it report as vehicles
+    if s.protocol == Protocol.JT809 and ":" in s.device_id:
+        return "vehicle"
+    return _KIND.get(s.protocol, "other")
+
+
+def online_of(status: DeviceStatusKind) -> bool | None:
+    """True / False for link statuses; None: says nothing about the link (keep what is known)."""
+    if status in _UP:
+        return True
+    if status in _DOWN:
+        return False
+    return None
+
+
+_UPSERT = """
+INSERT INTO device_status AS d (device_id, kind, protocol, online, status, status_at, station, district, updated_at)
+VALUES ($1, $2, $3, COALESCE($4, true), $5, $6, $7, $8, now())
+ON CONFLICT (device_id) DO UPDATE SET
+    kind = EXCLUDED.kind, protocol = EXCLUDED.protocol, online = COALESCE($4, d.online), status = EXCLUDED.status,
+    status_at = EXCLUDED.status_at, station = COALESCE(EXCLUDED.station, d.station),
+    district = COALESCE(EXCLUDED.district, d.district), updated_at = now()
+WHERE d.status_at <= EXCLUDED.status_at
+"""
+
+
+class DeviceStatusStore:
+    def __init__(self, store: Store, tree_fn: Any, router_fn: Any) -> None:
+        self.store = store
+        self._tree_fn = tree_fn        # callables: the dispatcher may swap tree and router on a reload
+        self._router_fn = router_fn
+
+    def _district_of(self, unit: str | None) -> tuple[str | None, str | None]:
+        tree: UnitTree = self._tree_fn()
+        n = tree.nodes.get(unit or "")
+        station = n.id if n is not None and n.tier == 3 else None
+        while n is not None and n.tier > 2 and n.parent_id:
+            n = tree.nodes.get(n.parent_id)
+        return station, (n.id if n is not None and n.tier == 2 else None)
+
+    async def _place(self, kind: str, device_id: str) -> tuple[str | None, str | None]:
+        router: Router = self._router_fn()
+        if kind == "camera":
+            cam = await self.store.p.fetchrow("SELECT unit, lat, lon FROM cameras WHERE id=$1", device_id)
+            if cam is None:
+                return None, None
+            if cam["unit"]:
+                station, district = self._district_of(cam["unit"])
+                if district is not None:
+                    return station, district
+            r = router.route(cam["lon"], cam["lat"]) if cam["lat"] is not None else None
+            return (r.station, r.district) if r is not None else (None, None)
+        if kind == "alarm_panel" and "#" in device_id:
+            line, account = device_id.split("#", 1)
+            site = await self.store.account_site(line.removeprefix("L"), account) \
+                or await self.store.account_site(line, account)
+            if site is not None and site["lat"] is not None:
+                r = router.route(site["lon"], site["lat"])
+                return r.station, r.district
+        return None, None
+
+    async def handle(self, items: Sequence[DeviceStatus]) -> int:
+        """Upsert the last status per device (the newest of the batch); returns how many rows changed."""
+        last: dict[str, DeviceStatus] = {}
+        link: dict[str, bool] = {}       # the newest link-bearing status per device in this batch
+        for s in sorted(items, key=lambda x: x.occurred_at):
+            last[s.device_id] = s
+            up = online_of(s.status)
+            if up is not None:
+                link[s.device_id] = up
+        n = 0
+        for dev, s in last.items():
+            kind = device_kind(s)
+            station, district = await self._place(kind, dev)
+            res = await self.store.p.execute(_UPSERT, dev, kind, s.protocol.value, link.get(dev), s.status.value,
+                                             s.occurred_at, station, district)
+            n += int(res.rsplit(" ", 1)[-1])
+        return n
+
+    async def report(self, visible: frozenset[str] | None, by: str, kind: str | None) -> list[dict[str, Any]]:
+        """Devices and online rate per (district[, station], kind). ``visible`` None: the city (everything)."""
+        tree: UnitTree = self._tree_fn()
+        group = "district, station, kind" if by == "station" else "district, kind"
+        args: list[Any] = []
+        where = ["true"]
+        if visible is not None:
+            args.append(sorted(visible))
+            where.append(f"(station = ANY(${len(args)}::text[]) OR district = ANY(${len(args)}::text[]))")
+        if kind:
+            args.append(kind)
+            where.append(f"kind = ${len(args)}")
+        rows = await self.store.fetch(
+            f"SELECT {group}, count(*) AS devices, count(*) FILTER (WHERE online) AS online,"
+            " max(status_at) AS last_status_at"
+            f" FROM device_status WHERE {' AND '.join(where)} GROUP BY {group}"
+            f" ORDER BY district NULLS LAST, {'station NULLS FIRST, ' if by == 'station' else ''}kind", *args)
+        out = []
+        for r in rows:
+            item = {"district": r["district"], "district_name": tree.name(r["district"]) if r["district"] else None}
+            if by == "station":
+                item["station"] = r["station"]
+                item["station_name"] = tree.name(r["station"]) if r["station"] else None
+            item.update(kind=r["kind"], devices=r["devices"], online=r["online"],
+                        online_rate=round(r["online"] / r["devices"], 3) if r["devices"] else None,
+                        last_status_at=r["last_status_at"].isoformat() if r["last_status_at"] else None)
+            out.append(item)
+        return out
+
+
+def add_device_routes(api: Any, d: Any, who_type: Any, devices: DeviceStatusStore) -> None:
+    """``GET /reports/devices`` on ``api`` (``who_type``: the authenticated-caller dependency)."""
+    from typing import Literal
+
+    from fastapi import HTTPException
+    from fastapi.responses import Response
+
+    from .reports import to_csv
+
+    @api.get("/reports/devices")
+    async def report_devices(who: who_type, by: Literal["district", "station"] = "district",
+                             kind: Literal["camera", "alarm_panel", "vehicle", "platform"] | None = None,
+                             format: Literal["json", "csv"] = "json") -> Any:
+        """Devices and their online rate (last status from ``devices.status``) per district or station and kind,
+        over the caller's unit and below; the city also sees devices without a unit (vehicles, platforms)."""
+        if who.role in ("alarm_company", "vehicle_owner") or who.unit is None:
+            raise HTTPException(403, "units only")
+        tree = d.tree
+        visible: frozenset[str] | None = None if tree.is_root(who.unit) else tree.subtree(who.unit)
+        districts = who.scope.get("districts") if who.role == "department" else None
+        if districts:
+            allowed = frozenset().union(*(tree.subtree(x) for x in districts if x in tree))
+            visible = allowed if visible is None else visible & allowed
+        rows = await devices.report(visible, by, kind)
+        columns = ["district", "district_name", *(["station", "station_name"] if by == "station" else []),
+                   "kind", "devices", "online", "online_rate", "last_status_at"]
+        if format == "csv":
+            return Response(to_csv(rows, columns), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="devices-by-{by}.csv"'})
+        return {"items": rows, "columns": columns}

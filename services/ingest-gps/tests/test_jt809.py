@@ -26,6 +26,7 @@ from alarmhub_geo import gcj02_to_wgs84, wgs84_to_gcj02
 from alarmhub_ingest_gps.jt809_link import Jt809LinkSession, PlatformDirectory, PlatformRecord
 from alarmhub_ingest_gps.protocols import jt809 as p
 from alarmhub_ingest_gps.protocols._common import FrameError
+from alarmhub_store import hash_password
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -248,6 +249,8 @@ def test_session_encrypted_login() -> None:
     (PlatformRecord(20180920, "wrong", 20180920), p.LOGIN_BAD_PASSWORD),
     (PlatformRecord(20180920, "20180920", 42), p.LOGIN_BAD_ACCESS_CODE),
     (PlatformRecord(20180920, "20180920", 20180920, allowed_ips=("10.0.0.0/8",)), p.LOGIN_BAD_IP),
+    (PlatformRecord(20180920, hash_password("other"), 20180920), p.LOGIN_BAD_PASSWORD),
+    (PlatformRecord(20180920, hash_password("20180920"), 20180920, disabled=True), p.LOGIN_OTHER),
 ])
 def test_session_login_refused_with_standard_codes(record: PlatformRecord, code: int) -> None:
     s = Jt809LinkSession(PlatformDirectory([record]), peer="127.0.0.1:5000")
@@ -256,6 +259,21 @@ def test_session_login_refused_with_standard_codes(record: PlatformRecord, code:
     assert p.decode_login_reply(p.decode_frame(one(out.replies[0])).body)[0] == code
     assert s.refused == {code: 1}
     assert len(out.replies) == 1  # nothing after a refusal
+
+
+def test_session_login_against_a_stored_hash() -> None:
+    rec = PlatformRecord(20180920, hash_password("20180920"), 20180920)
+    s = Jt809LinkSession(PlatformDirectory([rec]), peer="127.0.0.1:1")
+    assert s.feed(LOGIN, NOW).login_result == p.LOGIN_OK and s.logged_in
+
+
+def test_session_plate_prefixes_restrict_the_region() -> None:
+    rec = PlatformRecord(20180920, "20180920", 20180920, plate_prefixes=("粤B",))
+    s = Jt809LinkSession(PlatformDirectory([rec]), peer="127.0.0.1:1")
+    s.feed(LOGIN, NOW)
+    ok = s.feed(wrap(0x1200, "粤B1", 2, 0x1202, BODY_1202), NOW)
+    other = s.feed(wrap(0x1200, "粤A1", 2, 0x1202, BODY_1202), NOW)
+    assert [t for t, _ in ok.publish] and not other.publish and "not allowed" in other.dlq[0][1]
 
 
 def test_session_drops_data_before_login() -> None:

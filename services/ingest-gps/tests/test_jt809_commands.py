@@ -9,6 +9,8 @@ frame alarmhub sends is checked byte for byte against SmallChi/JT809's published
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -113,3 +115,22 @@ async def test_unanswered_supervision_times_out(link: tuple[Jt809Server, Jt809Co
     with pytest.raises(ValueError):
         await commands.command("粤B77777:2", "text", {"text": "x"}, 1.0, "cmd-operator")
     await asyncio.wait_for(task, 30)
+
+
+async def test_disabling_a_platform_closes_its_link_and_refuses_it(
+        link: tuple[Jt809Server, Jt809Commands]) -> None:
+    srv, _ = link
+    task = await _platform(srv)
+    assert 70101 in srv.links
+    srv.directory.replace([dataclasses.replace(PLATFORM, disabled=True)])  # what a registry refresh brings
+    assert srv.enforce(srv.directory) == 1
+    with contextlib.suppress(ConnectionError):  # the platform sees its link closed under it
+        await asyncio.wait_for(task, 30)
+    for _ in range(100):
+        if 70101 not in srv.links:
+            break
+        await asyncio.sleep(0.02)
+    assert 70101 not in srv.links
+    again = await sim.run("127.0.0.1", srv.port, user_id=70101, password="pw70101", gnss_center_id=70101, rate=10,
+                          count=1, duration_s=2, vehicles=1, seed=6)
+    assert again["login_result"] == p.LOGIN_OTHER

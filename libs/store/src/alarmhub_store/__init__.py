@@ -1,5 +1,7 @@
 """PostgreSQL schema (alembic, one branch per area on top of ``0001_base``) and its application."""
 
+from ._credentials import PASSWORD_SCHEME, hash_password, is_password_hash, verify_password
 from .migrate import ensure_database, migrate, migrate_sync, sqlalchemy_url
 
-__all__ = ["ensure_database", "migrate", "migrate_sync", "sqlalchemy_url"]
+__all__ = ["PASSWORD_SCHEME", "ensure_database", "hash_password", "is_password_hash", "migrate", "migrate_sync",
+           "sqlalchemy_url", "verify_password"]

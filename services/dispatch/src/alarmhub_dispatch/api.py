@@ -22,6 +22,7 @@ from .auth import ROLES, Principal, hash_token, new_token
 from .cap import alert_xml, feed_xml
 from .devices import add_device_routes
 from .lifecycle import ActionError
+from .platforms import add_platform_routes
 from .registry import KINDS, parse_csv
 from .reports import CAMERA_TARGETS, CITY_CAMERA_TARGET, to_csv
 from .service import Dispatcher, NotFound, summary
@@ -442,6 +443,13 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         if k is None:
             raise HTTPException(404, "unknown registry")
         return k
+
+    async def _notify_platforms(conn: Any) -> None:
+        await conn.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, "platforms")
+
+    # JT/T 809 platforms: dedicated routes (hashed password, keys never returned, supervisors only),
+    # registered before the generic ones below so they take precedence; CSV import stays generic
+    add_platform_routes(api, d.store, Who, supervisor, _notify_platforms)
 
     async def _upsert(k: Any, rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -94,7 +94,8 @@ class GpsApp(Sink):
         except Exception as exc:  # the refresher retries; until then every platform login is refused
             log.warning("jt809_platforms_load_failed", error=repr(exc))
         self._platform_refresh = asyncio.create_task(
-            refresh_platforms(self.platforms, self.settings.database_url, interval_s=self.settings.platforms_refresh_s))
+            refresh_platforms(self.platforms, self.settings.database_url, interval_s=self.settings.platforms_refresh_s,
+                              on_refresh=self.jt809.enforce))
         await self.jt809.start()
         self._command_server = await asyncio.start_server(self._http, self.settings.command_host,
                                                           self.settings.command_port, limit=16384)

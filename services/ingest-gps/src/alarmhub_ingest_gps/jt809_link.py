@@ -54,6 +54,7 @@ from alarmhub_events import (
     utcnow,
 )
 from alarmhub_geo import gcj02_to_wgs84
+from alarmhub_store import verify_password
 
 from .protocols import jt808
 from .protocols import jt809 as p
@@ -101,6 +102,8 @@ class PlatformRecord:
     cipher: p.Cipher | None = None
     allowed_plates: frozenset[str] | None = None
     allowed_ips: tuple[str, ...] = ()
+    plate_prefixes: tuple[str, ...] = ()  # region: plates starting with one of these (粤B = Shenzhen)
+    disabled: bool = False
 
     @property
     def label(self) -> str:
@@ -115,7 +118,16 @@ class PlatformRecord:
             cipher = p.Cipher(int(enc["m1"]), int(enc["ia1"]), int(enc["ic1"]))
         plates = allowed.get("plates")
         return cls(int(row["user_id"]), str(row["password"]), int(row["gnss_center_id"]), row.get("name"), cipher,
-                   frozenset(plates) if plates else None, tuple(allowed.get("ips") or ()))
+                   frozenset(plates) if plates else None, tuple(allowed.get("ips") or ()),
+                   tuple(allowed.get("plate_prefixes") or ()), bool(row.get("disabled", False)))
+
+    def allows(self, plate: str, device_id: str) -> bool:
+        """Whether the platform may forward this vehicle (no list and no prefixes: any vehicle)."""
+        if self.allowed_plates is None and not self.plate_prefixes:
+            return True
+        if self.allowed_plates is not None and (plate in self.allowed_plates or device_id in self.allowed_plates):
+            return True
+        return any(plate.startswith(pre) for pre in self.plate_prefixes)
 
 
 class PlatformDirectory:
@@ -140,7 +152,8 @@ async def load_platforms(database_url: str) -> list[PlatformRecord]:
 
     conn = await asyncpg.connect(database_url, timeout=10)
     try:
-        rows = await conn.fetch("SELECT user_id, password, gnss_center_id, name, encrypt, allowed FROM platforms")
+        rows = await conn.fetch("SELECT user_id, password, gnss_center_id, name, encrypt, allowed, disabled"
+                                " FROM platforms")
     finally:
         await conn.close()
     out = []
@@ -154,15 +167,19 @@ async def load_platforms(database_url: str) -> list[PlatformRecord]:
 
 
 async def refresh_platforms(directory: PlatformDirectory, database_url: str, *, interval_s: float = 30.0,
-                            stop: asyncio.Event | None = None) -> None:
+                            stop: asyncio.Event | None = None,
+                            on_refresh: Callable[[PlatformDirectory], Any] | None = None) -> None:
     """Re-read ``platforms`` every ``interval_s`` until ``stop`` is set (or the task is cancelled).
 
     A failed read keeps the previous view: a database hiccup must not log every platform out.
+    ``on_refresh`` (the server's ``enforce``) runs after each successful read.
     """
     stop = stop or asyncio.Event()
     while not stop.is_set():
         try:
             directory.replace(await load_platforms(database_url))
+            if on_refresh is not None:
+                on_refresh(directory)
         except Exception as exc:  # asyncpg/OS errors of every kind; the link keeps its last view
             log.warning("jt809_platforms_unavailable", error=repr(exc))
         with contextlib.suppress(TimeoutError):
@@ -177,7 +194,7 @@ def link_status_writer(database_url: str) -> LinkStatusSink:
         # link changes are rare: a connection per change, nothing left open at shutdown
         conn = await asyncpg.connect(database_url, timeout=5)
         try:
-            await conn.execute("UPDATE platforms SET link_status = $2, updated_at = now() WHERE user_id = $1",
+            await conn.execute("UPDATE platforms SET link_status = $2, link_changed_at = now() WHERE user_id = $1",
                                user_id, status)
         finally:
             await conn.close()
@@ -326,7 +343,7 @@ class Jt809LinkSession:
             self._refuse(p.LOGIN_UNKNOWN_USER, center, out)
             log.warning("jt809_login_refused", user_id=login.user_id, reason="unknown", peer=self.peer)
             return
-        if not secrets.compare_digest(rec.password.encode(), login.password.encode()):
+        if not verify_password(rec.password, login.password):
             self._refuse(p.LOGIN_BAD_PASSWORD, center, out)
             log.warning("jt809_login_refused", user_id=login.user_id, reason="password", peer=self.peer)
             return
@@ -337,6 +354,10 @@ class Jt809LinkSession:
         if rec.allowed_ips and not _ip_allowed(self.peer, rec.allowed_ips):
             self._refuse(p.LOGIN_BAD_IP, center, out)
             log.warning("jt809_login_refused", user_id=login.user_id, reason="ip", peer=self.peer)
+            return
+        if rec.disabled:
+            self._refuse(p.LOGIN_OTHER, center, out)
+            log.warning("jt809_login_refused", user_id=login.user_id, reason="disabled", peer=self.peer)
             return
         self.platform = rec
         code = self._verify() & 0xFFFFFFFF
@@ -365,8 +386,7 @@ class Jt809LinkSession:
 
     def _allowed(self, vm: p.VehicleMessage, raw: bytes, out: LinkOutput) -> bool:
         assert self.platform is not None
-        plates = self.platform.allowed_plates
-        if plates is not None and vm.plate not in plates and vm.device_id not in plates:
+        if not self.platform.allows(vm.plate, vm.device_id):
             out.dlq.append((raw, f"plate {vm.plate} not allowed for platform {self.platform.label}"))
             return False
         return True
@@ -792,6 +812,20 @@ class Jt809Server:
                 if frame.msg_id == msg_id:
                     return frame
 
+    def enforce(self, directory: PlatformDirectory) -> int:
+        """Close the links of platforms removed or disabled in the registry (after a refresh); how many."""
+        closed = 0
+        for user_id, link in list(self.links.items()):
+            rec = directory.by_user.get(user_id)
+            if rec is None or rec.disabled:
+                log.warning("jt809_link_revoked", user_id=user_id, reason="disabled" if rec else "removed")
+                link.session.closed = True
+                link.writer.close()
+                closed += 1
+            elif rec != link.session.platform:  # name, allowed plates, keys: the live link follows the registry
+                link.session.platform = rec
+        return closed
+
     # ---------------------------------------------------------------- requests down
 
     def link_for(self, device_id: str, platform: str | None = None) -> _Link | None:
@@ -841,7 +875,8 @@ class Jt809Server:
 
 
 _LOGIN_NAMES = {p.LOGIN_OK: "ok", p.LOGIN_BAD_IP: "bad_ip", p.LOGIN_BAD_ACCESS_CODE: "bad_access_code",
-                p.LOGIN_UNKNOWN_USER: "unknown_platform", p.LOGIN_BAD_PASSWORD: "bad_password"}
+                p.LOGIN_UNKNOWN_USER: "unknown_platform", p.LOGIN_BAD_PASSWORD: "bad_password",
+                p.LOGIN_OTHER: "disabled"}
 
 
 class _Metrics:

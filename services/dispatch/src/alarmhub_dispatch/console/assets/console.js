@@ -10,7 +10,17 @@
       reasons: "评分依据", lang: "English", map: "辖区地图",
       st: {opened: "新建", routed: "已派", escalated: "已升级", acknowledged: "已接警", on_scene: "已到场", closed: "已结束"},
       kinds: {panic: "紧急求助", duress: "挟持", burglary: "入侵盗窃", fire: "火警", medical: "医疗", vehicle_theft: "车辆被盗",
-        vehicle_sos: "车辆求救", intrusion: "区域入侵", tamper: "防拆", other: "其他"}},
+        vehicle_sos: "车辆求救", intrusion: "区域入侵", tamper: "防拆", other: "其他"},
+      navQueue: "警情", navReports: "报表", reportsTitle: "统计报表", since: "统计起始：近", days: "天", csv: "导出 CSV",
+      repAck: "接警时长（中位数 / 90 分位，秒）", repFalse: "误报率", by: "按", bySource: "来源协议", byAccount: "账户/设备",
+      repDevices: "设备与摄像机在线率", repCameras: "摄像机数量与规划目标", loading: "加载中…", noData: "暂无数据",
+      noAccess: "无权查看", ownerReport: "车主报案",
+      col: {name: "单位", incidents: "警情数", acknowledged: "已接警", p50_s: "中位数 (秒)", p90_s: "90 分位 (秒)",
+        key: "来源", closed: "已结案", false_alarms: "误报", genuine: "真实", false_alarm_rate: "误报率",
+        district_name: "分局", kind: "设备类型", devices: "设备数", online: "在线", online_rate: "在线率",
+        cameras: "摄像机", target: "规划目标", of_target: "完成率"},
+      dkinds: {camera: "摄像机", alarm_panel: "报警主机", vehicle: "车载终端", platform: "下级平台", other: "其他"},
+      unassigned: "未归属辖区", city: "全市"},
     en: {title: "Dispatch console", offline: "offline", online: "live", logout: "Sign out", token: "Access token",
       signin: "Sign in", queue: "Incident queue", showClosed: "show closed", priority: "Priority", kind: "Kind",
       status: "Status", station: "Station", source: "Source", score: "Score", age: "Age", actions: "Actions",
@@ -18,13 +28,24 @@
       synthNote: "Police station areas are synthetic demo data.", badToken: "Invalid or expired token",
       verdict: "Verdict", genuine: "genuine", false_alarm: "false alarm", test: "test", timeline: "Timeline",
       reasons: "Reasons", lang: "中文", map: "Jurisdiction map",
-      st: {}, kinds: {}},
+      st: {}, kinds: {},
+      navQueue: "Incidents", navReports: "Reports", reportsTitle: "Reports", since: "Period: last", days: "days",
+      csv: "Export CSV", repAck: "Time to acknowledge (p50 / p90, seconds)", repFalse: "False-alarm rate", by: "by",
+      bySource: "source protocol", byAccount: "account / device", repDevices: "Device and camera online rates",
+      repCameras: "Cameras against the plan's targets", loading: "loading…", noData: "no data",
+      noAccess: "not permitted", ownerReport: "owner's report",
+      col: {name: "Unit", incidents: "Incidents", acknowledged: "Acknowledged", p50_s: "p50 (s)", p90_s: "p90 (s)",
+        key: "Source", closed: "Closed", false_alarms: "False", genuine: "Genuine", false_alarm_rate: "False-alarm rate",
+        district_name: "District", kind: "Device kind", devices: "Devices", online: "Online", online_rate: "Online rate",
+        cameras: "Cameras", target: "Plan target", of_target: "Of target"},
+      dkinds: {camera: "camera", alarm_panel: "alarm panel", vehicle: "vehicle terminal", platform: "platform", other: "other"},
+      unassigned: "no unit", city: "city"},
   };
   let lang = localStorage.getItem("alarmhub.lang") || "zh";
   const params = new URLSearchParams(location.search);
   if (params.get("access_token")) {
     sessionStorage.setItem("alarmhub.token", params.get("access_token"));
-    history.replaceState(null, "", location.pathname);
+    history.replaceState(null, "", location.pathname + location.hash);
   }
   let token = sessionStorage.getItem("alarmhub.token");
   const incidents = new Map();
@@ -39,6 +60,7 @@
     $("#lang").textContent = t("lang");
     document.title = t("title") + " · alarmhub";
     render();
+    renderReports();
   }
 
   async function api(path, opts) {
@@ -93,8 +115,88 @@
     box.innerHTML = `<h2>${esc(d.kind)} · ${esc(d.station_name || d.station || "—")}</h2>
       <p>${esc(d.location && d.location.site ? (d.location.site.name || "") + " " + (d.location.site.address || "") : "")}
       ${d.location ? esc(d.location.lat + ", " + d.location.lon) : ""} · ${esc(d.route && d.route.method)}</p>
+      ${ownerReport(d)}
       <h3>${t("reasons")}</h3><ul>${(d.reasons || []).map((r) => `<li>${esc(lang === "zh" && r.text_zh ? r.text_zh : r.text)}</li>`).join("")}</ul>
       <h3>${t("timeline")}</h3><ol>${(d.timeline || []).map((e) => `<li>${esc(e.at)} ${esc(e.type)} — ${esc(e.actor.user)}${e.actor.address ? " @" + esc(e.actor.address) : ""}</li>`).join("")}</ol>`;
+  }
+
+  function ownerReport(d) {
+    const ev = (d.events || []).map((e) => e.event).find((e) => e && e.attributes && e.attributes.owner_report);
+    if (!ev) return "";
+    const a = ev.attributes;
+    return `<p class="owner-report"><strong>${t("ownerReport")}</strong>: ${esc(a.reported_by)}${a.plate ? " · " + esc(a.plate) : ""}${a.note ? " — " + esc(a.note) : ""}</p>`;
+  }
+
+  // -- reports: /api/v1/reports/* as tables, CSV through the same authenticated fetch --------------
+  const pct = (v) => v == null ? "—" : (v * 100).toFixed(1) + "%";
+  const num = (v) => v == null ? "—" : String(v);
+  const barCell = (v, low) => v == null ? "—" : `<span class="bar${v < low ? " low" : ""}" style="width:${Math.min(100, Math.round(v * 100))}px"></span>${pct(v)}`;
+  function table(cols, rows, rowClass) {
+    if (!rows.length) return `<p class="note">${t("noData")}</p>`;
+    const col = (k) => (T[lang].col || {})[k] || T.zh.col[k] || k;
+    return `<table><thead><tr>${cols.map((c) => `<th class="${c.num ? "num" : ""}" scope="col">${esc(col(c.k))}</th>`).join("")}</tr></thead><tbody>${
+      rows.map((r) => `<tr class="${rowClass ? rowClass(r) : ""}">${cols.map((c) => `<td class="${c.num ? "num" : ""}">${c.f ? c.f(r) : esc(num(r[c.k]))}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
+  }
+  function sinceParam() {
+    const days = Number($("#rep-since").value);
+    return days ? "since=" + encodeURIComponent(new Date(Date.now() - days * 86400e3).toISOString()) : "";
+  }
+  const unitName = (name, id) => name || (id ? id : t("unassigned"));
+  const REPORTS = {
+    "ack-times": {box: "#rep-ack", path: () => "/api/v1/reports/ack-times?" + sinceParam(), render: (d) => table([
+      {k: "name", f: (r) => (r.level === "station" ? "　" : "") + esc(unitName(r.name, r.station || r.district))},
+      {k: "incidents", num: 1}, {k: "acknowledged", num: 1}, {k: "p50_s", num: 1}, {k: "p90_s", num: 1}],
+      d.items, (r) => "level-" + r.level)},
+    "false-alarms": {box: "#rep-false", path: () => `/api/v1/reports/false-alarms?by=${$("#rep-false-by").value}&` + sinceParam(),
+      render: (d) => table([{k: "key"}, {k: "closed", num: 1}, {k: "false_alarms", num: 1}, {k: "genuine", num: 1},
+        {k: "false_alarm_rate", f: (r) => barCell(r.false_alarm_rate, -1)}], d.items)},
+    "devices": {box: "#rep-devices", path: () => "/api/v1/reports/devices", render: (d) => table([
+      {k: "district_name", f: (r) => esc(unitName(r.district_name, r.district))},
+      {k: "kind", f: (r) => esc((T[lang].dkinds || {})[r.kind] || r.kind)}, {k: "devices", num: 1}, {k: "online", num: 1},
+      {k: "online_rate", f: (r) => barCell(r.online_rate, 0.9)}], d.items)},
+    "cameras": {box: "#rep-cameras", path: () => "/api/v1/reports/cameras", render: (d) => table([
+      {k: "name", f: (r) => esc(r.district === "city" ? t("city") : unitName(r.name, r.district))},
+      {k: "cameras", num: 1}, {k: "online", num: 1}, {k: "online_rate", f: (r) => barCell(r.online_rate, 0.9)},
+      {k: "target", num: 1}, {k: "of_target", f: (r) => barCell(r.of_target, 1)}], d.items,
+      (r) => r.district === "city" ? "level-district" : "")},
+  };
+  const reportData = {};
+  async function loadReports() {
+    $("#rep-status").textContent = t("loading");
+    await Promise.all(Object.entries(REPORTS).map(async ([name, rep]) => {
+      try { reportData[name] = await api(rep.path()); } catch (e) { reportData[name] = {error: e.message}; }
+    }));
+    $("#rep-status").textContent = "";
+    renderReports();
+  }
+  function renderReports() {
+    for (const [name, rep] of Object.entries(REPORTS)) {
+      const d = reportData[name];
+      const box = document.querySelector(rep.box + " .tbl");
+      if (!box || !d) continue;
+      box.innerHTML = d.error ? `<p class="note">${t(d.error.startsWith("403") ? "noAccess" : "noData")}</p>` : rep.render(d);
+    }
+  }
+  async function downloadCsv(name) {
+    const rep = REPORTS[name];
+    const path = rep.path();
+    const r = await fetch(path + (path.includes("?") ? "&" : "?") + "format=csv", {headers: {"Authorization": "Bearer " + token}});
+    if (!r.ok) throw new Error(r.status + "");
+    const url = URL.createObjectURL(await r.blob());
+    const a = document.createElement("a");
+    a.href = url; a.download = name + ".csv"; document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+  function showView() {
+    if (!token) return;
+    const reports = location.hash === "#reports";
+    $("#reports-section").hidden = !reports;
+    $("#queue-section").hidden = reports; $("#map-section").hidden = reports;
+    if (reports) $("#detail").hidden = true;
+    $("#nav-reports").setAttribute("aria-current", reports ? "page" : "false");
+    $("#nav-queue").setAttribute("aria-current", reports ? "false" : "page");
+    if (reports) loadReports().catch(() => {});
+    else if (map) setTimeout(() => map.invalidateSize(), 0);
   }
 
   function connect() {
@@ -155,8 +257,9 @@
 
   async function start() {
     $("#login").hidden = true; $("#queue-section").hidden = false; $("#logout").hidden = false;
-    $("#map-section").hidden = false;
+    $("#map-section").hidden = false; $("#nav").hidden = false;
     drawMap().catch(() => {});
+    showView();
     connect();
     const list = await api("/api/v1/incidents?limit=500");
     list.items.forEach((i) => { if (!incidents.has(i.id)) incidents.set(i.id, i); });
@@ -167,7 +270,7 @@
     sessionStorage.removeItem("alarmhub.token"); token = null;
     if (es) es.close();
     $("#login").hidden = false; $("#queue-section").hidden = true; $("#logout").hidden = true;
-    $("#map-section").hidden = true;
+    $("#map-section").hidden = true; $("#nav").hidden = true; $("#reports-section").hidden = true;
     $("#login-error").textContent = msg || "";
   }
 
@@ -177,6 +280,13 @@
   $("#logout").addEventListener("click", () => signOut());
   $("#lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("alarmhub.lang", lang); applyLang(); });
   $("#show-closed").addEventListener("change", render);
+  window.addEventListener("hashchange", showView);
+  $("#rep-since").addEventListener("change", () => loadReports().catch(() => {}));
+  $("#rep-false-by").addEventListener("change", () => loadReports().catch(() => {}));
+  $("#reports-section").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-csv]"); if (!b) return;
+    downloadCsv(b.dataset.csv).catch((err) => alert(err.message));
+  });
   $("#queue").addEventListener("click", (e) => {
     const b = e.target.closest("button[data-act]"); if (!b) return;
     const row = b.closest("tr"); act(row.dataset.id, b.dataset.act, row).catch((err) => alert(err.message));

@@ -106,7 +106,9 @@ class DispatchApp:
         router = tree.router(max_distance_m=s.route_max_distance_m, district_distance_m=s.route_district_distance_m)
         log.info("jurisdictions_loaded", units=len(tree.nodes), stations=len(router.stations))
         if s.dev_token:
-            root = next((u for u in tree.nodes.values() if u.parent_id is None), None)
+            # The city is the root over the most units: a dev or test database may hold stray roots.
+            roots = [u for u in tree.nodes.values() if u.parent_id is None]
+            root = max(roots, key=lambda u: (len(tree.subtree(u.id)), u.id), default=None)
             if root is not None:
                 await self.store.put_token(hash_token(s.dev_token), "dev-admin", "supervisor", root.id, None, {},
                                            "ALARMHUB_DEV_TOKEN", None)

@@ -34,7 +34,7 @@ from .auth import Principal
 from .lifecycle import ActionError, Policy, Transition, apply_action, apply_escalation, apply_triaged
 from .metrics import DispatchMetrics
 from .routing import NO_LOCATION, Route, Router
-from .store import Store
+from .store import INCIDENT_COLUMNS, Store
 from .units import UnitTree
 from .vehicle_commands import COMMANDS_BY_PROTOCOL, VehicleCommands
 
@@ -43,6 +43,7 @@ __all__ = ["Dispatcher", "Hub", "NotFound", "summary"]
 log = get_logger("alarmhub.dispatch")
 
 _DC09 = {Protocol.DC09_CID, Protocol.DC09_SIA}
+_CAMERAS = {Protocol.GB28181, Protocol.ISAPI, Protocol.ONVIF, Protocol.WEBHOOK}
 
 
 class NotFound(Exception):
@@ -136,48 +137,95 @@ class Dispatcher:
         self.hub = Hub(lambda: self.tree)
         self._publish_lock = asyncio.Lock()
         self.commands: VehicleCommands | None = None  # set by the app: ingest-gps's command endpoint
+        self._handover_tree: UnitTree | None = None
+        self._handover_cache: dict[str, list[str]] = {}
 
     # -- alarms.triaged -------------------------------------------------------------------------
-    async def _locate(self, t: TriagedAlarm) -> tuple[float | None, float | None, str | None, dict[str, Any] | None]:
-        """Position (WGS-84) and company: from the event, else the registries (account site, camera)."""
-        ev = t.event
-        company = None
-        site = None
-        if ev.source.protocol in _DC09:
-            line = ev.source.line
-            if line is None and "#" in ev.source.device_id:
-                line = ev.source.device_id.split("#", 1)[0]
-            account = ev.source.account or ev.source.device_id.split("#", 1)[-1]
-            rec = await self.store.account_site(line.removeprefix("L") if line else None, account)
-            if rec is None and line is not None:
-                rec = await self.store.account_site(line, account)
-            if rec is not None:
-                company = rec["company"]
-                site = {"name": rec["site_name"], "address": rec["site_address"]}
-                if ev.location is None and rec["lat"] is not None:
-                    return rec["lon"], rec["lat"], company, {**site, "source": "registry"}
-        if ev.location is not None:
-            return ev.location.lon, ev.location.lat, company, site
-        if ev.source.protocol in (Protocol.GB28181, Protocol.ISAPI, Protocol.ONVIF, Protocol.WEBHOOK):
-            cam = await self.store.camera_position(ev.source.device_id)
+    @staticmethod
+    def _account_key(t: TriagedAlarm) -> tuple[str | None, str]:
+        src = t.event.source
+        line = src.line
+        if line is None and "#" in src.device_id:
+            line = src.device_id.split("#", 1)[0]
+        return line, src.account or src.device_id.split("#", 1)[-1]
+
+    async def _locate_many(self, items: Sequence[TriagedAlarm]) -> list[tuple[float | None, float | None, str | None,
+                                                                            dict[str, Any] | None]]:
+        """Position (WGS-84), company and site of each decision: from the event, else the registries (account
+        site, camera). Two queries for the whole batch."""
+        accounts = [self._account_key(t)[1] for t in items if t.event.source.protocol in _DC09]
+        cams = [t.event.source.device_id for t in items
+                if t.event.location is None and t.event.source.protocol in _CAMERAS]
+        sites = await self.store.account_sites(accounts)
+        cameras = await self.store.camera_positions(cams)
+        out: list[tuple[float | None, float | None, str | None, dict[str, Any] | None]] = []
+        for t in items:
+            ev = t.event
+            company = None
+            site = None
+            if ev.source.protocol in _DC09:
+                line, account = self._account_key(t)
+                candidates = sites.get(account, [])
+                rec = None
+                if line is None:
+                    rec = candidates[0] if candidates else None
+                else:   # the registry keeps the line without its "L"; an exact match is the fallback
+                    rec = next((r for r in candidates if r["line"] == line.removeprefix("L")), None) \
+                        or next((r for r in candidates if r["line"] == line), None)
+                if rec is not None:
+                    company = rec["company"]
+                    site = {"name": rec["site_name"], "address": rec["site_address"]}
+                    if ev.location is None and rec["lat"] is not None:
+                        out.append((rec["lon"], rec["lat"], company, {**site, "source": "registry"}))
+                        continue
+            if ev.location is not None:
+                out.append((ev.location.lon, ev.location.lat, company, site))
+                continue
+            cam = cameras.get(ev.source.device_id) if ev.source.protocol in _CAMERAS else None
             if cam is not None and cam["lat"] is not None:
-                return cam["lon"], cam["lat"], company, {"name": cam["name"], "source": "registry"}
-        return None, None, company, site
+                out.append((cam["lon"], cam["lat"], company, {"name": cam["name"], "source": "registry"}))
+                continue
+            out.append((None, None, company, site))
+        return out
+
+    def _handover(self, kind: str) -> list[str]:
+        """External services (119/120) an alarm of this kind is handed to (the unit tree scanned once per kind)."""
+        if self._handover_tree is not self.tree:
+            self._handover_tree, self._handover_cache = self.tree, {}
+        if kind not in self._handover_cache:
+            self._handover_cache[kind] = sorted(u for u in self.tree.nodes if kind in (self.tree.service_kinds(u) or ()))
+        return self._handover_cache[kind]
 
     async def handle_triaged(self, items: Sequence[TriagedAlarm]) -> int:
-        """Apply decisions in order; return how many were new (the rest were replays)."""
-        applied = 0
+        """Apply one partition's batch of decisions in order, in one transaction; return how many were new.
+
+        Idempotent per (incident id, event id): a decision already applied (a replay after a crash or a
+        rebalance) is skipped. The incidents the batch touches are locked first; a concurrent writer of the
+        same incident (only possible during a rebalance) makes the claim count or the insert fail, the
+        transaction roll back and the pipeline retry the batch, which then skips what the other applied.
+        """
+        if not items:
+            return 0
+        located = await self._locate_many(items)
+        routes = [self.router.route(lon, lat) if lon is not None else NO_LOCATION for lon, lat, _, _ in located]
+        applied: list[tuple[TriagedAlarm, Route, bool]] = []
         changed: dict[uuid.UUID, str] = {}
-        for t in items:
-            lon, lat, company, site = await self._locate(t)
-            route: Route = self.router.route(lon, lat) if lon is not None else NO_LOCATION
-            async with self.store.p.acquire() as conn, conn.transaction():
-                row = await self.store.get_incident(conn, t.incident_id, lock=True)
-                if row is not None and not await self.store.claim_alarm(
-                        conn, t.incident_id, t.event_id, t.decision.value, t.score, t.model_dump(mode="json")):
+        async with self.store.p.acquire() as conn, conn.transaction():
+            rows = await self.store.lock_incidents(conn, [t.incident_id for t in items])
+            done = await self.store.claimed(conn, [(t.incident_id, t.event_id) for t in items if t.incident_id in rows])
+            new_rows: list[dict[str, Any]] = []
+            updates: dict[uuid.UUID, dict[str, Any]] = {}
+            claims: list[tuple[uuid.UUID, uuid.UUID, str, int, dict[str, Any]]] = []
+            audit: list[tuple[dict[str, Any], list[Transition]]] = []
+            now = self.clock()
+            for t, (lon, lat, company, site), route in zip(items, located, routes, strict=True):
+                key = (t.incident_id, t.event_id)
+                if key in done:
                     self.metrics.replays.inc()
                     continue
-                now = self.clock()
+                done.add(key)
+                row = rows.get(t.incident_id)
+                opened_now = row is None
                 fields, trans = apply_triaged(row, t, route, now, self.policy)
                 if row is None:
                     if lon is not None and t.event.location is None:
@@ -186,34 +234,43 @@ class Dispatcher:
                     if site:
                         fields["location"] = {**(fields["location"] or {}), "site": site}
                     fields["company"] = company
-                    handover = sorted(u for u in self.tree.nodes
-                                      if t.event.kind.value in (self.tree.service_kinds(u) or ()))
+                    handover = self._handover(t.event.kind.value)
                     if handover:
                         trans[0].data["handover"] = handover
-                    await self.store.insert_incident(conn, fields)
-                    if not await self.store.claim_alarm(conn, t.incident_id, t.event_id, t.decision.value, t.score,
-                                                        t.model_dump(mode="json")):
-                        raise RuntimeError("fresh incident already had this alarm")
-                    row = fields
-                    self.metrics.routes.labels(route.method.value).inc()
-                    self.metrics.incidents_opened.labels(t.decision.value).inc()
+                    new_rows.append(fields)
+                    row = {**dict.fromkeys(INCIDENT_COLUMNS), **fields}   # as the database will return it
                     changed[t.incident_id] = "opened"
                 else:
-                    await self.store.update_incident(conn, t.incident_id, fields)
+                    updates.setdefault(t.incident_id, {}).update(fields)
                     row = {**row, **fields}
                     changed.setdefault(t.incident_id, "updated")
-                events = await self.store.append_transitions(conn, row, trans)
-                await self._enqueue_webhooks(conn, row, events)
-            applied += 1
+                rows[t.incident_id] = row
+                claims.append((t.incident_id, t.event_id, t.decision.value, t.score, t.model_dump(mode="json")))
+                audit.append((row, trans))
+                applied.append((t, route, opened_now))
+            # a row opened in this batch and changed again later in it is inserted with its final values
+            for r in new_rows:
+                r.update(updates.pop(r["id"], {}))
+            await self.store.insert_incidents(conn, new_rows)
+            await self.store.update_incidents(conn, updates)
+            if await self.store.claim_alarms(conn, claims) != len(claims):
+                raise RuntimeError("another writer applied part of this batch concurrently; retrying it")
+            events = await self.store.append_transitions_many(conn, audit)
+            await self._enqueue_webhooks_many(conn, audit, events)
+        for t, route, opened in applied:
+            if opened:
+                self.metrics.routes.labels(route.method.value).inc()
+                self.metrics.incidents_opened.labels(t.decision.value).inc()
             log.info("incident_materialized", incident_id=str(t.incident_id), event_id=str(t.event_id),
                      decision=t.decision.value, station=route.station, route=route.method.value)
+        await self._push(changed)   # committed: the consoles see it now, whatever Kafka's state
         await self.publish_outbox()
-        await self._push(changed)
-        return applied
+        return len(applied)
 
     async def _push(self, changed: dict[uuid.UUID, str]) -> None:
+        rows = await self.store.get_incidents(list(changed))
         for iid, change in changed.items():
-            row = await self.store.get_incident(None, iid)
+            row = rows.get(iid)
             if row is not None:
                 self.hub.publish(summary(row, self.tree), change)
 
@@ -231,10 +288,27 @@ class Dispatcher:
         """Queue one delivery per (matching webhook, audit event), in the transaction that wrote the event."""
         if not events:
             return
-        hooks = [h for h in await self.store.active_webhooks(conn)
-                 if self._hook_matches(h["target_kind"], h["target"], row)]
+        await self.store.enqueue_deliveries(conn, self._deliveries(await self.store.active_webhooks(conn), row, events))
+
+    async def _enqueue_webhooks_many(self, conn: Any, audit: Sequence[tuple[dict[str, Any], Sequence[Transition]]],
+                                     events: Sequence[Any]) -> None:
+        """:meth:`_enqueue_webhooks` for a batch: ``events`` are the audit rows of ``audit``, in its order."""
+        if not events:
+            return
+        hooks = await self.store.active_webhooks(conn)
         if not hooks:
             return
+        items, i = [], 0
+        for row, trans in audit:
+            items += self._deliveries(hooks, row, events[i:i + len(trans)])
+            i += len(trans)
+        await self.store.enqueue_deliveries(conn, items)
+
+    def _deliveries(self, all_hooks: Sequence[Any], row: dict[str, Any],
+                    events: Sequence[Any]) -> list[tuple[int, str, uuid.UUID, dict[str, Any]]]:
+        hooks = [h for h in all_hooks if self._hook_matches(h["target_kind"], h["target"], row)]
+        if not hooks or not events:
+            return []
         brief = {k: row.get(k) for k in ("station", "district", "status", "kind", "priority", "decision", "verdict",
                                          "account", "source_device_id", "company")}
         brief["id"] = str(row["id"])
@@ -244,7 +318,7 @@ class Dispatcher:
             payload = {"event": ev.model_dump(mode="json", by_alias=True, exclude_none=True), "incident": brief}
             for h in hooks:
                 items.append((h["id"], f"{h['id']}:{ev.event_id}", row["id"], payload))
-        await self.store.enqueue_deliveries(conn, items)
+        return items
 
     async def deliver_due(self, sender: Any, max_attempts: int = 8, concurrency: int = 8) -> int:
         """Attempt every due delivery once (bounded batch); record the outcome, backoff or dead letter."""

@@ -97,15 +97,22 @@ class Store:
             " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())", sha)
 
     # -- registry look-ups used for routing -----------------------------------------------------
-    async def account_site(self, line: str | None, account: str | None) -> asyncpg.Record | None:
-        if account is None:
-            return None
-        return await self.p.fetchrow(
-            "SELECT company, lat, lon, site_name, site_address FROM accounts WHERE account=$1"
-            " AND ($2::text IS NULL OR line=$2) ORDER BY line LIMIT 1", account, line)
+    async def account_sites(self, accounts: Sequence[str]) -> dict[str, list[asyncpg.Record]]:
+        """Every registered site of these account numbers (any line), by account, lines in order."""
+        out: dict[str, list[asyncpg.Record]] = {}
+        if accounts:
+            for r in await self.p.fetch(
+                    "SELECT line, account, company, lat, lon, site_name, site_address FROM accounts"
+                    " WHERE account = ANY($1::text[]) ORDER BY account, line", sorted(set(accounts))):
+                out.setdefault(r["account"], []).append(r)
+        return out
 
-    async def camera_position(self, camera_id: str) -> asyncpg.Record | None:
-        return await self.p.fetchrow("SELECT lat, lon, name FROM cameras WHERE id=$1", camera_id)
+    async def camera_positions(self, camera_ids: Sequence[str]) -> dict[str, asyncpg.Record]:
+        if not camera_ids:
+            return {}
+        rows = await self.p.fetch("SELECT id, lat, lon, name FROM cameras WHERE id = ANY($1::text[])",
+                                  sorted(set(camera_ids)))
+        return {r["id"]: r for r in rows}
 
     # -- incidents ------------------------------------------------------------------------------
     async def get_incident(self, conn: asyncpg.Connection | asyncpg.Pool | None, incident_id: uuid.UUID,
@@ -115,19 +122,88 @@ class Store:
                                + (" FOR UPDATE" if lock else ""), incident_id)
         return dict(row) if row else None
 
-    async def claim_alarm(self, conn: asyncpg.Connection, incident_id: uuid.UUID, event_id: uuid.UUID,
-                          decision: str, score: int, triaged: dict[str, Any]) -> bool:
-        """Record that this triage decision was applied; False when it already was (a replay)."""
-        res = await conn.execute(
-            "INSERT INTO incident_alarms (incident_id, event_id, decision, score, triaged) VALUES ($1,$2,$3,$4,$5)"
-            " ON CONFLICT DO NOTHING", incident_id, event_id, decision, score, triaged)
-        return res.endswith(" 1")
+    async def lock_incidents(self, conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+        """The existing incidents among ``ids``, locked for this transaction (in id order: no deadlocks)."""
+        rows = await conn.fetch(f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id = ANY($1::uuid[])"
+                                " ORDER BY id FOR UPDATE", sorted(set(ids)))
+        return {r["id"]: dict(r) for r in rows}
 
-    async def insert_incident(self, conn: asyncpg.Connection, fields: dict[str, Any]) -> None:
-        cols = list(fields)
-        await conn.execute(
-            f"INSERT INTO incidents ({', '.join(cols)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})",
-            *fields.values())
+    async def claimed(self, conn: asyncpg.Connection,
+                      pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+        """Which (incident id, event id) decisions were already applied."""
+        if not pairs:
+            return set()
+        rows = await conn.fetch(
+            "SELECT a.incident_id, a.event_id FROM incident_alarms a"
+            " JOIN unnest($1::uuid[], $2::uuid[]) AS p(incident_id, event_id) USING (incident_id, event_id)",
+            [p[0] for p in pairs], [p[1] for p in pairs])
+        return {(r["incident_id"], r["event_id"]) for r in rows}
+
+    async def claim_alarms(self, conn: asyncpg.Connection,
+                           items: Sequence[tuple[uuid.UUID, uuid.UUID, str, int, dict[str, Any]]]) -> int:
+        """Record that these decisions were applied, in one statement; returns how many were new."""
+        if not items:
+            return 0
+        res = await conn.execute(
+            "INSERT INTO incident_alarms (incident_id, event_id, decision, score, triaged)"
+            " SELECT i, e, d, s, t::jsonb FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::text[])"
+            " AS u(i, e, d, s, t) ON CONFLICT DO NOTHING",
+            [i[0] for i in items], [i[1] for i in items], [i[2] for i in items], [i[3] for i in items],
+            [json.dumps(i[4]) for i in items])
+        return int(res.rsplit(" ", 1)[1])
+
+    async def insert_incidents(self, conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert new incidents (one pipelined statement per distinct column set)."""
+        await self._many(conn, rows, lambda cols: f"INSERT INTO incidents ({', '.join(cols)})"
+                         f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})")
+
+    async def update_incidents(self, conn: asyncpg.Connection, updates: dict[uuid.UUID, dict[str, Any]]) -> None:
+        rows = [{"id": k, **v} for k, v in updates.items() if v]
+        await self._many(conn, rows, lambda cols: "UPDATE incidents SET "
+                         + ", ".join(f"{c}=${i + 1}" for i, c in enumerate(cols) if c != "id")
+                         + f" WHERE id=${cols.index('id') + 1}")
+
+    @staticmethod
+    async def _many(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]], sql: Any) -> None:
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for r in rows:
+            groups.setdefault(tuple(r), []).append(tuple(r.values()))
+        for cols, values in groups.items():
+            await conn.executemany(sql(list(cols)), values)
+
+    async def append_transitions_many(self, conn: asyncpg.Connection,
+                                      items: Sequence[tuple[dict[str, Any], Sequence[Transition]]]) -> list[IncidentEvent]:
+        """:meth:`append_transitions` for many incidents in one round trip; the audit order is the list order."""
+        out: list[IncidentEvent] = []
+        cols: list[list[Any]] = [[] for _ in range(13)]
+        for row, transitions in items:
+            for t in transitions:
+                event_id = uuid.uuid4()
+                for c, v in zip(cols, (event_id, row["id"], t.type.value, t.status.value, t.actor.user, t.actor.unit,
+                                       t.actor.role, t.actor.address, t.at, row.get("station"), row.get("district"),
+                                       t.verdict.value if t.verdict else None, json.dumps(t.data)), strict=True):
+                    c.append(v)
+                out.append(IncidentEvent(
+                    event_id=event_id, incident_id=row["id"], type=t.type, status=t.status, station=row.get("station"),
+                    district=row.get("district"), verdict=t.verdict, actor=t.actor, at=t.at,
+                    source_device_id=row.get("source_device_id"), data=t.data))
+        if out:
+            await conn.execute(
+                "WITH ins AS (INSERT INTO incident_events (event_id, incident_id, type, status, actor_user, actor_unit,"
+                " actor_role, address, at, station, district, verdict, data)"
+                " SELECT e, i, ty, st, au, un, ro, ad, at, sn, di, ve, da::jsonb FROM unnest($1::uuid[], $2::uuid[],"
+                " $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[],"
+                " $10::text[], $11::text[], $12::text[], $13::text[]) WITH ORDINALITY"
+                " AS u(e, i, ty, st, au, un, ro, ad, at, sn, di, ve, da, n) ORDER BY n RETURNING seq)"
+                " INSERT INTO incident_outbox (seq) SELECT seq FROM ins", *cols)
+        return out
+
+    async def get_incidents(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+        if not ids:
+            return {}
+        rows = await self.p.fetch(f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id = ANY($1::uuid[])",
+                                  list(ids))
+        return {r["id"]: dict(r) for r in rows}
 
     async def update_incident(self, conn: asyncpg.Connection, incident_id: uuid.UUID, fields: dict[str, Any]) -> None:
         if not fields:

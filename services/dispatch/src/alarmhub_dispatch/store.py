@@ -145,9 +145,9 @@ class Store:
         if not items:
             return 0
         res = await conn.execute(
-            "INSERT INTO incident_alarms (incident_id, event_id, decision, score, triaged)"
-            " SELECT i, e, d, s, t::jsonb FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::text[])"
-            " AS u(i, e, d, s, t) ON CONFLICT DO NOTHING",
+            "INSERT INTO incident_alarms (incident_id, event_id, decision, score, triaged, received_at)"
+            " SELECT i, e, d, s, t::jsonb, clock_timestamp() FROM unnest($1::uuid[], $2::uuid[], $3::text[],"
+            " $4::smallint[], $5::text[]) WITH ORDINALITY AS u(i, e, d, s, t, n) ORDER BY n ON CONFLICT DO NOTHING",
             [i[0] for i in items], [i[1] for i in items], [i[2] for i in items], [i[3] for i in items],
             [json.dumps(i[4]) for i in items])
         return int(res.rsplit(" ", 1)[1])
@@ -273,7 +273,7 @@ class Store:
 
     async def incident_alarms(self, incident_id: uuid.UUID) -> list[dict[str, Any]]:
         rows = await self.p.fetch("SELECT event_id, decision, score, triaged, received_at FROM incident_alarms"
-                                  " WHERE incident_id=$1 ORDER BY received_at", incident_id)
+                                  " WHERE incident_id=$1 ORDER BY received_at, triaged->'event'->>'received_at'", incident_id)
         return [dict(r) for r in rows]
 
     async def timeline(self, incident_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -1,12 +1,14 @@
-"""Kafka plumbing: a durable producer, an at-least-once consumer pipeline with a DLQ, topic creation."""
+"""Kafka plumbing: a durable producer, an at-least-once consumer pipeline with a DLQ, a group-less tail for
+fan-out to every replica, topic creation."""
 
 from ._consumer import BatchHandler, ConsumerPipeline, Message
 from ._metrics import KafkaMetrics
 from ._producer import DurableProducer
+from ._tail import TopicTail
 from ._topics import ensure_topics
 from .errors import InvalidEvent, PublishError, TransientError
 
 __all__ = [
     "BatchHandler", "ConsumerPipeline", "DurableProducer", "InvalidEvent", "KafkaMetrics", "Message",
-    "PublishError", "TransientError", "ensure_topics",
+    "PublishError", "TopicTail", "TransientError", "ensure_topics",
 ]

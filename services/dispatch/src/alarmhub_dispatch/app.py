@@ -1,7 +1,9 @@
 """Wiring of the dispatch service: the only module that knows every part.
 
 Start: schema → units (the demo geography when the table is empty) → router → dev token →
-producer → ``alarms.triaged`` consumer (group ``dispatch``) → HTTP server → timers (escalation,
+producer → ``alarms.triaged`` consumer (group ``dispatch``), ``telemetry.gps`` (``dispatch-tracks``),
+``devices.status`` (``dispatch-devices``), the group-less tail of ``incidents.events`` (live streams) →
+HTTP server → timers (escalation,
 outbox sweep). Stop in reverse: stop accepting HTTP, close live streams, stop consuming (the batch in
 hand commits), stop timers, flush the producer, close the pool.
 """
@@ -16,8 +18,17 @@ from typing import Any
 
 import httpx
 import uvicorn
-from alarmhub_events import ALARMS_TRIAGED, DEVICES_STATUS, TELEMETRY_GPS, DeviceStatus, GpsFix, TriagedAlarm
-from alarmhub_kafka import ConsumerPipeline, DurableProducer, KafkaMetrics, Message
+from alarmhub_events import (
+    ALARMS_TRIAGED,
+    DEVICES_STATUS,
+    INCIDENTS_EVENTS,
+    TELEMETRY_GPS,
+    DeviceStatus,
+    GpsFix,
+    IncidentEvent,
+    TriagedAlarm,
+)
+from alarmhub_kafka import ConsumerPipeline, DurableProducer, KafkaMetrics, Message, TopicTail
 from alarmhub_runtime import HealthServer, get_logger
 from alarmhub_store import migrate
 from prometheus_client import CollectorRegistry
@@ -29,7 +40,7 @@ from .demo_geo import demo_units, external_services
 from .devices import DeviceStatusStore
 from .lifecycle import Policy
 from .metrics import DispatchMetrics
-from .service import Dispatcher
+from .service import Dispatcher, summary
 from .store import Store
 from .tracks import TrackStore
 from .units import UnitTree
@@ -64,6 +75,7 @@ class DispatchApp:
         self.gps_consumer: ConsumerPipeline | None = None
         self.devices_consumer: ConsumerPipeline | None = None
         self.devices: DeviceStatusStore | None = None
+        self.stream_feed: TopicTail | None = None
         self.tracks: TrackStore | None = None
         self.server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -76,6 +88,7 @@ class DispatchApp:
         health.add_check("triaged_consumer", lambda: self.consumer is not None and self.consumer.ready())
         health.add_check("gps_consumer", lambda: self.gps_consumer is not None and self.gps_consumer.ready())
         health.add_check("devices_consumer", lambda: self.devices_consumer is not None and self.devices_consumer.ready())
+        health.add_check("stream_feed", lambda: self.stream_feed is not None and self.stream_feed.ready())
         health.add_check("http", lambda: self.server is not None and self.server.started)
         health.add_check("postgres", self._pg_ok)
 
@@ -133,7 +146,12 @@ class DispatchApp:
             bootstrap=s.kafka_bootstrap, group=s.group + "-devices", topics=[DEVICES_STATUS], model=DeviceStatus,
             handler=self.handle_devices, producer=self.producer, metrics=self.kafka_metrics,
             topic_prefix=s.topic_prefix, max_records=1000, client_id="dispatch-devices")
-        await asyncio.gather(self.consumer.start(), self.gps_consumer.start(), self.devices_consumer.start())
+        # every replica tails incidents.events (no group): its live streams then show what other replicas changed
+        self.stream_feed = TopicTail(bootstrap=s.kafka_bootstrap, topic=INCIDENTS_EVENTS, model=IncidentEvent,
+                                     handler=self.handle_incident_events, topic_prefix=s.topic_prefix,
+                                     client_id="dispatch-stream")
+        await asyncio.gather(self.consumer.start(), self.gps_consumer.start(), self.devices_consumer.start(),
+                             self.stream_feed.start())
         config = uvicorn.Config(build_api(self.dispatcher, self.tracks, devices=self.devices), host=s.http_host, port=s.http_port, log_config=None,
                                 access_log=False, lifespan="off", timeout_graceful_shutdown=2)
         self.server = _Server(config)
@@ -157,6 +175,8 @@ class DispatchApp:
         if self._server_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server_task, 5)
+        if self.stream_feed is not None:
+            await self.stream_feed.stop()
         for consumer in (self.consumer, self.gps_consumer, self.devices_consumer):
             if consumer is not None:
                 await consumer.stop()
@@ -186,6 +206,16 @@ class DispatchApp:
         """``devices.status`` → the last status per device (online-rate reports)."""
         assert self.devices is not None
         await self.devices.handle([m.value for m in msgs])
+
+    async def handle_incident_events(self, events: Sequence[IncidentEvent]) -> None:
+        """Changes from ``incidents.events`` (any replica's) → this replica's live streams, once per version."""
+        d = self.dispatcher
+        if d is None or not len(d.hub):
+            return
+        change = {e.incident_id: e.type.value for e in events}
+        rows = await self.store.list_incidents("id = ANY($1::uuid[])", [list(change)], len(change))
+        for row in rows:
+            d.hub.publish_if_new(summary(row, d.tree), change[row["id"]])
 
     async def _webhooks(self) -> None:
         """Deliver due webhooks; its own task, so a slow receiver never delays escalation."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,10 @@ class NotFound(Exception):
     pass
 
 
+def _ts(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
 def _iso(v: Any) -> Any:
     return v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v
 
@@ -83,12 +88,37 @@ class _Sub:
 
 
 class Hub:
-    """In-process fan-out of incident changes to SSE subscribers (bounded queues; slow readers are cut)."""
+    """Fan-out of incident changes to this replica's SSE subscribers (bounded queues; slow readers are cut).
 
-    def __init__(self, tree_fn: Callable[[], UnitTree], queue_size: int = 1000) -> None:
+    Changes arrive twice: at once from this replica's own writes, and from ``incidents.events`` (every
+    replica tails it, so a change made by another replica reaches this one's subscribers too). The hub
+    remembers the last ``updated_at`` it pushed per incident and drops a change that is not newer.
+    """
+
+    def __init__(self, tree_fn: Callable[[], UnitTree], queue_size: int = 1000, remember: int = 20_000) -> None:
         self._subs: set[_Sub] = set()
         self._tree_fn = tree_fn
         self._size = queue_size
+        self._pushed: OrderedDict[str, str] = OrderedDict()
+        self._remember = remember
+
+    def _is_new(self, incident: dict[str, Any]) -> bool:
+        iid, version = str(incident.get("id")), str(incident.get("updated_at") or "")
+        last = self._pushed.get(iid)
+        if last is not None and version and _ts(version) <= _ts(last):
+            return False
+        self._pushed[iid] = version
+        self._pushed.move_to_end(iid)
+        while len(self._pushed) > self._remember:
+            self._pushed.popitem(last=False)
+        return True
+
+    def publish_if_new(self, incident: dict[str, Any], change: str) -> bool:
+        """Push a change learnt from ``incidents.events`` unless this replica already pushed that version."""
+        if not self._is_new(incident):
+            return False
+        self._fan_out(incident, change)
+        return True
 
     def __len__(self) -> int:
         return len(self._subs)
@@ -103,6 +133,11 @@ class Hub:
             self._subs.discard(sub)
 
     def publish(self, incident: dict[str, Any], change: str) -> None:
+        """Push a change made by this replica (always: an action's answer must show at once)."""
+        self._is_new(incident)
+        self._fan_out(incident, change)
+
+    def _fan_out(self, incident: dict[str, Any], change: str) -> None:
         tree = self._tree_fn()
         msg = {"type": change, "incident": incident}
         for sub in list(self._subs):

@@ -92,8 +92,9 @@ class DeviceStatusStore:
             return (r.station, r.district) if r is not None else (None, None)
         if kind == "alarm_panel" and "#" in device_id:
             line, account = device_id.split("#", 1)
-            site = await self.store.account_site(line.removeprefix("L"), account) \
-                or await self.store.account_site(line, account)
+            sites = (await self.store.account_sites([account])).get(account, [])
+            wanted = {line, line.removeprefix("L"), "L" + line.removeprefix("L")}
+            site = next((x for x in sites if x["line"] in wanted), None)
             if site is not None and site["lat"] is not None:
                 r = router.route(site["lon"], site["lat"])
                 return r.station, r.district

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from importlib import resources
 from typing import Annotated, Any, Literal
 
+import asyncpg
+from alarmhub_runtime import get_logger
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -30,6 +32,8 @@ from .theft import add_theft_routes
 from .vehicle_commands import GatewayUnreachable
 
 __all__ = ["build_api"]
+
+log = get_logger("alarmhub.dispatch.api")
 
 KEEPALIVE_S = 15.0
 # ingest services may LISTEN here to reload a registry at once instead of waiting for their refresh timer
@@ -76,6 +80,14 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
                   description="Incidents, routing to police stations, registries and the live stream.")
     api = APIRouter(prefix="/api/v1")
     d = dispatcher
+
+    @app.exception_handler(asyncpg.exceptions.DataError)
+    @app.exception_handler(asyncpg.exceptions._base.DataError)
+    async def _bad_value(request: Request, exc: Exception) -> JSONResponse:
+        """A value PostgreSQL cannot take (a NUL in text, an integer beyond 64 bits) is the caller's error:
+        422, not 500 (found by schemathesis, services/dispatch/tests/test_openapi_fuzz.py)."""
+        log.info("request_value_rejected", path=request.url.path, error=type(exc).__name__)
+        return JSONResponse({"detail": "invalid value in the request"}, status_code=422)
 
     async def principal(request: Request) -> Principal:
         auth = request.headers.get("authorization", "")

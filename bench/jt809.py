@@ -68,7 +68,7 @@ async def _load(port: int, user_id: int, positions: int, ready: mp.Event, go: mp
 
 async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeout: float) -> dict[str, float]:
     from alarmhub_events import Event
-    from alarmhub_ingest_gps.jt809_link import Jt809Server, PlatformDirectory, PlatformRecord
+    from alarmhub_ingest_gps.jt809_link import Jt809Server, PlatformDirectory, PlatformRecord, raw_items
     from alarmhub_kafka import DurableProducer, KafkaMetrics
     from prometheus_client import CollectorRegistry
 
@@ -77,7 +77,7 @@ async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeou
     await producer.start()
 
     async def publish(items: list[tuple[str, Event]]) -> None:
-        await producer.send_many([(t, e, None) for t, e in items])
+        await producer.send_raw_many(raw_items(items))  # as ingest-gps's app does
 
     records = [PlatformRecord(90000 + i, PASSWORD, 90000 + i, f"bench-{i}") for i in range(links)]
     server = Jt809Server(host="127.0.0.1", port=0, directory=PlatformDirectory(records), publish=publish,
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--links", type=int, nargs="+", default=[1, 10])
     ap.add_argument("--positions", type=int, default=100_000, help="positions per link (multiple of 500)")
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--profile", metavar="PATH", help="cProfile the server process into PATH (pstats format)")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from alarmhub_devstack import BackingServices
@@ -141,7 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         for links in a.links:
             prefix = "bench" + new_prefix()
             asyncio.run(ensure_topics(backing.kafka_bootstrap, prefix=prefix))
-            result = uvloop.run(_bench(backing.kafka_bootstrap, prefix, links, a.positions, a.timeout))
+            if a.profile:
+                import cProfile
+
+                with cProfile.Profile() as prof:
+                    result = uvloop.run(_bench(backing.kafka_bootstrap, prefix, links, a.positions, a.timeout))
+                prof.dump_stats(a.profile)
+            else:
+                result = uvloop.run(_bench(backing.kafka_bootstrap, prefix, links, a.positions, a.timeout))
             print(json.dumps(result), flush=True)
     finally:
         backing.stop()

@@ -18,6 +18,7 @@ The 0x1202/0x1203/0x1402 sources publish sub-message bodies only; those real bod
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -391,3 +392,48 @@ def test_fast_fix_serializes_like_the_validated_model() -> None:
     assert fast.event_id.version == 4
     with pytest.raises(ValueError):
         fast_fix(**{**kw, "lat": 91.0})
+    assert fast.event_id.variant == uuid.RFC_4122
+
+
+def _hot_path_frames() -> list[bytes]:
+    """The reference 0x1202 body, plus positions covering the branches of the hot path."""
+    t = datetime(2026, 11, 25, 9, 59, 58, tzinfo=UTC)
+    bodies = [BODY_1202,
+              p.position_2011(22.54, 114.05, t, speed=40, heading=400, altitude=12),  # heading > 360 → None
+              p.position_2011(22.54, 114.05, t, offset=True, alarm=0),  # GCJ-02 → WGS-84
+              p.position_2011(22.55, 114.06, t, alarm=0b101, status=0b01),  # alarms, not positioned
+              p.position_2011(22.55, 114.06, t.replace(year=2030))]  # future time → reception time
+    frames = [wrap(0x1200, "粤B12345", 2, 0x1202, b, serial=i) for i, b in enumerate(bodies)]
+    frames.append(wrap(0x1200, "粤A99999", 1, 0x1202, BODY_1202, serial=9))
+    return frames
+
+
+def test_hot_path_decodes_as_the_general_path() -> None:
+    results = []
+    for fast in (True, False):
+        s, _ = logged_in()
+        s.fast = fast
+        s.vehicles = {"粤B12345:2": type("V", (), {"armed": True})()}
+        out = s.feed(b"".join(_hot_path_frames()), NOW)
+        results.append([(t, e.model_dump(exclude={"event_id"})) for t, e in out.publish])
+    assert results[0] == results[1]
+    topics = [t for t, _ in results[0]]
+    assert topics.count(TELEMETRY_GPS) == 6 and topics.count(ALARMS_RAW) == 8  # edges of alarm words 257, 5
+    assert results[0][0][1]["attributes"]["vec2_kmh"] == 51 and results[0][0][1]["heading_deg"] == 45.0
+
+
+def test_fix_json_parses_as_the_model_serialization() -> None:
+    import json
+
+    from alarmhub_ingest_gps.jt809_link import fix_json, raw_items
+
+    s, _ = logged_in()
+    out = s.feed(b"".join(_hot_path_frames()) + wrap(0x1200, "粤B1", 2, 0x1203, BODY_1203), NOW)
+    fixes = [e for t, e in out.publish if t == TELEMETRY_GPS]
+    assert len(fixes) == 6 + 3
+    for fix in fixes:
+        assert json.loads(fix_json(fix)) == json.loads(fix.to_bytes())
+    assert fix_json(fixes[0]) == fixes[0].to_bytes()  # byte for byte on the common shape
+    raw = raw_items(out.publish)
+    assert [(t, k) for t, _, k in raw] == [(t, getattr(e, "key", None)) for t, e in out.publish]
+    assert all(json.loads(v) == json.loads(e.to_bytes()) for (_, v, _), (_, e) in zip(raw, out.publish, strict=True))

@@ -54,6 +54,8 @@ class DurableProducer:
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, tuple[float, list[int]]] = {}
+        # key → partition per topic, valid for one partition list (murmur2 in Python costs ~5 µs a key)
+        self._key_partitions: dict[str, tuple[list[int], dict[bytes | None, int]]] = {}
         self._started = asyncio.Event()
         self._last_ok = 0.0
         self._last_error = 0.0
@@ -157,6 +159,14 @@ class DurableProducer:
         self._partitions[topic] = (time.monotonic(), parts)
         return parts
 
+    async def _key_memo(self, topic: str) -> tuple[list[int], dict[bytes | None, int]]:
+        """The topic's partitions and its key → partition memo, reset whenever the partitions change."""
+        parts = await self._partitions_of(topic)
+        memo = self._key_partitions.get(topic)
+        if memo is None or memo[0] != parts:
+            memo = self._key_partitions[topic] = (parts, {})
+        return memo
+
     async def _send_batched(self, items: list[tuple[str, bytes, str | None]],
                             per_topic: dict[str, int]) -> list[asyncio.Future[Any]]:
         """Group records by (topic, partition) in order and send each group as record batches.
@@ -166,12 +176,23 @@ class DurableProducer:
         """
         assert self._producer is not None
         groups: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = {}
+        memos: dict[str, tuple[list[int], dict[bytes | None, int]]] = {}  # per topic, for this call
         for topic, value, key in items:
             full = self._prefix + topic
             per_topic[full] = per_topic.get(full, 0) + 1
-            parts = await self._partitions_of(full)
+            memo = memos.get(full)
+            if memo is None:
+                memo = memos[full] = await self._key_memo(full)
             kb = key.encode() if key else None
-            groups.setdefault((full, self._partitioner(kb, parts, parts)), []).append((kb, value))
+            partition = memo[1].get(kb)
+            if partition is None or kb is None:  # no key: the partitioner picks at random, every time
+                parts = memo[0]
+                partition = self._partitioner(kb, parts, parts)
+                if kb is not None:
+                    if len(memo[1]) >= 100_000:
+                        memo[1].clear()
+                    memo[1][kb] = partition
+            groups.setdefault((full, partition), []).append((kb, value))
         futures: list[asyncio.Future[Any]] = []
         for (topic, partition), records in groups.items():
             batch = self._producer.create_batch()

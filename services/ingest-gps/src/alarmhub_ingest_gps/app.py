@@ -26,7 +26,14 @@ from alarmhub_runtime import HealthServer
 
 from .config import GpsSettings
 from .jt809_commands import Jt809Commands
-from .jt809_link import Jt809Server, PlatformDirectory, link_status_writer, load_platforms, refresh_platforms
+from .jt809_link import (
+    Jt809Server,
+    PlatformDirectory,
+    link_status_writer,
+    load_platforms,
+    raw_items,
+    refresh_platforms,
+)
 from .metrics import GpsMetrics
 from .registry import VehicleRegistry
 from .server import GpsServer, Session, Sink
@@ -130,7 +137,7 @@ class GpsApp(Sink):
                                             error=error, raw=raw, protocol=session.protocol.value, peer=session.peer)
 
     async def _publish_809(self, items: Any) -> None:
-        await self.producer.send_many([(topic, ev, None) for topic, ev in items])
+        await self.producer.send_raw_many(raw_items(items))  # fixes serialized without pydantic
         self.jt809_commands.published(items)
 
     async def _dead_letter_809(self, raw: bytes, error: str, peer: str | None) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import os
 import secrets
 import struct
@@ -32,7 +33,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -69,8 +70,10 @@ __all__ = [
     "PlatformDirectory",
     "PlatformRecord",
     "fast_fix",
+    "fix_json",
     "link_status_writer",
     "load_platforms",
+    "raw_items",
     "refresh_platforms",
 ]
 
@@ -86,6 +89,22 @@ WARN_KINDS: dict[str, AlarmKind] = {
 }
 
 _NONE: frozenset[str] = frozenset()
+#: 2011 header, vehicle header and GNSS_DATA of a 0x1200/0x1202 frame (CRC after them)
+_FAST = struct.Struct(">IIHIBBBBI" + "21sBHI" + "BBBHBBBIIHHIHHII")
+_FAST_SIZE = _FAST.size + 2
+
+
+def _alarm_names(bits: int) -> frozenset[str]:
+    """The JT/T 808 alarm-bit names set in an alarm word (cached: a fleet repeats a few words)."""
+    names = _ALARM_WORDS.get(bits)
+    if names is None:
+        names = frozenset(jt808.ALARM_BITS[b] for b in jt808.ALARM_BITS if bits >> b & 1)
+        if len(_ALARM_WORDS) < 4096:
+            _ALARM_WORDS[bits] = names
+    return names
+
+
+_ALARM_WORDS: dict[int, frozenset[str]] = {}
 
 
 # ------------------------------------------------------------------------------------------ registry
@@ -249,6 +268,10 @@ class Jt809LinkSession:
         self._last: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._alarms: OrderedDict[str, frozenset[str]] = OrderedDict()
         self.registrations: OrderedDict[str, p.Registration] = OrderedDict()
+        self.fast = True  # decode plain 2011 0x1202 frames on the hot path (tests compare both paths)
+        self._plates: dict[tuple[bytes, int], tuple[str, str]] = {}  # fast path: (plate, device_id) by raw plate
+        self._tkey: tuple[int, ...] = ()
+        self._tval: datetime | None = None
 
     @property
     def logged_in(self) -> bool:
@@ -307,6 +330,8 @@ class Jt809LinkSession:
                 raise FrameError("encrypted login from an unknown GNSS centre")
             frame = p.decode_frame(payload, edition=self.edition, cipher=cipher)
             self._login(frame, now, out)
+            return
+        if self.fast and self.edition != p.Edition.V2019 and self._fast_1202(payload, now, out):
             return
         frame = p.decode_frame(payload, edition=self.edition or p.Edition.V2011, cipher=self.platform.cipher)
         mid = frame.msg_id
@@ -396,7 +421,7 @@ class Jt809LinkSession:
         if not self._allowed(vm, frame.raw, out):
             return
         ed = self.edition or p.Edition.V2011
-        raw = frame.raw.hex()
+        raw = frame.raw
         if vm.sub_type == p.UP_EXG_MSG_REAL_LOCATION:
             self._fix(vm, p.decode_1202(vm.data, ed), now, raw, out, backfill=False)
         elif vm.sub_type == p.UP_EXG_MSG_HISTORY_LOCATION:
@@ -432,42 +457,88 @@ class Jt809LinkSession:
             attrs["armed"] = True
         return attrs
 
-    def _fix(self, vm: p.VehicleMessage, pos: p.Position, now: datetime, raw: str, out: LinkOutput, *,
+    def _fix(self, vm: p.VehicleMessage, pos: p.Position, now: datetime, raw: bytes, out: LinkOutput, *,
              backfill: bool) -> None:
+        self._emit(vm.plate, vm.colour, vm.device_id, pos.lat, pos.lon, pos.offset, pos.time, pos.speed_kmh,
+                   pos.heading_deg, pos.altitude_m, pos.status_bits, pos.alarm_bits, pos.attributes, now, raw, out,
+                   backfill)
+
+    def _emit(self, plate: str, colour: int, device_id: str, lat: float, lon: float, offset: bool,
+              time: datetime | None, speed: float, heading: float | None, altitude: float | None, status: int,
+              alarm_bits: int, extra: dict[str, Any], now: datetime, raw: bytes, out: LinkOutput,
+              backfill: bool) -> None:
+        """One position → a ``GpsFix`` (and alarm edges when live): the one place both decode paths meet."""
         assert self.platform is not None
-        lat, lon = pos.lat, pos.lon
-        attrs: dict[str, Any] = {"alarm_bits": pos.alarm_bits, "status_bits": pos.status_bits, **pos.attributes,
-                                 "platform": self.platform.label, "plate": vm.plate, "plate_colour": vm.colour}
-        if pos.offset:
+        attrs: dict[str, Any] = {"alarm_bits": alarm_bits, "status_bits": status, **extra,
+                                 "platform": self.platform.label, "plate": plate, "plate_colour": colour}
+        if offset:
             lon, lat = gcj02_to_wgs84(lon, lat)
             attrs["crs_in"] = "GCJ02"
-        names = frozenset(jt808.ALARM_BITS[b] for b in jt808.ALARM_BITS if pos.alarm_bits >> b & 1) \
-            if pos.alarm_bits else _NONE
+        names = _alarm_names(alarm_bits) if alarm_bits else _NONE
         if names:
             attrs["alarms"] = sorted(names)
         if backfill:
             attrs["backfill"] = True
             attrs["live"] = False
-        attrs.update(self._registry_attrs(vm.device_id))
-        at = self._occurred(pos.time, now)
+        if self.vehicles is not None:
+            attrs.update(self._registry_attrs(device_id))
+        at = time if time is not None and time - now <= self._max_future else now
+        valid = bool(status & 0b10)  # JT/T 808 status bit 1: positioned
         out.publish.append((TELEMETRY_GPS, fast_fix(
-            device_id=vm.device_id, lat=lat, lon=lon, speed_kmh=max(pos.speed_kmh, 0.0),
-            heading_deg=pos.heading_deg, altitude_m=pos.altitude_m, valid=pos.valid, occurred_at=at,
-            received_at=now, attributes=attrs)))
+            device_id=device_id, lat=lat, lon=lon, speed_kmh=max(speed, 0.0), heading_deg=heading,
+            altitude_m=altitude, valid=valid, occurred_at=at, received_at=now, attributes=attrs)))
         if backfill:
             out.backfilled += 1
             return
         out.positions += 1
-        if pos.valid and not (lat == 0.0 and lon == 0.0):
-            self._remember(self._last, vm.device_id, (lat, lon))
-        prev = self._alarms.get(vm.device_id, _NONE)
+        if valid and not (lat == 0.0 and lon == 0.0):
+            last = self._last
+            last[device_id] = (lat, lon)
+            last.move_to_end(device_id)
+            if len(last) > self._max_vehicles:
+                last.popitem(last=False)
+        prev = self._alarms.get(device_id, _NONE)
         if names or prev:
-            self._remember(self._alarms, vm.device_id, names)
-            bits = {"alarm_bits": pos.alarm_bits, "status_bits": pos.status_bits}
+            self._remember(self._alarms, device_id, names)
+            vm = p.VehicleMessage(plate, colour, p.UP_EXG_MSG_REAL_LOCATION, b"", device_id)
+            bits = {"alarm_bits": alarm_bits, "status_bits": status}
+            text = raw.hex()
             for name in sorted(names - prev):
-                self._alarm(vm, ALARM_KINDS.get(name), name, Qualifier.NEW, at, now, raw, out, bits)
+                self._alarm(vm, ALARM_KINDS.get(name), name, Qualifier.NEW, at, now, text, out, bits)
             for name in sorted(prev - names):
-                self._alarm(vm, ALARM_KINDS.get(name), name, Qualifier.RESTORE, at, now, raw, out, bits)
+                self._alarm(vm, ALARM_KINDS.get(name), name, Qualifier.RESTORE, at, now, text, out, bits)
+
+    def _fast_1202(self, payload: bytes, now: datetime, out: LinkOutput) -> bool:
+        """The hot path: an unencrypted 2011 0x1200/0x1202 decoded with one ``unpack`` and no intermediate
+        objects. False (nothing done) for anything else, which the general path then decodes; the two
+        give equal fixes (tested)."""
+        data = p.unescape(payload)
+        if len(data) != _FAST_SIZE:
+            return False
+        (ln, _sn, mid, _center, _v1, _v2, _v3, enc, _key, plate_b, colour, sub, dlen, penc, day, month, year, hh,
+         mm, ss, lon, lat, vec1, vec2, vec3, direction, alt, state, alarm) = _FAST.unpack_from(data)
+        if mid != p.UP_EXG_MSG or sub != p.UP_EXG_MSG_REAL_LOCATION or enc or dlen != 36 or ln != _FAST_SIZE + 2:
+            return False
+        if p.crc16_ccitt(data[:-2]) != int.from_bytes(data[-2:], "big"):
+            return False
+        vkey = (plate_b, colour)
+        known = self._plates.get(vkey)
+        if known is None:
+            plate = plate_b.split(b"\x00", 1)[0].decode("gbk", errors="replace").strip()
+            device_id = f"{plate}:{colour}"
+            assert self.platform is not None
+            if not plate or not self.platform.allows(plate, device_id):
+                return False
+            if len(self._plates) >= self._max_vehicles:
+                self._plates.clear()
+            known = self._plates[vkey] = (plate, device_id)
+        tkey = (year, month, day, hh, mm, ss)
+        if tkey != self._tkey:
+            self._tkey, self._tval = tkey, p.local_time(year, month, day, hh, mm, ss)
+        self._emit(known[0], colour, known[1], lat / 1e6, lon / 1e6, penc == 1, self._tval, float(vec1),
+                   float(direction) if direction <= 360 else None, float(alt), state, alarm,
+                   {"vec2_kmh": vec2, "mileage_km": vec3}, now, data, out, False)
+        return True
 
     def _alarm(self, vm: p.VehicleMessage, kind: AlarmKind | None, code: str, qualifier: Qualifier, at: datetime,
                now: datetime, raw: str, out: LinkOutput, attrs: dict[str, Any]) -> None:
@@ -522,9 +593,12 @@ def fast_fix(*, device_id: str, lat: float, lon: float, speed_kmh: float, headin
         heading_deg = None
     if not 0 < len(device_id) <= 128 or occurred_at.tzinfo is None or received_at.tzinfo is None:
         raise ValueError("invalid fix identity or time")
+    event_id = _new_uuid(uuid.UUID)  # a version-4 UUID without UUID.__init__'s argument checks
+    _set(event_id, "int", int.from_bytes(os.urandom(16)) & _UUID_CLEAR | _UUID_V4)
+    _set(event_id, "is_safe", uuid.SafeUUID.unknown)
     fix = GpsFix.__new__(GpsFix)  # what model_construct does, minus its per-field default handling
     _set(fix, "__dict__", {
-        "event_id": uuid.UUID(bytes=os.urandom(16), version=4), "schema_": GPS_SCHEMA, "device_id": device_id,
+        "event_id": event_id, "schema_": GPS_SCHEMA, "device_id": device_id,
         "protocol": Protocol.JT809, "lat": lat, "lon": lon, "crs": "WGS84", "speed_kmh": speed_kmh,
         "heading_deg": heading_deg, "altitude_m": altitude_m, "valid": valid, "occurred_at": occurred_at,
         "received_at": received_at, "attributes": attributes})
@@ -535,7 +609,82 @@ def fast_fix(*, device_id: str, lat: float, lon: float, speed_kmh: float, headin
 
 
 _set = object.__setattr__
+_new_uuid = object.__new__
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)  # version and variant bits
+_UUID_V4 = (4 << 76) | (0x8000 << 48)
 _FIX_FIELDS = frozenset(GpsFix.model_fields)
+
+
+_TS_CACHE: dict[datetime, str] = {}
+
+
+def _ts(value: datetime) -> str:
+    """``Timestamp``'s JSON form (RFC 3339 UTC, milliseconds, ``Z``), memoised: a read shares its times."""
+    text = _TS_CACHE.get(value)
+    if text is None:
+        if len(_TS_CACHE) > 8192:
+            _TS_CACHE.clear()
+        text = value.astimezone(UTC).isoformat(timespec="milliseconds")
+        if text.endswith(".000+00:00"):
+            text = text[:-10] + "+00:00"
+        text = _TS_CACHE[value] = text.replace("+00:00", "Z")
+    return text
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _jstr(text: str) -> str:
+    """A string as JSON (memoised: plates, platform names and device ids repeat)."""
+    out = _JSTR.get(text)
+    if out is None:
+        if len(_JSTR) > 100_000:
+            _JSTR.clear()
+        out = _JSTR[text] = _dumps(text)
+    return out
+
+
+_JSTR: dict[str, str] = {}
+_JT809 = Protocol.JT809  # a module constant: enum attribute access is slow on the hot path
+#: the attributes every live 2011 position carries, in ``_emit``'s order
+_STD_ATTRS = ("alarm_bits", "status_bits", "vec2_kmh", "mileage_km", "platform", "plate", "plate_colour")
+
+
+def fix_json(fix: GpsFix) -> bytes:
+    """``fix.to_bytes()`` without pydantic, for fixes of this module: the same fields in the same order
+    (None fields left out), plain JSON values. Parsed, it equals the model's own serialization (tested).
+    """
+    d = fix.__dict__
+    a = d["attributes"]
+    if tuple(a) == _STD_ATTRS and type(a["platform"]) is str and type(a["plate"]) is str:
+        attrs = (f'{{"alarm_bits":{int(a["alarm_bits"])},"status_bits":{int(a["status_bits"])},'
+                 f'"vec2_kmh":{int(a["vec2_kmh"])},"mileage_km":{int(a["mileage_km"])},'
+                 f'"platform":{_jstr(a["platform"])},"plate":{_jstr(a["plate"])},'
+                 f'"plate_colour":{int(a["plate_colour"])}}}')
+    else:
+        attrs = _dumps(a)
+    opt = ""
+    for k in ("speed_kmh", "heading_deg", "altitude_m"):
+        v = d[k]
+        if v is not None:
+            opt += f',"{k}":{float(v)!r}'
+    return (f'{{"event_id":"{d["event_id"]}","schema":"{d["schema_"]}","device_id":{_jstr(d["device_id"])},'
+            f'"protocol":"{"jt809" if d["protocol"] is _JT809 else d["protocol"].value}",'
+            f'"lat":{float(d["lat"])!r},"lon":{float(d["lon"])!r},'
+            f'"crs":"{d["crs"]}"{opt},"valid":{"true" if d["valid"] else "false"},'
+            f'"occurred_at":"{_ts(d["occurred_at"])}","received_at":"{_ts(d["received_at"])}",'
+            f'"attributes":{attrs}}}').encode()
+
+
+def raw_items(items: Iterable[tuple[str, Event]]) -> list[tuple[str, bytes, str | None]]:
+    """What ``DurableProducer.send_raw_many`` takes: fixes serialized by ``fix_json``, other events by pydantic."""
+    out: list[tuple[str, bytes, str | None]] = []
+    for topic, ev in items:
+        if type(ev) is GpsFix and ev.__dict__["protocol"] is _JT809:
+            out.append((topic, fix_json(ev), ev.device_id))
+        else:
+            out.append((topic, ev.to_bytes(), getattr(ev, "key", None)))
+    return out
 
 
 def _ip_allowed(peer: str | None, allowed: tuple[str, ...]) -> bool:

@@ -45,6 +45,7 @@ __all__ = [
     "detect_edition",
     "encode_frame",
     "escape",
+    "local_time",
     "unescape",
 ]
 
@@ -379,10 +380,11 @@ class VehicleMessage:
     colour: int
     sub_type: int
     data: bytes
+    device_id: str = ""  # ``plate:colour``, filled in by ``decode_vehicle``
 
-    @property
-    def device_id(self) -> str:
-        return f"{self.plate}:{self.colour}"
+    def __post_init__(self) -> None:
+        if not self.device_id:
+            object.__setattr__(self, "device_id", f"{self.plate}:{self.colour}")
 
 
 def decode_vehicle(body: bytes) -> VehicleMessage:
@@ -394,7 +396,7 @@ def decode_vehicle(body: bytes) -> VehicleMessage:
     name = _gbk(plate)
     if not name:
         raise FrameError("empty plate")
-    return VehicleMessage(name, colour, sub, data)
+    return VehicleMessage(name, colour, sub, data, f"{name}:{colour}")
 
 
 def vehicle_body(plate: str, colour: int, sub_type: int, data: bytes) -> bytes:
@@ -445,7 +447,8 @@ _POS_2011 = struct.Struct(">BBBHBBBIIHHIHHII")
 _CN = timedelta(hours=8)
 
 
-def _local_time(y: int, mo: int, d: int, h: int, mi: int, s: int) -> datetime | None:
+def local_time(y: int, mo: int, d: int, h: int, mi: int, s: int) -> datetime | None:
+    """A 2011 GNSS_DATA date and time (Beijing time) as UTC; None when it is not a date."""
     try:
         return datetime(y, mo, d, h, mi, s, tzinfo=UTC) - _CN  # the standard's times are Beijing time
     except ValueError:
@@ -456,7 +459,7 @@ def _position_2011(data: bytes, off: int = 0) -> Position:
     _need(data, off + 36, "GNSS_DATA")
     (enc, day, month, year, hh, mm, ss, lon, lat, vec1, vec2, vec3, direction, alt, state,
      alarm) = _POS_2011.unpack_from(data, off)
-    return Position(lat / 1e6, lon / 1e6, enc == 1, _local_time(year, month, day, hh, mm, ss), float(vec1),
+    return Position(lat / 1e6, lon / 1e6, enc == 1, local_time(year, month, day, hh, mm, ss), float(vec1),
                     float(direction) if direction <= 360 else None, float(alt), state, alarm,
                     {"vec2_kmh": vec2, "mileage_km": vec3})
 

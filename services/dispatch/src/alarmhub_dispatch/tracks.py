@@ -49,6 +49,10 @@ class TrackStore:
                 lo, hi = day.isoformat(), (day + timedelta(days=1)).isoformat()
                 try:
                     async with conn.transaction():
+                        # replicas starting together: one at a time (two CREATE … PARTITION OF deadlock)
+                        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('alarmhub:tracks_partitions'))")
+                        if await conn.fetchval("SELECT to_regclass($1)", name):
+                            continue
                         # rows already in the default partition for that day must move first
                         await conn.execute(f"CREATE TEMP TABLE _mv ON COMMIT DROP AS SELECT * FROM tracks_default"
                                            f" WHERE at >= '{lo}' AND at < '{hi}'")

@@ -78,30 +78,35 @@ class DeviceStatusStore:
             n = tree.nodes.get(n.parent_id)
         return station, (n.id if n is not None and n.tier == 2 else None)
 
-    async def _place(self, kind: str, device_id: str) -> tuple[str | None, str | None]:
+    async def _places(self, kinds: dict[str, str]) -> dict[str, tuple[str | None, str | None]]:
+        """(station, district) per device: cameras by registry unit or position, panels by their site (batched)."""
         router: Router = self._router_fn()
-        if kind == "camera":
-            cam = await self.store.p.fetchrow("SELECT unit, lat, lon FROM cameras WHERE id=$1", device_id)
-            if cam is None:
-                return None, None
-            if cam["unit"]:
-                station, district = self._district_of(cam["unit"])
-                if district is not None:
-                    return station, district
-            r = router.route(cam["lon"], cam["lat"]) if cam["lat"] is not None else None
-            return (r.station, r.district) if r is not None else (None, None)
-        if kind == "alarm_panel" and "#" in device_id:
-            line, account = device_id.split("#", 1)
-            sites = (await self.store.account_sites([account])).get(account, [])
-            wanted = {line, line.removeprefix("L"), "L" + line.removeprefix("L")}
-            site = next((x for x in sites if x["line"] in wanted), None)
-            if site is not None and site["lat"] is not None:
-                r = router.route(site["lon"], site["lat"])
-                return r.station, r.district
-        return None, None
+        out: dict[str, tuple[str | None, str | None]] = {}
+        cams = [dev for dev, k in kinds.items() if k == "camera"]
+        if cams:
+            for cam in await self.store.fetch("SELECT id, unit, lat, lon FROM cameras WHERE id = ANY($1::text[])",
+                                              cams):
+                place: tuple[str | None, str | None] = self._district_of(cam["unit"]) if cam["unit"] else (None, None)
+                if place[1] is None and cam["lat"] is not None:
+                    r = router.route(cam["lon"], cam["lat"])
+                    place = (r.station, r.district)
+                out[cam["id"]] = place
+        panels = {dev: dev.split("#", 1) for dev, k in kinds.items() if k == "alarm_panel" and "#" in dev}
+        if panels:
+            sites = await self.store.account_sites([acct for _, acct in panels.values()])
+            for dev, (line, acct) in panels.items():
+                wanted = {line, line.removeprefix("L"), "L" + line.removeprefix("L")}
+                site = next((x for x in sites.get(acct, []) if x["line"] in wanted), None)
+                if site is not None and site["lat"] is not None:
+                    r = router.route(site["lon"], site["lat"])
+                    out[dev] = (r.station, r.district)
+        return out
 
     async def handle(self, items: Sequence[DeviceStatus]) -> int:
-        """Upsert the last status per device (the newest of the batch); returns how many rows changed."""
+        """Upsert the last status per device (the newest of the batch); returns how many devices it named.
+
+        One registry query per kind and one ``executemany`` per batch: a gateway restarting brings every
+        one of its devices' statuses at once (the plan counts 200,000 cameras)."""
         last: dict[str, DeviceStatus] = {}
         link: dict[str, bool] = {}       # the newest link-bearing status per device in this batch
         for s in sorted(items, key=lambda x: x.occurred_at):
@@ -109,14 +114,13 @@ class DeviceStatusStore:
             up = online_of(s.status)
             if up is not None:
                 link[s.device_id] = up
-        n = 0
-        for dev, s in last.items():
-            kind = device_kind(s)
-            station, district = await self._place(kind, dev)
-            res = await self.store.p.execute(_UPSERT, dev, kind, s.protocol.value, link.get(dev), s.status.value,
-                                             s.occurred_at, station, district)
-            n += int(res.rsplit(" ", 1)[-1])
-        return n
+        kinds = {dev: device_kind(s) for dev, s in last.items()}
+        places = await self._places(kinds)
+        rows = [(dev, kinds[dev], s.protocol.value, link.get(dev), s.status.value, s.occurred_at,
+                 *places.get(dev, (None, None))) for dev, s in last.items()]
+        if rows:
+            await self.store.p.executemany(_UPSERT, rows)
+        return len(rows)
 
     async def report(self, visible: frozenset[str] | None, by: str, kind: str | None) -> list[dict[str, Any]]:
         """Devices and online rate per (district[, station], kind). ``visible`` None: the city (everything)."""

@@ -722,7 +722,7 @@ class Jt809Server:
                  dead_letter: DeadLetter | None = None, on_answer: AnswerSink | None = None, vehicles: Any = None,
                  registry: Any = None, idle_timeout_s: float = 180.0, slave_heartbeat_s: float = 60.0,
                  slave_enabled: bool = True, max_frame: int = p.MAX_FRAME, read_size: int = 256 * 1024,
-                 inflight: int = 4, on_link_status: LinkStatusSink | None = None,
+                 inflight: int = 4, inflight_total: int = 4, on_link_status: LinkStatusSink | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.host = host
         self._port = port
@@ -737,6 +737,9 @@ class Jt809Server:
         self._max_frame = max_frame
         self._read_size = read_size
         self._inflight = inflight
+        # reads being written to Kafka across all links: beyond this the links stop reading their sockets
+        # (TCP backpressure) instead of queueing more records than the broker confirms within its timeout
+        self._slots = asyncio.Semaphore(max(1, inflight_total))
         self._on_link = on_link_status
         self._clock = clock
         self._server: asyncio.Server | None = None
@@ -801,7 +804,11 @@ class Jt809Server:
                 if not data:
                     break
                 out = session.feed(data, self._clock())
-                fut = asyncio.ensure_future(self._publish(out.publish)) if out.publish else None
+                fut = None
+                if out.publish:
+                    await self._slots.acquire()
+                    fut = asyncio.ensure_future(self._publish(out.publish))
+                    fut.add_done_callback(self._release_slot)
                 await pending.put((fut, out))
         except (ConnectionError, OSError) as exc:
             log.info("jt809_link_error", peer=peer, error=repr(exc))
@@ -830,6 +837,9 @@ class Jt809Server:
                 await writer.wait_closed()
             self._conns.discard(task)
             self._writers.discard(writer)
+
+    def _release_slot(self, _fut: asyncio.Future[None]) -> None:
+        self._slots.release()
 
     async def _link_status(self, user_id: int, status: str) -> None:
         """Record the link state (``platforms.link_status``); best effort, never fails a link."""

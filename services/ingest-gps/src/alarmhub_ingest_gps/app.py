@@ -79,6 +79,7 @@ class GpsApp(Sink):
         self._platform_refresh: asyncio.Task[None] | None = None
         self._waiters: dict[tuple[str, int], asyncio.Future[CommandResult]] = {}
         self._command_server: asyncio.Server | None = None
+        self._event_counters: dict[tuple[str, str], Any] = {}
         if health is not None:
             health.add_check("kafka", producer.ready)
             health.add_check("registry", self.registry.ready)
@@ -135,6 +136,23 @@ class GpsApp(Sink):
         for raw, error in out.dlq:
             await self.producer.dead_letter(stage="decode", source_id=session.device_id or session.peer or "unknown",
                                             error=error, raw=raw, protocol=session.protocol.value, peer=session.peer)
+
+    async def deliver_many(self, batch: list[tuple[Session, Output]]) -> None:
+        """The events of one event-loop iteration's reads, from many connections, in one producer call."""
+        items: list[tuple[str, Any, str | None]] = []
+        counts: dict[tuple[str, str], int] = {}
+        for session, out in batch:
+            proto = session.protocol.value
+            for topic, ev in out.publish:
+                items.append((topic, ev, None))
+                counts[(proto, topic)] = counts.get((proto, topic), 0) + 1
+        await self.producer.send_many(items)
+        children = self._event_counters
+        for labels, n in counts.items():
+            child = children.get(labels)
+            if child is None:
+                child = children[labels] = self.metrics.events.labels(*labels)
+            child.inc(n)
 
     async def _publish_809(self, items: Any) -> None:
         await self.producer.send_raw_many(raw_items(items))  # fixes serialized without pydantic

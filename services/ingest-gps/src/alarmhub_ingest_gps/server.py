@@ -36,6 +36,15 @@ class Sink:
     async def deliver(self, session: Session, out: Output) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    async def deliver_many(self, batch: list[tuple[Session, Output]]) -> None:
+        """Publish the events of several connections' reads, returning once all are confirmed.
+
+        Only outputs with events to publish and nothing else (no registry writes, no DLQ records) are
+        passed here. The default delivers them one by one; the app writes them in one producer call.
+        """
+        for session, out in batch:
+            await self.deliver(session, out)
+
     def command_result(self, result: CommandResult) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -85,7 +94,13 @@ class Connection(asyncio.Protocol):
             srv.sink.command_result(result)
         if session.authenticated and session.device_id:
             srv.devices[session.device_id] = self
-        if out.publish or out.registry or out.dlq:
+        if out.publish and not out.registry and not out.dlq:
+            # The common case (positions): join this loop iteration's batch, one broker write for all.
+            assert self.transport is not None
+            self.transport.pause_reading()
+            self._busy = True
+            srv.enqueue(self, out, t0)
+        elif out.publish or out.registry or out.dlq:
             assert self.transport is not None
             self.transport.pause_reading()
             self._busy = True
@@ -138,6 +153,24 @@ class Connection(asyncio.Protocol):
             with contextlib.suppress(RuntimeError):
                 self.transport.resume_reading()
 
+    def _published(self, out: Output, t0: float) -> None:
+        """This connection's events of a tick batch are confirmed: answer, and read on."""
+        self._busy = False
+        self._finish(out, t0)
+        if self.transport is not None and not self._closing:
+            with contextlib.suppress(RuntimeError):
+                self.transport.resume_reading()
+
+    def _publish_failed(self, exc: Exception) -> None:
+        srv = self.server
+        self._busy = False
+        assert self.session is not None
+        if isinstance(exc, PublishError):
+            # Not written → not answered: the terminal keeps the data and retransmits on reconnect.
+            srv.metrics.publish_errors.labels(srv.protocol).inc()
+            log.warning("publish_failed", protocol=srv.protocol, device_id=self.session.device_id, error=str(exc))
+        self.close(abort=True)
+
     def _finish(self, out: Output, t0: float) -> None:
         if self.transport is None:
             return
@@ -179,6 +212,7 @@ class GpsServer:
         self.connections: set[Connection] = set()
         self.devices: dict[str, Connection] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
+        self._batch: list[tuple[Connection, Output, float]] = []
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         # label lookups cost microseconds; resolve the per-read ones once
@@ -186,6 +220,40 @@ class GpsServer:
         self.m_refused = metrics.frames.labels(protocol, "refused")
         self.m_error = metrics.frames.labels(protocol, "error")
         self.m_ack = metrics.ack_seconds.labels(protocol)
+
+    # ------------------------------------------------------------------ tick batching
+
+    def enqueue(self, conn: Connection, out: Output, t0: float) -> None:
+        """Queue one read's events for the batch of this event-loop iteration.
+
+        Every connection whose data arrived in the same iteration joins one batch, written with one
+        producer call once the iteration's reads are done (``call_soon`` runs after them). Each
+        connection's reply waits for that write to be confirmed, so nothing is acknowledged before
+        the durable write; the connection reads nothing more meanwhile, so its frames stay in order.
+        """
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._batch.append((conn, out, t0))
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._write_batch(batch))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _write_batch(self, batch: list[tuple[Connection, Output, float]]) -> None:
+        try:
+            await self.sink.deliver_many([(c.session, out) for c, out, _ in batch if c.session is not None])
+        except Exception as exc:
+            # One write for the whole batch: when it fails, no terminal in it is answered.
+            if not isinstance(exc, PublishError):
+                log.exception("deliver_failed", protocol=self.protocol, connections=len(batch))
+            for conn, _, _ in batch:
+                conn._publish_failed(exc)
+            return
+        for conn, out, t0 in batch:
+            conn._published(out, t0)
 
     @property
     def port(self) -> int:

@@ -307,6 +307,8 @@ class _Base:
                bits: dict[str, Any]) -> None:
         prev = self._alarms
         self._alarms = names
+        if names == prev:
+            return  # no edge (the usual report: no alarm before, none now)
         for name in sorted(names - prev):
             self._alarm(name, Qualifier.NEW, at, now, raw, out, bits)
             if name in _POWER_CUT:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from ._common import FrameError, Position, bcd_digits, local_to_utc
@@ -428,16 +429,21 @@ def _additional(data: bytes) -> dict[str, Any]:
     return attrs
 
 
+@lru_cache(maxsize=8192)
+def _device_time(bcd: bytes, tz_hours: float) -> datetime | None:
+    """The 6-byte BCD ``YYMMDDhhmmss`` local time in UTC; a fleet reports the same seconds, hence the cache."""
+    t = bcd.hex()
+    if not t.isdigit():
+        return None
+    return local_to_utc(int(t[0:2]), int(t[2:4]), int(t[4:6]), int(t[6:8]), int(t[8:10]), int(t[10:12]), tz_hours)
+
+
 def decode_location(body: bytes, *, tz_hours: float = 8.0) -> Position:
     """A 0x0200 body (also the location part of 0x0201 and of each 0x0704 item)."""
     if len(body) < 28:
         raise FrameError(f"location body of {len(body)} bytes, need 28")
     alarm, status, lat_u, lon_u, alt, speed, heading = struct.unpack_from(">IIIIHHH", body)
-    t = body[22:28].hex()
-    time: datetime | None = None
-    if t.isdigit():
-        time = local_to_utc(int(t[0:2]), int(t[2:4]), int(t[4:6]), int(t[6:8]), int(t[8:10]), int(t[10:12]),
-                            tz_hours)
+    time = _device_time(body[22:28], tz_hours)
     lat = lat_u / 1e6 * (-1 if status & 0x04 else 1)
     lon = lon_u / 1e6 * (-1 if status & 0x08 else 1)
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
@@ -517,9 +523,33 @@ def _reply(h: Header, msg_id: int, serial: int, body: bytes) -> bytes:
     return encode_frame(msg_id, h.phone, serial, body, version=h.version)
 
 
+@lru_cache(maxsize=65536)
+def _response_head(phone: str, version: int | None) -> tuple[bytes, int]:
+    """The escaped 0x8001 header up to the serial (id, properties, [version,] phone) and its XOR."""
+    head = encode_frame(P_GENERAL_RESPONSE, phone, 0, b"\0" * 5, version=version)
+    data = unescape(head[1:-1])[:-1]  # unescaped header + body, check code dropped
+    prefix = data[:-7]  # everything before the 2-byte serial and the 5-byte body
+    return b"\x7e" + escape(prefix), xor_check(prefix)
+
+
+_TAIL = struct.Struct(">HHHBB")
+
+
 def general_response(h: Header, serial: int, result: int = RESULT_OK) -> bytes:
-    """0x8001 answering the terminal message whose header is ``h``."""
-    return _reply(h, P_GENERAL_RESPONSE, serial, struct.pack(">HHB", h.serial, h.msg_id, result))
+    """0x8001 answering the terminal message whose header is ``h``.
+
+    One per location frame, so the constant part of the frame (header up to the serial, escaped,
+    and its XOR) is built once per terminal and only the serial, body and check are packed here.
+    """
+    prefix, check = _response_head(h.phone, h.version)
+    serial &= 0xFFFF
+    reply_serial, reply_id = h.serial, h.msg_id
+    x = serial ^ reply_serial ^ reply_id
+    check ^= (x >> 8) ^ (x & 0xFF) ^ result
+    tail = _TAIL.pack(serial, reply_serial, reply_id, result, check)
+    if b"\x7e" in tail or b"\x7d" in tail:
+        tail = escape(tail)
+    return prefix + tail + b"\x7e"
 
 
 def register_response(h: Header, serial: int, result: int, auth_code: str = "") -> bytes:

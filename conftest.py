@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -58,7 +59,28 @@ def stack() -> Iterator[Stack]:
             pass
         finally:
             engine.dispose()
+        _keep_servers_others_use(backing)
         backing.stop()
+
+
+def _keep_servers_others_use(backing: BackingServices) -> None:
+    """Leave running a server this session started but other processes are connected to (another
+    engineer's test session, a ``make run``, a benchmark reuse whatever is reachable): stopping it would
+    pull it from under them — e.g. every memory-only topic on the shared broker gone mid-test."""
+    import psutil
+
+    me = os.getpid()
+    for p in list(backing.started):
+        mine = {me, p.proc.pid}
+        with contextlib.suppress(psutil.Error):
+            mine |= {c.pid for c in psutil.Process(p.proc.pid).children(recursive=True)}
+            ports = {c.laddr.port for c in psutil.net_connections("tcp")
+                     if c.pid in mine and c.status == psutil.CONN_LISTEN and c.laddr}
+            users = {c.pid for c in psutil.net_connections("tcp")
+                     if c.raddr and c.raddr.port in ports and c.status == psutil.CONN_ESTABLISHED
+                     and c.pid and c.pid not in mine}
+            if users:
+                backing.started.remove(p)
 
 
 @pytest_asyncio.fixture

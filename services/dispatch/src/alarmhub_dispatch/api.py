@@ -20,6 +20,8 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from .accounts import add_account_routes
+from .audit import AuditMiddleware, AuditWriter, add_audit_routes
 from .auth import ROLES, Principal, hash_token, new_token
 from .cap import alert_xml, feed_xml
 from .devices import add_device_routes
@@ -97,10 +99,14 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         rec = await d.store.get_token(hash_token(token))
         if rec is None:
             raise HTTPException(401, "unknown or expired token", headers={"WWW-Authenticate": "Bearer"})
-        return Principal(user=rec["user_name"], role=rec["role"], unit=rec["unit"], company=rec["company"],
-                         scope=rec["scope"] or {}, address=request.client.host if request.client else None)
+        who = Principal(user=rec["user_name"], role=rec["role"], unit=rec["unit"], company=rec["company"],
+                        scope=rec["scope"] or {}, address=request.client.host if request.client else None)
+        request.state.principal = who   # for the audit middleware
+        return who
 
     Who = Annotated[Principal, Depends(principal)]
+    audit = AuditWriter(d.store, d.metrics)
+    app.add_middleware(AuditMiddleware, writer=audit)
 
     def supervisor(who: Principal) -> None:
         if who.role != "supervisor":
@@ -553,6 +559,8 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         return {"imported": len(rows), "errors": []}
 
     add_theft_routes(api, d, Who)
+    add_account_routes(api, d, Who, supervisor, _manages, audit.for_request)
+    add_audit_routes(api, d, Who, supervisor, audit)
     if devices is not None:
         add_device_routes(api, d, Who, devices)
     app.include_router(api)

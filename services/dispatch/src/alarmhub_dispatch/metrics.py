@@ -27,3 +27,5 @@ class DispatchMetrics:
                                         "Webhook delivery attempts, by resulting state", ["result"], registry=registry)
         self.batch_seconds = Histogram("alarmhub_dispatch_batch_seconds", "Time to apply one batch of decisions",
                                        registry=registry)
+        self.audit_failures = Counter("alarmhub_dispatch_audit_write_failures_total",
+                                      "Audit rows that could not be written (the call went on)", registry=registry)

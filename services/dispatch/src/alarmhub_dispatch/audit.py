@@ -1,0 +1,144 @@
+"""The audit log: every read of personal data and every action, with who, from where, and the outcome.
+
+:class:`AuditMiddleware` (pure ASGI, so the SSE stream passes untouched) writes one ``audit_log`` row
+for each authenticated ``/api/v1`` call when its response starts — before anything is disclosed:
+
+- ``action``: every call that is not a GET (incident actions, vehicle commands, registry edits, tokens,
+  webhooks, accounts…), whatever its status, so refused attempts are recorded too;
+- ``read``: every GET except the aggregates that name no person (``/units``, ``/reports/*``), i.e.
+  incidents (sites, addresses, owners), tracks, registries (accounts' contacts, vehicles' owners),
+  the live stream (one row per connection), CAP, devices, the audit log itself;
+- ``login``, ``login_failed``, ``logout``: written by ``accounts.py``.
+
+The caller is the :class:`~.auth.Principal` the ``principal`` dependency left in ``request.state``; calls
+refused before authentication (401) carry none and are not audited here (the access log and the
+``login_failed`` rows cover them). A failed audit write is logged (``audit_write_failed``) and counted,
+and the call goes on: the audit table lives in the same PostgreSQL, so a call that could read data
+could also have written its audit row. The table is append-only (a trigger refuses UPDATE/DELETE).
+"""
+
+# no "from __future__ import annotations": FastAPI resolves the route annotations at definition time
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime
+from typing import Any
+
+from alarmhub_runtime import get_logger
+
+from .auth import Principal
+
+__all__ = ["AuditMiddleware", "AuditWriter", "audited_kind"]
+
+log = get_logger("alarmhub.dispatch.audit")
+
+_NOT_PERSONAL = re.compile(r"^/api/v1/(units|reports/[^/]+|login|logout)/?$")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+
+
+def audited_kind(method: str, path: str) -> str | None:
+    """``action``, ``read`` or None (not audited by the middleware) for an ``/api/v1`` call."""
+    if not path.startswith("/api/v1/") or _NOT_PERSONAL.match(path):
+        return None
+    return "read" if method in ("GET", "HEAD") else "action"
+
+
+class AuditWriter:
+    """Inserts audit rows through the store's pool."""
+
+    def __init__(self, store: Any, metrics: Any = None) -> None:
+        self.store = store
+        self.metrics = metrics
+
+    async def write(self, kind: str, who: Principal | None, *, method: str | None, path: str | None,
+                    status: int | None, address: str | None, detail: dict[str, Any] | None = None) -> None:
+        try:
+            await self.store.p.execute(
+                "INSERT INTO audit_log (user_name, role, unit, company, address, kind, method, path, status, detail)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+                who.user if who else None, who.role if who else None, who.unit if who else None,
+                who.company if who else None, (who.address if who else None) or address, kind, method, path,
+                status, detail or {})
+        except Exception as exc:
+            log.error("audit_write_failed", kind=kind, path=path, user=who.user if who else None, error=repr(exc))
+            if self.metrics is not None:
+                self.metrics.audit_failures.inc()
+
+    async def for_request(self, kind: str, who: Principal | None, request: Any, status: int,
+                          detail: dict[str, Any] | None = None) -> None:
+        await self.write(kind, who, method=request.method, path=request.url.path, status=status,
+                         address=request.client.host if request.client else None, detail=detail)
+
+    async def query(self, where: str, args: list[Any], limit: int) -> list[dict[str, Any]]:
+        rows = await self.store.p.fetch(
+            "SELECT id, at, user_name, role, unit, company, address, kind, method, path, status, detail"
+            f" FROM audit_log WHERE {where} ORDER BY id DESC LIMIT {int(limit)}", *args)
+        return [{**dict(r), "at": r["at"].isoformat()} for r in rows]
+
+
+class AuditMiddleware:
+    def __init__(self, app: Callable[..., Awaitable[None]], writer: AuditWriter) -> None:
+        self.app = app
+        self.writer = writer
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        kind = audited_kind(scope.get("method", ""), scope.get("path", "")) if scope["type"] == "http" else None
+        if kind is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_audited(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                who = (scope.get("state") or {}).get("principal")
+                if isinstance(who, Principal):
+                    query = scope.get("query_string", b"").decode("latin-1")
+                    detail = {"query": _redact(query)} if query else {}
+                    client = scope.get("client")
+                    await self.writer.write(kind, who, method=scope["method"], path=scope["path"],
+                                            status=message["status"], address=client[0] if client else None,
+                                            detail=detail)
+            await send(message)
+
+        await self.app(scope, receive, send_audited)
+
+
+def _redact(query: str) -> str:
+    """The query string without a token in it (``?access_token=`` is how EventSource authenticates)."""
+    return re.sub(r"(access_token=)[^&]*", r"\1…", query)[:500]
+
+
+def since_clause(since: datetime | None, args: list[Any]) -> str:
+    if since is None:
+        return ""
+    args.append(since)
+    return f" AND at >= ${len(args)}"
+
+
+def add_audit_routes(api: Any, d: Any, who_type: Any, supervisor: Callable[[Principal], None],
+                     writer: AuditWriter) -> None:
+    """``GET /api/v1/audit``: supervisors read the audit rows of the people of their unit and below."""
+    from fastapi import Query
+
+    @api.get("/audit")
+    async def audit_list(who: who_type, user: str | None = None, kind: str | None = None,
+                         since: datetime | None = None,
+                         limit: int = Query(200, ge=1, le=5000)) -> dict[str, Any]:
+        caller: Principal = who
+        supervisor(caller)
+        args: list[Any] = []
+        where = "true"
+        if caller.unit is None:
+            where = "false"
+        elif not d.tree.is_root(caller.unit):
+            args.append(sorted(d.tree.subtree(caller.unit)))
+            where = f"unit = ANY(${len(args)}::text[])"
+        for col, val in (("user_name", user), ("kind", kind)):
+            if val:
+                args.append(val)
+                where += f" AND {col} = ${len(args)}"
+        where += since_clause(since, args)
+        items = await writer.query(where, args, limit)
+        return {"items": items, "count": len(items)}

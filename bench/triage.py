@@ -1,16 +1,28 @@
-"""Throughput of triage with Redis in the path: events/s and the cost per event.
+"""Throughput of the triage service with Redis in the path: events/s and the CPU cost per event.
 
-    .venv/bin/python bench/triage.py                    # in-process pipeline on the real Redis
-    .venv/bin/python bench/triage.py --mode service     # the whole service: alarms.raw → alarms.triaged
+    .venv/bin/python bench/triage.py                    # the whole service, and a baseline, in one run
+    .venv/bin/python bench/triage.py --mode pipeline    # the stages alone, in-process, on the real Redis
 
-``pipeline`` mode measures what one triage process does per batch: decode the raw JSON (as the consumer
-does), run dedup → throttle → correlate → score → decide against Redis (one pipelined round trip per
-stage), encode the decisions (as the producer does). ``service`` mode pre-loads ``alarms.raw`` under a
-fresh topic prefix, starts the triage app in this process and times until every decision is on
-``alarms.triaged`` — that adds the broker, whose speed on this machine then dominates.
+``service`` mode (the figure of issue 6) pre-loads ``alarms.raw`` under a fresh topic prefix on the dev
+broker, then runs, one after the other in this process and on the same records:
+
+1. the **baseline**: the same ``ConsumerPipeline`` (poll, decode and validate every record) and
+   ``DurableProducer`` (acks=all, awaited before the commit), forwarding each record unchanged —
+   what any consume → produce → commit service costs here, without triage;
+2. the **triage service**: ``TriageApp`` as ``alarmhub-triage`` runs it (same event loop, same logging
+   level), alarms.raw → dedup/throttle/correlate/score/decide on Redis → alarms.triaged → commit.
+
+Each is timed from its first processed batch (the consumer-group join is not throughput) until every
+record is consumed; ``us_per_event_cpu`` is this process's CPU time per event (the broker and Redis run
+in other processes). The difference of the two CPU figures is what triage itself costs per event.
+The machine's load average is printed with each figure: on a shared box compare runs only at a
+similar load, and prefer the CPU figure, which the load moves less.
+
+``pipeline`` mode runs only the stages: decode, dedup → throttle → correlate → score → decide against
+Redis, encode, ``--partitions`` batches at a time as the consumer runs a poll's partitions.
 
 Bounded: ``--events`` (default 50,000, at most 1,000,000) and ``--max-seconds``. Loopback only.
-Goal (issue 6): at least 10,000 events/s on this machine.
+Goal (issue 6): at least 10,000 events/s through one triage process on this machine.
 """
 
 from __future__ import annotations
@@ -22,9 +34,12 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from alarmhub_events import AlarmEvent, AlarmKind, Location, Protocol, Qualifier, Source
+from alarmhub_kafka import Message
 
 KINDS = [(AlarmKind.BURGLARY, 50), (AlarmKind.MOTION, 15), (AlarmKind.PANIC, 3), (AlarmKind.FIRE, 2),
          (AlarmKind.OPEN_CLOSE, 15), (AlarmKind.TROUBLE, 5), (AlarmKind.VIBRATION, 10)]
@@ -81,11 +96,9 @@ async def bench_pipeline(raw: list[bytes], redis_url: str, batch: int, max_s: fl
     counts = {"decisions": 0, "events": 0}
 
     async def one(chunk: list[bytes]) -> None:
-        events = [AlarmEvent.from_bytes(b) for b in chunk]
-        res = await pipe.run(events)
-        for d in res.decisions:
-            d.to_bytes()
-        counts["decisions"] += len(res.decisions)
+        events = [AlarmEvent.from_bytes(b) for b in chunk]   # the consumer's validation at the boundary
+        res = await pipe.run(events, chunk)
+        counts["decisions"] += len(res.encoded())            # the decisions' JSON, as the service writes it
         counts["events"] += len(events)
 
     t0 = time.perf_counter()
@@ -108,16 +121,19 @@ async def bench_pipeline(raw: list[bytes], redis_url: str, batch: int, max_s: fl
             "us_per_event_wall": round(elapsed / done * 1e6, 1), "us_per_event_cpu": round(cpu / done * 1e6, 1)}
 
 
-async def bench_service(raw: list[bytes], bootstrap: str, redis_url: str, max_s: float) -> dict[str, object]:
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-    from alarmhub_events import ALARMS_RAW, ALARMS_TRIAGED
+async def _preload(raw: list[bytes], bootstrap: str, prefix: str) -> None:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from alarmhub_events import ALARMS_RAW
     from alarmhub_kafka import ensure_topics
-    from alarmhub_triage.app import TriageApp
-    from alarmhub_triage.config import TriageSettings
-    from prometheus_client import CollectorRegistry
 
-    prefix = f"bench{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix=prefix)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-triage")
+    await admin.start()
+    try:   # the pass-through baseline writes here, so triage's own topics stay untouched
+        await admin.create_topics([NewTopic(prefix + PASSTHROUGH_TOPIC, 6, 1)])
+    finally:
+        await admin.close()
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024)
     await prod.start()
     try:
@@ -126,65 +142,184 @@ async def bench_service(raw: list[bytes], bootstrap: str, redis_url: str, max_s:
         await asyncio.gather(*futs)
     finally:
         await prod.stop()
-    settings = TriageSettings(KAFKA_BOOTSTRAP=bootstrap, REDIS_URL=redis_url, ALARMHUB_TOPIC_PREFIX=prefix,
-                              ALARMHUB_HEALTH_PORT=0)
-    app = TriageApp(settings, CollectorRegistry())
-    t_start = time.perf_counter()
-    await app.start()
-    try:
-        # Time from the first processed batch on: the consumer group join is not triage's throughput.
-        while app.consumer.processed == 0 and time.perf_counter() - t_start < max_s:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        first = app.consumer.processed
-        t0 = time.perf_counter()
-        cpu0 = time.process_time()
-        while app.consumer.processed < len(raw) and time.perf_counter() - t0 < max_s:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-        elapsed = time.perf_counter() - t0
-        cpu = time.process_time() - cpu0
-        done = app.consumer.processed - first
-        join_s = t0 - t_start
-    finally:
-        await app.stop()
-    cons = AIOKafkaConsumer(prefix + ALARMS_TRIAGED, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+
+
+PASSTHROUGH_TOPIC = "bench.passthrough"
+
+
+async def _count(bootstrap: str, topic: str) -> int:
+    from aiokafka import AIOKafkaConsumer
+
+    cons = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                             group_id=f"bench-{uuid.uuid4().hex[:6]}")
     await cons.start()
-    decisions = 0
+    n = 0
     try:
         t1 = time.monotonic()
-        while time.monotonic() - t1 < 5:
-            batch = await cons.getmany(timeout_ms=300, max_records=10_000)
+        while time.monotonic() - t1 < 10:
+            batch = await cons.getmany(timeout_ms=500, max_records=10_000)
             if not batch:
                 break
-            decisions += sum(len(v) for v in batch.values())
+            n += sum(len(v) for v in batch.values())
     finally:
         await cons.stop()
-    return {"mode": "service", "events": done, "decisions_on_topic": decisions, "seconds": round(elapsed, 3),
+    return n
+
+
+def _server_cpu(bootstrap: str, redis_url: str) -> dict[str, float]:
+    """CPU seconds used so far by the broker and Redis processes on this machine (shared: other work counts)."""
+    import psutil
+
+    port = int(bootstrap.rsplit(":", 1)[1])
+    rport = int(redis_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    out: dict[str, float] = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        name = ("broker" if "tansu" in cmd and f":{port}" in cmd
+                else "redis" if "redis-server" in cmd and f":{rport}" in cmd else None)
+        if name:
+            try:
+                t = proc.cpu_times()
+                out[name] = out.get(name, 0.0) + t.user + t.system
+            except psutil.Error:
+                pass
+    return out
+
+
+async def _timed(consumer: object, total: int, max_s: float, servers: tuple[str, str]) -> dict[str, object]:
+    """Wait for the first processed batch (group join is not throughput), then time the rest."""
+    t_start = time.perf_counter()
+    while consumer.processed == 0 and time.perf_counter() - t_start < max_s:  # type: ignore[attr-defined]  # noqa: ASYNC110
+        await asyncio.sleep(0.002)
+    first = consumer.processed  # type: ignore[attr-defined]
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    srv0 = _server_cpu(*servers)
+    while consumer.processed < total and time.perf_counter() - t0 < max_s:  # type: ignore[attr-defined]  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    srv1 = _server_cpu(*servers)
+    done = consumer.processed - first  # type: ignore[attr-defined]
+    n = max(done, 1)
+    return {"events": done, "seconds": round(elapsed, 3),
             "events_per_s": round(done / elapsed) if elapsed else 0,
-            "us_per_event_wall": round(elapsed / max(done, 1) * 1e6, 1),
-            "us_per_event_cpu": round(cpu / max(done, 1) * 1e6, 1), "startup_and_join_s": round(join_s, 2),
-            "partitions": "all of alarms.raw (dev stack)"}
+            "us_per_event_wall": round(elapsed / n * 1e6, 1),
+            "us_per_event_cpu": round(cpu / n * 1e6, 1),
+            **{f"{k}_us_per_event_cpu": round((srv1[k] - v) / n * 1e6, 1) for k, v in srv0.items() if k in srv1},
+            "startup_and_join_s": round(t0 - t_start, 2)}
+
+
+async def bench_passthrough(n: int, bootstrap: str, redis_url: str, prefix: str, batch: int, max_s: float) -> dict[str, object]:
+    """Baseline: the same consumer pipeline (decode + validate), durable producer and commit, no triage."""
+    from alarmhub_events import ALARMS_RAW, AlarmEvent
+    from alarmhub_kafka import ConsumerPipeline, DurableProducer, KafkaMetrics
+    from prometheus_client import CollectorRegistry
+
+    metrics = KafkaMetrics(CollectorRegistry())
+    producer = DurableProducer(bootstrap, metrics=metrics, client_id="bench-passthrough", topic_prefix=prefix)
+
+    async def forward(msgs: Sequence[Message[Any]]) -> None:
+        await producer.send_raw_many([(PASSTHROUGH_TOPIC, m.raw, m.key) for m in msgs])
+
+    consumer = ConsumerPipeline(bootstrap=bootstrap, group="bench-passthrough", topics=[ALARMS_RAW],
+                                model=AlarmEvent, handler=forward, producer=producer, metrics=metrics,
+                                topic_prefix=prefix, max_records=batch, client_id="bench-passthrough")
+    await producer.start()
+    await consumer.start()
+    try:
+        figures = await _timed(consumer, n, max_s, (bootstrap, redis_url))
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return {"mode": "passthrough (baseline: consume + validate + produce acks=all + commit, no triage)",
+            **figures, "on_topic": await _count(bootstrap, prefix + PASSTHROUGH_TOPIC)}
+
+
+async def bench_service(n: int, bootstrap: str, redis_url: str, prefix: str, batch: int,
+                        max_s: float) -> dict[str, object]:
+    """The whole triage service, as ``alarmhub-triage`` runs it, in this process."""
+    from alarmhub_events import ALARMS_TRIAGED
+    from alarmhub_triage.app import TriageApp
+    from alarmhub_triage.config import TriageSettings
+    from prometheus_client import CollectorRegistry
+
+    settings = TriageSettings(KAFKA_BOOTSTRAP=bootstrap, REDIS_URL=redis_url, ALARMHUB_TOPIC_PREFIX=prefix,
+                              ALARMHUB_HEALTH_PORT=0, ALARMHUB_TRIAGE_BATCH=batch)
+    app = TriageApp(settings, CollectorRegistry())
+    await app.start()
+    try:
+        figures = await _timed(app.consumer, n, max_s, (bootstrap, redis_url))
+    finally:
+        await app.stop()
+    await _cleanup_redis(redis_url, settings.key_prefix)
+    return {"mode": "service (alarms.raw -> Redis -> alarms.triaged acks=all -> commit)",
+            **figures, "decisions_on_topic": await _count(bootstrap, prefix + ALARMS_TRIAGED), "batch": batch}
+
+
+async def _cleanup_redis(redis_url: str, prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    r = Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in r.scan_iter(match=prefix + "*", count=5000)]
+        for j in range(0, len(keys), 1000):
+            await r.delete(*keys[j:j + 1000])
+    finally:
+        await r.aclose()
+
+
+async def bench_services(raw: list[bytes], bootstrap: str, redis_url: str, batch: int,
+                         max_s: float, baseline: bool) -> list[dict[str, object]]:
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    await _preload(raw, bootstrap, prefix)
+    out = []
+    if baseline:
+        out.append(await bench_passthrough(len(raw), bootstrap, redis_url, prefix, batch, max_s))
+    out.append(await bench_service(len(raw), bootstrap, redis_url, prefix, batch, max_s))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", choices=["pipeline", "service"], default="pipeline")
+    ap.add_argument("--mode", choices=["service", "pipeline"], default="service")
     ap.add_argument("--events", type=int, default=50_000)
     ap.add_argument("--sites", type=int, default=20_000)
-    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=None,
+                    help="records per poll (service; default: the service's ALARMHUB_TRIAGE_BATCH default) "
+                         "or per partition batch (pipeline; default 500)")
     ap.add_argument("--partitions", type=int, default=4, help="partitions processed concurrently (pipeline mode)")
+    ap.add_argument("--no-baseline", action="store_true", help="service mode: skip the pass-through baseline")
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     ap.add_argument("--kafka", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     args = ap.parse_args()
+    from alarmhub_runtime import configure_logging
+    from alarmhub_triage.__main__ import run as run_loop
+    from alarmhub_triage.config import TriageSettings
+
+    configure_logging("triage", "INFO")   # as the service runs: JSON lines, debug filtered out
     n = max(1, min(args.events, 1_000_000))
     raw = synth(n, args.sites)
+    load_before = os.getloadavg()
     if args.mode == "pipeline":
-        out = asyncio.run(bench_pipeline(raw, args.redis_url, args.batch, args.max_seconds, max(1, args.partitions)))
+        outs = [run_loop(bench_pipeline(raw, args.redis_url, args.batch or 500, args.max_seconds,
+                                        max(1, args.partitions)))]
     else:
-        out = asyncio.run(bench_service(raw, args.kafka, args.redis_url, args.max_seconds))
-    out["goal_events_per_s"] = 10_000
-    print(json.dumps(out))
+        batch = args.batch or TriageSettings.model_fields["max_records"].default
+        outs = run_loop(bench_services(raw, args.kafka, args.redis_url, batch, args.max_seconds,
+                                       not args.no_baseline))
+    load = {"loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
+    for out in outs:
+        out["goal_events_per_s"] = 10_000
+        print(json.dumps({**out, **load}))
+    if len(outs) == 2:
+        base, svc = outs
+        print(json.dumps({"triage_us_per_event_cpu_over_baseline":
+                          round(float(svc["us_per_event_cpu"]) - float(base["us_per_event_cpu"]), 1),  # type: ignore[arg-type]
+                          "service_vs_baseline_throughput":
+                          round(float(svc["events_per_s"]) / max(1.0, float(base["events_per_s"])), 2)}))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

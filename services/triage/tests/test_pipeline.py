@@ -269,3 +269,25 @@ async def test_latest_verdict_per_incident_counts(triage: Pipeline) -> None:
     assert await counts("L1#900") == (0, 0)
     assert await state.record_verdicts([("inc-m2", "L1#900", "n")]) == 1
     assert await counts("L1#900") == (0, 0)
+
+
+async def test_encoded_decisions_are_the_models_bytes(triage: Pipeline, ev: MakeEvent) -> None:
+    """The service writes decisions without building models: the bytes must be what the model writes."""
+    from alarmhub_events import TriagedAlarm
+
+    batch = [ev("burglary", device="L1#5151", zone="001", attributes={"sensor": "pir"}, lat=22.5, lon=114.05),
+             ev("burglary", device="L1#5151", zone="002", attributes={"sensor": "glass"}, at_s=40, lat=22.5,
+                lon=114.05),
+             ev("panic", device="L1#5152", zone=None), ev("trouble", device="L1#5153", code="E300"),
+             ev("burglary", device="L1#5154", zone="009", code="E130"),
+             ev("cancel", device="L1#5154", code="E406", zone="001", at_s=30)]
+    raws = [e.to_bytes() for e in batch]
+    raws[4] = raws[4].replace(b'","schema"', b'", "schema"')   # not our encoder's bytes: re-encoded
+    res = await triage.run(batch, raws)
+    encoded = res.encoded()
+    assert len(encoded) == len(res.decisions) == 6
+    for (key, value), d in zip(encoded, res.decisions, strict=True):
+        assert key == str(d.incident_id)
+        assert value == d.to_bytes()
+        assert TriagedAlarm.model_validate_json(value).event == d.event
+    assert {r.code for r in res.decisions[-1].reasons} >= {"cancel_in_window", "decision"}

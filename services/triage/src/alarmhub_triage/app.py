@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,7 +46,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .config import TriageSettings
 from .metrics import TriageMetrics
-from .pipeline import Pipeline
+from .pipeline import BatchResult, Pipeline
 from .ruleset import RulesError, RuleSet, load_rules
 from .state import TriageState
 
@@ -125,7 +126,7 @@ class TriageApp:
         """One partition's batch: triage it, publish every decision, return (the pipeline then commits)."""
         t0 = asyncio.get_running_loop().time()
         try:
-            res = await self.pipeline.run([m.value for m in msgs])
+            res = await self.pipeline.run([m.value for m in msgs], [m.raw for m in msgs])
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise TransientError(f"redis unavailable: {exc!r}") from exc   # retried with backoff, not committed
         except Exception as exc:
@@ -137,22 +138,36 @@ class TriageApp:
             log.error("triage_failed_on_event", error=repr(exc), offset=bad.offset, partition=bad.partition)
             raise InvalidEvent(f"triage failed on this event: {exc!r}", raw=bad.raw,
                                source_id=f"{bad.topic}/{bad.partition}/{bad.offset}") from exc
-        if res.decisions:
-            await self.producer.send_many([(ALARMS_TRIAGED, d, str(d.incident_id)) for d in res.decisions])
+        if res.decided:
+            # The decisions' JSON is written from the items (no pydantic round trip), then the whole
+            # batch goes through the producer's batch API and is awaited once (acks=all).
+            await self.producer.send_raw_many([(ALARMS_TRIAGED, value, key) for key, value in res.encoded()])
         self.metrics.batch_seconds.observe(asyncio.get_running_loop().time() - t0)
-        self.metrics.events.inc(len(msgs))
-        for reason, n in res.dropped.items():
-            self.metrics.dropped.labels(reason).inc(n)
-        for d in res.decisions:
-            self.metrics.decisions.labels(d.decision.value).inc()
-            self.metrics.score.observe(d.score)
-            if d.major_event:
-                self.metrics.major_events.inc()
-            if d.decision == Decision.SUPPRESS:
-                neg = [r for r in d.reasons if r.weight is not None and r.weight < 0]
-                self.metrics.suppressed.labels(min(neg, key=lambda r: r.weight or 0).code if neg else "low_score").inc()
-            log.debug("alarm_triaged", event_id=str(d.event.event_id), incident_id=str(d.incident_id),
-                     decision=d.decision.value, score=d.score, rule_version=d.rule_version)
+        self._count(len(msgs), res)
+
+    def _count(self, n: int, res: BatchResult) -> None:
+        """Metrics once per label per batch, not per decision."""
+        m = self.metrics
+        m.events.inc(n)
+        for reason, k in res.dropped.items():
+            m.dropped.labels(reason).inc(k)
+        by_decision: Counter[str] = Counter()
+        suppressed: Counter[str] = Counter()
+        majors = 0
+        for it in res.decided:
+            by_decision[it.decision or ""] += 1
+            m.score.observe(it.score)
+            majors += it.major_event
+            if it.decision == Decision.SUPPRESS.value:
+                neg = [r for r in it.reasons if r.weight is not None and r.weight < 0]
+                suppressed[min(neg, key=lambda r: r.weight or 0).code if neg else "low_score"] += 1
+        for d, k in by_decision.items():
+            m.decisions.labels(d).inc(k)
+        for code, k in suppressed.items():
+            m.suppressed.labels(code).inc(k)
+        if majors:
+            m.major_events.inc(majors)
+        log.debug("batch_triaged", events=n, decisions=len(res.decided), rule_version=res.rule_version)
 
     async def _find_poison(self, msgs: Sequence[Message[Any]]) -> Message[Any] | None:
         """Run the events one by one (idempotent: dedup and incidents are keyed by event id)."""

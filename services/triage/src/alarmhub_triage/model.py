@@ -13,10 +13,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from alarmhub_events import AlarmEvent, AlarmKind, Protocol, Qualifier, Reason
 
 __all__ = [
-    "CAMERA_PROTOCOLS", "NAMESPACE", "VEHICLE_PROTOCOLS", "Item", "Record", "is_camera", "is_vehicle", "uuid5_str",
+    "CAMERA_PROTOCOLS", "NAMESPACE", "VEHICLE_PROTOCOLS", "Item", "Record", "dumps", "is_camera", "is_vehicle",
+    "uuid5_str",
 ]
 
 #: uuid5 namespace of triage's deterministic ids (incident ids, decision event ids).
@@ -27,6 +29,14 @@ CAMERA_PROTOCOLS = frozenset({Protocol.ISAPI, Protocol.ONVIF, Protocol.GB28181})
 _VIDEO_KINDS = frozenset({AlarmKind.MOTION, AlarmKind.INTRUSION, AlarmKind.LINE_CROSSING})
 #: Event attributes an incident keeps (vehicle patterns and track checks read them).
 _KEPT_ATTRIBUTES = ("ignition", "authorized", "parked", "speed_kmh", "sensor", "owner_report")
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON (orjson); the standard library for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def uuid5_str(name: str) -> str:
@@ -82,11 +92,11 @@ class Record:
             d["m"] = 1
         if self.attrs:
             d["a"] = self.attrs
-        return json.dumps(d, separators=(",", ":"), ensure_ascii=False)
+        return dumps(d).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Record:
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(orjson.loads(text))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Record:
@@ -96,9 +106,10 @@ class Record:
 
     @classmethod
     def of(cls, ev: AlarmEvent) -> Record:
-        attrs = {k: ev.attributes[k] for k in _KEPT_ATTRIBUTES if k in ev.attributes}
-        return cls(event_id=str(ev.event_id), kind=ev.kind, qualifier=ev.qualifier, t=ms(ev),
-                   zone=ev.zone, code=ev.code, device=ev.source.device_id, camera=is_camera(ev), attrs=attrs)
+        a = ev.attributes
+        attrs = {k: a[k] for k in _KEPT_ATTRIBUTES if k in a} if a else {}
+        return cls(str(ev.event_id), ev.kind, ev.qualifier, ms(ev), ev.zone, ev.code, ev.source.device_id,
+                   is_camera(ev), False, attrs)
 
 
 def ms(ev: AlarmEvent) -> int:
@@ -112,9 +123,10 @@ class Item:
     event: AlarmEvent
     ts: int
     record: Record
+    raw: bytes | None = None         # the consumed bytes (the decision carries them when our encoder wrote them)
     dropped: str | None = None
     swinger_report: bool = False     # the first throttled signal of a swinger: reported as trouble
-    incident_id: uuid.UUID | None = None
+    incident_id: str | None = None      # uuid text
     corr_key: str = ""
     opened: bool = False
     history: list[Record] = field(default_factory=list)   # the incident's records up to this event
@@ -127,8 +139,9 @@ class Item:
     decision: str | None = None
     priority: int = 3
     major_event: bool = False
+    decision_id: str = ""            # the decision's event id (uuid5 of the raw event id)
 
     @classmethod
-    def of(cls, ev: AlarmEvent) -> Item:
+    def of(cls, ev: AlarmEvent, raw: bytes | None = None) -> Item:
         rec = Record.of(ev)
-        return cls(event=ev, ts=rec.t, record=rec)
+        return cls(ev, rec.t, rec, raw)

@@ -27,12 +27,13 @@ or a single-slot deployment, not a cluster):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from redis.asyncio import Redis
+
+from .model import dumps
 
 __all__ = ["Correlation", "CorrelationRequest", "TriageState"]
 
@@ -213,8 +214,7 @@ return n
 """
 
 
-@dataclass(frozen=True, slots=True)
-class CorrelationRequest:
+class CorrelationRequest(NamedTuple):
     key: str
     candidate_id: str
     ts: int
@@ -229,16 +229,14 @@ class CorrelationRequest:
     camera_window_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Correlation:
+class Correlation(NamedTuple):
     incident_id: str | None
     opened: bool
     records: list[dict[str, Any]]   # the incident's stored records, decoded
     camera_hits: int
 
 
-@dataclass(frozen=True, slots=True)
-class ContextRequest:
+class ContextRequest(NamedTuple):
     area_cell: str | None
     site_key: str
     ts: int
@@ -248,8 +246,7 @@ class ContextRequest:
     test_until: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ContextAnswer:
+class ContextAnswer(NamedTuple):
     area_sites: int
     verdicts: tuple[int, int]
     test_until: int
@@ -276,7 +273,7 @@ class TriageState:
 
     async def _call(self, name: str, batch: list[Any], *extra: Any) -> Any:
         # redis-py's Script runs EVALSHA and loads the script on NOSCRIPT (first use, or a restarted Redis).
-        payload = json.dumps(batch, separators=(",", ":"), ensure_ascii=False)
+        payload = dumps(batch)
         return await self._scripts[name](keys=[], args=[self.prefix, payload, *extra])
 
     async def claim(self, reqs: Sequence[tuple[str, str, int, int, int]]) -> list[bool]:
@@ -306,7 +303,7 @@ class TriageState:
                           q.record_json, q.max_records, lon, lat, q.geo_mode if q.lonlat else 0, q.radius_m,
                           max(1, q.camera_window_ms)])
         out = []
-        for res in json.loads(await self._call("correlate", batch, self.ttl_s, self._memo_ttl_s)):
+        for res in orjson.loads(await self._call("correlate", batch, self.ttl_s, self._memo_ttl_s)):
             if not res:
                 out.append(Correlation(None, False, [], 0))
             else:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import uuid
 from typing import Any
 
 from alarmhub_events import Qualifier
@@ -70,62 +69,80 @@ class CorrelateStage:
     async def exec(self, items: list[Item], ctx: Context) -> list[Item]:
         r = ctx.rules
         c = r.correlation
-        for it in items:
-            it.corr_key = correlation_key(it, r)[0]
+        informational = r.informational
+        new = Qualifier.NEW
+        keys = [correlation_key(it, r) for it in items]
+        for it, (key, _) in zip(items, keys, strict=True):
+            it.corr_key = key
         # Context first: whether the device is in test mode is part of what the incident remembers.
         await self._context(items, ctx)
+        radius, cam_ms, max_recs = c.camera_radius_m, int(c.camera_window_s * 1000), c.max_events_per_incident
         reqs = []
-        for it in items:
+        for it, (key, win) in zip(items, keys, strict=True):
             ev = it.event
-            key, win = correlation_key(it, r)
+            rec = it.record
             if it.test_mode:
-                it.record = dataclasses.replace(it.record, test=True)
-            informational = ev.kind in r.informational or ev.qualifier != Qualifier.NEW
-            trouble = key.startswith("t:")
+                rec = it.record = dataclasses.replace(rec, test=True)
+            loc = ev.location
             geo_mode = 0
             # Redis geo indexes stop at ±85.05° latitude; nothing we serve lies beyond.
-            if ev.location is not None and not trouble and abs(ev.location.lat) <= 85.0:
-                geo_mode = 1 if is_camera(ev) else (0 if is_vehicle(ev) else 2)
+            if loc is not None and not key.startswith("t:") and abs(loc.lat) <= 85.0:
+                geo_mode = 1 if key.startswith("c:") else (0 if key.startswith("v:") else 2)
             reqs.append(CorrelationRequest(
-                key=key, candidate_id=incident_id_for(it.record.event_id), ts=it.ts,
-                window_ms=int(win * 1000), may_open=it.swinger_report or not informational,
-                event_id=it.record.event_id, record_json=it.record.to_json(),
-                max_records=c.max_events_per_incident,
-                lonlat=(ev.location.lon, ev.location.lat) if ev.location else None, geo_mode=geo_mode,
-                radius_m=c.camera_radius_m, camera_window_ms=int(c.camera_window_s * 1000)))
+                key, incident_id_for(rec.event_id), it.ts, int(win * 1000),
+                it.swinger_report or not (ev.kind in informational or ev.qualifier != new),
+                rec.event_id, rec.to_json(), max_recs, (loc.lon, loc.lat) if loc is not None else None,
+                geo_mode, radius, cam_ms))
         results = await ctx.state.correlate(reqs)
         out: list[Item] = []
+        record = self._record
         for it, res in zip(items, results, strict=True):
             if res.incident_id is None:
                 it.dropped = "informational"
                 continue
-            it.incident_id = uuid.UUID(res.incident_id)
+            it.incident_id = res.incident_id
             it.opened = res.opened
-            recs = [self._record(x) for x in res.records] if res.records else [it.record]
-            # On a replay the incident may already hold later events of the batch: look only backwards.
-            it.history = sorted((x for x in recs if x.t <= it.ts), key=lambda x: (x.t, x.event_id))
+            if res.records:
+                # On a replay the incident may already hold later events of the batch: look only backwards.
+                ts = it.ts
+                hist = [x for x in map(record, res.records) if x.t <= ts]
+                hist.sort(key=_order)
+                it.history = hist
+            else:
+                it.history = [it.record]
             it.camera_hits = res.camera_hits
             out.append(it)
         return out
 
     async def _context(self, items: list[Item], ctx: Context) -> None:
         r = ctx.rules
+        informational = r.informational
+        new = Qualifier.NEW
+        cell_deg = r.area.cell_deg
+        area_ms = int(r.area.window_s * 1000)
+        start_codes, end_codes = r.test_mode.start_codes, r.test_mode.end_codes
+        test_ms = int(r.test_mode.duration_s * 1000)
         reqs = []
         for it in items:
             ev = it.event
-            counted = (ev.location is not None and ev.qualifier == Qualifier.NEW
-                       and not it.corr_key.startswith("t:") and ev.kind not in r.informational)
-            cell = area_cell(ev.location.lat, ev.location.lon, r.area.cell_deg) if counted and ev.location else None
-            code = ev.code or ""
+            loc = ev.location
+            cell = None
+            if (loc is not None and ev.qualifier == new and not it.corr_key.startswith("t:")
+                    and ev.kind not in informational):
+                cell = area_cell(loc.lat, loc.lon, cell_deg)
+            code = ev.code
             op, until = "", 0
-            if code and code in r.test_mode.start_codes:
-                op, until = "s", it.ts + int(r.test_mode.duration_s * 1000)
-            elif code and code in r.test_mode.end_codes:
-                op = "e"
-            reqs.append(ContextRequest(area_cell=cell, site_key=it.corr_key, ts=it.ts,
-                                       area_window_ms=int(r.area.window_s * 1000), device=ev.source.device_id,
-                                       test_op=op, test_until=until))
+            if code:
+                if code in start_codes:
+                    op, until = "s", it.ts + test_ms
+                elif code in end_codes:
+                    op = "e"
+            reqs.append(ContextRequest(cell, it.corr_key, it.ts, area_ms, ev.source.device_id, op, until))
         for it, ans in zip(items, await ctx.state.context(reqs), strict=True):
             it.area_sites = ans.area_sites
             it.verdicts = ans.verdicts
             it.test_mode = ans.test_until > it.ts
+
+
+def _order(x: Record) -> tuple[int, str]:
+    return x.t, x.event_id

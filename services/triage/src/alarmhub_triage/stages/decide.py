@@ -10,7 +10,9 @@ Each decision ends with a one-sentence summary reason (``decision``), in English
 
 from __future__ import annotations
 
-from alarmhub_events import Decision, Qualifier, Reason
+import functools
+
+from alarmhub_events import AlarmKind, Decision, Qualifier, Reason
 
 from ..model import Item
 from ..ruleset import RuleSet
@@ -24,20 +26,25 @@ _DECISION_ZH = {Decision.DISPATCH: "立即出警", Decision.VERIFY: "先核实�
 
 
 def decide(it: Item, rules: RuleSet) -> tuple[Decision, int, bool, list[Reason]]:
-    extra: list[Reason] = []
-    alarms = [x for x in (it.history or [it.record]) if x.qualifier == Qualifier.NEW]
-    immediate = [x for x in alarms if x.kind in rules.immediate]
-    kinds = [x.kind for x in alarms if x.kind not in rules.informational] or [it.event.kind]
-    priority = min(rules.priority_of(k) for k in kinds)
+    new = Qualifier.NEW
+    immediate_kinds, informational = rules.immediate, rules.informational
+    immediate: AlarmKind | None = None
+    kinds: list[AlarmKind] = []
+    for x in it.history or [it.record]:
+        if x.qualifier is new:
+            if immediate is None and x.kind in immediate_kinds:
+                immediate = x.kind
+            if x.kind not in informational:
+                kinds.append(x.kind)
+    if not kinds:
+        kinds = [it.event.kind]
+    priority = min(map(rules.priority_of, set(kinds)))
     if it.swinger_report or it.corr_key.startswith("t:"):
         decision = Decision.TROUBLE
         priority = 5
-    elif immediate:
+    elif immediate is not None:
         decision = Decision.DISPATCH
         priority = 1
-        k = immediate[0].kind
-        extra.append(Reason(code="immediate", text=f"{k.value.replace('_', ' ')}: dispatched at once whatever the score",
-                            text_zh=f"{kind_zh(k)}：无论评分高低立即出警"))
     elif it.score >= rules.thresholds.dispatch:
         decision = Decision.DISPATCH
     elif it.score >= rules.thresholds.verify:
@@ -47,18 +54,30 @@ def decide(it: Item, rules: RuleSet) -> tuple[Decision, int, bool, list[Reason]]
         decision = Decision.SUPPRESS
         priority = min(5, priority + 2)
     major = it.area_sites >= rules.area.sites and decision != Decision.TROUBLE
-    if major:
-        extra.append(Reason(code="area_spike", text=f"{it.area_sites} sites alarmed in this area within "
-                            f"{int(rules.area.window_s // 60)} min: major event",
-                            text_zh=f"{int(rules.area.window_s // 60)} 分钟内本区域 {it.area_sites} 处报警：重大事件"))
-    head = [r.text for r in (it.reasons[1:] + extra) if r.code != "immediate"]
-    head_zh = [r.text_zh or r.text for r in (it.reasons[1:] + extra) if r.code != "immediate"]
-    kind = kinds[0]
-    text = (f"{decision.value.capitalize()} (score {it.score}): {kind.value.replace('_', ' ')}"
+    extra = _explain(decision, it.score, kinds[0], immediate if decision == Decision.DISPATCH else None,
+                     it.area_sites if major else 0, int(rules.area.window_s // 60), tuple(it.reasons[1:]))
+    return decision, priority, major, list(extra)
+
+
+@functools.lru_cache(maxsize=8192)
+def _explain(decision: Decision, score: int, kind: AlarmKind, immediate: AlarmKind | None, area_sites: int,
+             area_min: int, reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
+    """The reasons decide adds and the one-sentence summary. Decisions repeat: each distinct one is built once."""
+    extra: list[Reason] = []
+    if immediate is not None:
+        k = immediate
+        extra.append(Reason(code="immediate", text=f"{k.value.replace('_', ' ')}: dispatched at once whatever the score",
+                            text_zh=f"{kind_zh(k)}：无论评分高低立即出警"))
+    if area_sites:
+        extra.append(Reason(code="area_spike", text=f"{area_sites} sites alarmed in this area within "
+                            f"{area_min} min: major event",
+                            text_zh=f"{area_min} 分钟内本区域 {area_sites} 处报警：重大事件"))
+    head = [r.text for r in (*reasons, *extra) if r.code != "immediate"]
+    head_zh = [r.text_zh or r.text for r in (*reasons, *extra) if r.code != "immediate"]
+    text = (f"{decision.value.capitalize()} (score {score}): {kind.value.replace('_', ' ')}"
             + ("; " + "; ".join(head) if head else "") + ".")
-    text_zh = f"{_DECISION_ZH[decision]}（评分 {it.score}）：{kind_zh(kind)}" + ("；" + "；".join(head_zh) if head_zh else "") + "。"
-    summary = Reason(code="decision", text=text, text_zh=text_zh)
-    return decision, priority, major, [*extra, summary]
+    text_zh = f"{_DECISION_ZH[decision]}（评分 {score}）：{kind_zh(kind)}" + ("；" + "；".join(head_zh) if head_zh else "") + "。"
+    return (*extra, Reason(code="decision", text=text, text_zh=text_zh))
 
 
 class DecideStage:

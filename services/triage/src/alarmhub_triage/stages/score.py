@@ -42,7 +42,20 @@ def _r(code: str, text: str, text_zh: str, weight: float | None) -> Reason:
 
 
 def _alarms(history: list[Record], rules: RuleSet) -> list[Record]:
-    return [x for x in history if x.qualifier == Qualifier.NEW and x.kind not in rules.informational]
+    new, informational = Qualifier.NEW, rules.informational
+    return [x for x in history if x.qualifier is new and x.kind not in informational]
+
+
+def _lead(alarms: list[Record], rules: RuleSet) -> AlarmKind:
+    """The strongest alarm kind of the incident (highest prior; the first on a tie)."""
+    kinds = list(dict.fromkeys(x.kind for x in alarms))
+    return kinds[0] if len(kinds) == 1 else max(kinds, key=rules.prior)
+
+
+@functools.lru_cache(maxsize=1024)
+def _prior_reason(lead: AlarmKind, total: float) -> Reason:
+    return Reason(code=f"prior_{lead.value}", text=f"{lead.value.replace('_', ' ')} signal: starting score {int(total)}",
+                  text_zh=f"{kind_zh(lead)}：初始分 {int(total)}", weight=total)
 
 
 def _adjacent(zones: set[str]) -> bool:
@@ -64,10 +77,9 @@ def score(it: Item, rules: RuleSet) -> tuple[int, list[Reason]]:
     alarms = _alarms(history, rules)
     reasons: list[Reason] = []
 
-    lead = max(alarms, key=lambda x: rules.prior(x.kind)).kind if alarms else ev.kind
+    lead = _lead(alarms, rules) if alarms else ev.kind
     total = float(rules.prior(lead))
-    reasons.append(_r(f"prior_{lead.value}", f"{lead.value.replace('_', ' ')} signal: starting score {int(total)}",
-                      f"{kind_zh(lead)}：初始分 {int(total)}", total))
+    reasons.append(_prior_reason(lead, total))
     if it.swinger_report:
         return 0, [*reasons, _r("swinger", f"device repeated the same signal more than {rules.swinger.limit} "
                                 f"times within {int(rules.swinger.window_s // 60)} min: throttled",

@@ -271,3 +271,38 @@ def test_bad_body_gets_a_nak_and_a_dlq_record() -> None:
     out = s.feed(jt808.encode_frame(0x0200, PHONE, 7, body), NOW)
     assert not out.publish and len(out.dlq) == 1 and "out of range" in out.dlq[0][1]
     assert jt808.parse_frame(bytes(out.reply)).body[4] == jt808.RESULT_BAD_MESSAGE
+
+
+def test_jt808_fixes_built_and_serialized_without_pydantic_equal_the_models() -> None:
+    """The JT/T 808 hot path builds fixes with ``fast_fix`` and the app writes them with ``fix_json``:
+    for real frames (items, both hemispheres, batch, SOS) they equal the validated model and its JSON."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from alarmhub_ingest_gps.app import _serialized
+
+    spec = importlib.util.spec_from_file_location("jt808_frames", Path(__file__).with_name("test_jt808.py"))
+    assert spec is not None and spec.loader is not None
+    frames = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(frames)  # the captured frames (sources noted there)
+    fixes = []
+    for name in ("SOS_LOCATION", "SZ_LOCATION", "LOW_POWER", "SOUTH_WEST", "ITEMS", "BATCH"):
+        hexstr = getattr(frames, name)
+        frame = bytes.fromhex(hexstr)
+        phone = jt808.parse_frame(frame).header.phone
+        s = Jt808Session({}, CFG)
+        register_and_auth(s, phone)
+        out = s.feed(frame, NOW)
+        assert not out.dlq
+        fixes += [e for t, e in out.publish if t == TELEMETRY_GPS]
+    assert len(fixes) == 5 + 8
+    for fix in fixes:
+        d = fix.model_dump(exclude={"event_id"})
+        validated = GpsFix(event_id=fix.event_id, **d)
+        assert validated.model_dump() == fix.model_dump()
+        assert fix.event_id.version == 4
+        topic, value, key = _serialized(TELEMETRY_GPS, fix)
+        assert topic == TELEMETRY_GPS
+        assert key == fix.device_id and json.loads(value) == json.loads(validated.to_bytes())
+        assert GpsFix.from_bytes(value) == validated

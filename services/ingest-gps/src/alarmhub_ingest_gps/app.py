@@ -21,10 +21,12 @@ import json
 from typing import Any
 
 import structlog
+from alarmhub_events import Event, GpsFix
 from alarmhub_kafka import DurableProducer
 from alarmhub_runtime import HealthServer
 
 from .config import GpsSettings
+from .fastfix import fix_json
 from .jt809_commands import Jt809Commands
 from .jt809_link import (
     Jt809Server,
@@ -42,6 +44,16 @@ from .session import CommandResult, Gt06Session, H02Session, Jt808Session, Outpu
 __all__ = ["GpsApp"]
 
 log = structlog.get_logger("alarmhub.ingest_gps")
+
+
+def _serialized(topic: str, ev: Event) -> tuple[str, bytes, str | None]:
+    """A fix in the model's JSON without pydantic (``fix_json``), anything else through pydantic."""
+    if type(ev) is GpsFix:
+        try:
+            return topic, fix_json(ev), ev.device_id
+        except (TypeError, ValueError):  # an attribute value plain JSON cannot carry: pydantic knows how
+            return topic, ev.to_bytes(), ev.device_id
+    return topic, ev.to_bytes(), getattr(ev, "key", None)
 
 
 class GpsApp(Sink):
@@ -139,14 +151,14 @@ class GpsApp(Sink):
 
     async def deliver_many(self, batch: list[tuple[Session, Output]]) -> None:
         """The events of one event-loop iteration's reads, from many connections, in one producer call."""
-        items: list[tuple[str, Any, str | None]] = []
+        items: list[tuple[str, bytes, str | None]] = []
         counts: dict[tuple[str, str], int] = {}
         for session, out in batch:
             proto = session.protocol.value
             for topic, ev in out.publish:
-                items.append((topic, ev, None))
+                items.append(_serialized(topic, ev))
                 counts[(proto, topic)] = counts.get((proto, topic), 0) + 1
-        await self.producer.send_many(items)
+        await self.producer.send_raw_many(items)
         children = self._event_counters
         for labels, n in counts.items():
             child = children.get(labels)

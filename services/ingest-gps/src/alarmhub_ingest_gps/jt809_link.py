@@ -26,28 +26,24 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-import os
 import secrets
 import struct
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from alarmhub_events import (
     ALARMS_RAW,
     DEVICES_STATUS,
-    GPS_SCHEMA,
     TELEMETRY_GPS,
     AlarmEvent,
     AlarmKind,
     DeviceStatus,
     DeviceStatusKind,
     Event,
-    GpsFix,
     Location,
     Protocol,
     Qualifier,
@@ -57,6 +53,7 @@ from alarmhub_events import (
 from alarmhub_geo import gcj02_to_wgs84
 from alarmhub_store import verify_password
 
+from .fastfix import fast_fix, fix_json, raw_items
 from .protocols import jt808
 from .protocols import jt809 as p
 from .protocols._common import FrameError
@@ -165,7 +162,6 @@ class PlatformDirectory:
 
 async def load_platforms(database_url: str) -> list[PlatformRecord]:
     """Read the ``platforms`` table (asyncpg); JSON columns arrive as text."""
-    import json
 
     import asyncpg
 
@@ -577,114 +573,6 @@ class Jt809LinkSession:
         else:
             out.answers.append({"msg_id": p.UP_WARN_MSG, "sub_type": vm.sub_type, "device_id": vm.device_id,
                                 "data": vm.data.hex()[:512]})
-
-
-def fast_fix(*, device_id: str, lat: float, lon: float, speed_kmh: float, heading_deg: float | None,
-             altitude_m: float | None, valid: bool, occurred_at: datetime, received_at: datetime,
-             attributes: dict[str, Any]) -> GpsFix:
-    """A ``GpsFix`` built without re-validation: this is the hot path (tens of thousands per second).
-
-    Every field is already typed by the decoder; the constraints the model would check (ranges,
-    aware timestamps, id length) are checked here, so the result equals ``GpsFix(...)``.
-    """
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        raise ValueError(f"coordinates out of range: {lat}, {lon}")
-    if heading_deg is not None and not 0.0 <= heading_deg <= 360.0:
-        heading_deg = None
-    if not 0 < len(device_id) <= 128 or occurred_at.tzinfo is None or received_at.tzinfo is None:
-        raise ValueError("invalid fix identity or time")
-    event_id = _new_uuid(uuid.UUID)  # a version-4 UUID without UUID.__init__'s argument checks
-    _set(event_id, "int", int.from_bytes(os.urandom(16)) & _UUID_CLEAR | _UUID_V4)
-    _set(event_id, "is_safe", uuid.SafeUUID.unknown)
-    fix = GpsFix.__new__(GpsFix)  # what model_construct does, minus its per-field default handling
-    _set(fix, "__dict__", {
-        "event_id": event_id, "schema_": GPS_SCHEMA, "device_id": device_id,
-        "protocol": Protocol.JT809, "lat": lat, "lon": lon, "crs": "WGS84", "speed_kmh": speed_kmh,
-        "heading_deg": heading_deg, "altitude_m": altitude_m, "valid": valid, "occurred_at": occurred_at,
-        "received_at": received_at, "attributes": attributes})
-    _set(fix, "__pydantic_fields_set__", _FIX_FIELDS)
-    _set(fix, "__pydantic_extra__", None)
-    _set(fix, "__pydantic_private__", None)
-    return fix
-
-
-_set = object.__setattr__
-_new_uuid = object.__new__
-_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)  # version and variant bits
-_UUID_V4 = (4 << 76) | (0x8000 << 48)
-_FIX_FIELDS = frozenset(GpsFix.model_fields)
-
-
-_TS_CACHE: dict[datetime, str] = {}
-
-
-def _ts(value: datetime) -> str:
-    """``Timestamp``'s JSON form (RFC 3339 UTC, milliseconds, ``Z``), memoised: a read shares its times."""
-    text = _TS_CACHE.get(value)
-    if text is None:
-        if len(_TS_CACHE) > 8192:
-            _TS_CACHE.clear()
-        text = value.astimezone(UTC).isoformat(timespec="milliseconds")
-        if text.endswith(".000+00:00"):
-            text = text[:-10] + "+00:00"
-        text = _TS_CACHE[value] = text.replace("+00:00", "Z")
-    return text
-
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-
-
-def _jstr(text: str) -> str:
-    """A string as JSON (memoised: plates, platform names and device ids repeat)."""
-    out = _JSTR.get(text)
-    if out is None:
-        if len(_JSTR) > 100_000:
-            _JSTR.clear()
-        out = _JSTR[text] = _dumps(text)
-    return out
-
-
-_JSTR: dict[str, str] = {}
-_JT809 = Protocol.JT809  # a module constant: enum attribute access is slow on the hot path
-#: the attributes every live 2011 position carries, in ``_emit``'s order
-_STD_ATTRS = ("alarm_bits", "status_bits", "vec2_kmh", "mileage_km", "platform", "plate", "plate_colour")
-
-
-def fix_json(fix: GpsFix) -> bytes:
-    """``fix.to_bytes()`` without pydantic, for fixes of this module: the same fields in the same order
-    (None fields left out), plain JSON values. Parsed, it equals the model's own serialization (tested).
-    """
-    d = fix.__dict__
-    a = d["attributes"]
-    if tuple(a) == _STD_ATTRS and type(a["platform"]) is str and type(a["plate"]) is str:
-        attrs = (f'{{"alarm_bits":{int(a["alarm_bits"])},"status_bits":{int(a["status_bits"])},'
-                 f'"vec2_kmh":{int(a["vec2_kmh"])},"mileage_km":{int(a["mileage_km"])},'
-                 f'"platform":{_jstr(a["platform"])},"plate":{_jstr(a["plate"])},'
-                 f'"plate_colour":{int(a["plate_colour"])}}}')
-    else:
-        attrs = _dumps(a)
-    opt = ""
-    for k in ("speed_kmh", "heading_deg", "altitude_m"):
-        v = d[k]
-        if v is not None:
-            opt += f',"{k}":{float(v)!r}'
-    return (f'{{"event_id":"{d["event_id"]}","schema":"{d["schema_"]}","device_id":{_jstr(d["device_id"])},'
-            f'"protocol":"{"jt809" if d["protocol"] is _JT809 else d["protocol"].value}",'
-            f'"lat":{float(d["lat"])!r},"lon":{float(d["lon"])!r},'
-            f'"crs":"{d["crs"]}"{opt},"valid":{"true" if d["valid"] else "false"},'
-            f'"occurred_at":"{_ts(d["occurred_at"])}","received_at":"{_ts(d["received_at"])}",'
-            f'"attributes":{attrs}}}').encode()
-
-
-def raw_items(items: Iterable[tuple[str, Event]]) -> list[tuple[str, bytes, str | None]]:
-    """What ``DurableProducer.send_raw_many`` takes: fixes serialized by ``fix_json``, other events by pydantic."""
-    out: list[tuple[str, bytes, str | None]] = []
-    for topic, ev in items:
-        if type(ev) is GpsFix and ev.__dict__["protocol"] is _JT809:
-            out.append((topic, fix_json(ev), ev.device_id))
-        else:
-            out.append((topic, ev.to_bytes(), getattr(ev, "key", None)))
-    return out
 
 
 def _ip_allowed(peer: str | None, allowed: tuple[str, ...]) -> bool:

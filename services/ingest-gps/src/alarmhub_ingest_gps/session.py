@@ -54,6 +54,7 @@ from alarmhub_events import (
     Source,
 )
 
+from .fastfix import fast_fix
 from .protocols import gt06, h02, jt808
 from .protocols._common import FrameError, Position
 
@@ -173,6 +174,7 @@ ALARM_KINDS: dict[str, AlarmKind] = {
 }
 
 _NONE: frozenset[str] = frozenset()
+_JT808 = Protocol.JT808
 _POWER_LOW = frozenset({"power_low", "low_battery", "low_external_battery", "low_internal_battery"})
 _POWER_CUT = frozenset({"power_cut", "power_off"})
 
@@ -197,6 +199,7 @@ class _Base:
         self._acc: bool | None = None
         self._armed_moving = False
         self._last_fix: tuple[float, float] | None = None
+        self._max_future = timedelta(seconds=config.max_future_s)
 
     # ----------------------------------------------------------------- identity and policy
 
@@ -251,7 +254,7 @@ class _Base:
 
     def _occurred(self, pos: Position, now: datetime) -> datetime:
         t = pos.time
-        if t is None or t - now > timedelta(seconds=self.config.max_future_s):
+        if t is None or t - now > self._max_future:
             return now
         return t
 
@@ -289,10 +292,16 @@ class _Base:
         attrs = {"alarm_bits": pos.alarm_bits, "status_bits": pos.status_bits, **pos.attributes}
         if names:
             attrs["alarms"] = sorted(names)
-        out.publish.append((TELEMETRY_GPS, GpsFix(
-            device_id=self.device_id, protocol=self.protocol, lat=pos.lat, lon=pos.lon, speed_kmh=pos.speed_kmh,
-            heading_deg=pos.heading_deg, altitude_m=pos.altitude_m, valid=pos.valid, occurred_at=at,
-            received_at=now, attributes=attrs)))
+        if self.protocol is _JT808:
+            # hot path: the JT/T 808 decoder types every field and range-checks the coordinates
+            fix = fast_fix(device_id=self.device_id, lat=pos.lat, lon=pos.lon, speed_kmh=pos.speed_kmh,
+                           heading_deg=pos.heading_deg, altitude_m=pos.altitude_m, valid=pos.valid,
+                           occurred_at=at, received_at=now, attributes=attrs, protocol=_JT808)
+        else:
+            fix = GpsFix(device_id=self.device_id, protocol=self.protocol, lat=pos.lat, lon=pos.lon,
+                         speed_kmh=pos.speed_kmh, heading_deg=pos.heading_deg, altitude_m=pos.altitude_m,
+                         valid=pos.valid, occurred_at=at, received_at=now, attributes=attrs)
+        out.publish.append((TELEMETRY_GPS, fix))
         if pos.valid and not (pos.lat == 0.0 and pos.lon == 0.0):
             self._last_fix = (pos.lat, pos.lon)  # a Location is built only when an alarm needs one
         bits = {"alarm_bits": pos.alarm_bits, "status_bits": pos.status_bits}

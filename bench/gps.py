@@ -139,7 +139,7 @@ def _idle_worker(host: str, port: int, worker: int, connections: int, hold_s: fl
 # ------------------------------------------------------------------------------ the gateway process
 
 class Gateway:
-    def __init__(self, fd_limit: int) -> None:
+    def __init__(self, fd_limit: int, extra_env: list[str] | None = None) -> None:
         from alarmhub_devstack import BackingServices
         from alarmhub_devstack.testing import ServiceProcess, new_prefix, service_env
         from alarmhub_store import migrate_sync
@@ -164,7 +164,8 @@ class Gateway:
 
         asyncio.run(ensure_topics(self.backing.kafka_bootstrap, prefix=self.prefix))
         env = service_env(_Stack, self.prefix, ALARMHUB_GPS_AUTH_SECRET=SECRET, ALARMHUB_GPS_HOST="0.0.0.0",
-                          ALARMHUB_LOG_LEVEL="WARNING", ALARMHUB_GPS_MAX_CONNECTIONS=str(fd_limit))
+                          ALARMHUB_LOG_LEVEL="WARNING", ALARMHUB_GPS_MAX_CONNECTIONS=str(fd_limit),
+                          **dict(kv.split("=", 1) for kv in extra_env or ()))
         self.service = ServiceProcess.create("alarmhub_ingest_gps", env, port_vars=(
             "ALARMHUB_JT808_PORT", "ALARMHUB_GT06_PORT", "ALARMHUB_H02_PORT", "ALARMHUB_GPS_COMMAND_PORT", "ALARMHUB_JT809_PORT"))
         self.service.log_dir = ROOT / "artifacts" / "logs"
@@ -201,7 +202,7 @@ def _rss_sampler(ps: psutil.Process, stop: Any, peak: Any) -> None:
 
 
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
-    gw = Gateway(raise_fd_limit(args.connections + 1000))
+    gw = Gateway(raise_fd_limit(args.connections + 1000), args.env)
     try:
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
@@ -249,7 +250,7 @@ def idle(args: argparse.Namespace) -> dict[str, Any]:
     note = None if target == args.connections else (
         f"RLIMIT_NOFILE hard limit is {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}: "
         f"{target} connections is the most one process may hold here")
-    gw = Gateway(limit)
+    gw = Gateway(limit, args.env)
     try:
         rss0 = gw.ps.memory_info().rss
         ctx = mp.get_context("spawn")
@@ -293,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--connections", type=int, default=50_000)
     i.add_argument("--workers", type=int, default=4)
     i.add_argument("--hold", type=float, default=5.0, help="seconds to hold the connections before measuring")
+    for p in (t, i):
+        p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra environment of the gateway (e.g. ALARMHUB_GPS_UVLOOP=0), repeatable")
     args = parser.parse_args(argv)
     if args.cmd == "throughput":
         args.duration = min(args.duration, 600.0)

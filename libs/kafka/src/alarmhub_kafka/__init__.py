@@ -3,12 +3,12 @@ fan-out to every replica, topic creation."""
 
 from ._consumer import BatchHandler, ConsumerPipeline, Message
 from ._metrics import KafkaMetrics
-from ._producer import DurableProducer
+from ._producer import DurableProducer, murmur2
 from ._tail import TopicTail
 from ._topics import ensure_topics
 from .errors import InvalidEvent, PublishError, TransientError
 
 __all__ = [
     "BatchHandler", "ConsumerPipeline", "DurableProducer", "InvalidEvent", "KafkaMetrics", "Message",
-    "PublishError", "TopicTail", "TransientError", "ensure_topics",
+    "PublishError", "TopicTail", "TransientError", "ensure_topics", "murmur2",
 ]

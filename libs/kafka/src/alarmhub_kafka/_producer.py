@@ -8,6 +8,7 @@ is how ingest services batch without giving up that rule.
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -21,7 +22,39 @@ from alarmhub_events import ALARMS_DLQ, DlqRecord, Event, utcnow
 from ._metrics import KafkaMetrics
 from .errors import PublishError
 
-__all__ = ["DurableProducer"]
+__all__ = ["DurableProducer", "murmur2"]
+
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 of a record key (the Java client's ``Utils.murmur2``), as aiokafka computes it.
+
+    Same result as ``aiokafka.partitioner.murmur2``, reading the 4-byte blocks with one
+    ``struct.unpack_from`` instead of byte by byte: about half the cost per key.
+    """
+    n = len(data)
+    h = (0x9747B28C ^ n) & _MASK
+    n4 = n >> 2
+    if n4:
+        for k in struct.unpack_from(f"<{n4}I", data):
+            k = (k * _M) & _MASK
+            k ^= k >> 24
+            h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
+    rest = n & 3
+    if rest:
+        i = n4 << 2
+        if rest == 3:
+            h ^= data[i + 2] << 16
+        if rest >= 2:
+            h ^= data[i + 1] << 8
+        h ^= data[i]
+        h = (h * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    h ^= h >> 15
+    return h
 
 log = structlog.get_logger("alarmhub.kafka")
 
@@ -193,8 +226,10 @@ class DurableProducer:
             partition = memo[1].get(kb)
             if partition is None or kb is None:  # no key: the partitioner picks at random, every time
                 parts = memo[0]
-                partition = self._partitioner(kb, parts, parts)
-                if kb is not None:
+                if kb is None:
+                    partition = self._partitioner(kb, parts, parts)
+                else:   # aiokafka's DefaultPartitioner for a key, with the faster murmur2
+                    partition = parts[(murmur2(kb) & 0x7FFFFFFF) % len(parts)]
                     if len(memo[1]) >= 100_000:
                         memo[1].clear()
                     memo[1][kb] = partition

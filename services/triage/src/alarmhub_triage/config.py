@@ -19,7 +19,9 @@ class TriageSettings(BaseServiceSettings):
     redis_prefix: str | None = Field(default=None, alias="ALARMHUB_TRIAGE_REDIS_PREFIX",
                                      description="Redis key prefix; default '<topic prefix>triage:'")
     group: str = Field(default="triage", alias="ALARMHUB_TRIAGE_GROUP")
-    max_records: int = Field(default=500, ge=1, le=10_000, alias="ALARMHUB_TRIAGE_BATCH")
+    max_records: int = Field(default=2000, ge=1, le=10_000, alias="ALARMHUB_TRIAGE_BATCH",
+                             description="max records per poll; each batch costs 4 Redis calls and one "
+                                         "producer flush whatever its size (bench/triage.py)")
 
     @property
     def key_prefix(self) -> str:

@@ -40,6 +40,8 @@ __all__ = ["Correlation", "CorrelationRequest", "TriageState"]
 # Every script takes ARGV[1] = key prefix, ARGV[2] = the batch as one JSON array (decoded by cjson on the
 # server: one argument to pack instead of thousands), and answers with one string.
 # Times travel as strings: Lua numbers are doubles and are only compared, never printed back.
+# Redis runs on the same cores as triage, so the scripts save calls: a key's garbage-collection TTL is
+# set once per script call (``touch``), not once per event, and trims run only when a set grew.
 
 # batch: [[fingerprint, event_id, ts, window_ms, ttl_s], ...]. Answer: '1' owner / '0' duplicate, per event.
 _DEDUP = """
@@ -69,17 +71,18 @@ return table.concat(out)
 # Answer: counts joined by ','.
 _SWING = """
 local P, ttl = ARGV[1], ARGV[3]
-local out = {}
+local out, touched = {}, {}
 for _, e in ipairs(cjson.decode(ARGV[2])) do
   local k = P .. 'sw:' .. e[1]
   local ts, win = tonumber(e[3]), e[4]
-  if e[5] == 1 then
-    redis.call('ZADD', k, e[3], e[2])
+  local grew = e[5] == 1 and redis.call('ZADD', k, e[3], e[2]) == 1
+  if grew then
     redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%d', ts - 2 * win))
-    redis.call('ZREMRANGEBYRANK', k, 0, -1001)
-    redis.call('EXPIRE', k, ttl)
+    if not touched[k] then redis.call('EXPIRE', k, ttl); touched[k] = true end
   end
-  out[#out + 1] = redis.call('ZCOUNT', k, string.format('%d', ts - win), e[3])
+  local n = redis.call('ZCOUNT', k, string.format('%d', ts - win), e[3])
+  if grew and n > 1000 then redis.call('ZREMRANGEBYRANK', k, 0, -1001) end
+  out[#out + 1] = n
 end
 return table.concat(out, ',')
 """
@@ -90,7 +93,10 @@ return table.concat(out, ',')
 # or 0 when the event opened nothing (the records are stored JSON, concatenated as they are).
 _CORRELATE = """
 local P, ttl, memottl = ARGV[1], ARGV[3], ARGV[4]
-local out = {}
+local out, touched, placed = {}, {}, {}
+local function touch(k)
+  if not touched[k] then redis.call('EXPIRE', k, ttl); touched[k] = true end
+end
 for _, e in ipairs(cjson.decode(ARGV[2])) do
   local ts = tonumber(e[3])
   local eid, mode = e[6], e[11]
@@ -104,7 +110,7 @@ for _, e in ipairs(cjson.decode(ARGV[2])) do
   if mode == 1 then
     local gk = P .. 'cam:' .. b
     redis.call('GEOADD', gk, lon, lat, e[3] .. ':' .. eid)
-    redis.call('EXPIRE', gk, ttl)
+    touch(gk)
     if not known then
       local found = false
       for j = 0, 1 do
@@ -139,14 +145,19 @@ for _, e in ipairs(cjson.decode(ARGV[2])) do
     if id then redis.call('SET', memo, id, 'EX', memottl) end
   end
   if id then
-    redis.call('EXPIRE', ck, ttl)
+    touch(ck)
     local ik = P .. 'inc:' .. id
-    if redis.call('HLEN', ik) < e[8] then redis.call('HSET', ik, eid, e[7]) end
-    redis.call('EXPIRE', ik, ttl)
+    local held = redis.call('HLEN', ik)
+    if held < e[8] then held = held + redis.call('HSET', ik, eid, e[7]) end
+    touch(ik)
     if mode == 2 then
       local gk = P .. 'site:' .. b
-      redis.call('GEOADD', gk, lon, lat, e[1])
-      redis.call('EXPIRE', gk, ttl)
+      local pk = gk .. ' ' .. e[1] .. ' ' .. lon .. ' ' .. lat
+      if not placed[pk] then    -- a site alarming again in this call is already placed there
+        redis.call('GEOADD', gk, lon, lat, e[1])
+        placed[pk] = true
+      end
+      touch(gk)
       for j = 0, 1 do
         local hits = redis.call('GEOSEARCH', P .. 'cam:' .. (b - j), 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm')
         for _, h in ipairs(hits) do
@@ -157,7 +168,7 @@ for _, e in ipairs(cjson.decode(ARGV[2])) do
     end
     -- an incident of one signal is that signal: the client already has its record
     local recs = ''
-    if opened == 0 or redis.call('HLEN', ik) > 1 then recs = table.concat(redis.call('HVALS', ik), ',') end
+    if opened == 0 or held > 1 then recs = table.concat(redis.call('HVALS', ik), ',') end
     out[#out + 1] = '["' .. id .. '",' .. opened .. ',' .. camhits .. ',[' .. recs .. ']]'
   else
     out[#out + 1] = '0'
@@ -170,15 +181,16 @@ return '[' .. table.concat(out, ',') .. ']'
 # ARGV[3] ttl. Answer per item: 'sites,genuine,false,test_until' joined by ';'.
 _CONTEXT = """
 local P, ttl = ARGV[1], ARGV[3]
-local out = {}
+local out, touched = {}, {}
 for _, e in ipairs(cjson.decode(ARGV[2])) do
   local n = 0
   if e[1] ~= '' then
     local k = P .. 'area:' .. e[1]
     local ts, win = tonumber(e[3]), e[4]
-    redis.call('ZADD', k, 'GT', e[3], e[2])
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%d', ts - 2 * win))
-    redis.call('EXPIRE', k, ttl)
+    if redis.call('ZADD', k, 'GT', e[3], e[2]) == 1 then   -- a new site in the cell: drop the stale ones
+      redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%d', ts - 2 * win))
+    end
+    if not touched[k] then redis.call('EXPIRE', k, ttl); touched[k] = true end
     n = redis.call('ZCOUNT', k, string.format('%d', ts - win), e[3])
   end
   local fa = redis.call('HMGET', P .. 'fa:' .. e[5], 'g', 'f')

@@ -224,6 +224,11 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
             assert [(c["command"], c["reply"]["status"]) for c in recorded] == [
                 ("supervise", "ok"), ("track", "ok"), ("track_stop", "ok")]
             assert recorded[0]["reply"]["result"] == 1 and recorded[0]["params"]["warn_type"] == 9
+            # each request went to the gateway holding the link (owner:jt809:<user id>, found by the
+            # platform's registry name), not to the configured URL
+            lookups = {s.labels["outcome"]: s.value for m in services.dispatch.metrics.gps_owner_lookups.collect()
+                       for s in m.samples if s.name.endswith("_total")}
+            assert lookups.get("routed") == 3 and not lookups.get("fallback"), lookups
         finally:
             reading.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -31,7 +31,7 @@ from .registry import KINDS, parse_csv
 from .reports import CAMERA_TARGETS, CITY_CAMERA_TARGET, to_csv
 from .service import Dispatcher, NotFound, summary
 from .theft import add_theft_routes
-from .vehicle_commands import GatewayUnreachable
+from .vehicle_commands import GatewayUnreachable, OwnerGone
 
 __all__ = ["build_api"]
 
@@ -199,6 +199,8 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
             raise HTTPException(403, str(exc)) from None
         except ActionError as exc:
             raise HTTPException(409, str(exc)) from None
+        except OwnerGone as exc:
+            raise HTTPException(503, str(exc)) from None
         except GatewayUnreachable as exc:
             raise HTTPException(502, str(exc)) from None
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 import uvicorn
 from alarmhub_events import (
     ALARMS_TRIAGED,
@@ -69,7 +70,11 @@ class DispatchApp:
         self.store = Store(settings.database_url)
         self.producer = DurableProducer.from_settings(settings, metrics=self.kafka_metrics, client_id="dispatch")
         self.policy = Policy(ack_timeout_s=settings.ack_timeout_s, district_timeout_s=settings.district_timeout_s)
-        self.vehicle_commands = VehicleCommands(settings.gps_command_url, transport=gps_transport)
+        self.vehicle_commands = VehicleCommands(
+            settings.gps_command_url, transport=gps_transport,
+            redis=aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+            if settings.gps_command_routing else None,
+            prefix=settings.gps_key_prefix, lookups=self.metrics.gps_owner_lookups, platform_user=self._platform_user)
         self.dispatcher: Dispatcher | None = None
         self.consumer: ConsumerPipeline | None = None
         self.gps_consumer: ConsumerPipeline | None = None
@@ -97,6 +102,11 @@ class DispatchApp:
             return self.store.pool is not None and await self.store.ping()
         except Exception:
             return False
+
+    async def _platform_user(self, name: str) -> int | None:
+        """The user id of the JT/T 809 platform registered under ``name`` (its link's ownership key)."""
+        rows = await self.store.fetch("SELECT user_id FROM platforms WHERE name = $1", name)
+        return int(rows[0]["user_id"]) if len(rows) == 1 else None
 
     @property
     def http_port(self) -> int | None:

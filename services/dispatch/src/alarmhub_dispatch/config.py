@@ -33,5 +33,15 @@ class DispatchSettings(BaseServiceSettings):
     webhook_max_attempts: int = Field(default=8, ge=1, le=50, alias="ALARMHUB_WEBHOOK_MAX_ATTEMPTS",
                                       description="attempts before a delivery goes to the dead-letter list")
     gps_command_url: str = Field(default="http://127.0.0.1:9112/commands", alias="ALARMHUB_GPS_COMMAND_URL",
-                                 description="ingest-gps's internal endpoint for vehicle commands")
+                                 description="ingest-gps's command endpoint used when no gateway is known to "
+                                             "hold the vehicle's session")
+    gps_redis_prefix: str | None = Field(default=None, alias="ALARMHUB_GPS_REDIS_PREFIX",
+                                         description="prefix of ingest-gps's session-ownership keys; "
+                                                     "default '<topic prefix>gps:'")
+    gps_command_routing: bool = Field(default=True, alias="ALARMHUB_GPS_COMMAND_ROUTING",
+                                      description="send each command to the gateway holding the session (Redis)")
     migrate: bool = Field(default=True, alias="ALARMHUB_MIGRATE", description="apply the schema at start")
+
+    @property
+    def gps_key_prefix(self) -> str:
+        return self.gps_redis_prefix if self.gps_redis_prefix is not None else f"{self.topic_prefix}gps:"

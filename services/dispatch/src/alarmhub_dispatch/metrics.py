@@ -27,5 +27,9 @@ class DispatchMetrics:
                                         "Webhook delivery attempts, by resulting state", ["result"], registry=registry)
         self.batch_seconds = Histogram("alarmhub_dispatch_batch_seconds", "Time to apply one batch of decisions",
                                        registry=registry)
+        self.gps_owner_lookups = Counter(
+            "alarmhub_dispatch_gps_owner_lookups_total",
+            "Vehicle-command owner lookups: routed (to the gateway holding the session), fallback (configured URL), "
+            "owner_gone (503), lookup_error (Redis failed: configured URL)", ["outcome"], registry=registry)
         self.audit_failures = Counter("alarmhub_dispatch_audit_write_failures_total",
                                       "Audit rows that could not be written (the call went on)", registry=registry)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -37,6 +38,7 @@ from .jt809_link import (
     refresh_platforms,
 )
 from .metrics import GpsMetrics
+from .ownership import SessionOwnership
 from .registry import VehicleRegistry
 from .server import GpsServer, Session, Sink
 from .session import CommandResult, Gt06Session, H02Session, Jt808Session, Output, SessionConfig
@@ -82,10 +84,17 @@ class GpsApp(Sink):
         # JT/T 809: lower-level platforms forward whole fleets over one main link each.
         self.platforms = PlatformDirectory()
         self.jt809_commands = Jt809Commands(metrics=metrics)
+        # Which process holds which session, for dispatch to route commands (ownership.py); the id and
+        # URL are completed once the command endpoint is bound.
+        self.ownership = SessionOwnership(
+            settings.redis_url, prefix=settings.key_prefix, gateway_id=settings.gateway_id or "",
+            ttl_s=max(settings.idle_timeout_s, settings.jt809_idle_timeout_s) + 2 * settings.ownership_refresh_s,
+            refresh_s=settings.ownership_refresh_s, errors=metrics.ownership_errors)
+        self._write_link_status = link_status_writer(settings.database_url)
         self.jt809 = Jt809Server(
             host=settings.host, port=settings.jt809_port, directory=self.platforms, publish=self._publish_809,
             dead_letter=self._dead_letter_809, vehicles=self.registry, registry=collector,
-            on_link_status=link_status_writer(settings.database_url), idle_timeout_s=settings.jt809_idle_timeout_s,
+            on_link_status=self._link_status, idle_timeout_s=settings.jt809_idle_timeout_s,
             slave_enabled=settings.jt809_slave_link, on_answer=self.jt809_commands.on_answer)
         self.jt809_commands.server = self.jt809
         self._platform_refresh: asyncio.Task[None] | None = None
@@ -119,7 +128,10 @@ class GpsApp(Sink):
         await self.jt809.start()
         self._command_server = await asyncio.start_server(self._http, self.settings.command_host,
                                                           self.settings.command_port, limit=16384)
-        log.info("ingest_gps_started", ports=self.ports, unregistered=self.settings.unregistered.value)
+        self.ownership.gateway_id, url = self.settings.advertised(self.ports["command"])
+        await self.ownership.start(url, self._active_sessions)
+        log.info("ingest_gps_started", ports=self.ports, unregistered=self.settings.unregistered.value,
+                 gateway=self.ownership.gateway_id, command_url=url)
 
     async def stop(self) -> None:
         if self._command_server is not None:
@@ -130,6 +142,7 @@ class GpsApp(Sink):
             self._platform_refresh.cancel()
         await self.jt809.stop()
         await asyncio.gather(*(s.drain() for s in self.servers.values()))
+        await self.ownership.stop()  # after the drain: the closed sessions' keys are released
         await self.producer.stop()
         await self.registry.stop()
 
@@ -173,6 +186,29 @@ class GpsApp(Sink):
     async def _dead_letter_809(self, raw: bytes, error: str, peer: str | None) -> None:
         await self.producer.dead_letter(stage="decode", source_id=peer or "jt809", error=error, raw=raw,
                                         protocol="jt809", peer=peer)
+
+    def session_opened(self, device_id: str) -> None:
+        self.ownership.claim(device_id)
+
+    def session_closed(self, device_id: str) -> None:
+        self.ownership.release(device_id)
+
+    async def _link_status(self, user_id: int, status: str) -> None:
+        """A JT/T 809 main link came up (this process now holds it) or went down."""
+        if status == "up":
+            self.ownership.claim(f"jt809:{user_id}")
+        elif status == "down":
+            self.ownership.release(f"jt809:{user_id}")
+        await self._write_link_status(user_id, status)
+
+    def _active_sessions(self, since: float) -> Iterator[str]:
+        """Sessions held here that had traffic since ``since``: their ownership is refreshed."""
+        for server in self.servers.values():
+            for device_id, conn in list(server.devices.items()):
+                if conn.last_activity >= since:
+                    yield device_id
+        for user_id in list(self.jt809.links):  # a handful of links, each beating: refresh them all
+            yield f"jt809:{user_id}"
 
     def command_result(self, result: CommandResult) -> None:
         fut = self._waiters.pop((result.device_id, result.serial), None)

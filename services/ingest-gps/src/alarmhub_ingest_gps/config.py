@@ -1,9 +1,13 @@
-"""Settings of the GPS gateway: listen ports, session limits, unregistered-terminal policy."""
+"""Settings of the GPS gateway: listen ports, session limits, unregistered-terminal policy, identity."""
 
 from __future__ import annotations
 
+import re
+import socket
+from urllib.parse import urlsplit
+
 from alarmhub_runtime import BaseServiceSettings
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from .session import UnregisteredPolicy
 
@@ -27,6 +31,19 @@ class GpsSettings(BaseServiceSettings):
     command_host: str = Field(default="127.0.0.1", alias="ALARMHUB_GPS_COMMAND_HOST",
                               description="internal operator-command endpoint; never expose it publicly")
     command_port: int = Field(default=9112, ge=0, le=65535, alias="ALARMHUB_GPS_COMMAND_PORT")
+    gateway_id: str | None = Field(
+        default=None, alias="ALARMHUB_GPS_GATEWAY_ID",
+        description="this process's identity in the session-ownership keys; default '<hostname>:<command port>'")
+    command_url: str | None = Field(
+        default=None, alias="ALARMHUB_GPS_ADVERTISED_COMMAND_URL",
+        description="where dispatch reaches this process's command endpoint; default "
+                    "'http://<command host, or hostname when a wildcard>:<command port>/commands'")
+    redis_prefix: str | None = Field(default=None, alias="ALARMHUB_GPS_REDIS_PREFIX",
+                                     description="prefix of the ownership keys (dispatch reads the same); "
+                                                 "default '<topic prefix>gps:'")
+    ownership_refresh_s: float = Field(
+        default=30.0, gt=0, le=3600, alias="ALARMHUB_GPS_OWNERSHIP_REFRESH_S",
+        description="refresh period of the gateway key and of the owner keys of sessions with traffic")
     unregistered: UnregisteredPolicy = Field(
         default=UnregisteredPolicy.ACCEPT, alias="ALARMHUB_GPS_UNREGISTERED",
         description="reject: refuse terminals missing from the registry; accept: admit them flagged for review")
@@ -43,3 +60,37 @@ class GpsSettings(BaseServiceSettings):
                                   description="JT/T 808 device clocks are GMT+8 by the standard")
     gt06_tz_hours: float = Field(default=0.0, alias="ALARMHUB_GT06_TZ_HOURS")
     h02_tz_hours: float = Field(default=0.0, alias="ALARMHUB_H02_TZ_HOURS")
+
+    @field_validator("gateway_id")
+    @classmethod
+    def _gateway_id(cls, v: str | None) -> str | None:
+        if v is not None and not _GATEWAY_ID.fullmatch(v):
+            raise ValueError("gateway id: 1-100 characters among letters, digits and . _ : -")
+        return v
+
+    @field_validator("command_url")
+    @classmethod
+    def _command_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            parts = urlsplit(v)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("advertised command URL must be an absolute http(s) URL")
+            if parts.hostname in ("0.0.0.0", "::"):
+                raise ValueError("advertised command URL must name a reachable host, not a wildcard address")
+        return v
+
+    @property
+    def key_prefix(self) -> str:
+        return self.redis_prefix if self.redis_prefix is not None else f"{self.topic_prefix}gps:"
+
+    def advertised(self, bound_port: int) -> tuple[str, str]:
+        """(gateway id, command URL), defaults derived from the command endpoint's bound port."""
+        host = self.command_host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
+        gateway = self.gateway_id or f"{socket.gethostname()}:{bound_port}"
+        url_host = f"[{host}]" if ":" in host else host
+        return gateway, self.command_url or f"http://{url_host}:{bound_port}/commands"
+
+
+_GATEWAY_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")

@@ -25,3 +25,6 @@ class GpsMetrics:
                                       registry=registry)
         self.commands = Counter("alarmhub_ingest_gps_commands_total", "operator commands", ["command", "result"],
                                 registry=registry)
+        self.ownership_errors = Counter("alarmhub_ingest_gps_ownership_write_errors_total",
+                                        "session-ownership writes to Redis that failed (commands fall back)",
+                                        registry=registry)

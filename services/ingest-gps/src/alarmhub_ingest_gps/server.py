@@ -48,6 +48,12 @@ class Sink:
     def command_result(self, result: CommandResult) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def session_opened(self, device_id: str) -> None:
+        """A terminal authenticated on this connection (it now holds the device's session)."""
+
+    def session_closed(self, device_id: str) -> None:
+        """The connection holding the device's session closed."""
+
 
 class Connection(asyncio.Protocol):
     __slots__ = ("_busy", "_closing", "connected_at", "last_activity", "peer", "server", "session", "transport")
@@ -92,8 +98,9 @@ class Connection(asyncio.Protocol):
             srv.m_error.inc(len(out.dlq))
         for result in out.commands:
             srv.sink.command_result(result)
-        if session.authenticated and session.device_id:
+        if session.authenticated and session.device_id and srv.devices.get(session.device_id) is not self:
             srv.devices[session.device_id] = self
+            srv.sink.session_opened(session.device_id)
         if out.publish and not out.registry and not out.dlq:
             # The common case (positions): join this loop iteration's batch, one broker write for all.
             assert self.transport is not None
@@ -118,6 +125,7 @@ class Connection(asyncio.Protocol):
         srv.metrics.connections.labels(srv.protocol).dec()
         if self.session.device_id and srv.devices.get(self.session.device_id) is self:
             del srv.devices[self.session.device_id]
+            srv.sink.session_closed(self.session.device_id)
         reason = "closed" if self._closing else ("error" if exc else "peer_closed")
         srv.metrics.closed.labels(srv.protocol, reason).inc()
         out = self.session.connection_lost(utcnow(), "idle_timeout" if reason == "closed" and self._idle() else reason)

@@ -171,6 +171,7 @@ class Dispatcher:
         self.clock = clock
         self.hub = Hub(lambda: self.tree)
         self._publish_lock = asyncio.Lock()
+        self._publish_again = False
         self.commands: VehicleCommands | None = None  # set by the app: ingest-gps's command endpoint
         self._handover_tree: UnitTree | None = None
         self._handover_cache: dict[str, list[str]] = {}
@@ -382,12 +383,25 @@ class Dispatcher:
 
     # -- outbox → incidents.events ---------------------------------------------------------------
     async def publish_outbox(self) -> int:
-        """Send queued lifecycle events (raises PublishError if the broker does not take them)."""
+        """Send queued lifecycle events (raises PublishError if the broker does not take them).
+
+        One publisher at a time drains the whole outbox. A caller arriving while it runs does not queue
+        behind it (six partitions' handlers did, and waited ~70 ms each per batch): it flags that more
+        was committed and returns; the running publisher queries again before it lets go. No await lies
+        between the flag check and the release, so nothing committed before a caller's return is left
+        behind (and the timer's sweep would take it anyway).
+        """
+        if self._publish_lock.locked():
+            self._publish_again = True
+            return 0
         total = 0
         async with self._publish_lock:
             for _ in range(100):  # bounded: at most 50k events per call
+                self._publish_again = False
                 pending = await self.store.pending_events(500)
                 if not pending:
+                    if self._publish_again:
+                        continue
                     break
                 await self.producer.send_many([(INCIDENTS_EVENTS, ev, ev.key) for _, ev in pending])
                 await self.store.mark_published([s for s, _ in pending])

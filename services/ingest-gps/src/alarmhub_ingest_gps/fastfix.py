@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from alarmhub_events import GPS_SCHEMA, Event, GpsFix, Protocol, new_event_id
 
 __all__ = ["fast_fix", "fix_json", "raw_items"]
@@ -68,6 +69,9 @@ def _ts(value: datetime) -> str:
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+#: attributes are plain JSON values from the decoders; like pydantic, orjson writes UTF-8, NaN as null
+#: and non-string keys as strings (a value it cannot write raises TypeError: callers fall back to pydantic)
+_orjson_dumps, _NON_STR_KEYS = orjson.dumps, orjson.OPT_NON_STR_KEYS
 
 
 def _jstr(text: str) -> str:
@@ -98,7 +102,7 @@ def fix_json(fix: GpsFix) -> bytes:
                  f'"platform":{_jstr(a["platform"])},"plate":{_jstr(a["plate"])},'
                  f'"plate_colour":{int(a["plate_colour"])}}}')
     else:
-        attrs = _dumps(a)
+        attrs = _orjson_dumps(a, option=_NON_STR_KEYS).decode()  # a tenth of the json module's cost
     opt = ""
     for k in ("speed_kmh", "heading_deg", "altitude_m"):
         v = d[k]

@@ -87,6 +87,7 @@ WATCHED = (  # counters and histogram sums read from each service's /metrics bef
     "alarmhub_triage_batch_seconds_sum", "alarmhub_triage_batch_seconds_count",
     "alarmhub_dispatch_incidents_opened_total", "alarmhub_dispatch_batch_seconds_sum",
     "alarmhub_dispatch_batch_seconds_count", "alarmhub_kafka_produce_seconds_sum", "alarmhub_kafka_produce_seconds_count",
+    "alarmhub_ingest_contactid_ack_seconds_sum", "alarmhub_ingest_contactid_ack_seconds_count",
 )
 
 
@@ -111,7 +112,9 @@ def deltas(before: dict[str, float], after: dict[str, float], wall: float) -> di
     for k, v in d.items():
         if k.endswith("_total"):
             res[k + "_per_s"] = round(v / wall, 1)
-    for svc_metric in ("triage:alarmhub_triage_batch_seconds", "dispatch:alarmhub_dispatch_batch_seconds"):
+    produce = [k.removesuffix("_count") for k in d if k.endswith(":alarmhub_kafka_produce_seconds_count")]
+    for svc_metric in ("triage:alarmhub_triage_batch_seconds", "dispatch:alarmhub_dispatch_batch_seconds",
+                       "ingest_contactid:alarmhub_ingest_contactid_ack_seconds", *produce):
         n = d.get(svc_metric + "_count", 0.0)
         if n:
             res[svc_metric + "_mean_ms"] = round(1000 * d[svc_metric + "_sum"] / n, 1)

@@ -264,7 +264,7 @@ class _Base:
             device_id=self.device_id, protocol=self.protocol, status=kind, occurred_at=at, received_at=now,
             peer=self.peer, attributes=attrs)))
 
-    def _alarm(self, name: str, qualifier: Qualifier, at: datetime, now: datetime, raw: str, out: Output,
+    def _alarm(self, name: str, qualifier: Qualifier, at: datetime, now: datetime, raw: str | bytes, out: Output,
                attrs: dict[str, Any]) -> None:
         assert self.device_id is not None
         kind = ALARM_KINDS.get(name)
@@ -282,9 +282,9 @@ class _Base:
             code=name, occurred_at=at, received_at=now,
             location=Location(lat=self._last_fix[0], lon=self._last_fix[1], source="device") if self._last_fix else None,
             attributes=extra,
-            raw=raw[:4096])))
+            raw=(raw if isinstance(raw, str) else raw.hex())[:4096])))
 
-    def _position(self, pos: Position, names: frozenset[str], now: datetime, raw: str, out: Output, *,
+    def _position(self, pos: Position, names: frozenset[str], now: datetime, raw: str | bytes, out: Output, *,
                   level: bool = True, acc: bool | None = None) -> None:
         """Publish the fix, alarm edges, state changes and armed-vehicle alarms of one position."""
         assert self.device_id is not None
@@ -312,7 +312,7 @@ class _Base:
                 self._alarm(name, Qualifier.NEW, at, now, raw, out, bits)
         self._state(acc, pos, at, now, raw, out, bits)
 
-    def _edges(self, names: frozenset[str], at: datetime, now: datetime, raw: str, out: Output,
+    def _edges(self, names: frozenset[str], at: datetime, now: datetime, raw: str | bytes, out: Output,
                bits: dict[str, Any]) -> None:
         prev = self._alarms
         self._alarms = names
@@ -331,7 +331,7 @@ class _Base:
             elif name in _POWER_LOW:
                 self._status(DeviceStatusKind.BATTERY_RESTORED, at, now, out, **bits)
 
-    def _state(self, acc: bool | None, pos: Position | None, at: datetime, now: datetime, raw: str, out: Output,
+    def _state(self, acc: bool | None, pos: Position | None, at: datetime, now: datetime, raw: str | bytes, out: Output,
                bits: dict[str, Any]) -> None:
         assert self.device_id is not None
         info = self._lookup(self.device_id)
@@ -417,7 +417,7 @@ class Jt808Session(_Base):
             self._refuse(out)
             out.reply += jt808.general_response(h, self.next_serial(), jt808.RESULT_FAILURE)
             return
-        raw = msg.raw.hex()
+        raw = msg.raw  # hex only if an alarm carries it: most reports carry none
         tz = self.config.jt808_tz_hours
         if mid == jt808.T_LOCATION:
             self._location(jt808.decode_location(msg.body, tz_hours=tz), now, raw, out)
@@ -444,7 +444,7 @@ class Jt808Session(_Base):
             return
         out.reply += jt808.general_response(h, self.next_serial())
 
-    def _location(self, pos: Position, now: datetime, raw: str, out: Output) -> None:
+    def _location(self, pos: Position, now: datetime, raw: str | bytes, out: Output) -> None:
         bits = pos.alarm_bits
         names = frozenset(jt808.ALARM_BITS[b] for b in jt808.ALARM_BITS if bits >> b & 1) if bits else _NONE
         self._position(pos, names, now, raw, out, acc=bool(pos.status_bits & 0x01))

@@ -13,53 +13,32 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from alarmhub_dispatch.app import DispatchApp
-from alarmhub_dispatch.config import DispatchSettings
-from alarmhub_events import (
-    ALARMS_TRIAGED,
-    AlarmEvent,
-    AlarmKind,
-    Decision,
-    Location,
-    Protocol,
-    Reason,
-    Source,
-    TriagedAlarm,
-)
+from alarmhub_events import ALARMS_TRIAGED
 from alarmhub_ingest_gps.app import GpsApp
-from alarmhub_ingest_gps.config import GpsSettings
-from alarmhub_ingest_gps.metrics import GpsMetrics
 from alarmhub_ingest_gps.protocols import jt808
 from alarmhub_kafka import DurableProducer, KafkaMetrics
 from prometheus_client import CollectorRegistry
+
+from .inproc import command_url, dispatch_app, gps_app, new_token, read_808, theft_decision
 
 PHONE = "013900000778"
 
 
 @pytest.fixture
 async def services(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp, GpsApp, DispatchApp, str, Any]]:
-    common = dict(KAFKA_BOOTSTRAP=stack.kafka_bootstrap, DATABASE_URL=stack.database_url,
-                  REDIS_URL=stack.redis_url, ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HEALTH_PORT=0)
-    gateways = []
-    for _ in range(2):
-        settings = GpsSettings(**common, ALARMHUB_GPS_HOST="127.0.0.1", ALARMHUB_JT808_PORT=0, ALARMHUB_GT06_PORT=0,
-                               ALARMHUB_H02_PORT=0, ALARMHUB_JT809_PORT=0, ALARMHUB_GPS_COMMAND_PORT=0)
-        registry = CollectorRegistry()
-        gps = GpsApp(settings, DurableProducer.from_settings(settings, metrics=KafkaMetrics(registry),
-                                                             client_id="ingest-gps"), GpsMetrics(registry))
+    gateways = [gps_app(stack, topic_prefix) for _ in range(2)]
+    for gps in gateways:
         await gps.start()
-        gateways.append(gps)
-    token = f"dev-{uuid.uuid4().hex}"
+    token = new_token()
     metrics = CollectorRegistry()
-    dispatch = DispatchApp(DispatchSettings(
-        **common, ALARMHUB_HTTP_HOST="127.0.0.1", ALARMHUB_HTTP_PORT=0, ALARMHUB_DEV_TOKEN=token,
-        ALARMHUB_GPS_COMMAND_URL=f"http://127.0.0.1:{gateways[0].ports['command']}/commands"), metrics)
+    dispatch = dispatch_app(stack, topic_prefix, token, command_url(gateways[0].ports["command"]), registry=metrics)
     await dispatch.start()
     try:
         yield gateways[0], gateways[1], dispatch, token, metrics
@@ -67,20 +46,6 @@ async def services(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp,
         await dispatch.stop()
         for gps in gateways:
             await gps.stop()
-
-
-async def _read(reader: asyncio.StreamReader) -> jt808.Message:
-    await reader.readuntil(b"\x7e")
-    return jt808.parse_frame((await asyncio.wait_for(reader.readuntil(b"\x7e"), 10))[:-1])
-
-
-def _theft(incident_id: uuid.UUID) -> TriagedAlarm:
-    now = datetime.now(UTC)
-    ev = AlarmEvent(kind=AlarmKind.VEHICLE_THEFT, source=Source(protocol=Protocol.JT808, device_id=PHONE),
-                    code="0x00000800", occurred_at=now, received_at=now, location=Location(lat=22.54, lon=114.05))
-    return TriagedAlarm(incident_id=incident_id, event=ev, decision=Decision.DISPATCH, score=80, priority=2,
-                        rule_version="test", decided_at=now,
-                        reasons=[Reason(code="ignition_unauthorized", text="Ignition while armed")])
 
 
 async def _until(check: Any, what: str) -> None:
@@ -92,12 +57,12 @@ async def _until(check: Any, what: str) -> None:
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lat: float, serial: int) -> None:
-    query = await _read(reader)
+    query = await read_808(reader)
     assert query.header.msg_id == 0x8201
     body = query.header.serial.to_bytes(2, "big") + jt808.location_body(
         lat=lat, lon=114.0666, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0))
     writer.write(jt808.encode_frame(0x0201, PHONE, serial, body))
-    await _read(reader)
+    await read_808(reader)
 
 
 async def test_command_follows_the_terminal_across_gateways(
@@ -119,9 +84,9 @@ async def test_command_follows_the_terminal_across_gateways(
     # the terminal registers and authenticates on the SECOND gateway
     reader, writer = await asyncio.open_connection("127.0.0.1", second.ports["jt808"])
     writer.write(jt808.encode_frame(0x0100, PHONE, 1, bytes(37)))
-    code = (await _read(reader)).body[3:]
+    code = (await read_808(reader)).body[3:]
     writer.write(jt808.encode_frame(0x0102, PHONE, 2, code))
-    assert (await _read(reader)).body[4] == 0
+    assert (await read_808(reader)).body[4] == 0
 
     async def owned_by_second() -> bool:
         return await owner() == second.ownership.gateway_id
@@ -133,7 +98,7 @@ async def test_command_follows_the_terminal_across_gateways(
     producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="t",
                                topic_prefix=topic_prefix)
     await producer.start()
-    await producer.send(ALARMS_TRIAGED, _theft(incident_id))
+    await producer.send(ALARMS_TRIAGED, theft_decision(incident_id, PHONE))
     await producer.stop()
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{dispatch.http_port}",
@@ -154,7 +119,7 @@ async def test_command_follows_the_terminal_across_gateways(
         # the terminal moves: it logs in on the FIRST gateway, then its old connection drops
         reader2, writer2 = await asyncio.open_connection("127.0.0.1", first.ports["jt808"])
         writer2.write(jt808.encode_frame(0x0102, PHONE, 4, code))
-        assert (await _read(reader2)).body[4] == 0
+        assert (await read_808(reader2)).body[4] == 0
 
         async def owned_by_first() -> bool:
             return await owner() == first.ownership.gateway_id

@@ -9,44 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from alarmhub_dispatch.app import DispatchApp
-from alarmhub_dispatch.config import DispatchSettings
 from alarmhub_ingest_gps.app import GpsApp
-from alarmhub_ingest_gps.config import GpsSettings
-from alarmhub_ingest_gps.metrics import GpsMetrics
 from alarmhub_ingest_gps.protocols import jt808
-from alarmhub_kafka import DurableProducer, KafkaMetrics
-from alarmhub_triage.app import TriageApp
-from alarmhub_triage.config import TriageSettings
-from prometheus_client import CollectorRegistry
+
+from .inproc import command_url, dispatch_app, gps_app, new_token, read_808, terminal_login, triage_app
 
 PHONE = "013900000888"
 
 
 @pytest.fixture
 async def services(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp, DispatchApp, str]]:
-    common = dict(KAFKA_BOOTSTRAP=stack.kafka_bootstrap, DATABASE_URL=stack.database_url,
-                  REDIS_URL=stack.redis_url, ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HEALTH_PORT=0)
-    gps_settings = GpsSettings(**common, ALARMHUB_GPS_HOST="127.0.0.1", ALARMHUB_JT808_PORT=0, ALARMHUB_GT06_PORT=0,
-                               ALARMHUB_H02_PORT=0, ALARMHUB_JT809_PORT=0, ALARMHUB_GPS_COMMAND_PORT=0)
-    registry = CollectorRegistry()
-    gps = GpsApp(gps_settings, DurableProducer.from_settings(gps_settings, metrics=KafkaMetrics(registry),
-                                                             client_id="ingest-gps"), GpsMetrics(registry))
-    triage = TriageApp(TriageSettings(KAFKA_BOOTSTRAP=stack.kafka_bootstrap, REDIS_URL=stack.redis_url,
-                                      ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HEALTH_PORT=0,
-                                      ALARMHUB_TRIAGE_REDIS_PREFIX=f"{topic_prefix}triage:"), CollectorRegistry())
+    gps = gps_app(stack, topic_prefix)
+    triage = triage_app(stack, topic_prefix)
     await asyncio.gather(gps.start(), triage.start())
-    token = f"dev-{uuid.uuid4().hex}"
-    dispatch = DispatchApp(DispatchSettings(
-        **common, ALARMHUB_HTTP_HOST="127.0.0.1", ALARMHUB_HTTP_PORT=0, ALARMHUB_DEV_TOKEN=token,
-        ALARMHUB_DISPATCH_TIMER_INTERVAL_S=0.2,
-        ALARMHUB_GPS_COMMAND_URL=f"http://127.0.0.1:{gps.ports['command']}/commands"), CollectorRegistry())
+    token = new_token()
+    dispatch = dispatch_app(stack, topic_prefix, token, command_url(gps.ports["command"]),
+                            ALARMHUB_DISPATCH_TIMER_INTERVAL_S=0.2)
     await dispatch.start()
     try:
         yield gps, dispatch, token
@@ -55,22 +39,13 @@ async def services(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp,
         await asyncio.gather(gps.stop(), triage.stop())
 
 
-async def _read(reader: asyncio.StreamReader) -> jt808.Message:
-    await reader.readuntil(b"\x7e")
-    return jt808.parse_frame((await asyncio.wait_for(reader.readuntil(b"\x7e"), 10))[:-1])
-
-
 async def test_owner_theft_report_opens_an_incident_and_starts_tracking(
         services: tuple[GpsApp, DispatchApp, str]) -> None:
     gps, dispatch, token = services
-    reader, writer = await asyncio.open_connection("127.0.0.1", gps.ports["jt808"])
-    writer.write(jt808.encode_frame(0x0100, PHONE, 1, bytes(37)))
-    reg = await _read(reader)
-    writer.write(jt808.encode_frame(0x0102, PHONE, 2, reg.body[3:]))
-    assert (await _read(reader)).body[4] == 0  # authenticated
+    reader, writer = await terminal_login(gps.ports["jt808"], PHONE)
 
     async def terminal() -> jt808.Message:
-        cmd = await _read(reader)
+        cmd = await read_808(reader)
         # 0x0001 terminal general response: answered serial, answered id, result 0 (OK)
         body = cmd.header.serial.to_bytes(2, "big") + cmd.header.msg_id.to_bytes(2, "big") + b"\x00"
         writer.write(jt808.encode_frame(0x0001, PHONE, 3, body))

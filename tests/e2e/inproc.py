@@ -1,0 +1,91 @@
+"""Services run inside the test's own event loop, and a real JT/T 808 terminal to talk to them.
+
+The vehicle tests need ingest-gps, dispatch and sometimes triage wired to one another on ephemeral
+ports, on the real broker, Redis and PostgreSQL; these builders keep that wiring in one place so each
+test states only what it changes (extra settings as keyword arguments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from alarmhub_dispatch.app import DispatchApp
+from alarmhub_dispatch.config import DispatchSettings
+from alarmhub_events import AlarmEvent, AlarmKind, Decision, Location, Protocol, Reason, Source, TriagedAlarm
+from alarmhub_ingest_gps.app import GpsApp
+from alarmhub_ingest_gps.config import GpsSettings
+from alarmhub_ingest_gps.metrics import GpsMetrics
+from alarmhub_ingest_gps.protocols import jt808
+from alarmhub_kafka import DurableProducer, KafkaMetrics
+from alarmhub_triage.app import TriageApp
+from alarmhub_triage.config import TriageSettings
+from prometheus_client import CollectorRegistry
+
+
+def common(stack: Any, topic_prefix: str) -> dict[str, Any]:
+    """The settings every service shares: the backing services, the topic prefix, no health port."""
+    return dict(KAFKA_BOOTSTRAP=stack.kafka_bootstrap, DATABASE_URL=stack.database_url, REDIS_URL=stack.redis_url,
+                ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HEALTH_PORT=0)
+
+
+def gps_app(stack: Any, topic_prefix: str, **settings: Any) -> GpsApp:
+    """An ingest-gps on loopback with every listener (and the command endpoint) on an ephemeral port."""
+    s = GpsSettings(**{**common(stack, topic_prefix), "ALARMHUB_GPS_HOST": "127.0.0.1", "ALARMHUB_JT808_PORT": 0,
+                       "ALARMHUB_GT06_PORT": 0, "ALARMHUB_H02_PORT": 0, "ALARMHUB_JT809_PORT": 0,
+                       "ALARMHUB_GPS_COMMAND_PORT": 0, **settings})
+    registry = CollectorRegistry()
+    producer = DurableProducer.from_settings(s, metrics=KafkaMetrics(registry), client_id="ingest-gps")
+    return GpsApp(s, producer, GpsMetrics(registry), collector=registry)
+
+
+def command_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/commands"
+
+
+def dispatch_app(stack: Any, topic_prefix: str, token: str, gps_command_url: str,
+                 registry: CollectorRegistry | None = None, **settings: Any) -> DispatchApp:
+    """A dispatch whose API listens on an ephemeral port and whose dev token is ``token``."""
+    s = DispatchSettings(**{**common(stack, topic_prefix), "ALARMHUB_HTTP_HOST": "127.0.0.1", "ALARMHUB_HTTP_PORT": 0,
+                            "ALARMHUB_DEV_TOKEN": token, "ALARMHUB_GPS_COMMAND_URL": gps_command_url, **settings})
+    return DispatchApp(s, registry if registry is not None else CollectorRegistry())
+
+
+def triage_app(stack: Any, topic_prefix: str) -> TriageApp:
+    """A triage with its Redis keys under the test's prefix."""
+    return TriageApp(TriageSettings(KAFKA_BOOTSTRAP=stack.kafka_bootstrap, REDIS_URL=stack.redis_url,
+                                    ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HEALTH_PORT=0,
+                                    ALARMHUB_TRIAGE_REDIS_PREFIX=f"{topic_prefix}triage:"), CollectorRegistry())
+
+
+def new_token() -> str:
+    return f"dev-{uuid.uuid4().hex}"
+
+
+async def read_808(reader: asyncio.StreamReader) -> jt808.Message:
+    """The next JT/T 808 frame the platform sent (0x7e … 0x7e), parsed."""
+    await reader.readuntil(b"\x7e")
+    return jt808.parse_frame((await asyncio.wait_for(reader.readuntil(b"\x7e"), 10))[:-1])
+
+
+async def terminal_login(port: int, phone: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A JT/T 808 terminal that registers (0x0100) and authenticates (0x0102) with the code it was given."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(jt808.encode_frame(0x0100, phone, 1, bytes(37)))
+    reg = await read_808(reader)
+    writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
+    answer = await read_808(reader)
+    assert answer.body[4] == 0, "authentication refused"
+    return reader, writer
+
+
+def theft_decision(incident_id: uuid.UUID, phone: str) -> TriagedAlarm:
+    """Triage's decision to dispatch a JT/T 808 terminal's illegal-ignition alarm in Futian."""
+    now = datetime.now(UTC)
+    ev = AlarmEvent(kind=AlarmKind.VEHICLE_THEFT, source=Source(protocol=Protocol.JT808, device_id=phone),
+                    code="0x00000800", occurred_at=now, received_at=now, location=Location(lat=22.54, lon=114.05))
+    return TriagedAlarm(incident_id=incident_id, event=ev, decision=Decision.DISPATCH, score=80, priority=2,
+                        rule_version="test", decided_at=now,
+                        reasons=[Reason(code="ignition_unauthorized", text="Ignition while armed")])

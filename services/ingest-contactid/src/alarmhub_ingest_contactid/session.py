@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from alarmhub_events import AlarmEvent, Location, Protocol, Source
+from alarmhub_events import AlarmEvent, Location, Protocol
 
+from .fastalarm import fast_alarm, fast_source
 from .protocols import dc09
 from .protocols.contactid import parse_contactid
 from .protocols.sia import parse_sia
@@ -107,6 +108,7 @@ class Outcome:
 
 
 _UNKNOWN: Final = "unknown"
+_CID, _SIA = Protocol.DC09_CID, Protocol.DC09_SIA  # module constants: enum attribute access is slow
 
 
 class Dc09Session:
@@ -241,8 +243,8 @@ class Dc09Session:
         peer: str | None, path: str | None,
     ) -> list[AlarmEvent]:
         receiver = msg.receiver_id()
-        source = Source(
-            protocol=Protocol.DC09_CID if msg.token == "ADM-CID" else Protocol.DC09_SIA,
+        source = fast_source(
+            protocol=_CID if msg.token == "ADM-CID" else _SIA,
             device_id=msg.device_id(), account=(msg.account or "").upper() or None,
             receiver=f"R{receiver}" if receiver is not None else None, line=f"L{msg.line_id()}",
             path=path, peer=peer,
@@ -267,7 +269,7 @@ class Dc09Session:
             attrs = {**base, "partition": cid.partition, "description": cid.description,
                      "number_is": cid.concerns}
             _zone_name(attrs, account, cid.number if cid.concerns == "zone" else None)
-            events.append(AlarmEvent(
+            events.append(fast_alarm(
                 kind=cid.kind, qualifier=cid.qualifier, source=source, code=cid.code, zone=cid.number,
                 occurred_at=occurred, received_at=now, location=location, attributes=attrs, raw=raw,
             ))
@@ -282,7 +284,7 @@ class Dc09Session:
                 if len(sia_events) > 1:
                     attrs["index"] = i
                 _zone_name(attrs, account, ev.number)
-                events.append(AlarmEvent(
+                events.append(fast_alarm(
                     kind=ev.kind, qualifier=ev.qualifier, source=source, code=ev.code, zone=ev.number,
                     occurred_at=occurred, received_at=now, location=location, attributes=attrs, raw=raw,
                 ))

@@ -291,3 +291,27 @@ async def test_encoded_decisions_are_the_models_bytes(triage: Pipeline, ev: Make
         assert value == d.to_bytes()
         assert TriagedAlarm.model_validate_json(value).event == d.event
     assert {r.code for r in res.decisions[-1].reasons} >= {"cancel_in_window", "decision"}
+
+
+async def test_test_mode_and_verdicts_share_the_device_hash(triage: Pipeline, ev: MakeEvent) -> None:
+    state: TriageState = triage._state
+    dev = "L1#950"
+    await state.record_verdicts([(f"inc-t{i}", dev, "f") for i in range(12)])
+    res = await triage.run([ev("test", device=dev, code="E607", zone=None),
+                            ev("burglary", device=dev, zone="001", at_s=60)])
+    assert {"test_mode", "device_history"} <= {r.code for r in res.decisions[-1].reasons}
+    res = await triage.run([ev("test", device=dev, code="R607", zone=None, qualifier="restore", at_s=120),
+                            ev("burglary", device=dev, zone="002", at_s=4000)])   # a new incident, test mode over
+    codes = {r.code for r in res.decisions[-1].reasons}
+    assert "device_history" in codes and "test_mode" not in codes
+
+
+async def test_a_replay_after_the_memo_and_the_open_incident_expired_decides_the_same(triage: Pipeline,
+                                                                                     ev: MakeEvent) -> None:
+    state: TriageState = triage._state
+    batch = [ev("burglary", device="L1#951", zone="001"), ev("burglary", device="L1#951", zone="002", at_s=30)]
+    first = await triage.run(batch)
+    await state._r.delete(*[f"{state.prefix}ev:{e.event_id}" for e in batch], f"{state.prefix}corr:s:L1#951")
+    again = await triage.run(batch)   # the first event opens its incident again, which still holds both records
+    assert ([(d.incident_id, d.score, d.decision) for d in again.decisions]
+            == [(d.incident_id, d.score, d.decision) for d in first.decisions])

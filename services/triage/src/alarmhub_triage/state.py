@@ -20,8 +20,8 @@ or a single-slot deployment, not a cluster):
 - ``ev:<event_id>`` — the incident an event was put in (memo: a replay lands in the same incident).
 - ``cam:<bucket>`` / ``site:<bucket>`` — geo sets of recent camera events and alarm sites.
 - ``area:<cell>`` — sorted set of sites alarming in a map cell (spike detection).
-- ``test:<device>`` — end of the device's test mode (epoch ms).
-- ``fa:<device>`` — hash ``g``/``f``: genuine and false verdicts; ``vd:<incident_id>`` — the verdict counted
+- ``fa:<device>`` — hash ``g``/``f``: genuine and false verdicts, ``t``: end of the device's test mode
+  (epoch ms; read with the verdicts in one command); ``vd:<incident_id>`` — the verdict counted
   for that incident (each incident counts once, with its latest verdict).
 """
 
@@ -50,7 +50,8 @@ local out = {}
 for _, e in ipairs(cjson.decode(ARGV[2])) do
   local k = P .. 'dd:' .. e[1]
   local eid, ts = e[2], tonumber(e[3])
-  local v = redis.call('GET', k)
+  -- the common case, a first copy, is one command: set if absent, answer the previous value
+  local v = redis.call('SET', k, eid .. '|' .. e[3], 'NX', 'GET', 'EX', e[5])
   local owner = eid
   if v then
     local sep = string.find(v, '|', 1, true)
@@ -58,7 +59,7 @@ for _, e in ipairs(cjson.decode(ARGV[2])) do
     if id == eid or math.abs(ts - tonumber(string.sub(v, sep + 1))) <= e[4] then owner = id end
   end
   if owner == eid then
-    if not v or string.sub(v, 1, #eid) ~= eid then redis.call('SET', k, eid .. '|' .. e[3], 'EX', e[5]) end
+    if v and string.sub(v, 1, #eid) ~= eid then redis.call('SET', k, eid .. '|' .. e[3], 'EX', e[5]) end
     out[#out + 1] = '1'
   else
     out[#out + 1] = '0'
@@ -76,12 +77,14 @@ for _, e in ipairs(cjson.decode(ARGV[2])) do
   local k = P .. 'sw:' .. e[1]
   local ts, win = tonumber(e[3]), e[4]
   local grew = e[5] == 1 and redis.call('ZADD', k, e[3], e[2]) == 1
-  if grew then
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%d', ts - 2 * win))
-    if not touched[k] then redis.call('EXPIRE', k, ttl); touched[k] = true end
-  end
+  if grew and not touched[k] then redis.call('EXPIRE', k, ttl); touched[k] = true end
   local n = redis.call('ZCOUNT', k, string.format('%d', ts - win), e[3])
-  if grew and n > 1000 then redis.call('ZREMRANGEBYRANK', k, 0, -1001) end
+  -- stale entries (older than two windows) only cost memory: trim a set that repeats in the window,
+  -- and a lone one now and then (one event id in 16), not at every signal
+  if grew and (n > 1 or string.sub(e[2], -1) == '0') then
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%d', ts - 2 * win))
+    if n > 1000 then redis.call('ZREMRANGEBYRANK', k, 0, -1001) end
+  end
   out[#out + 1] = n
 end
 return table.concat(out, ',')
@@ -93,9 +96,15 @@ return table.concat(out, ',')
 # or 0 when the event opened nothing (the records are stored JSON, concatenated as they are).
 _CORRELATE = """
 local P, ttl, memottl = ARGV[1], ARGV[3], ARGV[4]
-local out, touched, placed = {}, {}, {}
+local out, touched, placed, exists = {}, {}, {}, {}
 local function touch(k)
   if not touched[k] then redis.call('EXPIRE', k, ttl); touched[k] = true end
+end
+-- geo buckets are few per call: ask once whether one exists, and search only those that do
+local function has(k)
+  local x = exists[k]
+  if x == nil then x = redis.call('EXISTS', k) == 1; exists[k] = x end
+  return x
 end
 for _, e in ipairs(cjson.decode(ARGV[2])) do
   local ts = tonumber(e[3])
@@ -110,12 +119,14 @@ for _, e in ipairs(cjson.decode(ARGV[2])) do
   if mode == 1 then
     local gk = P .. 'cam:' .. b
     redis.call('GEOADD', gk, lon, lat, e[3] .. ':' .. eid)
+    exists[gk] = true
     touch(gk)
     if not known then
       local found = false
       for j = 0, 1 do
-        local hits = redis.call('GEOSEARCH', P .. 'site:' .. (b - j), 'FROMLONLAT', lon, lat,
-                                'BYRADIUS', radius, 'm', 'ASC', 'COUNT', 5)
+        local sk = P .. 'site:' .. (b - j)
+        local hits = has(sk) and redis.call('GEOSEARCH', sk, 'FROMLONLAT', lon, lat,
+                                            'BYRADIUS', radius, 'm', 'ASC', 'COUNT', 5) or {}
         for _, h in ipairs(hits) do
           local cur = redis.call('HMGET', P .. 'corr:' .. h, 'id', 'last')
           if cur[1] and math.abs(ts - tonumber(cur[2])) <= camwin then
@@ -147,8 +158,14 @@ for _, e in ipairs(cjson.decode(ARGV[2])) do
   if id then
     touch(ck)
     local ik = P .. 'inc:' .. id
-    local held = redis.call('HLEN', ik)
-    if held < e[8] then held = held + redis.call('HSET', ik, eid, e[7]) end
+    local held
+    if opened == 1 then   -- a new incident's first record: the hash held nothing, unless this is a replay
+      held = redis.call('HSET', ik, eid, e[7])
+      if held == 0 then held = redis.call('HLEN', ik) end
+    else
+      held = redis.call('HLEN', ik)
+      if held < e[8] then held = held + redis.call('HSET', ik, eid, e[7]) end
+    end
     touch(ik)
     if mode == 2 then
       local gk = P .. 'site:' .. b
@@ -156,10 +173,12 @@ for _, e in ipairs(cjson.decode(ARGV[2])) do
       if not placed[pk] then    -- a site alarming again in this call is already placed there
         redis.call('GEOADD', gk, lon, lat, e[1])
         placed[pk] = true
+        exists[gk] = true
       end
       touch(gk)
       for j = 0, 1 do
-        local hits = redis.call('GEOSEARCH', P .. 'cam:' .. (b - j), 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm')
+        local sk = P .. 'cam:' .. (b - j)
+        local hits = has(sk) and redis.call('GEOSEARCH', sk, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm') or {}
         for _, h in ipairs(hits) do
           local t = tonumber(string.sub(h, 1, string.find(h, ':', 1, true) - 1))
           if math.abs(ts - t) <= camwin then camhits = camhits + 1 end
@@ -187,18 +206,20 @@ for _, e in ipairs(cjson.decode(ARGV[2])) do
   if e[1] ~= '' then
     local k = P .. 'area:' .. e[1]
     local ts, win = tonumber(e[3]), e[4]
-    if redis.call('ZADD', k, 'GT', e[3], e[2]) == 1 then   -- a new site in the cell: drop the stale ones
+    -- a new site in the cell drops the stale ones now and then (one second in 16): memory only, the
+    -- count reads the window, and the set never outgrows the cell's sites
+    if redis.call('ZADD', k, 'GT', e[3], e[2]) == 1 and math.floor(ts / 1000) % 16 == 0 then
       redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%d', ts - 2 * win))
     end
     if not touched[k] then redis.call('EXPIRE', k, ttl); touched[k] = true end
     n = redis.call('ZCOUNT', k, string.format('%d', ts - win), e[3])
   end
-  local fa = redis.call('HMGET', P .. 'fa:' .. e[5], 'g', 'f')
-  local tk = P .. 'test:' .. e[5]
-  if e[6] == 's' then redis.call('SET', tk, e[7], 'EX', ttl)
-  elseif e[6] == 'e' then redis.call('DEL', tk) end
-  local t = redis.call('GET', tk)
-  out[#out + 1] = n .. ',' .. (fa[1] or 0) .. ',' .. (fa[2] or 0) .. ',' .. (t or 0)
+  -- the device's hash holds its verdicts (g, f) and the end of its test mode (t): one read
+  local dk = P .. 'fa:' .. e[5]
+  if e[6] == 's' then redis.call('HSET', dk, 't', e[7])
+  elseif e[6] == 'e' then redis.call('HDEL', dk, 't') end
+  local fa = redis.call('HMGET', dk, 'g', 'f', 't')
+  out[#out + 1] = n .. ',' .. (fa[1] or 0) .. ',' .. (fa[2] or 0) .. ',' .. (fa[3] or 0)
 end
 return table.concat(out, ';')
 """

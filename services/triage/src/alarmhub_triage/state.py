@@ -50,7 +50,7 @@ local out = {}
 for _, e in ipairs(cjson.decode(ARGV[2])) do
   local k = P .. 'dd:' .. e[1]
   local eid, ts = e[2], tonumber(e[3])
-  -- the common case, a first copy, is one command: set if absent, answer the previous value
+  -- the common case, a first copy, is one command: set if absent, answer the previous value (Redis >= 7.0)
   local v = redis.call('SET', k, eid .. '|' .. e[3], 'NX', 'GET', 'EX', e[5])
   local owner = eid
   if v then

@@ -46,8 +46,10 @@ class ContactIdApp:
         ))
         self.supervisor = Supervisor(utcnow())
         self.registry = AccountRegistry(settings.database_url) if settings.dc09_registry else None
-        self.receiver = Dc09Receiver(self.session, self.producer, self.metrics, on_message=self._heard,
-                                     resolve=self.registry.lookup if self.registry is not None else None)
+        self.receiver = Dc09Receiver(
+            self.session, self.producer, self.metrics, on_message=self._heard,
+            resolve=self.registry.lookup if self.registry is not None else None,
+            recently_missed=self.registry.recently_missed if self.registry is not None else None)
         self.server = Dc09Server(
             self.receiver, self.metrics, host=settings.dc09_host, port=settings.dc09_port,
             max_frame=settings.max_frame, idle_timeout_s=settings.idle_timeout_s,

@@ -76,6 +76,10 @@ class AccountRegistry:
             await self._pool.close()
             self._pool = None
 
+    def recently_missed(self, line: str, account: str) -> bool:
+        """Whether :meth:`lookup` would answer ``None`` from its memory of misses, without a query."""
+        return self._misses.get((line, account), 0.0) > time.monotonic()
+
     async def lookup(self, line: str, account: str) -> Account | None:
         """One account, for a frame whose account is not in the last full load (registered since).
 

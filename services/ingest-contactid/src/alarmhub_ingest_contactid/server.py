@@ -40,6 +40,9 @@ class _Publisher(Protocol):
     async def send_raw_many(self, items: Sequence[tuple[str, bytes, str | None]]) -> None: ...
 
 
+_Waiting = tuple[list[tuple[str, bytes, str | None]], Callable[[PublishError | None], None]]
+
+
 class Dc09Receiver:
     """Turns frames into replies: publishes each frame's events and returns the reply only once the
     broker confirmed them. Shared by the TCP and UDP shells."""
@@ -54,6 +57,7 @@ class Dc09Receiver:
         on_message: Callable[[Outcome, datetime], None] | None = None,
         resolve: Callable[[str, str], Awaitable[Account | None]] | None = None,
         log_every: int = 1000,
+        recently_missed: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.session = session
         self.producer = producer
@@ -61,10 +65,12 @@ class Dc09Receiver:
         self.clock = clock
         self.on_message = on_message
         self.resolve = resolve
+        #: whether ``resolve`` would answer "not found" from its memory of misses, without a query
+        self.recently_missed = recently_missed
         # labelled children cached: .labels() costs more than the increment on the per-message path
         self._children: dict[tuple[Any, ...], Any] = {}
         # the events of every connection handled in one event-loop iteration, written with one call
-        self._tick: list[tuple[list[tuple[str, bytes, str | None]], asyncio.Future[None]]] = []
+        self._tick: list[_Waiting] = []
         self._writes: set[asyncio.Task[None]] = set()
         #: one "frame_handled" line at info per this many messages (all of them at debug)
         self.log_every = log_every
@@ -81,36 +87,98 @@ class Dc09Receiver:
         """Handle frames that arrived together; return the replies to write, in order.
 
         The batch's events join those of every other connection handled in the same event-loop
-        iteration and go to the broker in one ``send_raw_many`` (see :meth:`_publish`); if it fails,
+        iteration and go to the broker in one ``send_raw_many`` (see :meth:`_enqueue`); if it fails,
         replies for frames that carried events are withheld (the transmitters retry), the others
-        still go out.
+        still go out. :meth:`submit` is the same without a coroutine, for the TCP hot path.
         """
         t0 = time.perf_counter()
         now = self.clock()
         outcomes: list[Outcome] = []
         for frame in frames:
-            try:
-                outcome = self.session.handle(frame, now=now, peer=peer, transport=transport)
-            except Exception:  # a bug on our side: say so loudly, but never take the listener down
-                log.exception("frame_handling_failed", peer=peer, frame=frame[:200].hex())
-                self.metrics.decode_errors.labels("internal").inc()
+            outcome = self._decide(frame, now=now, peer=peer, transport=transport)
+            if outcome is None:
                 continue
             if outcome.lookup is not None and self.resolve is not None:
                 # an account registered since the last registry load: look it up once, then decide again
                 found = await self.resolve(*outcome.lookup)
                 if found is not None:
                     self.session.add_account(found)
-                    outcome = self.session.handle(frame, now=now, peer=peer, transport=transport)
+                    outcome = self._decide(frame, now=now, peer=peer, transport=transport)
+                    if outcome is None:
+                        continue
             outcomes.append(outcome)
-        events = [(ALARMS_RAW, alarm_json(ev), ev.source.device_id) for o in outcomes for ev in o.events]
-        published = True
-        if events:
+        items = self._items(outcomes)
+        error: PublishError | None = None
+        if items:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def confirmed(err: PublishError | None) -> None:
+                if fut.done():
+                    return
+                if err is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(err)
+
+            self._enqueue(items, confirmed)
             try:
-                await self._publish(events)
+                await fut
             except PublishError as exc:
-                published = False
-                self.metrics.publish_failures.inc(sum(1 for o in outcomes if o.events))
-                log.warning("publish_failed_ack_withheld", peer=peer, error=str(exc), events=len(events))
+                error = exc
+        return self._finish(outcomes, error, now=now, t0=t0, peer=peer, transport=transport)
+
+    def submit(self, frames: list[bytes], *, peer: str, transport: str,
+               done: Callable[[list[bytes]], None]) -> bool:
+        """Handle frames now and call ``done(replies)`` once their events are confirmed by the broker
+        (at once when they carry none; with the replies of event-carrying frames withheld when the
+        write failed). Returns ``False``, having done nothing, when a frame needs an account lookup
+        in the database: the caller then uses :meth:`process`.
+
+        No task, coroutine or future per message: this is the TCP hot path.
+        """
+        t0 = time.perf_counter()
+        now = self.clock()
+        outcomes: list[Outcome] = []
+        missed = self.recently_missed
+        for frame in frames:
+            outcome = self._decide(frame, now=now, peer=peer, transport=transport)
+            if outcome is None:
+                continue
+            if outcome.lookup is not None and self.resolve is not None \
+                    and (missed is None or not missed(*outcome.lookup)):
+                return False
+            outcomes.append(outcome)
+        items = self._items(outcomes)
+        if not items:
+            done(self._finish(outcomes, None, now=now, t0=t0, peer=peer, transport=transport))
+            return True
+
+        def confirmed(error: PublishError | None) -> None:
+            done(self._finish(outcomes, error, now=now, t0=t0, peer=peer, transport=transport))
+
+        self._enqueue(items, confirmed)
+        return True
+
+    def _decide(self, frame: bytes, *, now: datetime, peer: str, transport: str) -> Outcome | None:
+        try:
+            return self.session.handle(frame, now=now, peer=peer, transport=transport)
+        except Exception:  # a bug on our side: say so loudly, but never take the listener down
+            log.exception("frame_handling_failed", peer=peer, frame=frame[:200].hex())
+            self.metrics.decode_errors.labels("internal").inc()
+            return None
+
+    @staticmethod
+    def _items(outcomes: list[Outcome]) -> list[tuple[str, bytes, str | None]]:
+        return [(ALARMS_RAW, alarm_json(ev), ev.source.device_id) for o in outcomes for ev in o.events]
+
+    def _finish(self, outcomes: list[Outcome], error: PublishError | None, *, now: datetime, t0: float,
+                peer: str, transport: str) -> list[bytes]:
+        """Count, remember what was published, and return the replies that may go out."""
+        published = error is None
+        if not published:
+            self.metrics.publish_failures.inc(sum(1 for o in outcomes if o.events))
+            log.warning("publish_failed_ack_withheld", peer=peer, error=str(error),
+                        events=sum(len(o.events) for o in outcomes))
         replies: list[bytes] = []
         for o in outcomes:
             self._account(o, published)
@@ -126,21 +194,18 @@ class Dc09Receiver:
             self._child(self.metrics.ack_seconds, transport).observe(time.perf_counter() - t0)
         return replies
 
-    def _publish(self, items: list[tuple[str, bytes, str | None]]) -> asyncio.Future[None]:
-        """Queue ``items`` for this loop iteration's broker write; the future resolves once the broker
-        confirmed the whole write (acks=all) or fails with :class:`PublishError`.
+    def _enqueue(self, items: list[tuple[str, bytes, str | None]],
+                 callback: Callable[[PublishError | None], None]) -> None:
+        """Queue ``items`` for this loop iteration's broker write; ``callback(None)`` runs once the
+        broker confirmed the whole write (acks=all), ``callback(error)`` if it did not.
 
         Every connection whose frames were handled in the same iteration joins one producer call:
-        ``call_soon`` runs the flush after the steps already queued, i.e. after those connections'
-        handling. Each connection still awaits only its own future, and no future resolves before the
-        broker confirmed every record of the write it was in.
+        ``call_soon`` runs the flush after the callbacks already queued, i.e. after those
+        connections' reads. No callback runs before the broker confirmed every record of its write.
         """
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
         if not self._tick:
-            loop.call_soon(self._flush)
-        self._tick.append((items, fut))
-        return fut
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._tick.append((items, callback))
 
     def _flush(self) -> None:
         batch, self._tick = self._tick, []
@@ -149,27 +214,25 @@ class Dc09Receiver:
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
 
-    async def _write(self, batch: list[tuple[list[tuple[str, bytes, str | None]], asyncio.Future[None]]]) -> None:
+    async def _write(self, batch: list[_Waiting]) -> None:
         values = [item for items, _ in batch for item in items]
-        error: BaseException | None = None
+        error: PublishError | None = None
         try:
             await self.producer.send_raw_many(values)
         except PublishError as exc:
             error = exc
-        except BaseException as exc:  # cancelled at shutdown, or a bug: never ACK, never hang the waiters
-            error = PublishError(f"write not confirmed: {exc!r}")
-            if not isinstance(exc, Exception):
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(error)
-                raise
-        for _, fut in batch:
-            if fut.done():
-                continue
-            if error is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(error)
+        except BaseException as exc:  # cancelled at shutdown, or a bug: never ACK, never leave a waiter
+            self._notify(batch, PublishError(f"write not confirmed: {exc!r}"))
+            raise
+        self._notify(batch, error)
+
+    @staticmethod
+    def _notify(batch: list[_Waiting], error: PublishError | None) -> None:
+        for _, callback in batch:
+            try:
+                callback(error)
+            except Exception:  # one connection's failure must not keep the others' replies
+                log.exception("reply_callback_failed")
 
     def _account(self, o: Outcome, published: bool) -> None:
         m = self.metrics
@@ -261,9 +324,16 @@ class Dc09Server:
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Let in-flight frames finish (their ACKs depend on the broker), then close connections."""
-        pending = set(self._udp_tasks) | {c.task for c in self._conns if c.task is not None}
-        if pending:
-            await asyncio.wait(pending, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        await asyncio.sleep(0)  # a flush queued by call_soon starts its write
+        while True:
+            pending = (set(self._udp_tasks) | set(self.receiver._writes)
+                       | {c.task for c in self._conns if c.task is not None})
+            left = deadline - time.monotonic()
+            if not pending or left <= 0:
+                break
+            await asyncio.wait(pending, timeout=left)
+            await asyncio.sleep(0)
         for conn in list(self._conns):
             conn.close()
         if self._tcp is not None:
@@ -308,7 +378,12 @@ class Dc09Server:
 class _TcpConnection(asyncio.Protocol):
     """One TCP connection: frames are handled strictly in arrival order, one batch at a time; while a
     batch waits on the broker, further frames queue and reading pauses once too many are queued (the
-    transmitter is slowed down instead of buffering without bound)."""
+    transmitter is slowed down instead of buffering without bound).
+
+    A batch is handled synchronously in the read callback and answered from the broker write's
+    completion (:meth:`Dc09Receiver.submit`); only a batch that needs an account lookup in the
+    database runs as a task.
+    """
 
     MAX_QUEUED = 256
 
@@ -321,12 +396,13 @@ class _TcpConnection(asyncio.Protocol):
         self.last_read = time.monotonic()
         self.queued: list[bytes] = []
         self.task: asyncio.Task[None] | None = None
+        self.waiting = False  # a batch is in the receiver (decided, its write not yet confirmed)
         self.paused = False
         self.admitted = False
 
     @property
     def busy(self) -> bool:
-        return self.task is not None
+        return self.waiting
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
@@ -347,28 +423,50 @@ class _TcpConnection(asyncio.Protocol):
             self.server.metrics.garbage_bytes.inc(self.framer.garbage - garbage)
         if not frames:
             return
-        self.queued += frames
-        if len(self.queued) > self.MAX_QUEUED and not self.paused and self.transport is not None:
-            self.paused = True
-            self.transport.pause_reading()
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._run())
+        if self.waiting:
+            self.queued += frames
+            if len(self.queued) > self.MAX_QUEUED and not self.paused and self.transport is not None:
+                self.paused = True
+                self.transport.pause_reading()
+            return
+        self._submit(frames)
 
-    async def _run(self) -> None:
+    def _submit(self, frames: list[bytes]) -> None:
+        self.waiting = True
         try:
-            while self.queued:
-                batch, self.queued = self.queued, []
-                replies = await self.server.receiver.process(batch, peer=self.peer, transport="tcp")
-                if replies and self.transport is not None and not self.transport.is_closing():
-                    self.transport.write(b"".join(replies))
-                if self.paused and self.transport is not None and not self.transport.is_closing():
-                    self.paused = False
-                    self.transport.resume_reading()
+            fast = self.server.receiver.submit(frames, peer=self.peer, transport="tcp", done=self._done)
         except Exception:  # the receiver guards itself; this is a last line so one peer cannot kill others
             log.exception("connection_failed", peer=self.peer)
+            self.waiting = False
             self.close()
+            return
+        if not fast:
+            self.task = asyncio.get_running_loop().create_task(self._slow(frames))
+
+    async def _slow(self, frames: list[bytes]) -> None:
+        try:
+            replies = await self.server.receiver.process(frames, peer=self.peer, transport="tcp")
+        except Exception:
+            log.exception("connection_failed", peer=self.peer)
+            self.waiting = False
+            self.close()
+            return
         finally:
             self.task = None
+        self._done(replies)
+
+    def _done(self, replies: list[bytes]) -> None:
+        """This connection's batch is decided and, where it carried events, confirmed: answer, go on."""
+        transport = self.transport
+        if replies and transport is not None and not transport.is_closing():
+            transport.write(b"".join(replies) if len(replies) > 1 else replies[0])
+        self.waiting = False
+        if self.queued and transport is not None and not transport.is_closing():
+            batch, self.queued = self.queued, []
+            if self.paused:
+                self.paused = False
+                transport.resume_reading()
+            self._submit(batch)
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

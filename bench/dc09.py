@@ -8,7 +8,8 @@ time, the next only once the ACK arrived (stop-and-wait). Every message is a Con
 with a fresh timestamp and sequence number, clear or AES-128 encrypted.
 
 - alarmhub: ``python -m alarmhub_ingest_contactid`` against the real dev broker (reused if reachable,
-  else started) and PostgreSQL (accounts and keys from the registry). Its ACK is sent only after the
+  else started) and PostgreSQL (accounts and keys from the registry, clear and encrypted ones, as
+  pysiaalarm is configured with both). Its ACK is sent only after the
   broker confirmed the ``alarms.raw`` write (acks=all); the run checks the receiver's own
   ``events_total`` against the ACKs counted by the transmitters.
 - pysiaalarm: its asyncio TCP server with a no-op event callback — it ACKs before anything is stored,
@@ -224,6 +225,10 @@ def setup_accounts(db_url: str, n: int) -> None:
         for i in range(n):
             conn.execute(text("INSERT INTO accounts (line, account, company, key_hex, encryption_required) "
                               "VALUES (:l, :a, 'bench', :k, true)"), {"l": LINE, "a": account(i, True), "k": KEY.hex()})
+            # the clear transmitters' accounts are registered too, as pysiaalarm's are configured (an
+            # unregistered account is looked up in the database every few seconds: another path)
+            conn.execute(text("INSERT INTO accounts (line, account, company, encryption_required) "
+                              "VALUES (:l, :a, 'bench', false)"), {"l": LINE, "a": account(i, False)})
     engine.dispose()
 
 

@@ -153,3 +153,30 @@ async def test_per_peer_limit_and_idle_timeout(stack: Any, topic_prefix: str) ->
         assert app.metrics.connections_rejected.labels("per_peer")._value.get() == 1
     finally:
         await app.stop()
+
+
+async def test_connections_of_one_loop_iteration_share_one_broker_write(service: ContactIdApp) -> None:
+    """Frames of many transmitters arriving together go to the broker in one call (or a few), and each
+    transmitter gets its own ACK only after that write was confirmed."""
+    calls: list[int] = []
+    real = service.producer.send_raw_many
+
+    async def counting(items: Any) -> None:
+        calls.append(len(items))
+        await real(items)
+
+    service.producer.send_raw_many = counting  # type: ignore[method-assign]
+    now = datetime.now(UTC).replace(microsecond=0)
+    conns = [await asyncio.open_connection("127.0.0.1", service.port) for _ in range(20)]
+    try:
+        for seq in (1, 2):  # the first round looks the unregistered accounts up in the registry, one by one
+            calls.clear()
+            for i, (_, writer) in enumerate(conns):
+                writer.write(dc09.encode_message("ADM-CID", seq, f"{0x700 + i:X}", f"#{0x700 + i:X}|1130 01 001",
+                                                 line="1", timestamp=now))
+            replies = [await asyncio.wait_for(reader.readuntil(b"\r"), 10) for reader, _ in conns]
+    finally:
+        for _, writer in conns:
+            writer.close()
+    assert [dc09.parse_reply(r).token for r in replies] == ["ACK"] * 20
+    assert sum(calls) == 20 and len(calls) <= 5, calls

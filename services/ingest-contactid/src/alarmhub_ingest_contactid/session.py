@@ -123,6 +123,9 @@ class Dc09Session:
         self.config = config
         self.accounts: Mapping[tuple[str, str], Account] = accounts or {}
         self._seen: OrderedDict[bytes, datetime] = OrderedDict()
+        self._past = timedelta(seconds=config.window_past_s)
+        self._future = timedelta(seconds=config.window_future_s)
+        self._horizon = timedelta(seconds=config.window_past_s + config.window_future_s + 300)
 
     # ------------------------------------------------------------------------------------ public
 
@@ -217,8 +220,7 @@ class Dc09Session:
         return dc09.build_nak(now=now, receiver=header.receiver, line=header.line)
 
     def _in_window(self, ts: datetime, now: datetime) -> bool:
-        return (now - timedelta(seconds=self.config.window_past_s) <= ts
-                <= now + timedelta(seconds=self.config.window_future_s))
+        return now - self._past <= ts <= now + self._future
 
     @staticmethod
     def _dedup_key(msg: dc09.Dc09Message, path: str | None) -> bytes:
@@ -232,8 +234,7 @@ class Dc09Session:
         seen = self._seen.get(key)
         if seen is None:
             return False
-        horizon = timedelta(seconds=self.config.window_past_s + self.config.window_future_s + 300)
-        if now - seen > horizon:
+        if now - seen > self._horizon:
             del self._seen[key]
             return False
         return True

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal
@@ -118,6 +119,7 @@ def _crc16_table(data: bytes) -> int:
     return crc
 
 
+_crc16_fast: Callable[[bytes], int]
 try:
     from crcmod.predefined import mkCrcFun
 
@@ -253,7 +255,15 @@ class Dc09Header:
 def _norm_hex(value: str | None) -> str:
     if not value:
         return "0"
-    return value.upper().lstrip("0") or "0"
+    out = _NORM_HEX.get(value)
+    if out is None:  # memoised: called several times per message, and lines and receivers repeat
+        if len(_NORM_HEX) > 4096:
+            _NORM_HEX.clear()
+        out = _NORM_HEX[value] = value.upper().lstrip("0") or "0"
+    return out
+
+
+_NORM_HEX: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +293,16 @@ class Dc09Message:
 
     def device_id(self) -> str:
         """The contract's stable source id, ``L<line>#<account>``."""
-        return f"L{self.line_id()}#{(self.account or '').upper()}"
+        key = (self.line, self.account)
+        out = _DEVICE_IDS.get(key)
+        if out is None:  # memoised: asked for several times per message
+            if len(_DEVICE_IDS) > 100_000:
+                _DEVICE_IDS.clear()
+            out = _DEVICE_IDS[key] = f"L{self.line_id()}#{(self.account or '').upper()}"
+        return out
+
+
+_DEVICE_IDS: dict[tuple[str | None, str | None], str] = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,10 @@ WATCHED = (  # counters and histogram sums read from each service's /metrics bef
     "alarmhub_dispatch_incidents_opened_total", "alarmhub_dispatch_batch_seconds_sum",
     "alarmhub_dispatch_batch_seconds_count", "alarmhub_kafka_produce_seconds_sum", "alarmhub_kafka_produce_seconds_count",
     "alarmhub_ingest_contactid_ack_seconds_sum", "alarmhub_ingest_contactid_ack_seconds_count",
+    "alarmhub_dispatch_stream_queue_seconds_sum", "alarmhub_dispatch_stream_queue_seconds_count",
 )
+
+STAGED = ("alarmhub_dispatch_batch_stage_seconds_sum", "alarmhub_dispatch_batch_stage_seconds_count")
 
 
 def scrape(procs: dict[str, Any]) -> dict[str, float]:
@@ -100,7 +104,12 @@ def scrape(procs: dict[str, Any]) -> dict[str, float]:
         with contextlib.suppress(OSError), urllib.request.urlopen(p.health_url + "/metrics", timeout=5) as r:
             for line in r.read().decode().splitlines():
                 name = line.split("{", 1)[0].split(" ", 1)[0]
-                if name in WATCHED:
+                if name in STAGED:   # per stage: "…_seconds{stage=…}" kept apart
+                    stage = line.split('stage="', 1)[1].split('"', 1)[0]
+                    name = f"{name.rsplit('_', 1)[0]}.{stage}_{name.rsplit('_', 1)[1]}"
+                    key = f"{module.removeprefix('alarmhub_')}:{name}"
+                    out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+                elif name in WATCHED:
                     key = f"{module.removeprefix('alarmhub_')}:{name}"
                     out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
     return out
@@ -113,8 +122,10 @@ def deltas(before: dict[str, float], after: dict[str, float], wall: float) -> di
         if k.endswith("_total"):
             res[k + "_per_s"] = round(v / wall, 1)
     produce = [k.removesuffix("_count") for k in d if k.endswith(":alarmhub_kafka_produce_seconds_count")]
+    stages = sorted({k.removesuffix("_count") for k in d if k.startswith("dispatch:alarmhub_dispatch_batch_stage_seconds.")
+                     and k.endswith("_count")})
     for svc_metric in ("triage:alarmhub_triage_batch_seconds", "dispatch:alarmhub_dispatch_batch_seconds",
-                       "ingest_contactid:alarmhub_ingest_contactid_ack_seconds", *produce):
+                       "dispatch:alarmhub_dispatch_stream_queue_seconds", "ingest_contactid:alarmhub_ingest_contactid_ack_seconds", *produce, *stages):
         n = d.get(svc_metric + "_count", 0.0)
         if n:
             res[svc_metric + "_mean_ms"] = round(1000 * d[svc_metric + "_sum"] / n, 1)
@@ -196,6 +207,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(args.settle)  # let the receivers reload the account registry
 
             arrivals: dict[str, tuple[float, Any]] = {}  # incident id → (first arrival, payload)
+            arrived_wall: dict[str, float] = {}  # incident id → wall-clock arrival (to split the latency at opened_at)
             stream_ready, all_arrived = asyncio.Event(), asyncio.Event()
             site_ids, matched = {s.device_id for s in sites}, [0]
 
@@ -207,12 +219,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                         if not line.startswith("data:"):
                             continue
                         now = time.monotonic()
+                        wall_now = time.time()
                         with contextlib.suppress(ValueError):
                             data = json.loads(line[5:])
                             inc = data.get("incident", data) if isinstance(data, dict) else {}
                             iid = str(inc.get("id") or inc.get("incident_id") or "")
                             if iid and iid not in arrivals:
                                 arrivals[iid] = (now, data)
+                                arrived_wall[iid] = wall_now
                                 if find_device(data) in site_ids:  # camera/GPS incidents also stream
                                     matched[0] += 1
                                     if matched[0] >= n:
@@ -243,6 +257,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
             port = procs["alarmhub_ingest_contactid"].ports["ALARMHUB_DC09_PORT"]
             sent_at: dict[str, float] = {}
+            sent_wall: dict[str, float] = {}
             ack_s: list[float] = []
             replies: Counter[str] = Counter()
             stats: Counter[str] = Counter()
@@ -253,6 +268,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 panel = dc09.Panel(site, "127.0.0.1", port, ack_timeout_s=5.0, retries=2)
                 t0 = time.monotonic()
                 sent_at[site.device_id] = t0
+                sent_wall[site.device_id] = time.time()
                 try:
                     reply = await panel.send("ADM-CID", f"#{site.account}|1110 01 003", stats)
                 finally:
@@ -284,6 +300,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
             # incident → device: from the stream payload, else from the incident's detail
             latencies: list[float] = []
+            to_commit: list[float] = []
+            commit_to_stream: list[float] = []
             seen: Counter[str] = Counter()
             for iid, (t_arr, data) in arrivals.items():
                 dev = find_device(data)
@@ -293,6 +311,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 if dev in sent_at:
                     seen[dev] += 1
                     latencies.append(t_arr - sent_at[dev])
+                    opened = (data.get("incident") or {}).get("opened_at") if isinstance(data, dict) else None
+                    if opened:   # the same host's clock: send → committed by dispatch → read from the stream
+                        t_open = datetime.fromisoformat(opened.replace("Z", "+00:00")).timestamp()
+                        to_commit.append(t_open - sent_wall[dev])
+                        commit_to_stream.append(arrived_wall[iid] - t_open)
             last = max((t for t, _ in arrivals.values()), default=t_sent)
     finally:
         for p in bg:
@@ -315,6 +338,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                        "max": ms(max(latencies) if latencies else None),
                        "mean": ms(statistics.fmean(latencies) if latencies else None)},
         "ack_ms": {"p50": ms(pct(ack_s, 0.5)), "p99": ms(pct(ack_s, 0.99))},
+        # the latency split at the incident's opened_at (dispatch's clock when it applied the decision)
+        "send_to_opened_ms": {"p50": ms(pct(to_commit, 0.5)), "p99": ms(pct(to_commit, 0.99))},
+        "opened_to_stream_ms": {"p50": ms(pct(commit_to_stream, 0.5)), "p99": ms(pct(commit_to_stream, 0.99))},
         "throughput_incidents_per_s": round(len(latencies) / max(1e-9, last - t_start), 1),
         "services": res_services,
         "service_rates_while_sending": during,

@@ -42,6 +42,7 @@ async def test_batch_applies_in_order_and_replays_are_skipped(dispatch: tuple[Di
     late = triaged(incident_id=first.incident_id, score=97)
     assert await d.handle_triaged([more, late]) == 1
     assert (await d.store.get_incident(None, first.incident_id) or {})["alarm_count"] == 3
+    await d.drain_publisher()   # the outbox is sent by a background task, after the batch's commit
     outbox: Any = await d.store.p.fetchval(
         "SELECT count(*) FROM incident_outbox o JOIN incident_events e USING (seq) WHERE e.incident_id = $1",
         first.incident_id)

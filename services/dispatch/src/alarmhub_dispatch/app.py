@@ -67,7 +67,7 @@ class DispatchApp:
         self.settings = settings
         self.metrics = DispatchMetrics(registry)
         self.kafka_metrics = KafkaMetrics(registry)
-        self.store = Store(settings.database_url)
+        self.store = Store(settings.database_url, max_size=settings.db_pool_size)
         self.producer = DurableProducer.from_settings(settings, metrics=self.kafka_metrics, client_id="dispatch")
         self.policy = Policy(ack_timeout_s=settings.ack_timeout_s, district_timeout_s=settings.district_timeout_s)
         self.vehicle_commands = VehicleCommands(
@@ -195,6 +195,9 @@ class DispatchApp:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self.dispatcher is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.dispatcher.drain_publisher(), 10)
         await self.sender.aclose()
         await self.vehicle_commands.close()
         await self.producer.stop()
@@ -222,7 +225,10 @@ class DispatchApp:
         d = self.dispatcher
         if d is None or not len(d.hub):
             return
-        change = {e.incident_id: e.type.value for e in events}
+        # only incidents changed after the version this replica pushed (its own writes were pushed at commit)
+        change = {e.incident_id: e.type.value for e in events if not d.hub.pushed_since(str(e.incident_id), e.at)}
+        if not change:
+            return
         rows = await self.store.list_incidents("id = ANY($1::uuid[])", [list(change)], len(change))
         for row in rows:
             d.hub.publish_if_new(summary(row, d.tree), change[row["id"]])

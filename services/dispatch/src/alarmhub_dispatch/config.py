@@ -16,6 +16,9 @@ class DispatchSettings(BaseServiceSettings):
     dev_token: str | None = Field(default=None, alias="ALARMHUB_DEV_TOKEN",
                                   description="when set, a city-tier supervisor token with this value (user dev-admin)")
     group: str = Field(default="dispatch", alias="ALARMHUB_DISPATCH_GROUP")
+    db_pool_size: int = Field(default=10, ge=2, le=200, alias="ALARMHUB_DISPATCH_DB_POOL",
+                              description="PostgreSQL connections of this process (partition batches, API, timers, "
+                                          "the stream tail); keep it under the server's max_connections / instances")
     max_records: int = Field(default=200, ge=1, le=10_000, alias="ALARMHUB_DISPATCH_BATCH")
     ack_timeout_s: float = Field(default=120.0, gt=0, alias="ALARMHUB_DISPATCH_ACK_TIMEOUT_S",
                                  description="unacknowledged at the station this long → escalate to the district")

@@ -27,6 +27,18 @@ class DispatchMetrics:
                                         "Webhook delivery attempts, by resulting state", ["result"], registry=registry)
         self.batch_seconds = Histogram("alarmhub_dispatch_batch_seconds", "Time to apply one batch of decisions",
                                        registry=registry)
+        self.batch_stage_seconds = Histogram(
+            "alarmhub_dispatch_batch_stage_seconds",
+            "Time spent in each stage of applying one partition's batch: locate (registry look-ups), pool_wait "
+            "(waiting for a PostgreSQL connection), lock, claimed, write (inserts/updates/audit/webhooks), commit, "
+            "push (SSE fan-out), publish (outbox to incidents.events, when this handler runs the publisher); the "
+            "publisher's own steps: outbox_read, outbox_send (Kafka, acks=all), outbox_mark",
+            ["stage"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=registry)
+        self.stream_queue_seconds = Histogram(
+            "alarmhub_dispatch_stream_queue_seconds",
+            "Time an incident change waits in an SSE subscriber's queue before it is written to the stream",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=registry)
         self.gps_owner_lookups = Counter(
             "alarmhub_dispatch_gps_owner_lookups_total",
             "Vehicle-command owner lookups: routed (to the gateway holding the session), fallback (configured URL), "

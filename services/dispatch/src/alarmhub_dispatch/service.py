@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -113,6 +114,12 @@ class Hub:
             self._pushed.popitem(last=False)
         return True
 
+    def pushed_since(self, incident_id: str, at: datetime) -> bool:
+        """Whether this hub already pushed a version of the incident at least as new as ``at`` (a change learnt
+        from ``incidents.events`` that this replica made itself needs no read-back from PostgreSQL)."""
+        last = self._pushed.get(incident_id)
+        return last is not None and last != "" and _ts(last) >= at
+
     def publish_if_new(self, incident: dict[str, Any], change: str) -> bool:
         """Push a change learnt from ``incidents.events`` unless this replica already pushed that version."""
         if not self._is_new(incident):
@@ -139,12 +146,12 @@ class Hub:
 
     def _fan_out(self, incident: dict[str, Any], change: str) -> None:
         tree = self._tree_fn()
-        msg = {"type": change, "incident": incident}
+        queued = time.monotonic()   # "_queued": for the queue-wait metric, removed before the change is sent
         for sub in list(self._subs):
             if not sub.principal.sees(tree, incident):
                 continue
             try:
-                sub.queue.put_nowait(msg)
+                sub.queue.put_nowait({"type": change, "incident": incident, "_queued": queued})
             except asyncio.QueueFull:
                 self._subs.discard(sub)
                 with contextlib.suppress(asyncio.QueueFull):
@@ -172,6 +179,7 @@ class Dispatcher:
         self.hub = Hub(lambda: self.tree)
         self._publish_lock = asyncio.Lock()
         self._publish_again = False
+        self._publisher: asyncio.Task[None] | None = None
         self.commands: VehicleCommands | None = None  # set by the app: ingest-gps's command endpoint
         self._handover_tree: UnitTree | None = None
         self._handover_cache: dict[str, list[str]] = {}
@@ -185,15 +193,15 @@ class Dispatcher:
             line = src.device_id.split("#", 1)[0]
         return line, src.account or src.device_id.split("#", 1)[-1]
 
-    async def _locate_many(self, items: Sequence[TriagedAlarm]) -> list[tuple[float | None, float | None, str | None,
-                                                                            dict[str, Any] | None]]:
+    async def _locate_many(self, items: Sequence[TriagedAlarm], conn: Any = None,
+                           ) -> list[tuple[float | None, float | None, str | None, dict[str, Any] | None]]:
         """Position (WGS-84), company and site of each decision: from the event, else the registries (account
         site, camera). Two queries for the whole batch."""
         accounts = [self._account_key(t)[1] for t in items if t.event.source.protocol in _DC09]
         cams = [t.event.source.device_id for t in items
                 if t.event.location is None and t.event.source.protocol in _CAMERAS]
-        sites = await self.store.account_sites(accounts)
-        cameras = await self.store.camera_positions(cams)
+        sites = await self.store.account_sites(accounts, conn)
+        cameras = await self.store.camera_positions(cams, conn)
         out: list[tuple[float | None, float | None, str | None, dict[str, Any] | None]] = []
         for t in items:
             ev = t.event
@@ -242,73 +250,116 @@ class Dispatcher:
         """
         if not items:
             return 0
-        located = await self._locate_many(items)
-        routes = [self.router.route(lon, lat) if lon is not None else NO_LOCATION for lon, lat, _, _ in located]
+        stage = self._stage_timer()
         applied: list[tuple[TriagedAlarm, Route, bool]] = []
-        changed: dict[uuid.UUID, str] = {}
-        async with self.store.p.acquire() as conn, conn.transaction():
-            rows = await self.store.lock_incidents(conn, [t.incident_id for t in items])
-            done = await self.store.claimed(conn, [(t.incident_id, t.event_id) for t in items if t.incident_id in rows])
-            new_rows: list[dict[str, Any]] = []
-            updates: dict[uuid.UUID, dict[str, Any]] = {}
-            claims: list[tuple[uuid.UUID, uuid.UUID, str, int, dict[str, Any]]] = []
-            audit: list[tuple[dict[str, Any], list[Transition]]] = []
-            now = self.clock()
-            for t, (lon, lat, company, site), route in zip(items, located, routes, strict=True):
-                key = (t.incident_id, t.event_id)
-                if key in done:
-                    self.metrics.replays.inc()
-                    continue
-                done.add(key)
-                row = rows.get(t.incident_id)
-                opened_now = row is None
-                fields, trans = apply_triaged(row, t, route, now, self.policy)
-                if row is None:
-                    if lon is not None and t.event.location is None:
-                        fields["location"] = {"lat": lat, "lon": lon, "crs": "WGS84", "source": "registry"}
-                        fields["lat"], fields["lon"] = lat, lon
-                    if site:
-                        fields["location"] = {**(fields["location"] or {}), "site": site}
-                    fields["company"] = company
-                    handover = self._handover(t.event.kind.value)
-                    if handover:
-                        trans[0].data["handover"] = handover
-                    new_rows.append(fields)
-                    row = {**dict.fromkeys(INCIDENT_COLUMNS), **fields}   # as the database will return it
-                    changed[t.incident_id] = "opened"
-                else:
-                    updates.setdefault(t.incident_id, {}).update(fields)
-                    row = {**row, **fields}
-                    changed.setdefault(t.incident_id, "updated")
-                rows[t.incident_id] = row
-                claims.append((t.incident_id, t.event_id, t.decision.value, t.score, t.model_dump(mode="json")))
-                audit.append((row, trans))
-                applied.append((t, route, opened_now))
-            # a row opened in this batch and changed again later in it is inserted with its final values
-            for r in new_rows:
-                r.update(updates.pop(r["id"], {}))
-            await self.store.insert_incidents(conn, new_rows)
-            await self.store.update_incidents(conn, updates)
-            if await self.store.claim_alarms(conn, claims) != len(claims):
-                raise RuntimeError("another writer applied part of this batch concurrently; retrying it")
-            events = await self.store.append_transitions_many(conn, audit)
-            await self._enqueue_webhooks_many(conn, audit, events)
+        changed: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {}   # incident → (change, row as written)
+        async with self.store.p.acquire() as conn:   # one connection for the batch: no acquire/release between steps
+            stage("pool_wait")
+            located = await self._locate_many(items, conn)
+            routes = [self.router.route(lon, lat) if lon is not None else NO_LOCATION for lon, lat, _, _ in located]
+            stage("locate")
+            async with conn.transaction():
+                await self._apply(conn, items, located, routes, applied, changed, stage)
+            stage("commit")
         for t, route, opened in applied:
             if opened:
                 self.metrics.routes.labels(route.method.value).inc()
                 self.metrics.incidents_opened.labels(t.decision.value).inc()
             log.info("incident_materialized", incident_id=str(t.incident_id), event_id=str(t.event_id),
                      decision=t.decision.value, station=route.station, route=route.method.value)
-        await self._push(changed)   # committed: the consoles see it now, whatever Kafka's state
-        await self.publish_outbox()
+        # committed: the consoles see it now, whatever Kafka's state (the rows as written, not read back)
+        for change, row in changed.values():
+            self.hub.publish(summary(row, self.tree), change)
+        stage("push")
+        self.kick_publisher()   # incidents.events: the publisher task sends what was committed, in seq order
         return len(applied)
 
-    async def _push(self, changed: dict[uuid.UUID, str]) -> None:
-        rows = await self.store.get_incidents(list(changed))
-        for iid, change in changed.items():
-            row = rows.get(iid)
-            if row is not None:
-                self.hub.publish(summary(row, self.tree), change)
+    def kick_publisher(self) -> None:
+        """Have the outbox drained to ``incidents.events`` by a background task, so a partition's batch does not
+        wait for the broker (the outbox is in PostgreSQL: nothing is lost if the process dies before)."""
+        if self._publisher is not None and not self._publisher.done():
+            self._publish_again = True
+            return
+        self._publisher = asyncio.create_task(self._publish_in_background(), name="dispatch:outbox")
+
+    async def _publish_in_background(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            await self.publish_outbox()
+        except Exception as exc:  # the timer's sweep retries
+            log.warning("outbox_publish_deferred", error=repr(exc))
+        self.metrics.batch_stage_seconds.labels("publish").observe(time.perf_counter() - t0)
+
+    async def drain_publisher(self) -> None:
+        """Wait for the background publisher (tests, stop)."""
+        while self._publisher is not None and not self._publisher.done():
+            await asyncio.shield(self._publisher)
+
+    def _stage_timer(self) -> Callable[[str], None]:
+        """A function that records the time since its previous call (or creation) under a stage's name."""
+        last = time.perf_counter()
+        hist = self.metrics.batch_stage_seconds
+
+        def mark(name: str) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            hist.labels(name).observe(now - last)
+            last = now
+        return mark
+
+    async def _apply(self, conn: Any, items: Sequence[TriagedAlarm],
+                     located: Sequence[tuple[float | None, float | None, str | None, dict[str, Any] | None]],
+                     routes: Sequence[Route], applied: list[tuple[TriagedAlarm, Route, bool]],
+                     changed: dict[uuid.UUID, tuple[str, dict[str, Any]]], stage: Callable[[str], None]) -> None:
+        """The writes of :meth:`handle_triaged`, inside its transaction on ``conn``."""
+        rows, done = await self.store.lock_incidents_claimed(conn, [(t.incident_id, t.event_id) for t in items])
+        stage("lock")
+        new_rows: list[dict[str, Any]] = []
+        updates: dict[uuid.UUID, dict[str, Any]] = {}
+        claims: list[tuple[uuid.UUID, uuid.UUID, str, int, dict[str, Any]]] = []
+        audit: list[tuple[dict[str, Any], list[Transition]]] = []
+        now = self.clock()
+        for t, (lon, lat, company, site), route in zip(items, located, routes, strict=True):
+            key = (t.incident_id, t.event_id)
+            if key in done:
+                self.metrics.replays.inc()
+                continue
+            done.add(key)
+            row = rows.get(t.incident_id)
+            opened_now = row is None
+            fields, trans = apply_triaged(row, t, route, now, self.policy)
+            if row is None:
+                if lon is not None and t.event.location is None:
+                    fields["location"] = {"lat": lat, "lon": lon, "crs": "WGS84", "source": "registry"}
+                    fields["lat"], fields["lon"] = lat, lon
+                if site:
+                    fields["location"] = {**(fields["location"] or {}), "site": site}
+                fields["company"] = company
+                handover = self._handover(t.event.kind.value)
+                if handover:
+                    trans[0].data["handover"] = handover
+                new_rows.append(fields)
+                row = {**dict.fromkeys(INCIDENT_COLUMNS), **fields}   # as the database will return it
+                change = "opened"
+            else:
+                updates.setdefault(t.incident_id, {}).update(fields)
+                row = {**row, **fields}
+                change = changed[t.incident_id][0] if t.incident_id in changed else "updated"
+            rows[t.incident_id] = row
+            changed[t.incident_id] = (change, row)
+            claims.append((t.incident_id, t.event_id, t.decision.value, t.score, t.model_dump(mode="json")))
+            audit.append((row, trans))
+            applied.append((t, route, opened_now))
+        # a row opened in this batch and changed again later in it is inserted with its final values
+        for r in new_rows:
+            r.update(updates.pop(r["id"], {}))
+        await self.store.insert_incidents(conn, new_rows)
+        await self.store.update_incidents(conn, updates)
+        if await self.store.claim_alarms(conn, claims) != len(claims):
+            raise RuntimeError("another writer applied part of this batch concurrently; retrying it")
+        events = await self.store.append_transitions_many(conn, audit)
+        await self._enqueue_webhooks_many(conn, audit, events)
+        stage("write")
 
     # -- webhooks to stations' systems and alarm companies ------------------------------------------
     def _hook_matches(self, kind: str, target: str, row: dict[str, Any]) -> bool:
@@ -398,13 +449,17 @@ class Dispatcher:
         async with self._publish_lock:
             for _ in range(100):  # bounded: at most 50k events per call
                 self._publish_again = False
+                stage = self._stage_timer()
                 pending = await self.store.pending_events(500)
+                stage("outbox_read")
                 if not pending:
                     if self._publish_again:
                         continue
                     break
                 await self.producer.send_many([(INCIDENTS_EVENTS, ev, ev.key) for _, ev in pending])
+                stage("outbox_send")
                 await self.store.mark_published([s for s, _ in pending])
+                stage("outbox_mark")
                 total += len(pending)
                 self.metrics.events_published.inc(len(pending))
         return total

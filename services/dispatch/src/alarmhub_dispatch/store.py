@@ -35,6 +35,14 @@ async def _init(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep(conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's reset query (``RESET ALL; UNLISTEN *; …``, one more round trip per use).
+
+    asyncpg still rolls back an open transaction before calling this. Dispatch keeps no session state: no
+    ``SET``, no ``LISTEN``, advisory locks only per transaction (``pg_advisory_xact_lock``).
+    """
+
+
 class Store:
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self._dsn = dsn
@@ -44,7 +52,7 @@ class Store:
 
     async def start(self) -> None:
         self.pool = await asyncpg.create_pool(self._dsn, min_size=self._min, max_size=self._max, init=_init,
-                                              command_timeout=30)
+                                              reset=_keep, command_timeout=30)
 
     async def stop(self) -> None:
         if self.pool is not None:
@@ -97,20 +105,22 @@ class Store:
             " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())", sha)
 
     # -- registry look-ups used for routing -----------------------------------------------------
-    async def account_sites(self, accounts: Sequence[str]) -> dict[str, list[asyncpg.Record]]:
+    async def account_sites(self, accounts: Sequence[str],
+                            conn: asyncpg.Connection | None = None) -> dict[str, list[asyncpg.Record]]:
         """Every registered site of these account numbers (any line), by account, lines in order."""
         out: dict[str, list[asyncpg.Record]] = {}
         if accounts:
-            for r in await self.p.fetch(
+            for r in await (conn or self.p).fetch(
                     "SELECT line, account, company, lat, lon, site_name, site_address FROM accounts"
                     " WHERE account = ANY($1::text[]) ORDER BY account, line", sorted(set(accounts))):
                 out.setdefault(r["account"], []).append(r)
         return out
 
-    async def camera_positions(self, camera_ids: Sequence[str]) -> dict[str, asyncpg.Record]:
+    async def camera_positions(self, camera_ids: Sequence[str],
+                               conn: asyncpg.Connection | None = None) -> dict[str, asyncpg.Record]:
         if not camera_ids:
             return {}
-        rows = await self.p.fetch("SELECT id, lat, lon, name FROM cameras WHERE id = ANY($1::text[])",
+        rows = await (conn or self.p).fetch("SELECT id, lat, lon, name FROM cameras WHERE id = ANY($1::text[])",
                                   sorted(set(camera_ids)))
         return {r["id"]: r for r in rows}
 
@@ -127,6 +137,26 @@ class Store:
         rows = await conn.fetch(f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id = ANY($1::uuid[])"
                                 " ORDER BY id FOR UPDATE", sorted(set(ids)))
         return {r["id"]: dict(r) for r in rows}
+
+    async def lock_incidents_claimed(
+            self, conn: asyncpg.Connection, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    ) -> tuple[dict[uuid.UUID, dict[str, Any]], set[tuple[uuid.UUID, uuid.UUID]]]:
+        """:meth:`lock_incidents` and :meth:`claimed` in one round trip: the existing incidents among the pairs'
+        incident ids, locked (in id order), and which (incident id, event id) pairs were already applied (a
+        claim exists only for an existing incident)."""
+        rows = await conn.fetch(
+            f"SELECT {', '.join(INCIDENT_COLUMNS)}, ARRAY(SELECT a.event_id FROM incident_alarms a"
+            " WHERE a.incident_id = incidents.id AND a.event_id = ANY($2::uuid[])) AS claimed_events"
+            " FROM incidents WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+            sorted({p[0] for p in pairs}), list({p[1] for p in pairs}))
+        out: dict[uuid.UUID, dict[str, Any]] = {}
+        asked = set(pairs)
+        done: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        for r in rows:
+            row = dict(r)
+            done.update(p for p in ((r["id"], e) for e in row.pop("claimed_events")) if p in asked)
+            out[r["id"]] = row
+        return out, done
 
     async def claimed(self, conn: asyncpg.Connection,
                       pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> set[tuple[uuid.UUID, uuid.UUID]]:

@@ -30,9 +30,10 @@ class DispatchMetrics:
         self.batch_stage_seconds = Histogram(
             "alarmhub_dispatch_batch_stage_seconds",
             "Time spent in each stage of applying one partition's batch: locate (registry look-ups), pool_wait "
-            "(waiting for a PostgreSQL connection), lock, claimed, write (inserts/updates/audit/webhooks), commit, "
-            "push (SSE fan-out), publish (outbox to incidents.events, when this handler runs the publisher); the "
-            "publisher's own steps: outbox_read, outbox_send (Kafka, acks=all), outbox_mark",
+            "(waiting for a PostgreSQL connection), lock (incidents locked and replays found), "
+            "write (inserts/updates/audit/webhooks), commit, "
+            "push (SSE fan-out); publish (one run of the background outbox publisher) and its steps: "
+            "outbox_read, outbox_send (Kafka, acks=all), outbox_mark",
             ["stage"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=registry)
         self.stream_queue_seconds = Histogram(

@@ -415,9 +415,19 @@ def decode_header(header: Dc09Header, key: bytes | None) -> Dc09Message:
 
 
 def _cipher(key: bytes) -> Cipher[modes.CBC]:
-    if len(key) not in (16, 24, 32):
-        raise ValueError("AES key must be 16, 24 or 32 bytes")
-    return Cipher(algorithms.AES(key), modes.CBC(_IV))
+    """The AES-CBC cipher of a key (IV zero), kept per key: each message needs only a fresh
+    encryptor/decryptor context from it, not a new key schedule object."""
+    cipher = _CIPHERS.get(key)
+    if cipher is None:
+        if len(key) not in (16, 24, 32):
+            raise ValueError("AES key must be 16, 24 or 32 bytes")
+        if len(_CIPHERS) > 10_000:
+            _CIPHERS.clear()
+        cipher = _CIPHERS[key] = Cipher(algorithms.AES(key), modes.CBC(_IV))
+    return cipher
+
+
+_CIPHERS: dict[bytes, Cipher[modes.CBC]] = {}
 
 
 def encrypt_block(plain: str, key: bytes, *, pad: bytes | None = None) -> str:

@@ -12,7 +12,6 @@ to pydantic.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -26,22 +25,14 @@ from alarmhub_events import (
     Source,
     new_event_id,
 )
-from alarmhub_events._common import _iso_z
+from alarmhub_events.fast import dumps as _dumps
+from alarmhub_events.fast import filled, iso_z, json_string_memo
 
 __all__ = ["alarm_json", "fast_alarm", "fast_source"]
 
-_set = object.__setattr__
 _SOURCE_FIELDS = frozenset(Source.model_fields)
 _SOURCE_OPTIONAL = ("account", "receiver", "line", "path", "peer", "platform")
 _ALARM_FIELDS = frozenset(AlarmEvent.model_fields)
-
-
-def _fill(obj: Any, values: dict[str, Any], fields: frozenset[str]) -> Any:
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", fields)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
 
 
 def fast_source(*, protocol: Protocol, device_id: str, account: str | None, receiver: str | None,
@@ -49,7 +40,7 @@ def fast_source(*, protocol: Protocol, device_id: str, account: str | None, rece
     """``Source(...)`` without validation; equal to it for the typed values the session passes."""
     if type(protocol) is not Protocol or not 0 < len(device_id) <= 128:
         raise ValueError("invalid source identity")
-    return _fill(Source.__new__(Source), {
+    return filled(Source, {
         "protocol": protocol, "device_id": device_id, "account": account, "receiver": receiver,
         "line": line, "path": path, "peer": peer, "platform": None}, _SOURCE_FIELDS)
 
@@ -65,25 +56,14 @@ def fast_alarm(*, kind: AlarmKind, qualifier: Qualifier, source: Source, code: s
         raise ValueError("naive timestamp")
     if (code is not None and type(code) is not str) or (zone is not None and type(zone) is not str):
         raise ValueError("code or zone not a string")
-    return _fill(AlarmEvent.__new__(AlarmEvent), {
+    return filled(AlarmEvent, {
         "event_id": new_event_id(), "schema_": ALARM_SCHEMA, "kind": kind, "qualifier": qualifier,
         "source": source, "code": code, "zone": zone, "occurred_at": occurred_at, "received_at": received_at,
         "location": location, "attributes": attributes, "raw": raw}, _ALARM_FIELDS)
 
 
-#: like pydantic: UTF-8 (not \\u escapes); NaN/inf are refused here and the caller falls back to pydantic
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-_JSTR: dict[str, str] = {}
-
-
-def _jstr(text: str) -> str:
-    """A string as JSON, memoised (device ids, accounts, peers and descriptions repeat)."""
-    out = _JSTR.get(text)
-    if out is None:
-        if len(_JSTR) > 50_000:
-            _JSTR.clear()
-        out = _JSTR[text] = _dumps(text)
-    return out
+#: device ids, accounts, peers and descriptions repeat
+_jstr = json_string_memo(50_000)
 
 
 def _location(loc: Location) -> str:
@@ -113,7 +93,7 @@ def alarm_json(ev: AlarmEvent) -> bytes:
             out += f',"code":{_jstr(d["code"])}'
         if d["zone"] is not None:
             out += f',"zone":{_jstr(d["zone"])}'
-        out += f',"occurred_at":"{_iso_z(d["occurred_at"])}","received_at":"{_iso_z(d["received_at"])}"'
+        out += f',"occurred_at":"{iso_z(d["occurred_at"])}","received_at":"{iso_z(d["received_at"])}"'
         if d["location"] is not None:
             out += f',"location":{_location(d["location"])}'
         out += f',"attributes":{_dumps(d["attributes"])},"raw":{_dumps(d["raw"])}}}'

@@ -10,13 +10,13 @@ Other events keep pydantic.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from alarmhub_events import GPS_SCHEMA, Event, GpsFix, Protocol, new_event_id
+from alarmhub_events.fast import filled, iso_z, json_string_memo
 
 __all__ = ["fast_fix", "fix_json", "raw_items"]
 
@@ -36,55 +36,22 @@ def fast_fix(*, device_id: str, lat: float, lon: float, speed_kmh: float, headin
     if not 0 < len(device_id) <= 128 or occurred_at.tzinfo is None or received_at.tzinfo is None:
         raise ValueError("invalid fix identity or time")
     event_id = new_event_id()  # a version-4 UUID from pooled randomness, without UUID.__init__
-    fix = GpsFix.__new__(GpsFix)  # what model_construct does, minus its per-field default handling
-    _set(fix, "__dict__", {
+    return filled(GpsFix, {
         "event_id": event_id, "schema_": GPS_SCHEMA, "device_id": device_id,
         "protocol": protocol, "lat": lat, "lon": lon, "crs": "WGS84", "speed_kmh": speed_kmh,
         "heading_deg": heading_deg, "altitude_m": altitude_m, "valid": valid, "occurred_at": occurred_at,
-        "received_at": received_at, "attributes": attributes})
-    _set(fix, "__pydantic_fields_set__", _FIX_FIELDS)
-    _set(fix, "__pydantic_extra__", None)
-    _set(fix, "__pydantic_private__", None)
-    return fix
+        "received_at": received_at, "attributes": attributes}, _FIX_FIELDS)
 
 
-_set = object.__setattr__
 _FIX_FIELDS = frozenset(GpsFix.model_fields)
 
-
-_TS_CACHE: dict[datetime, str] = {}
-
-
-def _ts(value: datetime) -> str:
-    """``Timestamp``'s JSON form (RFC 3339 UTC, milliseconds, ``Z``), memoised: a read shares its times."""
-    text = _TS_CACHE.get(value)
-    if text is None:
-        if len(_TS_CACHE) > 8192:
-            _TS_CACHE.clear()
-        text = value.astimezone(UTC).isoformat(timespec="milliseconds")
-        if text.endswith(".000+00:00"):
-            text = text[:-10] + "+00:00"
-        text = _TS_CACHE[value] = text.replace("+00:00", "Z")
-    return text
-
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 #: attributes are plain JSON values from the decoders; like pydantic, orjson writes UTF-8, NaN as null
 #: and non-string keys as strings (a value it cannot write raises TypeError: callers fall back to pydantic)
 _orjson_dumps, _NON_STR_KEYS = orjson.dumps, orjson.OPT_NON_STR_KEYS
 
 
-def _jstr(text: str) -> str:
-    """A string as JSON (memoised: plates, platform names and device ids repeat)."""
-    out = _JSTR.get(text)
-    if out is None:
-        if len(_JSTR) > 100_000:
-            _JSTR.clear()
-        out = _JSTR[text] = _dumps(text)
-    return out
-
-
-_JSTR: dict[str, str] = {}
+#: plates, platform names and device ids repeat
+_jstr = json_string_memo(100_000)
 _JT809 = Protocol.JT809  # a module constant: enum attribute access is slow on the hot path
 #: the attributes every live 2011 position carries, in ``_emit``'s order
 _STD_ATTRS = ("alarm_bits", "status_bits", "vec2_kmh", "mileage_km", "platform", "plate", "plate_colour")
@@ -112,7 +79,7 @@ def fix_json(fix: GpsFix) -> bytes:
             f'"protocol":"{"jt809" if d["protocol"] is _JT809 else d["protocol"].value}",'
             f'"lat":{float(d["lat"])!r},"lon":{float(d["lon"])!r},'
             f'"crs":"{d["crs"]}"{opt},"valid":{"true" if d["valid"] else "false"},'
-            f'"occurred_at":"{_ts(d["occurred_at"])}","received_at":"{_ts(d["received_at"])}",'
+            f'"occurred_at":"{iso_z(d["occurred_at"])}","received_at":"{iso_z(d["received_at"])}",'
             f'"attributes":{attrs}}}').encode()
 
 

@@ -14,7 +14,17 @@ from typing import Any
 
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_dispatch.config import DispatchSettings
-from alarmhub_events import AlarmEvent, AlarmKind, Decision, Location, Protocol, Reason, Source, TriagedAlarm
+from alarmhub_events import (
+    ALARMS_TRIAGED,
+    AlarmEvent,
+    AlarmKind,
+    Decision,
+    Location,
+    Protocol,
+    Reason,
+    Source,
+    TriagedAlarm,
+)
 from alarmhub_ingest_gps.app import GpsApp
 from alarmhub_ingest_gps.config import GpsSettings
 from alarmhub_ingest_gps.metrics import GpsMetrics
@@ -89,3 +99,14 @@ def theft_decision(incident_id: uuid.UUID, phone: str) -> TriagedAlarm:
     return TriagedAlarm(incident_id=incident_id, event=ev, decision=Decision.DISPATCH, score=80, priority=2,
                         rule_version="test", decided_at=now,
                         reasons=[Reason(code="ignition_unauthorized", text="Ignition while armed")])
+
+
+async def publish_decision(stack: Any, topic_prefix: str, decision: TriagedAlarm) -> None:
+    """Put a triage decision on the test's ``alarms.triaged``, as triage would (durable write)."""
+    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="t",
+                               topic_prefix=topic_prefix)
+    await producer.start()
+    try:
+        await producer.send(ALARMS_TRIAGED, decision)
+    finally:
+        await producer.stop()

@@ -15,13 +15,19 @@ from typing import Any
 import httpx
 import pytest
 from alarmhub_dispatch.app import DispatchApp
-from alarmhub_events import ALARMS_TRIAGED
 from alarmhub_ingest_gps.app import GpsApp
 from alarmhub_ingest_gps.protocols import jt808
-from alarmhub_kafka import DurableProducer, KafkaMetrics
-from prometheus_client import CollectorRegistry
 
-from .inproc import command_url, dispatch_app, gps_app, new_token, read_808, terminal_login, theft_decision
+from .inproc import (
+    command_url,
+    dispatch_app,
+    gps_app,
+    new_token,
+    publish_decision,
+    read_808,
+    terminal_login,
+    theft_decision,
+)
 
 PHONE = "013900000777"
 
@@ -46,11 +52,7 @@ async def test_locate_now_reaches_the_terminal_and_lands_on_the_timeline(
     reader, writer = await terminal_login(gps.ports["jt808"], PHONE)
 
     incident_id = uuid.uuid4()
-    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="t",
-                               topic_prefix=topic_prefix)
-    await producer.start()
-    await producer.send(ALARMS_TRIAGED, theft_decision(incident_id, PHONE))
-    await producer.stop()
+    await publish_decision(stack, topic_prefix, theft_decision(incident_id, PHONE))
 
     async def terminal() -> None:
         query = await read_808(reader)

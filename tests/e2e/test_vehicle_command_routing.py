@@ -20,13 +20,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from alarmhub_dispatch.app import DispatchApp
-from alarmhub_events import ALARMS_TRIAGED
 from alarmhub_ingest_gps.app import GpsApp
 from alarmhub_ingest_gps.protocols import jt808
-from alarmhub_kafka import DurableProducer, KafkaMetrics
 from prometheus_client import CollectorRegistry
 
-from .inproc import command_url, dispatch_app, gps_app, new_token, read_808, theft_decision
+from .inproc import command_url, dispatch_app, gps_app, new_token, publish_decision, read_808, theft_decision
 
 PHONE = "013900000778"
 
@@ -95,11 +93,7 @@ async def test_command_follows_the_terminal_across_gateways(
     assert 300 < ttl <= 300 + 2 * 30 + 1  # idle timeout + two refresh periods
 
     incident_id = uuid.uuid4()
-    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="t",
-                               topic_prefix=topic_prefix)
-    await producer.start()
-    await producer.send(ALARMS_TRIAGED, theft_decision(incident_id, PHONE))
-    await producer.stop()
+    await publish_decision(stack, topic_prefix, theft_decision(incident_id, PHONE))
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{dispatch.http_port}",
                                  headers={"Authorization": f"Bearer {token}"}, timeout=20) as client:

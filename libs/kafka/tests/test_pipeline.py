@@ -77,7 +77,7 @@ async def test_consumer_commits_after_processing_and_dead_letters_bad_input(
 
     pipeline = ConsumerPipeline(bootstrap=stack.kafka_bootstrap, group="g1", topics=[ALARMS_RAW], model=AlarmEvent,
                                 handler=handler, producer=producer, metrics=KafkaMetrics(CollectorRegistry()),
-                                topic_prefix=topic_prefix)
+                                topic_prefix=topic_prefix, session_timeout_ms=3000)
     await pipeline.start()
     try:
         for _ in range(200):
@@ -101,7 +101,7 @@ async def test_consumer_commits_after_processing_and_dead_letters_bad_input(
 
     again = ConsumerPipeline(bootstrap=stack.kafka_bootstrap, group="g1", topics=[ALARMS_RAW], model=AlarmEvent,
                              handler=record, producer=producer, metrics=KafkaMetrics(CollectorRegistry()),
-                             topic_prefix=topic_prefix)
+                             topic_prefix=topic_prefix, session_timeout_ms=3000)
     await again.start()
     await producer.send(ALARMS_RAW, _event(4))
     for _ in range(200):
@@ -128,7 +128,7 @@ async def test_batched_send_keeps_per_key_partition_and_order(stack: Any, topic_
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(topic_prefix + ALARMS_RAW, bootstrap_servers=stack.kafka_bootstrap,
-                                group_id=f"{topic_prefix}check", auto_offset_reset="earliest")
+                                group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     seen: dict[str, list[tuple[int, int]]] = {}
     try:

@@ -63,7 +63,7 @@ async def h(stack: Any) -> AsyncIterator[Harness]:
     producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="t",
                                topic_prefix=prefix)
     consumer = AIOKafkaConsumer(prefix + ALARMS_TRIAGED, bootstrap_servers=stack.kafka_bootstrap,
-                                group_id=f"t-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
+                                group_id=None, auto_offset_reset="earliest")
     await app.start()
     await producer.start()
     await consumer.start()

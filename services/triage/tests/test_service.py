@@ -66,7 +66,7 @@ async def test_decisions_are_keyed_by_incident(service: TriageApp, producer: Dur
     y = ev("burglary", device="L1#3001", zone="002", at_s=30)
     await producer.send_many([(ALARMS_RAW, x, None), (ALARMS_RAW, y, None)])
     consumer = AIOKafkaConsumer(topic_prefix + ALARMS_TRIAGED, bootstrap_servers=stack.kafka_bootstrap,
-                                group_id=f"t-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
+                                group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     recs = []
     try:

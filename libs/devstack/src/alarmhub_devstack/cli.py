@@ -36,6 +36,7 @@ DEV_DEFAULTS = {
     "ALARMHUB_GPS_UNREGISTERED": "accept",
     "ALARMHUB_WEBHOOK_SECRET": "dev-webhook-secret",
     "ALARMHUB_DEV_MODE": "1",
+    "ALARMHUB_KAFKA_SESSION_TIMEOUT_MS": "6000",  # Kafka's minimum; the dev broker holds a group join for half
 }
 
 

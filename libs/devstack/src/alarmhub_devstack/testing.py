@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,17 @@ def new_prefix() -> str:
 
 
 async def consume(bootstrap: str, topic: str, n: int, timeout: float = 15.0,
-                  group: str | None = None) -> list[dict[str, Any]]:
-    """Return the first ``n`` JSON values of ``topic`` (already prefixed), from the earliest offset."""
+                  group: str | None = None,
+                  where: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+    """Return the first ``n`` JSON values of ``topic`` (already prefixed), from the earliest offset.
+
+    ``where`` keeps only the values it accepts: tests share one database, so a service under test
+    may also publish about rows another test left behind (an escalation timer sweeps every due incident).
+    """
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group or f"test-{uuid.uuid4().hex[:8]}",
+        topic, bootstrap_servers=bootstrap, group_id=group,  # no group: no join to wait for
         auto_offset_reset="earliest", enable_auto_commit=False,
     )
     await consumer.start()
@@ -44,7 +50,8 @@ async def consume(bootstrap: str, topic: str, n: int, timeout: float = 15.0,
         while len(out) < n and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             for recs in batch.values():
-                out.extend(json.loads(r.value) for r in recs)
+                values = (json.loads(r.value) for r in recs)
+                out.extend(v for v in values if where is None or where(v))
     finally:
         await consumer.stop()
     return out
@@ -59,6 +66,7 @@ def service_env(stack: Any, prefix: str, **extra: str) -> dict[str, str]:
         "ALARMHUB_TOPIC_PREFIX": prefix,
         "ALARMHUB_HEALTH_HOST": "127.0.0.1",
         "ALARMHUB_LOG_LEVEL": "INFO",
+        "ALARMHUB_KAFKA_SESSION_TIMEOUT_MS": os.environ.get("ALARMHUB_KAFKA_SESSION_TIMEOUT_MS", "10000"),
     })
     env.update(extra)
     return env

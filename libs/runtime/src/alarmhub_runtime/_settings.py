@@ -24,6 +24,11 @@ class BaseServiceSettings(BaseSettings):
     database_url: str = Field(default="postgresql://postgres@127.0.0.1:5432/alarmhub", alias="DATABASE_URL")
     kafka_idempotence: bool = Field(default=False, alias="ALARMHUB_KAFKA_IDEMPOTENCE",
                                     description="idempotent producer; enable on real Kafka (the dev broker lacks it)")
+    kafka_session_timeout_ms: int = Field(
+        default=10_000, ge=1000, le=1_800_000, alias="ALARMHUB_KAFKA_SESSION_TIMEOUT_MS",
+        description="consumer-group session timeout. Kafka accepts 6,000-1,800,000 by default "
+                    "(group.min/max.session.timeout.ms); the dev broker holds every group join for half of it, "
+                    "so the test suite runs with 3,000")
     topic_prefix: str = Field(default="", alias="ALARMHUB_TOPIC_PREFIX",
                               description="prefix for every topic name (isolates test runs on a shared broker)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ALARMHUB_LOG_LEVEL")

@@ -142,20 +142,23 @@ class DispatchApp:
         self.consumer = ConsumerPipeline(
             bootstrap=s.kafka_bootstrap, group=s.group, topics=[ALARMS_TRIAGED], model=TriagedAlarm,
             handler=self.handle, producer=self.producer, metrics=self.kafka_metrics,
-            topic_prefix=s.topic_prefix, max_records=s.max_records, client_id="dispatch")
+            topic_prefix=s.topic_prefix, max_records=s.max_records, client_id="dispatch",
+            session_timeout_ms=s.kafka_session_timeout_ms)
         self.tracks = TrackStore(self.dispatcher)
         await self.tracks.ensure_partitions(self.dispatcher.clock())
         self.gps_consumer = ConsumerPipeline(
             bootstrap=s.kafka_bootstrap, group=s.group + "-tracks", topics=[TELEMETRY_GPS], model=GpsFix,
             handler=self.handle_gps, producer=self.producer, metrics=self.kafka_metrics,
-            topic_prefix=s.topic_prefix, max_records=1000, client_id="dispatch-tracks")
+            topic_prefix=s.topic_prefix, max_records=1000, client_id="dispatch-tracks",
+            session_timeout_ms=s.kafka_session_timeout_ms)
         # both group joins at once: each waits for the broker's rebalance delay
         d = self.dispatcher
         self.devices = DeviceStatusStore(self.store, lambda: d.tree, lambda: d.router)
         self.devices_consumer = ConsumerPipeline(
             bootstrap=s.kafka_bootstrap, group=s.group + "-devices", topics=[DEVICES_STATUS], model=DeviceStatus,
             handler=self.handle_devices, producer=self.producer, metrics=self.kafka_metrics,
-            topic_prefix=s.topic_prefix, max_records=1000, client_id="dispatch-devices")
+            topic_prefix=s.topic_prefix, max_records=1000, client_id="dispatch-devices",
+            session_timeout_ms=s.kafka_session_timeout_ms)
         # every replica tails incidents.events (no group): its live streams then show what other replicas changed
         self.stream_feed = TopicTail(bootstrap=s.kafka_bootstrap, topic=INCIDENTS_EVENTS, model=IncidentEvent,
                                      handler=self.handle_incident_events, topic_prefix=s.topic_prefix,

@@ -86,11 +86,13 @@ class TriageApp:
         self.consumer = ConsumerPipeline(
             bootstrap=settings.kafka_bootstrap, group=settings.group, topics=[ALARMS_RAW], model=AlarmEvent,
             handler=self.handle, producer=self.producer, metrics=self.kafka_metrics,
-            topic_prefix=settings.topic_prefix, max_records=settings.max_records, client_id="triage")
+            topic_prefix=settings.topic_prefix, max_records=settings.max_records, client_id="triage",
+            session_timeout_ms=settings.kafka_session_timeout_ms)
         self.verdicts = ConsumerPipeline(
             bootstrap=settings.kafka_bootstrap, group=settings.group + "-verdicts", topics=[INCIDENTS_EVENTS],
             model=IncidentEvent, handler=self.handle_verdicts, producer=self.producer,
-            metrics=self.kafka_metrics, topic_prefix=settings.topic_prefix, client_id="triage-verdicts")
+            metrics=self.kafka_metrics, topic_prefix=settings.topic_prefix, client_id="triage-verdicts",
+            session_timeout_ms=settings.kafka_session_timeout_ms)
         self._reload_task: asyncio.Task[None] | None = None
         self._redis_ok = False
 

@@ -256,7 +256,9 @@ class AlarmPath:
         for module in ALARM_PATH:
             svc = ServiceProcess.create(module, self.env, ports.get(module, ()))
             self.procs[module] = svc
-            svc.start()
+            svc.start(wait_ready=False)   # they import and join their groups in parallel
+        for svc in self.procs.values():
+            svc.wait_ready()
         return self
 
     def restart(self, module: str) -> None:

@@ -117,7 +117,12 @@ class ServiceProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", self.module], env=self.env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         if wait_ready:
-            wait_http(self.health_url + "/readyz", timeout, self.proc)
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> ServiceProcess:
+        """Block until ``/readyz`` answers 200 (start several with ``wait_ready=False`` first: they boot in parallel)."""
+        wait_http(self.health_url + "/readyz", timeout, self.proc)
         return self
 
     def kill(self) -> None:

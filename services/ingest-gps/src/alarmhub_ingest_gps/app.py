@@ -26,7 +26,7 @@ from alarmhub_events import Event, GpsFix
 from alarmhub_kafka import DurableProducer
 from alarmhub_runtime import HealthServer
 
-from .config import GpsSettings
+from .config import DEV_AUTH_SECRET, GpsSettings
 from .fastfix import fix_json
 from .jt809_commands import Jt809Commands
 from .jt809_link import (
@@ -132,6 +132,9 @@ class GpsApp(Sink):
         await self.ownership.start(url, self._active_sessions)
         log.info("ingest_gps_started", ports=self.ports, unregistered=self.settings.unregistered.value,
                  gateway=self.ownership.gateway_id, command_url=url)
+        if self.settings.auth_secret.get_secret_value() == DEV_AUTH_SECRET:
+            log.warning("gps_auth_secret_is_the_public_default",
+                        hint="set ALARMHUB_GPS_AUTH_SECRET: with the default anyone can forge JT/T 808 auth codes")
 
     async def stop(self) -> None:
         if self._command_server is not None:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from alarmhub_runtime import BaseServiceSettings
 from pydantic import Field, SecretStr, field_validator
 
-from .session import UnregisteredPolicy
+from .session import DEV_AUTH_SECRET, UnregisteredPolicy
 
 __all__ = ["GpsSettings"]
 
@@ -47,8 +47,9 @@ class GpsSettings(BaseServiceSettings):
     unregistered: UnregisteredPolicy = Field(
         default=UnregisteredPolicy.ACCEPT, alias="ALARMHUB_GPS_UNREGISTERED",
         description="reject: refuse terminals missing from the registry; accept: admit them flagged for review")
-    auth_secret: SecretStr = Field(default=SecretStr("alarmhub-dev-secret"), alias="ALARMHUB_GPS_AUTH_SECRET",
-                                   description="key of the JT/T 808 authentication codes (HMAC of the device id)")
+    auth_secret: SecretStr = Field(default=SecretStr(DEV_AUTH_SECRET), alias="ALARMHUB_GPS_AUTH_SECRET",
+                                   description="key of the JT/T 808 authentication codes (HMAC of the device id); "
+                                               "the default is public: set it in production (compose.yaml requires it)")
     idle_timeout_s: float = Field(default=300.0, gt=0, alias="ALARMHUB_GPS_IDLE_TIMEOUT_S",
                                   description="close a connection silent this long (terminals beat every 30–180 s)")
     login_timeout_s: float = Field(default=60.0, gt=0, alias="ALARMHUB_GPS_LOGIN_TIMEOUT_S",

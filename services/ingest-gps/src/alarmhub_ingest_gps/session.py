@@ -134,10 +134,14 @@ class Output:
     close: bool = False
 
 
+#: the development default of ``ALARMHUB_GPS_AUTH_SECRET``: anyone who reads this file can mint codes with it
+DEV_AUTH_SECRET = "alarmhub-dev-secret"
+
+
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
     policy: UnregisteredPolicy = UnregisteredPolicy.ACCEPT
-    auth_secret: bytes = b"alarmhub-dev-secret"
+    auth_secret: bytes = DEV_AUTH_SECRET.encode()
     jt808_tz_hours: float = 8.0
     gt06_tz_hours: float = 0.0
     h02_tz_hours: float = 0.0

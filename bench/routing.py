@@ -4,8 +4,12 @@ Measured in one run, on the same random points (seeded; 80 % inside the city's b
 districts, the rest around it):
 
 - ``strtree batch``: :meth:`Router.route_ids`, one vectorized STRtree query per batch (misses flagged);
-- ``strtree route_many``: the same plus the per-point nearest/district fallback for the misses;
-- ``strtree single``: :meth:`Router.route` one point at a time (p50/p99 latency);
+- ``strtree route_many``: the same plus the per-point nearest/district fallback for the misses (through
+  the cell grid);
+- ``single``: one point at a time, p50/p99 latency of both paths on the same points, each point timed
+  through the exact path (:meth:`Router.route_exact`: STRtree queries, the pre-grid router) and the cell
+  grid (:meth:`Router.route`) back to back, the order alternating, so both see the same machine load;
+  also the p99 over the points that miss every station (the nearest/district search);
 - ``naive loop``: every station polygon tested in turn with shapely's ``contains_xy`` (the baseline);
 - ``postgis``: ``ST_Contains`` on a GiST index, when the server has the PostGIS extension (skipped
   and said so otherwise).
@@ -29,7 +33,7 @@ from typing import Any
 import numpy as np
 import shapely
 from alarmhub_dispatch.demo_geo import demo_units
-from alarmhub_dispatch.routing import Area, Router
+from alarmhub_dispatch.routing import Area, Route, RouteMethod, Router
 
 
 def _points(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,16 +61,65 @@ def bench_many(router: Router, lon: np.ndarray, lat: np.ndarray) -> dict[str, An
     return {"lookups_per_s": round(len(lon) / dt), "points": len(lon)}
 
 
+def _q(lat_us: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(sorted(lat_us), n=100)
+    return {"p50_us": round(q[49], 1), "p99_us": round(q[98], 1)}
+
+
 def bench_single(router: Router, lon: np.ndarray, lat: np.ndarray) -> dict[str, Any]:
-    lat_us = []
-    for x, y in zip(lon.tolist(), lat.tolist(), strict=True):
-        t = time.perf_counter_ns()
-        router.route(x, y)
-        lat_us.append((time.perf_counter_ns() - t) / 1000)
-    lat_us.sort()
-    q = statistics.quantiles(lat_us, n=100)
-    return {"lookups_per_s": round(len(lat_us) / (sum(lat_us) / 1e6)), "p50_us": round(q[49], 1),
-            "p99_us": round(q[98], 1), "points": len(lat_us)}
+    """Exact path and grid path on each point, back to back (alternating which goes first)."""
+    exact: list[float] = []
+    grid: list[float] = []
+    miss_exact: list[float] = []
+    miss_grid: list[float] = []
+    differ = 0
+    clock = time.perf_counter_ns
+    for k, (x, y) in enumerate(zip(lon.tolist(), lat.tolist(), strict=True)):
+        if k % 2:
+            t0 = clock()
+            a = router.route_exact(x, y)
+            t1 = clock()
+            b = router.route(x, y)
+            t2 = clock()
+            te, tg = t1 - t0, t2 - t1
+        else:
+            t0 = clock()
+            b = router.route(x, y)
+            t1 = clock()
+            a = router.route_exact(x, y)
+            t2 = clock()
+            tg, te = t1 - t0, t2 - t1
+        exact.append(te / 1000)
+        grid.append(tg / 1000)
+        differ += a != b
+        if a.method not in (RouteMethod.INSIDE, RouteMethod.BORDER):
+            miss_exact.append(te / 1000)
+            miss_grid.append(tg / 1000)
+    old, new = _q(exact), _q(grid)
+    return {"exact": {**old, "lookups_per_s": round(len(exact) / (sum(exact) / 1e6))},
+            "grid": {**new, "lookups_per_s": round(len(grid) / (sum(grid) / 1e6))},
+            "p99_ratio_exact_over_grid": round(old["p99_us"] / new["p99_us"], 2),
+            "misses": {"points": len(miss_grid), "exact_p99_us": _q(miss_exact)["p99_us"],
+                       "grid_p99_us": _q(miss_grid)["p99_us"]} if len(miss_grid) > 1 else {"points": len(miss_grid)},
+            "points": len(grid), "answers_differ": differ}
+
+
+def _grid_bytes(router: Router) -> int:
+    """Memory held by the grid: the cell list and the per-cell records (shared Routes not counted)."""
+    g = router._grid
+    if g is None:
+        return 0
+    seen: set[int] = set()
+    n = sys.getsizeof(g.cells)
+    for c in g.cells:
+        if isinstance(c, Route):
+            continue
+        n += sys.getsizeof(c)
+        for t in (c.contain, c.near_st, c.near_d):
+            if id(t) not in seen:
+                seen.add(id(t))
+                n += sys.getsizeof(t)
+    return n
 
 
 def bench_naive(stations: list[Any], lon: np.ndarray, lat: np.ndarray) -> dict[str, Any]:
@@ -131,28 +184,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single", type=int, default=20_000, help="points for single lookups and the baselines")
     ap.add_argument("--naive", type=int, default=5_000, help="points for the naive loop (it is slow)")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--grid-cell-m", type=float, default=None, help="grid cell size (default: the router's)")
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     a = ap.parse_args(argv)
     n = min(a.points, 5_000_000)
     units = demo_units()
     stations = [u for u in units if u.tier == 3]
+    grid_kw = {"grid_cell_m": a.grid_cell_m} if a.grid_cell_m is not None else {}
     t0 = time.perf_counter()
     router = Router([Area(u.id, u.parent_id, u.geometry) for u in stations],
-                    [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2])
+                    [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2], **grid_kw)
     build_s = time.perf_counter() - t0
     lon, lat = _points(n, a.seed)
     router.route_ids(lon[:1000], lat[:1000])  # warm-up
     res: dict[str, Any] = {
         "stations": len(stations), "router_build_s": round(build_s, 3),
+        "grid": {**router.grid_stats, "memory_mb": round(_grid_bytes(router) / 1e6, 1)},
         "strtree_batch": bench_batch(router, lon, lat, a.batch),
         "strtree_route_many": bench_many(router, lon[:a.single * 2], lat[:a.single * 2]),
-        "strtree_single": bench_single(router, lon[:a.single], lat[:a.single]),
+        "single": bench_single(router, lon[:a.single], lat[:a.single]),
         "naive_loop": bench_naive(stations, lon[:a.naive], lat[:a.naive]),
         "postgis": asyncio.run(bench_postgis(a.database_url, stations, lon[:a.naive], lat[:a.naive])),
     }
     res["goals"] = {"batched_200k_per_s": res["strtree_batch"]["lookups_per_s"] >= 200_000,
-                    "single_p99_under_100us": res["strtree_single"]["p99_us"] < 100}
+                    "single_p99_under_100us": res["single"]["grid"]["p99_us"] < 100,
+                    "grid_answers_identical": res["single"]["answers_differ"] == 0}
     if a.json:
         print(json.dumps(res))
     else:

@@ -169,3 +169,120 @@ def test_batch_matches_single_lookups(router: Router) -> None:
 def test_missing_position() -> None:
     r = Router([], [Area("D", "D", box(0, 0, 1, 1))]).route(None, None)
     assert r.method == RouteMethod.NO_LOCATION and r.station is None
+
+
+# -- the cell grid: same answers as the exact STRtree path ----------------------------------------------
+
+def _assert_same(router: Router, lon: np.ndarray | list[float], lat: np.ndarray | list[float]) -> set[RouteMethod]:
+    """Grid path == exact path on every point (station, district, method and the distance, bit for bit)."""
+    methods = set()
+    for x, y in zip(lon, lat, strict=True):
+        fast, exact = router.route(float(x), float(y)), router.route_exact(float(x), float(y))
+        assert fast == exact, (float(x), float(y), fast, exact)
+        methods.add(exact.method)
+    return methods
+
+
+def _coast_points(units, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Points up to ~2.5 km from the district outlines (coast, land borders, Hong Kong side)."""
+    rng = np.random.default_rng(seed)
+    edge = shapely.union_all([u.geometry for u in units if u.tier == 2]).boundary
+    base = shapely.line_interpolate_point(edge, rng.uniform(0, 1, n), normalized=True)
+    xy = shapely.get_coordinates(base)
+    r = rng.uniform(0, 0.025, n)            # degrees: 0 – ~2.5 km
+    a = rng.uniform(0, 2 * np.pi, n)
+    return xy[:, 0] + r * np.cos(a), xy[:, 1] + r * np.sin(a)
+
+
+def test_grid_is_built_over_the_demo_geography(router: Router) -> None:
+    stats = router.grid_stats
+    assert stats["inside_cells"] > 0 and stats["mixed_cells"] > 0 and stats["outside_cells"] > 0
+    assert stats["inside_cells"] + stats["mixed_cells"] + stats["outside_cells"] == stats["cells"]
+
+
+def test_grid_matches_exact_path_on_random_points_over_and_around_the_city(router: Router) -> None:
+    rng = np.random.default_rng(2026)
+    lon = rng.uniform(113.6, 114.8, 30_000)    # wider than the grid: sea, Hong Kong, Dongguan, beyond
+    lat = rng.uniform(22.2, 23.0, 30_000)
+    methods = _assert_same(router, lon, lat)
+    assert methods >= {RouteMethod.INSIDE, RouteMethod.NEAREST, RouteMethod.DISTRICT, RouteMethod.OUTSIDE}
+
+
+def test_grid_matches_exact_path_near_the_coast_and_the_city_limits(router: Router, units) -> None:  # type: ignore[no-untyped-def]
+    lon, lat = _coast_points(units, 20_000, 7)
+    methods = _assert_same(router, lon, lat)
+    assert methods >= {RouteMethod.INSIDE, RouteMethod.NEAREST, RouteMethod.DISTRICT, RouteMethod.OUTSIDE}
+
+
+def test_grid_matches_exact_path_on_borders(router: Router, units) -> None:  # type: ignore[no-untyped-def]
+    """Every station vertex (shared by two or three areas), edge midpoints, and points a hair off them."""
+    xy = np.unique(np.concatenate([shapely.get_coordinates(u.geometry) for u in units if u.tier == 3]), axis=0)
+    rings = [np.asarray(r.coords) for u in units if u.tier == 3
+             for r in shapely.get_rings(u.geometry)]
+    mid = np.concatenate([(c[:-1] + c[1:]) / 2 for c in rings])
+    tiny = np.random.default_rng(3).normal(0, 1e-9, xy.shape)
+    pts = np.concatenate([xy, mid, xy + tiny])
+    methods = _assert_same(router, pts[:, 0], pts[:, 1])
+    assert RouteMethod.BORDER in methods and RouteMethod.INSIDE in methods
+
+
+def test_grid_matches_exact_path_on_cell_edges(router: Router) -> None:
+    """Points exactly on the grid's own lines (where float rounding picks one cell or its neighbour)."""
+    g = router._grid
+    assert g is not None
+    rng = np.random.default_rng(4)
+    ix = rng.integers(0, g.nx + 1, 5000)
+    iy = rng.integers(0, g.ny + 1, 5000)
+    xs = g.x0 + ix / g.inv_dx
+    ys = g.y0 + iy / g.inv_dy
+    along_x = g.x0 + rng.uniform(0, g.nx, 5000) / g.inv_dx
+    along_y = g.y0 + rng.uniform(0, g.ny, 5000) / g.inv_dy
+    _assert_same(router, np.concatenate([xs, along_x, xs]), np.concatenate([ys, ys, along_y]))
+
+
+def test_grid_matches_exact_path_on_gcj02_input(router: Router) -> None:
+    """Map-app positions, converted (as ingest does) and unconverted: the same answers either way."""
+    rng = np.random.default_rng(8)
+    wlon = rng.uniform(113.75, 114.62, 5000)
+    wlat = rng.uniform(22.45, 22.86, 5000)
+    gcj = [wgs84_to_gcj02(x, y) for x, y in zip(wlon, wlat, strict=True)]
+    back = [gcj02_to_wgs84(x, y) for x, y in gcj]
+    _assert_same(router, [p[0] for p in gcj], [p[1] for p in gcj])
+    _assert_same(router, [p[0] for p in back], [p[1] for p in back])
+
+
+def test_grid_far_away_and_degenerate_positions(router: Router) -> None:
+    lon = [0.0, 180.0, -180.0, 1e300, -1e300, 114.0, 113.0, 116.0, 114.05, 114]
+    lat = [0.0, 90.0, -90.0, 22.5, 22.5, 1e300, 22.5, 22.5, -1e-300, 23]
+    _assert_same(router, lon, lat)
+    assert router.route(float("nan"), 22.5).method == RouteMethod.NO_LOCATION
+    assert router.route(114.05, float("inf")).method == RouteMethod.NO_LOCATION
+
+
+@pytest.mark.parametrize("cell_m, max_cells", [(200.0, 2_000_000), (37.0, 2_000_000), (50.0, 300)])
+def test_grid_matches_exact_path_with_holes_and_any_cell_size(cell_m: float, max_cells: int) -> None:
+    """A hole (an enclave), a gap between two stations and a district beyond them; cells small, large,
+    and forced larger by the cell cap."""
+    ring = box(114.0, 22.5, 114.1, 22.6)
+    hole = box(114.04, 22.54, 114.06, 22.56)
+    a = Polygon(ring.exterior.coords, [hole.exterior.coords])
+    b = box(114.1, 22.5, 114.2, 22.6)
+    c = box(114.203, 22.5, 114.25, 22.55)     # ~300 m gap to b: nearest is decided by distance
+    district = box(114.0, 22.5, 114.25, 22.6)
+    router = Router([Area("D-S01", "D", a), Area("D-S02", "D", b), Area("D-S03", "D", c)],
+                    [Area("D", "D", district)], grid_cell_m=cell_m, grid_max_cells=max_cells)
+    assert router.grid_stats["cells"] <= max_cells
+    rng = np.random.default_rng(int(cell_m))
+    lon = np.concatenate([rng.uniform(113.95, 114.3, 6000), rng.uniform(114.035, 114.065, 2000)])
+    lat = np.concatenate([rng.uniform(22.45, 22.65, 6000), rng.uniform(22.535, 22.565, 2000)])
+    methods = _assert_same(router, lon, lat)
+    assert methods == {RouteMethod.INSIDE, RouteMethod.NEAREST, RouteMethod.DISTRICT, RouteMethod.OUTSIDE}
+    assert _assert_same(router, [114.1, 114.04, 114.203], [22.55, 22.55, 22.52]) >= {RouteMethod.BORDER}
+
+
+def test_router_without_grid_routes_exactly(units) -> None:  # type: ignore[no-untyped-def]
+    plain = Router([Area(u.id, u.parent_id, u.geometry) for u in units if u.tier == 3],
+                   [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2], grid_cell_m=None)
+    assert plain.grid_stats == {}
+    r = plain.route(114.0550, 22.5410)
+    assert r == plain.route_exact(114.0550, 22.5410) and r.method == RouteMethod.INSIDE

@@ -41,6 +41,7 @@ from .demo_geo import demo_units, external_services
 from .devices import DeviceStatusStore
 from .lifecycle import Policy
 from .metrics import DispatchMetrics
+from .routing import Router
 from .service import Dispatcher, summary
 from .store import Store
 from .tracks import TrackStore
@@ -126,7 +127,9 @@ class DispatchApp:
             log.info("demo_geography_loaded", units=n, seconds=round(time.monotonic() - t0, 2), synthetic=True)
         await self.store.insert_units(external_services())   # 119/120 exist whatever the geography
         tree = UnitTree(await self.store.load_units())
-        router = tree.router(max_distance_m=s.route_max_distance_m, district_distance_m=s.route_district_distance_m)
+        # the lookup grid is built below, in a thread, while the consumers join their groups
+        router = tree.router(max_distance_m=s.route_max_distance_m, district_distance_m=s.route_district_distance_m,
+                             grid_cell_m=None)
         log.info("jurisdictions_loaded", units=len(tree.nodes), stations=len(router.stations))
         if s.dev_token:
             # The city is the root over the most units: a dev or test database may hold stray roots.
@@ -164,7 +167,7 @@ class DispatchApp:
                                      handler=self.handle_incident_events, topic_prefix=s.topic_prefix,
                                      client_id="dispatch-stream")
         await asyncio.gather(self.consumer.start(), self.gps_consumer.start(), self.devices_consumer.start(),
-                             self.stream_feed.start())
+                             self.stream_feed.start(), self._build_route_grid(router))
         config = uvicorn.Config(build_api(self.dispatcher, self.tracks, devices=self.devices), host=s.http_host, port=s.http_port, log_config=None,
                                 access_log=False, lifespan="off", timeout_graceful_shutdown=2)
         self.server = _Server(config)
@@ -179,6 +182,12 @@ class DispatchApp:
         log.info("http_started", port=self.http_port, host=s.http_host)
         self._timer_task = asyncio.create_task(self._timers(), name="dispatch:timers")
         self._webhook_task = asyncio.create_task(self._webhooks(), name="dispatch:webhooks")
+
+    async def _build_route_grid(self, router: Router) -> None:
+        """The router's lookup grid, off the event loop; lookups before it is in place take the exact path."""
+        if self.settings.route_grid_cell_m > 0:
+            stats = await asyncio.to_thread(router.build_grid, self.settings.route_grid_cell_m)
+            log.info("route_grid_built", **stats)
 
     async def stop(self) -> None:
         if self.server is not None:

@@ -28,6 +28,9 @@ class DispatchSettings(BaseServiceSettings):
     route_max_distance_m: float = Field(default=500.0, ge=0, alias="ALARMHUB_ROUTE_MAX_DISTANCE_M",
                                         description="a point outside every station area goes to the nearest within this")
     route_district_distance_m: float = Field(default=2000.0, ge=0, alias="ALARMHUB_ROUTE_DISTRICT_DISTANCE_M")
+    route_grid_cell_m: float = Field(default=200.0, ge=0, alias="ALARMHUB_ROUTE_GRID_CELL_M",
+                                     description="cell size of the routing lookup grid (docs/dispatch.md); "
+                                                 "0 = none, every lookup through the STRtree")
     demo_seed: int = Field(default=20061125, alias="ALARMHUB_DEMO_GEO_SEED")
     demo_stations: int = Field(default=300, ge=9, le=5000, alias="ALARMHUB_DEMO_GEO_STATIONS")
     load_demo_geography: bool = Field(default=True, alias="ALARMHUB_DEMO_GEOGRAPHY",

@@ -19,6 +19,7 @@ city's latitude); at city scale (tens of km) that is accurate to about 0.5 %, pl
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,7 +27,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 import shapely
-from shapely import STRtree
+from shapely import STRtree, contains_xy, intersects_xy
 from shapely.geometry.base import BaseGeometry
 
 __all__ = ["Area", "Route", "RouteMethod", "Router"]
@@ -65,6 +66,68 @@ class Route:
 
 
 NO_LOCATION = Route(None, None, RouteMethod.NO_LOCATION)
+_OUTSIDE = Route(None, None, RouteMethod.OUTSIDE)
+
+# where a cell lies relative to the "reach" / "near" polygon; _EXACT: a cell the union of the stations
+# covers, whose points should never miss — should one (a float sliver between two areas) miss anyway,
+# it takes the exact fallback rather than a guess
+_OUT, _IN, _PART, _EXACT = 0, 1, 2, 3
+# cell boxes are widened by this (≈ 1 cm) so that a point's cell, found by float arithmetic, surely
+# contains it, and GEOS's box predicates are never asked about a point on the box's own edge
+_BOX_EPS_DEG = 1e-7
+# slack, in metres, for the candidate lists: a candidate too many costs one distance call, one too few
+# would change a result
+_SLACK_M = 1.0
+
+
+class _Cell:
+    """A grid cell whose points do not all get the same answer: the few areas its points may need.
+
+    ``contain``: stations whose area touches the cell (point-in-polygon candidates), by index (= id order);
+    ``reach``/``near``: the cell against those two polygons (out, in, partly; ``reach`` is ``_EXACT``
+    for a cell the stations cover together);
+    ``near_st``/``near_d``: stations / districts that can be the nearest within tolerance of some point
+    of the cell (those always farther than another candidate are dropped).
+    """
+
+    __slots__ = ("contain", "near", "near_d", "near_st", "reach")
+
+    def __init__(self, contain: tuple[int, ...], reach: int, near: int, near_st: tuple[int, ...],
+                 near_d: tuple[int, ...]) -> None:
+        self.contain = contain
+        self.reach = reach
+        self.near = near
+        self.near_st = near_st
+        self.near_d = near_d
+
+
+@dataclass(frozen=True)
+class _CellGrid:
+    """A regular lon/lat grid over the map; each cell is a shared :class:`Route` or a :class:`_Cell`."""
+
+    x0: float
+    y0: float
+    inv_dx: float
+    inv_dy: float
+    nx: int
+    ny: int
+    cells: list[Route | _Cell]
+    stats: dict[str, float]
+
+
+def _closest(geoms_m: npt.NDArray[np.object_], cand: tuple[int, ...], p: shapely.Point,
+             within_m: float) -> tuple[int, float]:
+    """The nearest candidate within ``within_m`` (the lowest index among equals), or ``(-1, 0.0)``.
+
+    Same distances as :meth:`Router._nearest` (the same GEOS call on the same geometries); its STRtree
+    ``dwithin`` filter is ``distance <= within_m``, hence the test here.
+    """
+    best, best_d = -1, 0.0
+    for j in cand:
+        d = float(shapely.distance(geoms_m[j], p))
+        if d <= within_m and (best < 0 or d < best_d):
+            best, best_d = j, d
+    return best, best_d
 
 
 class Router:
@@ -72,7 +135,8 @@ class Router:
 
     def __init__(self, stations: Iterable[Area], districts: Iterable[Area], *,
                  max_distance_m: float = 500.0, district_distance_m: float = 2_000.0,
-                 ref_lat: float = 22.6) -> None:
+                 ref_lat: float = 22.6, grid_cell_m: float | None = 200.0,
+                 grid_max_cells: int = 2_000_000) -> None:
         self.stations = sorted(stations, key=lambda a: a.id)
         self.districts = sorted(districts, key=lambda a: a.id)
         self.max_distance_m = max_distance_m
@@ -103,10 +167,171 @@ class Router:
         self._reach = shapely.buffer(covered.simplify(self._deg(50)), self._deg(reach_m), quad_segs=4) \
             if not covered.is_empty else covered
         shapely.prepare(self._reach)
-        self._near = shapely.buffer(shapely.union_all(self._st_geoms).simplify(self._deg(50)),
+        self._st_union = shapely.union_all(self._st_geoms) if len(self._st_geoms) else shapely.Polygon()
+        self._near = shapely.buffer(self._st_union.simplify(self._deg(50)),
                                     self._deg(max_distance_m * 1.05), quad_segs=4) \
             if len(self._st_geoms) else shapely.Polygon()
         shapely.prepare(self._near)
+        shapely.prepare(self._st_union)
+        self._inside_routes = [Route(i, d, RouteMethod.INSIDE) for i, d in zip(self._st_ids, self._st_district, strict=True)]
+        self._border_routes = [Route(i, d, RouteMethod.BORDER) for i, d in zip(self._st_ids, self._st_district, strict=True)]
+        self._grid: _CellGrid | None = None
+        if grid_cell_m:
+            self.build_grid(grid_cell_m, grid_max_cells)
+
+    def build_grid(self, cell_m: float = 200.0, max_cells: int = 2_000_000) -> dict[str, float]:
+        """Build (or rebuild) the cell grid that :meth:`route` uses; returns its :attr:`grid_stats`.
+
+        Safe to call from a worker thread while lookups run: the grid is swapped in by one reference
+        assignment, and until then :meth:`route` takes the exact path (same answers, slower). The service
+        builds it this way, overlapping its Kafka group joins, so the ~1 s build does not lengthen start-up.
+        """
+        if cell_m > 0 and not self._reach.is_empty:
+            self._grid = self._build_grid(cell_m, max_cells)
+        return self.grid_stats
+
+    @property
+    def grid_stats(self) -> dict[str, float]:
+        """Size and build figures of the cell grid (empty without one): for logs and the bench."""
+        return dict(self._grid.stats) if self._grid else {}
+
+    # -- the cell grid ----------------------------------------------------------------------------
+    def _build_grid(self, cell_m: float, max_cells: int) -> _CellGrid:
+        """Classify every cell of a regular grid once, so that most lookups need no GEOS call.
+
+        Why: a single lookup through the STRtree costs a Point, a tree query and, for a miss, a second
+        tree query and distances over every area near the coast — per-call overheads that put the p99
+        over 100 µs. Here a cell that lies inside one station's area (``covers``) and touches no other
+        holds that station's shared ``inside`` Route; a cell that touches no station and has nothing
+        within reach holds the shared ``outside`` Route; only the rest (cells on a border or the coast)
+        hold a :class:`_Cell` with their few candidates, on which the same predicates and distance calls
+        as :meth:`route_exact` run. Cell boxes are widened by ~1 cm, so every classification holds for
+        every point that can fall in the cell.
+        """
+        t0 = time.perf_counter()
+        allg = np.concatenate([self._st_geoms, self._d_geoms, np.array([self._reach, self._near], dtype=object)])
+        b = shapely.bounds(allg[~shapely.is_empty(allg)])
+        dx, dy = cell_m / self._m_per_deg_lon, cell_m / _M_PER_DEG_LAT
+        x0, y0 = float(b[:, 0].min()) - dx, float(b[:, 1].min()) - dy
+        w, h = float(b[:, 2].max()) + dx - x0, float(b[:, 3].max()) + dy - y0
+        scale = max(1.0, math.sqrt(math.ceil(w / dx) * math.ceil(h / dy) / max(max_cells, 1)))
+        while math.ceil(w / (dx * scale)) * math.ceil(h / (dy * scale)) > max(max_cells, 1):
+            scale *= 1.02                        # a big map gets bigger cells, not unbounded memory
+        dx, dy = dx * scale, dy * scale
+        nx, ny = math.ceil(w / dx), math.ceil(h / dy)
+        ix = np.tile(np.arange(nx), ny)
+        iy = np.repeat(np.arange(ny), nx)
+        bx0, bx1 = x0 + ix * dx - _BOX_EPS_DEG, x0 + (ix + 1) * dx + _BOX_EPS_DEG
+        by0, by1 = y0 + iy * dy - _BOX_EPS_DEG, y0 + (iy + 1) * dy + _BOX_EPS_DEG
+        boxes = shapely.box(bx0, by0, bx1, by1)
+        n = nx * ny
+        cells: list[Route | _Cell] = [_OUTSIDE] * n
+        # stations touching each cell
+        inp, st = self._st_tree.query(boxes, predicate="intersects")
+        order = np.lexsort((st, inp))
+        inp, st = inp[order], st[order]
+        counts = np.bincount(inp, minlength=n)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        one = np.flatnonzero(counts == 1)
+        inside = np.zeros(n, dtype=bool)
+        if len(one):
+            only = st[starts[one]]
+            ok = shapely.covers(self._st_geoms[only], boxes[one])
+            inside[one] = ok
+            for c, i in zip(one[ok].tolist(), only[ok].tolist(), strict=True):
+                cells[c] = self._inside_routes[i]
+        # a point of these may miss every station, unless the stations together cover the cell
+        mixed = np.flatnonzero(~inside)
+        several = counts[mixed] > 0
+        if several.any() and not self._st_union.is_empty:
+            covered = np.zeros(len(mixed), dtype=bool)
+            covered[several] = shapely.covers(self._st_union, boxes[mixed[several]])
+            sealed = mixed[covered]
+            mixed = mixed[~covered]
+        else:
+            sealed = mixed[:0]
+        reach = self._state(self._reach, boxes[mixed])
+        near = self._state(self._near, boxes[mixed])
+        live = mixed[reach != _OUT]
+        boxes_m = shapely.box(bx0[live] * self._m_per_deg_lon, by0[live] * _M_PER_DEG_LAT,
+                              bx1[live] * self._m_per_deg_lon, by1[live] * _M_PER_DEG_LAT)
+        near_live = near[reach != _OUT]
+        st_cand = self._candidates(self._st_tree_m, self._st_geoms_m, boxes_m, self.max_distance_m, near_live != _OUT)
+        d_cand = self._candidates(self._d_tree_m, self._d_geoms_m, boxes_m, self.district_distance_m,
+                                  np.ones(len(live), dtype=bool))
+        reach_of = dict(zip(mixed.tolist(), reach.tolist(), strict=True))
+        near_of = dict(zip(mixed.tolist(), near.tolist(), strict=True))
+        live_pos = {c: k for k, c in enumerate(live.tolist())}
+        n_mixed = 0
+        tuples: dict[tuple[int, ...], tuple[int, ...]] = {}   # neighbouring cells share their lists
+        for c in sealed.tolist():
+            contain = tuple(st[starts[c]:starts[c + 1]].tolist())
+            cells[c] = _Cell(tuples.setdefault(contain, contain), _EXACT, _OUT, (), ())
+            n_mixed += 1
+        for c in mixed.tolist():
+            contain = tuple(st[starts[c]:starts[c + 1]].tolist())
+            k = live_pos.get(c)
+            ns, nd = (st_cand[k], d_cand[k]) if k is not None else ((), ())
+            if not contain and not ns and not nd:
+                continue                        # misses everything, nothing near: outside
+            cells[c] = _Cell(tuples.setdefault(contain, contain), reach_of[c], near_of[c],
+                             tuples.setdefault(ns, ns), tuples.setdefault(nd, nd))
+            n_mixed += 1
+        stats = {"cells": n, "cell_m": round(cell_m * scale, 1), "inside_cells": int(inside.sum()),
+                 "mixed_cells": n_mixed, "outside_cells": n - int(inside.sum()) - n_mixed,
+                 "build_s": round(time.perf_counter() - t0, 3)}
+        return _CellGrid(x0, y0, 1.0 / dx, 1.0 / dy, nx, ny, cells, stats)
+
+    @staticmethod
+    def _state(poly: BaseGeometry, boxes: npt.NDArray[np.object_]) -> npt.NDArray[np.int8]:
+        """Each box against a prepared polygon: wholly in its interior, disjoint from it, or partly."""
+        if poly.is_empty or not len(boxes):
+            return np.zeros(len(boxes), dtype=np.int8)
+        st = np.where(shapely.intersects(poly, boxes), _PART, _OUT).astype(np.int8)
+        part = st == _PART
+        st[part] = np.where(shapely.contains_properly(poly, boxes[part]), _IN, _PART)
+        return st
+
+    @staticmethod
+    def _candidates(tree: STRtree, geoms_m: npt.NDArray[np.object_], boxes_m: npt.NDArray[np.object_],
+                    within_m: float, wanted: npt.NDArray[np.bool_]) -> list[tuple[int, ...]]:
+        """Per metric box: the areas that can be the nearest within ``within_m`` of one of its points.
+
+        An area farther than ``within_m`` from the whole box is never a candidate; nor is one whose
+        distance to the box exceeds another's farthest possible distance (centre distance + half the
+        diagonal), since that other one is always nearer. Both tests keep :data:`_SLACK_M` of slack.
+        """
+        out: list[tuple[int, ...]] = [()] * len(boxes_m)
+        idx = np.flatnonzero(wanted)
+        if not len(idx) or not len(geoms_m):
+            return out
+        # envelopes first, then dwithin against the prepared (facet-indexed) areas: much cheaper than
+        # the tree's own dwithin, which prepares each box instead
+        r = within_m + _SLACK_M
+        bnd = shapely.bounds(boxes_m[idx])
+        inp, tr = tree.query(shapely.box(bnd[:, 0] - r, bnd[:, 1] - r, bnd[:, 2] + r, bnd[:, 3] + r))
+        near = shapely.dwithin(geoms_m[tr], boxes_m[idx][inp], r)
+        inp, tr = inp[near], tr[near]
+        if not len(inp):
+            return out
+        multi = np.bincount(inp, minlength=len(idx))[inp] > 1    # a lone candidate needs no pruning
+        if multi.any():
+            sub = boxes_m[idx][inp[multi]]
+            lb = shapely.distance(geoms_m[tr[multi]], sub)
+            bnd = shapely.bounds(sub)
+            half_diag = 0.5 * np.hypot(bnd[:, 2] - bnd[:, 0], bnd[:, 3] - bnd[:, 1])
+            ub = shapely.distance(geoms_m[tr[multi]], shapely.centroid(sub)) + half_diag
+            best_ub = np.full(len(idx), np.inf)
+            np.minimum.at(best_ub, inp[multi], ub)
+            keep = np.ones(len(inp), dtype=bool)
+            keep[multi] = lb <= best_ub[inp[multi]] + _SLACK_M
+            inp, tr = inp[keep], tr[keep]
+        order = np.lexsort((tr, inp))
+        inp, tr = inp[order], tr[order]
+        bounds = np.searchsorted(inp, np.arange(len(idx) + 1))
+        for k in np.flatnonzero(np.diff(bounds)).tolist():
+            out[int(idx[k])] = tuple(tr[bounds[k]:bounds[k + 1]].tolist())
+        return out
 
     # -- distances ------------------------------------------------------------------------------
     def _deg(self, metres: float) -> float:
@@ -131,6 +356,56 @@ class Router:
 
     # -- single point ---------------------------------------------------------------------------
     def route(self, lon: float | None, lat: float | None) -> Route:
+        """One point through the cell grid (see :class:`_CellGrid`); same answer as :meth:`route_exact`."""
+        if lon is None or lat is None or not (math.isfinite(lon) and math.isfinite(lat)):
+            return NO_LOCATION
+        g = self._grid
+        if g is None:
+            return self.route_exact(lon, lat)
+        fx = (lon - g.x0) * g.inv_dx
+        fy = (lat - g.y0) * g.inv_dy
+        if not (0.0 <= fx < g.nx and 0.0 <= fy < g.ny):
+            return _OUTSIDE     # the grid spans every area's bounds and the reach: nothing out there
+        cell = g.cells[int(fy) * g.nx + int(fx)]
+        if cell.__class__ is Route:
+            return cell
+        return self._route_cell(cell, lon, lat)  # type: ignore[arg-type]
+
+    def _route_cell(self, cell: _Cell, lon: float, lat: float) -> Route:
+        """A mixed cell: point-in-polygon over its few stations, else the fallback over its few candidates."""
+        geoms = self._st_geoms
+        first = -1
+        for i in cell.contain:      # sorted: the first hit is the lowest id
+            if intersects_xy(geoms[i], lon, lat):
+                if first >= 0:
+                    return self._border_routes[first]
+                first = i
+        if first >= 0:
+            return self._inside_routes[first]
+        if cell.reach == _OUT or (cell.reach == _PART and not contains_xy(self._reach, lon, lat)):
+            return _OUTSIDE
+        if cell.reach == _EXACT:
+            return self._fallback(lon, lat)
+        p = None
+        if cell.near_st and (cell.near == _IN or (cell.near == _PART and contains_xy(self._near, lon, lat))):
+            p = shapely.points(np.array((lon * self._m_per_deg_lon, lat * _M_PER_DEG_LAT)))
+            j, d = _closest(self._st_geoms_m, cell.near_st, p, self.max_distance_m)
+            if j >= 0:
+                return Route(self._st_ids[j], self._st_district[j], RouteMethod.NEAREST, d)
+        if cell.near_d:
+            if p is None:   # (shapely.points on an array: half the cost of shapely.Point, same point)
+                p = shapely.points(np.array((lon * self._m_per_deg_lon, lat * _M_PER_DEG_LAT)))
+            j, d = _closest(self._d_geoms_m, cell.near_d, p, self.district_distance_m)
+            if j >= 0:
+                return Route(None, self._d_ids[j], RouteMethod.DISTRICT, d)
+        return _OUTSIDE
+
+    def route_exact(self, lon: float | None, lat: float | None) -> Route:
+        """The reference path: STRtree queries over every area for each point (no grid).
+
+        Kept for routers without a grid, as the oracle the grid is tested against, and as the bench's
+        baseline.
+        """
         if lon is None or lat is None or not (math.isfinite(lon) and math.isfinite(lat)):
             return NO_LOCATION
         hits = self._st_tree.query(shapely.Point(lon, lat), predicate="intersects")
@@ -144,7 +419,7 @@ class Router:
 
     def _fallback(self, lon: float, lat: float) -> Route:
         if self._reach.is_empty or not shapely.contains_xy(self._reach, lon, lat):
-            return Route(None, None, RouteMethod.OUTSIDE)
+            return _OUTSIDE
         hit = None
         if not self._near.is_empty and shapely.contains_xy(self._near, lon, lat):
             hit = self._nearest(self._st_tree_m, self._st_geoms_m, lon, lat, self.max_distance_m)
@@ -155,7 +430,7 @@ class Router:
         if hit is not None:
             i, d = hit
             return Route(None, self._d_ids[i], RouteMethod.DISTRICT, d)
-        return Route(None, None, RouteMethod.OUTSIDE)
+        return _OUTSIDE
 
     # -- batches --------------------------------------------------------------------------------
     def route_ids(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8]]:
@@ -184,7 +459,7 @@ class Router:
         for i in range(len(xs)):
             c = code[i]
             if c == 2:
-                out.append(self._fallback(float(xs[i]), float(ys[i])))
+                out.append(self.route(float(xs[i]), float(ys[i])))   # a miss: the grid's fallback
             else:
                 j = best[i]
                 out.append(Route(self._st_ids[j], self._st_district[j],

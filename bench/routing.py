@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
+import gc
 import json
 import os
 import statistics
@@ -102,6 +105,23 @@ def bench_single(router: Router, lon: np.ndarray, lat: np.ndarray) -> dict[str, 
             "misses": {"points": len(miss_grid), "exact_p99_us": _q(miss_exact)["p99_us"],
                        "grid_p99_us": _q(miss_grid)["p99_us"]} if len(miss_grid) > 1 else {"points": len(miss_grid)},
             "points": len(grid), "answers_differ": differ}
+
+
+def _rss_bytes(trim: bool = False) -> int:
+    """Resident set size now (Linux), to count what the grid holds in GEOS and numpy too.
+
+    ``trim``: first collect garbage and hand freed heap back to the OS (glibc ``malloc_trim``), so that the
+    difference to an earlier trimmed reading is what is retained, not what the build freed.
+    """
+    if trim:
+        gc.collect()
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
 
 def _grid_bytes(router: Router) -> int:
@@ -191,16 +211,20 @@ def main(argv: list[str] | None = None) -> int:
     n = min(a.points, 5_000_000)
     units = demo_units()
     stations = [u for u in units if u.tier == 3]
-    grid_kw = {"grid_cell_m": a.grid_cell_m} if a.grid_cell_m is not None else {}
     t0 = time.perf_counter()
     router = Router([Area(u.id, u.parent_id, u.geometry) for u in stations],
-                    [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2], **grid_kw)
+                    [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2], grid_cell_m=None)
     build_s = time.perf_counter() - t0
+    rss0 = _rss_bytes(trim=True)
+    grid_stats = router.build_grid(*([a.grid_cell_m] if a.grid_cell_m is not None else []))
+    rss_build = _rss_bytes() - rss0
+    rss_kept = _rss_bytes(trim=True) - rss0
     lon, lat = _points(n, a.seed)
     router.route_ids(lon[:1000], lat[:1000])  # warm-up
     res: dict[str, Any] = {
-        "stations": len(stations), "router_build_s": round(build_s, 3),
-        "grid": {**router.grid_stats, "memory_mb": round(_grid_bytes(router) / 1e6, 1)},
+        "stations": len(stations), "router_build_s_without_grid": round(build_s, 3),
+        "grid": {**grid_stats, "python_objects_mb": round(_grid_bytes(router) / 1e6, 1),
+                 "rss_after_build_mb": round(rss_build / 1e6, 1), "rss_retained_mb": round(rss_kept / 1e6, 1)},
         "strtree_batch": bench_batch(router, lon, lat, a.batch),
         "strtree_route_many": bench_many(router, lon[:a.single * 2], lat[:a.single * 2]),
         "single": bench_single(router, lon[:a.single], lat[:a.single]),

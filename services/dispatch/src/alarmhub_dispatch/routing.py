@@ -78,6 +78,8 @@ _BOX_EPS_DEG = 1e-7
 # slack, in metres, for the candidate lists: a candidate too many costs one distance call, one too few
 # would change a result
 _SLACK_M = 1.0
+# cells classified per vectorized pass of the grid build (bounds its transient memory)
+_BUILD_SLICE = 16_384
 
 
 class _Cell:
@@ -219,13 +221,29 @@ class Router:
             scale *= 1.02                        # a big map gets bigger cells, not unbounded memory
         dx, dy = dx * scale, dy * scale
         nx, ny = math.ceil(w / dx), math.ceil(h / dy)
-        ix = np.tile(np.arange(nx), ny)
-        iy = np.repeat(np.arange(ny), nx)
+        n = nx * ny
+        cells: list[Route | _Cell] = [_OUTSIDE] * n
+        tuples: dict[tuple[int, ...], tuple[int, ...]] = {}   # neighbouring cells share their lists
+        n_inside = n_mixed = 0
+        # in slices of cells: the boxes and pairs of one slice are freed before the next (peak memory)
+        for lo in range(0, n, _BUILD_SLICE):
+            k_inside, k_mixed = self._classify(cells, tuples, lo, min(n, lo + _BUILD_SLICE), nx, x0, y0, dx, dy)
+            n_inside += k_inside
+            n_mixed += k_mixed
+        stats = {"cells": n, "cell_m": round(cell_m * scale, 1), "inside_cells": n_inside,
+                 "mixed_cells": n_mixed, "outside_cells": n - n_inside - n_mixed,
+                 "build_s": round(time.perf_counter() - t0, 3)}
+        return _CellGrid(x0, y0, 1.0 / dx, 1.0 / dy, nx, ny, cells, stats)
+
+    def _classify(self, cells: list[Route | _Cell], tuples: dict[tuple[int, ...], tuple[int, ...]],
+                  lo: int, hi: int, nx: int, x0: float, y0: float, dx: float, dy: float) -> tuple[int, int]:
+        """Classify cells ``lo``..``hi`` (see :meth:`_build_grid`); returns how many are inside / have a record."""
+        ids = np.arange(lo, hi)
+        ix, iy = ids % nx, ids // nx
         bx0, bx1 = x0 + ix * dx - _BOX_EPS_DEG, x0 + (ix + 1) * dx + _BOX_EPS_DEG
         by0, by1 = y0 + iy * dy - _BOX_EPS_DEG, y0 + (iy + 1) * dy + _BOX_EPS_DEG
         boxes = shapely.box(bx0, by0, bx1, by1)
-        n = nx * ny
-        cells: list[Route | _Cell] = [_OUTSIDE] * n
+        n = hi - lo        # local index c ↔ cell lo + c
         # stations touching each cell
         inp, st = self._st_tree.query(boxes, predicate="intersects")
         order = np.lexsort((st, inp))
@@ -239,7 +257,7 @@ class Router:
             ok = shapely.covers(self._st_geoms[only], boxes[one])
             inside[one] = ok
             for c, i in zip(one[ok].tolist(), only[ok].tolist(), strict=True):
-                cells[c] = self._inside_routes[i]
+                cells[lo + c] = self._inside_routes[i]
         # a point of these may miss every station, unless the stations together cover the cell
         mixed = np.flatnonzero(~inside)
         several = counts[mixed] > 0
@@ -263,10 +281,9 @@ class Router:
         near_of = dict(zip(mixed.tolist(), near.tolist(), strict=True))
         live_pos = {c: k for k, c in enumerate(live.tolist())}
         n_mixed = 0
-        tuples: dict[tuple[int, ...], tuple[int, ...]] = {}   # neighbouring cells share their lists
         for c in sealed.tolist():
             contain = tuple(st[starts[c]:starts[c + 1]].tolist())
-            cells[c] = _Cell(tuples.setdefault(contain, contain), _EXACT, _OUT, (), ())
+            cells[lo + c] = _Cell(tuples.setdefault(contain, contain), _EXACT, _OUT, (), ())
             n_mixed += 1
         for c in mixed.tolist():
             contain = tuple(st[starts[c]:starts[c + 1]].tolist())
@@ -274,13 +291,10 @@ class Router:
             ns, nd = (st_cand[k], d_cand[k]) if k is not None else ((), ())
             if not contain and not ns and not nd:
                 continue                        # misses everything, nothing near: outside
-            cells[c] = _Cell(tuples.setdefault(contain, contain), reach_of[c], near_of[c],
-                             tuples.setdefault(ns, ns), tuples.setdefault(nd, nd))
+            cells[lo + c] = _Cell(tuples.setdefault(contain, contain), reach_of[c], near_of[c],
+                                  tuples.setdefault(ns, ns), tuples.setdefault(nd, nd))
             n_mixed += 1
-        stats = {"cells": n, "cell_m": round(cell_m * scale, 1), "inside_cells": int(inside.sum()),
-                 "mixed_cells": n_mixed, "outside_cells": n - int(inside.sum()) - n_mixed,
-                 "build_s": round(time.perf_counter() - t0, 3)}
-        return _CellGrid(x0, y0, 1.0 / dx, 1.0 / dy, nx, ny, cells, stats)
+        return int(inside.sum()), n_mixed
 
     @staticmethod
     def _state(poly: BaseGeometry, boxes: npt.NDArray[np.object_]) -> npt.NDArray[np.int8]:

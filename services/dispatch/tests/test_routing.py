@@ -286,3 +286,25 @@ def test_router_without_grid_routes_exactly(units) -> None:  # type: ignore[no-u
     assert plain.grid_stats == {}
     r = plain.route(114.0550, 22.5410)
     assert r == plain.route_exact(114.0550, 22.5410) and r.method == RouteMethod.INSIDE
+
+
+def test_grid_built_in_a_thread_while_lookups_run(units) -> None:  # type: ignore[no-untyped-def]
+    """The service's way: router first, grid from a worker thread while the event loop keeps routing."""
+    import threading
+    late = Router([Area(u.id, u.parent_id, u.geometry) for u in units if u.tier == 3],
+                  [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2], grid_cell_m=None)
+    rng = np.random.default_rng(12)
+    lon = rng.uniform(113.7, 114.7, 4000)
+    lat = rng.uniform(22.3, 22.9, 4000)
+    before = [late.route(x, y) for x, y in zip(lon[:200], lat[:200], strict=True)]   # no grid yet: exact
+    stats: dict[str, float] = {}
+    t = threading.Thread(target=lambda: stats.update(late.build_grid(200.0)))
+    t.start()
+    during = []
+    for x, y in zip(lon, lat, strict=True):      # bounded: 4,000 lookups, whether the build is done or not
+        during.append((late.route(x, y), late.route_exact(x, y)))
+    t.join(timeout=120)
+    assert not t.is_alive() and stats["cells"] > 0
+    assert all(a == b for a, b in during)
+    assert before == [late.route_exact(x, y) for x, y in zip(lon[:200], lat[:200], strict=True)]
+    _assert_same(late, lon, lat)

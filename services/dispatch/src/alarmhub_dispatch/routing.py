@@ -177,19 +177,33 @@ class Router:
         shapely.prepare(self._st_union)
         self._inside_routes = [Route(i, d, RouteMethod.INSIDE) for i, d in zip(self._st_ids, self._st_district, strict=True)]
         self._border_routes = [Route(i, d, RouteMethod.BORDER) for i, d in zip(self._st_ids, self._st_district, strict=True)]
+        self._ref_lat = ref_lat
         self._grid: _CellGrid | None = None
-        if grid_cell_m:
-            self.build_grid(grid_cell_m, grid_max_cells)
+        if grid_cell_m and grid_cell_m > 0 and not self._reach.is_empty:
+            self._grid = self._build_grid(grid_cell_m, grid_max_cells)
 
     def build_grid(self, cell_m: float = 200.0, max_cells: int = 2_000_000) -> dict[str, float]:
         """Build (or rebuild) the cell grid that :meth:`route` uses; returns its :attr:`grid_stats`.
 
-        Safe to call from a worker thread while lookups run: the grid is swapped in by one reference
-        assignment, and until then :meth:`route` takes the exact path (same answers, slower). The service
-        builds it this way, overlapping its Kafka group joins, so the ~1 s build does not lengthen start-up.
+        Safe to call from a worker thread while lookups run: until the grid is swapped in (one reference
+        assignment) :meth:`route` takes the exact path — same answers, slower. The classification runs on
+        a private copy of the areas, because GEOS builds a prepared geometry's indexes lazily and without
+        a lock, so two threads must not share one. The service builds the grid this way, overlapping its
+        Kafka group joins, so the ~1 s build does not lengthen start-up.
         """
-        if cell_m > 0 and not self._reach.is_empty:
-            self._grid = self._build_grid(cell_m, max_cells)
+        if cell_m <= 0 or self._reach.is_empty:
+            return self.grid_stats
+        t0 = time.perf_counter()
+
+        def copied(areas: list[Area]) -> list[Area]:   # WKB keeps every double exactly
+            geoms = shapely.from_wkb(shapely.to_wkb(np.array([a.geometry for a in areas], dtype=object)))
+            return [Area(a.id, a.district, g) for a, g in zip(areas, geoms, strict=True)]
+
+        twin = Router(copied(self.stations), copied(self.districts), max_distance_m=self.max_distance_m,
+                      district_distance_m=self.district_distance_m, ref_lat=self._ref_lat, grid_cell_m=None)
+        grid = twin._build_grid(cell_m, max_cells)   # indices, and Routes equal to ours
+        grid.stats["build_s"] = round(time.perf_counter() - t0, 3)     # the copy included
+        self._grid = grid
         return self.grid_stats
 
     @property

@@ -58,6 +58,9 @@ async def test_triaged_alarm_becomes_a_routed_incident_once(dispatch: tuple[Disp
     app, token = dispatch
     t = triaged()
     expected = app.dispatcher.router.route(114.0550, 22.5410)  # type: ignore[union-attr]
+    # start() built the lookup grid (in a thread, during the group joins) before it returned
+    assert app.dispatcher.router.grid_stats["inside_cells"] > 0  # type: ignore[union-attr]
+    assert expected == app.dispatcher.router.route_exact(114.0550, 22.5410)  # type: ignore[union-attr]
     await _publish(stack, topic_prefix, [t])
     async with _client(app, token) as client:
         inc = await _wait_incident(client, str(t.incident_id))

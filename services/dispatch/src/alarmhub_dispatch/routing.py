@@ -12,6 +12,11 @@ route, because a dispatcher (and an auditor) must be able to see *why* an alarm 
                 takes it, with no station;
 - ``outside``   nothing within reach: no station, no district (the city tier sees it).
 
+Single points (:meth:`Router.route`) go through a cell grid classified once at build time (see
+:meth:`Router._build_grid`): most cells answer with a shared Route and no GEOS call, the rest test only
+their few candidate areas with the same GEOS calls as the STRtree path (:meth:`Router.route_exact`),
+so both give the same answers (the tests compare them point by point).
+
 Distances are computed on a local equirectangular plane (a copy of the areas scaled to metres at the
 city's latitude); at city scale (tens of km) that is accurate to about 0.5 %, plenty for a tolerance band.
 """

@@ -255,12 +255,10 @@ async def test_restore_and_more_zones_update_the_same_incident(triage: Pipeline,
 
 
 async def test_latest_verdict_per_incident_counts(triage: Pipeline) -> None:
-    from alarmhub_triage.state import ContextRequest
-
     state: TriageState = triage._state
 
     async def counts(dev: str) -> tuple[int, int]:
-        return (await state.context([ContextRequest(None, f"s:{dev}", 0, 1, dev)]))[0].verdicts
+        return (await state.verdicts([dev]))[0]
 
     assert await state.record_verdicts([("inc-m1", "L1#900", "g"), ("inc-m1", "L1#900", "f")]) == 2
     assert await counts("L1#900") == (0, 1)

@@ -165,7 +165,6 @@ async def test_dispatchers_verification_outcomes_and_verdicts_are_learned(h: Har
         Verdict,
         utcnow,
     )
-    from alarmhub_triage.state import ContextRequest
 
     falsy, truthy, mixed, fresh = dev(), dev(), dev(), dev()
 
@@ -197,8 +196,7 @@ async def test_dispatchers_verification_outcomes_and_verdicts_are_learned(h: Har
     await h.producer.send_many([(INCIDENTS_EVENTS, e, e.key) for e in evs])   # replayed: counts once
 
     async def counts() -> list[tuple[int, int]]:
-        ans = await h.app.state.context([ContextRequest(None, f"s:{d}", 0, 1, d) for d in (falsy, truthy, mixed)])
-        return [a.verdicts for a in ans]
+        return await h.app.state.verdicts([falsy, truthy, mixed])
 
     async def learned() -> bool:
         return await counts() == [(0, 3), (3, 0), (0, 3)]

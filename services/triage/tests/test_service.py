@@ -13,7 +13,6 @@ from alarmhub_kafka import DurableProducer, KafkaMetrics
 from alarmhub_triage.app import TriageApp
 from alarmhub_triage.config import TriageSettings
 from alarmhub_triage.ruleset import DEFAULT_RULES
-from alarmhub_triage.state import ContextRequest
 from prometheus_client import CollectorRegistry
 
 from .conftest import MakeEvent
@@ -93,8 +92,8 @@ async def test_verdicts_from_incidents_events_are_learned(service: TriageApp, pr
     await producer.send_many([(INCIDENTS_EVENTS, e, None) for e in closed] + [(INCIDENTS_EVENTS, closed[0], None)])
 
     async def learned() -> bool:
-        ans = await service.state.context([ContextRequest(None, "s:L1#4001", 0, 1, "L1#4001")])
-        return ans[0].verdicts == (0, 3)
+        ans = await service.state.verdicts(["L1#4001"])
+        return ans[0] == (0, 3)
     await wait_until(learned, timeout=10)
 
 

@@ -3,7 +3,8 @@
     dedup → throttle (swingers) → correlate → score → decide
 
 Each stage lives in ``stages/`` and knows nothing of Kafka; Redis is reached through
-:class:`~alarmhub_triage.state.TriageState`, one script call per stage per batch. The rules
+:class:`~alarmhub_triage.state.TriageState`. Dedup, throttle and correlate only read and write the
+shared state, so they run as one stage (``stages/shared.py``): one script call per batch. The rules
 are read once per batch (``rules()``), so a hot reload never splits a batch between two versions.
 
 The result holds the decided items: :meth:`BatchResult.encoded` writes each decision's JSON straight
@@ -27,11 +28,9 @@ from pydantic import TypeAdapter
 from .model import Item, uuid5_str
 from .ruleset import RuleSet
 from .stages import Context, Stage
-from .stages.correlate import CorrelateStage
 from .stages.decide import DecideStage
-from .stages.dedup import DedupStage
 from .stages.score import ScoreStage
-from .stages.throttle import ThrottleStage
+from .stages.shared import SharedStateStage
 from .state import TriageState
 
 __all__ = ["BatchResult", "Pipeline", "decision_event_id", "event_json"]
@@ -105,7 +104,8 @@ class Pipeline:
         self._state = state
         self._rules = rules
         self._now = now
-        self.stages: list[Stage] = [DedupStage(), ThrottleStage(), CorrelateStage(), ScoreStage(), DecideStage()]
+        # dedup → throttle → correlate in one call to the shared state, then the pure stages
+        self.stages: list[Stage] = [SharedStateStage(), ScoreStage(), DecideStage()]
 
     async def run(self, events: Sequence[AlarmEvent], raws: Sequence[bytes] | None = None) -> BatchResult:
         """Triage one batch (a partition's records, in order). ``raws``: each event's consumed bytes."""

@@ -1,10 +1,11 @@
-"""Triage's shared state in Redis: one script call per stage per batch, atomic on the server.
+"""Triage's shared state in Redis: one script call per batch, atomic on the server.
 
 Several triage instances in one consumer group must agree on duplicates and incident identity, so
-every read-then-write runs inside a Lua script (atomic on the server). Each stage sends its whole
-batch to one script call as one JSON argument, which the script handles in order (events of one
-batch see each other), answering with one string: one round trip and little client-side work,
-which is what lets one process keep up with bursts (see ``bench/triage.py``).
+every read-then-write runs inside a Lua script (atomic on the server). A batch goes to ONE script
+call (dedup, swinger count, context and correlation of every event, in order) as one JSON argument,
+which the script handles event by event (events of one batch see each other), answering with one
+string: one round trip, one request per event to pack and one answer to parse, which is what lets
+one process keep up with bursts (see ``bench/triage.py``).
 
 Windows are checked in *event time* (``received_at``, kept in the values), not by key expiry: key
 TTLs only collect garbage. That keeps decisions the same when a batch is replayed after a crash and
@@ -35,7 +36,7 @@ from redis.asyncio import Redis
 
 from .model import dumps
 
-__all__ = ["Correlation", "CorrelationRequest", "TriageState"]
+__all__ = ["StateAnswer", "StateParams", "StateRequest", "TriageState"]
 
 # Every script takes ARGV[1] = key prefix, ARGV[2] = the batch as one JSON array (decoded by cjson on the
 # server: one argument to pack instead of thousands), and answers with one string.
@@ -43,59 +44,26 @@ __all__ = ["Correlation", "CorrelationRequest", "TriageState"]
 # Redis runs on the same cores as triage, so the scripts save calls: a key's garbage-collection TTL is
 # set once per script call (``touch``), not once per event, and trims run only when a set grew.
 
-# batch: [[fingerprint, event_id, ts, window_ms, ttl_s], ...]. Answer: '1' owner / '0' duplicate, per event.
-_DEDUP = """
-local P = ARGV[1]
-local out = {}
-for _, e in ipairs(cjson.decode(ARGV[2])) do
-  local k = P .. 'dd:' .. e[1]
-  local eid, ts = e[2], tonumber(e[3])
-  -- the common case, a first copy, is one command: set if absent, answer the previous value (Redis >= 7.0)
-  local v = redis.call('SET', k, eid .. '|' .. e[3], 'NX', 'GET', 'EX', e[5])
-  local owner = eid
-  if v then
-    local sep = string.find(v, '|', 1, true)
-    local id = string.sub(v, 1, sep - 1)
-    if id == eid or math.abs(ts - tonumber(string.sub(v, sep + 1))) <= e[4] then owner = id end
-  end
-  if owner == eid then
-    if v and string.sub(v, 1, #eid) ~= eid then redis.call('SET', k, eid .. '|' .. e[3], 'EX', e[5]) end
-    out[#out + 1] = '1'
-  else
-    out[#out + 1] = '0'
-  end
-end
-return table.concat(out)
-"""
-
-# batch: [[key, event_id, ts, window_ms, count it (1) or only look (0)], ...]; ARGV[3] ttl.
-# Answer: counts joined by ','.
-_SWING = """
-local P, ttl = ARGV[1], ARGV[3]
-local out, touched = {}, {}
-for _, e in ipairs(cjson.decode(ARGV[2])) do
-  local k = P .. 'sw:' .. e[1]
-  local ts, win = tonumber(e[3]), e[4]
-  local grew = e[5] == 1 and redis.call('ZADD', k, e[3], e[2]) == 1
-  if grew and not touched[k] then redis.call('EXPIRE', k, ttl); touched[k] = true end
-  local n = redis.call('ZCOUNT', k, string.format('%d', ts - win), e[3])
-  -- stale entries (older than two windows) only cost memory: trim a set that repeats in the window,
-  -- and a lone one now and then (one event id in 16), not at every signal
-  if grew and (n > 1 or string.sub(e[2], -1) == '0') then
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%d', ts - 2 * win))
-    if n > 1000 then redis.call('ZREMRANGEBYRANK', k, 0, -1001) end
-  end
-  out[#out + 1] = n
-end
-return table.concat(out, ',')
-"""
-
-# batch: [[key, candidate id, ts, window ms, may open (0/1), event id, record json, max records,
-#          lon, lat, geo mode (0 none, 1 camera, 2 alarm site), radius m, camera window ms], ...];
-# ARGV[3] ttl, ARGV[4] memo ttl. Answer: a JSON array, per event [id, opened, camera hits, [records]]
-# or 0 when the event opened nothing (the records are stored JSON, concatenated as they are).
-_CORRELATE = """
+# One call per batch does everything a batch needs from the shared state: dedup, swinger counting, the
+# context (area spike, verdicts, test mode) and correlation, event by event in batch order. One round trip,
+# one JSON decode of one request per event, and every key name built once per event.
+#
+# ARGV: [3] ttl s, [4] memo ttl s, [5] swinger window ms, [6] swinger limit, [7] trouble-key window ms,
+# [8] max records per incident, [9] camera radius m, [10] camera window ms, [11] area window ms.
+# batch: per event [1 fingerprint, 2 event id, 3 ts, 4 dedup window ms, 5 dedup ttl s,
+#   6 swinger key ('' not watched), 7 counted (1 new / 0 restore: only looks), 8 device,
+#   9 correlation key, 10 its idle window ms, 11 may open (0/1), 12 geo mode (0 none, 1 camera, 2 site),
+#   13 lon, 14 lat, 15 candidate incident id, 16 record json, 17 area cell ('' none),
+#   18 test op ('', 's' start until 19, 'e' end), 19 test until].
+# A swinger's first throttled signal (a report) goes to the device's trouble key 't:<device>' instead:
+# it may open, has no place and no area cell.
+# Answer: a JSON array, per event "d" (duplicate), "t" (swinger throttled), "i" (informational: in no
+# incident), or [incident id, opened, camera hits, [records], area sites, genuine, false, test until,
+# swinger report (0/1)] (the records are the stored JSON, concatenated as they are).
+_TRIAGE = """
 local P, ttl, memottl = ARGV[1], ARGV[3], ARGV[4]
+local swwin, swlimit, twin = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local maxrec, radius, camwin, areawin = tonumber(ARGV[8]), ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
 local out, touched, placed, exists = {}, {}, {}, {}
 local function touch(k)
   if not touched[k] then redis.call('EXPIRE', k, ttl); touched[k] = true end
@@ -107,121 +75,151 @@ local function has(k)
   return x
 end
 for _, e in ipairs(cjson.decode(ARGV[2])) do
-  local ts = tonumber(e[3])
-  local eid, mode = e[6], e[11]
-  local lon, lat, radius = e[9], e[10], e[12]
-  local camwin = e[13]
-  local b = math.floor(ts / camwin)
-  local ck = P .. 'corr:' .. e[1]
-  local memo = P .. 'ev:' .. eid
-  local known = redis.call('GET', memo)
-  local camhits = 0
-  if mode == 1 then
-    local gk = P .. 'cam:' .. b
-    redis.call('GEOADD', gk, lon, lat, e[3] .. ':' .. eid)
-    exists[gk] = true
-    touch(gk)
-    if not known then
-      local found = false
-      for j = 0, 1 do
-        local sk = P .. 'site:' .. (b - j)
-        local hits = has(sk) and redis.call('GEOSEARCH', sk, 'FROMLONLAT', lon, lat,
-                                            'BYRADIUS', radius, 'm', 'ASC', 'COUNT', 5) or {}
-        for _, h in ipairs(hits) do
-          local cur = redis.call('HMGET', P .. 'corr:' .. h, 'id', 'last')
-          if cur[1] and math.abs(ts - tonumber(cur[2])) <= camwin then
-            ck = P .. 'corr:' .. h
-            found = true
-            break
+  local eid, sts = e[2], e[3]
+  local ts = tonumber(sts)
+  -- dedup: the first copy within the window owns the signal; a replay of the owner is not a duplicate.
+  -- The common case, a first copy, is one command: set if absent, answer the previous value (Redis >= 7.0)
+  local dk = P .. 'dd:' .. e[1]
+  local v = redis.call('SET', dk, eid .. '|' .. sts, 'NX', 'GET', 'EX', e[5])
+  local answer = nil
+  if v then
+    local sep = string.find(v, '|', 1, true)
+    local id = string.sub(v, 1, sep - 1)
+    if id ~= eid then
+      if math.abs(ts - tonumber(string.sub(v, sep + 1))) <= e[4] then answer = '"d"'
+      else redis.call('SET', dk, eid .. '|' .. sts, 'EX', e[5]) end
+    end
+  end
+  -- swingers: new signals per device/zone/kind in the window (a restore only looks)
+  local report = 0
+  if not answer and e[6] ~= '' then
+    local sk = P .. 'sw:' .. e[6]
+    local grew = e[7] == 1 and redis.call('ZADD', sk, sts, eid) == 1
+    if grew and not touched[sk] then redis.call('EXPIRE', sk, ttl); touched[sk] = true end
+    local n = redis.call('ZCOUNT', sk, string.format('%d', ts - swwin), sts)
+    -- stale entries (older than two windows) only cost memory: trim a set that repeats in the window,
+    -- and a lone one now and then (one event id in 16), not at every signal
+    if grew and (n > 1 or string.sub(eid, -1) == '0') then
+      redis.call('ZREMRANGEBYSCORE', sk, '-inf', '(' .. string.format('%d', ts - 2 * swwin))
+      if n > 1000 then redis.call('ZREMRANGEBYRANK', sk, 0, -1001) end
+    end
+    if e[7] == 1 then
+      if n == swlimit + 1 then report = 1 elseif n > swlimit + 1 then answer = '"t"' end
+    elseif n > swlimit then answer = '"t"' end
+  end
+  if answer then
+    out[#out + 1] = answer
+  else
+    local key, win, mayopen, mode, cell = e[9], e[10], e[11], e[12], e[17]
+    if report == 1 then key, win, mayopen, mode, cell = 't:' .. e[8], twin, 1, 0, '' end
+    -- context: distinct sites alarming in the map cell
+    local sites = 0
+    if cell ~= '' then
+      local ak = P .. 'area:' .. cell
+      -- a new site in the cell drops the stale ones now and then (one second in 16): memory only, the
+      -- count reads the window, and the set never outgrows the cell's sites
+      if redis.call('ZADD', ak, 'GT', sts, key) == 1 and math.floor(ts / 1000) % 16 == 0 then
+        redis.call('ZREMRANGEBYSCORE', ak, '-inf', '(' .. string.format('%d', ts - 2 * areawin))
+      end
+      touch(ak)
+      sites = redis.call('ZCOUNT', ak, string.format('%d', ts - areawin), sts)
+    end
+    -- the device's hash holds its verdicts (g, f) and the end of its test mode (t): one read
+    local fk = P .. 'fa:' .. e[8]
+    if e[18] == 's' then redis.call('HSET', fk, 't', e[19])
+    elseif e[18] == 'e' then redis.call('HDEL', fk, 't') end
+    local fa = redis.call('HMGET', fk, 'g', 'f', 't')
+    local testuntil = fa[3] or '0'
+    local rec = e[16]
+    -- raised in test mode: the incident remembers it (the record's 'm' flag)
+    if tonumber(testuntil) > ts then rec = string.sub(rec, 1, -2) .. ',"m":1}' end
+    -- correlation
+    local lon, lat = e[13], e[14]
+    local b = math.floor(ts / camwin)
+    local ck = P .. 'corr:' .. key
+    local memo = P .. 'ev:' .. eid
+    local known = redis.call('GET', memo)
+    local camhits = 0
+    if mode == 1 then
+      local gk = P .. 'cam:' .. b
+      redis.call('GEOADD', gk, lon, lat, sts .. ':' .. eid)
+      exists[gk] = true
+      touch(gk)
+      if not known then
+        local found = false
+        for j = 0, 1 do
+          local sk = P .. 'site:' .. (b - j)
+          local hits = has(sk) and redis.call('GEOSEARCH', sk, 'FROMLONLAT', lon, lat,
+                                              'BYRADIUS', radius, 'm', 'ASC', 'COUNT', 5) or {}
+          for _, h in ipairs(hits) do
+            local cur = redis.call('HMGET', P .. 'corr:' .. h, 'id', 'last')
+            if cur[1] and math.abs(ts - tonumber(cur[2])) <= camwin then
+              ck = P .. 'corr:' .. h
+              found = true
+              break
+            end
+          end
+          if found then break end
+        end
+      end
+    end
+    local id = nil
+    local opened = 0
+    if known then
+      id = known
+    else
+      local cur = redis.call('HMGET', ck, 'id', 'last')
+      if cur[1] and (ts - tonumber(cur[2])) <= win then
+        id = cur[1]
+        if ts > tonumber(cur[2]) then redis.call('HSET', ck, 'last', sts) end
+      elseif mayopen == 1 then
+        id = e[15]
+        opened = 1
+        redis.call('HSET', ck, 'id', id, 'last', sts)
+      end
+      if id then redis.call('SET', memo, id, 'EX', memottl) end
+    end
+    if id then
+      touch(ck)
+      local ik = P .. 'inc:' .. id
+      local held
+      if opened == 1 then   -- a new incident's first record: the hash held nothing, unless this is a replay
+        held = redis.call('HSET', ik, eid, rec)
+        if held == 0 then held = redis.call('HLEN', ik) end
+      else
+        held = redis.call('HLEN', ik)
+        if held < maxrec then held = held + redis.call('HSET', ik, eid, rec) end
+      end
+      touch(ik)
+      if mode == 2 then
+        local gk = P .. 'site:' .. b
+        local pk = gk .. ' ' .. key .. ' ' .. lon .. ' ' .. lat
+        if not placed[pk] then    -- a site alarming again in this call is already placed there
+          redis.call('GEOADD', gk, lon, lat, key)
+          placed[pk] = true
+          exists[gk] = true
+        end
+        touch(gk)
+        for j = 0, 1 do
+          local sk = P .. 'cam:' .. (b - j)
+          local hits = has(sk) and redis.call('GEOSEARCH', sk, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm') or {}
+          for _, h in ipairs(hits) do
+            local t = tonumber(string.sub(h, 1, string.find(h, ':', 1, true) - 1))
+            if math.abs(ts - t) <= camwin then camhits = camhits + 1 end
           end
         end
-        if found then break end
       end
-    end
-  end
-  local id = nil
-  local opened = 0
-  if known then
-    id = known
-  else
-    local cur = redis.call('HMGET', ck, 'id', 'last')
-    if cur[1] and (ts - tonumber(cur[2])) <= e[4] then
-      id = cur[1]
-      if ts > tonumber(cur[2]) then redis.call('HSET', ck, 'last', e[3]) end
-    elseif e[5] == 1 then
-      id = e[2]
-      opened = 1
-      redis.call('HSET', ck, 'id', id, 'last', e[3])
-    end
-    if id then redis.call('SET', memo, id, 'EX', memottl) end
-  end
-  if id then
-    touch(ck)
-    local ik = P .. 'inc:' .. id
-    local held
-    if opened == 1 then   -- a new incident's first record: the hash held nothing, unless this is a replay
-      held = redis.call('HSET', ik, eid, e[7])
-      if held == 0 then held = redis.call('HLEN', ik) end
+      -- an incident of one signal is that signal: the client already has its record
+      local recs = ''
+      if opened == 0 or held > 1 then recs = table.concat(redis.call('HVALS', ik), ',') end
+      out[#out + 1] = '["' .. id .. '",' .. opened .. ',' .. camhits .. ',[' .. recs .. '],' .. sites .. ','
+                      .. (fa[1] or 0) .. ',' .. (fa[2] or 0) .. ',' .. testuntil .. ',' .. report .. ']'
     else
-      held = redis.call('HLEN', ik)
-      if held < e[8] then held = held + redis.call('HSET', ik, eid, e[7]) end
+      out[#out + 1] = '"i"'
     end
-    touch(ik)
-    if mode == 2 then
-      local gk = P .. 'site:' .. b
-      local pk = gk .. ' ' .. e[1] .. ' ' .. lon .. ' ' .. lat
-      if not placed[pk] then    -- a site alarming again in this call is already placed there
-        redis.call('GEOADD', gk, lon, lat, e[1])
-        placed[pk] = true
-        exists[gk] = true
-      end
-      touch(gk)
-      for j = 0, 1 do
-        local sk = P .. 'cam:' .. (b - j)
-        local hits = has(sk) and redis.call('GEOSEARCH', sk, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm') or {}
-        for _, h in ipairs(hits) do
-          local t = tonumber(string.sub(h, 1, string.find(h, ':', 1, true) - 1))
-          if math.abs(ts - t) <= camwin then camhits = camhits + 1 end
-        end
-      end
-    end
-    -- an incident of one signal is that signal: the client already has its record
-    local recs = ''
-    if opened == 0 or held > 1 then recs = table.concat(redis.call('HVALS', ik), ',') end
-    out[#out + 1] = '["' .. id .. '",' .. opened .. ',' .. camhits .. ',[' .. recs .. ']]'
-  else
-    out[#out + 1] = '0'
   end
 end
 return '[' .. table.concat(out, ',') .. ']'
-"""
-
-# batch: [[area cell ('' none), site key, ts, area window ms, device, test op ('', 's', 'e'), test until], ...];
-# ARGV[3] ttl. Answer per item: 'sites,genuine,false,test_until' joined by ';'.
-_CONTEXT = """
-local P, ttl = ARGV[1], ARGV[3]
-local out, touched = {}, {}
-for _, e in ipairs(cjson.decode(ARGV[2])) do
-  local n = 0
-  if e[1] ~= '' then
-    local k = P .. 'area:' .. e[1]
-    local ts, win = tonumber(e[3]), e[4]
-    -- a new site in the cell drops the stale ones now and then (one second in 16): memory only, the
-    -- count reads the window, and the set never outgrows the cell's sites
-    if redis.call('ZADD', k, 'GT', e[3], e[2]) == 1 and math.floor(ts / 1000) % 16 == 0 then
-      redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%d', ts - 2 * win))
-    end
-    if not touched[k] then redis.call('EXPIRE', k, ttl); touched[k] = true end
-    n = redis.call('ZCOUNT', k, string.format('%d', ts - win), e[3])
-  end
-  -- the device's hash holds its verdicts (g, f) and the end of its test mode (t): one read
-  local dk = P .. 'fa:' .. e[5]
-  if e[6] == 's' then redis.call('HSET', dk, 't', e[7])
-  elseif e[6] == 'e' then redis.call('HDEL', dk, 't') end
-  local fa = redis.call('HMGET', dk, 'g', 'f', 't')
-  out[#out + 1] = n .. ',' .. (fa[1] or 0) .. ',' .. (fa[2] or 0) .. ',' .. (fa[3] or 0)
-end
-return table.concat(out, ';')
 """
 
 # batch: [[incident id, device, 'g' | 'f' | 'n'], ...]. Each incident counts once, with its latest verdict:
@@ -247,42 +245,56 @@ return n
 """
 
 
-class CorrelationRequest(NamedTuple):
-    key: str
-    candidate_id: str
-    ts: int
-    window_ms: int
-    may_open: bool
+class StateRequest(NamedTuple):
+    """What one event asks of the shared state (the fields of ``_TRIAGE``'s per-event array, in order)."""
+
+    fingerprint: str
     event_id: str
-    record_json: str
-    max_records: int
-    lonlat: tuple[float, float] | None
-    geo_mode: int            # 0 none, 1 camera event, 2 alarm site
-    radius_m: float
-    camera_window_ms: int
-
-
-class Correlation(NamedTuple):
-    incident_id: str | None
-    opened: bool
-    records: list[dict[str, Any]]   # the incident's stored records, decoded
-    camera_hits: int
-
-
-class ContextRequest(NamedTuple):
-    area_cell: str | None
-    site_key: str
     ts: int
-    area_window_ms: int
+    dedup_window_ms: int
+    dedup_ttl_s: int
+    swinger_key: str          # '' when the event is not watched for swinging
+    counted: bool             # a new signal (counted); a restore only looks
     device: str
-    test_op: str = ""        # '' none, 's' start test mode until test_until, 'e' end it
+    key: str                  # correlation key
+    window_ms: int            # its idle window
+    may_open: bool
+    geo_mode: int             # 0 none, 1 camera event, 2 alarm site
+    lonlat: tuple[float, float] | None
+    candidate_id: str
+    record_json: str
+    area_cell: str            # '' none
+    test_op: str = ""         # '' none, 's' start test mode until test_until, 'e' end it
     test_until: int = 0
 
 
-class ContextAnswer(NamedTuple):
-    area_sites: int
-    verdicts: tuple[int, int]
-    test_until: int
+class StateParams(NamedTuple):
+    """The rules' constants of one call (the same for every event of the batch)."""
+
+    swinger_window_ms: int
+    swinger_limit: int
+    trouble_window_ms: int
+    max_records: int
+    radius_m: float
+    camera_window_ms: int
+    area_window_ms: int
+
+
+class StateAnswer(NamedTuple):
+    """One event's outcome. ``dropped``: 'duplicate', 'swinger_throttled', 'informational' or None."""
+
+    dropped: str | None
+    incident_id: str | None = None
+    opened: bool = False
+    records: Sequence[dict[str, Any]] = ()    # the incident's stored records, decoded (empty: only this event)
+    camera_hits: int = 0
+    area_sites: int = 0
+    verdicts: tuple[int, int] = (0, 0)
+    test_until: int = 0
+    swinger_report: bool = False
+
+
+_DROPPED = {"d": StateAnswer("duplicate"), "t": StateAnswer("swinger_throttled"), "i": StateAnswer("informational")}
 
 
 def _s(v: Any) -> str:
@@ -298,8 +310,7 @@ class TriageState:
         self.ttl_s = max(60, int(ttl_s))
         self._memo_ttl_s = memo_ttl_s
         self._scripts = {name: redis.register_script(src) for name, src in
-                         (("dedup", _DEDUP), ("swing", _SWING), ("correlate", _CORRELATE),
-                          ("context", _CONTEXT), ("verdict", _VERDICT))}
+                         (("triage", _TRIAGE), ("verdict", _VERDICT))}
 
     async def ping(self) -> bool:
         return bool(await self._r.ping())
@@ -309,51 +320,35 @@ class TriageState:
         payload = dumps(batch)
         return await self._scripts[name](keys=[], args=[self.prefix, payload, *extra])
 
-    async def claim(self, reqs: Sequence[tuple[str, str, int, int, int]]) -> list[bool]:
-        """Per (fingerprint, event_id, ts, window_ms, ttl_s): does this event own the signal (not a duplicate)?"""
-        if not reqs:
-            return []
-        batch = [[fp, eid, str(ts), win, ttl] for fp, eid, ts, win, ttl in reqs]
-        return [c == "1" for c in _s(await self._call("dedup", batch))]
-
-    async def swing(self, reqs: Sequence[tuple[str, str, int, int, bool]]) -> list[int]:
-        """Per (key, event_id, ts, window_ms, count it): how many new signals of that key fell in the window.
-
-        A signal that is not counted (a restore) only looks.
-        """
-        if not reqs:
-            return []
-        batch = [[k, eid, str(ts), win, 1 if add else 0] for k, eid, ts, win, add in reqs]
-        return [int(x) for x in _s(await self._call("swing", batch, self.ttl_s)).split(",")]
-
-    async def correlate(self, reqs: Sequence[CorrelationRequest]) -> list[Correlation]:
+    async def triage(self, reqs: Sequence[StateRequest], p: StateParams) -> list[StateAnswer]:
+        """Dedup, swinger count, context and correlation of a batch, in order, in one atomic script call."""
         if not reqs:
             return []
         batch = []
         for q in reqs:
             lon, lat = q.lonlat if q.lonlat else (0.0, 0.0)
-            batch.append([q.key, q.candidate_id, str(q.ts), q.window_ms, 1 if q.may_open else 0, q.event_id,
-                          q.record_json, q.max_records, lon, lat, q.geo_mode if q.lonlat else 0, q.radius_m,
-                          max(1, q.camera_window_ms)])
+            batch.append([q.fingerprint, q.event_id, str(q.ts), q.dedup_window_ms, q.dedup_ttl_s, q.swinger_key,
+                          1 if q.counted else 0, q.device, q.key, q.window_ms, 1 if q.may_open else 0,
+                          q.geo_mode if q.lonlat else 0, lon, lat, q.candidate_id, q.record_json, q.area_cell,
+                          q.test_op, str(q.test_until)])
+        raw = await self._call("triage", batch, self.ttl_s, self._memo_ttl_s, p.swinger_window_ms, p.swinger_limit,
+                               p.trouble_window_ms, p.max_records, p.radius_m, max(1, p.camera_window_ms),
+                               p.area_window_ms)
         out = []
-        for res in orjson.loads(await self._call("correlate", batch, self.ttl_s, self._memo_ttl_s)):
-            if not res:
-                out.append(Correlation(None, False, [], 0))
+        for a in orjson.loads(raw):
+            if isinstance(a, str):
+                out.append(_DROPPED[a])
             else:
-                out.append(Correlation(res[0], bool(res[1]), res[3], int(res[2])))
+                out.append(StateAnswer(None, a[0], a[1] == 1, a[3], a[2], a[4], (a[5], a[6]), a[7], a[8] == 1))
         return out
 
-    async def context(self, reqs: Sequence[ContextRequest]) -> list[ContextAnswer]:
-        """Per item: distinct sites alarming in its map cell, its device's verdicts, its test-mode end."""
-        if not reqs:
-            return []
-        batch = [[q.area_cell or "", q.site_key, str(q.ts), q.area_window_ms, q.device, q.test_op, str(q.test_until)]
-                 for q in reqs]
-        out = []
-        for part in _s(await self._call("context", batch, self.ttl_s)).split(";"):
-            n, g, f, t = part.split(",")
-            out.append(ContextAnswer(int(n), (int(g), int(f)), int(t)))
-        return out
+    async def verdicts(self, devices: Sequence[str]) -> list[tuple[int, int]]:
+        """Per device: (genuine, false) verdicts counted so far (a read; tests and tools)."""
+        async with self._r.pipeline(transaction=False) as pipe:
+            for d in devices:
+                pipe.hmget(f"{self.prefix}fa:{d}", "g", "f")
+            res = await pipe.execute()
+        return [(int(g or 0), int(f or 0)) for g, f in res]
 
     async def record_verdicts(self, items: Sequence[tuple[str, str, str]]) -> int:
         """Per (incident_id, device, 'g'|'f'|'n'), in order: each incident counts once, with its latest verdict

@@ -4,35 +4,23 @@ Dual-path communicators, transmitter retries, two receivers and camera re-sends 
 a new ``event_id``. A signal is identified by its fingerprint (source device, kind, qualifier, code,
 zone); the first copy within the kind's window (``rules.dedup``) owns it, atomically in Redis, so
 several triage instances agree. A replay of the owning copy itself (after a crash) is not a duplicate.
+The check runs in the batch's one state call (:mod:`.shared`); this module says what it is asked.
 """
 
 from __future__ import annotations
 
 from alarmhub_events import AlarmEvent
 
-from ..model import Item
-from ._base import Context
+from ..ruleset import RuleSet
 
-__all__ = ["DedupStage", "fingerprint"]
+__all__ = ["dedup_window", "fingerprint"]
 
 
 def fingerprint(ev: AlarmEvent) -> str:
     return "|".join((ev.source.device_id, ev.kind.value, ev.qualifier.value, ev.code or "", ev.zone or ""))
 
 
-class DedupStage:
-    name = "dedup"
-
-    async def exec(self, items: list[Item], ctx: Context) -> list[Item]:
-        reqs = []
-        for it in items:
-            win = ctx.rules.dedup.window_s(it.event.kind)
-            reqs.append((fingerprint(it.event), it.record.event_id, it.ts, int(win * 1000), int(win) + 1))
-        owners = await ctx.state.claim(reqs)
-        out = []
-        for it, owner in zip(items, owners, strict=True):
-            if owner:
-                out.append(it)
-            else:
-                it.dropped = "duplicate"
-        return out
+def dedup_window(ev: AlarmEvent, rules: RuleSet) -> tuple[int, int]:
+    """The kind's dedup window in ms, and the TTL (s) of its key (garbage collection only)."""
+    win = rules.dedup.window_s(ev.kind)
+    return int(win * 1000), int(win) + 1

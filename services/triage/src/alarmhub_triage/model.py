@@ -140,6 +140,7 @@ class Item:
     priority: int = 3
     major_event: bool = False
     decision_id: str = ""            # the decision's event id (uuid5 of the raw event id)
+    memo_key: tuple[object, ...] | None = None   # score/decide inputs of a one-signal incident (stages/score.py)
 
     @classmethod
     def of(cls, ev: AlarmEvent, raw: bytes | None = None) -> Item:

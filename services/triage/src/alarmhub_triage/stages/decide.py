@@ -81,11 +81,36 @@ def _explain(decision: Decision, score: int, kind: AlarmKind, immediate: AlarmKi
 
 
 class DecideStage:
+    """Decides every item; an incident of one signal is decided once per distinct input (the score
+    stage's ``memo_key``, which also fixes the score and its reasons, and the area count when it makes
+    a major event) and the result reused while the rules stay the same."""
+
     name = "decide"
 
+    def __init__(self, memo_size: int = 20_000) -> None:
+        self._memo: dict[tuple[object, ...], tuple[Decision, int, bool, list[Reason]]] = {}
+        self._memo_rules: RuleSet | None = None
+        self._memo_size = memo_size
+
     async def exec(self, items: list[Item], ctx: Context) -> list[Item]:
+        rules = ctx.rules
+        memo = self._memo
+        if self._memo_rules is not rules:
+            memo.clear()
+            self._memo_rules = rules
+        spike = rules.area.sites
         for it in items:
-            decision, it.priority, it.major_event, extra = decide(it, ctx.rules)
+            if it.memo_key is None:
+                decision, it.priority, it.major_event, extra = decide(it, rules)
+            else:
+                # the area count matters only from the spike threshold on (major event and its text)
+                key = (it.memo_key, it.area_sites if it.area_sites >= spike else -1)
+                hit = memo.get(key)
+                if hit is None:
+                    if len(memo) >= self._memo_size:
+                        memo.clear()
+                    hit = memo[key] = decide(it, rules)
+                decision, it.priority, it.major_event, extra = hit
             it.decision = decision.value
             it.reasons = [*it.reasons, *extra]
         return items

@@ -20,7 +20,7 @@ from ..model import Item, Record
 from ..ruleset import RuleSet
 from ._base import Context
 
-__all__ = ["ScoreStage", "score"]
+__all__ = ["ScoreStage", "memo_key", "score"]
 
 _KIND_ZH = {
     "panic": "紧急求助", "duress": "胁迫报警", "burglary": "入侵报警", "fire": "火警", "medical": "医疗求助",
@@ -183,10 +183,54 @@ def score(it: Item, rules: RuleSet) -> tuple[int, list[Reason]]:
     return max(0, min(100, round(total))), reasons
 
 
+def memo_key(it: Item, rules: RuleSet) -> tuple[object, ...] | None:
+    """Everything :func:`score` (and :func:`~.decide.decide`, but for the area count) reads of an incident
+    of ONE signal, or None when it may read more (maintenance windows read the clock and the device).
+
+    One signal has no second zone, principle or time to compare: what remains is the signal's kind,
+    qualifier, camera and test flags and kept attributes, the key's class, the device's verdicts, the
+    camera hits and test mode. Most decisions are first signals of their incident, and their inputs repeat.
+    """
+    if rules.maintenance:
+        return None
+    h = it.history
+    x = h[0] if h else it.record
+    try:
+        attrs = tuple(sorted(x.attrs.items())) if x.attrs else ()
+        hash(attrs)
+    except TypeError:        # a list or a mapping among the kept attributes: not memoised
+        return None
+    return (x.kind, x.qualifier, x.camera, x.test, attrs, it.event.kind, it.swinger_report, it.corr_key[:2],
+            it.camera_hits > 0, it.verdicts, it.test_mode)
+
+
 class ScoreStage:
+    """Scores every item; an incident of one signal is scored once per distinct :func:`memo_key` and the
+    result reused while the rules stay the same (the score is a pure function of those inputs)."""
+
     name = "score"
 
+    def __init__(self, memo_size: int = 20_000) -> None:
+        self._memo: dict[tuple[object, ...], tuple[int, list[Reason]]] = {}
+        self._memo_rules: RuleSet | None = None
+        self._memo_size = memo_size
+
     async def exec(self, items: list[Item], ctx: Context) -> list[Item]:
+        rules = ctx.rules
+        memo = self._memo
+        if self._memo_rules is not rules:
+            memo.clear()
+            self._memo_rules = rules
         for it in items:
-            it.score, it.reasons = score(it, ctx.rules)
+            key = memo_key(it, rules) if len(it.history) <= 1 else None
+            it.memo_key = key
+            if key is None:
+                it.score, it.reasons = score(it, rules)
+                continue
+            hit = memo.get(key)
+            if hit is None:
+                if len(memo) >= self._memo_size:
+                    memo.clear()
+                hit = memo[key] = score(it, rules)
+            it.score, it.reasons = hit[0], list(hit[1])
         return items

@@ -18,6 +18,11 @@ in other processes). The difference of the two CPU figures is what triage itself
 The machine's load average is printed with each figure: on a shared box compare runs only at a
 similar load, and prefer the CPU figure, which the load moves less.
 
+``--ref REV`` (service mode) also runs the service as it was at git revision ``REV`` (its
+``services/triage/src``, extracted with ``git archive`` and put first on ``PYTHONPATH`` of a child
+process running this script, same libraries, same records under a prefix of its own), alternating with
+the current code ``--rounds`` times: the old path and the new one in the same run, then their ratio.
+
 ``pipeline`` mode runs only the stages: decode, dedup → throttle → correlate → score → decide against
 Redis, encode, ``--partitions`` batches at a time as the consumer runs a poll's partitions.
 
@@ -270,14 +275,53 @@ async def _cleanup_redis(redis_url: str, prefix: str) -> None:
 
 
 async def bench_services(raw: list[bytes], bootstrap: str, redis_url: str, batch: int,
-                         max_s: float, baseline: bool) -> list[dict[str, object]]:
+                         max_s: float, baseline: bool, service: bool = True) -> list[dict[str, object]]:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     await _preload(raw, bootstrap, prefix)
     out = []
     if baseline:
         out.append(await bench_passthrough(len(raw), bootstrap, redis_url, prefix, batch, max_s))
-    out.append(await bench_service(len(raw), bootstrap, redis_url, prefix, batch, max_s))
+    if service:
+        out.append(await bench_service(len(raw), bootstrap, redis_url, prefix, batch, max_s))
     return out
+
+
+def _ref_tree(rev: str) -> tuple[str, str]:
+    """``services/triage/src`` as it was at ``rev``, extracted into a temporary directory."""
+    import subprocess
+    import tempfile
+
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                          check=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], capture_output=True, text=True, check=True,
+                         cwd=root).stdout.strip()
+    tmp = tempfile.mkdtemp(prefix="bench-triage-ref-")
+    archive = subprocess.run(["git", "archive", sha, "services/triage/src"], capture_output=True, check=True,
+                             cwd=root).stdout
+    subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+    return sha, os.path.join(tmp, "services", "triage", "src")
+
+
+def _run_child(src: str | None, label: str, args: argparse.Namespace, n: int, batch: int) -> dict[str, object]:
+    """The service in a child process on the same records: triage from ``src`` when given (put first on
+    ``PYTHONPATH``), else the installed one. Both sides of a comparison run as children, so neither
+    inherits the other's heap, caches or collector state."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = src + os.pathsep + os.environ.get("PYTHONPATH", "")
+    cmd = [sys.executable, os.path.abspath(__file__), "--mode", "service", "--no-baseline", "--events", str(n),
+           "--sites", str(args.sites), "--batch", str(batch), "--max-seconds", str(args.max_seconds),
+           "--redis-url", args.redis_url, "--kafka", args.kafka]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.max_seconds * 3 + 120)
+    for line in proc.stdout.splitlines():
+        if line.startswith('{"mode": "service'):
+            out: dict[str, object] = json.loads(line)
+            out["mode"] = label
+            return out
+    raise RuntimeError(f"{label}: no figure printed (exit {proc.returncode}): {proc.stderr[-2000:]}")
 
 
 def main() -> None:
@@ -290,6 +334,8 @@ def main() -> None:
                          "or per partition batch (pipeline; default 500)")
     ap.add_argument("--partitions", type=int, default=4, help="partitions processed concurrently (pipeline mode)")
     ap.add_argument("--no-baseline", action="store_true", help="service mode: skip the pass-through baseline")
+    ap.add_argument("--ref", metavar="REV", help="service mode: also run triage as it was at this git revision")
+    ap.add_argument("--rounds", type=int, default=1, help="with --ref: reference/current runs, alternating")
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     ap.add_argument("--kafka", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
@@ -309,6 +355,52 @@ def main() -> None:
     if args.mode == "pipeline":
         outs = [run_loop(bench_pipeline(raw, args.redis_url, args.batch or 500, args.max_seconds,
                                         max(1, args.partitions)))]
+    elif args.ref:
+        batch = args.batch or TriageSettings.model_fields["max_records"].default
+        sha, src = _ref_tree(args.ref)
+        outs = []
+        if not args.no_baseline:
+            before = os.getloadavg()
+            outs += run_loop(bench_services(raw, args.kafka, args.redis_url, batch, args.max_seconds, True,
+                                            service=False))
+            outs[-1].update({"loadavg_before": [round(x, 2) for x in before],
+                             "loadavg_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()})
+        ref_label, new_label = f"service at {sha} (reference: the old path)", "service (this tree)"
+        for i in range(max(1, args.rounds)):
+            # alternate which goes first: the box's load drifts
+            order = [(src, ref_label), (None, new_label)]
+            for tree, label in (order if i % 2 == 0 else order[::-1]):
+                outs.append(_run_child(tree, label, args, n, batch))
+        import shutil
+
+        shutil.rmtree(src.removesuffix(os.path.join("services", "triage", "src")), ignore_errors=True)
+        _print(outs)
+        refs = [o for o in outs if str(o["mode"]).startswith("service at")]
+        news = [o for o in outs if str(o["mode"]).startswith("service (this tree)")]
+        base = [o for o in outs if str(o["mode"]).startswith("passthrough")]
+
+        def mean(rows: list[dict[str, object]], k: str) -> float:
+            vals = [float(r[k]) for r in rows if k in r]  # type: ignore[arg-type]
+            return sum(vals) / len(vals) if vals else 0.0
+
+        summary = {"reference": sha, "rounds": len(news)}
+        for k in ("events_per_s", "us_per_event_cpu", "redis_us_per_event_cpu", "broker_us_per_event_cpu"):
+            summary[f"{k}_reference"] = round(mean(refs, k), 1)
+            summary[f"{k}_new"] = round(mean(news, k), 1)
+        summary["new_vs_reference_throughput"] = round(mean(news, "events_per_s") / max(1.0, mean(refs, "events_per_s")), 2)
+        summary["new_vs_reference_cpu_per_event"] = round(mean(news, "us_per_event_cpu")
+                                                          / max(1.0, mean(refs, "us_per_event_cpu")), 2)
+        summary["total_cpu_us_per_event_reference"] = round(sum(summary[f"{k}_reference"] for k in (  # type: ignore[misc]
+            "us_per_event_cpu", "redis_us_per_event_cpu", "broker_us_per_event_cpu")), 1)
+        summary["total_cpu_us_per_event_new"] = round(sum(summary[f"{k}_new"] for k in (  # type: ignore[misc]
+            "us_per_event_cpu", "redis_us_per_event_cpu", "broker_us_per_event_cpu")), 1)
+        if base:
+            summary["triage_us_per_event_cpu_over_baseline_new"] = round(
+                mean(news, "us_per_event_cpu") - mean(base, "us_per_event_cpu"), 1)
+            summary["triage_us_per_event_cpu_over_baseline_reference"] = round(
+                mean(refs, "us_per_event_cpu") - mean(base, "us_per_event_cpu"), 1)
+        print(json.dumps(summary))
+        return
     else:
         batch = args.batch or TriageSettings.model_fields["max_records"].default
         outs = run_loop(bench_services(raw, args.kafka, args.redis_url, batch, args.max_seconds,
@@ -316,14 +408,20 @@ def main() -> None:
     load = {"loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
     for out in outs:
-        out["goal_events_per_s"] = 10_000
-        print(json.dumps({**out, **load}))
+        out.update(load)
+    _print(outs)
     if len(outs) == 2:
         base, svc = outs
         print(json.dumps({"triage_us_per_event_cpu_over_baseline":
                           round(float(svc["us_per_event_cpu"]) - float(base["us_per_event_cpu"]), 1),  # type: ignore[arg-type]
                           "service_vs_baseline_throughput":
                           round(float(svc["events_per_s"]) / max(1.0, float(base["events_per_s"])), 2)}))  # type: ignore[arg-type]
+
+
+def _print(outs: list[dict[str, object]]) -> None:
+    for out in outs:
+        out["goal_events_per_s"] = 10_000
+        print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ class TriageSettings(BaseServiceSettings):
                                      description="Redis key prefix; default '<topic prefix>triage:'")
     group: str = Field(default="triage", alias="ALARMHUB_TRIAGE_GROUP")
     max_records: int = Field(default=2000, ge=1, le=10_000, alias="ALARMHUB_TRIAGE_BATCH",
-                             description="max records per poll; each batch costs 4 Redis calls and one "
-                                         "producer flush whatever its size (bench/triage.py)")
+                             description="max records per poll; each partition's batch costs one Redis call and "
+                                         "one producer flush whatever its size (bench/triage.py)")
 
     @property
     def key_prefix(self) -> str:

@@ -185,31 +185,42 @@ class Framer:
         self.discarded = 0
 
     def feed(self, data: bytes) -> list[bytes]:
+        """The complete frames in what arrived so far. Scans an immutable copy with ``find`` and slices
+        each frame out once (hot path: a read holds thousands of frames); only an incomplete tail is
+        kept for the next read."""
         buf = self._buf
-        buf += data
+        if buf:
+            buf += data
+            data = bytes(buf)
+            buf.clear()
+        elif type(data) is not bytes:
+            data = bytes(data)
         frames: list[bytes] = []
+        find, pos, n = data.find, 0, len(data)
         while True:
-            start = buf.find(0x5B)
+            start = find(b"\x5b", pos)
             if start < 0:
-                self.discarded += len(buf)
-                buf.clear()
+                self.discarded += n - pos
+                pos = n
                 break
-            if start:
-                self.discarded += start
-                del buf[:start]
-            end = buf.find(0x5D, 1)
+            self.discarded += start - pos
+            end = find(b"\x5d", start + 1)
             if end < 0:
-                if len(buf) > self.max_frame:
-                    self.discarded += len(buf)
-                    buf.clear()
+                if n - start > self.max_frame:
+                    self.discarded += n - start
+                    pos = n
+                else:
+                    pos = start
                 break
-            nxt = buf.find(0x5B, 1, end)
-            if nxt > 0:  # a new start before the end: the earlier frame was cut off
-                self.discarded += nxt
-                del buf[:nxt]
+            nxt = find(b"\x5b", start + 1, end)
+            if nxt >= 0:  # a new start before the end: the earlier frame was cut off
+                self.discarded += nxt - start
+                pos = nxt
                 continue
-            frames.append(bytes(buf[1:end]))
-            del buf[: end + 1]
+            frames.append(data[start + 1:end])
+            pos = end + 1
+        if pos < n:
+            buf += data[pos:]
         return frames
 
     @property

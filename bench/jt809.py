@@ -2,14 +2,23 @@
 
 The ``Jt809Server`` runs in this process (one process, uvloop) with a real ``DurableProducer`` against
 the dev broker (reused if reachable, else started); lower platforms run in separate load processes
-and stream pre-encoded 0x1202 frames as fast as the link takes them. A position counts once the
-broker acknowledged its ``telemetry.gps`` record (the server awaits the write before reading on).
+and stream pre-encoded 0x1202 frames as fast as the link takes them (2,000 frames, ~180 KB, per
+write). A position counts once the broker acknowledged its ``telemetry.gps`` record (the server
+awaits the write before reading on).
 
-    .venv/bin/python bench/jt809.py --links 1 --positions 200000
-    .venv/bin/python bench/jt809.py --links 10 --positions 50000
+Each link count runs once per path, alternately, in the same invocation, then a ratio line (new/old):
 
-Prints one JSON line per run: links, positions, seconds, positions_per_s, peak RSS. Every loop is
-bounded in count and time; loopback only.
+- ``old``: as before this work: the hot path builds a ``GpsFix`` and serializes it, and every read is
+  its own producer call, four at once (``max_pending=1`` reproduces that write pattern);
+- ``direct``: the hot path writes the fix's JSON itself, writes as in ``old``;
+- ``new``: what ingest-gps runs: the direct path and the group commit (the server's defaults).
+
+    .venv/bin/python bench/jt809.py --links 1 10 --positions 100000 --repeat 2
+    .venv/bin/python bench/jt809.py --links 10 --positions 50000 --paths new
+
+Prints one JSON line per run: path, links, positions, seconds, positions_per_s, the gateway's CPU
+per position (this process: decode, JSON, Kafka client), the load processes' CPU seconds, peak RSS.
+Every loop is bounded in count and time; loopback only.
 """
 
 from __future__ import annotations
@@ -20,22 +29,26 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench809"
 
 
-def _loader(port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float) -> None:
+def _loader(port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float,
+            cpu: Any) -> None:
     import uvloop
 
-    uvloop.run(_load(port, user_id, positions, ready, go, timeout))
+    uvloop.run(_load(port, user_id, positions, ready, go, timeout, cpu))
 
 
-async def _load(port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float) -> None:
+async def _load(port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float,
+                cpu: Any) -> None:
     from alarmhub_ingest_gps.protocols import jt809 as p
     from alarmhub_sim.jt809 import plates
 
@@ -54,20 +67,35 @@ async def _load(port: int, user_id: int, positions: int, ready: mp.Event, go: mp
     await asyncio.wait_for(reader.read(4096), timeout)
     ready.set()
     await asyncio.get_running_loop().run_in_executor(None, go.wait, timeout)
+    cpu0 = time.process_time()
+    big = frames * 4  # one large write: the generator's cost per position stays a small fraction of the gateway's
     sent = 0
     deadline = time.monotonic() + timeout
     while sent < positions and time.monotonic() < deadline:
-        writer.write(frames)
-        sent += batch
+        if positions - sent >= 4 * batch:
+            writer.write(big)
+            sent += 4 * batch
+        else:
+            writer.write(frames)
+            sent += batch
         await writer.drain()
     writer.write(p.encode_frame(p.UP_LINKTEST_REQ, b"", serial=1, gnss_center_id=user_id))
     await writer.drain()
     await asyncio.wait_for(reader.read(4096), timeout)  # 0x1006: everything before it was published
+    cpu.value = time.process_time() - cpu0  # the load must not be what limits the figure: report its CPU
     writer.close()
 
 
-async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeout: float) -> dict[str, float]:
-    from alarmhub_events import Event
+#: server settings per path (see the module docstring)
+PATHS: dict[str, dict[str, Any]] = {
+    "old": {"direct": False, "inflight_total": 4, "max_pending": 1},
+    "direct": {"direct": True, "inflight_total": 4, "max_pending": 1},
+    "new": {"direct": True},
+}
+
+
+async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeout: float,
+                 path: str) -> dict[str, Any]:
     from alarmhub_ingest_gps.jt809_link import Jt809Server, PlatformDirectory, PlatformRecord, raw_items
     from alarmhub_kafka import DurableProducer, KafkaMetrics
     from prometheus_client import CollectorRegistry
@@ -76,17 +104,22 @@ async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeou
                                topic_prefix=prefix, service="bench")
     await producer.start()
 
-    async def publish(items: list[tuple[str, Event]]) -> None:
+    calls: list[tuple[int, float]] = []  # records and seconds of each producer call
+
+    async def publish(items: list[tuple[str, Any]]) -> None:
+        t = time.perf_counter()
         await producer.send_raw_many(raw_items(items))  # as ingest-gps's app does
+        calls.append((len(items), time.perf_counter() - t))
 
     records = [PlatformRecord(90000 + i, PASSWORD, 90000 + i, f"bench-{i}") for i in range(links)]
     server = Jt809Server(host="127.0.0.1", port=0, directory=PlatformDirectory(records), publish=publish,
-                         slave_enabled=False)
+                         slave_enabled=False, **PATHS[path])
     await server.start()
     ctx = mp.get_context("spawn")
     go = ctx.Event()
     readies = [ctx.Event() for _ in range(links)]
-    procs = [ctx.Process(target=_loader, args=(server.port, 90000 + i, positions, readies[i], go, timeout))
+    cpus = [ctx.Value("d", 0.0) for _ in range(links)]
+    procs = [ctx.Process(target=_loader, args=(server.port, 90000 + i, positions, readies[i], go, timeout, cpus[i]))
              for i in range(links)]
     for pr in procs:
         pr.start()
@@ -96,6 +129,7 @@ async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeou
             if not await loop.run_in_executor(None, r.wait, timeout):
                 raise RuntimeError("a loader did not log in")
         total = positions * links
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
         go.set()
         deadline = t0 + timeout
@@ -105,6 +139,7 @@ async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeou
                 break
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
         done = server.stats["positions"]
     finally:
         for pr in procs:
@@ -113,9 +148,19 @@ async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeou
                 pr.terminate()
         await server.stop()
         await producer.stop()
-    return {"links": links, "positions": done, "complete": done >= total, "seconds": round(elapsed, 3),
-            "positions_per_s": round(done / elapsed), "peak_rss_mb": round(
+    return {"path": path, "producer_calls": len(calls),
+            "records_per_call": round(statistics.mean(n for n, _ in calls)) if calls else 0,
+            "call_ms_median": round(statistics.median(t for _, t in calls) * 1e3, 1) if calls else 0, "links": links, "positions": done, "complete": done >= total,
+            "seconds": round(elapsed, 3), "positions_per_s": round(done / elapsed),
+            "gateway_cpu_us_per_position": round(cpu / max(done, 1) * 1e6, 2),
+            "load_cpu_s_streaming": round(sum(c.value for c in cpus), 2), "peak_rss_mb": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _ratio(results: dict[str, list[dict[str, Any]]], path: str, key: str) -> float:
+    """path / old, medians of the runs of each."""
+    return round(statistics.median(r[key] for r in results[path])
+                 / statistics.median(r[key] for r in results["old"]), 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--links", type=int, nargs="+", default=[1, 10])
     ap.add_argument("--positions", type=int, default=100_000, help="positions per link (multiple of 500)")
     ap.add_argument("--timeout", type=float, default=300.0)
-    ap.add_argument("--profile", metavar="PATH", help="cProfile the server process into PATH (pstats format)")
+    ap.add_argument("--paths", nargs="+", choices=list(PATHS), default=["old", "new"],
+                    help="paths to run, alternately per link count (default: old and new)")
+    ap.add_argument("--repeat", type=int, default=1, help="alternations per link count")
+    ap.add_argument("--profile", metavar="PATH", help="cProfile the server process into PATH.<path>.<links> (pstats)")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from alarmhub_devstack import BackingServices
@@ -140,17 +188,28 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         for links in a.links:
-            prefix = "bench" + new_prefix()
-            asyncio.run(ensure_topics(backing.kafka_bootstrap, prefix=prefix))
-            if a.profile:
-                import cProfile
+            results: dict[str, list[dict[str, Any]]] = {path: [] for path in a.paths}
+            for _ in range(a.repeat):
+                for path in a.paths:
+                    prefix = "bench" + new_prefix()
+                    asyncio.run(ensure_topics(backing.kafka_bootstrap, prefix=prefix))
+                    args = (backing.kafka_bootstrap, prefix, links, a.positions, a.timeout, path)
+                    if a.profile:
+                        import cProfile
 
-                with cProfile.Profile() as prof:
-                    result = uvloop.run(_bench(backing.kafka_bootstrap, prefix, links, a.positions, a.timeout))
-                prof.dump_stats(a.profile)
-            else:
-                result = uvloop.run(_bench(backing.kafka_bootstrap, prefix, links, a.positions, a.timeout))
-            print(json.dumps(result), flush=True)
+                        with cProfile.Profile() as prof:
+                            result = uvloop.run(_bench(*args))
+                        prof.dump_stats(f"{a.profile}.{path}.{links}")
+                    else:
+                        result = uvloop.run(_bench(*args))
+                    results[path].append(result)
+                    print(json.dumps(result), flush=True)
+            if "old" in results:
+                for path in [q for q in results if q != "old"]:
+                    print(json.dumps({"links": links, "runs_each": a.repeat, "ratio": f"{path}/old",
+                                      "positions_per_s": _ratio(results, path, "positions_per_s"),
+                                      "cpu_per_position": _ratio(results, path, "gateway_cpu_us_per_position")}),
+                          flush=True)
     finally:
         backing.stop()
     return 0

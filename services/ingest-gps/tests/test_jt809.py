@@ -437,3 +437,78 @@ def test_fix_json_parses_as_the_model_serialization() -> None:
     raw = raw_items(out.publish)
     assert [(t, k) for t, _, k in raw] == [(t, getattr(e, "key", None)) for t, e in out.publish]
     assert all(json.loads(v) == json.loads(e.to_bytes()) for (_, v, _), (_, e) in zip(raw, out.publish, strict=True))
+
+
+def _direct_frames() -> list[bytes]:
+    """What the hot path writes as JSON itself (a fix without an alarm edge) and what it hands to the
+    model path (edges), for vehicles in and out of the registry. Byte variants of the real 0x1202 body
+    (SmallChi JT809_0x1200_0x1202Test.cs: alarm word 257, status 3, heading 45) at fixed offsets:
+    day (1), lon (8–11), lat (12–15), heading (24–25), alarm word (32–35); plus ``_hot_path_frames``."""
+    b = BODY_1202
+    no_alarm = b[:32] + bytes(4)
+    no_date = b[:1] + b"\x00" + b[2:]  # day 0: not a date → reception time
+    offset = b"\x01" + b[1:8] + (114_051_000).to_bytes(4, "big") + (22_540_000).to_bytes(4, "big") + no_alarm[16:]
+    no_heading = no_alarm[:24] + (400).to_bytes(2, "big") + no_alarm[26:]
+    out_of_range = no_alarm[:12] + (100_000_000).to_bytes(4, "big") + no_alarm[16:]  # lat 100°: dead-lettered
+    frames = _hot_path_frames()
+    shapes = [("粤B12345", b), ("粤B12345", b),  # the edge, then the same word held: "alarms" written directly
+              ("粤A99999", BODY_1202), ("粤C00001", no_date), ("粤C00001", no_date),
+              ("粤D00002", no_alarm), ("粤D00002", offset), ("粤D00002", no_heading), ("粤D00002", out_of_range),
+              ("粤B12345", no_alarm), ("粤B12345", no_alarm)]
+    frames += [wrap(0x1200, plate, 2 if plate != "粤A99999" else 1, 0x1202, body, serial=100 + i)
+               for i, (plate, body) in enumerate(shapes)]
+    return frames
+
+
+@pytest.mark.parametrize("registry", [False, True])
+def test_direct_path_publishes_the_model_paths_json(registry: bool) -> None:
+    """The server's hot path (``direct``) writes the same JSON as the model path: byte for byte what
+    ``fix_json`` made of the model before (event id aside), and parsed, what pydantic writes."""
+    import json
+
+    from alarmhub_ingest_gps.jt809_link import RawFix, fix_json, raw_items
+
+    vehicles = {"粤B12345:2": type("V", (), {"armed": True})(), "粤A99999:1": type("V", (), {"armed": False})(),
+                "粤D00002:2": type("V", (), {"armed": False})()}
+    outs = []
+    for direct in (True, False):
+        s, _ = logged_in(direct=direct)
+        s.fast = direct  # the model path: the general decoder, GpsFix models
+        s.vehicles = vehicles if registry else None
+        out = s.feed(b"".join(_direct_frames()), NOW)
+        outs.append(out)
+    fast, model = outs
+    assert fast.dlq == model.dlq and len(fast.dlq) == 1 and "out of range" in fast.dlq[0][1]
+    assert (fast.positions, fast.alarms) == (model.positions, model.alarms)
+    raws = [e for _, e in fast.publish if type(e) is RawFix]
+    assert len(raws) == 8  # every fix without an edge (the edges: 9 fixes through the model path)
+    assert any(b'"crs_in":"GCJ02"' in r.value for r in raws) and any(b'"alarms":[' in r.value for r in raws)
+    assert any(b'"heading_deg"' not in r.value for r in raws)
+    if registry:
+        assert any(b'"registered":false' in r.value for r in raws) and any(b'"armed":true' in r.value for r in raws)
+    fast_raw, model_raw = raw_items(fast.publish), raw_items(model.publish)
+    assert [(t, k) for t, _, k in fast_raw] == [(t, k) for t, _, k in model_raw]
+    for (_, fe), (_, me), (_, fv, _), (_, mv, _) in zip(fast.publish, model.publish, fast_raw, model_raw, strict=True):
+        got, want = json.loads(fv), json.loads(me.to_bytes())  # pydantic's own JSON of the model
+        event_id = uuid.UUID(got.pop("event_id"))
+        assert event_id.version == 4 and event_id.variant == uuid.RFC_4122 and str(event_id) == json.loads(fv)["event_id"]
+        want.pop("event_id")
+        assert got == want
+        if type(fe) is RawFix:
+            assert fv == fix_json(me).replace(str(me.event_id).encode(), str(event_id).encode())
+            assert fe.model().model_dump(exclude={"event_id"}) == me.model_dump(exclude={"event_id"})
+        else:
+            assert json.loads(mv)["event_id"] == str(me.event_id)
+
+
+def test_direct_path_follows_a_changed_platform_record() -> None:
+    """A registry refresh that renames the platform reaches the fixes the hot path writes directly."""
+    import json
+
+    s, _ = logged_in(direct=True)
+    frame = wrap(0x1200, "粤B12345", 2, 0x1202, BODY_1202[:32] + bytes(4))
+    [(_, first)] = s.feed(frame, NOW).publish
+    s.platform = PlatformRecord(20180920, "20180920", 20180920, name="op-renamed", cipher=KEYS)
+    [(_, second)] = s.feed(frame, NOW).publish
+    assert json.loads(first.to_bytes())["attributes"]["platform"] == "op-a"
+    assert json.loads(second.to_bytes())["attributes"]["platform"] == "op-renamed"

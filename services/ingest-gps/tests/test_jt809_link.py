@@ -20,6 +20,7 @@ from alarmhub_ingest_gps.jt809_link import (
     PlatformRecord,
     link_status_writer,
     load_platforms,
+    raw_items,
 )
 from alarmhub_ingest_gps.protocols import jt809 as p
 from alarmhub_kafka import DurableProducer, KafkaMetrics
@@ -130,3 +131,99 @@ async def test_platform_registry_loads_from_postgres(stack: Any) -> None:
         assert await conn.fetchval("SELECT link_status FROM platforms WHERE user_id = 80001") == "up+slave"
     finally:
         await conn.close()
+
+
+# SmallChi/JT809 JT809_0x1001PackageTest.cs Test2: login of user 20180920, password "20180920", unencrypted
+REAL_LOGIN = bytes.fromhex(
+    "5B000000480000008510010133EFB8010000000000270F0133EFB832303138303932303132372E302E302E31"
+    "000000000000000000000000000000000000000000000003296A915D")
+# SmallChi/JT809 JT809_0x1200_0x1202Test.cs Test2 (lon 133.123456, lat 24.123456), alarm word cleared
+REAL_1202 = bytes.fromhex("00130707DC0F0F0F07EF4D80017018400032003300000096002D002D0000000300000000")
+PLAIN = PlatformRecord(user_id=20180920, password="20180920", gnss_center_id=20180920, name="op-plain")
+
+
+async def test_hot_path_fixes_reach_kafka_as_valid_fixes(stack: Any, topic_prefix: str, consume_topic: Any) -> None:
+    """Unencrypted 2011 positions take the direct path (JSON written by the session) through the group
+    commit to the broker; what lands on the topic is a valid ``GpsFix`` with the frame's values."""
+    from alarmhub_events import GpsFix
+
+    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()),
+                               client_id="jt809-direct-test", topic_prefix=topic_prefix, service="ingest-gps")
+    await producer.start()
+
+    async def publish(items: list[tuple[str, Any]]) -> None:
+        await producer.send_raw_many(raw_items(items))
+
+    srv = Jt809Server(host="127.0.0.1", port=0, directory=PlatformDirectory([PLAIN]), publish=publish,
+                      slave_enabled=False)
+    await srv.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(REAL_LOGIN)
+        await writer.drain()
+        await asyncio.wait_for(reader.read(4096), 10)
+        plates = [f"粤B{i:05d}" for i in range(5)]
+        writer.write(b"".join(p.encode_frame(p.UP_EXG_MSG, p.vehicle_body(plate, 2, p.UP_EXG_MSG_REAL_LOCATION,
+                                                                           REAL_1202), serial=i + 1,
+                                             gnss_center_id=20180920) for i, plate in enumerate(plates)))
+        writer.write(p.encode_frame(p.UP_LINKTEST_REQ, b"", serial=9, gnss_center_id=20180920))
+        await writer.drain()
+        await asyncio.wait_for(reader.read(4096), 10)  # 0x1006 only after the positions were written
+        assert srv.stats["positions"] == 5
+        writer.close()
+    finally:
+        await srv.stop()
+        await producer.stop()
+    fixes = [GpsFix.model_validate(f) for f in await consume_topic(topic_prefix, "telemetry.gps", 5, timeout=30)]
+    assert sorted(f.device_id for f in fixes) == [f"{plate}:2" for plate in plates]
+    assert all((f.lat, f.lon, f.speed_kmh, f.heading_deg, f.valid) == (24.123456, 133.123456, 50.0, 45.0, True)
+               for f in fixes)
+    assert all(f.attributes["platform"] == "op-plain" and f.attributes["vec2_kmh"] == 51 for f in fixes)
+    assert len({f.event_id for f in fixes}) == 5
+
+
+async def test_group_write_joins_reads_and_settles_each(stack: Any, topic_prefix: str,
+                                                        consume_topic: Any) -> None:
+    """Reads submitted while a producer call runs share the next call; each read's future is settled by
+    its call (written, or failed with the call's error)."""
+    from alarmhub_events import TELEMETRY_GPS
+    from alarmhub_ingest_gps.jt809_link import _GroupWrite, fast_fix
+    from alarmhub_kafka import PublishError
+
+    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()),
+                               client_id="jt809-group-test", topic_prefix=topic_prefix, service="ingest-gps")
+    await producer.start()
+    calls: list[int] = []
+
+    async def publish(items: list[tuple[str, Any]]) -> None:
+        calls.append(len(items))
+        await producer.send_raw_many(raw_items(items))
+
+    now = datetime.now(UTC)
+
+    def read(i: int) -> list[tuple[str, Any]]:
+        return [(TELEMETRY_GPS, fast_fix(device_id=f"粤B{i:05d}:2", lat=22.5, lon=114.0, speed_kmh=1.0,
+                                         heading_deg=None, altitude_m=None, valid=True, occurred_at=now,
+                                         received_at=now, attributes={}))]
+
+    group = _GroupWrite(publish, calls=1, max_items=3)
+    try:
+        first = [group.submit(read(i)) for i in range(2)]  # the same loop iteration: one call
+        await asyncio.sleep(0)  # that call starts
+        assert group.calls_made == 1
+        later = [group.submit(read(i)) for i in range(2, 5)]  # while it runs: they wait, together
+        room = asyncio.ensure_future(group.room())
+        await asyncio.sleep(0)
+        assert not room.done()  # 3 records waiting = max_items: links stop reading
+        await asyncio.wait_for(asyncio.gather(*first, *later, room), 30)
+        assert calls == [2, 3] and group.calls_made == 2
+    finally:
+        await producer.stop()
+    failed = group.submit(read(9))
+    try:
+        await asyncio.wait_for(failed, 30)
+        raise AssertionError("a write to a stopped producer succeeded")
+    except PublishError:
+        pass
+    fixes = await consume_topic(topic_prefix, "telemetry.gps", 5, timeout=30)
+    assert sorted(f["device_id"] for f in fixes) == [f"粤B{i:05d}:2" for i in range(5)]

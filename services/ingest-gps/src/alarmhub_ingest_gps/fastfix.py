@@ -6,10 +6,16 @@ a third of the CPU per position. The decoders already type every field, so :func
 only the model's constraints the decoders do not guarantee and fills the model directly, and
 :func:`fix_json` writes the model's JSON itself (parsed, equal to ``fix.to_bytes()``; tested).
 Other events keep pydantic.
+
+The JT/T 809 main link goes one step further (``RawFix``): its hot path writes a live fix's JSON
+straight from the decoded frame, with the pieces that repeat per vehicle, per second and per read
+memoised, and never builds the model at all; :meth:`RawFix.model` parses it back when one is needed.
 """
 
 from __future__ import annotations
 
+import binascii
+import os
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -18,7 +24,7 @@ import orjson
 from alarmhub_events import GPS_SCHEMA, Event, GpsFix, Protocol, new_event_id
 from alarmhub_events.fast import filled, iso_z, json_string_memo
 
-__all__ = ["fast_fix", "fix_json", "raw_items"]
+__all__ = ["RawFix", "event_id_bytes", "fast_fix", "fix_json", "raw_items"]
 
 
 def fast_fix(*, device_id: str, lat: float, lon: float, speed_kmh: float, heading_deg: float | None,
@@ -83,11 +89,65 @@ def fix_json(fix: GpsFix) -> bytes:
             f'"attributes":{attrs}}}').encode()
 
 
-def raw_items(items: Iterable[tuple[str, Event]]) -> list[tuple[str, bytes, str | None]]:
+class RawFix:
+    """A live JT/T 809 fix the hot path already wrote as JSON (equal to ``fix_json`` of the model it
+    stands for, event id aside; tested). Building the ``GpsFix`` and serializing it was half of the
+    gateway's CPU per position; the model is parsed back only when something needs it (a dispatcher
+    waiting for the vehicle's next position). Duck-types what the producer reads: ``to_bytes``, ``key``.
+    """
+
+    __slots__ = ("device_id", "value")
+
+    def __init__(self, device_id: str, value: bytes) -> None:
+        self.device_id = device_id
+        self.value = value
+
+    @property
+    def key(self) -> str:
+        return self.device_id
+
+    def to_bytes(self) -> bytes:
+        return self.value
+
+    def model(self) -> GpsFix:
+        """The ``GpsFix`` this JSON is (validated)."""
+        fix: GpsFix = GpsFix.model_validate_json(self.value)
+        return fix
+
+    def __repr__(self) -> str:
+        return f"RawFix({self.device_id!r}, {self.value!r})"
+
+
+#: randomness for event ids, drawn from the kernel 256 ids at a time as hex digits
+_HEX: list[bytes] = []
+#: RFC 4122 variant: the top two bits of the 17th hex digit are 10 (keyed by the digit's byte value)
+_VARIANT = {ord(c): "89ab"[int(c, 16) & 3].encode() for c in "0123456789abcdef"}
+
+
+def _reset_hex() -> None:
+    _HEX.clear()  # a forked child must never reuse its parent's pending randomness
+
+
+os.register_at_fork(after_in_child=_reset_hex)
+
+
+def event_id_bytes() -> bytes:
+    """A random (version 4) UUID's text as bytes, what ``str(uuid.uuid4()).encode()`` gives, without the
+    UUID object: the hot path writes JSON bytes, and ``UUID.__str__`` alone cost as much as drawing the id."""
+    if not _HEX:
+        h = binascii.hexlify(os.urandom(16 * 256))
+        _HEX.extend(h[i:i + 32] for i in range(0, len(h), 32))
+    h = _HEX.pop()
+    return b"%s-%s-4%s-%s%s-%s" % (h[:8], h[8:12], h[13:16], _VARIANT[h[16]], h[17:20], h[20:])
+
+
+def raw_items(items: Iterable[tuple[str, Event | RawFix]]) -> list[tuple[str, bytes, str | None]]:
     """What ``DurableProducer.send_raw_many`` takes: fixes serialized by ``fix_json``, other events by pydantic."""
     out: list[tuple[str, bytes, str | None]] = []
     for topic, ev in items:
-        if type(ev) is GpsFix and ev.__dict__["protocol"] is _JT809:
+        if type(ev) is RawFix:
+            out.append((topic, ev.value, ev.device_id))
+        elif type(ev) is GpsFix and ev.__dict__["protocol"] is _JT809:
             out.append((topic, fix_json(ev), ev.device_id))
         else:
             out.append((topic, ev.to_bytes(), getattr(ev, "key", None)))

@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 from alarmhub_events import TELEMETRY_GPS, Event, GpsFix, utcnow
 
+from .fastfix import RawFix
 from .jt809_link import Jt809Server
 from .protocols import jt809 as p
 
@@ -108,12 +109,21 @@ class Jt809Commands:
             return
         fut.set_result(answer)
 
-    def published(self, items: Iterable[tuple[str, Event]]) -> None:
-        """Called once fixes are durably written: the first live fix of a vehicle being asked to track."""
+    def published(self, items: Iterable[tuple[str, Event | RawFix]]) -> None:
+        """Called once fixes are durably written: the first live fix of a vehicle being asked to track.
+
+        A ``RawFix`` (the hot path's live fix, already JSON) is parsed into its model only here, for a
+        vehicle someone is waiting for."""
         if not self._positions:
             return
         for topic, ev in items:
-            if topic != TELEMETRY_GPS or not isinstance(ev, GpsFix):
+            if topic != TELEMETRY_GPS:
+                continue
+            if type(ev) is RawFix:
+                if ev.device_id not in self._positions:
+                    continue
+                ev = ev.model()
+            if not isinstance(ev, GpsFix):
                 continue
             waiters = self._positions.get(ev.device_id)
             if waiters and ev.attributes.get("live", True) is not False:

@@ -23,6 +23,7 @@ keeps it alive with 0x9005, and sends requests down (0x9205/0x9206 tracking, 0x9
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import ipaddress
 import json
@@ -38,6 +39,7 @@ import structlog
 from alarmhub_events import (
     ALARMS_RAW,
     DEVICES_STATUS,
+    GPS_SCHEMA,
     TELEMETRY_GPS,
     AlarmEvent,
     AlarmKind,
@@ -50,10 +52,11 @@ from alarmhub_events import (
     Source,
     utcnow,
 )
+from alarmhub_events.fast import iso_z, json_string_memo
 from alarmhub_geo import gcj02_to_wgs84
 from alarmhub_store import verify_password
 
-from .fastfix import fast_fix, fix_json, raw_items
+from .fastfix import RawFix, event_id_bytes, fast_fix, fix_json, raw_items
 from .protocols import jt808
 from .protocols import jt809 as p
 from .protocols._common import FrameError
@@ -66,6 +69,7 @@ __all__ = [
     "LinkOutput",
     "PlatformDirectory",
     "PlatformRecord",
+    "RawFix",
     "fast_fix",
     "fix_json",
     "link_status_writer",
@@ -87,7 +91,7 @@ WARN_KINDS: dict[str, AlarmKind] = {
 
 _NONE: frozenset[str] = frozenset()
 #: 2011 header, vehicle header and GNSS_DATA of a 0x1200/0x1202 frame (CRC after them)
-_FAST = struct.Struct(">IIHIBBBBI" + "21sBHI" + "BBBHBBBIIHHIHHII")
+_FAST = struct.Struct(">I4xH4x3xB4x" + "21sBHI" + "BBBHBBBIIHHIHHII")  # serial, centre, version, key skipped
 _FAST_SIZE = _FAST.size + 2
 
 
@@ -102,6 +106,34 @@ def _alarm_names(bits: int) -> frozenset[str]:
 
 
 _ALARM_WORDS: dict[int, frozenset[str]] = {}
+_ALARMS_JSON: dict[frozenset[str], bytes] = {}
+_crc = binascii.crc_hqx  # CRC-16/CCITT-FALSE with init 0xFFFF (``p.crc16_ccitt`` without the call)
+_jstr = json_string_memo(100_000)  # plates, device ids and platform names repeat
+#: ``_registry_attrs`` → its JSON members after the fix's other attributes (direct path)
+_REGISTRY_JSON = {(): b"", (("registered", False),): b',"registered":false',
+                  (("registered", True),): b',"registered":true',
+                  (("registered", True), ("armed", True)): b',"registered":true,"armed":true'}
+#: JSON text of the 16-bit speeds and altitudes as floats (``repr`` of a float costs ~0.3 µs; a fleet
+#: repeats a few hundred values) and of the heading member for 0–360°
+_FLOAT16: dict[int, bytes] = {}
+_HEADING = [b',"heading_deg":%a' % float(d) for d in range(361)]
+
+
+def _float16(v: int) -> bytes:
+    text = _FLOAT16.get(v)
+    if text is None:
+        text = _FLOAT16[v] = b"%a" % float(v)  # at most 65,536 entries: v is a 16-bit field
+    return text
+
+
+def _alarms_json(names: frozenset[str]) -> bytes:
+    """``,"alarms":[...]`` (sorted, as ``_emit`` stores them) for the direct path; cached like the words."""
+    text = _ALARMS_JSON.get(names)
+    if text is None:
+        text = (',"alarms":[' + ",".join(_jstr(n) for n in sorted(names)) + "]").encode()
+        if len(_ALARMS_JSON) < 4096:
+            _ALARMS_JSON[names] = text
+    return text
 
 
 # ------------------------------------------------------------------------------------------ registry
@@ -231,7 +263,7 @@ class SlaveTarget:
 class LinkOutput:
     """What one read produced: events to publish durably, then replies to write, then the rest."""
 
-    publish: list[tuple[str, Event]] = field(default_factory=list)
+    publish: list[tuple[str, Event | RawFix]] = field(default_factory=list)
     replies: list[bytes] = field(default_factory=list)
     dlq: list[tuple[bytes, str]] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)
@@ -248,12 +280,12 @@ class Jt809LinkSession:
 
     def __init__(self, directory: PlatformDirectory, *, peer: str | None = None, vehicles: Any = None,
                  max_frame: int = p.MAX_FRAME, max_vehicles: int = 50_000, max_future_s: float = 300.0,
-                 verify_code: Callable[[], int] | None = None) -> None:
+                 verify_code: Callable[[], int] | None = None, direct: bool = False) -> None:
         self.directory = directory
         self.peer = peer
         self.vehicles = vehicles  # anything with .get(device_id) → VehicleInfo | None (the vehicle registry)
         self.framer = p.Framer(max_frame)
-        self.platform: PlatformRecord | None = None
+        self._platform: PlatformRecord | None = None
         self.edition: int | None = None
         self.closed = False
         self.refused: dict[int, int] = {}
@@ -265,9 +297,29 @@ class Jt809LinkSession:
         self._alarms: OrderedDict[str, frozenset[str]] = OrderedDict()
         self.registrations: OrderedDict[str, p.Registration] = OrderedDict()
         self.fast = True  # decode plain 2011 0x1202 frames on the hot path (tests compare both paths)
-        self._plates: dict[tuple[bytes, int], tuple[str, str]] = {}  # fast path: (plate, device_id) by raw plate
+        # the hot path also writes the fix's JSON itself (``RawFix``) instead of a ``GpsFix``: the server
+        # turns this on; the sans-IO tests look at models, and a test compares the two outputs' JSON
+        self.direct = direct
+        # fast path, by raw plate and colour: plate, device id, and for ``direct`` the fix JSON's text
+        # from the schema to ``"lat":`` and the attributes' platform/plate/colour (platform-dependent,
+        # hence dropped whenever the platform record changes)
+        self._plates: dict[tuple[bytes, int], tuple[str, str, bytes, bytes]] = {}
         self._tkey: tuple[int, ...] = ()
         self._tval: datetime | None = None
+        # direct path: occurred_at and received_at texts for the last (device time, read time) pair
+        self._at_src: tuple[datetime | None, datetime | None] = (None, None)
+        self._at_iso = self._now_iso = b""
+
+    @property
+    def platform(self) -> PlatformRecord | None:
+        return self._platform
+
+    @platform.setter
+    def platform(self, rec: PlatformRecord | None) -> None:
+        """A new record (login, registry refresh) may change the label and the allowed plates the
+        fast path's per-vehicle memo holds: start it afresh."""
+        self._platform = rec
+        self._plates = {}
 
     @property
     def logged_in(self) -> bool:
@@ -507,15 +559,16 @@ class Jt809LinkSession:
     def _fast_1202(self, payload: bytes, now: datetime, out: LinkOutput) -> bool:
         """The hot path: an unencrypted 2011 0x1200/0x1202 decoded with one ``unpack`` and no intermediate
         objects. False (nothing done) for anything else, which the general path then decodes; the two
-        give equal fixes (tested)."""
+        give equal fixes (tested). With ``direct`` a fix whose alarm word did not change is written as
+        JSON here (``RawFix``); alarm edges still take ``_emit``, which builds the events."""
         data = p.unescape(payload)
         if len(data) != _FAST_SIZE:
             return False
-        (ln, _sn, mid, _center, _v1, _v2, _v3, enc, _key, plate_b, colour, sub, dlen, penc, day, month, year, hh,
-         mm, ss, lon, lat, vec1, vec2, vec3, direction, alt, state, alarm) = _FAST.unpack_from(data)
+        (ln, mid, enc, plate_b, colour, sub, dlen, penc, day, month, year, hh, mm, ss, lon, lat, vec1, vec2, vec3,
+         direction, alt, state, alarm) = _FAST.unpack_from(data)
         if mid != p.UP_EXG_MSG or sub != p.UP_EXG_MSG_REAL_LOCATION or enc or dlen != 36 or ln != _FAST_SIZE + 2:
             return False
-        if p.crc16_ccitt(data[:-2]) != int.from_bytes(data[-2:], "big"):
+        if _crc(data, 0xFFFF):  # over the CRC too: CRC-16/CCITT-FALSE of a frame and its own CRC is 0
             return False
         vkey = (plate_b, colour)
         known = self._plates.get(vkey)
@@ -527,13 +580,55 @@ class Jt809LinkSession:
                 return False
             if len(self._plates) >= self._max_vehicles:
                 self._plates.clear()
-            known = self._plates[vkey] = (plate, device_id)
+            known = self._plates[vkey] = (
+                plate, device_id,
+                f'","schema":"{GPS_SCHEMA}","device_id":{_jstr(device_id)},"protocol":"jt809","lat":'.encode(),
+                f',"platform":{_jstr(self.platform.label)},"plate":{_jstr(plate)},"plate_colour":{colour}'.encode())
         tkey = (year, month, day, hh, mm, ss)
         if tkey != self._tkey:
             self._tkey, self._tval = tkey, p.local_time(year, month, day, hh, mm, ss)
-        self._emit(known[0], colour, known[1], lat / 1e6, lon / 1e6, penc == 1, self._tval, float(vec1),
-                   float(direction) if direction <= 360 else None, float(alt), state, alarm,
-                   {"vec2_kmh": vec2, "mileage_km": vec3}, now, data, out, False)
+        device_id = known[1]
+        names = _alarm_names(alarm) if alarm else _NONE
+        if not self.direct or names != self._alarms.get(device_id, _NONE):
+            self._emit(known[0], colour, device_id, lat / 1e6, lon / 1e6, penc == 1, self._tval, float(vec1),
+                       float(direction) if direction <= 360 else None, float(alt), state, alarm,
+                       {"vec2_kmh": vec2, "mileage_km": vec3}, now, data, out, False)
+            return True
+        # ---- direct: what ``_emit`` + ``fast_fix`` + ``fix_json`` give for a fix without alarm edges
+        flat, flon = lat / 1e6, lon / 1e6
+        extra = b""
+        if penc == 1:
+            flon, flat = gcj02_to_wgs84(flon, flat)
+            extra = b',"crs_in":"GCJ02"'
+        if not (-90.0 <= flat <= 90.0 and -180.0 <= flon <= 180.0):
+            raise ValueError(f"coordinates out of range: {flat}, {flon}")
+        if names:
+            extra += _alarms_json(names)
+        if self.vehicles is not None:
+            extra += _REGISTRY_JSON[tuple(self._registry_attrs(device_id).items())]
+        tv = self._tval
+        if tv is not self._at_src[0] or now is not self._at_src[1]:  # once per distinct device second and read
+            self._at_src = (tv, now)
+            self._now_iso = iso_z(now).encode()
+            self._at_iso = iso_z(tv).encode() if tv is not None and tv - now <= self._max_future else self._now_iso
+        valid = state & 0b10
+        # bytes formatting (%a of a float is its repr): no str of the whole fix to widen and encode
+        out.publish.append((TELEMETRY_GPS, RawFix(device_id, (
+            b'{"event_id":"%s%s%a,"lon":%a,"crs":"WGS84","speed_kmh":%s%s,"altitude_m":%s,"valid":%s,'
+            b'"occurred_at":"%s","received_at":"%s","attributes":{"alarm_bits":%d,"status_bits":%d,'
+            b'"vec2_kmh":%d,"mileage_km":%d%s%s}}' % (
+                event_id_bytes(), known[2], flat, flon, _float16(vec1), _HEADING[direction] if direction <= 360 else b"",
+                _float16(alt), b"true" if valid else b"false", self._at_iso, self._now_iso, alarm, state, vec2, vec3,
+                known[3], extra)))))
+        out.positions += 1
+        if valid and not (flat == 0.0 and flon == 0.0):
+            last = self._last
+            last[device_id] = (flat, flon)
+            last.move_to_end(device_id)
+            if len(last) > self._max_vehicles:
+                last.popitem(last=False)
+        if names:
+            self._remember(self._alarms, device_id, names)
         return True
 
     def _alarm(self, vm: p.VehicleMessage, kind: AlarmKind | None, code: str, qualifier: Qualifier, at: datetime,
@@ -588,10 +683,99 @@ def _ip_allowed(peer: str | None, allowed: tuple[str, ...]) -> bool:
 
 # ------------------------------------------------------------------------------------------ server
 
-Publish = Callable[[list[tuple[str, Event]]], Awaitable[None]]
+#: takes what ``LinkOutput.publish`` holds: events, and ``RawFix`` (a fix already written as JSON)
+Publish = Callable[[list[tuple[str, Event | RawFix]]], Awaitable[None]]
 DeadLetter = Callable[[bytes, str, str | None], Awaitable[None]]
 AnswerSink = Callable[[int, dict[str, Any]], Awaitable[None] | None]
 LinkStatusSink = Callable[[int, str], Awaitable[None]]
+
+
+class _GroupWrite:
+    """The reads of every link waiting for the broker, written as one producer call (group commit).
+
+    aiokafka keeps one produce request in flight per broker and takes one batch per partition into
+    each, so a call per read made ten links' small reads queue as many small batches, each waiting a
+    round trip: ten links reached ~25,000 positions/s with the gateway's CPU 40 % idle, and allowing
+    more calls only made the queue outlive the producer's timeout. Here at most ``calls`` producer
+    calls run at once; reads arriving meanwhile join the next call, so a call grows with the load.
+    Each read gets its own future, settled with the call's outcome (a failed write fails every read
+    in it, and their links close; the lower platforms back-fill). ``room`` is the backpressure: once
+    ``max_items`` records wait, links stop reading their sockets until the next call takes them.
+    """
+
+    def __init__(self, publish: Publish, *, calls: int, max_items: int) -> None:
+        self._publish = publish
+        self._calls = max(1, calls)
+        self._max_items = max(1, max_items)
+        self._items: list[tuple[str, Event | RawFix]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._running = 0
+        self._scheduled = False
+        self._room = asyncio.Event()
+        self._room.set()
+        self._tasks: set[asyncio.Task[None]] = set()  # calls running (a reference keeps them alive)
+        self.calls_made = 0  # for tests and the bench: how many producer calls the reads took
+
+    def submit(self, items: list[tuple[str, Event | RawFix]]) -> asyncio.Future[None]:
+        """Queue a read's records; the future is done when they are durably written (or failed)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        fut.add_done_callback(_retrieve)
+        self._items.extend(items)
+        self._waiters.append(fut)
+        if len(self._items) >= self._max_items:
+            self._room.clear()
+        if not self._scheduled and self._running < self._calls:
+            self._scheduled = True
+            loop.call_soon(self._flush)  # after this iteration's other reads have joined
+        return fut
+
+    async def room(self) -> None:
+        await self._room.wait()
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if not self._items or self._running >= self._calls:
+            return
+        items, waiters = self._items, self._waiters
+        self._items, self._waiters = [], []
+        self._room.set()
+        self._running += 1
+        self.calls_made += 1
+        task = asyncio.ensure_future(self._write(items, waiters))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, items: list[tuple[str, Event | RawFix]], waiters: list[asyncio.Future[None]]) -> None:
+        """One producer call; its reads are settled in the same step as the call returns (as when each
+        read awaited its own call), so a link's answers of a read (``_apply``) still come before
+        anything woken by ``publish`` itself (a command waiting for a position) runs."""
+        ok = False
+        exc: Exception | None = None
+        try:
+            await self._publish(items)
+            ok = True
+        except Exception as e:
+            exc = e
+        finally:  # cancellation (shutdown) included: then the reads are cancelled
+            self._running -= 1
+            for w in waiters:
+                if not w.done():
+                    if ok:
+                        w.set_result(None)
+                    elif exc is not None:
+                        w.set_exception(exc)
+                    else:
+                        w.cancel()
+            if self._items and not self._scheduled:
+                self._scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush)
+
+
+def _retrieve(fut: asyncio.Future[None]) -> None:
+    """A read whose link is gone is never awaited: mark its failure seen (no 'never retrieved' log)."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 @dataclass(slots=True)
@@ -610,8 +794,9 @@ class Jt809Server:
                  dead_letter: DeadLetter | None = None, on_answer: AnswerSink | None = None, vehicles: Any = None,
                  registry: Any = None, idle_timeout_s: float = 180.0, slave_heartbeat_s: float = 60.0,
                  slave_enabled: bool = True, max_frame: int = p.MAX_FRAME, read_size: int = 256 * 1024,
-                 inflight: int = 4, inflight_total: int = 4, on_link_status: LinkStatusSink | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 inflight: int = 4, inflight_total: int = 2, max_pending: int = 10_000,
+                 on_link_status: LinkStatusSink | None = None,
+                 clock: Callable[[], datetime] = utcnow, direct: bool = True) -> None:
         self.host = host
         self._port = port
         self.directory = directory
@@ -625,11 +810,13 @@ class Jt809Server:
         self._max_frame = max_frame
         self._read_size = read_size
         self._inflight = inflight
-        # reads being written to Kafka across all links: beyond this the links stop reading their sockets
-        # (TCP backpressure) instead of queueing more records than the broker confirms within its timeout
-        self._slots = asyncio.Semaphore(max(1, inflight_total))
+        # every link's reads go to Kafka through one group commit: at most ``inflight_total`` producer calls
+        # at once, and beyond ``max_pending`` waiting records the links stop reading their sockets (TCP
+        # backpressure) instead of queueing more than the broker confirms within the producer's timeout
+        self._writes = _GroupWrite(publish, calls=inflight_total, max_items=max_pending)
         self._on_link = on_link_status
         self._clock = clock
+        self._direct = direct  # sessions write live fixes' JSON on the hot path (``RawFix``); False: models
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -642,6 +829,11 @@ class Jt809Server:
         if self._server is not None and self._server.sockets:
             return int(self._server.sockets[0].getsockname()[1])
         return self._port
+
+    @property
+    def producer_calls(self) -> int:
+        """Producer calls the links' reads took so far (the group commit's effect; tests, bench)."""
+        return self._writes.calls_made
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self._port, limit=self._max_frame * 2)
@@ -678,7 +870,8 @@ class Jt809Server:
         self._writers.add(writer)
         addr = writer.get_extra_info("peername")
         peer = f"{addr[0]}:{addr[1]}" if addr else None
-        session = Jt809LinkSession(self.directory, peer=peer, vehicles=self._vehicles, max_frame=self._max_frame)
+        session = Jt809LinkSession(self.directory, peer=peer, vehicles=self._vehicles, max_frame=self._max_frame,
+                                   direct=self._direct)
         link = _Link(session, writer)
         pending: asyncio.Queue[tuple[asyncio.Future[None] | None, LinkOutput] | None] = asyncio.Queue(self._inflight)
         finisher = asyncio.create_task(self._finish(link, pending), name="jt809-finish")
@@ -694,9 +887,8 @@ class Jt809Server:
                 out = session.feed(data, self._clock())
                 fut = None
                 if out.publish:
-                    await self._slots.acquire()
-                    fut = asyncio.ensure_future(self._publish(out.publish))
-                    fut.add_done_callback(self._release_slot)
+                    await self._writes.room()
+                    fut = self._writes.submit(out.publish)
                 await pending.put((fut, out))
         except (ConnectionError, OSError) as exc:
             log.info("jt809_link_error", peer=peer, error=repr(exc))
@@ -725,9 +917,6 @@ class Jt809Server:
                 await writer.wait_closed()
             self._conns.discard(task)
             self._writers.discard(writer)
-
-    def _release_slot(self, _fut: asyncio.Future[None]) -> None:
-        self._slots.release()
 
     async def _link_status(self, user_id: int, status: str) -> None:
         """Record the link state (``platforms.link_status``); best effort, never fails a link."""

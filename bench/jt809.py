@@ -9,7 +9,7 @@ awaits the write before reading on).
 Each link count runs once per path, alternately, in the same invocation, then a ratio line (new/old):
 
 - ``old``: as before this work: the hot path builds a ``GpsFix`` and serializes it, and every read is
-  its own producer call, four at once (``max_pending=1`` reproduces that write pattern);
+  its own producer call, four at once (``group_commit=False``);
 - ``direct``: the hot path writes the fix's JSON itself, writes as in ``old``;
 - ``new``: what ingest-gps runs: the direct path and the group commit (the server's defaults).
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -88,9 +89,9 @@ async def _load(port: int, user_id: int, positions: int, ready: mp.Event, go: mp
 
 #: server settings per path (see the module docstring)
 PATHS: dict[str, dict[str, Any]] = {
-    "old": {"direct": False, "inflight_total": 4, "max_pending": 1},
-    "direct": {"direct": True, "inflight_total": 4, "max_pending": 1},
-    "new": {"direct": True},
+    "old": {"direct": False, "group_commit": False, "inflight_total": 4},
+    "direct": {"direct": True, "group_commit": False, "inflight_total": 4},
+    "new": {},  # the server's defaults: direct path, group commit
 }
 
 
@@ -170,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--paths", nargs="+", choices=list(PATHS), default=["old", "new"],
                     help="paths to run, alternately per link count (default: old and new)")
+    ap.add_argument("--gc-defaults", action="store_true",
+                    help="keep Python's GC settings (default: ingest-gps's, freeze + threshold 35,000)")
     ap.add_argument("--repeat", type=int, default=1, help="alternations per link count")
     ap.add_argument("--profile", metavar="PATH", help="cProfile the server process into PATH.<path>.<links> (pstats)")
     a = ap.parse_args(argv)
@@ -186,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     ).start()
     import uvloop
 
+    if not a.gc_defaults:  # as the ingest-gps process runs (its __main__; ALARMHUB_GPS_GC)
+        gc.freeze()
+        gc.set_threshold(35_000, 20, 20)
     try:
         for links in a.links:
             results: dict[str, list[dict[str, Any]]] = {path: [] for path in a.paths}

@@ -714,7 +714,7 @@ class _GroupWrite:
         self._room = asyncio.Event()
         self._room.set()
         self._tasks: set[asyncio.Task[None]] = set()  # calls running (a reference keeps them alive)
-        self.calls_made = 0  # for tests and the bench: how many producer calls the reads took
+        self.calls_made = 0  # how many producer calls the reads took (tests)
 
     def submit(self, items: list[tuple[str, Event | RawFix]]) -> asyncio.Future[None]:
         """Queue a read's records; the future is done when they are durably written (or failed)."""
@@ -794,7 +794,7 @@ class Jt809Server:
                  dead_letter: DeadLetter | None = None, on_answer: AnswerSink | None = None, vehicles: Any = None,
                  registry: Any = None, idle_timeout_s: float = 180.0, slave_heartbeat_s: float = 60.0,
                  slave_enabled: bool = True, max_frame: int = p.MAX_FRAME, read_size: int = 256 * 1024,
-                 inflight: int = 4, inflight_total: int = 2, max_pending: int = 10_000,
+                 inflight: int = 4, inflight_total: int = 2, max_pending: int = 10_000, group_commit: bool = True,
                  on_link_status: LinkStatusSink | None = None,
                  clock: Callable[[], datetime] = utcnow, direct: bool = True) -> None:
         self.host = host
@@ -814,6 +814,10 @@ class Jt809Server:
         # at once, and beyond ``max_pending`` waiting records the links stop reading their sockets (TCP
         # backpressure) instead of queueing more than the broker confirms within the producer's timeout
         self._writes = _GroupWrite(publish, calls=inflight_total, max_items=max_pending)
+        # ``group_commit=False``: each read its own producer call, ``inflight_total`` of them at once (the
+        # write pattern before the group commit; kept for A/B runs of bench/jt809.py)
+        self._group_commit = group_commit
+        self._slots = asyncio.Semaphore(max(1, inflight_total))
         self._on_link = on_link_status
         self._clock = clock
         self._direct = direct  # sessions write live fixes' JSON on the hot path (``RawFix``); False: models
@@ -829,11 +833,6 @@ class Jt809Server:
         if self._server is not None and self._server.sockets:
             return int(self._server.sockets[0].getsockname()[1])
         return self._port
-
-    @property
-    def producer_calls(self) -> int:
-        """Producer calls the links' reads took so far (the group commit's effect; tests, bench)."""
-        return self._writes.calls_made
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self._port, limit=self._max_frame * 2)
@@ -887,8 +886,13 @@ class Jt809Server:
                 out = session.feed(data, self._clock())
                 fut = None
                 if out.publish:
-                    await self._writes.room()
-                    fut = self._writes.submit(out.publish)
+                    if self._group_commit:
+                        await self._writes.room()
+                        fut = self._writes.submit(out.publish)
+                    else:
+                        await self._slots.acquire()
+                        fut = asyncio.ensure_future(self._publish(out.publish))
+                        fut.add_done_callback(lambda _f: self._slots.release())
                 await pending.put((fut, out))
         except (ConnectionError, OSError) as exc:
             log.info("jt809_link_error", peer=peer, error=repr(exc))

@@ -13,6 +13,7 @@ to pydantic.
 from __future__ import annotations
 
 from datetime import datetime
+from json.encoder import encode_basestring as _encode_str  # what ``dumps`` uses for a str (C)
 from typing import Any
 
 from alarmhub_events import (
@@ -76,6 +77,25 @@ def _location(loc: Location) -> str:
     return out + "}"
 
 
+def _attributes(attrs: dict[str, Any]) -> str:
+    """The attributes object as ``dumps`` writes it, for the flat str/bool/int values the session puts
+    there (keys and most values repeat: memoised); anything else goes through ``dumps``."""
+    parts = []
+    for k, v in attrs.items():
+        if type(k) is not str:
+            return _dumps(attrs)
+        t = type(v)
+        if t is str:
+            parts.append(f"{_jstr(k)}:{_jstr(v)}")
+        elif t is bool:
+            parts.append(f"{_jstr(k)}:{'true' if v else 'false'}")
+        elif t is int:
+            parts.append(f"{_jstr(k)}:{v!r}")
+        else:
+            return _dumps(attrs)
+    return "{" + ",".join(parts) + "}"
+
+
 def alarm_json(ev: AlarmEvent) -> bytes:
     """``ev.to_bytes()`` without pydantic: the same fields in the same order, ``None`` fields left out.
     Parsed, it equals the model's own serialization (tested); values it cannot write go through pydantic."""
@@ -96,7 +116,7 @@ def alarm_json(ev: AlarmEvent) -> bytes:
         out += f',"occurred_at":"{iso_z(d["occurred_at"])}","received_at":"{iso_z(d["received_at"])}"'
         if d["location"] is not None:
             out += f',"location":{_location(d["location"])}'
-        out += f',"attributes":{_dumps(d["attributes"])},"raw":{_dumps(d["raw"])}}}'
+        out += f',"attributes":{_attributes(d["attributes"])},"raw":{_encode_str(d["raw"])}}}'
     except (TypeError, ValueError, AttributeError, KeyError):
         return ev.to_bytes()
     return out.encode()

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from alarmhub_events import AlarmEvent, Location, Protocol
+from alarmhub_events import AlarmEvent, Location, Protocol, Source
+from alarmhub_events.fast import iso_z
 
 from .fastalarm import fast_alarm, fast_source
 from .protocols import dc09
@@ -126,6 +127,7 @@ class Dc09Session:
         self._past = timedelta(seconds=config.window_past_s)
         self._future = timedelta(seconds=config.window_future_s)
         self._horizon = timedelta(seconds=config.window_past_s + config.window_future_s + 300)
+        self._sources: dict[tuple[Protocol, str, str | None, str | None, str | None], Source] = {}
 
     # ------------------------------------------------------------------------------------ public
 
@@ -227,7 +229,7 @@ class Dc09Session:
         # Same account, sequence and content (the timestamp included: a transmitter retrying after a
         # lost ACK resends the identical message; a new event reusing the sequence differs).
         text = "\x1f".join((msg.device_id(), path or "", msg.seq, msg.token, msg.data, *msg.extended,
-                            msg.timestamp.isoformat() if msg.timestamp else ""))
+                            iso_z(msg.timestamp) if msg.timestamp else ""))
         return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
     def _is_retransmission(self, key: bytes, now: datetime) -> bool:
@@ -244,12 +246,21 @@ class Dc09Session:
         peer: str | None, path: str | None,
     ) -> list[AlarmEvent]:
         receiver = msg.receiver_id()
-        source = fast_source(
-            protocol=_CID if msg.token == "ADM-CID" else _SIA,
-            device_id=msg.device_id(), account=(msg.account or "").upper() or None,
-            receiver=f"R{receiver}" if receiver is not None else None, line=f"L{msg.line_id()}",
-            path=path, peer=peer,
-        )
+        protocol = _CID if msg.token == "ADM-CID" else _SIA
+        device_id = msg.device_id()
+        # Source is frozen and the same for every message of a transmitter on one connection: one
+        # object per identity (the memo is bounded and starts afresh when full)
+        skey = (protocol, device_id, receiver, path, peer)
+        source = self._sources.get(skey)
+        if source is None:
+            source = fast_source(
+                protocol=protocol, device_id=device_id, account=(msg.account or "").upper() or None,
+                receiver=f"R{receiver}" if receiver is not None else None, line=f"L{msg.line_id()}",
+                path=path, peer=peer,
+            )
+            if len(self._sources) >= 65_536:
+                self._sources.clear()
+            self._sources[skey] = source
         occurred = msg.timestamp or now
         location = None
         if account is not None and account.lat is not None and account.lon is not None:

@@ -279,6 +279,7 @@ _GROUPS: Final[dict[str, AlarmKind]] = {
     "7": K.OTHER, "9": K.OTHER,
 }
 
+_LETTERS: Final = {Qualifier.NEW: "E", Qualifier.RESTORE: "R", Qualifier.STATUS: "P"}
 _QUALIFIERS: Final = {"1": (Qualifier.NEW, "E"), "3": (Qualifier.RESTORE, "R"), "6": (Qualifier.STATUS, "P")}
 _CID_RE: Final = re.compile(
     r"\A(?:#?(?P<acct>[0-9A-Fa-f]{3,16})\|)?(?P<q>[136])(?P<xyz>[0-9A-Fa-f]{3}) ?"
@@ -302,8 +303,7 @@ class CidEvent:
     @property
     def code(self) -> str:
         """``E120`` / ``R120`` / ``P120``: the event code with its qualifier letter, as operators write it."""
-        letter = {Qualifier.NEW: "E", Qualifier.RESTORE: "R", Qualifier.STATUS: "P"}[self.qualifier]
-        return letter + self.event
+        return _LETTERS[self.qualifier] + self.event
 
 
 def event_kind(event: str) -> tuple[AlarmKind, str, str]:

@@ -131,6 +131,9 @@ except ImportError:  # pragma: no cover
 # ---------------------------------------------------------------------------------------------- framing
 
 
+_HEX_DIGITS: Final = b"0123456789ABCDEFabcdef"
+
+
 def frame_body(body: bytes) -> bytes:
     """Wrap a body (``"ID"…``) into a complete ``LF CRC 0LLL body CR`` frame."""
     if len(body) > 0x0FFF:
@@ -151,10 +154,11 @@ def open_frame(frame: bytes) -> bytes:
         length = int(head[4:8], 16)
     except ValueError:
         raise FrameError("format", "CRC or length field is not hex") from None
-    if not all(0x30 <= c <= 0x39 or 0x41 <= c <= 0x46 or 0x61 <= c <= 0x66 for c in head):
+    if head.translate(None, _HEX_DIGITS):  # int() also takes "+", "_" and spaces; the field may not
         raise FrameError("format", "CRC or length field is not hex")
-    if _crc16_fast(body) != crc_sent:
-        raise FrameError("crc", f"sent {crc_sent:04X}, computed {_crc16_fast(body):04X}")
+    crc = _crc16_fast(body)
+    if crc != crc_sent:
+        raise FrameError("crc", f"sent {crc_sent:04X}, computed {crc:04X}")
     if length != len(body):
         raise FrameError("length", f"sent {length}, body has {len(body)}")
     return body
@@ -326,20 +330,12 @@ def parse_header(body: bytes) -> Dc09Header:
     m = _HEADER_RE.match(body)
     if m is None:
         raise UnsupportedError("header", "token, sequence, receiver, line or account malformed")
+    star, token, seq, rcv, line, acct, rest_b = m.groups()
     try:
-        rest = m.group("rest").decode("ascii")
+        rest = rest_b.decode("ascii")
     except UnicodeDecodeError:
         raise UnsupportedError("encoding", "non-ASCII data") from None
-    return Dc09Header(
-        token=m.group("token").decode(),
-        encrypted=bool(m.group("star")),
-        seq=m.group("seq").decode(),
-        receiver=_opt(m.group("rcv")),
-        line=_opt(m.group("line")),
-        account=_opt(m.group("acct")),
-        rest=rest,
-        body=body,
-    )
+    return Dc09Header(token.decode(), bool(star), seq.decode(), _opt(rcv), _opt(line), _opt(acct), rest, body)
 
 
 def _opt(value: bytes | None) -> str | None:
@@ -347,15 +343,29 @@ def _opt(value: bytes | None) -> str | None:
 
 
 def parse_timestamp(text: str) -> datetime:
-    """``_HH:MM:SS,MM-DD-YYYY`` (UTC) to an aware datetime. Raises :class:`UnsupportedError`."""
+    """``_HH:MM:SS,MM-DD-YYYY`` (UTC) to an aware datetime. Raises :class:`UnsupportedError`.
+
+    Memoised: a timestamp has one-second resolution, so every transmitter reporting in the same second
+    sends the same text (a regular expression, six ints and a datetime per message otherwise).
+    """
+    out = _TIMESTAMPS.get(text)
+    if out is not None:
+        return out
     m = _TS_RE.match(text)
     if m is None:
         raise UnsupportedError("timestamp", text[:32])
-    hh, mi, ss, mo, dd, yy = (int(g) for g in m.groups())
+    hh, mi, ss, mo, dd, yy = map(int, m.groups())
     try:
-        return datetime(yy, mo, dd, hh, mi, ss, tzinfo=UTC)
+        out = datetime(yy, mo, dd, hh, mi, ss, tzinfo=UTC)
     except ValueError:
         raise UnsupportedError("timestamp", text[:32]) from None
+    if len(_TIMESTAMPS) >= 4096:
+        _TIMESTAMPS.clear()
+    _TIMESTAMPS[text] = out
+    return out
+
+
+_TIMESTAMPS: dict[str, datetime] = {}
 
 
 def format_timestamp(when: datetime) -> str:

@@ -368,13 +368,8 @@ class Dc09Server:
             del self._per_peer[conn.peer_ip]
         self.metrics.connections.dec()
 
-    async def _handle_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
-        framer = Dc09Framer(max_frame=self.max_frame)
-        frames = framer.feed(data)
-        if framer.garbage:
-            self.metrics.garbage_bytes.inc(framer.garbage)
-        if not frames:
-            return
+    async def _handle_frames(self, frames: list[bytes], addr: tuple[str, int]) -> None:
+        """A datagram's frames on the async path (an account lookup in the database first)."""
         replies = await self.receiver.process(frames, peer=f"{addr[0]}:{addr[1]}", transport="udp")
         if self._udp is not None and not self._udp.is_closing():
             for reply in replies:
@@ -484,18 +479,48 @@ class _TcpConnection(asyncio.Protocol):
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
+    """UDP: each datagram is framed and decided in the receive callback and answered from the broker
+    write's completion (:meth:`Dc09Receiver.submit`), as TCP is; only a datagram whose account needs a
+    database lookup runs as a task."""
+
     #: Datagrams in flight at once; beyond this they are dropped (UDP transmitters retry).
     MAX_INFLIGHT = 4096
 
     def __init__(self, server: Dc09Server) -> None:
         self.server = server
+        self.inflight = 0  # decided on the fast path, reply not yet sent
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        tasks = self.server._udp_tasks
-        if len(tasks) >= self.MAX_INFLIGHT:
-            self.server.metrics.decode_errors.labels("udp_overload").inc()
+        server = self.server
+        tasks = server._udp_tasks
+        if len(tasks) + self.inflight >= self.MAX_INFLIGHT:
+            server.metrics.decode_errors.labels("udp_overload").inc()
             return
-        task = asyncio.get_running_loop().create_task(self.server._handle_datagram(data, addr))
+        framer = Dc09Framer(max_frame=server.max_frame)
+        frames = framer.feed(data)
+        if framer.garbage:
+            server.metrics.garbage_bytes.inc(framer.garbage)
+        if not frames:
+            return
+        self.inflight += 1
+
+        def done(replies: list[bytes]) -> None:
+            self.inflight -= 1
+            udp = server._udp
+            if udp is not None and not udp.is_closing():
+                for reply in replies:
+                    udp.sendto(reply, addr)
+
+        try:
+            fast = server.receiver.submit(frames, peer=f"{addr[0]}:{addr[1]}", transport="udp", done=done)
+        except Exception:  # the receiver guards itself; never let one datagram take the listener down
+            self.inflight -= 1
+            log.exception("datagram_failed", peer=f"{addr[0]}:{addr[1]}")
+            return
+        if fast:
+            return
+        self.inflight -= 1
+        task = asyncio.get_running_loop().create_task(server._handle_frames(frames, addr))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 

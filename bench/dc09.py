@@ -1,6 +1,7 @@
 """Benchmark of the SIA DC-09 receiver against the open-source ``pysiaalarm`` receiver, in one run.
 
     .venv/bin/python bench/dc09.py [--transmitters 64] [--duration 10] [--rounds 2] [--rate 500] [--json]
+                                   [--baseline-python /work/main/.venv/bin/python]
 
 Both receivers run as their own processes on loopback; load comes from separate processes of
 simulated transmitters that behave like real ones: a persistent TCP connection each, one message at a
@@ -17,7 +18,11 @@ with a fresh timestamp and sequence number, clear or AES-128 encrypted.
 
 Printed per receiver and mode: ACKed messages/s at saturation, ACK latency p50/p99, the ratio to
 pysiaalarm, and p99 at a fixed offered load of ``--rate`` messages/s (open loop, spread over all
-transmitters). Every loop is bounded in count and time; only 127.0.0.1 is used.
+transmitters); the receiver's CPU and the load generators' CPU per 1,000 messages (the generators are
+the same code for every receiver: if theirs is the larger share, the box, not the receiver, sets the
+pace). ``--baseline-python`` adds a third receiver in the rotation: alarmhub run by another checkout's
+interpreter (e.g. main's), for before/after figures from the same run. Every loop is bounded in count
+and time; only 127.0.0.1 is used.
 """
 
 from __future__ import annotations
@@ -110,7 +115,9 @@ def _load_process(port: int, first: int, count: int, encrypted: bool, duration: 
                                for i in range(count)))
         return lat
 
-    out.put(asyncio.run(run()))
+    c0 = time.process_time()
+    lat = asyncio.run(run())
+    out.put((lat, time.process_time() - c0))
 
 
 def drive(port: int, transmitters: int, encrypted: bool, duration: float, rate: float | None,
@@ -127,15 +134,19 @@ def drive(port: int, transmitters: int, encrypted: bool, duration: float, rate: 
         workers.append(p)
         first += n
     lat: list[float] = []
+    load_cpu = 0.0
     for _ in workers:
-        lat += out.get(timeout=duration + 60)
+        part, cpu = out.get(timeout=duration + 60)
+        lat += part
+        load_cpu += cpu
     for p in workers:
         p.join(timeout=30)
     lat.sort()
     if not lat:
         return {"msgs_per_s": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "acked": 0}
     return {"msgs_per_s": len(lat) / duration, "p50_ms": lat[len(lat) // 2] * 1000,
-            "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, "acked": len(lat)}
+            "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, "acked": len(lat),
+            "load_cpu_ms_per_1000": load_cpu * 1e6 / len(lat)}
 
 
 # ------------------------------------------------------------------------------------- receivers
@@ -162,7 +173,8 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) ->
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def start_alarmhub(backing: Any, db_url: str, prefix: str, log_level: str) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_alarmhub(backing: Any, db_url: str, prefix: str, log_level: str,
+                   python: str = sys.executable) -> tuple[subprocess.Popen[bytes], int, int]:
     port, health = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
     env.update({"KAFKA_BOOTSTRAP": backing.kafka_bootstrap, "DATABASE_URL": db_url,
@@ -171,7 +183,7 @@ def start_alarmhub(backing: Any, db_url: str, prefix: str, log_level: str) -> tu
                 "ALARMHUB_LOG_LEVEL": log_level,
                 # every simulated transmitter comes from 127.0.0.1: lift the per-address limit
                 "ALARMHUB_DC09_MAX_CONNECTIONS_PER_PEER": "100000"})
-    proc = subprocess.Popen([sys.executable, "-m", "alarmhub_ingest_contactid"], env=env,
+    proc = subprocess.Popen([python, "-m", "alarmhub_ingest_contactid"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_port(port, proc)
     return proc, port, health
@@ -252,6 +264,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=500.0, help="offered load for the latency run, msgs/s")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per receiver and mode (≤ 5)")
     ap.add_argument("--log-level", default="INFO", help="receiver log level (INFO logs every message)")
+    ap.add_argument("--baseline-python", default=None,
+                    help="also run alarmhub with this interpreter (another checkout's .venv) in the rotation")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     transmitters = max(1, min(args.transmitters, 1000))
@@ -277,51 +291,63 @@ def main() -> None:
     try:
         ah, ah_port, ah_health = start_alarmhub(backing, db_url, prefix, args.log_level)
         ps, ps_port = start_pysia(transmitters)
+        # (name, process, port, health port or None, line)
+        receivers: list[tuple[str, subprocess.Popen[bytes], int, int | None, str]] = [
+            ("alarmhub", ah, ah_port, ah_health, line)]
+        if args.baseline_python:
+            base, base_port, base_health = start_alarmhub(backing, db_url, prefix, args.log_level,
+                                                          python=args.baseline_python)
+            receivers.append(("alarmhub_base", base, base_port, base_health, line))
+        receivers.append(("pysiaalarm", ps, ps_port, None, "0"))
         try:
             time.sleep(1.0)
-            # Rounds alternate between the two receivers so that load from elsewhere on the machine hits
-            # both alike; the best round of each counts.
+            # Rounds alternate between the receivers so that load from elsewhere on the machine hits
+            # all alike; the best round of each counts.
             for enc in (False, True):
                 mode = "aes" if enc else "clear"
-                drive(ah_port, transmitters, enc, 3.0, None, line)  # warm-up at full load
-                drive(ps_port, transmitters, enc, 3.0, None, "0")
+                for _, _, port, _, ln in receivers:
+                    drive(port, transmitters, enc, 3.0, None, ln)  # warm-up at full load
                 for _ in range(rounds):
-                    before = published_events(ah_health)
-                    r = measured(ah.pid, lambda enc=enc: drive(ah_port, transmitters, enc, duration, None, line))
-                    r["published"] = published_events(ah_health) - before
-                    if r["msgs_per_s"] > results.get(f"alarmhub_{mode}", {}).get("msgs_per_s", -1):
-                        results[f"alarmhub_{mode}"] = r
-                    r = measured(ps.pid, lambda enc=enc: drive(ps_port, transmitters, enc, duration, None, "0"))
-                    if r["msgs_per_s"] > results.get(f"pysiaalarm_{mode}", {}).get("msgs_per_s", -1):
-                        results[f"pysiaalarm_{mode}"] = r
-                results[f"alarmhub_{mode}_at_rate"] = drive(ah_port, transmitters, enc, duration, args.rate, line)
-                results[f"pysiaalarm_{mode}_at_rate"] = drive(ps_port, transmitters, enc, duration, args.rate, "0")
+                    for name, proc, port, health, ln in receivers:
+                        before = published_events(health) if health else 0.0
+                        r = measured(proc.pid, lambda enc=enc, port=port, ln=ln:
+                                     drive(port, transmitters, enc, duration, None, ln))
+                        if health:
+                            r["published"] = published_events(health) - before
+                        if r["msgs_per_s"] > results.get(f"{name}_{mode}", {}).get("msgs_per_s", -1):
+                            results[f"{name}_{mode}"] = r
+                for name, _, port, _, ln in receivers:
+                    results[f"{name}_{mode}_at_rate"] = drive(port, transmitters, enc, duration, args.rate, ln)
         finally:
-            stop(ah)
-            stop(ps)
+            for _, proc, _, _, _ in receivers:
+                stop(proc)
     finally:
         cleanup_accounts(db_url)
         backing.stop()
 
+    names = ["alarmhub"] + (["alarmhub_base"] if args.baseline_python else [])
     for mode in ("clear", "aes"):
         base = results[f"pysiaalarm_{mode}"]["msgs_per_s"]
-        results[f"alarmhub_{mode}"]["ratio_vs_pysiaalarm"] = (
-            results[f"alarmhub_{mode}"]["msgs_per_s"] / base if base else float("inf"))
+        for name in names:
+            results[f"{name}_{mode}"]["ratio_vs_pysiaalarm"] = (
+                results[f"{name}_{mode}"]["msgs_per_s"] / base if base else float("inf"))
     if args.json:
         print(json.dumps(results, indent=2))
         return
     print(f"DC-09 receivers, {transmitters} stop-and-wait transmitters over loopback, best of {rounds} x "
           f"{duration:.0f} s per receiver and mode")
     print(f"{'receiver / mode':<28}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}  "
-          f"{'p99 ms @' + str(int(args.rate)) + '/s':>14}{'CPU ms/1000 msgs':>18}")
-    for name in ("alarmhub_clear", "pysiaalarm_clear", "alarmhub_aes", "pysiaalarm_aes"):
-        r, rr = results[name], results[name + "_at_rate"]
-        ratio = f"{r['ratio_vs_pysiaalarm']:.2f}x" if "ratio_vs_pysiaalarm" in r else ""
-        print(f"{name:<28}{r['msgs_per_s']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{ratio:>8}  "
-              f"{rr['p99_ms']:>14.2f}{r['cpu_ms_per_1000']:>18.1f}")
+          f"{'p99 ms @' + str(int(args.rate)) + '/s':>14}{'CPU ms/1000 msgs':>18}{'load gen CPU':>14}")
     for mode in ("clear", "aes"):
-        r = results[f"alarmhub_{mode}"]
-        print(f"alarmhub {mode}: {int(r['acked'])} ACKs, {int(r['published'])} events confirmed by the broker")
+        for name in [*names, "pysiaalarm"]:
+            r, rr = results[f"{name}_{mode}"], results[f"{name}_{mode}_at_rate"]
+            ratio = f"{r['ratio_vs_pysiaalarm']:.2f}x" if "ratio_vs_pysiaalarm" in r else ""
+            print(f"{name + '_' + mode:<28}{r['msgs_per_s']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{ratio:>8}  "
+                  f"{rr['p99_ms']:>14.2f}{r['cpu_ms_per_1000']:>18.1f}{r['load_cpu_ms_per_1000']:>14.1f}")
+    for mode in ("clear", "aes"):
+        for name in names:
+            r = results[f"{name}_{mode}"]
+            print(f"{name} {mode}: {int(r['acked'])} ACKs, {int(r['published'])} events confirmed by the broker")
     print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 import pytest_asyncio
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS
 from alarmhub_ingest_contactid.app import ContactIdApp
@@ -103,16 +104,20 @@ async def test_supervision_miss_then_restore(
         ("supervision", "new", "E356"), ("supervision", "restore", "R356")]
 
 
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
 async def test_account_registered_after_start_is_found_on_its_first_message(
-    stack: Any, service: ContactIdApp, topic_prefix: str, consume_topic: Consume,
+    stack: Any, service: ContactIdApp, topic_prefix: str, consume_topic: Consume, transport: str,
 ) -> None:
+    """The frame of an account the loaded registry lacks leaves the callback path for a database
+    lookup (a task), over TCP and over UDP alike."""
+    exchange = tcp_exchange if transport == "tcp" else udp_exchange
     line = f"{secrets.randbelow(0xFFFF) + 1:X}"
     conn = await asyncpg.connect(stack.database_url)
     try:
         await conn.execute("INSERT INTO accounts (line, account, company, lat, lon) VALUES ($1, '2001', 'Late Co', 22.1, 113.9)",
                            f"L{line}")
         frame = dc09.encode_message("ADM-CID", 1, "2001", "#2001|1120 01 000", line=line, timestamp=datetime.now(UTC))
-        assert dc09.parse_reply(await tcp_exchange(service.port, frame)).token == "ACK"
+        assert dc09.parse_reply(await exchange(service.port, frame)).token == "ACK"
     finally:
         await conn.execute("DELETE FROM accounts WHERE line = $1", f"L{line}")
         await conn.close()

@@ -94,3 +94,23 @@ async def test_old_partitions_are_dropped_keeping_open_incidents_vehicles(
         " SELECT device_id FROM tracks_kept WHERE device_id = ANY($1)", [kept, gone])}
     assert left == {kept}
     assert len(await tracks.track(kept, old - timedelta(minutes=1))) == 1
+
+
+async def test_a_replayed_batch_of_fixes_is_stored_once(dispatch: tuple[DispatchApp, str]) -> None:
+    """At-least-once delivery: the batch insert skips fixes already stored, and repeats inside one batch."""
+    app, _ = dispatch
+    tracks = app.tracks
+    assert tracks is not None
+    device = "replay-" + uuid.uuid4().hex[:8]
+    now = utcnow()
+    fixes = [GpsFix(device_id=device, protocol=Protocol.JT808, lat=22.54 + i * 1e-4, lon=114.05, speed_kmh=30.0 + i,
+                    heading_deg=90, occurred_at=now + timedelta(seconds=i), received_at=now + timedelta(seconds=i))
+             for i in range(4)]
+    invalid = GpsFix(device_id=device, protocol=Protocol.JT808, lat=0.0, lon=0.0, valid=False,
+                     occurred_at=now + timedelta(seconds=9), received_at=now)
+    await tracks.handle([*fixes, fixes[1], invalid])   # a repeat inside the batch, and a fix without position
+    await tracks.handle(fixes)                         # the whole batch again (redelivered after a crash)
+    rows = await app.store.fetch("SELECT at, lat, speed_kmh, heading_deg, valid FROM tracks WHERE device_id = $1"
+                                 " ORDER BY at", device)
+    assert [(r["at"], r["lat"], r["speed_kmh"]) for r in rows] == [(f.occurred_at, f.lat, f.speed_kmh) for f in fixes]
+    assert all(r["valid"] and r["heading_deg"] == 90 for r in rows)

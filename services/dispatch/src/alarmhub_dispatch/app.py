@@ -41,6 +41,7 @@ from .demo_geo import demo_units, external_services
 from .devices import DeviceStatusStore
 from .lifecycle import Policy
 from .metrics import DispatchMetrics
+from .precedence import AlarmPrecedence
 from .routing import Router
 from .service import Dispatcher, summary
 from .store import Store
@@ -88,6 +89,7 @@ class DispatchApp:
         self._timer_task: asyncio.Task[None] | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         self.sender = WebhookSender(timeout_s=settings.webhook_timeout_s)
+        self.precedence = AlarmPrecedence(settings.gps_yield_max_s, self.metrics.gps_yield_seconds)
 
     def add_checks(self, health: HealthServer) -> None:
         health.add_check("kafka_producer", self.producer.ready)
@@ -152,7 +154,7 @@ class DispatchApp:
         self.gps_consumer = ConsumerPipeline(
             bootstrap=s.kafka_bootstrap, group=s.group + "-tracks", topics=[TELEMETRY_GPS], model=GpsFix,
             handler=self.handle_gps, producer=self.producer, metrics=self.kafka_metrics,
-            topic_prefix=s.topic_prefix, max_records=1000, client_id="dispatch-tracks",
+            topic_prefix=s.topic_prefix, max_records=s.gps_batch, client_id="dispatch-tracks",
             session_timeout_ms=s.kafka_session_timeout_ms)
         # both group joins at once: each waits for the broker's rebalance delay
         d = self.dispatcher
@@ -219,12 +221,14 @@ class DispatchApp:
         """One partition's batch of triage decisions → incidents (the pipeline commits afterwards)."""
         assert self.dispatcher is not None
         t0 = time.monotonic()
-        await self.dispatcher.handle_triaged([m.value for m in msgs])
+        async with self.precedence.alarm():
+            await self.dispatcher.handle_triaged([m.value for m in msgs])
         self.metrics.batch_seconds.observe(time.monotonic() - t0)
 
     async def handle_gps(self, msgs: Sequence[Message[Any]]) -> None:
         """Fixes → ``tracks``; vehicles with open incidents are followed and re-routed."""
         assert self.tracks is not None
+        await self.precedence.yield_to_alarms()   # the alarm path first (docs/dispatch.md, precedence.py)
         await self.tracks.handle([m.value for m in msgs])
 
     async def handle_devices(self, msgs: Sequence[Message[Any]]) -> None:

@@ -20,6 +20,12 @@ class DispatchSettings(BaseServiceSettings):
                               description="PostgreSQL connections of this process (partition batches, API, timers, "
                                           "the stream tail); keep it under the server's max_connections / instances")
     max_records: int = Field(default=200, ge=1, le=10_000, alias="ALARMHUB_DISPATCH_BATCH")
+    gps_batch: int = Field(default=250, ge=1, le=10_000, alias="ALARMHUB_DISPATCH_GPS_BATCH",
+                           description="fixes per poll of the tracks consumer: each poll's decoding runs in one go "
+                                       "on the event loop the alarm path shares (was 1000)")
+    gps_yield_max_s: float = Field(default=0.5, ge=0, le=10, alias="ALARMHUB_DISPATCH_GPS_YIELD_MAX_S",
+                                   description="how long a GPS batch waits for the alarm batches in hand before "
+                                               "writing its tracks anyway; 0 turns the alarm path's precedence off")
     ack_timeout_s: float = Field(default=120.0, gt=0, alias="ALARMHUB_DISPATCH_ACK_TIMEOUT_S",
                                  description="unacknowledged at the station this long → escalate to the district")
     district_timeout_s: float = Field(default=300.0, gt=0, alias="ALARMHUB_DISPATCH_DISTRICT_TIMEOUT_S",

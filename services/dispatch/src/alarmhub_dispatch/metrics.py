@@ -36,6 +36,11 @@ class DispatchMetrics:
             "outbox_read, outbox_send (Kafka, acks=all), outbox_mark",
             ["stage"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=registry)
+        self.gps_yield_seconds = Histogram(
+            "alarmhub_dispatch_gps_yield_seconds",
+            "Time a batch of GPS fixes waited for the alarm batches in hand before its track write "
+            "(the alarm path's precedence; bounded by ALARMHUB_DISPATCH_GPS_YIELD_MAX_S)",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=registry)
         self.stream_queue_seconds = Histogram(
             "alarmhub_dispatch_stream_queue_seconds",
             "Time an incident change waits in an SSE subscriber's queue before it is written to the stream",

@@ -90,15 +90,25 @@ class TrackStore:
         return dropped
 
     async def handle(self, fixes: Sequence[GpsFix]) -> None:
+        """Store a batch of fixes and follow the vehicles that have an open incident.
+
+        One ``INSERT … SELECT FROM unnest(…)`` per batch rather than one statement per fix (``executemany``):
+        at 5,000 fixes/s the per-statement work in PostgreSQL was the largest CPU cost the GPS path put on
+        the shared host, taken from the alarm path. ``ON CONFLICT DO NOTHING`` keeps a replayed batch
+        (at-least-once delivery) harmless, duplicates inside one batch included.
+        """
         valid = [f for f in fixes if f.valid]
         if not valid:
             return
         async with self.d.store.p.acquire() as conn:
-            await conn.executemany(
+            await conn.execute(
                 "INSERT INTO tracks (device_id, at, event_id, lat, lon, speed_kmh, heading_deg, valid)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
-                [(f.device_id, f.occurred_at, f.event_id, f.lat, f.lon, f.speed_kmh, f.heading_deg, f.valid)
-                 for f in valid])
+                " SELECT d, a, e, la, lo, s, h, true FROM unnest($1::text[], $2::timestamptz[], $3::uuid[],"
+                " $4::float8[], $5::float8[], $6::real[], $7::real[]) AS u(d, a, e, la, lo, s, h)"
+                " ON CONFLICT DO NOTHING",
+                [f.device_id for f in valid], [f.occurred_at for f in valid], [f.event_id for f in valid],
+                [f.lat for f in valid], [f.lon for f in valid], [f.speed_kmh for f in valid],
+                [f.heading_deg for f in valid])
             devices = sorted({f.device_id for f in valid})
             open_rows = await conn.fetch(
                 "SELECT id, source_device_id FROM incidents WHERE status <> 'closed' AND source_device_id = ANY($1)"

@@ -302,7 +302,9 @@ class Dc09Server:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tcp = await loop.create_server(lambda: _TcpConnection(self), self.host, self.port)
+        # backlog: panels that connect per message arrive in bursts (a power cut, a busy host); asyncio's
+        # default of 100 drops their SYNs and each retries after 1 s, 3 s, 7 s … (the kernel caps it at somaxconn)
+        self._tcp = await loop.create_server(lambda: _TcpConnection(self), self.host, self.port, backlog=4096)
         self.port = self._tcp.sockets[0].getsockname()[1]
         self._udp, _ = await loop.create_datagram_endpoint(
             lambda: _UdpProtocol(self), local_addr=(self.host, self.port))

@@ -22,6 +22,11 @@ def main() -> None:
     producer = DurableProducer.from_settings(settings, metrics=KafkaMetrics(registry), client_id="ingest-gps")
     health = HealthServer(registry, settings.health_host, settings.health_port)
     app = GpsApp(settings, producer, GpsMetrics(registry), health, collector=registry)
+    if settings.nice:
+        # Positions are many and each matters little; an alarm is rare and urgent. On a host shared with the
+        # receivers, triage and dispatch the kernel then gives them the CPU first when both are runnable
+        # (the gateway still takes every idle cycle). Only ever lowered: no privilege is needed.
+        os.nice(settings.nice)
     if os.environ.get("ALARMHUB_GPS_GC", "1") != "0":
         # Every frame allocates a handful of short-lived objects (frame, position, fix, reply) that
         # reference counting frees; with the default threshold the cyclic collector ran every 700

@@ -57,6 +57,9 @@ class GpsSettings(BaseServiceSettings):
     max_connections: int = Field(default=100_000, gt=0, alias="ALARMHUB_GPS_MAX_CONNECTIONS")
     max_refused: int = Field(default=5, gt=0, alias="ALARMHUB_GPS_MAX_REFUSED")
     registry_refresh_s: float = Field(default=30.0, gt=0, alias="ALARMHUB_GPS_REGISTRY_REFRESH_S")
+    nice: int = Field(default=0, ge=0, le=19, alias="ALARMHUB_GPS_NICE",
+                      description="lower the gateway's CPU priority by this much (os.nice) where it shares cores "
+                                  "with the alarm path (one-box installs, the e2e benchmark); 0 on its own hosts")
     jt808_tz_hours: float = Field(default=8.0, alias="ALARMHUB_JT808_TZ_HOURS",
                                   description="JT/T 808 device clocks are GMT+8 by the standard")
     gt06_tz_hours: float = Field(default=0.0, alias="ALARMHUB_GT06_TZ_HOURS")

@@ -82,6 +82,12 @@ def spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def spawn_piped(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """A load generator whose JSON lines on stdout (ready, then its counts) the bench reads."""
+    log = (ROOT / "artifacts" / "gps_load.err").open("w")
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+
+
 WATCHED = (  # counters and histogram sums read from each service's /metrics before and after the run
     "alarmhub_ingest_contactid_events_total", "alarmhub_ingest_gps_events_total",
     "alarmhub_ingest_camera_events_total", "alarmhub_triage_events_total", "alarmhub_triage_decisions_total",
@@ -90,6 +96,8 @@ WATCHED = (  # counters and histogram sums read from each service's /metrics bef
     "alarmhub_dispatch_batch_seconds_count", "alarmhub_kafka_produce_seconds_sum", "alarmhub_kafka_produce_seconds_count",
     "alarmhub_ingest_contactid_ack_seconds_sum", "alarmhub_ingest_contactid_ack_seconds_count",
     "alarmhub_dispatch_stream_queue_seconds_sum", "alarmhub_dispatch_stream_queue_seconds_count",
+    "alarmhub_dispatch_gps_yield_seconds_sum", "alarmhub_dispatch_gps_yield_seconds_count",
+    "alarmhub_ingest_contactid_connections_rejected_total",
 )
 
 STAGED = ("alarmhub_dispatch_batch_stage_seconds_sum", "alarmhub_dispatch_batch_stage_seconds_count")
@@ -125,7 +133,8 @@ def deltas(before: dict[str, float], after: dict[str, float], wall: float) -> di
     stages = sorted({k.removesuffix("_count") for k in d if k.startswith("dispatch:alarmhub_dispatch_batch_stage_seconds.")
                      and k.endswith("_count")})
     for svc_metric in ("triage:alarmhub_triage_batch_seconds", "dispatch:alarmhub_dispatch_batch_seconds",
-                       "dispatch:alarmhub_dispatch_stream_queue_seconds", "ingest_contactid:alarmhub_ingest_contactid_ack_seconds", *produce, *stages):
+                       "dispatch:alarmhub_dispatch_stream_queue_seconds", "dispatch:alarmhub_dispatch_gps_yield_seconds",
+                       "ingest_contactid:alarmhub_ingest_contactid_ack_seconds", *produce, *stages):
         n = d.get(svc_metric + "_count", 0.0)
         if n:
             res[svc_metric + "_mean_ms"] = round(1000 * d[svc_metric + "_sum"] / n, 1)
@@ -139,6 +148,7 @@ class Sampler:
         self.procs = {n: psutil.Process(p) for n, p in pids.items()}
         self.cpu0 = {n: self._cpu(p) for n, p in self.procs.items()}
         self.peak: Counter[str] = Counter()
+        self.last = dict(self.cpu0)   # a load generator that has ended keeps its last reading
         self.t0 = time.monotonic()
 
     @staticmethod
@@ -153,14 +163,70 @@ class Sampler:
             for n, p in self.procs.items():
                 with contextlib.suppress(psutil.Error):
                     self.peak[n] = max(self.peak[n], p.memory_info().rss)
+                    self.last[n] = max(self.last[n], self._cpu(p))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
 
     def report(self) -> dict[str, dict[str, float]]:
         wall = time.monotonic() - self.t0
-        return {n.removeprefix("alarmhub_"): {"cpu_pct": round(100 * (self._cpu(p) - self.cpu0[n]) / wall, 1),
+        return {n.removeprefix("alarmhub_"): {"cpu_pct": round(100 * (max(self.last[n], self._cpu(p)) - self.cpu0[n]) / wall, 1),
                                               "rss_mb": round(self.peak[n] / 2**20, 1)}
                 for n, p in self.procs.items()}
+
+
+def _iso(v: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(v).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+async def stage_breakdown(bootstrap: str, prefix: str, sent_wall: dict[str, float]) -> dict[str, Any]:
+    """Where the time went, per alarm, from what the platform itself recorded (one host, one clock).
+
+    send → ``received_at`` (the receiver read the frame) → the ``alarms.raw`` record's timestamp (the
+    receiver's producer took the event) → the ``alarms.triaged`` record's timestamp (triage published its
+    decision) → the incident's ``opened_at`` (dispatch applied it). Read after the run without a group.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    raw_ts: dict[str, tuple[float, float | None]] = {}
+    triaged_ts: dict[str, tuple[float, float | None]] = {}
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                         fetch_max_wait_ms=50, max_partition_fetch_bytes=4 * 2**20)
+    await c.start()
+    try:
+        for topic, sink in ((prefix + "alarms.raw", raw_ts), (prefix + "alarms.triaged", triaged_ts)):
+            tps = [TopicPartition(topic, p) for p in (c.partitions_for_topic(topic) or await _partitions(c, topic))]
+            c.assign(tps)
+            await c.seek_to_beginning(*tps)
+            ends = await c.end_offsets(tps)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and any([await c.position(tp) < ends[tp] for tp in tps]):
+                for recs in (await c.getmany(timeout_ms=500, max_records=5000)).values():
+                    for r in recs:
+                        with contextlib.suppress(ValueError, AttributeError):
+                            v = json.loads(r.value or b"{}")
+                            ev = v.get("event", v)
+                            dev = (ev.get("source") or {}).get("device_id")
+                            if dev in sent_wall and dev not in sink:
+                                sink[dev] = (r.timestamp / 1000, _iso(ev.get("received_at")))
+    finally:
+        await c.stop()
+    recv = [raw_ts[d][1] - sent_wall[d] for d in raw_ts if raw_ts[d][1] is not None]
+    to_raw = [raw_ts[d][0] - raw_ts[d][1] for d in raw_ts if raw_ts[d][1] is not None]
+    triage = [triaged_ts[d][0] - raw_ts[d][0] for d in triaged_ts if d in raw_ts]
+
+    def q(v: list[float]) -> dict[str, float | None]:
+        return {"p50": ms(pct(v, 0.5)), "p99": ms(pct(v, 0.99)), "n": len(v)}
+
+    return {"send_to_received": q(recv), "received_to_raw_record": q(to_raw), "raw_to_triaged_record": q(triage),
+            "_triaged_ts": triaged_ts}
+
+
+async def _partitions(c: Any, topic: str) -> set[int]:
+    await c._client.force_metadata_update()   # a consumer without subscriptions knows no topics yet
+    return c.partitions_for_topic(topic) or {0}
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -181,12 +247,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         kafka_bootstrap, redis_url, database_url = backing.kafka_bootstrap, backing.redis_url, db_url
 
     env = service_env(Addr(), prefix, ALARMHUB_DEV_TOKEN=TOKEN, ALARMHUB_DEV_MODE="1", ALARMHUB_LOG_LEVEL="WARNING",
-                      ALARMHUB_GPS_AUTH_SECRET="bench-secret", ALARMHUB_SIP_PASSWORD="12345678")
+                      ALARMHUB_GPS_AUTH_SECRET="bench-secret", ALARMHUB_SIP_PASSWORD="12345678",
+                      ALARMHUB_GPS_NICE=str(args.gps_nice))
     procs: dict[str, Any] = {}
     bg: list[subprocess.Popen[bytes]] = []
     try:
         for module, ports in SERVICES.items():
             procs[module] = ServiceProcess.create(module, env, ports)
+            procs[module].python = args.services_python
             await asyncio.to_thread(procs[module].start)
         api = f"http://127.0.0.1:{procs['alarmhub_dispatch'].ports['ALARMHUB_HTTP_PORT']}"
         n = int(args.rate * args.duration)
@@ -237,16 +305,26 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             sim_env = {**env, **{k: str(v) for p in procs.values() for k, v in p.ports.items() if k != "ALARMHUB_HEALTH_PORT"}}
             sim = str(Path(sys.executable).parent / "alarmhub-sim")
             bg_dur = str(args.duration + 5)
-            if args.gps_rate > 0:
+            gps_load: subprocess.Popen[str] | None = None
+            if args.gps_rate > 0 and args.gps_load == "sim":
                 bg.append(spawn([sim, "gps", "--rate", str(args.gps_rate), "--duration", bg_dur,
                                  "--units", str(args.vehicles)], sim_env))
+            elif args.gps_rate > 0:   # open loop, pre-encoded frames, its own process (bench/gps_load.py)
+                gps_port = procs["alarmhub_ingest_gps"].ports["ALARMHUB_JT808_PORT"]
+                gps_load = spawn_piped(
+                    [sys.executable, str(ROOT / "bench" / "gps_load.py"), "--port", str(gps_port), "--rate",
+                     str(args.gps_rate), "--connections", str(args.gps_connections), "--duration", bg_dur], sim_env)
+                bg.append(gps_load)  # type: ignore[arg-type]
+                assert gps_load.stdout is not None
+                ready = await asyncio.wait_for(asyncio.to_thread(gps_load.stdout.readline), 120)
+                print(ready.strip(), file=sys.stderr)
             if args.camera_rate > 0:
                 bg.append(spawn([sim, "camera", "--rate", str(args.camera_rate), "--duration", bg_dur,
                                  "--units", "200"], sim_env))
             await asyncio.sleep(2.0)  # background load reaches its rate first
             before = await asyncio.to_thread(scrape, procs)
             pids = {m: p.proc.pid for m, p in procs.items()}
-            pids.update({f"sim_{p.args[1]}": p.pid for p in bg})
+            pids.update({("gps_load" if p is gps_load else f"sim_{p.args[1]}"): p.pid for p in bg})
             pids["bench_driver"] = os.getpid()
             broker = broker_pid(backing.kafka_bootstrap)
             if broker:
@@ -264,8 +342,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
             acked: set[str] = set()
 
-            async def fire(site: Any) -> None:
-                panel = dc09.Panel(site, "127.0.0.1", port, ack_timeout_s=5.0, retries=2)
+            async def fire(i: int, site: Any) -> None:
+                # each panel from its own loopback address, as each real panel has its own: the receiver admits
+                # at most ALARMHUB_DC09_MAX_CONNECTIONS_PER_PEER (64) connections per address, and from one
+                # address the bench's panels were refused as soon as ACKs took longer than 64/rate seconds
+                local = f"127.1.{i // 250 % 250}.{i % 250 + 1}"
+                panel = dc09.Panel(site, "127.0.0.1", port, ack_timeout_s=5.0, retries=2, local_host=local)
                 t0 = time.monotonic()
                 sent_at[site.device_id] = t0
                 sent_wall[site.device_id] = time.time()
@@ -284,7 +366,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 delay = t_start + i / args.rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(fire(site)))
+                tasks.append(asyncio.create_task(fire(i, site)))
             await asyncio.wait(tasks, timeout=30)
             t_sent = time.monotonic()
             during = deltas(before, await asyncio.to_thread(scrape, procs), t_sent - sampler.t0)
@@ -302,6 +384,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             latencies: list[float] = []
             to_commit: list[float] = []
             commit_to_stream: list[float] = []
+            opened_at: dict[str, float] = {}
             seen: Counter[str] = Counter()
             for iid, (t_arr, data) in arrivals.items():
                 dev = find_device(data)
@@ -315,8 +398,22 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     if opened:   # the same host's clock: send → committed by dispatch → read from the stream
                         t_open = datetime.fromisoformat(opened.replace("Z", "+00:00")).timestamp()
                         to_commit.append(t_open - sent_wall[dev])
+                        opened_at[dev] = t_open
                         commit_to_stream.append(arrived_wall[iid] - t_open)
             last = max((t for t, _ in arrivals.values()), default=t_sent)
+            gps_result: dict[str, Any] = {}
+            if gps_load is not None and gps_load.stdout is not None:   # it ends by itself after bg_dur
+                with contextlib.suppress(TimeoutError, ValueError):
+                    line = await asyncio.wait_for(asyncio.to_thread(gps_load.stdout.readline), args.duration + 20)
+                    gps_result = json.loads(line)
+            try:
+                stages = await stage_breakdown(backing.kafka_bootstrap, prefix, sent_wall)
+            except Exception as exc:   # the figures above are still worth printing
+                stages = {"error": repr(exc), "_triaged_ts": {}}
+            tri = stages.pop("_triaged_ts")
+            applied = [opened_at[d] - tri[d][0] for d in opened_at if d in tri]
+            stages["triaged_record_to_opened"] = {"p50": ms(pct(applied, 0.5)), "p99": ms(pct(applied, 0.99)),
+                                                  "n": len(applied)}
     finally:
         for p in bg:
             p.terminate()
@@ -341,11 +438,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         # the latency split at the incident's opened_at (dispatch's clock when it applied the decision)
         "send_to_opened_ms": {"p50": ms(pct(to_commit, 0.5)), "p99": ms(pct(to_commit, 0.99))},
         "opened_to_stream_ms": {"p50": ms(pct(commit_to_stream, 0.5)), "p99": ms(pct(commit_to_stream, 0.99))},
+        "stages_ms": {**stages, "send_to_ack": {"p50": ms(pct(ack_s, 0.5)), "p99": ms(pct(ack_s, 0.99))},
+                      "opened_to_stream": {"p50": ms(pct(commit_to_stream, 0.5)), "p99": ms(pct(commit_to_stream, 0.99))}},
+        "gps_load": gps_result,
         "throughput_incidents_per_s": round(len(latencies) / max(1e-9, last - t_start), 1),
         "services": res_services,
         "service_rates_while_sending": during,
         "goal_met": bool(latencies) and (pct(latencies, 0.99) or 1e9) < 0.5 and n == len(seen),
         "load_average": os.getloadavg(),
+        "services_python": args.services_python or sys.executable,
     }
 
 
@@ -354,11 +455,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=200.0, help="DC-09 alarms per second")
     p.add_argument("--duration", type=float, default=20.0, help="seconds of alarms (one site per alarm)")
     p.add_argument("--gps-rate", type=float, default=5000.0, help="background GPS positions per second")
-    p.add_argument("--vehicles", type=int, default=2000)
+    p.add_argument("--vehicles", type=int, default=2000, help="vehicles of the closed-loop simulator (--gps-load sim)")
+    p.add_argument("--gps-load", choices=("open", "sim"), default="open",
+                   help="open: bench/gps_load.py (open loop, pre-encoded); sim: alarmhub-sim gps (closed loop per vehicle)")
+    p.add_argument("--gps-connections", type=int, default=300, help="terminals of the open-loop GPS load")
     p.add_argument("--camera-rate", type=float, default=20.0, help="background camera events per second")
     p.add_argument("--drain", type=float, default=30.0, help="seconds to wait for the last incidents")
     p.add_argument("--settle", type=float, default=0.0, help="seconds between registering and sending")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--gps-nice", type=int, default=10,
+                   help="ALARMHUB_GPS_NICE of ingest-gps: the alarm path first on the shared cores (0: off)")
+    p.add_argument("--services-python", default=None,
+                   help="run the services with this interpreter, e.g. /work/main/.venv/bin/python: the baseline "
+                        "code under the same driver and load generators")
     args = p.parse_args(argv)
     if args.rate <= 0 or args.duration <= 0 or args.rate * args.duration > 50_000:
         p.error("rate and duration must be positive and rate × duration at most 50,000 alarms")

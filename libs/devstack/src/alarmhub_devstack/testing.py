@@ -100,6 +100,7 @@ class ServiceProcess:
     ports: dict[str, int] = field(default_factory=dict)
     log_dir: Path = Path("artifacts/logs")
     proc: subprocess.Popen[bytes] | None = None
+    python: str | None = None   # another interpreter (another checkout's venv: a benchmark's baseline code)
 
     @classmethod
     def create(cls, module: str, env: dict[str, str], port_vars: tuple[str, ...] = ()) -> ServiceProcess:
@@ -114,7 +115,7 @@ class ServiceProcess:
     def start(self, wait_ready: bool = True, timeout: float = 60.0) -> ServiceProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{self.module}-{self.ports['ALARMHUB_HEALTH_PORT']}.log").open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module], env=self.env, stdout=log,
+        self.proc = subprocess.Popen([self.python or sys.executable, "-m", self.module], env=self.env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         if wait_ready:
             self.wait_ready(timeout)

@@ -48,6 +48,7 @@ class Panel:
     ack_timeout_s: float = 2.0
     retries: int = 3
     seq: int = 0
+    local_host: str | None = None   # the panel's own source address (a receiver limits connections per address)
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
 
@@ -56,7 +57,8 @@ class Panel:
         return self.seq
 
     async def _connect(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        local = (self.local_host, 0) if self.local_host else None
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port, local_addr=local)
 
     async def close(self) -> None:
         if self.writer is not None:

@@ -155,6 +155,7 @@ class DispatchApp:
             bootstrap=s.kafka_bootstrap, group=s.group + "-tracks", topics=[TELEMETRY_GPS], model=GpsFix,
             handler=self.handle_gps, producer=self.producer, metrics=self.kafka_metrics,
             topic_prefix=s.topic_prefix, max_records=s.gps_batch, client_id="dispatch-tracks",
+            max_concurrency=s.gps_concurrency,
             session_timeout_ms=s.kafka_session_timeout_ms)
         # both group joins at once: each waits for the broker's rebalance delay
         d = self.dispatcher

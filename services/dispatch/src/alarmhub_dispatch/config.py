@@ -23,6 +23,9 @@ class DispatchSettings(BaseServiceSettings):
     gps_batch: int = Field(default=250, ge=1, le=10_000, alias="ALARMHUB_DISPATCH_GPS_BATCH",
                            description="fixes per poll of the tracks consumer: each poll's decoding runs in one go "
                                        "on the event loop the alarm path shares (was 1000)")
+    gps_concurrency: int = Field(default=1, ge=1, le=64, alias="ALARMHUB_DISPATCH_GPS_CONCURRENCY",
+                                 description="track writes in flight at once (one per partition's batch, each on its own "
+                                             "PostgreSQL connection); 1 keeps the GPS path to one backend's CPU")
     gps_yield_max_s: float = Field(default=0.5, ge=0, le=10, alias="ALARMHUB_DISPATCH_GPS_YIELD_MAX_S",
                                    description="how long a GPS batch waits for the alarm batches in hand before "
                                                "writing its tracks anyway; 0 turns the alarm path's precedence off")

@@ -12,7 +12,8 @@ only ~1,300-1,600 of 5,000 fixes/s and the background load depended on how slow 
 - frames go out by the clock: global frame ``g`` is due at ``g / rate`` seconds after the start and goes to
   terminal ``g % connections``, so each terminal reports at ``rate / connections`` per second. Replies
   (0x8001) are counted, never waited for; a connection whose unsent buffer exceeds 64 KiB skips its slot
-  (counted as ``skipped``) so a slow gateway cannot make this process grow without bound.
+  (counted as ``skipped``) so a slow gateway cannot make this process grow without bound. A terminal the
+  gateway closed (it does when the broker does not confirm a write) logs in again, its slots skipped meanwhile.
 
 Bounded: ``--duration`` seconds and ``rate × duration`` frames at most; loopback only. Prints one JSON line
 ``{"event": "ready", ...}`` when every terminal is authenticated (the caller starts measuring then) and
@@ -112,8 +113,24 @@ async def run(host: str, port: int, secret: str, rate: float, connections: int, 
         await asyncio.sleep(delay)
     t0 = time.monotonic()
     total = sum(map(len, frames))
-    sent = skipped = 0
+    sent = skipped = reconnects = 0
     g = 0
+    relogin: dict[int, asyncio.Task[Terminal]] = {}   # terminal → its log-in in progress
+
+    def relogged(c: int) -> Terminal | None:
+        """A terminal the gateway closed logs in again, as a real one does (its slots meanwhile are skipped)."""
+        nonlocal reconnects
+        task = relogin.get(c)
+        if task is None:
+            relogin[c] = asyncio.create_task(connect(c))
+            reconnects += 1
+        elif task.done():
+            del relogin[c]
+            if not task.cancelled() and task.exception() is None:
+                terms[c] = task.result()
+                return terms[c]
+        return None
+
     while g < total:
         elapsed = time.monotonic() - t0
         if elapsed > duration + 5:
@@ -121,8 +138,11 @@ async def run(host: str, port: int, secret: str, rate: float, connections: int, 
         due = min(total, int(elapsed * rate) + 1)
         while g < due:
             c, k = g % connections, g // connections
-            tr = terms[c].transport
-            if tr is None or terms[c].closed or tr.get_write_buffer_size() > HIGH_WATER:
+            term: Terminal | None = terms[c]
+            if term is not None and term.closed:
+                term = relogged(c)
+            tr = term.transport if term is not None else None
+            if tr is None or tr.get_write_buffer_size() > HIGH_WATER:
                 skipped += 1
             else:
                 tr.write(frames[c][k])
@@ -131,13 +151,15 @@ async def run(host: str, port: int, secret: str, rate: float, connections: int, 
         await asyncio.sleep(0.005)
     wall = time.monotonic() - t0
     await asyncio.sleep(1.0)   # the last replies
+    for task in relogin.values():
+        task.cancel()
     replies = sum(t.delimiters for t in terms) // 2 - len(terms)
     for t in terms:
         if t.transport is not None:
             t.transport.close()
     return {"event": "done", "sent": sent, "skipped": skipped, "replies": replies, "wall_s": round(wall, 2),
             "sent_per_s": round(sent / wall, 1) if wall else None,
-            "closed": sum(t.closed for t in terms)}
+            "closed": sum(t.closed for t in terms), "relogins": reconnects}
 
 
 def main() -> int:

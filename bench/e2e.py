@@ -4,15 +4,18 @@ Starts the real services as processes (``python -m alarmhub_<service>``) against
 (reused if reachable, else started), in a fresh database and under a fresh topic prefix. Then:
 
 - DC-09 panels (alarmhub_sim.dc09.Panel) send one fire alarm each, at ``--rate`` alarms/s, for
-  ``--duration`` seconds; every site is registered first, so every alarm must become one incident;
-- ``alarmhub-sim gps`` and ``alarmhub-sim camera`` run as separate processes in the background;
+  ``--duration`` seconds, each from its own loopback address; every site is registered first, so every
+  alarm must become one incident;
+- ``bench/gps_load.py`` (open-loop JT/T 808 positions, ``--gps-load sim`` for ``alarmhub-sim gps``) and
+  ``alarmhub-sim camera`` run as separate processes in the background;
 - the incidents are read from ``GET /api/v1/stream``; latency is the frame's send → the incident's
   first arrival on the stream.
 
-Prints p50/p99/max latency, ACK latency, throughput, lost alarms, and each service's CPU (% of one core)
-and peak RSS, as a JSON document (also written to ``artifacts/bench-e2e.json``).
+Prints p50/p99/max latency, ACK latency, a per-stage breakdown (``stages_ms``), throughput, lost alarms,
+and each service's CPU (% of one core) and peak RSS, as a JSON document (also written to ``artifacts/bench-e2e.json``).
 
-    .venv/bin/python bench/e2e.py --rate 200 --gps-rate 5000 --duration 30
+    .venv/bin/python bench/e2e.py --rate 200 --gps-rate 5000 --duration 15 --settle 32
+    .venv/bin/python bench/e2e.py ... --services-python /work/main/.venv/bin/python   # main's services: the baseline
 
 Goal on the 2-core dev machine with everything on it: p99 < 500 ms at 200 alarms/s with 5,000 GPS
 positions/s in the background. Every loop is bounded in count and time; only loopback addresses are used.

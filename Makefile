@@ -28,6 +28,12 @@ test: install
 	$(VENV)/bin/mypy libs/events/src libs/kafka/src libs/runtime/src libs/devstack/src libs/store/src libs/geo/src
 	$(VENV)/bin/pytest
 
+# Benchmarks: what they need beyond the tests (PostGIS for bench/routing.py's baseline); run the scripts
+# under bench/ afterwards (docs/capacity.md lists them with their figures).
+bench: install
+	bash scripts/install-system.sh
+	bash scripts/install-bench.sh
+
 proto: install
 	$(VENV)/bin/alarmhub-proto
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest_asyncio
+from alarmhub_devstack.testing import settle_stale_escalations
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_dispatch.config import DispatchSettings
 from alarmhub_events import AlarmEvent, AlarmKind, Decision, Location, Protocol, Reason, Source, TriagedAlarm
@@ -39,6 +40,7 @@ async def dispatch(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[Dispatc
         KAFKA_BOOTSTRAP=stack.kafka_bootstrap, DATABASE_URL=stack.database_url, REDIS_URL=stack.redis_url,
         ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HTTP_PORT=0, ALARMHUB_HTTP_HOST="127.0.0.1",
         ALARMHUB_HEALTH_PORT=0, ALARMHUB_DEV_TOKEN=token, ALARMHUB_DISPATCH_TIMER_INTERVAL_S=0.2)
+    await settle_stale_escalations(stack.database_url)
     app = DispatchApp(settings, CollectorRegistry())
     await app.start()
     try:

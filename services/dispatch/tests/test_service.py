@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import httpx
-from alarmhub_devstack.testing import wait_until
+from alarmhub_devstack.testing import settle_stale_escalations, wait_until
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_events import ALARMS_TRIAGED
 from alarmhub_kafka import DurableProducer, KafkaMetrics
@@ -193,6 +193,7 @@ async def test_escalation_timer_survives_a_restart(stack: Any, topic_prefix: str
                ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HTTP_PORT=0, ALARMHUB_HTTP_HOST="127.0.0.1",
                ALARMHUB_HEALTH_PORT=0, ALARMHUB_DEV_TOKEN=token, ALARMHUB_DISPATCH_TIMER_INTERVAL_S=0.2,
                ALARMHUB_DISPATCH_ACK_TIMEOUT_S=2.0, ALARMHUB_DISPATCH_DISTRICT_TIMEOUT_S=1.0)
+    await settle_stale_escalations(stack.database_url)
     first = DispatchApp(DispatchSettings(**env), CollectorRegistry())  # type: ignore[arg-type]
     await first.start()
     t = triaged(device="L7#9876")

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
+from alarmhub_devstack.testing import settle_stale_escalations
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_dispatch.config import DispatchSettings
 from prometheus_client import CollectorRegistry
@@ -33,6 +34,7 @@ async def replicas(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[Dispatc
             ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HTTP_PORT=0, ALARMHUB_HTTP_HOST="127.0.0.1",
             ALARMHUB_HEALTH_PORT=0, ALARMHUB_DEV_TOKEN=token, ALARMHUB_DISPATCH_TIMER_INTERVAL_S=0.2),
             CollectorRegistry())
+    await settle_stale_escalations(stack.database_url)
     a, b = make(), make()
     await a.start()
     await b.start()

@@ -22,7 +22,8 @@ from typing import Any
 
 from ._backing import free_port, reachable
 
-__all__ = ["ServiceProcess", "consume", "new_prefix", "service_env", "wait_http", "wait_until"]
+__all__ = ["ServiceProcess", "consume", "new_prefix", "service_env", "settle_stale_escalations", "wait_http",
+           "wait_until"]
 
 
 def new_prefix() -> str:
@@ -55,6 +56,25 @@ async def consume(bootstrap: str, topic: str, n: int, timeout: float = 15.0,
     finally:
         await consumer.stop()
     return out
+
+
+async def settle_stale_escalations(database_url: str) -> int:
+    """Clear the escalation deadlines that earlier tests left in the shared test database.
+
+    Tests share one database per session, and a dispatch started later sweeps *every* due incident:
+    incidents from a test minutes ago then escalate inside another test, whose topic, webhooks and
+    streams hear of them. A dispatch test calls this before it starts dispatch. Returns how many.
+    """
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        status = await conn.execute("UPDATE incidents SET escalate_at = NULL WHERE escalate_at IS NOT NULL")
+    except asyncpg.UndefinedTableError:
+        return 0
+    finally:
+        await conn.close()
+    return int(status.split()[-1])
 
 
 def service_env(stack: Any, prefix: str, **extra: str) -> dict[str, str]:

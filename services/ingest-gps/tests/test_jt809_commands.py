@@ -1,7 +1,8 @@
 """Requests down a JT/T 809 link (0x9205/0x9206 tracking, 0x9401 supervision) and their correlated answers.
 
 The link server runs with the durable Kafka write in the path; the lower platform is the simulator over
-loopback TCP, which answers on the main link as a platform does (0x1205/0x1206, 0x1401). The request
+loopback TCP, which answers on the main link as a platform does (0x1205/0x1206, 0x1401; late and twice
+when asked to, as a platform answering "processing" and later "handled" does). The request
 frame alarmhub sends is checked byte for byte against SmallChi/JT809's published 0x9401 frame
 (src/JT809.Protocol.Test/Simples/Demo1.cs, the frame ``SUPERVISION`` of test_jt809.py).
 """
@@ -16,8 +17,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from alarmhub_events import Event
-from alarmhub_ingest_gps.jt809_commands import Jt809Commands, split_device_id, warn_type_code
+from alarmhub_events import DeviceStatus, Event
+from alarmhub_ingest_gps.jt809_commands import (
+    SUPERVISION_ANSWER,
+    Jt809Commands,
+    split_device_id,
+    warn_type_code,
+)
 from alarmhub_ingest_gps.jt809_link import Jt809Server, PlatformDirectory, PlatformRecord
 from alarmhub_ingest_gps.protocols import jt809 as p
 from alarmhub_kafka import DurableProducer, KafkaMetrics
@@ -62,6 +68,8 @@ async def link(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[Jt809Server
     async def publish(items: list[tuple[str, Event]]) -> None:
         await producer.send_many([(t, e, None) for t, e in items])
         commands.published(items)
+
+    commands.publish = publish
 
     srv = Jt809Server(host="127.0.0.1", port=0, directory=PlatformDirectory([PLATFORM]), publish=publish,
                       on_answer=commands.on_answer, slave_heartbeat_s=0.5)
@@ -117,6 +125,28 @@ async def test_unanswered_supervision_times_out(link: tuple[Jt809Server, Jt809Co
     await asyncio.wait_for(task, 30)
 
 
+async def test_late_and_second_supervision_answers_reach_devices_status(
+        link: tuple[Jt809Server, Jt809Commands], topic_prefix: str, consume_topic: Any) -> None:
+    srv, commands = link
+    # the platform answers 1.5 s after the request, "processing" then "handled": both after the 0.5 s wait
+    task = await _platform(srv, supervision_delay_s=1.5, supervision_then=1)
+    sup = await commands.command("粤B77777:2", "supervise", {"warn_type": "theft"}, 0.5, "cmd-operator")
+    assert sup["status"] == "timeout" and sup["request"] == "0x9401"
+    sid = sup["supervision_id"]
+    got = await consume_topic(topic_prefix, "devices.status", 2, timeout=30,
+                              where=lambda v: SUPERVISION_ANSWER in v.get("attributes", {}))
+    statuses = [DeviceStatus.model_validate(v) for v in got]
+    assert [s.attributes[SUPERVISION_ANSWER] for s in statuses] == [
+        {"supervision_id": sid, "result": 0, "result_text": "processing", "platform": "cmd-operator"},
+        {"supervision_id": sid, "result": 1, "result_text": "handled", "platform": "cmd-operator"}]
+    assert {(s.device_id, s.protocol.value, s.status.value) for s in statuses} == {("粤B77777:2", "jt809", "other")}
+    assert len({s.event_id for s in statuses}) == 2 and commands.answers_published == 2 and commands.late == 0
+    # an id this process never sent: logged and counted, nothing published
+    await commands.on_answer(70101, {"sub_type": p.UP_WARN_MSG_URGE_TODO_ACK, "supervision_id": sid + 7, "result": 1})
+    assert commands.late == 1 and commands.answers_published == 2
+    await asyncio.wait_for(task, 30)
+
+
 async def test_disabling_a_platform_closes_its_link_and_refuses_it(
         link: tuple[Jt809Server, Jt809Commands]) -> None:
     srv, _ = link
@@ -134,3 +164,15 @@ async def test_disabling_a_platform_closes_its_link_and_refuses_it(
     again = await sim.run("127.0.0.1", srv.port, user_id=70101, password="pw70101", gnss_center_id=70101, rate=10,
                           count=1, duration_s=2, vehicles=1, seed=6)
     assert again["login_result"] == p.LOGIN_OTHER
+
+
+def test_remembered_supervisions_are_bounded_by_deadline_and_size() -> None:
+    now = [100.0]
+    commands = Jt809Commands(max_supervisions=2, clock=lambda: now[0])
+    commands._remember(1, 10, "粤B1:2", "p", 60)
+    commands._remember(1, 11, "粤B2:2", "p", 3600)
+    commands._remember(1, 12, "粤B3:2", "p", 3600)  # full: the oldest (10) goes
+    assert list(commands._sent) == [(1, 11), (1, 12)]
+    now[0] += 3601  # both past their deadline: dropped on the next request
+    commands._remember(1, 13, "粤B4:2", "p", 60)
+    assert list(commands._sent) == [(1, 13)] and commands._sent[(1, 13)].expires == now[0] + 60

@@ -83,7 +83,7 @@ class GpsApp(Sink):
         }
         # JT/T 809: lower-level platforms forward whole fleets over one main link each.
         self.platforms = PlatformDirectory()
-        self.jt809_commands = Jt809Commands(metrics=metrics)
+        self.jt809_commands = Jt809Commands(metrics=metrics, publish=self._publish_809)
         # Which process holds which session, for dispatch to route commands (ownership.py); the id and
         # URL are completed once the command endpoint is bound.
         self.ownership = SessionOwnership(

@@ -14,26 +14,46 @@ platform's link (the slave link, or the main link while the slave link is down):
   3 later).
 
 Correlation keys: (platform user id, ``plate:colour``, answer sub-type) for the tracking acks, (user id,
-supervision id) for 0x1401. An answer arriving after the caller stopped waiting is logged and counted
-(``late``), nothing else: the dispatcher sees ``timeout`` on the incident.
+supervision id) for 0x1401. A tracking ack arriving after the caller stopped waiting is logged and
+counted (``late``), nothing else: the dispatcher sees ``timeout`` on the incident.
+
+A supervision stays open until its deadline (1 h by default) and platforms commonly answer "processing"
+first and "handled" later, so every sent 0x9401 is remembered (user id, supervision id) → vehicle until
+its deadline (bounded: oldest evicted beyond ``max_supervisions``). A 0x1401 that no caller takes (late,
+or a further answer for the same id) is published durably on ``devices.status`` as a ``DeviceStatus``
+(``status=other``, ``attributes.jt809_supervision_answer``) for the vehicle, which dispatch appends to
+the vehicle's open incident. A 0x1401 for an id never sent here (or past its deadline) is only logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterable
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from alarmhub_events import TELEMETRY_GPS, Event, GpsFix, utcnow
+from alarmhub_events import (
+    DEVICES_STATUS,
+    TELEMETRY_GPS,
+    DeviceStatus,
+    DeviceStatusKind,
+    Event,
+    GpsFix,
+    Protocol,
+    utcnow,
+)
 
 from .fastfix import RawFix
 from .jt809_link import Jt809Server
 from .protocols import jt809 as p
 
-__all__ = ["COMMANDS_809", "SUPERVISION_RESULTS", "Jt809Commands", "split_device_id", "warn_type_code"]
+__all__ = ["COMMANDS_809", "SUPERVISION_ANSWER", "SUPERVISION_RESULTS", "Jt809Commands", "split_device_id",
+           "warn_type_code"]
 
 log = structlog.get_logger("alarmhub.ingest_gps.jt809")
 
@@ -41,6 +61,19 @@ COMMANDS_809 = ("track", "track_stop", "supervise")
 #: 0x1401 RESULT (JT/T 809-2011 §4.5.4.2.1)
 SUPERVISION_RESULTS = {0: "processing", 1: "handled", 2: "no_action", 3: "later"}
 _WARN_CODES = {name: code for code, name in p.WARN_TYPES.items()}
+#: the ``DeviceStatus.attributes`` key of a supervision answer nobody waited for (dispatch reads it)
+SUPERVISION_ANSWER = "jt809_supervision_answer"
+
+Publish = Callable[[list[tuple[str, Event]]], Awaitable[None]]
+
+
+@dataclass(slots=True, frozen=True)
+class _Sent:
+    """A 0x9401 this process sent: whose vehicle, on which platform, answerable until ``expires`` (monotonic)."""
+
+    device_id: str
+    platform: str
+    expires: float
 
 
 def split_device_id(device_id: str) -> tuple[str, int]:
@@ -81,11 +114,19 @@ class Jt809Commands:
     """Sends the requests and resolves the waiting callers from ``on_answer`` and the published fixes."""
 
     def __init__(self, server: Jt809Server | None = None, *, position_wait_s: float = 3.0,
-                 metrics: Any = None) -> None:
+                 metrics: Any = None, publish: Publish | None = None, max_supervisions: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.server = server
         self.position_wait_s = position_wait_s
         self.metrics = metrics  # GpsMetrics (its ``commands`` counter) or None
+        self.publish = publish  # the durable write (acks=all); None: unanswered supervisions are only logged
+        self.max_supervisions = max_supervisions
+        self._clock = clock
         self.late = 0
+        self.answers_published = 0
+        # (user id, supervision id) → the vehicle, until the 0x9401's deadline; insertion order = expiry order
+        # for equal deadlines, and the oldest goes first when full
+        self._sent: OrderedDict[tuple[int, int], _Sent] = OrderedDict()
         self._acks: dict[tuple[int, str, int], asyncio.Future[dict[str, Any]]] = {}
         self._supervisions: dict[tuple[int, int], asyncio.Future[dict[str, Any]]] = {}
         self._positions: dict[str, list[asyncio.Future[GpsFix]]] = {}
@@ -93,13 +134,15 @@ class Jt809Commands:
 
     # ------------------------------------------------------------------ answers in
 
-    def on_answer(self, user_id: int, answer: dict[str, Any]) -> None:
+    async def on_answer(self, user_id: int, answer: dict[str, Any]) -> None:
         """The link server's ``on_answer``: a 0x1205/0x1206 acknowledgement or a 0x1401 supervision answer."""
         sub = answer.get("sub_type")
         if sub in (p.UP_EXG_MSG_RETURN_STARTUP_ACK, p.UP_EXG_MSG_RETURN_END_ACK):
             fut = self._acks.pop((user_id, str(answer.get("device_id")), int(sub)), None)
         elif sub == p.UP_WARN_MSG_URGE_TODO_ACK:
             fut = self._supervisions.pop((user_id, int(answer.get("supervision_id", -1))), None)
+            if (fut is None or fut.done()) and await self._publish_answer(user_id, answer):
+                return
         else:
             return
         if fut is None or fut.done():
@@ -108,6 +151,41 @@ class Jt809Commands:
                      device_id=answer.get("device_id"))
             return
         fut.set_result(answer)
+
+    def _remember(self, user_id: int, supervision_id: int, device_id: str, platform: str, deadline_s: float) -> None:
+        now = self._clock()
+        while self._sent:  # drop the expired from the front (a shorter deadline behind a longer one waits)
+            key, sent = next(iter(self._sent.items()))
+            if sent.expires > now and len(self._sent) < self.max_supervisions:
+                break
+            del self._sent[key]
+        self._sent[(user_id, supervision_id)] = _Sent(device_id, platform, now + max(deadline_s, 0.0))
+
+    async def _publish_answer(self, user_id: int, answer: dict[str, Any]) -> bool:
+        """A 0x1401 no caller waits for: onto ``devices.status`` for the vehicle's incident. False: unknown id."""
+        sid = int(answer.get("supervision_id", -1))
+        sent = self._sent.get((user_id, sid))
+        if sent is None or sent.expires <= self._clock() or self.publish is None:
+            return False
+        result = int(answer.get("result", -1))
+        now = utcnow()
+        status = DeviceStatus(
+            device_id=sent.device_id, protocol=Protocol.JT809, status=DeviceStatusKind.OTHER, occurred_at=now,
+            received_at=now, attributes={SUPERVISION_ANSWER: {
+                "supervision_id": sid, "result": result, "result_text": SUPERVISION_RESULTS.get(result, "other"),
+                "platform": sent.platform}})
+        try:
+            await self.publish([(DEVICES_STATUS, status)])
+        except Exception as exc:  # the link keeps running; the platform does not resend a 0x1401
+            self._count("supervise", "answer_lost")
+            log.warning("jt809_supervision_answer_not_published", user_id=user_id, supervision_id=sid,
+                        device_id=sent.device_id, error=repr(exc))
+            return True
+        self.answers_published += 1
+        self._count("supervise", "answer_published")
+        log.info("jt809_supervision_answer_published", user_id=user_id, supervision_id=sid, result=result,
+                 device_id=sent.device_id, event_id=str(status.event_id))
+        return True
 
     def published(self, items: Iterable[tuple[str, Event | RawFix]]) -> None:
         """Called once fixes are durably written: the first live fix of a vehicle being asked to track.
@@ -152,7 +230,8 @@ class Jt809Commands:
                                 "via": "slave" if link.slave_up else "main"}
         loop = asyncio.get_running_loop()
         if command == "supervise":
-            return await self._supervise(user_id, plate, colour, device_id, params, timeout_s, base)
+            return await self._supervise(user_id, plate, colour, device_id, params, timeout_s, base,
+                                         link.session.platform.label)
         start = command == "track"
         sub = p.UP_EXG_MSG_RETURN_STARTUP_ACK if start else p.UP_EXG_MSG_RETURN_END_ACK
         key = (user_id, device_id, sub)
@@ -193,7 +272,7 @@ class Jt809Commands:
                     del self._positions[device_id]
 
     async def _supervise(self, user_id: int, plate: str, colour: int, device_id: str, params: dict[str, Any],
-                         timeout_s: float, base: dict[str, Any]) -> dict[str, Any]:
+                         timeout_s: float, base: dict[str, Any], platform: str) -> dict[str, Any]:
         assert self.server is not None
         now = utcnow()
         sid = self._next_supervision
@@ -207,8 +286,10 @@ class Jt809Commands:
             email=_gbk_safe(params.get("email", ""), 32))
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._supervisions[(user_id, sid)] = fut
+        self._remember(user_id, sid, device_id, platform, deadline_s)  # before sending: the answer may beat us
         try:
             if not await self.server.supervise(user_id, plate, colour, sup):
+                self._sent.pop((user_id, sid), None)
                 self._count("supervise", "not_connected")
                 return {**base, "status": "not_connected"}
             base.update(request="0x9401", supervision_id=sid, warn_type=f"0x{sup.warn_type:04x}")

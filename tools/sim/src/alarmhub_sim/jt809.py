@@ -6,7 +6,9 @@ optional 0x1203 back-fill and 0x1402 alarm reports, and 0x1003 logout at the end
 server answers alarmhub's slave-link login 0x9001 (checking the verify code from 0x1002) and
 keepalives 0x9005, and counts requests sent down (0x9200/0x9400 families). Requests are answered on the
 main link as a platform does: 0x9205/0x9206 by 0x1205/0x1206 (a tracked plate outside the fleet joins
-it until 0x9206), 0x9401 by 0x1401 with the supervision id and ``supervision_result``.
+it until 0x9206), 0x9401 by 0x1401 with the supervision id and ``supervision_result``, after
+``supervision_delay_s``, then (``supervision_then``) a second 0x1401 as a platform reporting "processing"
+first and "handled" later does.
 
 Bounded: stops at ``count`` positions or after ``duration_s`` seconds (10 s when neither is given).
 Only the addresses given are used (the tests and benchmarks pass loopback).
@@ -114,7 +116,8 @@ async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_
               count: int | None, duration_s: float | None, vehicles: int, seed: int, alarms: int = 0,
               backfill: int = 0, offset_coordinates: bool = False, cipher: p.Cipher | None = None,
               down_host: str = "127.0.0.1", heartbeat_s: float = 30.0, slave_wait_s: float = 2.0,
-              supervision_result: int | None = 0, answer_tracking: bool = True) -> dict[str, int]:
+              supervision_result: int | None = 0, answer_tracking: bool = True, supervision_delay_s: float = 0.0,
+              supervision_then: int | None = None) -> dict[str, int]:
     """Log in, forward positions (and ``alarms`` 0x1402 theft reports, ``backfill`` 0x1203 batches), log out.
 
     Returns counters: ``login_result``, ``positions``, ``backfilled``, ``alarms``, ``heartbeats_answered``,
@@ -176,9 +179,19 @@ async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_
                 writer.write(frame(p.UP_EXG_MSG, p.vehicle_body(vm.plate, vm.colour, p.UP_EXG_MSG_RETURN_END_ACK, b"")))
         elif vm.sub_type == p.DOWN_WARN_MSG_URGE_TODO_REQ and supervision_result is not None:
             sup = p.decode_9401(vm.data)
-            writer.write(frame(p.UP_WARN_MSG, p.vehicle_body(vm.plate, vm.colour, p.UP_WARN_MSG_URGE_TODO_ACK,
-                                                             p.supervision_ack_body(sup.supervision_id,
-                                                                                    supervision_result))))
+            results = [supervision_result] + ([supervision_then] if supervision_then is not None else [])
+
+            def ack() -> None:
+                if writer.is_closing():
+                    return
+                for r in results:
+                    writer.write(frame(p.UP_WARN_MSG, p.vehicle_body(vm.plate, vm.colour, p.UP_WARN_MSG_URGE_TODO_ACK,
+                                                                     p.supervision_ack_body(sup.supervision_id, r))))
+
+            if supervision_delay_s > 0:
+                asyncio.get_running_loop().call_later(supervision_delay_s, ack)
+            else:
+                ack()
         result["answers_sent"] += 1
 
     down.answer = answer

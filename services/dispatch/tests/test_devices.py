@@ -8,11 +8,12 @@ from typing import Any
 
 from alarmhub_devstack.testing import wait_until
 from alarmhub_dispatch.app import DispatchApp
-from alarmhub_events import DEVICES_STATUS, DeviceStatus, DeviceStatusKind, Protocol, utcnow
+from alarmhub_events import DEVICES_STATUS, DeviceStatus, DeviceStatusKind, Protocol, Source, utcnow
 from alarmhub_kafka import DurableProducer, KafkaMetrics
 from prometheus_client import CollectorRegistry
 
-from .test_service import _client, _mint
+from .conftest import triaged
+from .test_service import _client, _mint, _publish, _wait_incident
 
 
 async def _send(stack: Any, prefix: str, items: list[DeviceStatus]) -> None:
@@ -98,3 +99,48 @@ async def test_device_online_rates_by_unit(dispatch: tuple[DispatchApp, str], st
         lines = r.text.splitlines()
         assert lines[0] == "district,district_name,kind,devices,online,online_rate,last_status_at"
         assert any(line.startswith("440306,") for line in lines[1:])
+
+
+async def test_late_supervision_answer_joins_the_vehicles_open_incident_once(
+        dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str, consume_topic: Any) -> None:
+    app, token = dispatch
+    vehicle = f"粤B{uuid.uuid4().int % 10**5:05d}:2"
+    t = triaged(kind="vehicle_theft", device="x")
+    ev = t.event.model_copy(update={"source": Source(protocol=Protocol.JT809, device_id=vehicle, platform="cmd-op")})
+    t = t.model_copy(update={"event": ev})
+    await _publish(stack, topic_prefix, [t])
+
+    def answer(result: int, text: str) -> DeviceStatus:
+        now = utcnow()
+        return DeviceStatus(device_id=vehicle, protocol=Protocol.JT809, status=DeviceStatusKind.OTHER,
+                            occurred_at=now, received_at=now, attributes={"jt809_supervision_answer": {
+                                "supervision_id": 4711, "result": result, "result_text": text,
+                                "platform": "cmd-op"}})
+
+    processing, handled = answer(0, "processing"), answer(1, "handled")
+    async with _client(app, token) as c:
+        await _wait_incident(c, str(t.incident_id))
+        # the same status twice (a redelivery), then the next answer: the partition (keyed by the
+        # vehicle) is read in order, so once "handled" is on the timeline the replay has been handled too
+        await _send(stack, topic_prefix, [processing])
+        await _send(stack, topic_prefix, [processing, handled])
+
+        async def answered() -> list[dict[str, Any]] | None:
+            inc = (await c.get(f"/api/v1/incidents/{t.incident_id}")).json()
+            got = [e for e in inc["timeline"] if "vehicle_command_answer" in (e.get("data") or {})]
+            return got if len(got) >= 2 else None
+        got = await wait_until(answered, timeout=20, interval=0.2)
+        assert [e["data"]["vehicle_command_answer"]["result_text"] for e in got] == ["processing", "handled"]
+        first = got[0]
+        assert first["type"] == "updated" and first["actor"]["user"] == "system:ingest-gps"
+        assert first["data"]["vehicle_command_answer"] == {
+            "supervision_id": 4711, "result": 0, "result_text": "processing", "platform": "cmd-op",
+            "command": "supervise", "device_id": vehicle, "protocol": "jt809",
+            "status_event_id": str(processing.event_id)}
+        # on incidents.events through the outbox, once each
+        published = await consume_topic(
+            topic_prefix, "incidents.events", 2, timeout=20,
+            where=lambda v: v.get("incident_id") == str(t.incident_id) and "vehicle_command_answer" in v["data"])
+        assert len(published) == 2 and {v["event_id"] for v in published} == {e["event_id"] for e in got}
+        # the answer is not a status of the vehicle's link: no device_status row for it
+        assert await app.store.p.fetchval("SELECT count(*) FROM device_status WHERE device_id = $1", vehicle) == 0

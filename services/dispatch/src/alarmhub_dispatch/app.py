@@ -233,9 +233,12 @@ class DispatchApp:
         await self.tracks.handle([m.value for m in msgs])
 
     async def handle_devices(self, msgs: Sequence[Message[Any]]) -> None:
-        """``devices.status`` → the last status per device (online-rate reports)."""
-        assert self.devices is not None
-        await self.devices.handle([m.value for m in msgs])
+        """``devices.status`` → the last status per device (online-rate reports), and late answers to
+        vehicle commands → the vehicle's open incident."""
+        assert self.devices is not None and self.dispatcher is not None
+        items = [m.value for m in msgs]
+        await self.devices.handle(items)
+        await self.dispatcher.vehicle_answers(items)
 
     async def handle_incident_events(self, events: Sequence[IncidentEvent]) -> None:
         """Changes from ``incidents.events`` (any replica's) → this replica's live streams, once per version."""

@@ -10,7 +10,9 @@ is online, the last status and when it happened, and the station/district it bel
 ``online`` is true after ``online`` / ``supervision_restored``, false after ``offline`` /
 ``supervision_missed``; other statuses (battery, tamper, ignition …) arrive over a live link, so they
 mark a device first seen as online and otherwise leave ``online`` as it is. An older status than the
-one stored (a replay, or partitions read out of order) changes nothing.
+one stored (a replay, or partitions read out of order) changes nothing. A JT/T 809 platform's late answer
+to a supervision (``attributes.jt809_supervision_answer``, see ``Dispatcher.vehicle_answers``) says
+nothing about the vehicle's link and is not a status here.
 """
 
 # no "from __future__ import annotations": FastAPI resolves the route's dependency annotations at definition time
@@ -33,6 +35,7 @@ _KIND = {
     Protocol.DC09_CID: "alarm_panel", Protocol.DC09_SIA: "alarm_panel",
     Protocol.JT808: "vehicle", Protocol.GT06: "vehicle", Protocol.H02: "vehicle", Protocol.JT809: "platform",
 }
+_ANSWER = "jt809_supervision_answer"  # the platform's answer to a command, not the vehicle's status
 _UP = {DeviceStatusKind.ONLINE, DeviceStatusKind.SUPERVISION_RESTORED}
 _DOWN = {DeviceStatusKind.OFFLINE, DeviceStatusKind.SUPERVISION_MISSED}
 
@@ -110,6 +113,8 @@ class DeviceStatusStore:
         last: dict[str, DeviceStatus] = {}
         link: dict[str, bool] = {}       # the newest link-bearing status per device in this batch
         for s in sorted(items, key=lambda x: x.occurred_at):
+            if _ANSWER in s.attributes:
+                continue
             last[s.device_id] = s
             up = online_of(s.status)
             if up is not None:

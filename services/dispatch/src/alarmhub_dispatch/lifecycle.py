@@ -23,6 +23,8 @@ from .routing import Route
 __all__ = ["ActionError", "Policy", "Transition", "acceptance", "apply_action", "apply_escalation", "apply_triaged"]
 
 SYSTEM = Actor(user="system:dispatch", role="system")
+#: what the GPS gateway reports on its own (a JT/T 809 platform's late answer to a vehicle command)
+GPS_GATEWAY = Actor(user="system:ingest-gps", role="system")
 OPEN = {IncidentStatus.OPENED, IncidentStatus.ROUTED, IncidentStatus.ESCALATED,
         IncidentStatus.ACKNOWLEDGED, IncidentStatus.ON_SCENE}
 UNACKED = {IncidentStatus.OPENED, IncidentStatus.ROUTED, IncidentStatus.ESCALATED}

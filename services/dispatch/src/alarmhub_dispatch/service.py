@@ -23,6 +23,7 @@ from typing import Any
 
 from alarmhub_events import (
     INCIDENTS_EVENTS,
+    DeviceStatus,
     IncidentEventType,
     IncidentStatus,
     Protocol,
@@ -33,7 +34,15 @@ from alarmhub_kafka import DurableProducer
 from alarmhub_runtime import get_logger
 
 from .auth import Principal
-from .lifecycle import ActionError, Policy, Transition, apply_action, apply_escalation, apply_triaged
+from .lifecycle import (
+    GPS_GATEWAY,
+    ActionError,
+    Policy,
+    Transition,
+    apply_action,
+    apply_escalation,
+    apply_triaged,
+)
 from .metrics import DispatchMetrics
 from .routing import NO_LOCATION, Route, Router
 from .store import INCIDENT_COLUMNS, Store
@@ -46,6 +55,10 @@ log = get_logger("alarmhub.dispatch")
 
 _DC09 = {Protocol.DC09_CID, Protocol.DC09_SIA}
 _CAMERAS = {Protocol.GB28181, Protocol.ISAPI, Protocol.ONVIF, Protocol.WEBHOOK}
+#: ingest-gps's ``DeviceStatus.attributes`` key for a JT/T 809 supervision answer nobody waited for
+SUPERVISION_ANSWER = "jt809_supervision_answer"
+#: namespace of the timeline event ids derived from those statuses' event ids (replays collide)
+_ANSWER_NS = uuid.UUID("2e35bce1-204d-48f7-8a83-7178711bfac5")
 
 
 class NotFound(Exception):
@@ -526,6 +539,43 @@ class Dispatcher:
         except Exception as exc:  # the sweeper retries; the record itself is committed
             log.warning("outbox_publish_deferred", error=repr(exc))
         return {"incident_id": str(incident_id), "device_id": device, "command": command, "reply": reply}
+
+    async def vehicle_answers(self, items: Sequence[DeviceStatus]) -> int:
+        """Late answers to vehicle commands (``devices.status`` with ``attributes.jt809_supervision_answer``)
+        → an ``updated`` transition on the vehicle's most recent open incident; returns how many were added.
+
+        A 0x9401 supervision runs for an hour and platforms answer "processing" first and "handled" later,
+        after the HTTP reply of ``vehicle_command`` is long gone. The transition's event id is derived from
+        the status event's id, so a replayed status (redelivery, a second consumer) adds nothing."""
+        added = 0
+        for s in items:
+            answer = s.attributes.get(SUPERVISION_ANSWER)
+            if not isinstance(answer, dict):
+                continue
+            async with self.store.p.acquire() as conn, conn.transaction():
+                incident_id = await conn.fetchval(
+                    "SELECT id FROM incidents WHERE source_device_id = $1 AND status <> 'closed'"
+                    " ORDER BY opened_at DESC LIMIT 1", s.device_id)
+                row = await self.store.get_incident(conn, incident_id, lock=True) if incident_id else None
+                if row is None or row["status"] == IncidentStatus.CLOSED.value:
+                    log.info("vehicle_answer_without_incident", device_id=s.device_id, event_id=str(s.event_id))
+                    continue
+                trans = Transition(IncidentEventType.UPDATED, IncidentStatus(row["status"]), GPS_GATEWAY, s.occurred_at,
+                                   data={"vehicle_command_answer": {
+                                       **answer, "command": "supervise", "device_id": s.device_id,
+                                       "protocol": s.protocol.value, "status_event_id": str(s.event_id)}})
+                ev = await self.store.append_transition_once(conn, row, trans, uuid.uuid5(_ANSWER_NS, str(s.event_id)))
+            if ev is not None:
+                added += 1
+                self.metrics.actions.labels("vehicle_answer").inc()
+                log.info("vehicle_answer", incident_id=str(row["id"]), device_id=s.device_id,
+                         result=answer.get("result_text"))
+        if added:
+            try:
+                await self.publish_outbox()
+            except Exception as exc:  # the sweeper retries; the record itself is committed
+                log.warning("outbox_publish_deferred", error=repr(exc))
+        return added
 
     async def _platform_request(self, incident_id: uuid.UUID, who: Principal, command: str,
                                 params: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:

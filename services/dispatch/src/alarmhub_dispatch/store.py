@@ -262,6 +262,24 @@ class Store:
                 source_device_id=row.get("source_device_id"), data=t.data))
         return out
 
+    async def append_transition_once(self, conn: asyncpg.Connection, row: dict[str, Any], t: Transition,
+                                     event_id: uuid.UUID) -> IncidentEvent | None:
+        """One audit row under a caller-chosen ``event_id`` (unique): None when it is already there (a replay)."""
+        seq = await conn.fetchval(
+            "INSERT INTO incident_events (event_id, incident_id, type, status, actor_user, actor_unit, actor_role,"
+            " address, at, station, district, verdict, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+            " ON CONFLICT (event_id) DO NOTHING RETURNING seq",
+            event_id, row["id"], t.type.value, t.status.value, t.actor.user, t.actor.unit, t.actor.role,
+            t.actor.address, t.at, row.get("station"), row.get("district"),
+            t.verdict.value if t.verdict else None, t.data)
+        if seq is None:
+            return None
+        await conn.execute("INSERT INTO incident_outbox (seq) VALUES ($1)", seq)
+        return IncidentEvent(
+            event_id=event_id, incident_id=row["id"], type=t.type, status=t.status, station=row.get("station"),
+            district=row.get("district"), verdict=t.verdict, actor=t.actor, at=t.at,
+            source_device_id=row.get("source_device_id"), data=t.data)
+
     # -- webhooks ---------------------------------------------------------------------------------
     async def active_webhooks(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
         return await conn.fetch("SELECT id, target_kind, target FROM webhooks WHERE active")

@@ -219,6 +219,21 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
             r = await client.post(cmd, json={"command": "query_position"})
             assert r.status_code == 409, r.text  # a platform-forwarded vehicle has no single-position query
 
+            # the platform answers the supervision again later (nobody waits for it any more): ingest-gps
+            # puts it on devices.status and dispatch appends it to the vehicle's incident
+            platform.send(p.UP_WARN_MSG, p.vehicle_body(PLATE, COLOUR, p.UP_WARN_MSG_URGE_TODO_ACK,
+                                                        p.supervision_ack_body(sup["supervision_id"], 1)))
+            await writer.drain()
+            late: list[dict[str, Any]] = []
+            while not late and time.monotonic() - t0 < 30:
+                timeline = (await client.get(f"/api/v1/incidents/{incident['id']}")).json()["timeline"]
+                late = [e for e in timeline if "vehicle_command_answer" in (e["data"] or {})]
+                if not late:
+                    await asyncio.sleep(0.1)
+            assert [(e["actor"]["user"], e["data"]["vehicle_command_answer"]["supervision_id"],
+                     e["data"]["vehicle_command_answer"]["result_text"]) for e in late] == [
+                ("system:ingest-gps", sup["supervision_id"], "handled")]
+
             timeline = (await client.get(f"/api/v1/incidents/{incident['id']}")).json()["timeline"]
             recorded = [e["data"]["vehicle_command"] for e in timeline if "vehicle_command" in (e["data"] or {})]
             assert [(c["command"], c["reply"]["status"]) for c in recorded] == [

@@ -144,3 +144,31 @@ async def test_late_supervision_answer_joins_the_vehicles_open_incident_once(
         assert len(published) == 2 and {v["event_id"] for v in published} == {e["event_id"] for e in got}
         # the answer is not a status of the vehicle's link: no device_status row for it
         assert await app.store.p.fetchval("SELECT count(*) FROM device_status WHERE device_id = $1", vehicle) == 0
+
+
+async def test_late_supervision_answer_without_an_open_incident_is_skipped(
+        dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str) -> None:
+    """No incident for the vehicle, or only a closed one: nothing is written, and the batch goes on."""
+    app, token = dispatch
+    vehicle = f"粤B{uuid.uuid4().int % 10**5:05d}:1"
+    t = triaged(kind="vehicle_theft", device="x")
+    ev = t.event.model_copy(update={"source": Source(protocol=Protocol.JT809, device_id=vehicle, platform="cmd-op")})
+    t = t.model_copy(update={"event": ev})
+
+    def answer(device: str) -> DeviceStatus:
+        now = utcnow()
+        return DeviceStatus(device_id=device, protocol=Protocol.JT809, status=DeviceStatusKind.OTHER,
+                            occurred_at=now, received_at=now, attributes={"jt809_supervision_answer": {
+                                "supervision_id": 1, "result": 1, "result_text": "handled", "platform": "cmd-op"}})
+
+    nobody = f"粤B{uuid.uuid4().int % 10**5:05d}:9"
+    assert await app.dispatcher.vehicle_answers([answer(nobody)]) == 0
+    await _publish(stack, topic_prefix, [t])
+    async with _client(app, token) as c:
+        await _wait_incident(c, str(t.incident_id))
+        r = await c.post(f"/api/v1/incidents/{t.incident_id}/close", json={"verdict": "false_alarm"})
+        assert r.status_code == 200, r.text
+        # a closed incident takes no answer; the unknown vehicle in the same batch does not stop the rest
+        assert await app.dispatcher.vehicle_answers([answer(nobody), answer(vehicle)]) == 0
+        inc = (await c.get(f"/api/v1/incidents/{t.incident_id}")).json()
+        assert not [e for e in inc["timeline"] if "vehicle_command_answer" in (e.get("data") or {})]

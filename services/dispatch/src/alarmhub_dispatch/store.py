@@ -247,28 +247,23 @@ class Store:
         """Append audit rows (and queue them for Kafka); returns them as the events they will be published as."""
         out = []
         for t in transitions:
-            event_id = uuid.uuid4()
-            seq = await conn.fetchval(
-                "INSERT INTO incident_events (event_id, incident_id, type, status, actor_user, actor_unit, actor_role,"
-                " address, at, station, district, verdict, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
-                " RETURNING seq",
-                event_id, row["id"], t.type.value, t.status.value, t.actor.user, t.actor.unit, t.actor.role,
-                t.actor.address, t.at, row.get("station"), row.get("district"),
-                t.verdict.value if t.verdict else None, t.data)
-            await conn.execute("INSERT INTO incident_outbox (seq) VALUES ($1)", seq)
-            out.append(IncidentEvent(
-                event_id=event_id, incident_id=row["id"], type=t.type, status=t.status, station=row.get("station"),
-                district=row.get("district"), verdict=t.verdict, actor=t.actor, at=t.at,
-                source_device_id=row.get("source_device_id"), data=t.data))
+            ev = await self._append(conn, row, t, uuid.uuid4(), once=False)
+            assert ev is not None  # a fresh uuid4 never conflicts
+            out.append(ev)
         return out
 
     async def append_transition_once(self, conn: asyncpg.Connection, row: dict[str, Any], t: Transition,
                                      event_id: uuid.UUID) -> IncidentEvent | None:
         """One audit row under a caller-chosen ``event_id`` (unique): None when it is already there (a replay)."""
+        return await self._append(conn, row, t, event_id, once=True)
+
+    async def _append(self, conn: asyncpg.Connection, row: dict[str, Any], t: Transition, event_id: uuid.UUID, *,
+                      once: bool) -> IncidentEvent | None:
+        """The audit row, its outbox entry and the event it will be published as; ``once``: skip a known id."""
         seq = await conn.fetchval(
             "INSERT INTO incident_events (event_id, incident_id, type, status, actor_user, actor_unit, actor_role,"
             " address, at, station, district, verdict, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
-            " ON CONFLICT (event_id) DO NOTHING RETURNING seq",
+            + (" ON CONFLICT (event_id) DO NOTHING" if once else "") + " RETURNING seq",
             event_id, row["id"], t.type.value, t.status.value, t.actor.user, t.actor.unit, t.actor.role,
             t.actor.address, t.at, row.get("station"), row.get("district"),
             t.verdict.value if t.verdict else None, t.data)

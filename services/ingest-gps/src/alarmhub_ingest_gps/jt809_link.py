@@ -540,11 +540,7 @@ class Jt809LinkSession:
             return
         out.positions += 1
         if valid and not (lat == 0.0 and lon == 0.0):
-            last = self._last
-            last[device_id] = (lat, lon)
-            last.move_to_end(device_id)
-            if len(last) > self._max_vehicles:
-                last.popitem(last=False)
+            self._remember(self._last, device_id, (lat, lon))
         prev = self._alarms.get(device_id, _NONE)
         if names or prev:
             self._remember(self._alarms, device_id, names)
@@ -622,11 +618,7 @@ class Jt809LinkSession:
                 known[3], extra)))))
         out.positions += 1
         if valid and not (flat == 0.0 and flon == 0.0):
-            last = self._last
-            last[device_id] = (flat, flon)
-            last.move_to_end(device_id)
-            if len(last) > self._max_vehicles:
-                last.popitem(last=False)
+            self._remember(self._last, device_id, (flat, flon))
         if names:
             self._remember(self._alarms, device_id, names)
         return True

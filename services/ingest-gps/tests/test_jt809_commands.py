@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from alarmhub_events import DeviceStatus, Event
+from alarmhub_events import SUPERVISION_ANSWER, DeviceStatus, Event
 from alarmhub_ingest_gps.jt809_commands import (
-    SUPERVISION_ANSWER,
     Jt809Commands,
     split_device_id,
     warn_type_code,

@@ -10,10 +10,13 @@ from pydantic import Field
 from ._alarm import Protocol
 from ._common import Event, Timestamp
 
-__all__ = ["DEVICE_STATUS_SCHEMA", "GPS_SCHEMA", "DeviceStatus", "DeviceStatusKind", "GpsFix"]
+__all__ = ["DEVICE_STATUS_SCHEMA", "GPS_SCHEMA", "SUPERVISION_ANSWER", "DeviceStatus", "DeviceStatusKind", "GpsFix"]
 
 GPS_SCHEMA: Final = "alarmhub.gps.v1"
 DEVICE_STATUS_SCHEMA: Final = "alarmhub.device_status.v1"
+#: ``DeviceStatus.attributes`` key of a JT/T 809 platform's supervision answer (0x1401) that nobody waited
+#: for: ingest-gps writes it (``status=other``), dispatch puts it on the vehicle's incident. Not a link state.
+SUPERVISION_ANSWER: Final = "jt809_supervision_answer"
 
 
 class GpsFix(Event):

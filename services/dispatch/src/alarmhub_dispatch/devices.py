@@ -20,7 +20,7 @@ nothing about the vehicle's link and is not a status here.
 from collections.abc import Sequence
 from typing import Any
 
-from alarmhub_events import DeviceStatus, DeviceStatusKind, Protocol
+from alarmhub_events import SUPERVISION_ANSWER, DeviceStatus, DeviceStatusKind, Protocol
 
 from .routing import Router
 from .store import Store
@@ -35,7 +35,6 @@ _KIND = {
     Protocol.DC09_CID: "alarm_panel", Protocol.DC09_SIA: "alarm_panel",
     Protocol.JT808: "vehicle", Protocol.GT06: "vehicle", Protocol.H02: "vehicle", Protocol.JT809: "platform",
 }
-_ANSWER = "jt809_supervision_answer"  # the platform's answer to a command, not the vehicle's status
 _UP = {DeviceStatusKind.ONLINE, DeviceStatusKind.SUPERVISION_RESTORED}
 _DOWN = {DeviceStatusKind.OFFLINE, DeviceStatusKind.SUPERVISION_MISSED}
 
@@ -113,7 +112,7 @@ class DeviceStatusStore:
         last: dict[str, DeviceStatus] = {}
         link: dict[str, bool] = {}       # the newest link-bearing status per device in this batch
         for s in sorted(items, key=lambda x: x.occurred_at):
-            if _ANSWER in s.attributes:
+            if SUPERVISION_ANSWER in s.attributes:  # a platform answering a command, not a link state
                 continue
             last[s.device_id] = s
             up = online_of(s.status)

@@ -23,6 +23,7 @@ from typing import Any
 
 from alarmhub_events import (
     INCIDENTS_EVENTS,
+    SUPERVISION_ANSWER,
     DeviceStatus,
     IncidentEventType,
     IncidentStatus,
@@ -55,8 +56,6 @@ log = get_logger("alarmhub.dispatch")
 
 _DC09 = {Protocol.DC09_CID, Protocol.DC09_SIA}
 _CAMERAS = {Protocol.GB28181, Protocol.ISAPI, Protocol.ONVIF, Protocol.WEBHOOK}
-#: ingest-gps's ``DeviceStatus.attributes`` key for a JT/T 809 supervision answer nobody waited for
-SUPERVISION_ANSWER = "jt809_supervision_answer"
 #: namespace of the timeline event ids derived from those statuses' event ids (replays collide)
 _ANSWER_NS = uuid.UUID("2e35bce1-204d-48f7-8a83-7178711bfac5")
 

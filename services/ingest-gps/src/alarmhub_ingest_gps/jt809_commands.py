@@ -39,6 +39,7 @@ from typing import Any
 import structlog
 from alarmhub_events import (
     DEVICES_STATUS,
+    SUPERVISION_ANSWER,
     TELEMETRY_GPS,
     DeviceStatus,
     DeviceStatusKind,
@@ -52,7 +53,7 @@ from .fastfix import RawFix
 from .jt809_link import Jt809Server
 from .protocols import jt809 as p
 
-__all__ = ["COMMANDS_809", "SUPERVISION_ANSWER", "SUPERVISION_RESULTS", "Jt809Commands", "split_device_id",
+__all__ = ["COMMANDS_809", "SUPERVISION_RESULTS", "Jt809Commands", "split_device_id",
            "warn_type_code"]
 
 log = structlog.get_logger("alarmhub.ingest_gps.jt809")
@@ -61,8 +62,6 @@ COMMANDS_809 = ("track", "track_stop", "supervise")
 #: 0x1401 RESULT (JT/T 809-2011 §4.5.4.2.1)
 SUPERVISION_RESULTS = {0: "processing", 1: "handled", 2: "no_action", 3: "later"}
 _WARN_CODES = {name: code for code, name in p.WARN_TYPES.items()}
-#: the ``DeviceStatus.attributes`` key of a supervision answer nobody waited for (dispatch reads it)
-SUPERVISION_ANSWER = "jt809_supervision_answer"
 
 Publish = Callable[[list[tuple[str, Event]]], Awaitable[None]]
 

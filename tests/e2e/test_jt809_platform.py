@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from alarmhub_devstack import free_port
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_dispatch.config import DispatchSettings
 from alarmhub_ingest_gps.app import GpsApp
@@ -62,12 +62,6 @@ def test_codec_reproduces_the_reference_frames() -> None:
     assert p.alarm_1402_body(0x000B, datetime.fromtimestamp(0x5BAA5B80, UTC), 3344, "gfdf454553") == BODY_1402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Services:
     gps: GpsApp
@@ -81,7 +75,7 @@ async def services(stack: Any, topic_prefix: str) -> AsyncIterator[Services]:
     common = dict(KAFKA_BOOTSTRAP=stack.kafka_bootstrap, DATABASE_URL=stack.database_url,
                   REDIS_URL=stack.redis_url, ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HEALTH_PORT=0)
     registry = CollectorRegistry()
-    command_port = _free_port()  # dispatch is told ingest-gps's command URL at construction
+    command_port = free_port()  # dispatch is told ingest-gps's command URL at construction
     gps_settings = GpsSettings(**common, ALARMHUB_GPS_HOST="127.0.0.1", ALARMHUB_JT808_PORT=0, ALARMHUB_GT06_PORT=0,
                                ALARMHUB_H02_PORT=0, ALARMHUB_JT809_PORT=0, ALARMHUB_GPS_COMMAND_PORT=command_port,
                                ALARMHUB_JT809_PLATFORMS_REFRESH_S=0.2, ALARMHUB_GPS_REGISTRY_REFRESH_S=0.2,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from alarmhub_devstack import free_port
 from alarmhub_ingest_camera.app import CameraApp
 from alarmhub_ingest_camera.config import CameraSettings
 from alarmhub_ingest_camera.metrics import CameraMetrics
@@ -127,12 +127,6 @@ class SoapCamera:
             writer.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def _service(stack: Any, prefix: str, **extra: Any) -> AsyncIterator[CameraApp]:
     settings = CameraSettings(
@@ -193,7 +187,7 @@ async def test_pullpoint_subscribe_pull_renew(stack: Any, topic_prefix: str, con
 @pytest.mark.slow
 async def test_notify_subscription_delivers_to_our_endpoint(stack: Any, topic_prefix: str,
                                                             consume_topic: Any) -> None:
-    port = _free_port()
+    port = free_port()
     cam = SoapCamera()
     await cam.start()
     cam_id = f"onvif-{uuid.uuid4().hex[:8]}"

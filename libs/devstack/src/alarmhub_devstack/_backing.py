@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -32,7 +33,42 @@ def reachable(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands to outgoing connections (Linux ``ip_local_port_range``)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_handed_out: set[int] = set()
+
+
+def _bindable(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                return False
+    return True
+
+
 def free_port() -> int:
+    """A port that is free now (TCP and UDP, all interfaces), for a service started next.
+
+    Why not the kernel's pick of port 0: that comes from the ephemeral range, where any outgoing
+    connection (to the broker, PostgreSQL, Redis) may take it before the service binds — a bench run and
+    a dispatch start failed on exactly that. Ports are drawn at random below that range instead, and
+    never twice in one process; another process can still race us, far less often.
+    """
+    low = max(1024, _ephemeral_low() - 12_000)
+    high = _ephemeral_low() - 1
+    for _ in range(500):
+        port = random.randint(low, high)
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--hold", type=float, default=5.0, help="seconds to hold the connections before measuring")
     for p in (t, i):
         p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                       help="extra environment of the gateway (e.g. ALARMHUB_GPS_UVLOOP=0), repeatable")
+                       help="extra environment of the gateway (e.g. ALARMHUB_UVLOOP=0), repeatable")
     args = parser.parse_args(argv)
     if args.cmd == "throughput":
         args.duration = min(args.duration, 600.0)

@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     ).start()
     import uvloop
 
-    if not a.gc_defaults:  # as the ingest-gps process runs (its __main__; ALARMHUB_GPS_GC)
+    if not a.gc_defaults:  # as the ingest-gps process runs (alarmhub_runtime.run_async; ALARMHUB_GC_TUNE)
         gc.freeze()
         gc.set_threshold(35_000, 20, 20)
     try:

@@ -35,6 +35,11 @@ class BaseServiceSettings(BaseSettings):
     health_host: str = Field(default="0.0.0.0", alias="ALARMHUB_HEALTH_HOST")
     shutdown_grace_s: float = Field(default=10.0, gt=0, alias="ALARMHUB_SHUTDOWN_GRACE_S",
                                     description="how long draining may take on SIGTERM before the rest is abandoned")
+    uvloop: bool = Field(default=True, alias="ALARMHUB_UVLOOP",
+                         description="run on uvloop (libuv) instead of asyncio's own loop; 0 falls back")
+    gc_tune: bool = Field(default=True, alias="ALARMHUB_GC_TUNE",
+                          description="freeze startup objects out of the cyclic GC and collect young objects "
+                                      "50x less often; 0 keeps CPython's defaults")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

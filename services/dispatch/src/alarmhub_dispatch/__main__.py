@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from alarmhub_runtime import HealthServer, configure_logging, run_service
+from alarmhub_runtime import HealthServer, configure_logging, run_async, run_service
 from prometheus_client import CollectorRegistry
 
 from .app import DispatchApp
@@ -22,7 +20,7 @@ async def _run(settings: DispatchSettings) -> None:
 def main() -> None:
     settings = DispatchSettings()
     configure_logging("dispatch", settings.log_level)
-    asyncio.run(_run(settings))
+    run_async(_run(settings), use_uvloop=settings.uvloop, gc_tune=settings.gc_tune)
 
 
 if __name__ == "__main__":

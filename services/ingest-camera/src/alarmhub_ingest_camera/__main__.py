@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from alarmhub_kafka import DurableProducer, KafkaMetrics
-from alarmhub_runtime import HealthServer, configure_logging, run_service
+from alarmhub_runtime import HealthServer, configure_logging, run_async, run_service
 from prometheus_client import CollectorRegistry
 
 from .app import CameraApp
@@ -20,7 +18,8 @@ def main() -> None:
     producer = DurableProducer.from_settings(settings, metrics=KafkaMetrics(registry), client_id="ingest-camera")
     health = HealthServer(registry, settings.health_host, settings.health_port)
     app = CameraApp(settings, producer, CameraMetrics(registry), health)
-    asyncio.run(run_service(app, health, settings.shutdown_grace_s))
+    run_async(run_service(app, health, settings.shutdown_grace_s), use_uvloop=settings.uvloop,
+              gc_tune=settings.gc_tune)
 
 
 if __name__ == "__main__":

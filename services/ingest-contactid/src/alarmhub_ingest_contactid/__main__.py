@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-
-from alarmhub_runtime import HealthServer, configure_logging, run_service
+from alarmhub_runtime import HealthServer, configure_logging, run_async, run_service
 from prometheus_client import CollectorRegistry
 
 from .app import ContactIdApp
@@ -23,14 +20,9 @@ async def _run(settings: ContactIdSettings) -> None:
 def main() -> None:
     settings = ContactIdSettings()
     configure_logging("ingest-contactid", settings.log_level)
-    if os.environ.get("ALARMHUB_DC09_UVLOOP", "1") != "0":
-        # libuv's loop roughly halves asyncio's per-read and per-write overhead, which with stop-and-wait
-        # transmitters is most of the receiver's CPU besides decoding; ALARMHUB_DC09_UVLOOP=0 falls back.
-        import uvloop
-
-        uvloop.run(_run(settings))
-    else:
-        asyncio.run(_run(settings))
+    # uvloop roughly halves asyncio's per-read and per-write overhead, which with stop-and-wait
+    # transmitters is most of the receiver's CPU besides decoding (ALARMHUB_UVLOOP=0 falls back)
+    run_async(_run(settings), use_uvloop=settings.uvloop, gc_tune=settings.gc_tune)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from alarmhub_runtime import HealthServer, configure_logging, run_service
+from alarmhub_runtime import HealthServer, configure_logging, run_async, run_service
 from prometheus_client import CollectorRegistry
 
 from .app import TriageApp
@@ -26,29 +23,16 @@ async def _run(settings: TriageSettings) -> None:
 T = TypeVar("T")
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop where it is installed (less event-loop overhead per socket read and callback);
-    the bench runs through here too, to measure the loop the service uses.
-
-    A batch allocates many short-lived objects that reference counting frees; with the default
-    threshold the cyclic collector ran every 700 allocations over the young objects. Startup's objects
-    (modules, models, rules) are moved out of its reach and young collections run 50x less often
-    (``ALARMHUB_TRIAGE_GC_TUNE=0`` keeps the interpreter's defaults).
-    """
-    if os.environ.get("ALARMHUB_TRIAGE_GC_TUNE", "1") != "0":
-        gc.freeze()
-        gc.set_threshold(35_000, 20, 20)
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+def run(coro: Coroutine[Any, Any, T], *, use_uvloop: bool = True, gc_tune: bool = True) -> T:
+    """Run as the service runs (uvloop, GC tuning: ``alarmhub_runtime.run_async``); the bench runs
+    through here too, to measure the loop the service uses."""
+    return run_async(coro, use_uvloop=use_uvloop, gc_tune=gc_tune)
 
 
 def main() -> None:
     settings = TriageSettings()
     configure_logging("triage", settings.log_level)
-    run(_run(settings))
+    run(_run(settings), use_uvloop=settings.uvloop, gc_tune=settings.gc_tune)
 
 
 if __name__ == "__main__":

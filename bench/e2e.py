@@ -251,7 +251,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
     env = service_env(Addr(), prefix, ALARMHUB_DEV_TOKEN=TOKEN, ALARMHUB_DEV_MODE="1", ALARMHUB_LOG_LEVEL="WARNING",
                       ALARMHUB_GPS_AUTH_SECRET="bench-secret", ALARMHUB_SIP_PASSWORD="12345678",
-                      ALARMHUB_GPS_NICE=str(args.gps_nice))
+                      ALARMHUB_GPS_NICE=str(args.gps_nice),
+                      **dict(kv.split("=", 1) for kv in args.env))
     procs: dict[str, Any] = {}
     bg: list[subprocess.Popen[bytes]] = []
     try:
@@ -450,6 +451,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "goal_met": bool(latencies) and (pct(latencies, 0.99) or 1e9) < 0.5 and n == len(seen),
         "load_average": os.getloadavg(),
         "services_python": args.services_python or sys.executable,
+        "services_env": args.env,
     }
 
 
@@ -468,10 +470,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--gps-nice", type=int, default=10,
                    help="ALARMHUB_GPS_NICE of ingest-gps: the alarm path first on the shared cores (0: off)")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment of every service (e.g. ALARMHUB_DISPATCH_COALESCE=0), repeatable")
     p.add_argument("--services-python", default=None,
                    help="run the services with this interpreter, e.g. /work/main/.venv/bin/python: the baseline "
                         "code under the same driver and load generators")
     args = p.parse_args(argv)
+    if any("=" not in kv for kv in args.env):
+        p.error("--env takes KEY=VALUE")
     if args.rate <= 0 or args.duration <= 0 or args.rate * args.duration > 50_000:
         p.error("rate and duration must be positive and rate × duration at most 50,000 alarms")
     result = asyncio.run(bench(args))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from alarmhub_dispatch.app import DispatchApp
@@ -47,3 +48,46 @@ async def test_batch_applies_in_order_and_replays_are_skipped(dispatch: tuple[Di
         "SELECT count(*) FROM incident_outbox o JOIN incident_events e USING (seq) WHERE e.incident_id = $1",
         first.incident_id)
     assert outbox == 0   # published to incidents.events
+
+
+async def test_partitions_of_one_poll_share_one_transaction(dispatch: tuple[DispatchApp, str], stack: Any,
+                                                            topic_prefix: str) -> None:
+    """Decisions spread over every partition of alarms.triaged: each becomes its incident, and the
+    partitions' batches handed over together are applied in fewer transactions than there were batches."""
+    from alarmhub_events import ALARMS_TRIAGED
+    from alarmhub_kafka import DurableProducer, KafkaMetrics
+    from prometheus_client import CollectorRegistry
+
+    app, _ = dispatch
+    d = app.dispatcher
+    coalescer = app._triaged
+    assert d is not None and coalescer is not None
+    batches = app.kafka_metrics.batch_seconds.labels(topic_prefix + ALARMS_TRIAGED)
+
+    def batch_count() -> float:
+        return sum(s.value for s in batches.collect()[0].samples if s.name.endswith("_count"))
+
+    calls0, batches0 = coalescer.calls, batch_count()
+    items = [triaged() for _ in range(120)]          # 120 incidents: their keys cover every partition
+    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="test",
+                               topic_prefix=topic_prefix, service="test")
+    await producer.start()
+    try:
+        await producer.send_many([(ALARMS_TRIAGED, t, t.key) for t in items])
+    finally:
+        await producer.stop()
+    ids = [t.incident_id for t in items]
+
+    async def all_there() -> bool:
+        return len(await d.store.get_incidents(ids)) == len(ids)
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while not await all_there():
+        assert asyncio.get_running_loop().time() < deadline, "not every decision became an incident"
+        await asyncio.sleep(0.1)
+    transactions, partition_batches = coalescer.calls - calls0, batch_count() - batches0
+    assert partition_batches >= 2       # the decisions came over several partitions
+    assert 1 <= transactions < partition_batches
+    for t in items:
+        row = (await d.store.get_incidents([t.incident_id]))[t.incident_id]
+        assert row["alarm_count"] == 1 and row["status"] == "routed"

@@ -1,6 +1,7 @@
 """Kafka plumbing: a durable producer, an at-least-once consumer pipeline with a DLQ, a group-less tail for
 fan-out to every replica, topic creation."""
 
+from ._coalesce import Coalescer
 from ._consumer import BatchHandler, ConsumerPipeline, Message
 from ._metrics import KafkaMetrics
 from ._producer import DurableProducer, murmur2
@@ -9,6 +10,6 @@ from ._topics import ensure_topics
 from .errors import InvalidEvent, PublishError, TransientError
 
 __all__ = [
-    "BatchHandler", "ConsumerPipeline", "DurableProducer", "InvalidEvent", "KafkaMetrics", "Message",
+    "BatchHandler", "Coalescer", "ConsumerPipeline", "DurableProducer", "InvalidEvent", "KafkaMetrics", "Message",
     "PublishError", "TopicTail", "TransientError", "ensure_topics", "murmur2",
 ]

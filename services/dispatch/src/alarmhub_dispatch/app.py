@@ -29,7 +29,7 @@ from alarmhub_events import (
     IncidentEvent,
     TriagedAlarm,
 )
-from alarmhub_kafka import ConsumerPipeline, DurableProducer, KafkaMetrics, Message, TopicTail
+from alarmhub_kafka import Coalescer, ConsumerPipeline, DurableProducer, KafkaMetrics, Message, TopicTail
 from alarmhub_runtime import HealthServer, get_logger
 from alarmhub_store import migrate
 from prometheus_client import CollectorRegistry
@@ -90,6 +90,8 @@ class DispatchApp:
         self._webhook_task: asyncio.Task[None] | None = None
         self.sender = WebhookSender(timeout_s=settings.webhook_timeout_s)
         self.precedence = AlarmPrecedence(settings.gps_yield_max_s, self.metrics.gps_yield_seconds)
+        # the partitions of a poll hand over their decisions together: one transaction for all of them
+        self._triaged: Coalescer[TriagedAlarm] | None = Coalescer(self._apply_triaged) if settings.coalesce else None
 
     def add_checks(self, health: HealthServer) -> None:
         health.add_check("kafka_producer", self.producer.ready)
@@ -219,11 +221,23 @@ class DispatchApp:
         await self.store.stop()
 
     async def handle(self, msgs: Sequence[Message[Any]]) -> None:
-        """One partition's batch of triage decisions → incidents (the pipeline commits afterwards)."""
+        """One partition's batch of triage decisions → incidents (the pipeline commits afterwards).
+
+        With ``ALARMHUB_DISPATCH_COALESCE`` (the default) the batches that the poll's other partitions hand
+        over at the same moment join it in one transaction (:class:`alarmhub_kafka.Coalescer`); each
+        partition's order is kept, and this returns only once that transaction committed.
+        """
+        items = [m.value for m in msgs]
+        if self._triaged is not None:
+            await self._triaged.submit(items)
+        else:
+            await self._apply_triaged(items)
+
+    async def _apply_triaged(self, items: Sequence[TriagedAlarm]) -> None:
         assert self.dispatcher is not None
         t0 = time.monotonic()
         async with self.precedence.alarm():
-            await self.dispatcher.handle_triaged([m.value for m in msgs])
+            await self.dispatcher.handle_triaged(items)
         self.metrics.batch_seconds.observe(time.monotonic() - t0)
 
     async def handle_gps(self, msgs: Sequence[Message[Any]]) -> None:

@@ -20,6 +20,9 @@ class DispatchSettings(BaseServiceSettings):
                               description="PostgreSQL connections of this process (partition batches, API, timers, "
                                           "the stream tail); keep it under the server's max_connections / instances")
     max_records: int = Field(default=200, ge=1, le=10_000, alias="ALARMHUB_DISPATCH_BATCH")
+    coalesce: bool = Field(default=True, alias="ALARMHUB_DISPATCH_COALESCE",
+                           description="apply the decisions that a poll's partitions hand over together in one "
+                                       "transaction (one set of round trips instead of one per partition)")
     gps_batch: int = Field(default=250, ge=1, le=10_000, alias="ALARMHUB_DISPATCH_GPS_BATCH",
                            description="fixes per poll of the tracks consumer: each poll's decoding runs in one go "
                                        "on the event loop the alarm path shares (was 1000)")

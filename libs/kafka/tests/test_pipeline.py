@@ -149,3 +149,101 @@ async def test_batched_send_keeps_per_key_partition_and_order(stack: Any, topic_
         assert len({p for p, _ in recs}) == 1, f"{device} spread over partitions"
         zones = [z for _, z in recs]
         assert zones == sorted(zones), f"{device} out of order"
+
+
+# Three devices whose keys land on three different partitions (murmur2, 6 partitions): 3, 5 and 1.
+_DEVICES = ("L1#0000", "L1#0001", "L1#0002")
+
+
+async def _committed(stack: Any, group: str, topic: str) -> dict[int, int | None]:
+    """The group's committed offset per partition, read without joining the group."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    c = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    await c.start()
+    try:
+        return {p: await c.committed(TopicPartition(topic, p)) for p in range(6)}
+    finally:
+        await c.stop()
+
+
+async def test_pipelined_polls_keep_partition_order_and_commit_only_handled_offsets(
+        stack: Any, topic_prefix: str) -> None:
+    """Two polls in flight: while one partition's batch is held, another partition's batch of the next poll
+    is handled, the held partition's next batch waits for it, no third poll starts, and nothing past the
+    held batch is committed; once released, everything is handled in offset order and committed."""
+    producer = await _producer(stack, topic_prefix)
+    starts: list[tuple[int, int, int]] = []      # (partition, first offset, last offset), in start order
+    active: set[int] = set()
+    last: dict[int, int] = {}
+    violations: list[str] = []
+    hold = {"armed": True}
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handler(batch: Sequence[Message[AlarmEvent]]) -> None:
+        p, offsets = batch[0].partition, [m.offset for m in batch]
+        if p in active:
+            violations.append(f"partition {p}: batch at {offsets[0]} started while another ran")
+        if offsets != list(range(last.get(p, -1) + 1, last.get(p, -1) + 1 + len(offsets))):
+            violations.append(f"partition {p}: offsets {offsets} after {last.get(p)}")
+        active.add(p)
+        starts.append((p, offsets[0], offsets[-1]))
+        try:
+            if hold["armed"]:
+                hold["armed"] = False
+                held.set()
+                await release.wait()
+            last[p] = offsets[-1]
+        finally:
+            active.discard(p)
+
+    async def wait_for(pred: Any, timeout: float = 15.0) -> None:
+        for _ in range(int(timeout / 0.05)):
+            if pred():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("timed out")
+
+    # four records per partition, polls of four: each poll is one partition's records
+    await producer.send_many([(ALARMS_RAW, _event(i, d), None) for d in _DEVICES for i in range(4)])
+    topic = topic_prefix + ALARMS_RAW
+    pipeline = ConsumerPipeline(bootstrap=stack.kafka_bootstrap, group="pipelined", topics=[ALARMS_RAW],
+                                model=AlarmEvent, handler=handler, producer=producer,
+                                metrics=KafkaMetrics(CollectorRegistry()), topic_prefix=topic_prefix,
+                                max_records=4, session_timeout_ms=6000)
+    await pipeline.start()
+    try:
+        await wait_for(held.is_set)
+        first = starts[0][0]
+        # the next poll (another partition) is handled while the first batch is held ...
+        await wait_for(lambda: any(p != first for p, _, _ in starts))
+        await asyncio.sleep(0.5)
+        # ... but not a third poll (two in flight at most), and nothing is committed yet
+        assert len(starts) == 2, starts
+        assert all(v is None for v in (await _committed(stack, topic_prefix + "pipelined", topic)).values())
+        release.set()
+        await wait_for(lambda: sum(e - s + 1 for _, s, e in starts) == 12 and not active)
+        await wait_for(lambda: sum(1 for v in last.values() if v == 3) == 3)
+
+        # Same partition, two polls: the second batch waits until the held first one is done.
+        hold["armed"], before = True, len(starts)
+        held.clear()
+        release.clear()
+        await producer.send_many([(ALARMS_RAW, _event(10 + i, _DEVICES[0]), None) for i in range(8)])
+        await wait_for(held.is_set)
+        await asyncio.sleep(0.8)
+        assert len(starts) == before + 1, starts[before:]     # its next batch (offsets 8–11) did not start
+        p0 = starts[before][0]
+        committed = await _committed(stack, topic_prefix + "pipelined", topic)
+        assert committed[p0] == 4, committed                  # only what was handled: the first four
+        release.set()
+        await wait_for(lambda: last.get(p0) == 11)
+    finally:
+        release.set()
+        await pipeline.stop()
+        await producer.stop()
+    assert not violations, violations
+    # stop finished and committed the work in flight: every partition committed up to its end
+    committed = await _committed(stack, topic_prefix + "pipelined", topic)
+    assert sorted(v for v in committed.values() if v is not None) == [4, 4, 12], committed

@@ -3,9 +3,16 @@
 The loop is the asyncio shape of arroyo's strategy chain: decode → the service's step → commit.
 
 - Offsets are committed only after the whole polled batch was processed (auto-commit is off), so a
-  crash replays at most one batch and handlers must be idempotent.
+  crash replays at most the polls in flight and handlers must be idempotent.
 - Each partition's records are processed in order (ordering per key holds); partitions of one batch
   run concurrently, bounded by ``max_concurrency``.
+- Polls are pipelined: up to ``max_polls_in_flight`` (default 2) polls are handled at once, so the
+  next poll's records are decoded and its other partitions handled while the previous poll's last
+  batch still waits on its dependencies or its commit is in flight. Per partition a batch starts only
+  after the partition's previous batch finished (offset order). Commits go out in poll order, each
+  once every batch of its poll (and of every earlier poll) was handled: only handled offsets are
+  committed (at-least-once). Before partitions are revoked (rebalance) and on stop, the work in flight
+  is finished and committed.
 - A record that cannot be decoded, or that the handler rejects with :class:`InvalidEvent`, goes to
   ``alarms.dlq`` with its raw bytes and the offset moves on.
 - ``fetch_max_wait_ms`` bounds how long the broker may hold a fetch when no data is waiting. Kafka
@@ -22,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from alarmhub_events import Event
 from pydantic import ValidationError
@@ -57,6 +65,31 @@ class Message(Generic[E]):
 BatchHandler = Callable[[Sequence[Message[Any]]], Awaitable[None]]
 
 
+@dataclass(slots=True)
+class _Poll:
+    """One poll in flight: a task per partition batch, and the offsets to commit once all are done."""
+
+    tasks: list[asyncio.Task[None]]
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+    def done(self) -> bool:
+        return all(t.done() for t in self.tasks)
+
+
+class _FinishBeforeRevoke(ConsumerRebalanceListener):
+    """Before partitions are taken away, the polls in flight are finished and committed (the new owner
+    starts from there instead of replaying them)."""
+
+    def __init__(self, pipeline: ConsumerPipeline) -> None:
+        self._pipeline = pipeline
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._pipeline._drain(timeout=self._pipeline._revoke_timeout_s)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
 class ConsumerPipeline:
     """Consume ``topics`` in ``group``, decode each value as ``model``, and hand batches to ``handler``.
 
@@ -64,6 +97,10 @@ class ConsumerPipeline:
     :class:`InvalidEvent` naming one bad message (``source_id`` = ``topic/partition/offset``); that message
     goes to the DLQ and the rest of the batch is retried without it.
     """
+
+    #: records decoded between two yields to the event loop: decoding a poll of thousands holds the loop
+    #: for tens of ms, during which the other batches in flight could not send their next request
+    DECODE_SLICE = 256
 
     def __init__(
         self,
@@ -82,6 +119,7 @@ class ConsumerPipeline:
         client_id: str = "alarmhub",
         session_timeout_ms: int = 10_000,
         fetch_max_wait_ms: int = 50,
+        max_polls_in_flight: int = 2,
     ) -> None:
         self._bootstrap = bootstrap
         self._group = topic_prefix + group
@@ -100,18 +138,25 @@ class ConsumerPipeline:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._last_poll = 0.0
+        self._max_polls = max(1, max_polls_in_flight)
+        self._inflight: deque[_Poll] = deque()
+        self._last_batch: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._finish_lock = asyncio.Lock()
+        self._revoke_timeout_s = max(5.0, session_timeout_ms / 1000)
         self.processed = 0
 
     async def start(self) -> None:
         delay = 0.2
         while True:
             consumer = AIOKafkaConsumer(
-                *self._topics, bootstrap_servers=self._bootstrap, group_id=self._group,
+                bootstrap_servers=self._bootstrap, group_id=self._group,
                 client_id=self._client_id, enable_auto_commit=False, auto_offset_reset="earliest",
                 max_poll_records=self._max_records, session_timeout_ms=self._session_timeout_ms,
                 heartbeat_interval_ms=max(1000, self._session_timeout_ms // 4),
                 fetch_max_wait_ms=self._fetch_max_wait_ms,
             )
+            # subscribed before start, as topics given to the constructor are (start then waits for them)
+            consumer.subscribe(self._topics, listener=_FinishBeforeRevoke(self))
             try:
                 await consumer.start()
                 break
@@ -145,20 +190,68 @@ class ConsumerPipeline:
     async def _run(self) -> None:
         assert self._consumer is not None
         consumer = self._consumer
-        while not self._stopping.is_set():
-            try:
-                batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
-            except KafkaError as exc:
-                log.warning("kafka_poll_failed", error=repr(exc))
-                await asyncio.sleep(0.5)
+        try:
+            while not self._stopping.is_set():
+                # commit what is finished (in poll order); hold at most max_polls_in_flight polls
+                while self._inflight and (len(self._inflight) >= self._max_polls or self._inflight[0].done()):
+                    await self._finish_oldest()
+                try:
+                    # with work in flight, take only what is already fetched: if nothing is, finish the
+                    # oldest poll (its commit) rather than wait for records
+                    batches = await consumer.getmany(timeout_ms=0 if self._inflight else 200,
+                                                     max_records=self._max_records)
+                except KafkaError as exc:
+                    log.warning("kafka_poll_failed", error=repr(exc))
+                    await asyncio.sleep(0.5)
+                    continue
+                self._last_poll = time.monotonic()
+                if not batches:
+                    if self._inflight:
+                        await self._finish_oldest()
+                    continue
+                self._inflight.append(self._start_poll(batches))
+            await self._drain()
+        finally:
+            for poll in self._inflight:   # only left when a handler failed for good or the task was cancelled
+                for t in poll.tasks:
+                    t.cancel()
+
+    def _start_poll(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> _Poll:
+        poll = _Poll(tasks=[])
+        for tp, recs in batches.items():
+            if not recs:
                 continue
-            self._last_poll = time.monotonic()
-            if not batches:
-                continue
-            await asyncio.gather(*(self._process_partition(tp, recs) for tp, recs in batches.items()))
-            offsets = {tp: recs[-1].offset + 1 for tp, recs in batches.items() if recs}
-            await self._commit(consumer, offsets)
-            self._update_lag(consumer, offsets)
+            task = asyncio.create_task(self._process_partition(tp, recs, after=self._last_batch.get(tp)))
+            self._last_batch[tp] = task
+            poll.tasks.append(task)
+            poll.offsets[tp] = recs[-1].offset + 1
+        return poll
+
+    async def _finish_oldest(self) -> None:
+        """Wait for the oldest poll in flight, commit its offsets, drop it. Commits stay in poll order."""
+        async with self._finish_lock:
+            if not self._inflight:
+                return
+            poll = self._inflight[0]
+            await asyncio.gather(*poll.tasks)
+            assert self._consumer is not None
+            if poll.offsets:
+                await self._commit(self._consumer, poll.offsets)
+                self._update_lag(self._consumer, poll.offsets)
+            self._inflight.popleft()
+            for tp, task in list(self._last_batch.items()):
+                if task.done():
+                    del self._last_batch[tp]
+
+    async def _drain(self, timeout: float | None = None) -> None:
+        """Finish and commit every poll in flight (stop, and before partitions are revoked)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self._inflight:
+                    await self._finish_oldest()
+        except TimeoutError:
+            # the new owner replays what is left uncommitted (at-least-once); our late commits then fail
+            log.warning("kafka_inflight_not_finished_before_revoke", polls=len(self._inflight))
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         delay = 0.2
@@ -189,9 +282,13 @@ class ConsumerPipeline:
             timestamp_ms=rec.timestamp,
         )
 
-    async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord],
+                                 after: asyncio.Task[None] | None = None) -> None:
+        """Decode ``records``, then (once ``after``, the partition's previous batch, finished) handle them."""
         msgs: list[Message[Any]] = []
-        for rec in records:
+        for i, rec in enumerate(records):
+            if i and not i % self.DECODE_SLICE:
+                await asyncio.sleep(0)   # let other tasks' I/O continuations run (e.g. the next state call)
             try:
                 msg = self._decode(rec)
             except (ValidationError, ValueError) as exc:
@@ -199,6 +296,10 @@ class ConsumerPipeline:
                 continue
             if msg is not None:
                 msgs.append(msg)
+        if after is not None and not after.done():
+            await asyncio.shield(after)   # offset order within the partition (its failure fails this one too)
+        elif after is not None and not after.cancelled() and after.exception() is not None:
+            raise RuntimeError("the partition's previous batch failed") from after.exception()
         delay = 0.2
         async with self._sem:
             while msgs:

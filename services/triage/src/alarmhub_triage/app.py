@@ -36,6 +36,7 @@ from alarmhub_kafka import (
     InvalidEvent,
     KafkaMetrics,
     Message,
+    PublishError,
     TransientError,
 )
 from alarmhub_runtime import HealthServer, get_logger
@@ -81,7 +82,7 @@ class TriageApp:
         self.metrics.rules_loaded_at.set_to_current_time()
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
         self.state = TriageState(self.redis, settings.key_prefix, ttl_s=int(self.rules.longest_window_s) + 600)
-        self.pipeline = Pipeline(self.state, lambda: self.rules)
+        self.pipeline = Pipeline(self.state, lambda: self.rules, chunk=settings.chunk)
         self.producer = DurableProducer.from_settings(settings, metrics=self.kafka_metrics, client_id="triage")
         self.consumer = ConsumerPipeline(
             bootstrap=settings.kafka_bootstrap, group=settings.group, topics=[ALARMS_RAW], model=AlarmEvent,
@@ -128,9 +129,13 @@ class TriageApp:
         """One partition's batch: triage it, publish every decision, return (the pipeline then commits)."""
         t0 = asyncio.get_running_loop().time()
         try:
-            res = await self.pipeline.run([m.value for m in msgs], [m.raw for m in msgs])
+            # Each chunk's decisions go to the producer as soon as they are made (the broker writes them
+            # while the next chunk is triaged); run returns once the broker confirmed every one (acks=all).
+            res = await self.pipeline.run([m.value for m in msgs], [m.raw for m in msgs], publish=self._publish)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise TransientError(f"redis unavailable: {exc!r}") from exc   # retried with backoff, not committed
+        except PublishError:
+            raise   # the broker did not confirm a decision: the batch is retried, nothing is committed
         except Exception as exc:
             # A bug tripped by one event must not block its partition forever: find that event and
             # let the consumer pipeline send it to alarms.dlq; the rest of the batch is then retried.
@@ -140,12 +145,13 @@ class TriageApp:
             log.error("triage_failed_on_event", error=repr(exc), offset=bad.offset, partition=bad.partition)
             raise InvalidEvent(f"triage failed on this event: {exc!r}", raw=bad.raw,
                                source_id=f"{bad.topic}/{bad.partition}/{bad.offset}") from exc
-        if res.decided:
-            # The decisions' JSON is written from the items (no pydantic round trip), then the whole
-            # batch goes through the producer's batch API and is awaited once (acks=all).
-            await self.producer.send_raw_many([(ALARMS_TRIAGED, value, key) for key, value in res.encoded()])
         self.metrics.batch_seconds.observe(asyncio.get_running_loop().time() - t0)
         self._count(len(msgs), res)
+
+    async def _publish(self, decisions: list[tuple[str, bytes]]) -> None:
+        """One chunk's decisions (JSON written from the items, no pydantic round trip) through the producer's
+        batch API, awaited until the broker acknowledged all of them (acks=all)."""
+        await self.producer.send_raw_many([(ALARMS_TRIAGED, value, key) for key, value in decisions])
 
     def _count(self, n: int, res: BatchResult) -> None:
         """Metrics once per label per batch, not per decision."""

@@ -22,6 +22,9 @@ class TriageSettings(BaseServiceSettings):
     max_records: int = Field(default=2000, ge=1, le=10_000, alias="ALARMHUB_TRIAGE_BATCH",
                              description="max records per poll; each partition's batch costs one Redis call and "
                                          "one producer flush whatever its size (bench/triage.py)")
+    chunk: int = Field(default=256, ge=1, le=10_000, alias="ALARMHUB_TRIAGE_CHUNK",
+                       description="records per Redis state call: a partition batch goes in chunks so that Redis "
+                                   "runs one chunk while triage scores the one before (bench/triage.py)")
 
     @property
     def key_prefix(self) -> str:

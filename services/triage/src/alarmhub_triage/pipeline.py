@@ -4,7 +4,8 @@
 
 Each stage lives in ``stages/`` and knows nothing of Kafka; Redis is reached through
 :class:`~alarmhub_triage.state.TriageState`. Dedup, throttle and correlate only read and write the
-shared state, so they run as one stage (``stages/shared.py``): one script call per batch. The rules
+shared state, so they run as one stage (``stages/shared.py``): one script call per chunk of a batch
+(``CHUNK`` records), the chunks' calls one after the other while this process scores. The rules
 are read once per batch (``rules()``), so a hot reload never splits a batch between two versions.
 
 The result holds the decided items: :meth:`BatchResult.encoded` writes each decision's JSON straight
@@ -14,10 +15,11 @@ the evaluation). Both are the same message, byte for byte: ``value == decision.t
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,7 +33,7 @@ from .stages import Context, Stage
 from .stages.decide import DecideStage
 from .stages.score import ScoreStage
 from .stages.shared import SharedStateStage
-from .state import TriageState
+from .state import StateAnswer, TriageState
 
 __all__ = ["BatchResult", "Pipeline", "decision_event_id", "event_json"]
 
@@ -98,31 +100,96 @@ class BatchResult:
         return out
 
 
+#: Records per state call. A partition batch is cut into chunks of this size so that Redis runs one chunk's
+#: script while this process scores the chunk before and packs the one after (bench/triage.py).
+CHUNK = 256
+
+Publish = Callable[[list[tuple[str, bytes]]], Awaitable[None]]
+
+
 class Pipeline:
     def __init__(self, state: TriageState, rules: Callable[[], RuleSet],
-                 now: Callable[[], datetime] = utcnow) -> None:
+                 now: Callable[[], datetime] = utcnow, chunk: int = CHUNK) -> None:
         self._state = state
         self._rules = rules
         self._now = now
+        self._chunk = max(1, chunk)
         # dedup → throttle → correlate in one call to the shared state, then the pure stages
-        self.stages: list[Stage] = [SharedStateStage(), ScoreStage(), DecideStage()]
+        self._shared = SharedStateStage()
+        self.stages: list[Stage] = [self._shared, ScoreStage(), DecideStage()]
 
-    async def run(self, events: Sequence[AlarmEvent], raws: Sequence[bytes] | None = None) -> BatchResult:
-        """Triage one batch (a partition's records, in order). ``raws``: each event's consumed bytes."""
+    async def run(self, events: Sequence[AlarmEvent], raws: Sequence[bytes] | None = None,
+                  publish: Publish | None = None) -> BatchResult:
+        """Triage one batch (a partition's records, in order). ``raws``: each event's consumed bytes.
+
+        The batch goes to the shared state in chunks, strictly one after the other (chunk k+1's call is
+        sent only once chunk k's answer is back, so Redis sees the batch's events in order, as one call
+        would), and this process works while Redis does: it packs chunk k+1's requests while chunk k's
+        script runs, and scores and decides chunk k while chunk k+1's runs. The requests depend on the
+        events and the rules only, never on an earlier answer (``SharedStateStage.requests``).
+
+        ``publish``: given, each chunk's decisions (``BatchResult.encoded()``) are handed to it as soon as
+        they are made, and ``run`` returns only once every one of those calls has returned (the caller
+        commits after ``run``: nothing is acknowledged before the broker confirmed it).
+        """
         ctx = Context(rules=self._rules(), state=self._state, now=self._now)
-        all_items = ([Item.of(ev) for ev in events] if raws is None
-                     else [Item.of(ev, raw) for ev, raw in zip(events, raws, strict=True)])
-        items = all_items
-        for stage in self.stages:
-            if not items:
-                break
-            items = await stage.exec(items, ctx)
-        res = BatchResult(decided=items, items=all_items, rule_version=ctx.rules.rule_version,
-                          decided_at=self._now())
+        res = BatchResult(rule_version=ctx.rules.rule_version)
+        all_items = res.items
+        n = self._chunk
+        starts = range(0, len(events), n)
+
+        def items_of(i: int) -> list[Item]:
+            # items are set up chunk by chunk: the first call goes out sooner, the rest overlap Redis
+            chunk = ([Item.of(ev) for ev in events[i:i + n]] if raws is None
+                     else [Item.of(ev, raw) for ev, raw in zip(events[i:i + n], raws[i:i + n], strict=True)])
+            all_items.extend(chunk)
+            return chunk
+
+        if not starts:
+            res.decided_at = self._now()
+            return res
+        shared, rest, state = self._shared, self.stages[1:], self._state
+        sends: list[asyncio.Task[None]] = []
+        pending: asyncio.Task[list[StateAnswer]] | None = None
+        finished = False
+        try:
+            chunk = items_of(0)
+            pending = asyncio.ensure_future(state.triage_packed(state.pack(*shared.requests(chunk, ctx))))
+            await asyncio.sleep(0)   # let it write its request
+            for k in range(len(starts)):
+                nxt_items = items_of(starts[k + 1]) if k + 1 < len(starts) else None
+                nxt = state.pack(*shared.requests(nxt_items, ctx)) if nxt_items is not None else None
+                assert pending is not None
+                answers = await pending
+                pending = None
+                if nxt is not None:
+                    pending = asyncio.ensure_future(state.triage_packed(nxt))
+                    await asyncio.sleep(0)   # let it write its request before this chunk is scored
+                items = shared.apply(chunk, answers)
+                chunk = nxt_items or []
+                for stage in rest:
+                    if not items:
+                        break
+                    items = await stage.exec(items, ctx)
+                for it in items:
+                    assert it.incident_id is not None and it.decision is not None
+                    it.decision_id = uuid5_str(f"decision:{it.record.event_id}")
+                res.decided += items
+                if publish is not None and items:
+                    part = BatchResult(decided=items, rule_version=res.rule_version, decided_at=self._now())
+                    sends.append(asyncio.ensure_future(publish(part.encoded())))
+            finished = True
+        finally:
+            if pending is not None:
+                pending.cancel()
+            if sends:
+                # every publish started must be over before run returns or raises (no orphan writes)
+                done = await asyncio.gather(*sends, return_exceptions=True)
+                errors = [e for e in done if isinstance(e, BaseException)]
+                if errors and finished:
+                    raise errors[0]
+        res.decided_at = self._now()
         for it in all_items:
             if it.dropped:
                 res.dropped[it.dropped] += 1
-        for it in items:
-            assert it.incident_id is not None and it.decision is not None
-            it.decision_id = uuid5_str(f"decision:{it.record.event_id}")
         return res

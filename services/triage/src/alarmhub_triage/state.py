@@ -1,11 +1,13 @@
-"""Triage's shared state in Redis: one script call per batch, atomic on the server.
+"""Triage's shared state in Redis: one script call per chunk of a batch, atomic on the server.
 
 Several triage instances in one consumer group must agree on duplicates and incident identity, so
-every read-then-write runs inside a Lua script (atomic on the server). A batch goes to ONE script
-call (dedup, swinger count, context and correlation of every event, in order) as one JSON argument,
-which the script handles event by event (events of one batch see each other), answering with one
-string: one round trip, one request per event to pack and one answer to parse, which is what lets
-one process keep up with bursts (see ``bench/triage.py``).
+every read-then-write runs inside a Lua script (atomic on the server). A chunk of a batch (the
+pipeline cuts a partition's batch into chunks of a few hundred records and sends their calls one after
+the other) goes to ONE script call (dedup, swinger count, context and correlation of every event, in
+order) as one JSON argument, which the script handles event by event (events of one call see each
+other; later calls see earlier ones' writes), answering with one string: one round trip, one request per
+event to pack and one answer to parse, which is what lets one process keep up with bursts (see
+``bench/triage.py``).
 
 Windows are checked in *event time* (``received_at``, kept in the values), not by key expiry: key
 TTLs only collect garbage. That keeps decisions the same when a batch is replayed after a crash and
@@ -44,7 +46,7 @@ __all__ = ["StateAnswer", "StateParams", "StateRequest", "TriageState"]
 # Redis runs on the same cores as triage, so the scripts save calls: a key's garbage-collection TTL is
 # set once per script call (``touch``), not once per event, and trims run only when a set grew.
 
-# One call per batch does everything a batch needs from the shared state: dedup, swinger counting, the
+# One call per chunk does everything its events need from the shared state: dedup, swinger counting, the
 # context (area spike, verdicts, test mode) and correlation, event by event in batch order. One round trip,
 # one JSON decode of one request per event, and every key name built once per event.
 #
@@ -324,6 +326,11 @@ class TriageState:
         """Dedup, swinger count, context and correlation of a batch, in order, in one atomic script call."""
         if not reqs:
             return []
+        return await self.triage_packed(self.pack(reqs, p))
+
+    def pack(self, reqs: Sequence[StateRequest], p: StateParams) -> list[Any]:
+        """The script's arguments for ``reqs`` (CPU only: the caller may pack the next chunk while Redis
+        runs the previous one, and send it with :meth:`triage_packed` once that one answered)."""
         batch = []
         for q in reqs:
             lon, lat = q.lonlat if q.lonlat else (0.0, 0.0)
@@ -331,9 +338,13 @@ class TriageState:
                           1 if q.counted else 0, q.device, q.key, q.window_ms, 1 if q.may_open else 0,
                           q.geo_mode if q.lonlat else 0, lon, lat, q.candidate_id, q.record_json, q.area_cell,
                           q.test_op, str(q.test_until)])
-        raw = await self._call("triage", batch, self.ttl_s, self._memo_ttl_s, p.swinger_window_ms, p.swinger_limit,
-                               p.trouble_window_ms, p.max_records, p.radius_m, max(1, p.camera_window_ms),
-                               p.area_window_ms)
+        return [self.prefix, dumps(batch), self.ttl_s, self._memo_ttl_s, p.swinger_window_ms, p.swinger_limit,
+                p.trouble_window_ms, p.max_records, p.radius_m, max(1, p.camera_window_ms), p.area_window_ms]
+
+    async def triage_packed(self, args: list[Any]) -> list[StateAnswer]:
+        """One script call with arguments from :meth:`pack`; the answers in the requests' order."""
+        # redis-py's Script runs EVALSHA and loads the script on NOSCRIPT (first use, or a restarted Redis).
+        raw = await self._scripts["triage"](keys=[], args=args)
         out = []
         for a in orjson.loads(raw):
             if isinstance(a, str):

@@ -15,7 +15,7 @@ import dataclasses
 from alarmhub_events import Qualifier
 
 from ..model import Item
-from ..state import StateParams, StateRequest
+from ..state import StateAnswer, StateParams, StateRequest
 from ._base import Context
 from .correlate import RecordCache, area_cell, correlation_key, geo_mode, incident_id_for
 from .dedup import dedup_window, fingerprint
@@ -31,6 +31,12 @@ class SharedStateStage:
         self._records = RecordCache(cache_size)
 
     async def exec(self, items: list[Item], ctx: Context) -> list[Item]:
+        reqs, params = self.requests(items, ctx)
+        return self.apply(items, await ctx.state.triage(reqs, params))
+
+    def requests(self, items: list[Item], ctx: Context) -> tuple[list[StateRequest], StateParams]:
+        """What each item asks of the shared state. It depends on the items and the rules only, never on
+        an earlier answer, so the next chunk's requests can be built while Redis runs this one's."""
         r = ctx.rules
         c = r.correlation
         informational = r.informational
@@ -65,9 +71,13 @@ class SharedStateStage:
         params = StateParams(int(r.swinger.window_s * 1000), r.swinger.limit, int(c.site_window_s * 1000),
                              c.max_events_per_incident, c.camera_radius_m, int(c.camera_window_s * 1000),
                              int(r.area.window_s * 1000))
+        return reqs, params
+
+    def apply(self, items: list[Item], answers: list[StateAnswer]) -> list[Item]:
+        """Set each item's outcome from its answer; the survivors (not dropped), in order."""
         out: list[Item] = []
         history = self._records.history
-        for it, ans in zip(items, await ctx.state.triage(reqs, params), strict=True):
+        for it, ans in zip(items, answers, strict=True):
             if ans.dropped is not None:
                 it.dropped = ans.dropped
                 continue

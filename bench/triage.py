@@ -19,7 +19,8 @@ The machine's load average is printed with each figure: on a shared box compare 
 similar load, and prefer the CPU figure, which the load moves less.
 
 ``--ref REV`` (service mode) also runs the service as it was at git revision ``REV`` (its
-``services/triage/src``, extracted with ``git archive`` and put first on ``PYTHONPATH`` of a child
+``services/triage/src`` and ``libs/kafka/src`` (the consumer pipeline and the producer), extracted with
+``git archive`` and put first on ``PYTHONPATH`` of a child
 process running this script, same libraries, same records under a prefix of its own), alternating with
 the current code ``--rounds`` times: the old path and the new one in the same run, then their ratio.
 
@@ -286,8 +287,13 @@ async def bench_services(raw: list[bytes], bootstrap: str, redis_url: str, batch
     return out
 
 
+#: what ``--ref`` takes from the old revision (the rest, e.g. the event models, is this tree's)
+REF_SOURCES = ("services/triage/src", "libs/kafka/src")
+
+
 def _ref_tree(rev: str) -> tuple[str, str]:
-    """``services/triage/src`` as it was at ``rev``, extracted into a temporary directory."""
+    """``REF_SOURCES`` as they were at ``rev``, extracted into a temporary directory; returns the short sha
+    and the ``PYTHONPATH`` entries (``os.pathsep``-joined)."""
     import subprocess
     import tempfile
 
@@ -296,10 +302,10 @@ def _ref_tree(rev: str) -> tuple[str, str]:
     sha = subprocess.run(["git", "rev-parse", "--short", rev], capture_output=True, text=True, check=True,
                          cwd=root).stdout.strip()
     tmp = tempfile.mkdtemp(prefix="bench-triage-ref-")
-    archive = subprocess.run(["git", "archive", sha, "services/triage/src"], capture_output=True, check=True,
+    archive = subprocess.run(["git", "archive", sha, *REF_SOURCES], capture_output=True, check=True,
                              cwd=root).stdout
     subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-    return sha, os.path.join(tmp, "services", "triage", "src")
+    return sha, os.pathsep.join(os.path.join(tmp, *d.split("/")) for d in REF_SOURCES)
 
 
 def _run_child(src: str | None, label: str, args: argparse.Namespace, n: int, batch: int) -> dict[str, object]:
@@ -373,7 +379,8 @@ def main() -> None:
                 outs.append(_run_child(tree, label, args, n, batch))
         import shutil
 
-        shutil.rmtree(src.removesuffix(os.path.join("services", "triage", "src")), ignore_errors=True)
+        shutil.rmtree(src.split(os.pathsep)[0].removesuffix(os.path.join("services", "triage", "src")),
+                      ignore_errors=True)
         _print(outs)
         refs = [o for o in outs if str(o["mode"]).startswith("service at")]
         news = [o for o in outs if str(o["mode"]).startswith("service (this tree)")]

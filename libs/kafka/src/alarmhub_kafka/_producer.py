@@ -167,11 +167,24 @@ class DurableProducer:
             else:
                 send = self._producer.send
                 futures = []
+                memos: dict[str, tuple[list[int], dict[bytes | None, int]]] = {}
                 for topic, value, key in items:
                     full = prefix + topic
                     per_topic[full] = per_topic.get(full, 0) + 1
-                    futures.append(await send(full, value, key=key.encode() if key else None))
-            await asyncio.gather(*futures)
+                    if key:
+                        # the partition from the memo (as the batched path): aiokafka's own partitioner
+                        # hashes every key again in Python and lists the topic's partitions twice
+                        kb = key.encode()
+                        memo = memos.get(full)
+                        if memo is None:
+                            memo = memos[full] = await self._key_memo(full)
+                        futures.append(await send(full, value, key=kb, partition=self._keyed_partition(memo, kb)))
+                    else:
+                        futures.append(await send(full, value, key=None))
+            if len(futures) == 1:
+                await futures[0]
+            else:
+                await asyncio.gather(*futures)
         except (TimeoutError, KafkaError) as exc:
             self._last_error = time.monotonic()
             for t, n in per_topic.items():
@@ -206,6 +219,19 @@ class DurableProducer:
             memo = self._key_partitions[topic] = (parts, {})
         return memo
 
+    @staticmethod
+    def _keyed_partition(memo: tuple[list[int], dict[bytes | None, int]], kb: bytes) -> int:
+        """aiokafka's DefaultPartitioner for a key (murmur2 over the sorted partitions), with the faster
+        murmur2 and a memo per key."""
+        partition = memo[1].get(kb)
+        if partition is None:
+            parts = memo[0]
+            partition = parts[(murmur2(kb) & 0x7FFFFFFF) % len(parts)]
+            if len(memo[1]) >= 100_000:
+                memo[1].clear()
+            memo[1][kb] = partition
+        return partition
+
     async def _send_batched(self, items: list[tuple[str, bytes, str | None]],
                             per_topic: dict[str, int]) -> list[asyncio.Future[Any]]:
         """Group records by (topic, partition) in order and send each group as record batches.
@@ -223,16 +249,11 @@ class DurableProducer:
             if memo is None:
                 memo = memos[full] = await self._key_memo(full)
             kb = key.encode() if key else None
-            partition = memo[1].get(kb)
-            if partition is None or kb is None:  # no key: the partitioner picks at random, every time
+            if kb is None:  # no key: the partitioner picks at random, every time
                 parts = memo[0]
-                if kb is None:
-                    partition = self._partitioner(kb, parts, parts)
-                else:   # aiokafka's DefaultPartitioner for a key, with the faster murmur2
-                    partition = parts[(murmur2(kb) & 0x7FFFFFFF) % len(parts)]
-                    if len(memo[1]) >= 100_000:
-                        memo[1].clear()
-                    memo[1][kb] = partition
+                partition = self._partitioner(kb, parts, parts)
+            else:
+                partition = self._keyed_partition(memo, kb)
             groups.setdefault((full, partition), []).append((kb, value))
         futures: list[asyncio.Future[Any]] = []
         for (topic, partition), records in groups.items():

@@ -33,8 +33,9 @@ class ContactIdApp:
     def __init__(self, settings: ContactIdSettings, registry: CollectorRegistry) -> None:
         self.settings = settings
         self.metrics = ContactIdMetrics(registry)
-        # linger: transmitters wait for each ACK, so every millisecond the producer holds a batch is a
-        # millisecond of ACK latency; concurrent connections fill batches anyway.
+        # linger (default 0): transmitters wait for each ACK, so every millisecond the producer holds a batch
+        # is a millisecond of ACK latency; concurrent connections fill the next request while one is in
+        # flight anyway, and a held batch cost CPU too (docs/ingest-contactid.md, "linger 0")
         self.producer = DurableProducer(
             settings.kafka_bootstrap, metrics=KafkaMetrics(registry), client_id="ingest-contactid",
             topic_prefix=settings.topic_prefix, service="ingest-contactid",

@@ -29,7 +29,7 @@ class ContactIdSettings(BaseServiceSettings):
                              description="transmission path name recorded in source.path (dual-path)")
     dc09_paths: str = Field(default="", alias="ALARMHUB_DC09_PATHS",
                             description="receiver number to path name, e.g. 'R1=ethernet,R2=cellular'")
-    kafka_linger_ms: int = Field(default=2, ge=0, le=100, alias="ALARMHUB_DC09_KAFKA_LINGER_MS",
+    kafka_linger_ms: int = Field(default=0, ge=0, le=100, alias="ALARMHUB_DC09_KAFKA_LINGER_MS",
                                  description="how long the producer waits to fill a batch (adds to ACK latency)")
     max_frame: int = Field(default=4106, ge=64, alias="ALARMHUB_DC09_MAX_FRAME")
     idle_timeout_s: float = Field(default=300.0, gt=0, alias="ALARMHUB_DC09_IDLE_TIMEOUT_S",

@@ -8,6 +8,7 @@ from typing import Any
 from alarmhub_dispatch.app import DispatchApp
 
 from .conftest import triaged
+from .test_service import _publish
 
 
 async def test_batch_applies_in_order_and_replays_are_skipped(dispatch: tuple[DispatchApp, str]) -> None:
@@ -55,8 +56,6 @@ async def test_partitions_of_one_poll_share_one_transaction(dispatch: tuple[Disp
     """Decisions spread over every partition of alarms.triaged: each becomes its incident, and the
     partitions' batches handed over together are applied in fewer transactions than there were batches."""
     from alarmhub_events import ALARMS_TRIAGED
-    from alarmhub_kafka import DurableProducer, KafkaMetrics
-    from prometheus_client import CollectorRegistry
 
     app, _ = dispatch
     d = app.dispatcher
@@ -69,13 +68,7 @@ async def test_partitions_of_one_poll_share_one_transaction(dispatch: tuple[Disp
 
     calls0, batches0 = coalescer.calls, batch_count()
     items = [triaged() for _ in range(120)]          # 120 incidents: their keys cover every partition
-    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="test",
-                               topic_prefix=topic_prefix, service="test")
-    await producer.start()
-    try:
-        await producer.send_many([(ALARMS_TRIAGED, t, t.key) for t in items])
-    finally:
-        await producer.stop()
+    await _publish(stack, topic_prefix, items)
     ids = [t.incident_id for t in items]
 
     async def all_there() -> bool:

@@ -20,8 +20,8 @@ class TriageSettings(BaseServiceSettings):
                                      description="Redis key prefix; default '<topic prefix>triage:'")
     group: str = Field(default="triage", alias="ALARMHUB_TRIAGE_GROUP")
     max_records: int = Field(default=2000, ge=1, le=10_000, alias="ALARMHUB_TRIAGE_BATCH",
-                             description="max records per poll; each partition's batch costs one Redis call and "
-                                         "one producer flush whatever its size (bench/triage.py)")
+                             description="max records per poll; each partition's batch goes to Redis and the "
+                                         "producer in chunks of ALARMHUB_TRIAGE_CHUNK (bench/triage.py)")
     chunk: int = Field(default=256, ge=1, le=10_000, alias="ALARMHUB_TRIAGE_CHUNK",
                        description="records per Redis state call: a partition batch goes in chunks so that Redis "
                                    "runs one chunk while triage scores the one before (bench/triage.py)")

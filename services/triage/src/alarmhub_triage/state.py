@@ -317,10 +317,16 @@ class TriageState:
     async def ping(self) -> bool:
         return bool(await self._r.ping())
 
-    async def _call(self, name: str, batch: list[Any], *extra: Any) -> Any:
+    def _args(self, batch: list[Any], *extra: Any) -> list[Any]:
+        """A script's arguments: the key prefix, the batch as one JSON argument, then the scalars."""
+        return [self.prefix, dumps(batch), *extra]
+
+    async def _eval(self, name: str, args: list[Any]) -> Any:
         # redis-py's Script runs EVALSHA and loads the script on NOSCRIPT (first use, or a restarted Redis).
-        payload = dumps(batch)
-        return await self._scripts[name](keys=[], args=[self.prefix, payload, *extra])
+        return await self._scripts[name](keys=[], args=args)
+
+    async def _call(self, name: str, batch: list[Any], *extra: Any) -> Any:
+        return await self._eval(name, self._args(batch, *extra))
 
     async def triage(self, reqs: Sequence[StateRequest], p: StateParams) -> list[StateAnswer]:
         """Dedup, swinger count, context and correlation of a batch, in order, in one atomic script call."""
@@ -338,13 +344,13 @@ class TriageState:
                           1 if q.counted else 0, q.device, q.key, q.window_ms, 1 if q.may_open else 0,
                           q.geo_mode if q.lonlat else 0, lon, lat, q.candidate_id, q.record_json, q.area_cell,
                           q.test_op, str(q.test_until)])
-        return [self.prefix, dumps(batch), self.ttl_s, self._memo_ttl_s, p.swinger_window_ms, p.swinger_limit,
-                p.trouble_window_ms, p.max_records, p.radius_m, max(1, p.camera_window_ms), p.area_window_ms]
+        return self._args(batch, self.ttl_s, self._memo_ttl_s, p.swinger_window_ms, p.swinger_limit,
+                          p.trouble_window_ms, p.max_records, p.radius_m, max(1, p.camera_window_ms),
+                          p.area_window_ms)
 
     async def triage_packed(self, args: list[Any]) -> list[StateAnswer]:
         """One script call with arguments from :meth:`pack`; the answers in the requests' order."""
-        # redis-py's Script runs EVALSHA and loads the script on NOSCRIPT (first use, or a restarted Redis).
-        raw = await self._scripts["triage"](keys=[], args=args)
+        raw = await self._eval("triage", args)
         out = []
         for a in orjson.loads(raw):
             if isinstance(a, str):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from alarmhub_devstack.testing import wait_until
 from alarmhub_dispatch.app import DispatchApp
+from alarmhub_dispatch.tracks import partition_name
 from alarmhub_events import (
     TELEMETRY_GPS,
     AlarmEvent,
@@ -94,6 +96,33 @@ async def test_old_partitions_are_dropped_keeping_open_incidents_vehicles(
         " SELECT device_id FROM tracks_kept WHERE device_id = ANY($1)", [kept, gone])}
     assert left == {kept}
     assert len(await tracks.track(kept, old - timedelta(minutes=1))) == 1
+
+
+async def test_concurrent_maintenance_passes_drop_each_old_day_once(dispatch: tuple[DispatchApp, str]) -> None:
+    """Two replicas' maintenance ticks at once: no deadlock, every old day dropped exactly once.
+
+    CI once failed here: a test's expire() and the service's own tick dropped partitions together and
+    PostgreSQL killed one of them for a deadlock on the AccessExclusiveLocks.
+    """
+    app, _ = dispatch
+    tracks = app.tracks
+    assert tracks is not None
+    now = utcnow()
+    for back in (6, 5, 4, 3):
+        await tracks.ensure_partitions(now - timedelta(days=back))
+    days = [partition_name((now - timedelta(days=d)).date()) for d in range(2, 9)]   # all older than 24 h
+    count = "SELECT count(*) AS n FROM pg_class WHERE relname = ANY($1)"
+    old = (await app.store.fetch(count, days))[0]["n"]
+    assert old >= 4
+
+    async def tick() -> int:
+        await tracks.ensure_partitions(now)
+        return await tracks.expire(now)
+
+    dropped = await asyncio.gather(*(tick() for _ in range(4)))
+    assert sum(dropped) <= old                       # a day is dropped once, whoever gets it
+    assert (await app.store.fetch(count, days))[0]["n"] == 0
+    assert (await app.store.fetch(count, [partition_name(now.date())]))[0]["n"] == 1
 
 
 async def test_a_replayed_batch_of_fixes_is_stored_once(dispatch: tuple[DispatchApp, str]) -> None:

@@ -27,6 +27,13 @@ log = get_logger("alarmhub.dispatch.tracks")
 
 VEHICLE_KINDS = ("vehicle_theft", "vehicle_sos")
 
+# every change to the set of partitions (create, drop) holds this transaction-scoped lock
+_PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('alarmhub:tracks_partitions'))"
+# asked again once that lock is held, as a query on pg_class (this statement's snapshot sees a table the
+# lock's previous holder created or dropped); to_regclass answers from the backend's relation cache,
+# which an advisory lock does not refresh, and named a partition another replica had just dropped
+_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = $1 AND pg_table_is_visible(c.oid))"
+
 
 def partition_name(day: date) -> str:
     return f"tracks_p{day:%Y%m%d}"
@@ -50,8 +57,8 @@ class TrackStore:
                 try:
                     async with conn.transaction():
                         # replicas starting together: one at a time (two CREATE … PARTITION OF deadlock)
-                        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('alarmhub:tracks_partitions'))")
-                        if await conn.fetchval("SELECT to_regclass($1)", name):
+                        await conn.execute(_PARTITION_LOCK)
+                        if await conn.fetchval(_EXISTS, name):
                             continue
                         # rows already in the default partition for that day must move first
                         await conn.execute(f"CREATE TEMP TABLE _mv ON COMMIT DROP AS SELECT * FROM tracks_default"
@@ -76,6 +83,12 @@ class TrackStore:
                 if day + timedelta(days=1) > cutoff:
                     continue
                 async with conn.transaction():
+                    # the same lock as ensure_partitions: two replicas' maintenance ticks (or a tick and an
+                    # operator's call) dropping partitions at once deadlocked on the parent's and the
+                    # children's AccessExclusiveLocks; one at a time, and the second finds the day gone
+                    await conn.execute(_PARTITION_LOCK)
+                    if not await conn.fetchval(_EXISTS, name):
+                        continue
                     await conn.execute(
                         f"INSERT INTO tracks_kept SELECT * FROM {name} WHERE device_id IN (SELECT source_device_id"
                         " FROM incidents WHERE status <> 'closed' AND source_device_id IS NOT NULL) ON CONFLICT DO NOTHING")

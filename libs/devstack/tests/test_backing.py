@@ -42,3 +42,34 @@ def test_reachable_services_are_reused_and_left_alone(tmp_path: Path) -> None:
         assert reachable(host, int(port)), "stopping the reuser leaves the service running"
     finally:
         first.stop()
+
+
+def test_stack_command_stops_its_children_on_sigterm(tmp_path: Path) -> None:
+    """`alarmhub-dev stack` under a process manager: SIGTERM stops the broker and Redis it started, at once.
+
+    It used to block the signals for sigwait(); the children inherited the blocked mask, ignored the
+    SIGTERM of stop() and were each killed only after the 10 s grace period.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    kafka, redis = free_port(), free_port()
+    env = {**os.environ, "KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka}", "REDIS_URL": f"redis://127.0.0.1:{redis}/0"}
+    proc = subprocess.Popen([sys.executable, "-m", "alarmhub_devstack.cli", "--state-dir", str(tmp_path), "stack"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()      # printed once everything answers
+        assert "'kafka'" in line and "'redis'" in line, line
+        assert reachable("127.0.0.1", kafka) and reachable("127.0.0.1", redis)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=8)   # two children sitting out a 10 s grace each would miss this
+        assert proc.returncode == 0, out
+        assert "stopped." in out
+        assert not reachable("127.0.0.1", kafka) and not reachable("127.0.0.1", redis)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -116,12 +116,33 @@ async def _up(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> int:
-    backing = BackingServices(state_dir=Path(args.state_dir)).start()
-    _say(f"reused {backing.reused}; started {[p.name for p in backing.started]}; Ctrl-C to stop")
+    """Backing services only, at the addresses ``up`` would use (``KAFKA_BOOTSTRAP``, ``REDIS_URL``,
+    ``DATABASE_URL``), until SIGINT or SIGTERM.
+
+    The signals are caught by handlers, not blocked: a blocked mask is inherited by the children,
+    so the broker and redis-server it started ignored the SIGTERM of ``stop()`` and each sat out the
+    10 s grace period before being killed.
+    """
+    env = os.environ
+    pg_server = env.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/alarmhub").rsplit("/", 1)[0]
+    backing = BackingServices(kafka_bootstrap=env.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+                              redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                              postgres_url=pg_server + "/postgres", state_dir=Path(args.state_dir))
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        backing.start()
+        _say(f"reused {backing.reused}; started {[p.name for p in backing.started]}; Ctrl-C to stop")
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
     finally:
         backing.stop()
+        _say("stopped.")
     return 0
 
 
@@ -134,7 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == "up":
         return asyncio.run(_up(args))
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     return _stack(args)
 
 

@@ -70,6 +70,10 @@ def test_stack_command_stops_its_children_on_sigterm(tmp_path: Path) -> None:
         assert "stopped." in out
         assert not reachable("127.0.0.1", kafka) and not reachable("127.0.0.1", redis)
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:        # failed: take the children down too, or they outlive the test
+            import psutil
+
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
             proc.kill()
             proc.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from .conftest import triaged
 from .test_service import _client, _mint, _publish, _wait_incident
+from .test_webhooks import Receiver
 
 
 async def _send(stack: Any, prefix: str, items: list[DeviceStatus]) -> None:
@@ -117,9 +119,18 @@ async def test_late_supervision_answer_joins_the_vehicles_open_incident_once(
                                 "supervision_id": 4711, "result": result, "result_text": text,
                                 "platform": "cmd-op"}})
 
+    def an_answer(body: bytes) -> bool:
+        p = json.loads(body)
+        return p["incident"]["id"] == str(t.incident_id) and "vehicle_command_answer" in p["event"].get("data", {})
+
+    station_system = Receiver(match=an_answer)
+    url = await station_system.start()
     processing, handled = answer(0, "processing"), answer(1, "handled")
     async with _client(app, token) as c:
-        await _wait_incident(c, str(t.incident_id))
+        first_seen = await _wait_incident(c, str(t.incident_id))
+        r = await c.post("/api/v1/webhooks", json={"unit": first_seen["station"], "url": url,
+                                                   "secret": "station-secret-0002"})
+        assert r.status_code == 201, r.text
         # the same status twice (a redelivery), then the next answer: the partition (keyed by the
         # vehicle) is read in order, so once "handled" is on the timeline the replay has been handled too
         await _send(stack, topic_prefix, [processing])
@@ -144,6 +155,14 @@ async def test_late_supervision_answer_joins_the_vehicles_open_incident_once(
         assert len(published) == 2 and {v["event_id"] for v in published} == {e["event_id"] for e in got}
         # the answer is not a status of the vehicle's link: no device_status row for it
         assert await app.store.p.fetchval("SELECT count(*) FROM device_status WHERE device_id = $1", vehicle) == 0
+        # and the station's system is told, once per answer (the replayed "processing" queues nothing)
+        try:
+            await wait_until(lambda: station_system.matched >= 2, timeout=20, interval=0.2)
+        finally:
+            await station_system.stop()
+        hooked = [json.loads(q["body"])["event"] for q in station_system.requests if an_answer(q["body"])]
+        assert sorted(e["event_id"] for e in hooked) == sorted(e["event_id"] for e in got)
+        assert {e["data"]["vehicle_command_answer"]["result_text"] for e in hooked} == {"processing", "handled"}
 
 
 async def test_late_supervision_answer_without_an_open_incident_is_skipped(

@@ -548,7 +548,8 @@ class Dispatcher:
 
         A 0x9401 supervision runs for an hour and platforms answer "processing" first and "handled" later,
         after the HTTP reply of ``vehicle_command`` is long gone. The transition's event id is derived from
-        the status event's id, so a replayed status (redelivery, a second consumer) adds nothing."""
+        the status event's id, so a replayed status (redelivery, a second consumer) adds nothing — neither
+        a timeline entry, nor an ``incidents.events`` record, nor a webhook delivery."""
         added = 0
         for s in items:
             answer = s.attributes.get(SUPERVISION_ANSWER)
@@ -567,6 +568,8 @@ class Dispatcher:
                                        **answer, "command": "supervise", "device_id": s.device_id,
                                        "protocol": s.protocol.value, "status_event_id": str(s.event_id)}})
                 ev = await self.store.append_transition_once(conn, row, trans, uuid.uuid5(_ANSWER_NS, str(s.event_id)))
+                if ev is not None:   # the station's system hears of it as of every other transition
+                    await self._enqueue_webhooks(conn, row, [ev])
             if ev is not None:
                 added += 1
                 self.metrics.actions.labels("vehicle_answer").inc()

@@ -175,3 +175,56 @@ def test_remembered_supervisions_are_bounded_by_deadline_and_size() -> None:
     now[0] += 3601  # both past their deadline: dropped on the next request
     commands._remember(1, 13, "粤B4:2", "p", 60)
     assert list(commands._sent) == [(1, 13)] and commands._sent[(1, 13)].expires == now[0] + 60
+
+
+async def test_an_answer_reaching_another_process_finds_its_vehicle_in_redis(
+        link: tuple[Jt809Server, Jt809Commands], stack: Any, topic_prefix: str, consume_topic: Any) -> None:
+    """The platform's link moved (a restart, another gateway process) while the supervision was open."""
+    import redis.asyncio as aioredis
+    from alarmhub_ingest_gps.jt809_commands import SharedSupervisions
+
+    srv, commands = link
+    r = aioredis.from_url(stack.redis_url)
+    try:
+        shared = SharedSupervisions(r, topic_prefix + "gps:")
+        commands.shared = shared
+        task = await _platform(srv, supervision_result=None)      # the platform says nothing for now
+        sup = await commands.command("粤B77777:2", "supervise", {"deadline_s": 600}, 0.5, "cmd-operator")
+        assert sup["status"] == "timeout"
+        sid = sup["supervision_id"]
+        assert 590 <= await r.ttl(f"{topic_prefix}gps:jt809:sup:70101:{sid}") <= 600   # until the deadline
+        await asyncio.wait_for(task, 30)
+
+        # the process that sent it is gone; a new one (nothing in memory) gets the platform's "handled"
+        other = Jt809Commands(publish=commands.publish, shared=shared)
+        await other.on_answer(70101, {"sub_type": p.UP_WARN_MSG_URGE_TODO_ACK, "supervision_id": sid, "result": 1})
+        got = await consume_topic(topic_prefix, "devices.status", 1, timeout=20,
+                                  where=lambda v: v.get("attributes", {}).get(SUPERVISION_ANSWER, {})
+                                  .get("supervision_id") == sid)
+        status = DeviceStatus.model_validate(got[0])
+        assert status.device_id == "粤B77777:2" and status.attributes[SUPERVISION_ANSWER] == {
+            "supervision_id": sid, "result": 1, "result_text": "handled", "platform": "cmd-operator"}
+        assert other.answers_published == 1 and other.late == 0
+        # an id no process sent is still only counted
+        await other.on_answer(70101, {"sub_type": p.UP_WARN_MSG_URGE_TODO_ACK, "supervision_id": sid + 7, "result": 1})
+        assert other.late == 1 and other.answers_published == 1
+    finally:
+        await r.aclose()
+
+
+async def test_supervision_goes_out_with_redis_down(link: tuple[Jt809Server, Jt809Commands]) -> None:
+    """Redis is only the fallback for other processes: unreachable, the request and its answer still work."""
+    import redis.asyncio as aioredis
+    from alarmhub_devstack import free_port
+    from alarmhub_ingest_gps.jt809_commands import SharedSupervisions
+
+    srv, commands = link
+    dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    try:
+        commands.shared = SharedSupervisions(dead, "x:")
+        task = await _platform(srv)
+        sup = await commands.command("粤B77777:2", "supervise", {"warn_type": "theft"}, 5.0, "cmd-operator")
+        assert sup["status"] == "ok" and sup["result_name"] == "processing"
+        await asyncio.wait_for(task, 30)
+    finally:
+        await dead.aclose()

@@ -28,7 +28,7 @@ from alarmhub_runtime import HealthServer
 
 from .config import DEV_AUTH_SECRET, GpsSettings
 from .fastfix import fix_json
-from .jt809_commands import Jt809Commands
+from .jt809_commands import Jt809Commands, SharedSupervisions
 from .jt809_link import (
     Jt809Server,
     PlatformDirectory,
@@ -90,6 +90,8 @@ class GpsApp(Sink):
             settings.redis_url, prefix=settings.key_prefix, gateway_id=settings.gateway_id or "",
             ttl_s=max(settings.idle_timeout_s, settings.jt809_idle_timeout_s) + 2 * settings.ownership_refresh_s,
             refresh_s=settings.ownership_refresh_s, errors=metrics.ownership_errors)
+        # sent 0x9401s in Redis too: a late 0x1401 may reach another process (or this one after a restart)
+        self.jt809_commands.shared = SharedSupervisions(self.ownership.redis, settings.key_prefix)
         self._write_link_status = link_status_writer(settings.database_url)
         self.jt809 = Jt809Server(
             host=settings.host, port=settings.jt809_port, directory=self.platforms, publish=self._publish_809,

@@ -23,11 +23,17 @@ its deadline (bounded: oldest evicted beyond ``max_supervisions``). A 0x1401 tha
 or a further answer for the same id) is published durably on ``devices.status`` as a ``DeviceStatus``
 (``status=other``, ``attributes.jt809_supervision_answer``) for the vehicle, which dispatch appends to
 the vehicle's open incident. A 0x1401 for an id never sent here (or past its deadline) is only logged.
+
+Several gateway processes, or a restart: the platform's link can come back on another process (or on
+this one, its memory gone) while a supervision is still open. With a :class:`SharedSupervisions`
+(wired by the app on the gateway's Redis) every sent 0x9401 is also written to Redis until its
+deadline, and an answer this process does not know is looked up there before it is given up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections import OrderedDict
@@ -53,7 +59,7 @@ from .fastfix import RawFix
 from .jt809_link import Jt809Server
 from .protocols import jt809 as p
 
-__all__ = ["COMMANDS_809", "SUPERVISION_RESULTS", "Jt809Commands", "split_device_id",
+__all__ = ["COMMANDS_809", "SUPERVISION_RESULTS", "Jt809Commands", "SharedSupervisions", "split_device_id",
            "warn_type_code"]
 
 log = structlog.get_logger("alarmhub.ingest_gps.jt809")
@@ -73,6 +79,37 @@ class _Sent:
     device_id: str
     platform: str
     expires: float
+
+
+class SharedSupervisions:
+    """Sent 0x9401s in Redis: ``<prefix>jt809:sup:<user id>:<supervision id>`` → ``[vehicle, platform]``,
+    expiring at the supervision's deadline.
+
+    Why: a 0x1401 "handled" can come an hour after the request, on whichever process holds the platform's
+    link by then. Best effort: with Redis down a supervision is still sent and answered on this process;
+    only the fallback for another process is lost (counted as ``answer_unshared``). Supervision ids start
+    at a random 30-bit number per process, so two processes' ids for one platform collide only by chance
+    (then the later request's vehicle wins the shared key; the answers still name the supervision id).
+    """
+
+    def __init__(self, redis: Any, prefix: str, *, timeout_s: float = 1.0) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.timeout_s = timeout_s
+
+    def _key(self, user_id: int, supervision_id: int) -> str:
+        return f"{self.prefix}jt809:sup:{user_id}:{supervision_id}"
+
+    async def put(self, user_id: int, supervision_id: int, device_id: str, platform: str, ttl_s: float) -> None:
+        await asyncio.wait_for(self.redis.set(self._key(user_id, supervision_id), json.dumps([device_id, platform]),
+                                              ex=max(1, int(ttl_s + 0.999))), self.timeout_s)
+
+    async def get(self, user_id: int, supervision_id: int) -> tuple[str, str] | None:
+        raw = await asyncio.wait_for(self.redis.get(self._key(user_id, supervision_id)), self.timeout_s)
+        if raw is None:
+            return None
+        device_id, platform = json.loads(raw)
+        return str(device_id), str(platform)
 
 
 def split_device_id(device_id: str) -> tuple[str, int]:
@@ -114,12 +151,13 @@ class Jt809Commands:
 
     def __init__(self, server: Jt809Server | None = None, *, position_wait_s: float = 3.0,
                  metrics: Any = None, publish: Publish | None = None, max_supervisions: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, shared: SharedSupervisions | None = None) -> None:
         self.server = server
         self.position_wait_s = position_wait_s
         self.metrics = metrics  # GpsMetrics (its ``commands`` counter) or None
         self.publish = publish  # the durable write (acks=all); None: unanswered supervisions are only logged
         self.max_supervisions = max_supervisions
+        self.shared = shared    # the other processes' sent supervisions (Redis), or None: this process's only
         self._clock = clock
         self.late = 0
         self.answers_published = 0
@@ -160,12 +198,40 @@ class Jt809Commands:
             del self._sent[key]
         self._sent[(user_id, supervision_id)] = _Sent(device_id, platform, now + max(deadline_s, 0.0))
 
+    async def _share(self, user_id: int, supervision_id: int, device_id: str, platform: str, deadline_s: float) -> None:
+        if self.shared is None:
+            return
+        try:
+            await self.shared.put(user_id, supervision_id, device_id, platform, deadline_s)
+        except Exception as exc:  # Redis down: the supervision goes out anyway, answerable on this process
+            self._count("supervise", "answer_unshared")
+            log.warning("jt809_supervision_not_shared", user_id=user_id, supervision_id=supervision_id,
+                        error=repr(exc))
+
+    async def _recall(self, user_id: int, supervision_id: int) -> _Sent | None:
+        """A supervision another process (or this one before a restart) sent, from Redis; None: unknown."""
+        if self.shared is None:
+            return None
+        try:
+            found = await self.shared.get(user_id, supervision_id)
+        except Exception as exc:
+            log.warning("jt809_supervision_lookup_failed", user_id=user_id, supervision_id=supervision_id,
+                        error=repr(exc))
+            return None
+        if found is None:
+            return None
+        return _Sent(found[0], found[1], self._clock() + 1.0)   # its deadline is the Redis key's
+
     async def _publish_answer(self, user_id: int, answer: dict[str, Any]) -> bool:
         """A 0x1401 no caller waits for: onto ``devices.status`` for the vehicle's incident. False: unknown id."""
         sid = int(answer.get("supervision_id", -1))
-        sent = self._sent.get((user_id, sid))
-        if sent is None or sent.expires <= self._clock() or self.publish is None:
+        if self.publish is None:
             return False
+        sent = self._sent.get((user_id, sid))
+        if sent is None or sent.expires <= self._clock():
+            sent = await self._recall(user_id, sid)
+            if sent is None:
+                return False
         result = int(answer.get("result", -1))
         now = utcnow()
         status = DeviceStatus(
@@ -286,6 +352,7 @@ class Jt809Commands:
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._supervisions[(user_id, sid)] = fut
         self._remember(user_id, sid, device_id, platform, deadline_s)  # before sending: the answer may beat us
+        await self._share(user_id, sid, device_id, platform, deadline_s)
         try:
             if not await self.server.supervise(user_id, plate, colour, sup):
                 self._sent.pop((user_id, sid), None)

@@ -79,6 +79,11 @@ class SessionOwnership:
         self._errors = errors  # a Counter child, incremented per failed Redis call
         self.active: Callable[[float], Iterable[str]] = lambda _since: ()
 
+    @property
+    def redis(self) -> Any:
+        """The gateway's Redis client (closed by :meth:`stop`), for the other shared records (jt809_commands)."""
+        return self._redis
+
     # ------------------------------------------------------------------ called by the servers
 
     def claim(self, session: str) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import importlib
 import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -62,6 +63,7 @@ async def _live(args: argparse.Namespace) -> dict[str, Any]:
     sites = demo_sites(args.sites, seed=args.seed)
     api = os.environ.get("ALARMHUB_API", f"http://127.0.0.1:{_env_port('ALARMHUB_HTTP_PORT', 8080)}")
     token = os.environ.get("ALARMHUB_DEV_TOKEN", "dev-city-admin")
+    print(json.dumps({"event": "simulator_started", "api": api, "sites": len(sites)}), flush=True)
     registered = await register_sites(api, token, sites)
     print(json.dumps({"event": "sites_registered", "count": registered}), flush=True)
     jobs: dict[str, Any] = {
@@ -82,6 +84,19 @@ async def _live(args: argparse.Namespace) -> dict[str, Any]:
     names = list(jobs)
     results = await asyncio.gather(*jobs.values(), return_exceptions=True)
     return {n: (r if not isinstance(r, BaseException) else repr(r)) for n, r in zip(names, results, strict=True)}
+
+
+async def _until_signal(work: Any) -> dict[str, Any]:
+    """Run ``work`` until it ends or SIGINT/SIGTERM arrives: under ``make run``'s supervisor the simulator is
+    stopped like the services, with a summary line and exit code 0 rather than killed by the signal."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return {"event": "stopped"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                                       seed=args.seed))
         print(json.dumps(res))
         return 0
-    print(json.dumps(asyncio.run(_live(args)), default=str))
+    print(json.dumps(asyncio.run(_until_signal(_live(args))), default=str), flush=True)
     return 0
 
 

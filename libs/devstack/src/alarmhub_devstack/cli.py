@@ -40,6 +40,21 @@ DEV_DEFAULTS = {
 }
 
 
+#: where the backing services are looked for (and started when nothing answers there)
+ADDRESS_DEFAULTS = {
+    "KAFKA_BOOTSTRAP": "127.0.0.1:9092",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/alarmhub",
+}
+
+
+def _backing(env: dict[str, str], state: Path) -> BackingServices:
+    """The backing services at ``env``'s addresses (PostgreSQL: ``DATABASE_URL``'s server)."""
+    pg_server = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    return BackingServices(kafka_bootstrap=env["KAFKA_BOOTSTRAP"], redis_url=env["REDIS_URL"],
+                           postgres_url=pg_server, state_dir=state)
+
+
 def _say(text: str) -> None:
     print(text, flush=True)
 
@@ -58,10 +73,7 @@ def _wait_http(url: str, timeout: float) -> bool:
 
 
 async def _up(args: argparse.Namespace) -> int:
-    env = {**DEV_DEFAULTS, **os.environ}
-    env.setdefault("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-    env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/alarmhub")
+    env = {**ADDRESS_DEFAULTS, **DEV_DEFAULTS, **os.environ}
     http_port = int(env.get("ALARMHUB_HTTP_PORT", "8080"))
     if reachable("127.0.0.1", http_port) and _wait_http(f"http://127.0.0.1:{http_port}/openapi.json", 2):
         _say(f"alarmhub is already running: console http://127.0.0.1:{http_port}/"
@@ -69,9 +81,7 @@ async def _up(args: argparse.Namespace) -> int:
         return 0
 
     state = Path(args.state_dir)
-    pg_server = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
-    backing = BackingServices(kafka_bootstrap=env["KAFKA_BOOTSTRAP"], redis_url=env["REDIS_URL"],
-                              postgres_url=pg_server, state_dir=state)
+    backing = _backing(env, state)
     _say("alarmhub dev stack: starting backing services …")
     await asyncio.to_thread(backing.start)
     for r in backing.reused:
@@ -123,11 +133,7 @@ def _stack(args: argparse.Namespace) -> int:
     so the broker and redis-server it started ignored the SIGTERM of ``stop()`` and each sat out the
     10 s grace period before being killed.
     """
-    env = os.environ
-    pg_server = env.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/alarmhub").rsplit("/", 1)[0]
-    backing = BackingServices(kafka_bootstrap=env.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-                              redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                              postgres_url=pg_server + "/postgres", state_dir=Path(args.state_dir))
+    backing = _backing({**ADDRESS_DEFAULTS, **os.environ}, Path(args.state_dir))
 
     def _interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -21,11 +21,9 @@ install: $(UV)
 run: install
 	$(VENV)/bin/alarmhub-dev up
 
-test: install
+test: install lint typecheck
 	bash scripts/install-system.sh
 	$(VENV)/bin/alarmhub-proto --check
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy libs/events/src libs/kafka/src libs/runtime/src libs/devstack/src libs/store/src libs/geo/src
 	$(VENV)/bin/pytest
 
 # Benchmarks: what they need beyond the tests (PostGIS for bench/routing.py's baseline); run the scripts
@@ -39,7 +37,7 @@ proto: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check . || true
+	$(VENV)/bin/ruff format --check .
 
 typecheck: install
 	$(VENV)/bin/mypy libs/events/src libs/kafka/src libs/runtime/src libs/devstack/src libs/store/src libs/geo/src

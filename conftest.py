@@ -80,11 +80,20 @@ def _keep_servers_others_use(backing: BackingServices) -> None:
         mine = {me, p.proc.pid}
         with contextlib.suppress(psutil.Error):
             mine |= {c.pid for c in psutil.Process(p.proc.pid).children(recursive=True)}
-            ports = {c.laddr.port for c in psutil.net_connections("tcp")
-                     if c.pid in mine and c.status == psutil.CONN_LISTEN and c.laddr}
-            users = {c.pid for c in psutil.net_connections("tcp")
-                     if c.raddr and c.raddr.port in ports and c.status == psutil.CONN_ESTABLISHED
-                     and c.pid and c.pid not in mine}
+            ports = {
+                c.laddr.port
+                for c in psutil.net_connections("tcp")
+                if c.pid in mine and c.status == psutil.CONN_LISTEN and c.laddr
+            }
+            users = {
+                c.pid
+                for c in psutil.net_connections("tcp")
+                if c.raddr
+                and c.raddr.port in ports
+                and c.status == psutil.CONN_ESTABLISHED
+                and c.pid
+                and c.pid not in mine
+            }
             if users:
                 backing.started.remove(p)
 
@@ -100,8 +109,13 @@ async def topic_prefix(stack: Stack) -> AsyncIterator[str]:
 
 @pytest.fixture
 def consume_topic(stack: Stack) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
-    async def _consume(prefix: str, topic: str, n: int, timeout: float = 15.0,
-                       where: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+    async def _consume(
+        prefix: str,
+        topic: str,
+        n: int,
+        timeout: float = 15.0,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
         return await consume(stack.kafka_bootstrap, prefix + topic, n, timeout, where=where)
 
     return _consume

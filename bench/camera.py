@@ -40,15 +40,18 @@ SERVER_ID, REALM = "34020000002000000001", "3402000000"
 
 
 def _alert(mac: str, active: bool) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<EventNotificationAlert version="2.0" '
-            f'xmlns="http://www.hikvision.com/ver20/XMLSchema">\n<ipAddress>127.0.0.1</ipAddress>\n'
-            f"<macAddress>{mac}</macAddress>\n<channelID>1</channelID>\n"
-            f"<dateTime>2026-11-25T16:00:00+08:00</dateTime>\n<activePostCount>1</activePostCount>\n"
-            f"<eventType>VMD</eventType>\n<eventState>{'active' if active else 'inactive'}</eventState>\n"
-            f"<eventDescription>Motion alarm</eventDescription>\n</EventNotificationAlert>\n").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<EventNotificationAlert version="2.0" '
+        f'xmlns="http://www.hikvision.com/ver20/XMLSchema">\n<ipAddress>127.0.0.1</ipAddress>\n'
+        f"<macAddress>{mac}</macAddress>\n<channelID>1</channelID>\n"
+        f"<dateTime>2026-11-25T16:00:00+08:00</dateTime>\n<activePostCount>1</activePostCount>\n"
+        f"<eventType>VMD</eventType>\n<eventState>{'active' if active else 'inactive'}</eventState>\n"
+        f"<eventDescription>Motion alarm</eventDescription>\n</EventNotificationAlert>\n"
+    ).encode()
 
 
 # ------------------------------------------------------------------------------ processes
+
 
 def _echo_server(port: int) -> None:
     import uvicorn
@@ -71,6 +74,7 @@ def _http_worker(url: str, worker: int, concurrency: int, duration: float, q: An
         deadline = time.monotonic() + duration
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+
             async def one(i: int) -> None:
                 nonlocal ok, errors
                 n = 0
@@ -79,14 +83,16 @@ def _http_worker(url: str, worker: int, concurrency: int, duration: float, q: An
                     n += 1
                     mac = f"02:{worker:02x}:{i:02x}:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}"
                     try:
-                        r = await client.post(url, content=_alert(mac, True),
-                                              headers={"Content-Type": "application/xml"})
+                        r = await client.post(
+                            url, content=_alert(mac, True), headers={"Content-Type": "application/xml"}
+                        )
                         if r.status_code == 200:
                             ok += 1
                         else:
                             errors += 1
                     except httpx.HTTPError:
                         errors += 1
+
             await asyncio.gather(*(one(i) for i in range(concurrency)))
         return {"ok": ok, "errors": errors}
 
@@ -122,6 +128,7 @@ def _sip_worker(port: int, worker: int, devices: int, duration: float, q: Any) -
                     errors += status != 200
                 except TimeoutError:
                     errors += 1
+
         await asyncio.gather(*(run(d) for d in devs))
         for d in devs:
             d.close()
@@ -149,14 +156,17 @@ def _metric(url: str, name: str, **labels: str) -> float:
     total = 0.0
     for line in text.splitlines():
         if (line.startswith(name + "{") or line.startswith(name + " ")) and all(
-                f'{k}="{v}"' in line for k, v in labels.items()):
+            f'{k}="{v}"' in line for k, v in labels.items()
+        ):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
 
 def _published(url: str, protocol: str) -> float:
-    return sum(_metric(url, "alarmhub_ingest_camera_events_total", protocol=protocol, decision=d)
-               for d in ("new", "restore"))
+    return sum(
+        _metric(url, "alarmhub_ingest_camera_events_total", protocol=protocol, decision=d)
+        for d in ("new", "restore")
+    )
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,11 +194,20 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             redis_url = backing.redis_url
 
         _Stack.database_url = database_url  # type: ignore[attr-defined]
-        env = service_env(_Stack, prefix, ALARMHUB_LOG_LEVEL="WARNING", ALARMHUB_SIP_PASSWORD=SIP_PASSWORD,
-                          ALARMHUB_CAMERA_FLOOD_BURST="100000000", ALARMHUB_CAMERA_HOLD_S="0.000001",
-                          ALARMHUB_ONVIF_MODE="off", ALARMHUB_CAMERA_HOST="127.0.0.1", ALARMHUB_SIP_HOST="127.0.0.1")
-        service = ServiceProcess.create("alarmhub_ingest_camera", env,
-                                        port_vars=("ALARMHUB_CAMERA_HTTP_PORT", "ALARMHUB_SIP_PORT"))
+        env = service_env(
+            _Stack,
+            prefix,
+            ALARMHUB_LOG_LEVEL="WARNING",
+            ALARMHUB_SIP_PASSWORD=SIP_PASSWORD,
+            ALARMHUB_CAMERA_FLOOD_BURST="100000000",
+            ALARMHUB_CAMERA_HOLD_S="0.000001",
+            ALARMHUB_ONVIF_MODE="off",
+            ALARMHUB_CAMERA_HOST="127.0.0.1",
+            ALARMHUB_SIP_HOST="127.0.0.1",
+        )
+        service = ServiceProcess.create(
+            "alarmhub_ingest_camera", env, port_vars=("ALARMHUB_CAMERA_HTTP_PORT", "ALARMHUB_SIP_PORT")
+        )
         service.log_dir = ROOT / "artifacts" / "logs"
         service.start(timeout=120)
 
@@ -200,19 +219,23 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         wait_http(wait_http_post, 60)
 
         d, c, w = args.duration, args.concurrency, args.workers
-        echo_res, echo_t = _drive(_http_worker, lambda i: (f"http://127.0.0.1:{echo_port}/echo", i, c, d), w, d)
+        echo_res, echo_t = _drive(
+            _http_worker, lambda i: (f"http://127.0.0.1:{echo_port}/echo", i, c, d), w, d
+        )
 
         health = service.health_url
         http_port = service.ports["ALARMHUB_CAMERA_HTTP_PORT"]
         p0 = _published(health, "isapi")
-        isapi_res, isapi_t = _drive(_http_worker, lambda i: (f"http://127.0.0.1:{http_port}/events/isapi", i, c, d),
-                                    w, d)
+        isapi_res, isapi_t = _drive(
+            _http_worker, lambda i: (f"http://127.0.0.1:{http_port}/events/isapi", i, c, d), w, d
+        )
         time.sleep(0.5)
         isapi_pub = _published(health, "isapi") - p0
 
         s0 = _published(health, "gb28181")
-        sip_res, sip_t = _drive(_sip_worker, lambda i: (service.ports["ALARMHUB_SIP_PORT"], i, args.devices // w, d),
-                                w, d)
+        sip_res, sip_t = _drive(
+            _sip_worker, lambda i: (service.ports["ALARMHUB_SIP_PORT"], i, args.devices // w, d), w, d
+        )
         time.sleep(0.5)
         sip_pub = _published(health, "gb28181") - s0
 
@@ -221,15 +244,24 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
         echo_rate = rate(echo_res)
         return {
-            "bench": "camera_ingest", "duration_s": d, "http_concurrency": c * w, "sip_devices": args.devices,
-            "load_processes": w, "cpus": os.cpu_count(),
+            "bench": "camera_ingest",
+            "duration_s": d,
+            "http_concurrency": c * w,
+            "sip_devices": args.devices,
+            "load_processes": w,
+            "cpus": os.cpu_count(),
             "echo_requests_per_s": echo_rate,
-            "isapi_pushes_per_s": rate(isapi_res), "isapi_published_per_s": round(isapi_pub / d),
+            "isapi_pushes_per_s": rate(isapi_res),
+            "isapi_published_per_s": round(isapi_pub / d),
             "isapi_vs_echo": round(rate(isapi_res) / max(echo_rate, 1), 3),
-            "sip_alarms_per_s": rate(sip_res), "sip_published_per_s": round(sip_pub / d),
+            "sip_alarms_per_s": rate(sip_res),
+            "sip_published_per_s": round(sip_pub / d),
             "sip_registered": sum(r["registered"] for r in sip_res),
-            "errors": {"echo": sum(r["errors"] for r in echo_res), "isapi": sum(r["errors"] for r in isapi_res),
-                       "sip": sum(r["errors"] for r in sip_res)},
+            "errors": {
+                "echo": sum(r["errors"] for r in echo_res),
+                "isapi": sum(r["errors"] for r in isapi_res),
+                "sip": sum(r["errors"] for r in sip_res),
+            },
             "wall_s": {"echo": round(echo_t, 1), "isapi": round(isapi_t, 1), "sip": round(sip_t, 1)},
         }
     finally:
@@ -242,9 +274,13 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase (at most 300)")
-    parser.add_argument("--concurrency", type=int, default=32, help="HTTP requests in flight per load process")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="HTTP requests in flight per load process"
+    )
     parser.add_argument("--devices", type=int, default=64, help="GB/T 28181 devices in total")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     args = parser.parse_args(argv)

@@ -70,8 +70,9 @@ def account(i: int, encrypted: bool) -> str:
 # --------------------------------------------------------------------------------------- load side
 
 
-async def _transmitter(port: int, idx: int, encrypted: bool, until: float, interval: float | None,
-                       lat: list[float], line: str) -> int:
+async def _transmitter(
+    port: int, idx: int, encrypted: bool, until: float, interval: float | None, lat: list[float], line: str
+) -> int:
     from alarmhub_ingest_contactid.protocols import dc09
 
     acct = account(idx, encrypted)
@@ -91,8 +92,16 @@ async def _transmitter(port: int, idx: int, encrypted: bool, until: float, inter
                     continue
                 next_at += interval
             seq = seq % 9999 + 1
-            frame = dc09.encode_message("ADM-CID", seq, acct, f"#{acct}|1130 01 {seq % 1000:03d}", receiver="1",
-                                        line=line, timestamp=datetime.now(UTC), key=key)
+            frame = dc09.encode_message(
+                "ADM-CID",
+                seq,
+                acct,
+                f"#{acct}|1130 01 {seq % 1000:03d}",
+                receiver="1",
+                line=line,
+                timestamp=datetime.now(UTC),
+                key=key,
+            )
             t0 = time.perf_counter()
             writer.write(frame)
             await writer.drain()
@@ -106,13 +115,22 @@ async def _transmitter(port: int, idx: int, encrypted: bool, until: float, inter
     return sent
 
 
-def _load_process(port: int, first: int, count: int, encrypted: bool, duration: float, interval: float | None,
-                  line: str, out: Any) -> None:
+def _load_process(
+    port: int,
+    first: int,
+    count: int,
+    encrypted: bool,
+    duration: float,
+    interval: float | None,
+    line: str,
+    out: Any,
+) -> None:
     async def run() -> list[float]:
         lat: list[float] = []
         until = time.monotonic() + duration
-        await asyncio.gather(*(_transmitter(port, first + i, encrypted, until, interval, lat, line)
-                               for i in range(count)))
+        await asyncio.gather(
+            *(_transmitter(port, first + i, encrypted, until, interval, lat, line) for i in range(count))
+        )
         return lat
 
     c0 = time.process_time()
@@ -120,8 +138,15 @@ def _load_process(port: int, first: int, count: int, encrypted: bool, duration: 
     out.put((lat, time.process_time() - c0))
 
 
-def drive(port: int, transmitters: int, encrypted: bool, duration: float, rate: float | None,
-          line: str, procs: int = 2) -> dict[str, float]:
+def drive(
+    port: int,
+    transmitters: int,
+    encrypted: bool,
+    duration: float,
+    rate: float | None,
+    line: str,
+    procs: int = 2,
+) -> dict[str, float]:
     """Run ``transmitters`` over ``procs`` load processes; return msgs/s and latency percentiles (ms)."""
     ctx = mp.get_context("fork")
     out = ctx.Queue()
@@ -144,9 +169,13 @@ def drive(port: int, transmitters: int, encrypted: bool, duration: float, rate: 
     lat.sort()
     if not lat:
         return {"msgs_per_s": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "acked": 0}
-    return {"msgs_per_s": len(lat) / duration, "p50_ms": lat[len(lat) // 2] * 1000,
-            "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, "acked": len(lat),
-            "load_cpu_ms_per_1000": load_cpu * 1e6 / len(lat)}
+    return {
+        "msgs_per_s": len(lat) / duration,
+        "p50_ms": lat[len(lat) // 2] * 1000,
+        "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+        "acked": len(lat),
+        "load_cpu_ms_per_1000": load_cpu * 1e6 / len(lat),
+    }
 
 
 # ------------------------------------------------------------------------------------- receivers
@@ -173,26 +202,42 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) ->
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def start_alarmhub(backing: Any, db_url: str, prefix: str, log_level: str,
-                   python: str = sys.executable) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_alarmhub(
+    backing: Any, db_url: str, prefix: str, log_level: str, python: str = sys.executable
+) -> tuple[subprocess.Popen[bytes], int, int]:
     port, health = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
-    env.update({"KAFKA_BOOTSTRAP": backing.kafka_bootstrap, "DATABASE_URL": db_url,
-                "ALARMHUB_TOPIC_PREFIX": prefix, "ALARMHUB_DC09_HOST": "127.0.0.1", "ALARMHUB_DC09_PORT": str(port),
-                "ALARMHUB_HEALTH_HOST": "127.0.0.1", "ALARMHUB_HEALTH_PORT": str(health),
-                "ALARMHUB_LOG_LEVEL": log_level,
-                # every simulated transmitter comes from 127.0.0.1: lift the per-address limit
-                "ALARMHUB_DC09_MAX_CONNECTIONS_PER_PEER": "100000"})
-    proc = subprocess.Popen([python, "-m", "alarmhub_ingest_contactid"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP": backing.kafka_bootstrap,
+            "DATABASE_URL": db_url,
+            "ALARMHUB_TOPIC_PREFIX": prefix,
+            "ALARMHUB_DC09_HOST": "127.0.0.1",
+            "ALARMHUB_DC09_PORT": str(port),
+            "ALARMHUB_HEALTH_HOST": "127.0.0.1",
+            "ALARMHUB_HEALTH_PORT": str(health),
+            "ALARMHUB_LOG_LEVEL": log_level,
+            # every simulated transmitter comes from 127.0.0.1: lift the per-address limit
+            "ALARMHUB_DC09_MAX_CONNECTIONS_PER_PEER": "100000",
+        }
+    )
+    proc = subprocess.Popen(
+        [python, "-m", "alarmhub_ingest_contactid"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _wait_port(port, proc)
     return proc, port, health
 
 
 def start_pysia(n: int) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", PYSIA_SERVER, str(port), str(n), KEY_TEXT],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PYSIA_SERVER, str(port), str(n), KEY_TEXT],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _wait_port(port, proc)
     return proc, port
 
@@ -222,8 +267,11 @@ def measured(pid: int, run: Any) -> dict[str, float]:
 def published_events(health: int) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{health}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("alarmhub_ingest_contactid_events_total{"))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("alarmhub_ingest_contactid_events_total{")
+    )
 
 
 def setup_accounts(db_url: str, n: int) -> None:
@@ -235,12 +283,22 @@ def setup_accounts(db_url: str, n: int) -> None:
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM accounts WHERE line = :l"), {"l": LINE})
         for i in range(n):
-            conn.execute(text("INSERT INTO accounts (line, account, company, key_hex, encryption_required) "
-                              "VALUES (:l, :a, 'bench', :k, true)"), {"l": LINE, "a": account(i, True), "k": KEY.hex()})
+            conn.execute(
+                text(
+                    "INSERT INTO accounts (line, account, company, key_hex, encryption_required) "
+                    "VALUES (:l, :a, 'bench', :k, true)"
+                ),
+                {"l": LINE, "a": account(i, True), "k": KEY.hex()},
+            )
             # the clear transmitters' accounts are registered too, as pysiaalarm's are configured (an
             # unregistered account is looked up in the database every few seconds: another path)
-            conn.execute(text("INSERT INTO accounts (line, account, company, encryption_required) "
-                              "VALUES (:l, :a, 'bench', false)"), {"l": LINE, "a": account(i, False)})
+            conn.execute(
+                text(
+                    "INSERT INTO accounts (line, account, company, encryption_required) "
+                    "VALUES (:l, :a, 'bench', false)"
+                ),
+                {"l": LINE, "a": account(i, False)},
+            )
     engine.dispose()
 
 
@@ -264,8 +322,11 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=500.0, help="offered load for the latency run, msgs/s")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per receiver and mode (≤ 5)")
     ap.add_argument("--log-level", default="INFO", help="receiver log level (INFO logs every message)")
-    ap.add_argument("--baseline-python", default=None,
-                    help="also run alarmhub with this interpreter (another checkout's .venv) in the rotation")
+    ap.add_argument(
+        "--baseline-python",
+        default=None,
+        help="also run alarmhub with this interpreter (another checkout's .venv) in the rotation",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     transmitters = max(1, min(args.transmitters, 1000))
@@ -293,10 +354,12 @@ def main() -> None:
         ps, ps_port = start_pysia(transmitters)
         # (name, process, port, health port or None, line)
         receivers: list[tuple[str, subprocess.Popen[bytes], int, int | None, str]] = [
-            ("alarmhub", ah, ah_port, ah_health, line)]
+            ("alarmhub", ah, ah_port, ah_health, line)
+        ]
         if args.baseline_python:
-            base, base_port, base_health = start_alarmhub(backing, db_url, prefix, args.log_level,
-                                                          python=args.baseline_python)
+            base, base_port, base_health = start_alarmhub(
+                backing, db_url, prefix, args.log_level, python=args.baseline_python
+            )
             receivers.append(("alarmhub_base", base, base_port, base_health, line))
         receivers.append(("pysiaalarm", ps, ps_port, None, "0"))
         try:
@@ -310,14 +373,20 @@ def main() -> None:
                 for _ in range(rounds):
                     for name, proc, port, health, ln in receivers:
                         before = published_events(health) if health else 0.0
-                        r = measured(proc.pid, lambda enc=enc, port=port, ln=ln:
-                                     drive(port, transmitters, enc, duration, None, ln))
+                        r = measured(
+                            proc.pid,
+                            lambda enc=enc, port=port, ln=ln: drive(
+                                port, transmitters, enc, duration, None, ln
+                            ),
+                        )
                         if health:
                             r["published"] = published_events(health) - before
                         if r["msgs_per_s"] > results.get(f"{name}_{mode}", {}).get("msgs_per_s", -1):
                             results[f"{name}_{mode}"] = r
                 for name, _, port, _, ln in receivers:
-                    results[f"{name}_{mode}_at_rate"] = drive(port, transmitters, enc, duration, args.rate, ln)
+                    results[f"{name}_{mode}_at_rate"] = drive(
+                        port, transmitters, enc, duration, args.rate, ln
+                    )
         finally:
             for _, proc, _, _, _ in receivers:
                 stop(proc)
@@ -330,24 +399,33 @@ def main() -> None:
         base = results[f"pysiaalarm_{mode}"]["msgs_per_s"]
         for name in names:
             results[f"{name}_{mode}"]["ratio_vs_pysiaalarm"] = (
-                results[f"{name}_{mode}"]["msgs_per_s"] / base if base else float("inf"))
+                results[f"{name}_{mode}"]["msgs_per_s"] / base if base else float("inf")
+            )
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"DC-09 receivers, {transmitters} stop-and-wait transmitters over loopback, best of {rounds} x "
-          f"{duration:.0f} s per receiver and mode")
-    print(f"{'receiver / mode':<28}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}  "
-          f"{'p99 ms @' + str(int(args.rate)) + '/s':>14}{'CPU ms/1000 msgs':>18}{'load gen CPU':>14}")
+    print(
+        f"DC-09 receivers, {transmitters} stop-and-wait transmitters over loopback, best of {rounds} x "
+        f"{duration:.0f} s per receiver and mode"
+    )
+    print(
+        f"{'receiver / mode':<28}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}  "
+        f"{'p99 ms @' + str(int(args.rate)) + '/s':>14}{'CPU ms/1000 msgs':>18}{'load gen CPU':>14}"
+    )
     for mode in ("clear", "aes"):
         for name in [*names, "pysiaalarm"]:
             r, rr = results[f"{name}_{mode}"], results[f"{name}_{mode}_at_rate"]
             ratio = f"{r['ratio_vs_pysiaalarm']:.2f}x" if "ratio_vs_pysiaalarm" in r else ""
-            print(f"{name + '_' + mode:<28}{r['msgs_per_s']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{ratio:>8}  "
-                  f"{rr['p99_ms']:>14.2f}{r['cpu_ms_per_1000']:>18.1f}{r['load_cpu_ms_per_1000']:>14.1f}")
+            print(
+                f"{name + '_' + mode:<28}{r['msgs_per_s']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{ratio:>8}  "
+                f"{rr['p99_ms']:>14.2f}{r['cpu_ms_per_1000']:>18.1f}{r['load_cpu_ms_per_1000']:>14.1f}"
+            )
     for mode in ("clear", "aes"):
         for name in names:
             r = results[f"{name}_{mode}"]
-            print(f"{name} {mode}: {int(r['acked'])} ACKs, {int(r['published'])} events confirmed by the broker")
+            print(
+                f"{name} {mode}: {int(r['acked'])} ACKs, {int(r['published'])} events confirmed by the broker"
+            )
     print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 

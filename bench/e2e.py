@@ -48,7 +48,13 @@ SERVICES = {  # module → extra port variables
     "alarmhub_dispatch": ("ALARMHUB_HTTP_PORT",),
     "alarmhub_triage": (),
     "alarmhub_ingest_contactid": ("ALARMHUB_DC09_PORT",),
-    "alarmhub_ingest_gps": ("ALARMHUB_JT808_PORT", "ALARMHUB_GT06_PORT", "ALARMHUB_H02_PORT", "ALARMHUB_GPS_COMMAND_PORT", "ALARMHUB_JT809_PORT"),
+    "alarmhub_ingest_gps": (
+        "ALARMHUB_JT808_PORT",
+        "ALARMHUB_GT06_PORT",
+        "ALARMHUB_H02_PORT",
+        "ALARMHUB_GPS_COMMAND_PORT",
+        "ALARMHUB_JT809_PORT",
+    ),
     "alarmhub_ingest_camera": ("ALARMHUB_CAMERA_HTTP_PORT", "ALARMHUB_SIP_PORT"),
 }
 DEVICE = re.compile(r"L\d+#\d+")
@@ -92,14 +98,24 @@ def spawn_piped(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 WATCHED = (  # counters and histogram sums read from each service's /metrics before and after the run
-    "alarmhub_ingest_contactid_events_total", "alarmhub_ingest_gps_events_total",
-    "alarmhub_ingest_camera_events_total", "alarmhub_triage_events_total", "alarmhub_triage_decisions_total",
-    "alarmhub_triage_batch_seconds_sum", "alarmhub_triage_batch_seconds_count",
-    "alarmhub_dispatch_incidents_opened_total", "alarmhub_dispatch_batch_seconds_sum",
-    "alarmhub_dispatch_batch_seconds_count", "alarmhub_kafka_produce_seconds_sum", "alarmhub_kafka_produce_seconds_count",
-    "alarmhub_ingest_contactid_ack_seconds_sum", "alarmhub_ingest_contactid_ack_seconds_count",
-    "alarmhub_dispatch_stream_queue_seconds_sum", "alarmhub_dispatch_stream_queue_seconds_count",
-    "alarmhub_dispatch_gps_yield_seconds_sum", "alarmhub_dispatch_gps_yield_seconds_count",
+    "alarmhub_ingest_contactid_events_total",
+    "alarmhub_ingest_gps_events_total",
+    "alarmhub_ingest_camera_events_total",
+    "alarmhub_triage_events_total",
+    "alarmhub_triage_decisions_total",
+    "alarmhub_triage_batch_seconds_sum",
+    "alarmhub_triage_batch_seconds_count",
+    "alarmhub_dispatch_incidents_opened_total",
+    "alarmhub_dispatch_batch_seconds_sum",
+    "alarmhub_dispatch_batch_seconds_count",
+    "alarmhub_kafka_produce_seconds_sum",
+    "alarmhub_kafka_produce_seconds_count",
+    "alarmhub_ingest_contactid_ack_seconds_sum",
+    "alarmhub_ingest_contactid_ack_seconds_count",
+    "alarmhub_dispatch_stream_queue_seconds_sum",
+    "alarmhub_dispatch_stream_queue_seconds_count",
+    "alarmhub_dispatch_gps_yield_seconds_sum",
+    "alarmhub_dispatch_gps_yield_seconds_count",
     "alarmhub_ingest_contactid_connections_rejected_total",
 )
 
@@ -115,7 +131,7 @@ def scrape(procs: dict[str, Any]) -> dict[str, float]:
         with contextlib.suppress(OSError), urllib.request.urlopen(p.health_url + "/metrics", timeout=5) as r:
             for line in r.read().decode().splitlines():
                 name = line.split("{", 1)[0].split(" ", 1)[0]
-                if name in STAGED:   # per stage: "…_seconds{stage=…}" kept apart
+                if name in STAGED:  # per stage: "…_seconds{stage=…}" kept apart
                     stage = line.split('stage="', 1)[1].split('"', 1)[0]
                     name = f"{name.rsplit('_', 1)[0]}.{stage}_{name.rsplit('_', 1)[1]}"
                     key = f"{module.removeprefix('alarmhub_')}:{name}"
@@ -133,11 +149,22 @@ def deltas(before: dict[str, float], after: dict[str, float], wall: float) -> di
         if k.endswith("_total"):
             res[k + "_per_s"] = round(v / wall, 1)
     produce = [k.removesuffix("_count") for k in d if k.endswith(":alarmhub_kafka_produce_seconds_count")]
-    stages = sorted({k.removesuffix("_count") for k in d if k.startswith("dispatch:alarmhub_dispatch_batch_stage_seconds.")
-                     and k.endswith("_count")})
-    for svc_metric in ("triage:alarmhub_triage_batch_seconds", "dispatch:alarmhub_dispatch_batch_seconds",
-                       "dispatch:alarmhub_dispatch_stream_queue_seconds", "dispatch:alarmhub_dispatch_gps_yield_seconds",
-                       "ingest_contactid:alarmhub_ingest_contactid_ack_seconds", *produce, *stages):
+    stages = sorted(
+        {
+            k.removesuffix("_count")
+            for k in d
+            if k.startswith("dispatch:alarmhub_dispatch_batch_stage_seconds.") and k.endswith("_count")
+        }
+    )
+    for svc_metric in (
+        "triage:alarmhub_triage_batch_seconds",
+        "dispatch:alarmhub_dispatch_batch_seconds",
+        "dispatch:alarmhub_dispatch_stream_queue_seconds",
+        "dispatch:alarmhub_dispatch_gps_yield_seconds",
+        "ingest_contactid:alarmhub_ingest_contactid_ack_seconds",
+        *produce,
+        *stages,
+    ):
         n = d.get(svc_metric + "_count", 0.0)
         if n:
             res[svc_metric + "_mean_ms"] = round(1000 * d[svc_metric + "_sum"] / n, 1)
@@ -151,7 +178,7 @@ class Sampler:
         self.procs = {n: psutil.Process(p) for n, p in pids.items()}
         self.cpu0 = {n: self._cpu(p) for n, p in self.procs.items()}
         self.peak: Counter[str] = Counter()
-        self.last = dict(self.cpu0)   # a load generator that has ended keeps its last reading
+        self.last = dict(self.cpu0)  # a load generator that has ended keeps its last reading
         self.t0 = time.monotonic()
 
     @staticmethod
@@ -172,9 +199,13 @@ class Sampler:
 
     def report(self) -> dict[str, dict[str, float]]:
         wall = time.monotonic() - self.t0
-        return {n.removeprefix("alarmhub_"): {"cpu_pct": round(100 * (max(self.last[n], self._cpu(p)) - self.cpu0[n]) / wall, 1),
-                                              "rss_mb": round(self.peak[n] / 2**20, 1)}
-                for n, p in self.procs.items()}
+        return {
+            n.removeprefix("alarmhub_"): {
+                "cpu_pct": round(100 * (max(self.last[n], self._cpu(p)) - self.cpu0[n]) / wall, 1),
+                "rss_mb": round(self.peak[n] / 2**20, 1),
+            }
+            for n, p in self.procs.items()
+        }
 
 
 def _iso(v: Any) -> float | None:
@@ -195,12 +226,20 @@ async def stage_breakdown(bootstrap: str, prefix: str, sent_wall: dict[str, floa
 
     raw_ts: dict[str, tuple[float, float | None]] = {}
     triaged_ts: dict[str, tuple[float, float | None]] = {}
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                         fetch_max_wait_ms=50, max_partition_fetch_bytes=4 * 2**20)
+    c = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        fetch_max_wait_ms=50,
+        max_partition_fetch_bytes=4 * 2**20,
+    )
     await c.start()
     try:
         for topic, sink in ((prefix + "alarms.raw", raw_ts), (prefix + "alarms.triaged", triaged_ts)):
-            tps = [TopicPartition(topic, p) for p in (c.partitions_for_topic(topic) or await _partitions(c, topic))]
+            tps = [
+                TopicPartition(topic, p)
+                for p in (c.partitions_for_topic(topic) or await _partitions(c, topic))
+            ]
             c.assign(tps)
             await c.seek_to_beginning(*tps)
             ends = await c.end_offsets(tps)
@@ -223,12 +262,16 @@ async def stage_breakdown(bootstrap: str, prefix: str, sent_wall: dict[str, floa
     def q(v: list[float]) -> dict[str, float | None]:
         return {"p50": ms(pct(v, 0.5)), "p99": ms(pct(v, 0.99)), "n": len(v)}
 
-    return {"send_to_received": q(recv), "received_to_raw_record": q(to_raw), "raw_to_triaged_record": q(triage),
-            "_triaged_ts": triaged_ts}
+    return {
+        "send_to_received": q(recv),
+        "received_to_raw_record": q(to_raw),
+        "raw_to_triaged_record": q(triage),
+        "_triaged_ts": triaged_ts,
+    }
 
 
 async def _partitions(c: Any, topic: str) -> set[int]:
-    await c._client.force_metadata_update()   # a consumer without subscriptions knows no topics yet
+    await c._client.force_metadata_update()  # a consumer without subscriptions knows no topics yet
     return c.partitions_for_topic(topic) or {0}
 
 
@@ -240,8 +283,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from alarmhub_sim.sites import demo_sites
     from alarmhub_store import migrate_sync
 
-    backing = BackingServices(kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-                              state_dir=ROOT / ".devstack").start()
+    backing = BackingServices(
+        kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"), state_dir=ROOT / ".devstack"
+    ).start()
     db_url = f"{backing.postgres_url.rsplit('/', 1)[0]}/alarmhub_bench_{uuid.uuid4().hex[:8]}"
     await asyncio.to_thread(migrate_sync, db_url)
     prefix = new_prefix()
@@ -250,10 +294,17 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     class Addr:
         kafka_bootstrap, redis_url, database_url = backing.kafka_bootstrap, backing.redis_url, db_url
 
-    env = service_env(Addr(), prefix, ALARMHUB_DEV_TOKEN=TOKEN, ALARMHUB_DEV_MODE="1", ALARMHUB_LOG_LEVEL="WARNING",
-                      ALARMHUB_GPS_AUTH_SECRET="bench-secret", ALARMHUB_SIP_PASSWORD="12345678",
-                      ALARMHUB_GPS_NICE=str(args.gps_nice),
-                      **dict(kv.split("=", 1) for kv in args.env))
+    env = service_env(
+        Addr(),
+        prefix,
+        ALARMHUB_DEV_TOKEN=TOKEN,
+        ALARMHUB_DEV_MODE="1",
+        ALARMHUB_LOG_LEVEL="WARNING",
+        ALARMHUB_GPS_AUTH_SECRET="bench-secret",
+        ALARMHUB_SIP_PASSWORD="12345678",
+        ALARMHUB_GPS_NICE=str(args.gps_nice),
+        **dict(kv.split("=", 1) for kv in args.env),
+    )
     procs: dict[str, Any] = {}
     bg: list[subprocess.Popen[bytes]] = []
     try:
@@ -264,7 +315,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         api = f"http://127.0.0.1:{procs['alarmhub_dispatch'].ports['ALARMHUB_HTTP_PORT']}"
         n = int(args.rate * args.duration)
         sites = demo_sites(n, seed=args.seed, line="3", company="bench")
-        async with httpx.AsyncClient(base_url=api, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=api, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as client:
             sem = asyncio.Semaphore(16)
 
             async def reg(s: Any) -> None:
@@ -274,13 +327,19 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
             t_reg = time.monotonic()
             await asyncio.gather(*(reg(s) for s in sites))
-            print(json.dumps({"event": "sites_registered", "count": n, "s": round(time.monotonic() - t_reg, 1)}),
-                  file=sys.stderr)
+            print(
+                json.dumps(
+                    {"event": "sites_registered", "count": n, "s": round(time.monotonic() - t_reg, 1)}
+                ),
+                file=sys.stderr,
+            )
             if args.settle:
                 await asyncio.sleep(args.settle)  # let the receivers reload the account registry
 
             arrivals: dict[str, tuple[float, Any]] = {}  # incident id → (first arrival, payload)
-            arrived_wall: dict[str, float] = {}  # incident id → wall-clock arrival (to split the latency at opened_at)
+            arrived_wall: dict[
+                str, float
+            ] = {}  # incident id → wall-clock arrival (to split the latency at opened_at)
             stream_ready, all_arrived = asyncio.Event(), asyncio.Event()
             site_ids, matched = {s.device_id for s in sites}, [0]
 
@@ -307,25 +366,71 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
             reader = asyncio.create_task(read_stream())
             await asyncio.wait_for(stream_ready.wait(), 15)
-            sim_env = {**env, **{k: str(v) for p in procs.values() for k, v in p.ports.items() if k != "ALARMHUB_HEALTH_PORT"}}
+            sim_env = {
+                **env,
+                **{
+                    k: str(v)
+                    for p in procs.values()
+                    for k, v in p.ports.items()
+                    if k != "ALARMHUB_HEALTH_PORT"
+                },
+            }
             sim = str(Path(sys.executable).parent / "alarmhub-sim")
             bg_dur = str(args.duration + 5)
             gps_load: subprocess.Popen[str] | None = None
             if args.gps_rate > 0 and args.gps_load == "sim":
-                bg.append(spawn([sim, "gps", "--rate", str(args.gps_rate), "--duration", bg_dur,
-                                 "--units", str(args.vehicles)], sim_env))
-            elif args.gps_rate > 0:   # open loop, pre-encoded frames, its own process (bench/gps_load.py)
+                bg.append(
+                    spawn(
+                        [
+                            sim,
+                            "gps",
+                            "--rate",
+                            str(args.gps_rate),
+                            "--duration",
+                            bg_dur,
+                            "--units",
+                            str(args.vehicles),
+                        ],
+                        sim_env,
+                    )
+                )
+            elif args.gps_rate > 0:  # open loop, pre-encoded frames, its own process (bench/gps_load.py)
                 gps_port = procs["alarmhub_ingest_gps"].ports["ALARMHUB_JT808_PORT"]
                 gps_load = spawn_piped(
-                    [sys.executable, str(ROOT / "bench" / "gps_load.py"), "--port", str(gps_port), "--rate",
-                     str(args.gps_rate), "--connections", str(args.gps_connections), "--duration", bg_dur], sim_env)
+                    [
+                        sys.executable,
+                        str(ROOT / "bench" / "gps_load.py"),
+                        "--port",
+                        str(gps_port),
+                        "--rate",
+                        str(args.gps_rate),
+                        "--connections",
+                        str(args.gps_connections),
+                        "--duration",
+                        bg_dur,
+                    ],
+                    sim_env,
+                )
                 bg.append(gps_load)  # type: ignore[arg-type]
                 assert gps_load.stdout is not None
                 ready = await asyncio.wait_for(asyncio.to_thread(gps_load.stdout.readline), 120)
                 print(ready.strip(), file=sys.stderr)
             if args.camera_rate > 0:
-                bg.append(spawn([sim, "camera", "--rate", str(args.camera_rate), "--duration", bg_dur,
-                                 "--units", "200"], sim_env))
+                bg.append(
+                    spawn(
+                        [
+                            sim,
+                            "camera",
+                            "--rate",
+                            str(args.camera_rate),
+                            "--duration",
+                            bg_dur,
+                            "--units",
+                            "200",
+                        ],
+                        sim_env,
+                    )
+                )
             await asyncio.sleep(2.0)  # background load reaches its rate first
             before = await asyncio.to_thread(scrape, procs)
             pids = {m: p.proc.pid for m, p in procs.items()}
@@ -400,25 +505,30 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     seen[dev] += 1
                     latencies.append(t_arr - sent_at[dev])
                     opened = (data.get("incident") or {}).get("opened_at") if isinstance(data, dict) else None
-                    if opened:   # the same host's clock: send → committed by dispatch → read from the stream
+                    if opened:  # the same host's clock: send → committed by dispatch → read from the stream
                         t_open = datetime.fromisoformat(opened.replace("Z", "+00:00")).timestamp()
                         to_commit.append(t_open - sent_wall[dev])
                         opened_at[dev] = t_open
                         commit_to_stream.append(arrived_wall[iid] - t_open)
             last = max((t for t, _ in arrivals.values()), default=t_sent)
             gps_result: dict[str, Any] = {}
-            if gps_load is not None and gps_load.stdout is not None:   # it ends by itself after bg_dur
+            if gps_load is not None and gps_load.stdout is not None:  # it ends by itself after bg_dur
                 with contextlib.suppress(TimeoutError, ValueError):
-                    line = await asyncio.wait_for(asyncio.to_thread(gps_load.stdout.readline), args.duration + 20)
+                    line = await asyncio.wait_for(
+                        asyncio.to_thread(gps_load.stdout.readline), args.duration + 20
+                    )
                     gps_result = json.loads(line)
             try:
                 stages = await stage_breakdown(backing.kafka_bootstrap, prefix, sent_wall)
-            except Exception as exc:   # the figures above are still worth printing
+            except Exception as exc:  # the figures above are still worth printing
                 stages = {"error": repr(exc), "_triaged_ts": {}}
             tri = stages.pop("_triaged_ts")
             applied = [opened_at[d] - tri[d][0] for d in opened_at if d in tri]
-            stages["triaged_record_to_opened"] = {"p50": ms(pct(applied, 0.5)), "p99": ms(pct(applied, 0.99)),
-                                                  "n": len(applied)}
+            stages["triaged_record_to_opened"] = {
+                "p50": ms(pct(applied, 0.5)),
+                "p99": ms(pct(applied, 0.99)),
+                "n": len(applied),
+            }
     finally:
         for p in bg:
             p.terminate()
@@ -430,21 +540,39 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         backing.stop()
 
     return {
-        "alarms_sent": n, "rate_target": args.rate, "gps_rate_target": args.gps_rate,
-        "camera_rate_target": args.camera_rate, "duration_s": args.duration,
-        "replies": dict(replies), "retransmissions": stats.get("retransmitted", 0),
-        "incidents_matched": len(latencies), "not_acked": n - len(acked),
-        "lost": n - len(seen), "lost_after_ack": len(acked - set(seen)),
+        "alarms_sent": n,
+        "rate_target": args.rate,
+        "gps_rate_target": args.gps_rate,
+        "camera_rate_target": args.camera_rate,
+        "duration_s": args.duration,
+        "replies": dict(replies),
+        "retransmissions": stats.get("retransmitted", 0),
+        "incidents_matched": len(latencies),
+        "not_acked": n - len(acked),
+        "lost": n - len(seen),
+        "lost_after_ack": len(acked - set(seen)),
         "duplicated": sum(c - 1 for c in seen.values()),
-        "latency_ms": {"p50": ms(pct(latencies, 0.5)), "p99": ms(pct(latencies, 0.99)),
-                       "max": ms(max(latencies) if latencies else None),
-                       "mean": ms(statistics.fmean(latencies) if latencies else None)},
+        "latency_ms": {
+            "p50": ms(pct(latencies, 0.5)),
+            "p99": ms(pct(latencies, 0.99)),
+            "max": ms(max(latencies) if latencies else None),
+            "mean": ms(statistics.fmean(latencies) if latencies else None),
+        },
         "ack_ms": {"p50": ms(pct(ack_s, 0.5)), "p99": ms(pct(ack_s, 0.99))},
         # the latency split at the incident's opened_at (dispatch's clock when it applied the decision)
         "send_to_opened_ms": {"p50": ms(pct(to_commit, 0.5)), "p99": ms(pct(to_commit, 0.99))},
-        "opened_to_stream_ms": {"p50": ms(pct(commit_to_stream, 0.5)), "p99": ms(pct(commit_to_stream, 0.99))},
-        "stages_ms": {**stages, "send_to_ack": {"p50": ms(pct(ack_s, 0.5)), "p99": ms(pct(ack_s, 0.99))},
-                      "opened_to_stream": {"p50": ms(pct(commit_to_stream, 0.5)), "p99": ms(pct(commit_to_stream, 0.99))}},
+        "opened_to_stream_ms": {
+            "p50": ms(pct(commit_to_stream, 0.5)),
+            "p99": ms(pct(commit_to_stream, 0.99)),
+        },
+        "stages_ms": {
+            **stages,
+            "send_to_ack": {"p50": ms(pct(ack_s, 0.5)), "p99": ms(pct(ack_s, 0.99))},
+            "opened_to_stream": {
+                "p50": ms(pct(commit_to_stream, 0.5)),
+                "p99": ms(pct(commit_to_stream, 0.99)),
+            },
+        },
         "gps_load": gps_result,
         "throughput_incidents_per_s": round(len(latencies) / max(1e-9, last - t_start), 1),
         "services": res_services,
@@ -461,21 +589,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=200.0, help="DC-09 alarms per second")
     p.add_argument("--duration", type=float, default=20.0, help="seconds of alarms (one site per alarm)")
     p.add_argument("--gps-rate", type=float, default=5000.0, help="background GPS positions per second")
-    p.add_argument("--vehicles", type=int, default=2000, help="vehicles of the closed-loop simulator (--gps-load sim)")
-    p.add_argument("--gps-load", choices=("open", "sim"), default="open",
-                   help="open: bench/gps_load.py (open loop, pre-encoded); sim: alarmhub-sim gps (closed loop per vehicle)")
+    p.add_argument(
+        "--vehicles", type=int, default=2000, help="vehicles of the closed-loop simulator (--gps-load sim)"
+    )
+    p.add_argument(
+        "--gps-load",
+        choices=("open", "sim"),
+        default="open",
+        help="open: bench/gps_load.py (open loop, pre-encoded); sim: alarmhub-sim gps (closed loop per vehicle)",
+    )
     p.add_argument("--gps-connections", type=int, default=300, help="terminals of the open-loop GPS load")
     p.add_argument("--camera-rate", type=float, default=20.0, help="background camera events per second")
     p.add_argument("--drain", type=float, default=30.0, help="seconds to wait for the last incidents")
     p.add_argument("--settle", type=float, default=0.0, help="seconds between registering and sending")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--gps-nice", type=int, default=10,
-                   help="ALARMHUB_GPS_NICE of ingest-gps: the alarm path first on the shared cores (0: off)")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment of every service (e.g. ALARMHUB_DISPATCH_COALESCE=0), repeatable")
-    p.add_argument("--services-python", default=None,
-                   help="run the services with this interpreter, e.g. /work/main/.venv/bin/python: the baseline "
-                        "code under the same driver and load generators")
+    p.add_argument(
+        "--gps-nice",
+        type=int,
+        default=10,
+        help="ALARMHUB_GPS_NICE of ingest-gps: the alarm path first on the shared cores (0: off)",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment of every service (e.g. ALARMHUB_DISPATCH_COALESCE=0), repeatable",
+    )
+    p.add_argument(
+        "--services-python",
+        default=None,
+        help="run the services with this interpreter, e.g. /work/main/.venv/bin/python: the baseline "
+        "code under the same driver and load generators",
+    )
     args = p.parse_args(argv)
     if any("=" not in kv for kv in args.env):
         p.error("--env takes KEY=VALUE")

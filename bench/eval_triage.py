@@ -76,28 +76,65 @@ class Builder:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
 
-    def panel(self, site: Site, kind: str, code: str, zone: str | None, at: datetime, *,
-              qualifier: str = "new", attributes: dict[str, Any] | None = None,
-              path: str = "primary") -> AlarmEvent:
+    def panel(
+        self,
+        site: Site,
+        kind: str,
+        code: str,
+        zone: str | None,
+        at: datetime,
+        *,
+        qualifier: str = "new",
+        attributes: dict[str, Any] | None = None,
+        path: str = "primary",
+    ) -> AlarmEvent:
         return AlarmEvent(
-            kind=AlarmKind(kind), qualifier=Qualifier(qualifier),
-            source=Source(protocol=Protocol.DC09_CID, device_id=site.device_id, account=site.account,
-                          receiver="R1", line=f"L{site.line}", path=path),
-            code=code, zone=zone, occurred_at=at, received_at=at + timedelta(milliseconds=150),
-            location=Location(lat=site.lat, lon=site.lon, source="registry"), attributes=attributes or {})
+            kind=AlarmKind(kind),
+            qualifier=Qualifier(qualifier),
+            source=Source(
+                protocol=Protocol.DC09_CID,
+                device_id=site.device_id,
+                account=site.account,
+                receiver="R1",
+                line=f"L{site.line}",
+                path=path,
+            ),
+            code=code,
+            zone=zone,
+            occurred_at=at,
+            received_at=at + timedelta(milliseconds=150),
+            location=Location(lat=site.lat, lon=site.lon, source="registry"),
+            attributes=attributes or {},
+        )
 
     def camera(self, cam_id: str, lat: float, lon: float, kind: str, at: datetime) -> AlarmEvent:
         return AlarmEvent(
-            kind=AlarmKind(kind), source=Source(protocol=Protocol.GB28181, device_id=cam_id),
-            zone="1", occurred_at=at, received_at=at + timedelta(milliseconds=300),
-            location=Location(lat=lat, lon=lon, source="registry"))
+            kind=AlarmKind(kind),
+            source=Source(protocol=Protocol.GB28181, device_id=cam_id),
+            zone="1",
+            occurred_at=at,
+            received_at=at + timedelta(milliseconds=300),
+            location=Location(lat=lat, lon=lon, source="registry"),
+        )
 
-    def vehicle(self, dev: str, kind: str, at: datetime, lat: float, lon: float,
-                attributes: dict[str, Any] | None = None) -> AlarmEvent:
+    def vehicle(
+        self,
+        dev: str,
+        kind: str,
+        at: datetime,
+        lat: float,
+        lon: float,
+        attributes: dict[str, Any] | None = None,
+    ) -> AlarmEvent:
         return AlarmEvent(
-            kind=AlarmKind(kind), source=Source(protocol=Protocol.JT808, device_id=dev), code=None,
-            occurred_at=at, received_at=at + timedelta(milliseconds=200),
-            location=Location(lat=lat, lon=lon, source="device"), attributes=attributes or {})
+            kind=AlarmKind(kind),
+            source=Source(protocol=Protocol.JT808, device_id=dev),
+            code=None,
+            occurred_at=at,
+            received_at=at + timedelta(milliseconds=200),
+            location=Location(lat=lat, lon=lon, source="device"),
+            attributes=attributes or {},
+        )
 
 
 def build_stream(n: int, seed: int) -> tuple[list[Scenario], list[Site], set[str]]:
@@ -107,10 +144,10 @@ def build_stream(n: int, seed: int) -> tuple[list[Scenario], list[Site], set[str
     noisy = {s.device_id for s in rng.sample(sites, len(sites) // 5)}
     vehicles = [f"0138{i:08d}" for i in range(max(20, n // 10))]
     horizon_s = 72 * 3600
-    busy: dict[str, list[float]] = defaultdict(list)   # device → start times of its scenarios
+    busy: dict[str, list[float]] = defaultdict(list)  # device → start times of its scenarios
     cats, weights = [c[:3] for c in CATEGORIES], [c[3] for c in CATEGORIES]
     out: list[Scenario] = []
-    gap_s = 4 * 3600   # scenarios of one device never overlap: each is one real-world event
+    gap_s = 4 * 3600  # scenarios of one device never overlap: each is one real-world event
 
     def take(dev: str, t: float) -> bool:
         if all(abs(t - u) > gap_s for u in busy[dev]):
@@ -119,8 +156,10 @@ def build_stream(n: int, seed: int) -> tuple[list[Scenario], list[Site], set[str
         return False
 
     def free_site(prefer_noisy: bool) -> tuple[Site, float]:
-        while True:   # bounded in practice: 72 h per site leave room for many scenarios each
-            pool = [s for s in sites if s.device_id in noisy] if prefer_noisy and rng.random() < 0.5 else sites
+        while True:  # bounded in practice: 72 h per site leave room for many scenarios each
+            pool = (
+                [s for s in sites if s.device_id in noisy] if prefer_noisy and rng.random() < 0.5 else sites
+            )
             s, t = rng.choice(pool), rng.uniform(0, horizon_s)
             if take(s.device_id, t):
                 return s, t
@@ -148,15 +187,22 @@ def build_stream(n: int, seed: int) -> tuple[list[Scenario], list[Site], set[str
                 sc.events.append(b.vehicle(v, "vehicle_sos", at(t), lat, lon, {"speed_kmh": 40.0}))
             elif cat == "vehicle_theft":
                 if rng.random() < 0.5:
-                    sc.events += [b.vehicle(v, "vibration", at(t), lat, lon, {"parked": True}),
-                                  b.vehicle(v, "power_cut", at(t + rng.uniform(20, 120)), lat, lon),
-                                  b.vehicle(v, "geofence", at(t + rng.uniform(180, 600)), lat + 0.01, lon,
-                                            {"speed_kmh": 45.0})]
+                    sc.events += [
+                        b.vehicle(v, "vibration", at(t), lat, lon, {"parked": True}),
+                        b.vehicle(v, "power_cut", at(t + rng.uniform(20, 120)), lat, lon),
+                        b.vehicle(
+                            v, "geofence", at(t + rng.uniform(180, 600)), lat + 0.01, lon, {"speed_kmh": 45.0}
+                        ),
+                    ]
                 else:
-                    sc.events += [b.vehicle(v, "vehicle_theft", at(t), lat, lon,
-                                            {"ignition": True, "authorized": False}),
-                                  b.vehicle(v, "geofence", at(t + rng.uniform(120, 600)), lat + 0.01, lon,
-                                            {"speed_kmh": 50.0})]
+                    sc.events += [
+                        b.vehicle(
+                            v, "vehicle_theft", at(t), lat, lon, {"ignition": True, "authorized": False}
+                        ),
+                        b.vehicle(
+                            v, "geofence", at(t + rng.uniform(120, 600)), lat + 0.01, lon, {"speed_kmh": 50.0}
+                        ),
+                    ]
             else:
                 sc.events.append(b.vehicle(v, "vibration", at(t), lat, lon, {"parked": False}))
             out.append(sc)
@@ -164,8 +210,15 @@ def build_stream(n: int, seed: int) -> tuple[list[Scenario], list[Site], set[str
         if cat == "camera_motion_alone":
             t = rng.uniform(0, horizon_s)
             # cameras on streets far from registered sites (5-8 km north of the district anchors)
-            sc.events.append(b.camera(f"440300000013200{sid:05d}", 22.80 + rng.uniform(0, 0.1),
-                                      113.9 + rng.uniform(0, 0.4), rng.choice(["motion", "line_crossing"]), at(t)))
+            sc.events.append(
+                b.camera(
+                    f"440300000013200{sid:05d}",
+                    22.80 + rng.uniform(0, 0.1),
+                    113.9 + rng.uniform(0, 0.4),
+                    rng.choice(["motion", "line_crossing"]),
+                    at(t),
+                )
+            )
             out.append(sc)
             continue
         site, t = free_site(prefer_noisy=not genuine)
@@ -173,11 +226,15 @@ def build_stream(n: int, seed: int) -> tuple[list[Scenario], list[Site], set[str
         if cat == "panic":
             sc.events.append(b.panel(site, "panic", "E120", "000", at(t)))
         elif cat == "panic_accidental":
-            sc.events += [b.panel(site, "panic", "E120", "000", at(t)),
-                          b.panel(site, "cancel", "E406", "001", at(t + rng.uniform(20, 90)))]
+            sc.events += [
+                b.panel(site, "panic", "E120", "000", at(t)),
+                b.panel(site, "cancel", "E406", "001", at(t + rng.uniform(20, 90))),
+            ]
         elif cat == "duress":
-            sc.events += [b.panel(site, "duress", "E121", "002", at(t)),
-                          b.panel(site, "open_close", "E401", "002", at(t + 2))]
+            sc.events += [
+                b.panel(site, "duress", "E121", "002", at(t)),
+                b.panel(site, "open_close", "E401", "002", at(t + 2)),
+            ]
         elif cat == "fire":
             sc.events.append(b.panel(site, "fire", "E110", z, at(t)))
             if rng.random() < 0.5:
@@ -193,31 +250,54 @@ def build_stream(n: int, seed: int) -> tuple[list[Scenario], list[Site], set[str
             if len({e.zone for e in sc.events}) < 2:
                 sc.events.append(b.panel(site, "burglary", "E132", f"{first + 5:03d}", at(tt)))
         elif cat == "intrusion_with_camera":
-            sc.events += [b.panel(site, "burglary", "E130", z, at(t)),
-                          b.camera(f"cam-{site.account}", site.lat + rng.uniform(-0.001, 0.001),
-                                   site.lon + rng.uniform(-0.001, 0.001), "intrusion", at(t + rng.uniform(-60, 240)))]
+            sc.events += [
+                b.panel(site, "burglary", "E130", z, at(t)),
+                b.camera(
+                    f"cam-{site.account}",
+                    site.lat + rng.uniform(-0.001, 0.001),
+                    site.lon + rng.uniform(-0.001, 0.001),
+                    "intrusion",
+                    at(t + rng.uniform(-60, 240)),
+                ),
+            ]
         elif cat == "intrusion_two_principles":
-            sc.events += [b.panel(site, "burglary", "E130", z, at(t), attributes={"sensor": "glass_break"}),
-                          b.panel(site, "burglary", "E130", zone(), at(t + rng.uniform(10, 900)),
-                                  attributes={"sensor": "pir"})]
+            sc.events += [
+                b.panel(site, "burglary", "E130", z, at(t), attributes={"sensor": "glass_break"}),
+                b.panel(
+                    site,
+                    "burglary",
+                    "E130",
+                    zone(),
+                    at(t + rng.uniform(10, 900)),
+                    attributes={"sensor": "pir"},
+                ),
+            ]
         elif cat == "intrusion_single_detector":
             sc.events.append(b.panel(site, "burglary", "E130", z, at(t)))
         elif cat == "user_error_opening":
-            sc.events += [b.panel(site, "burglary", "E134", z, at(t)),
-                          b.panel(site, "open_close", "E401", "001", at(t + rng.uniform(15, 240)))]
+            sc.events += [
+                b.panel(site, "burglary", "E134", z, at(t)),
+                b.panel(site, "open_close", "E401", "001", at(t + rng.uniform(15, 240))),
+            ]
         elif cat == "cancel_report":
-            sc.events += [b.panel(site, "burglary", "E130", z, at(t)),
-                          b.panel(site, "cancel", "E406", "001", at(t + rng.uniform(20, 280)))]
+            sc.events += [
+                b.panel(site, "burglary", "E130", z, at(t)),
+                b.panel(site, "cancel", "E406", "001", at(t + rng.uniform(20, 280))),
+            ]
         elif cat == "single_trip":
-            sc.events += [b.panel(site, "burglary", "E130", z, at(t)),
-                          b.panel(site, "burglary", "E130", z, at(t + rng.uniform(5, 60)), qualifier="restore")]
-            if rng.random() < 0.3:   # the second path of a dual-path communicator
+            sc.events += [
+                b.panel(site, "burglary", "E130", z, at(t)),
+                b.panel(site, "burglary", "E130", z, at(t + rng.uniform(5, 60)), qualifier="restore"),
+            ]
+            if rng.random() < 0.3:  # the second path of a dual-path communicator
                 sc.events.append(b.panel(site, "burglary", "E130", z, at(t + 1.2), path="secondary"))
         elif cat == "swinger":
             tt = t
             for _ in range(rng.randint(6, 14)):
-                sc.events += [b.panel(site, "burglary", "E130", z, at(tt)),
-                              b.panel(site, "burglary", "E130", z, at(tt + 20), qualifier="restore")]
+                sc.events += [
+                    b.panel(site, "burglary", "E130", z, at(tt)),
+                    b.panel(site, "burglary", "E130", z, at(tt + 20), qualifier="restore"),
+                ]
                 tt += rng.uniform(90, 420)
         elif cat == "walk_test":
             sc.events.append(b.panel(site, "test", "E607", "000", at(t)))
@@ -227,8 +307,10 @@ def build_stream(n: int, seed: int) -> tuple[list[Scenario], list[Site], set[str
                 tt += rng.uniform(20, 120)
             sc.events.append(b.panel(site, "test", "R607", "000", at(tt + 30), qualifier="restore"))
         elif cat == "pet_two_zones":
-            sc.events += [b.panel(site, "burglary", "E130", "002", at(t)),
-                          b.panel(site, "burglary", "E130", "003", at(t + rng.uniform(10, 120)))]
+            sc.events += [
+                b.panel(site, "burglary", "E130", "002", at(t)),
+                b.panel(site, "burglary", "E130", "003", at(t + rng.uniform(10, 120))),
+            ]
         out.append(sc)
     return out, sites, noisy
 
@@ -255,13 +337,13 @@ async def evaluate(n: int, seed: int, redis_url: str, batch: int) -> dict[str, A
         # History learned from dispatchers' verdicts (incidents.events): noisy sites were false 6 times.
         await state.record_verdicts([(f"hist-{d}-{i}", d, "f") for d in noisy for i in range(6)])
         for i in range(0, len(events), batch):
-            res = await pipe.run(events[i:i + batch])
+            res = await pipe.run(events[i : i + batch])
             for d in res.decisions:
                 decisions[owner[d.event.event_id].sid].append(d.decision.value)
     finally:
         keys = [k async for k in r.scan_iter(match=prefix + "*", count=5000)]
         for j in range(0, len(keys), 1000):
-            await r.delete(*keys[j:j + 1000])
+            await r.delete(*keys[j : j + 1000])
         await r.aclose()
 
     per_cat: dict[str, Counter[str]] = defaultdict(Counter)
@@ -274,7 +356,7 @@ async def evaluate(n: int, seed: int, redis_url: str, batch: int) -> dict[str, A
         verified = Decision.VERIFY.value in ds
         per_cat[sc.category]["n"] += 1
         per_cat[sc.category]["dispatch"] += dispatched
-        per_cat[sc.category]["verify_only"] += (verified and not dispatched)
+        per_cat[sc.category]["verify_only"] += verified and not dispatched
         if sc.genuine:
             groups[sc.group]["n"] += 1
             groups[sc.group]["dispatch"] += dispatched
@@ -290,23 +372,31 @@ async def evaluate(n: int, seed: int, redis_url: str, batch: int) -> dict[str, A
 
     genuine = sum(1 for s in scenarios if s.genuine)
     result = {
-        "scenarios": len(scenarios), "signals": len(events), "genuine": genuine,
-        "false": len(scenarios) - genuine, "false_share_pct": pct(len(scenarios) - genuine, len(scenarios)),
+        "scenarios": len(scenarios),
+        "signals": len(events),
+        "genuine": genuine,
+        "false": len(scenarios) - genuine,
+        "false_share_pct": pct(len(scenarios) - genuine, len(scenarios)),
         "rule_version": rules.rule_version,
         "recall_immediate_pct": pct(groups["immediate"]["dispatch"], groups["immediate"]["n"]),
         "recall_intrusion_pct": pct(groups["intrusion"]["dispatch"], groups["intrusion"]["n"]),
-        "recall_intrusion_dispatch_or_verify_pct": pct(groups["intrusion"]["dispatch_or_verify"],
-                                                        groups["intrusion"]["n"]),
+        "recall_intrusion_dispatch_or_verify_pct": pct(
+            groups["intrusion"]["dispatch_or_verify"], groups["intrusion"]["n"]
+        ),
         "recall_vehicle_theft_pct": pct(groups["vehicle"]["dispatch"], groups["vehicle"]["n"]),
         "recall_all_genuine_pct": pct(tp, tp + fn),
         "precision_dispatch_pct": pct(tp, tp + fp),
         "baseline_precision_pct": pct(genuine, len(scenarios)),
-        "false_dispatches": fp, "baseline_false_dispatches": baseline_fp,
+        "false_dispatches": fp,
+        "baseline_false_dispatches": baseline_fp,
         "false_dispatch_reduction_pct": pct(baseline_fp - fp, baseline_fp),
         "per_category": {k: dict(v) for k, v in sorted(per_cat.items())},
     }
-    result["goals_met"] = (result["recall_immediate_pct"] == 100.0 and result["recall_intrusion_pct"] >= 95.0
-                           and result["false_dispatch_reduction_pct"] >= 70.0)
+    result["goals_met"] = (
+        result["recall_immediate_pct"] == 100.0
+        and result["recall_intrusion_pct"] >= 95.0
+        and result["false_dispatch_reduction_pct"] >= 70.0
+    )
     return result
 
 
@@ -322,19 +412,29 @@ def main() -> None:
     if args.json:
         print(json.dumps(res, ensure_ascii=False))
         return
-    print(f"scenarios {res['scenarios']} ({res['signals']} signals), genuine {res['genuine']}, "
-          f"false {res['false']} ({res['false_share_pct']}%), rules {res['rule_version']}")
+    print(
+        f"scenarios {res['scenarios']} ({res['signals']} signals), genuine {res['genuine']}, "
+        f"false {res['false']} ({res['false_share_pct']}%), rules {res['rule_version']}"
+    )
     print(f"{'category':28} {'n':>6} {'dispatch':>9} {'verify':>7}")
     for cat, c in res["per_category"].items():
         label = "genuine" if next(x[1] for x in CATEGORIES if x[0] == cat) else "false"
-        print(f"{cat + ' (' + label + ')':28} {c['n']:>6} {c.get('dispatch', 0):>9} {c.get('verify_only', 0):>7}")
+        print(
+            f"{cat + ' (' + label + ')':28} {c['n']:>6} {c.get('dispatch', 0):>9} {c.get('verify_only', 0):>7}"
+        )
     print(f"recall, genuine panic/duress/fire/vehicle SOS: {res['recall_immediate_pct']}%  (goal 100%)")
-    print(f"recall, genuine intrusion:                    {res['recall_intrusion_pct']}%  (goal >= 95%; "
-          f"dispatch or verify {res['recall_intrusion_dispatch_or_verify_pct']}%)")
+    print(
+        f"recall, genuine intrusion:                    {res['recall_intrusion_pct']}%  (goal >= 95%; "
+        f"dispatch or verify {res['recall_intrusion_dispatch_or_verify_pct']}%)"
+    )
     print(f"recall, genuine vehicle theft:                {res['recall_vehicle_theft_pct']}%")
-    print(f"precision of dispatch: {res['precision_dispatch_pct']}%  (pass-through: {res['baseline_precision_pct']}%)")
-    print(f"false dispatches: {res['false_dispatches']} vs {res['baseline_false_dispatches']} passing everything "
-          f"through: reduced by {res['false_dispatch_reduction_pct']}%  (goal >= 70%)")
+    print(
+        f"precision of dispatch: {res['precision_dispatch_pct']}%  (pass-through: {res['baseline_precision_pct']}%)"
+    )
+    print(
+        f"false dispatches: {res['false_dispatches']} vs {res['baseline_false_dispatches']} passing everything "
+        f"through: reduced by {res['false_dispatch_reduction_pct']}%  (goal >= 70%)"
+    )
     print("goals met" if res["goals_met"] else "GOALS NOT MET")
 
 

@@ -49,11 +49,14 @@ def raise_fd_limit(want: int) -> int:
 
 # ------------------------------------------------------------------------------ load processes
 
+
 def _phone(worker: int, i: int) -> str:
     return f"0199{worker:02d}{i:06d}"
 
 
-async def _auth(host: str, port: int, phone: str, local: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _auth(
+    host: str, port: int, phone: str, local: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     from alarmhub_ingest_gps.protocols import jt808
     from alarmhub_ingest_gps.session import derive_auth_code
 
@@ -65,8 +68,9 @@ async def _auth(host: str, port: int, phone: str, local: str) -> tuple[asyncio.S
     return reader, writer
 
 
-async def _drive(host: str, port: int, worker: int, connections: int, duration: float, window: int,
-                 result: dict[str, Any]) -> None:
+async def _drive(
+    host: str, port: int, worker: int, connections: int, duration: float, window: int, result: dict[str, Any]
+) -> None:
     from alarmhub_ingest_gps.protocols import jt808
 
     t = datetime(2026, 11, 25, 18, 0, 0)
@@ -76,7 +80,9 @@ async def _drive(host: str, port: int, worker: int, connections: int, duration: 
         phone = _phone(worker, i)
         async with sem:
             reader, writer = await _auth(host, port, phone, "127.0.0.1")
-        body = jt808.location_body(lat=22.54 + i * 1e-4, lon=114.05, status_bits=0x03, speed_kmh=30, local_time=t)
+        body = jt808.location_body(
+            lat=22.54 + i * 1e-4, lon=114.05, status_bits=0x03, speed_kmh=30, local_time=t
+        )
         burst = b"".join(jt808.encode_frame(0x0200, phone, s, body) for s in range(window))
         sent = acked = 0
         end = time.monotonic() + duration
@@ -102,8 +108,9 @@ async def _drive(host: str, port: int, worker: int, connections: int, duration: 
     result["errors"] = len(res) - len(ok)
 
 
-def _throughput_worker(host: str, port: int, worker: int, connections: int, duration: float, window: int,
-                       q: Any) -> None:
+def _throughput_worker(
+    host: str, port: int, worker: int, connections: int, duration: float, window: int, q: Any
+) -> None:
     import uvloop
 
     result: dict[str, Any] = {}
@@ -111,7 +118,9 @@ def _throughput_worker(host: str, port: int, worker: int, connections: int, dura
     q.put(result)
 
 
-def _idle_worker(host: str, port: int, worker: int, connections: int, hold_s: float, q: Any, ready: Any) -> None:
+def _idle_worker(
+    host: str, port: int, worker: int, connections: int, hold_s: float, q: Any, ready: Any
+) -> None:
     raise_fd_limit(connections + 100)
 
     async def main() -> None:
@@ -120,13 +129,20 @@ def _idle_worker(host: str, port: int, worker: int, connections: int, hold_s: fl
 
         async def one(i: int) -> None:
             async with sem:
-                local = f"127.0.{worker + 1}.{i % 250 + 1}"  # many source addresses: beyond one address's ports
+                local = (
+                    f"127.0.{worker + 1}.{i % 250 + 1}"  # many source addresses: beyond one address's ports
+                )
                 held.append(await _auth(host, port, _phone(worker, i), local))
 
         res = await asyncio.gather(*(one(i) for i in range(connections)), return_exceptions=True)
         errors = [r for r in res if isinstance(r, BaseException)]
-        q.put({"connected": len(held), "errors": len(errors),
-               "first_error": repr(errors[0]) if errors else None})
+        q.put(
+            {
+                "connected": len(held),
+                "errors": len(errors),
+                "first_error": repr(errors[0]) if errors else None,
+            }
+        )
         ready.wait(hold_s)
         for _, w in held:
             w.close()
@@ -137,6 +153,7 @@ def _idle_worker(host: str, port: int, worker: int, connections: int, hold_s: fl
 
 
 # ------------------------------------------------------------------------------ the gateway process
+
 
 class Gateway:
     def __init__(self, fd_limit: int, extra_env: list[str] | None = None) -> None:
@@ -163,11 +180,26 @@ class Gateway:
         from alarmhub_kafka import ensure_topics
 
         asyncio.run(ensure_topics(self.backing.kafka_bootstrap, prefix=self.prefix))
-        env = service_env(_Stack, self.prefix, ALARMHUB_GPS_AUTH_SECRET=SECRET, ALARMHUB_GPS_HOST="0.0.0.0",
-                          ALARMHUB_LOG_LEVEL="WARNING", ALARMHUB_GPS_MAX_CONNECTIONS=str(fd_limit),
-                          **dict(kv.split("=", 1) for kv in extra_env or ()))
-        self.service = ServiceProcess.create("alarmhub_ingest_gps", env, port_vars=(
-            "ALARMHUB_JT808_PORT", "ALARMHUB_GT06_PORT", "ALARMHUB_H02_PORT", "ALARMHUB_GPS_COMMAND_PORT", "ALARMHUB_JT809_PORT"))
+        env = service_env(
+            _Stack,
+            self.prefix,
+            ALARMHUB_GPS_AUTH_SECRET=SECRET,
+            ALARMHUB_GPS_HOST="0.0.0.0",
+            ALARMHUB_LOG_LEVEL="WARNING",
+            ALARMHUB_GPS_MAX_CONNECTIONS=str(fd_limit),
+            **dict(kv.split("=", 1) for kv in extra_env or ()),
+        )
+        self.service = ServiceProcess.create(
+            "alarmhub_ingest_gps",
+            env,
+            port_vars=(
+                "ALARMHUB_JT808_PORT",
+                "ALARMHUB_GT06_PORT",
+                "ALARMHUB_H02_PORT",
+                "ALARMHUB_GPS_COMMAND_PORT",
+                "ALARMHUB_JT809_PORT",
+            ),
+        )
         self.service.log_dir = ROOT / "artifacts" / "logs"
         self.service.start(timeout=120)
         assert self.service.proc is not None
@@ -216,8 +248,12 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         frames0 = gw.metric("alarmhub_ingest_gps_frames_total", protocol="jt808", result="ok")
         cpu0 = sum(gw.ps.cpu_times()[:2])
         t0 = time.monotonic()
-        procs = [ctx.Process(target=_throughput_worker, args=("127.0.0.1", gw.port, w, per, args.duration,
-                                                               args.window, q)) for w in range(args.workers)]
+        procs = [
+            ctx.Process(
+                target=_throughput_worker, args=("127.0.0.1", gw.port, w, per, args.duration, args.window, q)
+            )
+            for w in range(args.workers)
+        ]
         for p in procs:
             p.start()
         results = [q.get(timeout=args.duration + 120) for _ in procs]
@@ -231,14 +267,18 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         stop.set()
         acked = sum(r["acked"] for r in results)
         return {
-            "bench": "jt808_throughput", "connections": per * args.workers, "load_processes": args.workers,
-            "window": args.window, "seconds": round(elapsed, 1),
+            "bench": "jt808_throughput",
+            "connections": per * args.workers,
+            "load_processes": args.workers,
+            "window": args.window,
+            "seconds": round(elapsed, 1),
             "decoded_frames_per_s": round(decoded / elapsed),
             "answered_frames_per_s": round(acked / elapsed),
             "published_fixes_per_s": round(published / elapsed),
             "gateway_peak_rss_mib": round(peak.value / 2**20, 1),
             "gateway_cpu_s_per_1000_frames": round(cpu / max(decoded, 1) * 1000, 4),
-            "load_errors": sum(r["errors"] for r in results), "cpus": os.cpu_count(),
+            "load_errors": sum(r["errors"] for r in results),
+            "cpus": os.cpu_count(),
         }
     finally:
         gw.stop()
@@ -247,18 +287,28 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
 def idle(args: argparse.Namespace) -> dict[str, Any]:
     limit = raise_fd_limit(args.connections + 1000)
     target = min(args.connections, limit - 500)
-    note = None if target == args.connections else (
-        f"RLIMIT_NOFILE hard limit is {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}: "
-        f"{target} connections is the most one process may hold here")
+    note = (
+        None
+        if target == args.connections
+        else (
+            f"RLIMIT_NOFILE hard limit is {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}: "
+            f"{target} connections is the most one process may hold here"
+        )
+    )
     gw = Gateway(limit, args.env)
     try:
         rss0 = gw.ps.memory_info().rss
         ctx = mp.get_context("spawn")
         q, release = ctx.Queue(), ctx.Event()
         per = -(-target // args.workers)
-        procs = [ctx.Process(target=_idle_worker, args=("127.0.0.1", gw.port, w, min(per, target - w * per),
-                                                         args.hold + 600, q, release))
-                 for w in range(args.workers) if target - w * per > 0]
+        procs = [
+            ctx.Process(
+                target=_idle_worker,
+                args=("127.0.0.1", gw.port, w, min(per, target - w * per), args.hold + 600, q, release),
+            )
+            for w in range(args.workers)
+            if target - w * per > 0
+        ]
         for p in procs:
             p.start()
         results = [q.get(timeout=600) for _ in procs]
@@ -270,20 +320,28 @@ def idle(args: argparse.Namespace) -> dict[str, Any]:
             p.join(60)
         connected = sum(r["connected"] for r in results)
         return {
-            "bench": "jt808_idle", "requested": args.connections, "connected": connected,
-            "gateway_open_connections": open_conns, "gateway_rss_mib": round(rss / 2**20, 1),
+            "bench": "jt808_idle",
+            "requested": args.connections,
+            "connected": connected,
+            "gateway_open_connections": open_conns,
+            "gateway_rss_mib": round(rss / 2**20, 1),
             "gateway_rss_before_mib": round(rss0 / 2**20, 1),
             "bytes_per_connection": round((rss - rss0) / max(connected, 1)),
-            "projected_rss_mib_at_50000": round((rss0 + (rss - rss0) / max(connected, 1) * 50_000) / 2**20, 1),
+            "projected_rss_mib_at_50000": round(
+                (rss0 + (rss - rss0) / max(connected, 1) * 50_000) / 2**20, 1
+            ),
             "errors": sum(r["errors"] for r in results),
-            "first_error": next((r["first_error"] for r in results if r["first_error"]), None), "note": note,
+            "first_error": next((r["first_error"] for r in results if r["first_error"]), None),
+            "note": note,
         }
     finally:
         gw.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("throughput")
     t.add_argument("--connections", type=int, default=200)
@@ -295,8 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--workers", type=int, default=4)
     i.add_argument("--hold", type=float, default=5.0, help="seconds to hold the connections before measuring")
     for p in (t, i):
-        p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                       help="extra environment of the gateway (e.g. ALARMHUB_UVLOOP=0), repeatable")
+        p.add_argument(
+            "--env",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="extra environment of the gateway (e.g. ALARMHUB_UVLOOP=0), repeatable",
+        )
     args = parser.parse_args(argv)
     if args.cmd == "throughput":
         args.duration = min(args.duration, 600.0)

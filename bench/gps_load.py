@@ -73,15 +73,21 @@ def encode_all(connections: int, rate: float, duration: float, start_wall: float
     for g in range(total):
         c, k = g % connections, g // connections
         local = datetime.fromtimestamp(start_wall + g / rate, tz).replace(tzinfo=None)
-        body = jt808.location_body(lat=22.50 + (c % 100) * 1e-3 + k * 1e-5, lon=114.00 + (c // 100) * 1e-3,
-                                   status_bits=0x03, speed_kmh=30 + c % 40, heading_deg=(c * 7) % 360,
-                                   local_time=local)
+        body = jt808.location_body(
+            lat=22.50 + (c % 100) * 1e-3 + k * 1e-5,
+            lon=114.00 + (c // 100) * 1e-3,
+            status_bits=0x03,
+            speed_kmh=30 + c % 40,
+            heading_deg=(c * 7) % 360,
+            local_time=local,
+        )
         frames[c].append(jt808.encode_frame(0x0200, phone(c), (k + 2) & 0xFFFF, body))
     return frames
 
 
-async def run(host: str, port: int, secret: str, rate: float, connections: int, duration: float,
-              lead_s: float) -> dict[str, Any]:
+async def run(
+    host: str, port: int, secret: str, rate: float, connections: int, duration: float, lead_s: float
+) -> dict[str, Any]:
     from alarmhub_ingest_gps.protocols import jt808
     from alarmhub_ingest_gps.session import derive_auth_code
 
@@ -91,8 +97,10 @@ async def run(host: str, port: int, secret: str, rate: float, connections: int, 
     async def connect(i: int) -> Terminal:
         async with sem:
             tr, t = await asyncio.wait_for(loop.create_connection(Terminal, host, port), 10)
-            t.transport = tr   # uvloop may call connection_made after create_connection has returned
-            tr.write(jt808.encode_frame(0x0102, phone(i), 1, derive_auth_code(secret.encode(), phone(i)).encode()))
+            t.transport = tr  # uvloop may call connection_made after create_connection has returned
+            tr.write(
+                jt808.encode_frame(0x0102, phone(i), 1, derive_auth_code(secret.encode(), phone(i)).encode())
+            )
             await asyncio.wait_for(t.authenticated, 30)
             return t
 
@@ -101,13 +109,23 @@ async def run(host: str, port: int, secret: str, rate: float, connections: int, 
     terms = [r for r in res if isinstance(r, Terminal)]
     if not terms:
         raise ConnectionError(f"no terminal authenticated: {failed[0]!r}")
-    connections = len(terms)   # the rate is spread over those that did log in
+    connections = len(terms)  # the rate is spread over those that did log in
     t_enc = time.monotonic()
-    start_wall = time.time() + lead_s    # the planned start: the terminal times follow it
+    start_wall = time.time() + lead_s  # the planned start: the terminal times follow it
     frames = encode_all(connections, rate, duration, start_wall)
     encode_s = time.monotonic() - t_enc
-    print(json.dumps({"event": "ready", "connections": len(terms), "login_failed": len(failed), "frames": sum(map(len, frames)),
-                      "encode_s": round(encode_s, 2)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "event": "ready",
+                "connections": len(terms),
+                "login_failed": len(failed),
+                "frames": sum(map(len, frames)),
+                "encode_s": round(encode_s, 2),
+            }
+        ),
+        flush=True,
+    )
     delay = start_wall - time.time()
     if delay > 0:
         await asyncio.sleep(delay)
@@ -115,7 +133,7 @@ async def run(host: str, port: int, secret: str, rate: float, connections: int, 
     total = sum(map(len, frames))
     sent = skipped = reconnects = 0
     g = 0
-    relogin: dict[int, asyncio.Task[Terminal]] = {}   # terminal → its log-in in progress
+    relogin: dict[int, asyncio.Task[Terminal]] = {}  # terminal → its log-in in progress
 
     def relogged(c: int) -> Terminal | None:
         """A terminal the gateway closed logs in again, as a real one does (its slots meanwhile are skipped)."""
@@ -150,16 +168,23 @@ async def run(host: str, port: int, secret: str, rate: float, connections: int, 
             g += 1
         await asyncio.sleep(0.005)
     wall = time.monotonic() - t0
-    await asyncio.sleep(1.0)   # the last replies
+    await asyncio.sleep(1.0)  # the last replies
     for task in relogin.values():
         task.cancel()
     replies = sum(t.delimiters for t in terms) // 2 - len(terms)
     for t in terms:
         if t.transport is not None:
             t.transport.close()
-    return {"event": "done", "sent": sent, "skipped": skipped, "replies": replies, "wall_s": round(wall, 2),
-            "sent_per_s": round(sent / wall, 1) if wall else None,
-            "closed": sum(t.closed for t in terms), "relogins": reconnects}
+    return {
+        "event": "done",
+        "sent": sent,
+        "skipped": skipped,
+        "replies": replies,
+        "wall_s": round(wall, 2),
+        "sent_per_s": round(sent / wall, 1) if wall else None,
+        "closed": sum(t.closed for t in terms),
+        "relogins": reconnects,
+    }
 
 
 def main() -> int:
@@ -170,8 +195,12 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=5000.0)
     p.add_argument("--connections", type=int, default=300)
     p.add_argument("--duration", type=float, default=30.0)
-    p.add_argument("--lead", type=float, default=3.0,
-                   help="seconds from the log-ins to the first frame (the encoding happens in them)")
+    p.add_argument(
+        "--lead",
+        type=float,
+        default=3.0,
+        help="seconds from the log-ins to the first frame (the encoding happens in them)",
+    )
     a = p.parse_args()
     if a.host not in ("127.0.0.1", "::1", "localhost"):
         p.error("loopback only")

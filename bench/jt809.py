@@ -41,15 +41,17 @@ ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench809"
 
 
-def _loader(port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float,
-            cpu: Any) -> None:
+def _loader(
+    port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float, cpu: Any
+) -> None:
     import uvloop
 
     uvloop.run(_load(port, user_id, positions, ready, go, timeout, cpu))
 
 
-async def _load(port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float,
-                cpu: Any) -> None:
+async def _load(
+    port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float, cpu: Any
+) -> None:
     from alarmhub_ingest_gps.protocols import jt809 as p
     from alarmhub_sim.jt809 import plates
 
@@ -57,19 +59,36 @@ async def _load(port: int, user_id: int, positions: int, ready: mp.Event, go: mp
     now = datetime.now(UTC)
     batch = 500
     frames = b"".join(
-        p.encode_frame(p.UP_EXG_MSG, p.vehicle_body(fleet[i % len(fleet)], 2, p.UP_EXG_MSG_REAL_LOCATION,
-                                                    p.position_2011(22.54 + i * 1e-5, 114.05, now, speed=40)),
-                       serial=i, gnss_center_id=user_id)
-        for i in range(batch))
+        p.encode_frame(
+            p.UP_EXG_MSG,
+            p.vehicle_body(
+                fleet[i % len(fleet)],
+                2,
+                p.UP_EXG_MSG_REAL_LOCATION,
+                p.position_2011(22.54 + i * 1e-5, 114.05, now, speed=40),
+            ),
+            serial=i,
+            gnss_center_id=user_id,
+        )
+        for i in range(batch)
+    )
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(p.encode_frame(p.UP_CONNECT_REQ, p.login_body(p.Login(user_id, PASSWORD, "127.0.0.1", 0)),
-                                serial=0, gnss_center_id=user_id))
+    writer.write(
+        p.encode_frame(
+            p.UP_CONNECT_REQ,
+            p.login_body(p.Login(user_id, PASSWORD, "127.0.0.1", 0)),
+            serial=0,
+            gnss_center_id=user_id,
+        )
+    )
     await writer.drain()
     await asyncio.wait_for(reader.read(4096), timeout)
     ready.set()
     await asyncio.get_running_loop().run_in_executor(None, go.wait, timeout)
     cpu0 = time.process_time()
-    big = frames * 4  # one large write: the generator's cost per position stays a small fraction of the gateway's
+    big = (
+        frames * 4
+    )  # one large write: the generator's cost per position stays a small fraction of the gateway's
     sent = 0
     deadline = time.monotonic() + timeout
     while sent < positions and time.monotonic() < deadline:
@@ -95,14 +114,20 @@ PATHS: dict[str, dict[str, Any]] = {
 }
 
 
-async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeout: float,
-                 path: str) -> dict[str, Any]:
+async def _bench(
+    bootstrap: str, prefix: str, links: int, positions: int, timeout: float, path: str
+) -> dict[str, Any]:
     from alarmhub_ingest_gps.jt809_link import Jt809Server, PlatformDirectory, PlatformRecord, raw_items
     from alarmhub_kafka import DurableProducer, KafkaMetrics
     from prometheus_client import CollectorRegistry
 
-    producer = DurableProducer(bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="bench-jt809",
-                               topic_prefix=prefix, service="bench")
+    producer = DurableProducer(
+        bootstrap,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        client_id="bench-jt809",
+        topic_prefix=prefix,
+        service="bench",
+    )
     await producer.start()
 
     calls: list[tuple[int, float]] = []  # records and seconds of each producer call
@@ -113,15 +138,25 @@ async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeou
         calls.append((len(items), time.perf_counter() - t))
 
     records = [PlatformRecord(90000 + i, PASSWORD, 90000 + i, f"bench-{i}") for i in range(links)]
-    server = Jt809Server(host="127.0.0.1", port=0, directory=PlatformDirectory(records), publish=publish,
-                         slave_enabled=False, **PATHS[path])
+    server = Jt809Server(
+        host="127.0.0.1",
+        port=0,
+        directory=PlatformDirectory(records),
+        publish=publish,
+        slave_enabled=False,
+        **PATHS[path],
+    )
     await server.start()
     ctx = mp.get_context("spawn")
     go = ctx.Event()
     readies = [ctx.Event() for _ in range(links)]
     cpus = [ctx.Value("d", 0.0) for _ in range(links)]
-    procs = [ctx.Process(target=_loader, args=(server.port, 90000 + i, positions, readies[i], go, timeout, cpus[i]))
-             for i in range(links)]
+    procs = [
+        ctx.Process(
+            target=_loader, args=(server.port, 90000 + i, positions, readies[i], go, timeout, cpus[i])
+        )
+        for i in range(links)
+    ]
     for pr in procs:
         pr.start()
     loop = asyncio.get_running_loop()
@@ -149,19 +184,28 @@ async def _bench(bootstrap: str, prefix: str, links: int, positions: int, timeou
                 pr.terminate()
         await server.stop()
         await producer.stop()
-    return {"path": path, "producer_calls": len(calls),
-            "records_per_call": round(statistics.mean(n for n, _ in calls)) if calls else 0,
-            "call_ms_median": round(statistics.median(t for _, t in calls) * 1e3, 1) if calls else 0, "links": links, "positions": done, "complete": done >= total,
-            "seconds": round(elapsed, 3), "positions_per_s": round(done / elapsed),
-            "gateway_cpu_us_per_position": round(cpu / max(done, 1) * 1e6, 2),
-            "load_cpu_s_streaming": round(sum(c.value for c in cpus), 2), "peak_rss_mb": round(
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "path": path,
+        "producer_calls": len(calls),
+        "records_per_call": round(statistics.mean(n for n, _ in calls)) if calls else 0,
+        "call_ms_median": round(statistics.median(t for _, t in calls) * 1e3, 1) if calls else 0,
+        "links": links,
+        "positions": done,
+        "complete": done >= total,
+        "seconds": round(elapsed, 3),
+        "positions_per_s": round(done / elapsed),
+        "gateway_cpu_us_per_position": round(cpu / max(done, 1) * 1e6, 2),
+        "load_cpu_s_streaming": round(sum(c.value for c in cpus), 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def _ratio(results: dict[str, list[dict[str, Any]]], path: str, key: str) -> float:
     """path / old, medians of the runs of each."""
-    return round(statistics.median(r[key] for r in results[path])
-                 / statistics.median(r[key] for r in results["old"]), 2)
+    return round(
+        statistics.median(r[key] for r in results[path]) / statistics.median(r[key] for r in results["old"]),
+        2,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,12 +213,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--links", type=int, nargs="+", default=[1, 10])
     ap.add_argument("--positions", type=int, default=100_000, help="positions per link (multiple of 500)")
     ap.add_argument("--timeout", type=float, default=300.0)
-    ap.add_argument("--paths", nargs="+", choices=list(PATHS), default=["old", "new"],
-                    help="paths to run, alternately per link count (default: old and new)")
-    ap.add_argument("--gc-defaults", action="store_true",
-                    help="keep Python's GC settings (default: ingest-gps's, freeze + threshold 35,000)")
+    ap.add_argument(
+        "--paths",
+        nargs="+",
+        choices=list(PATHS),
+        default=["old", "new"],
+        help="paths to run, alternately per link count (default: old and new)",
+    )
+    ap.add_argument(
+        "--gc-defaults",
+        action="store_true",
+        help="keep Python's GC settings (default: ingest-gps's, freeze + threshold 35,000)",
+    )
     ap.add_argument("--repeat", type=int, default=1, help="alternations per link count")
-    ap.add_argument("--profile", metavar="PATH", help="cProfile the server process into PATH.<path>.<links> (pstats)")
+    ap.add_argument(
+        "--profile", metavar="PATH", help="cProfile the server process into PATH.<path>.<links> (pstats)"
+    )
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from alarmhub_devstack import BackingServices
@@ -212,10 +266,18 @@ def main(argv: list[str] | None = None) -> int:
                     print(json.dumps(result), flush=True)
             if "old" in results:
                 for path in [q for q in results if q != "old"]:
-                    print(json.dumps({"links": links, "runs_each": a.repeat, "ratio": f"{path}/old",
-                                      "positions_per_s": _ratio(results, path, "positions_per_s"),
-                                      "cpu_per_position": _ratio(results, path, "gateway_cpu_us_per_position")}),
-                          flush=True)
+                    print(
+                        json.dumps(
+                            {
+                                "links": links,
+                                "runs_each": a.repeat,
+                                "ratio": f"{path}/old",
+                                "positions_per_s": _ratio(results, path, "positions_per_s"),
+                                "cpu_per_position": _ratio(results, path, "gateway_cpu_us_per_position"),
+                            }
+                        ),
+                        flush=True,
+                    )
     finally:
         backing.stop()
     return 0

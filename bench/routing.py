@@ -50,10 +50,15 @@ def bench_batch(router: Router, lon: np.ndarray, lat: np.ndarray, batch: int) ->
     t0 = time.perf_counter()
     hits = 0
     for i in range(0, len(lon), batch):
-        _, code = router.route_ids(lon[i:i + batch], lat[i:i + batch])
+        _, code = router.route_ids(lon[i : i + batch], lat[i : i + batch])
         hits += int((code < 2).sum())
     dt = time.perf_counter() - t0
-    return {"lookups_per_s": round(len(lon) / dt), "points": len(lon), "batch": batch, "inside_share": hits / len(lon)}
+    return {
+        "lookups_per_s": round(len(lon) / dt),
+        "points": len(lon),
+        "batch": batch,
+        "inside_share": hits / len(lon),
+    }
 
 
 def bench_many(router: Router, lon: np.ndarray, lat: np.ndarray) -> dict[str, Any]:
@@ -99,12 +104,20 @@ def bench_single(router: Router, lon: np.ndarray, lat: np.ndarray) -> dict[str, 
             miss_exact.append(te / 1000)
             miss_grid.append(tg / 1000)
     old, new = _q(exact), _q(grid)
-    return {"exact": {**old, "lookups_per_s": round(len(exact) / (sum(exact) / 1e6))},
-            "grid": {**new, "lookups_per_s": round(len(grid) / (sum(grid) / 1e6))},
-            "p99_ratio_exact_over_grid": round(old["p99_us"] / new["p99_us"], 2),
-            "misses": {"points": len(miss_grid), "exact_p99_us": _q(miss_exact)["p99_us"],
-                       "grid_p99_us": _q(miss_grid)["p99_us"]} if len(miss_grid) > 1 else {"points": len(miss_grid)},
-            "points": len(grid), "answers_differ": differ}
+    return {
+        "exact": {**old, "lookups_per_s": round(len(exact) / (sum(exact) / 1e6))},
+        "grid": {**new, "lookups_per_s": round(len(grid) / (sum(grid) / 1e6))},
+        "p99_ratio_exact_over_grid": round(old["p99_us"] / new["p99_us"], 2),
+        "misses": {
+            "points": len(miss_grid),
+            "exact_p99_us": _q(miss_exact)["p99_us"],
+            "grid_p99_us": _q(miss_grid)["p99_us"],
+        }
+        if len(miss_grid) > 1
+        else {"points": len(miss_grid)},
+        "points": len(grid),
+        "answers_differ": differ,
+    }
 
 
 def _rss_bytes(trim: bool = False) -> int:
@@ -163,7 +176,7 @@ async def bench_postgis(dsn: str, stations: list[Any], lon: np.ndarray, lat: np.
         admin = await asyncpg.connect(dsn, timeout=5)
     except Exception as exc:
         return {"skipped": f"PostgreSQL unreachable: {exc!r}"}
-    db = f"alarmhub_bench_routing_{os.getpid()}"   # a scratch database: the extension never touches others
+    db = f"alarmhub_bench_routing_{os.getpid()}"  # a scratch database: the extension never touches others
     try:
         if not await admin.fetchval("SELECT count(*) FROM pg_available_extensions WHERE name='postgis'"):
             return {"skipped": "PostGIS is not installed on this server"}
@@ -175,22 +188,31 @@ async def bench_postgis(dsn: str, stations: list[Any], lon: np.ndarray, lat: np.
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         await conn.execute("CREATE TEMP TABLE bench_areas (id text, g geometry(Geometry, 4326))")
-        await conn.executemany("INSERT INTO bench_areas VALUES ($1, ST_GeomFromText($2, 4326))",
-                               [(s.id, s.geometry.wkt) for s in stations])
+        await conn.executemany(
+            "INSERT INTO bench_areas VALUES ($1, ST_GeomFromText($2, 4326))",
+            [(s.id, s.geometry.wkt) for s in stations],
+        )
         await conn.execute("CREATE INDEX ON bench_areas USING gist (g); ANALYZE bench_areas")
-        stmt = await conn.prepare("SELECT id FROM bench_areas WHERE ST_Contains(g, ST_SetSRID(ST_MakePoint($1,$2),4326))"
-                                  " LIMIT 1")
+        stmt = await conn.prepare(
+            "SELECT id FROM bench_areas WHERE ST_Contains(g, ST_SetSRID(ST_MakePoint($1,$2),4326)) LIMIT 1"
+        )
         t0 = time.perf_counter()
         for x, y in zip(lon.tolist(), lat.tolist(), strict=True):
             await stmt.fetchval(x, y)
         dt = time.perf_counter() - t0
         t1 = time.perf_counter()
-        await conn.fetch("SELECT p.i, a.id FROM unnest($1::float8[], $2::float8[]) WITH ORDINALITY AS p(x, y, i)"
-                         " LEFT JOIN bench_areas a ON ST_Contains(a.g, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))",
-                         lon.tolist(), lat.tolist())
+        await conn.fetch(
+            "SELECT p.i, a.id FROM unnest($1::float8[], $2::float8[]) WITH ORDINALITY AS p(x, y, i)"
+            " LEFT JOIN bench_areas a ON ST_Contains(a.g, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))",
+            lon.tolist(),
+            lat.tolist(),
+        )
         dt_batch = time.perf_counter() - t1
-        return {"single_lookups_per_s": round(len(lon) / dt), "batch_lookups_per_s": round(len(lon) / dt_batch),
-                "points": len(lon)}
+        return {
+            "single_lookups_per_s": round(len(lon) / dt),
+            "batch_lookups_per_s": round(len(lon) / dt_batch),
+            "points": len(lon),
+        }
     finally:
         await conn.close()
         await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
@@ -205,15 +227,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive", type=int, default=5_000, help="points for the naive loop (it is slow)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--grid-cell-m", type=float, default=None, help="grid cell size (default: the router's)")
-    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     a = ap.parse_args(argv)
     n = min(a.points, 5_000_000)
     units = demo_units()
     stations = [u for u in units if u.tier == 3]
     t0 = time.perf_counter()
-    router = Router([Area(u.id, u.parent_id, u.geometry) for u in stations],
-                    [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2], grid_cell_m=None)
+    router = Router(
+        [Area(u.id, u.parent_id, u.geometry) for u in stations],
+        [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2],
+        grid_cell_m=None,
+    )
     build_s = time.perf_counter() - t0
     rss0 = _rss_bytes(trim=True)
     grid_stats = router.build_grid(*([a.grid_cell_m] if a.grid_cell_m is not None else []))
@@ -222,18 +250,25 @@ def main(argv: list[str] | None = None) -> int:
     lon, lat = _points(n, a.seed)
     router.route_ids(lon[:1000], lat[:1000])  # warm-up
     res: dict[str, Any] = {
-        "stations": len(stations), "router_build_s_without_grid": round(build_s, 3),
-        "grid": {**grid_stats, "python_objects_mb": round(_grid_bytes(router) / 1e6, 1),
-                 "rss_after_build_mb": round(rss_build / 1e6, 1), "rss_retained_mb": round(rss_kept / 1e6, 1)},
+        "stations": len(stations),
+        "router_build_s_without_grid": round(build_s, 3),
+        "grid": {
+            **grid_stats,
+            "python_objects_mb": round(_grid_bytes(router) / 1e6, 1),
+            "rss_after_build_mb": round(rss_build / 1e6, 1),
+            "rss_retained_mb": round(rss_kept / 1e6, 1),
+        },
         "strtree_batch": bench_batch(router, lon, lat, a.batch),
-        "strtree_route_many": bench_many(router, lon[:a.single * 2], lat[:a.single * 2]),
-        "single": bench_single(router, lon[:a.single], lat[:a.single]),
-        "naive_loop": bench_naive(stations, lon[:a.naive], lat[:a.naive]),
-        "postgis": asyncio.run(bench_postgis(a.database_url, stations, lon[:a.naive], lat[:a.naive])),
+        "strtree_route_many": bench_many(router, lon[: a.single * 2], lat[: a.single * 2]),
+        "single": bench_single(router, lon[: a.single], lat[: a.single]),
+        "naive_loop": bench_naive(stations, lon[: a.naive], lat[: a.naive]),
+        "postgis": asyncio.run(bench_postgis(a.database_url, stations, lon[: a.naive], lat[: a.naive])),
     }
-    res["goals"] = {"batched_200k_per_s": res["strtree_batch"]["lookups_per_s"] >= 200_000,
-                    "single_p99_under_100us": res["single"]["grid"]["p99_us"] < 100,
-                    "grid_answers_identical": res["single"]["answers_differ"] == 0}
+    res["goals"] = {
+        "batched_200k_per_s": res["strtree_batch"]["lookups_per_s"] >= 200_000,
+        "single_p99_under_100us": res["single"]["grid"]["p99_us"] < 100,
+        "grid_answers_identical": res["single"]["answers_differ"] == 0,
+    }
     if a.json:
         print(json.dumps(res))
     else:

@@ -47,8 +47,15 @@ from typing import Any
 from alarmhub_events import AlarmEvent, AlarmKind, Location, Protocol, Qualifier, Source
 from alarmhub_kafka import Message
 
-KINDS = [(AlarmKind.BURGLARY, 50), (AlarmKind.MOTION, 15), (AlarmKind.PANIC, 3), (AlarmKind.FIRE, 2),
-         (AlarmKind.OPEN_CLOSE, 15), (AlarmKind.TROUBLE, 5), (AlarmKind.VIBRATION, 10)]
+KINDS = [
+    (AlarmKind.BURGLARY, 50),
+    (AlarmKind.MOTION, 15),
+    (AlarmKind.PANIC, 3),
+    (AlarmKind.FIRE, 2),
+    (AlarmKind.OPEN_CLOSE, 15),
+    (AlarmKind.TROUBLE, 5),
+    (AlarmKind.VIBRATION, 10),
+]
 
 
 def synth(n: int, sites: int, seed: int = 1) -> list[bytes]:
@@ -61,27 +68,40 @@ def synth(n: int, sites: int, seed: int = 1) -> list[bytes]:
     while len(out) < n:
         kind = rng.choices(kinds, weights)[0]
         site = rng.randrange(sites)
-        at = t0 + timedelta(milliseconds=i * 20)   # 50 events/s of event time, whatever the bench speed
+        at = t0 + timedelta(milliseconds=i * 20)  # 50 events/s of event time, whatever the bench speed
         vehicle = kind == AlarmKind.VIBRATION
         ev = AlarmEvent(
-            kind=kind, qualifier=Qualifier.NEW,
-            source=Source(protocol=Protocol.JT808 if vehicle else Protocol.DC09_CID,
-                          device_id=f"0139{site:08d}" if vehicle else f"L1#{site:05d}",
-                          account=None if vehicle else f"{site:05d}", path="primary"),
-            code="E130", zone=f"{rng.randint(1, 8):03d}", occurred_at=at, received_at=at,
+            kind=kind,
+            qualifier=Qualifier.NEW,
+            source=Source(
+                protocol=Protocol.JT808 if vehicle else Protocol.DC09_CID,
+                device_id=f"0139{site:08d}" if vehicle else f"L1#{site:05d}",
+                account=None if vehicle else f"{site:05d}",
+                path="primary",
+            ),
+            code="E130",
+            zone=f"{rng.randint(1, 8):03d}",
+            occurred_at=at,
+            received_at=at,
             location=Location(lat=22.5 + (site % 100) * 0.003, lon=114.0 + (site // 100) * 0.003),
-            attributes={})
+            attributes={},
+        )
         out.append(ev.to_bytes())
-        if rng.random() < 0.1 and len(out) < n:   # the second path of a dual-path communicator
-            dup = ev.model_copy(update={"event_id": uuid.uuid4(),
-                                        "source": ev.source.model_copy(update={"path": "secondary"})})
+        if rng.random() < 0.1 and len(out) < n:  # the second path of a dual-path communicator
+            dup = ev.model_copy(
+                update={
+                    "event_id": uuid.uuid4(),
+                    "source": ev.source.model_copy(update={"path": "secondary"}),
+                }
+            )
             out.append(dup.to_bytes())
         i += 1
     return out
 
 
-async def bench_pipeline(raw: list[bytes], redis_url: str, batch: int, max_s: float,
-                         partitions: int = 1) -> dict[str, object]:
+async def bench_pipeline(
+    raw: list[bytes], redis_url: str, batch: int, max_s: float, partitions: int = 1
+) -> dict[str, object]:
     """Batches of ``partitions`` partitions run concurrently, as ConsumerPipeline runs a poll's partitions."""
     import zlib
 
@@ -93,7 +113,7 @@ async def bench_pipeline(raw: list[bytes], redis_url: str, batch: int, max_s: fl
     prefix = f"bench{uuid.uuid4().hex[:8]}.triage:"
     state = TriageState(r, prefix, ttl_s=int(rules.longest_window_s) + 600)
     pipe = Pipeline(state, lambda: rules)
-    await pipe.run([AlarmEvent.from_bytes(raw[0])])   # load the scripts, warm up
+    await pipe.run([AlarmEvent.from_bytes(raw[0])])  # load the scripts, warm up
     # partition by key as the broker does (the key is the source device id)
     parts: list[list[bytes]] = [[] for _ in range(partitions)]
     for b in raw:
@@ -102,16 +122,16 @@ async def bench_pipeline(raw: list[bytes], redis_url: str, batch: int, max_s: fl
     counts = {"decisions": 0, "events": 0}
 
     async def one(chunk: list[bytes]) -> None:
-        events = [AlarmEvent.from_bytes(b) for b in chunk]   # the consumer's validation at the boundary
+        events = [AlarmEvent.from_bytes(b) for b in chunk]  # the consumer's validation at the boundary
         res = await pipe.run(events, chunk)
-        counts["decisions"] += len(res.encoded())            # the decisions' JSON, as the service writes it
+        counts["decisions"] += len(res.encoded())  # the decisions' JSON, as the service writes it
         counts["events"] += len(events)
 
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     try:
         for i in range(0, max(len(p) for p in parts), batch):
-            await asyncio.gather(*(one(p[i:i + batch]) for p in parts if p[i:i + batch]))
+            await asyncio.gather(*(one(p[i : i + batch]) for p in parts if p[i : i + batch]))
             if time.perf_counter() - t0 > max_s:
                 break
         elapsed = time.perf_counter() - t0
@@ -119,12 +139,20 @@ async def bench_pipeline(raw: list[bytes], redis_url: str, batch: int, max_s: fl
     finally:
         keys = [k async for k in r.scan_iter(match=prefix + "*", count=5000)]
         for j in range(0, len(keys), 1000):
-            await r.delete(*keys[j:j + 1000])
+            await r.delete(*keys[j : j + 1000])
         await r.aclose()
     done = counts["events"]
-    return {"mode": "pipeline", "events": done, "decisions": counts["decisions"], "batch": batch,
-            "partitions": partitions, "seconds": round(elapsed, 3), "events_per_s": round(done / elapsed),
-            "us_per_event_wall": round(elapsed / done * 1e6, 1), "us_per_event_cpu": round(cpu / done * 1e6, 1)}
+    return {
+        "mode": "pipeline",
+        "events": done,
+        "decisions": counts["decisions"],
+        "batch": batch,
+        "partitions": partitions,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(done / elapsed),
+        "us_per_event_wall": round(elapsed / done * 1e6, 1),
+        "us_per_event_cpu": round(cpu / done * 1e6, 1),
+    }
 
 
 async def _preload(raw: list[bytes], bootstrap: str, prefix: str) -> None:
@@ -136,15 +164,17 @@ async def _preload(raw: list[bytes], bootstrap: str, prefix: str) -> None:
     await ensure_topics(bootstrap, prefix=prefix)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-triage")
     await admin.start()
-    try:   # the pass-through baseline writes here, so triage's own topics stay untouched
+    try:  # the pass-through baseline writes here, so triage's own topics stay untouched
         await admin.create_topics([NewTopic(prefix + PASSTHROUGH_TOPIC, 6, 1)])
     finally:
         await admin.close()
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024)
     await prod.start()
     try:
-        futs = [await prod.send(prefix + ALARMS_RAW, b, key=json.loads(b)["source"]["device_id"].encode())
-                for b in raw]
+        futs = [
+            await prod.send(prefix + ALARMS_RAW, b, key=json.loads(b)["source"]["device_id"].encode())
+            for b in raw
+        ]
         await asyncio.gather(*futs)
     finally:
         await prod.stop()
@@ -156,8 +186,12 @@ PASSTHROUGH_TOPIC = "bench.passthrough"
 async def _count(bootstrap: str, topic: str) -> int:
     from aiokafka import AIOKafkaConsumer
 
-    cons = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                            group_id=f"bench-{uuid.uuid4().hex[:6]}")
+    cons = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"bench-{uuid.uuid4().hex[:6]}",
+    )
     await cons.start()
     n = 0
     try:
@@ -181,8 +215,13 @@ def _server_cpu(bootstrap: str, redis_url: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        name = ("broker" if "tansu" in cmd and f":{port}" in cmd
-                else "redis" if "redis-server" in cmd and f":{rport}" in cmd else None)
+        name = (
+            "broker"
+            if "tansu" in cmd and f":{port}" in cmd
+            else "redis"
+            if "redis-server" in cmd and f":{rport}" in cmd
+            else None
+        )
         if name:
             try:
                 t = proc.cpu_times()
@@ -208,15 +247,20 @@ async def _timed(consumer: object, total: int, max_s: float, servers: tuple[str,
     srv1 = _server_cpu(*servers)
     done = consumer.processed - first  # type: ignore[attr-defined]
     n = max(done, 1)
-    return {"events": done, "seconds": round(elapsed, 3),
-            "events_per_s": round(done / elapsed) if elapsed else 0,
-            "us_per_event_wall": round(elapsed / n * 1e6, 1),
-            "us_per_event_cpu": round(cpu / n * 1e6, 1),
-            **{f"{k}_us_per_event_cpu": round((srv1[k] - v) / n * 1e6, 1) for k, v in srv0.items() if k in srv1},
-            "startup_and_join_s": round(t0 - t_start, 2)}
+    return {
+        "events": done,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(done / elapsed) if elapsed else 0,
+        "us_per_event_wall": round(elapsed / n * 1e6, 1),
+        "us_per_event_cpu": round(cpu / n * 1e6, 1),
+        **{f"{k}_us_per_event_cpu": round((srv1[k] - v) / n * 1e6, 1) for k, v in srv0.items() if k in srv1},
+        "startup_and_join_s": round(t0 - t_start, 2),
+    }
 
 
-async def bench_passthrough(n: int, bootstrap: str, redis_url: str, prefix: str, batch: int, max_s: float) -> dict[str, object]:
+async def bench_passthrough(
+    n: int, bootstrap: str, redis_url: str, prefix: str, batch: int, max_s: float
+) -> dict[str, object]:
     """Baseline: the same consumer pipeline (decode + validate), durable producer and commit, no triage."""
     from alarmhub_events import ALARMS_RAW, AlarmEvent
     from alarmhub_kafka import ConsumerPipeline, DurableProducer, KafkaMetrics
@@ -228,9 +272,18 @@ async def bench_passthrough(n: int, bootstrap: str, redis_url: str, prefix: str,
     async def forward(msgs: Sequence[Message[Any]]) -> None:
         await producer.send_raw_many([(PASSTHROUGH_TOPIC, m.raw, m.key) for m in msgs])
 
-    consumer = ConsumerPipeline(bootstrap=bootstrap, group="bench-passthrough", topics=[ALARMS_RAW],
-                                model=AlarmEvent, handler=forward, producer=producer, metrics=metrics,
-                                topic_prefix=prefix, max_records=batch, client_id="bench-passthrough")
+    consumer = ConsumerPipeline(
+        bootstrap=bootstrap,
+        group="bench-passthrough",
+        topics=[ALARMS_RAW],
+        model=AlarmEvent,
+        handler=forward,
+        producer=producer,
+        metrics=metrics,
+        topic_prefix=prefix,
+        max_records=batch,
+        client_id="bench-passthrough",
+    )
     await producer.start()
     await consumer.start()
     try:
@@ -238,20 +291,29 @@ async def bench_passthrough(n: int, bootstrap: str, redis_url: str, prefix: str,
     finally:
         await consumer.stop()
         await producer.stop()
-    return {"mode": "passthrough (baseline: consume + validate + produce acks=all + commit, no triage)",
-            **figures, "on_topic": await _count(bootstrap, prefix + PASSTHROUGH_TOPIC)}
+    return {
+        "mode": "passthrough (baseline: consume + validate + produce acks=all + commit, no triage)",
+        **figures,
+        "on_topic": await _count(bootstrap, prefix + PASSTHROUGH_TOPIC),
+    }
 
 
-async def bench_service(n: int, bootstrap: str, redis_url: str, prefix: str, batch: int,
-                        max_s: float) -> dict[str, object]:
+async def bench_service(
+    n: int, bootstrap: str, redis_url: str, prefix: str, batch: int, max_s: float
+) -> dict[str, object]:
     """The whole triage service, as ``alarmhub-triage`` runs it, in this process."""
     from alarmhub_events import ALARMS_TRIAGED
     from alarmhub_triage.app import TriageApp
     from alarmhub_triage.config import TriageSettings
     from prometheus_client import CollectorRegistry
 
-    settings = TriageSettings(KAFKA_BOOTSTRAP=bootstrap, REDIS_URL=redis_url, ALARMHUB_TOPIC_PREFIX=prefix,
-                              ALARMHUB_HEALTH_PORT=0, ALARMHUB_TRIAGE_BATCH=batch)
+    settings = TriageSettings(
+        KAFKA_BOOTSTRAP=bootstrap,
+        REDIS_URL=redis_url,
+        ALARMHUB_TOPIC_PREFIX=prefix,
+        ALARMHUB_HEALTH_PORT=0,
+        ALARMHUB_TRIAGE_BATCH=batch,
+    )
     app = TriageApp(settings, CollectorRegistry())
     await app.start()
     try:
@@ -259,8 +321,12 @@ async def bench_service(n: int, bootstrap: str, redis_url: str, prefix: str, bat
     finally:
         await app.stop()
     await _cleanup_redis(redis_url, settings.key_prefix)
-    return {"mode": "service (alarms.raw -> Redis -> alarms.triaged acks=all -> commit)",
-            **figures, "decisions_on_topic": await _count(bootstrap, prefix + ALARMS_TRIAGED), "batch": batch}
+    return {
+        "mode": "service (alarms.raw -> Redis -> alarms.triaged acks=all -> commit)",
+        **figures,
+        "decisions_on_topic": await _count(bootstrap, prefix + ALARMS_TRIAGED),
+        "batch": batch,
+    }
 
 
 async def _cleanup_redis(redis_url: str, prefix: str) -> None:
@@ -270,13 +336,20 @@ async def _cleanup_redis(redis_url: str, prefix: str) -> None:
     try:
         keys = [k async for k in r.scan_iter(match=prefix + "*", count=5000)]
         for j in range(0, len(keys), 1000):
-            await r.delete(*keys[j:j + 1000])
+            await r.delete(*keys[j : j + 1000])
     finally:
         await r.aclose()
 
 
-async def bench_services(raw: list[bytes], bootstrap: str, redis_url: str, batch: int,
-                         max_s: float, baseline: bool, service: bool = True) -> list[dict[str, object]]:
+async def bench_services(
+    raw: list[bytes],
+    bootstrap: str,
+    redis_url: str,
+    batch: int,
+    max_s: float,
+    baseline: bool,
+    service: bool = True,
+) -> list[dict[str, object]]:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     await _preload(raw, bootstrap, prefix)
     out = []
@@ -297,18 +370,27 @@ def _ref_tree(rev: str) -> tuple[str, str]:
     import subprocess
     import tempfile
 
-    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
-                          check=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-    sha = subprocess.run(["git", "rev-parse", "--short", rev], capture_output=True, text=True, check=True,
-                         cwd=root).stdout.strip()
+    root = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+    ).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", rev], capture_output=True, text=True, check=True, cwd=root
+    ).stdout.strip()
     tmp = tempfile.mkdtemp(prefix="bench-triage-ref-")
-    archive = subprocess.run(["git", "archive", sha, *REF_SOURCES], capture_output=True, check=True,
-                             cwd=root).stdout
+    archive = subprocess.run(
+        ["git", "archive", sha, *REF_SOURCES], capture_output=True, check=True, cwd=root
+    ).stdout
     subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
     return sha, os.pathsep.join(os.path.join(tmp, *d.split("/")) for d in REF_SOURCES)
 
 
-def _run_child(src: str | None, label: str, args: argparse.Namespace, n: int, batch: int) -> dict[str, object]:
+def _run_child(
+    src: str | None, label: str, args: argparse.Namespace, n: int, batch: int
+) -> dict[str, object]:
     """The service in a child process on the same records: triage from ``src`` when given (put first on
     ``PYTHONPATH``), else the installed one. Both sides of a comparison run as children, so neither
     inherits the other's heap, caches or collector state."""
@@ -318,9 +400,25 @@ def _run_child(src: str | None, label: str, args: argparse.Namespace, n: int, ba
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = src + os.pathsep + os.environ.get("PYTHONPATH", "")
-    cmd = [sys.executable, os.path.abspath(__file__), "--mode", "service", "--no-baseline", "--events", str(n),
-           "--sites", str(args.sites), "--batch", str(batch), "--max-seconds", str(args.max_seconds),
-           "--redis-url", args.redis_url, "--kafka", args.kafka]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--mode",
+        "service",
+        "--no-baseline",
+        "--events",
+        str(n),
+        "--sites",
+        str(args.sites),
+        "--batch",
+        str(batch),
+        "--max-seconds",
+        str(args.max_seconds),
+        "--redis-url",
+        args.redis_url,
+        "--kafka",
+        args.kafka,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.max_seconds * 3 + 120)
     for line in proc.stdout.splitlines():
         if line.startswith('{"mode": "service'):
@@ -335,12 +433,20 @@ def main() -> None:
     ap.add_argument("--mode", choices=["service", "pipeline"], default="service")
     ap.add_argument("--events", type=int, default=50_000)
     ap.add_argument("--sites", type=int, default=20_000)
-    ap.add_argument("--batch", type=int, default=None,
-                    help="records per poll (service; default: the service's ALARMHUB_TRIAGE_BATCH default) "
-                         "or per partition batch (pipeline; default 500)")
-    ap.add_argument("--partitions", type=int, default=4, help="partitions processed concurrently (pipeline mode)")
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="records per poll (service; default: the service's ALARMHUB_TRIAGE_BATCH default) "
+        "or per partition batch (pipeline; default 500)",
+    )
+    ap.add_argument(
+        "--partitions", type=int, default=4, help="partitions processed concurrently (pipeline mode)"
+    )
     ap.add_argument("--no-baseline", action="store_true", help="service mode: skip the pass-through baseline")
-    ap.add_argument("--ref", metavar="REV", help="service mode: also run triage as it was at this git revision")
+    ap.add_argument(
+        "--ref", metavar="REV", help="service mode: also run triage as it was at this git revision"
+    )
     ap.add_argument("--rounds", type=int, default=1, help="with --ref: reference/current runs, alternating")
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -351,36 +457,49 @@ def main() -> None:
 
     try:
         from alarmhub_triage.__main__ import run as run_loop  # the service's event loop (uvloop)
-    except ImportError:   # an older triage (the bench also measures a checkout of an earlier version)
+    except ImportError:  # an older triage (the bench also measures a checkout of an earlier version)
         run_loop = asyncio.run
 
-    configure_logging("triage", "INFO")   # as the service runs: JSON lines, debug filtered out
+    configure_logging("triage", "INFO")  # as the service runs: JSON lines, debug filtered out
     n = max(1, min(args.events, 1_000_000))
     raw = synth(n, args.sites)
     load_before = os.getloadavg()
     if args.mode == "pipeline":
-        outs = [run_loop(bench_pipeline(raw, args.redis_url, args.batch or 500, args.max_seconds,
-                                        max(1, args.partitions)))]
+        outs = [
+            run_loop(
+                bench_pipeline(
+                    raw, args.redis_url, args.batch or 500, args.max_seconds, max(1, args.partitions)
+                )
+            )
+        ]
     elif args.ref:
         batch = args.batch or TriageSettings.model_fields["max_records"].default
         sha, src = _ref_tree(args.ref)
         outs = []
         if not args.no_baseline:
             before = os.getloadavg()
-            outs += run_loop(bench_services(raw, args.kafka, args.redis_url, batch, args.max_seconds, True,
-                                            service=False))
-            outs[-1].update({"loadavg_before": [round(x, 2) for x in before],
-                             "loadavg_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()})
+            outs += run_loop(
+                bench_services(raw, args.kafka, args.redis_url, batch, args.max_seconds, True, service=False)
+            )
+            outs[-1].update(
+                {
+                    "loadavg_before": [round(x, 2) for x in before],
+                    "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+                    "cpus": os.cpu_count(),
+                }
+            )
         ref_label, new_label = f"service at {sha} (reference: the old path)", "service (this tree)"
         for i in range(max(1, args.rounds)):
             # alternate which goes first: the box's load drifts
             order = [(src, ref_label), (None, new_label)]
-            for tree, label in (order if i % 2 == 0 else order[::-1]):
+            for tree, label in order if i % 2 == 0 else order[::-1]:
                 outs.append(_run_child(tree, label, args, n, batch))
         import shutil
 
-        shutil.rmtree(src.split(os.pathsep)[0].removesuffix(os.path.join("services", "triage", "src")),
-                      ignore_errors=True)
+        shutil.rmtree(
+            src.split(os.pathsep)[0].removesuffix(os.path.join("services", "triage", "src")),
+            ignore_errors=True,
+        )
         _print(outs)
         refs = [o for o in outs if str(o["mode"]).startswith("service at")]
         news = [o for o in outs if str(o["mode"]).startswith("service (this tree)")]
@@ -394,35 +513,70 @@ def main() -> None:
         for k in ("events_per_s", "us_per_event_cpu", "redis_us_per_event_cpu", "broker_us_per_event_cpu"):
             summary[f"{k}_reference"] = round(mean(refs, k), 1)
             summary[f"{k}_new"] = round(mean(news, k), 1)
-        summary["new_vs_reference_throughput"] = round(mean(news, "events_per_s") / max(1.0, mean(refs, "events_per_s")), 2)
-        summary["new_vs_reference_cpu_per_event"] = round(mean(news, "us_per_event_cpu")
-                                                          / max(1.0, mean(refs, "us_per_event_cpu")), 2)
-        summary["total_cpu_us_per_event_reference"] = round(sum(summary[f"{k}_reference"] for k in (  # type: ignore[misc]
-            "us_per_event_cpu", "redis_us_per_event_cpu", "broker_us_per_event_cpu")), 1)
-        summary["total_cpu_us_per_event_new"] = round(sum(summary[f"{k}_new"] for k in (  # type: ignore[misc]
-            "us_per_event_cpu", "redis_us_per_event_cpu", "broker_us_per_event_cpu")), 1)
+        summary["new_vs_reference_throughput"] = round(
+            mean(news, "events_per_s") / max(1.0, mean(refs, "events_per_s")), 2
+        )
+        summary["new_vs_reference_cpu_per_event"] = round(
+            mean(news, "us_per_event_cpu") / max(1.0, mean(refs, "us_per_event_cpu")), 2
+        )
+        summary["total_cpu_us_per_event_reference"] = round(
+            sum(
+                summary[f"{k}_reference"]
+                for k in (  # type: ignore[misc]
+                    "us_per_event_cpu",
+                    "redis_us_per_event_cpu",
+                    "broker_us_per_event_cpu",
+                )
+            ),
+            1,
+        )
+        summary["total_cpu_us_per_event_new"] = round(
+            sum(
+                summary[f"{k}_new"]
+                for k in (  # type: ignore[misc]
+                    "us_per_event_cpu",
+                    "redis_us_per_event_cpu",
+                    "broker_us_per_event_cpu",
+                )
+            ),
+            1,
+        )
         if base:
             summary["triage_us_per_event_cpu_over_baseline_new"] = round(
-                mean(news, "us_per_event_cpu") - mean(base, "us_per_event_cpu"), 1)
+                mean(news, "us_per_event_cpu") - mean(base, "us_per_event_cpu"), 1
+            )
             summary["triage_us_per_event_cpu_over_baseline_reference"] = round(
-                mean(refs, "us_per_event_cpu") - mean(base, "us_per_event_cpu"), 1)
+                mean(refs, "us_per_event_cpu") - mean(base, "us_per_event_cpu"), 1
+            )
         print(json.dumps(summary))
         return
     else:
         batch = args.batch or TriageSettings.model_fields["max_records"].default
-        outs = run_loop(bench_services(raw, args.kafka, args.redis_url, batch, args.max_seconds,
-                                       not args.no_baseline))
-    load = {"loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
+        outs = run_loop(
+            bench_services(raw, args.kafka, args.redis_url, batch, args.max_seconds, not args.no_baseline)
+        )
+    load = {
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+    }
     for out in outs:
         out.update(load)
     _print(outs)
     if len(outs) == 2:
         base, svc = outs
-        print(json.dumps({"triage_us_per_event_cpu_over_baseline":
-                          round(float(svc["us_per_event_cpu"]) - float(base["us_per_event_cpu"]), 1),  # type: ignore[arg-type]
-                          "service_vs_baseline_throughput":
-                          round(float(svc["events_per_s"]) / max(1.0, float(base["events_per_s"])), 2)}))  # type: ignore[arg-type]
+        print(
+            json.dumps(
+                {
+                    "triage_us_per_event_cpu_over_baseline": round(
+                        float(svc["us_per_event_cpu"]) - float(base["us_per_event_cpu"]), 1
+                    ),  # type: ignore[arg-type]
+                    "service_vs_baseline_throughput": round(
+                        float(svc["events_per_s"]) / max(1.0, float(base["events_per_s"])), 2
+                    ),
+                }
+            )
+        )  # type: ignore[arg-type]
 
 
 def _print(outs: list[dict[str, object]]) -> None:

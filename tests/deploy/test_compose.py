@@ -58,8 +58,14 @@ def test_schema_rejects_a_broken_file(compose: dict[str, Any]) -> None:
 def test_production_secrets_have_no_defaults(compose_raw: dict[str, Any], compose_text: str) -> None:
     """Without the operator's secrets, compose refuses to start (``${VAR:?}``), like `docker compose config`."""
     required = required_variables(json.dumps(compose_raw))  # values only, not the comments
-    assert {"REDIS_PASSWORD", "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "ALARMHUB_GPS_AUTH_SECRET",
-            "ALARMHUB_SIP_PASSWORD", "KAFKA_CLUSTER_ID"} <= required
+    assert {
+        "REDIS_PASSWORD",
+        "POSTGRES_PASSWORD",
+        "GRAFANA_ADMIN_PASSWORD",
+        "ALARMHUB_GPS_AUTH_SECRET",
+        "ALARMHUB_SIP_PASSWORD",
+        "KAFKA_CLUSTER_ID",
+    } <= required
     assert required <= set(TEST_SECRETS), f"add test values for {required - set(TEST_SECRETS)}"
     with pytest.raises(MissingVariable):
         interpolate(compose_raw, {})
@@ -147,7 +153,10 @@ def test_topic_script_creates_every_contract_topic_with_rf3_min_isr2() -> None:
 
 def test_prometheus_scrapes_every_service_on_its_contract_port(compose: dict[str, Any]) -> None:
     prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    jobs = {j["job_name"]: [t for sc in j["static_configs"] for t in sc["targets"]] for j in prom["scrape_configs"]}
+    jobs = {
+        j["job_name"]: [t for sc in j["static_configs"] for t in sc["targets"]]
+        for j in prom["scrape_configs"]
+    }
     for folder, (health, _) in CONTRACT.items():
         assert jobs.get(folder) == [f"{folder}:{health}"], folder
     for job, targets in jobs.items():

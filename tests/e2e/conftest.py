@@ -40,7 +40,7 @@ def pipeline(stack: Any, topic_prefix: str) -> Iterator[Pipeline]:
     pipe = Pipeline(dispatch, triage, contactid, env)
     try:
         for svc in (dispatch, triage, contactid):
-            svc.start(wait_ready=False)   # they import and join their groups in parallel
+            svc.start(wait_ready=False)  # they import and join their groups in parallel
         for svc in (dispatch, triage, contactid):
             svc.wait_ready()
         yield pipe

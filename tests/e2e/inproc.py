@@ -37,15 +37,29 @@ from prometheus_client import CollectorRegistry
 
 def common(stack: Any, topic_prefix: str) -> dict[str, Any]:
     """The settings every service shares: the backing services, the topic prefix, no health port."""
-    return dict(KAFKA_BOOTSTRAP=stack.kafka_bootstrap, DATABASE_URL=stack.database_url, REDIS_URL=stack.redis_url,
-                ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HEALTH_PORT=0)
+    return dict(
+        KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
+        DATABASE_URL=stack.database_url,
+        REDIS_URL=stack.redis_url,
+        ALARMHUB_TOPIC_PREFIX=topic_prefix,
+        ALARMHUB_HEALTH_PORT=0,
+    )
 
 
 def gps_app(stack: Any, topic_prefix: str, **settings: Any) -> GpsApp:
     """An ingest-gps on loopback with every listener (and the command endpoint) on an ephemeral port."""
-    s = GpsSettings(**{**common(stack, topic_prefix), "ALARMHUB_GPS_HOST": "127.0.0.1", "ALARMHUB_JT808_PORT": 0,
-                       "ALARMHUB_GT06_PORT": 0, "ALARMHUB_H02_PORT": 0, "ALARMHUB_JT809_PORT": 0,
-                       "ALARMHUB_GPS_COMMAND_PORT": 0, **settings})
+    s = GpsSettings(
+        **{
+            **common(stack, topic_prefix),
+            "ALARMHUB_GPS_HOST": "127.0.0.1",
+            "ALARMHUB_JT808_PORT": 0,
+            "ALARMHUB_GT06_PORT": 0,
+            "ALARMHUB_H02_PORT": 0,
+            "ALARMHUB_JT809_PORT": 0,
+            "ALARMHUB_GPS_COMMAND_PORT": 0,
+            **settings,
+        }
+    )
     registry = CollectorRegistry()
     producer = DurableProducer.from_settings(s, metrics=KafkaMetrics(registry), client_id="ingest-gps")
     return GpsApp(s, producer, GpsMetrics(registry), collector=registry)
@@ -55,19 +69,40 @@ def command_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/commands"
 
 
-def dispatch_app(stack: Any, topic_prefix: str, token: str, gps_command_url: str,
-                 registry: CollectorRegistry | None = None, **settings: Any) -> DispatchApp:
+def dispatch_app(
+    stack: Any,
+    topic_prefix: str,
+    token: str,
+    gps_command_url: str,
+    registry: CollectorRegistry | None = None,
+    **settings: Any,
+) -> DispatchApp:
     """A dispatch whose API listens on an ephemeral port and whose dev token is ``token``."""
-    s = DispatchSettings(**{**common(stack, topic_prefix), "ALARMHUB_HTTP_HOST": "127.0.0.1", "ALARMHUB_HTTP_PORT": 0,
-                            "ALARMHUB_DEV_TOKEN": token, "ALARMHUB_GPS_COMMAND_URL": gps_command_url, **settings})
+    s = DispatchSettings(
+        **{
+            **common(stack, topic_prefix),
+            "ALARMHUB_HTTP_HOST": "127.0.0.1",
+            "ALARMHUB_HTTP_PORT": 0,
+            "ALARMHUB_DEV_TOKEN": token,
+            "ALARMHUB_GPS_COMMAND_URL": gps_command_url,
+            **settings,
+        }
+    )
     return DispatchApp(s, registry if registry is not None else CollectorRegistry())
 
 
 def triage_app(stack: Any, topic_prefix: str) -> TriageApp:
     """A triage with its Redis keys under the test's prefix."""
-    return TriageApp(TriageSettings(KAFKA_BOOTSTRAP=stack.kafka_bootstrap, REDIS_URL=stack.redis_url,
-                                    ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HEALTH_PORT=0,
-                                    ALARMHUB_TRIAGE_REDIS_PREFIX=f"{topic_prefix}triage:"), CollectorRegistry())
+    return TriageApp(
+        TriageSettings(
+            KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
+            REDIS_URL=stack.redis_url,
+            ALARMHUB_TOPIC_PREFIX=topic_prefix,
+            ALARMHUB_HEALTH_PORT=0,
+            ALARMHUB_TRIAGE_REDIS_PREFIX=f"{topic_prefix}triage:",
+        ),
+        CollectorRegistry(),
+    )
 
 
 def new_token() -> str:
@@ -94,17 +129,34 @@ async def terminal_login(port: int, phone: str) -> tuple[asyncio.StreamReader, a
 def theft_decision(incident_id: uuid.UUID, phone: str) -> TriagedAlarm:
     """Triage's decision to dispatch a JT/T 808 terminal's illegal-ignition alarm in Futian."""
     now = datetime.now(UTC)
-    ev = AlarmEvent(kind=AlarmKind.VEHICLE_THEFT, source=Source(protocol=Protocol.JT808, device_id=phone),
-                    code="0x00000800", occurred_at=now, received_at=now, location=Location(lat=22.54, lon=114.05))
-    return TriagedAlarm(incident_id=incident_id, event=ev, decision=Decision.DISPATCH, score=80, priority=2,
-                        rule_version="test", decided_at=now,
-                        reasons=[Reason(code="ignition_unauthorized", text="Ignition while armed")])
+    ev = AlarmEvent(
+        kind=AlarmKind.VEHICLE_THEFT,
+        source=Source(protocol=Protocol.JT808, device_id=phone),
+        code="0x00000800",
+        occurred_at=now,
+        received_at=now,
+        location=Location(lat=22.54, lon=114.05),
+    )
+    return TriagedAlarm(
+        incident_id=incident_id,
+        event=ev,
+        decision=Decision.DISPATCH,
+        score=80,
+        priority=2,
+        rule_version="test",
+        decided_at=now,
+        reasons=[Reason(code="ignition_unauthorized", text="Ignition while armed")],
+    )
 
 
 async def publish_decision(stack: Any, topic_prefix: str, decision: TriagedAlarm) -> None:
     """Put a triage decision on the test's ``alarms.triaged``, as triage would (durable write)."""
-    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="t",
-                               topic_prefix=topic_prefix)
+    producer = DurableProducer(
+        stack.kafka_bootstrap,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        client_id="t",
+        topic_prefix=topic_prefix,
+    )
     await producer.start()
     try:
         await producer.send(ALARMS_TRIAGED, decision)

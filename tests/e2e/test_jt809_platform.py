@@ -39,7 +39,8 @@ from prometheus_client import CollectorRegistry
 # SmallChi/JT809 JT809_0x1001PackageTest.cs Test2: user 20180920, password "20180920", 127.0.0.1:809
 LOGIN = bytes.fromhex(
     "5B000000480000008510010133EFB8010000000000270F0133EFB832303138303932303132372E302E302E31"
-    "000000000000000000000000000000000000000000000003296A915D")
+    "000000000000000000000000000000000000000000000003296A915D"
+)
 # SmallChi/JT809 JT809_0x1200_0x1202Test.cs Test2: 2012-07-19 15:15:15, lon 133.123456, lat 24.123456
 BODY_1202 = bytes.fromhex("00130707DC0F0F0F07EF4D80017018400032003300000096002D002D0000000300000101")
 # SmallChi/JT809 AnalyzeTest.cs: 0x1402 2011, warn type 0x000B, time 0x5BAA5B80, info id 3344, "gfdf454553"
@@ -57,8 +58,21 @@ def test_codec_reproduces_the_reference_frames() -> None:
     login = p.login_body(p.Login(USER, "20180920", "127.0.0.1", 809))
     assert p.encode_frame(p.UP_CONNECT_REQ, login, serial=133, gnss_center_id=CENTRE, key=9999) == LOGIN
     when = datetime(2012, 7, 19, 7, 15, 15, tzinfo=UTC)
-    assert p.position_2011(24.123456, 133.123456, when, speed=50, vec2=51, mileage=150, heading=45, altitude=45,
-                           status=3, alarm=257) == BODY_1202
+    assert (
+        p.position_2011(
+            24.123456,
+            133.123456,
+            when,
+            speed=50,
+            vec2=51,
+            mileage=150,
+            heading=45,
+            altitude=45,
+            status=3,
+            alarm=257,
+        )
+        == BODY_1202
+    )
     assert p.alarm_1402_body(0x000B, datetime.fromtimestamp(0x5BAA5B80, UTC), 3344, "gfdf454553") == BODY_1402
 
 
@@ -72,23 +86,46 @@ class Services:
 
 @pytest.fixture
 async def services(stack: Any, topic_prefix: str) -> AsyncIterator[Services]:
-    common = dict(KAFKA_BOOTSTRAP=stack.kafka_bootstrap, DATABASE_URL=stack.database_url,
-                  REDIS_URL=stack.redis_url, ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_HEALTH_PORT=0)
+    common = dict(
+        KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
+        DATABASE_URL=stack.database_url,
+        REDIS_URL=stack.redis_url,
+        ALARMHUB_TOPIC_PREFIX=topic_prefix,
+        ALARMHUB_HEALTH_PORT=0,
+    )
     registry = CollectorRegistry()
     command_port = free_port()  # dispatch is told ingest-gps's command URL at construction
-    gps_settings = GpsSettings(**common, ALARMHUB_GPS_HOST="127.0.0.1", ALARMHUB_JT808_PORT=0, ALARMHUB_GT06_PORT=0,
-                               ALARMHUB_H02_PORT=0, ALARMHUB_JT809_PORT=0, ALARMHUB_GPS_COMMAND_PORT=command_port,
-                               ALARMHUB_JT809_PLATFORMS_REFRESH_S=0.2, ALARMHUB_GPS_REGISTRY_REFRESH_S=0.2,
-                               # the reference login names 127.0.0.1:809 as its down-link: requests use the main link
-                               ALARMHUB_JT809_SLAVE_LINK=False)
-    gps = GpsApp(gps_settings, DurableProducer.from_settings(gps_settings, metrics=KafkaMetrics(registry),
-                                                             client_id="ingest-gps"), GpsMetrics(registry),
-                 collector=registry)
+    gps_settings = GpsSettings(
+        **common,
+        ALARMHUB_GPS_HOST="127.0.0.1",
+        ALARMHUB_JT808_PORT=0,
+        ALARMHUB_GT06_PORT=0,
+        ALARMHUB_H02_PORT=0,
+        ALARMHUB_JT809_PORT=0,
+        ALARMHUB_GPS_COMMAND_PORT=command_port,
+        ALARMHUB_JT809_PLATFORMS_REFRESH_S=0.2,
+        ALARMHUB_GPS_REGISTRY_REFRESH_S=0.2,
+        # the reference login names 127.0.0.1:809 as its down-link: requests use the main link
+        ALARMHUB_JT809_SLAVE_LINK=False,
+    )
+    gps = GpsApp(
+        gps_settings,
+        DurableProducer.from_settings(gps_settings, metrics=KafkaMetrics(registry), client_id="ingest-gps"),
+        GpsMetrics(registry),
+        collector=registry,
+    )
     triage = TriageApp(TriageSettings(**common), CollectorRegistry())
     token = f"dev-{uuid.uuid4().hex}"
-    dispatch = DispatchApp(DispatchSettings(
-        **common, ALARMHUB_HTTP_HOST="127.0.0.1", ALARMHUB_HTTP_PORT=0, ALARMHUB_DEV_TOKEN=token,
-        ALARMHUB_GPS_COMMAND_URL=f"http://127.0.0.1:{command_port}/commands"), CollectorRegistry())
+    dispatch = DispatchApp(
+        DispatchSettings(
+            **common,
+            ALARMHUB_HTTP_HOST="127.0.0.1",
+            ALARMHUB_HTTP_PORT=0,
+            ALARMHUB_DEV_TOKEN=token,
+            ALARMHUB_GPS_COMMAND_URL=f"http://127.0.0.1:{command_port}/commands",
+        ),
+        CollectorRegistry(),
+    )
     await gps.start()
     try:
         await asyncio.gather(triage.start(), dispatch.start())
@@ -130,11 +167,20 @@ class LowerPlatform:
                 if vm.sub_type == p.DOWN_WARN_MSG_URGE_TODO_REQ:
                     sup = p.decode_9401(vm.data)
                     self.requests.append((vm.sub_type, sup))
-                    self.send(p.UP_WARN_MSG, p.vehicle_body(PLATE, COLOUR, p.UP_WARN_MSG_URGE_TODO_ACK,
-                                                            p.supervision_ack_body(sup.supervision_id, 1)))
+                    self.send(
+                        p.UP_WARN_MSG,
+                        p.vehicle_body(
+                            PLATE,
+                            COLOUR,
+                            p.UP_WARN_MSG_URGE_TODO_ACK,
+                            p.supervision_ack_body(sup.supervision_id, 1),
+                        ),
+                    )
                 elif vm.sub_type == p.DOWN_EXG_MSG_RETURN_STARTUP:
                     self.requests.append((vm.sub_type, vm.data))
-                    self.send(p.UP_EXG_MSG, p.vehicle_body(PLATE, COLOUR, p.UP_EXG_MSG_RETURN_STARTUP_ACK, b""))
+                    self.send(
+                        p.UP_EXG_MSG, p.vehicle_body(PLATE, COLOUR, p.UP_EXG_MSG_RETURN_STARTUP_ACK, b"")
+                    )
                     self.position(LAT + 0.001, LON + 0.001)
                 elif vm.sub_type == p.DOWN_EXG_MSG_RETURN_END:
                     self.requests.append((vm.sub_type, vm.data))
@@ -145,13 +191,24 @@ class LowerPlatform:
 async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(services: Services) -> None:
     t0 = time.monotonic()
     api = f"http://127.0.0.1:{services.dispatch.http_port}"
-    async with httpx.AsyncClient(base_url=api, headers={"Authorization": f"Bearer {services.token}"},
-                                 timeout=20) as client:
-        r = await client.post("/api/v1/registry/platforms", json={
-            "user_id": USER, "password": "20180920", "gnss_center_id": CENTRE, "name": "e2e-operator"})
+    async with httpx.AsyncClient(
+        base_url=api, headers={"Authorization": f"Bearer {services.token}"}, timeout=20
+    ) as client:
+        r = await client.post(
+            "/api/v1/registry/platforms",
+            json={"user_id": USER, "password": "20180920", "gnss_center_id": CENTRE, "name": "e2e-operator"},
+        )
         assert r.status_code == 201, r.text
-        r = await client.post("/api/v1/registry/vehicles", json={
-            "device_id": VEHICLE, "protocol": "jt809", "plate": PLATE, "plate_colour": COLOUR, "armed": True})
+        r = await client.post(
+            "/api/v1/registry/vehicles",
+            json={
+                "device_id": VEHICLE,
+                "protocol": "jt809",
+                "plate": PLATE,
+                "plate_colour": COLOUR,
+                "armed": True,
+            },
+        )
         assert r.status_code == 201, r.text
         for _ in range(100):  # ingest-gps re-reads the registries every 0.2 s here
             if USER in services.gps.platforms.by_user and services.gps.registry.get(VEHICLE) is not None:
@@ -169,8 +226,15 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
             since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
             for i in range(3):
                 platform.position(LAT - 0.0005 * (2 - i), LON)
-            platform.send(p.UP_WARN_MSG, p.vehicle_body(PLATE, COLOUR, p.UP_WARN_MSG_ADPT_INFO, p.alarm_1402_body(
-                0x0009, datetime.now(UTC), 77, "盗警 e2e")))
+            platform.send(
+                p.UP_WARN_MSG,
+                p.vehicle_body(
+                    PLATE,
+                    COLOUR,
+                    p.UP_WARN_MSG_ADPT_INFO,
+                    p.alarm_1402_body(0x0009, datetime.now(UTC), 77, "盗警 e2e"),
+                ),
+            )
             await writer.drain()
 
             incident = None
@@ -186,20 +250,30 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
             detail = (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
             event = detail["events"][0]
             event = event.get("event", event)
-            assert event["source"] == {**event["source"], "protocol": "jt809", "device_id": VEHICLE,
-                                       "platform": "e2e-operator"}
+            assert event["source"] == {
+                **event["source"],
+                "protocol": "jt809",
+                "device_id": VEHICLE,
+                "platform": "e2e-operator",
+            }
             assert event["attributes"]["registered"] is True and event["attributes"]["warn_type"] == 9
             assert event["location"]["lat"] == pytest.approx(LAT, abs=1e-5)
 
             cmd = f"/api/v1/incidents/{incident['id']}/vehicle-command"
-            r = await client.post(cmd, json={"command": "supervise", "params": {"tel": "110"}, "timeout_s": 10})
+            r = await client.post(
+                cmd, json={"command": "supervise", "params": {"tel": "110"}, "timeout_s": 10}
+            )
             assert r.status_code == 200, r.text
             sup = r.json()["reply"]
             assert sup["status"] == "ok" and sup["ack"] == "0x1401" and sup["result_name"] == "handled"
             assert sup["via"] == "main" and sup["platform"] == "e2e-operator"
             sent = platform.requests[-1][1]
             assert (sent.supervision_id, sent.warn_type, sent.supervisor, sent.tel) == (
-                sup["supervision_id"], 0x0009, "dev-admin", "110")
+                sup["supervision_id"],
+                0x0009,
+                "dev-admin",
+                "110",
+            )
 
             r = await client.post(cmd, json={"command": "track", "timeout_s": 10})
             assert r.status_code == 200, r.text
@@ -215,8 +289,15 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
 
             # the platform answers the supervision again later (nobody waits for it any more): ingest-gps
             # puts it on devices.status and dispatch appends it to the vehicle's incident
-            platform.send(p.UP_WARN_MSG, p.vehicle_body(PLATE, COLOUR, p.UP_WARN_MSG_URGE_TODO_ACK,
-                                                        p.supervision_ack_body(sup["supervision_id"], 1)))
+            platform.send(
+                p.UP_WARN_MSG,
+                p.vehicle_body(
+                    PLATE,
+                    COLOUR,
+                    p.UP_WARN_MSG_URGE_TODO_ACK,
+                    p.supervision_ack_body(sup["supervision_id"], 1),
+                ),
+            )
             await writer.drain()
             late: list[dict[str, Any]] = []
             while not late and time.monotonic() - t0 < 30:
@@ -224,19 +305,33 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
                 late = [e for e in timeline if "vehicle_command_answer" in (e["data"] or {})]
                 if not late:
                     await asyncio.sleep(0.1)
-            assert [(e["actor"]["user"], e["data"]["vehicle_command_answer"]["supervision_id"],
-                     e["data"]["vehicle_command_answer"]["result_text"]) for e in late] == [
-                ("system:ingest-gps", sup["supervision_id"], "handled")]
+            assert [
+                (
+                    e["actor"]["user"],
+                    e["data"]["vehicle_command_answer"]["supervision_id"],
+                    e["data"]["vehicle_command_answer"]["result_text"],
+                )
+                for e in late
+            ] == [("system:ingest-gps", sup["supervision_id"], "handled")]
 
             timeline = (await client.get(f"/api/v1/incidents/{incident['id']}")).json()["timeline"]
-            recorded = [e["data"]["vehicle_command"] for e in timeline if "vehicle_command" in (e["data"] or {})]
+            recorded = [
+                e["data"]["vehicle_command"] for e in timeline if "vehicle_command" in (e["data"] or {})
+            ]
             assert [(c["command"], c["reply"]["status"]) for c in recorded] == [
-                ("supervise", "ok"), ("track", "ok"), ("track_stop", "ok")]
+                ("supervise", "ok"),
+                ("track", "ok"),
+                ("track_stop", "ok"),
+            ]
             assert recorded[0]["reply"]["result"] == 1 and recorded[0]["params"]["warn_type"] == 9
             # each request went to the gateway holding the link (owner:jt809:<user id>, found by the
             # platform's registry name), not to the configured URL
-            lookups = {s.labels["outcome"]: s.value for m in services.dispatch.metrics.gps_owner_lookups.collect()
-                       for s in m.samples if s.name.endswith("_total")}
+            lookups = {
+                s.labels["outcome"]: s.value
+                for m in services.dispatch.metrics.gps_owner_lookups.collect()
+                for s in m.samples
+                if s.name.endswith("_total")
+            }
             assert lookups.get("routed") == 3 and not lookups.get("fallback"), lookups
         finally:
             reading.cancel()

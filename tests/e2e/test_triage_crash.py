@@ -19,7 +19,10 @@ async def test_triage_killed_mid_stream_loses_nothing(pipeline: Any) -> None:
     sites = demo_sites(N, seed=11, line="8", company="crash-test")
     async with httpx.AsyncClient(base_url=pipeline.api, headers=pipeline.headers(), timeout=10) as client:
         for s in sites:
-            assert (await client.post("/api/v1/registry/accounts", json=s.registry_record())).status_code in (200, 201)
+            assert (await client.post("/api/v1/registry/accounts", json=s.registry_record())).status_code in (
+                200,
+                201,
+            )
 
         async def send_all() -> list[str]:
             replies = []
@@ -33,8 +36,9 @@ async def test_triage_killed_mid_stream_loses_nothing(pipeline: Any) -> None:
         await asyncio.sleep(0.25)
         pipeline.triage.kill()  # SIGKILL mid-stream: no graceful shutdown, no final commit
         await asyncio.sleep(0.5)
-        restarted = ServiceProcess(module=pipeline.triage.module, env=pipeline.triage.env,
-                                   ports=pipeline.triage.ports).start()
+        restarted = ServiceProcess(
+            module=pipeline.triage.module, env=pipeline.triage.env, ports=pipeline.triage.ports
+        ).start()
         pipeline.triage = restarted
         replies = await sender
         assert replies == ["ACK"] * N
@@ -55,4 +59,6 @@ async def test_triage_killed_mid_stream_loses_nothing(pipeline: Any) -> None:
             ev = d["events"][0]
             accounts.append((ev.get("event", ev))["source"]["device_id"])
         assert len(fires) == N, f"lost alarms: {N - len(fires)}"
-        assert sorted(accounts) == sorted(s.device_id for s in sites), "one incident per site, none duplicated"
+        assert sorted(accounts) == sorted(s.device_id for s in sites), (
+            "one incident per site, none duplicated"
+        )

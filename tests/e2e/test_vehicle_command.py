@@ -47,7 +47,8 @@ async def services(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp,
 
 
 async def test_locate_now_reaches_the_terminal_and_lands_on_the_timeline(
-        services: tuple[GpsApp, DispatchApp, str], stack: Any, topic_prefix: str) -> None:
+    services: tuple[GpsApp, DispatchApp, str], stack: Any, topic_prefix: str
+) -> None:
     gps, dispatch, token = services
     reader, writer = await terminal_login(gps.ports["jt808"], PHONE)
 
@@ -58,27 +59,38 @@ async def test_locate_now_reaches_the_terminal_and_lands_on_the_timeline(
         query = await read_808(reader)
         assert query.header.msg_id == 0x8201
         body = query.header.serial.to_bytes(2, "big") + jt808.location_body(
-            lat=22.5555, lon=114.0666, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0))
+            lat=22.5555, lon=114.0666, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0)
+        )
         writer.write(jt808.encode_frame(0x0201, PHONE, 3, body))
         await read_808(reader)
 
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{dispatch.http_port}",
-                                 headers={"Authorization": f"Bearer {token}"}, timeout=20) as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{dispatch.http_port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=20,
+    ) as client:
         for _ in range(200):
             if (await client.get(f"/api/v1/incidents/{incident_id}")).status_code == 200:
                 break
             await asyncio.sleep(0.1)
         # a read-only department token may look but not command
-        r = await client.post("/api/v1/tokens", json={"user": "urban-mgmt", "unit": "440304", "role": "department"})
+        r = await client.post(
+            "/api/v1/tokens", json={"user": "urban-mgmt", "unit": "440304", "role": "department"}
+        )
         assert r.status_code == 201, r.text
         dept = {"Authorization": f"Bearer {r.json()['token']}"}
-        refused = await client.post(f"/api/v1/incidents/{incident_id}/vehicle-command", headers=dept,
-                                    json={"command": "query_position"})
+        refused = await client.post(
+            f"/api/v1/incidents/{incident_id}/vehicle-command",
+            headers=dept,
+            json={"command": "query_position"},
+        )
         assert refused.status_code in (403, 404)
 
         task = asyncio.create_task(terminal())
-        r = await client.post(f"/api/v1/incidents/{incident_id}/vehicle-command",
-                              json={"command": "query_position", "timeout_s": 10})
+        r = await client.post(
+            f"/api/v1/incidents/{incident_id}/vehicle-command",
+            json={"command": "query_position", "timeout_s": 10},
+        )
         await task
         assert r.status_code == 200, r.text
         reply = r.json()["reply"]
@@ -90,6 +102,8 @@ async def test_locate_now_reaches_the_terminal_and_lands_on_the_timeline(
         assert len(recorded) == 1 and recorded[0]["actor"]["user"] == "dev-admin"
         assert recorded[0]["data"]["vehicle_command"]["reply"]["position"]["lat"] == pytest.approx(22.5555)
 
-        bad = await client.post(f"/api/v1/incidents/{incident_id}/vehicle-command", json={"command": "self_destruct"})
+        bad = await client.post(
+            f"/api/v1/incidents/{incident_id}/vehicle-command", json={"command": "self_destruct"}
+        )
         assert bad.status_code == 422
     writer.close()

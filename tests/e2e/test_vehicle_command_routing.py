@@ -30,13 +30,17 @@ PHONE = "013900000778"
 
 
 @pytest.fixture
-async def services(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp, GpsApp, DispatchApp, str, Any]]:
+async def services(
+    stack: Any, topic_prefix: str
+) -> AsyncIterator[tuple[GpsApp, GpsApp, DispatchApp, str, Any]]:
     gateways = [gps_app(stack, topic_prefix) for _ in range(2)]
     for gps in gateways:
         await gps.start()
     token = new_token()
     metrics = CollectorRegistry()
-    dispatch = dispatch_app(stack, topic_prefix, token, command_url(gateways[0].ports["command"]), registry=metrics)
+    dispatch = dispatch_app(
+        stack, topic_prefix, token, command_url(gateways[0].ports["command"]), registry=metrics
+    )
     await dispatch.start()
     try:
         yield gateways[0], gateways[1], dispatch, token, metrics
@@ -54,17 +58,21 @@ async def _until(check: Any, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lat: float, serial: int) -> None:
+async def _answer(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lat: float, serial: int
+) -> None:
     query = await read_808(reader)
     assert query.header.msg_id == 0x8201
     body = query.header.serial.to_bytes(2, "big") + jt808.location_body(
-        lat=lat, lon=114.0666, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0))
+        lat=lat, lon=114.0666, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0)
+    )
     writer.write(jt808.encode_frame(0x0201, PHONE, serial, body))
     await read_808(reader)
 
 
 async def test_command_follows_the_terminal_across_gateways(
-        services: tuple[GpsApp, GpsApp, DispatchApp, str, Any], stack: Any, topic_prefix: str) -> None:
+    services: tuple[GpsApp, GpsApp, DispatchApp, str, Any], stack: Any, topic_prefix: str
+) -> None:
     first, second, dispatch, token, metrics = services
     r = aioredis.from_url(stack.redis_url, decode_responses=True)
     owner_key = f"{topic_prefix}gps:owner:{PHONE}"
@@ -88,6 +96,7 @@ async def test_command_follows_the_terminal_across_gateways(
 
     async def owned_by_second() -> bool:
         return await owner() == second.ownership.gateway_id
+
     await _until(owned_by_second, "the second gateway's ownership")
     ttl = await r.ttl(owner_key)
     assert 300 < ttl <= 300 + 2 * 30 + 1  # idle timeout + two refresh periods
@@ -95,8 +104,11 @@ async def test_command_follows_the_terminal_across_gateways(
     incident_id = uuid.uuid4()
     await publish_decision(stack, topic_prefix, theft_decision(incident_id, PHONE))
 
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{dispatch.http_port}",
-                                 headers={"Authorization": f"Bearer {token}"}, timeout=20) as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{dispatch.http_port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=20,
+    ) as client:
         for _ in range(200):
             if (await client.get(f"/api/v1/incidents/{incident_id}")).status_code == 200:
                 break
@@ -117,11 +129,13 @@ async def test_command_follows_the_terminal_across_gateways(
 
         async def owned_by_first() -> bool:
             return await owner() == first.ownership.gateway_id
+
         await _until(owned_by_first, "the first gateway's ownership")
         writer.close()
 
         async def old_session_gone() -> bool:
             return PHONE not in second.servers["jt808"].devices
+
         await _until(old_session_gone, "the old session's close")
         await asyncio.sleep(0.2)  # the second gateway's release has run: it must not delete the new owner
         assert await owner() == first.ownership.gateway_id
@@ -133,8 +147,11 @@ async def test_command_follows_the_terminal_across_gateways(
         assert resp.json()["reply"]["position"]["lat"] == pytest.approx(22.6666)
 
         detail = (await client.get(f"/api/v1/incidents/{incident_id}")).json()
-        recorded = [e["data"]["vehicle_command"]["reply"]["position"]["lat"] for e in detail["timeline"]
-                    if "vehicle_command" in (e["data"] or {})]
+        recorded = [
+            e["data"]["vehicle_command"]["reply"]["position"]["lat"]
+            for e in detail["timeline"]
+            if "vehicle_command" in (e["data"] or {})
+        ]
         assert recorded == [pytest.approx(22.5555), pytest.approx(22.6666)]
 
         # an owner whose gateway key is gone (a crashed process): 503 with the reason, nothing sent
@@ -150,7 +167,10 @@ async def test_command_follows_the_terminal_across_gateways(
         assert resp.status_code == 200 and resp.json()["reply"]["position"]["lat"] == pytest.approx(22.7777)
 
     def lookups(outcome: str) -> float:
-        return metrics.get_sample_value("alarmhub_dispatch_gps_owner_lookups_total", {"outcome": outcome}) or 0.0
+        return (
+            metrics.get_sample_value("alarmhub_dispatch_gps_owner_lookups_total", {"outcome": outcome}) or 0.0
+        )
+
     assert (lookups("routed"), lookups("owner_gone"), lookups("fallback")) == (2, 1, 1)
 
     # closing the session on its gateway releases the key (put back first, as the next refresh would)
@@ -159,5 +179,6 @@ async def test_command_follows_the_terminal_across_gateways(
 
     async def released() -> bool:
         return await owner() is None
+
     await _until(released, "the release on close")
     await r.aclose()

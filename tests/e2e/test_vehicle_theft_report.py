@@ -29,8 +29,9 @@ async def services(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp,
     triage = triage_app(stack, topic_prefix)
     await asyncio.gather(gps.start(), triage.start())
     token = new_token()
-    dispatch = dispatch_app(stack, topic_prefix, token, command_url(gps.ports["command"]),
-                            ALARMHUB_DISPATCH_TIMER_INTERVAL_S=0.2)
+    dispatch = dispatch_app(
+        stack, topic_prefix, token, command_url(gps.ports["command"]), ALARMHUB_DISPATCH_TIMER_INTERVAL_S=0.2
+    )
     await dispatch.start()
     try:
         yield gps, dispatch, token
@@ -40,7 +41,8 @@ async def services(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp,
 
 
 async def test_owner_theft_report_opens_an_incident_and_starts_tracking(
-        services: tuple[GpsApp, DispatchApp, str]) -> None:
+    services: tuple[GpsApp, DispatchApp, str],
+) -> None:
     gps, dispatch, token = services
     reader, writer = await terminal_login(gps.ports["jt808"], PHONE)
 
@@ -52,48 +54,80 @@ async def test_owner_theft_report_opens_an_incident_and_starts_tracking(
         return cmd
 
     admin = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{dispatch.http_port}", headers=admin,
-                                 timeout=30) as c:
-        r = await c.post("/api/v1/registry/vehicles", json={"device_id": PHONE, "protocol": "jt808", "plate": "粤B12345",
-                                                            "plate_colour": 1, "owner": "张三"})
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{dispatch.http_port}", headers=admin, timeout=30
+    ) as c:
+        r = await c.post(
+            "/api/v1/registry/vehicles",
+            json={
+                "device_id": PHONE,
+                "protocol": "jt808",
+                "plate": "粤B12345",
+                "plate_colour": 1,
+                "owner": "张三",
+            },
+        )
         assert r.status_code == 201, r.text
-        other = await c.post("/api/v1/registry/vehicles", json={"device_id": "013900000889", "protocol": "jt808"})
+        other = await c.post(
+            "/api/v1/registry/vehicles", json={"device_id": "013900000889", "protocol": "jt808"}
+        )
         assert other.status_code == 201
-        r = await c.post("/api/v1/tokens", json={"user": "owner-zhangsan", "role": "vehicle_owner",
-                                                 "scope": {"vehicles": [PHONE]}})
+        r = await c.post(
+            "/api/v1/tokens",
+            json={"user": "owner-zhangsan", "role": "vehicle_owner", "scope": {"vehicles": [PHONE]}},
+        )
         assert r.status_code == 201, r.text
         owner = {"Authorization": f"Bearer {r.json()['token']}"}
-        bad = await c.post("/api/v1/tokens", json={"user": "x", "role": "vehicle_owner",
-                                                   "scope": {"vehicles": ["nope"]}})
+        bad = await c.post(
+            "/api/v1/tokens", json={"user": "x", "role": "vehicle_owner", "scope": {"vehicles": ["nope"]}}
+        )
         assert bad.status_code == 422
 
         # the owner may report their own vehicle only, and sees no registry, units or other incidents
-        assert (await c.post("/api/v1/vehicles/013900000889/theft-report", headers=owner, json={})).status_code == 403
+        assert (
+            await c.post("/api/v1/vehicles/013900000889/theft-report", headers=owner, json={})
+        ).status_code == 403
         assert (await c.get("/api/v1/registry/vehicles", headers=owner)).status_code == 403
         assert (await c.get("/api/v1/units", headers=owner)).json()["count"] == 0
         r = await c.post("/api/v1/tokens", json={"user": "urban", "unit": "440304", "role": "department"})
         dept = {"Authorization": f"Bearer {r.json()['token']}"}
-        assert (await c.post(f"/api/v1/vehicles/{PHONE}/theft-report", headers=dept, json={})).status_code == 403
+        assert (
+            await c.post(f"/api/v1/vehicles/{PHONE}/theft-report", headers=dept, json={})
+        ).status_code == 403
 
-        r = await c.post("/api/v1/tokens", json={"user": "futian-desk", "unit": "440304", "role": "dispatcher"})
+        r = await c.post(
+            "/api/v1/tokens", json={"user": "futian-desk", "unit": "440304", "role": "dispatcher"}
+        )
         district = r.json()["token"]
 
         async def live() -> dict[str, Any]:
-            async with c.stream("GET", f"/api/v1/stream?access_token={district}", headers={"Authorization": ""}) as s:
+            async with c.stream(
+                "GET", f"/api/v1/stream?access_token={district}", headers={"Authorization": ""}
+            ) as s:
                 async for line in s.aiter_lines():
                     if line.startswith("data:") and '"incident"' in line:
                         msg = json.loads(line[5:])
                         if msg["incident"]["source_device_id"] == PHONE:
                             return msg
             raise AssertionError("stream ended")
+
         stream_task = asyncio.create_task(live())
         await asyncio.sleep(0.3)
 
         task = asyncio.create_task(terminal())
         # last seen in Futian, given in GCJ-02 as the owner's map app shows it
-        r = await c.post(f"/api/v1/vehicles/{PHONE}/theft-report", headers=owner,
-                         json={"note": "parked overnight, gone this morning", "lat": 22.5410, "lon": 114.0600,
-                               "crs": "GCJ02", "track": {"interval_s": 15, "validity_s": 7200}, "wait_s": 20})
+        r = await c.post(
+            f"/api/v1/vehicles/{PHONE}/theft-report",
+            headers=owner,
+            json={
+                "note": "parked overnight, gone this morning",
+                "lat": 22.5410,
+                "lon": 114.0600,
+                "crs": "GCJ02",
+                "track": {"interval_s": 15, "validity_s": 7200},
+                "wait_s": 20,
+            },
+        )
         cmd = await asyncio.wait_for(task, 10)
         assert r.status_code == 201, r.text
         out = r.json()
@@ -101,7 +135,9 @@ async def test_owner_theft_report_opens_an_incident_and_starts_tracking(
         assert int.from_bytes(cmd.body[0:2], "big") == 15 and int.from_bytes(cmd.body[2:6], "big") == 7200
         assert out["tracking"]["status"] == "ok"
         inc = out["incident"]
-        assert inc["kind"] == "vehicle_theft" and inc["decision"] == "dispatch" and inc["district"] == "440304"
+        assert (
+            inc["kind"] == "vehicle_theft" and inc["decision"] == "dispatch" and inc["district"] == "440304"
+        )
         assert "vehicle_owner_report" in {x["code"] for x in inc["reasons"]}
         # converted from GCJ-02 once: the stored position is WGS-84, a few hundred metres away
         assert abs(inc["location"]["lon"] - 114.0600) > 0.003

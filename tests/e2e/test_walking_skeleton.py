@@ -17,8 +17,16 @@ from alarmhub_sim import dc09
 from alarmhub_sim.sites import Site
 
 # The site lies in Futian (福田区), well inside the district.
-SITE = Site(line="7", account="4321", company="e2e-security", name="E2E 银行网点", address="福田区 e2e",
-            lat=22.5410, lon=114.0550, district="440304")
+SITE = Site(
+    line="7",
+    account="4321",
+    company="e2e-security",
+    name="E2E 银行网点",
+    address="福田区 e2e",
+    lat=22.5410,
+    lon=114.0550,
+    district="440304",
+)
 
 
 async def _register(client: httpx.AsyncClient, site: Site) -> None:

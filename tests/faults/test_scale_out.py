@@ -29,15 +29,23 @@ N = 24
 
 class _Addr:
     def __init__(self, stack: Any) -> None:
-        self.kafka_bootstrap, self.redis_url, self.database_url = stack.kafka_bootstrap, stack.redis_url, stack.database_url
+        self.kafka_bootstrap, self.redis_url, self.database_url = (
+            stack.kafka_bootstrap,
+            stack.redis_url,
+            stack.database_url,
+        )
 
 
 def partitions_consumed(proc: ServiceProcess, topic: str) -> set[int]:
     """Partitions of ``topic`` this process committed offsets for (its lag gauge has a series per partition)."""
     with urllib.request.urlopen(proc.health_url + "/metrics", timeout=5) as r:
         text = r.read().decode()
-    pat = re.compile(r'^alarmhub_kafka_consumer_lag_messages\{[^}]*partition="(\d+)"[^}]*topic="' + re.escape(topic)
-                     + r'"', re.M)
+    pat = re.compile(
+        r'^alarmhub_kafka_consumer_lag_messages\{[^}]*partition="(\d+)"[^}]*topic="'
+        + re.escape(topic)
+        + r'"',
+        re.M,
+    )
     return {int(p) for p in pat.findall(text)}
 
 
@@ -50,6 +58,7 @@ async def test_two_triage_and_two_dispatch_share_partitions_and_keep_order(stack
     env = service_env(_Addr(stack), prefix, ALARMHUB_DEV_TOKEN=DEV_TOKEN, ALARMHUB_DEV_MODE="1")
     procs: list[ServiceProcess] = []
     try:
+
         def start(module: str, ports: tuple[str, ...] = ()) -> ServiceProcess:
             p = ServiceProcess.create(module, env, ports).start(wait_ready=False)
             procs.append(p)
@@ -58,12 +67,15 @@ async def test_two_triage_and_two_dispatch_share_partitions_and_keep_order(stack
         dispatch = [start("alarmhub_dispatch", ("ALARMHUB_HTTP_PORT",)) for _ in range(2)]
         triage = [start("alarmhub_triage") for _ in range(2)]
         contactid = start("alarmhub_ingest_contactid", ("ALARMHUB_DC09_PORT",))
-        await asyncio.gather(*(asyncio.to_thread(wait_http, p.health_url + "/readyz", 60.0, p.proc) for p in procs))
+        await asyncio.gather(
+            *(asyncio.to_thread(wait_http, p.health_url + "/readyz", 60.0, p.proc) for p in procs)
+        )
         api = f"http://127.0.0.1:{dispatch[1].ports['ALARMHUB_HTTP_PORT']}"
 
         sites = demo_sites(N, seed=77, line="5", company="scale-out")
-        async with httpx.AsyncClient(base_url=api, headers={"Authorization": f"Bearer {DEV_TOKEN}"},
-                                     timeout=10) as client:
+        async with httpx.AsyncClient(
+            base_url=api, headers={"Authorization": f"Bearer {DEV_TOKEN}"}, timeout=10
+        ) as client:
             await register(client, sites)
             port = contactid.ports["ALARMHUB_DC09_PORT"]
 
@@ -71,7 +83,7 @@ async def test_two_triage_and_two_dispatch_share_partitions_and_keep_order(stack
                 await asyncio.sleep(delay)
                 panel = dc09.Panel(site, "127.0.0.1", port, ack_timeout_s=5.0, retries=3)
                 stats: Counter[str] = Counter()
-                try:   # burglary (E130) then its restore (R130), as a panel reports them, one after the other
+                try:  # burglary (E130) then its restore (R130), as a panel reports them, one after the other
                     first = await panel.send("ADM-CID", f"#{site.account}|1130 01 004", stats)
                     await asyncio.sleep(0.3)
                     second = await panel.send("ADM-CID", f"#{site.account}|3130 01 004", stats)
@@ -79,7 +91,7 @@ async def test_two_triage_and_two_dispatch_share_partitions_and_keep_order(stack
                     await panel.close()
                 return [first, second]
 
-            await asyncio.sleep(2.0)   # let both groups settle their rebalance
+            await asyncio.sleep(2.0)  # let both groups settle their rebalance
             replies = await asyncio.gather(*(alarm_then_restore(s, 0.15 * i) for i, s in enumerate(sites)))
             assert all(r == ["ACK", "ACK"] for r in replies), replies
 
@@ -96,7 +108,7 @@ async def test_two_triage_and_two_dispatch_share_partitions_and_keep_order(stack
                     continue
                 detail = (await client.get(f"/api/v1/incidents/{inc['id']}")).json()
                 orders[inc["source_device_id"]] = [e["event"]["qualifier"] for e in detail["events"]]
-            for _ in range(40):   # a restore may still be on its way through the second instance
+            for _ in range(40):  # a restore may still be on its way through the second instance
                 if all(o == ["new", "restore"] for o in orders.values()) and len(orders) == N:
                     break
                 await asyncio.sleep(0.25)

@@ -23,7 +23,7 @@ from typing import Any
 
 NOW = datetime(2024, 2, 20, 21, 0, 5, tzinfo=UTC)
 KEY = b"AAAAAAAAAAAAAAAA"
-T: dict[str, Any] = {}   # the instrumented session classes, filled by main()
+T: dict[str, Any] = {}  # the instrumented session classes, filled by main()
 
 #: Seeds: real frames from the protocol tests (sources noted there), one per protocol, behind the target
 #: byte and a chunk-size byte (0x3f → 64-byte chunks).
@@ -31,15 +31,20 @@ SEEDS = {
     # services/ingest-contactid/tests/test_dc09.py REAL_CLEAR [CAP] PROSEC Contact ID periodic test
     "dc09_cid": b"\x00\x3f" + b'\nF68B003B"ADM-CID"0028L0#9757[#9757|1602 00 000]_20:59:45,02-20-2024\r',
     # services/ingest-gps/tests/test_jt808.py SOS_LOCATION
-    "jt808_sos": b"\x01\x3f" + bytes.fromhex(
+    "jt808_sos": b"\x01\x3f"
+    + bytes.fromhex(
         "7e0200002e094027587492000a000000010000000a03083db7001329f3000000140000130412164952010400000012360a00"
-        "02341502cb0c20085c107e"),
+        "02341502cb0c20085c107e"
+    ),
     # services/ingest-gps/tests/test_gt06.py LOGIN + ALARM_VIBRATION
-    "gt06_login_alarm": b"\x02\x3f" + bytes.fromhex(
+    "gt06_login_alarm": b"\x02\x3f"
+    + bytes.fromhex(
         "78780D01086471700328358100093F040D0A787825160F0C1D0A2B21C8027AC8040C46581000146F0901CC00287D001F"
-        "714804040301001C84CF0D0A"),
+        "714804040301001C84CF0D0A"
+    ),
     # services/ingest-gps/tests/test_h02.py V1
-    "h02_v1": b"\x03\x3f" + b"*HQ,4210051415,V1,164549,A,0956.3869,N,08406.7068,W,000.00,000,221215,FFFFFBFF,712,01,0,0,6#",
+    "h02_v1": b"\x03\x3f"
+    + b"*HQ,4210051415,V1,164549,A,0956.3869,N,08406.7068,W,000.00,000,221215,FFFFFBFF,712,01,0,0,6#",
 }
 
 
@@ -47,7 +52,7 @@ def one_input(data: bytes) -> None:
     if len(data) < 3:
         return
     target, size, payload = data[0] % 4, data[1] % 64 + 1, data[2:]
-    chunks = [payload[i:i + size] for i in range(0, len(payload), size)]
+    chunks = [payload[i : i + size] for i in range(0, len(payload), size)]
     if target == 0:
         framer = T["dc09"].Dc09Framer(max_frame=512)
         session = T["Dc09Session"](T["Dc09Config"](check_clear_timestamps=False), T["accounts"])
@@ -64,7 +69,7 @@ def one_input(data: bytes) -> None:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--write-seeds"]:   # the seed corpus, without importing atheris
+    if sys.argv[1:2] == ["--write-seeds"]:  # the seed corpus, without importing atheris
         out = Path(sys.argv[2])
         out.mkdir(parents=True, exist_ok=True)
         for name, seed in SEEDS.items():
@@ -77,9 +82,14 @@ def main() -> None:
         from alarmhub_ingest_contactid.session import Account, Dc09Session
         from alarmhub_ingest_contactid.session import SessionConfig as Dc09Config
         from alarmhub_ingest_gps.session import Gt06Session, H02Session, Jt808Session, SessionConfig
-    T.update(dc09=dc09, Dc09Session=Dc09Session, Dc09Config=Dc09Config, gps=(Jt808Session, Gt06Session, H02Session),
-             gps_config=SessionConfig(), accounts={("0", "AAAB"): Account("0", "AAAB", key=KEY),
-                                                   ("0", "9757"): Account("0", "9757", key=KEY)})
+    T.update(
+        dc09=dc09,
+        Dc09Session=Dc09Session,
+        Dc09Config=Dc09Config,
+        gps=(Jt808Session, Gt06Session, H02Session),
+        gps_config=SessionConfig(),
+        accounts={("0", "AAAB"): Account("0", "AAAB", key=KEY), ("0", "9757"): Account("0", "9757", key=KEY)},
+    )
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
 

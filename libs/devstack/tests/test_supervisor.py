@@ -11,7 +11,9 @@ import pytest
 from alarmhub_devstack.supervisor import Supervisor
 
 
-async def test_dying_child_is_restarted_and_logged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_dying_child_is_restarted_and_logged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     marker = tmp_path / "starts"
     # the child records each start, then dies at once with exit code 3
     code = f"open({str(marker)!r}, 'a').write('x'); raise SystemExit(3)"

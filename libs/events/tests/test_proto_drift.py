@@ -14,19 +14,34 @@ PROTO = Path(__file__).resolve().parents[3] / "proto"
 
 def test_committed_proto_matches_models() -> None:
     rendered = render()
-    stale = [rel for rel, text in rendered.items()
-             if not (PROTO / rel).exists() or (PROTO / rel).read_text() != text]
+    stale = [
+        rel
+        for rel, text in rendered.items()
+        if not (PROTO / rel).exists() or (PROTO / rel).read_text() != text
+    ]
     assert not stale, f"run `make proto`: {stale} differ from the models"
     on_disk = {str(p.relative_to(PROTO)) for p in PROTO.rglob("*.json")}
-    assert on_disk == set(rendered), f"files in proto/ that the models do not produce: {on_disk - set(rendered)}"
+    assert on_disk == set(rendered), (
+        f"files in proto/ that the models do not produce: {on_disk - set(rendered)}"
+    )
 
 
 def test_every_topic_has_a_schema_and_a_channel() -> None:
     asyncapi = json.loads((PROTO / "asyncapi.json").read_text())
     assert asyncapi["asyncapi"].startswith("3.")
     addresses = {ch["address"] for ch in asyncapi["channels"].values()}
-    assert addresses == {t.name for t in TOPICS} == {
-        "alarms.raw", "telemetry.gps", "devices.status", "alarms.triaged", "incidents.events", "alarms.dlq"}
+    assert (
+        addresses
+        == {t.name for t in TOPICS}
+        == {
+            "alarms.raw",
+            "telemetry.gps",
+            "devices.status",
+            "alarms.triaged",
+            "incidents.events",
+            "alarms.dlq",
+        }
+    )
 
 
 def test_contract_example_validates_against_the_schema() -> None:
@@ -36,8 +51,15 @@ def test_contract_example_validates_against_the_schema() -> None:
         "schema": "alarmhub.alarm.v1",
         "kind": "panic",
         "qualifier": "new",
-        "source": {"protocol": "dc09-cid", "device_id": "L1#1234", "account": "1234",
-                   "receiver": "R1", "line": "L1", "path": "primary", "peer": "127.0.0.1:50000"},
+        "source": {
+            "protocol": "dc09-cid",
+            "device_id": "L1#1234",
+            "account": "1234",
+            "receiver": "R1",
+            "line": "L1",
+            "path": "primary",
+            "peer": "127.0.0.1:50000",
+        },
         "code": "E120",
         "zone": "001",
         "occurred_at": "2026-01-01T08:00:00Z",
@@ -65,7 +87,13 @@ def test_unknown_kind_and_naive_timestamps_are_rejected() -> None:
     with pytest.raises(ValidationError):
         AlarmEvent(kind="alien", source=src, occurred_at=utcnow(), received_at=utcnow())  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
-        AlarmEvent.model_validate({"kind": "panic", "source": src.model_dump(),
-                                   "occurred_at": "2026-01-01T08:00:00", "received_at": "2026-01-01T08:00:00Z"})
+        AlarmEvent.model_validate(
+            {
+                "kind": "panic",
+                "source": src.model_dump(),
+                "occurred_at": "2026-01-01T08:00:00",
+                "received_at": "2026-01-01T08:00:00Z",
+            }
+        )
     with pytest.raises(ValidationError):
         Location(lat=91, lon=0)

@@ -34,7 +34,7 @@ async def test_what_arrives_during_a_call_forms_the_next_round() -> None:
     rec = Recorder(delay=0.05)
     c = Coalescer(rec)
     first = asyncio.ensure_future(c.submit(["a"]))
-    await asyncio.sleep(0.01)            # the first call is running
+    await asyncio.sleep(0.01)  # the first call is running
     later = [asyncio.ensure_future(c.submit([x])) for x in ("b", "c")]
     await asyncio.gather(first, *later)
     assert rec.calls == [["a"], ["b", "c"]]
@@ -46,7 +46,7 @@ async def test_a_failed_call_fails_each_of_its_submitters_and_not_the_next_round
     r1 = asyncio.ensure_future(c.submit(["ok-1"]))
     r2 = asyncio.ensure_future(c.submit(["bad"]))
     await asyncio.sleep(0.005)
-    r3 = asyncio.ensure_future(c.submit(["ok-2"]))   # joins the next round
+    r3 = asyncio.ensure_future(c.submit(["ok-2"]))  # joins the next round
     results = await asyncio.gather(r1, r2, r3, return_exceptions=True)
     assert isinstance(results[0], RuntimeError) and isinstance(results[1], RuntimeError)
     assert results[2] is None

@@ -19,27 +19,43 @@ from prometheus_client import CollectorRegistry
 
 
 def _event(i: int, device: str = "L1#1234") -> AlarmEvent:
-    return AlarmEvent(kind="burglary", source=Source(protocol="dc09-cid", device_id=device), zone=f"{i:03d}",
-                      occurred_at=utcnow(), received_at=utcnow(), raw=f"frame {i}")
+    return AlarmEvent(
+        kind="burglary",
+        source=Source(protocol="dc09-cid", device_id=device),
+        zone=f"{i:03d}",
+        occurred_at=utcnow(),
+        received_at=utcnow(),
+        raw=f"frame {i}",
+    )
 
 
 async def _producer(stack: Any, prefix: str, registry: CollectorRegistry | None = None) -> DurableProducer:
-    p = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(registry or CollectorRegistry()),
-                        client_id="test", topic_prefix=prefix, service="test")
+    p = DurableProducer(
+        stack.kafka_bootstrap,
+        metrics=KafkaMetrics(registry or CollectorRegistry()),
+        client_id="test",
+        topic_prefix=prefix,
+        service="test",
+    )
     await p.start()
     return p
 
 
-async def test_send_returns_after_the_broker_has_the_record(stack: Any, topic_prefix: str, consume_topic: Any) -> None:
+async def test_send_returns_after_the_broker_has_the_record(
+    stack: Any, topic_prefix: str, consume_topic: Any
+) -> None:
     registry = CollectorRegistry()
     producer = await _producer(stack, topic_prefix, registry)
     try:
         events = [_event(i) for i in range(5)]
         await producer.send_many([(ALARMS_RAW, e, None) for e in events])
         got = await consume_topic(topic_prefix, ALARMS_RAW, 5)
-        assert [g["event_id"] for g in got] == [str(e.event_id) for e in events]  # one key → one partition, in order
-        ok = registry.get_sample_value("alarmhub_kafka_produced_messages_total",
-                                       {"topic": topic_prefix + ALARMS_RAW, "result": "ok"})
+        assert [g["event_id"] for g in got] == [
+            str(e.event_id) for e in events
+        ]  # one key → one partition, in order
+        ok = registry.get_sample_value(
+            "alarmhub_kafka_produced_messages_total", {"topic": topic_prefix + ALARMS_RAW, "result": "ok"}
+        )
         assert ok == 5
     finally:
         await producer.stop()
@@ -57,7 +73,8 @@ async def test_send_raises_when_no_broker_confirms() -> None:
 
 
 async def test_consumer_commits_after_processing_and_dead_letters_bad_input(
-        stack: Any, topic_prefix: str, consume_topic: Any) -> None:
+    stack: Any, topic_prefix: str, consume_topic: Any
+) -> None:
     producer = await _producer(stack, topic_prefix)
     seen: list[str] = []
     failures = {"left": 2}
@@ -75,9 +92,17 @@ async def test_consumer_commits_after_processing_and_dead_letters_bad_input(
     await producer.send_raw(ALARMS_RAW, b"\x00not json", "L1#1234")
     await producer.send_many([(ALARMS_RAW, _event(i), None) for i in (666, 3)])
 
-    pipeline = ConsumerPipeline(bootstrap=stack.kafka_bootstrap, group="g1", topics=[ALARMS_RAW], model=AlarmEvent,
-                                handler=handler, producer=producer, metrics=KafkaMetrics(CollectorRegistry()),
-                                topic_prefix=topic_prefix, session_timeout_ms=3000)
+    pipeline = ConsumerPipeline(
+        bootstrap=stack.kafka_bootstrap,
+        group="g1",
+        topics=[ALARMS_RAW],
+        model=AlarmEvent,
+        handler=handler,
+        producer=producer,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        topic_prefix=topic_prefix,
+        session_timeout_ms=3000,
+    )
     await pipeline.start()
     try:
         for _ in range(200):
@@ -99,9 +124,17 @@ async def test_consumer_commits_after_processing_and_dead_letters_bad_input(
     async def record(batch: Sequence[Message[AlarmEvent]]) -> None:
         replayed.extend(batch)
 
-    again = ConsumerPipeline(bootstrap=stack.kafka_bootstrap, group="g1", topics=[ALARMS_RAW], model=AlarmEvent,
-                             handler=record, producer=producer, metrics=KafkaMetrics(CollectorRegistry()),
-                             topic_prefix=topic_prefix, session_timeout_ms=3000)
+    again = ConsumerPipeline(
+        bootstrap=stack.kafka_bootstrap,
+        group="g1",
+        topics=[ALARMS_RAW],
+        model=AlarmEvent,
+        handler=record,
+        producer=producer,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        topic_prefix=topic_prefix,
+        session_timeout_ms=3000,
+    )
     await again.start()
     await producer.send(ALARMS_RAW, _event(4))
     for _ in range(200):
@@ -127,8 +160,12 @@ async def test_batched_send_keeps_per_key_partition_and_order(stack: Any, topic_
         await producer.send_many(big)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(topic_prefix + ALARMS_RAW, bootstrap_servers=stack.kafka_bootstrap,
-                                group_id=None, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic_prefix + ALARMS_RAW,
+        bootstrap_servers=stack.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     seen: dict[str, list[tuple[int, int]]] = {}
     try:
@@ -168,12 +205,13 @@ async def _committed(stack: Any, group: str, topic: str) -> dict[int, int | None
 
 
 async def test_pipelined_polls_keep_partition_order_and_commit_only_handled_offsets(
-        stack: Any, topic_prefix: str) -> None:
+    stack: Any, topic_prefix: str
+) -> None:
     """Two polls in flight: while one partition's batch is held, another partition's batch of the next poll
     is handled, the held partition's next batch waits for it, no third poll starts, and nothing past the
     held batch is committed; once released, everything is handled in offset order and committed."""
     producer = await _producer(stack, topic_prefix)
-    starts: list[tuple[int, int, int]] = []      # (partition, first offset, last offset), in start order
+    starts: list[tuple[int, int, int]] = []  # (partition, first offset, last offset), in start order
     active: set[int] = set()
     last: dict[int, int] = {}
     violations: list[str] = []
@@ -208,10 +246,18 @@ async def test_pipelined_polls_keep_partition_order_and_commit_only_handled_offs
     # four records per partition, polls of four: each poll is one partition's records
     await producer.send_many([(ALARMS_RAW, _event(i, d), None) for d in _DEVICES for i in range(4)])
     topic = topic_prefix + ALARMS_RAW
-    pipeline = ConsumerPipeline(bootstrap=stack.kafka_bootstrap, group="pipelined", topics=[ALARMS_RAW],
-                                model=AlarmEvent, handler=handler, producer=producer,
-                                metrics=KafkaMetrics(CollectorRegistry()), topic_prefix=topic_prefix,
-                                max_records=4, session_timeout_ms=6000)
+    pipeline = ConsumerPipeline(
+        bootstrap=stack.kafka_bootstrap,
+        group="pipelined",
+        topics=[ALARMS_RAW],
+        model=AlarmEvent,
+        handler=handler,
+        producer=producer,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        topic_prefix=topic_prefix,
+        max_records=4,
+        session_timeout_ms=6000,
+    )
     await pipeline.start()
     try:
         await wait_for(held.is_set)
@@ -233,10 +279,10 @@ async def test_pipelined_polls_keep_partition_order_and_commit_only_handled_offs
         await producer.send_many([(ALARMS_RAW, _event(10 + i, _DEVICES[0]), None) for i in range(8)])
         await wait_for(held.is_set)
         await asyncio.sleep(0.8)
-        assert len(starts) == before + 1, starts[before:]     # its next batch (offsets 8–11) did not start
+        assert len(starts) == before + 1, starts[before:]  # its next batch (offsets 8–11) did not start
         p0 = starts[before][0]
         committed = await _committed(stack, topic_prefix + "pipelined", topic)
-        assert committed[p0] == 4, committed                  # only what was handled: the first four
+        assert committed[p0] == 4, committed  # only what was handled: the first four
         release.set()
         await wait_for(lambda: last.get(p0) == 11)
     finally:

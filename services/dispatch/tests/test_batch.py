@@ -16,9 +16,11 @@ async def test_batch_applies_in_order_and_replays_are_skipped(dispatch: tuple[Di
     d = app.dispatcher
     assert d is not None
     first = triaged(decision="verify", score=60, priority=3)
-    again = first.model_copy()                                         # the same decision twice in one batch
-    more = triaged(incident_id=first.incident_id, score=95, priority=1)   # a later, stronger alarm, same incident
-    other = triaged(device="L7#9999", lat=None, lon=None)               # no position: opened, not routed
+    again = first.model_copy()  # the same decision twice in one batch
+    more = triaged(
+        incident_id=first.incident_id, score=95, priority=1
+    )  # a later, stronger alarm, same incident
+    other = triaged(device="L7#9999", lat=None, lon=None)  # no position: opened, not routed
     assert await d.handle_triaged([first, again, more, other]) == 3
 
     row = await d.store.get_incident(None, first.incident_id)
@@ -44,15 +46,17 @@ async def test_batch_applies_in_order_and_replays_are_skipped(dispatch: tuple[Di
     late = triaged(incident_id=first.incident_id, score=97)
     assert await d.handle_triaged([more, late]) == 1
     assert (await d.store.get_incident(None, first.incident_id) or {})["alarm_count"] == 3
-    await d.drain_publisher()   # the outbox is sent by a background task, after the batch's commit
+    await d.drain_publisher()  # the outbox is sent by a background task, after the batch's commit
     outbox: Any = await d.store.p.fetchval(
         "SELECT count(*) FROM incident_outbox o JOIN incident_events e USING (seq) WHERE e.incident_id = $1",
-        first.incident_id)
-    assert outbox == 0   # published to incidents.events
+        first.incident_id,
+    )
+    assert outbox == 0  # published to incidents.events
 
 
-async def test_partitions_of_one_poll_share_one_transaction(dispatch: tuple[DispatchApp, str], stack: Any,
-                                                            topic_prefix: str) -> None:
+async def test_partitions_of_one_poll_share_one_transaction(
+    dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str
+) -> None:
     """Decisions spread over every partition of alarms.triaged: each becomes its incident, and the
     partitions' batches handed over together are applied in fewer transactions than there were batches."""
     from alarmhub_events import ALARMS_TRIAGED
@@ -67,7 +71,7 @@ async def test_partitions_of_one_poll_share_one_transaction(dispatch: tuple[Disp
         return sum(s.value for s in batches.collect()[0].samples if s.name.endswith("_count"))
 
     calls0, batches0 = coalescer.calls, batch_count()
-    items = [triaged() for _ in range(120)]          # 120 incidents: their keys cover every partition
+    items = [triaged() for _ in range(120)]  # 120 incidents: their keys cover every partition
     await _publish(stack, topic_prefix, items)
     ids = [t.incident_id for t in items]
 
@@ -79,7 +83,7 @@ async def test_partitions_of_one_poll_share_one_transaction(dispatch: tuple[Disp
         assert asyncio.get_running_loop().time() < deadline, "not every decision became an incident"
         await asyncio.sleep(0.1)
     transactions, partition_batches = coalescer.calls - calls0, batch_count() - batches0
-    assert partition_batches >= 2       # the decisions came over several partitions
+    assert partition_batches >= 2  # the decisions came over several partitions
     assert 1 <= transactions < partition_batches
     for t in items:
         row = (await d.store.get_incidents([t.incident_id]))[t.incident_id]

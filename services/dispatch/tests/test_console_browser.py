@@ -25,8 +25,9 @@ playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
 
 
-async def test_alarm_appears_live_and_is_acknowledged_and_closed(dispatch: tuple[DispatchApp, str], stack: Any,
-                                                                 topic_prefix: str) -> None:
+async def test_alarm_appears_live_and_is_acknowledged_and_closed(
+    dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str
+) -> None:
     app, token = dispatch
     t = triaged(device="L7#2468")
     station = app.dispatcher.router.route(114.0550, 22.5410).station  # type: ignore[union-attr]
@@ -35,18 +36,19 @@ async def test_alarm_appears_live_and_is_acknowledged_and_closed(dispatch: tuple
     os.makedirs(SHOTS, exist_ok=True)
     base = f"http://127.0.0.1:{app.http_port}"
     async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                           args=["--no-sandbox", "--disable-gpu"])
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
         try:
             page = await browser.new_page(viewport={"width": 1400, "height": 900})
             await page.goto(f"{base}/?access_token={station_tok}")
-            await page.wait_for_selector("#conn.on", timeout=10_000)          # live stream connected
-            assert "access_token" not in page.url                              # token not left in the bar
-            assert await page.locator("h1").inner_text() == "警情调度台"        # Chinese by default
+            await page.wait_for_selector("#conn.on", timeout=10_000)  # live stream connected
+            assert "access_token" not in page.url  # token not left in the bar
+            assert await page.locator("h1").inner_text() == "警情调度台"  # Chinese by default
             await page.wait_for_selector("#map .leaflet-interactive", timeout=10_000)
             await page.screenshot(path=str(SHOTS / "dispatch-1-signed-in.png"))
 
-            await _publish(stack, topic_prefix, [t])                           # no reload from here on
+            await _publish(stack, topic_prefix, [t])  # no reload from here on
             row = page.locator(f'tr[data-id="{t.incident_id}"]')
             await row.wait_for(timeout=20_000)
             assert "L7#2468" in await row.inner_text()
@@ -55,18 +57,19 @@ async def test_alarm_appears_live_and_is_acknowledged_and_closed(dispatch: tuple
             await row.locator('button[data-act="ack"]').click()
             await page.wait_for_function(
                 f'document.querySelector(\'tr[data-id="{t.incident_id}"] .status\').textContent === "已接警"',
-                timeout=10_000)
+                timeout=10_000,
+            )
             await page.screenshot(path=str(SHOTS / "dispatch-3-acknowledged.png"))
 
             row = page.locator(f'tr[data-id="{t.incident_id}"]')
             await row.locator("select[data-verdict]").select_option("genuine")
             await row.locator('button[data-act="close"]').click()
-            await row.wait_for(state="detached", timeout=10_000)                  # closed leave the queue
+            await row.wait_for(state="detached", timeout=10_000)  # closed leave the queue
             await page.check("#show-closed")
             closed = page.locator(f'tr[data-id="{t.incident_id}"]')
             assert "已结束" in await closed.inner_text()
 
-            await page.click("#lang")                                             # the English switch
+            await page.click("#lang")  # the English switch
             assert await page.locator("h1").inner_text() == "Dispatch console"
             await page.screenshot(path=str(SHOTS / "dispatch-4-closed-english.png"))
         finally:
@@ -75,8 +78,10 @@ async def test_alarm_appears_live_and_is_acknowledged_and_closed(dispatch: tuple
     async with _client(app, token) as admin:
         detail = (await admin.get(f"/api/v1/incidents/{t.incident_id}")).json()
     assert detail["status"] == "closed" and detail["verdict"] == "genuine"
-    assert [e["actor"]["user"] for e in detail["timeline"] if e["type"] in ("acknowledged", "closed")] == \
-        ["officer-zhao", "officer-zhao"]
+    assert [e["actor"]["user"] for e in detail["timeline"] if e["type"] in ("acknowledged", "closed")] == [
+        "officer-zhao",
+        "officer-zhao",
+    ]
 
 
 async def test_report_pages(dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str) -> None:
@@ -93,8 +98,16 @@ async def test_report_pages(dispatch: tuple[DispatchApp, str], stack: Any, topic
     now = utcnow()
     async with _client(app, token) as admin:
         for i in range(2):
-            r = await admin.post("/api/v1/registry/cameras", json={"id": f"rep-cam-{i}", "name": f"福田 {i}",
-                                                                   "lat": 22.54, "lon": 114.05, "unit": "440304-S01"})
+            r = await admin.post(
+                "/api/v1/registry/cameras",
+                json={
+                    "id": f"rep-cam-{i}",
+                    "name": f"福田 {i}",
+                    "lat": 22.54,
+                    "lon": 114.05,
+                    "unit": "440304-S01",
+                },
+            )
             assert r.status_code == 201
         for inc, verdict in ((genuine, "genuine"), (false, "false_alarm")):
             for _ in range(100):
@@ -102,14 +115,33 @@ async def test_report_pages(dispatch: tuple[DispatchApp, str], stack: Any, topic
                     break
                 await asyncio.sleep(0.1)
             assert (await admin.post(f"/api/v1/incidents/{inc.incident_id}/ack")).status_code == 200
-            assert (await admin.post(f"/api/v1/incidents/{inc.incident_id}/close",
-                                     json={"verdict": verdict})).status_code == 200
-        producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="t",
-                                   topic_prefix=topic_prefix, service="test")
+            assert (
+                await admin.post(f"/api/v1/incidents/{inc.incident_id}/close", json={"verdict": verdict})
+            ).status_code == 200
+        producer = DurableProducer(
+            stack.kafka_bootstrap,
+            metrics=KafkaMetrics(CollectorRegistry()),
+            client_id="t",
+            topic_prefix=topic_prefix,
+            service="test",
+        )
         await producer.start()
-        await producer.send_many([(DEVICES_STATUS, DeviceStatus(
-            device_id=f"rep-cam-{i}", protocol=Protocol.GB28181, status=st, occurred_at=now + timedelta(seconds=i),
-            received_at=now), f"rep-cam-{i}") for i, st in enumerate((DeviceStatusKind.ONLINE, DeviceStatusKind.OFFLINE))])
+        await producer.send_many(
+            [
+                (
+                    DEVICES_STATUS,
+                    DeviceStatus(
+                        device_id=f"rep-cam-{i}",
+                        protocol=Protocol.GB28181,
+                        status=st,
+                        occurred_at=now + timedelta(seconds=i),
+                        received_at=now,
+                    ),
+                    f"rep-cam-{i}",
+                )
+                for i, st in enumerate((DeviceStatusKind.ONLINE, DeviceStatusKind.OFFLINE))
+            ]
+        )
         await producer.stop()
         for _ in range(100):
             rows = (await admin.get("/api/v1/reports/devices?kind=camera")).json()["items"]
@@ -121,13 +153,14 @@ async def test_report_pages(dispatch: tuple[DispatchApp, str], stack: Any, topic
     os.makedirs(SHOTS, exist_ok=True)
     base = f"http://127.0.0.1:{app.http_port}"
     async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                           args=["--no-sandbox", "--disable-gpu"])
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
         try:
             page = await browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
             await page.goto(f"{base}/?access_token={district_tok}")
             await page.wait_for_selector("#conn.on", timeout=10_000)
-            await page.click("#nav-reports")                                    # from the queue to the reports
+            await page.click("#nav-reports")  # from the queue to the reports
             await page.wait_for_selector("#rep-cameras table", timeout=10_000)
             await page.wait_for_selector("#rep-ack table", timeout=10_000)
             assert await page.locator("#reports-title").inner_text() == "统计报表"
@@ -140,16 +173,18 @@ async def test_report_pages(dispatch: tuple[DispatchApp, str], stack: Any, topic
                 fa = (await c.get("/api/v1/reports/false-alarms")).json()["items"]
                 dv = (await c.get("/api/v1/reports/devices?kind=camera")).json()["items"]
             rate = next(r["false_alarm_rate"] for r in fa if r["key"] == "dc09-cid")
-            assert 0 < rate < 1 and f"{rate * 100:.1f}%" in await page.locator("#rep-false table").inner_text()
+            assert (
+                0 < rate < 1 and f"{rate * 100:.1f}%" in await page.locator("#rep-false table").inner_text()
+            )
             online = next(r["online_rate"] for r in dv if r["district"] == "440304")
             devices = await page.locator("#rep-devices table").inner_text()
             assert "摄像机" in devices and f"{online * 100:.1f}%" in devices
             cams = await page.locator("#rep-cameras table").inner_text()
-            assert "30000" in cams and "罗湖区" not in cams                       # its own district only
+            assert "30000" in cams and "罗湖区" not in cams  # its own district only
             await page.screenshot(path=str(SHOTS / "dispatch-5-reports.png"), full_page=True)
 
             async with page.expect_download() as dl:
-                await page.click('#rep-ack button[data-csv]')
+                await page.click("#rep-ack button[data-csv]")
             download = await dl.value
             assert download.suggested_filename == "ack-times.csv"
             saved = Path(await download.path())
@@ -161,7 +196,7 @@ async def test_report_pages(dispatch: tuple[DispatchApp, str], stack: Any, topic
             assert "Online rate" in await page.locator("#rep-devices table").inner_text()
             await page.screenshot(path=str(SHOTS / "dispatch-6-reports-english.png"), full_page=True)
 
-            await page.click("#nav-queue")                                       # and back
+            await page.click("#nav-queue")  # and back
             await page.wait_for_selector("#queue-section:not([hidden])", timeout=5_000)
             assert await page.locator("#reports-section").is_hidden()
         finally:

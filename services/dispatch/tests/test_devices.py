@@ -19,8 +19,13 @@ from .test_webhooks import Receiver
 
 
 async def _send(stack: Any, prefix: str, items: list[DeviceStatus]) -> None:
-    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="test",
-                               topic_prefix=prefix, service="test")
+    producer = DurableProducer(
+        stack.kafka_bootstrap,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        client_id="test",
+        topic_prefix=prefix,
+        service="test",
+    )
     await producer.start()
     try:
         await producer.send_many([(DEVICES_STATUS, s, s.key) for s in items])
@@ -28,7 +33,9 @@ async def _send(stack: Any, prefix: str, items: list[DeviceStatus]) -> None:
         await producer.stop()
 
 
-async def test_device_online_rates_by_unit(dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str) -> None:
+async def test_device_online_rates_by_unit(
+    dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str
+) -> None:
     app, token = dispatch
     tag = uuid.uuid4().hex[:6]
     cams = [f"cam-{tag}-{i}" for i in range(3)]
@@ -40,23 +47,43 @@ async def test_device_online_rates_by_unit(dispatch: tuple[DispatchApp, str], st
 
     async with _client(app, token) as c:
         for cam, unit in zip(cams, ("440306-S02", "440306-S02", "440307-S01"), strict=True):
-            r = await c.post("/api/v1/registry/cameras", json={"id": cam, "name": cam, "lat": 22.6, "lon": 113.9,
-                                                               "unit": unit, "network": "social_video"})
+            r = await c.post(
+                "/api/v1/registry/cameras",
+                json={
+                    "id": cam,
+                    "name": cam,
+                    "lat": 22.6,
+                    "lon": 113.9,
+                    "unit": unit,
+                    "network": "social_video",
+                },
+            )
             assert r.status_code == 201, r.text
         # an alarm panel placed by its account's site (in Bao'an), a vehicle (no unit)
-        r = await c.post("/api/v1/registry/accounts", json={"line": "L9", "account": f"7{tag}", "company": "acme",
-                                                            "site": {"name": "仓库", "lat": 22.5700, "lon": 113.8700}})
+        r = await c.post(
+            "/api/v1/registry/accounts",
+            json={
+                "line": "L9",
+                "account": f"7{tag}",
+                "company": "acme",
+                "site": {"name": "仓库", "lat": 22.5700, "lon": 113.8700},
+            },
+        )
         assert r.status_code == 201, r.text
         panel, vehicle = f"L9#7{tag}".upper(), f"0139{uuid.uuid4().int % 10**8:08d}"
-        await _send(stack, topic_prefix, [
-            st(cams[0], Protocol.GB28181, DeviceStatusKind.ONLINE, 0),
-            st(cams[1], Protocol.GB28181, DeviceStatusKind.ONLINE, 0),
-            st(cams[1], Protocol.GB28181, DeviceStatusKind.OFFLINE, 30),
-            st(cams[2], Protocol.ONVIF, DeviceStatusKind.ONLINE, 0),
-            st(panel, Protocol.DC09_CID, DeviceStatusKind.SUPERVISION_MISSED, 5),
-            st(vehicle, Protocol.JT808, DeviceStatusKind.ONLINE, 0),
-            st(vehicle, Protocol.JT808, DeviceStatusKind.ACC_ON, 10),     # not a link status: still online
-        ])
+        await _send(
+            stack,
+            topic_prefix,
+            [
+                st(cams[0], Protocol.GB28181, DeviceStatusKind.ONLINE, 0),
+                st(cams[1], Protocol.GB28181, DeviceStatusKind.ONLINE, 0),
+                st(cams[1], Protocol.GB28181, DeviceStatusKind.OFFLINE, 30),
+                st(cams[2], Protocol.ONVIF, DeviceStatusKind.ONLINE, 0),
+                st(panel, Protocol.DC09_CID, DeviceStatusKind.SUPERVISION_MISSED, 5),
+                st(vehicle, Protocol.JT808, DeviceStatusKind.ONLINE, 0),
+                st(vehicle, Protocol.JT808, DeviceStatusKind.ACC_ON, 10),  # not a link status: still online
+            ],
+        )
 
         async def city_rows() -> list[dict[str, Any]] | None:
             r = await c.get("/api/v1/reports/devices?by=station")
@@ -65,6 +92,7 @@ async def test_device_online_rates_by_unit(dispatch: tuple[DispatchApp, str], st
             if sum(x["devices"] for x in rows if x["station"] in ("440306-S02", "440307-S01")) < 3:
                 return None
             return rows if any(x["kind"] == "alarm_panel" for x in rows) else None
+
         await wait_until(city_rows, timeout=20, interval=0.2)
         # a late copy of an older status (a replay) changes nothing
         await _send(stack, topic_prefix, [st(cams[1], Protocol.GB28181, DeviceStatusKind.ONLINE, 1)])
@@ -74,6 +102,7 @@ async def test_device_online_rates_by_unit(dispatch: tuple[DispatchApp, str], st
             rows = (await c.get("/api/v1/reports/devices?by=station&kind=camera")).json()["items"]
             r = next((x for x in rows if x["station"] == "440307-S01"), None)
             return rows if r is not None and r["online"] == 0 else None
+
         rows = await wait_until(luohu_down, timeout=20, interval=0.2)
         s02 = next(x for x in rows if x["station"] == "440306-S02")
         assert (s02["district"], s02["devices"], s02["online"], s02["online_rate"]) == ("440306", 2, 1, 0.5)
@@ -104,32 +133,50 @@ async def test_device_online_rates_by_unit(dispatch: tuple[DispatchApp, str], st
 
 
 async def test_late_supervision_answer_joins_the_vehicles_open_incident_once(
-        dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str, consume_topic: Any) -> None:
+    dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str, consume_topic: Any
+) -> None:
     app, token = dispatch
     vehicle = f"粤B{uuid.uuid4().int % 10**5:05d}:2"
     t = triaged(kind="vehicle_theft", device="x")
-    ev = t.event.model_copy(update={"source": Source(protocol=Protocol.JT809, device_id=vehicle, platform="cmd-op")})
+    ev = t.event.model_copy(
+        update={"source": Source(protocol=Protocol.JT809, device_id=vehicle, platform="cmd-op")}
+    )
     t = t.model_copy(update={"event": ev})
     await _publish(stack, topic_prefix, [t])
 
     def answer(result: int, text: str) -> DeviceStatus:
         now = utcnow()
-        return DeviceStatus(device_id=vehicle, protocol=Protocol.JT809, status=DeviceStatusKind.OTHER,
-                            occurred_at=now, received_at=now, attributes={"jt809_supervision_answer": {
-                                "supervision_id": 4711, "result": result, "result_text": text,
-                                "platform": "cmd-op"}})
+        return DeviceStatus(
+            device_id=vehicle,
+            protocol=Protocol.JT809,
+            status=DeviceStatusKind.OTHER,
+            occurred_at=now,
+            received_at=now,
+            attributes={
+                "jt809_supervision_answer": {
+                    "supervision_id": 4711,
+                    "result": result,
+                    "result_text": text,
+                    "platform": "cmd-op",
+                }
+            },
+        )
 
     def an_answer(body: bytes) -> bool:
         p = json.loads(body)
-        return p["incident"]["id"] == str(t.incident_id) and "vehicle_command_answer" in p["event"].get("data", {})
+        return p["incident"]["id"] == str(t.incident_id) and "vehicle_command_answer" in p["event"].get(
+            "data", {}
+        )
 
     station_system = Receiver(match=an_answer)
     url = await station_system.start()
     processing, handled = answer(0, "processing"), answer(1, "handled")
     async with _client(app, token) as c:
         first_seen = await _wait_incident(c, str(t.incident_id))
-        r = await c.post("/api/v1/webhooks", json={"unit": first_seen["station"], "url": url,
-                                                   "secret": "station-secret-0002"})
+        r = await c.post(
+            "/api/v1/webhooks",
+            json={"unit": first_seen["station"], "url": url, "secret": "station-secret-0002"},
+        )
         assert r.status_code == 201, r.text
         # the same status twice (a redelivery), then the next answer: the partition (keyed by the
         # vehicle) is read in order, so once "handled" is on the timeline the replay has been handled too
@@ -140,21 +187,37 @@ async def test_late_supervision_answer_joins_the_vehicles_open_incident_once(
             inc = (await c.get(f"/api/v1/incidents/{t.incident_id}")).json()
             got = [e for e in inc["timeline"] if "vehicle_command_answer" in (e.get("data") or {})]
             return got if len(got) >= 2 else None
+
         got = await wait_until(answered, timeout=20, interval=0.2)
         assert [e["data"]["vehicle_command_answer"]["result_text"] for e in got] == ["processing", "handled"]
         first = got[0]
         assert first["type"] == "updated" and first["actor"]["user"] == "system:ingest-gps"
         assert first["data"]["vehicle_command_answer"] == {
-            "supervision_id": 4711, "result": 0, "result_text": "processing", "platform": "cmd-op",
-            "command": "supervise", "device_id": vehicle, "protocol": "jt809",
-            "status_event_id": str(processing.event_id)}
+            "supervision_id": 4711,
+            "result": 0,
+            "result_text": "processing",
+            "platform": "cmd-op",
+            "command": "supervise",
+            "device_id": vehicle,
+            "protocol": "jt809",
+            "status_event_id": str(processing.event_id),
+        }
         # on incidents.events through the outbox, once each
         published = await consume_topic(
-            topic_prefix, "incidents.events", 2, timeout=20,
-            where=lambda v: v.get("incident_id") == str(t.incident_id) and "vehicle_command_answer" in v["data"])
+            topic_prefix,
+            "incidents.events",
+            2,
+            timeout=20,
+            where=lambda v: (
+                v.get("incident_id") == str(t.incident_id) and "vehicle_command_answer" in v["data"]
+            ),
+        )
         assert len(published) == 2 and {v["event_id"] for v in published} == {e["event_id"] for e in got}
         # the answer is not a status of the vehicle's link: no device_status row for it
-        assert await app.store.p.fetchval("SELECT count(*) FROM device_status WHERE device_id = $1", vehicle) == 0
+        assert (
+            await app.store.p.fetchval("SELECT count(*) FROM device_status WHERE device_id = $1", vehicle)
+            == 0
+        )
         # and the station's system is told, once per answer (the replayed "processing" queues nothing)
         try:
             await wait_until(lambda: station_system.matched >= 2, timeout=20, interval=0.2)
@@ -162,23 +225,41 @@ async def test_late_supervision_answer_joins_the_vehicles_open_incident_once(
             await station_system.stop()
         hooked = [json.loads(q["body"])["event"] for q in station_system.requests if an_answer(q["body"])]
         assert sorted(e["event_id"] for e in hooked) == sorted(e["event_id"] for e in got)
-        assert {e["data"]["vehicle_command_answer"]["result_text"] for e in hooked} == {"processing", "handled"}
+        assert {e["data"]["vehicle_command_answer"]["result_text"] for e in hooked} == {
+            "processing",
+            "handled",
+        }
 
 
 async def test_late_supervision_answer_without_an_open_incident_is_skipped(
-        dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str) -> None:
+    dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str
+) -> None:
     """No incident for the vehicle, or only a closed one: nothing is written, and the batch goes on."""
     app, token = dispatch
     vehicle = f"粤B{uuid.uuid4().int % 10**5:05d}:1"
     t = triaged(kind="vehicle_theft", device="x")
-    ev = t.event.model_copy(update={"source": Source(protocol=Protocol.JT809, device_id=vehicle, platform="cmd-op")})
+    ev = t.event.model_copy(
+        update={"source": Source(protocol=Protocol.JT809, device_id=vehicle, platform="cmd-op")}
+    )
     t = t.model_copy(update={"event": ev})
 
     def answer(device: str) -> DeviceStatus:
         now = utcnow()
-        return DeviceStatus(device_id=device, protocol=Protocol.JT809, status=DeviceStatusKind.OTHER,
-                            occurred_at=now, received_at=now, attributes={"jt809_supervision_answer": {
-                                "supervision_id": 1, "result": 1, "result_text": "handled", "platform": "cmd-op"}})
+        return DeviceStatus(
+            device_id=device,
+            protocol=Protocol.JT809,
+            status=DeviceStatusKind.OTHER,
+            occurred_at=now,
+            received_at=now,
+            attributes={
+                "jt809_supervision_answer": {
+                    "supervision_id": 1,
+                    "result": 1,
+                    "result_text": "handled",
+                    "platform": "cmd-op",
+                }
+            },
+        )
 
     nobody = f"粤B{uuid.uuid4().int % 10**5:05d}:9"
     assert await app.dispatcher.vehicle_answers([answer(nobody)]) == 0

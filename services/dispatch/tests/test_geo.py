@@ -27,7 +27,7 @@ def test_iterative_inverse_round_trips_to_millimetres() -> None:
     lat = rng.uniform(22.4, 22.9, 10_000)
     glon, glat = wgs84_to_gcj02(lon, lat)
     wlon, wlat = gcj02_to_wgs84(glon, glat)
-    assert np.max(np.abs(wlon - lon)) < 1e-8   # ~1 mm
+    assert np.max(np.abs(wlon - lon)) < 1e-8  # ~1 mm
     assert np.max(np.abs(wlat - lat)) < 1e-8
 
 

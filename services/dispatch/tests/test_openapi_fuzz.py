@@ -20,7 +20,7 @@ import requests
 from alarmhub_devstack.testing import ServiceProcess, new_prefix, service_env
 from hypothesis import HealthCheck, given, settings
 
-EXAMPLES = int(os.environ.get("ALARMHUB_FUZZ_EXAMPLES", "4"))   # raise it for a deeper run
+EXAMPLES = int(os.environ.get("ALARMHUB_FUZZ_EXAMPLES", "4"))  # raise it for a deeper run
 TOKEN = f"fuzz-{uuid.uuid4().hex}"
 SKIP = ("/api/v1/stream", "/vehicle-command")
 
@@ -36,8 +36,14 @@ def api(stack: Any) -> Iterator[str]:
 
     db = f"{stack.database_url.rsplit('/', 1)[0]}/alarmhub_fuzz_{uuid.uuid4().hex[:8]}"
     migrate_sync(db)
-    env = service_env(_Addr(stack, db), new_prefix(), ALARMHUB_DEV_TOKEN=TOKEN, ALARMHUB_DEV_MODE="1",
-                      ALARMHUB_LOG_LEVEL="WARNING", ALARMHUB_MIGRATE="false")
+    env = service_env(
+        _Addr(stack, db),
+        new_prefix(),
+        ALARMHUB_DEV_TOKEN=TOKEN,
+        ALARMHUB_DEV_MODE="1",
+        ALARMHUB_LOG_LEVEL="WARNING",
+        ALARMHUB_MIGRATE="false",
+    )
     proc = ServiceProcess.create("alarmhub_dispatch", env, ("ALARMHUB_HTTP_PORT",)).start()
     try:
         yield f"http://127.0.0.1:{proc.ports['ALARMHUB_HTTP_PORT']}"
@@ -52,16 +58,24 @@ def test_no_operation_answers_5xx(api: str) -> None:
     failures: list[str] = []
     operations = 0
     session = requests.Session()
+
     def fuzz(op: Any) -> None:
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=op.as_strategy())
         def run(case: Any) -> None:
             for headers in ({"Authorization": f"Bearer {TOKEN}"}, {}):
                 resp = case.call(base_url=api, session=session, headers=headers, timeout=10)
                 if resp.status_code >= 500:
-                    failures.append(f"{op.method.upper()} {op.path} → {resp.status_code}: {case.path_parameters}"
-                                    f" {case.query} {str(case.body)[:200]} :: {resp.text[:200]}")
+                    failures.append(
+                        f"{op.method.upper()} {op.path} → {resp.status_code}: {case.path_parameters}"
+                        f" {case.query} {str(case.body)[:200]} :: {resp.text[:200]}"
+                    )
 
         run()
 

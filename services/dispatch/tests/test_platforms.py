@@ -16,13 +16,21 @@ from alarmhub_store import verify_password
 UID, CENTRE = 810001, 810001
 
 
-async def test_platform_registry_crud_hashing_and_roles(dispatch: tuple[DispatchApp, str], stack: Any) -> None:
+async def test_platform_registry_crud_hashing_and_roles(
+    dispatch: tuple[DispatchApp, str], stack: Any
+) -> None:
     app, token = dispatch
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}",
-                                 headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
-        body = {"user_id": UID, "password": "pw810001", "gnss_center_id": CENTRE, "name": "粤运通",
-                "encrypt": {"m1": 30000000, "ia1": 20000000, "ic1": 20000000},
-                "allowed": {"plate_prefixes": ["粤B"], "ips": ["10.1.2.0/24"]}}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{app.http_port}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as client:
+        body = {
+            "user_id": UID,
+            "password": "pw810001",
+            "gnss_center_id": CENTRE,
+            "name": "粤运通",
+            "encrypt": {"m1": 30000000, "ia1": 20000000, "ic1": 20000000},
+            "allowed": {"plate_prefixes": ["粤B"], "ips": ["10.1.2.0/24"]},
+        }
         r = await client.post("/api/v1/registry/platforms", json=body)
         assert r.status_code == 201, r.text
         out = r.json()
@@ -41,22 +49,30 @@ async def test_platform_registry_crud_hashing_and_roles(dispatch: tuple[Dispatch
         assert (await client.post("/api/v1/registry/platforms", json=body)).status_code == 409
         clash = {**body, "user_id": UID + 1}
         assert (await client.post("/api/v1/registry/platforms", json=clash)).status_code == 409  # same centre
-        for bad in ({**body, "user_id": UID + 2, "gnss_center_id": CENTRE + 2, "password": "123456789"},
-                    {**body, "user_id": UID + 2, "gnss_center_id": CENTRE + 2, "link_status": "up"},
-                    {**body, "user_id": UID + 2, "gnss_center_id": CENTRE + 2, "allowed": {"ips": ["nonsense"]}}):
+        for bad in (
+            {**body, "user_id": UID + 2, "gnss_center_id": CENTRE + 2, "password": "123456789"},
+            {**body, "user_id": UID + 2, "gnss_center_id": CENTRE + 2, "link_status": "up"},
+            {**body, "user_id": UID + 2, "gnss_center_id": CENTRE + 2, "allowed": {"ips": ["nonsense"]}},
+        ):
             assert (await client.post("/api/v1/registry/platforms", json=bad)).status_code == 422
-        assert (await client.put(f"/api/v1/registry/platforms/{UID}", json={"link_status": "up"})).status_code == 422
+        assert (
+            await client.put(f"/api/v1/registry/platforms/{UID}", json={"link_status": "up"})
+        ).status_code == 422
 
         # partial update: the password and keys stay unless given
-        r = await client.put(f"/api/v1/registry/platforms/{UID}", json={"name": "粤运通-2", "allowed": {
-            "plates": ["粤B12345:2"]}})
+        r = await client.put(
+            f"/api/v1/registry/platforms/{UID}",
+            json={"name": "粤运通-2", "allowed": {"plates": ["粤B12345:2"]}},
+        )
         assert r.status_code == 200, r.text
         assert r.json()["name"] == "粤运通-2" and r.json()["encrypt_configured"]
         assert r.json()["allowed"]["plates"] == ["粤B12345:2"]
         r = await client.post(f"/api/v1/registry/platforms/{UID}/disable")
         assert r.status_code == 200 and r.json()["disabled"] is True
         assert (await client.get(f"/api/v1/registry/platforms/{UID}")).json()["disabled"] is True
-        r = await client.put(f"/api/v1/registry/platforms/{UID}", json={"password": "new-pw", "encrypt": None})
+        r = await client.put(
+            f"/api/v1/registry/platforms/{UID}", json={"password": "new-pw", "encrypt": None}
+        )
         assert r.status_code == 200 and not r.json()["encrypt_configured"]
         assert (await client.post("/api/v1/registry/platforms/999999/disable")).status_code == 404
 
@@ -76,15 +92,24 @@ async def test_platform_registry_crud_hashing_and_roles(dispatch: tuple[Dispatch
         assert listed[810003]["password_hashed"] and listed[810003]["encrypt_configured"]
 
         # supervisors only, for reading too (the registry holds credentials)
-        r = await client.post("/api/v1/tokens", json={"user": "duty-1", "unit": "440304", "role": "dispatcher"})
+        r = await client.post(
+            "/api/v1/tokens", json={"user": "duty-1", "unit": "440304", "role": "dispatcher"}
+        )
         dispatcher = {"Authorization": f"Bearer {r.json()['token']}"}
         assert (await client.get("/api/v1/registry/platforms", headers=dispatcher)).status_code == 403
-        assert (await client.post(f"/api/v1/registry/platforms/{UID}/disable", headers=dispatcher)).status_code == 403
-        assert (await client.delete(f"/api/v1/registry/platforms/{UID}", headers=dispatcher)).status_code == 403
+        assert (
+            await client.post(f"/api/v1/registry/platforms/{UID}/disable", headers=dispatcher)
+        ).status_code == 403
+        assert (
+            await client.delete(f"/api/v1/registry/platforms/{UID}", headers=dispatcher)
+        ).status_code == 403
 
         paths = (await client.get("/openapi.json")).json()["paths"]
-        assert {"/api/v1/registry/platforms", "/api/v1/registry/platforms/{user_id}",
-                "/api/v1/registry/platforms/{user_id}/disable"} <= set(paths)
+        assert {
+            "/api/v1/registry/platforms",
+            "/api/v1/registry/platforms/{user_id}",
+            "/api/v1/registry/platforms/{user_id}/disable",
+        } <= set(paths)
         assert "PlatformCreate" in str(paths["/api/v1/registry/platforms"]["post"])
 
         assert (await client.delete(f"/api/v1/registry/platforms/{UID}")).status_code == 204

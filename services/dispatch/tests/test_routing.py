@@ -18,8 +18,10 @@ def units():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def router(units) -> Router:  # type: ignore[no-untyped-def]
-    return Router([Area(u.id, u.parent_id, u.geometry) for u in units if u.tier == 3],
-                  [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2])
+    return Router(
+        [Area(u.id, u.parent_id, u.geometry) for u in units if u.tier == 3],
+        [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2],
+    )
 
 
 def test_demo_geography_is_deterministic_labelled_and_covers_every_district(units) -> None:  # type: ignore[no-untyped-def]
@@ -28,8 +30,10 @@ def test_demo_geography_is_deterministic_labelled_and_covers_every_district(unit
     assert all(a.geometry.equals_exact(b.geometry, 1e-12) for a, b in zip(again, units, strict=True))
     stations = [u for u in units if u.tier == 3]
     assert 200 <= len(stations) <= 500
-    assert all(u.synthetic and u.properties["synthetic"] and "合成" in u.name and "synthetic" in u.name_en
-               for u in stations)
+    assert all(
+        u.synthetic and u.properties["synthetic"] and "合成" in u.name and "synthetic" in u.name_en
+        for u in stations
+    )
     districts = {u.id: u for u in units if u.tier == 2}
     assert len(districts) == 9 and {u.parent_id for u in districts.values()} == {CITY_ID}
     for d in districts.values():
@@ -45,7 +49,10 @@ def test_district_outlines_were_converted_from_gcj02() -> None:
     futian = next(d for d in districts if d.id == "440304")
     import json
     from importlib import resources
-    raw = json.loads(resources.files("alarmhub_dispatch").joinpath("data/districts-gcj02.geojson").read_text())
+
+    raw = json.loads(
+        resources.files("alarmhub_dispatch").joinpath("data/districts-gcj02.geojson").read_text()
+    )
     src = next(f for f in raw["features"] if f["properties"]["adcode"] == "440304")
     gcj = shapely.geometry.shape(src["geometry"])
     # in Shenzhen GCJ-02 shifts east (~+0.005° lon) and south (~-0.003° lat): the WGS-84 outline sits back
@@ -63,7 +70,7 @@ def test_inside_each_station_site_routes_to_its_own_station(router: Router, unit
 
 
 def test_known_futian_point(router: Router) -> None:
-    r = router.route(114.0550, 22.5410)   # the e2e test's bank branch, WGS-84
+    r = router.route(114.0550, 22.5410)  # the e2e test's bank branch, WGS-84
     assert r.district == "440304" and r.station and r.station.startswith("440304-S")
     assert r.method == RouteMethod.INSIDE
 
@@ -72,7 +79,7 @@ def test_border_between_two_stations_is_decided_deterministically(router: Router
     a, b = None, None
     stations = [u for u in units if u.parent_id == "440304"]
     for i, s in enumerate(stations):
-        for t in stations[i + 1:]:
+        for t in stations[i + 1 :]:
             shared = s.geometry.boundary.intersection(t.geometry.boundary)
             if shared.length > 0:
                 a, b, line = s, t, shared
@@ -89,7 +96,7 @@ def test_border_between_two_stations_is_decided_deterministically(router: Router
 
 def test_district_border_between_two_districts(router: Router, units) -> None:  # type: ignore[no-untyped-def]
     d = {u.id: u.geometry for u in units if u.tier == 2}
-    shared = d["440303"].boundary.intersection(d["440304"].boundary)   # Luohu | Futian
+    shared = d["440303"].boundary.intersection(d["440304"].boundary)  # Luohu | Futian
     p = shapely.line_merge(shared).interpolate(0.5, normalized=True) if shared.length else None
     assert p is not None
     r = router.route(p.x, p.y)
@@ -112,11 +119,11 @@ def test_gcj02_input_is_converted_before_routing(router: Router, units) -> None:
 
 
 def test_outside_the_city(router: Router, units) -> None:  # type: ignore[no-untyped-def]
-    hk = router.route(114.1694, 22.3193)         # Hong Kong, Mong Kok: far outside
+    hk = router.route(114.1694, 22.3193)  # Hong Kong, Mong Kok: far outside
     assert (hk.station, hk.district, hk.method) == (None, None, RouteMethod.OUTSIDE)
     # just off Shenzhen Bay: a few hundred metres out → nearest station, with its distance recorded
     city = next(u for u in units if u.tier == 1).geometry
-    futian = next(u for u in units if u.id == "440305").geometry   # Nanshan's coast
+    futian = next(u for u in units if u.id == "440305").geometry  # Nanshan's coast
     coast = futian.boundary
     c = futian.centroid
     for frac in np.linspace(0, 1, 200):
@@ -144,12 +151,16 @@ def test_hole_in_an_area_goes_to_the_nearest_area_or_the_district() -> None:
     a = Polygon(ring.exterior.coords, [hole.exterior.coords])
     b = box(114.1, 22.5, 114.2, 22.6)
     district = box(114.0, 22.5, 114.2, 22.6)
-    router = Router([Area("D-S01", "D", a), Area("D-S02", "D", b)], [Area("D", "D", district)],
-                    max_distance_m=500, district_distance_m=2000)
-    near_edge = router.route(114.0405, 22.55)   # ~50 m inside the hole
+    router = Router(
+        [Area("D-S01", "D", a), Area("D-S02", "D", b)],
+        [Area("D", "D", district)],
+        max_distance_m=500,
+        district_distance_m=2000,
+    )
+    near_edge = router.route(114.0405, 22.55)  # ~50 m inside the hole
     assert near_edge.method == RouteMethod.NEAREST and near_edge.station == "D-S01"
     assert 40 < near_edge.distance_m < 60
-    centre = router.route(114.05, 22.55)        # ~1 km from any edge of the hole
+    centre = router.route(114.05, 22.55)  # ~1 km from any edge of the hole
     assert (centre.station, centre.district, centre.method) == (None, "D", RouteMethod.DISTRICT)
     border = router.route(114.1, 22.55)
     assert (border.station, border.method) == ("D-S01", RouteMethod.BORDER)
@@ -173,7 +184,10 @@ def test_missing_position() -> None:
 
 # -- the cell grid: same answers as the exact STRtree path ----------------------------------------------
 
-def _assert_same(router: Router, lon: np.ndarray | list[float], lat: np.ndarray | list[float]) -> set[RouteMethod]:
+
+def _assert_same(
+    router: Router, lon: np.ndarray | list[float], lat: np.ndarray | list[float]
+) -> set[RouteMethod]:
     """Grid path == exact path on every point (station, district, method and the distance, bit for bit)."""
     methods = set()
     for x, y in zip(lon, lat, strict=True):
@@ -189,7 +203,7 @@ def _coast_points(units, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:  #
     edge = shapely.union_all([u.geometry for u in units if u.tier == 2]).boundary
     base = shapely.line_interpolate_point(edge, rng.uniform(0, 1, n), normalized=True)
     xy = shapely.get_coordinates(base)
-    r = rng.uniform(0, 0.025, n)            # degrees: 0 – ~2.5 km
+    r = rng.uniform(0, 0.025, n)  # degrees: 0 – ~2.5 km
     a = rng.uniform(0, 2 * np.pi, n)
     return xy[:, 0] + r * np.cos(a), xy[:, 1] + r * np.sin(a)
 
@@ -202,7 +216,7 @@ def test_grid_is_built_over_the_demo_geography(router: Router) -> None:
 
 def test_grid_matches_exact_path_on_random_points_over_and_around_the_city(router: Router) -> None:
     rng = np.random.default_rng(2026)
-    lon = rng.uniform(113.6, 114.8, 30_000)    # wider than the grid: sea, Hong Kong, Dongguan, beyond
+    lon = rng.uniform(113.6, 114.8, 30_000)  # wider than the grid: sea, Hong Kong, Dongguan, beyond
     lat = rng.uniform(22.2, 23.0, 30_000)
     methods = _assert_same(router, lon, lat)
     assert methods >= {RouteMethod.INSIDE, RouteMethod.NEAREST, RouteMethod.DISTRICT, RouteMethod.OUTSIDE}
@@ -216,9 +230,10 @@ def test_grid_matches_exact_path_near_the_coast_and_the_city_limits(router: Rout
 
 def test_grid_matches_exact_path_on_borders(router: Router, units) -> None:  # type: ignore[no-untyped-def]
     """Every station vertex (shared by two or three areas), edge midpoints, and points a hair off them."""
-    xy = np.unique(np.concatenate([shapely.get_coordinates(u.geometry) for u in units if u.tier == 3]), axis=0)
-    rings = [np.asarray(r.coords) for u in units if u.tier == 3
-             for r in shapely.get_rings(u.geometry)]
+    xy = np.unique(
+        np.concatenate([shapely.get_coordinates(u.geometry) for u in units if u.tier == 3]), axis=0
+    )
+    rings = [np.asarray(r.coords) for u in units if u.tier == 3 for r in shapely.get_rings(u.geometry)]
     mid = np.concatenate([(c[:-1] + c[1:]) / 2 for c in rings])
     tiny = np.random.default_rng(3).normal(0, 1e-9, xy.shape)
     pts = np.concatenate([xy, mid, xy + tiny])
@@ -267,10 +282,14 @@ def test_grid_matches_exact_path_with_holes_and_any_cell_size(cell_m: float, max
     hole = box(114.04, 22.54, 114.06, 22.56)
     a = Polygon(ring.exterior.coords, [hole.exterior.coords])
     b = box(114.1, 22.5, 114.2, 22.6)
-    c = box(114.203, 22.5, 114.25, 22.55)     # ~300 m gap to b: nearest is decided by distance
+    c = box(114.203, 22.5, 114.25, 22.55)  # ~300 m gap to b: nearest is decided by distance
     district = box(114.0, 22.5, 114.25, 22.6)
-    router = Router([Area("D-S01", "D", a), Area("D-S02", "D", b), Area("D-S03", "D", c)],
-                    [Area("D", "D", district)], grid_cell_m=cell_m, grid_max_cells=max_cells)
+    router = Router(
+        [Area("D-S01", "D", a), Area("D-S02", "D", b), Area("D-S03", "D", c)],
+        [Area("D", "D", district)],
+        grid_cell_m=cell_m,
+        grid_max_cells=max_cells,
+    )
     assert router.grid_stats["cells"] <= max_cells
     rng = np.random.default_rng(int(cell_m))
     lon = np.concatenate([rng.uniform(113.95, 114.3, 6000), rng.uniform(114.035, 114.065, 2000)])
@@ -281,8 +300,11 @@ def test_grid_matches_exact_path_with_holes_and_any_cell_size(cell_m: float, max
 
 
 def test_router_without_grid_routes_exactly(units) -> None:  # type: ignore[no-untyped-def]
-    plain = Router([Area(u.id, u.parent_id, u.geometry) for u in units if u.tier == 3],
-                   [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2], grid_cell_m=None)
+    plain = Router(
+        [Area(u.id, u.parent_id, u.geometry) for u in units if u.tier == 3],
+        [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2],
+        grid_cell_m=None,
+    )
     assert plain.grid_stats == {}
     r = plain.route(114.0550, 22.5410)
     assert r == plain.route_exact(114.0550, 22.5410) and r.method == RouteMethod.INSIDE
@@ -291,17 +313,21 @@ def test_router_without_grid_routes_exactly(units) -> None:  # type: ignore[no-u
 def test_grid_built_in_a_thread_while_lookups_run(units) -> None:  # type: ignore[no-untyped-def]
     """The service's way: router first, grid from a worker thread while the event loop keeps routing."""
     import threading
-    late = Router([Area(u.id, u.parent_id, u.geometry) for u in units if u.tier == 3],
-                  [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2], grid_cell_m=None)
+
+    late = Router(
+        [Area(u.id, u.parent_id, u.geometry) for u in units if u.tier == 3],
+        [Area(u.id, u.id, u.geometry) for u in units if u.tier == 2],
+        grid_cell_m=None,
+    )
     rng = np.random.default_rng(12)
     lon = rng.uniform(113.7, 114.7, 4000)
     lat = rng.uniform(22.3, 22.9, 4000)
-    before = [late.route(x, y) for x, y in zip(lon[:200], lat[:200], strict=True)]   # no grid yet: exact
+    before = [late.route(x, y) for x, y in zip(lon[:200], lat[:200], strict=True)]  # no grid yet: exact
     stats: dict[str, float] = {}
     t = threading.Thread(target=lambda: stats.update(late.build_grid(200.0)))
     t.start()
     during = []
-    for x, y in zip(lon, lat, strict=True):      # bounded: 4,000 lookups, whether the build is done or not
+    for x, y in zip(lon, lat, strict=True):  # bounded: 4,000 lookups, whether the build is done or not
         during.append((late.route(x, y), late.route_exact(x, y)))
     t.join(timeout=120)
     assert not t.is_alive() and stats["cells"] > 0

@@ -28,34 +28,60 @@ from prometheus_client import CollectorRegistry
 from .test_service import _client, _publish, _wait_incident
 
 
-async def test_stolen_vehicle_is_tracked_and_rerouted(dispatch: tuple[DispatchApp, str], stack: Any,
-                                                      topic_prefix: str) -> None:
+async def test_stolen_vehicle_is_tracked_and_rerouted(
+    dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str
+) -> None:
     app, token = dispatch
     router = app.dispatcher.router  # type: ignore[union-attr]
     device = "0139" + uuid.uuid4().hex[:8].translate(str.maketrans("abcdef", "123456"))
-    start = (114.0550, 22.5410)                                  # Futian
+    start = (114.0550, 22.5410)  # Futian
     luohu = next(s for s in router.stations if s.district == "440303").geometry.representative_point()
     now = utcnow()
-    ev = AlarmEvent(kind=AlarmKind.VEHICLE_THEFT, source=Source(protocol=Protocol.JT808, device_id=device),
-                    occurred_at=now, received_at=now, location=Location(lat=start[1], lon=start[0]))
-    t = TriagedAlarm(incident_id=uuid.uuid4(), event=ev, decision=Decision.DISPATCH, score=88, priority=1,
-                     rule_version="test-1", decided_at=now)
+    ev = AlarmEvent(
+        kind=AlarmKind.VEHICLE_THEFT,
+        source=Source(protocol=Protocol.JT808, device_id=device),
+        occurred_at=now,
+        received_at=now,
+        location=Location(lat=start[1], lon=start[0]),
+    )
+    t = TriagedAlarm(
+        incident_id=uuid.uuid4(),
+        event=ev,
+        decision=Decision.DISPATCH,
+        score=88,
+        priority=1,
+        rule_version="test-1",
+        decided_at=now,
+    )
     await _publish(stack, topic_prefix, [t])
     async with _client(app, token) as c:
         first = await _wait_incident(c, str(t.incident_id))
         assert first["district"] == "440304"
 
-        producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()),
-                                   client_id="test", topic_prefix=topic_prefix, service="test")
+        producer = DurableProducer(
+            stack.kafka_bootstrap,
+            metrics=KafkaMetrics(CollectorRegistry()),
+            client_id="test",
+            topic_prefix=topic_prefix,
+            service="test",
+        )
         await producer.start()
         try:
             fixes = []
-            for i in range(5):   # drives from Futian to Luohu
+            for i in range(5):  # drives from Futian to Luohu
                 f = i / 4
-                fixes.append(GpsFix(device_id=device, protocol=Protocol.JT808,
-                                    lat=start[1] + (luohu.y - start[1]) * f, lon=start[0] + (luohu.x - start[0]) * f,
-                                    speed_kmh=40.0, heading_deg=90, occurred_at=now + timedelta(seconds=10 * i),
-                                    received_at=now + timedelta(seconds=10 * i)))
+                fixes.append(
+                    GpsFix(
+                        device_id=device,
+                        protocol=Protocol.JT808,
+                        lat=start[1] + (luohu.y - start[1]) * f,
+                        lon=start[0] + (luohu.x - start[0]) * f,
+                        speed_kmh=40.0,
+                        heading_deg=90,
+                        occurred_at=now + timedelta(seconds=10 * i),
+                        received_at=now + timedelta(seconds=10 * i),
+                    )
+                )
             await producer.send_many([(TELEMETRY_GPS, fx, fx.key) for fx in fixes])
         finally:
             await producer.stop()
@@ -63,8 +89,11 @@ async def test_stolen_vehicle_is_tracked_and_rerouted(dispatch: tuple[DispatchAp
         async def moved() -> dict[str, Any] | None:
             inc = (await c.get(f"/api/v1/incidents/{t.incident_id}")).json()
             return inc if inc["district"] == "440303" else None
+
         inc = await wait_until(moved, timeout=20, interval=0.2)
-        rerouted = [e for e in inc["timeline"] if e["type"] == "routed" and e["data"].get("reason") == "vehicle_moved"]
+        rerouted = [
+            e for e in inc["timeline"] if e["type"] == "routed" and e["data"].get("reason") == "vehicle_moved"
+        ]
         assert rerouted and rerouted[-1]["data"]["from_district"] in ("440304", "440303")
         assert inc["location"]["source"] == "device"
         track = (await c.get(f"/api/v1/incidents/{t.incident_id}/track")).json()
@@ -73,32 +102,58 @@ async def test_stolen_vehicle_is_tracked_and_rerouted(dispatch: tuple[DispatchAp
 
 
 async def test_old_partitions_are_dropped_keeping_open_incidents_vehicles(
-        dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str) -> None:
+    dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str
+) -> None:
     app, token = dispatch
     tracks = app.tracks
     assert tracks is not None
     now = utcnow()
     old = now - timedelta(days=3)
-    await tracks.ensure_partitions(old)                       # the partitions of that day exist
+    await tracks.ensure_partitions(old)  # the partitions of that day exist
     kept, gone = "kept-" + uuid.uuid4().hex[:8], "gone-" + uuid.uuid4().hex[:8]
-    ev = AlarmEvent(kind=AlarmKind.VEHICLE_THEFT, source=Source(protocol=Protocol.GT06, device_id=kept),
-                    occurred_at=now, received_at=now, location=Location(lat=22.5410, lon=114.0550))
-    t = TriagedAlarm(incident_id=uuid.uuid4(), event=ev, decision=Decision.DISPATCH, score=88, priority=1,
-                     rule_version="test-1", decided_at=now)
+    ev = AlarmEvent(
+        kind=AlarmKind.VEHICLE_THEFT,
+        source=Source(protocol=Protocol.GT06, device_id=kept),
+        occurred_at=now,
+        received_at=now,
+        location=Location(lat=22.5410, lon=114.0550),
+    )
+    t = TriagedAlarm(
+        incident_id=uuid.uuid4(),
+        event=ev,
+        decision=Decision.DISPATCH,
+        score=88,
+        priority=1,
+        rule_version="test-1",
+        decided_at=now,
+    )
     await _publish(stack, topic_prefix, [t])
     async with _client(app, token) as c:
         await _wait_incident(c, str(t.incident_id))
-    await tracks.handle([GpsFix(device_id=d, protocol=Protocol.GT06, lat=22.54, lon=114.05, occurred_at=old,
-                                received_at=old) for d in (kept, gone)])
-    await tracks.expire(now)   # (the service's own maintenance tick may already have dropped some days)
-    left = {r["device_id"] for r in await app.store.fetch(
-        "SELECT device_id FROM tracks WHERE device_id = ANY($1) UNION ALL"
-        " SELECT device_id FROM tracks_kept WHERE device_id = ANY($1)", [kept, gone])}
+    await tracks.handle(
+        [
+            GpsFix(
+                device_id=d, protocol=Protocol.GT06, lat=22.54, lon=114.05, occurred_at=old, received_at=old
+            )
+            for d in (kept, gone)
+        ]
+    )
+    await tracks.expire(now)  # (the service's own maintenance tick may already have dropped some days)
+    left = {
+        r["device_id"]
+        for r in await app.store.fetch(
+            "SELECT device_id FROM tracks WHERE device_id = ANY($1) UNION ALL"
+            " SELECT device_id FROM tracks_kept WHERE device_id = ANY($1)",
+            [kept, gone],
+        )
+    }
     assert left == {kept}
     assert len(await tracks.track(kept, old - timedelta(minutes=1))) == 1
 
 
-async def test_concurrent_maintenance_passes_drop_each_old_day_once(dispatch: tuple[DispatchApp, str]) -> None:
+async def test_concurrent_maintenance_passes_drop_each_old_day_once(
+    dispatch: tuple[DispatchApp, str],
+) -> None:
     """Two replicas' maintenance ticks at once: no deadlock, every old day dropped exactly once.
 
     CI once failed here: a test's expire() and the service's own tick dropped partitions together and
@@ -110,7 +165,7 @@ async def test_concurrent_maintenance_passes_drop_each_old_day_once(dispatch: tu
     now = utcnow()
     for back in (6, 5, 4, 3):
         await tracks.ensure_partitions(now - timedelta(days=back))
-    days = [partition_name((now - timedelta(days=d)).date()) for d in range(2, 9)]   # all older than 24 h
+    days = [partition_name((now - timedelta(days=d)).date()) for d in range(2, 9)]  # all older than 24 h
     count = "SELECT count(*) AS n FROM pg_class WHERE relname = ANY($1)"
     old = (await app.store.fetch(count, days))[0]["n"]
     assert old >= 4
@@ -120,7 +175,7 @@ async def test_concurrent_maintenance_passes_drop_each_old_day_once(dispatch: tu
         return await tracks.expire(now)
 
     dropped = await asyncio.gather(*(tick() for _ in range(4)))
-    assert sum(dropped) <= old                       # a day is dropped once, whoever gets it
+    assert sum(dropped) <= old  # a day is dropped once, whoever gets it
     assert (await app.store.fetch(count, days))[0]["n"] == 0
     assert (await app.store.fetch(count, [partition_name(now.date())]))[0]["n"] == 1
 
@@ -132,14 +187,34 @@ async def test_a_replayed_batch_of_fixes_is_stored_once(dispatch: tuple[Dispatch
     assert tracks is not None
     device = "replay-" + uuid.uuid4().hex[:8]
     now = utcnow()
-    fixes = [GpsFix(device_id=device, protocol=Protocol.JT808, lat=22.54 + i * 1e-4, lon=114.05, speed_kmh=30.0 + i,
-                    heading_deg=90, occurred_at=now + timedelta(seconds=i), received_at=now + timedelta(seconds=i))
-             for i in range(4)]
-    invalid = GpsFix(device_id=device, protocol=Protocol.JT808, lat=0.0, lon=0.0, valid=False,
-                     occurred_at=now + timedelta(seconds=9), received_at=now)
-    await tracks.handle([*fixes, fixes[1], invalid])   # a repeat inside the batch, and a fix without position
-    await tracks.handle(fixes)                         # the whole batch again (redelivered after a crash)
-    rows = await app.store.fetch("SELECT at, lat, speed_kmh, heading_deg, valid FROM tracks WHERE device_id = $1"
-                                 " ORDER BY at", device)
-    assert [(r["at"], r["lat"], r["speed_kmh"]) for r in rows] == [(f.occurred_at, f.lat, f.speed_kmh) for f in fixes]
+    fixes = [
+        GpsFix(
+            device_id=device,
+            protocol=Protocol.JT808,
+            lat=22.54 + i * 1e-4,
+            lon=114.05,
+            speed_kmh=30.0 + i,
+            heading_deg=90,
+            occurred_at=now + timedelta(seconds=i),
+            received_at=now + timedelta(seconds=i),
+        )
+        for i in range(4)
+    ]
+    invalid = GpsFix(
+        device_id=device,
+        protocol=Protocol.JT808,
+        lat=0.0,
+        lon=0.0,
+        valid=False,
+        occurred_at=now + timedelta(seconds=9),
+        received_at=now,
+    )
+    await tracks.handle([*fixes, fixes[1], invalid])  # a repeat inside the batch, and a fix without position
+    await tracks.handle(fixes)  # the whole batch again (redelivered after a crash)
+    rows = await app.store.fetch(
+        "SELECT at, lat, speed_kmh, heading_deg, valid FROM tracks WHERE device_id = $1 ORDER BY at", device
+    )
+    assert [(r["at"], r["lat"], r["speed_kmh"]) for r in rows] == [
+        (f.occurred_at, f.lat, f.speed_kmh) for f in fixes
+    ]
     assert all(r["valid"] and r["heading_deg"] == 90 for r in rows)

@@ -13,15 +13,25 @@ from .test_isapi import SPEC_VMD
 
 @pytest.mark.slow
 async def test_process_lifecycle(stack: Any, topic_prefix: str, consume_topic: Any) -> None:
-    env = service_env(stack, topic_prefix, ALARMHUB_ONVIF_MODE="off", ALARMHUB_CAMERA_HOST="127.0.0.1",
-                      ALARMHUB_SIP_HOST="127.0.0.1", ALARMHUB_SIP_PASSWORD="pw")
-    svc = ServiceProcess.create("alarmhub_ingest_camera", env,
-                                port_vars=("ALARMHUB_CAMERA_HTTP_PORT", "ALARMHUB_SIP_PORT"))
+    env = service_env(
+        stack,
+        topic_prefix,
+        ALARMHUB_ONVIF_MODE="off",
+        ALARMHUB_CAMERA_HOST="127.0.0.1",
+        ALARMHUB_SIP_HOST="127.0.0.1",
+        ALARMHUB_SIP_PASSWORD="pw",
+    )
+    svc = ServiceProcess.create(
+        "alarmhub_ingest_camera", env, port_vars=("ALARMHUB_CAMERA_HTTP_PORT", "ALARMHUB_SIP_PORT")
+    )
     svc.start(timeout=60)
     try:
         async with httpx.AsyncClient() as client:
-            r = await client.post(f"http://127.0.0.1:{svc.ports['ALARMHUB_CAMERA_HTTP_PORT']}/events/isapi",
-                                  content=SPEC_VMD, headers={"Content-Type": "application/xml"})
+            r = await client.post(
+                f"http://127.0.0.1:{svc.ports['ALARMHUB_CAMERA_HTTP_PORT']}/events/isapi",
+                content=SPEC_VMD,
+                headers={"Content-Type": "application/xml"},
+            )
             metrics = (await client.get(svc.health_url + "/metrics")).text
         assert r.status_code == 200
         assert 'alarmhub_ingest_camera_requests_total{protocol="isapi",result="ok"} 1.0' in metrics

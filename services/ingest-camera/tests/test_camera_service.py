@@ -35,7 +35,8 @@ async def _seed(database_url: str) -> None:
                 ('T-city', 'City', 1, NULL), ('T-d1', 'District 1', 2, 'T-city'),
                 ('T-s1', 'Station 1', 3, 'T-d1'), ('T-g1', 'Site 1', 4, 'T-s1')
             ON CONFLICT DO NOTHING""")
-        await conn.execute("""
+        await conn.execute(
+            """
             INSERT INTO cameras (id, name, lat, lon, mac, ip, channel, unit, network, category, online) VALUES
                 ($1, 'Live block camera', 22.5431, 114.0579, 'd4:e8:53:87:c0:5c', '192.168.0.7', 1, 'T-s1',
                  'police_video', 'main_road', false),
@@ -43,7 +44,9 @@ async def _seed(database_url: str) -> None:
                  'market', false),
                 ('64010000001340000001', 'GB alarm input', 22.61, 114.11, NULL, NULL, NULL, 'T-g1', 'social_video',
                  'market', false)
-            ON CONFLICT DO NOTHING""", ISAPI_CAMERA)
+            ON CONFLICT DO NOTHING""",
+            ISAPI_CAMERA,
+        )
     finally:
         await conn.close()
 
@@ -52,13 +55,24 @@ async def _seed(database_url: str) -> None:
 async def camera(stack: Any, topic_prefix: str) -> AsyncIterator[CameraApp]:
     await _seed(stack.database_url)
     settings = CameraSettings(
-        KAFKA_BOOTSTRAP=stack.kafka_bootstrap, DATABASE_URL=stack.database_url, REDIS_URL=stack.redis_url,
-        ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_CAMERA_HOST="127.0.0.1", ALARMHUB_CAMERA_HTTP_PORT=0,
-        ALARMHUB_SIP_HOST="127.0.0.1", ALARMHUB_SIP_PORT=0, ALARMHUB_HEALTH_PORT=0,
-        ALARMHUB_SIP_PASSWORD=SIP_PASSWORD, ALARMHUB_WEBHOOK_SECRET=SECRET, ALARMHUB_ONVIF_MODE="off",
-        ALARMHUB_CAMERA_MAX_BODY_BYTES=64 * 1024)
+        KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
+        DATABASE_URL=stack.database_url,
+        REDIS_URL=stack.redis_url,
+        ALARMHUB_TOPIC_PREFIX=topic_prefix,
+        ALARMHUB_CAMERA_HOST="127.0.0.1",
+        ALARMHUB_CAMERA_HTTP_PORT=0,
+        ALARMHUB_SIP_HOST="127.0.0.1",
+        ALARMHUB_SIP_PORT=0,
+        ALARMHUB_HEALTH_PORT=0,
+        ALARMHUB_SIP_PASSWORD=SIP_PASSWORD,
+        ALARMHUB_WEBHOOK_SECRET=SECRET,
+        ALARMHUB_ONVIF_MODE="off",
+        ALARMHUB_CAMERA_MAX_BODY_BYTES=64 * 1024,
+    )
     registry = CollectorRegistry()
-    producer = DurableProducer.from_settings(settings, metrics=KafkaMetrics(registry), client_id="ingest-camera-test")
+    producer = DurableProducer.from_settings(
+        settings, metrics=KafkaMetrics(registry), client_id="ingest-camera-test"
+    )
     app = CameraApp(settings, producer, CameraMetrics(registry))
     await app.start()
     try:
@@ -67,16 +81,21 @@ async def camera(stack: Any, topic_prefix: str) -> AsyncIterator[CameraApp]:
         await app.stop()
 
 
-async def test_isapi_multipart_push_reaches_alarms_raw(camera: CameraApp, topic_prefix: str,
-                                                       consume_topic: Any) -> None:
+async def test_isapi_multipart_push_reaches_alarms_raw(
+    camera: CameraApp, topic_prefix: str, consume_topic: Any
+) -> None:
     jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 2048 + b"\xff\xd9"
-    body = (LIVE_BLOCK + b"\r\n--boundary\r\nContent-Disposition: form-data; name=\"VMD.jpg\"; filename=\"VMD.jpg\""
-            b"\r\nContent-Type: image/jpeg\r\n\r\n" + jpeg + b"\r\n--boundary--\r\n")
+    body = (
+        LIVE_BLOCK + b'\r\n--boundary\r\nContent-Disposition: form-data; name="VMD.jpg"; filename="VMD.jpg"'
+        b"\r\nContent-Type: image/jpeg\r\n\r\n" + jpeg + b"\r\n--boundary--\r\n"
+    )
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{camera.http_port}") as client:
-        r = await client.post("/events/isapi", content=body,
-                              headers={"Content-Type": "multipart/form-data; boundary=boundary"})
-        again = await client.post("/events/isapi", content=body,
-                                  headers={"Content-Type": "multipart/form-data; boundary=boundary"})
+        r = await client.post(
+            "/events/isapi", content=body, headers={"Content-Type": "multipart/form-data; boundary=boundary"}
+        )
+        again = await client.post(
+            "/events/isapi", content=body, headers={"Content-Type": "multipart/form-data; boundary=boundary"}
+        )
     assert r.status_code == 200 and r.json()["published"] == 1
     assert again.status_code == 200 and again.json()["published"] == 0  # coalesced repeat of the active state
     (ev,) = await consume_topic(topic_prefix, "alarms.raw", 1, timeout=20)
@@ -90,12 +109,16 @@ async def test_isapi_multipart_push_reaches_alarms_raw(camera: CameraApp, topic_
     assert ev["attributes"]["camera"]["network"] == "police_video"
 
 
-async def test_isapi_malformed_and_oversize_get_4xx_and_dlq(camera: CameraApp, topic_prefix: str,
-                                                            consume_topic: Any) -> None:
+async def test_isapi_malformed_and_oversize_get_4xx_and_dlq(
+    camera: CameraApp, topic_prefix: str, consume_topic: Any
+) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{camera.http_port}") as client:
-        bad = await client.post("/events/isapi", content=SPEC_VMD[:200], headers={"Content-Type": "application/xml"})
-        big = await client.post("/events/isapi", content=b"<" + b"x" * (70 * 1024),
-                                headers={"Content-Type": "application/xml"})
+        bad = await client.post(
+            "/events/isapi", content=SPEC_VMD[:200], headers={"Content-Type": "application/xml"}
+        )
+        big = await client.post(
+            "/events/isapi", content=b"<" + b"x" * (70 * 1024), headers={"Content-Type": "application/xml"}
+        )
         bomb = await client.post("/events/onvif", content=b'<!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>')
     assert bad.status_code == 400 and "malformed XML" in bad.json()["error"]
     assert big.status_code == 413 and bomb.status_code == 400
@@ -105,20 +128,37 @@ async def test_isapi_malformed_and_oversize_get_4xx_and_dlq(camera: CameraApp, t
 
 
 async def test_webhook_hmac_and_idempotency(camera: CameraApp, topic_prefix: str, consume_topic: Any) -> None:
-    body = json.dumps({"camera_id": ISAPI_CAMERA, "event": "line_crossing", "rule": "gate-1",
-                       "occurred_at": "2026-11-25T16:00:00+08:00"}).encode()
+    body = json.dumps(
+        {
+            "camera_id": ISAPI_CAMERA,
+            "event": "line_crossing",
+            "rule": "gate-1",
+            "occurred_at": "2026-11-25T16:00:00+08:00",
+        }
+    ).encode()
     ts = int(time.time())
     key = f"{topic_prefix}evt-1"
-    headers = {"Content-Type": "application/json", "X-Alarmhub-Timestamp": str(ts),
-               "X-Alarmhub-Signature": sign(SECRET.encode(), ts, body), "Idempotency-Key": key}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Alarmhub-Timestamp": str(ts),
+        "X-Alarmhub-Signature": sign(SECRET.encode(), ts, body),
+        "Idempotency-Key": key,
+    }
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{camera.http_port}") as client:
         ok = await client.post("/events/webhook", content=body, headers=headers)
         dup = await client.post("/events/webhook", content=body, headers=headers)
-        forged = await client.post("/events/webhook", content=body,
-                                   headers={**headers, "X-Alarmhub-Signature": "sha256=" + "0" * 64})
-        bad = await client.post("/events/webhook", content=b'{"camera_id": "x"}', headers={
-            **headers, "X-Alarmhub-Signature": sign(SECRET.encode(), ts, b'{"camera_id": "x"}'),
-            "Idempotency-Key": key + "-2"})
+        forged = await client.post(
+            "/events/webhook", content=body, headers={**headers, "X-Alarmhub-Signature": "sha256=" + "0" * 64}
+        )
+        bad = await client.post(
+            "/events/webhook",
+            content=b'{"camera_id": "x"}',
+            headers={
+                **headers,
+                "X-Alarmhub-Signature": sign(SECRET.encode(), ts, b'{"camera_id": "x"}'),
+                "Idempotency-Key": key + "-2",
+            },
+        )
     assert ok.status_code == 200 and ok.json()["published"] == 1
     assert dup.status_code == 200 and dup.json()["status"] == "duplicate"
     assert forged.status_code == 401 and bad.status_code == 400
@@ -135,11 +175,15 @@ class _UdpClient(asyncio.DatagramProtocol):
         self.replies.put_nowait(data)
 
 
-async def test_gb28181_digest_register_and_gbk_alarm_over_udp(camera: CameraApp, topic_prefix: str,
-                                                              consume_topic: Any) -> None:
+async def test_gb28181_digest_register_and_gbk_alarm_over_udp(
+    camera: CameraApp, topic_prefix: str, consume_topic: Any
+) -> None:
     loop = asyncio.get_running_loop()
-    transport, client = await loop.create_datagram_endpoint(_UdpClient, remote_addr=("127.0.0.1", camera.sip_port))
+    transport, client = await loop.create_datagram_endpoint(
+        _UdpClient, remote_addr=("127.0.0.1", camera.sip_port)
+    )
     try:
+
         async def exchange(data: bytes) -> Any:
             transport.sendto(data)
             return parse_sip(await asyncio.wait_for(client.replies.get(), 10))
@@ -150,10 +194,17 @@ async def test_gb28181_digest_register_and_gbk_alarm_over_udp(camera: CameraApp,
         assert challenge.status == 401
         www = parse_auth_params(challenge.header("WWW-Authenticate") or "")
         uri = "sip:34020000002000000001@3402000000:5060"
-        response = digest_response(username="34020000001320000001", realm=www["realm"], password=SIP_PASSWORD,
-                                   method="REGISTER", uri=uri, nonce=www["nonce"])
+        response = digest_response(
+            username="34020000001320000001",
+            realm=www["realm"],
+            password=SIP_PASSWORD,
+            method="REGISTER",
+            uri=uri,
+            nonce=www["nonce"],
+        )
         answer = REGISTER_2.replace(b"c98f6d56cb2ab8e6", www["nonce"].encode()).replace(
-            b"79d8846430436131196c50746cd97fa5", response.encode())
+            b"79d8846430436131196c50746cd97fa5", response.encode()
+        )
         ok = await exchange(answer)
         assert ok.status == 200 and ok.header("Expires") == "3600"
         assert (await exchange(KEEPALIVE)).status == 200
@@ -165,7 +216,9 @@ async def test_gb28181_digest_register_and_gbk_alarm_over_udp(camera: CameraApp,
         assert answer.header("To") == "<sip:34020000001320000001@3402000000>"
         assert b"<CmdType>Alarm</CmdType>" in answer.body and b"<Result>OK</Result>" in answer.body
         assert b"<DeviceID>64010000001340000001</DeviceID>" in answer.body and b"<Response>" in answer.body
-        assert (await exchange(_message(ALARM_GBK, cseq=30, branch="z9hG4bKalarm"))).status == 200  # retransmission
+        assert (
+            await exchange(_message(ALARM_GBK, cseq=30, branch="z9hG4bKalarm"))
+        ).status == 200  # retransmission
     finally:
         transport.close()
     (ev,) = await consume_topic(topic_prefix, "alarms.raw", 1, timeout=20)
@@ -186,7 +239,7 @@ async def test_gb28181_over_tcp_split_writes(camera: CameraApp) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", camera.sip_port)
     try:
         for i in range(0, len(REGISTER_1), 7):
-            writer.write(REGISTER_1[i:i + 7])
+            writer.write(REGISTER_1[i : i + 7])
             await writer.drain()
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
         assert head.startswith(b"SIP/2.0 401 Unauthorized")
@@ -200,7 +253,8 @@ async def test_registry_csv_import_and_district_counts(camera: CameraApp) -> Non
     rows = parse_cameras_csv(
         "id,name,lat,lon,unit,network,category\n"
         "44030500001320009001,Gate A,22.5,114.0,T-s1,police_video,city_checkpoint\n"
-        "44030500001320009002,Market B,22.6,114.1,T-g1,social_video,market\n")
+        "44030500001320009002,Market B,22.6,114.1,T-g1,social_video,market\n"
+    )
     assert await camera.registry.import_rows(rows) == 2
     with pytest.raises(CsvError, match="line 2"):
         parse_cameras_csv("id,name,network\nx,y,cable_tv\n")
@@ -209,13 +263,19 @@ async def test_registry_csv_import_and_district_counts(camera: CameraApp) -> Non
     assert d1["total"] >= 5 and d1["police_video"] >= 2 and d1["by_category"]["city_checkpoint"] >= 1
 
 
-async def test_flood_keeps_the_first_and_limits_the_rest(camera: CameraApp, topic_prefix: str,
-                                                         consume_topic: Any) -> None:
-    flips = [SPEC_VMD.replace(b"<eventState>active</eventState>", b"<eventState>inactive</eventState>"), SPEC_VMD]
+async def test_flood_keeps_the_first_and_limits_the_rest(
+    camera: CameraApp, topic_prefix: str, consume_topic: Any
+) -> None:
+    flips = [
+        SPEC_VMD.replace(b"<eventState>active</eventState>", b"<eventState>inactive</eventState>"),
+        SPEC_VMD,
+    ]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{camera.http_port}") as client:
         published = 0
         for i in range(40):  # a flapping detector: active, inactive, active …
-            r = await client.post("/events/isapi", content=flips[(i + 1) % 2], headers={"Content-Type": "application/xml"})
+            r = await client.post(
+                "/events/isapi", content=flips[(i + 1) % 2], headers={"Content-Type": "application/xml"}
+            )
             assert r.status_code == 200
             published += r.json()["published"]
     assert published == camera.settings.flood_burst  # the first 10 changes, then suppressed
@@ -224,9 +284,12 @@ async def test_flood_keeps_the_first_and_limits_the_rest(camera: CameraApp, topi
 
 
 async def test_garbage_sip_is_dead_lettered_and_the_server_keeps_answering(
-        camera: CameraApp, topic_prefix: str, consume_topic: Any) -> None:
+    camera: CameraApp, topic_prefix: str, consume_topic: Any
+) -> None:
     loop = asyncio.get_running_loop()
-    transport, client = await loop.create_datagram_endpoint(_UdpClient, remote_addr=("127.0.0.1", camera.sip_port))
+    transport, client = await loop.create_datagram_endpoint(
+        _UdpClient, remote_addr=("127.0.0.1", camera.sip_port)
+    )
     try:
         transport.sendto(b"\x16\x03\x01\x00\xa5garbage that is not SIP\r\n\r\n")
         transport.sendto(REGISTER_1)

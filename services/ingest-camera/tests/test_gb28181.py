@@ -58,9 +58,12 @@ CAPTURED_PASSWORD = "123456"  # the only common default that reproduces the capt
 
 # The keepalive MESSAGE of the same capture. Its body's blank lines were Markdown artifacts; we keep the
 # XML lines as published and recompute Content-Length (the capture said 160).
-KEEPALIVE_BODY = (b'<?xml version="1.0" encoding="UTF-8"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n<SN>1</SN>\r\n'
-                  b"<DeviceID>34020000001320000001</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n")
-KEEPALIVE = _crlf(f"""
+KEEPALIVE_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n<SN>1</SN>\r\n'
+    b"<DeviceID>34020000001320000001</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n"
+)
+KEEPALIVE = (
+    _crlf(f"""
 MESSAGE sip:34020000002000000001@3402000000 SIP/2.0
 Via: SIP/2.0/UDP 172.16.23.205:5060;rport=5060;branch=z9hG4bK219387606;received=172.16.23.205
 From: <sip:34020000001320000001@3402000000>;tag=1293913070
@@ -71,45 +74,67 @@ Content-Type: Application/MANSCDP+xml
 Max-Forwards: 70
 User-Agent: IP Camera
 Content-Length: {len(KEEPALIVE_BODY)}
-""") + KEEPALIVE_BODY
+""")
+    + KEEPALIVE_BODY
+)
 
 # GB/T 28181-2016 A.2.5's alarm notification example, as quoted in wvp-GB28181-pro's
 # XMLElementNotify.java (store id 39344807318), declared and encoded GB2312 as devices send it.
-ALARM_TEXT = ('<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Alarm</CmdType>\r\n<SN>1</SN>\r\n'
-              "<DeviceID>64010000001340000001</DeviceID>\r\n<AlarmPriority>4</AlarmPriority>\r\n"
-              "<AlarmMethod>2</AlarmMethod>\r\n<AlarmTime>2009-12-04T16:23:32</AlarmTime>\r\n"
-              "<AlarmDescription>警情描述</AlarmDescription>\r\n<Longitude>171.3</Longitude>\r\n"
-              "<Latitude>34.2</Latitude>\r\n</Notify>\r\n")
+ALARM_TEXT = (
+    '<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Alarm</CmdType>\r\n<SN>1</SN>\r\n'
+    "<DeviceID>64010000001340000001</DeviceID>\r\n<AlarmPriority>4</AlarmPriority>\r\n"
+    "<AlarmMethod>2</AlarmMethod>\r\n<AlarmTime>2009-12-04T16:23:32</AlarmTime>\r\n"
+    "<AlarmDescription>警情描述</AlarmDescription>\r\n<Longitude>171.3</Longitude>\r\n"
+    "<Latitude>34.2</Latitude>\r\n</Notify>\r\n"
+)
 ALARM_GBK = ALARM_TEXT.encode("gb2312")
 
 
-def _message(body: bytes, device: str = "34020000001320000001", cseq: int = 21, branch: str = "z9hG4bK1") -> bytes:
-    head = (f"MESSAGE sip:34020000002000000001@3402000000 SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:5060;rport;branch={branch}\r\n"
-            f"From: <sip:{device}@3402000000>;tag=1\r\nTo: <sip:34020000002000000001@3402000000>\r\n"
-            f"Call-ID: c{cseq}\r\nCSeq: {cseq} MESSAGE\r\nContent-Type: Application/MANSCDP+xml\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+def _message(
+    body: bytes, device: str = "34020000001320000001", cseq: int = 21, branch: str = "z9hG4bK1"
+) -> bytes:
+    head = (
+        f"MESSAGE sip:34020000002000000001@3402000000 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5060;rport;branch={branch}\r\n"
+        f"From: <sip:{device}@3402000000>;tag=1\r\nTo: <sip:34020000002000000001@3402000000>\r\n"
+        f"Call-ID: c{cseq}\r\nCSeq: {cseq} MESSAGE\r\nContent-Type: Application/MANSCDP+xml\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
 def test_parse_captured_register() -> None:
     msg = parse_sip(REGISTER_2)
     assert msg.method == "REGISTER" and msg.uri == "sip:34020000002000000001@3402000000:5060"
-    assert msg.from_user == "34020000001320000001" and msg.cseq == (2, "REGISTER") and msg.call_id == "790171336"
+    assert (
+        msg.from_user == "34020000001320000001" and msg.cseq == (2, "REGISTER") and msg.call_id == "790171336"
+    )
     assert msg.branch == "z9hG4bK1887657866"
     params = parse_auth_params(msg.header("Authorization") or "")
     assert params["nonce"] == CAPTURED_NONCE and params["algorithm"] == "MD5"
 
 
 def test_digest_reproduces_captured_response() -> None:
-    assert digest_response(username="34020000001320000001", realm="3402000000", password=CAPTURED_PASSWORD,
-                           method="REGISTER", uri="sip:34020000002000000001@3402000000:5060",
-                           nonce=CAPTURED_NONCE) == "79d8846430436131196c50746cd97fa5"
+    assert (
+        digest_response(
+            username="34020000001320000001",
+            realm="3402000000",
+            password=CAPTURED_PASSWORD,
+            method="REGISTER",
+            uri="sip:34020000002000000001@3402000000:5060",
+            nonce=CAPTURED_NONCE,
+        )
+        == "79d8846430436131196c50746cd97fa5"
+    )
 
 
 def _registrar(password: str = CAPTURED_PASSWORD) -> Gb28181Registrar:
-    return Gb28181Registrar(server_id="34020000002000000001", realm="3402000000", default_password=password,
-                            nonce_source=lambda _now: CAPTURED_NONCE)
+    return Gb28181Registrar(
+        server_id="34020000002000000001",
+        realm="3402000000",
+        default_password=password,
+        nonce_source=lambda _now: CAPTURED_NONCE,
+    )
 
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -148,7 +173,9 @@ def test_wrong_password_is_forbidden() -> None:
 def test_unissued_or_expired_nonce_is_rechallenged() -> None:
     reg = _registrar()
     r = reg.handle(parse_sip(REGISTER_2), PEER, NOW)  # nonce never issued by this registrar
-    assert parse_sip(r.reply or b"").status == 401 and "stale=TRUE" in (parse_sip(r.reply or b"").header("WWW-Authenticate") or "")
+    assert parse_sip(r.reply or b"").status == 401 and "stale=TRUE" in (
+        parse_sip(r.reply or b"").header("WWW-Authenticate") or ""
+    )
     reg.handle(parse_sip(REGISTER_1), PEER, NOW)
     late = reg.handle(parse_sip(REGISTER_2), PEER, NOW + timedelta(seconds=301))
     assert parse_sip(late.reply or b"").status == 401
@@ -159,11 +186,22 @@ def test_default_nonces_are_self_validating() -> None:
     challenge = parse_sip(reg.handle(parse_sip(REGISTER_1), PEER, NOW).reply or b"")
     www = parse_auth_params(challenge.header("WWW-Authenticate") or "")
     uri = "sip:34020000002000000001@3402000000:5060"
-    resp = digest_response(username="34020000001320000001", realm="3402000000", password="pw", method="REGISTER",
-                           uri=uri, nonce=www["nonce"], qop="auth", nc="00000001", cnonce="abc")
-    text = REGISTER_2.decode().replace(
-        'nonce="c98f6d56cb2ab8e6"', f'nonce="{www["nonce"]}",qop=auth,nc=00000001,cnonce="abc"').replace(
-        "79d8846430436131196c50746cd97fa5", resp)
+    resp = digest_response(
+        username="34020000001320000001",
+        realm="3402000000",
+        password="pw",
+        method="REGISTER",
+        uri=uri,
+        nonce=www["nonce"],
+        qop="auth",
+        nc="00000001",
+        cnonce="abc",
+    )
+    text = (
+        REGISTER_2.decode()
+        .replace('nonce="c98f6d56cb2ab8e6"', f'nonce="{www["nonce"]}",qop=auth,nc=00000001,cnonce="abc"')
+        .replace("79d8846430436131196c50746cd97fa5", resp)
+    )
     r = reg.handle(parse_sip(text.encode()), PEER, NOW + timedelta(seconds=5))
     assert parse_sip(r.reply or b"").status == 200
 
@@ -198,16 +236,29 @@ def test_manscdp_utf8_and_undeclared_gbk() -> None:
     assert undeclared.get("AlarmDescription") == "警情描述" and undeclared.cmd_type == "Alarm"
 
 
-@pytest.mark.parametrize("body", [b"<Notify><CmdType>Alarm</CmdType>", b"<Notify><SN>1</SN></Notify>",
-                                  b'<!DOCTYPE x [<!ENTITY a "a">]><Notify><CmdType>&a;</CmdType></Notify>'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<Notify><CmdType>Alarm</CmdType>",
+        b"<Notify><SN>1</SN></Notify>",
+        b'<!DOCTYPE x [<!ENTITY a "a">]><Notify><CmdType>&a;</CmdType></Notify>',
+    ],
+)
 def test_manscdp_malformed(body: bytes) -> None:
     with pytest.raises(SipError):
         decode_manscdp(body)
 
 
-@pytest.mark.parametrize("data", [b"", b"HELLO\r\n\r\n", b"REGISTER sip:x SIP/2.0\r\nVia: x\r\n\r\n",
-                                  b"MESSAGE sip:x SIP/2.0\r\nVia: a\r\nFrom: b\r\nTo: c\r\nCall-ID: d\r\n"
-                                  b"CSeq: 1 MESSAGE\r\nContent-Length: 99\r\n\r\nshort"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"HELLO\r\n\r\n",
+        b"REGISTER sip:x SIP/2.0\r\nVia: x\r\n\r\n",
+        b"MESSAGE sip:x SIP/2.0\r\nVia: a\r\nFrom: b\r\nTo: c\r\nCall-ID: d\r\n"
+        b"CSeq: 1 MESSAGE\r\nContent-Length: 99\r\n\r\nshort",
+    ],
+)
 def test_bad_sip(data: bytes) -> None:
     with pytest.raises(SipError):
         parse_sip(data)
@@ -236,15 +287,29 @@ def test_alarm_response_request_answers_the_notify() -> None:
 
     notify = decode_manscdp(
         b'<?xml version="1.0"?>\r\n<Notify>\r\n<CmdType>Alarm</CmdType>\r\n<SN>17</SN>\r\n'
-        b"<DeviceID>34020000001340000001</DeviceID>\r\n<AlarmPriority>1</AlarmPriority>\r\n</Notify>\r\n")
+        b"<DeviceID>34020000001340000001</DeviceID>\r\n<AlarmPriority>1</AlarmPriority>\r\n</Notify>\r\n"
+    )
     raw = build_alarm_response_request(
-        server_id="34020000002000000001", realm="3402000000", sip_device_id="34020000001320000001",
-        alarm=notify, peer=("192.0.2.10", 5060), local=("127.0.0.1", 5060), transport="udp",
-        call_id="c1@127.0.0.1", branch="abc", from_tag="t1")
+        server_id="34020000002000000001",
+        realm="3402000000",
+        sip_device_id="34020000001320000001",
+        alarm=notify,
+        peer=("192.0.2.10", 5060),
+        local=("127.0.0.1", 5060),
+        transport="udp",
+        call_id="c1@127.0.0.1",
+        branch="abc",
+        from_tag="t1",
+    )
     msg = parse_sip(raw)
     assert msg.method == "MESSAGE" and msg.uri == "sip:34020000001320000001@192.0.2.10:5060"
     assert msg.header("Via") == "SIP/2.0/UDP 127.0.0.1:5060;rport;branch=z9hG4bKabc"
     assert msg.header("CSeq") == "1 MESSAGE" and msg.call_id == "c1@127.0.0.1"
     body = decode_manscdp(msg.body)
-    assert (body.root, body.cmd_type, body.sn, body.device_id) == ("Response", "Alarm", "17", "34020000001340000001")
+    assert (body.root, body.cmd_type, body.sn, body.device_id) == (
+        "Response",
+        "Alarm",
+        "17",
+        "34020000001340000001",
+    )
     assert body.fields["Result"] == "OK"

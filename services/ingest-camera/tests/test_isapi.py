@@ -83,8 +83,10 @@ def test_spec_example_vmd() -> None:
 
 def test_live_multipart_with_snapshot_keeps_reference_not_bytes() -> None:
     jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8 + b"\xff\xd9"
-    body = (LIVE_BLOCK + b"\r\n--boundary\r\nContent-Disposition: form-data; name=\"VMD.jpg\"; "
-            b'filename="VMD.jpg"\r\nContent-Type: image/jpeg\r\n\r\n' + jpeg + b"\r\n--boundary--\r\n")
+    body = (
+        LIVE_BLOCK + b'\r\n--boundary\r\nContent-Disposition: form-data; name="VMD.jpg"; '
+        b'filename="VMD.jpg"\r\nContent-Type: image/jpeg\r\n\r\n' + jpeg + b"\r\n--boundary--\r\n"
+    )
     push = parse_isapi(body, "multipart/form-data; boundary=boundary")
     assert push.alert.event_type == "VMD" and push.alert.mac == "d4:e8:53:87:c0:5c"
     assert push.alert.occurred_at == datetime(2026, 7, 16, 5, 48, 26, tzinfo=UTC)
@@ -104,23 +106,32 @@ def test_old_firmware_double_minus_zone() -> None:
     assert a.occurred_at == datetime(2015, 6, 25, 3, 37, 22, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("event_type, kind", [
-    ("fielddetection", AlarmKind.INTRUSION), ("linedetection", AlarmKind.LINE_CROSSING),
-    ("tamperdetection", AlarmKind.TAMPER), ("shelteralarm", AlarmKind.TAMPER), ("faceSnap", AlarmKind.OTHER),
-])
+@pytest.mark.parametrize(
+    "event_type, kind",
+    [
+        ("fielddetection", AlarmKind.INTRUSION),
+        ("linedetection", AlarmKind.LINE_CROSSING),
+        ("tamperdetection", AlarmKind.TAMPER),
+        ("shelteralarm", AlarmKind.TAMPER),
+        ("faceSnap", AlarmKind.OTHER),
+    ],
+)
 def test_event_type_mapping(event_type: str, kind: AlarmKind) -> None:
     xml = SPEC_VMD.replace(b"<eventType>VMD</eventType>", f"<eventType>{event_type}</eventType>".encode())
     assert parse_alert_xml(xml).kind == kind
 
 
-@pytest.mark.parametrize("body", [
-    b"<EventNotificationAlert><eventType>VMD</eventType>",  # truncated
-    b"not xml at all",
-    b"<ResponseStatus><statusCode>1</statusCode></ResponseStatus>",  # wrong document
-    b"<EventNotificationAlert><eventState>active</eventState></EventNotificationAlert>",  # no type
-    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
-    b"<EventNotificationAlert><eventType>&b;</eventType></EventNotificationAlert>",  # entity expansion
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<EventNotificationAlert><eventType>VMD</eventType>",  # truncated
+        b"not xml at all",
+        b"<ResponseStatus><statusCode>1</statusCode></ResponseStatus>",  # wrong document
+        b"<EventNotificationAlert><eventState>active</eventState></EventNotificationAlert>",  # no type
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+        b"<EventNotificationAlert><eventType>&b;</eventType></EventNotificationAlert>",  # entity expansion
+    ],
+)
 def test_malformed_is_an_isapi_error(body: bytes) -> None:
     with pytest.raises(IsapiError):
         parse_isapi(body, "application/xml")

@@ -76,9 +76,16 @@ def test_hikvision_pullmessages_capture() -> None:
     cell = by_path["RuleEngine/CellMotionDetector/Motion"]
     assert cell.kind == AlarmKind.MOTION and cell.active is False and cell.rule == "MyMotionDetectorRule"
     field = by_path["RuleEngine/FieldDetector/ObjectsInside"]
-    assert field.kind == AlarmKind.INTRUSION and field.key == {"ObjectId": "0"} and field.rule == "MyFieldDetector1"
+    assert (
+        field.kind == AlarmKind.INTRUSION
+        and field.key == {"ObjectId": "0"}
+        and field.rule == "MyFieldDetector1"
+    )
     assert by_path["VideoSource/GlobalSceneChange/ImagingService"].kind == AlarmKind.TAMPER
-    assert by_path["Monitoring/ProcessorUsage"].kind is None and by_path["Monitoring/ProcessorUsage"].active is None
+    assert (
+        by_path["Monitoring/ProcessorUsage"].kind is None
+        and by_path["Monitoring/ProcessorUsage"].active is None
+    )
 
 
 def test_notify_push() -> None:
@@ -88,15 +95,24 @@ def test_notify_push() -> None:
 
 
 def test_tamper_message_in_notify_envelope() -> None:
-    body = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"'
-            b' xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body><wsnt:Notify>' + TAMPER_MESSAGE
-            + b"</wsnt:Notify></s:Body></s:Envelope>")
+    body = (
+        b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"'
+        b' xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body><wsnt:Notify>'
+        + TAMPER_MESSAGE
+        + b"</wsnt:Notify></s:Body></s:Envelope>"
+    )
     (m,) = parse_notifications(body)
     assert m.kind == AlarmKind.TAMPER and m.active is False and m.rule == "MyTamperDetectorRule"
 
 
-@pytest.mark.parametrize("body", [b"<s:Envelope", b"<html><body>hi</body></html>",
-                                  b"<Envelope><Body><NotificationMessage/></Body></Envelope>"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<s:Envelope",
+        b"<html><body>hi</body></html>",
+        b"<Envelope><Body><NotificationMessage/></Body></Envelope>",
+    ],
+)
 def test_malformed(body: bytes) -> None:
     with pytest.raises(OnvifError):
         parse_notifications(body)
@@ -105,27 +121,35 @@ def test_malformed(body: bytes) -> None:
 def test_requests_are_well_formed_and_parse_back() -> None:
     from defusedxml import ElementTree
 
-    for req in (onvif.build_subscribe("http://cam/onvif/Events", "http://me:8081/events/onvif", 600),
-                onvif.build_create_pullpoint("http://cam/onvif/Events", 600),
-                onvif.build_pull_messages("http://cam/sub/1", 5, 100),
-                onvif.build_renew("http://cam/sub/1", 600), onvif.build_unsubscribe("http://cam/sub/1")):
+    for req in (
+        onvif.build_subscribe("http://cam/onvif/Events", "http://me:8081/events/onvif", 600),
+        onvif.build_create_pullpoint("http://cam/onvif/Events", 600),
+        onvif.build_pull_messages("http://cam/sub/1", 5, 100),
+        onvif.build_renew("http://cam/sub/1", 600),
+        onvif.build_unsubscribe("http://cam/sub/1"),
+    ):
         root = ElementTree.fromstring(req)
         assert root.tag.endswith("Envelope")
     assert b"<wsa:Address>http://me:8081/events/onvif</wsa:Address>" in onvif.build_subscribe(
-        "http://cam/onvif/Events", "http://me:8081/events/onvif", 600)
+        "http://cam/onvif/Events", "http://me:8081/events/onvif", 600
+    )
 
 
 def test_subscription_response_and_fault() -> None:
-    ok = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"'
-          b' xmlns:wsa="http://www.w3.org/2005/08/addressing"><s:Body><wsnt:SubscribeResponse>'
-          b"<wsnt:SubscriptionReference><wsa:Address>http://cam/sub/7</wsa:Address></wsnt:SubscriptionReference>"
-          b"<wsnt:CurrentTime>2026-11-25T08:00:00Z</wsnt:CurrentTime>"
-          b"<wsnt:TerminationTime>2026-11-25T08:10:00Z</wsnt:TerminationTime>"
-          b"</wsnt:SubscribeResponse></s:Body></s:Envelope>")
+    ok = (
+        b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"'
+        b' xmlns:wsa="http://www.w3.org/2005/08/addressing"><s:Body><wsnt:SubscribeResponse>'
+        b"<wsnt:SubscriptionReference><wsa:Address>http://cam/sub/7</wsa:Address></wsnt:SubscriptionReference>"
+        b"<wsnt:CurrentTime>2026-11-25T08:00:00Z</wsnt:CurrentTime>"
+        b"<wsnt:TerminationTime>2026-11-25T08:10:00Z</wsnt:TerminationTime>"
+        b"</wsnt:SubscribeResponse></s:Body></s:Envelope>"
+    )
     info = parse_subscription_response(ok)
     assert info.address == "http://cam/sub/7"
     assert info.termination_time == datetime(2026, 11, 25, 8, 10, tzinfo=UTC)
-    fault = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Reason>'
-             b"<s:Text>not authorized</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>")
+    fault = (
+        b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Reason>'
+        b"<s:Text>not authorized</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>"
+    )
     with pytest.raises(OnvifError, match="not authorized"):
         parse_subscription_response(fault)

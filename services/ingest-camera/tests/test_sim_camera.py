@@ -10,12 +10,24 @@ from alarmhub_sim import camera as sim_camera
 from .test_camera_service import SIP_PASSWORD, camera  # noqa: F401 - the fixture
 
 
-async def test_simulated_cameras(camera: CameraApp, topic_prefix: str, consume_topic: Any,  # noqa: F811
-                                 monkeypatch: Any) -> None:
+async def test_simulated_cameras(
+    camera: CameraApp,  # noqa: F811
+    topic_prefix: str,
+    consume_topic: Any,
+    monkeypatch: Any,
+) -> None:
     monkeypatch.setenv("ALARMHUB_SIP_PASSWORD", SIP_PASSWORD)
     monkeypatch.delenv("ALARMHUB_API", raising=False)
-    counters = await sim_camera.run(f"http://127.0.0.1:{camera.http_port}", "127.0.0.1", camera.sip_port,
-                                    rate=200.0, count=60, duration_s=30.0, cameras=12, seed=7)
+    counters = await sim_camera.run(
+        f"http://127.0.0.1:{camera.http_port}",
+        "127.0.0.1",
+        camera.sip_port,
+        rate=200.0,
+        count=60,
+        duration_s=30.0,
+        cameras=12,
+        seed=7,
+    )
     assert counters["sent"] == 60
     assert not [k for k in counters if k.endswith(("_error", "_timeout", "_400", "_403", "_503"))], counters
     assert any(k.startswith("gb28181_alarm_200") for k in counters), counters

@@ -13,18 +13,26 @@ from alarmhub_ingest_camera.protocols.webhook import WebhookError, parse_webhook
 SECRET = b"s3cret"
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 TS = int(NOW.timestamp())
-BODY = json.dumps({"camera_id": "44030500001320000001", "event": "intrusion", "rule": "fence-north",
-                   "occurred_at": "2026-11-25T16:00:00+08:00"}).encode()
+BODY = json.dumps(
+    {
+        "camera_id": "44030500001320000001",
+        "event": "intrusion",
+        "rule": "fence-north",
+        "occurred_at": "2026-11-25T16:00:00+08:00",
+    }
+).encode()
 
 
 def test_signature_roundtrip_and_rejections() -> None:
     sig = sign(SECRET, TS, BODY)
     assert verify_signature(SECRET, str(TS), sig, BODY, NOW) == TS
     for ts, s, body, status in [
-        (str(TS), sig, BODY + b" ", 401),            # body changed
-        (str(TS + 1), sig, BODY, 401),               # timestamp changed
+        (str(TS), sig, BODY + b" ", 401),  # body changed
+        (str(TS + 1), sig, BODY, 401),  # timestamp changed
         (str(TS - 301), sign(SECRET, TS - 301, BODY), BODY, 401),  # replay outside skew
-        (None, sig, BODY, 401), (str(TS), None, BODY, 401), ("x", sig, BODY, 401),
+        (None, sig, BODY, 401),
+        (str(TS), None, BODY, 401),
+        ("x", sig, BODY, 401),
     ]:
         with pytest.raises(WebhookError) as err:
             verify_signature(SECRET, ts, s, body, NOW)

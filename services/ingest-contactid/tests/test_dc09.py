@@ -29,46 +29,132 @@ def test_crc16_arc_check_value() -> None:
 # (frame, token, encrypted, seq, receiver, line, account, data, timestamp)
 REAL_CLEAR = [
     # [CAP] PROSEC NULL, line "000"
-    (b'\nB0970029"NULL"0000L000#0809[]_21:00:01,02-20-2024\r',
-     "NULL", "0000", None, "000", "0809", "", datetime(2024, 2, 20, 21, 0, 1, tzinfo=UTC)),
+    (
+        b'\nB0970029"NULL"0000L000#0809[]_21:00:01,02-20-2024\r',
+        "NULL",
+        "0000",
+        None,
+        "000",
+        "0809",
+        "",
+        datetime(2024, 2, 20, 21, 0, 1, tzinfo=UTC),
+    ),
     # [CAP] PROSEC Contact ID periodic test
-    (b'\nF68B003B"ADM-CID"0028L0#9757[#9757|1602 00 000]_20:59:45,02-20-2024\r',
-     "ADM-CID", "0028", None, "0", "9757", "#9757|1602 00 000", datetime(2024, 2, 20, 20, 59, 45, tzinfo=UTC)),
+    (
+        b'\nF68B003B"ADM-CID"0028L0#9757[#9757|1602 00 000]_20:59:45,02-20-2024\r',
+        "ADM-CID",
+        "0028",
+        None,
+        "0",
+        "9757",
+        "#9757|1602 00 000",
+        datetime(2024, 2, 20, 20, 59, 45, tzinfo=UTC),
+    ),
     # [CAP] PROSEC SIA-DCS automatic test, account block without '#'
-    (b'\nB4330036"SIA-DCS"0442L000#36214[36214|NRP]_00:00:00,02-21-2024\r',
-     "SIA-DCS", "0442", None, "000", "36214", "36214|NRP", datetime(2024, 2, 21, 0, 0, 0, tzinfo=UTC)),
+    (
+        b'\nB4330036"SIA-DCS"0442L000#36214[36214|NRP]_00:00:00,02-21-2024\r',
+        "SIA-DCS",
+        "0442",
+        None,
+        "000",
+        "36214",
+        "36214|NRP",
+        datetime(2024, 2, 21, 0, 0, 0, tzinfo=UTC),
+    ),
     # [CAP] PROSEC SIA-DCS phone line restoral with area modifier
-    (b'\n3F60003C"SIA-DCS"0001L0#51449[#51449|Nri0000/LR]_21:26:19,12-20-2023\r',
-     "SIA-DCS", "0001", None, "0", "51449", "#51449|Nri0000/LR", datetime(2023, 12, 20, 21, 26, 19, tzinfo=UTC)),
+    (
+        b'\n3F60003C"SIA-DCS"0001L0#51449[#51449|Nri0000/LR]_21:26:19,12-20-2023\r',
+        "SIA-DCS",
+        "0001",
+        None,
+        "0",
+        "51449",
+        "#51449|Nri0000/LR",
+        datetime(2023, 12, 20, 21, 26, 19, tzinfo=UTC),
+    ),
     # [CAP] PROSEC opening / burglary cancel
-    (b'\n7B620035"SIA-DCS"0005L000#3044[3044|NOP1]_00:03:31,12-21-2023\r',
-     "SIA-DCS", "0005", None, "000", "3044", "3044|NOP1", datetime(2023, 12, 21, 0, 3, 31, tzinfo=UTC)),
-    (b'\n85340035"SIA-DCS"0004L000#3044[3044|NBC1]_00:03:31,12-21-2023\r',
-     "SIA-DCS", "0004", None, "000", "3044", "3044|NBC1", datetime(2023, 12, 21, 0, 3, 31, tzinfo=UTC)),
+    (
+        b'\n7B620035"SIA-DCS"0005L000#3044[3044|NOP1]_00:03:31,12-21-2023\r',
+        "SIA-DCS",
+        "0005",
+        None,
+        "000",
+        "3044",
+        "3044|NOP1",
+        datetime(2023, 12, 21, 0, 3, 31, tzinfo=UTC),
+    ),
+    (
+        b'\n85340035"SIA-DCS"0004L000#3044[3044|NBC1]_00:03:31,12-21-2023\r',
+        "SIA-DCS",
+        "0004",
+        None,
+        "000",
+        "3044",
+        "3044|NBC1",
+        datetime(2023, 12, 21, 0, 3, 31, tzinfo=UTC),
+    ),
     # [CAP] Hikvision with receiver number
-    (b'\n99820040"ADM-CID"1937R15L1#21401[#21401|1602 00 000]_20:59:59,02-20-2024\r',
-     "ADM-CID", "1937", "15", "1", "21401", "#21401|1602 00 000", datetime(2024, 2, 20, 20, 59, 59, tzinfo=UTC)),
+    (
+        b'\n99820040"ADM-CID"1937R15L1#21401[#21401|1602 00 000]_20:59:59,02-20-2024\r',
+        "ADM-CID",
+        "1937",
+        "15",
+        "1",
+        "21401",
+        "#21401|1602 00 000",
+        datetime(2024, 2, 20, 20, 59, 59, tzinfo=UTC),
+    ),
     # [NODE] Contact ID with 4-digit receiver and line
-    (b'\nF92F0043"ADM-CID"0020R7896L7896#3456[#3456|1407 00 001]_17:01:14,07-26-2024\r',
-     "ADM-CID", "0020", "7896", "7896", "3456", "#3456|1407 00 001", datetime(2024, 7, 26, 17, 1, 14, tzinfo=UTC)),
+    (
+        b'\nF92F0043"ADM-CID"0020R7896L7896#3456[#3456|1407 00 001]_17:01:14,07-26-2024\r',
+        "ADM-CID",
+        "0020",
+        "7896",
+        "7896",
+        "3456",
+        "#3456|1407 00 001",
+        datetime(2024, 7, 26, 17, 1, 14, tzinfo=UTC),
+    ),
     # [NODE] NULL with receiver and line
-    (b'\nD730002F"NULL"0000R7896L7896#3456[]_17:01:26,07-26-2024\r',
-     "NULL", "0000", "7896", "7896", "3456", "", datetime(2024, 7, 26, 17, 1, 26, tzinfo=UTC)),
+    (
+        b'\nD730002F"NULL"0000R7896L7896#3456[]_17:01:26,07-26-2024\r',
+        "NULL",
+        "0000",
+        "7896",
+        "7896",
+        "3456",
+        "",
+        datetime(2024, 7, 26, 17, 1, 26, tzinfo=UTC),
+    ),
     # [RUST] hex receiver, no timestamp
-    (b'\nF4D20029"SIA-DCS"0001RF3L77#1234[#1234|NRR|Atest]\r',
-     "SIA-DCS", "0001", "F3", "77", "1234", "#1234|NRR|Atest", None),
+    (
+        b'\nF4D20029"SIA-DCS"0001RF3L77#1234[#1234|NRR|Atest]\r',
+        "SIA-DCS",
+        "0001",
+        "F3",
+        "77",
+        "1234",
+        "#1234|NRR|Atest",
+        None,
+    ),
     # [RUST] empty data
-    (b'\n96ED0016"SIA-DCS"0001L0#1234[]\r',
-     "SIA-DCS", "0001", None, "0", "1234", "", None),
+    (b'\n96ED0016"SIA-DCS"0001L0#1234[]\r', "SIA-DCS", "0001", None, "0", "1234", "", None),
 ]
 
 
 @pytest.mark.parametrize(("frame", "token", "seq", "rcv", "line", "acct", "data", "ts"), REAL_CLEAR)
-def test_real_clear_frames(frame: bytes, token: str, seq: str, rcv: str | None, line: str, acct: str,
-                           data: str, ts: datetime | None) -> None:
+def test_real_clear_frames(
+    frame: bytes, token: str, seq: str, rcv: str | None, line: str, acct: str, data: str, ts: datetime | None
+) -> None:
     msg = dc09.decode(frame)
     assert (msg.token, msg.encrypted, msg.seq, msg.receiver, msg.line, msg.account) == (
-        token, False, seq, rcv, line, acct)
+        token,
+        False,
+        seq,
+        rcv,
+        line,
+        acct,
+    )
     assert msg.data == data
     assert msg.timestamp == ts
     assert msg.extended == ()
@@ -84,8 +170,9 @@ def test_line_prefix_is_normalized_for_the_device_id() -> None:
 
 def test_real_encrypted_null_with_its_key() -> None:
     # [PYSIA] case_null, key "AAAAAAAAAAAAAAAA" (tests/test_utils.py KEY, used as the AES-128 key bytes)
-    frame = (b'\n76D80055"*NULL"0000R0L0#AAAB[B4BC8B40D0E6D959D6BEA78E88CC0B2155741A3C44FBB96D476A3E557CAD64D9'
-             b"\r")
+    frame = (
+        b'\n76D80055"*NULL"0000R0L0#AAAB[B4BC8B40D0E6D959D6BEA78E88CC0B2155741A3C44FBB96D476A3E557CAD64D9\r'
+    )
     msg = dc09.decode(frame, key=b"AAAAAAAAAAAAAAAA")
     assert (msg.token, msg.encrypted, msg.account, msg.receiver, msg.line) == ("NULL", True, "AAAB", "0", "0")
     assert msg.data == ""
@@ -93,8 +180,9 @@ def test_real_encrypted_null_with_its_key() -> None:
 
 
 def test_encrypted_with_wrong_key_is_a_decrypt_error() -> None:
-    frame = (b'\n76D80055"*NULL"0000R0L0#AAAB[B4BC8B40D0E6D959D6BEA78E88CC0B2155741A3C44FBB96D476A3E557CAD64D9'
-             b"\r")
+    frame = (
+        b'\n76D80055"*NULL"0000R0L0#AAAB[B4BC8B40D0E6D959D6BEA78E88CC0B2155741A3C44FBB96D476A3E557CAD64D9\r'
+    )
     with pytest.raises(dc09.DecryptError) as err:
         dc09.decode(frame, key=b"BBBBBBBBBBBBBBBB")
     assert err.value.reply == "nak"
@@ -102,17 +190,20 @@ def test_encrypted_with_wrong_key_is_a_decrypt_error() -> None:
         dc09.decode(frame)  # no key at all
 
 
-@pytest.mark.parametrize("frame", [
-    # [PYSIA] case_wa: CRC field C416 but the body's CRC is E9A4 (pysiaalarm's own calc_crc agrees)
-    b'\nC4160279"SIA-DCS"5268L0#AAA[Nri1/WA000]_08:40:47,07-08-2020\r',
-    # [PYSIA] case_cl
-    b'\nE5D50078"SIA-DCS"6002L0#AAA[|Nri1/CL501]_14:12:04,09-25-2019\r',
-    # [PYSIA] case_encrypted: CRC right, length field 0078 for a 0x75-byte body
-    b'\n60AB0078"*SIA-DCS"5994L0#AAA[5AB718E008C616BF16F6468033A11326B0F7546CAB230910BCA10E4DEBA42283C436'
-    b'E4F8EFF50931070DDE36D5BB5F0C\r',
-    # [PYSIA] case_eventformaterror
-    b"\nthis is not a parsable event\r",
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # [PYSIA] case_wa: CRC field C416 but the body's CRC is E9A4 (pysiaalarm's own calc_crc agrees)
+        b'\nC4160279"SIA-DCS"5268L0#AAA[Nri1/WA000]_08:40:47,07-08-2020\r',
+        # [PYSIA] case_cl
+        b'\nE5D50078"SIA-DCS"6002L0#AAA[|Nri1/CL501]_14:12:04,09-25-2019\r',
+        # [PYSIA] case_encrypted: CRC right, length field 0078 for a 0x75-byte body
+        b'\n60AB0078"*SIA-DCS"5994L0#AAA[5AB718E008C616BF16F6468033A11326B0F7546CAB230910BCA10E4DEBA42283C436'
+        b"E4F8EFF50931070DDE36D5BB5F0C\r",
+        # [PYSIA] case_eventformaterror
+        b"\nthis is not a parsable event\r",
+    ],
+)
 def test_bad_crc_or_length_is_dropped(frame: bytes) -> None:
     with pytest.raises(FrameError) as err:
         dc09.decode(frame)
@@ -127,16 +218,27 @@ def test_crc_and_length_reasons() -> None:
         dc09.open_frame(b"\n" + b"%04X" % dc09.crc16(good[9:-1]) + b"0FFF" + good[9:])
 
 
-@pytest.mark.parametrize(("body", "data", "xdata", "ts"), [
-    # [PYSIA] case_xdata_M — bodies only (their CRC fields are stale, see above)
-    ('"SIA-DCS"6002L0#AAA[|Nri1/CL501][M0026B9E4268B]_14:12:04,09-25-2019',
-     "|Nri1/CL501", ("M0026B9E4268B",), datetime(2019, 9, 25, 14, 12, 4, tzinfo=UTC)),
-    # [PYSIA] case_bug (issue #11): SIA text block between carets
-    ('"SIA-DCS"7960L0#123456[#123456|Nri1CL0^VX FRONTE ^]_22:40:48,04-11-2021',
-     "#123456|Nri1CL0^VX FRONTE ^", (), datetime(2021, 4, 11, 22, 40, 48, tzinfo=UTC)),
-    # [PYSIA] case_op: receiver and line 0001, no timestamp
-    ('"SIA-DCS"4738R0001L0001[#006969|Nri04/OP001NM]', "#006969|Nri04/OP001NM", (), None),
-])
+@pytest.mark.parametrize(
+    ("body", "data", "xdata", "ts"),
+    [
+        # [PYSIA] case_xdata_M — bodies only (their CRC fields are stale, see above)
+        (
+            '"SIA-DCS"6002L0#AAA[|Nri1/CL501][M0026B9E4268B]_14:12:04,09-25-2019',
+            "|Nri1/CL501",
+            ("M0026B9E4268B",),
+            datetime(2019, 9, 25, 14, 12, 4, tzinfo=UTC),
+        ),
+        # [PYSIA] case_bug (issue #11): SIA text block between carets
+        (
+            '"SIA-DCS"7960L0#123456[#123456|Nri1CL0^VX FRONTE ^]_22:40:48,04-11-2021',
+            "#123456|Nri1CL0^VX FRONTE ^",
+            (),
+            datetime(2021, 4, 11, 22, 40, 48, tzinfo=UTC),
+        ),
+        # [PYSIA] case_op: receiver and line 0001, no timestamp
+        ('"SIA-DCS"4738R0001L0001[#006969|Nri04/OP001NM]', "#006969|Nri04/OP001NM", (), None),
+    ],
+)
 def test_pysiaalarm_bodies(body: str, data: str, xdata: tuple[str, ...], ts: datetime | None) -> None:
     msg = dc09.decode_body(body.encode())
     assert msg.data == data and msg.extended == xdata and msg.timestamp == ts
@@ -166,7 +268,8 @@ def test_ack_echoes_the_message_ids() -> None:
     # and one for a NULL: "ACK"0000R8L0#41213[]
     header = dc09.parse_header(b'"NULL"0000R8L0#41213[]_21:00:08,06-10-2022')
     assert dc09.open_frame(dc09.build_ack(header, now=datetime(2022, 6, 10, tzinfo=UTC))) == (
-        b'"ACK"0000R8L0#41213[]')
+        b'"ACK"0000R8L0#41213[]'
+    )
 
 
 def test_nak_is_the_standard_form_with_our_time() -> None:
@@ -182,26 +285,52 @@ def test_duh_echoes_ids() -> None:
 
 def test_encrypted_ack_decrypts_with_the_account_key() -> None:
     key = bytes.fromhex("00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF")  # AES-256
-    frame = dc09.encode_message("ADM-CID", 7, "1234", "#1234|1120 01 001", line="1",
-                                timestamp=datetime(2026, 11, 25, 8, 0, tzinfo=UTC), key=key)
+    frame = dc09.encode_message(
+        "ADM-CID",
+        7,
+        "1234",
+        "#1234|1120 01 001",
+        line="1",
+        timestamp=datetime(2026, 11, 25, 8, 0, tzinfo=UTC),
+        key=key,
+    )
     msg = dc09.decode(frame, key)
     now = datetime(2026, 11, 25, 8, 0, 3, tzinfo=UTC)
     ack = dc09.build_ack(msg, now=now, key=key)
-    assert ack.startswith(b'\n') and b'"*ACK"0007L1#1234[' in ack
+    assert ack.startswith(b"\n") and b'"*ACK"0007L1#1234[' in ack
     reply = dc09.parse_reply(ack, key)
     assert (reply.token, reply.encrypted, reply.seq, reply.account, reply.timestamp) == (
-        "ACK", True, "0007", "1234", now)
+        "ACK",
+        True,
+        "0007",
+        "1234",
+        now,
+    )
 
 
 @pytest.mark.parametrize("key_len", [16, 24, 32])
 def test_encryption_roundtrip_all_key_sizes(key_len: int) -> None:
     key = bytes(range(key_len))
     ts = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    frame = dc09.encode_message("SIA-DCS", 9999, "ABC123", "#ABC123|Nri1/BA01", receiver="12", line="3",
-                                timestamp=ts, key=key, extended=("X123E456W0.5",))
+    frame = dc09.encode_message(
+        "SIA-DCS",
+        9999,
+        "ABC123",
+        "#ABC123|Nri1/BA01",
+        receiver="12",
+        line="3",
+        timestamp=ts,
+        key=key,
+        extended=("X123E456W0.5",),
+    )
     msg = dc09.decode(frame, key)
     assert (msg.token, msg.encrypted, msg.data, msg.extended, msg.timestamp) == (
-        "SIA-DCS", True, "#ABC123|Nri1/BA01", ("X123E456W0.5",), ts)
+        "SIA-DCS",
+        True,
+        "#ABC123|Nri1/BA01",
+        ("X123E456W0.5",),
+        ts,
+    )
     hex_part = dc09.open_frame(frame).split(b"[", 1)[1]
     assert len(hex_part) % 32 == 0
 
@@ -271,9 +400,16 @@ def test_framer_lf_restarts_a_frame() -> None:
 def test_encrypted_ack_made_by_pysiaalarm() -> None:
     # [PYSIA-LIVE] pysiaalarm 3.2.2's receiver (SIAAccount("BE0C", "0123456789ABCDEF")) answering an
     # encrypted ADM-CID, captured byte for byte on 2026-11-25; it pads with "0" and no '|'.
-    frame = (b'\n7EF20054"*ACK"0005R1L0#BE0C[A4FA9120BD2ED9578AF333CC09CDBB3D2959ACC6051CF4E135083DBA19824416'
-             b"\r")
+    frame = (
+        b'\n7EF20054"*ACK"0005R1L0#BE0C[A4FA9120BD2ED9578AF333CC09CDBB3D2959ACC6051CF4E135083DBA19824416\r'
+    )
     reply = dc09.parse_reply(frame, b"0123456789ABCDEF")
     assert (reply.token, reply.encrypted, reply.seq, reply.receiver, reply.line, reply.account) == (
-        "ACK", True, "0005", "1", "0", "BE0C")
+        "ACK",
+        True,
+        "0005",
+        "1",
+        "0",
+        "BE0C",
+    )
     assert reply.timestamp == datetime(2026, 11, 25, 10, 14, 42, tzinfo=UTC)

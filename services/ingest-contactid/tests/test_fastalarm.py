@@ -31,8 +31,15 @@ FRAMES = [
     b'\nF4D20029"SIA-DCS"0001RF3L77#1234[#1234|NRR|Atest]\r',
 ]
 ACCOUNTS = [
-    Account(line="1", account="21401", company="Sécurité Nord", site_name="Depot \"7\"", lat=52.52, lon=13.405,
-            zones={"0": "Tür / Eingang"}),
+    Account(
+        line="1",
+        account="21401",
+        company="Sécurité Nord",
+        site_name='Depot "7"',
+        lat=52.52,
+        lon=13.405,
+        zones={"0": "Tür / Eingang"},
+    ),
     Account(line="7896", account="3456", company="acme", zones={"1": "hall"}, lat=-33.9, lon=151.2),
 ]
 
@@ -52,7 +59,8 @@ def validated(ev: AlarmEvent) -> AlarmEvent:
 def test_fast_events_equal_the_validated_model(frame: bytes, with_registry: bool) -> None:
     accounts = {(a.line, a.account): a for a in ACCOUNTS} if with_registry else {}
     out = Dc09Session(SessionConfig(check_clear_timestamps=False), accounts).handle(
-        frame, now=NOW, peer="10.0.0.1:4000", transport="tcp")
+        frame, now=NOW, peer="10.0.0.1:4000", transport="tcp"
+    )
     assert out.result == "ack" and out.events
     for ev in out.events:
         model = validated(ev)
@@ -66,7 +74,9 @@ def test_registry_fields_reach_the_json() -> None:
     ev = s.handle(FRAMES[5], now=NOW).events[0]
     doc = json.loads(alarm_json(ev))
     assert doc["location"] == {"lat": 52.52, "lon": 13.405, "crs": "WGS84", "source": "registry"}
-    assert doc["attributes"]["company"] == "Sécurité Nord" and doc["attributes"]["zone_name"] == "Tür / Eingang"
+    assert (
+        doc["attributes"]["company"] == "Sécurité Nord" and doc["attributes"]["zone_name"] == "Tür / Eingang"
+    )
     assert "Sécurité".encode() in alarm_json(ev)  # UTF-8 as pydantic writes it, not \\u escapes
 
 

@@ -18,7 +18,8 @@ NOW = datetime(2024, 2, 20, 21, 0, 5, tzinfo=UTC)
 KEY = b"AAAAAAAAAAAAAAAA"
 ACCOUNTS = {("0", "AAAB"): Account("0", "AAAB", key=KEY), ("0", "9757"): Account("0", "9757", key=KEY)}
 REAL = [f for f, *_ in REAL_CLEAR] + [
-    b'\n76D80055"*NULL"0000R0L0#AAAB[B4BC8B40D0E6D959D6BEA78E88CC0B2155741A3C44FBB96D476A3E557CAD64D9\r']
+    b'\n76D80055"*NULL"0000R0L0#AAAB[B4BC8B40D0E6D959D6BEA78E88CC0B2155741A3C44FBB96D476A3E557CAD64D9\r'
+]
 
 printable = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=120)
 

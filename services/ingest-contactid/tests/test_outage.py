@@ -34,8 +34,12 @@ pytestmark = pytest.mark.slow
 def private_broker(stack: Any, tmp_path: Path) -> Iterator[tuple[str, int]]:
     from alarmhub_devstack._backing import free_port
 
-    backing = BackingServices(kafka_bootstrap=f"127.0.0.1:{free_port()}", redis_url=stack.redis_url,
-                              postgres_url=stack.admin_database_url, state_dir=tmp_path).start()
+    backing = BackingServices(
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        redis_url=stack.redis_url,
+        postgres_url=stack.admin_database_url,
+        state_dir=tmp_path,
+    ).start()
     (broker,) = [p for p in backing.started if p.name == "kafka"]
     try:
         yield backing.kafka_bootstrap, broker.proc.pid
@@ -49,8 +53,9 @@ async def send_until_acked(port: int, seq: int, deadline: float) -> int:
     attempts = 0
     while time.monotonic() < deadline:
         attempts += 1
-        frame = dc09.encode_message("ADM-CID", seq, "5150", f"#5150|1130 01 {seq:03d}", line="9",
-                                    timestamp=datetime.now(UTC))
+        frame = dc09.encode_message(
+            "ADM-CID", seq, "5150", f"#5150|1130 01 {seq:03d}", line="9", timestamp=datetime.now(UTC)
+        )
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             try:
@@ -70,8 +75,10 @@ async def test_no_ack_during_outage_and_nothing_lost(stack: Any, private_broker:
     bootstrap, broker_pid = private_broker
     prefix = new_prefix()
     await ensure_topics(bootstrap, prefix=prefix)
-    app = ContactIdApp(settings_for(stack, prefix, KAFKA_BOOTSTRAP=bootstrap, ALARMHUB_DC09_REGISTRY=False),
-                       CollectorRegistry())
+    app = ContactIdApp(
+        settings_for(stack, prefix, KAFKA_BOOTSTRAP=bootstrap, ALARMHUB_DC09_REGISTRY=False),
+        CollectorRegistry(),
+    )
     await asyncio.wait_for(app.start(), 30)
     try:
         deadline = time.monotonic() + 90

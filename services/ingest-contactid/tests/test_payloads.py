@@ -10,28 +10,93 @@ from alarmhub_ingest_contactid.protocols.dc09 import UnsupportedError
 from alarmhub_ingest_contactid.protocols.sia import parse_sia
 
 
-@pytest.mark.parametrize(("data", "acct", "code", "kind", "qualifier", "partition", "number", "concerns"), [
-    ("#9757|1602 00 000", "9757", "E602", AlarmKind.TEST, Qualifier.NEW, "00", "000", "zone"),  # [CAP] PROSEC
-    ("10064|1602 00 000", "10064", "E602", AlarmKind.TEST, Qualifier.NEW, "00", "000", "zone"),  # [CAP] OPAX
-    ("#3456|1407 00 001", "3456", "E407", AlarmKind.OPEN_CLOSE, Qualifier.NEW, "00", "001", "user"),  # [NODE]
-    ("#12345A|1110 00 129", "12345A", "E110", AlarmKind.FIRE, Qualifier.NEW, "00", "129", "zone"),  # [PYSIA]
-    ("#1234|1120 01 001", "1234", "E120", AlarmKind.PANIC, Qualifier.NEW, "01", "001", "zone"),
-    ("#1234|3130 02 015", "1234", "R130", AlarmKind.BURGLARY, Qualifier.RESTORE, "02", "015", "zone"),
-    ("#1234|6301 00 000", "1234", "P301", AlarmKind.POWER_CUT, Qualifier.STATUS, "00", "000", "zone"),
-    ("#1234|1121 01 005", "1234", "E121", AlarmKind.DURESS, Qualifier.NEW, "01", "005", "user"),
-    ("#1234|1100 01 002", "1234", "E100", AlarmKind.MEDICAL, Qualifier.NEW, "01", "002", "zone"),
-    ("#1234|1137 01 002", "1234", "E137", AlarmKind.TAMPER, Qualifier.NEW, "01", "002", "zone"),
-    ("#1234|1406 01 002", "1234", "E406", AlarmKind.CANCEL, Qualifier.NEW, "01", "002", "user"),
-    ("1120010A1", None, "E120", AlarmKind.PANIC, Qualifier.NEW, "01", "001", "zone"),  # compact, DC-05 'A'=0
-])
-def test_contactid(data: str, acct: str | None, code: str, kind: AlarmKind, qualifier: Qualifier, partition: str,
-                   number: str, concerns: str) -> None:
+@pytest.mark.parametrize(
+    ("data", "acct", "code", "kind", "qualifier", "partition", "number", "concerns"),
+    [
+        (
+            "#9757|1602 00 000",
+            "9757",
+            "E602",
+            AlarmKind.TEST,
+            Qualifier.NEW,
+            "00",
+            "000",
+            "zone",
+        ),  # [CAP] PROSEC
+        (
+            "10064|1602 00 000",
+            "10064",
+            "E602",
+            AlarmKind.TEST,
+            Qualifier.NEW,
+            "00",
+            "000",
+            "zone",
+        ),  # [CAP] OPAX
+        (
+            "#3456|1407 00 001",
+            "3456",
+            "E407",
+            AlarmKind.OPEN_CLOSE,
+            Qualifier.NEW,
+            "00",
+            "001",
+            "user",
+        ),  # [NODE]
+        (
+            "#12345A|1110 00 129",
+            "12345A",
+            "E110",
+            AlarmKind.FIRE,
+            Qualifier.NEW,
+            "00",
+            "129",
+            "zone",
+        ),  # [PYSIA]
+        ("#1234|1120 01 001", "1234", "E120", AlarmKind.PANIC, Qualifier.NEW, "01", "001", "zone"),
+        ("#1234|3130 02 015", "1234", "R130", AlarmKind.BURGLARY, Qualifier.RESTORE, "02", "015", "zone"),
+        ("#1234|6301 00 000", "1234", "P301", AlarmKind.POWER_CUT, Qualifier.STATUS, "00", "000", "zone"),
+        ("#1234|1121 01 005", "1234", "E121", AlarmKind.DURESS, Qualifier.NEW, "01", "005", "user"),
+        ("#1234|1100 01 002", "1234", "E100", AlarmKind.MEDICAL, Qualifier.NEW, "01", "002", "zone"),
+        ("#1234|1137 01 002", "1234", "E137", AlarmKind.TAMPER, Qualifier.NEW, "01", "002", "zone"),
+        ("#1234|1406 01 002", "1234", "E406", AlarmKind.CANCEL, Qualifier.NEW, "01", "002", "user"),
+        (
+            "1120010A1",
+            None,
+            "E120",
+            AlarmKind.PANIC,
+            Qualifier.NEW,
+            "01",
+            "001",
+            "zone",
+        ),  # compact, DC-05 'A'=0
+    ],
+)
+def test_contactid(
+    data: str,
+    acct: str | None,
+    code: str,
+    kind: AlarmKind,
+    qualifier: Qualifier,
+    partition: str,
+    number: str,
+    concerns: str,
+) -> None:
     ev = parse_contactid(data)
     assert (ev.account, ev.code, ev.kind, ev.qualifier, ev.partition, ev.number, ev.concerns) == (
-        acct, code, kind, qualifier, partition, number, concerns)
+        acct,
+        code,
+        kind,
+        qualifier,
+        partition,
+        number,
+        concerns,
+    )
 
 
-@pytest.mark.parametrize("data", ["", "#1234|", "#1234|2120 01 001", "#1234|1120 01", "NRP", "#1234|1120 01 001 x"])
+@pytest.mark.parametrize(
+    "data", ["", "#1234|", "#1234|2120 01 001", "#1234|1120 01", "NRP", "#1234|1120 01 001 x"]
+)
 def test_contactid_malformed_is_duh(data: str) -> None:
     with pytest.raises(UnsupportedError):
         parse_contactid(data)
@@ -47,21 +112,39 @@ def test_unlisted_codes_fall_back_to_their_group() -> None:
     assert {k for k, _, _ in EVENTS.values()} <= set(AlarmKind)
 
 
-@pytest.mark.parametrize(("data", "acct", "events"), [
-    ("36214|NRP", "36214", [("RP", None, AlarmKind.TEST, Qualifier.NEW)]),  # [CAP] PROSEC
-    ("#51449|Nri0000/LR", "51449", [("LR", None, AlarmKind.TROUBLE, Qualifier.RESTORE)]),  # [CAP]
-    ("3044|NOP1", "3044", [("OP", "1", AlarmKind.OPEN_CLOSE, Qualifier.NEW)]),  # [CAP]
-    ("3044|NBC1", "3044", [("BC", "1", AlarmKind.CANCEL, Qualifier.NEW)]),  # [CAP]
-    ("#123456|Nri1CL0^VX FRONTE ^", "123456", [("CL", "0", AlarmKind.OPEN_CLOSE, Qualifier.NEW)]),  # [PYSIA]
-    ("#123456|Nri0KR1^TAST. 001 ^", "123456", [("KR", "1", AlarmKind.FIRE, Qualifier.RESTORE)]),  # [PYSIA]
-    ("|Nri1/CL501", None, [("CL", "501", AlarmKind.OPEN_CLOSE, Qualifier.NEW)]),  # [PYSIA] case_cl
-    ("#006969|Nri04/OP001NM", "006969", [("OP", "001", AlarmKind.OPEN_CLOSE, Qualifier.NEW)]),  # [PYSIA]
-    ("#1234|NRR|Atest", "1234", [("RR", None, AlarmKind.TROUBLE, Qualifier.NEW)]),  # [RUST]
-    ("#1234|Nri1/BA01/ri2/FA03", "1234", [("BA", "01", AlarmKind.BURGLARY, Qualifier.NEW),
-                                          ("FA", "03", AlarmKind.FIRE, Qualifier.NEW)]),
-    ("#1234|Nid5HA", "1234", [("HA", None, AlarmKind.DURESS, Qualifier.NEW)]),
-    ("#1234|NZZ12", "1234", [("ZZ", "12", AlarmKind.OTHER, Qualifier.NEW)]),  # unknown code: kept, not lost
-])
+@pytest.mark.parametrize(
+    ("data", "acct", "events"),
+    [
+        ("36214|NRP", "36214", [("RP", None, AlarmKind.TEST, Qualifier.NEW)]),  # [CAP] PROSEC
+        ("#51449|Nri0000/LR", "51449", [("LR", None, AlarmKind.TROUBLE, Qualifier.RESTORE)]),  # [CAP]
+        ("3044|NOP1", "3044", [("OP", "1", AlarmKind.OPEN_CLOSE, Qualifier.NEW)]),  # [CAP]
+        ("3044|NBC1", "3044", [("BC", "1", AlarmKind.CANCEL, Qualifier.NEW)]),  # [CAP]
+        (
+            "#123456|Nri1CL0^VX FRONTE ^",
+            "123456",
+            [("CL", "0", AlarmKind.OPEN_CLOSE, Qualifier.NEW)],
+        ),  # [PYSIA]
+        (
+            "#123456|Nri0KR1^TAST. 001 ^",
+            "123456",
+            [("KR", "1", AlarmKind.FIRE, Qualifier.RESTORE)],
+        ),  # [PYSIA]
+        ("|Nri1/CL501", None, [("CL", "501", AlarmKind.OPEN_CLOSE, Qualifier.NEW)]),  # [PYSIA] case_cl
+        ("#006969|Nri04/OP001NM", "006969", [("OP", "001", AlarmKind.OPEN_CLOSE, Qualifier.NEW)]),  # [PYSIA]
+        ("#1234|NRR|Atest", "1234", [("RR", None, AlarmKind.TROUBLE, Qualifier.NEW)]),  # [RUST]
+        (
+            "#1234|Nri1/BA01/ri2/FA03",
+            "1234",
+            [("BA", "01", AlarmKind.BURGLARY, Qualifier.NEW), ("FA", "03", AlarmKind.FIRE, Qualifier.NEW)],
+        ),
+        ("#1234|Nid5HA", "1234", [("HA", None, AlarmKind.DURESS, Qualifier.NEW)]),
+        (
+            "#1234|NZZ12",
+            "1234",
+            [("ZZ", "12", AlarmKind.OTHER, Qualifier.NEW)],
+        ),  # unknown code: kept, not lost
+    ],
+)
 def test_sia(data: str, acct: str | None, events: list[tuple[str, str | None, AlarmKind, Qualifier]]) -> None:
     account, out = parse_sia(data)
     assert account == acct

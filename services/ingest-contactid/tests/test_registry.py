@@ -38,8 +38,18 @@ async def accounts(stack: Any) -> AsyncIterator[dict[str, Any]]:
             await conn.execute(
                 "INSERT INTO accounts (line, account, company, key_hex, encryption_required, supervision_s, "
                 "site_name, site_address, lat, lon, zones) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11::jsonb)",
-                line, acct, "Acme Security", key_hex, enc, sup, f"Site {acct}", "1 Main St", lat, lon,
-                json.dumps({"1": "Front door", "3": "Vault"}))
+                line,
+                acct,
+                "Acme Security",
+                key_hex,
+                enc,
+                sup,
+                f"Site {acct}",
+                "1 Main St",
+                lat,
+                lon,
+                json.dumps({"1": "Front door", "3": "Vault"}),
+            )
         yield {"line": line[1:], "key": key}
     finally:
         await conn.execute("DELETE FROM accounts WHERE line = $1", line)
@@ -48,8 +58,9 @@ async def accounts(stack: Any) -> AsyncIterator[dict[str, Any]]:
 
 @pytest_asyncio.fixture
 async def service(stack: Any, topic_prefix: str, accounts: dict[str, Any]) -> AsyncIterator[ContactIdApp]:
-    app = ContactIdApp(settings_for(stack, topic_prefix, ALARMHUB_DC09_SUPERVISION_CHECK_S=0.5),
-                       CollectorRegistry())
+    app = ContactIdApp(
+        settings_for(stack, topic_prefix, ALARMHUB_DC09_SUPERVISION_CHECK_S=0.5), CollectorRegistry()
+    )
     await asyncio.wait_for(app.start(), 30)
     try:
         yield app
@@ -58,7 +69,10 @@ async def service(stack: Any, topic_prefix: str, accounts: dict[str, Any]) -> As
 
 
 async def test_encrypted_account_from_registry(
-    service: ContactIdApp, accounts: dict[str, Any], topic_prefix: str, consume_topic: Consume,
+    service: ContactIdApp,
+    accounts: dict[str, Any],
+    topic_prefix: str,
+    consume_topic: Consume,
 ) -> None:
     line, key = accounts["line"], accounts["key"]
     assert (line, "1001") in service.session.accounts
@@ -71,13 +85,17 @@ async def test_encrypted_account_from_registry(
     clear = dc09.encode_message("ADM-CID", 43, "1001", "#1001|1130 01 003", line=line, timestamp=now)
     assert dc09.parse_reply(await tcp_exchange(service.port, clear)).token == "NAK"
     # a replayed encrypted frame (timestamp an hour old) is NAKed as well
-    old = dc09.encode_message("ADM-CID", 44, "1001", "#1001|1130 01 003", line=line,
-                              timestamp=now - timedelta(hours=1), key=key)
+    old = dc09.encode_message(
+        "ADM-CID", 44, "1001", "#1001|1130 01 003", line=line, timestamp=now - timedelta(hours=1), key=key
+    )
     assert dc09.parse_reply(await udp_exchange(service.port, old)).token == "NAK"
 
     # account 1002's supervision alarm shares the topic: pick 1001's events
-    events = [e for e in await consume_topic(topic_prefix, ALARMS_RAW, 2, timeout=10)
-              if e["source"]["device_id"].endswith("#1001")]
+    events = [
+        e
+        for e in await consume_topic(topic_prefix, ALARMS_RAW, 2, timeout=10)
+        if e["source"]["device_id"].endswith("#1001")
+    ]
     (event,) = events
     assert event["kind"] == "burglary" and event["code"] == "E130" and event["zone"] == "003"
     assert event["source"]["device_id"] == f"L{line}#1001"
@@ -87,7 +105,10 @@ async def test_encrypted_account_from_registry(
 
 
 async def test_supervision_miss_then_restore(
-    service: ContactIdApp, accounts: dict[str, Any], topic_prefix: str, consume_topic: Consume,
+    service: ContactIdApp,
+    accounts: dict[str, Any],
+    topic_prefix: str,
+    consume_topic: Consume,
 ) -> None:
     line = accounts["line"]
     device = f"L{line}#1002"
@@ -98,15 +119,24 @@ async def test_supervision_miss_then_restore(
     assert dc09.parse_reply(await tcp_exchange(service.port, null)).token == "ACK"
     statuses = await consume_topic(topic_prefix, DEVICES_STATUS, 2, timeout=20)
     assert [s["status"] for s in statuses][:2] == ["supervision_missed", "supervision_restored"]
-    alarms = [e for e in await consume_topic(topic_prefix, ALARMS_RAW, 2, timeout=20)
-              if e["source"]["device_id"] == device]
+    alarms = [
+        e
+        for e in await consume_topic(topic_prefix, ALARMS_RAW, 2, timeout=20)
+        if e["source"]["device_id"] == device
+    ]
     assert [(a["kind"], a["qualifier"], a["code"]) for a in alarms][:2] == [
-        ("supervision", "new", "E356"), ("supervision", "restore", "R356")]
+        ("supervision", "new", "E356"),
+        ("supervision", "restore", "R356"),
+    ]
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 async def test_account_registered_after_start_is_found_on_its_first_message(
-    stack: Any, service: ContactIdApp, topic_prefix: str, consume_topic: Consume, transport: str,
+    stack: Any,
+    service: ContactIdApp,
+    topic_prefix: str,
+    consume_topic: Consume,
+    transport: str,
 ) -> None:
     """The frame of an account the loaded registry lacks leaves the callback path for a database
     lookup (a task), over TCP and over UDP alike."""
@@ -114,13 +144,24 @@ async def test_account_registered_after_start_is_found_on_its_first_message(
     line = f"{secrets.randbelow(0xFFFF) + 1:X}"
     conn = await asyncpg.connect(stack.database_url)
     try:
-        await conn.execute("INSERT INTO accounts (line, account, company, lat, lon) VALUES ($1, '2001', 'Late Co', 22.1, 113.9)",
-                           f"L{line}")
-        frame = dc09.encode_message("ADM-CID", 1, "2001", "#2001|1120 01 000", line=line, timestamp=datetime.now(UTC))
+        await conn.execute(
+            "INSERT INTO accounts (line, account, company, lat, lon) VALUES ($1, '2001', 'Late Co', 22.1, 113.9)",
+            f"L{line}",
+        )
+        frame = dc09.encode_message(
+            "ADM-CID", 1, "2001", "#2001|1120 01 000", line=line, timestamp=datetime.now(UTC)
+        )
         assert dc09.parse_reply(await exchange(service.port, frame)).token == "ACK"
     finally:
         await conn.execute("DELETE FROM accounts WHERE line = $1", f"L{line}")
         await conn.close()
-    events = [e for e in await consume_topic(topic_prefix, ALARMS_RAW, 3, timeout=8)
-              if e["source"]["device_id"] == f"L{line}#2001"]
-    assert events and events[0]["location"]["source"] == "registry" and events[0]["attributes"]["company"] == "Late Co"
+    events = [
+        e
+        for e in await consume_topic(topic_prefix, ALARMS_RAW, 3, timeout=8)
+        if e["source"]["device_id"] == f"L{line}#2001"
+    ]
+    assert (
+        events
+        and events[0]["location"]["source"] == "registry"
+        and events[0]["attributes"]["company"] == "Late Co"
+    )

@@ -20,9 +20,14 @@ Consume = Callable[..., Awaitable[list[dict[str, Any]]]]
 
 def settings_for(stack: Any, prefix: str, **extra: Any) -> ContactIdSettings:
     values: dict[str, Any] = {
-        "KAFKA_BOOTSTRAP": stack.kafka_bootstrap, "DATABASE_URL": stack.database_url,
-        "REDIS_URL": stack.redis_url, "ALARMHUB_TOPIC_PREFIX": prefix, "ALARMHUB_DC09_HOST": "127.0.0.1",
-        "ALARMHUB_DC09_PORT": 0, "ALARMHUB_HEALTH_PORT": 0, "ALARMHUB_SHUTDOWN_GRACE_S": 4,
+        "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "DATABASE_URL": stack.database_url,
+        "REDIS_URL": stack.redis_url,
+        "ALARMHUB_TOPIC_PREFIX": prefix,
+        "ALARMHUB_DC09_HOST": "127.0.0.1",
+        "ALARMHUB_DC09_PORT": 0,
+        "ALARMHUB_HEALTH_PORT": 0,
+        "ALARMHUB_SHUTDOWN_GRACE_S": 4,
     }
     values.update(extra)
     return ContactIdSettings(**values)
@@ -66,12 +71,22 @@ async def udp_exchange(port: int, frame: bytes, timeout: float = 10.0) -> bytes:
 
 
 async def test_tcp_and_udp_frames_are_acked_and_published(
-    service: ContactIdApp, topic_prefix: str, consume_topic: Consume,
+    service: ContactIdApp,
+    topic_prefix: str,
+    consume_topic: Consume,
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    panic = dc09.encode_message("ADM-CID", 1, "1234", "#1234|1120 01 001", line="1", receiver="2", timestamp=now)
+    panic = dc09.encode_message(
+        "ADM-CID", 1, "1234", "#1234|1120 01 001", line="1", receiver="2", timestamp=now
+    )
     reply = dc09.parse_reply(await tcp_exchange(service.port, panic))
-    assert (reply.token, reply.seq, reply.account, reply.line, reply.receiver) == ("ACK", "0001", "1234", "1", "2")
+    assert (reply.token, reply.seq, reply.account, reply.line, reply.receiver) == (
+        "ACK",
+        "0001",
+        "1234",
+        "1",
+        "2",
+    )
 
     fire = dc09.encode_message("SIA-DCS", 2, "1234", "#1234|Nri1/FA003", line="1", timestamp=now)
     reply = dc09.parse_reply(await udp_exchange(service.port, fire))
@@ -87,7 +102,9 @@ async def test_tcp_and_udp_frames_are_acked_and_published(
     p = by_code["E120"]
     assert p["kind"] == "panic" and p["qualifier"] == "new" and p["zone"] == "001"
     assert p["source"]["protocol"] == "dc09-cid" and p["source"]["device_id"] == "L1#1234"
-    assert p["source"]["receiver"] == "R2" and p["source"]["line"] == "L1" and p["source"]["account"] == "1234"
+    assert (
+        p["source"]["receiver"] == "R2" and p["source"]["line"] == "L1" and p["source"]["account"] == "1234"
+    )
     assert p["source"]["path"] == "tcp" and p["source"]["peer"].startswith("127.0.0.1:")
     assert p["occurred_at"] == now.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert p["raw"] == panic.decode().strip()
@@ -99,8 +116,10 @@ async def test_tcp_and_udp_frames_are_acked_and_published(
 
 async def test_glued_and_split_frames_on_one_connection(service: ContactIdApp) -> None:
     now = datetime.now(UTC)
-    frames = [dc09.encode_message("ADM-CID", i, "77AB", f"#77AB|1130 01 00{i}", line="3", timestamp=now)
-              for i in range(1, 5)]
+    frames = [
+        dc09.encode_message("ADM-CID", i, "77AB", f"#77AB|1130 01 00{i}", line="3", timestamp=now)
+        for i in range(1, 5)
+    ]
     reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
     try:
         stream = b"garbage\x00" + b"".join(frames)
@@ -133,9 +152,16 @@ async def test_bad_crc_gets_no_reply_and_connection_survives(service: ContactIdA
 
 
 async def test_per_peer_limit_and_idle_timeout(stack: Any, topic_prefix: str) -> None:
-    app = ContactIdApp(settings_for(stack, topic_prefix, ALARMHUB_DC09_MAX_CONNECTIONS_PER_PEER=2,
-                                    ALARMHUB_DC09_IDLE_TIMEOUT_S=0.5, ALARMHUB_DC09_REGISTRY=False),
-                       CollectorRegistry())
+    app = ContactIdApp(
+        settings_for(
+            stack,
+            topic_prefix,
+            ALARMHUB_DC09_MAX_CONNECTIONS_PER_PEER=2,
+            ALARMHUB_DC09_IDLE_TIMEOUT_S=0.5,
+            ALARMHUB_DC09_REGISTRY=False,
+        ),
+        CollectorRegistry(),
+    )
     await asyncio.wait_for(app.start(), 30)
     try:
         conns = [await asyncio.open_connection("127.0.0.1", app.port) for _ in range(3)]
@@ -172,8 +198,16 @@ async def test_connections_of_one_loop_iteration_share_one_broker_write(service:
         for seq in (1, 2):  # the first round looks the unregistered accounts up in the registry, one by one
             calls.clear()
             for i, (_, writer) in enumerate(conns):
-                writer.write(dc09.encode_message("ADM-CID", seq, f"{0x700 + i:X}", f"#{0x700 + i:X}|1130 01 001",
-                                                 line="1", timestamp=now))
+                writer.write(
+                    dc09.encode_message(
+                        "ADM-CID",
+                        seq,
+                        f"{0x700 + i:X}",
+                        f"#{0x700 + i:X}|1130 01 001",
+                        line="1",
+                        timestamp=now,
+                    )
+                )
             replies = [await asyncio.wait_for(reader.readuntil(b"\r"), 10) for reader, _ in conns]
     finally:
         for _, writer in conns:

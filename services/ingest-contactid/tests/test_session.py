@@ -15,7 +15,9 @@ NOW = datetime(2024, 2, 20, 21, 0, 5, tzinfo=UTC)
 NULL = b'\nB0970029"NULL"0000L000#0809[]_21:00:01,02-20-2024\r'
 CID_TEST = b'\nF68B003B"ADM-CID"0028L0#9757[#9757|1602 00 000]_20:59:45,02-20-2024\r'
 # [PYSIA] encrypted NULL, key "AAAAAAAAAAAAAAAA", timestamp 18:24:52,07-05-2020
-ENC_NULL = b'\n76D80055"*NULL"0000R0L0#AAAB[B4BC8B40D0E6D959D6BEA78E88CC0B2155741A3C44FBB96D476A3E557CAD64D9\r'
+ENC_NULL = (
+    b'\n76D80055"*NULL"0000R0L0#AAAB[B4BC8B40D0E6D959D6BEA78E88CC0B2155741A3C44FBB96D476A3E557CAD64D9\r'
+)
 ENC_NOW = datetime(2020, 7, 5, 18, 24, 55, tzinfo=UTC)
 
 
@@ -118,8 +120,15 @@ def test_unknown_account_policy_reject() -> None:
 
 
 def test_registry_fills_location_zone_name_and_company() -> None:
-    acct = Account(line="0", account="9757", company="Acme Security", site_name="Bank branch 12",
-                   lat=22.5431, lon=114.0579, zones={"0": "Panel"})
+    acct = Account(
+        line="0",
+        account="9757",
+        company="Acme Security",
+        site_name="Bank branch 12",
+        lat=22.5431,
+        lon=114.0579,
+        zones={"0": "Panel"},
+    )
     ev = session([acct]).handle(CID_TEST, now=NOW).events[0]
     assert ev.location is not None and ev.location.source == "registry"
     assert (ev.location.lat, ev.location.lon) == (22.5431, 114.0579)
@@ -138,7 +147,9 @@ def test_several_sia_events_in_one_message() -> None:
     frame = dc09.encode_message("SIA-DCS", 3, "1234", "#1234|Nri1/BA01/ri2/FA03", line="1")
     evs = session().handle(frame, now=NOW).events
     assert [(e.code, e.zone, e.kind, e.attributes["partition"]) for e in evs] == [
-        ("BA", "01", AlarmKind.BURGLARY, "1"), ("FA", "03", AlarmKind.FIRE, "2")]
+        ("BA", "01", AlarmKind.BURGLARY, "1"),
+        ("FA", "03", AlarmKind.FIRE, "2"),
+    ]
     assert len({e.event_id for e in evs}) == 2
 
 

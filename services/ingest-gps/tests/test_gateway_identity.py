@@ -19,20 +19,26 @@ def test_defaults_derive_from_the_bound_command_endpoint() -> None:
 
 
 def test_explicit_identity_wins() -> None:
-    s = GpsSettings(ALARMHUB_GPS_GATEWAY_ID="gw-07", ALARMHUB_GPS_ADVERTISED_COMMAND_URL="http://gps7.internal:9112/commands",
-                    ALARMHUB_GPS_REDIS_PREFIX="city:")
+    s = GpsSettings(
+        ALARMHUB_GPS_GATEWAY_ID="gw-07",
+        ALARMHUB_GPS_ADVERTISED_COMMAND_URL="http://gps7.internal:9112/commands",
+        ALARMHUB_GPS_REDIS_PREFIX="city:",
+    )
     assert s.advertised(9112) == ("gw-07", "http://gps7.internal:9112/commands")
     assert s.key_prefix == "city:"
 
 
-@pytest.mark.parametrize("env", [
-    {"ALARMHUB_GPS_GATEWAY_ID": "gw 07"},
-    {"ALARMHUB_GPS_GATEWAY_ID": ""},
-    {"ALARMHUB_GPS_ADVERTISED_COMMAND_URL": "gps7:9112/commands"},
-    {"ALARMHUB_GPS_ADVERTISED_COMMAND_URL": "ftp://gps7/commands"},
-    {"ALARMHUB_GPS_ADVERTISED_COMMAND_URL": "http://0.0.0.0:9112/commands"},
-    {"ALARMHUB_GPS_OWNERSHIP_REFRESH_S": "0"},
-])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"ALARMHUB_GPS_GATEWAY_ID": "gw 07"},
+        {"ALARMHUB_GPS_GATEWAY_ID": ""},
+        {"ALARMHUB_GPS_ADVERTISED_COMMAND_URL": "gps7:9112/commands"},
+        {"ALARMHUB_GPS_ADVERTISED_COMMAND_URL": "ftp://gps7/commands"},
+        {"ALARMHUB_GPS_ADVERTISED_COMMAND_URL": "http://0.0.0.0:9112/commands"},
+        {"ALARMHUB_GPS_OWNERSHIP_REFRESH_S": "0"},
+    ],
+)
 def test_invalid_identity_is_refused(env: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
         GpsSettings(**env)

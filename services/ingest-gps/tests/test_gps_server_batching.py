@@ -21,7 +21,8 @@ from prometheus_client import CollectorRegistry
 
 PHONE = "094027587492"
 SOS_FRAME = bytes.fromhex(
-    "7e0200002e094027587492000a000000010000000a03083db7001329f3000000140000130412164952010400000012360a0002341502cb0c20085c107e")
+    "7e0200002e094027587492000a000000010000000a03083db7001329f3000000140000130412164952010400000012360a0002341502cb0c20085c107e"
+)
 SECRET = b"batch-test"
 
 
@@ -62,8 +63,17 @@ async def test_one_write_per_tick_and_no_reply_before_it(fail: bool) -> None:
     sink.release = asyncio.get_running_loop().create_future()
     sink.fail = fail
     config = SessionConfig(auth_secret=SECRET)
-    server = GpsServer("jt808", lambda peer: Jt808Session({}, config, peer), sink, GpsMetrics(CollectorRegistry()),
-                       host="127.0.0.1", port=0, idle_timeout_s=30, login_timeout_s=30, max_connections=100)
+    server = GpsServer(
+        "jt808",
+        lambda peer: Jt808Session({}, config, peer),
+        sink,
+        GpsMetrics(CollectorRegistry()),
+        host="127.0.0.1",
+        port=0,
+        idle_timeout_s=30,
+        login_timeout_s=30,
+        max_connections=100,
+    )
     await server.start()
     try:
         conns = await _terminals(server.port, 3)
@@ -78,7 +88,9 @@ async def test_one_write_per_tick_and_no_reply_before_it(fail: bool) -> None:
         assert [len(batch) for batch in sink.calls] == [3]  # one write for the three connections
         for batch in sink.calls:
             for _, out in batch:
-                assert len(out.publish) >= 2 and out.reply  # both fixes (and the SOS alarm) held with the reply
+                assert (
+                    len(out.publish) >= 2 and out.reply
+                )  # both fixes (and the SOS alarm) held with the reply
         # the write is pending: nothing answered yet
         for reader, _ in conns:
             with pytest.raises(TimeoutError):

@@ -20,18 +20,30 @@ from prometheus_client import CollectorRegistry
 PHONE = "094027587492"
 # traccar HuabaoProtocolDecoderTest: 0x0200 from terminal 094027587492 with the SOS bit set
 SOS_FRAME = bytes.fromhex(
-    "7e0200002e094027587492000a000000010000000a03083db7001329f3000000140000130412164952010400000012360a0002341502cb0c20085c107e")
+    "7e0200002e094027587492000a000000010000000a03083db7001329f3000000140000130412164952010400000012360a0002341502cb0c20085c107e"
+)
 
 
 @pytest.fixture
 async def gateway(stack: Any, topic_prefix: str, request: pytest.FixtureRequest) -> AsyncIterator[GpsApp]:
     extra = getattr(request, "param", {})
     settings = GpsSettings(
-        KAFKA_BOOTSTRAP=stack.kafka_bootstrap, DATABASE_URL=stack.database_url, ALARMHUB_TOPIC_PREFIX=topic_prefix,
-        ALARMHUB_GPS_HOST="127.0.0.1", ALARMHUB_JT808_PORT=0, ALARMHUB_GT06_PORT=0, ALARMHUB_H02_PORT=0,
-        ALARMHUB_GPS_COMMAND_PORT=0, ALARMHUB_JT809_PORT=0, ALARMHUB_HEALTH_PORT=0, **extra)
+        KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
+        DATABASE_URL=stack.database_url,
+        ALARMHUB_TOPIC_PREFIX=topic_prefix,
+        ALARMHUB_GPS_HOST="127.0.0.1",
+        ALARMHUB_JT808_PORT=0,
+        ALARMHUB_GT06_PORT=0,
+        ALARMHUB_H02_PORT=0,
+        ALARMHUB_GPS_COMMAND_PORT=0,
+        ALARMHUB_JT809_PORT=0,
+        ALARMHUB_HEALTH_PORT=0,
+        **extra,
+    )
     registry = CollectorRegistry()
-    producer = DurableProducer.from_settings(settings, metrics=KafkaMetrics(registry), client_id="ingest-gps-test")
+    producer = DurableProducer.from_settings(
+        settings, metrics=KafkaMetrics(registry), client_id="ingest-gps-test"
+    )
     app = GpsApp(settings, producer, GpsMetrics(registry))
     await app.start()
     try:
@@ -46,14 +58,22 @@ async def read_frame(reader: asyncio.StreamReader) -> jt808.Message:
     return jt808.parse_frame(data[:-1])
 
 
-async def test_jt808_sos_reaches_the_topics(gateway: GpsApp, topic_prefix: str, consume_topic: Any,
-                                            stack: Any) -> None:
+async def test_jt808_sos_reaches_the_topics(
+    gateway: GpsApp, topic_prefix: str, consume_topic: Any, stack: Any
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["jt808"])
     try:
         writer.write(SOS_FRAME)  # before authentication: refused, nothing published
         refused = await read_frame(reader)
         assert refused.header.msg_id == 0x8001 and refused.body[4] == jt808.RESULT_FAILURE
-        body = bytes(4) + b"ACME\x00" + b"M1".ljust(20, b"\x00") + b"T000001" + b"\x02" + "粤B54321".encode("gbk")
+        body = (
+            bytes(4)
+            + b"ACME\x00"
+            + b"M1".ljust(20, b"\x00")
+            + b"T000001"
+            + b"\x02"
+            + "粤B54321".encode("gbk")
+        )
         writer.write(jt808.encode_frame(0x0100, PHONE, 1, body))
         reg = await read_frame(reader)
         assert reg.header.msg_id == 0x8100 and reg.body[2] == 0
@@ -74,7 +94,9 @@ async def test_jt808_sos_reaches_the_topics(gateway: GpsApp, topic_prefix: str, 
     assert [s["status"] for s in statuses] == ["online", "offline"]
     conn = await asyncpg.connect(stack.database_url)
     try:
-        row = await conn.fetchrow("SELECT flagged, plate, auth_code FROM vehicles WHERE device_id = $1", PHONE)
+        row = await conn.fetchrow(
+            "SELECT flagged, plate, auth_code FROM vehicles WHERE device_id = $1", PHONE
+        )
     finally:
         await conn.close()
     assert row is not None and row["flagged"] and row["plate"] == "粤B54321" and row["auth_code"]
@@ -92,21 +114,28 @@ async def test_position_query_command(gateway: GpsApp) -> None:
         query = await read_frame(reader)
         assert query.header.msg_id == 0x8201
         body = query.header.serial.to_bytes(2, "big") + jt808.location_body(
-            lat=22.54, lon=114.05, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0))
+            lat=22.54, lon=114.05, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0)
+        )
         writer.write(jt808.encode_frame(0x0201, phone, 3, body))
         await read_frame(reader)  # 0x8001 for the 0x0201
 
     task = asyncio.create_task(terminal())
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
-        r = await client.post("/commands", json={"device_id": phone, "command": "query_position", "timeout_s": 10})
-        missing = await client.post("/commands", json={"device_id": "000000000000", "command": "query_position"})
+        r = await client.post(
+            "/commands", json={"device_id": phone, "command": "query_position", "timeout_s": 10}
+        )
+        missing = await client.post(
+            "/commands", json={"device_id": "000000000000", "command": "query_position"}
+        )
     await task
     writer.close()
     assert r.status_code == 200 and r.json()["position"]["lat"] == pytest.approx(22.54)
     assert missing.status_code == 404
 
 
-async def test_gt06_login_and_heartbeat_answered(gateway: GpsApp, topic_prefix: str, consume_topic: Any) -> None:
+async def test_gt06_login_and_heartbeat_answered(
+    gateway: GpsApp, topic_prefix: str, consume_topic: Any
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["gt06"])
     # traccar Gt06ProtocolDecoderTest login and heartbeat captures
     writer.write(bytes.fromhex("78780D01086471700328358100093F040D0A"))
@@ -140,7 +169,9 @@ async def test_bad_frame_goes_to_the_dlq(gateway: GpsApp, topic_prefix: str, con
     writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
     await read_frame(reader)
     writer.write(b"\x7e\x02\x00\x7d\x07junk\x7e")  # bad escape: dropped, recorded
-    body = bytes.fromhex("00000400000008000720" "3b7d0202633df7013800030063241001235959")  # longitude ≈ 2097°: impossible
+    body = bytes.fromhex(
+        "000004000000080007203b7d0202633df7013800030063241001235959"
+    )  # longitude ≈ 2097°: impossible
     writer.write(jt808.encode_frame(0x0200, phone, 3, body))
     nak = await read_frame(reader)
     writer.close()
@@ -150,10 +181,12 @@ async def test_bad_frame_goes_to_the_dlq(gateway: GpsApp, topic_prefix: str, con
     assert any("escape" in r["error"] for r in records) and any("out of range" in r["error"] for r in records)
 
 
-@pytest.mark.parametrize("gateway", [{"ALARMHUB_GPS_LOGIN_TIMEOUT_S": 1.0, "ALARMHUB_GPS_IDLE_TIMEOUT_S": 2.0}],
-                         indirect=True)
-async def test_hostile_and_silent_peers_do_not_hold_the_gateway(gateway: GpsApp, topic_prefix: str,
-                                                                 consume_topic: Any) -> None:
+@pytest.mark.parametrize(
+    "gateway", [{"ALARMHUB_GPS_LOGIN_TIMEOUT_S": 1.0, "ALARMHUB_GPS_IDLE_TIMEOUT_S": 2.0}], indirect=True
+)
+async def test_hostile_and_silent_peers_do_not_hold_the_gateway(
+    gateway: GpsApp, topic_prefix: str, consume_topic: Any
+) -> None:
     port = gateway.ports["jt808"]
     # a peer streaming a megabyte without a delimiter, and one that connects and never speaks
     flood_r, flood_w = await asyncio.open_connection("127.0.0.1", port)

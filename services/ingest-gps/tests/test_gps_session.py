@@ -28,21 +28,39 @@ NOW = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
 PHONE = "094027587492"
 # traccar HuabaoProtocolDecoderTest: 0x0200 from terminal 094027587492 with the SOS bit set
 SOS_FRAME = bytes.fromhex(
-    "7e0200002e094027587492000a000000010000000a03083db7001329f3000000140000130412164952010400000012360a0002341502cb0c20085c107e")
+    "7e0200002e094027587492000a000000010000000a03083db7001329f3000000140000130412164952010400000012360a0002341502cb0c20085c107e"
+)
 CFG = SessionConfig()
 
 
 def register_and_auth(s: Jt808Session, phone: str = PHONE, version: int | None = None) -> None:
     if version is None:
-        body = bytes(4) + b"ACME\x00" + b"M1".ljust(20, b"\x00") + b"T000001" + b"\x01" + "粤B12345".encode("gbk")
+        body = (
+            bytes(4)
+            + b"ACME\x00"
+            + b"M1".ljust(20, b"\x00")
+            + b"T000001"
+            + b"\x01"
+            + "粤B12345".encode("gbk")
+        )
     else:
-        body = bytes(4) + b"ACME".ljust(11, b"\x00") + b"M1".ljust(30, b"\x00") + b"T1".ljust(30, b"\x00") + b"\x01"
+        body = (
+            bytes(4)
+            + b"ACME".ljust(11, b"\x00")
+            + b"M1".ljust(30, b"\x00")
+            + b"T1".ljust(30, b"\x00")
+            + b"\x01"
+        )
     reg = jt808.encode_frame(0x0100, phone, 1, body, version=version)
     out = s.feed(reg, NOW)
     reply = jt808.parse_frame(bytes(out.reply))
     assert reply.header.msg_id == 0x8100 and reply.body[2] == 0
     code = reply.body[3:].decode()
-    auth = code.encode() if version is None else bytes([len(code)]) + code.encode() + b"1" * 15 + b"v1".ljust(20, b"\x00")
+    auth = (
+        code.encode()
+        if version is None
+        else bytes([len(code)]) + code.encode() + b"1" * 15 + b"v1".ljust(20, b"\x00")
+    )
     out = s.feed(jt808.encode_frame(0x0102, phone, 2, auth, version=version), NOW)
     ack = jt808.parse_frame(bytes(out.reply))
     assert ack.header.msg_id == 0x8001 and ack.body[4] == 0
@@ -79,7 +97,9 @@ def test_register_auth_then_sos_alarm_and_fix() -> None:
     alarm = out.publish[1][1]
     assert isinstance(fix, GpsFix) and fix.device_id == PHONE and fix.attributes["alarm_bits"] == 1
     assert isinstance(alarm, AlarmEvent) and alarm.kind == "vehicle_sos" and alarm.qualifier == "new"
-    assert alarm.attributes["alarm_bits"] == 1 and alarm.location is not None and alarm.raw.startswith("7e0200")
+    assert (
+        alarm.attributes["alarm_bits"] == 1 and alarm.location is not None and alarm.raw.startswith("7e0200")
+    )
     assert jt808.parse_frame(bytes(out.reply)).body[:4] == bytes.fromhex("000a0200")
     # the bit is a level: the same report again publishes only the fix
     again = s.feed(SOS_FRAME, NOW)
@@ -90,10 +110,15 @@ def test_alarm_restore_and_power_status() -> None:
     s = Jt808Session({}, CFG)
     register_and_auth(s)
     t = datetime(2026, 11, 25, 18, 0, 0)
-    cut = jt808.encode_frame(0x0200, PHONE, 5, jt808.location_body(lat=22.5, lon=114.0, alarm_bits=1 << 8,
-                                                                     status_bits=0x03, local_time=t))
-    ok = jt808.encode_frame(0x0200, PHONE, 6, jt808.location_body(lat=22.5, lon=114.0, status_bits=0x02,
-                                                                    local_time=t))
+    cut = jt808.encode_frame(
+        0x0200,
+        PHONE,
+        5,
+        jt808.location_body(lat=22.5, lon=114.0, alarm_bits=1 << 8, status_bits=0x03, local_time=t),
+    )
+    ok = jt808.encode_frame(
+        0x0200, PHONE, 6, jt808.location_body(lat=22.5, lon=114.0, status_bits=0x02, local_time=t)
+    )
     out = s.feed(cut, NOW)
     kinds = [(type(e).__name__, getattr(e, "kind", getattr(e, "status", None))) for _, e in out.publish]
     assert ("AlarmEvent", "power_cut") in kinds and ("DeviceStatus", "power_cut") in kinds
@@ -108,10 +133,15 @@ def test_armed_vehicle_ignition_and_movement_are_theft() -> None:
     s = Jt808Session({PHONE: VehicleInfo(PHONE, "jt808", "粤B12345", 2, armed=True)}, CFG)
     register_and_auth(s)
     t = datetime(2026, 11, 25, 18, 0, 0)
-    parked = jt808.encode_frame(0x0200, PHONE, 5, jt808.location_body(lat=22.5, lon=114.0, status_bits=0x02,
-                                                                       local_time=t))
-    moving = jt808.encode_frame(0x0200, PHONE, 6, jt808.location_body(lat=22.5, lon=114.0, status_bits=0x03,
-                                                                       speed_kmh=35, local_time=t))
+    parked = jt808.encode_frame(
+        0x0200, PHONE, 5, jt808.location_body(lat=22.5, lon=114.0, status_bits=0x02, local_time=t)
+    )
+    moving = jt808.encode_frame(
+        0x0200,
+        PHONE,
+        6,
+        jt808.location_body(lat=22.5, lon=114.0, status_bits=0x03, speed_kmh=35, local_time=t),
+    )
     s.feed(parked, NOW)
     out = s.feed(moving, NOW)
     theft = [e for _, e in out.publish if isinstance(e, AlarmEvent)]
@@ -140,8 +170,16 @@ def test_2019_terminal_keeps_its_id() -> None:
     s = Jt808Session({}, CFG)
     register_and_auth(s, phone="00000000" + PHONE, version=1)
     assert s.device_id == PHONE and s.version == 1 and s.phone == "00000000" + PHONE
-    out = s.feed(jt808.encode_frame(0x0200, "00000000" + PHONE, 3, jt808.location_body(
-        lat=22.5, lon=114.0, local_time=datetime(2026, 11, 25, 18, 0, 0)), version=1), NOW)
+    out = s.feed(
+        jt808.encode_frame(
+            0x0200,
+            "00000000" + PHONE,
+            3,
+            jt808.location_body(lat=22.5, lon=114.0, local_time=datetime(2026, 11, 25, 18, 0, 0)),
+            version=1,
+        ),
+        NOW,
+    )
     assert out.publish[0][1].device_id == PHONE
     assert jt808.parse_frame(bytes(out.reply)).header.phone == "00000000" + PHONE
 
@@ -159,7 +197,9 @@ def test_command_correlation() -> None:
     register_and_auth(s)
     serial, frame = s.command("query_position")
     assert jt808.parse_frame(frame).header.msg_id == 0x8201
-    body = serial.to_bytes(2, "big") + jt808.location_body(lat=22.5, lon=114.0, local_time=datetime(2026, 1, 1))
+    body = serial.to_bytes(2, "big") + jt808.location_body(
+        lat=22.5, lon=114.0, local_time=datetime(2026, 1, 1)
+    )
     out = s.feed(jt808.encode_frame(0x0201, PHONE, 10, body), NOW)
     assert out.commands and out.commands[0].serial == serial and out.commands[0].position is not None
     serial2, _ = s.command("text", text="请停车")
@@ -170,15 +210,26 @@ def test_command_correlation() -> None:
 def test_gt06_login_then_alarm() -> None:
     s = Gt06Session({}, CFG)
     # traccar Gt06ProtocolDecoderTest: a packet before login is dropped, login is answered
-    out = s.feed(bytes.fromhex("787825160F0C1D0A2B21C8027AC8040C46581000146F0901CC00287D001F714804040301001C84CF0D0A"), NOW)
+    out = s.feed(
+        bytes.fromhex("787825160F0C1D0A2B21C8027AC8040C46581000146F0901CC00287D001F714804040301001C84CF0D0A"),
+        NOW,
+    )
     assert not out.publish and not out.reply
     out = s.feed(bytes.fromhex("78780D01086471700328358100093F040D0A"), NOW)
     assert bytes(out.reply).hex() == "78780501000955940d0a" and s.device_id == "864717003283581"
-    out = s.feed(bytes.fromhex("787825160F0C1D0A2B21C8027AC8040C46581000146F0901CC00287D001F714804040301001C84CF0D0A"), NOW)
+    out = s.feed(
+        bytes.fromhex("787825160F0C1D0A2B21C8027AC8040C46581000146F0901CC00287D001F714804040301001C84CF0D0A"),
+        NOW,
+    )
     kinds = [e.kind for _, e in out.publish if isinstance(e, AlarmEvent)]
     assert kinds == ["vibration"] and out.reply
-    out = s.feed(bytes.fromhex("787825160F0C1D0A2B21C8027AC8040C46581000146F0901CC00287D001F714804040301001C84CF0D0A"), NOW)
-    assert [e.kind for _, e in out.publish if isinstance(e, AlarmEvent)] == ["vibration"]  # events, not levels
+    out = s.feed(
+        bytes.fromhex("787825160F0C1D0A2B21C8027AC8040C46581000146F0901CC00287D001F714804040301001C84CF0D0A"),
+        NOW,
+    )
+    assert [e.kind for _, e in out.publish if isinstance(e, AlarmEvent)] == [
+        "vibration"
+    ]  # events, not levels
 
 
 def test_gt06_reject_closes() -> None:
@@ -190,9 +241,18 @@ def test_gt06_reject_closes() -> None:
 def test_h02_first_frame_identifies() -> None:
     s = H02Session({}, CFG)
     # traccar H02ProtocolDecoderTest binary frame with status bit 1 clear (SOS)
-    out = s.feed(bytes.fromhex("24410600082621532131081504419390060740418306000000fffffbfdff0015060000002c02dc0c000000001f"), NOW)
+    out = s.feed(
+        bytes.fromhex(
+            "24410600082621532131081504419390060740418306000000fffffbfdff0015060000002c02dc0c000000001f"
+        ),
+        NOW,
+    )
     types = [(t, getattr(e, "kind", None)) for t, e in out.publish]
-    assert (DEVICES_STATUS, None) in types and (TELEMETRY_GPS, None) in types and (ALARMS_RAW, "vehicle_sos") in types
+    assert (
+        (DEVICES_STATUS, None) in types
+        and (TELEMETRY_GPS, None) in types
+        and (ALARMS_RAW, "vehicle_sos") in types
+    )
     other = h02.encode_v1("999", hms="010203", dmy="010126", lat=1, lon=2, knots=0, course=0)
     assert not s.feed(other, NOW).publish
 
@@ -209,7 +269,9 @@ def test_fuzz_random_bytes_never_raise(data: bytes) -> None:
 _SEEDS = [
     SOS_FRAME,
     jt808.encode_frame(0x0100, PHONE, 1, bytes(37)),
-    bytes.fromhex("7E0704014301356777777707F5000801002600000000000000030159741206CBFD5001720000000116052709062401040000001D03020000002600000000000000030159746606CBFD50016B0000000116052709065301040000001D0302000000260000000000000003015975E406CBFE58013F0000000116052709072701040000001D0302000000260000000000000003015976DE06CBFF10012E0000000116052709075601040000001D0302000000260000000000000003015976BC06CBFED0012D0000000116052709083001040000001D0302000000260000000000000003015976FE06CBFEC001080000000116052709090001040000001D0302000000260000000000000003015976FE06CBFE7800FC0000000116052709093301040000001D0302000000260000000000000003015977A606CBFF3001080000000116052709100201040000001D030200001F7E"),
+    bytes.fromhex(
+        "7E0704014301356777777707F5000801002600000000000000030159741206CBFD5001720000000116052709062401040000001D03020000002600000000000000030159746606CBFD50016B0000000116052709065301040000001D0302000000260000000000000003015975E406CBFE58013F0000000116052709072701040000001D0302000000260000000000000003015976DE06CBFF10012E0000000116052709075601040000001D0302000000260000000000000003015976BC06CBFED0012D0000000116052709083001040000001D0302000000260000000000000003015976FE06CBFEC001080000000116052709090001040000001D0302000000260000000000000003015976FE06CBFE7800FC0000000116052709093301040000001D0302000000260000000000000003015977A606CBFF3001080000000116052709100201040000001D030200001F7E"
+    ),
     bytes.fromhex("787825160F0C1D0A2B21C8027AC8040C46581000146F0901CC00287D001F714804040301001C84CF0D0A"),
     bytes.fromhex("79790020940a035985708236675805200502187214018966051912408052452f000355560d0a"),
     b"*HQ,4210051415,V1,164549,A,0956.3869,N,08406.7068,W,000.00,000,221215,FFFFFBFF,712,01,0,0,6#",
@@ -238,8 +300,11 @@ def _fix_gt06(frame: bytes) -> bytes:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(range(len(_SEEDS))), st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)),
-                                                   max_size=8), st.integers(0, 600))
+@given(
+    st.sampled_from(range(len(_SEEDS))),
+    st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=8),
+    st.integers(0, 600),
+)
 def test_fuzz_mutated_frames_never_raise(seed: int, flips: list[tuple[int, int]], cut: int) -> None:
     frame = bytearray(_SEEDS[seed])
     for pos, val in flips:
@@ -266,8 +331,11 @@ def test_bad_body_gets_a_nak_and_a_dlq_record() -> None:
     s = Jt808Session({}, CFG)
     register_and_auth(s)
     # go-jt808's 0x0200 (latitude 119.55°) re-addressed to our terminal: header fine, body impossible
-    body = jt808.parse_frame(bytes.fromhex(
-        "7e0200001c0123456789010000000004000000080007203b7d0202633df70138000300632410012359591c7e")).body
+    body = jt808.parse_frame(
+        bytes.fromhex(
+            "7e0200001c0123456789010000000004000000080007203b7d0202633df70138000300632410012359591c7e"
+        )
+    ).body
     out = s.feed(jt808.encode_frame(0x0200, PHONE, 7, body), NOW)
     assert not out.publish and len(out.dlq) == 1 and "out of range" in out.dlq[0][1]
     assert jt808.parse_frame(bytes(out.reply)).body[4] == jt808.RESULT_BAD_MESSAGE

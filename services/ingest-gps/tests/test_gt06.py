@@ -54,7 +54,11 @@ def test_location() -> None:
     pos = gt06.decode(msg(LOCATION))
     assert isinstance(pos, Position)
     assert pos.time == datetime(2015, 10, 20, 14, 21, 11, tzinfo=UTC)
-    assert pos.valid and pos.lat == pytest.approx(54.94535, abs=1e-5) and pos.lon == pytest.approx(24.01762, abs=1e-5)
+    assert (
+        pos.valid
+        and pos.lat == pytest.approx(54.94535, abs=1e-5)
+        and pos.lon == pytest.approx(24.01762, abs=1e-5)
+    )
     assert not gt06.needs_reply(msg(LOCATION))
     p22 = gt06.decode(msg(LOCATION_22))
     assert isinstance(p22, Position) and p22.lat == pytest.approx(23.11169, abs=1e-5)
@@ -64,7 +68,9 @@ def test_location() -> None:
 def test_location_acc_and_southwest() -> None:
     pos = gt06.decode(msg(LOCATION_ACC))
     assert isinstance(pos, Position)
-    assert pos.lat < 0 and pos.lon < 0 and pos.attributes["acc"] is True  # traccar: ignition false in its decoder variant
+    assert (
+        pos.lat < 0 and pos.lon < 0 and pos.attributes["acc"] is True
+    )  # traccar: ignition false in its decoder variant
 
 
 def test_alarm_packets() -> None:
@@ -72,14 +78,20 @@ def test_alarm_packets() -> None:
     assert isinstance(a, Position) and a.attributes["alarm"] == "vibration" and a.alarm_bits == 0x03
     assert gt06.needs_reply(msg(ALARM_VIBRATION))
     r = gt06.decode(msg(ALARM_REMOVAL))
-    assert isinstance(r, Position) and r.attributes["alarm"] == "removal"  # terminal-information bits 3–5 = 111
+    assert (
+        isinstance(r, Position) and r.attributes["alarm"] == "removal"
+    )  # terminal-information bits 3–5 = 111
 
 
 def test_long_packet() -> None:
     m = msg(LONG_INFO)
     assert m.long and m.protocol == 0x94
     info = gt06.decode(m)
-    assert isinstance(info, dict) and info["imei"] == "359857082366758" and info["iccid"] == "8966051912408052452"
+    assert (
+        isinstance(info, dict)
+        and info["imei"] == "359857082366758"
+        and info["iccid"] == "8966051912408052452"
+    )
 
 
 def test_bad_crc() -> None:

@@ -27,7 +27,9 @@ def test_v1() -> None:
     assert m.device_id == "4210051415" and m.kind == "V1" and m.position is not None
     p = m.position
     assert p.time == datetime(2015, 12, 22, 16, 45, 49, tzinfo=UTC)
-    assert p.valid and p.lat == pytest.approx(9.93978, abs=1e-5) and p.lon == pytest.approx(-84.11178, abs=1e-5)
+    assert (
+        p.valid and p.lat == pytest.approx(9.93978, abs=1e-5) and p.lon == pytest.approx(-84.11178, abs=1e-5)
+    )
     assert p.status_bits == 0xFFFFFBFF and p.attributes["acc"] is True and p.attributes["alarms"] == []
 
 

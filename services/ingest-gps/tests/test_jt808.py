@@ -28,7 +28,9 @@ SZ_LOCATION = "7E0200002A013833501744001900000000000000C201597FA806CC01580080000
 # TRACCAR: 0x0200 with alarm bit 7 (main power under-voltage)
 LOW_POWER = "7e020000480123456789010013000000800000000301597BC506CBFF6600EB00000155210726203531010400000000EB24000C00B28986047701207027150200060089FFFFEFFF0004002D0E10000600C5FFFFFFEF697E"
 # TRACCAR: 0x0200 southern and western hemisphere (Brazil)
-SOUTH_WEST = "7e020000220014012499170007000000000000400e012af16f02cbd2ba000000000000150101194257010400000077a97e"
+SOUTH_WEST = (
+    "7e020000220014012499170007000000000000400e012af16f02cbd2ba000000000000150101194257010400000077a97e"
+)
 # TRACCAR: 0x0200 with item 0x30 (RSSI), 0x31 (satellites), 0x25 and vendor items E3.. kept as hex
 ITEMS = "7E02000053200002604323004800000000000C00000158B91406CB7007006B00000000220512101138010400000F2803020000250400000000300114310100E30100D50E0100026043232795980277530030E50400000000E7020FC8E8020E83AB7E"
 # TRACCAR: 0x0100 registration, 2013 layout, plate 粤B88888
@@ -101,7 +103,12 @@ def test_registration_editions() -> None:
     assert m.header.is_2019 and m.header.version == 1 and m.header.phone == "00000000017299841738"
     r19 = jt808.decode_registration(m.body, is_2019=True)
     assert (r19.edition, r19.manufacturer, r19.model, r19.terminal_id, r19.plate) == (
-        "2019", "cd", "www.808.com", "7654321", "测A1234")
+        "2019",
+        "cd",
+        "www.808.com",
+        "7654321",
+        "测A1234",
+    )
 
 
 def test_device_id_is_stable_across_editions() -> None:
@@ -148,11 +155,15 @@ def test_reply_builders_match_reference_bytes() -> None:
 
 
 def test_commands_roundtrip_through_the_parser() -> None:
-    for data, mid in ((jt808.temporary_tracking("013912345678", 7, 10, 600), 0x8202),
-                      (jt808.text_message("013912345678", 8, "停车检查", version=1), 0x8300)):
+    for data, mid in (
+        (jt808.temporary_tracking("013912345678", 7, 10, 600), 0x8202),
+        (jt808.text_message("013912345678", 8, "停车检查", version=1), 0x8300),
+    ):
         m = jt808.parse_frame(data)
         assert m.header.msg_id == mid
-    assert jt808.parse_frame(jt808.temporary_tracking("013912345678", 7, 10, 600)).body == bytes.fromhex("000a00000258")
+    assert jt808.parse_frame(jt808.temporary_tracking("013912345678", 7, 10, 600)).body == bytes.fromhex(
+        "000a00000258"
+    )
 
 
 def test_escaping() -> None:
@@ -165,7 +176,9 @@ def test_escaping() -> None:
 def test_bad_check_code_rejected() -> None:
     # TRACCAR frame whose XOR byte does not match its content (the decoder there does not verify it)
     with pytest.raises(FrameError, match="XOR"):
-        frame("7E02000032013511221122000700000000000C000301578CC006CA3A5C00470000000014072317201501040000000030011631010BD07E")
+        frame(
+            "7E02000032013511221122000700000000000C000301578CC006CA3A5C00470000000014072317201501040000000030011631010BD07E"
+        )
 
 
 def test_out_of_range_coordinates_rejected() -> None:
@@ -184,7 +197,9 @@ def test_framer_split_at_every_offset() -> None:
 
 
 def test_framer_byte_by_byte_glued_and_garbage() -> None:
-    stream = b"garbage\x00\xff" + bytes.fromhex(SOS_LOCATION) + b"\x01\x02" + bytes.fromhex(HEARTBEAT + LOGOUT)
+    stream = (
+        b"garbage\x00\xff" + bytes.fromhex(SOS_LOCATION) + b"\x01\x02" + bytes.fromhex(HEARTBEAT + LOGOUT)
+    )
     f = jt808.Framer()
     frames = [x for b in stream for x in f.feed(bytes([b]))]
     assert [jt808.parse_frame(x).header.msg_id for x in frames] == [0x0200, 0x0002, 0x0003]

@@ -36,11 +36,13 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 # SmallChi/JT809 JT809_0x1001PackageTest.cs Test2: user 20180920, password "20180920", 127.0.0.1:809
 LOGIN = bytes.fromhex(
     "5B000000480000008510010133EFB8010000000000270F0133EFB832303138303932303132372E302E302E31"
-    "000000000000000000000000000000000000000000000003296A915D")
+    "000000000000000000000000000000000000000000000003296A915D"
+)
 # SmallChi/JT809 JT809_0x1001EncryptPackageTest.cs Test2 (same login, encrypt flag 1, key 256178)
 LOGIN_ENC = bytes.fromhex(
     "5B000000480000008510010133EFB8010000010003E8B2D37D9CC4900C77DC78F8676527D8AE12243CFB64CC2FBA619AEFAD"
-    "33ACCB3256F67BFF19DF33097841098665703FE36E5D")
+    "33ACCB3256F67BFF19DF33097841098665703FE36E5D"
+)
 KEYS = p.Cipher(m1=30000000, ia1=20000000, ic1=20000000)
 # JT809.DotNetty.Host.Test Program.cs comment "主链路连接保持请求消息" (GNSS centre 20190222)
 HEARTBEAT = bytes.fromhex("5B0000001A0000008510050134140E010000000000270FBA415D")
@@ -48,31 +50,38 @@ HEARTBEAT = bytes.fromhex("5B0000001A0000008510050134140E010000000000270FBA415D"
 SUPERVISION = bytes.fromhex(
     "5B000000920000068294000133EFB8010000000000270FD4C1413132333435000000000000000000000000000294010000005C"
     "010002000000005A01AC3F40123FFAA1000000005A01AC4D5003736D616C6C636869000000000000000031323334353637383930"
-    "310000000000000000003132333435364071712E636F6D00000000000000000000000000000000000000BAD85D")
+    "310000000000000000003132333435364071712E636F6D00000000000000000000000000000000000000BAD85D"
+)
 # SmallChi/JT809 AnalyzeTest.cs "ref 0x1201-test3": 2019 header (30 bytes), 0x1200/0x1201 for 粤A12345
 REGISTER_2019 = bytes.fromhex(
     "5B000000AC000006821200013415F4010000000000270F000000005E02A507B8D4C141313233343500000000000000000000"
     "0000000112010000006E31313131313131313131003131313131313131313100313131313131313100000000000000000000"
     "0000000000000000000000003132333435363738390000000000003131313131414100000000000000000000000000000000"
-    "00000000000000323232323232323232323232006D7A5D")
+    "00000000000000323232323232323232323232006D7A5D"
+)
 # SmallChi/JT809 JT809_0x1200_0x1202Test.cs Test2: 2012-07-19 15:15:15, lon 133.123456, lat 24.123456
 BODY_1202 = bytes.fromhex("00130707DC0F0F0F07EF4D80017018400032003300000096002D002D0000000300000101")
 # SmallChi/JT809 JT809_0x1200_0x1203Test.cs Test2: three fixes at 15:15:15, 16:16:16, 17:17:17
 BODY_1203 = bytes.fromhex(
     "0300130707DC0F0F0F07EF4D80017018400032003300000096002D002D000000030000010100130707DC10101007EF4D8001701840"
-    "0032003300000096002D002D000000030000010100130707DC11111107EF4D80017018400032003300000096002D002D0000000300000101")
+    "0032003300000096002D002D000000030000010100130707DC11111107EF4D80017018400032003300000096002D002D0000000300000101"
+)
 # SmallChi/JT809 Demo5.cs Test_2019_4: 2019 0x1202, encrypt=1, embedded 808 0x0200 lat 12.222222 lon 132.444444
 BODY_1202_2019 = bytes.fromhex(
     "0100000026000000010000000200BA7F0E07E4F11C0028003C000018071510101001040000006402020037313131313131313131"
-    "313100000001323232323232323232323200000002333333333333333333333300000003")
+    "313100000001323232323232323232323200000002333333333333333333333300000003"
+)
 # SmallChi/JT809 AnalyzeTest.cs: 0x1402 2011, warn type 0x000B, time 0x5BAA5B80, info id 3344, "gfdf454553"
 BODY_1402 = bytes.fromhex("01000B000000005BAA5B8000000D100000000A67666466343534353533")
 # SmallChi/JT809 AnalyzeTest.cs: 0x1402 2019 from platform "12345678900" for 粤A11111
 BODY_1402_2019 = bytes.fromhex(
     "3132333435363738393030000B000000005EA06A00000000005EA06A00000000005EA1BB80D4C14131313131310000000000000000"
-    "0000000000013132333435363738393030000000000000000A67666466343534353533")
+    "0000000000013132333435363738393030000000000000000A67666466343534353533"
+)
 
-PLATFORM = PlatformRecord(user_id=20180920, password="20180920", gnss_center_id=20180920, name="op-a", cipher=KEYS)
+PLATFORM = PlatformRecord(
+    user_id=20180920, password="20180920", gnss_center_id=20180920, name="op-a", cipher=KEYS
+)
 
 
 def one(framer_input: bytes) -> bytes:
@@ -81,11 +90,15 @@ def one(framer_input: bytes) -> bytes:
 
 
 def wrap(msg_id: int, plate: str, colour: int, sub: int, data: bytes, *, serial: int = 7) -> bytes:
-    return p.encode_frame(msg_id, p.vehicle_body(plate, colour, sub, data), serial=serial, gnss_center_id=20180920)
+    return p.encode_frame(
+        msg_id, p.vehicle_body(plate, colour, sub, data), serial=serial, gnss_center_id=20180920
+    )
 
 
 def logged_in(**kw: object) -> tuple[Jt809LinkSession, list]:
-    s = Jt809LinkSession(PlatformDirectory([PLATFORM]), peer="127.0.0.1:5000", verify_code=lambda: 0xD4B8, **kw)
+    s = Jt809LinkSession(
+        PlatformDirectory([PLATFORM]), peer="127.0.0.1:5000", verify_code=lambda: 0xD4B8, **kw
+    )
     out = s.feed(LOGIN, NOW)
     return s, out
 
@@ -97,10 +110,21 @@ def test_login_frame_header_and_body() -> None:
     frame = p.decode_frame(one(LOGIN))
     h = frame.header
     assert (h.length, h.serial, h.msg_id, h.gnss_center_id, h.version, h.encrypted, h.key) == (
-        72, 133, 0x1001, 20180920, (1, 0, 0), False, 9999)
+        72,
+        133,
+        0x1001,
+        20180920,
+        (1, 0, 0),
+        False,
+        9999,
+    )
     login = p.decode_login(frame.body)
     assert (login.user_id, login.password, login.down_link_ip, login.down_link_port) == (
-        20180920, "20180920", "127.0.0.1", 809)
+        20180920,
+        "20180920",
+        "127.0.0.1",
+        809,
+    )
 
 
 def test_crc_is_ccitt_false_over_header_and_body() -> None:
@@ -114,14 +138,21 @@ def test_encrypted_login_decrypts_with_platform_keys() -> None:
     assert frame.header.encrypted and frame.header.key == 256178
     login = p.decode_login(frame.body)
     assert (login.user_id, login.password, login.down_link_ip, login.down_link_port) == (
-        20180920, "20180920", "127.0.0.1", 809)
+        20180920,
+        "20180920",
+        "127.0.0.1",
+        809,
+    )
     with pytest.raises(FrameError):
         p.decode_frame(one(LOGIN_ENC))  # no keys
 
 
 def test_encoder_reproduces_the_encrypted_reference_frame() -> None:
     body = p.login_body(p.Login(20180920, "20180920", "127.0.0.1", 809))
-    assert p.encode_frame(0x1001, body, serial=133, gnss_center_id=20180920, cipher=KEYS, key=256178) == LOGIN_ENC
+    assert (
+        p.encode_frame(0x1001, body, serial=133, gnss_center_id=20180920, cipher=KEYS, key=256178)
+        == LOGIN_ENC
+    )
     assert p.encode_frame(0x1001, body, serial=133, gnss_center_id=20180920, key=9999) == LOGIN
 
 
@@ -149,12 +180,24 @@ def test_2019_registration_frame() -> None:
     reg = p.decode_1201(vm.data, p.Edition.V2019)
     assert (vm.plate, vm.colour) == ("粤A12345", 1)
     assert (reg.platform_id, reg.producer_id, reg.terminal_model, reg.imei, reg.terminal_id, reg.sim) == (
-        "1111111111", "1111111111", "11111111", "123456789", "11111AA", "222222222222")
+        "1111111111",
+        "1111111111",
+        "11111111",
+        "123456789",
+        "11111AA",
+        "222222222222",
+    )
 
 
 def test_position_2011() -> None:
     pos = p.decode_1202(BODY_1202)
-    assert (pos.lat, pos.lon, pos.speed_kmh, pos.heading_deg, pos.altitude_m) == (24.123456, 133.123456, 50, 45, 45)
+    assert (pos.lat, pos.lon, pos.speed_kmh, pos.heading_deg, pos.altitude_m) == (
+        24.123456,
+        133.123456,
+        50,
+        45,
+        45,
+    )
     assert pos.time == datetime(2012, 7, 19, 7, 15, 15, tzinfo=UTC)  # 15:15:15 Beijing
     assert (pos.status_bits, pos.alarm_bits, pos.offset, pos.valid) == (3, 257, False, True)
 
@@ -167,18 +210,34 @@ def test_backfill_2011() -> None:
 
 def test_position_2019_embedded_808_and_offset_flag() -> None:
     pos = p.decode_1202(BODY_1202_2019, p.Edition.V2019)
-    assert (pos.lat, pos.lon, pos.offset, pos.alarm_bits, pos.status_bits) == (12.222222, 132.444444, True, 1, 2)
+    assert (pos.lat, pos.lon, pos.offset, pos.alarm_bits, pos.status_bits) == (
+        12.222222,
+        132.444444,
+        True,
+        1,
+        2,
+    )
     assert pos.time == datetime(2018, 7, 15, 2, 10, 10, tzinfo=UTC)
     assert pos.attributes["platform_alarms"]["platform_3"] == {"id": "33333333333", "alarm": 3}
 
 
 def test_alarm_bodies() -> None:
     a = p.decode_1402(BODY_1402)
-    assert (a.warn_src, a.warn_type, a.name, a.info_id, a.content) == (1, 0x0B, "route_deviation", 3344, "gfdf454553")
+    assert (a.warn_src, a.warn_type, a.name, a.info_id, a.content) == (
+        1,
+        0x0B,
+        "route_deviation",
+        3344,
+        "gfdf454553",
+    )
     assert a.time == datetime(2018, 9, 25, 16, 0, tzinfo=UTC)
     b = p.decode_1402(BODY_1402_2019, p.Edition.V2019)
-    assert (b.source_platform, b.warn_type, b.content, b.extra["plate"]) == ("12345678900", 0x0B, "gfdf454553",
-                                                                             "粤A11111")
+    assert (b.source_platform, b.warn_type, b.content, b.extra["plate"]) == (
+        "12345678900",
+        0x0B,
+        "gfdf454553",
+        "粤A11111",
+    )
 
 
 # ------------------------------------------------------------------------------- framer streams
@@ -232,8 +291,11 @@ def test_session_login_ok_and_heartbeat() -> None:
     assert out.login_result == p.LOGIN_OK and not out.close
     reply = p.decode_frame(one(out.replies[0]))
     assert reply.msg_id == 0x1002 and p.decode_login_reply(reply.body) == (0, 0xD4B8)
-    assert out.slave is not None and (out.slave.ip, out.slave.port, out.slave.verify_code) == ("127.0.0.1", 809,
-                                                                                            0xD4B8)
+    assert out.slave is not None and (out.slave.ip, out.slave.port, out.slave.verify_code) == (
+        "127.0.0.1",
+        809,
+        0xD4B8,
+    )
     assert [t for t, _ in out.publish] == [DEVICES_STATUS]
     hb = s.feed(HEARTBEAT, NOW)
     assert p.decode_frame(one(hb.replies[0])).msg_id == 0x1006
@@ -245,14 +307,17 @@ def test_session_encrypted_login() -> None:
     assert out.login_result == p.LOGIN_OK and s.logged_in
 
 
-@pytest.mark.parametrize(("record", "code"), [
-    (PlatformRecord(1, "x", 20180920), p.LOGIN_UNKNOWN_USER),
-    (PlatformRecord(20180920, "wrong", 20180920), p.LOGIN_BAD_PASSWORD),
-    (PlatformRecord(20180920, "20180920", 42), p.LOGIN_BAD_ACCESS_CODE),
-    (PlatformRecord(20180920, "20180920", 20180920, allowed_ips=("10.0.0.0/8",)), p.LOGIN_BAD_IP),
-    (PlatformRecord(20180920, hash_password("other"), 20180920), p.LOGIN_BAD_PASSWORD),
-    (PlatformRecord(20180920, hash_password("20180920"), 20180920, disabled=True), p.LOGIN_OTHER),
-])
+@pytest.mark.parametrize(
+    ("record", "code"),
+    [
+        (PlatformRecord(1, "x", 20180920), p.LOGIN_UNKNOWN_USER),
+        (PlatformRecord(20180920, "wrong", 20180920), p.LOGIN_BAD_PASSWORD),
+        (PlatformRecord(20180920, "20180920", 42), p.LOGIN_BAD_ACCESS_CODE),
+        (PlatformRecord(20180920, "20180920", 20180920, allowed_ips=("10.0.0.0/8",)), p.LOGIN_BAD_IP),
+        (PlatformRecord(20180920, hash_password("other"), 20180920), p.LOGIN_BAD_PASSWORD),
+        (PlatformRecord(20180920, hash_password("20180920"), 20180920, disabled=True), p.LOGIN_OTHER),
+    ],
+)
 def test_session_login_refused_with_standard_codes(record: PlatformRecord, code: int) -> None:
     s = Jt809LinkSession(PlatformDirectory([record]), peer="127.0.0.1:5000")
     out = s.feed(LOGIN + HEARTBEAT, NOW)
@@ -342,30 +407,51 @@ def test_session_allowed_plates() -> None:
 
 def test_session_logout() -> None:
     s, _ = logged_in()
-    out = s.feed(p.encode_frame(0x1003, p.logout_body(20180920, "20180920"), serial=9, gnss_center_id=20180920), NOW)
+    out = s.feed(
+        p.encode_frame(0x1003, p.logout_body(20180920, "20180920"), serial=9, gnss_center_id=20180920), NOW
+    )
     assert p.decode_frame(one(out.replies[0])).msg_id == 0x1004 and out.close and s.closed
 
 
 def test_session_answers_supervision_ack() -> None:
     s, _ = logged_in()
     out = s.feed(wrap(0x1400, "粤A12345", 2, 0x1401, bytes.fromhex("000026AA00")), NOW)
-    assert out.answers == [{"msg_id": 0x1400, "sub_type": 0x1401, "device_id": "粤A12345:2",
-                            "supervision_id": 0x26AA, "result": 0}]
+    assert out.answers == [
+        {
+            "msg_id": 0x1400,
+            "sub_type": 0x1401,
+            "device_id": "粤A12345:2",
+            "supervision_id": 0x26AA,
+            "result": 0,
+        }
+    ]
 
 
 # ------------------------------------------------------------------------------- fuzz
 
-_REAL = [LOGIN, HEARTBEAT, SUPERVISION, wrap(0x1200, "粤B1", 2, 0x1202, BODY_1202),
-         wrap(0x1200, "粤B1", 2, 0x1203, BODY_1203), wrap(0x1400, "粤B1", 2, 0x1402, BODY_1402)]
+_REAL = [
+    LOGIN,
+    HEARTBEAT,
+    SUPERVISION,
+    wrap(0x1200, "粤B1", 2, 0x1202, BODY_1202),
+    wrap(0x1200, "粤B1", 2, 0x1203, BODY_1203),
+    wrap(0x1400, "粤B1", 2, 0x1402, BODY_1402),
+]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(
-    st.binary(max_size=200),
-    st.sampled_from(_REAL),
-    st.tuples(st.sampled_from(_REAL), st.integers(0, 300), st.integers(0, 255)).map(
-        lambda t: t[0][: t[1] % len(t[0])] + bytes([t[2]]) + t[0][t[1] % len(t[0]) + 1:]),
-), max_size=12))
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=200),
+            st.sampled_from(_REAL),
+            st.tuples(st.sampled_from(_REAL), st.integers(0, 300), st.integers(0, 255)).map(
+                lambda t: t[0][: t[1] % len(t[0])] + bytes([t[2]]) + t[0][t[1] % len(t[0]) + 1 :]
+            ),
+        ),
+        max_size=12,
+    )
+)
 def test_fuzz_malformed_frames_never_raise(chunks: list[bytes]) -> None:
     s = Jt809LinkSession(PlatformDirectory([PLATFORM]), peer="127.0.0.1:1")
     s.feed(LOGIN, NOW)
@@ -385,8 +471,18 @@ def test_fuzz_before_login_never_raises(data: bytes) -> None:
 def test_fast_fix_serializes_like_the_validated_model() -> None:
     from alarmhub_ingest_gps.jt809_link import fast_fix
 
-    kw: dict = dict(device_id="粤B12345:2", lat=22.5, lon=114.0, speed_kmh=3.0, heading_deg=45.0, altitude_m=None,
-                    valid=True, occurred_at=NOW, received_at=NOW, attributes={"backfill": True})
+    kw: dict = dict(
+        device_id="粤B12345:2",
+        lat=22.5,
+        lon=114.0,
+        speed_kmh=3.0,
+        heading_deg=45.0,
+        altitude_m=None,
+        valid=True,
+        occurred_at=NOW,
+        received_at=NOW,
+        attributes={"backfill": True},
+    )
     fast = fast_fix(**kw)
     assert fast.to_bytes() == GpsFix(event_id=fast.event_id, protocol="jt809", **kw).to_bytes()
     assert fast.event_id.version == 4
@@ -398,11 +494,13 @@ def test_fast_fix_serializes_like_the_validated_model() -> None:
 def _hot_path_frames() -> list[bytes]:
     """The reference 0x1202 body, plus positions covering the branches of the hot path."""
     t = datetime(2026, 11, 25, 9, 59, 58, tzinfo=UTC)
-    bodies = [BODY_1202,
-              p.position_2011(22.54, 114.05, t, speed=40, heading=400, altitude=12),  # heading > 360 → None
-              p.position_2011(22.54, 114.05, t, offset=True, alarm=0),  # GCJ-02 → WGS-84
-              p.position_2011(22.55, 114.06, t, alarm=0b101, status=0b01),  # alarms, not positioned
-              p.position_2011(22.55, 114.06, t.replace(year=2030))]  # future time → reception time
+    bodies = [
+        BODY_1202,
+        p.position_2011(22.54, 114.05, t, speed=40, heading=400, altitude=12),  # heading > 360 → None
+        p.position_2011(22.54, 114.05, t, offset=True, alarm=0),  # GCJ-02 → WGS-84
+        p.position_2011(22.55, 114.06, t, alarm=0b101, status=0b01),  # alarms, not positioned
+        p.position_2011(22.55, 114.06, t.replace(year=2030)),
+    ]  # future time → reception time
     frames = [wrap(0x1200, "粤B12345", 2, 0x1202, b, serial=i) for i, b in enumerate(bodies)]
     frames.append(wrap(0x1200, "粤A99999", 1, 0x1202, BODY_1202, serial=9))
     return frames
@@ -436,7 +534,9 @@ def test_fix_json_parses_as_the_model_serialization() -> None:
     assert fix_json(fixes[0]) == fixes[0].to_bytes()  # byte for byte on the common shape
     raw = raw_items(out.publish)
     assert [(t, k) for t, _, k in raw] == [(t, getattr(e, "key", None)) for t, e in out.publish]
-    assert all(json.loads(v) == json.loads(e.to_bytes()) for (_, v, _), (_, e) in zip(raw, out.publish, strict=True))
+    assert all(
+        json.loads(v) == json.loads(e.to_bytes()) for (_, v, _), (_, e) in zip(raw, out.publish, strict=True)
+    )
 
 
 def _direct_frames() -> list[bytes]:
@@ -447,16 +547,29 @@ def _direct_frames() -> list[bytes]:
     b = BODY_1202
     no_alarm = b[:32] + bytes(4)
     no_date = b[:1] + b"\x00" + b[2:]  # day 0: not a date → reception time
-    offset = b"\x01" + b[1:8] + (114_051_000).to_bytes(4, "big") + (22_540_000).to_bytes(4, "big") + no_alarm[16:]
+    offset = (
+        b"\x01" + b[1:8] + (114_051_000).to_bytes(4, "big") + (22_540_000).to_bytes(4, "big") + no_alarm[16:]
+    )
     no_heading = no_alarm[:24] + (400).to_bytes(2, "big") + no_alarm[26:]
     out_of_range = no_alarm[:12] + (100_000_000).to_bytes(4, "big") + no_alarm[16:]  # lat 100°: dead-lettered
     frames = _hot_path_frames()
-    shapes = [("粤B12345", b), ("粤B12345", b),  # the edge, then the same word held: "alarms" written directly
-              ("粤A99999", BODY_1202), ("粤C00001", no_date), ("粤C00001", no_date),
-              ("粤D00002", no_alarm), ("粤D00002", offset), ("粤D00002", no_heading), ("粤D00002", out_of_range),
-              ("粤B12345", no_alarm), ("粤B12345", no_alarm)]
-    frames += [wrap(0x1200, plate, 2 if plate != "粤A99999" else 1, 0x1202, body, serial=100 + i)
-               for i, (plate, body) in enumerate(shapes)]
+    shapes = [
+        ("粤B12345", b),
+        ("粤B12345", b),  # the edge, then the same word held: "alarms" written directly
+        ("粤A99999", BODY_1202),
+        ("粤C00001", no_date),
+        ("粤C00001", no_date),
+        ("粤D00002", no_alarm),
+        ("粤D00002", offset),
+        ("粤D00002", no_heading),
+        ("粤D00002", out_of_range),
+        ("粤B12345", no_alarm),
+        ("粤B12345", no_alarm),
+    ]
+    frames += [
+        wrap(0x1200, plate, 2 if plate != "粤A99999" else 1, 0x1202, body, serial=100 + i)
+        for i, (plate, body) in enumerate(shapes)
+    ]
     return frames
 
 
@@ -468,8 +581,11 @@ def test_direct_path_publishes_the_model_paths_json(registry: bool) -> None:
 
     from alarmhub_ingest_gps.jt809_link import RawFix, fix_json, raw_items
 
-    vehicles = {"粤B12345:2": type("V", (), {"armed": True})(), "粤A99999:1": type("V", (), {"armed": False})(),
-                "粤D00002:2": type("V", (), {"armed": False})()}
+    vehicles = {
+        "粤B12345:2": type("V", (), {"armed": True})(),
+        "粤A99999:1": type("V", (), {"armed": False})(),
+        "粤D00002:2": type("V", (), {"armed": False})(),
+    }
     outs = []
     for direct in (True, False):
         s, _ = logged_in(direct=direct)
@@ -485,13 +601,21 @@ def test_direct_path_publishes_the_model_paths_json(registry: bool) -> None:
     assert any(b'"crs_in":"GCJ02"' in r.value for r in raws) and any(b'"alarms":[' in r.value for r in raws)
     assert any(b'"heading_deg"' not in r.value for r in raws)
     if registry:
-        assert any(b'"registered":false' in r.value for r in raws) and any(b'"armed":true' in r.value for r in raws)
+        assert any(b'"registered":false' in r.value for r in raws) and any(
+            b'"armed":true' in r.value for r in raws
+        )
     fast_raw, model_raw = raw_items(fast.publish), raw_items(model.publish)
     assert [(t, k) for t, _, k in fast_raw] == [(t, k) for t, _, k in model_raw]
-    for (_, fe), (_, me), (_, fv, _), (_, mv, _) in zip(fast.publish, model.publish, fast_raw, model_raw, strict=True):
+    for (_, fe), (_, me), (_, fv, _), (_, mv, _) in zip(
+        fast.publish, model.publish, fast_raw, model_raw, strict=True
+    ):
         got, want = json.loads(fv), json.loads(me.to_bytes())  # pydantic's own JSON of the model
         event_id = uuid.UUID(got.pop("event_id"))
-        assert event_id.version == 4 and event_id.variant == uuid.RFC_4122 and str(event_id) == json.loads(fv)["event_id"]
+        assert (
+            event_id.version == 4
+            and event_id.variant == uuid.RFC_4122
+            and str(event_id) == json.loads(fv)["event_id"]
+        )
         want.pop("event_id")
         assert got == want
         if type(fe) is RawFix:

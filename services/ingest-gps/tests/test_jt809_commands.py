@@ -33,7 +33,8 @@ from prometheus_client import CollectorRegistry
 SUPERVISION = bytes.fromhex(
     "5B000000920000068294000133EFB8010000000000270FD4C1413132333435000000000000000000000000000294010000005C"
     "010002000000005A01AC3F40123FFAA1000000005A01AC4D5003736D616C6C636869000000000000000031323334353637383930"
-    "310000000000000000003132333435364071712E636F6D00000000000000000000000000000000000000BAD85D")
+    "310000000000000000003132333435364071712E636F6D00000000000000000000000000000000000000BAD85D"
+)
 PLATFORM = PlatformRecord(user_id=70101, password="pw70101", gnss_center_id=70101, name="cmd-operator")
 
 
@@ -44,8 +45,10 @@ def test_supervision_request_matches_the_reference_frame() -> None:
     sup = p.decode_9401(vm.data)
     body = p.vehicle_body(vm.plate, vm.colour, p.DOWN_WARN_MSG_URGE_TODO_REQ, p.supervision_body(sup))
     h = frame.header
-    assert p.encode_frame(p.DOWN_WARN_MSG, body, serial=h.serial, gnss_center_id=h.gnss_center_id,
-                          key=h.key) == SUPERVISION
+    assert (
+        p.encode_frame(p.DOWN_WARN_MSG, body, serial=h.serial, gnss_center_id=h.gnss_center_id, key=h.key)
+        == SUPERVISION
+    )
 
 
 def test_device_ids_and_warn_types() -> None:
@@ -54,13 +57,25 @@ def test_device_ids_and_warn_types() -> None:
         with pytest.raises(ValueError):
             split_device_id(bad)
     assert [warn_type_code(v) for v in ("theft", 9, "0x000A", "12", "emergency", "power_cut", None)] == [
-        0x0009, 0x0009, 0x000A, 12, 0x0003, 0x00FF, 0x00FF]
+        0x0009,
+        0x0009,
+        0x000A,
+        12,
+        0x0003,
+        0x00FF,
+        0x00FF,
+    ]
 
 
 @pytest_asyncio.fixture
 async def link(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[Jt809Server, Jt809Commands]]:
-    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()),
-                               client_id="jt809-cmd-test", topic_prefix=topic_prefix, service="ingest-gps")
+    producer = DurableProducer(
+        stack.kafka_bootstrap,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        client_id="jt809-cmd-test",
+        topic_prefix=topic_prefix,
+        service="ingest-gps",
+    )
     await producer.start()
     commands = Jt809Commands(position_wait_s=3.0)
 
@@ -70,8 +85,14 @@ async def link(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[Jt809Server
 
     commands.publish = publish
 
-    srv = Jt809Server(host="127.0.0.1", port=0, directory=PlatformDirectory([PLATFORM]), publish=publish,
-                      on_answer=commands.on_answer, slave_heartbeat_s=0.5)
+    srv = Jt809Server(
+        host="127.0.0.1",
+        port=0,
+        directory=PlatformDirectory([PLATFORM]),
+        publish=publish,
+        on_answer=commands.on_answer,
+        slave_heartbeat_s=0.5,
+    )
     commands.server = srv
     await srv.start()
     try:
@@ -82,9 +103,21 @@ async def link(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[Jt809Server
 
 
 async def _platform(srv: Jt809Server, **kw: Any) -> asyncio.Task[dict[str, int]]:
-    task = asyncio.create_task(sim.run("127.0.0.1", srv.port, user_id=70101, password="pw70101",
-                                       gnss_center_id=70101, rate=20, count=None, duration_s=3, vehicles=2, seed=5,
-                                       **kw))
+    task = asyncio.create_task(
+        sim.run(
+            "127.0.0.1",
+            srv.port,
+            user_id=70101,
+            password="pw70101",
+            gnss_center_id=70101,
+            rate=20,
+            count=None,
+            duration_s=3,
+            vehicles=2,
+            seed=5,
+            **kw,
+        )
+    )
     for _ in range(200):
         lk = srv.links.get(70101)
         if lk is not None and lk.slave_up:
@@ -104,7 +137,9 @@ async def test_track_supervise_and_stop_are_answered(link: tuple[Jt809Server, Jt
     assert track["via"] == "slave" and track["platform"] == "cmd-operator"
     assert track["position"] is not None and 22.0 < track["position"]["lat"] < 23.0
 
-    sup = await commands.command("粤B77777:2", "supervise", {"warn_type": "theft", "supervisor": "张警官"}, 5.0)
+    sup = await commands.command(
+        "粤B77777:2", "supervise", {"warn_type": "theft", "supervisor": "张警官"}, 5.0
+    )
     assert sup["status"] == "ok" and sup["ack"] == "0x1401" and sup["warn_type"] == "0x0009"
     assert (sup["result"], sup["result_name"]) == (0, "processing")
 
@@ -125,29 +160,41 @@ async def test_unanswered_supervision_times_out(link: tuple[Jt809Server, Jt809Co
 
 
 async def test_late_and_second_supervision_answers_reach_devices_status(
-        link: tuple[Jt809Server, Jt809Commands], topic_prefix: str, consume_topic: Any) -> None:
+    link: tuple[Jt809Server, Jt809Commands], topic_prefix: str, consume_topic: Any
+) -> None:
     srv, commands = link
     # the platform answers 1.5 s after the request, "processing" then "handled": both after the 0.5 s wait
     task = await _platform(srv, supervision_delay_s=1.5, supervision_then=1)
     sup = await commands.command("粤B77777:2", "supervise", {"warn_type": "theft"}, 0.5, "cmd-operator")
     assert sup["status"] == "timeout" and sup["request"] == "0x9401"
     sid = sup["supervision_id"]
-    got = await consume_topic(topic_prefix, "devices.status", 2, timeout=30,
-                              where=lambda v: SUPERVISION_ANSWER in v.get("attributes", {}))
+    got = await consume_topic(
+        topic_prefix,
+        "devices.status",
+        2,
+        timeout=30,
+        where=lambda v: SUPERVISION_ANSWER in v.get("attributes", {}),
+    )
     statuses = [DeviceStatus.model_validate(v) for v in got]
     assert [s.attributes[SUPERVISION_ANSWER] for s in statuses] == [
         {"supervision_id": sid, "result": 0, "result_text": "processing", "platform": "cmd-operator"},
-        {"supervision_id": sid, "result": 1, "result_text": "handled", "platform": "cmd-operator"}]
-    assert {(s.device_id, s.protocol.value, s.status.value) for s in statuses} == {("粤B77777:2", "jt809", "other")}
+        {"supervision_id": sid, "result": 1, "result_text": "handled", "platform": "cmd-operator"},
+    ]
+    assert {(s.device_id, s.protocol.value, s.status.value) for s in statuses} == {
+        ("粤B77777:2", "jt809", "other")
+    }
     assert len({s.event_id for s in statuses}) == 2 and commands.answers_published == 2 and commands.late == 0
     # an id this process never sent: logged and counted, nothing published
-    await commands.on_answer(70101, {"sub_type": p.UP_WARN_MSG_URGE_TODO_ACK, "supervision_id": sid + 7, "result": 1})
+    await commands.on_answer(
+        70101, {"sub_type": p.UP_WARN_MSG_URGE_TODO_ACK, "supervision_id": sid + 7, "result": 1}
+    )
     assert commands.late == 1 and commands.answers_published == 2
     await asyncio.wait_for(task, 30)
 
 
 async def test_disabling_a_platform_closes_its_link_and_refuses_it(
-        link: tuple[Jt809Server, Jt809Commands]) -> None:
+    link: tuple[Jt809Server, Jt809Commands],
+) -> None:
     srv, _ = link
     task = await _platform(srv)
     assert 70101 in srv.links
@@ -160,8 +207,18 @@ async def test_disabling_a_platform_closes_its_link_and_refuses_it(
             break
         await asyncio.sleep(0.02)
     assert 70101 not in srv.links
-    again = await sim.run("127.0.0.1", srv.port, user_id=70101, password="pw70101", gnss_center_id=70101, rate=10,
-                          count=1, duration_s=2, vehicles=1, seed=6)
+    again = await sim.run(
+        "127.0.0.1",
+        srv.port,
+        user_id=70101,
+        password="pw70101",
+        gnss_center_id=70101,
+        rate=10,
+        count=1,
+        duration_s=2,
+        vehicles=1,
+        seed=6,
+    )
     assert again["login_result"] == p.LOGIN_OTHER
 
 
@@ -178,7 +235,8 @@ def test_remembered_supervisions_are_bounded_by_deadline_and_size() -> None:
 
 
 async def test_an_answer_reaching_another_process_finds_its_vehicle_in_redis(
-        link: tuple[Jt809Server, Jt809Commands], stack: Any, topic_prefix: str, consume_topic: Any) -> None:
+    link: tuple[Jt809Server, Jt809Commands], stack: Any, topic_prefix: str, consume_topic: Any
+) -> None:
     """The platform's link moved (a restart, another gateway process) while the supervision was open."""
     import redis.asyncio as aioredis
     from alarmhub_ingest_gps.jt809_commands import SharedSupervisions
@@ -188,25 +246,37 @@ async def test_an_answer_reaching_another_process_finds_its_vehicle_in_redis(
     try:
         shared = SharedSupervisions(r, topic_prefix + "gps:")
         commands.shared = shared
-        task = await _platform(srv, supervision_result=None)      # the platform says nothing for now
+        task = await _platform(srv, supervision_result=None)  # the platform says nothing for now
         sup = await commands.command("粤B77777:2", "supervise", {"deadline_s": 600}, 0.5, "cmd-operator")
         assert sup["status"] == "timeout"
         sid = sup["supervision_id"]
-        assert 590 <= await r.ttl(f"{topic_prefix}gps:jt809:sup:70101:{sid}") <= 600   # until the deadline
+        assert 590 <= await r.ttl(f"{topic_prefix}gps:jt809:sup:70101:{sid}") <= 600  # until the deadline
         await asyncio.wait_for(task, 30)
 
         # the process that sent it is gone; a new one (nothing in memory) gets the platform's "handled"
         other = Jt809Commands(publish=commands.publish, shared=shared)
-        await other.on_answer(70101, {"sub_type": p.UP_WARN_MSG_URGE_TODO_ACK, "supervision_id": sid, "result": 1})
-        got = await consume_topic(topic_prefix, "devices.status", 1, timeout=20,
-                                  where=lambda v: v.get("attributes", {}).get(SUPERVISION_ANSWER, {})
-                                  .get("supervision_id") == sid)
+        await other.on_answer(
+            70101, {"sub_type": p.UP_WARN_MSG_URGE_TODO_ACK, "supervision_id": sid, "result": 1}
+        )
+        got = await consume_topic(
+            topic_prefix,
+            "devices.status",
+            1,
+            timeout=20,
+            where=lambda v: v.get("attributes", {}).get(SUPERVISION_ANSWER, {}).get("supervision_id") == sid,
+        )
         status = DeviceStatus.model_validate(got[0])
         assert status.device_id == "粤B77777:2" and status.attributes[SUPERVISION_ANSWER] == {
-            "supervision_id": sid, "result": 1, "result_text": "handled", "platform": "cmd-operator"}
+            "supervision_id": sid,
+            "result": 1,
+            "result_text": "handled",
+            "platform": "cmd-operator",
+        }
         assert other.answers_published == 1 and other.late == 0
         # an id no process sent is still only counted
-        await other.on_answer(70101, {"sub_type": p.UP_WARN_MSG_URGE_TODO_ACK, "supervision_id": sid + 7, "result": 1})
+        await other.on_answer(
+            70101, {"sub_type": p.UP_WARN_MSG_URGE_TODO_ACK, "supervision_id": sid + 7, "result": 1}
+        )
         assert other.late == 1 and other.answers_published == 1
     finally:
         await r.aclose()

@@ -27,27 +27,45 @@ from alarmhub_kafka import DurableProducer, KafkaMetrics
 from alarmhub_sim import jt809 as sim
 from prometheus_client import CollectorRegistry
 
-PLATFORM = PlatformRecord(user_id=70001, password="pw70001", gnss_center_id=70001, name="sim-operator",
-                          cipher=p.Cipher(30000000, 20000000, 20000000))
+PLATFORM = PlatformRecord(
+    user_id=70001,
+    password="pw70001",
+    gnss_center_id=70001,
+    name="sim-operator",
+    cipher=p.Cipher(30000000, 20000000, 20000000),
+)
 
 
 @pytest_asyncio.fixture
 async def server(stack: Any, topic_prefix: str) -> AsyncIterator[Jt809Server]:
-    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()),
-                               client_id="jt809-test", topic_prefix=topic_prefix, service="ingest-gps")
+    producer = DurableProducer(
+        stack.kafka_bootstrap,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        client_id="jt809-test",
+        topic_prefix=topic_prefix,
+        service="ingest-gps",
+    )
     await producer.start()
 
     async def publish(items: list[tuple[str, Event]]) -> None:
         await producer.send_many([(t, e, None) for t, e in items])
 
     async def dead_letter(raw: bytes, error: str, peer: str | None) -> None:
-        await producer.dead_letter(stage="decode", source_id=peer or "jt809", error=error, raw=raw,
-                                   protocol="jt809", peer=peer)
+        await producer.dead_letter(
+            stage="decode", source_id=peer or "jt809", error=error, raw=raw, protocol="jt809", peer=peer
+        )
 
     answers: list[tuple[int, dict[str, Any]]] = []
-    srv = Jt809Server(host="127.0.0.1", port=0, directory=PlatformDirectory([PLATFORM]), publish=publish,
-                      dead_letter=dead_letter, on_answer=lambda uid, a: answers.append((uid, a)),
-                      registry=CollectorRegistry(), slave_heartbeat_s=0.5)
+    srv = Jt809Server(
+        host="127.0.0.1",
+        port=0,
+        directory=PlatformDirectory([PLATFORM]),
+        publish=publish,
+        dead_letter=dead_letter,
+        on_answer=lambda uid, a: answers.append((uid, a)),
+        registry=CollectorRegistry(),
+        slave_heartbeat_s=0.5,
+    )
     srv.answers = answers  # type: ignore[attr-defined]
     await srv.start()
     try:
@@ -57,11 +75,27 @@ async def server(stack: Any, topic_prefix: str) -> AsyncIterator[Jt809Server]:
         await producer.stop()
 
 
-async def test_platform_forwards_positions_and_alarm(server: Jt809Server, topic_prefix: str,
-                                                     consume_topic: Any) -> None:
-    counts = await asyncio.wait_for(sim.run(
-        "127.0.0.1", server.port, user_id=70001, password="pw70001", gnss_center_id=70001, rate=200, count=40,
-        duration_s=20, vehicles=5, seed=1, alarms=1, backfill=1, cipher=PLATFORM.cipher), 60)
+async def test_platform_forwards_positions_and_alarm(
+    server: Jt809Server, topic_prefix: str, consume_topic: Any
+) -> None:
+    counts = await asyncio.wait_for(
+        sim.run(
+            "127.0.0.1",
+            server.port,
+            user_id=70001,
+            password="pw70001",
+            gnss_center_id=70001,
+            rate=200,
+            count=40,
+            duration_s=20,
+            vehicles=5,
+            seed=1,
+            alarms=1,
+            backfill=1,
+            cipher=PLATFORM.cipher,
+        ),
+        60,
+    )
     assert counts["login_result"] == 0 and counts["positions"] == 40 and counts["alarms"] == 1
     assert counts["heartbeats_answered"] >= 1 and counts.get("logged_out") == 1
     assert counts.get("slave_logins", 0) >= 1
@@ -70,8 +104,10 @@ async def test_platform_forwards_positions_and_alarm(server: Jt809Server, topic_
     live = [f for f in fixes if not f["attributes"].get("backfill")]
     back = [f for f in fixes if f["attributes"].get("backfill")]
     assert len(live) == 40 and len(back) == 3
-    assert all(f["protocol"] == "jt809" and f["device_id"].startswith("粤B") and f["device_id"].endswith(":2")
-               for f in fixes)
+    assert all(
+        f["protocol"] == "jt809" and f["device_id"].startswith("粤B") and f["device_id"].endswith(":2")
+        for f in fixes
+    )
     assert all(f["attributes"]["live"] is False for f in back)
     assert all(22.3 < f["lat"] < 22.8 and 113.8 < f["lon"] < 114.3 for f in live)
 
@@ -84,17 +120,49 @@ async def test_platform_forwards_positions_and_alarm(server: Jt809Server, topic_
 
 
 async def test_refused_logins_and_slave_requests(server: Jt809Server, topic_prefix: str) -> None:
-    bad = await sim.run("127.0.0.1", server.port, user_id=70001, password="wrong", gnss_center_id=70001, rate=10,
-                        count=1, duration_s=5, vehicles=1, seed=2)
+    bad = await sim.run(
+        "127.0.0.1",
+        server.port,
+        user_id=70001,
+        password="wrong",
+        gnss_center_id=70001,
+        rate=10,
+        count=1,
+        duration_s=5,
+        vehicles=1,
+        seed=2,
+    )
     assert bad["login_result"] == p.LOGIN_BAD_PASSWORD
-    unknown = await sim.run("127.0.0.1", server.port, user_id=99, password="x", gnss_center_id=99, rate=10,
-                            count=1, duration_s=5, vehicles=1, seed=2)
+    unknown = await sim.run(
+        "127.0.0.1",
+        server.port,
+        user_id=99,
+        password="x",
+        gnss_center_id=99,
+        rate=10,
+        count=1,
+        duration_s=5,
+        vehicles=1,
+        seed=2,
+    )
     assert unknown["login_result"] == p.LOGIN_UNKNOWN_USER
     assert server.stats["logins_refused"] == 2
 
     # a live link: requests go down the slave link once it is up
-    task = asyncio.create_task(sim.run("127.0.0.1", server.port, user_id=70001, password="pw70001",
-                                       gnss_center_id=70001, rate=20, count=None, duration_s=3, vehicles=2, seed=3))
+    task = asyncio.create_task(
+        sim.run(
+            "127.0.0.1",
+            server.port,
+            user_id=70001,
+            password="pw70001",
+            gnss_center_id=70001,
+            rate=20,
+            count=None,
+            duration_s=3,
+            vehicles=2,
+            seed=3,
+        )
+    )
     for _ in range(100):
         link = server.links.get(70001)
         if link is not None and link.slave_up:
@@ -117,8 +185,13 @@ async def test_platform_registry_loads_from_postgres(stack: Any) -> None:
         await conn.execute(
             "INSERT INTO platforms (user_id, password, gnss_center_id, name, encrypt, allowed) "
             "VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb) ON CONFLICT (user_id) DO NOTHING",
-            80001, "pw", 80002, "db-op", json.dumps({"m1": 1, "ia1": 2, "ic1": 3}),
-            json.dumps({"plates": ["粤B1"]}))
+            80001,
+            "pw",
+            80002,
+            "db-op",
+            json.dumps({"m1": 1, "ia1": 2, "ic1": 3}),
+            json.dumps({"plates": ["粤B1"]}),
+        )
     finally:
         await conn.close()
     recs = {r.user_id: r for r in await load_platforms(stack.database_url)}
@@ -136,26 +209,35 @@ async def test_platform_registry_loads_from_postgres(stack: Any) -> None:
 # SmallChi/JT809 JT809_0x1001PackageTest.cs Test2: login of user 20180920, password "20180920", unencrypted
 REAL_LOGIN = bytes.fromhex(
     "5B000000480000008510010133EFB8010000000000270F0133EFB832303138303932303132372E302E302E31"
-    "000000000000000000000000000000000000000000000003296A915D")
+    "000000000000000000000000000000000000000000000003296A915D"
+)
 # SmallChi/JT809 JT809_0x1200_0x1202Test.cs Test2 (lon 133.123456, lat 24.123456), alarm word cleared
 REAL_1202 = bytes.fromhex("00130707DC0F0F0F07EF4D80017018400032003300000096002D002D0000000300000000")
 PLAIN = PlatformRecord(user_id=20180920, password="20180920", gnss_center_id=20180920, name="op-plain")
 
 
-async def test_hot_path_fixes_reach_kafka_as_valid_fixes(stack: Any, topic_prefix: str, consume_topic: Any) -> None:
+async def test_hot_path_fixes_reach_kafka_as_valid_fixes(
+    stack: Any, topic_prefix: str, consume_topic: Any
+) -> None:
     """Unencrypted 2011 positions take the direct path (JSON written by the session) through the group
     commit to the broker; what lands on the topic is a valid ``GpsFix`` with the frame's values."""
     from alarmhub_events import GpsFix
 
-    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()),
-                               client_id="jt809-direct-test", topic_prefix=topic_prefix, service="ingest-gps")
+    producer = DurableProducer(
+        stack.kafka_bootstrap,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        client_id="jt809-direct-test",
+        topic_prefix=topic_prefix,
+        service="ingest-gps",
+    )
     await producer.start()
 
     async def publish(items: list[tuple[str, Any]]) -> None:
         await producer.send_raw_many(raw_items(items))
 
-    srv = Jt809Server(host="127.0.0.1", port=0, directory=PlatformDirectory([PLAIN]), publish=publish,
-                      slave_enabled=False)
+    srv = Jt809Server(
+        host="127.0.0.1", port=0, directory=PlatformDirectory([PLAIN]), publish=publish, slave_enabled=False
+    )
     await srv.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
@@ -163,9 +245,17 @@ async def test_hot_path_fixes_reach_kafka_as_valid_fixes(stack: Any, topic_prefi
         await writer.drain()
         await asyncio.wait_for(reader.read(4096), 10)
         plates = [f"粤B{i:05d}" for i in range(5)]
-        writer.write(b"".join(p.encode_frame(p.UP_EXG_MSG, p.vehicle_body(plate, 2, p.UP_EXG_MSG_REAL_LOCATION,
-                                                                           REAL_1202), serial=i + 1,
-                                             gnss_center_id=20180920) for i, plate in enumerate(plates)))
+        writer.write(
+            b"".join(
+                p.encode_frame(
+                    p.UP_EXG_MSG,
+                    p.vehicle_body(plate, 2, p.UP_EXG_MSG_REAL_LOCATION, REAL_1202),
+                    serial=i + 1,
+                    gnss_center_id=20180920,
+                )
+                for i, plate in enumerate(plates)
+            )
+        )
         writer.write(p.encode_frame(p.UP_LINKTEST_REQ, b"", serial=9, gnss_center_id=20180920))
         await writer.drain()
         await asyncio.wait_for(reader.read(4096), 10)  # 0x1006 only after the positions were written
@@ -174,24 +264,34 @@ async def test_hot_path_fixes_reach_kafka_as_valid_fixes(stack: Any, topic_prefi
     finally:
         await srv.stop()
         await producer.stop()
-    fixes = [GpsFix.model_validate(f) for f in await consume_topic(topic_prefix, "telemetry.gps", 5, timeout=30)]
+    fixes = [
+        GpsFix.model_validate(f) for f in await consume_topic(topic_prefix, "telemetry.gps", 5, timeout=30)
+    ]
     assert sorted(f.device_id for f in fixes) == [f"{plate}:2" for plate in plates]
-    assert all((f.lat, f.lon, f.speed_kmh, f.heading_deg, f.valid) == (24.123456, 133.123456, 50.0, 45.0, True)
-               for f in fixes)
+    assert all(
+        (f.lat, f.lon, f.speed_kmh, f.heading_deg, f.valid) == (24.123456, 133.123456, 50.0, 45.0, True)
+        for f in fixes
+    )
     assert all(f.attributes["platform"] == "op-plain" and f.attributes["vec2_kmh"] == 51 for f in fixes)
     assert len({f.event_id for f in fixes}) == 5
 
 
-async def test_group_write_joins_reads_and_settles_each(stack: Any, topic_prefix: str,
-                                                        consume_topic: Any) -> None:
+async def test_group_write_joins_reads_and_settles_each(
+    stack: Any, topic_prefix: str, consume_topic: Any
+) -> None:
     """Reads submitted while a producer call runs share the next call; each read's future is settled by
     its call (written, or failed with the call's error)."""
     from alarmhub_events import TELEMETRY_GPS
     from alarmhub_ingest_gps.jt809_link import _GroupWrite, fast_fix
     from alarmhub_kafka import PublishError
 
-    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()),
-                               client_id="jt809-group-test", topic_prefix=topic_prefix, service="ingest-gps")
+    producer = DurableProducer(
+        stack.kafka_bootstrap,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        client_id="jt809-group-test",
+        topic_prefix=topic_prefix,
+        service="ingest-gps",
+    )
     await producer.start()
     calls: list[int] = []
 
@@ -202,9 +302,23 @@ async def test_group_write_joins_reads_and_settles_each(stack: Any, topic_prefix
     now = datetime.now(UTC)
 
     def read(i: int) -> list[tuple[str, Any]]:
-        return [(TELEMETRY_GPS, fast_fix(device_id=f"粤B{i:05d}:2", lat=22.5, lon=114.0, speed_kmh=1.0,
-                                         heading_deg=None, altitude_m=None, valid=True, occurred_at=now,
-                                         received_at=now, attributes={}))]
+        return [
+            (
+                TELEMETRY_GPS,
+                fast_fix(
+                    device_id=f"粤B{i:05d}:2",
+                    lat=22.5,
+                    lon=114.0,
+                    speed_kmh=1.0,
+                    heading_deg=None,
+                    altitude_m=None,
+                    valid=True,
+                    occurred_at=now,
+                    received_at=now,
+                    attributes={},
+                ),
+            )
+        ]
 
     group = _GroupWrite(publish, calls=1, max_items=3)
     try:

@@ -24,10 +24,14 @@ async def test_claim_refresh_release(stack: Any) -> None:
     prefix = f"t-{uuid.uuid4().hex[:8]}:gps:"
     reg = CollectorRegistry()
     errors = Counter("ownership_errors_total", "", registry=reg)
-    a = SessionOwnership(stack.redis_url, prefix=prefix, gateway_id="gw-a", ttl_s=30, refresh_s=0.1, errors=errors)
+    a = SessionOwnership(
+        stack.redis_url, prefix=prefix, gateway_id="gw-a", ttl_s=30, refresh_s=0.1, errors=errors
+    )
     r = aioredis.from_url(stack.redis_url, decode_responses=True)
     activity: dict[str, float] = {}
-    await a.start("http://10.0.0.1:9112/commands", lambda since: [s for s, t in activity.items() if t >= since])
+    await a.start(
+        "http://10.0.0.1:9112/commands", lambda since: [s for s, t in activity.items() if t >= since]
+    )
     try:
         assert await r.get(f"{prefix}gateway:gw-a") == "http://10.0.0.1:9112/commands"
         assert 0 < await r.ttl(f"{prefix}gateway:gw-a") <= 1  # 3 × refresh, rounded up
@@ -38,7 +42,11 @@ async def test_claim_refresh_release(stack: Any) -> None:
         a.claim("jt809:42")
 
         async def claimed() -> bool:
-            return await r.get(f"{prefix}owner:dev-1") == "gw-a" and await r.get(f"{prefix}owner:jt809:42") == "gw-a"
+            return (
+                await r.get(f"{prefix}owner:dev-1") == "gw-a"
+                and await r.get(f"{prefix}owner:jt809:42") == "gw-a"
+            )
+
         await _until(claimed)
         assert 25 < await r.ttl(f"{prefix}owner:dev-1") <= 30
 
@@ -51,6 +59,7 @@ async def test_claim_refresh_release(stack: Any) -> None:
 
         async def refreshed() -> bool:
             return await r.get(f"{prefix}owner:dev-2") == "gw-a"
+
         await _until(refreshed)
         assert await r.get(f"{prefix}owner:dev-1") == "gw-b"
         assert await r.ttl(f"{prefix}owner:dev-3") <= 5  # not refreshed: no traffic
@@ -62,6 +71,7 @@ async def test_claim_refresh_release(stack: Any) -> None:
 
         async def released() -> bool:
             return await r.get(f"{prefix}owner:dev-2") is None
+
         await _until(released)
         assert await r.get(f"{prefix}owner:dev-1") == "gw-b"
     finally:
@@ -75,8 +85,9 @@ async def test_claim_refresh_release(stack: Any) -> None:
 async def test_redis_down_never_blocks_sessions() -> None:
     reg = CollectorRegistry()
     errors = Counter("ownership_errors_total", "", registry=reg)
-    a = SessionOwnership("redis://127.0.0.1:1/0", prefix="x:", gateway_id="gw", ttl_s=30, refresh_s=0.05,
-                         errors=errors)
+    a = SessionOwnership(
+        "redis://127.0.0.1:1/0", prefix="x:", gateway_id="gw", ttl_s=30, refresh_s=0.05, errors=errors
+    )
     t0 = time.monotonic()
     await a.start("http://h:1/commands", lambda since: ["dev-1"])
     for i in range(1000):

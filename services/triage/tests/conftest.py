@@ -18,19 +18,35 @@ T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 MakeEvent = Callable[..., AlarmEvent]
 
 
-def make_event(kind: str = "burglary", *, device: str = "L1#1234", zone: str | None = "001",
-               code: str | None = None, qualifier: str = "new", at_s: float = 0.0, path: str | None = None,
-               protocol: str = "dc09-cid", lat: float | None = None, lon: float | None = None,
-               attributes: dict[str, Any] | None = None, t0: datetime = T0) -> AlarmEvent:
+def make_event(
+    kind: str = "burglary",
+    *,
+    device: str = "L1#1234",
+    zone: str | None = "001",
+    code: str | None = None,
+    qualifier: str = "new",
+    at_s: float = 0.0,
+    path: str | None = None,
+    protocol: str = "dc09-cid",
+    lat: float | None = None,
+    lon: float | None = None,
+    attributes: dict[str, Any] | None = None,
+    t0: datetime = T0,
+) -> AlarmEvent:
     """An AlarmEvent as ingest would publish it; ``at_s`` seconds after ``t0``."""
     at = t0 + timedelta(seconds=at_s)
     account = device.split("#", 1)[1] if "#" in device else None
     return AlarmEvent(
-        kind=AlarmKind(kind), qualifier=Qualifier(qualifier),
+        kind=AlarmKind(kind),
+        qualifier=Qualifier(qualifier),
         source=Source(protocol=Protocol(protocol), device_id=device, account=account, path=path),
-        code=code, zone=zone, occurred_at=at, received_at=at + timedelta(milliseconds=120),
+        code=code,
+        zone=zone,
+        occurred_at=at,
+        received_at=at + timedelta(milliseconds=120),
         location=Location(lat=lat, lon=lon) if lat is not None and lon is not None else None,
-        attributes=attributes or {})
+        attributes=attributes or {},
+    )
 
 
 @pytest.fixture
@@ -61,4 +77,4 @@ async def triage(redis: Redis, rules: RuleSet) -> AsyncIterator[Pipeline]:
     yield pipe
     keys = [k async for k in redis.scan_iter(match=prefix + "*", count=1000)]
     for i in range(0, len(keys), 500):
-        await redis.delete(*keys[i:i + 500])
+        await redis.delete(*keys[i : i + 500])

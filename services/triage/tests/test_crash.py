@@ -26,25 +26,41 @@ SITES = 60
 ROUNDS = 5
 
 
-async def test_killed_mid_stream_loses_and_duplicates_nothing(stack: Any, topic_prefix: str, ev: MakeEvent) -> None:
+async def test_killed_mid_stream_loses_and_duplicates_nothing(
+    stack: Any, topic_prefix: str, ev: MakeEvent
+) -> None:
     env = service_env(stack, topic_prefix, ALARMHUB_TRIAGE_BATCH="20")
     proc = ServiceProcess.create("alarmhub_triage", env).start()
-    producer = DurableProducer(stack.kafka_bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="t",
-                               topic_prefix=topic_prefix)
+    producer = DurableProducer(
+        stack.kafka_bootstrap,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        client_id="t",
+        topic_prefix=topic_prefix,
+    )
     await producer.start()
     sent: list[AlarmEvent] = []
     try:
         for r in range(ROUNDS):
-            batch = [ev("burglary", device=f"L2#{6000 + s}", zone=f"{r + 1:03d}", at_s=60 * r + s * 0.01)
-                     for s in range(SITES)]
+            batch = [
+                ev("burglary", device=f"L2#{6000 + s}", zone=f"{r + 1:03d}", at_s=60 * r + s * 0.01)
+                for s in range(SITES)
+            ]
             # a dual-path duplicate of every tenth signal: must stay merged across the crash too
-            batch += [ev("burglary", device=f"L2#{6000 + s}", zone=f"{r + 1:03d}", at_s=60 * r + s * 0.01 + 0.5,
-                         path="secondary") for s in range(0, SITES, 10)]
+            batch += [
+                ev(
+                    "burglary",
+                    device=f"L2#{6000 + s}",
+                    zone=f"{r + 1:03d}",
+                    at_s=60 * r + s * 0.01 + 0.5,
+                    path="secondary",
+                )
+                for s in range(0, SITES, 10)
+            ]
             await producer.send_many([(ALARMS_RAW, x, None) for x in batch])
             sent += batch[:SITES]
             if r == 1:
                 await asyncio.sleep(0.3)
-                proc.kill()          # SIGKILL: no drain, no final commit
+                proc.kill()  # SIGKILL: no drain, no final commit
                 proc = ServiceProcess(module=proc.module, env=proc.env, ports=proc.ports).start()
             await asyncio.sleep(0.1)
         expected = {decision_event_id(x.event_id) for x in sent}

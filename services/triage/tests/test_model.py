@@ -10,7 +10,9 @@ from alarmhub_triage.model import NAMESPACE, Record, uuid5_str
 from .conftest import MakeEvent
 
 
-@pytest.mark.parametrize("name", ["", "incident:0f6c1a52-4d1e-4c3b-9a47-1b2f3c4d5e6f", "decision:" + "x" * 300, "站点"])
+@pytest.mark.parametrize(
+    "name", ["", "incident:0f6c1a52-4d1e-4c3b-9a47-1b2f3c4d5e6f", "decision:" + "x" * 300, "站点"]
+)
 def test_uuid5_str_is_uuid5(name: str) -> None:
     assert uuid5_str(name) == str(uuid.uuid5(NAMESPACE, name))
 

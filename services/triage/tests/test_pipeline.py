@@ -28,13 +28,21 @@ async def test_the_same_signal_after_its_window_is_new(triage: Pipeline, ev: Mak
     assert res.decisions[0].incident_id == res.decisions[1].incident_id
 
 
-async def test_a_replayed_batch_yields_the_same_incident_and_decision_ids(triage: Pipeline, ev: MakeEvent) -> None:
-    batch = [ev("burglary", zone="001"), ev("burglary", zone="002", at_s=30), ev("panic", device="L1#9", zone=None)]
+async def test_a_replayed_batch_yields_the_same_incident_and_decision_ids(
+    triage: Pipeline, ev: MakeEvent
+) -> None:
+    batch = [
+        ev("burglary", zone="001"),
+        ev("burglary", zone="002", at_s=30),
+        ev("panic", device="L1#9", zone=None),
+    ]
     first = await triage.run(batch)
     again = await triage.run(batch)
     assert [d.event_id for d in again.decisions] == [d.event_id for d in first.decisions]
     assert [d.incident_id for d in again.decisions] == [d.incident_id for d in first.decisions]
-    assert [(d.decision, d.score) for d in again.decisions] == [(d.decision, d.score) for d in first.decisions]
+    assert [(d.decision, d.score) for d in again.decisions] == [
+        (d.decision, d.score) for d in first.decisions
+    ]
     assert first.decisions[0].event_id == decision_event_id(batch[0].event_id)
 
 
@@ -60,13 +68,18 @@ async def test_cross_zone_confirmation_raises_the_score(triage: Pipeline, ev: Ma
 
 
 async def test_different_sensing_principles_confirm(triage: Pipeline, ev: MakeEvent) -> None:
-    res = await triage.run([ev("burglary", zone="001", attributes={"sensor": "pir"}),
-                            ev("burglary", zone="007", at_s=600, attributes={"sensor": "glass"})])
+    res = await triage.run(
+        [
+            ev("burglary", zone="001", attributes={"sensor": "pir"}),
+            ev("burglary", zone="007", at_s=600, attributes={"sensor": "glass"}),
+        ]
+    )
     assert "different_principles" in {r.code for r in res.decisions[1].reasons}
 
 
-async def test_a_second_detector_after_the_confirmation_window_does_not_confirm(triage: Pipeline,
-                                                                                  ev: MakeEvent) -> None:
+async def test_a_second_detector_after_the_confirmation_window_does_not_confirm(
+    triage: Pipeline, ev: MakeEvent
+) -> None:
     res = await triage.run([ev("burglary", zone="001"), ev("burglary", zone="002", at_s=3000)])
     assert res.decisions[0].incident_id == res.decisions[1].incident_id
     assert "cross_zone" not in {r.code for r in res.decisions[1].reasons}
@@ -84,37 +97,53 @@ async def test_cancel_inside_the_abort_window_suppresses(triage: Pipeline, ev: M
 
 
 async def test_an_opening_inside_the_window_suppresses_but_not_after(triage: Pipeline, ev: MakeEvent) -> None:
-    res = await triage.run([ev("burglary", device="L1#77", zone="002"),
-                            ev("open_close", device="L1#77", code="E401", zone="003", at_s=60)])
+    res = await triage.run(
+        [
+            ev("burglary", device="L1#77", zone="002"),
+            ev("open_close", device="L1#77", code="E401", zone="003", at_s=60),
+        ]
+    )
     assert res.decisions[1].decision == Decision.SUPPRESS
-    res = await triage.run([ev("burglary", device="L1#78", zone="002"),
-                            ev("open_close", device="L1#78", code="E401", zone="003", at_s=900)])
+    res = await triage.run(
+        [
+            ev("burglary", device="L1#78", zone="002"),
+            ev("open_close", device="L1#78", code="E401", zone="003", at_s=900),
+        ]
+    )
     assert "cancel_in_window" not in {r.code for r in res.decisions[1].reasons}
 
 
 async def test_a_cancel_alone_opens_no_incident(triage: Pipeline, ev: MakeEvent) -> None:
-    res = await triage.run([ev("cancel", device="L1#55", code="E406"), ev("open_close", device="L1#55", at_s=5)])
+    res = await triage.run(
+        [ev("cancel", device="L1#55", code="E406"), ev("open_close", device="L1#55", at_s=5)]
+    )
     assert res.decisions == [] and res.dropped == {"informational": 2}
 
 
 async def test_duress_bypasses_everything(triage: Pipeline, ev: MakeEvent) -> None:
     dev = "L1#4242"
-    res = await triage.run([
-        ev("test", device=dev, code="E607", zone=None),                   # test mode
-        ev("duress", device=dev, code="E121", zone="005", at_s=10),
-        ev("cancel", device=dev, code="E406", zone="005", at_s=30),       # cancelled under duress
-    ])
+    res = await triage.run(
+        [
+            ev("test", device=dev, code="E607", zone=None),  # test mode
+            ev("duress", device=dev, code="E121", zone="005", at_s=10),
+            ev("cancel", device=dev, code="E406", zone="005", at_s=30),  # cancelled under duress
+        ]
+    )
     d = next(x for x in res.decisions if x.event.kind.value == "duress")
     assert d.decision == Decision.DISPATCH and d.priority == 1
     assert {"immediate", "test_mode"} <= {r.code for r in d.reasons}
-    assert res.decisions[-1].decision == Decision.DISPATCH   # the cancel updates, but duress still stands
+    assert res.decisions[-1].decision == Decision.DISPATCH  # the cancel updates, but duress still stands
 
 
 async def test_test_mode_suppresses_a_burglary(triage: Pipeline, ev: MakeEvent) -> None:
     dev = "L1#4343"
-    res = await triage.run([ev("test", device=dev, code="E607", zone=None),
-                            ev("burglary", device=dev, zone="001", at_s=60),
-                            ev("burglary", device=dev, zone="002", at_s=90)])
+    res = await triage.run(
+        [
+            ev("test", device=dev, code="E607", zone=None),
+            ev("burglary", device=dev, zone="001", at_s=60),
+            ev("burglary", device=dev, zone="002", at_s=90),
+        ]
+    )
     assert [d.decision for d in res.decisions] == [Decision.SUPPRESS, Decision.SUPPRESS]
 
 
@@ -122,74 +151,106 @@ async def test_camera_corroboration_by_radius_and_window(triage: Pipeline, ev: M
     site = dict(lat=22.5431, lon=114.0579)
     alarm = (await triage.run([ev("burglary", device="L1#600", **site)])).decisions[0]
     # camera 100 m away, 2 min later: joins the site's incident and raises its score
-    cam = (await triage.run([ev("intrusion", device="34020000001320000001", protocol="gb28181", zone="1",
-                                lat=22.5440, lon=114.0579, at_s=120)])).decisions[0]
+    cam = (
+        await triage.run(
+            [
+                ev(
+                    "intrusion",
+                    device="34020000001320000001",
+                    protocol="gb28181",
+                    zone="1",
+                    lat=22.5440,
+                    lon=114.0579,
+                    at_s=120,
+                )
+            ]
+        )
+    ).decisions[0]
     assert cam.incident_id == alarm.incident_id
     assert "camera_corroboration" in {r.code for r in cam.reasons}
     assert cam.score > alarm.score
     # a camera 5 km away opens its own incident
-    far = (await triage.run([ev("intrusion", device="cam-far", protocol="isapi", zone="1",
-                                lat=22.59, lon=114.0579, at_s=130)])).decisions[0]
+    far = (
+        await triage.run(
+            [ev("intrusion", device="cam-far", protocol="isapi", zone="1", lat=22.59, lon=114.0579, at_s=130)]
+        )
+    ).decisions[0]
     assert far.incident_id != alarm.incident_id
 
 
 async def test_camera_before_the_alarm_corroborates_it(triage: Pipeline, ev: MakeEvent) -> None:
     await triage.run([ev("motion", device="cam-7", protocol="onvif", zone="1", lat=22.60, lon=114.10)])
-    alarm = (await triage.run([ev("burglary", device="L1#601", lat=22.6005, lon=114.1001, at_s=60)])).decisions[0]
+    alarm = (
+        await triage.run([ev("burglary", device="L1#601", lat=22.6005, lon=114.1001, at_s=60)])
+    ).decisions[0]
     assert "camera_corroboration" in {r.code for r in alarm.reasons}
 
 
 async def test_vehicle_theft_pattern(triage: Pipeline, ev: MakeEvent) -> None:
     dev = "013912345678"
-    res = await triage.run([
-        ev("vibration", device=dev, protocol="jt808", zone=None, attributes={"parked": True}),
-        ev("power_cut", device=dev, protocol="jt808", zone=None, at_s=40),
-        ev("geofence", device=dev, protocol="jt808", zone=None, at_s=300, attributes={"speed_kmh": 35.0}),
-    ])
+    res = await triage.run(
+        [
+            ev("vibration", device=dev, protocol="jt808", zone=None, attributes={"parked": True}),
+            ev("power_cut", device=dev, protocol="jt808", zone=None, at_s=40),
+            ev("geofence", device=dev, protocol="jt808", zone=None, at_s=300, attributes={"speed_kmh": 35.0}),
+        ]
+    )
     assert len({d.incident_id for d in res.decisions}) == 1
     last = res.decisions[-1]
     codes = {r.code for r in last.reasons}
-    assert {"vehicle_displacement_while_parked", "vehicle_vibration_then_power_cut",
-            "vehicle_power_cut_then_movement"} <= codes
+    assert {
+        "vehicle_displacement_while_parked",
+        "vehicle_vibration_then_power_cut",
+        "vehicle_power_cut_then_movement",
+    } <= codes
     assert last.decision == Decision.DISPATCH
-    assert res.decisions[0].decision != Decision.DISPATCH   # vibration alone is not enough
+    assert res.decisions[0].decision != Decision.DISPATCH  # vibration alone is not enough
 
 
 async def test_implausible_track_lowers_the_score(triage: Pipeline, ev: MakeEvent) -> None:
-    res = await triage.run([ev("vehicle_theft", device="T1", protocol="gt06", zone=None,
-                               attributes={"speed_kmh": 480.0})])
+    res = await triage.run(
+        [ev("vehicle_theft", device="T1", protocol="gt06", zone=None, attributes={"speed_kmh": 480.0})]
+    )
     assert "implausible_track" in {r.code for r in res.decisions[0].reasons}
 
 
 async def test_a_swinger_is_throttled_and_reported(triage: Pipeline, ev: MakeEvent) -> None:
     limit = triage.holder["rules"].swinger.limit  # type: ignore[attr-defined]
     batch = []
-    for i in range(limit + 5):   # one new + restore every 5 minutes on the same zone
+    for i in range(limit + 5):  # one new + restore every 5 minutes on the same zone
         batch.append(ev("burglary", device="L1#999", zone="009", code="E130", at_s=300 * i))
-        batch.append(ev("burglary", device="L1#999", zone="009", code="E130", qualifier="restore", at_s=300 * i + 30))
+        batch.append(
+            ev("burglary", device="L1#999", zone="009", code="E130", qualifier="restore", at_s=300 * i + 30)
+        )
     res = await triage.run(batch)
     reports = [d for d in res.decisions if d.decision == Decision.TROUBLE]
     assert len(reports) == 1 and "swinger" in {r.code for r in reports[0].reasons}
-    assert res.dropped["swinger_throttled"] == 4 + 5        # later signals, and every restore from the 5th on
-    assert len(res.decisions) == limit * 2 + 1              # the first alarms and restores, then one report
+    assert res.dropped["swinger_throttled"] == 4 + 5  # later signals, and every restore from the 5th on
+    assert len(res.decisions) == limit * 2 + 1  # the first alarms and restores, then one report
     alarm_incidents = {d.incident_id for d in res.decisions if d.decision != Decision.TROUBLE}
     assert reports[0].incident_id not in alarm_incidents
 
 
 async def test_supervision_failure_is_trouble_in_its_own_incident(triage: Pipeline, ev: MakeEvent) -> None:
-    res = await triage.run([ev("burglary", device="L1#31", zone="001"),
-                            ev("supervision", device="L1#31", code="E350", zone=None, at_s=10)])
+    res = await triage.run(
+        [
+            ev("burglary", device="L1#31", zone="001"),
+            ev("supervision", device="L1#31", code="E350", zone=None, at_s=10),
+        ]
+    )
     assert res.decisions[1].decision == Decision.TROUBLE
     assert res.decisions[0].incident_id != res.decisions[1].incident_id
 
 
 async def test_a_burst_in_one_area_becomes_a_major_event(triage: Pipeline, ev: MakeEvent) -> None:
     sites = triage.holder["rules"].area.sites  # type: ignore[attr-defined]
-    batch = [ev("burglary", device=f"L1#{5000 + i}", lat=23.1201 + i * 0.0003, lon=113.2501, at_s=10 * i)
-             for i in range(sites + 2)]
+    batch = [
+        ev("burglary", device=f"L1#{5000 + i}", lat=23.1201 + i * 0.0003, lon=113.2501, at_s=10 * i)
+        for i in range(sites + 2)
+    ]
     res = await triage.run(batch)
     flags = [d.major_event for d in res.decisions]
-    assert flags[: sites - 1] == [False] * (sites - 1) and all(flags[sites - 1:])
+    assert flags[: sites - 1] == [False] * (sites - 1) and all(flags[sites - 1 :])
     assert "area_spike" in {r.code for r in res.decisions[-1].reasons}
     # other areas are not affected
     other = await triage.run([ev("burglary", device="L1#7000", lat=23.30, lon=113.50, at_s=30)])
@@ -220,10 +281,14 @@ async def test_every_decision_explains_itself_in_both_languages(triage: Pipeline
 
 async def test_alarms_of_a_walk_test_stay_discounted_after_it_ends(triage: Pipeline, ev: MakeEvent) -> None:
     dev = "L1#4444"
-    res = await triage.run([ev("test", device=dev, code="E607", zone=None),
-                            ev("burglary", device=dev, zone="001", at_s=30),
-                            ev("burglary", device=dev, zone="002", at_s=60),
-                            ev("test", device=dev, code="R607", zone=None, qualifier="restore", at_s=120)])
+    res = await triage.run(
+        [
+            ev("test", device=dev, code="E607", zone=None),
+            ev("burglary", device=dev, zone="001", at_s=30),
+            ev("burglary", device=dev, zone="002", at_s=60),
+            ev("test", device=dev, code="R607", zone=None, qualifier="restore", at_s=120),
+        ]
+    )
     assert [d.decision for d in res.decisions] == [Decision.SUPPRESS] * 3
     # after the test, a new alarm of the same incident is no longer discounted
     later = (await triage.run([ev("burglary", device=dev, zone="003", at_s=600)])).decisions[0]
@@ -235,8 +300,10 @@ async def test_maintenance_window_from_the_rules(triage: Pipeline, ev: MakeEvent
     from alarmhub_triage.ruleset import DEFAULT_RULES
 
     text = DEFAULT_RULES.read_text(encoding="utf-8").replace(
-        "maintenance: []", 'maintenance: [{device: "L1#4545", start: "2026-11-25T07:00:00Z", '
-                           'end: "2026-11-25T09:00:00Z", note: "panel replacement"}]')
+        "maintenance: []",
+        'maintenance: [{device: "L1#4545", start: "2026-11-25T07:00:00Z", '
+        'end: "2026-11-25T09:00:00Z", note: "panel replacement"}]',
+    )
     triage.holder["rules"] = parse_rules(text)  # type: ignore[attr-defined]
     res = await triage.run([ev("burglary", device="L1#4545", zone="001"), ev("burglary", device="L1#4546")])
     inside, outside = res.decisions
@@ -247,9 +314,13 @@ async def test_maintenance_window_from_the_rules(triage: Pipeline, ev: MakeEvent
 
 
 async def test_restore_and_more_zones_update_the_same_incident(triage: Pipeline, ev: MakeEvent) -> None:
-    res = await triage.run([ev("burglary", device="L1#4646", zone="001"),
-                            ev("burglary", device="L1#4646", zone="001", qualifier="restore", at_s=40),
-                            ev("burglary", device="L1#4646", zone="002", at_s=100)])
+    res = await triage.run(
+        [
+            ev("burglary", device="L1#4646", zone="001"),
+            ev("burglary", device="L1#4646", zone="001", qualifier="restore", at_s=40),
+            ev("burglary", device="L1#4646", zone="002", at_s=100),
+        ]
+    )
     assert len({d.incident_id for d in res.decisions}) == 1
     assert [d.decision for d in res.decisions] == [Decision.VERIFY, Decision.VERIFY, Decision.DISPATCH]
 
@@ -262,8 +333,8 @@ async def test_latest_verdict_per_incident_counts(triage: Pipeline) -> None:
 
     assert await state.record_verdicts([("inc-m1", "L1#900", "g"), ("inc-m1", "L1#900", "f")]) == 2
     assert await counts("L1#900") == (0, 1)
-    assert await state.record_verdicts([("inc-m1", "L1#900", "f")]) == 0          # replay
-    assert await state.record_verdicts([("inc-m1", "L1#900", "n")]) == 1          # closed as a test
+    assert await state.record_verdicts([("inc-m1", "L1#900", "f")]) == 0  # replay
+    assert await state.record_verdicts([("inc-m1", "L1#900", "n")]) == 1  # closed as a test
     assert await counts("L1#900") == (0, 0)
     assert await state.record_verdicts([("inc-m2", "L1#900", "n")]) == 1
     assert await counts("L1#900") == (0, 0)
@@ -273,14 +344,24 @@ async def test_encoded_decisions_are_the_models_bytes(triage: Pipeline, ev: Make
     """The service writes decisions without building models: the bytes must be what the model writes."""
     from alarmhub_events import TriagedAlarm
 
-    batch = [ev("burglary", device="L1#5151", zone="001", attributes={"sensor": "pir"}, lat=22.5, lon=114.05),
-             ev("burglary", device="L1#5151", zone="002", attributes={"sensor": "glass"}, at_s=40, lat=22.5,
-                lon=114.05),
-             ev("panic", device="L1#5152", zone=None), ev("trouble", device="L1#5153", code="E300"),
-             ev("burglary", device="L1#5154", zone="009", code="E130"),
-             ev("cancel", device="L1#5154", code="E406", zone="001", at_s=30)]
+    batch = [
+        ev("burglary", device="L1#5151", zone="001", attributes={"sensor": "pir"}, lat=22.5, lon=114.05),
+        ev(
+            "burglary",
+            device="L1#5151",
+            zone="002",
+            attributes={"sensor": "glass"},
+            at_s=40,
+            lat=22.5,
+            lon=114.05,
+        ),
+        ev("panic", device="L1#5152", zone=None),
+        ev("trouble", device="L1#5153", code="E300"),
+        ev("burglary", device="L1#5154", zone="009", code="E130"),
+        ev("cancel", device="L1#5154", code="E406", zone="001", at_s=30),
+    ]
     raws = [e.to_bytes() for e in batch]
-    raws[4] = raws[4].replace(b'","schema"', b'", "schema"')   # not our encoder's bytes: re-encoded
+    raws[4] = raws[4].replace(b'","schema"', b'", "schema"')  # not our encoder's bytes: re-encoded
     res = await triage.run(batch, raws)
     encoded = res.encoded()
     assert len(encoded) == len(res.decisions) == 6
@@ -295,21 +376,33 @@ async def test_test_mode_and_verdicts_share_the_device_hash(triage: Pipeline, ev
     state: TriageState = triage._state
     dev = "L1#950"
     await state.record_verdicts([(f"inc-t{i}", dev, "f") for i in range(12)])
-    res = await triage.run([ev("test", device=dev, code="E607", zone=None),
-                            ev("burglary", device=dev, zone="001", at_s=60)])
+    res = await triage.run(
+        [ev("test", device=dev, code="E607", zone=None), ev("burglary", device=dev, zone="001", at_s=60)]
+    )
     assert {"test_mode", "device_history"} <= {r.code for r in res.decisions[-1].reasons}
-    res = await triage.run([ev("test", device=dev, code="R607", zone=None, qualifier="restore", at_s=120),
-                            ev("burglary", device=dev, zone="002", at_s=4000)])   # a new incident, test mode over
+    res = await triage.run(
+        [
+            ev("test", device=dev, code="R607", zone=None, qualifier="restore", at_s=120),
+            ev("burglary", device=dev, zone="002", at_s=4000),
+        ]
+    )  # a new incident, test mode over
     codes = {r.code for r in res.decisions[-1].reasons}
     assert "device_history" in codes and "test_mode" not in codes
 
 
-async def test_a_replay_after_the_memo_and_the_open_incident_expired_decides_the_same(triage: Pipeline,
-                                                                                     ev: MakeEvent) -> None:
+async def test_a_replay_after_the_memo_and_the_open_incident_expired_decides_the_same(
+    triage: Pipeline, ev: MakeEvent
+) -> None:
     state: TriageState = triage._state
-    batch = [ev("burglary", device="L1#951", zone="001"), ev("burglary", device="L1#951", zone="002", at_s=30)]
+    batch = [
+        ev("burglary", device="L1#951", zone="001"),
+        ev("burglary", device="L1#951", zone="002", at_s=30),
+    ]
     first = await triage.run(batch)
     await state._r.delete(*[f"{state.prefix}ev:{e.event_id}" for e in batch], f"{state.prefix}corr:s:L1#951")
-    again = await triage.run(batch)   # the first event opens its incident again, which still holds both records
-    assert ([(d.incident_id, d.score, d.decision) for d in again.decisions]
-            == [(d.incident_id, d.score, d.decision) for d in first.decisions])
+    again = await triage.run(
+        batch
+    )  # the first event opens its incident again, which still holds both records
+    assert [(d.incident_id, d.score, d.decision) for d in again.decisions] == [
+        (d.incident_id, d.score, d.decision) for d in first.decisions
+    ]

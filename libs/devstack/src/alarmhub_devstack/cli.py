@@ -51,8 +51,12 @@ ADDRESS_DEFAULTS = {
 def _backing(env: dict[str, str], state: Path) -> BackingServices:
     """The backing services at ``env``'s addresses (PostgreSQL: ``DATABASE_URL``'s server)."""
     pg_server = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
-    return BackingServices(kafka_bootstrap=env["KAFKA_BOOTSTRAP"], redis_url=env["REDIS_URL"],
-                           postgres_url=pg_server, state_dir=state)
+    return BackingServices(
+        kafka_bootstrap=env["KAFKA_BOOTSTRAP"],
+        redis_url=env["REDIS_URL"],
+        postgres_url=pg_server,
+        state_dir=state,
+    )
 
 
 def _say(text: str) -> None:
@@ -76,8 +80,10 @@ async def _up(args: argparse.Namespace) -> int:
     env = {**ADDRESS_DEFAULTS, **DEV_DEFAULTS, **os.environ}
     http_port = int(env.get("ALARMHUB_HTTP_PORT", "8080"))
     if reachable("127.0.0.1", http_port) and _wait_http(f"http://127.0.0.1:{http_port}/openapi.json", 2):
-        _say(f"alarmhub is already running: console http://127.0.0.1:{http_port}/"
-             f"?access_token={env['ALARMHUB_DEV_TOKEN']}")
+        _say(
+            f"alarmhub is already running: console http://127.0.0.1:{http_port}/"
+            f"?access_token={env['ALARMHUB_DEV_TOKEN']}"
+        )
         return 0
 
     state = Path(args.state_dir)
@@ -106,7 +112,9 @@ async def _up(args: argparse.Namespace) -> int:
         _say("")
         _say(f"alarmhub is {'up' if ready else 'starting (dispatch not answering yet)'}.")
         _say(f"  console:   {console}")
-        _say(f"  API:       http://127.0.0.1:{http_port}/api/v1  (Authorization: Bearer {env['ALARMHUB_DEV_TOKEN']})")
+        _say(
+            f"  API:       http://127.0.0.1:{http_port}/api/v1  (Authorization: Bearer {env['ALARMHUB_DEV_TOKEN']})"
+        )
         _say("  DC-09:     tcp+udp 127.0.0.1:7100   JT/T 808: 5015  GT06: 5023  H02: 5013  JT/T 809: 5809")
         _say("  cameras:   http://127.0.0.1:8081/events/{isapi,onvif,webhook}   GB/T 28181 SIP: 5060")
         _say("  metrics:   http://127.0.0.1:9101..9105/metrics")

@@ -21,8 +21,12 @@ __all__ = ["Child", "Supervisor"]
 
 
 def _log(event: str, **fields: object) -> None:
-    line = {"timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"), "service": "supervisor",
-            "event": event, **fields}
+    line = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "service": "supervisor",
+        "event": event,
+        **fields,
+    }
     print(json.dumps(line, ensure_ascii=False), flush=True)
 
 
@@ -60,7 +64,8 @@ class Supervisor:
     async def _spawn(self, child: Child) -> None:
         log = child.log_path.open("ab")
         child.proc = await asyncio.create_subprocess_exec(
-            *child.argv, env=child.env, stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+            *child.argv, env=child.env, stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         child.started_at = time.monotonic()
         _log("child_started", child=child.name, pid=child.proc.pid, log=str(child.log_path))
@@ -75,8 +80,14 @@ class Supervisor:
             if time.monotonic() - child.started_at > 60:
                 child.backoff_s = 0.5
             child.restarts += 1
-            _log("child_exited_restarting", child=child.name, exit_code=code, restarts=child.restarts,
-                 backoff_s=child.backoff_s, log=str(child.log_path))
+            _log(
+                "child_exited_restarting",
+                child=child.name,
+                exit_code=code,
+                restarts=child.restarts,
+                backoff_s=child.backoff_s,
+                log=str(child.log_path),
+            )
             try:
                 await asyncio.wait_for(self._stopping.wait(), child.backoff_s)
                 return

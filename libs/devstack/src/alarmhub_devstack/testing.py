@@ -22,17 +22,29 @@ from typing import Any
 
 from ._backing import free_port, reachable
 
-__all__ = ["ServiceProcess", "consume", "new_prefix", "service_env", "settle_stale_escalations", "wait_http",
-           "wait_until"]
+__all__ = [
+    "ServiceProcess",
+    "consume",
+    "new_prefix",
+    "service_env",
+    "settle_stale_escalations",
+    "wait_http",
+    "wait_until",
+]
 
 
 def new_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}."
 
 
-async def consume(bootstrap: str, topic: str, n: int, timeout: float = 15.0,
-                  group: str | None = None,
-                  where: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+async def consume(
+    bootstrap: str,
+    topic: str,
+    n: int,
+    timeout: float = 15.0,
+    group: str | None = None,
+    where: Callable[[dict[str, Any]], bool] | None = None,
+) -> list[dict[str, Any]]:
     """Return the first ``n`` JSON values of ``topic`` (already prefixed), from the earliest offset.
 
     ``where`` keeps only the values it accepts: tests share one database, so a service under test
@@ -41,8 +53,11 @@ async def consume(bootstrap: str, topic: str, n: int, timeout: float = 15.0,
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group,  # no group: no join to wait for
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,  # no group: no join to wait for
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     out: list[dict[str, Any]] = []
@@ -79,15 +94,17 @@ async def settle_stale_escalations(database_url: str) -> int:
 
 def service_env(stack: Any, prefix: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
-    env.update({
-        "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-        "REDIS_URL": stack.redis_url,
-        "DATABASE_URL": stack.database_url,
-        "ALARMHUB_TOPIC_PREFIX": prefix,
-        "ALARMHUB_HEALTH_HOST": "127.0.0.1",
-        "ALARMHUB_LOG_LEVEL": "INFO",
-        "ALARMHUB_KAFKA_SESSION_TIMEOUT_MS": os.environ.get("ALARMHUB_KAFKA_SESSION_TIMEOUT_MS", "10000"),
-    })
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            "REDIS_URL": stack.redis_url,
+            "DATABASE_URL": stack.database_url,
+            "ALARMHUB_TOPIC_PREFIX": prefix,
+            "ALARMHUB_HEALTH_HOST": "127.0.0.1",
+            "ALARMHUB_LOG_LEVEL": "INFO",
+            "ALARMHUB_KAFKA_SESSION_TIMEOUT_MS": os.environ.get("ALARMHUB_KAFKA_SESSION_TIMEOUT_MS", "10000"),
+        }
+    )
     env.update(extra)
     return env
 
@@ -120,7 +137,7 @@ class ServiceProcess:
     ports: dict[str, int] = field(default_factory=dict)
     log_dir: Path = Path("artifacts/logs")
     proc: subprocess.Popen[bytes] | None = None
-    python: str | None = None   # another interpreter (another checkout's venv: a benchmark's baseline code)
+    python: str | None = None  # another interpreter (another checkout's venv: a benchmark's baseline code)
 
     @classmethod
     def create(cls, module: str, env: dict[str, str], port_vars: tuple[str, ...] = ()) -> ServiceProcess:
@@ -135,8 +152,13 @@ class ServiceProcess:
     def start(self, wait_ready: bool = True, timeout: float = 60.0) -> ServiceProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{self.module}-{self.ports['ALARMHUB_HEALTH_PORT']}.log").open("ab")
-        self.proc = subprocess.Popen([self.python or sys.executable, "-m", self.module], env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [self.python or sys.executable, "-m", self.module],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         if wait_ready:
             self.wait_ready(timeout)
         return self

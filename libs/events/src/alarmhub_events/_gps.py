@@ -10,7 +10,14 @@ from pydantic import Field
 from ._alarm import Protocol
 from ._common import Event, Timestamp
 
-__all__ = ["DEVICE_STATUS_SCHEMA", "GPS_SCHEMA", "SUPERVISION_ANSWER", "DeviceStatus", "DeviceStatusKind", "GpsFix"]
+__all__ = [
+    "DEVICE_STATUS_SCHEMA",
+    "GPS_SCHEMA",
+    "SUPERVISION_ANSWER",
+    "DeviceStatus",
+    "DeviceStatusKind",
+    "GpsFix",
+]
 
 GPS_SCHEMA: Final = "alarmhub.gps.v1"
 DEVICE_STATUS_SCHEMA: Final = "alarmhub.device_status.v1"

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._common import Event, Timestamp
 
-__all__ = ["INCIDENT_EVENT_SCHEMA", "Actor", "IncidentEvent", "IncidentEventType", "IncidentStatus", "Verdict"]
+__all__ = [
+    "INCIDENT_EVENT_SCHEMA",
+    "Actor",
+    "IncidentEvent",
+    "IncidentEventType",
+    "IncidentStatus",
+    "Verdict",
+]
 
 INCIDENT_EVENT_SCHEMA: Final = "alarmhub.incident_event.v1"
 

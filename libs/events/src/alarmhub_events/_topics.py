@@ -42,13 +42,33 @@ class TopicSpec:
 
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(ALARMS_RAW, AlarmEvent, "source device id", ("ingest-contactid", "ingest-gps", "ingest-camera"),
-              "one normalized alarm event per alarm-bearing signal", 6),
+    TopicSpec(
+        ALARMS_RAW,
+        AlarmEvent,
+        "source device id",
+        ("ingest-contactid", "ingest-gps", "ingest-camera"),
+        "one normalized alarm event per alarm-bearing signal",
+        6,
+    ),
     TopicSpec(TELEMETRY_GPS, GpsFix, "device id", ("ingest-gps",), "every position fix", 12),
-    TopicSpec(DEVICES_STATUS, DeviceStatus, "device id", ("ingest-contactid", "ingest-gps", "ingest-camera"),
-              "online/offline, supervision, battery, tamper, ignition", 6),
-    TopicSpec(ALARMS_TRIAGED, TriagedAlarm, "incident id", ("triage",),
-              "decisions with score, reasons and rule version", 6),
+    TopicSpec(
+        DEVICES_STATUS,
+        DeviceStatus,
+        "device id",
+        ("ingest-contactid", "ingest-gps", "ingest-camera"),
+        "online/offline, supervision, battery, tamper, ignition",
+        6,
+    ),
+    TopicSpec(
+        ALARMS_TRIAGED,
+        TriagedAlarm,
+        "incident id",
+        ("triage",),
+        "decisions with score, reasons and rule version",
+        6,
+    ),
     TopicSpec(INCIDENTS_EVENTS, IncidentEvent, "incident id", ("dispatch",), "incident lifecycle", 6),
-    TopicSpec(ALARMS_DLQ, DlqRecord, "source id", ("any",), "unparseable or unprocessable input with raw bytes", 3),
+    TopicSpec(
+        ALARMS_DLQ, DlqRecord, "source id", ("any",), "unparseable or unprocessable input with raw bytes", 3
+    ),
 )

@@ -51,8 +51,13 @@ def render() -> dict[str, str]:
             "address": spec.name,
             "description": spec.description,
             "messages": {msg_name: {"$ref": f"#/components/messages/{msg_name}"}},
-            "bindings": {"kafka": {"partitions": spec.partitions, "replicas": 3,
-                                   "topicConfiguration": {"min.insync.replicas": 2}}},
+            "bindings": {
+                "kafka": {
+                    "partitions": spec.partitions,
+                    "replicas": 3,
+                    "topicConfiguration": {"min.insync.replicas": 2},
+                }
+            },
         }
         operations[f"publish_{ch}"] = {
             "action": "send",

@@ -24,8 +24,8 @@ import numpy as np
 
 __all__ = ["gcj02_to_wgs84", "out_of_china", "wgs84_to_gcj02"]
 
-_A = 6378245.0                     # Krasovsky 1940 semi-major axis, metres
-_EE = 0.00669342162296594323       # its first eccentricity squared
+_A = 6378245.0  # Krasovsky 1940 semi-major axis, metres
+_EE = 0.00669342162296594323  # its first eccentricity squared
 _PI = math.pi
 _MATH = SimpleNamespace(sin=math.sin, cos=math.cos, sqrt=math.sqrt, abs=abs)
 _NUMPY = SimpleNamespace(sin=np.sin, cos=np.cos, sqrt=np.sqrt, abs=np.abs)
@@ -36,12 +36,28 @@ def _offset(lon: Any, lat: Any, m: SimpleNamespace) -> tuple[Any, Any]:
     x = lon - 105.0
     y = lat - 35.0
     common = (20.0 * m.sin(6.0 * x * _PI) + 20.0 * m.sin(2.0 * x * _PI)) * 2.0 / 3.0
-    t_lat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * m.sqrt(m.abs(x)) + common
-             + (20.0 * m.sin(y * _PI) + 40.0 * m.sin(y / 3.0 * _PI)) * 2.0 / 3.0
-             + (160.0 * m.sin(y / 12.0 * _PI) + 320.0 * m.sin(y * _PI / 30.0)) * 2.0 / 3.0)
-    t_lon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * m.sqrt(m.abs(x)) + common
-             + (20.0 * m.sin(x * _PI) + 40.0 * m.sin(x / 3.0 * _PI)) * 2.0 / 3.0
-             + (150.0 * m.sin(x / 12.0 * _PI) + 300.0 * m.sin(x / 30.0 * _PI)) * 2.0 / 3.0)
+    t_lat = (
+        -100.0
+        + 2.0 * x
+        + 3.0 * y
+        + 0.2 * y * y
+        + 0.1 * x * y
+        + 0.2 * m.sqrt(m.abs(x))
+        + common
+        + (20.0 * m.sin(y * _PI) + 40.0 * m.sin(y / 3.0 * _PI)) * 2.0 / 3.0
+        + (160.0 * m.sin(y / 12.0 * _PI) + 320.0 * m.sin(y * _PI / 30.0)) * 2.0 / 3.0
+    )
+    t_lon = (
+        300.0
+        + x
+        + 2.0 * y
+        + 0.1 * x * x
+        + 0.1 * x * y
+        + 0.1 * m.sqrt(m.abs(x))
+        + common
+        + (20.0 * m.sin(x * _PI) + 40.0 * m.sin(x / 3.0 * _PI)) * 2.0 / 3.0
+        + (150.0 * m.sin(x / 12.0 * _PI) + 300.0 * m.sin(x / 30.0 * _PI)) * 2.0 / 3.0
+    )
     rad = lat / 180.0 * _PI
     magic = 1.0 - _EE * m.sin(rad) ** 2
     sqrt_magic = m.sqrt(magic)
@@ -99,6 +115,9 @@ def gcj02_to_wgs84(lon: Any, lat: Any, *, tol_deg: float = 1e-9, max_iter: int =
         dlon, dlat = _delta(alon, alat)
         elon, elat = alon + dlon - garr[0], alat + dlat - garr[1]
         alon, alat = alon - elon, alat - elat
-        if float(np.max(np.abs(elon), initial=0.0)) < tol_deg and float(np.max(np.abs(elat), initial=0.0)) < tol_deg:
+        if (
+            float(np.max(np.abs(elon), initial=0.0)) < tol_deg
+            and float(np.max(np.abs(elat), initial=0.0)) < tol_deg
+        ):
             break
     return alon, alat

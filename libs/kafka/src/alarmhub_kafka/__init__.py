@@ -10,6 +10,16 @@ from ._topics import ensure_topics
 from .errors import InvalidEvent, PublishError, TransientError
 
 __all__ = [
-    "BatchHandler", "Coalescer", "ConsumerPipeline", "DurableProducer", "InvalidEvent", "KafkaMetrics", "Message",
-    "PublishError", "TopicTail", "TransientError", "ensure_topics", "murmur2",
+    "BatchHandler",
+    "Coalescer",
+    "ConsumerPipeline",
+    "DurableProducer",
+    "InvalidEvent",
+    "KafkaMetrics",
+    "Message",
+    "PublishError",
+    "TopicTail",
+    "TransientError",
+    "ensure_topics",
+    "murmur2",
 ]

@@ -149,9 +149,13 @@ class ConsumerPipeline:
         delay = 0.2
         while True:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap, group_id=self._group,
-                client_id=self._client_id, enable_auto_commit=False, auto_offset_reset="earliest",
-                max_poll_records=self._max_records, session_timeout_ms=self._session_timeout_ms,
+                bootstrap_servers=self._bootstrap,
+                group_id=self._group,
+                client_id=self._client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self._max_records,
+                session_timeout_ms=self._session_timeout_ms,
                 heartbeat_interval_ms=max(1000, self._session_timeout_ms // 4),
                 fetch_max_wait_ms=self._fetch_max_wait_ms,
             )
@@ -172,8 +176,7 @@ class ConsumerPipeline:
 
     def ready(self) -> bool:
         """Polling recently (a stuck retry loop or a dead task makes the service not ready)."""
-        return (self._task is not None and not self._task.done()
-                and time.monotonic() - self._last_poll < 30.0)
+        return self._task is not None and not self._task.done() and time.monotonic() - self._last_poll < 30.0
 
     async def stop(self) -> None:
         """Finish the batch in hand, commit it, leave the group."""
@@ -198,8 +201,9 @@ class ConsumerPipeline:
                 try:
                     # with work in flight, take only what is already fetched: if nothing is, finish the
                     # oldest poll (its commit) rather than wait for records
-                    batches = await consumer.getmany(timeout_ms=0 if self._inflight else 200,
-                                                     max_records=self._max_records)
+                    batches = await consumer.getmany(
+                        timeout_ms=0 if self._inflight else 200, max_records=self._max_records
+                    )
                 except KafkaError as exc:
                     log.warning("kafka_poll_failed", error=repr(exc))
                     await asyncio.sleep(0.5)
@@ -212,7 +216,7 @@ class ConsumerPipeline:
                 self._inflight.append(self._start_poll(batches))
             await self._drain()
         finally:
-            for poll in self._inflight:   # only left when a handler failed for good or the task was cancelled
+            for poll in self._inflight:  # only left when a handler failed for good or the task was cancelled
                 for t in poll.tasks:
                     t.cancel()
 
@@ -272,32 +276,40 @@ class ConsumerPipeline:
         for tp, committed in offsets.items():
             end = consumer.highwater(tp)
             if end is not None:
-                self._metrics.lag.labels(self._group, tp.topic, str(tp.partition)).set(max(0, end - committed))
+                self._metrics.lag.labels(self._group, tp.topic, str(tp.partition)).set(
+                    max(0, end - committed)
+                )
 
     def _decode(self, rec: ConsumerRecord) -> Message[Any] | None:
         return Message(
-            topic=rec.topic, partition=rec.partition, offset=rec.offset,
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
             key=rec.key.decode("utf-8", "replace") if rec.key else None,
-            value=self._model.model_validate_json(rec.value or b""), raw=rec.value or b"",
+            value=self._model.model_validate_json(rec.value or b""),
+            raw=rec.value or b"",
             timestamp_ms=rec.timestamp,
         )
 
-    async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord],
-                                 after: asyncio.Task[None] | None = None) -> None:
+    async def _process_partition(
+        self, tp: TopicPartition, records: list[ConsumerRecord], after: asyncio.Task[None] | None = None
+    ) -> None:
         """Decode ``records``, then (once ``after``, the partition's previous batch, finished) handle them."""
         msgs: list[Message[Any]] = []
         for i, rec in enumerate(records):
             if i and not i % self.DECODE_SLICE:
-                await asyncio.sleep(0)   # let other tasks' I/O continuations run (e.g. the next state call)
+                await asyncio.sleep(0)  # let other tasks' I/O continuations run (e.g. the next state call)
             try:
                 msg = self._decode(rec)
             except (ValidationError, ValueError) as exc:
-                await self._dead_letter(rec.topic, rec.partition, rec.offset, rec.value or b"", "decode", str(exc))
+                await self._dead_letter(
+                    rec.topic, rec.partition, rec.offset, rec.value or b"", "decode", str(exc)
+                )
                 continue
             if msg is not None:
                 msgs.append(msg)
         if after is not None and not after.done():
-            await asyncio.shield(after)   # offset order within the partition (its failure fails this one too)
+            await asyncio.shield(after)  # offset order within the partition (its failure fails this one too)
         elif after is not None and not after.cancelled() and after.exception() is not None:
             raise RuntimeError("the partition's previous batch failed") from after.exception()
         delay = 0.2
@@ -309,16 +321,26 @@ class ConsumerPipeline:
                 except InvalidEvent as exc:
                     bad = [m for m in msgs if f"{m.topic}/{m.partition}/{m.offset}" == exc.source_id]
                     if not bad:
-                        raise RuntimeError(f"InvalidEvent names no message of the batch: {exc.source_id}") from exc
-                    await self._dead_letter(tp.topic, tp.partition, bad[0].offset, bad[0].raw, "process", exc.reason)
+                        raise RuntimeError(
+                            f"InvalidEvent names no message of the batch: {exc.source_id}"
+                        ) from exc
+                    await self._dead_letter(
+                        tp.topic, tp.partition, bad[0].offset, bad[0].raw, "process", exc.reason
+                    )
                     msgs = [m for m in msgs if m is not bad[0]]
                     continue
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     self._metrics.retries.labels(tp.topic).inc()
-                    log.warning("batch_failed_retrying", topic=tp.topic, partition=tp.partition,
-                                first_offset=msgs[0].offset, error=repr(exc), retry_in_s=delay)
+                    log.warning(
+                        "batch_failed_retrying",
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        first_offset=msgs[0].offset,
+                        error=repr(exc),
+                        retry_in_s=delay,
+                    )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._backoff_max_s)
                     continue
@@ -327,14 +349,22 @@ class ConsumerPipeline:
                 self.processed += len(msgs)
                 return
 
-    async def _dead_letter(self, topic: str, partition: int, offset: int, raw: bytes, stage: str, error: str) -> None:
+    async def _dead_letter(
+        self, topic: str, partition: int, offset: int, raw: bytes, stage: str, error: str
+    ) -> None:
         self._metrics.consumed.labels(topic, "dlq").inc()
         delay = 0.2
         while True:
             try:
                 await self._producer.dead_letter(
-                    stage=stage, source_id=f"{topic}/{partition}/{offset}", error=error, raw=raw,
-                    source_topic=topic, source_partition=partition, source_offset=offset)
+                    stage=stage,
+                    source_id=f"{topic}/{partition}/{offset}",
+                    error=error,
+                    raw=raw,
+                    source_topic=topic,
+                    source_partition=partition,
+                    source_offset=offset,
+                )
                 return
             except Exception as exc:  # the DLQ write must succeed before the offset may move on
                 log.warning("dlq_write_failed", error=repr(exc), retry_in_s=delay)

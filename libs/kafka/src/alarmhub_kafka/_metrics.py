@@ -12,23 +12,46 @@ class KafkaMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.produce_seconds = Histogram(
-            "alarmhub_kafka_produce_seconds", "Time from send to broker acknowledgement (acks=all)",
-            ["topic"], registry=registry, buckets=_LATENCY_BUCKETS)
+            "alarmhub_kafka_produce_seconds",
+            "Time from send to broker acknowledgement (acks=all)",
+            ["topic"],
+            registry=registry,
+            buckets=_LATENCY_BUCKETS,
+        )
         self.produced = Counter(
-            "alarmhub_kafka_produced_messages_total", "Messages produced, by result", ["topic", "result"],
-            registry=registry)
+            "alarmhub_kafka_produced_messages_total",
+            "Messages produced, by result",
+            ["topic", "result"],
+            registry=registry,
+        )
         self.consumed = Counter(
-            "alarmhub_kafka_consumed_messages_total", "Messages consumed, by result", ["topic", "result"],
-            registry=registry)
+            "alarmhub_kafka_consumed_messages_total",
+            "Messages consumed, by result",
+            ["topic", "result"],
+            registry=registry,
+        )
         self.batch_seconds = Histogram(
-            "alarmhub_kafka_batch_processing_seconds", "Time to process one polled batch of a partition",
-            ["topic"], registry=registry, buckets=_LATENCY_BUCKETS)
+            "alarmhub_kafka_batch_processing_seconds",
+            "Time to process one polled batch of a partition",
+            ["topic"],
+            registry=registry,
+            buckets=_LATENCY_BUCKETS,
+        )
         self.lag = Gauge(
-            "alarmhub_kafka_consumer_lag_messages", "Messages between the committed offset and the end",
-            ["group", "topic", "partition"], registry=registry)
+            "alarmhub_kafka_consumer_lag_messages",
+            "Messages between the committed offset and the end",
+            ["group", "topic", "partition"],
+            registry=registry,
+        )
         self.dlq = Counter(
-            "alarmhub_kafka_dlq_messages_total", "Messages sent to the dead-letter topic", ["topic", "stage"],
-            registry=registry)
+            "alarmhub_kafka_dlq_messages_total",
+            "Messages sent to the dead-letter topic",
+            ["topic", "stage"],
+            registry=registry,
+        )
         self.retries = Counter(
-            "alarmhub_kafka_batch_retries_total", "Batches retried after a transient failure", ["topic"],
-            registry=registry)
+            "alarmhub_kafka_batch_retries_total",
+            "Batches retried after a transient failure",
+            ["topic"],
+            registry=registry,
+        )

@@ -56,6 +56,7 @@ def murmur2(data: bytes) -> int:
     h ^= h >> 15
     return h
 
+
 log = structlog.get_logger("alarmhub.kafka")
 
 
@@ -80,9 +81,14 @@ class DurableProducer:
         self._prefix = topic_prefix
         self._service = service or client_id
         self._kwargs = dict(
-            bootstrap_servers=bootstrap, client_id=client_id, acks="all", linger_ms=linger_ms,
-            request_timeout_ms=request_timeout_ms, enable_idempotence=enable_idempotence,
-            max_batch_size=256 * 1024, retry_backoff_ms=200,
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            linger_ms=linger_ms,
+            request_timeout_ms=request_timeout_ms,
+            enable_idempotence=enable_idempotence,
+            max_batch_size=256 * 1024,
+            retry_backoff_ms=200,
         )
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
@@ -97,9 +103,14 @@ class DurableProducer:
     @classmethod
     def from_settings(cls, settings: Any, *, metrics: KafkaMetrics, client_id: str) -> DurableProducer:
         """Build from a service's settings (``alarmhub_runtime.BaseServiceSettings``)."""
-        return cls(settings.kafka_bootstrap, metrics=metrics, client_id=client_id,
-                   topic_prefix=settings.topic_prefix, service=client_id,
-                   enable_idempotence=settings.kafka_idempotence)
+        return cls(
+            settings.kafka_bootstrap,
+            metrics=metrics,
+            client_id=client_id,
+            topic_prefix=settings.topic_prefix,
+            service=client_id,
+            enable_idempotence=settings.kafka_idempotence,
+        )
 
     def topic(self, name: str) -> str:
         return self._prefix + name
@@ -178,7 +189,9 @@ class DurableProducer:
                         memo = memos.get(full)
                         if memo is None:
                             memo = memos[full] = await self._key_memo(full)
-                        futures.append(await send(full, value, key=kb, partition=self._keyed_partition(memo, kb)))
+                        futures.append(
+                            await send(full, value, key=kb, partition=self._keyed_partition(memo, kb))
+                        )
                     else:
                         futures.append(await send(full, value, key=None))
             if len(futures) == 1:
@@ -198,7 +211,10 @@ class DurableProducer:
         for t, n in per_topic.items():
             child = children.get(t)
             if child is None:
-                child = children[t] = (self._metrics.produced.labels(t, "ok"), self._metrics.produce_seconds.labels(t))
+                child = children[t] = (
+                    self._metrics.produced.labels(t, "ok"),
+                    self._metrics.produce_seconds.labels(t),
+                )
             child[0].inc(n)
             child[1].observe(elapsed)
 
@@ -232,8 +248,9 @@ class DurableProducer:
             memo[1][kb] = partition
         return partition
 
-    async def _send_batched(self, items: list[tuple[str, bytes, str | None]],
-                            per_topic: dict[str, int]) -> list[asyncio.Future[Any]]:
+    async def _send_batched(
+        self, items: list[tuple[str, bytes, str | None]], per_topic: dict[str, int]
+    ) -> list[asyncio.Future[Any]]:
         """Group records by (topic, partition) in order and send each group as record batches.
 
         Partitions are chosen with aiokafka's default (murmur2) partitioner, the one ``send()`` uses,
@@ -267,15 +284,30 @@ class DurableProducer:
         return futures
 
     async def dead_letter(
-        self, *, stage: str, source_id: str, error: str, raw: bytes, protocol: str | None = None,
-        peer: str | None = None, source_topic: str | None = None, source_partition: int | None = None,
+        self,
+        *,
+        stage: str,
+        source_id: str,
+        error: str,
+        raw: bytes,
+        protocol: str | None = None,
+        peer: str | None = None,
+        source_topic: str | None = None,
+        source_partition: int | None = None,
         source_offset: int | None = None,
     ) -> DlqRecord:
         """Write a DLQ record (raw bytes + reason) and wait for the broker."""
         rec = DlqRecord(
-            service=self._service, stage=stage, source_id=source_id, error=error[:2000],
-            raw_b64=DlqRecord.encode_raw(raw[:1_000_000]), protocol=protocol, peer=peer,
-            source_topic=source_topic, source_partition=source_partition, source_offset=source_offset,
+            service=self._service,
+            stage=stage,
+            source_id=source_id,
+            error=error[:2000],
+            raw_b64=DlqRecord.encode_raw(raw[:1_000_000]),
+            protocol=protocol,
+            peer=peer,
+            source_topic=source_topic,
+            source_partition=source_partition,
+            source_offset=source_offset,
             occurred_at=utcnow(),
         )
         await self.send(ALARMS_DLQ, rec, key=source_id)

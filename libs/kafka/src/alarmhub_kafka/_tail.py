@@ -30,9 +30,18 @@ log = structlog.get_logger("alarmhub.kafka")
 
 
 class TopicTail:
-    def __init__(self, *, bootstrap: str, topic: str, model: type[Event],
-                 handler: Callable[[Sequence[Any]], Awaitable[None]], topic_prefix: str = "",
-                 client_id: str = "alarmhub-tail", max_records: int = 500, backoff_max_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topic: str,
+        model: type[Event],
+        handler: Callable[[Sequence[Any]], Awaitable[None]],
+        topic_prefix: str = "",
+        client_id: str = "alarmhub-tail",
+        max_records: int = 500,
+        backoff_max_s: float = 5.0,
+    ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic_prefix + topic
         self._model = model
@@ -48,9 +57,15 @@ class TopicTail:
     async def start(self) -> None:
         delay = 0.2
         while True:
-            consumer = AIOKafkaConsumer(self._topic, bootstrap_servers=self._bootstrap, group_id=None,
-                                        client_id=self._client_id, enable_auto_commit=False,
-                                        auto_offset_reset="latest", max_poll_records=self._max_records)
+            consumer = AIOKafkaConsumer(
+                self._topic,
+                bootstrap_servers=self._bootstrap,
+                group_id=None,
+                client_id=self._client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="latest",
+                max_poll_records=self._max_records,
+            )
             try:
                 await consumer.start()
                 break
@@ -103,12 +118,19 @@ class TopicTail:
                     try:
                         items.append(self._model.model_validate_json(r.value or b""))
                     except ValidationError as exc:
-                        log.warning("kafka_tail_undecodable", topic=self._topic, partition=r.partition,
-                                    offset=r.offset, error=str(exc)[:300])
+                        log.warning(
+                            "kafka_tail_undecodable",
+                            topic=self._topic,
+                            partition=r.partition,
+                            offset=r.offset,
+                            error=str(exc)[:300],
+                        )
             if not items:
                 continue
             self.seen += len(items)
             try:
                 await self._handler(items)
             except Exception as exc:  # a notification path: log and go on
-                log.warning("kafka_tail_handler_failed", topic=self._topic, error=repr(exc), records=len(items))
+                log.warning(
+                    "kafka_tail_handler_failed", topic=self._topic, error=repr(exc), records=len(items)
+                )

@@ -14,8 +14,14 @@ __all__ = ["ensure_topics"]
 log = structlog.get_logger("alarmhub.kafka")
 
 
-async def ensure_topics(bootstrap: str, *, prefix: str = "", replication: int = 1,
-                        min_insync: int | None = None, attempts: int = 30) -> list[str]:
+async def ensure_topics(
+    bootstrap: str,
+    *,
+    prefix: str = "",
+    replication: int = 1,
+    min_insync: int | None = None,
+    attempts: int = 30,
+) -> list[str]:
     """Create every topic of the contract (with its dev partition count) that does not exist yet.
 
     Production passes ``replication=3, min_insync=2``; the dev broker has one node.
@@ -27,8 +33,11 @@ async def ensure_topics(bootstrap: str, *, prefix: str = "", replication: int = 
             await admin.start()
             existing = set(await admin.list_topics())
             configs = {"min.insync.replicas": str(min_insync)} if min_insync else {}
-            missing = [NewTopic(prefix + s.name, s.partitions, replication, topic_configs=configs)
-                       for s in TOPICS if prefix + s.name not in existing]
+            missing = [
+                NewTopic(prefix + s.name, s.partitions, replication, topic_configs=configs)
+                for s in TOPICS
+                if prefix + s.name not in existing
+            ]
             if missing:
                 try:
                     await admin.create_topics(missing)

@@ -7,6 +7,13 @@ from ._service import Lifecycle, run_service
 from ._settings import BaseServiceSettings
 
 __all__ = [
-    "BaseServiceSettings", "HealthServer", "Lifecycle", "ReadinessCheck", "bind_event", "configure_logging",
-    "get_logger", "run_async", "run_service",
+    "BaseServiceSettings",
+    "HealthServer",
+    "Lifecycle",
+    "ReadinessCheck",
+    "bind_event",
+    "configure_logging",
+    "get_logger",
+    "run_async",
+    "run_service",
 ]

@@ -82,11 +82,15 @@ class HealthServer:
                 ok = all(checks.values())
                 status = "200 OK" if ok else "503 Service Unavailable"
                 ctype = "application/json"
-                body = json.dumps({"status": "ready" if ok else "not_ready", "checks": checks}).encode() + b"\n"
+                body = (
+                    json.dumps({"status": "ready" if ok else "not_ready", "checks": checks}).encode() + b"\n"
+                )
             else:
                 status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
-            head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                    "Connection: close\r\n\r\n").encode()
+            head = (
+                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n"
+            ).encode()
             writer.write(head + (b"" if parts and parts[0] == "HEAD" else body))
             await writer.drain()
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, ValueError):

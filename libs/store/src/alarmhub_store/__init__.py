@@ -3,5 +3,13 @@
 from ._credentials import PASSWORD_SCHEME, hash_password, is_password_hash, verify_password
 from .migrate import ensure_database, migrate, migrate_sync, sqlalchemy_url
 
-__all__ = ["PASSWORD_SCHEME", "ensure_database", "hash_password", "is_password_hash", "migrate", "migrate_sync",
-           "sqlalchemy_url", "verify_password"]
+__all__ = [
+    "PASSWORD_SCHEME",
+    "ensure_database",
+    "hash_password",
+    "is_password_hash",
+    "migrate",
+    "migrate_sync",
+    "sqlalchemy_url",
+    "verify_password",
+]

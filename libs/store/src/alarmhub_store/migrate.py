@@ -73,8 +73,10 @@ async def migrate(database_url: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Apply alarmhub's PostgreSQL schema (alembic upgrade heads)")
-    parser.add_argument("--database-url", default=os.environ.get(
-        "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/alarmhub"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/alarmhub"),
+    )
     args = parser.parse_args(argv)
     migrate_sync(args.database_url)
     print(f"schema up to date: {args.database_url}")

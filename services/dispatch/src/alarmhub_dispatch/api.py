@@ -62,13 +62,15 @@ class WebhookRequest(BaseModel):
 class VehicleCommandBody(BaseModel):
     command: Literal["query_position", "track", "text", "track_stop", "supervise"] = Field(
         description="JT/T 808 terminal: query_position (0x8201), track (0x8202), text (0x8300). Vehicle forwarded "
-                    "by a JT/T 809 platform: track (0x9205 start forwarding), track_stop (0x9206), supervise "
-                    "(0x9401 alarm supervision)")
+        "by a JT/T 809 platform: track (0x9205 start forwarding), track_stop (0x9206), supervise "
+        "(0x9401 alarm supervision)"
+    )
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="808 track: interval_s, validity_s; text: text. 809 track/track_stop: reason (default 2, "
-                    "emergency); supervise: warn_type, warn_time, deadline_s, urgent, supervisor, tel, email "
-                    "(defaults from the incident's alarm and the caller)")
+        "emergency); supervise: warn_type, warn_time, deadline_s, urgent, supervisor, tel, email "
+        "(defaults from the incident's alarm and the caller)",
+    )
     timeout_s: float = Field(default=10.0, ge=1.0, le=30.0, description="how long to wait for the answer")
 
 
@@ -79,8 +81,11 @@ class ActionBody(BaseModel):
 
 
 def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None) -> FastAPI:
-    app = FastAPI(title="alarmhub dispatch", version="1.0",
-                  description="Incidents, routing to police stations, registries and the live stream.")
+    app = FastAPI(
+        title="alarmhub dispatch",
+        version="1.0",
+        description="Incidents, routing to police stations, registries and the live stream.",
+    )
     api = APIRouter(prefix="/api/v1")
     d = dispatcher
 
@@ -94,15 +99,23 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
 
     async def principal(request: Request) -> Principal:
         auth = request.headers.get("authorization", "")
-        token = auth[7:].strip() if auth[:7].lower() == "bearer " else request.query_params.get("access_token")
+        token = (
+            auth[7:].strip() if auth[:7].lower() == "bearer " else request.query_params.get("access_token")
+        )
         if not token:
             raise HTTPException(401, "bearer token required", headers={"WWW-Authenticate": "Bearer"})
         rec = await d.store.get_token(hash_token(token))
         if rec is None:
             raise HTTPException(401, "unknown or expired token", headers={"WWW-Authenticate": "Bearer"})
-        who = Principal(user=rec["user_name"], role=rec["role"], unit=rec["unit"], company=rec["company"],
-                        scope=rec["scope"] or {}, address=request.client.host if request.client else None)
-        request.state.principal = who   # for the audit middleware
+        who = Principal(
+            user=rec["user_name"],
+            role=rec["role"],
+            unit=rec["unit"],
+            company=rec["company"],
+            scope=rec["scope"] or {},
+            address=request.client.host if request.client else None,
+        )
+        request.state.principal = who  # for the audit middleware
         return who
 
     Who = Annotated[Principal, Depends(principal)]
@@ -115,13 +128,21 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
 
     def _manages(unit: str, other: str) -> bool:
         """Its own unit and below; the city also manages the external services (119/120)."""
-        return d.tree.covers(unit, other) or (d.tree.is_root(unit) and d.tree.service_kinds(other) is not None)
+        return d.tree.covers(unit, other) or (
+            d.tree.is_root(unit) and d.tree.service_kinds(other) is not None
+        )
 
     # -- incidents ------------------------------------------------------------------------------
     @api.get("/incidents")
-    async def list_incidents(who: Who, station: str | None = None, district: str | None = None,
-                             status: str | None = None, decision: str | None = None,
-                             since: datetime | None = None, limit: int = Query(200, ge=1, le=1000)) -> dict[str, Any]:
+    async def list_incidents(
+        who: Who,
+        station: str | None = None,
+        district: str | None = None,
+        status: str | None = None,
+        decision: str | None = None,
+        since: datetime | None = None,
+        limit: int = Query(200, ge=1, le=1000),
+    ) -> dict[str, Any]:
         where, args = who.sql_filter(d.tree, 1)
         clauses = [where]
         for col, val in (("station", station), ("district", district), ("decision", decision)):
@@ -141,7 +162,7 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
     async def _visible(who: Principal, incident_id: uuid.UUID) -> dict[str, Any]:
         row = await d.store.get_incident(None, incident_id)
         if row is None or not who.sees(d.tree, row):
-            raise HTTPException(404, "no such incident")   # neighbours' incidents do not exist for the caller
+            raise HTTPException(404, "no such incident")  # neighbours' incidents do not exist for the caller
         return row
 
     @api.get("/incidents/{incident_id}")
@@ -151,22 +172,47 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         events = []
         for a in await d.store.incident_alarms(incident_id):
             t = a["triaged"]
-            events.append({"event_id": str(a["event_id"]), "decision": a["decision"], "score": a["score"],
-                           "priority": t.get("priority"), "reasons": t.get("reasons", []),
-                           "major_event": t.get("major_event", False), "rule_version": t.get("rule_version"),
-                           "decided_at": t.get("decided_at"), "received_at": a["received_at"].isoformat(),
-                           "event": t["event"]})
+            events.append(
+                {
+                    "event_id": str(a["event_id"]),
+                    "decision": a["decision"],
+                    "score": a["score"],
+                    "priority": t.get("priority"),
+                    "reasons": t.get("reasons", []),
+                    "major_event": t.get("major_event", False),
+                    "rule_version": t.get("rule_version"),
+                    "decided_at": t.get("decided_at"),
+                    "received_at": a["received_at"].isoformat(),
+                    "event": t["event"],
+                }
+            )
         out["events"] = events
-        out["timeline"] = [{
-            "seq": e["seq"], "event_id": str(e["event_id"]), "type": e["type"], "status": e["status"],
-            "at": e["at"].isoformat(), "actor": {"user": e["actor_user"], "unit": e["actor_unit"],
-                                                  "role": e["actor_role"], "address": e["address"]},
-            "station": e["station"], "district": e["district"], "verdict": e["verdict"], "data": e["data"],
-        } for e in await d.store.timeline(incident_id)]
+        out["timeline"] = [
+            {
+                "seq": e["seq"],
+                "event_id": str(e["event_id"]),
+                "type": e["type"],
+                "status": e["status"],
+                "at": e["at"].isoformat(),
+                "actor": {
+                    "user": e["actor_user"],
+                    "unit": e["actor_unit"],
+                    "role": e["actor_role"],
+                    "address": e["address"],
+                },
+                "station": e["station"],
+                "district": e["district"],
+                "verdict": e["verdict"],
+                "data": e["data"],
+            }
+            for e in await d.store.timeline(incident_id)
+        ]
         return out
 
     @api.get("/incidents/{incident_id}/track")
-    async def incident_track(who: Who, incident_id: uuid.UUID, limit: int = Query(5000, ge=1, le=50_000)) -> dict[str, Any]:
+    async def incident_track(
+        who: Who, incident_id: uuid.UUID, limit: int = Query(5000, ge=1, le=50_000)
+    ) -> dict[str, Any]:
         """The incident's vehicle track (WGS-84), from an hour before it opened."""
         row = await _visible(who, incident_id)
         if tracks is None or not row["source_device_id"]:
@@ -174,7 +220,9 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         points = await tracks.track(row["source_device_id"], row["opened_at"] - timedelta(hours=1), limit)
         return {"device_id": row["source_device_id"], "points": points}
 
-    async def _act(who: Principal, incident_id: uuid.UUID, action: str, body: ActionBody | None) -> dict[str, Any]:
+    async def _act(
+        who: Principal, incident_id: uuid.UUID, action: str, body: ActionBody | None
+    ) -> dict[str, Any]:
         try:
             return await d.act(who, incident_id, action, (body or ActionBody()).model_dump(exclude_none=True))
         except NotFound:
@@ -187,7 +235,9 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
             raise HTTPException(422, str(exc)) from None
 
     @api.post("/incidents/{incident_id}/vehicle-command")
-    async def incident_vehicle_command(who: Who, incident_id: uuid.UUID, body: VehicleCommandBody) -> dict[str, Any]:
+    async def incident_vehicle_command(
+        who: Who, incident_id: uuid.UUID, body: VehicleCommandBody
+    ) -> dict[str, Any]:
         """Locate now, track, or text the incident's vehicle through ingest-gps — or, for a vehicle forwarded
         by a JT/T 809 platform, start/stop its tracking or send an alarm supervision down the platform's
         link; the answer is returned and recorded on the incident's timeline (``not_connected`` and
@@ -206,11 +256,16 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
             raise HTTPException(502, str(exc)) from None
 
     for _action in ("ack", "on-scene", "escalate", "verify", "close"):
+
         def _make(action: str) -> Any:
-            async def route(who: Who, incident_id: uuid.UUID, body: ActionBody | None = None) -> dict[str, Any]:
+            async def route(
+                who: Who, incident_id: uuid.UUID, body: ActionBody | None = None
+            ) -> dict[str, Any]:
                 return await _act(who, incident_id, action, body)
+
             route.__name__ = f"incident_{action.replace('-', '_')}"
             return route
+
         api.post(f"/incidents/{{incident_id}}/{_action}", name=f"incident_{_action}")(_make(_action))
 
     # -- CAP 1.2 ---------------------------------------------------------------------------------
@@ -222,8 +277,11 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         body = feed_xml([(summary(r, d.tree), r["opened_at"]) for r in rows], str(request.url), d.clock())
         return Response(body, media_type="application/atom+xml")
 
-    @api.get("/incidents/{incident_id}/cap", response_class=Response,
-             responses={200: {"content": {"application/cap+xml": {}}}})
+    @api.get(
+        "/incidents/{incident_id}/cap",
+        response_class=Response,
+        responses={200: {"content": {"application/cap+xml": {}}}},
+    )
     async def cap_alert(who: Who, incident_id: uuid.UUID) -> Response:
         row = await _visible(who, incident_id)
         return Response(alert_xml(summary(row, d.tree), row["opened_at"]), media_type="application/cap+xml")
@@ -250,15 +308,24 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         secret = req.secret or secrets.token_urlsafe(32)
         hook_id = await d.store.p.fetchval(
             "INSERT INTO webhooks (target_kind, target, url, secret, created_by) VALUES ($1,$2,$3,$4,$5) RETURNING id",
-            kind, target, req.url, secret, who.user)
+            kind,
+            target,
+            req.url,
+            secret,
+            who.user,
+        )
         return {"id": hook_id, "target_kind": kind, "target": target, "url": req.url, "secret": secret}
 
     @api.get("/webhooks")
     async def webhook_list(who: Who) -> dict[str, Any]:
-        rows = await d.store.fetch("SELECT id, target_kind, target, url, active, created_by, created_at FROM webhooks"
-                                   " ORDER BY id")
-        items = [{**r, "created_at": r["created_at"].isoformat()} for r in rows
-                 if _hook_visible(who, r["target_kind"], r["target"])]
+        rows = await d.store.fetch(
+            "SELECT id, target_kind, target, url, active, created_by, created_at FROM webhooks ORDER BY id"
+        )
+        items = [
+            {**r, "created_at": r["created_at"].isoformat()}
+            for r in rows
+            if _hook_visible(who, r["target_kind"], r["target"])
+        ]
         return {"items": items, "count": len(items)}
 
     @api.delete("/webhooks/{hook_id}", status_code=204)
@@ -276,9 +343,13 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         rows = await d.store.fetch(
             "SELECT d.id, d.webhook_id, w.target_kind, w.target, w.url, d.idempotency_key, d.incident_id, d.attempts,"
             " d.last_status, d.last_error, d.created_at, d.payload FROM webhook_deliveries d"
-            f" JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'dead' ORDER BY d.id DESC LIMIT {limit}")
-        items = [{**r, "incident_id": str(r["incident_id"]), "created_at": r["created_at"].isoformat()}
-                 for r in rows if _hook_visible(who, r["target_kind"], r["target"])]
+            f" JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'dead' ORDER BY d.id DESC LIMIT {limit}"
+        )
+        items = [
+            {**r, "incident_id": str(r["incident_id"]), "created_at": r["created_at"].isoformat()}
+            for r in rows
+            if _hook_visible(who, r["target_kind"], r["target"])
+        ]
         return {"items": items, "count": len(items)}
 
     @api.post("/webhooks/dead-letters/{delivery_id}/retry")
@@ -286,18 +357,25 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         supervisor(who)
         row = await d.store.p.fetchrow(
             "SELECT w.target_kind, w.target FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id"
-            " WHERE d.id=$1 AND d.status='dead'", delivery_id)
+            " WHERE d.id=$1 AND d.status='dead'",
+            delivery_id,
+        )
         if row is None or not _hook_visible(who, row["target_kind"], row["target"]):
             raise HTTPException(404, "no such dead letter")
-        await d.store.execute("UPDATE webhook_deliveries SET status='pending', attempts=0, next_attempt_at=now()"
-                              " WHERE id=$1", delivery_id)
+        await d.store.execute(
+            "UPDATE webhook_deliveries SET status='pending', attempts=0, next_attempt_at=now() WHERE id=$1",
+            delivery_id,
+        )
         return {"id": delivery_id, "status": "pending"}
 
     # -- reports ------------------------------------------------------------------------------
     def _report(rows: list[dict[str, Any]], columns: list[str], fmt: str, name: str) -> Any:
         if fmt == "csv":
-            return Response(to_csv(rows, columns), media_type="text/csv; charset=utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+            return Response(
+                to_csv(rows, columns),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            )
         return {"items": rows, "columns": columns}
 
     @api.get("/reports/ack-times")
@@ -313,18 +391,27 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
             " percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM acknowledged_at - opened_at)) AS p90_s"
             f" FROM incidents WHERE {where} AND decision IN ('dispatch','verify')"
             " GROUP BY GROUPING SETS ((district), (district, station)) ORDER BY district NULLS LAST, station NULLS FIRST",
-            *args)
+            *args,
+        )
         for r in rows:
             for k in ("p50_s", "p90_s"):
                 r[k] = round(r[k], 1) if r[k] is not None else None
             r["level"] = "station" if r["station"] else "district"
             r["name"] = d.tree.name(r["station"] or r["district"])
-        return _report(rows, ["level", "district", "station", "name", "incidents", "acknowledged", "p50_s", "p90_s"],
-                       format, "ack-times")
+        return _report(
+            rows,
+            ["level", "district", "station", "name", "incidents", "acknowledged", "p50_s", "p90_s"],
+            format,
+            "ack-times",
+        )
 
     @api.get("/reports/false-alarms")
-    async def report_false(who: Who, by: Literal["source", "account"] = "source", since: datetime | None = None,
-                           format: str = "json") -> Any:
+    async def report_false(
+        who: Who,
+        by: Literal["source", "account"] = "source",
+        since: datetime | None = None,
+        format: str = "json",
+    ) -> Any:
         """False-alarm rate of closed incidents with a verdict, by source protocol or by account."""
         where, args = who.sql_filter(d.tree, 1)
         if since:
@@ -334,19 +421,26 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         rows = await d.store.fetch(
             f"SELECT {key} AS key, count(*) AS closed, count(*) FILTER (WHERE verdict='false_alarm') AS false_alarms,"
             " count(*) FILTER (WHERE verdict='genuine') AS genuine"
-            f" FROM incidents WHERE {where} AND verdict IS NOT NULL GROUP BY {key} ORDER BY 2 DESC LIMIT 1000", *args)
+            f" FROM incidents WHERE {where} AND verdict IS NOT NULL GROUP BY {key} ORDER BY 2 DESC LIMIT 1000",
+            *args,
+        )
         for r in rows:
             r["false_alarm_rate"] = round(r["false_alarms"] / r["closed"], 3) if r["closed"] else None
-        return _report(rows, ["key", "closed", "false_alarms", "genuine", "false_alarm_rate"], format,
-                       f"false-alarms-by-{by}")
+        return _report(
+            rows,
+            ["key", "closed", "false_alarms", "genuine", "false_alarm_rate"],
+            format,
+            f"false-alarms-by-{by}",
+        )
 
     @api.get("/reports/cameras")
     async def report_cameras(who: Who, format: str = "json") -> Any:
         """Cameras per district (by their unit), online rate, and the plan's targets."""
         if who.role == "alarm_company" or who.unit is None:
             raise HTTPException(403, "units only")
-        rows = await d.store.fetch("SELECT unit, count(*) AS n, count(*) FILTER (WHERE online) AS online"
-                                   " FROM cameras GROUP BY unit")
+        rows = await d.store.fetch(
+            "SELECT unit, count(*) AS n, count(*) FILTER (WHERE online) AS online FROM cameras GROUP BY unit"
+        )
         per: dict[str, dict[str, int]] = {}
         for r in rows:
             district = _district_of(r["unit"])
@@ -362,16 +456,36 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
                 continue
             c = per.get(dist, {"cameras": 0, "online": 0})
             target = CAMERA_TARGETS.get(dist)
-            out.append({"district": dist, "name": d.tree.name(dist), "cameras": c["cameras"], "online": c["online"],
-                        "online_rate": round(c["online"] / c["cameras"], 3) if c["cameras"] else None,
-                        "target": target, "of_target": round(c["cameras"] / target, 3) if target else None})
+            out.append(
+                {
+                    "district": dist,
+                    "name": d.tree.name(dist),
+                    "cameras": c["cameras"],
+                    "online": c["online"],
+                    "online_rate": round(c["online"] / c["cameras"], 3) if c["cameras"] else None,
+                    "target": target,
+                    "of_target": round(c["cameras"] / target, 3) if target else None,
+                }
+            )
         if d.tree.is_root(who.unit):
             total = sum(r["cameras"] for r in out)
-            out.append({"district": "city", "name": d.tree.name("city"), "cameras": total,
-                        "online": sum(r["online"] for r in out), "online_rate": None,
-                        "target": CITY_CAMERA_TARGET, "of_target": round(total / CITY_CAMERA_TARGET, 3)})
-        return _report(out, ["district", "name", "cameras", "online", "online_rate", "target", "of_target"],
-                       format, "cameras")
+            out.append(
+                {
+                    "district": "city",
+                    "name": d.tree.name("city"),
+                    "cameras": total,
+                    "online": sum(r["online"] for r in out),
+                    "online_rate": None,
+                    "target": CITY_CAMERA_TARGET,
+                    "of_target": round(total / CITY_CAMERA_TARGET, 3),
+                }
+            )
+        return _report(
+            out,
+            ["district", "name", "cameras", "online", "online_rate", "target", "of_target"],
+            format,
+            "cameras",
+        )
 
     def _district_of(unit: str | None) -> str | None:
         n = d.tree.nodes.get(unit or "")
@@ -407,16 +521,24 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
                             queued = m.pop("_queued", None)
                             if queued is not None:
                                 d.metrics.stream_queue_seconds.observe(now - queued)
-                            chunk.append(f"event: incident\nid: {m['incident']['id']}\n"
-                                         f"data: {json.dumps(m, ensure_ascii=False)}\n\n")
+                            chunk.append(
+                                f"event: incident\nid: {m['incident']['id']}\n"
+                                f"data: {json.dumps(m, ensure_ascii=False)}\n\n"
+                            )
                         if chunk:
                             yield "".join(chunk)
-                        if len(chunk) < len(msgs):   # None: this stream was cut (too slow) or the service stops
+                        if len(chunk) < len(
+                            msgs
+                        ):  # None: this stream was cut (too slow) or the service stops
                             return
             finally:
                 d.metrics.stream_clients.dec()
-        return StreamingResponse(gen(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+        return StreamingResponse(
+            gen(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     # -- units ----------------------------------------------------------------------------------
     @api.get("/units")
@@ -449,11 +571,17 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         elif req.role == "vehicle_owner":
             vehicles = sorted(set(req.scope.get("vehicles") or ()))
             if not vehicles or len(vehicles) > 20:
-                raise HTTPException(422, "a vehicle_owner token names 1 to 20 registered vehicles in scope.vehicles")
-            known = await d.store.fetch("SELECT device_id FROM vehicles WHERE device_id = ANY($1::text[])", vehicles)
+                raise HTTPException(
+                    422, "a vehicle_owner token names 1 to 20 registered vehicles in scope.vehicles"
+                )
+            known = await d.store.fetch(
+                "SELECT device_id FROM vehicles WHERE device_id = ANY($1::text[])", vehicles
+            )
             if len(known) != len(vehicles):
-                raise HTTPException(422, "unknown vehicle: "
-                                    + ", ".join(sorted(set(vehicles) - {r["device_id"] for r in known})))
+                raise HTTPException(
+                    422,
+                    "unknown vehicle: " + ", ".join(sorted(set(vehicles) - {r["device_id"] for r in known})),
+                )
             if who.unit is None:
                 raise HTTPException(403, "units only")
             unit = None
@@ -465,13 +593,28 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
             unit = req.unit
         token = new_token()
         expires = datetime.now().astimezone() + timedelta(seconds=req.ttl_s)
-        await d.store.put_token(hash_token(token), req.user, req.role, unit,
-                                req.company if req.role == "alarm_company" else None,
-                                req.scope if req.role == "department"
-                                else {"vehicles": sorted(set(req.scope["vehicles"]))} if req.role == "vehicle_owner"
-                                else {}, who.user, expires)
-        return {"token": token, "user": req.user, "role": req.role, "unit": unit, "company": req.company,
-                "expires_at": expires.isoformat()}
+        await d.store.put_token(
+            hash_token(token),
+            req.user,
+            req.role,
+            unit,
+            req.company if req.role == "alarm_company" else None,
+            req.scope
+            if req.role == "department"
+            else {"vehicles": sorted(set(req.scope["vehicles"]))}
+            if req.role == "vehicle_owner"
+            else {},
+            who.user,
+            expires,
+        )
+        return {
+            "token": token,
+            "user": req.user,
+            "role": req.role,
+            "unit": unit,
+            "company": req.company,
+            "expires_at": expires.isoformat(),
+        }
 
     # -- registries -----------------------------------------------------------------------------
     def _kind(kind: str) -> Any:
@@ -492,26 +635,33 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
             return
         cols = list(rows[0])
         updates = ", ".join(f"{c}=EXCLUDED.{c}" for c in cols if c not in k.key) + ", updated_at=now()"
-        sql = (f"INSERT INTO {k.table} ({', '.join(cols)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"
-               f" ON CONFLICT ({', '.join(k.key)}) DO UPDATE SET {updates}")
+        sql = (
+            f"INSERT INTO {k.table} ({', '.join(cols)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"
+            f" ON CONFLICT ({', '.join(k.key)}) DO UPDATE SET {updates}"
+        )
         async with d.store.p.acquire() as conn, conn.transaction():
             await conn.executemany(sql, [tuple(r[c] for c in cols) for r in rows])
             await conn.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, k.table)
 
     @api.get("/registry/{kind}")
-    async def registry_list(who: Who, kind: str, limit: int = Query(1000, ge=1, le=100_000),
-                            offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    async def registry_list(
+        who: Who, kind: str, limit: int = Query(1000, ge=1, le=100_000), offset: int = Query(0, ge=0)
+    ) -> dict[str, Any]:
         k = _kind(kind)
         if who.role == "vehicle_owner":
             raise HTTPException(403, "vehicle owners have no registry access")
         if who.role == "alarm_company":
             if kind != "accounts":
                 raise HTTPException(403, "alarm companies see only their accounts")
-            rows = await d.store.fetch(f"SELECT * FROM accounts WHERE company=$1 ORDER BY line, account"
-                                       f" LIMIT {limit} OFFSET {offset}", who.company)
+            rows = await d.store.fetch(
+                f"SELECT * FROM accounts WHERE company=$1 ORDER BY line, account"
+                f" LIMIT {limit} OFFSET {offset}",
+                who.company,
+            )
         else:
-            rows = await d.store.fetch(f"SELECT * FROM {k.table} ORDER BY {', '.join(k.key)}"
-                                       f" LIMIT {limit} OFFSET {offset}")
+            rows = await d.store.fetch(
+                f"SELECT * FROM {k.table} ORDER BY {', '.join(k.key)} LIMIT {limit} OFFSET {offset}"
+            )
         items = [k.to_out(r) for r in rows]
         return {"items": items, "count": len(items)}
 
@@ -565,7 +715,7 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
             records = parse_csv(body.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
-        for i, rec in enumerate(records, start=2):   # line numbers as a spreadsheet shows them
+        for i, rec in enumerate(records, start=2):  # line numbers as a spreadsheet shows them
             try:
                 rows.append(k.to_row(rec))
             except (KeyError, ValueError, TypeError) as exc:
@@ -573,7 +723,7 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
         if errors:
             return JSONResponse({"imported": 0, "errors": errors[:100]}, status_code=422)  # type: ignore[return-value]
         for start in range(0, len(rows), 1000):
-            await _upsert(k, rows[start:start + 1000])
+            await _upsert(k, rows[start : start + 1000])
         return {"imported": len(rows), "errors": []}
 
     add_theft_routes(api, d, Who)
@@ -588,14 +738,15 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
-        return HTMLResponse(console.joinpath("index.html").read_text("utf-8"),
-                            headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(
+            console.joinpath("index.html").read_text("utf-8"), headers={"Cache-Control": "no-cache"}
+        )
 
     @app.get("/console/{name:path}", include_in_schema=False)
     async def asset(name: str) -> Response:
         types = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml"}
         parts = name.split("/")
-        suffix = name[name.rfind("."):] if "." in parts[-1] else ""
+        suffix = name[name.rfind(".") :] if "." in parts[-1] else ""
         if any(p in ("", ".", "..") for p in parts) or suffix not in types:
             raise HTTPException(404)
         f = console.joinpath("assets")

@@ -64,19 +64,33 @@ class _Server(uvicorn.Server):
 
 
 class DispatchApp:
-    def __init__(self, settings: DispatchSettings, registry: CollectorRegistry, *,
-                 gps_transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: DispatchSettings,
+        registry: CollectorRegistry,
+        *,
+        gps_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = DispatchMetrics(registry)
         self.kafka_metrics = KafkaMetrics(registry)
         self.store = Store(settings.database_url, max_size=settings.db_pool_size)
-        self.producer = DurableProducer.from_settings(settings, metrics=self.kafka_metrics, client_id="dispatch")
-        self.policy = Policy(ack_timeout_s=settings.ack_timeout_s, district_timeout_s=settings.district_timeout_s)
+        self.producer = DurableProducer.from_settings(
+            settings, metrics=self.kafka_metrics, client_id="dispatch"
+        )
+        self.policy = Policy(
+            ack_timeout_s=settings.ack_timeout_s, district_timeout_s=settings.district_timeout_s
+        )
         self.vehicle_commands = VehicleCommands(
-            settings.gps_command_url, transport=gps_transport,
+            settings.gps_command_url,
+            transport=gps_transport,
             redis=aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-            if settings.gps_command_routing else None,
-            prefix=settings.gps_key_prefix, lookups=self.metrics.gps_owner_lookups, platform_user=self._platform_user)
+            if settings.gps_command_routing
+            else None,
+            prefix=settings.gps_key_prefix,
+            lookups=self.metrics.gps_owner_lookups,
+            platform_user=self._platform_user,
+        )
         self.dispatcher: Dispatcher | None = None
         self.consumer: ConsumerPipeline | None = None
         self.gps_consumer: ConsumerPipeline | None = None
@@ -91,13 +105,17 @@ class DispatchApp:
         self.sender = WebhookSender(timeout_s=settings.webhook_timeout_s)
         self.precedence = AlarmPrecedence(settings.gps_yield_max_s, self.metrics.gps_yield_seconds)
         # the partitions of a poll hand over their decisions together: one transaction for all of them
-        self._triaged: Coalescer[TriagedAlarm] | None = Coalescer(self._apply_triaged) if settings.coalesce else None
+        self._triaged: Coalescer[TriagedAlarm] | None = (
+            Coalescer(self._apply_triaged) if settings.coalesce else None
+        )
 
     def add_checks(self, health: HealthServer) -> None:
         health.add_check("kafka_producer", self.producer.ready)
         health.add_check("triaged_consumer", lambda: self.consumer is not None and self.consumer.ready())
         health.add_check("gps_consumer", lambda: self.gps_consumer is not None and self.gps_consumer.ready())
-        health.add_check("devices_consumer", lambda: self.devices_consumer is not None and self.devices_consumer.ready())
+        health.add_check(
+            "devices_consumer", lambda: self.devices_consumer is not None and self.devices_consumer.ready()
+        )
         health.add_check("stream_feed", lambda: self.stream_feed is not None and self.stream_feed.ready())
         health.add_check("http", lambda: self.server is not None and self.server.started)
         health.add_check("postgres", self._pg_ok)
@@ -128,53 +146,107 @@ class DispatchApp:
         if s.load_demo_geography and await self.store.station_areas() == 0:
             t0 = time.monotonic()
             n = await self.store.insert_units(demo_units(s.demo_seed, s.demo_stations))
-            log.info("demo_geography_loaded", units=n, seconds=round(time.monotonic() - t0, 2), synthetic=True)
-        await self.store.insert_units(external_services())   # 119/120 exist whatever the geography
+            log.info(
+                "demo_geography_loaded", units=n, seconds=round(time.monotonic() - t0, 2), synthetic=True
+            )
+        await self.store.insert_units(external_services())  # 119/120 exist whatever the geography
         tree = UnitTree(await self.store.load_units())
         # the lookup grid is built below, in a thread, while the consumers join their groups
-        router = tree.router(max_distance_m=s.route_max_distance_m, district_distance_m=s.route_district_distance_m,
-                             grid_cell_m=None)
+        router = tree.router(
+            max_distance_m=s.route_max_distance_m,
+            district_distance_m=s.route_district_distance_m,
+            grid_cell_m=None,
+        )
         log.info("jurisdictions_loaded", units=len(tree.nodes), stations=len(router.stations))
         if s.dev_token:
             # The city is the root over the most units: a dev or test database may hold stray roots.
             roots = [u for u in tree.nodes.values() if u.parent_id is None]
             root = max(roots, key=lambda u: (len(tree.subtree(u.id)), u.id), default=None)
             if root is not None:
-                await self.store.put_token(hash_token(s.dev_token), "dev-admin", "supervisor", root.id, None, {},
-                                           "ALARMHUB_DEV_TOKEN", None)
+                await self.store.put_token(
+                    hash_token(s.dev_token),
+                    "dev-admin",
+                    "supervisor",
+                    root.id,
+                    None,
+                    {},
+                    "ALARMHUB_DEV_TOKEN",
+                    None,
+                )
                 log.info("dev_token_enabled", user="dev-admin", unit=root.id)
         await self.producer.start()
         self.dispatcher = Dispatcher(self.store, tree, router, self.producer, self.metrics, self.policy)
         self.dispatcher.commands = self.vehicle_commands
         self.consumer = ConsumerPipeline(
-            bootstrap=s.kafka_bootstrap, group=s.group, topics=[ALARMS_TRIAGED], model=TriagedAlarm,
-            handler=self.handle, producer=self.producer, metrics=self.kafka_metrics,
-            topic_prefix=s.topic_prefix, max_records=s.max_records, client_id="dispatch",
-            session_timeout_ms=s.kafka_session_timeout_ms)
+            bootstrap=s.kafka_bootstrap,
+            group=s.group,
+            topics=[ALARMS_TRIAGED],
+            model=TriagedAlarm,
+            handler=self.handle,
+            producer=self.producer,
+            metrics=self.kafka_metrics,
+            topic_prefix=s.topic_prefix,
+            max_records=s.max_records,
+            client_id="dispatch",
+            session_timeout_ms=s.kafka_session_timeout_ms,
+        )
         self.tracks = TrackStore(self.dispatcher)
         await self.tracks.ensure_partitions(self.dispatcher.clock())
         self.gps_consumer = ConsumerPipeline(
-            bootstrap=s.kafka_bootstrap, group=s.group + "-tracks", topics=[TELEMETRY_GPS], model=GpsFix,
-            handler=self.handle_gps, producer=self.producer, metrics=self.kafka_metrics,
-            topic_prefix=s.topic_prefix, max_records=s.gps_batch, client_id="dispatch-tracks",
+            bootstrap=s.kafka_bootstrap,
+            group=s.group + "-tracks",
+            topics=[TELEMETRY_GPS],
+            model=GpsFix,
+            handler=self.handle_gps,
+            producer=self.producer,
+            metrics=self.kafka_metrics,
+            topic_prefix=s.topic_prefix,
+            max_records=s.gps_batch,
+            client_id="dispatch-tracks",
             max_concurrency=s.gps_concurrency,
-            session_timeout_ms=s.kafka_session_timeout_ms)
+            session_timeout_ms=s.kafka_session_timeout_ms,
+        )
         # both group joins at once: each waits for the broker's rebalance delay
         d = self.dispatcher
         self.devices = DeviceStatusStore(self.store, lambda: d.tree, lambda: d.router)
         self.devices_consumer = ConsumerPipeline(
-            bootstrap=s.kafka_bootstrap, group=s.group + "-devices", topics=[DEVICES_STATUS], model=DeviceStatus,
-            handler=self.handle_devices, producer=self.producer, metrics=self.kafka_metrics,
-            topic_prefix=s.topic_prefix, max_records=1000, client_id="dispatch-devices",
-            session_timeout_ms=s.kafka_session_timeout_ms)
+            bootstrap=s.kafka_bootstrap,
+            group=s.group + "-devices",
+            topics=[DEVICES_STATUS],
+            model=DeviceStatus,
+            handler=self.handle_devices,
+            producer=self.producer,
+            metrics=self.kafka_metrics,
+            topic_prefix=s.topic_prefix,
+            max_records=1000,
+            client_id="dispatch-devices",
+            session_timeout_ms=s.kafka_session_timeout_ms,
+        )
         # every replica tails incidents.events (no group): its live streams then show what other replicas changed
-        self.stream_feed = TopicTail(bootstrap=s.kafka_bootstrap, topic=INCIDENTS_EVENTS, model=IncidentEvent,
-                                     handler=self.handle_incident_events, topic_prefix=s.topic_prefix,
-                                     client_id="dispatch-stream")
-        await asyncio.gather(self.consumer.start(), self.gps_consumer.start(), self.devices_consumer.start(),
-                             self.stream_feed.start(), self._build_route_grid(router))
-        config = uvicorn.Config(build_api(self.dispatcher, self.tracks, devices=self.devices), host=s.http_host, port=s.http_port, log_config=None,
-                                access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+        self.stream_feed = TopicTail(
+            bootstrap=s.kafka_bootstrap,
+            topic=INCIDENTS_EVENTS,
+            model=IncidentEvent,
+            handler=self.handle_incident_events,
+            topic_prefix=s.topic_prefix,
+            client_id="dispatch-stream",
+        )
+        await asyncio.gather(
+            self.consumer.start(),
+            self.gps_consumer.start(),
+            self.devices_consumer.start(),
+            self.stream_feed.start(),
+            self._build_route_grid(router),
+        )
+        config = uvicorn.Config(
+            build_api(self.dispatcher, self.tracks, devices=self.devices),
+            host=s.http_host,
+            port=s.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
         self.server = _Server(config)
         self._server_task = asyncio.create_task(self.server.serve(), name="dispatch:http")
         for _ in range(200):
@@ -243,7 +315,7 @@ class DispatchApp:
     async def handle_gps(self, msgs: Sequence[Message[Any]]) -> None:
         """Fixes → ``tracks``; vehicles with open incidents are followed and re-routed."""
         assert self.tracks is not None
-        await self.precedence.yield_to_alarms()   # the alarm path first (docs/dispatch.md, precedence.py)
+        await self.precedence.yield_to_alarms()  # the alarm path first (docs/dispatch.md, precedence.py)
         await self.tracks.handle([m.value for m in msgs])
 
     async def handle_devices(self, msgs: Sequence[Message[Any]]) -> None:
@@ -260,7 +332,9 @@ class DispatchApp:
         if d is None or not len(d.hub):
             return
         # only incidents changed after the version this replica pushed (its own writes were pushed at commit)
-        change = {e.incident_id: e.type.value for e in events if not d.hub.pushed_since(str(e.incident_id), e.at)}
+        change = {
+            e.incident_id: e.type.value for e in events if not d.hub.pushed_since(str(e.incident_id), e.at)
+        }
         if not change:
             return
         rows = await self.store.list_incidents("id = ANY($1::uuid[])", [list(change)], len(change))
@@ -273,8 +347,11 @@ class DispatchApp:
         while True:
             await asyncio.sleep(self.settings.timer_interval_s)
             try:
-                for _ in range(20):   # bounded: at most 1,000 attempts per tick
-                    if await self.dispatcher.deliver_due(self.sender, self.settings.webhook_max_attempts) < 50:
+                for _ in range(20):  # bounded: at most 1,000 attempts per tick
+                    if (
+                        await self.dispatcher.deliver_due(self.sender, self.settings.webhook_max_attempts)
+                        < 50
+                    ):
                         break
             except Exception as exc:
                 log.warning("webhook_tick_failed", error=repr(exc))

@@ -52,29 +52,63 @@ class AuditWriter:
         self.store = store
         self.metrics = metrics
 
-    async def write(self, kind: str, who: Principal | None, *, method: str | None, path: str | None,
-                    status: int | None, address: str | None, detail: dict[str, Any] | None = None) -> None:
+    async def write(
+        self,
+        kind: str,
+        who: Principal | None,
+        *,
+        method: str | None,
+        path: str | None,
+        status: int | None,
+        address: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         try:
             await self.store.p.execute(
                 "INSERT INTO audit_log (user_name, role, unit, company, address, kind, method, path, status, detail)"
                 " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-                who.user if who else None, who.role if who else None, who.unit if who else None,
-                who.company if who else None, (who.address if who else None) or address, kind, method, path,
-                status, detail or {})
+                who.user if who else None,
+                who.role if who else None,
+                who.unit if who else None,
+                who.company if who else None,
+                (who.address if who else None) or address,
+                kind,
+                method,
+                path,
+                status,
+                detail or {},
+            )
         except Exception as exc:
-            log.error("audit_write_failed", kind=kind, path=path, user=who.user if who else None, error=repr(exc))
+            log.error(
+                "audit_write_failed", kind=kind, path=path, user=who.user if who else None, error=repr(exc)
+            )
             if self.metrics is not None:
                 self.metrics.audit_failures.inc()
 
-    async def for_request(self, kind: str, who: Principal | None, request: Any, status: int,
-                          detail: dict[str, Any] | None = None) -> None:
-        await self.write(kind, who, method=request.method, path=request.url.path, status=status,
-                         address=request.client.host if request.client else None, detail=detail)
+    async def for_request(
+        self,
+        kind: str,
+        who: Principal | None,
+        request: Any,
+        status: int,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        await self.write(
+            kind,
+            who,
+            method=request.method,
+            path=request.url.path,
+            status=status,
+            address=request.client.host if request.client else None,
+            detail=detail,
+        )
 
     async def query(self, where: str, args: list[Any], limit: int) -> list[dict[str, Any]]:
         rows = await self.store.p.fetch(
             "SELECT id, at, user_name, role, unit, company, address, kind, method, path, status, detail"
-            f" FROM audit_log WHERE {where} ORDER BY id DESC LIMIT {int(limit)}", *args)
+            f" FROM audit_log WHERE {where} ORDER BY id DESC LIMIT {int(limit)}",
+            *args,
+        )
         return [{**dict(r), "at": r["at"].isoformat()} for r in rows]
 
 
@@ -83,9 +117,15 @@ class AuditMiddleware:
         self.app = app
         self.writer = writer
 
-    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
-                       send: Callable[[Message], Awaitable[None]]) -> None:
-        kind = audited_kind(scope.get("method", ""), scope.get("path", "")) if scope["type"] == "http" else None
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        kind = (
+            audited_kind(scope.get("method", ""), scope.get("path", "")) if scope["type"] == "http" else None
+        )
         if kind is None:
             await self.app(scope, receive, send)
             return
@@ -97,9 +137,15 @@ class AuditMiddleware:
                     query = scope.get("query_string", b"").decode("latin-1")
                     detail = {"query": _redact(query)} if query else {}
                     client = scope.get("client")
-                    await self.writer.write(kind, who, method=scope["method"], path=scope["path"],
-                                            status=message["status"], address=client[0] if client else None,
-                                            detail=detail)
+                    await self.writer.write(
+                        kind,
+                        who,
+                        method=scope["method"],
+                        path=scope["path"],
+                        status=message["status"],
+                        address=client[0] if client else None,
+                        detail=detail,
+                    )
             await send(message)
 
         await self.app(scope, receive, send_audited)
@@ -117,15 +163,20 @@ def since_clause(since: datetime | None, args: list[Any]) -> str:
     return f" AND at >= ${len(args)}"
 
 
-def add_audit_routes(api: Any, d: Any, who_type: Any, supervisor: Callable[[Principal], None],
-                     writer: AuditWriter) -> None:
+def add_audit_routes(
+    api: Any, d: Any, who_type: Any, supervisor: Callable[[Principal], None], writer: AuditWriter
+) -> None:
     """``GET /api/v1/audit``: supervisors read the audit rows of the people of their unit and below."""
     from fastapi import Query
 
     @api.get("/audit")
-    async def audit_list(who: who_type, user: str | None = None, kind: str | None = None,
-                         since: datetime | None = None,
-                         limit: int = Query(200, ge=1, le=5000)) -> dict[str, Any]:
+    async def audit_list(
+        who: who_type,
+        user: str | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        limit: int = Query(200, ge=1, le=5000),
+    ) -> dict[str, Any]:
         caller: Principal = who
         supervisor(caller)
         args: list[Any] = []

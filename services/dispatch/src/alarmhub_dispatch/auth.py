@@ -51,8 +51,12 @@ class Principal:
         return [str(v) for v in self.scope.get("vehicles") or ()] if self.role == "vehicle_owner" else []
 
     def actor(self) -> Actor:
-        return Actor(user=self.user, unit=self.unit or (f"company:{self.company}" if self.company else None),
-                     role=self.role, address=self.address)
+        return Actor(
+            user=self.user,
+            unit=self.unit or (f"company:{self.company}" if self.company else None),
+            role=self.role,
+            address=self.address,
+        )
 
     @property
     def can_act(self) -> bool:
@@ -74,11 +78,13 @@ class Principal:
             if districts and incident.get("district") not in districts:
                 return False
         kinds = tree.service_kinds(self.unit)
-        if kinds is not None:   # fire (119) / medical (120) command centres: the alarms handed to them
+        if kinds is not None:  # fire (119) / medical (120) command centres: the alarms handed to them
             return incident.get("kind") in kinds
         if tree.is_root(self.unit):
             return True  # the city sees everything, including what could not be routed
-        return tree.covers(self.unit, incident.get("station")) or tree.covers(self.unit, incident.get("district"))
+        return tree.covers(self.unit, incident.get("station")) or tree.covers(
+            self.unit, incident.get("district")
+        )
 
     def sql_filter(self, tree: UnitTree, start: int) -> tuple[str, list[Any]]:
         """A WHERE fragment (with ``$start``… placeholders) equivalent to :meth:`sees`."""

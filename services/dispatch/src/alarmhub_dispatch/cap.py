@@ -39,7 +39,7 @@ def alert_element(inc: dict[str, Any], first_sent: datetime | str, *, sender: st
     """The current CAP alert of an incident summary (see module docstring for the thread rules)."""
     first_id = f"alarmhub-{inc['id']}"
     status = inc["status"]
-    if inc.get("updated_at") in (None, inc.get("opened_at")):      # nothing happened since it was opened
+    if inc.get("updated_at") in (None, inc.get("opened_at")):  # nothing happened since it was opened
         msg_type, ident, sent = "Alert", first_id, first_sent
     else:
         cancelled = status == "closed" and inc.get("verdict") in ("false_alarm", "test")
@@ -64,18 +64,35 @@ def alert_element(inc: dict[str, Any], first_sent: datetime | str, *, sender: st
     _sub(info, "severity", _SEVERITY.get(int(inc["priority"]), "Unknown"))
     _sub(info, "certainty", "Observed" if inc["decision"] == "dispatch" else "Possible")
     _sub(info, "senderName", "alarmhub dispatch")
-    _sub(info, "headline", f"{inc['kind']} P{inc['priority']} {inc.get('station_name') or inc.get('station') or ''}".strip())
-    _sub(info, "description", "; ".join(r.get("text_zh") or r.get("text", "") for r in inc.get("reasons") or []) or inc["kind"])
-    for name, value in (("incident_id", inc["id"]), ("status", status), ("station", inc.get("station")),
-                        ("district", inc.get("district")), ("score", inc.get("score")),
-                        ("verdict", inc.get("verdict"))):
+    _sub(
+        info,
+        "headline",
+        f"{inc['kind']} P{inc['priority']} {inc.get('station_name') or inc.get('station') or ''}".strip(),
+    )
+    _sub(
+        info,
+        "description",
+        "; ".join(r.get("text_zh") or r.get("text", "") for r in inc.get("reasons") or []) or inc["kind"],
+    )
+    for name, value in (
+        ("incident_id", inc["id"]),
+        ("status", status),
+        ("station", inc.get("station")),
+        ("district", inc.get("district")),
+        ("score", inc.get("score")),
+        ("verdict", inc.get("verdict")),
+    ):
         if value is not None:
             p = ET.SubElement(info, f"{{{CAP_NS}}}parameter")
             _sub(p, "valueName", name)
             _sub(p, "value", value)
     loc = inc.get("location") or {}
     area = ET.SubElement(info, f"{{{CAP_NS}}}area")
-    _sub(area, "areaDesc", inc.get("station_name") or inc.get("district_name") or inc.get("station") or "unknown")
+    _sub(
+        area,
+        "areaDesc",
+        inc.get("station_name") or inc.get("district_name") or inc.get("station") or "unknown",
+    )
     if loc.get("lat") is not None and loc.get("lon") is not None:
         _sub(area, "circle", f"{loc['lat']:.6f},{loc['lon']:.6f} 0.1")
     return a

@@ -11,53 +11,116 @@ __all__ = ["DispatchSettings"]
 class DispatchSettings(BaseServiceSettings):
     health_port: int = Field(default=9105, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
     http_host: str = Field(default="0.0.0.0", alias="ALARMHUB_HTTP_HOST")
-    http_port: int = Field(default=8080, ge=0, le=65535, alias="ALARMHUB_HTTP_PORT",
-                           description="API, console and SSE; 0 picks a free port (logged as http_started)")
-    dev_token: str | None = Field(default=None, alias="ALARMHUB_DEV_TOKEN",
-                                  description="when set, a city-tier supervisor token with this value (user dev-admin)")
+    http_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        alias="ALARMHUB_HTTP_PORT",
+        description="API, console and SSE; 0 picks a free port (logged as http_started)",
+    )
+    dev_token: str | None = Field(
+        default=None,
+        alias="ALARMHUB_DEV_TOKEN",
+        description="when set, a city-tier supervisor token with this value (user dev-admin)",
+    )
     group: str = Field(default="dispatch", alias="ALARMHUB_DISPATCH_GROUP")
-    db_pool_size: int = Field(default=10, ge=2, le=200, alias="ALARMHUB_DISPATCH_DB_POOL",
-                              description="PostgreSQL connections of this process (partition batches, API, timers, "
-                                          "the stream tail); keep it under the server's max_connections / instances")
+    db_pool_size: int = Field(
+        default=10,
+        ge=2,
+        le=200,
+        alias="ALARMHUB_DISPATCH_DB_POOL",
+        description="PostgreSQL connections of this process (partition batches, API, timers, "
+        "the stream tail); keep it under the server's max_connections / instances",
+    )
     max_records: int = Field(default=200, ge=1, le=10_000, alias="ALARMHUB_DISPATCH_BATCH")
-    coalesce: bool = Field(default=True, alias="ALARMHUB_DISPATCH_COALESCE",
-                           description="apply the decisions that a poll's partitions hand over together in one "
-                                       "transaction (one set of round trips instead of one per partition)")
-    gps_batch: int = Field(default=250, ge=1, le=10_000, alias="ALARMHUB_DISPATCH_GPS_BATCH",
-                           description="fixes per poll of the tracks consumer: each poll's decoding runs in one go "
-                                       "on the event loop the alarm path shares (was 1000)")
-    gps_concurrency: int = Field(default=1, ge=1, le=64, alias="ALARMHUB_DISPATCH_GPS_CONCURRENCY",
-                                 description="track writes in flight at once (one per partition's batch, each on its own "
-                                             "PostgreSQL connection); 1 keeps the GPS path to one backend's CPU")
-    gps_yield_max_s: float = Field(default=0.5, ge=0, le=10, alias="ALARMHUB_DISPATCH_GPS_YIELD_MAX_S",
-                                   description="how long a GPS batch waits for the alarm batches in hand before "
-                                               "writing its tracks anyway; 0 turns the alarm path's precedence off")
-    ack_timeout_s: float = Field(default=120.0, gt=0, alias="ALARMHUB_DISPATCH_ACK_TIMEOUT_S",
-                                 description="unacknowledged at the station this long → escalate to the district")
-    district_timeout_s: float = Field(default=300.0, gt=0, alias="ALARMHUB_DISPATCH_DISTRICT_TIMEOUT_S",
-                                      description="still unacknowledged at the district this long → the city")
+    coalesce: bool = Field(
+        default=True,
+        alias="ALARMHUB_DISPATCH_COALESCE",
+        description="apply the decisions that a poll's partitions hand over together in one "
+        "transaction (one set of round trips instead of one per partition)",
+    )
+    gps_batch: int = Field(
+        default=250,
+        ge=1,
+        le=10_000,
+        alias="ALARMHUB_DISPATCH_GPS_BATCH",
+        description="fixes per poll of the tracks consumer: each poll's decoding runs in one go "
+        "on the event loop the alarm path shares (was 1000)",
+    )
+    gps_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        alias="ALARMHUB_DISPATCH_GPS_CONCURRENCY",
+        description="track writes in flight at once (one per partition's batch, each on its own "
+        "PostgreSQL connection); 1 keeps the GPS path to one backend's CPU",
+    )
+    gps_yield_max_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=10,
+        alias="ALARMHUB_DISPATCH_GPS_YIELD_MAX_S",
+        description="how long a GPS batch waits for the alarm batches in hand before "
+        "writing its tracks anyway; 0 turns the alarm path's precedence off",
+    )
+    ack_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        alias="ALARMHUB_DISPATCH_ACK_TIMEOUT_S",
+        description="unacknowledged at the station this long → escalate to the district",
+    )
+    district_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        alias="ALARMHUB_DISPATCH_DISTRICT_TIMEOUT_S",
+        description="still unacknowledged at the district this long → the city",
+    )
     timer_interval_s: float = Field(default=1.0, gt=0, alias="ALARMHUB_DISPATCH_TIMER_INTERVAL_S")
-    route_max_distance_m: float = Field(default=500.0, ge=0, alias="ALARMHUB_ROUTE_MAX_DISTANCE_M",
-                                        description="a point outside every station area goes to the nearest within this")
+    route_max_distance_m: float = Field(
+        default=500.0,
+        ge=0,
+        alias="ALARMHUB_ROUTE_MAX_DISTANCE_M",
+        description="a point outside every station area goes to the nearest within this",
+    )
     route_district_distance_m: float = Field(default=2000.0, ge=0, alias="ALARMHUB_ROUTE_DISTRICT_DISTANCE_M")
-    route_grid_cell_m: float = Field(default=200.0, ge=0, alias="ALARMHUB_ROUTE_GRID_CELL_M",
-                                     description="cell size of the routing lookup grid (docs/dispatch.md); "
-                                                 "0 = none, every lookup through the STRtree")
+    route_grid_cell_m: float = Field(
+        default=200.0,
+        ge=0,
+        alias="ALARMHUB_ROUTE_GRID_CELL_M",
+        description="cell size of the routing lookup grid (docs/dispatch.md); "
+        "0 = none, every lookup through the STRtree",
+    )
     demo_seed: int = Field(default=20061125, alias="ALARMHUB_DEMO_GEO_SEED")
     demo_stations: int = Field(default=300, ge=9, le=5000, alias="ALARMHUB_DEMO_GEO_STATIONS")
-    load_demo_geography: bool = Field(default=True, alias="ALARMHUB_DEMO_GEOGRAPHY",
-                                      description="fill an empty units table with the demo geography at start")
+    load_demo_geography: bool = Field(
+        default=True,
+        alias="ALARMHUB_DEMO_GEOGRAPHY",
+        description="fill an empty units table with the demo geography at start",
+    )
     webhook_timeout_s: float = Field(default=5.0, gt=0, alias="ALARMHUB_WEBHOOK_TIMEOUT_S")
-    webhook_max_attempts: int = Field(default=8, ge=1, le=50, alias="ALARMHUB_WEBHOOK_MAX_ATTEMPTS",
-                                      description="attempts before a delivery goes to the dead-letter list")
-    gps_command_url: str = Field(default="http://127.0.0.1:9112/commands", alias="ALARMHUB_GPS_COMMAND_URL",
-                                 description="ingest-gps's command endpoint used when no gateway is known to "
-                                             "hold the vehicle's session")
-    gps_redis_prefix: str | None = Field(default=None, alias="ALARMHUB_GPS_REDIS_PREFIX",
-                                         description="prefix of ingest-gps's session-ownership keys; "
-                                                     "default '<topic prefix>gps:'")
-    gps_command_routing: bool = Field(default=True, alias="ALARMHUB_GPS_COMMAND_ROUTING",
-                                      description="send each command to the gateway holding the session (Redis)")
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=50,
+        alias="ALARMHUB_WEBHOOK_MAX_ATTEMPTS",
+        description="attempts before a delivery goes to the dead-letter list",
+    )
+    gps_command_url: str = Field(
+        default="http://127.0.0.1:9112/commands",
+        alias="ALARMHUB_GPS_COMMAND_URL",
+        description="ingest-gps's command endpoint used when no gateway is known to "
+        "hold the vehicle's session",
+    )
+    gps_redis_prefix: str | None = Field(
+        default=None,
+        alias="ALARMHUB_GPS_REDIS_PREFIX",
+        description="prefix of ingest-gps's session-ownership keys; default '<topic prefix>gps:'",
+    )
+    gps_command_routing: bool = Field(
+        default=True,
+        alias="ALARMHUB_GPS_COMMAND_ROUTING",
+        description="send each command to the gateway holding the session (Redis)",
+    )
     migrate: bool = Field(default=True, alias="ALARMHUB_MIGRATE", description="apply the schema at start")
 
     @property

@@ -25,11 +25,19 @@ from shapely.geometry.base import BaseGeometry
 
 from .geo import geometry_gcj02_to_wgs84
 
-__all__ = ["CITY_ID", "DEFAULT_SEED", "DEFAULT_STATIONS", "Unit", "demo_units", "external_services", "load_districts"]
+__all__ = [
+    "CITY_ID",
+    "DEFAULT_SEED",
+    "DEFAULT_STATIONS",
+    "Unit",
+    "demo_units",
+    "external_services",
+    "load_districts",
+]
 
 CITY_ID = "city"
 DEFAULT_SEED = 20061125
-DEFAULT_STATIONS = 300         # "some hundreds in all", spread over the districts by area
+DEFAULT_STATIONS = 300  # "some hundreds in all", spread over the districts by area
 MIN_PER_DISTRICT = 8
 
 
@@ -64,7 +72,9 @@ def load_districts() -> tuple[Unit, list[Unit]]:
         if p["level"] == "city":
             city = Unit(CITY_ID, p["name_zh"], p["name_en"], 1, None, geom, properties=props)
         else:
-            districts.append(Unit(p["adcode"], p["name_zh"], p["name_en"], 2, CITY_ID, geom, properties=props))
+            districts.append(
+                Unit(p["adcode"], p["name_zh"], p["name_en"], 2, CITY_ID, geom, properties=props)
+            )
     if city is None:
         raise ValueError("the district file has no city outline")
     districts.sort(key=lambda u: u.id)
@@ -104,8 +114,7 @@ def _split_district(district: Unit, n: int, rng: np.random.Generator) -> list[Un
     # number stations north-west → south-east so the ids read like a map
     order = np.lexsort((sites[:, 0], -np.round(sites[:, 1], 2)))
     sites = sites[order]
-    cells = shapely.voronoi_polygons(MultiPoint(sites), extend_to=geom.envelope.buffer(0.1),
-                                     ordered=True)
+    cells = shapely.voronoi_polygons(MultiPoint(sites), extend_to=geom.envelope.buffer(0.1), ordered=True)
     units = []
     for i, (cell, site) in enumerate(zip(cells.geoms, sites, strict=True), start=1):
         area = shapely.make_valid(cell.intersection(geom))
@@ -113,22 +122,44 @@ def _split_district(district: Unit, n: int, rng: np.random.Generator) -> list[Un
         if area.is_empty:
             continue
         sid = f"{district.id}-S{i:02d}"
-        units.append(Unit(
-            id=sid, name=f"{district.name}第{i:02d}派出所（合成）",
-            name_en=f"{district.name_en} Station {i:02d} (synthetic)", tier=3, parent_id=district.id,
-            geometry=area, synthetic=True,
-            properties={"synthetic": True, "site": [round(float(site[0]), 6), round(float(site[1]), 6)]},
-        ))
+        units.append(
+            Unit(
+                id=sid,
+                name=f"{district.name}第{i:02d}派出所（合成）",
+                name_en=f"{district.name_en} Station {i:02d} (synthetic)",
+                tier=3,
+                parent_id=district.id,
+                geometry=area,
+                synthetic=True,
+                properties={"synthetic": True, "site": [round(float(site[0]), 6), round(float(site[1]), 6)]},
+            )
+        )
     return units
 
 
 def external_services() -> tuple[Unit, ...]:
     """The fire (119) and medical (120) command centres: external units reached by the same channels."""
     return (
-        Unit("fire-119", "深圳市消防救援指挥中心（119）", "Shenzhen fire and rescue command centre (119)", 1, None,
-             None, kind="fire", properties={"handover": ["fire"]}),
-        Unit("medical-120", "深圳市急救中心（120）", "Shenzhen emergency medical centre (120)", 1, None, None,
-             kind="medical", properties={"handover": ["medical"]}),
+        Unit(
+            "fire-119",
+            "深圳市消防救援指挥中心（119）",
+            "Shenzhen fire and rescue command centre (119)",
+            1,
+            None,
+            None,
+            kind="fire",
+            properties={"handover": ["fire"]},
+        ),
+        Unit(
+            "medical-120",
+            "深圳市急救中心（120）",
+            "Shenzhen emergency medical centre (120)",
+            1,
+            None,
+            None,
+            kind="medical",
+            properties={"handover": ["medical"]},
+        ),
     )
 
 

@@ -31,9 +31,16 @@ __all__ = ["DEVICE_KINDS", "DeviceStatusStore", "device_kind", "online_of"]
 DEVICE_KINDS = ("camera", "alarm_panel", "vehicle", "platform")
 
 _KIND = {
-    Protocol.ISAPI: "camera", Protocol.ONVIF: "camera", Protocol.GB28181: "camera", Protocol.WEBHOOK: "camera",
-    Protocol.DC09_CID: "alarm_panel", Protocol.DC09_SIA: "alarm_panel",
-    Protocol.JT808: "vehicle", Protocol.GT06: "vehicle", Protocol.H02: "vehicle", Protocol.JT809: "platform",
+    Protocol.ISAPI: "camera",
+    Protocol.ONVIF: "camera",
+    Protocol.GB28181: "camera",
+    Protocol.WEBHOOK: "camera",
+    Protocol.DC09_CID: "alarm_panel",
+    Protocol.DC09_SIA: "alarm_panel",
+    Protocol.JT808: "vehicle",
+    Protocol.GT06: "vehicle",
+    Protocol.H02: "vehicle",
+    Protocol.JT809: "platform",
 }
 _UP = {DeviceStatusKind.ONLINE, DeviceStatusKind.SUPERVISION_RESTORED}
 _DOWN = {DeviceStatusKind.OFFLINE, DeviceStatusKind.SUPERVISION_MISSED}
@@ -69,7 +76,7 @@ WHERE d.status_at <= EXCLUDED.status_at
 class DeviceStatusStore:
     def __init__(self, store: Store, tree_fn: Any, router_fn: Any) -> None:
         self.store = store
-        self._tree_fn = tree_fn        # callables: the dispatcher may swap tree and router on a reload
+        self._tree_fn = tree_fn  # callables: the dispatcher may swap tree and router on a reload
         self._router_fn = router_fn
 
     def _district_of(self, unit: str | None) -> tuple[str | None, str | None]:
@@ -86,9 +93,12 @@ class DeviceStatusStore:
         out: dict[str, tuple[str | None, str | None]] = {}
         cams = [dev for dev, k in kinds.items() if k == "camera"]
         if cams:
-            for cam in await self.store.fetch("SELECT id, unit, lat, lon FROM cameras WHERE id = ANY($1::text[])",
-                                              cams):
-                place: tuple[str | None, str | None] = self._district_of(cam["unit"]) if cam["unit"] else (None, None)
+            for cam in await self.store.fetch(
+                "SELECT id, unit, lat, lon FROM cameras WHERE id = ANY($1::text[])", cams
+            ):
+                place: tuple[str | None, str | None] = (
+                    self._district_of(cam["unit"]) if cam["unit"] else (None, None)
+                )
                 if place[1] is None and cam["lat"] is not None:
                     r = router.route(cam["lon"], cam["lat"])
                     place = (r.station, r.district)
@@ -110,7 +120,7 @@ class DeviceStatusStore:
         One registry query per kind and one ``executemany`` per batch: a gateway restarting brings every
         one of its devices' statuses at once (the plan counts 200,000 cameras)."""
         last: dict[str, DeviceStatus] = {}
-        link: dict[str, bool] = {}       # the newest link-bearing status per device in this batch
+        link: dict[str, bool] = {}  # the newest link-bearing status per device in this batch
         for s in sorted(items, key=lambda x: x.occurred_at):
             if SUPERVISION_ANSWER in s.attributes:  # a platform answering a command, not a link state
                 continue
@@ -120,8 +130,18 @@ class DeviceStatusStore:
                 link[s.device_id] = up
         kinds = {dev: device_kind(s) for dev, s in last.items()}
         places = await self._places(kinds)
-        rows = [(dev, kinds[dev], s.protocol.value, link.get(dev), s.status.value, s.occurred_at,
-                 *places.get(dev, (None, None))) for dev, s in last.items()]
+        rows = [
+            (
+                dev,
+                kinds[dev],
+                s.protocol.value,
+                link.get(dev),
+                s.status.value,
+                s.occurred_at,
+                *places.get(dev, (None, None)),
+            )
+            for dev, s in last.items()
+        ]
         if rows:
             await self.store.p.executemany(_UPSERT, rows)
         return len(rows)
@@ -142,16 +162,25 @@ class DeviceStatusStore:
             f"SELECT {group}, count(*) AS devices, count(*) FILTER (WHERE online) AS online,"
             " max(status_at) AS last_status_at"
             f" FROM device_status WHERE {' AND '.join(where)} GROUP BY {group}"
-            f" ORDER BY district NULLS LAST, {'station NULLS FIRST, ' if by == 'station' else ''}kind", *args)
+            f" ORDER BY district NULLS LAST, {'station NULLS FIRST, ' if by == 'station' else ''}kind",
+            *args,
+        )
         out = []
         for r in rows:
-            item = {"district": r["district"], "district_name": tree.name(r["district"]) if r["district"] else None}
+            item = {
+                "district": r["district"],
+                "district_name": tree.name(r["district"]) if r["district"] else None,
+            }
             if by == "station":
                 item["station"] = r["station"]
                 item["station_name"] = tree.name(r["station"]) if r["station"] else None
-            item.update(kind=r["kind"], devices=r["devices"], online=r["online"],
-                        online_rate=round(r["online"] / r["devices"], 3) if r["devices"] else None,
-                        last_status_at=r["last_status_at"].isoformat() if r["last_status_at"] else None)
+            item.update(
+                kind=r["kind"],
+                devices=r["devices"],
+                online=r["online"],
+                online_rate=round(r["online"] / r["devices"], 3) if r["devices"] else None,
+                last_status_at=r["last_status_at"].isoformat() if r["last_status_at"] else None,
+            )
             out.append(item)
         return out
 
@@ -166,9 +195,12 @@ def add_device_routes(api: Any, d: Any, who_type: Any, devices: DeviceStatusStor
     from .reports import to_csv
 
     @api.get("/reports/devices")
-    async def report_devices(who: who_type, by: Literal["district", "station"] = "district",
-                             kind: Literal["camera", "alarm_panel", "vehicle", "platform"] | None = None,
-                             format: Literal["json", "csv"] = "json") -> Any:
+    async def report_devices(
+        who: who_type,
+        by: Literal["district", "station"] = "district",
+        kind: Literal["camera", "alarm_panel", "vehicle", "platform"] | None = None,
+        format: Literal["json", "csv"] = "json",
+    ) -> Any:
         """Devices and their online rate (last status from ``devices.status``) per district or station and kind,
         over the caller's unit and below; the city also sees devices without a unit (vehicles, platforms)."""
         if who.role in ("alarm_company", "vehicle_owner") or who.unit is None:
@@ -180,9 +212,20 @@ def add_device_routes(api: Any, d: Any, who_type: Any, devices: DeviceStatusStor
             allowed = frozenset().union(*(tree.subtree(x) for x in districts if x in tree))
             visible = allowed if visible is None else visible & allowed
         rows = await devices.report(visible, by, kind)
-        columns = ["district", "district_name", *(["station", "station_name"] if by == "station" else []),
-                   "kind", "devices", "online", "online_rate", "last_status_at"]
+        columns = [
+            "district",
+            "district_name",
+            *(["station", "station_name"] if by == "station" else []),
+            "kind",
+            "devices",
+            "online",
+            "online_rate",
+            "last_status_at",
+        ]
         if format == "csv":
-            return Response(to_csv(rows, columns), media_type="text/csv; charset=utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="devices-by-{by}.csv"'})
+            return Response(
+                to_csv(rows, columns),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="devices-by-{by}.csv"'},
+            )
         return {"items": rows, "columns": columns}

@@ -27,7 +27,9 @@ Floats = npt.NDArray[np.float64]
 
 def geometry_gcj02_to_wgs84(geom: BaseGeometry) -> BaseGeometry:
     """Convert every vertex of a shapely geometry from GCJ-02 to WGS-84 (done once, at import)."""
+
     def _conv(coords: Floats) -> Floats:
         lon, lat = gcj02_to_wgs84(coords[:, 0], coords[:, 1])
         return np.column_stack([lon, lat])
+
     return shapely.transform(geom, _conv)

@@ -20,13 +20,26 @@ from alarmhub_events import Actor, Decision, IncidentEventType, IncidentStatus, 
 
 from .routing import Route
 
-__all__ = ["ActionError", "Policy", "Transition", "acceptance", "apply_action", "apply_escalation", "apply_triaged"]
+__all__ = [
+    "ActionError",
+    "Policy",
+    "Transition",
+    "acceptance",
+    "apply_action",
+    "apply_escalation",
+    "apply_triaged",
+]
 
 SYSTEM = Actor(user="system:dispatch", role="system")
 #: what the GPS gateway reports on its own (a JT/T 809 platform's late answer to a vehicle command)
 GPS_GATEWAY = Actor(user="system:ingest-gps", role="system")
-OPEN = {IncidentStatus.OPENED, IncidentStatus.ROUTED, IncidentStatus.ESCALATED,
-        IncidentStatus.ACKNOWLEDGED, IncidentStatus.ON_SCENE}
+OPEN = {
+    IncidentStatus.OPENED,
+    IncidentStatus.ROUTED,
+    IncidentStatus.ESCALATED,
+    IncidentStatus.ACKNOWLEDGED,
+    IncidentStatus.ON_SCENE,
+}
 UNACKED = {IncidentStatus.OPENED, IncidentStatus.ROUTED, IncidentStatus.ESCALATED}
 ESCALATING_DECISIONS = {Decision.DISPATCH}
 
@@ -72,36 +85,72 @@ def acceptance(t: TriagedAlarm, route: Route) -> dict[str, Any]:
     return {"accepted": True}
 
 
-def apply_triaged(row: dict[str, Any] | None, t: TriagedAlarm, route: Route, now: datetime,
-                  policy: Policy) -> tuple[dict[str, Any], list[Transition]]:
+def apply_triaged(
+    row: dict[str, Any] | None, t: TriagedAlarm, route: Route, now: datetime, policy: Policy
+) -> tuple[dict[str, Any], list[Transition]]:
     """Fold one triage decision into an incident: the new column values and the transitions it causes."""
     ev = t.event
     reasons = [r.model_dump(mode="json", exclude_none=True) for r in t.reasons]
     if row is None:
         loc = ev.location
         fields: dict[str, Any] = {
-            "id": t.incident_id, "decision": t.decision.value, "priority": t.priority, "score": t.score,
-            "reasons": reasons, "kind": ev.kind.value, "station": route.station, "district": route.district,
-            "lat": loc.lat if loc else None, "lon": loc.lon if loc else None,
+            "id": t.incident_id,
+            "decision": t.decision.value,
+            "priority": t.priority,
+            "score": t.score,
+            "reasons": reasons,
+            "kind": ev.kind.value,
+            "station": route.station,
+            "district": route.district,
+            "lat": loc.lat if loc else None,
+            "lon": loc.lon if loc else None,
             "location": loc.model_dump(mode="json", exclude_none=True) if loc else None,
-            "route": route.as_dict(), "source_device_id": ev.source.device_id, "protocol": ev.source.protocol.value,
-            "account": ev.source.account, "major_event": t.major_event, "rule_version": t.rule_version,
-            "opened_at": now, "updated_at": now, "escalation_level": 0, "escalate_at": None,
+            "route": route.as_dict(),
+            "source_device_id": ev.source.device_id,
+            "protocol": ev.source.protocol.value,
+            "account": ev.source.account,
+            "major_event": t.major_event,
+            "rule_version": t.rule_version,
+            "opened_at": now,
+            "updated_at": now,
+            "escalation_level": 0,
+            "escalate_at": None,
             "alarm_count": 1,
         }
-        trans = [Transition(IncidentEventType.OPENED, IncidentStatus.OPENED, SYSTEM, now,
-                            data={"decision": t.decision.value, "score": t.score, "priority": t.priority,
-                                  "triaged_event_id": str(t.event_id), **acceptance(t, route)})]
+        trans = [
+            Transition(
+                IncidentEventType.OPENED,
+                IncidentStatus.OPENED,
+                SYSTEM,
+                now,
+                data={
+                    "decision": t.decision.value,
+                    "score": t.score,
+                    "priority": t.priority,
+                    "triaged_event_id": str(t.event_id),
+                    **acceptance(t, route),
+                },
+            )
+        ]
         status = IncidentStatus.OPENED
         if route.station is not None or route.district is not None:
             status = IncidentStatus.ROUTED
-            trans.append(Transition(IncidentEventType.ROUTED, status, SYSTEM, now, data={"route": route.as_dict()}))
+            trans.append(
+                Transition(IncidentEventType.ROUTED, status, SYSTEM, now, data={"route": route.as_dict()})
+            )
         if t.decision in ESCALATING_DECISIONS:
             if t.major_event:
                 fields["escalation_level"] = 2
                 status = IncidentStatus.ESCALATED
-                trans.append(Transition(IncidentEventType.ESCALATED, status, SYSTEM, now,
-                                        data={"to": ["district", "city"], "reason": "major_event", "level": 2}))
+                trans.append(
+                    Transition(
+                        IncidentEventType.ESCALATED,
+                        status,
+                        SYSTEM,
+                        now,
+                        data={"to": ["district", "city"], "reason": "major_event", "level": 2},
+                    )
+                )
             else:
                 fields["escalate_at"] = _deadline(0, now, policy)
         fields["status"] = status.value
@@ -122,8 +171,12 @@ def apply_triaged(row: dict[str, Any] | None, t: TriagedAlarm, route: Route, now
     if t.decision.value != row["decision"] and status in OPEN:
         fields["decision"] = t.decision.value
         changed["decision"] = t.decision.value
-        if t.decision in ESCALATING_DECISIONS and status in UNACKED and row["escalate_at"] is None \
-                and row["escalation_level"] < 2:
+        if (
+            t.decision in ESCALATING_DECISIONS
+            and status in UNACKED
+            and row["escalate_at"] is None
+            and row["escalation_level"] < 2
+        ):
             fields["escalate_at"] = _deadline(row["escalation_level"], now, policy)
     if t.major_event and not row["major_event"] and status in OPEN:
         fields["major_event"] = True
@@ -133,16 +186,40 @@ def apply_triaged(row: dict[str, Any] | None, t: TriagedAlarm, route: Route, now
             if status in UNACKED:
                 status = IncidentStatus.ESCALATED
                 fields["status"] = status.value
-            trans.append(Transition(IncidentEventType.ESCALATED, status, SYSTEM, now,
-                                    data={"to": ["district", "city"], "reason": "major_event", "level": 2}))
-    trans.insert(0, Transition(IncidentEventType.UPDATED, status, SYSTEM, now,
-                               data={"triaged_event_id": str(t.event_id), "decision": t.decision.value,
-                                     "score": t.score, **({"changed": changed} if changed else {})}))
+            trans.append(
+                Transition(
+                    IncidentEventType.ESCALATED,
+                    status,
+                    SYSTEM,
+                    now,
+                    data={"to": ["district", "city"], "reason": "major_event", "level": 2},
+                )
+            )
+    trans.insert(
+        0,
+        Transition(
+            IncidentEventType.UPDATED,
+            status,
+            SYSTEM,
+            now,
+            data={
+                "triaged_event_id": str(t.event_id),
+                "decision": t.decision.value,
+                "score": t.score,
+                **({"changed": changed} if changed else {}),
+            },
+        ),
+    )
     return fields, trans
 
 
-def apply_escalation(row: dict[str, Any], now: datetime, policy: Policy,
-                     actor: Actor = SYSTEM, reason: str = "not_acknowledged") -> tuple[dict[str, Any], list[Transition]]:
+def apply_escalation(
+    row: dict[str, Any],
+    now: datetime,
+    policy: Policy,
+    actor: Actor = SYSTEM,
+    reason: str = "not_acknowledged",
+) -> tuple[dict[str, Any], list[Transition]]:
     status = IncidentStatus(row["status"])
     if status not in OPEN:
         raise ActionError(f"incident is {status.value}")
@@ -150,15 +227,27 @@ def apply_escalation(row: dict[str, Any], now: datetime, policy: Policy,
     if level == row["escalation_level"]:
         raise ActionError("already escalated to the city")
     new_status = IncidentStatus.ESCALATED if status in UNACKED else status
-    fields = {"escalation_level": level, "status": new_status.value, "updated_at": now,
-              "escalate_at": _deadline(level, now, policy) if status in UNACKED else None}
+    fields = {
+        "escalation_level": level,
+        "status": new_status.value,
+        "updated_at": now,
+        "escalate_at": _deadline(level, now, policy) if status in UNACKED else None,
+    }
     to = "district" if level == 1 else "city"
-    return fields, [Transition(IncidentEventType.ESCALATED, new_status, actor, now,
-                               data={"to": [to], "level": level, "reason": reason})]
+    return fields, [
+        Transition(
+            IncidentEventType.ESCALATED,
+            new_status,
+            actor,
+            now,
+            data={"to": [to], "level": level, "reason": reason},
+        )
+    ]
 
 
-def apply_action(row: dict[str, Any], action: str, body: dict[str, Any], actor: Actor, now: datetime,
-                 policy: Policy) -> tuple[dict[str, Any], list[Transition]]:
+def apply_action(
+    row: dict[str, Any], action: str, body: dict[str, Any], actor: Actor, now: datetime, policy: Policy
+) -> tuple[dict[str, Any], list[Transition]]:
     """A dispatcher's action (ack, on-scene, escalate, verify, close) on the incident in ``row``."""
     status = IncidentStatus(row["status"])
     note = body.get("note")
@@ -168,8 +257,10 @@ def apply_action(row: dict[str, Any], action: str, body: dict[str, Any], actor: 
     if action == "ack":
         if status not in UNACKED:
             raise ActionError(f"incident is already {status.value}")
-        return ({"status": "acknowledged", "acknowledged_at": now, "escalate_at": None, "updated_at": now},
-                [Transition(IncidentEventType.ACKNOWLEDGED, IncidentStatus.ACKNOWLEDGED, actor, now, data=data)])
+        return (
+            {"status": "acknowledged", "acknowledged_at": now, "escalate_at": None, "updated_at": now},
+            [Transition(IncidentEventType.ACKNOWLEDGED, IncidentStatus.ACKNOWLEDGED, actor, now, data=data)],
+        )
     if action == "on-scene":
         if status == IncidentStatus.ON_SCENE:
             raise ActionError("already on scene")
@@ -190,8 +281,16 @@ def apply_action(row: dict[str, Any], action: str, body: dict[str, Any], actor: 
         fields = {"verification": outcome, "updated_at": now}
         if outcome == "false":
             fields.update(status="closed", verdict="false_alarm", closed_at=now, escalate_at=None)
-            trans.append(Transition(IncidentEventType.CLOSED, IncidentStatus.CLOSED, actor, now,
-                                    verdict=Verdict.FALSE_ALARM, data={"reason": "verification_false"}))
+            trans.append(
+                Transition(
+                    IncidentEventType.CLOSED,
+                    IncidentStatus.CLOSED,
+                    actor,
+                    now,
+                    verdict=Verdict.FALSE_ALARM,
+                    data={"reason": "verification_false"},
+                )
+            )
         else:
             fields["decision"] = Decision.DISPATCH.value
             if status in UNACKED and row["escalation_level"] < 2:
@@ -204,6 +303,14 @@ def apply_action(row: dict[str, Any], action: str, body: dict[str, Any], actor: 
         except ValueError:
             raise ValueError("verdict must be genuine, false_alarm or test") from None
         data["verdict"] = v.value
-        return ({"status": "closed", "verdict": v.value, "closed_at": now, "escalate_at": None, "updated_at": now},
-                [Transition(IncidentEventType.CLOSED, IncidentStatus.CLOSED, actor, now, verdict=v, data=data)])
+        return (
+            {
+                "status": "closed",
+                "verdict": v.value,
+                "closed_at": now,
+                "escalate_at": None,
+                "updated_at": now,
+            },
+            [Transition(IncidentEventType.CLOSED, IncidentStatus.CLOSED, actor, now, verdict=v, data=data)],
+        )
     raise ValueError(f"unknown action {action}")

@@ -26,8 +26,16 @@ from alarmhub_store import hash_password, is_password_hash
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["PlatformAllowed", "PlatformCreate", "PlatformKeys", "PlatformOut", "PlatformUpdate",
-           "add_platform_routes", "platform_out", "platform_row"]
+__all__ = [
+    "PlatformAllowed",
+    "PlatformCreate",
+    "PlatformKeys",
+    "PlatformOut",
+    "PlatformUpdate",
+    "add_platform_routes",
+    "platform_out",
+    "platform_row",
+]
 
 log = get_logger("alarmhub.dispatch.platforms")
 
@@ -54,11 +62,17 @@ class PlatformAllowed(BaseModel):
     """What the platform may do: forward only these vehicles / this region, log in only from these networks."""
 
     model_config = ConfigDict(extra="forbid")
-    plates: list[str] | None = Field(default=None, max_length=100_000,
-                                     description="plates or plate:colour; null = any vehicle")
-    plate_prefixes: list[str] = Field(default_factory=list, max_length=1000,
-                                      description="region: plates starting with one of these (粤B = Shenzhen)")
-    ips: list[str] = Field(default_factory=list, max_length=1000, description="CIDRs the main link may come from")
+    plates: list[str] | None = Field(
+        default=None, max_length=100_000, description="plates or plate:colour; null = any vehicle"
+    )
+    plate_prefixes: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="region: plates starting with one of these (粤B = Shenzhen)",
+    )
+    ips: list[str] = Field(
+        default_factory=list, max_length=1000, description="CIDRs the main link may come from"
+    )
 
     @field_validator("ips")
     @classmethod
@@ -101,7 +115,9 @@ class PlatformOut(BaseModel):
     gnss_center_id: int
     name: str | None
     encrypt_configured: bool = Field(description="M1/IA1/IC1 are set (their values are never returned)")
-    password_hashed: bool = Field(description="false for a legacy clear-text row written outside the API: rotate it")
+    password_hashed: bool = Field(
+        description="false for a legacy clear-text row written outside the API: rotate it"
+    )
     allowed: PlatformAllowed
     disabled: bool
     link_status: str = Field(description="written by ingest-gps: down, up, up+slave")
@@ -131,18 +147,30 @@ def platform_row(b: dict[str, Any]) -> dict[str, Any]:
     disabled = b.get("disabled", False)
     if isinstance(disabled, str):
         disabled = disabled.strip().lower() in ("1", "true", "yes", "y")
-    p = PlatformCreate(user_id=int(b["user_id"]), password=str(b["password"]),
-                       gnss_center_id=int(b["gnss_center_id"]), name=b.get("name") or None,
-                       encrypt=PlatformKeys(**{k: int(v) for k, v in enc.items() if k in ("m1", "ia1", "ic1")})
-                       if enc else None,
-                       allowed=PlatformAllowed(**allowed), disabled=bool(disabled))
+    p = PlatformCreate(
+        user_id=int(b["user_id"]),
+        password=str(b["password"]),
+        gnss_center_id=int(b["gnss_center_id"]),
+        name=b.get("name") or None,
+        encrypt=PlatformKeys(**{k: int(v) for k, v in enc.items() if k in ("m1", "ia1", "ic1")})
+        if enc
+        else None,
+        allowed=PlatformAllowed(**allowed),
+        disabled=bool(disabled),
+    )
     return _row(p)
 
 
 def _row(p: PlatformCreate) -> dict[str, Any]:
-    return {"user_id": p.user_id, "password": hash_password(p.password), "gnss_center_id": p.gnss_center_id,
-            "name": p.name, "encrypt": p.encrypt.model_dump() if p.encrypt else None,
-            "allowed": p.allowed.model_dump(exclude_none=True), "disabled": p.disabled}
+    return {
+        "user_id": p.user_id,
+        "password": hash_password(p.password),
+        "gnss_center_id": p.gnss_center_id,
+        "name": p.name,
+        "encrypt": p.encrypt.model_dump() if p.encrypt else None,
+        "allowed": p.allowed.model_dump(exclude_none=True),
+        "disabled": p.disabled,
+    }
 
 
 def platform_out(r: dict[str, Any]) -> dict[str, Any]:
@@ -153,21 +181,35 @@ def platform_out(r: dict[str, Any]) -> dict[str, Any]:
     if isinstance(enc, str):
         enc = json.loads(enc)
     return PlatformOut(
-        user_id=r["user_id"], gnss_center_id=r["gnss_center_id"], name=r.get("name"),
+        user_id=r["user_id"],
+        gnss_center_id=r["gnss_center_id"],
+        name=r.get("name"),
         encrypt_configured=bool(enc and all(enc.get(k) is not None for k in ("m1", "ia1", "ic1"))),
         password_hashed=is_password_hash(str(r.get("password") or "")),
-        allowed=PlatformAllowed(**{k: v for k, v in allowed.items() if k in ("plates", "plate_prefixes", "ips")}),
-        disabled=bool(r.get("disabled", False)), link_status=r.get("link_status") or "down",
-        link_changed_at=r.get("link_changed_at"), created_at=r.get("created_at"),
-        updated_at=r.get("updated_at")).model_dump(mode="json")
+        allowed=PlatformAllowed(
+            **{k: v for k, v in allowed.items() if k in ("plates", "plate_prefixes", "ips")}
+        ),
+        disabled=bool(r.get("disabled", False)),
+        link_status=r.get("link_status") or "down",
+        link_changed_at=r.get("link_changed_at"),
+        created_at=r.get("created_at"),
+        updated_at=r.get("updated_at"),
+    ).model_dump(mode="json")
 
 
-_COLUMNS = ("user_id, password, gnss_center_id, name, encrypt, allowed, disabled, link_status, link_changed_at,"
-            " created_at, updated_at")
+_COLUMNS = (
+    "user_id, password, gnss_center_id, name, encrypt, allowed, disabled, link_status, link_changed_at,"
+    " created_at, updated_at"
+)
 
 
-def add_platform_routes(api: APIRouter, store: Any, who_dep: Any, supervisor: Callable[[Any], None],
-                        notify: Callable[[Any], Awaitable[None]]) -> None:
+def add_platform_routes(
+    api: APIRouter,
+    store: Any,
+    who_dep: Any,
+    supervisor: Callable[[Any], None],
+    notify: Callable[[Any], Awaitable[None]],
+) -> None:
     """``/registry/platforms`` routes, added before the generic registry routes so they take precedence.
 
     ``notify(conn)`` tells the ingest services the table changed (``pg_notify``).
@@ -180,8 +222,9 @@ def add_platform_routes(api: APIRouter, store: Any, who_dep: Any, supervisor: Ca
         return platform_out(rows[0])
 
     async def _centre_taken(conn: Any, centre: int, user_id: int) -> None:
-        other = await conn.fetchval("SELECT user_id FROM platforms WHERE gnss_center_id=$1 AND user_id<>$2",
-                                    centre, user_id)
+        other = await conn.fetchval(
+            "SELECT user_id FROM platforms WHERE gnss_center_id=$1 AND user_id<>$2", centre, user_id
+        )
         if other is not None:
             raise HTTPException(409, f"GNSS centre id {centre} already belongs to platform {other}")
 
@@ -189,8 +232,11 @@ def add_platform_routes(api: APIRouter, store: Any, who_dep: Any, supervisor: Ca
     async def platforms_list(who: who_dep, limit: int = 1000, offset: int = 0) -> dict[str, Any]:
         """JT/T 809 lower-level platforms (supervisors only): never the password nor the cipher keys."""
         supervisor(who)
-        rows = await store.fetch(f"SELECT {_COLUMNS} FROM platforms ORDER BY user_id LIMIT $1 OFFSET $2",
-                                 max(1, min(limit, 100_000)), max(0, offset))
+        rows = await store.fetch(
+            f"SELECT {_COLUMNS} FROM platforms ORDER BY user_id LIMIT $1 OFFSET $2",
+            max(1, min(limit, 100_000)),
+            max(0, offset),
+        )
         items = [platform_out(r) for r in rows]
         return {"items": items, "count": len(items)}
 
@@ -209,8 +255,14 @@ def add_platform_routes(api: APIRouter, store: Any, who_dep: Any, supervisor: Ca
             done = await conn.execute(
                 "INSERT INTO platforms (user_id, password, gnss_center_id, name, encrypt, allowed, disabled)"
                 " VALUES ($1,$2,$3,$4,$5::jsonb,$6::jsonb,$7) ON CONFLICT (user_id) DO NOTHING",
-                row["user_id"], row["password"], row["gnss_center_id"], row["name"],
-                row["encrypt"], row["allowed"], row["disabled"])  # the pool's codec encodes jsonb
+                row["user_id"],
+                row["password"],
+                row["gnss_center_id"],
+                row["name"],
+                row["encrypt"],
+                row["allowed"],
+                row["disabled"],
+            )  # the pool's codec encodes jsonb
             if done.endswith(" 0"):
                 raise HTTPException(409, f"platform {body.user_id} exists: PUT to change it")
             await notify(conn)
@@ -246,7 +298,8 @@ def add_platform_routes(api: APIRouter, store: Any, who_dep: Any, supervisor: Ca
             if body.gnss_center_id is not None:
                 await _centre_taken(conn, body.gnss_center_id, user_id)
             done = await conn.execute(
-                f"UPDATE platforms SET {', '.join([*sets, 'updated_at=now()'])} WHERE user_id=$1", *args)
+                f"UPDATE platforms SET {', '.join([*sets, 'updated_at=now()'])} WHERE user_id=$1", *args
+            )
             if done.endswith(" 0"):
                 raise HTTPException(404, "no such platform")
             await notify(conn)
@@ -254,22 +307,31 @@ def add_platform_routes(api: APIRouter, store: Any, who_dep: Any, supervisor: Ca
         return await _get(user_id)
 
     for _action, _flag in (("disable", True), ("enable", False)):
+
         def _make(flag: bool) -> Any:
             async def toggle(who: who_dep, user_id: int) -> dict[str, Any]:
                 supervisor(who)
                 async with store.p.acquire() as conn, conn.transaction():
                     done = await conn.execute(
-                        "UPDATE platforms SET disabled=$2, updated_at=now() WHERE user_id=$1", user_id, flag)
+                        "UPDATE platforms SET disabled=$2, updated_at=now() WHERE user_id=$1", user_id, flag
+                    )
                     if done.endswith(" 0"):
                         raise HTTPException(404, "no such platform")
                     await notify(conn)
                 log.info("platform_disabled" if flag else "platform_enabled", user_id=user_id, user=who.user)
                 return await _get(user_id)
+
             return toggle
-        api.add_api_route(f"/registry/platforms/{{user_id}}/{_action}", _make(_flag), methods=["POST"],
-                          tags=["platforms"], name=f"platforms_{_action}",
-                          summary=f"{_action.capitalize()} a platform (its logins are "
-                                  f"{'refused with 0x1002 result 0x06' if _flag else 'accepted again'})")
+
+        api.add_api_route(
+            f"/registry/platforms/{{user_id}}/{_action}",
+            _make(_flag),
+            methods=["POST"],
+            tags=["platforms"],
+            name=f"platforms_{_action}",
+            summary=f"{_action.capitalize()} a platform (its logins are "
+            f"{'refused with 0x1002 result 0x06' if _flag else 'accepted again'})",
+        )
 
     @api.delete("/registry/platforms/{user_id}", status_code=204, tags=["platforms"])
     async def platforms_delete(who: who_dep, user_id: int) -> Response:

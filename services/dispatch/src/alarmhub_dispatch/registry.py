@@ -49,7 +49,11 @@ def _json(v: Any, default: Any) -> Any:
 
 def _latlon(body: dict[str, Any]) -> tuple[float | None, float | None]:
     lat, lon = _opt_float(body.get("lat")), _opt_float(body.get("lon"))
-    if lat is not None and lon is not None and str(body.get("crs", "WGS84")).upper().replace("-", "") == "GCJ02":
+    if (
+        lat is not None
+        and lon is not None
+        and str(body.get("crs", "WGS84")).upper().replace("-", "") == "GCJ02"
+    ):
         lon, lat = gcj02_to_wgs84(lon, lat)
     for v, lo, hi in ((lat, -90, 90), (lon, -180, 180)):
         if v is not None and not lo <= v <= hi:
@@ -59,7 +63,7 @@ def _latlon(body: dict[str, Any]) -> tuple[float | None, float | None]:
 
 def _account_row(b: dict[str, Any]) -> dict[str, Any]:
     site = dict(b.get("site") or {})
-    for k in ("name", "address", "lat", "lon", "zones", "crs"):   # flat CSV columns: site_name, lat, …
+    for k in ("name", "address", "lat", "lon", "zones", "crs"):  # flat CSV columns: site_name, lat, …
         if k not in site and (f"site_{k}" in b or k in b):
             site[k] = b.get(f"site_{k}", b.get(k))
     lat, lon = _latlon(site)
@@ -67,20 +71,39 @@ def _account_row(b: dict[str, Any]) -> dict[str, Any]:
     if not account:
         raise ValueError("account is required")
     return {
-        "line": normalize_line(b.get("line")), "account": account, "company": str(b["company"]),
-        "key_hex": (b.get("key_hex") or None), "encryption_required": _bool(b.get("encryption_required", False)),
-        "supervision_s": _opt_int(b.get("supervision_s")), "site_name": site.get("name"),
-        "site_address": site.get("address"), "lat": lat, "lon": lon, "zones": _json(site.get("zones"), {}),
+        "line": normalize_line(b.get("line")),
+        "account": account,
+        "company": str(b["company"]),
+        "key_hex": (b.get("key_hex") or None),
+        "encryption_required": _bool(b.get("encryption_required", False)),
+        "supervision_s": _opt_int(b.get("supervision_s")),
+        "site_name": site.get("name"),
+        "site_address": site.get("address"),
+        "lat": lat,
+        "lon": lon,
+        "zones": _json(site.get("zones"), {}),
         "contacts": _json(b.get("contacts"), []),
     }
 
 
 def _account_out(r: dict[str, Any]) -> dict[str, Any]:
-    return {"id": f"L{r['line']}#{r['account']}", "line": f"L{r['line']}", "account": r["account"],
-            "company": r["company"], "key_hex": r["key_hex"], "encryption_required": r["encryption_required"],
-            "supervision_s": r["supervision_s"], "contacts": r["contacts"],
-            "site": {"name": r["site_name"], "address": r["site_address"], "lat": r["lat"], "lon": r["lon"],
-                     "zones": r["zones"]}}
+    return {
+        "id": f"L{r['line']}#{r['account']}",
+        "line": f"L{r['line']}",
+        "account": r["account"],
+        "company": r["company"],
+        "key_hex": r["key_hex"],
+        "encryption_required": r["encryption_required"],
+        "supervision_s": r["supervision_s"],
+        "contacts": r["contacts"],
+        "site": {
+            "name": r["site_name"],
+            "address": r["site_address"],
+            "lat": r["lat"],
+            "lon": r["lon"],
+            "zones": r["zones"],
+        },
+    }
 
 
 def _account_key(id_: str) -> tuple[Any, ...]:
@@ -92,10 +115,17 @@ def _account_key(id_: str) -> tuple[Any, ...]:
 
 
 def _vehicle_row(b: dict[str, Any]) -> dict[str, Any]:
-    return {"device_id": str(b["device_id"]).strip(), "protocol": str(b["protocol"]), "plate": b.get("plate") or None,
-            "plate_colour": _opt_int(b.get("plate_colour")), "description": b.get("description") or None,
-            "owner": b.get("owner") or None, "contact": b.get("contact") or None,
-            "armed": _bool(b.get("armed", False)), "auth_code": b.get("auth_code") or None}
+    return {
+        "device_id": str(b["device_id"]).strip(),
+        "protocol": str(b["protocol"]),
+        "plate": b.get("plate") or None,
+        "plate_colour": _opt_int(b.get("plate_colour")),
+        "description": b.get("description") or None,
+        "owner": b.get("owner") or None,
+        "contact": b.get("contact") or None,
+        "armed": _bool(b.get("armed", False)),
+        "auth_code": b.get("auth_code") or None,
+    }
 
 
 def _camera_row(b: dict[str, Any]) -> dict[str, Any]:
@@ -103,11 +133,22 @@ def _camera_row(b: dict[str, Any]) -> dict[str, Any]:
     network = b.get("network") or None
     if network not in (None, "police_video", "social_video"):
         raise ValueError("network is police_video or social_video")
-    return {"id": str(b["id"]).strip(), "name": str(b.get("name") or b["id"]), "type": b.get("type") or None,
-            "lat": lat, "lon": lon, "ip": b.get("ip") or None, "mac": b.get("mac") or None,
-            "channel": _opt_int(b.get("channel")), "unit": b.get("unit") or None, "network": network,
-            "category": b.get("category") or None, "onvif_url": b.get("onvif_url") or None,
-            "username": b.get("username") or None, "password": b.get("password") or None}
+    return {
+        "id": str(b["id"]).strip(),
+        "name": str(b.get("name") or b["id"]),
+        "type": b.get("type") or None,
+        "lat": lat,
+        "lon": lon,
+        "ip": b.get("ip") or None,
+        "mac": b.get("mac") or None,
+        "channel": _opt_int(b.get("channel")),
+        "unit": b.get("unit") or None,
+        "network": network,
+        "category": b.get("category") or None,
+        "onvif_url": b.get("onvif_url") or None,
+        "username": b.get("username") or None,
+        "password": b.get("password") or None,
+    }
 
 
 def _camera_out(r: dict[str, Any]) -> dict[str, Any]:

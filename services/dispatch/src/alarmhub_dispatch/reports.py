@@ -16,8 +16,14 @@ __all__ = ["CAMERA_TARGETS", "CITY_CAMERA_TARGET", "to_csv"]
 
 # The plan's targets per district of the time (Longhua, Pingshan, Guangming were later split from
 # Bao'an and Longgang, so they carry no own target).
-CAMERA_TARGETS: dict[str, int] = {"440304": 30_000, "440303": 30_000, "440305": 30_000, "440308": 9_700,
-                                  "440306": 50_000, "440307": 50_000}
+CAMERA_TARGETS: dict[str, int] = {
+    "440304": 30_000,
+    "440303": 30_000,
+    "440305": 30_000,
+    "440308": 9_700,
+    "440306": 50_000,
+    "440307": 50_000,
+}
 CITY_CAMERA_TARGET = 200_000
 
 

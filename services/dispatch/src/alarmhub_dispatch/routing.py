@@ -66,8 +66,12 @@ class Route:
     distance_m: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
-        return {"station": self.station, "district": self.district, "method": self.method.value,
-                "distance_m": round(self.distance_m, 1)}
+        return {
+            "station": self.station,
+            "district": self.district,
+            "method": self.method.value,
+            "distance_m": round(self.distance_m, 1),
+        }
 
 
 NO_LOCATION = Route(None, None, RouteMethod.NO_LOCATION)
@@ -99,8 +103,14 @@ class _Cell:
 
     __slots__ = ("contain", "near", "near_d", "near_st", "reach")
 
-    def __init__(self, contain: tuple[int, ...], reach: int, near: int, near_st: tuple[int, ...],
-                 near_d: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        contain: tuple[int, ...],
+        reach: int,
+        near: int,
+        near_st: tuple[int, ...],
+        near_d: tuple[int, ...],
+    ) -> None:
         self.contain = contain
         self.reach = reach
         self.near = near
@@ -122,8 +132,9 @@ class _CellGrid:
     stats: dict[str, float]
 
 
-def _closest(geoms_m: npt.NDArray[np.object_], cand: tuple[int, ...], p: shapely.Point,
-             within_m: float) -> tuple[int, float]:
+def _closest(
+    geoms_m: npt.NDArray[np.object_], cand: tuple[int, ...], p: shapely.Point, within_m: float
+) -> tuple[int, float]:
     """The nearest candidate within ``within_m`` (the lowest index among equals), or ``(-1, 0.0)``.
 
     Same distances as :meth:`Router._nearest` (the same GEOS call on the same geometries); its STRtree
@@ -140,10 +151,17 @@ def _closest(geoms_m: npt.NDArray[np.object_], cand: tuple[int, ...], p: shapely
 class Router:
     """Routes WGS-84 points to stations. Build once from the areas; lookups are read-only and thread-safe."""
 
-    def __init__(self, stations: Iterable[Area], districts: Iterable[Area], *,
-                 max_distance_m: float = 500.0, district_distance_m: float = 2_000.0,
-                 ref_lat: float = 22.6, grid_cell_m: float | None = 200.0,
-                 grid_max_cells: int = 2_000_000) -> None:
+    def __init__(
+        self,
+        stations: Iterable[Area],
+        districts: Iterable[Area],
+        *,
+        max_distance_m: float = 500.0,
+        district_distance_m: float = 2_000.0,
+        ref_lat: float = 22.6,
+        grid_cell_m: float | None = 200.0,
+        grid_max_cells: int = 2_000_000,
+    ) -> None:
         self.stations = sorted(stations, key=lambda a: a.id)
         self.districts = sorted(districts, key=lambda a: a.id)
         self.max_distance_m = max_distance_m
@@ -161,7 +179,9 @@ class Router:
         self._d_tree = STRtree(self._d_geoms)
         self._st_geoms_m = self._to_m(self._st_geoms)
         # district fallback distances tolerate a 20 m simplification (its band is kilometres wide)
-        self._d_geoms_m = shapely.simplify(self._to_m(self._d_geoms), 20.0) if len(self._d_geoms) else self._d_geoms
+        self._d_geoms_m = (
+            shapely.simplify(self._to_m(self._d_geoms), 20.0) if len(self._d_geoms) else self._d_geoms
+        )
         shapely.prepare(self._st_geoms_m)
         shapely.prepare(self._d_geoms_m)
         self._st_tree_m = STRtree(self._st_geoms_m)
@@ -169,19 +189,33 @@ class Router:
         # everything within reach of any area: points beyond it are "outside" without a nearest-search
         # (the nearest-search costs hundreds of µs on detailed coastlines; most misses are far away)
         reach_m = max(max_distance_m, district_distance_m) * 1.05
-        covered = shapely.union_all(np.concatenate([self._st_geoms, self._d_geoms])) \
-            if len(self._st_geoms) + len(self._d_geoms) else shapely.Polygon()
-        self._reach = shapely.buffer(covered.simplify(self._deg(50)), self._deg(reach_m), quad_segs=4) \
-            if not covered.is_empty else covered
+        covered = (
+            shapely.union_all(np.concatenate([self._st_geoms, self._d_geoms]))
+            if len(self._st_geoms) + len(self._d_geoms)
+            else shapely.Polygon()
+        )
+        self._reach = (
+            shapely.buffer(covered.simplify(self._deg(50)), self._deg(reach_m), quad_segs=4)
+            if not covered.is_empty
+            else covered
+        )
         shapely.prepare(self._reach)
         self._st_union = shapely.union_all(self._st_geoms) if len(self._st_geoms) else shapely.Polygon()
-        self._near = shapely.buffer(self._st_union.simplify(self._deg(50)),
-                                    self._deg(max_distance_m * 1.05), quad_segs=4) \
-            if len(self._st_geoms) else shapely.Polygon()
+        self._near = (
+            shapely.buffer(
+                self._st_union.simplify(self._deg(50)), self._deg(max_distance_m * 1.05), quad_segs=4
+            )
+            if len(self._st_geoms)
+            else shapely.Polygon()
+        )
         shapely.prepare(self._near)
         shapely.prepare(self._st_union)
-        self._inside_routes = [Route(i, d, RouteMethod.INSIDE) for i, d in zip(self._st_ids, self._st_district, strict=True)]
-        self._border_routes = [Route(i, d, RouteMethod.BORDER) for i, d in zip(self._st_ids, self._st_district, strict=True)]
+        self._inside_routes = [
+            Route(i, d, RouteMethod.INSIDE) for i, d in zip(self._st_ids, self._st_district, strict=True)
+        ]
+        self._border_routes = [
+            Route(i, d, RouteMethod.BORDER) for i, d in zip(self._st_ids, self._st_district, strict=True)
+        ]
         self._ref_lat = ref_lat
         self._grid: _CellGrid | None = None
         if grid_cell_m and grid_cell_m > 0 and not self._reach.is_empty:
@@ -200,14 +234,20 @@ class Router:
             return self.grid_stats
         t0 = time.perf_counter()
 
-        def copied(areas: list[Area]) -> list[Area]:   # WKB keeps every double exactly
+        def copied(areas: list[Area]) -> list[Area]:  # WKB keeps every double exactly
             geoms = shapely.from_wkb(shapely.to_wkb(np.array([a.geometry for a in areas], dtype=object)))
             return [Area(a.id, a.district, g) for a, g in zip(areas, geoms, strict=True)]
 
-        twin = Router(copied(self.stations), copied(self.districts), max_distance_m=self.max_distance_m,
-                      district_distance_m=self.district_distance_m, ref_lat=self._ref_lat, grid_cell_m=None)
-        grid = twin._build_grid(cell_m, max_cells)   # indices, and Routes equal to ours
-        grid.stats["build_s"] = round(time.perf_counter() - t0, 3)     # the copy included
+        twin = Router(
+            copied(self.stations),
+            copied(self.districts),
+            max_distance_m=self.max_distance_m,
+            district_distance_m=self.district_distance_m,
+            ref_lat=self._ref_lat,
+            grid_cell_m=None,
+        )
+        grid = twin._build_grid(cell_m, max_cells)  # indices, and Routes equal to ours
+        grid.stats["build_s"] = round(time.perf_counter() - t0, 3)  # the copy included
         self._grid = grid
         return self.grid_stats
 
@@ -230,39 +270,58 @@ class Router:
         every point that can fall in the cell.
         """
         t0 = time.perf_counter()
-        allg = np.concatenate([self._st_geoms, self._d_geoms, np.array([self._reach, self._near], dtype=object)])
+        allg = np.concatenate(
+            [self._st_geoms, self._d_geoms, np.array([self._reach, self._near], dtype=object)]
+        )
         b = shapely.bounds(allg[~shapely.is_empty(allg)])
         dx, dy = cell_m / self._m_per_deg_lon, cell_m / _M_PER_DEG_LAT
         x0, y0 = float(b[:, 0].min()) - dx, float(b[:, 1].min()) - dy
         w, h = float(b[:, 2].max()) + dx - x0, float(b[:, 3].max()) + dy - y0
         scale = max(1.0, math.sqrt(math.ceil(w / dx) * math.ceil(h / dy) / max(max_cells, 1)))
         while math.ceil(w / (dx * scale)) * math.ceil(h / (dy * scale)) > max(max_cells, 1):
-            scale *= 1.02                        # a big map gets bigger cells, not unbounded memory
+            scale *= 1.02  # a big map gets bigger cells, not unbounded memory
         dx, dy = dx * scale, dy * scale
         nx, ny = math.ceil(w / dx), math.ceil(h / dy)
         n = nx * ny
         cells: list[Route | _Cell] = [_OUTSIDE] * n
-        tuples: dict[tuple[int, ...], tuple[int, ...]] = {}   # neighbouring cells share their lists
+        tuples: dict[tuple[int, ...], tuple[int, ...]] = {}  # neighbouring cells share their lists
         n_inside = n_mixed = 0
         # in slices of cells: the boxes and pairs of one slice are freed before the next (peak memory)
         for lo in range(0, n, _BUILD_SLICE):
-            k_inside, k_mixed = self._classify(cells, tuples, lo, min(n, lo + _BUILD_SLICE), nx, x0, y0, dx, dy)
+            k_inside, k_mixed = self._classify(
+                cells, tuples, lo, min(n, lo + _BUILD_SLICE), nx, x0, y0, dx, dy
+            )
             n_inside += k_inside
             n_mixed += k_mixed
-        stats = {"cells": n, "cell_m": round(cell_m * scale, 1), "inside_cells": n_inside,
-                 "mixed_cells": n_mixed, "outside_cells": n - n_inside - n_mixed,
-                 "build_s": round(time.perf_counter() - t0, 3)}
+        stats = {
+            "cells": n,
+            "cell_m": round(cell_m * scale, 1),
+            "inside_cells": n_inside,
+            "mixed_cells": n_mixed,
+            "outside_cells": n - n_inside - n_mixed,
+            "build_s": round(time.perf_counter() - t0, 3),
+        }
         return _CellGrid(x0, y0, 1.0 / dx, 1.0 / dy, nx, ny, cells, stats)
 
-    def _classify(self, cells: list[Route | _Cell], tuples: dict[tuple[int, ...], tuple[int, ...]],
-                  lo: int, hi: int, nx: int, x0: float, y0: float, dx: float, dy: float) -> tuple[int, int]:
+    def _classify(
+        self,
+        cells: list[Route | _Cell],
+        tuples: dict[tuple[int, ...], tuple[int, ...]],
+        lo: int,
+        hi: int,
+        nx: int,
+        x0: float,
+        y0: float,
+        dx: float,
+        dy: float,
+    ) -> tuple[int, int]:
         """Classify cells ``lo``..``hi`` (see :meth:`_build_grid`); returns how many are inside / have a record."""
         ids = np.arange(lo, hi)
         ix, iy = ids % nx, ids // nx
         bx0, bx1 = x0 + ix * dx - _BOX_EPS_DEG, x0 + (ix + 1) * dx + _BOX_EPS_DEG
         by0, by1 = y0 + iy * dy - _BOX_EPS_DEG, y0 + (iy + 1) * dy + _BOX_EPS_DEG
         boxes = shapely.box(bx0, by0, bx1, by1)
-        n = hi - lo        # local index c ↔ cell lo + c
+        n = hi - lo  # local index c ↔ cell lo + c
         # stations touching each cell
         inp, st = self._st_tree.query(boxes, predicate="intersects")
         order = np.lexsort((st, inp))
@@ -290,28 +349,40 @@ class Router:
         reach = self._state(self._reach, boxes[mixed])
         near = self._state(self._near, boxes[mixed])
         live = mixed[reach != _OUT]
-        boxes_m = shapely.box(bx0[live] * self._m_per_deg_lon, by0[live] * _M_PER_DEG_LAT,
-                              bx1[live] * self._m_per_deg_lon, by1[live] * _M_PER_DEG_LAT)
+        boxes_m = shapely.box(
+            bx0[live] * self._m_per_deg_lon,
+            by0[live] * _M_PER_DEG_LAT,
+            bx1[live] * self._m_per_deg_lon,
+            by1[live] * _M_PER_DEG_LAT,
+        )
         near_live = near[reach != _OUT]
-        st_cand = self._candidates(self._st_tree_m, self._st_geoms_m, boxes_m, self.max_distance_m, near_live != _OUT)
-        d_cand = self._candidates(self._d_tree_m, self._d_geoms_m, boxes_m, self.district_distance_m,
-                                  np.ones(len(live), dtype=bool))
+        st_cand = self._candidates(
+            self._st_tree_m, self._st_geoms_m, boxes_m, self.max_distance_m, near_live != _OUT
+        )
+        d_cand = self._candidates(
+            self._d_tree_m, self._d_geoms_m, boxes_m, self.district_distance_m, np.ones(len(live), dtype=bool)
+        )
         reach_of = dict(zip(mixed.tolist(), reach.tolist(), strict=True))
         near_of = dict(zip(mixed.tolist(), near.tolist(), strict=True))
         live_pos = {c: k for k, c in enumerate(live.tolist())}
         n_mixed = 0
         for c in sealed.tolist():
-            contain = tuple(st[starts[c]:starts[c + 1]].tolist())
+            contain = tuple(st[starts[c] : starts[c + 1]].tolist())
             cells[lo + c] = _Cell(tuples.setdefault(contain, contain), _EXACT, _OUT, (), ())
             n_mixed += 1
         for c in mixed.tolist():
-            contain = tuple(st[starts[c]:starts[c + 1]].tolist())
+            contain = tuple(st[starts[c] : starts[c + 1]].tolist())
             k = live_pos.get(c)
             ns, nd = (st_cand[k], d_cand[k]) if k is not None else ((), ())
             if not contain and not ns and not nd:
-                continue                        # misses everything, nothing near: outside
-            cells[lo + c] = _Cell(tuples.setdefault(contain, contain), reach_of[c], near_of[c],
-                                  tuples.setdefault(ns, ns), tuples.setdefault(nd, nd))
+                continue  # misses everything, nothing near: outside
+            cells[lo + c] = _Cell(
+                tuples.setdefault(contain, contain),
+                reach_of[c],
+                near_of[c],
+                tuples.setdefault(ns, ns),
+                tuples.setdefault(nd, nd),
+            )
             n_mixed += 1
         return int(inside.sum()), n_mixed
 
@@ -326,8 +397,13 @@ class Router:
         return st
 
     @staticmethod
-    def _candidates(tree: STRtree, geoms_m: npt.NDArray[np.object_], boxes_m: npt.NDArray[np.object_],
-                    within_m: float, wanted: npt.NDArray[np.bool_]) -> list[tuple[int, ...]]:
+    def _candidates(
+        tree: STRtree,
+        geoms_m: npt.NDArray[np.object_],
+        boxes_m: npt.NDArray[np.object_],
+        within_m: float,
+        wanted: npt.NDArray[np.bool_],
+    ) -> list[tuple[int, ...]]:
         """Per metric box: the areas that can be the nearest within ``within_m`` of one of its points.
 
         An area farther than ``within_m`` from the whole box is never a candidate; nor is one whose
@@ -347,7 +423,7 @@ class Router:
         inp, tr = inp[near], tr[near]
         if not len(inp):
             return out
-        multi = np.bincount(inp, minlength=len(idx))[inp] > 1    # a lone candidate needs no pruning
+        multi = np.bincount(inp, minlength=len(idx))[inp] > 1  # a lone candidate needs no pruning
         if multi.any():
             sub = boxes_m[idx][inp[multi]]
             lb = shapely.distance(geoms_m[tr[multi]], sub)
@@ -363,7 +439,7 @@ class Router:
         inp, tr = inp[order], tr[order]
         bounds = np.searchsorted(inp, np.arange(len(idx) + 1))
         for k in np.flatnonzero(np.diff(bounds)).tolist():
-            out[int(idx[k])] = tuple(tr[bounds[k]:bounds[k + 1]].tolist())
+            out[int(idx[k])] = tuple(tr[bounds[k] : bounds[k + 1]].tolist())
         return out
 
     # -- distances ------------------------------------------------------------------------------
@@ -376,15 +452,16 @@ class Router:
         k = np.array([self._m_per_deg_lon, _M_PER_DEG_LAT])
         return shapely.transform(geoms, lambda c: c * k) if len(geoms) else geoms
 
-    def _nearest(self, tree: STRtree, geoms_m: npt.NDArray[np.object_], x: float, y: float,
-                 within_m: float) -> tuple[int, float] | None:
+    def _nearest(
+        self, tree: STRtree, geoms_m: npt.NDArray[np.object_], x: float, y: float, within_m: float
+    ) -> tuple[int, float] | None:
         p = shapely.Point(x * self._m_per_deg_lon, y * _M_PER_DEG_LAT)
         cand = tree.query(p, predicate="dwithin", distance=within_m)
         if not len(cand):
             return None
         cand = np.sort(cand)
         d = shapely.distance(geoms_m[cand], p)
-        j = int(np.argmin(d))   # first minimum: the lowest id among equals
+        j = int(np.argmin(d))  # first minimum: the lowest id among equals
         return int(cand[j]), float(d[j])
 
     # -- single point ---------------------------------------------------------------------------
@@ -398,7 +475,7 @@ class Router:
         fx = (lon - g.x0) * g.inv_dx
         fy = (lat - g.y0) * g.inv_dy
         if not (0.0 <= fx < g.nx and 0.0 <= fy < g.ny):
-            return _OUTSIDE     # the grid spans every area's bounds and the reach: nothing out there
+            return _OUTSIDE  # the grid spans every area's bounds and the reach: nothing out there
         cell = g.cells[int(fy) * g.nx + int(fx)]
         if cell.__class__ is Route:
             return cell
@@ -408,7 +485,7 @@ class Router:
         """A mixed cell: point-in-polygon over its few stations, else the fallback over its few candidates."""
         geoms = self._st_geoms
         first = -1
-        for i in cell.contain:      # sorted: the first hit is the lowest id
+        for i in cell.contain:  # sorted: the first hit is the lowest id
             if intersects_xy(geoms[i], lon, lat):
                 if first >= 0:
                     return self._border_routes[first]
@@ -426,7 +503,7 @@ class Router:
             if j >= 0:
                 return Route(self._st_ids[j], self._st_district[j], RouteMethod.NEAREST, d)
         if cell.near_d:
-            if p is None:   # (shapely.points on an array: half the cost of shapely.Point, same point)
+            if p is None:  # (shapely.points on an array: half the cost of shapely.Point, same point)
                 p = shapely.points(np.array((lon * self._m_per_deg_lon, lat * _M_PER_DEG_LAT)))
             j, d = _closest(self._d_geoms_m, cell.near_d, p, self.district_distance_m)
             if j >= 0:
@@ -466,7 +543,9 @@ class Router:
         return _OUTSIDE
 
     # -- batches --------------------------------------------------------------------------------
-    def route_ids(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+    def route_ids(
+        self, lon: npt.ArrayLike, lat: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8]]:
         """Vectorized core: station index per point (-1 when none) and a code (0 inside, 1 border, 2 miss).
 
         Misses are left to :meth:`route_many`'s per-point fallback: they are rare (off the map) and the
@@ -484,7 +563,9 @@ class Router:
         code = np.where(counts == 0, 2, np.where(counts == 1, 0, 1)).astype(np.int8)
         return best, code
 
-    def route_many(self, lon: Sequence[float] | npt.ArrayLike, lat: Sequence[float] | npt.ArrayLike) -> list[Route]:
+    def route_many(
+        self, lon: Sequence[float] | npt.ArrayLike, lat: Sequence[float] | npt.ArrayLike
+    ) -> list[Route]:
         xs = np.asarray(lon, dtype=np.float64)
         ys = np.asarray(lat, dtype=np.float64)
         best, code = self.route_ids(xs, ys)
@@ -492,9 +573,14 @@ class Router:
         for i in range(len(xs)):
             c = code[i]
             if c == 2:
-                out.append(self.route(float(xs[i]), float(ys[i])))   # a miss: the grid's fallback
+                out.append(self.route(float(xs[i]), float(ys[i])))  # a miss: the grid's fallback
             else:
                 j = best[i]
-                out.append(Route(self._st_ids[j], self._st_district[j],
-                                 RouteMethod.INSIDE if c == 0 else RouteMethod.BORDER))
+                out.append(
+                    Route(
+                        self._st_ids[j],
+                        self._st_district[j],
+                        RouteMethod.INSIDE if c == 0 else RouteMethod.BORDER,
+                    )
+                )
         return out

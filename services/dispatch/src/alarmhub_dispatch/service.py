@@ -75,15 +75,32 @@ def _iso(v: Any) -> Any:
 def summary(row: dict[str, Any], tree: UnitTree | None = None) -> dict[str, Any]:
     """An incident as the API, the stream and the console show it."""
     out = {
-        "id": str(row["id"]), "status": row["status"], "decision": row["decision"], "priority": row["priority"],
-        "score": row["score"], "reasons": row["reasons"], "kind": row["kind"], "station": row["station"],
-        "district": row["district"], "location": row["location"], "route": row["route"],
-        "opened_at": _iso(row["opened_at"]), "updated_at": _iso(row["updated_at"]),
-        "acknowledged_at": _iso(row["acknowledged_at"]), "on_scene_at": _iso(row["on_scene_at"]),
-        "closed_at": _iso(row["closed_at"]), "verdict": row["verdict"], "verification": row["verification"],
-        "source_device_id": row["source_device_id"], "protocol": row["protocol"], "account": row["account"],
-        "company": row["company"], "major_event": row["major_event"], "escalation_level": row["escalation_level"],
-        "escalate_at": _iso(row["escalate_at"]), "alarm_count": row["alarm_count"],
+        "id": str(row["id"]),
+        "status": row["status"],
+        "decision": row["decision"],
+        "priority": row["priority"],
+        "score": row["score"],
+        "reasons": row["reasons"],
+        "kind": row["kind"],
+        "station": row["station"],
+        "district": row["district"],
+        "location": row["location"],
+        "route": row["route"],
+        "opened_at": _iso(row["opened_at"]),
+        "updated_at": _iso(row["updated_at"]),
+        "acknowledged_at": _iso(row["acknowledged_at"]),
+        "on_scene_at": _iso(row["on_scene_at"]),
+        "closed_at": _iso(row["closed_at"]),
+        "verdict": row["verdict"],
+        "verification": row["verification"],
+        "source_device_id": row["source_device_id"],
+        "protocol": row["protocol"],
+        "account": row["account"],
+        "company": row["company"],
+        "major_event": row["major_event"],
+        "escalation_level": row["escalation_level"],
+        "escalate_at": _iso(row["escalate_at"]),
+        "alarm_count": row["alarm_count"],
         "rule_version": row["rule_version"],
     }
     if tree is not None:
@@ -94,7 +111,7 @@ def summary(row: dict[str, Any], tree: UnitTree | None = None) -> dict[str, Any]
     return out
 
 
-@dataclass(eq=False)   # identity semantics: subscribers live in a set
+@dataclass(eq=False)  # identity semantics: subscribers live in a set
 class _Sub:
     principal: Principal
     queue: asyncio.Queue[dict[str, Any] | None]
@@ -108,7 +125,9 @@ class Hub:
     remembers the last ``updated_at`` it pushed per incident and drops a change that is not newer.
     """
 
-    def __init__(self, tree_fn: Callable[[], UnitTree], queue_size: int = 1000, remember: int = 20_000) -> None:
+    def __init__(
+        self, tree_fn: Callable[[], UnitTree], queue_size: int = 1000, remember: int = 20_000
+    ) -> None:
         self._subs: set[_Sub] = set()
         self._tree_fn = tree_fn
         self._size = queue_size
@@ -158,7 +177,7 @@ class Hub:
 
     def _fan_out(self, incident: dict[str, Any], change: str) -> None:
         tree = self._tree_fn()
-        queued = time.monotonic()   # "_queued": for the queue-wait metric, removed before the change is sent
+        queued = time.monotonic()  # "_queued": for the queue-wait metric, removed before the change is sent
         for sub in list(self._subs):
             if not sub.principal.sees(tree, incident):
                 continue
@@ -168,7 +187,7 @@ class Hub:
                 self._subs.discard(sub)
                 with contextlib.suppress(asyncio.QueueFull):
                     sub.queue.get_nowait()
-                    sub.queue.put_nowait(None)   # tells the stream to end; the client reconnects
+                    sub.queue.put_nowait(None)  # tells the stream to end; the client reconnects
 
     def close(self) -> None:
         for sub in list(self._subs):
@@ -177,10 +196,17 @@ class Hub:
         self._subs.clear()
 
 
-
 class Dispatcher:
-    def __init__(self, store: Store, tree: UnitTree, router: Router, producer: DurableProducer,
-                 metrics: DispatchMetrics, policy: Policy, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        store: Store,
+        tree: UnitTree,
+        router: Router,
+        producer: DurableProducer,
+        metrics: DispatchMetrics,
+        policy: Policy,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.store = store
         self.tree = tree
         self.router = router
@@ -205,13 +231,19 @@ class Dispatcher:
             line = src.device_id.split("#", 1)[0]
         return line, src.account or src.device_id.split("#", 1)[-1]
 
-    async def _locate_many(self, items: Sequence[TriagedAlarm], conn: Any = None,
-                           ) -> list[tuple[float | None, float | None, str | None, dict[str, Any] | None]]:
+    async def _locate_many(
+        self,
+        items: Sequence[TriagedAlarm],
+        conn: Any = None,
+    ) -> list[tuple[float | None, float | None, str | None, dict[str, Any] | None]]:
         """Position (WGS-84), company and site of each decision: from the event, else the registries (account
         site, camera). Two queries for the whole batch."""
         accounts = [self._account_key(t)[1] for t in items if t.event.source.protocol in _DC09]
-        cams = [t.event.source.device_id for t in items
-                if t.event.location is None and t.event.source.protocol in _CAMERAS]
+        cams = [
+            t.event.source.device_id
+            for t in items
+            if t.event.location is None and t.event.source.protocol in _CAMERAS
+        ]
         sites = await self.store.account_sites(accounts, conn)
         cameras = await self.store.camera_positions(cams, conn)
         out: list[tuple[float | None, float | None, str | None, dict[str, Any] | None]] = []
@@ -225,9 +257,10 @@ class Dispatcher:
                 rec = None
                 if line is None:
                     rec = candidates[0] if candidates else None
-                else:   # the registry keeps the line without its "L"; an exact match is the fallback
-                    rec = next((r for r in candidates if r["line"] == line.removeprefix("L")), None) \
-                        or next((r for r in candidates if r["line"] == line), None)
+                else:  # the registry keeps the line without its "L"; an exact match is the fallback
+                    rec = next((r for r in candidates if r["line"] == line.removeprefix("L")), None) or next(
+                        (r for r in candidates if r["line"] == line), None
+                    )
                 if rec is not None:
                     company = rec["company"]
                     site = {"name": rec["site_name"], "address": rec["site_address"]}
@@ -249,7 +282,9 @@ class Dispatcher:
         if self._handover_tree is not self.tree:
             self._handover_tree, self._handover_cache = self.tree, {}
         if kind not in self._handover_cache:
-            self._handover_cache[kind] = sorted(u for u in self.tree.nodes if kind in (self.tree.service_kinds(u) or ()))
+            self._handover_cache[kind] = sorted(
+                u for u in self.tree.nodes if kind in (self.tree.service_kinds(u) or ())
+            )
         return self._handover_cache[kind]
 
     async def handle_triaged(self, items: Sequence[TriagedAlarm]) -> int:
@@ -267,11 +302,15 @@ class Dispatcher:
             return 0
         stage = self._stage_timer()
         applied: list[tuple[TriagedAlarm, Route, bool]] = []
-        changed: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {}   # incident → (change, row as written)
-        async with self.store.p.acquire() as conn:   # one connection for the batch: no acquire/release between steps
+        changed: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {}  # incident → (change, row as written)
+        async with (
+            self.store.p.acquire() as conn
+        ):  # one connection for the batch: no acquire/release between steps
             stage("pool_wait")
             located = await self._locate_many(items, conn)
-            routes = [self.router.route(lon, lat) if lon is not None else NO_LOCATION for lon, lat, _, _ in located]
+            routes = [
+                self.router.route(lon, lat) if lon is not None else NO_LOCATION for lon, lat, _, _ in located
+            ]
             stage("locate")
             async with conn.transaction():
                 await self._apply(conn, items, located, routes, applied, changed, stage)
@@ -280,13 +319,19 @@ class Dispatcher:
             if opened:
                 self.metrics.routes.labels(route.method.value).inc()
                 self.metrics.incidents_opened.labels(t.decision.value).inc()
-            log.info("incident_materialized", incident_id=str(t.incident_id), event_id=str(t.event_id),
-                     decision=t.decision.value, station=route.station, route=route.method.value)
+            log.info(
+                "incident_materialized",
+                incident_id=str(t.incident_id),
+                event_id=str(t.event_id),
+                decision=t.decision.value,
+                station=route.station,
+                route=route.method.value,
+            )
         # committed: the consoles see it now, whatever Kafka's state (the rows as written, not read back)
         for change, row in changed.values():
             self.hub.publish(summary(row, self.tree), change)
         stage("push")
-        self.kick_publisher()   # incidents.events: the publisher task sends what was committed, in seq order
+        self.kick_publisher()  # incidents.events: the publisher task sends what was committed, in seq order
         return len(applied)
 
     def kick_publisher(self) -> None:
@@ -320,14 +365,23 @@ class Dispatcher:
             now = time.perf_counter()
             hist.labels(name).observe(now - last)
             last = now
+
         return mark
 
-    async def _apply(self, conn: Any, items: Sequence[TriagedAlarm],
-                     located: Sequence[tuple[float | None, float | None, str | None, dict[str, Any] | None]],
-                     routes: Sequence[Route], applied: list[tuple[TriagedAlarm, Route, bool]],
-                     changed: dict[uuid.UUID, tuple[str, dict[str, Any]]], stage: Callable[[str], None]) -> None:
+    async def _apply(
+        self,
+        conn: Any,
+        items: Sequence[TriagedAlarm],
+        located: Sequence[tuple[float | None, float | None, str | None, dict[str, Any] | None]],
+        routes: Sequence[Route],
+        applied: list[tuple[TriagedAlarm, Route, bool]],
+        changed: dict[uuid.UUID, tuple[str, dict[str, Any]]],
+        stage: Callable[[str], None],
+    ) -> None:
         """The writes of :meth:`handle_triaged`, inside its transaction on ``conn``."""
-        rows, done = await self.store.lock_incidents_claimed(conn, [(t.incident_id, t.event_id) for t in items])
+        rows, done = await self.store.lock_incidents_claimed(
+            conn, [(t.incident_id, t.event_id) for t in items]
+        )
         stage("lock")
         new_rows: list[dict[str, Any]] = []
         updates: dict[uuid.UUID, dict[str, Any]] = {}
@@ -354,7 +408,7 @@ class Dispatcher:
                 if handover:
                     trans[0].data["handover"] = handover
                 new_rows.append(fields)
-                row = {**dict.fromkeys(INCIDENT_COLUMNS), **fields}   # as the database will return it
+                row = {**dict.fromkeys(INCIDENT_COLUMNS), **fields}  # as the database will return it
                 change = "opened"
             else:
                 updates.setdefault(t.incident_id, {}).update(fields)
@@ -383,17 +437,23 @@ class Dispatcher:
         kinds = self.tree.service_kinds(target)
         if kinds is not None:
             return row.get("kind") in kinds
-        return self.tree.is_root(target) or self.tree.covers(target, row.get("station")) \
+        return (
+            self.tree.is_root(target)
+            or self.tree.covers(target, row.get("station"))
             or self.tree.covers(target, row.get("district"))
+        )
 
     async def _enqueue_webhooks(self, conn: Any, row: dict[str, Any], events: Sequence[Any]) -> None:
         """Queue one delivery per (matching webhook, audit event), in the transaction that wrote the event."""
         if not events:
             return
-        await self.store.enqueue_deliveries(conn, self._deliveries(await self.store.active_webhooks(conn), row, events))
+        await self.store.enqueue_deliveries(
+            conn, self._deliveries(await self.store.active_webhooks(conn), row, events)
+        )
 
-    async def _enqueue_webhooks_many(self, conn: Any, audit: Sequence[tuple[dict[str, Any], Sequence[Transition]]],
-                                     events: Sequence[Any]) -> None:
+    async def _enqueue_webhooks_many(
+        self, conn: Any, audit: Sequence[tuple[dict[str, Any], Sequence[Transition]]], events: Sequence[Any]
+    ) -> None:
         """:meth:`_enqueue_webhooks` for a batch: ``events`` are the audit rows of ``audit``, in its order."""
         if not events:
             return
@@ -402,22 +462,39 @@ class Dispatcher:
             return
         items, i = [], 0
         for row, trans in audit:
-            items += self._deliveries(hooks, row, events[i:i + len(trans)])
+            items += self._deliveries(hooks, row, events[i : i + len(trans)])
             i += len(trans)
         await self.store.enqueue_deliveries(conn, items)
 
-    def _deliveries(self, all_hooks: Sequence[Any], row: dict[str, Any],
-                    events: Sequence[Any]) -> list[tuple[int, str, uuid.UUID, dict[str, Any]]]:
+    def _deliveries(
+        self, all_hooks: Sequence[Any], row: dict[str, Any], events: Sequence[Any]
+    ) -> list[tuple[int, str, uuid.UUID, dict[str, Any]]]:
         hooks = [h for h in all_hooks if self._hook_matches(h["target_kind"], h["target"], row)]
         if not hooks or not events:
             return []
-        brief = {k: row.get(k) for k in ("station", "district", "status", "kind", "priority", "decision", "verdict",
-                                         "account", "source_device_id", "company")}
+        brief = {
+            k: row.get(k)
+            for k in (
+                "station",
+                "district",
+                "status",
+                "kind",
+                "priority",
+                "decision",
+                "verdict",
+                "account",
+                "source_device_id",
+                "company",
+            )
+        }
         brief["id"] = str(row["id"])
         brief["station_name"] = self.tree.name(row.get("station"))
         items = []
         for ev in events:
-            payload = {"event": ev.model_dump(mode="json", by_alias=True, exclude_none=True), "incident": brief}
+            payload = {
+                "event": ev.model_dump(mode="json", by_alias=True, exclude_none=True),
+                "incident": brief,
+            }
             for h in hooks:
                 items.append((h["id"], f"{h['id']}:{ev.event_id}", row["id"], payload))
         return items
@@ -480,7 +557,9 @@ class Dispatcher:
         return total
 
     # -- dispatcher actions ----------------------------------------------------------------------
-    async def act(self, who: Principal, incident_id: uuid.UUID, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def act(
+        self, who: Principal, incident_id: uuid.UUID, action: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
         async with self.store.p.acquire() as conn, conn.transaction():
             row = await self.store.get_incident(conn, incident_id, lock=True)
             if row is None or not who.sees(self.tree, row):
@@ -495,7 +574,13 @@ class Dispatcher:
         self.metrics.actions.labels(action).inc()
         if row.get("acknowledged_at") and action in ("ack", "on-scene") and row.get("opened_at"):
             self.metrics.ack_seconds.observe((row["acknowledged_at"] - row["opened_at"]).total_seconds())
-        log.info("incident_action", incident_id=str(incident_id), action=action, user=who.user, status=row["status"])
+        log.info(
+            "incident_action",
+            incident_id=str(incident_id),
+            action=action,
+            user=who.user,
+            status=row["status"],
+        )
         out = summary(row, self.tree)
         self.hub.publish(out, action)
         try:
@@ -504,8 +589,9 @@ class Dispatcher:
             log.warning("outbox_publish_deferred", error=repr(exc))
         return out
 
-    async def vehicle_command(self, who: Principal, incident_id: uuid.UUID, command: str, params: dict[str, Any],
-                              timeout_s: float) -> dict[str, Any]:
+    async def vehicle_command(
+        self, who: Principal, incident_id: uuid.UUID, command: str, params: dict[str, Any], timeout_s: float
+    ) -> dict[str, Any]:
         """Forward a command to the incident's vehicle and record it, with the terminal's answer, on the timeline."""
         row = await self.store.get_incident(None, incident_id)
         if row is None or not who.sees(self.tree, row):
@@ -524,18 +610,40 @@ class Dispatcher:
         platform = None
         if protocol == "jt809":
             platform, params = await self._platform_request(incident_id, who, command, params)
-        reply = await self.commands.send(device, command, params, timeout_s,
-                                         protocol=protocol if protocol == "jt809" else None, platform=platform)
+        reply = await self.commands.send(
+            device,
+            command,
+            params,
+            timeout_s,
+            protocol=protocol if protocol == "jt809" else None,
+            platform=platform,
+        )
         async with self.store.p.acquire() as conn, conn.transaction():
             row = await self.store.get_incident(conn, incident_id, lock=True)
             assert row is not None
-            trans = Transition(IncidentEventType.UPDATED, IncidentStatus(row["status"]), who.actor(), self.clock(),
-                               data={"vehicle_command": {"command": command, "params": params, "device_id": device,
-                                                         "reply": reply}})
+            trans = Transition(
+                IncidentEventType.UPDATED,
+                IncidentStatus(row["status"]),
+                who.actor(),
+                self.clock(),
+                data={
+                    "vehicle_command": {
+                        "command": command,
+                        "params": params,
+                        "device_id": device,
+                        "reply": reply,
+                    }
+                },
+            )
             await self.store.append_transitions(conn, row, [trans])
         self.metrics.actions.labels(f"vehicle_{command}").inc()
-        log.info("vehicle_command", incident_id=str(incident_id), command=command, user=who.user,
-                 status=reply.get("status"))
+        log.info(
+            "vehicle_command",
+            incident_id=str(incident_id),
+            command=command,
+            user=who.user,
+            status=reply.get("status"),
+        )
         try:
             await self.publish_outbox()
         except Exception as exc:  # the sweeper retries; the record itself is committed
@@ -558,23 +666,44 @@ class Dispatcher:
             async with self.store.p.acquire() as conn, conn.transaction():
                 incident_id = await conn.fetchval(
                     "SELECT id FROM incidents WHERE source_device_id = $1 AND status <> 'closed'"
-                    " ORDER BY opened_at DESC LIMIT 1", s.device_id)
+                    " ORDER BY opened_at DESC LIMIT 1",
+                    s.device_id,
+                )
                 row = await self.store.get_incident(conn, incident_id, lock=True) if incident_id else None
                 if row is None or row["status"] == IncidentStatus.CLOSED.value:
-                    log.info("vehicle_answer_without_incident", device_id=s.device_id, event_id=str(s.event_id))
+                    log.info(
+                        "vehicle_answer_without_incident", device_id=s.device_id, event_id=str(s.event_id)
+                    )
                     continue
-                trans = Transition(IncidentEventType.UPDATED, IncidentStatus(row["status"]), GPS_GATEWAY, s.occurred_at,
-                                   data={"vehicle_command_answer": {
-                                       **answer, "command": "supervise", "device_id": s.device_id,
-                                       "protocol": s.protocol.value, "status_event_id": str(s.event_id)}})
-                ev = await self.store.append_transition_once(conn, row, trans, uuid.uuid5(_ANSWER_NS, str(s.event_id)))
-                if ev is not None:   # the station's system hears of it as of every other transition
+                trans = Transition(
+                    IncidentEventType.UPDATED,
+                    IncidentStatus(row["status"]),
+                    GPS_GATEWAY,
+                    s.occurred_at,
+                    data={
+                        "vehicle_command_answer": {
+                            **answer,
+                            "command": "supervise",
+                            "device_id": s.device_id,
+                            "protocol": s.protocol.value,
+                            "status_event_id": str(s.event_id),
+                        }
+                    },
+                )
+                ev = await self.store.append_transition_once(
+                    conn, row, trans, uuid.uuid5(_ANSWER_NS, str(s.event_id))
+                )
+                if ev is not None:  # the station's system hears of it as of every other transition
                     await self._enqueue_webhooks(conn, row, [ev])
             if ev is not None:
                 added += 1
                 self.metrics.actions.labels("vehicle_answer").inc()
-                log.info("vehicle_answer", incident_id=str(row["id"]), device_id=s.device_id,
-                         result=answer.get("result_text"))
+                log.info(
+                    "vehicle_answer",
+                    incident_id=str(row["id"]),
+                    device_id=s.device_id,
+                    result=answer.get("result_text"),
+                )
         if added:
             try:
                 await self.publish_outbox()
@@ -582,8 +711,9 @@ class Dispatcher:
                 log.warning("outbox_publish_deferred", error=repr(exc))
         return added
 
-    async def _platform_request(self, incident_id: uuid.UUID, who: Principal, command: str,
-                                params: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    async def _platform_request(
+        self, incident_id: uuid.UUID, who: Principal, command: str, params: dict[str, Any]
+    ) -> tuple[str | None, dict[str, Any]]:
         """The JT/T 809 platform that forwarded the incident's latest alarm, and the request's defaults.
 
         A supervision (0x9401) names the alarm it supervises: its type (the alarm's ``code``, e.g.
@@ -599,8 +729,11 @@ class Dispatcher:
         platform = (event.get("source") or {}).get("platform")
         if command == "supervise":
             attrs = event.get("attributes") or {}
-            defaults = {"warn_type": attrs.get("warn_type", event.get("code")), "warn_time": event.get("occurred_at"),
-                        "supervisor": who.user}
+            defaults = {
+                "warn_type": attrs.get("warn_type", event.get("code")),
+                "warn_time": event.get("occurred_at"),
+                "supervisor": who.user,
+            }
             params = {**{k: v for k, v in defaults.items() if v is not None}, **params}
         return platform, params
 

@@ -23,10 +23,35 @@ from .units import UnitNode
 __all__ = ["Store"]
 
 INCIDENT_COLUMNS = (
-    "id", "status", "decision", "priority", "score", "reasons", "kind", "station", "district", "lat", "lon",
-    "location", "route", "source_device_id", "protocol", "account", "company", "major_event", "rule_version",
-    "verdict", "verification", "escalation_level", "escalate_at", "opened_at", "updated_at", "acknowledged_at",
-    "on_scene_at", "closed_at", "alarm_count",
+    "id",
+    "status",
+    "decision",
+    "priority",
+    "score",
+    "reasons",
+    "kind",
+    "station",
+    "district",
+    "lat",
+    "lon",
+    "location",
+    "route",
+    "source_device_id",
+    "protocol",
+    "account",
+    "company",
+    "major_event",
+    "rule_version",
+    "verdict",
+    "verification",
+    "escalation_level",
+    "escalate_at",
+    "opened_at",
+    "updated_at",
+    "acknowledged_at",
+    "on_scene_at",
+    "closed_at",
+    "alarm_count",
 )
 
 
@@ -51,8 +76,9 @@ class Store:
         self.pool: asyncpg.Pool | None = None
 
     async def start(self) -> None:
-        self.pool = await asyncpg.create_pool(self._dsn, min_size=self._min, max_size=self._max, init=_init,
-                                              reset=_keep, command_timeout=30)
+        self.pool = await asyncpg.create_pool(
+            self._dsn, min_size=self._min, max_size=self._max, init=_init, reset=_keep, command_timeout=30
+        )
 
     async def stop(self) -> None:
         if self.pool is not None:
@@ -69,77 +95,133 @@ class Store:
     # -- units ----------------------------------------------------------------------------------
     async def station_areas(self) -> int:
         """How many police station areas are configured (zero → the demo geography is loaded)."""
-        return int(await self.p.fetchval(
-            "SELECT count(*) FROM units WHERE tier = 3 AND kind = 'police' AND geometry IS NOT NULL"))
+        return int(
+            await self.p.fetchval(
+                "SELECT count(*) FROM units WHERE tier = 3 AND kind = 'police' AND geometry IS NOT NULL"
+            )
+        )
 
     async def insert_units(self, units: Iterable[Unit]) -> int:
-        rows = [(u.id, u.name, u.name_en, u.tier, u.parent_id, u.kind, u.synthetic, u.geojson(), u.properties)
-                for u in units]
+        rows = [
+            (u.id, u.name, u.name_en, u.tier, u.parent_id, u.kind, u.synthetic, u.geojson(), u.properties)
+            for u in units
+        ]
         async with self.p.acquire() as conn, conn.transaction():
             # parents first (tiers ascending), so the foreign key holds row by row
             rows.sort(key=lambda r: r[3])
             await conn.executemany(
                 "INSERT INTO units (id, name, name_en, tier, parent_id, kind, synthetic, geometry, properties)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING", rows)
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING",
+                rows,
+            )
         return len(rows)
 
     async def load_units(self) -> list[UnitNode]:
-        rows = await self.p.fetch("SELECT id, name, name_en, tier, parent_id, kind, synthetic, geometry, properties"
-                                  " FROM units ORDER BY tier, id")
-        return [UnitNode(r["id"], r["name"], r["name_en"], r["tier"], r["parent_id"], r["kind"], r["synthetic"],
-                         r["geometry"], r["properties"] or {}) for r in rows]
+        rows = await self.p.fetch(
+            "SELECT id, name, name_en, tier, parent_id, kind, synthetic, geometry, properties"
+            " FROM units ORDER BY tier, id"
+        )
+        return [
+            UnitNode(
+                r["id"],
+                r["name"],
+                r["name_en"],
+                r["tier"],
+                r["parent_id"],
+                r["kind"],
+                r["synthetic"],
+                r["geometry"],
+                r["properties"] or {},
+            )
+            for r in rows
+        ]
 
     # -- tokens ---------------------------------------------------------------------------------
-    async def put_token(self, sha: str, user: str, role: str, unit: str | None, company: str | None,
-                        scope: dict[str, Any], created_by: str | None, expires_at: datetime | None) -> None:
+    async def put_token(
+        self,
+        sha: str,
+        user: str,
+        role: str,
+        unit: str | None,
+        company: str | None,
+        scope: dict[str, Any],
+        created_by: str | None,
+        expires_at: datetime | None,
+    ) -> None:
         await self.p.execute(
             "INSERT INTO api_tokens (token_sha256, user_name, role, unit, company, scope, created_by, expires_at)"
             " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (token_sha256) DO UPDATE SET user_name=EXCLUDED.user_name,"
             " role=EXCLUDED.role, unit=EXCLUDED.unit, company=EXCLUDED.company, scope=EXCLUDED.scope,"
             " expires_at=EXCLUDED.expires_at, revoked_at=NULL",
-            sha, user, role, unit, company, scope, created_by, expires_at)
+            sha,
+            user,
+            role,
+            unit,
+            company,
+            scope,
+            created_by,
+            expires_at,
+        )
 
     async def get_token(self, sha: str) -> asyncpg.Record | None:
         return await self.p.fetchrow(
             "SELECT user_name, role, unit, company, scope FROM api_tokens WHERE token_sha256=$1"
-            " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())", sha)
+            " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+            sha,
+        )
 
     # -- registry look-ups used for routing -----------------------------------------------------
-    async def account_sites(self, accounts: Sequence[str],
-                            conn: asyncpg.Connection | None = None) -> dict[str, list[asyncpg.Record]]:
+    async def account_sites(
+        self, accounts: Sequence[str], conn: asyncpg.Connection | None = None
+    ) -> dict[str, list[asyncpg.Record]]:
         """Every registered site of these account numbers (any line), by account, lines in order."""
         out: dict[str, list[asyncpg.Record]] = {}
         if accounts:
             for r in await (conn or self.p).fetch(
-                    "SELECT line, account, company, lat, lon, site_name, site_address FROM accounts"
-                    " WHERE account = ANY($1::text[]) ORDER BY account, line", sorted(set(accounts))):
+                "SELECT line, account, company, lat, lon, site_name, site_address FROM accounts"
+                " WHERE account = ANY($1::text[]) ORDER BY account, line",
+                sorted(set(accounts)),
+            ):
                 out.setdefault(r["account"], []).append(r)
         return out
 
-    async def camera_positions(self, camera_ids: Sequence[str],
-                               conn: asyncpg.Connection | None = None) -> dict[str, asyncpg.Record]:
+    async def camera_positions(
+        self, camera_ids: Sequence[str], conn: asyncpg.Connection | None = None
+    ) -> dict[str, asyncpg.Record]:
         if not camera_ids:
             return {}
-        rows = await (conn or self.p).fetch("SELECT id, lat, lon, name FROM cameras WHERE id = ANY($1::text[])",
-                                  sorted(set(camera_ids)))
+        rows = await (conn or self.p).fetch(
+            "SELECT id, lat, lon, name FROM cameras WHERE id = ANY($1::text[])", sorted(set(camera_ids))
+        )
         return {r["id"]: r for r in rows}
 
     # -- incidents ------------------------------------------------------------------------------
-    async def get_incident(self, conn: asyncpg.Connection | asyncpg.Pool | None, incident_id: uuid.UUID,
-                           *, lock: bool = False) -> dict[str, Any] | None:
+    async def get_incident(
+        self, conn: asyncpg.Connection | asyncpg.Pool | None, incident_id: uuid.UUID, *, lock: bool = False
+    ) -> dict[str, Any] | None:
         c = conn or self.p
-        row = await c.fetchrow(f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id=$1"
-                               + (" FOR UPDATE" if lock else ""), incident_id)
+        row = await c.fetchrow(
+            f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id=$1"
+            + (" FOR UPDATE" if lock else ""),
+            incident_id,
+        )
         return dict(row) if row else None
 
-    async def lock_incidents(self, conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    async def lock_incidents(
+        self, conn: asyncpg.Connection, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[str, Any]]:
         """The existing incidents among ``ids``, locked for this transaction (in id order: no deadlocks)."""
-        rows = await conn.fetch(f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id = ANY($1::uuid[])"
-                                " ORDER BY id FOR UPDATE", sorted(set(ids)))
+        rows = await conn.fetch(
+            f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id = ANY($1::uuid[])"
+            " ORDER BY id FOR UPDATE",
+            sorted(set(ids)),
+        )
         return {r["id"]: dict(r) for r in rows}
 
     async def lock_incidents_claimed(
-            self, conn: asyncpg.Connection, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]],
+        self,
+        conn: asyncpg.Connection,
+        pairs: Sequence[tuple[uuid.UUID, uuid.UUID]],
     ) -> tuple[dict[uuid.UUID, dict[str, Any]], set[tuple[uuid.UUID, uuid.UUID]]]:
         """:meth:`lock_incidents` and :meth:`claimed` in one round trip: the existing incidents among the pairs'
         incident ids, locked (in id order), and which (incident id, event id) pairs were already applied (a
@@ -148,7 +230,9 @@ class Store:
             f"SELECT {', '.join(INCIDENT_COLUMNS)}, ARRAY(SELECT a.event_id FROM incident_alarms a"
             " WHERE a.incident_id = incidents.id AND a.event_id = ANY($2::uuid[])) AS claimed_events"
             " FROM incidents WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
-            sorted({p[0] for p in pairs}), list({p[1] for p in pairs}))
+            sorted({p[0] for p in pairs}),
+            list({p[1] for p in pairs}),
+        )
         out: dict[uuid.UUID, dict[str, Any]] = {}
         asked = set(pairs)
         done: set[tuple[uuid.UUID, uuid.UUID]] = set()
@@ -158,19 +242,23 @@ class Store:
             out[r["id"]] = row
         return out, done
 
-    async def claimed(self, conn: asyncpg.Connection,
-                      pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    async def claimed(
+        self, conn: asyncpg.Connection, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
+    ) -> set[tuple[uuid.UUID, uuid.UUID]]:
         """Which (incident id, event id) decisions were already applied."""
         if not pairs:
             return set()
         rows = await conn.fetch(
             "SELECT a.incident_id, a.event_id FROM incident_alarms a"
             " JOIN unnest($1::uuid[], $2::uuid[]) AS p(incident_id, event_id) USING (incident_id, event_id)",
-            [p[0] for p in pairs], [p[1] for p in pairs])
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
+        )
         return {(r["incident_id"], r["event_id"]) for r in rows}
 
-    async def claim_alarms(self, conn: asyncpg.Connection,
-                           items: Sequence[tuple[uuid.UUID, uuid.UUID, str, int, dict[str, Any]]]) -> int:
+    async def claim_alarms(
+        self, conn: asyncpg.Connection, items: Sequence[tuple[uuid.UUID, uuid.UUID, str, int, dict[str, Any]]]
+    ) -> int:
         """Record that these decisions were applied, in one statement; returns how many were new."""
         if not items:
             return 0
@@ -178,20 +266,38 @@ class Store:
             "INSERT INTO incident_alarms (incident_id, event_id, decision, score, triaged, received_at)"
             " SELECT i, e, d, s, t::jsonb, clock_timestamp() FROM unnest($1::uuid[], $2::uuid[], $3::text[],"
             " $4::smallint[], $5::text[]) WITH ORDINALITY AS u(i, e, d, s, t, n) ORDER BY n ON CONFLICT DO NOTHING",
-            [i[0] for i in items], [i[1] for i in items], [i[2] for i in items], [i[3] for i in items],
-            [json.dumps(i[4]) for i in items])
+            [i[0] for i in items],
+            [i[1] for i in items],
+            [i[2] for i in items],
+            [i[3] for i in items],
+            [json.dumps(i[4]) for i in items],
+        )
         return int(res.rsplit(" ", 1)[1])
 
     async def insert_incidents(self, conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Insert new incidents (one pipelined statement per distinct column set)."""
-        await self._many(conn, rows, lambda cols: f"INSERT INTO incidents ({', '.join(cols)})"
-                         f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})")
+        await self._many(
+            conn,
+            rows,
+            lambda cols: (
+                f"INSERT INTO incidents ({', '.join(cols)})"
+                f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"
+            ),
+        )
 
-    async def update_incidents(self, conn: asyncpg.Connection, updates: dict[uuid.UUID, dict[str, Any]]) -> None:
+    async def update_incidents(
+        self, conn: asyncpg.Connection, updates: dict[uuid.UUID, dict[str, Any]]
+    ) -> None:
         rows = [{"id": k, **v} for k, v in updates.items() if v]
-        await self._many(conn, rows, lambda cols: "UPDATE incidents SET "
-                         + ", ".join(f"{c}=${i + 1}" for i, c in enumerate(cols) if c != "id")
-                         + f" WHERE id=${cols.index('id') + 1}")
+        await self._many(
+            conn,
+            rows,
+            lambda cols: (
+                "UPDATE incidents SET "
+                + ", ".join(f"{c}=${i + 1}" for i, c in enumerate(cols) if c != "id")
+                + f" WHERE id=${cols.index('id') + 1}"
+            ),
+        )
 
     @staticmethod
     async def _many(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]], sql: Any) -> None:
@@ -201,22 +307,50 @@ class Store:
         for cols, values in groups.items():
             await conn.executemany(sql(list(cols)), values)
 
-    async def append_transitions_many(self, conn: asyncpg.Connection,
-                                      items: Sequence[tuple[dict[str, Any], Sequence[Transition]]]) -> list[IncidentEvent]:
+    async def append_transitions_many(
+        self, conn: asyncpg.Connection, items: Sequence[tuple[dict[str, Any], Sequence[Transition]]]
+    ) -> list[IncidentEvent]:
         """:meth:`append_transitions` for many incidents in one round trip; the audit order is the list order."""
         out: list[IncidentEvent] = []
         cols: list[list[Any]] = [[] for _ in range(13)]
         for row, transitions in items:
             for t in transitions:
                 event_id = uuid.uuid4()
-                for c, v in zip(cols, (event_id, row["id"], t.type.value, t.status.value, t.actor.user, t.actor.unit,
-                                       t.actor.role, t.actor.address, t.at, row.get("station"), row.get("district"),
-                                       t.verdict.value if t.verdict else None, json.dumps(t.data)), strict=True):
+                for c, v in zip(
+                    cols,
+                    (
+                        event_id,
+                        row["id"],
+                        t.type.value,
+                        t.status.value,
+                        t.actor.user,
+                        t.actor.unit,
+                        t.actor.role,
+                        t.actor.address,
+                        t.at,
+                        row.get("station"),
+                        row.get("district"),
+                        t.verdict.value if t.verdict else None,
+                        json.dumps(t.data),
+                    ),
+                    strict=True,
+                ):
                     c.append(v)
-                out.append(IncidentEvent(
-                    event_id=event_id, incident_id=row["id"], type=t.type, status=t.status, station=row.get("station"),
-                    district=row.get("district"), verdict=t.verdict, actor=t.actor, at=t.at,
-                    source_device_id=row.get("source_device_id"), data=t.data))
+                out.append(
+                    IncidentEvent(
+                        event_id=event_id,
+                        incident_id=row["id"],
+                        type=t.type,
+                        status=t.status,
+                        station=row.get("station"),
+                        district=row.get("district"),
+                        verdict=t.verdict,
+                        actor=t.actor,
+                        at=t.at,
+                        source_device_id=row.get("source_device_id"),
+                        data=t.data,
+                    )
+                )
         if out:
             await conn.execute(
                 "WITH ins AS (INSERT INTO incident_events (event_id, incident_id, type, status, actor_user, actor_unit,"
@@ -225,25 +359,31 @@ class Store:
                 " $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[],"
                 " $10::text[], $11::text[], $12::text[], $13::text[]) WITH ORDINALITY"
                 " AS u(e, i, ty, st, au, un, ro, ad, at, sn, di, ve, da, n) ORDER BY n RETURNING seq)"
-                " INSERT INTO incident_outbox (seq) SELECT seq FROM ins", *cols)
+                " INSERT INTO incident_outbox (seq) SELECT seq FROM ins",
+                *cols,
+            )
         return out
 
     async def get_incidents(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
         if not ids:
             return {}
-        rows = await self.p.fetch(f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id = ANY($1::uuid[])",
-                                  list(ids))
+        rows = await self.p.fetch(
+            f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id = ANY($1::uuid[])", list(ids)
+        )
         return {r["id"]: dict(r) for r in rows}
 
-    async def update_incident(self, conn: asyncpg.Connection, incident_id: uuid.UUID, fields: dict[str, Any]) -> None:
+    async def update_incident(
+        self, conn: asyncpg.Connection, incident_id: uuid.UUID, fields: dict[str, Any]
+    ) -> None:
         if not fields:
             return
         cols = list(fields)
         sets = ", ".join(f"{c}=${i + 2}" for i, c in enumerate(cols))
         await conn.execute(f"UPDATE incidents SET {sets} WHERE id=$1", incident_id, *fields.values())
 
-    async def append_transitions(self, conn: asyncpg.Connection, row: dict[str, Any],
-                                 transitions: Sequence[Transition]) -> list[IncidentEvent]:
+    async def append_transitions(
+        self, conn: asyncpg.Connection, row: dict[str, Any], transitions: Sequence[Transition]
+    ) -> list[IncidentEvent]:
         """Append audit rows (and queue them for Kafka); returns them as the events they will be published as."""
         out = []
         for t in transitions:
@@ -252,52 +392,94 @@ class Store:
             out.append(ev)
         return out
 
-    async def append_transition_once(self, conn: asyncpg.Connection, row: dict[str, Any], t: Transition,
-                                     event_id: uuid.UUID) -> IncidentEvent | None:
+    async def append_transition_once(
+        self, conn: asyncpg.Connection, row: dict[str, Any], t: Transition, event_id: uuid.UUID
+    ) -> IncidentEvent | None:
         """One audit row under a caller-chosen ``event_id`` (unique): None when it is already there (a replay)."""
         return await self._append(conn, row, t, event_id, once=True)
 
-    async def _append(self, conn: asyncpg.Connection, row: dict[str, Any], t: Transition, event_id: uuid.UUID, *,
-                      once: bool) -> IncidentEvent | None:
+    async def _append(
+        self, conn: asyncpg.Connection, row: dict[str, Any], t: Transition, event_id: uuid.UUID, *, once: bool
+    ) -> IncidentEvent | None:
         """The audit row, its outbox entry and the event it will be published as; ``once``: skip a known id."""
         seq = await conn.fetchval(
             "INSERT INTO incident_events (event_id, incident_id, type, status, actor_user, actor_unit, actor_role,"
             " address, at, station, district, verdict, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
-            + (" ON CONFLICT (event_id) DO NOTHING" if once else "") + " RETURNING seq",
-            event_id, row["id"], t.type.value, t.status.value, t.actor.user, t.actor.unit, t.actor.role,
-            t.actor.address, t.at, row.get("station"), row.get("district"),
-            t.verdict.value if t.verdict else None, t.data)
+            + (" ON CONFLICT (event_id) DO NOTHING" if once else "")
+            + " RETURNING seq",
+            event_id,
+            row["id"],
+            t.type.value,
+            t.status.value,
+            t.actor.user,
+            t.actor.unit,
+            t.actor.role,
+            t.actor.address,
+            t.at,
+            row.get("station"),
+            row.get("district"),
+            t.verdict.value if t.verdict else None,
+            t.data,
+        )
         if seq is None:
             return None
         await conn.execute("INSERT INTO incident_outbox (seq) VALUES ($1)", seq)
         return IncidentEvent(
-            event_id=event_id, incident_id=row["id"], type=t.type, status=t.status, station=row.get("station"),
-            district=row.get("district"), verdict=t.verdict, actor=t.actor, at=t.at,
-            source_device_id=row.get("source_device_id"), data=t.data)
+            event_id=event_id,
+            incident_id=row["id"],
+            type=t.type,
+            status=t.status,
+            station=row.get("station"),
+            district=row.get("district"),
+            verdict=t.verdict,
+            actor=t.actor,
+            at=t.at,
+            source_device_id=row.get("source_device_id"),
+            data=t.data,
+        )
 
     # -- webhooks ---------------------------------------------------------------------------------
     async def active_webhooks(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
         return await conn.fetch("SELECT id, target_kind, target FROM webhooks WHERE active")
 
-    async def enqueue_deliveries(self, conn: asyncpg.Connection, items: Sequence[tuple[int, str, uuid.UUID, dict[str, Any]]]) -> None:
+    async def enqueue_deliveries(
+        self, conn: asyncpg.Connection, items: Sequence[tuple[int, str, uuid.UUID, dict[str, Any]]]
+    ) -> None:
         if items:
             await conn.executemany(
                 "INSERT INTO webhook_deliveries (webhook_id, idempotency_key, incident_id, payload)"
-                " VALUES ($1,$2,$3,$4) ON CONFLICT (idempotency_key) DO NOTHING", items)
+                " VALUES ($1,$2,$3,$4) ON CONFLICT (idempotency_key) DO NOTHING",
+                items,
+            )
 
     async def due_deliveries(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = await self.p.fetch(
             "SELECT d.id, d.idempotency_key, d.payload, d.attempts, w.url, w.secret FROM webhook_deliveries d"
             " JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
-            " AND w.active ORDER BY d.id LIMIT $1", limit)
+            " AND w.active ORDER BY d.id LIMIT $1",
+            limit,
+        )
         return [dict(r) for r in rows]
 
-    async def record_attempt(self, delivery_id: int, status: str, attempts: int, next_at: datetime | None,
-                             http_status: int | None, error: str | None) -> None:
+    async def record_attempt(
+        self,
+        delivery_id: int,
+        status: str,
+        attempts: int,
+        next_at: datetime | None,
+        http_status: int | None,
+        error: str | None,
+    ) -> None:
         await self.p.execute(
             "UPDATE webhook_deliveries SET status=$2, attempts=$3, next_attempt_at=coalesce($4, next_attempt_at),"
             " last_status=$5, last_error=$6, delivered_at = CASE WHEN $2 = 'delivered' THEN now() END WHERE id=$1",
-            delivery_id, status, attempts, next_at, http_status, error)
+            delivery_id,
+            status,
+            attempts,
+            next_at,
+            http_status,
+            error,
+        )
 
     async def pending_events(self, limit: int = 500) -> list[tuple[int, IncidentEvent]]:
         """The oldest ``limit`` unpublished audit events, in seq order.
@@ -309,7 +491,8 @@ class Store:
         rows = await self.p.fetch(
             "SELECT e.*, i.source_device_id FROM incident_events e JOIN incidents i ON i.id = e.incident_id"
             " WHERE e.seq = ANY(ARRAY(SELECT seq FROM incident_outbox ORDER BY seq LIMIT $1)) ORDER BY e.seq",
-            limit)
+            limit,
+        )
         return [(r["seq"], _to_event(r)) for r in rows]
 
     async def mark_published(self, seqs: Sequence[int]) -> None:
@@ -318,24 +501,35 @@ class Store:
     async def list_incidents(self, where: str, args: list[Any], limit: int) -> list[dict[str, Any]]:
         rows = await self.p.fetch(
             f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE {where}"
-            f" ORDER BY (status = 'closed'), priority, opened_at DESC LIMIT {int(limit)}", *args)
+            f" ORDER BY (status = 'closed'), priority, opened_at DESC LIMIT {int(limit)}",
+            *args,
+        )
         return [dict(r) for r in rows]
 
     async def incident_alarms(self, incident_id: uuid.UUID) -> list[dict[str, Any]]:
-        rows = await self.p.fetch("SELECT event_id, decision, score, triaged, received_at FROM incident_alarms"
-                                  " WHERE incident_id=$1 ORDER BY received_at, triaged->'event'->>'received_at'", incident_id)
+        rows = await self.p.fetch(
+            "SELECT event_id, decision, score, triaged, received_at FROM incident_alarms"
+            " WHERE incident_id=$1 ORDER BY received_at, triaged->'event'->>'received_at'",
+            incident_id,
+        )
         return [dict(r) for r in rows]
 
     async def timeline(self, incident_id: uuid.UUID) -> list[dict[str, Any]]:
-        rows = await self.p.fetch("SELECT seq, event_id, type, status, actor_user, actor_unit, actor_role, address,"
-                                  " at, station, district, verdict, data FROM incident_events WHERE incident_id=$1"
-                                  " ORDER BY seq", incident_id)
+        rows = await self.p.fetch(
+            "SELECT seq, event_id, type, status, actor_user, actor_unit, actor_role, address,"
+            " at, station, district, verdict, data FROM incident_events WHERE incident_id=$1"
+            " ORDER BY seq",
+            incident_id,
+        )
         return [dict(r) for r in rows]
 
     async def due_escalations(self, now: datetime, limit: int = 200) -> list[uuid.UUID]:
         rows = await self.p.fetch(
             "SELECT id FROM incidents WHERE escalate_at IS NOT NULL AND escalate_at <= $1"
-            " AND status IN ('opened','routed','escalated') ORDER BY escalate_at LIMIT $2", now, limit)
+            " AND status IN ('opened','routed','escalated') ORDER BY escalate_at LIMIT $2",
+            now,
+            limit,
+        )
         return [r["id"] for r in rows]
 
     # -- generic registry CRUD ------------------------------------------------------------------
@@ -348,8 +542,20 @@ class Store:
 
 def _to_event(r: asyncpg.Record) -> IncidentEvent:
     return IncidentEvent(
-        event_id=r["event_id"], incident_id=r["incident_id"], type=IncidentEventType(r["type"]),
-        status=IncidentStatus(r["status"]), station=r["station"], district=r["district"],
+        event_id=r["event_id"],
+        incident_id=r["incident_id"],
+        type=IncidentEventType(r["type"]),
+        status=IncidentStatus(r["status"]),
+        station=r["station"],
+        district=r["district"],
         verdict=Verdict(r["verdict"]) if r["verdict"] else None,
-        actor={"user": r["actor_user"], "unit": r["actor_unit"], "role": r["actor_role"], "address": r["address"]},
-        at=r["at"], source_device_id=r["source_device_id"], data=r["data"] or {})
+        actor={
+            "user": r["actor_user"],
+            "unit": r["actor_unit"],
+            "role": r["actor_role"],
+            "address": r["address"],
+        },
+        at=r["at"],
+        source_device_id=r["source_device_id"],
+        data=r["data"] or {},
+    )

@@ -61,10 +61,14 @@ class TrackStore:
                         if await conn.fetchval(_EXISTS, name):
                             continue
                         # rows already in the default partition for that day must move first
-                        await conn.execute(f"CREATE TEMP TABLE _mv ON COMMIT DROP AS SELECT * FROM tracks_default"
-                                           f" WHERE at >= '{lo}' AND at < '{hi}'")
+                        await conn.execute(
+                            f"CREATE TEMP TABLE _mv ON COMMIT DROP AS SELECT * FROM tracks_default"
+                            f" WHERE at >= '{lo}' AND at < '{hi}'"
+                        )
                         await conn.execute(f"DELETE FROM tracks_default WHERE at >= '{lo}' AND at < '{hi}'")
-                        await conn.execute(f"CREATE TABLE {name} PARTITION OF tracks FOR VALUES FROM ('{lo}') TO ('{hi}')")
+                        await conn.execute(
+                            f"CREATE TABLE {name} PARTITION OF tracks FOR VALUES FROM ('{lo}') TO ('{hi}')"
+                        )
                         await conn.execute("INSERT INTO tracks SELECT * FROM _mv")
                 except Exception as exc:  # a concurrent replica created it: fine
                     if "already exists" not in str(exc):
@@ -75,11 +79,15 @@ class TrackStore:
         cutoff = (now - self.retention).astimezone(UTC).date()
         dropped = 0
         async with self.d.store.p.acquire() as conn:
-            names = [r["relname"] for r in await conn.fetch(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'tracks' AND c.relname LIKE 'tracks_p%'")]
+            names = [
+                r["relname"]
+                for r in await conn.fetch(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                    " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'tracks' AND c.relname LIKE 'tracks_p%'"
+                )
+            ]
             for name in sorted(names)[:60]:
-                day = datetime.strptime(name[len("tracks_p"):], "%Y%m%d").date()
+                day = datetime.strptime(name[len("tracks_p") :], "%Y%m%d").date()
                 if day + timedelta(days=1) > cutoff:
                     continue
                 async with conn.transaction():
@@ -91,14 +99,17 @@ class TrackStore:
                         continue
                     await conn.execute(
                         f"INSERT INTO tracks_kept SELECT * FROM {name} WHERE device_id IN (SELECT source_device_id"
-                        " FROM incidents WHERE status <> 'closed' AND source_device_id IS NOT NULL) ON CONFLICT DO NOTHING")
+                        " FROM incidents WHERE status <> 'closed' AND source_device_id IS NOT NULL) ON CONFLICT DO NOTHING"
+                    )
                     await conn.execute(f"DROP TABLE {name}")
                 dropped += 1
             # the default partition never grows old either
             await conn.execute(
                 "INSERT INTO tracks_kept SELECT * FROM tracks_default WHERE at < $1 AND device_id IN (SELECT"
                 " source_device_id FROM incidents WHERE status <> 'closed' AND source_device_id IS NOT NULL)"
-                " ON CONFLICT DO NOTHING", now - self.retention)
+                " ON CONFLICT DO NOTHING",
+                now - self.retention,
+            )
             await conn.execute("DELETE FROM tracks_default WHERE at < $1", now - self.retention)
         return dropped
 
@@ -119,13 +130,21 @@ class TrackStore:
                 " SELECT d, a, e, la, lo, s, h, true FROM unnest($1::text[], $2::timestamptz[], $3::uuid[],"
                 " $4::float8[], $5::float8[], $6::real[], $7::real[]) AS u(d, a, e, la, lo, s, h)"
                 " ON CONFLICT DO NOTHING",
-                [f.device_id for f in valid], [f.occurred_at for f in valid], [f.event_id for f in valid],
-                [f.lat for f in valid], [f.lon for f in valid], [f.speed_kmh for f in valid],
-                [f.heading_deg for f in valid])
+                [f.device_id for f in valid],
+                [f.occurred_at for f in valid],
+                [f.event_id for f in valid],
+                [f.lat for f in valid],
+                [f.lon for f in valid],
+                [f.speed_kmh for f in valid],
+                [f.heading_deg for f in valid],
+            )
             devices = sorted({f.device_id for f in valid})
             open_rows = await conn.fetch(
                 "SELECT id, source_device_id FROM incidents WHERE status <> 'closed' AND source_device_id = ANY($1)"
-                " AND kind = ANY($2)", devices, list(VEHICLE_KINDS))
+                " AND kind = ANY($2)",
+                devices,
+                list(VEHICLE_KINDS),
+            )
         if not open_rows:
             return
         last: dict[str, GpsFix] = {}
@@ -141,9 +160,19 @@ class TrackStore:
             row = await self.d.store.get_incident(conn, incident_id, lock=True)
             if row is None or row["status"] == "closed":
                 return
-            loc = {"lat": fix.lat, "lon": fix.lon, "crs": "WGS84", "source": "device",
-                   "at": fix.occurred_at.isoformat()}
-            fields: dict[str, Any] = {"lat": fix.lat, "lon": fix.lon, "location": loc, "updated_at": self.d.clock()}
+            loc = {
+                "lat": fix.lat,
+                "lon": fix.lon,
+                "crs": "WGS84",
+                "source": "device",
+                "at": fix.occurred_at.isoformat(),
+            }
+            fields: dict[str, Any] = {
+                "lat": fix.lat,
+                "lon": fix.lon,
+                "location": loc,
+                "updated_at": self.d.clock(),
+            }
             trans = []
             if route.station is not None and route.station != row["station"]:
                 fields.update(station=route.station, district=route.district, route=route.as_dict())
@@ -151,10 +180,22 @@ class TrackStore:
                 if status == IncidentStatus.OPENED:
                     status = IncidentStatus.ROUTED
                     fields["status"] = status.value
-                trans.append(Transition(IncidentEventType.ROUTED, status, SYSTEM, self.d.clock(),
-                                        data={"route": route.as_dict(), "reason": "vehicle_moved",
-                                              "from_station": row["station"], "from_district": row["district"],
-                                              "speed_kmh": fix.speed_kmh, "heading_deg": fix.heading_deg}))
+                trans.append(
+                    Transition(
+                        IncidentEventType.ROUTED,
+                        status,
+                        SYSTEM,
+                        self.d.clock(),
+                        data={
+                            "route": route.as_dict(),
+                            "reason": "vehicle_moved",
+                            "from_station": row["station"],
+                            "from_district": row["district"],
+                            "speed_kmh": fix.speed_kmh,
+                            "heading_deg": fix.heading_deg,
+                        },
+                    )
+                )
             await self.d.store.update_incident(conn, incident_id, fields)
             row = {**row, **fields}
             if trans:
@@ -169,5 +210,8 @@ class TrackStore:
         rows = await self.d.store.fetch(
             "SELECT at, lat, lon, speed_kmh, heading_deg FROM (SELECT * FROM tracks WHERE device_id=$1 AND at >= $2"
             " UNION SELECT * FROM tracks_kept WHERE device_id=$1 AND at >= $2) t ORDER BY at LIMIT $3",
-            device_id, since, limit)
+            device_id,
+            since,
+            limit,
+        )
         return [{**r, "at": r["at"].isoformat()} for r in rows]

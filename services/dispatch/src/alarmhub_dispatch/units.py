@@ -35,8 +35,15 @@ class UnitNode:
     children: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "name_en": self.name_en, "tier": self.tier,
-                "parent": self.parent_id, "kind": self.kind, "synthetic": self.synthetic}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "name_en": self.name_en,
+            "tier": self.tier,
+            "parent": self.parent_id,
+            "kind": self.kind,
+            "synthetic": self.synthetic,
+        }
 
 
 class UnitTree:
@@ -88,8 +95,14 @@ class UnitTree:
 
     def router(self, **kwargs: Any) -> Router:
         """Stations (tier 3 police units with an area) and districts (tier 2) as routing areas."""
-        stations = [Area(n.id, n.parent_id, shape(n.geometry)) for n in self.nodes.values()
-                    if n.tier == 3 and n.kind == "police" and n.geometry]
-        districts = [Area(n.id, n.id, shape(n.geometry)) for n in self.nodes.values()
-                     if n.tier == 2 and n.kind == "police" and n.geometry]
+        stations = [
+            Area(n.id, n.parent_id, shape(n.geometry))
+            for n in self.nodes.values()
+            if n.tier == 3 and n.kind == "police" and n.geometry
+        ]
+        districts = [
+            Area(n.id, n.id, shape(n.geometry))
+            for n in self.nodes.values()
+            if n.tier == 2 and n.kind == "police" and n.geometry
+        ]
         return Router(stations, districts, **kwargs)

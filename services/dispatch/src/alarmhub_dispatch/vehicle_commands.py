@@ -33,8 +33,10 @@ __all__ = ["COMMANDS", "COMMANDS_BY_PROTOCOL", "GatewayUnreachable", "OwnerGone"
 COMMANDS = ("query_position", "track", "text", "track_stop", "supervise")
 #: what each source protocol can carry: a JT/T 808 terminal directly, or the JT/T 809 platform forwarding
 #: the vehicle (0x9205 start / 0x9206 stop forwarding its positions, 0x9401 alarm supervision)
-COMMANDS_BY_PROTOCOL = {"jt808": ("query_position", "track", "text"),
-                        "jt809": ("track", "track_stop", "supervise")}
+COMMANDS_BY_PROTOCOL = {
+    "jt808": ("query_position", "track", "text"),
+    "jt809": ("track", "track_stop", "supervise"),
+}
 
 
 class GatewayUnreachable(Exception):
@@ -46,9 +48,16 @@ class OwnerGone(GatewayUnreachable):
 
 
 class VehicleCommands:
-    def __init__(self, url: str, *, transport: httpx.AsyncBaseTransport | None = None, redis: Any = None,
-                 prefix: str = "gps:", lookups: Any = None,
-                 platform_user: Callable[[str], Awaitable[int | None]] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        redis: Any = None,
+        prefix: str = "gps:",
+        lookups: Any = None,
+        platform_user: Callable[[str], Awaitable[int | None]] | None = None,
+    ) -> None:
         self._url = url
         self._client = httpx.AsyncClient(transport=transport)
         self._redis = redis  # redis.asyncio client; None: always the configured URL
@@ -71,8 +80,9 @@ class VehicleCommands:
         user_id = await self._platform_user(platform) if self._platform_user is not None else None
         return f"jt809:{user_id}" if user_id is not None else None
 
-    async def route(self, device_id: str, protocol: str | None = None,
-                    platform: str | None = None) -> tuple[str, str | None]:
+    async def route(
+        self, device_id: str, protocol: str | None = None, platform: str | None = None
+    ) -> tuple[str, str | None]:
         """(URL, owner gateway id or None when falling back); OwnerGone when the owner's key has expired."""
         if self._redis is None:
             return self._url, None
@@ -93,25 +103,51 @@ class VehicleCommands:
             return self._url, None
         if url is None:
             self._count("owner_gone")
-            raise OwnerGone(f"the vehicle's session is held by gateway {owner!r}, which is no longer registered "
-                            "(stopped or crashed); the terminal has to reconnect first")
+            raise OwnerGone(
+                f"the vehicle's session is held by gateway {owner!r}, which is no longer registered "
+                "(stopped or crashed); the terminal has to reconnect first"
+            )
         self._count("routed")
         return (url.decode() if isinstance(url, bytes) else str(url)), owner
 
-    async def send(self, device_id: str, command: str, params: dict[str, Any], timeout_s: float, *,
-                   protocol: str | None = None, platform: str | None = None) -> dict[str, Any]:
+    async def send(
+        self,
+        device_id: str,
+        command: str,
+        params: dict[str, Any],
+        timeout_s: float,
+        *,
+        protocol: str | None = None,
+        platform: str | None = None,
+    ) -> dict[str, Any]:
         url, owner = await self.route(device_id, protocol, platform)
         reply = await self._post(url, owner, device_id, command, params, timeout_s, protocol, platform)
         if owner is not None and reply.get("status") == "not_connected":
             # the session may have moved while we asked: follow it once
             url2, owner2 = await self.route(device_id, protocol, platform)
             if owner2 is not None and owner2 != owner:
-                reply = await self._post(url2, owner2, device_id, command, params, timeout_s, protocol, platform)
+                reply = await self._post(
+                    url2, owner2, device_id, command, params, timeout_s, protocol, platform
+                )
         return reply
 
-    async def _post(self, url: str, owner: str | None, device_id: str, command: str, params: dict[str, Any],
-                    timeout_s: float, protocol: str | None, platform: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"device_id": device_id, "command": command, "params": params, "timeout_s": timeout_s}
+    async def _post(
+        self,
+        url: str,
+        owner: str | None,
+        device_id: str,
+        command: str,
+        params: dict[str, Any],
+        timeout_s: float,
+        protocol: str | None,
+        platform: str | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "device_id": device_id,
+            "command": command,
+            "params": params,
+            "timeout_s": timeout_s,
+        }
         if protocol is not None:
             body["protocol"] = protocol
         if platform is not None:
@@ -122,8 +158,9 @@ class VehicleCommands:
             reply = r.json()
         except (httpx.HTTPError, ValueError) as exc:
             if owner is not None:
-                raise OwnerGone(f"gateway {owner!r} holding the vehicle's session did not answer at {url}: "
-                                f"{exc!r}") from exc
+                raise OwnerGone(
+                    f"gateway {owner!r} holding the vehicle's session did not answer at {url}: {exc!r}"
+                ) from exc
             raise GatewayUnreachable(f"ingest-gps command endpoint failed: {exc!r}") from exc
         if not isinstance(reply, dict) or "status" not in reply:
             raise GatewayUnreachable(f"unexpected answer from ingest-gps (HTTP {r.status_code})")

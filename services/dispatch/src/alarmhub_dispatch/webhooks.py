@@ -59,16 +59,23 @@ class Attempt:
 
 class WebhookSender:
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None, timeout_s: float = 5.0) -> None:
-        self._client = httpx.AsyncClient(transport=transport, timeout=timeout_s, follow_redirects=False,
-                                         headers={"User-Agent": "alarmhub-dispatch/1"})
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout_s,
+            follow_redirects=False,
+            headers={"User-Agent": "alarmhub-dispatch/1"},
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     async def send(self, url: str, secret: str, key: str, payload: dict[str, Any], now: datetime) -> Attempt:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": key,
-                   "X-Alarmhub-Signature": sign(secret, body, int(now.timestamp()))}
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+            "X-Alarmhub-Signature": sign(secret, body, int(now.timestamp())),
+        }
         try:
             r = await self._client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:

@@ -15,11 +15,16 @@ def main() -> None:
     settings = CameraSettings()
     configure_logging("ingest-camera", settings.log_level)
     registry = CollectorRegistry()
-    producer = DurableProducer.from_settings(settings, metrics=KafkaMetrics(registry), client_id="ingest-camera")
+    producer = DurableProducer.from_settings(
+        settings, metrics=KafkaMetrics(registry), client_id="ingest-camera"
+    )
     health = HealthServer(registry, settings.health_host, settings.health_port)
     app = CameraApp(settings, producer, CameraMetrics(registry), health)
-    run_async(run_service(app, health, settings.shutdown_grace_s), use_uvloop=settings.uvloop,
-              gc_tune=settings.gc_tune)
+    run_async(
+        run_service(app, health, settings.shutdown_grace_s),
+        use_uvloop=settings.uvloop,
+        gc_tune=settings.gc_tune,
+    )
 
 
 if __name__ == "__main__":

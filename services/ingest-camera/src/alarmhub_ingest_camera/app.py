@@ -32,8 +32,15 @@ log = structlog.get_logger("alarmhub.ingest_camera")
 
 
 class CameraApp:
-    def __init__(self, settings: CameraSettings, producer: DurableProducer, metrics: CameraMetrics,
-                 health: HealthServer | None = None, *, onvif_transport: Any = None) -> None:
+    def __init__(
+        self,
+        settings: CameraSettings,
+        producer: DurableProducer,
+        metrics: CameraMetrics,
+        health: HealthServer | None = None,
+        *,
+        onvif_transport: Any = None,
+    ) -> None:
         self.settings = settings
         self.producer = producer
         self.metrics = metrics
@@ -41,8 +48,9 @@ class CameraApp:
         gate = NoiseGate(hold_s=settings.hold_s, burst=settings.flood_burst, window_s=settings.flood_window_s)
         self.ingest = CameraIngest(producer, self.registry, metrics, gate)
         password = settings.sip_password.get_secret_value() if settings.sip_password else None
-        self.registrar = Gb28181Registrar(server_id=settings.sip_server_id, realm=settings.sip_realm,
-                                          default_password=password)
+        self.registrar = Gb28181Registrar(
+            server_id=settings.sip_server_id, realm=settings.sip_realm, default_password=password
+        )
         self.sip = SipServer(settings, self.ingest, self.registrar)
         self.onvif = OnvifSubscriptionManager(settings, self.ingest, transport=onvif_transport)
         self._redis: Any = None
@@ -73,9 +81,16 @@ class CameraApp:
             self._redis = aioredis.from_url(self.settings.redis_url)
             idem = IdempotencyStore(self._redis, self.settings.topic_prefix, self.settings.idempotency_ttl_s)
         http_app = build_http_app(self.settings, self.ingest, idem)
-        config = uvicorn.Config(http_app, host=self.settings.http_host, port=self.settings.http_port,
-                                log_config=None, access_log=False, lifespan="off",
-                                limit_concurrency=4096, timeout_keep_alive=30)
+        config = uvicorn.Config(
+            http_app,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            limit_concurrency=4096,
+            timeout_keep_alive=30,
+        )
         self._uvicorn = uvicorn.Server(config)
         # run_service owns SIGTERM/SIGINT; uvicorn (0.29+) would otherwise take them over in serve()
         self._uvicorn.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
@@ -89,8 +104,13 @@ class CameraApp:
         await self.sip.start()
         await self.onvif.start()
         self._sweep_task = asyncio.create_task(self._sweep_loop(), name="liveness-sweep")
-        log.info("ingest_camera_started", http_port=self.http_port, sip_port=self.sip_port,
-                 onvif_mode=self.settings.onvif_mode, sip_password_set=self.settings.sip_password is not None)
+        log.info(
+            "ingest_camera_started",
+            http_port=self.http_port,
+            sip_port=self.sip_port,
+            onvif_mode=self.settings.onvif_mode,
+            sip_password_set=self.settings.sip_password is not None,
+        )
 
     async def stop(self) -> None:
         if self._sweep_task is not None:

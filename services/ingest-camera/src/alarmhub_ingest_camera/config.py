@@ -14,51 +14,108 @@ class CameraSettings(BaseServiceSettings):
     """Every listen port is overridable; 0 binds an ephemeral port (read it back from the app)."""
 
     http_host: str = Field(default="0.0.0.0", alias="ALARMHUB_CAMERA_HOST")
-    http_port: int = Field(default=8081, ge=0, le=65535, alias="ALARMHUB_CAMERA_HTTP_PORT",
-                           description="ISAPI, ONVIF Notify and webhook endpoint")
+    http_port: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        alias="ALARMHUB_CAMERA_HTTP_PORT",
+        description="ISAPI, ONVIF Notify and webhook endpoint",
+    )
     sip_host: str = Field(default="0.0.0.0", alias="ALARMHUB_SIP_HOST")
-    sip_port: int = Field(default=5060, ge=0, le=65535, alias="ALARMHUB_SIP_PORT",
-                          description="GB/T 28181 SIP, UDP and TCP on the same number")
+    sip_port: int = Field(
+        default=5060,
+        ge=0,
+        le=65535,
+        alias="ALARMHUB_SIP_PORT",
+        description="GB/T 28181 SIP, UDP and TCP on the same number",
+    )
     health_port: int = Field(default=9103, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
 
-    sip_server_id: str = Field(default="34020000002000000001", alias="ALARMHUB_SIP_SERVER_ID",
-                               description="our 20-digit GB/T 28181 code (type 200: SIP server)")
-    sip_realm: str = Field(default="3402000000", alias="ALARMHUB_SIP_REALM",
-                           description="the SIP domain: the first 10 digits of the server id by convention")
+    sip_server_id: str = Field(
+        default="34020000002000000001",
+        alias="ALARMHUB_SIP_SERVER_ID",
+        description="our 20-digit GB/T 28181 code (type 200: SIP server)",
+    )
+    sip_realm: str = Field(
+        default="3402000000",
+        alias="ALARMHUB_SIP_REALM",
+        description="the SIP domain: the first 10 digits of the server id by convention",
+    )
     sip_password: SecretStr | None = Field(
-        default=None, alias="ALARMHUB_SIP_PASSWORD",
-        description="digest password devices register with; unset refuses every REGISTER (no default in production)")
-    sip_keepalive_timeout_s: float = Field(default=180.0, gt=0, alias="ALARMHUB_SIP_KEEPALIVE_TIMEOUT_S",
-                                           description="3 missed keepalives at the standard's 60 s → offline")
+        default=None,
+        alias="ALARMHUB_SIP_PASSWORD",
+        description="digest password devices register with; unset refuses every REGISTER (no default in production)",
+    )
+    sip_keepalive_timeout_s: float = Field(
+        default=180.0,
+        gt=0,
+        alias="ALARMHUB_SIP_KEEPALIVE_TIMEOUT_S",
+        description="3 missed keepalives at the standard's 60 s → offline",
+    )
     sip_workers: int = Field(default=8, gt=0, le=256, alias="ALARMHUB_SIP_WORKERS")
-    sip_queue: int = Field(default=10_000, gt=0, alias="ALARMHUB_SIP_QUEUE",
-                           description="UDP datagrams waiting for a worker; beyond it they are dropped (devices retransmit)")
+    sip_queue: int = Field(
+        default=10_000,
+        gt=0,
+        alias="ALARMHUB_SIP_QUEUE",
+        description="UDP datagrams waiting for a worker; beyond it they are dropped (devices retransmit)",
+    )
 
-    webhook_secret: SecretStr | None = Field(default=None, alias="ALARMHUB_WEBHOOK_SECRET",
-                                             description="HMAC key of /events/webhook; unset disables the endpoint")
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        alias="ALARMHUB_WEBHOOK_SECRET",
+        description="HMAC key of /events/webhook; unset disables the endpoint",
+    )
     webhook_max_skew_s: int = Field(default=300, gt=0, alias="ALARMHUB_WEBHOOK_MAX_SKEW_S")
     idempotency_ttl_s: int = Field(default=86_400, gt=0, alias="ALARMHUB_WEBHOOK_IDEMPOTENCY_TTL_S")
 
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, alias="ALARMHUB_CAMERA_MAX_BODY_BYTES",
-                                description="multipart pushes carry snapshots; larger bodies get 413")
-    isapi_tz_hours: float = Field(default=8.0, alias="ALARMHUB_ISAPI_TZ_HOURS",
-                                  description="zone of ISAPI times that carry none (camera local time)")
-    isapi_offline_s: float = Field(default=300.0, gt=0, alias="ALARMHUB_ISAPI_OFFLINE_S",
-                                   description="a camera that sent heartbeats and then none for this long is offline")
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        alias="ALARMHUB_CAMERA_MAX_BODY_BYTES",
+        description="multipart pushes carry snapshots; larger bodies get 413",
+    )
+    isapi_tz_hours: float = Field(
+        default=8.0,
+        alias="ALARMHUB_ISAPI_TZ_HOURS",
+        description="zone of ISAPI times that carry none (camera local time)",
+    )
+    isapi_offline_s: float = Field(
+        default=300.0,
+        gt=0,
+        alias="ALARMHUB_ISAPI_OFFLINE_S",
+        description="a camera that sent heartbeats and then none for this long is offline",
+    )
 
-    hold_s: float = Field(default=60.0, gt=0, alias="ALARMHUB_CAMERA_HOLD_S",
-                          description="an active state with no report for this long has ended")
-    flood_burst: int = Field(default=10, gt=0, alias="ALARMHUB_CAMERA_FLOOD_BURST",
-                             description="published state changes allowed per camera per window")
+    hold_s: float = Field(
+        default=60.0,
+        gt=0,
+        alias="ALARMHUB_CAMERA_HOLD_S",
+        description="an active state with no report for this long has ended",
+    )
+    flood_burst: int = Field(
+        default=10,
+        gt=0,
+        alias="ALARMHUB_CAMERA_FLOOD_BURST",
+        description="published state changes allowed per camera per window",
+    )
     flood_window_s: float = Field(default=60.0, gt=0, alias="ALARMHUB_CAMERA_FLOOD_WINDOW_S")
 
     registry_cache_s: float = Field(default=60.0, gt=0, alias="ALARMHUB_CAMERA_REGISTRY_CACHE_S")
 
-    onvif_mode: Literal["off", "pullpoint", "notify"] = Field(default="pullpoint", alias="ALARMHUB_ONVIF_MODE")
-    onvif_consumer_url: str | None = Field(default=None, alias="ALARMHUB_ONVIF_CONSUMER_URL",
-                                           description="our /events/onvif as the cameras reach it (notify mode)")
+    onvif_mode: Literal["off", "pullpoint", "notify"] = Field(
+        default="pullpoint", alias="ALARMHUB_ONVIF_MODE"
+    )
+    onvif_consumer_url: str | None = Field(
+        default=None,
+        alias="ALARMHUB_ONVIF_CONSUMER_URL",
+        description="our /events/onvif as the cameras reach it (notify mode)",
+    )
     onvif_ttl_s: int = Field(default=600, ge=60, alias="ALARMHUB_ONVIF_TTL_S")
     onvif_renew_margin_s: int = Field(default=60, ge=5, alias="ALARMHUB_ONVIF_RENEW_MARGIN_S")
     onvif_refresh_s: float = Field(default=60.0, gt=0, alias="ALARMHUB_ONVIF_REFRESH_S")
-    onvif_max_cameras: int = Field(default=2000, ge=0, alias="ALARMHUB_ONVIF_MAX_CAMERAS",
-                                   description="subscriptions one process keeps; shard cameras across processes beyond it")
+    onvif_max_cameras: int = Field(
+        default=2000,
+        ge=0,
+        alias="ALARMHUB_ONVIF_MAX_CAMERAS",
+        description="subscriptions one process keeps; shard cameras across processes beyond it",
+    )

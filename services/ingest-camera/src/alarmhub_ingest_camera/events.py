@@ -86,8 +86,19 @@ def from_isapi(push: IsapiPush, device_id: str) -> Observation:
         attrs["camera_mac"] = a.mac
     if push.images:
         attrs["images"] = [i.as_dict() for i in push.images]
-    return Observation(Protocol.ISAPI, device_id, rule, a.kind, a.active, a.event_type, a.occurred_at,
-                       str(a.channel) if a.channel is not None else None, None, attrs, _raw(push.xml))
+    return Observation(
+        Protocol.ISAPI,
+        device_id,
+        rule,
+        a.kind,
+        a.active,
+        a.event_type,
+        a.occurred_at,
+        str(a.channel) if a.channel is not None else None,
+        None,
+        attrs,
+        _raw(push.xml),
+    )
 
 
 def from_onvif(n: OnvifNotification, device_id: str, raw: bytes) -> Observation | None:
@@ -101,21 +112,36 @@ def from_onvif(n: OnvifNotification, device_id: str, raw: bytes) -> Observation 
         attrs["source"] = n.source
     if n.key:
         attrs["key"] = n.key
-    return Observation(Protocol.ONVIF, device_id, f"{n.path}#{n.rule}", kind, active, n.path, n.utc_time,
-                       n.rule or None, None, attrs, _raw(raw))
+    return Observation(
+        Protocol.ONVIF,
+        device_id,
+        f"{n.path}#{n.rule}",
+        kind,
+        active,
+        n.path,
+        n.utc_time,
+        n.rule or None,
+        None,
+        attrs,
+        _raw(raw),
+    )
 
 
 def _gb_kind(m: ManscdpMessage) -> AlarmKind:
     method = m.get("AlarmMethod") or ""
     atype = m.get("AlarmType") or ""
     if method == "5":
-        return {"motion": AlarmKind.MOTION, "line_crossing": AlarmKind.LINE_CROSSING,
-                "intrusion": AlarmKind.INTRUSION, "tamper": AlarmKind.TAMPER}.get(
-            VIDEO_ALARM_TYPES.get(atype, ""), AlarmKind.MOTION if not atype else AlarmKind.OTHER)
+        return {
+            "motion": AlarmKind.MOTION,
+            "line_crossing": AlarmKind.LINE_CROSSING,
+            "intrusion": AlarmKind.INTRUSION,
+            "tamper": AlarmKind.TAMPER,
+        }.get(VIDEO_ALARM_TYPES.get(atype, ""), AlarmKind.MOTION if not atype else AlarmKind.OTHER)
     if method == "2":
         # device alarms: AlarmType 1 video loss, 2 tamper (device opened), 3 storage full, 4 over-temp …
-        return {"1": AlarmKind.TROUBLE, "2": AlarmKind.TAMPER}.get(atype, AlarmKind.BURGLARY if not atype else
-                                                                   AlarmKind.TROUBLE)
+        return {"1": AlarmKind.TROUBLE, "2": AlarmKind.TAMPER}.get(
+            atype, AlarmKind.BURGLARY if not atype else AlarmKind.TROUBLE
+        )
     if method == "6":
         return AlarmKind.TROUBLE
     return AlarmKind.OTHER
@@ -147,8 +173,13 @@ def _gb_location(m: ManscdpMessage) -> Location | None:
 def from_gb28181(m: ManscdpMessage, tz: Any) -> Observation:
     """A GB/T 28181 alarm Notify; the standard has no 'end' message, so each is an active pulse."""
     attrs: dict[str, Any] = {"cmd_type": m.cmd_type}
-    for k_src, k_dst in (("AlarmPriority", "priority"), ("AlarmMethod", "method"), ("AlarmType", "alarm_type"),
-                         ("AlarmDescription", "description"), ("SN", "sn")):
+    for k_src, k_dst in (
+        ("AlarmPriority", "priority"),
+        ("AlarmMethod", "method"),
+        ("AlarmType", "alarm_type"),
+        ("AlarmDescription", "description"),
+        ("SN", "sn"),
+    ):
         if m.get(k_src):
             attrs[k_dst] = m.get(k_src)
     if m.get("AlarmMethod") in ALARM_METHODS:
@@ -156,22 +187,51 @@ def from_gb28181(m: ManscdpMessage, tz: Any) -> Observation:
     if m.encoding != "utf-8":
         attrs["body_encoding"] = m.encoding
     rule = f"{m.get('AlarmMethod') or ''}/{m.get('AlarmType') or ''}"
-    code = f"method={m.get('AlarmMethod') or '?'}" + (f",type={m.get('AlarmType')}" if m.get("AlarmType") else "")
-    return Observation(Protocol.GB28181, m.device_id, rule, _gb_kind(m), True, code,
-                       _gb_time(m.get("AlarmTime"), tz), None, _gb_location(m), attrs, _raw(m.text))
+    code = f"method={m.get('AlarmMethod') or '?'}" + (
+        f",type={m.get('AlarmType')}" if m.get("AlarmType") else ""
+    )
+    return Observation(
+        Protocol.GB28181,
+        m.device_id,
+        rule,
+        _gb_kind(m),
+        True,
+        code,
+        _gb_time(m.get("AlarmTime"), tz),
+        None,
+        _gb_location(m),
+        attrs,
+        _raw(m.text),
+    )
 
 
 def from_webhook(ev: WebhookEvent, key: str, raw: bytes) -> Observation:
     attrs: dict[str, Any] = {"idempotency_key": key, **ev.attributes}
     if ev.image_url:
         attrs["images"] = [{"url": ev.image_url}]
-    loc = Location(lat=ev.lat, lon=ev.lon, source="device") if ev.lat is not None and ev.lon is not None else None
-    return Observation(Protocol.WEBHOOK, ev.camera_id, f"{ev.event}#{ev.rule}", ev.kind, ev.state == "active",
-                       ev.event, ev.occurred_at, ev.rule or None, loc, attrs, _raw(raw))
+    loc = (
+        Location(lat=ev.lat, lon=ev.lon, source="device")
+        if ev.lat is not None and ev.lon is not None
+        else None
+    )
+    return Observation(
+        Protocol.WEBHOOK,
+        ev.camera_id,
+        f"{ev.event}#{ev.rule}",
+        ev.kind,
+        ev.state == "active",
+        ev.event,
+        ev.occurred_at,
+        ev.rule or None,
+        loc,
+        attrs,
+        _raw(raw),
+    )
 
 
-def alarm_event(obs: Observation, verdict: Verdict, camera: Camera | None, *, peer: str | None,
-                now: datetime) -> AlarmEvent:
+def alarm_event(
+    obs: Observation, verdict: Verdict, camera: Camera | None, *, peer: str | None, now: datetime
+) -> AlarmEvent:
     """The ``alarms.raw`` value: located at the camera from the registry when the signal has no position."""
     location = obs.location
     if location is None and camera is not None and camera.lat is not None and camera.lon is not None:
@@ -181,8 +241,16 @@ def alarm_event(obs: Observation, verdict: Verdict, camera: Camera | None, *, pe
     if verdict.suppressed:
         attrs["suppressed"] = verdict.suppressed
     if camera is not None:
-        attrs["camera"] = {k: v for k, v in (("name", camera.name), ("unit", camera.unit),
-                                             ("network", camera.network), ("category", camera.category)) if v}
+        attrs["camera"] = {
+            k: v
+            for k, v in (
+                ("name", camera.name),
+                ("unit", camera.unit),
+                ("network", camera.network),
+                ("category", camera.category),
+            )
+            if v
+        }
     else:
         attrs["registered"] = False
     occurred = obs.occurred_at or now
@@ -203,11 +271,24 @@ def alarm_event(obs: Observation, verdict: Verdict, camera: Camera | None, *, pe
     )
 
 
-def device_status(device_id: str, protocol: Protocol, online: bool, *, now: datetime, peer: str | None = None,
-                  attributes: dict[str, Any] | None = None) -> DeviceStatus:
-    return DeviceStatus(device_id=device_id, protocol=protocol,
-                        status=DeviceStatusKind.ONLINE if online else DeviceStatusKind.OFFLINE,
-                        occurred_at=now, received_at=now, peer=peer, attributes=attributes or {})
+def device_status(
+    device_id: str,
+    protocol: Protocol,
+    online: bool,
+    *,
+    now: datetime,
+    peer: str | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> DeviceStatus:
+    return DeviceStatus(
+        device_id=device_id,
+        protocol=protocol,
+        status=DeviceStatusKind.ONLINE if online else DeviceStatusKind.OFFLINE,
+        occurred_at=now,
+        received_at=now,
+        peer=peer,
+        attributes=attributes or {},
+    )
 
 
 class Liveness:

@@ -89,12 +89,14 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
     tz = timezone(timedelta(hours=settings.isapi_tz_hours))
     secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else None
 
-    async def reject(protocol: str, status: int, reason: str, raw: bytes, peer: str, stage: str = "decode"
-                     ) -> Response:
+    async def reject(
+        protocol: str, status: int, reason: str, raw: bytes, peer: str, stage: str = "decode"
+    ) -> Response:
         metrics.requests.labels(protocol, "rejected").inc()
         try:
-            await producer.dead_letter(stage=stage, source_id=peer, error=reason, raw=raw, protocol=protocol,
-                                       peer=peer)
+            await producer.dead_letter(
+                stage=stage, source_id=peer, error=reason, raw=raw, protocol=protocol, peer=peer
+            )
         except PublishError as exc:
             log.error("dlq_write_failed", error=repr(exc))
         return JSONResponse({"error": reason}, status_code=status)
@@ -148,7 +150,9 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
         cam = await ingest.registry.get(camera) if camera else None
         if cam is None and request.client is not None:
             cam = await ingest.registry.find_by_ip(request.client.host)
-        device_id = cam.id if cam else (camera or f"onvif:{request.client.host if request.client else 'unknown'}")
+        device_id = (
+            cam.id if cam else (camera or f"onvif:{request.client.host if request.client else 'unknown'}")
+        )
         obs = [o for n in notes if (o := from_onvif(n, device_id, body)) is not None]
         try:
             await ingest.publish(obs, camera=cam, peer=peer)
@@ -169,9 +173,14 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
         except _TooLarge as big:
             return await reject("webhook", 413, "body exceeds 262144 bytes", big.head, peer)
         try:
-            verify_signature(secret, request.headers.get("x-alarmhub-timestamp"),
-                             request.headers.get("x-alarmhub-signature"), body, ingest.now(),
-                             settings.webhook_max_skew_s)
+            verify_signature(
+                secret,
+                request.headers.get("x-alarmhub-timestamp"),
+                request.headers.get("x-alarmhub-signature"),
+                body,
+                ingest.now(),
+                settings.webhook_max_skew_s,
+            )
         except WebhookError as exc:
             # Unauthenticated input is counted but not dead-lettered: the DLQ is no place an anonymous
             # sender may fill.
@@ -189,7 +198,9 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
             metrics.requests.labels("webhook", "duplicate").inc()
             return JSONResponse({"status": "duplicate"})
         if state is not None:
-            return JSONResponse({"error": "a request with this Idempotency-Key is in progress"}, status_code=409)
+            return JSONResponse(
+                {"error": "a request with this Idempotency-Key is in progress"}, status_code=409
+            )
         cam = await ingest.registry.get(event.camera_id)
         try:
             events = await ingest.publish([from_webhook(event, key, body)], camera=cam, peer=peer)
@@ -199,7 +210,8 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
         await idem.done(key)
         metrics.requests.labels("webhook", "ok").inc()
         metrics.ack_seconds.labels("webhook").observe(time.perf_counter() - t0)
-        return JSONResponse({"status": "ok", "published": len(events),
-                             "event_ids": [str(e.event_id) for e in events]})
+        return JSONResponse(
+            {"status": "ok", "published": len(events), "event_ids": [str(e.event_id) for e in events]}
+        )
 
     return app

@@ -26,8 +26,16 @@ log = structlog.get_logger("alarmhub.ingest_camera")
 
 
 class CameraIngest:
-    def __init__(self, producer: DurableProducer, registry: CameraRegistry, metrics: CameraMetrics, gate: NoiseGate,
-                 *, clock: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        producer: DurableProducer,
+        registry: CameraRegistry,
+        metrics: CameraMetrics,
+        gate: NoiseGate,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.producer = producer
         self.registry = registry
         self.metrics = metrics
@@ -39,8 +47,14 @@ class CameraIngest:
     def now(self) -> datetime:
         return self._clock()
 
-    async def publish(self, observations: Sequence[Observation], *, camera: Camera | None, peer: str | None,
-                      statuses: Sequence[DeviceStatus] = ()) -> list[AlarmEvent]:
+    async def publish(
+        self,
+        observations: Sequence[Observation],
+        *,
+        camera: Camera | None,
+        peer: str | None,
+        statuses: Sequence[DeviceStatus] = (),
+    ) -> list[AlarmEvent]:
         """Gate, locate and write. Raises ``PublishError`` if the broker did not confirm (caller answers 5xx)."""
         now = self._clock()
         mono = self._mono()
@@ -56,14 +70,21 @@ class CameraIngest:
         if items:
             await self.producer.send_many(items)
             for e in events:
-                log.info("alarm_published", event_id=str(e.event_id), device_id=e.source.device_id,
-                         kind=e.kind.value, qualifier=e.qualifier.value, protocol=e.source.protocol.value)
+                log.info(
+                    "alarm_published",
+                    event_id=str(e.event_id),
+                    device_id=e.source.device_id,
+                    kind=e.kind.value,
+                    qualifier=e.qualifier.value,
+                    protocol=e.source.protocol.value,
+                )
             for s in statuses:
                 await self.registry.set_online(s.device_id, s.status.value == "online")
         return events
 
-    def alive(self, device_id: str, protocol: Protocol, timeout_s: float, *, peer: str | None = None
-              ) -> DeviceStatus | None:
+    def alive(
+        self, device_id: str, protocol: Protocol, timeout_s: float, *, peer: str | None = None
+    ) -> DeviceStatus | None:
         """A sign of life; returns the ``online`` status to publish when the device was not known online."""
         if self.liveness.touch(device_id, protocol, self._mono(), timeout_s):
             return device_status(device_id, protocol, True, now=self._clock(), peer=peer)
@@ -76,8 +97,10 @@ class CameraIngest:
 
     def sweep(self) -> list[DeviceStatus]:
         now = self._clock()
-        return [device_status(d, p, False, now=now, attributes={"reason": "silent"})
-                for d, p in self.liveness.sweep(self._mono())]
+        return [
+            device_status(d, p, False, now=now, attributes={"reason": "silent"})
+            for d, p in self.liveness.sweep(self._mono())
+        ]
 
     async def publish_statuses(self, statuses: Sequence[DeviceStatus]) -> None:
         await self.publish([], camera=None, peer=None, statuses=statuses)

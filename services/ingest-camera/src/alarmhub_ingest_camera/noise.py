@@ -50,8 +50,9 @@ class _State:
 
 
 class NoiseGate:
-    def __init__(self, *, hold_s: float = 60.0, burst: int = 10, window_s: float = 60.0,
-                 max_keys: int = 500_000) -> None:
+    def __init__(
+        self, *, hold_s: float = 60.0, burst: int = 10, window_s: float = 60.0, max_keys: int = 500_000
+    ) -> None:
         self._hold = hold_s
         self._burst = burst
         self._window = window_s

@@ -27,8 +27,17 @@ __all__ = ["CATEGORIES", "Camera", "CameraRegistry", "CsvError", "parse_cameras_
 log = structlog.get_logger("alarmhub.ingest_camera.registry")
 
 #: the plan's camera categories
-CATEGORIES = ("city_checkpoint", "district_boundary", "street_boundary", "main_road", "market", "public_place",
-              "key_facility", "residential_estate", "internal_unit")
+CATEGORIES = (
+    "city_checkpoint",
+    "district_boundary",
+    "street_boundary",
+    "main_road",
+    "market",
+    "public_place",
+    "key_facility",
+    "residential_estate",
+    "internal_unit",
+)
 NETWORKS = ("police_video", "social_video")
 GB_CODE = re.compile(r"^\d{20}$")
 
@@ -55,8 +64,22 @@ _COLS = "id, name, lat, lon, unit, network, category, ip, mac, channel, onvif_ur
 
 
 def _camera(r: Any) -> Camera:
-    return Camera(r["id"], r["name"], r["lat"], r["lon"], r["unit"], r["network"], r["category"], r["ip"],
-                  r["mac"], r["channel"], r["onvif_url"], r["username"], r["password"], r["online"])
+    return Camera(
+        r["id"],
+        r["name"],
+        r["lat"],
+        r["lon"],
+        r["unit"],
+        r["network"],
+        r["category"],
+        r["ip"],
+        r["mac"],
+        r["channel"],
+        r["onvif_url"],
+        r["username"],
+        r["password"],
+        r["online"],
+    )
 
 
 class CsvError(ValueError):
@@ -76,6 +99,7 @@ def parse_cameras_csv(text: str, *, max_rows: int = 250_000) -> list[dict[str, A
     for n, row in enumerate(reader, start=2):
         if len(rows) >= max_rows:
             raise CsvError(f"more than {max_rows} rows")
+
         def get(k: str, row: dict[str, str | None] = row) -> str | None:
             return (row.get(k) or "").strip() or None
 
@@ -88,16 +112,30 @@ def parse_cameras_csv(text: str, *, max_rows: int = 250_000) -> list[dict[str, A
             channel = int(v) if (v := get("channel")) is not None else None
         except ValueError as exc:
             raise CsvError(f"line {n}: {exc}") from exc
-        if (lat is None) != (lon is None) or (lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180)):  # type: ignore[operator]
+        if (lat is None) != (lon is None) or (
+            lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180)
+        ):  # type: ignore[operator]
             raise CsvError(f"line {n}: lat/lon missing one half or out of range")
         network, category = get("network"), get("category")
         if network is not None and network not in NETWORKS:
             raise CsvError(f"line {n}: network must be one of {', '.join(NETWORKS)}")
         if category is not None and category not in CATEGORIES:
             raise CsvError(f"line {n}: category must be one of {', '.join(CATEGORIES)}")
-        rows.append({"id": cid, "name": name, "type": get("type"), "lat": lat, "lon": lon, "ip": get("ip"),
-                     "mac": (get("mac") or "").lower() or None, "channel": channel, "unit": get("unit"),
-                     "network": network, "category": category})
+        rows.append(
+            {
+                "id": cid,
+                "name": name,
+                "type": get("type"),
+                "lat": lat,
+                "lon": lon,
+                "ip": get("ip"),
+                "mac": (get("mac") or "").lower() or None,
+                "channel": channel,
+                "unit": get("unit"),
+                "network": network,
+                "category": category,
+            }
+        )
     return rows
 
 
@@ -198,33 +236,57 @@ class CameraRegistry:
             ("isapi", mac or "", ip or "", str(channel)),
             f"SELECT {_COLS} FROM cameras WHERE (lower(mac) = $1 OR ip = $2) AND (channel = $3 OR channel IS NULL)"
             " ORDER BY (lower(mac) = $1) DESC NULLS LAST, channel NULLS LAST LIMIT 1",
-            (mac or "").lower() or None, ip, channel)
+            (mac or "").lower() or None,
+            ip,
+            channel,
+        )
 
     async def find_by_ip(self, ip: str) -> Camera | None:
-        return await self._cached(("ip", ip), f"SELECT {_COLS} FROM cameras WHERE ip = $1 ORDER BY channel NULLS FIRST"
-                                  " LIMIT 1", ip)
+        return await self._cached(
+            ("ip", ip), f"SELECT {_COLS} FROM cameras WHERE ip = $1 ORDER BY channel NULLS FIRST LIMIT 1", ip
+        )
 
     async def set_online(self, camera_id: str, online: bool) -> None:
         try:
             pool = await self._connect()
-            await pool.execute("UPDATE cameras SET online = $2, updated_at = now() WHERE id = $1 AND online <> $2",
-                               camera_id, online)
+            await pool.execute(
+                "UPDATE cameras SET online = $2, updated_at = now() WHERE id = $1 AND online <> $2",
+                camera_id,
+                online,
+            )
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("registry_write_failed", camera_id=camera_id, error=repr(exc))
 
     async def onvif_cameras(self, limit: int) -> list[Camera]:
         pool = await self._connect()
-        rows = await pool.fetch(f"SELECT {_COLS} FROM cameras WHERE onvif_url IS NOT NULL ORDER BY id LIMIT $1",
-                                limit)
+        rows = await pool.fetch(
+            f"SELECT {_COLS} FROM cameras WHERE onvif_url IS NOT NULL ORDER BY id LIMIT $1", limit
+        )
         return [_camera(r) for r in rows]
 
     async def import_rows(self, rows: list[dict[str, Any]]) -> int:
         """Upsert validated CSV rows in one transaction."""
         pool = await self._connect()
         async with pool.acquire() as conn, conn.transaction():
-            await conn.executemany(_UPSERT, [
-                (r["id"], r["name"], r["type"], r["lat"], r["lon"], r["ip"], r["mac"], r["channel"], r["unit"],
-                 r["network"], r["category"]) for r in rows])
+            await conn.executemany(
+                _UPSERT,
+                [
+                    (
+                        r["id"],
+                        r["name"],
+                        r["type"],
+                        r["lat"],
+                        r["lon"],
+                        r["ip"],
+                        r["mac"],
+                        r["channel"],
+                        r["unit"],
+                        r["network"],
+                        r["category"],
+                    )
+                    for r in rows
+                ],
+            )
         self.invalidate()
         return len(rows)
 
@@ -232,7 +294,15 @@ class CameraRegistry:
         """Cameras per district (tier-2 unit): total, online, by network and by category."""
         pool = await self._connect()
         rows = await pool.fetch(_DISTRICT_COUNTS)
-        return [{"district": r["district"], "name": r["name"], "total": r["total"], "online": r["online"],
-                 "police_video": r["police_video"], "social_video": r["social_video"],
-                 "by_category": json.loads(r["by_category"] or "{}")} for r in rows]
-
+        return [
+            {
+                "district": r["district"],
+                "name": r["name"],
+                "total": r["total"],
+                "online": r["online"],
+                "police_video": r["police_video"],
+                "social_video": r["social_video"],
+                "by_category": json.loads(r["by_category"] or "{}"),
+            }
+            for r in rows
+        ]

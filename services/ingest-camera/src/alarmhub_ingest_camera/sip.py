@@ -71,10 +71,13 @@ class SipServer:
         # Port 0: bind UDP first, then TCP on the number UDP got (retry if TCP's is taken).
         for _ in range(20):
             transport, proto = await loop.create_datagram_endpoint(
-                lambda: _Udp(self), local_addr=(self.settings.sip_host, self.settings.sip_port))
+                lambda: _Udp(self), local_addr=(self.settings.sip_host, self.settings.sip_port)
+            )
             port = transport.get_extra_info("sockname")[1]
             try:
-                self._tcp = await asyncio.start_server(self._on_tcp, self.settings.sip_host, port, limit=65536)
+                self._tcp = await asyncio.start_server(
+                    self._on_tcp, self.settings.sip_host, port, limit=65536
+                )
             except OSError:
                 transport.close()
                 if self.settings.sip_port != 0:
@@ -84,8 +87,10 @@ class SipServer:
             break
         else:
             raise OSError("could not bind SIP UDP and TCP on one port")
-        self._tasks = [asyncio.create_task(self._worker(), name=f"sip-worker-{i}")
-                       for i in range(self.settings.sip_workers)]
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"sip-worker-{i}")
+            for i in range(self.settings.sip_workers)
+        ]
         self._tasks.append(asyncio.create_task(self._expiry_loop(), name="sip-expiry"))
         log.info("sip_listening", port=self.port)
 
@@ -112,9 +117,15 @@ class SipServer:
         while True:
             data, addr = await self.queue.get()
             try:
-                await self.handle(data, addr, self._send_udp(addr), transport="UDP",
-                                  local=self._udp.transport.get_extra_info("sockname")
-                                  if self._udp is not None and self._udp.transport is not None else None)
+                await self.handle(
+                    data,
+                    addr,
+                    self._send_udp(addr),
+                    transport="UDP",
+                    local=self._udp.transport.get_extra_info("sockname")
+                    if self._udp is not None and self._udp.transport is not None
+                    else None,
+                )
             except Exception:
                 log.exception("sip_handler_failed", peer=f"{addr[0]}:{addr[1]}")
             finally:
@@ -124,6 +135,7 @@ class SipServer:
         def send(reply: bytes) -> None:
             if self._udp is not None and self._udp.transport is not None:
                 self._udp.transport.sendto(reply, addr)
+
         return send
 
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -135,7 +147,9 @@ class SipServer:
         framer = SipFramer()
         try:
             while True:
-                data = await asyncio.wait_for(reader.read(65536), timeout=self.settings.sip_keepalive_timeout_s * 2)
+                data = await asyncio.wait_for(
+                    reader.read(65536), timeout=self.settings.sip_keepalive_timeout_s * 2
+                )
                 if not data:
                     break
                 try:
@@ -157,13 +171,21 @@ class SipServer:
     async def _dead_letter(self, raw: bytes, addr: tuple[str, int], error: str) -> None:
         peer = f"{addr[0]}:{addr[1]}"
         try:
-            await self.ingest.producer.dead_letter(stage="decode", source_id=peer, error=error, raw=raw,
-                                                   protocol="gb28181", peer=peer)
+            await self.ingest.producer.dead_letter(
+                stage="decode", source_id=peer, error=error, raw=raw, protocol="gb28181", peer=peer
+            )
         except PublishError as exc:
             log.error("dlq_write_failed", error=repr(exc))
 
-    async def handle(self, data: bytes, addr: tuple[str, int], send: Callable[[bytes], None], *,
-                     transport: str = "UDP", local: tuple[str, int] | None = None) -> None:
+    async def handle(
+        self,
+        data: bytes,
+        addr: tuple[str, int],
+        send: Callable[[bytes], None],
+        *,
+        transport: str = "UDP",
+        local: tuple[str, int] | None = None,
+    ) -> None:
         """One SIP message: registrar decides, events are written, then the reply goes out."""
         metrics = self.ingest.metrics
         loop = asyncio.get_running_loop()
@@ -186,15 +208,17 @@ class SipServer:
         statuses: list[DeviceStatus] = []
         for ev in result.events:
             if ev.type == SipEventType.REJECTED:
-                metrics.sip_rejected.labels(ev.reason if ev.reason in ("bad credentials", "not registered")
-                                            else "bad body").inc()
+                metrics.sip_rejected.labels(
+                    ev.reason if ev.reason in ("bad credentials", "not registered") else "bad body"
+                ).inc()
                 if ev.reason not in ("bad credentials", "not registered"):
                     await self._dead_letter(ev.raw, addr, ev.reason or "rejected")
                 else:
                     log.warning("sip_rejected", device_id=ev.device_id, peer=ev.peer, reason=ev.reason)
             elif ev.type == SipEventType.REGISTERED:
-                st = self.ingest.alive(ev.device_id, Protocol.GB28181, self.settings.sip_keepalive_timeout_s,
-                                       peer=ev.peer)
+                st = self.ingest.alive(
+                    ev.device_id, Protocol.GB28181, self.settings.sip_keepalive_timeout_s, peer=ev.peer
+                )
                 if st is not None:
                     statuses.append(st)
             elif ev.type == SipEventType.UNREGISTERED:
@@ -202,8 +226,9 @@ class SipServer:
                 if st is not None:
                     statuses.append(st)
             elif ev.type == SipEventType.KEEPALIVE:
-                st = self.ingest.alive(ev.device_id, Protocol.GB28181, self.settings.sip_keepalive_timeout_s,
-                                       peer=ev.peer)
+                st = self.ingest.alive(
+                    ev.device_id, Protocol.GB28181, self.settings.sip_keepalive_timeout_s, peer=ev.peer
+                )
                 if st is not None:
                     statuses.append(st)
             elif ev.type == SipEventType.ALARM and ev.message is not None:
@@ -211,7 +236,9 @@ class SipServer:
         metrics.sip_registered.set(self.registrar.registered_count)
         if result.needs_publish and (observations or statuses):
             try:
-                await self.ingest.publish(observations, camera=None, peer=f"{addr[0]}:{addr[1]}", statuses=statuses)
+                await self.ingest.publish(
+                    observations, camera=None, peer=f"{addr[0]}:{addr[1]}", statuses=statuses
+                )
             except PublishError as exc:
                 log.error("publish_failed", protocol="gb28181", error=repr(exc))
                 metrics.requests.labels("gb28181", "unavailable").inc()
@@ -225,11 +252,20 @@ class SipServer:
         for ev in result.events:
             if ev.type == SipEventType.ALARM and ev.message is not None:
                 host, port = (local or (self.settings.sip_host, self.port))[:2]
-                send(build_alarm_response_request(
-                    server_id=self.registrar.server_id, realm=self.registrar.realm, sip_device_id=msg.from_user,
-                    alarm=ev.message, peer=addr, local=(str(host), int(port)), transport=transport,
-                    call_id=f"{uuid.uuid4().hex}@{host}", branch=uuid.uuid4().hex[:16],
-                    from_tag=uuid.uuid4().hex[:10]))
+                send(
+                    build_alarm_response_request(
+                        server_id=self.registrar.server_id,
+                        realm=self.registrar.realm,
+                        sip_device_id=msg.from_user,
+                        alarm=ev.message,
+                        peer=addr,
+                        local=(str(host), int(port)),
+                        transport=transport,
+                        call_id=f"{uuid.uuid4().hex}@{host}",
+                        branch=uuid.uuid4().hex[:16],
+                        from_tag=uuid.uuid4().hex[:10],
+                    )
+                )
                 metrics.requests.labels("gb28181", "alarm_response_sent").inc()
         metrics.requests.labels("gb28181", (msg.method or "response").lower()).inc()
         metrics.ack_seconds.labels("gb28181").observe(loop.time() - t0)

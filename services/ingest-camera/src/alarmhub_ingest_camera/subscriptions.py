@@ -39,9 +39,14 @@ SOAP_CT = "application/soap+xml; charset=utf-8"
 
 
 class OnvifSubscriptionManager:
-    def __init__(self, settings: CameraSettings, ingest: CameraIngest, *,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 nonce: Callable[[], bytes] = lambda: os.urandom(16)) -> None:
+    def __init__(
+        self,
+        settings: CameraSettings,
+        ingest: CameraIngest,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        nonce: Callable[[], bytes] = lambda: os.urandom(16),
+    ) -> None:
         self.settings = settings
         self.ingest = ingest
         self._transport = transport
@@ -111,7 +116,8 @@ class OnvifSubscriptionManager:
         assert self._client is not None
         # HTTP digest only engages when the camera answers 401; WS-UsernameToken is in the body already
         auth: httpx.Auth | httpx._client.UseClientDefault = (
-            httpx.DigestAuth(cam.username, cam.password or "") if cam.username else httpx.USE_CLIENT_DEFAULT)
+            httpx.DigestAuth(cam.username, cam.password or "") if cam.username else httpx.USE_CLIENT_DEFAULT
+        )
         resp = await self._client.post(url, content=body, headers={"Content-Type": SOAP_CT}, auth=auth)
         if resp.status_code >= 400 and b"Fault" not in resp.content:
             raise onvif.OnvifError(f"HTTP {resp.status_code} from {url}")
@@ -146,8 +152,9 @@ class OnvifSubscriptionManager:
         return info
 
     async def _renew(self, cam: Camera, info: onvif.SubscriptionInfo) -> onvif.SubscriptionInfo:
-        reply = await self._post(cam, info.address, onvif.build_renew(info.address, self.settings.onvif_ttl_s,
-                                                                      self._creds(cam)))
+        reply = await self._post(
+            cam, info.address, onvif.build_renew(info.address, self.settings.onvif_ttl_s, self._creds(cam))
+        )
         renewed = onvif.parse_subscription_response(reply)
         self.renewals += 1
         return onvif.SubscriptionInfo(info.address, renewed.current_time, renewed.termination_time)
@@ -169,15 +176,18 @@ class OnvifSubscriptionManager:
                     if self.settings.onvif_mode == "notify":
                         await asyncio.sleep(max(1.0, self._seconds_to_renew(expires)))
                         continue
-                    reply = await self._post(cam, info.address, onvif.build_pull_messages(
-                        info.address, 5, 100, self._creds(cam)))
+                    reply = await self._post(
+                        cam, info.address, onvif.build_pull_messages(info.address, 5, 100, self._creds(cam))
+                    )
                     await self._deliver(cam, reply)
             except asyncio.CancelledError:
                 raise
             except (onvif.OnvifError, httpx.HTTPError, PublishError) as exc:
                 self.subscriptions.pop(cam.id, None)
                 self.ingest.metrics.onvif_errors.labels(type(exc).__name__).inc()
-                log.warning("onvif_subscription_failed", camera_id=cam.id, error=str(exc)[:200], retry_in_s=delay)
+                log.warning(
+                    "onvif_subscription_failed", camera_id=cam.id, error=str(exc)[:200], retry_in_s=delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
 

@@ -37,24 +37,44 @@ class ContactIdApp:
         # is a millisecond of ACK latency; concurrent connections fill the next request while one is in
         # flight anyway, and a held batch cost CPU too (docs/ingest-contactid.md, "linger 0")
         self.producer = DurableProducer(
-            settings.kafka_bootstrap, metrics=KafkaMetrics(registry), client_id="ingest-contactid",
-            topic_prefix=settings.topic_prefix, service="ingest-contactid",
-            enable_idempotence=settings.kafka_idempotence, linger_ms=settings.kafka_linger_ms)
-        self.session = Dc09Session(SessionConfig(
-            receiver=settings.dc09_receiver, window_past_s=settings.window_past_s,
-            window_future_s=settings.window_future_s, check_clear_timestamps=settings.check_clear_timestamps,
-            unknown_accounts=settings.unknown_accounts, path=settings.dc09_path, paths=settings.paths(),
-        ))
+            settings.kafka_bootstrap,
+            metrics=KafkaMetrics(registry),
+            client_id="ingest-contactid",
+            topic_prefix=settings.topic_prefix,
+            service="ingest-contactid",
+            enable_idempotence=settings.kafka_idempotence,
+            linger_ms=settings.kafka_linger_ms,
+        )
+        self.session = Dc09Session(
+            SessionConfig(
+                receiver=settings.dc09_receiver,
+                window_past_s=settings.window_past_s,
+                window_future_s=settings.window_future_s,
+                check_clear_timestamps=settings.check_clear_timestamps,
+                unknown_accounts=settings.unknown_accounts,
+                path=settings.dc09_path,
+                paths=settings.paths(),
+            )
+        )
         self.supervisor = Supervisor(utcnow())
         self.registry = AccountRegistry(settings.database_url) if settings.dc09_registry else None
         self.receiver = Dc09Receiver(
-            self.session, self.producer, self.metrics, on_message=self._heard,
+            self.session,
+            self.producer,
+            self.metrics,
+            on_message=self._heard,
             resolve=self.registry.lookup if self.registry is not None else None,
-            recently_missed=self.registry.recently_missed if self.registry is not None else None)
+            recently_missed=self.registry.recently_missed if self.registry is not None else None,
+        )
         self.server = Dc09Server(
-            self.receiver, self.metrics, host=settings.dc09_host, port=settings.dc09_port,
-            max_frame=settings.max_frame, idle_timeout_s=settings.idle_timeout_s,
-            max_connections=settings.max_connections, max_connections_per_peer=settings.max_connections_per_peer,
+            self.receiver,
+            self.metrics,
+            host=settings.dc09_host,
+            port=settings.dc09_port,
+            max_frame=settings.max_frame,
+            idle_timeout_s=settings.idle_timeout_s,
+            max_connections=settings.max_connections,
+            max_connections_per_peer=settings.max_connections_per_peer,
         )
         self.registry_loaded = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -71,8 +91,10 @@ class ContactIdApp:
         await self.producer.start()
         await self.refresh_accounts()
         await self.server.start()
-        self._tasks = [asyncio.create_task(self._refresh_loop(), name="dc09-registry"),
-                       asyncio.create_task(self._supervision_loop(), name="dc09-supervision")]
+        self._tasks = [
+            asyncio.create_task(self._refresh_loop(), name="dc09-registry"),
+            asyncio.create_task(self._supervision_loop(), name="dc09-supervision"),
+        ]
 
     async def stop(self) -> None:
         await self.server.stop_accepting()

@@ -14,32 +14,72 @@ class ContactIdSettings(BaseServiceSettings):
     """Environment: ``ALARMHUB_DC09_*`` for the receiver, ``ALARMHUB_HEALTH_PORT`` for /metrics."""
 
     dc09_host: str = Field(default="0.0.0.0", alias="ALARMHUB_DC09_HOST")
-    dc09_port: int = Field(default=7100, ge=0, le=65535, alias="ALARMHUB_DC09_PORT",
-                           description="TCP and UDP port; 0 picks a free one (tests)")
+    dc09_port: int = Field(
+        default=7100,
+        ge=0,
+        le=65535,
+        alias="ALARMHUB_DC09_PORT",
+        description="TCP and UDP port; 0 picks a free one (tests)",
+    )
     health_port: int = Field(default=9101, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
-    dc09_receiver: str = Field(default="0", alias="ALARMHUB_DC09_RECEIVER",
-                          description="our receiver number, used in NAKs to unreadable frames")
-    window_past_s: float = Field(default=20.0, gt=0, alias="ALARMHUB_DC09_WINDOW_PAST_S",
-                                 description="how old a message timestamp may be before it is NAKed")
-    window_future_s: float = Field(default=40.0, gt=0, alias="ALARMHUB_DC09_WINDOW_FUTURE_S",
-                                   description="how far ahead of our clock a timestamp may be")
+    dc09_receiver: str = Field(
+        default="0",
+        alias="ALARMHUB_DC09_RECEIVER",
+        description="our receiver number, used in NAKs to unreadable frames",
+    )
+    window_past_s: float = Field(
+        default=20.0,
+        gt=0,
+        alias="ALARMHUB_DC09_WINDOW_PAST_S",
+        description="how old a message timestamp may be before it is NAKed",
+    )
+    window_future_s: float = Field(
+        default=40.0,
+        gt=0,
+        alias="ALARMHUB_DC09_WINDOW_FUTURE_S",
+        description="how far ahead of our clock a timestamp may be",
+    )
     check_clear_timestamps: bool = Field(default=True, alias="ALARMHUB_DC09_CHECK_CLEAR_TIMESTAMPS")
-    unknown_accounts: Literal["accept", "reject"] = Field(default="accept", alias="ALARMHUB_DC09_UNKNOWN_ACCOUNTS")
-    dc09_path: str | None = Field(default=None, alias="ALARMHUB_DC09_PATH",
-                             description="transmission path name recorded in source.path (dual-path)")
-    dc09_paths: str = Field(default="", alias="ALARMHUB_DC09_PATHS",
-                            description="receiver number to path name, e.g. 'R1=ethernet,R2=cellular'")
-    kafka_linger_ms: int = Field(default=0, ge=0, le=100, alias="ALARMHUB_DC09_KAFKA_LINGER_MS",
-                                 description="how long the producer waits to fill a batch (adds to ACK latency)")
+    unknown_accounts: Literal["accept", "reject"] = Field(
+        default="accept", alias="ALARMHUB_DC09_UNKNOWN_ACCOUNTS"
+    )
+    dc09_path: str | None = Field(
+        default=None,
+        alias="ALARMHUB_DC09_PATH",
+        description="transmission path name recorded in source.path (dual-path)",
+    )
+    dc09_paths: str = Field(
+        default="",
+        alias="ALARMHUB_DC09_PATHS",
+        description="receiver number to path name, e.g. 'R1=ethernet,R2=cellular'",
+    )
+    kafka_linger_ms: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        alias="ALARMHUB_DC09_KAFKA_LINGER_MS",
+        description="how long the producer waits to fill a batch (adds to ACK latency)",
+    )
     max_frame: int = Field(default=4106, ge=64, alias="ALARMHUB_DC09_MAX_FRAME")
-    idle_timeout_s: float = Field(default=300.0, gt=0, alias="ALARMHUB_DC09_IDLE_TIMEOUT_S",
-                                  description="close a TCP connection that sent nothing for this long")
+    idle_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        alias="ALARMHUB_DC09_IDLE_TIMEOUT_S",
+        description="close a TCP connection that sent nothing for this long",
+    )
     max_connections: int = Field(default=10_000, ge=1, alias="ALARMHUB_DC09_MAX_CONNECTIONS")
     max_connections_per_peer: int = Field(default=64, ge=1, alias="ALARMHUB_DC09_MAX_CONNECTIONS_PER_PEER")
-    accounts_refresh_s: float = Field(default=30.0, gt=0, alias="ALARMHUB_DC09_ACCOUNTS_REFRESH_S",
-                                      description="how often the account registry is reloaded from PostgreSQL")
-    dc09_registry: bool = Field(default=True, alias="ALARMHUB_DC09_REGISTRY",
-                           description="load accounts from PostgreSQL (off: every account is unknown)")
+    accounts_refresh_s: float = Field(
+        default=30.0,
+        gt=0,
+        alias="ALARMHUB_DC09_ACCOUNTS_REFRESH_S",
+        description="how often the account registry is reloaded from PostgreSQL",
+    )
+    dc09_registry: bool = Field(
+        default=True,
+        alias="ALARMHUB_DC09_REGISTRY",
+        description="load accounts from PostgreSQL (off: every account is unknown)",
+    )
     supervision_check_s: float = Field(default=5.0, gt=0, alias="ALARMHUB_DC09_SUPERVISION_CHECK_S")
 
     def paths(self) -> dict[str, str]:

@@ -36,19 +36,48 @@ _SOURCE_OPTIONAL = ("account", "receiver", "line", "path", "peer", "platform")
 _ALARM_FIELDS = frozenset(AlarmEvent.model_fields)
 
 
-def fast_source(*, protocol: Protocol, device_id: str, account: str | None, receiver: str | None,
-                line: str | None, path: str | None, peer: str | None) -> Source:
+def fast_source(
+    *,
+    protocol: Protocol,
+    device_id: str,
+    account: str | None,
+    receiver: str | None,
+    line: str | None,
+    path: str | None,
+    peer: str | None,
+) -> Source:
     """``Source(...)`` without validation; equal to it for the typed values the session passes."""
     if type(protocol) is not Protocol or not 0 < len(device_id) <= 128:
         raise ValueError("invalid source identity")
-    return filled(Source, {
-        "protocol": protocol, "device_id": device_id, "account": account, "receiver": receiver,
-        "line": line, "path": path, "peer": peer, "platform": None}, _SOURCE_FIELDS)
+    return filled(
+        Source,
+        {
+            "protocol": protocol,
+            "device_id": device_id,
+            "account": account,
+            "receiver": receiver,
+            "line": line,
+            "path": path,
+            "peer": peer,
+            "platform": None,
+        },
+        _SOURCE_FIELDS,
+    )
 
 
-def fast_alarm(*, kind: AlarmKind, qualifier: Qualifier, source: Source, code: str | None, zone: str | None,
-               occurred_at: datetime, received_at: datetime, location: Location | None,
-               attributes: dict[str, Any], raw: str) -> AlarmEvent:
+def fast_alarm(
+    *,
+    kind: AlarmKind,
+    qualifier: Qualifier,
+    source: Source,
+    code: str | None,
+    zone: str | None,
+    occurred_at: datetime,
+    received_at: datetime,
+    location: Location | None,
+    attributes: dict[str, Any],
+    raw: str,
+) -> AlarmEvent:
     """``AlarmEvent(...)`` without re-validation: every field is typed by the decoders; the checks the
     model would make and the decoders do not guarantee are made here (a ``ValueError``, as pydantic's)."""
     if type(kind) is not AlarmKind or type(qualifier) is not Qualifier:
@@ -57,10 +86,24 @@ def fast_alarm(*, kind: AlarmKind, qualifier: Qualifier, source: Source, code: s
         raise ValueError("naive timestamp")
     if (code is not None and type(code) is not str) or (zone is not None and type(zone) is not str):
         raise ValueError("code or zone not a string")
-    return filled(AlarmEvent, {
-        "event_id": new_event_id(), "schema_": ALARM_SCHEMA, "kind": kind, "qualifier": qualifier,
-        "source": source, "code": code, "zone": zone, "occurred_at": occurred_at, "received_at": received_at,
-        "location": location, "attributes": attributes, "raw": raw}, _ALARM_FIELDS)
+    return filled(
+        AlarmEvent,
+        {
+            "event_id": new_event_id(),
+            "schema_": ALARM_SCHEMA,
+            "kind": kind,
+            "qualifier": qualifier,
+            "source": source,
+            "code": code,
+            "zone": zone,
+            "occurred_at": occurred_at,
+            "received_at": received_at,
+            "location": location,
+            "attributes": attributes,
+            "raw": raw,
+        },
+        _ALARM_FIELDS,
+    )
 
 
 #: device ids, accounts, peers and descriptions repeat
@@ -107,8 +150,10 @@ def alarm_json(ev: AlarmEvent) -> bytes:
             v = src[k]
             if v is not None:
                 source += f',"{k}":{_jstr(v)}'
-        out = (f'{{"event_id":"{d["event_id"]}","schema":"{d["schema_"]}","kind":"{d["kind"].value}",'
-               f'"qualifier":"{d["qualifier"].value}","source":{source}}}')
+        out = (
+            f'{{"event_id":"{d["event_id"]}","schema":"{d["schema_"]}","kind":"{d["kind"].value}",'
+            f'"qualifier":"{d["qualifier"].value}","source":{source}}}'
+        )
         if d["code"] is not None:
             out += f',"code":{_jstr(d["code"])}'
         if d["zone"] is not None:

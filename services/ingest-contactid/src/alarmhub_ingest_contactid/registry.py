@@ -20,8 +20,10 @@ __all__ = ["AccountRegistry", "account_from_row", "normalize_line"]
 
 log = get_logger("alarmhub.ingest_contactid.registry")
 
-_COLUMNS = ("line, account, company, key_hex, encryption_required, supervision_s, site_name, site_address, "
-            "lat, lon, zones")
+_COLUMNS = (
+    "line, account, company, key_hex, encryption_required, supervision_s, site_name, site_address, "
+    "lat, lon, zones"
+)
 
 
 def normalize_line(line: str | None) -> str:
@@ -46,14 +48,23 @@ def account_from_row(row: Mapping[str, Any]) -> Account:
     if isinstance(zones, str):
         zones = json.loads(zones)
     if isinstance(zones, list):  # [{"zone": "1", "name": "..."}] is accepted as well as {"1": "..."}
-        zones = {str(z.get("zone") or z.get("id")): z.get("name") or z.get("description") for z in zones
-                 if isinstance(z, dict)}
+        zones = {
+            str(z.get("zone") or z.get("id")): z.get("name") or z.get("description")
+            for z in zones
+            if isinstance(z, dict)
+        }
     return Account(
-        line=normalize_line(row["line"]), account=str(row["account"]).strip().upper(),
-        company=row.get("company") or "", key=_key(row.get("key_hex")),
-        encryption_required=bool(row.get("encryption_required")), supervision_s=row.get("supervision_s"),
-        site_name=row.get("site_name"), site_address=row.get("site_address"), lat=row.get("lat"),
-        lon=row.get("lon"), zones=zones if isinstance(zones, dict) else {},
+        line=normalize_line(row["line"]),
+        account=str(row["account"]).strip().upper(),
+        company=row.get("company") or "",
+        key=_key(row.get("key_hex")),
+        encryption_required=bool(row.get("encryption_required")),
+        supervision_s=row.get("supervision_s"),
+        site_name=row.get("site_name"),
+        site_address=row.get("site_address"),
+        lat=row.get("lat"),
+        lon=row.get("lon"),
+        zones=zones if isinstance(zones, dict) else {},
     )
 
 
@@ -96,8 +107,9 @@ class AccountRegistry:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(self.database_url, min_size=0, max_size=2, timeout=2)
             async with self._pool.acquire(timeout=2) as conn:
-                rows = await conn.fetch(f"SELECT {_COLUMNS} FROM accounts WHERE upper(account) = $1", account,
-                                        timeout=2)
+                rows = await conn.fetch(
+                    f"SELECT {_COLUMNS} FROM accounts WHERE upper(account) = $1", account, timeout=2
+                )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("account_lookup_failed", line=line, account=account, error=repr(exc))
             rows = []

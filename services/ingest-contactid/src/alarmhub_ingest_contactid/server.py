@@ -128,8 +128,9 @@ class Dc09Receiver:
                 error = exc
         return self._finish(outcomes, error, now=now, t0=t0, peer=peer, transport=transport)
 
-    def submit(self, frames: list[bytes], *, peer: str, transport: str,
-               done: Callable[[list[bytes]], None]) -> bool:
+    def submit(
+        self, frames: list[bytes], *, peer: str, transport: str, done: Callable[[list[bytes]], None]
+    ) -> bool:
         """Handle frames now and call ``done(replies)`` once their events are confirmed by the broker
         (at once when they carry none; with the replies of event-carrying frames withheld when the
         write failed). Returns ``False``, having done nothing, when a frame needs an account lookup
@@ -145,8 +146,11 @@ class Dc09Receiver:
             outcome = self._decide(frame, now=now, peer=peer, transport=transport)
             if outcome is None:
                 continue
-            if outcome.lookup is not None and self.resolve is not None \
-                    and (missed is None or not missed(*outcome.lookup)):
+            if (
+                outcome.lookup is not None
+                and self.resolve is not None
+                and (missed is None or not missed(*outcome.lookup))
+            ):
                 return False
             outcomes.append(outcome)
         items = self._items(outcomes)
@@ -172,14 +176,26 @@ class Dc09Receiver:
     def _items(outcomes: list[Outcome]) -> list[tuple[str, bytes, str | None]]:
         return [(ALARMS_RAW, alarm_json(ev), ev.source.device_id) for o in outcomes for ev in o.events]
 
-    def _finish(self, outcomes: list[Outcome], error: PublishError | None, *, now: datetime, t0: float,
-                peer: str, transport: str) -> list[bytes]:
+    def _finish(
+        self,
+        outcomes: list[Outcome],
+        error: PublishError | None,
+        *,
+        now: datetime,
+        t0: float,
+        peer: str,
+        transport: str,
+    ) -> list[bytes]:
         """Count, remember what was published, and return the replies that may go out."""
         published = error is None
         if not published:
             self.metrics.publish_failures.inc(sum(1 for o in outcomes if o.events))
-            log.warning("publish_failed_ack_withheld", peer=peer, error=str(error),
-                        events=sum(len(o.events) for o in outcomes))
+            log.warning(
+                "publish_failed_ack_withheld",
+                peer=peer,
+                error=str(error),
+                events=sum(len(o.events) for o in outcomes),
+            )
         replies: list[bytes] = []
         for o in outcomes:
             self._account(o, published)
@@ -195,8 +211,9 @@ class Dc09Receiver:
             self._child(self.metrics.ack_seconds, transport).observe(time.perf_counter() - t0)
         return replies
 
-    def _enqueue(self, items: list[tuple[str, bytes, str | None]],
-                 callback: Callable[[PublishError | None], None]) -> None:
+    def _enqueue(
+        self, items: list[tuple[str, bytes, str | None]], callback: Callable[[PublishError | None], None]
+    ) -> None:
         """Queue ``items`` for this loop iteration's broker write; ``callback(None)`` runs once the
         broker confirmed the whole write (acks=all), ``callback(error)`` if it did not.
 
@@ -264,10 +281,17 @@ class Dc09Receiver:
             emit = log.debug
         else:
             return
-        emit("frame_handled", result=result, token=o.token, reason=o.reason,
-             device_id=msg.device_id() if msg else None, seq=msg.seq if msg else None,
-             event_id=str(o.events[0].event_id) if o.events and published else None,
-             events=len(o.events) if published else 0, handled=self._handled)
+        emit(
+            "frame_handled",
+            result=result,
+            token=o.token,
+            reason=o.reason,
+            device_id=msg.device_id() if msg else None,
+            seq=msg.seq if msg else None,
+            event_id=str(o.events[0].event_id) if o.events and published else None,
+            events=len(o.events) if published else 0,
+            handled=self._handled,
+        )
 
 
 class Dc09Server:
@@ -307,7 +331,8 @@ class Dc09Server:
         self._tcp = await loop.create_server(lambda: _TcpConnection(self), self.host, self.port, backlog=4096)
         self.port = self._tcp.sockets[0].getsockname()[1]
         self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self), local_addr=(self.host, self.port))
+            lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
+        )
         self._sweeper = asyncio.create_task(self._sweep_idle(), name="dc09-idle-sweeper")
         log.info("dc09_listening", host=self.host, port=self.port)
 
@@ -335,8 +360,11 @@ class Dc09Server:
         deadline = time.monotonic() + timeout
         await asyncio.sleep(0)  # a flush queued by call_soon starts its write
         while True:
-            pending = (set(self._udp_tasks) | set(self.receiver._writes)
-                       | {c.task for c in self._conns if c.task is not None})
+            pending = (
+                set(self._udp_tasks)
+                | set(self.receiver._writes)
+                | {c.task for c in self._conns if c.task is not None}
+            )
             left = deadline - time.monotonic()
             if not pending or left <= 0:
                 break

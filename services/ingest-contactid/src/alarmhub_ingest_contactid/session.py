@@ -132,12 +132,21 @@ class Dc09Session:
     # ------------------------------------------------------------------------------------ public
 
     def handle(
-        self, frame: bytes, *, now: datetime, peer: str | None = None, transport: str | None = None,
+        self,
+        frame: bytes,
+        *,
+        now: datetime,
+        peer: str | None = None,
+        transport: str | None = None,
     ) -> Outcome:
         """Decide what one ``LF … CR`` frame yields. Never raises for any input bytes."""
         outcome = self._handle(frame, now=now, peer=peer, transport=transport)
-        if outcome.lookup is None and outcome.account is None and outcome.message is not None \
-                and outcome.message.account:
+        if (
+            outcome.lookup is None
+            and outcome.account is None
+            and outcome.message is not None
+            and outcome.message.account
+        ):
             outcome.lookup = (outcome.message.line_id(), outcome.message.account.upper())
         return outcome
 
@@ -148,7 +157,12 @@ class Dc09Session:
         self.accounts = accounts
 
     def _handle(
-        self, frame: bytes, *, now: datetime, peer: str | None = None, transport: str | None = None,
+        self,
+        frame: bytes,
+        *,
+        now: datetime,
+        peer: str | None = None,
+        transport: str | None = None,
     ) -> Outcome:
         try:
             body = dc09.open_frame(frame)
@@ -169,7 +183,9 @@ class Dc09Session:
             return Outcome("duh", label, dc09.build_duh(header), reason="unknown_account", lookup=lookup)
         key = account.key if account is not None else None
         if header.encrypted and key is None:
-            return Outcome("duh", label, dc09.build_duh(header), reason="no_key", account=account, lookup=lookup)
+            return Outcome(
+                "duh", label, dc09.build_duh(header), reason="no_key", account=account, lookup=lookup
+            )
         try:
             msg = dc09.decode_header(header, key)
         except dc09.DecryptError as exc:
@@ -177,12 +193,19 @@ class Dc09Session:
         except dc09.Dc09Error as exc:
             return Outcome("duh", label, dc09.build_duh(header), reason=exc.reason, account=account)
         if account is not None and account.encryption_required and not msg.encrypted:
-            return Outcome("nak", label, self._nak(header, now), reason="clear_rejected", account=account,
-                           message=msg)
+            return Outcome(
+                "nak", label, self._nak(header, now), reason="clear_rejected", account=account, message=msg
+            )
         if msg.timestamp is not None and (msg.encrypted or self.config.check_clear_timestamps):
             if not self._in_window(msg.timestamp, now):
-                return Outcome("nak", label, self._nak(header, now), reason="timestamp_window",
-                               account=account, message=msg)
+                return Outcome(
+                    "nak",
+                    label,
+                    self._nak(header, now),
+                    reason="timestamp_window",
+                    account=account,
+                    message=msg,
+                )
         ack = dc09.build_ack(msg, now=now, key=key)
         if token == "NULL":
             return Outcome("ack", label, ack, message=msg, account=account)
@@ -190,16 +213,19 @@ class Dc09Session:
         path = self.config.path_for(msg.receiver_id(), transport)
         dedup_key = self._dedup_key(msg, path)
         if self._is_retransmission(dedup_key, now):
-            return Outcome("ack", label, ack, message=msg, account=account, reason="retransmission",
-                           duplicate=True)
+            return Outcome(
+                "ack", label, ack, message=msg, account=account, reason="retransmission", duplicate=True
+            )
         try:
             events = self._events(msg, account, frame, now=now, peer=peer, path=path)
         except dc09.Dc09Error as exc:
-            return Outcome("duh", label, dc09.build_duh(header), reason=exc.reason, account=account,
-                           message=msg)
+            return Outcome(
+                "duh", label, dc09.build_duh(header), reason=exc.reason, account=account, message=msg
+            )
         except ValueError:  # the event model refused a field (pydantic): we do not understand it
-            return Outcome("duh", label, dc09.build_duh(header), reason="payload", account=account,
-                           message=msg)
+            return Outcome(
+                "duh", label, dc09.build_duh(header), reason="payload", account=account, message=msg
+            )
         return Outcome("ack", label, ack, events=events, message=msg, account=account, dedup_key=dedup_key)
 
     def published(self, outcome: Outcome, now: datetime) -> None:
@@ -228,8 +254,17 @@ class Dc09Session:
     def _dedup_key(msg: dc09.Dc09Message, path: str | None) -> bytes:
         # Same account, sequence and content (the timestamp included: a transmitter retrying after a
         # lost ACK resends the identical message; a new event reusing the sequence differs).
-        text = "\x1f".join((msg.device_id(), path or "", msg.seq, msg.token, msg.data, *msg.extended,
-                            iso_z(msg.timestamp) if msg.timestamp else ""))
+        text = "\x1f".join(
+            (
+                msg.device_id(),
+                path or "",
+                msg.seq,
+                msg.token,
+                msg.data,
+                *msg.extended,
+                iso_z(msg.timestamp) if msg.timestamp else "",
+            )
+        )
         return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
     def _is_retransmission(self, key: bytes, now: datetime) -> bool:
@@ -242,8 +277,14 @@ class Dc09Session:
         return True
 
     def _events(
-        self, msg: dc09.Dc09Message, account: Account | None, frame: bytes, *, now: datetime,
-        peer: str | None, path: str | None,
+        self,
+        msg: dc09.Dc09Message,
+        account: Account | None,
+        frame: bytes,
+        *,
+        now: datetime,
+        peer: str | None,
+        path: str | None,
     ) -> list[AlarmEvent]:
         receiver = msg.receiver_id()
         protocol = _CID if msg.token == "ADM-CID" else _SIA
@@ -254,9 +295,13 @@ class Dc09Session:
         source = self._sources.get(skey)
         if source is None:
             source = fast_source(
-                protocol=protocol, device_id=device_id, account=(msg.account or "").upper() or None,
-                receiver=f"R{receiver}" if receiver is not None else None, line=f"L{msg.line_id()}",
-                path=path, peer=peer,
+                protocol=protocol,
+                device_id=device_id,
+                account=(msg.account or "").upper() or None,
+                receiver=f"R{receiver}" if receiver is not None else None,
+                line=f"L{msg.line_id()}",
+                path=path,
+                peer=peer,
             )
             if len(self._sources) >= 65_536:
                 self._sources.clear()
@@ -278,17 +323,35 @@ class Dc09Session:
         events: list[AlarmEvent] = []
         if msg.token == "ADM-CID":
             cid = parse_contactid(msg.data)
-            attrs = {**base, "partition": cid.partition, "description": cid.description,
-                     "number_is": cid.concerns}
+            attrs = {
+                **base,
+                "partition": cid.partition,
+                "description": cid.description,
+                "number_is": cid.concerns,
+            }
             _zone_name(attrs, account, cid.number if cid.concerns == "zone" else None)
-            events.append(fast_alarm(
-                kind=cid.kind, qualifier=cid.qualifier, source=source, code=cid.code, zone=cid.number,
-                occurred_at=occurred, received_at=now, location=location, attributes=attrs, raw=raw,
-            ))
+            events.append(
+                fast_alarm(
+                    kind=cid.kind,
+                    qualifier=cid.qualifier,
+                    source=source,
+                    code=cid.code,
+                    zone=cid.number,
+                    occurred_at=occurred,
+                    received_at=now,
+                    location=location,
+                    attributes=attrs,
+                    raw=raw,
+                )
+            )
         else:
             _, sia_events = parse_sia(msg.data)
             for i, ev in enumerate(sia_events):
-                attrs = {**base, "description": ev.description, **{f"sia_{k}": v for k, v in ev.modifiers.items()}}
+                attrs = {
+                    **base,
+                    "description": ev.description,
+                    **{f"sia_{k}": v for k, v in ev.modifiers.items()},
+                }
                 if "ri" in ev.modifiers:
                     attrs["partition"] = ev.modifiers["ri"]
                 if ev.text:
@@ -296,10 +359,20 @@ class Dc09Session:
                 if len(sia_events) > 1:
                     attrs["index"] = i
                 _zone_name(attrs, account, ev.number)
-                events.append(fast_alarm(
-                    kind=ev.kind, qualifier=ev.qualifier, source=source, code=ev.code, zone=ev.number,
-                    occurred_at=occurred, received_at=now, location=location, attributes=attrs, raw=raw,
-                ))
+                events.append(
+                    fast_alarm(
+                        kind=ev.kind,
+                        qualifier=ev.qualifier,
+                        source=source,
+                        code=ev.code,
+                        zone=ev.number,
+                        occurred_at=occurred,
+                        received_at=now,
+                        location=location,
+                        attributes=attrs,
+                        raw=raw,
+                    )
+                )
         return events
 
 
@@ -310,4 +383,3 @@ def _zone_name(attrs: dict[str, Any], account: Account | None, zone: str | None)
     name = account.zones.get(zone) or account.zones.get(zone.lstrip("0") or "0")
     if name:
         attrs["zone_name"] = name if isinstance(name, str) else str(name)
-

@@ -39,23 +39,41 @@ class Transition:
     def events(self, receiver: str) -> tuple[DeviceStatus, AlarmEvent]:
         """The ``devices.status`` record and the trouble alarm (Contact ID 356, loss of central polling)."""
         missed = self.state == "missed"
-        attrs = {"supervision_s": self.account.supervision_s, "last_seen": self.last_seen.isoformat(),
-                 "company": self.account.company}
+        attrs = {
+            "supervision_s": self.account.supervision_s,
+            "last_seen": self.last_seen.isoformat(),
+            "company": self.account.company,
+        }
         status = DeviceStatus(
-            device_id=self.device_id, protocol=Protocol.DC09_CID,
+            device_id=self.device_id,
+            protocol=Protocol.DC09_CID,
             status=DeviceStatusKind.SUPERVISION_MISSED if missed else DeviceStatusKind.SUPERVISION_RESTORED,
-            occurred_at=self.at, received_at=self.at, attributes=attrs,
+            occurred_at=self.at,
+            received_at=self.at,
+            attributes=attrs,
         )
         location = None
         if self.account.lat is not None and self.account.lon is not None:
             location = Location(lat=self.account.lat, lon=self.account.lon, source="registry")
         alarm = AlarmEvent(
-            kind=AlarmKind.SUPERVISION, qualifier=Qualifier.NEW if missed else Qualifier.RESTORE,
-            source=Source(protocol=Protocol.DC09_CID, device_id=self.device_id, account=self.account.account,
-                          receiver=f"R{receiver}", line=f"L{self.account.line}"),
-            code="E356" if missed else "R356", occurred_at=self.at, received_at=self.at, location=location,
-            attributes={**attrs, "description": "Loss of central polling" if missed else "Polling restored",
-                        "generated_by": "receiver"},
+            kind=AlarmKind.SUPERVISION,
+            qualifier=Qualifier.NEW if missed else Qualifier.RESTORE,
+            source=Source(
+                protocol=Protocol.DC09_CID,
+                device_id=self.device_id,
+                account=self.account.account,
+                receiver=f"R{receiver}",
+                line=f"L{self.account.line}",
+            ),
+            code="E356" if missed else "R356",
+            occurred_at=self.at,
+            received_at=self.at,
+            location=location,
+            attributes={
+                **attrs,
+                "description": "Loss of central polling" if missed else "Polling restored",
+                "generated_by": "receiver",
+            },
             raw="",
         )
         return status, alarm

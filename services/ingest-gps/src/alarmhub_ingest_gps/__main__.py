@@ -27,8 +27,12 @@ def main() -> None:
         os.nice(settings.nice)
     # uvloop and the GC tuning (alarmhub_runtime.run_async): every frame allocates a handful of short-lived
     # objects, and libuv halves the per-connection and per-read overhead (ALARMHUB_UVLOOP / ALARMHUB_GC_TUNE)
-    run_async(run_service(app, health, settings.shutdown_grace_s), use_uvloop=settings.uvloop,
-              gc_tune=settings.gc_tune)
+    run_async(
+        run_service(app, health, settings.shutdown_grace_s),
+        use_uvloop=settings.uvloop,
+        gc_tune=settings.gc_tune,
+    )
+
 
 if __name__ == "__main__":
     main()

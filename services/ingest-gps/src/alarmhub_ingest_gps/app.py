@@ -59,27 +59,61 @@ def _serialized(topic: str, ev: Event) -> tuple[str, bytes, str | None]:
 
 
 class GpsApp(Sink):
-    def __init__(self, settings: GpsSettings, producer: DurableProducer, metrics: GpsMetrics,
-                 health: HealthServer | None = None, registry: VehicleRegistry | None = None,
-                 collector: Any = None) -> None:
+    def __init__(
+        self,
+        settings: GpsSettings,
+        producer: DurableProducer,
+        metrics: GpsMetrics,
+        health: HealthServer | None = None,
+        registry: VehicleRegistry | None = None,
+        collector: Any = None,
+    ) -> None:
         self.settings = settings
         self.producer = producer
         self.metrics = metrics
-        self.registry = registry or VehicleRegistry(settings.database_url, refresh_s=settings.registry_refresh_s)
+        self.registry = registry or VehicleRegistry(
+            settings.database_url, refresh_s=settings.registry_refresh_s
+        )
         self.session_config = SessionConfig(
-            policy=settings.unregistered, auth_secret=settings.auth_secret.get_secret_value().encode(),
-            jt808_tz_hours=settings.jt808_tz_hours, gt06_tz_hours=settings.gt06_tz_hours,
-            h02_tz_hours=settings.h02_tz_hours, max_refused=settings.max_refused)
+            policy=settings.unregistered,
+            auth_secret=settings.auth_secret.get_secret_value().encode(),
+            jt808_tz_hours=settings.jt808_tz_hours,
+            gt06_tz_hours=settings.gt06_tz_hours,
+            h02_tz_hours=settings.h02_tz_hours,
+            max_refused=settings.max_refused,
+        )
         reg, cfg = self.registry, self.session_config
-        common = dict(host=settings.host, idle_timeout_s=settings.idle_timeout_s,
-                      login_timeout_s=settings.login_timeout_s, max_connections=settings.max_connections)
+        common = dict(
+            host=settings.host,
+            idle_timeout_s=settings.idle_timeout_s,
+            login_timeout_s=settings.login_timeout_s,
+            max_connections=settings.max_connections,
+        )
         self.servers: dict[str, GpsServer] = {
-            "jt808": GpsServer("jt808", lambda peer: Jt808Session(reg, cfg, peer), self, metrics,
-                               port=settings.jt808_port, **common),  # type: ignore[arg-type]
-            "gt06": GpsServer("gt06", lambda peer: Gt06Session(reg, cfg, peer), self, metrics,
-                              port=settings.gt06_port, **common),  # type: ignore[arg-type]
-            "h02": GpsServer("h02", lambda peer: H02Session(reg, cfg, peer), self, metrics,
-                             port=settings.h02_port, **common),  # type: ignore[arg-type]
+            "jt808": GpsServer(
+                "jt808",
+                lambda peer: Jt808Session(reg, cfg, peer),
+                self,
+                metrics,
+                port=settings.jt808_port,
+                **common,
+            ),  # type: ignore[arg-type]
+            "gt06": GpsServer(
+                "gt06",
+                lambda peer: Gt06Session(reg, cfg, peer),
+                self,
+                metrics,
+                port=settings.gt06_port,
+                **common,
+            ),  # type: ignore[arg-type]
+            "h02": GpsServer(
+                "h02",
+                lambda peer: H02Session(reg, cfg, peer),
+                self,
+                metrics,
+                port=settings.h02_port,
+                **common,
+            ),  # type: ignore[arg-type]
         }
         # JT/T 809: lower-level platforms forward whole fleets over one main link each.
         self.platforms = PlatformDirectory()
@@ -87,17 +121,30 @@ class GpsApp(Sink):
         # Which process holds which session, for dispatch to route commands (ownership.py); the id and
         # URL are completed once the command endpoint is bound.
         self.ownership = SessionOwnership(
-            settings.redis_url, prefix=settings.key_prefix, gateway_id=settings.gateway_id or "",
-            ttl_s=max(settings.idle_timeout_s, settings.jt809_idle_timeout_s) + 2 * settings.ownership_refresh_s,
-            refresh_s=settings.ownership_refresh_s, errors=metrics.ownership_errors)
+            settings.redis_url,
+            prefix=settings.key_prefix,
+            gateway_id=settings.gateway_id or "",
+            ttl_s=max(settings.idle_timeout_s, settings.jt809_idle_timeout_s)
+            + 2 * settings.ownership_refresh_s,
+            refresh_s=settings.ownership_refresh_s,
+            errors=metrics.ownership_errors,
+        )
         # sent 0x9401s in Redis too: a late 0x1401 may reach another process (or this one after a restart)
         self.jt809_commands.shared = SharedSupervisions(self.ownership.redis, settings.key_prefix)
         self._write_link_status = link_status_writer(settings.database_url)
         self.jt809 = Jt809Server(
-            host=settings.host, port=settings.jt809_port, directory=self.platforms, publish=self._publish_809,
-            dead_letter=self._dead_letter_809, vehicles=self.registry, registry=collector,
-            on_link_status=self._link_status, idle_timeout_s=settings.jt809_idle_timeout_s,
-            slave_enabled=settings.jt809_slave_link, on_answer=self.jt809_commands.on_answer)
+            host=settings.host,
+            port=settings.jt809_port,
+            directory=self.platforms,
+            publish=self._publish_809,
+            dead_letter=self._dead_letter_809,
+            vehicles=self.registry,
+            registry=collector,
+            on_link_status=self._link_status,
+            idle_timeout_s=settings.jt809_idle_timeout_s,
+            slave_enabled=settings.jt809_slave_link,
+            on_answer=self.jt809_commands.on_answer,
+        )
         self.jt809_commands.server = self.jt809
         self._platform_refresh: asyncio.Task[None] | None = None
         self._waiters: dict[tuple[str, int], asyncio.Future[CommandResult]] = {}
@@ -125,18 +172,31 @@ class GpsApp(Sink):
         except Exception as exc:  # the refresher retries; until then every platform login is refused
             log.warning("jt809_platforms_load_failed", error=repr(exc))
         self._platform_refresh = asyncio.create_task(
-            refresh_platforms(self.platforms, self.settings.database_url, interval_s=self.settings.platforms_refresh_s,
-                              on_refresh=self.jt809.enforce))
+            refresh_platforms(
+                self.platforms,
+                self.settings.database_url,
+                interval_s=self.settings.platforms_refresh_s,
+                on_refresh=self.jt809.enforce,
+            )
+        )
         await self.jt809.start()
-        self._command_server = await asyncio.start_server(self._http, self.settings.command_host,
-                                                          self.settings.command_port, limit=16384)
+        self._command_server = await asyncio.start_server(
+            self._http, self.settings.command_host, self.settings.command_port, limit=16384
+        )
         self.ownership.gateway_id, url = self.settings.advertised(self.ports["command"])
         await self.ownership.start(url, self._active_sessions)
-        log.info("ingest_gps_started", ports=self.ports, unregistered=self.settings.unregistered.value,
-                 gateway=self.ownership.gateway_id, command_url=url)
+        log.info(
+            "ingest_gps_started",
+            ports=self.ports,
+            unregistered=self.settings.unregistered.value,
+            gateway=self.ownership.gateway_id,
+            command_url=url,
+        )
         if self.settings.auth_secret.get_secret_value() == DEV_AUTH_SECRET:
-            log.warning("gps_auth_secret_is_the_public_default",
-                        hint="set ALARMHUB_GPS_AUTH_SECRET: with the default anyone can forge JT/T 808 auth codes")
+            log.warning(
+                "gps_auth_secret_is_the_public_default",
+                hint="set ALARMHUB_GPS_AUTH_SECRET: with the default anyone can forge JT/T 808 auth codes",
+            )
 
     async def stop(self) -> None:
         if self._command_server is not None:
@@ -164,8 +224,14 @@ class GpsApp(Sink):
             for topic, n in counts.items():
                 self.metrics.events.labels(session.protocol.value, topic).inc(n)
         for raw, error in out.dlq:
-            await self.producer.dead_letter(stage="decode", source_id=session.device_id or session.peer or "unknown",
-                                            error=error, raw=raw, protocol=session.protocol.value, peer=session.peer)
+            await self.producer.dead_letter(
+                stage="decode",
+                source_id=session.device_id or session.peer or "unknown",
+                error=error,
+                raw=raw,
+                protocol=session.protocol.value,
+                peer=session.peer,
+            )
 
     async def deliver_many(self, batch: list[tuple[Session, Output]]) -> None:
         """The events of one event-loop iteration's reads, from many connections, in one producer call."""
@@ -189,8 +255,9 @@ class GpsApp(Sink):
         self.jt809_commands.published(items)
 
     async def _dead_letter_809(self, raw: bytes, error: str, peer: str | None) -> None:
-        await self.producer.dead_letter(stage="decode", source_id=peer or "jt809", error=error, raw=raw,
-                                        protocol="jt809", peer=peer)
+        await self.producer.dead_letter(
+            stage="decode", source_id=peer or "jt809", error=error, raw=raw, protocol="jt809", peer=peer
+        )
 
     def session_opened(self, device_id: str) -> None:
         self.ownership.claim(device_id)
@@ -222,9 +289,15 @@ class GpsApp(Sink):
 
     # ------------------------------------------------------------------ operator commands
 
-    async def command(self, device_id: str, command: str, params: dict[str, Any],
-                      timeout_s: float = 10.0, protocol: str | None = None,
-                      platform: str | None = None) -> dict[str, Any]:
+    async def command(
+        self,
+        device_id: str,
+        command: str,
+        params: dict[str, Any],
+        timeout_s: float = 10.0,
+        protocol: str | None = None,
+        platform: str | None = None,
+    ) -> dict[str, Any]:
         """Send a command to a connected JT/T 808 terminal, or a request down the JT/T 809 link of the
         platform forwarding the vehicle, and wait for the correlated reply."""
         conn = self.servers["jt808"].devices.get(device_id)
@@ -244,13 +317,23 @@ class GpsApp(Sink):
             self.metrics.commands.labels(command, "timeout").inc()
             return {"status": "timeout", "device_id": device_id, "serial": serial}
         self.metrics.commands.labels(command, "ok" if result.result == 0 else "failed").inc()
-        reply: dict[str, Any] = {"status": "ok" if result.result == 0 else "failed", "device_id": device_id,
-                                 "serial": serial, "command": f"0x{result.command:04x}", "result": result.result}
+        reply: dict[str, Any] = {
+            "status": "ok" if result.result == 0 else "failed",
+            "device_id": device_id,
+            "serial": serial,
+            "command": f"0x{result.command:04x}",
+            "result": result.result,
+        }
         if result.position is not None:
             p = result.position
-            reply["position"] = {"lat": p.lat, "lon": p.lon, "valid": p.valid, "speed_kmh": p.speed_kmh,
-                                 "heading_deg": p.heading_deg,
-                                 "occurred_at": p.time.isoformat() if p.time else None}
+            reply["position"] = {
+                "lat": p.lat,
+                "lon": p.lon,
+                "valid": p.valid,
+                "speed_kmh": p.speed_kmh,
+                "heading_deg": p.heading_deg,
+                "occurred_at": p.time.isoformat() if p.time else None,
+            }
         return reply
 
     async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -268,11 +351,20 @@ class GpsApp(Sink):
             parts = line.decode("latin-1").split()
             if len(parts) >= 2 and parts[0] == "POST" and parts[1] == "/commands":
                 req = json.loads(await asyncio.wait_for(reader.readexactly(length), 5.0))
-                result = await self.command(str(req["device_id"]), str(req["command"]), dict(req.get("params") or {}),
-                                            float(req.get("timeout_s", 10.0)), req.get("protocol"),
-                                            req.get("platform"))
-                status = {"ok": "200 OK", "failed": "200 OK", "timeout": "504 Gateway Timeout",
-                          "not_connected": "404 Not Found"}[result["status"]]
+                result = await self.command(
+                    str(req["device_id"]),
+                    str(req["command"]),
+                    dict(req.get("params") or {}),
+                    float(req.get("timeout_s", 10.0)),
+                    req.get("protocol"),
+                    req.get("platform"),
+                )
+                status = {
+                    "ok": "200 OK",
+                    "failed": "200 OK",
+                    "timeout": "504 Gateway Timeout",
+                    "not_connected": "404 Not Found",
+                }[result["status"]]
                 body = result
             else:
                 status, body = "404 Not Found", {"error": "POST /commands only"}
@@ -282,8 +374,11 @@ class GpsApp(Sink):
             writer.close()
             return
         data = json.dumps(body).encode()
-        writer.write(f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-                     f"Connection: close\r\n\r\n".encode() + data)
+        writer.write(
+            f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+            f"Connection: close\r\n\r\n".encode()
+            + data
+        )
         with contextlib.suppress(ConnectionError):
             await writer.drain()
         writer.close()

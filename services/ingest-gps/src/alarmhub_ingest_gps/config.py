@@ -21,47 +21,89 @@ class GpsSettings(BaseServiceSettings):
     jt808_port: int = Field(default=5015, ge=0, le=65535, alias="ALARMHUB_JT808_PORT")
     gt06_port: int = Field(default=5023, ge=0, le=65535, alias="ALARMHUB_GT06_PORT")
     h02_port: int = Field(default=5013, ge=0, le=65535, alias="ALARMHUB_H02_PORT")
-    jt809_port: int = Field(default=5809, ge=0, le=65535, alias="ALARMHUB_JT809_PORT",
-                            description="JT/T 809 main link for lower-level GPS platforms")
+    jt809_port: int = Field(
+        default=5809,
+        ge=0,
+        le=65535,
+        alias="ALARMHUB_JT809_PORT",
+        description="JT/T 809 main link for lower-level GPS platforms",
+    )
     jt809_idle_timeout_s: float = Field(default=180.0, gt=0, alias="ALARMHUB_JT809_IDLE_TIMEOUT_S")
-    jt809_slave_link: bool = Field(default=True, alias="ALARMHUB_JT809_SLAVE_LINK",
-                                   description="connect back to each platform's down-link address")
+    jt809_slave_link: bool = Field(
+        default=True,
+        alias="ALARMHUB_JT809_SLAVE_LINK",
+        description="connect back to each platform's down-link address",
+    )
     platforms_refresh_s: float = Field(default=30.0, gt=0, alias="ALARMHUB_JT809_PLATFORMS_REFRESH_S")
     health_port: int = Field(default=9102, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
-    command_host: str = Field(default="127.0.0.1", alias="ALARMHUB_GPS_COMMAND_HOST",
-                              description="internal operator-command endpoint; never expose it publicly")
+    command_host: str = Field(
+        default="127.0.0.1",
+        alias="ALARMHUB_GPS_COMMAND_HOST",
+        description="internal operator-command endpoint; never expose it publicly",
+    )
     command_port: int = Field(default=9112, ge=0, le=65535, alias="ALARMHUB_GPS_COMMAND_PORT")
     gateway_id: str | None = Field(
-        default=None, alias="ALARMHUB_GPS_GATEWAY_ID",
-        description="this process's identity in the session-ownership keys; default '<hostname>:<command port>'")
+        default=None,
+        alias="ALARMHUB_GPS_GATEWAY_ID",
+        description="this process's identity in the session-ownership keys; default '<hostname>:<command port>'",
+    )
     command_url: str | None = Field(
-        default=None, alias="ALARMHUB_GPS_ADVERTISED_COMMAND_URL",
+        default=None,
+        alias="ALARMHUB_GPS_ADVERTISED_COMMAND_URL",
         description="where dispatch reaches this process's command endpoint; default "
-                    "'http://<command host, or hostname when a wildcard>:<command port>/commands'")
-    redis_prefix: str | None = Field(default=None, alias="ALARMHUB_GPS_REDIS_PREFIX",
-                                     description="prefix of the ownership keys (dispatch reads the same); "
-                                                 "default '<topic prefix>gps:'")
+        "'http://<command host, or hostname when a wildcard>:<command port>/commands'",
+    )
+    redis_prefix: str | None = Field(
+        default=None,
+        alias="ALARMHUB_GPS_REDIS_PREFIX",
+        description="prefix of the ownership keys (dispatch reads the same); default '<topic prefix>gps:'",
+    )
     ownership_refresh_s: float = Field(
-        default=30.0, gt=0, le=3600, alias="ALARMHUB_GPS_OWNERSHIP_REFRESH_S",
-        description="refresh period of the gateway key and of the owner keys of sessions with traffic")
+        default=30.0,
+        gt=0,
+        le=3600,
+        alias="ALARMHUB_GPS_OWNERSHIP_REFRESH_S",
+        description="refresh period of the gateway key and of the owner keys of sessions with traffic",
+    )
     unregistered: UnregisteredPolicy = Field(
-        default=UnregisteredPolicy.ACCEPT, alias="ALARMHUB_GPS_UNREGISTERED",
-        description="reject: refuse terminals missing from the registry; accept: admit them flagged for review")
-    auth_secret: SecretStr = Field(default=SecretStr(DEV_AUTH_SECRET), alias="ALARMHUB_GPS_AUTH_SECRET",
-                                   description="key of the JT/T 808 authentication codes (HMAC of the device id); "
-                                               "the default is public: set it in production (compose.yaml requires it)")
-    idle_timeout_s: float = Field(default=300.0, gt=0, alias="ALARMHUB_GPS_IDLE_TIMEOUT_S",
-                                  description="close a connection silent this long (terminals beat every 30–180 s)")
-    login_timeout_s: float = Field(default=60.0, gt=0, alias="ALARMHUB_GPS_LOGIN_TIMEOUT_S",
-                                   description="close a connection that has not authenticated within this time")
+        default=UnregisteredPolicy.ACCEPT,
+        alias="ALARMHUB_GPS_UNREGISTERED",
+        description="reject: refuse terminals missing from the registry; accept: admit them flagged for review",
+    )
+    auth_secret: SecretStr = Field(
+        default=SecretStr(DEV_AUTH_SECRET),
+        alias="ALARMHUB_GPS_AUTH_SECRET",
+        description="key of the JT/T 808 authentication codes (HMAC of the device id); "
+        "the default is public: set it in production (compose.yaml requires it)",
+    )
+    idle_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        alias="ALARMHUB_GPS_IDLE_TIMEOUT_S",
+        description="close a connection silent this long (terminals beat every 30–180 s)",
+    )
+    login_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        alias="ALARMHUB_GPS_LOGIN_TIMEOUT_S",
+        description="close a connection that has not authenticated within this time",
+    )
     max_connections: int = Field(default=100_000, gt=0, alias="ALARMHUB_GPS_MAX_CONNECTIONS")
     max_refused: int = Field(default=5, gt=0, alias="ALARMHUB_GPS_MAX_REFUSED")
     registry_refresh_s: float = Field(default=30.0, gt=0, alias="ALARMHUB_GPS_REGISTRY_REFRESH_S")
-    nice: int = Field(default=0, ge=0, le=19, alias="ALARMHUB_GPS_NICE",
-                      description="lower the gateway's CPU priority by this much (os.nice) where it shares cores "
-                                  "with the alarm path (one-box installs, the e2e benchmark); 0 on its own hosts")
-    jt808_tz_hours: float = Field(default=8.0, alias="ALARMHUB_JT808_TZ_HOURS",
-                                  description="JT/T 808 device clocks are GMT+8 by the standard")
+    nice: int = Field(
+        default=0,
+        ge=0,
+        le=19,
+        alias="ALARMHUB_GPS_NICE",
+        description="lower the gateway's CPU priority by this much (os.nice) where it shares cores "
+        "with the alarm path (one-box installs, the e2e benchmark); 0 on its own hosts",
+    )
+    jt808_tz_hours: float = Field(
+        default=8.0,
+        alias="ALARMHUB_JT808_TZ_HOURS",
+        description="JT/T 808 device clocks are GMT+8 by the standard",
+    )
     gt06_tz_hours: float = Field(default=0.0, alias="ALARMHUB_GT06_TZ_HOURS")
     h02_tz_hours: float = Field(default=0.0, alias="ALARMHUB_H02_TZ_HOURS")
 

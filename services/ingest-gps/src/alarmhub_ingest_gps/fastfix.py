@@ -27,9 +27,20 @@ from alarmhub_events.fast import filled, iso_z, json_string_memo
 __all__ = ["RawFix", "event_id_bytes", "fast_fix", "fix_json", "raw_items"]
 
 
-def fast_fix(*, device_id: str, lat: float, lon: float, speed_kmh: float, heading_deg: float | None,
-             altitude_m: float | None, valid: bool, occurred_at: datetime, received_at: datetime,
-             attributes: dict[str, Any], protocol: Protocol = Protocol.JT809) -> GpsFix:
+def fast_fix(
+    *,
+    device_id: str,
+    lat: float,
+    lon: float,
+    speed_kmh: float,
+    heading_deg: float | None,
+    altitude_m: float | None,
+    valid: bool,
+    occurred_at: datetime,
+    received_at: datetime,
+    attributes: dict[str, Any],
+    protocol: Protocol = Protocol.JT809,
+) -> GpsFix:
     """A ``GpsFix`` built without re-validation: this is the hot path (tens of thousands per second).
 
     Every field is already typed by the decoder; the constraints the model would check (ranges,
@@ -42,11 +53,26 @@ def fast_fix(*, device_id: str, lat: float, lon: float, speed_kmh: float, headin
     if not 0 < len(device_id) <= 128 or occurred_at.tzinfo is None or received_at.tzinfo is None:
         raise ValueError("invalid fix identity or time")
     event_id = new_event_id()  # a version-4 UUID from pooled randomness, without UUID.__init__
-    return filled(GpsFix, {
-        "event_id": event_id, "schema_": GPS_SCHEMA, "device_id": device_id,
-        "protocol": protocol, "lat": lat, "lon": lon, "crs": "WGS84", "speed_kmh": speed_kmh,
-        "heading_deg": heading_deg, "altitude_m": altitude_m, "valid": valid, "occurred_at": occurred_at,
-        "received_at": received_at, "attributes": attributes}, _FIX_FIELDS)
+    return filled(
+        GpsFix,
+        {
+            "event_id": event_id,
+            "schema_": GPS_SCHEMA,
+            "device_id": device_id,
+            "protocol": protocol,
+            "lat": lat,
+            "lon": lon,
+            "crs": "WGS84",
+            "speed_kmh": speed_kmh,
+            "heading_deg": heading_deg,
+            "altitude_m": altitude_m,
+            "valid": valid,
+            "occurred_at": occurred_at,
+            "received_at": received_at,
+            "attributes": attributes,
+        },
+        _FIX_FIELDS,
+    )
 
 
 _FIX_FIELDS = frozenset(GpsFix.model_fields)
@@ -70,10 +96,12 @@ def fix_json(fix: GpsFix) -> bytes:
     d = fix.__dict__
     a = d["attributes"]
     if tuple(a) == _STD_ATTRS and type(a["platform"]) is str and type(a["plate"]) is str:
-        attrs = (f'{{"alarm_bits":{int(a["alarm_bits"])},"status_bits":{int(a["status_bits"])},'
-                 f'"vec2_kmh":{int(a["vec2_kmh"])},"mileage_km":{int(a["mileage_km"])},'
-                 f'"platform":{_jstr(a["platform"])},"plate":{_jstr(a["plate"])},'
-                 f'"plate_colour":{int(a["plate_colour"])}}}')
+        attrs = (
+            f'{{"alarm_bits":{int(a["alarm_bits"])},"status_bits":{int(a["status_bits"])},'
+            f'"vec2_kmh":{int(a["vec2_kmh"])},"mileage_km":{int(a["mileage_km"])},'
+            f'"platform":{_jstr(a["platform"])},"plate":{_jstr(a["plate"])},'
+            f'"plate_colour":{int(a["plate_colour"])}}}'
+        )
     else:
         attrs = _orjson_dumps(a, option=_NON_STR_KEYS).decode()  # a tenth of the json module's cost
     opt = ""
@@ -81,12 +109,14 @@ def fix_json(fix: GpsFix) -> bytes:
         v = d[k]
         if v is not None:
             opt += f',"{k}":{float(v)!r}'
-    return (f'{{"event_id":"{d["event_id"]}","schema":"{d["schema_"]}","device_id":{_jstr(d["device_id"])},'
-            f'"protocol":"{"jt809" if d["protocol"] is _JT809 else d["protocol"].value}",'
-            f'"lat":{float(d["lat"])!r},"lon":{float(d["lon"])!r},'
-            f'"crs":"{d["crs"]}"{opt},"valid":{"true" if d["valid"] else "false"},'
-            f'"occurred_at":"{iso_z(d["occurred_at"])}","received_at":"{iso_z(d["received_at"])}",'
-            f'"attributes":{attrs}}}').encode()
+    return (
+        f'{{"event_id":"{d["event_id"]}","schema":"{d["schema_"]}","device_id":{_jstr(d["device_id"])},'
+        f'"protocol":"{"jt809" if d["protocol"] is _JT809 else d["protocol"].value}",'
+        f'"lat":{float(d["lat"])!r},"lon":{float(d["lon"])!r},'
+        f'"crs":"{d["crs"]}"{opt},"valid":{"true" if d["valid"] else "false"},'
+        f'"occurred_at":"{iso_z(d["occurred_at"])}","received_at":"{iso_z(d["received_at"])}",'
+        f'"attributes":{attrs}}}'
+    ).encode()
 
 
 class RawFix:
@@ -136,7 +166,7 @@ def event_id_bytes() -> bytes:
     UUID object: the hot path writes JSON bytes, and ``UUID.__str__`` alone cost as much as drawing the id."""
     if not _HEX:
         h = binascii.hexlify(os.urandom(16 * 256))
-        _HEX.extend(h[i:i + 32] for i in range(0, len(h), 32))
+        _HEX.extend(h[i : i + 32] for i in range(0, len(h), 32))
     h = _HEX.pop()
     return b"%s-%s-4%s-%s%s-%s" % (h[:8], h[8:12], h[13:16], _VARIANT[h[16]], h[17:20], h[20:])
 

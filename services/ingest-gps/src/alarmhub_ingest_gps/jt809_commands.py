@@ -59,8 +59,14 @@ from .fastfix import RawFix
 from .jt809_link import Jt809Server
 from .protocols import jt809 as p
 
-__all__ = ["COMMANDS_809", "SUPERVISION_RESULTS", "Jt809Commands", "SharedSupervisions", "split_device_id",
-           "warn_type_code"]
+__all__ = [
+    "COMMANDS_809",
+    "SUPERVISION_RESULTS",
+    "Jt809Commands",
+    "SharedSupervisions",
+    "split_device_id",
+    "warn_type_code",
+]
 
 log = structlog.get_logger("alarmhub.ingest_gps.jt809")
 
@@ -100,9 +106,17 @@ class SharedSupervisions:
     def _key(self, user_id: int, supervision_id: int) -> str:
         return f"{self.prefix}jt809:sup:{user_id}:{supervision_id}"
 
-    async def put(self, user_id: int, supervision_id: int, device_id: str, platform: str, ttl_s: float) -> None:
-        await asyncio.wait_for(self.redis.set(self._key(user_id, supervision_id), json.dumps([device_id, platform]),
-                                              ex=max(1, int(ttl_s + 0.999))), self.timeout_s)
+    async def put(
+        self, user_id: int, supervision_id: int, device_id: str, platform: str, ttl_s: float
+    ) -> None:
+        await asyncio.wait_for(
+            self.redis.set(
+                self._key(user_id, supervision_id),
+                json.dumps([device_id, platform]),
+                ex=max(1, int(ttl_s + 0.999)),
+            ),
+            self.timeout_s,
+        )
 
     async def get(self, user_id: int, supervision_id: int) -> tuple[str, str] | None:
         raw = await asyncio.wait_for(self.redis.get(self._key(user_id, supervision_id)), self.timeout_s)
@@ -142,22 +156,36 @@ def _time(value: Any, default: datetime) -> datetime:
 
 
 def _position(fix: GpsFix) -> dict[str, Any]:
-    return {"lat": fix.lat, "lon": fix.lon, "valid": fix.valid, "speed_kmh": fix.speed_kmh,
-            "heading_deg": fix.heading_deg, "occurred_at": fix.occurred_at.isoformat()}
+    return {
+        "lat": fix.lat,
+        "lon": fix.lon,
+        "valid": fix.valid,
+        "speed_kmh": fix.speed_kmh,
+        "heading_deg": fix.heading_deg,
+        "occurred_at": fix.occurred_at.isoformat(),
+    }
 
 
 class Jt809Commands:
     """Sends the requests and resolves the waiting callers from ``on_answer`` and the published fixes."""
 
-    def __init__(self, server: Jt809Server | None = None, *, position_wait_s: float = 3.0,
-                 metrics: Any = None, publish: Publish | None = None, max_supervisions: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic, shared: SharedSupervisions | None = None) -> None:
+    def __init__(
+        self,
+        server: Jt809Server | None = None,
+        *,
+        position_wait_s: float = 3.0,
+        metrics: Any = None,
+        publish: Publish | None = None,
+        max_supervisions: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        shared: SharedSupervisions | None = None,
+    ) -> None:
         self.server = server
         self.position_wait_s = position_wait_s
         self.metrics = metrics  # GpsMetrics (its ``commands`` counter) or None
         self.publish = publish  # the durable write (acks=all); None: unanswered supervisions are only logged
         self.max_supervisions = max_supervisions
-        self.shared = shared    # the other processes' sent supervisions (Redis), or None: this process's only
+        self.shared = shared  # the other processes' sent supervisions (Redis), or None: this process's only
         self._clock = clock
         self.late = 0
         self.answers_published = 0
@@ -184,12 +212,18 @@ class Jt809Commands:
             return
         if fut is None or fut.done():
             self.late += 1
-            log.info("jt809_answer_uncorrelated", user_id=user_id, sub_type=f"0x{int(sub):04x}",
-                     device_id=answer.get("device_id"))
+            log.info(
+                "jt809_answer_uncorrelated",
+                user_id=user_id,
+                sub_type=f"0x{int(sub):04x}",
+                device_id=answer.get("device_id"),
+            )
             return
         fut.set_result(answer)
 
-    def _remember(self, user_id: int, supervision_id: int, device_id: str, platform: str, deadline_s: float) -> None:
+    def _remember(
+        self, user_id: int, supervision_id: int, device_id: str, platform: str, deadline_s: float
+    ) -> None:
         now = self._clock()
         while self._sent:  # drop the expired from the front (a shorter deadline behind a longer one waits)
             key, sent = next(iter(self._sent.items()))
@@ -198,15 +232,21 @@ class Jt809Commands:
             del self._sent[key]
         self._sent[(user_id, supervision_id)] = _Sent(device_id, platform, now + max(deadline_s, 0.0))
 
-    async def _share(self, user_id: int, supervision_id: int, device_id: str, platform: str, deadline_s: float) -> None:
+    async def _share(
+        self, user_id: int, supervision_id: int, device_id: str, platform: str, deadline_s: float
+    ) -> None:
         if self.shared is None:
             return
         try:
             await self.shared.put(user_id, supervision_id, device_id, platform, deadline_s)
         except Exception as exc:  # Redis down: the supervision goes out anyway, answerable on this process
             self._count("supervise", "answer_unshared")
-            log.warning("jt809_supervision_not_shared", user_id=user_id, supervision_id=supervision_id,
-                        error=repr(exc))
+            log.warning(
+                "jt809_supervision_not_shared",
+                user_id=user_id,
+                supervision_id=supervision_id,
+                error=repr(exc),
+            )
 
     async def _recall(self, user_id: int, supervision_id: int) -> _Sent | None:
         """A supervision another process (or this one before a restart) sent, from Redis; None: unknown."""
@@ -215,12 +255,16 @@ class Jt809Commands:
         try:
             found = await self.shared.get(user_id, supervision_id)
         except Exception as exc:
-            log.warning("jt809_supervision_lookup_failed", user_id=user_id, supervision_id=supervision_id,
-                        error=repr(exc))
+            log.warning(
+                "jt809_supervision_lookup_failed",
+                user_id=user_id,
+                supervision_id=supervision_id,
+                error=repr(exc),
+            )
             return None
         if found is None:
             return None
-        return _Sent(found[0], found[1], self._clock() + 1.0)   # its deadline is the Redis key's
+        return _Sent(found[0], found[1], self._clock() + 1.0)  # its deadline is the Redis key's
 
     async def _publish_answer(self, user_id: int, answer: dict[str, Any]) -> bool:
         """A 0x1401 no caller waits for: onto ``devices.status`` for the vehicle's incident. False: unknown id."""
@@ -235,21 +279,42 @@ class Jt809Commands:
         result = int(answer.get("result", -1))
         now = utcnow()
         status = DeviceStatus(
-            device_id=sent.device_id, protocol=Protocol.JT809, status=DeviceStatusKind.OTHER, occurred_at=now,
-            received_at=now, attributes={SUPERVISION_ANSWER: {
-                "supervision_id": sid, "result": result, "result_text": SUPERVISION_RESULTS.get(result, "other"),
-                "platform": sent.platform}})
+            device_id=sent.device_id,
+            protocol=Protocol.JT809,
+            status=DeviceStatusKind.OTHER,
+            occurred_at=now,
+            received_at=now,
+            attributes={
+                SUPERVISION_ANSWER: {
+                    "supervision_id": sid,
+                    "result": result,
+                    "result_text": SUPERVISION_RESULTS.get(result, "other"),
+                    "platform": sent.platform,
+                }
+            },
+        )
         try:
             await self.publish([(DEVICES_STATUS, status)])
         except Exception as exc:  # the link keeps running; the platform does not resend a 0x1401
             self._count("supervise", "answer_lost")
-            log.warning("jt809_supervision_answer_not_published", user_id=user_id, supervision_id=sid,
-                        device_id=sent.device_id, error=repr(exc))
+            log.warning(
+                "jt809_supervision_answer_not_published",
+                user_id=user_id,
+                supervision_id=sid,
+                device_id=sent.device_id,
+                error=repr(exc),
+            )
             return True
         self.answers_published += 1
         self._count("supervise", "answer_published")
-        log.info("jt809_supervision_answer_published", user_id=user_id, supervision_id=sid, result=result,
-                 device_id=sent.device_id, event_id=str(status.event_id))
+        log.info(
+            "jt809_supervision_answer_published",
+            user_id=user_id,
+            supervision_id=sid,
+            result=result,
+            device_id=sent.device_id,
+            event_id=str(status.event_id),
+        )
         return True
 
     def published(self, items: Iterable[tuple[str, Event | RawFix]]) -> None:
@@ -280,8 +345,14 @@ class Jt809Commands:
         if self.metrics is not None:
             self.metrics.commands.labels(f"jt809_{command}", result).inc()
 
-    async def command(self, device_id: str, command: str, params: dict[str, Any], timeout_s: float = 10.0,
-                      platform: str | None = None) -> dict[str, Any]:
+    async def command(
+        self,
+        device_id: str,
+        command: str,
+        params: dict[str, Any],
+        timeout_s: float = 10.0,
+        platform: str | None = None,
+    ) -> dict[str, Any]:
         if command not in COMMANDS_809:
             raise ValueError(f"a JT/T 809 platform takes {', '.join(COMMANDS_809)}, not {command!r}")
         plate, colour = split_device_id(device_id)
@@ -291,12 +362,17 @@ class Jt809Commands:
             self._count(command, "not_connected")
             return {"status": "not_connected", "device_id": device_id, "protocol": "jt809"}
         user_id = link.session.platform.user_id
-        base: dict[str, Any] = {"device_id": device_id, "protocol": "jt809", "platform": link.session.platform.label,
-                                "via": "slave" if link.slave_up else "main"}
+        base: dict[str, Any] = {
+            "device_id": device_id,
+            "protocol": "jt809",
+            "platform": link.session.platform.label,
+            "via": "slave" if link.slave_up else "main",
+        }
         loop = asyncio.get_running_loop()
         if command == "supervise":
-            return await self._supervise(user_id, plate, colour, device_id, params, timeout_s, base,
-                                         link.session.platform.label)
+            return await self._supervise(
+                user_id, plate, colour, device_id, params, timeout_s, base, link.session.platform.label
+            )
         start = command == "track"
         sub = p.UP_EXG_MSG_RETURN_STARTUP_ACK if start else p.UP_EXG_MSG_RETURN_END_ACK
         key = (user_id, device_id, sub)
@@ -306,8 +382,9 @@ class Jt809Commands:
         if start:
             self._positions.setdefault(device_id, []).append(pos)
         try:
-            sent = await server.request_tracking(user_id, plate, colour, start=start,
-                                                 reason=int(params.get("reason", 2)))
+            sent = await server.request_tracking(
+                user_id, plate, colour, start=start, reason=int(params.get("reason", 2))
+            )
             if not sent:
                 self._count(command, "not_connected")
                 return {**base, "status": "not_connected"}
@@ -336,22 +413,38 @@ class Jt809Commands:
                 if not waiters:
                     del self._positions[device_id]
 
-    async def _supervise(self, user_id: int, plate: str, colour: int, device_id: str, params: dict[str, Any],
-                         timeout_s: float, base: dict[str, Any], platform: str) -> dict[str, Any]:
+    async def _supervise(
+        self,
+        user_id: int,
+        plate: str,
+        colour: int,
+        device_id: str,
+        params: dict[str, Any],
+        timeout_s: float,
+        base: dict[str, Any],
+        platform: str,
+    ) -> dict[str, Any]:
         assert self.server is not None
         now = utcnow()
         sid = self._next_supervision
         self._next_supervision = self._next_supervision % 0xFFFFFFFF + 1
         deadline_s = float(params.get("deadline_s", 3600))
         sup = p.Supervision(
-            warn_src=int(params.get("warn_src", 1)) & 0xFF, warn_type=warn_type_code(params.get("warn_type")),
-            warn_time=_time(params.get("warn_time"), now), supervision_id=sid,
-            end_time=now + timedelta(seconds=deadline_s), level=0 if params.get("urgent", True) else 1,
-            supervisor=_gbk_safe(params.get("supervisor", ""), 16), tel=_gbk_safe(params.get("tel", ""), 20),
-            email=_gbk_safe(params.get("email", ""), 32))
+            warn_src=int(params.get("warn_src", 1)) & 0xFF,
+            warn_type=warn_type_code(params.get("warn_type")),
+            warn_time=_time(params.get("warn_time"), now),
+            supervision_id=sid,
+            end_time=now + timedelta(seconds=deadline_s),
+            level=0 if params.get("urgent", True) else 1,
+            supervisor=_gbk_safe(params.get("supervisor", ""), 16),
+            tel=_gbk_safe(params.get("tel", ""), 20),
+            email=_gbk_safe(params.get("email", ""), 32),
+        )
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._supervisions[(user_id, sid)] = fut
-        self._remember(user_id, sid, device_id, platform, deadline_s)  # before sending: the answer may beat us
+        self._remember(
+            user_id, sid, device_id, platform, deadline_s
+        )  # before sending: the answer may beat us
         await self._share(user_id, sid, device_id, platform, deadline_s)
         try:
             if not await self.server.supervise(user_id, plate, colour, sup):
@@ -368,8 +461,13 @@ class Jt809Commands:
             self._supervisions.pop((user_id, sid), None)
         result = int(answer["result"])
         self._count("supervise", "ok")
-        return {**base, "status": "ok", "ack": "0x1401", "result": result,
-                "result_name": SUPERVISION_RESULTS.get(result, "other")}
+        return {
+            **base,
+            "status": "ok",
+            "ack": "0x1401",
+            "result": result,
+            "result_name": SUPERVISION_RESULTS.get(result, "other"),
+        }
 
 
 def _gbk_safe(value: Any, n: int) -> str:

@@ -82,11 +82,20 @@ log = structlog.get_logger("alarmhub.ingest_gps.jt809")
 
 #: 0x1402 WARN_TYPE names → the contract's kind. Driving-behaviour reports stay ``other``.
 WARN_KINDS: dict[str, AlarmKind] = {
-    "overspeed": AlarmKind.OVERSPEED, "fatigue": AlarmKind.OTHER, "emergency": AlarmKind.VEHICLE_SOS,
-    "area_enter": AlarmKind.GEOFENCE, "area_exit": AlarmKind.GEOFENCE, "road_blocked": AlarmKind.OTHER,
-    "dangerous_road": AlarmKind.OTHER, "out_of_bounds": AlarmKind.GEOFENCE, "theft": AlarmKind.VEHICLE_THEFT,
-    "hijack": AlarmKind.DURESS, "route_deviation": AlarmKind.GEOFENCE, "vehicle_moved": AlarmKind.VEHICLE_THEFT,
-    "overtime_driving": AlarmKind.OTHER, "other": AlarmKind.OTHER,
+    "overspeed": AlarmKind.OVERSPEED,
+    "fatigue": AlarmKind.OTHER,
+    "emergency": AlarmKind.VEHICLE_SOS,
+    "area_enter": AlarmKind.GEOFENCE,
+    "area_exit": AlarmKind.GEOFENCE,
+    "road_blocked": AlarmKind.OTHER,
+    "dangerous_road": AlarmKind.OTHER,
+    "out_of_bounds": AlarmKind.GEOFENCE,
+    "theft": AlarmKind.VEHICLE_THEFT,
+    "hijack": AlarmKind.DURESS,
+    "route_deviation": AlarmKind.GEOFENCE,
+    "vehicle_moved": AlarmKind.VEHICLE_THEFT,
+    "overtime_driving": AlarmKind.OTHER,
+    "other": AlarmKind.OTHER,
 }
 
 _NONE: frozenset[str] = frozenset()
@@ -110,9 +119,12 @@ _ALARMS_JSON: dict[frozenset[str], bytes] = {}
 _crc = binascii.crc_hqx  # CRC-16/CCITT-FALSE with init 0xFFFF (``p.crc16_ccitt`` without the call)
 _jstr = json_string_memo(100_000)  # plates, device ids and platform names repeat
 #: ``_registry_attrs`` → its JSON members after the fix's other attributes (direct path)
-_REGISTRY_JSON = {(): b"", (("registered", False),): b',"registered":false',
-                  (("registered", True),): b',"registered":true',
-                  (("registered", True), ("armed", True)): b',"registered":true,"armed":true'}
+_REGISTRY_JSON = {
+    (): b"",
+    (("registered", False),): b',"registered":false',
+    (("registered", True),): b',"registered":true',
+    (("registered", True), ("armed", True)): b',"registered":true,"armed":true',
+}
 #: JSON text of the 16-bit speeds and altitudes as floats (``repr`` of a float costs ~0.3 µs; a fleet
 #: repeats a few hundred values) and of the heading member for 0–360°
 _FLOAT16: dict[int, bytes] = {}
@@ -165,15 +177,25 @@ class PlatformRecord:
         if enc and all(enc.get(k) is not None for k in ("m1", "ia1", "ic1")):
             cipher = p.Cipher(int(enc["m1"]), int(enc["ia1"]), int(enc["ic1"]))
         plates = allowed.get("plates")
-        return cls(int(row["user_id"]), str(row["password"]), int(row["gnss_center_id"]), row.get("name"), cipher,
-                   frozenset(plates) if plates else None, tuple(allowed.get("ips") or ()),
-                   tuple(allowed.get("plate_prefixes") or ()), bool(row.get("disabled", False)))
+        return cls(
+            int(row["user_id"]),
+            str(row["password"]),
+            int(row["gnss_center_id"]),
+            row.get("name"),
+            cipher,
+            frozenset(plates) if plates else None,
+            tuple(allowed.get("ips") or ()),
+            tuple(allowed.get("plate_prefixes") or ()),
+            bool(row.get("disabled", False)),
+        )
 
     def allows(self, plate: str, device_id: str) -> bool:
         """Whether the platform may forward this vehicle (no list and no prefixes: any vehicle)."""
         if self.allowed_plates is None and not self.plate_prefixes:
             return True
-        if self.allowed_plates is not None and (plate in self.allowed_plates or device_id in self.allowed_plates):
+        if self.allowed_plates is not None and (
+            plate in self.allowed_plates or device_id in self.allowed_plates
+        ):
             return True
         return any(plate.startswith(pre) for pre in self.plate_prefixes)
 
@@ -199,8 +221,9 @@ async def load_platforms(database_url: str) -> list[PlatformRecord]:
 
     conn = await asyncpg.connect(database_url, timeout=10)
     try:
-        rows = await conn.fetch("SELECT user_id, password, gnss_center_id, name, encrypt, allowed, disabled"
-                                " FROM platforms")
+        rows = await conn.fetch(
+            "SELECT user_id, password, gnss_center_id, name, encrypt, allowed, disabled FROM platforms"
+        )
     finally:
         await conn.close()
     out = []
@@ -213,9 +236,14 @@ async def load_platforms(database_url: str) -> list[PlatformRecord]:
     return out
 
 
-async def refresh_platforms(directory: PlatformDirectory, database_url: str, *, interval_s: float = 30.0,
-                            stop: asyncio.Event | None = None,
-                            on_refresh: Callable[[PlatformDirectory], Any] | None = None) -> None:
+async def refresh_platforms(
+    directory: PlatformDirectory,
+    database_url: str,
+    *,
+    interval_s: float = 30.0,
+    stop: asyncio.Event | None = None,
+    on_refresh: Callable[[PlatformDirectory], Any] | None = None,
+) -> None:
     """Re-read ``platforms`` every ``interval_s`` until ``stop`` is set (or the task is cancelled).
 
     A failed read keeps the previous view: a database hiccup must not log every platform out.
@@ -241,8 +269,11 @@ def link_status_writer(database_url: str) -> LinkStatusSink:
         # link changes are rare: a connection per change, nothing left open at shutdown
         conn = await asyncpg.connect(database_url, timeout=5)
         try:
-            await conn.execute("UPDATE platforms SET link_status = $2, link_changed_at = now() WHERE user_id = $1",
-                               user_id, status)
+            await conn.execute(
+                "UPDATE platforms SET link_status = $2, link_changed_at = now() WHERE user_id = $1",
+                user_id,
+                status,
+            )
         finally:
             await conn.close()
 
@@ -278,9 +309,18 @@ class LinkOutput:
 class Jt809LinkSession:
     """One lower platform's main link, sans-IO: ``feed(bytes, now) -> LinkOutput``."""
 
-    def __init__(self, directory: PlatformDirectory, *, peer: str | None = None, vehicles: Any = None,
-                 max_frame: int = p.MAX_FRAME, max_vehicles: int = 50_000, max_future_s: float = 300.0,
-                 verify_code: Callable[[], int] | None = None, direct: bool = False) -> None:
+    def __init__(
+        self,
+        directory: PlatformDirectory,
+        *,
+        peer: str | None = None,
+        vehicles: Any = None,
+        max_frame: int = p.MAX_FRAME,
+        max_vehicles: int = 50_000,
+        max_future_s: float = 300.0,
+        verify_code: Callable[[], int] | None = None,
+        direct: bool = False,
+    ) -> None:
         self.directory = directory
         self.peer = peer
         self.vehicles = vehicles  # anything with .get(device_id) → VehicleInfo | None (the vehicle registry)
@@ -339,9 +379,14 @@ class Jt809LinkSession:
         """A frame to the lower platform, in its edition, unencrypted, with its GNSS centre id."""
         if center is None:
             center = self.platform.gnss_center_id if self.platform else 0
-        return p.encode_frame(msg_id, body, serial=self.next_serial(), gnss_center_id=center,
-                              edition=self.edition or p.Edition.V2011,
-                              time=int(utcnow().timestamp()) if self.edition == p.Edition.V2019 else 0)
+        return p.encode_frame(
+            msg_id,
+            body,
+            serial=self.next_serial(),
+            gnss_center_id=center,
+            edition=self.edition or p.Edition.V2011,
+            time=int(utcnow().timestamp()) if self.edition == p.Edition.V2019 else 0,
+        )
 
     # -------------------------------------------------------------------- frames in
 
@@ -438,14 +483,29 @@ class Jt809LinkSession:
         out.replies.append(self.frame(p.UP_CONNECT_RSP, p.login_reply_body(p.LOGIN_OK, code)))
         if login.down_link_ip and 0 < login.down_link_port:
             out.slave = SlaveTarget(login.down_link_ip, login.down_link_port, code)
-        self._link_status(DeviceStatusKind.ONLINE, now, out, down_link=f"{login.down_link_ip}:{login.down_link_port}")
-        log.info("jt809_logged_in", user_id=rec.user_id, platform=rec.label, edition=self.edition, peer=self.peer)
+        self._link_status(
+            DeviceStatusKind.ONLINE, now, out, down_link=f"{login.down_link_ip}:{login.down_link_port}"
+        )
+        log.info(
+            "jt809_logged_in", user_id=rec.user_id, platform=rec.label, edition=self.edition, peer=self.peer
+        )
 
     def _link_status(self, kind: DeviceStatusKind, now: datetime, out: LinkOutput, **attrs: Any) -> None:
         assert self.platform is not None
-        out.publish.append((DEVICES_STATUS, DeviceStatus(
-            device_id=f"jt809:{self.platform.user_id}", protocol=Protocol.JT809, status=kind, occurred_at=now,
-            received_at=now, peer=self.peer, attributes={"platform": self.platform.label, "link": "main", **attrs})))
+        out.publish.append(
+            (
+                DEVICES_STATUS,
+                DeviceStatus(
+                    device_id=f"jt809:{self.platform.user_id}",
+                    protocol=Protocol.JT809,
+                    status=kind,
+                    occurred_at=now,
+                    received_at=now,
+                    peer=self.peer,
+                    attributes={"platform": self.platform.label, "link": "main", **attrs},
+                ),
+            )
+        )
 
     def connection_lost(self, now: datetime) -> LinkOutput:
         """The main link dropped without a logout: say so once."""
@@ -480,8 +540,14 @@ class Jt809LinkSession:
         elif vm.sub_type in (p.UP_EXG_MSG_RETURN_STARTUP_ACK, p.UP_EXG_MSG_RETURN_END_ACK):
             out.answers.append({"msg_id": p.UP_EXG_MSG, "sub_type": vm.sub_type, "device_id": vm.device_id})
         else:
-            out.answers.append({"msg_id": p.UP_EXG_MSG, "sub_type": vm.sub_type, "device_id": vm.device_id,
-                                "data": vm.data.hex()[:512]})
+            out.answers.append(
+                {
+                    "msg_id": p.UP_EXG_MSG,
+                    "sub_type": vm.sub_type,
+                    "device_id": vm.device_id,
+                    "data": vm.data.hex()[:512],
+                }
+            )
 
     def _remember(self, cache: OrderedDict[str, Any], key: str, value: Any) -> None:
         cache[key] = value
@@ -505,20 +571,66 @@ class Jt809LinkSession:
             attrs["armed"] = True
         return attrs
 
-    def _fix(self, vm: p.VehicleMessage, pos: p.Position, now: datetime, raw: bytes, out: LinkOutput, *,
-             backfill: bool) -> None:
-        self._emit(vm.plate, vm.colour, vm.device_id, pos.lat, pos.lon, pos.offset, pos.time, pos.speed_kmh,
-                   pos.heading_deg, pos.altitude_m, pos.status_bits, pos.alarm_bits, pos.attributes, now, raw, out,
-                   backfill)
+    def _fix(
+        self,
+        vm: p.VehicleMessage,
+        pos: p.Position,
+        now: datetime,
+        raw: bytes,
+        out: LinkOutput,
+        *,
+        backfill: bool,
+    ) -> None:
+        self._emit(
+            vm.plate,
+            vm.colour,
+            vm.device_id,
+            pos.lat,
+            pos.lon,
+            pos.offset,
+            pos.time,
+            pos.speed_kmh,
+            pos.heading_deg,
+            pos.altitude_m,
+            pos.status_bits,
+            pos.alarm_bits,
+            pos.attributes,
+            now,
+            raw,
+            out,
+            backfill,
+        )
 
-    def _emit(self, plate: str, colour: int, device_id: str, lat: float, lon: float, offset: bool,
-              time: datetime | None, speed: float, heading: float | None, altitude: float | None, status: int,
-              alarm_bits: int, extra: dict[str, Any], now: datetime, raw: bytes, out: LinkOutput,
-              backfill: bool) -> None:
+    def _emit(
+        self,
+        plate: str,
+        colour: int,
+        device_id: str,
+        lat: float,
+        lon: float,
+        offset: bool,
+        time: datetime | None,
+        speed: float,
+        heading: float | None,
+        altitude: float | None,
+        status: int,
+        alarm_bits: int,
+        extra: dict[str, Any],
+        now: datetime,
+        raw: bytes,
+        out: LinkOutput,
+        backfill: bool,
+    ) -> None:
         """One position → a ``GpsFix`` (and alarm edges when live): the one place both decode paths meet."""
         assert self.platform is not None
-        attrs: dict[str, Any] = {"alarm_bits": alarm_bits, "status_bits": status, **extra,
-                                 "platform": self.platform.label, "plate": plate, "plate_colour": colour}
+        attrs: dict[str, Any] = {
+            "alarm_bits": alarm_bits,
+            "status_bits": status,
+            **extra,
+            "platform": self.platform.label,
+            "plate": plate,
+            "plate_colour": colour,
+        }
         if offset:
             lon, lat = gcj02_to_wgs84(lon, lat)
             attrs["crs_in"] = "GCJ02"
@@ -532,9 +644,23 @@ class Jt809LinkSession:
             attrs.update(self._registry_attrs(device_id))
         at = time if time is not None and time - now <= self._max_future else now
         valid = bool(status & 0b10)  # JT/T 808 status bit 1: positioned
-        out.publish.append((TELEMETRY_GPS, fast_fix(
-            device_id=device_id, lat=lat, lon=lon, speed_kmh=max(speed, 0.0), heading_deg=heading,
-            altitude_m=altitude, valid=valid, occurred_at=at, received_at=now, attributes=attrs)))
+        out.publish.append(
+            (
+                TELEMETRY_GPS,
+                fast_fix(
+                    device_id=device_id,
+                    lat=lat,
+                    lon=lon,
+                    speed_kmh=max(speed, 0.0),
+                    heading_deg=heading,
+                    altitude_m=altitude,
+                    valid=valid,
+                    occurred_at=at,
+                    received_at=now,
+                    attributes=attrs,
+                ),
+            )
+        )
         if backfill:
             out.backfilled += 1
             return
@@ -560,9 +686,38 @@ class Jt809LinkSession:
         data = p.unescape(payload)
         if len(data) != _FAST_SIZE:
             return False
-        (ln, mid, enc, plate_b, colour, sub, dlen, penc, day, month, year, hh, mm, ss, lon, lat, vec1, vec2, vec3,
-         direction, alt, state, alarm) = _FAST.unpack_from(data)
-        if mid != p.UP_EXG_MSG or sub != p.UP_EXG_MSG_REAL_LOCATION or enc or dlen != 36 or ln != _FAST_SIZE + 2:
+        (
+            ln,
+            mid,
+            enc,
+            plate_b,
+            colour,
+            sub,
+            dlen,
+            penc,
+            day,
+            month,
+            year,
+            hh,
+            mm,
+            ss,
+            lon,
+            lat,
+            vec1,
+            vec2,
+            vec3,
+            direction,
+            alt,
+            state,
+            alarm,
+        ) = _FAST.unpack_from(data)
+        if (
+            mid != p.UP_EXG_MSG
+            or sub != p.UP_EXG_MSG_REAL_LOCATION
+            or enc
+            or dlen != 36
+            or ln != _FAST_SIZE + 2
+        ):
             return False
         if _crc(data, 0xFFFF):  # over the CRC too: CRC-16/CCITT-FALSE of a frame and its own CRC is 0
             return False
@@ -577,18 +732,36 @@ class Jt809LinkSession:
             if len(self._plates) >= self._max_vehicles:
                 self._plates.clear()
             known = self._plates[vkey] = (
-                plate, device_id,
+                plate,
+                device_id,
                 f'","schema":"{GPS_SCHEMA}","device_id":{_jstr(device_id)},"protocol":"jt809","lat":'.encode(),
-                f',"platform":{_jstr(self.platform.label)},"plate":{_jstr(plate)},"plate_colour":{colour}'.encode())
+                f',"platform":{_jstr(self.platform.label)},"plate":{_jstr(plate)},"plate_colour":{colour}'.encode(),
+            )
         tkey = (year, month, day, hh, mm, ss)
         if tkey != self._tkey:
             self._tkey, self._tval = tkey, p.local_time(year, month, day, hh, mm, ss)
         device_id = known[1]
         names = _alarm_names(alarm) if alarm else _NONE
         if not self.direct or names != self._alarms.get(device_id, _NONE):
-            self._emit(known[0], colour, device_id, lat / 1e6, lon / 1e6, penc == 1, self._tval, float(vec1),
-                       float(direction) if direction <= 360 else None, float(alt), state, alarm,
-                       {"vec2_kmh": vec2, "mileage_km": vec3}, now, data, out, False)
+            self._emit(
+                known[0],
+                colour,
+                device_id,
+                lat / 1e6,
+                lon / 1e6,
+                penc == 1,
+                self._tval,
+                float(vec1),
+                float(direction) if direction <= 360 else None,
+                float(alt),
+                state,
+                alarm,
+                {"vec2_kmh": vec2, "mileage_km": vec3},
+                now,
+                data,
+                out,
+                False,
+            )
             return True
         # ---- direct: what ``_emit`` + ``fast_fix`` + ``fix_json`` give for a fix without alarm edges
         flat, flon = lat / 1e6, lon / 1e6
@@ -603,19 +776,47 @@ class Jt809LinkSession:
         if self.vehicles is not None:
             extra += _REGISTRY_JSON[tuple(self._registry_attrs(device_id).items())]
         tv = self._tval
-        if tv is not self._at_src[0] or now is not self._at_src[1]:  # once per distinct device second and read
+        if (
+            tv is not self._at_src[0] or now is not self._at_src[1]
+        ):  # once per distinct device second and read
             self._at_src = (tv, now)
             self._now_iso = iso_z(now).encode()
-            self._at_iso = iso_z(tv).encode() if tv is not None and tv - now <= self._max_future else self._now_iso
+            self._at_iso = (
+                iso_z(tv).encode() if tv is not None and tv - now <= self._max_future else self._now_iso
+            )
         valid = state & 0b10
         # bytes formatting (%a of a float is its repr): no str of the whole fix to widen and encode
-        out.publish.append((TELEMETRY_GPS, RawFix(device_id, (
-            b'{"event_id":"%s%s%a,"lon":%a,"crs":"WGS84","speed_kmh":%s%s,"altitude_m":%s,"valid":%s,'
-            b'"occurred_at":"%s","received_at":"%s","attributes":{"alarm_bits":%d,"status_bits":%d,'
-            b'"vec2_kmh":%d,"mileage_km":%d%s%s}}' % (
-                event_id_bytes(), known[2], flat, flon, _float16(vec1), _HEADING[direction] if direction <= 360 else b"",
-                _float16(alt), b"true" if valid else b"false", self._at_iso, self._now_iso, alarm, state, vec2, vec3,
-                known[3], extra)))))
+        out.publish.append(
+            (
+                TELEMETRY_GPS,
+                RawFix(
+                    device_id,
+                    (
+                        b'{"event_id":"%s%s%a,"lon":%a,"crs":"WGS84","speed_kmh":%s%s,"altitude_m":%s,"valid":%s,'
+                        b'"occurred_at":"%s","received_at":"%s","attributes":{"alarm_bits":%d,"status_bits":%d,'
+                        b'"vec2_kmh":%d,"mileage_km":%d%s%s}}'
+                        % (
+                            event_id_bytes(),
+                            known[2],
+                            flat,
+                            flon,
+                            _float16(vec1),
+                            _HEADING[direction] if direction <= 360 else b"",
+                            _float16(alt),
+                            b"true" if valid else b"false",
+                            self._at_iso,
+                            self._now_iso,
+                            alarm,
+                            state,
+                            vec2,
+                            vec3,
+                            known[3],
+                            extra,
+                        )
+                    ),
+                ),
+            )
+        )
         out.positions += 1
         if valid and not (flat == 0.0 and flon == 0.0):
             self._remember(self._last, device_id, (flat, flon))
@@ -623,20 +824,44 @@ class Jt809LinkSession:
             self._remember(self._alarms, device_id, names)
         return True
 
-    def _alarm(self, vm: p.VehicleMessage, kind: AlarmKind | None, code: str, qualifier: Qualifier, at: datetime,
-               now: datetime, raw: str, out: LinkOutput, attrs: dict[str, Any]) -> None:
+    def _alarm(
+        self,
+        vm: p.VehicleMessage,
+        kind: AlarmKind | None,
+        code: str,
+        qualifier: Qualifier,
+        at: datetime,
+        now: datetime,
+        raw: str,
+        out: LinkOutput,
+        attrs: dict[str, Any],
+    ) -> None:
         if kind is None:
             return
         assert self.platform is not None
         last = self._last.get(vm.device_id)
         extra = {"plate": vm.plate, "plate_colour": vm.colour, **attrs, **self._registry_attrs(vm.device_id)}
-        out.publish.append((ALARMS_RAW, AlarmEvent(
-            kind=kind, qualifier=qualifier,
-            source=Source(protocol=Protocol.JT809, device_id=vm.device_id, peer=self.peer,
-                          platform=self.platform.label),
-            code=code, occurred_at=at, received_at=now,
-            location=Location(lat=last[0], lon=last[1], source="device") if last else None,
-            attributes=extra, raw=raw[:4096])))
+        out.publish.append(
+            (
+                ALARMS_RAW,
+                AlarmEvent(
+                    kind=kind,
+                    qualifier=qualifier,
+                    source=Source(
+                        protocol=Protocol.JT809,
+                        device_id=vm.device_id,
+                        peer=self.peer,
+                        platform=self.platform.label,
+                    ),
+                    code=code,
+                    occurred_at=at,
+                    received_at=now,
+                    location=Location(lat=last[0], lon=last[1], source="device") if last else None,
+                    attributes=extra,
+                    raw=raw[:4096],
+                ),
+            )
+        )
         out.alarms += 1
 
     def _warn(self, frame: p.Frame, now: datetime, out: LinkOutput) -> None:
@@ -651,15 +876,37 @@ class Jt809LinkSession:
                 attrs["info"] = a.content[:1024]
             if a.source_platform:
                 attrs["source_platform_id"] = a.source_platform
-            self._alarm(vm, WARN_KINDS.get(a.name, AlarmKind.OTHER), a.name, Qualifier.NEW,
-                        self._occurred(a.time, now), now, frame.raw.hex(), out, attrs)
+            self._alarm(
+                vm,
+                WARN_KINDS.get(a.name, AlarmKind.OTHER),
+                a.name,
+                Qualifier.NEW,
+                self._occurred(a.time, now),
+                now,
+                frame.raw.hex(),
+                out,
+                attrs,
+            )
         elif vm.sub_type == p.UP_WARN_MSG_URGE_TODO_ACK:
             sid, result = p.decode_1401(vm.data)
-            out.answers.append({"msg_id": p.UP_WARN_MSG, "sub_type": vm.sub_type, "device_id": vm.device_id,
-                                "supervision_id": sid, "result": result})
+            out.answers.append(
+                {
+                    "msg_id": p.UP_WARN_MSG,
+                    "sub_type": vm.sub_type,
+                    "device_id": vm.device_id,
+                    "supervision_id": sid,
+                    "result": result,
+                }
+            )
         else:
-            out.answers.append({"msg_id": p.UP_WARN_MSG, "sub_type": vm.sub_type, "device_id": vm.device_id,
-                                "data": vm.data.hex()[:512]})
+            out.answers.append(
+                {
+                    "msg_id": p.UP_WARN_MSG,
+                    "sub_type": vm.sub_type,
+                    "device_id": vm.device_id,
+                    "data": vm.data.hex()[:512],
+                }
+            )
 
 
 def _ip_allowed(peer: str | None, allowed: tuple[str, ...]) -> bool:
@@ -738,7 +985,9 @@ class _GroupWrite:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, items: list[tuple[str, Event | RawFix]], waiters: list[asyncio.Future[None]]) -> None:
+    async def _write(
+        self, items: list[tuple[str, Event | RawFix]], waiters: list[asyncio.Future[None]]
+    ) -> None:
         """One producer call; its reads are settled in the same step as the call returns (as when each
         read awaited its own call), so a link's answers of a read (``_apply``) still come before
         anything woken by ``publish`` itself (a command waiting for a position) runs."""
@@ -782,13 +1031,30 @@ class _Link:
 class Jt809Server:
     """Main-link server plus slave-link clients. Thin: read → session → await publish → reply."""
 
-    def __init__(self, *, host: str, port: int, directory: PlatformDirectory, publish: Publish,
-                 dead_letter: DeadLetter | None = None, on_answer: AnswerSink | None = None, vehicles: Any = None,
-                 registry: Any = None, idle_timeout_s: float = 180.0, slave_heartbeat_s: float = 60.0,
-                 slave_enabled: bool = True, max_frame: int = p.MAX_FRAME, read_size: int = 256 * 1024,
-                 inflight: int = 4, inflight_total: int = 2, max_pending: int = 10_000, group_commit: bool = True,
-                 on_link_status: LinkStatusSink | None = None,
-                 clock: Callable[[], datetime] = utcnow, direct: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        directory: PlatformDirectory,
+        publish: Publish,
+        dead_letter: DeadLetter | None = None,
+        on_answer: AnswerSink | None = None,
+        vehicles: Any = None,
+        registry: Any = None,
+        idle_timeout_s: float = 180.0,
+        slave_heartbeat_s: float = 60.0,
+        slave_enabled: bool = True,
+        max_frame: int = p.MAX_FRAME,
+        read_size: int = 256 * 1024,
+        inflight: int = 4,
+        inflight_total: int = 2,
+        max_pending: int = 10_000,
+        group_commit: bool = True,
+        on_link_status: LinkStatusSink | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        direct: bool = True,
+    ) -> None:
         self.host = host
         self._port = port
         self.directory = directory
@@ -817,7 +1083,14 @@ class Jt809Server:
         self._conns: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self.links: dict[int, _Link] = {}
-        self.stats = {"positions": 0, "backfilled": 0, "alarms": 0, "dlq": 0, "logins_ok": 0, "logins_refused": 0}
+        self.stats = {
+            "positions": 0,
+            "backfilled": 0,
+            "alarms": 0,
+            "dlq": 0,
+            "logins_ok": 0,
+            "logins_refused": 0,
+        }
         self._metrics = _Metrics(registry) if registry is not None else None
 
     @property
@@ -827,7 +1100,9 @@ class Jt809Server:
         return self._port
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self._port, limit=self._max_frame * 2)
+        self._server = await asyncio.start_server(
+            self._handle, self.host, self._port, limit=self._max_frame * 2
+        )
         log.info("jt809_listening", host=self.host, port=self.port)
 
     async def stop(self) -> None:
@@ -861,10 +1136,13 @@ class Jt809Server:
         self._writers.add(writer)
         addr = writer.get_extra_info("peername")
         peer = f"{addr[0]}:{addr[1]}" if addr else None
-        session = Jt809LinkSession(self.directory, peer=peer, vehicles=self._vehicles, max_frame=self._max_frame,
-                                   direct=self._direct)
+        session = Jt809LinkSession(
+            self.directory, peer=peer, vehicles=self._vehicles, max_frame=self._max_frame, direct=self._direct
+        )
         link = _Link(session, writer)
-        pending: asyncio.Queue[tuple[asyncio.Future[None] | None, LinkOutput] | None] = asyncio.Queue(self._inflight)
+        pending: asyncio.Queue[tuple[asyncio.Future[None] | None, LinkOutput] | None] = asyncio.Queue(
+            self._inflight
+        )
         finisher = asyncio.create_task(self._finish(link, pending), name="jt809-finish")
         try:
             while not session.closed and not finisher.done():
@@ -923,8 +1201,9 @@ class Jt809Server:
         except Exception as exc:
             log.warning("jt809_link_status_failed", user_id=user_id, error=repr(exc))
 
-    async def _finish(self, link: _Link, pending: asyncio.Queue[tuple[asyncio.Future[None] | None, LinkOutput] | None]
-                      ) -> None:
+    async def _finish(
+        self, link: _Link, pending: asyncio.Queue[tuple[asyncio.Future[None] | None, LinkOutput] | None]
+    ) -> None:
         while True:
             item = await pending.get()
             if item is None:
@@ -1021,8 +1300,14 @@ class Jt809Server:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 60.0)
 
-    async def _await_msg(self, reader: asyncio.StreamReader, framer: p.Framer, session: Jt809LinkSession,
-                         msg_id: int, timeout: float) -> p.Frame | None:
+    async def _await_msg(
+        self,
+        reader: asyncio.StreamReader,
+        framer: p.Framer,
+        session: Jt809LinkSession,
+        msg_id: int,
+        timeout: float,
+    ) -> p.Frame | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -1037,8 +1322,11 @@ class Jt809Server:
                 raise ConnectionError("slave link closed")
             for payload in framer.feed(data):
                 try:
-                    frame = p.decode_frame(payload, edition=session.edition or p.Edition.V2011,
-                                           cipher=session.platform.cipher if session.platform else None)
+                    frame = p.decode_frame(
+                        payload,
+                        edition=session.edition or p.Edition.V2011,
+                        cipher=session.platform.cipher if session.platform else None,
+                    )
                 except FrameError:
                     continue
                 if frame.msg_id == msg_id:
@@ -1054,7 +1342,9 @@ class Jt809Server:
                 link.session.closed = True
                 link.writer.close()
                 closed += 1
-            elif rec != link.session.platform:  # name, allowed plates, keys: the live link follows the registry
+            elif (
+                rec != link.session.platform
+            ):  # name, allowed plates, keys: the live link follows the registry
                 link.session.platform = rec
         return closed
 
@@ -1077,10 +1367,16 @@ class Jt809Server:
             if link.session.knows(device_id):
                 return link
         plate = device_id.rpartition(":")[0]
-        listed = [link for link in live if link.session.platform is not None
-                  and link.session.platform.allowed_plates is not None
-                  and (device_id in link.session.platform.allowed_plates
-                       or plate in link.session.platform.allowed_plates)]
+        listed = [
+            link
+            for link in live
+            if link.session.platform is not None
+            and link.session.platform.allowed_plates is not None
+            and (
+                device_id in link.session.platform.allowed_plates
+                or plate in link.session.platform.allowed_plates
+            )
+        ]
         return listed[0] if len(listed) == 1 else None
 
     async def send_down(self, user_id: int, msg_id: int, body: bytes) -> bool:
@@ -1093,8 +1389,9 @@ class Jt809Server:
         await writer.drain()
         return True
 
-    async def request_tracking(self, user_id: int, plate: str, colour: int, *, start: bool = True,
-                               reason: int = 2) -> bool:
+    async def request_tracking(
+        self, user_id: int, plate: str, colour: int, *, start: bool = True, reason: int = 2
+    ) -> bool:
         """0x9205/0x9206: start/stop forwarding a vehicle's live positions (reason 2 = emergency)."""
         sub = p.DOWN_EXG_MSG_RETURN_STARTUP if start else p.DOWN_EXG_MSG_RETURN_END
         data = p.return_startup_body(reason) if start else p.return_end_body(reason)
@@ -1102,22 +1399,42 @@ class Jt809Server:
 
     async def supervise(self, user_id: int, plate: str, colour: int, supervision: p.Supervision) -> bool:
         """0x9401: alarm supervision; the answer comes back as 0x1401 through ``on_answer``."""
-        return await self.send_down(user_id, p.DOWN_WARN_MSG, p.vehicle_body(
-            plate, colour, p.DOWN_WARN_MSG_URGE_TODO_REQ, p.supervision_body(supervision)))
+        return await self.send_down(
+            user_id,
+            p.DOWN_WARN_MSG,
+            p.vehicle_body(plate, colour, p.DOWN_WARN_MSG_URGE_TODO_REQ, p.supervision_body(supervision)),
+        )
 
 
-_LOGIN_NAMES = {p.LOGIN_OK: "ok", p.LOGIN_BAD_IP: "bad_ip", p.LOGIN_BAD_ACCESS_CODE: "bad_access_code",
-                p.LOGIN_UNKNOWN_USER: "unknown_platform", p.LOGIN_BAD_PASSWORD: "bad_password",
-                p.LOGIN_OTHER: "disabled"}
+_LOGIN_NAMES = {
+    p.LOGIN_OK: "ok",
+    p.LOGIN_BAD_IP: "bad_ip",
+    p.LOGIN_BAD_ACCESS_CODE: "bad_access_code",
+    p.LOGIN_UNKNOWN_USER: "unknown_platform",
+    p.LOGIN_BAD_PASSWORD: "bad_password",
+    p.LOGIN_OTHER: "disabled",
+}
 
 
 class _Metrics:
     def __init__(self, registry: Any) -> None:
         from prometheus_client import Counter
 
-        self.logins = Counter("alarmhub_ingest_gps_jt809_logins_total", "JT/T 809 main-link logins by result",
-                              ["result"], registry=registry)
-        self.positions = Counter("alarmhub_ingest_gps_jt809_positions_total", "JT/T 809 positions taken in",
-                                 ["kind"], registry=registry)
-        self.frames = Counter("alarmhub_ingest_gps_jt809_frames_total", "JT/T 809 frames by result",
-                              ["result"], registry=registry)
+        self.logins = Counter(
+            "alarmhub_ingest_gps_jt809_logins_total",
+            "JT/T 809 main-link logins by result",
+            ["result"],
+            registry=registry,
+        )
+        self.positions = Counter(
+            "alarmhub_ingest_gps_jt809_positions_total",
+            "JT/T 809 positions taken in",
+            ["kind"],
+            registry=registry,
+        )
+        self.frames = Counter(
+            "alarmhub_ingest_gps_jt809_frames_total",
+            "JT/T 809 frames by result",
+            ["result"],
+            registry=registry,
+        )

@@ -9,22 +9,42 @@ __all__ = ["GpsMetrics"]
 
 class GpsMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.connections = Gauge("alarmhub_ingest_gps_connections", "open terminal connections", ["protocol"],
-                                 registry=registry)
-        self.frames = Counter("alarmhub_ingest_gps_frames_total", "frames received", ["protocol", "result"],
-                              registry=registry)
-        self.events = Counter("alarmhub_ingest_gps_events_total", "events published", ["protocol", "topic"],
-                              registry=registry)
-        self.closed = Counter("alarmhub_ingest_gps_connections_closed_total", "connections closed",
-                              ["protocol", "reason"], registry=registry)
+        self.connections = Gauge(
+            "alarmhub_ingest_gps_connections", "open terminal connections", ["protocol"], registry=registry
+        )
+        self.frames = Counter(
+            "alarmhub_ingest_gps_frames_total", "frames received", ["protocol", "result"], registry=registry
+        )
+        self.events = Counter(
+            "alarmhub_ingest_gps_events_total", "events published", ["protocol", "topic"], registry=registry
+        )
+        self.closed = Counter(
+            "alarmhub_ingest_gps_connections_closed_total",
+            "connections closed",
+            ["protocol", "reason"],
+            registry=registry,
+        )
         self.ack_seconds = Histogram(
-            "alarmhub_ingest_gps_ack_seconds", "frame received → reply written (includes the broker write)",
-            ["protocol"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=registry)
-        self.publish_errors = Counter("alarmhub_ingest_gps_publish_errors_total",
-                                      "batches the broker did not confirm (terminal not answered)", ["protocol"],
-                                      registry=registry)
-        self.commands = Counter("alarmhub_ingest_gps_commands_total", "operator commands", ["command", "result"],
-                                registry=registry)
-        self.ownership_errors = Counter("alarmhub_ingest_gps_ownership_write_errors_total",
-                                        "session-ownership writes to Redis that failed (commands fall back)",
-                                        registry=registry)
+            "alarmhub_ingest_gps_ack_seconds",
+            "frame received → reply written (includes the broker write)",
+            ["protocol"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
+        self.publish_errors = Counter(
+            "alarmhub_ingest_gps_publish_errors_total",
+            "batches the broker did not confirm (terminal not answered)",
+            ["protocol"],
+            registry=registry,
+        )
+        self.commands = Counter(
+            "alarmhub_ingest_gps_commands_total",
+            "operator commands",
+            ["command", "result"],
+            registry=registry,
+        )
+        self.ownership_errors = Counter(
+            "alarmhub_ingest_gps_ownership_write_errors_total",
+            "session-ownership writes to Redis that failed (commands fall back)",
+            registry=registry,
+        )

@@ -62,8 +62,16 @@ def owner_key(session: str) -> str:
 
 
 class SessionOwnership:
-    def __init__(self, redis_url: str, *, prefix: str, gateway_id: str, ttl_s: float, refresh_s: float,
-                 errors: Any = None) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        prefix: str,
+        gateway_id: str,
+        ttl_s: float,
+        refresh_s: float,
+        errors: Any = None,
+    ) -> None:
         self.prefix = prefix
         self.gateway_id = gateway_id
         self.url = ""  # the advertised command URL, known once the command endpoint is bound
@@ -113,7 +121,9 @@ class SessionOwnership:
                     await task
         with contextlib.suppress(Exception):  # bounded: a Redis outage must not hold the shutdown
             await asyncio.wait_for(self._flush(), 5)
-            await asyncio.wait_for(self._release(keys=[self.prefix + f"gateway:{self.gateway_id}"], args=[self.url]), 2)
+            await asyncio.wait_for(
+                self._release(keys=[self.prefix + f"gateway:{self.gateway_id}"], args=[self.url]), 2
+            )
         with contextlib.suppress(Exception):
             await self._redis.aclose()
 
@@ -129,7 +139,9 @@ class SessionOwnership:
 
     async def _announce(self) -> None:
         try:
-            await self._redis.set(self.prefix + f"gateway:{self.gateway_id}", self.url, ex=int(self.refresh_s * 3 + 1))
+            await self._redis.set(
+                self.prefix + f"gateway:{self.gateway_id}", self.url, ex=int(self.refresh_s * 3 + 1)
+            )
         except Exception as exc:
             self._failed("gateway", exc)
 
@@ -171,8 +183,10 @@ class SessionOwnership:
             since = now
             for n in range(0, len(sessions), _CHUNK):
                 try:
-                    await self._refresh(keys=[self._key(s) for s in sessions[n:n + _CHUNK]],
-                                        args=[self.gateway_id, self.ttl_s])
+                    await self._refresh(
+                        keys=[self._key(s) for s in sessions[n : n + _CHUNK]],
+                        args=[self.gateway_id, self.ttl_s],
+                    )
                 except Exception as exc:
                     self._failed("refresh", exc)
                     break

@@ -71,8 +71,15 @@ class VehicleRegistry:
         assert self._pool is not None
         rows = await self._pool.fetch(_SELECT)
         self.vehicles = {
-            r["device_id"]: VehicleInfo(r["device_id"], r["protocol"], r["plate"], r["plate_colour"], r["armed"],
-                                        r["flagged"], r["auth_code"])
+            r["device_id"]: VehicleInfo(
+                r["device_id"],
+                r["protocol"],
+                r["plate"],
+                r["plate_colour"],
+                r["armed"],
+                r["flagged"],
+                r["auth_code"],
+            )
             for r in rows
         }
         self.loaded = True
@@ -88,12 +95,26 @@ class VehicleRegistry:
     async def write(self, w: RegistryWrite) -> None:
         old = self.vehicles.get(w.device_id)
         self.vehicles[w.device_id] = VehicleInfo(
-            w.device_id, w.protocol, old.plate if old else w.plate, old.plate_colour if old else w.plate_colour,
-            old.armed if old else False, old.flagged if old else w.flagged, w.auth_code or (old.auth_code if old else None))
+            w.device_id,
+            w.protocol,
+            old.plate if old else w.plate,
+            old.plate_colour if old else w.plate_colour,
+            old.armed if old else False,
+            old.flagged if old else w.flagged,
+            w.auth_code or (old.auth_code if old else None),
+        )
         try:
             await self._connect()
             assert self._pool is not None
-            await self._pool.execute(_UPSERT, w.device_id, w.protocol, w.plate, w.plate_colour, w.description,
-                                     w.flagged, w.auth_code)
+            await self._pool.execute(
+                _UPSERT,
+                w.device_id,
+                w.protocol,
+                w.plate,
+                w.plate_colour,
+                w.description,
+                w.flagged,
+                w.auth_code,
+            )
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("registry_write_failed", device_id=w.device_id, error=repr(exc))

@@ -56,7 +56,16 @@ class Sink:
 
 
 class Connection(asyncio.Protocol):
-    __slots__ = ("_busy", "_closing", "connected_at", "last_activity", "peer", "server", "session", "transport")
+    __slots__ = (
+        "_busy",
+        "_closing",
+        "connected_at",
+        "last_activity",
+        "peer",
+        "server",
+        "session",
+        "transport",
+    )
 
     def __init__(self, server: GpsServer) -> None:
         self.server = server
@@ -128,7 +137,9 @@ class Connection(asyncio.Protocol):
             srv.sink.session_closed(self.session.device_id)
         reason = "closed" if self._closing else ("error" if exc else "peer_closed")
         srv.metrics.closed.labels(srv.protocol, reason).inc()
-        out = self.session.connection_lost(utcnow(), "idle_timeout" if reason == "closed" and self._idle() else reason)
+        out = self.session.connection_lost(
+            utcnow(), "idle_timeout" if reason == "closed" and self._idle() else reason
+        )
         if out.publish:
             task = asyncio.get_running_loop().create_task(srv.sink.deliver(self.session, out))
             srv.tasks.add(task)
@@ -147,7 +158,9 @@ class Connection(asyncio.Protocol):
         except PublishError as exc:
             # Not written → not answered: the terminal keeps the data and retransmits on reconnect.
             srv.metrics.publish_errors.labels(srv.protocol).inc()
-            log.warning("publish_failed", protocol=srv.protocol, device_id=self.session.device_id, error=str(exc))
+            log.warning(
+                "publish_failed", protocol=srv.protocol, device_id=self.session.device_id, error=str(exc)
+            )
             self.close(abort=True)
             return
         except Exception:
@@ -176,7 +189,9 @@ class Connection(asyncio.Protocol):
         if isinstance(exc, PublishError):
             # Not written → not answered: the terminal keeps the data and retransmits on reconnect.
             srv.metrics.publish_errors.labels(srv.protocol).inc()
-            log.warning("publish_failed", protocol=srv.protocol, device_id=self.session.device_id, error=str(exc))
+            log.warning(
+                "publish_failed", protocol=srv.protocol, device_id=self.session.device_id, error=str(exc)
+            )
         self.close(abort=True)
 
     def _finish(self, out: Output, t0: float) -> None:
@@ -205,9 +220,19 @@ class Connection(asyncio.Protocol):
 class GpsServer:
     """One listening socket for one protocol, with its connections and an idle sweeper."""
 
-    def __init__(self, protocol: str, session_factory: Callable[[str], Session], sink: Sink, metrics: GpsMetrics,
-                 *, host: str, port: int, idle_timeout_s: float, login_timeout_s: float,
-                 max_connections: int) -> None:
+    def __init__(
+        self,
+        protocol: str,
+        session_factory: Callable[[str], Session],
+        sink: Sink,
+        metrics: GpsMetrics,
+        *,
+        host: str,
+        port: int,
+        idle_timeout_s: float,
+        login_timeout_s: float,
+        max_connections: int,
+    ) -> None:
         self.protocol = protocol
         self.session_factory = session_factory
         self.sink = sink
@@ -272,8 +297,9 @@ class GpsServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: Connection(self), self.host, self.requested_port,
-                                                backlog=4096, reuse_address=True)
+        self._server = await loop.create_server(
+            lambda: Connection(self), self.host, self.requested_port, backlog=4096, reuse_address=True
+        )
         self._sweeper = asyncio.create_task(self._sweep(), name=f"{self.protocol}-idle-sweeper")
         log.info("gps_server_listening", protocol=self.protocol, host=self.host, port=self.port)
 

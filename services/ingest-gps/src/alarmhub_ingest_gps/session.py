@@ -59,8 +59,18 @@ from .protocols import gt06, h02, jt808
 from .protocols._common import FrameError, Position
 
 __all__ = [
-    "ALARM_KINDS", "CommandResult", "Directory", "Gt06Session", "H02Session", "Jt808Session", "Output",
-    "RegistryWrite", "SessionConfig", "UnregisteredPolicy", "VehicleInfo", "derive_auth_code",
+    "ALARM_KINDS",
+    "CommandResult",
+    "Directory",
+    "Gt06Session",
+    "H02Session",
+    "Jt808Session",
+    "Output",
+    "RegistryWrite",
+    "SessionConfig",
+    "UnregisteredPolicy",
+    "VehicleInfo",
+    "derive_auth_code",
 ]
 
 
@@ -160,20 +170,39 @@ def derive_auth_code(secret: bytes, device: str) -> str:
 #: Alarm names from every protocol → the contract's kind. Names absent here stay in attributes only
 #: (driving-behaviour warnings such as fatigue are not police matters).
 ALARM_KINDS: dict[str, AlarmKind] = {
-    "emergency": AlarmKind.VEHICLE_SOS, "sos": AlarmKind.VEHICLE_SOS,
-    "vehicle_stolen": AlarmKind.VEHICLE_THEFT, "illegal_ignition": AlarmKind.VEHICLE_THEFT,
-    "illegal_displacement": AlarmKind.VEHICLE_THEFT, "illegal_door_open": AlarmKind.VEHICLE_THEFT,
-    "displacement": AlarmKind.VEHICLE_THEFT, "removal": AlarmKind.TAMPER, "door": AlarmKind.VEHICLE_THEFT,
-    "armed_ignition": AlarmKind.VEHICLE_THEFT, "armed_movement": AlarmKind.VEHICLE_THEFT,
-    "vibration": AlarmKind.VIBRATION, "collision_warning": AlarmKind.VIBRATION, "rollover_warning": AlarmKind.OTHER,
+    "emergency": AlarmKind.VEHICLE_SOS,
+    "sos": AlarmKind.VEHICLE_SOS,
+    "vehicle_stolen": AlarmKind.VEHICLE_THEFT,
+    "illegal_ignition": AlarmKind.VEHICLE_THEFT,
+    "illegal_displacement": AlarmKind.VEHICLE_THEFT,
+    "illegal_door_open": AlarmKind.VEHICLE_THEFT,
+    "displacement": AlarmKind.VEHICLE_THEFT,
+    "removal": AlarmKind.TAMPER,
+    "door": AlarmKind.VEHICLE_THEFT,
+    "armed_ignition": AlarmKind.VEHICLE_THEFT,
+    "armed_movement": AlarmKind.VEHICLE_THEFT,
+    "vibration": AlarmKind.VIBRATION,
+    "collision_warning": AlarmKind.VIBRATION,
+    "rollover_warning": AlarmKind.OTHER,
     "collision": AlarmKind.VIBRATION,
-    "power_cut": AlarmKind.POWER_CUT, "power_off": AlarmKind.POWER_CUT,
-    "area_in_out": AlarmKind.GEOFENCE, "route_in_out": AlarmKind.GEOFENCE, "route_deviation": AlarmKind.GEOFENCE,
-    "geofence": AlarmKind.GEOFENCE, "geofence_enter": AlarmKind.GEOFENCE, "geofence_exit": AlarmKind.GEOFENCE,
+    "power_cut": AlarmKind.POWER_CUT,
+    "power_off": AlarmKind.POWER_CUT,
+    "area_in_out": AlarmKind.GEOFENCE,
+    "route_in_out": AlarmKind.GEOFENCE,
+    "route_deviation": AlarmKind.GEOFENCE,
+    "geofence": AlarmKind.GEOFENCE,
+    "geofence_enter": AlarmKind.GEOFENCE,
+    "geofence_exit": AlarmKind.GEOFENCE,
     "overspeed": AlarmKind.OVERSPEED,
-    "gnss_fault": AlarmKind.TROUBLE, "gnss_antenna_cut": AlarmKind.TROUBLE, "gnss_antenna_short": AlarmKind.TROUBLE,
-    "power_low": AlarmKind.TROUBLE, "low_battery": AlarmKind.TROUBLE, "low_external_battery": AlarmKind.TROUBLE,
-    "low_internal_battery": AlarmKind.TROUBLE, "vss_fault": AlarmKind.TROUBLE, "fuel_abnormal": AlarmKind.TROUBLE,
+    "gnss_fault": AlarmKind.TROUBLE,
+    "gnss_antenna_cut": AlarmKind.TROUBLE,
+    "gnss_antenna_short": AlarmKind.TROUBLE,
+    "power_low": AlarmKind.TROUBLE,
+    "low_battery": AlarmKind.TROUBLE,
+    "low_external_battery": AlarmKind.TROUBLE,
+    "low_internal_battery": AlarmKind.TROUBLE,
+    "vss_fault": AlarmKind.TROUBLE,
+    "fuel_abnormal": AlarmKind.TROUBLE,
     "danger_warning": AlarmKind.OTHER,
 }
 
@@ -188,8 +217,9 @@ class _Base:
 
     protocol: Protocol
 
-    def __init__(self, directory: Directory | Mapping[str, VehicleInfo], config: SessionConfig,
-                 peer: str | None = None) -> None:
+    def __init__(
+        self, directory: Directory | Mapping[str, VehicleInfo], config: SessionConfig, peer: str | None = None
+    ) -> None:
         self.directory = directory
         self.config = config
         self.peer = peer
@@ -223,9 +253,20 @@ class _Base:
     def _online(self, device: str, now: datetime, out: Output) -> None:
         self.device_id = device
         self.authenticated = True
-        out.publish.append((DEVICES_STATUS, DeviceStatus(
-            device_id=device, protocol=self.protocol, status=DeviceStatusKind.ONLINE, occurred_at=now,
-            received_at=now, peer=self.peer, attributes=self._registry_attrs(device))))
+        out.publish.append(
+            (
+                DEVICES_STATUS,
+                DeviceStatus(
+                    device_id=device,
+                    protocol=self.protocol,
+                    status=DeviceStatusKind.ONLINE,
+                    occurred_at=now,
+                    received_at=now,
+                    peer=self.peer,
+                    attributes=self._registry_attrs(device),
+                ),
+            )
+        )
 
     def _registry_attrs(self, device: str) -> dict[str, Any]:
         info = self._lookup(device)
@@ -242,9 +283,20 @@ class _Base:
         """The link is gone (peer closed, idle timeout, logout): publish ``offline`` once."""
         out = Output()
         if self.authenticated and self.device_id and not self.closed:
-            out.publish.append((DEVICES_STATUS, DeviceStatus(
-                device_id=self.device_id, protocol=self.protocol, status=DeviceStatusKind.OFFLINE,
-                occurred_at=now, received_at=now, peer=self.peer, attributes={"reason": reason})))
+            out.publish.append(
+                (
+                    DEVICES_STATUS,
+                    DeviceStatus(
+                        device_id=self.device_id,
+                        protocol=self.protocol,
+                        status=DeviceStatusKind.OFFLINE,
+                        occurred_at=now,
+                        received_at=now,
+                        peer=self.peer,
+                        attributes={"reason": reason},
+                    ),
+                )
+            )
         self.closed = True
         return out
 
@@ -264,12 +316,31 @@ class _Base:
 
     def _status(self, kind: DeviceStatusKind, at: datetime, now: datetime, out: Output, **attrs: Any) -> None:
         assert self.device_id is not None
-        out.publish.append((DEVICES_STATUS, DeviceStatus(
-            device_id=self.device_id, protocol=self.protocol, status=kind, occurred_at=at, received_at=now,
-            peer=self.peer, attributes=attrs)))
+        out.publish.append(
+            (
+                DEVICES_STATUS,
+                DeviceStatus(
+                    device_id=self.device_id,
+                    protocol=self.protocol,
+                    status=kind,
+                    occurred_at=at,
+                    received_at=now,
+                    peer=self.peer,
+                    attributes=attrs,
+                ),
+            )
+        )
 
-    def _alarm(self, name: str, qualifier: Qualifier, at: datetime, now: datetime, raw: str | bytes, out: Output,
-               attrs: dict[str, Any]) -> None:
+    def _alarm(
+        self,
+        name: str,
+        qualifier: Qualifier,
+        at: datetime,
+        now: datetime,
+        raw: str | bytes,
+        out: Output,
+        attrs: dict[str, Any],
+    ) -> None:
         assert self.device_id is not None
         kind = ALARM_KINDS.get(name)
         if kind is None:
@@ -280,16 +351,36 @@ class _Base:
             extra["plate"] = info.plate
             if info.plate_colour is not None:
                 extra["plate_colour"] = info.plate_colour
-        out.publish.append((ALARMS_RAW, AlarmEvent(
-            kind=kind, qualifier=qualifier,
-            source=Source(protocol=self.protocol, device_id=self.device_id, peer=self.peer),
-            code=name, occurred_at=at, received_at=now,
-            location=Location(lat=self._last_fix[0], lon=self._last_fix[1], source="device") if self._last_fix else None,
-            attributes=extra,
-            raw=(raw if isinstance(raw, str) else raw.hex())[:4096])))
+        out.publish.append(
+            (
+                ALARMS_RAW,
+                AlarmEvent(
+                    kind=kind,
+                    qualifier=qualifier,
+                    source=Source(protocol=self.protocol, device_id=self.device_id, peer=self.peer),
+                    code=name,
+                    occurred_at=at,
+                    received_at=now,
+                    location=Location(lat=self._last_fix[0], lon=self._last_fix[1], source="device")
+                    if self._last_fix
+                    else None,
+                    attributes=extra,
+                    raw=(raw if isinstance(raw, str) else raw.hex())[:4096],
+                ),
+            )
+        )
 
-    def _position(self, pos: Position, names: frozenset[str], now: datetime, raw: str | bytes, out: Output, *,
-                  level: bool = True, acc: bool | None = None) -> None:
+    def _position(
+        self,
+        pos: Position,
+        names: frozenset[str],
+        now: datetime,
+        raw: str | bytes,
+        out: Output,
+        *,
+        level: bool = True,
+        acc: bool | None = None,
+    ) -> None:
         """Publish the fix, alarm edges, state changes and armed-vehicle alarms of one position."""
         assert self.device_id is not None
         at = self._occurred(pos, now)
@@ -298,13 +389,33 @@ class _Base:
             attrs["alarms"] = sorted(names)
         if self.protocol is _JT808:
             # hot path: the JT/T 808 decoder types every field and range-checks the coordinates
-            fix = fast_fix(device_id=self.device_id, lat=pos.lat, lon=pos.lon, speed_kmh=pos.speed_kmh,
-                           heading_deg=pos.heading_deg, altitude_m=pos.altitude_m, valid=pos.valid,
-                           occurred_at=at, received_at=now, attributes=attrs, protocol=_JT808)
+            fix = fast_fix(
+                device_id=self.device_id,
+                lat=pos.lat,
+                lon=pos.lon,
+                speed_kmh=pos.speed_kmh,
+                heading_deg=pos.heading_deg,
+                altitude_m=pos.altitude_m,
+                valid=pos.valid,
+                occurred_at=at,
+                received_at=now,
+                attributes=attrs,
+                protocol=_JT808,
+            )
         else:
-            fix = GpsFix(device_id=self.device_id, protocol=self.protocol, lat=pos.lat, lon=pos.lon,
-                         speed_kmh=pos.speed_kmh, heading_deg=pos.heading_deg, altitude_m=pos.altitude_m,
-                         valid=pos.valid, occurred_at=at, received_at=now, attributes=attrs)
+            fix = GpsFix(
+                device_id=self.device_id,
+                protocol=self.protocol,
+                lat=pos.lat,
+                lon=pos.lon,
+                speed_kmh=pos.speed_kmh,
+                heading_deg=pos.heading_deg,
+                altitude_m=pos.altitude_m,
+                valid=pos.valid,
+                occurred_at=at,
+                received_at=now,
+                attributes=attrs,
+            )
         out.publish.append((TELEMETRY_GPS, fix))
         if pos.valid and not (pos.lat == 0.0 and pos.lon == 0.0):
             self._last_fix = (pos.lat, pos.lon)  # a Location is built only when an alarm needs one
@@ -316,8 +427,15 @@ class _Base:
                 self._alarm(name, Qualifier.NEW, at, now, raw, out, bits)
         self._state(acc, pos, at, now, raw, out, bits)
 
-    def _edges(self, names: frozenset[str], at: datetime, now: datetime, raw: str | bytes, out: Output,
-               bits: dict[str, Any]) -> None:
+    def _edges(
+        self,
+        names: frozenset[str],
+        at: datetime,
+        now: datetime,
+        raw: str | bytes,
+        out: Output,
+        bits: dict[str, Any],
+    ) -> None:
         prev = self._alarms
         self._alarms = names
         if names == prev:
@@ -335,22 +453,39 @@ class _Base:
             elif name in _POWER_LOW:
                 self._status(DeviceStatusKind.BATTERY_RESTORED, at, now, out, **bits)
 
-    def _state(self, acc: bool | None, pos: Position | None, at: datetime, now: datetime, raw: str | bytes, out: Output,
-               bits: dict[str, Any]) -> None:
+    def _state(
+        self,
+        acc: bool | None,
+        pos: Position | None,
+        at: datetime,
+        now: datetime,
+        raw: str | bytes,
+        out: Output,
+        bits: dict[str, Any],
+    ) -> None:
         assert self.device_id is not None
         info = self._lookup(self.device_id)
         armed = bool(info and info.armed)
         if acc is not None and acc != self._acc:
             if self._acc is not None:
-                self._status(DeviceStatusKind.ACC_ON if acc else DeviceStatusKind.ACC_OFF, at, now, out, **bits)
+                self._status(
+                    DeviceStatusKind.ACC_ON if acc else DeviceStatusKind.ACC_OFF, at, now, out, **bits
+                )
             if acc and armed:
                 self._alarm("armed_ignition", Qualifier.NEW, at, now, raw, out, {**bits, "armed": True})
             self._acc = acc
         if pos is not None and pos.valid:
             if armed and pos.speed_kmh >= self.config.armed_speed_kmh and not self._armed_moving:
                 self._armed_moving = True
-                self._alarm("armed_movement", Qualifier.NEW, at, now, raw, out,
-                            {**bits, "armed": True, "speed_kmh": pos.speed_kmh})
+                self._alarm(
+                    "armed_movement",
+                    Qualifier.NEW,
+                    at,
+                    now,
+                    raw,
+                    out,
+                    {**bits, "armed": True, "speed_kmh": pos.speed_kmh},
+                )
             elif pos.speed_kmh < 3.0:
                 self._armed_moving = False
 
@@ -358,8 +493,14 @@ class _Base:
 class Jt808Session(_Base):
     protocol = Protocol.JT808
 
-    def __init__(self, directory: Directory | Mapping[str, VehicleInfo], config: SessionConfig,
-                 peer: str | None = None, *, max_frame: int = jt808.MAX_FRAME) -> None:
+    def __init__(
+        self,
+        directory: Directory | Mapping[str, VehicleInfo],
+        config: SessionConfig,
+        peer: str | None = None,
+        *,
+        max_frame: int = jt808.MAX_FRAME,
+    ) -> None:
         super().__init__(directory, config, peer)
         self.framer = jt808.Framer(max_frame)
         self.reassembler = jt808.Reassembler()
@@ -394,7 +535,9 @@ class Jt808Session(_Base):
                 # header intact, body not: NAK with "message error" so the terminal does not wait for a retry
                 out.dlq.append((b"\x7e" + frame + b"\x7e", _describe(exc)))
                 if whole.header.msg_id != jt808.T_GENERAL_RESPONSE:
-                    out.reply += jt808.general_response(whole.header, self.next_serial(), jt808.RESULT_BAD_MESSAGE)
+                    out.reply += jt808.general_response(
+                        whole.header, self.next_serial(), jt808.RESULT_BAD_MESSAGE
+                    )
             if out.close:
                 break
         if self.framer.oversize:
@@ -456,20 +599,29 @@ class Jt808Session(_Base):
     def _register(self, msg: jt808.Message, device: str, out: Output) -> None:
         h = msg.header
         reg = jt808.decode_registration(msg.body, is_2019=h.is_2019)
-        if not self._admit(device, out, plate=reg.plate or None, plate_colour=reg.plate_colour,
-                           description=f"{reg.manufacturer} {reg.model} {reg.terminal_id}".strip() or None):
+        if not self._admit(
+            device,
+            out,
+            plate=reg.plate or None,
+            plate_colour=reg.plate_colour,
+            description=f"{reg.manufacturer} {reg.model} {reg.terminal_id}".strip() or None,
+        ):
             self._refuse(out)
             out.reply += jt808.register_response(h, self.next_serial(), jt808.REG_NO_TERMINAL)
             return
         info = self._lookup(device)
-        code = (info.auth_code if info and info.auth_code else None) or derive_auth_code(self.config.auth_secret,
-                                                                                          device)
+        code = (info.auth_code if info and info.auth_code else None) or derive_auth_code(
+            self.config.auth_secret, device
+        )
         if info is not None and info.auth_code != code:
-            out.registry.append(RegistryWrite(device, self.protocol.value, flagged=info.flagged, auth_code=code))
+            out.registry.append(
+                RegistryWrite(device, self.protocol.value, flagged=info.flagged, auth_code=code)
+            )
         elif out.registry and out.registry[-1].device_id == device:
             w = out.registry[-1]
-            out.registry[-1] = RegistryWrite(w.device_id, w.protocol, w.flagged, code, w.plate, w.plate_colour,
-                                             w.description)
+            out.registry[-1] = RegistryWrite(
+                w.device_id, w.protocol, w.flagged, code, w.plate, w.plate_colour, w.description
+            )
         out.reply += jt808.register_response(h, self.next_serial(), jt808.REG_OK, code)
 
     def _authenticate(self, msg: jt808.Message, device: str, now: datetime, out: Output) -> None:
@@ -477,7 +629,8 @@ class Jt808Session(_Base):
         auth = jt808.decode_auth(msg.body, is_2019=h.is_2019)
         info = self._lookup(device)
         ok = hmac.compare_digest(auth.code, derive_auth_code(self.config.auth_secret, device)) or bool(
-            info and info.auth_code and hmac.compare_digest(auth.code, info.auth_code))
+            info and info.auth_code and hmac.compare_digest(auth.code, info.auth_code)
+        )
         if ok and not self._admit(device, out):
             ok = False
         if not ok:
@@ -497,10 +650,18 @@ class Jt808Session(_Base):
             raise RuntimeError("terminal not authenticated")
         serial = self.next_serial()
         if kind == "query_position":
-            frame, mid = jt808.query_position(self.phone, serial, version=self.version), jt808.P_QUERY_POSITION
+            frame, mid = (
+                jt808.query_position(self.phone, serial, version=self.version),
+                jt808.P_QUERY_POSITION,
+            )
         elif kind == "track":
-            frame = jt808.temporary_tracking(self.phone, serial, int(params.get("interval_s", 10)),
-                                             int(params.get("validity_s", 600)), version=self.version)
+            frame = jt808.temporary_tracking(
+                self.phone,
+                serial,
+                int(params.get("interval_s", 10)),
+                int(params.get("validity_s", 600)),
+                version=self.version,
+            )
             mid = jt808.P_TEMP_TRACKING
         elif kind == "text":
             frame = jt808.text_message(self.phone, serial, str(params.get("text", "")), version=self.version)
@@ -516,8 +677,14 @@ class Jt808Session(_Base):
 class Gt06Session(_Base):
     protocol = Protocol.GT06
 
-    def __init__(self, directory: Directory | Mapping[str, VehicleInfo], config: SessionConfig,
-                 peer: str | None = None, *, max_frame: int = gt06.MAX_FRAME) -> None:
+    def __init__(
+        self,
+        directory: Directory | Mapping[str, VehicleInfo],
+        config: SessionConfig,
+        peer: str | None = None,
+        *,
+        max_frame: int = gt06.MAX_FRAME,
+    ) -> None:
         super().__init__(directory, config, peer)
         self.framer = gt06.Framer(max_frame)
 
@@ -557,14 +724,23 @@ class Gt06Session(_Base):
         if isinstance(payload, gt06.Heartbeat):
             names = frozenset({payload.attributes["alarm"]} if "alarm" in payload.attributes else ())
             self._edges(names, now, now, raw, out, {"terminal_info": payload.terminal_info})
-            self._state(bool(payload.terminal_info & 0x02), None, now, now, raw, out,
-                        {"terminal_info": payload.terminal_info})
+            self._state(
+                bool(payload.terminal_info & 0x02),
+                None,
+                now,
+                now,
+                raw,
+                out,
+                {"terminal_info": payload.terminal_info},
+            )
         elif isinstance(payload, Position):
             alarm_packet = msg.protocol in (gt06.ALARM, gt06.ALARM_2, gt06.ALARM_3)
             name = payload.attributes.get("alarm")
             names = frozenset({name} if alarm_packet and isinstance(name, str) else ())
             acc = payload.attributes.get("acc")
-            self._position(payload, names, now, raw, out, level=False, acc=acc if isinstance(acc, bool) else None)
+            self._position(
+                payload, names, now, raw, out, level=False, acc=acc if isinstance(acc, bool) else None
+            )
         if gt06.needs_reply(msg):
             out.reply += gt06.reply(msg)
 
@@ -572,8 +748,14 @@ class Gt06Session(_Base):
 class H02Session(_Base):
     protocol = Protocol.H02
 
-    def __init__(self, directory: Directory | Mapping[str, VehicleInfo], config: SessionConfig,
-                 peer: str | None = None, *, max_frame: int = h02.MAX_FRAME) -> None:
+    def __init__(
+        self,
+        directory: Directory | Mapping[str, VehicleInfo],
+        config: SessionConfig,
+        peer: str | None = None,
+        *,
+        max_frame: int = h02.MAX_FRAME,
+    ) -> None:
         super().__init__(directory, config, peer)
         self.framer = h02.Framer(max_frame)
 
@@ -606,5 +788,11 @@ class H02Session(_Base):
             pos = msg.position
             alarms = pos.attributes.get("alarms") or []
             acc = pos.attributes.get("acc")
-            self._position(pos, frozenset(alarms), now, msg.raw.decode("latin-1") if msg.kind != "binary"
-                           else msg.raw.hex(), out, acc=acc if isinstance(acc, bool) else None)
+            self._position(
+                pos,
+                frozenset(alarms),
+                now,
+                msg.raw.decode("latin-1") if msg.kind != "binary" else msg.raw.hex(),
+                out,
+                acc=acc if isinstance(acc, bool) else None,
+            )

@@ -9,6 +9,13 @@ from .ruleset import RulesError, RuleSet, load_rules, parse_rules
 from .state import TriageState
 
 __all__ = [
-    "BatchResult", "Pipeline", "RuleSet", "RulesError", "TriageSettings", "TriageState", "decision_event_id",
-    "load_rules", "parse_rules",
+    "BatchResult",
+    "Pipeline",
+    "RuleSet",
+    "RulesError",
+    "TriageSettings",
+    "TriageState",
+    "decision_event_id",
+    "load_rules",
+    "parse_rules",
 ]

@@ -66,7 +66,11 @@ def verdict_of(ev: IncidentEvent) -> str | None:
     alarm (``unreachable`` says nothing). The close verdict that may follow replaces it (latest wins).
     """
     if ev.type == IncidentEventType.CLOSED:
-        return {Verdict.GENUINE: "g", Verdict.FALSE_ALARM: "f", Verdict.TEST: "n"}.get(ev.verdict) if ev.verdict else None
+        return (
+            {Verdict.GENUINE: "g", Verdict.FALSE_ALARM: "f", Verdict.TEST: "n"}.get(ev.verdict)
+            if ev.verdict
+            else None
+        )
     if ev.type == IncidentEventType.VERIFIED:
         return {"confirmed": "g", "false": "f"}.get(str(ev.data.get("outcome")))
     return None
@@ -77,23 +81,42 @@ class TriageApp:
         self.settings = settings
         self.metrics = TriageMetrics(registry)
         self.kafka_metrics = KafkaMetrics(registry)
-        self.rules: RuleSet = load_rules(settings.rules_path)   # invalid rules stop the start-up here
+        self.rules: RuleSet = load_rules(settings.rules_path)  # invalid rules stop the start-up here
         self._rules_mtime = self._mtime()
         self.metrics.rules_loaded_at.set_to_current_time()
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
-        self.state = TriageState(self.redis, settings.key_prefix, ttl_s=int(self.rules.longest_window_s) + 600)
+        self.state = TriageState(
+            self.redis, settings.key_prefix, ttl_s=int(self.rules.longest_window_s) + 600
+        )
         self.pipeline = Pipeline(self.state, lambda: self.rules, chunk=settings.chunk)
-        self.producer = DurableProducer.from_settings(settings, metrics=self.kafka_metrics, client_id="triage")
+        self.producer = DurableProducer.from_settings(
+            settings, metrics=self.kafka_metrics, client_id="triage"
+        )
         self.consumer = ConsumerPipeline(
-            bootstrap=settings.kafka_bootstrap, group=settings.group, topics=[ALARMS_RAW], model=AlarmEvent,
-            handler=self.handle, producer=self.producer, metrics=self.kafka_metrics,
-            topic_prefix=settings.topic_prefix, max_records=settings.max_records, client_id="triage",
-            session_timeout_ms=settings.kafka_session_timeout_ms)
+            bootstrap=settings.kafka_bootstrap,
+            group=settings.group,
+            topics=[ALARMS_RAW],
+            model=AlarmEvent,
+            handler=self.handle,
+            producer=self.producer,
+            metrics=self.kafka_metrics,
+            topic_prefix=settings.topic_prefix,
+            max_records=settings.max_records,
+            client_id="triage",
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+        )
         self.verdicts = ConsumerPipeline(
-            bootstrap=settings.kafka_bootstrap, group=settings.group + "-verdicts", topics=[INCIDENTS_EVENTS],
-            model=IncidentEvent, handler=self.handle_verdicts, producer=self.producer,
-            metrics=self.kafka_metrics, topic_prefix=settings.topic_prefix, client_id="triage-verdicts",
-            session_timeout_ms=settings.kafka_session_timeout_ms)
+            bootstrap=settings.kafka_bootstrap,
+            group=settings.group + "-verdicts",
+            topics=[INCIDENTS_EVENTS],
+            model=IncidentEvent,
+            handler=self.handle_verdicts,
+            producer=self.producer,
+            metrics=self.kafka_metrics,
+            topic_prefix=settings.topic_prefix,
+            client_id="triage-verdicts",
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+        )
         self._reload_task: asyncio.Task[None] | None = None
         self._redis_ok = False
 
@@ -111,7 +134,11 @@ class TriageApp:
         return self._redis_ok
 
     async def start(self) -> None:
-        log.info("rules_loaded", rule_version=self.rules.rule_version, path=str(self.settings.rules_path or "default"))
+        log.info(
+            "rules_loaded",
+            rule_version=self.rules.rule_version,
+            path=str(self.settings.rules_path or "default"),
+        )
         await self.producer.start()
         # Joining a group takes seconds on the dev broker: join both groups at once.
         await asyncio.gather(self.consumer.start(), self.verdicts.start())
@@ -131,11 +158,15 @@ class TriageApp:
         try:
             # Each chunk's decisions go to the producer as soon as they are made (the broker writes them
             # while the next chunk is triaged); run returns once the broker confirmed every one (acks=all).
-            res = await self.pipeline.run([m.value for m in msgs], [m.raw for m in msgs], publish=self._publish)
+            res = await self.pipeline.run(
+                [m.value for m in msgs], [m.raw for m in msgs], publish=self._publish
+            )
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise TransientError(f"redis unavailable: {exc!r}") from exc   # retried with backoff, not committed
+            raise TransientError(
+                f"redis unavailable: {exc!r}"
+            ) from exc  # retried with backoff, not committed
         except PublishError:
-            raise   # the broker did not confirm a decision: the batch is retried, nothing is committed
+            raise  # the broker did not confirm a decision: the batch is retried, nothing is committed
         except Exception as exc:
             # A bug tripped by one event must not block its partition forever: find that event and
             # let the consumer pipeline send it to alarms.dlq; the rest of the batch is then retried.
@@ -143,8 +174,11 @@ class TriageApp:
             if bad is None:
                 raise
             log.error("triage_failed_on_event", error=repr(exc), offset=bad.offset, partition=bad.partition)
-            raise InvalidEvent(f"triage failed on this event: {exc!r}", raw=bad.raw,
-                               source_id=f"{bad.topic}/{bad.partition}/{bad.offset}") from exc
+            raise InvalidEvent(
+                f"triage failed on this event: {exc!r}",
+                raw=bad.raw,
+                source_id=f"{bad.topic}/{bad.partition}/{bad.offset}",
+            ) from exc
         self.metrics.batch_seconds.observe(asyncio.get_running_loop().time() - t0)
         self._count(len(msgs), res)
 

@@ -12,19 +12,39 @@ __all__ = ["TriageSettings"]
 
 class TriageSettings(BaseServiceSettings):
     health_port: int = Field(default=9104, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
-    rules_path: Path | None = Field(default=None, alias="ALARMHUB_TRIAGE_RULES",
-                                    description="YAML rules file; the packaged rules/default.yaml when unset")
-    rules_reload_s: float = Field(default=2.0, gt=0, alias="ALARMHUB_TRIAGE_RULES_RELOAD_S",
-                                  description="how often the rules file is checked for changes")
-    redis_prefix: str | None = Field(default=None, alias="ALARMHUB_TRIAGE_REDIS_PREFIX",
-                                     description="Redis key prefix; default '<topic prefix>triage:'")
+    rules_path: Path | None = Field(
+        default=None,
+        alias="ALARMHUB_TRIAGE_RULES",
+        description="YAML rules file; the packaged rules/default.yaml when unset",
+    )
+    rules_reload_s: float = Field(
+        default=2.0,
+        gt=0,
+        alias="ALARMHUB_TRIAGE_RULES_RELOAD_S",
+        description="how often the rules file is checked for changes",
+    )
+    redis_prefix: str | None = Field(
+        default=None,
+        alias="ALARMHUB_TRIAGE_REDIS_PREFIX",
+        description="Redis key prefix; default '<topic prefix>triage:'",
+    )
     group: str = Field(default="triage", alias="ALARMHUB_TRIAGE_GROUP")
-    max_records: int = Field(default=2000, ge=1, le=10_000, alias="ALARMHUB_TRIAGE_BATCH",
-                             description="max records per poll; each partition's batch goes to Redis and the "
-                                         "producer in chunks of ALARMHUB_TRIAGE_CHUNK (bench/triage.py)")
-    chunk: int = Field(default=256, ge=1, le=10_000, alias="ALARMHUB_TRIAGE_CHUNK",
-                       description="records per Redis state call: a partition batch goes in chunks so that Redis "
-                                   "runs one chunk while triage scores the one before (bench/triage.py)")
+    max_records: int = Field(
+        default=2000,
+        ge=1,
+        le=10_000,
+        alias="ALARMHUB_TRIAGE_BATCH",
+        description="max records per poll; each partition's batch goes to Redis and the "
+        "producer in chunks of ALARMHUB_TRIAGE_CHUNK (bench/triage.py)",
+    )
+    chunk: int = Field(
+        default=256,
+        ge=1,
+        le=10_000,
+        alias="ALARMHUB_TRIAGE_CHUNK",
+        description="records per Redis state call: a partition batch goes in chunks so that Redis "
+        "runs one chunk while triage scores the one before (bench/triage.py)",
+    )
 
     @property
     def key_prefix(self) -> str:

@@ -17,7 +17,14 @@ import orjson
 from alarmhub_events import AlarmEvent, AlarmKind, Protocol, Qualifier, Reason
 
 __all__ = [
-    "CAMERA_PROTOCOLS", "NAMESPACE", "VEHICLE_PROTOCOLS", "Item", "Record", "dumps", "is_camera", "is_vehicle",
+    "CAMERA_PROTOCOLS",
+    "NAMESPACE",
+    "VEHICLE_PROTOCOLS",
+    "Item",
+    "Record",
+    "dumps",
+    "is_camera",
+    "is_vehicle",
     "uuid5_str",
 ]
 
@@ -63,12 +70,12 @@ class Record:
     event_id: str
     kind: AlarmKind
     qualifier: Qualifier
-    t: int                      # received_at, epoch ms (event time of triage's windows)
+    t: int  # received_at, epoch ms (event time of triage's windows)
     zone: str | None = None
     code: str | None = None
     device: str = ""
     camera: bool = False
-    test: bool = False          # raised while its device was in test mode
+    test: bool = False  # raised while its device was in test mode
     attrs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -80,8 +87,13 @@ class Record:
         return str(s) if s else None
 
     def to_json(self) -> str:
-        d: dict[str, Any] = {"e": self.event_id, "k": self.kind.value, "q": self.qualifier.value, "t": self.t,
-                             "d": self.device}
+        d: dict[str, Any] = {
+            "e": self.event_id,
+            "k": self.kind.value,
+            "q": self.qualifier.value,
+            "t": self.t,
+            "d": self.device,
+        }
         if self.zone is not None:
             d["z"] = self.zone
         if self.code is not None:
@@ -100,16 +112,35 @@ class Record:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Record:
-        return cls(event_id=d["e"], kind=AlarmKind(d["k"]), qualifier=Qualifier(d["q"]), t=int(d["t"]),
-                   zone=d.get("z"), code=d.get("c"), device=d.get("d", ""), camera=bool(d.get("v")),
-                   test=bool(d.get("m")), attrs=d.get("a") or {})
+        return cls(
+            event_id=d["e"],
+            kind=AlarmKind(d["k"]),
+            qualifier=Qualifier(d["q"]),
+            t=int(d["t"]),
+            zone=d.get("z"),
+            code=d.get("c"),
+            device=d.get("d", ""),
+            camera=bool(d.get("v")),
+            test=bool(d.get("m")),
+            attrs=d.get("a") or {},
+        )
 
     @classmethod
     def of(cls, ev: AlarmEvent) -> Record:
         a = ev.attributes
         attrs = {k: a[k] for k in _KEPT_ATTRIBUTES if k in a} if a else {}
-        return cls(str(ev.event_id), ev.kind, ev.qualifier, ms(ev), ev.zone, ev.code, ev.source.device_id,
-                   is_camera(ev), False, attrs)
+        return cls(
+            str(ev.event_id),
+            ev.kind,
+            ev.qualifier,
+            ms(ev),
+            ev.zone,
+            ev.code,
+            ev.source.device_id,
+            is_camera(ev),
+            False,
+            attrs,
+        )
 
 
 def ms(ev: AlarmEvent) -> int:
@@ -123,24 +154,26 @@ class Item:
     event: AlarmEvent
     ts: int
     record: Record
-    raw: bytes | None = None         # the consumed bytes (the decision carries them when our encoder wrote them)
+    raw: bytes | None = None  # the consumed bytes (the decision carries them when our encoder wrote them)
     dropped: str | None = None
-    swinger_report: bool = False     # the first throttled signal of a swinger: reported as trouble
-    incident_id: str | None = None      # uuid text
+    swinger_report: bool = False  # the first throttled signal of a swinger: reported as trouble
+    incident_id: str | None = None  # uuid text
     corr_key: str = ""
     opened: bool = False
-    history: list[Record] = field(default_factory=list)   # the incident's records up to this event
+    history: list[Record] = field(default_factory=list)  # the incident's records up to this event
     camera_hits: int = 0
     area_sites: int = 0
-    verdicts: tuple[int, int] = (0, 0)                     # (genuine, false_alarm) of this device
+    verdicts: tuple[int, int] = (0, 0)  # (genuine, false_alarm) of this device
     test_mode: bool = False
     score: int = 0
     reasons: list[Reason] = field(default_factory=list)
     decision: str | None = None
     priority: int = 3
     major_event: bool = False
-    decision_id: str = ""            # the decision's event id (uuid5 of the raw event id)
-    memo_key: tuple[object, ...] | None = None   # score/decide inputs of a one-signal incident (stages/score.py)
+    decision_id: str = ""  # the decision's event id (uuid5 of the raw event id)
+    memo_key: tuple[object, ...] | None = (
+        None  # score/decide inputs of a one-signal incident (stages/score.py)
+    )
 
     @classmethod
     def of(cls, ev: AlarmEvent, raw: bytes | None = None) -> Item:

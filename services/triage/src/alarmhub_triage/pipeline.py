@@ -52,8 +52,12 @@ _OUR_ENCODER_AT_49 = b'","schema":"alarmhub.alarm.v1","kind":"'
 def event_json(ev: AlarmEvent, raw: bytes | None) -> bytes:
     """The event as it goes inside a decision: the consumed bytes when our encoder wrote them
     (they validated as ``ev`` at the consumer), else ``ev`` encoded again."""
-    if (raw is not None and raw.startswith(b'{"event_id":"') and raw.startswith(_OUR_ENCODER_AT_49, 49)
-            and raw.endswith(b"}")):
+    if (
+        raw is not None
+        and raw.startswith(b'{"event_id":"')
+        and raw.startswith(_OUR_ENCODER_AT_49, 49)
+        and raw.endswith(b"}")
+    ):
         return raw
     return ev.to_bytes()
 
@@ -77,11 +81,21 @@ class BatchResult:
 
     @functools.cached_property
     def decisions(self) -> list[TriagedAlarm]:
-        return [TriagedAlarm(
-            event_id=uuid.UUID(it.decision_id), incident_id=it.incident_id, event=it.event,
-            decision=Decision(it.decision), score=it.score, priority=it.priority, reasons=it.reasons,
-            rule_version=self.rule_version, major_event=it.major_event, decided_at=self.decided_at)
-            for it in self.decided]
+        return [
+            TriagedAlarm(
+                event_id=uuid.UUID(it.decision_id),
+                incident_id=it.incident_id,
+                event=it.event,
+                decision=Decision(it.decision),
+                score=it.score,
+                priority=it.priority,
+                reasons=it.reasons,
+                rule_version=self.rule_version,
+                major_event=it.major_event,
+                decided_at=self.decided_at,
+            )
+            for it in self.decided
+        ]
 
     def encoded(self) -> list[tuple[str, bytes]]:
         """``(key, value)`` of every decision: the JSON ``TriagedAlarm.to_bytes()`` writes, without the models."""
@@ -91,12 +105,33 @@ class BatchResult:
         out = []
         for it in self.decided:
             inc = it.incident_id or ""
-            out.append((inc, b"".join((
-                b'{"event_id":"', it.decision_id.encode(), head, inc.encode(), b'","event":',
-                event_json(it.event, it.raw), b',"decision":"', (it.decision or "").encode(), b'","score":',
-                str(it.score).encode(), b',"priority":', str(it.priority).encode(), b',"reasons":[',
-                b",".join([_reason_json(r) for r in it.reasons]), b"]", tail,
-                b"true" if it.major_event else b"false", at))))
+            out.append(
+                (
+                    inc,
+                    b"".join(
+                        (
+                            b'{"event_id":"',
+                            it.decision_id.encode(),
+                            head,
+                            inc.encode(),
+                            b'","event":',
+                            event_json(it.event, it.raw),
+                            b',"decision":"',
+                            (it.decision or "").encode(),
+                            b'","score":',
+                            str(it.score).encode(),
+                            b',"priority":',
+                            str(it.priority).encode(),
+                            b',"reasons":[',
+                            b",".join([_reason_json(r) for r in it.reasons]),
+                            b"]",
+                            tail,
+                            b"true" if it.major_event else b"false",
+                            at,
+                        )
+                    ),
+                )
+            )
         return out
 
 
@@ -108,8 +143,13 @@ Publish = Callable[[list[tuple[str, bytes]]], Awaitable[None]]
 
 
 class Pipeline:
-    def __init__(self, state: TriageState, rules: Callable[[], RuleSet],
-                 now: Callable[[], datetime] = utcnow, chunk: int = CHUNK) -> None:
+    def __init__(
+        self,
+        state: TriageState,
+        rules: Callable[[], RuleSet],
+        now: Callable[[], datetime] = utcnow,
+        chunk: int = CHUNK,
+    ) -> None:
         self._state = state
         self._rules = rules
         self._now = now
@@ -118,8 +158,12 @@ class Pipeline:
         self._shared = SharedStateStage()
         self.stages: list[Stage] = [self._shared, ScoreStage(), DecideStage()]
 
-    async def run(self, events: Sequence[AlarmEvent], raws: Sequence[bytes] | None = None,
-                  publish: Publish | None = None) -> BatchResult:
+    async def run(
+        self,
+        events: Sequence[AlarmEvent],
+        raws: Sequence[bytes] | None = None,
+        publish: Publish | None = None,
+    ) -> BatchResult:
         """Triage one batch (a partition's records, in order). ``raws``: each event's consumed bytes.
 
         The batch goes to the shared state in chunks, strictly one after the other (chunk k+1's call is
@@ -140,8 +184,11 @@ class Pipeline:
 
         def items_of(i: int) -> list[Item]:
             # items are set up chunk by chunk: the first call goes out sooner, the rest overlap Redis
-            chunk = ([Item.of(ev) for ev in events[i:i + n]] if raws is None
-                     else [Item.of(ev, raw) for ev, raw in zip(events[i:i + n], raws[i:i + n], strict=True)])
+            chunk = (
+                [Item.of(ev) for ev in events[i : i + n]]
+                if raws is None
+                else [Item.of(ev, raw) for ev, raw in zip(events[i : i + n], raws[i : i + n], strict=True)]
+            )
             all_items.extend(chunk)
             return chunk
 
@@ -155,7 +202,7 @@ class Pipeline:
         try:
             chunk = items_of(0)
             pending = asyncio.ensure_future(state.triage_packed(state.pack(*shared.requests(chunk, ctx))))
-            await asyncio.sleep(0)   # let it write its request
+            await asyncio.sleep(0)  # let it write its request
             for k in range(len(starts)):
                 nxt_items = items_of(starts[k + 1]) if k + 1 < len(starts) else None
                 nxt = state.pack(*shared.requests(nxt_items, ctx)) if nxt_items is not None else None
@@ -164,7 +211,7 @@ class Pipeline:
                 pending = None
                 if nxt is not None:
                     pending = asyncio.ensure_future(state.triage_packed(nxt))
-                    await asyncio.sleep(0)   # let it write its request before this chunk is scored
+                    await asyncio.sleep(0)  # let it write its request before this chunk is scored
                 items = shared.apply(chunk, answers)
                 chunk = nxt_items or []
                 for stage in rest:

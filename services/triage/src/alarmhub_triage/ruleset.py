@@ -188,9 +188,17 @@ class RuleSet(_M):
     def longest_window_s(self) -> float:
         """Redis keys live this long (wall clock); the windows themselves are checked in event time."""
         c = self.correlation
-        return max(c.site_window_s, c.vehicle_window_s, c.camera_window_s, self.confirmation.window_s,
-                   self.swinger.window_s, self.area.window_s, self.dedup.default_s,
-                   *self.dedup.by_kind.values(), self.test_mode.duration_s)
+        return max(
+            c.site_window_s,
+            c.vehicle_window_s,
+            c.camera_window_s,
+            self.confirmation.window_s,
+            self.swinger.window_s,
+            self.area.window_s,
+            self.dedup.default_s,
+            *self.dedup.by_kind.values(),
+            self.test_mode.duration_s,
+        )
 
 
 def parse_rules(text: bytes | str) -> RuleSet:

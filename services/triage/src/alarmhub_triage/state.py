@@ -255,18 +255,18 @@ class StateRequest(NamedTuple):
     ts: int
     dedup_window_ms: int
     dedup_ttl_s: int
-    swinger_key: str          # '' when the event is not watched for swinging
-    counted: bool             # a new signal (counted); a restore only looks
+    swinger_key: str  # '' when the event is not watched for swinging
+    counted: bool  # a new signal (counted); a restore only looks
     device: str
-    key: str                  # correlation key
-    window_ms: int            # its idle window
+    key: str  # correlation key
+    window_ms: int  # its idle window
     may_open: bool
-    geo_mode: int             # 0 none, 1 camera event, 2 alarm site
+    geo_mode: int  # 0 none, 1 camera event, 2 alarm site
     lonlat: tuple[float, float] | None
     candidate_id: str
     record_json: str
-    area_cell: str            # '' none
-    test_op: str = ""         # '' none, 's' start test mode until test_until, 'e' end it
+    area_cell: str  # '' none
+    test_op: str = ""  # '' none, 's' start test mode until test_until, 'e' end it
     test_until: int = 0
 
 
@@ -288,7 +288,7 @@ class StateAnswer(NamedTuple):
     dropped: str | None
     incident_id: str | None = None
     opened: bool = False
-    records: Sequence[dict[str, Any]] = ()    # the incident's stored records, decoded (empty: only this event)
+    records: Sequence[dict[str, Any]] = ()  # the incident's stored records, decoded (empty: only this event)
     camera_hits: int = 0
     area_sites: int = 0
     verdicts: tuple[int, int] = (0, 0)
@@ -296,7 +296,11 @@ class StateAnswer(NamedTuple):
     swinger_report: bool = False
 
 
-_DROPPED = {"d": StateAnswer("duplicate"), "t": StateAnswer("swinger_throttled"), "i": StateAnswer("informational")}
+_DROPPED = {
+    "d": StateAnswer("duplicate"),
+    "t": StateAnswer("swinger_throttled"),
+    "i": StateAnswer("informational"),
+}
 
 
 def _s(v: Any) -> str:
@@ -311,8 +315,9 @@ class TriageState:
         self.prefix = prefix
         self.ttl_s = max(60, int(ttl_s))
         self._memo_ttl_s = memo_ttl_s
-        self._scripts = {name: redis.register_script(src) for name, src in
-                         (("triage", _TRIAGE), ("verdict", _VERDICT))}
+        self._scripts = {
+            name: redis.register_script(src) for name, src in (("triage", _TRIAGE), ("verdict", _VERDICT))
+        }
 
     async def ping(self) -> bool:
         return bool(await self._r.ping())
@@ -340,13 +345,41 @@ class TriageState:
         batch = []
         for q in reqs:
             lon, lat = q.lonlat if q.lonlat else (0.0, 0.0)
-            batch.append([q.fingerprint, q.event_id, str(q.ts), q.dedup_window_ms, q.dedup_ttl_s, q.swinger_key,
-                          1 if q.counted else 0, q.device, q.key, q.window_ms, 1 if q.may_open else 0,
-                          q.geo_mode if q.lonlat else 0, lon, lat, q.candidate_id, q.record_json, q.area_cell,
-                          q.test_op, str(q.test_until)])
-        return self._args(batch, self.ttl_s, self._memo_ttl_s, p.swinger_window_ms, p.swinger_limit,
-                          p.trouble_window_ms, p.max_records, p.radius_m, max(1, p.camera_window_ms),
-                          p.area_window_ms)
+            batch.append(
+                [
+                    q.fingerprint,
+                    q.event_id,
+                    str(q.ts),
+                    q.dedup_window_ms,
+                    q.dedup_ttl_s,
+                    q.swinger_key,
+                    1 if q.counted else 0,
+                    q.device,
+                    q.key,
+                    q.window_ms,
+                    1 if q.may_open else 0,
+                    q.geo_mode if q.lonlat else 0,
+                    lon,
+                    lat,
+                    q.candidate_id,
+                    q.record_json,
+                    q.area_cell,
+                    q.test_op,
+                    str(q.test_until),
+                ]
+            )
+        return self._args(
+            batch,
+            self.ttl_s,
+            self._memo_ttl_s,
+            p.swinger_window_ms,
+            p.swinger_limit,
+            p.trouble_window_ms,
+            p.max_records,
+            p.radius_m,
+            max(1, p.camera_window_ms),
+            p.area_window_ms,
+        )
 
     async def triage_packed(self, args: list[Any]) -> list[StateAnswer]:
         """One script call with arguments from :meth:`pack`; the answers in the requests' order."""
@@ -356,7 +389,9 @@ class TriageState:
             if isinstance(a, str):
                 out.append(_DROPPED[a])
             else:
-                out.append(StateAnswer(None, a[0], a[1] == 1, a[3], a[2], a[4], (a[5], a[6]), a[7], a[8] == 1))
+                out.append(
+                    StateAnswer(None, a[0], a[1] == 1, a[3], a[2], a[4], (a[5], a[6]), a[7], a[8] == 1)
+                )
         return out
 
     async def verdicts(self, devices: Sequence[str]) -> list[tuple[int, int]]:

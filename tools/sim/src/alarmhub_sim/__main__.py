@@ -33,7 +33,9 @@ def _env_port(name: str, default: int) -> int:
 async def register_sites(api: str, token: str, sites: list[Any], wait_s: float = 120.0) -> int:
     """Register the demo sites in the account registry through the dispatch API (retrying while it starts)."""
     deadline = asyncio.get_running_loop().time() + wait_s
-    async with httpx.AsyncClient(base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as client:
         while True:
             try:
                 ok = 0
@@ -42,8 +44,12 @@ async def register_sites(api: str, token: str, sites: list[Any], wait_s: float =
                     if r.status_code in (200, 201, 409):
                         ok += 1
                     else:
-                        print(json.dumps({"event": "register_failed", "status": r.status_code, "body": r.text[:200]}),
-                              file=sys.stderr)
+                        print(
+                            json.dumps(
+                                {"event": "register_failed", "status": r.status_code, "body": r.text[:200]}
+                            ),
+                            file=sys.stderr,
+                        )
                 return ok
             except httpx.HTTPError:
                 if asyncio.get_running_loop().time() > deadline:
@@ -67,23 +73,48 @@ async def _live(args: argparse.Namespace) -> dict[str, Any]:
     registered = await register_sites(api, token, sites)
     print(json.dumps({"event": "sites_registered", "count": registered}), flush=True)
     jobs: dict[str, Any] = {
-        "dc09": dc09.run(host, _env_port("ALARMHUB_DC09_PORT", 7100), sites, rate=args.rate,
-                         duration_s=args.duration, poll_interval_s=60.0, seed=args.seed),
+        "dc09": dc09.run(
+            host,
+            _env_port("ALARMHUB_DC09_PORT", 7100),
+            sites,
+            rate=args.rate,
+            duration_s=args.duration,
+            poll_interval_s=60.0,
+            seed=args.seed,
+        ),
     }
     gps = _optional("gps")
     if gps is not None:
-        jobs["gps"] = gps.run(host, {"jt808": _env_port("ALARMHUB_JT808_PORT", 5015),
-                                     "gt06": _env_port("ALARMHUB_GT06_PORT", 5023),
-                                     "h02": _env_port("ALARMHUB_H02_PORT", 5013)},
-                              rate=args.rate * 10, count=None, duration_s=args.duration, vehicles=60, seed=args.seed)
+        jobs["gps"] = gps.run(
+            host,
+            {
+                "jt808": _env_port("ALARMHUB_JT808_PORT", 5015),
+                "gt06": _env_port("ALARMHUB_GT06_PORT", 5023),
+                "h02": _env_port("ALARMHUB_H02_PORT", 5013),
+            },
+            rate=args.rate * 10,
+            count=None,
+            duration_s=args.duration,
+            vehicles=60,
+            seed=args.seed,
+        )
     camera = _optional("camera")
     if camera is not None:
-        jobs["camera"] = camera.run(f"http://{host}:{_env_port('ALARMHUB_CAMERA_HTTP_PORT', 8081)}", host,
-                                    _env_port("ALARMHUB_SIP_PORT", 5060), rate=args.rate, count=None,
-                                    duration_s=args.duration, cameras=30, seed=args.seed)
+        jobs["camera"] = camera.run(
+            f"http://{host}:{_env_port('ALARMHUB_CAMERA_HTTP_PORT', 8081)}",
+            host,
+            _env_port("ALARMHUB_SIP_PORT", 5060),
+            rate=args.rate,
+            count=None,
+            duration_s=args.duration,
+            cameras=30,
+            seed=args.seed,
+        )
     names = list(jobs)
     results = await asyncio.gather(*jobs.values(), return_exceptions=True)
-    return {n: (r if not isinstance(r, BaseException) else repr(r)) for n, r in zip(names, results, strict=True)}
+    return {
+        n: (r if not isinstance(r, BaseException) else repr(r)) for n, r in zip(names, results, strict=True)
+    }
 
 
 async def _until_signal(work: Any) -> dict[str, Any]:
@@ -100,8 +131,9 @@ async def _until_signal(work: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="alarmhub-sim", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="alarmhub-sim", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seed", type=int, default=1)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -132,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=_env_port("ALARMHUB_JT809_PORT", 5809))
     p.add_argument("--user-id", type=int, default=int(os.environ.get("ALARMHUB_SIM_JT809_USER", "20001")))
     p.add_argument("--password", default=os.environ.get("ALARMHUB_SIM_JT809_PASSWORD", "sim-platform"))
-    p.add_argument("--gnss-center-id", type=int, default=int(os.environ.get("ALARMHUB_SIM_JT809_CENTER", "20001")))
+    p.add_argument(
+        "--gnss-center-id", type=int, default=int(os.environ.get("ALARMHUB_SIM_JT809_CENTER", "20001"))
+    )
     p.add_argument("--rate", type=float, default=50.0, help="positions per second")
     p.add_argument("--count", type=int, default=None)
     p.add_argument("--duration", type=float, default=None)
@@ -159,8 +193,15 @@ def main(argv: list[str] | None = None) -> int:
         async def go() -> dict[str, int]:
             if args.register:
                 await register_sites(args.register, args.token, sites)
-            return await dc09.run(args.host, args.port, sites, rate=args.rate, count=args.count,
-                                  duration_s=args.duration, seed=args.seed)
+            return await dc09.run(
+                args.host,
+                args.port,
+                sites,
+                rate=args.rate,
+                count=args.count,
+                duration_s=args.duration,
+                seed=args.seed,
+            )
 
         print(json.dumps(asyncio.run(go())))
         return 0
@@ -169,10 +210,25 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("bound the run with --count and/or --duration")
         from . import jt809
 
-        print(json.dumps(asyncio.run(jt809.run(
-            args.host, args.port, user_id=args.user_id, password=args.password,
-            gnss_center_id=args.gnss_center_id, rate=args.rate, count=args.count, duration_s=args.duration,
-            vehicles=args.units, seed=args.seed, alarms=args.alarms))))
+        print(
+            json.dumps(
+                asyncio.run(
+                    jt809.run(
+                        args.host,
+                        args.port,
+                        user_id=args.user_id,
+                        password=args.password,
+                        gnss_center_id=args.gnss_center_id,
+                        rate=args.rate,
+                        count=args.count,
+                        duration_s=args.duration,
+                        vehicles=args.units,
+                        seed=args.seed,
+                        alarms=args.alarms,
+                    )
+                )
+            )
+        )
         return 0
     if args.cmd in ("gps", "camera"):
         if args.count is None and args.duration is None:
@@ -181,16 +237,34 @@ def main(argv: list[str] | None = None) -> int:
         if mod is None:
             parser.error(f"the {args.cmd} simulator is not available in this build")
         if args.cmd == "gps":
-            res = asyncio.run(mod.run(args.host, {"jt808": _env_port("ALARMHUB_JT808_PORT", 5015),
-                                                  "gt06": _env_port("ALARMHUB_GT06_PORT", 5023),
-                                                  "h02": _env_port("ALARMHUB_H02_PORT", 5013)},
-                                      rate=args.rate, count=args.count, duration_s=args.duration,
-                                      vehicles=args.units, seed=args.seed))
+            res = asyncio.run(
+                mod.run(
+                    args.host,
+                    {
+                        "jt808": _env_port("ALARMHUB_JT808_PORT", 5015),
+                        "gt06": _env_port("ALARMHUB_GT06_PORT", 5023),
+                        "h02": _env_port("ALARMHUB_H02_PORT", 5013),
+                    },
+                    rate=args.rate,
+                    count=args.count,
+                    duration_s=args.duration,
+                    vehicles=args.units,
+                    seed=args.seed,
+                )
+            )
         else:
-            res = asyncio.run(mod.run(f"http://{args.host}:{_env_port('ALARMHUB_CAMERA_HTTP_PORT', 8081)}",
-                                      args.host, _env_port("ALARMHUB_SIP_PORT", 5060), rate=args.rate,
-                                      count=args.count, duration_s=args.duration, cameras=args.units,
-                                      seed=args.seed))
+            res = asyncio.run(
+                mod.run(
+                    f"http://{args.host}:{_env_port('ALARMHUB_CAMERA_HTTP_PORT', 8081)}",
+                    args.host,
+                    _env_port("ALARMHUB_SIP_PORT", 5060),
+                    rate=args.rate,
+                    count=args.count,
+                    duration_s=args.duration,
+                    cameras=args.units,
+                    seed=args.seed,
+                )
+            )
         print(json.dumps(res))
         return 0
     print(json.dumps(asyncio.run(_until_signal(_live(args))), default=str), flush=True)

@@ -36,14 +36,24 @@ from .sites import DISTRICT_ANCHORS
 __all__ = ["SimCamera", "cameras_for", "run"]
 
 CN = timezone(timedelta(hours=8))
-SCENARIOS: tuple[tuple[str, float], ...] = (("motion", 0.7), ("intrusion", 0.15), ("line_crossing", 0.1),
-                                            ("tamper", 0.05))
-ISAPI_TYPES = {"motion": "VMD", "intrusion": "fielddetection", "line_crossing": "linedetection",
-               "tamper": "tamperdetection"}
-ONVIF_TOPICS = {"motion": ("tns1:RuleEngine/CellMotionDetector/Motion", "IsMotion"),
-                "intrusion": ("tns1:RuleEngine/FieldDetector/ObjectsInside", "IsInside"),
-                "line_crossing": ("tns1:RuleEngine/LineDetector/Crossed", "ObjectId"),
-                "tamper": ("tns1:RuleEngine/TamperDetector/Tamper", "IsTamper")}
+SCENARIOS: tuple[tuple[str, float], ...] = (
+    ("motion", 0.7),
+    ("intrusion", 0.15),
+    ("line_crossing", 0.1),
+    ("tamper", 0.05),
+)
+ISAPI_TYPES = {
+    "motion": "VMD",
+    "intrusion": "fielddetection",
+    "line_crossing": "linedetection",
+    "tamper": "tamperdetection",
+}
+ONVIF_TOPICS = {
+    "motion": ("tns1:RuleEngine/CellMotionDetector/Motion", "IsMotion"),
+    "intrusion": ("tns1:RuleEngine/FieldDetector/ObjectsInside", "IsInside"),
+    "line_crossing": ("tns1:RuleEngine/LineDetector/Crossed", "ObjectId"),
+    "tamper": ("tns1:RuleEngine/TamperDetector/Tamper", "IsTamper"),
+}
 GB_TYPES = {"motion": "2", "intrusion": "6", "line_crossing": "5", "tamper": "11"}
 PROTOCOL_MIX = (("isapi", 0.45), ("gb28181", 0.4), ("onvif", 0.15))
 
@@ -73,44 +83,57 @@ def cameras_for(n: int, *, seed: int = 1) -> list[SimCamera]:
             if r < acc:
                 proto = p
                 break
-        out.append(SimCamera(proto, f"{adcode}0000132{seed % 100:02d}{i:05d}", f"{district} camera {i}",
-                             round(lat + rng.uniform(-0.02, 0.02), 6), round(lon + rng.uniform(-0.02, 0.02), 6),
-                             f"02:{seed % 256:02x}:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}:01"))
+        out.append(
+            SimCamera(
+                proto,
+                f"{adcode}0000132{seed % 100:02d}{i:05d}",
+                f"{district} camera {i}",
+                round(lat + rng.uniform(-0.02, 0.02), 6),
+                round(lon + rng.uniform(-0.02, 0.02), 6),
+                f"02:{seed % 256:02x}:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}:01",
+            )
+        )
     return out
 
 
 def isapi_alert(cam: SimCamera, scenario: str, active: bool, now: datetime, post_count: int = 1) -> bytes:
     event = ISAPI_TYPES[scenario] if scenario != "heartbeat" else "videoloss"
     state = "active" if active else "inactive"
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<EventNotificationAlert version="2.0" '
-            f'xmlns="http://www.hikvision.com/ver20/XMLSchema">\n<ipAddress>127.0.0.1</ipAddress>\n'
-            f"<portNo>80</portNo>\n<protocol>HTTP</protocol>\n<macAddress>{cam.mac}</macAddress>\n"
-            f"<channelID>{cam.channel}</channelID>\n<dateTime>{now.astimezone(CN).isoformat(timespec='seconds')}"
-            f"</dateTime>\n<activePostCount>{post_count if active else 0}</activePostCount>\n"
-            f"<eventType>{event}</eventType>\n<eventState>{state}</eventState>\n"
-            f"<eventDescription>{event} alarm</eventDescription>\n</EventNotificationAlert>\n").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<EventNotificationAlert version="2.0" '
+        f'xmlns="http://www.hikvision.com/ver20/XMLSchema">\n<ipAddress>127.0.0.1</ipAddress>\n'
+        f"<portNo>80</portNo>\n<protocol>HTTP</protocol>\n<macAddress>{cam.mac}</macAddress>\n"
+        f"<channelID>{cam.channel}</channelID>\n<dateTime>{now.astimezone(CN).isoformat(timespec='seconds')}"
+        f"</dateTime>\n<activePostCount>{post_count if active else 0}</activePostCount>\n"
+        f"<eventType>{event}</eventType>\n<eventState>{state}</eventState>\n"
+        f"<eventDescription>{event} alarm</eventDescription>\n</EventNotificationAlert>\n"
+    ).encode()
 
 
 def onvif_notify(scenario: str, active: bool, now: datetime) -> bytes:
     topic, item = ONVIF_TOPICS[scenario]
     value = "1" if item == "ObjectId" else ("true" if active else "false")
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
-            f'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" xmlns:tt="http://www.onvif.org/ver10/schema" '
-            f'xmlns:tns1="http://www.onvif.org/ver10/topics"><s:Body><wsnt:Notify><wsnt:NotificationMessage>'
-            f'<wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">{topic}</wsnt:Topic>'
-            f'<wsnt:Message><tt:Message UtcTime="{now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}" '
-            f'PropertyOperation="Changed"><tt:Source><tt:SimpleItem Name="Rule" Value="sim-{scenario}"/></tt:Source>'
-            f'<tt:Data><tt:SimpleItem Name="{item}" Value="{value}"/></tt:Data></tt:Message></wsnt:Message>'
-            f"</wsnt:NotificationMessage></wsnt:Notify></s:Body></s:Envelope>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+        f'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" xmlns:tt="http://www.onvif.org/ver10/schema" '
+        f'xmlns:tns1="http://www.onvif.org/ver10/topics"><s:Body><wsnt:Notify><wsnt:NotificationMessage>'
+        f'<wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">{topic}</wsnt:Topic>'
+        f'<wsnt:Message><tt:Message UtcTime="{now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}" '
+        f'PropertyOperation="Changed"><tt:Source><tt:SimpleItem Name="Rule" Value="sim-{scenario}"/></tt:Source>'
+        f'<tt:Data><tt:SimpleItem Name="{item}" Value="{value}"/></tt:Data></tt:Message></wsnt:Message>'
+        f"</wsnt:NotificationMessage></wsnt:Notify></s:Body></s:Envelope>"
+    ).encode()
 
 
 def gb_alarm_body(cam: SimCamera, scenario: str, sn: int, now: datetime) -> bytes:
-    return ('<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Alarm</CmdType>\r\n'
-            f"<SN>{sn}</SN>\r\n<DeviceID>{cam.id}</DeviceID>\r\n<AlarmPriority>3</AlarmPriority>\r\n"
-            f"<AlarmMethod>5</AlarmMethod>\r\n<AlarmTime>{now.astimezone(CN).strftime('%Y-%m-%dT%H:%M:%S')}"
-            f"</AlarmTime>\r\n<AlarmDescription>模拟{scenario}报警</AlarmDescription>\r\n<Longitude>{cam.lon}"
-            f"</Longitude>\r\n<Latitude>{cam.lat}</Latitude>\r\n<Info>\r\n<AlarmType>{GB_TYPES[scenario]}"
-            "</AlarmType>\r\n</Info>\r\n</Notify>\r\n").encode("gb2312")
+    return (
+        '<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Alarm</CmdType>\r\n'
+        f"<SN>{sn}</SN>\r\n<DeviceID>{cam.id}</DeviceID>\r\n<AlarmPriority>3</AlarmPriority>\r\n"
+        f"<AlarmMethod>5</AlarmMethod>\r\n<AlarmTime>{now.astimezone(CN).strftime('%Y-%m-%dT%H:%M:%S')}"
+        f"</AlarmTime>\r\n<AlarmDescription>模拟{scenario}报警</AlarmDescription>\r\n<Longitude>{cam.lon}"
+        f"</Longitude>\r\n<Latitude>{cam.lat}</Latitude>\r\n<Info>\r\n<AlarmType>{GB_TYPES[scenario]}"
+        "</AlarmType>\r\n</Info>\r\n</Notify>\r\n"
+    ).encode("gb2312")
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -132,9 +155,15 @@ class _Udp(asyncio.DatagramProtocol):
             except Exception:
                 return
             self.server_requests.append(req.body)
-            ok = ["SIP/2.0 200 OK", *(f"Via: {v}" for v in req.header_all("via")),
-                  f"From: {req.header('from')}", f"To: {req.header('to')};tag={uuid.uuid4().hex[:8]}",
-                  f"Call-ID: {req.call_id}", f"CSeq: {req.header('cseq')}", "Content-Length: 0"]
+            ok = [
+                "SIP/2.0 200 OK",
+                *(f"Via: {v}" for v in req.header_all("via")),
+                f"From: {req.header('from')}",
+                f"To: {req.header('to')};tag={uuid.uuid4().hex[:8]}",
+                f"Call-ID: {req.call_id}",
+                f"CSeq: {req.header('cseq')}",
+                "Content-Length: 0",
+            ]
             if self.transport is not None:
                 self.transport.sendto(("\r\n".join(ok) + "\r\n\r\n").encode(), addr)
             return
@@ -145,7 +174,9 @@ class _Udp(asyncio.DatagramProtocol):
 class GbDevice:
     """A GB/T 28181 device UA on its own UDP socket."""
 
-    def __init__(self, cam: SimCamera, host: str, port: int, *, server_id: str, realm: str, password: str) -> None:
+    def __init__(
+        self, cam: SimCamera, host: str, port: int, *, server_id: str, realm: str, password: str
+    ) -> None:
         self.cam, self.host, self.port = cam, host, port
         self.server_id, self.realm, self.password = server_id, realm, password
         self.cseq = 0
@@ -156,7 +187,9 @@ class GbDevice:
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
-        self.transport, self.proto = await loop.create_datagram_endpoint(_Udp, remote_addr=(self.host, self.port))
+        self.transport, self.proto = await loop.create_datagram_endpoint(
+            _Udp, remote_addr=(self.host, self.port)
+        )
 
     def close(self) -> None:
         if self.transport is not None:
@@ -167,11 +200,17 @@ class GbDevice:
         assert self.transport is not None
         lport = self.transport.get_extra_info("sockname")[1]
         uri = f"sip:{self.server_id}@{self.realm}"
-        to = f"<sip:{self.cam.id}@{self.realm}>" if method == "REGISTER" else f"<sip:{self.server_id}@{self.realm}>"
-        head = (f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{lport};rport;branch=z9hG4bK{uuid.uuid4().hex[:12]}"
-                f"\r\nFrom: <sip:{self.cam.id}@{self.realm}>;tag={self.call_id[:8]}\r\nTo: {to}\r\n"
-                f"Call-ID: {call_id or uuid.uuid4().hex}\r\nCSeq: {self.cseq} {method}\r\nMax-Forwards: 70\r\n"
-                f"User-Agent: alarmhub-sim IPC\r\n{extra}")
+        to = (
+            f"<sip:{self.cam.id}@{self.realm}>"
+            if method == "REGISTER"
+            else f"<sip:{self.server_id}@{self.realm}>"
+        )
+        head = (
+            f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{lport};rport;branch=z9hG4bK{uuid.uuid4().hex[:12]}"
+            f"\r\nFrom: <sip:{self.cam.id}@{self.realm}>;tag={self.call_id[:8]}\r\nTo: {to}\r\n"
+            f"Call-ID: {call_id or uuid.uuid4().hex}\r\nCSeq: {self.cseq} {method}\r\nMax-Forwards: 70\r\n"
+            f"User-Agent: alarmhub-sim IPC\r\n{extra}"
+        )
         if body:
             head += "Content-Type: Application/MANSCDP+xml\r\n"
         return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
@@ -181,7 +220,7 @@ class GbDevice:
         for attempt in range(3):  # RFC 3261 timer A: 0.5 s, doubling
             self.transport.sendto(data)
             try:
-                return parse_sip(await asyncio.wait_for(self.proto.replies.get(), 0.5 * 2 ** attempt))
+                return parse_sip(await asyncio.wait_for(self.proto.replies.get(), 0.5 * 2**attempt))
             except TimeoutError:
                 continue
         raise TimeoutError("no answer")
@@ -193,25 +232,43 @@ class GbDevice:
             return int(first.status or 0)
         www = parse_auth_params(first.header("WWW-Authenticate") or "")
         uri = f"sip:{self.server_id}@{self.realm}"
-        resp = digest_response(username=self.cam.id, realm=www.get("realm", self.realm), password=self.password,
-                               method="REGISTER", uri=uri, nonce=www.get("nonce", ""), qop="auth", nc="00000001",
-                               cnonce="0a4f113b")
-        auth = (f'Authorization: Digest username="{self.cam.id}", realm="{www.get("realm", self.realm)}", '
-                f'nonce="{www.get("nonce", "")}", uri="{uri}", response="{resp}", algorithm=MD5, qop=auth, '
-                f'nc=00000001, cnonce="0a4f113b"\r\nExpires: 3600\r\n')
+        resp = digest_response(
+            username=self.cam.id,
+            realm=www.get("realm", self.realm),
+            password=self.password,
+            method="REGISTER",
+            uri=uri,
+            nonce=www.get("nonce", ""),
+            qop="auth",
+            nc="00000001",
+            cnonce="0a4f113b",
+        )
+        auth = (
+            f'Authorization: Digest username="{self.cam.id}", realm="{www.get("realm", self.realm)}", '
+            f'nonce="{www.get("nonce", "")}", uri="{uri}", response="{resp}", algorithm=MD5, qop=auth, '
+            f'nc=00000001, cnonce="0a4f113b"\r\nExpires: 3600\r\n'
+        )
         second = await self._send(self._request("REGISTER", auth, call_id=call_id))
         return int(second.status or 0)
 
     async def keepalive(self) -> int:
         self.sn += 1
-        body = ('<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n'
-                f"<SN>{self.sn}</SN>\r\n<DeviceID>{self.cam.id}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n")
+        body = (
+            '<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n'
+            f"<SN>{self.sn}</SN>\r\n<DeviceID>{self.cam.id}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n"
+        )
         return int((await self._send(self._request("MESSAGE", body=body.encode()))).status or 0)
 
     async def alarm(self, scenario: str, now: datetime) -> int:
         self.sn += 1
-        return int((await self._send(self._request("MESSAGE", body=gb_alarm_body(self.cam, scenario, self.sn, now)))
-                    ).status or 0)
+        return int(
+            (
+                await self._send(
+                    self._request("MESSAGE", body=gb_alarm_body(self.cam, scenario, self.sn, now))
+                )
+            ).status
+            or 0
+        )
 
 
 async def _register_cameras(cams: list[SimCamera], counters: Counter[str]) -> None:
@@ -220,20 +277,42 @@ async def _register_cameras(cams: list[SimCamera], counters: Counter[str]) -> No
     if not api:
         return
     token = os.environ.get("ALARMHUB_DEV_TOKEN", "dev-city-admin")
-    async with httpx.AsyncClient(base_url=api, timeout=5.0, headers={"Authorization": f"Bearer {token}"}) as c:
+    async with httpx.AsyncClient(
+        base_url=api, timeout=5.0, headers={"Authorization": f"Bearer {token}"}
+    ) as c:
         for cam in cams:
             try:
-                r = await c.post("/api/v1/registry/cameras", json={
-                    "id": cam.id, "name": cam.name, "lat": cam.lat, "lon": cam.lon, "ip": "127.0.0.1",
-                    "mac": cam.mac, "channel": cam.channel, "network": "police_video", "category": "public_place"})
+                r = await c.post(
+                    "/api/v1/registry/cameras",
+                    json={
+                        "id": cam.id,
+                        "name": cam.name,
+                        "lat": cam.lat,
+                        "lon": cam.lon,
+                        "ip": "127.0.0.1",
+                        "mac": cam.mac,
+                        "channel": cam.channel,
+                        "network": "police_video",
+                        "category": "public_place",
+                    },
+                )
                 counters["registered" if r.status_code < 300 else "register_refused"] += 1
             except httpx.HTTPError:
                 counters["register_failed"] += 1
                 return
 
 
-async def run(http_base: str, sip_host: str, sip_port: int, *, rate: float, count: int | None,
-              duration_s: float | None, cameras: int, seed: int) -> dict[str, int]:
+async def run(
+    http_base: str,
+    sip_host: str,
+    sip_port: int,
+    *,
+    rate: float,
+    count: int | None,
+    duration_s: float | None,
+    cameras: int,
+    seed: int,
+) -> dict[str, int]:
     """Drive ``cameras`` simulated cameras at ``rate`` events/s in total until ``count`` or ``duration_s``."""
     if count is None and duration_s is None:
         raise ValueError("bound the run with count and/or duration_s")
@@ -250,7 +329,9 @@ async def run(http_base: str, sip_host: str, sip_port: int, *, rate: float, coun
         try:
             for cam in cams:
                 if cam.protocol == "gb28181":
-                    dev = GbDevice(cam, sip_host, sip_port, server_id=server_id, realm=realm, password=password)
+                    dev = GbDevice(
+                        cam, sip_host, sip_port, server_id=server_id, realm=realm, password=password
+                    )
                     await dev.open()
                     devices[cam.id] = dev
                     try:
@@ -260,9 +341,11 @@ async def run(http_base: str, sip_host: str, sip_port: int, *, rate: float, coun
                         counters["gb28181_timeout"] += 1
                 elif cam.protocol == "isapi":
                     with contextlib.suppress(httpx.HTTPError):
-                        r = await http.post("/events/isapi", content=isapi_alert(cam, "heartbeat", False,
-                                                                                datetime.now(UTC)),
-                                            headers={"Content-Type": "application/xml"})
+                        r = await http.post(
+                            "/events/isapi",
+                            content=isapi_alert(cam, "heartbeat", False, datetime.now(UTC)),
+                            headers={"Content-Type": "application/xml"},
+                        )
                         counters[f"isapi_heartbeat_{r.status_code}"] += 1
             sent = 0
             interval = 1.0 / rate if rate > 0 else 1.0
@@ -294,16 +377,21 @@ async def run(http_base: str, sip_host: str, sip_port: int, *, rate: float, coun
                         if active and rng.random() < 0.2:
                             jpeg = b"\xff\xd8\xff\xe0" + rng.randbytes(1024) + b"\xff\xd9"
                             ctype = "multipart/form-data; boundary=MIME_boundary"
-                            body = (b'--MIME_boundary\r\nContent-Disposition: form-data; name="alert.xml"\r\n'
-                                    b"Content-Type: application/xml\r\n\r\n" + body + b"\r\n--MIME_boundary\r\n"
-                                    b'Content-Disposition: form-data; name="snap"; filename="snap.jpg"\r\n'
-                                    b"Content-Type: image/jpeg\r\n\r\n" + jpeg + b"\r\n--MIME_boundary--\r\n")
+                            body = (
+                                b'--MIME_boundary\r\nContent-Disposition: form-data; name="alert.xml"\r\n'
+                                b"Content-Type: application/xml\r\n\r\n" + body + b"\r\n--MIME_boundary\r\n"
+                                b'Content-Disposition: form-data; name="snap"; filename="snap.jpg"\r\n'
+                                b"Content-Type: image/jpeg\r\n\r\n" + jpeg + b"\r\n--MIME_boundary--\r\n"
+                            )
                         r = await http.post("/events/isapi", content=body, headers={"Content-Type": ctype})
                         counters[f"isapi_{r.status_code}"] += 1
                     elif cam.protocol == "onvif":
-                        r = await http.post("/events/onvif", params={"camera": cam.id},
-                                            content=onvif_notify(scenario, active, now),
-                                            headers={"Content-Type": "application/soap+xml"})
+                        r = await http.post(
+                            "/events/onvif",
+                            params={"camera": cam.id},
+                            content=onvif_notify(scenario, active, now),
+                            headers={"Content-Type": "application/soap+xml"},
+                        )
                         counters[f"onvif_{r.status_code}"] += 1
                     else:
                         dev = devices[cam.id]

@@ -28,11 +28,11 @@ SCENARIOS: tuple[tuple[str, str, str, int], ...] = (
     ("1", "130", "002", 10),  # burglary, hall PIR (second zone: cross-zone confirmation)
     ("1", "401", "001", 15),  # opening by user (disarm)
     ("3", "401", "001", 10),  # closing (arm)
-    ("1", "120", "000", 3),   # panic
-    ("1", "121", "001", 1),   # duress
-    ("1", "110", "003", 2),   # fire
-    ("1", "602", "000", 5),   # periodic test report
-    ("1", "301", "000", 4),   # AC loss (trouble)
+    ("1", "120", "000", 3),  # panic
+    ("1", "121", "001", 1),  # duress
+    ("1", "110", "003", 2),  # fire
+    ("1", "602", "000", 5),  # periodic test report
+    ("1", "301", "000", 4),  # AC loss (trouble)
 )
 
 
@@ -48,7 +48,9 @@ class Panel:
     ack_timeout_s: float = 2.0
     retries: int = 3
     seq: int = 0
-    local_host: str | None = None   # the panel's own source address (a receiver limits connections per address)
+    local_host: str | None = (
+        None  # the panel's own source address (a receiver limits connections per address)
+    )
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
 
@@ -75,8 +77,16 @@ class Panel:
         seq = self._next_seq()
         for attempt in range(self.retries + 1):
             # a retransmission carries the same sequence number and a fresh timestamp
-            frame = encode_message(token, seq, self.site.account, data, line=self.site.line,
-                                   receiver=None, timestamp=datetime.now(UTC) if key else None, key=key)
+            frame = encode_message(
+                token,
+                seq,
+                self.site.account,
+                data,
+                line=self.site.line,
+                receiver=None,
+                timestamp=datetime.now(UTC) if key else None,
+                key=key,
+            )
             try:
                 if self.writer is None:
                     await self._connect()
@@ -105,8 +115,17 @@ async def send_one(host: str, port: int, site: Site, qualifier: str, code: str, 
         await panel.close()
 
 
-async def run(host: str, port: int, sites: list[Site], *, rate: float, count: int | None = None,
-              duration_s: float | None = None, poll_interval_s: float = 60.0, seed: int = 1) -> dict[str, int]:
+async def run(
+    host: str,
+    port: int,
+    sites: list[Site],
+    *,
+    rate: float,
+    count: int | None = None,
+    duration_s: float | None = None,
+    poll_interval_s: float = 60.0,
+    seed: int = 1,
+) -> dict[str, int]:
     """Drive ``sites`` at ``rate`` alarms/s in total (plus NULL polls), bounded by count and/or duration."""
     if count is None and duration_s is None:
         raise ValueError("bound the run: give count or duration_s")

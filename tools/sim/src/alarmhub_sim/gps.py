@@ -36,7 +36,11 @@ __all__ = ["SCENARIOS", "Vehicle", "fleet", "run"]
 
 #: (scenario, weight) — what a report carries; most reports are plain positions.
 SCENARIOS: tuple[tuple[str, float], ...] = (
-    ("position", 0.97), ("ignition", 0.008), ("displacement", 0.008), ("power_cut", 0.008), ("sos", 0.006),
+    ("position", 0.97),
+    ("ignition", 0.008),
+    ("displacement", 0.008),
+    ("power_cut", 0.008),
+    ("sos", 0.006),
 )
 JT808_BITS = {"sos": 1 << 0, "power_cut": 1 << 8, "ignition": 1 << 27, "displacement": 1 << 28}
 GT06_ALARMS = {"sos": 0x01, "power_cut": 0x02, "displacement": 0x09, "ignition": 0x09}
@@ -71,7 +75,9 @@ class Vehicle:
         self.heading = (self.heading + rng.uniform(-30, 30)) % 360
         dist_km = self.speed_kmh * dt_s / 3600
         self.lat += dist_km / 111.0 * math.cos(math.radians(self.heading))
-        self.lon += dist_km / (111.0 * math.cos(math.radians(self.lat))) * math.sin(math.radians(self.heading))
+        self.lon += (
+            dist_km / (111.0 * math.cos(math.radians(self.lat))) * math.sin(math.radians(self.heading))
+        )
 
 
 def fleet(vehicles: int, *, seed: int = 1) -> list[Vehicle]:
@@ -94,8 +100,16 @@ def fleet(vehicles: int, *, seed: int = 1) -> list[Vehicle]:
             device = f"8697{seed % 100:02d}{i:09d}"
         else:
             device = f"41{seed % 100:02d}{i:06d}"
-        out.append(Vehicle(protocol, device, lat + rng.uniform(-0.02, 0.02), lon + rng.uniform(-0.02, 0.02),
-                           rng.uniform(0, 360), acc=rng.random() < 0.5))
+        out.append(
+            Vehicle(
+                protocol,
+                device,
+                lat + rng.uniform(-0.02, 0.02),
+                lon + rng.uniform(-0.02, 0.02),
+                rng.uniform(0, 360),
+                acc=rng.random() < 0.5,
+            )
+        )
     return out
 
 
@@ -113,8 +127,14 @@ async def _connect(v: Vehicle, host: str, port: int, stats: Counter[str]) -> Non
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
     v.reader, v.writer = reader, writer
     if v.protocol == "jt808":
-        body = (b"\x00\x2c\x01\x2f" + b"SIMUL" + b"AH-808".ljust(20, b"\x00") + v.device_id[-7:].encode()
-                + b"\x02" + f"粤B{v.device_id[-5:]}".encode("gbk"))
+        body = (
+            b"\x00\x2c\x01\x2f"
+            + b"SIMUL"
+            + b"AH-808".ljust(20, b"\x00")
+            + v.device_id[-7:].encode()
+            + b"\x02"
+            + f"粤B{v.device_id[-5:]}".encode("gbk")
+        )
         writer.write(jt808.encode_frame(0x0100, v.device_id, v.next_serial(), body))
         reg = await _read_jt808(reader)
         if reg.header.msg_id != 0x8100 or reg.body[2] != 0:
@@ -135,8 +155,9 @@ def _close(v: Vehicle) -> None:
     v.reader = v.writer = None
 
 
-async def _report(v: Vehicle, host: str, ports: dict[str, int], scenario: str, rng: random.Random,
-                  stats: Counter[str]) -> None:
+async def _report(
+    v: Vehicle, host: str, ports: dict[str, int], scenario: str, rng: random.Random, stats: Counter[str]
+) -> None:
     """Send one report (connecting first if needed); count it sent and, where the protocol answers, acked."""
     async with v.lock:
         try:
@@ -154,9 +175,16 @@ async def _report(v: Vehicle, host: str, ports: dict[str, int], scenario: str, r
                 v.acc = v.acc or scenario == "ignition"
             if v.protocol == "jt808":
                 bits = JT808_BITS.get(alarm, 0) if alarm else 0
-                body = jt808.location_body(lat=v.lat, lon=v.lon, alarm_bits=bits, status_bits=0x02 | int(v.acc),
-                                           speed_kmh=v.speed_kmh, heading_deg=int(v.heading),
-                                           local_time=_local(now, 8), altitude_m=20)
+                body = jt808.location_body(
+                    lat=v.lat,
+                    lon=v.lon,
+                    alarm_bits=bits,
+                    status_bits=0x02 | int(v.acc),
+                    speed_kmh=v.speed_kmh,
+                    heading_deg=int(v.heading),
+                    local_time=_local(now, 8),
+                    altitude_m=20,
+                )
                 v.writer.write(jt808.encode_frame(0x0200, v.device_id, v.next_serial(), body))
                 stats["sent"] += 1
                 ack = await _read_jt808(v.reader)
@@ -165,27 +193,43 @@ async def _report(v: Vehicle, host: str, ports: dict[str, int], scenario: str, r
             elif v.protocol == "gt06":
                 t = _local(now, 0)
                 stamp = (t.year % 100, t.month, t.day, t.hour, t.minute, t.second)
-                block = gt06.gps_content(local_time=stamp, lat=v.lat, lon=v.lon, speed_kmh=int(v.speed_kmh),
-                                         heading=int(v.heading))
+                block = gt06.gps_content(
+                    local_time=stamp, lat=v.lat, lon=v.lon, speed_kmh=int(v.speed_kmh), heading=int(v.heading)
+                )
                 if alarm:
                     # alarm packets carry the cell block with its own length byte (which counts itself)
-                    content = block[:18] + b"\x09" + block[18:26] + bytes(
-                        [0x40 | (0x02 if v.acc else 0), 0x04, 0x04, GT06_ALARMS[alarm], 0x02])
+                    content = (
+                        block[:18]
+                        + b"\x09"
+                        + block[18:26]
+                        + bytes([0x40 | (0x02 if v.acc else 0), 0x04, 0x04, GT06_ALARMS[alarm], 0x02])
+                    )
                     v.writer.write(gt06.encode_frame(0x16, content, v.next_serial()))
                     stats["sent"] += 1
                     await asyncio.wait_for(v.reader.readexactly(10), 10)
                     stats["acked"] += 1
                 else:
-                    v.writer.write(gt06.encode_frame(0x22, block + bytes([1 if v.acc else 0, 0, 0]), v.next_serial()))
+                    v.writer.write(
+                        gt06.encode_frame(0x22, block + bytes([1 if v.acc else 0, 0, 0]), v.next_serial())
+                    )
                     stats["sent"] += 1
             else:
                 status = 0xFFFFFFFF & ~(1 << 10 if v.acc else 0)
                 if alarm:
                     status &= ~H02_CLEAR_BITS[alarm]
                 t = _local(now, 0)
-                v.writer.write(h02.encode_v1(v.device_id, hms=t.strftime("%H%M%S"), dmy=t.strftime("%d%m%y"),
-                                             lat=v.lat, lon=v.lon, knots=v.speed_kmh / 1.852,
-                                             course=int(v.heading), status=status))
+                v.writer.write(
+                    h02.encode_v1(
+                        v.device_id,
+                        hms=t.strftime("%H%M%S"),
+                        dmy=t.strftime("%d%m%y"),
+                        lat=v.lat,
+                        lon=v.lon,
+                        knots=v.speed_kmh / 1.852,
+                        course=int(v.heading),
+                        status=status,
+                    )
+                )
                 stats["sent"] += 1
             await v.writer.drain()
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ConnectionError, FrameError) as exc:
@@ -194,8 +238,16 @@ async def _report(v: Vehicle, host: str, ports: dict[str, int], scenario: str, r
             _close(v)
 
 
-async def run(host: str, ports: dict[str, int], *, rate: float, count: int | None, duration_s: float | None,
-              vehicles: int, seed: int) -> dict[str, int]:
+async def run(
+    host: str,
+    ports: dict[str, int],
+    *,
+    rate: float,
+    count: int | None,
+    duration_s: float | None,
+    vehicles: int,
+    seed: int,
+) -> dict[str, int]:
     """Drive ``vehicles`` at ``rate`` reports/s in total, bounded by ``count`` and/or ``duration_s``."""
     if count is None and duration_s is None:
         raise ValueError("bound the run: give count or duration_s")

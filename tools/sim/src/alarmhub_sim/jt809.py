@@ -112,12 +112,30 @@ class _DownLink:
             writer.close()
 
 
-async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_id: int, rate: float,
-              count: int | None, duration_s: float | None, vehicles: int, seed: int, alarms: int = 0,
-              backfill: int = 0, offset_coordinates: bool = False, cipher: p.Cipher | None = None,
-              down_host: str = "127.0.0.1", heartbeat_s: float = 30.0, slave_wait_s: float = 2.0,
-              supervision_result: int | None = 0, answer_tracking: bool = True, supervision_delay_s: float = 0.0,
-              supervision_then: int | None = None) -> dict[str, int]:
+async def run(
+    host: str,
+    port: int,
+    *,
+    user_id: int,
+    password: str,
+    gnss_center_id: int,
+    rate: float,
+    count: int | None,
+    duration_s: float | None,
+    vehicles: int,
+    seed: int,
+    alarms: int = 0,
+    backfill: int = 0,
+    offset_coordinates: bool = False,
+    cipher: p.Cipher | None = None,
+    down_host: str = "127.0.0.1",
+    heartbeat_s: float = 30.0,
+    slave_wait_s: float = 2.0,
+    supervision_result: int | None = 0,
+    answer_tracking: bool = True,
+    supervision_delay_s: float = 0.0,
+    supervision_then: int | None = None,
+) -> dict[str, int]:
     """Log in, forward positions (and ``alarms`` 0x1402 theft reports, ``backfill`` 0x1203 batches), log out.
 
     Returns counters: ``login_result``, ``positions``, ``backfilled``, ``alarms``, ``heartbeats_answered``,
@@ -127,8 +145,10 @@ async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_
         duration_s = 10.0
     rnd = random.Random(seed)
     fleet = plates(vehicles, seed)
-    pos = {pl: [22.54 + rnd.uniform(-0.08, 0.08), 114.05 + rnd.uniform(-0.15, 0.15), rnd.uniform(0, 2 * math.pi)]
-           for pl in fleet}
+    pos = {
+        pl: [22.54 + rnd.uniform(-0.08, 0.08), 114.05 + rnd.uniform(-0.15, 0.15), rnd.uniform(0, 2 * math.pi)]
+        for pl in fleet
+    }
     down = _DownLink(gnss_center_id)
     down_port = await down.start(down_host)
     result: Counter[str] = Counter()
@@ -137,8 +157,14 @@ async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_
     def frame(msg_id: int, body: bytes) -> bytes:
         nonlocal serial
         serial += 1
-        return p.encode_frame(msg_id, body, serial=serial, gnss_center_id=gnss_center_id, cipher=cipher,
-                              key=rnd.randrange(1, 1 << 31) if cipher else 0)
+        return p.encode_frame(
+            msg_id,
+            body,
+            serial=serial,
+            gnss_center_id=gnss_center_id,
+            cipher=cipher,
+            key=rnd.randrange(1, 1 << 31) if cipher else 0,
+        )
 
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
     framer = p.Framer()
@@ -169,14 +195,20 @@ async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_
                 fleet.append(vm.plate)
                 added.add(vm.plate)
             if answer_tracking:
-                writer.write(frame(p.UP_EXG_MSG, p.vehicle_body(vm.plate, vm.colour, p.UP_EXG_MSG_RETURN_STARTUP_ACK,
-                                                                b"")))
+                writer.write(
+                    frame(
+                        p.UP_EXG_MSG,
+                        p.vehicle_body(vm.plate, vm.colour, p.UP_EXG_MSG_RETURN_STARTUP_ACK, b""),
+                    )
+                )
         elif vm.sub_type == p.DOWN_EXG_MSG_RETURN_END:
             if vm.plate in added:
                 added.discard(vm.plate)
                 fleet.remove(vm.plate)
             if answer_tracking:
-                writer.write(frame(p.UP_EXG_MSG, p.vehicle_body(vm.plate, vm.colour, p.UP_EXG_MSG_RETURN_END_ACK, b"")))
+                writer.write(
+                    frame(p.UP_EXG_MSG, p.vehicle_body(vm.plate, vm.colour, p.UP_EXG_MSG_RETURN_END_ACK, b""))
+                )
         elif vm.sub_type == p.DOWN_WARN_MSG_URGE_TODO_REQ and supervision_result is not None:
             sup = p.decode_9401(vm.data)
             results = [supervision_result] + ([supervision_then] if supervision_then is not None else [])
@@ -185,8 +217,17 @@ async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_
                 if writer.is_closing():
                     return
                 for r in results:
-                    writer.write(frame(p.UP_WARN_MSG, p.vehicle_body(vm.plate, vm.colour, p.UP_WARN_MSG_URGE_TODO_ACK,
-                                                                     p.supervision_ack_body(sup.supervision_id, r))))
+                    writer.write(
+                        frame(
+                            p.UP_WARN_MSG,
+                            p.vehicle_body(
+                                vm.plate,
+                                vm.colour,
+                                p.UP_WARN_MSG_URGE_TODO_ACK,
+                                p.supervision_ack_body(sup.supervision_id, r),
+                            ),
+                        )
+                    )
 
             if supervision_delay_s > 0:
                 asyncio.get_running_loop().call_later(supervision_delay_s, ack)
@@ -225,7 +266,9 @@ async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_
         started = time.monotonic()
         last_beat = started
         sent = 0
-        alarm_at = {int((i + 1) * (count or max(rate * (duration_s or 0), 1)) / (alarms + 1)) for i in range(alarms)}
+        alarm_at = {
+            int((i + 1) * (count or max(rate * (duration_s or 0), 1)) / (alarms + 1)) for i in range(alarms)
+        }
         while True:
             now_m = time.monotonic()
             elapsed = now_m - started
@@ -245,14 +288,26 @@ async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_
                 st[0] += 0.0002 * math.cos(st[2])
                 st[1] += 0.0002 * math.sin(st[2])
                 lon, lat = wgs84_to_gcj02(st[1], st[0]) if offset_coordinates else (st[1], st[0])
-                body = p.position_2011(lat, lon, now, speed=rnd.randrange(0, 80),
-                                       heading=int(math.degrees(st[2])) % 360, offset=offset_coordinates)
+                body = p.position_2011(
+                    lat,
+                    lon,
+                    now,
+                    speed=rnd.randrange(0, 80),
+                    heading=int(math.degrees(st[2])) % 360,
+                    offset=offset_coordinates,
+                )
                 chunks.append(frame(p.UP_EXG_MSG, p.vehicle_body(pl, 2, p.UP_EXG_MSG_REAL_LOCATION, body)))
                 sent += 1
                 if sent in alarm_at:
                     info = f"alarmhub-sim theft {pl}"
-                    chunks.append(frame(p.UP_WARN_MSG, p.vehicle_body(
-                        pl, 2, p.UP_WARN_MSG_ADPT_INFO, p.alarm_1402_body(0x0009, now, sent, info))))
+                    chunks.append(
+                        frame(
+                            p.UP_WARN_MSG,
+                            p.vehicle_body(
+                                pl, 2, p.UP_WARN_MSG_ADPT_INFO, p.alarm_1402_body(0x0009, now, sent, info)
+                            ),
+                        )
+                    )
                     result["alarms"] += 1
             if chunks:
                 writer.write(b"".join(chunks))
@@ -265,8 +320,12 @@ async def run(host: str, port: int, *, user_id: int, password: str, gnss_center_
         for b in range(backfill):
             pl = fleet[b % len(fleet)]
             now = datetime.now(UTC)
-            fixes = b"".join(p.position_2011(pos[pl][0], pos[pl][1], now.replace(microsecond=0)) for _ in range(3))
-            writer.write(frame(p.UP_EXG_MSG, p.vehicle_body(pl, 2, p.UP_EXG_MSG_HISTORY_LOCATION, b"\x03" + fixes)))
+            fixes = b"".join(
+                p.position_2011(pos[pl][0], pos[pl][1], now.replace(microsecond=0)) for _ in range(3)
+            )
+            writer.write(
+                frame(p.UP_EXG_MSG, p.vehicle_body(pl, 2, p.UP_EXG_MSG_HISTORY_LOCATION, b"\x03" + fixes))
+            )
             result["backfilled"] += 3
         writer.write(frame(p.UP_LINKTEST_REQ, b""))
         await writer.drain()
@@ -301,9 +360,25 @@ def main() -> None:
     ap.add_argument("--alarms", type=int, default=0)
     ap.add_argument("--seed", type=int, default=809)
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(run(a.host, a.port, user_id=a.user_id, password=a.password,
-                                     gnss_center_id=a.center, rate=a.rate, count=a.count, duration_s=a.duration,
-                                     vehicles=a.vehicles, seed=a.seed, alarms=a.alarms))))
+    print(
+        json.dumps(
+            asyncio.run(
+                run(
+                    a.host,
+                    a.port,
+                    user_id=a.user_id,
+                    password=a.password,
+                    gnss_center_id=a.center,
+                    rate=a.rate,
+                    count=a.count,
+                    duration_s=a.duration,
+                    vehicles=a.vehicles,
+                    seed=a.seed,
+                    alarms=a.alarms,
+                )
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -43,15 +43,25 @@ class Site:
     def registry_record(self) -> dict[str, object]:
         """The body of ``POST /api/v1/registry/accounts`` for this site."""
         return {
-            "line": self.line, "account": self.account, "company": self.company, "key_hex": self.key_hex,
-            "encryption_required": self.key_hex is not None, "supervision_s": 300,
-            "site": {"name": self.name, "address": self.address, "lat": self.lat, "lon": self.lon,
-                     "zones": {"001": "front door", "002": "hall PIR", "003": "back window", "004": "safe"}},
+            "line": self.line,
+            "account": self.account,
+            "company": self.company,
+            "key_hex": self.key_hex,
+            "encryption_required": self.key_hex is not None,
+            "supervision_s": 300,
+            "site": {
+                "name": self.name,
+                "address": self.address,
+                "lat": self.lat,
+                "lon": self.lon,
+                "zones": {"001": "front door", "002": "hall PIR", "003": "back window", "004": "safe"},
+            },
         }
 
 
-def demo_sites(n: int, *, seed: int = 7, line: str = "1", company: str = "demo-security",
-               encrypted_share: float = 0.0) -> list[Site]:
+def demo_sites(
+    n: int, *, seed: int = 7, line: str = "1", company: str = "demo-security", encrypted_share: float = 0.0
+) -> list[Site]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -59,8 +69,17 @@ def demo_sites(n: int, *, seed: int = 7, line: str = "1", company: str = "demo-s
         key = None
         if rng.random() < encrypted_share:
             key = bytes(rng.getrandbits(8) for _ in range(16)).hex().upper()
-        out.append(Site(
-            line=line, account=f"{1000 + i:04d}", company=company, name=f"演示站点 {i + 1} ({dname})",
-            address=f"{dname} synthetic address {i + 1}", lat=round(lat + rng.uniform(-0.012, 0.012), 6),
-            lon=round(lon + rng.uniform(-0.012, 0.012), 6), district=code, key_hex=key))
+        out.append(
+            Site(
+                line=line,
+                account=f"{1000 + i:04d}",
+                company=company,
+                name=f"演示站点 {i + 1} ({dname})",
+                address=f"{dname} synthetic address {i + 1}",
+                lat=round(lat + rng.uniform(-0.012, 0.012), 6),
+                lon=round(lon + rng.uniform(-0.012, 0.012), 6),
+                district=code,
+                key_hex=key,
+            )
+        )
     return out

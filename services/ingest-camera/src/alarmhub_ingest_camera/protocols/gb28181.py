@@ -56,8 +56,15 @@ class SipError(ValueError):
     """Unparseable SIP from the peer (answered with 400 where a reply is possible, and dead-lettered)."""
 
 
-_COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
-            "c": "content-type"}
+_COMPACT = {
+    "v": "via",
+    "f": "from",
+    "t": "to",
+    "i": "call-id",
+    "m": "contact",
+    "l": "content-length",
+    "c": "content-type",
+}
 
 
 @dataclass
@@ -221,6 +228,7 @@ class SipFramer:
 
 # ---------------------------------------------------------------- digest (RFC 2617 / RFC 3261 §22)
 
+
 def parse_auth_params(value: str) -> dict[str, str]:
     """``Digest a="b", c=d`` → ``{"a": "b", "c": "d"}`` (scheme dropped, keys lowercased)."""
     text = value.strip()
@@ -236,8 +244,18 @@ def _h(text: str) -> str:
     return hashlib.md5(text.encode("utf-8")).hexdigest()
 
 
-def digest_response(*, username: str, realm: str, password: str, method: str, uri: str, nonce: str,
-                    qop: str | None = None, nc: str | None = None, cnonce: str | None = None) -> str:
+def digest_response(
+    *,
+    username: str,
+    realm: str,
+    password: str,
+    method: str,
+    uri: str,
+    nonce: str,
+    qop: str | None = None,
+    nc: str | None = None,
+    cnonce: str | None = None,
+) -> str:
     ha1 = _h(f"{username}:{realm}:{password}")
     ha2 = _h(f"{method}:{uri}")
     if qop:
@@ -246,6 +264,7 @@ def digest_response(*, username: str, realm: str, password: str, method: str, ur
 
 
 # ---------------------------------------------------------------- MANSCDP bodies
+
 
 @dataclass(frozen=True)
 class ManscdpMessage:
@@ -307,9 +326,17 @@ def decode_manscdp(body: bytes) -> ManscdpMessage:
 
 # ---------------------------------------------------------------- responses
 
-def build_response(req: SipMessage, status: int, reason: str, *, to_tag: str | None = None,
-                   extra: list[tuple[str, str]] | None = None, peer: tuple[str, int] | None = None,
-                   server: str = "alarmhub") -> bytes:
+
+def build_response(
+    req: SipMessage,
+    status: int,
+    reason: str,
+    *,
+    to_tag: str | None = None,
+    extra: list[tuple[str, str]] | None = None,
+    peer: tuple[str, int] | None = None,
+    server: str = "alarmhub",
+) -> bytes:
     """A response that copies Via/From/To/Call-ID/CSeq as RFC 3261 §8.2.6 requires.
 
     ``received``/``rport`` are filled on the top Via (RFC 3581) so devices behind NAT get the answer.
@@ -335,6 +362,7 @@ def build_response(req: SipMessage, status: int, reason: str, *, to_tag: str | N
 
 
 # ---------------------------------------------------------------- registrar session
+
 
 class SipEventType(StrEnum):
     REGISTERED = "registered"
@@ -383,10 +411,19 @@ class _Registration:
 class Gb28181Registrar:
     """The SIP server side of GB/T 28181 for REGISTER and MESSAGE, as a pure state machine."""
 
-    def __init__(self, *, server_id: str, realm: str, password_for: dict[str, str] | None = None,
-                 default_password: str | None = None, nonce_ttl_s: int = 300, max_expires_s: int = 86400,
-                 max_devices: int = 500_000, secret: bytes | None = None,
-                 nonce_source: Callable[[datetime], str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        server_id: str,
+        realm: str,
+        password_for: dict[str, str] | None = None,
+        default_password: str | None = None,
+        nonce_ttl_s: int = 300,
+        max_expires_s: int = 86400,
+        max_devices: int = 500_000,
+        secret: bytes | None = None,
+        nonce_source: Callable[[datetime], str] | None = None,
+    ) -> None:
         self.server_id = server_id
         self.realm = realm
         self._passwords = password_for or {}
@@ -461,7 +498,9 @@ class Gb28181Registrar:
         """Called by the server once a deferred reply (after publishing) has been sent."""
         self._remember(req, reply)
 
-    def handle(self, req: SipMessage, peer: tuple[str, int], now: datetime, raw: bytes = b"") -> RegistrarResult:
+    def handle(
+        self, req: SipMessage, peer: tuple[str, int], now: datetime, raw: bytes = b""
+    ) -> RegistrarResult:
         """One request in; the reply and the events it produces out. Responses from the peer are ignored."""
         if not req.is_request:
             return RegistrarResult(None)
@@ -476,25 +515,35 @@ class Gb28181Registrar:
         if req.method == "MESSAGE":
             return self._message(req, peer, peer_s, now, to_tag, raw)
         if req.method in ("OPTIONS",):
-            reply = build_response(req, 200, "OK", to_tag=to_tag, peer=peer,
-                                   extra=[("Allow", "REGISTER, MESSAGE, OPTIONS")])
+            reply = build_response(
+                req, 200, "OK", to_tag=to_tag, peer=peer, extra=[("Allow", "REGISTER, MESSAGE, OPTIONS")]
+            )
             return RegistrarResult(reply)
         if req.method == "ACK":
             return RegistrarResult(None)
-        reply = build_response(req, 405, "Method Not Allowed", to_tag=to_tag, peer=peer,
-                               extra=[("Allow", "REGISTER, MESSAGE, OPTIONS")])
+        reply = build_response(
+            req,
+            405,
+            "Method Not Allowed",
+            to_tag=to_tag,
+            peer=peer,
+            extra=[("Allow", "REGISTER, MESSAGE, OPTIONS")],
+        )
         return RegistrarResult(reply)
 
-    def _challenge(self, req: SipMessage, peer: tuple[str, int], now: datetime, to_tag: str,
-                   stale: bool = False) -> bytes:
+    def _challenge(
+        self, req: SipMessage, peer: tuple[str, int], now: datetime, to_tag: str, stale: bool = False
+    ) -> bytes:
         value = f'Digest realm="{self.realm}", nonce="{self._nonce(now)}", algorithm=MD5, qop="auth"'
         if stale:
             value += ", stale=TRUE"
-        return build_response(req, 401, "Unauthorized", to_tag=to_tag, peer=peer,
-                              extra=[("WWW-Authenticate", value)])
+        return build_response(
+            req, 401, "Unauthorized", to_tag=to_tag, peer=peer, extra=[("WWW-Authenticate", value)]
+        )
 
-    def _register(self, req: SipMessage, peer: tuple[str, int], peer_s: str, now: datetime, to_tag: str,
-                  raw: bytes) -> RegistrarResult:
+    def _register(
+        self, req: SipMessage, peer: tuple[str, int], peer_s: str, now: datetime, to_tag: str, raw: bytes
+    ) -> RegistrarResult:
         device_id = req.from_user
         auth = req.header("authorization")
         if not auth:
@@ -504,8 +553,15 @@ class Gb28181Registrar:
         password = self.password(username)
         rejected = RegistrarResult(
             build_response(req, 403, "Forbidden", to_tag=to_tag, peer=peer),
-            [SipEvent(SipEventType.REJECTED, device_id or username or "?", peer_s, reason="bad credentials",
-                      raw=raw)],
+            [
+                SipEvent(
+                    SipEventType.REJECTED,
+                    device_id or username or "?",
+                    peer_s,
+                    reason="bad credentials",
+                    raw=raw,
+                )
+            ],
         )
         if password is None or username != device_id or params.get("realm") != self.realm:
             return rejected
@@ -513,9 +569,17 @@ class Gb28181Registrar:
         if not self._nonce_valid(nonce, now):
             return RegistrarResult(self._challenge(req, peer, now, to_tag, stale=True))
         qop = params.get("qop")
-        want = digest_response(username=username, realm=self.realm, password=password, method="REGISTER",
-                               uri=params.get("uri", ""), nonce=nonce, qop=qop, nc=params.get("nc"),
-                               cnonce=params.get("cnonce"))
+        want = digest_response(
+            username=username,
+            realm=self.realm,
+            password=password,
+            method="REGISTER",
+            uri=params.get("uri", ""),
+            nonce=nonce,
+            qop=qop,
+            nc=params.get("nc"),
+            cnonce=params.get("cnonce"),
+        )
         if not hmac.compare_digest(want, params.get("response", "").lower()):
             return rejected
         try:
@@ -527,8 +591,10 @@ class Gb28181Registrar:
         if m:
             expires = int(m.group(1))
         expires = max(0, min(expires, self._max_expires))
-        date = now.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%dT%H:%M:%S.") + \
-            f"{now.microsecond // 1000:03d}"
+        date = (
+            now.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%dT%H:%M:%S.")
+            + f"{now.microsecond // 1000:03d}"
+        )
         extra = [("Contact", contact)] if contact else []
         extra += [("Expires", str(expires)), ("Date", date)]
         reply = build_response(req, 200, "OK", to_tag=to_tag, peer=peer, extra=extra)
@@ -548,8 +614,9 @@ class Gb28181Registrar:
         fail = build_response(req, 500, "Server Internal Error", to_tag=to_tag, peer=peer)
         return RegistrarResult(reply, [event], failure_reply=fail)
 
-    def _message(self, req: SipMessage, peer: tuple[str, int], peer_s: str, now: datetime, to_tag: str,
-                 raw: bytes) -> RegistrarResult:
+    def _message(
+        self, req: SipMessage, peer: tuple[str, int], peer_s: str, now: datetime, to_tag: str, raw: bytes
+    ) -> RegistrarResult:
         device_id = req.from_user
         if not self.is_registered(device_id, now):
             return RegistrarResult(
@@ -569,32 +636,57 @@ class Gb28181Registrar:
         fail = build_response(req, 500, "Server Internal Error", to_tag=to_tag, peer=peer)
         if body.cmd_type == "Keepalive":
             # A keepalive proves liveness; extend the registration's grace at least to the next one.
-            return RegistrarResult(ok, [SipEvent(SipEventType.KEEPALIVE, device_id, peer_s, body, raw=raw)],
-                                   failure_reply=fail)
+            return RegistrarResult(
+                ok, [SipEvent(SipEventType.KEEPALIVE, device_id, peer_s, body, raw=raw)], failure_reply=fail
+            )
         if body.cmd_type == "Alarm" and body.root == "Notify":
-            return RegistrarResult(ok, [SipEvent(SipEventType.ALARM, body.device_id or device_id, peer_s, body,
-                                                 raw=raw)], failure_reply=fail)
-        return RegistrarResult(ok, [SipEvent(SipEventType.MESSAGE, device_id, peer_s, body, raw=raw)],
-                               failure_reply=fail)
+            return RegistrarResult(
+                ok,
+                [SipEvent(SipEventType.ALARM, body.device_id or device_id, peer_s, body, raw=raw)],
+                failure_reply=fail,
+            )
+        return RegistrarResult(
+            ok, [SipEvent(SipEventType.MESSAGE, device_id, peer_s, body, raw=raw)], failure_reply=fail
+        )
 
 
 def build_alarm_response_body(device_id: str, sn: str | None) -> bytes:
     """The application-level answer to an alarm Notify (A.2.6: ``<Response><CmdType>Alarm`` … OK)."""
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\r\n<Response>\r\n<CmdType>Alarm</CmdType>\r\n'
-            f"<SN>{sn or 0}</SN>\r\n<DeviceID>{device_id}</DeviceID>\r\n<Result>OK</Result>\r\n</Response>\r\n"
-            ).encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\r\n<Response>\r\n<CmdType>Alarm</CmdType>\r\n'
+        f"<SN>{sn or 0}</SN>\r\n<DeviceID>{device_id}</DeviceID>\r\n<Result>OK</Result>\r\n</Response>\r\n"
+    ).encode()
 
 
 #: GB/T 28181-2016 A.2.5 AlarmMethod codes
-ALARM_METHODS = {"1": "phone", "2": "device", "3": "sms", "4": "gps", "5": "video", "6": "device_fault", "7": "other"}
+ALARM_METHODS = {
+    "1": "phone",
+    "2": "device",
+    "3": "sms",
+    "4": "gps",
+    "5": "video",
+    "6": "device_fault",
+    "7": "other",
+}
 #: AlarmType within method 5 (video): 1 manual, 2 motion, 3 left object, 4 object removed, 5 tripwire,
 #: 6 intrusion, 7 reverse, 8 loitering, 9 traffic, 10 fast moving, 11 tamper (video blocked)
 VIDEO_ALARM_TYPES = {"2": "motion", "5": "line_crossing", "6": "intrusion", "11": "tamper"}
 
 
-def build_alarm_response_request(*, server_id: str, realm: str, sip_device_id: str, alarm: ManscdpMessage,
-                                 peer: tuple[str, int], local: tuple[str, int], transport: str,
-                                 call_id: str, branch: str, from_tag: str, cseq: int = 1) -> bytes:
+def build_alarm_response_request(
+    *,
+    server_id: str,
+    realm: str,
+    sip_device_id: str,
+    alarm: ManscdpMessage,
+    peer: tuple[str, int],
+    local: tuple[str, int],
+    transport: str,
+    call_id: str,
+    branch: str,
+    from_tag: str,
+    cseq: int = 1,
+) -> bytes:
     """The server's MESSAGE that answers a device's alarm Notify (§9.4, A.2.6 ``Response``/``Alarm``/OK).
 
     The 200 OK to the device's MESSAGE only says the SIP transaction arrived; this request tells the
@@ -612,4 +704,6 @@ def build_alarm_response_request(*, server_id: str, realm: str, sip_device_id: s
         ("Content-Type", "Application/MANSCDP+xml"),
     ]
     body = build_alarm_response_body(alarm.device_id or sip_device_id, alarm.sn)
-    return SipMessage("MESSAGE", f"sip:{sip_device_id}@{peer[0]}:{peer[1]}", None, None, headers, body).to_bytes()
+    return SipMessage(
+        "MESSAGE", f"sip:{sip_device_id}@{peer[0]}:{peer[1]}", None, None, headers, body
+    ).to_bytes()

@@ -60,7 +60,12 @@ class ImageRef:
     sha256: str
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "content_type": self.content_type, "size": self.size, "sha256": self.sha256}
+        return {
+            "name": self.name,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+        }
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,9 @@ def parse_alert_xml(xml: bytes, *, default_tz: timezone | None = None) -> IsapiA
     except ValueError as exc:
         raise IsapiError(f"non-numeric channel or post count: {exc}") from exc
     regions = tuple(
-        (el.text or "").strip() for el in root.iter() if _local(el.tag) == "regionID" and (el.text or "").strip()
+        (el.text or "").strip()
+        for el in root.iter()
+        if _local(el.tag) == "regionID" and (el.text or "").strip()
     )
     return IsapiAlert(
         event_type=event_type,
@@ -226,10 +233,14 @@ def parse_isapi(body: bytes, content_type: str | None, *, default_tz: timezone |
             if xml is None and looks_xml and not pct.startswith("image/"):
                 xml = payload
             else:
-                images.append(ImageRef(
-                    name=_part_name(headers, i), content_type=pct or "application/octet-stream",
-                    size=len(payload), sha256=hashlib.sha256(payload).hexdigest(),
-                ))
+                images.append(
+                    ImageRef(
+                        name=_part_name(headers, i),
+                        content_type=pct or "application/octet-stream",
+                        size=len(payload),
+                        sha256=hashlib.sha256(payload).hexdigest(),
+                    )
+                )
         if xml is None:
             raise IsapiError("multipart body has no XML part")
         return IsapiPush(parse_alert_xml(xml, default_tz=default_tz), xml, tuple(images))

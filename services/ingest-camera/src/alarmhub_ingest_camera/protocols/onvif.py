@@ -148,7 +148,9 @@ def parse_notifications(body: bytes) -> list[OnvifNotification]:
             if name == "Topic":
                 topic = (child.text or "").strip()
             elif name == "ProducerReference":
-                producer = next(((a.text or "").strip() for a in child.iter() if _local(a.tag) == "Address"), None)
+                producer = next(
+                    ((a.text or "").strip() for a in child.iter() if _local(a.tag) == "Address"), None
+                )
             elif name == "Message":
                 msg = next((m for m in child if _local(m.tag) == "Message"), None)
         if not topic:
@@ -187,7 +189,9 @@ def parse_subscription_response(body: bytes) -> SubscriptionInfo:
     for el in root.iter():  # type: ignore[attr-defined]
         name = _local(el.tag)
         if name == "Fault":
-            raise OnvifError("SOAP fault: " + " ".join((t.text or "").strip() for t in el.iter() if t.text).strip())
+            raise OnvifError(
+                "SOAP fault: " + " ".join((t.text or "").strip() for t in el.iter() if t.text).strip()
+            )
         if name == "SubscriptionReference":
             address = next(((a.text or "").strip() for a in el.iter() if _local(a.tag) == "Address"), "")
         elif name == "CurrentTime":
@@ -211,7 +215,9 @@ class Credentials:
 
     def header(self) -> str:
         created = self.created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        digest = base64.b64encode(hashlib.sha1(self.nonce + created.encode() + self.password.encode()).digest())
+        digest = base64.b64encode(
+            hashlib.sha1(self.nonce + created.encode() + self.password.encode()).digest()
+        )
         return (
             f'<wsse:Security s:mustUnderstand="1" xmlns:wsse="{NS_WSSE}" xmlns:wsu="{NS_WSU}"><wsse:UsernameToken>'
             f"<wsse:Username>{_esc(self.username)}</wsse:Username>"
@@ -223,9 +229,12 @@ class Credentials:
 
 NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 NS_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-PASSWORD_DIGEST = ("http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
-                   "#PasswordDigest")
-BASE64_BINARY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+PASSWORD_DIGEST = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
+)
+BASE64_BINARY = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+)
 
 
 def _envelope(action: str, to: str, body: str, creds: Credentials | None = None) -> bytes:
@@ -246,41 +255,55 @@ def _duration(seconds: int) -> str:
     return f"PT{int(seconds)}S"
 
 
-def build_subscribe(service_url: str, consumer_url: str, ttl_s: int, creds: Credentials | None = None) -> bytes:
+def build_subscribe(
+    service_url: str, consumer_url: str, ttl_s: int, creds: Credentials | None = None
+) -> bytes:
     """Base-notification Subscribe naming our ``POST /events/onvif`` endpoint as the consumer."""
     return _envelope(
-        "http://docs.oasis-open.org/wsn/bw-2/NotificationProducer/SubscribeRequest", service_url,
+        "http://docs.oasis-open.org/wsn/bw-2/NotificationProducer/SubscribeRequest",
+        service_url,
         f"<wsnt:Subscribe><wsnt:ConsumerReference><wsa:Address>{_esc(consumer_url)}</wsa:Address>"
         f"</wsnt:ConsumerReference><wsnt:InitialTerminationTime>{_duration(ttl_s)}</wsnt:InitialTerminationTime>"
-        f"</wsnt:Subscribe>", creds,
+        f"</wsnt:Subscribe>",
+        creds,
     )
 
 
 def build_create_pullpoint(service_url: str, ttl_s: int, creds: Credentials | None = None) -> bytes:
     return _envelope(
-        "http://www.onvif.org/ver10/events/wsdl/EventPortType/CreatePullPointSubscriptionRequest", service_url,
+        "http://www.onvif.org/ver10/events/wsdl/EventPortType/CreatePullPointSubscriptionRequest",
+        service_url,
         f"<tev:CreatePullPointSubscription><tev:InitialTerminationTime>{_duration(ttl_s)}"
-        f"</tev:InitialTerminationTime></tev:CreatePullPointSubscription>", creds,
+        f"</tev:InitialTerminationTime></tev:CreatePullPointSubscription>",
+        creds,
     )
 
 
-def build_pull_messages(subscription_url: str, timeout_s: int, limit: int, creds: Credentials | None = None) -> bytes:
+def build_pull_messages(
+    subscription_url: str, timeout_s: int, limit: int, creds: Credentials | None = None
+) -> bytes:
     return _envelope(
-        "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/PullMessagesRequest", subscription_url,
+        "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/PullMessagesRequest",
+        subscription_url,
         f"<tev:PullMessages><tev:Timeout>{_duration(timeout_s)}</tev:Timeout>"
-        f"<tev:MessageLimit>{int(limit)}</tev:MessageLimit></tev:PullMessages>", creds,
+        f"<tev:MessageLimit>{int(limit)}</tev:MessageLimit></tev:PullMessages>",
+        creds,
     )
 
 
 def build_renew(subscription_url: str, ttl_s: int, creds: Credentials | None = None) -> bytes:
     return _envelope(
-        "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/RenewRequest", subscription_url,
-        f"<wsnt:Renew><wsnt:TerminationTime>{_duration(ttl_s)}</wsnt:TerminationTime></wsnt:Renew>", creds,
+        "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/RenewRequest",
+        subscription_url,
+        f"<wsnt:Renew><wsnt:TerminationTime>{_duration(ttl_s)}</wsnt:TerminationTime></wsnt:Renew>",
+        creds,
     )
 
 
 def build_unsubscribe(subscription_url: str, creds: Credentials | None = None) -> bytes:
     return _envelope(
-        "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/UnsubscribeRequest", subscription_url,
-        "<wsnt:Unsubscribe/>", creds,
+        "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/UnsubscribeRequest",
+        subscription_url,
+        "<wsnt:Unsubscribe/>",
+        creds,
     )

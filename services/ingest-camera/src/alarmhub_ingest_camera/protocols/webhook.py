@@ -71,8 +71,14 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def verify_signature(secret: bytes, timestamp: str | None, signature: str | None, body: bytes,
-                     now: datetime, max_skew_s: int = 300) -> int:
+def verify_signature(
+    secret: bytes,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    now: datetime,
+    max_skew_s: int = 300,
+) -> int:
     """Return the signed timestamp, or raise WebhookError(401) — bad or missing signatures get nowhere."""
     if not timestamp or not signature:
         raise WebhookError("missing X-Alarmhub-Timestamp or X-Alarmhub-Signature", 401)
@@ -93,5 +99,7 @@ def parse_webhook(body: bytes, idempotency_key: str | None) -> tuple[WebhookEven
     try:
         return WebhookEvent.model_validate_json(body), idempotency_key
     except ValidationError as exc:
-        raise WebhookError("invalid body: " + "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])) from exc
+        raise WebhookError(
+            "invalid body: "
+            + "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        ) from exc

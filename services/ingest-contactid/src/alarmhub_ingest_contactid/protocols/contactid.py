@@ -274,9 +274,20 @@ EVENTS: Final[dict[str, tuple[AlarmKind, str, str]]] = {
 
 #: Kind of a code's hundred/ten group when the code itself is not in :data:`EVENTS`.
 _GROUPS: Final[dict[str, AlarmKind]] = {
-    "10": K.MEDICAL, "11": K.FIRE, "12": K.PANIC, "13": K.BURGLARY, "14": K.OTHER, "15": K.OTHER,
-    "16": K.OTHER, "2": K.TROUBLE, "3": K.TROUBLE, "4": K.OPEN_CLOSE, "5": K.OTHER, "6": K.OTHER,
-    "7": K.OTHER, "9": K.OTHER,
+    "10": K.MEDICAL,
+    "11": K.FIRE,
+    "12": K.PANIC,
+    "13": K.BURGLARY,
+    "14": K.OTHER,
+    "15": K.OTHER,
+    "16": K.OTHER,
+    "2": K.TROUBLE,
+    "3": K.TROUBLE,
+    "4": K.OPEN_CLOSE,
+    "5": K.OTHER,
+    "6": K.OTHER,
+    "7": K.OTHER,
+    "9": K.OTHER,
 }
 
 _LETTERS: Final = {Qualifier.NEW: "E", Qualifier.RESTORE: "R", Qualifier.STATUS: "P"}
@@ -329,7 +340,12 @@ def parse_contactid(data: str) -> CidEvent:
     kind, description, concerns = event_kind(event)
     acct = m.group("acct")
     return CidEvent(
-        account=acct.upper() if acct else None, qualifier=qualifier, event=event,
-        partition=m.group("gg").upper().replace("A", "0"), number=m.group("ccc").upper().replace("A", "0"),
-        kind=kind, description=description, concerns=concerns,
+        account=acct.upper() if acct else None,
+        qualifier=qualifier,
+        event=event,
+        partition=m.group("gg").upper().replace("A", "0"),
+        number=m.group("ccc").upper().replace("A", "0"),
+        kind=kind,
+        description=description,
+        concerns=concerns,
     )

@@ -415,8 +415,15 @@ def decode_header(header: Dc09Header, key: bytes | None) -> Dc09Message:
     else:
         data, extended, ts = parse_plaintext(header.rest)
     return Dc09Message(
-        token=header.token, encrypted=header.encrypted, seq=header.seq, receiver=header.receiver,
-        line=header.line, account=header.account, data=data, extended=extended, timestamp=ts,
+        token=header.token,
+        encrypted=header.encrypted,
+        seq=header.seq,
+        receiver=header.receiver,
+        line=header.line,
+        account=header.account,
+        data=data,
+        extended=extended,
+        timestamp=ts,
         body=header.body,
     )
 
@@ -556,8 +563,12 @@ def parse_reply(frame: bytes, key: bytes | None = None) -> Dc09Reply:
     _, _, ts = parse_plaintext(rest)
     return Dc09Reply(
         token=m.group("token"),  # type: ignore[arg-type]
-        encrypted=bool(m.group("star")), seq=m.group("seq"), receiver=_up(m.group("rcv")),
-        line=_up(m.group("line")), account=_up(m.group("acct")), timestamp=ts,
+        encrypted=bool(m.group("star")),
+        seq=m.group("seq"),
+        receiver=_up(m.group("rcv")),
+        line=_up(m.group("line")),
+        account=_up(m.group("acct")),
+        timestamp=ts,
     )
 
 

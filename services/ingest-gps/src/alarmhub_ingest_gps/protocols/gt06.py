@@ -17,8 +17,16 @@ from typing import Any
 from ._common import FrameError, Position, bcd_digits, crc_itu, local_to_utc
 
 __all__ = [
-    "ALARM_CODES", "MAX_FRAME", "Framer", "Gt06Message", "Heartbeat", "Login", "decode", "encode_frame",
-    "parse_frame", "reply",
+    "ALARM_CODES",
+    "MAX_FRAME",
+    "Framer",
+    "Gt06Message",
+    "Heartbeat",
+    "Login",
+    "decode",
+    "encode_frame",
+    "parse_frame",
+    "reply",
 ]
 
 LOGIN = 0x01
@@ -37,15 +45,35 @@ MAX_FRAME = 1024
 
 #: Alarm byte of 0x16/0x26 packets → readable name (Concox GT06 protocol, "alarm/language" field).
 ALARM_CODES: dict[int, str] = {
-    0x01: "sos", 0x02: "power_cut", 0x03: "vibration", 0x04: "geofence_enter", 0x05: "geofence_exit",
-    0x06: "overspeed", 0x09: "displacement", 0x0E: "low_external_battery", 0x0F: "low_battery",
-    0x11: "power_off", 0x13: "removal", 0x14: "door", 0x19: "low_internal_battery", 0x29: "harsh_acceleration",
-    0x30: "harsh_braking", 0x2A: "sharp_turn", 0x2B: "sharp_turn", 0x2C: "collision",
+    0x01: "sos",
+    0x02: "power_cut",
+    0x03: "vibration",
+    0x04: "geofence_enter",
+    0x05: "geofence_exit",
+    0x06: "overspeed",
+    0x09: "displacement",
+    0x0E: "low_external_battery",
+    0x0F: "low_battery",
+    0x11: "power_off",
+    0x13: "removal",
+    0x14: "door",
+    0x19: "low_internal_battery",
+    0x29: "harsh_acceleration",
+    0x30: "harsh_braking",
+    0x2A: "sharp_turn",
+    0x2B: "sharp_turn",
+    0x2C: "collision",
 }
 
 #: Terminal-information bits 3–5 → alarm name (heartbeat and alarm packets).
-TERMINAL_ALARM = {0b100: "sos", 0b011: "low_battery", 0b010: "power_cut", 0b001: "vibration", 0b110: "geofence",
-                  0b111: "removal"}
+TERMINAL_ALARM = {
+    0b100: "sos",
+    0b011: "low_battery",
+    0b010: "power_cut",
+    0b001: "vibration",
+    0b110: "geofence",
+    0b111: "removal",
+}
 
 
 class Framer:
@@ -90,7 +118,7 @@ class Framer:
             head = 4 if long else 3
             if len(buf) - pos < head:
                 break
-            length = int.from_bytes(buf[pos + 2:pos + 4], "big") if long else buf[pos + 2]
+            length = int.from_bytes(buf[pos + 2 : pos + 4], "big") if long else buf[pos + 2]
             total = head + length + 2
             if total > self.max_frame or length < 5:
                 self.oversize += total > self.max_frame
@@ -99,7 +127,7 @@ class Framer:
                 continue
             if len(buf) - pos < total:
                 break
-            frame = bytes(buf[pos:pos + total])
+            frame = bytes(buf[pos : pos + total])
             if frame[-2:] != b"\r\n":
                 self.dropped_bytes += 2
                 pos += 2
@@ -156,7 +184,7 @@ def parse_frame(frame: bytes) -> Gt06Message:
         raise FrameError(f"CRC {crc:04x} != computed {computed:04x}")
     protocol = frame[head]
     (serial,) = struct.unpack_from(">H", frame, len(frame) - 6)
-    return Gt06Message(protocol, frame[head + 1:-6], serial, long, frame)
+    return Gt06Message(protocol, frame[head + 1 : -6], serial, long, frame)
 
 
 def encode_frame(protocol: int, content: bytes, serial: int, *, long: bool = False) -> bytes:
@@ -190,8 +218,13 @@ def _login(c: bytes) -> Login:
 
 
 def _terminal_attrs(info: int) -> dict[str, Any]:
-    return {"armed": bool(info & 0x01), "acc": bool(info & 0x02), "charging": bool(info & 0x04),
-            "gps_tracking": bool(info & 0x40), "oil_cut": bool(info & 0x80)}
+    return {
+        "armed": bool(info & 0x01),
+        "acc": bool(info & 0x02),
+        "charging": bool(info & 0x04),
+        "gps_tracking": bool(info & 0x40),
+        "oil_cut": bool(info & 0x80),
+    }
 
 
 def _heartbeat(c: bytes) -> Heartbeat:
@@ -241,17 +274,23 @@ def _gps(c: bytes, tz_hours: float, *, alarm: bool) -> Position:
                 # many units leave the alarm byte 0 and say it in terminal-information bits 3–5
                 attrs["alarm"] = TERMINAL_ALARM[(status >> 3) & 0x07]
     elif len(c) >= pos + 8:
-        attrs["mcc"] = int.from_bytes(c[pos:pos + 2], "big")
+        attrs["mcc"] = int.from_bytes(c[pos : pos + 2], "big")
         attrs["mnc"] = c[pos + 2]
-        attrs["lac"] = int.from_bytes(c[pos + 3:pos + 5], "big")
-        attrs["cell_id"] = int.from_bytes(c[pos + 5:pos + 8], "big")
+        attrs["lac"] = int.from_bytes(c[pos + 3 : pos + 5], "big")
+        attrs["cell_id"] = int.from_bytes(c[pos + 5 : pos + 8], "big")
         if len(c) >= pos + 9:
             attrs["acc"] = bool(c[pos + 8])
             status = 0x02 if c[pos + 8] else 0
     return Position(
-        lat=lat, lon=lon, valid=bool(flags & 0x1000), time=time, speed_kmh=float(speed),
-        heading_deg=float(flags & 0x03FF) if (flags & 0x03FF) <= 360 else None, alarm_bits=alarm_code,
-        status_bits=status, attributes=attrs,
+        lat=lat,
+        lon=lon,
+        valid=bool(flags & 0x1000),
+        time=time,
+        speed_kmh=float(speed),
+        heading_deg=float(flags & 0x03FF) if (flags & 0x03FF) <= 360 else None,
+        alarm_bits=alarm_code,
+        status_bits=status,
+        attributes=attrs,
     )
 
 
@@ -261,14 +300,19 @@ def _info(c: bytes) -> dict[str, Any]:
     sub = c[0]
     data = c[1:]
     if sub == 0x0A and len(data) >= 24:
-        return {"imei": bcd_digits(data[:8]).lstrip("0"), "imsi": bcd_digits(data[8:16]).lstrip("0"),
-                "iccid": data[16:26].hex().rstrip("f")}
+        return {
+            "imei": bcd_digits(data[:8]).lstrip("0"),
+            "imsi": bcd_digits(data[8:16]).lstrip("0"),
+            "iccid": data[16:26].hex().rstrip("f"),
+        }
     if sub == 0x00 and len(data) >= 2:
         return {"external_voltage_v": int.from_bytes(data[:2], "big") / 100}
     return {"info_type": sub, "info": data.hex()}
 
 
-def decode(msg: Gt06Message, *, tz_hours: float = 0.0) -> Login | Heartbeat | Position | dict[str, Any] | None:
+def decode(
+    msg: Gt06Message, *, tz_hours: float = 0.0
+) -> Login | Heartbeat | Position | dict[str, Any] | None:
     """The payload of one message; ``None`` for types the gateway does not interpret (still answered)."""
     p = msg.protocol
     if p == LOGIN:
@@ -289,11 +333,25 @@ def needs_reply(msg: Gt06Message) -> bool:
     return msg.protocol in (LOGIN, HEARTBEAT, HEARTBEAT_2, ALARM, ALARM_2, ALARM_3)
 
 
-def gps_content(*, local_time: tuple[int, int, int, int, int, int], lat: float, lon: float, speed_kmh: int,
-                heading: int, valid: bool = True, satellites: int = 9, lbs: bytes = b"\x01\xcc\x00\x28\x7d\x00\x1f\x71",
-                acc: bool | None = None) -> bytes:
+def gps_content(
+    *,
+    local_time: tuple[int, int, int, int, int, int],
+    lat: float,
+    lon: float,
+    speed_kmh: int,
+    heading: int,
+    valid: bool = True,
+    satellites: int = 9,
+    lbs: bytes = b"\x01\xcc\x00\x28\x7d\x00\x1f\x71",
+    acc: bool | None = None,
+) -> bytes:
     """GPS block of 0x12/0x22/0x16 (simulator and benchmark)."""
-    flags = (heading & 0x03FF) | (0x1000 if valid else 0) | (0x0400 if lat >= 0 else 0) | (0x0800 if lon < 0 else 0)
+    flags = (
+        (heading & 0x03FF)
+        | (0x1000 if valid else 0)
+        | (0x0400 if lat >= 0 else 0)
+        | (0x0800 if lon < 0 else 0)
+    )
     out = bytes(local_time) + bytes([0xC0 | (satellites & 0x0F)])
     out += struct.pack(">IIBH", round(abs(lat) * 1_800_000), round(abs(lon) * 1_800_000), speed_kmh, flags)
     out += lbs

@@ -73,7 +73,7 @@ class Framer:
                     self.oversize += 1
                     self.dropped_bytes += end + 1 - pos
                 else:
-                    frames.append(bytes(buf[pos:end + 1]))
+                    frames.append(bytes(buf[pos : end + 1]))
                 pos = end + 1
             elif c == 0x24:  # '$'
                 if n - pos < BINARY_SHORT:
@@ -84,7 +84,7 @@ class Framer:
                     size = BINARY_LONG
                 else:
                     size = BINARY_SHORT
-                frames.append(bytes(buf[pos:pos + size]))
+                frames.append(bytes(buf[pos : pos + size]))
                 pos += size
             else:
                 nxt = [i for i in (buf.find(b"*", pos), buf.find(b"$", pos)) if i >= 0]
@@ -142,8 +142,12 @@ def _text(frame: bytes, tz_hours: float) -> H02Message:
     # anchor: validity flag followed by latitude, hemisphere, longitude, hemisphere
     anchor = None
     for i in range(3, len(fields) - 4):
-        if fields[i] in ("A", "V", "0", "1", "") and _COORD.match(fields[i + 1]) and fields[i + 2] in ("N", "S") \
-                and fields[i + 4] in ("E", "W"):
+        if (
+            fields[i] in ("A", "V", "0", "1", "")
+            and _COORD.match(fields[i + 1])
+            and fields[i + 2] in ("N", "S")
+            and fields[i + 4] in ("E", "W")
+        ):
             anchor = i
             break
     if anchor is None:
@@ -152,7 +156,7 @@ def _text(frame: bytes, tz_hours: float) -> H02Message:
     lon = _coord(fields[anchor + 3], fields[anchor + 4], degrees_digits=3)
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise FrameError(f"coordinates out of range ({lat}, {lon})")
-    rest = fields[anchor + 5:]
+    rest = fields[anchor + 5 :]
     try:
         knots = float(rest[0]) if rest and rest[0] else 0.0
         course = float(rest[1]) if len(rest) > 1 and rest[1] else None
@@ -162,8 +166,9 @@ def _text(frame: bytes, tz_hours: float) -> H02Message:
     dmy = rest[2] if len(rest) > 2 else ""
     time = None
     if len(hms) == 6 and hms.isdigit() and len(dmy) == 6 and dmy.isdigit():
-        time = local_to_utc(int(dmy[4:6]), int(dmy[2:4]), int(dmy[0:2]), int(hms[0:2]), int(hms[2:4]),
-                            int(hms[4:6]), tz_hours)
+        time = local_to_utc(
+            int(dmy[4:6]), int(dmy[2:4]), int(dmy[0:2]), int(hms[0:2]), int(hms[2:4]), int(hms[4:6]), tz_hours
+        )
     status = None
     for f in rest[3:]:
         if len(f) == 8:
@@ -176,9 +181,15 @@ def _text(frame: bytes, tz_hours: float) -> H02Message:
     if status is not None:
         attrs.update(_status_attrs(status))
     pos = Position(
-        lat=lat, lon=lon, valid=fields[anchor] in ("A", "1"), time=time, speed_kmh=round(knots * 1.852, 2),
+        lat=lat,
+        lon=lon,
+        valid=fields[anchor] in ("A", "1"),
+        time=time,
+        speed_kmh=round(knots * 1.852, 2),
         heading_deg=course if course is not None and 0 <= course <= 360 else None,
-        alarm_bits=0, status_bits=status if status is not None else 0xFFFFFFFF, attributes=attrs,
+        alarm_bits=0,
+        status_bits=status if status is not None else 0xFFFFFFFF,
+        attributes=attrs,
     )
     return H02Message(device, kind, pos, frame, {})
 
@@ -197,8 +208,15 @@ def _binary(frame: bytes, tz_hours: float) -> H02Message:
     lat_s, extra, lon_s, flags = h[24:32], frame[16], h[34:43], int(h[43], 16)
     speed_s, course_s = h[44:47], h[47:50]
     status = int.from_bytes(frame[25:29], "big")
-    if not (device.isdigit() and t.isdigit() and d.isdigit() and lat_s.isdigit() and lon_s.isdigit()
-            and speed_s.isdigit() and course_s.isdigit()):
+    if not (
+        device.isdigit()
+        and t.isdigit()
+        and d.isdigit()
+        and lat_s.isdigit()
+        and lon_s.isdigit()
+        and speed_s.isdigit()
+        and course_s.isdigit()
+    ):
         raise FrameError("non-BCD field in binary frame")
     lat = int(lat_s[:2]) + int(lat_s[2:]) / 10000 / 60
     lon = int(lon_s[:3]) + int(lon_s[3:]) / 10000 / 60
@@ -208,12 +226,22 @@ def _binary(frame: bytes, tz_hours: float) -> H02Message:
         lon = -lon
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise FrameError(f"coordinates out of range ({lat}, {lon})")
-    time = local_to_utc(int(d[4:6]), int(d[2:4]), int(d[0:2]), int(t[0:2]), int(t[2:4]), int(t[4:6]), tz_hours)
+    time = local_to_utc(
+        int(d[4:6]), int(d[2:4]), int(d[0:2]), int(t[0:2]), int(t[2:4]), int(t[4:6]), tz_hours
+    )
     course = float(int(course_s))
     attrs: dict[str, Any] = {"type": "binary", "battery_or_satellites": extra, **_status_attrs(status)}
-    pos = Position(lat=lat, lon=lon, valid=bool(flags & 0x02), time=time,
-                   speed_kmh=round(int(speed_s) * 1.852, 2), heading_deg=course if course <= 360 else None,
-                   alarm_bits=0, status_bits=status, attributes=attrs)
+    pos = Position(
+        lat=lat,
+        lon=lon,
+        valid=bool(flags & 0x02),
+        time=time,
+        speed_kmh=round(int(speed_s) * 1.852, 2),
+        heading_deg=course if course <= 360 else None,
+        alarm_bits=0,
+        status_bits=status,
+        attributes=attrs,
+    )
     return H02Message(device, "binary", pos, frame, {})
 
 
@@ -230,13 +258,26 @@ def decode(frame: bytes, *, tz_hours: float = 0.0) -> H02Message:
     raise FrameError("neither * nor $ frame")
 
 
-def encode_v1(device_id: str, *, hms: str, dmy: str, lat: float, lon: float, knots: float, course: int,
-              status: int = 0xFFFFFBFF, valid: bool = True) -> bytes:
+def encode_v1(
+    device_id: str,
+    *,
+    hms: str,
+    dmy: str,
+    lat: float,
+    lon: float,
+    knots: float,
+    course: int,
+    status: int = 0xFFFFFBFF,
+    valid: bool = True,
+) -> bytes:
     """A ``V1`` text frame (simulator and benchmark)."""
+
     def fmt(value: float, width: int) -> str:
         v = abs(value)
         deg = int(v)
         return f"{deg:0{width}d}{(v - deg) * 60:07.4f}"
 
-    return (f"*HQ,{device_id},V1,{hms},{'A' if valid else 'V'},{fmt(lat, 2)},{'N' if lat >= 0 else 'S'},"
-            f"{fmt(lon, 3)},{'E' if lon >= 0 else 'W'},{knots:.2f},{course:03d},{dmy},{status:08X}#").encode()
+    return (
+        f"*HQ,{device_id},V1,{hms},{'A' if valid else 'V'},{fmt(lat, 2)},{'N' if lat >= 0 else 'S'},"
+        f"{fmt(lon, 3)},{'E' if lon >= 0 else 'W'},{knots:.2f},{course:03d},{dmy},{status:08X}#"
+    ).encode()

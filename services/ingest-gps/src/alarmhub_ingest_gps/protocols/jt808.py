@@ -26,11 +26,33 @@ from typing import Any
 from ._common import FrameError, Position, bcd_digits, local_to_utc
 
 __all__ = [
-    "ALARM_BITS", "MAX_FRAME", "STATUS_BITS", "AuthRequest", "Framer", "GeneralResponse", "Header",
-    "Message", "Reassembler", "Registration", "decode_auth", "decode_batch", "decode_general_response",
-    "decode_location", "decode_position_reply", "decode_registration", "device_id", "encode_frame",
-    "escape", "general_response", "location_body", "parse_frame", "query_position", "register_response",
-    "temporary_tracking", "text_message", "unescape",
+    "ALARM_BITS",
+    "MAX_FRAME",
+    "STATUS_BITS",
+    "AuthRequest",
+    "Framer",
+    "GeneralResponse",
+    "Header",
+    "Message",
+    "Reassembler",
+    "Registration",
+    "decode_auth",
+    "decode_batch",
+    "decode_general_response",
+    "decode_location",
+    "decode_position_reply",
+    "decode_registration",
+    "device_id",
+    "encode_frame",
+    "escape",
+    "general_response",
+    "location_body",
+    "parse_frame",
+    "query_position",
+    "register_response",
+    "temporary_tracking",
+    "text_message",
+    "unescape",
 ]
 
 # Terminal → platform
@@ -60,25 +82,63 @@ REG_OK, REG_VEHICLE_TAKEN, REG_NO_VEHICLE, REG_TERMINAL_TAKEN, REG_NO_TERMINAL =
 
 #: Alarm word bits of 0x0200 (JT/T 808-2013 table 24; 2019 keeps them), by bit number.
 ALARM_BITS: dict[int, str] = {
-    0: "emergency", 1: "overspeed", 2: "fatigue", 3: "danger_warning", 4: "gnss_fault",
-    5: "gnss_antenna_cut", 6: "gnss_antenna_short", 7: "power_low", 8: "power_cut", 9: "display_fault",
-    10: "tts_fault", 11: "camera_fault", 12: "ic_card_fault", 13: "overspeed_warning", 14: "fatigue_warning",
-    18: "driving_time_exceeded", 19: "parking_overtime", 20: "area_in_out", 21: "route_in_out",
-    22: "road_time_abnormal", 23: "route_deviation", 24: "vss_fault", 25: "fuel_abnormal", 26: "vehicle_stolen",
-    27: "illegal_ignition", 28: "illegal_displacement", 29: "collision_warning", 30: "rollover_warning",
+    0: "emergency",
+    1: "overspeed",
+    2: "fatigue",
+    3: "danger_warning",
+    4: "gnss_fault",
+    5: "gnss_antenna_cut",
+    6: "gnss_antenna_short",
+    7: "power_low",
+    8: "power_cut",
+    9: "display_fault",
+    10: "tts_fault",
+    11: "camera_fault",
+    12: "ic_card_fault",
+    13: "overspeed_warning",
+    14: "fatigue_warning",
+    18: "driving_time_exceeded",
+    19: "parking_overtime",
+    20: "area_in_out",
+    21: "route_in_out",
+    22: "road_time_abnormal",
+    23: "route_deviation",
+    24: "vss_fault",
+    25: "fuel_abnormal",
+    26: "vehicle_stolen",
+    27: "illegal_ignition",
+    28: "illegal_displacement",
+    29: "collision_warning",
+    30: "rollover_warning",
     31: "illegal_door_open",
 }
 
 #: Status word bits of 0x0200 (table 25), single bits only; bits 8–9 (load) are decoded separately.
 STATUS_BITS: dict[int, str] = {
-    0: "acc", 1: "positioned", 2: "south", 3: "west", 4: "out_of_service", 5: "coordinates_encrypted",
-    10: "fuel_circuit_cut", 11: "electric_circuit_cut", 12: "doors_locked", 13: "door1_open", 14: "door2_open",
-    15: "door3_open", 16: "door4_open", 17: "door5_open", 18: "gps", 19: "beidou", 20: "glonass", 21: "galileo",
+    0: "acc",
+    1: "positioned",
+    2: "south",
+    3: "west",
+    4: "out_of_service",
+    5: "coordinates_encrypted",
+    10: "fuel_circuit_cut",
+    11: "electric_circuit_cut",
+    12: "doors_locked",
+    13: "door1_open",
+    14: "door2_open",
+    15: "door3_open",
+    16: "door4_open",
+    17: "door5_open",
+    18: "gps",
+    19: "beidou",
+    20: "glonass",
+    21: "galileo",
     22: "moving",
 }
 
 
 # --------------------------------------------------------------------------------------- framing
+
 
 def xor_check(data: bytes) -> int:
     """XOR of every byte, by folding the bytes as one integer — a few big-int operations instead of a
@@ -90,6 +150,7 @@ def xor_check(data: bytes) -> int:
         x = (x >> (half * 8)) ^ (x & ((1 << (half * 8)) - 1))
         width = half
     return x
+
 
 def unescape(data: bytes) -> bytes:
     """Undo 0x7d escaping; a 0x7d followed by anything but 0x01/0x02 is a framing error."""
@@ -188,6 +249,7 @@ class Framer:
 
 
 # --------------------------------------------------------------------------------------- header
+
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs ~2 µs per frame on the hot path
 class Header:
@@ -303,6 +365,7 @@ class Reassembler:
 
 # --------------------------------------------------------------------------------------- bodies
 
+
 @dataclass(frozen=True, slots=True)
 class GeneralResponse:
     reply_serial: int
@@ -357,10 +420,10 @@ def decode_registration(body: bytes, *, is_2019: bool) -> Registration:
     pos = 4
     fields = []
     for span in spans:
-        fields.append(_text(body[pos:pos + span]))
+        fields.append(_text(body[pos : pos + span]))
         pos += span
     colour = body[pos]
-    plate = _text(body[pos + 1:])
+    plate = _text(body[pos + 1 :])
     return Registration(province, city, fields[0], fields[1], fields[2], colour, plate, edition)
 
 
@@ -370,8 +433,8 @@ def decode_auth(body: bytes, *, is_2019: bool) -> AuthRequest:
     if not body or len(body) < 1 + body[0]:
         raise FrameError("0x0102 (2019) auth code truncated")
     n = body[0]
-    code = _text(body[1:1 + n])
-    rest = body[1 + n:]
+    code = _text(body[1 : 1 + n])
+    rest = body[1 + n :]
     imei = _text(rest[:15]) or None
     version = _text(rest[15:35]) or None
     return AuthRequest(code, imei, version)
@@ -383,7 +446,7 @@ def _additional(data: bytes) -> dict[str, Any]:
     pos, n = 0, len(data)
     while pos + 2 <= n:
         item, length = data[pos], data[pos + 1]
-        value = data[pos + 2:pos + 2 + length]
+        value = data[pos + 2 : pos + 2 + length]
         pos += 2 + length
         if len(value) < length:
             attrs["truncated_item"] = f"{item:02x}"
@@ -435,7 +498,9 @@ def _device_time(bcd: bytes, tz_hours: float) -> datetime | None:
     t = bcd.hex()
     if not t.isdigit():
         return None
-    return local_to_utc(int(t[0:2]), int(t[2:4]), int(t[4:6]), int(t[6:8]), int(t[8:10]), int(t[10:12]), tz_hours)
+    return local_to_utc(
+        int(t[0:2]), int(t[2:4]), int(t[4:6]), int(t[6:8]), int(t[8:10]), int(t[10:12]), tz_hours
+    )
 
 
 def decode_location(body: bytes, *, tz_hours: float = 8.0) -> Position:
@@ -450,9 +515,15 @@ def decode_location(body: bytes, *, tz_hours: float = 8.0) -> Position:
         raise FrameError(f"coordinates out of range ({lat}, {lon})")
     attrs = _additional(body[28:]) if len(body) > 28 else {}
     return Position(
-        lat=lat, lon=lon, valid=bool(status & 0x02), time=time, speed_kmh=speed / 10,
+        lat=lat,
+        lon=lon,
+        valid=bool(status & 0x02),
+        time=time,
+        speed_kmh=speed / 10,
         heading_deg=float(heading) if heading <= 360 else None,
-        altitude_m=float(alt if alt < 0x8000 else alt - 0x10000), alarm_bits=alarm, status_bits=status,
+        altitude_m=float(alt if alt < 0x8000 else alt - 0x10000),
+        alarm_bits=alarm,
+        status_bits=status,
         attributes=attrs,
     )
 
@@ -483,7 +554,7 @@ def decode_batch(body: bytes, *, tz_hours: float = 8.0) -> Batch:
         if pos + 2 > len(body):
             raise FrameError("0x0704 item header truncated")
         (length,) = struct.unpack_from(">H", body, pos)
-        item = body[pos + 2:pos + 2 + length]
+        item = body[pos + 2 : pos + 2 + length]
         if len(item) < length:
             raise FrameError("0x0704 item truncated")
         positions.append(decode_location(item, tz_hours=tz_hours))
@@ -493,14 +564,22 @@ def decode_batch(body: bytes, *, tz_hours: float = 8.0) -> Batch:
 
 # --------------------------------------------------------------------------------------- encoding
 
+
 def _phone_bcd(phone: str, is_2019: bool) -> bytes:
     width = 20 if is_2019 else 12
     digits = phone.rjust(width, "0")[-width:]
     return bytes.fromhex(digits)
 
 
-def encode_frame(msg_id: int, phone: str, serial: int, body: bytes = b"", *, version: int | None = None,
-                 package: tuple[int, int] | None = None) -> bytes:
+def encode_frame(
+    msg_id: int,
+    phone: str,
+    serial: int,
+    body: bytes = b"",
+    *,
+    version: int | None = None,
+    package: tuple[int, int] | None = None,
+) -> bytes:
     """A complete escaped frame. ``version`` set → 2019 header (version flag, 10-byte phone)."""
     if len(body) > 0x3FF:
         raise ValueError("body longer than 1023 bytes: split it into sub-packages")
@@ -565,24 +644,49 @@ def query_position(phone: str, serial: int, *, version: int | None = None) -> by
     return encode_frame(P_QUERY_POSITION, phone, serial, b"", version=version)
 
 
-def temporary_tracking(phone: str, serial: int, interval_s: int, validity_s: int, *,
-                       version: int | None = None) -> bytes:
+def temporary_tracking(
+    phone: str, serial: int, interval_s: int, validity_s: int, *, version: int | None = None
+) -> bytes:
     """0x8202 — report every ``interval_s`` for ``validity_s``; an interval of 0 stops tracking."""
     body = struct.pack(">HI", interval_s, validity_s)
     return encode_frame(P_TEMP_TRACKING, phone, serial, body, version=version)
 
 
-def text_message(phone: str, serial: int, text: str, *, flags: int = 0x0C, version: int | None = None) -> bytes:
+def text_message(
+    phone: str, serial: int, text: str, *, flags: int = 0x0C, version: int | None = None
+) -> bytes:
     """0x8300 — text to the driver (flags 0x0C: display + TTS read-out); 2019 adds a text-type byte."""
     encoded = text.encode("gbk", errors="replace")
     body = bytes([flags]) + (b"\x01" if version is not None else b"") + encoded
     return encode_frame(P_TEXT, phone, serial, body[:0x3FF], version=version)
 
 
-def location_body(*, lat: float, lon: float, alarm_bits: int = 0, status_bits: int = 0x02, altitude_m: int = 0,
-                  speed_kmh: float = 0.0, heading_deg: int = 0, local_time: datetime, extra: bytes = b"") -> bytes:
+def location_body(
+    *,
+    lat: float,
+    lon: float,
+    alarm_bits: int = 0,
+    status_bits: int = 0x02,
+    altitude_m: int = 0,
+    speed_kmh: float = 0.0,
+    heading_deg: int = 0,
+    local_time: datetime,
+    extra: bytes = b"",
+) -> bytes:
     """A 0x0200 body (for the simulator and benchmark); ``local_time`` is the terminal's wall clock."""
     status = status_bits | (0x04 if lat < 0 else 0) | (0x08 if lon < 0 else 0)
     t = bytes.fromhex(local_time.strftime("%y%m%d%H%M%S"))
-    return struct.pack(">IIIIHHH", alarm_bits & 0xFFFFFFFF, status, round(abs(lat) * 1e6), round(abs(lon) * 1e6),
-                       altitude_m & 0xFFFF, round(speed_kmh * 10), heading_deg) + t + extra
+    return (
+        struct.pack(
+            ">IIIIHHH",
+            alarm_bits & 0xFFFFFFFF,
+            status,
+            round(abs(lat) * 1e6),
+            round(abs(lon) * 1e6),
+            altitude_m & 0xFFFF,
+            round(speed_kmh * 10),
+            heading_deg,
+        )
+        + t
+        + extra
+    )

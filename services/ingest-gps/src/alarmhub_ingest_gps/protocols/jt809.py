@@ -100,9 +100,19 @@ LOGIN_OTHER = 0x06
 
 #: WARN_TYPE of 0x1402/0x9401 (2011 table; the 2019 edition keeps these codes) → names.
 WARN_TYPES: dict[int, str] = {
-    0x0001: "overspeed", 0x0002: "fatigue", 0x0003: "emergency", 0x0004: "area_enter", 0x0005: "area_exit",
-    0x0006: "road_blocked", 0x0007: "dangerous_road", 0x0008: "out_of_bounds", 0x0009: "theft",
-    0x000A: "hijack", 0x000B: "route_deviation", 0x000C: "vehicle_moved", 0x000D: "overtime_driving",
+    0x0001: "overspeed",
+    0x0002: "fatigue",
+    0x0003: "emergency",
+    0x0004: "area_enter",
+    0x0005: "area_exit",
+    0x0006: "road_blocked",
+    0x0007: "dangerous_road",
+    0x0008: "out_of_bounds",
+    0x0009: "theft",
+    0x000A: "hijack",
+    0x000B: "route_deviation",
+    0x000C: "vehicle_moved",
+    0x000D: "overtime_driving",
     0x00FF: "other",
 }
 
@@ -123,8 +133,12 @@ def escape(data: bytes) -> bytes:
     """Escape the payload between the flags (0x5a, 0x5b, 0x5d, 0x5e)."""
     if not any(b in data for b in (0x5A, 0x5B, 0x5D, 0x5E)):
         return data
-    return (data.replace(b"\x5a", b"\x5a\x02").replace(b"\x5b", b"\x5a\x01")
-            .replace(b"\x5e", b"\x5e\x02").replace(b"\x5d", b"\x5e\x01"))
+    return (
+        data.replace(b"\x5a", b"\x5a\x02")
+        .replace(b"\x5b", b"\x5a\x01")
+        .replace(b"\x5e", b"\x5e\x02")
+        .replace(b"\x5d", b"\x5e\x01")
+    )
 
 
 def unescape(data: bytes) -> bytes:
@@ -137,8 +151,12 @@ def unescape(data: bytes) -> bytes:
         return data
     if _BAD_ESCAPE.search(data):
         raise FrameError("invalid escape sequence")
-    return (data.replace(b"\x5a\x01", b"\x5b").replace(b"\x5a\x02", b"\x5a")
-            .replace(b"\x5e\x01", b"\x5d").replace(b"\x5e\x02", b"\x5e"))
+    return (
+        data.replace(b"\x5a\x01", b"\x5b")
+        .replace(b"\x5a\x02", b"\x5a")
+        .replace(b"\x5e\x01", b"\x5d")
+        .replace(b"\x5e\x02", b"\x5e")
+    )
 
 
 _BAD_ESCAPE = re.compile(rb"[\x5a\x5e](?![\x01\x02])")
@@ -217,7 +235,7 @@ class Framer:
                 self.discarded += nxt - start
                 pos = nxt
                 continue
-            frames.append(data[start + 1:end])
+            frames.append(data[start + 1 : end])
             pos = end + 1
         if pos < n:
             buf += data[pos:]
@@ -291,9 +309,18 @@ def decode_frame(payload: bytes, *, edition: int = Edition.V2011, cipher: Cipher
     return Frame(header, body, data)
 
 
-def encode_frame(msg_id: int, body: bytes, *, serial: int, gnss_center_id: int, edition: int = Edition.V2011,
-                 version: tuple[int, int, int] = (1, 0, 0), cipher: Cipher | None = None, key: int = 0,
-                 time: int = 0) -> bytes:
+def encode_frame(
+    msg_id: int,
+    body: bytes,
+    *,
+    serial: int,
+    gnss_center_id: int,
+    edition: int = Edition.V2011,
+    version: tuple[int, int, int] = (1, 0, 0),
+    cipher: Cipher | None = None,
+    key: int = 0,
+    time: int = 0,
+) -> bytes:
     """A complete, escaped frame with flags (replies, down-link requests, simulator, tests)."""
     enc = cipher is not None
     if enc:
@@ -302,7 +329,9 @@ def encode_frame(msg_id: int, body: bytes, *, serial: int, gnss_center_id: int, 
     hsize = 30 if edition == Edition.V2019 else 22
     length = 1 + hsize + len(body) + 2 + 1
     if edition == Edition.V2019:
-        head = _HEADER_2019.pack(length, serial & 0xFFFFFFFF, msg_id, gnss_center_id, *version, int(enc), key, time)
+        head = _HEADER_2019.pack(
+            length, serial & 0xFFFFFFFF, msg_id, gnss_center_id, *version, int(enc), key, time
+        )
     else:
         head = _HEADER_2011.pack(length, serial & 0xFFFFFFFF, msg_id, gnss_center_id, *version, int(enc), key)
     data = head + body
@@ -347,10 +376,21 @@ def decode_login(body: bytes, edition: int = Edition.V2011) -> Login:
 
 def login_body(login: Login, edition: int = Edition.V2011) -> bytes:
     if edition == Edition.V2019:
-        return struct.pack(">I8sI32sH", login.user_id, _fixed(login.password, 8), login.gnss_center_id or 0,
-                           _fixed(login.down_link_ip, 32), login.down_link_port)
-    return struct.pack(">I8s32sH", login.user_id, _fixed(login.password, 8), _fixed(login.down_link_ip, 32),
-                       login.down_link_port)
+        return struct.pack(
+            ">I8sI32sH",
+            login.user_id,
+            _fixed(login.password, 8),
+            login.gnss_center_id or 0,
+            _fixed(login.down_link_ip, 32),
+            login.down_link_port,
+        )
+    return struct.pack(
+        ">I8s32sH",
+        login.user_id,
+        _fixed(login.password, 8),
+        _fixed(login.down_link_ip, 32),
+        login.down_link_port,
+    )
 
 
 def login_reply_body(result: int, verify_code: int) -> bytes:
@@ -401,7 +441,7 @@ class VehicleMessage:
 def decode_vehicle(body: bytes) -> VehicleMessage:
     _need(body, 28, "vehicle message")
     plate, colour, sub, ln = struct.unpack_from(">21sBHI", body)
-    data = body[28:28 + ln]
+    data = body[28 : 28 + ln]
     if len(data) != ln:
         raise FrameError(f"sub-message 0x{sub:04x} says {ln} bytes, has {len(data)}")
     name = _gbk(plate)
@@ -468,11 +508,21 @@ def local_time(y: int, mo: int, d: int, h: int, mi: int, s: int) -> datetime | N
 
 def _position_2011(data: bytes, off: int = 0) -> Position:
     _need(data, off + 36, "GNSS_DATA")
-    (enc, day, month, year, hh, mm, ss, lon, lat, vec1, vec2, vec3, direction, alt, state,
-     alarm) = _POS_2011.unpack_from(data, off)
-    return Position(lat / 1e6, lon / 1e6, enc == 1, local_time(year, month, day, hh, mm, ss), float(vec1),
-                    float(direction) if direction <= 360 else None, float(alt), state, alarm,
-                    {"vec2_kmh": vec2, "mileage_km": vec3})
+    (enc, day, month, year, hh, mm, ss, lon, lat, vec1, vec2, vec3, direction, alt, state, alarm) = (
+        _POS_2011.unpack_from(data, off)
+    )
+    return Position(
+        lat / 1e6,
+        lon / 1e6,
+        enc == 1,
+        local_time(year, month, day, hh, mm, ss),
+        float(vec1),
+        float(direction) if direction <= 360 else None,
+        float(alt),
+        state,
+        alarm,
+        {"vec2_kmh": vec2, "mileage_km": vec3},
+    )
 
 
 def _position_2019(data: bytes, off: int = 0) -> tuple[Position, int]:
@@ -480,11 +530,11 @@ def _position_2019(data: bytes, off: int = 0) -> tuple[Position, int]:
 
     _need(data, off + 5, "GNSS data 2019")
     enc = data[off]
-    ln = int.from_bytes(data[off + 1:off + 5], "big")
+    ln = int.from_bytes(data[off + 1 : off + 5], "big")
     end = off + 5 + ln
     _need(data, end + 45, "GNSS data 2019")
     try:
-        pos = jt808.decode_location(data[off + 5:end])
+        pos = jt808.decode_location(data[off + 5 : end])
     except FrameError:
         raise
     except Exception as exc:  # a malformed embedded 808 body is the peer's error
@@ -499,8 +549,18 @@ def _position_2019(data: bytes, off: int = 0) -> tuple[Position, int]:
             alarms[f"platform_{i + 1}"] = {"id": _gbk(pid), "alarm": al}
     if alarms:
         extra["platform_alarms"] = alarms
-    return Position(pos.lat, pos.lon, enc == 1, pos.time, pos.speed_kmh, pos.heading_deg, pos.altitude_m,
-                    pos.status_bits, pos.alarm_bits, extra), p
+    return Position(
+        pos.lat,
+        pos.lon,
+        enc == 1,
+        pos.time,
+        pos.speed_kmh,
+        pos.heading_deg,
+        pos.altitude_m,
+        pos.status_bits,
+        pos.alarm_bits,
+        extra,
+    ), p
 
 
 def decode_1202(data: bytes, edition: int = Edition.V2011) -> Position:
@@ -523,14 +583,40 @@ def decode_1203(data: bytes, edition: int = Edition.V2011) -> list[Position]:
     return [_position_2011(data, 1 + 36 * i) for i in range(count)]
 
 
-def position_2011(lat: float, lon: float, when: datetime, *, speed: int = 0, heading: int = 0, altitude: int = 0,
-                  status: int = 0b11, alarm: int = 0, offset: bool = False, vec2: int | None = None,
-                  mileage: int = 0) -> bytes:
+def position_2011(
+    lat: float,
+    lon: float,
+    when: datetime,
+    *,
+    speed: int = 0,
+    heading: int = 0,
+    altitude: int = 0,
+    status: int = 0b11,
+    alarm: int = 0,
+    offset: bool = False,
+    vec2: int | None = None,
+    mileage: int = 0,
+) -> bytes:
     """A 36-byte 2011 GNSS_DATA (simulator/tests). ``when`` is converted to Beijing time; VEC2 defaults to VEC1."""
     t = when.astimezone(UTC) + _CN
-    return _POS_2011.pack(int(offset), t.day, t.month, t.year, t.hour, t.minute, t.second, round(lon * 1e6),
-                          round(lat * 1e6), speed, speed if vec2 is None else vec2, mileage, heading, altitude,
-                          status, alarm)
+    return _POS_2011.pack(
+        int(offset),
+        t.day,
+        t.month,
+        t.year,
+        t.hour,
+        t.minute,
+        t.second,
+        round(lon * 1e6),
+        round(lat * 1e6),
+        speed,
+        speed if vec2 is None else vec2,
+        mileage,
+        heading,
+        altitude,
+        status,
+        alarm,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,18 +647,34 @@ def decode_1402(data: bytes, edition: int = Edition.V2011) -> Alarm:
     if edition == Edition.V2019:
         _need(data, 78, "0x1402")
         src, wtype, wtime, start, end, plate, colour, dest, line, ln = struct.unpack_from(
-            ">11sHQQQ21sB11sII", data)
-        content = data[78:78 + ln]
-        return Alarm(0, wtype, _utc(wtime), 0, content.decode("gbk", errors="replace"), _gbk(src),
-                     {"start": start, "end": end, "plate": _gbk(plate), "colour": colour, "dest": _gbk(dest),
-                      "line_id": line})
+            ">11sHQQQ21sB11sII", data
+        )
+        content = data[78 : 78 + ln]
+        return Alarm(
+            0,
+            wtype,
+            _utc(wtime),
+            0,
+            content.decode("gbk", errors="replace"),
+            _gbk(src),
+            {
+                "start": start,
+                "end": end,
+                "plate": _gbk(plate),
+                "colour": colour,
+                "dest": _gbk(dest),
+                "line_id": line,
+            },
+        )
     _need(data, 19, "0x1402")
     src, wtype, wtime, info_id, ln = struct.unpack_from(">BHQII", data)
-    content = data[19:19 + ln]
+    content = data[19 : 19 + ln]
     return Alarm(src, wtype, _utc(wtime), info_id, content.decode("gbk", errors="replace"))
 
 
-def alarm_1402_body(warn_type: int, when: datetime, info_id: int, content: str, *, warn_src: int = 1) -> bytes:
+def alarm_1402_body(
+    warn_type: int, when: datetime, info_id: int, content: str, *, warn_src: int = 1
+) -> bytes:
     raw = content.encode("gbk")
     return struct.pack(">BHQII", warn_src, warn_type, int(when.timestamp()), info_id, len(raw)) + raw
 
@@ -609,9 +711,17 @@ _SUP = struct.Struct(">BHQIQB16s20s32s")
 
 
 def supervision_body(s: Supervision) -> bytes:
-    return _SUP.pack(s.warn_src, s.warn_type, int(s.warn_time.timestamp()) if s.warn_time else 0,
-                     s.supervision_id, int(s.end_time.timestamp()) if s.end_time else 0, s.level,
-                     _fixed(s.supervisor, 16), _fixed(s.tel, 20), _fixed(s.email, 32))
+    return _SUP.pack(
+        s.warn_src,
+        s.warn_type,
+        int(s.warn_time.timestamp()) if s.warn_time else 0,
+        s.supervision_id,
+        int(s.end_time.timestamp()) if s.end_time else 0,
+        s.level,
+        _fixed(s.supervisor, 16),
+        _fixed(s.tel, 20),
+        _fixed(s.email, 32),
+    )
 
 
 def decode_9401(data: bytes) -> Supervision:

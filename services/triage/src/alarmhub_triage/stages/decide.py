@@ -21,8 +21,12 @@ from .score import kind_zh
 
 __all__ = ["DecideStage", "decide"]
 
-_DECISION_ZH = {Decision.DISPATCH: "立即出警", Decision.VERIFY: "先核实（回拨确认）", Decision.SUPPRESS: "暂不出警（保留可查）",
-                Decision.TROUBLE: "设备故障，通知报警公司"}
+_DECISION_ZH = {
+    Decision.DISPATCH: "立即出警",
+    Decision.VERIFY: "先核实（回拨确认）",
+    Decision.SUPPRESS: "暂不出警（保留可查）",
+    Decision.TROUBLE: "设备故障，通知报警公司",
+}
 
 
 def decide(it: Item, rules: RuleSet) -> tuple[Decision, int, bool, list[Reason]]:
@@ -54,29 +58,59 @@ def decide(it: Item, rules: RuleSet) -> tuple[Decision, int, bool, list[Reason]]
         decision = Decision.SUPPRESS
         priority = min(5, priority + 2)
     major = it.area_sites >= rules.area.sites and decision != Decision.TROUBLE
-    extra = _explain(decision, it.score, kinds[0], immediate if decision == Decision.DISPATCH else None,
-                     it.area_sites if major else 0, int(rules.area.window_s // 60), tuple(it.reasons[1:]))
+    extra = _explain(
+        decision,
+        it.score,
+        kinds[0],
+        immediate if decision == Decision.DISPATCH else None,
+        it.area_sites if major else 0,
+        int(rules.area.window_s // 60),
+        tuple(it.reasons[1:]),
+    )
     return decision, priority, major, list(extra)
 
 
 @functools.lru_cache(maxsize=8192)
-def _explain(decision: Decision, score: int, kind: AlarmKind, immediate: AlarmKind | None, area_sites: int,
-             area_min: int, reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
+def _explain(
+    decision: Decision,
+    score: int,
+    kind: AlarmKind,
+    immediate: AlarmKind | None,
+    area_sites: int,
+    area_min: int,
+    reasons: tuple[Reason, ...],
+) -> tuple[Reason, ...]:
     """The reasons decide adds and the one-sentence summary. Decisions repeat: each distinct one is built once."""
     extra: list[Reason] = []
     if immediate is not None:
         k = immediate
-        extra.append(Reason(code="immediate", text=f"{k.value.replace('_', ' ')}: dispatched at once whatever the score",
-                            text_zh=f"{kind_zh(k)}：无论评分高低立即出警"))
+        extra.append(
+            Reason(
+                code="immediate",
+                text=f"{k.value.replace('_', ' ')}: dispatched at once whatever the score",
+                text_zh=f"{kind_zh(k)}：无论评分高低立即出警",
+            )
+        )
     if area_sites:
-        extra.append(Reason(code="area_spike", text=f"{area_sites} sites alarmed in this area within "
-                            f"{area_min} min: major event",
-                            text_zh=f"{area_min} 分钟内本区域 {area_sites} 处报警：重大事件"))
+        extra.append(
+            Reason(
+                code="area_spike",
+                text=f"{area_sites} sites alarmed in this area within {area_min} min: major event",
+                text_zh=f"{area_min} 分钟内本区域 {area_sites} 处报警：重大事件",
+            )
+        )
     head = [r.text for r in (*reasons, *extra) if r.code != "immediate"]
     head_zh = [r.text_zh or r.text for r in (*reasons, *extra) if r.code != "immediate"]
-    text = (f"{decision.value.capitalize()} (score {score}): {kind.value.replace('_', ' ')}"
-            + ("; " + "; ".join(head) if head else "") + ".")
-    text_zh = f"{_DECISION_ZH[decision]}（评分 {score}）：{kind_zh(kind)}" + ("；" + "；".join(head_zh) if head_zh else "") + "。"
+    text = (
+        f"{decision.value.capitalize()} (score {score}): {kind.value.replace('_', ' ')}"
+        + ("; " + "; ".join(head) if head else "")
+        + "."
+    )
+    text_zh = (
+        f"{_DECISION_ZH[decision]}（评分 {score}）：{kind_zh(kind)}"
+        + ("；" + "；".join(head_zh) if head_zh else "")
+        + "。"
+    )
     return (*extra, Reason(code="decision", text=text, text_zh=text_zh))
 
 

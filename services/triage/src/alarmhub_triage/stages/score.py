@@ -23,11 +23,27 @@ from ._base import Context
 __all__ = ["ScoreStage", "memo_key", "score"]
 
 _KIND_ZH = {
-    "panic": "紧急求助", "duress": "胁迫报警", "burglary": "入侵报警", "fire": "火警", "medical": "医疗求助",
-    "tamper": "防拆报警", "vehicle_theft": "车辆防盗报警", "vehicle_sos": "车辆紧急求助", "vibration": "震动报警",
-    "power_cut": "断电报警", "geofence": "越界报警", "overspeed": "超速报警", "motion": "移动侦测",
-    "intrusion": "区域入侵", "line_crossing": "越线检测", "trouble": "设备故障", "supervision": "通信巡检失败",
-    "open_close": "布撤防", "test": "测试报告", "cancel": "取消报告", "other": "其他报警",
+    "panic": "紧急求助",
+    "duress": "胁迫报警",
+    "burglary": "入侵报警",
+    "fire": "火警",
+    "medical": "医疗求助",
+    "tamper": "防拆报警",
+    "vehicle_theft": "车辆防盗报警",
+    "vehicle_sos": "车辆紧急求助",
+    "vibration": "震动报警",
+    "power_cut": "断电报警",
+    "geofence": "越界报警",
+    "overspeed": "超速报警",
+    "motion": "移动侦测",
+    "intrusion": "区域入侵",
+    "line_crossing": "越线检测",
+    "trouble": "设备故障",
+    "supervision": "通信巡检失败",
+    "open_close": "布撤防",
+    "test": "测试报告",
+    "cancel": "取消报告",
+    "other": "其他报警",
 }
 
 
@@ -54,8 +70,12 @@ def _lead(alarms: list[Record], rules: RuleSet) -> AlarmKind:
 
 @functools.lru_cache(maxsize=1024)
 def _prior_reason(lead: AlarmKind, total: float) -> Reason:
-    return Reason(code=f"prior_{lead.value}", text=f"{lead.value.replace('_', ' ')} signal: starting score {int(total)}",
-                  text_zh=f"{kind_zh(lead)}：初始分 {int(total)}", weight=total)
+    return Reason(
+        code=f"prior_{lead.value}",
+        text=f"{lead.value.replace('_', ' ')} signal: starting score {int(total)}",
+        text_zh=f"{kind_zh(lead)}：初始分 {int(total)}",
+        weight=total,
+    )
 
 
 def _adjacent(zones: set[str]) -> bool:
@@ -81,10 +101,17 @@ def score(it: Item, rules: RuleSet) -> tuple[int, list[Reason]]:
     total = float(rules.prior(lead))
     reasons.append(_prior_reason(lead, total))
     if it.swinger_report:
-        return 0, [*reasons, _r("swinger", f"device repeated the same signal more than {rules.swinger.limit} "
-                                f"times within {int(rules.swinger.window_s // 60)} min: throttled",
-                                f"设备在 {int(rules.swinger.window_s // 60)} 分钟内重复发送同一信号超过 "
-                                f"{rules.swinger.limit} 次，已限流", None)]
+        return 0, [
+            *reasons,
+            _r(
+                "swinger",
+                f"device repeated the same signal more than {rules.swinger.limit} "
+                f"times within {int(rules.swinger.window_s // 60)} min: throttled",
+                f"设备在 {int(rules.swinger.window_s // 60)} 分钟内重复发送同一信号超过 "
+                f"{rules.swinger.limit} 次，已限流",
+                None,
+            ),
+        ]
 
     # Cross-zone / sequential confirmation (BS 8243; adjacent zones or different principles, CN practice).
     conf = rules.confirmation
@@ -95,19 +122,35 @@ def score(it: Item, rules: RuleSet) -> tuple[int, list[Reason]]:
         zones = {x.zone for x in within if x.zone}
         if len(zones) >= 2:
             total += conf.cross_zone_points
-            reasons.append(_r("cross_zone", f"{len(zones)} different zones tripped within "
-                              f"{int(conf.window_s // 60)} min", f"{int(conf.window_s // 60)} 分钟内 {len(zones)} "
-                              "个不同防区相继报警", conf.cross_zone_points))
+            reasons.append(
+                _r(
+                    "cross_zone",
+                    f"{len(zones)} different zones tripped within {int(conf.window_s // 60)} min",
+                    f"{int(conf.window_s // 60)} 分钟内 {len(zones)} 个不同防区相继报警",
+                    conf.cross_zone_points,
+                )
+            )
             if _adjacent(zones):
                 total += conf.adjacent_zone_points
-                reasons.append(_r("adjacent_zones", "adjacent zones tripped in succession", "相邻防区相继触发",
-                                  conf.adjacent_zone_points))
+                reasons.append(
+                    _r(
+                        "adjacent_zones",
+                        "adjacent zones tripped in succession",
+                        "相邻防区相继触发",
+                        conf.adjacent_zone_points,
+                    )
+                )
         principles = {x.principle for x in within if x.principle}
         if len(principles) >= 2:
             total += conf.principle_points
-            reasons.append(_r("different_principles", "detectors of different sensing principles agree ("
-                              + ", ".join(sorted(principles)) + ")", "不同探测原理的探测器同时报警",
-                              conf.principle_points))
+            reasons.append(
+                _r(
+                    "different_principles",
+                    "detectors of different sensing principles agree (" + ", ".join(sorted(principles)) + ")",
+                    "不同探测原理的探测器同时报警",
+                    conf.principle_points,
+                )
+            )
 
     # Camera corroboration within radius and window.
     site_alarm = any(not x.camera for x in alarms)
@@ -115,26 +158,43 @@ def score(it: Item, rules: RuleSet) -> tuple[int, list[Reason]]:
     if site_alarm and camera_seen:
         pts = rules.camera.corroboration_points
         total += pts
-        reasons.append(_r("camera_corroboration", f"camera motion or intrusion within "
-                          f"{int(rules.correlation.camera_radius_m)} m and {int(rules.correlation.camera_window_s // 60)}"
-                          " min", f"{int(rules.correlation.camera_radius_m)} 米范围内摄像机同时检测到移动或入侵", pts))
+        reasons.append(
+            _r(
+                "camera_corroboration",
+                f"camera motion or intrusion within "
+                f"{int(rules.correlation.camera_radius_m)} m and {int(rules.correlation.camera_window_s // 60)}"
+                " min",
+                f"{int(rules.correlation.camera_radius_m)} 米范围内摄像机同时检测到移动或入侵",
+                pts,
+            )
+        )
 
     # Vehicle theft patterns and track consistency.
     if it.corr_key.startswith("v:"):
         kinds = {x.kind for x in alarms}
         for pat in rules.vehicle.patterns:
-            hit = (set(pat.all_of) <= kinds) if pat.all_of else any(
-                x.kind in pat.kinds and _attrs_match(x, pat.attributes) for x in alarms)
+            hit = (
+                (set(pat.all_of) <= kinds)
+                if pat.all_of
+                else any(x.kind in pat.kinds and _attrs_match(x, pat.attributes) for x in alarms)
+            )
             if hit:
                 total += pat.points
                 reasons.append(_r(f"vehicle_{pat.name}", pat.text, pat.text_zh, pat.points))
-        speeds = [float(x.attrs["speed_kmh"]) for x in history
-                  if isinstance(x.attrs.get("speed_kmh"), int | float)]
+        speeds = [
+            float(x.attrs["speed_kmh"]) for x in history if isinstance(x.attrs.get("speed_kmh"), int | float)
+        ]
         if speeds and max(speeds) > rules.vehicle.max_plausible_speed_kmh:
             pts = rules.vehicle.implausible_track_points
             total += pts
-            reasons.append(_r("implausible_track", f"reported speed {max(speeds):.0f} km/h is implausible",
-                              f"上报速度 {max(speeds):.0f} 公里/小时不合理，轨迹可疑", pts))
+            reasons.append(
+                _r(
+                    "implausible_track",
+                    f"reported speed {max(speeds):.0f} km/h is implausible",
+                    f"上报速度 {max(speeds):.0f} 公里/小时不合理，轨迹可疑",
+                    pts,
+                )
+            )
 
     # The device's own false-alarm history (Beta prior updated by dispatchers' verdicts).
     h = rules.history
@@ -143,13 +203,22 @@ def score(it: Item, rules: RuleSet) -> tuple[int, list[Reason]]:
         a = h.prior_strength
         post = (a * h.prior_false_rate + f) / (a + g + f)
         post = min(max(post, 0.001), 0.999)
-        pts = round(max(-h.max_points, min(h.max_points, (h.max_points / 3) * (_logit(h.prior_false_rate)
-                                                                                - _logit(post)))))
+        pts = round(
+            max(
+                -h.max_points,
+                min(h.max_points, (h.max_points / 3) * (_logit(h.prior_false_rate) - _logit(post))),
+            )
+        )
         if pts:
             total += pts
-            reasons.append(_r("device_history", f"this device's learned false-alarm rate is {post:.0%} "
-                              f"({f} false, {g} genuine)", f"该设备历史误报率 {post:.0%}（误报 {f} 次，"
-                              f"真警 {g} 次）", pts))
+            reasons.append(
+                _r(
+                    "device_history",
+                    f"this device's learned false-alarm rate is {post:.0%} ({f} false, {g} genuine)",
+                    f"该设备历史误报率 {post:.0%}（误报 {f} 次，真警 {g} 次）",
+                    pts,
+                )
+            )
 
     # Cancel report or user opening inside the cancel window after the first alarm (SIA CP-01).
     if alarms:
@@ -157,28 +226,47 @@ def score(it: Item, rules: RuleSet) -> tuple[int, list[Reason]]:
         cw = rules.cancel.window_s * 1000
         for x in history:
             is_cancel = x.kind == AlarmKind.CANCEL or (
-                x.kind == AlarmKind.OPEN_CLOSE and x.qualifier.value == rules.cancel.opening_qualifier)
+                x.kind == AlarmKind.OPEN_CLOSE and x.qualifier.value == rules.cancel.opening_qualifier
+            )
             if is_cancel and 0 <= x.t - start <= cw:
                 what = "cancel report" if x.kind == AlarmKind.CANCEL else "user opening (disarm)"
                 total += rules.cancel.points
-                reasons.append(_r("cancel_in_window", f"{what} {int((x.t - start) / 1000)} s after the alarm, "
-                                  f"inside the {int(rules.cancel.window_s // 60)}-min cancel window",
-                                  f"报警后 {int((x.t - start) / 1000)} 秒内收到"
-                                  f"{'取消报告' if x.kind == AlarmKind.CANCEL else '用户撤防'}（在取消窗口内）",
-                                  rules.cancel.points))
+                reasons.append(
+                    _r(
+                        "cancel_in_window",
+                        f"{what} {int((x.t - start) / 1000)} s after the alarm, "
+                        f"inside the {int(rules.cancel.window_s // 60)}-min cancel window",
+                        f"报警后 {int((x.t - start) / 1000)} 秒内收到"
+                        f"{'取消报告' if x.kind == AlarmKind.CANCEL else '用户撤防'}（在取消窗口内）",
+                        rules.cancel.points,
+                    )
+                )
                 break
 
     # Alarms raised while the device was in test mode (a walk test) stay discounted after it ends.
-    if (all(x.test for x in alarms) if alarms else it.test_mode):
+    if all(x.test for x in alarms) if alarms else it.test_mode:
         total += rules.test_mode.points
-        reasons.append(_r("test_mode", "raised while the account was in test mode", "报警发生在测试状态期间", rules.test_mode.points))
+        reasons.append(
+            _r(
+                "test_mode",
+                "raised while the account was in test mode",
+                "报警发生在测试状态期间",
+                rules.test_mode.points,
+            )
+        )
     at = datetime.fromtimestamp(it.ts / 1000, UTC) if rules.maintenance else None
     for m in rules.maintenance:
         assert at is not None
         if m.covers(ev.source.device_id, ev.source.account, at):
             total += m.points
-            reasons.append(_r("maintenance", f"inside a maintenance window{': ' + m.note if m.note else ''}",
-                              f"处于维护时段{'：' + m.note if m.note else ''}", m.points))
+            reasons.append(
+                _r(
+                    "maintenance",
+                    f"inside a maintenance window{': ' + m.note if m.note else ''}",
+                    f"处于维护时段{'：' + m.note if m.note else ''}",
+                    m.points,
+                )
+            )
             break
     return max(0, min(100, round(total))), reasons
 
@@ -198,10 +286,21 @@ def memo_key(it: Item, rules: RuleSet) -> tuple[object, ...] | None:
     try:
         attrs = tuple(sorted(x.attrs.items())) if x.attrs else ()
         hash(attrs)
-    except TypeError:        # a list or a mapping among the kept attributes: not memoised
+    except TypeError:  # a list or a mapping among the kept attributes: not memoised
         return None
-    return (x.kind, x.qualifier, x.camera, x.test, attrs, it.event.kind, it.swinger_report, it.corr_key[:2],
-            it.camera_hits > 0, it.verdicts, it.test_mode)
+    return (
+        x.kind,
+        x.qualifier,
+        x.camera,
+        x.test,
+        attrs,
+        it.event.kind,
+        it.swinger_report,
+        it.corr_key[:2],
+        it.camera_hits > 0,
+        it.verdicts,
+        it.test_mode,
+    )
 
 
 class ScoreStage:

@@ -63,14 +63,37 @@ class SharedStateStage:
                 elif code in end_codes:
                     op = "e"
             dedup_ms, dedup_ttl = dedup_window(ev, r)
-            reqs.append(StateRequest(
-                fingerprint(ev), rec.event_id, it.ts, dedup_ms, dedup_ttl, swinger_key(ev, r), ev.qualifier is new,
-                ev.source.device_id, key, int(win * 1000), not inform, geo_mode(it, key),
-                (loc.lon, loc.lat) if loc is not None else None, incident_id_for(rec.event_id), rec.to_json(),
-                cell, op, until))
-        params = StateParams(int(r.swinger.window_s * 1000), r.swinger.limit, int(c.site_window_s * 1000),
-                             c.max_events_per_incident, c.camera_radius_m, int(c.camera_window_s * 1000),
-                             int(r.area.window_s * 1000))
+            reqs.append(
+                StateRequest(
+                    fingerprint(ev),
+                    rec.event_id,
+                    it.ts,
+                    dedup_ms,
+                    dedup_ttl,
+                    swinger_key(ev, r),
+                    ev.qualifier is new,
+                    ev.source.device_id,
+                    key,
+                    int(win * 1000),
+                    not inform,
+                    geo_mode(it, key),
+                    (loc.lon, loc.lat) if loc is not None else None,
+                    incident_id_for(rec.event_id),
+                    rec.to_json(),
+                    cell,
+                    op,
+                    until,
+                )
+            )
+        params = StateParams(
+            int(r.swinger.window_s * 1000),
+            r.swinger.limit,
+            int(c.site_window_s * 1000),
+            c.max_events_per_incident,
+            c.camera_radius_m,
+            int(c.camera_window_s * 1000),
+            int(r.area.window_s * 1000),
+        )
         return reqs, params
 
     def apply(self, items: list[Item], answers: list[StateAnswer]) -> list[Item]:

@@ -120,5 +120,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE api_tokens, incident_outbox, incident_events, incident_alarms, incidents CASCADE;"
-               "DROP FUNCTION incident_events_immutable()")
+    op.execute(
+        "DROP TABLE api_tokens, incident_outbox, incident_events, incident_alarms, incidents CASCADE;"
+        "DROP FUNCTION incident_events_immutable()"
+    )

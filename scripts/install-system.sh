@@ -17,5 +17,5 @@ done
 if ! command -v apt-get >/dev/null; then echo "install-system: apt-get not found; need: ${missing[*]}" >&2; exit 1; fi
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 echo "install-system: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"

@@ -84,6 +84,7 @@ def dispatch_app(
             "ALARMHUB_HTTP_HOST": "127.0.0.1",
             "ALARMHUB_HTTP_PORT": 0,
             "ALARMHUB_DEV_TOKEN": token,
+            "ALARMHUB_DEV_MODE": True,
             "ALARMHUB_GPS_COMMAND_URL": gps_command_url,
             **settings,
         }

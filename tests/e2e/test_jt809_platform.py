@@ -122,6 +122,7 @@ async def services(stack: Any, topic_prefix: str) -> AsyncIterator[Services]:
             ALARMHUB_HTTP_HOST="127.0.0.1",
             ALARMHUB_HTTP_PORT=0,
             ALARMHUB_DEV_TOKEN=token,
+            ALARMHUB_DEV_MODE=True,
             ALARMHUB_GPS_COMMAND_URL=f"http://127.0.0.1:{command_port}/commands",
         ),
         CollectorRegistry(),

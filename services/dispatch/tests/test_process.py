@@ -9,7 +9,7 @@ from alarmhub_devstack.testing import ServiceProcess, service_env
 
 
 def test_process_starts_serves_and_stops_on_sigterm(stack: Any, topic_prefix: str) -> None:
-    env = service_env(stack, topic_prefix, ALARMHUB_DEV_TOKEN="proc-city-admin")
+    env = service_env(stack, topic_prefix, ALARMHUB_DEV_TOKEN="proc-city-admin", ALARMHUB_DEV_MODE="1")
     svc = ServiceProcess.create("alarmhub_dispatch", env, ("ALARMHUB_HTTP_PORT",))
     svc.start(timeout=90)
     try:

@@ -222,6 +222,7 @@ async def test_escalation_timer_survives_a_restart(stack: Any, topic_prefix: str
         ALARMHUB_HTTP_HOST="127.0.0.1",
         ALARMHUB_HEALTH_PORT=0,
         ALARMHUB_DEV_TOKEN=token,
+        ALARMHUB_DEV_MODE=True,
         ALARMHUB_DISPATCH_TIMER_INTERVAL_S=0.2,
         ALARMHUB_DISPATCH_ACK_TIMEOUT_S=2.0,
         ALARMHUB_DISPATCH_DISTRICT_TIMEOUT_S=1.0,

@@ -39,6 +39,7 @@ async def replicas(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[Dispatc
                 ALARMHUB_HTTP_HOST="127.0.0.1",
                 ALARMHUB_HEALTH_PORT=0,
                 ALARMHUB_DEV_TOKEN=token,
+                ALARMHUB_DEV_MODE=True,
                 ALARMHUB_DISPATCH_TIMER_INTERVAL_S=0.2,
             ),
             CollectorRegistry(),

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -49,6 +50,9 @@ from .tracks import TrackStore
 from .units import UnitTree
 from .vehicle_commands import VehicleCommands
 from .webhooks import WebhookSender
+
+#: ``api_tokens.created_by`` of the dev stack's token
+DEV_TOKEN_CREATOR = "ALARMHUB_DEV_TOKEN"
 
 __all__ = ["DispatchApp"]
 
@@ -138,6 +142,27 @@ class DispatchApp:
             return None
         return int(self.server.servers[0].sockets[0].getsockname()[1])
 
+    async def _dev_token(self, tree: UnitTree) -> None:
+        """The dev stack's city supervisor token: only in dev mode (settings refuse it otherwise), expiring,
+        and revoked by the next start that does not name it (the row outlived the variable before)."""
+        s = self.settings
+        keep = hash_token(s.dev_token) if s.dev_token else None
+        revoked = await self.store.revoke_dev_tokens(DEV_TOKEN_CREATOR, keep)
+        if revoked:
+            log.warning("dev_token_revoked", count=revoked)
+        if not s.dev_token:
+            return
+        # The city is the root over the most units: a dev or test database may hold stray roots.
+        roots = [u for u in tree.nodes.values() if u.parent_id is None]
+        root = max(roots, key=lambda u: (len(tree.subtree(u.id)), u.id), default=None)
+        if root is None:
+            return
+        expires = datetime.now(UTC) + timedelta(seconds=s.dev_token_ttl_s)
+        await self.store.put_token(
+            hash_token(s.dev_token), "dev-admin", "supervisor", root.id, None, {}, DEV_TOKEN_CREATOR, expires
+        )
+        log.info("dev_token_enabled", user="dev-admin", unit=root.id, expires_at=expires.isoformat())
+
     async def start(self) -> None:
         s = self.settings
         if s.migrate:
@@ -158,22 +183,7 @@ class DispatchApp:
             grid_cell_m=None,
         )
         log.info("jurisdictions_loaded", units=len(tree.nodes), stations=len(router.stations))
-        if s.dev_token:
-            # The city is the root over the most units: a dev or test database may hold stray roots.
-            roots = [u for u in tree.nodes.values() if u.parent_id is None]
-            root = max(roots, key=lambda u: (len(tree.subtree(u.id)), u.id), default=None)
-            if root is not None:
-                await self.store.put_token(
-                    hash_token(s.dev_token),
-                    "dev-admin",
-                    "supervisor",
-                    root.id,
-                    None,
-                    {},
-                    "ALARMHUB_DEV_TOKEN",
-                    None,
-                )
-                log.info("dev_token_enabled", user="dev-admin", unit=root.id)
+        await self._dev_token(tree)
         await self.producer.start()
         self.dispatcher = Dispatcher(self.store, tree, router, self.producer, self.metrics, self.policy)
         self.dispatcher.commands = self.vehicle_commands

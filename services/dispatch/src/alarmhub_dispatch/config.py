@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alarmhub_runtime import BaseServiceSettings
-from pydantic import Field
+from pydantic import Field, model_validator
 
 __all__ = ["DispatchSettings"]
 
@@ -21,7 +21,21 @@ class DispatchSettings(BaseServiceSettings):
     dev_token: str | None = Field(
         default=None,
         alias="ALARMHUB_DEV_TOKEN",
-        description="when set, a city-tier supervisor token with this value (user dev-admin)",
+        description="when set together with ALARMHUB_DEV_MODE=1 (the dev stack sets both), a city-tier "
+        "supervisor token with this value (user dev-admin) that expires after ALARMHUB_DEV_TOKEN_TTL_S; "
+        "refused at start without dev mode; a start without it revokes the dev token a previous start made",
+    )
+    dev_mode: bool = Field(
+        default=False,
+        alias="ALARMHUB_DEV_MODE",
+        description="the dev stack's conveniences (the dev token); never set in production",
+    )
+    dev_token_ttl_s: float = Field(
+        default=12 * 3600.0,
+        gt=0,
+        le=7 * 86400.0,
+        alias="ALARMHUB_DEV_TOKEN_TTL_S",
+        description="lifetime of the dev token from dispatch's start",
     )
     group: str = Field(default="dispatch", alias="ALARMHUB_DISPATCH_GROUP")
     db_pool_size: int = Field(
@@ -122,6 +136,15 @@ class DispatchSettings(BaseServiceSettings):
         description="send each command to the gateway holding the session (Redis)",
     )
     migrate: bool = Field(default=True, alias="ALARMHUB_MIGRATE", description="apply the schema at start")
+
+    @model_validator(mode="after")
+    def _dev_token_needs_dev_mode(self) -> DispatchSettings:
+        if self.dev_token and not self.dev_mode:
+            raise ValueError(
+                "ALARMHUB_DEV_TOKEN is honoured only in the dev stack (ALARMHUB_DEV_MODE=1); "
+                "production tokens are minted with POST /api/v1/tokens or alarmhub-admin"
+            )
+        return self
 
     @property
     def gps_key_prefix(self) -> str:

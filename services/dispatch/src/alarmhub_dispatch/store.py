@@ -163,6 +163,16 @@ class Store:
             expires_at,
         )
 
+    async def revoke_dev_tokens(self, created_by: str, keep: str | None) -> int:
+        """Revoke the tokens ``created_by`` made, except the one hashed ``keep``; how many were revoked."""
+        status = await self.p.execute(
+            "UPDATE api_tokens SET revoked_at = now() WHERE created_by = $1 AND revoked_at IS NULL"
+            " AND token_sha256 IS DISTINCT FROM $2",
+            created_by,
+            keep,
+        )
+        return int(status.split()[-1])
+
     async def get_token(self, sha: str) -> asyncpg.Record | None:
         return await self.p.fetchrow(
             "SELECT user_name, role, unit, company, scope FROM api_tokens WHERE token_sha256=$1"

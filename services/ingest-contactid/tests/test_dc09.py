@@ -413,3 +413,42 @@ def test_encrypted_ack_made_by_pysiaalarm() -> None:
         "BE0C",
     )
     assert reply.timestamp == datetime(2026, 11, 25, 10, 14, 42, tzinfo=UTC)
+
+
+def _encrypt_raw(plain: bytes, key: bytes) -> str:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    enc = Cipher(algorithms.AES(key), modes.CBC(bytes(16))).encryptor()
+    return (enc.update(plain) + enc.finalize()).hex().upper()
+
+
+@pytest.mark.parametrize(
+    "pad",
+    [
+        b"\x14\x15\x1f#}",  # dc09-spt's alphabet: chr(20)..chr(125) without [ ] |, control characters too
+        b"#1234",  # a pad that looks like an account block
+        b"\x00\x7f ~!",
+        b"",
+    ],
+)
+def test_decrypt_judges_structure_not_printability(pad: bytes) -> None:
+    key = b"K" * 32
+    data = b"|#1234|1130 01 003]_16:04:02,07-09-2020"
+    filler = b"\x1e" * ((-len(pad + data)) % 16)
+    hex_ = _encrypt_raw(filler + pad + data, key)
+    assert dc09.decrypt_block(hex_, key, "1234") == "#1234|1130 01 003]_16:04:02,07-09-2020"
+
+
+def test_decrypt_reads_a_no_bar_pad_before_the_account_block() -> None:
+    key = b"K" * 24
+    plain = b"#1234|Nri1/BA01]_16:04:02,07-09-2020"
+    hex_ = _encrypt_raw(b"0" * (-len(plain) % 16) + plain, key)
+    assert dc09.decrypt_block(hex_, key, "1234") == plain.decode()
+
+
+def test_decrypt_with_wrong_key_is_wrong_key() -> None:
+    plain = b"abc|#1234|1130 01 003]_16:04:02,07-09-2020"
+    hex_ = _encrypt_raw(b"x" * (-len(plain) % 16) + plain, b"A" * 16)
+    with pytest.raises(dc09.DecryptError) as err:
+        dc09.decrypt_block(hex_, b"B" * 16, "1234")
+    assert err.value.reason == "wrong_key" and err.value.reply == "nak"

@@ -408,7 +408,7 @@ def decode_header(header: Dc09Header, key: bytes | None) -> Dc09Message:
     if header.encrypted:
         if key is None:
             raise DecryptError("no_key", f"encrypted message for account {header.account}")
-        plain = decrypt_block(header.rest, key)
+        plain = decrypt_block(header.rest, key, header.account)
         data, extended, ts = parse_plaintext(plain)
         if ts is None:
             raise DecryptError("timestamp_missing", "encrypted message without a timestamp")
@@ -464,13 +464,20 @@ def encrypt_block(plain: str, key: bytes, *, pad: bytes | None = None) -> str:
     return (enc.update(pad + b"|" + raw) + enc.finalize()).hex().upper()
 
 
-def decrypt_block(hex_text: str, key: bytes) -> str:
+def decrypt_block(hex_text: str, key: bytes, account: str | None = None) -> str:
     """Decrypt the hex after ``[`` and strip the pad. Raises :class:`DecryptError`.
 
-    Transmitters differ in how they pad: the standard puts ``|`` after the pad; some (e.g. the
-    pysiaalarm test client) pad with ``0`` and no ``|``; the data itself may start with ``#acct|``.
-    The pad is therefore taken as everything up to the first ``|`` when that comes before any ``#``
-    and ``]``; otherwise up to the first ``#`` (the account block) or the ``]`` that ends empty data.
+    The decrypted block is judged by its structure, not by what its bytes look like: DC-09 lets the pad
+    be any character but ``[``, ``]`` and ``|`` (dc09-spt pads with control characters and ``#``), so
+    a block opens with the right key when it reads ``pad | data ] [x…] _timestamp`` — the pad ends at
+    the first ``|`` before the first ``]``, and the block ends with a timestamp. A wrong key yields
+    random bytes, which miss that shape (the 20-character timestamp alone) except by a chance of
+    about 10^-22.
+
+    Two transmitter habits are accepted as well: a pad with no ``|`` in front of empty data (e.g.
+    pysiaalarm's encrypted ``ACK``: ``000…]_timestamp``), and a pad with no ``|`` in front of data
+    that opens with the account block (``000…#acct|Nri1/BA01]…``, pysiaalarm's ``encrypt_content``):
+    with ``account`` given, a pad that ends in ``#`` + that account is read as the account block.
     """
     try:
         blob = bytes.fromhex(hex_text)
@@ -482,23 +489,33 @@ def decrypt_block(hex_text: str, key: bytes) -> str:
         dec = _cipher(key).decryptor()
     except ValueError as exc:
         raise DecryptError("key", str(exc)) from None
-    plain_b = dec.update(blob) + dec.finalize()
-    try:
-        plain = plain_b.decode("ascii")
-    except UnicodeDecodeError:
-        raise DecryptError("wrong_key", "decrypted text is not ASCII") from None
-    if not plain.isprintable():
-        raise DecryptError("wrong_key", "decrypted text is not printable")
+    # latin-1 maps every byte to one character, so nothing is refused for its value: control
+    # characters in the data travel on (the event model cleans them and keeps the raw frame).
+    plain = (dec.update(blob) + dec.finalize()).decode("latin-1")
+    if _TIMESTAMP_TAIL.search(plain) is None:
+        raise DecryptError("wrong_key", "decrypted block does not end in a timestamp")
     close = plain.find("]")
-    if close < 0:
-        raise DecryptError("wrong_key", "no ] in decrypted text")
     bar = plain.find("|", 0, close)
-    hash_ = plain.find("#", 0, close)
-    if bar >= 0 and (hash_ < 0 or bar < hash_):
-        return plain[bar + 1 :]
-    if hash_ >= 0:
-        return plain[hash_:]
-    return plain[close:]
+    if bar < 0:
+        # no pad delimiter: the pad runs to the account block, or to the ] of empty data
+        hash_ = plain.find("#", 0, close)
+        start = hash_ if hash_ >= 0 else close
+        if "[" in plain[:start]:
+            raise DecryptError("wrong_key", "[ in the pad")
+        return plain[start:]
+    pad = plain[:bar]
+    if "[" in pad:
+        raise DecryptError("wrong_key", "[ in the pad")
+    if account and not plain.startswith("#", bar + 1):
+        own = "#" + account
+        if pad.upper().endswith(own.upper()):
+            return plain[bar - len(own) :]
+    return plain[bar + 1 :]
+
+
+#: The end of every decrypted block: ``]`` (of the data or of the last extended block) and the
+#: timestamp ``_HH:MM:SS,MM-DD-YYYY``.
+_TIMESTAMP_TAIL: Final = re.compile(r"\]_\d\d:\d\d:\d\d,\d\d-\d\d-\d{4}\Z")
 
 
 # ---------------------------------------------------------------------------------------------- replies
@@ -559,7 +576,7 @@ def parse_reply(frame: bytes, key: bytes | None = None) -> Dc09Reply:
     if m.group("star"):
         if key is None:
             raise DecryptError("no_key", "encrypted reply")
-        rest = decrypt_block(rest, key)
+        rest = decrypt_block(rest, key, m.group("acct"))
     _, _, ts = parse_plaintext(rest)
     return Dc09Reply(
         token=m.group("token"),  # type: ignore[arg-type]

@@ -7,6 +7,14 @@ needed=(
   sip-tester:sipp
   chromium:/usr/bin/chromium
   fonts-noto-cjk:/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+  # live view: dispatch's media relay runs ffmpeg (RTSP -> HLS); the live-view test serves a synthetic
+  # camera with GStreamer's RTSP server (python3-gi + its introspection data, x264enc from plugins-ugly)
+  ffmpeg:ffmpeg
+  python3-gi:/usr/lib/python3/dist-packages/gi/__init__.py
+  gir1.2-gst-rtsp-server-1.0:/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib
+  gstreamer1.0-plugins-base:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideotestsrc.so
+  gstreamer1.0-plugins-good:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtp.so
+  gstreamer1.0-plugins-ugly:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstx264.so
 )
 missing=()
 for pc in "${needed[@]}"; do

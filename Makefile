@@ -7,7 +7,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test install proto lint typecheck clean bench
+.PHONY: run test install proto lint typecheck clean bench conformance
 
 # Install: uv into a private tool venv, then the locked workspace into .venv; Debian packages the
 # tests need (chromium, fonts, sip-tester, prometheus) through scripts/install-system.sh.
@@ -31,6 +31,10 @@ test: install lint typecheck
 bench: install
 	bash scripts/install-system.sh
 	bash scripts/install-bench.sh
+
+# The conformance corpus (tests/conformance): public decoders' frames through ours; writes docs/conformance.md.
+conformance: install
+	$(VENV)/bin/python tests/conformance/runner.py
 
 proto: install
 	$(VENV)/bin/alarmhub-proto

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from .test_gb28181 import ALARM_GBK, KEEPALIVE, REGISTER_1, REGISTER_2, _message
 from .test_isapi import LIVE_BLOCK, SPEC_VMD
+from .test_onvif import NOTIFY_CELL_MOTION
 
 SECRET = "webhook-test-secret"
 SIP_PASSWORD = "123456"
@@ -299,3 +300,16 @@ async def test_garbage_sip_is_dead_lettered_and_the_server_keeps_answering(
         transport.close()
     (dlq,) = await consume_topic(topic_prefix, "alarms.dlq", 1, timeout=20)
     assert dlq["protocol"] == "gb28181" and dlq["stage"] == "decode"
+
+
+async def test_a_nul_in_an_onvif_camera_id_is_escaped_not_refused(
+    camera: CameraApp, topic_prefix: str, consume_topic: Any
+) -> None:
+    """Poison pill (issue #13): ``camera=`` with a NUL went into the registry lookup and onto alarms.raw, where
+    dispatch's PostgreSQL refused it. Now the id is escaped and the alarm still goes out."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{camera.http_port}") as client:
+        r = await client.post("/events/onvif?camera=cam%001", content=NOTIFY_CELL_MOTION)
+    assert r.status_code == 200
+    (ev,) = await consume_topic(topic_prefix, "alarms.raw", 1, timeout=20)
+    assert ev["source"]["device_id"] == "cam\\x001" and ev["kind"] == "motion"
+    assert camera.registry.ready()  # the lookup did not fail

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from alarmhub_events import AlarmEvent, Location, Source
+from alarmhub_events import AlarmEvent, Location, Source, unescape_raw
 from alarmhub_ingest_contactid.fastalarm import alarm_json
 from alarmhub_ingest_contactid.session import Account, Dc09Session, SessionConfig
 
@@ -84,3 +84,22 @@ def test_values_json_cannot_write_fall_back_to_pydantic() -> None:
     ev = Dc09Session(SessionConfig(check_clear_timestamps=False)).handle(FRAMES[0], now=NOW).events[0]
     ev.attributes["nan"] = float("nan")  # pydantic writes null; the fast writer refuses and falls back
     assert alarm_json(ev) == ev.to_bytes()
+
+
+def test_a_nul_in_an_extended_block_is_escaped_and_the_frame_kept() -> None:
+    """Poison pill (issue #13): a NUL in an ``[X…]`` block used to reach PostgreSQL, which refused the row.
+    The frame is built by hand from a real one ([CAP] PROSEC burglary cancel) with an extended block."""
+    body = b'"SIA-DCS"0004L000#3044[3044|NBC1][Xnote\x00\x01end]_00:03:31,12-21-2023'
+    from alarmhub_ingest_contactid.protocols import dc09
+
+    frame = dc09.frame_body(body)
+    out = Dc09Session(SessionConfig(check_clear_timestamps=False)).handle(frame, now=NOW)
+    assert out.result == "ack" and len(out.events) == 1  # still an alarm, never refused
+    ev = out.events[0]
+    data = alarm_json(ev)
+    assert b"\\u0000" not in data and b"\x00" not in data and b"\\u0001" not in data
+    assert ev.attributes["extended"] == ["Xnote\\x00\\x01end"]
+    assert ev.attributes["raw_escaped"] is True
+    assert unescape_raw(ev.raw) == frame.decode().strip()
+    model = validated(ev)
+    assert ev == model and json.loads(data) == json.loads(model.to_bytes())

@@ -3,11 +3,21 @@
 These models are the source of truth for ``proto/`` (``alarmhub-proto`` regenerates it).
 """
 
-from ._alarm import ALARM_SCHEMA, AlarmEvent, AlarmKind, Location, Protocol, Qualifier, Source
+from ._alarm import (
+    ALARM_SCHEMA,
+    LIFE_SAFETY_KINDS,
+    AlarmEvent,
+    AlarmKind,
+    Location,
+    Protocol,
+    Qualifier,
+    Source,
+)
 from ._common import Event, Timestamp, new_event_id, utcnow
 from ._dlq import DLQ_SCHEMA, DlqRecord
 from ._gps import DEVICE_STATUS_SCHEMA, GPS_SCHEMA, SUPERVISION_ANSWER, DeviceStatus, DeviceStatusKind, GpsFix
 from ._incident import INCIDENT_EVENT_SCHEMA, Actor, IncidentEvent, IncidentEventType, IncidentStatus, Verdict
+from ._text import RAW_ESCAPED, Attributes, Text, clean_attributes, clean_text, escape_raw, unescape_raw
 from ._topics import (
     ALARMS_DLQ,
     ALARMS_RAW,
@@ -31,6 +41,8 @@ __all__ = [
     "GPS_SCHEMA",
     "INCIDENTS_EVENTS",
     "INCIDENT_EVENT_SCHEMA",
+    "LIFE_SAFETY_KINDS",
+    "RAW_ESCAPED",
     "SUPERVISION_ANSWER",
     "TELEMETRY_GPS",
     "TOPICS",
@@ -38,6 +50,7 @@ __all__ = [
     "Actor",
     "AlarmEvent",
     "AlarmKind",
+    "Attributes",
     "Decision",
     "DeviceStatus",
     "DeviceStatusKind",
@@ -52,10 +65,15 @@ __all__ = [
     "Qualifier",
     "Reason",
     "Source",
+    "Text",
     "Timestamp",
     "TopicSpec",
     "TriagedAlarm",
     "Verdict",
+    "clean_attributes",
+    "clean_text",
+    "escape_raw",
     "new_event_id",
+    "unescape_raw",
     "utcnow",
 ]

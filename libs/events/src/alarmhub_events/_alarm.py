@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ._common import Event, Timestamp
+from ._text import RAW_ESCAPED, Attributes, Text, escape_raw
 
-__all__ = ["ALARM_SCHEMA", "AlarmEvent", "AlarmKind", "Location", "Protocol", "Qualifier", "Source"]
+__all__ = [
+    "ALARM_SCHEMA",
+    "LIFE_SAFETY_KINDS",
+    "AlarmEvent",
+    "AlarmKind",
+    "Location",
+    "Protocol",
+    "Qualifier",
+    "Source",
+]
 
 ALARM_SCHEMA: Final = "alarmhub.alarm.v1"
 
@@ -38,6 +48,12 @@ class AlarmKind(StrEnum):
     OTHER = "other"
 
 
+#: kinds where a person may be in danger: one of them lost (dead-lettered) pages an operator at once
+LIFE_SAFETY_KINDS: Final = frozenset(
+    {AlarmKind.PANIC, AlarmKind.DURESS, AlarmKind.FIRE, AlarmKind.MEDICAL, AlarmKind.VEHICLE_SOS}
+)
+
+
 class Qualifier(StrEnum):
     NEW = "new"
     RESTORE = "restore"
@@ -63,13 +79,13 @@ class Source(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     protocol: Protocol
-    device_id: str = Field(min_length=1, max_length=128)
-    account: str | None = None
-    receiver: str | None = None
-    line: str | None = None
-    path: str | None = Field(default=None, description="transmission path of a dual-path communicator")
-    peer: str | None = Field(default=None, description="remote address:port the signal arrived from")
-    platform: str | None = Field(default=None, description="JT/T 809 platform that forwarded the event")
+    device_id: Text = Field(min_length=1, max_length=128)
+    account: Text | None = None
+    receiver: Text | None = None
+    line: Text | None = None
+    path: Text | None = Field(default=None, description="transmission path of a dual-path communicator")
+    peer: Text | None = Field(default=None, description="remote address:port the signal arrived from")
+    platform: Text | None = Field(default=None, description="JT/T 809 platform that forwarded the event")
 
 
 class Location(BaseModel):
@@ -91,13 +107,26 @@ class AlarmEvent(Event):
     kind: AlarmKind
     qualifier: Qualifier = Qualifier.NEW
     source: Source
-    code: str | None = Field(default=None, description="the original event code, e.g. Contact ID E120")
-    zone: str | None = Field(default=None, description="zone, user or channel number as sent")
+    code: Text | None = Field(default=None, description="the original event code, e.g. Contact ID E120")
+    zone: Text | None = Field(default=None, description="zone, user or channel number as sent")
     occurred_at: Timestamp
     received_at: Timestamp
     location: Location | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    raw: str = Field(default="", description="the original frame, text or hex")
+    attributes: Attributes = Field(default_factory=dict)
+    raw: str = Field(
+        default="",
+        description="the original frame, text or hex; escaped (reversibly) when it holds control characters,"
+        " then attributes.raw_escaped is true",
+    )
+
+    @model_validator(mode="after")
+    def _escape_raw(self) -> AlarmEvent:
+        """A frame holding control characters is kept reversibly escaped (``alarmhub_events.unescape_raw``)."""
+        escaped = escape_raw(self.raw)
+        if escaped is not None:
+            object.__setattr__(self, "raw", escaped)
+            object.__setattr__(self, "attributes", {**self.attributes, RAW_ESCAPED: True})
+        return self
 
     @property
     def key(self) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._common import Event, Timestamp
+from ._text import Attributes, Text
 
 __all__ = [
     "INCIDENT_EVENT_SCHEMA",
@@ -53,10 +54,10 @@ class Actor(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    user: str
-    unit: str | None = None
-    role: str | None = None
-    address: str | None = None
+    user: Text
+    unit: Text | None = None
+    role: Text | None = None
+    address: Text | None = None
 
 
 class IncidentEvent(Event):
@@ -66,13 +67,15 @@ class IncidentEvent(Event):
     incident_id: uuid.UUID
     type: IncidentEventType
     status: IncidentStatus
-    station: str | None = None
-    district: str | None = None
+    station: Text | None = None
+    district: Text | None = None
     verdict: Verdict | None = None
     actor: Actor
     at: Timestamp
-    source_device_id: str | None = Field(default=None, description="device/account the incident started from")
-    data: dict[str, Any] = Field(default_factory=dict)
+    source_device_id: Text | None = Field(
+        default=None, description="device/account the incident started from"
+    )
+    data: Attributes = Field(default_factory=dict)
 
     @property
     def key(self) -> str:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._alarm import AlarmEvent
 from ._common import Event, Timestamp
+from ._text import Text
 
 __all__ = ["TRIAGED_SCHEMA", "Decision", "Reason", "TriagedAlarm"]
 
@@ -28,9 +29,9 @@ class Reason(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: str = Field(min_length=1, max_length=64)
-    text: str = Field(description="English sentence")
-    text_zh: str | None = Field(default=None, description="Chinese sentence")
+    code: Text = Field(min_length=1, max_length=64)
+    text: Text = Field(description="English sentence")
+    text_zh: Text | None = Field(default=None, description="Chinese sentence")
     weight: float | None = Field(default=None, description="contribution to the score, in points")
 
 
@@ -44,7 +45,7 @@ class TriagedAlarm(Event):
     score: int = Field(ge=0, le=100)
     priority: int = Field(default=3, ge=1, le=5, description="1 highest … 5 lowest")
     reasons: list[Reason] = Field(default_factory=list)
-    rule_version: str
+    rule_version: Text
     major_event: bool = Field(default=False, description="part of a spike raised to district and city tiers")
     decided_at: Timestamp
 

@@ -4,7 +4,9 @@ The receivers (DC-09, the GPS gateway) type every field in their decoders, so on
 fill a model directly and write its JSON themselves (``fastalarm``, ``fastfix``); their tests compare
 the result with the validated model. What both need lives here once: filling a model's slots as
 ``model_construct`` does, the contract's timestamp text (the same memo the models' serializer uses),
-and a memoised JSON form of strings that repeat.
+a memoised JSON form of strings that repeat, and the text cleaning the models apply on validation
+(``clean_text``, ``clean_attributes``, ``escape_raw``: a fast path must clean exactly as the model would,
+or a NUL from a sender reaches PostgreSQL).
 """
 
 from __future__ import annotations
@@ -16,8 +18,18 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from ._common import _iso_z
+from ._text import RAW_ESCAPED, clean_attributes, clean_text, escape_raw
 
-__all__ = ["dumps", "filled", "iso_z", "json_string_memo"]
+__all__ = [
+    "RAW_ESCAPED",
+    "clean_attributes",
+    "clean_text",
+    "dumps",
+    "escape_raw",
+    "filled",
+    "iso_z",
+    "json_string_memo",
+]
 
 M = TypeVar("M", bound=BaseModel)
 _set = object.__setattr__
@@ -42,7 +54,8 @@ def filled(cls: type[M], values: dict[str, Any], fields: frozenset[str]) -> M:
 
 def json_string_memo(limit: int) -> Callable[[str], str]:
     """A function giving a string's JSON form, remembering up to ``limit`` of them (device ids,
-    accounts, plates and platform names repeat); the memo is cleared when full."""
+    accounts, plates and platform names repeat); the memo is cleared when full. The text is cleaned
+    (:func:`clean_text`) first, as a model field would be."""
     memo: dict[str, str] = {}
 
     def json_string(text: str) -> str:
@@ -50,7 +63,7 @@ def json_string_memo(limit: int) -> Callable[[str], str]:
         if out is None:
             if len(memo) > limit:
                 memo.clear()
-            out = memo[text] = dumps(text)
+            out = memo[text] = dumps(clean_text(text))
         return out
 
     return json_string

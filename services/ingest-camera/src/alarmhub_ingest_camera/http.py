@@ -13,7 +13,7 @@ from datetime import timedelta, timezone
 from typing import Any
 
 import structlog
-from alarmhub_events import Protocol
+from alarmhub_events import Protocol, clean_text
 from alarmhub_kafka import PublishError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -147,6 +147,9 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
             notes = parse_notifications(body)
         except OnvifError as exc:
             return await reject("onvif", 400, str(exc), body, peer)
+        if camera:
+            # a control character in the id (a NUL) would make PostgreSQL refuse the lookup and the alarm
+            camera = clean_text(camera)
         cam = await ingest.registry.get(camera) if camera else None
         if cam is None and request.client is not None:
             cam = await ingest.registry.find_by_ip(request.client.host)

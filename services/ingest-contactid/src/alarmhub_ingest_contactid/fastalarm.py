@@ -4,7 +4,9 @@ Per DC-09 message the receiver built a ``Source`` and an ``AlarmEvent`` through 
 and serialized the event through pydantic again: about a fifth of its CPU per message. The decoders
 already type every field (enums from the code tables, strings from the frame's regular expressions,
 aware datetimes from the clock and the parsed timestamp), so :func:`fast_alarm` checks only the
-constraints the model would check that the decoders do not guarantee and fills the models directly,
+constraints the model would check that the decoders do not guarantee, cleans the text as the model
+does (control characters from the frame, e.g. a NUL in an extended data block, are escaped; the frame
+itself is kept reversibly escaped in ``raw``) and fills the models directly,
 and :func:`alarm_json` writes the model's JSON itself. ``tests/test_fastalarm.py`` compares both with
 the validated model on real frames. Anything unusual (a value the JSON writer cannot take) falls back
 to pydantic.
@@ -26,8 +28,16 @@ from alarmhub_events import (
     Source,
     new_event_id,
 )
+from alarmhub_events.fast import (
+    RAW_ESCAPED,
+    clean_attributes,
+    clean_text,
+    escape_raw,
+    filled,
+    iso_z,
+    json_string_memo,
+)
 from alarmhub_events.fast import dumps as _dumps
-from alarmhub_events.fast import filled, iso_z, json_string_memo
 
 __all__ = ["alarm_json", "fast_alarm", "fast_source"]
 
@@ -47,6 +57,7 @@ def fast_source(
     peer: str | None,
 ) -> Source:
     """``Source(...)`` without validation; equal to it for the typed values the session passes."""
+    device_id = clean_text(device_id)
     if type(protocol) is not Protocol or not 0 < len(device_id) <= 128:
         raise ValueError("invalid source identity")
     return filled(
@@ -54,15 +65,19 @@ def fast_source(
         {
             "protocol": protocol,
             "device_id": device_id,
-            "account": account,
-            "receiver": receiver,
-            "line": line,
-            "path": path,
-            "peer": peer,
+            "account": _opt(account),
+            "receiver": _opt(receiver),
+            "line": _opt(line),
+            "path": _opt(path),
+            "peer": _opt(peer),
             "platform": None,
         },
         _SOURCE_FIELDS,
     )
+
+
+def _opt(text: str | None) -> str | None:
+    return None if text is None else clean_text(text)
 
 
 def fast_alarm(
@@ -86,6 +101,10 @@ def fast_alarm(
         raise ValueError("naive timestamp")
     if (code is not None and type(code) is not str) or (zone is not None and type(zone) is not str):
         raise ValueError("code or zone not a string")
+    attributes = clean_attributes(attributes)
+    escaped = escape_raw(raw)
+    if escaped is not None:
+        raw, attributes = escaped, {**attributes, RAW_ESCAPED: True}
     return filled(
         AlarmEvent,
         {
@@ -94,8 +113,8 @@ def fast_alarm(
             "kind": kind,
             "qualifier": qualifier,
             "source": source,
-            "code": code,
-            "zone": zone,
+            "code": _opt(code),
+            "zone": _opt(zone),
             "occurred_at": occurred_at,
             "received_at": received_at,
             "location": location,

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 from alarmhub_events import GPS_SCHEMA, Event, GpsFix, Protocol, new_event_id
-from alarmhub_events.fast import filled, iso_z, json_string_memo
+from alarmhub_events.fast import clean_attributes, clean_text, filled, iso_z, json_string_memo
 
 __all__ = ["RawFix", "event_id_bytes", "fast_fix", "fix_json", "raw_items"]
 
@@ -44,7 +44,8 @@ def fast_fix(
     """A ``GpsFix`` built without re-validation: this is the hot path (tens of thousands per second).
 
     Every field is already typed by the decoder; the constraints the model would check (ranges,
-    aware timestamps, id length) are checked here, so the result equals ``GpsFix(...)``.
+    aware timestamps, id length) are checked here and the text is cleaned as the model cleans it
+    (control characters escaped), so the result equals ``GpsFix(...)``.
     """
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         raise ValueError(f"coordinates out of range: {lat}, {lon}")
@@ -58,7 +59,7 @@ def fast_fix(
         {
             "event_id": event_id,
             "schema_": GPS_SCHEMA,
-            "device_id": device_id,
+            "device_id": clean_text(device_id),
             "protocol": protocol,
             "lat": lat,
             "lon": lon,
@@ -69,7 +70,7 @@ def fast_fix(
             "valid": valid,
             "occurred_at": occurred_at,
             "received_at": received_at,
-            "attributes": attributes,
+            "attributes": clean_attributes(attributes),
         },
         _FIX_FIELDS,
     )

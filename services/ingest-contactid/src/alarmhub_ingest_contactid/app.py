@@ -51,6 +51,7 @@ class ContactIdApp:
                 window_past_s=settings.window_past_s,
                 window_future_s=settings.window_future_s,
                 check_clear_timestamps=settings.check_clear_timestamps,
+                untimed_replay_s=settings.untimed_replay_s,
                 unknown_accounts=settings.unknown_accounts,
                 path=settings.dc09_path,
                 paths=settings.paths(),

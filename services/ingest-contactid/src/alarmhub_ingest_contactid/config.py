@@ -40,6 +40,13 @@ class ContactIdSettings(BaseServiceSettings):
         description="how far ahead of our clock a timestamp may be",
     )
     check_clear_timestamps: bool = Field(default=True, alias="ALARMHUB_DC09_CHECK_CLEAR_TIMESTAMPS")
+    untimed_replay_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        alias="ALARMHUB_DC09_UNTIMED_REPLAY_S",
+        description="how long a clear message without a timestamp is remembered, so a captured copy "
+        "sent again is ACKed and not published (within the last 65,536 messages)",
+    )
     unknown_accounts: Literal["accept", "reject"] = Field(
         default="accept", alias="ALARMHUB_DC09_UNKNOWN_ACCOUNTS"
     )

@@ -260,6 +260,11 @@ class Dc09Receiver:
             self._child(m.decode_errors, o.reason).inc()
         if o.duplicate:
             m.retransmissions.inc()
+            if o.reason == "replay":
+                self._child(m.decode_errors, "replay").inc()
+                log.warning(
+                    "replay_ignored", token=o.token, device_id=o.message.device_id() if o.message else None
+                )
         msg = o.message
         if msg is not None and o.account is None and msg.account:
             m.unknown_accounts.inc()
@@ -532,6 +537,11 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             server.metrics.garbage_bytes.inc(framer.garbage)
         if not frames:
             return
+        if len(frames) > 1:
+            # One message per datagram (DC-09 over UDP), so at most one reply per datagram: a spoofed
+            # source cannot turn one datagram into many replies aimed at a third party.
+            server.metrics.decode_errors.labels("udp_extra_frames").inc(len(frames) - 1)
+            frames = frames[:1]
         self.inflight += 1
 
         def done(replies: list[bytes]) -> None:

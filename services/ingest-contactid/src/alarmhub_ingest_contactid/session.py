@@ -8,7 +8,7 @@ Replies, in the order the checks run (docs/ingest-contactid.md explains the choi
 
 ===============================================  ===========
 frame broken: no LF/CR, CRC or length wrong       none
-header unreadable, unknown token                  DUH
+header unreadable, unknown token                  DUH (none over UDP: no reflection of garbage)
 unknown account, policy ``reject``                DUH
 encrypted, no key for the account                 DUH
 encrypted, cannot decrypt (wrong key)             NAK
@@ -16,6 +16,7 @@ account requires encryption, message in clear     NAK
 timestamp outside the window                      NAK (with our time)
 payload not understood                            DUH
 retransmission of an already published message    ACK (nothing published)
+replay of a clear message without timestamp       ACK (nothing published, reason ``replay``)
 NULL link test                                    ACK
 alarm                                             ACK after the broker confirmed the event
 ===============================================  ===========
@@ -72,6 +73,9 @@ class SessionConfig:
     clock. ``check_clear_timestamps``: apply the window to unencrypted messages that carry a timestamp
     too (encrypted ones are always checked: it is the replay protection). ``unknown_accounts``:
     ``accept`` publishes signals of unregistered accounts (flagged), ``reject`` answers DUH.
+    ``untimed_replay_s``: how long a published clear message without a timestamp is remembered, so a
+    captured copy sent again (over any transport) is ACKed and not published; the timestamp window is
+    what bounds replays of every other message.
     """
 
     receiver: str = "0"
@@ -80,6 +84,7 @@ class SessionConfig:
     check_clear_timestamps: bool = True
     unknown_accounts: Literal["accept", "reject"] = "accept"
     dedup_size: int = 65_536
+    untimed_replay_s: float = 86_400.0
     path: str | None = None
     paths: Mapping[str, str] = field(default_factory=dict)
 
@@ -127,6 +132,7 @@ class Dc09Session:
         self._past = timedelta(seconds=config.window_past_s)
         self._future = timedelta(seconds=config.window_future_s)
         self._horizon = timedelta(seconds=config.window_past_s + config.window_future_s + 300)
+        self._untimed_horizon = max(self._horizon, timedelta(seconds=config.untimed_replay_s))
         self._sources: dict[tuple[Protocol, str, str | None, str | None, str | None], Source] = {}
 
     # ------------------------------------------------------------------------------------ public
@@ -168,14 +174,18 @@ class Dc09Session:
             body = dc09.open_frame(frame)
         except dc09.FrameError as exc:
             return Outcome("dropped", _UNKNOWN, None, reason=exc.reason)
+        # UDP's source address is whatever the sender wrote: what cannot be parsed gets no answer there, so
+        # the receiver cannot be used to reflect traffic at a third party (docs/security.md)
+        udp = transport == "udp"
         try:
             header = dc09.parse_header(body)
         except dc09.Dc09Error as exc:
-            return Outcome("duh", _UNKNOWN, dc09.frame_body(b'"DUH"0000R0L0[]'), reason=exc.reason)
+            duh = None if udp else dc09.frame_body(b'"DUH"0000R0L0[]')
+            return Outcome("duh", _UNKNOWN, duh, reason=exc.reason)
         token = header.token if header.token in dc09.KNOWN_TOKENS else _UNKNOWN
         label = ("*" if header.encrypted else "") + token
         if token == _UNKNOWN:
-            return Outcome("duh", label, dc09.build_duh(header), reason="token")
+            return Outcome("duh", label, None if udp else dc09.build_duh(header), reason="token")
 
         account = self._account(header)
         lookup = (header.line_id(), header.account.upper()) if account is None and header.account else None
@@ -211,11 +221,12 @@ class Dc09Session:
             return Outcome("ack", label, ack, message=msg, account=account)
 
         path = self.config.path_for(msg.receiver_id(), transport)
-        dedup_key = self._dedup_key(msg, path)
-        if self._is_retransmission(dedup_key, now):
-            return Outcome(
-                "ack", label, ack, message=msg, account=account, reason="retransmission", duplicate=True
-            )
+        # the configured path (receiver number or listener), never the transport: a frame captured on TCP
+        # and sent again over UDP is the same message
+        dedup_key = self._dedup_key(msg, self.config.path_for(msg.receiver_id(), None))
+        seen = self._retransmitted(dedup_key, now, untimed=msg.timestamp is None)
+        if seen is not None:
+            return Outcome("ack", label, ack, message=msg, account=account, reason=seen, duplicate=True)
         try:
             events = self._events(msg, account, frame, now=now, peer=peer, path=path)
         except dc09.Dc09Error as exc:
@@ -267,14 +278,18 @@ class Dc09Session:
         )
         return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
-    def _is_retransmission(self, key: bytes, now: datetime) -> bool:
+    def _retransmitted(self, key: bytes, now: datetime, *, untimed: bool) -> str | None:
+        """``retransmission`` or ``replay`` (a clear untimed message seen longer ago), else None."""
         seen = self._seen.get(key)
         if seen is None:
-            return False
-        if now - seen > self._horizon:
-            del self._seen[key]
-            return False
-        return True
+            return None
+        age = now - seen
+        if age <= self._horizon:
+            return "retransmission"
+        if untimed and age <= self._untimed_horizon:
+            return "replay"
+        del self._seen[key]
+        return None
 
     def _events(
         self,

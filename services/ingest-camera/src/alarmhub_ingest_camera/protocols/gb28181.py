@@ -286,19 +286,17 @@ _DECL = re.compile(rb'^\s*<\?xml[^>]*?encoding\s*=\s*["\']([A-Za-z0-9_-]+)["\'][
 
 
 def _decode_body(body: bytes) -> tuple[str, str]:
+    """The body as text. A byte that its encoding cannot carry becomes U+FFFD instead of refusing the
+    message: an alarm with one damaged byte is still an alarm (the raw bytes travel on in ``raw``)."""
     m = _DECL.match(body)
     declared = m.group(1).decode("ascii").lower() if m else ""
     if declared in ("gb2312", "gbk", "gb18030", "gb-2312"):
-        return body.decode("gb18030"), "gb18030"
-    if declared in ("utf-8", "utf8"):
-        try:
-            return body.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            return body.decode("gb18030"), "gb18030"  # devices that lie about it
+        return body.decode("gb18030", errors="replace"), "gb18030"
     try:
         return body.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return body.decode("gb18030"), "gb18030"
+        # devices that declare UTF-8 (or nothing) and send GB2312
+        return body.decode("gb18030", errors="replace"), "gb18030"
 
 
 def decode_manscdp(body: bytes) -> ManscdpMessage:

@@ -125,11 +125,12 @@ class Builder:
         lat: float,
         lon: float,
         attributes: dict[str, Any] | None = None,
+        code: str | None = None,
     ) -> AlarmEvent:
         return AlarmEvent(
             kind=AlarmKind(kind),
             source=Source(protocol=Protocol.JT808, device_id=dev),
-            code=None,
+            code=code,
             occurred_at=at,
             received_at=at + timedelta(milliseconds=200),
             location=Location(lat=lat, lon=lon, source="device"),
@@ -184,27 +185,75 @@ def build_stream(n: int, seed: int) -> tuple[list[Scenario], list[Site], set[str
             v, t = free_vehicle()
             lat, lon = 22.55 + rng.uniform(-0.1, 0.1), 114.05 + rng.uniform(-0.2, 0.2)
             if cat == "vehicle_sos":
-                sc.events.append(b.vehicle(v, "vehicle_sos", at(t), lat, lon, {"speed_kmh": 40.0}))
+                sc.events.append(
+                    b.vehicle(
+                        v,
+                        "vehicle_sos",
+                        at(t),
+                        lat,
+                        lon,
+                        {"signal": "sos", "speed_kmh": 40.0},
+                        code="emergency",
+                    )
+                )
             elif cat == "vehicle_theft":
+                # signals as ingest-gps writes them (alarmhub_events.VehicleSignal; see bench/eval_vehicle.py
+                # for the same cases driven through the tracker sessions from JT/T 808 frames)
+                armed = {"armed": True}
                 if rng.random() < 0.5:
                     sc.events += [
-                        b.vehicle(v, "vibration", at(t), lat, lon, {"parked": True}),
-                        b.vehicle(v, "power_cut", at(t + rng.uniform(20, 120)), lat, lon),
                         b.vehicle(
-                            v, "geofence", at(t + rng.uniform(180, 600)), lat + 0.01, lon, {"speed_kmh": 45.0}
+                            v,
+                            "power_cut",
+                            at(t),
+                            lat,
+                            lon,
+                            {"signal": "power_cut", **armed},
+                            code="power_cut",
+                        ),
+                        b.vehicle(
+                            v,
+                            "vehicle_theft",
+                            at(t + rng.uniform(60, 300)),
+                            lat + 0.01,
+                            lon,
+                            {"signal": "parked_displacement", "ignition": False, "speed_kmh": 25.0, **armed},
+                            code="parked_displacement",
                         ),
                     ]
                 else:
                     sc.events += [
                         b.vehicle(
-                            v, "vehicle_theft", at(t), lat, lon, {"ignition": True, "authorized": False}
+                            v,
+                            "vehicle_theft",
+                            at(t),
+                            lat,
+                            lon,
+                            {"signal": "armed_ignition", "ignition": True, "parked": True, **armed},
+                            code="armed_ignition",
                         ),
                         b.vehicle(
-                            v, "geofence", at(t + rng.uniform(120, 600)), lat + 0.01, lon, {"speed_kmh": 50.0}
+                            v,
+                            "vehicle_theft",
+                            at(t + rng.uniform(30, 300)),
+                            lat + 0.01,
+                            lon,
+                            {"signal": "armed_movement", "ignition": True, "speed_kmh": 50.0, **armed},
+                            code="armed_movement",
                         ),
                     ]
             else:
-                sc.events.append(b.vehicle(v, "vibration", at(t), lat, lon, {"parked": False}))
+                sc.events.append(
+                    b.vehicle(
+                        v,
+                        "vibration",
+                        at(t),
+                        lat,
+                        lon,
+                        {"signal": "vibration", "armed": False},
+                        code="vibration",
+                    )
+                )
             out.append(sc)
             continue
         if cat == "camera_motion_alone":
@@ -262,7 +311,7 @@ def build_stream(n: int, seed: int) -> tuple[list[Scenario], list[Site], set[str
             ]
         elif cat == "intrusion_two_principles":
             sc.events += [
-                b.panel(site, "burglary", "E130", z, at(t), attributes={"sensor": "glass_break"}),
+                b.panel(site, "burglary", "E130", z, at(t), attributes={"sensor": "glass"}),
                 b.panel(
                     site,
                     "burglary",

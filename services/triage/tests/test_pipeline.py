@@ -186,25 +186,149 @@ async def test_camera_before_the_alarm_corroborates_it(triage: Pipeline, ev: Mak
     assert "camera_corroboration" in {r.code for r in alarm.reasons}
 
 
-async def test_vehicle_theft_pattern(triage: Pipeline, ev: MakeEvent) -> None:
+def _sig(signal: str, **attrs: object) -> dict[str, object]:
+    return {"signal": signal, "armed": True, **attrs}
+
+
+async def test_ignition_while_armed_then_driving_off_is_dispatched(triage: Pipeline, ev: MakeEvent) -> None:
     dev = "013912345678"
     res = await triage.run(
         [
-            ev("vibration", device=dev, protocol="jt808", zone=None, attributes={"parked": True}),
-            ev("power_cut", device=dev, protocol="jt808", zone=None, at_s=40),
-            ev("geofence", device=dev, protocol="jt808", zone=None, at_s=300, attributes={"speed_kmh": 35.0}),
+            ev(
+                "vehicle_theft",
+                device=dev,
+                protocol="jt808",
+                zone=None,
+                code="armed_ignition",
+                attributes=_sig("armed_ignition", ignition=True, parked=True, speed_kmh=0.0),
+            ),
+            ev(
+                "vehicle_theft",
+                device=dev,
+                protocol="jt808",
+                zone=None,
+                at_s=60,
+                code="armed_movement",
+                attributes=_sig("armed_movement", ignition=True, parked=False, speed_kmh=40.0, moved_m=420.0),
+            ),
+        ]
+    )
+    assert len({d.incident_id for d in res.decisions}) == 1
+    first, last = res.decisions
+    # one ambiguous signal: ask the owner first
+    assert first.decision == Decision.VERIFY
+    assert "verify_with_owner" in {r.code for r in first.reasons}
+    assert last.decision == Decision.DISPATCH
+    assert "vehicle_ignition_then_movement" in {r.code for r in last.reasons}
+    assert last.score > first.score
+
+
+async def test_ignition_then_crawling_below_the_parked_speed_adds_nothing(
+    triage: Pipeline, ev: MakeEvent
+) -> None:
+    dev = "013912345679"
+    res = await triage.run(
+        [
+            ev(
+                "vehicle_theft",
+                device=dev,
+                protocol="jt808",
+                zone=None,
+                code="armed_ignition",
+                attributes=_sig("armed_ignition"),
+            ),
+            ev(
+                "vehicle_theft",
+                device=dev,
+                protocol="jt808",
+                zone=None,
+                at_s=60,
+                code="armed_movement",
+                attributes=_sig("armed_movement", speed_kmh=6.0),
+            ),
+        ]
+    )
+    assert "vehicle_ignition_then_movement" not in {r.code for r in res.decisions[-1].reasons}
+    assert res.decisions[-1].decision == Decision.VERIFY
+
+
+async def test_vehicle_theft_patterns(triage: Pipeline, ev: MakeEvent) -> None:
+    dev = "013912345680"
+    res = await triage.run(
+        [
+            ev(
+                "vibration",
+                device=dev,
+                protocol="jt808",
+                zone=None,
+                code="vibration",
+                attributes=_sig("vibration"),
+            ),
+            ev(
+                "power_cut",
+                device=dev,
+                protocol="jt808",
+                zone=None,
+                at_s=40,
+                code="power_cut",
+                attributes=_sig("power_cut"),
+            ),
+            ev(
+                "vehicle_theft",
+                device=dev,
+                protocol="jt808",
+                zone=None,
+                at_s=200,
+                code="parked_displacement",
+                attributes=_sig("parked_displacement", ignition=False, speed_kmh=25.0, moved_m=300.0),
+            ),
+            ev(
+                "geofence",
+                device=dev,
+                protocol="jt808",
+                zone=None,
+                at_s=300,
+                code="geofence_exit",
+                attributes=_sig("geofence_exit", speed_kmh=35.0),
+            ),
         ]
     )
     assert len({d.incident_id for d in res.decisions}) == 1
     last = res.decisions[-1]
     codes = {r.code for r in last.reasons}
     assert {
-        "vehicle_displacement_while_parked",
         "vehicle_vibration_then_power_cut",
         "vehicle_power_cut_then_movement",
+        "vehicle_displacement_then_geofence_exit",
     } <= codes
     assert last.decision == Decision.DISPATCH
     assert res.decisions[0].decision != Decision.DISPATCH  # vibration alone is not enough
+
+
+async def test_geofence_exit_before_displacement_is_not_the_sequence(triage: Pipeline, ev: MakeEvent) -> None:
+    dev = "013912345681"
+    res = await triage.run(
+        [
+            ev(
+                "geofence",
+                device=dev,
+                protocol="jt808",
+                zone=None,
+                code="geofence_exit",
+                attributes=_sig("geofence_exit"),
+            ),
+            ev(
+                "vehicle_theft",
+                device=dev,
+                protocol="jt808",
+                zone=None,
+                at_s=60,
+                code="parked_displacement",
+                attributes=_sig("parked_displacement", speed_kmh=20.0),
+            ),
+        ]
+    )
+    assert "vehicle_displacement_then_geofence_exit" not in {r.code for r in res.decisions[-1].reasons}
 
 
 async def test_implausible_track_lowers_the_score(triage: Pipeline, ev: MakeEvent) -> None:

@@ -170,16 +170,25 @@ async def test_vehicle_theft_pattern(h: Harness) -> None:
                 device=v,
                 protocol="jt808",
                 zone=None,
-                attributes={"ignition": True, "authorized": False},
+                code="armed_ignition",
+                attributes={"signal": "armed_ignition", "armed": True, "ignition": True, "parked": True},
             ),
-            make_event("power_cut", device=v, protocol="jt808", zone=None, at_s=30),
-            make_event("geofence", device=v, protocol="jt808", zone=None, at_s=200),
+            make_event(
+                "vehicle_theft",
+                device=v,
+                protocol="jt808",
+                zone=None,
+                at_s=90,
+                code="armed_movement",
+                attributes={"signal": "armed_movement", "armed": True, "speed_kmh": 40.0, "moved_m": 500.0},
+            ),
         ],
-        expect=3,
+        expect=2,
     )
     assert len({x.incident_id for x in out}) == 1
+    assert out[0].decision == Decision.VERIFY
     assert out[-1].decision == Decision.DISPATCH
-    assert "vehicle_ignition_without_authorization" in {r.code for r in out[-1].reasons}
+    assert "vehicle_ignition_then_movement" in {r.code for r in out[-1].reasons}
 
 
 async def test_swinger_throttled_and_reported(h: Harness) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -132,7 +133,7 @@ async def test_rules_reload_without_restart(stack: Any, topic_prefix: str, tmp_p
     before = app.rules.rule_version
     path.write_text("version: broken\nthresholds: {dispatch: 10, verify: 90}\n", encoding="utf-8")
     assert not app.reload_rules() and app.rules.rule_version == before  # invalid: the old rules stay
-    path.write_text(text.replace('version: "2026.11.25-1"', 'version: "2026.11.25-2"'), encoding="utf-8")
+    path.write_text(re.sub(r'(?m)^version: ".*"$', 'version: "2026.11.25-2"', text), encoding="utf-8")
     import os
 
     os.utime(path, ns=(1, 2))  # a new mtime even on coarse filesystems

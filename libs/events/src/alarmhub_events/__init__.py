@@ -29,6 +29,7 @@ from ._topics import (
     TopicSpec,
 )
 from ._triage import TRIAGED_SCHEMA, Decision, Reason, TriagedAlarm
+from ._vocabulary import SENSOR, VEHICLE_ATTRIBUTES, Sensor, VehicleAttr, VehicleSignal
 
 __all__ = [
     "ALARMS_DLQ",
@@ -43,10 +44,12 @@ __all__ = [
     "INCIDENT_EVENT_SCHEMA",
     "LIFE_SAFETY_KINDS",
     "RAW_ESCAPED",
+    "SENSOR",
     "SUPERVISION_ANSWER",
     "TELEMETRY_GPS",
     "TOPICS",
     "TRIAGED_SCHEMA",
+    "VEHICLE_ATTRIBUTES",
     "Actor",
     "AlarmEvent",
     "AlarmKind",
@@ -64,11 +67,14 @@ __all__ = [
     "Protocol",
     "Qualifier",
     "Reason",
+    "Sensor",
     "Source",
     "Text",
     "Timestamp",
     "TopicSpec",
     "TriagedAlarm",
+    "VehicleAttr",
+    "VehicleSignal",
     "Verdict",
     "clean_attributes",
     "clean_text",

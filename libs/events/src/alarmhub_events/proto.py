@@ -7,8 +7,12 @@ files differ from what the models produce (the drift test calls :func:`render` d
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
+import itertools
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +82,44 @@ def render() -> dict[str, str]:
         "components": {"messages": messages},
     }
     files["asyncapi.json"] = _dump(asyncapi)
+    files["vocabulary.json"] = _dump(_vocabulary())
     return files
+
+
+def _members(enum: Any) -> dict[str, str]:
+    return {m.value: _doc(enum, m.name) for m in enum}
+
+
+def _doc(owner: Any, name: str) -> str:
+    """The attribute docstring written under ``name`` in ``owner``'s source (what the docs say of each word)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(owner)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for stmt, nxt in itertools.pairwise(body):
+        target = getattr(stmt, "target", None) or (getattr(stmt, "targets", None) or [None])[0]
+        if (
+            getattr(target, "id", None) == name
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+        ):
+            return str(nxt.value.value)
+    return ""
+
+
+def _vocabulary() -> dict[str, Any]:
+    """The words of ``AlarmEvent.attributes`` that ingest services write and triage's rules read."""
+    from ._vocabulary import SENSOR, VEHICLE_ATTRIBUTES, Sensor, VehicleAttr, VehicleSignal
+
+    keys = {n: getattr(VehicleAttr, n) for n in vars(VehicleAttr) if n.isupper()}
+    by_value = {v: _doc(VehicleAttr, n) for n, v in keys.items()}
+    return {
+        "description": "Attribute words of alarmhub.alarm.v1 shared by ingest and triage. Generated from "
+        "alarmhub_events; do not edit.",
+        "vehicle": {
+            "attributes": {k: by_value[k] for k in VEHICLE_ATTRIBUTES},
+            "signals": _members(VehicleSignal),
+        },
+        "sensor": {"attribute": SENSOR, "values": sorted(m.value for m in Sensor)},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from alarmhub_events import AlarmEvent, AlarmKind, Protocol, Qualifier, Reason
+from alarmhub_events import SENSOR, VEHICLE_ATTRIBUTES, AlarmEvent, AlarmKind, Protocol, Qualifier, Reason
 
 __all__ = [
     "CAMERA_PROTOCOLS",
@@ -35,7 +35,7 @@ VEHICLE_PROTOCOLS = frozenset({Protocol.JT808, Protocol.JT809, Protocol.GT06, Pr
 CAMERA_PROTOCOLS = frozenset({Protocol.ISAPI, Protocol.ONVIF, Protocol.GB28181})
 _VIDEO_KINDS = frozenset({AlarmKind.MOTION, AlarmKind.INTRUSION, AlarmKind.LINE_CROSSING})
 #: Event attributes an incident keeps (vehicle patterns and track checks read them).
-_KEPT_ATTRIBUTES = ("ignition", "authorized", "parked", "speed_kmh", "sensor", "owner_report")
+_KEPT_ATTRIBUTES = (*VEHICLE_ATTRIBUTES, SENSOR, "owner_report")
 
 
 def dumps(obj: Any) -> bytes:
@@ -83,7 +83,7 @@ class Record:
         """Sensing principle when the event says (``attributes.sensor``: pir, contact, glass, video…)."""
         if self.camera:
             return "video"
-        s = self.attrs.get("sensor")
+        s = self.attrs.get(SENSOR)
         return str(s) if s else None
 
     def to_json(self) -> str:

@@ -11,11 +11,11 @@ import hashlib
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from alarmhub_events import AlarmKind
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from alarmhub_events import AlarmKind, VehicleSignal
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 __all__ = ["DEFAULT_RULES", "RuleSet", "RulesError", "load_rules", "parse_rules"]
 
@@ -76,28 +76,49 @@ class Restore(_M):
     points: int = 0
 
 
+Step = Annotated[list[VehicleSignal], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
+
+
 class VehiclePattern(_M):
-    """Either a single event of ``kinds`` carrying ``attributes``, or ``all_of`` kinds within the incident."""
+    """One piece of vehicle evidence, in one of three shapes:
+
+    - ``sequence``: the incident's alarms carry these ``attributes.signal`` values in this order (each
+      step one signal or a list of alternatives); with ``moving``, the last step's ``speed_kmh`` is at
+      least ``vehicle.parked_speed_kmh``;
+    - ``kinds`` (+ ``attributes``): one alarm of these kinds carrying these attribute values;
+    - ``all_of``: alarms of all these kinds within the incident, in any order.
+    """
 
     name: str
     kinds: list[AlarmKind] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
     all_of: list[AlarmKind] = Field(default_factory=list)
+    sequence: list[Step] = Field(default_factory=list)
+    moving: bool = False
     points: int
     text: str
     text_zh: str
 
     @model_validator(mode="after")
     def _one_shape(self) -> VehiclePattern:
-        if bool(self.kinds) == bool(self.all_of):
-            raise ValueError(f"vehicle pattern {self.name}: give either kinds (+attributes) or all_of")
+        if sum(map(bool, (self.kinds, self.all_of, self.sequence))) != 1:
+            raise ValueError(
+                f"vehicle pattern {self.name}: give one of kinds (+attributes), all_of or sequence"
+            )
+        if self.sequence and len(self.sequence) < 2:
+            raise ValueError(f"vehicle pattern {self.name}: a sequence has at least two steps")
+        if self.moving and not self.sequence:
+            raise ValueError(f"vehicle pattern {self.name}: moving applies to a sequence's last step")
         return self
 
 
 class Vehicle(_M):
     patterns: list[VehiclePattern] = Field(default_factory=list)
+    parked_speed_kmh: float = Field(10, gt=0)
     max_plausible_speed_kmh: float = 220
     implausible_track_points: int = -20
+    verify_text: str = "ask the registered owner first (call back or the owner's app)"
+    verify_text_zh: str = "先与登记车主核实（回拨或车主端确认）"
 
 
 class History(_M):

@@ -3,7 +3,8 @@
 - Troubles (supervision failures, device faults, swinger reports) are ``trouble``: for the alarm
   company, never a police dispatch.
 - An incident holding a panic, duress, fire, medical or vehicle SOS is ``dispatch`` whatever the score.
-- Otherwise the score decides against ``rules.thresholds``.
+- Otherwise the score decides against ``rules.thresholds``; a vehicle's ``verify`` says to ask its
+  registered owner first (``verify_with_owner``).
 - A spike of distinct sites alarming in one map cell marks the decision ``major_event``.
 Each decision ends with a one-sentence summary reason (``decision``), in English and Chinese.
 """
@@ -58,6 +59,7 @@ def decide(it: Item, rules: RuleSet) -> tuple[Decision, int, bool, list[Reason]]
         decision = Decision.SUPPRESS
         priority = min(5, priority + 2)
     major = it.area_sites >= rules.area.sites and decision != Decision.TROUBLE
+    owner = decision == Decision.VERIFY and it.corr_key.startswith("v:")
     extra = _explain(
         decision,
         it.score,
@@ -66,6 +68,7 @@ def decide(it: Item, rules: RuleSet) -> tuple[Decision, int, bool, list[Reason]]
         it.area_sites if major else 0,
         int(rules.area.window_s // 60),
         tuple(it.reasons[1:]),
+        (rules.vehicle.verify_text, rules.vehicle.verify_text_zh) if owner else None,
     )
     return decision, priority, major, list(extra)
 
@@ -79,9 +82,13 @@ def _explain(
     area_sites: int,
     area_min: int,
     reasons: tuple[Reason, ...],
+    verify_owner: tuple[str, str] | None = None,
 ) -> tuple[Reason, ...]:
     """The reasons decide adds and the one-sentence summary. Decisions repeat: each distinct one is built once."""
     extra: list[Reason] = []
+    if verify_owner is not None:
+        # one ambiguous vehicle signal (ignition while armed, still parked): the owner knows at once
+        extra.append(Reason(code="verify_with_owner", text=verify_owner[0], text_zh=verify_owner[1]))
     if immediate is not None:
         k = immediate
         extra.append(

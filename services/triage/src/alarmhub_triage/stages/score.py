@@ -14,7 +14,7 @@ import itertools
 import math
 from datetime import UTC, datetime
 
-from alarmhub_events import AlarmKind, Qualifier, Reason
+from alarmhub_events import AlarmKind, Qualifier, Reason, VehicleAttr, VehicleSignal
 
 from ..model import Item, Record
 from ..ruleset import RuleSet
@@ -85,6 +85,24 @@ def _adjacent(zones: set[str]) -> bool:
 
 def _attrs_match(rec: Record, want: dict[str, object]) -> bool:
     return all(rec.attrs.get(k) == v for k, v in want.items())
+
+
+def _in_sequence(alarms: list[Record], steps: list[list[VehicleSignal]], min_speed: float | None) -> bool:
+    """The alarms' ``signal`` attributes pass through ``steps`` in order (others may come between);
+    with ``min_speed``, the alarm that completes the last step reports at least that speed."""
+    i, last = 0, len(steps) - 1
+    for x in alarms:
+        sig = x.attrs.get(VehicleAttr.SIGNAL)
+        if sig is None or sig not in steps[i]:
+            continue
+        if i == last and min_speed is not None:
+            speed = x.attrs.get(VehicleAttr.SPEED_KMH)
+            if not isinstance(speed, int | float) or speed < min_speed:
+                continue
+        if i == last:
+            return True
+        i += 1
+    return False
 
 
 def _logit(p: float) -> float:
@@ -173,11 +191,14 @@ def score(it: Item, rules: RuleSet) -> tuple[int, list[Reason]]:
     if it.corr_key.startswith("v:"):
         kinds = {x.kind for x in alarms}
         for pat in rules.vehicle.patterns:
-            hit = (
-                (set(pat.all_of) <= kinds)
-                if pat.all_of
-                else any(x.kind in pat.kinds and _attrs_match(x, pat.attributes) for x in alarms)
-            )
+            if pat.sequence:
+                hit = _in_sequence(
+                    alarms, pat.sequence, rules.vehicle.parked_speed_kmh if pat.moving else None
+                )
+            elif pat.all_of:
+                hit = set(pat.all_of) <= kinds
+            else:
+                hit = any(x.kind in pat.kinds and _attrs_match(x, pat.attributes) for x in alarms)
             if hit:
                 total += pat.points
                 reasons.append(_r(f"vehicle_{pat.name}", pat.text, pat.text_zh, pat.points))

@@ -5,15 +5,20 @@ from ._logging import bind_event, configure_logging, get_logger
 from ._loop import run_async
 from ._service import Lifecycle, run_service
 from ._settings import BaseServiceSettings
+from ._workers import WorkerSupervisor, available_cpus, supervise_if_asked, worker_index
 
 __all__ = [
     "BaseServiceSettings",
     "HealthServer",
     "Lifecycle",
     "ReadinessCheck",
+    "WorkerSupervisor",
+    "available_cpus",
     "bind_event",
     "configure_logging",
     "get_logger",
     "run_async",
     "run_service",
+    "supervise_if_asked",
+    "worker_index",
 ]

@@ -181,3 +181,24 @@ def test_supervision_miss_and_restore() -> None:
     status, alarm = rest.events("0")
     assert status.status.value == "supervision_restored" and alarm.qualifier is Qualifier.RESTORE
     assert sup.check(start + timedelta(seconds=72)) == []
+
+
+def test_zone_registry_gives_the_detectors_sensing_principle() -> None:
+    # the registry's zone entry may name the detector's principle (alarmhub_events.Sensor): triage's
+    # "different sensing principles" confirmation reads attributes.sensor
+    acct = Account(line="0", account="9757", zones={"0": {"name": "Panel", "sensor": "PIR"}})
+    ev = session([acct]).handle(CID_TEST, now=NOW).events[0]
+    assert ev.attributes["zone_name"] == "Panel" and ev.attributes["sensor"] == "pir"
+    unknown = Account(line="0", account="9757", zones={"0": {"name": "Panel", "sensor": "ouija"}})
+    ev = session([unknown]).handle(CID_TEST, now=NOW).events[0]
+    assert "sensor" not in ev.attributes  # not a word of the vocabulary: not written
+
+
+def test_zone_list_form_keeps_the_sensor() -> None:
+    from alarmhub_ingest_contactid.registry import account_from_row
+
+    acct = account_from_row(
+        {"line": "0", "account": "9757", "zones": [{"zone": "0", "name": "Panel", "sensor": "glass"}]}
+    )
+    ev = session([acct]).handle(CID_TEST, now=NOW).events[0]
+    assert ev.attributes["sensor"] == "glass"

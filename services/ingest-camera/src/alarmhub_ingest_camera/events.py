@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alarmhub_events import (
+    SENSOR,
     AlarmEvent,
     AlarmKind,
     DeviceStatus,
@@ -18,6 +19,7 @@ from alarmhub_events import (
     Location,
     Protocol,
     Qualifier,
+    Sensor,
     Source,
 )
 
@@ -229,6 +231,9 @@ def from_webhook(ev: WebhookEvent, key: str, raw: bytes) -> Observation:
     )
 
 
+_VIDEO_KINDS = frozenset({AlarmKind.MOTION, AlarmKind.INTRUSION, AlarmKind.LINE_CROSSING})
+
+
 def alarm_event(
     obs: Observation, verdict: Verdict, camera: Camera | None, *, peer: str | None, now: datetime
 ) -> AlarmEvent:
@@ -238,6 +243,8 @@ def alarm_event(
         location = Location(lat=camera.lat, lon=camera.lon, source="registry")
     attrs = dict(obs.attributes)
     attrs["rule"] = obs.rule
+    if obs.kind in _VIDEO_KINDS:
+        attrs.setdefault(SENSOR, Sensor.VIDEO.value)  # the shared vocabulary: a video analytics detector
     if verdict.suppressed:
         attrs["suppressed"] = verdict.suppressed
     if camera is not None:

@@ -47,9 +47,13 @@ def account_from_row(row: Mapping[str, Any]) -> Account:
     zones = row.get("zones") or {}
     if isinstance(zones, str):
         zones = json.loads(zones)
-    if isinstance(zones, list):  # [{"zone": "1", "name": "..."}] is accepted as well as {"1": "..."}
+    if isinstance(zones, list):  # [{"zone": "1", "name": "...", "sensor": "pir"}] as well as {"1": "..."}
         zones = {
-            str(z.get("zone") or z.get("id")): z.get("name") or z.get("description")
+            str(z.get("zone") or z.get("id")): (
+                {"name": z.get("name") or z.get("description"), "sensor": z["sensor"]}
+                if z.get("sensor")
+                else z.get("name") or z.get("description")
+            )
             for z in zones
             if isinstance(z, dict)
         }

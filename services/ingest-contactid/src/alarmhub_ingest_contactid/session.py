@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from alarmhub_events import AlarmEvent, Location, Protocol, Source
+from alarmhub_events import SENSOR, AlarmEvent, Location, Protocol, Sensor, Source
 from alarmhub_events.fast import iso_z
 
 from .fastalarm import fast_alarm, fast_source
@@ -391,10 +391,22 @@ class Dc09Session:
         return events
 
 
+_SENSORS = {m.value: m.value for m in Sensor}
+
+
 def _zone_name(attrs: dict[str, Any], account: Account | None, zone: str | None) -> None:
-    """Add the registry's description of a zone (keys may be ``"001"`` or ``"1"``)."""
+    """Add the registry's description of a zone (keys may be ``"001"`` or ``"1"``): its name, and its
+    detector's sensing principle as ``attributes.sensor`` (``alarmhub_events.Sensor``) when the registry
+    says (``{"1": {"name": "hall", "sensor": "pir"}}``; a plain string is the name alone)."""
     if account is None or not zone or not account.zones:
         return
-    name = account.zones.get(zone) or account.zones.get(zone.lstrip("0") or "0")
+    entry = account.zones.get(zone) or account.zones.get(zone.lstrip("0") or "0")
+    if isinstance(entry, Mapping):
+        name = entry.get("name")
+        sensor = _SENSORS.get(str(entry.get("sensor") or "").strip().lower())
+        if sensor is not None:
+            attrs[SENSOR] = sensor
+    else:
+        name = entry
     if name:
         attrs["zone_name"] = name if isinstance(name, str) else str(name)

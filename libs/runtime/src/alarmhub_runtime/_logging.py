@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import structlog
@@ -29,6 +30,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
+    worker = os.environ.get("ALARMHUB_WORKER_INDEX")
+    if worker is not None:  # one of several worker processes (alarmhub_runtime.WorkerSupervisor)
+        structlog.contextvars.bind_contextvars(worker=int(worker) if worker.isdigit() else worker)
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alarmhub_runtime import HealthServer, configure_logging, run_async, run_service
+from alarmhub_runtime import HealthServer, configure_logging, run_async, run_service, supervise_if_asked
 from prometheus_client import CollectorRegistry
 
 from .app import ContactIdApp
@@ -20,6 +20,10 @@ async def _run(settings: ContactIdSettings) -> None:
 def main() -> None:
     settings = ContactIdSettings()
     configure_logging("ingest-contactid", settings.log_level)
+    # ALARMHUB_DC09_WORKERS > 1: this process supervises that many copies of itself on the same port
+    supervise_if_asked(
+        settings.workers if settings.dc09_port else 1, settings.health_port, settings.shutdown_grace_s
+    )
     # uvloop roughly halves asyncio's per-read and per-write overhead, which with stop-and-wait
     # transmitters is most of the receiver's CPU besides decoding (ALARMHUB_UVLOOP=0 falls back)
     run_async(_run(settings), use_uvloop=settings.uvloop, gc_tune=settings.gc_tune)

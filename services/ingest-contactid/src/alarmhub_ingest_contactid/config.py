@@ -75,6 +75,15 @@ class ContactIdSettings(BaseServiceSettings):
         description="close a TCP connection that sent nothing for this long",
     )
     max_connections: int = Field(default=10_000, ge=1, alias="ALARMHUB_DC09_MAX_CONNECTIONS")
+    workers: int = Field(
+        default=1,
+        ge=0,
+        le=256,
+        alias="ALARMHUB_DC09_WORKERS",
+        description="receiver processes sharing the DC-09 port through SO_REUSEPORT, each with its own "
+        "health/metrics port (ALARMHUB_HEALTH_PORT + index); 0 = the CPUs this process may use (cgroup "
+        "quota). A fixed ALARMHUB_DC09_PORT is needed for more than one",
+    )
     max_connections_per_peer: int = Field(default=64, ge=1, alias="ALARMHUB_DC09_MAX_CONNECTIONS_PER_PEER")
     accounts_refresh_s: float = Field(
         default=30.0,

@@ -17,7 +17,7 @@ from typing import Any, Protocol, cast
 
 from alarmhub_events import ALARMS_RAW, utcnow
 from alarmhub_kafka import PublishError
-from alarmhub_runtime import get_logger
+from alarmhub_runtime import get_logger, worker_index
 
 from .fastalarm import alarm_json
 from .metrics import ContactIdMetrics
@@ -333,10 +333,14 @@ class Dc09Server:
         loop = asyncio.get_running_loop()
         # backlog: panels that connect per message arrive in bursts (a power cut, a busy host); asyncio's
         # default of 100 drops their SYNs and each retries after 1 s, 3 s, 7 s … (the kernel caps it at somaxconn)
-        self._tcp = await loop.create_server(lambda: _TcpConnection(self), self.host, self.port, backlog=4096)
+        # a worker of several (alarmhub_runtime.WorkerSupervisor) shares the port with its siblings
+        shared = worker_index() is not None
+        self._tcp = await loop.create_server(
+            lambda: _TcpConnection(self), self.host, self.port, backlog=4096, reuse_port=shared
+        )
         self.port = self._tcp.sockets[0].getsockname()[1]
         self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
+            lambda: _UdpProtocol(self), local_addr=(self.host, self.port), reuse_port=shared
         )
         self._sweeper = asyncio.create_task(self._sweep_idle(), name="dc09-idle-sweeper")
         log.info("dc09_listening", host=self.host, port=self.port)

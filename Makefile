@@ -44,7 +44,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy libs/events/src libs/kafka/src libs/runtime/src libs/devstack/src libs/store/src libs/geo/src
+	$(VENV)/bin/mypy libs/events/src libs/kafka/src libs/runtime/src libs/devstack/src libs/store/src libs/geo/src tools/admin/src
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .devstack artifacts

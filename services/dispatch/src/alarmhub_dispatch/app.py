@@ -174,7 +174,9 @@ class DispatchApp:
             log.info(
                 "demo_geography_loaded", units=n, seconds=round(time.monotonic() - t0, 2), synthetic=True
             )
-        await self.store.insert_units(external_services())  # 119/120 exist whatever the geography
+        if s.load_demo_geography:
+            # the demo city's 119/120; a real city imports its own (`alarmhub-admin import external-units`)
+            await self.store.insert_units(external_services())
         tree = UnitTree(await self.store.load_units())
         # the lookup grid is built below, in a thread, while the consumers join their groups
         router = tree.router(

@@ -17,7 +17,8 @@ from .routing import Area, Router
 
 __all__ = ["HANDOVER_KINDS", "UnitNode", "UnitTree"]
 
-# unit kind of an external command centre → the alarm kinds it is handed
+# unit kind of an external command centre → the alarm kinds it is handed, when the unit does not say
+# (``properties.handover``, set by ``alarmhub-admin import external-units``)
 HANDOVER_KINDS: dict[str, tuple[str, ...]] = {"fire": ("fire",), "medical": ("medical",)}
 
 
@@ -82,9 +83,10 @@ class UnitTree:
     def service_kinds(self, unit_id: str) -> tuple[str, ...] | None:
         """For an external emergency service (fire 119, medical 120): the alarm kinds handed to it."""
         n = self.nodes.get(unit_id)
-        if n is None or n.kind not in HANDOVER_KINDS:
+        if n is None or n.kind == "police" or n.parent_id is not None:
             return None
-        return HANDOVER_KINDS[n.kind]
+        kinds = n.properties.get("handover") or HANDOVER_KINDS.get(n.kind)
+        return tuple(str(k) for k in kinds) if kinds else None
 
     def covers(self, unit_id: str, other: str | None) -> bool:
         return other is not None and other in self.subtree(unit_id)

@@ -1,0 +1,1 @@
+"""alarmhub-admin: the operator tool that brings alarmhub into service."""

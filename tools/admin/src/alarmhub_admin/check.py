@@ -1,0 +1,193 @@
+"""``alarmhub-admin check``: connect to everything the settings name and say what is wrong in plain words.
+
+Each check is one line: ``ok``, ``WARN`` or ``FAIL``, what was tried and, when it failed, the likely
+cause and what to do. The exit code is 1 when any check failed, so it fits a deployment pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+from aiokafka.admin import AIOKafkaAdminClient
+from alarmhub_events import TOPICS
+
+from .config import AdminSettings
+
+__all__ = ["Result", "run_checks"]
+
+TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Result:
+    status: str  # ok | WARN | FAIL
+    what: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.status:4}  {self.what}: {self.detail}"
+
+
+def _why(exc: BaseException, where: str) -> str:
+    """An exception as the operator's next step."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    if (
+        isinstance(exc, socket.gaierror)
+        or "Name or service not known" in text
+        or "nodename nor servname" in text
+    ):
+        return f"the host name in {where} does not resolve (DNS, /etc/hosts, or a typo)"
+    if (
+        isinstance(exc, ConnectionRefusedError)
+        or "Connect call failed" in text
+        or "Connection refused" in text
+    ):
+        return f"nothing listens at {where} (service down, wrong port, or bound to 127.0.0.1 only)"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError) or "timed out" in text.lower():
+        return f"no answer from {where} within {TIMEOUT_S:.0f} s (firewall, wrong network, or overloaded)"
+    if "password" in text.lower() or "auth" in text.lower():
+        return f"{where} refused the credentials ({text})"
+    return text
+
+
+def _redact(url: str) -> str:
+    p = urlsplit(url)
+    if p.password:
+        return url.replace(f":{p.password}@", ":***@")
+    return url
+
+
+async def _postgres(s: AdminSettings) -> list[Result]:
+    where = _redact(s.database_url)
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(s.database_url), TIMEOUT_S)
+    except Exception as exc:
+        return [Result("FAIL", "PostgreSQL", f"{where}: {_why(exc, 'DATABASE_URL')}")]
+    out = [Result("ok", "PostgreSQL", f"{where}: connected")]
+    try:
+        has = await conn.fetchval("SELECT to_regclass('public.alembic_version') IS NOT NULL")
+        if not has:
+            return [*out, Result("FAIL", "schema", "no schema: run `alarmhub-admin init`")]
+        heads = [r[0] for r in await conn.fetch("SELECT version_num FROM alembic_version ORDER BY 1")]
+        out.append(Result("ok", "schema", f"at {', '.join(heads)}"))
+        n = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE tier = 1 AND kind = 'police') AS cities,"
+            " count(*) FILTER (WHERE tier = 2 AND kind = 'police') AS districts,"
+            " count(*) FILTER (WHERE tier = 3 AND kind = 'police' AND geometry IS NOT NULL) AS stations,"
+            " count(*) FILTER (WHERE tier = 4) AS sites,"
+            " count(*) FILTER (WHERE parent_id IS NULL AND kind <> 'police') AS external,"
+            " count(*) FILTER (WHERE synthetic) AS synthetic FROM units"
+        )
+        if n["stations"] == 0:
+            out.append(
+                Result("FAIL", "units", "no station has an area: `alarmhub-admin import units <file>`")
+            )
+        elif n["synthetic"]:
+            out.append(
+                Result("WARN", "units", f"{n['synthetic']} synthetic demo units: this is the demo geography")
+            )
+        else:
+            out.append(
+                Result(
+                    "ok",
+                    "units",
+                    f"{n['districts']} districts, {n['stations']} stations with areas, {n['sites']} sites",
+                )
+            )
+        if n["external"] == 0:
+            out.append(
+                Result(
+                    "WARN",
+                    "external units",
+                    "no 119/120 hand-off unit: `alarmhub-admin import external-units`",
+                )
+            )
+        sup = await conn.fetchval(
+            "SELECT count(*) FROM people p JOIN units u ON u.id = p.unit"
+            " WHERE p.role = 'supervisor' AND p.active AND u.parent_id IS NULL AND u.kind = 'police'"
+        )
+        out.append(
+            Result("ok", "people", f"{sup} active city supervisor(s)")
+            if sup
+            else Result("FAIL", "people", "no active city supervisor: run `alarmhub-admin init`")
+        )
+    finally:
+        await conn.close()
+    return out
+
+
+async def _kafka(s: AdminSettings) -> list[Result]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=s.kafka_bootstrap,
+        client_id="alarmhub-admin-check",
+        request_timeout_ms=int(TIMEOUT_S * 1000),
+    )
+    try:
+        await asyncio.wait_for(admin.start(), TIMEOUT_S)
+        topics = set(await asyncio.wait_for(admin.list_topics(), TIMEOUT_S))
+    except Exception as exc:
+        return [Result("FAIL", "Kafka", f"{s.kafka_bootstrap}: {_why(exc, 'KAFKA_BOOTSTRAP')}")]
+    finally:
+        await admin.close()
+    out = [Result("ok", "Kafka", f"{s.kafka_bootstrap}: connected")]
+    missing = [s.topic_prefix + t.name for t in TOPICS if s.topic_prefix + t.name not in topics]
+    out.append(
+        Result("FAIL", "topics", f"missing {', '.join(missing)}: run `alarmhub-admin init`")
+        if missing
+        else Result("ok", "topics", f"all {len(TOPICS)} present")
+    )
+    return out
+
+
+async def _redis(s: AdminSettings) -> list[Result]:
+    r = aioredis.from_url(s.redis_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
+    try:
+        await r.ping()
+        return [Result("ok", "Redis", f"{_redact(s.redis_url)}: PONG")]
+    except Exception as exc:
+        return [Result("FAIL", "Redis", f"{_redact(s.redis_url)}: {_why(exc, 'REDIS_URL')}")]
+    finally:
+        await r.aclose()
+
+
+async def _http(name: str, url: str, setting: str, *, ok_codes: tuple[int, ...] = (200,)) -> list[Result]:
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT_S) as c:
+            r = await c.get(url)
+    except Exception as exc:
+        return [Result("FAIL", name, f"{url}: {_why(exc, setting)}")]
+    if r.status_code in ok_codes:
+        return [Result("ok", name, f"{url}: HTTP {r.status_code}")]
+    return [Result("FAIL", name, f"{url}: HTTP {r.status_code} {r.text[:120]!r}")]
+
+
+async def run_checks(s: AdminSettings) -> list[Result]:
+    checks: list[Callable[[], Awaitable[list[Result]]]] = [
+        lambda: _postgres(s),
+        lambda: _kafka(s),
+        lambda: _redis(s),
+        lambda: _http(
+            "dispatch",
+            s.dispatch_url.rstrip("/") + "/api/v1/units",
+            "ALARMHUB_DISPATCH_URL",
+            ok_codes=(200, 401),
+        ),
+        # the command endpoint only takes POST: any HTTP answer (405) proves dispatch can reach it
+        lambda: _http(
+            "ingest-gps commands",
+            s.gps_command_url,
+            "ALARMHUB_GPS_COMMAND_URL",
+            ok_codes=(200, 404, 405, 422),
+        ),
+    ]
+    for url in filter(None, (u.strip() for u in s.health_urls.split(","))):
+        checks.append(lambda url=url: _http("health", url, "ALARMHUB_CHECK_HEALTH_URLS"))  # type: ignore[misc]
+    results = await asyncio.gather(*(c() for c in checks))
+    return [r for rs in results for r in rs]

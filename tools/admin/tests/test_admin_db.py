@@ -1,0 +1,217 @@
+"""alarmhub-admin against the real test PostgreSQL and broker: init, units import with history, registries."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alarmhub_admin import imports
+from alarmhub_devstack.testing import new_prefix
+from argon2 import PasswordHasher
+
+DATA = Path(__file__).parent / "data"
+CLEAN = DATA / "mini-city-gcj02.geojson"
+ERRORS = DATA / "mini-city-errors-gcj02.geojson"
+PASSWORD = "correct horse battery"
+
+
+def _env(stack, db: str, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
+    env.update(
+        KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
+        REDIS_URL=stack.redis_url,
+        DATABASE_URL=db,
+        ALARMHUB_TOPIC_PREFIX=new_prefix(),
+        **extra,
+    )
+    return env
+
+
+def _admin(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alarmhub_admin", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def initialised(stack, empty_db: str, tmp_path: Path) -> tuple[dict[str, str], str]:  # type: ignore[no-untyped-def]
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    env = _env(stack, empty_db, ALARMHUB_CITY_ID="mc", ALARMHUB_CITY_NAME="示范市")
+    r = _admin(env, "init", "--password-file", str(pw))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "city supervisor: admin created" in r.stdout
+    assert "topics: 6 created" in r.stdout
+    return env, empty_db
+
+
+async def test_init_is_idempotent_and_never_takes_a_password_argument(
+    initialised: tuple[dict[str, str], str], tmp_path: Path
+) -> None:
+    env, db = initialised
+    again = _admin(env, "init")  # no password needed: the supervisor exists
+    assert again.returncode == 0, again.stderr
+    assert (
+        "city supervisor: admin present" in again.stdout and "topics: 0 created, all present" in again.stdout
+    )
+    assert _admin(env, "init", "--password", "x" * 12).returncode == 2  # argparse: no such option
+    conn = await asyncpg.connect(db)
+    try:
+        row = await conn.fetchrow("SELECT * FROM people WHERE user_name = 'admin'")
+        assert row["role"] == "supervisor" and row["unit"] == "mc"
+        assert PasswordHasher().verify(row["password_hash"], PASSWORD)
+    finally:
+        await conn.close()
+
+
+async def test_init_refuses_a_short_password_and_no_terminal(stack, empty_db: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env = _env(stack, empty_db, ALARMHUB_CITY_NAME="示范市")
+    short = tmp_path / "pw"
+    short.write_text("short\n")
+    r = _admin(env, "init", "--password-file", str(short))
+    assert r.returncode != 0 and "at least 12 characters" in r.stdout + r.stderr
+    r = _admin(env, "init", stdin="")
+    assert r.returncode != 0 and "--password-file" in r.stdout + r.stderr
+
+
+async def test_units_import_diff_and_history(initialised: tuple[dict[str, str], str], tmp_path: Path) -> None:
+    env, db = initialised
+    bad = _admin(env, "import", "units", str(ERRORS), "--crs", "gcj02", "--map", str(tmp_path / "e.png"))
+    assert bad.returncode == 1 and "nothing written" in bad.stdout
+    assert (tmp_path / "e.png").exists()
+    r = _admin(env, "import", "units", str(CLEAN), "--crs", "gcj02")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 added, 1 changed, 0 retired, 0 unchanged" not in r.stdout  # the city existed: changed
+    assert "8 added, 1 changed, 0 retired" in r.stdout
+    again = _admin(env, "import", "units", str(CLEAN), "--crs", "gcj02")
+    assert "nothing written" in again.stdout and "0 added, 0 changed, 0 retired, 9 unchanged" in again.stdout
+    # move F1's site, drop station L2 (its district keeps the ground: a gap warning)
+    doc = json.loads(CLEAN.read_text("utf-8"))
+    doc["features"] = [f for f in doc["features"] if f["properties"]["id"] != "L2"]
+    for f in doc["features"]:
+        if f["properties"]["id"] == "F1-W1":
+            f["properties"]["name"] = "福田第1派出所新社区警务室"
+    p = tmp_path / "v2.geojson"
+    p.write_text(json.dumps(doc, ensure_ascii=False))
+    r = _admin(env, "import", "units", str(p), "--crs", "gcj02")
+    assert r.returncode == 0, r.stdout
+    assert "WARNING gap" in r.stdout and "0 added, 1 changed, 1 retired, 7 unchanged" in r.stdout
+    conn = await asyncpg.connect(db)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM units WHERE id = 'L2'") == 0
+        hist = await conn.fetch(
+            "SELECT import_id, unit_id, change, before->>'name' AS before, after->>'name' AS after"
+            " FROM unit_history WHERE unit_id IN ('L2', 'F1-W1') ORDER BY import_id, unit_id"
+        )
+        assert [(h["unit_id"], h["change"]) for h in hist] == [
+            ("F1-W1", "added"),
+            ("L2", "added"),
+            ("F1-W1", "changed"),
+            ("L2", "retired"),
+        ]
+        assert hist[2]["before"] == "福田第1派出所示范社区警务室" and hist[3]["before"] == "罗湖第2派出所"
+        assert await conn.fetchval("SELECT count(*) FROM unit_imports") == 2
+        with pytest.raises(asyncpg.RaiseError):
+            await conn.execute("DELETE FROM unit_history")
+    finally:
+        await conn.close()
+
+
+async def test_registries_import_report_and_export_without_secrets(
+    initialised: tuple[dict[str, str], str], tmp_path: Path
+) -> None:
+    env, db = initialised
+    assert _admin(env, "import", "units", str(CLEAN), "--crs", "gcj02").returncode == 0
+    veh = tmp_path / "vehicles.csv"
+    veh.write_text(
+        "device_id,protocol,plate,auth_code,armed\n"
+        "013800138000,jt808,粤B12345,SECRETAUTH,yes\n"
+        ",jt808,粤B00000,,no\n"
+        "013800138001,jt808,粤B12346,SECRET2,no\n"
+    )
+    r = _admin(env, "import", "vehicles", str(veh))
+    assert r.returncode == 1 and "line 3:" in r.stdout and "nothing written" in r.stdout
+    assert (tmp_path / "vehicles.csv.errors.csv").read_text().startswith("line,error\n3,")
+    r = _admin(env, "import", "vehicles", str(veh), "--skip-bad-rows")
+    assert r.returncode == 0 and "imported 2 vehicles" in r.stdout
+    out = _admin(env, "export", "vehicles")
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [x["device_id"] for x in rows] == ["013800138000", "013800138001"]
+    assert "auth_code" not in rows[0] and "SECRET" not in out.stdout and rows[0]["armed"] == "true"
+
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "user,display_name,role,unit\nzhang.wei,张伟,dispatcher,F1\nli.na,李娜,supervisor,440304\n"
+    )
+    r = _admin(env, "import", "people", str(people), "--passwords-out", str(tmp_path / "pw.csv"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert stat.S_IMODE((tmp_path / "pw.csv").stat().st_mode) == 0o600
+    issued = dict(list(csv.reader((tmp_path / "pw.csv").open()))[1:])
+    again = _admin(env, "import", "people", str(people))  # a re-import resets nobody's password
+    assert again.returncode == 0 and "initial passwords" not in again.stdout
+    conn = await asyncpg.connect(db)
+    try:
+        h = await conn.fetchval("SELECT password_hash FROM people WHERE user_name = 'zhang.wei'")
+        assert PasswordHasher().verify(h, issued["zhang.wei"])
+    finally:
+        await conn.close()
+    exported = _admin(env, "export", "people").stdout
+    assert "argon2" not in exported and "zhang.wei,张伟,dispatcher,F1" in exported
+
+    ext = tmp_path / "ext.csv"
+    ext.write_text(
+        "id,name,kind,handover,phone\nfire-mc,示范市消防救援支队（119）,fire,fire,119\n"
+        "med-mc,示范市急救中心（120）,medical,medical,120\nbad,坏,rescue,earthquake,\n"
+    )
+    r = _admin(env, "import", "external-units", str(ext))
+    assert r.returncode == 1 and "unknown alarm kinds in handover: earthquake" in r.stdout
+    assert _admin(env, "import", "external-units", str(ext), "--skip-bad-rows").returncode == 0
+    units = json.loads(_admin(env, "export", "units").stdout)
+    assert {f["properties"]["id"] for f in units["features"]} == {
+        "mc",
+        "440303",
+        "440304",
+        "F1",
+        "F2",
+        "F3",
+        "L1",
+        "L2",
+        "F1-W1",
+    }
+    assert "fire-mc" in _admin(env, "export", "external-units").stdout
+
+
+async def test_tree_hands_over_to_imported_external_units(initialised: tuple[dict[str, str], str]) -> None:
+    from alarmhub_dispatch.store import Store
+    from alarmhub_dispatch.units import UnitTree
+
+    _, db = initialised
+    conn = await imports.connect(db)
+    try:
+        await conn.execute(
+            "INSERT INTO units (id, name, tier, kind, properties) VALUES"
+            " ('sea-rescue', '海上搜救', 1, 'rescue', '{\"handover\": [\"vehicle_sos\", \"panic\"]}')"
+        )
+    finally:
+        await conn.close()
+    store = Store(db)
+    await store.start()
+    try:
+        tree = UnitTree(await store.load_units())
+    finally:
+        await store.stop()
+    assert tree.service_kinds("sea-rescue") == ("vehicle_sos", "panic")
+    assert tree.service_kinds("mc") is None and tree.is_root("mc")

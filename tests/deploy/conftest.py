@@ -115,6 +115,8 @@ TEST_SECRETS = {
     "ALARMHUB_SIP_PASSWORD": "sip-test-secret",
     "ALARMHUB_WEBHOOK_SECRET": "webhook-test-secret",
     "GRAFANA_ADMIN_USER": "sre",
+    "ALARMHUB_CITY_ID": "440300",
+    "ALARMHUB_CITY_NAME": "示范市",
     "GRAFANA_ADMIN_PASSWORD": "grafana-test-secret",
     "ALARMHUB_SECRETS_DIR": "/run/alarmhub-secrets",
 }

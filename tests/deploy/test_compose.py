@@ -72,6 +72,8 @@ def test_production_secrets_have_no_defaults(compose_raw: dict[str, Any], compos
     # no literal secret anywhere: every PASSWORD/SECRET/TOKEN variable is interpolated from the operator's env
     for name, svc in compose_raw["services"].items():
         for key, val in (svc.get("environment") or {}).items():
+            if key.endswith("_FILE") and str(val).startswith("/run/secrets/"):
+                continue  # the path of a compose secret, not the secret
             if re.search(r"PASSWORD|SECRET|TOKEN", key):
                 assert "${" in str(val), f"{name}: {key} has a literal value"
     assert "DEV_TOKEN" not in compose_text and "DEV_MODE" not in compose_text
@@ -96,7 +98,7 @@ def test_service_commands_are_their_console_scripts(compose: dict[str, Any]) -> 
     for folder in service_dirs():
         script, _ = console_script(folder)
         assert compose["services"][folder]["command"] == [script]
-    assert compose["services"]["migrate"]["command"] == ["alarmhub-migrate"]
+    assert compose["services"]["init"]["command"] == ["alarmhub-admin", "init"]
 
 
 def test_ports_match_the_contract(compose: dict[str, Any]) -> None:
@@ -118,7 +120,7 @@ def test_services_get_the_contract_environment(compose: dict[str, Any]) -> None:
         assert env["DATABASE_URL"] == "postgresql://alarmhub:pg-test-secret@postgres:5432/alarmhub"
         assert env["ALARMHUB_KAFKA_IDEMPOTENCE"] == "true"
         deps = compose["services"][folder]["depends_on"]
-        assert deps["migrate"]["condition"] == "service_completed_successfully"
+        assert deps["init"]["condition"] == "service_completed_successfully"
         assert deps["kafka-topics"]["condition"] == "service_completed_successfully"
 
 
@@ -213,3 +215,64 @@ def test_alertmanager_routes_to_defined_receivers() -> None:
     for r in am["receivers"]:
         for hook in r.get("webhook_configs", []):
             assert "url" not in hook, "webhook URLs are secrets: use url_file"
+
+
+def _listens_on_wildcard(svc: dict[str, Any], port: int) -> bool:
+    """Whether the service binds ``port`` on every interface (a ``*_HOST`` of 0.0.0.0 next to a matching
+    ``*_PORT`` setting, or the service's default listeners, which bind 0.0.0.0 unless told otherwise)."""
+    env = svc.get("environment") or {}
+    for key, value in env.items():
+        if key.endswith("_HOST") and str(value) not in ("0.0.0.0", "::"):
+            port_key = key[: -len("_HOST")] + "_PORT"
+            if str(env.get(port_key, "")) == str(port) or (port_key not in env and port == 9112):
+                return False
+    return True
+
+
+def test_every_internal_url_reaches_a_listening_service(compose: dict[str, Any]) -> None:
+    """A service told to call http://<name>:<port>/… finds <name> on a shared network, exposing that port
+    and listening on it beyond loopback (compose.yaml had dispatch calling ingest-gps's command endpoint
+    at 127.0.0.1, where in a container nothing of ingest-gps listens)."""
+    from urllib.parse import urlsplit
+
+    services = compose["services"]
+    checked = 0
+    for name, svc in services.items():
+        for key, value in (svc.get("environment") or {}).items():
+            if not (key.endswith("_URL") and str(value).startswith("http")):
+                continue
+            u = urlsplit(str(value))
+            host, port = u.hostname or "", u.port or 80
+            assert host not in ("127.0.0.1", "localhost"), (
+                f"{name}: {key}={value} points at the container itself"
+            )
+            target = services.get(host)
+            assert target is not None, f"{name}: {key} names {host}, which is not a service"
+            shared = set(svc.get("networks") or []) & set(target.get("networks") or [])
+            assert shared or host == name, f"{name} and {host} share no network ({key})"
+            assert str(port) in [str(p) for p in target.get("expose", [])], f"{host} does not expose {port}"
+            assert _listens_on_wildcard(target, port), f"{host} binds {port} to loopback only"
+            checked += 1
+    assert checked >= 2  # dispatch → ingest-gps commands, ingest-gps's advertised URL
+    gps = services["ingest-gps"]["environment"]
+    assert (
+        services["dispatch"]["environment"]["ALARMHUB_GPS_COMMAND_URL"]
+        == gps["ALARMHUB_GPS_ADVERTISED_COMMAND_URL"]
+    )
+
+
+def test_first_start_runs_admin_init_before_the_services(compose: dict[str, Any]) -> None:
+    init = compose["services"]["init"]
+    assert init["command"] == ["alarmhub-admin", "init"]
+    assert (
+        init["build"]["dockerfile"] == "tools/admin/Dockerfile"
+        and (ROOT / "tools/admin/Dockerfile").is_file()
+    )
+    assert init["environment"]["ALARMHUB_ADMIN_PASSWORD_FILE"] == "/run/secrets/admin_password"
+    assert "admin_password" in init["secrets"] and "admin_password" in compose["secrets"]
+    assert init["environment"]["ALARMHUB_TOPIC_REPLICATION"] == "3"
+    assert init["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
+    for folder in service_dirs():
+        assert (
+            compose["services"][folder]["depends_on"]["init"]["condition"] == "service_completed_successfully"
+        )

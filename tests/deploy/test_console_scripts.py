@@ -103,3 +103,52 @@ def test_image_command_runs_as_a_process(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(5)
+
+
+def test_init_command_runs_with_compose_environment(
+    compose: dict[str, Any], stack: Any, topic_prefix: str, tmp_path: Path
+) -> None:
+    """compose's one-shot ``init`` as a process: its command and environment, the secret as a file, an
+    empty database; run twice (every `docker compose up` runs it), the second changing nothing."""
+    import uuid
+
+    svc = compose["services"]["init"]
+    exe = BIN / svc["command"][0]
+    assert exe.exists(), "alarmhub-admin is not installed in the workspace venv"
+    secret = tmp_path / "admin_password"
+    secret.write_text("first-supervisor-pw\n")
+    db = stack.admin_database_url.rsplit("/", 1)[0] + f"/alarmhub_init_{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
+    env.update({k: str(v) for k, v in svc["environment"].items()})
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            "REDIS_URL": stack.redis_url,
+            "DATABASE_URL": db,
+            "ALARMHUB_TOPIC_PREFIX": topic_prefix,
+            "ALARMHUB_TOPIC_REPLICATION": "1",  # one test broker (compose: 3)
+            "ALARMHUB_ADMIN_PASSWORD_FILE": str(secret),
+        }
+    )
+    try:
+        first = subprocess.run(
+            [str(exe), *svc["command"][1:]], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "city unit: 440300 (示范市) created" in first.stdout
+        assert "city supervisor: admin created" in first.stdout
+        second = subprocess.run(
+            [str(exe), *svc["command"][1:]], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert second.returncode == 0 and "admin present (nothing to do)" in second.stdout
+        assert "first-supervisor-pw" not in first.stdout + first.stderr + second.stdout + second.stderr
+    finally:
+        from alarmhub_store import sqlalchemy_url
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(sqlalchemy_url(stack.admin_database_url), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db.rsplit("/", 1)[1]}" WITH (FORCE)'))
+        finally:
+            engine.dispose()

@@ -20,6 +20,7 @@ async def test_process_lifecycle(stack: Any, topic_prefix: str, consume_topic: A
         ALARMHUB_CAMERA_HOST="127.0.0.1",
         ALARMHUB_SIP_HOST="127.0.0.1",
         ALARMHUB_SIP_PASSWORD="pw",
+        ALARMHUB_CAMERA_INTAKE_AUTH="open",  # an unregistered ISAPI camera, as the dev stack allows
     )
     svc = ServiceProcess.create(
         "alarmhub_ingest_camera", env, port_vars=("ALARMHUB_CAMERA_HTTP_PORT", "ALARMHUB_SIP_PORT")

@@ -69,6 +69,9 @@ async def camera(stack: Any, topic_prefix: str) -> AsyncIterator[CameraApp]:
         ALARMHUB_WEBHOOK_SECRET=SECRET,
         ALARMHUB_ONVIF_MODE="off",
         ALARMHUB_CAMERA_MAX_BODY_BYTES=64 * 1024,
+        # these tests are about decoding, DLQ and floods from unregistered senders; who may push is
+        # tested in test_attack_camera_intake.py with the production default
+        ALARMHUB_CAMERA_INTAKE_AUTH="open",
     )
     registry = CollectorRegistry()
     producer = DurableProducer.from_settings(
@@ -142,7 +145,7 @@ async def test_webhook_hmac_and_idempotency(camera: CameraApp, topic_prefix: str
     headers = {
         "Content-Type": "application/json",
         "X-Alarmhub-Timestamp": str(ts),
-        "X-Alarmhub-Signature": sign(SECRET.encode(), ts, body),
+        "X-Alarmhub-Signature": sign(SECRET.encode(), ts, body, key),
         "Idempotency-Key": key,
     }
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{camera.http_port}") as client:
@@ -156,7 +159,7 @@ async def test_webhook_hmac_and_idempotency(camera: CameraApp, topic_prefix: str
             content=b'{"camera_id": "x"}',
             headers={
                 **headers,
-                "X-Alarmhub-Signature": sign(SECRET.encode(), ts, b'{"camera_id": "x"}'),
+                "X-Alarmhub-Signature": sign(SECRET.encode(), ts, b'{"camera_id": "x"}', key + "-2"),
                 "Idempotency-Key": key + "-2",
             },
         )

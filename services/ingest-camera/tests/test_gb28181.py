@@ -213,13 +213,13 @@ def test_keepalive_and_gbk_alarm_after_register() -> None:
     ka = reg.handle(parse_sip(KEEPALIVE), PEER, NOW)
     assert parse_sip(ka.reply or b"").status == 200
     assert [e.type for e in ka.events] == [SipEventType.KEEPALIVE]
-    al = reg.handle(parse_sip(_message(ALARM_GBK)), ("127.0.0.1", 5060), NOW)
+    al = reg.handle(parse_sip(_message(ALARM_GBK)), (PEER[0], 5061), NOW)  # same host, another port
     (ev,) = al.events
     assert ev.type == SipEventType.ALARM and ev.device_id == "64010000001340000001"
     assert ev.message is not None and ev.message.get("AlarmDescription") == "警情描述"
     assert ev.message.get("Longitude") == "171.3" and ev.message.encoding == "gb18030"
     via = parse_sip(al.reply or b"").header("Via") or ""
-    assert "rport=5060" in via and "received=127.0.0.1" in via
+    assert "rport=5061" in via and f"received={PEER[0]}" in via
 
 
 def test_message_from_unregistered_device_is_forbidden() -> None:

@@ -24,18 +24,19 @@ BODY = json.dumps(
 
 
 def test_signature_roundtrip_and_rejections() -> None:
-    sig = sign(SECRET, TS, BODY)
-    assert verify_signature(SECRET, str(TS), sig, BODY, NOW) == TS
-    for ts, s, body, status in [
-        (str(TS), sig, BODY + b" ", 401),  # body changed
-        (str(TS + 1), sig, BODY, 401),  # timestamp changed
-        (str(TS - 301), sign(SECRET, TS - 301, BODY), BODY, 401),  # replay outside skew
-        (None, sig, BODY, 401),
-        (str(TS), None, BODY, 401),
-        ("x", sig, BODY, 401),
+    sig = sign(SECRET, TS, BODY, "evt-1")
+    assert verify_signature(SECRET, str(TS), sig, BODY, NOW, idempotency_key="evt-1") == TS
+    for ts, s, body, key, status in [
+        (str(TS), sig, BODY + b" ", "evt-1", 401),  # body changed
+        (str(TS + 1), sig, BODY, "evt-1", 401),  # timestamp changed
+        (str(TS), sig, BODY, "evt-2", 401),  # idempotency key changed (a replay under a fresh key)
+        (str(TS - 301), sign(SECRET, TS - 301, BODY, "evt-1"), BODY, "evt-1", 401),  # outside skew
+        (None, sig, BODY, "evt-1", 401),
+        (str(TS), None, BODY, "evt-1", 401),
+        ("x", sig, BODY, "evt-1", 401),
     ]:
         with pytest.raises(WebhookError) as err:
-            verify_signature(SECRET, ts, s, body, NOW)
+            verify_signature(SECRET, ts, s, body, NOW, idempotency_key=key)
         assert err.value.status == status
 
 

@@ -35,6 +35,7 @@ DEV_DEFAULTS = {
     "ALARMHUB_SIP_PASSWORD": "12345678",
     "ALARMHUB_GPS_UNREGISTERED": "accept",
     "ALARMHUB_WEBHOOK_SECRET": "dev-webhook-secret",
+    "ALARMHUB_CAMERA_INTAKE_AUTH": "open",  # the simulator's cameras push from 127.0.0.1 unregistered
     "ALARMHUB_DEV_MODE": "1",
     "ALARMHUB_KAFKA_SESSION_TIMEOUT_MS": "6000",  # Kafka's minimum; the dev broker holds a group join for half
 }

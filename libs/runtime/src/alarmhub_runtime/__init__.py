@@ -3,6 +3,7 @@
 from ._health import HealthServer, ReadinessCheck
 from ._logging import bind_event, configure_logging, get_logger
 from ._loop import run_async
+from ._proxies import TrustedProxies
 from ._service import Lifecycle, run_service
 from ._settings import BaseServiceSettings
 from ._workers import WorkerSupervisor, available_cpus, supervise_if_asked, worker_index
@@ -12,6 +13,7 @@ __all__ = [
     "HealthServer",
     "Lifecycle",
     "ReadinessCheck",
+    "TrustedProxies",
     "WorkerSupervisor",
     "available_cpus",
     "bind_event",

@@ -75,7 +75,7 @@ class CameraApp:
         await self.producer.start()
         await self.registry.start()
         idem = None
-        if self.settings.webhook_secret is not None:
+        if self.settings.integrator_secrets():
             import redis.asyncio as aioredis
 
             self._redis = aioredis.from_url(self.settings.redis_url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from alarmhub_runtime import BaseServiceSettings
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 __all__ = ["CameraSettings"]
 
@@ -63,7 +63,28 @@ class CameraSettings(BaseServiceSettings):
     webhook_secret: SecretStr | None = Field(
         default=None,
         alias="ALARMHUB_WEBHOOK_SECRET",
-        description="HMAC key of /events/webhook; unset disables the endpoint",
+        description="HMAC key of the webhook integrator named 'default' (requests without "
+        "X-Alarmhub-Integrator); give each integrator its own in ALARMHUB_WEBHOOK_SECRETS",
+    )
+    webhook_secrets: SecretStr | None = Field(
+        default=None,
+        alias="ALARMHUB_WEBHOOK_SECRETS",
+        description="per-integrator HMAC keys, 'name=secret,name2=secret2'; the request names its "
+        "integrator in X-Alarmhub-Integrator. With neither this nor ALARMHUB_WEBHOOK_SECRET the "
+        "endpoint is off",
+    )
+    intake_auth: Literal["registered", "open"] = Field(
+        default="registered",
+        alias="ALARMHUB_CAMERA_INTAKE_AUTH",
+        description="ISAPI/ONVIF pushes: 'registered' accepts a push only for a registered camera that "
+        "presents its intake token or sends from its registered address; 'open' (dev stack) accepts "
+        "anyone, as before (docs/security.md)",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        alias="ALARMHUB_CAMERA_TRUSTED_PROXIES",
+        description="addresses/CIDRs of reverse proxies in front of port 8081 whose X-Forwarded-For "
+        "is believed (comma separated); empty: the socket's peer is the sender",
     )
     webhook_max_skew_s: int = Field(default=300, gt=0, alias="ALARMHUB_WEBHOOK_MAX_SKEW_S")
     idempotency_ttl_s: int = Field(default=86_400, gt=0, alias="ALARMHUB_WEBHOOK_IDEMPOTENCY_TTL_S")
@@ -119,3 +140,25 @@ class CameraSettings(BaseServiceSettings):
         alias="ALARMHUB_ONVIF_MAX_CAMERAS",
         description="subscriptions one process keeps; shard cameras across processes beyond it",
     )
+
+    @model_validator(mode="after")
+    def _secrets_parse(self) -> CameraSettings:
+        self.integrator_secrets()
+        return self
+
+    def integrator_secrets(self) -> dict[str, bytes]:
+        """Integrator name → HMAC key (``default`` from ALARMHUB_WEBHOOK_SECRET)."""
+        out: dict[str, bytes] = {}
+        if self.webhook_secret is not None:
+            out["default"] = self.webhook_secret.get_secret_value().encode()
+        if self.webhook_secrets is not None:
+            for item in self.webhook_secrets.get_secret_value().split(","):
+                if not item.strip():
+                    continue
+                name, sep, secret = item.strip().partition("=")
+                if not sep or not name.strip() or len(secret) < 16:
+                    raise ValueError(
+                        "ALARMHUB_WEBHOOK_SECRETS: each entry is name=secret, the secret at least 16 characters"
+                    )
+                out[name.strip()] = secret.encode()
+        return out

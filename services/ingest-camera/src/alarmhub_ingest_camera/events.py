@@ -207,8 +207,8 @@ def from_gb28181(m: ManscdpMessage, tz: Any) -> Observation:
     )
 
 
-def from_webhook(ev: WebhookEvent, key: str, raw: bytes) -> Observation:
-    attrs: dict[str, Any] = {"idempotency_key": key, **ev.attributes}
+def from_webhook(ev: WebhookEvent, key: str, raw: bytes, integrator: str = "default") -> Observation:
+    attrs: dict[str, Any] = {**ev.attributes, "idempotency_key": key, "integrator": integrator}
     if ev.image_url:
         attrs["images"] = [{"url": ev.image_url}]
     loc = (

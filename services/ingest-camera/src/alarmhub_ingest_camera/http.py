@@ -3,6 +3,11 @@
 Thin: read the body (bounded), decode with the pure protocol module, hand observations to
 :class:`CameraIngest`, answer. 200 only after the broker confirmed the write; malformed or oversize
 input gets a 4xx with the reason and a DLQ record; a broker failure gets 503 so the sender retries.
+
+Who may push (docs/security.md): with ``ALARMHUB_CAMERA_INTAKE_AUTH=registered`` an ISAPI or ONVIF push
+speaks for a registered camera only when it carries that camera's intake token (``?token=`` or
+``Authorization: Bearer``) or comes from the camera's registered address; anything else is refused 403
+(counted, not dead-lettered). The webhook is signed per integrator, the idempotency key included.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ import hashlib
 import time
 from datetime import timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from alarmhub_events import Protocol, clean_text
 from alarmhub_kafka import PublishError
+from alarmhub_runtime import TrustedProxies
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -24,6 +31,7 @@ from .ingest import CameraIngest
 from .protocols.isapi import IsapiError, parse_isapi
 from .protocols.onvif import OnvifError, parse_notifications
 from .protocols.webhook import WebhookError, parse_webhook, verify_signature
+from .registry import Camera
 
 __all__ = ["IdempotencyStore", "build_http_app"]
 
@@ -45,6 +53,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
         if len(buf) > limit:
             raise _TooLarge(bytes(buf[:limit]))
     return bytes(buf)
+
+
+def _registered_addresses(camera: Camera) -> set[str]:
+    """Where a camera's pushes may come from: its registered ``ip`` and the host of its ``onvif_url`` (the
+    device we subscribed to ourselves, notify mode)."""
+    out = {camera.ip} if camera.ip else set()
+    if camera.onvif_url:
+        host = urlsplit(camera.onvif_url).hostname
+        if host:
+            out.add(host)
+    return out
 
 
 def _peer(request: Request) -> str:
@@ -87,7 +106,48 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
     metrics = ingest.metrics
     producer = ingest.producer
     tz = timezone(timedelta(hours=settings.isapi_tz_hours))
-    secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else None
+    secrets = settings.integrator_secrets()
+    proxies = TrustedProxies(settings.trusted_proxies)
+    registered_only = settings.intake_auth == "registered"
+
+    def sender(request: Request) -> str:
+        host = request.client.host if request.client else "unknown"
+        return proxies.client(host, request.headers.get("x-forwarded-for"))
+
+    def presented_token(request: Request) -> str | None:
+        auth = request.headers.get("authorization") or ""
+        if auth[:7].lower() == "bearer ":
+            return auth[7:].strip() or None
+        return request.query_params.get("token") or None
+
+    def refused(protocol: str, status: int, reason: str, peer: str) -> Response:
+        # unauthenticated input is counted and logged but not dead-lettered (an anonymous sender must not
+        # be able to fill the DLQ)
+        metrics.requests.labels(protocol, "unauthorized").inc()
+        log.warning("camera_push_refused", protocol=protocol, peer=peer, reason=reason)
+        return JSONResponse({"error": reason}, status_code=status)
+
+    async def authenticated(
+        request: Request, claimed: Camera | None, claimed_id: str | None
+    ) -> tuple[Camera | None, str | None]:
+        """(camera, None) when the push may speak for the camera; (None, reason) when it may not.
+
+        A token names its camera (and must agree with any camera the push claims); without one, the
+        claimed camera must be registered with the sender's address.
+        """
+        token = presented_token(request)
+        if token is not None:
+            cam = await ingest.registry.by_intake_token(token)
+            if cam is None:
+                return None, "unknown intake token"
+            if claimed_id is not None and claimed_id != cam.id:
+                return None, "the token belongs to another camera"
+            return cam, None
+        if claimed is None:
+            return None, "camera not registered"
+        if sender(request) not in _registered_addresses(claimed):
+            return None, "camera not registered at this address"
+        return claimed, None
 
     async def reject(
         protocol: str, status: int, reason: str, raw: bytes, peer: str, stage: str = "decode"
@@ -120,6 +180,10 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
             return await reject("isapi", 400, str(exc), body, peer)
         a = push.alert
         camera = await ingest.registry.find_isapi(a.mac, a.ip, a.channel)
+        if registered_only:
+            camera, why = await authenticated(request, camera, None)
+            if camera is None:
+                return refused("isapi", 403, why or "refused", peer)
         device_id = camera.id if camera else isapi_device_id(push)
         statuses = []
         try:
@@ -151,8 +215,13 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
             # a control character in the id (a NUL) would make PostgreSQL refuse the lookup and the alarm
             camera = clean_text(camera)
         cam = await ingest.registry.get(camera) if camera else None
-        if cam is None and request.client is not None:
-            cam = await ingest.registry.find_by_ip(request.client.host)
+        if cam is None and not camera and request.client is not None:
+            cam = await ingest.registry.find_by_ip(sender(request))
+        if registered_only:
+            # ?camera= is a claim like any other: it cannot name another camera and inherit its place
+            cam, why = await authenticated(request, cam, camera or None)
+            if cam is None:
+                return refused("onvif", 403, why or "refused", peer)
         device_id = (
             cam.id if cam else (camera or f"onvif:{request.client.host if request.client else 'unknown'}")
         )
@@ -169,8 +238,12 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
     async def webhook(request: Request) -> Response:
         t0 = time.perf_counter()
         peer = _peer(request)
-        if secret is None or idem is None:
+        if not secrets or idem is None:
             return JSONResponse({"error": "webhook endpoint is not configured"}, status_code=503)
+        integrator = request.headers.get("x-alarmhub-integrator") or "default"
+        secret = secrets.get(integrator)
+        if secret is None:
+            return refused("webhook", 401, "unknown integrator", peer)
         try:
             body = await _read_body(request, min(settings.max_body_bytes, 256 * 1024))
         except _TooLarge as big:
@@ -183,6 +256,7 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
                 body,
                 ingest.now(),
                 settings.webhook_max_skew_s,
+                request.headers.get("idempotency-key") or "",
             )
         except WebhookError as exc:
             # Unauthenticated input is counted but not dead-lettered: the DLQ is no place an anonymous
@@ -193,8 +267,9 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
             event, key = parse_webhook(body, request.headers.get("idempotency-key"))
         except WebhookError as exc:
             return await reject("webhook", exc.status, str(exc), body, peer)
+        slot = f"{integrator}\x1f{key}"  # one integrator's keys cannot collide with another's
         try:
-            state = await idem.claim(key)
+            state = await idem.claim(slot)
         except Exception as exc:  # Redis down: refuse rather than risk duplicates or losses
             return unavailable("webhook", exc)
         if state == "done":
@@ -206,11 +281,11 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
             )
         cam = await ingest.registry.get(event.camera_id)
         try:
-            events = await ingest.publish([from_webhook(event, key, body)], camera=cam, peer=peer)
+            events = await ingest.publish([from_webhook(event, key, body, integrator)], camera=cam, peer=peer)
         except PublishError as exc:
-            await idem.release(key)
+            await idem.release(slot)
             return unavailable("webhook", exc)
-        await idem.done(key)
+        await idem.done(slot)
         metrics.requests.labels("webhook", "ok").inc()
         metrics.ack_seconds.labels("webhook").observe(time.perf_counter() - t0)
         return JSONResponse(

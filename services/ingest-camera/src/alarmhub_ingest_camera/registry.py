@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import re
@@ -240,6 +241,23 @@ class CameraRegistry:
             ip,
             channel,
         )
+
+    async def by_intake_token(self, token: str) -> Camera | None:
+        """The camera whose intake token this is (only its SHA-256 is stored), or None."""
+        sha = hashlib.sha256(token.encode()).hexdigest()
+        return await self._cached(
+            ("token", sha), f"SELECT {_COLS} FROM cameras WHERE intake_token_sha256 = $1", sha
+        )
+
+    async def set_intake_token(self, camera_id: str, token: str | None) -> bool:
+        """Store ``token``'s hash for ``camera_id`` (None revokes); False when there is no such camera."""
+        sha = hashlib.sha256(token.encode()).hexdigest() if token is not None else None
+        pool = await self._connect()
+        status = await pool.execute(
+            "UPDATE cameras SET intake_token_sha256 = $2, updated_at = now() WHERE id = $1", camera_id, sha
+        )
+        self.invalidate()
+        return not status.endswith(" 0")
 
     async def find_by_ip(self, ip: str) -> Camera | None:
         return await self._cached(

@@ -36,6 +36,10 @@ from .protocols.gb28181 import (
 __all__ = ["SipServer"]
 
 log = structlog.get_logger("alarmhub.ingest_camera.sip")
+
+#: refusals of unauthenticated senders: counted and logged, never dead-lettered (the DLQ is no place an
+#: anonymous sender may fill)
+_UNAUTHENTICATED = ("bad credentials", "not registered", "foreign source")
 _CN_TZ = timezone(timedelta(hours=8))  # GB/T 28181 device clocks are Beijing time unless they say otherwise
 
 
@@ -208,10 +212,8 @@ class SipServer:
         statuses: list[DeviceStatus] = []
         for ev in result.events:
             if ev.type == SipEventType.REJECTED:
-                metrics.sip_rejected.labels(
-                    ev.reason if ev.reason in ("bad credentials", "not registered") else "bad body"
-                ).inc()
-                if ev.reason not in ("bad credentials", "not registered"):
+                metrics.sip_rejected.labels(ev.reason if ev.reason in _UNAUTHENTICATED else "bad body").inc()
+                if ev.reason not in _UNAUTHENTICATED:
                     await self._dead_letter(ev.raw, addr, ev.reason or "rejected")
                 else:
                     log.warning("sip_rejected", device_id=ev.device_id, peer=ev.peer, reason=ev.reason)

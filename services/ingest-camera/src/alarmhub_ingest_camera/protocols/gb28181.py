@@ -404,6 +404,8 @@ class _Registration:
     expires_at: datetime
     contact: str
     peer: str
+    #: the address the digest-authenticated REGISTER came from: the device's MESSAGEs must come from it
+    host: str = ""
 
 
 class Gb28181Registrar:
@@ -601,7 +603,9 @@ class Gb28181Registrar:
             event = SipEvent(SipEventType.UNREGISTERED, device_id, peer_s, raw=raw)
         else:
             was = self.is_registered(device_id, now)
-            self._registered[device_id] = _Registration(now + timedelta(seconds=expires), contact, peer_s)
+            self._registered[device_id] = _Registration(
+                now + timedelta(seconds=expires), contact, peer_s, peer[0]
+            )
             self._registered.move_to_end(device_id)
             while len(self._registered) > self._max_devices:
                 self._registered.popitem(last=False)
@@ -616,11 +620,20 @@ class Gb28181Registrar:
         self, req: SipMessage, peer: tuple[str, int], peer_s: str, now: datetime, to_tag: str, raw: bytes
     ) -> RegistrarResult:
         device_id = req.from_user
-        if not self.is_registered(device_id, now):
+        reg = self._registered.get(device_id)
+        # The From header is the sender's say-so: only the address whose REGISTER passed the digest
+        # speaks for the device (a stranger naming a registered device id is refused, docs/security.md)
+        reason = (
+            "not registered"
+            if reg is None or reg.expires_at <= now
+            else ("foreign source" if reg.host and reg.host != peer[0] else None)
+        )
+        if reason is not None:
             return RegistrarResult(
                 build_response(req, 403, "Forbidden", to_tag=to_tag, peer=peer),
-                [SipEvent(SipEventType.REJECTED, device_id or "?", peer_s, reason="not registered", raw=raw)],
+                [SipEvent(SipEventType.REJECTED, device_id or "?", peer_s, reason=reason, raw=raw)],
             )
+        assert reg is not None
         try:
             body = decode_manscdp(req.body)
         except SipError as exc:
@@ -628,7 +641,6 @@ class Gb28181Registrar:
                 build_response(req, 400, "Bad Request", to_tag=to_tag, peer=peer),
                 [SipEvent(SipEventType.REJECTED, device_id, peer_s, reason=str(exc), raw=raw)],
             )
-        reg = self._registered[device_id]
         reg.peer = peer_s
         ok = build_response(req, 200, "OK", to_tag=to_tag, peer=peer)
         fail = build_response(req, 500, "Server Internal Error", to_tag=to_tag, peer=peer)

@@ -6,10 +6,12 @@ For video platforms that speak neither ISAPI, ONVIF nor GB/T 28181. The contract
 
 - ``X-Alarmhub-Timestamp``: Unix seconds when the request was signed (rejected if more than
   ``max_skew_s`` away from our clock, which bounds replays);
-- ``X-Alarmhub-Signature``: ``sha256=`` + hex HMAC-SHA256 of ``<timestamp>.<raw body>`` with the
-  shared secret (the Stripe/GitHub scheme, so integrators have libraries for it);
-- ``Idempotency-Key``: unique per logical event (1–128 chars); a retry with the same key is answered
-  200 without a second event.
+- ``X-Alarmhub-Integrator``: the integrator's name (each has its own secret; absent → ``default``);
+- ``X-Alarmhub-Signature``: ``sha256=`` + hex HMAC-SHA256 of ``<timestamp>.<idempotency key>.<raw body>``
+  with the integrator's secret (the Stripe/GitHub scheme with the key added: a captured request cannot
+  be replayed under a fresh key to make a second event);
+- ``Idempotency-Key``: unique per logical event (1–128 chars) and integrator; a retry with the same
+  key is answered 200 without a second event.
 
 Body::
 
@@ -67,8 +69,9 @@ class WebhookEvent(BaseModel):
         return EVENT_KINDS[self.event]
 
 
-def sign(secret: bytes, timestamp: int, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+def sign(secret: bytes, timestamp: int, body: bytes, idempotency_key: str) -> str:
+    signed = str(timestamp).encode() + b"." + idempotency_key.encode() + b"." + body
+    return "sha256=" + hmac.new(secret, signed, hashlib.sha256).hexdigest()
 
 
 def verify_signature(
@@ -78,6 +81,7 @@ def verify_signature(
     body: bytes,
     now: datetime,
     max_skew_s: int = 300,
+    idempotency_key: str = "",
 ) -> int:
     """Return the signed timestamp, or raise WebhookError(401) — bad or missing signatures get nowhere."""
     if not timestamp or not signature:
@@ -88,7 +92,7 @@ def verify_signature(
         raise WebhookError("X-Alarmhub-Timestamp is not an integer", 401) from exc
     if abs(now.timestamp() - ts) > max_skew_s:
         raise WebhookError("timestamp outside the allowed skew", 401)
-    if not hmac.compare_digest(sign(secret, ts, body), signature.strip()):
+    if not hmac.compare_digest(sign(secret, ts, body, idempotency_key), signature.strip()):
         raise WebhookError("signature mismatch", 401)
     return ts
 

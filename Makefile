@@ -7,7 +7,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test install proto lint typecheck clean bench conformance
+.PHONY: run test install proto lint typecheck clean bench k8s conformance
 
 # Install: uv into a private tool venv, then the locked workspace into .venv; Debian packages the
 # tests need (chromium, fonts, sip-tester, prometheus) through scripts/install-system.sh.
@@ -35,6 +35,10 @@ bench: install
 # The conformance corpus (tests/conformance): public decoders' frames through ours; writes docs/conformance.md.
 conformance: install
 	$(VENV)/bin/python tests/conformance/runner.py
+
+# Kubernetes manifests of the example site (tests/deploy/test_k8s.py validates them and checks they are current)
+k8s: install
+	$(VENV)/bin/python deploy/k8s/render.py deploy/k8s/site.example.yaml > deploy/k8s/rendered/example.yaml
 
 proto: install
 	$(VENV)/bin/alarmhub-proto

@@ -44,11 +44,12 @@ from .lifecycle import Policy
 from .metrics import DispatchMetrics
 from .precedence import AlarmPrecedence
 from .routing import Router
-from .service import Dispatcher, summary
+from .service import Dispatcher
 from .store import Store
 from .tracks import TrackStore
 from .units import UnitTree
 from .vehicle_commands import VehicleCommands
+from .views import summary
 from .webhooks import WebhookSender
 
 #: ``api_tokens.created_by`` of the dev stack's token
@@ -132,8 +133,7 @@ class DispatchApp:
 
     async def _platform_user(self, name: str) -> int | None:
         """The user id of the JT/T 809 platform registered under ``name`` (its link's ownership key)."""
-        rows = await self.store.fetch("SELECT user_id FROM platforms WHERE name = $1", name)
-        return int(rows[0]["user_id"]) if len(rows) == 1 else None
+        return await self.store.registry.platform_user(name)
 
     @property
     def http_port(self) -> int | None:

@@ -161,35 +161,3 @@ def since_clause(since: datetime | None, args: list[Any]) -> str:
         return ""
     args.append(since)
     return f" AND at >= ${len(args)}"
-
-
-def add_audit_routes(
-    api: Any, d: Any, who_type: Any, supervisor: Callable[[Principal], None], writer: AuditWriter
-) -> None:
-    """``GET /api/v1/audit``: supervisors read the audit rows of the people of their unit and below."""
-    from fastapi import Query
-
-    @api.get("/audit")
-    async def audit_list(
-        who: who_type,
-        user: str | None = None,
-        kind: str | None = None,
-        since: datetime | None = None,
-        limit: int = Query(200, ge=1, le=5000),
-    ) -> dict[str, Any]:
-        caller: Principal = who
-        supervisor(caller)
-        args: list[Any] = []
-        where = "true"
-        if caller.unit is None:
-            where = "false"
-        elif not d.tree.is_root(caller.unit):
-            args.append(sorted(d.tree.subtree(caller.unit)))
-            where = f"unit = ANY(${len(args)}::text[])"
-        for col, val in (("user_name", user), ("kind", kind)):
-            if val:
-                args.append(val)
-                where += f" AND {col} = ${len(args)}"
-        where += since_clause(since, args)
-        items = await writer.query(where, args, limit)
-        return {"items": items, "count": len(items)}

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["DispatchMetrics"]
+__all__ = ["DispatchMetrics", "stage_timer"]
+
+
+def stage_timer(hist: Histogram) -> Callable[[str], None]:
+    """A function that records the time since its previous call (or creation) under a stage's name."""
+    last = time.perf_counter()
+
+    def mark(name: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        hist.labels(name).observe(now - last)
+        last = now
+
+    return mark
 
 
 class DispatchMetrics:

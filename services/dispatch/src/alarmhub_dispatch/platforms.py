@@ -1,4 +1,5 @@
-"""The registry of JT/T 809 lower-level platforms, managed by supervisors through the API.
+"""The registry of JT/T 809 lower-level platforms, managed by supervisors through the API
+(``routes/platforms.py``; the SQL is ``store/registry.py``'s).
 
 ingest-gps reads the ``platforms`` table (every ``ALARMHUB_JT809_PLATFORMS_REFRESH_S``): it checks
 logins against it and closes the link of a platform that is disabled or deleted. What this module
@@ -13,17 +14,14 @@ guarantees about the rows it writes:
   platform registered under the header's centre id).
 """
 
-# no "from __future__ import annotations": FastAPI resolves the route annotations at definition time
+from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from alarmhub_runtime import get_logger
 from alarmhub_store import hash_password, is_password_hash
-from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
@@ -32,12 +30,10 @@ __all__ = [
     "PlatformKeys",
     "PlatformOut",
     "PlatformUpdate",
-    "add_platform_routes",
     "platform_out",
     "platform_row",
+    "table_row",
 ]
-
-log = get_logger("alarmhub.dispatch.platforms")
 
 _U32 = 0xFFFFFFFF
 
@@ -158,10 +154,10 @@ def platform_row(b: dict[str, Any]) -> dict[str, Any]:
         allowed=PlatformAllowed(**allowed),
         disabled=bool(disabled),
     )
-    return _row(p)
+    return table_row(p)
 
 
-def _row(p: PlatformCreate) -> dict[str, Any]:
+def table_row(p: PlatformCreate) -> dict[str, Any]:
     return {
         "user_id": p.user_id,
         "password": hash_password(p.password),
@@ -195,151 +191,3 @@ def platform_out(r: dict[str, Any]) -> dict[str, Any]:
         created_at=r.get("created_at"),
         updated_at=r.get("updated_at"),
     ).model_dump(mode="json")
-
-
-_COLUMNS = (
-    "user_id, password, gnss_center_id, name, encrypt, allowed, disabled, link_status, link_changed_at,"
-    " created_at, updated_at"
-)
-
-
-def add_platform_routes(
-    api: APIRouter,
-    store: Any,
-    who_dep: Any,
-    supervisor: Callable[[Any], None],
-    notify: Callable[[Any], Awaitable[None]],
-) -> None:
-    """``/registry/platforms`` routes, added before the generic registry routes so they take precedence.
-
-    ``notify(conn)`` tells the ingest services the table changed (``pg_notify``).
-    """
-
-    async def _get(user_id: int) -> dict[str, Any]:
-        rows = await store.fetch(f"SELECT {_COLUMNS} FROM platforms WHERE user_id=$1", user_id)
-        if not rows:
-            raise HTTPException(404, "no such platform")
-        return platform_out(rows[0])
-
-    async def _centre_taken(conn: Any, centre: int, user_id: int) -> None:
-        other = await conn.fetchval(
-            "SELECT user_id FROM platforms WHERE gnss_center_id=$1 AND user_id<>$2", centre, user_id
-        )
-        if other is not None:
-            raise HTTPException(409, f"GNSS centre id {centre} already belongs to platform {other}")
-
-    @api.get("/registry/platforms", tags=["platforms"])
-    async def platforms_list(who: who_dep, limit: int = 1000, offset: int = 0) -> dict[str, Any]:
-        """JT/T 809 lower-level platforms (supervisors only): never the password nor the cipher keys."""
-        supervisor(who)
-        rows = await store.fetch(
-            f"SELECT {_COLUMNS} FROM platforms ORDER BY user_id LIMIT $1 OFFSET $2",
-            max(1, min(limit, 100_000)),
-            max(0, offset),
-        )
-        items = [platform_out(r) for r in rows]
-        return {"items": items, "count": len(items)}
-
-    @api.get("/registry/platforms/{user_id}", tags=["platforms"])
-    async def platforms_get(who: who_dep, user_id: int) -> dict[str, Any]:
-        supervisor(who)
-        return await _get(user_id)
-
-    @api.post("/registry/platforms", status_code=201, tags=["platforms"])
-    async def platforms_create(who: who_dep, body: PlatformCreate) -> dict[str, Any]:
-        """Register a platform (409 when the user id or the GNSS centre id is taken)."""
-        supervisor(who)
-        row = _row(body)
-        async with store.p.acquire() as conn, conn.transaction():
-            await _centre_taken(conn, body.gnss_center_id, body.user_id)
-            done = await conn.execute(
-                "INSERT INTO platforms (user_id, password, gnss_center_id, name, encrypt, allowed, disabled)"
-                " VALUES ($1,$2,$3,$4,$5::jsonb,$6::jsonb,$7) ON CONFLICT (user_id) DO NOTHING",
-                row["user_id"],
-                row["password"],
-                row["gnss_center_id"],
-                row["name"],
-                row["encrypt"],
-                row["allowed"],
-                row["disabled"],
-            )  # the pool's codec encodes jsonb
-            if done.endswith(" 0"):
-                raise HTTPException(409, f"platform {body.user_id} exists: PUT to change it")
-            await notify(conn)
-        log.info("platform_created", user_id=body.user_id, user=who.user)
-        return await _get(body.user_id)
-
-    @api.put("/registry/platforms/{user_id}", tags=["platforms"])
-    async def platforms_update(who: who_dep, user_id: int, body: PlatformUpdate) -> dict[str, Any]:
-        """Change what is given; a new password is hashed; disabling closes the live link at ingest-gps's
-        next registry refresh."""
-        supervisor(who)
-        sets: list[str] = []
-        args: list[Any] = [user_id]
-        given = body.model_fields_set
-
-        def put(col: str, value: Any, cast: str = "") -> None:
-            args.append(value)
-            sets.append(f"{col}=${len(args)}{cast}")
-
-        if body.password is not None:
-            put("password", hash_password(body.password))
-        if body.gnss_center_id is not None:
-            put("gnss_center_id", body.gnss_center_id)
-        if "name" in given:
-            put("name", body.name)
-        if "encrypt" in given:
-            put("encrypt", body.encrypt.model_dump() if body.encrypt else None, "::jsonb")
-        if body.allowed is not None:
-            put("allowed", body.allowed.model_dump(exclude_none=True), "::jsonb")
-        if body.disabled is not None:
-            put("disabled", body.disabled)
-        async with store.p.acquire() as conn, conn.transaction():
-            if body.gnss_center_id is not None:
-                await _centre_taken(conn, body.gnss_center_id, user_id)
-            done = await conn.execute(
-                f"UPDATE platforms SET {', '.join([*sets, 'updated_at=now()'])} WHERE user_id=$1", *args
-            )
-            if done.endswith(" 0"):
-                raise HTTPException(404, "no such platform")
-            await notify(conn)
-        log.info("platform_updated", user_id=user_id, fields=sorted(given), user=who.user)
-        return await _get(user_id)
-
-    for _action, _flag in (("disable", True), ("enable", False)):
-
-        def _make(flag: bool) -> Any:
-            async def toggle(who: who_dep, user_id: int) -> dict[str, Any]:
-                supervisor(who)
-                async with store.p.acquire() as conn, conn.transaction():
-                    done = await conn.execute(
-                        "UPDATE platforms SET disabled=$2, updated_at=now() WHERE user_id=$1", user_id, flag
-                    )
-                    if done.endswith(" 0"):
-                        raise HTTPException(404, "no such platform")
-                    await notify(conn)
-                log.info("platform_disabled" if flag else "platform_enabled", user_id=user_id, user=who.user)
-                return await _get(user_id)
-
-            return toggle
-
-        api.add_api_route(
-            f"/registry/platforms/{{user_id}}/{_action}",
-            _make(_flag),
-            methods=["POST"],
-            tags=["platforms"],
-            name=f"platforms_{_action}",
-            summary=f"{_action.capitalize()} a platform (its logins are "
-            f"{'refused with 0x1002 result 0x06' if _flag else 'accepted again'})",
-        )
-
-    @api.delete("/registry/platforms/{user_id}", status_code=204, tags=["platforms"])
-    async def platforms_delete(who: who_dep, user_id: int) -> Response:
-        supervisor(who)
-        async with store.p.acquire() as conn, conn.transaction():
-            done = await conn.execute("DELETE FROM platforms WHERE user_id=$1", user_id)
-            if done.endswith(" 0"):
-                raise HTTPException(404, "no such platform")
-            await notify(conn)
-        log.info("platform_deleted", user_id=user_id, user=who.user)
-        return Response(status_code=204)

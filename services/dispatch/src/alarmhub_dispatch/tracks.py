@@ -19,7 +19,8 @@ from alarmhub_events import GpsFix, IncidentEventType, IncidentStatus
 from alarmhub_runtime import get_logger
 
 from .lifecycle import SYSTEM, Transition
-from .service import Dispatcher, summary
+from .service import Dispatcher
+from .views import summary
 
 __all__ = ["TrackStore", "partition_name"]
 
@@ -200,7 +201,7 @@ class TrackStore:
             row = {**row, **fields}
             if trans:
                 events = await self.d.store.append_transitions(conn, row, trans)
-                await self.d._enqueue_webhooks(conn, row, events)
+                await self.d.deliveries.enqueue(conn, row, events)
         if trans:
             log.info("vehicle_rerouted", incident_id=str(incident_id), station=route.station)
             await self.d.publish_outbox()

@@ -1,4 +1,5 @@
-"""PostgreSQL access for dispatch (asyncpg). SQL only: the rules live in lifecycle.py and routing.py.
+"""The incident tables: PostgreSQL access for dispatch's core (asyncpg). SQL only: the rules live in
+lifecycle.py and routing.py.
 
 Every state change runs in one transaction that updates ``incidents``, appends the audit rows to
 ``incident_events`` and queues them in ``incident_outbox``; the publisher drains the outbox to
@@ -16,9 +17,13 @@ from typing import Any
 import asyncpg
 from alarmhub_events import IncidentEvent, IncidentEventType, IncidentStatus, Verdict
 
-from .demo_geo import Unit
-from .lifecycle import Transition
-from .units import UnitNode
+from ..demo_geo import Unit
+from ..lifecycle import Transition
+from ..units import UnitNode
+from .people import PeopleStore
+from .registry import RegistryStore
+from .reports import ReportStore
+from .webhooks import WebhookStore
 
 __all__ = ["Store"]
 
@@ -74,6 +79,10 @@ class Store:
         self._min = min_size
         self._max = max_size
         self.pool: asyncpg.Pool | None = None
+        self.people = PeopleStore(self)
+        self.webhooks = WebhookStore(self)
+        self.registry = RegistryStore(self)
+        self.reports = ReportStore(self)
 
     async def start(self) -> None:
         self.pool = await asyncpg.create_pool(
@@ -532,6 +541,24 @@ class Store:
             incident_id,
         )
         return [dict(r) for r in rows]
+
+    async def open_incident_of(self, conn: asyncpg.Connection, device_id: str) -> uuid.UUID | None:
+        """The vehicle's most recent incident that is not closed."""
+        return await conn.fetchval(
+            "SELECT id FROM incidents WHERE source_device_id = $1 AND status <> 'closed'"
+            " ORDER BY opened_at DESC LIMIT 1",
+            device_id,
+        )
+
+    async def incident_of_report(self, device_id: str, event_id: uuid.UUID) -> uuid.UUID | None:
+        """The open incident of the vehicle that holds the alarm ``event_id`` (a theft report's)."""
+        # the vehicle's open incidents (partial index), then the one holding the report's alarm
+        return await self.p.fetchval(
+            "SELECT a.incident_id FROM incidents i JOIN incident_alarms a ON a.incident_id = i.id"
+            " WHERE i.source_device_id = $1 AND i.status <> 'closed' AND a.triaged->'event'->>'event_id' = $2 LIMIT 1",
+            device_id,
+            str(event_id),
+        )
 
     async def due_escalations(self, now: datetime, limit: int = 200) -> list[uuid.UUID]:
         rows = await self.p.fetch(

@@ -1,0 +1,88 @@
+"""``/tokens``: supervisors mint bearer tokens for their unit and below (alarm companies: the city only;
+vehicle owners: 1 to 20 registered vehicles)."""
+
+# no "from __future__ import annotations": FastAPI resolves the dependency aliases at definition time
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from ..auth import ROLES, Principal, hash_token, new_token
+from ..service import Dispatcher
+from .deps import D, Who, manages, require_supervisor
+
+__all__ = ["TokenRequest", "router"]
+
+router = APIRouter()
+
+
+class TokenRequest(BaseModel):
+    user: str = Field(min_length=1, max_length=128)
+    unit: str | None = None
+    company: str | None = None
+    role: Literal["dispatcher", "supervisor", "department", "alarm_company", "vehicle_owner"]
+    ttl_s: int = Field(default=8 * 3600, gt=0, le=90 * 86400)
+    scope: dict[str, list[str]] = Field(default_factory=dict)
+
+
+async def _token_unit(d: Dispatcher, who: Principal, req: TokenRequest) -> str | None:
+    """The unit the token is for, once the caller may mint it (raises 422/403 otherwise)."""
+    if req.role == "alarm_company":
+        if not req.company:
+            raise HTTPException(422, "an alarm_company token names a company")
+        if who.unit is None or not d.tree.is_root(who.unit):
+            raise HTTPException(403, "only the city tier mints alarm company tokens")
+        return None
+    if req.role == "vehicle_owner":
+        vehicles = sorted(set(req.scope.get("vehicles") or ()))
+        if not vehicles or len(vehicles) > 20:
+            raise HTTPException(
+                422, "a vehicle_owner token names 1 to 20 registered vehicles in scope.vehicles"
+            )
+        known = await d.store.registry.known_vehicles(vehicles)
+        if len(known) != len(vehicles):
+            raise HTTPException(422, "unknown vehicle: " + ", ".join(sorted(set(vehicles) - known)))
+        if who.unit is None:
+            raise HTTPException(403, "units only")
+        return None
+    if not req.unit or req.unit not in d.tree:
+        raise HTTPException(422, "unknown unit")
+    if who.unit is None or not manages(d.tree, who.unit, req.unit):
+        raise HTTPException(403, "a supervisor mints tokens only for its own unit or below")
+    return req.unit
+
+
+@router.post("/tokens", status_code=201)
+async def mint(who: Who, d: D, req: TokenRequest) -> dict[str, Any]:
+    require_supervisor(who)
+    if req.role not in ROLES:
+        raise HTTPException(422, "unknown role")
+    unit = await _token_unit(d, who, req)
+    token = new_token()
+    expires = datetime.now().astimezone() + timedelta(seconds=req.ttl_s)
+    if req.role == "department":
+        scope: dict[str, Any] = req.scope
+    elif req.role == "vehicle_owner":
+        scope = {"vehicles": sorted(set(req.scope["vehicles"]))}
+    else:
+        scope = {}
+    await d.store.put_token(
+        hash_token(token),
+        req.user,
+        req.role,
+        unit,
+        req.company if req.role == "alarm_company" else None,
+        scope,
+        who.user,
+        expires,
+    )
+    return {
+        "token": token,
+        "user": req.user,
+        "role": req.role,
+        "unit": unit,
+        "company": req.company,
+        "expires_at": expires.isoformat(),
+    }

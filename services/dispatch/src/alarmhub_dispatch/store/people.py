@@ -1,0 +1,95 @@
+"""Personal accounts (``people``) and the tokens they hold (``api_tokens``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from ._base import TableStore, changed_none
+
+__all__ = ["PeopleStore"]
+
+
+class PeopleStore(TableStore):
+    async def get(self, user: str) -> asyncpg.Record | None:
+        return await self.p.fetchrow("SELECT * FROM people WHERE user_name=$1", user)
+
+    async def brief(self, user: str) -> asyncpg.Record | None:
+        return await self.p.fetchrow(
+            "SELECT user_name, role, unit, company FROM people WHERE user_name=$1", user
+        )
+
+    async def password_hash(self, user: str) -> asyncpg.Record | None:
+        return await self.p.fetchrow("SELECT password_hash FROM people WHERE user_name=$1", user)
+
+    async def all(self) -> list[dict[str, Any]]:
+        rows = await self.p.fetch(
+            "SELECT user_name, display_name, role, unit, company, active, last_login_at,"
+            " locked_until FROM people ORDER BY user_name"
+        )
+        return [dict(r) for r in rows]
+
+    async def login_failed(self, user: str, max_failed: int, lock_s: int) -> None:
+        await self.p.execute(
+            "UPDATE people SET failed_logins = failed_logins + 1, locked_until = CASE"
+            " WHEN failed_logins + 1 >= $2 THEN now() + make_interval(secs => $3) END WHERE user_name=$1",
+            user,
+            max_failed,
+            lock_s,
+        )
+
+    async def login_succeeded(self, user: str) -> None:
+        await self.p.execute(
+            "UPDATE people SET failed_logins=0, locked_until=NULL, last_login_at=now() WHERE user_name=$1",
+            user,
+        )
+
+    async def revoke_token(self, sha: str) -> None:
+        await self.p.execute("UPDATE api_tokens SET revoked_at=now() WHERE token_sha256=$1", sha)
+
+    async def create(
+        self,
+        user: str,
+        display_name: str | None,
+        password_hash: str,
+        role: str,
+        unit: str | None,
+        company: str | None,
+        scope: dict[str, Any],
+        created_by: str,
+    ) -> bool:
+        """Insert a person; False when the user name is taken."""
+        res = await self.p.execute(
+            "INSERT INTO people (user_name, display_name, password_hash, role, unit, company, scope, created_by)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
+            user,
+            display_name,
+            password_hash,
+            role,
+            unit,
+            company,
+            scope,
+            created_by,
+        )
+        return not changed_none(res)
+
+    async def set_password(self, user: str, password_hash: str, *, end_sessions: bool) -> None:
+        async with self.p.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE people SET password_hash=$2, password_changed_at=now(), failed_logins=0,"
+                " locked_until=NULL WHERE user_name=$1",
+                user,
+                password_hash,
+            )
+            if end_sessions:
+                await conn.execute(
+                    "UPDATE api_tokens SET revoked_at=now() WHERE user_name=$1 AND revoked_at IS NULL", user
+                )
+
+    async def disable(self, user: str) -> None:
+        async with self.p.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE people SET active=false WHERE user_name=$1", user)
+            await conn.execute(
+                "UPDATE api_tokens SET revoked_at=now() WHERE user_name=$1 AND revoked_at IS NULL", user
+            )

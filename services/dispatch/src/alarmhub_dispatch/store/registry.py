@@ -1,0 +1,156 @@
+"""The registries (accounts, cameras, vehicles, …: ``registry.KINDS``) and the JT/T 809 ``platforms`` table.
+
+Every write tells the ingest services at once (``pg_notify`` on :data:`REGISTRY_CHANNEL`, in the
+writing transaction where there is one) instead of leaving them to their refresh timer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from ..errors import Conflict, NotFound
+from ._base import TableStore, changed_none
+
+__all__ = ["REGISTRY_CHANNEL", "RegistryStore"]
+
+# ingest services may LISTEN here to reload a registry at once instead of waiting for their refresh timer
+REGISTRY_CHANNEL = "alarmhub_registry"
+
+_PLATFORM_COLUMNS = (
+    "user_id, password, gnss_center_id, name, encrypt, allowed, disabled, link_status, link_changed_at,"
+    " created_at, updated_at"
+)
+
+
+class RegistryStore(TableStore):
+    # -- generic registries ----------------------------------------------------------------------
+    async def upsert(self, kind: Any, rows: list[dict[str, Any]]) -> None:
+        """Insert or update ``rows`` of the registry ``kind`` (a ``registry.Kind``) in one transaction."""
+        if not rows:
+            return
+        cols = list(rows[0])
+        updates = ", ".join(f"{c}=EXCLUDED.{c}" for c in cols if c not in kind.key) + ", updated_at=now()"
+        sql = (
+            f"INSERT INTO {kind.table} ({', '.join(cols)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"
+            f" ON CONFLICT ({', '.join(kind.key)}) DO UPDATE SET {updates}"
+        )
+        async with self.p.acquire() as conn, conn.transaction():
+            await conn.executemany(sql, [tuple(r[c] for c in cols) for r in rows])
+            await conn.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, kind.table)
+
+    async def page(self, kind: Any, limit: int, offset: int) -> list[dict[str, Any]]:
+        rows = await self.p.fetch(
+            f"SELECT * FROM {kind.table} ORDER BY {', '.join(kind.key)} LIMIT {int(limit)} OFFSET {int(offset)}"
+        )
+        return [dict(r) for r in rows]
+
+    async def company_accounts(self, company: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
+        rows = await self.p.fetch(
+            f"SELECT * FROM accounts WHERE company=$1 ORDER BY line, account LIMIT {int(limit)} OFFSET {int(offset)}",
+            company,
+        )
+        return [dict(r) for r in rows]
+
+    async def delete(self, kind: Any, key: Sequence[Any]) -> bool:
+        """Delete one record by its key; False when there was none (the ingest services are told either way)."""
+        where = " AND ".join(f"{c}=${i + 1}" for i, c in enumerate(kind.key))
+        res = await self.p.execute(f"DELETE FROM {kind.table} WHERE {where}", *key)
+        await self.p.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, kind.table)
+        return not changed_none(res)
+
+    # -- vehicles --------------------------------------------------------------------------------
+    async def known_vehicles(self, device_ids: Sequence[str]) -> set[str]:
+        rows = await self.p.fetch(
+            "SELECT device_id FROM vehicles WHERE device_id = ANY($1::text[])", list(device_ids)
+        )
+        return {r["device_id"] for r in rows}
+
+    async def vehicle(self, device_id: str) -> asyncpg.Record | None:
+        return await self.p.fetchrow(
+            "SELECT device_id, protocol, plate FROM vehicles WHERE device_id=$1", device_id
+        )
+
+    async def last_fix(self, device_id: str) -> asyncpg.Record | None:
+        """The vehicle's latest fix of the last 24 hours."""
+        return await self.p.fetchrow(
+            "SELECT at, lat, lon FROM tracks WHERE device_id=$1 AND at >= now() - interval '24 hours'"
+            " ORDER BY at DESC LIMIT 1",
+            device_id,
+        )
+
+    # -- JT/T 809 platforms ----------------------------------------------------------------------
+    async def platform_user(self, name: str) -> int | None:
+        """The user id of the platform registered under ``name``, if exactly one is."""
+        rows = await self.p.fetch("SELECT user_id FROM platforms WHERE name = $1", name)
+        return int(rows[0]["user_id"]) if len(rows) == 1 else None
+
+    async def platforms(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        rows = await self.p.fetch(
+            f"SELECT {_PLATFORM_COLUMNS} FROM platforms ORDER BY user_id LIMIT $1 OFFSET $2", limit, offset
+        )
+        return [dict(r) for r in rows]
+
+    async def platform(self, user_id: int) -> dict[str, Any]:
+        row = await self.p.fetchrow(f"SELECT {_PLATFORM_COLUMNS} FROM platforms WHERE user_id=$1", user_id)
+        if row is None:
+            raise NotFound("no such platform")
+        return dict(row)
+
+    @staticmethod
+    async def _centre_free(conn: asyncpg.Connection, centre: int, user_id: int) -> None:
+        other = await conn.fetchval(
+            "SELECT user_id FROM platforms WHERE gnss_center_id=$1 AND user_id<>$2", centre, user_id
+        )
+        if other is not None:
+            raise Conflict(f"GNSS centre id {centre} already belongs to platform {other}")
+
+    @staticmethod
+    async def _notify_platforms(conn: asyncpg.Connection) -> None:
+        await conn.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, "platforms")
+
+    async def create_platform(self, row: dict[str, Any]) -> None:
+        """Insert a platform row (409 when its user id or GNSS centre id is taken)."""
+        async with self.p.acquire() as conn, conn.transaction():
+            await self._centre_free(conn, row["gnss_center_id"], row["user_id"])
+            done = await conn.execute(
+                "INSERT INTO platforms (user_id, password, gnss_center_id, name, encrypt, allowed, disabled)"
+                " VALUES ($1,$2,$3,$4,$5::jsonb,$6::jsonb,$7) ON CONFLICT (user_id) DO NOTHING",
+                row["user_id"],
+                row["password"],
+                row["gnss_center_id"],
+                row["name"],
+                row["encrypt"],
+                row["allowed"],
+                row["disabled"],
+            )  # the pool's codec encodes jsonb
+            if changed_none(done):
+                raise Conflict(f"platform {row['user_id']} exists: PUT to change it")
+            await self._notify_platforms(conn)
+
+    async def update_platform(self, user_id: int, changes: list[tuple[str, Any, str]]) -> None:
+        """Set the given ``(column, value, cast)``; a new GNSS centre id must be free."""
+        sets: list[str] = []
+        args: list[Any] = [user_id]
+        for col, value, cast in changes:
+            args.append(value)
+            sets.append(f"{col}=${len(args)}{cast}")
+        async with self.p.acquire() as conn, conn.transaction():
+            for col, value, _ in changes:
+                if col == "gnss_center_id":
+                    await self._centre_free(conn, value, user_id)
+            done = await conn.execute(
+                f"UPDATE platforms SET {', '.join([*sets, 'updated_at=now()'])} WHERE user_id=$1", *args
+            )
+            if changed_none(done):
+                raise NotFound("no such platform")
+            await self._notify_platforms(conn)
+
+    async def delete_platform(self, user_id: int) -> None:
+        async with self.p.acquire() as conn, conn.transaction():
+            done = await conn.execute("DELETE FROM platforms WHERE user_id=$1", user_id)
+            if changed_none(done):
+                raise NotFound("no such platform")
+            await self._notify_platforms(conn)

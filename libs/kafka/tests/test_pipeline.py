@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from alarmhub_events import ALARMS_DLQ, ALARMS_RAW, AlarmEvent, DlqRecord, Source, utcnow
+from alarmhub_events import ALARMS_DLQ, ALARMS_RAW, AlarmEvent, AlarmKind, DlqRecord, Source, utcnow
 from alarmhub_kafka import (
     ConsumerPipeline,
     DurableProducer,
@@ -45,7 +45,11 @@ async def test_send_returns_after_the_broker_has_the_record(
     stack: Any, topic_prefix: str, consume_topic: Any
 ) -> None:
     registry = CollectorRegistry()
-    producer = await _producer(stack, topic_prefix, registry)
+    metrics = KafkaMetrics(registry)
+    producer = DurableProducer(
+        stack.kafka_bootstrap, metrics=metrics, client_id="test", topic_prefix=topic_prefix, service="test"
+    )
+    await producer.start()
     try:
         events = [_event(i) for i in range(5)]
         await producer.send_many([(ALARMS_RAW, e, None) for e in events])
@@ -293,3 +297,120 @@ async def test_pipelined_polls_keep_partition_order_and_commit_only_handled_offs
     # stop finished and committed the work in flight: every partition committed up to its end
     committed = await _committed(stack, topic_prefix + "pipelined", topic)
     assert sorted(v for v in committed.values() if v is not None) == [4, 4, 12], committed
+
+
+async def _run_until(pipeline: ConsumerPipeline, done: Any, timeout: float = 20.0) -> None:
+    await pipeline.start()
+    try:
+        for _ in range(int(timeout / 0.05)):
+            if done():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await pipeline.stop()
+
+
+async def test_a_record_postgresql_refuses_is_isolated_and_dead_lettered_and_the_batch_flows(
+    stack: Any, topic_prefix: str, consume_topic: Any
+) -> None:
+    """Issue #13: a poison record (PostgreSQL refuses ``\\u0000`` in jsonb: DataError, deterministic) in the
+    middle of a batch; each batch is written in one transaction, as dispatch writes incidents. The records
+    before and after it are written in order, it alone goes to the DLQ with its reason, nothing is retried."""
+    import asyncpg
+
+    table = "kafka_poison_" + topic_prefix.strip(".-").replace("-", "_").replace(".", "_")
+    conn = await asyncpg.connect(stack.database_url)
+    await conn.execute(f"CREATE TABLE {table} (seq serial, zone text, doc jsonb)")
+    registry = CollectorRegistry()
+    metrics = KafkaMetrics(registry)
+    producer = DurableProducer(
+        stack.kafka_bootstrap, metrics=metrics, client_id="test", topic_prefix=topic_prefix, service="test"
+    )
+    await producer.start()
+
+    async def write(batch: Sequence[Message[AlarmEvent]]) -> None:
+        async with conn.transaction():
+            for m in batch:  # the record as received, like dispatch's incident_alarms.triaged
+                await conn.execute(
+                    f"INSERT INTO {table} (zone, doc) VALUES ($1, $2::jsonb)", m.value.zone, m.raw.decode()
+                )
+
+    good = [_event(i) for i in range(1, 11)]
+    poison = (
+        _event(99)
+        .model_copy(update={"kind": AlarmKind.PANIC})
+        .to_bytes()
+        .replace(b'"raw":"', b'"raw":"\\u0000')
+    )
+    assert b"\\u0000" in poison
+    await producer.send_many([(ALARMS_RAW, e, None) for e in good[:5]])
+    await producer.send_raw(ALARMS_RAW, poison, "L1#1234")
+    await producer.send_many([(ALARMS_RAW, e, None) for e in good[5:]])
+
+    pipeline = ConsumerPipeline(
+        bootstrap=stack.kafka_bootstrap,
+        group="poison",
+        topics=[ALARMS_RAW],
+        model=AlarmEvent,
+        handler=write,
+        producer=producer,
+        metrics=metrics,
+        topic_prefix=topic_prefix,
+        session_timeout_ms=3000,
+    )
+    try:
+        await _run_until(pipeline, lambda: pipeline.processed >= 10)
+        zones = [r["zone"] for r in await conn.fetch(f"SELECT zone FROM {table} ORDER BY seq")]
+        assert zones == [f"{i:03d}" for i in range(1, 11)]  # in order, the poison record left out
+        (dlq,) = [DlqRecord.model_validate(d) for d in await consume_topic(topic_prefix, ALARMS_DLQ, 1)]
+        assert dlq.stage == "process" and dlq.raw_bytes() == poison and dlq.kind == "panic"
+        assert dlq.error.startswith("deterministic: UntranslatableCharacterError")
+        assert dlq.source_topic == topic_prefix + ALARMS_RAW and dlq.source_key == "L1#1234"
+        sample = registry.get_sample_value
+        labels = {"topic": topic_prefix + ALARMS_RAW}
+        assert sample("alarmhub_kafka_dlq_life_safety_messages_total", {**labels, "kind": "panic"}) == 1
+        assert sample("alarmhub_kafka_dlq_life_safety_messages_total", {**labels, "kind": "fire"}) == 0
+        assert (sample("alarmhub_kafka_batch_retries_total", labels) or 0) == 0  # never treated as transient
+        assert (sample("alarmhub_kafka_batch_splits_total", labels) or 0) >= 1
+    finally:
+        await producer.stop()
+        await conn.execute(f"DROP TABLE {table}")
+        await conn.close()
+
+
+async def test_a_record_that_trips_an_unknown_error_alone_is_dead_lettered_after_retries(
+    stack: Any, topic_prefix: str, consume_topic: Any
+) -> None:
+    """An error nobody classified (a bug tripped by one record): split, retried alone a few times while the
+    others flow, then dead-lettered — never retried forever."""
+    producer = await _producer(stack, topic_prefix)
+    seen: list[str] = []
+
+    async def handler(batch: Sequence[Message[AlarmEvent]]) -> None:
+        if any(m.value.zone == "999" for m in batch):
+            raise KeyError("zone table has no 999")
+        seen.extend(m.value.zone or "" for m in batch)
+
+    await producer.send_many([(ALARMS_RAW, _event(i), None) for i in (1, 2, 999, 3, 4)])
+    pipeline = ConsumerPipeline(
+        bootstrap=stack.kafka_bootstrap,
+        group="unknown",
+        topics=[ALARMS_RAW],
+        model=AlarmEvent,
+        handler=handler,
+        producer=producer,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        topic_prefix=topic_prefix,
+        session_timeout_ms=3000,
+    )
+    try:
+        await _run_until(pipeline, lambda: len(seen) >= 4)
+        dlq = [DlqRecord.model_validate(d) for d in await consume_topic(topic_prefix, ALARMS_DLQ, 1)]
+    finally:
+        await producer.stop()
+    assert seen == ["001", "002", "003", "004"]
+    assert (
+        len(dlq) == 1
+        and dlq[0].error.startswith("unknown: KeyError")
+        and "failed alone 3 times" in dlq[0].error
+    )

@@ -27,6 +27,10 @@ class DlqRecord(Event):
     source_topic: str | None = None
     source_partition: int | None = None
     source_offset: int | None = None
+    source_key: Text | None = Field(default=None, description="the source record's key (for a replay)")
+    kind: Text | None = Field(
+        default=None, description="the alarm kind the record carried, when it was an alarm"
+    )
     protocol: Text | None = None
     peer: Text | None = None
     occurred_at: Timestamp

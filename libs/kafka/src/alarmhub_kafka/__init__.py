@@ -2,7 +2,8 @@
 fan-out to every replica, topic creation."""
 
 from ._coalesce import Coalescer
-from ._consumer import BatchHandler, ConsumerPipeline, Message
+from ._consumer import BatchHandler, ConsumerPipeline, Message, alarm_kind, alarm_kind_of_raw
+from ._failures import Failure, classify
 from ._metrics import KafkaMetrics
 from ._producer import DurableProducer, murmur2
 from ._tail import TopicTail
@@ -14,12 +15,16 @@ __all__ = [
     "Coalescer",
     "ConsumerPipeline",
     "DurableProducer",
+    "Failure",
     "InvalidEvent",
     "KafkaMetrics",
     "Message",
     "PublishError",
     "TopicTail",
     "TransientError",
+    "alarm_kind",
+    "alarm_kind_of_raw",
+    "classify",
     "ensure_topics",
     "murmur2",
 ]

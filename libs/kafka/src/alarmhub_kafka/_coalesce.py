@@ -9,8 +9,11 @@ same event-loop iteration (and whatever arrives while a call runs) and makes one
 
 Order: each submission's items stay in their order and submissions are concatenated in arrival order,
 so per-partition (per-key) order holds. At-least-once: a submitter returns only after the call that
-carried its items succeeded; if that call fails, every submitter of it gets the error and its pipeline
-retries its own batch, which is then carried by a later call.
+carried its items succeeded. If a joint call fails, each of its submissions is called again alone before
+anyone hears of it, and each submitter gets its own outcome: a poison record in one partition's batch
+never fails another partition's clean batch (the consumer pipeline isolates the record within its own
+batch, which it could not do if the clean batch kept failing beside it). The call must leave nothing
+applied when it raises (one transaction).
 """
 
 from __future__ import annotations
@@ -68,10 +71,30 @@ class Coalescer(Generic[T]):
                         fut.cancel()
                 raise
             except Exception as exc:
-                for _, fut in live:
-                    if not fut.done():
-                        fut.set_exception(exc)
+                if len(live) == 1:
+                    if not live[0][1].done():
+                        live[0][1].set_exception(exc)
+                    continue
+                await self._alone(live)
                 continue
             for _, fut in live:
                 if not fut.done():
                     fut.set_result(None)
+
+    async def _alone(self, live: list[tuple[Sequence[T], asyncio.Future[None]]]) -> None:
+        """After a joint call failed: each submission alone, each submitter told its own outcome."""
+        for items, fut in live:
+            if fut.done():
+                continue
+            self.calls += 1
+            try:
+                await self._call(items)
+            except asyncio.CancelledError:
+                for _, f in live:
+                    if not f.done():
+                        f.cancel()
+                raise
+            except Exception as exc:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(None)

@@ -15,19 +15,26 @@ The loop is the asyncio shape of arroyo's strategy chain: decode → the service
   is finished and committed.
 - A record that cannot be decoded, or that the handler rejects with :class:`InvalidEvent`, goes to
   ``alarms.dlq`` with its raw bytes and the offset moves on.
+- Any other exception is judged by :func:`classify` (``_failures.py``). A transient one (the broker, a
+  connection, a timeout, PostgreSQL shutting down) retries the batch with exponential backoff and
+  nothing is committed meanwhile; the loop does not poll further while it retries, which is the
+  backpressure: Kafka holds the backlog, not our memory. A deterministic one (validation, PostgreSQL
+  DataError/IntegrityError) or an unknown one splits the batch in halves, in order, until the failing
+  record is alone; that record goes to ``alarms.dlq`` with the reason (an unknown error after a few
+  retries of the record alone) and the records before and after it are handled: one poison record
+  never holds its partition. A dead-lettered alarm of a life-safety kind counts in
+  ``alarmhub_kafka_dlq_life_safety_messages_total``, which pages at once.
 - ``fetch_max_wait_ms`` bounds how long the broker may hold a fetch when no data is waiting. Kafka
   answers as soon as one byte is there, but the dev broker (Tansu) holds every fetch for the whole wait,
   so aiokafka's default of 500 ms added up to half a second per consumer hop (measured: 115 ms median
   for a record sent at a random moment, against 7 ms at 50 ms). 50 ms costs ~20 idle fetches/s per
   consumer and bounds each hop's added latency to 50 ms on either broker.
-- Any other exception is treated as transient: the batch is retried with exponential backoff and
-  nothing is committed meanwhile. The loop does not poll further while it retries, which is the
-  backpressure: Kafka holds the backlog, not our memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,14 +44,15 @@ from typing import Any, Generic, TypeVar
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from alarmhub_events import Event
+from alarmhub_events import LIFE_SAFETY_KINDS, Event
 from pydantic import ValidationError
 
+from ._failures import Failure, classify
 from ._metrics import KafkaMetrics
 from ._producer import DurableProducer
 from .errors import InvalidEvent
 
-__all__ = ["BatchHandler", "ConsumerPipeline", "Message"]
+__all__ = ["BatchHandler", "ConsumerPipeline", "Message", "alarm_kind", "alarm_kind_of_raw"]
 
 log = structlog.get_logger("alarmhub.kafka")
 
@@ -63,6 +71,30 @@ class Message(Generic[E]):
 
 
 BatchHandler = Callable[[Sequence[Message[Any]]], Awaitable[None]]
+
+_LIFE_SAFETY = frozenset(k.value for k in LIFE_SAFETY_KINDS)
+
+
+def alarm_kind(value: Any) -> str | None:
+    """The alarm kind a decoded record carries (``AlarmEvent.kind``, ``TriagedAlarm.event.kind``), if any."""
+    kind = getattr(value, "kind", None)
+    if kind is None:
+        kind = getattr(getattr(value, "event", None), "kind", None)
+    return str(getattr(kind, "value", kind)) if kind is not None else None
+
+
+def alarm_kind_of_raw(raw: bytes) -> str | None:
+    """The alarm kind in a record that did not decode, if its JSON still says (``kind`` or ``event.kind``)."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    kind = doc.get("kind")
+    if not isinstance(kind, str) and isinstance(doc.get("event"), dict):
+        kind = doc["event"].get("kind")
+    return kind if isinstance(kind, str) else None
 
 
 @dataclass(slots=True)
@@ -93,9 +125,12 @@ class _FinishBeforeRevoke(ConsumerRebalanceListener):
 class ConsumerPipeline:
     """Consume ``topics`` in ``group``, decode each value as ``model``, and hand batches to ``handler``.
 
-    ``handler`` receives the decoded messages of one partition, in offset order. It may raise
-    :class:`InvalidEvent` naming one bad message (``source_id`` = ``topic/partition/offset``); that message
-    goes to the DLQ and the rest of the batch is retried without it.
+    ``handler`` receives the decoded messages of one partition, in offset order (after a failure, a part
+    of them). It may raise :class:`InvalidEvent` naming one bad message (``source_id`` =
+    ``topic/partition/offset``); that message goes to the DLQ and the rest of the batch is retried
+    without it. Any other error is classified (transient: retried; the record's: isolated and
+    dead-lettered), so the handler must be idempotent and must not leave half a batch applied when it
+    raises (one transaction, or work keyed so a replay repeats nothing).
     """
 
     #: records decoded between two yields to the event loop: decoding a poll of thousands holds the loop
@@ -120,6 +155,7 @@ class ConsumerPipeline:
         session_timeout_ms: int = 10_000,
         fetch_max_wait_ms: int = 50,
         max_polls_in_flight: int = 2,
+        unknown_max_attempts: int = 8,
     ) -> None:
         self._bootstrap = bootstrap
         self._group = topic_prefix + group
@@ -143,7 +179,12 @@ class ConsumerPipeline:
         self._last_batch: dict[TopicPartition, asyncio.Task[None]] = {}
         self._finish_lock = asyncio.Lock()
         self._revoke_timeout_s = max(5.0, session_timeout_ms / 1000)
+        self._unknown_max_attempts = max(1, unknown_max_attempts)
+        self._last_success = 0.0
         self.processed = 0
+        for topic in self._topics:  # every series exists from the start: an alert sees its first increase
+            for kind in _LIFE_SAFETY:
+                metrics.dlq_life_safety.labels(topic, kind)
 
     async def start(self) -> None:
         delay = 0.2
@@ -303,7 +344,13 @@ class ConsumerPipeline:
                 msg = self._decode(rec)
             except (ValidationError, ValueError) as exc:
                 await self._dead_letter(
-                    rec.topic, rec.partition, rec.offset, rec.value or b"", "decode", str(exc)
+                    rec.topic,
+                    rec.partition,
+                    rec.offset,
+                    rec.value or b"",
+                    "decode",
+                    str(exc),
+                    key=rec.key.decode("utf-8", "replace") if rec.key else None,
                 )
                 continue
             if msg is not None:
@@ -312,46 +359,130 @@ class ConsumerPipeline:
             await asyncio.shield(after)  # offset order within the partition (its failure fails this one too)
         elif after is not None and not after.cancelled() and after.exception() is not None:
             raise RuntimeError("the partition's previous batch failed") from after.exception()
-        delay = 0.2
         async with self._sem:
-            while msgs:
-                t0 = time.perf_counter()
-                try:
-                    await self._handler(msgs)
-                except InvalidEvent as exc:
-                    bad = [m for m in msgs if f"{m.topic}/{m.partition}/{m.offset}" == exc.source_id]
-                    if not bad:
-                        raise RuntimeError(
-                            f"InvalidEvent names no message of the batch: {exc.source_id}"
-                        ) from exc
-                    await self._dead_letter(
-                        tp.topic, tp.partition, bad[0].offset, bad[0].raw, "process", exc.reason
-                    )
-                    msgs = [m for m in msgs if m is not bad[0]]
-                    continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
+            await self._handle_isolating(tp, msgs)
+
+    async def _handle_isolating(self, tp: TopicPartition, msgs: list[Message[Any]]) -> None:
+        """Hand ``msgs`` to the handler; on failure tell whose fault it is (:func:`classify`).
+
+        Transient: the same records again after a backoff, for as long as it takes. The record's fault
+        (or unknown): split the batch in halves, in order, until the failing record is alone, then send it
+        to the DLQ with the reason; the records before and after it are handled as usual.
+        """
+        segments: deque[list[Message[Any]]] = deque([msgs])
+        delay = 0.2
+        attempts = 0  # of the single record at the head, failing with an unknown error
+        first_failure = 0.0
+        handled_some = False
+        while segments:
+            seg = segments[0]
+            t0 = time.perf_counter()
+            try:
+                await self._handler(seg)
+            except asyncio.CancelledError:
+                raise
+            except InvalidEvent as exc:
+                bad = [m for m in seg if f"{m.topic}/{m.partition}/{m.offset}" == exc.source_id]
+                if not bad:
+                    raise RuntimeError(
+                        f"InvalidEvent names no message of the batch: {exc.source_id}"
+                    ) from exc
+                await self._dead_letter_message(bad[0], exc.reason)
+                segments[0] = [m for m in seg if m is not bad[0]]
+                if not segments[0]:
+                    segments.popleft()
+                continue
+            except Exception as exc:
+                kind = classify(exc)
+                if kind is Failure.TRANSIENT:
                     self._metrics.retries.labels(tp.topic).inc()
                     log.warning(
                         "batch_failed_retrying",
                         topic=tp.topic,
                         partition=tp.partition,
-                        first_offset=msgs[0].offset,
-                        error=repr(exc),
+                        first_offset=seg[0].offset,
+                        records=len(seg),
+                        error=repr(exc)[:500],
                         retry_in_s=delay,
                     )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._backoff_max_s)
                     continue
-                self._metrics.batch_seconds.labels(tp.topic).observe(time.perf_counter() - t0)
-                self._metrics.consumed.labels(tp.topic, "ok").inc(len(msgs))
-                self.processed += len(msgs)
-                return
+                if len(seg) > 1:
+                    half = len(seg) // 2
+                    segments.popleft()
+                    segments.extendleft((seg[half:], seg[:half]))
+                    self._metrics.splits.labels(tp.topic).inc()
+                    log.warning(
+                        "batch_split_to_isolate_failure",
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        first_offset=seg[0].offset,
+                        records=len(seg),
+                        failure=kind.value,
+                        error=repr(exc)[:500],
+                    )
+                    continue
+                if kind is Failure.UNKNOWN:
+                    attempts += 1
+                    if attempts == 1:
+                        first_failure = time.monotonic()
+                    # the handler works for other records (this batch's, or any since): the record is the problem
+                    others_ok = handled_some or self._last_success > first_failure
+                    if attempts < self._unknown_max_attempts and not (attempts >= 3 and others_ok):
+                        self._metrics.retries.labels(tp.topic).inc()
+                        log.warning(
+                            "record_failed_retrying",
+                            topic=tp.topic,
+                            partition=tp.partition,
+                            offset=seg[0].offset,
+                            attempt=attempts,
+                            error=repr(exc)[:500],
+                            retry_in_s=delay,
+                        )
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, self._backoff_max_s)
+                        continue
+                reason = f"{kind.value}: {type(exc).__name__}: {exc}"
+                if attempts:
+                    reason += f" (failed alone {attempts} times)"
+                await self._dead_letter_message(seg[0], reason)
+                segments.popleft()
+                attempts, delay = 0, 0.2
+                continue
+            self._last_success = time.monotonic()
+            handled_some = True
+            self._metrics.batch_seconds.labels(tp.topic).observe(time.perf_counter() - t0)
+            self._metrics.consumed.labels(tp.topic, "ok").inc(len(seg))
+            self.processed += len(seg)
+            segments.popleft()
+            attempts, delay = 0, 0.2
+
+    async def _dead_letter_message(self, msg: Message[Any], reason: str) -> None:
+        await self._dead_letter(
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            msg.raw,
+            "process",
+            reason,
+            kind=alarm_kind(msg.value),
+            key=msg.key,
+        )
 
     async def _dead_letter(
-        self, topic: str, partition: int, offset: int, raw: bytes, stage: str, error: str
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        raw: bytes,
+        stage: str,
+        error: str,
+        *,
+        kind: str | None = None,
+        key: str | None = None,
     ) -> None:
+        kind = kind or alarm_kind_of_raw(raw)
         self._metrics.consumed.labels(topic, "dlq").inc()
         delay = 0.2
         while True:
@@ -364,9 +495,21 @@ class ConsumerPipeline:
                     source_topic=topic,
                     source_partition=partition,
                     source_offset=offset,
+                    kind=kind,
+                    source_key=key,
                 )
-                return
+                break
             except Exception as exc:  # the DLQ write must succeed before the offset may move on
                 log.warning("dlq_write_failed", error=repr(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._backoff_max_s)
+        if kind in _LIFE_SAFETY:
+            self._metrics.dlq_life_safety.labels(topic, kind).inc()
+            log.error(
+                "life_safety_alarm_dead_lettered",
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                kind=kind,
+                error=error[:500],
+            )

@@ -49,6 +49,19 @@ class KafkaMetrics:
             ["topic", "stage"],
             registry=registry,
         )
+        self.dlq_life_safety = Counter(
+            "alarmhub_kafka_dlq_life_safety_messages_total",
+            "Consumed alarms of a life-safety kind (panic, duress, fire, medical, vehicle SOS) sent to the"
+            " dead-letter topic: each one pages at once",
+            ["topic", "kind"],
+            registry=registry,
+        )
+        self.splits = Counter(
+            "alarmhub_kafka_batch_splits_total",
+            "Batches split in halves to isolate a record that fails on its own",
+            ["topic"],
+            registry=registry,
+        )
         self.retries = Counter(
             "alarmhub_kafka_batch_retries_total",
             "Batches retried after a transient failure",

@@ -295,6 +295,8 @@ class DurableProducer:
         source_topic: str | None = None,
         source_partition: int | None = None,
         source_offset: int | None = None,
+        kind: str | None = None,
+        source_key: str | None = None,
     ) -> DlqRecord:
         """Write a DLQ record (raw bytes + reason) and wait for the broker."""
         rec = DlqRecord(
@@ -308,9 +310,11 @@ class DurableProducer:
             source_topic=source_topic,
             source_partition=source_partition,
             source_offset=source_offset,
+            source_key=source_key,
+            kind=kind,
             occurred_at=utcnow(),
         )
         await self.send(ALARMS_DLQ, rec, key=source_id)
         self._metrics.dlq.labels(self._prefix + ALARMS_DLQ, stage).inc()
-        log.warning("dlq_written", stage=stage, source_id=source_id, error=error[:200])
+        log.warning("dlq_written", stage=stage, source_id=source_id, kind=kind, error=error[:200])
         return rec

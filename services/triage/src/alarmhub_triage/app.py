@@ -30,15 +30,7 @@ from alarmhub_events import (
     IncidentEventType,
     Verdict,
 )
-from alarmhub_kafka import (
-    ConsumerPipeline,
-    DurableProducer,
-    InvalidEvent,
-    KafkaMetrics,
-    Message,
-    PublishError,
-    TransientError,
-)
+from alarmhub_kafka import ConsumerPipeline, DurableProducer, KafkaMetrics, Message, TransientError
 from alarmhub_runtime import HealthServer, get_logger
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -165,20 +157,10 @@ class TriageApp:
             raise TransientError(
                 f"redis unavailable: {exc!r}"
             ) from exc  # retried with backoff, not committed
-        except PublishError:
-            raise  # the broker did not confirm a decision: the batch is retried, nothing is committed
-        except Exception as exc:
-            # A bug tripped by one event must not block its partition forever: find that event and
-            # let the consumer pipeline send it to alarms.dlq; the rest of the batch is then retried.
-            bad = await self._find_poison(msgs)
-            if bad is None:
-                raise
-            log.error("triage_failed_on_event", error=repr(exc), offset=bad.offset, partition=bad.partition)
-            raise InvalidEvent(
-                f"triage failed on this event: {exc!r}",
-                raw=bad.raw,
-                source_id=f"{bad.topic}/{bad.partition}/{bad.offset}",
-            ) from exc
+        # Anything else (a bug tripped by one event, a value a stage cannot take) is judged by the consumer
+        # pipeline (alarmhub_kafka): it splits the batch until the event is alone and dead-letters it, and
+        # the rest of the batch flows. Re-running part of a batch is safe: dedup and incident ids are keyed
+        # by event id. PublishError (the broker did not confirm a decision) is transient: retried.
         self.metrics.batch_seconds.observe(asyncio.get_running_loop().time() - t0)
         self._count(len(msgs), res)
 
@@ -210,17 +192,6 @@ class TriageApp:
         if majors:
             m.major_events.inc(majors)
         log.debug("batch_triaged", events=n, decisions=len(res.decided), rule_version=res.rule_version)
-
-    async def _find_poison(self, msgs: Sequence[Message[Any]]) -> Message[Any] | None:
-        """Run the events one by one (idempotent: dedup and incidents are keyed by event id)."""
-        for m in msgs:
-            try:
-                await self.pipeline.run([m.value])
-            except (RedisConnectionError, RedisTimeoutError, OSError):
-                return None
-            except Exception:
-                return m
-        return None
 
     # -- incidents.events → false-alarm history -------------------------------------------------
     async def handle_verdicts(self, msgs: Sequence[Message[Any]]) -> None:

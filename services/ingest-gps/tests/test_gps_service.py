@@ -168,7 +168,7 @@ async def test_bad_frame_goes_to_the_dlq(gateway: GpsApp, topic_prefix: str, con
     reg = await read_frame(reader)
     writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
     await read_frame(reader)
-    writer.write(b"\x7e\x02\x00\x7d\x07junk\x7e")  # bad escape: dropped, recorded
+    writer.write(b"\x7e\x02\x00\x7d\x07junk\x7e")  # too short for a header: dropped, recorded
     body = bytes.fromhex(
         "000004000000080007203b7d0202633df7013800030063241001235959"
     )  # longitude ≈ 2097°: impossible
@@ -178,7 +178,9 @@ async def test_bad_frame_goes_to_the_dlq(gateway: GpsApp, topic_prefix: str, con
     assert nak.header.msg_id == 0x8001 and nak.body[4] == jt808.RESULT_BAD_MESSAGE
     records = await consume_topic(topic_prefix, "alarms.dlq", 2, timeout=20)
     assert {r["protocol"] for r in records} == {"jt808"} and len(records) == 2
-    assert any("escape" in r["error"] for r in records) and any("out of range" in r["error"] for r in records)
+    assert any("too short" in r["error"] for r in records) and any(
+        "out of range" in r["error"] for r in records
+    )
 
 
 @pytest.mark.parametrize(

@@ -169,16 +169,57 @@ def test_commands_roundtrip_through_the_parser() -> None:
 def test_escaping() -> None:
     assert jt808.escape(b"\x30\x7e\x08\x7d\x55") == b"\x30\x7d\x02\x08\x7d\x01\x55"
     assert jt808.unescape(b"\x30\x7d\x02\x08\x7d\x01\x55") == b"\x30\x7e\x08\x7d\x55"
-    with pytest.raises(FrameError):
-        jt808.unescape(b"\x7d\x03")
+    # a 0x7d that starts no escape pair is kept (terminals send them unescaped, deployed decoders keep them)
+    assert jt808.unescape(b"\x7d\x03\x7d") == b"\x7d\x03\x7d"
 
 
-def test_bad_check_code_rejected() -> None:
-    # TRACCAR frame whose XOR byte does not match its content (the decoder there does not verify it)
+def test_truncated_frame_with_bad_check_code_rejected() -> None:
+    # TRACCAR frame 10 bytes shorter than declared whose XOR byte does not match either: not a whole frame
     with pytest.raises(FrameError, match="XOR"):
         frame(
             "7E02000032013511221122000700000000000C000301578CC006CA3A5C00470000000014072317201501040000000030011631010BD07E"
         )
+
+
+def test_bad_check_code_alone_is_recorded_not_refused() -> None:
+    # SmallChi/JT808 JT808_0x0200Test.cs (c9552b0f) Test5: a whole 0x0200 whose check code is off; the
+    # deployed decoders accept it and so do we, recording it on the message
+    m = frame(
+        "7E020000260112233445500000000000010000000200BA7F0E07E4F11C0028003C000018071510101001040000006402020037AC7E"
+    )
+    assert not m.check_ok and m.length_ok
+    assert jt808.decode_location(m.body).alarm_bits == 1
+
+
+# TRACCAR (9e5c458a) Jt808ProtocolDecoderTest: a terminal number with hex digits (0x0200, JC371 camera)
+HEX_TERMINAL = "7E0200003E4EB6FB4AD6280002000000000000000301587D0106CBFF6600000000000026010112000001040000007B30011831010AE8140C01103131313131313126010112000000000000467E"
+
+
+def test_terminal_number_with_hex_digits_is_kept_as_sent() -> None:
+    # traccar's test writes this frame with its escaping undone: escape it as the camera sends it
+    raw = bytes.fromhex(HEX_TERMINAL)
+    m = jt808.parse_frame(b"\x7e" + jt808.escape(raw[1:-1]) + b"\x7e")
+    assert m.header.phone == "4eb6fb4ad628" and jt808.device_id(m.header.phone) == "4eb6fb4ad628"
+    pos = jt808.decode_location(m.body, model="JC371")
+    assert (round(pos.lat, 6), round(pos.lon, 6)) == (22.576385, 114.032486)
+    assert pos.alarms == ("sos",)  # the JC camera's 0xE8 event 0x0C01
+    assert jt808.decode_location(m.body).alarms == ()  # the event code means nothing without the model
+
+
+# TRACCAR (9e5c458a): the extended block 0xEB with a 0x0089 word (bit 12 low: removed) and 0x00C5 word
+REMOVED = "7e020000530095900689830016000000000000000b00a2394803a925f800000000000025112411514701040000003e300115310113eb29000c00b28988228066613427450900060089ffffefff000600c5ffffffef0004002d0fa5000300a85c757e"
+VIBRATION = "7e020000530095900689830016000000000000000b00a2394803a925f800000000000025112411514701040000003e300115310113eb29000c00b28988228066613427450900060089ffffffff000600c5ffffffaf0004002d0fa5000300a85c257e"
+# TRACCAR: 0x0200 whose alarm word sets bit 17 (left reserved by the standard; vendors' tamper switch)
+TAMPER = "7e02000033421030000018004c000200000004000201556dcb06c4d41d000c00f100fc210118095853010400000000fe0140ff0c01cc000000002694000055d87a7e"
+
+
+def test_vendor_alarm_items() -> None:
+    removed = jt808.decode_location(frame(REMOVED).body)
+    assert removed.alarms == ("removal",) and removed.attributes["iccid"] == "89882280666134274509"
+    assert removed.attributes["battery_v"] == 4.005 and removed.attributes["battery_level"] == 92
+    assert jt808.decode_location(frame(VIBRATION).body).alarms == ("vibration",)
+    tamper = jt808.decode_location(frame(TAMPER).body)
+    assert tamper.alarms == ("tamper",) and tamper.attributes["battery_level"] == 64
 
 
 def test_out_of_range_coordinates_rejected() -> None:

@@ -270,8 +270,8 @@ def test_framer_caps_frame_size() -> None:
 def test_escape_roundtrip() -> None:
     data = bytes(range(256))
     assert p.unescape(p.escape(data)) == data
-    with pytest.raises(FrameError):
-        p.unescape(b"\x5a\x03")
+    # an escape byte that starts no pair is kept (platforms send them unescaped; the CRC still decides)
+    assert p.unescape(b"\x5a\x03\x5e") == b"\x5a\x03\x5e"
 
 
 def test_gcj02_inverse() -> None:
@@ -636,3 +636,52 @@ def test_direct_path_follows_a_changed_platform_record() -> None:
     [(_, second)] = s.feed(frame, NOW).publish
     assert json.loads(first.to_bytes())["attributes"]["platform"] == "op-a"
     assert json.loads(second.to_bytes())["attributes"]["platform"] == "op-renamed"
+
+
+# SmallChi/JT809 (4528912c) JT809_0x1400_0x1402Test.cs Test_2019_3: a purchased capture of a 2019 0x1402
+# (warn type 0xA001, 超时停车 = parked too long) for plate 测A93228, in the 2019 head without a plate
+WARN_2019 = bytes.fromhex(
+    "5b0000007e00000002140001fec19001020f0000000000000000005f616c491402000000564a43323032305054303838a001"
+    "000000005f5f7b3e000000005f5f7b3e000000005f5f7b3eb2e2413933323238000000000000000000000000000200000000"
+    "000000000000000000000000000008b3accab1cda3b3b5f77e5d"
+)
+# SmallChi/JT809 JT809MessagePackReaderTest.cs DecodeTest1: a 2011 header around a 2019 0x1402 body,
+# with an unescaped 0x5e inside its timestamps (the source's reader accepts it and checks the CRC)
+WARN_MIXED = bytes.fromhex(
+    "5b0000006e00000002140000000000010000000000000014020000004e31323334353637383931320001000000005e7b1e28"
+    "000000005e7b1e28000000005e7b1e28b4a84131323334350000000000000000000000000001313233343536373839313200"
+    "00007b000000005a024a5d"
+)
+# SmallChi/JT809 JT809_0x1200_0x1202Test.cs Test_2019_6: a 2019 0x1202 whose GNSS data is the 2011 layout
+# (35 bytes, without its encrypt byte) — alarm word 1 (emergency)
+FIX_MIXED = bytes.fromhex(
+    "5b000000930000000112000098968701000000000368710000000068da5772b2e2cad4b1a8beaf0000000000000000000000"
+    "00000112020000005500000000231d0907e911362b06b35071021117160000000000006d7f007b00b0000400030000000100"
+    "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000de6e5d"
+)
+
+
+def test_2019_alarm_body_without_plate_head() -> None:
+    frame = p.decode_frame(WARN_2019[1:-1], edition=p.Edition.V2019)
+    vm = p.decode_warn_message(frame.body, p.Edition.V2019)
+    assert (vm.sub_type, vm.plate, vm.colour) == (0x1402, "测A93228", 2)
+    alarm = p.decode_1402(vm.data, p.Edition.V2019)
+    assert alarm.warn_type == 0xA001 and alarm.name == "parking_overtime"
+    assert alarm.source_platform == "JC2020PT088" and alarm.content == "超时停车"
+
+
+def test_2011_header_around_2019_alarm_body() -> None:
+    frame = p.decode_frame(WARN_MIXED[1:-1], edition=p.Edition.V2011)
+    vm = p.decode_warn_message(frame.body, p.Edition.V2011)
+    assert (vm.sub_type, vm.plate, vm.colour) == (0x1402, "川A12345", 1)
+    alarm = p.decode_1402(vm.data, p.Edition.V2011)  # the body's own layout wins over the header's edition
+    assert alarm.warn_type == 0x0001 and alarm.name == "overspeed" and alarm.source_platform == "12345678912"
+
+
+def test_2019_header_around_2011_gnss_body() -> None:
+    frame = p.decode_frame(FIX_MIXED[1:-1], edition=p.Edition.V2019)
+    vm = p.decode_vehicle(frame.body)
+    assert vm.plate == "测试报警" and vm.sub_type == 0x1202
+    pos = p.decode_1202(vm.data, p.Edition.V2019)
+    assert (pos.lat, pos.lon) == (34.674454, 112.414833) and pos.alarm_bits == 1
+    assert pos.time == datetime(2025, 9, 29, 9, 54, 43, tzinfo=UTC) and pos.heading_deg == 123

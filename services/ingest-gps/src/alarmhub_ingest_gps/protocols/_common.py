@@ -37,6 +37,8 @@ class Position:
     alarm_bits: int = 0
     status_bits: int = 0
     attributes: dict[str, Any] = field(default_factory=dict)
+    alarms: tuple[str, ...] = ()
+    """Alarms the protocol carries outside ``alarm_bits`` (vendors' items, model-specific words), by name."""
 
 
 def bcd_digits(data: bytes) -> str:

@@ -3,9 +3,11 @@
 Frames are ``78 78 <len:1> <protocol:1> <content> <serial:2> <crc:2> 0d 0a`` or the long form
 ``79 79 <len:2> …``; ``len`` counts protocol number through CRC, and the CRC-ITU covers the length
 field through the serial. The terminal expects a reply with the same protocol number and serial to
-login (0x01), heartbeat (0x13/0x23) and alarm (0x16/0x26/0x27) packets; location packets
-(0x12/0x22) are not answered. Coordinates are unsigned half-milliseconds of arc (value / 1,800,000
-degrees) with the hemisphere in the course/status word.
+login (0x01), heartbeat (0x13/0x23) and alarm packets (0x16/0x26/0x27, 0x19, 0xA4, 0xA5, 0x95);
+location packets are not answered. Coordinates are unsigned half-milliseconds of arc (value /
+1,800,000 degrees) with the hemisphere in the course/status word. The position and alarm packets'
+blocks (GPS, LBS, status) and their variants are read by :mod:`.gt06_body`. A CRC that does not match
+is recorded on the message (``crc_ok``), not refused: see :func:`parse_frame`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._common import FrameError, Position, bcd_digits, crc_itu, local_to_utc
+from . import gt06_body
+from ._common import FrameError, Position, bcd_digits, crc_itu
 
 __all__ = [
-    "ALARM_CODES",
     "MAX_FRAME",
+    "TERMINAL_ALARM",
     "Framer",
     "Gt06Message",
     "Heartbeat",
@@ -39,41 +42,16 @@ HEARTBEAT_2 = 0x23
 ALARM_2 = 0x26
 ALARM_3 = 0x27
 INFO = 0x94
+ALARM_JC = 0x95
+LBS_STATUS = 0x19
+FENCE_ALARM = 0xA4
+LBS_ALARM = 0xA5
 
 #: Longest frame accepted (a 0x7979 length may claim 65,535 bytes; no message we serve needs 1 KiB).
 MAX_FRAME = 1024
 
-#: Alarm byte of 0x16/0x26 packets → readable name (Concox GT06 protocol, "alarm/language" field).
-ALARM_CODES: dict[int, str] = {
-    0x01: "sos",
-    0x02: "power_cut",
-    0x03: "vibration",
-    0x04: "geofence_enter",
-    0x05: "geofence_exit",
-    0x06: "overspeed",
-    0x09: "displacement",
-    0x0E: "low_external_battery",
-    0x0F: "low_battery",
-    0x11: "power_off",
-    0x13: "removal",
-    0x14: "door",
-    0x19: "low_internal_battery",
-    0x29: "harsh_acceleration",
-    0x30: "harsh_braking",
-    0x2A: "sharp_turn",
-    0x2B: "sharp_turn",
-    0x2C: "collision",
-}
-
-#: Terminal-information bits 3–5 → alarm name (heartbeat and alarm packets).
-TERMINAL_ALARM = {
-    0b100: "sos",
-    0b011: "low_battery",
-    0b010: "power_cut",
-    0b001: "vibration",
-    0b110: "geofence",
-    0b111: "removal",
-}
+#: Terminal-information bits 3–5 → alarm name (heartbeat packets), as in :mod:`.gt06_body`.
+TERMINAL_ALARM = gt06_body.TERMINAL_ALARM
 
 
 class Framer:
@@ -149,6 +127,7 @@ class Gt06Message:
     serial: int
     long: bool
     raw: bytes
+    crc_ok: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +158,12 @@ def parse_frame(frame: bytes) -> Gt06Message:
     if head + length + 2 != len(frame):
         raise FrameError(f"length {length} does not match frame of {len(frame)} bytes")
     (crc,) = struct.unpack_from(">H", frame, len(frame) - 4)
-    computed = crc_itu(frame[2:-4])
-    if crc != computed:
-        raise FrameError(f"CRC {crc:04x} != computed {computed:04x}")
     protocol = frame[head]
     (serial,) = struct.unpack_from(">H", frame, len(frame) - 6)
-    return Gt06Message(protocol, frame[head + 1 : -6], serial, long, frame)
+    # A CRC that does not match is recorded, not refused: the framer already found the declared length
+    # ending in 0d0a, clones in the field compute the CRC wrongly, and the deployed decoders accept them.
+    crc_ok = crc == crc_itu(frame[2:-4])
+    return Gt06Message(protocol, frame[head + 1 : -6], serial, long, frame, crc_ok)
 
 
 def encode_frame(protocol: int, content: bytes, serial: int, *, long: bool = False) -> bytes:
@@ -217,16 +196,6 @@ def _login(c: bytes) -> Login:
     return Login(imei, type_id, tz)
 
 
-def _terminal_attrs(info: int) -> dict[str, Any]:
-    return {
-        "armed": bool(info & 0x01),
-        "acc": bool(info & 0x02),
-        "charging": bool(info & 0x04),
-        "gps_tracking": bool(info & 0x40),
-        "oil_cut": bool(info & 0x80),
-    }
-
-
 def _heartbeat(c: bytes) -> Heartbeat:
     if len(c) < 1:
         raise FrameError("heartbeat without terminal information")
@@ -234,64 +203,10 @@ def _heartbeat(c: bytes) -> Heartbeat:
     voltage = c[1] if len(c) > 1 else None
     gsm = c[2] if len(c) > 2 else None
     alarm = c[3] if len(c) > 3 else None
-    attrs = _terminal_attrs(info)
+    attrs = gt06_body.terminal_attrs(info)
     if (info >> 3) & 0x07 in TERMINAL_ALARM:
         attrs["alarm"] = TERMINAL_ALARM[(info >> 3) & 0x07]
     return Heartbeat(info, voltage, gsm, alarm, attrs)
-
-
-def _gps(c: bytes, tz_hours: float, *, alarm: bool) -> Position:
-    if len(c) < 18:
-        raise FrameError("GPS block shorter than 18 bytes")
-    y, mo, d, h, mi, s = c[:6]
-    time = local_to_utc(y, mo, d, h, mi, s, tz_hours)
-    sats = c[6] & 0x0F
-    lat_u, lon_u = struct.unpack_from(">II", c, 7)
-    speed = c[15]
-    (flags,) = struct.unpack_from(">H", c, 16)
-    lat = lat_u / 1_800_000 * (1 if flags & 0x0400 else -1)
-    lon = lon_u / 1_800_000 * (-1 if flags & 0x0800 else 1)
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise FrameError(f"coordinates out of range ({lat}, {lon})")
-    attrs: dict[str, Any] = {"satellites": sats}
-    alarm_code = 0
-    status = 0
-    pos = 18
-    if alarm:
-        # LBS block with its own length byte, then terminal info, voltage, GSM, alarm, language.
-        if len(c) > pos:
-            lbs_len = c[pos]
-            pos += lbs_len if lbs_len else 1
-        if len(c) >= pos + 5:
-            status = c[pos]
-            attrs.update(_terminal_attrs(status))
-            attrs["voltage_level"] = c[pos + 1]
-            attrs["gsm_signal"] = c[pos + 2]
-            alarm_code = c[pos + 3]
-            if alarm_code:
-                attrs["alarm"] = ALARM_CODES.get(alarm_code, f"0x{alarm_code:02x}")
-            elif (status >> 3) & 0x07 in TERMINAL_ALARM:
-                # many units leave the alarm byte 0 and say it in terminal-information bits 3–5
-                attrs["alarm"] = TERMINAL_ALARM[(status >> 3) & 0x07]
-    elif len(c) >= pos + 8:
-        attrs["mcc"] = int.from_bytes(c[pos : pos + 2], "big")
-        attrs["mnc"] = c[pos + 2]
-        attrs["lac"] = int.from_bytes(c[pos + 3 : pos + 5], "big")
-        attrs["cell_id"] = int.from_bytes(c[pos + 5 : pos + 8], "big")
-        if len(c) >= pos + 9:
-            attrs["acc"] = bool(c[pos + 8])
-            status = 0x02 if c[pos + 8] else 0
-    return Position(
-        lat=lat,
-        lon=lon,
-        valid=bool(flags & 0x1000),
-        time=time,
-        speed_kmh=float(speed),
-        heading_deg=float(flags & 0x03FF) if (flags & 0x03FF) <= 360 else None,
-        alarm_bits=alarm_code,
-        status_bits=status,
-        attributes=attrs,
-    )
 
 
 def _info(c: bytes) -> dict[str, Any]:
@@ -310,27 +225,49 @@ def _info(c: bytes) -> dict[str, Any]:
     return {"info_type": sub, "info": data.hex()}
 
 
+def _no_fix(attrs: dict[str, Any], alarms: list[str]) -> Heartbeat:
+    """An alarm or status packet without a GPS block, in the shape of a heartbeat."""
+    if alarms:
+        attrs["alarm"] = alarms[0]
+        attrs["alarms"] = alarms
+    return Heartbeat(
+        attrs.get("terminal_info", 0), attrs.get("voltage_level"), attrs.get("gsm_signal"), None, attrs
+    )
+
+
 def decode(
-    msg: Gt06Message, *, tz_hours: float = 0.0
+    msg: Gt06Message, *, tz_hours: float = 0.0, model: str | None = None
 ) -> Login | Heartbeat | Position | dict[str, Any] | None:
-    """The payload of one message; ``None`` for types the gateway does not interpret (still answered)."""
+    """The payload of one message; ``None`` for types the gateway does not interpret (still answered).
+
+    ``model`` (as the operator registered the unit) selects the few alarm codes whose meaning differs
+    by model family; see :mod:`.gt06_body`.
+    """
     p = msg.protocol
     if p == LOGIN:
         return _login(msg.content)
     if p in (HEARTBEAT, HEARTBEAT_2):
         return _heartbeat(msg.content)
-    if p in (GPS_LBS, GPS_LBS_2):
-        return _gps(msg.content, tz_hours, alarm=False)
-    if p in (ALARM, ALARM_2, ALARM_3):
-        return _gps(msg.content, tz_hours, alarm=True)
+    if p == ALARM_JC:
+        pos, attrs, alarms = gt06_body.decode_alarm_95(msg.content, tz_hours)
+        return pos if pos is not None else _no_fix(attrs, alarms)
+    if p in gt06_body.LAYOUTS:
+        pos, attrs, alarms = gt06_body.decode_body(p, msg.content, tz_hours, model)
+        return pos if pos is not None else _no_fix(attrs, alarms)
     if p == INFO:
         return _info(msg.content)
     return None
 
 
+#: Packets a terminal retransmits until answered: login, heartbeats and every alarm packet.
+_ANSWERED = frozenset(
+    {LOGIN, HEARTBEAT, HEARTBEAT_2, ALARM, ALARM_2, ALARM_3, ALARM_JC, LBS_STATUS, FENCE_ALARM, LBS_ALARM}
+)
+
+
 def needs_reply(msg: Gt06Message) -> bool:
     """Which packets a terminal retransmits until answered."""
-    return msg.protocol in (LOGIN, HEARTBEAT, HEARTBEAT_2, ALARM, ALARM_2, ALARM_3)
+    return msg.protocol in _ANSWERED
 
 
 def gps_content(

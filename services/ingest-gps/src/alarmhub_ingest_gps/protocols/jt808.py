@@ -23,7 +23,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from ._common import FrameError, Position, bcd_digits, local_to_utc
+from . import jt808_items
+from ._common import FrameError, Position, local_to_utc
 
 __all__ = [
     "ALARM_BITS",
@@ -153,22 +154,12 @@ def xor_check(data: bytes) -> int:
 
 
 def unescape(data: bytes) -> bytes:
-    """Undo 0x7d escaping; a 0x7d followed by anything but 0x01/0x02 is a framing error."""
+    """Undo 0x7d escaping. A 0x7d followed by anything but 0x01/0x02 is kept as it is: terminals in the
+    field send unescaped 0x7d bytes (in the terminal number, say), and the deployed decoders keep them;
+    the check code then tells whether the frame is whole."""
     if 0x7D not in data:
         return data
-    out = bytearray()
-    i, n = 0, len(data)
-    while i < n:
-        b = data[i]
-        if b == 0x7D:
-            if i + 1 >= n or data[i + 1] not in (0x01, 0x02):
-                raise FrameError("bad 0x7d escape")
-            out.append(0x7D if data[i + 1] == 0x01 else 0x7E)
-            i += 2
-        else:
-            out.append(b)
-            i += 1
-    return bytes(out)
+    return data.replace(b"\x7d\x02", b"\x7e").replace(b"\x7d\x01", b"\x7d")
 
 
 def escape(data: bytes) -> bytes:
@@ -274,17 +265,30 @@ class Message:
     body: bytes
     raw: bytes
     """The frame as received, delimiters included, escaping in place (for DLQ and ``raw``)."""
+    check_ok: bool = True
+    """Whether the XOR check code matched (frames whose code does not are decoded all the same)."""
+    length_ok: bool = True
+    """Whether the body had the length its header declared."""
 
 
 def device_id(phone: str) -> str:
-    """The contract's device id: 12 BCD digits; a 2019 phone of 20 digits with 8 leading zeros is shortened."""
+    """The contract's device id: the terminal number as sent (lower-case hex digits, so BCD numbers read as
+    their digits); a 2019 number of 20 digits with 8 leading zeros is shortened to the 12 of older editions."""
     if len(phone) == 20 and phone.startswith("00000000"):
         return phone[8:]
     return phone
 
 
 def parse_frame(frame: bytes) -> Message:
-    """Unescape a frame from :class:`Framer` (or with its 0x7e delimiters), check the XOR, parse the header."""
+    """Unescape a frame from :class:`Framer` (or with its 0x7e delimiters), check the XOR, parse the header.
+
+    The terminal number is kept as sent: the standard says BCD, but some vendors' dashcams and trackers
+    put hex digits a–f there, and a number that is not BCD is still the terminal's identity.
+    A check code that does not match, or a body length other than the one declared, is recorded on the
+    message (``check_ok``, ``length_ok``) rather than refused: the deployed decoders accept such frames
+    from real terminals (firmware that checksums the escaped bytes, or counts the length wrongly), and
+    TCP already guards the bytes in transit. Both wrong at once is refused: that is not a whole frame.
+    """
     if frame[:1] == b"\x7e":
         frame = frame[1:]
     if frame[-1:] == b"\x7e":
@@ -293,21 +297,19 @@ def parse_frame(frame: bytes) -> Message:
     data = unescape(frame)
     if len(data) < 13:
         raise FrameError(f"frame too short ({len(data)} bytes)")
-    check = xor_check(data[:-1])
-    if check != data[-1]:
-        raise FrameError(f"XOR check {data[-1]:02x} != computed {check:02x}")
+    check_ok = xor_check(data[:-1]) == data[-1]
     msg_id, props = struct.unpack_from(">HH", data, 0)
     length = props & 0x03FF
     if props & 0x4000:
         if len(data) < 18:
             raise FrameError("2019 header truncated")
         version = data[4]
-        phone = bcd_digits(data[5:15])
+        phone = data[5:15].hex()
         (serial,) = struct.unpack_from(">H", data, 15)
         pos = 17
     else:
         version = None
-        phone = bcd_digits(data[4:10])
+        phone = data[4:10].hex()
         (serial,) = struct.unpack_from(">H", data, 10)
         pos = 12
     total = index = None
@@ -319,10 +321,12 @@ def parse_frame(frame: bytes) -> Message:
         if total == 0 or index == 0 or index > total:
             raise FrameError(f"bad sub-package {index}/{total}")
     body = data[pos:-1]
-    if len(body) != length:
-        raise FrameError(f"body length {len(body)} != declared {length}")
-    header = Header(msg_id, length, (props >> 10) & 0x07, phone, serial, version, total, index)
-    return Message(header, body, raw)
+    if not check_ok and len(body) != length:
+        raise FrameError(
+            f"XOR check {data[-1]:02x} != computed {xor_check(data[:-1]):02x} and body length {len(body)} != declared {length}"
+        )
+    header = Header(msg_id, len(body), (props >> 10) & 0x07, phone, serial, version, total, index)
+    return Message(header, body, raw, check_ok, len(body) == length)
 
 
 class Reassembler:
@@ -360,7 +364,7 @@ class Reassembler:
         del self._pending[key]
         body = b"".join(parts[i] for i in range(1, h.package_total + 1))
         whole = Header(h.msg_id, len(body), h.encryption, h.phone, first_serial, h.version)
-        return Message(whole, body, msg.raw)
+        return Message(whole, body, msg.raw, msg.check_ok, msg.length_ok)
 
 
 # --------------------------------------------------------------------------------------- bodies
@@ -440,8 +444,9 @@ def decode_auth(body: bytes, *, is_2019: bool) -> AuthRequest:
     return AuthRequest(code, imei, version)
 
 
-def _additional(data: bytes) -> dict[str, Any]:
-    """The 0x0200 additional-information items (table 27), by name; unknown ids kept as hex."""
+def _additional(data: bytes, alarms: list[str], model: str | None = None) -> dict[str, Any]:
+    """The 0x0200 additional-information items (table 27), by name; vendors' items as
+    :mod:`.jt808_items` reads them (their alarms appended to ``alarms``); unknown ids kept as hex."""
     attrs: dict[str, Any] = {}
     pos, n = 0, len(data)
     while pos + 2 <= n:
@@ -486,7 +491,7 @@ def _additional(data: bytes) -> dict[str, Any]:
             attrs["rssi"] = value[0]
         elif item == 0x31 and length == 1:
             attrs["satellites"] = value[0]
-        else:
+        elif not jt808_items.read(item, value, model, alarms, attrs):
             extra = attrs.setdefault("items", {})
             extra[f"{item:02x}"] = value.hex()
     return attrs
@@ -503,8 +508,12 @@ def _device_time(bcd: bytes, tz_hours: float) -> datetime | None:
     )
 
 
-def decode_location(body: bytes, *, tz_hours: float = 8.0) -> Position:
-    """A 0x0200 body (also the location part of 0x0201 and of each 0x0704 item)."""
+def decode_location(body: bytes, *, tz_hours: float = 8.0, model: str | None = None) -> Position:
+    """A 0x0200 body (also the location part of 0x0201 and of each 0x0704 item).
+
+    ``model``, when the operator registered one, selects the vendor readings that differ by model
+    (see :mod:`.jt808_items`); without it only the readings common to all units apply.
+    """
     if len(body) < 28:
         raise FrameError(f"location body of {len(body)} bytes, need 28")
     alarm, status, lat_u, lon_u, alt, speed, heading = struct.unpack_from(">IIIIHHH", body)
@@ -513,7 +522,10 @@ def decode_location(body: bytes, *, tz_hours: float = 8.0) -> Position:
     lon = lon_u / 1e6 * (-1 if status & 0x08 else 1)
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise FrameError(f"coordinates out of range ({lat}, {lon})")
-    attrs = _additional(body[28:]) if len(body) > 28 else {}
+    vendor, standard = jt808_items.word_alarms(alarm, model)
+    attrs = _additional(body[28:], vendor, model) if len(body) > 28 else {}
+    if standard != alarm:
+        attrs["alarm_word"] = alarm  # a model's own word: kept, not read by the standard's table
     return Position(
         lat=lat,
         lon=lon,
@@ -522,18 +534,21 @@ def decode_location(body: bytes, *, tz_hours: float = 8.0) -> Position:
         speed_kmh=speed / 10,
         heading_deg=float(heading) if heading <= 360 else None,
         altitude_m=float(alt if alt < 0x8000 else alt - 0x10000),
-        alarm_bits=alarm,
+        alarm_bits=standard,
         status_bits=status,
         attributes=attrs,
+        alarms=tuple(dict.fromkeys(vendor)),
     )
 
 
-def decode_position_reply(body: bytes, *, tz_hours: float = 8.0) -> tuple[int, Position]:
+def decode_position_reply(
+    body: bytes, *, tz_hours: float = 8.0, model: str | None = None
+) -> tuple[int, Position]:
     """0x0201: the serial of the 0x8201 it answers, and the position."""
     if len(body) < 30:
         raise FrameError("0x0201 body shorter than 30 bytes")
     (serial,) = struct.unpack_from(">H", body)
-    return serial, decode_location(body[2:], tz_hours=tz_hours)
+    return serial, decode_location(body[2:], tz_hours=tz_hours, model=model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,7 +558,7 @@ class Batch:
     positions: list[Position] = field(default_factory=list)
 
 
-def decode_batch(body: bytes, *, tz_hours: float = 8.0) -> Batch:
+def decode_batch(body: bytes, *, tz_hours: float = 8.0, model: str | None = None) -> Batch:
     """0x0704: item count, type, then ``length`` + location body per item."""
     if len(body) < 3:
         raise FrameError("0x0704 body shorter than 3 bytes")
@@ -557,7 +572,7 @@ def decode_batch(body: bytes, *, tz_hours: float = 8.0) -> Batch:
         item = body[pos + 2 : pos + 2 + length]
         if len(item) < length:
             raise FrameError("0x0704 item truncated")
-        positions.append(decode_location(item, tz_hours=tz_hours))
+        positions.append(decode_location(item, tz_hours=tz_hours, model=model))
         pos += 2 + length
     return Batch(kind, positions)
 

@@ -17,7 +17,6 @@ length, and the link session keeps what the login showed.
 from __future__ import annotations
 
 import binascii
-import re
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,6 +41,7 @@ __all__ = [
     "decode_frame",
     "decode_login",
     "decode_vehicle",
+    "decode_warn_message",
     "detect_edition",
     "encode_frame",
     "escape",
@@ -113,7 +113,27 @@ WARN_TYPES: dict[int, str] = {
     0x000B: "route_deviation",
     0x000C: "vehicle_moved",
     0x000D: "overtime_driving",
+    0x000E: "other",
+    0x0010: "illegal_driving",
+    0x0011: "forward_collision",
+    0x0012: "lane_departure",
+    0x0013: "tyre_pressure",
+    0x0014: "dynamic_info_abnormal",
     0x00FF: "other",
+    # 2019: platform-side warnings (table of JT/T 809-2019 UP_WARN_MSG_ADPT_INFO)
+    0xA001: "parking_overtime",
+    0xA002: "report_interval_abnormal",
+    0xA003: "report_distance_abnormal",
+    0xA004: "platform_disconnected",
+    0xA005: "platform_transfer_abnormal",
+    0xA006: "road_blocked",
+    0xA007: "dangerous_road",
+    0xA008: "rain_snow",
+    0xA009: "driver_identity_abnormal",
+    0xA00A: "terminal_abnormal",
+    0xA00B: "platform_access_abnormal",
+    0xA00C: "core_data_abnormal",
+    0xA0FF: "other",
 }
 
 _HEADER_2011 = struct.Struct(">IIHIBBBBI")
@@ -142,24 +162,19 @@ def escape(data: bytes) -> bytes:
 
 
 def unescape(data: bytes) -> bytes:
-    """Undo ``escape``; an escape byte followed by anything but 01/02 is the peer's error.
-
-    Every escape byte of a valid payload starts a non-overlapping pair, so after validation plain
-    ``bytes.replace`` (C speed) is exact.
+    """Undo ``escape``. An escape byte followed by anything but 01/02 is kept as it is: platforms in the
+    field send unescaped 0x5a/0x5e bytes (in a timestamp or an encrypted body, say) and the deployed
+    decoders keep them; the CRC then tells whether the frame is whole. ``bytes.replace`` (C speed) is
+    exact because every real escape pair is non-overlapping.
     """
     if 0x5A not in data and 0x5E not in data:
         return data
-    if _BAD_ESCAPE.search(data):
-        raise FrameError("invalid escape sequence")
     return (
         data.replace(b"\x5a\x01", b"\x5b")
         .replace(b"\x5a\x02", b"\x5a")
         .replace(b"\x5e\x01", b"\x5d")
         .replace(b"\x5e\x02", b"\x5e")
     )
-
-
-_BAD_ESCAPE = re.compile(rb"[\x5a\x5e](?![\x01\x02])")
 
 
 def crc16_ccitt(data: bytes) -> int:
@@ -450,6 +465,30 @@ def decode_vehicle(body: bytes) -> VehicleMessage:
     return VehicleMessage(name, colour, sub, data, f"{name}:{colour}")
 
 
+def _is_2019_warn(body: bytes) -> bool:
+    """A 2019 0x1400/0x9400 body starts with the sub-type and the length of what follows (no plate)."""
+    return len(body) >= 6 and body[0] in (0x14, 0x94) and int.from_bytes(body[2:6], "big") == len(body) - 6
+
+
+def decode_warn_message(body: bytes, edition: int = Edition.V2011) -> VehicleMessage:
+    """The head of 0x1400 (and 0x9400): the 2011 vehicle head, or the 2019 one without a plate.
+
+    JT/T 809-2019 moved the plate into each alarm body, so a 2019 head is only the sub-type and the
+    length. Platforms mix editions (a 2011 header around a 2019 body is common), so the layout is
+    recognised from the bytes, not taken from the header. For a 2019 0x1402/0x1403 the plate and its
+    colour are read from the alarm body; other 2019 sub-types carry none (``plate`` stays empty and the
+    device id is the sub-type's).
+    """
+    if not _is_2019_warn(body):
+        return decode_vehicle(body)
+    sub = int.from_bytes(body[:2], "big")
+    data = body[6:]
+    plate, colour = "", 0
+    if sub in (UP_WARN_MSG_ADPT_INFO, 0x1403) and len(data) >= 59:
+        plate, colour = _gbk(data[37:58]), data[58]
+    return VehicleMessage(plate, colour, sub, data, f"{plate}:{colour}" if plate else f"warn:{sub:04x}")
+
+
 def vehicle_body(plate: str, colour: int, sub_type: int, data: bytes) -> bytes:
     return struct.pack(">21sBHI", _fixed(plate, 21), colour, sub_type, len(data)) + data
 
@@ -525,6 +564,12 @@ def _position_2011(data: bytes, off: int = 0) -> Position:
     )
 
 
+def _looks_2011(data: bytes, off: int) -> bool:
+    """Whether the bytes at ``off`` start a 2011 GNSS_DATA date (day, month, 2-byte year, h, m, s)."""
+    day, month, year, hh, mm, ss = struct.unpack_from(">BBHBBB", data, off)
+    return 1 <= day <= 31 and 1 <= month <= 12 and 2000 <= year <= 2099 and hh < 24 and mm < 60 and ss < 61
+
+
 def _position_2019(data: bytes, off: int = 0) -> tuple[Position, int]:
     from . import jt808  # the 2019 GNSS data is a JT/T 808 0x0200 body
 
@@ -533,6 +578,11 @@ def _position_2019(data: bytes, off: int = 0) -> tuple[Position, int]:
     ln = int.from_bytes(data[off + 1 : off + 5], "big")
     end = off + 5 + ln
     _need(data, end + 45, "GNSS data 2019")
+    if ln == 35 and _looks_2011(data, off + 5):
+        # a 2019 head around the 2011 GNSS_DATA (without its encrypt byte): seen from platforms that
+        # upgraded their header only
+        old = _position_2011(bytes([enc]) + data[off + 5 : end])
+        return old, end + 45
     try:
         pos = jt808.decode_location(data[off + 5 : end])
     except FrameError:
@@ -643,8 +693,20 @@ def _utc(seconds: int) -> datetime | None:
         return None
 
 
+def _layout_1402(data: bytes, edition: int) -> int:
+    """Which edition's 0x1402 layout the bytes follow: the one whose INFO_LENGTH ends the body."""
+    fits_2011 = len(data) >= 19 and 19 + int.from_bytes(data[15:19], "big") == len(data)
+    fits_2019 = len(data) >= 78 and 78 + int.from_bytes(data[74:78], "big") == len(data)
+    if fits_2011 != fits_2019:
+        return Edition.V2011 if fits_2011 else Edition.V2019
+    return edition
+
+
 def decode_1402(data: bytes, edition: int = Edition.V2011) -> Alarm:
-    if edition == Edition.V2019:
+    """0x1402 alarm: the 2011 layout (source, type, time, info id, text) or the 2019 one (source
+    platform, type, time, start, end, plate, colour, destination platform, line, text), told apart by
+    which one's length field fits, since platforms put either under either header."""
+    if _layout_1402(data, edition) == Edition.V2019:
         _need(data, 78, "0x1402")
         src, wtype, wtime, start, end, plate, colour, dest, line, ln = struct.unpack_from(
             ">11sHQQQ21sB11sII", data

@@ -106,6 +106,26 @@ def test_register_auth_then_sos_alarm_and_fix() -> None:
     assert [t for t, _ in again.publish] == [TELEMETRY_GPS]
 
 
+# traccar Jt808ProtocolDecoderTest (9e5c458a): a 0x0200 from a JC371 camera whose terminal number has hex
+# digits (4eb6fb4ad628); traccar writes it with the escaping undone, so it is escaped as sent here
+HEX_TERMINAL_FIX = bytes.fromhex(
+    "7E0200003E4EB6FB4AD6280002000000000000000301587D0106CBFF6600000000000026010112000001040000007B30011831"
+    "010AE8140C01103131313131313126010112000000000000467E"
+)
+
+
+def test_terminal_number_with_hex_digits_registers_authenticates_and_reports() -> None:
+    phone = "4eb6fb4ad628"
+    s = Jt808Session({}, CFG)
+    register_and_auth(s, phone)  # registration answered 0x8100 OK, authentication 0x8001 OK
+    assert s.device_id == phone
+    out = s.feed(b"\x7e" + jt808.escape(HEX_TERMINAL_FIX[1:-1]) + b"\x7e", NOW)
+    fix = out.publish[0][1]
+    assert isinstance(fix, GpsFix) and fix.device_id == phone
+    ack = jt808.parse_frame(bytes(out.reply))
+    assert ack.header.phone == phone and ack.header.msg_id == 0x8001 and ack.body[4] == 0
+
+
 def test_alarm_restore_and_power_status() -> None:
     s = Jt808Session({}, CFG)
     register_and_auth(s)

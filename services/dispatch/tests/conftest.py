@@ -75,6 +75,7 @@ async def dispatch(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[Dispatc
         ALARMHUB_HEALTH_PORT=0,
         ALARMHUB_DEV_TOKEN=token,
         ALARMHUB_DEV_MODE=True,
+        ALARMHUB_WEBHOOK_ALLOW_NETWORKS="127.0.0.1/32",  # the tests' receivers listen on loopback
         ALARMHUB_DISPATCH_TIMER_INTERVAL_S=0.2,
     )
     await settle_stale_escalations(stack.database_url)

@@ -50,7 +50,7 @@ from .tracks import TrackStore
 from .units import UnitTree
 from .vehicle_commands import VehicleCommands
 from .views import summary
-from .webhooks import WebhookSender
+from .webhooks import TargetPolicy, WebhookSender
 
 #: ``api_tokens.created_by`` of the dev stack's token
 DEV_TOKEN_CREATOR = "ALARMHUB_DEV_TOKEN"
@@ -107,7 +107,9 @@ class DispatchApp:
         self._server_task: asyncio.Task[None] | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._webhook_task: asyncio.Task[None] | None = None
-        self.sender = WebhookSender(timeout_s=settings.webhook_timeout_s)
+        self.sender = WebhookSender(
+            timeout_s=settings.webhook_timeout_s, policy=TargetPolicy(settings.webhook_allow_networks)
+        )
         self.precedence = AlarmPrecedence(settings.gps_yield_max_s, self.metrics.gps_yield_seconds)
         # the partitions of a poll hand over their decisions together: one transaction for all of them
         self._triaged: Coalescer[TriagedAlarm] | None = (

@@ -112,6 +112,13 @@ class DispatchSettings(BaseServiceSettings):
         description="fill an empty units table with the demo geography at start",
     )
     webhook_timeout_s: float = Field(default=5.0, gt=0, alias="ALARMHUB_WEBHOOK_TIMEOUT_S")
+    webhook_allow_networks: str = Field(
+        default="",
+        alias="ALARMHUB_WEBHOOK_ALLOW_NETWORKS",
+        description="networks (CIDR, comma separated) webhooks may reach besides public addresses, e.g. "
+        "the police network's station systems; loopback, private, link-local and other internal "
+        "addresses are refused when the connection is made unless listed here",
+    )
     webhook_max_attempts: int = Field(
         default=8,
         ge=1,

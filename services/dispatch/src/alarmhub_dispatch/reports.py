@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["CAMERA_TARGETS", "CITY_CAMERA_TARGET", "to_csv"]
+__all__ = ["CAMERA_TARGETS", "CITY_CAMERA_TARGET", "csv_cell", "to_csv"]
 
 # The plan's targets per district of the time (Longhua, Pingshan, Guangming were later split from
 # Bao'an and Longgang, so they carry no own target).
@@ -27,10 +27,24 @@ CAMERA_TARGETS: dict[str, int] = {
 CITY_CAMERA_TARGET = 200_000
 
 
+#: a spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell a spreadsheet shows as text: text that would start a formula gets a leading
+    apostrophe (camera names, site names and descriptions come from devices and people). Numbers stay."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+        w.writerow({k: csv_cell(r.get(k)) for k in columns})
     return buf.getvalue()

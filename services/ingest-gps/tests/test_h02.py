@@ -74,3 +74,16 @@ def test_garbage_and_bad_frames() -> None:
     assert f.oversize == 1
     with pytest.raises(FrameError):
         h02.decode(b"*HQ,4210051415,V1,164549,A,0999.3869,N,08406.7068,W,000.00,000,221215,FFFFFBFF#")
+
+
+def test_coordinate_variants() -> None:
+    # traccar H02ProtocolDecoderTest (9e5c458a): minutes without the decimal point, and negative
+    # degrees and minutes written apart ("-23-29.0095"), which traccar reads as -23.48349, -46.85975
+    plain = h02.decode(
+        b"*HQ,5905101893,V1,105759,A,37573392,S,145037022,E,000.00,173,280122,FF7FFBFF,,,9059e2c,8232,4#"
+    )
+    assert plain.position is not None
+    assert round(plain.position.lat, 5) == -37.95565 and round(plain.position.lon, 5) == 145.06170
+    split = h02.decode(b"*HQ,1451316409,V1,030149,A,-23-29.0095,S,-46-51.5852,W,2.4,065,070315,FFFFFFFF#")
+    assert split.position is not None
+    assert round(split.position.lat, 5) == -23.48349 and round(split.position.lon, 5) == -46.85975

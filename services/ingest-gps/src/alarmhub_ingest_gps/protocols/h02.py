@@ -35,7 +35,9 @@ STATUS_ALARMS: dict[int, str] = {0: "vibration", 1: "sos", 2: "overspeed", 18: "
 #: Status bit (active when 0) that says the ignition (ACC) is on.
 ACC_BIT = 10
 
-_COORD = re.compile(r"^\d{1,5}\.\d+$")
+#: ``ddmm.mmmm`` (the usual), ``ddmmmmmm`` without the point (some V1 firmware), ``-dd-mm.mmmm`` (negative
+#: degrees and minutes written apart, as some Brazilian units do)
+_COORD = re.compile(r"^(?:\d{1,5}\.\d+|\d{8,9}|-\d{1,3}-\d{1,2}\.\d+)$")
 
 
 class Framer:
@@ -112,6 +114,14 @@ class H02Message:
 def _coord(text: str, hemi: str, *, degrees_digits: int) -> float:
     if not _COORD.match(text):
         raise FrameError(f"bad coordinate {text!r}")
+    if text.startswith("-"):
+        deg_s, minutes_s = text[1:].split("-")
+        minutes_v = float(minutes_s)
+        if minutes_v >= 60:
+            raise FrameError(f"bad minutes in {text!r}")
+        return -(int(deg_s) + minutes_v / 60)
+    if "." not in text:
+        text = text[:-4] + "." + text[-4:]
     whole, frac = text.split(".")
     deg = int(whole[:-2] or "0")
     minutes = float(whole[-2:] + "." + frac)

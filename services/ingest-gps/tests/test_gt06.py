@@ -161,3 +161,15 @@ def test_framer_rejects_huge_long_packet() -> None:
     f = gt06.Framer(max_frame=256)
     assert f.feed(b"\x79\x79\xff\xff" + b"\x00" * 100) == []
     assert f.oversize == 1
+
+
+def test_command_replies() -> None:
+    # TRACCAR (9e5c458a): 0x15 answers to fuel-cut commands, 0x15 with the SIM's ICCID, 0x21 in UTF-16BE
+    cut = (
+        "78782d152500000000437574206f666620746865206675656c20737570706c793a2053756363657373210002013b898a0d0a"
+    )
+    assert gt06.decode(msg(cut)) == {"result": "Cut off the fuel supply: Success!"}
+    iccid = "7878281520000000003c49434349443a38393838323339303030303039373330323635303e00020d446f260d0a"
+    assert gt06.decode(msg(iccid)) == {"iccid": "89882390000097302650"}
+    utf16 = "797900262100000000020043006f006d006d0061006e00640020006500720072006f0072002100236e850d0a"
+    assert gt06.decode(msg(utf16)) == {"result": "Command error!"}

@@ -42,6 +42,7 @@ HEARTBEAT_2 = 0x23
 ALARM_2 = 0x26
 ALARM_3 = 0x27
 INFO = 0x94
+STRING_INFO_2 = 0x21
 ALARM_JC = 0x95
 LBS_STATUS = 0x19
 FENCE_ALARM = 0xA4
@@ -225,6 +226,28 @@ def _info(c: bytes) -> dict[str, Any]:
     return {"info_type": sub, "info": data.hex()}
 
 
+def _command_reply(protocol: int, c: bytes) -> dict[str, Any]:
+    """0x15 / 0x21: a terminal's answer to a server command (text), after a 4-byte server flag.
+
+    0x15 starts with the length of flag and text; 0x21 with the flag and an encoding byte (1 ASCII,
+    else UTF-16BE). An ``<ICCID:…>`` answer is the SIM's ICCID.
+    """
+    if protocol == STRING_INFO:
+        n = c[0] if c else 0
+        raw = c[5 : 1 + n] if n >= 4 else b""
+        text = raw.decode("ascii", errors="replace")
+    else:
+        if len(c) < 5:
+            raise FrameError("0x21 shorter than its server flag and encoding")
+        raw = c[5:]
+        text = (
+            raw.decode("ascii", errors="replace") if c[4] == 1 else raw.decode("utf-16-be", errors="replace")
+        )
+    if text.startswith("<ICCID:"):
+        return {"iccid": text[7:27]}
+    return {"result": text}
+
+
 def _no_fix(attrs: dict[str, Any], alarms: list[str]) -> Heartbeat:
     """An alarm or status packet without a GPS block, in the shape of a heartbeat."""
     if alarms:
@@ -256,6 +279,8 @@ def decode(
         return pos if pos is not None else _no_fix(attrs, alarms)
     if p == INFO:
         return _info(msg.content)
+    if p in (STRING_INFO, STRING_INFO_2):
+        return _command_reply(p, msg.content)
     return None
 
 

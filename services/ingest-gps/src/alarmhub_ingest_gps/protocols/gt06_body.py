@@ -254,7 +254,7 @@ def decode_body(
         at = _lbs(c, at, layout, attrs)
     if layout.status:
         _status(c, at, layout, model, attrs, alarms)
-    elif protocol in (0x12, 0x22) and len(c) > at:
+    elif protocol in (0x12, 0x22, 0xA0) and len(c) > at:
         attrs["acc"] = bool(c[at])  # GT06N: one ACC byte after the LBS block
     alarms = list(dict.fromkeys(alarms))
     if pos_ is not None:

@@ -117,7 +117,7 @@ PATHS: dict[str, dict[str, Any]] = {
 async def _bench(
     bootstrap: str, prefix: str, links: int, positions: int, timeout: float, path: str
 ) -> dict[str, Any]:
-    from alarmhub_ingest_gps.jt809_link import Jt809Server, PlatformDirectory, PlatformRecord, raw_items
+    from alarmhub_ingest_gps.jt809 import Jt809Server, PlatformDirectory, PlatformRecord, raw_items
     from alarmhub_kafka import DurableProducer, KafkaMetrics
     from prometheus_client import CollectorRegistry
 

@@ -77,7 +77,7 @@ async def test_platform_registry_crud_hashing_and_roles(
         assert (await client.post("/api/v1/registry/platforms/999999/disable")).status_code == 404
 
         # ingest-gps reads what the API wrote
-        from alarmhub_ingest_gps.jt809_link import load_platforms
+        from alarmhub_ingest_gps.jt809 import load_platforms
 
         rec = {p.user_id: p for p in await load_platforms(stack.database_url)}[UID]
         assert rec.disabled and rec.cipher is None and rec.allowed_plates == frozenset({"粤B12345:2"})

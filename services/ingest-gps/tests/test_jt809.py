@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import pytest
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, TELEMETRY_GPS, AlarmEvent, AlarmKind, GpsFix
 from alarmhub_geo import gcj02_to_wgs84, wgs84_to_gcj02
-from alarmhub_ingest_gps.jt809_link import Jt809LinkSession, PlatformDirectory, PlatformRecord
+from alarmhub_ingest_gps.jt809 import Jt809LinkSession, PlatformDirectory, PlatformRecord
 from alarmhub_ingest_gps.protocols import jt809 as p
 from alarmhub_ingest_gps.protocols._common import FrameError
 from alarmhub_store import hash_password
@@ -469,7 +469,7 @@ def test_fuzz_before_login_never_raises(data: bytes) -> None:
 
 
 def test_fast_fix_serializes_like_the_validated_model() -> None:
-    from alarmhub_ingest_gps.jt809_link import fast_fix
+    from alarmhub_ingest_gps.jt809 import fast_fix
 
     kw: dict = dict(
         device_id="粤B12345:2",
@@ -523,7 +523,7 @@ def test_hot_path_decodes_as_the_general_path() -> None:
 def test_fix_json_parses_as_the_model_serialization() -> None:
     import json
 
-    from alarmhub_ingest_gps.jt809_link import fix_json, raw_items
+    from alarmhub_ingest_gps.jt809 import fix_json, raw_items
 
     s, _ = logged_in()
     out = s.feed(b"".join(_hot_path_frames()) + wrap(0x1200, "粤B1", 2, 0x1203, BODY_1203), NOW)
@@ -579,7 +579,7 @@ def test_direct_path_publishes_the_model_paths_json(registry: bool) -> None:
     ``fix_json`` made of the model before (event id aside), and parsed, what pydantic writes."""
     import json
 
-    from alarmhub_ingest_gps.jt809_link import RawFix, fix_json, raw_items
+    from alarmhub_ingest_gps.jt809 import RawFix, fix_json, raw_items
 
     vehicles = {
         "粤B12345:2": type("V", (), {"armed": True})(),

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from alarmhub_events import SUPERVISION_ANSWER, DeviceStatus, Event
-from alarmhub_ingest_gps.jt809_commands import (
+from alarmhub_ingest_gps.jt809 import Jt809Server, PlatformDirectory, PlatformRecord
+from alarmhub_ingest_gps.jt809.commands import (
     Jt809Commands,
     split_device_id,
     warn_type_code,
 )
-from alarmhub_ingest_gps.jt809_link import Jt809Server, PlatformDirectory, PlatformRecord
 from alarmhub_ingest_gps.protocols import jt809 as p
 from alarmhub_kafka import DurableProducer, KafkaMetrics
 from alarmhub_sim import jt809 as sim
@@ -239,7 +239,7 @@ async def test_an_answer_reaching_another_process_finds_its_vehicle_in_redis(
 ) -> None:
     """The platform's link moved (a restart, another gateway process) while the supervision was open."""
     import redis.asyncio as aioredis
-    from alarmhub_ingest_gps.jt809_commands import SharedSupervisions
+    from alarmhub_ingest_gps.jt809.commands import SharedSupervisions
 
     srv, commands = link
     r = aioredis.from_url(stack.redis_url)
@@ -286,7 +286,7 @@ async def test_supervision_goes_out_with_redis_down(link: tuple[Jt809Server, Jt8
     """Redis is only the fallback for other processes: unreachable, the request and its answer still work."""
     import redis.asyncio as aioredis
     from alarmhub_devstack import free_port
-    from alarmhub_ingest_gps.jt809_commands import SharedSupervisions
+    from alarmhub_ingest_gps.jt809.commands import SharedSupervisions
 
     srv, commands = link
     dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest_asyncio
 from alarmhub_events import Event
-from alarmhub_ingest_gps.jt809_link import (
+from alarmhub_ingest_gps.jt809 import (
     Jt809Server,
     PlatformDirectory,
     PlatformRecord,
@@ -282,7 +282,8 @@ async def test_group_write_joins_reads_and_settles_each(
     """Reads submitted while a producer call runs share the next call; each read's future is settled by
     its call (written, or failed with the call's error)."""
     from alarmhub_events import TELEMETRY_GPS
-    from alarmhub_ingest_gps.jt809_link import _GroupWrite, fast_fix
+    from alarmhub_ingest_gps.jt809 import fast_fix
+    from alarmhub_ingest_gps.jt809.server import _GroupWrite
     from alarmhub_kafka import PublishError
 
     producer = DurableProducer(

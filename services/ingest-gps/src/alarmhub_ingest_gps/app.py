@@ -10,7 +10,7 @@ on an internal HTTP endpoint that dispatch calls — ``POST /commands`` with
 and are answered with the terminal's correlated reply (0x0201 position, or the 0x0001 result).
 With ``"protocol": "jt809"`` (and optionally ``"platform"``) the command is a request down the link of
 the JT/T 809 platform forwarding the vehicle — ``track`` 0x9205, ``track_stop`` 0x9206, ``supervise``
-0x9401 — answered by 0x1205/0x1206 (and the first tracked position) or 0x1401 (``jt809_commands.py``).
+0x9401 — answered by 0x1205/0x1206 (and the first tracked position) or 0x1401 (``jt809/commands.py``).
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from alarmhub_runtime import HealthServer
 
 from .config import DEV_AUTH_SECRET, GpsSettings
 from .fastfix import fix_json
-from .jt809_commands import Jt809Commands, SharedSupervisions
-from .jt809_link import (
+from .jt809 import (
+    Jt809Commands,
     Jt809Server,
     PlatformDirectory,
+    SharedSupervisions,
     link_status_writer,
     load_platforms,
     raw_items,

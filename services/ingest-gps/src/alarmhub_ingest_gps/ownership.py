@@ -89,7 +89,7 @@ class SessionOwnership:
 
     @property
     def redis(self) -> Any:
-        """The gateway's Redis client (closed by :meth:`stop`), for the other shared records (jt809_commands)."""
+        """The gateway's Redis client (closed by :meth:`stop`), for the other shared records (jt809/commands.py)."""
         return self._redis
 
     # ------------------------------------------------------------------ called by the servers

@@ -212,6 +212,14 @@ _POWER_LOW = frozenset({"power_low", "low_battery", "low_external_battery", "low
 _POWER_CUT = frozenset({"power_cut", "power_off"})
 
 
+class _Framer(TypingProtocol):
+    """A protocol's stream splitter (``protocols/*.Framer``)."""
+
+    oversize: int
+
+    def feed(self, data: bytes) -> list[bytes]: ...
+
+
 class _Base:
     """What every protocol session shares: identity, the vehicle's state, and event building."""
 
@@ -234,6 +242,54 @@ class _Base:
         self._armed_moving = False
         self._last_fix: tuple[float, float] | None = None
         self._max_future = timedelta(seconds=config.max_future_s)
+
+    # ----------------------------------------------------------------- bytes in
+
+    framer: _Framer
+
+    def feed(self, data: bytes, now: datetime) -> Output:
+        """The one read loop of every tracker protocol: split, decode, handle; a peer's bad frame is
+        dead-lettered (and, where the protocol can say so, refused) and the session carries on."""
+        out = Output()
+        if self.closed:
+            return out
+        for frame in self.framer.feed(data):
+            out.frames += 1
+            self.frames += 1
+            try:
+                msg = self._decode(frame)
+            except _PEER_ERRORS as exc:
+                out.dlq.append((self._raw(frame), _describe(exc)))  # no trustworthy header: no reply
+                continue
+            if msg is None:
+                continue
+            try:
+                self._handle(msg, now, out)
+            except _PEER_ERRORS as exc:
+                out.dlq.append((self._raw(frame), _describe(exc)))
+                self._refuse_body(msg, out)
+            if out.close:
+                break
+        self._end_of_read(out)
+        self.last_seen = now
+        return out
+
+    def _decode(self, frame: bytes) -> Any:
+        """One frame → the protocol's message (None: nothing to handle yet); raises on a bad frame."""
+        raise NotImplementedError
+
+    def _handle(self, msg: Any, now: datetime, out: Output) -> None:
+        raise NotImplementedError
+
+    def _raw(self, frame: bytes) -> bytes:
+        """The frame as the dead-letter record keeps it."""
+        return frame
+
+    def _refuse_body(self, msg: Any, out: Output) -> None:
+        """Answer a message whose header decoded but whose body did not (default: no answer)."""
+
+    def _end_of_read(self, out: Output) -> None:
+        """After each read (default: nothing)."""
 
     # ----------------------------------------------------------------- identity and policy
 
@@ -514,37 +570,22 @@ class Jt808Session(_Base):
         self._serial = (self._serial + 1) & 0xFFFF
         return self._serial
 
-    def feed(self, data: bytes, now: datetime) -> Output:
-        out = Output()
-        if self.closed:
-            return out
-        for frame in self.framer.feed(data):
-            out.frames += 1
-            self.frames += 1
-            try:
-                msg = jt808.parse_frame(frame)
-                whole = self.reassembler.add(msg)
-            except _PEER_ERRORS as exc:
-                out.dlq.append((b"\x7e" + frame + b"\x7e", _describe(exc)))  # no trustworthy header: no NAK
-                continue
-            if whole is None:
-                continue
-            try:
-                self._handle(whole, now, out)
-            except _PEER_ERRORS as exc:
-                # header intact, body not: NAK with "message error" so the terminal does not wait for a retry
-                out.dlq.append((b"\x7e" + frame + b"\x7e", _describe(exc)))
-                if whole.header.msg_id != jt808.T_GENERAL_RESPONSE:
-                    out.reply += jt808.general_response(
-                        whole.header, self.next_serial(), jt808.RESULT_BAD_MESSAGE
-                    )
-            if out.close:
-                break
+    def _decode(self, frame: bytes) -> jt808.Message | None:
+        """A whole message, or None while a multi-packet message is incomplete."""
+        return self.reassembler.add(jt808.parse_frame(frame))
+
+    def _raw(self, frame: bytes) -> bytes:
+        return b"\x7e" + frame + b"\x7e"
+
+    def _refuse_body(self, msg: jt808.Message, out: Output) -> None:
+        # header intact, body not: NAK with "message error" so the terminal does not wait for a retry
+        if msg.header.msg_id != jt808.T_GENERAL_RESPONSE:
+            out.reply += jt808.general_response(msg.header, self.next_serial(), jt808.RESULT_BAD_MESSAGE)
+
+    def _end_of_read(self, out: Output) -> None:
         if self.framer.oversize:
             out.dlq.append((b"", f"{self.framer.oversize} oversized frame(s) dropped"))
             self.framer.oversize = 0
-        self.last_seen = now
-        return out
 
     def _handle(self, msg: jt808.Message, now: datetime, out: Output) -> None:
         h = msg.header
@@ -688,21 +729,8 @@ class Gt06Session(_Base):
         super().__init__(directory, config, peer)
         self.framer = gt06.Framer(max_frame)
 
-    def feed(self, data: bytes, now: datetime) -> Output:
-        out = Output()
-        if self.closed:
-            return out
-        for frame in self.framer.feed(data):
-            out.frames += 1
-            self.frames += 1
-            try:
-                self._handle(gt06.parse_frame(frame), now, out)
-            except _PEER_ERRORS as exc:
-                out.dlq.append((frame, _describe(exc)))
-            if out.close:
-                break
-        self.last_seen = now
-        return out
+    def _decode(self, frame: bytes) -> gt06.Gt06Message:
+        return gt06.parse_frame(frame)
 
     def _handle(self, msg: gt06.Gt06Message, now: datetime, out: Output) -> None:
         payload = gt06.decode(msg, tz_hours=self.config.gt06_tz_hours)
@@ -759,21 +787,8 @@ class H02Session(_Base):
         super().__init__(directory, config, peer)
         self.framer = h02.Framer(max_frame)
 
-    def feed(self, data: bytes, now: datetime) -> Output:
-        out = Output()
-        if self.closed:
-            return out
-        for frame in self.framer.feed(data):
-            out.frames += 1
-            self.frames += 1
-            try:
-                self._handle(h02.decode(frame, tz_hours=self.config.h02_tz_hours), now, out)
-            except _PEER_ERRORS as exc:
-                out.dlq.append((frame, _describe(exc)))
-            if out.close:
-                break
-        self.last_seen = now
-        return out
+    def _decode(self, frame: bytes) -> h02.H02Message:
+        return h02.decode(frame, tz_hours=self.config.h02_tz_hours)
 
     def _handle(self, msg: h02.H02Message, now: datetime, out: Output) -> None:
         if not self.authenticated:

@@ -55,9 +55,9 @@ from alarmhub_events import (
     utcnow,
 )
 
-from .fastfix import RawFix
-from .jt809_link import Jt809Server
-from .protocols import jt809 as p
+from ..fastfix import RawFix
+from ..protocols import jt809 as p
+from .server import Jt809Server
 
 __all__ = [
     "COMMANDS_809",

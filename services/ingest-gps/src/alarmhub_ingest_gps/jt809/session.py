@@ -1,0 +1,356 @@
+"""JT/T 809 main-link session (sans-IO).
+
+``Jt809LinkSession`` takes the bytes of one main link and returns, per read, what to publish, what
+to answer and whether to open the slave link or close; it never touches a socket. Rules:
+
+- the first accepted message must be 0x1001; anything before it is dropped (and dead-lettered);
+- login is checked against the platform registry: unknown user → 0x03, wrong password → 0x04,
+  GNSS centre id differing from the registry → 0x02, peer IP outside ``allowed.ips`` → 0x01;
+  a refused login is answered and the link closed;
+- 0x1005 → 0x1006, 0x1003 → 0x1004 and close;
+- 0x1202 → a live ``GpsFix`` plus alarm edges from the position's alarm word, as the device path does;
+  0x1203 → ``GpsFix`` with ``attributes.backfill = true`` and ``attributes.live = false`` and no alarms;
+  0x1402 → an ``AlarmEvent`` (protocol ``jt809``, ``source.platform`` the platform's name or user id),
+  located at the vehicle's last live fix on this link when there is one;
+- positions flagged as offset (GCJ-02) are converted to WGS-84 (``attributes.crs_in = "GCJ02"``);
+- a malformed frame never raises out of ``feed``: it is dead-lettered and the link carries on.
+
+Positions and alarms are decoded by its half in ``positions.py``; ``server.py`` is its I/O shell.
+"""
+
+from __future__ import annotations
+
+import secrets
+import struct
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from alarmhub_events import (
+    DEVICES_STATUS,
+    AlarmKind,
+    DeviceStatus,
+    DeviceStatusKind,
+    Protocol,
+    Qualifier,
+    utcnow,
+)
+from alarmhub_store import verify_password
+
+from ..protocols import jt809 as p
+from ..protocols._common import FrameError
+from .output import LinkOutput, SlaveTarget
+from .platforms import PlatformDirectory, PlatformRecord, ip_allowed
+from .positions import PositionDecoder
+
+__all__ = ["WARN_KINDS", "Jt809LinkSession"]
+
+log = structlog.get_logger("alarmhub.ingest_gps.jt809")
+
+#: 0x1402 WARN_TYPE names → the contract's kind. Driving-behaviour reports stay ``other``.
+WARN_KINDS: dict[str, AlarmKind] = {
+    "overspeed": AlarmKind.OVERSPEED,
+    "fatigue": AlarmKind.OTHER,
+    "emergency": AlarmKind.VEHICLE_SOS,
+    "area_enter": AlarmKind.GEOFENCE,
+    "area_exit": AlarmKind.GEOFENCE,
+    "road_blocked": AlarmKind.OTHER,
+    "dangerous_road": AlarmKind.OTHER,
+    "out_of_bounds": AlarmKind.GEOFENCE,
+    "theft": AlarmKind.VEHICLE_THEFT,
+    "hijack": AlarmKind.DURESS,
+    "route_deviation": AlarmKind.GEOFENCE,
+    "vehicle_moved": AlarmKind.VEHICLE_THEFT,
+    "overtime_driving": AlarmKind.OTHER,
+    "other": AlarmKind.OTHER,
+}
+
+
+class Jt809LinkSession(PositionDecoder):
+    """One lower platform's main link, sans-IO: ``feed(bytes, now) -> LinkOutput``."""
+
+    def __init__(
+        self,
+        directory: PlatformDirectory,
+        *,
+        peer: str | None = None,
+        vehicles: Any = None,
+        max_frame: int = p.MAX_FRAME,
+        max_vehicles: int = 50_000,
+        max_future_s: float = 300.0,
+        verify_code: Callable[[], int] | None = None,
+        direct: bool = False,
+    ) -> None:
+        self.directory = directory
+        self.peer = peer
+        self.vehicles = vehicles  # anything with .get(device_id) → VehicleInfo | None (the vehicle registry)
+        self.framer = p.Framer(max_frame)
+        self._platform: PlatformRecord | None = None
+        self.edition: int | None = None
+        self.closed = False
+        self.refused: dict[int, int] = {}
+        self._serial = 0
+        self._max_vehicles = max_vehicles
+        self._max_future = timedelta(seconds=max_future_s)
+        self._verify = verify_code or (lambda: secrets.randbelow(1 << 32))
+        self._last: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._alarms: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self.registrations: OrderedDict[str, p.Registration] = OrderedDict()
+        self.fast = True  # decode plain 2011 0x1202 frames on the hot path (tests compare both paths)
+        # the hot path also writes the fix's JSON itself (``RawFix``) instead of a ``GpsFix``: the server
+        # turns this on; the sans-IO tests look at models, and a test compares the two outputs' JSON
+        self.direct = direct
+        # fast path, by raw plate and colour: plate, device id, and for ``direct`` the fix JSON's text
+        # from the schema to ``"lat":`` and the attributes' platform/plate/colour (platform-dependent,
+        # hence dropped whenever the platform record changes)
+        self._plates: dict[tuple[bytes, int], tuple[str, str, bytes, bytes]] = {}
+        self._tkey: tuple[int, ...] = ()
+        self._tval: datetime | None = None
+        # direct path: occurred_at and received_at texts for the last (device time, read time) pair
+        self._at_src: tuple[datetime | None, datetime | None] = (None, None)
+        self._at_iso = self._now_iso = b""
+
+    @property
+    def platform(self) -> PlatformRecord | None:
+        return self._platform
+
+    @platform.setter
+    def platform(self, rec: PlatformRecord | None) -> None:
+        """A new record (login, registry refresh) may change the label and the allowed plates the
+        fast path's per-vehicle memo holds: start it afresh."""
+        self._platform = rec
+        self._plates = {}
+
+    @property
+    def logged_in(self) -> bool:
+        return self.platform is not None and not self.closed
+
+    def knows(self, device_id: str) -> bool:
+        """Whether this link has forwarded (or registered) the vehicle."""
+        return device_id in self._last or device_id in self._alarms or device_id in self.registrations
+
+    # -------------------------------------------------------------------- frames out
+
+    def next_serial(self) -> int:
+        self._serial = (self._serial + 1) & 0xFFFFFFFF
+        return self._serial
+
+    def frame(self, msg_id: int, body: bytes, *, center: int | None = None) -> bytes:
+        """A frame to the lower platform, in its edition, unencrypted, with its GNSS centre id."""
+        if center is None:
+            center = self.platform.gnss_center_id if self.platform else 0
+        return p.encode_frame(
+            msg_id,
+            body,
+            serial=self.next_serial(),
+            gnss_center_id=center,
+            edition=self.edition or p.Edition.V2011,
+            time=int(utcnow().timestamp()) if self.edition == p.Edition.V2019 else 0,
+        )
+
+    # -------------------------------------------------------------------- frames in
+
+    def feed(self, data: bytes, now: datetime) -> LinkOutput:
+        out = LinkOutput()
+        if self.closed:
+            return out
+        for payload in self.framer.feed(data):
+            try:
+                self._handle(payload, now, out)
+            except (FrameError, struct.error, ValueError, UnicodeError, OverflowError) as exc:
+                out.dlq.append((payload, f"{type(exc).__name__}: {exc}"))
+            if out.close:
+                self.closed = True
+                break
+        return out
+
+    def _peek_id(self, payload: bytes) -> tuple[int, int, bool]:
+        data = p.unescape(payload)
+        if len(data) < 22:
+            raise FrameError("short frame")
+        return int.from_bytes(data[8:10], "big"), int.from_bytes(data[10:14], "big"), bool(data[17])
+
+    def _handle(self, payload: bytes, now: datetime, out: LinkOutput) -> None:
+        if self.platform is None:
+            msg_id, center, encrypted = self._peek_id(payload)
+            if msg_id != p.UP_CONNECT_REQ:
+                raise FrameError(f"0x{msg_id:04x} before login")
+            self.edition = p.detect_edition(p.unescape(payload))
+            known = self.directory.by_center.get(center)
+            cipher = known.cipher if (encrypted and known) else None
+            if encrypted and cipher is None:
+                self._refuse(p.LOGIN_UNKNOWN_USER, center, out)
+                raise FrameError("encrypted login from an unknown GNSS centre")
+            frame = p.decode_frame(payload, edition=self.edition, cipher=cipher)
+            self._login(frame, now, out)
+            return
+        if self.fast and self.edition != p.Edition.V2019 and self._fast_1202(payload, now, out):
+            return
+        frame = p.decode_frame(payload, edition=self.edition or p.Edition.V2011, cipher=self.platform.cipher)
+        mid = frame.msg_id
+        if mid == p.UP_EXG_MSG:
+            self._vehicle(frame, now, out)
+        elif mid == p.UP_LINKTEST_REQ:
+            out.replies.append(self.frame(p.UP_LINKTEST_RSP, b""))
+        elif mid == p.UP_WARN_MSG:
+            self._warn(frame, now, out)
+        elif mid == p.UP_DISCONNECT_REQ:
+            out.replies.append(self.frame(p.UP_DISCONNECT_RSP, b""))
+            out.close = True
+            self._link_status(DeviceStatusKind.OFFLINE, now, out, reason="logout")
+        elif mid in (p.UP_DISCONNECT_INFORM, p.UP_CLOSELINK_INFORM):
+            out.answers.append({"msg_id": mid, "code": frame.body[:1].hex()})
+        elif mid == p.UP_CONNECT_REQ:
+            out.replies.append(self.frame(p.UP_CONNECT_RSP, p.login_reply_body(p.LOGIN_OTHER, 0)))
+        else:
+            out.answers.append({"msg_id": mid, "body": frame.body.hex()[:512]})
+
+    def _refuse(self, result: int, center: int, out: LinkOutput) -> None:
+        self.refused[result] = self.refused.get(result, 0) + 1
+        out.login_result = result
+        out.replies.append(self.frame(p.UP_CONNECT_RSP, p.login_reply_body(result, 0), center=center))
+        out.close = True
+
+    def _login(self, frame: p.Frame, now: datetime, out: LinkOutput) -> None:
+        if frame.msg_id != p.UP_CONNECT_REQ:
+            raise FrameError("expected 0x1001")
+        login = p.decode_login(frame.body, self.edition or p.Edition.V2011)
+        center = frame.header.gnss_center_id
+        rec = self.directory.by_user.get(login.user_id)
+        if rec is None:
+            self._refuse(p.LOGIN_UNKNOWN_USER, center, out)
+            log.warning("jt809_login_refused", user_id=login.user_id, reason="unknown", peer=self.peer)
+            return
+        if not verify_password(rec.password, login.password):
+            self._refuse(p.LOGIN_BAD_PASSWORD, center, out)
+            log.warning("jt809_login_refused", user_id=login.user_id, reason="password", peer=self.peer)
+            return
+        if rec.gnss_center_id != center:
+            self._refuse(p.LOGIN_BAD_ACCESS_CODE, center, out)
+            log.warning("jt809_login_refused", user_id=login.user_id, reason="access_code", peer=self.peer)
+            return
+        if rec.allowed_ips and not ip_allowed(self.peer, rec.allowed_ips):
+            self._refuse(p.LOGIN_BAD_IP, center, out)
+            log.warning("jt809_login_refused", user_id=login.user_id, reason="ip", peer=self.peer)
+            return
+        if rec.disabled:
+            self._refuse(p.LOGIN_OTHER, center, out)
+            log.warning("jt809_login_refused", user_id=login.user_id, reason="disabled", peer=self.peer)
+            return
+        self.platform = rec
+        code = self._verify() & 0xFFFFFFFF
+        out.login_result = p.LOGIN_OK
+        out.replies.append(self.frame(p.UP_CONNECT_RSP, p.login_reply_body(p.LOGIN_OK, code)))
+        if login.down_link_ip and 0 < login.down_link_port:
+            out.slave = SlaveTarget(login.down_link_ip, login.down_link_port, code)
+        self._link_status(
+            DeviceStatusKind.ONLINE, now, out, down_link=f"{login.down_link_ip}:{login.down_link_port}"
+        )
+        log.info(
+            "jt809_logged_in", user_id=rec.user_id, platform=rec.label, edition=self.edition, peer=self.peer
+        )
+
+    def _link_status(self, kind: DeviceStatusKind, now: datetime, out: LinkOutput, **attrs: Any) -> None:
+        assert self.platform is not None
+        out.publish.append(
+            (
+                DEVICES_STATUS,
+                DeviceStatus(
+                    device_id=f"jt809:{self.platform.user_id}",
+                    protocol=Protocol.JT809,
+                    status=kind,
+                    occurred_at=now,
+                    received_at=now,
+                    peer=self.peer,
+                    attributes={"platform": self.platform.label, "link": "main", **attrs},
+                ),
+            )
+        )
+
+    def connection_lost(self, now: datetime) -> LinkOutput:
+        """The main link dropped without a logout: say so once."""
+        out = LinkOutput()
+        if self.platform is not None and not self.closed:
+            self._link_status(DeviceStatusKind.OFFLINE, now, out, reason="disconnected")
+        self.closed = True
+        return out
+
+    # -------------------------------------------------------------------- data
+
+    def _allowed(self, vm: p.VehicleMessage, raw: bytes, out: LinkOutput) -> bool:
+        assert self.platform is not None
+        if not self.platform.allows(vm.plate, vm.device_id):
+            out.dlq.append((raw, f"plate {vm.plate} not allowed for platform {self.platform.label}"))
+            return False
+        return True
+
+    def _vehicle(self, frame: p.Frame, now: datetime, out: LinkOutput) -> None:
+        vm = p.decode_vehicle(frame.body)
+        if not self._allowed(vm, frame.raw, out):
+            return
+        ed = self.edition or p.Edition.V2011
+        raw = frame.raw
+        if vm.sub_type == p.UP_EXG_MSG_REAL_LOCATION:
+            self._fix(vm, p.decode_1202(vm.data, ed), now, raw, out, backfill=False)
+        elif vm.sub_type == p.UP_EXG_MSG_HISTORY_LOCATION:
+            for pos in p.decode_1203(vm.data, ed):
+                self._fix(vm, pos, now, raw, out, backfill=True)
+        elif vm.sub_type == p.UP_EXG_MSG_REGISTER:
+            self._remember(self.registrations, vm.device_id, p.decode_1201(vm.data, ed))
+        elif vm.sub_type in (p.UP_EXG_MSG_RETURN_STARTUP_ACK, p.UP_EXG_MSG_RETURN_END_ACK):
+            out.answers.append({"msg_id": p.UP_EXG_MSG, "sub_type": vm.sub_type, "device_id": vm.device_id})
+        else:
+            out.answers.append(
+                {
+                    "msg_id": p.UP_EXG_MSG,
+                    "sub_type": vm.sub_type,
+                    "device_id": vm.device_id,
+                    "data": vm.data.hex()[:512],
+                }
+            )
+
+    def _warn(self, frame: p.Frame, now: datetime, out: LinkOutput) -> None:
+        vm = p.decode_vehicle(frame.body)
+        if not self._allowed(vm, frame.raw, out):
+            return
+        ed = self.edition or p.Edition.V2011
+        if vm.sub_type == p.UP_WARN_MSG_ADPT_INFO:
+            a = p.decode_1402(vm.data, ed)
+            attrs: dict[str, Any] = {"warn_type": a.warn_type, "warn_src": a.warn_src, "info_id": a.info_id}
+            if a.content:
+                attrs["info"] = a.content[:1024]
+            if a.source_platform:
+                attrs["source_platform_id"] = a.source_platform
+            self._alarm(
+                vm,
+                WARN_KINDS.get(a.name, AlarmKind.OTHER),
+                a.name,
+                Qualifier.NEW,
+                self._occurred(a.time, now),
+                now,
+                frame.raw.hex(),
+                out,
+                attrs,
+            )
+        elif vm.sub_type == p.UP_WARN_MSG_URGE_TODO_ACK:
+            sid, result = p.decode_1401(vm.data)
+            out.answers.append(
+                {
+                    "msg_id": p.UP_WARN_MSG,
+                    "sub_type": vm.sub_type,
+                    "device_id": vm.device_id,
+                    "supervision_id": sid,
+                    "result": result,
+                }
+            )
+        else:
+            out.answers.append(
+                {
+                    "msg_id": p.UP_WARN_MSG,
+                    "sub_type": vm.sub_type,
+                    "device_id": vm.device_id,
+                    "data": vm.data.hex()[:512],
+                }
+            )

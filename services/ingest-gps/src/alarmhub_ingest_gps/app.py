@@ -73,7 +73,9 @@ class GpsApp(Sink):
         self.producer = producer
         self.metrics = metrics
         self.registry = registry or VehicleRegistry(
-            settings.database_url, refresh_s=settings.registry_refresh_s
+            settings.database_url,
+            refresh_s=settings.registry_refresh_s,
+            on_reload=metrics.registry_reloads.inc,
         )
         self.session_config = SessionConfig(
             policy=settings.unregistered,

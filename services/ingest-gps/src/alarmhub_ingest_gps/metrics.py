@@ -43,6 +43,11 @@ class GpsMetrics:
             ["command", "result"],
             registry=registry,
         )
+        self.registry_reloads = Counter(
+            "alarmhub_ingest_gps_registry_reloads_total",
+            "vehicles re-read at once because dispatch notified a change (an owner arming or disarming)",
+            registry=registry,
+        )
         self.ownership_errors = Counter(
             "alarmhub_ingest_gps_ownership_write_errors_total",
             "session-ownership writes to Redis that failed (commands fall back)",

@@ -2,7 +2,9 @@
 
 Sessions need a synchronous lookup on every authentication and alarm (armed state, plate), so the
 gateway keeps the table in memory and re-reads it every ``refresh_s``; its own writes (flagged
-terminals, issued authentication codes) are applied to the view at once. Writes are best effort:
+terminals, issued authentication codes) are applied to the view at once. A change made elsewhere is
+taken at once too: dispatch commits ``NOTIFY alarmhub_vehicles, '<device id>'`` with the row (an owner
+arming or disarming), and the gateway, listening on its own connection, re-reads that vehicle. Writes are best effort:
 the authentication code is derived, not stored, so a lost write never locks a terminal out.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import asyncpg
 import structlog
@@ -21,6 +24,9 @@ __all__ = ["VehicleRegistry"]
 log = structlog.get_logger("alarmhub.ingest_gps.registry")
 
 _SELECT = "SELECT device_id, protocol, plate, plate_colour, armed, flagged, auth_code FROM vehicles"
+_SELECT_ONE = _SELECT + " WHERE device_id = $1"
+#: dispatch's NOTIFY channel (alarmhub_dispatch.owners.VEHICLES_CHANNEL): payload = a changed device id
+CHANNEL = "alarmhub_vehicles"
 _UPSERT = """
 INSERT INTO vehicles (device_id, protocol, plate, plate_colour, description, flagged, auth_code)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -31,13 +37,20 @@ ON CONFLICT (device_id) DO UPDATE SET
 
 
 class VehicleRegistry:
-    def __init__(self, database_url: str, *, refresh_s: float = 30.0) -> None:
+    def __init__(
+        self, database_url: str, *, refresh_s: float = 30.0, on_reload: Callable[[], object] | None = None
+    ) -> None:
         self._url = database_url
+        self._on_reload = on_reload
         self._refresh_s = refresh_s
         self._pool: asyncpg.Pool | None = None
         self._task: asyncio.Task[None] | None = None
         self.vehicles: dict[str, VehicleInfo] = {}
         self.loaded = False
+        self._listener: asyncpg.Connection | None = None
+        self._changed: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
+        self._reloader: asyncio.Task[None] | None = None
+        self.notified = 0
 
     def get(self, device_id: str) -> VehicleInfo | None:
         return self.vehicles.get(device_id)
@@ -49,16 +62,71 @@ class VehicleRegistry:
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("registry_unavailable", error=repr(exc))
         self._task = asyncio.create_task(self._loop(), name="registry-refresh")
+        self._reloader = asyncio.create_task(self._reload_changed(), name="registry-notified")
+        await self._listen()
+
+    async def _listen(self) -> None:
+        """LISTEN on its own connection (re-established by the periodic refresh when lost)."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            conn = await asyncpg.connect(self._url, timeout=10)
+            await conn.add_listener(CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("registry_listen_failed", error=repr(exc))
+            return
+        self._listener = conn
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            self._changed.put_nowait(payload)
+        except asyncio.QueueFull:  # a burst of edits: the periodic refresh reads them all anyway
+            log.warning("registry_notify_dropped", device_id=payload)
+
+    async def _reload_changed(self) -> None:
+        while True:
+            device_id = await self._changed.get()
+            try:
+                await self.reload(device_id)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("registry_reload_failed", device_id=device_id, error=repr(exc))
+
+    async def reload(self, device_id: str) -> None:
+        """Re-read one vehicle (it changed elsewhere); a deleted one leaves the view."""
+        await self._connect()
+        assert self._pool is not None
+        r = await self._pool.fetchrow(_SELECT_ONE, device_id)
+        if r is None:
+            self.vehicles.pop(device_id, None)
+        else:
+            self.vehicles[device_id] = VehicleInfo(
+                r["device_id"],
+                r["protocol"],
+                r["plate"],
+                r["plate_colour"],
+                r["armed"],
+                r["flagged"],
+                r["auth_code"],
+            )
+        self.notified += 1
+        if self._on_reload is not None:
+            self._on_reload()
+        log.info("registry_vehicle_reloaded", device_id=device_id, armed=bool(r and r["armed"]))
 
     async def _connect(self) -> None:
         if self._pool is None:
             self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=4, command_timeout=10)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._reloader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._listener is not None:
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                await self._listener.close()
+            self._listener = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -91,6 +159,7 @@ class VehicleRegistry:
                 await self.refresh()
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("registry_refresh_failed", error=repr(exc))
+            await self._listen()
 
     async def write(self, w: RegistryWrite) -> None:
         old = self.vehicles.get(w.device_id)

@@ -1,0 +1,40 @@
+"""The gateway's registry view takes a change made elsewhere at once (NOTIFY), not at its next refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+from alarmhub_ingest_gps.registry import CHANNEL, VehicleRegistry
+
+
+async def test_an_armed_flag_set_elsewhere_is_taken_at_once(stack: Any) -> None:
+    device = f"0137{uuid.uuid4().int % 10**8:08d}"
+    conn = await asyncpg.connect(stack.database_url)
+    reloaded = asyncio.Event()
+    # the periodic refresh never comes within the test: only the notification can bring the change
+    reg = VehicleRegistry(stack.database_url, refresh_s=3600, on_reload=reloaded.set)
+    try:
+        await conn.execute(
+            "INSERT INTO vehicles (device_id, protocol, plate) VALUES ($1, 'jt808', '粤B12345')", device
+        )
+        await reg.start()
+        info = reg.get(device)
+        assert info is not None and not info.armed
+        async with conn.transaction():  # what dispatch's arm route commits
+            await conn.execute("UPDATE vehicles SET armed = true WHERE device_id = $1", device)
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, device)
+        await asyncio.wait_for(reloaded.wait(), 5)
+        assert (reg.get(device) or info).armed
+        reloaded.clear()
+        async with conn.transaction():
+            await conn.execute("DELETE FROM vehicles WHERE device_id = $1", device)
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, device)
+        await asyncio.wait_for(reloaded.wait(), 5)
+        assert reg.get(device) is None
+        assert reg.notified == 2
+    finally:
+        await reg.stop()
+        await conn.close()

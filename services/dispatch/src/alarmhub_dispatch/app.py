@@ -42,6 +42,7 @@ from .demo_geo import demo_units, external_services
 from .devices import DeviceStatusStore
 from .lifecycle import Policy
 from .metrics import DispatchMetrics
+from .owner_notify import OwnerNotifier
 from .precedence import AlarmPrecedence
 from .routing import Router
 from .service import Dispatcher
@@ -75,8 +76,11 @@ class DispatchApp:
         registry: CollectorRegistry,
         *,
         gps_transport: httpx.AsyncBaseTransport | None = None,
+        owner_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
+        self._owner_transport = owner_transport
+        self.owners: OwnerNotifier | None = None
         self.metrics = DispatchMetrics(registry)
         self.kafka_metrics = KafkaMetrics(registry)
         self.store = Store(settings.database_url, max_size=settings.db_pool_size)
@@ -191,6 +195,12 @@ class DispatchApp:
         await self.producer.start()
         self.dispatcher = Dispatcher(self.store, tree, router, self.producer, self.metrics, self.policy)
         self.dispatcher.commands = self.vehicle_commands
+        self.owners = OwnerNotifier(
+            self.dispatcher,
+            hook_url=s.owner_hook_url,
+            transport=self._owner_transport,
+            track_interval_s=s.owner_track_interval_s,
+        )
         self.consumer = ConsumerPipeline(
             bootstrap=s.kafka_bootstrap,
             group=s.group,
@@ -302,6 +312,8 @@ class DispatchApp:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.dispatcher.drain_publisher(), 10)
         await self.sender.aclose()
+        if self.owners is not None:
+            await self.owners.close()
         await self.vehicle_commands.close()
         await self.producer.stop()
         await self.store.stop()
@@ -325,6 +337,8 @@ class DispatchApp:
         async with self.precedence.alarm():
             await self.dispatcher.handle_triaged(items)
         self.metrics.batch_seconds.observe(time.monotonic() - t0)
+        if self.owners is not None:
+            await self.owners.handle(items)  # after the incidents exist; slow parts run in the background
 
     async def handle_gps(self, msgs: Sequence[Message[Any]]) -> None:
         """Fixes → ``tracks``; vehicles with open incidents are followed and re-routed."""

@@ -132,6 +132,19 @@ class DispatchSettings(BaseServiceSettings):
         description="ingest-gps's command endpoint used when no gateway is known to "
         "hold the vehicle's session",
     )
+    owner_hook_url: str | None = Field(
+        default=None,
+        alias="ALARMHUB_DISPATCH_OWNER_HOOK_URL",
+        description="where a vehicle owner's notice is POSTed as JSON (an SMS/app gateway): a stolen car "
+        "dispatched, or one ambiguous signal to confirm; unset: the owner's own view only",
+    )
+    owner_track_interval_s: int = Field(
+        default=10,
+        ge=1,
+        le=3600,
+        alias="ALARMHUB_DISPATCH_OWNER_TRACK_INTERVAL_S",
+        description="position interval asked of a stolen, driving vehicle's terminal (JT/T 808 0x8202)",
+    )
     gps_redis_prefix: str | None = Field(
         default=None,
         alias="ALARMHUB_GPS_REDIS_PREFIX",

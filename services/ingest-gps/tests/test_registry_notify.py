@@ -25,13 +25,14 @@ async def test_an_armed_flag_set_elsewhere_is_taken_at_once(stack: Any) -> None:
         assert info is not None and not info.armed
         async with conn.transaction():  # what dispatch's arm route commits
             await conn.execute("UPDATE vehicles SET armed = true WHERE device_id = $1", device)
-            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, device)
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"vehicles:{device}")
         await asyncio.wait_for(reloaded.wait(), 5)
         assert (reg.get(device) or info).armed
         reloaded.clear()
-        async with conn.transaction():
+        async with conn.transaction():  # what a registry edit commits: the whole table is re-read
             await conn.execute("DELETE FROM vehicles WHERE device_id = $1", device)
-            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, device)
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, "accounts")  # not the gateway's table
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, "vehicles")
         await asyncio.wait_for(reloaded.wait(), 5)
         assert reg.get(device) is None
         assert reg.notified == 2

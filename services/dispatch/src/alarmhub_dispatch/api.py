@@ -18,6 +18,7 @@ from .routes import (
     cap,
     console,
     incidents,
+    owners,
     people,
     platforms,
     registry,
@@ -47,6 +48,7 @@ ORDER = (
     platforms.router,
     registry.router,
     theft.router,
+    owners.router,
     people.router,
     audit.router,
 )

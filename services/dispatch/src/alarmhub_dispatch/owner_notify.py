@@ -49,9 +49,6 @@ __all__ = ["OwnerNotifier", "notice_of"]
 log = get_logger("alarmhub.dispatch.owners")
 
 _VEHICLE_PROTOCOLS = frozenset({Protocol.JT808, Protocol.JT809, Protocol.GT06, Protocol.H02})
-_NOTICE_EXISTS = (
-    "SELECT 1 FROM incident_events WHERE incident_id = $1 AND data->'owner_notice'->>'decision' = $2 LIMIT 1"
-)
 
 
 #: signals of a vehicle on the move (alarmhub_events.VehicleSignal)
@@ -140,7 +137,7 @@ class OwnerNotifier:
             row = await store.get_incident(conn, incident_id, lock=True)
             if row is None:
                 return False
-            if await conn.fetchval(_NOTICE_EXISTS, incident_id, notice["decision"]):
+            if await store.has_owner_notice(conn, incident_id, notice["decision"]):
                 return False
             trans = Transition(
                 IncidentEventType.UPDATED,

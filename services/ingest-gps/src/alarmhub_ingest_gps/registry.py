@@ -3,8 +3,9 @@
 Sessions need a synchronous lookup on every authentication and alarm (armed state, plate), so the
 gateway keeps the table in memory and re-reads it every ``refresh_s``; its own writes (flagged
 terminals, issued authentication codes) are applied to the view at once. A change made elsewhere is
-taken at once too: dispatch commits ``NOTIFY alarmhub_vehicles, '<device id>'`` with the row (an owner
-arming or disarming), and the gateway, listening on its own connection, re-reads that vehicle. Writes are best effort:
+taken at once too: dispatch commits ``NOTIFY alarmhub_registry`` with its registry writes, and the gateway,
+listening on its own connection, re-reads the table (payload ``vehicles``: a registry edit) or one vehicle
+(``vehicles:<device id>``: an owner arming or disarming). Other tables' notices are not its business. Writes are best effort:
 the authentication code is derived, not stored, so a lost write never locks a terminal out.
 """
 
@@ -25,8 +26,10 @@ log = structlog.get_logger("alarmhub.ingest_gps.registry")
 
 _SELECT = "SELECT device_id, protocol, plate, plate_colour, armed, flagged, auth_code FROM vehicles"
 _SELECT_ONE = _SELECT + " WHERE device_id = $1"
-#: dispatch's NOTIFY channel (alarmhub_dispatch.owners.VEHICLES_CHANNEL): payload = a changed device id
-CHANNEL = "alarmhub_vehicles"
+#: dispatch's NOTIFY channel (alarmhub_dispatch.store.REGISTRY_CHANNEL): payload = a table or "vehicles:<id>"
+CHANNEL = "alarmhub_registry"
+_ALL = "vehicles"
+_ONE = "vehicles:"
 _UPSERT = """
 INSERT INTO vehicles (device_id, protocol, plate, plate_colour, description, flagged, auth_code)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -51,6 +54,7 @@ class VehicleRegistry:
         self._changed: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
         self._reloader: asyncio.Task[None] | None = None
         self.notified = 0
+        self._full_due = False
 
     def get(self, device_id: str) -> VehicleInfo | None:
         return self.vehicles.get(device_id)
@@ -78,6 +82,12 @@ class VehicleRegistry:
         self._listener = conn
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload != _ALL and not payload.startswith(_ONE):
+            return
+        if payload == _ALL:
+            if self._full_due:
+                return  # a whole-table refresh is already due: one serves a burst of edits
+            self._full_due = True
         try:
             self._changed.put_nowait(payload)
         except asyncio.QueueFull:  # a burst of edits: the periodic refresh reads them all anyway
@@ -85,11 +95,16 @@ class VehicleRegistry:
 
     async def _reload_changed(self) -> None:
         while True:
-            device_id = await self._changed.get()
+            payload = await self._changed.get()
             try:
-                await self.reload(device_id)
+                if payload == _ALL:
+                    self._full_due = False
+                    await self.refresh()
+                    self._reloaded()
+                else:
+                    await self.reload(payload[len(_ONE) :])
             except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("registry_reload_failed", device_id=device_id, error=repr(exc))
+                log.warning("registry_reload_failed", payload=payload, error=repr(exc))
 
     async def reload(self, device_id: str) -> None:
         """Re-read one vehicle (it changed elsewhere); a deleted one leaves the view."""
@@ -108,10 +123,13 @@ class VehicleRegistry:
                 r["flagged"],
                 r["auth_code"],
             )
+        log.info("registry_vehicle_reloaded", device_id=device_id, armed=bool(r and r["armed"]))
+        self._reloaded()
+
+    def _reloaded(self) -> None:
         self.notified += 1
         if self._on_reload is not None:
             self._on_reload()
-        log.info("registry_vehicle_reloaded", device_id=device_id, armed=bool(r and r["armed"]))
 
     async def _connect(self) -> None:
         if self._pool is None:

@@ -400,6 +400,18 @@ class Store:
         sets = ", ".join(f"{c}=${i + 2}" for i, c in enumerate(cols))
         await conn.execute(f"UPDATE incidents SET {sets} WHERE id=$1", incident_id, *fields.values())
 
+    @staticmethod
+    async def has_owner_notice(conn: asyncpg.Connection, incident_id: uuid.UUID, decision: str) -> bool:
+        """Whether the incident's timeline already told its vehicle's owner about this decision."""
+        return bool(
+            await conn.fetchval(
+                "SELECT 1 FROM incident_events WHERE incident_id=$1"
+                " AND data->'owner_notice'->>'decision' = $2 LIMIT 1",
+                incident_id,
+                decision,
+            )
+        )
+
     async def append_transitions(
         self, conn: asyncpg.Connection, row: dict[str, Any], transitions: Sequence[Transition]
     ) -> list[IncidentEvent]:

@@ -16,8 +16,13 @@ from ._base import TableStore, changed_none
 
 __all__ = ["REGISTRY_CHANNEL", "RegistryStore"]
 
-# ingest services may LISTEN here to reload a registry at once instead of waiting for their refresh timer
+# ingest services may LISTEN here to reload a registry at once instead of waiting for their refresh timer;
+# the payload names the table ("vehicles", "accounts", "platforms", …) or one row of it ("vehicles:<device id>")
 REGISTRY_CHANNEL = "alarmhub_registry"
+
+_VEHICLE_STATE = (
+    "SELECT device_id, protocol, plate, plate_colour, armed, updated_at FROM vehicles WHERE device_id=$1"
+)
 
 _PLATFORM_COLUMNS = (
     "user_id, password, gnss_center_id, name, encrypt, allowed, disabled, link_status, link_changed_at,"
@@ -80,6 +85,38 @@ class RegistryStore(TableStore):
             " ORDER BY at DESC LIMIT 1",
             device_id,
         )
+
+    # -- a vehicle owner's view and arming -----------------------------------------------------------
+    async def vehicle_state(self, device_id: str) -> dict[str, Any] | None:
+        """The vehicle's row, its latest fix of the last 24 hours and its open incident (None: no vehicle)."""
+        row = await self.p.fetchrow(_VEHICLE_STATE, device_id)
+        if row is None:
+            return None
+        fix = await self.p.fetchrow(
+            "SELECT at, lat, lon, speed_kmh FROM tracks WHERE device_id=$1 AND at >= now() - interval '24 hours'"
+            " ORDER BY at DESC LIMIT 1",
+            device_id,
+        )
+        incident = await self.p.fetchrow(
+            "SELECT * FROM incidents WHERE source_device_id=$1 AND status <> 'closed' ORDER BY opened_at DESC LIMIT 1",
+            device_id,
+        )
+        return {
+            "vehicle": dict(row),
+            "fix": dict(fix) if fix else None,
+            "incident": dict(incident) if incident else None,
+        }
+
+    async def set_armed(self, device_id: str, armed: bool) -> bool:
+        """Arm or disarm a vehicle; the gateways are told in the same transaction (``vehicles:<id>``)."""
+        async with self.p.acquire() as conn, conn.transaction():
+            done = await conn.execute(
+                "UPDATE vehicles SET armed=$2, updated_at=now() WHERE device_id=$1", device_id, armed
+            )
+            if changed_none(done):
+                return False
+            await conn.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, f"vehicles:{device_id}")
+        return True
 
     # -- JT/T 809 platforms ----------------------------------------------------------------------
     async def platform_user(self, name: str) -> int | None:

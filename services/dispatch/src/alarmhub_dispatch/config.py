@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from alarmhub_runtime import BaseServiceSettings
 from pydantic import Field, model_validator
 
@@ -156,6 +158,25 @@ class DispatchSettings(BaseServiceSettings):
         description="send each command to the gateway holding the session (Redis)",
     )
     migrate: bool = Field(default=True, alias="ALARMHUB_MIGRATE", description="apply the schema at start")
+    map_tile_url: str = Field(
+        default="",
+        alias="ALARMHUB_MAP_TILE_URL",
+        description="XYZ tile URL of the console's base map ({z}/{x}/{y}), e.g. the police GIS; "
+        "empty: the MBTiles file's tiles, or none",
+    )
+    map_attribution: str = Field(default="", alias="ALARMHUB_MAP_ATTRIBUTION", description="shown on the map")
+    map_tile_crs: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84",
+        alias="ALARMHUB_MAP_TILE_CRS",
+        description="coordinate system the tiles are drawn in; gcj02: the console converts WGS-84 "
+        "areas and markers before drawing them",
+    )
+    map_max_zoom: int = Field(default=18, ge=1, le=24, alias="ALARMHUB_MAP_MAX_ZOOM")
+    map_mbtiles: str | None = Field(
+        default=None,
+        alias="ALARMHUB_MAP_MBTILES",
+        description="local MBTiles file served at /map/tiles/{z}/{x}/{y}.<format> (isolated networks)",
+    )
 
     @model_validator(mode="after")
     def _dev_token_needs_dev_mode(self) -> DispatchSettings:

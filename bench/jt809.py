@@ -34,6 +34,7 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime
+from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ PASSWORD = "bench809"
 
 
 def _loader(
-    port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float, cpu: Any
+    port: int, user_id: int, positions: int, ready: MpEvent, go: MpEvent, timeout: float, cpu: Any
 ) -> None:
     import uvloop
 
@@ -50,7 +51,7 @@ def _loader(
 
 
 async def _load(
-    port: int, user_id: int, positions: int, ready: mp.Event, go: mp.Event, timeout: float, cpu: Any
+    port: int, user_id: int, positions: int, ready: MpEvent, go: MpEvent, timeout: float, cpu: Any
 ) -> None:
     from alarmhub_ingest_gps.protocols import jt809 as p
     from alarmhub_sim.jt809 import plates

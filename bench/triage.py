@@ -521,8 +521,8 @@ def main() -> None:
         )
         summary["total_cpu_us_per_event_reference"] = round(
             sum(
-                summary[f"{k}_reference"]
-                for k in (  # type: ignore[misc]
+                summary[f"{k}_reference"]  # type: ignore[misc]
+                for k in (
                     "us_per_event_cpu",
                     "redis_us_per_event_cpu",
                     "broker_us_per_event_cpu",
@@ -532,8 +532,8 @@ def main() -> None:
         )
         summary["total_cpu_us_per_event_new"] = round(
             sum(
-                summary[f"{k}_new"]
-                for k in (  # type: ignore[misc]
+                summary[f"{k}_new"]  # type: ignore[misc]
+                for k in (
                     "us_per_event_cpu",
                     "redis_us_per_event_cpu",
                     "broker_us_per_event_cpu",
@@ -570,13 +570,13 @@ def main() -> None:
                 {
                     "triage_us_per_event_cpu_over_baseline": round(
                         float(svc["us_per_event_cpu"]) - float(base["us_per_event_cpu"]), 1
-                    ),  # type: ignore[arg-type]
+                    ),
                     "service_vs_baseline_throughput": round(
                         float(svc["events_per_s"]) / max(1.0, float(base["events_per_s"])), 2
                     ),
                 }
             )
-        )  # type: ignore[arg-type]
+        )
 
 
 def _print(outs: list[dict[str, object]]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from alarmhub_events import Actor, Decision, IncidentEventType, IncidentStatus, TriagedAlarm, Verdict
 
@@ -160,7 +160,7 @@ def apply_triaged(
     fields = {"updated_at": now, "alarm_count": row["alarm_count"] + 1}
     trans = []
     status = IncidentStatus(row["status"])
-    changed = {}
+    changed: dict[str, Any] = {}
     if t.priority < row["priority"]:
         fields["priority"] = t.priority
         changed["priority"] = t.priority
@@ -299,7 +299,7 @@ def apply_action(
     if action == "close":
         verdict = body.get("verdict")
         try:
-            v = Verdict(verdict)
+            v = Verdict(cast(str, verdict))  # None or a wrong value: ValueError
         except ValueError:
             raise ValueError("verdict must be genuine, false_alarm or test") from None
         data["verdict"] = v.value

@@ -114,8 +114,8 @@ def parse_cameras_csv(text: str, *, max_rows: int = 250_000) -> list[dict[str, A
         except ValueError as exc:
             raise CsvError(f"line {n}: {exc}") from exc
         if (lat is None) != (lon is None) or (
-            lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180)
-        ):  # type: ignore[operator]
+            lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180)
+        ):
             raise CsvError(f"line {n}: lat/lon missing one half or out of range")
         network, category = get("network"), get("category")
         if network is not None and network not in NETWORKS:

@@ -86,7 +86,7 @@ class GpsApp(Sink):
             max_refused=settings.max_refused,
         )
         reg, cfg = self.registry, self.session_config
-        common = dict(
+        common: dict[str, Any] = dict(
             host=settings.host,
             idle_timeout_s=settings.idle_timeout_s,
             login_timeout_s=settings.login_timeout_s,
@@ -100,7 +100,7 @@ class GpsApp(Sink):
                 metrics,
                 port=settings.jt808_port,
                 **common,
-            ),  # type: ignore[arg-type]
+            ),
             "gt06": GpsServer(
                 "gt06",
                 lambda peer: Gt06Session(reg, cfg, peer),
@@ -108,7 +108,7 @@ class GpsApp(Sink):
                 metrics,
                 port=settings.gt06_port,
                 **common,
-            ),  # type: ignore[arg-type]
+            ),
             "h02": GpsServer(
                 "h02",
                 lambda peer: H02Session(reg, cfg, peer),
@@ -116,7 +116,7 @@ class GpsApp(Sink):
                 metrics,
                 port=settings.h02_port,
                 **common,
-            ),  # type: ignore[arg-type]
+            ),
         }
         # JT/T 809: lower-level platforms forward whole fleets over one main link each.
         self.platforms = PlatformDirectory()

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 import orjson
 from alarmhub_events import AlarmEvent, Decision, Reason, Timestamp, TriagedAlarm, utcnow
@@ -86,7 +87,7 @@ class BatchResult:
                 event_id=uuid.UUID(it.decision_id),
                 incident_id=it.incident_id,
                 event=it.event,
-                decision=Decision(it.decision),
+                decision=Decision(cast(str, it.decision)),  # decided items have one
                 score=it.score,
                 priority=it.priority,
                 reasons=it.reasons,

@@ -68,9 +68,10 @@ def test_location() -> None:
 def test_location_acc_and_southwest() -> None:
     pos = gt06.decode(msg(LOCATION_ACC))
     assert isinstance(pos, Position)
-    assert (
-        pos.lat < 0 and pos.lon < 0 and pos.attributes["acc"] is True
-    )  # traccar: ignition false in its decoder variant
+    # a VXT01 unit (0x12 of 31 content bytes): after the LBS block comes terminal information 0x40
+    # (ACC bit clear) and the power, 13.93 V; traccar asserts ignition false for this frame
+    assert pos.lat < 0 and pos.lon < 0 and pos.attributes["acc"] is False
+    assert pos.attributes["power_v"] == 13.93
 
 
 def test_alarm_packets() -> None:

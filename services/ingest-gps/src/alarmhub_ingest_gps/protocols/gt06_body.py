@@ -9,7 +9,8 @@ Concox's GT06 family and its clones reuse three blocks in different packets:
   status block start their LBS block with a length byte (8 or 9 for the common 9-byte block, by
   vendor; longer for other cell layouts, which are skipped by it). Packets without it use fixed widths
   per type. Two clones of 0x16 are told by their length: 31 content bytes (VXT01: no LBS length byte,
-  no alarm code) and 33 (SEEWORLD: a 4-byte cell id).
+  no alarm code) and 33 (SEEWORLD: a 4-byte cell id); VXT01's 0x12 (31 bytes) ends with a status
+  block (terminal information, power, GSM signal) where GT06N units put one ACC byte.
 - **Status**: terminal information (bit 0 armed, 1 ACC, 2 charging, 3–5 alarm, 7 oil cut), voltage or
   battery level, GSM signal, alarm code, language. Some packets (0x27, 0xA4, 0x39) extend the alarm
   code to 12 bits with the language byte's high nibble.
@@ -254,6 +255,11 @@ def decode_body(
         at = _lbs(c, at, layout, attrs)
     if layout.status:
         _status(c, at, layout, model, attrs, alarms)
+    elif protocol == 0x12 and len(c) == 31 and len(c) >= at + 5:
+        # VXT01: terminal information (bit 1 ACC), power (0.01 V), GSM signal, alarm extension
+        attrs.update(terminal_attrs(c[at]))
+        attrs["power_v"] = int.from_bytes(c[at + 1 : at + 3], "big") / 100
+        attrs["gsm_signal"] = c[at + 3]
     elif protocol in (0x12, 0x22, 0xA0) and len(c) > at:
         attrs["acc"] = bool(c[at])  # GT06N: one ACC byte after the LBS block
     alarms = list(dict.fromkeys(alarms))

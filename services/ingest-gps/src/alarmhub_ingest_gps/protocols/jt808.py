@@ -6,8 +6,10 @@ Pure: bytes in, dataclasses or bytes out. The layers are the ones of the standar
   last byte is the XOR of every byte of header and body. :class:`Framer` splits a TCP stream into
   unescaped frames and drops garbage between them; :func:`parse_frame` checks the XOR and the header.
 - **Header** — message id, body properties (10-bit length, 3-bit encryption, sub-package flag and,
-  from 2019, the version flag that adds a protocol-version byte and widens the BCD phone number from
-  6 to 10 bytes), serial number, and the sub-package total/index.
+  from 2019, the version flag that adds a protocol-version byte and widens the terminal number from
+  6 to 10 bytes), the terminal number (BCD by the standard, hex digits a–f from some vendors: kept as
+  sent), serial number, and the sub-package total/index.
+- **Vendors' items** of 0x0200 that carry alarms are read by :mod:`.jt808_items`.
 - **Body** — one decoder per terminal message we serve (0x0001, 0x0002, 0x0003, 0x0100, 0x0102,
   0x0200, 0x0201, 0x0704); builders for the platform side (0x8001, 0x8100, 0x8201, 0x8202, 0x8300).
 

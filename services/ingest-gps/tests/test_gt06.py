@@ -174,3 +174,16 @@ def test_command_replies() -> None:
     assert gt06.decode(msg(iccid)) == {"iccid": "89882390000097302650"}
     utf16 = "797900262100000000020043006f006d006d0061006e00640020006500720072006f0072002100236e850d0a"
     assert gt06.decode(msg(utf16)) == {"result": "Command error!"}
+
+
+def test_0xa2_is_a_position_only_on_lw_4g_units() -> None:
+    # TRACCAR (9e5c458a): a GK310's 0xA2 is a Wi-Fi list; read as a GPS block it would be refused (and
+    # the unit's packet dead-lettered) — it is answered and left uninterpreted instead
+    wifi = (
+        "787895a2180b0f0f1d2602dc65000069810000000009569e9648000069810000000009569e3255000069810000000009569e0052"
+        "000069810000000009569ec846000069810000000009569e6432000000000000000000000000000000000000000000000000"
+        "0000ff06f27cf64f17e13c909a4a53778c3dc83a350fa1b84522976d5ea4854854af976b9ab04cb04e26d703925102a1ce55"
+        "0d0a"
+    )
+    m = msg(wifi)
+    assert m.protocol == 0xA2 and gt06.decode(m) is None

@@ -274,6 +274,8 @@ def decode(
     if p == ALARM_JC:
         pos, attrs, alarms = gt06_body.decode_alarm_95(msg.content, tz_hours)
         return pos if pos is not None else _no_fix(attrs, alarms)
+    if p == 0xA2 and len(msg.content) != 59:
+        return None  # 0xA2 is a GPS packet only on LW 4G units (59 content bytes); GK310's is a Wi-Fi list
     if p in gt06_body.LAYOUTS:
         pos, attrs, alarms = gt06_body.decode_body(p, msg.content, tz_hours, model)
         return pos if pos is not None else _no_fix(attrs, alarms)

@@ -187,3 +187,19 @@ def test_0xa2_is_a_position_only_on_lw_4g_units() -> None:
     )
     m = msg(wifi)
     assert m.protocol == 0xA2 and gt06.decode(m) is None
+
+
+# TRACCAR (9e5c458a): a 0x70 modular packet — GPS module 0x33 and event module 0x34 = 0x12 (removed)
+MODULAR_REMOVED = (
+    "797900a87000000001020035000101003300125d7e3a180600d504b598f708814b3a001d1500340006125d7e39dc00001100"
+    "0a012e02620000000000000001000803537601000129800002000803102608593397620003000a8901260852293397626600"
+    "1800020172002b000114002c00045d7df3c70009000106000a000109002800010d002e00040000f25d002a00011100290004"
+    "0000017e0030000a000100b4000a00b402d0000591250d0a"
+)
+
+
+def test_modular_packet_0x70() -> None:
+    m = msg(MODULAR_REMOVED)
+    pos = gt06.decode(m)
+    assert isinstance(pos, Position) and pos.alarms == ("removal",) and gt06.needs_reply(m)
+    assert pos.time is not None and pos.attributes["event"] == 0x12

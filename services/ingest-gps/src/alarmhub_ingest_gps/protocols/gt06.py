@@ -44,6 +44,7 @@ ALARM_3 = 0x27
 INFO = 0x94
 STRING_INFO_2 = 0x21
 ALARM_JC = 0x95
+MODULAR = 0x70
 LBS_STATUS = 0x19
 FENCE_ALARM = 0xA4
 LBS_ALARM = 0xA5
@@ -274,6 +275,9 @@ def decode(
     if p == ALARM_JC:
         pos, attrs, alarms = gt06_body.decode_alarm_95(msg.content, tz_hours)
         return pos if pos is not None else _no_fix(attrs, alarms)
+    if p == MODULAR:
+        pos, attrs, alarms = gt06_body.decode_modular(msg.content)
+        return pos if pos is not None else _no_fix(attrs, alarms)
     if p == 0xA2 and len(msg.content) != 59:
         return None  # 0xA2 is a GPS packet only on LW 4G units (59 content bytes); GK310's is a Wi-Fi list
     if p in gt06_body.LAYOUTS:
@@ -288,7 +292,19 @@ def decode(
 
 #: Packets a terminal retransmits until answered: login, heartbeats and every alarm packet.
 _ANSWERED = frozenset(
-    {LOGIN, HEARTBEAT, HEARTBEAT_2, ALARM, ALARM_2, ALARM_3, ALARM_JC, LBS_STATUS, FENCE_ALARM, LBS_ALARM}
+    {
+        LOGIN,
+        HEARTBEAT,
+        HEARTBEAT_2,
+        ALARM,
+        ALARM_2,
+        ALARM_3,
+        ALARM_JC,
+        LBS_STATUS,
+        FENCE_ALARM,
+        LBS_ALARM,
+        MODULAR,
+    }
 )
 
 

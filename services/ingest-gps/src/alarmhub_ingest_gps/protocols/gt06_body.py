@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ._common import FrameError, Position, local_to_utc
@@ -350,3 +351,58 @@ def _flags_position(lat_u: int, lon_u: int, flags: int, speed: float, time: Any)
         heading_deg=float(flags & 0x03FF) if (flags & 0x03FF) <= 360 else None,
         attributes={},
     )
+
+
+#: 0x70 module 0x34 event codes → our alarm names.
+_MODULE_EVENTS = {
+    0x10: "door",
+    0x12: "removal",
+    0x14: "geofence_enter",
+    0x15: "geofence_exit",
+    0x1A: "low_battery",
+    0x1B: "overspeed",
+    0x1D: "power_off",
+    0x20: "vibration",
+    0x21: "power_cut",
+    0x23: "tamper",
+}
+
+
+def decode_modular(c: bytes) -> tuple[Position | None, dict[str, Any], list[str]]:
+    """0x70: a list of modules ``type:2 length:2 value``. Module 0x33 is a GPS fix (UTC seconds,
+    satellites, altitude, latitude, longitude, speed, course/status word), 0x34 an event (the alarm),
+    0x09 satellites, 0x18 battery (10 mV), 0x03 the ICCID; the rest is skipped by its length."""
+    attrs: dict[str, Any] = {}
+    alarms: list[str] = []
+    pos: Position | None = None
+    at = 0
+    while at + 4 <= len(c):
+        kind = int.from_bytes(c[at : at + 2], "big")
+        n = int.from_bytes(c[at + 2 : at + 4], "big")
+        value = c[at + 4 : at + 4 + n]
+        at += 4 + n
+        if len(value) < n:
+            raise FrameError(f"0x70 module 0x{kind:02x} truncated")
+        if kind == 0x33 and n >= 18:
+            seconds, sats, alt, lat_u, lon_u, speed, flags = struct.unpack_from(">IBhIIBH", value)
+            time = datetime.fromtimestamp(seconds, UTC) if seconds else None
+            pos = _flags_position(lat_u, lon_u, flags, float(speed), time)
+            pos.altitude_m = float(alt)
+            attrs["satellites"] = sats
+        elif kind == 0x34 and n >= 1:
+            attrs["event"] = value[0]
+            name = _MODULE_EVENTS.get(value[0])
+            if name:
+                alarms.append(name)
+        elif kind == 0x09 and n >= 1:
+            attrs["satellites"] = value[0]
+        elif kind == 0x18 and n >= 2:
+            attrs["battery_v"] = int.from_bytes(value[:2], "big") / 100
+        elif kind == 0x03 and n >= 10:
+            attrs["iccid"] = value[:10].hex()
+    if pos is not None:
+        pos.attributes.update(attrs)
+        pos.alarms = tuple(alarms)
+        if alarms:
+            pos.attributes["alarm"] = alarms[0]
+    return pos, attrs, alarms

@@ -203,3 +203,19 @@ def test_modular_packet_0x70() -> None:
     pos = gt06.decode(m)
     assert isinstance(pos, Position) and pos.alarms == ("removal",) and gt06.needs_reply(m)
     assert pos.time is not None and pos.attributes["event"] == 0x12
+
+
+# TRACCAR (9e5c458a): 0x22 of an NT20 unit — location source, IMEI and device time before the GPS block,
+# a status block with power after the LBS block
+NT20_LOCATION = (
+    "78783c22010357789648774484180c06142038180c06142038cb03313ee4061fe98300185e09000000000000000046098428"
+    "4c000200000000017101d6f35d0d0a"
+)
+
+
+def test_nt_units_0x22_layout() -> None:
+    pos = gt06.decode(msg(NT20_LOCATION), model="NT20")
+    assert isinstance(pos, Position) and -90 <= pos.lat <= 90 and -180 <= pos.lon <= 180
+    assert "power_v" in pos.attributes
+    with pytest.raises(FrameError, match="out of range"):  # without the model the bytes are misread
+        gt06.decode(msg(NT20_LOCATION))

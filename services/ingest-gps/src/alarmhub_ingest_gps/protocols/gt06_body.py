@@ -48,8 +48,10 @@ class Layout:
     cid_width: int = 3
     lbs_length: bool = False
     """The LBS block starts with its own length byte."""
-    power_first: bool = False
-    """A network byte and a 2-byte power value (0.01 V) precede the status block (0xA2)."""
+    network_byte: bool = False
+    """A network-indicator byte precedes the status block (0xA2)."""
+    power: bool = False
+    """A 2-byte power value (0.01 V) follows the terminal information (0xA2, NT units' 0x22/0x25)."""
     wide_alarm: bool = False
     """The alarm code takes the language byte's high nibble as bits 8–11."""
     wide_mnc: bool = False
@@ -79,7 +81,7 @@ LAYOUTS: dict[int, Layout] = {
     0x32: _GPS_LBS_STATUS,
     0xA4: Layout(True, True, True, lbs_length=True, wide_alarm=True),  # multi-fence alarm
     0xA0: Layout(True, True, False, lac_width=4, cid_width=8),  # 4G GPS + LBS
-    0xA2: Layout(True, True, True, lac_width=4, cid_width=8, power_first=True),  # LWxG
+    0xA2: Layout(True, True, True, lac_width=4, cid_width=8, network_byte=True, power=True),  # LW 4G
     0x19: Layout(False, True, True),  # LBS + status (alarm without GPS)
     0xA5: Layout(False, True, True, lac_width=4, cid_width=8),  # 4G LBS alarm
 }
@@ -129,6 +131,11 @@ _LW = {0x18: "collision", 0x19: "harsh_acceleration"}  # LW… (Jimi LW4G and ki
 _SEEWORLD = {0x28: "sharp_turn", 0x29: "collision"}
 _VL = {0x09: "tow", 0x28: "power_off", 0x30: "harsh_braking"}  # VL103, LL303, VL512, G18
 _VL_MODELS = frozenset({"VL103", "LL303", "VL512", "G18"})
+#: Units whose 0x22/0x25 start with a location-source byte, the IMEI and a device time, and end with a
+#: status block with power
+NT_MODELS = frozenset({"NT11", "NT20", "NT26", "NT40", "NT46", "VL100", "XT40"})
+_NT = Layout(True, True, True, lbs_length=True, power=True)
+_NT_25 = Layout(True, True, True, cid_width=4, lbs_length=True, power=True)
 
 #: Terminal-information bits 3–5 → alarm name.
 TERMINAL_ALARM = {1: "vibration", 2: "power_cut", 3: "low_battery", 4: "sos", 6: "geofence", 7: "removal"}
@@ -208,32 +215,35 @@ def _lbs(c: bytes, pos: int, layout: Layout, attrs: dict[str, Any]) -> int:
 def _status(
     c: bytes, pos: int, layout: Layout, model: str | None, attrs: dict[str, Any], alarms: list[str]
 ) -> int:
-    if layout.power_first:
-        if len(c) < pos + 3:
-            return pos
-        attrs["power_v"] = int.from_bytes(c[pos + 1 : pos + 3], "big") / 100
-        pos += 3
-    if len(c) < pos + 4:
+    if layout.network_byte:
+        pos += 1
+    if len(c) < pos + 1:
         return pos
     info = c[pos]
+    pos += 1
     attrs.update(terminal_attrs(info))
     attrs["terminal_info"] = info
-    attrs["voltage_level"] = c[pos + 1]
-    attrs["gsm_signal"] = c[pos + 2]
-    code = c[pos + 3]
-    if layout.wide_alarm and len(c) > pos + 4:
-        code += (c[pos + 4] >> 4) << 8
+    if layout.power and len(c) >= pos + 2:
+        attrs["power_v"] = int.from_bytes(c[pos : pos + 2], "big") / 100
+        pos += 2
     name = TERMINAL_ALARM.get((info >> 3) & 0x07)
     if layout.no_alarm_code and name == "removal":
         name = "overspeed"  # VXT01 says overspeed with terminal alarm 7
     if name:
         alarms.append(name)
+    if len(c) < pos + 3:
+        return pos
+    attrs["voltage_level"] = c[pos]
+    attrs["gsm_signal"] = c[pos + 1]
+    code = c[pos + 2]
+    if layout.wide_alarm and len(c) > pos + 3:
+        code += (c[pos + 3] >> 4) << 8
     if code and not layout.no_alarm_code:
         attrs["alarm_code"] = code
         coded = alarm_name(code, model)
         if coded:
             alarms.append(coded)
-    return pos + 4
+    return pos + 3
 
 
 def decode_body(
@@ -241,7 +251,12 @@ def decode_body(
 ) -> tuple[Position | None, dict[str, Any], list[str]]:
     """A packet of :data:`LAYOUTS`: its position (``None`` without a GPS block), attributes and alarms."""
     layout = LAYOUTS[protocol]
-    if protocol == 0x16 and len(c) == 31:
+    if protocol == 0x12 and (model or "").upper() == "QH302R":
+        c = c[8:]  # the IMEI comes first on this model
+    if protocol in (0x22, 0x25) and (model or "").upper() in NT_MODELS:
+        layout = _NT if protocol == 0x22 else _NT_25
+        c = c[15:]  # location source, IMEI (8), device time (6)
+    elif protocol == 0x16 and len(c) == 31:
         layout = _VXT01
     elif protocol == 0x16 and len(c) == 33:
         layout = _SEEWORLD_16

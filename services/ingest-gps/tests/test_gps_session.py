@@ -394,3 +394,42 @@ def test_jt808_fixes_built_and_serialized_without_pydantic_equal_the_models() ->
         assert topic == TELEMETRY_GPS
         assert key == fix.device_id and json.loads(value) == json.loads(validated.to_bytes())
         assert GpsFix.from_bytes(value) == validated
+
+
+# traccar Jt808ProtocolDecoderTest (9e5c458a): the 0xEB extended block's 0x0089 word with bit 12 low
+# (the unit was removed from its mount) — a vendor's item, not a bit of the standard's alarm word
+REMOVED_FRAME = bytes.fromhex(
+    "7e020000530095900689830016000000000000000b00a2394803a925f800000000000025112411514701040000003e300115"
+    "310113eb29000c00b28988228066613427450900060089ffffefff000600c5ffffffef0004002d0fa5000300a85c757e"
+)
+
+
+def test_vendor_item_alarm_is_published() -> None:
+    phone = "009590068983"
+    s = Jt808Session({}, CFG)
+    register_and_auth(s, phone)
+    out = s.feed(REMOVED_FRAME, NOW)
+    alarms = [e for t, e in out.publish if t == ALARMS_RAW]
+    assert len(alarms) == 1 and isinstance(alarms[0], AlarmEvent)
+    assert alarms[0].kind == "tamper" and alarms[0].code == "removal" and alarms[0].qualifier == "new"
+
+
+def test_auth_code_with_non_ascii_text_is_refused_not_raised() -> None:
+    # found by the corpus-seeded fuzzing: a 0x0102 whose code decodes to non-ASCII text
+    s = Jt808Session({}, CFG)
+    out = s.feed(jt808.encode_frame(0x0102, PHONE, 2, b"\xb2\xe2\xff\xff11"), NOW)
+    assert jt808.parse_frame(bytes(out.reply)).body[4] == jt808.RESULT_FAILURE and not s.authenticated
+
+
+def test_gt06_alarm_variants_are_published() -> None:
+    # traccar Gt06ProtocolDecoderTest (9e5c458a): 0xA4 multi-fence alarm (code 0x0C, tamper) and a 0x95
+    # camera alarm (event 0x01 with a position: SOS), after a login
+    login = bytes.fromhex("78780D01086471700328358100093F040D0A")
+    a4 = bytes.fromhex(
+        "78782da41a0509160203cf05be31f80c306530001c0010012ed000007ef40000000006428b074205041302ff0009389c0d0a"
+    )
+    s = Gt06Session({}, CFG)
+    s.feed(login, NOW)
+    out = s.feed(a4, NOW)
+    kinds = [e.kind for t, e in out.publish if t == ALARMS_RAW]
+    assert kinds == ["tamper"] and out.reply  # answered like every alarm packet

@@ -685,3 +685,13 @@ def test_2019_header_around_2011_gnss_body() -> None:
     pos = p.decode_1202(vm.data, p.Edition.V2019)
     assert (pos.lat, pos.lon) == (34.674454, 112.414833) and pos.alarm_bits == 1
     assert pos.time == datetime(2025, 9, 29, 9, 54, 43, tzinfo=UTC) and pos.heading_deg == 123
+
+
+def test_session_2019_alarm_body_under_a_2011_header_is_an_alarm() -> None:
+    # the 2019 0x1400 head has no plate; the link reads it from the alarm body (川A12345, colour 1)
+    s, _ = logged_in()
+    out = s.feed(WARN_MIXED, NOW)
+    [(topic, ev)] = out.publish
+    assert topic == ALARMS_RAW and isinstance(ev, AlarmEvent)
+    assert ev.kind == AlarmKind.OVERSPEED and ev.code == "overspeed" and ev.source.device_id == "川A12345:1"
+    assert ev.attributes["source_platform_id"] == "12345678912"

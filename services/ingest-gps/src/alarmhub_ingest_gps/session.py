@@ -178,6 +178,9 @@ ALARM_KINDS: dict[str, AlarmKind] = {
     "illegal_door_open": AlarmKind.VEHICLE_THEFT,
     "displacement": AlarmKind.VEHICLE_THEFT,
     "removal": AlarmKind.TAMPER,
+    "tamper": AlarmKind.TAMPER,
+    "movement": AlarmKind.VEHICLE_THEFT,
+    "tow": AlarmKind.VEHICLE_THEFT,
     "door": AlarmKind.VEHICLE_THEFT,
     "armed_ignition": AlarmKind.VEHICLE_THEFT,
     "armed_movement": AlarmKind.VEHICLE_THEFT,
@@ -635,6 +638,8 @@ class Jt808Session(_Base):
     def _location(self, pos: Position, now: datetime, raw: str | bytes, out: Output) -> None:
         bits = pos.alarm_bits
         names = frozenset(jt808.ALARM_BITS[b] for b in jt808.ALARM_BITS if bits >> b & 1) if bits else _NONE
+        if pos.alarms:  # vendors' items (protocols/jt808_items.py)
+            names = names | frozenset(pos.alarms)
         self._position(pos, names, now, raw, out, acc=bool(pos.status_bits & 0x01))
 
     def _register(self, msg: jt808.Message, device: str, out: Output) -> None:
@@ -669,8 +674,12 @@ class Jt808Session(_Base):
         h = msg.header
         auth = jt808.decode_auth(msg.body, is_2019=h.is_2019)
         info = self._lookup(device)
-        ok = hmac.compare_digest(auth.code, derive_auth_code(self.config.auth_secret, device)) or bool(
-            info and info.auth_code and hmac.compare_digest(auth.code, info.auth_code)
+        # bytes, not str: compare_digest refuses non-ASCII text, and a code is whatever the terminal sent
+        code = auth.code.encode("utf-8", "surrogateescape")
+        ok = hmac.compare_digest(code, derive_auth_code(self.config.auth_secret, device).encode()) or bool(
+            info
+            and info.auth_code
+            and hmac.compare_digest(code, info.auth_code.encode("utf-8", "surrogateescape"))
         )
         if ok and not self._admit(device, out):
             ok = False
@@ -750,7 +759,10 @@ class Gt06Session(_Base):
             return
         raw = msg.raw.hex()
         if isinstance(payload, gt06.Heartbeat):
-            names = frozenset({payload.attributes["alarm"]} if "alarm" in payload.attributes else ())
+            listed = payload.attributes.get("alarms") or (
+                [payload.attributes["alarm"]] if "alarm" in payload.attributes else []
+            )
+            names = frozenset(n for n in listed if isinstance(n, str))
             self._edges(names, now, now, raw, out, {"terminal_info": payload.terminal_info})
             self._state(
                 bool(payload.terminal_info & 0x02),
@@ -762,9 +774,9 @@ class Gt06Session(_Base):
                 {"terminal_info": payload.terminal_info},
             )
         elif isinstance(payload, Position):
-            alarm_packet = msg.protocol in (gt06.ALARM, gt06.ALARM_2, gt06.ALARM_3)
-            name = payload.attributes.get("alarm")
-            names = frozenset({name} if alarm_packet and isinstance(name, str) else ())
+            # packets with a status block or an event (0x16/0x26/0x27, 0x19, 0xA4, 0xA5, 0x95) name their
+            # alarms; plain location packets have none
+            names = frozenset(payload.alarms)
             acc = payload.attributes.get("acc")
             self._position(
                 payload, names, now, raw, out, level=False, acc=acc if isinstance(acc, bool) else None

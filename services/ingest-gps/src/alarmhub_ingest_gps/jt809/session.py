@@ -312,10 +312,10 @@ class Jt809LinkSession(PositionDecoder):
             )
 
     def _warn(self, frame: p.Frame, now: datetime, out: LinkOutput) -> None:
-        vm = p.decode_vehicle(frame.body)
-        if not self._allowed(vm, frame.raw, out):
-            return
         ed = self.edition or p.Edition.V2011
+        vm = p.decode_warn_message(frame.body, ed)  # 2011 head with the plate, or 2019's without
+        if vm.plate and not self._allowed(vm, frame.raw, out):
+            return
         if vm.sub_type == p.UP_WARN_MSG_ADPT_INFO:
             a = p.decode_1402(vm.data, ed)
             attrs: dict[str, Any] = {"warn_type": a.warn_type, "warn_src": a.warn_src, "info_id": a.info_id}

@@ -82,8 +82,12 @@ class Principal:
             return incident.get("kind") in kinds
         if tree.is_root(self.unit):
             return True  # the city sees everything, including what could not be routed
-        return tree.covers(self.unit, incident.get("station")) or tree.covers(
-            self.unit, incident.get("district")
+        return (
+            tree.covers(self.unit, incident.get("station"))
+            or tree.covers(self.unit, incident.get("district"))
+            or tree.covers(
+                self.unit, tree.incident_site(incident)
+            )  # a grassroots site: the alarms in its area
         )
 
     def sql_filter(self, tree: UnitTree, start: int) -> tuple[str, list[Any]]:
@@ -112,5 +116,8 @@ class Principal:
         elif not tree.is_root(self.unit):
             below = sorted(tree.subtree(self.unit))
             a = arg(below)
-            clauses.append(f"(station = ANY({a}::text[]) OR district = ANY({a}::text[]))")
+            if tree.tier(self.unit) == 4:  # a grassroots site: the alarms routed through its area
+                clauses.append(f"(route->>'site') = ANY({a}::text[])")
+            else:
+                clauses.append(f"(station = ANY({a}::text[]) OR district = ANY({a}::text[]))")
         return (" AND ".join(clauses) or "true"), args

@@ -47,6 +47,9 @@ class Deliveries:
             self._tree_fn().is_root(target)
             or self._tree_fn().covers(target, row.get("station"))
             or self._tree_fn().covers(target, row.get("district"))
+            or self._tree_fn().covers(
+                target, self._tree_fn().incident_site(row)
+            )  # grassroots site: told at once
         )
 
     async def enqueue(self, conn: Any, row: dict[str, Any], events: Sequence[Any]) -> None:

@@ -64,14 +64,18 @@ class Route:
     district: str | None
     method: RouteMethod
     distance_m: float = 0.0
+    site: str | None = None  # the grassroots site (tier 4) whose area holds the point: told, not responsible
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "station": self.station,
             "district": self.district,
             "method": self.method.value,
             "distance_m": round(self.distance_m, 1),
         }
+        if self.site is not None:
+            out["site"] = self.site
+        return out
 
 
 NO_LOCATION = Route(None, None, RouteMethod.NO_LOCATION)

@@ -12,6 +12,7 @@ Around it, one job each: the live stream's fan-out (``hub.py``), the outbox publ
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -162,7 +163,8 @@ class Dispatcher:
             stage("pool_wait")
             located = await self._locate_many(items, conn)
             routes = [
-                self.router.route(lon, lat) if lon is not None else NO_LOCATION for lon, lat, _, _ in located
+                self._with_site(self.router.route(lon, lat), lon, lat) if lon is not None else NO_LOCATION
+                for lon, lat, _, _ in located
             ]
             stage("locate")
             async with conn.transaction():
@@ -186,6 +188,11 @@ class Dispatcher:
         stage("push")
         self.outbox.kick()  # incidents.events: the publisher task sends what was committed, in seq order
         return len(applied)
+
+    def _with_site(self, route: Route, lon: float | None, lat: float | None) -> Route:
+        """The route plus the grassroots site whose area holds the point (the station stays responsible)."""
+        site = self.tree.site_at(lon, lat, route.station)
+        return dataclasses.replace(route, site=site) if site else route
 
     async def _apply(
         self,

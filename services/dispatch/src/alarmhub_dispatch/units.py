@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import shapely
+from shapely import STRtree
 from shapely.geometry import shape
 
 from .routing import Area, Router
@@ -56,6 +58,7 @@ class UnitTree:
             if n.parent_id and n.parent_id in self.nodes:
                 self.nodes[n.parent_id].children.append(n.id)
         self._below: dict[str, frozenset[str]] = {}
+        self._sites: tuple[list[str], STRtree] | None = None
 
     def __contains__(self, unit_id: object) -> bool:
         return unit_id in self.nodes
@@ -90,6 +93,34 @@ class UnitTree:
 
     def covers(self, unit_id: str, other: str | None) -> bool:
         return other is not None and other in self.subtree(unit_id)
+
+    def tier(self, unit_id: str | None) -> int | None:
+        n = self.nodes.get(unit_id) if unit_id else None
+        return n.tier if n else None
+
+    def site_at(self, lon: float | None, lat: float | None, station: str | None) -> str | None:
+        """The grassroots site (tier 4 police unit with an area) holding the point: the site is told of the
+        alarm at once, the station stays responsible. A site of the routed station is preferred; among
+        several, the lowest id (deterministic, as for station borders)."""
+        if lon is None or lat is None:
+            return None
+        if self._sites is None:
+            ids = sorted(
+                n.id for n in self.nodes.values() if n.tier == 4 and n.kind == "police" and n.geometry
+            )
+            self._sites = (ids, STRtree([shape(self.nodes[i].geometry) for i in ids]))
+        ids, tree = self._sites
+        if not ids:
+            return None
+        hits = sorted(ids[i] for i in tree.query(shapely.Point(lon, lat), predicate="intersects"))
+        if not hits:
+            return None
+        own = [h for h in hits if self.nodes[h].parent_id == station]
+        return (own or hits)[0]
+
+    def incident_site(self, incident: dict[str, Any]) -> str | None:
+        route = incident.get("route")
+        return route.get("site") if isinstance(route, dict) else None
 
     def name(self, unit_id: str | None) -> str | None:
         n = self.nodes.get(unit_id) if unit_id else None

@@ -695,3 +695,24 @@ def test_session_2019_alarm_body_under_a_2011_header_is_an_alarm() -> None:
     assert topic == ALARMS_RAW and isinstance(ev, AlarmEvent)
     assert ev.kind == AlarmKind.OVERSPEED and ev.code == "overspeed" and ev.source.device_id == "川A12345:1"
     assert ev.attributes["source_platform_id"] == "12345678912"
+
+
+def test_session_2019_link_turns_a_2019_alarm_into_an_event() -> None:
+    # a 2019 login (built here: the sources publish none unencrypted for this platform), then the
+    # purchased 2019 0x1402 capture (warn type 0xA001, parked too long) for 测A93228
+    login = p.encode_frame(
+        p.UP_CONNECT_REQ,
+        p.login_body(p.Login(20180920, "20180920", "127.0.0.1", 809, 20180920), p.Edition.V2019),
+        serial=1,
+        gnss_center_id=20180920,
+        edition=p.Edition.V2019,
+    )
+    s = Jt809LinkSession(PlatformDirectory([PLATFORM]), peer="127.0.0.1:5000", verify_code=lambda: 0xD4B8)
+    assert s.feed(login, NOW).login_result == p.LOGIN_OK and s.edition == p.Edition.V2019
+    out = s.feed(WARN_2019, NOW)
+    [(topic, ev)] = out.publish
+    assert topic == ALARMS_RAW and isinstance(ev, AlarmEvent)
+    assert (
+        ev.code == "parking_overtime" and ev.kind == AlarmKind.OTHER and ev.source.device_id == "测A93228:2"
+    )
+    assert ev.attributes["warn_type"] == 0xA001

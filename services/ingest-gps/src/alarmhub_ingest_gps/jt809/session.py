@@ -65,6 +65,17 @@ WARN_KINDS: dict[str, AlarmKind] = {
     "vehicle_moved": AlarmKind.VEHICLE_THEFT,
     "overtime_driving": AlarmKind.OTHER,
     "other": AlarmKind.OTHER,
+    # 2019: warnings the lower platform raises about its terminals and itself — a unit or link that
+    # stops reporting properly is a trouble the command centre must see; driving matters stay ``other``
+    "tyre_pressure": AlarmKind.TROUBLE,
+    "dynamic_info_abnormal": AlarmKind.TROUBLE,
+    "report_interval_abnormal": AlarmKind.TROUBLE,
+    "report_distance_abnormal": AlarmKind.TROUBLE,
+    "platform_disconnected": AlarmKind.TROUBLE,
+    "platform_transfer_abnormal": AlarmKind.TROUBLE,
+    "terminal_abnormal": AlarmKind.TROUBLE,
+    "platform_access_abnormal": AlarmKind.TROUBLE,
+    "core_data_abnormal": AlarmKind.TROUBLE,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, TELEMETRY_GPS, AlarmEvent, DeviceStatus, GpsFix
 from alarmhub_ingest_gps.protocols import h02, jt808
 from alarmhub_ingest_gps.protocols._common import FrameError, crc_itu
@@ -153,20 +154,65 @@ def test_armed_vehicle_ignition_and_movement_are_theft() -> None:
     s = Jt808Session({PHONE: VehicleInfo(PHONE, "jt808", "粤B12345", 2, armed=True)}, CFG)
     register_and_auth(s)
     t = datetime(2026, 11, 25, 18, 0, 0)
-    parked = jt808.encode_frame(
-        0x0200, PHONE, 5, jt808.location_body(lat=22.5, lon=114.0, status_bits=0x02, local_time=t)
+
+    def fix(serial: int, lat: float, status: int, speed: float) -> bytes:
+        body = jt808.location_body(lat=lat, lon=114.0, status_bits=status, speed_kmh=speed, local_time=t)
+        return jt808.encode_frame(0x0200, PHONE, serial, body)
+
+    def theft(frame: bytes) -> list[AlarmEvent]:
+        return [e for _, e in s.feed(frame, NOW).publish if isinstance(e, AlarmEvent)]
+
+    assert theft(fix(5, 22.5, 0x02, 0)) == []  # parked, ignition off: the parked spot
+    [ign] = theft(fix(6, 22.5, 0x03, 0))  # ignition on where it stood
+    assert ign.code == "armed_ignition" and ign.kind == "vehicle_theft"
+    assert {k: ign.attributes[k] for k in ("signal", "armed", "ignition", "parked")} == {
+        "signal": "armed_ignition",
+        "armed": True,
+        "ignition": True,
+        "parked": True,
+    }
+    assert theft(fix(7, 22.5, 0x03, 35)) == []  # at speed but still on the spot (jitter looks like this)
+    assert theft(fix(8, 22.5020, 0x03, 35)) == []  # 220 m away: one fix could be a wild one
+    [mov] = theft(fix(9, 22.5035, 0x03, 38))  # and the next one too: it is driving
+    assert mov.code == "armed_movement" and mov.attributes["signal"] == "armed_movement"
+    assert mov.attributes["speed_kmh"] == 38 and mov.attributes["parked"] is False
+    assert 380 < mov.attributes["moved_m"] < 400 and mov.attributes["plate"] == "粤B12345"
+    assert mov.location is not None and mov.location.lat == pytest.approx(22.5035)
+    assert theft(fix(10, 22.51, 0x03, 40)) == []  # once
+
+
+def test_an_armed_car_towed_with_the_ignition_off_is_a_displacement() -> None:
+    s = Jt808Session({PHONE: VehicleInfo(PHONE, "jt808", armed=True)}, CFG)
+    register_and_auth(s)
+    t = datetime(2026, 11, 25, 18, 0, 0)
+    codes = []
+    for n, (lat, speed) in enumerate(((22.5, 0), (22.502, 20), (22.504, 22), (22.506, 21))):
+        body = jt808.location_body(lat=lat, lon=114.0, status_bits=0x02, speed_kmh=speed, local_time=t)
+        out = s.feed(jt808.encode_frame(0x0200, PHONE, 5 + n, body), NOW)
+        codes += [(e.code, e.attributes["signal"]) for _, e in out.publish if isinstance(e, AlarmEvent)]
+    assert codes == [("parked_displacement", "parked_displacement")]
+
+
+def test_every_alarm_carries_the_vehicle_vocabulary() -> None:
+    s = Jt808Session({PHONE: VehicleInfo(PHONE, "jt808", armed=False)}, CFG)
+    register_and_auth(s)
+    t = datetime(2026, 11, 25, 18, 0, 0)
+    # alarm word bit 8 (main power cut) and bit 20 (area in/out) with item 0x12: area 7 left ("out")
+    extra = bytes([0x12, 6, 1]) + (7).to_bytes(4, "big") + b"\x01"
+    body = jt808.location_body(
+        lat=22.5,
+        lon=114.0,
+        alarm_bits=(1 << 8) | (1 << 20),
+        status_bits=0x03,
+        speed_kmh=42,
+        local_time=t,
+        extra=extra,
     )
-    moving = jt808.encode_frame(
-        0x0200,
-        PHONE,
-        6,
-        jt808.location_body(lat=22.5, lon=114.0, status_bits=0x03, speed_kmh=35, local_time=t),
-    )
-    s.feed(parked, NOW)
-    out = s.feed(moving, NOW)
-    theft = [e for _, e in out.publish if isinstance(e, AlarmEvent)]
-    assert {e.code for e in theft} == {"armed_ignition", "armed_movement"}
-    assert all(e.kind == "vehicle_theft" and e.attributes["plate"] == "粤B12345" for e in theft)
+    out = s.feed(jt808.encode_frame(0x0200, PHONE, 5, body), NOW)
+    got = {e.code: e.attributes for _, e in out.publish if isinstance(e, AlarmEvent)}
+    assert got["power_cut"]["signal"] == "power_cut" and got["area_in_out"]["signal"] == "geofence_exit"
+    assert got["power_cut"]["armed"] is False and got["power_cut"]["ignition"] is True
+    assert got["power_cut"]["speed_kmh"] == 42
 
 
 def test_reject_policy() -> None:

@@ -360,6 +360,9 @@ def test_session_live_position_and_alarm_edges() -> None:
     alarms = [e for t, e in out.publish if t == ALARMS_RAW]
     assert sorted(a.kind for a in alarms) == [AlarmKind.POWER_CUT, AlarmKind.VEHICLE_SOS]
     assert all(a.source.platform == "op-a" and a.location is not None for a in alarms)
+    # in the shared vehicle vocabulary, as the trackers write it (issue 20)
+    assert sorted(a.attributes["signal"] for a in alarms) == ["power_cut", "sos"]
+    assert all(a.attributes["speed_kmh"] == 50 and a.attributes["armed"] is False for a in alarms)
     again = s.feed(wrap(0x1200, "粤B12345", 2, 0x1202, BODY_1202), NOW)
     assert [t for t, _ in again.publish] == [TELEMETRY_GPS]  # level alarms raise once
 
@@ -382,9 +385,10 @@ def test_session_alarm_report_maps_kind_and_location() -> None:
     assert ev.kind == AlarmKind.VEHICLE_THEFT and ev.code == "theft" and ev.source.protocol == "jt809"
     assert ev.source.device_id == "粤B12345:2" and ev.source.platform == "op-a"
     assert ev.location is not None and ev.location.lat == 24.123456
-    assert ev.attributes["info"] == "gfdf454553"
+    assert ev.attributes["info"] == "gfdf454553" and ev.attributes["signal"] == "theft_alarm"
     out = s.feed(wrap(0x1400, "粤B12345", 2, 0x1402, BODY_1402), NOW)
     assert out.publish[0][1].kind == AlarmKind.GEOFENCE  # 0x000B route deviation
+    assert out.publish[0][1].attributes["signal"] == "geofence_exit"
 
 
 def test_session_converts_offset_coordinates() -> None:

@@ -44,8 +44,10 @@ def test_ignition_while_armed_then_driving_off() -> None:
 
 def test_towed_with_the_ignition_off_is_a_displacement() -> None:
     w = _armed_parked()
-    w.position(*_north(300), 20.0)
-    [(sig, attrs)] = w.position(*_north(500), 22.0)
+    assert w.position(*_north(300), 20.0) == [] and w.position(*_north(500), 22.0) == []
+    assert w.position(*_north(450), 22.0) == []  # not farther: scattered fixes, not a tow; counting restarts
+    assert w.position(*_north(700), 22.0) == []
+    [(sig, attrs)] = w.position(*_north(900), 22.0)  # the ignition off: three fixes, each farther
     assert sig is S.PARKED_DISPLACEMENT and attrs["ignition"] is False and attrs["armed"] is True
 
 
@@ -90,3 +92,13 @@ def test_names_of_every_protocol_map_to_the_vocabulary() -> None:
 
 def test_distance() -> None:
     assert abs(distance_m(PARK, _north(1000)) - 1000) < 1
+
+
+def test_every_police_relevant_alarm_name_has_a_signal() -> None:
+    # a decoder adding an alarm name that becomes a theft/SOS/tamper/geofence/power alarm must say which
+    # vehicle signal it is, or triage's vehicle rules never see it
+    from alarmhub_ingest_gps.session import ALARM_KINDS
+
+    relevant = {"vehicle_theft", "vehicle_sos", "tamper", "geofence", "power_cut", "vibration"}
+    missing = sorted(n for n, k in ALARM_KINDS.items() if k.value in relevant and n not in SIGNALS)
+    assert missing == []

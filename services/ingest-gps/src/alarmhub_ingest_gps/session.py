@@ -23,7 +23,10 @@ flagged for an operator to review.
 Alarm words are levels (the bit stays set while the condition holds), so an alarm is published when
 a bit rises (``new``) and when it falls (``restore``), not on every report; GT06 alarm packets are
 events and each one is published. Ignition or movement of a vehicle its owner armed is a
-``vehicle_theft`` alarm whatever the terminal says.
+``vehicle_theft`` alarm whatever the terminal says (``signals.VehicleWatch``: the parked spot and radius,
+so GPS jitter of a parked car never alarms). Every alarm carries the shared vehicle vocabulary
+(``alarmhub_events.VehicleSignal`` / ``VehicleAttr``): ``attributes.signal`` and the watch's ``armed``,
+``ignition``, ``parked``, ``speed_kmh`` — the words triage's rules read.
 """
 
 from __future__ import annotations
@@ -52,11 +55,14 @@ from alarmhub_events import (
     Protocol,
     Qualifier,
     Source,
+    VehicleAttr,
+    VehicleSignal,
 )
 
 from .fastfix import fast_fix
 from .protocols import gt06, h02, jt808
 from .protocols._common import FrameError, Position
+from .signals import VehicleWatch, WatchConfig, signal_of
 
 __all__ = [
     "ALARM_KINDS",
@@ -158,6 +164,8 @@ class SessionConfig:
     max_refused: int = 5
     armed_speed_kmh: float = 10.0
     """Speed at which an armed vehicle counts as moving (GPS noise stays below it when parked)."""
+    parked_radius_m: float = 100.0
+    """Distance from where an armed vehicle was parked beyond which it has moved (jitter stays inside)."""
     max_future_s: float = 86_400.0
     """Device times further ahead of the receive time are replaced by it (bad RTC, wrong zone)."""
 
@@ -184,6 +192,7 @@ ALARM_KINDS: dict[str, AlarmKind] = {
     "door": AlarmKind.VEHICLE_THEFT,
     "armed_ignition": AlarmKind.VEHICLE_THEFT,
     "armed_movement": AlarmKind.VEHICLE_THEFT,
+    "parked_displacement": AlarmKind.VEHICLE_THEFT,
     "vibration": AlarmKind.VIBRATION,
     "collision_warning": AlarmKind.VIBRATION,
     "rollover_warning": AlarmKind.OTHER,
@@ -242,7 +251,7 @@ class _Base:
         self.last_seen: datetime | None = None
         self._alarms: frozenset[str] = frozenset()
         self._acc: bool | None = None
-        self._armed_moving = False
+        self._watch = VehicleWatch(WatchConfig(config.armed_speed_kmh, config.parked_radius_m))
         self._last_fix: tuple[float, float] | None = None
         self._max_future = timedelta(seconds=config.max_future_s)
 
@@ -405,7 +414,10 @@ class _Base:
         if kind is None:
             return
         info = self._lookup(self.device_id)
-        extra = dict(attrs)
+        extra = {**self._watch.context(), **attrs}
+        sig = signal_of(name, attrs)
+        if sig is not None:
+            extra.setdefault(VehicleAttr.SIGNAL, sig.value)
         if info is not None and info.plate:
             extra["plate"] = info.plate
             if info.plate_colour is not None:
@@ -478,13 +490,20 @@ class _Base:
         out.publish.append((TELEMETRY_GPS, fix))
         if pos.valid and not (pos.lat == 0.0 and pos.lon == 0.0):
             self._last_fix = (pos.lat, pos.lon)  # a Location is built only when an alarm needs one
-        bits = {"alarm_bits": pos.alarm_bits, "status_bits": pos.status_bits}
+        bits: dict[str, Any] = {"alarm_bits": pos.alarm_bits, "status_bits": pos.status_bits}
+        direction = pos.attributes.get("area_direction")
+        if direction is not None and names:
+            bits["area_direction"] = direction  # JT/T 808 item 0x12: which way an area was crossed
+        watched = self._state(
+            acc, pos, at, now, out, bits
+        )  # the watch first: alarms carry this fix's context
         if level:
             self._edges(names, at, now, raw, out, bits)
         else:
             for name in sorted(names):
                 self._alarm(name, Qualifier.NEW, at, now, raw, out, bits)
-        self._state(acc, pos, at, now, raw, out, bits)
+        for sig, attrs in watched:
+            self._alarm(sig.value, Qualifier.NEW, at, now, raw, out, {**bits, **attrs})
 
     def _edges(
         self,
@@ -518,35 +537,25 @@ class _Base:
         pos: Position | None,
         at: datetime,
         now: datetime,
-        raw: str | bytes,
         out: Output,
         bits: dict[str, Any],
-    ) -> None:
+    ) -> list[tuple[VehicleSignal, dict[str, Any]]]:
+        """Ignition edges as statuses; the vehicle watch's signals (armed ignition, movement) to publish."""
         assert self.device_id is not None
         info = self._lookup(self.device_id)
-        armed = bool(info and info.armed)
-        if acc is not None and acc != self._acc:
-            if self._acc is not None:
+        watch = self._watch
+        watch.arm(bool(info and info.armed))
+        signals: list[tuple[VehicleSignal, dict[str, Any]]] = []
+        if acc is not None:
+            if acc != self._acc and self._acc is not None:
                 self._status(
                     DeviceStatusKind.ACC_ON if acc else DeviceStatusKind.ACC_OFF, at, now, out, **bits
                 )
-            if acc and armed:
-                self._alarm("armed_ignition", Qualifier.NEW, at, now, raw, out, {**bits, "armed": True})
             self._acc = acc
-        if pos is not None and pos.valid:
-            if armed and pos.speed_kmh >= self.config.armed_speed_kmh and not self._armed_moving:
-                self._armed_moving = True
-                self._alarm(
-                    "armed_movement",
-                    Qualifier.NEW,
-                    at,
-                    now,
-                    raw,
-                    out,
-                    {**bits, "armed": True, "speed_kmh": pos.speed_kmh},
-                )
-            elif pos.speed_kmh < 3.0:
-                self._armed_moving = False
+            signals += watch.ignition_changed(acc)
+        if pos is not None and pos.valid and not (pos.lat == 0.0 and pos.lon == 0.0):
+            signals += watch.position(pos.lat, pos.lon, pos.speed_kmh)
+        return signals
 
 
 class Jt808Session(_Base):
@@ -763,16 +772,11 @@ class Gt06Session(_Base):
                 [payload.attributes["alarm"]] if "alarm" in payload.attributes else []
             )
             names = frozenset(n for n in listed if isinstance(n, str))
-            self._edges(names, now, now, raw, out, {"terminal_info": payload.terminal_info})
-            self._state(
-                bool(payload.terminal_info & 0x02),
-                None,
-                now,
-                now,
-                raw,
-                out,
-                {"terminal_info": payload.terminal_info},
-            )
+            info = {"terminal_info": payload.terminal_info}
+            watched = self._state(bool(payload.terminal_info & 0x02), None, now, now, out, info)
+            self._edges(names, now, now, raw, out, info)
+            for sig, attrs in watched:
+                self._alarm(sig.value, Qualifier.NEW, now, now, raw, out, {**info, **attrs})
         elif isinstance(payload, Position):
             # packets with a status block or an event (0x16/0x26/0x27, 0x19, 0xA4, 0xA5, 0x95) name their
             # alarms; plain location packets have none

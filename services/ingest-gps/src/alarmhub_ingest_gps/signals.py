@@ -10,9 +10,11 @@ Two pure pieces, used by every tracker session (JT/T 808, GT06, H02) and by the 
   ================================  =========================================================
   armed, ignition rises             ``armed_ignition`` (parked: the vehicle has not moved yet)
   armed, ``moving_fixes`` fixes in  ``armed_movement`` when the ignition is on (or unknown),
-  a row above the parked speed AND  ``parked_displacement`` when it is off (towed, lifted);
+  a row above the parked speed,     ``parked_displacement`` when it is off (towed, lifted);
   beyond the parked radius from     each once per armed period
-  where it was parked
+  where it was parked, each farther
+  away than the one before (one fix
+  more with the ignition off)
   anything else                     nothing: GPS jitter of a parked vehicle (a few metres, a
                                     spurious speed now and then) never leaves the radius
                                     at speed, so it never alarms
@@ -61,6 +63,9 @@ SIGNALS: dict[str, VehicleSignal] = {
     "geofence_exit": S.GEOFENCE_EXIT,
     "displacement": S.PARKED_DISPLACEMENT,
     "removal": S.TAMPER,
+    "tamper": S.TAMPER,
+    "movement": S.PARKED_DISPLACEMENT,  # the terminal's own "moved while fortified" judgement
+    "tow": S.PARKED_DISPLACEMENT,
     "door": S.DOOR_OPEN,
     # the watch's own
     "armed_ignition": S.ARMED_IGNITION,
@@ -92,7 +97,8 @@ class WatchConfig:
     parked_radius_m: float = 100.0
     """Farther than this from where it was parked an armed vehicle has moved; jitter stays inside."""
     moving_fixes: int = 2
-    """Fixes in a row that must be beyond the radius at speed: one wild fix (multipath) is not a drive."""
+    """Fixes in a row that must be beyond the radius at speed, each farther: one wild fix (multipath) is
+    not a drive. With the ignition off (or unknown) one more is needed: only the positions speak then."""
 
 
 def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -105,7 +111,17 @@ def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
 class VehicleWatch:
     """One vehicle's armed state, ignition, parked spot and last speed (see the module docstring)."""
 
-    __slots__ = ("_beyond", "_config", "_reported", "anchor", "armed", "ignition", "moved_m", "speed_kmh")
+    __slots__ = (
+        "_beyond",
+        "_beyond_m",
+        "_config",
+        "_reported",
+        "anchor",
+        "armed",
+        "ignition",
+        "moved_m",
+        "speed_kmh",
+    )
 
     def __init__(self, config: WatchConfig | None = None) -> None:
         self._config = config or WatchConfig()
@@ -116,6 +132,7 @@ class VehicleWatch:
         self.moved_m: float | None = None
         self._reported: set[VehicleSignal] = set()
         self._beyond = 0
+        self._beyond_m = 0.0
 
     def arm(self, armed: bool) -> None:
         if armed != self.armed:
@@ -176,8 +193,11 @@ class VehicleWatch:
         if speed_kmh < cfg.parked_speed_kmh or self.moved_m <= cfg.parked_radius_m:
             self._beyond = 0
             return []
-        self._beyond += 1
-        if self._beyond < cfg.moving_fixes:
+        # a vehicle driving away gets farther fix by fix; multipath scatters around the spot
+        self._beyond = self._beyond + 1 if self._beyond and self.moved_m > self._beyond_m + 10.0 else 1
+        self._beyond_m = self.moved_m
+        # with the ignition off a move needs one fix more: nothing but the positions says the car moves
+        if self._beyond < cfg.moving_fixes + (not self.ignition):
             return []
         sig = S.PARKED_DISPLACEMENT if self.ignition is False else S.ARMED_MOVEMENT
         if sig in self._reported:

@@ -24,6 +24,7 @@ from alarmhub_events import (
     Protocol,
     Qualifier,
     Source,
+    VehicleAttr,
 )
 from alarmhub_events.fast import iso_z, json_string_memo
 from alarmhub_geo import gcj02_to_wgs84
@@ -32,6 +33,7 @@ from ..fastfix import RawFix, event_id_bytes, fast_fix
 from ..protocols import jt808
 from ..protocols import jt809 as p
 from ..session import ALARM_KINDS
+from ..signals import signal_of
 from .output import LinkOutput
 from .platforms import PlatformRecord
 
@@ -227,7 +229,7 @@ class PositionDecoder:
         if names or prev:
             self._remember(self._alarms, device_id, names)
             vm = p.VehicleMessage(plate, colour, p.UP_EXG_MSG_REAL_LOCATION, b"", device_id)
-            bits = {"alarm_bits": alarm_bits, "status_bits": status}
+            bits = {"alarm_bits": alarm_bits, "status_bits": status, VehicleAttr.SPEED_KMH: max(speed, 0.0)}
             text = raw.hex()
             for name in sorted(names - prev):
                 self._alarm(vm, ALARM_KINDS.get(name), name, Qualifier.NEW, at, now, text, out, bits)
@@ -397,6 +399,12 @@ class PositionDecoder:
         assert self.platform is not None
         last = self._last.get(vm.device_id)
         extra = {"plate": vm.plate, "plate_colour": vm.colour, **attrs, **self._registry_attrs(vm.device_id)}
+        sig = signal_of(code, attrs)
+        if (
+            sig is not None
+        ):  # the shared vehicle vocabulary (alarmhub_events.VehicleSignal), as trackers write it
+            extra[VehicleAttr.SIGNAL] = sig.value
+            extra.setdefault(VehicleAttr.ARMED, False)
         out.publish.append(
             (
                 ALARMS_RAW,

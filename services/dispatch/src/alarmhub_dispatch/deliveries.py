@@ -56,8 +56,8 @@ class Deliveries:
         """Queue one delivery per (matching webhook, audit event), in the transaction that wrote the event."""
         if not events:
             return
-        await self.store.enqueue_deliveries(
-            conn, self._items(await self.store.active_webhooks(conn), row, events)
+        await self.store.webhooks.enqueue_deliveries(
+            conn, self._items(await self.store.webhooks.active_webhooks(conn), row, events)
         )
 
     async def enqueue_many(
@@ -66,14 +66,14 @@ class Deliveries:
         """:meth:`enqueue` for a batch: ``events`` are the audit rows of ``audit``, in its order."""
         if not events:
             return
-        hooks = await self.store.active_webhooks(conn)
+        hooks = await self.store.webhooks.active_webhooks(conn)
         if not hooks:
             return
         items, i = [], 0
         for row, trans in audit:
             items += self._items(hooks, row, events[i : i + len(trans)])
             i += len(trans)
-        await self.store.enqueue_deliveries(conn, items)
+        await self.store.webhooks.enqueue_deliveries(conn, items)
 
     def _items(
         self, all_hooks: Sequence[Any], row: dict[str, Any], events: Sequence[Any]
@@ -110,7 +110,7 @@ class Deliveries:
 
     async def deliver_due(self, sender: Any, max_attempts: int = 8, concurrency: int = 8) -> int:
         """Attempt every due delivery once (bounded batch); record the outcome, backoff or dead letter."""
-        due = await self.store.due_deliveries(50)
+        due = await self.store.webhooks.due_deliveries(50)
         sem = asyncio.Semaphore(concurrency)
 
         async def one(d: dict[str, Any]) -> None:
@@ -126,7 +126,9 @@ class Deliveries:
                     status, next_at = "dead", None
                     log.warning("webhook_dead_lettered", delivery=d["id"], status=a.status, error=a.error)
                 self.metrics.webhook_attempts.labels(status).inc()
-                await self.store.record_attempt(d["id"], status, attempts, next_at, a.status, a.error)
+                await self.store.webhooks.record_attempt(
+                    d["id"], status, attempts, next_at, a.status, a.error
+                )
 
         await asyncio.gather(*(one(d) for d in due))
         return len(due)

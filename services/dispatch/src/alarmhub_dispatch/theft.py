@@ -24,8 +24,6 @@ from typing import Any, Literal
 from alarmhub_events import (
     AlarmEvent,
     AlarmKind,
-    IncidentEventType,
-    IncidentStatus,
     Location,
     Protocol,
     Source,
@@ -34,8 +32,8 @@ from alarmhub_geo import gcj02_to_wgs84
 from alarmhub_runtime import get_logger
 from pydantic import BaseModel, Field
 
+from . import vehicles
 from .auth import Principal
-from .lifecycle import Transition
 from .service import Dispatcher
 
 __all__ = ["TheftReport", "TrackParams", "record_command", "report_event"]
@@ -110,24 +108,13 @@ async def record_command(
     params: dict[str, Any],
     reply: dict[str, Any],
 ) -> None:
-    async with d.store.p.acquire() as conn, conn.transaction():
-        row = await d.store.get_incident(conn, incident_id, lock=True)
-        if row is None:
-            return
-        trans = Transition(
-            IncidentEventType.UPDATED,
-            IncidentStatus(row["status"]),
-            who.actor(),
-            d.clock(),
-            data={
-                "vehicle_command": {
-                    "command": "track",
-                    "params": params,
-                    "device_id": device_id,
-                    "reply": reply,
-                    "reason": "theft_report",
-                }
-            },
-        )
-        await d.store.append_transitions(conn, row, [trans])
+    entry = {
+        "command": "track",
+        "params": params,
+        "device_id": device_id,
+        "reply": reply,
+        "reason": "theft_report",
+    }
+    if not await vehicles.record_command(d, who, incident_id, entry):
+        return
     await d.outbox.publish_soon()  # the sweeper retries a failure; the record itself is committed

@@ -26,7 +26,7 @@ from .vehicle_commands import COMMANDS_BY_PROTOCOL
 if TYPE_CHECKING:
     from .service import Dispatcher
 
-__all__ = ["vehicle_answers", "vehicle_command"]
+__all__ = ["record_command", "vehicle_answers", "vehicle_command"]
 
 log = get_logger("alarmhub.dispatch")
 
@@ -68,24 +68,9 @@ async def vehicle_command(
         protocol=protocol if protocol == "jt809" else None,
         platform=platform,
     )
-    async with d.store.p.acquire() as conn, conn.transaction():
-        row = await d.store.get_incident(conn, incident_id, lock=True)
-        assert row is not None
-        trans = Transition(
-            IncidentEventType.UPDATED,
-            IncidentStatus(row["status"]),
-            who.actor(),
-            d.clock(),
-            data={
-                "vehicle_command": {
-                    "command": command,
-                    "params": params,
-                    "device_id": device,
-                    "reply": reply,
-                }
-            },
-        )
-        await d.store.append_transitions(conn, row, [trans])
+    entry = {"command": command, "params": params, "device_id": device, "reply": reply}
+    recorded = await record_command(d, who, incident_id, entry)
+    assert recorded  # the incident was there before the command; incidents are never deleted
     d.metrics.actions.labels(f"vehicle_{command}").inc()
     log.info(
         "vehicle_command",
@@ -96,6 +81,26 @@ async def vehicle_command(
     )
     await d.outbox.publish_soon()
     return {"incident_id": str(incident_id), "device_id": device, "command": command, "reply": reply}
+
+
+async def record_command(
+    d: Dispatcher, who: Principal, incident_id: uuid.UUID, entry: dict[str, Any]
+) -> bool:
+    """A vehicle command and its answer as an ``updated`` transition on the incident's timeline (False: no
+    such incident). The outbox is the caller's to publish."""
+    async with d.store.p.acquire() as conn, conn.transaction():
+        row = await d.store.get_incident(conn, incident_id, lock=True)
+        if row is None:
+            return False
+        trans = Transition(
+            IncidentEventType.UPDATED,
+            IncidentStatus(row["status"]),
+            who.actor(),
+            d.clock(),
+            data={"vehicle_command": entry},
+        )
+        await d.store.append_transitions(conn, row, [trans])
+    return True
 
 
 async def vehicle_answers(d: Dispatcher, items: Sequence[DeviceStatus]) -> int:

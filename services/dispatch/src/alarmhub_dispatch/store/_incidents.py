@@ -469,49 +469,6 @@ class Store:
             data=t.data,
         )
 
-    # -- webhooks ---------------------------------------------------------------------------------
-    async def active_webhooks(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
-        return await conn.fetch("SELECT id, target_kind, target FROM webhooks WHERE active")
-
-    async def enqueue_deliveries(
-        self, conn: asyncpg.Connection, items: Sequence[tuple[int, str, uuid.UUID, dict[str, Any]]]
-    ) -> None:
-        if items:
-            await conn.executemany(
-                "INSERT INTO webhook_deliveries (webhook_id, idempotency_key, incident_id, payload)"
-                " VALUES ($1,$2,$3,$4) ON CONFLICT (idempotency_key) DO NOTHING",
-                items,
-            )
-
-    async def due_deliveries(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = await self.p.fetch(
-            "SELECT d.id, d.idempotency_key, d.payload, d.attempts, w.url, w.secret FROM webhook_deliveries d"
-            " JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
-            " AND w.active ORDER BY d.id LIMIT $1",
-            limit,
-        )
-        return [dict(r) for r in rows]
-
-    async def record_attempt(
-        self,
-        delivery_id: int,
-        status: str,
-        attempts: int,
-        next_at: datetime | None,
-        http_status: int | None,
-        error: str | None,
-    ) -> None:
-        await self.p.execute(
-            "UPDATE webhook_deliveries SET status=$2, attempts=$3, next_attempt_at=coalesce($4, next_attempt_at),"
-            " last_status=$5, last_error=$6, delivered_at = CASE WHEN $2 = 'delivered' THEN now() END WHERE id=$1",
-            delivery_id,
-            status,
-            attempts,
-            next_at,
-            http_status,
-            error,
-        )
-
     async def pending_events(self, limit: int = 500) -> list[tuple[int, IncidentEvent]]:
         """The oldest ``limit`` unpublished audit events, in seq order.
 

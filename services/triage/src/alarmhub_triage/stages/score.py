@@ -329,6 +329,8 @@ class ScoreStage:
     result reused while the rules stay the same (the score is a pure function of those inputs)."""
 
     name = "score"
+    # shape-only boilerplate shared with DecideStage (a memo per rule set): docs/architecture.md
+    # pylint: disable=duplicate-code
 
     def __init__(self, memo_size: int = 20_000) -> None:
         self._memo: dict[tuple[object, ...], tuple[int, list[Reason]]] = {}

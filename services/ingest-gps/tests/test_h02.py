@@ -87,3 +87,21 @@ def test_coordinate_variants() -> None:
     split = h02.decode(b"*HQ,1451316409,V1,030149,A,-23-29.0095,S,-46-51.5852,W,2.4,065,070315,FFFFFFFF#")
     assert split.position is not None
     assert round(split.position.lat, 5) == -23.48349 and round(split.position.lon, 5) == -46.85975
+
+
+# traccar H02ProtocolDecoderTest (9e5c458a): the 42-byte binary form with a 15-digit IMEI
+BINARY_IMEI = bytes.fromhex(
+    "2435248308419329301047591808172627335900074412294E024138FEFFFFFFFF01120064BA73005ECC"
+)
+
+
+def test_binary_with_imei() -> None:
+    m = h02.decode(BINARY_IMEI)
+    assert m.device_id == "352483084193293" and m.position is not None
+    assert m.position.time == datetime(2017, 8, 18, 10, 47, 59, tzinfo=UTC)
+    assert (
+        round(m.position.lat, 5) == 26.45560 and round(m.position.lon, 5) == 74.68716
+    )  # 26°27.3359′ N, 074°41.2294′ E
+    text = b"*HQ,4210051415,V1,164549,A,0956.3869,N,08406.7068,W,000.00,000,221215,FFFFFBFF#"
+    f = h02.Framer()
+    assert f.feed(BINARY_IMEI + text) == [BINARY_IMEI, text]  # the next frame starts at 42

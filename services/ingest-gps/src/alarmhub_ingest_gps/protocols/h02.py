@@ -5,7 +5,7 @@ Text: ``*HQ,<id>,<type>,<hhmmss>,<A|V>,<ddmm.mmmm>,<N|S>,<dddmm.mmmm>,<E|W>,<kno
 status, VP1 has no time, V2 writes validity as 0/1), so the decoder anchors on the validity field
 followed by a coordinate rather than on fixed positions.
 
-Binary: ``$`` + 5-byte BCD id + hhmmss + ddmmyy + latitude (8 BCD digits ddmm.mmmm) + one byte
+Binary: ``$`` + 5-byte BCD id (8 bytes, a 15-digit IMEI, in the 42-byte form) + hhmmss + ddmmyy + latitude (8 BCD digits ddmm.mmmm) + one byte
 (battery or satellites) + longitude (9 BCD digits dddmm.mmmm, then a flags nibble: 0x2 valid,
 0x4 north, 0x8 east) + speed (3 digits, knots) and course (3 digits) + a 32-bit status word; 32
 bytes in the short form, 45 in the long one.
@@ -29,6 +29,9 @@ __all__ = ["MAX_FRAME", "STATUS_ALARMS", "Framer", "H02Message", "decode", "pars
 MAX_FRAME = 512
 BINARY_SHORT = 32
 BINARY_LONG = 45
+#: the binary form with an 8-byte id (a 15-digit IMEI and a pad nibble) instead of the 5-byte one
+BINARY_LONG_ID = 42
+_STARTS = (0x24, 0x2A, 0x0D, 0x0A)
 
 #: Status bits (active when 0) that are alarms, by bit number.
 STATUS_ALARMS: dict[int, str] = {0: "vibration", 1: "sos", 2: "overspeed", 18: "sos", 19: "power_cut"}
@@ -80,10 +83,17 @@ class Framer:
             elif c == 0x24:  # '$'
                 if n - pos < BINARY_SHORT:
                     break
-                if n - pos > BINARY_SHORT and buf[pos + BINARY_SHORT] not in (0x24, 0x2A, 0x0D, 0x0A):
-                    if n - pos < BINARY_LONG:
+                if n - pos > BINARY_SHORT and buf[pos + BINARY_SHORT] not in _STARTS:
+                    if n - pos < BINARY_LONG_ID + 1:
                         break
-                    size = BINARY_LONG
+                    if buf[pos + BINARY_LONG_ID] in _STARTS and (
+                        n - pos <= BINARY_LONG or buf[pos + BINARY_LONG] not in _STARTS
+                    ):
+                        size = BINARY_LONG_ID  # the 15-digit IMEI form: the next frame starts at 42
+                    elif n - pos < BINARY_LONG:
+                        break
+                    else:
+                        size = BINARY_LONG
                 else:
                     size = BINARY_SHORT
                 frames.append(bytes(buf[pos : pos + size]))
@@ -212,8 +222,12 @@ def _digits(data: bytes) -> str:
 def _binary(frame: bytes, tz_hours: float) -> H02Message:
     if len(frame) < BINARY_SHORT:
         raise FrameError("binary frame shorter than 32 bytes")
+    if len(frame) == BINARY_LONG_ID:
+        device = frame[1:9].hex()[:15]  # IMEI, then a pad nibble
+        frame = frame[:1] + frame[4:]  # the rest is laid out as in the 5-byte-id form
+    else:
+        device = frame[1:6].hex()
     h = frame.hex()
-    device = h[2:12]
     t, d = h[12:18], h[18:24]
     lat_s, extra, lon_s, flags = h[24:32], frame[16], h[34:43], int(h[43], 16)
     speed_s, course_s = h[44:47], h[47:50]

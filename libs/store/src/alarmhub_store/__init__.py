@@ -1,10 +1,14 @@
-"""PostgreSQL schema (alembic, one branch per area on top of ``0001_base``) and its application."""
+"""PostgreSQL schema (alembic, one branch per area on top of ``0001_base``) and its application; the
+registry-change listener the ingest services share."""
 
 from ._credentials import PASSWORD_SCHEME, hash_password, is_password_hash, verify_password
+from ._listen import REGISTRY_CHANNEL, RegistryListener
 from .migrate import ensure_database, migrate, migrate_sync, sqlalchemy_url
 
 __all__ = [
     "PASSWORD_SCHEME",
+    "REGISTRY_CHANNEL",
+    "RegistryListener",
     "ensure_database",
     "hash_password",
     "is_password_hash",

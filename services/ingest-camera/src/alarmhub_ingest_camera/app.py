@@ -15,6 +15,7 @@ import structlog
 import uvicorn
 from alarmhub_kafka import DurableProducer, PublishError
 from alarmhub_runtime import HealthServer
+from alarmhub_store import RegistryListener
 
 from .config import CameraSettings
 from .http import IdempotencyStore, build_http_app
@@ -45,6 +46,9 @@ class CameraApp:
         self.producer = producer
         self.metrics = metrics
         self.registry = CameraRegistry(settings.database_url, ttl_s=settings.registry_cache_s)
+        # dispatch's NOTIFY on every cameras write empties the lookup cache (hits and misses): a camera
+        # created through the API is found at once; the cache's TTL stays as the fallback
+        self.listener = RegistryListener(settings.database_url, self._cameras_changed, tables={"cameras"})
         gate = NoiseGate(hold_s=settings.hold_s, burst=settings.flood_burst, window_s=settings.flood_window_s)
         self.ingest = CameraIngest(producer, self.registry, metrics, gate)
         password = settings.sip_password.get_secret_value() if settings.sip_password else None
@@ -74,6 +78,7 @@ class CameraApp:
     async def start(self) -> None:
         await self.producer.start()
         await self.registry.start()
+        await self.listener.start()
         idem = None
         if self.settings.integrator_secrets():
             import redis.asyncio as aioredis
@@ -112,6 +117,9 @@ class CameraApp:
             sip_password_set=self.settings.sip_password is not None,
         )
 
+    async def _cameras_changed(self, table: str | None) -> None:
+        self.registry.invalidate()
+
     async def stop(self) -> None:
         if self._sweep_task is not None:
             self._sweep_task.cancel()
@@ -125,6 +133,7 @@ class CameraApp:
         await self.onvif.stop()
         await self.sip.stop()
         await self.producer.stop()
+        await self.listener.stop()
         await self.registry.stop()
         if self._redis is not None:
             with contextlib.suppress(Exception):

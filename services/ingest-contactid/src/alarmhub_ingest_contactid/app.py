@@ -15,6 +15,7 @@ import asyncpg
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, utcnow
 from alarmhub_kafka import DurableProducer, KafkaMetrics, PublishError
 from alarmhub_runtime import HealthServer, get_logger
+from alarmhub_store import RegistryListener
 from prometheus_client import CollectorRegistry
 
 from .config import ContactIdSettings
@@ -78,6 +79,13 @@ class ContactIdApp:
             max_connections_per_peer=settings.max_connections_per_peer,
         )
         self.registry_loaded = asyncio.Event()
+        # dispatch's NOTIFY on every accounts write: a key or account created through the API works at once;
+        # the refresh timer stays as the fallback
+        self.listener = (
+            RegistryListener(settings.database_url, self._accounts_changed, tables={"accounts"})
+            if self.registry is not None
+            else None
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -91,6 +99,8 @@ class ContactIdApp:
     async def start(self) -> None:
         await self.producer.start()
         await self.refresh_accounts()
+        if self.listener is not None:
+            await self.listener.start()
         await self.server.start()
         self._tasks = [
             asyncio.create_task(self._refresh_loop(), name="dc09-registry"),
@@ -100,6 +110,8 @@ class ContactIdApp:
     async def stop(self) -> None:
         await self.server.stop_accepting()
         await self.server.drain(timeout=self.settings.shutdown_grace_s / 2)
+        if self.listener is not None:
+            await self.listener.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -128,6 +140,11 @@ class ContactIdApp:
             log.info("account_registry_loaded", accounts=len(accounts))
         self.registry_loaded.set()
         return True
+
+    async def _accounts_changed(self, table: str | None) -> None:
+        if self.registry is not None:
+            self.registry.forget_misses()  # an account just created must not wait out a remembered miss
+        await self.refresh_accounts()
 
     async def _refresh_loop(self) -> None:
         while True:

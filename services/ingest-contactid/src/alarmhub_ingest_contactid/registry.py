@@ -91,6 +91,10 @@ class AccountRegistry:
             await self._pool.close()
             self._pool = None
 
+    def forget_misses(self) -> None:
+        """The registry changed (dispatch's NOTIFY): remembered misses may be registered accounts now."""
+        self._misses.clear()
+
     def recently_missed(self, line: str, account: str) -> bool:
         """Whether :meth:`lookup` would answer ``None`` from its memory of misses, without a query."""
         return self._misses.get((line, account), 0.0) > time.monotonic()

@@ -25,6 +25,7 @@ import structlog
 from alarmhub_events import Event, GpsFix
 from alarmhub_kafka import DurableProducer
 from alarmhub_runtime import HealthServer
+from alarmhub_store import RegistryListener
 
 from .config import DEV_AUTH_SECRET, GpsSettings
 from .fastfix import fix_json
@@ -150,6 +151,9 @@ class GpsApp(Sink):
         )
         self.jt809_commands.server = self.jt809
         self._platform_refresh: asyncio.Task[None] | None = None
+        # dispatch's NOTIFY on every platforms write: a JT/T 809 platform created through the API logs in at
+        # once; the refresh timer stays as the fallback (vehicles: VehicleRegistry LISTENs itself, per row)
+        self.listener = RegistryListener(settings.database_url, self._registry_changed, tables={"platforms"})
         self._waiters: dict[tuple[str, int], asyncio.Future[CommandResult]] = {}
         self._command_server: asyncio.Server | None = None
         self._event_counters: dict[tuple[str, str], Any] = {}
@@ -182,6 +186,7 @@ class GpsApp(Sink):
                 on_refresh=self.jt809.enforce,
             )
         )
+        await self.listener.start()
         await self.jt809.start()
         self._command_server = await asyncio.start_server(
             self._http, self.settings.command_host, self.settings.command_port, limit=16384
@@ -201,6 +206,13 @@ class GpsApp(Sink):
                 hint="set ALARMHUB_GPS_AUTH_SECRET: with the default anyone can forge JT/T 808 auth codes",
             )
 
+    async def _registry_changed(self, table: str | None) -> None:
+        """``platforms`` changed, or ``None``: the LISTEN connection was lost and is back (reload it all)."""
+        if table is None:
+            await self.registry.refresh()
+        self.platforms.replace(await load_platforms(self.settings.database_url))
+        self.jt809.enforce(self.platforms)
+
     async def stop(self) -> None:
         if self._command_server is not None:
             self._command_server.close()
@@ -208,6 +220,7 @@ class GpsApp(Sink):
             await server.stop_accepting()
         if self._platform_refresh is not None:
             self._platform_refresh.cancel()
+        await self.listener.stop()
         await self.jt809.stop()
         await asyncio.gather(*(s.drain() for s in self.servers.values()))
         await self.ownership.stop()  # after the drain: the closed sessions' keys are released

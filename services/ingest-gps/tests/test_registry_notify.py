@@ -14,8 +14,14 @@ async def test_an_armed_flag_set_elsewhere_is_taken_at_once(stack: Any) -> None:
     device = f"0137{uuid.uuid4().int % 10**8:08d}"
     conn = await asyncpg.connect(stack.database_url)
     reloaded = asyncio.Event()
+    scopes: list[str] = []
+
+    def on_reload(scope: str) -> None:
+        scopes.append(scope)
+        reloaded.set()
+
     # the periodic refresh never comes within the test: only the notification can bring the change
-    reg = VehicleRegistry(stack.database_url, refresh_s=3600, on_reload=reloaded.set)
+    reg = VehicleRegistry(stack.database_url, refresh_s=3600, on_reload=on_reload)
     try:
         await conn.execute(
             "INSERT INTO vehicles (device_id, protocol, plate) VALUES ($1, 'jt808', '粤B12345')", device
@@ -35,7 +41,7 @@ async def test_an_armed_flag_set_elsewhere_is_taken_at_once(stack: Any) -> None:
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, "vehicles")
         await asyncio.wait_for(reloaded.wait(), 5)
         assert reg.get(device) is None
-        assert reg.notified == 2
+        assert reg.notified == 2 and scopes == ["vehicle", "table"]
     finally:
         await reg.stop()
         await conn.close()

@@ -76,7 +76,7 @@ class GpsApp(Sink):
         self.registry = registry or VehicleRegistry(
             settings.database_url,
             refresh_s=settings.registry_refresh_s,
-            on_reload=metrics.registry_reloads.inc,
+            on_reload=lambda scope: metrics.registry_reloads.labels(scope).inc(),
         )
         self.session_config = SessionConfig(
             policy=settings.unregistered,

@@ -45,7 +45,9 @@ class GpsMetrics:
         )
         self.registry_reloads = Counter(
             "alarmhub_ingest_gps_registry_reloads_total",
-            "vehicles re-read at once because dispatch notified a change (an owner arming or disarming)",
+            "re-reads at once because dispatch notified a change: scope vehicle (an owner arming or "
+            "disarming) or table (a registry edit)",
+            ["scope"],
             registry=registry,
         )
         self.ownership_errors = Counter(

@@ -41,7 +41,7 @@ ON CONFLICT (device_id) DO UPDATE SET
 
 class VehicleRegistry:
     def __init__(
-        self, database_url: str, *, refresh_s: float = 30.0, on_reload: Callable[[], object] | None = None
+        self, database_url: str, *, refresh_s: float = 30.0, on_reload: Callable[[str], object] | None = None
     ) -> None:
         self._url = database_url
         self._on_reload = on_reload
@@ -100,7 +100,7 @@ class VehicleRegistry:
                 if payload == _ALL:
                     self._full_due = False
                     await self.refresh()
-                    self._reloaded()
+                    self._reloaded("table")
                 else:
                     await self.reload(payload[len(_ONE) :])
             except (OSError, asyncpg.PostgresError) as exc:
@@ -124,12 +124,12 @@ class VehicleRegistry:
                 r["auth_code"],
             )
         log.info("registry_vehicle_reloaded", device_id=device_id, armed=bool(r and r["armed"]))
-        self._reloaded()
+        self._reloaded("vehicle")
 
-    def _reloaded(self) -> None:
+    def _reloaded(self, scope: str) -> None:
         self.notified += 1
         if self._on_reload is not None:
-            self._on_reload()
+            self._on_reload(scope)
 
     async def _connect(self) -> None:
         if self._pool is None:

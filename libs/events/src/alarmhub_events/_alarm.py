@@ -112,7 +112,11 @@ class AlarmEvent(Event):
     occurred_at: Timestamp
     received_at: Timestamp
     location: Location | None = None
-    attributes: Attributes = Field(default_factory=dict)
+    attributes: Attributes = Field(
+        default_factory=dict,
+        description="protocol details and the shared words triage reads: vehicle alarms' signal, armed, "
+        "ignition, parked, speed_kmh, moved_m; detectors' sensor (proto/vocabulary.json)",
+    )
     raw: str = Field(
         default="",
         description="the original frame, text or hex; escaped (reversibly) when it holds control characters,"

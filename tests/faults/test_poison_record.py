@@ -235,3 +235,66 @@ async def test_dispatch_isolates_a_row_postgresql_refuses(
         await dispatch.stop()
         await db.execute(f"ALTER TABLE incidents DROP CONSTRAINT {constraint}")
         await db.close()
+
+
+async def test_the_nul_that_used_to_poison_dispatch_now_makes_an_incident(
+    stack: Any, topic_prefix: str
+) -> None:
+    """The field case of issue #13: a DC-09 panic with a NUL in its extended data block, through the receiver,
+    triage and dispatch. It used to be refused by PostgreSQL in dispatch and retried forever; now it is an
+    incident, its text escaped (the frame kept reversibly in ``raw``), and nothing is dead-lettered."""
+    from alarmhub_ingest_contactid.app import ContactIdApp
+    from alarmhub_ingest_contactid.config import ContactIdSettings
+    from alarmhub_ingest_contactid.protocols import dc09
+
+    from ..e2e.inproc import common, dispatch_app, new_token, triage_app
+
+    line, account = f"{uuid.uuid4().int % 0xFFF + 1:X}", f"{uuid.uuid4().int % 0xFFFF + 1:X}"
+    device = f"L{line}#{account}"
+    contactid = ContactIdApp(
+        ContactIdSettings(
+            **common(stack, topic_prefix),
+            ALARMHUB_DC09_HOST="127.0.0.1",
+            ALARMHUB_DC09_PORT=0,
+            ALARMHUB_SHUTDOWN_GRACE_S=4,
+        ),
+        CollectorRegistry(),
+    )
+    triage = triage_app(stack, topic_prefix)
+    dispatch = dispatch_app(stack, topic_prefix, new_token(), "http://127.0.0.1:9/commands")
+    db = await asyncpg.connect(stack.database_url)
+    await db.execute(
+        "INSERT INTO accounts (line, account, company, lat, lon) VALUES ($1, $2, 'poison-test', 22.541, 114.055)",
+        line,
+        account,
+    )
+    await asyncio.gather(contactid.start(), triage.start(), dispatch.start())
+    try:
+        now = datetime.now(UTC).replace(microsecond=0)
+        frame = dc09.encode_message(
+            "SIA-DCS",
+            7,
+            account,
+            f"#{account}|NPA001",
+            line=line,
+            timestamp=now,
+            extended=("Xlobby\x00door",),
+        )
+        reader, writer = await asyncio.open_connection("127.0.0.1", contactid.port)
+        writer.write(frame)
+        await writer.drain()
+        assert dc09.parse_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 10)).token == "ACK"
+        writer.close()
+        assert await _incident_devices(db, [device], 1, timeout=WITHIN_S) == {device}
+        row = await db.fetchrow(
+            "SELECT a.triaged FROM incident_alarms a JOIN incidents i ON i.id = a.incident_id"
+            " WHERE i.source_device_id = $1",
+            device,
+        )
+        event = TriagedAlarm.model_validate_json(row["triaged"]).event
+        assert event.kind == AlarmKind.PANIC and event.attributes["extended"] == ["Xlobby\\x00door"]
+        assert event.attributes["raw_escaped"] is True and "\x00" not in event.raw
+    finally:
+        await asyncio.gather(contactid.stop(), triage.stop(), dispatch.stop())
+        await db.execute("DELETE FROM accounts WHERE line = $1 AND account = $2", line, account)
+        await db.close()

@@ -7,7 +7,8 @@ built from ``alarmhub_sim.vehicle_cases``:
 
 - the stolen car (armed): parked, ignition on — the owner is asked first (verify); then it drives off —
   dispatched with its reasons to the station where it is, the owner told (their own view and the
-  notification hook), and the terminal told to track (0x8202); its track moves;
+  notification hook), and the terminal told to track (0x8202); it drives on into Luohu, the incident
+  follows it to the station there, and its track moves;
 - the owner's own car (not armed): switched on and driven — no alarm at all, no incident;
 - an armed car parked with GPS jitter for an hour — no alarm, no incident;
 - a driver's SOS — dispatched at once.
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.e2e]
 TOKEN = "e2e-vehicle-admin"
 STOLEN, OWNERS, JITTER, SOS = "013920000001", "013920000002", "013920000003", "013920000004"
 PARK = (22.5431, 114.0579)  # Futian
+LUOHU = (22.556, 114.125)  # Luohu, east of Futian
 
 
 class HookReceiver:
@@ -247,14 +249,25 @@ async def test_vehicle_theft_end_to_end(
             assert told["device_id"] == STOLEN and told["incident_id"] == inc["id"] and told["track"] is True
             assert told["tracking"]["status"] == "ok", told
 
-            # it keeps driving, tracked: the incident's track moves
+            # it keeps driving, tracked, into Luohu: the incident follows it to the station there and its
+            # track moves
             last = stolen.fixes[-1]
-            for k in range(1, 5):
-                north = last.lat + k * 0.003  # ~330 m per report
-                await terminals[STOLEN].report(Fix(last.t_s + 10 * k, north, last.lon, 50.0, True), start)
-            track = await wait_until(lambda: _track(c, inc["id"], minimum=len(stolen.fixes) + 4), timeout=20)
-            lats = [p["lat"] for p in track]
-            assert max(lats) - min(lats) > 0.01  # more than a kilometre travelled
+            for k in range(1, 6):
+                f = k / 5
+                lat, lon = last.lat + (LUOHU[0] - last.lat) * f, last.lon + (LUOHU[1] - last.lon) * f
+                await terminals[STOLEN].report(Fix(last.t_s + 60 * k, lat, lon, 60.0, True), start)
+
+            async def in_luohu() -> dict[str, Any] | None:
+                now_inc = (await c.get(f"/incidents/{inc['id']}")).json()
+                return now_inc if now_inc["district"] == "440303" else None  # type: ignore[no-any-return]
+
+            moved = await wait_until(in_luohu, timeout=20)
+            if inc["district"] != "440303":
+                routed = [e for e in moved["timeline"] if e["type"] == "routed"]
+                assert routed and routed[-1]["data"].get("reason") == "vehicle_moved", routed
+            track = await wait_until(lambda: _track(c, inc["id"], minimum=len(stolen.fixes) + 5), timeout=20)
+            lons = [p["lon"] for p in track]
+            assert max(lons) - min(lons) > 0.03  # kilometres travelled, east into Luohu
 
             # a driver's SOS: dispatched at once
             sos = build_case("sos", SOS, rng, PARK[0] - 0.01, PARK[1])

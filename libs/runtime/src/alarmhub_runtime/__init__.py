@@ -6,7 +6,7 @@ from ._loop import run_async
 from ._proxies import TrustedProxies
 from ._service import Lifecycle, run_service
 from ._settings import BaseServiceSettings
-from ._workers import WorkerSupervisor, available_cpus, supervise_if_asked, worker_index
+from ._workers import WorkerSupervisor, available_cpus, connection_budget, supervise_if_asked, worker_index
 
 __all__ = [
     "BaseServiceSettings",
@@ -18,6 +18,7 @@ __all__ = [
     "available_cpus",
     "bind_event",
     "configure_logging",
+    "connection_budget",
     "get_logger",
     "run_async",
     "run_service",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ._logging import get_logger
 
-__all__ = ["WorkerSupervisor", "available_cpus", "supervise_if_asked", "worker_index"]
+__all__ = ["WorkerSupervisor", "available_cpus", "connection_budget", "supervise_if_asked", "worker_index"]
 
 log = get_logger("alarmhub.runtime.workers")
 
@@ -61,6 +61,17 @@ def _cgroup_quota(root: Path) -> float | None:
         return None
 
 
+def connection_budget(reserve: int = 512) -> int:
+    """Connections a process can hold before it runs out of file descriptors: the soft ``RLIMIT_NOFILE``
+    less ``reserve`` for everything else it opens (broker, Redis and PostgreSQL connections, logs)."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1_000_000
+    return max(64, soft - reserve)
+
+
 def worker_index() -> int | None:
     """This process's worker index when a supervisor started it, else None."""
     value = os.environ.get("ALARMHUB_WORKER_INDEX")
@@ -89,6 +100,8 @@ class WorkerSupervisor:
     health_port: int = 0
     grace_s: float = 10.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: further ports each worker takes as ``base + index`` (0 stays 0: ephemeral), e.g. a command port
+    offset_ports: dict[str, int] = field(default_factory=dict)
     max_backoff_s: float = 30.0
     _workers: list[_Worker] = field(default_factory=list)
     _stopping: bool = False
@@ -98,6 +111,8 @@ class WorkerSupervisor:
         env["ALARMHUB_WORKERS"] = "1"
         env["ALARMHUB_WORKER_INDEX"] = str(index)
         env["ALARMHUB_HEALTH_PORT"] = str(self.health_port + index if self.health_port else 0)
+        for var, base in self.offset_ports.items():
+            env[var] = str(base + index if base else 0)
         return env
 
     def _spawn(self, w: _Worker) -> None:
@@ -161,7 +176,9 @@ class WorkerSupervisor:
         return 0 if all(c == 0 for c in codes.values()) else 1
 
 
-def supervise_if_asked(count: int, health_port: int, grace_s: float) -> None:
+def supervise_if_asked(
+    count: int, health_port: int, grace_s: float, offset_ports: dict[str, int] | None = None
+) -> None:
     """In a service's ``main()``, before it starts: with more than one worker asked for (0 = the CPUs
     available) and this process not itself a worker, supervise copies of this very command and exit
     with their outcome; otherwise return, and the caller runs the service in this process."""
@@ -170,7 +187,10 @@ def supervise_if_asked(count: int, health_port: int, grace_s: float) -> None:
     n = available_cpus() if count == 0 else count
     if n <= 1:
         return
-    raise SystemExit(WorkerSupervisor(_own_command(), n, health_port=health_port, grace_s=grace_s).run())
+    supervisor = WorkerSupervisor(
+        _own_command(), n, health_port=health_port, grace_s=grace_s, offset_ports=dict(offset_ports or {})
+    )
+    raise SystemExit(supervisor.run())
 
 
 def _own_command() -> list[str]:

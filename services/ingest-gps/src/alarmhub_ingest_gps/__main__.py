@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from alarmhub_kafka import DurableProducer, KafkaMetrics
-from alarmhub_runtime import HealthServer, configure_logging, run_async, run_service
+from alarmhub_runtime import HealthServer, configure_logging, run_async, run_service, supervise_if_asked
 from prometheus_client import CollectorRegistry
 
 from .app import GpsApp
@@ -16,6 +16,15 @@ from .metrics import GpsMetrics
 def main() -> None:
     settings = GpsSettings()
     configure_logging("ingest-gps", settings.log_level)
+    # ALARMHUB_GPS_WORKERS > 1: supervise that many gateways on the same ports, each with its own health
+    # and command endpoints (sessions are owned per worker; dispatch routes commands through Redis)
+    fixed = all((settings.jt808_port, settings.gt06_port, settings.h02_port, settings.jt809_port))
+    supervise_if_asked(
+        settings.workers if fixed else 1,
+        settings.health_port,
+        settings.shutdown_grace_s,
+        offset_ports={"ALARMHUB_GPS_COMMAND_PORT": settings.command_port},
+    )
     registry = CollectorRegistry()
     producer = DurableProducer.from_settings(settings, metrics=KafkaMetrics(registry), client_id="ingest-gps")
     health = HealthServer(registry, settings.health_host, settings.health_port)

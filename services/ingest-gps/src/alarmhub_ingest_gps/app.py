@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 from alarmhub_events import Event, GpsFix
 from alarmhub_kafka import DurableProducer
-from alarmhub_runtime import HealthServer
+from alarmhub_runtime import HealthServer, connection_budget
 from alarmhub_store import RegistryListener
 
 from .config import DEV_AUTH_SECRET, GpsSettings
@@ -42,7 +42,7 @@ from .jt809 import (
 from .metrics import GpsMetrics
 from .ownership import SessionOwnership
 from .registry import VehicleRegistry
-from .server import GpsServer, Session, Sink
+from .server import ConnectionBudget, GpsServer, Session, Sink
 from .session import CommandResult, Gt06Session, H02Session, Jt808Session, Output, SessionConfig
 
 __all__ = ["GpsApp"]
@@ -91,7 +91,7 @@ class GpsApp(Sink):
             host=settings.host,
             idle_timeout_s=settings.idle_timeout_s,
             login_timeout_s=settings.login_timeout_s,
-            max_connections=settings.max_connections,
+            max_connections=ConnectionBudget(settings.max_connections or connection_budget()),
         )
         self.servers: dict[str, GpsServer] = {
             "jt808": GpsServer(

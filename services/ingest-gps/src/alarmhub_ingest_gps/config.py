@@ -88,7 +88,22 @@ class GpsSettings(BaseServiceSettings):
         alias="ALARMHUB_GPS_LOGIN_TIMEOUT_S",
         description="close a connection that has not authenticated within this time",
     )
-    max_connections: int = Field(default=100_000, gt=0, alias="ALARMHUB_GPS_MAX_CONNECTIONS")
+    max_connections: int | None = Field(
+        default=None,
+        gt=0,
+        alias="ALARMHUB_GPS_MAX_CONNECTIONS",
+        description="terminal connections one process holds across its ports before it refuses the next "
+        "(counted as closed{reason=capacity}); default: its open-file limit less 512",
+    )
+    workers: int = Field(
+        default=1,
+        ge=0,
+        le=256,
+        alias="ALARMHUB_GPS_WORKERS",
+        description="gateway processes sharing the tracker and JT/T 809 ports through SO_REUSEPORT; worker i "
+        "serves health on ALARMHUB_HEALTH_PORT + i and commands on ALARMHUB_GPS_COMMAND_PORT + i; "
+        "0 = the CPUs this process may use (cgroup quota). Fixed ports are needed for more than one",
+    )
     max_refused: int = Field(default=5, gt=0, alias="ALARMHUB_GPS_MAX_REFUSED")
     registry_refresh_s: float = Field(default=30.0, gt=0, alias="ALARMHUB_GPS_REGISTRY_REFRESH_S")
     nice: int = Field(

@@ -19,11 +19,12 @@ from typing import Any, cast
 import structlog
 from alarmhub_events import utcnow
 from alarmhub_kafka import PublishError
+from alarmhub_runtime import worker_index
 
 from .metrics import GpsMetrics
 from .session import CommandResult, Gt06Session, H02Session, Jt808Session, Output
 
-__all__ = ["Connection", "GpsServer", "Sink"]
+__all__ = ["Connection", "ConnectionBudget", "GpsServer", "Sink"]
 
 log = structlog.get_logger("alarmhub.ingest_gps.server")
 
@@ -84,7 +85,8 @@ class Connection(asyncio.Protocol):
         peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else ""
         srv = self.server
-        if len(srv.connections) >= srv.max_connections:
+        if not srv.budget.take():
+            # at the process's connection budget (below its file limit): refuse this one cleanly, counted
             srv.metrics.closed.labels(srv.protocol, "capacity").inc()
             self.transport.abort()
             return
@@ -130,6 +132,7 @@ class Connection(asyncio.Protocol):
         srv = self.server
         if self.session is None:
             return
+        srv.budget.give()
         srv.connections.discard(self)
         srv.metrics.connections.labels(srv.protocol).dec()
         if self.session.device_id and srv.devices.get(self.session.device_id) is self:
@@ -217,6 +220,25 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
 
+class ConnectionBudget:
+    """How many connections the process may hold across all its ports; the next one is refused."""
+
+    __slots__ = ("limit", "open")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def take(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def give(self) -> None:
+        self.open = max(0, self.open - 1)
+
+
 class GpsServer:
     """One listening socket for one protocol, with its connections and an idle sweeper."""
 
@@ -231,7 +253,7 @@ class GpsServer:
         port: int,
         idle_timeout_s: float,
         login_timeout_s: float,
-        max_connections: int,
+        max_connections: int | ConnectionBudget,
     ) -> None:
         self.protocol = protocol
         self.session_factory = session_factory
@@ -241,7 +263,12 @@ class GpsServer:
         self.requested_port = port
         self.idle_timeout_s = idle_timeout_s
         self.login_timeout_s = login_timeout_s
-        self.max_connections = max_connections
+        # one budget shared by every port of the process (the file limit is the process's)
+        self.budget = (
+            max_connections
+            if isinstance(max_connections, ConnectionBudget)
+            else ConnectionBudget(max_connections)
+        )
         self.connections: set[Connection] = set()
         self.devices: dict[str, Connection] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -298,7 +325,12 @@ class GpsServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: Connection(self), self.host, self.requested_port, backlog=4096, reuse_address=True
+            lambda: Connection(self),
+            self.host,
+            self.requested_port,
+            backlog=4096,
+            reuse_address=True,
+            reuse_port=worker_index() is not None,  # one of several gateway workers on the same ports
         )
         self._sweeper = asyncio.create_task(self._sweep(), name=f"{self.protocol}-idle-sweeper")
         log.info("gps_server_listening", protocol=self.protocol, host=self.host, port=self.port)

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 from alarmhub_events import Event, utcnow
+from alarmhub_runtime import worker_index
 
 from ..fastfix import RawFix
 from ..protocols import jt809 as p
@@ -207,7 +208,11 @@ class Jt809Server:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
-            self._handle, self.host, self._port, limit=self._max_frame * 2
+            self._handle,
+            self.host,
+            self._port,
+            limit=self._max_frame * 2,
+            reuse_port=worker_index() is not None,  # one of several gateway workers on the same port
         )
         log.info("jt809_listening", host=self.host, port=self.port)
 

@@ -158,6 +158,8 @@ def _tile(
             d.line(px(ring), fill=(90, 80, 110), width=_SS * 2)
     if z >= 11:
         for p, g in districts:
+            if _level(p) not in ("", "district"):  # stations and sites: the console draws and names those
+                continue
             c = g.representative_point()
             x, y = _lonlat_to_px(c.x, c.y, z)
             if ox - 100 <= x <= ox + _TILE + 100 and oy - 20 <= y <= oy + _TILE + 20:

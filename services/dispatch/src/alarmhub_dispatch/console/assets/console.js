@@ -240,6 +240,7 @@
       markers = L.layerGroup().addTo(map);
       if (window.alarmhubBasemap) await window.alarmhubBasemap.setup(map);
     }
+    $("#synth-note").hidden = !units.some((u) => u.synthetic);  // a real city's areas are not synthetic
     const B = window.alarmhubBasemap;
     const feats = units.filter((u) => u.geometry && u.tier >= 2).map((u) => ({type: "Feature", geometry: B ? B.geometry(u.geometry) : u.geometry,
       properties: {id: u.id, name: lang === "zh" ? u.name : (u.name_en || u.name), tier: u.tier, synthetic: u.synthetic}}));

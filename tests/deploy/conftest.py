@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# CONTRACT.md: service folder → (health/metrics port, published ports "port/proto")
+# docs/contract.md: service folder → (health/metrics port, published ports "port/proto")
 CONTRACT: dict[str, tuple[int, frozenset[str]]] = {
     "ingest-contactid": (9101, frozenset({"7100/tcp", "7100/udp"})),
     "ingest-gps": (9102, frozenset({"5015/tcp", "5023/tcp", "5013/tcp", "5809/tcp"})),

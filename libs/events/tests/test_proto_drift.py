@@ -45,7 +45,7 @@ def test_every_topic_has_a_schema_and_a_channel() -> None:
 
 
 def test_contract_example_validates_against_the_schema() -> None:
-    # The example of CONTRACT.md "Normalized alarm event", verbatim.
+    # The example of docs/contract.md "Event shapes", verbatim.
     example = {
         "event_id": "7b0e4a1c-3f55-4a53-9c2c-1d2a8e1f0b11",
         "schema": "alarmhub.alarm.v1",

@@ -1,4 +1,4 @@
-"""alarmhub event models: one pydantic model per topic message, as in CONTRACT.md.
+"""alarmhub event models: one pydantic model per topic message, as in docs/contract.md.
 
 These models are the source of truth for ``proto/`` (``alarmhub-proto`` regenerates it).
 """

@@ -1,7 +1,9 @@
 """Generate ``proto/`` from the models: one JSON Schema per message and an AsyncAPI 3 document.
 
 ``alarmhub-proto`` writes the files; ``alarmhub-proto --check`` exits 1 when the committed
-files differ from what the models produce (the drift test calls :func:`render` directly).
+files differ from what the models produce (the drift test calls :func:`render` directly). Services add
+documents of their own through the ``alarmhub.proto`` entry point group (a callable returning
+``{path under proto/: text}``): dispatch's ``openapi.json``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import itertools
 import json
 import sys
 import textwrap
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,8 @@ def render() -> dict[str, str]:
     }
     files["asyncapi.json"] = _dump(asyncapi)
     files["vocabulary.json"] = _dump(_vocabulary())
+    for ep in sorted(entry_points(group="alarmhub.proto"), key=lambda e: e.name):
+        files.update(ep.load()())
     return files
 
 

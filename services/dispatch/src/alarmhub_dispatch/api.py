@@ -54,7 +54,8 @@ ORDER = (
 )
 
 
-def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None) -> FastAPI:
+def build_api(dispatcher: Dispatcher | None, tracks: Any = None, *, devices: Any = None) -> FastAPI:
+    """The app over ``dispatcher`` (None: the routes only, for the OpenAPI document, ``openapi.py``)."""
     app = FastAPI(
         title="alarmhub dispatch",
         version="1.0",
@@ -63,9 +64,10 @@ def build_api(dispatcher: Dispatcher, tracks: Any = None, *, devices: Any = None
     app.state.dispatcher = dispatcher
     app.state.tracks = tracks
     app.state.devices = devices
-    app.state.audit = AuditWriter(dispatcher.store, dispatcher.metrics)
     install_error_handlers(app)
-    app.add_middleware(AuditMiddleware, writer=app.state.audit)
+    if dispatcher is not None:
+        app.state.audit = AuditWriter(dispatcher.store, dispatcher.metrics)
+        app.add_middleware(AuditMiddleware, writer=app.state.audit)
     api = APIRouter(prefix="/api/v1")
     for router in ORDER:
         api.include_router(router)

@@ -479,3 +479,21 @@ def test_gt06_alarm_variants_are_published() -> None:
     out = s.feed(a4, NOW)
     kinds = [e.kind for t, e in out.publish if t == ALARMS_RAW]
     assert kinds == ["tamper"] and out.reply  # answered like every alarm packet
+
+
+def test_frames_with_a_wrong_check_code_are_decoded_and_counted() -> None:
+    # SmallChi/JT808 JT808_0x0200Test.cs (c9552b0f): a whole 0x0200 whose check code is off by the
+    # serial it was copied from — decoded (the deployed decoders accept it) and counted as tolerated
+    phone = "011223344550"
+    s = Jt808Session({}, CFG)
+    register_and_auth(s, phone)
+    frame = bytes.fromhex(
+        "7E020000260112233445500000000000010000000200BA7F0E07E4F11C0028003C000018071510101001040000006402020037AC7E"
+    )
+    out = s.feed(frame, NOW)
+    assert out.tolerated == 1 and isinstance(out.publish[0][1], GpsFix)
+    login = bytearray(bytes.fromhex("78780D01086471700328358100093F040D0A"))
+    login[-3] ^= 0xFF  # GT06 login with a wrong CRC
+    g = Gt06Session({}, CFG)
+    out = g.feed(bytes(login), NOW)
+    assert out.tolerated == 1 and g.authenticated

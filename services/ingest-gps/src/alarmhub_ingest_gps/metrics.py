@@ -15,6 +15,13 @@ class GpsMetrics:
         self.frames = Counter(
             "alarmhub_ingest_gps_frames_total", "frames received", ["protocol", "result"], registry=registry
         )
+        self.tolerated = Counter(
+            "alarmhub_ingest_gps_frames_tolerated_total",
+            "frames decoded although their check code (or JT/T 808 body length) did not match, as the "
+            "deployed decoders accept them; also counted in frames_total",
+            ["protocol"],
+            registry=registry,
+        )
         self.events = Counter(
             "alarmhub_ingest_gps_events_total", "events published", ["protocol", "topic"], registry=registry
         )

@@ -105,6 +105,8 @@ class Connection(asyncio.Protocol):
             srv.m_ok.inc(out.frames - len(out.dlq) - out.refused)
         if out.refused:
             srv.m_refused.inc(out.refused)
+        if out.tolerated:
+            srv.m_tolerated.inc(out.tolerated)
         if out.dlq:
             srv.m_error.inc(len(out.dlq))
         for result in out.commands:
@@ -279,6 +281,7 @@ class GpsServer:
         self.m_ok = metrics.frames.labels(protocol, "ok")
         self.m_refused = metrics.frames.labels(protocol, "refused")
         self.m_error = metrics.frames.labels(protocol, "error")
+        self.m_tolerated = metrics.tolerated.labels(protocol)
         self.m_ack = metrics.ack_seconds.labels(protocol)
 
     # ------------------------------------------------------------------ tick batching

@@ -147,6 +147,8 @@ class Output:
     commands: list[CommandResult] = field(default_factory=list)
     frames: int = 0
     refused: int = 0
+    tolerated: int = 0
+    """Frames decoded although their check code (or JT/T 808 body length) did not match."""
     close: bool = False
 
 
@@ -600,6 +602,8 @@ class Jt808Session(_Base):
             self.framer.oversize = 0
 
     def _handle(self, msg: jt808.Message, now: datetime, out: Output) -> None:
+        if not (msg.check_ok and msg.length_ok):
+            out.tolerated += 1
         h = msg.header
         mid = h.msg_id
         device = jt808.device_id(h.phone)
@@ -751,6 +755,8 @@ class Gt06Session(_Base):
         return gt06.parse_frame(frame)
 
     def _handle(self, msg: gt06.Gt06Message, now: datetime, out: Output) -> None:
+        if not msg.crc_ok:
+            out.tolerated += 1
         payload = gt06.decode(msg, tz_hours=self.config.gt06_tz_hours)
         if isinstance(payload, gt06.Login):
             if self.authenticated and payload.imei != self.device_id:

@@ -250,6 +250,32 @@ async def _wait_incident(client: httpx.AsyncClient, pred: Any, timeout: float = 
 async def test_a_city_in_production_mode(production: dict[str, Any]) -> None:
     envs, site = production["envs"], production["site"]
     api = f"http://127.0.0.1:{envs['dispatch']['ALARMHUB_HTTP_PORT']}"
+    # the operator's check, from dispatch's point of view: everything answers; a wrong address is named
+    check_env = {
+        **production["admin_env"],
+        "ALARMHUB_DISPATCH_URL": api,
+        "ALARMHUB_GPS_COMMAND_URL": envs["dispatch"]["ALARMHUB_GPS_COMMAND_URL"],
+        "ALARMHUB_CHECK_HEALTH_URLS": ",".join(
+            f"http://127.0.0.1:{e['ALARMHUB_HEALTH_PORT']}/readyz" for e in envs.values()
+        ),
+    }
+    out = await asyncio.to_thread(_admin, check_env, "check")
+    assert out.rstrip().endswith("everything answers"), out
+    assert "WARN  external units" in out  # this city has not imported its 119/120 yet
+    bad = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "alarmhub_admin", "check"],
+        env={
+            **check_env,
+            "ALARMHUB_GPS_COMMAND_URL": "http://127.0.0.1:1/commands",
+            "ALARMHUB_CHECK_HEALTH_URLS": "",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1 and "FAIL  ingest-gps commands" in bad.stdout
+    assert "nothing listens at ALARMHUB_GPS_COMMAND_URL" in bad.stdout, bad.stdout
     async with httpx.AsyncClient(base_url=api, timeout=20) as anon:
         assert (await anon.get("/api/v1/incidents")).status_code == 401  # no dev token anywhere
         login = await anon.post("/api/v1/login", json={"user": "admin", "password": ADMIN_PW})

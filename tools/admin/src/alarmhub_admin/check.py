@@ -35,9 +35,27 @@ class Result:
         return f"{self.status:4}  {self.what}: {self.detail}"
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(out) < 10:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
 def _why(exc: BaseException, where: str) -> str:
-    """An exception as the operator's next step."""
-    text = f"{type(exc).__name__}: {exc}".strip()
+    """An exception as the operator's next step (the client libraries wrap the socket error: look inside)."""
+    chain = _chain(exc)
+    text = " / ".join(f"{type(e).__name__}: {e}".strip() for e in chain)
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "All connection attempts failed" in text:
+        return f"nothing listens at {where} (service down, wrong port, or bound to 127.0.0.1 only)"
+    if "InvalidCatalogNameError" in text:
+        return f"the database named in {where} does not exist: run `alarmhub-admin init`"
+    if "Unable to bootstrap" in text:
+        return f"no Kafka broker answers at {where} (brokers down, wrong address, or an advertised listener it cannot reach)"
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return f"the host name in {where} does not resolve (DNS, /etc/hosts, or a typo)"
     if (
         isinstance(exc, socket.gaierror)
         or "Name or service not known" in text

@@ -219,3 +219,17 @@ def test_nt_units_0x22_layout() -> None:
     assert "power_v" in pos.attributes
     with pytest.raises(FrameError, match="out of range"):  # without the model the bytes are misread
         gt06.decode(msg(NT20_LOCATION))
+
+
+# TRACCAR (9e5c458a): 0x34 of an X1 unit — a data/alarm word, then the common GPS block
+X1_GPS = (
+    "78783c340000000011061809130c0903107d2408488a5800144c00000000000001940b00b1000047ff000000000500018f42"
+    "210000000100050003010b69450d0a"
+)
+
+
+def test_x1_position_0x34() -> None:
+    pos = gt06.decode(msg(X1_GPS))
+    assert isinstance(pos, Position) and pos.valid
+    assert pos.time == datetime(2017, 6, 24, 9, 19, 12, tzinfo=UTC)
+    assert round(pos.lat, 5) == 28.56237 and round(pos.lon, 5) == 77.20652  # 0x03107d24, 0x08488a58 / 1.8e6

@@ -45,6 +45,7 @@ INFO = 0x94
 STRING_INFO_2 = 0x21
 ALARM_JC = 0x95
 MODULAR = 0x70
+X1_GPS = 0x34
 LBS_STATUS = 0x19
 FENCE_ALARM = 0xA4
 LBS_ALARM = 0xA5
@@ -278,6 +279,8 @@ def decode(
     if p == MODULAR:
         pos, attrs, alarms = gt06_body.decode_modular(msg.content)
         return pos if pos is not None else _no_fix(attrs, alarms)
+    if p == X1_GPS and len(msg.content) != 50:  # 50 content bytes: an SL4X cell list, not a position
+        return gt06_body.decode_x1(msg.content, tz_hours)
     if p == 0xA2 and len(msg.content) != 59:
         return None  # 0xA2 is a GPS packet only on LW 4G units (59 content bytes); GK310's is a Wi-Fi list
     if p in gt06_body.LAYOUTS:

@@ -421,3 +421,14 @@ def decode_modular(c: bytes) -> tuple[Position | None, dict[str, Any], list[str]
         if alarms:
             pos.attributes["alarm"] = alarms[0]
     return pos, attrs, alarms
+
+
+def decode_x1(c: bytes, tz_hours: float) -> Position:
+    """0x34 of X1 units: a 4-byte data/alarm word, the GPS block, terminal information (2), odometer (4)
+    and a cell; the fix is what alarmhub reads of it."""
+    if len(c) < 4 + 18:
+        raise FrameError("0x34 GPS block truncated")
+    pos, _ = _gps(c[4:], tz_hours)
+    if len(c) >= 4 + 18 + 6:
+        pos.attributes["odometer_m"] = int.from_bytes(c[24:28], "big")
+    return pos

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,26 +24,52 @@ PASSWORD = "correct horse battery"
 
 
 def _env(stack, db: str, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
-    env.update(
-        KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
-        REDIS_URL=stack.redis_url,
-        DATABASE_URL=db,
-        ALARMHUB_TOPIC_PREFIX=new_prefix(),
+    return {
+        "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "REDIS_URL": stack.redis_url,
+        "DATABASE_URL": db,
+        "ALARMHUB_TOPIC_PREFIX": new_prefix(),
         **extra,
-    )
-    return env
+    }
 
 
-def _admin(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "alarmhub_admin", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+class _Run:
+    """The CLI's outcome, as subprocess.run would give it (the tool runs in this process: a new Python per
+    call cost ~4 s each on the shared box)."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def _admin(env: dict[str, str], *args: str, stdin: str | None = None) -> _Run:
+    from alarmhub_admin.__main__ import main
+
+    saved = {k: v for k, v in os.environ.items() if k.startswith("ALARMHUB_") or k in env}
+    out, err = io.StringIO(), io.StringIO()
+    for k in saved:
+        os.environ.pop(k, None)
+    os.environ.update(env)
+    old = sys.stdout, sys.stderr, sys.stdin
+    sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO(stdin or "")
+    try:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if isinstance(exc.code, str):
+                err.write(exc.code)
+    finally:
+        sys.stdout, sys.stderr, sys.stdin = old
+        for k in env:
+            os.environ.pop(k, None)
+        os.environ.update(saved)
+    return _Run(code, out.getvalue(), err.getvalue())
+
+
+async def _aadmin(env: dict[str, str], *args: str, stdin: str | None = None) -> _Run:
+    """:func:`_admin` from an async test: in a thread, where the CLI's asyncio.run has no loop in its way."""
+    return await asyncio.to_thread(_admin, env, *args, stdin=stdin)
 
 
 @pytest.fixture
@@ -62,12 +88,12 @@ async def test_init_is_idempotent_and_never_takes_a_password_argument(
     initialised: tuple[dict[str, str], str], tmp_path: Path
 ) -> None:
     env, db = initialised
-    again = _admin(env, "init")  # no password needed: the supervisor exists
+    again = await _aadmin(env, "init")  # no password needed: the supervisor exists
     assert again.returncode == 0, again.stderr
     assert (
         "city supervisor: admin present" in again.stdout and "topics: 0 created, all present" in again.stdout
     )
-    assert _admin(env, "init", "--password", "x" * 12).returncode == 2  # argparse: no such option
+    assert (await _aadmin(env, "init", "--password", "x" * 12)).returncode == 2  # argparse: no such option
     conn = await asyncpg.connect(db)
     try:
         row = await conn.fetchrow("SELECT * FROM people WHERE user_name = 'admin'")
@@ -81,22 +107,24 @@ async def test_init_refuses_a_short_password_and_no_terminal(stack, empty_db: st
     env = _env(stack, empty_db, ALARMHUB_CITY_NAME="示范市")
     short = tmp_path / "pw"
     short.write_text("short\n")
-    r = _admin(env, "init", "--password-file", str(short))
+    r = await _aadmin(env, "init", "--password-file", str(short))
     assert r.returncode != 0 and "at least 12 characters" in r.stdout + r.stderr
-    r = _admin(env, "init", stdin="")
+    r = await _aadmin(env, "init", stdin="")
     assert r.returncode != 0 and "--password-file" in r.stdout + r.stderr
 
 
 async def test_units_import_diff_and_history(initialised: tuple[dict[str, str], str], tmp_path: Path) -> None:
     env, db = initialised
-    bad = _admin(env, "import", "units", str(ERRORS), "--crs", "gcj02", "--map", str(tmp_path / "e.png"))
+    bad = await _aadmin(
+        env, "import", "units", str(ERRORS), "--crs", "gcj02", "--map", str(tmp_path / "e.png")
+    )
     assert bad.returncode == 1 and "nothing written" in bad.stdout
     assert (tmp_path / "e.png").exists()
-    r = _admin(env, "import", "units", str(CLEAN), "--crs", "gcj02")
+    r = await _aadmin(env, "import", "units", str(CLEAN), "--crs", "gcj02")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 added, 1 changed, 0 retired, 0 unchanged" not in r.stdout  # the city existed: changed
     assert "8 added, 1 changed, 0 retired" in r.stdout
-    again = _admin(env, "import", "units", str(CLEAN), "--crs", "gcj02")
+    again = await _aadmin(env, "import", "units", str(CLEAN), "--crs", "gcj02")
     assert "nothing written" in again.stdout and "0 added, 0 changed, 0 retired, 9 unchanged" in again.stdout
     # move F1's site, drop station L2 (its district keeps the ground: a gap warning)
     doc = json.loads(CLEAN.read_text("utf-8"))
@@ -106,7 +134,7 @@ async def test_units_import_diff_and_history(initialised: tuple[dict[str, str], 
             f["properties"]["name"] = "福田第1派出所新社区警务室"
     p = tmp_path / "v2.geojson"
     p.write_text(json.dumps(doc, ensure_ascii=False))
-    r = _admin(env, "import", "units", str(p), "--crs", "gcj02")
+    r = await _aadmin(env, "import", "units", str(p), "--crs", "gcj02")
     assert r.returncode == 0, r.stdout
     assert "WARNING gap" in r.stdout and "0 added, 1 changed, 1 retired, 7 unchanged" in r.stdout
     conn = await asyncpg.connect(db)
@@ -134,7 +162,7 @@ async def test_registries_import_report_and_export_without_secrets(
     initialised: tuple[dict[str, str], str], tmp_path: Path
 ) -> None:
     env, db = initialised
-    assert _admin(env, "import", "units", str(CLEAN), "--crs", "gcj02").returncode == 0
+    assert (await _aadmin(env, "import", "units", str(CLEAN), "--crs", "gcj02")).returncode == 0
     veh = tmp_path / "vehicles.csv"
     veh.write_text(
         "device_id,protocol,plate,auth_code,armed\n"
@@ -142,12 +170,12 @@ async def test_registries_import_report_and_export_without_secrets(
         ",jt808,粤B00000,,no\n"
         "013800138001,jt808,粤B12346,SECRET2,no\n"
     )
-    r = _admin(env, "import", "vehicles", str(veh))
+    r = await _aadmin(env, "import", "vehicles", str(veh))
     assert r.returncode == 1 and "line 3:" in r.stdout and "nothing written" in r.stdout
     assert (tmp_path / "vehicles.csv.errors.csv").read_text().startswith("line,error\n3,")
-    r = _admin(env, "import", "vehicles", str(veh), "--skip-bad-rows")
+    r = await _aadmin(env, "import", "vehicles", str(veh), "--skip-bad-rows")
     assert r.returncode == 0 and "imported 2 vehicles" in r.stdout
-    out = _admin(env, "export", "vehicles")
+    out = await _aadmin(env, "export", "vehicles")
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert [x["device_id"] for x in rows] == ["013800138000", "013800138001"]
     assert "auth_code" not in rows[0] and "SECRET" not in out.stdout and rows[0]["armed"] == "true"
@@ -156,11 +184,11 @@ async def test_registries_import_report_and_export_without_secrets(
     people.write_text(
         "user,display_name,role,unit\nzhang.wei,张伟,dispatcher,F1\nli.na,李娜,supervisor,440304\n"
     )
-    r = _admin(env, "import", "people", str(people), "--passwords-out", str(tmp_path / "pw.csv"))
+    r = await _aadmin(env, "import", "people", str(people), "--passwords-out", str(tmp_path / "pw.csv"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert stat.S_IMODE((tmp_path / "pw.csv").stat().st_mode) == 0o600
     issued = dict(list(csv.reader((tmp_path / "pw.csv").open()))[1:])
-    again = _admin(env, "import", "people", str(people))  # a re-import resets nobody's password
+    again = await _aadmin(env, "import", "people", str(people))  # a re-import resets nobody's password
     assert again.returncode == 0 and "initial passwords" not in again.stdout
     conn = await asyncpg.connect(db)
     try:
@@ -168,7 +196,7 @@ async def test_registries_import_report_and_export_without_secrets(
         assert PasswordHasher().verify(h, issued["zhang.wei"])
     finally:
         await conn.close()
-    exported = _admin(env, "export", "people").stdout
+    exported = (await _aadmin(env, "export", "people")).stdout
     assert "argon2" not in exported and "zhang.wei,张伟,dispatcher,F1" in exported
 
     ext = tmp_path / "ext.csv"
@@ -176,10 +204,10 @@ async def test_registries_import_report_and_export_without_secrets(
         "id,name,kind,handover,phone\nfire-mc,示范市消防救援支队（119）,fire,fire,119\n"
         "med-mc,示范市急救中心（120）,medical,medical,120\nbad,坏,rescue,earthquake,\n"
     )
-    r = _admin(env, "import", "external-units", str(ext))
+    r = await _aadmin(env, "import", "external-units", str(ext))
     assert r.returncode == 1 and "unknown alarm kinds in handover: earthquake" in r.stdout
-    assert _admin(env, "import", "external-units", str(ext), "--skip-bad-rows").returncode == 0
-    units = json.loads(_admin(env, "export", "units").stdout)
+    assert (await _aadmin(env, "import", "external-units", str(ext), "--skip-bad-rows")).returncode == 0
+    units = json.loads((await _aadmin(env, "export", "units")).stdout)
     assert {f["properties"]["id"] for f in units["features"]} == {
         "mc",
         "440303",
@@ -191,7 +219,7 @@ async def test_registries_import_report_and_export_without_secrets(
         "L2",
         "F1-W1",
     }
-    assert "fire-mc" in _admin(env, "export", "external-units").stdout
+    assert "fire-mc" in (await _aadmin(env, "export", "external-units")).stdout
 
 
 async def test_tree_hands_over_to_imported_external_units(initialised: tuple[dict[str, str], str]) -> None:

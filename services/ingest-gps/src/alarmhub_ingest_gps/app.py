@@ -153,7 +153,8 @@ class GpsApp(Sink):
         self._platform_refresh: asyncio.Task[None] | None = None
         # dispatch's NOTIFY on every platforms write: a JT/T 809 platform created through the API logs in at
         # once; the refresh timer stays as the fallback (vehicles: VehicleRegistry LISTENs itself, per row)
-        self.listener = RegistryListener(settings.database_url, self._registry_changed, tables={"platforms"})
+        # every table's notices: platforms here, vehicles (the table, or "vehicles:<id>") in the registry view
+        self.listener = RegistryListener(settings.database_url, self._registry_changed)
         self._waiters: dict[tuple[str, int], asyncio.Future[CommandResult]] = {}
         self._command_server: asyncio.Server | None = None
         self._event_counters: dict[tuple[str, str], Any] = {}
@@ -207,11 +208,13 @@ class GpsApp(Sink):
             )
 
     async def _registry_changed(self, table: str | None) -> None:
-        """``platforms`` changed, or ``None``: the LISTEN connection was lost and is back (reload it all)."""
-        if table is None:
-            await self.registry.refresh()
-        self.platforms.replace(await load_platforms(self.settings.database_url))
-        self.jt809.enforce(self.platforms)
+        """``platforms`` or ``vehicles``/``vehicles:<id>`` changed, or ``None``: the LISTEN connection was
+        lost and is back (reload it all)."""
+        if await self.registry.on_notify(table) and table is not None:
+            return
+        if table is None or table == "platforms":
+            self.platforms.replace(await load_platforms(self.settings.database_url))
+            self.jt809.enforce(self.platforms)
 
     async def stop(self) -> None:
         if self._command_server is not None:

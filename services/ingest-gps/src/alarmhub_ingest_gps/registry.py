@@ -3,9 +3,10 @@
 Sessions need a synchronous lookup on every authentication and alarm (armed state, plate), so the
 gateway keeps the table in memory and re-reads it every ``refresh_s``; its own writes (flagged
 terminals, issued authentication codes) are applied to the view at once. A change made elsewhere is
-taken at once too: dispatch commits ``NOTIFY alarmhub_registry`` with its registry writes, and the gateway,
-listening on its own connection, re-reads the table (payload ``vehicles``: a registry edit) or one vehicle
-(``vehicles:<device id>``: an owner arming or disarming). Other tables' notices are not its business. Writes are best effort:
+taken at once too: dispatch commits ``NOTIFY alarmhub_registry`` with its registry writes, and the gateway's
+``RegistryListener`` (app.py) hands them to :meth:`VehicleRegistry.on_notify`, which re-reads the table
+(payload ``vehicles``: a registry edit) or one vehicle (``vehicles:<device id>``: an owner arming or
+disarming). Writes are best effort:
 the authentication code is derived, not stored, so a lost write never locks a terminal out.
 """
 
@@ -26,8 +27,6 @@ log = structlog.get_logger("alarmhub.ingest_gps.registry")
 
 _SELECT = "SELECT device_id, protocol, plate, plate_colour, armed, flagged, auth_code FROM vehicles"
 _SELECT_ONE = _SELECT + " WHERE device_id = $1"
-#: dispatch's NOTIFY channel (alarmhub_dispatch.store.REGISTRY_CHANNEL): payload = a table or "vehicles:<id>"
-CHANNEL = "alarmhub_registry"
 _ALL = "vehicles"
 _ONE = "vehicles:"
 _UPSERT = """
@@ -50,11 +49,7 @@ class VehicleRegistry:
         self._task: asyncio.Task[None] | None = None
         self.vehicles: dict[str, VehicleInfo] = {}
         self.loaded = False
-        self._listener: asyncpg.Connection | None = None
-        self._changed: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
-        self._reloader: asyncio.Task[None] | None = None
         self.notified = 0
-        self._full_due = False
 
     def get(self, device_id: str) -> VehicleInfo | None:
         return self.vehicles.get(device_id)
@@ -66,45 +61,19 @@ class VehicleRegistry:
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("registry_unavailable", error=repr(exc))
         self._task = asyncio.create_task(self._loop(), name="registry-refresh")
-        self._reloader = asyncio.create_task(self._reload_changed(), name="registry-notified")
-        await self._listen()
 
-    async def _listen(self) -> None:
-        """LISTEN on its own connection (re-established by the periodic refresh when lost)."""
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        try:
-            conn = await asyncpg.connect(self._url, timeout=10)
-            await conn.add_listener(CHANNEL, self._on_notify)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            log.warning("registry_listen_failed", error=repr(exc))
-            return
-        self._listener = conn
-
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        if payload != _ALL and not payload.startswith(_ONE):
-            return
-        if payload == _ALL:
-            if self._full_due:
-                return  # a whole-table refresh is already due: one serves a burst of edits
-            self._full_due = True
-        try:
-            self._changed.put_nowait(payload)
-        except asyncio.QueueFull:  # a burst of edits: the periodic refresh reads them all anyway
-            log.warning("registry_notify_dropped", device_id=payload)
-
-    async def _reload_changed(self) -> None:
-        while True:
-            payload = await self._changed.get()
-            try:
-                if payload == _ALL:
-                    self._full_due = False
-                    await self.refresh()
-                    self._reloaded("table")
-                else:
-                    await self.reload(payload[len(_ONE) :])
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("registry_reload_failed", payload=payload, error=repr(exc))
+    async def on_notify(self, payload: str | None) -> bool:
+        """A notification of dispatch's registry channel (``alarmhub_store.RegistryListener``): ``vehicles``
+        re-reads the table, ``vehicles:<device id>`` one vehicle, None (the LISTEN connection came back,
+        notices may be lost) the table. False for another table's notice (not this view's business)."""
+        if payload is None or payload == _ALL:
+            await self.refresh()
+            self._reloaded("table")
+            return True
+        if payload.startswith(_ONE):
+            await self.reload(payload[len(_ONE) :])
+            return True
+        return False
 
     async def reload(self, device_id: str) -> None:
         """Re-read one vehicle (it changed elsewhere); a deleted one leaves the view."""
@@ -136,15 +105,10 @@ class VehicleRegistry:
             self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=4, command_timeout=10)
 
     async def stop(self) -> None:
-        for task in (self._task, self._reloader):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if self._listener is not None:
-            with contextlib.suppress(OSError, asyncpg.PostgresError):
-                await self._listener.close()
-            self._listener = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -177,7 +141,6 @@ class VehicleRegistry:
                 await self.refresh()
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("registry_refresh_failed", error=repr(exc))
-            await self._listen()
 
     async def write(self, w: RegistryWrite) -> None:
         old = self.vehicles.get(w.device_id)

@@ -233,3 +233,18 @@ def test_x1_position_0x34() -> None:
     assert isinstance(pos, Position) and pos.valid
     assert pos.time == datetime(2017, 6, 24, 9, 19, 12, tzinfo=UTC)
     assert round(pos.lat, 5) == 28.56237 and round(pos.lon, 5) == 77.20652  # 0x03107d24, 0x08488a58 / 1.8e6
+
+
+def test_0x36_status_or_position() -> None:
+    # TRACCAR (9e5c458a): a Jimi 4G unit's status with modules (battery 4.02 V, as traccar asserts) and a
+    # VL103's 0x36 starting with a GPS block
+    status = gt06.decode(msg("787817360005040002003201010018020192006a015f0324aeaf0d0a"))
+    assert isinstance(status, gt06.Heartbeat) and status.attributes["battery_v"] == 4.02
+    vl = (
+        "78783536190c1d0f1724cf026cc9140c367d4000940001cc0025ef0540e88c01000000000064051428000006c3000001453f"
+        "9201003477560d0a"
+    )
+    pos = gt06.decode(msg(vl), model="VL103")
+    assert (
+        isinstance(pos, Position) and pos.valid and pos.time == datetime(2025, 12, 29, 15, 23, 36, tzinfo=UTC)
+    )

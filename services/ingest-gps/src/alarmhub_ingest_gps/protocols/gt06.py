@@ -46,6 +46,7 @@ STRING_INFO_2 = 0x21
 ALARM_JC = 0x95
 MODULAR = 0x70
 X1_GPS = 0x34
+STATUS_36 = 0x36
 LBS_STATUS = 0x19
 FENCE_ALARM = 0xA4
 LBS_ALARM = 0xA5
@@ -278,6 +279,9 @@ def decode(
         return pos if pos is not None else _no_fix(attrs, alarms)
     if p == MODULAR:
         pos, attrs, alarms = gt06_body.decode_modular(msg.content)
+        return pos if pos is not None else _no_fix(attrs, alarms)
+    if p == STATUS_36:
+        pos, attrs, alarms = gt06_body.decode_status_36(msg.content, tz_hours, model)
         return pos if pos is not None else _no_fix(attrs, alarms)
     if p == X1_GPS and len(msg.content) != 50:  # 50 content bytes: an SL4X cell list, not a position
         return gt06_body.decode_x1(msg.content, tz_hours)

@@ -432,3 +432,41 @@ def decode_x1(c: bytes, tz_hours: float) -> Position:
     if len(c) >= 4 + 18 + 6:
         pos.attributes["odometer_m"] = int.from_bytes(c[24:28], "big")
     return pos
+
+
+def _looks_like_time(c: bytes) -> bool:
+    # a year byte of 10 or more (2010 on) tells a GPS block from a status block, which starts lower
+    return (
+        len(c) >= 6
+        and c[0] >= 10
+        and 1 <= c[1] <= 12
+        and 1 <= c[2] <= 31
+        and c[3] < 24
+        and c[4] < 60
+        and c[5] < 60
+    )
+
+
+def decode_status_36(
+    c: bytes, tz_hours: float, model: str | None = None
+) -> tuple[Position | None, dict[str, Any], list[str]]:
+    """0x36: on VL units a GPS block first (a position, read as the common block); on Jimi 4G units a
+    status — terminal information, voltage, GSM signal, alarm code, language — then modules
+    ``type:2 length:1 value`` (0x0018 battery in 10 mV)."""
+    if len(c) >= 18 and _looks_like_time(c):
+        pos, _ = _gps(c, tz_hours)
+        return pos, dict(pos.attributes), []
+    attrs: dict[str, Any] = {}
+    alarms: list[str] = []
+    at = _status(c, 0, _JIMI_36, model, attrs, alarms) + 1  # + language
+    while at + 3 <= len(c):
+        kind = int.from_bytes(c[at : at + 2], "big")
+        n = c[at + 2]
+        value = c[at + 3 : at + 3 + n]
+        at += 3 + n
+        if kind == 0x0018 and len(value) == 2:
+            attrs["battery_v"] = int.from_bytes(value, "big") / 100
+    return None, attrs, list(dict.fromkeys(alarms))
+
+
+_JIMI_36 = Layout(False, False, True)

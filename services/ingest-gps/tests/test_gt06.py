@@ -248,3 +248,15 @@ def test_0x36_status_or_position() -> None:
     assert (
         isinstance(pos, Position) and pos.valid and pos.time == datetime(2025, 12, 29, 15, 23, 36, tzinfo=UTC)
     )
+
+
+def test_serial_passthrough_0x9b() -> None:
+    # TRACCAR (9e5c458a): an external device's data, printable and not — traccar asserts the same results
+    assert gt06.decode(msg("797900109b0344373532304136320d0a000f87f00d0a")) == {
+        "device_type": 3,
+        "result": "D7520A62",
+    }
+    assert gt06.decode(msg("7979000e9b0332382e33a1e60d0a0289be490d0a")) == {
+        "device_type": 3,
+        "result": "32382e33a1e60d0a",
+    }

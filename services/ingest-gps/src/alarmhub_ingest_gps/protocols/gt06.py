@@ -47,6 +47,7 @@ ALARM_JC = 0x95
 MODULAR = 0x70
 X1_GPS = 0x34
 STATUS_36 = 0x36
+SERIAL = 0x9B
 LBS_STATUS = 0x19
 FENCE_ALARM = 0xA4
 LBS_ALARM = 0xA5
@@ -251,6 +252,14 @@ def _command_reply(protocol: int, c: bytes) -> dict[str, Any]:
     return {"result": text}
 
 
+def _serial(c: bytes) -> dict[str, Any]:
+    """0x9B: data an external device (fuel sensor, card reader …) passed through — its type code, then the
+    data, kept as text when printable, else as hex."""
+    data = c[1:]
+    printable = all(0x20 <= b < 0x7F or b in (0x0D, 0x0A) for b in data)
+    return {"device_type": c[0], "result": data.decode("ascii").strip() if printable else data.hex()}
+
+
 def _no_fix(attrs: dict[str, Any], alarms: list[str]) -> Heartbeat:
     """An alarm or status packet without a GPS block, in the shape of a heartbeat."""
     if alarms:
@@ -294,6 +303,8 @@ def decode(
         return _info(msg.content)
     if p in (STRING_INFO, STRING_INFO_2):
         return _command_reply(p, msg.content)
+    if p == SERIAL and msg.content:
+        return _serial(msg.content)
     return None
 
 

@@ -74,6 +74,7 @@ LAYOUTS: dict[int, Layout] = {
     0x31: _GPS_LBS,
     0x37: _GPS_LBS,
     0x1A: Layout(True, False, False),  # GPS + phone number
+    0x38: Layout(True, False, False),  # GPS, upload mode, re-upload flag, a typed cell
     0x1E: Layout(True, False, False),  # JI09: GPS + extended LBS
     0x16: _GPS_LBS_STATUS,
     0x26: _GPS_LBS_STATUS,

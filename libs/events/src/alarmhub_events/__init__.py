@@ -17,7 +17,7 @@ from ._common import Event, Timestamp, new_event_id, utcnow
 from ._dlq import DLQ_SCHEMA, DlqRecord
 from ._gps import DEVICE_STATUS_SCHEMA, GPS_SCHEMA, SUPERVISION_ANSWER, DeviceStatus, DeviceStatusKind, GpsFix
 from ._incident import INCIDENT_EVENT_SCHEMA, Actor, IncidentEvent, IncidentEventType, IncidentStatus, Verdict
-from ._text import RAW_ESCAPED, Attributes, Text, clean_attributes, clean_text, escape_raw, unescape_raw
+from ._text import RAW_ESCAPED, CleanText, clean_attributes, clean_text, escape_raw, unescape_raw
 from ._topics import (
     ALARMS_DLQ,
     ALARMS_RAW,
@@ -53,7 +53,7 @@ __all__ = [
     "Actor",
     "AlarmEvent",
     "AlarmKind",
-    "Attributes",
+    "CleanText",
     "Decision",
     "DeviceStatus",
     "DeviceStatusKind",
@@ -69,7 +69,6 @@ __all__ = [
     "Reason",
     "Sensor",
     "Source",
-    "Text",
     "Timestamp",
     "TopicSpec",
     "TriagedAlarm",

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ._common import Event, Timestamp
-from ._text import RAW_ESCAPED, Attributes, Text, escape_raw
+from ._text import RAW_ESCAPED, CleanText, escape_raw
 
 __all__ = [
     "ALARM_SCHEMA",
@@ -73,19 +73,19 @@ class Protocol(StrEnum):
     WEBHOOK = "webhook"
 
 
-class Source(BaseModel):
+class Source(CleanText):
     """Where a signal came from. ``device_id`` is the stable key of the source on Kafka."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     protocol: Protocol
-    device_id: Text = Field(min_length=1, max_length=128)
-    account: Text | None = None
-    receiver: Text | None = None
-    line: Text | None = None
-    path: Text | None = Field(default=None, description="transmission path of a dual-path communicator")
-    peer: Text | None = Field(default=None, description="remote address:port the signal arrived from")
-    platform: Text | None = Field(default=None, description="JT/T 809 platform that forwarded the event")
+    device_id: str = Field(min_length=1, max_length=128)
+    account: str | None = None
+    receiver: str | None = None
+    line: str | None = None
+    path: str | None = Field(default=None, description="transmission path of a dual-path communicator")
+    peer: str | None = Field(default=None, description="remote address:port the signal arrived from")
+    platform: str | None = Field(default=None, description="JT/T 809 platform that forwarded the event")
 
 
 class Location(BaseModel):
@@ -107,12 +107,12 @@ class AlarmEvent(Event):
     kind: AlarmKind
     qualifier: Qualifier = Qualifier.NEW
     source: Source
-    code: Text | None = Field(default=None, description="the original event code, e.g. Contact ID E120")
-    zone: Text | None = Field(default=None, description="zone, user or channel number as sent")
+    code: str | None = Field(default=None, description="the original event code, e.g. Contact ID E120")
+    zone: str | None = Field(default=None, description="zone, user or channel number as sent")
     occurred_at: Timestamp
     received_at: Timestamp
     location: Location | None = None
-    attributes: Attributes = Field(
+    attributes: dict[str, Any] = Field(
         default_factory=dict,
         description="protocol details and the shared words triage reads: vehicle alarms' signal, armed, "
         "ignition, parked, speed_kmh, moved_m; detectors' sensor (proto/vocabulary.json)",

@@ -7,7 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AwareDatetime, ConfigDict, Field, PlainSerializer
+
+from ._text import CleanText
 
 __all__ = ["Event", "Timestamp", "new_event_id", "utcnow"]
 
@@ -78,7 +80,7 @@ def new_event_id() -> uuid.UUID:
     return u
 
 
-class Event(BaseModel):
+class Event(CleanText):
     """Base of every message on a topic: immutable, strict about unknown top-level fields.
 
     ``schema`` is a reserved name on pydantic's BaseModel, so the field is ``schema_``

@@ -8,7 +8,6 @@ from typing import Final, Literal
 from pydantic import Field
 
 from ._common import Event, Timestamp
-from ._text import Text
 
 __all__ = ["DLQ_SCHEMA", "DlqRecord"]
 
@@ -19,20 +18,20 @@ class DlqRecord(Event):
     """Raw input that was rejected, kept byte for byte (base64) with the reason. Keyed by ``source_id``."""
 
     schema_: Literal["alarmhub.dlq.v1"] = Field(default=DLQ_SCHEMA, alias="schema")
-    service: Text
-    stage: Text = Field(description="where it failed: decode, validate, process …")
-    source_id: Text = Field(description="device, peer or topic/partition/offset the bytes came from")
-    error: Text
+    service: str
+    stage: str = Field(description="where it failed: decode, validate, process …")
+    source_id: str = Field(description="device, peer or topic/partition/offset the bytes came from")
+    error: str
     raw_b64: str = Field(description="the raw bytes, base64")
     source_topic: str | None = None
     source_partition: int | None = None
     source_offset: int | None = None
-    source_key: Text | None = Field(default=None, description="the source record's key (for a replay)")
-    kind: Text | None = Field(
+    source_key: str | None = Field(default=None, description="the source record's key (for a replay)")
+    kind: str | None = Field(
         default=None, description="the alarm kind the record carried, when it was an alarm"
     )
-    protocol: Text | None = None
-    peer: Text | None = None
+    protocol: str | None = None
+    peer: str | None = None
     occurred_at: Timestamp
 
     @classmethod

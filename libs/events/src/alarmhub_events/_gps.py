@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field
 
 from ._alarm import Protocol
 from ._common import Event, Timestamp
-from ._text import Attributes, Text
 
 __all__ = [
     "DEVICE_STATUS_SCHEMA",
@@ -31,7 +30,7 @@ class GpsFix(Event):
     """Every position a terminal reports, alarm or not. Keyed by ``device_id``."""
 
     schema_: Literal["alarmhub.gps.v1"] = Field(default=GPS_SCHEMA, alias="schema")
-    device_id: Text = Field(min_length=1, max_length=128)
+    device_id: str = Field(min_length=1, max_length=128)
     protocol: Protocol
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -42,7 +41,7 @@ class GpsFix(Event):
     valid: bool = True
     occurred_at: Timestamp
     received_at: Timestamp
-    attributes: Attributes = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -69,13 +68,13 @@ class DeviceStatus(Event):
     """A device's state change: link up/down, supervision, battery, tamper, ignition. Keyed by ``device_id``."""
 
     schema_: Literal["alarmhub.device_status.v1"] = Field(default=DEVICE_STATUS_SCHEMA, alias="schema")
-    device_id: Text = Field(min_length=1, max_length=128)
+    device_id: str = Field(min_length=1, max_length=128)
     protocol: Protocol
     status: DeviceStatusKind
     occurred_at: Timestamp
     received_at: Timestamp
-    peer: Text | None = None
-    attributes: Attributes = Field(default_factory=dict)
+    peer: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ._common import Event, Timestamp
-from ._text import Attributes, Text
+from ._text import CleanText
 
 __all__ = [
     "INCIDENT_EVENT_SCHEMA",
@@ -49,15 +49,15 @@ class Verdict(StrEnum):
     TEST = "test"
 
 
-class Actor(BaseModel):
+class Actor(CleanText):
     """Who caused a transition: a person's token, or the system itself."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    user: Text
-    unit: Text | None = None
-    role: Text | None = None
-    address: Text | None = None
+    user: str
+    unit: str | None = None
+    role: str | None = None
+    address: str | None = None
 
 
 class IncidentEvent(Event):
@@ -67,15 +67,13 @@ class IncidentEvent(Event):
     incident_id: uuid.UUID
     type: IncidentEventType
     status: IncidentStatus
-    station: Text | None = None
-    district: Text | None = None
+    station: str | None = None
+    district: str | None = None
     verdict: Verdict | None = None
     actor: Actor
     at: Timestamp
-    source_device_id: Text | None = Field(
-        default=None, description="device/account the incident started from"
-    )
-    data: Attributes = Field(default_factory=dict)
+    source_device_id: str | None = Field(default=None, description="device/account the incident started from")
+    data: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:

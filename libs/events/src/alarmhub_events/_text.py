@@ -6,7 +6,8 @@ Senders put anything in a frame: a NUL in a DC-09 extended data block, a control
 dispatch and fail there on every retry. The models therefore clean their text on the way in and never
 refuse it (an SOS with a strange byte in it is still an SOS):
 
-- identifiers and free text (:data:`Text`, and every string key and value inside ``attributes``): each
+- identifiers and free text (every string field of a model, and every string key and value inside
+  ``attributes``/``data``; :class:`CleanText`, the models' base): each
   C0 control character except tab, LF and CR, DEL, each C1 control character and each lone surrogate is
   replaced by a visible escape, ``\\xNN`` (a surrogate from ``surrogateescape`` becomes the byte it stands
   for), so two ids that differ only there stay different;
@@ -21,14 +22,14 @@ validation (``alarmhub_events.fast``) call the same functions.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Final
+from types import UnionType
+from typing import Any, ClassVar, Final, Self, Union, get_args, get_origin
 
-from pydantic import BeforeValidator
+from pydantic import BaseModel, model_validator
 
 __all__ = [
     "RAW_ESCAPED",
-    "Attributes",
-    "Text",
+    "CleanText",
     "clean_attributes",
     "clean_text",
     "escape_raw",
@@ -41,6 +42,7 @@ RAW_ESCAPED: Final = "raw_escaped"
 
 # C0 except \t \n \r, DEL, C1, and surrogates (only lone ones can exist in a Python str)
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_SEARCH = _UNSAFE.search
 _UNSAFE_OR_BACKSLASH = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\\\\]")
 _ESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4})")
 
@@ -90,7 +92,16 @@ def _dirty(value: Any) -> bool:
 
 def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     """``attributes`` with every string key and value (nested too) cleaned; the same dict when clean."""
-    if not attributes or not _dirty(attributes):
+    search = _SEARCH
+    for k, v in attributes.items():  # the common case, flat and clean, in one pass without calls
+        t = type(v)
+        if (t is str and search(v) is not None) or t is dict or t is list:
+            break
+        if type(k) is str and search(k) is not None:
+            break
+    else:
+        return attributes
+    if not _dirty(attributes):
         return attributes
     out: dict[str, Any] = _clean_value(attributes)
     return out
@@ -117,18 +128,45 @@ def unescape_raw(raw: str) -> str:
     return _ESCAPE.sub(_unescape, raw)
 
 
-def _clean_input(value: Any) -> Any:
-    return clean_text(value) if type(value) is str else value
+class CleanText(BaseModel):
+    """Base of the event models: every string field, and every string in a dict field, is cleaned after
+    validation: one call per model, a regular-expression search per string (the fields to look at are
+    listed once per class).
 
+    Length limits apply to the text as received (an id within its limit stays accepted when escaping
+    lengthens it). A lone surrogate in a ``str`` given from Python is refused by pydantic before this runs;
+    no decoder produces one (the fast paths clean it with :func:`clean_text`), and JSON cannot carry one.
+    ``raw`` is left to :func:`escape_raw` (reversibly, by ``AlarmEvent``).
+    """
 
-def _clean_input_attributes(value: Any) -> Any:
-    return clean_attributes(value) if type(value) is dict else value
+    __text_fields__: ClassVar[tuple[str, ...]] = ()
+    __dict_fields__: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        text, dicts = [], []
+        for name, field in cls.model_fields.items():
+            ann = field.annotation
+            if name != "raw" and (
+                ann is str or (get_origin(ann) in (Union, UnionType) and str in get_args(ann))
+            ):
+                text.append(name)
+            elif ann is dict or get_origin(ann) is dict:
+                dicts.append(name)
+        cls.__text_fields__, cls.__dict_fields__ = tuple(text), tuple(dicts)
 
-# Cleaned before pydantic's own check, which refuses a lone surrogate. Length limits apply to the cleaned
-# text: an id that is at most its limit stays within it unless it carries control characters.
-
-#: a string field cleaned on validation
-Text = Annotated[str, BeforeValidator(_clean_input)]
-#: an attributes mapping whose strings are cleaned on validation
-Attributes = Annotated[dict[str, Any], BeforeValidator(_clean_input_attributes)]
+    @model_validator(mode="after")
+    def _clean_text(self) -> Self:
+        d = self.__dict__
+        for k in self.__text_fields__:
+            v = d[k]
+            if v is not None and _SEARCH(v) is not None:
+                d[k] = _UNSAFE.sub(_escape, v)
+        for k in self.__dict_fields__:
+            v = d[k]
+            if v:
+                cleaned = clean_attributes(v)
+                if cleaned is not v:
+                    d[k] = cleaned
+        return self

@@ -6,11 +6,11 @@ import uuid
 from enum import StrEnum
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ._alarm import AlarmEvent
 from ._common import Event, Timestamp
-from ._text import Text
+from ._text import CleanText
 
 __all__ = ["TRIAGED_SCHEMA", "Decision", "Reason", "TriagedAlarm"]
 
@@ -24,14 +24,14 @@ class Decision(StrEnum):
     TROUBLE = "trouble"
 
 
-class Reason(BaseModel):
+class Reason(CleanText):
     """One explanation of a score or decision: a stable code, and text a dispatcher can read."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: Text = Field(min_length=1, max_length=64)
-    text: Text = Field(description="English sentence")
-    text_zh: Text | None = Field(default=None, description="Chinese sentence")
+    code: str = Field(min_length=1, max_length=64)
+    text: str = Field(description="English sentence")
+    text_zh: str | None = Field(default=None, description="Chinese sentence")
     weight: float | None = Field(default=None, description="contribution to the score, in points")
 
 
@@ -45,7 +45,7 @@ class TriagedAlarm(Event):
     score: int = Field(ge=0, le=100)
     priority: int = Field(default=3, ge=1, le=5, description="1 highest … 5 lowest")
     reasons: list[Reason] = Field(default_factory=list)
-    rule_version: Text
+    rule_version: str
     major_event: bool = Field(default=False, description="part of a spike raised to district and city tiers")
     decided_at: Timestamp
 

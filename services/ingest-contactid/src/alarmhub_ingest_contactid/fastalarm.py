@@ -57,9 +57,9 @@ def fast_source(
     peer: str | None,
 ) -> Source:
     """``Source(...)`` without validation; equal to it for the typed values the session passes."""
-    device_id = clean_text(device_id)
     if type(protocol) is not Protocol or not 0 < len(device_id) <= 128:
         raise ValueError("invalid source identity")
+    device_id = clean_text(device_id)  # after the length check, as the model cleans after validating
     return filled(
         Source,
         {

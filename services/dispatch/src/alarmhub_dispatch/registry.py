@@ -12,12 +12,32 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .geo import gcj02_to_wgs84
 from .platforms import platform_out, platform_row
 
-__all__ = ["KINDS", "Kind", "normalize_line", "parse_csv"]
+__all__ = [
+    "KINDS",
+    "AccountIn",
+    "CameraIn",
+    "Kind",
+    "SiteIn",
+    "VehicleIn",
+    "normalize_line",
+    "parse_csv",
+    "validation_detail",
+]
 
 
 def normalize_line(line: Any) -> str:
@@ -27,63 +47,145 @@ def normalize_line(line: Any) -> str:
     return text.lstrip("0") or "0"
 
 
-def _opt_float(v: Any) -> float | None:
-    return None if v in (None, "") else float(v)
-
-
-def _opt_int(v: Any) -> int | None:
-    return None if v in (None, "") else int(v)
-
-
-def _bool(v: Any) -> bool:
-    if isinstance(v, str):
-        return v.strip().lower() in ("1", "true", "yes", "y")
-    return bool(v)
-
-
 def _json(v: Any, default: Any) -> Any:
     if v in (None, ""):
         return default
     return json.loads(v) if isinstance(v, str) else v
 
 
-def _latlon(body: dict[str, Any]) -> tuple[float | None, float | None]:
-    lat, lon = _opt_float(body.get("lat")), _opt_float(body.get("lon"))
-    if (
-        lat is not None
-        and lon is not None
-        and str(body.get("crs", "WGS84")).upper().replace("-", "") == "GCJ02"
-    ):
+_HEX_KEY = r"^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{48}|[0-9A-Fa-f]{64})?$"
+_UNIT = Field(default=None, min_length=1, max_length=64, description="the responsible unit (scopes access)")
+_CAMERA_CATEGORIES = Literal[
+    "city_checkpoint",
+    "district_boundary",
+    "street_boundary",
+    "main_road",
+    "market",
+    "public_place",
+    "key_facility",
+    "residential_estate",
+    "internal_unit",
+]
+
+
+class _In(BaseModel):
+    """A registry record as written (JSON body or CSV row). Secrets are write-only: omitted → kept as they
+    are, ``""`` → removed; reads say only whether one is set."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class SiteIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    name: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    crs: Literal["WGS84", "GCJ02", "WGS-84", "GCJ-02", "wgs84", "gcj02"] = "WGS84"
+    zones: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("zones", mode="before")
+    @classmethod
+    def _zones_json(cls, v: Any) -> Any:
+        return _json(v, {})
+
+
+class AccountIn(_In):
+    """A DC-09 account of an alarm company: ``line`` + ``account`` is its key."""
+
+    line: str = Field(default="0", max_length=8, pattern=r"^[Ll]?[0-9A-Fa-f]{0,6}$")
+    account: str = Field(min_length=1, max_length=16, pattern=r"^[0-9A-Fa-f]+$")
+    company: str = Field(min_length=1, max_length=64)
+    key_hex: str | None = Field(
+        default=None, pattern=_HEX_KEY, description="AES key, 32/48/64 hex; write-only ('' removes it)"
+    )
+    encryption_required: bool = False
+    supervision_s: int | None = Field(default=None, gt=0, le=7 * 86400)
+    site: SiteIn = Field(default_factory=SiteIn)
+    contacts: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    unit: str | None = _UNIT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_site(cls, b: Any) -> Any:
+        """CSV rows (and older clients) give the site flat: site_name, address, lat, lon, zones, crs."""
+        if not isinstance(b, dict):
+            return b
+        site = dict(b.get("site") or {})
+        for k in ("name", "address", "lat", "lon", "zones", "crs"):
+            if k not in site and (f"site_{k}" in b or (k != "name" and k in b)):
+                site[k] = b.get(f"site_{k}", b.get(k))
+        return {**b, "site": site, "contacts": _json(b.get("contacts"), [])}
+
+
+class VehicleIn(_In):
+    """A GPS terminal (JT/T 808, GT06, H02) or a vehicle reported over JT/T 809."""
+
+    device_id: str = Field(min_length=1, max_length=32)
+    protocol: str = Field(min_length=1, max_length=16, pattern=r"^[a-z0-9-]+$")
+    plate: str | None = Field(default=None, max_length=16)
+    plate_colour: int | None = Field(default=None, ge=0, le=255)
+    description: str | None = Field(default=None, max_length=500)
+    owner: str | None = Field(default=None, max_length=128)
+    contact: str | None = Field(default=None, max_length=128)
+    armed: bool = False
+    auth_code: str | None = Field(
+        default=None, max_length=64, description="JT/T 808 auth code; write-only ('' removes it)"
+    )
+    unit: str | None = _UNIT
+
+
+class CameraIn(_In):
+    id: str = Field(min_length=1, max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    type: str | None = Field(default=None, max_length=32)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    crs: Literal["WGS84", "GCJ02", "WGS-84", "GCJ-02", "wgs84", "gcj02"] = "WGS84"
+    ip: IPvAnyAddress | None = None
+    mac: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")
+    channel: int | None = Field(default=None, ge=0, le=65535)
+    network: Literal["police_video", "social_video"] | None = None
+    category: _CAMERA_CATEGORIES | None = None
+    onvif_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+    username: str | None = Field(default=None, max_length=64)
+    password: str | None = Field(default=None, max_length=128, description="write-only ('' removes it)")
+    unit: str | None = _UNIT
+
+
+def _secret(row: dict[str, Any], column: str, value: str | None) -> None:
+    """Write-only secrets: absent → the column is left out (kept on update), ``""`` → removed."""
+    if value is not None:
+        row[column] = value or None
+
+
+def _latlon(lat: float | None, lon: float | None, crs: str) -> tuple[float | None, float | None]:
+    if (lat is None) != (lon is None):
+        raise ValueError("lat and lon go together")
+    if lat is not None and lon is not None and crs.upper().replace("-", "") == "GCJ02":
         lon, lat = gcj02_to_wgs84(lon, lat)
-    for v, lo, hi in ((lat, -90, 90), (lon, -180, 180)):
-        if v is not None and not lo <= v <= hi:
-            raise ValueError("lat/lon out of range")
     return lat, lon
 
 
 def _account_row(b: dict[str, Any]) -> dict[str, Any]:
-    site = dict(b.get("site") or {})
-    for k in ("name", "address", "lat", "lon", "zones", "crs"):  # flat CSV columns: site_name, lat, …
-        if k not in site and (f"site_{k}" in b or k in b):
-            site[k] = b.get(f"site_{k}", b.get(k))
-    lat, lon = _latlon(site)
-    account = str(b["account"]).strip().upper()
-    if not account:
-        raise ValueError("account is required")
-    return {
-        "line": normalize_line(b.get("line")),
-        "account": account,
-        "company": str(b["company"]),
-        "key_hex": (b.get("key_hex") or None),
-        "encryption_required": _bool(b.get("encryption_required", False)),
-        "supervision_s": _opt_int(b.get("supervision_s")),
-        "site_name": site.get("name"),
-        "site_address": site.get("address"),
+    a = AccountIn.model_validate(b)
+    lat, lon = _latlon(a.site.lat, a.site.lon, a.site.crs)
+    row = {
+        "line": normalize_line(a.line),
+        "account": a.account.upper(),
+        "company": a.company,
+        "encryption_required": a.encryption_required,
+        "supervision_s": a.supervision_s,
+        "site_name": a.site.name,
+        "site_address": a.site.address,
         "lat": lat,
         "lon": lon,
-        "zones": _json(site.get("zones"), {}),
-        "contacts": _json(b.get("contacts"), []),
+        "zones": a.site.zones,
+        "contacts": a.contacts,
+        "unit": a.unit,
     }
+    _secret(row, "key_hex", a.key_hex)
+    return row
 
 
 def _account_out(r: dict[str, Any]) -> dict[str, Any]:
@@ -92,10 +194,11 @@ def _account_out(r: dict[str, Any]) -> dict[str, Any]:
         "line": f"L{r['line']}",
         "account": r["account"],
         "company": r["company"],
-        "key_hex": r["key_hex"],
+        "key_set": bool(r.get("key_hex")),
         "encryption_required": r["encryption_required"],
         "supervision_s": r["supervision_s"],
         "contacts": r["contacts"],
+        "unit": r.get("unit"),
         "site": {
             "name": r["site_name"],
             "address": r["site_address"],
@@ -115,49 +218,39 @@ def _account_key(id_: str) -> tuple[Any, ...]:
 
 
 def _vehicle_row(b: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "device_id": str(b["device_id"]).strip(),
-        "protocol": str(b["protocol"]),
-        "plate": b.get("plate") or None,
-        "plate_colour": _opt_int(b.get("plate_colour")),
-        "description": b.get("description") or None,
-        "owner": b.get("owner") or None,
-        "contact": b.get("contact") or None,
-        "armed": _bool(b.get("armed", False)),
-        "auth_code": b.get("auth_code") or None,
-    }
+    v = VehicleIn.model_validate(b)
+    row = v.model_dump(exclude={"auth_code"})
+    _secret(row, "auth_code", v.auth_code)
+    return row
 
 
-def _camera_row(b: dict[str, Any]) -> dict[str, Any]:
-    lat, lon = _latlon(b)
-    network = b.get("network") or None
-    if network not in (None, "police_video", "social_video"):
-        raise ValueError("network is police_video or social_video")
-    return {
-        "id": str(b["id"]).strip(),
-        "name": str(b.get("name") or b["id"]),
-        "type": b.get("type") or None,
-        "lat": lat,
-        "lon": lon,
-        "ip": b.get("ip") or None,
-        "mac": b.get("mac") or None,
-        "channel": _opt_int(b.get("channel")),
-        "unit": b.get("unit") or None,
-        "network": network,
-        "category": b.get("category") or None,
-        "onvif_url": b.get("onvif_url") or None,
-        "username": b.get("username") or None,
-        "password": b.get("password") or None,
-    }
-
-
-def _camera_out(r: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in r.items() if k not in ("password", "created_at", "updated_at")}
+def _vehicle_out(r: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in r.items() if k not in ("auth_code", "created_at", "updated_at")}
+    out["auth_code_set"] = bool(r.get("auth_code"))
     return out
 
 
-def _plain_out(r: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in r.items() if k not in ("created_at", "updated_at")}
+def _camera_row(b: dict[str, Any]) -> dict[str, Any]:
+    c = CameraIn.model_validate(b)
+    lat, lon = _latlon(c.lat, c.lon, c.crs)
+    row = {
+        **c.model_dump(exclude={"password", "crs", "ip", "mac", "lat", "lon"}),
+        "name": c.name or c.id,
+        "lat": lat,
+        "lon": lon,
+        "ip": str(c.ip) if c.ip is not None else None,
+        "mac": c.mac.lower().replace("-", ":") if c.mac else None,
+    }
+    _secret(row, "password", c.password)
+    return row
+
+
+def _camera_out(r: dict[str, Any]) -> dict[str, Any]:
+    hidden = ("password", "intake_token_sha256", "created_at", "updated_at")
+    out = {k: v for k, v in r.items() if k not in hidden}
+    out["password_set"] = bool(r.get("password"))
+    out["intake_token_set"] = bool(r.get("intake_token_sha256"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -167,15 +260,27 @@ class Kind:
     to_row: Callable[[dict[str, Any]], dict[str, Any]]
     to_out: Callable[[dict[str, Any]], dict[str, Any]]
     parse_id: Callable[[str], tuple[Any, ...]]
+    #: rows carry a ``unit``: reads and writes are scoped to the caller's subtree; without one (platforms)
+    #: only the city tier writes
+    scoped: bool = True
 
 
 KINDS: dict[str, Kind] = {
     "accounts": Kind("accounts", ("line", "account"), _account_row, _account_out, _account_key),
-    "vehicles": Kind("vehicles", ("device_id",), _vehicle_row, _plain_out, lambda s: (s,)),
+    "vehicles": Kind("vehicles", ("device_id",), _vehicle_row, _vehicle_out, lambda s: (s,)),
     "cameras": Kind("cameras", ("id",), _camera_row, _camera_out, lambda s: (s,)),
     # platforms have their own routes (platforms.py); the CSV import goes through here, password hashed
-    "platforms": Kind("platforms", ("user_id",), platform_row, platform_out, lambda s: (int(s),)),
+    "platforms": Kind(
+        "platforms", ("user_id",), platform_row, platform_out, lambda s: (int(s),), scoped=False
+    ),
 }
+
+
+def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
+    """A model's refusal as FastAPI words it (``loc`` naming the field), for the CSV import's lines."""
+    return [
+        {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()[:20]
+    ]
 
 
 def parse_csv(text: str, limit: int = 100_000) -> list[dict[str, Any]]:

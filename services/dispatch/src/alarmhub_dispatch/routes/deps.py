@@ -18,6 +18,7 @@ __all__ = [
     "bearer_token",
     "manages",
     "principal",
+    "require_city_supervisor",
     "require_supervisor",
     "visible_incident",
 ]
@@ -69,6 +70,13 @@ def require_supervisor(who: Principal) -> None:
     """Called in the route's body (after the request validated), as the routes always did."""
     if who.role != "supervisor":
         raise HTTPException(403, "supervisors only")
+
+
+def require_city_supervisor(who: Principal, d: Dispatcher) -> None:
+    """City-wide registries (the JT/T 809 platforms): the city tier's supervisors only."""
+    require_supervisor(who)
+    if who.unit is None or not d.tree.is_root(who.unit):
+        raise HTTPException(403, "the city tier's supervisors only")
 
 
 def manages(tree: UnitTree, unit: str, other: str) -> bool:

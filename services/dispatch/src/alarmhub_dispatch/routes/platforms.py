@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from ..platforms import PlatformCreate, PlatformUpdate, platform_out, table_row
-from .deps import D, Who, require_supervisor
+from .deps import D, Who, require_city_supervisor
 
 __all__ = ["router"]
 
@@ -23,7 +23,7 @@ router = APIRouter(tags=["platforms"])
 @router.get("/registry/platforms")
 async def platforms_list(who: Who, d: D, limit: int = 1000, offset: int = 0) -> dict[str, Any]:
     """JT/T 809 lower-level platforms (supervisors only): never the password nor the cipher keys."""
-    require_supervisor(who)
+    require_city_supervisor(who, d)
     rows = await d.store.registry.platforms(max(1, min(limit, 100_000)), max(0, offset))
     items = [platform_out(r) for r in rows]
     return {"items": items, "count": len(items)}
@@ -31,14 +31,14 @@ async def platforms_list(who: Who, d: D, limit: int = 1000, offset: int = 0) -> 
 
 @router.get("/registry/platforms/{user_id}")
 async def platforms_get(who: Who, d: D, user_id: int) -> dict[str, Any]:
-    require_supervisor(who)
+    require_city_supervisor(who, d)
     return platform_out(await d.store.registry.platform(user_id))
 
 
 @router.post("/registry/platforms", status_code=201)
 async def platforms_create(who: Who, d: D, body: PlatformCreate) -> dict[str, Any]:
     """Register a platform (409 when the user id or the GNSS centre id is taken)."""
-    require_supervisor(who)
+    require_city_supervisor(who, d)
     await d.store.registry.create_platform(table_row(body))
     log.info("platform_created", user_id=body.user_id, user=who.user)
     return platform_out(await d.store.registry.platform(body.user_id))
@@ -48,7 +48,7 @@ async def platforms_create(who: Who, d: D, body: PlatformCreate) -> dict[str, An
 async def platforms_update(who: Who, d: D, user_id: int, body: PlatformUpdate) -> dict[str, Any]:
     """Change what is given; a new password is hashed; disabling closes the live link at ingest-gps's
     next registry refresh."""
-    require_supervisor(who)
+    require_city_supervisor(who, d)
     given = body.model_fields_set
     changes: list[tuple[str, Any, str]] = []
     if body.password is not None:
@@ -70,7 +70,7 @@ async def platforms_update(who: Who, d: D, user_id: int, body: PlatformUpdate) -
 
 def _toggle(flag: bool) -> Any:
     async def toggle(who: Who, d: D, user_id: int) -> dict[str, Any]:
-        require_supervisor(who)
+        require_city_supervisor(who, d)
         await d.store.registry.update_platform(user_id, [("disabled", flag, "")])
         log.info("platform_disabled" if flag else "platform_enabled", user_id=user_id, user=who.user)
         return platform_out(await d.store.registry.platform(user_id))
@@ -91,7 +91,7 @@ for _action, _flag in (("disable", True), ("enable", False)):
 
 @router.delete("/registry/platforms/{user_id}", status_code=204)
 async def platforms_delete(who: Who, d: D, user_id: int) -> Response:
-    require_supervisor(who)
+    require_city_supervisor(who, d)
     await d.store.registry.delete_platform(user_id)
     log.info("platform_deleted", user_id=user_id, user=who.user)
     return Response(status_code=204)

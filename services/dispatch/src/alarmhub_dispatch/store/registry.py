@@ -33,22 +33,52 @@ _PLATFORM_COLUMNS = (
 class RegistryStore(TableStore):
     # -- generic registries ----------------------------------------------------------------------
     async def upsert(self, kind: Any, rows: list[dict[str, Any]]) -> None:
-        """Insert or update ``rows`` of the registry ``kind`` (a ``registry.Kind``) in one transaction."""
+        """Insert or update ``rows`` of the registry ``kind`` (a ``registry.Kind``) in one transaction.
+
+        A column a row leaves out (a write-only secret not given again) keeps its stored value: rows are
+        written in groups of the same columns."""
         if not rows:
             return
-        cols = list(rows[0])
-        updates = ", ".join(f"{c}=EXCLUDED.{c}" for c in cols if c not in kind.key) + ", updated_at=now()"
-        sql = (
-            f"INSERT INTO {kind.table} ({', '.join(cols)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"
-            f" ON CONFLICT ({', '.join(kind.key)}) DO UPDATE SET {updates}"
-        )
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for r in rows:
+            groups.setdefault(tuple(r), []).append(r)
         async with self.p.acquire() as conn, conn.transaction():
-            await conn.executemany(sql, [tuple(r[c] for c in cols) for r in rows])
+            for cols, group in groups.items():
+                updates = ", ".join(f"{c}=EXCLUDED.{c}" for c in cols if c not in kind.key)
+                sql = (
+                    f"INSERT INTO {kind.table} ({', '.join(cols)})"
+                    f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"
+                    f" ON CONFLICT ({', '.join(kind.key)}) DO UPDATE SET {updates}, updated_at=now()"
+                )
+                await conn.executemany(sql, [tuple(r[c] for c in cols) for r in group])
             await conn.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, kind.table)
 
-    async def page(self, kind: Any, limit: int, offset: int) -> list[dict[str, Any]]:
+    async def units_of(self, kind: Any, keys: Sequence[tuple[Any, ...]]) -> dict[tuple[Any, ...], str | None]:
+        """The ``unit`` of each existing record among ``keys`` (absent keys are not in the answer)."""
+        if not keys:
+            return {}
+        cols = ", ".join(kind.key)
+        arrays = ", ".join(f"${i + 1}::text[]" for i in range(len(kind.key)))
         rows = await self.p.fetch(
-            f"SELECT * FROM {kind.table} ORDER BY {', '.join(kind.key)} LIMIT {int(limit)} OFFSET {int(offset)}"
+            f"SELECT {cols}, unit FROM {kind.table} WHERE ({cols}) IN (SELECT * FROM unnest({arrays}))",
+            *[[str(k[i]) for k in keys] for i in range(len(kind.key))],
+        )
+        return {tuple(r[c] for c in kind.key): r["unit"] for r in rows}
+
+    async def one(self, kind: Any, key: Sequence[Any]) -> dict[str, Any] | None:
+        where = " AND ".join(f"{c}=${i + 1}" for i, c in enumerate(kind.key))
+        row = await self.p.fetchrow(f"SELECT * FROM {kind.table} WHERE {where}", *key)
+        return dict(row) if row is not None else None
+
+    async def page(
+        self, kind: Any, limit: int, offset: int, units: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """A page of ``kind``'s records; with ``units``, only those of these units."""
+        where, args = ("", []) if units is None else ("WHERE unit = ANY($1::text[])", [list(units)])
+        rows = await self.p.fetch(
+            f"SELECT * FROM {kind.table} {where} ORDER BY {', '.join(kind.key)}"
+            f" LIMIT {int(limit)} OFFSET {int(offset)}",
+            *args,
         )
         return [dict(r) for r in rows]
 

@@ -55,17 +55,11 @@ def _json(v: Any, default: Any) -> Any:
 
 _HEX_KEY = r"^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{48}|[0-9A-Fa-f]{64})?$"
 _UNIT = Field(default=None, min_length=1, max_length=64, description="the responsible unit (scopes access)")
-_CAMERA_CATEGORIES = Literal[
-    "city_checkpoint",
-    "district_boundary",
-    "street_boundary",
-    "main_road",
-    "market",
-    "public_place",
-    "key_facility",
-    "residential_estate",
-    "internal_unit",
-]
+#: the plan's camera categories (ingest-camera's registry holds the same list for its CSV import)
+CAMERA_CATEGORIES = frozenset(
+    "city_checkpoint district_boundary street_boundary main_road market public_place key_facility"
+    " residential_estate internal_unit".split()
+)
 
 
 class _In(BaseModel):
@@ -146,11 +140,18 @@ class CameraIn(_In):
     mac: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")
     channel: int | None = Field(default=None, ge=0, le=65535)
     network: Literal["police_video", "social_video"] | None = None
-    category: _CAMERA_CATEGORIES | None = None
+    category: str | None = Field(default=None, description="one of CAMERA_CATEGORIES")
     onvif_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
     username: str | None = Field(default=None, max_length=64)
     password: str | None = Field(default=None, max_length=128, description="write-only ('' removes it)")
     unit: str | None = _UNIT
+
+    @field_validator("category")
+    @classmethod
+    def _category_known(cls, v: str | None) -> str | None:
+        if v is not None and v not in CAMERA_CATEGORIES:
+            raise ValueError(f"category must be one of {', '.join(sorted(CAMERA_CATEGORIES))}")
+        return v
 
 
 def _secret(row: dict[str, Any], column: str, value: str | None) -> None:

@@ -182,7 +182,7 @@ def drive(
 
 
 def _free_port() -> int:
-    from alarmhub_devstack._backing import free_port
+    from alarmhub_devstack import free_port
 
     return free_port()
 

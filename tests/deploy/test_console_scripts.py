@@ -36,7 +36,7 @@ def _settings_class(package: str) -> type[BaseServiceSettings]:
 
 def _listen_overrides(settings: type[BaseServiceSettings]) -> dict[str, str]:
     """Every ``*_PORT`` setting to a free loopback port (read back for /readyz), every ``*_HOST`` to loopback."""
-    from alarmhub_devstack._backing import free_port
+    from alarmhub_devstack import free_port
 
     out: dict[str, str] = {}
     for field in settings.model_fields.values():

@@ -29,7 +29,7 @@ import httpx
 import pytest
 import yaml
 from alarmhub_admin.sources import read_units
-from alarmhub_devstack._backing import free_port
+from alarmhub_devstack import free_port
 from alarmhub_devstack.testing import ServiceProcess
 from alarmhub_ingest_gps.protocols import jt808
 from alarmhub_runtime import BaseServiceSettings

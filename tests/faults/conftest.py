@@ -28,8 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import pytest_asyncio
-from alarmhub_devstack import BackingServices
-from alarmhub_devstack._backing import free_port, reachable
+from alarmhub_devstack import BackingServices, free_port, reachable
 from alarmhub_devstack.testing import ServiceProcess, new_prefix, service_env
 
 DEV_TOKEN = "faults-city-admin"
@@ -213,7 +212,7 @@ def private_backing(stack: Any) -> Iterator[BackingServices]:
 def restart(backing: BackingServices, name: str, down_s: float = 0.0) -> float:
     """SIGKILL one of ``backing``'s own servers with its children (a crash), wait, start it again with the
     same command line and data directory. Returns the downtime in seconds."""
-    from alarmhub_devstack._backing import StartedProcess, _as_user
+    from alarmhub_devstack import StartedProcess, popen_as_user
 
     t0 = time.monotonic()
     idx, old = next((i, p) for i, p in enumerate(backing.started) if p.name == name)
@@ -229,7 +228,7 @@ def restart(backing: BackingServices, name: str, down_s: float = 0.0) -> float:
             break
         time.sleep(0.05)
     time.sleep(down_s)
-    run_as = _as_user(pwd.getpwnam("alarmhub-pg")) if name == "postgres" and os.geteuid() == 0 else {}
+    run_as = popen_as_user(pwd.getpwnam("alarmhub-pg")) if name == "postgres" and os.geteuid() == 0 else {}
     url = urlsplit(backing.redis_url if name == "redis" else backing.postgres_url)
     for _attempt in range(5):
         with old.log_path.open("ab") as log:

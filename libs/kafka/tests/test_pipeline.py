@@ -414,3 +414,30 @@ async def test_a_record_that_trips_an_unknown_error_alone_is_dead_lettered_after
         and dlq[0].error.startswith("unknown: KeyError")
         and "failed alone 3 times" in dlq[0].error
     )
+
+
+def test_from_settings_takes_the_service_settings() -> None:
+    from types import SimpleNamespace
+
+    from alarmhub_events import AlarmEvent
+
+    settings = SimpleNamespace(
+        kafka_bootstrap="127.0.0.1:1", group="triage", topic_prefix="t1.", kafka_session_timeout_ms=6000
+    )
+
+    async def handler(msgs: Any) -> None:
+        return None
+
+    p = ConsumerPipeline.from_settings(
+        settings,
+        group_suffix="-verdicts",
+        topics=["alarms.raw"],
+        model=AlarmEvent,
+        handler=handler,
+        producer=None,  # type: ignore[arg-type]
+        metrics=KafkaMetrics(CollectorRegistry()),
+        client_id="triage-verdicts",
+        max_records=7,
+    )
+    assert (p._bootstrap, p._group, p._topics) == ("127.0.0.1:1", "t1.triage-verdicts", ["t1.alarms.raw"])
+    assert (p._session_timeout_ms, p._max_records, p._client_id) == (6000, 7, "triage-verdicts")

@@ -15,7 +15,7 @@ KEY_TEXT = "0123456789ABCDEF"
 
 
 async def test_pysiaalarm_accepts_our_frames_and_we_read_its_replies() -> None:
-    from alarmhub_devstack._backing import free_port
+    from alarmhub_devstack import free_port
 
     got: list[object] = []
 

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def private_broker(stack: Any, tmp_path: Path) -> Iterator[tuple[str, int]]:
-    from alarmhub_devstack._backing import free_port
+    from alarmhub_devstack import free_port
 
     backing = BackingServices(
         kafka_bootstrap=f"127.0.0.1:{free_port()}",

@@ -224,7 +224,7 @@ class BackingServices:
                 ],
                 check=True,
                 capture_output=True,
-                **_as_user(run_as),
+                **popen_as_user(run_as),
             )
         log_path = self.state_dir / f"postgres-{port}.log"
         sock_dir = data
@@ -247,7 +247,7 @@ class BackingServices:
             stdout=log_path.open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            **_as_user(run_as),
+            **popen_as_user(run_as),
         )
         _wait_for(host, port, proc, "postgres")
         # listening is not accepting: wait until a real query works
@@ -300,7 +300,8 @@ def _open_path_for(*paths: Path) -> None:
                 os.chmod(fp, fp.stat().st_mode | 0o044 | (0o011 if fp.stat().st_mode & 0o100 else 0))
 
 
-def _as_user(entry: pwd.struct_passwd | None) -> dict[str, Any]:
+def popen_as_user(entry: pwd.struct_passwd | None) -> dict[str, Any]:
+    """``subprocess.Popen`` arguments that run a server as ``entry``'s user (none: as ourselves)."""
     if entry is None:
         return {}
     return {

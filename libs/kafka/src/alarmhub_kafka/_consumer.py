@@ -41,10 +41,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from alarmhub_events import LIFE_SAFETY_KINDS, Event
+from alarmhub_runtime import get_logger
 from pydantic import ValidationError
 
 from ._failures import Failure, classify
@@ -54,7 +54,7 @@ from .errors import InvalidEvent
 
 __all__ = ["BatchHandler", "ConsumerPipeline", "Message", "alarm_kind", "alarm_kind_of_raw"]
 
-log = structlog.get_logger("alarmhub.kafka")
+log = get_logger("alarmhub.kafka")
 
 E = TypeVar("E", bound=Event)
 
@@ -136,6 +136,37 @@ class ConsumerPipeline:
     #: records decoded between two yields to the event loop: decoding a poll of thousands holds the loop
     #: for tens of ms, during which the other batches in flight could not send their next request
     DECODE_SLICE = 256
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        topics: Sequence[str],
+        model: type[Any],  # an Event subclass
+        handler: BatchHandler,
+        producer: DurableProducer,
+        metrics: KafkaMetrics,
+        client_id: str,
+        group_suffix: str = "",
+        **options: Any,
+    ) -> ConsumerPipeline:
+        """Build from a service's settings (``alarmhub_runtime.BaseServiceSettings`` with a ``group``): the
+        bootstrap servers, the group (``settings.group`` + ``group_suffix``), the topic prefix and the
+        session timeout come from them; ``options`` are the other keyword arguments (``max_records`` …)."""
+        return cls(
+            bootstrap=settings.kafka_bootstrap,
+            group=settings.group + group_suffix,
+            topics=topics,
+            model=model,
+            handler=handler,
+            producer=producer,
+            metrics=metrics,
+            topic_prefix=settings.topic_prefix,
+            client_id=client_id,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            **options,
+        )
 
     def __init__(
         self,

@@ -13,11 +13,11 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from alarmhub_events import ALARMS_DLQ, DlqRecord, Event, utcnow
+from alarmhub_runtime import get_logger
 
 from ._metrics import KafkaMetrics
 from .errors import PublishError
@@ -57,7 +57,7 @@ def murmur2(data: bytes) -> int:
     return h
 
 
-log = structlog.get_logger("alarmhub.kafka")
+log = get_logger("alarmhub.kafka")
 
 
 class DurableProducer:

@@ -18,15 +18,15 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from alarmhub_events import Event
+from alarmhub_runtime import get_logger
 from pydantic import ValidationError
 
 __all__ = ["TopicTail"]
 
-log = structlog.get_logger("alarmhub.kafka")
+log = get_logger("alarmhub.kafka")
 
 
 class TopicTail:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from alarmhub_events import TOPICS
+from alarmhub_runtime import get_logger
 
 __all__ = ["ensure_topics"]
 
-log = structlog.get_logger("alarmhub.kafka")
+log = get_logger("alarmhub.kafka")
 
 
 async def ensure_topics(

@@ -208,50 +208,43 @@ class DispatchApp:
             transport=self._owner_transport,
             track_interval_s=s.owner_track_interval_s,
         )
-        self.consumer = ConsumerPipeline(
-            bootstrap=s.kafka_bootstrap,
-            group=s.group,
+        self.consumer = ConsumerPipeline.from_settings(
+            s,
             topics=[ALARMS_TRIAGED],
             model=TriagedAlarm,
             handler=self.handle,
             producer=self.producer,
             metrics=self.kafka_metrics,
-            topic_prefix=s.topic_prefix,
-            max_records=s.max_records,
             client_id="dispatch",
-            session_timeout_ms=s.kafka_session_timeout_ms,
+            max_records=s.max_records,
         )
         self.tracks = TrackStore(self.dispatcher)
         await self.tracks.ensure_partitions(self.dispatcher.clock())
-        self.gps_consumer = ConsumerPipeline(
-            bootstrap=s.kafka_bootstrap,
-            group=s.group + "-tracks",
+        self.gps_consumer = ConsumerPipeline.from_settings(
+            s,
+            group_suffix="-tracks",
             topics=[TELEMETRY_GPS],
             model=GpsFix,
             handler=self.handle_gps,
             producer=self.producer,
             metrics=self.kafka_metrics,
-            topic_prefix=s.topic_prefix,
-            max_records=s.gps_batch,
             client_id="dispatch-tracks",
+            max_records=s.gps_batch,
             max_concurrency=s.gps_concurrency,
-            session_timeout_ms=s.kafka_session_timeout_ms,
         )
         # both group joins at once: each waits for the broker's rebalance delay
         d = self.dispatcher
         self.devices = DeviceStatusStore(self.store, lambda: d.tree, lambda: d.router)
-        self.devices_consumer = ConsumerPipeline(
-            bootstrap=s.kafka_bootstrap,
-            group=s.group + "-devices",
+        self.devices_consumer = ConsumerPipeline.from_settings(
+            s,
+            group_suffix="-devices",
             topics=[DEVICES_STATUS],
             model=DeviceStatus,
             handler=self.handle_devices,
             producer=self.producer,
             metrics=self.kafka_metrics,
-            topic_prefix=s.topic_prefix,
-            max_records=1000,
             client_id="dispatch-devices",
-            session_timeout_ms=s.kafka_session_timeout_ms,
+            max_records=1000,
         )
         # every replica tails incidents.events (no group): its live streams then show what other replicas changed
         self.stream_feed = TopicTail(

@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-import structlog
+from alarmhub_runtime import get_logger
 
-log = structlog.get_logger("alarmhub.dispatch.vehicle_commands")
+log = get_logger("alarmhub.dispatch.vehicle_commands")
 
 __all__ = ["COMMANDS", "COMMANDS_BY_PROTOCOL", "GatewayUnreachable", "OwnerGone", "VehicleCommands"]
 

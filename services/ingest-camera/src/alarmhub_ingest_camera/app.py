@@ -11,10 +11,9 @@ import asyncio
 import contextlib
 from typing import Any
 
-import structlog
 import uvicorn
 from alarmhub_kafka import DurableProducer, PublishError
-from alarmhub_runtime import HealthServer
+from alarmhub_runtime import HealthServer, get_logger
 from alarmhub_store import RegistryListener
 
 from .config import CameraSettings
@@ -29,7 +28,7 @@ from .subscriptions import OnvifSubscriptionManager
 
 __all__ = ["CameraApp"]
 
-log = structlog.get_logger("alarmhub.ingest_camera")
+log = get_logger("alarmhub.ingest_camera")
 
 
 class CameraApp:

@@ -18,10 +18,9 @@ from datetime import timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-import structlog
 from alarmhub_events import Protocol, clean_text
 from alarmhub_kafka import PublishError
-from alarmhub_runtime import TrustedProxies
+from alarmhub_runtime import TrustedProxies, get_logger
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -35,7 +34,7 @@ from .registry import Camera
 
 __all__ = ["IdempotencyStore", "build_http_app"]
 
-log = structlog.get_logger("alarmhub.ingest_camera.http")
+log = get_logger("alarmhub.ingest_camera.http")
 
 
 class _TooLarge(Exception):

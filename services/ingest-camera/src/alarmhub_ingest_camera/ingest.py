@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-import structlog
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, AlarmEvent, DeviceStatus, Event, Protocol, utcnow
 from alarmhub_kafka import DurableProducer
+from alarmhub_runtime import get_logger
 
 from .events import Liveness, Observation, alarm_event, device_status
 from .metrics import CameraMetrics
@@ -22,7 +22,7 @@ from .registry import Camera, CameraRegistry
 
 __all__ = ["CameraIngest"]
 
-log = structlog.get_logger("alarmhub.ingest_camera")
+log = get_logger("alarmhub.ingest_camera")
 
 
 class CameraIngest:

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import structlog
+from alarmhub_runtime import get_logger
 
 __all__ = ["CATEGORIES", "Camera", "CameraRegistry", "CsvError", "parse_cameras_csv"]
 
-log = structlog.get_logger("alarmhub.ingest_camera.registry")
+log = get_logger("alarmhub.ingest_camera.registry")
 
 #: the plan's camera categories
 CATEGORIES = (

@@ -17,9 +17,9 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta, timezone
 
-import structlog
 from alarmhub_events import DeviceStatus, Protocol
 from alarmhub_kafka import PublishError
+from alarmhub_runtime import get_logger
 
 from .config import CameraSettings
 from .events import from_gb28181
@@ -35,7 +35,7 @@ from .protocols.gb28181 import (
 
 __all__ = ["SipServer"]
 
-log = structlog.get_logger("alarmhub.ingest_camera.sip")
+log = get_logger("alarmhub.ingest_camera.sip")
 
 #: refusals of unauthenticated senders: counted and logged, never dead-lettered (the DLQ is no place an
 #: anonymous sender may fill)

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import httpx
-import structlog
 from alarmhub_kafka import PublishError
+from alarmhub_runtime import get_logger
 
 from .config import CameraSettings
 from .events import from_onvif
@@ -34,7 +34,7 @@ from .registry import Camera
 
 __all__ = ["OnvifSubscriptionManager"]
 
-log = structlog.get_logger("alarmhub.ingest_camera.onvif")
+log = get_logger("alarmhub.ingest_camera.onvif")
 SOAP_CT = "application/soap+xml; charset=utf-8"
 
 

@@ -21,10 +21,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import structlog
 from alarmhub_events import Event, GpsFix
 from alarmhub_kafka import DurableProducer
-from alarmhub_runtime import HealthServer, connection_budget
+from alarmhub_runtime import HealthServer, connection_budget, get_logger
 from alarmhub_store import RegistryListener
 
 from .config import DEV_AUTH_SECRET, GpsSettings
@@ -47,7 +46,7 @@ from .session import CommandResult, Gt06Session, H02Session, Jt808Session, Outpu
 
 __all__ = ["GpsApp"]
 
-log = structlog.get_logger("alarmhub.ingest_gps")
+log = get_logger("alarmhub.ingest_gps")
 
 
 def _serialized(topic: str, ev: Event) -> tuple[str, bytes, str | None]:

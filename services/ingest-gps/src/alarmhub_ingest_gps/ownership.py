@@ -30,11 +30,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
-import structlog
+from alarmhub_runtime import get_logger
 
 __all__ = ["SessionOwnership", "owner_key"]
 
-log = structlog.get_logger("alarmhub.ingest_gps.ownership")
+log = get_logger("alarmhub.ingest_gps.ownership")
 
 #: set each key to ARGV[1] (EX ARGV[2]) unless another gateway holds it; returns how many others held
 _REFRESH = """

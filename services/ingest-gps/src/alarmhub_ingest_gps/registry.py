@@ -17,13 +17,13 @@ import contextlib
 from collections.abc import Callable
 
 import asyncpg
-import structlog
+from alarmhub_runtime import get_logger
 
 from .session import RegistryWrite, VehicleInfo
 
 __all__ = ["VehicleRegistry"]
 
-log = structlog.get_logger("alarmhub.ingest_gps.registry")
+log = get_logger("alarmhub.ingest_gps.registry")
 
 _SELECT = "SELECT device_id, protocol, plate, plate_colour, armed, flagged, auth_code FROM vehicles"
 _SELECT_ONE = _SELECT + " WHERE device_id = $1"

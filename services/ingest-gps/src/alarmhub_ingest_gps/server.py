@@ -16,17 +16,16 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-import structlog
 from alarmhub_events import utcnow
 from alarmhub_kafka import PublishError
-from alarmhub_runtime import worker_index
+from alarmhub_runtime import get_logger, worker_index
 
 from .metrics import GpsMetrics
 from .session import CommandResult, Gt06Session, H02Session, Jt808Session, Output
 
 __all__ = ["Connection", "ConnectionBudget", "GpsServer", "Sink"]
 
-log = structlog.get_logger("alarmhub.ingest_gps.server")
+log = get_logger("alarmhub.ingest_gps.server")
 
 Session = Jt808Session | Gt06Session | H02Session
 

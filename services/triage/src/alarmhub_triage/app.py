@@ -84,30 +84,25 @@ class TriageApp:
         self.producer = DurableProducer.from_settings(
             settings, metrics=self.kafka_metrics, client_id="triage"
         )
-        self.consumer = ConsumerPipeline(
-            bootstrap=settings.kafka_bootstrap,
-            group=settings.group,
+        self.consumer = ConsumerPipeline.from_settings(
+            settings,
             topics=[ALARMS_RAW],
             model=AlarmEvent,
             handler=self.handle,
             producer=self.producer,
             metrics=self.kafka_metrics,
-            topic_prefix=settings.topic_prefix,
-            max_records=settings.max_records,
             client_id="triage",
-            session_timeout_ms=settings.kafka_session_timeout_ms,
+            max_records=settings.max_records,
         )
-        self.verdicts = ConsumerPipeline(
-            bootstrap=settings.kafka_bootstrap,
-            group=settings.group + "-verdicts",
+        self.verdicts = ConsumerPipeline.from_settings(
+            settings,
+            group_suffix="-verdicts",
             topics=[INCIDENTS_EVENTS],
             model=IncidentEvent,
             handler=self.handle_verdicts,
             producer=self.producer,
             metrics=self.kafka_metrics,
-            topic_prefix=settings.topic_prefix,
             client_id="triage-verdicts",
-            session_timeout_ms=settings.kafka_session_timeout_ms,
         )
         self._reload_task: asyncio.Task[None] | None = None
         self._redis_ok = False

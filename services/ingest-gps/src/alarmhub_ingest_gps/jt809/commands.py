@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
 from alarmhub_events import (
     DEVICES_STATUS,
     SUPERVISION_ANSWER,
@@ -54,6 +53,7 @@ from alarmhub_events import (
     Protocol,
     utcnow,
 )
+from alarmhub_runtime import get_logger
 
 from ..fastfix import RawFix
 from ..protocols import jt809 as p
@@ -68,7 +68,7 @@ __all__ = [
     "warn_type_code",
 ]
 
-log = structlog.get_logger("alarmhub.ingest_gps.jt809")
+log = get_logger("alarmhub.ingest_gps.jt809")
 
 COMMANDS_809 = ("track", "track_stop", "supervise")
 #: 0x1401 RESULT (JT/T 809-2011 §4.5.4.2.1)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
+from alarmhub_runtime import get_logger
 
 from ..protocols import jt809 as p
 
@@ -25,7 +25,7 @@ __all__ = [
     "refresh_platforms",
 ]
 
-log = structlog.get_logger("alarmhub.ingest_gps.jt809")
+log = get_logger("alarmhub.ingest_gps.jt809")
 
 LinkStatusSink = Callable[[int, str], Awaitable[None]]
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import structlog
 from alarmhub_events import Event, utcnow
-from alarmhub_runtime import worker_index
+from alarmhub_runtime import get_logger, worker_index
 
 from ..fastfix import RawFix
 from ..protocols import jt809 as p
@@ -28,7 +27,7 @@ from .session import Jt809LinkSession
 
 __all__ = ["AnswerSink", "DeadLetter", "Jt809Server", "Publish"]
 
-log = structlog.get_logger("alarmhub.ingest_gps.jt809")
+log = get_logger("alarmhub.ingest_gps.jt809")
 
 #: takes what ``LinkOutput.publish`` holds: events, and ``RawFix`` (a fix already written as JSON)
 Publish = Callable[[list[tuple[str, Event | RawFix]]], Awaitable[None]]

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
 from alarmhub_events import (
     DEVICES_STATUS,
     AlarmKind,
@@ -37,6 +36,7 @@ from alarmhub_events import (
     Qualifier,
     utcnow,
 )
+from alarmhub_runtime import get_logger
 from alarmhub_store import verify_password
 
 from ..protocols import jt809 as p
@@ -47,7 +47,7 @@ from .positions import PositionDecoder
 
 __all__ = ["WARN_KINDS", "Jt809LinkSession"]
 
-log = structlog.get_logger("alarmhub.ingest_gps.jt809")
+log = get_logger("alarmhub.ingest_gps.jt809")
 
 #: 0x1402 WARN_TYPE names → the contract's kind. Driving-behaviour reports stay ``other``.
 WARN_KINDS: dict[str, AlarmKind] = {

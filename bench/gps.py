@@ -5,7 +5,8 @@ broker and PostgreSQL (reused if reachable, else started), and drives it over lo
 separate load processes — so the figures include decoding, the broker write and the reply.
 
     .venv/bin/python bench/gps.py throughput --connections 200 --duration 20
-    .venv/bin/python bench/gps.py idle --connections 50000
+    .venv/bin/python bench/gps.py trackers --terminals 20000 --rate 30000 --workers 2 --load-procs 4
+    .venv/bin/python bench/gps.py idle --connections 57000 --workers 3 --load-procs 3
 
 ``throughput`` prints location frames/s decoded, answered (0x8001 received by the terminals) and
 published (``telemetry.gps`` events confirmed by the broker, from the gateway's own metrics), the
@@ -21,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
 import resource
+import subprocess
 import sys
 import time
 import urllib.request
@@ -156,7 +159,8 @@ def _idle_worker(
 
 
 class Gateway:
-    def __init__(self, fd_limit: int, extra_env: list[str] | None = None) -> None:
+    def __init__(self, fd_limit: int, extra_env: list[str] | None = None, workers: int = 1) -> None:
+        self.workers = workers
         from alarmhub_devstack import BackingServices
         from alarmhub_devstack.testing import ServiceProcess, new_prefix, service_env
         from alarmhub_store import migrate_sync
@@ -187,6 +191,7 @@ class Gateway:
             ALARMHUB_GPS_HOST="0.0.0.0",
             ALARMHUB_LOG_LEVEL="WARNING",
             ALARMHUB_GPS_MAX_CONNECTIONS=str(fd_limit),
+            ALARMHUB_GPS_WORKERS=str(workers),
             **dict(kv.split("=", 1) for kv in extra_env or ()),
         )
         self.service = ServiceProcess.create(
@@ -209,15 +214,38 @@ class Gateway:
     def port(self) -> int:
         return self.service.ports["ALARMHUB_JT808_PORT"]
 
-    def metric(self, name: str, **labels: str) -> float:
-        text = urllib.request.urlopen(self.service.health_url + "/metrics", timeout=10).read().decode()
+    def processes(self) -> list[psutil.Process]:
+        """The gateway and, with ``workers`` > 1, its worker processes."""
+        try:
+            return [self.ps, *self.ps.children(recursive=True)]
+        except psutil.Error:
+            return [self.ps]
+
+    def cpu_s(self) -> float:
         total = 0.0
-        for line in text.splitlines():
-            if not line.startswith(name + "{") and not line.startswith(name + " "):
-                continue
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
+        for p in self.processes():
+            with contextlib.suppress(psutil.Error):
+                total += sum(p.cpu_times()[:2])
         return total
+
+    def metric(self, name: str, **labels: str) -> float:
+        return sum(self.metric_per_worker(name, **labels))
+
+    def metric_per_worker(self, name: str, **labels: str) -> list[float]:
+        """A metric of each worker (worker i serves its metrics on the health port + i)."""
+        base = self.service.ports["ALARMHUB_HEALTH_PORT"]
+        values = []
+        for i in range(self.workers):
+            url = f"http://127.0.0.1:{base + i}/metrics"
+            text = urllib.request.urlopen(url, timeout=10).read().decode()
+            total = 0.0
+            for line in text.splitlines():
+                if not line.startswith(name + "{") and not line.startswith(name + " "):
+                    continue
+                if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                    total += float(line.rsplit(" ", 1)[1])
+            values.append(total)
+        return values
 
     def stop(self) -> None:
         self.service.stop()
@@ -234,11 +262,11 @@ def _rss_sampler(ps: psutil.Process, stop: Any, peak: Any) -> None:
 
 
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
-    gw = Gateway(raise_fd_limit(args.connections + 1000), args.env)
+    gw = Gateway(raise_fd_limit(args.connections + 1000), args.env, args.workers)
     try:
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
-        per = max(1, args.connections // args.workers)
+        per = max(1, args.connections // args.load_procs)
         stop, peak = ctx.Event(), ctx.Value("d", 0.0)
         import threading
 
@@ -246,13 +274,13 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         sampler.start()
         published0 = gw.metric("alarmhub_ingest_gps_events_total", topic="telemetry.gps")
         frames0 = gw.metric("alarmhub_ingest_gps_frames_total", protocol="jt808", result="ok")
-        cpu0 = sum(gw.ps.cpu_times()[:2])
+        cpu0 = gw.cpu_s()
         t0 = time.monotonic()
         procs = [
             ctx.Process(
                 target=_throughput_worker, args=("127.0.0.1", gw.port, w, per, args.duration, args.window, q)
             )
-            for w in range(args.workers)
+            for w in range(args.load_procs)
         ]
         for p in procs:
             p.start()
@@ -260,7 +288,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         for p in procs:
             p.join(30)
         elapsed = time.monotonic() - t0
-        cpu = sum(gw.ps.cpu_times()[:2]) - cpu0
+        cpu = gw.cpu_s() - cpu0
         time.sleep(0.5)
         published = gw.metric("alarmhub_ingest_gps_events_total", topic="telemetry.gps") - published0
         decoded = gw.metric("alarmhub_ingest_gps_frames_total", protocol="jt808", result="ok") - frames0
@@ -268,8 +296,9 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         acked = sum(r["acked"] for r in results)
         return {
             "bench": "jt808_throughput",
-            "connections": per * args.workers,
-            "load_processes": args.workers,
+            "connections": per * args.load_procs,
+            "load_processes": args.load_procs,
+            "gateway_workers": args.workers,
             "window": args.window,
             "seconds": round(elapsed, 1),
             "decoded_frames_per_s": round(decoded / elapsed),
@@ -284,58 +313,224 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         gw.stop()
 
 
+def _worker_rss(gw: Gateway) -> list[float]:
+    """RSS (MiB) of each gateway process that holds connections: the workers, or the one gateway."""
+    procs = gw.processes()
+    workers = procs[1:] if gw.workers > 1 else procs
+    out = []
+    for p in workers:
+        with contextlib.suppress(psutil.Error):
+            out.append(round(p.memory_info().rss / 2**20, 1))
+    return out
+
+
 def idle(args: argparse.Namespace) -> dict[str, Any]:
     limit = raise_fd_limit(args.connections + 1000)
-    target = min(args.connections, limit - 500)
+    per_process = max(1, limit - 600)  # each gateway worker and each load process has this many files
+    target = min(args.connections, per_process * args.workers)
     note = (
         None
         if target == args.connections
         else (
             f"RLIMIT_NOFILE hard limit is {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}: "
-            f"{target} connections is the most one process may hold here"
+            f"{target} connections is the most {args.workers} gateway process(es) may hold here"
         )
     )
-    gw = Gateway(limit, args.env)
+    load_procs = max(args.load_procs, -(-target // per_process))
+    gw = Gateway(limit, args.env, args.workers)
     try:
-        rss0 = gw.ps.memory_info().rss
+        time.sleep(1.0)
+        rss0 = _worker_rss(gw)
         ctx = mp.get_context("spawn")
         q, release = ctx.Queue(), ctx.Event()
-        per = -(-target // args.workers)
+        per = -(-target // load_procs)
         procs = [
             ctx.Process(
                 target=_idle_worker,
                 args=("127.0.0.1", gw.port, w, min(per, target - w * per), args.hold + 600, q, release),
             )
-            for w in range(args.workers)
+            for w in range(load_procs)
             if target - w * per > 0
         ]
         for p in procs:
             p.start()
-        results = [q.get(timeout=600) for _ in procs]
+        results = [q.get(timeout=900) for _ in procs]
         time.sleep(args.hold)
-        rss = gw.ps.memory_info().rss
-        open_conns = gw.metric("alarmhub_ingest_gps_connections", protocol="jt808")
+        rss = _worker_rss(gw)
+        open_conns = gw.metric_per_worker("alarmhub_ingest_gps_connections", protocol="jt808")
         release.set()
         for p in procs:
             p.join(60)
         connected = sum(r["connected"] for r in results)
+        grown = sum(rss) - sum(rss0)
         return {
             "bench": "jt808_idle",
             "requested": args.connections,
             "connected": connected,
-            "gateway_open_connections": open_conns,
-            "gateway_rss_mib": round(rss / 2**20, 1),
-            "gateway_rss_before_mib": round(rss0 / 2**20, 1),
-            "bytes_per_connection": round((rss - rss0) / max(connected, 1)),
-            "projected_rss_mib_at_50000": round(
-                (rss0 + (rss - rss0) / max(connected, 1) * 50_000) / 2**20, 1
-            ),
+            "gateway_workers": args.workers,
+            "load_processes": len(procs),
+            "source_addresses": min(target, 250 * len(procs)),
+            "gateway_open_connections": sum(open_conns),
+            "worker_open_connections": open_conns,
+            "worker_rss_mib": rss,
+            "worker_rss_before_mib": rss0,
+            "bytes_per_connection": round(grown * 2**20 / max(connected, 1)),
             "errors": sum(r["errors"] for r in results),
             "first_error": next((r["first_error"] for r in results if r["first_error"]), None),
+            "load_average": [round(x, 1) for x in os.getloadavg()],
             "note": note,
         }
     finally:
         gw.stop()
+
+
+def _broker_pid(bootstrap: str) -> int | None:
+    port = int(bootstrap.split(",")[0].rsplit(":", 1)[1])
+    with contextlib.suppress(psutil.Error):
+        for c in psutil.net_connections("tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+                return int(c.pid)
+    return None
+
+
+def _wall(r: dict[str, Any], workers: int) -> str:
+    """Which resource set the pace, from the run's own figures."""
+    cpus = os.cpu_count() or 1
+    if r["answered_frames_per_s"] >= 0.97 * r["offered_frames_per_s"] and r["timeouts"] == 0:
+        return "none: the offered rate was answered"
+    if r["target_cpu_pct"] >= 85 * workers:
+        return f"receiver: its {workers} process(es) used {r['target_cpu_pct']} % of a core"
+    if max(r["load_cpu_pct"], default=0) >= 85:
+        return "load generator: a load process was CPU-bound"
+    if (r["broker_cpu_pct"] or 0) >= 85:
+        return "broker: CPU-bound"
+    if r["load_average"][0] >= cpus:
+        return (
+            f"machine CPU: load average {r['load_average'][0]:.1f} on {cpus} CPUs "
+            "(every process waited for a core; no single one saturated)"
+        )
+    return "reply latency: one frame in flight per terminal caps each at 1/reply time"
+
+
+def _tracker_run(args: argparse.Namespace, port: int, cpu_s: Any, broker: int | None) -> dict[str, Any]:
+    import gps_trackers
+
+    ctx = mp.get_context("spawn")
+    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    per = -(-args.terminals // args.load_procs)
+    interval = args.terminals / args.rate
+    counts = [min(per, args.terminals - w * per) for w in range(args.load_procs)]
+    procs = [
+        ctx.Process(
+            target=gps_trackers.load_process,
+            args=("127.0.0.1", port, w, n, interval, args.duration, args.timeout, SECRET, ready, go, out),
+        )
+        for w, n in enumerate(counts)
+        if n > 0
+    ]
+    for p in procs:
+        p.start()
+    logins = [ready.get(timeout=900) for _ in procs]
+    bps = psutil.Process(broker) if broker else None
+    b0 = sum(bps.cpu_times()[:2]) if bps else 0.0
+    c0, t0 = cpu_s(), time.monotonic()
+    go.set()
+    outs = [out.get(timeout=args.duration + args.timeout + 300) for _ in procs]
+    elapsed = time.monotonic() - t0
+    cpu = cpu_s() - c0
+    b1 = sum(bps.cpu_times()[:2]) if bps else 0.0
+    load = os.getloadavg()
+    for p in procs:
+        p.join(60)
+    hist: dict[int, int] = {}
+    for o in outs:
+        for ms, n in o["hist"].items():
+            hist[ms] = hist.get(ms, 0) + n
+    sent = sum(o["sent"] for o in outs)
+    return {
+        "terminals": sum(r["connected"] for r in logins),
+        "login_errors": sum(r["login_errors"] for r in logins),
+        "first_login_error": next((r["first_error"] for r in logins if r["first_error"]), None),
+        "offered_frames_per_s": args.rate,
+        "sent_frames_per_s": round(sent / args.duration),
+        "answered_frames_per_s": round(sum(o["answered"] for o in outs) / args.duration),
+        "reply_p50_ms": gps_trackers.percentile(hist, 0.50),
+        "reply_p99_ms": gps_trackers.percentile(hist, 0.99),
+        "timeouts": sum(o["timeouts"] for o in outs),
+        "missed_slots": sum(o["missed_slots"] for o in outs),
+        "closed_by_target": sum(o["closed"] for o in outs),
+        "target_cpu_pct": round(cpu / elapsed * 100),
+        "target_cpu_us_per_answered_frame": round(cpu / max(1, sum(o["answered"] for o in outs)) * 1e6),
+        "load_cpu_pct": [round(o["cpu_s"] / o["wall_s"] * 100) for o in outs],
+        "broker_cpu_pct": round((b1 - b0) / elapsed * 100) if bps else None,
+        "load_average": [round(x, 1) for x in load],
+    }
+
+
+def trackers(args: argparse.Namespace) -> dict[str, Any]:
+    """The realistic shape against the gateway, then the same load against the bare reference."""
+    limit = raise_fd_limit(min(20_000, args.terminals + 1000))
+    gw = Gateway(limit, args.env, args.workers)
+    broker = _broker_pid(gw.backing.kafka_bootstrap)
+    report: dict[str, Any] = {
+        "bench": "jt808_trackers",
+        "gateway_workers": args.workers,
+        "cpus": os.cpu_count(),
+    }
+    try:
+        report["load_average_before"] = [round(x, 1) for x in os.getloadavg()]
+        r = _tracker_run(args, gw.port, gw.cpu_s, broker)
+        r["wall"] = _wall(r, args.workers)
+        report["gateway"] = r
+        if args.reference:
+            from alarmhub_devstack._backing import free_port
+
+            port = free_port()
+            bare = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "gps_bare.py"),
+                    "--port",
+                    str(port),
+                    "--bootstrap",
+                    gw.backing.kafka_bootstrap,
+                    "--topic",
+                    f"{gw.prefix}telemetry.gps",
+                    "--workers",
+                    str(args.workers),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                assert bare.stdout is not None
+                bare.stdout.readline()
+                bps = psutil.Process(bare.pid)
+
+                def bare_cpu() -> float:
+                    total = 0.0
+                    for p in [bps, *bps.children(recursive=True)]:
+                        with contextlib.suppress(psutil.Error):
+                            total += sum(p.cpu_times()[:2])
+                    return total
+
+                r = _tracker_run(args, port, bare_cpu, broker)
+                r["wall"] = _wall(r, args.workers)
+                report["bare_reference"] = r
+                ref = r["answered_frames_per_s"]
+                g_us, b_us = (
+                    report[k]["target_cpu_us_per_answered_frame"] for k in ("gateway", "bare_reference")
+                )
+                report["cpu_per_frame_gateway_vs_bare"] = round(g_us / b_us, 2) if b_us else None
+                report["gateway_vs_bare"] = (
+                    round(report["gateway"]["answered_frames_per_s"] / ref, 2) if ref else None
+                )
+            finally:
+                bare.terminate()
+                bare.wait(30)
+    finally:
+        gw.stop()
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,14 +540,22 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("throughput")
     t.add_argument("--connections", type=int, default=200)
-    t.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    t.add_argument("--load-procs", type=int, default=2, help="load-generator processes")
     t.add_argument("--window", type=int, default=20, help="frames in flight per connection")
     t.add_argument("--duration", type=float, default=20.0)
+    r = sub.add_parser("trackers", help="the realistic shape: many terminals, one frame in flight each")
+    r.add_argument("--terminals", type=int, default=20_000)
+    r.add_argument("--rate", type=float, default=30_000.0, help="offered frames/s over all terminals")
+    r.add_argument("--load-procs", type=int, default=4, help="load processes (each ≤ 19,400 terminals)")
+    r.add_argument("--duration", type=float, default=30.0)
+    r.add_argument("--timeout", type=float, default=5.0, help="a reply later than this is a timeout")
+    r.add_argument("--no-reference", dest="reference", action="store_false", help="skip the bare gateway")
     i = sub.add_parser("idle")
     i.add_argument("--connections", type=int, default=50_000)
-    i.add_argument("--workers", type=int, default=4)
+    i.add_argument("--load-procs", type=int, default=4, help="client processes (at least connections/19,400)")
     i.add_argument("--hold", type=float, default=5.0, help="seconds to hold the connections before measuring")
-    for p in (t, i):
+    for p in (t, r, i):
+        p.add_argument("--workers", type=int, default=1, help="gateway workers (ALARMHUB_GPS_WORKERS)")
         p.add_argument(
             "--env",
             action="append",
@@ -364,6 +567,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "throughput":
         args.duration = min(args.duration, 600.0)
         report = throughput(args)
+    elif args.cmd == "trackers":
+        args.duration = min(args.duration, 600.0)
+        args.load_procs = max(args.load_procs, -(-args.terminals // 19_400))
+        report = trackers(args)
     else:
         report = idle(args)
     report["run_id"] = uuid.uuid4().hex[:8]

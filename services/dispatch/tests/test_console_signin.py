@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ async def mapped(stack: Any, topic_prefix: str, demo_tiles: Path) -> AsyncIterat
         ALARMHUB_DEV_TOKEN=token,
         ALARMHUB_DEV_MODE=True,
         ALARMHUB_MAP_MBTILES=str(demo_tiles),
+        ALARMHUB_LOGIN_TTL_S=900,
     )
     await settle_stale_escalations(stack.database_url)
     app = DispatchApp(settings, CollectorRegistry())
@@ -105,6 +107,9 @@ async def test_password_sign_in_expiry_and_sign_out(mapped: tuple[DispatchApp, s
             },
         )
         assert r.status_code == 201, r.text
+        login = (await admin.post("/api/v1/login", json={"user": user, "password": PASSWORD})).json()
+        left = datetime.fromisoformat(login["expires_at"]) - datetime.now(UTC)
+        assert 890 <= left.total_seconds() <= 900  # ALARMHUB_LOGIN_TTL_S
     os.makedirs(SHOTS, exist_ok=True)
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -159,6 +164,5 @@ async def test_password_sign_in_expiry_and_sign_out(mapped: tuple[DispatchApp, s
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as admin:
         audit = (await admin.get("/api/v1/audit", params={"user": user})).json()["items"]
     kinds = [a["kind"] for a in audit]
-    assert (
-        kinds.count("login") == 2 and kinds.count("logout") == 1
-    )  # the console's sign-out revoked its token
+    # the API sign-in above and the console's two; the console's sign-out revoked its token
+    assert kinds.count("login") == 3 and kinds.count("logout") == 1

@@ -2,7 +2,7 @@
 
 - A person has a user name, a role and a unit (or an alarm company) and signs in with a password;
   ``POST /api/v1/login`` issues a bearer token carrying exactly that person, role, unit and scope, for
-  ``ALARMHUB_LOGIN_TTL_S`` (8 h: one shift). Only the token's SHA-256 is stored, as for minted tokens.
+  ``ALARMHUB_LOGIN_TTL_S`` (default 8 h: one shift). Only the token's SHA-256 is stored, as for minted tokens.
 - Passwords are hashed with **argon2id** (argon2-cffi, RFC 9106 "second recommended" parameters:
   64 MiB, 3 passes, 4 lanes), in a worker thread so a login never stalls the event loop. At least 12
   characters, not the user name.

@@ -202,6 +202,7 @@ class DispatchApp:
         await self.producer.start()
         self.dispatcher = Dispatcher(self.store, tree, router, self.producer, self.metrics, self.policy)
         self.dispatcher.commands = self.vehicle_commands
+        self.dispatcher.login_ttl_s = s.login_ttl_s
         self.owners = OwnerNotifier(
             self.dispatcher,
             hook_url=s.owner_hook_url,

@@ -158,6 +158,13 @@ class DispatchSettings(BaseServiceSettings):
         description="send each command to the gateway holding the session (Redis)",
     )
     migrate: bool = Field(default=True, alias="ALARMHUB_MIGRATE", description="apply the schema at start")
+    login_ttl_s: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=7 * 86400,
+        alias="ALARMHUB_LOGIN_TTL_S",
+        description="how long a password sign-in lasts (the console signs out when it ends); one shift",
+    )
     map_tile_url: str = Field(
         default="",
         alias="ALARMHUB_MAP_TILE_URL",

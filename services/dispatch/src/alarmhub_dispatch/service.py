@@ -73,6 +73,7 @@ class Dispatcher:
         self.outbox = OutboxPublisher(store, producer, metrics)
         self.deliveries = Deliveries(store, lambda: self.tree, metrics, lambda: self.clock())
         self.commands: VehicleCommands | None = None  # set by the app: ingest-gps's command endpoint
+        self.login_ttl_s = 8 * 3600  # set by the app: ALARMHUB_LOGIN_TTL_S, how long a sign-in lasts
         self._handover_tree: UnitTree | None = None
         self._handover_cache: dict[str, list[str]] = {}
 

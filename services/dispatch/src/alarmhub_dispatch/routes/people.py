@@ -12,7 +12,6 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from ..accounts import (
     DUMMY_HASH,
     LOCK_S,
-    LOGIN_TTL_S,
     MAX_FAILED,
     LoginRequest,
     PasswordChange,
@@ -65,7 +64,7 @@ async def login(req: LoginRequest, request: Request, d: D, audit: Audit) -> dict
         log.warning("login_failed", user=req.user, address=address)
         raise HTTPException(401, "wrong user name or password")
     token = new_token()
-    expires = now + timedelta(seconds=LOGIN_TTL_S)
+    expires = now + timedelta(seconds=d.login_ttl_s)  # ALARMHUB_LOGIN_TTL_S
     await d.store.put_token(
         hash_token(token),
         row["user_name"],

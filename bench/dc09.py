@@ -1,6 +1,7 @@
 """Benchmark of the SIA DC-09 receiver against the open-source ``pysiaalarm`` receiver, in one run.
 
     .venv/bin/python bench/dc09.py [--transmitters 64] [--duration 10] [--rounds 2] [--rate 500] [--json]
+                                   [--workers N] [--load-procs 2]
                                    [--baseline-python /work/main/.venv/bin/python]
 
 Both receivers run as their own processes on loopback; load comes from separate processes of
@@ -21,7 +22,11 @@ pysiaalarm, and p99 at a fixed offered load of ``--rate`` messages/s (open loop,
 transmitters); the receiver's CPU and the load generators' CPU per 1,000 messages (the generators are
 the same code for every receiver: if theirs is the larger share, the box, not the receiver, sets the
 pace). ``--baseline-python`` adds a third receiver in the rotation: alarmhub run by another checkout's
-interpreter (e.g. main's), for before/after figures from the same run. Every loop is bounded in count
+interpreter (e.g. main's), for before/after figures from the same run. ``--workers N`` runs alarmhub as N
+``SO_REUSEPORT`` workers (``ALARMHUB_DC09_WORKERS``; CPU over all of them, events summed over their
+metrics ports). Each saturation row also prints the receiver's, the busiest load process's and the
+broker's CPU (% of one core) and the wall: the receiver, the load generator, the broker, the machine
+(load average ≥ CPUs, nothing saturated alone) or the stop-and-wait round trip. Every loop is bounded in count
 and time; only 127.0.0.1 is used.
 """
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -45,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY_TEXT = "0123456789ABCDEF"  # pysiaalarm takes the key as 16/24/32 hex characters used as ASCII bytes
 KEY = KEY_TEXT.encode()
 LINE = "B"  # a line of our own in the registry, removed afterwards
+LOAD_PROCS = 0  # --load-procs (0: drive()'s default)
 
 PYSIA_SERVER = r"""
 import asyncio, sys, logging
@@ -147,6 +154,7 @@ def drive(
     line: str,
     procs: int = 2,
 ) -> dict[str, float]:
+    procs = LOAD_PROCS or procs
     """Run ``transmitters`` over ``procs`` load processes; return msgs/s and latency percentiles (ms)."""
     ctx = mp.get_context("fork")
     out = ctx.Queue()
@@ -159,11 +167,12 @@ def drive(
         workers.append(p)
         first += n
     lat: list[float] = []
-    load_cpu = 0.0
+    load_cpu, load_max = 0.0, 0.0
     for _ in workers:
         part, cpu = out.get(timeout=duration + 60)
         lat += part
         load_cpu += cpu
+        load_max = max(load_max, cpu)
     for p in workers:
         p.join(timeout=30)
     lat.sort()
@@ -175,6 +184,7 @@ def drive(
         "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
         "acked": len(lat),
         "load_cpu_ms_per_1000": load_cpu * 1e6 / len(lat),
+        "load_cpu_pct_max": load_max / duration * 100,  # the busiest load process, % of one core
     }
 
 
@@ -203,7 +213,7 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) ->
 
 
 def start_alarmhub(
-    backing: Any, db_url: str, prefix: str, log_level: str, python: str = sys.executable
+    backing: Any, db_url: str, prefix: str, log_level: str, python: str = sys.executable, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], int, int]:
     port, health = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
@@ -219,6 +229,7 @@ def start_alarmhub(
             "ALARMHUB_LOG_LEVEL": log_level,
             # every simulated transmitter comes from 127.0.0.1: lift the per-address limit
             "ALARMHUB_DC09_MAX_CONNECTIONS_PER_PEER": "100000",
+            "ALARMHUB_DC09_WORKERS": str(workers),  # each worker's metrics on the health port + index
         }
     )
     proc = subprocess.Popen(
@@ -252,26 +263,63 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), robust to other load on the machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its workers (Linux), robust to other load on the machine."""
+    import psutil
+
+    ps = psutil.Process(pid)
+    total = 0.0
+    for p in [ps, *ps.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += sum(p.cpu_times()[:2])
+    return total
 
 
-def measured(pid: int, run: Any) -> dict[str, float]:
-    c0 = cpu_seconds(pid)
+def measured(pid: int, run: Any, broker: int | None = None) -> dict[str, float]:
+    c0, b0, t0 = cpu_seconds(pid), cpu_seconds(broker) if broker else 0.0, time.monotonic()
     r = run()
-    r["cpu_ms_per_1000"] = (cpu_seconds(pid) - c0) * 1e6 / max(1, r["acked"])
+    cpu, elapsed = cpu_seconds(pid) - c0, time.monotonic() - t0
+    r["cpu_ms_per_1000"] = cpu * 1e6 / max(1, r["acked"])
+    r["cpu_pct"] = cpu / elapsed * 100
+    r["broker_cpu_pct"] = (cpu_seconds(broker) - b0) / elapsed * 100 if broker else float("nan")
     return r
 
 
-def published_events(health: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{health}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("alarmhub_ingest_contactid_events_total{")
-    )
+def wall(r: dict[str, float], workers: int) -> str:
+    """Which resource set the pace of a saturation run, from its own figures."""
+    cpus = os.cpu_count() or 1
+    if r["cpu_pct"] >= 85 * workers:
+        return "receiver"
+    if r["load_cpu_pct_max"] >= 85:
+        return "load generator"
+    if r["broker_cpu_pct"] >= 85:
+        return "broker"
+    if os.getloadavg()[0] >= cpus:
+        return f"machine CPU (load {os.getloadavg()[0]:.0f} on {cpus})"
+    return "stop-and-wait round trip"
+
+
+def broker_pid(bootstrap: str) -> int | None:
+    import psutil
+
+    port = int(bootstrap.split(",")[0].rsplit(":", 1)[1])
+    with contextlib.suppress(psutil.Error):
+        for c in psutil.net_connections("tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+                return int(c.pid)
+    return None
+
+
+def published_events(health: int, workers: int = 1) -> float:
+    total = 0.0
+    for i in range(workers):
+        with urllib.request.urlopen(f"http://127.0.0.1:{health + i}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        total += sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("alarmhub_ingest_contactid_events_total{")
+        )
+    return total
 
 
 def setup_accounts(db_url: str, n: int) -> None:
@@ -327,11 +375,18 @@ def main() -> None:
         default=None,
         help="also run alarmhub with this interpreter (another checkout's .venv) in the rotation",
     )
+    ap.add_argument(
+        "--workers", type=int, default=1, help="alarmhub receiver workers (ALARMHUB_DC09_WORKERS)"
+    )
+    ap.add_argument("--load-procs", type=int, default=2, help="load-generator processes")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     transmitters = max(1, min(args.transmitters, 1000))
     duration = max(1.0, min(args.duration, 120.0))
     rounds = max(1, min(args.rounds, 5))
+    workers = max(1, min(args.workers, 16))
+    global LOAD_PROCS  # one setting of the script, read by drive()
+    LOAD_PROCS = max(1, min(args.load_procs, 16))
 
     sys.path.insert(0, str(ROOT))
     from alarmhub_devstack import BackingServices
@@ -350,7 +405,8 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     line = LINE
     try:
-        ah, ah_port, ah_health = start_alarmhub(backing, db_url, prefix, args.log_level)
+        ah, ah_port, ah_health = start_alarmhub(backing, db_url, prefix, args.log_level, workers=workers)
+        broker = broker_pid(backing.kafka_bootstrap)
         ps, ps_port = start_pysia(transmitters)
         # (name, process, port, health port or None, line)
         receivers: list[tuple[str, subprocess.Popen[bytes], int, int | None, str]] = [
@@ -358,7 +414,7 @@ def main() -> None:
         ]
         if args.baseline_python:
             base, base_port, base_health = start_alarmhub(
-                backing, db_url, prefix, args.log_level, python=args.baseline_python
+                backing, db_url, prefix, args.log_level, python=args.baseline_python, workers=workers
             )
             receivers.append(("alarmhub_base", base, base_port, base_health, line))
         receivers.append(("pysiaalarm", ps, ps_port, None, "0"))
@@ -372,15 +428,18 @@ def main() -> None:
                     drive(port, transmitters, enc, 3.0, None, ln)  # warm-up at full load
                 for _ in range(rounds):
                     for name, proc, port, health, ln in receivers:
-                        before = published_events(health) if health else 0.0
+                        n = workers if health else 1
+                        before = published_events(health, n) if health else 0.0
                         r = measured(
                             proc.pid,
                             lambda enc=enc, port=port, ln=ln: drive(
                                 port, transmitters, enc, duration, None, ln
                             ),
+                            broker,
                         )
+                        r["wall"] = wall(r, n)  # type: ignore[assignment]
                         if health:
-                            r["published"] = published_events(health) - before
+                            r["published"] = published_events(health, n) - before
                         if r["msgs_per_s"] > results.get(f"{name}_{mode}", {}).get("msgs_per_s", -1):
                             results[f"{name}_{mode}"] = r
                 for name, _, port, _, ln in receivers:
@@ -406,11 +465,13 @@ def main() -> None:
         return
     print(
         f"DC-09 receivers, {transmitters} stop-and-wait transmitters over loopback, best of {rounds} x "
-        f"{duration:.0f} s per receiver and mode"
+        f"{duration:.0f} s per receiver and mode; alarmhub with {workers} worker(s), load from "
+        f"{LOAD_PROCS} processes"
     )
     print(
         f"{'receiver / mode':<28}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}  "
         f"{'p99 ms @' + str(int(args.rate)) + '/s':>14}{'CPU ms/1000 msgs':>18}{'load gen CPU':>14}"
+        f"{'rx CPU%':>9}{'load% max':>10}{'broker%':>9}  wall"
     )
     for mode in ("clear", "aes"):
         for name in [*names, "pysiaalarm"]:
@@ -419,6 +480,7 @@ def main() -> None:
             print(
                 f"{name + '_' + mode:<28}{r['msgs_per_s']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{ratio:>8}  "
                 f"{rr['p99_ms']:>14.2f}{r['cpu_ms_per_1000']:>18.1f}{r['load_cpu_ms_per_1000']:>14.1f}"
+                f"{r['cpu_pct']:>9.0f}{r['load_cpu_pct_max']:>10.0f}{r['broker_cpu_pct']:>9.0f}  {r['wall']}"
             )
     for mode in ("clear", "aes"):
         for name in names:

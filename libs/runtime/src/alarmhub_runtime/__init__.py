@@ -3,6 +3,7 @@
 from ._health import HealthServer, ReadinessCheck
 from ._logging import bind_event, configure_logging, get_logger
 from ._loop import run_async
+from ._main import serve
 from ._proxies import TrustedProxies
 from ._service import Lifecycle, run_service
 from ._settings import BaseServiceSettings
@@ -22,6 +23,7 @@ __all__ = [
     "get_logger",
     "run_async",
     "run_service",
+    "serve",
     "supervise_if_asked",
     "worker_index",
 ]

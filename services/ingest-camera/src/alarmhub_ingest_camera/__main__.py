@@ -1,9 +1,9 @@
-"""``alarmhub-ingest-camera``: build settings, logging and metrics, then run the service until SIGTERM."""
+"""``alarmhub-ingest-camera``: settings, then the shared entry point."""
 
 from __future__ import annotations
 
 from alarmhub_kafka import DurableProducer, KafkaMetrics
-from alarmhub_runtime import HealthServer, configure_logging, run_async, run_service
+from alarmhub_runtime import HealthServer, serve
 from prometheus_client import CollectorRegistry
 
 from .app import CameraApp
@@ -13,18 +13,14 @@ from .metrics import CameraMetrics
 
 def main() -> None:
     settings = CameraSettings()
-    configure_logging("ingest-camera", settings.log_level)
-    registry = CollectorRegistry()
-    producer = DurableProducer.from_settings(
-        settings, metrics=KafkaMetrics(registry), client_id="ingest-camera"
-    )
-    health = HealthServer(registry, settings.health_host, settings.health_port)
-    app = CameraApp(settings, producer, CameraMetrics(registry), health)
-    run_async(
-        run_service(app, health, settings.shutdown_grace_s),
-        use_uvloop=settings.uvloop,
-        gc_tune=settings.gc_tune,
-    )
+
+    def build(registry: CollectorRegistry, health: HealthServer) -> CameraApp:
+        producer = DurableProducer.from_settings(
+            settings, metrics=KafkaMetrics(registry), client_id="ingest-camera"
+        )
+        return CameraApp(settings, producer, CameraMetrics(registry), health)
+
+    serve("ingest-camera", settings, build)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,14 @@
-"""``alarmhub-triage`` / ``python -m alarmhub_triage``: settings, logging, registry, then run."""
+"""``alarmhub-triage`` / ``python -m alarmhub_triage``: settings, then the shared entry point."""
 
 from __future__ import annotations
 
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from alarmhub_runtime import HealthServer, configure_logging, run_async, run_service
-from prometheus_client import CollectorRegistry
+from alarmhub_runtime import run_async, serve
 
 from .app import TriageApp
 from .config import TriageSettings
-
-
-async def _run(settings: TriageSettings) -> None:
-    registry = CollectorRegistry()
-    app = TriageApp(settings, registry)
-    health = HealthServer(registry, settings.health_host, settings.health_port)
-    app.add_checks(health)
-    await run_service(app, health, settings.shutdown_grace_s)
-
 
 T = TypeVar("T")
 
@@ -31,8 +21,7 @@ def run(coro: Coroutine[Any, Any, T], *, use_uvloop: bool = True, gc_tune: bool 
 
 def main() -> None:
     settings = TriageSettings()
-    configure_logging("triage", settings.log_level)
-    run(_run(settings), use_uvloop=settings.uvloop, gc_tune=settings.gc_tune)
+    serve("triage", settings, lambda registry, health: TriageApp(settings, registry))
 
 
 if __name__ == "__main__":

@@ -183,6 +183,26 @@ def test_supervision_miss_and_restore() -> None:
     assert sup.check(start + timedelta(seconds=72)) == []
 
 
+def test_a_poll_after_a_miss_restores_even_when_the_check_comes_late() -> None:
+    # under load the check loop may run later than the account's interval after its poll; the poll
+    # still restores it (the integration test test_supervision_miss_then_restore failed that way at
+    # load 10 on two cores: the account polled once, the next check already found it late again)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    acct = Account(line="1", account="1234", supervision_s=1)
+    sup = Supervisor(start)
+    sup.set_accounts({("1", "1234"): acct})
+    (miss,) = sup.check(start + timedelta(seconds=2))
+    sup.commit([miss])
+    sup.seen("L1#1234", start + timedelta(seconds=3))
+    (rest,) = sup.check(start + timedelta(seconds=9))  # 6 s after the poll: late again, but heard from
+    assert rest.state == "restored"
+    sup.commit([rest])
+    (again,) = sup.check(start + timedelta(seconds=10))  # silent since: missed again
+    assert again.state == "missed"
+    sup.commit([again])
+    assert sup.check(start + timedelta(seconds=11)) == []  # a message before the miss does not restore
+
+
 def test_zone_registry_gives_the_detectors_sensing_principle() -> None:
     # the registry's zone entry may name the detector's principle (alarmhub_events.Sensor): triage's
     # "different sensing principles" confirmation reads attributes.sensor

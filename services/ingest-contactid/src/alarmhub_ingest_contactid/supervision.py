@@ -86,7 +86,7 @@ class Supervisor:
         self._started = started
         self._grace = timedelta(seconds=grace_s)
         self._last: dict[str, datetime] = {}
-        self._missed: set[str] = set()
+        self._missed: dict[str, datetime] = {}  # device → when its miss was published
         self._accounts: dict[str, Account] = {}
 
     def set_accounts(self, accounts: Mapping[tuple[str, str], Account]) -> None:
@@ -98,26 +98,34 @@ class Supervisor:
             self._last[device_id] = now
 
     def check(self, now: datetime) -> list[Transition]:
+        """Misses that are due, and restorations of missed accounts heard from since their miss.
+
+        A restoration depends only on a message having arrived after the miss, not on this check
+        running within the interval after it: under load a check may come later than that, and an
+        account that polled once and then fell silent again is restored, then missed again.
+        """
         out: list[Transition] = []
         for device_id, account in self._accounts.items():
             last = self._last.get(device_id, self._started)
             assert account.supervision_s is not None
-            late = now - last > timedelta(seconds=account.supervision_s) + self._grace
-            if late and device_id not in self._missed:
+            missed_at = self._missed.get(device_id)
+            if missed_at is not None:
+                if last > missed_at:
+                    out.append(Transition(device_id, "restored", account, last, now))
+                continue
+            if now - last > timedelta(seconds=account.supervision_s) + self._grace:
                 out.append(Transition(device_id, "missed", account, last, now))
-            elif not late and device_id in self._missed:
-                out.append(Transition(device_id, "restored", account, last, now))
         for device_id in list(self._missed):
             if device_id not in self._accounts:  # removed from the registry or no longer supervised
-                self._missed.discard(device_id)
+                del self._missed[device_id]
         return out
 
     def commit(self, transitions: list[Transition]) -> None:
         for t in transitions:
             if t.state == "missed":
-                self._missed.add(t.device_id)
+                self._missed[t.device_id] = t.at
             else:
-                self._missed.discard(t.device_id)
+                self._missed.pop(t.device_id, None)
 
     @property
     def missed(self) -> frozenset[str]:

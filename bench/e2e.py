@@ -301,6 +301,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         ALARMHUB_DEV_MODE="1",
         ALARMHUB_LOG_LEVEL="WARNING",
         ALARMHUB_GPS_AUTH_SECRET="bench-secret",
+        ALARMHUB_GPS_UNREGISTERED="accept",  # the generator's terminals are not registered
         ALARMHUB_SIP_PASSWORD="12345678",
         ALARMHUB_GPS_NICE=str(args.gps_nice),
         **dict(kv.split("=", 1) for kv in args.env),

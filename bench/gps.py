@@ -188,6 +188,7 @@ class Gateway:
             _Stack,
             self.prefix,
             ALARMHUB_GPS_AUTH_SECRET=SECRET,
+            ALARMHUB_GPS_UNREGISTERED="accept",  # the load generator's terminals are not registered
             ALARMHUB_GPS_HOST="0.0.0.0",
             ALARMHUB_LOG_LEVEL="WARNING",
             ALARMHUB_GPS_MAX_CONNECTIONS=str(fd_limit),

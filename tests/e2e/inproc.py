@@ -52,6 +52,7 @@ def gps_app(stack: Any, topic_prefix: str, **settings: Any) -> GpsApp:
         **{
             **common(stack, topic_prefix),
             "ALARMHUB_GPS_HOST": "127.0.0.1",
+            "ALARMHUB_GPS_UNREGISTERED": "accept",
             "ALARMHUB_JT808_PORT": 0,
             "ALARMHUB_GT06_PORT": 0,
             "ALARMHUB_H02_PORT": 0,

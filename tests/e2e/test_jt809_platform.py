@@ -98,6 +98,7 @@ async def services(stack: Any, topic_prefix: str) -> AsyncIterator[Services]:
     gps_settings = GpsSettings(
         **common,
         ALARMHUB_GPS_HOST="127.0.0.1",
+        ALARMHUB_GPS_UNREGISTERED="accept",
         ALARMHUB_JT808_PORT=0,
         ALARMHUB_GT06_PORT=0,
         ALARMHUB_H02_PORT=0,

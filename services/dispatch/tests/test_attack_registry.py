@@ -103,6 +103,8 @@ async def test_secrets_are_write_only_and_records_scoped_to_the_unit(
             "/api/v1/registry/accounts/import", content=f"line,account,company\nL7,{other},acme\n".encode()
         )
         assert imported.status_code == 404
+        # nor reset the other district's terminal registration (a JT/T 808 takeover by the back door)
+        assert (await s.post(f"/api/v1/registry/vehicles/0139{acct}/reset-registration")).status_code == 404
         # nor touch the city's JT/T 809 platforms
         assert (await s.get("/api/v1/registry/platforms")).status_code == 403
         # its own account: updated, and the key it did not send again is kept
@@ -112,6 +114,10 @@ async def test_secrets_are_write_only_and_records_scoped_to_the_unit(
         assert ok.status_code == 200 and ok.json()["key_set"] is True and ok.json()["unit"] == mine
 
     async with _client(app, token) as city:
+        reset = await city.post(f"/api/v1/registry/vehicles/0139{acct}/reset-registration")
+        assert reset.status_code == 200
+        vehicles = (await city.get("/api/v1/registry/vehicles", params={"limit": 100000})).json()["items"]
+        assert [v["auth_code_set"] for v in vehicles if v["device_id"] == f"0139{acct}"] == [False]
         stored = [
             i
             for i in (await city.get("/api/v1/registry/accounts")).json()["items"]

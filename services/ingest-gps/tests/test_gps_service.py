@@ -31,6 +31,7 @@ async def gateway(stack: Any, topic_prefix: str, request: pytest.FixtureRequest)
         KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
         DATABASE_URL=stack.database_url,
         ALARMHUB_TOPIC_PREFIX=topic_prefix,
+        ALARMHUB_GPS_UNREGISTERED="accept",  # unregistered test terminals; the default rejects them
         ALARMHUB_GPS_HOST="127.0.0.1",
         ALARMHUB_JT808_PORT=0,
         ALARMHUB_GT06_PORT=0,

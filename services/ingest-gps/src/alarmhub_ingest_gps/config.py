@@ -66,7 +66,7 @@ class GpsSettings(BaseServiceSettings):
         description="refresh period of the gateway key and of the owner keys of sessions with traffic",
     )
     unregistered: UnregisteredPolicy = Field(
-        default=UnregisteredPolicy.ACCEPT,
+        default=UnregisteredPolicy.REJECT,
         alias="ALARMHUB_GPS_UNREGISTERED",
         description="reject: refuse terminals missing from the registry; accept: admit them flagged for review",
     )

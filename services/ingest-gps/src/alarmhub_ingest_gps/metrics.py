@@ -22,6 +22,12 @@ class GpsMetrics:
             ["protocol"],
             registry=registry,
         )
+        self.reregistrations = Counter(
+            "alarmhub_ingest_gps_reregistrations_refused_total",
+            "JT/T 808 registrations refused with result 3 because the terminal already holds a code "
+            "(a reflashed tracker to reset, or an impostor); alerts AlarmhubGpsReregistrationRefused",
+            registry=registry,
+        )
         self.events = Counter(
             "alarmhub_ingest_gps_events_total", "events published", ["protocol", "topic"], registry=registry
         )

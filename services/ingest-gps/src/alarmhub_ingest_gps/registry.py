@@ -142,7 +142,30 @@ class VehicleRegistry:
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("registry_refresh_failed", error=repr(exc))
 
+    async def reset_auth(self, device_id: str) -> bool:
+        """Clear a terminal's stored authentication code so it may register again (logout, operator
+        reset); other gateways are told at once. False when the vehicle is not registered."""
+        old = self.vehicles.get(device_id)
+        if old is not None:
+            self.vehicles[device_id] = VehicleInfo(
+                old.device_id, old.protocol, old.plate, old.plate_colour, old.armed, old.flagged, None
+            )
+        try:
+            await self._connect()
+            assert self._pool is not None
+            status = await self._pool.execute(
+                "UPDATE vehicles SET auth_code = NULL, updated_at = now() WHERE device_id = $1", device_id
+            )
+            await self._pool.execute("SELECT pg_notify('alarmhub_registry', $1)", _ONE + device_id)
+            return not status.endswith(" 0")
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("registry_write_failed", device_id=device_id, error=repr(exc))
+            return False
+
     async def write(self, w: RegistryWrite) -> None:
+        if w.reset_auth:
+            await self.reset_auth(w.device_id)
+            return
         old = self.vehicles.get(w.device_id)
         self.vehicles[w.device_id] = VehicleInfo(
             w.device_id,

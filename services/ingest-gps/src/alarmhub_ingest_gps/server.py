@@ -106,6 +106,9 @@ class Connection(asyncio.Protocol):
             srv.m_refused.inc(out.refused)
         if out.tolerated:
             srv.m_tolerated.inc(out.tolerated)
+        if out.reregistrations:
+            srv.metrics.reregistrations.inc(out.reregistrations)
+            log.warning("jt808_reregistration_refused", device_id=session.device_id, peer=session.peer)
         if out.dlq:
             srv.m_error.inc(len(out.dlq))
         for result in out.commands:

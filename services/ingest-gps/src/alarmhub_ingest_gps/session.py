@@ -8,15 +8,18 @@ vehicle registry is a :class:`Directory` (an in-memory view the app refreshes), 
 
 Rules, per protocol:
 
-- **JT/T 808** — 0x0100 registration answers 0x8100 with an authentication code; 0x0102 must
-  present it; until then every other message is refused with 0x8001 result 1 and nothing is
-  published, and after ``max_refused`` refusals the connection is closed. The code is an HMAC of
-  the device id under the gateway's secret, so any gateway process can verify a terminal that
-  registered through another one; a code stored in the registry is accepted too.
+- **JT/T 808** — 0x0100 registration answers 0x8100 with an authentication code **once**: a terminal
+  whose registry row already holds a code is answered result 3 (terminal already registered), counted
+  (``Output.reregistrations``) and not given the code again, until it logs out (0x0003 clears the stored
+  code) or an operator resets it (docs/security.md). 0x0102 must present the code; until then every
+  other message is refused with 0x8001 result 1 and nothing is published, sub-packages are not even
+  reassembled, and after ``max_refused`` refusals the connection is closed. The code is an HMAC of the
+  device id under the gateway's secret, so any gateway process can verify a terminal that registered
+  through another one; a code stored in the registry is accepted too.
 - **GT06** — the login packet (IMEI) is the authentication; packets before it are dropped.
 - **H02** — no login exists: the first frame names the device, later frames must name the same one.
 
-Unregistered terminals follow :class:`UnregisteredPolicy`: ``reject`` refuses them (0x8100 result 4,
+Unregistered terminals follow :class:`UnregisteredPolicy` (default ``reject``): ``reject`` refuses them (0x8100 result 4,
 no GT06 login reply, H02 connection closed), ``accept`` lets them in and writes them to the registry
 flagged for an operator to review.
 
@@ -125,6 +128,8 @@ class RegistryWrite:
     plate: str | None = None
     plate_colour: int | None = None
     description: str | None = None
+    reset_auth: bool = False
+    """Clear the stored authentication code (the terminal logged out): it may register again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +152,8 @@ class Output:
     commands: list[CommandResult] = field(default_factory=list)
     frames: int = 0
     refused: int = 0
+    reregistrations: int = 0
+    """0x0100 refused with result 3: the terminal already holds a code (reflashed tracker or an impostor)."""
     tolerated: int = 0
     """Frames decoded although their check code (or JT/T 808 body length) did not match."""
     close: bool = False
@@ -158,7 +165,7 @@ DEV_AUTH_SECRET = "alarmhub-dev-secret"
 
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
-    policy: UnregisteredPolicy = UnregisteredPolicy.ACCEPT
+    policy: UnregisteredPolicy = UnregisteredPolicy.ACCEPT  # the service's setting defaults to reject
     auth_secret: bytes = DEV_AUTH_SECRET.encode()
     jt808_tz_hours: float = 8.0
     gt06_tz_hours: float = 0.0
@@ -585,8 +592,12 @@ class Jt808Session(_Base):
         return self._serial
 
     def _decode(self, frame: bytes) -> jt808.Message | None:
-        """A whole message, or None while a multi-packet message is incomplete."""
-        return self.reassembler.add(jt808.parse_frame(frame))
+        """A whole message, or None while a multi-packet message is incomplete. Sub-packages are
+        reassembled for authenticated terminals only (the reassembler is bounded per connection)."""
+        msg = jt808.parse_frame(frame)
+        if msg.header.package_total is not None and not self.authenticated:
+            raise FrameError("sub-package before authentication")
+        return self.reassembler.add(msg)
 
     def _raw(self, frame: bytes) -> bytes:
         return b"\x7e" + frame + b"\x7e"
@@ -639,6 +650,8 @@ class Jt808Session(_Base):
             out.commands.append(CommandResult(device, resp.reply_serial, resp.reply_id, resp.result))
             return  # a response is not answered
         elif mid == jt808.T_LOGOUT:
+            # the terminal gives its code back: it may register again (a new SIM, a reflash)
+            out.registry.append(RegistryWrite(device, self.protocol.value, flagged=False, reset_auth=True))
             out.reply += jt808.general_response(h, self.next_serial())
             out.publish.extend(self.connection_lost(now, "logout").publish)
             out.close = True
@@ -669,10 +682,15 @@ class Jt808Session(_Base):
             out.reply += jt808.register_response(h, self.next_serial(), jt808.REG_NO_TERMINAL)
             return
         info = self._lookup(device)
-        code = (info.auth_code if info and info.auth_code else None) or derive_auth_code(
-            self.config.auth_secret, device
-        )
-        if info is not None and info.auth_code != code:
+        if info is not None and info.auth_code:
+            # The code is given out once. Anyone can name a registered terminal's number in a 0x0100:
+            # answering with its code would hand over the terminal (its alarms, its command routing).
+            self._refuse(out)
+            out.reregistrations += 1
+            out.reply += jt808.register_response(h, self.next_serial(), jt808.REG_TERMINAL_TAKEN)
+            return
+        code = derive_auth_code(self.config.auth_secret, device)
+        if info is not None:
             out.registry.append(
                 RegistryWrite(device, self.protocol.value, flagged=info.flagged, auth_code=code)
             )

@@ -171,6 +171,19 @@ async def camera_create(who: Who, d: D, body: CameraIn) -> dict[str, Any]:
     return await _create(who, d, "cameras", body.model_dump(mode="json", exclude_unset=True))
 
 
+@router.post("/registry/vehicles/{device_id}/reset-registration")
+async def vehicle_reset_registration(who: Who, d: D, device_id: str) -> dict[str, Any]:
+    """Clear a JT/T 808 terminal's stored authentication code, so its next registration (0x0100) is
+    answered: after a reflash or a new SIM, which the gateway refused with result 3 and alerted on."""
+    require_supervisor(who)
+    k = KINDS["vehicles"]
+    stored = await d.store.registry.units_of(k, [(device_id,)])
+    if not stored or not all(_may_hold(d, who, u) for u in stored.values()):
+        raise HTTPException(404, "no such vehicle")
+    await d.store.registry.clear_auth_code(device_id)
+    return {"device_id": device_id, "registration": "reset"}
+
+
 @router.post("/registry/{kind}", status_code=201)
 async def registry_create(who: Who, d: D, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return await _create(who, d, kind, body)

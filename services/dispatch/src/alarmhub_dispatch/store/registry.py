@@ -97,6 +97,14 @@ class RegistryStore(TableStore):
         return not changed_none(res)
 
     # -- vehicles --------------------------------------------------------------------------------
+    async def clear_auth_code(self, device_id: str) -> None:
+        """A terminal may register again: its stored JT/T 808 code goes (the gateways are told at once)."""
+        async with self.p.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE vehicles SET auth_code = NULL, updated_at = now() WHERE device_id = $1", device_id
+            )
+            await conn.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, f"vehicles:{device_id}")
+
     async def known_vehicles(self, device_ids: Sequence[str]) -> set[str]:
         rows = await self.p.fetch(
             "SELECT device_id FROM vehicles WHERE device_id = ANY($1::text[])", list(device_ids)

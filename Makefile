@@ -32,11 +32,9 @@ bench: install
 	bash scripts/install-system.sh
 	bash scripts/install-bench.sh
 
-# The conformance corpus (tests/conformance): public decoders' frames through ours; writes docs/conformance.md
-# (vectors/) and docs/conformance-gps.md (vectors_pending/: the GPS protocols, held to a floor).
+# The conformance corpus (tests/conformance): public decoders' frames through ours; writes docs/conformance.md.
 conformance: install
 	$(VENV)/bin/python tests/conformance/runner.py
-	$(VENV)/bin/python tests/conformance/test_gps_pending.py
 
 # Kubernetes manifests of the example site (tests/deploy/test_k8s.py validates them and checks they are current)
 k8s: install

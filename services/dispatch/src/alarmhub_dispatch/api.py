@@ -18,6 +18,7 @@ from .routes import (
     cap,
     console,
     incidents,
+    live,
     owners,
     people,
     platforms,
@@ -51,6 +52,7 @@ ORDER = (
     owners.router,
     people.router,
     audit.router,
+    live.router,
 )
 
 
@@ -74,5 +76,6 @@ def build_api(dispatcher: Dispatcher | None, tracks: Any = None, *, devices: Any
     if devices is not None:
         api.include_router(device_routes.router)
     app.include_router(api)
+    app.include_router(live.media_router)  # /media/<stream token>/…: the player's, outside /api/v1
     app.include_router(console.router)
     return app

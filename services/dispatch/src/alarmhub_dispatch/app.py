@@ -42,6 +42,7 @@ from .config import DispatchSettings
 from .demo_geo import demo_units, external_services
 from .devices import DeviceStatusStore
 from .lifecycle import Policy
+from .media_relay import MediaRelay
 from .metrics import DispatchMetrics
 from .owner_notify import OwnerNotifier
 from .precedence import AlarmPrecedence
@@ -115,6 +116,13 @@ class DispatchApp:
         self.sender = WebhookSender(
             timeout_s=settings.webhook_timeout_s, policy=TargetPolicy(settings.webhook_allow_networks)
         )
+        self.relay = MediaRelay(
+            max_streams=settings.live_max_streams,
+            max_viewers=settings.live_max_viewers,
+            token_ttl_s=settings.live_token_ttl_s,
+            transcode=settings.live_transcode,
+            on_change=self.metrics.live_relays.set,
+        )
         self.precedence = AlarmPrecedence(settings.gps_yield_max_s, self.metrics.gps_yield_seconds)
         # the partitions of a poll hand over their decisions together: one transaction for all of them
         self._triaged: Coalescer[TriagedAlarm] | None = (
@@ -146,6 +154,8 @@ class DispatchApp:
         assert self.dispatcher is not None
         app = build_api(self.dispatcher, self.tracks, devices=self.devices)
         add_map_routes(app, self.settings)  # base map config and offline tiles (basemap.py)
+        app.state.relay = self.relay  # live view (routes/live.py)
+        app.state.cameras_near_m = self.settings.cameras_near_m
         return app
 
     @property
@@ -312,6 +322,7 @@ class DispatchApp:
         if self.dispatcher is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.dispatcher.drain_publisher(), 10)
+        await self.relay.stop_all()  # no ffmpeg outlives the service
         await self.sender.aclose()
         if self.owners is not None:
             await self.owners.close()

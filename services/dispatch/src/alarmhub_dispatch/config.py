@@ -157,6 +157,37 @@ class DispatchSettings(BaseServiceSettings):
         alias="ALARMHUB_GPS_COMMAND_ROUTING",
         description="send each command to the gateway holding the session (Redis)",
     )
+    cameras_near_m: float = Field(
+        default=500.0,
+        gt=0,
+        le=5000,
+        alias="ALARMHUB_CAMERAS_NEAR_M",
+        description="default radius of the cameras-near query around an incident (a caller may ask up to 5 km)",
+    )
+    live_max_streams: int = Field(
+        default=8,
+        ge=0,
+        le=200,
+        alias="ALARMHUB_LIVE_MAX_STREAMS",
+        description="live-view relays (ffmpeg processes, one per camera) running at once; 0 = no live view",
+    )
+    live_max_viewers: int = Field(
+        default=10, ge=1, le=100, alias="ALARMHUB_LIVE_MAX_VIEWERS", description="viewers of one relay"
+    )
+    live_token_ttl_s: float = Field(
+        default=30.0,
+        ge=5,
+        le=600,
+        alias="ALARMHUB_LIVE_TOKEN_TTL_S",
+        description="a stream token lapses this long after the player last used it (the relay stops "
+        "when its last token lapses)",
+    )
+    live_transcode: bool = Field(
+        default=False,
+        alias="ALARMHUB_LIVE_TRANSCODE",
+        description="transcode cameras that do not send H.264 (H.265…) instead of refusing them "
+        "(one CPU core or more per stream)",
+    )
     migrate: bool = Field(default=True, alias="ALARMHUB_MIGRATE", description="apply the schema at start")
     login_ttl_s: int = Field(
         default=8 * 3600,

@@ -263,6 +263,29 @@ class MediaRelay:
             raise CameraUnreachable(msg[-1] if msg else "the camera sent no video stream")
         return dict(streams[0])
 
+    async def snapshot(self, url: str, timeout_s: float = 10.0) -> bytes:
+        """One JPEG frame of the camera's stream (decoded here, so any codec ffmpeg knows: H.265 too)."""
+        args = [self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error"]
+        if url.startswith("rtsp"):
+            args += ["-rtsp_transport", "tcp", "-timeout", str(int(self.probe_timeout_s * 1e6))]
+        args += ["-i", url, "-an", "-frames:v", "1", "-f", "image2", "-c:v", "mjpeg", "-q:v", "4", "pipe:1"]
+        proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise CameraUnreachable("the camera sent no picture in time") from None
+        if proc.returncode != 0 or not out:
+            msg = err.decode(errors="replace").strip().splitlines()
+            raise CameraUnreachable(msg[-1] if msg else "the camera sent no picture")
+        return out
+
     def _args(self, url: str, codec: str, out: Path) -> tuple[list[str], bool]:
         args = [self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "warning", "-fflags", "+genpts"]
         if url.startswith("rtsp"):

@@ -103,3 +103,8 @@ class DispatchMetrics:
             "Audit rows that could not be written (the call went on)",
             registry=registry,
         )
+        self.live_relays = Gauge(
+            "alarmhub_dispatch_live_relays",
+            "Live-view relays (ffmpeg processes relaying a camera to HLS) running",
+            registry=registry,
+        )

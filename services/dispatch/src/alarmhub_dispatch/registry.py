@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -142,6 +143,12 @@ class CameraIn(_In):
     network: Literal["police_video", "social_video"] | None = None
     category: str | None = Field(default=None, description="one of CAMERA_CATEGORIES")
     onvif_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+    stream_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="the live stream, rtsp:// (as the camera, its ONVIF GetStreamUri or ISAPI channel gives it); "
+        "credentials go in username/password",
+    )
     username: str | None = Field(default=None, max_length=64)
     password: str | None = Field(default=None, max_length=128, description="write-only ('' removes it)")
     unit: str | None = _UNIT
@@ -152,6 +159,18 @@ class CameraIn(_In):
         if v is not None and v not in CAMERA_CATEGORIES:
             raise ValueError(f"category must be one of {', '.join(sorted(CAMERA_CATEGORIES))}")
         return v
+
+    @field_validator("stream_url")
+    @classmethod
+    def _stream_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        parts = urlsplit(v.strip())
+        if parts.scheme not in ("rtsp", "rtsps", "http", "https") or not parts.hostname:
+            raise ValueError("stream_url is an rtsp:// (or http(s)://) URL")
+        if parts.username or parts.password:
+            raise ValueError("put the camera's credentials in username/password, not in stream_url")
+        return v.strip()
 
 
 def _secret(row: dict[str, Any], column: str, value: str | None) -> None:

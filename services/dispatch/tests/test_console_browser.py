@@ -62,8 +62,10 @@ async def test_alarm_appears_live_and_is_acknowledged_and_closed(
             await page.screenshot(path=str(SHOTS / "dispatch-3-acknowledged.png"))
 
             row = page.locator(f'tr[data-id="{t.incident_id}"]')
-            await row.locator("select[data-verdict]").select_option("genuine")
-            await row.locator('button[data-act="close"]').click()
+            await row.locator('button[data-act="details"]').click()  # closing is in the incident view
+            await page.click('#detail button[data-run="close"]')
+            await page.select_option("#act-dialog select[name=verdict]", "genuine")
+            await page.click('#act-dialog button[value="send"]')
             await row.wait_for(state="detached", timeout=10_000)  # closed leave the queue
             await page.check("#show-closed")
             closed = page.locator(f'tr[data-id="{t.incident_id}"]')

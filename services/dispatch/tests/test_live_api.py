@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from alarmhub_devstack.rtsp_camera import available, rtsp_camera
 from alarmhub_dispatch.app import DispatchApp
 
 from .conftest import triaged
-from .rtsp_camera import available, rtsp_camera
 from .test_service import _client, _mint, _publish, _wait_incident
 
 LAT, LON = 22.5410, 114.0550

@@ -9,9 +9,8 @@ import os
 import socket
 
 import pytest
+from alarmhub_devstack.rtsp_camera import available, rtsp_camera
 from alarmhub_dispatch.media_relay import CameraUnreachable, CodecUnplayable, MediaRelay, ViewerLimit
-
-from .rtsp_camera import available, rtsp_camera
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
 

@@ -20,10 +20,12 @@ from .routes import (
     incidents,
     live,
     owners,
+    me,
     people,
     platforms,
     registry,
     reports,
+    site,
     stream,
     theft,
     tokens,
@@ -53,6 +55,8 @@ ORDER = (
     people.router,
     audit.router,
     live.router,
+    me.router,
+    site.router,
 )
 
 

@@ -79,7 +79,7 @@ class Principal:
                 return False
         kinds = tree.service_kinds(self.unit)
         if kinds is not None:  # fire (119) / medical (120) command centres: the alarms handed to them
-            return incident.get("kind") in kinds
+            return incident.get("kind") in kinds or self.unit in (incident.get("handed_to") or ())
         if tree.is_root(self.unit):
             return True  # the city sees everything, including what could not be routed
         return (
@@ -111,8 +111,8 @@ class Principal:
             if self.scope.get("districts"):
                 clauses.append(f"district = ANY({arg(list(self.scope['districts']))}::text[])")
         kinds = tree.service_kinds(self.unit)
-        if kinds is not None:
-            clauses.append(f"kind = ANY({arg(list(kinds))}::text[])")
+        if kinds is not None:  # its kinds, and what a dispatcher handed to it
+            clauses.append(f"(kind = ANY({arg(list(kinds))}::text[]) OR {arg(self.unit)} = ANY(handed_to))")
         elif not tree.is_root(self.unit):
             below = sorted(tree.subtree(self.unit))
             a = arg(below)

@@ -41,8 +41,8 @@ class Deliveries:
         if kind == "company":
             return row.get("company") == target
         kinds = self._tree_fn().service_kinds(target)
-        if kinds is not None:
-            return row.get("kind") in kinds
+        if kinds is not None:  # 119/120: their kinds, and what a dispatcher handed to them
+            return row.get("kind") in kinds or target in (row.get("handed_to") or ())
         return (
             self._tree_fn().is_root(target)
             or self._tree_fn().covers(target, row.get("station"))

@@ -21,6 +21,7 @@ from alarmhub_events import Actor, Decision, IncidentEventType, IncidentStatus, 
 from .routing import Route
 
 __all__ = [
+    "HANDOFF_UNITS",
     "ActionError",
     "Policy",
     "Transition",
@@ -41,6 +42,8 @@ OPEN = {
     IncidentStatus.ON_SCENE,
 }
 UNACKED = {IncidentStatus.OPENED, IncidentStatus.ROUTED, IncidentStatus.ESCALATED}
+#: a dispatcher's hand-off: the service's number → its unit (demo_geo.external_services, inserted at start)
+HANDOFF_UNITS = {"119": "fire-119", "120": "medical-120"}
 ESCALATING_DECISIONS = {Decision.DISPATCH}
 
 
@@ -248,7 +251,11 @@ def apply_escalation(
 def apply_action(
     row: dict[str, Any], action: str, body: dict[str, Any], actor: Actor, now: datetime, policy: Policy
 ) -> tuple[dict[str, Any], list[Transition]]:
-    """A dispatcher's action (ack, on-scene, escalate, verify, close) on the incident in ``row``."""
+    """A dispatcher's action (ack, on-scene, escalate, verify, handoff, close) on the incident in ``row``.
+
+    A hand-off to 119/120 adds the service's unit to ``handed_to`` (its tokens and webhooks then see the
+    incident whatever its kind) and records an ``updated`` transition with ``data.handoff``; the police
+    keep the incident and its status."""
     status = IncidentStatus(row["status"])
     note = body.get("note")
     data: dict[str, Any] = {"note": note} if note else {}
@@ -296,6 +303,19 @@ def apply_action(
             if status in UNACKED and row["escalation_level"] < 2:
                 fields["escalate_at"] = _deadline(row["escalation_level"], now, policy)
         return fields, trans
+    if action == "handoff":
+        service = str(body.get("service") or "")
+        unit = HANDOFF_UNITS.get(service)
+        if unit is None:
+            raise ValueError("service must be 119 or 120")
+        handed = list(row.get("handed_to") or [])
+        if unit in handed:
+            raise ActionError(f"already handed off to {service}")
+        data["handoff"] = {"service": service, "to": unit}
+        return (
+            {"handed_to": sorted({*handed, unit}), "updated_at": now},
+            [Transition(IncidentEventType.UPDATED, status, actor, now, data=data)],
+        )
     if action == "close":
         verdict = body.get("verdict")
         try:

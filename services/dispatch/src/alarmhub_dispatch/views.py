@@ -44,6 +44,7 @@ def summary(row: dict[str, Any], tree: UnitTree | None = None) -> dict[str, Any]
         "escalate_at": _iso(row["escalate_at"]),
         "alarm_count": row["alarm_count"],
         "rule_version": row["rule_version"],
+        "handed_to": list(row.get("handed_to") or []),
     }
     if tree is not None:
         out["station_name"] = tree.name(row["station"])

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from ..incident_search import incident_filters
 from ..views import summary
 from .deps import D, Who, visible_incident
 
@@ -38,6 +39,9 @@ class ActionBody(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
     outcome: Literal["confirmed", "false", "unreachable"] | None = None
     verdict: Literal["genuine", "false_alarm", "test"] | None = None
+    service: Literal["119", "120"] | None = Field(
+        default=None, description="handoff: fire (119) or medical (120)"
+    )
 
 
 @router.get("/incidents")
@@ -48,24 +52,37 @@ async def list_incidents(
     district: str | None = None,
     status: str | None = None,
     decision: str | None = None,
+    kind: str | None = None,
+    priority: int | None = Query(None, ge=1, le=5),
+    q: str | None = Query(
+        None, min_length=1, max_length=100, description="account, device, plate or site name/address contains"
+    ),
     since: datetime | None = None,
     limit: int = Query(200, ge=1, le=1000),
 ) -> dict[str, Any]:
+    """The caller's incidents, filtered and searched; ``counts`` has the incidents per status under the
+    same filters but any status (closed ones: closed in the last 24 h), for the console's counters."""
     where, args = who.sql_filter(d.tree, 1)
-    clauses = [where]
-    for col, val in (("station", station), ("district", district), ("decision", decision)):
-        if val:
-            args.append(val)
-            clauses.append(f"{col} = ${len(args)}")
+    filters = incident_filters(
+        len(args) + 1,
+        station=station,
+        district=district,
+        decision=decision,
+        kind=kind,
+        priority=priority,
+        q=q,
+    )
+    clauses, fargs = [where, *filters.clauses], [*args, *filters.args]
+    counts = await d.store.count_by_status(" AND ".join(clauses), list(fargs))
     if status:
-        args.append(status.split(","))
-        clauses.append(f"status = ANY(${len(args)}::text[])")
+        fargs.append(status.split(","))
+        clauses.append(f"status = ANY(${len(fargs)}::text[])")
     if since:
-        args.append(since)
-        clauses.append(f"updated_at >= ${len(args)}")
-    rows = await d.store.list_incidents(" AND ".join(clauses), args, limit)
+        fargs.append(since)
+        clauses.append(f"updated_at >= ${len(fargs)}")
+    rows = await d.store.list_incidents(" AND ".join(clauses), fargs, limit)
     items = [summary(r, d.tree) for r in rows]
-    return {"items": items, "count": len(items)}
+    return {"items": items, "count": len(items), "counts": counts}
 
 
 def _alarm_out(a: dict[str, Any]) -> dict[str, Any]:
@@ -115,14 +132,20 @@ async def get_incident(who: Who, d: D, incident_id: uuid.UUID) -> dict[str, Any]
 
 @router.get("/incidents/{incident_id}/track")
 async def incident_track(
-    who: Who, d: D, request: Request, incident_id: uuid.UUID, limit: int = Query(5000, ge=1, le=50_000)
+    who: Who,
+    d: D,
+    request: Request,
+    incident_id: uuid.UUID,
+    since: datetime | None = Query(None, description="from this time (default: an hour before it opened)"),
+    limit: int = Query(5000, ge=1, le=50_000),
 ) -> dict[str, Any]:
-    """The incident's vehicle track (WGS-84), from an hour before it opened."""
+    """The incident's vehicle track (WGS-84), from ``since`` or an hour before it opened."""
     row = await visible_incident(d, who, incident_id)
     tracks = request.app.state.tracks
     if tracks is None or not row["source_device_id"]:
         return {"device_id": row["source_device_id"], "points": []}
-    points = await tracks.track(row["source_device_id"], row["opened_at"] - timedelta(hours=1), limit)
+    start = since if since is not None else row["opened_at"] - timedelta(hours=1)
+    points = await tracks.track(row["source_device_id"], start, limit)
     return {"device_id": row["source_device_id"], "points": points}
 
 
@@ -145,5 +168,5 @@ def _action_route(action: str) -> Callable[..., Awaitable[dict[str, Any]]]:
     return route
 
 
-for _action in ("ack", "on-scene", "escalate", "verify", "close"):
+for _action in ("ack", "on-scene", "escalate", "verify", "handoff", "close"):
     router.post(f"/incidents/{{incident_id}}/{_action}", name=f"incident_{_action}")(_action_route(_action))

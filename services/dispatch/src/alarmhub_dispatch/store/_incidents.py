@@ -57,6 +57,7 @@ INCIDENT_COLUMNS = (
     "on_scene_at",
     "closed_at",
     "alarm_count",
+    "handed_to",
 )
 
 
@@ -493,6 +494,15 @@ class Store:
             *args,
         )
         return [dict(r) for r in rows]
+
+    async def count_by_status(self, where: str, args: list[Any]) -> dict[str, int]:
+        """Incidents per status under ``where``; closed ones only if closed in the last 24 h."""
+        rows = await self.p.fetch(
+            f"SELECT status, count(*) AS n FROM incidents WHERE ({where})"
+            " AND (status <> 'closed' OR closed_at >= now() - interval '24 hours') GROUP BY status",
+            *args,
+        )
+        return {r["status"]: r["n"] for r in rows}
 
     async def incident_alarms(self, incident_id: uuid.UUID) -> list[dict[str, Any]]:
         rows = await self.p.fetch(

@@ -1,4 +1,5 @@
-// alarmhub dispatch console: live incident queue over SSE, acknowledge / close, zh-CN default with English.
+// alarmhub dispatch console: sign-in, the live stream (SSE), the map, reports; zh-CN default with English.
+// The queue is queue.js, the incident view incident.js, the cameras and live view cameras.js.
 "use strict";
 (function () {
   const T = {
@@ -63,6 +64,7 @@
   function applyLang() {
     document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    document.querySelectorAll("[data-i18n-ph]").forEach((el) => { el.placeholder = t(el.dataset.i18nPh); });
     $("#lang").textContent = t("lang");
     document.title = t("title") + " · alarmhub";
     render();
@@ -82,56 +84,9 @@
     return s < 60 ? s + "s" : s < 3600 ? Math.floor(s / 60) + "m" : Math.floor(s / 3600) + "h" + Math.floor(s % 3600 / 60) + "m";
   }
 
-  function render() {
-    const tbody = $("#queue tbody");
-    if (!tbody) return;
-    const showClosed = $("#show-closed").checked;
-    const list = [...incidents.values()].filter((i) => showClosed || i.status !== "closed")
-      .sort((a, b) => (a.status === "closed") - (b.status === "closed") || a.priority - b.priority
-        || Date.parse(a.opened_at) - Date.parse(b.opened_at));
-    $("#count").textContent = "(" + list.length + ")";
-    drawMarkers();
-    tbody.innerHTML = list.map((i) => {
-      const open = i.status !== "closed";
-      const unacked = ["opened", "routed", "escalated"].includes(i.status);
-      return `<tr class="p${i.priority} ${i.status}" data-id="${esc(i.id)}" tabindex="0">
-        <td>P${esc(i.priority)}</td><td>${esc(lang === "zh" ? T.zh.kinds[i.kind] || i.kind : i.kind)}</td>
-        <td class="status">${esc((lang === "zh" ? T.zh.st[i.status] : null) || i.status)}</td>
-        <td>${esc(i.station_name || i.station || i.district_name || "—")}</td>
-        <td>${esc(i.source_device_id || "")}</td><td>${esc(i.score)}</td><td>${esc(age(i.opened_at))}</td>
-        <td>${unacked ? `<button type="button" data-act="ack">${t("ack")}</button>` : ""}
-            ${open && i.status !== "on_scene" ? `<button type="button" data-act="on-scene">${t("onscene")}</button>` : ""}
-            ${open ? `<select data-verdict aria-label="${t("verdict")}"><option value="genuine">${t("genuine")}</option><option value="false_alarm">${t("false_alarm")}</option><option value="test">${t("test")}</option></select><button type="button" data-act="close">${t("close")}</button>` : esc(i.verdict || "")}
-            <button type="button" data-act="details">${t("details")}</button></td></tr>`;
-    }).join("");
-  }
-
-  async function act(id, action, row) {
-    if (action === "details") return showDetail(id);
-    const body = action === "close" ? {verdict: row.querySelector("[data-verdict]").value} : {};
-    const inc = await api(`/api/v1/incidents/${id}/${action}`, {method: "POST", body: JSON.stringify(body)});
-    incidents.set(inc.id, inc);
-    render();
-  }
-
-  async function showDetail(id) {
-    const d = await api(`/api/v1/incidents/${id}`);
-    const box = $("#detail");
-    box.hidden = false;
-    box.innerHTML = `<h2>${esc(d.kind)} · ${esc(d.station_name || d.station || "—")}</h2>
-      <p>${esc(d.location && d.location.site ? (d.location.site.name || "") + " " + (d.location.site.address || "") : "")}
-      ${d.location ? esc(d.location.lat + ", " + d.location.lon) : ""} · ${esc(d.route && d.route.method)}</p>
-      ${ownerReport(d)}
-      <h3>${t("reasons")}</h3><ul>${(d.reasons || []).map((r) => `<li>${esc(lang === "zh" && r.text_zh ? r.text_zh : r.text)}</li>`).join("")}</ul>
-      <h3>${t("timeline")}</h3><ol>${(d.timeline || []).map((e) => `<li>${esc(e.at)} ${esc(e.type)} — ${esc(e.actor.user)}${e.actor.address ? " @" + esc(e.actor.address) : ""}</li>`).join("")}</ol>`;
-  }
-
-  function ownerReport(d) {
-    const ev = (d.events || []).map((e) => e.event).find((e) => e && e.attributes && e.attributes.owner_report);
-    if (!ev) return "";
-    const a = ev.attributes;
-    return `<p class="owner-report"><strong>${t("ownerReport")}</strong>: ${esc(a.reported_by)}${a.plate ? " · " + esc(a.plate) : ""}${a.note ? " — " + esc(a.note) : ""}</p>`;
-  }
+  // the queue (queue.js) and the incident view (incident.js, cameras.js) plug in through window.AH
+  function render() { if (AH.queue) AH.queue.render(); }
+  function showDetail(id) { return AH.incident ? AH.incident.show(id) : Promise.resolve(); }
 
   // -- reports: /api/v1/reports/* as tables, CSV through the same authenticated fetch --------------
   const pct = (v) => v == null ? "—" : (v * 100).toFixed(1) + "%";
@@ -212,19 +167,10 @@
     es.addEventListener("error", () => { const c = $("#conn"); c.className = "conn off"; c.dataset.i18n = "offline"; c.textContent = t("offline"); });
     es.addEventListener("incident", (ev) => {
       const msg = JSON.parse(ev.data);
-      const isNew = !incidents.has(msg.incident.id);
-      incidents.set(msg.incident.id, msg.incident);
-      render();
-      if (isNew && msg.incident.priority <= 2) beep();
+      if (AH.queue) AH.queue.onIncident(msg); else { incidents.set(msg.incident.id, msg.incident); }
+      if (AH.incident) AH.incident.onIncident(msg.incident);
     });
-  }
-
-  function beep() {
-    try {
-      const ctx = new (window.AudioContext || window.webkitAudioContext)();
-      const o = ctx.createOscillator(); o.frequency.value = 880; o.connect(ctx.destination);
-      o.start(); o.stop(ctx.currentTime + 0.25);
-    } catch (e) { /* no audio: the visual queue is enough */ }
+    es.addEventListener("position", (ev) => { if (AH.incident) AH.incident.onPosition(JSON.parse(ev.data)); });
   }
 
   // -- map: the caller's jurisdiction from /api/v1/units?geometry=1 (no tile server: works offline) --
@@ -253,17 +199,28 @@
     if (feats.length) map.fitBounds(layer.getBounds());
     drawMarkers();
   }
+  const markerOf = new Map();
   function drawMarkers() {
     if (!markers) return;
-    markers.clearLayers();
+    const seen = new Set();
     for (const i of incidents.values()) {
       if (i.status === "closed" || !i.location || i.location.lat == null) continue;
+      seen.add(i.id);
+      const fill = PCOL[i.priority] || "#607d8b";
+      const key = `${i.priority}|${i.location.lat}|${i.location.lon}|${i.station_name}`;
       const at = window.alarmhubBasemap ? window.alarmhubBasemap.latLng(i.location.lat, i.location.lon) : [i.location.lat, i.location.lon];
-      L.circleMarker(at, {radius: 7, color: "#000", weight: 1,
-        fillColor: PCOL[i.priority] || "#607d8b", fillOpacity: 0.9})
-        .bindTooltip(esc(i.kind + " P" + i.priority + " " + (i.station_name || "")))
-        .on("click", () => showDetail(i.id).catch(() => {})).addTo(markers);
+      let m = markerOf.get(i.id);
+      if (!m) {
+        m = L.circleMarker(at, {radius: 7, color: "#000", weight: 1, fillColor: fill, fillOpacity: 0.9})
+          .on("click", () => showDetail(i.id).catch(() => {})).addTo(markers);
+        markerOf.set(i.id, m);
+      } else if (m._ahKey === key) continue;  // unchanged: nothing to redraw
+      m.setLatLng(at);
+      if (m.options.fillColor !== fill) m.setStyle({fillColor: fill});
+      m.bindTooltip(esc(i.kind + " P" + i.priority + " " + (i.station_name || "")));
+      m._ahKey = key;
     }
+    for (const [id, m] of markerOf) if (!seen.has(id)) { markers.removeLayer(m); markerOf.delete(id); }
   }
 
   async function start() {
@@ -272,8 +229,8 @@
     drawMap().catch(() => {});
     showView();
     connect();
-    const list = await api("/api/v1/incidents?limit=500");
-    list.items.forEach((i) => { if (!incidents.has(i.id)) incidents.set(i.id, i); });
+    if (AH.queue) await AH.queue.reload();
+    else (await api("/api/v1/incidents?limit=500")).items.forEach((i) => incidents.set(i.id, i));
     render();
   }
 
@@ -308,6 +265,8 @@
     ["alarmhub.token", "alarmhub.expires", "alarmhub.who"].forEach((k) => sessionStorage.removeItem(k));
     token = null; $("#who").textContent = "";
     if (es) { es.close(); es = null; }
+    if (AH.incident) AH.incident.hide();  // no incident, track or video stays on screen
+    incidents.clear(); render();
     const c = $("#conn"); c.className = "conn off"; c.dataset.i18n = "offline"; c.textContent = t("offline");
     $("#login").hidden = false; $("#queue-section").hidden = true; $("#logout").hidden = true;
     $("#map-section").hidden = true; $("#nav").hidden = true; $("#reports-section").hidden = true;
@@ -326,7 +285,6 @@
   });
   $("#logout").addEventListener("click", () => signOut(t("signedOut"), true));
   $("#lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("alarmhub.lang", lang); applyLang(); });
-  $("#show-closed").addEventListener("change", render);
   window.addEventListener("hashchange", showView);
   $("#rep-since").addEventListener("change", () => loadReports().catch(() => {}));
   $("#rep-false-by").addEventListener("change", () => loadReports().catch(() => {}));
@@ -334,18 +292,14 @@
     const b = e.target.closest("button[data-csv]"); if (!b) return;
     downloadCsv(b.dataset.csv).catch((err) => alert(err.message));
   });
-  $("#queue").addEventListener("click", (e) => {
-    const b = e.target.closest("button[data-act]"); if (!b) return;
-    const row = b.closest("tr"); act(row.dataset.id, b.dataset.act, row).catch((err) => alert(err.message));
-  });
-  $("#queue").addEventListener("keydown", (e) => {
-    const row = e.target.closest("tr[data-id]"); if (!row || e.target !== row) return;
-    if (e.key === "a") act(row.dataset.id, "ack", row).catch(() => {});
-    if (e.key === "Enter") showDetail(row.dataset.id).catch(() => {});
-    if (e.key === "ArrowDown" && row.nextElementSibling) row.nextElementSibling.focus();
-    if (e.key === "ArrowUp" && row.previousElementSibling) row.previousElementSibling.focus();
-  });
   setInterval(render, 15000);
-  applyLang();
-  if (token) { armExpiry(); showWho(); if (token) start().catch(() => {}); } else signOut();
+  const AH = window.AH = {
+    T, t, esc, api, age, incidents, render, showDetail, drawMarkers, PCOL,
+    get lang() { return lang; }, get token() { return token; }, get map() { return map; },
+    strings(zh, en) { Object.assign(T.zh, zh); Object.assign(T.en, en); },
+  };
+  document.addEventListener("DOMContentLoaded", () => {  // after queue.js, incident.js, vehicle.js and cameras.js
+    applyLang();
+    if (token) { armExpiry(); showWho(); if (token) start().catch(() => {}); } else signOut();
+  });
 })();

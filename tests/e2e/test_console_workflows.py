@@ -530,6 +530,26 @@ async def test_live_view_of_a_camera_near_the_alarm(env: Env) -> None:
             await asyncio.sleep(0.1)
         assert env.dispatch.relay.streams() == {} and not _alive(pid)
         await page.context.close()
+    # an H.265 camera: the browser cannot play it, the console says so, and a snapshot shows the scene
+    async with rtsp_camera(codec="h265") as url, env.client() as admin:
+        cam = f"cam-hevc-{t.incident_id.hex[:6]}"
+        r = await admin.post(
+            "/api/v1/registry/cameras",
+            json={"id": cam, "name": "H.265 枪机", "lat": 22.5501, "lon": 114.0601, "stream_url": url},
+        )
+        assert r.status_code == 201, r.text
+        page = await env.page()
+        await open_incident(page, t.incident_id)
+        await page.click(f'#inc-cameras button[data-live="{cam}"]')
+        await page.wait_for_selector('#live-msg[data-code="codec_unplayable"]', timeout=20_000)
+        assert "H.265" in await page.locator("#live-msg").inner_text()
+        await page.click(f'#inc-cameras button[data-snap="{cam}"]')
+        await page.wait_for_function(
+            "() => { const i = document.querySelector('#snap-img'); return !i.hidden && i.naturalWidth === 320; }",
+            timeout=20_000,
+        )
+        await page.screenshot(path=str(SHOTS / "console-codec-snapshot.png"), full_page=True)
+        await page.context.close()
 
 
 # -- 500 open incidents -------------------------------------------------------------------------------

@@ -105,14 +105,19 @@ def test_company_is_told_accepted_or_rejected_with_a_reason() -> None:
 def test_handoff_to_119_or_120_keeps_the_incident_with_the_police() -> None:
     _, f, _ = _open()
     row = {**f, "acknowledged_at": None, "handed_to": []}
-    h, trans = apply_action(row, "handoff", {"service": "120", "note": "伤者两人"}, WANG, T0, POLICY)
+    services = {"119": "fire-119", "120": "medical-120"}
+    with pytest.raises(ActionError):  # a city without a 120 centre among its units
+        apply_action(row, "handoff", {"service": "120"}, WANG, T0, POLICY, {"119": "fire-119"})
+    h, trans = apply_action(
+        row, "handoff", {"service": "120", "note": "伤者两人"}, WANG, T0, POLICY, services
+    )
     assert h == {"handed_to": ["medical-120"], "updated_at": T0}  # status unchanged: police keep it
     assert trans[0].type.value == "updated" and trans[0].actor == WANG
     assert trans[0].data == {"handoff": {"service": "120", "to": "medical-120"}, "note": "伤者两人"}
     row = {**row, **h}
     with pytest.raises(ActionError):
-        apply_action(row, "handoff", {"service": "120"}, WANG, T0, POLICY)
+        apply_action(row, "handoff", {"service": "120"}, WANG, T0, POLICY, services)
     with pytest.raises(ValueError):
-        apply_action(row, "handoff", {"service": "110"}, WANG, T0, POLICY)
-    h2, _ = apply_action(row, "handoff", {"service": "119"}, WANG, T0, POLICY)
+        apply_action(row, "handoff", {"service": "110"}, WANG, T0, POLICY, services)
+    h2, _ = apply_action(row, "handoff", {"service": "119"}, WANG, T0, POLICY, services)
     assert h2["handed_to"] == ["fire-119", "medical-120"]

@@ -21,7 +21,6 @@ from alarmhub_events import Actor, Decision, IncidentEventType, IncidentStatus, 
 from .routing import Route
 
 __all__ = [
-    "HANDOFF_UNITS",
     "ActionError",
     "Policy",
     "Transition",
@@ -42,8 +41,7 @@ OPEN = {
     IncidentStatus.ON_SCENE,
 }
 UNACKED = {IncidentStatus.OPENED, IncidentStatus.ROUTED, IncidentStatus.ESCALATED}
-#: a dispatcher's hand-off: the service's number → its unit (demo_geo.external_services, inserted at start)
-HANDOFF_UNITS = {"119": "fire-119", "120": "medical-120"}
+
 ESCALATING_DECISIONS = {Decision.DISPATCH}
 
 
@@ -249,13 +247,19 @@ def apply_escalation(
 
 
 def apply_action(
-    row: dict[str, Any], action: str, body: dict[str, Any], actor: Actor, now: datetime, policy: Policy
+    row: dict[str, Any],
+    action: str,
+    body: dict[str, Any],
+    actor: Actor,
+    now: datetime,
+    policy: Policy,
+    services: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[Transition]]:
     """A dispatcher's action (ack, on-scene, escalate, verify, handoff, close) on the incident in ``row``.
 
-    A hand-off to 119/120 adds the service's unit to ``handed_to`` (its tokens and webhooks then see the
-    incident whatever its kind) and records an ``updated`` transition with ``data.handoff``; the police
-    keep the incident and its status."""
+    A hand-off to 119/120 adds the service's unit (``services``: number → unit, from the unit tree) to
+    ``handed_to`` (its tokens and webhooks then see the incident whatever its kind) and records an
+    ``updated`` transition with ``data.handoff``; the police keep the incident and its status."""
     status = IncidentStatus(row["status"])
     note = body.get("note")
     data: dict[str, Any] = {"note": note} if note else {}
@@ -305,9 +309,11 @@ def apply_action(
         return fields, trans
     if action == "handoff":
         service = str(body.get("service") or "")
-        unit = HANDOFF_UNITS.get(service)
-        if unit is None:
+        if service not in ("119", "120"):
             raise ValueError("service must be 119 or 120")
+        unit = (services or {}).get(service)
+        if unit is None:
+            raise ActionError(f"no {service} centre is configured (alarmhub-admin import external-units)")
         handed = list(row.get("handed_to") or [])
         if unit in handed:
             raise ActionError(f"already handed off to {service}")

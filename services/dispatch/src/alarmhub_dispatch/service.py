@@ -288,7 +288,9 @@ class Dispatcher:
             if not who.can_act:
                 raise Forbidden(f"role {who.role} is read-only")
             try:
-                fields, trans = apply_action(row, action, body, who.actor(), self.clock(), self.policy)
+                fields, trans = apply_action(
+                    row, action, body, who.actor(), self.clock(), self.policy, self.tree.emergency_services()
+                )
             except ValueError as exc:  # a value the rules refuse (ActionError: the state refuses the action)
                 raise Invalid(str(exc)) from None
             await self.store.update_incident(conn, incident_id, fields)

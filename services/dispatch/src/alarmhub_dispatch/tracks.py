@@ -167,6 +167,9 @@ class TrackStore:
                 "crs": "WGS84",
                 "source": "device",
                 "at": fix.occurred_at.isoformat(),
+                # the console's live track shows them (the position rides on the stream with the incident)
+                "speed_kmh": fix.speed_kmh,
+                "heading_deg": fix.heading_deg,
             }
             fields: dict[str, Any] = {
                 "lat": fix.lat,

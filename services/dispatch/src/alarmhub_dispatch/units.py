@@ -22,6 +22,8 @@ __all__ = ["HANDOVER_KINDS", "UnitNode", "UnitTree"]
 # unit kind of an external command centre → the alarm kinds it is handed, when the unit does not say
 # (``properties.handover``, set by ``alarmhub-admin import external-units``)
 HANDOVER_KINDS: dict[str, tuple[str, ...]] = {"fire": ("fire",), "medical": ("medical",)}
+#: an external command centre's kind → the emergency number a dispatcher hands an incident to
+SERVICE_NUMBERS = {"fire": "119", "medical": "120"}
 
 
 @dataclass
@@ -90,6 +92,16 @@ class UnitTree:
             return None
         kinds = n.properties.get("handover") or HANDOVER_KINDS.get(n.kind)
         return tuple(str(k) for k in kinds) if kinds else None
+
+    def emergency_services(self) -> dict[str, str]:
+        """The number a dispatcher hands an incident to → the external unit taking it: ``119`` the fire
+        centre (kind ``fire``), ``120`` the medical one (kind ``medical``); the first by id when several."""
+        out: dict[str, str] = {}
+        for uid in sorted(self.nodes):
+            number = SERVICE_NUMBERS.get(self.nodes[uid].kind or "")
+            if number and number not in out and self.service_kinds(uid) is not None:
+                out[number] = uid
+        return out
 
     def covers(self, unit_id: str, other: str | None) -> bool:
         return other is not None and other in self.subtree(unit_id)

@@ -172,7 +172,8 @@
     const kept = same ? ["#inc-vehicle", "#inc-cameras"].map((s) => $(s)).filter((el) => el && !el.hidden) : [];
     kept.forEach((el) => el.remove());
     box.innerHTML = `<div class="inc-head"><h2>P${esc(d.priority)} · ${esc(tt(d.kind, "kinds"))} · <span class="status">${esc(tt(d.status, "st"))}</span></h2>
-        ${(d.handed_to || []).map((u) => `<span class="handed">${esc(t(u === "fire-119" ? "fire119" : "medical120"))}</span>`).join("")}
+        ${(d.timeline || []).filter((e) => e.data && e.data.handoff).map((e) =>
+          `<span class="handed">${esc(t(e.data.handoff.service === "119" ? "fire119" : "medical120"))}</span>`).join("")}
         <span class="score" title="${t("score")}">${esc(d.score)}</span>
         <button type="button" id="inc-close" aria-label="${t("closePanel")}">✕</button></div>
       <div class="inc-actions" role="toolbar">${acts.map((a) => `<button type="button" data-run="${a.act}"

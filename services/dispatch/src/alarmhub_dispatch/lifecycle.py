@@ -246,6 +246,34 @@ def apply_escalation(
     ]
 
 
+def _handoff(
+    row: dict[str, Any],
+    status: IncidentStatus,
+    body: dict[str, Any],
+    data: dict[str, Any],
+    actor: Actor,
+    now: datetime,
+    services: dict[str, str] | None,
+) -> tuple[dict[str, Any], list[Transition]]:
+    """A hand-off to 119/120 adds the service's unit (``services``: number → unit, from the unit tree) to
+    ``handed_to`` (its tokens and webhooks then see the incident whatever its kind) and records an
+    ``updated`` transition with ``data.handoff``; the police keep the incident and its status."""
+    service = str(body.get("service") or "")
+    if service not in ("119", "120"):
+        raise ValueError("service must be 119 or 120")
+    unit = (services or {}).get(service)
+    if unit is None:
+        raise ActionError(f"no {service} centre is configured (alarmhub-admin import external-units)")
+    handed = list(row.get("handed_to") or [])
+    if unit in handed:
+        raise ActionError(f"already handed off to {service}")
+    data["handoff"] = {"service": service, "to": unit}
+    return (
+        {"handed_to": sorted({*handed, unit}), "updated_at": now},
+        [Transition(IncidentEventType.UPDATED, status, actor, now, data=data)],
+    )
+
+
 def apply_action(
     row: dict[str, Any],
     action: str,
@@ -255,11 +283,7 @@ def apply_action(
     policy: Policy,
     services: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[Transition]]:
-    """A dispatcher's action (ack, on-scene, escalate, verify, handoff, close) on the incident in ``row``.
-
-    A hand-off to 119/120 adds the service's unit (``services``: number → unit, from the unit tree) to
-    ``handed_to`` (its tokens and webhooks then see the incident whatever its kind) and records an
-    ``updated`` transition with ``data.handoff``; the police keep the incident and its status."""
+    """A dispatcher's action (ack, on-scene, escalate, verify, handoff, close) on the incident in ``row``."""
     status = IncidentStatus(row["status"])
     note = body.get("note")
     data: dict[str, Any] = {"note": note} if note else {}
@@ -308,20 +332,7 @@ def apply_action(
                 fields["escalate_at"] = _deadline(row["escalation_level"], now, policy)
         return fields, trans
     if action == "handoff":
-        service = str(body.get("service") or "")
-        if service not in ("119", "120"):
-            raise ValueError("service must be 119 or 120")
-        unit = (services or {}).get(service)
-        if unit is None:
-            raise ActionError(f"no {service} centre is configured (alarmhub-admin import external-units)")
-        handed = list(row.get("handed_to") or [])
-        if unit in handed:
-            raise ActionError(f"already handed off to {service}")
-        data["handoff"] = {"service": service, "to": unit}
-        return (
-            {"handed_to": sorted({*handed, unit}), "updated_at": now},
-            [Transition(IncidentEventType.UPDATED, status, actor, now, data=data)],
-        )
+        return _handoff(row, status, body, data, actor, now, services)
     if action == "close":
         verdict = body.get("verdict")
         try:

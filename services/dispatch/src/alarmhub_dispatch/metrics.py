@@ -103,6 +103,10 @@ class DispatchMetrics:
             "Audit rows that could not be written (the call went on)",
             registry=registry,
         )
+        self._console(registry)
+
+    def _console(self, registry: CollectorRegistry) -> None:
+        """What the console's live view runs (media_relay.py)."""
         self.live_relays = Gauge(
             "alarmhub_dispatch_live_relays",
             "Live-view relays (ffmpeg processes relaying a camera to HLS) running",

@@ -399,6 +399,11 @@ def _wall(r: dict[str, Any], workers: int) -> str:
     cpus = os.cpu_count() or 1
     if r["answered_frames_per_s"] >= 0.97 * r["offered_frames_per_s"] and r["timeouts"] == 0:
         return "none: the offered rate was answered"
+    if r["closed_by_target"] > 0.01 * max(1, r["terminals"]):
+        return (
+            f"the target closed {r['closed_by_target']} terminals mid-run (the gateway closes a terminal whose "
+            "write the broker did not confirm: its publish_failed log) — broker confirmation"
+        )
     if r["target_cpu_pct"] >= 85 * workers:
         return f"receiver: its {workers} process(es) used {r['target_cpu_pct']} % of a core"
     if max(r["load_cpu_pct"], default=0) >= 85:

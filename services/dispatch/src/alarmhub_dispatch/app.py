@@ -31,7 +31,7 @@ from alarmhub_events import (
     TriagedAlarm,
 )
 from alarmhub_kafka import Coalescer, ConsumerPipeline, DurableProducer, KafkaMetrics, Message, TopicTail
-from alarmhub_runtime import HealthServer, get_logger
+from alarmhub_runtime import HealthServer, TrustedProxies, get_logger
 from alarmhub_store import migrate
 from prometheus_client import CollectorRegistry
 
@@ -213,6 +213,7 @@ class DispatchApp:
         self.dispatcher = Dispatcher(self.store, tree, router, self.producer, self.metrics, self.policy)
         self.dispatcher.commands = self.vehicle_commands
         self.dispatcher.login_ttl_s = s.login_ttl_s
+        self.dispatcher.trusted_proxies = TrustedProxies(s.trusted_proxies)
         self.owners = OwnerNotifier(
             self.dispatcher,
             hook_url=s.owner_hook_url,

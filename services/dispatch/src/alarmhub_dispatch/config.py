@@ -189,6 +189,12 @@ class DispatchSettings(BaseServiceSettings):
         "(one CPU core or more per stream)",
     )
     migrate: bool = Field(default=True, alias="ALARMHUB_MIGRATE", description="apply the schema at start")
+    trusted_proxies: str = Field(
+        default="",
+        alias="ALARMHUB_DISPATCH_TRUSTED_PROXIES",
+        description="addresses/CIDRs of the TLS terminators in front of dispatch whose X-Forwarded-For "
+        "names the client (login limits, audit); empty: the socket's peer is the client",
+    )
     login_ttl_s: int = Field(
         default=8 * 3600,
         ge=60,

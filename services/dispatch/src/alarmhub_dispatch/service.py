@@ -20,7 +20,7 @@ from typing import Any
 
 from alarmhub_events import DeviceStatus, Protocol, TriagedAlarm, utcnow
 from alarmhub_kafka import DurableProducer
-from alarmhub_runtime import get_logger
+from alarmhub_runtime import TrustedProxies, get_logger
 
 from . import vehicles
 from .auth import Principal
@@ -35,6 +35,7 @@ from .lifecycle import (
     apply_escalation,
     apply_triaged,
 )
+from .login_guard import LoginGuard
 from .metrics import DispatchMetrics, stage_timer
 from .outbox import OutboxPublisher
 from .routing import NO_LOCATION, Route, Router
@@ -74,6 +75,8 @@ class Dispatcher:
         self.deliveries = Deliveries(store, lambda: self.tree, metrics, lambda: self.clock())
         self.commands: VehicleCommands | None = None  # set by the app: ingest-gps's command endpoint
         self.login_ttl_s = 8 * 3600  # set by the app: ALARMHUB_LOGIN_TTL_S, how long a sign-in lasts
+        self.login_guard = LoginGuard()  # login backoff and rate limits (login_guard.py)
+        self.trusted_proxies = TrustedProxies()  # set by the app: ALARMHUB_DISPATCH_TRUSTED_PROXIES
         self._handover_tree: UnitTree | None = None
         self._handover_cache: dict[str, list[str]] = {}
 

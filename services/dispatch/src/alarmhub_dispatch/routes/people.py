@@ -3,6 +3,7 @@
 # no "from __future__ import annotations": FastAPI resolves the dependency aliases at definition time
 
 import asyncio
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,8 +12,6 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from ..accounts import (
     DUMMY_HASH,
-    LOCK_S,
-    MAX_FAILED,
     LoginRequest,
     PasswordChange,
     PersonRequest,
@@ -31,6 +30,9 @@ log = get_logger("alarmhub.dispatch.accounts")
 
 router = APIRouter()
 
+#: failed logins are counted in ``people.failed_logins`` but never lock the account (docs/security.md)
+NEVER_LOCK = 2**31 - 1
+
 
 def _may_manage(d: Dispatcher, who: Principal, role: str, unit: str | None) -> bool:
     if who.unit is None:
@@ -40,29 +42,39 @@ def _may_manage(d: Dispatcher, who: Principal, role: str, unit: str | None) -> b
     return unit is not None and manages(d.tree, who.unit, unit)
 
 
-async def _refuse_locked(row: Any, req: LoginRequest, request: Request, audit: Audit, now: datetime) -> None:
-    if row is not None and row["locked_until"] is not None and row["locked_until"] > now:
-        await audit.for_request("login_failed", None, request, 429, {"user": req.user, "reason": "locked"})
-        retry = int((row["locked_until"] - now).total_seconds()) + 1
+async def _refuse_limited(
+    d: Dispatcher, req: LoginRequest, request: Request, audit: Audit, source: str
+) -> None:
+    """Backoff per user and source, rate per source (``..login_guard``): no account is ever locked."""
+    wait = d.login_guard.check(req.user, source, time.monotonic())
+    if wait is not None:
+        await audit.for_request(
+            "login_failed", None, request, 429, {"user": req.user, "reason": "rate_limited"}
+        )
         raise HTTPException(
-            429, "account locked after repeated failed logins", headers={"Retry-After": str(retry)}
+            429,
+            "too many login attempts from this address, wait",
+            headers={"Retry-After": str(int(wait) + 1)},
         )
 
 
 @router.post("/login")
 async def login(req: LoginRequest, request: Request, d: D, audit: Audit) -> dict[str, Any]:
     """Sign in with a personal account: a bearer token for this person, role and unit (one shift)."""
-    address = request.client.host if request.client else None
+    peer = request.client.host if request.client else "unknown"
+    address = d.trusted_proxies.client(peer, request.headers.get("x-forwarded-for"))
+    await _refuse_limited(d, req, request, audit, address)
     row = await d.store.people.get(req.user)
     now = datetime.now().astimezone()
-    await _refuse_locked(row, req, request, audit, now)
     ok = await asyncio.to_thread(verify_password, row["password_hash"] if row else DUMMY_HASH, req.password)
     if row is None or not ok or not row["active"]:
+        d.login_guard.failed(req.user, address, time.monotonic())
         if row is not None:
-            await d.store.people.login_failed(req.user, MAX_FAILED, LOCK_S)
+            await d.store.people.login_failed(req.user, NEVER_LOCK, 0)  # counted for the people list
         await audit.for_request("login_failed", None, request, 401, {"user": req.user})
         log.warning("login_failed", user=req.user, address=address)
         raise HTTPException(401, "wrong user name or password")
+    d.login_guard.succeeded(req.user, address)
     token = new_token()
     expires = now + timedelta(seconds=d.login_ttl_s)  # ALARMHUB_LOGIN_TTL_S
     await d.store.put_token(
@@ -170,6 +182,7 @@ async def person_password(who: Who, d: D, user: str, req: PasswordChange) -> Res
     pw = await asyncio.to_thread(hash_password, req.new_password)
     # a reset ends every session of the person
     await d.store.people.set_password(user, pw, end_sessions=who.user != user)
+    d.login_guard.clear_user(user)
     return Response(status_code=204)
 
 

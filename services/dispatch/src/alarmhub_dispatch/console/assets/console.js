@@ -170,7 +170,6 @@
       if (AH.queue) AH.queue.onIncident(msg); else { incidents.set(msg.incident.id, msg.incident); }
       if (AH.incident) AH.incident.onIncident(msg.incident);
     });
-    es.addEventListener("position", (ev) => { if (AH.incident) AH.incident.onPosition(JSON.parse(ev.data)); });
   }
 
   // -- map: the caller's jurisdiction from /api/v1/units?geometry=1 (no tile server: works offline) --

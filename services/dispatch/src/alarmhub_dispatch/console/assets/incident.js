@@ -226,6 +226,5 @@
       if (AH.vehicle) AH.vehicle.onIncident(i);
       if (i.status !== current.status || i.escalation_level !== current.escalation_level) show(i.id).catch(() => {});
     },
-    onPosition(p) { if (AH.vehicle) AH.vehicle.onPosition(p); },
   };
 })();

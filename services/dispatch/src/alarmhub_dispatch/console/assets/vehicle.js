@@ -156,6 +156,5 @@
       r.max = String(points.length - 1);
       if (following) { r.value = r.max; place(points.length - 1); }
     },
-    onPosition(p) { if (inc && p.incident_id === inc.id) this.onIncident({id: inc.id, location: {...p, source: "device"}}); },
   };
 })();

@@ -27,7 +27,6 @@ from alarmhub_events import (
 )
 from alarmhub_ingest_gps.app import GpsApp
 from alarmhub_ingest_gps.config import GpsSettings
-from alarmhub_ingest_gps.metrics import GpsMetrics
 from alarmhub_ingest_gps.protocols import jt808
 from alarmhub_kafka import DurableProducer, KafkaMetrics
 from alarmhub_triage.app import TriageApp
@@ -63,7 +62,7 @@ def gps_app(stack: Any, topic_prefix: str, **settings: Any) -> GpsApp:
     )
     registry = CollectorRegistry()
     producer = DurableProducer.from_settings(s, metrics=KafkaMetrics(registry), client_id="ingest-gps")
-    return GpsApp(s, producer, GpsMetrics(registry), collector=registry)
+    return GpsApp(s, registry, producer=producer)
 
 
 def command_url(port: int) -> str:

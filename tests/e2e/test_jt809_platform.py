@@ -29,9 +29,7 @@ from alarmhub_dispatch.app import DispatchApp
 from alarmhub_dispatch.config import DispatchSettings
 from alarmhub_ingest_gps.app import GpsApp
 from alarmhub_ingest_gps.config import GpsSettings
-from alarmhub_ingest_gps.metrics import GpsMetrics
 from alarmhub_ingest_gps.protocols import jt809 as p
-from alarmhub_kafka import DurableProducer, KafkaMetrics
 from alarmhub_triage.app import TriageApp
 from alarmhub_triage.config import TriageSettings
 from prometheus_client import CollectorRegistry
@@ -109,12 +107,7 @@ async def services(stack: Any, topic_prefix: str) -> AsyncIterator[Services]:
         # the reference login names 127.0.0.1:809 as its down-link: requests use the main link
         ALARMHUB_JT809_SLAVE_LINK=False,
     )
-    gps = GpsApp(
-        gps_settings,
-        DurableProducer.from_settings(gps_settings, metrics=KafkaMetrics(registry), client_id="ingest-gps"),
-        GpsMetrics(registry),
-        collector=registry,
-    )
+    gps = GpsApp(gps_settings, registry)
     triage = TriageApp(TriageSettings(**common), CollectorRegistry())
     token = f"dev-{uuid.uuid4().hex}"
     dispatch = DispatchApp(

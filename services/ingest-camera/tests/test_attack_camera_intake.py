@@ -21,7 +21,6 @@ import pytest_asyncio
 from alarmhub_ingest_camera import intake_tokens
 from alarmhub_ingest_camera.app import CameraApp
 from alarmhub_ingest_camera.config import CameraSettings
-from alarmhub_ingest_camera.metrics import CameraMetrics
 from alarmhub_ingest_camera.protocols.webhook import sign
 from alarmhub_kafka import DurableProducer, KafkaMetrics
 from prometheus_client import CollectorRegistry
@@ -62,7 +61,7 @@ async def camera(stack: Any, topic_prefix: str) -> AsyncIterator[CameraApp]:
     )
     registry = CollectorRegistry()
     producer = DurableProducer.from_settings(settings, metrics=KafkaMetrics(registry), client_id="cam-attack")
-    app = CameraApp(settings, producer, CameraMetrics(registry))
+    app = CameraApp(settings, registry, producer=producer)
     await app.start()
     try:
         yield app

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from alarmhub_ingest_camera.app import CameraApp
 from alarmhub_ingest_camera.config import CameraSettings
-from alarmhub_ingest_camera.metrics import CameraMetrics
 from alarmhub_ingest_camera.protocols.gb28181 import digest_response, parse_auth_params, parse_sip
 from alarmhub_ingest_camera.protocols.webhook import sign
 from alarmhub_kafka import DurableProducer, KafkaMetrics
@@ -77,7 +76,7 @@ async def camera(stack: Any, topic_prefix: str) -> AsyncIterator[CameraApp]:
     producer = DurableProducer.from_settings(
         settings, metrics=KafkaMetrics(registry), client_id="ingest-camera-test"
     )
-    app = CameraApp(settings, producer, CameraMetrics(registry))
+    app = CameraApp(settings, registry, producer=producer)
     await app.start()
     try:
         yield app

@@ -20,7 +20,6 @@ import pytest
 from alarmhub_devstack import free_port
 from alarmhub_ingest_camera.app import CameraApp
 from alarmhub_ingest_camera.config import CameraSettings
-from alarmhub_ingest_camera.metrics import CameraMetrics
 from alarmhub_kafka import DurableProducer, KafkaMetrics
 from defusedxml import ElementTree
 from prometheus_client import CollectorRegistry
@@ -172,7 +171,7 @@ async def _service(stack: Any, prefix: str, **extra: Any) -> AsyncIterator[Camer
     producer = DurableProducer.from_settings(
         settings, metrics=KafkaMetrics(registry), client_id="camera-onvif-test"
     )
-    app = CameraApp(settings, producer, CameraMetrics(registry))
+    app = CameraApp(settings, registry, producer=producer)
     await app.start()
     try:
         yield app

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from alarmhub_ingest_gps.app import GpsApp
 from alarmhub_ingest_gps.config import GpsSettings
-from alarmhub_ingest_gps.metrics import GpsMetrics
 from alarmhub_ingest_gps.protocols import gt06, jt808
 from alarmhub_kafka import DurableProducer, KafkaMetrics
 from prometheus_client import CollectorRegistry
@@ -45,7 +44,7 @@ async def gateway(stack: Any, topic_prefix: str, request: pytest.FixtureRequest)
     producer = DurableProducer.from_settings(
         settings, metrics=KafkaMetrics(registry), client_id="ingest-gps-test"
     )
-    app = GpsApp(settings, producer, GpsMetrics(registry))
+    app = GpsApp(settings, registry, producer=producer)
     await app.start()
     try:
         yield app

@@ -12,9 +12,10 @@ import contextlib
 from typing import Any
 
 import uvicorn
-from alarmhub_kafka import DurableProducer, PublishError
+from alarmhub_kafka import DurableProducer, KafkaMetrics, PublishError
 from alarmhub_runtime import HealthServer, get_logger
 from alarmhub_store import RegistryListener
+from prometheus_client import CollectorRegistry
 
 from .config import CameraSettings
 from .http import IdempotencyStore, build_http_app
@@ -35,12 +36,17 @@ class CameraApp:
     def __init__(
         self,
         settings: CameraSettings,
-        producer: DurableProducer,
-        metrics: CameraMetrics,
-        health: HealthServer | None = None,
+        registry: CollectorRegistry,
         *,
+        producer: DurableProducer | None = None,
         onvif_transport: Any = None,
     ) -> None:
+        """The service's shape: settings and the Prometheus registry (tests may hand in their producer)."""
+        metrics = CameraMetrics(registry)
+        if producer is None:
+            producer = DurableProducer.from_settings(
+                settings, metrics=KafkaMetrics(registry), client_id="ingest-camera"
+            )
         self.settings = settings
         self.producer = producer
         self.metrics = metrics
@@ -60,9 +66,10 @@ class CameraApp:
         self._uvicorn: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
-        if health is not None:
-            health.add_check("kafka", producer.ready)
-            health.add_check("registry", self.registry.ready)
+
+    def add_checks(self, health: HealthServer) -> None:
+        health.add_check("kafka", self.producer.ready)
+        health.add_check("registry", self.registry.ready)
 
     @property
     def http_port(self) -> int:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 
-from alarmhub_kafka import DurableProducer, KafkaMetrics
 from alarmhub_runtime import HealthServer, serve
 from prometheus_client import CollectorRegistry
 
 from .app import GpsApp
 from .config import GpsSettings
-from .metrics import GpsMetrics
 
 
 def main() -> None:
@@ -22,10 +20,7 @@ def main() -> None:
             # the receivers, triage and dispatch the kernel then gives them the CPU first when both are
             # runnable (the gateway still takes every idle cycle). Only ever lowered: no privilege is needed.
             os.nice(settings.nice)
-        producer = DurableProducer.from_settings(
-            settings, metrics=KafkaMetrics(registry), client_id="ingest-gps"
-        )
-        return GpsApp(settings, producer, GpsMetrics(registry), health, collector=registry)
+        return GpsApp(settings, registry)
 
     # ALARMHUB_GPS_WORKERS > 1: supervise that many gateways on the same ports, each with its own health
     # and command endpoints (sessions are owned per worker; dispatch routes commands through Redis).

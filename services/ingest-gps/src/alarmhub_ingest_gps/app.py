@@ -22,9 +22,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from alarmhub_events import Event, GpsFix
-from alarmhub_kafka import DurableProducer
+from alarmhub_kafka import DurableProducer, KafkaMetrics
 from alarmhub_runtime import HealthServer, connection_budget, get_logger
 from alarmhub_store import RegistryListener
+from prometheus_client import CollectorRegistry
 
 from .config import DEV_AUTH_SECRET, GpsSettings
 from .fastfix import fix_json
@@ -63,16 +64,23 @@ class GpsApp(Sink):
     def __init__(
         self,
         settings: GpsSettings,
-        producer: DurableProducer,
-        metrics: GpsMetrics,
-        health: HealthServer | None = None,
-        registry: VehicleRegistry | None = None,
-        collector: Any = None,
+        registry: CollectorRegistry,
+        *,
+        producer: DurableProducer | None = None,
+        vehicles: VehicleRegistry | None = None,
     ) -> None:
+        """The service's shape: settings and the Prometheus registry (tests may hand in their producer or
+        vehicle registry)."""
+        collector = registry
+        metrics = GpsMetrics(registry)
+        if producer is None:
+            producer = DurableProducer.from_settings(
+                settings, metrics=KafkaMetrics(registry), client_id="ingest-gps"
+            )
         self.settings = settings
         self.producer = producer
         self.metrics = metrics
-        self.registry = registry or VehicleRegistry(
+        self.registry = vehicles or VehicleRegistry(
             settings.database_url,
             refresh_s=settings.registry_refresh_s,
             on_reload=lambda scope: metrics.registry_reloads.labels(scope).inc(),
@@ -157,9 +165,10 @@ class GpsApp(Sink):
         self._waiters: dict[tuple[str, int], asyncio.Future[CommandResult]] = {}
         self._command_server: asyncio.Server | None = None
         self._event_counters: dict[tuple[str, str], Any] = {}
-        if health is not None:
-            health.add_check("kafka", producer.ready)
-            health.add_check("registry", self.registry.ready)
+
+    def add_checks(self, health: HealthServer) -> None:
+        health.add_check("kafka", self.producer.ready)
+        health.add_check("registry", self.registry.ready)
 
     @property
     def ports(self) -> dict[str, int]:

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from .audit import AuditMiddleware, AuditWriter
+from .body_limit import BodyLimit
 from .routes import (
     audit,
     cap,
@@ -34,6 +35,7 @@ from .routes import (
 )
 from .routes import devices as device_routes
 from .routes.errors import install_error_handlers
+from .routes.registry import MAX_CSV_BYTES
 from .service import Dispatcher
 from .store import REGISTRY_CHANNEL
 
@@ -60,6 +62,10 @@ ORDER = (
 )
 
 
+#: JSON bodies of the API (the largest legitimate ones are registry records and people, a few KiB)
+MAX_BODY_BYTES = 1024 * 1024
+
+
 def build_api(dispatcher: Dispatcher | None, tracks: Any = None, *, devices: Any = None) -> FastAPI:
     """The app over ``dispatcher`` (None: the routes only, for the OpenAPI document, ``openapi.py``)."""
     app = FastAPI(
@@ -82,4 +88,6 @@ def build_api(dispatcher: Dispatcher | None, tracks: Any = None, *, devices: Any
     app.include_router(api)
     app.include_router(live.media_router)  # /media/<stream token>/…: the player's, outside /api/v1
     app.include_router(console.router)
+    # outermost: no body is read or parsed (authentication included) before it is bounded
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, import_limit=MAX_CSV_BYTES)
     return app

@@ -15,6 +15,8 @@ needed=(
   gstreamer1.0-plugins-base:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideotestsrc.so
   gstreamer1.0-plugins-good:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtp.so
   gstreamer1.0-plugins-ugly:/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstx264.so
+  postgresql-15:/usr/lib/postgresql/15/bin/initdb
+  pgbackrest:pgbackrest
 )
 missing=()
 for pc in "${needed[@]}"; do

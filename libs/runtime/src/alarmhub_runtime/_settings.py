@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["BaseServiceSettings"]
@@ -23,7 +24,29 @@ class BaseServiceSettings(BaseSettings):
         alias="KAFKA_BOOTSTRAP",
         description="Kafka bootstrap servers, comma separated",
     )
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        alias="REDIS_URL",
+        description="redis:// or rediss:// (TLS); with REDIS_SENTINELS only its database, user and "
+        "password are used",
+    )
+    redis_sentinels: str = Field(
+        default="",
+        alias="REDIS_SENTINELS",
+        description="Redis Sentinel addresses host:port, comma separated; set: the primary is asked of them "
+        "and followed across failovers",
+    )
+    redis_sentinel_master: str = Field(
+        default="mymaster",
+        min_length=1,
+        alias="REDIS_SENTINEL_MASTER",
+        description="the primary's name in Sentinel's configuration",
+    )
+    redis_tls_ca_file: str | None = Field(
+        default=None,
+        alias="REDIS_TLS_CA_FILE",
+        description="CA bundle that signed Redis' (and the sentinels') certificate, with rediss:// URLs",
+    )
     database_url: str = Field(default="postgresql://postgres@127.0.0.1:5432/alarmhub", alias="DATABASE_URL")
     kafka_idempotence: bool = Field(
         default=False,
@@ -66,5 +89,35 @@ class BaseServiceSettings(BaseSettings):
         "50x less often; 0 keeps CPython's defaults",
     )
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels(cls, value: str) -> str:
+        parse_sentinels(value)
+        return value
+
+    def redis_sentinel_addresses(self) -> tuple[tuple[str, int], ...]:
+        """``REDIS_SENTINELS`` parsed: ``(("10.0.0.1", 26379), ...)``, empty without Sentinel."""
+        return parse_sentinels(self.redis_sentinels)
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+
+def parse_sentinels(text: str) -> tuple[tuple[str, int], ...]:
+    """``"10.0.0.1:26379,[::1]:26379"`` → ``(("10.0.0.1", 26379), ("::1", 26379))``; ValueError if malformed."""
+    out: list[tuple[str, int]] = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"sentinel address {item!r} is not host:port")
+        out.append((host.strip("[]"), int(port)))
+    return tuple(out)

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
 import uvicorn
 from alarmhub_events import (
     ALARMS_TRIAGED,
@@ -31,6 +30,7 @@ from alarmhub_events import (
     TriagedAlarm,
 )
 from alarmhub_kafka import Coalescer, ConsumerPipeline, DurableProducer, KafkaMetrics, Message, TopicTail
+from alarmhub_redis import connect_redis, redis_address
 from alarmhub_runtime import HealthServer, TrustedProxies, get_logger
 from alarmhub_store import migrate
 from prometheus_client import CollectorRegistry
@@ -95,7 +95,7 @@ class DispatchApp:
         self.vehicle_commands = VehicleCommands(
             settings.gps_command_url,
             transport=gps_transport,
-            redis=aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+            redis=connect_redis(redis_address(settings), timeout_s=2)
             if settings.gps_command_routing
             else None,
             prefix=settings.gps_key_prefix,

@@ -13,6 +13,7 @@ from typing import Any
 
 import uvicorn
 from alarmhub_kafka import DurableProducer, KafkaMetrics, PublishError
+from alarmhub_redis import connect_redis, redis_address
 from alarmhub_runtime import HealthServer, get_logger
 from alarmhub_store import RegistryListener
 from prometheus_client import CollectorRegistry
@@ -87,9 +88,7 @@ class CameraApp:
         await self.listener.start()
         idem = None
         if self.settings.integrator_secrets():
-            import redis.asyncio as aioredis
-
-            self._redis = aioredis.from_url(self.settings.redis_url)
+            self._redis = connect_redis(redis_address(self.settings))
             idem = IdempotencyStore(self._redis, self.settings.topic_prefix, self.settings.idempotency_ttl_s)
         http_app = build_http_app(self.settings, self.ingest, idem)
         config = uvicorn.Config(

@@ -8,12 +8,14 @@ finish (their ACKs wait on the broker), stop the loops, flush and stop the produ
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import os
+import socket
 from datetime import datetime
 
 import asyncpg
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, utcnow
 from alarmhub_kafka import DurableProducer, KafkaMetrics, PublishError
+from alarmhub_redis import connect_redis, redis_address
 from alarmhub_runtime import HealthServer, get_logger
 from alarmhub_store import RegistryListener
 from prometheus_client import CollectorRegistry
@@ -23,7 +25,8 @@ from .metrics import ContactIdMetrics
 from .registry import AccountRegistry
 from .server import Dc09Receiver, Dc09Server
 from .session import Dc09Session, Outcome, SessionConfig
-from .supervision import Supervisor
+from .shared import SharedState
+from .supervision import Supervisor, Transition
 
 __all__ = ["ContactIdApp"]
 
@@ -59,6 +62,18 @@ class ContactIdApp:
             )
         )
         self.supervisor = Supervisor(utcnow())
+        self.shared: SharedState | None = None
+        if settings.shared_state:
+            self.shared = SharedState(
+                connect_redis(redis_address(settings), timeout_s=settings.redis_timeout_s),
+                settings.key_prefix,
+                node=settings.node_id or f"{socket.gethostname()}:{os.getpid()}",
+                metrics=self.metrics,
+                horizon_s=settings.window_past_s + settings.window_future_s + 300,
+                pending_s=settings.pending_s,
+            )
+        #: misses this receiver published while the shared state was down (its recovery is ours too)
+        self._local_missed: set[str] = set()
         self.registry = AccountRegistry(settings.database_url) if settings.dc09_registry else None
         self.receiver = Dc09Receiver(
             self.session,
@@ -67,6 +82,7 @@ class ContactIdApp:
             on_message=self._heard,
             resolve=self.registry.lookup if self.registry is not None else None,
             recently_missed=self.registry.recently_missed if self.registry is not None else None,
+            shared=self.shared,
         )
         self.server = Dc09Server(
             self.receiver,
@@ -86,6 +102,7 @@ class ContactIdApp:
             if self.registry is not None
             else None
         )
+        self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -112,12 +129,16 @@ class ContactIdApp:
         await self.server.drain(timeout=self.settings.shutdown_grace_s / 2)
         if self.listener is not None:
             await self.listener.stop()
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # bounded: a client library that swallows a cancellation (redis-py inside a pipeline call) must
+        # not hold the shutdown; the loops also end on ``_stopping``
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
         await self.producer.stop()
+        if self.shared is not None:
+            await self.shared.close()
         if self.registry is not None:
             await self.registry.close()
 
@@ -134,7 +155,7 @@ class ContactIdApp:
             log.warning("account_registry_unavailable", error=repr(exc))
             return False
         self.session.accounts = accounts
-        self.supervisor.set_accounts(accounts)
+        self.supervisor.set_accounts(accounts, utcnow())
         self.metrics.accounts.set(len(accounts))
         if not self.registry_loaded.is_set():
             log.info("account_registry_loaded", accounts=len(accounts))
@@ -147,7 +168,7 @@ class ContactIdApp:
         await self.refresh_accounts()
 
     async def _refresh_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.accounts_refresh_s)
             await self.refresh_accounts()
 
@@ -155,23 +176,54 @@ class ContactIdApp:
 
     def _heard(self, outcome: Outcome, now: datetime) -> None:
         if outcome.message is not None:
-            self.supervisor.seen(outcome.message.device_id(), now)
+            device_id = outcome.message.device_id()
+            self.supervisor.seen(device_id, now)
+            if self.shared is not None:
+                self.shared.heard(device_id, now)
 
     async def check_supervision(self, now: datetime | None = None) -> int:
-        """Publish supervision misses and recoveries that are due; returns how many were published."""
+        """Publish supervision misses and recoveries that are due; returns how many were published.
+
+        With shared state, every receiver's polls count (``last`` in Redis) and each transition is
+        published by the one receiver that takes it (``missed`` key): N receivers raise one miss.
+        """
+        shared = self.shared
+        if shared is not None:
+            await shared.flush_heard()
+            snap = await shared.snapshot(self.supervisor.supervised)
+            if snap is not None:
+                self.supervisor.merge(snap[0], snap[1] | self._local_missed)
         transitions = self.supervisor.check(now or utcnow())
         if not transitions:
             return 0
-        items = []
+        ours = []
         for t in transitions:
+            took = await shared.transition(t.device_id, t.state) if shared is not None else None
+            if took is False and not (t.state == "restored" and t.device_id in self._local_missed):
+                continue  # another receiver published it
+            ours.append((t, took))
+        self.supervisor.commit(transitions)  # the others' transitions are known; ours are undone on failure
+        if not ours:
+            return 0
+        items = []
+        for t, _ in ours:
             status, alarm = t.events(self.settings.dc09_receiver)
             items += [(DEVICES_STATUS, status, status.key), (ALARMS_RAW, alarm, alarm.key)]
         try:
             await self.producer.send_many(items)
         except PublishError as exc:
-            log.warning("supervision_publish_failed", error=str(exc), transitions=len(transitions))
+            log.warning("supervision_publish_failed", error=str(exc), transitions=len(ours))
+            self.supervisor.commit([_reverse(t) for t, _ in ours])
+            for t, took in ours:
+                if shared is not None and took:
+                    await shared.undo(t.device_id, t.state)
             return 0
-        self.supervisor.commit(transitions)
+        for t, took in ours:
+            if t.state == "missed" and took is None:
+                self._local_missed.add(t.device_id)
+            elif t.state == "restored":
+                self._local_missed.discard(t.device_id)
+        transitions = [t for t, _ in ours]
         for t in transitions:
             if t.state == "missed":
                 self.metrics.supervision_misses.inc()
@@ -179,9 +231,16 @@ class ContactIdApp:
         return len(transitions)
 
     async def _supervision_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.supervision_check_s)
             try:
                 await self.check_supervision()
             except Exception:  # never let the loop die silently
                 log.exception("supervision_check_failed")
+
+
+def _reverse(t: Transition) -> Transition:
+    """The transition that puts the supervisor back where it was (a publish failed: propose it again)."""
+    return Transition(
+        t.device_id, "restored" if t.state == "missed" else "missed", t.account, t.last_seen, t.at
+    )

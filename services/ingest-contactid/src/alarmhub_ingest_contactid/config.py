@@ -97,6 +97,42 @@ class ContactIdSettings(BaseServiceSettings):
         description="load accounts from PostgreSQL (off: every account is unknown)",
     )
     supervision_check_s: float = Field(default=5.0, gt=0, alias="ALARMHUB_DC09_SUPERVISION_CHECK_S")
+    shared_state: bool = Field(
+        default=True,
+        alias="ALARMHUB_DC09_SHARED_STATE",
+        description="share supervision and retransmission memory with the other receivers through Redis "
+        "(active-active); off: this process's memory only",
+    )
+    redis_prefix: str | None = Field(
+        default=None,
+        alias="ALARMHUB_DC09_REDIS_PREFIX",
+        description="prefix of the shared keys (the same on every receiver); default '<topic prefix>dc09:'",
+    )
+    redis_timeout_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        alias="ALARMHUB_DC09_REDIS_TIMEOUT_S",
+        description="how long a shared-state call may take before the receiver goes on with local memory",
+    )
+    pending_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        alias="ALARMHUB_DC09_PENDING_S",
+        description="how long a receiver's claim on a message it is publishing holds off the others: longer "
+        "than a broker write may take; a receiver that dies mid-write delays that message's retransmission "
+        "elsewhere by up to this",
+    )
+    node_id: str | None = Field(
+        default=None,
+        alias="ALARMHUB_DC09_NODE_ID",
+        description="this receiver's name in the shared state; default '<hostname>:<pid>'",
+    )
+
+    @property
+    def key_prefix(self) -> str:
+        return self.redis_prefix if self.redis_prefix is not None else f"{self.topic_prefix}dc09:"
 
     def paths(self) -> dict[str, str]:
         """``ALARMHUB_DC09_PATHS`` as a mapping ``{"R1": "ethernet", ...}`` (receiver numbers normalized)."""

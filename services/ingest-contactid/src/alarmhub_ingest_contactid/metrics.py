@@ -58,4 +58,15 @@ class ContactIdMetrics:
         self.unknown_accounts = Counter(
             f"{p}_unknown_accounts_total", "messages from accounts not in the registry", registry=registry
         )
+        self.shared_up = Gauge(
+            f"{p}_shared_state_up",
+            "1 while the state shared with the other receivers (Redis) answers, 0 on local memory",
+            registry=registry,
+        )
+        self.shared_errors = Counter(
+            f"{p}_shared_state_errors_total",
+            "shared-state (Redis) calls that failed or were skipped and fell back to local memory",
+            ["op"],
+            registry=registry,
+        )
         self.accounts = Gauge(f"{p}_accounts", "accounts loaded from the registry", registry=registry)

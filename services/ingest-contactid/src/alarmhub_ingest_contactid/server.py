@@ -23,6 +23,7 @@ from .fastalarm import alarm_json
 from .metrics import ContactIdMetrics
 from .protocols.dc09 import Dc09Framer
 from .session import Account, Dc09Session, Outcome
+from .shared import SharedState
 
 __all__ = ["Dc09Receiver", "Dc09Server"]
 
@@ -40,7 +41,7 @@ class _Publisher(Protocol):
     async def send_raw_many(self, items: Sequence[tuple[str, bytes, str | None]]) -> None: ...
 
 
-_Waiting = tuple[list[tuple[str, bytes, str | None]], Callable[[PublishError | None], None]]
+_Waiting = tuple[list[Outcome], Callable[[PublishError | None], None]]
 
 
 class Dc09Receiver:
@@ -58,6 +59,7 @@ class Dc09Receiver:
         resolve: Callable[[str, str], Awaitable[Account | None]] | None = None,
         log_every: int = 1000,
         recently_missed: Callable[[str, str], bool] | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         self.session = session
         self.producer = producer
@@ -67,6 +69,8 @@ class Dc09Receiver:
         self.resolve = resolve
         #: whether ``resolve`` would answer "not found" from its memory of misses, without a query
         self.recently_missed = recently_missed
+        #: the retransmission memory the receivers share (Redis); None: this process's memory only
+        self.shared = shared
         # labelled children cached: .labels() costs more than the increment on the per-message path
         self._children: dict[tuple[Any, ...], Any] = {}
         self._event_children: dict[tuple[Any, Any], Any] = {}
@@ -108,9 +112,9 @@ class Dc09Receiver:
                     if outcome is None:
                         continue
             outcomes.append(outcome)
-        items = self._items(outcomes)
+        writes = [o for o in outcomes if o.events]
         error: PublishError | None = None
-        if items:
+        if writes:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
             def confirmed(err: PublishError | None) -> None:
@@ -121,7 +125,7 @@ class Dc09Receiver:
                 else:
                     fut.set_exception(err)
 
-            self._enqueue(items, confirmed)
+            self._enqueue(writes, confirmed)
             try:
                 await fut
             except PublishError as exc:
@@ -153,15 +157,15 @@ class Dc09Receiver:
             ):
                 return False
             outcomes.append(outcome)
-        items = self._items(outcomes)
-        if not items:
+        writes = [o for o in outcomes if o.events]
+        if not writes:
             done(self._finish(outcomes, None, now=now, t0=t0, peer=peer, transport=transport))
             return True
 
         def confirmed(error: PublishError | None) -> None:
             done(self._finish(outcomes, error, now=now, t0=t0, peer=peer, transport=transport))
 
-        self._enqueue(items, confirmed)
+        self._enqueue(writes, confirmed)
         return True
 
     def _decide(self, frame: bytes, *, now: datetime, peer: str, transport: str) -> Outcome | None:
@@ -199,7 +203,7 @@ class Dc09Receiver:
         replies: list[bytes] = []
         for o in outcomes:
             self._account(o, published)
-            if o.events and not published:
+            if (o.events and not published) or o.held:
                 continue
             if o.events:
                 self.session.published(o, now)
@@ -211,10 +215,8 @@ class Dc09Receiver:
             self._child(self.metrics.ack_seconds, transport).observe(time.perf_counter() - t0)
         return replies
 
-    def _enqueue(
-        self, items: list[tuple[str, bytes, str | None]], callback: Callable[[PublishError | None], None]
-    ) -> None:
-        """Queue ``items`` for this loop iteration's broker write; ``callback(None)`` runs once the
+    def _enqueue(self, outcomes: list[Outcome], callback: Callable[[PublishError | None], None]) -> None:
+        """Queue the events of ``outcomes`` for this loop iteration's broker write; ``callback(None)`` runs once the
         broker confirmed the whole write (acks=all), ``callback(error)`` if it did not.
 
         Every connection whose frames were handled in the same iteration joins one producer call:
@@ -223,7 +225,7 @@ class Dc09Receiver:
         """
         if not self._tick:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._tick.append((items, callback))
+        self._tick.append((outcomes, callback))
 
     def _flush(self) -> None:
         batch, self._tick = self._tick, []
@@ -233,16 +235,48 @@ class Dc09Receiver:
             task.add_done_callback(self._writes.discard)
 
     async def _write(self, batch: list[_Waiting]) -> None:
-        values = [item for items, _ in batch for item in items]
+        claimed: list[str] = []
         error: PublishError | None = None
         try:
-            await self.producer.send_raw_many(values)
+            if self.shared is not None:
+                claimed = await self._claim([o for outcomes, _ in batch for o in outcomes])
+            values = self._items([o for outcomes, _ in batch for o in outcomes])
+            if values:
+                await self.producer.send_raw_many(values)
         except PublishError as exc:
             error = exc
         except BaseException as exc:  # cancelled at shutdown, or a bug: never ACK, never leave a waiter
             self._notify(batch, PublishError(f"write not confirmed: {exc!r}"))
             raise
+        if self.shared is not None:
+            if error is None:
+                self.shared.confirm(claimed)
+            else:
+                await self.shared.release(claimed)
         self._notify(batch, error)
+
+    async def _claim(self, outcomes: list[Outcome]) -> list[str]:
+        """Ask the shared memory which messages are still to publish; a message another receiver
+        published already becomes a retransmission (ACK only), one it is publishing now is held (no
+        reply). Returns the keys claimed by this receiver."""
+        assert self.shared is not None
+        keyed = [
+            (o, self.shared.message_key(o.message.device_id(), o.dedup_key))
+            for o in outcomes
+            if o.dedup_key is not None and o.message is not None
+        ]
+        verdicts = await self.shared.claim([k for _, k in keyed])
+        claimed: list[str] = []
+        for (o, key), verdict in zip(keyed, verdicts, strict=True):
+            if verdict == "new":
+                claimed.append(key)
+                continue
+            o.events = []
+            if verdict == "done":
+                o.duplicate, o.reason, o.dedup_key = True, "retransmission", None
+            else:
+                o.held, o.reason = True, "held_elsewhere"
+        return claimed
 
     @staticmethod
     def _notify(batch: list[_Waiting], error: PublishError | None) -> None:
@@ -254,7 +288,7 @@ class Dc09Receiver:
 
     def _account(self, o: Outcome, published: bool) -> None:
         m = self.metrics
-        result = o.result if (published or not o.events) else "withheld"
+        result = "withheld" if o.held or (o.events and not published) else o.result
         self._child(m.messages, o.token, result).inc()
         if o.result in ("dropped", "duh", "nak") and o.reason:
             self._child(m.decode_errors, o.reason).inc()

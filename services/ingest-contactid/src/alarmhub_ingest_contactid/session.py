@@ -109,6 +109,8 @@ class Outcome:
     account: Account | None = None
     dedup_key: bytes | None = None
     duplicate: bool = False
+    #: another receiver is publishing the same message right now (shared memory): no reply, it retries
+    held: bool = False
     #: (line, account) that was not in the registry: the caller may look it up and handle the frame again
     lookup: tuple[str, str] | None = None
 

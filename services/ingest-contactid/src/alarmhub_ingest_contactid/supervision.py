@@ -88,9 +88,25 @@ class Supervisor:
         self._last: dict[str, datetime] = {}
         self._missed: dict[str, datetime] = {}  # device → when its miss was published
         self._accounts: dict[str, Account] = {}
+        #: when this receiver learned that an account is supervised: its first deadline counts from there
+        self._learned: dict[str, datetime] = {}
 
-    def set_accounts(self, accounts: Mapping[tuple[str, str], Account]) -> None:
+    def set_accounts(self, accounts: Mapping[tuple[str, str], Account], now: datetime | None = None) -> None:
+        """The supervised accounts of a registry load. An account not supervised before (new, or its
+        interval newly set) gets its first deadline from ``now`` (default: when supervision started)."""
+        learned_at = now or self._started
         self._accounts = {a.device_id: a for a in accounts.values() if a.supervision_s}
+        self._learned = {d: self._learned.get(d, learned_at) for d in self._accounts}
+
+    @property
+    def supervised(self) -> list[str]:
+        return list(self._accounts)
+
+    def merge(self, last: Mapping[str, datetime], missed: set[str]) -> None:
+        """Take in what the other receivers heard (newest wins) and which misses are published (shared)."""
+        for device_id, at in last.items():
+            self.seen(device_id, at)
+        self._missed = {d for d in missed if d in self._accounts}
 
     def seen(self, device_id: str, now: datetime) -> None:
         prev = self._last.get(device_id)
@@ -106,7 +122,9 @@ class Supervisor:
         """
         out: list[Transition] = []
         for device_id, account in self._accounts.items():
-            last = self._last.get(device_id, self._started)
+            learned = self._learned.get(device_id, self._started)
+            heard = self._last.get(device_id)
+            last = learned if heard is None or heard < learned else heard
             assert account.supervision_s is not None
             missed_at = self._missed.get(device_id)
             if missed_at is not None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from alarmhub_events import Event, GpsFix
 from alarmhub_kafka import DurableProducer, KafkaMetrics
+from alarmhub_redis import connect_redis, redis_address
 from alarmhub_runtime import HealthServer, connection_budget, get_logger
 from alarmhub_store import RegistryListener
 from prometheus_client import CollectorRegistry
@@ -132,7 +133,7 @@ class GpsApp(Sink):
         # Which process holds which session, for dispatch to route commands (ownership.py); the id and
         # URL are completed once the command endpoint is bound.
         self.ownership = SessionOwnership(
-            settings.redis_url,
+            connect_redis(redis_address(settings), timeout_s=5),
             prefix=settings.key_prefix,
             gateway_id=settings.gateway_id or "",
             ttl_s=max(settings.idle_timeout_s, settings.jt809_idle_timeout_s)

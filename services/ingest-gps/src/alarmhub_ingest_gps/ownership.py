@@ -64,7 +64,7 @@ def owner_key(session: str) -> str:
 class SessionOwnership:
     def __init__(
         self,
-        redis_url: str,
+        redis: str | aioredis.Redis,
         *,
         prefix: str,
         gateway_id: str,
@@ -77,7 +77,12 @@ class SessionOwnership:
         self.url = ""  # the advertised command URL, known once the command endpoint is bound
         self.ttl_s = max(1, int(ttl_s + 0.999))
         self.refresh_s = refresh_s
-        self._redis = aioredis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        # a client from alarmhub_redis.connect_redis (Sentinel, TLS), or a plain URL (tests)
+        self._redis = (
+            aioredis.from_url(redis, socket_timeout=5, socket_connect_timeout=5)
+            if isinstance(redis, str)
+            else redis
+        )
         self._refresh = self._redis.register_script(_REFRESH)
         self._release = self._redis.register_script(_RELEASE)
         self._queue: list[tuple[bool, str]] = []  # (claim?, session) in call order

@@ -31,9 +31,9 @@ from alarmhub_events import (
     Verdict,
 )
 from alarmhub_kafka import ConsumerPipeline, DurableProducer, KafkaMetrics, Message, TransientError
+from alarmhub_redis import connect_redis, redis_address
 from alarmhub_runtime import HealthServer, get_logger
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -76,7 +76,7 @@ class TriageApp:
         self.rules: RuleSet = load_rules(settings.rules_path)  # invalid rules stop the start-up here
         self._rules_mtime = self._mtime()
         self.metrics.rules_loaded_at.set_to_current_time()
-        self.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        self.redis = connect_redis(redis_address(settings), timeout_s=5)
         self.state = TriageState(
             self.redis, settings.key_prefix, ttl_s=int(self.rules.longest_window_s) + 600
         )

@@ -1,0 +1,86 @@
+"""One Redis client factory: a single server (``redis://``, ``rediss://`` for TLS) or the primary that
+Redis Sentinel names (``REDIS_SENTINELS``), failing over with it.
+
+With Sentinel, redis-py asks the sentinels for the primary's address when it connects and again after a
+connection error, so a promoted replica is found without a restart; commands in flight when the primary
+died fail with a ``ConnectionError`` that the caller already handles as "Redis unavailable".
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
+
+__all__ = ["RedisAddress", "connect_redis", "redis_address"]
+
+
+class _RedisSettings(Protocol):
+    """The fields of ``alarmhub_runtime.BaseServiceSettings`` that address Redis."""
+
+    redis_url: str
+    redis_sentinel_master: str
+    redis_tls_ca_file: str | None
+
+    def redis_sentinel_addresses(self) -> tuple[tuple[str, int], ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RedisAddress:
+    """Where Redis is: ``url`` (database, password and TLS scheme), or the sentinels that know the primary."""
+
+    url: str
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master: str = "mymaster"
+    tls_ca_file: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "rediss"
+
+
+def redis_address(settings: _RedisSettings) -> RedisAddress:
+    """The address from validated settings (``BaseServiceSettings`` checked the syntax already)."""
+    return RedisAddress(
+        url=settings.redis_url,
+        sentinels=settings.redis_sentinel_addresses(),
+        master=settings.redis_sentinel_master,
+        tls_ca_file=settings.redis_tls_ca_file,
+    )
+
+
+def _tls_kwargs(address: RedisAddress) -> dict[str, Any]:
+    if not address.tls:
+        return {}
+    kwargs: dict[str, Any] = {"ssl": True, "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if address.tls_ca_file:
+        kwargs["ssl_ca_certs"] = address.tls_ca_file
+    return kwargs
+
+
+def connect_redis(address: RedisAddress, *, timeout_s: float = 5.0, **options: Any) -> aioredis.Redis:
+    """A ``redis.asyncio.Redis`` for ``address`` (not yet connected; connections open on first use)."""
+    common: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s, **options}
+    if not address.sentinels:
+        if address.tls and address.tls_ca_file:
+            common["ssl_ca_certs"] = address.tls_ca_file
+        return aioredis.Redis.from_url(address.url, **common)
+    parts = urlsplit(address.url)
+    db = int(parts.path.lstrip("/") or 0) if parts.path.lstrip("/").isdigit() else 0
+    auth: dict[str, Any] = {}
+    if parts.password:
+        auth["password"] = unquote(parts.password)
+    if parts.username:
+        auth["username"] = unquote(parts.username)
+    tls = _tls_kwargs(address)
+    sentinel = Sentinel(
+        list(address.sentinels),
+        sentinel_kwargs={"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s, **tls},
+        **common,
+        **tls,
+    )
+    return sentinel.master_for(address.master, db=db, **auth)

@@ -1,0 +1,268 @@
+"""State the DC-09 receivers share through Redis, so that N receivers behind one address (or on the two
+paths of a dual-path communicator, or ``SO_REUSEPORT`` workers on one host) answer as one.
+
+Keys (``<prefix>`` is ``ALARMHUB_DC09_REDIS_PREFIX``, default ``<topic prefix>dc09:``). Every key of one
+account carries the account in a hash tag, so they sit in one Redis Cluster slot and no command spans
+slots (each command below names a single key; pipelines are not transactions):
+
+=============================================  ==========================================================
+``<prefix>{L<line>#<acct>}:m:<digest>``          a message's retransmission memory: ``pending:<node>``
+                                                 while one receiver publishes it (``pending_s``), then
+                                                 ``done`` for the replay horizon
+``<prefix>{L<line>#<acct>}:last``                when the account was last heard (epoch seconds, max of
+                                                 every receiver's; refreshed for a day)
+``<prefix>{L<line>#<acct>}:missed``              the account's supervision miss was published (by whom)
+=============================================  ==========================================================
+
+The order of a message: *claim* (``SET NX GET``: nobody had it → publish; ``done`` → a retransmission,
+ACK without publishing; ``pending`` → another receiver is writing it now: no reply, the transmitter
+retries and then finds ``done``), publish and await the broker, *confirm* (``done``) in the background
+while the ACK goes out. The remaining window, stated: a receiver that dies between the broker's
+confirmation and the ``done`` write leaves ``pending`` to expire, and a retransmission after that is
+published again (triage's dedup absorbs it).
+
+Redis unreachable: every call answers from this receiver's own memory (claim → publish; supervision as
+a single receiver), ``alarmhub_ingest_contactid_shared_state_up`` drops to 0, each failed call counts in
+``…_shared_state_errors_total{op}`` and one ``shared_state_unavailable`` line is logged per outage.
+Alarms are never refused because the shared state is down. After a failure Redis is not tried again for
+``retry_s``, so a hung Redis costs at most one timeout per ``retry_s``, not one per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from alarmhub_runtime import get_logger
+
+from .metrics import ContactIdMetrics
+
+__all__ = ["Claim", "SharedState"]
+
+log = get_logger("alarmhub.ingest_contactid.shared")
+
+Claim = Literal["new", "done", "pending"]
+
+# a single key each (Cluster-safe): keep the larger timestamp, refresh the expiry
+_MAX_SET = """
+local v = redis.call('GET', KEYS[1])
+if v == false or tonumber(v) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+else
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+"""
+# release a claim only if it is still ours (a slow receiver must not delete another's claim)
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_LAST_TTL_S = 86_400
+
+
+class SharedState:
+    """The shared memory of one receiver process. ``redis`` is a ``redis.asyncio`` client (Sentinel or not)."""
+
+    def __init__(
+        self,
+        redis: Any,
+        prefix: str,
+        *,
+        node: str,
+        metrics: ContactIdMetrics,
+        horizon_s: float,
+        pending_s: float = 30.0,
+        retry_s: float = 1.0,
+        flush_delay_s: float = 0.05,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.node = node
+        self.metrics = metrics
+        self.horizon_ms = int(horizon_s * 1000)
+        self.pending_ms = int(pending_s * 1000)
+        self.retry_s = retry_s
+        self.flush_delay_s = flush_delay_s
+        self._down_until = 0.0
+        self._up = True
+        self._heard: dict[str, float] = {}
+        self._flush: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        metrics.shared_up.set(1)
+
+    # ------------------------------------------------------------------------------ keys
+
+    def _key(self, device_id: str, what: str) -> str:
+        return f"{self.prefix}{{{device_id}}}:{what}"
+
+    def message_key(self, device_id: str, digest: bytes) -> str:
+        return self._key(device_id, "m:" + digest.hex())
+
+    # ---------------------------------------------------------------------------- health
+
+    @property
+    def available(self) -> bool:
+        """Whether Redis is to be tried now (not within ``retry_s`` of a failure)."""
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, op: str, exc: BaseException) -> None:
+        self.metrics.shared_errors.labels(op).inc()
+        self._down_until = time.monotonic() + self.retry_s
+        if self._up:
+            self._up = False
+            self.metrics.shared_up.set(0)
+            log.warning("shared_state_unavailable", op=op, error=repr(exc), fallback="local_memory")
+
+    def _ok(self) -> None:
+        if not self._up:
+            self._up = True
+            self.metrics.shared_up.set(1)
+            log.info("shared_state_restored")
+
+    async def _run(self, op: str, pipe: Any) -> list[Any] | None:
+        if not self.available:
+            self.metrics.shared_errors.labels(op).inc()
+            return None
+        try:
+            out = await pipe.execute()
+        except Exception as exc:  # ConnectionError, TimeoutError, a failover in progress (READONLY)
+            self._failed(op, exc)
+            return None
+        self._ok()
+        return list(out)
+
+    # ------------------------------------------------------------------ retransmission memory
+
+    async def claim(self, keys: Sequence[str]) -> list[Claim]:
+        """Claim each message for publishing; Redis down: every one is ``new`` (local memory decides)."""
+        if not keys:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        mine = f"pending:{self.node}"
+        for key in keys:
+            pipe.set(key, mine, nx=True, px=self.pending_ms, get=True)
+        out = await self._run("claim", pipe)
+        if out is None:
+            return ["new"] * len(keys)
+        verdicts: list[Claim] = []
+        for old in out:
+            if old is None:
+                verdicts.append("new")
+            elif old in (b"done", "done"):
+                verdicts.append("done")
+            else:
+                verdicts.append("pending")
+        return verdicts
+
+    def confirm(self, keys: Sequence[str]) -> None:
+        """The broker confirmed these messages: mark them ``done`` (in the background; see the module doc)."""
+        if keys:
+            self._spawn(self._confirm(list(keys)))
+
+    async def _confirm(self, keys: list[str]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, "done", px=self.horizon_ms)
+        await self._run("confirm", pipe)
+
+    async def release(self, keys: Sequence[str]) -> None:
+        """The write failed: give the claims back so a retransmission (to any receiver) publishes."""
+        if not keys:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.eval(_RELEASE, 1, key, f"pending:{self.node}")
+        await self._run("release", pipe)
+
+    # ----------------------------------------------------------------------------- supervision
+
+    def heard(self, device_id: str, at: datetime) -> None:
+        """Note that an account was heard; written to Redis within ``flush_delay_s`` (one call for all)."""
+        ts = at.timestamp()
+        if ts > self._heard.get(device_id, 0.0):
+            self._heard[device_id] = ts
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(self.flush_delay_s, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._flush = None
+        self._spawn(self.flush_heard())
+
+    async def flush_heard(self) -> None:
+        heard, self._heard = self._heard, {}
+        if not heard:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for device_id, ts in heard.items():
+            pipe.eval(_MAX_SET, 1, self._key(device_id, "last"), repr(ts), _LAST_TTL_S)
+        if await self._run("heard", pipe) is None:
+            for device_id, ts in heard.items():  # keep them for the next flush (the newest wins)
+                if ts > self._heard.get(device_id, 0.0):
+                    self._heard[device_id] = ts
+
+    async def snapshot(self, device_ids: Iterable[str]) -> tuple[dict[str, datetime], set[str]] | None:
+        """When each account was last heard by any receiver, and which are marked missed; ``None``
+        when Redis is down (supervise on this receiver's own knowledge)."""
+        ids = list(device_ids)
+        if not ids:
+            return {}, set()
+        pipe = self.redis.pipeline(transaction=False)
+        for device_id in ids:
+            pipe.get(self._key(device_id, "last"))
+            pipe.exists(self._key(device_id, "missed"))
+        out = await self._run("snapshot", pipe)
+        if out is None:
+            return None
+        last = {
+            d: datetime.fromtimestamp(float(v), UTC)
+            for d, v in zip(ids, out[0::2], strict=True)
+            if v is not None
+        }
+        missed = {d for d, n in zip(ids, out[1::2], strict=True) if n}
+        return last, missed
+
+    async def transition(self, device_id: str, state: Literal["missed", "restored"]) -> bool | None:
+        """Take the right to publish a supervision transition: ``True`` ours, ``False`` another receiver's
+        (already published), ``None`` Redis down (publish on local knowledge)."""
+        key = self._key(device_id, "missed")
+        pipe = self.redis.pipeline(transaction=False)
+        if state == "missed":
+            pipe.set(key, self.node, nx=True, ex=_LAST_TTL_S * 7)
+        else:
+            pipe.delete(key)
+        out = await self._run("supervision", pipe)
+        if out is None:
+            return None
+        return bool(out[0])
+
+    async def undo(self, device_id: str, state: Literal["missed", "restored"]) -> None:
+        """The transition's publish failed: put the shared state back so it is tried again."""
+        key = self._key(device_id, "missed")
+        pipe = self.redis.pipeline(transaction=False)
+        if state == "missed":
+            pipe.eval(_RELEASE, 1, key, self.node)
+        else:
+            pipe.set(key, self.node, ex=_LAST_TTL_S * 7)
+        await self._run("supervision", pipe)
+
+    # -------------------------------------------------------------------------------- lifecycle
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Write what is pending (bounded by the client's timeout), then close the client."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        await self.flush_heard()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
+        await self.redis.aclose()

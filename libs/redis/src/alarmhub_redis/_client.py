@@ -22,9 +22,12 @@ __all__ = ["RedisAddress", "connect_redis", "redis_address"]
 class _RedisSettings(Protocol):
     """The fields of ``alarmhub_runtime.BaseServiceSettings`` that address Redis."""
 
-    redis_url: str
-    redis_sentinel_master: str
-    redis_tls_ca_file: str | None
+    @property
+    def redis_url(self) -> str: ...
+    @property
+    def redis_sentinel_master(self) -> str: ...
+    @property
+    def redis_tls_ca_file(self) -> str | None: ...
 
     def redis_sentinel_addresses(self) -> tuple[tuple[str, int], ...]: ...
 

@@ -239,7 +239,7 @@ class Dc09Receiver:
         error: PublishError | None = None
         try:
             if self.shared is not None:
-                claimed = await self._claim([o for outcomes, _ in batch for o in outcomes])
+                claimed = await self.shared.claim_outcomes([o for outcomes, _ in batch for o in outcomes])
             values = self._items([o for outcomes, _ in batch for o in outcomes])
             if values:
                 await self.producer.send_raw_many(values)
@@ -254,29 +254,6 @@ class Dc09Receiver:
             else:
                 await self.shared.release(claimed)
         self._notify(batch, error)
-
-    async def _claim(self, outcomes: list[Outcome]) -> list[str]:
-        """Ask the shared memory which messages are still to publish; a message another receiver
-        published already becomes a retransmission (ACK only), one it is publishing now is held (no
-        reply). Returns the keys claimed by this receiver."""
-        assert self.shared is not None
-        keyed = [
-            (o, self.shared.message_key(o.message.device_id(), o.dedup_key))
-            for o in outcomes
-            if o.dedup_key is not None and o.message is not None
-        ]
-        verdicts = await self.shared.claim([k for _, k in keyed])
-        claimed: list[str] = []
-        for (o, key), verdict in zip(keyed, verdicts, strict=True):
-            if verdict == "new":
-                claimed.append(key)
-                continue
-            o.events = []
-            if verdict == "done":
-                o.duplicate, o.reason, o.dedup_key = True, "retransmission", None
-            else:
-                o.held, o.reason = True, "held_elsewhere"
-        return claimed
 
     @staticmethod
     def _notify(batch: list[_Waiting], error: PublishError | None) -> None:

@@ -39,6 +39,7 @@ from typing import Any, Literal
 from alarmhub_runtime import get_logger
 
 from .metrics import ContactIdMetrics
+from .session import Outcome
 
 __all__ = ["Claim", "SharedState"]
 
@@ -158,6 +159,28 @@ class SharedState:
             else:
                 verdicts.append("pending")
         return verdicts
+
+    async def claim_outcomes(self, outcomes: Sequence[Outcome]) -> list[str]:
+        """Claim the messages of ``outcomes`` (the session's decisions, before the broker write): one
+        another receiver published already becomes a retransmission (ACK only, nothing published), one
+        it is publishing now is held (no reply). Returns the keys this receiver claimed."""
+        keyed = [
+            (o, self.message_key(o.message.device_id(), o.dedup_key))
+            for o in outcomes
+            if o.dedup_key is not None and o.message is not None
+        ]
+        verdicts = await self.claim([k for _, k in keyed])
+        claimed: list[str] = []
+        for (o, key), verdict in zip(keyed, verdicts, strict=True):
+            if verdict == "new":
+                claimed.append(key)
+                continue
+            o.events = []
+            if verdict == "done":
+                o.duplicate, o.reason, o.dedup_key = True, "retransmission", None
+            else:
+                o.held, o.reason = True, "held_elsewhere"
+        return claimed
 
     def confirm(self, keys: Sequence[str]) -> None:
         """The broker confirmed these messages: mark them ``done`` (in the background; see the module doc)."""

@@ -73,7 +73,7 @@ class ContactIdApp:
                 pending_s=settings.pending_s,
             )
         #: misses this receiver published while the shared state was down (its recovery is ours too)
-        self._local_missed: set[str] = set()
+        self._local_missed: dict[str, datetime] = {}
         self.registry = AccountRegistry(settings.database_url) if settings.dc09_registry else None
         self.receiver = Dc09Receiver(
             self.session,
@@ -192,13 +192,13 @@ class ContactIdApp:
             await shared.flush_heard()
             snap = await shared.snapshot(self.supervisor.supervised)
             if snap is not None:
-                self.supervisor.merge(snap[0], snap[1] | self._local_missed)
+                self.supervisor.merge(snap[0], {**self._local_missed, **snap[1]})
         transitions = self.supervisor.check(now or utcnow())
         if not transitions:
             return 0
         ours = []
         for t in transitions:
-            took = await shared.transition(t.device_id, t.state) if shared is not None else None
+            took = await shared.transition(t.device_id, t.state, t.at) if shared is not None else None
             if took is False and not (t.state == "restored" and t.device_id in self._local_missed):
                 continue  # another receiver published it
             ours.append((t, took))
@@ -216,13 +216,13 @@ class ContactIdApp:
             self.supervisor.commit([_reverse(t) for t, _ in ours])
             for t, took in ours:
                 if shared is not None and took:
-                    await shared.undo(t.device_id, t.state)
+                    await shared.undo(t.device_id, t.state, t.at)
             return 0
         for t, took in ours:
             if t.state == "missed" and took is None:
-                self._local_missed.add(t.device_id)
+                self._local_missed[t.device_id] = t.at
             elif t.state == "restored":
-                self._local_missed.discard(t.device_id)
+                self._local_missed.pop(t.device_id, None)
         transitions = [t for t, _ in ours]
         for t in transitions:
             if t.state == "missed":

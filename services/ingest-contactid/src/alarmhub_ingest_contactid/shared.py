@@ -11,7 +11,7 @@ slots (each command below names a single key; pipelines are not transactions):
                                                  ``done`` for the replay horizon
 ``<prefix>{L<line>#<acct>}:last``                when the account was last heard (epoch seconds, max of
                                                  every receiver's; refreshed for a day)
-``<prefix>{L<line>#<acct>}:missed``              the account's supervision miss was published (by whom)
+``<prefix>{L<line>#<acct>}:missed``              the account's supervision miss was published: when, by whom
 =============================================  ==========================================================
 
 The order of a message: *claim* (``SET NX GET``: nobody had it → publish; ``done`` → a retransmission,
@@ -228,16 +228,18 @@ class SharedState:
                 if ts > self._heard.get(device_id, 0.0):
                     self._heard[device_id] = ts
 
-    async def snapshot(self, device_ids: Iterable[str]) -> tuple[dict[str, datetime], set[str]] | None:
+    async def snapshot(
+        self, device_ids: Iterable[str]
+    ) -> tuple[dict[str, datetime], dict[str, datetime]] | None:
         """When each account was last heard by any receiver, and which are marked missed; ``None``
         when Redis is down (supervise on this receiver's own knowledge)."""
         ids = list(device_ids)
         if not ids:
-            return {}, set()
+            return {}, {}
         pipe = self.redis.pipeline(transaction=False)
         for device_id in ids:
             pipe.get(self._key(device_id, "last"))
-            pipe.exists(self._key(device_id, "missed"))
+            pipe.get(self._key(device_id, "missed"))
         out = await self._run("snapshot", pipe)
         if out is None:
             return None
@@ -246,16 +248,22 @@ class SharedState:
             for d, v in zip(ids, out[0::2], strict=True)
             if v is not None
         }
-        missed = {d for d, n in zip(ids, out[1::2], strict=True) if n}
+        missed = {
+            d: datetime.fromtimestamp(float(_text(v).split("|", 1)[0]), UTC)
+            for d, v in zip(ids, out[1::2], strict=True)
+            if v is not None
+        }
         return last, missed
 
-    async def transition(self, device_id: str, state: Literal["missed", "restored"]) -> bool | None:
+    async def transition(
+        self, device_id: str, state: Literal["missed", "restored"], at: datetime
+    ) -> bool | None:
         """Take the right to publish a supervision transition: ``True`` ours, ``False`` another receiver's
         (already published), ``None`` Redis down (publish on local knowledge)."""
         key = self._key(device_id, "missed")
         pipe = self.redis.pipeline(transaction=False)
         if state == "missed":
-            pipe.set(key, self.node, nx=True, ex=_LAST_TTL_S * 7)
+            pipe.set(key, self._mark(at), nx=True, ex=_LAST_TTL_S * 7)
         else:
             pipe.delete(key)
         out = await self._run("supervision", pipe)
@@ -263,14 +271,17 @@ class SharedState:
             return None
         return bool(out[0])
 
-    async def undo(self, device_id: str, state: Literal["missed", "restored"]) -> None:
+    def _mark(self, at: datetime) -> str:
+        return f"{at.timestamp()!r}|{self.node}"
+
+    async def undo(self, device_id: str, state: Literal["missed", "restored"], at: datetime) -> None:
         """The transition's publish failed: put the shared state back so it is tried again."""
         key = self._key(device_id, "missed")
         pipe = self.redis.pipeline(transaction=False)
         if state == "missed":
-            pipe.eval(_RELEASE, 1, key, self.node)
+            pipe.eval(_RELEASE, 1, key, self._mark(at))
         else:
-            pipe.set(key, self.node, ex=_LAST_TTL_S * 7)
+            pipe.set(key, self._mark(at), ex=_LAST_TTL_S * 7)
         await self._run("supervision", pipe)
 
     # -------------------------------------------------------------------------------- lifecycle
@@ -289,3 +300,7 @@ class SharedState:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
         await self.redis.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -102,11 +102,12 @@ class Supervisor:
     def supervised(self) -> list[str]:
         return list(self._accounts)
 
-    def merge(self, last: Mapping[str, datetime], missed: set[str]) -> None:
-        """Take in what the other receivers heard (newest wins) and which misses are published (shared)."""
+    def merge(self, last: Mapping[str, datetime], missed: Mapping[str, datetime]) -> None:
+        """Take in what the other receivers heard (newest wins) and which misses are published, and when
+        (shared): the published misses replace this receiver's own view."""
         for device_id, at in last.items():
             self.seen(device_id, at)
-        self._missed = {d for d in missed if d in self._accounts}
+        self._missed = {d: at for d, at in missed.items() if d in self._accounts}
 
     def seen(self, device_id: str, now: datetime) -> None:
         prev = self._last.get(device_id)

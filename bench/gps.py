@@ -441,7 +441,7 @@ def _tracker_run(args: argparse.Namespace, port: int, cpu_s: Any, broker: int | 
     b0 = sum(bps.cpu_times()[:2]) if bps else 0.0
     c0, t0 = cpu_s(), time.monotonic()
     go.set()
-    outs = [out.get(timeout=args.duration + args.timeout + 300) for _ in procs]
+    outs = [out.get(timeout=args.duration + args.timeout + 90) for _ in procs]
     elapsed = time.monotonic() - t0
     cpu = cpu_s() - c0
     b1 = sum(bps.cpu_times()[:2]) if bps else 0.0

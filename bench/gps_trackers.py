@@ -102,6 +102,9 @@ async def _report(
             await asyncio.sleep(due - now)
         if loop.time() >= end or t.transport is None:
             return
+        if t.closed or t.transport.is_closing():  # closed by the target, connection_lost not yet run
+            st["closed"] += 1
+            return
         body = jt808.location_body(
             lat=22.5 + (i % 500) * 1e-3,
             lon=114.0 + proc * 1e-2,
@@ -134,6 +137,7 @@ async def _report(
             missed = int((now - due) / interval) + 1
             st["missed_slots"] += missed
             due += missed * interval
+    st["closed"] += 1  # the target closed this terminal between two frames
 
 
 def load_process(

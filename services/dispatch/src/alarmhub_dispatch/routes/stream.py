@@ -11,13 +11,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from ..auth import Principal
+from ..auth import Principal, hash_token
 from ..service import Dispatcher
-from .deps import D, Who
+from .deps import D, Who, bearer_token
 
-__all__ = ["KEEPALIVE_S", "router"]
+__all__ = ["KEEPALIVE_S", "TOKEN_RECHECK_S", "router"]
 
 KEEPALIVE_S = 15.0
+#: how often an open stream checks that its token is still valid: a revoked or expired token's stream
+#: ends within this (docs/security.md)
+TOKEN_RECHECK_S = 5.0
 
 router = APIRouter()
 
@@ -39,13 +42,25 @@ def _chunk(d: Dispatcher, msgs: list[dict[str, Any] | None]) -> list[str]:
 
 async def _events(d: Dispatcher, who: Principal, request: Request) -> AsyncIterator[str]:
     d.metrics.stream_clients.inc()
+    token_sha = hash_token(bearer_token(request) or "")
+    recheck_at = time.monotonic() + TOKEN_RECHECK_S
+    keepalive_at = time.monotonic() + KEEPALIVE_S
     try:
         async with d.hub.subscribe(who) as q:
             yield f"event: hello\ndata: {json.dumps({'user': who.user, 'unit': who.unit})}\n\n"
             while True:
+                now = time.monotonic()
+                if now >= recheck_at:
+                    recheck_at = now + TOKEN_RECHECK_S
+                    if await d.store.get_token(token_sha) is None:  # revoked or expired since
+                        yield 'event: closed\ndata: {"reason": "token revoked or expired"}\n\n'
+                        return
                 try:
-                    msg = await asyncio.wait_for(q.get(), KEEPALIVE_S)
+                    msg = await asyncio.wait_for(q.get(), max(0.01, min(recheck_at, keepalive_at) - now))
                 except TimeoutError:
+                    if time.monotonic() < keepalive_at:
+                        continue
+                    keepalive_at = time.monotonic() + KEEPALIVE_S
                     if await request.is_disconnected():
                         return
                     yield ": keepalive\n\n"

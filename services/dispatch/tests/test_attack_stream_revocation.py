@@ -21,7 +21,9 @@ async def test_a_revoked_tokens_stream_closes(dispatch: tuple[DispatchApp, str])
     assert d is not None
     station = d.router.route(114.0550, 22.5410).station
     base = f"http://127.0.0.1:{app.http_port}"
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {admin}"}, timeout=10) as c:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {admin}"}, timeout=10
+    ) as c:
         r = await c.post("/api/v1/tokens", json={"user": "desk-7", "role": "dispatcher", "unit": station})
         assert r.status_code == 201
         token = r.json()["token"]

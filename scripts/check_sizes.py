@@ -49,9 +49,6 @@ FUNCTIONS: dict[str, str] = {
     "services/dispatch/src/alarmhub_dispatch/lifecycle.py::apply_triaged": (
         "the incident state machine's decision rules in order; a table next"
     ),
-    "services/dispatch/src/alarmhub_dispatch/app.py::DispatchApp.start": (
-        "the start order in one place; the shared service entry point will take the consumers' setup"
-    ),
     "services/ingest-contactid/src/alarmhub_ingest_contactid/session.py::Dc09Session._events": (
         "the DC-09 event rules with their reply table; split by message kind next"
     ),
@@ -59,7 +56,7 @@ FUNCTIONS: dict[str, str] = {
         "the poison-record isolation (bisect, dead-letter, retry) as one procedure (issue #13)"
     ),
     "services/ingest-gps/src/alarmhub_ingest_gps/app.py::GpsApp.__init__": (
-        "the gateway's wiring; the shared service entry point will take the servers' setup"
+        "the gateway's wiring (three tracker servers, JT/T 809, commands, registries) in one constructor; split next"
     ),
     "services/ingest-camera/src/alarmhub_ingest_camera/sip.py::SipServer.handle": (
         "the SIP request dispatch of the GB/T 28181 source; per-method handlers next"

@@ -191,6 +191,30 @@ class DispatchApp:
         if s.migrate:
             await migrate(s.database_url)
         await self.store.start()
+        tree, router = await self._load_jurisdictions()
+        await self._dev_token(tree)
+        await self.producer.start()
+        self.dispatcher = Dispatcher(self.store, tree, router, self.producer, self.metrics, self.policy)
+        self.dispatcher.commands = self.vehicle_commands
+        self.dispatcher.login_ttl_s = s.login_ttl_s
+        self.dispatcher.trusted_proxies = TrustedProxies(s.trusted_proxies)
+        self.owners = OwnerNotifier(
+            self.dispatcher,
+            hook_url=s.owner_hook_url,
+            transport=self._owner_transport,
+            track_interval_s=s.owner_track_interval_s,
+        )
+        feeds = self._build_consumers()
+        self.tracks = TrackStore(self.dispatcher)
+        await self.tracks.ensure_partitions(self.dispatcher.clock())
+        await asyncio.gather(*(f.start() for f in feeds), self._build_route_grid(router))
+        await self._start_http()
+        self._timer_task = asyncio.create_task(self._timers(), name="dispatch:timers")
+        self._webhook_task = asyncio.create_task(self._webhooks(), name="dispatch:webhooks")
+
+    async def _load_jurisdictions(self) -> tuple[UnitTree, Router]:
+        """The unit tree from PostgreSQL (the demo geography first when the table is empty) and its router."""
+        s = self.settings
         if s.load_demo_geography and await self.store.station_areas() == 0:
             t0 = time.monotonic()
             n = await self.store.insert_units(demo_units(s.demo_seed, s.demo_stations))
@@ -208,18 +232,12 @@ class DispatchApp:
             grid_cell_m=None,
         )
         log.info("jurisdictions_loaded", units=len(tree.nodes), stations=len(router.stations))
-        await self._dev_token(tree)
-        await self.producer.start()
-        self.dispatcher = Dispatcher(self.store, tree, router, self.producer, self.metrics, self.policy)
-        self.dispatcher.commands = self.vehicle_commands
-        self.dispatcher.login_ttl_s = s.login_ttl_s
-        self.dispatcher.trusted_proxies = TrustedProxies(s.trusted_proxies)
-        self.owners = OwnerNotifier(
-            self.dispatcher,
-            hook_url=s.owner_hook_url,
-            transport=self._owner_transport,
-            track_interval_s=s.owner_track_interval_s,
-        )
+        return tree, router
+
+    def _build_consumers(self) -> list[ConsumerPipeline | TopicTail]:
+        """The three consumer groups and the group-less tail of ``incidents.events`` (started together)."""
+        s = self.settings
+        assert self.dispatcher is not None
         self.consumer = ConsumerPipeline.from_settings(
             s,
             topics=[ALARMS_TRIAGED],
@@ -230,8 +248,6 @@ class DispatchApp:
             client_id="dispatch",
             max_records=s.max_records,
         )
-        self.tracks = TrackStore(self.dispatcher)
-        await self.tracks.ensure_partitions(self.dispatcher.clock())
         self.gps_consumer = ConsumerPipeline.from_settings(
             s,
             group_suffix="-tracks",
@@ -267,13 +283,11 @@ class DispatchApp:
             topic_prefix=s.topic_prefix,
             client_id="dispatch-stream",
         )
-        await asyncio.gather(
-            self.consumer.start(),
-            self.gps_consumer.start(),
-            self.devices_consumer.start(),
-            self.stream_feed.start(),
-            self._build_route_grid(router),
-        )
+        return [self.consumer, self.gps_consumer, self.devices_consumer, self.stream_feed]
+
+    async def _start_http(self) -> None:
+        """The API server; returns once it listens (raises if it stopped at start)."""
+        s = self.settings
         config = uvicorn.Config(
             self._build_http(),
             host=s.http_host,
@@ -293,8 +307,6 @@ class DispatchApp:
             self._server_task.result()
             raise RuntimeError("HTTP server stopped at start")
         log.info("http_started", port=self.http_port, host=s.http_host)
-        self._timer_task = asyncio.create_task(self._timers(), name="dispatch:timers")
-        self._webhook_task = asyncio.create_task(self._webhooks(), name="dispatch:webhooks")
 
     async def _build_route_grid(self, router: Router) -> None:
         """The router's lookup grid, off the event loop; lookups before it is in place take the exact path."""

@@ -173,7 +173,7 @@ async def test_a_key_a_platform_and_a_vehicle_work_within_a_second_of_their_api_
 
         # -- JT/T 809: a new lower platform
         password = uuid.uuid4().hex[:8]
-        assert await _jt809_login(gps.ports["jt809"], user, password, centre) == p.LOGIN_UNKNOWN_USER
+        assert await _jt809_login(gps.ports["jt809"], user, password, centre) == p.LOGIN_OTHER
         r = await api.post(
             "/api/v1/registry/platforms",
             json={

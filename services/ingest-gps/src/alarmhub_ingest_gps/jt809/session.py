@@ -4,9 +4,13 @@
 to answer and whether to open the slave link or close; it never touches a socket. Rules:
 
 - the first accepted message must be 0x1001; anything before it is dropped (and dead-lettered);
-- login is checked against the platform registry: unknown user → 0x03, wrong password → 0x04,
-  GNSS centre id differing from the registry → 0x02, peer IP outside ``allowed.ips`` → 0x01;
-  a refused login is answered and the link closed;
+- login is checked against the platform registry, the cheap checks first — the user exists, the peer
+  IP is inside ``allowed.ips``, the GNSS centre id is the registry's, the platform is enabled — and the
+  password last; every refusal is answered with the one code 0x06 (the reason is only in our log and
+  metrics: a stranger learns neither which user ids exist nor whether a password was right) and the
+  link closed (docs/security.md);
+- the slave link goes to the peer's own address: a login naming another down-link IP gets its slave
+  link at the peer's address and port named (never at a third party's);
 - 0x1005 → 0x1006, 0x1003 → 0x1004 and close;
 - 0x1202 → a live ``GpsFix`` plus alarm edges from the position's alarm word, as the device path does;
   0x1203 → ``GpsFix`` with ``attributes.backfill = true`` and ``attributes.live = false`` and no alarms;
@@ -192,7 +196,7 @@ class Jt809LinkSession(PositionDecoder):
             known = self.directory.by_center.get(center)
             cipher = known.cipher if (encrypted and known) else None
             if encrypted and cipher is None:
-                self._refuse(p.LOGIN_UNKNOWN_USER, center, out)
+                self._refuse(p.LOGIN_OTHER, center, out)
                 raise FrameError("encrypted login from an unknown GNSS centre")
             frame = p.decode_frame(payload, edition=self.edition, cipher=cipher)
             self._login(frame, now, out)
@@ -230,32 +234,35 @@ class Jt809LinkSession(PositionDecoder):
         login = p.decode_login(frame.body, self.edition or p.Edition.V2011)
         center = frame.header.gnss_center_id
         rec = self.directory.by_user.get(login.user_id)
-        if rec is None:
-            self._refuse(p.LOGIN_UNKNOWN_USER, center, out)
-            log.warning("jt809_login_refused", user_id=login.user_id, reason="unknown", peer=self.peer)
-            return
-        if not verify_password(rec.password, login.password):
-            self._refuse(p.LOGIN_BAD_PASSWORD, center, out)
-            log.warning("jt809_login_refused", user_id=login.user_id, reason="password", peer=self.peer)
-            return
-        if rec.gnss_center_id != center:
-            self._refuse(p.LOGIN_BAD_ACCESS_CODE, center, out)
-            log.warning("jt809_login_refused", user_id=login.user_id, reason="access_code", peer=self.peer)
-            return
-        if rec.allowed_ips and not ip_allowed(self.peer, rec.allowed_ips):
-            self._refuse(p.LOGIN_BAD_IP, center, out)
-            log.warning("jt809_login_refused", user_id=login.user_id, reason="ip", peer=self.peer)
-            return
-        if rec.disabled:
+        reason = (
+            "unknown"
+            if rec is None
+            else "ip"
+            if rec.allowed_ips and not ip_allowed(self.peer, rec.allowed_ips)
+            else "access_code"
+            if rec.gnss_center_id != center
+            else "disabled"
+            if rec.disabled
+            else "password"
+            if not verify_password(rec.password, login.password)
+            else None
+        )
+        if reason is not None or rec is None:
             self._refuse(p.LOGIN_OTHER, center, out)
-            log.warning("jt809_login_refused", user_id=login.user_id, reason="disabled", peer=self.peer)
+            log.warning("jt809_login_refused", user_id=login.user_id, reason=reason, peer=self.peer)
             return
         self.platform = rec
         code = self._verify() & 0xFFFFFFFF
         out.login_result = p.LOGIN_OK
         out.replies.append(self.frame(p.UP_CONNECT_RSP, p.login_reply_body(p.LOGIN_OK, code)))
         if login.down_link_ip and 0 < login.down_link_port:
-            out.slave = SlaveTarget(login.down_link_ip, login.down_link_port, code)
+            host = _peer_host(self.peer) or login.down_link_ip
+            if host != login.down_link_ip:
+                # only the peer's own address: the slave link must not be aimed at a third party
+                log.warning(
+                    "jt809_slave_address_replaced", named=login.down_link_ip, used=host, user_id=login.user_id
+                )
+            out.slave = SlaveTarget(host, login.down_link_port, code)
         self._link_status(
             DeviceStatusKind.ONLINE, now, out, down_link=f"{login.down_link_ip}:{login.down_link_port}"
         )
@@ -365,3 +372,11 @@ class Jt809LinkSession(PositionDecoder):
                     "data": vm.data.hex()[:512],
                 }
             )
+
+
+def _peer_host(peer: str | None) -> str | None:
+    """``"1.2.3.4:5678"`` / ``"[::1]:5678"`` → the host part."""
+    if not peer:
+        return None
+    host = peer.rsplit(":", 1)[0] if peer.count(":") == 1 or peer.startswith("[") else peer
+    return host.strip("[]")

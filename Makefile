@@ -7,7 +7,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test install proto lint typecheck clean bench k8s conformance
+.PHONY: run test install proto lint typecheck clean bench k8s conformance drills backup-drill
 
 # Install: uv into a private tool venv, then the locked workspace into .venv; Debian packages the
 # tests need (chromium, fonts, sip-tester, prometheus) through scripts/install-system.sh.
@@ -25,6 +25,15 @@ test: install lint typecheck
 	bash scripts/install-system.sh
 	$(VENV)/bin/alarmhub-proto --check
 	$(VENV)/bin/pytest
+
+# Drills: long disaster-recovery exercises, run by CI after `make test` (docs/operations.md lists them).
+drills: backup-drill
+
+# pgBackRest full backup, crash, point-in-time and end-of-archive restores on a private PostgreSQL 15
+# cluster of its own (never the shared server); prints the measured RPO/RTO.
+backup-drill: install
+	bash scripts/install-system.sh
+	$(VENV)/bin/python scripts/backup_drill.py
 
 # Benchmarks: what they need beyond the tests (PostGIS for bench/routing.py's baseline); run the scripts
 # under bench/ afterwards (docs/capacity.md lists them with their figures).

@@ -75,8 +75,9 @@ class GpsApp(Sink):
         collector = registry
         metrics = GpsMetrics(registry)
         if producer is None:
+            # many concurrent writes (a batch per event-loop iteration): records join the open batches
             producer = DurableProducer.from_settings(
-                settings, metrics=KafkaMetrics(registry), client_id="ingest-gps"
+                settings, metrics=KafkaMetrics(registry), client_id="ingest-gps", batch_api=False
             )
         self.settings = settings
         self.producer = producer

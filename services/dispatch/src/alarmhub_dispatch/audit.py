@@ -123,17 +123,17 @@ class AuditMiddleware:
         receive: Callable[[], Awaitable[Message]],
         send: Callable[[Message], Awaitable[None]],
     ) -> None:
-        kind = (
-            audited_kind(scope.get("method", ""), scope.get("path", "")) if scope["type"] == "http" else None
-        )
-        if kind is None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        kind = audited_kind(scope.get("method", ""), scope.get("path", ""))
 
         async def send_audited(message: Message) -> None:
             if message["type"] == "http.response.start":
                 who = (scope.get("state") or {}).get("principal")
-                if isinstance(who, Principal):
+                if message["status"] in (401, 403) and not (kind is not None and isinstance(who, Principal)):
+                    await self._denied(scope, who if isinstance(who, Principal) else None, message["status"])
+                elif kind is not None and isinstance(who, Principal):
                     query = scope.get("query_string", b"").decode("latin-1")
                     detail = {"query": _redact(query)} if query else {}
                     client = scope.get("client")
@@ -149,6 +149,32 @@ class AuditMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_audited)
+
+    async def _denied(self, scope: Scope, who: Principal | None, status: int) -> None:
+        await _write_denied(self.writer, scope, who, status)
+
+
+def _is_login(path: str) -> bool:
+    return path.rstrip("/").endswith(("/api/v1/login",))
+
+
+async def _write_denied(writer: AuditWriter, scope: Scope, who: Principal | None, status: int) -> None:
+    """A refused call (no or a bad token: 401; a token without the right: 403) — who tried what, from
+    where. The login route records its own failures (``login_failed``)."""
+    path = scope.get("path", "")
+    if _is_login(path):
+        return
+    client = scope.get("client")
+    query = scope.get("query_string", b"").decode("latin-1")
+    await writer.write(
+        "denied",
+        who,
+        method=scope.get("method"),
+        path=path,
+        status=status,
+        address=client[0] if client else None,
+        detail={"query": _redact(query)} if query else {},
+    )
 
 
 def _redact(query: str) -> str:

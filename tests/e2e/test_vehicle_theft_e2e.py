@@ -170,7 +170,13 @@ async def test_vehicle_theft_end_to_end(
         for n, phone in enumerate((STOLEN, OWNERS, JITTER, SOS)):
             r = await c.post(
                 "/registry/vehicles",
-                json={"device_id": phone, "protocol": "jt808", "plate": f"粤B2000{n}", "plate_colour": 1},
+                json={
+                    "device_id": phone,
+                    "protocol": "jt808",
+                    "plate": f"粤B2000{n}",
+                    "plate_colour": 1,
+                    "owner": "owner-li",
+                },
             )
             assert r.status_code == 201, r.text
         r = await c.post(

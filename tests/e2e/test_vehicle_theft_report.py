@@ -64,7 +64,7 @@ async def test_owner_theft_report_opens_an_incident_and_starts_tracking(
                 "protocol": "jt808",
                 "plate": "粤B12345",
                 "plate_colour": 1,
-                "owner": "张三",
+                "owner": "owner-zhangsan",
             },
         )
         assert r.status_code == 201, r.text

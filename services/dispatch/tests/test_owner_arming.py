@@ -25,7 +25,8 @@ async def test_owner_arms_and_disarms_own_vehicle_only(stack: Any, dispatch: tup
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
             for dev in (mine, other):
                 r = await c.post(
-                    "/registry/vehicles", json={"device_id": dev, "protocol": "jt808", "plate": "粤B1"}
+                    "/registry/vehicles",
+                    json={"device_id": dev, "protocol": "jt808", "plate": "粤B1", "owner": user},
                 )
                 assert r.status_code == 201, r.text
             r = await c.post(

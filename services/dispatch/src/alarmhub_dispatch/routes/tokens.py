@@ -41,11 +41,18 @@ async def _token_unit(d: Dispatcher, who: Principal, req: TokenRequest) -> str |
             raise HTTPException(
                 422, "a vehicle_owner token names 1 to 20 registered vehicles in scope.vehicles"
             )
-        known = await d.store.registry.known_vehicles(vehicles)
+        known = await d.store.registry.vehicle_owners(vehicles)
         if len(known) != len(vehicles):
-            raise HTTPException(422, "unknown vehicle: " + ", ".join(sorted(set(vehicles) - known)))
+            raise HTTPException(422, "unknown vehicle: " + ", ".join(sorted(set(vehicles) - set(known))))
         if who.unit is None:
             raise HTTPException(403, "units only")
+        for device, (owner, unit) in sorted(known.items()):
+            # the owner's papers are checked at the responsible station: only its supervisors (or those
+            # above it) mint, and only for vehicles registered to the person the token is for
+            if owner != req.user:
+                raise HTTPException(403, f"vehicle {device} is not registered to {req.user}")
+            if not (d.tree.is_root(who.unit) or (unit is not None and manages(d.tree, who.unit, unit))):
+                raise HTTPException(403, f"vehicle {device} is not in your unit's care")
         return None
     if not req.unit or req.unit not in d.tree:
         raise HTTPException(422, "unknown unit")

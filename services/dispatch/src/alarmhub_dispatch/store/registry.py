@@ -111,6 +111,13 @@ class RegistryStore(TableStore):
         )
         return {r["device_id"] for r in rows}
 
+    async def vehicle_owners(self, device_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        """device id → (owner, responsible unit) of the registered ones among ``device_ids``."""
+        rows = await self.p.fetch(
+            "SELECT device_id, owner, unit FROM vehicles WHERE device_id = ANY($1::text[])", list(device_ids)
+        )
+        return {r["device_id"]: (r["owner"], r["unit"]) for r in rows}
+
     async def vehicle(self, device_id: str) -> asyncpg.Record | None:
         return await self.p.fetchrow(
             "SELECT device_id, protocol, plate FROM vehicles WHERE device_id=$1", device_id

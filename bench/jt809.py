@@ -128,6 +128,7 @@ async def _bench(
         client_id="bench-jt809",
         topic_prefix=prefix,
         service="bench",
+        batch_threshold=int(os.environ.get("BENCH_JT809_BATCH_THRESHOLD", "1000")),  # ingest-gps's
     )
     await producer.start()
 

@@ -72,7 +72,7 @@ class DurableProducer:
         request_timeout_ms: int = 10_000,
         linger_ms: int = 2,
         enable_idempotence: bool = False,
-        batch_api: bool = True,
+        batch_threshold: int | None = None,
     ) -> None:
         # Idempotence is off by default because the dev broker (Tansu) does not implement it; production
         # turns it on through configuration. acks=all is what makes a write durable on a real cluster
@@ -92,12 +92,13 @@ class DurableProducer:
             retry_backoff_ms=200,
         )
         self._producer: AIOKafkaProducer | None = None
-        # False: every record through send(), which appends to the partition's open batch. The batch API
-        # makes a batch of its own per call and waits for the partition's open one to drain; with many
-        # concurrent callers (the GPS gateway writes each event-loop iteration's reads as its own task)
-        # those per-call batches queue one broker round trip each per partition and callers fail with
-        # KafkaTimeoutError (bench/gps.py trackers, docs/capacity.md).
-        self._batch_threshold = self.BATCH_THRESHOLD if batch_api else None
+        # Calls of at least this many records go through the batch API, the others record by record
+        # through send(), which appends to the partition's open batch. The batch API makes batches of its
+        # own per call and waits for the partition's open one to drain; with many concurrent small calls
+        # (the GPS gateway writes each event-loop iteration's reads as its own task) those batches queue a
+        # broker round trip each per partition and callers fail with KafkaTimeoutError (bench/gps.py
+        # trackers, docs/capacity.md) — such a producer sets a high threshold.
+        self._batch_threshold = self.BATCH_THRESHOLD if batch_threshold is None else batch_threshold
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, tuple[float, list[int]]] = {}
         # key → partition per topic, valid for one partition list (murmur2 in Python costs ~5 µs a key)
@@ -109,7 +110,7 @@ class DurableProducer:
 
     @classmethod
     def from_settings(
-        cls, settings: Any, *, metrics: KafkaMetrics, client_id: str, batch_api: bool = True
+        cls, settings: Any, *, metrics: KafkaMetrics, client_id: str, batch_threshold: int | None = None
     ) -> DurableProducer:
         """Build from a service's settings (``alarmhub_runtime.BaseServiceSettings``)."""
         return cls(
@@ -119,7 +120,7 @@ class DurableProducer:
             topic_prefix=settings.topic_prefix,
             service=client_id,
             enable_idempotence=settings.kafka_idempotence,
-            batch_api=batch_api,
+            batch_threshold=batch_threshold,
         )
 
     def topic(self, name: str) -> str:
@@ -183,7 +184,7 @@ class DurableProducer:
         per_topic: dict[str, int] = {}
         prefix = self._prefix
         try:
-            if self._batch_threshold is not None and len(items) >= self._batch_threshold:
+            if len(items) >= self._batch_threshold:
                 futures = await self._send_batched(items, per_topic)
             else:
                 send = self._producer.send

@@ -75,9 +75,10 @@ class GpsApp(Sink):
         collector = registry
         metrics = GpsMetrics(registry)
         if producer is None:
-            # many concurrent writes (a batch per event-loop iteration): records join the open batches
+            # many small concurrent writes (a batch per event-loop iteration) join the open batches; a
+            # JT/T 809 read of thousands of positions still goes through the batch API
             producer = DurableProducer.from_settings(
-                settings, metrics=KafkaMetrics(registry), client_id="ingest-gps", batch_api=False
+                settings, metrics=KafkaMetrics(registry), client_id="ingest-gps", batch_threshold=1000
             )
         self.settings = settings
         self.producer = producer

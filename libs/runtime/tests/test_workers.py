@@ -86,8 +86,35 @@ def test_workers_share_a_port_restart_and_drain(tmp_path: Path) -> None:
         assert refused == 3
     finally:
         if sup.poll() is None:
-            sup.kill()
+            sup.kill()  # the workers follow (PR_SET_PDEATHSIG), as the next test shows
             sup.wait()
+
+
+def test_workers_die_with_a_killed_supervisor(tmp_path: Path) -> None:
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    port = free_port()
+    sup = subprocess.Popen([sys.executable, "-c", SUPERVISOR, str(worker), str(port), "0"])
+    try:
+        pids = {_ask(port)[1] for _ in range(40)}
+    finally:
+        sup.kill()
+        sup.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead: its parent (the killed supervisor) is gone, init reaps it
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
 
 
 def test_available_cpus_honours_the_cgroup_quota(tmp_path: Path) -> None:

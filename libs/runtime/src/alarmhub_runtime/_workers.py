@@ -78,6 +78,16 @@ def worker_index() -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM it when the supervisor dies, even by SIGKILL (Linux
+    ``PR_SET_PDEATHSIG``), so no worker is left holding the port with nobody to restart or stop it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+
+
 @dataclass
 class _Worker:
     index: int
@@ -116,7 +126,7 @@ class WorkerSupervisor:
         return env
 
     def _spawn(self, w: _Worker) -> None:
-        w.proc = subprocess.Popen(list(self.argv), env=self._env(w.index))
+        w.proc = subprocess.Popen(list(self.argv), env=self._env(w.index), preexec_fn=_die_with_parent)
         w.started = time.monotonic()
         log.info("worker_started", worker=w.index, pid=w.proc.pid, restarts=w.restarts)
 

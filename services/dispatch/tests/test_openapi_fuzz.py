@@ -4,8 +4,12 @@ The service runs as its own process on a fresh database (schemathesis creates an
 records, tokens and webhooks at random), so nothing it writes reaches other tests. The requests are sent
 as a supervisor of the city (the widest rights, so the handlers run instead of stopping at 403) and once
 without a token. Bounded: ``EXAMPLES`` generated cases per operation (≈ 40 operations), well under a
-minute (``ALARMHUB_FUZZ_EXAMPLES=50`` for a deeper run). Left out: the SSE stream (it never ends), and the vehicle-command operation, whose 502 is the
-documented answer when ingest-gps is not there (it is not running here).
+minute (``ALARMHUB_FUZZ_EXAMPLES=50`` for a deeper run). Left out: the SSE stream (it never ends); the
+vehicle-command operation, whose 502 is the documented answer when ingest-gps is not there (it is not
+running here); and the theft report, which waits up to its ``wait_s`` (≤ 30 s) for triage to open the
+incident — triage does not run here, so a report on a vehicle the fuzzer registered under the same short
+id (hypothesis favours ids like "0" in both operations) held the request past the client's 10 s timeout,
+and hypothesis then replayed it while shrinking until the test timed out (its own tests cover it).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 
 EXAMPLES = int(os.environ.get("ALARMHUB_FUZZ_EXAMPLES", "4"))  # raise it for a deeper run
 TOKEN = f"fuzz-{uuid.uuid4().hex}"
-SKIP = ("/api/v1/stream", "/vehicle-command")
+SKIP = ("/api/v1/stream", "/vehicle-command", "/theft-report")
 
 
 class _Addr:

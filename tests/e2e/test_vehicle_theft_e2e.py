@@ -222,7 +222,9 @@ async def test_vehicle_theft_end_to_end(
                 await terminals[STOLEN].report(fix, start)
 
             async def incident_of(phone: str, decision: str | None = None) -> dict[str, Any] | None:
-                items = (await c.get("/incidents", params={"limit": 200})).json()["items"]
+                # searched by device: the suite shares one database, and the list's first 200 (open, by
+                # priority) were earlier tests' incidents when this ran late in the full suite
+                items = (await c.get("/incidents", params={"q": phone, "limit": 200})).json()["items"]
                 for x in items:
                     if x["source_device_id"] == phone and (decision is None or x["decision"] == decision):
                         return x  # type: ignore[no-any-return]

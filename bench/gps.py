@@ -61,7 +61,7 @@ async def _auth(
     host: str, port: int, phone: str, local: str
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     from alarmhub_ingest_gps.protocols import jt808
-    from alarmhub_ingest_gps.session import derive_auth_code
+    from alarmhub_ingest_gps.sessions import derive_auth_code
 
     reader, writer = await asyncio.open_connection(host, port, local_addr=(local, 0))
     code = derive_auth_code(SECRET.encode(), phone)

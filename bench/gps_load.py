@@ -89,7 +89,7 @@ async def run(
     host: str, port: int, secret: str, rate: float, connections: int, duration: float, lead_s: float
 ) -> dict[str, Any]:
     from alarmhub_ingest_gps.protocols import jt808
-    from alarmhub_ingest_gps.session import derive_auth_code
+    from alarmhub_ingest_gps.sessions import derive_auth_code
 
     loop = asyncio.get_running_loop()
     sem = asyncio.Semaphore(20)

@@ -64,7 +64,7 @@ def _expire(fut: asyncio.Future[None]) -> None:
 
 async def _login(host: str, port: int, proc: int, i: int, secret: str, timeout: float) -> Terminal:
     from alarmhub_ingest_gps.protocols import jt808
-    from alarmhub_ingest_gps.session import derive_auth_code
+    from alarmhub_ingest_gps.sessions import derive_auth_code
 
     loop = asyncio.get_running_loop()
     local = f"127.0.{proc + 1}.{i % 250 + 1}"

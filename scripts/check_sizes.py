@@ -30,9 +30,6 @@ MODULES: dict[str, str] = {
     "services/ingest-gps/src/alarmhub_ingest_gps/protocols/jt809.py": (
         "one protocol module for both editions (2011/2019) and every sub-business type; split by business type next"
     ),
-    "services/ingest-gps/src/alarmhub_ingest_gps/session.py": (
-        "the three tracker sessions over one base; each protocol's session into its own module next"
-    ),
 }
 
 #: "path::qualified.name" → why the function stays over 80 lines for now

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from alarmhub_events import ALARMS_RAW, SENSOR, AlarmEvent, Sensor, VehicleAttr, VehicleSignal
-from alarmhub_ingest_gps.session import (
+from alarmhub_ingest_gps.sessions import (
     DictDirectory,
     Gt06Session,
     H02Session,

@@ -115,7 +115,7 @@ def main() -> None:
         from alarmhub_ingest_contactid.session import Account, Dc09Session
         from alarmhub_ingest_contactid.session import SessionConfig as Dc09Config
         from alarmhub_ingest_gps.jt809 import Jt809LinkSession, PlatformDirectory, PlatformRecord
-        from alarmhub_ingest_gps.session import Gt06Session, H02Session, Jt808Session, SessionConfig
+        from alarmhub_ingest_gps.sessions import Gt06Session, H02Session, Jt808Session, SessionConfig
     T.update(
         dc09=dc09,
         Dc09Session=Dc09Session,

@@ -23,7 +23,7 @@ import pytest
 from alarmhub_ingest_gps.jt809 import Jt809LinkSession, PlatformDirectory, PlatformRecord
 from alarmhub_ingest_gps.protocols import FrameError, gt06, h02, jt808
 from alarmhub_ingest_gps.protocols import jt809 as p809
-from alarmhub_ingest_gps.session import Gt06Session, H02Session, Jt808Session, SessionConfig
+from alarmhub_ingest_gps.sessions import Gt06Session, H02Session, Jt808Session, SessionConfig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

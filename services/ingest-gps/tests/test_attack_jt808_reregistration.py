@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from alarmhub_ingest_gps.protocols import jt808
-from alarmhub_ingest_gps.session import (
+from alarmhub_ingest_gps.sessions import (
     DictDirectory,
     Jt808Session,
     SessionConfig,

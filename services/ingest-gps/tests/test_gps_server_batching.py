@@ -15,7 +15,7 @@ import pytest
 from alarmhub_ingest_gps.metrics import GpsMetrics
 from alarmhub_ingest_gps.protocols import jt808
 from alarmhub_ingest_gps.server import GpsServer, Session, Sink
-from alarmhub_ingest_gps.session import CommandResult, Jt808Session, Output, SessionConfig, derive_auth_code
+from alarmhub_ingest_gps.sessions import CommandResult, Jt808Session, Output, SessionConfig, derive_auth_code
 from alarmhub_kafka import PublishError
 from prometheus_client import CollectorRegistry
 

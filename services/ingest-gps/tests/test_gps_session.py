@@ -13,7 +13,7 @@ import pytest
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, TELEMETRY_GPS, AlarmEvent, DeviceStatus, GpsFix
 from alarmhub_ingest_gps.protocols import h02, jt808
 from alarmhub_ingest_gps.protocols._common import FrameError, crc_itu
-from alarmhub_ingest_gps.session import (
+from alarmhub_ingest_gps.sessions import (
     Gt06Session,
     H02Session,
     Jt808Session,

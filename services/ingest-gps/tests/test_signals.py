@@ -97,7 +97,7 @@ def test_distance() -> None:
 def test_every_police_relevant_alarm_name_has_a_signal() -> None:
     # a decoder adding an alarm name that becomes a theft/SOS/tamper/geofence/power alarm must say which
     # vehicle signal it is, or triage's vehicle rules never see it
-    from alarmhub_ingest_gps.session import ALARM_KINDS
+    from alarmhub_ingest_gps.sessions import ALARM_KINDS
 
     relevant = {"vehicle_theft", "vehicle_sos", "tamper", "geofence", "power_cut", "vibration"}
     missing = sorted(n for n, k in ALARM_KINDS.items() if k.value in relevant and n not in SIGNALS)

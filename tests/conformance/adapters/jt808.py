@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alarmhub_ingest_gps.protocols import jt808
-from alarmhub_ingest_gps.session import Jt808Session, SessionConfig
+from alarmhub_ingest_gps.sessions import Jt808Session, SessionConfig
 
 _spec = importlib.util.spec_from_file_location("_conformance_gps", Path(__file__).with_name("_gps.py"))
 assert _spec is not None and _spec.loader is not None

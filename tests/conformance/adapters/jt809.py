@@ -20,7 +20,7 @@ from typing import Any
 from alarmhub_ingest_gps.jt809 import WARN_KINDS
 from alarmhub_ingest_gps.protocols import jt809 as p
 from alarmhub_ingest_gps.protocols.jt808 import ALARM_BITS
-from alarmhub_ingest_gps.session import ALARM_KINDS
+from alarmhub_ingest_gps.sessions import ALARM_KINDS
 
 _spec = importlib.util.spec_from_file_location("_conformance_gps", Path(__file__).with_name("_gps.py"))
 assert _spec is not None and _spec.loader is not None

@@ -44,7 +44,7 @@ from .metrics import GpsMetrics
 from .ownership import SessionOwnership
 from .registry import VehicleRegistry
 from .server import ConnectionBudget, GpsServer, Session, Sink
-from .session import CommandResult, Gt06Session, H02Session, Jt808Session, Output, SessionConfig
+from .sessions import CommandResult, Gt06Session, H02Session, Jt808Session, Output, SessionConfig
 
 __all__ = ["GpsApp"]
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from alarmhub_runtime import BaseServiceSettings
 from pydantic import Field, SecretStr, field_validator
 
-from .session import DEV_AUTH_SECRET, UnregisteredPolicy
+from .sessions import DEV_AUTH_SECRET, UnregisteredPolicy
 
 __all__ = ["GpsSettings"]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import asyncpg
 from alarmhub_runtime import get_logger
 
-from .session import RegistryWrite, VehicleInfo
+from .sessions import RegistryWrite, VehicleInfo
 
 __all__ = ["VehicleRegistry"]
 

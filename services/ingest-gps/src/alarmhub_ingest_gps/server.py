@@ -21,7 +21,7 @@ from alarmhub_kafka import PublishError
 from alarmhub_runtime import get_logger, worker_index
 
 from .metrics import GpsMetrics
-from .session import CommandResult, Gt06Session, H02Session, Jt808Session, Output
+from .sessions import CommandResult, Gt06Session, H02Session, Jt808Session, Output
 
 __all__ = ["Connection", "ConnectionBudget", "GpsServer", "Sink"]
 

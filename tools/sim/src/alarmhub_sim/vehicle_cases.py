@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from alarmhub_events import ALARMS_RAW, AlarmEvent
 from alarmhub_ingest_gps.protocols import jt808
-from alarmhub_ingest_gps.session import DictDirectory, Jt808Session, SessionConfig, VehicleInfo
+from alarmhub_ingest_gps.sessions import DictDirectory, Jt808Session, SessionConfig, VehicleInfo
 
 __all__ = ["CASES", "GENUINE", "Fix", "VehicleCase", "build_case", "run_case"]
 

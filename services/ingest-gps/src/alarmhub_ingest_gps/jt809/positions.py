@@ -32,7 +32,7 @@ from alarmhub_geo import gcj02_to_wgs84
 from ..fastfix import RawFix, event_id_bytes, fast_fix
 from ..protocols import jt808
 from ..protocols import jt809 as p
-from ..session import ALARM_KINDS
+from ..sessions import ALARM_KINDS
 from ..signals import signal_of
 from .output import LinkOutput
 from .platforms import PlatformRecord

@@ -30,6 +30,7 @@ from .test_isapi import LIVE_BLOCK
 from .test_onvif import NOTIFY_CELL_MOTION
 
 LOCAL_CAMERA = "44030500001320000177"  # registered at 127.0.0.1, the test's own address
+ALPHA_CAMERA, BRAVO_CAMERA = "44030500001320000178", "44030500001320000179"  # webhook cameras, one each
 ALPHA, BRAVO = "alpha-integrator-secret", "bravo-integrator-secret"
 
 
@@ -42,6 +43,11 @@ async def camera(stack: Any, topic_prefix: str) -> AsyncIterator[CameraApp]:
             "INSERT INTO cameras (id, name, lat, lon, ip, unit) VALUES ($1, 'Local', 22.5, 114.0, '127.0.0.1',"
             " 'T-s1') ON CONFLICT (id) DO UPDATE SET ip = '127.0.0.1'",
             LOCAL_CAMERA,
+        )
+        await conn.executemany(
+            "INSERT INTO cameras (id, name, lat, lon, unit, integrator) VALUES ($1, $1, 22.5, 114.0, 'T-s1', $2)"
+            " ON CONFLICT (id) DO UPDATE SET integrator = $2",
+            [(ALPHA_CAMERA, "alpha"), (BRAVO_CAMERA, "bravo")],
         )
     finally:
         await conn.close()
@@ -112,7 +118,7 @@ def _signed(secret: str, body: bytes, key: str, integrator: str) -> dict[str, st
 async def test_webhook_replay_under_a_fresh_key_and_cross_integrator_keys(
     camera: CameraApp, topic_prefix: str, consume_topic: Any
 ) -> None:
-    body = json.dumps({"camera_id": ISAPI_CAMERA, "event": "intrusion", "rule": "fence"}).encode()
+    body = json.dumps({"camera_id": ALPHA_CAMERA, "event": "intrusion", "rule": "fence"}).encode()
     key = f"{topic_prefix}evt"
     headers = _signed(ALPHA, body, key, "alpha")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{camera.http_port}") as client:
@@ -128,7 +134,7 @@ async def test_webhook_replay_under_a_fresh_key_and_cross_integrator_keys(
             "/events/webhook", content=body, headers=_signed(BRAVO, body, key + "-c", "charlie")
         )
         # bravo's event under the same key as alpha's is bravo's own, not a "duplicate" of alpha's
-        other = body.replace(b"fence", b"gate")  # another rule: not coalesced with alpha's active state
+        other = body.replace(ALPHA_CAMERA.encode(), BRAVO_CAMERA.encode())
         bravo = await client.post(
             "/events/webhook", content=other, headers=_signed(BRAVO, other, key, "bravo")
         )
@@ -137,3 +143,38 @@ async def test_webhook_replay_under_a_fresh_key_and_cross_integrator_keys(
     assert bravo.status_code == 200 and bravo.json()["published"] == 1
     events = await consume_topic(topic_prefix, "alarms.raw", 2, timeout=20)
     assert sorted(e["attributes"]["integrator"] for e in events) == ["alpha", "bravo"]
+
+
+async def test_webhook_integrator_speaks_only_for_its_own_cameras(
+    camera: CameraApp, topic_prefix: str, consume_topic: Any
+) -> None:
+    """Before: any integrator's valid signature pushed events for any camera id it named in the body, so
+    integrator A could raise alarms at integrator B's (or the police network's) cameras."""
+
+    def body(camera_id: str, rule: str) -> bytes:
+        return json.dumps({"camera_id": camera_id, "event": "intrusion", "rule": rule}).encode()
+
+    refused_before = camera.metrics.requests.labels("webhook", "unauthorized")._value.get()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{camera.http_port}") as client:
+
+        async def push(camera_id: str, n: int) -> httpx.Response:
+            b = body(camera_id, f"{topic_prefix}r{n}")
+            return await client.post(
+                "/events/webhook", content=b, headers=_signed(ALPHA, b, f"{topic_prefix}k{n}", "alpha")
+            )
+
+        on_bravos = await push(BRAVO_CAMERA, 1)  # alpha's signature, bravo's camera
+        on_unbound = await push(ISAPI_CAMERA, 2)  # a registered camera no integrator was given
+        on_unknown = await push(f"{topic_prefix}nocam", 3)  # not registered at all
+        own = await push(ALPHA_CAMERA, 4)
+    for r, cam in (
+        (on_bravos, BRAVO_CAMERA),
+        (on_unbound, ISAPI_CAMERA),
+        (on_unknown, f"{topic_prefix}nocam"),
+    ):
+        assert r.status_code == 403
+        assert r.json()["error"] == f"camera {cam!r} is not registered to integrator 'alpha'"
+    assert own.status_code == 200 and own.json()["published"] == 1
+    assert camera.metrics.requests.labels("webhook", "unauthorized")._value.get() - refused_before == 3
+    (ev,) = await consume_topic(topic_prefix, "alarms.raw", 1, timeout=20)
+    assert ev["source"]["device_id"] == ALPHA_CAMERA and ev["attributes"]["integrator"] == "alpha"

@@ -151,6 +151,12 @@ class CameraIn(_In):
     )
     username: str | None = Field(default=None, max_length=64)
     password: str | None = Field(default=None, max_length=128, description="write-only ('' removes it)")
+    integrator: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="the webhook integrator (a name of ALARMHUB_WEBHOOK_SECRETS) whose signature may push "
+        "events for this camera; no other may (docs/security.md)",
+    )
     unit: str | None = _UNIT
 
     @field_validator("category")

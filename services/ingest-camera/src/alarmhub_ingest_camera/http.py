@@ -7,7 +7,8 @@ input gets a 4xx with the reason and a DLQ record; a broker failure gets 503 so 
 Who may push (docs/security.md): with ``ALARMHUB_CAMERA_INTAKE_AUTH=registered`` an ISAPI or ONVIF push
 speaks for a registered camera only when it carries that camera's intake token (``?token=`` or
 ``Authorization: Bearer``) or comes from the camera's registered address; anything else is refused 403
-(counted, not dead-lettered). The webhook is signed per integrator, the idempotency key included.
+(counted, not dead-lettered). The webhook is signed per integrator, the idempotency key included, and an
+integrator speaks only for the cameras registered to it (``cameras.integrator``).
 """
 
 from __future__ import annotations
@@ -118,6 +119,13 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
         if auth[:7].lower() == "bearer ":
             return auth[7:].strip() or None
         return request.query_params.get("token") or None
+
+    def bound(cam: Camera | None, integrator: str) -> bool:
+        """An integrator's signature speaks only for the cameras registered to it (``cameras.integrator``);
+        with intake auth 'open' (dev stack) an unbound or unregistered camera is anyone's."""
+        if cam is not None and cam.integrator is not None:
+            return cam.integrator == integrator
+        return not registered_only
 
     def refused(protocol: str, status: int, reason: str, peer: str) -> Response:
         # unauthenticated input is counted and logged but not dead-lettered (an anonymous sender must not
@@ -266,6 +274,17 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
             event, key = parse_webhook(body, request.headers.get("idempotency-key"))
         except WebhookError as exc:
             return await reject("webhook", exc.status, str(exc), body, peer)
+        try:
+            cam = await ingest.registry.get(event.camera_id)
+        except Exception as exc:  # the registry (PostgreSQL) down: retry later, never publish unchecked
+            return unavailable("webhook", exc)
+        if not bound(cam, integrator):
+            return refused(
+                "webhook",
+                403,
+                f"camera {event.camera_id!r} is not registered to integrator {integrator!r}",
+                peer,
+            )
         slot = f"{integrator}\x1f{key}"  # one integrator's keys cannot collide with another's
         try:
             state = await idem.claim(slot)
@@ -278,7 +297,6 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
             return JSONResponse(
                 {"error": "a request with this Idempotency-Key is in progress"}, status_code=409
             )
-        cam = await ingest.registry.get(event.camera_id)
         try:
             events = await ingest.publish([from_webhook(event, key, body, integrator)], camera=cam, peer=peer)
         except PublishError as exc:

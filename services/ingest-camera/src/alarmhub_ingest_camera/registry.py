@@ -59,9 +59,14 @@ class Camera:
     username: str | None = None
     password: str | None = None
     online: bool = False
+    #: the only webhook integrator whose signature speaks for this camera (docs/security.md)
+    integrator: str | None = None
 
 
-_COLS = "id, name, lat, lon, unit, network, category, ip, mac, channel, onvif_url, username, password, online"
+_COLS = (
+    "id, name, lat, lon, unit, network, category, ip, mac, channel, onvif_url, username, password, online,"
+    " integrator"
+)
 
 
 def _camera(r: Any) -> Camera:
@@ -80,6 +85,7 @@ def _camera(r: Any) -> Camera:
         r["username"],
         r["password"],
         r["online"],
+        r["integrator"],
     )
 
 

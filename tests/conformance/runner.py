@@ -6,6 +6,12 @@ an adapter, ``adapters/<protocol>.py``, with one function ``decode(frame, contex
 decoder and answers in the vocabulary of the vectors' ``expect``; it raises ``NotImplementedError`` (or
 an exception class named ``Unsupported``) for what our decoder deliberately does not handle.
 
+A vector whose frame a correct receiver must refuse (a check code that does not match a truncated frame,
+a latitude beyond 90°, a length field that contradicts the frame) says so with ``"refuse": true`` and its
+reason in ``why``; it passes only when our decoder refuses it with its own error (a ``ValueError`` such as
+``FrameError``), never when it decodes or fails otherwise. What the source asserted for it stays in the
+vector under ``source_expect``; the report lists these vectors and their reasons.
+
 Run as a script it writes ``docs/conformance.md`` (``make conformance``)::
 
     .venv/bin/python tests/conformance/runner.py [--check]
@@ -60,6 +66,7 @@ class Vector:
     context: dict[str, Any]
     tol: float
     why: str | None
+    refuse: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ def load_vectors(root: Path = HERE / "vectors") -> list[Vector]:
                     context=dict(raw.get("context") or {}),
                     tol=float(raw.get("tol", DEFAULT_TOL)),
                     why=raw.get("why"),
+                    refuse=bool(raw.get("refuse", False)),
                 )
             )
     return out
@@ -151,6 +159,8 @@ def _is_unsupported(exc: BaseException) -> bool:
 def run_vector(vector: Vector, decode: Callable[[bytes, dict[str, Any]], dict[str, Any]] | None) -> Outcome:
     if decode is None:
         return Outcome(vector, "unsupported", f"no adapter for {vector.protocol}")
+    if vector.refuse:
+        return _run_refusal(vector, decode)
     try:
         got = decode(vector.frame, vector.context)
     except Exception as exc:  # the adapter's (and our decoder's) failure is the finding
@@ -161,6 +171,17 @@ def run_vector(vector: Vector, decode: Callable[[bytes, dict[str, Any]], dict[st
     if diffs:
         return Outcome(vector, "mismatch", "; ".join(diffs))
     return Outcome(vector, "pass", "")
+
+
+def _run_refusal(vector: Vector, decode: Callable[[bytes, dict[str, Any]], dict[str, Any]]) -> Outcome:
+    """A frame a correct receiver refuses: a pass when our decoder refuses it (its ValueError's reason)."""
+    try:
+        got = decode(vector.frame, vector.context)
+    except Exception as exc:
+        if isinstance(exc, ValueError) and not _is_unsupported(exc):
+            return Outcome(vector, "pass", f"refused: {exc}")
+        return Outcome(vector, "mismatch", f"expected a refusal, got {type(exc).__name__}: {exc}")
+    return Outcome(vector, "mismatch", f"decoded a frame that must be refused: {got!r}"[:300])
 
 
 def run_all(vectors: list[Vector] | None = None) -> list[Outcome]:
@@ -227,6 +248,8 @@ def report(outcomes: list[Outcome]) -> str:
         "",
         "Protocols below the goal are held by the test to the vectors they passed when their floor was",
         "last raised (`tests/conformance/floors.json`): no regression, and every vector they miss says why.",
+        "A frame a correct receiver must refuse (corrupt, truncated, impossible) passes only when our decoder",
+        "refuses it; those are listed, with their reasons, after the sources.",
         "",
         "| protocol | vectors | passed | mismatched | unsupported | pass rate | goal |",
         "|---|---:|---:|---:|---:|---:|---|",
@@ -246,6 +269,19 @@ def report(outcomes: list[Outcome]) -> str:
     lines += ["", "## Sources", "", "| protocol | file | source | vectors |", "|---|---|---|---:|"]
     for proto, file, src, n in _sources(outcomes):
         lines.append(f"| {proto} | `{file}` | {src} | {n} |")
+    refused = [o for o in outcomes if o.vector.refuse and o.status == "pass"]
+    lines += [
+        "",
+        "## Frames a correct receiver refuses",
+        "",
+        "These vectors are invalid frames (the reason is in each vector); they pass because our decoder",
+        "refuses them. What their source asserted is kept in the vector (`source_expect`).",
+        "",
+    ]
+    if not refused:
+        lines.append("None.")
+    for o in refused:
+        lines.append(f"- `{o.vector.file}` **{o.vector.id}** — {o.vector.why} ({o.reason})")
     lines += ["", "## Every vector that does not pass, and why", ""]
     misses = [o for o in outcomes if o.status != "pass"]
     if not misses:

@@ -74,6 +74,26 @@ def test_report_is_up_to_date() -> None:
     )
 
 
+def test_refusal_vectors_say_why_and_pass_only_on_a_refusal() -> None:
+    for o in OUTCOMES:
+        if o.vector.refuse:
+            assert o.vector.why, o.vector.id
+    v = runner.Vector("x", "s", "f", "id", b"\x00", {"refused": True}, {}, 1e-4, "corrupt", refuse=True)
+
+    def refuses(frame: bytes, context: dict) -> dict:
+        raise ValueError("bad check code")
+
+    def decodes(frame: bytes, context: dict) -> dict:
+        return {"decoded": True}
+
+    def crashes(frame: bytes, context: dict) -> dict:
+        raise KeyError("bug")
+
+    assert runner.run_vector(v, refuses).status == "pass"
+    assert runner.run_vector(v, decodes).status == "mismatch"
+    assert runner.run_vector(v, crashes).status == "mismatch"
+
+
 def test_comparison_rules() -> None:
     diff = runner.differences
     assert not list(diff({"lat": 22.5, "alarms": ["sos"]}, {"lat": 22.50001, "alarms": ["x", "sos"]}, 1e-4))

@@ -222,6 +222,35 @@ def test_vendor_alarm_items() -> None:
     assert tamper.alarms == ("tamper",) and tamper.attributes["battery_level"] == 64
 
 
+# SMALLCHI (c9552b0f) JT808_0x0200Test Test5_3/5_4: the 2019 version flag over a 2013 header (the source
+# decodes these with JTT2013Force; its comment: the terminal uses 2013 with the flag set)
+FLAG_OVER_2013_AUTH = "7e0102400c01003000068109024a3130303330303030363831857e"
+FLAG_OVER_2013_LOCATION = "7e0200406c010030000681090e00000000000c0003026c936f074c794c0004036300d7210625155739010400000000052801cc00210625155739054145bbc91e4145a2fa1141450000004145bbc8194145a1370a4145000000240200002a0200002b04000000003001153101125f0a89860418231870850620757e"
+
+
+def test_version_flag_over_a_2013_header_is_read_as_2013() -> None:
+    auth = frame(FLAG_OVER_2013_AUTH)
+    assert auth.header.version is None and auth.header.phone == "010030000681"
+    assert auth.check_ok and auth.length_ok
+    assert jt808.decode_auth(auth.body, is_2019=False).code == "J10030000681"
+    loc = frame(FLAG_OVER_2013_LOCATION)
+    assert loc.header.version is None and loc.length_ok
+    assert jt808.decode_location(loc.body).attributes["satellites"] == 18
+    # a real 2019 header (the length fits it) keeps its version
+    real = jt808.encode_frame(jt808.T_HEARTBEAT, "12345678901", 7, version=1)
+    assert frame(real.hex()).header.version == 1
+
+
+# TRACCAR (9e5c458a): a 0x0200 whose vendor item 0xF6 (length 8) carries the unit's IMEI
+IMEI_ITEM = "7e02000026000000000000000100000000000000020000000000000000000000000000260618001512f6080867567041100769907e"
+
+
+def test_imei_item_is_an_attribute() -> None:
+    m = frame(IMEI_ITEM)
+    assert jt808.decode_location(m.body).attributes["imei"] == "867567041100769"
+    assert "imei" not in jt808.decode_location(m.body, model="AL300").attributes
+
+
 def test_out_of_range_coordinates_rejected() -> None:
     # GOJT808 0x0200 carries latitude 119.55°: valid layout, impossible position
     m = frame("7e0200001c0123456789010000000004000000080007203b7d0202633df70138000300632410012359591c7e")

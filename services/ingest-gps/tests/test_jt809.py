@@ -267,6 +267,38 @@ def test_framer_caps_frame_size() -> None:
     assert f.feed(HEARTBEAT) == [HEARTBEAT[1:-1]]
 
 
+def _unescaped(frame: bytes) -> bytes:
+    """The frame as a platform that does not escape sends it (flags around the raw bytes)."""
+    return b"\x5b" + p.unescape(frame[1:-1]) + b"\x5d"
+
+
+def test_framer_and_decoder_take_a_platform_that_does_not_escape() -> None:
+    # SmallChi/JT809 GuoJian001Test: a platform whose frames hold raw 0x5b/0x5d/0x5a/0x5e (the length field
+    # and CRC match the raw bytes); here a heartbeat whose centre id holds a raw 0x5d and 0x5a 0x01
+    raw = _unescaped(p.encode_frame(p.UP_LINKTEST_REQ, b"", serial=9, gnss_center_id=0x5D5A0100))
+    assert raw.count(b"\x5d") == 2
+    for cut in range(len(raw) + 1):
+        f = p.Framer()
+        frames = f.feed(raw[:cut]) + f.feed(raw[cut:] + HEARTBEAT)
+        assert frames == [raw[1:-1], HEARTBEAT[1:-1]], cut
+    fr = p.decode_frame(raw[1:-1])
+    assert (fr.header.gnss_center_id, fr.header.serial) == (0x5D5A0100, 9)
+    # the same bytes with a wrong CRC: refused either way (its unescaped view is even shorter than a header)
+    with pytest.raises(FrameError, match="shorter than a header"):
+        p.decode_frame(raw[1:-3] + b"\x00\x00")
+
+
+def test_2019_start_and_end_answers_carry_the_source_type_and_serial() -> None:
+    # SmallChi/JT809 JT809_0x1200_0x1205Test: 2019 0x1205 = source sub-type, source serial, length 0
+    frame = bytes.fromhex(
+        "5b00000044000004571200000004570101010000000000000000004ebc924fb2e2cad431313131000000000000000000"
+        "00000000041205040000000400000000001b735d"
+    )
+    vm = p.decode_vehicle(p.decode_frame(frame[1:-1], edition=p.Edition.V2019).body)
+    assert (vm.plate, vm.colour, vm.sub_type) == ("测试1111", 4, p.UP_EXG_MSG_RETURN_STARTUP_ACK)
+    assert vm.data == bytes.fromhex("04000000040000000000")
+
+
 def test_escape_roundtrip() -> None:
     data = bytes(range(256))
     assert p.unescape(p.escape(data)) == data

@@ -281,6 +281,14 @@ def device_id(phone: str) -> str:
     return phone
 
 
+def _flag_over_2013(data: bytes, props: int) -> bool:
+    """The 2019 version flag set over a 2013 header, as some terminals send: the check code matches and the
+    declared body length fits the 12-byte 2013 header exactly, not the 17-byte 2019 one."""
+    head = 16 if props & 0x2000 else 12
+    length = props & 0x03FF
+    return len(data) - 1 - head == length and xor_check(data[:-1]) == data[-1]
+
+
 def parse_frame(frame: bytes) -> Message:
     """Unescape a frame from :class:`Framer` (or with its 0x7e delimiters), check the XOR, parse the header.
 
@@ -290,6 +298,7 @@ def parse_frame(frame: bytes) -> Message:
     message (``check_ok``, ``length_ok``) rather than refused: the deployed decoders accept such frames
     from real terminals (firmware that checksums the escaped bytes, or counts the length wrongly), and
     TCP already guards the bytes in transit. Both wrong at once is refused: that is not a whole frame.
+    A 2019 version flag over a header laid out as 2013 (the body length fits only that) is read as 2013.
     """
     if frame[:1] == b"\x7e":
         frame = frame[1:]
@@ -302,7 +311,7 @@ def parse_frame(frame: bytes) -> Message:
     check_ok = xor_check(data[:-1]) == data[-1]
     msg_id, props = struct.unpack_from(">HH", data, 0)
     length = props & 0x03FF
-    if props & 0x4000:
+    if props & 0x4000 and not _flag_over_2013(data, props):
         if len(data) < 18:
             raise FrameError("2019 header truncated")
         version = data[4]

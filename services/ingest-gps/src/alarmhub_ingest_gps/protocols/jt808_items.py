@@ -28,6 +28,8 @@ item        layout → what we take
 ``0xE3``    reserved byte, battery level %, battery (10 mV).
 ``0xE4``    charging flag (0 = charging), battery level %.
 ``0x56``    battery level in tens of percent, reserved byte.
+``0xF6``    length 8, not on AOVX units: the unit's IMEI, BCD with a leading pad digit (an attribute;
+            the terminal number stays the identity).
 ==========  ============================================================================================
 
 :func:`read` returns the alarm names (the vocabulary of ``ALARM_KINDS`` in the session) and the
@@ -168,6 +170,8 @@ def read(item: int, value: bytes, model: str | None, alarms: list[str], attrs: d
         attrs["battery_level"] = value[1]
     elif item == 0x56 and n == 2:
         attrs["battery_level"] = value[0] * 10
+    elif item == 0xF6 and n == 8 and model not in AOVX_MODELS:
+        attrs["imei"] = value.hex()[1:]
     else:
         return False
     return True

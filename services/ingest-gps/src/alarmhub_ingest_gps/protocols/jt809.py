@@ -177,9 +177,10 @@ def unescape(data: bytes) -> bytes:
     )
 
 
-def crc16_ccitt(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no final xor (``crc_hqx`` is exactly that)."""
-    return binascii.crc_hqx(data, 0xFFFF)
+def crc16_ccitt(data: bytes, init: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no final xor (``crc_hqx`` is exactly that).
+    Over a frame and its own CRC it is 0."""
+    return binascii.crc_hqx(data, init)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +210,9 @@ class Framer:
     """Splits a TCP byte stream into unescaped frames (header … crc, flags removed).
 
     Bytes before a 0x5b are garbage and dropped (counted in ``discarded``); a frame longer than
-    ``max_frame`` without its 0x5d is dropped and the search restarts at the next 0x5b.
+    ``max_frame`` without its 0x5d is dropped and the search restarts at the next 0x5b. Some platforms
+    do not escape at all: when the length field puts the end further than the first 0x5d and a 0x5d
+    is there, the frame ends there (``decode_frame`` then finds the CRC matching the bytes as sent).
     """
 
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
@@ -245,6 +248,20 @@ class Framer:
                 else:
                     pos = start
                 break
+            stop = start + int.from_bytes(data[start + 1 : start + 5], "big") - 1
+            if stop == end:  # the length field agrees (no escapes inside): the common case
+                frames.append(data[start + 1 : end])
+                pos = end + 1
+                continue
+            if end < stop and stop - start <= self.max_frame:
+                # a 0x5d before where the length field puts the end: a platform that does not escape
+                if stop >= n:
+                    pos = start
+                    break
+                if data[stop] == 0x5D:
+                    frames.append(data[start + 1 : stop])
+                    pos = stop + 1
+                    continue
             nxt = find(b"\x5b", start + 1, end)
             if nxt >= 0:  # a new start before the end: the earlier frame was cut off
                 self.discarded += nxt - start
@@ -303,11 +320,14 @@ def decode_frame(payload: bytes, *, edition: int = Edition.V2011, cipher: Cipher
     """Check length and CRC, parse the header, decrypt the body. Raises FrameError on the peer's errors."""
     data = unescape(payload)
     hsize = 30 if edition == Edition.V2019 else 22
-    if len(data) < hsize + 2:
-        raise FrameError(f"frame of {len(data)} bytes is shorter than a header")
-    crc = int.from_bytes(data[-2:], "big")
-    if crc16_ccitt(data[:-2]) != crc:
-        raise FrameError("crc mismatch")
+    if len(data) < hsize + 2 or crc16_ccitt(data[:-2]) != int.from_bytes(data[-2:], "big"):
+        # a platform that does not escape at all: the CRC (and the length field) match the bytes as sent
+        if data is not payload and len(payload) >= hsize + 2 and not crc16_ccitt(payload, 0xFFFF):
+            data = bytes(payload)
+        elif len(data) < hsize + 2:
+            raise FrameError(f"frame of {len(data)} bytes is shorter than a header")
+        else:
+            raise FrameError("crc mismatch")
     if edition == Edition.V2019:
         ln, sn, mid, center, v1, v2, v3, enc, key, t = _HEADER_2019.unpack_from(data)
     else:
@@ -453,10 +473,19 @@ class VehicleMessage:
             object.__setattr__(self, "device_id", f"{self.plate}:{self.colour}")
 
 
+#: 2019 answers whose sub-type is followed by the request's sub-type and serial before the length
+_ANSWERS_2019 = (UP_EXG_MSG_RETURN_STARTUP_ACK, UP_EXG_MSG_RETURN_END_ACK)
+
+
 def decode_vehicle(body: bytes) -> VehicleMessage:
+    """The 0x1200/0x9200 head. A 2019 0x1205/0x1206 puts the source sub-type (2) and serial (4) between
+    the sub-type and the length; their data is then those six bytes and what the length counts."""
     _need(body, 28, "vehicle message")
     plate, colour, sub, ln = struct.unpack_from(">21sBHI", body)
     data = body[28 : 28 + ln]
+    if len(data) != ln and sub in _ANSWERS_2019 and len(body) >= 34:
+        ln = int.from_bytes(body[30:34], "big") + 10
+        data = body[24 : 24 + ln]
     if len(data) != ln:
         raise FrameError(f"sub-message 0x{sub:04x} says {ln} bytes, has {len(data)}")
     name = _gbk(plate)

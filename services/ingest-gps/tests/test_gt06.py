@@ -103,8 +103,12 @@ def test_bad_crc_is_recorded_not_refused() -> None:
     m = gt06.parse_frame(bytes(bad))
     assert not m.crc_ok and gt06.decode(m) == gt06.Login("864717003283581")
     assert gt06.parse_frame(bytes.fromhex(LOGIN)).crc_ok
-    with pytest.raises(FrameError, match="length"):
-        gt06.parse_frame(bytes(bad[:-3]) + b"\r\n")
+    # a length field that does not match the frame is recorded too: the content runs to the stop bits
+    # and the packet reads what its layout needs (traccar reads such clones' frames the same way)
+    short = gt06.parse_frame(bytes(bad[:-3]) + b"\r\n")
+    assert not short.length_ok and gt06.decode(short) == gt06.Login("864717003283581")
+    with pytest.raises(FrameError, match="not a GT06 frame"):
+        gt06.parse_frame(bytes.fromhex("787801080d0a"))  # no room for serial and CRC
 
 
 # TRACCAR (9e5c458a) Gt06ProtocolDecoderTest — alarm packets in the variants the issue names:
@@ -186,7 +190,12 @@ def test_0xa2_is_a_position_only_on_lw_4g_units() -> None:
         "0d0a"
     )
     m = msg(wifi)
-    assert m.protocol == 0xA2 and gt06.decode(m) is None
+    net = gt06.decode(m)
+    assert m.protocol == 0xA2 and isinstance(net, gt06.Network)
+    # MCC 0x02dc = 732, MNC 0x65 = 101, then 4-byte LAC and 8-byte cell ids; seven cell slots of which
+    # five are used (LAC 0 is an empty slot), a timing advance, then six access points
+    assert len(net.cells) == 5 and net.cells[0] == (732, 101, 0x6981, 0x09569E96, -0x48)
+    assert net.wifi[0] == ("f2:7c:f6:4f:17:e1", -0x3C) and len(net.wifi) == 6
 
 
 # TRACCAR (9e5c458a): a 0x70 modular packet — GPS module 0x33 and event module 0x34 = 0x12 (removed)
@@ -260,3 +269,73 @@ def test_serial_passthrough_0x9b() -> None:
         "device_type": 3,
         "result": "32382e33a1e60d0a",
     }
+
+
+# TRACCAR (9e5c458a): 0x69 Wi-Fi packets whose third byte counts access points (3 here), with no serial
+# and no CRC; and a 0x10 whose length byte (0x12) covers the GPS block only (no serial, no CRC)
+WIFI_69 = (
+    "787803691604130318491475905BD30E25001E10BBF7635D14759006E626560501CC0028660F213228660F1F2828660EA81E"
+    "286610731428660F20140D0A"
+)
+GPS_10_SHORT_LENGTH = "7878121011091c0b1b2999058508040097a89e0034520d0a"
+
+
+def test_counted_wifi_and_wrong_length_frames() -> None:
+    stream = bytes.fromhex(LOGIN + WIFI_69 + GPS_10_SHORT_LENGTH + HEARTBEAT)
+    for cut in range(len(stream) + 1):
+        f = gt06.Framer()
+        frames = f.feed(stream[:cut]) + f.feed(stream[cut:])
+        assert [gt06.parse_frame(x).protocol for x in frames] == [0x01, 0x69, 0x10, 0x13], cut
+    m = msg(WIFI_69)
+    net = gt06.decode(m)
+    assert m.counted and isinstance(net, gt06.Network)
+    assert net.time == datetime(2016, 4, 13, 3, 18, 49, tzinfo=UTC)  # BCD 16 04 13 03 18 49
+    assert net.wifi == (
+        ("14:75:90:5b:d3:0e", -0x25),
+        ("00:1e:10:bb:f7:63", -0x5D),
+        ("14:75:90:06:e6:26", -0x56),
+    )
+    assert len(net.cells) == 5 and net.cells[0] == (460, 0, 0x2866, 0x0F21, -0x32)
+    # answered in its own form: length 0, the type, its time, the stop bits
+    assert gt06.needs_reply(m) and gt06.reply(m) == bytes.fromhex("78780069160413031849") + b"\r\n"
+    g = msg(GPS_10_SHORT_LENGTH)
+    pos = gt06.decode(g)
+    assert not g.length_ok and isinstance(pos, Position) and pos.valid
+    assert pos.lat == pytest.approx(51.4469) and pos.lon == pytest.approx(5.521723, abs=1e-5)
+    assert pos.time == datetime(2017, 9, 28, 11, 27, 41, tzinfo=UTC)
+
+
+def test_framer_resyncs_on_garbage_start_bits() -> None:
+    # start bits with a length that leads nowhere, then a real frame: the garbage start bits are dropped
+    f = gt06.Framer()
+    frames = f.feed(b"\x78\x78\x02junk" + bytes.fromhex(HEARTBEAT))
+    assert [gt06.parse_frame(x).protocol for x in frames] == [0x13]
+
+
+def test_vendor_packets_without_a_fix() -> None:
+    # TRACCAR (9e5c458a) asserts power 4.05 V on this Jimi 4G 0xF1 device status
+    status = msg("79790026f16318c0000001010100020101000301000004010100050201950006010010000100008021af0d0a")
+    net = gt06.decode(status)
+    assert isinstance(net, gt06.Network) and net.attributes["power_v"] == 4.05
+    # … 600 steps on a SEEWORLD 0xA3 status block
+    seeworld = gt06.decode(msg("787818a300000005321e020000000002584f000100060000008f920d0a"))
+    assert isinstance(seeworld, gt06.Heartbeat) and seeworld.attributes["steps"] == 600
+    # … a position in a command answer (0x21 "Current position!…")
+    text = gt06.decode(
+        msg(
+            "7979007121000000000143757272656e7420706f736974696f6e214c61743a4e35342e3733393333322c4c6f6e3a453235"
+            "2e3237333237302c436f757273653a3132362e35332c53706565643a302e303030302c4461746554696d653a323031372d"
+            "30352d3236202031303a32373a3437000bbee30d0a"
+        )
+    )
+    assert isinstance(text, Position) and (text.lat, text.lon) == (54.739332, 25.27327)
+    assert text.time == datetime(2017, 5, 26, 10, 27, 47, tzinfo=UTC) and text.heading_deg == 126.53
+    # … an AZ735 extended 0x32: a fix behind the GPS block's own length byte (lat 0x00a87558, south)
+    az = gt06.decode(
+        msg(
+            "7979004a321106170c1b180cc900a875580b7ab4f00010350901fe0a007c0009112424007c000912240081004efe2100c5"
+            "00100f1200000000000000000000000000000000000000000000bc7c900d0a"
+        )
+    )
+    assert isinstance(az, Position) and az.lat == pytest.approx(-0x00A87558 / 1_800_000)
+    assert az.lon == pytest.approx(0x0B7AB4F0 / 1_800_000) and az.attributes["satellites"] == 9

@@ -2,7 +2,7 @@
 
 Keys: ``message_id`` (protocol number), ``serial``, ``decoded`` (our decoder interprets this packet type),
 ``position`` and the position fields, ``alarms``, ``imei`` and ``terminal`` (login), ``satellites``,
-``ignition``, ``voltage_level``/``gsm_signal``.
+``ignition``, ``voltage_level``/``gsm_signal``; for a report without a fix ``cells`` and ``wifi`` (counts).
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ def decode(frame: bytes, context: dict[str, Any]) -> dict[str, Any]:
     elif isinstance(payload, Position):
         view.update(_gps.position_view(payload))
         view["alarms"] = _gps.alarm_names([*getattr(payload, "alarms", ()), payload.attributes.get("alarm")])
+        if "acc" in payload.attributes:
+            view["ignition"] = payload.attributes["acc"]
+    elif isinstance(payload, gt06.Network):
+        view.update(payload.attributes)
+        view.update(time=_gps.iso(payload.time), cells=len(payload.cells), wifi=len(payload.wifi))
         if "acc" in payload.attributes:
             view["ignition"] = payload.attributes["acc"]
     elif isinstance(payload, dict):

@@ -16,8 +16,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import gt06_body
+from . import _gt06_network, gt06_body
 from ._common import FrameError, Position, bcd_digits, crc_itu
+from ._gt06_network import Network
 
 __all__ = [
     "MAX_FRAME",
@@ -26,6 +27,7 @@ __all__ = [
     "Gt06Message",
     "Heartbeat",
     "Login",
+    "Network",
     "decode",
     "encode_frame",
     "parse_frame",
@@ -103,22 +105,40 @@ class Framer:
                 break
             length = int.from_bytes(buf[pos + 2 : pos + 4], "big") if long else buf[pos + 2]
             total = head + length + 2
-            if total > self.max_frame or length < 5:
-                self.oversize += total > self.max_frame
+            if total > self.max_frame:
+                self.oversize += 1
                 self.dropped_bytes += 2
                 pos += 2
                 continue
-            if len(buf) - pos < total:
+            if length >= 5 and len(buf) - pos < total:
                 break
-            frame = bytes(buf[pos : pos + total])
-            if frame[-2:] != b"\r\n":
+            if length >= 5 and buf[pos + total - 2 : pos + total] == b"\r\n":
+                frames.append(bytes(buf[pos : pos + total]))
+                pos += total
+                continue
+            end = self._stop(buf, pos, head)
+            if end == 0:
+                break
+            if end < 0:
                 self.dropped_bytes += 2
                 pos += 2
                 continue
-            frames.append(frame)
-            pos += total
+            frames.append(bytes(buf[pos:end]))
+            pos = end
         del buf[:pos]
         return frames
+
+    def _stop(self, buf: bytearray, pos: int, head: int) -> int:
+        """Where a frame whose length byte does not lead to ``0d 0a`` ends: at the first ``0d 0a``, as the
+        deployed decoders read a clone's wrong length byte and the counted Wi-Fi packets (0x69/0x17) —
+        unless start bits come first (then the start bits were garbage: -1). 0: wait for more bytes."""
+        end = buf.find(b"\r\n", pos + head + 1)
+        nxt = [x for x in (buf.find(b"\x78\x78", pos + 2), buf.find(b"\x79\x79", pos + 2)) if x >= 0]
+        if nxt and (end < 0 or min(nxt) < end):
+            return -1
+        if end < 0:
+            return -1 if len(buf) - pos > self.max_frame else 0
+        return end + 2
 
     @property
     def buffered(self) -> int:
@@ -133,6 +153,10 @@ class Gt06Message:
     long: bool
     raw: bytes
     crc_ok: bool = True
+    length_ok: bool = True
+    """The length field matches the frame (clones send wrong ones; the frame then ends at ``0d 0a``)."""
+    counted: bool = False
+    """A counted Wi-Fi packet (0x69/0x17): the length byte counts access points; no serial, no CRC."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +176,12 @@ class Heartbeat:
 
 
 def parse_frame(frame: bytes) -> Gt06Message:
-    """Check start/stop bits, length and CRC-ITU of one frame from :class:`Framer`."""
+    """Check start/stop bits, length and CRC-ITU of one frame from :class:`Framer`.
+
+    A CRC or a length field that does not match is recorded on the message (``crc_ok``, ``length_ok``),
+    not refused: the framer found the frame's end, clones in the field get both wrong, and the deployed
+    decoders accept them. Frames shorter than 10 bytes or without their stop bits are refused.
+    """
     if len(frame) < 10 or frame[-2:] != b"\r\n":
         raise FrameError("not a GT06 frame")
     long = frame[:2] == b"\x79\x79"
@@ -160,15 +189,17 @@ def parse_frame(frame: bytes) -> Gt06Message:
         raise FrameError("bad start bits")
     head = 4 if long else 3
     length = int.from_bytes(frame[2:4], "big") if long else frame[2]
-    if head + length + 2 != len(frame):
-        raise FrameError(f"length {length} does not match frame of {len(frame)} bytes")
-    (crc,) = struct.unpack_from(">H", frame, len(frame) - 4)
     protocol = frame[head]
+    length_ok = head + length + 2 == len(frame)
+    if not long and protocol in _gt06_network.WIFI_COUNTED and not length_ok:
+        return Gt06Message(protocol, frame[head + 1 : -2], 0, long, frame, counted=True)
+    (crc,) = struct.unpack_from(">H", frame, len(frame) - 4)
     (serial,) = struct.unpack_from(">H", frame, len(frame) - 6)
-    # A CRC that does not match is recorded, not refused: the framer already found the declared length
-    # ending in 0d0a, clones in the field compute the CRC wrongly, and the deployed decoders accept them.
     crc_ok = crc == crc_itu(frame[2:-4])
-    return Gt06Message(protocol, frame[head + 1 : -6], serial, long, frame, crc_ok)
+    # with a wrong length field nothing says where the content ends: it runs to the stop bits, and each
+    # packet reads what its layout needs (units that send no serial and CRC are read too)
+    content = frame[head + 1 : -6] if length_ok else frame[head + 1 : -2]
+    return Gt06Message(protocol, content, serial, long, frame, crc_ok, length_ok)
 
 
 def encode_frame(protocol: int, content: bytes, serial: int, *, long: bool = False) -> bytes:
@@ -183,7 +214,10 @@ def encode_frame(protocol: int, content: bytes, serial: int, *, long: bool = Fal
 
 
 def reply(msg: Gt06Message) -> bytes:
-    """The acknowledgement a terminal waits for: same protocol number, same serial, empty content."""
+    """The acknowledgement a terminal waits for: same protocol number, same serial, empty content; a
+    counted Wi-Fi packet is answered in its own form (length 0, its time, no serial or CRC)."""
+    if msg.counted:
+        return b"\x78\x78\x00" + bytes([msg.protocol]) + msg.content[:6] + b"\r\n"
     return encode_frame(msg.protocol, b"", msg.serial, long=msg.long)
 
 
@@ -230,13 +264,14 @@ def _info(c: bytes) -> dict[str, Any]:
     return {"info_type": sub, "info": data.hex()}
 
 
-def _command_reply(protocol: int, c: bytes) -> dict[str, Any]:
+def _command_reply(msg: Gt06Message, tz_hours: float) -> dict[str, Any] | Position:
     """0x15 / 0x21: a terminal's answer to a server command (text), after a 4-byte server flag.
 
     0x15 starts with the length of flag and text; 0x21 with the flag and an encoding byte (1 ASCII,
-    else UTF-16BE). An ``<ICCID:…>`` answer is the SIM's ICCID.
+    else UTF-16BE). An ``<ICCID:…>`` answer is the SIM's ICCID; a ``Current position!…`` answer is a fix.
     """
-    if protocol == STRING_INFO:
+    c = msg.content
+    if msg.protocol == STRING_INFO:
         n = c[0] if c else 0
         raw = c[5 : 1 + n] if n >= 4 else b""
         text = raw.decode("ascii", errors="replace")
@@ -249,7 +284,8 @@ def _command_reply(protocol: int, c: bytes) -> dict[str, Any]:
         )
     if text.startswith("<ICCID:"):
         return {"iccid": text[7:27]}
-    return {"result": text}
+    pos = _gt06_network.text_position(text, tz_hours)
+    return pos if pos is not None else {"result": text}
 
 
 def _serial(c: bytes) -> dict[str, Any]:
@@ -270,9 +306,44 @@ def _no_fix(attrs: dict[str, Any], alarms: list[str]) -> Heartbeat:
     )
 
 
-def decode(
-    msg: Gt06Message, *, tz_hours: float = 0.0, model: str | None = None
-) -> Login | Heartbeat | Position | dict[str, Any] | None:
+Payload = Login | Heartbeat | Position | Network | dict[str, Any] | None
+
+
+def _blocks(p: int, c: bytes, tz_hours: float, model: str | None) -> Payload:
+    pos, attrs, alarms = gt06_body.decode_body(p, c, tz_hours, model)
+    return pos if pos is not None else _no_fix(attrs, alarms)
+
+
+def _seeworld_status(c: bytes, model: str | None) -> Heartbeat:
+    attrs = _gt06_network.seeworld_status(c)
+    attrs.update(gt06_body.terminal_attrs(attrs["terminal_info"]))
+    alarms = [TERMINAL_ALARM[b] for b in [(attrs["terminal_info"] >> 3) & 0x07] if b in TERMINAL_ALARM]
+    coded = gt06_body.alarm_name(attrs.get("alarm_code", 0), model)
+    return _no_fix(attrs, [*alarms, coded] if coded else alarms)
+
+
+def _variant(msg: Gt06Message, tz_hours: float, model: str | None) -> Payload:
+    """Packet types whose layout depends on the unit (told by the frame's form or length)."""
+    p, c = msg.protocol, msg.content
+    if msg.counted:
+        return _gt06_network.wifi_counted(p, msg.raw[2], c)
+    if p in (0x32, 0x33) and msg.long:  # AZ735 / SL4X extended
+        pos, attrs, alarms = _gt06_network.az735(p, c, tz_hours)
+        return pos if pos is not None else _no_fix(attrs, alarms)
+    if p == 0x24 and len(c) == 41:  # SR411 mini: GPS, LBS, ignition, power, battery
+        return _blocks(p, c, tz_hours, model)
+    if p == 0xA3:  # SEEWORLD: a status block (7 or 19 bytes); GK310: a single-fence GPS + LBS packet
+        return _seeworld_status(c, model) if len(c) in (7, 19) else _blocks(p, c, tz_hours, model)
+    if p == 0x61:  # iButton: the IMEI, GPS, LBS, driver id
+        return _blocks(p, c[8:], tz_hours, model)
+    if p == X1_GPS and len(c) != 50:  # 50 content bytes: an SL4X cell list, not a position
+        return gt06_body.decode_x1(c, tz_hours)
+    if p == 0xA2 and len(c) == 59:  # 0xA2 is a GPS packet only on LW 4G units (59 content bytes)
+        return _blocks(p, c, tz_hours, model)
+    return _gt06_network.read_network(p, c, tz_hours)
+
+
+def decode(msg: Gt06Message, *, tz_hours: float = 0.0, model: str | None = None) -> Payload:
     """The payload of one message; ``None`` for types the gateway does not interpret (still answered).
 
     ``model`` (as the operator registered the unit) selects the few alarm codes whose meaning differs
@@ -292,20 +363,21 @@ def decode(
     if p == STATUS_36:
         pos, attrs, alarms = gt06_body.decode_status_36(msg.content, tz_hours, model)
         return pos if pos is not None else _no_fix(attrs, alarms)
-    if p == X1_GPS and len(msg.content) != 50:  # 50 content bytes: an SL4X cell list, not a position
-        return gt06_body.decode_x1(msg.content, tz_hours)
-    if p == 0xA2 and len(msg.content) != 59:
-        return None  # 0xA2 is a GPS packet only on LW 4G units (59 content bytes); GK310's is a Wi-Fi list
+    if p in _VARIANTS or msg.counted or (msg.long and p in (0x32, 0x33)):
+        return _variant(msg, tz_hours, model)
     if p in gt06_body.LAYOUTS:
-        pos, attrs, alarms = gt06_body.decode_body(p, msg.content, tz_hours, model)
-        return pos if pos is not None else _no_fix(attrs, alarms)
+        return _blocks(p, msg.content, tz_hours, model)
     if p == INFO:
         return _info(msg.content)
     if p in (STRING_INFO, STRING_INFO_2):
-        return _command_reply(p, msg.content)
+        return _command_reply(msg, tz_hours)
     if p == SERIAL and msg.content:
         return _serial(msg.content)
-    return None
+    return _gt06_network.read_network(p, msg.content, tz_hours)
+
+
+#: types read by :func:`_variant` (before the common layouts)
+_VARIANTS = frozenset({0x24, 0xA3, 0x61, X1_GPS, 0xA2})
 
 
 #: Packets a terminal retransmits until answered: login, heartbeats and every alarm packet.
@@ -328,7 +400,7 @@ _ANSWERED = frozenset(
 
 def needs_reply(msg: Gt06Message) -> bool:
     """Which packets a terminal retransmits until answered."""
-    return msg.protocol in _ANSWERED
+    return msg.protocol in _ANSWERED or msg.counted
 
 
 def gps_content(

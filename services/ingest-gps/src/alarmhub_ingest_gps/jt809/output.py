@@ -30,6 +30,8 @@ class LinkOutput:
     slave: SlaveTarget | None = None
     close: bool = False
     login_result: int | None = None
+    #: (stored hash, given password): the server hashes off the event loop, then ``finish_login``
+    password_check: tuple[str, str] | None = None
     positions: int = 0
     backfilled: int = 0
     alarms: int = 0

@@ -22,6 +22,7 @@ from ..fastfix import RawFix
 from ..protocols import jt809 as p
 from ..protocols._common import FrameError
 from .output import LinkOutput, SlaveTarget
+from .passwords import PasswordPool
 from .platforms import LinkStatusSink, PlatformDirectory
 from .session import Jt809LinkSession
 
@@ -160,6 +161,7 @@ class Jt809Server:
         on_link_status: LinkStatusSink | None = None,
         clock: Callable[[], datetime] = utcnow,
         direct: bool = True,
+        hash_threads: int = 2,
     ) -> None:
         self.host = host
         self._port = port
@@ -185,6 +187,7 @@ class Jt809Server:
         self._on_link = on_link_status
         self._clock = clock
         self._direct = direct  # sessions write live fixes' JSON on the hot path (``RawFix``); False: models
+        self.passwords = PasswordPool(hash_threads)  # login hashes off the event loop (passwords.py)
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -231,6 +234,7 @@ class Jt809Server:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
+        self.passwords.close()
 
     # ---------------------------------------------------------------- main link
 
@@ -247,7 +251,12 @@ class Jt809Server:
         addr = writer.get_extra_info("peername")
         peer = f"{addr[0]}:{addr[1]}" if addr else None
         session = Jt809LinkSession(
-            self.directory, peer=peer, vehicles=self._vehicles, max_frame=self._max_frame, direct=self._direct
+            self.directory,
+            peer=peer,
+            vehicles=self._vehicles,
+            max_frame=self._max_frame,
+            direct=self._direct,
+            defer_password=True,
         )
         link = _Link(session, writer)
         pending: asyncio.Queue[tuple[asyncio.Future[None] | None, LinkOutput] | None] = asyncio.Queue(
@@ -264,16 +273,11 @@ class Jt809Server:
                 if not data:
                     break
                 out = session.feed(data, self._clock())
-                fut = None
-                if out.publish:
-                    if self._group_commit:
-                        await self._writes.room()
-                        fut = self._writes.submit(out.publish)
-                    else:
-                        await self._slots.acquire()
-                        fut = asyncio.ensure_future(self._publish(out.publish))
-                        fut.add_done_callback(lambda _f: self._slots.release())
-                await pending.put((fut, out))
+                while out.password_check is not None:  # hashed in the pool; the loop serves on meanwhile
+                    check = out.password_check
+                    await self._submit(out, pending)
+                    out = session.finish_login(await self.passwords.verify(*check), self._clock())
+                await self._submit(out, pending)
         except (ConnectionError, OSError) as exc:
             log.info("jt809_link_error", peer=peer, error=repr(exc))
         finally:
@@ -301,6 +305,20 @@ class Jt809Server:
                 await writer.wait_closed()
             self._conns.discard(task)
             self._writers.discard(writer)
+
+    async def _submit(
+        self, out: LinkOutput, pending: asyncio.Queue[tuple[asyncio.Future[None] | None, LinkOutput] | None]
+    ) -> None:
+        fut = None
+        if out.publish:
+            if self._group_commit:
+                await self._writes.room()
+                fut = self._writes.submit(out.publish)
+            else:
+                await self._slots.acquire()
+                fut = asyncio.ensure_future(self._publish(out.publish))
+                fut.add_done_callback(lambda _f: self._slots.release())
+        await pending.put((fut, out))
 
     async def _link_status(self, user_id: int, status: str) -> None:
         """Record the link state (``platforms.link_status``); best effort, never fails a link."""

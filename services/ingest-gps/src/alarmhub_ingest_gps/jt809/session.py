@@ -8,7 +8,10 @@ to answer and whether to open the slave link or close; it never touches a socket
   IP is inside ``allowed.ips``, the GNSS centre id is the registry's, the platform is enabled — and the
   password last; every refusal is answered with the one code 0x06 (the reason is only in our log and
   metrics: a stranger learns neither which user ids exist nor whether a password was right) and the
-  link closed (docs/security.md);
+  link closed (docs/security.md); with ``defer_password`` (the server) the password hash is not run here:
+  ``feed`` hands it out as ``LinkOutput.password_check``, holds the frames read after the login, and
+  :meth:`Jt809LinkSession.finish_login` takes the verdict (the server hashes in a bounded thread pool, so
+  a slow PBKDF2 never stalls the event loop and every other link);
 - the slave link goes to the peer's own address: a login naming another down-link IP gets its slave
   link at the peer's address and port named (never at a third party's);
 - 0x1005 → 0x1006, 0x1003 → 0x1004 and close;
@@ -97,6 +100,7 @@ class Jt809LinkSession(PositionDecoder):
         max_future_s: float = 300.0,
         verify_code: Callable[[], int] | None = None,
         direct: bool = False,
+        defer_password: bool = False,
     ) -> None:
         self.directory = directory
         self.peer = peer
@@ -110,6 +114,10 @@ class Jt809LinkSession(PositionDecoder):
         self._max_vehicles = max_vehicles
         self._max_future = timedelta(seconds=max_future_s)
         self._verify = verify_code or (lambda: secrets.randbelow(1 << 32))
+        self._defer = defer_password
+        #: a login whose password is being checked (``finish_login``), and the frames read after it
+        self._waiting: tuple[PlatformRecord, p.Login, int] | None = None
+        self._held: list[bytes] = []
         self._last: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._alarms: OrderedDict[str, frozenset[str]] = OrderedDict()
         self.registrations: OrderedDict[str, p.Registration] = OrderedDict()
@@ -171,7 +179,31 @@ class Jt809LinkSession(PositionDecoder):
         out = LinkOutput()
         if self.closed:
             return out
-        for payload in self.framer.feed(data):
+        self._run(self.framer.feed(data), now, out)
+        return out
+
+    def finish_login(self, ok: bool, now: datetime) -> LinkOutput:
+        """The verdict of ``LinkOutput.password_check``: answer the login, then go on with what was held."""
+        out = LinkOutput()
+        if self._waiting is None:
+            return out
+        rec, login, center = self._waiting
+        self._waiting = None
+        held, self._held = self._held, []
+        self._login_checked(rec, login, center, "password" if not ok else None, now, out)
+        if out.close:
+            self.closed = True
+        elif not self.closed:
+            self._run(held, now, out)
+        return out
+
+    def _run(self, payloads: list[bytes], now: datetime, out: LinkOutput) -> None:
+        for i, payload in enumerate(payloads):
+            if self._waiting is not None:
+                # frames read while the password is checked wait for the verdict (a peer may pipeline;
+                # before a login nothing else is accepted anyway, so the backlog is one read's frames)
+                self._held.extend(payloads[i:])
+                return
             try:
                 self._handle(payload, now, out)
             except (FrameError, struct.error, ValueError, UnicodeError, OverflowError) as exc:
@@ -179,7 +211,6 @@ class Jt809LinkSession(PositionDecoder):
             if out.close:
                 self.closed = True
                 break
-        return out
 
     def _peek_id(self, payload: bytes) -> tuple[int, int, bool]:
         data = p.unescape(payload)
@@ -243,10 +274,25 @@ class Jt809LinkSession(PositionDecoder):
             if rec.gnss_center_id != center
             else "disabled"
             if rec.disabled
-            else "password"
-            if not verify_password(rec.password, login.password)
             else None
         )
+        if reason is None and rec is not None and self._defer:
+            self._waiting = (rec, login, center)
+            out.password_check = (rec.password, login.password)
+            return
+        if reason is None and rec is not None and not verify_password(rec.password, login.password):
+            reason = "password"
+        self._login_checked(rec, login, center, reason, now, out)
+
+    def _login_checked(
+        self,
+        rec: PlatformRecord | None,
+        login: p.Login,
+        center: int,
+        reason: str | None,
+        now: datetime,
+        out: LinkOutput,
+    ) -> None:
         if reason is not None or rec is None:
             self._refuse(p.LOGIN_OTHER, center, out)
             log.warning("jt809_login_refused", user_id=login.user_id, reason=reason, peer=self.peer)

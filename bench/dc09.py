@@ -99,7 +99,7 @@ async def _transmitter(
                     continue
                 next_at += interval
             seq = seq % 9999 + 1
-            frame = dc09.encode_message(
+            frame = dc09.encode(
                 "ADM-CID",
                 seq,
                 acct,

@@ -18,9 +18,6 @@ SKIP_PARTS = {"migrations", "generated", "_generated"}
 
 #: module path → why it stays over 600 lines for now
 MODULES: dict[str, str] = {
-    "services/ingest-contactid/src/alarmhub_ingest_contactid/protocols/dc09.py": (
-        "one protocol module (framer, decoder, replies, AES) in the Traccar layout; split by message type next"
-    ),
     "services/ingest-gps/src/alarmhub_ingest_gps/protocols/jt808.py": (
         "one protocol module; the vendor alarm items already moved to jt808_items.py, body decoders next"
     ),

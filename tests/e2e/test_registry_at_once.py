@@ -93,9 +93,9 @@ async def _dc09(port: int, frame: bytes, key: bytes) -> str:
     finally:
         writer.close()
     try:
-        return dc09.parse_reply(raw, key).token
+        return dc09.decode_reply(raw, key).token
     except Exception:
-        return dc09.parse_reply(raw).token  # a DUH or NAK is not encrypted with the key
+        return dc09.decode_reply(raw).token  # a DUH or NAK is not encrypted with the key
 
 
 async def _jt808_register(port: int, phone: str) -> int:
@@ -142,9 +142,7 @@ async def test_a_key_a_platform_and_a_vehicle_work_within_a_second_of_their_api_
 
     def dc09_frame(seq: int) -> bytes:
         now = datetime.now(UTC).replace(microsecond=0)
-        return dc09.encode_message(
-            "SIA-DCS", seq, account, f"#{account}|NBA1", line=line, timestamp=now, key=key
-        )
+        return dc09.encode("SIA-DCS", seq, account, f"#{account}|NBA1", line=line, timestamp=now, key=key)
 
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{dispatch.http_port}",

@@ -42,7 +42,7 @@ async def send(ports: list[int], first: int, frame: bytes) -> str:
     for attempt in range(6):
         reply = await exchange(ports[(first + attempt) % 2], frame)
         if reply is not None:
-            return dc09.parse_reply(reply).token
+            return dc09.decode_reply(reply).token
         await asyncio.sleep(0.2)
     return "none"
 
@@ -87,17 +87,13 @@ async def test_two_receivers_one_killed_and_restarted_behave_as_one(
             now = datetime.now(UTC)
             if step % 3 == 0:  # a poll every 1.8 s, alternating receivers
                 last_poll = now
-                null = dc09.encode_message("NULL", step, "5501", "", line=line, timestamp=now)
+                null = dc09.encode("NULL", step, "5501", "", line=line, timestamp=now)
                 replies.append(await send(ports, (step // 3) % 2, null))
             if step % 4 == 1:  # an alarm on both paths, then the R1 copy again to the other receiver
                 alarms += 1
                 data = f"#5501|1130 01 {alarms:03d}"
-                r1 = dc09.encode_message(
-                    "ADM-CID", alarms, "5501", data, line=line, receiver="1", timestamp=now
-                )
-                r2 = dc09.encode_message(
-                    "ADM-CID", alarms, "5501", data, line=line, receiver="2", timestamp=now
-                )
+                r1 = dc09.encode("ADM-CID", alarms, "5501", data, line=line, receiver="1", timestamp=now)
+                r2 = dc09.encode("ADM-CID", alarms, "5501", data, line=line, receiver="2", timestamp=now)
                 replies.append(await send(ports, 0, r1))
                 replies.append(await send(ports, 1, r2))
                 await asyncio.sleep(0.1)

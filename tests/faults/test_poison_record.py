@@ -271,7 +271,7 @@ async def test_the_nul_that_used_to_poison_dispatch_now_makes_an_incident(
     await asyncio.gather(contactid.start(), triage.start(), dispatch.start())
     try:
         now = datetime.now(UTC).replace(microsecond=0)
-        frame = dc09.encode_message(
+        frame = dc09.encode(
             "SIA-DCS",
             7,
             account,
@@ -283,7 +283,7 @@ async def test_the_nul_that_used_to_poison_dispatch_now_makes_an_incident(
         reader, writer = await asyncio.open_connection("127.0.0.1", contactid.port)
         writer.write(frame)
         await writer.drain()
-        assert dc09.parse_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 10)).token == "ACK"
+        assert dc09.decode_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 10)).token == "ACK"
         writer.close()
         assert await _incident_devices(db, [device], 1, timeout=WITHIN_S) == {device}
         row = await db.fetchrow(

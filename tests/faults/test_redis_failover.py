@@ -120,7 +120,7 @@ async def test_failover_during_an_alarm_stream_loses_and_duplicates_nothing(
     await asyncio.wait_for(app.start(), 30)
     n, kill_at = 40, 12
     frames = [
-        dc09.encode_message(
+        dc09.encode(
             "ADM-CID", i + 1, "9401", f"#9401|1130 01 {i + 1:03d}", line="7", timestamp=datetime.now(UTC)
         )
         for i in range(n)
@@ -130,7 +130,7 @@ async def test_failover_during_an_alarm_stream_loses_and_duplicates_nothing(
             if i == kill_at:
                 procs["primary"].send_signal(signal.SIGKILL)  # the primary dies mid-stream
                 procs["primary"].wait(10)
-            assert dc09.parse_reply(await tcp_exchange(app.port, frame)).token == "ACK", f"alarm {i}"
+            assert dc09.decode_reply(await tcp_exchange(app.port, frame)).token == "ACK", f"alarm {i}"
             await asyncio.sleep(0.1)
         deadline = time.monotonic() + 30
         while _master_port(ports["sentinel"]) != ports["replica"]:
@@ -140,7 +140,7 @@ async def test_failover_during_an_alarm_stream_loses_and_duplicates_nothing(
         # published (their "done" reached the replica); the receiver is on the new primary again
         await asyncio.sleep(1.5)  # past the shared state's retry pause
         for frame in frames[:5]:
-            assert dc09.parse_reply(await tcp_exchange(app.port, frame)).token == "ACK"
+            assert dc09.decode_reply(await tcp_exchange(app.port, frame)).token == "ACK"
         assert registry.get_sample_value("alarmhub_ingest_contactid_shared_state_up") == 1.0
         replica = redis.Redis(port=ports["replica"])
         assert replica.info("replication")["role"] == "master"

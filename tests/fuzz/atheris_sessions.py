@@ -79,7 +79,7 @@ def one_input(data: bytes) -> None:
     target, size, payload = data[0] % 5, data[1] % 64 + 1, data[2:]
     chunks = [payload[i : i + size] for i in range(0, len(payload), size)]
     if target == 0:
-        framer = T["dc09"].Dc09Framer(max_frame=512)
+        framer = T["dc09"].Framer(max_frame=512)
         session = T["Dc09Session"](T["Dc09Config"](check_clear_timestamps=False), T["accounts"])
         for chunk in chunks:
             for frame in framer.feed(chunk):

@@ -14,7 +14,7 @@ from alarmhub_ingest_contactid.session import Dc09Session, SessionConfig
 
 T0 = datetime(2026, 12, 6, 22, 0, tzinfo=UTC)
 # clear, no timestamp: what many older transmitters send
-UNTIMED = dc09.encode_message("ADM-CID", 17, "4321", "#4321|1120 01 001", line="7")
+UNTIMED = dc09.encode("ADM-CID", 17, "4321", "#4321|1120 01 001", line="7")
 
 
 def _published(s: Dc09Session, frame: bytes, now: datetime, transport: str = "tcp") -> bool:
@@ -37,7 +37,7 @@ def test_untimed_clear_frame_replayed_an_hour_later_is_not_published() -> None:
 
 
 def test_timed_frame_captured_on_tcp_and_replayed_over_udp_is_not_published_again() -> None:
-    frame = dc09.encode_message("ADM-CID", 18, "4321", "#4321|1130 01 002", line="7", timestamp=T0)
+    frame = dc09.encode("ADM-CID", 18, "4321", "#4321|1130 01 002", line="7", timestamp=T0)
     s = Dc09Session(SessionConfig())
     assert _published(s, frame, T0, "tcp")
     assert not _published(s, frame, T0 + timedelta(seconds=5), "udp")

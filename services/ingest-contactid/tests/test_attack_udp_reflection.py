@@ -45,16 +45,16 @@ class _Victim(asyncio.DatagramProtocol):
 
 async def test_udp_reflection_ratio_at_most_one(receiver: ContactIdApp) -> None:
     now = datetime.now(UTC)
-    glued = b"".join(dc09.encode_message("NULL", i, "77AB", "", line="3", timestamp=now) for i in range(20))
-    unknown_token = b"".join(dc09.frame_body(f'"ABC-XYZ"{i:04d}L0#1234[]'.encode()) for i in range(20))
-    unreadable = dc09.frame_body(b"x" * 40)
+    glued = b"".join(dc09.encode("NULL", i, "77AB", "", line="3", timestamp=now) for i in range(20))
+    unknown_token = b"".join(dc09.encode_frame(f'"ABC-XYZ"{i:04d}L0#1234[]'.encode()) for i in range(20))
+    unreadable = dc09.encode_frame(b"x" * 40)
     attack = [glued] * 5 + [unknown_token] * 5 + [unreadable] * 5
     loop = asyncio.get_running_loop()
     transport, victim = await loop.create_datagram_endpoint(_Victim, remote_addr=("127.0.0.1", receiver.port))
     try:
         for datagram in attack:
             transport.sendto(datagram)
-        marker = dc09.encode_message("NULL", 9999, "FFFE", "", line="3", timestamp=now)
+        marker = dc09.encode("NULL", 9999, "FFFE", "", line="3", timestamp=now)
         transport.sendto(marker)
         await asyncio.wait_for(victim.marker, 10)
     finally:
@@ -64,5 +64,5 @@ async def test_udp_reflection_ratio_at_most_one(receiver: ContactIdApp) -> None:
     got = sum(len(r) for r in replies)
     # one ACK per glued datagram, nothing for the unparseable ones
     assert len(replies) == 5, [r[:40] for r in replies]
-    assert all(dc09.parse_reply(r).token == "ACK" for r in replies)
+    assert all(dc09.decode_reply(r).token == "ACK" for r in replies)
     assert len(replies) / len(attack) <= 1 and got / sent <= 1

@@ -18,8 +18,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from alarmhub_ingest_contactid.protocols import dc09
-from alarmhub_ingest_contactid.protocols.dc09 import Dc09Framer, FrameError
+from alarmhub_ingest_contactid.protocols import _dc09_codec, dc09
+from alarmhub_ingest_contactid.protocols.dc09 import FrameError, Framer
 
 
 def test_crc16_arc_check_value() -> None:
@@ -213,9 +213,9 @@ def test_bad_crc_or_length_is_dropped(frame: bytes) -> None:
 def test_crc_and_length_reasons() -> None:
     good = b'\nF68B003B"ADM-CID"0028L0#9757[#9757|1602 00 000]_20:59:45,02-20-2024\r'
     with pytest.raises(FrameError, match="crc"):
-        dc09.open_frame(good.replace(b"1602", b"1603"))
+        dc09.decode_frame(good.replace(b"1602", b"1603"))
     with pytest.raises(FrameError, match="length"):
-        dc09.open_frame(b"\n" + b"%04X" % dc09.crc16(good[9:-1]) + b"0FFF" + good[9:])
+        dc09.decode_frame(b"\n" + b"%04X" % dc09.crc16(good[9:-1]) + b"0FFF" + good[9:])
 
 
 @pytest.mark.parametrize(
@@ -240,7 +240,7 @@ def test_crc_and_length_reasons() -> None:
     ],
 )
 def test_pysiaalarm_bodies(body: str, data: str, xdata: tuple[str, ...], ts: datetime | None) -> None:
-    msg = dc09.decode_body(body.encode())
+    msg = dc09.decode_message(dc09.decode_header(body.encode()), None)
     assert msg.data == data and msg.extended == xdata and msg.timestamp == ts
 
 
@@ -248,44 +248,44 @@ def test_pysiaalarm_dc04_is_not_understood() -> None:
     # [PYSIA] case_adm_cid / case_dc04: a 3-digit year is not a DC-09 timestamp -> DUH
     body = b'"ADM-CID"9876R579BDFL789ABC#12345A[#12345A|1110 00 129]_14:12:04,09-25-201'
     with pytest.raises(dc09.UnsupportedError) as err:
-        dc09.decode_body(body)
+        dc09.decode_message(dc09.decode_header(body), None)
     assert err.value.reply == "duh"
 
 
 def test_receiver_nak_parses() -> None:
     # [RUST] parse_nak_test
-    reply = dc09.parse_reply(b'\nE4410025"NAK"0000R0L0A0[]_16:20:01,09-24-2025\r')
+    reply = dc09.decode_reply(b'\nE4410025"NAK"0000R0L0A0[]_16:20:01,09-24-2025\r')
     assert reply.token == "NAK" and reply.seq == "0000" and reply.account is None
     assert reply.timestamp == datetime(2025, 9, 24, 16, 20, 1, tzinfo=UTC)
 
 
 def test_ack_echoes_the_message_ids() -> None:
     # The Go parser's comment pairs this capture with its ACK body: "ACK"0148R0L0#8362[]
-    header = dc09.parse_header(b'"ADM-CID"0148R0L0#8362[8362|1602 00 000]_00:00:09,06-11-2022')
-    ack = dc09.build_ack(header, now=datetime(2022, 6, 11, tzinfo=UTC))
+    header = dc09.decode_header(b'"ADM-CID"0148R0L0#8362[8362|1602 00 000]_00:00:09,06-11-2022')
+    ack = dc09.reply(header, now=datetime(2022, 6, 11, tzinfo=UTC))
     assert ack[9:-1] == b'"ACK"0148R0L0#8362[]'
-    assert dc09.open_frame(ack) == b'"ACK"0148R0L0#8362[]'
+    assert dc09.decode_frame(ack) == b'"ACK"0148R0L0#8362[]'
     # and one for a NULL: "ACK"0000R8L0#41213[]
-    header = dc09.parse_header(b'"NULL"0000R8L0#41213[]_21:00:08,06-10-2022')
-    assert dc09.open_frame(dc09.build_ack(header, now=datetime(2022, 6, 10, tzinfo=UTC))) == (
+    header = dc09.decode_header(b'"NULL"0000R8L0#41213[]_21:00:08,06-10-2022')
+    assert dc09.decode_frame(dc09.reply(header, now=datetime(2022, 6, 10, tzinfo=UTC))) == (
         b'"ACK"0000R8L0#41213[]'
     )
 
 
 def test_nak_is_the_standard_form_with_our_time() -> None:
-    nak = dc09.build_nak(now=datetime(2025, 9, 24, 16, 20, 1, tzinfo=UTC))
+    nak = dc09.reply_nak(now=datetime(2025, 9, 24, 16, 20, 1, tzinfo=UTC))
     # byte-identical to the NAK the Rust implementation's test parses
     assert nak == b'\nE4410025"NAK"0000R0L0A0[]_16:20:01,09-24-2025\r'
 
 
 def test_duh_echoes_ids() -> None:
-    header = dc09.parse_header(b'"XYZ-ABC"0042R1L2#1234[]')
-    assert dc09.open_frame(dc09.build_duh(header)) == b'"DUH"0042R1L2#1234[]'
+    header = dc09.decode_header(b'"XYZ-ABC"0042R1L2#1234[]')
+    assert dc09.decode_frame(dc09.reply_duh(header)) == b'"DUH"0042R1L2#1234[]'
 
 
 def test_encrypted_ack_decrypts_with_the_account_key() -> None:
     key = bytes.fromhex("00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF")  # AES-256
-    frame = dc09.encode_message(
+    frame = dc09.encode(
         "ADM-CID",
         7,
         "1234",
@@ -296,9 +296,9 @@ def test_encrypted_ack_decrypts_with_the_account_key() -> None:
     )
     msg = dc09.decode(frame, key)
     now = datetime(2026, 11, 25, 8, 0, 3, tzinfo=UTC)
-    ack = dc09.build_ack(msg, now=now, key=key)
+    ack = dc09.reply(msg, now=now, key=key)
     assert ack.startswith(b"\n") and b'"*ACK"0007L1#1234[' in ack
-    reply = dc09.parse_reply(ack, key)
+    reply = dc09.decode_reply(ack, key)
     assert (reply.token, reply.encrypted, reply.seq, reply.account, reply.timestamp) == (
         "ACK",
         True,
@@ -312,7 +312,7 @@ def test_encrypted_ack_decrypts_with_the_account_key() -> None:
 def test_encryption_roundtrip_all_key_sizes(key_len: int) -> None:
     key = bytes(range(key_len))
     ts = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    frame = dc09.encode_message(
+    frame = dc09.encode(
         "SIA-DCS",
         9999,
         "ABC123",
@@ -331,7 +331,7 @@ def test_encryption_roundtrip_all_key_sizes(key_len: int) -> None:
         ("X123E456W0.5",),
         ts,
     )
-    hex_part = dc09.open_frame(frame).split(b"[", 1)[1]
+    hex_part = dc09.decode_frame(frame).split(b"[", 1)[1]
     assert len(hex_part) % 32 == 0
 
 
@@ -343,7 +343,7 @@ def test_decrypt_accepts_zero_padding_without_bar() -> None:
     plain = b"0" * (-len(plain) % 16) + plain
     enc = Cipher(algorithms.AES(b"A" * 16), modes.CBC(bytes(16))).encryptor()
     hex_ = (enc.update(plain) + enc.finalize()).hex().upper()
-    assert dc09.decrypt_block(hex_, b"A" * 16) == "Nri1/RP000]_16:04:02,07-09-2020"
+    assert _dc09_codec.decrypt_block(hex_, b"A" * 16) == "Nri1/RP000]_16:04:02,07-09-2020"
 
 
 # ------------------------------------------------------------------------------------------- framer
@@ -352,7 +352,7 @@ STREAM_FRAMES = [f for f, *_ in REAL_CLEAR[:5]]
 
 
 def test_framer_glued_frames_in_one_read() -> None:
-    framer = Dc09Framer()
+    framer = Framer()
     assert framer.feed(b"".join(STREAM_FRAMES)) == STREAM_FRAMES
     assert framer.garbage == 0 and framer.pending == 0
 
@@ -360,13 +360,13 @@ def test_framer_glued_frames_in_one_read() -> None:
 def test_framer_split_at_every_offset() -> None:
     stream = b"".join(STREAM_FRAMES)
     for cut in range(len(stream) + 1):
-        framer = Dc09Framer()
+        framer = Framer()
         out = framer.feed(stream[:cut]) + framer.feed(stream[cut:])
         assert out == STREAM_FRAMES, cut
 
 
 def test_framer_byte_by_byte() -> None:
-    framer = Dc09Framer()
+    framer = Framer()
     out: list[bytes] = []
     for b in b"".join(STREAM_FRAMES):
         out += framer.feed(bytes([b]))
@@ -374,7 +374,7 @@ def test_framer_byte_by_byte() -> None:
 
 
 def test_framer_skips_garbage() -> None:
-    framer = Dc09Framer()
+    framer = Framer()
     noise = b"GET / HTTP/1.1\r\n\x00\xff\xfe"
     out = framer.feed(noise + STREAM_FRAMES[0] + b"\x00junk" + STREAM_FRAMES[1] + b"\n\n\r")
     assert out[:2] == STREAM_FRAMES[:2]
@@ -382,18 +382,18 @@ def test_framer_skips_garbage() -> None:
     # the trailing "\n\r" is framed but fails the frame check
     for extra in out[2:]:
         with pytest.raises(FrameError):
-            dc09.open_frame(extra)
+            dc09.decode_frame(extra)
 
 
 def test_framer_caps_frame_size() -> None:
-    framer = Dc09Framer(max_frame=64)
+    framer = Framer(max_frame=64)
     assert framer.feed(b"\n" + b"A" * 100) == []
     assert framer.oversized == 1 and framer.pending == 0
     assert framer.feed(STREAM_FRAMES[0]) == [STREAM_FRAMES[0]]
 
 
 def test_framer_lf_restarts_a_frame() -> None:
-    framer = Dc09Framer()
+    framer = Framer()
     assert framer.feed(b"\nB097half-a-frame" + STREAM_FRAMES[0]) == [STREAM_FRAMES[0]]
 
 
@@ -403,7 +403,7 @@ def test_encrypted_ack_made_by_pysiaalarm() -> None:
     frame = (
         b'\n7EF20054"*ACK"0005R1L0#BE0C[A4FA9120BD2ED9578AF333CC09CDBB3D2959ACC6051CF4E135083DBA19824416\r'
     )
-    reply = dc09.parse_reply(frame, b"0123456789ABCDEF")
+    reply = dc09.decode_reply(frame, b"0123456789ABCDEF")
     assert (reply.token, reply.encrypted, reply.seq, reply.receiver, reply.line, reply.account) == (
         "ACK",
         True,
@@ -436,19 +436,19 @@ def test_decrypt_judges_structure_not_printability(pad: bytes) -> None:
     data = b"|#1234|1130 01 003]_16:04:02,07-09-2020"
     filler = b"\x1e" * ((-len(pad + data)) % 16)
     hex_ = _encrypt_raw(filler + pad + data, key)
-    assert dc09.decrypt_block(hex_, key, "1234") == "#1234|1130 01 003]_16:04:02,07-09-2020"
+    assert _dc09_codec.decrypt_block(hex_, key, "1234") == "#1234|1130 01 003]_16:04:02,07-09-2020"
 
 
 def test_decrypt_reads_a_no_bar_pad_before_the_account_block() -> None:
     key = b"K" * 24
     plain = b"#1234|Nri1/BA01]_16:04:02,07-09-2020"
     hex_ = _encrypt_raw(b"0" * (-len(plain) % 16) + plain, key)
-    assert dc09.decrypt_block(hex_, key, "1234") == plain.decode()
+    assert _dc09_codec.decrypt_block(hex_, key, "1234") == plain.decode()
 
 
 def test_decrypt_with_wrong_key_is_wrong_key() -> None:
     plain = b"abc|#1234|1130 01 003]_16:04:02,07-09-2020"
     hex_ = _encrypt_raw(b"x" * (-len(plain) % 16) + plain, b"A" * 16)
     with pytest.raises(dc09.DecryptError) as err:
-        dc09.decrypt_block(hex_, b"B" * 16, "1234")
+        _dc09_codec.decrypt_block(hex_, b"B" * 16, "1234")
     assert err.value.reason == "wrong_key" and err.value.reply == "nak"

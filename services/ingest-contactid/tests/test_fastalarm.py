@@ -92,7 +92,7 @@ def test_a_nul_in_an_extended_block_is_escaped_and_the_frame_kept() -> None:
     body = b'"SIA-DCS"0004L000#3044[3044|NBC1][Xnote\x00\x01end]_00:03:31,12-21-2023'
     from alarmhub_ingest_contactid.protocols import dc09
 
-    frame = dc09.frame_body(body)
+    frame = dc09.encode_frame(body)
     out = Dc09Session(SessionConfig(check_clear_timestamps=False)).handle(frame, now=NOW)
     assert out.result == "ack" and len(out.events) == 1  # still an alarm, never refused
     ev = out.events[0]

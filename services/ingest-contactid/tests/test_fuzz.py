@@ -44,7 +44,7 @@ def crc_valid_body(draw: st.DrawFn) -> bytes:
     """Random bodies with a correct CRC and length, so they reach the parser behind the CRC gate."""
     token = draw(st.sampled_from(['"ADM-CID"', '"SIA-DCS"', '"NULL"', '"*ADM-CID"', '"*NULL"', '"XX"', ""]))
     head = draw(st.sampled_from(["0001L0#9757[", "0000R0L0#AAAB[", "12R1L#1[", ""]))
-    return dc09.frame_body((token + head + draw(printable)).encode())
+    return dc09.encode_frame((token + head + draw(printable)).encode())
 
 
 any_input = st.one_of(st.binary(max_size=300), mutated_real(), crc_valid_body())
@@ -53,7 +53,7 @@ any_input = st.one_of(st.binary(max_size=300), mutated_real(), crc_valid_body())
 def check_reply(reply: bytes | None) -> None:
     if reply is None:
         return
-    parsed = dc09.parse_reply(reply, KEY) if b'"*' in reply else dc09.parse_reply(reply)
+    parsed = dc09.decode_reply(reply, KEY) if b'"*' in reply else dc09.decode_reply(reply)
     assert parsed.token in ("ACK", "NAK", "DUH")
 
 
@@ -69,7 +69,7 @@ def test_session_never_raises(data: bytes) -> None:
 @settings(max_examples=300, deadline=None)
 @given(chunks=st.lists(any_input, max_size=6), cut=st.integers(0, 2000))
 def test_framer_and_session_on_streams(chunks: list[bytes], cut: int) -> None:
-    framer = dc09.Dc09Framer(max_frame=512)
+    framer = dc09.Framer(max_frame=512)
     session = Dc09Session(SessionConfig(check_clear_timestamps=False), ACCOUNTS)
     stream = b"".join(chunks)
     for frame in framer.feed(stream[:cut]) + framer.feed(stream[cut:]):
@@ -95,11 +95,11 @@ async def test_fuzzed_tcp_input_never_breaks_the_listener(service) -> None:  # t
         except TimeoutError:
             reply = b""
         writer.close()
-        for frame in dc09.Dc09Framer().feed(reply):
-            assert dc09.parse_reply(frame).token in ("ACK", "NAK", "DUH")
-    null = dc09.encode_message("NULL", 0, "1234", "", line="1", timestamp=datetime.now(UTC))
+        for frame in dc09.Framer().feed(reply):
+            assert dc09.decode_reply(frame).token in ("ACK", "NAK", "DUH")
+    null = dc09.encode("NULL", 0, "1234", "", line="1", timestamp=datetime.now(UTC))
     reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
     writer.write(null)
     await writer.drain()
-    assert dc09.parse_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 10)).token == "ACK"
+    assert dc09.decode_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 10)).token == "ACK"
     writer.close()

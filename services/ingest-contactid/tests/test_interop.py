@@ -38,13 +38,13 @@ async def test_pysiaalarm_accepts_our_frames_and_we_read_its_replies() -> None:
             (None, "BE0D", "SIA-DCS", "#BE0D|Nri1/BA006", "BA"),
         ]
         for seq, (key, acct, token, data, _) in enumerate(cases, 1):
-            frame = dc09.encode_message(
+            frame = dc09.encode(
                 token, seq, acct, data, receiver="1", line="0", timestamp=datetime.now(UTC), key=key
             )
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(frame)
             await writer.drain()
-            reply = dc09.parse_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 5), key)
+            reply = dc09.decode_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 5), key)
             writer.close()
             assert (reply.token, reply.seq, reply.account, reply.encrypted) == (
                 "ACK",

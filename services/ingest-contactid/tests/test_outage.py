@@ -53,7 +53,7 @@ async def send_until_acked(port: int, seq: int, deadline: float) -> int:
     attempts = 0
     while time.monotonic() < deadline:
         attempts += 1
-        frame = dc09.encode_message(
+        frame = dc09.encode(
             "ADM-CID", seq, "5150", f"#5150|1130 01 {seq:03d}", line="9", timestamp=datetime.now(UTC)
         )
         try:
@@ -61,7 +61,7 @@ async def send_until_acked(port: int, seq: int, deadline: float) -> int:
             try:
                 writer.write(frame)
                 await writer.drain()
-                reply = dc09.parse_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 2.0))
+                reply = dc09.decode_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 2.0))
                 if reply.token == "ACK" and reply.seq == f"{seq:04d}":
                     return attempts
             finally:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from alarmhub_events import AlarmKind, Qualifier
-from alarmhub_ingest_contactid.protocols.contactid import EVENTS, event_kind, parse_contactid
+from alarmhub_ingest_contactid.protocols import contactid, sia
+from alarmhub_ingest_contactid.protocols.contactid import EVENTS, event_kind
 from alarmhub_ingest_contactid.protocols.dc09 import UnsupportedError
-from alarmhub_ingest_contactid.protocols.sia import parse_sia
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_contactid(
     number: str,
     concerns: str,
 ) -> None:
-    ev = parse_contactid(data)
+    ev = contactid.decode(data)
     assert (ev.account, ev.code, ev.kind, ev.qualifier, ev.partition, ev.number, ev.concerns) == (
         acct,
         code,
@@ -99,7 +99,7 @@ def test_contactid(
 )
 def test_contactid_malformed_is_duh(data: str) -> None:
     with pytest.raises(UnsupportedError):
-        parse_contactid(data)
+        contactid.decode(data)
 
 
 def test_unlisted_codes_fall_back_to_their_group() -> None:
@@ -146,20 +146,20 @@ def test_unlisted_codes_fall_back_to_their_group() -> None:
     ],
 )
 def test_sia(data: str, acct: str | None, events: list[tuple[str, str | None, AlarmKind, Qualifier]]) -> None:
-    account, out = parse_sia(data)
+    account, out = sia.decode(data)
     assert account == acct
     assert [(e.code, e.number, e.kind, e.qualifier) for e in out] == events
 
 
 def test_sia_modifiers_and_text() -> None:
     # [PYSIA] case_bug
-    _, (ev,) = parse_sia("#123456|Nri1CL0^VX FRONTE ^")
+    _, (ev,) = sia.decode("#123456|Nri1CL0^VX FRONTE ^")
     assert ev.modifiers == {"ri": "1"} and ev.text == "VX FRONTE"
-    _, evs = parse_sia("#1234|Nri1/BA01/ri2/FA03")
+    _, evs = sia.decode("#1234|Nri1/BA01/ri2/FA03")
     assert [e.modifiers["ri"] for e in evs] == ["1", "2"]
 
 
 @pytest.mark.parametrize("data", ["", "#1234|", "Nri1", "#1234|BA01", "Nri1/!!"])
 def test_sia_malformed_is_duh(data: str) -> None:
     with pytest.raises(UnsupportedError):
-        parse_sia(data)
+        sia.decode(data)

@@ -77,18 +77,18 @@ async def test_encrypted_account_from_registry(
     line, key = accounts["line"], accounts["key"]
     assert (line, "1001") in service.session.accounts
     now = datetime.now(UTC).replace(microsecond=0)
-    frame = dc09.encode_message("ADM-CID", 42, "1001", "#1001|1130 01 003", line=line, timestamp=now, key=key)
-    reply = dc09.parse_reply(await tcp_exchange(service.port, frame), key)
+    frame = dc09.encode("ADM-CID", 42, "1001", "#1001|1130 01 003", line=line, timestamp=now, key=key)
+    reply = dc09.decode_reply(await tcp_exchange(service.port, frame), key)
     assert reply.token == "ACK" and reply.encrypted and reply.seq == "0042"
 
     # the same account in clear is refused: encryption is required for it
-    clear = dc09.encode_message("ADM-CID", 43, "1001", "#1001|1130 01 003", line=line, timestamp=now)
-    assert dc09.parse_reply(await tcp_exchange(service.port, clear)).token == "NAK"
+    clear = dc09.encode("ADM-CID", 43, "1001", "#1001|1130 01 003", line=line, timestamp=now)
+    assert dc09.decode_reply(await tcp_exchange(service.port, clear)).token == "NAK"
     # a replayed encrypted frame (timestamp an hour old) is NAKed as well
-    old = dc09.encode_message(
+    old = dc09.encode(
         "ADM-CID", 44, "1001", "#1001|1130 01 003", line=line, timestamp=now - timedelta(hours=1), key=key
     )
-    assert dc09.parse_reply(await udp_exchange(service.port, old)).token == "NAK"
+    assert dc09.decode_reply(await udp_exchange(service.port, old)).token == "NAK"
 
     # account 1002's supervision alarm shares the topic: pick 1001's events
     events = [
@@ -115,8 +115,8 @@ async def test_supervision_miss_then_restore(
     # account 1002 must poll every second; stay silent until the miss is published
     statuses = await consume_topic(topic_prefix, DEVICES_STATUS, 1, timeout=20)
     assert statuses[0]["device_id"] == device and statuses[0]["status"] == "supervision_missed"
-    null = dc09.encode_message("NULL", 0, "1002", "", line=line, timestamp=datetime.now(UTC))
-    assert dc09.parse_reply(await tcp_exchange(service.port, null)).token == "ACK"
+    null = dc09.encode("NULL", 0, "1002", "", line=line, timestamp=datetime.now(UTC))
+    assert dc09.decode_reply(await tcp_exchange(service.port, null)).token == "ACK"
     statuses = await consume_topic(topic_prefix, DEVICES_STATUS, 2, timeout=20)
     assert [s["status"] for s in statuses][:2] == ["supervision_missed", "supervision_restored"]
     alarms = [
@@ -148,10 +148,8 @@ async def test_account_registered_after_start_is_found_on_its_first_message(
             "INSERT INTO accounts (line, account, company, lat, lon) VALUES ($1, '2001', 'Late Co', 22.1, 113.9)",
             f"L{line}",
         )
-        frame = dc09.encode_message(
-            "ADM-CID", 1, "2001", "#2001|1120 01 000", line=line, timestamp=datetime.now(UTC)
-        )
-        assert dc09.parse_reply(await exchange(service.port, frame)).token == "ACK"
+        frame = dc09.encode("ADM-CID", 1, "2001", "#2001|1120 01 000", line=line, timestamp=datetime.now(UTC))
+        assert dc09.decode_reply(await exchange(service.port, frame)).token == "ACK"
     finally:
         await conn.execute("DELETE FROM accounts WHERE line = $1", f"L{line}")
         await conn.close()

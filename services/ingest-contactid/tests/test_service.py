@@ -76,10 +76,8 @@ async def test_tcp_and_udp_frames_are_acked_and_published(
     consume_topic: Consume,
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    panic = dc09.encode_message(
-        "ADM-CID", 1, "1234", "#1234|1120 01 001", line="1", receiver="2", timestamp=now
-    )
-    reply = dc09.parse_reply(await tcp_exchange(service.port, panic))
+    panic = dc09.encode("ADM-CID", 1, "1234", "#1234|1120 01 001", line="1", receiver="2", timestamp=now)
+    reply = dc09.decode_reply(await tcp_exchange(service.port, panic))
     assert (reply.token, reply.seq, reply.account, reply.line, reply.receiver) == (
         "ACK",
         "0001",
@@ -88,13 +86,13 @@ async def test_tcp_and_udp_frames_are_acked_and_published(
         "2",
     )
 
-    fire = dc09.encode_message("SIA-DCS", 2, "1234", "#1234|Nri1/FA003", line="1", timestamp=now)
-    reply = dc09.parse_reply(await udp_exchange(service.port, fire))
+    fire = dc09.encode("SIA-DCS", 2, "1234", "#1234|Nri1/FA003", line="1", timestamp=now)
+    reply = dc09.decode_reply(await udp_exchange(service.port, fire))
     assert (reply.token, reply.seq) == ("ACK", "0002")
 
     # a real PROSEC NULL capture (no timestamp window issue: the window applies, so send it fresh)
-    null = dc09.encode_message("NULL", 0, "0809", "", line="000", timestamp=now)
-    assert dc09.parse_reply(await tcp_exchange(service.port, null)).token == "ACK"
+    null = dc09.encode("NULL", 0, "0809", "", line="000", timestamp=now)
+    assert dc09.decode_reply(await tcp_exchange(service.port, null)).token == "ACK"
 
     events = await consume_topic(topic_prefix, ALARMS_RAW, 2, timeout=20)
     assert len(events) == 2
@@ -117,7 +115,7 @@ async def test_tcp_and_udp_frames_are_acked_and_published(
 async def test_glued_and_split_frames_on_one_connection(service: ContactIdApp) -> None:
     now = datetime.now(UTC)
     frames = [
-        dc09.encode_message("ADM-CID", i, "77AB", f"#77AB|1130 01 00{i}", line="3", timestamp=now)
+        dc09.encode("ADM-CID", i, "77AB", f"#77AB|1130 01 00{i}", line="3", timestamp=now)
         for i in range(1, 5)
     ]
     reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
@@ -131,7 +129,7 @@ async def test_glued_and_split_frames_on_one_connection(service: ContactIdApp) -
         await writer.drain()
         seqs = []
         for _ in frames:
-            seqs.append(dc09.parse_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 10)).seq)
+            seqs.append(dc09.decode_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 10)).seq)
         assert seqs == ["0001", "0002", "0003", "0004"]
     finally:
         writer.close()
@@ -139,13 +137,13 @@ async def test_glued_and_split_frames_on_one_connection(service: ContactIdApp) -
 
 async def test_bad_crc_gets_no_reply_and_connection_survives(service: ContactIdApp) -> None:
     now = datetime.now(UTC)
-    good = dc09.encode_message("NULL", 0, "1234", "", line="1", timestamp=now)
+    good = dc09.encode("NULL", 0, "1234", "", line="1", timestamp=now)
     bad = good[:12] + (b"X" if good[12:13] != b"X" else b"Y") + good[13:]
     reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
     try:
         writer.write(bad + good)
         await writer.drain()
-        reply = dc09.parse_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 10))
+        reply = dc09.decode_reply(await asyncio.wait_for(reader.readuntil(b"\r"), 10))
         assert reply.token == "ACK"  # only the good frame was answered
     finally:
         writer.close()
@@ -168,9 +166,9 @@ async def test_per_peer_limit_and_idle_timeout(stack: Any, topic_prefix: str) ->
         # the third connection from the same address is closed at once
         assert await asyncio.wait_for(conns[2][0].read(10), 5) == b""
         # the first two are served ...
-        null = dc09.encode_message("NULL", 0, "1234", "", line="1", timestamp=datetime.now(UTC))
+        null = dc09.encode("NULL", 0, "1234", "", line="1", timestamp=datetime.now(UTC))
         conns[0][1].write(null)
-        assert dc09.parse_reply(await asyncio.wait_for(conns[0][0].readuntil(b"\r"), 5)).token == "ACK"
+        assert dc09.decode_reply(await asyncio.wait_for(conns[0][0].readuntil(b"\r"), 5)).token == "ACK"
         # ... and closed by the receiver once idle
         assert await asyncio.wait_for(conns[1][0].read(10), 5) == b""
         assert await asyncio.wait_for(conns[0][0].read(10), 5) == b""
@@ -199,7 +197,7 @@ async def test_connections_of_one_loop_iteration_share_one_broker_write(service:
             calls.clear()
             for i, (_, writer) in enumerate(conns):
                 writer.write(
-                    dc09.encode_message(
+                    dc09.encode(
                         "ADM-CID",
                         seq,
                         f"{0x700 + i:X}",
@@ -212,5 +210,5 @@ async def test_connections_of_one_loop_iteration_share_one_broker_write(service:
     finally:
         for _, writer in conns:
             writer.close()
-    assert [dc09.parse_reply(r).token for r in replies] == ["ACK"] * 20
+    assert [dc09.decode_reply(r).token for r in replies] == ["ACK"] * 20
     assert sum(calls) == 20 and len(calls) <= 5, calls

@@ -28,7 +28,7 @@ def session(accounts: list[Account] | None = None, **cfg: object) -> Dc09Session
 def test_null_is_acked_without_events() -> None:
     o = session().handle(NULL, now=NOW)
     assert o.result == "ack" and o.events == [] and o.token == "NULL"
-    assert dc09.open_frame(o.reply) == b'"ACK"0000L000#0809[]'  # type: ignore[arg-type]
+    assert dc09.decode_frame(o.reply) == b'"ACK"0000L000#0809[]'  # type: ignore[arg-type]
 
 
 def test_alarm_yields_event_and_ack() -> None:
@@ -48,13 +48,13 @@ def test_crc_failure_gets_no_reply() -> None:
 
 
 def test_unknown_token_is_duh() -> None:
-    frame = dc09.frame_body(b'"ABC-XYZ"0001L0#1234[]')
+    frame = dc09.encode_frame(b'"ABC-XYZ"0001L0#1234[]')
     o = session().handle(frame, now=NOW)
-    assert o.result == "duh" and dc09.open_frame(o.reply) == b'"DUH"0001L0#1234[]'  # type: ignore[arg-type]
+    assert o.result == "duh" and dc09.decode_frame(o.reply) == b'"DUH"0001L0#1234[]'  # type: ignore[arg-type]
     # over UDP the source address may be forged: no answer to what cannot be parsed (docs/security.md)
     o = session().handle(frame, now=NOW, transport="udp")
     assert (o.result, o.reply, o.reason) == ("duh", None, "token")
-    o = session().handle(dc09.frame_body(b"no header at all"), now=NOW, transport="udp")
+    o = session().handle(dc09.encode_frame(b"no header at all"), now=NOW, transport="udp")
     assert o.result == "duh" and o.reply is None
 
 
@@ -62,7 +62,7 @@ def test_timestamp_outside_window_is_naked_with_our_time() -> None:
     late = NOW + timedelta(seconds=21)
     o = session().handle(CID_TEST, now=late)
     assert o.result == "nak" and o.reason == "timestamp_window" and o.events == []
-    reply = dc09.parse_reply(o.reply)  # type: ignore[arg-type]
+    reply = dc09.decode_reply(o.reply)  # type: ignore[arg-type]
     assert reply.token == "NAK" and reply.timestamp == late.replace(microsecond=0)
     # clear timestamps may be exempted (transmitters without a clock source)
     assert session(check_clear_timestamps=False).handle(CID_TEST, now=late).result == "ack"
@@ -97,7 +97,7 @@ def test_real_encrypted_null_with_registry_key() -> None:
     acct = Account(line="0", account="AAAB", key=b"AAAAAAAAAAAAAAAA")
     o = session([acct]).handle(ENC_NULL, now=ENC_NOW)
     assert o.result == "ack" and o.token == "*NULL"
-    reply = dc09.parse_reply(o.reply, b"AAAAAAAAAAAAAAAA")  # type: ignore[arg-type]
+    reply = dc09.decode_reply(o.reply, b"AAAAAAAAAAAAAAAA")  # type: ignore[arg-type]
     assert reply.encrypted and reply.token == "ACK" and reply.account == "AAAB" and reply.timestamp == ENC_NOW
 
 
@@ -150,7 +150,7 @@ def test_receiver_number_names_the_path() -> None:
 
 
 def test_several_sia_events_in_one_message() -> None:
-    frame = dc09.encode_message("SIA-DCS", 3, "1234", "#1234|Nri1/BA01/ri2/FA03", line="1")
+    frame = dc09.encode("SIA-DCS", 3, "1234", "#1234|Nri1/BA01/ri2/FA03", line="1")
     evs = session().handle(frame, now=NOW).events
     assert [(e.code, e.zone, e.kind, e.attributes["partition"]) for e in evs] == [
         ("BA", "01", AlarmKind.BURGLARY, "1"),

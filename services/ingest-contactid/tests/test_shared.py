@@ -72,21 +72,17 @@ async def test_retransmission_to_the_other_receiver_is_acked_not_published(
 ) -> None:
     a, b = pair
     now = datetime.now(UTC).replace(microsecond=0)
-    alarm = dc09.encode_message(
-        "ADM-CID", 7, "3002", "#3002|1130 01 004", line=line, receiver="1", timestamp=now
-    )
-    assert dc09.parse_reply(await tcp_exchange(a.port, alarm)).token == "ACK"
+    alarm = dc09.encode("ADM-CID", 7, "3002", "#3002|1130 01 004", line=line, receiver="1", timestamp=now)
+    assert dc09.decode_reply(await tcp_exchange(a.port, alarm)).token == "ACK"
     # the ACK was lost: the panel sends the identical message again (same path, R1), and this time it
     # reaches b, over UDP
     await asyncio.sleep(0.2)  # a's "done" is written right after its ACK (in the background)
-    assert dc09.parse_reply(await udp_exchange(b.port, alarm)).token == "ACK"
-    assert dc09.parse_reply(await tcp_exchange(a.port, alarm)).token == "ACK"
+    assert dc09.decode_reply(await udp_exchange(b.port, alarm)).token == "ACK"
+    assert dc09.decode_reply(await tcp_exchange(a.port, alarm)).token == "ACK"
     # a dual-path communicator's second path (receiver 2) is its own copy: published, once
-    path2 = dc09.encode_message(
-        "ADM-CID", 7, "3002", "#3002|1130 01 004", line=line, receiver="2", timestamp=now
-    )
-    assert dc09.parse_reply(await tcp_exchange(b.port, path2)).token == "ACK"
-    assert dc09.parse_reply(await tcp_exchange(a.port, path2)).token == "ACK"
+    path2 = dc09.encode("ADM-CID", 7, "3002", "#3002|1130 01 004", line=line, receiver="2", timestamp=now)
+    assert dc09.decode_reply(await tcp_exchange(b.port, path2)).token == "ACK"
+    assert dc09.decode_reply(await tcp_exchange(a.port, path2)).token == "ACK"
     events = [
         e
         for e in await consume_topic(topic_prefix, ALARMS_RAW, 3, timeout=6)
@@ -114,8 +110,8 @@ async def supervise(stack: Any, apps: list[ContactIdApp], line: str, account: st
 
 
 async def poll(app: ContactIdApp, line: str, account: str, seq: int) -> None:
-    null = dc09.encode_message("NULL", seq, account, "", line=line, timestamp=datetime.now(UTC))
-    assert dc09.parse_reply(await tcp_exchange(app.port, null)).token == "ACK"
+    null = dc09.encode("NULL", seq, account, "", line=line, timestamp=datetime.now(UTC))
+    assert dc09.decode_reply(await tcp_exchange(app.port, null)).token == "ACK"
 
 
 async def test_alternate_polls_to_two_receivers_raise_no_miss_and_a_silence_raises_one(
@@ -187,9 +183,9 @@ async def test_redis_unreachable_the_receiver_acks_on_local_memory(
     await asyncio.wait_for(app.start(), 30)
     try:
         now = datetime.now(UTC).replace(microsecond=0)
-        alarm = dc09.encode_message("ADM-CID", 8, "3002", "#3002|1130 01 005", line=line, timestamp=now)
-        assert dc09.parse_reply(await tcp_exchange(app.port, alarm)).token == "ACK"
-        assert dc09.parse_reply(await tcp_exchange(app.port, alarm)).token == "ACK"  # local memory
+        alarm = dc09.encode("ADM-CID", 8, "3002", "#3002|1130 01 005", line=line, timestamp=now)
+        assert dc09.decode_reply(await tcp_exchange(app.port, alarm)).token == "ACK"
+        assert dc09.decode_reply(await tcp_exchange(app.port, alarm)).token == "ACK"  # local memory
         await app.check_supervision()
         assert registry.get_sample_value("alarmhub_ingest_contactid_shared_state_up") == 0.0
         errors = registry.get_sample_value(

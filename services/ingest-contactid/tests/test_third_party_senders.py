@@ -120,7 +120,7 @@ def _send_with_pysiaalarm(port: int, line: int, account: str, transport: str) ->
                 s.settimeout(10)
                 s.sendto(frame, ("127.0.0.1", port))
                 answer, _ = s.recvfrom(1024)
-        reply = dc09.parse_reply(answer, KEY_192)
+        reply = dc09.decode_reply(answer, KEY_192)
         if reply.token == "ACK" and reply.seq == f"{zone:04d}":
             acked += 1
     return acked

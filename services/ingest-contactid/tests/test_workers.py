@@ -49,10 +49,8 @@ async def test_two_workers_share_the_port(stack: Any, topic_prefix: str, consume
         now = datetime.now(UTC).replace(microsecond=0)
         replies = []
         for seq in range(1, N + 1):  # a new connection per message, as stop-and-wait panels do
-            frame = dc09.encode_message(
-                "ADM-CID", seq, "7A01", f"#7A01|1130 01 {seq:03d}", line="9", timestamp=now
-            )
-            replies.append(dc09.parse_reply(await tcp_exchange(port, frame)))
+            frame = dc09.encode("ADM-CID", seq, "7A01", f"#7A01|1130 01 {seq:03d}", line="9", timestamp=now)
+            replies.append(dc09.decode_reply(await tcp_exchange(port, frame)))
         assert [(r.token, r.seq) for r in replies] == [("ACK", f"{s:04d}") for s in range(1, N + 1)]
 
         events = await consume_topic(

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from alarmhub_ingest_contactid.protocols import dc09
-from alarmhub_ingest_contactid.protocols.contactid import parse_contactid
-from alarmhub_ingest_contactid.protocols.sia import parse_sia
+from alarmhub_ingest_contactid.protocols import contactid, dc09, sia
 
 
 def payload_events(token: str, data: str) -> list[dict[str, Any]]:
     if token == "ADM-CID":
-        cid = parse_contactid(data)
+        cid = contactid.decode(data)
         return [
             {
                 "account": cid.account,
@@ -31,7 +29,7 @@ def payload_events(token: str, data: str) -> list[dict[str, Any]]:
             }
         ]
     if token == "SIA-DCS":
-        account, events = parse_sia(data)
+        account, events = sia.decode(data)
         return [
             {
                 "account": account,
@@ -49,7 +47,7 @@ def payload_events(token: str, data: str) -> list[dict[str, Any]]:
 def decode(frame: bytes, context: dict[str, Any]) -> dict[str, Any]:
     key = bytes.fromhex(context["key"]) if context.get("key") else None
     if frame.startswith(b'"'):
-        msg = dc09.decode_body(frame, key)
+        msg = dc09.decode_message(dc09.decode_header(frame), key)
     else:
         if not frame.startswith(b"\n"):
             frame = b"\n" + frame + b"\r"

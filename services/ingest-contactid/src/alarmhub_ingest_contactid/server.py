@@ -21,7 +21,7 @@ from alarmhub_runtime import get_logger, worker_index
 
 from .fastalarm import alarm_json
 from .metrics import ContactIdMetrics
-from .protocols.dc09 import Dc09Framer
+from .protocols.dc09 import Framer
 from .session import Account, Dc09Session, Outcome
 from .shared import SharedState
 
@@ -440,7 +440,7 @@ class _TcpConnection(asyncio.Protocol):
 
     def __init__(self, server: Dc09Server) -> None:
         self.server = server
-        self.framer = Dc09Framer(max_frame=server.max_frame)
+        self.framer = Framer(max_frame=server.max_frame)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.peer_ip = "?"
@@ -546,7 +546,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         if len(tasks) + self.inflight >= self.MAX_INFLIGHT:
             server.metrics.decode_errors.labels("udp_overload").inc()
             return
-        framer = Dc09Framer(max_frame=server.max_frame)
+        framer = Framer(max_frame=server.max_frame)
         frames = framer.feed(data)
         if framer.garbage:
             server.metrics.garbage_bytes.inc(framer.garbage)

@@ -35,9 +35,7 @@ from alarmhub_events import SENSOR, AlarmEvent, Location, Protocol, Sensor, Sour
 from alarmhub_events.fast import iso_z
 
 from .fastalarm import fast_alarm, fast_source
-from .protocols import dc09
-from .protocols.contactid import parse_contactid
-from .protocols.sia import parse_sia
+from .protocols import contactid, dc09, sia
 
 __all__ = ["Account", "Dc09Session", "Outcome", "SessionConfig"]
 
@@ -173,37 +171,37 @@ class Dc09Session:
         transport: str | None = None,
     ) -> Outcome:
         try:
-            body = dc09.open_frame(frame)
+            body = dc09.decode_frame(frame)
         except dc09.FrameError as exc:
             return Outcome("dropped", _UNKNOWN, None, reason=exc.reason)
         # UDP's source address is whatever the sender wrote: what cannot be parsed gets no answer there, so
         # the receiver cannot be used to reflect traffic at a third party (docs/security.md)
         udp = transport == "udp"
         try:
-            header = dc09.parse_header(body)
+            header = dc09.decode_header(body)
         except dc09.Dc09Error as exc:
-            duh = None if udp else dc09.frame_body(b'"DUH"0000R0L0[]')
+            duh = None if udp else dc09.encode_frame(b'"DUH"0000R0L0[]')
             return Outcome("duh", _UNKNOWN, duh, reason=exc.reason)
         token = header.token if header.token in dc09.KNOWN_TOKENS else _UNKNOWN
         label = ("*" if header.encrypted else "") + token
         if token == _UNKNOWN:
-            return Outcome("duh", label, None if udp else dc09.build_duh(header), reason="token")
+            return Outcome("duh", label, None if udp else dc09.reply_duh(header), reason="token")
 
         account = self._account(header)
         lookup = (header.line_id(), header.account.upper()) if account is None and header.account else None
         if account is None and self.config.unknown_accounts == "reject":
-            return Outcome("duh", label, dc09.build_duh(header), reason="unknown_account", lookup=lookup)
+            return Outcome("duh", label, dc09.reply_duh(header), reason="unknown_account", lookup=lookup)
         key = account.key if account is not None else None
         if header.encrypted and key is None:
             return Outcome(
-                "duh", label, dc09.build_duh(header), reason="no_key", account=account, lookup=lookup
+                "duh", label, dc09.reply_duh(header), reason="no_key", account=account, lookup=lookup
             )
         try:
-            msg = dc09.decode_header(header, key)
+            msg = dc09.decode_message(header, key)
         except dc09.DecryptError as exc:
             return Outcome("nak", label, self._nak(header, now), reason=exc.reason, account=account)
         except dc09.Dc09Error as exc:
-            return Outcome("duh", label, dc09.build_duh(header), reason=exc.reason, account=account)
+            return Outcome("duh", label, dc09.reply_duh(header), reason=exc.reason, account=account)
         if account is not None and account.encryption_required and not msg.encrypted:
             return Outcome(
                 "nak", label, self._nak(header, now), reason="clear_rejected", account=account, message=msg
@@ -218,7 +216,7 @@ class Dc09Session:
                     account=account,
                     message=msg,
                 )
-        ack = dc09.build_ack(msg, now=now, key=key)
+        ack = dc09.reply(msg, now=now, key=key)
         if token == "NULL":
             return Outcome("ack", label, ack, message=msg, account=account)
 
@@ -233,11 +231,11 @@ class Dc09Session:
             events = self._events(msg, account, frame, now=now, peer=peer, path=path)
         except dc09.Dc09Error as exc:
             return Outcome(
-                "duh", label, dc09.build_duh(header), reason=exc.reason, account=account, message=msg
+                "duh", label, dc09.reply_duh(header), reason=exc.reason, account=account, message=msg
             )
         except ValueError:  # the event model refused a field (pydantic): we do not understand it
             return Outcome(
-                "duh", label, dc09.build_duh(header), reason="payload", account=account, message=msg
+                "duh", label, dc09.reply_duh(header), reason="payload", account=account, message=msg
             )
         return Outcome("ack", label, ack, events=events, message=msg, account=account, dedup_key=dedup_key)
 
@@ -258,7 +256,7 @@ class Dc09Session:
         return self.accounts.get((header.line_id(), header.account.upper()))
 
     def _nak(self, header: dc09.Dc09Header, now: datetime) -> bytes:
-        return dc09.build_nak(now=now, receiver=header.receiver, line=header.line)
+        return dc09.reply_nak(now=now, receiver=header.receiver, line=header.line)
 
     def _in_window(self, ts: datetime, now: datetime) -> bool:
         return now - self._past <= ts <= now + self._future
@@ -339,7 +337,7 @@ class Dc09Session:
         raw = frame.decode("ascii", "replace").strip("\r\n")
         events: list[AlarmEvent] = []
         if msg.token == "ADM-CID":
-            cid = parse_contactid(msg.data)
+            cid = contactid.decode(msg.data)
             attrs = {
                 **base,
                 "partition": cid.partition,
@@ -362,7 +360,7 @@ class Dc09Session:
                 )
             )
         else:
-            _, sia_events = parse_sia(msg.data)
+            _, sia_events = sia.decode(msg.data)
             for i, ev in enumerate(sia_events):
                 attrs = {
                     **base,

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from alarmhub_ingest_contactid.protocols.dc09 import encode_message, parse_reply
+from alarmhub_ingest_contactid.protocols import dc09 as dc09_protocol
 
 from .sites import Site
 
@@ -77,7 +77,7 @@ class Panel:
         seq = self._next_seq()
         for attempt in range(self.retries + 1):
             # a retransmission carries the same sequence number and a fresh timestamp
-            frame = encode_message(
+            frame = dc09_protocol.encode(
                 token,
                 seq,
                 self.site.account,
@@ -95,7 +95,7 @@ class Panel:
                 await self.writer.drain()
                 stats["sent" if attempt == 0 else "retransmitted"] += 1
                 raw = await asyncio.wait_for(self.reader.readuntil(b"\r"), self.ack_timeout_s)
-                reply = parse_reply(raw, key=key)
+                reply = dc09_protocol.decode_reply(raw, key=key)
                 stats[reply.token.lower()] += 1
                 return str(reply.token)
             except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):

@@ -7,6 +7,11 @@ partition (group) and ``CCC`` the zone or, for open/close and access events, the
 
 Event codes map onto the contract's ``kind`` through :data:`EVENTS`; the original code is kept as
 ``E120`` / ``R120`` / ``P120`` (new / restore / status) so nothing is lost for operators.
+
+Edition: SIA DC-05-1999.09 (Ademco Contact ID), as carried by ANSI/SIA DC-09. The face is
+:func:`decode` (a data block → :class:`CidEvent`); :func:`event_kind` looks a code up. Choices: the
+qualifiers 1, 3 and 6 only; hex digits are read (``A`` as 0, as DC-05 dials it); an unknown event
+code falls back to its group's kind (never dropped); anything else in the block is refused (``DUH``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from alarmhub_events import AlarmKind, Qualifier
 
 from .dc09 import UnsupportedError
 
-__all__ = ["EVENTS", "CidEvent", "event_kind", "parse_contactid"]
+__all__ = ["EVENTS", "CidEvent", "decode", "event_kind"]
 
 K = AlarmKind
 
@@ -326,7 +331,7 @@ def event_kind(event: str) -> tuple[AlarmKind, str, str]:
     return group, f"Event {event}", "user" if group is K.OPEN_CLOSE else "zone"
 
 
-def parse_contactid(data: str) -> CidEvent:
+def decode(data: str) -> CidEvent:
     """Decode a DC-09 ``ADM-CID`` data block (``#acct|QXYZ GG CCC``). Raises UnsupportedError (→ DUH).
 
     DC-05 sends the digit 0 as ``A`` on the phone line; a few communicators forward that unchanged,

@@ -1,4 +1,7 @@
-"""SIA DC-09 (2013 / 2021) framing, parsing, encryption and reply building. Pure: bytes in, models/bytes out.
+"""SIA DC-09 over TCP and UDP: framing, decoding, replies and encoding. Pure: bytes in, models/bytes out.
+
+Edition: ANSI/SIA DC-09-2013 and DC-09-2021 (same frame; 2021 adds nothing this receiver reads
+differently). The data blocks inside are Contact ID (:mod:`.contactid`) and SIA DCS (:mod:`.sia`).
 
 A DC-09 frame on the wire::
 
@@ -8,6 +11,18 @@ A DC-09 frame on the wire::
 token to the last character before ``<CR>`` (the "body"), as four upper-case hex digits; ``0LLL`` is the
 body length in hex. An encrypted token starts with ``*``; then everything after the ``[`` is the hex of
 AES-CBC (IV zero) over ``pad | data ] [x…] _timestamp``, padded at the front to a multiple of 16 bytes.
+
+The face (docs/architecture.md, "protocol vocabulary"): :class:`Framer`, :func:`decode` (or its steps
+:func:`decode_frame` → :func:`decode_header` → :func:`decode_message`, for a key looked up from the
+header), :func:`reply` (``ACK``), :func:`reply_duh`, :func:`reply_nak`, :func:`encode` and
+:func:`decode_reply` (a transmitter's side: simulator, tests). CRC and AES live in ``_dc09_codec``.
+
+Choices: tokens ``SIA-DCS``, ``ADM-CID`` and ``NULL`` are read, any other is answered ``DUH``; the
+CRC and length fields must be strict hex and match; a clear body must be ASCII; an encrypted message
+without a timestamp is refused. Tolerated: absent receiver/line prefixes and leading zeros
+(``L000`` is ``L0``), lower-case hex, any pad character but ``[ ] |`` (control characters, ``#``), and
+pysiaalarm's pads without ``|``; control characters in decrypted data travel on. Replies to
+encrypted messages are encrypted with our timestamp; ``DUH`` never is.
 
 The module never touches a socket and never reads the clock: callers pass ``now``. Errors carry a
 ``reason`` (a bounded metric label) and say which reply the standard calls for:
@@ -20,41 +35,44 @@ The module never touches a socket and never reads the clock: callers pass ``now`
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from ._dc09_codec import (
+    Dc09Error,
+    DecryptError,
+    FrameError,
+    UnsupportedError,
+    crc16,
+    crc16_fast,
+    decrypt_block,
+    encrypt_block,
+)
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
     "KNOWN_TOKENS",
     "Dc09Error",
-    "Dc09Framer",
     "Dc09Header",
     "Dc09Message",
     "Dc09Reply",
     "DecryptError",
     "FrameError",
+    "Framer",
     "UnsupportedError",
-    "build_ack",
-    "build_duh",
-    "build_nak",
     "crc16",
     "decode",
-    "decrypt_block",
-    "encode_message",
-    "encrypt_block",
-    "format_timestamp",
-    "frame_body",
-    "open_frame",
-    "parse_header",
-    "parse_plaintext",
-    "parse_reply",
-    "parse_timestamp",
+    "decode_frame",
+    "decode_header",
+    "decode_message",
+    "decode_reply",
+    "encode",
+    "encode_frame",
+    "reply",
+    "reply_duh",
+    "reply_nak",
 ]
 
 LF: Final = 0x0A
@@ -63,69 +81,6 @@ CR: Final = 0x0D
 DEFAULT_MAX_FRAME: Final = 1 + 8 + 0x0FFF + 1
 #: Tokens this receiver understands (without the ``*`` of the encrypted form).
 KNOWN_TOKENS: Final = frozenset({"SIA-DCS", "ADM-CID", "NULL"})
-_IV: Final = bytes(16)
-_PAD_ALPHABET: Final = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-class Dc09Error(ValueError):
-    """A frame the receiver cannot accept. ``reason`` is a short, bounded label for metrics and logs."""
-
-    reply: Literal["none", "duh", "nak"] = "none"
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-
-class FrameError(Dc09Error):
-    """Broken framing, CRC or length: the standard says not to answer at all."""
-
-    reply = "none"
-
-
-class UnsupportedError(Dc09Error):
-    """A sound frame whose token or fields we do not understand: answer ``DUH``."""
-
-    reply = "duh"
-
-
-class DecryptError(Dc09Error):
-    """An encrypted frame we cannot open (no key, wrong key, bad ciphertext): answer ``NAK``."""
-
-    reply = "nak"
-
-
-def crc16(data: bytes) -> int:
-    """CRC-16/ARC as DC-09 specifies it (x^16+x^15+x^2+1, reflected, init 0, no final xor)."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
-
-
-# crc16() above is the readable definition; the hot path uses crcmod's C extension ("crc-16" is ARC),
-# some 25 times faster, and falls back to a table when it is missing.
-_CRC_TABLE: Final = [crc16(bytes([i])) for i in range(256)]
-
-
-def _crc16_table(data: bytes) -> int:
-    crc = 0
-    table = _CRC_TABLE
-    for byte in data:
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
-    return crc
-
-
-_crc16_fast: Callable[[bytes], int]
-try:
-    from crcmod.predefined import mkCrcFun
-
-    _crc16_fast = mkCrcFun("crc-16")
-except ImportError:  # pragma: no cover
-    _crc16_fast = _crc16_table
 
 
 # ---------------------------------------------------------------------------------------------- framing
@@ -134,14 +89,14 @@ except ImportError:  # pragma: no cover
 _HEX_DIGITS: Final = b"0123456789ABCDEFabcdef"
 
 
-def frame_body(body: bytes) -> bytes:
+def encode_frame(body: bytes) -> bytes:
     """Wrap a body (``"ID"…``) into a complete ``LF CRC 0LLL body CR`` frame."""
     if len(body) > 0x0FFF:
         raise ValueError("body longer than the 0LLL field allows")
-    return b"\n%04X%04X%s\r" % (_crc16_fast(body), len(body), body)
+    return b"\n%04X%04X%s\r" % (crc16_fast(body), len(body), body)
 
 
-def open_frame(frame: bytes) -> bytes:
+def decode_frame(frame: bytes) -> bytes:
     """Check LF/CR, CRC and length of one frame and return its body. Raises :class:`FrameError`."""
     if len(frame) < 1 + 8 + 2 or frame[0] != LF or frame[-1] != CR:
         raise FrameError("format", "not an LF … CR frame")
@@ -156,7 +111,7 @@ def open_frame(frame: bytes) -> bytes:
         raise FrameError("format", "CRC or length field is not hex") from None
     if head.translate(None, _HEX_DIGITS):  # int() also takes "+", "_" and spaces; the field may not
         raise FrameError("format", "CRC or length field is not hex")
-    crc = _crc16_fast(body)
+    crc = crc16_fast(body)
     if crc != crc_sent:
         raise FrameError("crc", f"sent {crc_sent:04X}, computed {crc:04X}")
     if length != len(body):
@@ -165,13 +120,13 @@ def open_frame(frame: bytes) -> bytes:
 
 
 @dataclass
-class Dc09Framer:
+class Framer:
     """Splits a TCP byte stream into candidate frames (``LF … CR``), sans-IO.
 
     Bodies are printable ASCII, so a frame is the bytes from an LF to the next CR; an LF seen before
     that CR restarts the frame (what came before was noise). Bytes outside frames are dropped and
     counted in ``garbage``; a frame that grows past ``max_frame`` without a CR is dropped too.
-    CRC and length are checked later by :func:`open_frame`.
+    CRC and length are checked later by :func:`decode_frame`.
     """
 
     max_frame: int = DEFAULT_MAX_FRAME
@@ -325,7 +280,7 @@ class Dc09Reply:
 # ---------------------------------------------------------------------------------------------- parsing
 
 
-def parse_header(body: bytes) -> Dc09Header:
+def decode_header(body: bytes) -> Dc09Header:
     """Parse the clear header of a body. Raises :class:`UnsupportedError` (→ ``DUH``)."""
     m = _HEADER_RE.match(body)
     if m is None:
@@ -342,7 +297,7 @@ def _opt(value: bytes | None) -> str | None:
     return None if value is None else value.decode().upper()
 
 
-def parse_timestamp(text: str) -> datetime:
+def _timestamp(text: str) -> datetime:
     """``_HH:MM:SS,MM-DD-YYYY`` (UTC) to an aware datetime. Raises :class:`UnsupportedError`.
 
     Memoised: a timestamp has one-second resolution, so every transmitter reporting in the same second
@@ -368,12 +323,12 @@ def parse_timestamp(text: str) -> datetime:
 _TIMESTAMPS: dict[str, datetime] = {}
 
 
-def format_timestamp(when: datetime) -> str:
+def _format_timestamp(when: datetime) -> str:
     """An aware datetime as the DC-09 timestamp ``_HH:MM:SS,MM-DD-YYYY`` in UTC."""
     return when.astimezone(UTC).strftime("_%H:%M:%S,%m-%d-%Y")
 
 
-def parse_plaintext(rest: str) -> tuple[str, tuple[str, ...], datetime | None]:
+def _plaintext(rest: str) -> tuple[str, tuple[str, ...], datetime | None]:
     """Split what follows ``[`` (clear, or decrypted and unpadded) into data, extended blocks, timestamp."""
     close = rest.find("]")
     if close < 0:
@@ -389,31 +344,26 @@ def parse_plaintext(rest: str) -> tuple[str, tuple[str, ...], datetime | None]:
             raise UnsupportedError("xdata", "no closing ] in extended data")
         extended.append(tail[1:end])
         tail = tail[end + 1 :]
-    timestamp = parse_timestamp(tail) if tail else None
+    timestamp = _timestamp(tail) if tail else None
     return data, tuple(extended), timestamp
 
 
 def decode(frame: bytes, key: bytes | None = None) -> Dc09Message:
     """Open, parse and (with ``key``) decrypt one frame. Raises a :class:`Dc09Error` subclass."""
-    return decode_body(open_frame(frame), key)
+    return decode_message(decode_header(decode_frame(frame)), key)
 
 
-def decode_body(body: bytes, key: bytes | None = None) -> Dc09Message:
-    header = parse_header(body)
-    return decode_header(header, key)
-
-
-def decode_header(header: Dc09Header, key: bytes | None) -> Dc09Message:
+def decode_message(header: Dc09Header, key: bytes | None) -> Dc09Message:
     """Finish decoding once the caller has looked up the account's key from the header."""
     if header.encrypted:
         if key is None:
             raise DecryptError("no_key", f"encrypted message for account {header.account}")
         plain = decrypt_block(header.rest, key, header.account)
-        data, extended, ts = parse_plaintext(plain)
+        data, extended, ts = _plaintext(plain)
         if ts is None:
             raise DecryptError("timestamp_missing", "encrypted message without a timestamp")
     else:
-        data, extended, ts = parse_plaintext(header.rest)
+        data, extended, ts = _plaintext(header.rest)
     return Dc09Message(
         token=header.token,
         encrypted=header.encrypted,
@@ -428,96 +378,6 @@ def decode_header(header: Dc09Header, key: bytes | None) -> Dc09Message:
     )
 
 
-# ------------------------------------------------------------------------------------------- encryption
-
-
-def _cipher(key: bytes) -> Cipher[modes.CBC]:
-    """The AES-CBC cipher of a key (IV zero), kept per key: each message needs only a fresh
-    encryptor/decryptor context from it, not a new key schedule object."""
-    cipher = _CIPHERS.get(key)
-    if cipher is None:
-        if len(key) not in (16, 24, 32):
-            raise ValueError("AES key must be 16, 24 or 32 bytes")
-        if len(_CIPHERS) > 10_000:
-            _CIPHERS.clear()
-        cipher = _CIPHERS[key] = Cipher(algorithms.AES(key), modes.CBC(_IV))
-    return cipher
-
-
-_CIPHERS: dict[bytes, Cipher[modes.CBC]] = {}
-
-
-def encrypt_block(plain: str, key: bytes, *, pad: bytes | None = None) -> str:
-    """Encrypt ``data]…_timestamp`` as the standard wants: random pad, ``|``, text; hex upper-case.
-
-    The pad (never ``|``, ``[`` or ``]``) brings the length to a multiple of 16. ``pad`` may be given
-    for reproducible test vectors.
-    """
-    raw = plain.encode("ascii")
-    need = (-(len(raw) + 1)) % 16
-    if pad is None:
-        rnd = os.urandom(need)
-        pad = bytes(_PAD_ALPHABET[b % len(_PAD_ALPHABET)] for b in rnd)
-    if len(pad) != need or any(c in b"|[]" for c in pad):
-        raise ValueError("pad length or characters invalid")
-    enc = _cipher(key).encryptor()
-    return (enc.update(pad + b"|" + raw) + enc.finalize()).hex().upper()
-
-
-def decrypt_block(hex_text: str, key: bytes, account: str | None = None) -> str:
-    """Decrypt the hex after ``[`` and strip the pad. Raises :class:`DecryptError`.
-
-    The decrypted block is judged by its structure, not by what its bytes look like: DC-09 lets the pad
-    be any character but ``[``, ``]`` and ``|`` (dc09-spt pads with control characters and ``#``), so
-    a block opens with the right key when it reads ``pad | data ] [x…] _timestamp`` — the pad ends at
-    the first ``|`` before the first ``]``, and the block ends with a timestamp. A wrong key yields
-    random bytes, which miss that shape (the 20-character timestamp alone) except by a chance of
-    about 10^-22.
-
-    Two transmitter habits are accepted as well: a pad with no ``|`` in front of empty data (e.g.
-    pysiaalarm's encrypted ``ACK``: ``000…]_timestamp``), and a pad with no ``|`` in front of data
-    that opens with the account block (``000…#acct|Nri1/BA01]…``, pysiaalarm's ``encrypt_content``):
-    with ``account`` given, a pad that ends in ``#`` + that account is read as the account block.
-    """
-    try:
-        blob = bytes.fromhex(hex_text)
-    except ValueError:
-        raise DecryptError("ciphertext", "not hex") from None
-    if not blob or len(blob) % 16:
-        raise DecryptError("ciphertext", "not a whole number of AES blocks")
-    try:
-        dec = _cipher(key).decryptor()
-    except ValueError as exc:
-        raise DecryptError("key", str(exc)) from None
-    # latin-1 maps every byte to one character, so nothing is refused for its value: control
-    # characters in the data travel on (the event model cleans them and keeps the raw frame).
-    plain = (dec.update(blob) + dec.finalize()).decode("latin-1")
-    if _TIMESTAMP_TAIL.search(plain) is None:
-        raise DecryptError("wrong_key", "decrypted block does not end in a timestamp")
-    close = plain.find("]")
-    bar = plain.find("|", 0, close)
-    if bar < 0:
-        # no pad delimiter: the pad runs to the account block, or to the ] of empty data
-        hash_ = plain.find("#", 0, close)
-        start = hash_ if hash_ >= 0 else close
-        if "[" in plain[:start]:
-            raise DecryptError("wrong_key", "[ in the pad")
-        return plain[start:]
-    pad = plain[:bar]
-    if "[" in pad:
-        raise DecryptError("wrong_key", "[ in the pad")
-    if account and not plain.startswith("#", bar + 1):
-        own = "#" + account
-        if pad.upper().endswith(own.upper()):
-            return plain[bar - len(own) :]
-    return plain[bar + 1 :]
-
-
-#: The end of every decrypted block: ``]`` (of the data or of the last extended block) and the
-#: timestamp ``_HH:MM:SS,MM-DD-YYYY``.
-_TIMESTAMP_TAIL: Final = re.compile(r"\]_\d\d:\d\d:\d\d,\d\d-\d\d-\d{4}\Z")
-
-
 # ---------------------------------------------------------------------------------------------- replies
 
 
@@ -525,25 +385,25 @@ def _ids(receiver: str | None, line: str | None) -> str:
     return (f"R{receiver}" if receiver is not None else "") + (f"L{line}" if line is not None else "")
 
 
-def build_ack(msg: Dc09Message | Dc09Header, *, now: datetime, key: bytes | None = None) -> bytes:
+def reply(msg: Dc09Message | Dc09Header, *, now: datetime, key: bytes | None = None) -> bytes:
     """``ACK`` echoing sequence, receiver, line and account; encrypted (with our timestamp) when the
     message was, as the standard requires."""
     return _reply("ACK", msg, now=now, key=key)
 
 
-def build_duh(msg: Dc09Message | Dc09Header) -> bytes:
+def reply_duh(msg: Dc09Message | Dc09Header) -> bytes:
     """``DUH``: we understood the frame but not its token or content. Never encrypted (we may not know
     the key), which transmitters accept."""
     ids = _ids(msg.receiver, msg.line)
     acct = f"#{msg.account}" if msg.account else ""
-    return frame_body(f'"DUH"{msg.seq}{ids}{acct}[]'.encode())
+    return encode_frame(f'"DUH"{msg.seq}{ids}{acct}[]'.encode())
 
 
-def build_nak(*, now: datetime, receiver: str | None = "0", line: str | None = "0") -> bytes:
+def reply_nak(*, now: datetime, receiver: str | None = "0", line: str | None = "0") -> bytes:
     """``NAK`` with sequence 0000, account ``A0`` and the receiver's time, per the standard: the
     transmitter uses the timestamp to resynchronise its clock before retrying."""
     ids = _ids(receiver if receiver is not None else "0", line if line is not None else "0")
-    return frame_body(f'"NAK"0000{ids}A0[]{format_timestamp(now)}'.encode())
+    return encode_frame(f'"NAK"0000{ids}A0[]{_format_timestamp(now)}'.encode())
 
 
 def _reply(token: str, msg: Dc09Message | Dc09Header, *, now: datetime, key: bytes | None) -> bytes:
@@ -552,9 +412,9 @@ def _reply(token: str, msg: Dc09Message | Dc09Header, *, now: datetime, key: byt
     if msg.encrypted:
         if key is None:
             raise ValueError("an encrypted message needs an encrypted reply")
-        hex_ = encrypt_block("]" + format_timestamp(now), key)
-        return frame_body(f'"*{token}"{msg.seq}{ids}{acct}[{hex_}'.encode())
-    return frame_body(f'"{token}"{msg.seq}{ids}{acct}[]'.encode())
+        hex_ = encrypt_block("]" + _format_timestamp(now), key)
+        return encode_frame(f'"*{token}"{msg.seq}{ids}{acct}[{hex_}'.encode())
+    return encode_frame(f'"{token}"{msg.seq}{ids}{acct}[]'.encode())
 
 
 _REPLY_RE: Final = re.compile(
@@ -565,9 +425,9 @@ _REPLY_RE: Final = re.compile(
 )
 
 
-def parse_reply(frame: bytes, key: bytes | None = None) -> Dc09Reply:
+def decode_reply(frame: bytes, key: bytes | None = None) -> Dc09Reply:
     """Parse a receiver's reply (for the simulator and tests). Raises :class:`Dc09Error`."""
-    body = open_frame(frame)
+    body = decode_frame(frame)
     m = _REPLY_RE.match(body.decode("ascii", "replace"))
     if m is None:
         raise UnsupportedError("reply", body[:40].decode("ascii", "replace"))
@@ -577,7 +437,7 @@ def parse_reply(frame: bytes, key: bytes | None = None) -> Dc09Reply:
         if key is None:
             raise DecryptError("no_key", "encrypted reply")
         rest = decrypt_block(rest, key, m.group("acct"))
-    _, _, ts = parse_plaintext(rest)
+    _, _, ts = _plaintext(rest)
     return Dc09Reply(
         token=m.group("token"),  # type: ignore[arg-type]
         encrypted=bool(m.group("star")),
@@ -596,7 +456,7 @@ def _up(value: str | None) -> str | None:
 # --------------------------------------------------------------------------------------------- encoding
 
 
-def encode_message(
+def encode(
     token: str,
     seq: int,
     account: str,
@@ -619,7 +479,7 @@ def encode_message(
     xdata = "".join(f"[{x}]" for x in extended)
     if key is not None:
         when = timestamp or datetime.now(UTC)
-        tail = encrypt_block(f"{data}]{xdata}{format_timestamp(when)}", key)
+        tail = encrypt_block(f"{data}]{xdata}{_format_timestamp(when)}", key)
     else:
-        tail = f"{data}]{xdata}{format_timestamp(timestamp) if timestamp else ''}"
-    return frame_body((head + tail).encode("ascii"))
+        tail = f"{data}]{xdata}{_format_timestamp(timestamp) if timestamp else ''}"
+    return encode_frame((head + tail).encode("ascii"))

@@ -7,6 +7,11 @@ code and an optional zone/user number; ``/`` separates several events in one mes
 
 Codes map onto the contract's ``kind`` and qualifier through :data:`CODES`; unknown codes become
 ``other`` (an alarm is never dropped for an unknown code — the original code rides in ``code``).
+
+Edition: ANSI/SIA DC-03 (the SIA format's data), as carried by ANSI/SIA DC-09. The face is
+:func:`decode` (a data block → account and :class:`SiaEvent` list). Choices: only new-event (``N``)
+blocks are read; modifiers carry over to later events of the same message; a trailing ``^text^``
+rides on every event; a block with no event code is refused (``DUH``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from alarmhub_events import AlarmKind, Qualifier
 
 from .dc09 import UnsupportedError
 
-__all__ = ["CODES", "SiaEvent", "parse_sia"]
+__all__ = ["CODES", "SiaEvent", "decode"]
 
 K = AlarmKind
 N, R, S = Qualifier.NEW, Qualifier.RESTORE, Qualifier.STATUS
@@ -157,7 +162,7 @@ class SiaEvent:
     text: str | None = None
 
 
-def parse_sia(data: str) -> tuple[str | None, list[SiaEvent]]:
+def decode(data: str) -> tuple[str | None, list[SiaEvent]]:
     """Decode a ``SIA-DCS`` data block into (account, events). Raises UnsupportedError (→ DUH)."""
     account: str | None = None
     body = data

@@ -45,7 +45,7 @@ async def test_owner_arms_and_disarms_own_vehicle_only(stack: Any, dispatch: tup
             assert (await c.get(f"/vehicles/{other}/state", headers=owner)).status_code == 403
             assert (await c.post(f"/vehicles/{mine}/disarm", headers=owner)).json()["armed"] is False
             assert await asyncio.wait_for(heard.get(), 5) == f"vehicles:{mine}"
-            # a dispatcher sees any vehicle's state; the owner route is the owner's own
+            # the city sees any vehicle's state; the owner route is the owner's own
             assert (await c.get(f"/vehicles/{other}/state")).json()["armed"] is False
             assert (await c.get("/owner/vehicles")).status_code == 403
             assert (await c.post("/vehicles/nope/arm")).status_code == 404

@@ -21,7 +21,7 @@ from fastapi import APIRouter, HTTPException
 from ..auth import Principal
 from ..service import Dispatcher
 from ..views import summary
-from .deps import D, Who
+from .deps import D, Who, manages
 
 __all__ = ["router"]
 
@@ -30,12 +30,25 @@ log = get_logger("alarmhub.dispatch.owners")
 router = APIRouter()
 
 
-def _may(who: Principal, device_id: str) -> None:
+async def _may(who: Principal, d: Dispatcher, device_id: str) -> None:
+    """The owner its own vehicles; dispatchers and supervisors the vehicles in their unit's care
+    (``vehicles.unit`` in their subtree; the city all) or whose open incident they see; others nothing."""
     if who.role == "vehicle_owner":
         if device_id not in who.vehicles:
             raise HTTPException(403, "not one of your vehicles")
-    elif not who.can_act:
+        return
+    if not who.can_act:
         raise HTTPException(403, "the vehicle's owner, dispatchers and supervisors only")
+    if who.unit is None:
+        raise HTTPException(403, "units only")
+    if d.tree.is_root(who.unit):
+        return
+    unit = (await d.store.registry.vehicle_owners([device_id])).get(device_id, (None, None))[1]
+    if unit is not None and manages(d.tree, who.unit, unit):
+        return
+    st = await d.store.registry.vehicle_state(device_id)
+    if st is None or st["incident"] is None or not who.sees(d.tree, st["incident"]):
+        raise HTTPException(404, "no such vehicle in the registry")  # others' vehicles do not exist for them
 
 
 async def _state(d: Dispatcher, device_id: str) -> dict[str, Any] | None:
@@ -75,7 +88,7 @@ async def owner_vehicles(who: Who, d: D) -> list[dict[str, Any]]:
 @router.get("/vehicles/{device_id}/state")
 async def vehicle_state(who: Who, d: D, device_id: str) -> dict[str, Any]:
     """One vehicle's armed state, last fix and open incident (its owner, dispatchers, supervisors)."""
-    _may(who, device_id)
+    await _may(who, d, device_id)
     st = await _state(d, device_id)
     if st is None:
         raise HTTPException(404, "no such vehicle in the registry")
@@ -83,7 +96,7 @@ async def vehicle_state(who: Who, d: D, device_id: str) -> dict[str, Any]:
 
 
 async def _set_armed(who: Principal, d: Dispatcher, device_id: str, armed: bool) -> dict[str, Any]:
-    _may(who, device_id)
+    await _may(who, d, device_id)
     if not await d.store.registry.set_armed(device_id, armed):
         raise HTTPException(404, "no such vehicle in the registry")
     d.metrics.actions.labels("arm" if armed else "disarm").inc()

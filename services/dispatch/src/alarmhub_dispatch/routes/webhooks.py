@@ -51,6 +51,8 @@ async def webhook_create(who: Who, d: D, req: WebhookRequest) -> dict[str, Any]:
 
 @router.get("/webhooks")
 async def webhook_list(who: Who, d: D) -> dict[str, Any]:
+    """The webhooks of the caller's unit and below (supervisors: they register and remove them)."""
+    require_supervisor(who)
     rows = await d.store.webhooks.all()
     items = [
         {**r, "created_at": r["created_at"].isoformat()}
@@ -72,7 +74,8 @@ async def webhook_delete(who: Who, d: D, hook_id: int) -> Response:
 
 @router.get("/webhooks/dead-letters")
 async def dead_letters(who: Who, d: D, limit: int = Query(200, ge=1, le=1000)) -> dict[str, Any]:
-    """Deliveries that failed permanently or ran out of attempts: for operators to inspect and retry."""
+    """Deliveries that failed permanently or ran out of attempts: for supervisors to inspect and retry."""
+    require_supervisor(who)
     rows = await d.store.webhooks.dead_letters(limit)
     items = [
         {**r, "incident_id": str(r["incident_id"]), "created_at": r["created_at"].isoformat()}

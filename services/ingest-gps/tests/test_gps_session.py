@@ -497,3 +497,23 @@ def test_frames_with_a_wrong_check_code_are_decoded_and_counted() -> None:
     g = Gt06Session({}, CFG)
     out = g.feed(bytes(login), NOW)
     assert out.tolerated == 1 and g.authenticated
+
+
+def test_vendor_position_messages_are_published_and_answered() -> None:
+    # TRACCAR Jt808ProtocolDecoderTest frames re-addressed to a registered terminal: a smart lock's 0x5501
+    # asking for its 0x4401 answer, and a 0x0900 transparent record of type 0xF0
+    s = Jt808Session({}, CFG)
+    register_and_auth(s)
+    lock = bytes.fromhex(
+        "55018c37" + PHONE + "2a06052117594022348474113550560705981e0400000002370ac30c0c28660308000000100101"
+        "020200000a0301cc000c0600a2ffa7ff5e"
+    )
+    out = s.feed(b"\x7e" + jt808.escape(lock + bytes([jt808.xor_check(lock)])) + b"\x7e", NOW)
+    assert [type(e) for _, e in out.publish] == [GpsFix]
+    assert jt808.parse_frame(bytes(out.reply)).header.msg_id == jt808.P_LOCK_RESPONSE
+    record = bytes.fromhex("f0230223150215010203013800000c000b029dc58c04b99b60230223171822")
+    out = s.feed(jt808.encode_frame(jt808.T_TRANSPARENT, PHONE, 9, record), NOW)
+    fixes = [e for _, e in out.publish if isinstance(e, GpsFix)]
+    assert [(round(f.lat, 4), round(f.lon, 4)) for f in fixes] == [(43.8942, -79.2728)]  # and ACC on
+    ack = jt808.parse_frame(bytes(out.reply))
+    assert ack.header.msg_id == 0x8001 and ack.body[4] == jt808.RESULT_OK

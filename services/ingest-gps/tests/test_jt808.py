@@ -251,6 +251,41 @@ def test_imei_item_is_an_attribute() -> None:
     assert "imei" not in jt808.decode_location(m.body, model="AL300").attributes
 
 
+# TRACCAR (9e5c458a) Jt808ProtocolDecoderTest: vendors' position messages outside the standard
+LOCK_LIVE = "7e550100287001608180000127061008045322332880113555602e050031010000000608000010931435010002000300030100051b7e"
+LOCK_ASKS_ANSWER = "7e55018c378580120300032a06052117594022348474113550560705981e0400000002370ac30c0c28660308000000100101020200000a0301cc000c0600a2ffa7ff5e1b7e"
+TRANSPARENT_F0 = (
+    "7e0900001f4f07788ef87d000cf0230223150215010203013800000c000b029dc58c04b99b60230223171822507e"
+)
+
+
+def test_lock_location_reports() -> None:
+    m = frame(LOCK_LIVE)
+    assert (m.header.serial, m.header.phone, m.header.encryption) == (1, "700160818000", 0)
+    assert m.check_ok and m.length_ok and not m.header.vendor_ack
+    (pos,) = jt808.read(m)
+    # 22°33.2880' N, 113°55.5602' E (minutes × 10⁴ in BCD), 27 June 2010 08:04:53 UTC
+    assert (round(pos.lat, 6), round(pos.lon, 6)) == (22.5548, 113.926003)
+    assert pos.time == datetime(2010, 6, 27, 8, 4, 53, tzinfo=UTC) and pos.valid
+    assert pos.alarms == ("low_external_battery",)  # product 1, alarm bit 0
+    asks = frame(LOCK_ASKS_ANSWER)
+    assert asks.header.vendor_ack and asks.length_ok  # its check code is off: tolerated, as traccar does
+    answer = jt808.reply_lock(asks.header)
+    assert answer == bytes.fromhex("7e4401000385801203000301550100047e")
+
+
+def test_transparent_vendor_record_and_vendor_batch() -> None:
+    (pos,) = jt808.read(frame(TRANSPARENT_F0))
+    assert (round(pos.lat, 6), round(pos.lon, 6)) == (43.894156, -79.2728) and pos.valid
+    assert pos.time == datetime(2023, 2, 23, 7, 2, 15, tzinfo=UTC)  # 15:02:15 at GMT+8
+    # 0x0900 of another type carries no position
+    other = jt808.encode_frame(jt808.T_TRANSPARENT, "4f07788ef87d", 1, b"\x41$OBD-RT,12.5")
+    assert jt808.read(frame(other.hex())) == []
+    body = jt808.location_body(lat=22.5, lon=114.0, local_time=datetime(2026, 1, 2, 3, 4, 5))
+    batch = jt808.encode_frame(jt808.T_BATCH_VENDOR, "010036526447", 1, (bytes([len(body)]) + body) * 3)
+    assert [p.lat for p in jt808.read(frame(batch.hex()))] == [22.5, 22.5, 22.5]
+
+
 def test_out_of_range_coordinates_rejected() -> None:
     # GOJT808 0x0200 carries latitude 119.55°: valid layout, impossible position
     m = frame("7e0200001c0123456789010000000004000000080007203b7d0202633df70138000300632410012359591c7e")

@@ -24,7 +24,6 @@ if not hasattr(_gps, "position_view"):
     _spec.loader.exec_module(_gps)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-LOCATIONS = (jt808.T_LOCATION, jt808.T_POSITION_REPLY, jt808.T_BATCH)
 
 
 def _alarms(pos: Any) -> list[str]:
@@ -57,23 +56,16 @@ def decode(frame: bytes, context: dict[str, Any]) -> dict[str, Any]:
         else:
             view["auth_code"] = jt808.decode_auth(msg.body, is_2019=h.is_2019).code
         return view
-    if mid in LOCATIONS:
+    if mid in jt808.POSITION_MESSAGES:
         tz = float(context.get("tz_hours", 8.0))
         extra = {"model": context["model"]} if "model" in context else {}
-        if mid == jt808.T_BATCH:
-            positions = jt808.decode_batch(msg.body, tz_hours=tz, **extra).positions
+        positions = jt808.read(msg, tz_hours=tz, **extra)
+        if mid in (jt808.T_BATCH, jt808.T_BATCH_VENDOR):
             view["positions"] = len(positions)
-            if not positions:
-                return view
-            view.update(_gps.position_view(positions[0]))
-            view["alarms"] = sorted({a for p in positions for a in _alarms(p)})
-        else:
-            if mid == jt808.T_POSITION_REPLY:
-                _, pos = jt808.decode_position_reply(msg.body, tz_hours=tz, **extra)
-            else:
-                pos = jt808.decode_location(msg.body, tz_hours=tz, **extra)
-            view.update(_gps.position_view(pos))
-            view["alarms"] = _alarms(pos)
+        if not positions:
+            return view
+        view.update(_gps.position_view(positions[0]))
+        view["alarms"] = sorted({a for p in positions for a in _alarms(p)})
         return view
     if mid in (jt808.T_HEARTBEAT, jt808.T_LOGOUT):
         return view

@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from . import jt808_items
+from . import _jt808_vendor, jt808_items
 from ._common import FrameError, Position, local_to_utc
 
 __all__ = [
@@ -52,7 +52,9 @@ __all__ = [
     "location_body",
     "parse_frame",
     "query_position",
+    "read",
     "register_response",
+    "reply_lock",
     "temporary_tracking",
     "text_message",
     "unescape",
@@ -67,12 +69,18 @@ T_AUTH = 0x0102
 T_LOCATION = 0x0200
 T_POSITION_REPLY = 0x0201
 T_BATCH = 0x0704
+# Vendors' messages that carry positions (protocols/_jt808_vendor.py)
+T_BATCH_VENDOR = 0x0210
+T_TRANSPARENT = 0x0900
+T_LOCK_LOCATION = 0x5501
+T_LOCK_STORED = 0x5502
 # Platform → terminal
 P_GENERAL_RESPONSE = 0x8001
 P_REGISTER_RESPONSE = 0x8100
 P_QUERY_POSITION = 0x8201
 P_TEMP_TRACKING = 0x8202
 P_TEXT = 0x8300
+P_LOCK_RESPONSE = 0x4401
 
 #: Largest escaped frame accepted: a 1023-byte body plus a 2019 header and check, all escaped.
 MAX_FRAME = 2 * (1023 + 21 + 1) + 2
@@ -255,6 +263,8 @@ class Header:
     """Protocol version byte of a 2019 header; ``None`` for 2011/2013 headers."""
     package_total: int | None = None
     package_index: int | None = None
+    vendor_ack: bool = False
+    """A lock report (0x5501/0x5502) whose attribute's bit 15 asks for a 0x4401 answer."""
 
     @property
     def is_2019(self) -> bool:
@@ -311,7 +321,13 @@ def parse_frame(frame: bytes) -> Message:
     check_ok = xor_check(data[:-1]) == data[-1]
     msg_id, props = struct.unpack_from(">HH", data, 0)
     length = props & 0x03FF
-    if props & 0x4000 and not _flag_over_2013(data, props):
+    vendor_ack = False
+    if msg_id in (T_LOCK_LOCATION, T_LOCK_STORED):
+        # smart locks' reports: a one-byte serial; the attribute's high bits are theirs (15: answer wanted)
+        version, phone, serial, pos = None, data[4:10].hex(), data[10], 11
+        vendor_ack = bool(props & 0x8000)
+        props &= 0x03FF
+    elif props & 0x4000 and not _flag_over_2013(data, props):
         if len(data) < 18:
             raise FrameError("2019 header truncated")
         version = data[4]
@@ -336,7 +352,7 @@ def parse_frame(frame: bytes) -> Message:
         raise FrameError(
             f"XOR check {data[-1]:02x} != computed {xor_check(data[:-1]):02x} and body length {len(body)} != declared {length}"
         )
-    header = Header(msg_id, len(body), (props >> 10) & 0x07, phone, serial, version, total, index)
+    header = Header(msg_id, len(body), (props >> 10) & 0x07, phone, serial, version, total, index, vendor_ack)
     return Message(header, body, raw, check_ok, len(body) == length)
 
 
@@ -562,6 +578,34 @@ def decode_position_reply(
     return serial, decode_location(body[2:], tz_hours=tz_hours, model=model)
 
 
+#: messages that carry positions, all read by :func:`read`
+POSITION_MESSAGES = frozenset(
+    {T_LOCATION, T_POSITION_REPLY, T_BATCH, T_BATCH_VENDOR, T_TRANSPARENT, T_LOCK_LOCATION, T_LOCK_STORED}
+)
+
+
+def read(msg: Message, *, tz_hours: float = 8.0, model: str | None = None) -> list[Position]:
+    """The positions a message carries (the standard's 0x0200/0x0201/0x0704 and the vendors' 0x0210,
+    0x0900 type 0xF0, 0x5501/0x5502); none for any other message."""
+    mid, body = msg.header.msg_id, msg.body
+    if mid == T_LOCATION:
+        return [decode_location(body, tz_hours=tz_hours, model=model)]
+    if mid == T_BATCH:
+        return decode_batch(body, tz_hours=tz_hours, model=model).positions
+    if mid == T_POSITION_REPLY:
+        return [decode_position_reply(body, tz_hours=tz_hours, model=model)[1]]
+    if mid == T_BATCH_VENDOR:
+        return _jt808_vendor.decode_batch_items(
+            body, lambda item: decode_location(item, tz_hours=tz_hours, model=model)
+        )
+    if mid == T_TRANSPARENT:
+        pos = _jt808_vendor.decode_transparent(body, _device_time, tz_hours)
+        return [] if pos is None else [pos]
+    if mid in (T_LOCK_LOCATION, T_LOCK_STORED):
+        return [_jt808_vendor.decode_lock_location(body, stored=mid == T_LOCK_STORED)]
+    return []
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     kind: int
@@ -663,6 +707,16 @@ def register_response(h: Header, serial: int, result: int, auth_code: str = "") 
     if result == REG_OK:
         body += auth_code.encode("gbk")
     return _reply(h, P_REGISTER_RESPONSE, serial, body)
+
+
+def reply_lock(h: Header) -> bytes:
+    """0x4401: a smart lock's answer to a 0x5501/0x5502 (message id and result, a one-byte serial)."""
+    data = (
+        struct.pack(">HH", P_LOCK_RESPONSE, 3)
+        + _phone_bcd(h.phone, False)
+        + struct.pack(">BHB", 1, h.msg_id, 0)
+    )
+    return b"\x7e" + escape(data + bytes([xor_check(data)])) + b"\x7e"
 
 
 def query_position(phone: str, serial: int, *, version: int | None = None) -> bytes:

@@ -104,6 +104,15 @@ class Jt808Session(_Base):
             self._location(pos, now, raw, out)
             command = self.pending.pop(serial, jt808.P_QUERY_POSITION)
             out.commands.append(CommandResult(device, serial, command, 0, pos))
+        elif mid in (jt808.T_LOCK_LOCATION, jt808.T_LOCK_STORED):
+            for pos in jt808.read(msg, tz_hours=tz):
+                self._location(pos, now, raw, out)
+            if h.vendor_ack:
+                out.reply += jt808.reply_lock(h)
+            return  # answered with 0x4401 when asked, never with 0x8001
+        elif mid in jt808.POSITION_MESSAGES:  # vendors' 0x0210 batch and 0x0900 (type 0xF0) record
+            for pos in jt808.read(msg, tz_hours=tz):
+                self._location(pos, now, raw, out)
         elif mid == jt808.T_GENERAL_RESPONSE:
             resp = jt808.decode_general_response(msg.body)
             self.pending.pop(resp.reply_serial, None)

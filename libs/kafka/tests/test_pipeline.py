@@ -417,12 +417,14 @@ async def test_a_record_that_trips_an_unknown_error_alone_is_dead_lettered_after
 
 
 def test_from_settings_takes_the_service_settings() -> None:
-    from types import SimpleNamespace
-
     from alarmhub_events import AlarmEvent
+    from alarmhub_runtime import BaseServiceSettings
 
-    settings = SimpleNamespace(
-        kafka_bootstrap="127.0.0.1:1", group="triage", topic_prefix="t1.", kafka_session_timeout_ms=6000
+    class Settings(BaseServiceSettings):
+        group: str = "triage"
+
+    settings = Settings(
+        KAFKA_BOOTSTRAP="127.0.0.1:1", ALARMHUB_TOPIC_PREFIX="t1.", ALARMHUB_KAFKA_SESSION_TIMEOUT_MS=6000
     )
 
     async def handler(msgs: Any) -> None:
@@ -441,3 +443,4 @@ def test_from_settings_takes_the_service_settings() -> None:
     )
     assert (p._bootstrap, p._group, p._topics) == ("127.0.0.1:1", "t1.triage-verdicts", ["t1.alarms.raw"])
     assert (p._session_timeout_ms, p._max_records, p._client_id) == (6000, 7, "triage-verdicts")
+    assert p._security.protocol == "PLAINTEXT"  # the dev stack's; tests/transport checks TLS and SASL

@@ -6,6 +6,7 @@ from ._consumer import BatchHandler, ConsumerPipeline, Message, alarm_kind, alar
 from ._failures import Failure, classify
 from ._metrics import KafkaMetrics
 from ._producer import DurableProducer, murmur2
+from ._security import KafkaSecurity
 from ._tail import TopicTail
 from ._topics import ensure_topics
 from .errors import InvalidEvent, PublishError, TransientError
@@ -18,6 +19,7 @@ __all__ = [
     "Failure",
     "InvalidEvent",
     "KafkaMetrics",
+    "KafkaSecurity",
     "Message",
     "PublishError",
     "TopicTail",

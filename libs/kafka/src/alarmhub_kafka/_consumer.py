@@ -50,6 +50,7 @@ from pydantic import ValidationError
 from ._failures import Failure, classify
 from ._metrics import KafkaMetrics
 from ._producer import DurableProducer
+from ._security import PLAINTEXT, KafkaSecurity
 from .errors import InvalidEvent
 
 __all__ = ["BatchHandler", "ConsumerPipeline", "Message", "alarm_kind", "alarm_kind_of_raw"]
@@ -165,6 +166,7 @@ class ConsumerPipeline:
             topic_prefix=settings.topic_prefix,
             client_id=client_id,
             session_timeout_ms=settings.kafka_session_timeout_ms,
+            security=KafkaSecurity.from_settings(settings),
             **options,
         )
 
@@ -187,6 +189,7 @@ class ConsumerPipeline:
         fetch_max_wait_ms: int = 50,
         max_polls_in_flight: int = 2,
         unknown_max_attempts: int = 8,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._bootstrap = bootstrap
         self._group = topic_prefix + group
@@ -201,6 +204,7 @@ class ConsumerPipeline:
         self._client_id = client_id
         self._session_timeout_ms = session_timeout_ms
         self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._security = security
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -217,20 +221,25 @@ class ConsumerPipeline:
             for kind in _LIFE_SAFETY:
                 metrics.dlq_life_safety.labels(topic, kind)
 
+    def new_client(self) -> AIOKafkaConsumer:
+        """The aiokafka consumer :meth:`start` connects (built, not started: its options can be inspected)."""
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._max_records,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self._session_timeout_ms // 4),
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+            **self._security.client_kwargs(),
+        )
+
     async def start(self) -> None:
         delay = 0.2
         while True:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap,
-                group_id=self._group,
-                client_id=self._client_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_poll_records=self._max_records,
-                session_timeout_ms=self._session_timeout_ms,
-                heartbeat_interval_ms=max(1000, self._session_timeout_ms // 4),
-                fetch_max_wait_ms=self._fetch_max_wait_ms,
-            )
+            consumer = self.new_client()
             # subscribed before start, as topics given to the constructor are (start then waits for them)
             consumer.subscribe(self._topics, listener=_FinishBeforeRevoke(self))
             try:

@@ -20,6 +20,7 @@ from alarmhub_events import ALARMS_DLQ, DlqRecord, Event, utcnow
 from alarmhub_runtime import get_logger
 
 from ._metrics import KafkaMetrics
+from ._security import PLAINTEXT, KafkaSecurity
 from .errors import PublishError
 
 __all__ = ["DurableProducer", "murmur2"]
@@ -73,6 +74,7 @@ class DurableProducer:
         linger_ms: int = 2,
         enable_idempotence: bool = False,
         batch_threshold: int | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         # Idempotence is off by default because the dev broker (Tansu) does not implement it; production
         # turns it on through configuration. acks=all is what makes a write durable on a real cluster
@@ -90,6 +92,7 @@ class DurableProducer:
             enable_idempotence=enable_idempotence,
             max_batch_size=256 * 1024,
             retry_backoff_ms=200,
+            **security.client_kwargs(),
         )
         self._producer: AIOKafkaProducer | None = None
         # Calls of at least this many records go through the batch API, the others record by record
@@ -121,16 +124,21 @@ class DurableProducer:
             service=client_id,
             enable_idempotence=settings.kafka_idempotence,
             batch_threshold=batch_threshold,
+            security=KafkaSecurity.from_settings(settings),
         )
 
     def topic(self, name: str) -> str:
         return self._prefix + name
 
+    def new_client(self) -> AIOKafkaProducer:
+        """The aiokafka producer :meth:`start` connects (built, not started: its options can be inspected)."""
+        return AIOKafkaProducer(**self._kwargs)
+
     async def start(self, *, wait: bool = True, backoff_max_s: float = 5.0) -> None:
         """Connect, retrying with backoff while the broker is unreachable."""
         delay = 0.2
         while True:
-            producer = AIOKafkaProducer(**self._kwargs)
+            producer = self.new_client()
             try:
                 await producer.start()
                 self._producer = producer

@@ -24,6 +24,8 @@ from alarmhub_events import Event
 from alarmhub_runtime import get_logger
 from pydantic import ValidationError
 
+from ._security import PLAINTEXT, KafkaSecurity
+
 __all__ = ["TopicTail"]
 
 log = get_logger("alarmhub.kafka")
@@ -41,6 +43,7 @@ class TopicTail:
         client_id: str = "alarmhub-tail",
         max_records: int = 500,
         backoff_max_s: float = 5.0,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic_prefix + topic
@@ -49,6 +52,7 @@ class TopicTail:
         self._client_id = client_id
         self._max_records = max_records
         self._backoff_max_s = backoff_max_s
+        self._security = security
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_poll = 0.0
@@ -65,6 +69,7 @@ class TopicTail:
                 enable_auto_commit=False,
                 auto_offset_reset="latest",
                 max_poll_records=self._max_records,
+                **self._security.client_kwargs(),
             )
             try:
                 await consumer.start()

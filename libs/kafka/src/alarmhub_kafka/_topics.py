@@ -9,6 +9,8 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from alarmhub_events import TOPICS
 from alarmhub_runtime import get_logger
 
+from ._security import PLAINTEXT, KafkaSecurity
+
 __all__ = ["ensure_topics"]
 
 log = get_logger("alarmhub.kafka")
@@ -21,6 +23,7 @@ async def ensure_topics(
     replication: int = 1,
     min_insync: int | None = None,
     attempts: int = 30,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list[str]:
     """Create every topic of the contract (with its dev partition count) that does not exist yet.
 
@@ -28,7 +31,9 @@ async def ensure_topics(
     """
     delay = 0.2
     for attempt in range(attempts):
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="alarmhub-topics")
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="alarmhub-topics", **security.client_kwargs()
+        )
         try:
             await admin.start()
             existing = set(await admin.list_topics())

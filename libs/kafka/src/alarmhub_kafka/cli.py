@@ -34,11 +34,13 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from alarmhub_events import ALARMS_DLQ, LIFE_SAFETY_KINDS, DlqRecord
+from alarmhub_runtime import BaseServiceSettings
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from ._metrics import KafkaMetrics
 from ._producer import DurableProducer
+from ._security import PLAINTEXT, KafkaSecurity
 from .errors import PublishError
 
 __all__ = ["main"]
@@ -69,11 +71,20 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 
 async def read_dead_letters(
-    bootstrap: str, topic: str, *, since: datetime | None = None, timeout_s: float = 30.0
+    bootstrap: str,
+    topic: str,
+    *,
+    since: datetime | None = None,
+    timeout_s: float = 30.0,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list[DeadLetter]:
     """Every record of ``topic`` (from ``since`` on) up to its current end, in partition and offset order."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+        **security.client_kwargs(),
     )
     await consumer.start()
     out: list[DeadLetter] = []
@@ -154,7 +165,9 @@ def _show(d: DeadLetter) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
 
-async def replay(bootstrap: str, letters: Sequence[DeadLetter]) -> tuple[int, list[str]]:
+async def replay(
+    bootstrap: str, letters: Sequence[DeadLetter], security: KafkaSecurity = PLAINTEXT
+) -> tuple[int, list[str]]:
     """Write each letter's raw bytes back to its source topic (already prefixed), acks=all."""
     problems = [
         f"{d.position}: no source topic (an ingest-side dead letter: the device must send again)"
@@ -165,7 +178,11 @@ async def replay(bootstrap: str, letters: Sequence[DeadLetter]) -> tuple[int, li
     if not todo:
         return 0, problems
     producer = DurableProducer(
-        bootstrap, metrics=KafkaMetrics(CollectorRegistry()), client_id="alarmhub-dlq", service="alarmhub-dlq"
+        bootstrap,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        client_id="alarmhub-dlq",
+        service="alarmhub-dlq",
+        security=security,
     )
     await producer.start()
     done = 0
@@ -224,7 +241,9 @@ def _positions(values: Sequence[str]) -> set[tuple[int, int]]:
 async def _main(args: argparse.Namespace) -> int:
     topic = args.prefix + ALARMS_DLQ
     since = parse_since(args.since) if getattr(args, "since", None) else None
-    letters = await read_dead_letters(args.bootstrap, topic, since=since)
+    # TLS and SASL from the same variables as the services (KAFKA_SECURITY_PROTOCOL, KAFKA_TLS_*, KAFKA_SASL_*)
+    security = KafkaSecurity.from_settings(BaseServiceSettings())
+    letters = await read_dead_letters(args.bootstrap, topic, since=since, security=security)
     if args.command == "show":
         (want,) = _positions([args.position])
         hit = [d for d in letters if (d.partition, d.offset) == want]
@@ -254,7 +273,7 @@ async def _main(args: argparse.Namespace) -> int:
         for d in chosen:
             print(f"would replay {_line(d)}")
         return 1 if missing else 0
-    done, problems = await replay(args.bootstrap, chosen)
+    done, problems = await replay(args.bootstrap, chosen, security)
     for p in missing + problems:
         print(p, file=sys.stderr)
     print(f"{done} replayed, {len(missing) + len(problems)} not", file=sys.stderr)

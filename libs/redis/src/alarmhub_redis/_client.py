@@ -1,5 +1,8 @@
 """One Redis client factory: a single server (``redis://``, ``rediss://`` for TLS) or the primary that
-Redis Sentinel names (``REDIS_SENTINELS``), failing over with it.
+Redis Sentinel names (``REDIS_SENTINELS``), failing over with it. With TLS the server's certificate is
+checked against ``REDIS_TLS_CA_FILE`` and its host name, and ``REDIS_TLS_CERT_FILE``/``_KEY_FILE`` are shown
+when Redis asks for a client certificate; ``REDIS_USERNAME`` and ``REDIS_PASSWORD_FILE`` are the ACL user
+(``alarmhub_runtime.RedisTransport`` validated all of them).
 
 With Sentinel, redis-py asks the sentinels for the primary's address when it connects and again after a
 connection error, so a promoted replica is found without a restart; commands in flight when the primary
@@ -9,7 +12,7 @@ died fail with a ``ConnectionError`` that the caller already handles as "Redis u
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -28,18 +31,30 @@ class _RedisSettings(Protocol):
     def redis_sentinel_master(self) -> str: ...
     @property
     def redis_tls_ca_file(self) -> str | None: ...
+    @property
+    def redis_tls_cert_file(self) -> str | None: ...
+    @property
+    def redis_tls_key_file(self) -> str | None: ...
+    @property
+    def redis_username(self) -> str | None: ...
 
+    def redis_password(self) -> str | None: ...
     def redis_sentinel_addresses(self) -> tuple[tuple[str, int], ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class RedisAddress:
-    """Where Redis is: ``url`` (database, password and TLS scheme), or the sentinels that know the primary."""
+    """Where Redis is: ``url`` (database, password and TLS scheme), or the sentinels that know the primary;
+    with TLS the CA and the client certificate, and the ACL user and password when not in the URL."""
 
     url: str
     sentinels: tuple[tuple[str, int], ...] = ()
     master: str = "mymaster"
     tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @property
     def tls(self) -> bool:
@@ -53,25 +68,41 @@ def redis_address(settings: _RedisSettings) -> RedisAddress:
         sentinels=settings.redis_sentinel_addresses(),
         master=settings.redis_sentinel_master,
         tls_ca_file=settings.redis_tls_ca_file,
+        tls_cert_file=settings.redis_tls_cert_file,
+        tls_key_file=settings.redis_tls_key_file,
+        username=settings.redis_username,
+        password=settings.redis_password(),
     )
 
 
 def _tls_kwargs(address: RedisAddress) -> dict[str, Any]:
+    """redis-py's TLS options: the server's certificate verified (CA and host name), our certificate shown."""
     if not address.tls:
         return {}
-    kwargs: dict[str, Any] = {"ssl": True, "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    kwargs: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_check_hostname": True}
     if address.tls_ca_file:
         kwargs["ssl_ca_certs"] = address.tls_ca_file
+    if address.tls_cert_file:
+        kwargs["ssl_certfile"] = address.tls_cert_file
+        kwargs["ssl_keyfile"] = address.tls_key_file
     return kwargs
+
+
+def _auth_kwargs(address: RedisAddress) -> dict[str, Any]:
+    auth: dict[str, Any] = {}
+    if address.username:
+        auth["username"] = address.username
+    if address.password is not None:
+        auth["password"] = address.password
+    return auth
 
 
 def connect_redis(address: RedisAddress, *, timeout_s: float = 5.0, **options: Any) -> aioredis.Redis:
     """A ``redis.asyncio.Redis`` for ``address`` (not yet connected; connections open on first use)."""
     common: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s, **options}
+    tls = _tls_kwargs(address)
     if not address.sentinels:
-        if address.tls and address.tls_ca_file:
-            common["ssl_ca_certs"] = address.tls_ca_file
-        return aioredis.Redis.from_url(address.url, **common)
+        return aioredis.Redis.from_url(address.url, **common, **tls, **_auth_kwargs(address))
     parts = urlsplit(address.url)
     db = int(parts.path.lstrip("/") or 0) if parts.path.lstrip("/").isdigit() else 0
     auth: dict[str, Any] = {}
@@ -79,11 +110,17 @@ def connect_redis(address: RedisAddress, *, timeout_s: float = 5.0, **options: A
         auth["password"] = unquote(parts.password)
     if parts.username:
         auth["username"] = unquote(parts.username)
-    tls = _tls_kwargs(address)
+    auth.update(_auth_kwargs(address))
     sentinel = Sentinel(
         list(address.sentinels),
-        sentinel_kwargs={"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s, **tls},
+        sentinel_kwargs={
+            "socket_timeout": timeout_s,
+            "socket_connect_timeout": timeout_s,
+            "ssl": address.tls,
+            **tls,
+        },
         **common,
+        ssl=address.tls,
         **tls,
     )
     return sentinel.master_for(address.master, db=db, **auth)

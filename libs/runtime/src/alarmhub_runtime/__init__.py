@@ -7,13 +7,17 @@ from ._main import serve
 from ._proxies import TrustedProxies
 from ._service import Lifecycle, run_service
 from ._settings import BaseServiceSettings
+from ._transport import KafkaTransport, PostgresTransport, RedisTransport, read_secret_file
 from ._workers import WorkerSupervisor, available_cpus, connection_budget, supervise_if_asked, worker_index
 
 __all__ = [
     "BaseServiceSettings",
     "HealthServer",
+    "KafkaTransport",
     "Lifecycle",
+    "PostgresTransport",
     "ReadinessCheck",
+    "RedisTransport",
     "TrustedProxies",
     "WorkerSupervisor",
     "available_cpus",
@@ -21,6 +25,7 @@ __all__ = [
     "configure_logging",
     "connection_budget",
     "get_logger",
+    "read_secret_file",
     "run_async",
     "run_service",
     "serve",

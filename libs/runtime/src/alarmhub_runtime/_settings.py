@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from ._transport import KafkaTransport, PostgresTransport, RedisTransport
 
 __all__ = ["BaseServiceSettings"]
 
 
-class BaseServiceSettings(BaseSettings):
-    """Backing services, logging and the health/metrics port. Read from the environment, validated at start.
+class BaseServiceSettings(KafkaTransport, RedisTransport, PostgresTransport):
+    """Backing services (their transport security: ``_transport.py``), logging and the health/metrics port. Read
+    from the environment, validated at start.
 
     Names are the contract's (``KAFKA_BOOTSTRAP``, ``REDIS_URL``, ``DATABASE_URL``) plus ``ALARMHUB_*``.
     """
@@ -23,12 +25,6 @@ class BaseServiceSettings(BaseSettings):
         default="127.0.0.1:9092",
         alias="KAFKA_BOOTSTRAP",
         description="Kafka bootstrap servers, comma separated",
-    )
-    redis_url: str = Field(
-        default="redis://127.0.0.1:6379/0",
-        alias="REDIS_URL",
-        description="redis:// or rediss:// (TLS); with REDIS_SENTINELS only its database, user and "
-        "password are used",
     )
     redis_sentinels: str = Field(
         default="",
@@ -42,12 +38,6 @@ class BaseServiceSettings(BaseSettings):
         alias="REDIS_SENTINEL_MASTER",
         description="the primary's name in Sentinel's configuration",
     )
-    redis_tls_ca_file: str | None = Field(
-        default=None,
-        alias="REDIS_TLS_CA_FILE",
-        description="CA bundle that signed Redis' (and the sentinels') certificate, with rediss:// URLs",
-    )
-    database_url: str = Field(default="postgresql://postgres@127.0.0.1:5432/alarmhub", alias="DATABASE_URL")
     kafka_idempotence: bool = Field(
         default=False,
         alias="ALARMHUB_KAFKA_IDEMPOTENCE",
@@ -88,13 +78,6 @@ class BaseServiceSettings(BaseSettings):
         description="freeze startup objects out of the cyclic GC and collect young objects "
         "50x less often; 0 keeps CPython's defaults",
     )
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_scheme(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
-        return value
 
     @field_validator("redis_sentinels")
     @classmethod

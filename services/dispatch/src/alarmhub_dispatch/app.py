@@ -29,7 +29,15 @@ from alarmhub_events import (
     IncidentEvent,
     TriagedAlarm,
 )
-from alarmhub_kafka import Coalescer, ConsumerPipeline, DurableProducer, KafkaMetrics, Message, TopicTail
+from alarmhub_kafka import (
+    Coalescer,
+    ConsumerPipeline,
+    DurableProducer,
+    KafkaMetrics,
+    KafkaSecurity,
+    Message,
+    TopicTail,
+)
 from alarmhub_redis import connect_redis, redis_address
 from alarmhub_runtime import HealthServer, TrustedProxies, get_logger
 from alarmhub_store import migrate
@@ -282,6 +290,7 @@ class DispatchApp:
             handler=self.handle_incident_events,
             topic_prefix=s.topic_prefix,
             client_id="dispatch-stream",
+            security=KafkaSecurity.from_settings(s),
         )
         return [self.consumer, self.gps_consumer, self.devices_consumer, self.stream_feed]
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import asyncpg
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, utcnow
-from alarmhub_kafka import DurableProducer, KafkaMetrics, PublishError
+from alarmhub_kafka import DurableProducer, KafkaMetrics, KafkaSecurity, PublishError
 from alarmhub_redis import connect_redis, redis_address
 from alarmhub_runtime import HealthServer, get_logger
 from alarmhub_store import RegistryListener
@@ -48,6 +48,7 @@ class ContactIdApp:
             service="ingest-contactid",
             enable_idempotence=settings.kafka_idempotence,
             linger_ms=settings.kafka_linger_ms,
+            security=KafkaSecurity.from_settings(settings),
         )
         self.session = Dc09Session(
             SessionConfig(

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import asyncpg
-from alarmhub_kafka import ensure_topics
+from alarmhub_kafka import KafkaSecurity, ensure_topics
 from alarmhub_store import migrate
 
 from .config import AdminSettings
@@ -54,6 +54,7 @@ async def run_init(s: AdminSettings, *, password_file: str | None, out: list[str
         prefix=s.topic_prefix,
         replication=s.topic_replication,
         min_insync=s.topic_min_insync,
+        security=KafkaSecurity.from_settings(s),
     )
     out.append(
         f"topics: {len(created)} created" + (f" ({', '.join(created)})" if created else ", all present")

@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
-import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 from alarmhub_events import TOPICS
+from alarmhub_kafka import KafkaSecurity
+from alarmhub_redis import connect_redis, redis_address
 
 from .config import AdminSettings
 
@@ -146,6 +147,7 @@ async def _kafka(s: AdminSettings) -> list[Result]:
         bootstrap_servers=s.kafka_bootstrap,
         client_id="alarmhub-admin-check",
         request_timeout_ms=int(TIMEOUT_S * 1000),
+        **KafkaSecurity.from_settings(s).client_kwargs(),
     )
     try:
         await asyncio.wait_for(admin.start(), TIMEOUT_S)
@@ -165,7 +167,7 @@ async def _kafka(s: AdminSettings) -> list[Result]:
 
 
 async def _redis(s: AdminSettings) -> list[Result]:
-    r = aioredis.from_url(s.redis_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
+    r = connect_redis(redis_address(s), timeout_s=TIMEOUT_S)  # Sentinel, TLS and ACL user as the services
     try:
         await r.ping()
         return [Result("ok", "Redis", f"{_redact(s.redis_url)}: PONG")]

@@ -10,7 +10,11 @@ ingest services a public Service per listener group with ``externalTrafficPolicy
 source address reaches the pod (allow-lists, per-peer limits, the audit trail). Also the Namespace, the
 ConfigMap of shared settings, and the ``alarmhub-init`` Job (``alarmhub-admin init``). Kafka, Redis and
 PostgreSQL are external: their addresses are settings (Kafka in the ConfigMap; the Redis and PostgreSQL
-URLs, which carry passwords, from the operator's Secret ``alarmhub-backing``).
+URLs, which carry passwords, from the operator's Secret ``alarmhub-backing``). With the site's
+``transport_tls`` section every service and the Job run in production mode (``ALARMHUB_REQUIRE_TLS``):
+Kafka over SASL_SSL with SCRAM, Redis over TLS with an ACL user, PostgreSQL with ``verify-full``; the CA,
+the passwords and the optional client certificate come from the operator's Secret ``alarmhub-tls``,
+mounted read-only at ``/etc/alarmhub/tls``.
 
 tests/deploy/test_k8s.py renders ``site.example.yaml``, compares it with ``rendered/example.yaml`` and
 validates every object against the Kubernetes JSON schemas shipped by PyPI ``kubernetes-validate``.
@@ -125,6 +129,47 @@ def _env(site: dict[str, Any], spec: dict[str, Any]) -> list[dict[str, Any]]:
     return env
 
 
+TLS_DIR = "/etc/alarmhub/tls"
+
+
+def _tls_settings(site: dict[str, Any]) -> dict[str, str]:
+    """The ConfigMap entries of the site's ``transport_tls`` (none without it): file paths and user names only;
+    the files are the ``alarmhub-tls`` Secret's keys (``ca.crt``, ``kafka-password``, ``redis-password``,
+    with ``client_certificate`` also ``client.crt`` and ``client.key``)."""
+    tls = site.get("transport_tls")
+    if not tls:
+        return {}
+    out = {
+        "ALARMHUB_REQUIRE_TLS": "true",
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "KAFKA_TLS_CA_FILE": f"{TLS_DIR}/ca.crt",
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "KAFKA_SASL_USERNAME": str(tls["kafka_user"]),
+        "KAFKA_SASL_PASSWORD_FILE": f"{TLS_DIR}/kafka-password",
+        "REDIS_TLS_CA_FILE": f"{TLS_DIR}/ca.crt",
+        "REDIS_USERNAME": str(tls["redis_user"]),
+        "REDIS_PASSWORD_FILE": f"{TLS_DIR}/redis-password",
+        "DATABASE_SSLMODE": "verify-full",
+        "DATABASE_SSLROOTCERT": f"{TLS_DIR}/ca.crt",
+    }
+    if tls.get("client_certificate"):
+        for prefix in ("KAFKA_TLS_", "REDIS_TLS_"):
+            out[prefix + "CERT_FILE"] = f"{TLS_DIR}/client.crt"
+            out[prefix + "KEY_FILE"] = f"{TLS_DIR}/client.key"
+        out["DATABASE_SSLCERT"] = f"{TLS_DIR}/client.crt"
+        out["DATABASE_SSLKEY"] = f"{TLS_DIR}/client.key"
+    return out
+
+
+def _tls_volume(site: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, volumeMounts) of the ``alarmhub-tls`` Secret: group-readable (the pods' fsGroup 10001),
+    0440 being what libpq accepts for a root-owned client key."""
+    if not site.get("transport_tls"):
+        return [], []
+    volume = {"name": "tls", "secret": {"secretName": "alarmhub-tls", "defaultMode": 0o440}}
+    return [volume], [{"name": "tls", "mountPath": TLS_DIR, "readOnly": True}]
+
+
 def _affinity(name: str, mode: str) -> dict[str, Any]:
     term = {"labelSelector": {"matchLabels": _labels(name)}, "topologyKey": "kubernetes.io/hostname"}
     if mode == "required":
@@ -141,6 +186,7 @@ def _deployment(site: dict[str, Any], name: str, spec: dict[str, Any]) -> dict[s
     health = spec["health"]
     requests, limits = spec["resources"]
     probe = {"httpGet": {"path": "/readyz", "port": "health"}, "periodSeconds": 5, "timeoutSeconds": 2}
+    tls_volumes, tls_mounts = _tls_volume(site)
     container = {
         "name": name,
         "image": _image(site, name),
@@ -163,7 +209,7 @@ def _deployment(site: dict[str, Any], name: str, spec: dict[str, Any]) -> dict[s
         },
         "resources": {"requests": requests, "limits": limits},
         "securityContext": _security(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *tls_mounts],
     }
     return {
         "apiVersion": "apps/v1",
@@ -188,7 +234,7 @@ def _deployment(site: dict[str, Any], name: str, spec: dict[str, Any]) -> dict[s
                     "securityContext": {"fsGroup": 10001},
                     "affinity": _affinity(name, site.get("anti_affinity", "preferred")),
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, *tls_volumes],
                 },
             },
         },
@@ -255,6 +301,7 @@ def _config(site: dict[str, Any]) -> dict[str, Any]:
             "ALARMHUB_HEALTH_HOST": "0.0.0.0",
             "ALARMHUB_KAFKA_SESSION_TIMEOUT_MS": "10000",
             "TZ": "UTC",
+            **_tls_settings(site),
         },
     }
 
@@ -271,6 +318,7 @@ def _init_job(site: dict[str, Any]) -> dict[str, Any]:
         {"name": "ALARMHUB_CITY_NAME", "value": str(site["city"]["name"])},
         {"name": "ALARMHUB_ADMIN_PASSWORD_FILE", "value": "/run/secrets/alarmhub/admin-password"},
     ]
+    tls_volumes, tls_mounts = _tls_volume(site)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -283,6 +331,7 @@ def _init_job(site: dict[str, Any]) -> dict[str, Any]:
                 "spec": {
                     "restartPolicy": "OnFailure",
                     "automountServiceAccountToken": False,
+                    "securityContext": {"fsGroup": 10001},
                     "containers": [
                         {
                             "name": "init",
@@ -298,6 +347,7 @@ def _init_job(site: dict[str, Any]) -> dict[str, Any]:
                             "volumeMounts": [
                                 {"name": "secrets", "mountPath": "/run/secrets/alarmhub", "readOnly": True},
                                 {"name": "tmp", "mountPath": "/tmp"},
+                                *tls_mounts,
                             ],
                         }
                     ],
@@ -311,6 +361,7 @@ def _init_job(site: dict[str, Any]) -> dict[str, Any]:
                             },
                         },
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        *tls_volumes,
                     ],
                 },
             },

@@ -92,6 +92,9 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/v1/webhooks/dead-letters/{delivery_id}/retry"): SUPERVISOR_EDIT,
     # -- tokens ----------------------------------------------------------------------------------
     ("POST", "/api/v1/tokens"): SUPERVISOR_WRITE,
+    # own: minted by station A's supervisor; other: by station B's (the minting unit's subtree lists/revokes)
+    ("GET", "/api/v1/tokens"): SUPERVISOR_LIST,
+    ("DELETE", "/api/v1/tokens/{token_id}"): SUPERVISOR_DELETE,
     # -- registries: records of the caller's subtree; alarm companies read their accounts --------
     ("GET", "/api/v1/registry/{kind}"): ("+", "+", "+/-", "+/-", "+/-", "+/-", "+/-", "+/-", "403", _I),
     ("POST", "/api/v1/registry/accounts"): SUPERVISOR_WRITE,

@@ -8,6 +8,7 @@ incident to close, a webhook to delete, a token to sign out).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -74,6 +75,7 @@ class Ctx:
     tag: str
     n: int = 0
     pool: dict[tuple[bool, bool], list[str]] = field(default_factory=dict)
+    minters: dict[bool, str] = field(default_factory=dict)  # station A's / B's supervisor
     password_hash: str = ""
 
     def side(self, own: bool) -> Side:
@@ -145,6 +147,14 @@ class Ctx:
         body = _platform_body()
         await self.as_city("POST", "/api/v1/registry/platforms", json=body)
         return int(body["user_id"])
+
+    async def minted(self, own: bool) -> str:
+        """The id of a fresh token minted by station A's (own) or station B's (other) supervisor."""
+        s = self.side(own)
+        body = {"user": self.uid(), "role": "dispatcher", "unit": s.station}
+        r = await self.client.post("/api/v1/tokens", json=body, headers=_auth(self.minters[own]))
+        assert r.status_code == 201, r.text
+        return hashlib.sha256(r.json()["token"].encode()).hexdigest()[:16]
 
     async def fresh_token(self, role: str) -> str:
         body = _token_body(role, self.own, self.uid())
@@ -334,6 +344,16 @@ async def _mint(c: Ctx, role: str, own: bool) -> Req:
     return Req(
         "POST", "/api/v1/tokens", json={"user": c.uid(), "role": "dispatcher", "unit": c.side(own).station}
     )
+
+
+@call("GET", "/api/v1/tokens")
+async def _tokens(c: Ctx, role: str, own: bool) -> Req:
+    return Req("GET", "/api/v1/tokens", probe=await c.minted(own))
+
+
+@call("DELETE", "/api/v1/tokens/{token_id}")
+async def _token_revoke(c: Ctx, role: str, own: bool) -> Req:
+    return Req("DELETE", f"/api/v1/tokens/{await c.minted(own)}")
 
 
 @call("GET", "/api/v1/registry/{kind}")
@@ -580,6 +600,9 @@ async def ctx(stack: Any) -> AsyncIterator[Ctx]:
             for role in ROLES:
                 if role not in c.tokens:
                     c.tokens[role] = await c.fresh_token(role)
+            c.minters[True] = str(c.tokens["stn_sup"])
+            body = {"user": c.uid(), "role": "supervisor", "unit": other.station}
+            c.minters[False] = str((await c.as_city("POST", "/api/v1/tokens", json=body)).json()["token"])
             yield c
     finally:
         await app.stop()

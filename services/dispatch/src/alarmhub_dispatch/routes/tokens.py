@@ -1,12 +1,14 @@
 """``/tokens``: supervisors mint bearer tokens for their unit and below (alarm companies: the city only;
-vehicle owners: 1 to 20 registered vehicles)."""
+vehicle owners: 1 to 20 registered vehicles), and list and revoke the tokens their unit or a unit below
+minted (``api_tokens.minted_unit``; sessions from login end with logout, disable or a password reset)."""
 
 # no "from __future__ import annotations": FastAPI resolves the dependency aliases at definition time
 
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from alarmhub_runtime import get_logger
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from ..auth import ROLES, Principal, hash_token, new_token
@@ -14,6 +16,8 @@ from ..service import Dispatcher
 from .deps import D, Who, manages, require_supervisor
 
 __all__ = ["TokenRequest", "router"]
+
+log = get_logger("alarmhub.dispatch.tokens")
 
 router = APIRouter()
 
@@ -84,6 +88,7 @@ async def mint(who: Who, d: D, req: TokenRequest) -> dict[str, Any]:
         scope,
         who.user,
         expires,
+        minted_unit=who.unit,
     )
     return {
         "token": token,
@@ -93,3 +98,50 @@ async def mint(who: Who, d: D, req: TokenRequest) -> dict[str, Any]:
         "company": req.company,
         "expires_at": expires.isoformat(),
     }
+
+
+def _minters(d: Dispatcher, who: Principal) -> list[str] | None:
+    """The units whose minted tokens the caller lists and revokes: its subtree (None: the city, every one)."""
+    require_supervisor(who)
+    if who.unit is None:
+        raise HTTPException(403, "units only")
+    return None if d.tree.is_root(who.unit) else sorted(d.tree.subtree(who.unit))
+
+
+@router.get("/tokens")
+async def token_list(
+    who: Who, d: D, limit: int = Query(500, ge=1, le=5000), active: bool = False
+) -> dict[str, Any]:
+    """Tokens minted by the caller's unit or a unit below (``id``: the first 16 hex digits of the token's
+    SHA-256, never the token); ``active=true``: only those neither revoked nor expired."""
+    rows = await d.store.people.minted_tokens(_minters(d, who), limit)
+    now = datetime.now().astimezone()
+    items = [
+        {
+            "id": r["id"],
+            "user": r["user_name"],
+            "role": r["role"],
+            "unit": r["unit"],
+            "company": r["company"],
+            "scope": r["scope"] or {},
+            "created_by": r["created_by"],
+            "minted_unit": r["minted_unit"],
+            "created_at": r["created_at"].isoformat(),
+            "expires_at": r["expires_at"].isoformat() if r["expires_at"] else None,
+            "revoked_at": r["revoked_at"].isoformat() if r["revoked_at"] else None,
+        }
+        for r in rows
+        if not active or (r["revoked_at"] is None and (r["expires_at"] is None or r["expires_at"] > now))
+    ]
+    return {"items": items, "count": len(items)}
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+async def token_revoke(who: Who, d: D, token_id: str = Path(pattern="^[0-9a-f]{16}$")) -> Response:
+    """Revoke a token the caller's unit or a unit below minted (its open streams end within 5 s); another
+    unit's token is 404. The call is an ``action`` row of the audit log (its path names the token)."""
+    row = await d.store.people.revoke_minted(token_id, _minters(d, who))
+    if row is None:
+        raise HTTPException(404, "no such token")
+    log.info("token_revoked", token_id=token_id, user=row["user_name"], role=row["role"], by=who.user)
+    return Response(status_code=204)

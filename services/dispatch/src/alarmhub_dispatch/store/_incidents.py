@@ -157,10 +157,11 @@ class Store:
         scope: dict[str, Any],
         created_by: str | None,
         expires_at: datetime | None,
+        minted_unit: str | None = None,
     ) -> None:
         await self.p.execute(
-            "INSERT INTO api_tokens (token_sha256, user_name, role, unit, company, scope, created_by, expires_at)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (token_sha256) DO UPDATE SET user_name=EXCLUDED.user_name,"
+            "INSERT INTO api_tokens (token_sha256, user_name, role, unit, company, scope, created_by, expires_at,"
+            " minted_unit) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (token_sha256) DO UPDATE SET user_name=EXCLUDED.user_name,"
             " role=EXCLUDED.role, unit=EXCLUDED.unit, company=EXCLUDED.company, scope=EXCLUDED.scope,"
             " expires_at=EXCLUDED.expires_at, revoked_at=NULL",
             sha,
@@ -171,6 +172,7 @@ class Store:
             scope,
             created_by,
             expires_at,
+            minted_unit,
         )
 
     async def revoke_dev_tokens(self, created_by: str, keep: str | None) -> int:

@@ -45,6 +45,30 @@ class PeopleStore(TableStore):
             user,
         )
 
+    async def minted_tokens(self, units: list[str] | None, limit: int) -> list[dict[str, Any]]:
+        """Tokens minted by these units (None: by any), newest first; never the hash itself."""
+        rows = await self.p.fetch(
+            "SELECT left(token_sha256, 16) AS id, user_name, role, unit, company, scope, created_by,"
+            " minted_unit, created_at, expires_at, revoked_at FROM api_tokens WHERE minted_unit IS NOT NULL"
+            " AND ($1::text[] IS NULL OR minted_unit = ANY($1::text[])) ORDER BY created_at DESC LIMIT $2",
+            units,
+            limit,
+        )
+        return [dict(r) for r in rows]
+
+    async def revoke_minted(self, token_id: str, units: list[str] | None) -> dict[str, Any] | None:
+        """Revoke the token whose hash starts with ``token_id`` if these units (None: any) minted it; the
+        token's row (user, role, unit), or None when there is no such token for them."""
+        row = await self.p.fetchrow(
+            "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_sha256 = ("
+            " SELECT token_sha256 FROM api_tokens WHERE token_sha256 LIKE $1 || '%' AND minted_unit IS NOT NULL"
+            " AND ($2::text[] IS NULL OR minted_unit = ANY($2::text[])) LIMIT 1)"
+            " RETURNING user_name, role, unit, company, minted_unit",
+            token_id,
+            units,
+        )
+        return dict(row) if row else None
+
     async def revoke_token(self, sha: str) -> None:
         await self.p.execute("UPDATE api_tokens SET revoked_at=now() WHERE token_sha256=$1", sha)
 

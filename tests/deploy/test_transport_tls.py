@@ -71,7 +71,8 @@ def test_overlay_and_the_merged_file_match_the_compose_specification(
         assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
     for name, svc in merged["services"].items():
         for secret in svc.get("secrets", []):
-            assert secret in merged["secrets"], f"{name}: secret {secret} is not defined"
+            source = secret["source"] if isinstance(secret, dict) else secret
+            assert source in merged["secrets"], f"{name}: secret {source} is not defined"
 
 
 def test_every_alarmhub_container_passes_production_mode_with_the_merged_settings(
@@ -103,10 +104,24 @@ def test_tls_servers_in_the_overlay(merged: dict[str, Any]) -> None:
     assert "--port" in redis["command"] and redis["command"][redis["command"].index("--port") + 1] == "0"
     assert "--aclfile" in redis["command"] and "--requirepass" not in redis["command"]
     for broker in ("kafka-1", "kafka-2", "kafka-3"):
-        env = merged["services"][broker]["environment"]
+        svc = merged["services"][broker]
+        env = svc["environment"]
         assert "PLAINTEXT://" not in env["KAFKA_LISTENERS"].replace("CONTROLLER://", "")
         assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
         assert env["KAFKA_LISTENER_NAME_BROKER_SSL_CLIENT_AUTH"] == "required"
+        # what the apache/kafka image's start script (docker/resources/common-scripts/configure) insists on
+        # when an advertised listener is SSL/SASL: the keystore and its password files in /etc/kafka/secrets,
+        # and KAFKA_OPTS naming a JAAS file
+        targets = {s["target"] for s in svc["secrets"] if isinstance(s, dict)}
+        for key in (
+            "KAFKA_SSL_KEYSTORE_FILENAME",
+            "KAFKA_SSL_KEYSTORE_CREDENTIALS",
+            "KAFKA_SSL_KEY_CREDENTIALS",
+        ):
+            assert f"/etc/kafka/secrets/{env[key]}" in targets, f"{broker}: {key}"
+        jaas = env["KAFKA_OPTS"].split("java.security.auth.login.config=")[1].split()[0]
+        mounted = {v.split(":")[1]: v.split(":")[0] for v in svc["volumes"] if v.startswith("./")}
+        assert "ScramLoginModule required" in (ROOT / mounted[jaas]).read_text()
     hba = (ROOT / "deploy" / "postgres" / "tls.sh").read_text()
     assert re.search(r"^hostssl", hba, re.M) and not re.search(r"^host\s", hba, re.M)
 

@@ -102,8 +102,8 @@ def decode_jt808(frame: bytes) -> Any:
 
 
 def decode_gt06(frame: bytes) -> Any:
-    msg = gt06.parse_frame(frame)
-    return gt06.decode(msg), gt06.decode(msg, model="LW4G-4B"), gt06.decode(msg, model="G18")
+    msg = gt06.decode(frame)
+    return gt06.read(msg), gt06.read(msg, model="LW4G-4B"), gt06.read(msg, model="G18")
 
 
 def decode_h02(frame: bytes) -> Any:

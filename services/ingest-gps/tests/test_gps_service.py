@@ -141,7 +141,7 @@ async def test_gt06_login_and_heartbeat_answered(
     writer.write(bytes.fromhex("78780D01086471700328358100093F040D0A"))
     assert await asyncio.wait_for(reader.readexactly(10), 10) == bytes.fromhex("78780501000955940d0a")
     writer.write(bytes.fromhex("78780a13c40604000201298f5b0d0a"))
-    reply = gt06.parse_frame(await asyncio.wait_for(reader.readexactly(10), 10))
+    reply = gt06.decode(await asyncio.wait_for(reader.readexactly(10), 10))
     assert reply.protocol == 0x13 and reply.serial == 0x0129
     writer.close()
     statuses = await consume_topic(topic_prefix, "devices.status", 1, timeout=20)

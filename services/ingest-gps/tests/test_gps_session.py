@@ -323,6 +323,22 @@ def test_h02_first_frame_identifies() -> None:
     assert not s.feed(other, NOW).publish
 
 
+# TRACCAR (9e5c458a) H02ProtocolDecoderTest: a V1 frame whose device id field is empty
+H02_NO_ID = b"*HQ,,V1,173212,A,2225.78879,S,02829.19021,E,0.00,0,290418,FFFFFBFF#"
+
+
+def test_h02_frame_without_device_id_is_the_connections_device() -> None:
+    s = H02Session({}, CFG)
+    out = s.feed(H02_NO_ID, NOW)  # nothing names the unit yet: refused, nothing published
+    assert not s.authenticated and not out.publish
+    first = h02.encode_v1("4210051415", hms="010203", dmy="010126", lat=1, lon=2, knots=0, course=0)
+    s.feed(first, NOW)
+    out = s.feed(H02_NO_ID, NOW)
+    fixes = [e for t, e in out.publish if t == TELEMETRY_GPS]
+    assert len(fixes) == 1 and fixes[0].device_id == "4210051415"
+    assert abs(fixes[0].lat - -(22 + 25.78879 / 60)) < 1e-6
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=600))
 def test_fuzz_random_bytes_never_raise(data: bytes) -> None:

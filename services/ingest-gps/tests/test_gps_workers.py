@@ -23,7 +23,7 @@ TERMINALS = 30
 
 def _login(i: int) -> bytes:
     imei = bytes.fromhex(f"{864717000000000 + i:016d}")
-    return gt06.encode_frame(0x01, imei + b"\x00\x01", i + 1)
+    return gt06.encode(0x01, imei + b"\x00\x01", i + 1)
 
 
 def _metric(port: int, name: str, **labels: str) -> float:
@@ -78,7 +78,7 @@ async def test_two_gateway_workers_share_the_ports(stack: Any, topic_prefix: str
         for i in range(TERMINALS):
             reader, writer = await asyncio.open_connection("127.0.0.1", gt06_port)
             writer.write(_login(i))
-            reply = gt06.parse_frame(await asyncio.wait_for(reader.readexactly(10), 10))
+            reply = gt06.decode(await asyncio.wait_for(reader.readexactly(10), 10))
             assert reply.protocol == 0x01 and reply.serial == i + 1
             writers.append(writer)
         per_worker = [
@@ -110,7 +110,7 @@ async def test_connection_budget_is_shared_by_the_ports_and_refuses_cleanly(gate
     await asyncio.sleep(0.2)
     reader, writer = await asyncio.open_connection("127.0.0.1", ports[0])
     writer.write(_login(99))
-    assert gt06.parse_frame(await asyncio.wait_for(reader.readexactly(10), 10)).protocol == 0x01
+    assert gt06.decode(await asyncio.wait_for(reader.readexactly(10), 10)).protocol == 0x01
     writer.close()
     for _, w in held[1:]:
         w.close()

@@ -24,7 +24,7 @@ LONG_INFO = "79790020940a035985708236675805200502187214018966051912408052452f000
 
 
 def msg(h: str) -> gt06.Gt06Message:
-    return gt06.parse_frame(bytes.fromhex(h))
+    return gt06.decode(bytes.fromhex(h))
 
 
 def test_crc_itu() -> None:
@@ -35,23 +35,23 @@ def test_crc_itu() -> None:
 def test_login() -> None:
     m = msg(LOGIN)
     assert m.protocol == 0x01 and m.serial == 9
-    assert gt06.decode(m) == gt06.Login("864717003283581")
-    assert gt06.reply(m).hex() == "78780501000955940d0a"
-    ext = gt06.decode(msg(LOGIN_TZ))
+    assert gt06.read(m) == gt06.Login("864717003283581")
+    assert gt06.reply(m) == bytes.fromhex("78780501000955940d0a")
+    ext = gt06.read(msg(LOGIN_TZ))
     assert isinstance(ext, gt06.Login) and ext.imei == "864717003664467" and ext.tz_minutes == -240
 
 
 def test_heartbeat() -> None:
-    hb = gt06.decode(msg(HEARTBEAT))
+    hb = gt06.read(msg(HEARTBEAT))
     assert isinstance(hb, gt06.Heartbeat)
     assert hb.terminal_info == 0xC4 and hb.voltage_level == 6 and hb.gsm_signal == 4
     assert hb.attributes["charging"] and hb.attributes["oil_cut"] and not hb.attributes["acc"]
-    assert gt06.needs_reply(msg(HEARTBEAT))
+    assert gt06.reply(msg(HEARTBEAT)) is not None
 
 
 def test_location() -> None:
     # traccar expects 2015-10-20 14:21:11, valid, 54.94535, 24.01762
-    pos = gt06.decode(msg(LOCATION))
+    pos = gt06.read(msg(LOCATION))
     assert isinstance(pos, Position)
     assert pos.time == datetime(2015, 10, 20, 14, 21, 11, tzinfo=UTC)
     assert (
@@ -59,14 +59,14 @@ def test_location() -> None:
         and pos.lat == pytest.approx(54.94535, abs=1e-5)
         and pos.lon == pytest.approx(24.01762, abs=1e-5)
     )
-    assert not gt06.needs_reply(msg(LOCATION))
-    p22 = gt06.decode(msg(LOCATION_22))
+    assert gt06.reply(msg(LOCATION)) is None
+    p22 = gt06.read(msg(LOCATION_22))
     assert isinstance(p22, Position) and p22.lat == pytest.approx(23.11169, abs=1e-5)
     assert p22.attributes["mcc"] == 460 and p22.attributes["acc"] is False
 
 
 def test_location_acc_and_southwest() -> None:
-    pos = gt06.decode(msg(LOCATION_ACC))
+    pos = gt06.read(msg(LOCATION_ACC))
     assert isinstance(pos, Position)
     # a VXT01 unit (0x12 of 31 content bytes): after the LBS block comes terminal information 0x40
     # (ACC bit clear) and the power, 13.93 V; traccar asserts ignition false for this frame
@@ -75,10 +75,10 @@ def test_location_acc_and_southwest() -> None:
 
 
 def test_alarm_packets() -> None:
-    a = gt06.decode(msg(ALARM_VIBRATION))
+    a = gt06.read(msg(ALARM_VIBRATION))
     assert isinstance(a, Position) and a.attributes["alarm"] == "vibration" and a.alarm_bits == 0x03
-    assert gt06.needs_reply(msg(ALARM_VIBRATION))
-    r = gt06.decode(msg(ALARM_REMOVAL))
+    assert gt06.reply(msg(ALARM_VIBRATION)) is not None
+    r = gt06.read(msg(ALARM_REMOVAL))
     assert (
         isinstance(r, Position) and r.attributes["alarm"] == "removal"
     )  # terminal-information bits 3–5 = 111
@@ -87,7 +87,7 @@ def test_alarm_packets() -> None:
 def test_long_packet() -> None:
     m = msg(LONG_INFO)
     assert m.long and m.protocol == 0x94
-    info = gt06.decode(m)
+    info = gt06.read(m)
     assert (
         isinstance(info, dict)
         and info["imei"] == "359857082366758"
@@ -100,15 +100,15 @@ def test_bad_crc_is_recorded_not_refused() -> None:
     # found the declared length ending in 0d0a, so the frame is whole; the mismatch is recorded
     bad = bytearray(bytes.fromhex(LOGIN))
     bad[-3] ^= 0xFF
-    m = gt06.parse_frame(bytes(bad))
-    assert not m.crc_ok and gt06.decode(m) == gt06.Login("864717003283581")
-    assert gt06.parse_frame(bytes.fromhex(LOGIN)).crc_ok
+    m = gt06.decode(bytes(bad))
+    assert not m.crc_ok and gt06.read(m) == gt06.Login("864717003283581")
+    assert gt06.decode(bytes.fromhex(LOGIN)).crc_ok
     # a length field that does not match the frame is recorded too: the content runs to the stop bits
     # and the packet reads what its layout needs (traccar reads such clones' frames the same way)
-    short = gt06.parse_frame(bytes(bad[:-3]) + b"\r\n")
-    assert not short.length_ok and gt06.decode(short) == gt06.Login("864717003283581")
+    short = gt06.decode(bytes(bad[:-3]) + b"\r\n")
+    assert not short.length_ok and gt06.read(short) == gt06.Login("864717003283581")
     with pytest.raises(FrameError, match="not a GT06 frame"):
-        gt06.parse_frame(bytes.fromhex("787801080d0a"))  # no room for serial and CRC
+        gt06.decode(bytes.fromhex("787801080d0a"))  # no room for serial and CRC
 
 
 # TRACCAR (9e5c458a) Gt06ProtocolDecoderTest — alarm packets in the variants the issue names:
@@ -133,20 +133,22 @@ LBS_ALARM_A5 = "787819a5012ed0000075df000000000098661502050413000019a12b0d0a"
 
 
 def test_alarm_variants() -> None:
-    a4 = gt06.decode(msg(FENCE_ALARM_A4))
-    assert isinstance(a4, Position) and a4.alarms == ("tamper",) and gt06.needs_reply(msg(FENCE_ALARM_A4))
-    assert gt06.decode(msg(ALARM_G18), model="G18").alarms == ("harsh_braking",)  # type: ignore[union-attr]
-    assert gt06.decode(msg(ALARM_G18)).alarms == ("jamming",)  # type: ignore[union-attr]  # without model
-    assert gt06.decode(msg(ALARM_VXT01_SOS)).alarms == ("sos",)  # type: ignore[union-attr]
-    assert "sos" in gt06.decode(msg(ALARM_SEEWORLD_SOS)).alarms  # type: ignore[union-attr]
-    a5 = gt06.decode(msg(LBS_ALARM_A5))
+    a4 = gt06.read(msg(FENCE_ALARM_A4))
+    assert (
+        isinstance(a4, Position) and a4.alarms == ("tamper",) and gt06.reply(msg(FENCE_ALARM_A4)) is not None
+    )
+    assert gt06.read(msg(ALARM_G18), model="G18").alarms == ("harsh_braking",)  # type: ignore[union-attr]
+    assert gt06.read(msg(ALARM_G18)).alarms == ("jamming",)  # type: ignore[union-attr]  # without model
+    assert gt06.read(msg(ALARM_VXT01_SOS)).alarms == ("sos",)  # type: ignore[union-attr]
+    assert "sos" in gt06.read(msg(ALARM_SEEWORLD_SOS)).alarms  # type: ignore[union-attr]
+    a5 = gt06.read(msg(LBS_ALARM_A5))
     assert isinstance(a5, gt06.Heartbeat) and a5.attributes["alarm"] == "tamper"
 
 
 def test_camera_alarm_0x95() -> None:
     m = msg(ALARM_95_SOS)
-    pos = gt06.decode(m)
-    assert isinstance(pos, Position) and pos.alarms == ("sos",) and gt06.needs_reply(m)
+    pos = gt06.read(m)
+    assert isinstance(pos, Position) and pos.alarms == ("sos",) and gt06.reply(m) is not None
     assert pos.time == datetime(2020, 10, 7, 12, 20, 52, tzinfo=UTC)
 
 
@@ -155,11 +157,11 @@ def test_framer_split_glued_garbage() -> None:
     for cut in range(len(stream) + 1):
         f = gt06.Framer()
         frames = f.feed(stream[:cut]) + f.feed(stream[cut:])
-        assert [gt06.parse_frame(x).protocol for x in frames] == [0x01, 0x13, 0x94, 0x16]
+        assert [gt06.decode(x).protocol for x in frames] == [0x01, 0x13, 0x94, 0x16]
     f = gt06.Framer()
     noisy = b"\x00\x78junk" + bytes.fromhex(LOGIN) + b"\xff\xff" + bytes.fromhex(HEARTBEAT)
     frames = [x for b in noisy for x in f.feed(bytes([b]))]
-    assert [gt06.parse_frame(x).protocol for x in frames] == [0x01, 0x13]
+    assert [gt06.decode(x).protocol for x in frames] == [0x01, 0x13]
 
 
 def test_framer_rejects_huge_long_packet() -> None:
@@ -173,11 +175,11 @@ def test_command_replies() -> None:
     cut = (
         "78782d152500000000437574206f666620746865206675656c20737570706c793a2053756363657373210002013b898a0d0a"
     )
-    assert gt06.decode(msg(cut)) == {"result": "Cut off the fuel supply: Success!"}
+    assert gt06.read(msg(cut)) == {"result": "Cut off the fuel supply: Success!"}
     iccid = "7878281520000000003c49434349443a38393838323339303030303039373330323635303e00020d446f260d0a"
-    assert gt06.decode(msg(iccid)) == {"iccid": "89882390000097302650"}
+    assert gt06.read(msg(iccid)) == {"iccid": "89882390000097302650"}
     utf16 = "797900262100000000020043006f006d006d0061006e00640020006500720072006f0072002100236e850d0a"
-    assert gt06.decode(msg(utf16)) == {"result": "Command error!"}
+    assert gt06.read(msg(utf16)) == {"result": "Command error!"}
 
 
 def test_0xa2_is_a_position_only_on_lw_4g_units() -> None:
@@ -190,7 +192,7 @@ def test_0xa2_is_a_position_only_on_lw_4g_units() -> None:
         "0d0a"
     )
     m = msg(wifi)
-    net = gt06.decode(m)
+    net = gt06.read(m)
     assert m.protocol == 0xA2 and isinstance(net, gt06.Network)
     # MCC 0x02dc = 732, MNC 0x65 = 101, then 4-byte LAC and 8-byte cell ids; seven cell slots of which
     # five are used (LAC 0 is an empty slot), a timing advance, then six access points
@@ -209,8 +211,8 @@ MODULAR_REMOVED = (
 
 def test_modular_packet_0x70() -> None:
     m = msg(MODULAR_REMOVED)
-    pos = gt06.decode(m)
-    assert isinstance(pos, Position) and pos.alarms == ("removal",) and gt06.needs_reply(m)
+    pos = gt06.read(m)
+    assert isinstance(pos, Position) and pos.alarms == ("removal",) and gt06.reply(m) is not None
     assert pos.time is not None and pos.attributes["event"] == 0x12
 
 
@@ -223,11 +225,11 @@ NT20_LOCATION = (
 
 
 def test_nt_units_0x22_layout() -> None:
-    pos = gt06.decode(msg(NT20_LOCATION), model="NT20")
+    pos = gt06.read(msg(NT20_LOCATION), model="NT20")
     assert isinstance(pos, Position) and -90 <= pos.lat <= 90 and -180 <= pos.lon <= 180
     assert "power_v" in pos.attributes
     with pytest.raises(FrameError, match="out of range"):  # without the model the bytes are misread
-        gt06.decode(msg(NT20_LOCATION))
+        gt06.read(msg(NT20_LOCATION))
 
 
 # TRACCAR (9e5c458a): 0x34 of an X1 unit — a data/alarm word, then the common GPS block
@@ -238,7 +240,7 @@ X1_GPS = (
 
 
 def test_x1_position_0x34() -> None:
-    pos = gt06.decode(msg(X1_GPS))
+    pos = gt06.read(msg(X1_GPS))
     assert isinstance(pos, Position) and pos.valid
     assert pos.time == datetime(2017, 6, 24, 9, 19, 12, tzinfo=UTC)
     assert round(pos.lat, 5) == 28.56237 and round(pos.lon, 5) == 77.20652  # 0x03107d24, 0x08488a58 / 1.8e6
@@ -247,13 +249,13 @@ def test_x1_position_0x34() -> None:
 def test_0x36_status_or_position() -> None:
     # TRACCAR (9e5c458a): a Jimi 4G unit's status with modules (battery 4.02 V, as traccar asserts) and a
     # VL103's 0x36 starting with a GPS block
-    status = gt06.decode(msg("787817360005040002003201010018020192006a015f0324aeaf0d0a"))
+    status = gt06.read(msg("787817360005040002003201010018020192006a015f0324aeaf0d0a"))
     assert isinstance(status, gt06.Heartbeat) and status.attributes["battery_v"] == 4.02
     vl = (
         "78783536190c1d0f1724cf026cc9140c367d4000940001cc0025ef0540e88c01000000000064051428000006c3000001453f"
         "9201003477560d0a"
     )
-    pos = gt06.decode(msg(vl), model="VL103")
+    pos = gt06.read(msg(vl), model="VL103")
     assert (
         isinstance(pos, Position) and pos.valid and pos.time == datetime(2025, 12, 29, 15, 23, 36, tzinfo=UTC)
     )
@@ -261,11 +263,11 @@ def test_0x36_status_or_position() -> None:
 
 def test_serial_passthrough_0x9b() -> None:
     # TRACCAR (9e5c458a): an external device's data, printable and not — traccar asserts the same results
-    assert gt06.decode(msg("797900109b0344373532304136320d0a000f87f00d0a")) == {
+    assert gt06.read(msg("797900109b0344373532304136320d0a000f87f00d0a")) == {
         "device_type": 3,
         "result": "D7520A62",
     }
-    assert gt06.decode(msg("7979000e9b0332382e33a1e60d0a0289be490d0a")) == {
+    assert gt06.read(msg("7979000e9b0332382e33a1e60d0a0289be490d0a")) == {
         "device_type": 3,
         "result": "32382e33a1e60d0a",
     }
@@ -285,9 +287,9 @@ def test_counted_wifi_and_wrong_length_frames() -> None:
     for cut in range(len(stream) + 1):
         f = gt06.Framer()
         frames = f.feed(stream[:cut]) + f.feed(stream[cut:])
-        assert [gt06.parse_frame(x).protocol for x in frames] == [0x01, 0x69, 0x10, 0x13], cut
+        assert [gt06.decode(x).protocol for x in frames] == [0x01, 0x69, 0x10, 0x13], cut
     m = msg(WIFI_69)
-    net = gt06.decode(m)
+    net = gt06.read(m)
     assert m.counted and isinstance(net, gt06.Network)
     assert net.time == datetime(2016, 4, 13, 3, 18, 49, tzinfo=UTC)  # BCD 16 04 13 03 18 49
     assert net.wifi == (
@@ -297,9 +299,9 @@ def test_counted_wifi_and_wrong_length_frames() -> None:
     )
     assert len(net.cells) == 5 and net.cells[0] == (460, 0, 0x2866, 0x0F21, -0x32)
     # answered in its own form: length 0, the type, its time, the stop bits
-    assert gt06.needs_reply(m) and gt06.reply(m) == bytes.fromhex("78780069160413031849") + b"\r\n"
+    assert gt06.reply(m) == bytes.fromhex("78780069160413031849") + b"\r\n"
     g = msg(GPS_10_SHORT_LENGTH)
-    pos = gt06.decode(g)
+    pos = gt06.read(g)
     assert not g.length_ok and isinstance(pos, Position) and pos.valid
     assert pos.lat == pytest.approx(51.4469) and pos.lon == pytest.approx(5.521723, abs=1e-5)
     assert pos.time == datetime(2017, 9, 28, 11, 27, 41, tzinfo=UTC)
@@ -309,19 +311,19 @@ def test_framer_resyncs_on_garbage_start_bits() -> None:
     # start bits with a length that leads nowhere, then a real frame: the garbage start bits are dropped
     f = gt06.Framer()
     frames = f.feed(b"\x78\x78\x02junk" + bytes.fromhex(HEARTBEAT))
-    assert [gt06.parse_frame(x).protocol for x in frames] == [0x13]
+    assert [gt06.decode(x).protocol for x in frames] == [0x13]
 
 
 def test_vendor_packets_without_a_fix() -> None:
     # TRACCAR (9e5c458a) asserts power 4.05 V on this Jimi 4G 0xF1 device status
     status = msg("79790026f16318c0000001010100020101000301000004010100050201950006010010000100008021af0d0a")
-    net = gt06.decode(status)
+    net = gt06.read(status)
     assert isinstance(net, gt06.Network) and net.attributes["power_v"] == 4.05
     # … 600 steps on a SEEWORLD 0xA3 status block
-    seeworld = gt06.decode(msg("787818a300000005321e020000000002584f000100060000008f920d0a"))
+    seeworld = gt06.read(msg("787818a300000005321e020000000002584f000100060000008f920d0a"))
     assert isinstance(seeworld, gt06.Heartbeat) and seeworld.attributes["steps"] == 600
     # … a position in a command answer (0x21 "Current position!…")
-    text = gt06.decode(
+    text = gt06.read(
         msg(
             "7979007121000000000143757272656e7420706f736974696f6e214c61743a4e35342e3733393333322c4c6f6e3a453235"
             "2e3237333237302c436f757273653a3132362e35332c53706565643a302e303030302c4461746554696d653a323031372d"
@@ -331,7 +333,7 @@ def test_vendor_packets_without_a_fix() -> None:
     assert isinstance(text, Position) and (text.lat, text.lon) == (54.739332, 25.27327)
     assert text.time == datetime(2017, 5, 26, 10, 27, 47, tzinfo=UTC) and text.heading_deg == 126.53
     # … an AZ735 extended 0x32: a fix behind the GPS block's own length byte (lat 0x00a87558, south)
-    az = gt06.decode(
+    az = gt06.read(
         msg(
             "7979004a321106170c1b180cc900a875580b7ab4f00010350901fe0a007c0009112424007c000912240081004efe2100c5"
             "00100f1200000000000000000000000000000000000000000000bc7c900d0a"

@@ -22,10 +22,10 @@ if not hasattr(_gps, "position_view"):
 
 
 def decode(frame: bytes, context: dict[str, Any]) -> dict[str, Any]:
-    msg = gt06.parse_frame(frame)
+    msg = gt06.decode(frame)
     view: dict[str, Any] = {"message_id": msg.protocol, "serial": msg.serial, "position": False}
     extra = {"model": context["model"]} if "model" in context else {}
-    payload = gt06.decode(msg, tz_hours=float(context.get("tz_hours", 0.0)), **extra)
+    payload = gt06.read(msg, tz_hours=float(context.get("tz_hours", 0.0)), **extra)
     view["decoded"] = payload is not None
     if isinstance(payload, gt06.Login):
         view.update(imei=payload.imei, terminal=payload.imei)

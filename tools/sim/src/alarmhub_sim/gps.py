@@ -144,7 +144,7 @@ async def _connect(v: Vehicle, host: str, port: int, stats: Counter[str]) -> Non
         if auth.body[4:5] != b"\x00":
             raise ConnectionError("authentication refused")
     elif v.protocol == "gt06":
-        writer.write(gt06.encode_frame(0x01, bytes.fromhex("0" + v.device_id), v.next_serial()))
+        writer.write(gt06.encode(0x01, bytes.fromhex("0" + v.device_id), v.next_serial()))
         await asyncio.wait_for(reader.readexactly(10), 10)
     stats[f"{v.protocol}_connected"] += 1
 
@@ -193,7 +193,7 @@ async def _report(
             elif v.protocol == "gt06":
                 t = _local(now, 0)
                 stamp = (t.year % 100, t.month, t.day, t.hour, t.minute, t.second)
-                block = gt06.gps_content(
+                block = gt06.encode_gps_content(
                     local_time=stamp, lat=v.lat, lon=v.lon, speed_kmh=int(v.speed_kmh), heading=int(v.heading)
                 )
                 if alarm:
@@ -204,13 +204,13 @@ async def _report(
                         + block[18:26]
                         + bytes([0x40 | (0x02 if v.acc else 0), 0x04, 0x04, GT06_ALARMS[alarm], 0x02])
                     )
-                    v.writer.write(gt06.encode_frame(0x16, content, v.next_serial()))
+                    v.writer.write(gt06.encode(0x16, content, v.next_serial()))
                     stats["sent"] += 1
                     await asyncio.wait_for(v.reader.readexactly(10), 10)
                     stats["acked"] += 1
                 else:
                     v.writer.write(
-                        gt06.encode_frame(0x22, block + bytes([1 if v.acc else 0, 0, 0]), v.next_serial())
+                        gt06.encode(0x22, block + bytes([1 if v.acc else 0, 0, 0]), v.next_serial())
                     )
                     stats["sent"] += 1
             else:

@@ -3,7 +3,7 @@
 Each protocol module (jt808, gt06, h02) is pure: bytes in, these dataclasses out. They are slotted
 dataclasses (treated as immutable) rather than pydantic models because a gateway process decodes tens
 of thousands of them per second and they never cross a process boundary; the contract models
-(``GpsFix``, ``AlarmEvent``, ``DeviceStatus``) are built from them in ``session.py``.
+(``GpsFix``, ``AlarmEvent``, ``DeviceStatus``) are built from them in ``sessions/``.
 """
 
 from __future__ import annotations

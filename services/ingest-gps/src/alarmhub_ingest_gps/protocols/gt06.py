@@ -1,13 +1,29 @@
-"""GT06 (Concox and its many clones): framing, CRC-ITU, login, heartbeat, location, alarm, replies.
+"""GT06 (Concox and its many clones): ``Framer``, ``decode`` (frame → :class:`Gt06Message`), ``read``
+(message → login, heartbeat, position, :class:`Network`), ``encode`` and ``reply``.
+
+Edition: there is no standard; this follows Concox's GT06/GT06N communication protocol (the 2G
+document's packet types 0x01–0x1A and its 4G successors' 0x2x–0xAx, 0x70, 0x95) and the variants the
+deployed decoders read (traccar's Gt06ProtocolDecoder is the reference of the conformance corpus).
 
 Frames are ``78 78 <len:1> <protocol:1> <content> <serial:2> <crc:2> 0d 0a`` or the long form
 ``79 79 <len:2> …``; ``len`` counts protocol number through CRC, and the CRC-ITU covers the length
-field through the serial. The terminal expects a reply with the same protocol number and serial to
-login (0x01), heartbeat (0x13/0x23) and alarm packets (0x16/0x26/0x27, 0x19, 0xA4, 0xA5, 0x95);
-location packets are not answered. Coordinates are unsigned half-milliseconds of arc (value /
-1,800,000 degrees) with the hemisphere in the course/status word. The position and alarm packets'
-blocks (GPS, LBS, status) and their variants are read by :mod:`.gt06_body`. A CRC that does not match
-is recorded on the message (``crc_ok``), not refused: see :func:`parse_frame`.
+field through the serial. Coordinates are unsigned half-milliseconds of arc (value / 1,800,000
+degrees) with the hemisphere in the course/status word. The GPS, LBS and status blocks of the position
+and alarm packets and their variants are read by :mod:`._gt06_body`; packets without a fix (cell and
+Wi-Fi lists, vendor status) by :mod:`._gt06_network`.
+
+Choices:
+
+- *Refused*: frames under 10 bytes or without ``0d 0a``, a login without its 8-byte IMEI, a position
+  packet whose GPS block is missing or truncated, coordinates beyond ±90°/±180°.
+- *Tolerated and recorded*: a CRC that does not match (``crc_ok``), a length byte that does not lead to
+  ``0d 0a`` (``length_ok``; the frame ends at the first ``0d 0a`` and the content runs to it).
+- *Vendor variants*: 0x69/0x17 Wi-Fi packets whose length byte counts access points (no serial, no CRC;
+  answered in their own form), clones told by packet length (VXT01, SEEWORLD, SR411 mini, WANWAY S20),
+  GK310's 0xA2 list vs LW 4G's 0xA2 position, AZ735's extended 0x32/0x33; model-only alarm codes
+  (LW, SEEWORLD, VL, NT units) when ``read`` is given the registered ``model``.
+- *Answered*: login (0x01), heartbeats (0x13/0x23), every alarm packet (0x16/0x26/0x27, 0x19, 0xA4,
+  0xA5, 0x95, 0x70) and the counted Wi-Fi packets; location packets are not.
 """
 
 from __future__ import annotations
@@ -16,7 +32,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _gt06_network, gt06_body
+from . import _gt06_body, _gt06_network
 from ._common import FrameError, Position, bcd_digits, crc_itu
 from ._gt06_network import Network
 
@@ -29,8 +45,9 @@ __all__ = [
     "Login",
     "Network",
     "decode",
-    "encode_frame",
-    "parse_frame",
+    "encode",
+    "encode_gps_content",
+    "read",
     "reply",
 ]
 
@@ -57,8 +74,8 @@ LBS_ALARM = 0xA5
 #: Longest frame accepted (a 0x7979 length may claim 65,535 bytes; no message we serve needs 1 KiB).
 MAX_FRAME = 1024
 
-#: Terminal-information bits 3–5 → alarm name (heartbeat packets), as in :mod:`.gt06_body`.
-TERMINAL_ALARM = gt06_body.TERMINAL_ALARM
+#: Terminal-information bits 3–5 → alarm name (heartbeat packets), as in :mod:`._gt06_body`.
+TERMINAL_ALARM = _gt06_body.TERMINAL_ALARM
 
 
 class Framer:
@@ -175,7 +192,7 @@ class Heartbeat:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_frame(frame: bytes) -> Gt06Message:
+def decode(frame: bytes) -> Gt06Message:
     """Check start/stop bits, length and CRC-ITU of one frame from :class:`Framer`.
 
     A CRC or a length field that does not match is recorded on the message (``crc_ok``, ``length_ok``),
@@ -202,7 +219,7 @@ def parse_frame(frame: bytes) -> Gt06Message:
     return Gt06Message(protocol, content, serial, long, frame, crc_ok, length_ok)
 
 
-def encode_frame(protocol: int, content: bytes, serial: int, *, long: bool = False) -> bytes:
+def encode(protocol: int, content: bytes, serial: int, *, long: bool = False) -> bytes:
     """A whole frame with length and CRC (replies; the simulator's terminal traffic)."""
     length = 1 + len(content) + 2 + 2
     if long or length > 0xFF:
@@ -213,12 +230,15 @@ def encode_frame(protocol: int, content: bytes, serial: int, *, long: bool = Fal
     return start + body + struct.pack(">H", crc_itu(body)) + b"\r\n"
 
 
-def reply(msg: Gt06Message) -> bytes:
-    """The acknowledgement a terminal waits for: same protocol number, same serial, empty content; a
-    counted Wi-Fi packet is answered in its own form (length 0, its time, no serial or CRC)."""
+def reply(msg: Gt06Message) -> bytes | None:
+    """The acknowledgement a terminal waits for — login, heartbeats, every alarm packet (it retransmits
+    them until answered): same protocol number, same serial, empty content; a counted Wi-Fi packet is
+    answered in its own form (length 0, its time, no serial or CRC). ``None``: no answer is due."""
+    if msg.protocol not in _ANSWERED and not msg.counted:
+        return None
     if msg.counted:
         return b"\x78\x78\x00" + bytes([msg.protocol]) + msg.content[:6] + b"\r\n"
-    return encode_frame(msg.protocol, b"", msg.serial, long=msg.long)
+    return encode(msg.protocol, b"", msg.serial, long=msg.long)
 
 
 def _login(c: bytes) -> Login:
@@ -242,7 +262,7 @@ def _heartbeat(c: bytes) -> Heartbeat:
     voltage = c[1] if len(c) > 1 else None
     gsm = c[2] if len(c) > 2 else None
     alarm = c[3] if len(c) > 3 else None
-    attrs = gt06_body.terminal_attrs(info)
+    attrs = _gt06_body.terminal_attrs(info)
     if (info >> 3) & 0x07 in TERMINAL_ALARM:
         attrs["alarm"] = TERMINAL_ALARM[(info >> 3) & 0x07]
     return Heartbeat(info, voltage, gsm, alarm, attrs)
@@ -310,15 +330,15 @@ Payload = Login | Heartbeat | Position | Network | dict[str, Any] | None
 
 
 def _blocks(p: int, c: bytes, tz_hours: float, model: str | None) -> Payload:
-    pos, attrs, alarms = gt06_body.decode_body(p, c, tz_hours, model)
+    pos, attrs, alarms = _gt06_body.decode_body(p, c, tz_hours, model)
     return pos if pos is not None else _no_fix(attrs, alarms)
 
 
 def _seeworld_status(c: bytes, model: str | None) -> Heartbeat:
     attrs = _gt06_network.seeworld_status(c)
-    attrs.update(gt06_body.terminal_attrs(attrs["terminal_info"]))
+    attrs.update(_gt06_body.terminal_attrs(attrs["terminal_info"]))
     alarms = [TERMINAL_ALARM[b] for b in [(attrs["terminal_info"] >> 3) & 0x07] if b in TERMINAL_ALARM]
-    coded = gt06_body.alarm_name(attrs.get("alarm_code", 0), model)
+    coded = _gt06_body.alarm_name(attrs.get("alarm_code", 0), model)
     return _no_fix(attrs, [*alarms, coded] if coded else alarms)
 
 
@@ -337,17 +357,17 @@ def _variant(msg: Gt06Message, tz_hours: float, model: str | None) -> Payload:
     if p == 0x61:  # iButton: the IMEI, GPS, LBS, driver id
         return _blocks(p, c[8:], tz_hours, model)
     if p == X1_GPS and len(c) != 50:  # 50 content bytes: an SL4X cell list, not a position
-        return gt06_body.decode_x1(c, tz_hours)
+        return _gt06_body.decode_x1(c, tz_hours)
     if p == 0xA2 and len(c) == 59:  # 0xA2 is a GPS packet only on LW 4G units (59 content bytes)
         return _blocks(p, c, tz_hours, model)
     return _gt06_network.read_network(p, c, tz_hours)
 
 
-def decode(msg: Gt06Message, *, tz_hours: float = 0.0, model: str | None = None) -> Payload:
+def read(msg: Gt06Message, *, tz_hours: float = 0.0, model: str | None = None) -> Payload:
     """The payload of one message; ``None`` for types the gateway does not interpret (still answered).
 
     ``model`` (as the operator registered the unit) selects the few alarm codes whose meaning differs
-    by model family; see :mod:`.gt06_body`.
+    by model family; see :mod:`._gt06_body`.
     """
     p = msg.protocol
     if p == LOGIN:
@@ -355,17 +375,17 @@ def decode(msg: Gt06Message, *, tz_hours: float = 0.0, model: str | None = None)
     if p in (HEARTBEAT, HEARTBEAT_2):
         return _heartbeat(msg.content)
     if p == ALARM_JC:
-        pos, attrs, alarms = gt06_body.decode_alarm_95(msg.content, tz_hours)
+        pos, attrs, alarms = _gt06_body.decode_alarm_95(msg.content, tz_hours)
         return pos if pos is not None else _no_fix(attrs, alarms)
     if p == MODULAR:
-        pos, attrs, alarms = gt06_body.decode_modular(msg.content)
+        pos, attrs, alarms = _gt06_body.decode_modular(msg.content)
         return pos if pos is not None else _no_fix(attrs, alarms)
     if p == STATUS_36:
-        pos, attrs, alarms = gt06_body.decode_status_36(msg.content, tz_hours, model)
+        pos, attrs, alarms = _gt06_body.decode_status_36(msg.content, tz_hours, model)
         return pos if pos is not None else _no_fix(attrs, alarms)
     if p in _VARIANTS or msg.counted or (msg.long and p in (0x32, 0x33)):
         return _variant(msg, tz_hours, model)
-    if p in gt06_body.LAYOUTS:
+    if p in _gt06_body.LAYOUTS:
         return _blocks(p, msg.content, tz_hours, model)
     if p == INFO:
         return _info(msg.content)
@@ -398,12 +418,7 @@ _ANSWERED = frozenset(
 )
 
 
-def needs_reply(msg: Gt06Message) -> bool:
-    """Which packets a terminal retransmits until answered."""
-    return msg.protocol in _ANSWERED or msg.counted
-
-
-def gps_content(
+def encode_gps_content(
     *,
     local_time: tuple[int, int, int, int, int, int],
     lat: float,

@@ -1,4 +1,15 @@
-"""H02 (Sinotrack, Coban clones and many others): ``*HQ,…#`` text frames and the binary ``$`` form.
+"""H02 (Sinotrack, Coban clones and many others): ``Framer`` and ``decode`` (frame → :class:`H02Message`
+with its fix; there is no separate ``read`` step), ``encode_v1`` for the simulator; the unit is not
+answered.
+
+Edition: there is no standard; this follows the "HQ" text protocol of the H02 family (V1, V19, VP1,
+NBR, LINK …) and its 32/45/42-byte binary form as the deployed decoders read them (traccar's
+H02ProtocolDecoder is the reference of the conformance corpus).
+
+Choices: text frames are anchored on the validity flag followed by a coordinate, not on fixed
+positions; a device id must be alphanumeric (at most 20) — an empty one is kept as ``""`` (the unit's
+connection names it; the session refuses it before the unit is known); frames that are neither
+``*…#`` nor ``$`` are refused, and the status word is kept whole in ``status_bits``.
 
 Text: ``*HQ,<id>,<type>,<hhmmss>,<A|V>,<ddmm.mmmm>,<N|S>,<dddmm.mmmm>,<E|W>,<knots>,<course>,
 <ddmmyy>,<status hex>[,…]#``. Variants move fields around (V19 puts phone and ICCID before the
@@ -23,7 +34,7 @@ from typing import Any
 
 from ._common import FrameError, Position, local_to_utc
 
-__all__ = ["MAX_FRAME", "STATUS_ALARMS", "Framer", "H02Message", "decode", "parse_frame"]
+__all__ = ["MAX_FRAME", "STATUS_ALARMS", "Framer", "H02Message", "decode", "encode_v1"]
 
 #: Longest text frame accepted; real ones stay under 200 bytes.
 MAX_FRAME = 512
@@ -157,7 +168,7 @@ def _text(frame: bytes, tz_hours: float) -> H02Message:
     if len(fields) < 3:
         raise FrameError("text frame with fewer than three fields")
     device, kind = fields[1].strip(), fields[2].strip()
-    if not device or not device.isalnum() or len(device) > 20:
+    if device and (not device.isalnum() or len(device) > 20):  # "" is kept: see the module's choices
         raise FrameError(f"bad device id {device!r}")
     # anchor: validity flag followed by latitude, hemisphere, longitude, hemisphere
     anchor = None
@@ -269,12 +280,8 @@ def _binary(frame: bytes, tz_hours: float) -> H02Message:
     return H02Message(device, "binary", pos, frame, {})
 
 
-def parse_frame(frame: bytes) -> H02Message:
-    """Decode one frame from :class:`Framer` (device time is UTC unless ``decode`` is told otherwise)."""
-    return decode(frame)
-
-
 def decode(frame: bytes, *, tz_hours: float = 0.0) -> H02Message:
+    """One frame from :class:`Framer` → its message (the fix in it, read with the device clock's offset)."""
     if frame[:1] == b"*":
         return _text(frame, tz_hours)
     if frame[:1] == b"$":

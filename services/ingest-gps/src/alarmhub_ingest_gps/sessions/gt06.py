@@ -36,12 +36,12 @@ class Gt06Session(_Base):
         self.framer = gt06.Framer(max_frame)
 
     def _decode(self, frame: bytes) -> gt06.Gt06Message:
-        return gt06.parse_frame(frame)
+        return gt06.decode(frame)
 
     def _handle(self, msg: gt06.Gt06Message, now: datetime, out: Output) -> None:
-        if not msg.crc_ok:
+        if not msg.crc_ok or not msg.length_ok:
             out.tolerated += 1
-        payload = gt06.decode(msg, tz_hours=self.config.gt06_tz_hours)
+        payload = gt06.read(msg, tz_hours=self.config.gt06_tz_hours)
         if isinstance(payload, gt06.Login):
             if self.authenticated and payload.imei != self.device_id:
                 self._refuse(out)
@@ -51,7 +51,7 @@ class Gt06Session(_Base):
                 return
             if not self.authenticated:
                 self._online(payload.imei, now, out)
-            out.reply += gt06.reply(msg)
+            out.reply += gt06.reply(msg) or b""
             return
         if not self.authenticated:
             self._refuse(out)
@@ -75,5 +75,6 @@ class Gt06Session(_Base):
             self._position(
                 payload, names, now, raw, out, level=False, acc=acc if isinstance(acc, bool) else None
             )
-        if gt06.needs_reply(msg):
-            out.reply += gt06.reply(msg)
+        answer = gt06.reply(msg)
+        if answer is not None:
+            out.reply += answer

@@ -1,4 +1,5 @@
-"""The H02 tracker session: no login, the first frame names the device."""
+"""The H02 tracker session: no login, the first frame names the device; a later frame without a device
+id (some firmware leaves it empty) is the connection's device, as the deployed decoders take it."""
 
 from __future__ import annotations
 
@@ -38,11 +39,14 @@ class H02Session(_Base):
 
     def _handle(self, msg: h02.H02Message, now: datetime, out: Output) -> None:
         if not self.authenticated:
+            if not msg.device_id:  # a frame without a device id cannot name the unit
+                self._refuse(out)
+                return
             if not self._admit(msg.device_id, out):
                 out.close = True
                 return
             self._online(msg.device_id, now, out)
-        elif msg.device_id != self.device_id:
+        elif msg.device_id and msg.device_id != self.device_id:
             self._refuse(out)
             return
         if msg.position is not None:

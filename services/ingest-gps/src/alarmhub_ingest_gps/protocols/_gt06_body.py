@@ -83,7 +83,7 @@ LAYOUTS: dict[int, Layout] = {
     0xA4: Layout(True, True, True, lbs_length=True, wide_alarm=True),  # multi-fence alarm
     0xA0: Layout(True, True, False, lac_width=4, cid_width=8),  # 4G GPS + LBS
     0xA2: Layout(True, True, True, lac_width=4, cid_width=8, network_byte=True, power=True),  # LW 4G
-    0x17: _GPS_LBS,  # GPS + LBS + RFID (the RFID form of 0x17; see gt06.parse_frame for the Wi-Fi form)
+    0x17: _GPS_LBS,  # GPS + LBS + RFID (the RFID form of 0x17; see gt06.decode for the Wi-Fi form)
     0x24: _GPS_LBS,  # SR411 mini (41 content bytes; other 0x24 are cell lists)
     0x61: _GPS_LBS,  # iButton, after the IMEI
     0xA3: _GPS_LBS,  # GK310 single fence (SEEWORLD's 0xA3 is a status block)

@@ -151,6 +151,28 @@ async def test_wrong_ca_no_client_cert_and_no_password_are_refused(
         exc.value.__cause__ or exc.value.__context__, ssl.SSLError
     ) or "certificate verify failed" in str(exc.value)
 
+    # alarmhub-admin check names the cause
+    from alarmhub_admin.check import run_checks
+    from alarmhub_admin.config import AdminSettings
+
+    closed = free_port()
+    lines = {
+        r.what: r
+        for r in await run_checks(
+            AdminSettings(
+                **_env(pki, port, password_file, REDIS_TLS_CA_FILE=str(pki.other_ca)),
+                KAFKA_BOOTSTRAP=f"127.0.0.1:{closed}",
+                DATABASE_URL=f"postgresql://x@127.0.0.1:{closed}/x",
+                ALARMHUB_DISPATCH_URL=f"http://127.0.0.1:{closed}",
+                ALARMHUB_GPS_COMMAND_URL=f"http://127.0.0.1:{closed}/commands",
+            )
+        )
+    }
+    assert (
+        lines["Redis"].status == "FAIL"
+        and "TLS: the server at REDIS_URL showed a certificate" in lines["Redis"].detail
+    )
+
     # no client certificate: the server refuses (tls-auth-clients yes)
     no_cert = BaseServiceSettings(
         **_env(pki, port, password_file, REDIS_TLS_CERT_FILE=None, REDIS_TLS_KEY_FILE=None)

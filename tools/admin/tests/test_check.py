@@ -35,4 +35,9 @@ async def test_the_running_stack_answers(stack: Any) -> None:
     )
     lines = {r.what: (r.status, r.detail) for r in await run_checks(s)}
     assert lines["PostgreSQL"][0] == "ok" and lines["Kafka"][0] == "ok" and lines["Redis"][0] == "ok"
+    # the dev stack is plain: said as a warning, naming each connection
+    assert lines["transport"] == (
+        "WARN",
+        "not verified TLS: Kafka PLAINTEXT, Redis redis://, PostgreSQL sslmode unset (ALARMHUB_REQUIRE_TLS unset)",
+    )
     assert lines["schema"][0] == "ok"

@@ -10,7 +10,7 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 import httpx
@@ -53,6 +53,12 @@ def _why(exc: BaseException, where: str) -> str:
         return f"nothing listens at {where} (service down, wrong port, or bound to 127.0.0.1 only)"
     if "InvalidCatalogNameError" in text:
         return f"the database named in {where} does not exist: run `alarmhub-admin init`"
+    if "certificate verify failed" in text.lower() or "CERTIFICATE_VERIFY_FAILED" in text:
+        return (
+            f"TLS: the server at {where} showed a certificate not signed by the CA this side trusts, or "
+            f"not for that name ({text[-160:]}); check the *_CA_FILE / DATABASE_SSLROOTCERT setting and the "
+            "host name in the address"
+        )
     if "Unable to bootstrap" in text:
         return f"no Kafka broker answers at {where} (brokers down, wrong address, or an advertised listener it cannot reach)"
     if any(isinstance(e, socket.gaierror) for e in chain):
@@ -188,6 +194,25 @@ async def _http(name: str, url: str, setting: str, *, ok_codes: tuple[int, ...] 
     return [Result("FAIL", name, f"{url}: HTTP {r.status_code} {r.text[:120]!r}")]
 
 
+def transport(s: AdminSettings) -> Result:
+    """Whether the backing connections are encrypted and the servers verified (docs/deployment.md)."""
+    plain = []
+    if s.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        plain.append(f"Kafka {s.kafka_security_protocol}")
+    if urlsplit(s.redis_url).scheme == "redis":
+        plain.append("Redis redis://")
+    mode = dict(parse_qsl(urlsplit(s.database_url).query)).get("sslmode")
+    if mode != "verify-full":
+        plain.append(f"PostgreSQL sslmode {mode or 'unset'}")
+    if s.require_tls:
+        return Result("ok", "transport", "production mode: every backing connection on verified TLS")
+    if plain:
+        return Result(
+            "WARN", "transport", f"not verified TLS: {', '.join(plain)} (ALARMHUB_REQUIRE_TLS unset)"
+        )
+    return Result("ok", "transport", "verified TLS everywhere (set ALARMHUB_REQUIRE_TLS to enforce it)")
+
+
 async def run_checks(s: AdminSettings) -> list[Result]:
     checks: list[Callable[[], Awaitable[list[Result]]]] = [
         lambda: _postgres(s),
@@ -210,4 +235,4 @@ async def run_checks(s: AdminSettings) -> list[Result]:
     for url in filter(None, (u.strip() for u in s.health_urls.split(","))):
         checks.append(lambda url=url: _http("health", url, "ALARMHUB_CHECK_HEALTH_URLS"))  # type: ignore[misc]
     results = await asyncio.gather(*(c() for c in checks))
-    return [r for rs in results for r in rs]
+    return [transport(s), *(r for rs in results for r in rs)]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 import yaml
 from alarmhub_admin.sources import read_units
@@ -278,7 +279,19 @@ async def test_a_city_in_production_mode(production: dict[str, Any]) -> None:
     assert "nothing listens at ALARMHUB_GPS_COMMAND_URL" in bad.stdout, bad.stdout
     async with httpx.AsyncClient(base_url=api, timeout=20) as anon:
         assert (await anon.get("/api/v1/incidents")).status_code == 401  # no dev token anywhere
-        login = await anon.post("/api/v1/login", json={"user": "admin", "password": ADMIN_PW})
+        # the city supervisor signs in with a second factor (TOTP): enrol an authenticator, then its code
+        enrolled = await anon.post("/api/v1/login/totp/enrol", json={"user": "admin", "password": ADMIN_PW})
+        assert enrolled.status_code == 200, enrolled.text
+        authenticator = pyotp.parse_uri(enrolled.json()["otpauth_uri"])
+        confirmed = await anon.post(
+            "/api/v1/login/totp/confirm",
+            json={"user": "admin", "password": ADMIN_PW, "code": authenticator.now()},
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        login = await anon.post(
+            "/api/v1/login",
+            json={"user": "admin", "password": ADMIN_PW, "otp": authenticator.at(time.time() + 30)},
+        )
         assert login.status_code == 200, login.text
     city = httpx.AsyncClient(
         base_url=api, timeout=20, headers={"Authorization": f"Bearer {login.json()['token']}"}

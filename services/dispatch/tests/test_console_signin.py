@@ -1,4 +1,5 @@
-"""Console sign-in with a user name and password, sign-out, session expiry, and the base map in Chromium.
+"""Console sign-in with a user name and password (and a supervisor's one-time code), sign-out, session
+expiry, and the base map in Chromium.
 
 dispatch serves offline tiles from a small MBTiles file rendered from the repository's GCJ-02 district
 outlines (``alarmhub-admin tiles``), so the console must move its WGS-84 areas and markers to GCJ-02; the
@@ -25,6 +26,7 @@ from alarmhub_geo import wgs84_to_gcj02
 from prometheus_client import CollectorRegistry
 
 from .conftest import settle_stale_escalations
+from .test_attack_totp import enrol, next_code
 
 CHROMIUM = os.environ.get("ALARMHUB_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path("artifacts/screenshots")
@@ -166,3 +168,57 @@ async def test_password_sign_in_expiry_and_sign_out(mapped: tuple[DispatchApp, s
     kinds = [a["kind"] for a in audit]
     # the API sign-in above and the console's two; the console's sign-out revoked its token
     assert kinds.count("login") == 3 and kinds.count("logout") == 1
+
+
+async def test_supervisor_sign_in_asks_for_the_one_time_code(mapped: tuple[DispatchApp, str]) -> None:
+    """The console's password form asks for the authenticator's code when the server wants it (supervisors),
+    keeps the password for a wrong code, and says so when the person has not enrolled yet."""
+    app, token = mapped
+    base = f"http://127.0.0.1:{app.http_port}"
+    station = app.dispatcher.router.route(114.0550, 22.5410).station  # type: ignore[union-attr]
+    user = f"sup-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as admin:
+        r = await admin.post(
+            "/api/v1/people",
+            json={
+                "user": user,
+                "display_name": "所长",
+                "password": PASSWORD,
+                "role": "supervisor",
+                "unit": station,
+            },
+        )
+        assert r.status_code == 201, r.text
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            await page.goto(base + "/")
+            assert await page.locator("#otp").is_hidden()
+            await page.fill("#user", user)
+            await page.fill("#password", PASSWORD)
+            await page.click("#login-form button[type=submit]")
+            await page.wait_for_function(
+                "document.querySelector('#login-error').textContent.startsWith('此账户须使用第二因素')"
+            )
+            gen, _ = await enrol(app, user, PASSWORD)
+            await page.fill("#password", PASSWORD)
+            await page.click("#login-form button[type=submit]")
+            await page.wait_for_selector("#otp:visible")
+            assert await page.inner_text("#login-error") == "请输入身份验证器上的 6 位动态验证码"
+            await page.fill("#otp", gen.now())  # the step the confirmation used: refused as used
+            await page.click("#login-form button[type=submit]")
+            await page.wait_for_function(
+                "document.querySelector('#login-error').textContent === '动态验证码错误或已使用'"
+            )
+            assert await page.input_value("#password") == PASSWORD  # kept for the next code
+            await page.fill("#otp", next_code(gen))
+            await page.click("#login-form button[type=submit]")
+            await page.wait_for_selector("#conn.on", timeout=15_000)
+            assert (await page.locator("#who").inner_text()).startswith("所长 · ")
+            assert await page.input_value("#password") == "" and await page.locator("#otp").is_hidden()
+            await page.screenshot(path=str(SHOTS / "console-signin-totp.png"))
+        finally:
+            await browser.close()

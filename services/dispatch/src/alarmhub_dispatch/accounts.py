@@ -68,6 +68,12 @@ def check_policy(user: str, password: str) -> None:
 class LoginRequest(BaseModel):
     user: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
+    otp: str | None = Field(
+        default=None, max_length=8, description="the authenticator's 6-digit code (the second factor)"
+    )
+    recovery_code: str | None = Field(
+        default=None, max_length=16, description="instead of otp: one of the one-time recovery codes"
+    )
 
 
 class PersonRequest(BaseModel):

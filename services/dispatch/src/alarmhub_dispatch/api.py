@@ -30,6 +30,7 @@ from .routes import (
     stream,
     theft,
     tokens,
+    totp,
     units,
     webhooks,
 )
@@ -55,6 +56,7 @@ ORDER = (
     theft.router,
     owners.router,
     people.router,
+    totp.router,
     audit.router,
     live.router,
     me.router,

@@ -205,6 +205,8 @@ class DispatchApp:
         self.dispatcher = Dispatcher(self.store, tree, router, self.producer, self.metrics, self.policy)
         self.dispatcher.commands = self.vehicle_commands
         self.dispatcher.login_ttl_s = s.login_ttl_s
+        self.dispatcher.totp_required = s.totp_required
+        self.dispatcher.totp_issuer = s.totp_issuer
         self.dispatcher.trusted_proxies = TrustedProxies(s.trusted_proxies)
         self.owners = OwnerNotifier(
             self.dispatcher,

@@ -202,6 +202,20 @@ class DispatchSettings(BaseServiceSettings):
         alias="ALARMHUB_LOGIN_TTL_S",
         description="how long a password sign-in lasts (the console signs out when it ends); one shift",
     )
+    totp_required: Literal["supervisors", "everyone"] = Field(
+        default="supervisors",
+        alias="ALARMHUB_TOTP_REQUIRED",
+        description="who must give a second factor (TOTP) after the password: 'supervisors' (they administer), "
+        "or 'everyone' where the city's policy says so; a person who enrolled always gives it",
+    )
+    totp_issuer: str = Field(
+        default="alarmhub",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^:]+$",
+        alias="ALARMHUB_TOTP_ISSUER",
+        description="the name authenticator apps show beside the account",
+    )
     map_tile_url: str = Field(
         default="",
         alias="ALARMHUB_MAP_TILE_URL",

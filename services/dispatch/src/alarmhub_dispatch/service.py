@@ -76,6 +76,8 @@ class Dispatcher:
         self.commands: VehicleCommands | None = None  # set by the app: ingest-gps's command endpoint
         self.login_ttl_s = 8 * 3600  # set by the app: ALARMHUB_LOGIN_TTL_S, how long a sign-in lasts
         self.login_guard = LoginGuard()  # login backoff and rate limits (login_guard.py)
+        self.totp_required = "supervisors"  # set by the app: ALARMHUB_TOTP_REQUIRED (routes/totp.py)
+        self.totp_issuer = "alarmhub"  # set by the app: ALARMHUB_TOTP_ISSUER
         self.trusted_proxies = TrustedProxies()  # set by the app: ALARMHUB_DISPATCH_TRUSTED_PROXIES
         self._handover_tree: UnitTree | None = None
         self._handover_cache: dict[str, list[str]] = {}

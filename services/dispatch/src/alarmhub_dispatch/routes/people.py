@@ -23,6 +23,7 @@ from ..accounts import (
 from ..auth import Principal, hash_token, new_token
 from ..service import Dispatcher
 from .deps import Audit, D, Who, bearer_token, manages, require_supervisor
+from .totp import second_factor
 
 __all__ = ["router"]
 
@@ -74,6 +75,7 @@ async def login(req: LoginRequest, request: Request, d: D, audit: Audit) -> dict
         await audit.for_request("login_failed", None, request, 401, {"user": req.user})
         log.warning("login_failed", user=req.user, address=address)
         raise HTTPException(401, "wrong user name or password")
+    factor = await second_factor(d, row, req, request, audit, address)
     d.login_guard.succeeded(req.user, address)
     token = new_token()
     expires = now + timedelta(seconds=d.login_ttl_s)  # ALARMHUB_LOGIN_TTL_S
@@ -96,7 +98,7 @@ async def login(req: LoginRequest, request: Request, d: D, audit: Audit) -> dict
         scope=row["scope"] or {},
         address=address,
     )
-    await audit.for_request("login", who, request, 200, {})
+    await audit.for_request("login", who, request, 200, {"second_factor": factor} if factor else {})
     log.info("login", user=row["user_name"], role=row["role"], unit=row["unit"], address=address)
     return {
         "token": token,
@@ -191,4 +193,18 @@ async def person_disable(who: Who, d: D, user: str) -> Response:
     require_supervisor(who)
     await _managed(d, who, user)
     await d.store.people.disable(user)
+    return Response(status_code=204)
+
+
+@router.post("/people/{user}/totp/reset", status_code=204)
+async def person_totp_reset(who: Who, d: D, user: str) -> Response:
+    """Supervisor of the person's unit or above, not for themselves: the second factor and recovery codes
+    are removed (the person enrols again) and every session of the person ends (audited as an action)."""
+    require_supervisor(who)
+    if who.user == user:
+        raise HTTPException(403, "another supervisor of your unit or above resets your second factor")
+    await _managed(d, who, user)
+    await d.store.people.totp_reset(user)
+    d.login_guard.clear_user(user)
+    log.warning("totp_reset", user=user, by=who.user)
     return Response(status_code=204)

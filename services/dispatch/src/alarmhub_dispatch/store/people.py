@@ -117,3 +117,53 @@ class PeopleStore(TableStore):
             await conn.execute(
                 "UPDATE api_tokens SET revoked_at=now() WHERE user_name=$1 AND revoked_at IS NULL", user
             )
+
+    # ------------------------------------------------------------ second factor (totp.py, routes/totp.py)
+
+    async def totp_begin(self, user: str, secret: str) -> bool:
+        """Keep a shown secret until it is confirmed; False when a second factor is already enrolled."""
+        res = await self.p.execute(
+            "UPDATE people SET totp_pending=$2 WHERE user_name=$1 AND totp_enabled_at IS NULL", user, secret
+        )
+        return not changed_none(res)
+
+    async def totp_confirm(self, user: str, secret: str, step: int, recovery: list[str]) -> bool:
+        """The pending secret (still ``secret``) becomes the person's second factor, with its recovery codes."""
+        res = await self.p.execute(
+            "UPDATE people SET totp_secret=totp_pending, totp_pending=NULL, totp_enabled_at=now(),"
+            " totp_last_step=$3, totp_recovery=$4 WHERE user_name=$1 AND totp_pending=$2"
+            " AND totp_enabled_at IS NULL",
+            user,
+            secret,
+            step,
+            recovery,
+        )
+        return not changed_none(res)
+
+    async def totp_use_step(self, user: str, step: int) -> bool:
+        """Atomically: the code of ``step`` is used now, unless a code of this step or a later one was."""
+        res = await self.p.execute(
+            "UPDATE people SET totp_last_step=$2 WHERE user_name=$1 AND totp_last_step < $2", user, step
+        )
+        return not changed_none(res)
+
+    async def totp_use_recovery(self, user: str, sha: str) -> bool:
+        res = await self.p.execute(
+            "UPDATE people SET totp_recovery=array_remove(totp_recovery, $2)"
+            " WHERE user_name=$1 AND $2 = ANY(totp_recovery)",
+            user,
+            sha,
+        )
+        return not changed_none(res)
+
+    async def totp_reset(self, user: str) -> None:
+        """A supervisor's reset: no second factor (the person enrols again) and every session ends."""
+        async with self.p.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE people SET totp_secret=NULL, totp_pending=NULL, totp_enabled_at=NULL,"
+                " totp_last_step=0, totp_recovery='{}' WHERE user_name=$1",
+                user,
+            )
+            await conn.execute(
+                "UPDATE api_tokens SET revoked_at=now() WHERE user_name=$1 AND revoked_at IS NULL", user
+            )

@@ -23,7 +23,9 @@
       dkinds: {camera: "摄像机", alarm_panel: "报警主机", vehicle: "车载终端", platform: "下级平台", other: "其他"},
       unassigned: "未归属辖区", city: "全市",
       user: "用户名", password: "密码", tokenForm: "使用访问令牌（系统集成）", badLogin: "用户名或密码错误",
-      locked: "登录失败次数过多，账户已暂时锁定", expired: "会话已过期，请重新登录", signedOut: "已退出"},
+      locked: "登录失败次数过多，账户已暂时锁定", expired: "会话已过期，请重新登录", signedOut: "已退出",
+      otp: "动态验证码", otpNeeded: "请输入身份验证器上的 6 位动态验证码", badOtp: "动态验证码错误或已使用",
+      enrolFirst: "此账户须使用第二因素：请先绑定身份验证器（POST /api/v1/login/totp/enrol）"},
     en: {title: "Dispatch console", offline: "offline", online: "live", logout: "Sign out", token: "Access token",
       signin: "Sign in", queue: "Incident queue", showClosed: "show closed", priority: "Priority", kind: "Kind",
       status: "Status", station: "Station", source: "Source", score: "Score", age: "Age", actions: "Actions",
@@ -45,7 +47,10 @@
       unassigned: "no unit", city: "city",
       user: "User name", password: "Password", tokenForm: "Sign in with an access token (integrations)",
       badLogin: "Wrong user name or password", locked: "Too many failed sign-ins: the account is locked for a while",
-      expired: "Your session has expired: please sign in again", signedOut: "Signed out"},
+      expired: "Your session has expired: please sign in again", signedOut: "Signed out",
+      otp: "One-time code", otpNeeded: "Enter the 6-digit code from your authenticator",
+      badOtp: "Wrong or already used one-time code",
+      enrolFirst: "This account needs a second factor: enrol an authenticator first (POST /api/v1/login/totp/enrol)"},
   };
   let lang = localStorage.getItem("alarmhub.lang") || "zh";
   const params = new URLSearchParams(location.search);
@@ -246,11 +251,19 @@
     const w = JSON.parse(sessionStorage.getItem("alarmhub.who") || "null");
     $("#who").textContent = w ? (w.display_name || w.user) + (w.unit ? " · " + w.unit : w.company ? " · " + w.company : "") : "";
   }
-  async function signIn(user, password) {
+  // the second factor (TOTP): asked for when the server says so; a wrong code keeps the password typed
+  function otpError(key) { const e = new Error(t(key)); e.otp = true; return e; }
+  async function signIn(user, password, otp) {
     const r = await fetch("/api/v1/login", {method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({user, password})});
+      body: JSON.stringify(otp ? {user, password, otp} : {user, password})});
     if (r.status === 429) throw new Error(t("locked"));
-    if (!r.ok) throw new Error(t("badLogin"));
+    if (!r.ok) {
+      const detail = (await r.json().catch(() => ({}))).detail;
+      if (r.status === 401 && detail === "one-time code required") throw otpError("otpNeeded");
+      if (r.status === 401 && detail === "wrong or used one-time code") throw otpError("badOtp");
+      if (r.status === 403) throw new Error(t("enrolFirst"));
+      throw new Error(t("badLogin"));
+    }
     const s = await r.json();
     token = s.token;
     sessionStorage.setItem("alarmhub.token", token);
@@ -274,9 +287,14 @@
 
   $("#login-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    const pw = $("#password");
-    signIn($("#user").value.trim(), pw.value).then(() => { pw.value = ""; $("#login-error").textContent = ""; armExpiry(); showWho(); return start(); })
-      .catch((err) => { pw.value = ""; $("#login-error").textContent = err.message; });
+    const pw = $("#password"), otp = $("#otp");
+    signIn($("#user").value.trim(), pw.value, $("#otp-row").hidden ? "" : otp.value.trim())
+      .then(() => { pw.value = ""; otp.value = ""; $("#otp-row").hidden = true; $("#login-error").textContent = ""; armExpiry(); showWho(); return start(); })
+      .catch((err) => {
+        otp.value = "";
+        if (err.otp) { $("#otp-row").hidden = false; otp.focus(); } else { pw.value = ""; $("#otp-row").hidden = true; }
+        $("#login-error").textContent = err.message;
+      });
   });
   $("#token-form").addEventListener("submit", (e) => {
     e.preventDefault(); token = $("#token").value.trim(); $("#token").value = "";

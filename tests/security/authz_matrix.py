@@ -131,6 +131,12 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
         ("204", "403", "204/404", "403", "204/404", "403", "403", "403", "403", _I),
     ("POST", "/api/v1/people/{user}/disable"):
         ("204", "403", "204/404", "403", "204/404", "403", "403", "403", "403", _I),
+    # the second factor: enrolment is the person's own, proven by the password (rate-limited as /login);
+    # the reset is a supervisor's of the person's unit or above
+    ("POST", "/api/v1/login/totp/enrol"): PUBLIC,
+    ("POST", "/api/v1/login/totp/confirm"): PUBLIC,
+    ("POST", "/api/v1/people/{user}/totp/reset"):
+        ("204", "403", "204/404", "403", "204/404", "403", "403", "403", "403", _I),
     ("GET", "/api/v1/audit"): SUPERVISORS,
     # -- cameras: police units (503: live view is off in the test; 409: the camera has no stream URL) --
     ("POST", "/api/v1/cameras/{camera_id}/live"): ("503",) * 7 + ("403", "403", _I),

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 import pytest_asyncio
 from alarmhub_dispatch.accounts import hash_password
@@ -485,6 +486,27 @@ async def _person_password(c: Ctx, role: str, own: bool) -> Req:
 @call("POST", "/api/v1/people/{user}/disable")
 async def _person_disable(c: Ctx, role: str, own: bool) -> Req:
     return Req("POST", f"/api/v1/people/{await c.person(own)}/disable")
+
+
+@call("POST", "/api/v1/login/totp/enrol")
+async def _totp_enrol(c: Ctx, role: str, own: bool) -> Req:
+    return Req("POST", "/api/v1/login/totp/enrol", json={"user": await c.person(own), "password": PASSWORD})
+
+
+@call("POST", "/api/v1/login/totp/confirm")
+async def _totp_confirm(c: Ctx, role: str, own: bool) -> Req:
+    user, secret = await c.person(own), pyotp.random_base32()
+    assert c.app.dispatcher is not None
+    await c.app.dispatcher.store.people.totp_begin(
+        user, secret
+    )  # as enrol would (no second rate-limited call)
+    body = {"user": user, "password": PASSWORD, "code": pyotp.TOTP(secret).now()}
+    return Req("POST", "/api/v1/login/totp/confirm", json=body)
+
+
+@call("POST", "/api/v1/people/{user}/totp/reset")
+async def _totp_reset(c: Ctx, role: str, own: bool) -> Req:
+    return Req("POST", f"/api/v1/people/{await c.person(own)}/totp/reset")
 
 
 @call("POST", "/api/v1/cameras/{camera_id}/live")

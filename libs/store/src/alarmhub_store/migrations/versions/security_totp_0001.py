@@ -6,13 +6,13 @@ confirmed; ``totp_last_step``: the last 30 s step whose code was used (a code is
 step: no replay within its window); ``totp_recovery``: SHA-256 of the unused one-time recovery codes.
 
 Revision ID: security_totp_0001
-Revises: security_0004
+Revises: security_0005
 """
 
 from alembic import op
 
 revision = "security_totp_0001"
-down_revision = "security_0004"
+down_revision = "security_0005"
 branch_labels = None
 depends_on = None
 

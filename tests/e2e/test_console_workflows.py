@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import statistics
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -91,6 +92,20 @@ class Env:
                 if m.type == "error" and not m.text.startswith("Failed to load resource")
                 else None
             ),
+        )
+        # what a failing step reports (open_incident): the requests still in flight and the clicks seen
+        page.inflight = {}
+        page.on("request", lambda r: page.inflight.__setitem__(r, time.monotonic()))
+        page.on("requestfinished", lambda r: page.inflight.pop(r, None))
+        page.on("requestfailed", lambda r: page.inflight.pop(r, None))
+        await page.add_init_script(
+            "window.__clicks = []; document.addEventListener('click', (e) => window.__clicks.push("
+            "[performance.now() | 0, (e.target.outerHTML || '').slice(0, 60)]), true);"
+        )
+        # an alert() is how the console reports a failed action (e.g. the incident view's fetch): record it
+        page.on(
+            "dialog",
+            lambda d: (self.errors.append(f"alert: {d.message}"), asyncio.ensure_future(d.dismiss())),
         )
         await page.goto(f"{self.base}/?access_token={token or self.officer}")
         await page.wait_for_selector("#conn.on", timeout=15_000)
@@ -205,7 +220,23 @@ async def open_incident(page: Any, incident_id: Any) -> None:
     row = page.locator(f'#queue tr[data-id="{incident_id}"]')
     await row.wait_for(timeout=20_000)
     await row.locator('button[data-act="details"]').click()
-    await page.wait_for_selector("#detail .inc-head", timeout=10_000)
+    try:
+        await page.wait_for_selector("#detail .inc-head", timeout=10_000)
+    except Exception:
+        state = await page.evaluate(
+            """(id) => { const r = document.querySelector(`#queue tr[data-id="${id}"]`);
+              const b = r && r.querySelector('button[data-act="details"]');
+              return {row: !!r, box: b && b.getBoundingClientRect().toJSON(), rows: document.querySelectorAll('#queue tbody tr').length,
+                alert: !document.querySelector('#alert-banner').hidden, sound: !document.querySelector('#sound-banner').hidden,
+                detailHidden: document.querySelector('#detail').hidden, current: window.AH.incident.current && window.AH.incident.current.id}; }""",
+            str(incident_id),
+        )
+        now = time.monotonic()
+        inflight = [f"{r.method} {r.url[-70:]} {now - t0:.1f}s" for r, t0 in page.inflight.items()]
+        clicks = await page.evaluate("() => [performance.now() | 0, window.__clicks]")
+        raise AssertionError(
+            f"the incident view did not open: {state}; in flight: {inflight}; clicks: {clicks}"
+        ) from None
 
 
 async def timeline_types(env: Env, incident_id: Any) -> list[tuple[str, str]]:
@@ -234,6 +265,32 @@ async def test_verify_with_outcome_and_note(env: Env) -> None:
     await page.screenshot(path=str(SHOTS / "console-verified.png"), full_page=True)
     d = await wait_incident(env, t.incident_id)
     assert d["verification"] == "unreachable" and d["decision"] == "dispatch"
+    await page.context.close()
+
+
+async def test_a_row_changing_under_the_pointer_keeps_its_buttons(env: Env) -> None:
+    """A queue row is patched in place: its buttons stay the same elements when the incident changes, so a
+    dispatcher's click that starts while the row updates (every few seconds in a surge) is not lost."""
+    t = decision(priority=3)
+    await env.publish(t)
+    await wait_incident(env, t.incident_id)
+    page = await env.page()
+    row = page.locator(f'#queue tr[data-id="{t.incident_id}"]')
+    await row.wait_for(timeout=20_000)
+    details = await row.locator('button[data-act="details"]').element_handle()
+    wrap, x = await page.locator("#queue-wrap").bounding_box(), (await details.bounding_box())["x"]
+    # the page fills in (units in the filters, the map's areas): the queue stays where it was
+    await page.wait_for_function("document.querySelectorAll('#f-station option').length > 1", timeout=20_000)
+    await page.wait_for_selector("#map path.leaflet-interactive", state="attached", timeout=20_000)
+    assert await page.locator("#queue-wrap").bounding_box() == wrap
+    async with env.client() as admin:  # acknowledged by someone else
+        assert (await admin.post(f"/api/v1/incidents/{t.incident_id}/ack")).status_code == 200
+    await page.wait_for_selector(f'#queue tr.acknowledged[data-id="{t.incident_id}"]', timeout=10_000)
+    assert await details.evaluate("b => b.isConnected")  # the same element, not a new one
+    assert (await details.bounding_box())["x"] == x  # the ack button is hidden in place, the columns fixed
+    assert await row.locator('button[data-act="ack"]').is_hidden()
+    await details.click()
+    await page.wait_for_selector("#detail .inc-head", timeout=10_000)
     await page.context.close()
 
 

@@ -57,8 +57,14 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
 def sentinel_set(tmp_path: Path) -> Iterator[dict[str, Any]]:
     ports = {"primary": free_port(), "replica": free_port(), "sentinel": free_port()}
     common = ["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
+    # each server's RDB files (the replica's full sync writes one) in a directory of its own, not the cwd
+    for name in ("p", "r"):
+        (tmp_path / name).mkdir()
     procs = {
-        "primary": _spawn(["redis-server", "--port", str(ports["primary"]), *common], tmp_path / "p.log"),
+        "primary": _spawn(
+            ["redis-server", "--port", str(ports["primary"]), "--dir", str(tmp_path / "p"), *common],
+            tmp_path / "p.log",
+        ),
         "replica": _spawn(
             [
                 "redis-server",
@@ -67,6 +73,8 @@ def sentinel_set(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 "--replicaof",
                 "127.0.0.1",
                 str(ports["primary"]),
+                "--dir",
+                str(tmp_path / "r"),
                 *common,
             ],
             tmp_path / "r.log",

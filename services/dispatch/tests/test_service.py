@@ -195,6 +195,14 @@ async def test_units_with_geometry_and_console(dispatch: tuple[DispatchApp, str]
         assert len(stations) >= 200 and all(u["synthetic"] for u in stations)
         assert by_id["440304-S01"]["geometry"]["type"] in ("Polygon", "MultiPolygon")
         assert "geometry" not in (await c.get("/api/v1/units")).json()["items"][0]
+        # the areas (~1 MB) are served gzipped with an ETag; asked again with it, a 304 without a body
+        r = await c.get("/api/v1/units", params={"geometry": 1}, headers={"Accept-Encoding": "gzip"})
+        assert r.headers["content-encoding"] == "gzip" and r.json() == body
+        assert int(r.headers["content-length"]) < len(r.content) / 2
+        again = await c.get(
+            "/api/v1/units", params={"geometry": 1}, headers={"If-None-Match": r.headers["etag"]}
+        )
+        assert again.status_code == 304 and again.content == b""
         page = await c.get("/")
         assert page.status_code == 200 and "警情调度台" in page.text
         assert (await c.get("/console/console.js")).status_code == 200

@@ -62,16 +62,36 @@
     pending = true;
     requestAnimationFrame(() => { pending = false; render(); });
   }
-  function rowHtml(i) {
-    const open = i.status !== "closed";
-    const unacked = ["opened", "routed", "escalated"].includes(i.status);
-    return `<td>P${esc(i.priority)}</td><td>${esc(kindName(i.kind))}</td>
-      <td class="status">${esc(stName(i.status))}${i.escalation_level ? ` <span class="esc" title="escalation">↑${esc(i.escalation_level)}</span>` : ""}</td>
-      <td>${esc(i.station_name || i.station || i.district_name || "—")}</td>
-      <td>${esc(i.source_device_id || "")}</td><td>${esc(i.score)}</td><td class="age">${esc(AH.age(i.opened_at))}</td>
-      <td>${unacked ? `<button type="button" data-act="ack">${t("ack")}</button>` : ""}
-        ${open ? "" : esc(i.verdict || "")}
-        <button type="button" data-act="details">${t("details")}</button></td>`;
+  // A row's cells are made once and patched in place: a change rewrites only the cells whose text
+  // changed, and the action buttons stay the same elements, so a click that starts while the row
+  // updates (routed, escalated, acknowledged elsewhere — every few seconds in a surge) is not lost.
+  function cellTexts(i) {
+    return [
+      "P" + i.priority, kindName(i.kind), null /* status: cellStatus */,
+      i.station_name || i.station || i.district_name || "—", i.source_device_id || "", String(i.score),
+      AH.age(i.opened_at)];
+  }
+  function makeRow(id) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = id; tr.tabIndex = 0;
+    for (let k = 0; k < 7; k++) tr.appendChild(document.createElement("td"));
+    tr.cells[2].className = "status"; tr.cells[6].className = "age";
+    const act = tr.appendChild(document.createElement("td"));
+    act.innerHTML = `<button type="button" data-act="ack"></button> <span class="verdict"></span>
+      <button type="button" data-act="details"></button>`;
+    return {tr, key: "", texts: [], ack: act.children[0], verdict: act.children[1], details: act.children[2]};
+  }
+  function patchRow(r, i) {
+    const texts = cellTexts(i);
+    texts.forEach((v, k) => { if (v !== null && r.texts[k] !== v) r.tr.cells[k].textContent = v; });
+    r.texts = texts;
+    const status = `${esc(stName(i.status))}${i.escalation_level ? ` <span class="esc" title="escalation">↑${esc(i.escalation_level)}</span>` : ""}`;
+    if (r.status !== status) { r.tr.cells[2].innerHTML = status; r.status = status; }
+    // hidden by visibility, not removed: the details button beside it keeps its place
+    r.ack.style.visibility = ["opened", "routed", "escalated"].includes(i.status) ? "" : "hidden";
+    r.ack.textContent = t("ack");
+    r.verdict.textContent = i.status === "closed" ? i.verdict || "" : "";
+    r.details.textContent = t("details");
   }
   function render() {
     const t0 = performance.now();
@@ -87,14 +107,10 @@
       keep.add(i.id);
       const key = i.updated_at + "|" + i.status + "|" + AH.lang;  // ages are refreshed apart (tickAges)
       let r = rows.get(i.id);
-      if (!r) {
-        const tr = document.createElement("tr");
-        tr.dataset.id = i.id; tr.tabIndex = 0;
-        r = {tr, key: ""}; rows.set(i.id, r);
-      }
+      if (!r) { r = makeRow(i.id); rows.set(i.id, r); }
       if (r.key !== key) {
         r.tr.className = `p${i.priority} ${i.status}` + (r.tr.classList.contains("fresh") ? " fresh" : "");
-        r.tr.innerHTML = rowHtml(i);
+        patchRow(r, i);
         r.key = key;
       }
       const want = prev ? prev.nextSibling : tbody.firstChild;

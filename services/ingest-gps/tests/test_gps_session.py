@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, TELEMETRY_GPS, AlarmEvent, DeviceStatus, GpsFix
-from alarmhub_ingest_gps.protocols import h02, jt808
+from alarmhub_ingest_gps.protocols import gt06, h02, jt808
 from alarmhub_ingest_gps.protocols._common import FrameError, crc_itu
 from alarmhub_ingest_gps.sessions import (
     Gt06Session,
@@ -296,6 +296,20 @@ def test_gt06_login_then_alarm() -> None:
     assert [e.kind for _, e in out.publish if isinstance(e, AlarmEvent)] == [
         "vibration"
     ]  # events, not levels
+
+
+def test_gt06_alarm_without_status_block_leaves_the_ignition_alone() -> None:
+    # a 0x95 alarm of the short form (time and event 0x88 power cut, no position, no status block) after a
+    # heartbeat with ACC on: the alarm is raised, and no acc_off is made up from the missing status
+    s = Gt06Session({}, CFG)
+    s.feed(bytes.fromhex("78780D01086471700328358100093F040D0A"), NOW)
+    out = s.feed(gt06.encode(0x13, bytes([0x02, 0x04, 0x04, 0x00, 0x02]), 2), NOW)
+    assert {e.status for _, e in out.publish if isinstance(e, DeviceStatus)} <= {"acc_on"}
+    out = s.feed(gt06.encode(0x95, bytes([26, 11, 25, 10, 0, 0, 0x88]), 3), NOW)
+    assert [e.kind for _, e in out.publish if isinstance(e, AlarmEvent)] and out.reply
+    assert not [e for _, e in out.publish if isinstance(e, DeviceStatus) and e.status == "acc_off"]
+    out = s.feed(gt06.encode(0x13, bytes([0x00, 0x04, 0x04, 0x00, 0x02]), 4), NOW)
+    assert "acc_off" in {e.status for _, e in out.publish if isinstance(e, DeviceStatus)}
 
 
 def test_gt06_reject_closes() -> None:

@@ -63,7 +63,10 @@ class Gt06Session(_Base):
             )
             names = frozenset(n for n in listed if isinstance(n, str))
             info = {"terminal_info": payload.terminal_info}
-            watched = self._state(bool(payload.terminal_info & 0x02), None, now, now, out, info)
+            # the ignition as the packet states it; an alarm or status packet without a status block
+            # (0x95, 0x70, AZ735's 0x33 without a fix) says nothing about it
+            acc = payload.attributes.get("acc")
+            watched = self._state(acc if isinstance(acc, bool) else None, None, now, now, out, info)
             self._edges(names, now, now, raw, out, info)
             for sig, attrs in watched:
                 self._alarm(sig.value, Qualifier.NEW, now, now, raw, out, {**info, **attrs})

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from alarmhub_ingest_gps.app import GpsApp
 from alarmhub_ingest_gps.config import GpsSettings
+from alarmhub_ingest_gps.protocols import commands_cutoff as co
 from alarmhub_ingest_gps.protocols import gt06, jt808
 from alarmhub_kafka import DurableProducer, KafkaMetrics
 from prometheus_client import CollectorRegistry
@@ -210,3 +211,76 @@ async def test_hostile_and_silent_peers_do_not_hold_the_gateway(
     statuses = await consume_topic(topic_prefix, "devices.status", 2, timeout=20)
     assert [s["status"] for s in statuses] == ["online", "offline"]
     assert statuses[1]["attributes"]["reason"] == "idle_timeout"
+
+
+# -- cut fuel/power (protocols/commands_cutoff.py; encoders' vectors in test_commands_cutoff.py) --
+
+
+async def _login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, phone: str) -> None:
+    writer.write(jt808.encode_frame(0x0100, phone, 1, bytes(37)))
+    reg = await read_frame(reader)
+    writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
+    await read_frame(reader)
+
+
+async def test_cutoff_through_the_gateway(gateway: GpsApp) -> None:
+    phone = "013900000077"
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["jt808"])
+    await _login(reader, writer, phone)
+    seen: list[bytes] = []
+
+    async def terminal() -> None:
+        cmd = await read_frame(reader)
+        seen.append(cmd.body)
+        assert cmd.header.msg_id == 0x8105
+        # 0x0001 general response: the serial and id it answers, result 0
+        body = cmd.header.serial.to_bytes(2, "big") + b"\x81\x05\x00"
+        writer.write(jt808.encode_frame(0x0001, phone, 3, body))
+
+    task = asyncio.create_task(terminal())
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
+        r = await client.post(
+            "/commands",
+            json={"device_id": phone, "command": "cutoff", "params": {"model": "jt808"}, "timeout_s": 10},
+        )
+        unknown = await client.post(
+            "/commands",
+            json={"device_id": phone, "command": "cutoff", "params": {"model": "ACME-1"}, "timeout_s": 2},
+        )
+        gt06_model = await client.post(
+            "/commands",
+            json={"device_id": phone, "command": "cutoff", "params": {"model": "GT06"}, "timeout_s": 2},
+        )
+    await task
+    writer.close()
+    assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["command"] == "0x8105"
+    assert seen == [b"\xf0"]
+    assert unknown.status_code == 409 and unknown.json()["status"] == "unsupported"
+    assert gt06_model.status_code == 409 and "no commands yet" in gt06_model.json()["reason"]
+
+
+async def test_8500_answered_by_0500(gateway: GpsApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(co.MODELS, "TEST-8500", co.CutoffModel("jt808", "jt808-8500", 1, 0xF001, "test row"))
+    phone = "013900000078"
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["jt808"])
+    await _login(reader, writer, phone)
+
+    async def terminal() -> None:
+        cmd = await read_frame(reader)
+        assert cmd.header.msg_id == 0x8500 and cmd.body == b"\x02"
+        body = cmd.header.serial.to_bytes(2, "big") + jt808.location_body(
+            lat=22.54, lon=114.05, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0)
+        )
+        writer.write(jt808.encode_frame(0x0500, phone, 3, body))
+        await read_frame(reader)  # the platform's 0x8001 for the 0x0500
+
+    task = asyncio.create_task(terminal())
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
+        r = await client.post(
+            "/commands",
+            json={"device_id": phone, "command": "cutoff", "params": {"model": "test-8500"}, "timeout_s": 10},
+        )
+    await task
+    writer.close()
+    assert r.status_code == 200 and r.json()["command"] == "0x8500"
+    assert r.json()["position"]["lat"] == pytest.approx(22.54)

@@ -8,6 +8,9 @@ Operator commands (JT/T 808 0x8201 position query, 0x8202 temporary tracking, 0x
 on an internal HTTP endpoint that dispatch calls — ``POST /commands`` with
 ``{"device_id", "command": "query_position" | "track" | "text", "params": {...}, "timeout_s"}`` —
 and are answered with the terminal's correlated reply (0x0201 position, or the 0x0001 result).
+``cutoff`` / ``restore`` (with ``params.model``, the registry's model) go only to a model listed in
+``protocols/commands_cutoff.py`` (0x8105 vendor word or 0x8500, answered by 0x0001 / 0x0500); any other
+model is answered ``unsupported`` (HTTP 409) without a byte sent. Dispatch checks the safe speed first.
 With ``"protocol": "jt809"`` (and optionally ``"platform"``) the command is a request down the link of
 the JT/T 809 platform forwarding the vehicle — ``track`` 0x9205, ``track_stop`` 0x9206, ``supervise``
 0x9401 — answered by 0x1205/0x1206 (and the first tracked position) or 0x1401 (``jt809/commands.py``).
@@ -42,11 +45,15 @@ from .jt809 import (
 )
 from .metrics import GpsMetrics
 from .ownership import SessionOwnership
+from .protocols import commands_cutoff
 from .registry import VehicleRegistry
 from .server import ConnectionBudget, GpsServer, Session, Sink
 from .sessions import CommandResult, Gt06Session, H02Session, Jt808Session, Output, SessionConfig
 
 __all__ = ["GpsApp"]
+
+#: the immobiliser commands (the model's encoding from protocols/commands_cutoff.py)
+CUTOFF_COMMANDS = ("cutoff", "restore")
 
 log = get_logger("alarmhub.ingest_gps")
 
@@ -333,6 +340,11 @@ class GpsApp(Sink):
         conn = self.servers["jt808"].devices.get(device_id)
         if protocol == "jt809" or (protocol is None and conn is None and platform):
             return await self.jt809_commands.command(device_id, command, params, timeout_s, platform)
+        if command in CUTOFF_COMMANDS:
+            refused = self._cutoff_refusal(device_id, conn, params)
+            if refused is not None:
+                self.metrics.commands.labels(command, refused["status"]).inc()
+                return refused
         if conn is None or not isinstance(conn.session, Jt808Session):
             self.metrics.commands.labels(command, "not_connected").inc()
             return {"status": "not_connected", "device_id": device_id}
@@ -366,6 +378,24 @@ class GpsApp(Sink):
             }
         return reply
 
+    def _cutoff_refusal(self, device_id: str, conn: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+        """None when the cut-off may go to the terminal (``params["spec"]`` set); else the refusal.
+
+        The model comes from dispatch (the vehicles registry); only a model of :data:`commands_cutoff.MODELS`
+        on the protocol of the terminal's session is cut off — GT06 and H02 sessions take no commands yet."""
+        model = params.pop("model", None)
+        spec = commands_cutoff.lookup(str(model) if model else None, "jt808")
+        if spec is None or (conn is not None and not isinstance(conn.session, Jt808Session)):
+            known = commands_cutoff.MODELS.get(str(model or "").strip().upper())
+            why = (
+                f"a {known.protocol} terminal's session takes no commands yet"
+                if known is not None
+                else f"model {model!r} has no known cut-off"
+            )
+            return {"status": "unsupported", "device_id": device_id, "reason": why}
+        params["spec"] = spec
+        return None
+
     async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         status, body = "400 Bad Request", {"error": "bad request"}
         try:
@@ -394,6 +424,7 @@ class GpsApp(Sink):
                     "failed": "200 OK",
                     "timeout": "504 Gateway Timeout",
                     "not_connected": "404 Not Found",
+                    "unsupported": "409 Conflict",
                 }[result["status"]]
                 body = result
             else:

@@ -11,7 +11,7 @@ from alarmhub_events import (
     Protocol,
 )
 
-from ..protocols import jt808
+from ..protocols import commands_cutoff, jt808
 from ..protocols._common import FrameError, Position
 from ._base import _Base
 from ._model import (
@@ -113,6 +113,11 @@ class Jt808Session(_Base):
         elif mid in jt808.POSITION_MESSAGES:  # vendors' 0x0210 batch and 0x0900 (type 0xF0) record
             for pos in jt808.read(msg, tz_hours=tz):
                 self._location(pos, now, raw, out)
+        elif mid == commands_cutoff.T_CONTROL_REPLY:  # 0x0500: the vehicle control's answer
+            serial, pos = commands_cutoff.read_control_reply(msg.body, tz_hours=tz)
+            self._location(pos, now, raw, out)
+            self.pending.pop(serial, None)
+            out.commands.append(CommandResult(device, serial, commands_cutoff.P_VEHICLE_CONTROL, 0, pos))
         elif mid == jt808.T_GENERAL_RESPONSE:
             resp = jt808.decode_general_response(msg.body)
             self.pending.pop(resp.reply_serial, None)
@@ -216,6 +221,10 @@ class Jt808Session(_Base):
         elif kind == "text":
             frame = jt808.text_message(self.phone, serial, str(params.get("text", "")), version=self.version)
             mid = jt808.P_TEXT
+        elif kind in ("cutoff", "restore") and isinstance(params.get("spec"), commands_cutoff.CutoffModel):
+            mid, frame = commands_cutoff.encode_jt808(
+                params["spec"], self.phone, serial, cut=kind == "cutoff", version=self.version
+            )
         else:
             raise ValueError(f"unknown command {kind!r}")
         self.pending[serial] = mid

@@ -532,6 +532,87 @@ async def test_vehicle_track_live_and_replay_then_command_answers(env: Env) -> N
     await page.context.close()
 
 
+async def test_cutoff_asks_for_the_plate_and_is_refused_above_the_safe_speed(env: Env) -> None:
+    phone, plate = f"0139{uuid.uuid4().int % 10**8:08d}", "粤B5C0F1"
+    async with env.client() as c:
+        r = await c.post(
+            "/api/v1/registry/vehicles",
+            json={"device_id": phone, "protocol": "jt808", "plate": plate, "model": "JT808"},
+        )
+        assert r.status_code == 201, r.text
+    reader, writer = await terminal_login(env.gps.ports["jt808"], phone)
+    t = theft(phone)
+    await env.publish(t)
+    await wait_incident(env, t.incident_id)
+
+    async def report(serial: int, speed: float) -> None:
+        body = jt808.location_body(
+            lat=22.5410,
+            lon=114.0500,
+            speed_kmh=speed,
+            status_bits=0x03,
+            local_time=datetime.now(BEIJING).replace(tzinfo=None),
+        )
+        writer.write(jt808.encode_frame(0x0200, phone, serial, body))
+        await read_808(reader)  # 0x8001
+        async with env.client() as c:
+            for _ in range(200):
+                pts = (await c.get(f"/api/v1/incidents/{t.incident_id}/track")).json()["points"]
+                if pts and abs(pts[-1]["speed_kmh"] - speed) < 1:
+                    return
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"the {speed} km/h fix did not reach the track")
+
+    await report(10, 42.0)
+    page = await env.page()
+    await open_incident(page, t.incident_id)
+    await page.click('#inc-vehicle button[data-cmd="cutoff"]')
+    dialog = page.locator("#cutoff-dialog")
+    await dialog.wait_for(state="visible", timeout=5_000)
+    assert plate in await page.locator("#cutoff-vehicle").inner_text()
+    assert phone in await page.locator("#cutoff-vehicle").inner_text()
+    assert await page.locator("#cutoff-send").is_disabled()  # not before the plate is typed
+    await page.fill("#cutoff-confirm", "粤B0000")
+    assert await page.locator("#cutoff-send").is_disabled()
+    await page.fill("#cutoff-confirm", plate)
+    await page.click("#cutoff-send")
+    await page.wait_for_selector("#cmd-result.cmd-refused", timeout=15_000)
+    assert "42 km/h" in await page.locator("#cmd-result").inner_text()
+    await page.screenshot(path=str(SHOTS / "console-vehicle-cutoff-refused.png"), full_page=True)
+
+    await report(11, 0.0)
+
+    async def terminal() -> bytes:  # the first frame since the refusal: nothing was sent for it
+        msg = await read_808(reader)
+        answer = msg.header.serial.to_bytes(2, "big") + msg.header.msg_id.to_bytes(2, "big") + b"\x00"
+        writer.write(jt808.encode_frame(0x0001, phone, 12, answer))
+        return msg.header.msg_id.to_bytes(2, "big") + msg.body
+
+    answering = asyncio.create_task(terminal())
+    try:
+        await page.click('#inc-vehicle button[data-cmd="cutoff"]')
+        await page.fill("#cutoff-confirm", plate)
+        await page.click("#cutoff-send")
+        await page.wait_for_selector("#cmd-result.cmd-ok", timeout=15_000)
+        assert await asyncio.wait_for(answering, 5) == bytes.fromhex("8105f0")
+        await page.wait_for_function(
+            "document.querySelectorAll('#veh-answers li[data-command=cutoff]').length === 2", timeout=10_000
+        )
+        assert "平台拒绝" in await page.locator("#veh-answers li.cmd-refused").inner_text()
+        await page.screenshot(path=str(SHOTS / "console-vehicle-cutoff.png"), full_page=True)
+    finally:
+        answering.cancel()
+        writer.close()
+    async with env.client() as c:
+        audit = (await c.get("/api/v1/audit", params={"user": "officer-li", "kind": "action"})).json()
+    details = [
+        json.loads(a["detail"]) if isinstance(a["detail"], str) else a["detail"] for a in audit["items"]
+    ]
+    mine = [x["cutoff"] for x in details if (x.get("cutoff") or {}).get("device_id") == phone]
+    assert sorted(x["result"] for x in mine) == ["ok", "refused"]
+    await page.context.close()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -47,6 +47,7 @@ from .api import build_api
 from .auth import hash_token
 from .basemap import add_map_routes
 from .config import DispatchSettings
+from .cutoff import CutoffPolicy
 from .demo_geo import demo_units, external_services
 from .devices import DeviceStatusStore
 from .lifecycle import Policy
@@ -207,6 +208,7 @@ class DispatchApp:
         self.dispatcher.login_ttl_s = s.login_ttl_s
         self.dispatcher.totp_required = s.totp_required
         self.dispatcher.totp_issuer = s.totp_issuer
+        self.dispatcher.cutoff_policy = CutoffPolicy(s.cutoff_max_speed_kmh, s.cutoff_fix_max_age_s)
         self.dispatcher.trusted_proxies = TrustedProxies(s.trusted_proxies)
         self.owners = OwnerNotifier(
             self.dispatcher,

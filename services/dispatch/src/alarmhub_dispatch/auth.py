@@ -22,10 +22,13 @@ from alarmhub_events import Actor
 
 from .units import UnitTree
 
-__all__ = ["ACTING_ROLES", "ROLES", "Principal", "hash_token", "new_token"]
+__all__ = ["ACTING_ROLES", "CUTOFF_ROLES", "ROLES", "Principal", "hash_token", "new_token"]
 
 ROLES = ("dispatcher", "supervisor", "department", "alarm_company", "vehicle_owner")
 ACTING_ROLES = frozenset({"dispatcher", "supervisor"})
+#: who may cut a vehicle's fuel or power (cutoff.py): an explicit rule, never wider than ACTING_ROLES
+CUTOFF_ROLES = frozenset({"dispatcher", "supervisor"})
+assert CUTOFF_ROLES <= ACTING_ROLES
 
 
 def hash_token(token: str) -> str:

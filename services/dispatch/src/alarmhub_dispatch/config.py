@@ -157,6 +157,20 @@ class DispatchSettings(BaseServiceSettings):
         alias="ALARMHUB_GPS_COMMAND_ROUTING",
         description="send each command to the gateway holding the session (Redis)",
     )
+    cutoff_max_speed_kmh: float = Field(
+        default=5.0,
+        gt=0,
+        le=20,
+        alias="ALARMHUB_CUTOFF_MAX_SPEED_KMH",
+        description="a fuel/power cut-off is refused unless the vehicle's latest fix is slower than this",
+    )
+    cutoff_fix_max_age_s: float = Field(
+        default=60.0,
+        ge=5,
+        le=600,
+        alias="ALARMHUB_CUTOFF_FIX_MAX_AGE_S",
+        description="an older fix counts as an unknown speed: the cut-off is refused",
+    )
     cameras_near_m: float = Field(
         default=500.0,
         gt=0,

@@ -121,6 +121,11 @@ class VehicleIn(_In):
     plate: str | None = Field(default=None, max_length=16)
     plate_colour: int | None = Field(default=None, ge=0, le=255)
     description: str | None = Field(default=None, max_length=500)
+    model: str | None = Field(
+        default=None,
+        max_length=32,
+        description="terminal model (ingest-gps's cut-off table, e.g. GT06, JT808)",
+    )
     owner: str | None = Field(default=None, max_length=128)
     contact: str | None = Field(default=None, max_length=128)
     armed: bool = False

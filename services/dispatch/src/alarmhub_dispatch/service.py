@@ -24,6 +24,7 @@ from alarmhub_runtime import TrustedProxies, get_logger
 
 from . import vehicles
 from .auth import Principal
+from .cutoff import CutoffPolicy
 from .deliveries import Deliveries
 from .errors import Forbidden, Invalid, NotFound
 from .hub import Hub
@@ -74,6 +75,7 @@ class Dispatcher:
         self.outbox = OutboxPublisher(store, producer, metrics)
         self.deliveries = Deliveries(store, lambda: self.tree, metrics, lambda: self.clock())
         self.commands: VehicleCommands | None = None  # set by the app: ingest-gps's command endpoint
+        self.cutoff_policy = CutoffPolicy()  # set by the app: ALARMHUB_CUTOFF_* (cutoff.py)
         self.login_ttl_s = 8 * 3600  # set by the app: ALARMHUB_LOGIN_TTL_S, how long a sign-in lasts
         self.login_guard = LoginGuard()  # login backoff and rate limits (login_guard.py)
         self.totp_required = "supervisors"  # set by the app: ALARMHUB_TOTP_REQUIRED (routes/totp.py)

@@ -30,12 +30,15 @@ log = get_logger("alarmhub.dispatch.vehicle_commands")
 __all__ = ["COMMANDS", "COMMANDS_BY_PROTOCOL", "GatewayUnreachable", "OwnerGone", "VehicleCommands"]
 
 #: what an operator may ask of a terminal, as ingest-gps names it
-COMMANDS = ("query_position", "track", "text", "track_stop", "supervise")
+COMMANDS = ("query_position", "track", "text", "track_stop", "supervise", "cutoff", "restore")
 #: what each source protocol can carry: a JT/T 808 terminal directly, or the JT/T 809 platform forwarding
 #: the vehicle (0x9205 start / 0x9206 stop forwarding its positions, 0x9401 alarm supervision)
 COMMANDS_BY_PROTOCOL = {
-    "jt808": ("query_position", "track", "text"),
+    "jt808": ("query_position", "track", "text", "cutoff", "restore"),
     "jt809": ("track", "track_stop", "supervise"),
+    # cut fuel/power where the terminal's model has one (ingest-gps answers ``unsupported`` otherwise)
+    "gt06": ("cutoff", "restore"),
+    "h02": ("cutoff", "restore"),
 }
 
 

@@ -19,6 +19,7 @@ from alarmhub_events import (
 from alarmhub_runtime import get_logger
 
 from .auth import Principal
+from .cutoff import CUTOFF_COMMANDS, audit_cutoff, check_cutoff
 from .errors import Forbidden, NotFound
 from .lifecycle import GPS_GATEWAY, ActionError, Transition
 from .vehicle_commands import COMMANDS_BY_PROTOCOL
@@ -60,14 +61,19 @@ async def vehicle_command(
     platform = None
     if protocol == "jt809":
         platform, params = await _platform_request(d, incident_id, who, command, params)
-    reply = await d.commands.send(
-        device,
-        command,
-        params,
-        timeout_s,
-        protocol=protocol if protocol == "jt809" else None,
-        platform=platform,
-    )
+    if command in CUTOFF_COMMANDS:
+        reply = await _cutoff(d, who, device, command, params, timeout_s)
+        params = {}  # the typed confirmation is not kept on the timeline
+        await audit_cutoff(d, who, device, command, reply, str(incident_id))
+    else:
+        reply = await d.commands.send(
+            device,
+            command,
+            params,
+            timeout_s,
+            protocol=protocol if protocol == "jt809" else None,
+            platform=platform,
+        )
     entry = {"command": command, "params": params, "device_id": device, "reply": reply}
     recorded = await record_command(d, who, incident_id, entry)
     assert recorded  # the incident was there before the command; incidents are never deleted
@@ -81,6 +87,17 @@ async def vehicle_command(
     )
     await d.outbox.publish_soon()
     return {"incident_id": str(incident_id), "device_id": device, "command": command, "reply": reply}
+
+
+async def _cutoff(
+    d: Dispatcher, who: Principal, device: str, command: str, params: dict[str, Any], timeout_s: float
+) -> dict[str, Any]:
+    """The cut-off's answer: refused here (cutoff.py's rules) or sent with the registry's model."""
+    assert d.commands is not None
+    sent, refusal = await check_cutoff(d, who, device, command, params, d.clock())
+    if refusal is not None:
+        return refusal
+    return await d.commands.send(device, command, sent, timeout_s)
 
 
 async def record_command(

@@ -21,16 +21,20 @@ router = APIRouter()
 
 
 class VehicleCommandBody(BaseModel):
-    command: Literal["query_position", "track", "text", "track_stop", "supervise"] = Field(
-        description="JT/T 808 terminal: query_position (0x8201), track (0x8202), text (0x8300). Vehicle forwarded "
-        "by a JT/T 809 platform: track (0x9205 start forwarding), track_stop (0x9206), supervise "
-        "(0x9401 alarm supervision)"
+    command: Literal["query_position", "track", "text", "track_stop", "supervise", "cutoff", "restore"] = (
+        Field(
+            description="JT/T 808 terminal: query_position (0x8201), track (0x8202), text (0x8300). Vehicle forwarded "
+            "by a JT/T 809 platform: track (0x9205 start forwarding), track_stop (0x9206), supervise "
+            "(0x9401 alarm supervision). JT/T 808, GT06, H02 terminal whose model has one: cutoff / restore "
+            "fuel or power (dispatchers and supervisors; params.confirm = the plate; cut-off refused unless "
+            "the latest fix is fresh and below the safe speed)"
+        )
     )
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="808 track: interval_s, validity_s; text: text. 809 track/track_stop: reason (default 2, "
         "emergency); supervise: warn_type, warn_time, deadline_s, urgent, supervisor, tel, email "
-        "(defaults from the incident's alarm and the caller)",
+        "(defaults from the incident's alarm and the caller); cutoff/restore: confirm (the vehicle's plate)",
     )
     timeout_s: float = Field(default=10.0, ge=1.0, le=30.0, description="how long to wait for the answer")
 

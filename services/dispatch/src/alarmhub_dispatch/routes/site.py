@@ -42,7 +42,7 @@ async def incident_site(who: Who, d: D, incident_id: uuid.UUID) -> dict[str, Any
             )
     elif protocol in _VEHICLES:
         rows = await d.store.fetch(
-            "SELECT device_id, plate, plate_colour, description, owner, contact FROM vehicles WHERE device_id = $1",
+            "SELECT device_id, plate, plate_colour, description, model, owner, contact FROM vehicles WHERE device_id = $1",
             device,
         )
         if rows:

@@ -9,15 +9,24 @@
   AH.strings(
     {vehicle: "车辆轨迹", replay: "轨迹回放", hours: "小时", play: "播放", pause: "暂停", commands: "车辆指令",
       query_position: "立即定位", track: "跟踪", track_stop: "停止跟踪", supervise: "督办", every: "间隔（秒）",
-      answers: "指令应答", noTrack: "暂无轨迹", speed: "速度",
-      cmdStatus: {ok: "终端已应答", failed: "终端拒绝", timeout: "无应答", not_connected: "终端不在线", pending: "发送中…"}},
+      answers: "指令应答", noTrack: "暂无轨迹", speed: "速度", cutoff: "断油断电", restore: "恢复油电",
+      cutoffAsk: "确认对以下车辆断油断电", restoreAsk: "确认恢复以下车辆的油电", typePlate: "请输入车牌号以确认",
+      cutoffWarn: "仅在车辆低于安全车速时执行；此操作将被审计。", send: "发送", cancel: "取消",
+      cmdStatus: {ok: "终端已应答", failed: "终端拒绝", timeout: "无应答", not_connected: "终端不在线", pending: "发送中…",
+        refused: "平台拒绝", unsupported: "该终端不支持"}},
     {vehicle: "Vehicle track", replay: "Replay", hours: "hours", play: "Play", pause: "Pause", commands: "Vehicle commands",
       query_position: "Locate now", track: "Track", track_stop: "Stop tracking", supervise: "Supervise",
-      every: "every (s)", answers: "Answers", noTrack: "no track yet", speed: "speed",
+      every: "every (s)", answers: "Answers", noTrack: "no track yet", speed: "speed", cutoff: "Cut fuel/power",
+      restore: "Restore fuel/power", cutoffAsk: "Cut the fuel and power of", restoreAsk: "Restore the fuel and power of",
+      typePlate: "Type the plate to confirm", cutoffWarn: "Sent only below the safe speed; the attempt is audited.",
+      send: "Send", cancel: "Cancel",
       cmdStatus: {ok: "answered", failed: "refused by the terminal", timeout: "unanswered (timed out)",
-        not_connected: "terminal not connected", pending: "sending…"}});
+        not_connected: "terminal not connected", pending: "sending…", refused: "refused", unsupported: "not supported by this terminal"}});
   const VEHICLE_PROTOCOLS = ["jt808", "jt809", "gt06", "h02"];
-  const COMMANDS = {jt808: ["query_position", "track"], jt809: ["track", "track_stop", "supervise"]};
+  const COMMANDS = {jt808: ["query_position", "track", "cutoff", "restore"], jt809: ["track", "track_stop", "supervise"],
+    gt06: ["cutoff", "restore"], h02: ["cutoff", "restore"]};
+  const GUARDED = ["cutoff", "restore"];  // a dialog naming vehicle and plate, the plate typed again
+  let vehicleRow = null;  // the registry's plate and model (incidents/{id}/site)
   const cmdStatus = (s) => (AH.T[AH.lang].cmdStatus || AH.T.zh.cmdStatus)[s] || s;
   let map = null, line = null, liveLine = null, dot = null, points = [], live = [], inc = null, timer = null;
 
@@ -33,8 +42,9 @@
       if (c) {
         const st = (c.reply || {}).status || "";
         const pos = (c.reply || {}).position;
+        const why = (c.reply || {}).reason;
         return `<li class="cmd-${esc(st)}" data-command="${esc(c.command)}"><time>${esc(e.at)}</time> <b>${esc(t(c.command))}</b>
-          — <span class="answer">${esc(cmdStatus(st))}</span>${pos ? ` · ${esc(pos.lat)}, ${esc(pos.lon)}` : ""} · ${esc(e.actor.user)}</li>`;
+          — <span class="answer">${esc(cmdStatus(st))}</span>${why ? ` (${esc(why)})` : ""}${pos ? ` · ${esc(pos.lat)}, ${esc(pos.lon)}` : ""} · ${esc(e.actor.user)}</li>`;
       }
       return `<li class="cmd-answer"><time>${esc(e.at)}</time> <b>${esc(t(a.command || ""))}</b> — ${esc(a.result_text || a.result || "")}</li>`;
     }).join("")}</ol>`;
@@ -47,6 +57,8 @@
     inc = d;
     box.hidden = false;
     const cmds = who.can_act && d.status !== "closed" ? (COMMANDS[d.protocol] || []) : [];
+    vehicleRow = cmds.some((c) => GUARDED.includes(c))
+      ? ((await api(`/api/v1/incidents/${d.id}/site`).catch(() => ({}))).vehicle || null) : null;
     box.innerHTML = `<h3>${t("vehicle")} · ${esc(d.source_device_id)}</h3>
       <div id="veh-map" class="veh-map"></div>
       <div class="replay"><label>${t("replay")} <select id="replay-hours">${[1, 3, 6, 12, 24].map((h) =>
@@ -78,7 +90,7 @@
     line = L.polyline(ll, {color: "#1565c0", weight: 3}).addTo(map);
     liveLine = L.polyline(live.map((p) => [p.lat, p.lon]), {color: "#c62828", weight: 3}).addTo(map);
     const all = ll.concat(live.map((p) => [p.lat, p.lon]));
-    if (all.length) map.fitBounds(L.latLngBounds(all).pad(0.2));
+    if (all.length) map.fitBounds(L.latLngBounds(all).pad(0.2), {maxZoom: 17});  // a parked car: zero-size bounds, zoom capped (no NaN)
     else map.setView([22.54, 114.05], 12);
     const r = $("#replay");
     r.max = String(Math.max(0, points.length - 1));
@@ -102,15 +114,38 @@
     line = liveLine = dot = null; points = []; live = []; inc = null;
   }
 
+  function confirmGuarded(cmd) {  // the second confirmation: the plate typed again; null when cancelled
+    const plate = (vehicleRow && vehicleRow.plate) || inc.source_device_id;
+    const dlg = document.getElementById("cutoff-dialog");
+    dlg.innerHTML = `<form method="dialog"><h3>${t(cmd)}</h3>
+      <p>${t(cmd + "Ask")}: <strong id="cutoff-vehicle">${esc(inc.source_device_id)} · ${esc(plate)}</strong></p>
+      <p class="warn">${t("cutoffWarn")}</p>
+      <label>${t("typePlate")} <input name="confirm" id="cutoff-confirm" autocomplete="off" required></label>
+      <menu><button type="submit" value="send" class="primary" id="cutoff-send" disabled>${t("send")}</button>
+      <button type="submit" value="cancel" formnovalidate>${t("cancel")}</button></menu></form>`;
+    const input = dlg.querySelector("#cutoff-confirm"), send = dlg.querySelector("#cutoff-send");
+    const norm = (v) => v.replace(/\s+/g, "").toUpperCase();
+    input.addEventListener("input", () => { send.disabled = norm(input.value) !== norm(plate); });
+    dlg.showModal();
+    return new Promise((resolve) => dlg.addEventListener("close", () =>
+      resolve(dlg.returnValue === "send" ? input.value : null), {once: true}));
+  }
+
   async function command(cmd) {
-    const params = cmd === "track" ? {interval_s: Number($("#track-every").value) || 10, validity_s: 3600} : {};
+    let params = cmd === "track" ? {interval_s: Number($("#track-every").value) || 10, validity_s: 3600} : {};
+    if (GUARDED.includes(cmd)) {
+      const confirm = await confirmGuarded(cmd);
+      if (confirm === null) return;
+      params = {confirm};
+    }
     const out = $("#cmd-result");
     out.textContent = `${t(cmd)}: ${cmdStatus("pending")}`;
     out.className = "";
     try {
       const res = await api(`/api/v1/incidents/${inc.id}/vehicle-command`, {method: "POST", body: JSON.stringify({command: cmd, params})});
       const st = (res.reply || {}).status || "";
-      out.textContent = `${t(cmd)}: ${cmdStatus(st)}`;
+      const why = (res.reply || {}).reason;
+      out.textContent = `${t(cmd)}: ${cmdStatus(st)}${why ? ` (${why})` : ""}`;
       out.className = "cmd-" + st;
     } catch (err) {
       out.textContent = `${t(cmd)}: ${err.message}`;
@@ -138,6 +173,8 @@
     }
   });
 
+  document.body.insertAdjacentHTML("beforeend", '<dialog id="cutoff-dialog" aria-label="cut-off"></dialog>');
+
   AH.vehicle = {
     show, hide,
     refresh(d) { inc = d; const a = $("#veh-answers"); if (a) a.innerHTML = answersHtml(d); },
@@ -150,7 +187,7 @@
       live.push(p);
       points.push(p);
       liveLine.addLatLng([p.lat, p.lon]);
-      if (!map.getBounds().contains([p.lat, p.lon])) map.fitBounds(L.latLngBounds(points.map((q) => [q.lat, q.lon])).pad(0.2));
+      if (!map.getBounds().contains([p.lat, p.lon])) map.fitBounds(L.latLngBounds(points.map((q) => [q.lat, q.lon])).pad(0.2), {maxZoom: 17});
       const r = $("#replay");
       const following = Number(r.value) >= points.length - 2;
       r.max = String(points.length - 1);

@@ -545,13 +545,14 @@ async def test_cutoff_asks_for_the_plate_and_is_refused_above_the_safe_speed(env
     await env.publish(t)
     await wait_incident(env, t.incident_id)
 
-    async def report(serial: int, speed: float) -> None:
+    async def report(serial: int, speed: float, ago_s: float = 0.0) -> None:
+        # fixes are kept per (device, second): the first is stamped 5 s back so the second is a new one
         body = jt808.location_body(
             lat=22.5410,
             lon=114.0500,
             speed_kmh=speed,
             status_bits=0x03,
-            local_time=datetime.now(BEIJING).replace(tzinfo=None),
+            local_time=(datetime.now(BEIJING) - timedelta(seconds=ago_s)).replace(tzinfo=None),
         )
         writer.write(jt808.encode_frame(0x0200, phone, serial, body))
         await read_808(reader)  # 0x8001
@@ -563,7 +564,7 @@ async def test_cutoff_asks_for_the_plate_and_is_refused_above_the_safe_speed(env
                 await asyncio.sleep(0.1)
         raise AssertionError(f"the {speed} km/h fix did not reach the track")
 
-    await report(10, 42.0)
+    await report(10, 42.0, ago_s=5)
     page = await env.page()
     await open_incident(page, t.incident_id)
     await page.click('#inc-vehicle button[data-cmd="cutoff"]')

@@ -49,9 +49,11 @@ async def services(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp,
         await gps.stop()
 
 
-def report(phone: str, serial: int, speed_kmh: float) -> bytes:
-    """A 0x0200 stamped now (the terminal's clock: UTC+8) at ``speed_kmh``."""
-    local = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=8)
+def report(phone: str, serial: int, speed_kmh: float, ago_s: float = 0.0) -> bytes:
+    """A 0x0200 stamped ``ago_s`` before now (the terminal's clock: UTC+8) at ``speed_kmh``.
+
+    Fixes are kept per (device, second): two reports within one second would be one fix."""
+    local = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=8, seconds=-ago_s)
     body = jt808.location_body(lat=22.54, lon=114.05, status_bits=0x03, speed_kmh=speed_kmh, local_time=local)
     return jt808.encode_frame(0x0200, phone, serial, body)
 
@@ -91,7 +93,7 @@ async def test_cutoff_refused_while_moving_sent_when_stopped_and_audited(
             raise AssertionError("the theft incident did not open within 60 s")
         url = f"/api/v1/incidents/{incident_id}/vehicle-command"
 
-        writer.write(report(phone, 10, 60.0))
+        writer.write(report(phone, 10, 60.0, ago_s=5))
         await read_808(reader)  # 0x8001
         await wait_speed(client, incident_id, 60.0)
         moving = await client.post(url, json={"command": "cutoff", "params": {"confirm": PLATE}})

@@ -64,7 +64,7 @@ async def check_cutoff(
         return out, None
     row = await d.store.p.fetchrow(
         "SELECT at, speed_kmh FROM tracks WHERE device_id=$1 AND at >= $2::timestamptz - interval '1 day'"
-        " ORDER BY at DESC LIMIT 1",
+        " ORDER BY at DESC, speed_kmh DESC NULLS FIRST LIMIT 1",  # fixes of one second: the fastest/unknown
         device,
         now,
     )

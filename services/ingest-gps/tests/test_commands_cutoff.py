@@ -26,7 +26,7 @@ def test_jt808_8105_vendor_word_matches_the_vector() -> None:
 def test_gt06_relay_matches_the_vector() -> None:
     frame = co.encode_gt06(co.MODELS["GT06"], 0, cut=True)
     assert frame == bytes.fromhex("787812800c0000000052656c61792c312300009dee0d0a")
-    msg = gt06.parse_frame(co.encode_gt06(co.MODELS["GT06N"], 7, cut=False, password="654321"))
+    msg = gt06.decode(co.encode_gt06(co.MODELS["GT06N"], 7, cut=False, password="654321"))
     assert msg.crc_ok and msg.protocol == 0x80 and msg.serial == 7
     assert msg.content[5:] == b"HFYD,654321#"
 

@@ -120,7 +120,7 @@ def encode_gt06(spec: CutoffModel, serial: int, *, cut: bool, password: str = "1
         raise ValueError(f"{spec.method} is not a GT06 cut-off")
     text = str(spec.cut if cut else spec.restore).replace("{password}", password).encode("ascii")
     content = bytes([4 + len(text)]) + b"\x00\x00\x00\x00" + text
-    return gt06.encode_frame(GT06_ONLINE_COMMAND, content, serial)
+    return gt06.encode(GT06_ONLINE_COMMAND, content, serial)
 
 
 def encode_h02(spec: CutoffModel, device_id: str, at: datetime, *, cut: bool) -> bytes:

@@ -43,23 +43,11 @@ FUNCTIONS: dict[str, str] = {
     "services/dispatch/src/alarmhub_dispatch/lifecycle.py::apply_triaged": (
         "the incident state machine's decision rules in order; a table next"
     ),
-    "services/ingest-contactid/src/alarmhub_ingest_contactid/session.py::Dc09Session._events": (
-        "the DC-09 event rules with their reply table; split by message kind next"
-    ),
-    "libs/kafka/src/alarmhub_kafka/_consumer.py::ConsumerPipeline._handle_isolating": (
-        "the poison-record isolation (bisect, dead-letter, retry) as one procedure (issue #13)"
-    ),
     "services/ingest-gps/src/alarmhub_ingest_gps/app.py::GpsApp.__init__": (
         "the gateway's wiring (three tracker servers, JT/T 809, commands, registries) in one constructor; split next"
     ),
     "services/ingest-camera/src/alarmhub_ingest_camera/sip.py::SipServer.handle": (
         "the SIP request dispatch of the GB/T 28181 source; per-method handlers next"
-    ),
-    "services/triage/src/alarmhub_triage/pipeline.py::Pipeline.run": (
-        "the stage order of one batch in one place (dedup, correlate, score, decide)"
-    ),
-    "services/dispatch/src/alarmhub_dispatch/routing.py::Router._classify": (
-        "the routing decision's cases (inside, near, district, none) in order"
     ),
 }
 

@@ -422,15 +422,7 @@ class ConsumerPipeline:
             except asyncio.CancelledError:
                 raise
             except InvalidEvent as exc:
-                bad = [m for m in seg if f"{m.topic}/{m.partition}/{m.offset}" == exc.source_id]
-                if not bad:
-                    raise RuntimeError(
-                        f"InvalidEvent names no message of the batch: {exc.source_id}"
-                    ) from exc
-                await self._dead_letter_message(bad[0], exc.reason)
-                segments[0] = [m for m in seg if m is not bad[0]]
-                if not segments[0]:
-                    segments.popleft()
+                await self._drop_invalid(segments, exc)
                 continue
             except Exception as exc:
                 kind = classify(exc)
@@ -449,19 +441,7 @@ class ConsumerPipeline:
                     delay = min(delay * 2, self._backoff_max_s)
                     continue
                 if len(seg) > 1:
-                    half = len(seg) // 2
-                    segments.popleft()
-                    segments.extendleft((seg[half:], seg[:half]))
-                    self._metrics.splits.labels(tp.topic).inc()
-                    log.warning(
-                        "batch_split_to_isolate_failure",
-                        topic=tp.topic,
-                        partition=tp.partition,
-                        first_offset=seg[0].offset,
-                        records=len(seg),
-                        failure=kind.value,
-                        error=repr(exc)[:500],
-                    )
+                    self._split(tp, segments, kind, exc)
                     continue
                 if kind is Failure.UNKNOWN:
                     attempts += 1
@@ -497,6 +477,35 @@ class ConsumerPipeline:
             self.processed += len(seg)
             segments.popleft()
             attempts, delay = 0, 0.2
+
+    async def _drop_invalid(self, segments: deque[list[Message[Any]]], exc: InvalidEvent) -> None:
+        """The handler named the record it cannot take: that one to the DLQ, the rest of the segment stays."""
+        seg = segments[0]
+        bad = [m for m in seg if f"{m.topic}/{m.partition}/{m.offset}" == exc.source_id]
+        if not bad:
+            raise RuntimeError(f"InvalidEvent names no message of the batch: {exc.source_id}") from exc
+        await self._dead_letter_message(bad[0], exc.reason)
+        segments[0] = [m for m in seg if m is not bad[0]]
+        if not segments[0]:
+            segments.popleft()
+
+    def _split(
+        self, tp: TopicPartition, segments: deque[list[Message[Any]]], kind: Failure, exc: Exception
+    ) -> None:
+        """Replace the failing head segment by its two halves, in order (bisecting towards the bad record)."""
+        seg = segments.popleft()
+        half = len(seg) // 2
+        segments.extendleft((seg[half:], seg[:half]))
+        self._metrics.splits.labels(tp.topic).inc()
+        log.warning(
+            "batch_split_to_isolate_failure",
+            topic=tp.topic,
+            partition=tp.partition,
+            first_offset=seg[0].offset,
+            records=len(seg),
+            failure=kind.value,
+            error=repr(exc)[:500],
+        )
 
     async def _dead_letter_message(self, msg: Message[Any], reason: str) -> None:
         await self._dead_letter(

@@ -341,15 +341,7 @@ class Router:
             for c, i in zip(one[ok].tolist(), only[ok].tolist(), strict=True):
                 cells[lo + c] = self._inside_routes[i]
         # a point of these may miss every station, unless the stations together cover the cell
-        mixed = np.flatnonzero(~inside)
-        several = counts[mixed] > 0
-        if several.any() and not self._st_union.is_empty:
-            covered = np.zeros(len(mixed), dtype=bool)
-            covered[several] = shapely.covers(self._st_union, boxes[mixed[several]])
-            sealed = mixed[covered]
-            mixed = mixed[~covered]
-        else:
-            sealed = mixed[:0]
+        sealed, mixed = self._sealed(np.flatnonzero(~inside), counts, boxes)
         reach = self._state(self._reach, boxes[mixed])
         near = self._state(self._near, boxes[mixed])
         live = mixed[reach != _OUT]
@@ -389,6 +381,17 @@ class Router:
             )
             n_mixed += 1
         return int(inside.sum()), n_mixed
+
+    def _sealed(
+        self, mixed: npt.NDArray[np.intp], counts: npt.NDArray[np.intp], boxes: npt.NDArray[np.object_]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """Of the cells inside no single station: those the stations together cover, and the rest."""
+        several = counts[mixed] > 0
+        if not several.any() or self._st_union.is_empty:
+            return mixed[:0], mixed
+        covered = np.zeros(len(mixed), dtype=bool)
+        covered[several] = shapely.covers(self._st_union, boxes[mixed[several]])
+        return mixed[covered], mixed[~covered]
 
     @staticmethod
     def _state(poly: BaseGeometry, boxes: npt.NDArray[np.object_]) -> npt.NDArray[np.int8]:

@@ -291,21 +291,12 @@ class Dc09Session:
         del self._seen[key]
         return None
 
-    def _events(
-        self,
-        msg: dc09.Dc09Message,
-        account: Account | None,
-        frame: bytes,
-        *,
-        now: datetime,
-        peer: str | None,
-        path: str | None,
-    ) -> list[AlarmEvent]:
+    def _source(self, msg: dc09.Dc09Message, *, peer: str | None, path: str | None) -> Source:
+        """The event's source. Source is frozen and the same for every message of a transmitter on one
+        connection: one object per identity (the memo is bounded and starts afresh when full)."""
         receiver = msg.receiver_id()
         protocol = _CID if msg.token == "ADM-CID" else _SIA
         device_id = msg.device_id()
-        # Source is frozen and the same for every message of a transmitter on one connection: one
-        # object per identity (the memo is bounded and starts afresh when full)
         skey = (protocol, device_id, receiver, path, peer)
         source = self._sources.get(skey)
         if source is None:
@@ -321,19 +312,24 @@ class Dc09Session:
             if len(self._sources) >= 65_536:
                 self._sources.clear()
             self._sources[skey] = source
+        return source
+
+    def _events(
+        self,
+        msg: dc09.Dc09Message,
+        account: Account | None,
+        frame: bytes,
+        *,
+        now: datetime,
+        peer: str | None,
+        path: str | None,
+    ) -> list[AlarmEvent]:
+        source = self._source(msg, peer=peer, path=path)
         occurred = msg.timestamp or now
         location = None
         if account is not None and account.lat is not None and account.lon is not None:
             location = Location(lat=account.lat, lon=account.lon, source="registry")
-        base: dict[str, Any] = {"seq": msg.seq, "encrypted": msg.encrypted}
-        if msg.extended:
-            base["extended"] = list(msg.extended)
-        if account is None:
-            base["registry"] = "unknown_account"
-        else:
-            base["company"] = account.company
-            if account.site_name:
-                base["site_name"] = account.site_name
+        base = _base_attributes(msg, account)
         raw = frame.decode("ascii", "replace").strip("\r\n")
         events: list[AlarmEvent] = []
         if msg.token == "ADM-CID":
@@ -389,6 +385,20 @@ class Dc09Session:
                     )
                 )
         return events
+
+
+def _base_attributes(msg: dc09.Dc09Message, account: Account | None) -> dict[str, Any]:
+    """The attributes every event of one message carries: sequence, encryption, extended data, registry."""
+    base: dict[str, Any] = {"seq": msg.seq, "encrypted": msg.encrypted}
+    if msg.extended:
+        base["extended"] = list(msg.extended)
+    if account is None:
+        base["registry"] = "unknown_account"
+    else:
+        base["company"] = account.company
+        if account.site_name:
+            base["site_name"] = account.site_name
+    return base
 
 
 _SENSORS = {m.value: m.value for m in Sensor}

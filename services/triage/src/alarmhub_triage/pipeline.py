@@ -196,7 +196,7 @@ class Pipeline:
         if not starts:
             res.decided_at = self._now()
             return res
-        shared, rest, state = self._shared, self.stages[1:], self._state
+        shared, state = self._shared, self._state
         sends: list[asyncio.Task[None]] = []
         pending: asyncio.Task[list[StateAnswer]] | None = None
         finished = False
@@ -213,15 +213,8 @@ class Pipeline:
                 if nxt is not None:
                     pending = asyncio.ensure_future(state.triage_packed(nxt))
                     await asyncio.sleep(0)  # let it write its request before this chunk is scored
-                items = shared.apply(chunk, answers)
+                items = await self._decide(shared.apply(chunk, answers), ctx)
                 chunk = nxt_items or []
-                for stage in rest:
-                    if not items:
-                        break
-                    items = await stage.exec(items, ctx)
-                for it in items:
-                    assert it.incident_id is not None and it.decision is not None
-                    it.decision_id = uuid5_str(f"decision:{it.record.event_id}")
                 res.decided += items
                 if publish is not None and items:
                     part = BatchResult(decided=items, rule_version=res.rule_version, decided_at=self._now())
@@ -241,3 +234,14 @@ class Pipeline:
             if it.dropped:
                 res.dropped[it.dropped] += 1
         return res
+
+    async def _decide(self, items: list[Item], ctx: Context) -> list[Item]:
+        """The stages after the shared state (score, decide) on one chunk; each decision gets its id."""
+        for stage in self.stages[1:]:
+            if not items:
+                break
+            items = await stage.exec(items, ctx)
+        for it in items:
+            assert it.incident_id is not None and it.decision is not None
+            it.decision_id = uuid5_str(f"decision:{it.record.event_id}")
+        return items

@@ -34,17 +34,8 @@ FUNCTIONS: dict[str, str] = {
     "services/ingest-gps/src/alarmhub_ingest_gps/jt809/positions.py::PositionDecoder._fast_1202": (
         "the JT/T 809 hot path: one unpack and no calls per position (bench/jt809.py measures it)"
     ),
-    "services/triage/src/alarmhub_triage/stages/score.py::score": (
-        "the scoring rules as one readable table of cases, each with its reason; split by signal next"
-    ),
     "services/ingest-camera/src/alarmhub_ingest_camera/http.py::build_http_app": (
         "a closure of the camera HTTP routes (the dispatch API's former shape); routers per source next"
-    ),
-    "services/dispatch/src/alarmhub_dispatch/lifecycle.py::apply_triaged": (
-        "the incident state machine's decision rules in order; a table next"
-    ),
-    "services/ingest-gps/src/alarmhub_ingest_gps/app.py::GpsApp.__init__": (
-        "the gateway's wiring (three tracker servers, JT/T 809, commands, registries) in one constructor; split next"
     ),
     "services/ingest-camera/src/alarmhub_ingest_camera/sip.py::SipServer.handle": (
         "the SIP request dispatch of the GB/T 28181 source; per-method handlers next"

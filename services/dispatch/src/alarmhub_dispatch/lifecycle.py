@@ -90,76 +90,88 @@ def apply_triaged(
     row: dict[str, Any] | None, t: TriagedAlarm, route: Route, now: datetime, policy: Policy
 ) -> tuple[dict[str, Any], list[Transition]]:
     """Fold one triage decision into an incident: the new column values and the transitions it causes."""
-    ev = t.event
     reasons = [r.model_dump(mode="json", exclude_none=True) for r in t.reasons]
     if row is None:
-        loc = ev.location
-        fields: dict[str, Any] = {
-            "id": t.incident_id,
-            "decision": t.decision.value,
-            "priority": t.priority,
-            "score": t.score,
-            "reasons": reasons,
-            "kind": ev.kind.value,
-            "station": route.station,
-            "district": route.district,
-            "lat": loc.lat if loc else None,
-            "lon": loc.lon if loc else None,
-            "location": loc.model_dump(mode="json", exclude_none=True) if loc else None,
-            "route": route.as_dict(),
-            "source_device_id": ev.source.device_id,
-            "protocol": ev.source.protocol.value,
-            "account": ev.source.account,
-            "major_event": t.major_event,
-            "rule_version": t.rule_version,
-            "opened_at": now,
-            "updated_at": now,
-            "escalation_level": 0,
-            "escalate_at": None,
-            "alarm_count": 1,
-        }
-        trans = [
-            Transition(
-                IncidentEventType.OPENED,
-                IncidentStatus.OPENED,
-                SYSTEM,
-                now,
-                data={
-                    "decision": t.decision.value,
-                    "score": t.score,
-                    "priority": t.priority,
-                    "triaged_event_id": str(t.event_id),
-                    **acceptance(t, route),
-                },
-            )
-        ]
-        status = IncidentStatus.OPENED
-        if route.station is not None or route.district is not None:
-            status = IncidentStatus.ROUTED
-            trans.append(
-                Transition(IncidentEventType.ROUTED, status, SYSTEM, now, data={"route": route.as_dict()})
-            )
-        if t.decision in ESCALATING_DECISIONS:
-            if t.major_event:
-                fields["escalation_level"] = 2
-                status = IncidentStatus.ESCALATED
-                trans.append(
-                    Transition(
-                        IncidentEventType.ESCALATED,
-                        status,
-                        SYSTEM,
-                        now,
-                        data={"to": ["district", "city"], "reason": "major_event", "level": 2},
-                    )
-                )
-            else:
-                fields["escalate_at"] = _deadline(0, now, policy)
-        fields["status"] = status.value
-        return fields, trans
+        return _open_incident(t, route, now, policy, reasons)
+    return _update_incident(row, t, now, policy, reasons)
 
-    # a further decision about an existing incident
-    fields = {"updated_at": now, "alarm_count": row["alarm_count"] + 1}
-    trans = []
+
+def _open_incident(
+    t: TriagedAlarm, route: Route, now: datetime, policy: Policy, reasons: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[Transition]]:
+    """A first decision: the incident's columns, opened (and routed, escalated for a major event)."""
+    ev = t.event
+    loc = ev.location
+    fields: dict[str, Any] = {
+        "id": t.incident_id,
+        "decision": t.decision.value,
+        "priority": t.priority,
+        "score": t.score,
+        "reasons": reasons,
+        "kind": ev.kind.value,
+        "station": route.station,
+        "district": route.district,
+        "lat": loc.lat if loc else None,
+        "lon": loc.lon if loc else None,
+        "location": loc.model_dump(mode="json", exclude_none=True) if loc else None,
+        "route": route.as_dict(),
+        "source_device_id": ev.source.device_id,
+        "protocol": ev.source.protocol.value,
+        "account": ev.source.account,
+        "major_event": t.major_event,
+        "rule_version": t.rule_version,
+        "opened_at": now,
+        "updated_at": now,
+        "escalation_level": 0,
+        "escalate_at": None,
+        "alarm_count": 1,
+    }
+    trans = [
+        Transition(
+            IncidentEventType.OPENED,
+            IncidentStatus.OPENED,
+            SYSTEM,
+            now,
+            data={
+                "decision": t.decision.value,
+                "score": t.score,
+                "priority": t.priority,
+                "triaged_event_id": str(t.event_id),
+                **acceptance(t, route),
+            },
+        )
+    ]
+    status = IncidentStatus.OPENED
+    if route.station is not None or route.district is not None:
+        status = IncidentStatus.ROUTED
+        trans.append(
+            Transition(IncidentEventType.ROUTED, status, SYSTEM, now, data={"route": route.as_dict()})
+        )
+    if t.decision in ESCALATING_DECISIONS:
+        if t.major_event:
+            fields["escalation_level"] = 2
+            status = IncidentStatus.ESCALATED
+            trans.append(
+                Transition(
+                    IncidentEventType.ESCALATED,
+                    status,
+                    SYSTEM,
+                    now,
+                    data={"to": ["district", "city"], "reason": "major_event", "level": 2},
+                )
+            )
+        else:
+            fields["escalate_at"] = _deadline(0, now, policy)
+    fields["status"] = status.value
+    return fields, trans
+
+
+def _update_incident(
+    row: dict[str, Any], t: TriagedAlarm, now: datetime, policy: Policy, reasons: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[Transition]]:
+    """A further decision about an existing incident: what it changes, and an escalation it causes."""
+    fields: dict[str, Any] = {"updated_at": now, "alarm_count": row["alarm_count"] + 1}
+    trans: list[Transition] = []
     status = IncidentStatus(row["status"])
     changed: dict[str, Any] = {}
     if t.priority < row["priority"]:

@@ -103,39 +103,7 @@ class GpsApp(Sink):
             h02_tz_hours=settings.h02_tz_hours,
             max_refused=settings.max_refused,
         )
-        reg, cfg = self.registry, self.session_config
-        common: dict[str, Any] = dict(
-            host=settings.host,
-            idle_timeout_s=settings.idle_timeout_s,
-            login_timeout_s=settings.login_timeout_s,
-            max_connections=ConnectionBudget(settings.max_connections or connection_budget()),
-        )
-        self.servers: dict[str, GpsServer] = {
-            "jt808": GpsServer(
-                "jt808",
-                lambda peer: Jt808Session(reg, cfg, peer),
-                self,
-                metrics,
-                port=settings.jt808_port,
-                **common,
-            ),
-            "gt06": GpsServer(
-                "gt06",
-                lambda peer: Gt06Session(reg, cfg, peer),
-                self,
-                metrics,
-                port=settings.gt06_port,
-                **common,
-            ),
-            "h02": GpsServer(
-                "h02",
-                lambda peer: H02Session(reg, cfg, peer),
-                self,
-                metrics,
-                port=settings.h02_port,
-                **common,
-            ),
-        }
+        self.servers: dict[str, GpsServer] = self._tracker_servers(settings, metrics)
         # JT/T 809: lower-level platforms forward whole fleets over one main link each.
         self.platforms = PlatformDirectory()
         self.jt809_commands = Jt809Commands(metrics=metrics, publish=self._publish_809)
@@ -175,6 +143,42 @@ class GpsApp(Sink):
         self._waiters: dict[tuple[str, int], asyncio.Future[CommandResult]] = {}
         self._command_server: asyncio.Server | None = None
         self._event_counters: dict[tuple[str, str], Any] = {}
+
+    def _tracker_servers(self, settings: GpsSettings, metrics: GpsMetrics) -> dict[str, GpsServer]:
+        """The tracker ports (JT/T 808, GT06, H02): a server each, sessions over the shared registry view."""
+        reg, cfg = self.registry, self.session_config
+        common: dict[str, Any] = dict(
+            host=settings.host,
+            idle_timeout_s=settings.idle_timeout_s,
+            login_timeout_s=settings.login_timeout_s,
+            max_connections=ConnectionBudget(settings.max_connections or connection_budget()),
+        )
+        return {
+            "jt808": GpsServer(
+                "jt808",
+                lambda peer: Jt808Session(reg, cfg, peer),
+                self,
+                metrics,
+                port=settings.jt808_port,
+                **common,
+            ),
+            "gt06": GpsServer(
+                "gt06",
+                lambda peer: Gt06Session(reg, cfg, peer),
+                self,
+                metrics,
+                port=settings.gt06_port,
+                **common,
+            ),
+            "h02": GpsServer(
+                "h02",
+                lambda peer: H02Session(reg, cfg, peer),
+                self,
+                metrics,
+                port=settings.h02_port,
+                **common,
+            ),
+        }
 
     def add_checks(self, health: HealthServer) -> None:
         health.add_check("kafka", self.producer.ready)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from alarmhub_events import AlarmKind, Qualifier, Reason, VehicleAttr, VehicleSignal
@@ -109,15 +110,208 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def score(it: Item, rules: RuleSet) -> tuple[int, list[Reason]]:
+#: What an evidence rule gives: the points it adds, each with its reason (weight = those points).
+Evidence = list[tuple[float, Reason]]
+
+
+def _confirmation(it: Item, alarms: list[Record], history: list[Record], rules: RuleSet) -> Evidence:
+    """Cross-zone / sequential confirmation (BS 8243; adjacent zones or different principles, CN practice)."""
+    conf = rules.confirmation
+    panel = [x for x in alarms if x.kind in rules.intrusion_kinds and not x.camera]
+    if not panel:
+        return []
+    out: Evidence = []
+    first = panel[0].t
+    within = [x for x in panel if x.t - first <= conf.window_s * 1000]
+    zones = {x.zone for x in within if x.zone}
+    if len(zones) >= 2:
+        out.append(
+            (
+                conf.cross_zone_points,
+                _r(
+                    "cross_zone",
+                    f"{len(zones)} different zones tripped within {int(conf.window_s // 60)} min",
+                    f"{int(conf.window_s // 60)} 分钟内 {len(zones)} 个不同防区相继报警",
+                    conf.cross_zone_points,
+                ),
+            )
+        )
+        if _adjacent(zones):
+            out.append(
+                (
+                    conf.adjacent_zone_points,
+                    _r(
+                        "adjacent_zones",
+                        "adjacent zones tripped in succession",
+                        "相邻防区相继触发",
+                        conf.adjacent_zone_points,
+                    ),
+                )
+            )
+    principles = {x.principle for x in within if x.principle}
+    if len(principles) >= 2:
+        out.append(
+            (
+                conf.principle_points,
+                _r(
+                    "different_principles",
+                    "detectors of different sensing principles agree (" + ", ".join(sorted(principles)) + ")",
+                    "不同探测原理的探测器同时报警",
+                    conf.principle_points,
+                ),
+            )
+        )
+    return out
+
+
+def _camera(it: Item, alarms: list[Record], history: list[Record], rules: RuleSet) -> Evidence:
+    """Camera corroboration within radius and window."""
+    site_alarm = any(not x.camera for x in alarms)
+    camera_seen = any(x.camera for x in history) or it.camera_hits > 0
+    if not (site_alarm and camera_seen):
+        return []
+    pts = rules.camera.corroboration_points
+    reason = _r(
+        "camera_corroboration",
+        f"camera motion or intrusion within "
+        f"{int(rules.correlation.camera_radius_m)} m and {int(rules.correlation.camera_window_s // 60)}"
+        " min",
+        f"{int(rules.correlation.camera_radius_m)} 米范围内摄像机同时检测到移动或入侵",
+        pts,
+    )
+    return [(pts, reason)]
+
+
+def _vehicle(it: Item, alarms: list[Record], history: list[Record], rules: RuleSet) -> Evidence:
+    """Vehicle theft patterns and track consistency."""
+    if not it.corr_key.startswith("v:"):
+        return []
+    out: Evidence = []
+    kinds = {x.kind for x in alarms}
+    for pat in rules.vehicle.patterns:
+        if pat.sequence:
+            hit = _in_sequence(alarms, pat.sequence, rules.vehicle.parked_speed_kmh if pat.moving else None)
+        elif pat.all_of:
+            hit = set(pat.all_of) <= kinds
+        else:
+            hit = any(x.kind in pat.kinds and _attrs_match(x, pat.attributes) for x in alarms)
+        if hit:
+            out.append((pat.points, _r(f"vehicle_{pat.name}", pat.text, pat.text_zh, pat.points)))
+    speeds = [
+        float(x.attrs["speed_kmh"]) for x in history if isinstance(x.attrs.get("speed_kmh"), int | float)
+    ]
+    if speeds and max(speeds) > rules.vehicle.max_plausible_speed_kmh:
+        pts = rules.vehicle.implausible_track_points
+        reason = _r(
+            "implausible_track",
+            f"reported speed {max(speeds):.0f} km/h is implausible",
+            f"上报速度 {max(speeds):.0f} 公里/小时不合理，轨迹可疑",
+            pts,
+        )
+        out.append((pts, reason))
+    return out
+
+
+def _device_history(it: Item, alarms: list[Record], history: list[Record], rules: RuleSet) -> Evidence:
+    """The device's own false-alarm history (Beta prior updated by dispatchers' verdicts)."""
+    h = rules.history
+    g, f = it.verdicts
+    if not (g + f >= h.min_verdicts and h.max_points):
+        return []
+    a = h.prior_strength
+    post = (a * h.prior_false_rate + f) / (a + g + f)
+    post = min(max(post, 0.001), 0.999)
+    pts = round(
+        max(
+            -h.max_points,
+            min(h.max_points, (h.max_points / 3) * (_logit(h.prior_false_rate) - _logit(post))),
+        )
+    )
+    if not pts:
+        return []
+    reason = _r(
+        "device_history",
+        f"this device's learned false-alarm rate is {post:.0%} ({f} false, {g} genuine)",
+        f"该设备历史误报率 {post:.0%}（误报 {f} 次，真警 {g} 次）",
+        pts,
+    )
+    return [(pts, reason)]
+
+
+def _cancel(it: Item, alarms: list[Record], history: list[Record], rules: RuleSet) -> Evidence:
+    """Cancel report or user opening inside the cancel window after the first alarm (SIA CP-01)."""
+    if not alarms:
+        return []
+    start = alarms[0].t
+    cw = rules.cancel.window_s * 1000
+    for x in history:
+        is_cancel = x.kind == AlarmKind.CANCEL or (
+            x.kind == AlarmKind.OPEN_CLOSE and x.qualifier.value == rules.cancel.opening_qualifier
+        )
+        if is_cancel and 0 <= x.t - start <= cw:
+            what = "cancel report" if x.kind == AlarmKind.CANCEL else "user opening (disarm)"
+            reason = _r(
+                "cancel_in_window",
+                f"{what} {int((x.t - start) / 1000)} s after the alarm, "
+                f"inside the {int(rules.cancel.window_s // 60)}-min cancel window",
+                f"报警后 {int((x.t - start) / 1000)} 秒内收到"
+                f"{'取消报告' if x.kind == AlarmKind.CANCEL else '用户撤防'}（在取消窗口内）",
+                rules.cancel.points,
+            )
+            return [(rules.cancel.points, reason)]
+    return []
+
+
+def _test_mode(it: Item, alarms: list[Record], history: list[Record], rules: RuleSet) -> Evidence:
+    """Alarms raised while the device was in test mode (a walk test) stay discounted after it ends."""
+    if not (all(x.test for x in alarms) if alarms else it.test_mode):
+        return []
+    reason = _r(
+        "test_mode",
+        "raised while the account was in test mode",
+        "报警发生在测试状态期间",
+        rules.test_mode.points,
+    )
+    return [(rules.test_mode.points, reason)]
+
+
+def _maintenance(it: Item, alarms: list[Record], history: list[Record], rules: RuleSet) -> Evidence:
+    """Inside a maintenance window of the device or account (the first window that covers it)."""
+    if not rules.maintenance:
+        return []
     ev = it.event
+    at = datetime.fromtimestamp(it.ts / 1000, UTC)
+    for m in rules.maintenance:
+        if m.covers(ev.source.device_id, ev.source.account, at):
+            reason = _r(
+                "maintenance",
+                f"inside a maintenance window{': ' + m.note if m.note else ''}",
+                f"处于维护时段{'：' + m.note if m.note else ''}",
+                m.points,
+            )
+            return [(m.points, reason)]
+    return []
+
+
+#: The evidence rules in the order their reasons are listed; each adds its points to the prior.
+EVIDENCE_RULES: tuple[Callable[[Item, list[Record], list[Record], RuleSet], Evidence], ...] = (
+    _confirmation,
+    _camera,
+    _vehicle,
+    _device_history,
+    _cancel,
+    _test_mode,
+    _maintenance,
+)
+
+
+def score(it: Item, rules: RuleSet) -> tuple[int, list[Reason]]:
+    """The incident's score: the strongest kind's prior, then every rule's points, clamped to 0–100."""
     history = it.history or [it.record]
     alarms = _alarms(history, rules)
-    reasons: list[Reason] = []
-
-    lead = _lead(alarms, rules) if alarms else ev.kind
+    lead = _lead(alarms, rules) if alarms else it.event.kind
     total = float(rules.prior(lead))
-    reasons.append(_prior_reason(lead, total))
+    reasons: list[Reason] = [_prior_reason(lead, total)]
     if it.swinger_report:
         return 0, [
             *reasons,
@@ -130,165 +324,10 @@ def score(it: Item, rules: RuleSet) -> tuple[int, list[Reason]]:
                 None,
             ),
         ]
-
-    # Cross-zone / sequential confirmation (BS 8243; adjacent zones or different principles, CN practice).
-    conf = rules.confirmation
-    panel = [x for x in alarms if x.kind in rules.intrusion_kinds and not x.camera]
-    if panel:
-        first = panel[0].t
-        within = [x for x in panel if x.t - first <= conf.window_s * 1000]
-        zones = {x.zone for x in within if x.zone}
-        if len(zones) >= 2:
-            total += conf.cross_zone_points
-            reasons.append(
-                _r(
-                    "cross_zone",
-                    f"{len(zones)} different zones tripped within {int(conf.window_s // 60)} min",
-                    f"{int(conf.window_s // 60)} 分钟内 {len(zones)} 个不同防区相继报警",
-                    conf.cross_zone_points,
-                )
-            )
-            if _adjacent(zones):
-                total += conf.adjacent_zone_points
-                reasons.append(
-                    _r(
-                        "adjacent_zones",
-                        "adjacent zones tripped in succession",
-                        "相邻防区相继触发",
-                        conf.adjacent_zone_points,
-                    )
-                )
-        principles = {x.principle for x in within if x.principle}
-        if len(principles) >= 2:
-            total += conf.principle_points
-            reasons.append(
-                _r(
-                    "different_principles",
-                    "detectors of different sensing principles agree (" + ", ".join(sorted(principles)) + ")",
-                    "不同探测原理的探测器同时报警",
-                    conf.principle_points,
-                )
-            )
-
-    # Camera corroboration within radius and window.
-    site_alarm = any(not x.camera for x in alarms)
-    camera_seen = any(x.camera for x in history) or it.camera_hits > 0
-    if site_alarm and camera_seen:
-        pts = rules.camera.corroboration_points
-        total += pts
-        reasons.append(
-            _r(
-                "camera_corroboration",
-                f"camera motion or intrusion within "
-                f"{int(rules.correlation.camera_radius_m)} m and {int(rules.correlation.camera_window_s // 60)}"
-                " min",
-                f"{int(rules.correlation.camera_radius_m)} 米范围内摄像机同时检测到移动或入侵",
-                pts,
-            )
-        )
-
-    # Vehicle theft patterns and track consistency.
-    if it.corr_key.startswith("v:"):
-        kinds = {x.kind for x in alarms}
-        for pat in rules.vehicle.patterns:
-            if pat.sequence:
-                hit = _in_sequence(
-                    alarms, pat.sequence, rules.vehicle.parked_speed_kmh if pat.moving else None
-                )
-            elif pat.all_of:
-                hit = set(pat.all_of) <= kinds
-            else:
-                hit = any(x.kind in pat.kinds and _attrs_match(x, pat.attributes) for x in alarms)
-            if hit:
-                total += pat.points
-                reasons.append(_r(f"vehicle_{pat.name}", pat.text, pat.text_zh, pat.points))
-        speeds = [
-            float(x.attrs["speed_kmh"]) for x in history if isinstance(x.attrs.get("speed_kmh"), int | float)
-        ]
-        if speeds and max(speeds) > rules.vehicle.max_plausible_speed_kmh:
-            pts = rules.vehicle.implausible_track_points
+    for rule in EVIDENCE_RULES:
+        for pts, reason in rule(it, alarms, history, rules):
             total += pts
-            reasons.append(
-                _r(
-                    "implausible_track",
-                    f"reported speed {max(speeds):.0f} km/h is implausible",
-                    f"上报速度 {max(speeds):.0f} 公里/小时不合理，轨迹可疑",
-                    pts,
-                )
-            )
-
-    # The device's own false-alarm history (Beta prior updated by dispatchers' verdicts).
-    h = rules.history
-    g, f = it.verdicts
-    if g + f >= h.min_verdicts and h.max_points:
-        a = h.prior_strength
-        post = (a * h.prior_false_rate + f) / (a + g + f)
-        post = min(max(post, 0.001), 0.999)
-        pts = round(
-            max(
-                -h.max_points,
-                min(h.max_points, (h.max_points / 3) * (_logit(h.prior_false_rate) - _logit(post))),
-            )
-        )
-        if pts:
-            total += pts
-            reasons.append(
-                _r(
-                    "device_history",
-                    f"this device's learned false-alarm rate is {post:.0%} ({f} false, {g} genuine)",
-                    f"该设备历史误报率 {post:.0%}（误报 {f} 次，真警 {g} 次）",
-                    pts,
-                )
-            )
-
-    # Cancel report or user opening inside the cancel window after the first alarm (SIA CP-01).
-    if alarms:
-        start = alarms[0].t
-        cw = rules.cancel.window_s * 1000
-        for x in history:
-            is_cancel = x.kind == AlarmKind.CANCEL or (
-                x.kind == AlarmKind.OPEN_CLOSE and x.qualifier.value == rules.cancel.opening_qualifier
-            )
-            if is_cancel and 0 <= x.t - start <= cw:
-                what = "cancel report" if x.kind == AlarmKind.CANCEL else "user opening (disarm)"
-                total += rules.cancel.points
-                reasons.append(
-                    _r(
-                        "cancel_in_window",
-                        f"{what} {int((x.t - start) / 1000)} s after the alarm, "
-                        f"inside the {int(rules.cancel.window_s // 60)}-min cancel window",
-                        f"报警后 {int((x.t - start) / 1000)} 秒内收到"
-                        f"{'取消报告' if x.kind == AlarmKind.CANCEL else '用户撤防'}（在取消窗口内）",
-                        rules.cancel.points,
-                    )
-                )
-                break
-
-    # Alarms raised while the device was in test mode (a walk test) stay discounted after it ends.
-    if all(x.test for x in alarms) if alarms else it.test_mode:
-        total += rules.test_mode.points
-        reasons.append(
-            _r(
-                "test_mode",
-                "raised while the account was in test mode",
-                "报警发生在测试状态期间",
-                rules.test_mode.points,
-            )
-        )
-    at = datetime.fromtimestamp(it.ts / 1000, UTC) if rules.maintenance else None
-    for m in rules.maintenance:
-        assert at is not None
-        if m.covers(ev.source.device_id, ev.source.account, at):
-            total += m.points
-            reasons.append(
-                _r(
-                    "maintenance",
-                    f"inside a maintenance window{': ' + m.note if m.note else ''}",
-                    f"处于维护时段{'：' + m.note if m.note else ''}",
-                    m.points,
-                )
-            )
-            break
+            reasons.append(reason)
     return max(0, min(100, round(total))), reasons
 
 

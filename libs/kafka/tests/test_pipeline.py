@@ -41,6 +41,30 @@ async def _producer(stack: Any, prefix: str, registry: CollectorRegistry | None 
     return p
 
 
+def _pipeline(
+    stack: Any,
+    prefix: str,
+    group: str,
+    handler: Any,
+    producer: DurableProducer,
+    *,
+    metrics: KafkaMetrics | None = None,
+    **options: Any,
+) -> ConsumerPipeline:
+    """A pipeline over the test's ``alarms.raw`` (its topic prefix), the dev broker's short session timeout."""
+    return ConsumerPipeline(
+        bootstrap=stack.kafka_bootstrap,
+        group=group,
+        topics=[ALARMS_RAW],
+        model=AlarmEvent,
+        handler=handler,
+        producer=producer,
+        metrics=metrics or KafkaMetrics(CollectorRegistry()),
+        topic_prefix=prefix,
+        **{"session_timeout_ms": 3000, **options},
+    )
+
+
 async def test_send_returns_after_the_broker_has_the_record(
     stack: Any, topic_prefix: str, consume_topic: Any
 ) -> None:
@@ -96,17 +120,7 @@ async def test_consumer_commits_after_processing_and_dead_letters_bad_input(
     await producer.send_raw(ALARMS_RAW, b"\x00not json", "L1#1234")
     await producer.send_many([(ALARMS_RAW, _event(i), None) for i in (666, 3)])
 
-    pipeline = ConsumerPipeline(
-        bootstrap=stack.kafka_bootstrap,
-        group="g1",
-        topics=[ALARMS_RAW],
-        model=AlarmEvent,
-        handler=handler,
-        producer=producer,
-        metrics=KafkaMetrics(CollectorRegistry()),
-        topic_prefix=topic_prefix,
-        session_timeout_ms=3000,
-    )
+    pipeline = _pipeline(stack, topic_prefix, "g1", handler, producer)
     await pipeline.start()
     try:
         for _ in range(200):
@@ -128,17 +142,7 @@ async def test_consumer_commits_after_processing_and_dead_letters_bad_input(
     async def record(batch: Sequence[Message[AlarmEvent]]) -> None:
         replayed.extend(batch)
 
-    again = ConsumerPipeline(
-        bootstrap=stack.kafka_bootstrap,
-        group="g1",
-        topics=[ALARMS_RAW],
-        model=AlarmEvent,
-        handler=record,
-        producer=producer,
-        metrics=KafkaMetrics(CollectorRegistry()),
-        topic_prefix=topic_prefix,
-        session_timeout_ms=3000,
-    )
+    again = _pipeline(stack, topic_prefix, "g1", record, producer)
     await again.start()
     await producer.send(ALARMS_RAW, _event(4))
     for _ in range(200):
@@ -250,17 +254,8 @@ async def test_pipelined_polls_keep_partition_order_and_commit_only_handled_offs
     # four records per partition, polls of four: each poll is one partition's records
     await producer.send_many([(ALARMS_RAW, _event(i, d), None) for d in _DEVICES for i in range(4)])
     topic = topic_prefix + ALARMS_RAW
-    pipeline = ConsumerPipeline(
-        bootstrap=stack.kafka_bootstrap,
-        group="pipelined",
-        topics=[ALARMS_RAW],
-        model=AlarmEvent,
-        handler=handler,
-        producer=producer,
-        metrics=KafkaMetrics(CollectorRegistry()),
-        topic_prefix=topic_prefix,
-        max_records=4,
-        session_timeout_ms=6000,
+    pipeline = _pipeline(
+        stack, topic_prefix, "pipelined", handler, producer, max_records=4, session_timeout_ms=6000
     )
     await pipeline.start()
     try:
@@ -347,17 +342,7 @@ async def test_a_record_postgresql_refuses_is_isolated_and_dead_lettered_and_the
     await producer.send_raw(ALARMS_RAW, poison, "L1#1234")
     await producer.send_many([(ALARMS_RAW, e, None) for e in good[5:]])
 
-    pipeline = ConsumerPipeline(
-        bootstrap=stack.kafka_bootstrap,
-        group="poison",
-        topics=[ALARMS_RAW],
-        model=AlarmEvent,
-        handler=write,
-        producer=producer,
-        metrics=metrics,
-        topic_prefix=topic_prefix,
-        session_timeout_ms=3000,
-    )
+    pipeline = _pipeline(stack, topic_prefix, "poison", write, producer, metrics=metrics)
     try:
         await _run_until(pipeline, lambda: pipeline.processed >= 10)
         zones = [r["zone"] for r in await conn.fetch(f"SELECT zone FROM {table} ORDER BY seq")]
@@ -392,17 +377,7 @@ async def test_a_record_that_trips_an_unknown_error_alone_is_dead_lettered_after
         seen.extend(m.value.zone or "" for m in batch)
 
     await producer.send_many([(ALARMS_RAW, _event(i), None) for i in (1, 2, 999, 3, 4)])
-    pipeline = ConsumerPipeline(
-        bootstrap=stack.kafka_bootstrap,
-        group="unknown",
-        topics=[ALARMS_RAW],
-        model=AlarmEvent,
-        handler=handler,
-        producer=producer,
-        metrics=KafkaMetrics(CollectorRegistry()),
-        topic_prefix=topic_prefix,
-        session_timeout_ms=3000,
-    )
+    pipeline = _pipeline(stack, topic_prefix, "unknown", handler, producer)
     try:
         await _run_until(pipeline, lambda: len(seen) >= 4)
         dlq = [DlqRecord.model_validate(d) for d in await consume_topic(topic_prefix, ALARMS_DLQ, 1)]

@@ -6,7 +6,7 @@ from ._loop import run_async
 from ._main import serve
 from ._proxies import TrustedProxies
 from ._service import Lifecycle, run_service
-from ._settings import BaseServiceSettings
+from ._settings import BaseServiceSettings, health_port_field, port_field, workers_field
 from ._transport import KafkaTransport, PostgresTransport, RedisTransport, read_secret_file
 from ._workers import WorkerSupervisor, available_cpus, connection_budget, supervise_if_asked, worker_index
 
@@ -25,10 +25,13 @@ __all__ = [
     "configure_logging",
     "connection_budget",
     "get_logger",
+    "health_port_field",
+    "port_field",
     "read_secret_file",
     "run_async",
     "run_service",
     "serve",
     "supervise_if_asked",
     "worker_index",
+    "workers_field",
 ]

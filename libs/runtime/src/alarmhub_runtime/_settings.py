@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from ._transport import KafkaTransport, PostgresTransport, RedisTransport
 
-__all__ = ["BaseServiceSettings"]
+__all__ = ["BaseServiceSettings", "health_port_field", "port_field", "workers_field"]
 
 
 class BaseServiceSettings(KafkaTransport, RedisTransport, PostgresTransport):
@@ -91,6 +91,28 @@ class BaseServiceSettings(KafkaTransport, RedisTransport, PostgresTransport):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def prefixed(self, own: str | None, service: str) -> str:
+        """A service's Redis key prefix: its own setting when given, else ``<topic prefix><service>:``
+        (so every process of a test run or site derives the same keys; dispatch reads ingest-gps's)."""
+        return own if own is not None else f"{self.topic_prefix}{service}:"
+
+
+def port_field(default: int, alias: str, description: str | None = None) -> Any:
+    """A TCP/UDP port setting, 0-65535 (0 picks a free port: tests)."""
+    return Field(default=default, ge=0, le=65535, alias=alias, description=description)
+
+
+def health_port_field(default: int) -> Any:
+    """``ALARMHUB_HEALTH_PORT``: health checks and /metrics; each service has its own default (docs/contract.md),
+    and worker i of several serves it + i."""
+    return port_field(default, "ALARMHUB_HEALTH_PORT")
+
+
+def workers_field(alias: str, description: str) -> Any:
+    """``ALARMHUB_<SERVICE>_WORKERS``: processes sharing the service's ports through SO_REUSEPORT
+    (``alarmhub_runtime.WorkerSupervisor``); 1 by default, 0 = the CPUs the process may use."""
+    return Field(default=1, ge=0, le=256, alias=alias, description=description)
 
 
 def parse_sentinels(text: str) -> tuple[tuple[str, int], ...]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from alarmhub_runtime import BaseServiceSettings
+from alarmhub_runtime import BaseServiceSettings, health_port_field
 from pydantic import Field, model_validator
 
 __all__ = ["DispatchSettings"]
 
 
 class DispatchSettings(BaseServiceSettings):
-    health_port: int = Field(default=9105, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
+    health_port: int = health_port_field(9105)
     http_host: str = Field(default="0.0.0.0", alias="ALARMHUB_HTTP_HOST")
     http_port: int = Field(
         default=8080,
@@ -261,4 +261,4 @@ class DispatchSettings(BaseServiceSettings):
 
     @property
     def gps_key_prefix(self) -> str:
-        return self.gps_redis_prefix if self.gps_redis_prefix is not None else f"{self.topic_prefix}gps:"
+        return self.prefixed(self.gps_redis_prefix, "gps")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from alarmhub_runtime import BaseServiceSettings
+from alarmhub_runtime import BaseServiceSettings, health_port_field
 from pydantic import Field, SecretStr, model_validator
 
 __all__ = ["CameraSettings"]
@@ -29,7 +29,7 @@ class CameraSettings(BaseServiceSettings):
         alias="ALARMHUB_SIP_PORT",
         description="GB/T 28181 SIP, UDP and TCP on the same number",
     )
-    health_port: int = Field(default=9103, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
+    health_port: int = health_port_field(9103)
 
     sip_server_id: str = Field(
         default="34020000002000000001",

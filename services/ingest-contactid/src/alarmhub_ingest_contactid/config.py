@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from alarmhub_runtime import BaseServiceSettings
+from alarmhub_runtime import BaseServiceSettings, health_port_field, workers_field
 from pydantic import Field
 
 __all__ = ["ContactIdSettings"]
@@ -21,7 +21,7 @@ class ContactIdSettings(BaseServiceSettings):
         alias="ALARMHUB_DC09_PORT",
         description="TCP and UDP port; 0 picks a free one (tests)",
     )
-    health_port: int = Field(default=9101, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
+    health_port: int = health_port_field(9101)
     dc09_receiver: str = Field(
         default="0",
         alias="ALARMHUB_DC09_RECEIVER",
@@ -75,12 +75,9 @@ class ContactIdSettings(BaseServiceSettings):
         description="close a TCP connection that sent nothing for this long",
     )
     max_connections: int = Field(default=10_000, ge=1, alias="ALARMHUB_DC09_MAX_CONNECTIONS")
-    workers: int = Field(
-        default=1,
-        ge=0,
-        le=256,
-        alias="ALARMHUB_DC09_WORKERS",
-        description="receiver processes sharing the DC-09 port through SO_REUSEPORT, each with its own "
+    workers: int = workers_field(
+        "ALARMHUB_DC09_WORKERS",
+        "receiver processes sharing the DC-09 port through SO_REUSEPORT, each with its own "
         "health/metrics port (ALARMHUB_HEALTH_PORT + index); 0 = the CPUs this process may use (cgroup "
         "quota). A fixed ALARMHUB_DC09_PORT is needed for more than one",
     )
@@ -132,7 +129,7 @@ class ContactIdSettings(BaseServiceSettings):
 
     @property
     def key_prefix(self) -> str:
-        return self.redis_prefix if self.redis_prefix is not None else f"{self.topic_prefix}dc09:"
+        return self.prefixed(self.redis_prefix, "dc09")
 
     def paths(self) -> dict[str, str]:
         """``ALARMHUB_DC09_PATHS`` as a mapping ``{"R1": "ethernet", ...}`` (receiver numbers normalized)."""

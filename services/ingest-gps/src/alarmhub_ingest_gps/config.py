@@ -6,7 +6,7 @@ import re
 import socket
 from urllib.parse import urlsplit
 
-from alarmhub_runtime import BaseServiceSettings
+from alarmhub_runtime import BaseServiceSettings, health_port_field, workers_field
 from pydantic import Field, SecretStr, field_validator
 
 from .sessions import DEV_AUTH_SECRET, UnregisteredPolicy
@@ -35,7 +35,7 @@ class GpsSettings(BaseServiceSettings):
         description="connect back to each platform's down-link address",
     )
     platforms_refresh_s: float = Field(default=30.0, gt=0, alias="ALARMHUB_JT809_PLATFORMS_REFRESH_S")
-    health_port: int = Field(default=9102, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
+    health_port: int = health_port_field(9102)
     command_host: str = Field(
         default="127.0.0.1",
         alias="ALARMHUB_GPS_COMMAND_HOST",
@@ -95,12 +95,9 @@ class GpsSettings(BaseServiceSettings):
         description="terminal connections one process holds across its ports before it refuses the next "
         "(counted as closed{reason=capacity}); default: its open-file limit less 512",
     )
-    workers: int = Field(
-        default=1,
-        ge=0,
-        le=256,
-        alias="ALARMHUB_GPS_WORKERS",
-        description="gateway processes sharing the tracker and JT/T 809 ports through SO_REUSEPORT; worker i "
+    workers: int = workers_field(
+        "ALARMHUB_GPS_WORKERS",
+        "gateway processes sharing the tracker and JT/T 809 ports through SO_REUSEPORT; worker i "
         "serves health on ALARMHUB_HEALTH_PORT + i and commands on ALARMHUB_GPS_COMMAND_PORT + i; "
         "0 = the CPUs this process may use (cgroup quota). Fixed ports are needed for more than one",
     )
@@ -142,7 +139,7 @@ class GpsSettings(BaseServiceSettings):
 
     @property
     def key_prefix(self) -> str:
-        return self.redis_prefix if self.redis_prefix is not None else f"{self.topic_prefix}gps:"
+        return self.prefixed(self.redis_prefix, "gps")
 
     def advertised(self, bound_port: int) -> tuple[str, str]:
         """(gateway id, command URL), defaults derived from the command endpoint's bound port."""

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alarmhub_runtime import BaseServiceSettings
+from alarmhub_runtime import BaseServiceSettings, health_port_field
 from pydantic import Field
 
 __all__ = ["TriageSettings"]
 
 
 class TriageSettings(BaseServiceSettings):
-    health_port: int = Field(default=9104, ge=0, le=65535, alias="ALARMHUB_HEALTH_PORT")
+    health_port: int = health_port_field(9104)
     rules_path: Path | None = Field(
         default=None,
         alias="ALARMHUB_TRIAGE_RULES",
@@ -48,4 +48,4 @@ class TriageSettings(BaseServiceSettings):
 
     @property
     def key_prefix(self) -> str:
-        return self.redis_prefix if self.redis_prefix is not None else f"{self.topic_prefix}triage:"
+        return self.prefixed(self.redis_prefix, "triage")

@@ -1,5 +1,8 @@
 """GB/T 28181 over SIP: message parsing, TCP framing, digest authentication, MANSCDP bodies, registrar.
 
+Edition: GB/T 28181-2016 (REGISTER §9.1, keepalive §9.6, alarm §9.4, AlarmMethod codes A.2.5); -2011
+devices' bodies read the same. The platform (SIP server) side only: requests are answered, none is sent.
+
 Sans-IO throughout (h11 style): the server feeds bytes and a peer address in, and gets back reply
 bytes and domain events. Nothing here touches a socket or a clock of its own — ``now`` is passed in.
 

@@ -1,5 +1,8 @@
 """Hikvision ISAPI "alarm host" push: ``EventNotificationAlert`` XML, plain or multipart with images.
 
+Edition: ISAPI (Hikvision's ISAPI 2.0 event notification, as its cameras and NVRs push it); the alert is
+read by element name, whatever the XML namespace version the firmware writes.
+
 Pure: bytes and the request's Content-Type in, an :class:`IsapiPush` out. Cameras configured with an
 HTTP listening host POST one alert per request; with "upload picture" enabled the body is
 ``multipart/form-data`` (or ``multipart/mixed``) whose first XML part is the alert and whose other

@@ -1,5 +1,8 @@
 """ONVIF events: WS-BaseNotification ``Notify`` and PullPoint messages, and the SOAP requests we send.
 
+Edition: ONVIF Core event service (``ver10/events``) over OASIS WS-BaseNotification 1.3 (``wsn/b-2``),
+SOAP 1.2 envelopes; WS-Security UsernameToken on requests.
+
 Pure: an envelope in, :class:`OnvifNotification` objects out; request builders return bytes.
 The same ``wsnt:NotificationMessage`` shape arrives pushed (``Notify`` to our consumer endpoint) or
 pulled (``PullMessagesResponse``), so one decoder serves both.

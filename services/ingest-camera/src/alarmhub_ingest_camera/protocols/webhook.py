@@ -1,5 +1,8 @@
 """The generic camera webhook: a documented JSON body, HMAC-signed, with an idempotency key.
 
+Edition: alarmhub's own contract (docs/ingest-camera.md; no version field yet); an unsigned or stale request
+is refused rather than guessed.
+
 For video platforms that speak neither ISAPI, ONVIF nor GB/T 28181. The contract (docs/ingest-camera.md):
 
 ``POST /events/webhook`` with headers

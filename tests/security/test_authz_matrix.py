@@ -308,6 +308,10 @@ for _path in (
 call("GET", "/api/v1/stream")(_plain("GET", "/api/v1/stream", stream=True))
 call("GET", "/media/{token}/{name}")(_plain("GET", "/media/ah_forged/index.m3u8"))
 call("POST", "/media/{token}/close")(_plain("POST", "/media/ah_forged/close"))
+call("GET", "/api/v1/login/oidc")(_plain("GET", "/api/v1/login/oidc"))
+call("GET", "/api/v1/login/oidc/callback")(
+    _plain("GET", "/api/v1/login/oidc/callback", params={"code": "c", "state": "s"})
+)
 
 
 @call("GET", "/api/v1/units")

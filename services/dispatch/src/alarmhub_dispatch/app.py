@@ -46,7 +46,7 @@ from prometheus_client import CollectorRegistry
 from .api import build_api
 from .auth import hash_token
 from .basemap import add_map_routes
-from .config import DispatchSettings
+from .config import DispatchSettings, oidc_client
 from .cutoff import CutoffPolicy
 from .demo_geo import demo_units, external_services
 from .devices import DeviceStatusStore
@@ -209,6 +209,7 @@ class DispatchApp:
         self.dispatcher.totp_required = s.totp_required
         self.dispatcher.totp_issuer = s.totp_issuer
         self.dispatcher.cutoff_policy = CutoffPolicy(s.cutoff_max_speed_kmh, s.cutoff_fix_max_age_s)
+        self.dispatcher.oidc = oidc_client(s)
         self.dispatcher.trusted_proxies = TrustedProxies(s.trusted_proxies)
         self.owners = OwnerNotifier(
             self.dispatcher,
@@ -332,6 +333,8 @@ class DispatchApp:
             self.server.should_exit = True
         if self.dispatcher is not None:
             self.dispatcher.hub.close()
+            if self.dispatcher.oidc is not None:
+                await self.dispatcher.oidc.close()
         if self._server_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server_task, 5)

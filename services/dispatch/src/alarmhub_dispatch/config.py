@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 from alarmhub_runtime import BaseServiceSettings, health_port_field
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
+
+from .oidc import OidcClient, OidcConfig, parse_groups
 
 __all__ = ["DispatchSettings"]
 
@@ -230,6 +232,24 @@ class DispatchSettings(BaseServiceSettings):
         alias="ALARMHUB_TOTP_ISSUER",
         description="the name authenticator apps show beside the account",
     )
+    oidc_issuer: str = Field(
+        default="",
+        alias="ALARMHUB_OIDC_ISSUER",
+        description="sign-in through the city's directory (OpenID Connect): the provider's issuer URL; empty: off",
+    )
+    oidc_client_id: str = Field(default="", alias="ALARMHUB_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="ALARMHUB_OIDC_CLIENT_SECRET")
+    oidc_redirect_uri: str = Field(
+        default="",
+        alias="ALARMHUB_OIDC_REDIRECT_URI",
+        description="…/api/v1/login/oidc/callback as registered",
+    )
+    oidc_groups: str = Field(
+        default="",
+        alias="ALARMHUB_OIDC_GROUPS",
+        description='directory groups → role and unit, JSON {"group": "role:unit"}; first match wins',
+    )
+    oidc_groups_claim: str = Field(default="groups", min_length=1, alias="ALARMHUB_OIDC_GROUPS_CLAIM")
     map_tile_url: str = Field(
         default="",
         alias="ALARMHUB_MAP_TILE_URL",
@@ -251,6 +271,17 @@ class DispatchSettings(BaseServiceSettings):
     )
 
     @model_validator(mode="after")
+    def _oidc_complete(self) -> DispatchSettings:
+        if self.oidc_issuer:
+            if not (self.oidc_client_id and self.oidc_redirect_uri and self.oidc_groups):
+                raise ValueError(
+                    "ALARMHUB_OIDC_ISSUER needs ALARMHUB_OIDC_CLIENT_ID, ALARMHUB_OIDC_REDIRECT_URI and "
+                    "ALARMHUB_OIDC_GROUPS"
+                )
+            parse_groups(self.oidc_groups)  # ValueError naming the bad entry
+        return self
+
+    @model_validator(mode="after")
     def _dev_token_needs_dev_mode(self) -> DispatchSettings:
         if self.dev_token and not self.dev_mode:
             raise ValueError(
@@ -262,3 +293,19 @@ class DispatchSettings(BaseServiceSettings):
     @property
     def gps_key_prefix(self) -> str:
         return self.prefixed(self.gps_redis_prefix, "gps")
+
+
+def oidc_client(s: DispatchSettings) -> OidcClient | None:
+    """The directory sign-in client, when ``ALARMHUB_OIDC_ISSUER`` is set (routes/oidc.py)."""
+    if not s.oidc_issuer:
+        return None
+    secret = s.oidc_client_secret.get_secret_value() if s.oidc_client_secret else None
+    cfg = OidcConfig(
+        s.oidc_issuer,
+        s.oidc_client_id,
+        secret,
+        s.oidc_redirect_uri,
+        parse_groups(s.oidc_groups),
+        s.oidc_groups_claim,
+    )
+    return OidcClient(cfg)

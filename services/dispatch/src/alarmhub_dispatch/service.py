@@ -38,6 +38,7 @@ from .lifecycle import (
 )
 from .login_guard import LoginGuard
 from .metrics import DispatchMetrics, stage_timer
+from .oidc import OidcClient
 from .outbox import OutboxPublisher
 from .routing import NO_LOCATION, Route, Router
 from .store import INCIDENT_COLUMNS, Store
@@ -80,6 +81,7 @@ class Dispatcher:
         self.login_guard = LoginGuard()  # login backoff and rate limits (login_guard.py)
         self.totp_required = "supervisors"  # set by the app: ALARMHUB_TOTP_REQUIRED (routes/totp.py)
         self.totp_issuer = "alarmhub"  # set by the app: ALARMHUB_TOTP_ISSUER
+        self.oidc: OidcClient | None = None  # set by the app when ALARMHUB_OIDC_ISSUER is (routes/oidc.py)
         self.trusted_proxies = TrustedProxies()  # set by the app: ALARMHUB_DISPATCH_TRUSTED_PROXIES
         self._handover_tree: UnitTree | None = None
         self._handover_cache: dict[str, list[str]] = {}

@@ -101,6 +101,9 @@ class Env:
         await page.add_init_script(
             "window.__clicks = []; document.addEventListener('click', (e) => window.__clicks.push("
             "[performance.now() | 0, (e.target.outerHTML || '').slice(0, 60)]), true);"
+            "window.__shifts = []; new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__shifts.push("
+            "[e.startTime | 0, e.sources.map((s) => [s.node ? (s.node.id || s.node.nodeName) : '?',"
+            " s.previousRect.y | 0, s.currentRect.y | 0])]))).observe({type: 'layout-shift', buffered: true});"
         )
         # an alert() is how the console reports a failed action (e.g. the incident view's fetch): record it
         page.on(
@@ -233,7 +236,7 @@ async def open_incident(page: Any, incident_id: Any) -> None:
         )
         now = time.monotonic()
         inflight = [f"{r.method} {r.url[-70:]} {now - t0:.1f}s" for r, t0 in page.inflight.items()]
-        clicks = await page.evaluate("() => [performance.now() | 0, window.__clicks]")
+        clicks = await page.evaluate("() => [performance.now() | 0, window.__clicks, window.__shifts]")
         raise AssertionError(
             f"the incident view did not open: {state}; in flight: {inflight}; clicks: {clicks}"
         ) from None
@@ -282,6 +285,10 @@ async def test_a_row_changing_under_the_pointer_keeps_its_buttons(env: Env) -> N
     # the page fills in (units in the filters, the map's areas): the queue stays where it was
     await page.wait_for_function("document.querySelectorAll('#f-station option').length > 1", timeout=20_000)
     await page.wait_for_selector("#map path.leaflet-interactive", state="attached", timeout=20_000)
+    assert await page.locator("#queue-wrap").bounding_box() == wrap
+    # the first click turns the alert sound on and the "sound blocked" banner goes: nothing moves either
+    await page.click("#queue-section h2")
+    await page.wait_for_selector("#sound-banner", state="hidden", timeout=10_000)
     assert await page.locator("#queue-wrap").bounding_box() == wrap
     async with env.client() as admin:  # acknowledged by someone else
         assert (await admin.post(f"/api/v1/incidents/{t.incident_id}/ack")).status_code == 200

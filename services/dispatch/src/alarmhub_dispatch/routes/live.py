@@ -71,12 +71,9 @@ def _redact(text: str, cam: dict[str, Any]) -> str:
 
 
 async def _camera(d: Any, camera_id: str) -> dict[str, Any]:
-    rows = await d.store.fetch(
-        "SELECT id, name, stream_url, username, password FROM cameras WHERE id = $1", camera_id
-    )
-    if not rows:
+    cam = await d.store.registry.camera_stream(camera_id)
+    if cam is None:
         raise HTTPException(404, "no such camera")
-    cam: dict[str, Any] = rows[0]
     kind = live_kind(cam["id"], cam["stream_url"] is not None)
     if kind == "gb28181":
         raise _refuse(

@@ -27,30 +27,22 @@ async def incident_site(who: Who, d: D, incident_id: uuid.UUID) -> dict[str, Any
     out: dict[str, Any] = {"kind": None, "site": None, "contacts": [], "vehicle": None, "camera": None}
     if protocol.startswith("dc09"):
         line, _, account = device.rpartition("#")
-        rows = await d.store.fetch(
-            "SELECT line, account, company, site_name, site_address, lat, lon, contacts FROM accounts"
-            " WHERE account = $1 ORDER BY (line = $2) DESC, line LIMIT 1",
+        r = await d.store.registry.account_site(
             (row["account"] or account).upper(),  # the registry keeps accounts upper-case
             line.removeprefix("L"),
         )
-        if rows:
-            r = rows[0]
+        if r:
             out.update(
                 kind="account",
                 site={"name": r["site_name"], "address": r["site_address"], "company": r["company"]},
                 contacts=list(r["contacts"] or []),
             )
     elif protocol in _VEHICLES:
-        rows = await d.store.fetch(
-            "SELECT device_id, plate, plate_colour, description, model, owner, contact FROM vehicles WHERE device_id = $1",
-            device,
-        )
-        if rows:
-            out.update(kind="vehicle", vehicle=rows[0])
+        vehicle = await d.store.registry.vehicle_card(device)
+        if vehicle:
+            out.update(kind="vehicle", vehicle=vehicle)
     elif protocol in _CAMERAS:
-        rows = await d.store.fetch(
-            "SELECT id, name, type, lat, lon, unit, network FROM cameras WHERE id = $1", device
-        )
-        if rows:
-            out.update(kind="camera", camera=rows[0], site={"name": rows[0]["name"], "address": None})
+        camera = await d.store.registry.camera_card(device)
+        if camera:
+            out.update(kind="camera", camera=camera, site={"name": camera["name"], "address": None})
     return out

@@ -131,6 +131,40 @@ class RegistryStore(TableStore):
             device_id,
         )
 
+    # -- the incident view's record behind a source, and a camera's stream -------------------------------
+    async def _one(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        r = await self.p.fetchrow(sql, *args)
+        return None if r is None else dict(r)
+
+    async def account_site(self, account: str, line: str) -> dict[str, Any] | None:
+        """The registered site of ``account`` (upper-case, as the registry keeps it), on ``line`` if there."""
+        return await self._one(
+            "SELECT line, account, company, site_name, site_address, lat, lon, contacts FROM accounts"
+            " WHERE account = $1 ORDER BY (line = $2) DESC, line LIMIT 1",
+            account,
+            line,
+        )
+
+    async def vehicle_card(self, device_id: str) -> dict[str, Any] | None:
+        """A vehicle's plate, owner and contact, for the incident view."""
+        return await self._one(
+            "SELECT device_id, plate, plate_colour, description, model, owner, contact FROM vehicles"
+            " WHERE device_id = $1",
+            device_id,
+        )
+
+    async def camera_card(self, camera_id: str) -> dict[str, Any] | None:
+        """A camera's name and place, for the incident view."""
+        return await self._one(
+            "SELECT id, name, type, lat, lon, unit, network FROM cameras WHERE id = $1", camera_id
+        )
+
+    async def camera_stream(self, camera_id: str) -> dict[str, Any] | None:
+        """A camera's stream URL and its credentials (the live relay's; never handed to a client)."""
+        return await self._one(
+            "SELECT id, name, stream_url, username, password FROM cameras WHERE id = $1", camera_id
+        )
+
     # -- a vehicle owner's view and arming -----------------------------------------------------------
     async def vehicle_state(self, device_id: str) -> dict[str, Any] | None:
         """The vehicle's row, its latest fix of the last 24 hours and its open incident (None: no vehicle)."""

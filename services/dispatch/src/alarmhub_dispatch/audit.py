@@ -64,19 +64,19 @@ class AuditWriter:
         detail: dict[str, Any] | None = None,
     ) -> None:
         try:
-            await self.store.p.execute(
-                "INSERT INTO audit_log (user_name, role, unit, company, address, kind, method, path, status, detail)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-                who.user if who else None,
-                who.role if who else None,
-                who.unit if who else None,
-                who.company if who else None,
-                (who.address if who else None) or address,
-                kind,
-                method,
-                path,
-                status,
-                detail or {},
+            await self.store.audit.insert(
+                (
+                    who.user if who else None,
+                    who.role if who else None,
+                    who.unit if who else None,
+                    who.company if who else None,
+                    (who.address if who else None) or address,
+                    kind,
+                    method,
+                    path,
+                    status,
+                    detail or {},
+                )
             )
         except Exception as exc:
             log.error(
@@ -104,12 +104,8 @@ class AuditWriter:
         )
 
     async def query(self, where: str, args: list[Any], limit: int) -> list[dict[str, Any]]:
-        rows = await self.store.p.fetch(
-            "SELECT id, at, user_name, role, unit, company, address, kind, method, path, status, detail"
-            f" FROM audit_log WHERE {where} ORDER BY id DESC LIMIT {int(limit)}",
-            *args,
-        )
-        return [{**dict(r), "at": r["at"].isoformat()} for r in rows]
+        rows = await self.store.audit.page(where, args, limit)
+        return [{**r, "at": r["at"].isoformat()} for r in rows]
 
 
 class AuditMiddleware:

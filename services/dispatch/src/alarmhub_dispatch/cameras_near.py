@@ -13,18 +13,8 @@ from typing import Any
 
 __all__ = ["cameras_near", "live_kind"]
 
-_M_PER_DEG = 6371008.8 * math.pi / 180  # the same sphere as the distance below
+_M_PER_DEG = 6371008.8 * math.pi / 180  # the same sphere as the distance in store/registry.py
 _GB28181_ID = re.compile(r"^\d{20}$")
-
-_SQL = """
-SELECT id, name, type, lat, lon, unit, network, category, online, channel, stream_url IS NOT NULL AS has_stream,
-       6371008.8 * 2 * asin(sqrt(power(sin(radians(lat - $1) / 2), 2)
-           + cos(radians($1)) * cos(radians(lat)) * power(sin(radians(lon - $2) / 2), 2))) AS distance_m
-FROM cameras
-WHERE lat BETWEEN $3 AND $4 AND lon BETWEEN $5 AND $6
-ORDER BY distance_m
-LIMIT $7
-"""
 
 
 def live_kind(camera_id: str, has_stream: bool) -> str | None:
@@ -42,7 +32,9 @@ async def cameras_near(
 ) -> list[dict[str, Any]]:
     dlat = radius_m / _M_PER_DEG
     dlon = radius_m / (_M_PER_DEG * max(0.01, math.cos(math.radians(lat))))
-    rows = await store.fetch(_SQL, lat, lon, lat - dlat, lat + dlat, lon - dlon, lon + dlon, limit)
+    rows = await store.registry.cameras_in_box(
+        lat, lon, (lat - dlat, lat + dlat, lon - dlon, lon + dlon), limit
+    )
     out = []
     for r in rows:
         if r["distance_m"] > radius_m:

@@ -62,17 +62,6 @@ def online_of(status: DeviceStatusKind) -> bool | None:
     return None
 
 
-_UPSERT = """
-INSERT INTO device_status AS d (device_id, kind, protocol, online, status, status_at, station, district, updated_at)
-VALUES ($1, $2, $3, COALESCE($4, true), $5, $6, $7, $8, now())
-ON CONFLICT (device_id) DO UPDATE SET
-    kind = EXCLUDED.kind, protocol = EXCLUDED.protocol, online = COALESCE($4, d.online), status = EXCLUDED.status,
-    status_at = EXCLUDED.status_at, station = COALESCE(EXCLUDED.station, d.station),
-    district = COALESCE(EXCLUDED.district, d.district), updated_at = now()
-WHERE d.status_at <= EXCLUDED.status_at
-"""
-
-
 class DeviceStatusStore:
     def __init__(self, store: Store, tree_fn: Any, router_fn: Any) -> None:
         self.store = store
@@ -93,9 +82,7 @@ class DeviceStatusStore:
         out: dict[str, tuple[str | None, str | None]] = {}
         cams = [dev for dev, k in kinds.items() if k == "camera"]
         if cams:
-            for cam in await self.store.fetch(
-                "SELECT id, unit, lat, lon FROM cameras WHERE id = ANY($1::text[])", cams
-            ):
+            for cam in await self.store.devices.camera_places(cams):
                 place: tuple[str | None, str | None] = (
                     self._district_of(cam["unit"]) if cam["unit"] else (None, None)
                 )
@@ -143,27 +130,14 @@ class DeviceStatusStore:
             for dev, s in last.items()
         ]
         if rows:
-            await self.store.p.executemany(_UPSERT, rows)
+            await self.store.devices.upsert_statuses(rows)
         return len(rows)
 
     async def report(self, visible: frozenset[str] | None, by: str, kind: str | None) -> list[dict[str, Any]]:
         """Devices and online rate per (district[, station], kind). ``visible`` None: the city (everything)."""
         tree: UnitTree = self._tree_fn()
-        group = "district, station, kind" if by == "station" else "district, kind"
-        args: list[Any] = []
-        where = ["true"]
-        if visible is not None:
-            args.append(sorted(visible))
-            where.append(f"(station = ANY(${len(args)}::text[]) OR district = ANY(${len(args)}::text[]))")
-        if kind:
-            args.append(kind)
-            where.append(f"kind = ${len(args)}")
-        rows = await self.store.fetch(
-            f"SELECT {group}, count(*) AS devices, count(*) FILTER (WHERE online) AS online,"
-            " max(status_at) AS last_status_at"
-            f" FROM device_status WHERE {' AND '.join(where)} GROUP BY {group}"
-            f" ORDER BY district NULLS LAST, {'station NULLS FIRST, ' if by == 'station' else ''}kind",
-            *args,
+        rows = await self.store.devices.online_report(
+            None if visible is None else sorted(visible), kind, by_station=by == "station"
         )
         out = []
         for r in rows:

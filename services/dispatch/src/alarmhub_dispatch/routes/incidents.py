@@ -11,7 +11,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from ..incident_search import incident_filters
+from ..store.incident_search import incident_filters
 from ..views import summary
 from .deps import D, Who, visible_incident
 

@@ -20,6 +20,8 @@ from alarmhub_events import IncidentEvent, IncidentEventType, IncidentStatus, Ve
 from ..demo_geo import Unit
 from ..lifecycle import Transition
 from ..units import UnitNode
+from .audit import AuditStore
+from .devices import DeviceStore
 from .people import PeopleStore
 from .registry import RegistryStore
 from .reports import ReportStore
@@ -84,6 +86,8 @@ class Store:
         self.webhooks = WebhookStore(self)
         self.registry = RegistryStore(self)
         self.reports = ReportStore(self)
+        self.audit = AuditStore(self)
+        self.devices = DeviceStore(self)
 
     async def start(self) -> None:
         self.pool = await asyncpg.create_pool(

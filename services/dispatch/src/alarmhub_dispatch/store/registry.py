@@ -24,6 +24,17 @@ _VEHICLE_STATE = (
     "SELECT device_id, protocol, plate, plate_colour, armed, updated_at FROM vehicles WHERE device_id=$1"
 )
 
+_CAMERAS_NEAR = """
+SELECT id, name, type, lat, lon, unit, network, category, online, channel, stream_url IS NOT NULL AS has_stream,
+       6371008.8 * 2 * asin(sqrt(power(sin(radians(lat - $1) / 2), 2)
+           + cos(radians($1)) * cos(radians(lat)) * power(sin(radians(lon - $2) / 2), 2))) AS distance_m
+FROM cameras
+WHERE lat BETWEEN $3 AND $4 AND lon BETWEEN $5 AND $6
+ORDER BY distance_m
+LIMIT $7
+"""
+
+
 _PLATFORM_COLUMNS = (
     "user_id, password, gnss_center_id, name, encrypt, allowed, disabled, link_status, link_changed_at,"
     " created_at, updated_at"
@@ -164,6 +175,13 @@ class RegistryStore(TableStore):
         return await self._one(
             "SELECT id, name, stream_url, username, password FROM cameras WHERE id = $1", camera_id
         )
+
+    async def cameras_in_box(
+        self, lat: float, lon: float, box: tuple[float, float, float, float], limit: int
+    ) -> list[dict[str, Any]]:
+        """Cameras inside ``box`` (south, north, west, east; the ``cameras_position_idx`` index), nearest to
+        (lat, lon) first, with their great-circle ``distance_m`` and whether they have a stream URL."""
+        return [dict(r) for r in await self.p.fetch(_CAMERAS_NEAR, lat, lon, *box, limit)]
 
     # -- a vehicle owner's view and arming -----------------------------------------------------------
     async def vehicle_state(self, device_id: str) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from alarmhub_events import Decision
 from alarmhub_triage import Pipeline, TriageState, decision_event_id, load_rules
@@ -462,6 +463,18 @@ async def test_latest_verdict_per_incident_counts(triage: Pipeline) -> None:
     assert await counts("L1#900") == (0, 0)
     assert await state.record_verdicts([("inc-m2", "L1#900", "n")]) == 1
     assert await counts("L1#900") == (0, 0)
+
+
+async def test_an_older_incident_event_than_the_one_held_is_ignored(triage: Pipeline) -> None:
+    """Two dispatch publishers (or a replay) may deliver an incident's events out of order: by ``seq``, a
+    verification outcome (seq 5) arriving after the close verdict (seq 9) does not replace it."""
+    state: TriageState = triage._state
+    dev = f"L1#{uuid.uuid4().hex[:6]}"
+    assert await state.record_verdicts([("inc-o1", dev, "f", 9)]) == 1  # closed as a false alarm
+    assert await state.record_verdicts([("inc-o1", dev, "g", 5)]) == 0  # the earlier call-back, late
+    assert (await state.verdicts([dev]))[0] == (0, 1)
+    assert await state.record_verdicts([("inc-o1", dev, "g", 12)]) == 1  # a later event still counts
+    assert (await state.verdicts([dev]))[0] == (1, 0)
 
 
 async def test_encoded_decisions_are_the_models_bytes(triage: Pipeline, ev: MakeEvent) -> None:

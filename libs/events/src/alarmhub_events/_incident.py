@@ -74,6 +74,12 @@ class IncidentEvent(Event):
     at: Timestamp
     source_device_id: str | None = Field(default=None, description="device/account the incident started from")
     data: dict[str, Any] = Field(default_factory=dict)
+    seq: int | None = Field(
+        default=None,
+        ge=1,
+        description="the event's place in the incident's history: a later event of the incident has a larger"
+        " seq (dispatch's audit sequence); a consumer ignores an event older than the one it holds",
+    )
 
     @property
     def key(self) -> str:

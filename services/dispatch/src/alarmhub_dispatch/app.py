@@ -351,6 +351,7 @@ class DispatchApp:
         if self.dispatcher is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.dispatcher.drain_publisher(), 10)
+            await self.dispatcher.outbox.close()  # another replica takes over the outbox
         await self.relay.stop_all()  # no ffmpeg outlives the service
         await self.sender.aclose()
         if self.owners is not None:

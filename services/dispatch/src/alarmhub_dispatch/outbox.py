@@ -3,6 +3,12 @@
 Every state change queues its events in PostgreSQL in the transaction that makes it; this drains them
 to Kafka in ``seq`` order and deletes what the broker took. Nothing is lost if the process dies between
 the commit and the send: the next drain (or the app's timer sweep) sends it.
+
+One publisher across replicas (:class:`Leadership`): the replica holding a PostgreSQL session advisory
+lock on a connection of its own (a pool's connections are shared and reset, so they cannot hold one) reads,
+sends and deletes; the others return at once. The outbox is read and marked on that same connection, so a
+leader whose connection died cannot go on publishing, and when the holder dies PostgreSQL ends its session
+and the next replica's drain or timer sweep takes the lock.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import asyncpg
 from alarmhub_events import INCIDENTS_EVENTS
 from alarmhub_kafka import DurableProducer
 from alarmhub_runtime import get_logger
@@ -17,9 +24,47 @@ from alarmhub_runtime import get_logger
 from .metrics import DispatchMetrics, stage_timer
 from .store import Store
 
-__all__ = ["OutboxPublisher"]
+__all__ = ["OUTBOX_LOCK_KEY", "Leadership", "OutboxPublisher"]
 
 log = get_logger("alarmhub.dispatch")
+
+#: the advisory lock of the outbox publisher (``pg_try_advisory_lock``), one per database
+OUTBOX_LOCK_KEY = 0x616C_6F62  # "alob"
+
+
+class Leadership:
+    """A session advisory lock held on a dedicated connection: who publishes the outbox.
+
+    A follower keeps its connection too and asks again on each drain (one cheap query, no reconnect)."""
+
+    def __init__(self, store: Store, key: int = OUTBOX_LOCK_KEY) -> None:
+        self.store = store
+        self.key = key
+        self.conn: asyncpg.Connection | None = None
+        self.held = False
+
+    async def acquire(self) -> asyncpg.Connection | None:
+        """The leader's connection if this replica holds (or now took) the lock, else None."""
+        if self.conn is None or self.conn.is_closed():
+            self.conn, self.held = await self.store.dedicated_connection(), False
+        if not self.held:
+            self.held = bool(await self.conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key))
+            if self.held:
+                log.info("outbox_leader", pid=self.conn.get_server_pid())
+        return self.conn if self.held else None
+
+    def lost(self) -> None:
+        """The connection closed under it: the lock went with its session."""
+        if self.conn is not None:
+            self.conn.terminate()
+            if self.held:
+                log.warning("outbox_leadership_lost")
+        self.conn, self.held = None, False
+
+    async def release(self) -> None:
+        if self.conn is not None:
+            conn, self.conn, self.held = self.conn, None, False
+            await conn.close()  # the session's end releases the lock
 
 
 class OutboxPublisher:
@@ -30,6 +75,12 @@ class OutboxPublisher:
         self._lock = asyncio.Lock()
         self._again = False
         self._task: asyncio.Task[None] | None = None
+        self.leadership = Leadership(store)
+
+    async def close(self) -> None:
+        """Give up the leadership (stop): another replica publishes from now on."""
+        async with self._lock:
+            await self.leadership.release()
 
     def kick(self) -> None:
         """Have the outbox drained by a background task, so a partition's batch does not wait for the broker
@@ -71,21 +122,32 @@ class OutboxPublisher:
         if self._lock.locked():
             self._again = True
             return 0
-        total = 0
         async with self._lock:
-            for _ in range(100):  # bounded: at most 50k events per call
-                self._again = False
-                stage = stage_timer(self.metrics.batch_stage_seconds)
-                pending = await self.store.pending_events(500)
-                stage("outbox_read")
-                if not pending:
-                    if self._again:
-                        continue
-                    break
-                await self.producer.send_many([(INCIDENTS_EVENTS, ev, ev.key) for _, ev in pending])
-                stage("outbox_send")
-                await self.store.mark_published([s for s, _ in pending])
-                stage("outbox_mark")
-                total += len(pending)
-                self.metrics.events_published.inc(len(pending))
+            try:
+                conn = await self.leadership.acquire()
+                if conn is None:
+                    return 0  # another replica is the publisher
+                return await self._drain(conn)
+            except BaseException:
+                if self.leadership.conn is not None and self.leadership.conn.is_closed():
+                    self.leadership.lost()  # e.g. its backend was terminated: the lock is gone with it
+                raise
+
+    async def _drain(self, conn: asyncpg.Connection) -> int:
+        total = 0
+        for _ in range(100):  # bounded: at most 50k events per call
+            self._again = False
+            stage = stage_timer(self.metrics.batch_stage_seconds)
+            pending = await self.store.pending_events(500, conn)
+            stage("outbox_read")
+            if not pending:
+                if self._again:
+                    continue
+                break
+            await self.producer.send_many([(INCIDENTS_EVENTS, ev, ev.key) for _, ev in pending])
+            stage("outbox_send")
+            await self.store.mark_published([s for s, _ in pending], conn)
+            stage("outbox_mark")
+            total += len(pending)
+            self.metrics.events_published.inc(len(pending))
         return total

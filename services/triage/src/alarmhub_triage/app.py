@@ -190,16 +190,17 @@ class TriageApp:
 
     # -- incidents.events → false-alarm history -------------------------------------------------
     async def handle_verdicts(self, msgs: Sequence[Message[Any]]) -> None:
-        """Dispatchers' verdicts and call-back outcomes → the device's genuine/false counts (latest per incident)."""
-        items = []
+        """Dispatchers' verdicts and call-back outcomes → the device's genuine/false counts (latest per incident;
+        an event older than the incident's last counted one, by ``seq``, is ignored)."""
+        items: list[tuple[str, str, str, int]] = []
         for m in msgs:
             ev: IncidentEvent = m.value
             v = verdict_of(ev)
             if v is not None and ev.source_device_id is not None:
-                items.append((str(ev.incident_id), ev.source_device_id, v))
+                items.append((str(ev.incident_id), ev.source_device_id, v, ev.seq or 0))
         if items:
             await self.state.record_verdicts(items)
-            for _, _, v in items:
+            for _, _, v, _ in items:
                 self.metrics.verdicts.labels(_VERDICT_LABEL[v]).inc()
 
     # -- hot reload -----------------------------------------------------------------------------

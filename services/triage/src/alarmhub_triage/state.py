@@ -232,8 +232,16 @@ local P = ARGV[1]
 local n = 0
 for _, e in ipairs(cjson.decode(ARGV[2])) do
   local vk = P .. 'vd:' .. e[1]
+  local sk = P .. 'vs:' .. e[1]
+  local seq = tonumber(e[4]) or 0
+  local held = tonumber(redis.call('GET', sk) or '0')
   local old = redis.call('GET', vk)
-  if old ~= e[3] then
+  if seq > 0 and seq <= held then
+    -- an event older than (or the same as) the incident's one already counted: ignored
+  elseif seq > 0 then
+    redis.call('SET', sk, seq, 'EX', 2592000)
+  end
+  if (seq == 0 or seq > held) and old ~= e[3] then
     local fk = P .. 'fa:' .. e[2]
     if old == 'g' or old == 'f' then
       if tonumber(redis.call('HINCRBY', fk, old, -1)) < 0 then redis.call('HSET', fk, old, 0) end
@@ -402,9 +410,10 @@ class TriageState:
             res = await pipe.execute()
         return [(int(g or 0), int(f or 0)) for g, f in res]
 
-    async def record_verdicts(self, items: Sequence[tuple[str, str, str]]) -> int:
-        """Per (incident_id, device, 'g'|'f'|'n'), in order: each incident counts once, with its latest verdict
-        ('n': none). A replayed verdict changes nothing. Returns how many items changed a count."""
+    async def record_verdicts(self, items: Sequence[tuple[str, str, str] | tuple[str, str, str, int]]) -> int:
+        """Per (incident_id, device, 'g'|'f'|'n'[, seq]), in order: each incident counts once, with its latest
+        verdict ('n': none). A replayed verdict changes nothing; with the event's ``seq`` (>0), one older than
+        the incident's last counted event is ignored. Returns how many items changed a count."""
         if not items:
             return 0
         return int(await self._call("verdict", [list(it) for it in items]))

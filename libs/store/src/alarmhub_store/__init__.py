@@ -3,17 +3,21 @@ registry-change listener the ingest services share."""
 
 from ._credentials import PASSWORD_SCHEME, hash_password, is_password_hash, verify_password
 from ._listen import REGISTRY_CHANNEL, RegistryListener
+from .district_copy import district_publication_sql, publication_name, subscription_sql
 from .migrate import ensure_database, migrate, migrate_sync, sqlalchemy_url
 
 __all__ = [
     "PASSWORD_SCHEME",
     "REGISTRY_CHANNEL",
     "RegistryListener",
+    "district_publication_sql",
     "ensure_database",
     "hash_password",
     "is_password_hash",
     "migrate",
     "migrate_sync",
+    "publication_name",
     "sqlalchemy_url",
+    "subscription_sql",
     "verify_password",
 ]

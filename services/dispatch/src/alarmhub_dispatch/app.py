@@ -45,6 +45,7 @@ from prometheus_client import CollectorRegistry
 
 from .api import build_api
 from .auth import hash_token
+from .backup import ReadOnlyGate
 from .basemap import add_map_routes
 from .config import DispatchSettings, oidc_client
 from .cutoff import CutoffPolicy
@@ -58,6 +59,7 @@ from .precedence import AlarmPrecedence
 from .routing import Router
 from .service import Dispatcher
 from .store import Store
+from .store.read_only import ReadOnlyStore
 from .tracks import TrackStore
 from .units import UnitTree
 from .vehicle_commands import VehicleCommands
@@ -94,7 +96,11 @@ class DispatchApp:
         self.owners: OwnerNotifier | None = None
         self.metrics = DispatchMetrics(registry)
         self.kafka_metrics = KafkaMetrics(registry)
-        self.store = Store(settings.database_url, max_size=settings.db_pool_size)
+        self.store = (
+            ReadOnlyStore(settings.database_url, max_size=settings.db_pool_size)
+            if settings.read_only
+            else Store(settings.database_url, max_size=settings.db_pool_size)
+        )
         self.producer = DurableProducer.from_settings(
             settings, metrics=self.kafka_metrics, client_id="dispatch"
         )
@@ -139,6 +145,10 @@ class DispatchApp:
         )
 
     def add_checks(self, health: HealthServer) -> None:
+        health.add_check("http", lambda: self.server is not None and self.server.started)
+        health.add_check("postgres", self._pg_ok)
+        if self.settings.read_only:
+            return  # a district backup has no Kafka parts
         health.add_check("kafka_producer", self.producer.ready)
         health.add_check("triaged_consumer", lambda: self.consumer is not None and self.consumer.ready())
         health.add_check("gps_consumer", lambda: self.gps_consumer is not None and self.gps_consumer.ready())
@@ -146,8 +156,6 @@ class DispatchApp:
             "devices_consumer", lambda: self.devices_consumer is not None and self.devices_consumer.ready()
         )
         health.add_check("stream_feed", lambda: self.stream_feed is not None and self.stream_feed.ready())
-        health.add_check("http", lambda: self.server is not None and self.server.started)
-        health.add_check("postgres", self._pg_ok)
 
     async def _pg_ok(self) -> bool:
         try:
@@ -165,6 +173,10 @@ class DispatchApp:
         add_map_routes(app, self.settings)  # base map config and offline tiles (basemap.py)
         app.state.relay = self.relay  # live view (routes/live.py)
         app.state.cameras_near_m = self.settings.cameras_near_m
+        district = self.settings.backup_district
+        if self.settings.read_only and district is not None:
+            app.state.backup_district = district
+            app.add_middleware(ReadOnlyGate, district=district)  # outermost: before the body and the token
         return app
 
     @property
@@ -195,8 +207,28 @@ class DispatchApp:
         )
         log.info("dev_token_enabled", user="dev-admin", unit=root.id, expires_at=expires.isoformat())
 
+    async def start_backup(self) -> None:
+        """A district backup (backup.py): the copy's unit tree and the HTTP server, nothing that writes."""
+        s = self.settings
+        await self.store.start()
+        tree = UnitTree(await self.store.load_units())
+        if s.backup_district not in tree.nodes or tree.tier(s.backup_district) != 2:
+            raise RuntimeError(
+                f"ALARMHUB_BACKUP_DISTRICT={s.backup_district!r} is no district in the copy's units"
+            )
+        router = tree.router(max_distance_m=s.route_max_distance_m, grid_cell_m=None)
+        self.dispatcher = Dispatcher(self.store, tree, router, self.producer, self.metrics, self.policy)
+        self.dispatcher.login_ttl_s = s.login_ttl_s
+        self.dispatcher.trusted_proxies = TrustedProxies(s.trusted_proxies)
+        self.tracks = TrackStore(self.dispatcher)
+        await self._start_http()
+        log.warning("district_backup_serving", district=s.backup_district, units=len(tree.nodes))
+
     async def start(self) -> None:
         s = self.settings
+        if s.read_only:
+            await self.start_backup()
+            return
         if s.migrate:
             await migrate(s.database_url)
         await self.store.start()
@@ -348,7 +380,7 @@ class DispatchApp:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self.dispatcher is not None:
+        if self.dispatcher is not None and not self.settings.read_only:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.dispatcher.drain_publisher(), 10)
             await self.dispatcher.outbox.close()  # another replica takes over the outbox

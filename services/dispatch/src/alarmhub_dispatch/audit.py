@@ -63,6 +63,13 @@ class AuditWriter:
         address: str | None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        if getattr(
+            self.store, "read_only", False
+        ):  # a district backup writes nothing: the row as a JSON log line
+            log.info("audit", kind=kind, user=who.user if who else None, role=who.role if who else None,
+                     unit=who.unit if who else None, address=(who.address if who else None) or address,
+                     method=method, path=path, status=status, detail=detail or {})  # fmt: skip
+            return
         try:
             await self.store.audit.insert(
                 (

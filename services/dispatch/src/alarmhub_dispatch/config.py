@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from alarmhub_runtime import BaseServiceSettings, health_port_field
+from alarmhub_runtime import health_port_field
 from pydantic import Field, SecretStr, model_validator
 
+from . import backup as _backup
 from .oidc import OidcClient, OidcConfig, parse_groups
 
 __all__ = ["DispatchSettings"]
 
 
-class DispatchSettings(BaseServiceSettings):
+# ALARMHUB_DISPATCH_MODE and ALARMHUB_BACKUP_DISTRICT come from backup.py's mixin
+class DispatchSettings(_backup.BackupSettings):
     health_port: int = health_port_field(9105)
     http_host: str = Field(default="0.0.0.0", alias="ALARMHUB_HTTP_HOST")
     http_port: int = Field(

@@ -60,6 +60,10 @@ async def principal(request: Request, d: D) -> Principal:
         address=request.client.host if request.client else None,
     )
     request.state.principal = who  # for the audit middleware
+    district = getattr(request.app.state, "backup_district", None)
+    if district is not None and not (who.unit is not None and d.tree.covers(district, who.unit)):
+        # a district backup serves its district's units only (backup.py)
+        raise HTTPException(403, f"read-only district backup: this copy serves district {district} only")
     return who
 
 

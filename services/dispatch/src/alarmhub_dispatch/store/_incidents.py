@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -77,6 +77,8 @@ async def _keep(conn: asyncpg.Connection) -> None:
 
 
 class Store:
+    read_only = False  # a district backup's store (``read_only.py``): its audit rows become log lines
+
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self._dsn = dsn
         self._min = min_size
@@ -195,7 +197,7 @@ class Store:
         )
         return int(status.split()[-1])
 
-    async def get_token(self, sha: str) -> asyncpg.Record | None:
+    async def get_token(self, sha: str) -> Mapping[str, Any] | None:
         return await self.p.fetchrow(
             "SELECT user_name, role, unit, company, scope FROM api_tokens WHERE token_sha256=$1"
             " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",

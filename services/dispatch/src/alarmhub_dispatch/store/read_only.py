@@ -1,0 +1,79 @@
+"""The store of a district backup (``backup.py``): every transaction read-only, sessions in memory.
+
+The pool's connections start with ``default_transaction_read_only = on``, so the database refuses any write
+this instance might still attempt. What sign-in writes in the primary (a token row, the failure counters,
+the last sign-in) lives in the :class:`~..backup.Sessions` of this process instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from ..backup import Sessions
+from ._incidents import Store, _init, _keep
+from .people import PeopleStore
+
+__all__ = ["ReadOnlyStore"]
+
+
+class _People(PeopleStore):
+    """Sign-in's writes kept in memory (the login guard still limits failures, per process)."""
+
+    @property
+    def sessions(self) -> Sessions:
+        owner = self._owner
+        assert isinstance(owner, ReadOnlyStore)
+        return owner.sessions
+
+    async def login_failed(self, user: str, max_failed: int, lock_s: int) -> None:
+        return None
+
+    async def login_succeeded(self, user: str) -> None:
+        return None
+
+    async def revoke_token(self, sha: str) -> None:
+        self.sessions.revoke(sha)
+
+
+class ReadOnlyStore(Store):
+    read_only = True
+
+    def __init__(self, dsn: str, *, max_size: int = 10, sessions: Sessions | None = None) -> None:
+        super().__init__(dsn, max_size=max_size)
+        self.sessions = sessions or Sessions()
+        self.people = _People(self)
+
+    async def start(self) -> None:
+        self.pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=self._min,
+            max_size=self._max,
+            init=_init,
+            reset=_keep,
+            command_timeout=30,
+            server_settings={"default_transaction_read_only": "on", "application_name": "dispatch-backup"},
+        )
+
+    async def put_token(
+        self,
+        sha: str,
+        user: str,
+        role: str,
+        unit: str | None,
+        company: str | None,
+        scope: dict[str, Any],
+        created_by: str | None,
+        expires_at: datetime | None,
+        minted_unit: str | None = None,
+    ) -> None:
+        record = {"user_name": user, "role": role, "unit": unit, "company": company, "scope": scope}
+        self.sessions.put(sha, record, expires_at)
+
+    async def get_token(self, sha: str) -> Mapping[str, Any] | None:
+        if self.sessions.revoked(sha):
+            return None
+        return self.sessions.get(sha) or await super().get_token(sha)

@@ -15,6 +15,10 @@ URLs, which carry passwords, from the operator's Secret ``alarmhub-backing``). W
 Kafka over SASL_SSL with SCRAM, Redis over TLS with an ACL user, PostgreSQL with ``verify-full``; the CA,
 the passwords and the optional client certificate come from the operator's Secret ``alarmhub-tls``,
 mounted read-only at ``/etc/alarmhub/tls``.
+With the site file's ``postgres.pgbackrest``:
+PostgreSQL's backups — the pgBackRest repository host's ConfigMap, the stanza Job and the
+full/differential backup CronJobs (credentials from the Secrets ``alarmhub-pgbackrest`` and
+``alarmhub-pgbackrest-tls``).
 
 tests/deploy/test_k8s.py renders ``site.example.yaml``, compares it with ``rendered/example.yaml`` and
 validates every object against the Kubernetes JSON schemas shipped by PyPI ``kubernetes-validate``.
@@ -369,6 +373,139 @@ def _init_job(site: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: the PostgreSQL majors Debian bookworm's pgBackRest (2.45) supports
+PGBACKREST_MAJORS = (12, 13, 14, 15)
+
+
+def _pgbackrest_conf(pg: dict[str, Any]) -> str:
+    """The repository host's pgbackrest.conf: the repository in an object store, the database host over
+    pgBackRest's TLS protocol (its ``pgbackrest server``, port 8432)."""
+    b = pg["pgbackrest"]
+    repo = b["repo_s3"]
+    return "\n".join(
+        [
+            "# rendered by deploy/k8s/render.py from the site file's `postgres` section",
+            "[global]",
+            "repo1-type=s3",
+            f"repo1-path={b.get('repo_path', '/alarmhub')}",
+            f"repo1-s3-bucket={repo['bucket']}",
+            f"repo1-s3-endpoint={repo['endpoint']}",
+            f"repo1-s3-region={repo['region']}",
+            f"repo1-retention-full={int(b.get('retention_full', 4))}",
+            "repo1-cipher-type=aes-256-cbc",
+            "# repo1-cipher-pass, repo1-s3-key, repo1-s3-key-secret: PGBACKREST_* from Secret alarmhub-pgbackrest",
+            "process-max=2",
+            "start-fast=y",
+            "compress-type=zst",
+            "log-level-console=info",
+            "log-level-file=off",
+            "",
+            "[alarmhub]",
+            f"pg1-host={pg['host']}",
+            "pg1-host-type=tls",
+            "pg1-host-ca-file=/etc/pgbackrest/tls/ca.crt",
+            "pg1-host-cert-file=/etc/pgbackrest/tls/tls.crt",
+            "pg1-host-key-file=/etc/pgbackrest/tls/tls.key",
+            f"pg1-path={pg['data_path']}",
+            "",
+        ]
+    )
+
+
+def _pgbackrest_pod(site: dict[str, Any], args: list[str]) -> dict[str, Any]:
+    b = site["postgres"]["pgbackrest"]
+    secret = {"secretKeyRef": {"name": "alarmhub-pgbackrest"}}
+    env = [
+        {"name": name, "valueFrom": {"secretKeyRef": {**secret["secretKeyRef"], "key": key}}}
+        for name, key in (
+            ("PGBACKREST_REPO1_CIPHER_PASS", "cipher-pass"),
+            ("PGBACKREST_REPO1_S3_KEY", "s3-key"),
+            ("PGBACKREST_REPO1_S3_KEY_SECRET", "s3-key-secret"),
+        )
+    ]
+    return {
+        "metadata": {"labels": _labels("alarmhub-pgbackrest")},
+        "spec": {
+            "restartPolicy": "OnFailure",
+            "automountServiceAccountToken": False,
+            "containers": [
+                {
+                    "name": "pgbackrest",
+                    "image": str(b["image"]),
+                    "command": ["pgbackrest", "--stanza=alarmhub", *args],
+                    "env": env,
+                    "resources": {
+                        "requests": {"cpu": "500m", "memory": "256Mi"},
+                        "limits": {"cpu": "2", "memory": "1Gi"},
+                    },
+                    "securityContext": {**_security(), "runAsUser": 999, "runAsGroup": 999},
+                    "volumeMounts": [
+                        {
+                            "name": "conf",
+                            "mountPath": "/etc/pgbackrest/pgbackrest.conf",
+                            "subPath": "pgbackrest.conf",
+                        },
+                        {"name": "tls", "mountPath": "/etc/pgbackrest/tls", "readOnly": True},
+                        {"name": "tmp", "mountPath": "/tmp"},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "conf", "configMap": {"name": "alarmhub-pgbackrest"}},
+                {"name": "tls", "secret": {"secretName": "alarmhub-pgbackrest-tls", "defaultMode": 0o400}},
+                {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+            ],
+        },
+    }
+
+
+def _pgbackrest(site: dict[str, Any]) -> list[dict[str, Any]]:
+    """pgBackRest for the external PostgreSQL: the repository host's configuration, the stanza Job and the
+    full (weekly) and differential (daily) backup CronJobs. The database host archives its WAL to the same
+    repository (archive_command, docs/operations.md) and runs ``pgbackrest server`` for these pods."""
+    pg = site.get("postgres")
+    if not pg or "pgbackrest" not in pg:
+        return []
+    if int(pg["major"]) not in PGBACKREST_MAJORS:
+        raise ValueError(f"postgres.major {pg['major']}: pgBackRest 2.45 supports {PGBACKREST_MAJORS}")
+    ns, b = site["namespace"], pg["pgbackrest"]
+    out: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta("alarmhub-pgbackrest", ns),
+            "data": {"pgbackrest.conf": _pgbackrest_conf(pg)},
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": _meta("alarmhub-pgbackrest-stanza", ns),
+            "spec": {"backoffLimit": 10, "template": _pgbackrest_pod(site, ["stanza-create"])},
+        },
+    ]
+    for kind in ("full", "diff"):
+        out.append(
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "metadata": _meta(f"alarmhub-pgbackrest-{kind}", ns),
+                "spec": {
+                    "schedule": str(b["schedule"][kind]),
+                    "concurrencyPolicy": "Forbid",  # one backup at a time (pgBackRest locks the stanza too)
+                    "successfulJobsHistoryLimit": 3,
+                    "failedJobsHistoryLimit": 3,
+                    "jobTemplate": {
+                        "spec": {
+                            "backoffLimit": 2,
+                            "template": _pgbackrest_pod(site, [f"--type={kind}", "backup"]),
+                        }
+                    },
+                },
+            }
+        )
+    return out
+
+
 def render(site: dict[str, Any]) -> list[dict[str, Any]]:
     ns = site["namespace"]
     docs: list[dict[str, Any]] = [
@@ -384,6 +521,7 @@ def render(site: dict[str, Any]) -> list[dict[str, Any]]:
         docs.append(_deployment(site, name, spec))
         docs.append(_pdb(site, name))
         docs.extend(_services(site, name, spec))
+    docs.extend(_pgbackrest(site))
     return docs
 
 

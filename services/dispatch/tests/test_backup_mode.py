@@ -64,3 +64,19 @@ def test_sessions_expire_revoke_and_stay_bounded() -> None:
     assert s.get("a") is None and s.get("d") is not None  # the oldest went first
     s.revoke("d")
     assert s.get("d") is None and s.revoked("d")
+
+
+def test_every_write_route_of_the_api_is_refused_but_sign_in_and_out() -> None:
+    """The refusal rule over the whole route table: what a district backup answers of the writes."""
+    from alarmhub_dispatch.api import build_api
+
+    paths = build_api(None).openapi()["paths"]  # every /api/v1 route (the console's are GETs)
+    writes = {
+        (m.upper(), path)
+        for path, ops in paths.items()
+        for m in ops
+        if m.upper() not in ("GET", "HEAD", "OPTIONS")
+    }
+    assert len(writes) > 30
+    assert {w for w in writes if not refused(*w)} == set(ALLOWED_WRITES)
+    assert ("POST", "/api/v1/login/totp/enrol") in writes and refused("POST", "/api/v1/login/totp/enrol")

@@ -21,7 +21,14 @@ __all__ = ["ReadOnlyStore"]
 
 
 class _People(PeopleStore):
-    """Sign-in's writes kept in memory (the login guard still limits failures, per process)."""
+    """Sign-in's writes kept in memory (the login guard still limits failures, per process): the TOTP
+    steps and recovery codes used here are remembered by this process (a restart forgets them; the
+    replicated ones still count)."""
+
+    def __init__(self, owner: Store) -> None:
+        super().__init__(owner)
+        self._steps: dict[str, int] = {}
+        self._recovered: set[tuple[str, str]] = set()
 
     @property
     def sessions(self) -> Sessions:
@@ -37,6 +44,23 @@ class _People(PeopleStore):
 
     async def revoke_token(self, sha: str) -> None:
         self.sessions.revoke(sha)
+
+    async def totp_use_step(self, user: str, step: int) -> bool:
+        """A TOTP step is used once: after the replicated last step and the ones used at this backup."""
+        stored = await self.p.fetchval("SELECT totp_last_step FROM people WHERE user_name=$1", user)
+        if step <= max(self._steps.get(user, -1), stored if stored is not None else -1):
+            return False
+        self._steps[user] = step
+        return True
+
+    async def totp_use_recovery(self, user: str, sha: str) -> bool:
+        """A recovery code is used once: one of the replicated codes not yet used at this backup."""
+        if (user, sha) in self._recovered:
+            return False
+        ok = await self.p.fetchval("SELECT $2 = ANY(totp_recovery) FROM people WHERE user_name=$1", user, sha)
+        if ok:
+            self._recovered.add((user, sha))
+        return bool(ok)
 
 
 class ReadOnlyStore(Store):

@@ -65,7 +65,7 @@ async def _auth(
 
     reader, writer = await asyncio.open_connection(host, port, local_addr=(local, 0))
     code = derive_auth_code(SECRET.encode(), phone)
-    writer.write(jt808.encode_frame(0x0102, phone, 1, code.encode()))
+    writer.write(jt808.encode(0x0102, phone, 1, code.encode()))
     await reader.readuntil(b"\x7e")
     await reader.readuntil(b"\x7e")
     return reader, writer
@@ -83,10 +83,10 @@ async def _drive(
         phone = _phone(worker, i)
         async with sem:
             reader, writer = await _auth(host, port, phone, "127.0.0.1")
-        body = jt808.location_body(
+        body = jt808.encode_location_body(
             lat=22.54 + i * 1e-4, lon=114.05, status_bits=0x03, speed_kmh=30, local_time=t
         )
-        burst = b"".join(jt808.encode_frame(0x0200, phone, s, body) for s in range(window))
+        burst = b"".join(jt808.encode(0x0200, phone, s, body) for s in range(window))
         sent = acked = 0
         end = time.monotonic() + duration
         try:

@@ -62,12 +62,12 @@ class Conn(asyncio.Protocol):
         assert tr is not None
         for frame in self.framer.feed(data):
             try:
-                msg = jt808.parse_frame(frame)
+                msg = jt808.decode(frame)
             except ValueError:
                 continue
             h = msg.header
             self.serial = (self.serial + 1) & 0xFFFF
-            reply = jt808.general_response(h, self.serial)
+            reply = jt808.reply(h, self.serial)
             if h.msg_id != jt808.T_LOCATION:
                 tr.write(reply)
                 continue

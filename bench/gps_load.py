@@ -73,7 +73,7 @@ def encode_all(connections: int, rate: float, duration: float, start_wall: float
     for g in range(total):
         c, k = g % connections, g // connections
         local = datetime.fromtimestamp(start_wall + g / rate, tz).replace(tzinfo=None)
-        body = jt808.location_body(
+        body = jt808.encode_location_body(
             lat=22.50 + (c % 100) * 1e-3 + k * 1e-5,
             lon=114.00 + (c // 100) * 1e-3,
             status_bits=0x03,
@@ -81,7 +81,7 @@ def encode_all(connections: int, rate: float, duration: float, start_wall: float
             heading_deg=(c * 7) % 360,
             local_time=local,
         )
-        frames[c].append(jt808.encode_frame(0x0200, phone(c), (k + 2) & 0xFFFF, body))
+        frames[c].append(jt808.encode(0x0200, phone(c), (k + 2) & 0xFFFF, body))
     return frames
 
 
@@ -98,9 +98,7 @@ async def run(
         async with sem:
             tr, t = await asyncio.wait_for(loop.create_connection(Terminal, host, port), 10)
             t.transport = tr  # uvloop may call connection_made after create_connection has returned
-            tr.write(
-                jt808.encode_frame(0x0102, phone(i), 1, derive_auth_code(secret.encode(), phone(i)).encode())
-            )
+            tr.write(jt808.encode(0x0102, phone(i), 1, derive_auth_code(secret.encode(), phone(i)).encode()))
             await asyncio.wait_for(t.authenticated, 30)
             return t
 

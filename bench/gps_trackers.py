@@ -75,7 +75,7 @@ async def _login(host: str, port: int, proc: int, i: int, secret: str, timeout: 
     fut: asyncio.Future[None] = loop.create_future()
     t.waiter = fut
     p = phone(proc, i)
-    tr.write(jt808.encode_frame(0x0102, p, 1, derive_auth_code(secret.encode(), p).encode()))
+    tr.write(jt808.encode(0x0102, p, 1, derive_auth_code(secret.encode(), p).encode()))
     await asyncio.wait_for(fut, timeout)
     return t
 
@@ -105,7 +105,7 @@ async def _report(
         if t.closed or t.transport.is_closing():  # closed by the target, connection_lost not yet run
             st["closed"] += 1
             return
-        body = jt808.location_body(
+        body = jt808.encode_location_body(
             lat=22.5 + (i % 500) * 1e-3,
             lon=114.0 + proc * 1e-2,
             status_bits=0x03,
@@ -115,7 +115,7 @@ async def _report(
         fut: asyncio.Future[None] = loop.create_future()
         t.waiter = fut
         t0 = loop.time()
-        t.transport.write(jt808.encode_frame(0x0200, p, serial, body))
+        t.transport.write(jt808.encode(0x0200, p, serial, body))
         serial = (serial + 1) & 0xFFFF
         st["sent"] += 1
         handle = loop.call_later(timeout, _expire, fut)

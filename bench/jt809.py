@@ -60,13 +60,13 @@ async def _load(
     now = datetime.now(UTC)
     batch = 500
     frames = b"".join(
-        p.encode_frame(
+        p.encode(
             p.UP_EXG_MSG,
-            p.vehicle_body(
+            p.encode_vehicle(
                 fleet[i % len(fleet)],
                 2,
                 p.UP_EXG_MSG_REAL_LOCATION,
-                p.position_2011(22.54 + i * 1e-5, 114.05, now, speed=40),
+                p.encode_position_2011(22.54 + i * 1e-5, 114.05, now, speed=40),
             ),
             serial=i,
             gnss_center_id=user_id,
@@ -75,9 +75,9 @@ async def _load(
     )
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        p.encode_frame(
+        p.encode(
             p.UP_CONNECT_REQ,
-            p.login_body(p.Login(user_id, PASSWORD, "127.0.0.1", 0)),
+            p.encode_login(p.Login(user_id, PASSWORD, "127.0.0.1", 0)),
             serial=0,
             gnss_center_id=user_id,
         )
@@ -100,7 +100,7 @@ async def _load(
             writer.write(frames)
             sent += batch
         await writer.drain()
-    writer.write(p.encode_frame(p.UP_LINKTEST_REQ, b"", serial=1, gnss_center_id=user_id))
+    writer.write(p.encode(p.UP_LINKTEST_REQ, b"", serial=1, gnss_center_id=user_id))
     await writer.drain()
     await asyncio.wait_for(reader.read(4096), timeout)  # 0x1006: everything before it was published
     cpu.value = time.process_time() - cpu0  # the load must not be what limits the figure: report its CPU

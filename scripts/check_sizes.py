@@ -18,14 +18,8 @@ SKIP_PARTS = {"migrations", "generated", "_generated"}
 
 #: module path → why it stays over 600 lines for now
 MODULES: dict[str, str] = {
-    "services/ingest-gps/src/alarmhub_ingest_gps/protocols/jt808.py": (
-        "one protocol module; the vendor alarm items already moved to jt808_items.py, body decoders next"
-    ),
     "services/ingest-camera/src/alarmhub_ingest_camera/protocols/gb28181.py": (
         "SIP and MANSCDP in one protocol module; the MANSCDP XML bodies are the next split"
-    ),
-    "services/ingest-gps/src/alarmhub_ingest_gps/protocols/jt809.py": (
-        "one protocol module for both editions (2011/2019) and every sub-business type; split by business type next"
     ),
 }
 

@@ -92,12 +92,10 @@ def _jt808_cases(seen: Seen) -> None:
     # terminal reports it
     phone = "013500009999"
     s = Jt808Session(DictDirectory({phone: VehicleInfo(phone, "jt808", armed=True)}), SessionConfig())
-    reply = jt808.parse_frame(
-        bytes(s.feed(jt808.encode_frame(0x0100, phone, 1, bytes(37)), NOW).reply).strip(b"~")
-    )
-    s.feed(jt808.encode_frame(0x0102, phone, 2, reply.body[3:]), NOW)
+    reply = jt808.decode(bytes(s.feed(jt808.encode(0x0100, phone, 1, bytes(37)), NOW).reply).strip(b"~"))
+    s.feed(jt808.encode(0x0102, phone, 2, reply.body[3:]), NOW)
     item = bytes([0x12, 6, 1]) + (7).to_bytes(4, "big") + b"\x01"
-    body = jt808.location_body(
+    body = jt808.encode_location_body(
         lat=22.54,
         lon=114.05,
         alarm_bits=1 << 20,
@@ -105,7 +103,7 @@ def _jt808_cases(seen: Seen) -> None:
         local_time=datetime(2026, 12, 1, 10),
         extra=item,
     )
-    for ev in _session_alarms(s, [jt808.encode_frame(0x0200, phone, 3, body)]):
+    for ev in _session_alarms(s, [jt808.encode(0x0200, phone, 3, body)]):
         seen.add(ev)
 
     rng = random.Random(20)

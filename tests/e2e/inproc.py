@@ -113,15 +113,15 @@ def new_token() -> str:
 async def read_808(reader: asyncio.StreamReader) -> jt808.Message:
     """The next JT/T 808 frame the platform sent (0x7e … 0x7e), parsed."""
     await reader.readuntil(b"\x7e")
-    return jt808.parse_frame((await asyncio.wait_for(reader.readuntil(b"\x7e"), 10))[:-1])
+    return jt808.decode((await asyncio.wait_for(reader.readuntil(b"\x7e"), 10))[:-1])
 
 
 async def terminal_login(port: int, phone: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A JT/T 808 terminal that registers (0x0100) and authenticates (0x0102) with the code it was given."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(jt808.encode_frame(0x0100, phone, 1, bytes(37)))
+    writer.write(jt808.encode(0x0100, phone, 1, bytes(37)))
     reg = await read_808(reader)
-    writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
+    writer.write(jt808.encode(0x0102, phone, 2, reg.body[3:]))
     answer = await read_808(reader)
     assert answer.body[4] == 0, "authentication refused"
     return reader, writer

@@ -456,7 +456,7 @@ def theft(phone: str) -> TriagedAlarm:
 
 
 def fix_frame(serial: int, lat: float, lon: float, speed: float, at: datetime) -> bytes:
-    body = jt808.location_body(
+    body = jt808.encode_location_body(
         lat=lat,
         lon=lon,
         speed_kmh=speed,
@@ -464,7 +464,7 @@ def fix_frame(serial: int, lat: float, lon: float, speed: float, at: datetime) -
         status_bits=0x03,
         local_time=at.astimezone(BEIJING).replace(tzinfo=None),
     )
-    return jt808.encode_frame(0x0200, PHONE, serial, body)
+    return jt808.encode(0x0200, PHONE, serial, body)
 
 
 async def test_vehicle_track_live_and_replay_then_command_answers(env: Env) -> None:
@@ -505,16 +505,16 @@ async def test_vehicle_track_live_and_replay_then_command_answers(env: Env) -> N
         while True:
             msg = await read_808(reader)
             if msg.header.msg_id == 0x8201:
-                body = msg.header.serial.to_bytes(2, "big") + jt808.location_body(
+                body = msg.header.serial.to_bytes(2, "big") + jt808.encode_location_body(
                     lat=22.5431,
                     lon=114.0632,
                     status_bits=0x03,
                     local_time=datetime.now(BEIJING).replace(tzinfo=None),
                 )
-                writer.write(jt808.encode_frame(0x0201, PHONE, 40, body))
+                writer.write(jt808.encode(0x0201, PHONE, 40, body))
             elif msg.header.msg_id == 0x8202:
                 body = msg.header.serial.to_bytes(2, "big") + (0x8202).to_bytes(2, "big") + b"\x01"  # failed
-                writer.write(jt808.encode_frame(0x0001, PHONE, 41, body))
+                writer.write(jt808.encode(0x0001, PHONE, 41, body))
                 return
 
     answering = asyncio.create_task(terminal())

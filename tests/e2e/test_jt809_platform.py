@@ -53,11 +53,11 @@ LAT, LON = 22.5410, 114.0550
 
 def test_codec_reproduces_the_reference_frames() -> None:
     """The frames the platform below builds come from the codec that reproduces these published bytes."""
-    login = p.login_body(p.Login(USER, "20180920", "127.0.0.1", 809))
-    assert p.encode_frame(p.UP_CONNECT_REQ, login, serial=133, gnss_center_id=CENTRE, key=9999) == LOGIN
+    login = p.encode_login(p.Login(USER, "20180920", "127.0.0.1", 809))
+    assert p.encode(p.UP_CONNECT_REQ, login, serial=133, gnss_center_id=CENTRE, key=9999) == LOGIN
     when = datetime(2012, 7, 19, 7, 15, 15, tzinfo=UTC)
     assert (
-        p.position_2011(
+        p.encode_position_2011(
             24.123456,
             133.123456,
             when,
@@ -71,7 +71,7 @@ def test_codec_reproduces_the_reference_frames() -> None:
         )
         == BODY_1202
     )
-    assert p.alarm_1402_body(0x000B, datetime.fromtimestamp(0x5BAA5B80, UTC), 3344, "gfdf454553") == BODY_1402
+    assert p.encode_1402(0x000B, datetime.fromtimestamp(0x5BAA5B80, UTC), 3344, "gfdf454553") == BODY_1402
 
 
 @dataclass
@@ -143,17 +143,17 @@ class LowerPlatform:
 
     def send(self, msg_id: int, body: bytes) -> None:
         self.serial += 1
-        self.writer.write(p.encode_frame(msg_id, body, serial=self.serial, gnss_center_id=CENTRE))
+        self.writer.write(p.encode(msg_id, body, serial=self.serial, gnss_center_id=CENTRE))
 
     def position(self, lat: float, lon: float) -> None:
-        body = p.position_2011(lat, lon, datetime.now(UTC), speed=30, heading=90)
-        self.send(p.UP_EXG_MSG, p.vehicle_body(PLATE, COLOUR, p.UP_EXG_MSG_REAL_LOCATION, body))
+        body = p.encode_position_2011(lat, lon, datetime.now(UTC), speed=30, heading=90)
+        self.send(p.UP_EXG_MSG, p.encode_vehicle(PLATE, COLOUR, p.UP_EXG_MSG_REAL_LOCATION, body))
 
     async def run(self) -> None:
         """Read the main link; answer 0x9205/0x9206 with 0x1205/0x1206 (plus a position) and 0x9401 with 0x1401."""
         while data := await self.reader.read(65536):
             for payload in self.framer.feed(data):
-                frame = p.decode_frame(payload)
+                frame = p.decode(payload)
                 if frame.msg_id not in (p.DOWN_EXG_MSG, p.DOWN_WARN_MSG):
                     self.replies.put_nowait(frame)
                     continue
@@ -164,22 +164,22 @@ class LowerPlatform:
                     self.requests.append((vm.sub_type, sup))
                     self.send(
                         p.UP_WARN_MSG,
-                        p.vehicle_body(
+                        p.encode_vehicle(
                             PLATE,
                             COLOUR,
                             p.UP_WARN_MSG_URGE_TODO_ACK,
-                            p.supervision_ack_body(sup.supervision_id, 1),
+                            p.encode_1401(sup.supervision_id, 1),
                         ),
                     )
                 elif vm.sub_type == p.DOWN_EXG_MSG_RETURN_STARTUP:
                     self.requests.append((vm.sub_type, vm.data))
                     self.send(
-                        p.UP_EXG_MSG, p.vehicle_body(PLATE, COLOUR, p.UP_EXG_MSG_RETURN_STARTUP_ACK, b"")
+                        p.UP_EXG_MSG, p.encode_vehicle(PLATE, COLOUR, p.UP_EXG_MSG_RETURN_STARTUP_ACK, b"")
                     )
                     self.position(LAT + 0.001, LON + 0.001)
                 elif vm.sub_type == p.DOWN_EXG_MSG_RETURN_END:
                     self.requests.append((vm.sub_type, vm.data))
-                    self.send(p.UP_EXG_MSG, p.vehicle_body(PLATE, COLOUR, p.UP_EXG_MSG_RETURN_END_ACK, b""))
+                    self.send(p.UP_EXG_MSG, p.encode_vehicle(PLATE, COLOUR, p.UP_EXG_MSG_RETURN_END_ACK, b""))
             await self.writer.drain()
 
 
@@ -223,11 +223,11 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
                 platform.position(LAT - 0.0005 * (2 - i), LON)
             platform.send(
                 p.UP_WARN_MSG,
-                p.vehicle_body(
+                p.encode_vehicle(
                     PLATE,
                     COLOUR,
                     p.UP_WARN_MSG_ADPT_INFO,
-                    p.alarm_1402_body(0x0009, datetime.now(UTC), 77, "盗警 e2e"),
+                    p.encode_1402(0x0009, datetime.now(UTC), 77, "盗警 e2e"),
                 ),
             )
             await writer.drain()
@@ -286,11 +286,11 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
             # puts it on devices.status and dispatch appends it to the vehicle's incident
             platform.send(
                 p.UP_WARN_MSG,
-                p.vehicle_body(
+                p.encode_vehicle(
                     PLATE,
                     COLOUR,
                     p.UP_WARN_MSG_URGE_TODO_ACK,
-                    p.supervision_ack_body(sup["supervision_id"], 1),
+                    p.encode_1401(sup["supervision_id"], 1),
                 ),
             )
             await writer.drain()

@@ -321,11 +321,11 @@ async def test_a_city_in_production_mode(production: dict[str, Any]) -> None:
             lon, lat = production["road"]
             beijing = datetime.now(UTC).astimezone(timezone(timedelta(hours=8))).replace(tzinfo=None)
             writer.write(
-                jt808.encode_frame(
+                jt808.encode(
                     0x0200,
                     PHONE,
                     3,
-                    jt808.location_body(
+                    jt808.encode_location_body(
                         lat=lat, lon=lon, alarm_bits=0x1, status_bits=0x03, speed_kmh=30, local_time=beijing
                     ),
                 )
@@ -360,10 +360,10 @@ async def test_a_city_in_production_mode(production: dict[str, Any]) -> None:
                 while True:
                     msg = await read_808(reader)
                     if msg.header.msg_id == 0x8201:
-                        body = msg.header.serial.to_bytes(2, "big") + jt808.location_body(
+                        body = msg.header.serial.to_bytes(2, "big") + jt808.encode_location_body(
                             lat=lat, lon=lon, status_bits=0x03, local_time=beijing
                         )
-                        writer.write(jt808.encode_frame(0x0201, PHONE, 4, body))
+                        writer.write(jt808.encode(0x0201, PHONE, 4, body))
                         return msg
 
             task = asyncio.create_task(terminal())

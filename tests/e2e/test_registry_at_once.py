@@ -102,7 +102,7 @@ async def _jt808_register(port: int, phone: str) -> int:
     """0x0100 → the 0x8100 result (0 success, 4 not in the registry)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(jt808.encode_frame(0x0100, phone, 1, bytes(37)))
+        writer.write(jt808.encode(0x0100, phone, 1, bytes(37)))
         await writer.drain()
         reply = await read_808(reader)
     finally:
@@ -115,15 +115,15 @@ async def _jt809_login(port: int, user: int, password: str, centre: int) -> int:
     """0x1001 → the 0x1002 result (0 success, 3 user not registered)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        body = p.login_body(p.Login(user, password, "127.0.0.1", 809))
-        writer.write(p.encode_frame(p.UP_CONNECT_REQ, body, serial=1, gnss_center_id=centre))
+        body = p.encode_login(p.Login(user, password, "127.0.0.1", 809))
+        writer.write(p.encode(p.UP_CONNECT_REQ, body, serial=1, gnss_center_id=centre))
         await writer.drain()
         framer = p.Framer()
         while True:
             data = await asyncio.wait_for(reader.read(4096), 5)
             assert data, "link closed without a login reply"
             for payload in framer.feed(data):
-                frame = p.decode_frame(payload)
+                frame = p.decode(payload)
                 if frame.msg_id == p.UP_CONNECT_RSP:
                     return p.decode_login_reply(frame.body)[0]
     finally:

@@ -58,10 +58,10 @@ async def test_locate_now_reaches_the_terminal_and_lands_on_the_timeline(
     async def terminal() -> None:
         query = await read_808(reader)
         assert query.header.msg_id == 0x8201
-        body = query.header.serial.to_bytes(2, "big") + jt808.location_body(
+        body = query.header.serial.to_bytes(2, "big") + jt808.encode_location_body(
             lat=22.5555, lon=114.0666, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0)
         )
-        writer.write(jt808.encode_frame(0x0201, PHONE, 3, body))
+        writer.write(jt808.encode(0x0201, PHONE, 3, body))
         await read_808(reader)
 
     async with httpx.AsyncClient(

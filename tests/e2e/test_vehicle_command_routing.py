@@ -63,10 +63,10 @@ async def _answer(
 ) -> None:
     query = await read_808(reader)
     assert query.header.msg_id == 0x8201
-    body = query.header.serial.to_bytes(2, "big") + jt808.location_body(
+    body = query.header.serial.to_bytes(2, "big") + jt808.encode_location_body(
         lat=lat, lon=114.0666, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0)
     )
-    writer.write(jt808.encode_frame(0x0201, PHONE, serial, body))
+    writer.write(jt808.encode(0x0201, PHONE, serial, body))
     await read_808(reader)
 
 
@@ -89,9 +89,9 @@ async def test_command_follows_the_terminal_across_gateways(
 
     # the terminal registers and authenticates on the SECOND gateway
     reader, writer = await asyncio.open_connection("127.0.0.1", second.ports["jt808"])
-    writer.write(jt808.encode_frame(0x0100, PHONE, 1, bytes(37)))
+    writer.write(jt808.encode(0x0100, PHONE, 1, bytes(37)))
     code = (await read_808(reader)).body[3:]
-    writer.write(jt808.encode_frame(0x0102, PHONE, 2, code))
+    writer.write(jt808.encode(0x0102, PHONE, 2, code))
     assert (await read_808(reader)).body[4] == 0
 
     async def owned_by_second() -> bool:
@@ -124,7 +124,7 @@ async def test_command_follows_the_terminal_across_gateways(
 
         # the terminal moves: it logs in on the FIRST gateway, then its old connection drops
         reader2, writer2 = await asyncio.open_connection("127.0.0.1", first.ports["jt808"])
-        writer2.write(jt808.encode_frame(0x0102, PHONE, 4, code))
+        writer2.write(jt808.encode(0x0102, PHONE, 4, code))
         assert (await read_808(reader2)).body[4] == 0
 
         async def owned_by_first() -> bool:

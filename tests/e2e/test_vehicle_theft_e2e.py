@@ -94,9 +94,7 @@ class Terminal:
             elif msg.header.msg_id == jt808.P_TEMP_TRACKING:
                 self.tracking.append(msg)
                 body = msg.header.serial.to_bytes(2, "big") + msg.header.msg_id.to_bytes(2, "big") + b"\x00"
-                self.writer.write(
-                    jt808.encode_frame(jt808.T_GENERAL_RESPONSE, self.phone, self._next(), body)
-                )
+                self.writer.write(jt808.encode(jt808.T_GENERAL_RESPONSE, self.phone, self._next(), body))
 
     def _next(self) -> int:
         self.serial += 1
@@ -106,7 +104,7 @@ class Terminal:
         serial = self._next()
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.acks[serial] = fut
-        self.writer.write(jt808.encode_frame(jt808.T_LOCATION, self.phone, serial, fix.body(start)))
+        self.writer.write(jt808.encode(jt808.T_LOCATION, self.phone, serial, fix.body(start)))
         assert await asyncio.wait_for(fut, 15) == 0
 
     async def close(self) -> None:

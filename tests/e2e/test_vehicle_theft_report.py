@@ -50,7 +50,7 @@ async def test_owner_theft_report_opens_an_incident_and_starts_tracking(
         cmd = await read_808(reader)
         # 0x0001 terminal general response: answered serial, answered id, result 0 (OK)
         body = cmd.header.serial.to_bytes(2, "big") + cmd.header.msg_id.to_bytes(2, "big") + b"\x00"
-        writer.write(jt808.encode_frame(0x0001, PHONE, 3, body))
+        writer.write(jt808.encode(0x0001, PHONE, 3, body))
         return cmd
 
     admin = {"Authorization": f"Bearer {token}"}

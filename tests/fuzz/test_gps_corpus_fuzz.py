@@ -84,7 +84,7 @@ FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCh
 
 
 def decode_jt808(frame: bytes) -> Any:
-    msg = jt808.parse_frame(frame)
+    msg = jt808.decode(frame)
     h, body = msg.header, msg.body
     if h.msg_id == jt808.T_LOCATION:
         return jt808.decode_location(body, model="JC371")
@@ -114,7 +114,7 @@ def decode_jt809(frame: bytes) -> Any:
     payload = frame[1:-1] if frame[:1] == b"\x5b" else frame
     out = []
     for edition in (p809.Edition.V2011, p809.Edition.V2019):
-        fr = p809.decode_frame(payload, edition=edition, cipher=p809.Cipher(30000000, 20000000, 20000000))
+        fr = p809.decode(payload, edition=edition, cipher=p809.Cipher(30000000, 20000000, 20000000))
         if fr.msg_id == p809.UP_CONNECT_REQ:
             out.append(p809.decode_login(fr.body, edition))
         elif fr.msg_id == p809.UP_EXG_MSG:

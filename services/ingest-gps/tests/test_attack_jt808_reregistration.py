@@ -27,13 +27,13 @@ REGISTER = bytes(4) + b"ACME\x00" + b"M1".ljust(20, b"\x00") + b"T000001" + b"\x
 
 
 def _reply(out_reply: bytearray) -> jt808.Message:
-    return jt808.parse_frame(bytes(out_reply)[1:-1])
+    return jt808.decode(bytes(out_reply)[1:-1])
 
 
 def test_registered_terminal_code_is_given_out_once() -> None:
     directory = DictDirectory({PHONE: VehicleInfo(PHONE, "jt808")})  # registered, never connected
     real = Jt808Session(directory, CFG)
-    out = real.feed(jt808.encode_frame(0x0100, PHONE, 1, REGISTER), NOW)
+    out = real.feed(jt808.encode(0x0100, PHONE, 1, REGISTER), NOW)
     reply = _reply(out.reply)
     assert reply.body[2] == jt808.REG_OK
     code = reply.body[3:]
@@ -42,24 +42,24 @@ def test_registered_terminal_code_is_given_out_once() -> None:
 
     # an impostor naming the same number on another connection learns nothing
     impostor = Jt808Session(directory, CFG)
-    out = impostor.feed(jt808.encode_frame(0x0100, PHONE, 1, REGISTER), NOW)
+    out = impostor.feed(jt808.encode(0x0100, PHONE, 1, REGISTER), NOW)
     reply = _reply(out.reply)
     assert reply.body[2] == jt808.REG_TERMINAL_TAKEN and code not in bytes(out.reply)
     assert out.reregistrations == 1 and not out.registry
     # and cannot send an alarm either
-    sos = jt808.encode_frame(0x0200, PHONE, 2, (1).to_bytes(4, "big") + bytes(24))
+    sos = jt808.encode(0x0200, PHONE, 2, (1).to_bytes(4, "big") + bytes(24))
     assert impostor.feed(sos, NOW).publish == [] and not impostor.authenticated
 
     # the real terminal authenticates with its code; its logout gives the code back
-    out = real.feed(jt808.encode_frame(0x0102, PHONE, 2, code), NOW)
+    out = real.feed(jt808.encode(0x0102, PHONE, 2, code), NOW)
     assert real.authenticated
-    out = real.feed(jt808.encode_frame(0x0003, PHONE, 3, b""), NOW)
+    out = real.feed(jt808.encode(0x0003, PHONE, 3, b""), NOW)
     assert [w.reset_auth for w in out.registry] == [True]
 
 
 def test_sub_packages_before_authentication_are_refused() -> None:
     s = Jt808Session(DictDirectory({PHONE: VehicleInfo(PHONE, "jt808")}), CFG)
-    part = jt808.encode_frame(0x0200, PHONE, 1, bytes(28), package=(200, 1))
+    part = jt808.encode(0x0200, PHONE, 1, bytes(28), package=(200, 1))
     out = s.feed(part, NOW)
     assert out.dlq and "before authentication" in out.dlq[0][1]
     assert s.reassembler._pending == {}  # nothing held for an unauthenticated sender

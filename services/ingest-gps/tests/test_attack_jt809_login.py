@@ -66,9 +66,9 @@ async def test_a_slow_password_hash_does_not_stall_the_gateway(stack: Any, topic
     iterations = int(200_000 * 1.5 / (time.perf_counter() - t0))  # ≈ 1.5 s of PBKDF2 on this machine
     slow = PlatformRecord(20180920, hash_password("20180920", iterations=iterations), 20180920)
     quick = PlatformRecord(4242, hash_password("quick-pw"), 4242)
-    quick_login = p.encode_frame(
+    quick_login = p.encode(
         p.UP_CONNECT_REQ,
-        p.login_body(p.Login(4242, "quick-pw", "127.0.0.1", 0)),
+        p.encode_login(p.Login(4242, "quick-pw", "127.0.0.1", 0)),
         serial=1,
         gnss_center_id=4242,
     )
@@ -132,8 +132,8 @@ async def test_a_slow_password_hash_does_not_stall_the_gateway(stack: Any, topic
             await tick
         await srv.stop()
         await producer.stop()
-    assert p.decode_login_reply(p.decode_frame(p.Framer().feed(quick_answer)[0]).body)[0] == p.LOGIN_OK
-    assert p.decode_login_reply(p.decode_frame(p.Framer().feed(slow_answer)[0]).body)[0] == p.LOGIN_OK
+    assert p.decode_login_reply(p.decode(p.Framer().feed(quick_answer)[0]).body)[0] == p.LOGIN_OK
+    assert p.decode_login_reply(p.decode(p.Framer().feed(slow_answer)[0]).body)[0] == p.LOGIN_OK
     assert slow_at >= 1.0  # the hash was slow …
     assert quick_at < slow_at - 0.5  # … and the other platform was answered meanwhile
     assert max(gaps) < 0.5, f"the event loop stalled for {max(gaps):.3f} s"

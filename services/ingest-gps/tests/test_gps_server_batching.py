@@ -50,7 +50,7 @@ async def _terminals(port: int, n: int) -> list[tuple[asyncio.StreamReader, asyn
     conns = []
     for _ in range(n):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(jt808.encode_frame(0x0102, PHONE, 1, derive_auth_code(SECRET, PHONE).encode()))
+        writer.write(jt808.encode(0x0102, PHONE, 1, derive_auth_code(SECRET, PHONE).encode()))
         await asyncio.wait_for(reader.readuntil(b"\x7e"), 5)  # the 0x8001 to the authentication
         await asyncio.wait_for(reader.readuntil(b"\x7e"), 5)
         conns.append((reader, writer))
@@ -101,7 +101,7 @@ async def test_one_write_per_tick_and_no_reply_before_it(fail: bool) -> None:
             if fail:
                 assert data == b""  # not written → not answered, and the connection is dropped
             else:
-                replies = [jt808.parse_frame(f) for f in data.split(b"\x7e") if f]
+                replies = [jt808.decode(f) for f in data.split(b"\x7e") if f]
                 assert [(r.header.msg_id, r.body[4]) for r in replies] == [(0x8001, 0), (0x8001, 0)]
         for _, writer in conns:
             writer.close()

@@ -56,7 +56,7 @@ async def gateway(stack: Any, topic_prefix: str, request: pytest.FixtureRequest)
 async def read_frame(reader: asyncio.StreamReader) -> jt808.Message:
     await reader.readuntil(b"\x7e")
     data = await asyncio.wait_for(reader.readuntil(b"\x7e"), 10)
-    return jt808.parse_frame(data[:-1])
+    return jt808.decode(data[:-1])
 
 
 async def test_jt808_sos_reaches_the_topics(
@@ -75,10 +75,10 @@ async def test_jt808_sos_reaches_the_topics(
             + b"\x02"
             + "粤B54321".encode("gbk")
         )
-        writer.write(jt808.encode_frame(0x0100, PHONE, 1, body))
+        writer.write(jt808.encode(0x0100, PHONE, 1, body))
         reg = await read_frame(reader)
         assert reg.header.msg_id == 0x8100 and reg.body[2] == 0
-        writer.write(jt808.encode_frame(0x0102, PHONE, 2, reg.body[3:]))
+        writer.write(jt808.encode(0x0102, PHONE, 2, reg.body[3:]))
         auth = await read_frame(reader)
         assert auth.header.msg_id == 0x8001 and auth.body[4] == 0
         writer.write(SOS_FRAME)
@@ -106,18 +106,18 @@ async def test_jt808_sos_reaches_the_topics(
 async def test_position_query_command(gateway: GpsApp) -> None:
     phone = "013900000001"
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["jt808"])
-    writer.write(jt808.encode_frame(0x0100, phone, 1, bytes(37)))
+    writer.write(jt808.encode(0x0100, phone, 1, bytes(37)))
     reg = await read_frame(reader)
-    writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
+    writer.write(jt808.encode(0x0102, phone, 2, reg.body[3:]))
     await read_frame(reader)
 
     async def terminal() -> None:
         query = await read_frame(reader)
         assert query.header.msg_id == 0x8201
-        body = query.header.serial.to_bytes(2, "big") + jt808.location_body(
+        body = query.header.serial.to_bytes(2, "big") + jt808.encode_location_body(
             lat=22.54, lon=114.05, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0)
         )
-        writer.write(jt808.encode_frame(0x0201, phone, 3, body))
+        writer.write(jt808.encode(0x0201, phone, 3, body))
         await read_frame(reader)  # 0x8001 for the 0x0201
 
     task = asyncio.create_task(terminal())
@@ -165,15 +165,15 @@ async def test_simulator_fleets(gateway: GpsApp, topic_prefix: str, consume_topi
 async def test_bad_frame_goes_to_the_dlq(gateway: GpsApp, topic_prefix: str, consume_topic: Any) -> None:
     phone = "013900000002"
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["jt808"])
-    writer.write(jt808.encode_frame(0x0100, phone, 1, bytes(37)))
+    writer.write(jt808.encode(0x0100, phone, 1, bytes(37)))
     reg = await read_frame(reader)
-    writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
+    writer.write(jt808.encode(0x0102, phone, 2, reg.body[3:]))
     await read_frame(reader)
     writer.write(b"\x7e\x02\x00\x7d\x07junk\x7e")  # too short for a header: dropped, recorded
     body = bytes.fromhex(
         "000004000000080007203b7d0202633df7013800030063241001235959"
     )  # longitude ≈ 2097°: impossible
-    writer.write(jt808.encode_frame(0x0200, phone, 3, body))
+    writer.write(jt808.encode(0x0200, phone, 3, body))
     nak = await read_frame(reader)
     writer.close()
     assert nak.header.msg_id == 0x8001 and nak.body[4] == jt808.RESULT_BAD_MESSAGE
@@ -198,9 +198,9 @@ async def test_hostile_and_silent_peers_do_not_hold_the_gateway(
     # meanwhile a real terminal is served normally
     phone = "013900000003"
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(jt808.encode_frame(0x0100, phone, 1, bytes(37)))
+    writer.write(jt808.encode(0x0100, phone, 1, bytes(37)))
     reg = await read_frame(reader)
-    writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
+    writer.write(jt808.encode(0x0102, phone, 2, reg.body[3:]))
     assert (await read_frame(reader)).body[4] == 0
     # the unauthenticated peers are closed by the login timeout, the silent terminal by the idle timeout
     assert await asyncio.wait_for(silent_r.read(), 10) == b""

@@ -52,9 +52,9 @@ def register_and_auth(s: Jt808Session, phone: str = PHONE, version: int | None =
             + b"T1".ljust(30, b"\x00")
             + b"\x01"
         )
-    reg = jt808.encode_frame(0x0100, phone, 1, body, version=version)
+    reg = jt808.encode(0x0100, phone, 1, body, version=version)
     out = s.feed(reg, NOW)
-    reply = jt808.parse_frame(bytes(out.reply))
+    reply = jt808.decode(bytes(out.reply))
     assert reply.header.msg_id == 0x8100 and reply.body[2] == 0
     code = reply.body[3:].decode()
     auth = (
@@ -62,8 +62,8 @@ def register_and_auth(s: Jt808Session, phone: str = PHONE, version: int | None =
         if version is None
         else bytes([len(code)]) + code.encode() + b"1" * 15 + b"v1".ljust(20, b"\x00")
     )
-    out = s.feed(jt808.encode_frame(0x0102, phone, 2, auth, version=version), NOW)
-    ack = jt808.parse_frame(bytes(out.reply))
+    out = s.feed(jt808.encode(0x0102, phone, 2, auth, version=version), NOW)
+    ack = jt808.decode(bytes(out.reply))
     assert ack.header.msg_id == 0x8001 and ack.body[4] == 0
     assert [type(e) for _, e in out.publish] == [DeviceStatus]
 
@@ -72,7 +72,7 @@ def test_unauthenticated_location_is_refused() -> None:
     s = Jt808Session({}, CFG)
     out = s.feed(SOS_FRAME, NOW)
     assert not out.publish and out.refused == 1
-    ack = jt808.parse_frame(bytes(out.reply))
+    ack = jt808.decode(bytes(out.reply))
     assert ack.header.msg_id == 0x8001 and ack.body[4] == jt808.RESULT_FAILURE
 
 
@@ -84,8 +84,8 @@ def test_refusals_close_the_connection() -> None:
 
 def test_wrong_auth_code_is_refused() -> None:
     s = Jt808Session({}, CFG)
-    out = s.feed(jt808.encode_frame(0x0102, PHONE, 2, b"guess"), NOW)
-    assert jt808.parse_frame(bytes(out.reply)).body[4] == jt808.RESULT_FAILURE and not s.authenticated
+    out = s.feed(jt808.encode(0x0102, PHONE, 2, b"guess"), NOW)
+    assert jt808.decode(bytes(out.reply)).body[4] == jt808.RESULT_FAILURE and not s.authenticated
 
 
 def test_register_auth_then_sos_alarm_and_fix() -> None:
@@ -101,7 +101,7 @@ def test_register_auth_then_sos_alarm_and_fix() -> None:
     assert (
         alarm.attributes["alarm_bits"] == 1 and alarm.location is not None and alarm.raw.startswith("7e0200")
     )
-    assert jt808.parse_frame(bytes(out.reply)).body[:4] == bytes.fromhex("000a0200")
+    assert jt808.decode(bytes(out.reply)).body[:4] == bytes.fromhex("000a0200")
     # the bit is a level: the same report again publishes only the fix
     again = s.feed(SOS_FRAME, NOW)
     assert [t for t, _ in again.publish] == [TELEMETRY_GPS]
@@ -123,7 +123,7 @@ def test_terminal_number_with_hex_digits_registers_authenticates_and_reports() -
     out = s.feed(b"\x7e" + jt808.escape(HEX_TERMINAL_FIX[1:-1]) + b"\x7e", NOW)
     fix = out.publish[0][1]
     assert isinstance(fix, GpsFix) and fix.device_id == phone
-    ack = jt808.parse_frame(bytes(out.reply))
+    ack = jt808.decode(bytes(out.reply))
     assert ack.header.phone == phone and ack.header.msg_id == 0x8001 and ack.body[4] == 0
 
 
@@ -131,14 +131,14 @@ def test_alarm_restore_and_power_status() -> None:
     s = Jt808Session({}, CFG)
     register_and_auth(s)
     t = datetime(2026, 11, 25, 18, 0, 0)
-    cut = jt808.encode_frame(
+    cut = jt808.encode(
         0x0200,
         PHONE,
         5,
-        jt808.location_body(lat=22.5, lon=114.0, alarm_bits=1 << 8, status_bits=0x03, local_time=t),
+        jt808.encode_location_body(lat=22.5, lon=114.0, alarm_bits=1 << 8, status_bits=0x03, local_time=t),
     )
-    ok = jt808.encode_frame(
-        0x0200, PHONE, 6, jt808.location_body(lat=22.5, lon=114.0, status_bits=0x02, local_time=t)
+    ok = jt808.encode(
+        0x0200, PHONE, 6, jt808.encode_location_body(lat=22.5, lon=114.0, status_bits=0x02, local_time=t)
     )
     out = s.feed(cut, NOW)
     kinds = [(type(e).__name__, getattr(e, "kind", getattr(e, "status", None))) for _, e in out.publish]
@@ -156,8 +156,10 @@ def test_armed_vehicle_ignition_and_movement_are_theft() -> None:
     t = datetime(2026, 11, 25, 18, 0, 0)
 
     def fix(serial: int, lat: float, status: int, speed: float) -> bytes:
-        body = jt808.location_body(lat=lat, lon=114.0, status_bits=status, speed_kmh=speed, local_time=t)
-        return jt808.encode_frame(0x0200, PHONE, serial, body)
+        body = jt808.encode_location_body(
+            lat=lat, lon=114.0, status_bits=status, speed_kmh=speed, local_time=t
+        )
+        return jt808.encode(0x0200, PHONE, serial, body)
 
     def theft(frame: bytes) -> list[AlarmEvent]:
         return [e for _, e in s.feed(frame, NOW).publish if isinstance(e, AlarmEvent)]
@@ -187,8 +189,8 @@ def test_an_armed_car_towed_with_the_ignition_off_is_a_displacement() -> None:
     t = datetime(2026, 11, 25, 18, 0, 0)
     codes = []
     for n, (lat, speed) in enumerate(((22.5, 0), (22.502, 20), (22.504, 22), (22.506, 21))):
-        body = jt808.location_body(lat=lat, lon=114.0, status_bits=0x02, speed_kmh=speed, local_time=t)
-        out = s.feed(jt808.encode_frame(0x0200, PHONE, 5 + n, body), NOW)
+        body = jt808.encode_location_body(lat=lat, lon=114.0, status_bits=0x02, speed_kmh=speed, local_time=t)
+        out = s.feed(jt808.encode(0x0200, PHONE, 5 + n, body), NOW)
         codes += [(e.code, e.attributes["signal"]) for _, e in out.publish if isinstance(e, AlarmEvent)]
     assert codes == [("parked_displacement", "parked_displacement")]
 
@@ -199,7 +201,7 @@ def test_every_alarm_carries_the_vehicle_vocabulary() -> None:
     t = datetime(2026, 11, 25, 18, 0, 0)
     # alarm word bit 8 (main power cut) and bit 20 (area in/out) with item 0x12: area 7 left ("out")
     extra = bytes([0x12, 6, 1]) + (7).to_bytes(4, "big") + b"\x01"
-    body = jt808.location_body(
+    body = jt808.encode_location_body(
         lat=22.5,
         lon=114.0,
         alarm_bits=(1 << 8) | (1 << 20),
@@ -208,7 +210,7 @@ def test_every_alarm_carries_the_vehicle_vocabulary() -> None:
         local_time=t,
         extra=extra,
     )
-    out = s.feed(jt808.encode_frame(0x0200, PHONE, 5, body), NOW)
+    out = s.feed(jt808.encode(0x0200, PHONE, 5, body), NOW)
     got = {e.code: e.attributes for _, e in out.publish if isinstance(e, AlarmEvent)}
     assert got["power_cut"]["signal"] == "power_cut" and got["area_in_out"]["signal"] == "geofence_exit"
     assert got["power_cut"]["armed"] is False and got["power_cut"]["ignition"] is True
@@ -217,17 +219,17 @@ def test_every_alarm_carries_the_vehicle_vocabulary() -> None:
 
 def test_reject_policy() -> None:
     s = Jt808Session({}, SessionConfig(policy=UnregisteredPolicy.REJECT))
-    reg = jt808.encode_frame(0x0100, PHONE, 1, bytes(37))
+    reg = jt808.encode(0x0100, PHONE, 1, bytes(37))
     out = s.feed(reg, NOW)
-    assert jt808.parse_frame(bytes(out.reply)).body[2] == jt808.REG_NO_TERMINAL and not out.registry
+    assert jt808.decode(bytes(out.reply)).body[2] == jt808.REG_NO_TERMINAL and not out.registry
     code = derive_auth_code(CFG.auth_secret, PHONE).encode()
-    out = s.feed(jt808.encode_frame(0x0102, PHONE, 2, code), NOW)
+    out = s.feed(jt808.encode(0x0102, PHONE, 2, code), NOW)
     assert not s.authenticated
 
 
 def test_accept_policy_flags_and_stores_code() -> None:
     s = Jt808Session({}, CFG)
-    out = s.feed(jt808.encode_frame(0x0100, PHONE, 1, bytes(37)), NOW)
+    out = s.feed(jt808.encode(0x0100, PHONE, 1, bytes(37)), NOW)
     assert len(out.registry) == 1 and out.registry[0].flagged
     assert out.registry[0].auth_code == derive_auth_code(CFG.auth_secret, PHONE)
 
@@ -237,23 +239,23 @@ def test_2019_terminal_keeps_its_id() -> None:
     register_and_auth(s, phone="00000000" + PHONE, version=1)
     assert s.device_id == PHONE and s.version == 1 and s.phone == "00000000" + PHONE
     out = s.feed(
-        jt808.encode_frame(
+        jt808.encode(
             0x0200,
             "00000000" + PHONE,
             3,
-            jt808.location_body(lat=22.5, lon=114.0, local_time=datetime(2026, 11, 25, 18, 0, 0)),
+            jt808.encode_location_body(lat=22.5, lon=114.0, local_time=datetime(2026, 11, 25, 18, 0, 0)),
             version=1,
         ),
         NOW,
     )
     assert out.publish[0][1].device_id == PHONE
-    assert jt808.parse_frame(bytes(out.reply)).header.phone == "00000000" + PHONE
+    assert jt808.decode(bytes(out.reply)).header.phone == "00000000" + PHONE
 
 
 def test_logout_publishes_offline_and_closes() -> None:
     s = Jt808Session({}, CFG)
     register_and_auth(s)
-    out = s.feed(jt808.encode_frame(0x0003, PHONE, 9), NOW)
+    out = s.feed(jt808.encode(0x0003, PHONE, 9), NOW)
     assert out.close and [e.status for _, e in out.publish] == ["offline"]
     assert not s.connection_lost(NOW).publish  # only once
 
@@ -262,14 +264,14 @@ def test_command_correlation() -> None:
     s = Jt808Session({}, CFG)
     register_and_auth(s)
     serial, frame = s.command("query_position")
-    assert jt808.parse_frame(frame).header.msg_id == 0x8201
-    body = serial.to_bytes(2, "big") + jt808.location_body(
+    assert jt808.decode(frame).header.msg_id == 0x8201
+    body = serial.to_bytes(2, "big") + jt808.encode_location_body(
         lat=22.5, lon=114.0, local_time=datetime(2026, 1, 1)
     )
-    out = s.feed(jt808.encode_frame(0x0201, PHONE, 10, body), NOW)
+    out = s.feed(jt808.encode(0x0201, PHONE, 10, body), NOW)
     assert out.commands and out.commands[0].serial == serial and out.commands[0].position is not None
     serial2, _ = s.command("text", text="请停车")
-    out = s.feed(jt808.encode_frame(0x0001, PHONE, 11, serial2.to_bytes(2, "big") + b"\x83\x00\x00"), NOW)
+    out = s.feed(jt808.encode(0x0001, PHONE, 11, serial2.to_bytes(2, "big") + b"\x83\x00\x00"), NOW)
     assert out.commands[0].command == 0x8300 and not out.reply
 
 
@@ -364,7 +366,7 @@ def test_fuzz_random_bytes_never_raise(data: bytes) -> None:
 
 _SEEDS = [
     SOS_FRAME,
-    jt808.encode_frame(0x0100, PHONE, 1, bytes(37)),
+    jt808.encode(0x0100, PHONE, 1, bytes(37)),
     bytes.fromhex(
         "7E0704014301356777777707F5000801002600000000000000030159741206CBFD5001720000000116052709062401040000001D03020000002600000000000000030159746606CBFD50016B0000000116052709065301040000001D0302000000260000000000000003015975E406CBFE58013F0000000116052709072701040000001D0302000000260000000000000003015976DE06CBFF10012E0000000116052709075601040000001D0302000000260000000000000003015976BC06CBFED0012D0000000116052709083001040000001D0302000000260000000000000003015976FE06CBFEC001080000000116052709090001040000001D0302000000260000000000000003015976FE06CBFE7800FC0000000116052709093301040000001D0302000000260000000000000003015977A606CBFF3001080000000116052709100201040000001D030200001F7E"
     ),
@@ -427,14 +429,14 @@ def test_bad_body_gets_a_nak_and_a_dlq_record() -> None:
     s = Jt808Session({}, CFG)
     register_and_auth(s)
     # go-jt808's 0x0200 (latitude 119.55°) re-addressed to our terminal: header fine, body impossible
-    body = jt808.parse_frame(
+    body = jt808.decode(
         bytes.fromhex(
             "7e0200001c0123456789010000000004000000080007203b7d0202633df70138000300632410012359591c7e"
         )
     ).body
-    out = s.feed(jt808.encode_frame(0x0200, PHONE, 7, body), NOW)
+    out = s.feed(jt808.encode(0x0200, PHONE, 7, body), NOW)
     assert not out.publish and len(out.dlq) == 1 and "out of range" in out.dlq[0][1]
-    assert jt808.parse_frame(bytes(out.reply)).body[4] == jt808.RESULT_BAD_MESSAGE
+    assert jt808.decode(bytes(out.reply)).body[4] == jt808.RESULT_BAD_MESSAGE
 
 
 def test_jt808_fixes_built_and_serialized_without_pydantic_equal_the_models() -> None:
@@ -454,7 +456,7 @@ def test_jt808_fixes_built_and_serialized_without_pydantic_equal_the_models() ->
     for name in ("SOS_LOCATION", "SZ_LOCATION", "LOW_POWER", "SOUTH_WEST", "ITEMS", "BATCH"):
         hexstr = getattr(frames, name)
         frame = bytes.fromhex(hexstr)
-        phone = jt808.parse_frame(frame).header.phone
+        phone = jt808.decode(frame).header.phone
         s = Jt808Session({}, CFG)
         register_and_auth(s, phone)
         out = s.feed(frame, NOW)
@@ -493,8 +495,8 @@ def test_vendor_item_alarm_is_published() -> None:
 def test_auth_code_with_non_ascii_text_is_refused_not_raised() -> None:
     # found by the corpus-seeded fuzzing: a 0x0102 whose code decodes to non-ASCII text
     s = Jt808Session({}, CFG)
-    out = s.feed(jt808.encode_frame(0x0102, PHONE, 2, b"\xb2\xe2\xff\xff11"), NOW)
-    assert jt808.parse_frame(bytes(out.reply)).body[4] == jt808.RESULT_FAILURE and not s.authenticated
+    out = s.feed(jt808.encode(0x0102, PHONE, 2, b"\xb2\xe2\xff\xff11"), NOW)
+    assert jt808.decode(bytes(out.reply)).body[4] == jt808.RESULT_FAILURE and not s.authenticated
 
 
 def test_gt06_alarm_variants_are_published() -> None:
@@ -540,10 +542,10 @@ def test_vendor_position_messages_are_published_and_answered() -> None:
     )
     out = s.feed(b"\x7e" + jt808.escape(lock + bytes([jt808.xor_check(lock)])) + b"\x7e", NOW)
     assert [type(e) for _, e in out.publish] == [GpsFix]
-    assert jt808.parse_frame(bytes(out.reply)).header.msg_id == jt808.P_LOCK_RESPONSE
+    assert jt808.decode(bytes(out.reply)).header.msg_id == jt808.P_LOCK_RESPONSE
     record = bytes.fromhex("f0230223150215010203013800000c000b029dc58c04b99b60230223171822")
-    out = s.feed(jt808.encode_frame(jt808.T_TRANSPARENT, PHONE, 9, record), NOW)
+    out = s.feed(jt808.encode(jt808.T_TRANSPARENT, PHONE, 9, record), NOW)
     fixes = [e for _, e in out.publish if isinstance(e, GpsFix)]
     assert [(round(f.lat, 4), round(f.lon, 4)) for f in fixes] == [(43.8942, -79.2728)]  # and ACC on
-    ack = jt808.parse_frame(bytes(out.reply))
+    ack = jt808.decode(bytes(out.reply))
     assert ack.header.msg_id == 0x8001 and ack.body[4] == jt808.RESULT_OK

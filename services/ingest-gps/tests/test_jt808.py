@@ -18,7 +18,7 @@ from alarmhub_ingest_gps.protocols._common import FrameError
 
 
 def frame(hexstr: str) -> jt808.Message:
-    return jt808.parse_frame(bytes.fromhex(hexstr))
+    return jt808.decode(bytes.fromhex(hexstr))
 
 
 # TRACCAR: 0x0200 with SOS (alarm bit 0), southern-hemisphere flag clear, west flag set
@@ -148,20 +148,20 @@ def test_batch() -> None:
 
 def test_reply_builders_match_reference_bytes() -> None:
     h = jt808.Header(0x0100, 0, 0, "012345678901", 0)
-    assert jt808.register_response(h, 0, jt808.REG_OK, "12345678901").hex() == REGISTER_RESPONSE
-    assert jt808.query_position("001256256927", 15).hex() == QUERY_POSITION
+    assert jt808.reply_register(h, 0, jt808.REG_OK, "12345678901").hex() == REGISTER_RESPONSE
+    assert jt808.encode_query_position("001256256927", 15).hex() == QUERY_POSITION
     h2 = jt808.Header(0x0002, 0, 0, "012345678901", 0x7FFF)
-    assert jt808.general_response(h2, 0).hex() == PLATFORM_GENERAL
+    assert jt808.reply(h2, 0).hex() == PLATFORM_GENERAL
 
 
 def test_commands_roundtrip_through_the_parser() -> None:
     for data, mid in (
-        (jt808.temporary_tracking("013912345678", 7, 10, 600), 0x8202),
-        (jt808.text_message("013912345678", 8, "停车检查", version=1), 0x8300),
+        (jt808.encode_temporary_tracking("013912345678", 7, 10, 600), 0x8202),
+        (jt808.encode_text_message("013912345678", 8, "停车检查", version=1), 0x8300),
     ):
-        m = jt808.parse_frame(data)
+        m = jt808.decode(data)
         assert m.header.msg_id == mid
-    assert jt808.parse_frame(jt808.temporary_tracking("013912345678", 7, 10, 600)).body == bytes.fromhex(
+    assert jt808.decode(jt808.encode_temporary_tracking("013912345678", 7, 10, 600)).body == bytes.fromhex(
         "000a00000258"
     )
 
@@ -198,7 +198,7 @@ HEX_TERMINAL = "7E0200003E4EB6FB4AD6280002000000000000000301587D0106CBFF66000000
 def test_terminal_number_with_hex_digits_is_kept_as_sent() -> None:
     # traccar's test writes this frame with its escaping undone: escape it as the camera sends it
     raw = bytes.fromhex(HEX_TERMINAL)
-    m = jt808.parse_frame(b"\x7e" + jt808.escape(raw[1:-1]) + b"\x7e")
+    m = jt808.decode(b"\x7e" + jt808.escape(raw[1:-1]) + b"\x7e")
     assert m.header.phone == "4eb6fb4ad628" and jt808.device_id(m.header.phone) == "4eb6fb4ad628"
     pos = jt808.decode_location(m.body, model="JC371")
     assert (round(pos.lat, 6), round(pos.lon, 6)) == (22.576385, 114.032486)
@@ -237,7 +237,7 @@ def test_version_flag_over_a_2013_header_is_read_as_2013() -> None:
     assert loc.header.version is None and loc.length_ok
     assert jt808.decode_location(loc.body).attributes["satellites"] == 18
     # a real 2019 header (the length fits it) keeps its version
-    real = jt808.encode_frame(jt808.T_HEARTBEAT, "12345678901", 7, version=1)
+    real = jt808.encode(jt808.T_HEARTBEAT, "12345678901", 7, version=1)
     assert frame(real.hex()).header.version == 1
 
 
@@ -279,10 +279,10 @@ def test_transparent_vendor_record_and_vendor_batch() -> None:
     assert (round(pos.lat, 6), round(pos.lon, 6)) == (43.894156, -79.2728) and pos.valid
     assert pos.time == datetime(2023, 2, 23, 7, 2, 15, tzinfo=UTC)  # 15:02:15 at GMT+8
     # 0x0900 of another type carries no position
-    other = jt808.encode_frame(jt808.T_TRANSPARENT, "4f07788ef87d", 1, b"\x41$OBD-RT,12.5")
+    other = jt808.encode(jt808.T_TRANSPARENT, "4f07788ef87d", 1, b"\x41$OBD-RT,12.5")
     assert jt808.read(frame(other.hex())) == []
-    body = jt808.location_body(lat=22.5, lon=114.0, local_time=datetime(2026, 1, 2, 3, 4, 5))
-    batch = jt808.encode_frame(jt808.T_BATCH_VENDOR, "010036526447", 1, (bytes([len(body)]) + body) * 3)
+    body = jt808.encode_location_body(lat=22.5, lon=114.0, local_time=datetime(2026, 1, 2, 3, 4, 5))
+    batch = jt808.encode(jt808.T_BATCH_VENDOR, "010036526447", 1, (bytes([len(body)]) + body) * 3)
     assert [p.lat for p in jt808.read(frame(batch.hex()))] == [22.5, 22.5, 22.5]
 
 
@@ -298,7 +298,7 @@ def test_framer_split_at_every_offset() -> None:
     for cut in range(len(stream) + 1):
         f = jt808.Framer()
         frames = f.feed(stream[:cut]) + f.feed(stream[cut:])
-        assert [jt808.parse_frame(x).header.msg_id for x in frames] == [0x0200, 0x0002, 0x0704]
+        assert [jt808.decode(x).header.msg_id for x in frames] == [0x0200, 0x0002, 0x0704]
 
 
 def test_framer_byte_by_byte_glued_and_garbage() -> None:
@@ -307,7 +307,7 @@ def test_framer_byte_by_byte_glued_and_garbage() -> None:
     )
     f = jt808.Framer()
     frames = [x for b in stream for x in f.feed(bytes([b]))]
-    assert [jt808.parse_frame(x).header.msg_id for x in frames] == [0x0200, 0x0002, 0x0003]
+    assert [jt808.decode(x).header.msg_id for x in frames] == [0x0200, 0x0002, 0x0003]
     assert f.dropped_bytes >= 11
 
 
@@ -316,14 +316,14 @@ def test_framer_drops_oversized() -> None:
     assert f.feed(b"\x7e" + b"\x01" * 500) == []
     assert f.buffered == 0 and f.oversize == 1
     frames = f.feed(b"\x01" * 10 + b"\x7e" + bytes.fromhex(HEARTBEAT))
-    assert [jt808.parse_frame(x).header.msg_id for x in frames] == [0x0002]
+    assert [jt808.decode(x).header.msg_id for x in frames] == [0x0002]
 
 
 def test_subpackage_reassembly() -> None:
-    body = jt808.location_body(lat=22.5, lon=114.0, local_time=datetime(2026, 1, 1, 8, 0, 0))
+    body = jt808.encode_location_body(lat=22.5, lon=114.0, local_time=datetime(2026, 1, 1, 8, 0, 0))
     r = jt808.Reassembler()
-    first = jt808.parse_frame(jt808.encode_frame(0x0200, "013912345678", 40, body[:10], package=(2, 1)))
-    second = jt808.parse_frame(jt808.encode_frame(0x0200, "013912345678", 41, body[10:], package=(2, 2)))
+    first = jt808.decode(jt808.encode(0x0200, "013912345678", 40, body[:10], package=(2, 1)))
+    second = jt808.decode(jt808.encode(0x0200, "013912345678", 41, body[10:], package=(2, 2)))
     assert first.header.package_total == 2 and first.header.package_index == 1
     assert r.add(first) is None
     whole = r.add(second)

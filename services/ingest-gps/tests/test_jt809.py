@@ -12,7 +12,7 @@ Sources of the frames (byte for byte, hex as published):
 - JT809.DotNetty.Host.Test Program.cs (SmallChi's DotNetty host sample; comments list a heartbeat frame)
 
 The 0x1202/0x1203/0x1402 sources publish sub-message bodies only; those real bodies are wrapped into a
-0x1200/0x1400 frame by ``encode_frame`` so the session can be driven end to end — the bytes under test
+0x1200/0x1400 frame by ``encode`` so the session can be driven end to end — the bytes under test
 (position/alarm decoding) are the published ones.
 """
 
@@ -90,8 +90,8 @@ def one(framer_input: bytes) -> bytes:
 
 
 def wrap(msg_id: int, plate: str, colour: int, sub: int, data: bytes, *, serial: int = 7) -> bytes:
-    return p.encode_frame(
-        msg_id, p.vehicle_body(plate, colour, sub, data), serial=serial, gnss_center_id=20180920
+    return p.encode(
+        msg_id, p.encode_vehicle(plate, colour, sub, data), serial=serial, gnss_center_id=20180920
     )
 
 
@@ -107,7 +107,7 @@ def logged_in(**kw: object) -> tuple[Jt809LinkSession, list]:
 
 
 def test_login_frame_header_and_body() -> None:
-    frame = p.decode_frame(one(LOGIN))
+    frame = p.decode(one(LOGIN))
     h = frame.header
     assert (h.length, h.serial, h.msg_id, h.gnss_center_id, h.version, h.encrypted, h.key) == (
         72,
@@ -134,7 +134,7 @@ def test_crc_is_ccitt_false_over_header_and_body() -> None:
 
 
 def test_encrypted_login_decrypts_with_platform_keys() -> None:
-    frame = p.decode_frame(one(LOGIN_ENC), cipher=KEYS)
+    frame = p.decode(one(LOGIN_ENC), cipher=KEYS)
     assert frame.header.encrypted and frame.header.key == 256178
     login = p.decode_login(frame.body)
     assert (login.user_id, login.password, login.down_link_ip, login.down_link_port) == (
@@ -144,25 +144,22 @@ def test_encrypted_login_decrypts_with_platform_keys() -> None:
         809,
     )
     with pytest.raises(FrameError):
-        p.decode_frame(one(LOGIN_ENC))  # no keys
+        p.decode(one(LOGIN_ENC))  # no keys
 
 
 def test_encoder_reproduces_the_encrypted_reference_frame() -> None:
-    body = p.login_body(p.Login(20180920, "20180920", "127.0.0.1", 809))
-    assert (
-        p.encode_frame(0x1001, body, serial=133, gnss_center_id=20180920, cipher=KEYS, key=256178)
-        == LOGIN_ENC
-    )
-    assert p.encode_frame(0x1001, body, serial=133, gnss_center_id=20180920, key=9999) == LOGIN
+    body = p.encode_login(p.Login(20180920, "20180920", "127.0.0.1", 809))
+    assert p.encode(0x1001, body, serial=133, gnss_center_id=20180920, cipher=KEYS, key=256178) == LOGIN_ENC
+    assert p.encode(0x1001, body, serial=133, gnss_center_id=20180920, key=9999) == LOGIN
 
 
 def test_heartbeat_frame() -> None:
-    frame = p.decode_frame(one(HEARTBEAT))
+    frame = p.decode(one(HEARTBEAT))
     assert frame.msg_id == 0x1005 and frame.body == b"" and frame.header.gnss_center_id == 20190222
 
 
 def test_supervision_frame_with_escaped_bytes() -> None:
-    frame = p.decode_frame(one(SUPERVISION))
+    frame = p.decode(one(SUPERVISION))
     assert frame.header.length == 146 and frame.header.serial == 1666
     vm = p.decode_vehicle(frame.body)
     assert (vm.plate, vm.colour, vm.sub_type, vm.device_id) == ("粤A12345", 2, 0x9401, "粤A12345:2")
@@ -170,11 +167,11 @@ def test_supervision_frame_with_escaped_bytes() -> None:
     assert sup.warn_type == 2 and sup.supervision_id == 0x123FFAA1 and sup.level == 3
     assert sup.supervisor == "smallchi" and sup.tel == "12345678901" and sup.email == "123456@qq.com"
     assert sup.warn_time == datetime(2018, 9, 27, 2, 24, tzinfo=UTC)  # 10:24 Beijing time
-    assert p.encode_frame(0x9400, frame.body, serial=1666, gnss_center_id=20180920, key=9999) == SUPERVISION
+    assert p.encode(0x9400, frame.body, serial=1666, gnss_center_id=20180920, key=9999) == SUPERVISION
 
 
 def test_2019_registration_frame() -> None:
-    frame = p.decode_frame(one(REGISTER_2019), edition=p.Edition.V2019)
+    frame = p.decode(one(REGISTER_2019), edition=p.Edition.V2019)
     assert frame.header.size == 30 and frame.header.time == 0x5EA507B8  # escaped 5E 02 in the wire bytes
     vm = p.decode_vehicle(frame.body)
     reg = p.decode_1201(vm.data, p.Edition.V2019)
@@ -275,17 +272,17 @@ def _unescaped(frame: bytes) -> bytes:
 def test_framer_and_decoder_take_a_platform_that_does_not_escape() -> None:
     # SmallChi/JT809 GuoJian001Test: a platform whose frames hold raw 0x5b/0x5d/0x5a/0x5e (the length field
     # and CRC match the raw bytes); here a heartbeat whose centre id holds a raw 0x5d and 0x5a 0x01
-    raw = _unescaped(p.encode_frame(p.UP_LINKTEST_REQ, b"", serial=9, gnss_center_id=0x5D5A0100))
+    raw = _unescaped(p.encode(p.UP_LINKTEST_REQ, b"", serial=9, gnss_center_id=0x5D5A0100))
     assert raw.count(b"\x5d") == 2
     for cut in range(len(raw) + 1):
         f = p.Framer()
         frames = f.feed(raw[:cut]) + f.feed(raw[cut:] + HEARTBEAT)
         assert frames == [raw[1:-1], HEARTBEAT[1:-1]], cut
-    fr = p.decode_frame(raw[1:-1])
+    fr = p.decode(raw[1:-1])
     assert (fr.header.gnss_center_id, fr.header.serial) == (0x5D5A0100, 9)
     # the same bytes with a wrong CRC: refused either way (its unescaped view is even shorter than a header)
     with pytest.raises(FrameError, match="shorter than a header"):
-        p.decode_frame(raw[1:-3] + b"\x00\x00")
+        p.decode(raw[1:-3] + b"\x00\x00")
 
 
 def test_2019_start_and_end_answers_carry_the_source_type_and_serial() -> None:
@@ -294,7 +291,7 @@ def test_2019_start_and_end_answers_carry_the_source_type_and_serial() -> None:
         "5b00000044000004571200000004570101010000000000000000004ebc924fb2e2cad431313131000000000000000000"
         "00000000041205040000000400000000001b735d"
     )
-    vm = p.decode_vehicle(p.decode_frame(frame[1:-1], edition=p.Edition.V2019).body)
+    vm = p.decode_vehicle(p.decode(frame[1:-1], edition=p.Edition.V2019).body)
     assert (vm.plate, vm.colour, vm.sub_type) == ("测试1111", 4, p.UP_EXG_MSG_RETURN_STARTUP_ACK)
     assert vm.data == bytes.fromhex("04000000040000000000")
 
@@ -321,7 +318,7 @@ def test_gcj02_inverse() -> None:
 def test_session_login_ok_and_heartbeat() -> None:
     s, out = logged_in()
     assert out.login_result == p.LOGIN_OK and not out.close
-    reply = p.decode_frame(one(out.replies[0]))
+    reply = p.decode(one(out.replies[0]))
     assert reply.msg_id == 0x1002 and p.decode_login_reply(reply.body) == (0, 0xD4B8)
     assert out.slave is not None and (out.slave.ip, out.slave.port, out.slave.verify_code) == (
         "127.0.0.1",
@@ -330,7 +327,7 @@ def test_session_login_ok_and_heartbeat() -> None:
     )
     assert [t for t, _ in out.publish] == [DEVICES_STATUS]
     hb = s.feed(HEARTBEAT, NOW)
-    assert p.decode_frame(one(hb.replies[0])).msg_id == 0x1006
+    assert p.decode(one(hb.replies[0])).msg_id == 0x1006
 
 
 def test_session_encrypted_login() -> None:
@@ -357,7 +354,7 @@ def test_session_login_refused_with_one_code(record: PlatformRecord) -> None:
     out = s.feed(LOGIN + HEARTBEAT, NOW)
     code = p.LOGIN_OTHER
     assert out.login_result == code and out.close and s.closed and out.publish == []
-    assert p.decode_login_reply(p.decode_frame(one(out.replies[0])).body)[0] == code
+    assert p.decode_login_reply(p.decode(one(out.replies[0])).body)[0] == code
     assert s.refused == {code: 1}
     assert len(out.replies) == 1  # nothing after a refusal
 
@@ -429,7 +426,7 @@ def test_session_alarm_report_maps_kind_and_location() -> None:
 def test_session_converts_offset_coordinates() -> None:
     s, _ = logged_in()
     glon, glat = wgs84_to_gcj02(114.0579, 22.5431)
-    body = p.position_2011(glat, glon, NOW, offset=True)
+    body = p.encode_position_2011(glat, glon, NOW, offset=True)
     out = s.feed(wrap(0x1200, "粤B12345", 2, 0x1202, body), NOW)
     fix = out.publish[0][1]
     assert abs(fix.lat - 22.5431) < 2e-6 and abs(fix.lon - 114.0579) < 2e-6
@@ -447,9 +444,9 @@ def test_session_allowed_plates() -> None:
 def test_session_logout() -> None:
     s, _ = logged_in()
     out = s.feed(
-        p.encode_frame(0x1003, p.logout_body(20180920, "20180920"), serial=9, gnss_center_id=20180920), NOW
+        p.encode(0x1003, p.encode_logout(20180920, "20180920"), serial=9, gnss_center_id=20180920), NOW
     )
-    assert p.decode_frame(one(out.replies[0])).msg_id == 0x1004 and out.close and s.closed
+    assert p.decode(one(out.replies[0])).msg_id == 0x1004 and out.close and s.closed
 
 
 def test_session_answers_supervision_ack() -> None:
@@ -535,10 +532,10 @@ def _hot_path_frames() -> list[bytes]:
     t = datetime(2026, 11, 25, 9, 59, 58, tzinfo=UTC)
     bodies = [
         BODY_1202,
-        p.position_2011(22.54, 114.05, t, speed=40, heading=400, altitude=12),  # heading > 360 → None
-        p.position_2011(22.54, 114.05, t, offset=True, alarm=0),  # GCJ-02 → WGS-84
-        p.position_2011(22.55, 114.06, t, alarm=0b101, status=0b01),  # alarms, not positioned
-        p.position_2011(22.55, 114.06, t.replace(year=2030)),
+        p.encode_position_2011(22.54, 114.05, t, speed=40, heading=400, altitude=12),  # heading > 360 → None
+        p.encode_position_2011(22.54, 114.05, t, offset=True, alarm=0),  # GCJ-02 → WGS-84
+        p.encode_position_2011(22.55, 114.06, t, alarm=0b101, status=0b01),  # alarms, not positioned
+        p.encode_position_2011(22.55, 114.06, t.replace(year=2030)),
     ]  # future time → reception time
     frames = [wrap(0x1200, "粤B12345", 2, 0x1202, b, serial=i) for i, b in enumerate(bodies)]
     frames.append(wrap(0x1200, "粤A99999", 1, 0x1202, BODY_1202, serial=9))
@@ -701,7 +698,7 @@ FIX_MIXED = bytes.fromhex(
 
 
 def test_2019_alarm_body_without_plate_head() -> None:
-    frame = p.decode_frame(WARN_2019[1:-1], edition=p.Edition.V2019)
+    frame = p.decode(WARN_2019[1:-1], edition=p.Edition.V2019)
     vm = p.decode_warn_message(frame.body, p.Edition.V2019)
     assert (vm.sub_type, vm.plate, vm.colour) == (0x1402, "测A93228", 2)
     alarm = p.decode_1402(vm.data, p.Edition.V2019)
@@ -710,7 +707,7 @@ def test_2019_alarm_body_without_plate_head() -> None:
 
 
 def test_2011_header_around_2019_alarm_body() -> None:
-    frame = p.decode_frame(WARN_MIXED[1:-1], edition=p.Edition.V2011)
+    frame = p.decode(WARN_MIXED[1:-1], edition=p.Edition.V2011)
     vm = p.decode_warn_message(frame.body, p.Edition.V2011)
     assert (vm.sub_type, vm.plate, vm.colour) == (0x1402, "川A12345", 1)
     alarm = p.decode_1402(vm.data, p.Edition.V2011)  # the body's own layout wins over the header's edition
@@ -718,7 +715,7 @@ def test_2011_header_around_2019_alarm_body() -> None:
 
 
 def test_2019_header_around_2011_gnss_body() -> None:
-    frame = p.decode_frame(FIX_MIXED[1:-1], edition=p.Edition.V2019)
+    frame = p.decode(FIX_MIXED[1:-1], edition=p.Edition.V2019)
     vm = p.decode_vehicle(frame.body)
     assert vm.plate == "测试报警" and vm.sub_type == 0x1202
     pos = p.decode_1202(vm.data, p.Edition.V2019)
@@ -739,9 +736,9 @@ def test_session_2019_alarm_body_under_a_2011_header_is_an_alarm() -> None:
 def test_session_2019_link_turns_a_2019_alarm_into_an_event() -> None:
     # a 2019 login (built here: the sources publish none unencrypted for this platform), then the
     # purchased 2019 0x1402 capture (warn type 0xA001, parked too long) for 测A93228
-    login = p.encode_frame(
+    login = p.encode(
         p.UP_CONNECT_REQ,
-        p.login_body(p.Login(20180920, "20180920", "127.0.0.1", 809, 20180920), p.Edition.V2019),
+        p.encode_login(p.Login(20180920, "20180920", "127.0.0.1", 809, 20180920), p.Edition.V2019),
         serial=1,
         gnss_center_id=20180920,
         edition=p.Edition.V2019,

@@ -40,13 +40,13 @@ PLATFORM = PlatformRecord(user_id=70101, password="pw70101", gnss_center_id=7010
 
 def test_supervision_request_matches_the_reference_frame() -> None:
     [payload] = p.Framer().feed(SUPERVISION)
-    frame = p.decode_frame(payload)
+    frame = p.decode(payload)
     vm = p.decode_vehicle(frame.body)
     sup = p.decode_9401(vm.data)
-    body = p.vehicle_body(vm.plate, vm.colour, p.DOWN_WARN_MSG_URGE_TODO_REQ, p.supervision_body(sup))
+    body = p.encode_vehicle(vm.plate, vm.colour, p.DOWN_WARN_MSG_URGE_TODO_REQ, p.encode_9401(sup))
     h = frame.header
     assert (
-        p.encode_frame(p.DOWN_WARN_MSG, body, serial=h.serial, gnss_center_id=h.gnss_center_id, key=h.key)
+        p.encode(p.DOWN_WARN_MSG, body, serial=h.serial, gnss_center_id=h.gnss_center_id, key=h.key)
         == SUPERVISION
     )
 

@@ -247,16 +247,16 @@ async def test_hot_path_fixes_reach_kafka_as_valid_fixes(
         plates = [f"粤B{i:05d}" for i in range(5)]
         writer.write(
             b"".join(
-                p.encode_frame(
+                p.encode(
                     p.UP_EXG_MSG,
-                    p.vehicle_body(plate, 2, p.UP_EXG_MSG_REAL_LOCATION, REAL_1202),
+                    p.encode_vehicle(plate, 2, p.UP_EXG_MSG_REAL_LOCATION, REAL_1202),
                     serial=i + 1,
                     gnss_center_id=20180920,
                 )
                 for i, plate in enumerate(plates)
             )
         )
-        writer.write(p.encode_frame(p.UP_LINKTEST_REQ, b"", serial=9, gnss_center_id=20180920))
+        writer.write(p.encode(p.UP_LINKTEST_REQ, b"", serial=9, gnss_center_id=20180920))
         await writer.drain()
         await asyncio.wait_for(reader.read(4096), 10)  # 0x1006 only after the positions were written
         assert srv.stats["positions"] == 5

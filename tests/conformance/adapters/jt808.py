@@ -35,7 +35,7 @@ def _alarms(pos: Any) -> list[str]:
 def decode(frame: bytes, context: dict[str, Any]) -> dict[str, Any]:
     if context.get("unescaped"):  # the bytes after a frame decoder: escape them as they travel
         frame = b"\x7e" + jt808.escape(frame.strip(b"\x7e")) + b"\x7e"
-    msg = jt808.parse_frame(frame)
+    msg = jt808.decode(frame)
     h = msg.header
     view: dict[str, Any] = {"message_id": h.msg_id, "terminal": h.phone, "decoded": True, "position": False}
     if h.version is not None:
@@ -49,7 +49,7 @@ def decode(frame: bytes, context: dict[str, Any]) -> dict[str, Any]:
         out = session.feed(frame if frame[:1] == b"\x7e" else b"\x7e" + frame + b"\x7e", NOW)
         replies = jt808.Framer().feed(out.reply)
         if replies:
-            view["reply_id"] = jt808.parse_frame(replies[0]).header.msg_id
+            view["reply_id"] = jt808.decode(replies[0]).header.msg_id
         if mid == jt808.T_REGISTER:
             reg = jt808.decode_registration(msg.body, is_2019=h.is_2019)
             view.update(plate=reg.plate, edition=reg.edition, terminal_id=reg.terminal_id)

@@ -53,7 +53,7 @@ def decode(frame: bytes, context: dict[str, Any]) -> dict[str, Any]:
     if "m1" in context:
         cipher = p.Cipher(int(context["m1"]), int(context["ia1"]), int(context["ic1"]))
     try:
-        fr = p.decode_frame(payload, edition=edition, cipher=cipher)
+        fr = p.decode(payload, edition=edition, cipher=cipher)
     except p.FrameError as exc:
         if "no keys" in str(exc):
             raise NotImplementedError(

@@ -120,7 +120,7 @@ def _local(now: datetime, tz_hours: float) -> datetime:
 async def _read_jt808(reader: asyncio.StreamReader) -> jt808.Message:
     await asyncio.wait_for(reader.readuntil(b"\x7e"), 10)
     data = await asyncio.wait_for(reader.readuntil(b"\x7e"), 10)
-    return jt808.parse_frame(data[:-1])
+    return jt808.decode(data[:-1])
 
 
 async def _connect(v: Vehicle, host: str, port: int, stats: Counter[str]) -> None:
@@ -135,11 +135,11 @@ async def _connect(v: Vehicle, host: str, port: int, stats: Counter[str]) -> Non
             + b"\x02"
             + f"粤B{v.device_id[-5:]}".encode("gbk")
         )
-        writer.write(jt808.encode_frame(0x0100, v.device_id, v.next_serial(), body))
+        writer.write(jt808.encode(0x0100, v.device_id, v.next_serial(), body))
         reg = await _read_jt808(reader)
         if reg.header.msg_id != 0x8100 or reg.body[2] != 0:
             raise ConnectionError(f"registration refused ({reg.body[2:3].hex()})")
-        writer.write(jt808.encode_frame(0x0102, v.device_id, v.next_serial(), reg.body[3:]))
+        writer.write(jt808.encode(0x0102, v.device_id, v.next_serial(), reg.body[3:]))
         auth = await _read_jt808(reader)
         if auth.body[4:5] != b"\x00":
             raise ConnectionError("authentication refused")
@@ -175,7 +175,7 @@ async def _report(
                 v.acc = v.acc or scenario == "ignition"
             if v.protocol == "jt808":
                 bits = JT808_BITS.get(alarm, 0) if alarm else 0
-                body = jt808.location_body(
+                body = jt808.encode_location_body(
                     lat=v.lat,
                     lon=v.lon,
                     alarm_bits=bits,
@@ -185,7 +185,7 @@ async def _report(
                     local_time=_local(now, 8),
                     altitude_m=20,
                 )
-                v.writer.write(jt808.encode_frame(0x0200, v.device_id, v.next_serial(), body))
+                v.writer.write(jt808.encode(0x0200, v.device_id, v.next_serial(), body))
                 stats["sent"] += 1
                 ack = await _read_jt808(v.reader)
                 if ack.header.msg_id == 0x8001 and ack.body[4] == 0:

@@ -71,7 +71,7 @@ class _DownLink:
 
     def _frame(self, msg_id: int, body: bytes) -> bytes:
         self._serial += 1
-        return p.encode_frame(msg_id, body, serial=self._serial, gnss_center_id=self.center)
+        return p.encode(msg_id, body, serial=self._serial, gnss_center_id=self.center)
 
     def request(self, frame: p.Frame) -> None:
         """A 0x9200/0x9400 request, from the slave link or the main link: count it, answer it."""
@@ -90,7 +90,7 @@ class _DownLink:
                     break
                 for payload in framer.feed(data):
                     try:
-                        frame = p.decode_frame(payload)
+                        frame = p.decode(payload)
                     except p.FrameError:
                         self.counts["bad_frames"] += 1
                         continue
@@ -157,7 +157,7 @@ async def run(
     def frame(msg_id: int, body: bytes) -> bytes:
         nonlocal serial
         serial += 1
-        return p.encode_frame(
+        return p.encode(
             msg_id,
             body,
             serial=serial,
@@ -178,7 +178,7 @@ async def run(
                     break
                 for payload in framer.feed(data):
                     with contextlib.suppress(p.FrameError):
-                        f = p.decode_frame(payload)
+                        f = p.decode(payload)
                         if f.msg_id in (p.DOWN_EXG_MSG, p.DOWN_WARN_MSG):  # a request down the main link
                             down.request(f)
                         else:
@@ -198,7 +198,7 @@ async def run(
                 writer.write(
                     frame(
                         p.UP_EXG_MSG,
-                        p.vehicle_body(vm.plate, vm.colour, p.UP_EXG_MSG_RETURN_STARTUP_ACK, b""),
+                        p.encode_vehicle(vm.plate, vm.colour, p.UP_EXG_MSG_RETURN_STARTUP_ACK, b""),
                     )
                 )
         elif vm.sub_type == p.DOWN_EXG_MSG_RETURN_END:
@@ -207,7 +207,9 @@ async def run(
                 fleet.remove(vm.plate)
             if answer_tracking:
                 writer.write(
-                    frame(p.UP_EXG_MSG, p.vehicle_body(vm.plate, vm.colour, p.UP_EXG_MSG_RETURN_END_ACK, b""))
+                    frame(
+                        p.UP_EXG_MSG, p.encode_vehicle(vm.plate, vm.colour, p.UP_EXG_MSG_RETURN_END_ACK, b"")
+                    )
                 )
         elif vm.sub_type == p.DOWN_WARN_MSG_URGE_TODO_REQ and supervision_result is not None:
             sup = p.decode_9401(vm.data)
@@ -220,11 +222,11 @@ async def run(
                     writer.write(
                         frame(
                             p.UP_WARN_MSG,
-                            p.vehicle_body(
+                            p.encode_vehicle(
                                 vm.plate,
                                 vm.colour,
                                 p.UP_WARN_MSG_URGE_TODO_ACK,
-                                p.supervision_ack_body(sup.supervision_id, r),
+                                p.encode_1401(sup.supervision_id, r),
                             ),
                         )
                     )
@@ -251,7 +253,9 @@ async def run(
         return None
 
     try:
-        writer.write(frame(p.UP_CONNECT_REQ, p.login_body(p.Login(user_id, password, down_host, down_port))))
+        writer.write(
+            frame(p.UP_CONNECT_REQ, p.encode_login(p.Login(user_id, password, down_host, down_port)))
+        )
         await writer.drain()
         rsp = await expect(p.UP_CONNECT_RSP, 10)
         if rsp is None:
@@ -288,7 +292,7 @@ async def run(
                 st[0] += 0.0002 * math.cos(st[2])
                 st[1] += 0.0002 * math.sin(st[2])
                 lon, lat = wgs84_to_gcj02(st[1], st[0]) if offset_coordinates else (st[1], st[0])
-                body = p.position_2011(
+                body = p.encode_position_2011(
                     lat,
                     lon,
                     now,
@@ -296,15 +300,15 @@ async def run(
                     heading=int(math.degrees(st[2])) % 360,
                     offset=offset_coordinates,
                 )
-                chunks.append(frame(p.UP_EXG_MSG, p.vehicle_body(pl, 2, p.UP_EXG_MSG_REAL_LOCATION, body)))
+                chunks.append(frame(p.UP_EXG_MSG, p.encode_vehicle(pl, 2, p.UP_EXG_MSG_REAL_LOCATION, body)))
                 sent += 1
                 if sent in alarm_at:
                     info = f"alarmhub-sim theft {pl}"
                     chunks.append(
                         frame(
                             p.UP_WARN_MSG,
-                            p.vehicle_body(
-                                pl, 2, p.UP_WARN_MSG_ADPT_INFO, p.alarm_1402_body(0x0009, now, sent, info)
+                            p.encode_vehicle(
+                                pl, 2, p.UP_WARN_MSG_ADPT_INFO, p.encode_1402(0x0009, now, sent, info)
                             ),
                         )
                     )
@@ -321,10 +325,10 @@ async def run(
             pl = fleet[b % len(fleet)]
             now = datetime.now(UTC)
             fixes = b"".join(
-                p.position_2011(pos[pl][0], pos[pl][1], now.replace(microsecond=0)) for _ in range(3)
+                p.encode_position_2011(pos[pl][0], pos[pl][1], now.replace(microsecond=0)) for _ in range(3)
             )
             writer.write(
-                frame(p.UP_EXG_MSG, p.vehicle_body(pl, 2, p.UP_EXG_MSG_HISTORY_LOCATION, b"\x03" + fixes))
+                frame(p.UP_EXG_MSG, p.encode_vehicle(pl, 2, p.UP_EXG_MSG_HISTORY_LOCATION, b"\x03" + fixes))
             )
             result["backfilled"] += 3
         writer.write(frame(p.UP_LINKTEST_REQ, b""))
@@ -333,7 +337,7 @@ async def run(
             result["heartbeats_answered"] += 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(down.slave_up.wait(), slave_wait_s)
-        writer.write(frame(p.UP_DISCONNECT_REQ, p.logout_body(user_id, password)))
+        writer.write(frame(p.UP_DISCONNECT_REQ, p.encode_logout(user_id, password)))
         await writer.drain()
         if await expect(p.UP_DISCONNECT_RSP, 10) is not None:
             result["logged_out"] = 1

@@ -60,7 +60,7 @@ class Fix:
 
     def body(self, start: datetime, tz_hours: float = 8.0) -> bytes:
         local = (start + timedelta(seconds=self.t_s, hours=tz_hours)).replace(tzinfo=None)
-        return jt808.location_body(
+        return jt808.encode_location_body(
             lat=self.lat,
             lon=self.lon,
             alarm_bits=self.alarm_bits,
@@ -185,16 +185,14 @@ def run_case(case: VehicleCase, start: datetime) -> list[AlarmEvent]:
     plate = f"粤B{case.phone[-5:]}"
     directory = DictDirectory({case.phone: VehicleInfo(case.phone, "jt808", plate, 1, case.armed)})
     session = Jt808Session(directory, SessionConfig(), peer="127.0.0.1:1")
-    out = session.feed(jt808.encode_frame(jt808.T_REGISTER, case.phone, 1, bytes(37)), start)
-    reply = jt808.parse_frame(bytes(out.reply).strip(b"\x7e"))
-    session.feed(jt808.encode_frame(jt808.T_AUTH, case.phone, 2, reply.body[3:]), start)
+    out = session.feed(jt808.encode(jt808.T_REGISTER, case.phone, 1, bytes(37)), start)
+    reply = jt808.decode(bytes(out.reply).strip(b"\x7e"))
+    session.feed(jt808.encode(jt808.T_AUTH, case.phone, 2, reply.body[3:]), start)
     if not session.authenticated:
         raise RuntimeError("the terminal did not authenticate")
     alarms: list[AlarmEvent] = []
     for serial, fix in enumerate(case.fixes, start=3):
         now = start + timedelta(seconds=fix.t_s + 0.3)
-        out = session.feed(
-            jt808.encode_frame(jt808.T_LOCATION, case.phone, serial & 0xFFFF, fix.body(start)), now
-        )
+        out = session.feed(jt808.encode(jt808.T_LOCATION, case.phone, serial & 0xFFFF, fix.body(start)), now)
         alarms += [ev for topic, ev in out.publish if topic == ALARMS_RAW and isinstance(ev, AlarmEvent)]
     return alarms

@@ -404,7 +404,7 @@ class Jt809Server:
                 continue
             framer = p.Framer(self._max_frame)
             try:
-                writer.write(session.frame(p.DOWN_CONNECT_REQ, p.slave_login_body(target.verify_code)))
+                writer.write(session.frame(p.DOWN_CONNECT_REQ, p.encode_slave_login(target.verify_code)))
                 await writer.drain()
                 ok = await self._await_msg(reader, framer, session, p.DOWN_CONNECT_RSP, 10.0)
                 if ok is None or ok.body[:1] != b"\x00":
@@ -450,7 +450,7 @@ class Jt809Server:
                 raise ConnectionError("slave link closed")
             for payload in framer.feed(data):
                 try:
-                    frame = p.decode_frame(
+                    frame = p.decode(
                         payload,
                         edition=session.edition or p.Edition.V2011,
                         cipher=session.platform.cipher if session.platform else None,
@@ -522,15 +522,15 @@ class Jt809Server:
     ) -> bool:
         """0x9205/0x9206: start/stop forwarding a vehicle's live positions (reason 2 = emergency)."""
         sub = p.DOWN_EXG_MSG_RETURN_STARTUP if start else p.DOWN_EXG_MSG_RETURN_END
-        data = p.return_startup_body(reason) if start else p.return_end_body(reason)
-        return await self.send_down(user_id, p.DOWN_EXG_MSG, p.vehicle_body(plate, colour, sub, data))
+        data = p.encode_return_startup(reason) if start else p.encode_return_end(reason)
+        return await self.send_down(user_id, p.DOWN_EXG_MSG, p.encode_vehicle(plate, colour, sub, data))
 
     async def supervise(self, user_id: int, plate: str, colour: int, supervision: p.Supervision) -> bool:
         """0x9401: alarm supervision; the answer comes back as 0x1401 through ``on_answer``."""
         return await self.send_down(
             user_id,
             p.DOWN_WARN_MSG,
-            p.vehicle_body(plate, colour, p.DOWN_WARN_MSG_URGE_TODO_REQ, p.supervision_body(supervision)),
+            p.encode_vehicle(plate, colour, p.DOWN_WARN_MSG_URGE_TODO_REQ, p.encode_9401(supervision)),
         )
 
 

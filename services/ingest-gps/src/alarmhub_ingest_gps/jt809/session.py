@@ -164,7 +164,7 @@ class Jt809LinkSession(PositionDecoder):
         """A frame to the lower platform, in its edition, unencrypted, with its GNSS centre id."""
         if center is None:
             center = self.platform.gnss_center_id if self.platform else 0
-        return p.encode_frame(
+        return p.encode(
             msg_id,
             body,
             serial=self.next_serial(),
@@ -229,12 +229,12 @@ class Jt809LinkSession(PositionDecoder):
             if encrypted and cipher is None:
                 self._refuse(p.LOGIN_OTHER, center, out)
                 raise FrameError("encrypted login from an unknown GNSS centre")
-            frame = p.decode_frame(payload, edition=self.edition, cipher=cipher)
+            frame = p.decode(payload, edition=self.edition, cipher=cipher)
             self._login(frame, now, out)
             return
         if self.fast and self.edition != p.Edition.V2019 and self._fast_1202(payload, now, out):
             return
-        frame = p.decode_frame(payload, edition=self.edition or p.Edition.V2011, cipher=self.platform.cipher)
+        frame = p.decode(payload, edition=self.edition or p.Edition.V2011, cipher=self.platform.cipher)
         mid = frame.msg_id
         if mid == p.UP_EXG_MSG:
             self._vehicle(frame, now, out)
@@ -249,14 +249,14 @@ class Jt809LinkSession(PositionDecoder):
         elif mid in (p.UP_DISCONNECT_INFORM, p.UP_CLOSELINK_INFORM):
             out.answers.append({"msg_id": mid, "code": frame.body[:1].hex()})
         elif mid == p.UP_CONNECT_REQ:
-            out.replies.append(self.frame(p.UP_CONNECT_RSP, p.login_reply_body(p.LOGIN_OTHER, 0)))
+            out.replies.append(self.frame(p.UP_CONNECT_RSP, p.encode_login_reply(p.LOGIN_OTHER, 0)))
         else:
             out.answers.append({"msg_id": mid, "body": frame.body.hex()[:512]})
 
     def _refuse(self, result: int, center: int, out: LinkOutput) -> None:
         self.refused[result] = self.refused.get(result, 0) + 1
         out.login_result = result
-        out.replies.append(self.frame(p.UP_CONNECT_RSP, p.login_reply_body(result, 0), center=center))
+        out.replies.append(self.frame(p.UP_CONNECT_RSP, p.encode_login_reply(result, 0), center=center))
         out.close = True
 
     def _login(self, frame: p.Frame, now: datetime, out: LinkOutput) -> None:
@@ -300,7 +300,7 @@ class Jt809LinkSession(PositionDecoder):
         self.platform = rec
         code = self._verify() & 0xFFFFFFFF
         out.login_result = p.LOGIN_OK
-        out.replies.append(self.frame(p.UP_CONNECT_RSP, p.login_reply_body(p.LOGIN_OK, code)))
+        out.replies.append(self.frame(p.UP_CONNECT_RSP, p.encode_login_reply(p.LOGIN_OK, code)))
         if login.down_link_ip and 0 < login.down_link_port:
             host = _peer_host(self.peer) or login.down_link_ip
             if host != login.down_link_ip:

@@ -54,7 +54,7 @@ class Jt808Session(_Base):
     def _decode(self, frame: bytes) -> jt808.Message | None:
         """A whole message, or None while a multi-packet message is incomplete. Sub-packages are
         reassembled for authenticated terminals only (the reassembler is bounded per connection)."""
-        msg = jt808.parse_frame(frame)
+        msg = jt808.decode(frame)
         if msg.header.package_total is not None and not self.authenticated:
             raise FrameError("sub-package before authentication")
         return self.reassembler.add(msg)
@@ -65,7 +65,7 @@ class Jt808Session(_Base):
     def _refuse_body(self, msg: jt808.Message, out: Output) -> None:
         # header intact, body not: NAK with "message error" so the terminal does not wait for a retry
         if msg.header.msg_id != jt808.T_GENERAL_RESPONSE:
-            out.reply += jt808.general_response(msg.header, self.next_serial(), jt808.RESULT_BAD_MESSAGE)
+            out.reply += jt808.reply(msg.header, self.next_serial(), jt808.RESULT_BAD_MESSAGE)
 
     def _end_of_read(self, out: Output) -> None:
         if self.framer.oversize:
@@ -80,7 +80,7 @@ class Jt808Session(_Base):
         device = jt808.device_id(h.phone)
         if h.encryption:
             # RSA-encrypted bodies need a key exchange nobody deploys; refuse rather than misread.
-            out.reply += jt808.general_response(h, self.next_serial(), jt808.RESULT_UNSUPPORTED)
+            out.reply += jt808.reply(h, self.next_serial(), jt808.RESULT_UNSUPPORTED)
             return
         if mid == jt808.T_REGISTER:
             self._register(msg, device, out)
@@ -90,7 +90,7 @@ class Jt808Session(_Base):
             return
         if not self.authenticated or device != self.device_id:
             self._refuse(out)
-            out.reply += jt808.general_response(h, self.next_serial(), jt808.RESULT_FAILURE)
+            out.reply += jt808.reply(h, self.next_serial(), jt808.RESULT_FAILURE)
             return
         raw = msg.raw  # hex only if an alarm carries it: most reports carry none
         tz = self.config.jt808_tz_hours
@@ -126,19 +126,19 @@ class Jt808Session(_Base):
         elif mid == jt808.T_LOGOUT:
             # the terminal gives its code back: it may register again (a new SIM, a reflash)
             out.registry.append(RegistryWrite(device, self.protocol.value, flagged=False, reset_auth=True))
-            out.reply += jt808.general_response(h, self.next_serial())
+            out.reply += jt808.reply(h, self.next_serial())
             out.publish.extend(self.connection_lost(now, "logout").publish)
             out.close = True
             return
         elif mid != jt808.T_HEARTBEAT:
-            out.reply += jt808.general_response(h, self.next_serial(), jt808.RESULT_UNSUPPORTED)
+            out.reply += jt808.reply(h, self.next_serial(), jt808.RESULT_UNSUPPORTED)
             return
-        out.reply += jt808.general_response(h, self.next_serial())
+        out.reply += jt808.reply(h, self.next_serial())
 
     def _location(self, pos: Position, now: datetime, raw: str | bytes, out: Output) -> None:
         bits = pos.alarm_bits
         names = frozenset(jt808.ALARM_BITS[b] for b in jt808.ALARM_BITS if bits >> b & 1) if bits else _NONE
-        if pos.alarms:  # vendors' items (protocols/jt808_items.py)
+        if pos.alarms:  # vendors' items (protocols/_jt808_items.py)
             names = names | frozenset(pos.alarms)
         self._position(pos, names, now, raw, out, acc=bool(pos.status_bits & 0x01))
 
@@ -153,7 +153,7 @@ class Jt808Session(_Base):
             description=f"{reg.manufacturer} {reg.model} {reg.terminal_id}".strip() or None,
         ):
             self._refuse(out)
-            out.reply += jt808.register_response(h, self.next_serial(), jt808.REG_NO_TERMINAL)
+            out.reply += jt808.reply_register(h, self.next_serial(), jt808.REG_NO_TERMINAL)
             return
         info = self._lookup(device)
         if info is not None and info.auth_code:
@@ -161,7 +161,7 @@ class Jt808Session(_Base):
             # answering with its code would hand over the terminal (its alarms, its command routing).
             self._refuse(out)
             out.reregistrations += 1
-            out.reply += jt808.register_response(h, self.next_serial(), jt808.REG_TERMINAL_TAKEN)
+            out.reply += jt808.reply_register(h, self.next_serial(), jt808.REG_TERMINAL_TAKEN)
             return
         code = derive_auth_code(self.config.auth_secret, device)
         if info is not None:
@@ -173,7 +173,7 @@ class Jt808Session(_Base):
             out.registry[-1] = RegistryWrite(
                 w.device_id, w.protocol, w.flagged, code, w.plate, w.plate_colour, w.description
             )
-        out.reply += jt808.register_response(h, self.next_serial(), jt808.REG_OK, code)
+        out.reply += jt808.reply_register(h, self.next_serial(), jt808.REG_OK, code)
 
     def _authenticate(self, msg: jt808.Message, device: str, now: datetime, out: Output) -> None:
         h = msg.header
@@ -190,12 +190,12 @@ class Jt808Session(_Base):
             ok = False
         if not ok:
             self._refuse(out)
-            out.reply += jt808.general_response(h, self.next_serial(), jt808.RESULT_FAILURE)
+            out.reply += jt808.reply(h, self.next_serial(), jt808.RESULT_FAILURE)
             return
         self.version, self.phone = h.version, h.phone
         if not self.authenticated:
             self._online(device, now, out)
-        out.reply += jt808.general_response(h, self.next_serial())
+        out.reply += jt808.reply(h, self.next_serial())
 
     # ----------------------------------------------------------------- operator commands
 
@@ -206,11 +206,11 @@ class Jt808Session(_Base):
         serial = self.next_serial()
         if kind == "query_position":
             frame, mid = (
-                jt808.query_position(self.phone, serial, version=self.version),
+                jt808.encode_query_position(self.phone, serial, version=self.version),
                 jt808.P_QUERY_POSITION,
             )
         elif kind == "track":
-            frame = jt808.temporary_tracking(
+            frame = jt808.encode_temporary_tracking(
                 self.phone,
                 serial,
                 int(params.get("interval_s", 10)),
@@ -219,7 +219,9 @@ class Jt808Session(_Base):
             )
             mid = jt808.P_TEMP_TRACKING
         elif kind == "text":
-            frame = jt808.text_message(self.phone, serial, str(params.get("text", "")), version=self.version)
+            frame = jt808.encode_text_message(
+                self.phone, serial, str(params.get("text", "")), version=self.version
+            )
             mid = jt808.P_TEXT
         elif kind in ("cutoff", "restore") and isinstance(params.get("spec"), commands_cutoff.CutoffModel):
             mid, frame = commands_cutoff.encode_jt808(

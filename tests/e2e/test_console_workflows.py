@@ -554,14 +554,14 @@ async def test_cutoff_asks_for_the_plate_and_is_refused_above_the_safe_speed(env
 
     async def report(serial: int, speed: float, ago_s: float = 0.0) -> None:
         # fixes are kept per (device, second): the first is stamped 5 s back so the second is a new one
-        body = jt808.location_body(
+        body = jt808.encode_location_body(
             lat=22.5410,
             lon=114.0500,
             speed_kmh=speed,
             status_bits=0x03,
             local_time=(datetime.now(BEIJING) - timedelta(seconds=ago_s)).replace(tzinfo=None),
         )
-        writer.write(jt808.encode_frame(0x0200, phone, serial, body))
+        writer.write(jt808.encode(0x0200, phone, serial, body))
         await read_808(reader)  # 0x8001
         async with env.client() as c:
             for _ in range(200):
@@ -598,7 +598,7 @@ async def test_cutoff_asks_for_the_plate_and_is_refused_above_the_safe_speed(env
     async def terminal() -> bytes:  # the first frame since the refusal: nothing was sent for it
         msg = await read_808(reader)
         answer = msg.header.serial.to_bytes(2, "big") + msg.header.msg_id.to_bytes(2, "big") + b"\x00"
-        writer.write(jt808.encode_frame(0x0001, phone, 12, answer))
+        writer.write(jt808.encode(0x0001, phone, 12, answer))
         return msg.header.msg_id.to_bytes(2, "big") + msg.body
 
     answering = asyncio.create_task(terminal())

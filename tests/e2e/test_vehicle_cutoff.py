@@ -54,8 +54,10 @@ def report(phone: str, serial: int, speed_kmh: float, ago_s: float = 0.0) -> byt
 
     Fixes are kept per (device, second): two reports within one second would be one fix."""
     local = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=8, seconds=-ago_s)
-    body = jt808.location_body(lat=22.54, lon=114.05, status_bits=0x03, speed_kmh=speed_kmh, local_time=local)
-    return jt808.encode_frame(0x0200, phone, serial, body)
+    body = jt808.encode_location_body(
+        lat=22.54, lon=114.05, status_bits=0x03, speed_kmh=speed_kmh, local_time=local
+    )
+    return jt808.encode(0x0200, phone, serial, body)
 
 
 async def wait_speed(client: httpx.AsyncClient, incident_id: uuid.UUID, speed: float) -> None:
@@ -124,7 +126,7 @@ async def test_cutoff_refused_while_moving_sent_when_stopped_and_audited(
             cmd = await read_808(reader)  # the first frame since: nothing was sent for the refusals
             assert cmd.header.msg_id == 0x8105
             answer = cmd.header.serial.to_bytes(2, "big") + b"\x81\x05\x00"
-            writer.write(jt808.encode_frame(0x0001, phone, 12, answer))
+            writer.write(jt808.encode(0x0001, phone, 12, answer))
             return cmd.body
 
         task = asyncio.create_task(terminal())

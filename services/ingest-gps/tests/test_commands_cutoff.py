@@ -20,7 +20,7 @@ def test_jt808_8105_vendor_word_matches_the_vector() -> None:
     mid, frame = co.encode_jt808(co.MODELS["JT808"], "0b3a73ce2ff2", 0, cut=True)
     assert mid == 0x8105 and frame == bytes.fromhex("7e810500010b3a73ce2ff20000f0247e")
     _, restore = co.encode_jt808(co.MODELS["JT808"], "0b3a73ce2ff2", 0, cut=False)
-    assert jt808.parse_frame(restore[1:-1]).body == b"\xf1"
+    assert jt808.decode(restore[1:-1]).body == b"\xf1"
 
 
 def test_gt06_relay_matches_the_vector() -> None:
@@ -46,11 +46,11 @@ def test_h02_s20_matches_the_vectors() -> None:
 def test_jt808_8500_both_editions() -> None:
     spec = co.CutoffModel("jt808", "jt808-8500", 1, 0xF001, "test row")
     mid, f2011 = co.encode_jt808(spec, "013900000001", 5, cut=True)
-    m = jt808.parse_frame(f2011[1:-1])
+    m = jt808.decode(f2011[1:-1])
     assert mid == 0x8500 and m.header.msg_id == 0x8500 and m.body == b"\x02"
-    assert jt808.parse_frame(co.encode_jt808(spec, "013900000001", 6, cut=False)[1][1:-1]).body == b"\x00"
+    assert jt808.decode(co.encode_jt808(spec, "013900000001", 6, cut=False)[1][1:-1]).body == b"\x00"
     _, f2019 = co.encode_jt808(spec, "013900000001", 7, cut=True, version=1)
-    m = jt808.parse_frame(f2019[1:-1])
+    m = jt808.decode(f2019[1:-1])
     assert m.header.is_2019 and m.body == bytes.fromhex("0001f00101")
 
 

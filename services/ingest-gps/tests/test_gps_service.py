@@ -217,9 +217,9 @@ async def test_hostile_and_silent_peers_do_not_hold_the_gateway(
 
 
 async def _login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, phone: str) -> None:
-    writer.write(jt808.encode_frame(0x0100, phone, 1, bytes(37)))
+    writer.write(jt808.encode(0x0100, phone, 1, bytes(37)))
     reg = await read_frame(reader)
-    writer.write(jt808.encode_frame(0x0102, phone, 2, reg.body[3:]))
+    writer.write(jt808.encode(0x0102, phone, 2, reg.body[3:]))
     await read_frame(reader)
 
 
@@ -235,7 +235,7 @@ async def test_cutoff_through_the_gateway(gateway: GpsApp) -> None:
         assert cmd.header.msg_id == 0x8105
         # 0x0001 general response: the serial and id it answers, result 0
         body = cmd.header.serial.to_bytes(2, "big") + b"\x81\x05\x00"
-        writer.write(jt808.encode_frame(0x0001, phone, 3, body))
+        writer.write(jt808.encode(0x0001, phone, 3, body))
 
     task = asyncio.create_task(terminal())
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
@@ -268,10 +268,10 @@ async def test_8500_answered_by_0500(gateway: GpsApp, monkeypatch: pytest.Monkey
     async def terminal() -> None:
         cmd = await read_frame(reader)
         assert cmd.header.msg_id == 0x8500 and cmd.body == b"\x02"
-        body = cmd.header.serial.to_bytes(2, "big") + jt808.location_body(
+        body = cmd.header.serial.to_bytes(2, "big") + jt808.encode_location_body(
             lat=22.54, lon=114.05, status_bits=0x03, local_time=datetime(2026, 11, 25, 18, 0, 0)
         )
-        writer.write(jt808.encode_frame(0x0500, phone, 3, body))
+        writer.write(jt808.encode(0x0500, phone, 3, body))
         await read_frame(reader)  # the platform's 0x8001 for the 0x0500
 
     task = asyncio.create_task(terminal())

@@ -94,7 +94,7 @@ def encode_jt808(
     """(message id, frame): a 0x8500 (edition by ``version``: None → 2011) or a 0x8105 with the vendor's word."""
     if spec.method == "jt808-8105":
         word = int(spec.cut if cut else spec.restore)
-        return P_TERMINAL_CONTROL, jt808.encode_frame(
+        return P_TERMINAL_CONTROL, jt808.encode(
             P_TERMINAL_CONTROL, phone, serial, bytes([word]), version=version
         )
     if spec.method != "jt808-8500":
@@ -103,7 +103,7 @@ def encode_jt808(
         body = bytes([(1 << int(spec.cut)) if cut else 0])
     else:  # 2019: one control type, its one parameter byte
         body = struct.pack(">HHB", 1, int(spec.restore), 1 if cut else 0)
-    return P_VEHICLE_CONTROL, jt808.encode_frame(P_VEHICLE_CONTROL, phone, serial, body, version=version)
+    return P_VEHICLE_CONTROL, jt808.encode(P_VEHICLE_CONTROL, phone, serial, body, version=version)
 
 
 def read_control_reply(body: bytes, *, tz_hours: float = 8.0) -> tuple[int, Position]:

@@ -37,16 +37,9 @@ def _metric(port: int, name: str, **labels: str) -> float:
 
 
 def _pair() -> int:
-    """A free port whose successor is free too (the second worker takes base + 1)."""
-    for _ in range(50):
-        base = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", base + 1))
-                return base
-            except OSError:
-                continue
-    raise AssertionError("no free port pair")
+    """A free port whose successor is free too (the second worker takes base + 1), both reserved so that no
+    later ``free_port`` of this test (the tracker ports, the other pair) can hand out the successor."""
+    return free_port(span=2)
 
 
 @pytest.mark.slow

@@ -54,8 +54,9 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def free_port() -> int:
-    """A port that is free now (TCP and UDP, all interfaces), for a service started next.
+def free_port(span: int = 1) -> int:
+    """A port that is free now (TCP and UDP, all interfaces), for a service started next; with ``span``,
+    the first of that many consecutive free ports, all reserved (a worker supervisor's ``base + i``).
 
     Why not the kernel's pick of port 0: that comes from the ephemeral range, where any outgoing
     connection (to the broker, PostgreSQL, Redis) may take it before the service binds — a bench run and
@@ -65,10 +66,13 @@ def free_port() -> int:
     low = max(1024, _ephemeral_low() - 12_000)
     high = _ephemeral_low() - 1
     for _ in range(500):
-        port = random.randint(low, high)
-        if port not in _handed_out and _bindable(port):
-            _handed_out.add(port)
+        port = random.randint(low, high - span + 1)
+        block = range(port, port + span)
+        if not _handed_out.intersection(block) and all(_bindable(p) for p in block):
+            _handed_out.update(block)
             return port
+    if span > 1:
+        raise RuntimeError(f"no {span} consecutive free ports below the ephemeral range")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 
-from alarmhub_runtime import HealthServer, serve
+from alarmhub_runtime import HealthServer, Lifecycle, serve
 from prometheus_client import CollectorRegistry
 
-from .app import GpsApp
 from .config import GpsSettings
 
 
 def main() -> None:
     settings = GpsSettings()
 
-    def build(registry: CollectorRegistry, health: HealthServer) -> GpsApp:
+    def build(registry: CollectorRegistry, health: HealthServer) -> Lifecycle:
+        # imported here, not at the top: a worker supervisor never builds the app, and importing it (~4 s
+        # of CPU) before spawning the workers, which import it again, made a 2-worker start on a loaded
+        # 2-core box take ~57 s of the test's 60 s (supervisor 17.5 s, then the workers ~39 s)
+        from .app import GpsApp
+
         if settings.nice:  # in the gateway's own process (a worker supervisor is not lowered)
             # Positions are many and each matters little; an alarm is rare and urgent. On a host shared with
             # the receivers, triage and dispatch the kernel then gives them the CPU first when both are

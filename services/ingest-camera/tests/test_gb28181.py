@@ -181,6 +181,24 @@ def test_unissued_or_expired_nonce_is_rechallenged() -> None:
     assert parse_sip(late.reply or b"").status == 401
 
 
+def test_a_nonce_or_response_not_in_ascii_is_rechallenged_or_refused() -> None:
+    """hmac.compare_digest raises TypeError on str that is not ASCII (the fuzz test found such a nonce):
+    the registrar compares bytes and answers as it does any wrong value."""
+    reg = Gb28181Registrar(server_id="34020000002000000001", realm="3402000000", default_password="pw")
+    challenge = parse_sip(reg.handle(parse_sip(REGISTER_1), PEER, NOW).reply or b"")
+    nonce = parse_auth_params(challenge.header("WWW-Authenticate") or "")["nonce"]
+    bad_nonce = REGISTER_2.decode().replace("c98f6d56cb2ab8e6", "00000000测试0123456789abcd")
+    r = reg.handle(parse_sip(bad_nonce.encode()), PEER, NOW)
+    assert parse_sip(r.reply or b"").status == 401  # an unknown nonce: challenged again
+    bad_response = (
+        REGISTER_2.decode()
+        .replace("c98f6d56cb2ab8e6", nonce)
+        .replace("79d8846430436131196c50746cd97fa5", "测试")
+    )
+    r = reg.handle(parse_sip(bad_response.encode()), PEER, NOW)
+    assert parse_sip(r.reply or b"").status == 403  # a wrong answer to a good nonce: refused
+
+
 def test_default_nonces_are_self_validating() -> None:
     reg = Gb28181Registrar(server_id="34020000002000000001", realm="3402000000", default_password="pw")
     challenge = parse_sip(reg.handle(parse_sip(REGISTER_1), PEER, NOW).reply or b"")

@@ -34,6 +34,8 @@ def test_signature_roundtrip_and_rejections() -> None:
         (None, sig, BODY, "evt-1", 401),
         (str(TS), None, BODY, "evt-1", 401),
         ("x", sig, BODY, "evt-1", 401),
+        (str(TS), "签名" + sig[2:], BODY, "evt-1", 401),  # not ASCII: refused, not a TypeError (a 500)
+        (str(TS), "\udc80" + sig[1:], BODY, "evt-1", 401),  # a lone surrogate
     ]:
         with pytest.raises(WebhookError) as err:
             verify_signature(SECRET, ts, s, body, NOW, idempotency_key=key)

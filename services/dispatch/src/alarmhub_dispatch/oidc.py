@@ -107,7 +107,9 @@ def verify_id_token(
         raise OidcError("id_token expired")
     if isinstance(claims.get("iat"), int | float) and claims["iat"] > now + LEEWAY_S:
         raise OidcError("id_token issued in the future")
-    if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
+    if not secrets.compare_digest(
+        str(claims.get("nonce", "")).encode("utf-8", "surrogatepass"), nonce.encode("utf-8", "surrogatepass")
+    ):
         raise OidcError("id_token nonce does not match this sign-in")
     return dict(claims)
 

@@ -70,7 +70,12 @@ def verify(secret: str, code: str, now: float, last_step: int, *, window: int = 
     found = None
     for step in range(current - window, current + window + 1):
         # every candidate is computed and compared in constant time (no early exit to time)
-        if hmac.compare_digest(hotp(key, step), code) and step > last_step:
+        if (
+            hmac.compare_digest(
+                hotp(key, step).encode("utf-8", "surrogatepass"), code.encode("utf-8", "surrogatepass")
+            )
+            and step > last_step
+        ):
             found = step
     return found
 

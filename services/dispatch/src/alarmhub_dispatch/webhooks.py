@@ -94,7 +94,9 @@ def verify(secret: str, body: bytes, header: str, now_ts: int, tolerance_s: int 
         return False
     if abs(now_ts - ts) > tolerance_s:
         return False
-    return hmac.compare_digest(sign(secret, body, ts), header)
+    return hmac.compare_digest(
+        sign(secret, body, ts).encode("utf-8", "surrogatepass"), header.encode("utf-8", "surrogatepass")
+    )
 
 
 def backoff(attempts: int, cap_s: float = 300.0) -> timedelta:

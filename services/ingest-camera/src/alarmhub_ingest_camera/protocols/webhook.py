@@ -95,7 +95,10 @@ def verify_signature(
         raise WebhookError("X-Alarmhub-Timestamp is not an integer", 401) from exc
     if abs(now.timestamp() - ts) > max_skew_s:
         raise WebhookError("timestamp outside the allowed skew", 401)
-    if not hmac.compare_digest(sign(secret, ts, body, idempotency_key), signature.strip()):
+    if not hmac.compare_digest(
+        sign(secret, ts, body, idempotency_key).encode("utf-8", "surrogatepass"),
+        signature.strip().encode("utf-8", "surrogatepass"),
+    ):
         raise WebhookError("signature mismatch", 401)
     return ts
 

@@ -24,12 +24,6 @@ FUNCTIONS: dict[str, str] = {
     "services/ingest-gps/src/alarmhub_ingest_gps/jt809/positions.py::PositionDecoder._fast_1202": (
         "the JT/T 809 hot path: one unpack and no calls per position (bench/jt809.py measures it)"
     ),
-    "services/ingest-camera/src/alarmhub_ingest_camera/http.py::build_http_app": (
-        "a closure of the camera HTTP routes (the dispatch API's former shape); routers per source next"
-    ),
-    "services/ingest-camera/src/alarmhub_ingest_camera/sip.py::SipServer.handle": (
-        "the SIP request dispatch of the GB/T 28181 source; per-method handlers next"
-    ),
 }
 
 

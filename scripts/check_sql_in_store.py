@@ -24,7 +24,6 @@ SQL = re.compile(
 EXCEPTIONS: dict[str, str] = {
     "basemap.py": "reads a local MBTiles file (SQLite), not dispatch's PostgreSQL",
     "tracks.py": "issue #14: its PostgreSQL queries (partitions, retention, fixes) are still to move to store/",
-    "cutoff.py": "issue #14: the vehicle cut-off's two reads are still to move to store/",
 }
 
 

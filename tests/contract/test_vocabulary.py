@@ -180,7 +180,7 @@ def _contactid(seen: Seen) -> None:
 def _camera(seen: Seen) -> None:
     from alarmhub_ingest_camera.events import alarm_event, from_isapi
     from alarmhub_ingest_camera.noise import Decision, Verdict
-    from alarmhub_ingest_camera.protocols.isapi import parse_isapi
+    from alarmhub_ingest_camera.protocols import isapi
 
     xml = (
         b'<EventNotificationAlert version="2.0"><ipAddress>10.0.0.7</ipAddress><channelID>1</channelID>'
@@ -188,7 +188,7 @@ def _camera(seen: Seen) -> None:
         b"<eventState>active</eventState><eventDescription>line crossing</eventDescription>"
         b"</EventNotificationAlert>"
     )
-    push = parse_isapi(xml, "application/xml")
+    push = isapi.decode(xml, "application/xml")
     obs = from_isapi(push, "isapi:10.0.0.7:1")
     seen.add(alarm_event(obs, Verdict(Decision.NEW), None, peer=None, now=NOW))
 

@@ -61,12 +61,12 @@ def one_input(data: bytes) -> None:
             server_id="34020000002000000001", realm="3402000000", default_password="1"
         )
         try:
-            frames = g.SipFramer(max_message=4096).feed(payload)
+            frames = g.Framer(max_message=4096).feed(payload)
         except g.SipError:
             frames = []
         for frame in [*frames, payload]:
             try:
-                req = g.parse_sip(frame)
+                req = g.decode(frame)
             except g.SipError:
                 continue
             registrar.handle(req, ("127.0.0.1", 5060), NOW, frame)
@@ -78,17 +78,17 @@ def one_input(data: bytes) -> None:
     elif target == 2:
         for ctype in ("application/xml", "multipart/form-data; boundary=b"):
             try:
-                isapi.parse_isapi(payload, ctype)
+                isapi.decode(payload, ctype)
             except isapi.IsapiError:
                 pass
     elif target == 3:
         try:
-            onvif.parse_notifications(payload)
+            onvif.decode(payload)
         except onvif.OnvifError:
             pass
     else:
         try:
-            webhook.parse_webhook(payload, "key-1")
+            webhook.decode(payload, "key-1")
         except webhook.WebhookError:
             pass
 

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from alarmhub_ingest_camera.app import CameraApp
 from alarmhub_ingest_camera.config import CameraSettings
-from alarmhub_ingest_camera.protocols.gb28181 import digest_response, parse_auth_params, parse_sip
+from alarmhub_ingest_camera.protocols import gb28181
+from alarmhub_ingest_camera.protocols.gb28181 import digest_response
 from alarmhub_ingest_camera.protocols.webhook import sign
 from alarmhub_kafka import DurableProducer, KafkaMetrics
 from prometheus_client import CollectorRegistry
@@ -189,13 +190,13 @@ async def test_gb28181_digest_register_and_gbk_alarm_over_udp(
 
         async def exchange(data: bytes) -> Any:
             transport.sendto(data)
-            return parse_sip(await asyncio.wait_for(client.replies.get(), 10))
+            return gb28181.decode(await asyncio.wait_for(client.replies.get(), 10))
 
         # before registering, an alarm gets nowhere
         assert (await exchange(_message(ALARM_GBK, cseq=1, branch="z9hG4bKearly"))).status == 403
         challenge = await exchange(REGISTER_1)
         assert challenge.status == 401
-        www = parse_auth_params(challenge.header("WWW-Authenticate") or "")
+        www = gb28181.decode_auth_params(challenge.header("WWW-Authenticate") or "")
         uri = "sip:34020000002000000001@3402000000:5060"
         response = digest_response(
             username="34020000001320000001",
@@ -214,7 +215,7 @@ async def test_gb28181_digest_register_and_gbk_alarm_over_udp(
         alarm = await exchange(_message(ALARM_GBK, cseq=30, branch="z9hG4bKalarm"))
         assert alarm.status == 200
         # then, the alarm being on Kafka, the server tells the device it was taken (A.2.6)
-        answer = parse_sip(await asyncio.wait_for(client.replies.get(), 10))
+        answer = gb28181.decode(await asyncio.wait_for(client.replies.get(), 10))
         assert answer.method == "MESSAGE" and answer.status is None
         assert answer.header("To") == "<sip:34020000001320000001@3402000000>"
         assert b"<CmdType>Alarm</CmdType>" in answer.body and b"<Result>OK</Result>" in answer.body
@@ -296,7 +297,7 @@ async def test_garbage_sip_is_dead_lettered_and_the_server_keeps_answering(
     try:
         transport.sendto(b"\x16\x03\x01\x00\xa5garbage that is not SIP\r\n\r\n")
         transport.sendto(REGISTER_1)
-        reply = parse_sip(await asyncio.wait_for(client.replies.get(), 10))
+        reply = gb28181.decode(await asyncio.wait_for(client.replies.get(), 10))
         assert reply.status == 401
     finally:
         transport.close()

@@ -60,19 +60,19 @@ def test_sip_framer_parser_and_registrar_never_raise(data: bytes, cut: int) -> N
     registrar = gb28181.Gb28181Registrar(
         server_id="34020000002000000001", realm="3402000000", default_password="123456"
     )
-    framer = gb28181.SipFramer(max_message=4096)
+    framer = gb28181.Framer(max_message=4096)
     try:
         frames = framer.feed(data[:cut]) + framer.feed(data[cut:])
     except gb28181.SipError:
         frames = []
     for frame in [*frames, data]:
         try:
-            req = gb28181.parse_sip(frame)
+            req = gb28181.decode(frame)
         except gb28181.SipError:
             continue
         result = registrar.handle(req, ("127.0.0.1", 5060), NOW, frame)
         if result.reply is not None:
-            assert gb28181.parse_sip(result.reply).status is not None
+            assert gb28181.decode(result.reply).status is not None
 
 
 @SETTINGS
@@ -91,7 +91,7 @@ def test_manscdp_never_raises_but_its_error(body: bytes) -> None:
 )
 def test_isapi_never_raises_but_its_error(body: bytes, ctype: str | None) -> None:
     try:
-        isapi.parse_isapi(body, ctype)
+        isapi.decode(body, ctype)
     except isapi.IsapiError:
         pass
 
@@ -100,7 +100,7 @@ def test_isapi_never_raises_but_its_error(body: bytes, ctype: str | None) -> Non
 @given(body=mutated(ONVIF_SEEDS))
 def test_onvif_never_raises_but_its_error(body: bytes) -> None:
     try:
-        onvif.parse_notifications(body)
+        onvif.decode(body)
     except onvif.OnvifError:
         pass
 
@@ -109,7 +109,7 @@ def test_onvif_never_raises_but_its_error(body: bytes) -> None:
 @given(body=mutated(WEBHOOK_SEEDS), key=st.one_of(st.none(), st.text(max_size=140)))
 def test_webhook_never_raises_but_its_error(body: bytes, key: str | None) -> None:
     try:
-        webhook.parse_webhook(body, key)
+        webhook.decode(body, key)
     except webhook.WebhookError as exc:
         assert 400 <= exc.status < 500
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alarmhub_ingest_camera.protocols import gb28181
 from alarmhub_ingest_camera.protocols.gb28181 import (
     Gb28181Registrar,
     SipError,
     SipEventType,
-    SipFramer,
     decode_manscdp,
     digest_response,
-    parse_auth_params,
-    parse_sip,
 )
 
 
@@ -104,13 +102,13 @@ def _message(
 
 
 def test_parse_captured_register() -> None:
-    msg = parse_sip(REGISTER_2)
+    msg = gb28181.decode(REGISTER_2)
     assert msg.method == "REGISTER" and msg.uri == "sip:34020000002000000001@3402000000:5060"
     assert (
         msg.from_user == "34020000001320000001" and msg.cseq == (2, "REGISTER") and msg.call_id == "790171336"
     )
     assert msg.branch == "z9hG4bK1887657866"
-    params = parse_auth_params(msg.header("Authorization") or "")
+    params = gb28181.decode_auth_params(msg.header("Authorization") or "")
     assert params["nonce"] == CAPTURED_NONCE and params["algorithm"] == "MD5"
 
 
@@ -143,66 +141,66 @@ PEER = ("172.16.23.205", 5060)
 
 def test_captured_register_exchange() -> None:
     reg = _registrar()
-    r1 = reg.handle(parse_sip(REGISTER_1), PEER, NOW)
-    challenge = parse_sip(r1.reply or b"")
+    r1 = reg.handle(gb28181.decode(REGISTER_1), PEER, NOW)
+    challenge = gb28181.decode(r1.reply or b"")
     assert challenge.status == 401 and challenge.cseq == (1, "REGISTER") and challenge.call_id == "790171336"
-    www = parse_auth_params(challenge.header("WWW-Authenticate") or "")
+    www = gb28181.decode_auth_params(challenge.header("WWW-Authenticate") or "")
     assert www["realm"] == "3402000000" and www["nonce"] == CAPTURED_NONCE
     assert r1.events == []
-    r2 = reg.handle(parse_sip(REGISTER_2), PEER, NOW + timedelta(seconds=1))
-    ok = parse_sip(r2.reply or b"")
+    r2 = reg.handle(gb28181.decode(REGISTER_2), PEER, NOW + timedelta(seconds=1))
+    ok = gb28181.decode(r2.reply or b"")
     assert ok.status == 200 and ok.header("Expires") == "3600" and ok.header("Date")
     assert ";tag=" in (ok.header("To") or "")
     assert [e.type for e in r2.events] == [SipEventType.REGISTERED] and r2.needs_publish
     assert reg.is_registered("34020000001320000001", NOW + timedelta(seconds=2))
     # a retransmission of the same REGISTER is answered from the cache, no second event
-    reg.remember_reply(parse_sip(REGISTER_2), r2.reply or b"")
-    again = reg.handle(parse_sip(REGISTER_2), PEER, NOW + timedelta(seconds=2))
+    reg.remember_reply(gb28181.decode(REGISTER_2), r2.reply or b"")
+    again = reg.handle(gb28181.decode(REGISTER_2), PEER, NOW + timedelta(seconds=2))
     assert again.retransmission and again.reply == r2.reply and again.events == []
 
 
 def test_wrong_password_is_forbidden() -> None:
     reg = _registrar(password="12345678")
-    reg.handle(parse_sip(REGISTER_1), PEER, NOW)
-    r = reg.handle(parse_sip(REGISTER_2), PEER, NOW)
-    assert parse_sip(r.reply or b"").status == 403
+    reg.handle(gb28181.decode(REGISTER_1), PEER, NOW)
+    r = reg.handle(gb28181.decode(REGISTER_2), PEER, NOW)
+    assert gb28181.decode(r.reply or b"").status == 403
     assert [e.type for e in r.events] == [SipEventType.REJECTED]
     assert not reg.is_registered("34020000001320000001", NOW)
 
 
 def test_unissued_or_expired_nonce_is_rechallenged() -> None:
     reg = _registrar()
-    r = reg.handle(parse_sip(REGISTER_2), PEER, NOW)  # nonce never issued by this registrar
-    assert parse_sip(r.reply or b"").status == 401 and "stale=TRUE" in (
-        parse_sip(r.reply or b"").header("WWW-Authenticate") or ""
+    r = reg.handle(gb28181.decode(REGISTER_2), PEER, NOW)  # nonce never issued by this registrar
+    assert gb28181.decode(r.reply or b"").status == 401 and "stale=TRUE" in (
+        gb28181.decode(r.reply or b"").header("WWW-Authenticate") or ""
     )
-    reg.handle(parse_sip(REGISTER_1), PEER, NOW)
-    late = reg.handle(parse_sip(REGISTER_2), PEER, NOW + timedelta(seconds=301))
-    assert parse_sip(late.reply or b"").status == 401
+    reg.handle(gb28181.decode(REGISTER_1), PEER, NOW)
+    late = reg.handle(gb28181.decode(REGISTER_2), PEER, NOW + timedelta(seconds=301))
+    assert gb28181.decode(late.reply or b"").status == 401
 
 
 def test_a_nonce_or_response_not_in_ascii_is_rechallenged_or_refused() -> None:
     """hmac.compare_digest raises TypeError on str that is not ASCII (the fuzz test found such a nonce):
     the registrar compares bytes and answers as it does any wrong value."""
     reg = Gb28181Registrar(server_id="34020000002000000001", realm="3402000000", default_password="pw")
-    challenge = parse_sip(reg.handle(parse_sip(REGISTER_1), PEER, NOW).reply or b"")
-    nonce = parse_auth_params(challenge.header("WWW-Authenticate") or "")["nonce"]
+    challenge = gb28181.decode(reg.handle(gb28181.decode(REGISTER_1), PEER, NOW).reply or b"")
+    nonce = gb28181.decode_auth_params(challenge.header("WWW-Authenticate") or "")["nonce"]
     bad_nonce = REGISTER_2.decode().replace("c98f6d56cb2ab8e6", "00000000测试0123456789abcd")
-    r = reg.handle(parse_sip(bad_nonce.encode()), PEER, NOW)
-    assert parse_sip(r.reply or b"").status == 401  # an unknown nonce: challenged again
+    r = reg.handle(gb28181.decode(bad_nonce.encode()), PEER, NOW)
+    assert gb28181.decode(r.reply or b"").status == 401  # an unknown nonce: challenged again
     bad_response = (
         REGISTER_2.decode()
         .replace("c98f6d56cb2ab8e6", nonce)
         .replace("79d8846430436131196c50746cd97fa5", "测试")
     )
-    r = reg.handle(parse_sip(bad_response.encode()), PEER, NOW)
-    assert parse_sip(r.reply or b"").status == 403  # a wrong answer to a good nonce: refused
+    r = reg.handle(gb28181.decode(bad_response.encode()), PEER, NOW)
+    assert gb28181.decode(r.reply or b"").status == 403  # a wrong answer to a good nonce: refused
 
 
 def test_default_nonces_are_self_validating() -> None:
     reg = Gb28181Registrar(server_id="34020000002000000001", realm="3402000000", default_password="pw")
-    challenge = parse_sip(reg.handle(parse_sip(REGISTER_1), PEER, NOW).reply or b"")
-    www = parse_auth_params(challenge.header("WWW-Authenticate") or "")
+    challenge = gb28181.decode(reg.handle(gb28181.decode(REGISTER_1), PEER, NOW).reply or b"")
+    www = gb28181.decode_auth_params(challenge.header("WWW-Authenticate") or "")
     uri = "sip:34020000002000000001@3402000000:5060"
     resp = digest_response(
         username="34020000001320000001",
@@ -220,30 +218,30 @@ def test_default_nonces_are_self_validating() -> None:
         .replace('nonce="c98f6d56cb2ab8e6"', f'nonce="{www["nonce"]}",qop=auth,nc=00000001,cnonce="abc"')
         .replace("79d8846430436131196c50746cd97fa5", resp)
     )
-    r = reg.handle(parse_sip(text.encode()), PEER, NOW + timedelta(seconds=5))
-    assert parse_sip(r.reply or b"").status == 200
+    r = reg.handle(gb28181.decode(text.encode()), PEER, NOW + timedelta(seconds=5))
+    assert gb28181.decode(r.reply or b"").status == 200
 
 
 def test_keepalive_and_gbk_alarm_after_register() -> None:
     reg = _registrar()
-    reg.handle(parse_sip(REGISTER_1), PEER, NOW)
-    reg.handle(parse_sip(REGISTER_2), PEER, NOW)
-    ka = reg.handle(parse_sip(KEEPALIVE), PEER, NOW)
-    assert parse_sip(ka.reply or b"").status == 200
+    reg.handle(gb28181.decode(REGISTER_1), PEER, NOW)
+    reg.handle(gb28181.decode(REGISTER_2), PEER, NOW)
+    ka = reg.handle(gb28181.decode(KEEPALIVE), PEER, NOW)
+    assert gb28181.decode(ka.reply or b"").status == 200
     assert [e.type for e in ka.events] == [SipEventType.KEEPALIVE]
-    al = reg.handle(parse_sip(_message(ALARM_GBK)), (PEER[0], 5061), NOW)  # same host, another port
+    al = reg.handle(gb28181.decode(_message(ALARM_GBK)), (PEER[0], 5061), NOW)  # same host, another port
     (ev,) = al.events
     assert ev.type == SipEventType.ALARM and ev.device_id == "64010000001340000001"
     assert ev.message is not None and ev.message.get("AlarmDescription") == "警情描述"
     assert ev.message.get("Longitude") == "171.3" and ev.message.encoding == "gb18030"
-    via = parse_sip(al.reply or b"").header("Via") or ""
+    via = gb28181.decode(al.reply or b"").header("Via") or ""
     assert "rport=5061" in via and f"received={PEER[0]}" in via
 
 
 def test_message_from_unregistered_device_is_forbidden() -> None:
     reg = _registrar()
-    r = reg.handle(parse_sip(_message(ALARM_GBK)), PEER, NOW)
-    assert parse_sip(r.reply or b"").status == 403
+    r = reg.handle(gb28181.decode(_message(ALARM_GBK)), PEER, NOW)
+    assert gb28181.decode(r.reply or b"").status == 403
     assert [e.type for e in r.events] == [SipEventType.REJECTED] and not r.needs_publish
 
 
@@ -279,35 +277,35 @@ def test_manscdp_malformed(body: bytes) -> None:
 )
 def test_bad_sip(data: bytes) -> None:
     with pytest.raises(SipError):
-        parse_sip(data)
+        gb28181.decode(data)
 
 
 def test_framer_every_split_and_glued() -> None:
     stream = REGISTER_1 + b"\r\n\r\n" + KEEPALIVE + _message(ALARM_GBK)
     for cut in range(1, len(stream)):
-        f = SipFramer()
+        f = gb28181.Framer()
         frames = f.feed(stream[:cut]) + f.feed(stream[cut:])
-        assert [parse_sip(x).method for x in frames] == ["REGISTER", "MESSAGE", "MESSAGE"]
-    f = SipFramer()
+        assert [gb28181.decode(x).method for x in frames] == ["REGISTER", "MESSAGE", "MESSAGE"]
+    f = gb28181.Framer()
     frames = [fr for b in stream for fr in f.feed(bytes([b]))]
-    assert parse_sip(frames[2]).body == ALARM_GBK
+    assert gb28181.decode(frames[2]).body == ALARM_GBK
 
 
 def test_framer_rejects_oversize() -> None:
-    f = SipFramer(max_message=1024)
+    f = gb28181.Framer(max_message=1024)
     with pytest.raises(SipError):
         f.feed(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 5000\r\n\r\n")
 
 
 def test_alarm_response_request_answers_the_notify() -> None:
     """A.2.6: the server's MESSAGE carrying <Response><CmdType>Alarm … <Result>OK, parseable as SIP."""
-    from alarmhub_ingest_camera.protocols.gb28181 import build_alarm_response_request, decode_manscdp
+    from alarmhub_ingest_camera.protocols.gb28181 import decode_manscdp
 
     notify = decode_manscdp(
         b'<?xml version="1.0"?>\r\n<Notify>\r\n<CmdType>Alarm</CmdType>\r\n<SN>17</SN>\r\n'
         b"<DeviceID>34020000001340000001</DeviceID>\r\n<AlarmPriority>1</AlarmPriority>\r\n</Notify>\r\n"
     )
-    raw = build_alarm_response_request(
+    raw = gb28181.encode_alarm_response(
         server_id="34020000002000000001",
         realm="3402000000",
         sip_device_id="34020000001320000001",
@@ -319,7 +317,7 @@ def test_alarm_response_request_answers_the_notify() -> None:
         branch="abc",
         from_tag="t1",
     )
-    msg = parse_sip(raw)
+    msg = gb28181.decode(raw)
     assert msg.method == "MESSAGE" and msg.uri == "sip:34020000001320000001@192.0.2.10:5060"
     assert msg.header("Via") == "SIP/2.0/UDP 127.0.0.1:5060;rport;branch=z9hG4bKabc"
     assert msg.header("CSeq") == "1 MESSAGE" and msg.call_id == "c1@127.0.0.1"

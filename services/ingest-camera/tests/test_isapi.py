@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from alarmhub_events import AlarmKind
-from alarmhub_ingest_camera.protocols.isapi import IsapiError, parse_alert_xml, parse_isapi
+from alarmhub_ingest_camera.protocols import isapi
+from alarmhub_ingest_camera.protocols.isapi import IsapiError
 
 # The ISAPI specification's example alert (note the minute-precision dateTime "2009-11-14T15:27Z"),
 # as used in a Rust Hikvision client's test `parse_interesting_body` (store id 4649243).
@@ -72,7 +73,7 @@ OLD_FIRMWARE = (
 
 
 def test_spec_example_vmd() -> None:
-    push = parse_isapi(SPEC_VMD, "application/xml")
+    push = isapi.decode(SPEC_VMD, "application/xml")
     a = push.alert
     assert (a.event_type, a.active, a.channel, a.kind) == ("VMD", True, 1, AlarmKind.MOTION)
     assert a.ip == "172.6.64.7" and a.mac == "01:17:24:45:d9:f4"
@@ -87,7 +88,7 @@ def test_live_multipart_with_snapshot_keeps_reference_not_bytes() -> None:
         LIVE_BLOCK + b'\r\n--boundary\r\nContent-Disposition: form-data; name="VMD.jpg"; '
         b'filename="VMD.jpg"\r\nContent-Type: image/jpeg\r\n\r\n' + jpeg + b"\r\n--boundary--\r\n"
     )
-    push = parse_isapi(body, "multipart/form-data; boundary=boundary")
+    push = isapi.decode(body, "multipart/form-data; boundary=boundary")
     assert push.alert.event_type == "VMD" and push.alert.mac == "d4:e8:53:87:c0:5c"
     assert push.alert.occurred_at == datetime(2026, 7, 16, 5, 48, 26, tzinfo=UTC)
     (img,) = push.images
@@ -96,13 +97,13 @@ def test_live_multipart_with_snapshot_keeps_reference_not_bytes() -> None:
 
 
 def test_heartbeat_without_zone_uses_default_zone() -> None:
-    a = parse_alert_xml(HEARTBEAT, default_tz=timezone(timedelta(hours=8)))
+    a = isapi.decode_alert_xml(HEARTBEAT, default_tz=timezone(timedelta(hours=8)))
     assert a.is_heartbeat and a.kind == AlarmKind.TROUBLE and a.active_post_count == 0
     assert a.occurred_at == datetime(2026, 9, 9, 9, 2, 40, tzinfo=UTC)
 
 
 def test_old_firmware_double_minus_zone() -> None:
-    a = parse_alert_xml(OLD_FIRMWARE)
+    a = isapi.decode_alert_xml(OLD_FIRMWARE)
     assert a.occurred_at == datetime(2015, 6, 25, 3, 37, 22, tzinfo=UTC)
 
 
@@ -118,7 +119,7 @@ def test_old_firmware_double_minus_zone() -> None:
 )
 def test_event_type_mapping(event_type: str, kind: AlarmKind) -> None:
     xml = SPEC_VMD.replace(b"<eventType>VMD</eventType>", f"<eventType>{event_type}</eventType>".encode())
-    assert parse_alert_xml(xml).kind == kind
+    assert isapi.decode_alert_xml(xml).kind == kind
 
 
 @pytest.mark.parametrize(
@@ -134,10 +135,10 @@ def test_event_type_mapping(event_type: str, kind: AlarmKind) -> None:
 )
 def test_malformed_is_an_isapi_error(body: bytes) -> None:
     with pytest.raises(IsapiError):
-        parse_isapi(body, "application/xml")
+        isapi.decode(body, "application/xml")
 
 
 def test_multipart_without_xml_part() -> None:
     body = b"--b\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xd9\r\n--b--\r\n"
     with pytest.raises(IsapiError):
-        parse_isapi(body, "multipart/mixed; boundary=b")
+        isapi.decode(body, "multipart/mixed; boundary=b")

@@ -8,11 +8,7 @@ from pathlib import Path
 import pytest
 from alarmhub_events import AlarmKind
 from alarmhub_ingest_camera.protocols import onvif
-from alarmhub_ingest_camera.protocols.onvif import (
-    OnvifError,
-    parse_notifications,
-    parse_subscription_response,
-)
+from alarmhub_ingest_camera.protocols.onvif import OnvifError
 
 DATA = Path(__file__).parent / "data"
 
@@ -67,7 +63,7 @@ TAMPER_MESSAGE = b"""<wsnt:NotificationMessage>
 
 
 def test_hikvision_pullmessages_capture() -> None:
-    msgs = parse_notifications((DATA / "onvif_hikvision_pullmessages.xml").read_bytes())
+    msgs = onvif.decode((DATA / "onvif_hikvision_pullmessages.xml").read_bytes())
     assert len(msgs) == 10
     by_path = {m.path: m for m in msgs}
     motion = by_path["VideoSource/MotionAlarm"]
@@ -89,7 +85,7 @@ def test_hikvision_pullmessages_capture() -> None:
 
 
 def test_notify_push() -> None:
-    msgs = parse_notifications(NOTIFY_CELL_MOTION)
+    msgs = onvif.decode(NOTIFY_CELL_MOTION)
     assert [(m.kind, m.active) for m in msgs] == [(AlarmKind.MOTION, True), (AlarmKind.TROUBLE, False)]
     assert msgs[0].utc_time is None and msgs[0].rule == ""
 
@@ -101,7 +97,7 @@ def test_tamper_message_in_notify_envelope() -> None:
         + TAMPER_MESSAGE
         + b"</wsnt:Notify></s:Body></s:Envelope>"
     )
-    (m,) = parse_notifications(body)
+    (m,) = onvif.decode(body)
     assert m.kind == AlarmKind.TAMPER and m.active is False and m.rule == "MyTamperDetectorRule"
 
 
@@ -115,22 +111,22 @@ def test_tamper_message_in_notify_envelope() -> None:
 )
 def test_malformed(body: bytes) -> None:
     with pytest.raises(OnvifError):
-        parse_notifications(body)
+        onvif.decode(body)
 
 
 def test_requests_are_well_formed_and_parse_back() -> None:
     from defusedxml import ElementTree
 
     for req in (
-        onvif.build_subscribe("http://cam/onvif/Events", "http://me:8081/events/onvif", 600),
-        onvif.build_create_pullpoint("http://cam/onvif/Events", 600),
-        onvif.build_pull_messages("http://cam/sub/1", 5, 100),
-        onvif.build_renew("http://cam/sub/1", 600),
-        onvif.build_unsubscribe("http://cam/sub/1"),
+        onvif.encode_subscribe("http://cam/onvif/Events", "http://me:8081/events/onvif", 600),
+        onvif.encode_create_pullpoint("http://cam/onvif/Events", 600),
+        onvif.encode_pull_messages("http://cam/sub/1", 5, 100),
+        onvif.encode_renew("http://cam/sub/1", 600),
+        onvif.encode_unsubscribe("http://cam/sub/1"),
     ):
         root = ElementTree.fromstring(req)
         assert root.tag.endswith("Envelope")
-    assert b"<wsa:Address>http://me:8081/events/onvif</wsa:Address>" in onvif.build_subscribe(
+    assert b"<wsa:Address>http://me:8081/events/onvif</wsa:Address>" in onvif.encode_subscribe(
         "http://cam/onvif/Events", "http://me:8081/events/onvif", 600
     )
 
@@ -144,7 +140,7 @@ def test_subscription_response_and_fault() -> None:
         b"<wsnt:TerminationTime>2026-11-25T08:10:00Z</wsnt:TerminationTime>"
         b"</wsnt:SubscribeResponse></s:Body></s:Envelope>"
     )
-    info = parse_subscription_response(ok)
+    info = onvif.decode_subscription_response(ok)
     assert info.address == "http://cam/sub/7"
     assert info.termination_time == datetime(2026, 11, 25, 8, 10, tzinfo=UTC)
     fault = (
@@ -152,4 +148,4 @@ def test_subscription_response_and_fault() -> None:
         b"<s:Text>not authorized</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>"
     )
     with pytest.raises(OnvifError, match="not authorized"):
-        parse_subscription_response(fault)
+        onvif.decode_subscription_response(fault)

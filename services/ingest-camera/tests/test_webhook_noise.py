@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from alarmhub_events import AlarmKind
 from alarmhub_ingest_camera.noise import Decision, NoiseGate
-from alarmhub_ingest_camera.protocols.webhook import WebhookError, parse_webhook, sign, verify_signature
+from alarmhub_ingest_camera.protocols import webhook
+from alarmhub_ingest_camera.protocols.webhook import WebhookError, sign, verify_signature
 
 SECRET = b"s3cret"
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -43,17 +44,17 @@ def test_signature_roundtrip_and_rejections() -> None:
 
 
 def test_body_and_idempotency_key() -> None:
-    ev, key = parse_webhook(BODY, "evt-1")
+    ev, key = webhook.decode(BODY, "evt-1")
     assert ev.kind == AlarmKind.INTRUSION and ev.state == "active" and key == "evt-1"
     assert ev.occurred_at == datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
     with pytest.raises(WebhookError):
-        parse_webhook(BODY, None)
+        webhook.decode(BODY, None)
     with pytest.raises(WebhookError):
-        parse_webhook(b'{"camera_id": "x", "event": "explosion"}', "k")
+        webhook.decode(b'{"camera_id": "x", "event": "explosion"}', "k")
     with pytest.raises(WebhookError):
-        parse_webhook(b"{not json", "k")
+        webhook.decode(b"{not json", "k")
     with pytest.raises(WebhookError):
-        parse_webhook(b'{"camera_id": "x", "event": "motion", "unknown": 1}', "k")
+        webhook.decode(b'{"camera_id": "x", "event": "motion", "unknown": 1}', "k")
 
 
 def test_noise_gate_coalesces_and_restores() -> None:

@@ -54,7 +54,7 @@ async def check_cutoff(
     """(params for the gateway, or the refusal to answer with). Raises Forbidden / Invalid."""
     if who.role not in CUTOFF_ROLES:
         raise Forbidden(f"role {who.role} may not cut a vehicle's fuel or power")
-    vehicle = await d.store.p.fetchrow("SELECT plate, model FROM vehicles WHERE device_id=$1", device)
+    vehicle = await d.store.registry.vehicle_plate_model(device)
     plate = (vehicle["plate"] if vehicle else None) or device
     confirm = str(params.get("confirm") or "").strip()
     if confirm.replace(" ", "").upper() != plate.replace(" ", "").upper():
@@ -62,13 +62,7 @@ async def check_cutoff(
     out = {"model": vehicle["model"] if vehicle else None}
     if command == "restore":
         return out, None
-    row = await d.store.p.fetchrow(
-        "SELECT at, speed_kmh FROM tracks WHERE device_id=$1 AND at >= $2::timestamptz - interval '1 day'"
-        " ORDER BY at DESC, speed_kmh DESC NULLS FIRST LIMIT 1",  # fixes of one second: the fastest/unknown
-        device,
-        now,
-    )
-    fix = dict(row) if row else None
+    fix = await d.store.tracks.latest_fix(device, now)
     policy = d.cutoff_policy
     if fix is None:
         return out, _refusal("no position known: the speed is unknown", device, None)

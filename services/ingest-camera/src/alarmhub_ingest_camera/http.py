@@ -24,13 +24,14 @@ from alarmhub_kafka import PublishError
 from alarmhub_runtime import TrustedProxies, get_logger
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from protocols import isapi, onvif, webhook
+from protocols.isapi import IsapiError
+from protocols.onvif import OnvifError
+from protocols.webhook import WebhookError, verify_signature
 
 from .config import CameraSettings
 from .events import from_isapi, from_onvif, from_webhook, isapi_device_id
 from .ingest import CameraIngest
-from .protocols.isapi import IsapiError, parse_isapi
-from .protocols.onvif import OnvifError, parse_notifications
-from .protocols.webhook import WebhookError, parse_webhook, verify_signature
 from .registry import Camera
 
 __all__ = ["IdempotencyStore", "build_http_app"]
@@ -101,50 +102,53 @@ class IdempotencyStore:
         await self._redis.delete(self._key(key))
 
 
-def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: IdempotencyStore | None) -> FastAPI:
-    app = FastAPI(title="alarmhub ingest-camera", docs_url=None, redoc_url=None)
-    metrics = ingest.metrics
-    producer = ingest.producer
-    tz = timezone(timedelta(hours=settings.isapi_tz_hours))
-    secrets = settings.integrator_secrets()
-    proxies = TrustedProxies(settings.trusted_proxies)
-    registered_only = settings.intake_auth == "registered"
+class _Intake:
+    """The three intake routes and what they share (who sent it, who may speak for a camera, refusals)."""
 
-    def sender(request: Request) -> str:
+    def __init__(self, settings: CameraSettings, ingest: CameraIngest, idem: IdempotencyStore | None) -> None:
+        self.settings, self.ingest, self.idem = settings, ingest, idem
+        self.metrics = ingest.metrics
+        self.producer = ingest.producer
+        self.tz = timezone(timedelta(hours=settings.isapi_tz_hours))
+        self.secrets = settings.integrator_secrets()
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.registered_only = settings.intake_auth == "registered"
+
+    def sender(self, request: Request) -> str:
         host = request.client.host if request.client else "unknown"
-        return proxies.client(host, request.headers.get("x-forwarded-for"))
+        return self.proxies.client(host, request.headers.get("x-forwarded-for"))
 
-    def presented_token(request: Request) -> str | None:
+    def presented_token(self, request: Request) -> str | None:
         auth = request.headers.get("authorization") or ""
         if auth[:7].lower() == "bearer ":
             return auth[7:].strip() or None
         return request.query_params.get("token") or None
 
-    def bound(cam: Camera | None, integrator: str) -> bool:
+    def bound(self, cam: Camera | None, integrator: str) -> bool:
         """An integrator's signature speaks only for the cameras registered to it (``cameras.integrator``);
         with intake auth 'open' (dev stack) an unbound or unregistered camera is anyone's."""
         if cam is not None and cam.integrator is not None:
             return cam.integrator == integrator
-        return not registered_only
+        return not self.registered_only
 
-    def refused(protocol: str, status: int, reason: str, peer: str) -> Response:
+    def refused(self, protocol: str, status: int, reason: str, peer: str) -> Response:
         # unauthenticated input is counted and logged but not dead-lettered (an anonymous sender must not
         # be able to fill the DLQ)
-        metrics.requests.labels(protocol, "unauthorized").inc()
+        self.metrics.requests.labels(protocol, "unauthorized").inc()
         log.warning("camera_push_refused", protocol=protocol, peer=peer, reason=reason)
         return JSONResponse({"error": reason}, status_code=status)
 
     async def authenticated(
-        request: Request, claimed: Camera | None, claimed_id: str | None
+        self, request: Request, claimed: Camera | None, claimed_id: str | None
     ) -> tuple[Camera | None, str | None]:
         """(camera, None) when the push may speak for the camera; (None, reason) when it may not.
 
         A token names its camera (and must agree with any camera the push claims); without one, the
         claimed camera must be registered with the sender's address.
         """
-        token = presented_token(request)
+        token = self.presented_token(request)
         if token is not None:
-            cam = await ingest.registry.by_intake_token(token)
+            cam = await self.ingest.registry.by_intake_token(token)
             if cam is None:
                 return None, "unknown intake token"
             if claimed_id is not None and claimed_id != cam.id:
@@ -152,134 +156,135 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
             return cam, None
         if claimed is None:
             return None, "camera not registered"
-        if sender(request) not in _registered_addresses(claimed):
+        if self.sender(request) not in _registered_addresses(claimed):
             return None, "camera not registered at this address"
         return claimed, None
 
     async def reject(
-        protocol: str, status: int, reason: str, raw: bytes, peer: str, stage: str = "decode"
+        self, protocol: str, status: int, reason: str, raw: bytes, peer: str, stage: str = "decode"
     ) -> Response:
-        metrics.requests.labels(protocol, "rejected").inc()
+        self.metrics.requests.labels(protocol, "rejected").inc()
         try:
-            await producer.dead_letter(
+            await self.producer.dead_letter(
                 stage=stage, source_id=peer, error=reason, raw=raw, protocol=protocol, peer=peer
             )
         except PublishError as exc:
             log.error("dlq_write_failed", error=repr(exc))
         return JSONResponse({"error": reason}, status_code=status)
 
-    def unavailable(protocol: str, exc: Exception) -> Response:
-        metrics.requests.labels(protocol, "unavailable").inc()
+    def unavailable(self, protocol: str, exc: Exception) -> Response:
+        self.metrics.requests.labels(protocol, "unavailable").inc()
         log.error("publish_failed", protocol=protocol, error=repr(exc))
         return JSONResponse({"error": "event store unavailable, retry"}, status_code=503)
 
-    @app.post("/events/isapi")
-    async def isapi(request: Request) -> Response:
+    async def isapi(self, request: Request) -> Response:
         t0 = time.perf_counter()
         peer = _peer(request)
         try:
-            body = await _read_body(request, settings.max_body_bytes)
+            body = await _read_body(request, self.settings.max_body_bytes)
         except _TooLarge as big:
-            return await reject("isapi", 413, f"body exceeds {settings.max_body_bytes} bytes", big.head, peer)
+            return await self.reject(
+                "isapi", 413, f"body exceeds {self.settings.max_body_bytes} bytes", big.head, peer
+            )
         try:
-            push = parse_isapi(body, request.headers.get("content-type"), default_tz=tz)
+            push = isapi.decode(body, request.headers.get("content-type"), default_tz=self.tz)
         except IsapiError as exc:
-            return await reject("isapi", 400, str(exc), body, peer)
+            return await self.reject("isapi", 400, str(exc), body, peer)
         a = push.alert
-        camera = await ingest.registry.find_isapi(a.mac, a.ip, a.channel)
-        if registered_only:
-            camera, why = await authenticated(request, camera, None)
+        camera = await self.ingest.registry.find_isapi(a.mac, a.ip, a.channel)
+        if self.registered_only:
+            camera, why = await self.authenticated(request, camera, None)
             if camera is None:
-                return refused("isapi", 403, why or "refused", peer)
+                return self.refused("isapi", 403, why or "refused", peer)
         device_id = camera.id if camera else isapi_device_id(push)
         statuses = []
         try:
-            if a.is_heartbeat or device_id in ingest.liveness:
-                st = ingest.alive(device_id, Protocol.ISAPI, settings.isapi_offline_s, peer=peer)
+            if a.is_heartbeat or device_id in self.ingest.liveness:
+                st = self.ingest.alive(device_id, Protocol.ISAPI, self.settings.isapi_offline_s, peer=peer)
                 if st is not None:
                     statuses.append(st)
             obs = [] if a.is_heartbeat else [from_isapi(push, device_id)]
-            events = await ingest.publish(obs, camera=camera, peer=peer, statuses=statuses)
+            events = await self.ingest.publish(obs, camera=camera, peer=peer, statuses=statuses)
         except PublishError as exc:
-            return unavailable("isapi", exc)
-        metrics.requests.labels("isapi", "heartbeat" if a.is_heartbeat else "ok").inc()
-        metrics.ack_seconds.labels("isapi").observe(time.perf_counter() - t0)
+            return self.unavailable("isapi", exc)
+        self.metrics.requests.labels("isapi", "heartbeat" if a.is_heartbeat else "ok").inc()
+        self.metrics.ack_seconds.labels("isapi").observe(time.perf_counter() - t0)
         return JSONResponse({"status": "ok", "published": len(events)})
 
-    @app.post("/events/onvif")
-    async def onvif(request: Request, camera: str | None = None) -> Response:
+    async def onvif(self, request: Request, camera: str | None = None) -> Response:
         t0 = time.perf_counter()
         peer = _peer(request)
         try:
-            body = await _read_body(request, settings.max_body_bytes)
+            body = await _read_body(request, self.settings.max_body_bytes)
         except _TooLarge as big:
-            return await reject("onvif", 413, f"body exceeds {settings.max_body_bytes} bytes", big.head, peer)
+            return await self.reject(
+                "onvif", 413, f"body exceeds {self.settings.max_body_bytes} bytes", big.head, peer
+            )
         try:
-            notes = parse_notifications(body)
+            notes = onvif.decode(body)
         except OnvifError as exc:
-            return await reject("onvif", 400, str(exc), body, peer)
+            return await self.reject("onvif", 400, str(exc), body, peer)
         if camera:
             # a control character in the id (a NUL) would make PostgreSQL refuse the lookup and the alarm
             camera = clean_text(camera)
-        cam = await ingest.registry.get(camera) if camera else None
+        cam = await self.ingest.registry.get(camera) if camera else None
         if cam is None and not camera and request.client is not None:
-            cam = await ingest.registry.find_by_ip(sender(request))
-        if registered_only:
+            cam = await self.ingest.registry.find_by_ip(self.sender(request))
+        if self.registered_only:
             # ?camera= is a claim like any other: it cannot name another camera and inherit its place
-            cam, why = await authenticated(request, cam, camera or None)
+            cam, why = await self.authenticated(request, cam, camera or None)
             if cam is None:
-                return refused("onvif", 403, why or "refused", peer)
+                return self.refused("onvif", 403, why or "refused", peer)
         device_id = (
             cam.id if cam else (camera or f"onvif:{request.client.host if request.client else 'unknown'}")
         )
         obs = [o for n in notes if (o := from_onvif(n, device_id, body)) is not None]
         try:
-            await ingest.publish(obs, camera=cam, peer=peer)
+            await self.ingest.publish(obs, camera=cam, peer=peer)
         except PublishError as exc:
-            return unavailable("onvif", exc)
-        metrics.requests.labels("onvif", "ok").inc()
-        metrics.ack_seconds.labels("onvif").observe(time.perf_counter() - t0)
+            return self.unavailable("onvif", exc)
+        self.metrics.requests.labels("onvif", "ok").inc()
+        self.metrics.ack_seconds.labels("onvif").observe(time.perf_counter() - t0)
         return Response(status_code=200)
 
-    @app.post("/events/webhook")
-    async def webhook(request: Request) -> Response:
+    async def webhook(self, request: Request) -> Response:
         t0 = time.perf_counter()
         peer = _peer(request)
-        if not secrets or idem is None:
+        if not self.secrets or self.idem is None:
             return JSONResponse({"error": "webhook endpoint is not configured"}, status_code=503)
         integrator = request.headers.get("x-alarmhub-integrator") or "default"
-        secret = secrets.get(integrator)
+        secret = self.secrets.get(integrator)
         if secret is None:
-            return refused("webhook", 401, "unknown integrator", peer)
+            return self.refused("webhook", 401, "unknown integrator", peer)
         try:
-            body = await _read_body(request, min(settings.max_body_bytes, 256 * 1024))
+            body = await _read_body(request, min(self.settings.max_body_bytes, 256 * 1024))
         except _TooLarge as big:
-            return await reject("webhook", 413, "body exceeds 262144 bytes", big.head, peer)
+            return await self.reject("webhook", 413, "body exceeds 262144 bytes", big.head, peer)
         try:
             verify_signature(
                 secret,
                 request.headers.get("x-alarmhub-timestamp"),
                 request.headers.get("x-alarmhub-signature"),
                 body,
-                ingest.now(),
-                settings.webhook_max_skew_s,
+                self.ingest.now(),
+                self.settings.webhook_max_skew_s,
                 request.headers.get("idempotency-key") or "",
             )
         except WebhookError as exc:
             # Unauthenticated input is counted but not dead-lettered: the DLQ is no place an anonymous
             # sender may fill.
-            metrics.requests.labels("webhook", "unauthorized").inc()
+            self.metrics.requests.labels("webhook", "unauthorized").inc()
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         try:
-            event, key = parse_webhook(body, request.headers.get("idempotency-key"))
+            event, key = webhook.decode(body, request.headers.get("idempotency-key"))
         except WebhookError as exc:
-            return await reject("webhook", exc.status, str(exc), body, peer)
+            return await self.reject("webhook", exc.status, str(exc), body, peer)
         try:
-            cam = await ingest.registry.get(event.camera_id)
+            cam = await self.ingest.registry.get(event.camera_id)
         except Exception as exc:  # the registry (PostgreSQL) down: retry later, never publish unchecked
-            return unavailable("webhook", exc)
-        if not bound(cam, integrator):
-            return refused(
+            return self.unavailable("webhook", exc)
+        if not self.bound(cam, integrator):
+            return self.refused(
                 "webhook",
                 403,
                 f"camera {event.camera_id!r} is not registered to integrator {integrator!r}",
@@ -287,26 +292,35 @@ def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: Idempot
             )
         slot = f"{integrator}\x1f{key}"  # one integrator's keys cannot collide with another's
         try:
-            state = await idem.claim(slot)
+            state = await self.idem.claim(slot)
         except Exception as exc:  # Redis down: refuse rather than risk duplicates or losses
-            return unavailable("webhook", exc)
+            return self.unavailable("webhook", exc)
         if state == "done":
-            metrics.requests.labels("webhook", "duplicate").inc()
+            self.metrics.requests.labels("webhook", "duplicate").inc()
             return JSONResponse({"status": "duplicate"})
         if state is not None:
             return JSONResponse(
                 {"error": "a request with this Idempotency-Key is in progress"}, status_code=409
             )
         try:
-            events = await ingest.publish([from_webhook(event, key, body, integrator)], camera=cam, peer=peer)
+            events = await self.ingest.publish(
+                [from_webhook(event, key, body, integrator)], camera=cam, peer=peer
+            )
         except PublishError as exc:
-            await idem.release(slot)
-            return unavailable("webhook", exc)
-        await idem.done(slot)
-        metrics.requests.labels("webhook", "ok").inc()
-        metrics.ack_seconds.labels("webhook").observe(time.perf_counter() - t0)
+            await self.idem.release(slot)
+            return self.unavailable("webhook", exc)
+        await self.idem.done(slot)
+        self.metrics.requests.labels("webhook", "ok").inc()
+        self.metrics.ack_seconds.labels("webhook").observe(time.perf_counter() - t0)
         return JSONResponse(
             {"status": "ok", "published": len(events), "event_ids": [str(e.event_id) for e in events]}
         )
 
+
+def build_http_app(settings: CameraSettings, ingest: CameraIngest, idem: IdempotencyStore | None) -> FastAPI:
+    app = FastAPI(title="alarmhub ingest-camera", docs_url=None, redoc_url=None)
+    intake = _Intake(settings, ingest, idem)
+    app.add_api_route("/events/isapi", intake.isapi, methods=["POST"])
+    app.add_api_route("/events/onvif", intake.onvif, methods=["POST"])
+    app.add_api_route("/events/webhook", intake.webhook, methods=["POST"])
     return app

@@ -20,18 +20,12 @@ from datetime import timedelta, timezone
 from alarmhub_events import DeviceStatus, Protocol
 from alarmhub_kafka import PublishError
 from alarmhub_runtime import get_logger
+from protocols import gb28181
+from protocols.gb28181 import Gb28181Registrar, SipError, SipEvent, SipEventType, SipMessage
 
 from .config import CameraSettings
-from .events import from_gb28181
+from .events import Observation, from_gb28181
 from .ingest import CameraIngest
-from .protocols.gb28181 import (
-    Gb28181Registrar,
-    SipError,
-    SipEventType,
-    SipFramer,
-    build_alarm_response_request,
-    parse_sip,
-)
 
 __all__ = ["SipServer"]
 
@@ -148,7 +142,7 @@ class SipServer:
             self._conns.add(task)
         peername = writer.get_extra_info("peername") or ("?", 0)
         addr = (str(peername[0]), int(peername[1]))
-        framer = SipFramer()
+        framer = gb28181.Framer()
         try:
             while True:
                 data = await asyncio.wait_for(
@@ -197,7 +191,7 @@ class SipServer:
         if not data.strip():
             return  # CRLF keep-alive ping
         try:
-            msg = parse_sip(data)
+            msg = gb28181.decode(data)
         except SipError as exc:
             metrics.requests.labels("gb28181", "malformed").inc()
             await self._dead_letter(data, addr, str(exc))
@@ -208,9 +202,35 @@ class SipServer:
             if result.reply:
                 send(result.reply)
             return
-        observations = []
+        observations, statuses = await self._sort_events(result.events, addr)
+        metrics.sip_registered.set(self.registrar.registered_count)
+        if result.needs_publish and (observations or statuses):
+            try:
+                await self.ingest.publish(
+                    observations, camera=None, peer=f"{addr[0]}:{addr[1]}", statuses=statuses
+                )
+            except PublishError as exc:
+                log.error("publish_failed", protocol="gb28181", error=repr(exc))
+                metrics.requests.labels("gb28181", "unavailable").inc()
+                if result.failure_reply:
+                    send(result.failure_reply)
+                return
+        if result.reply is not None:
+            send(result.reply)
+            self.registrar.remember_reply(msg, result.reply)
+        self._answer_alarms(result.events, msg, addr, send, transport, local)
+        metrics.requests.labels("gb28181", (msg.method or "response").lower()).inc()
+        metrics.ack_seconds.labels("gb28181").observe(loop.time() - t0)
+
+    async def _sort_events(
+        self, events: list[SipEvent], addr: tuple[str, int]
+    ) -> tuple[list[Observation], list[DeviceStatus]]:
+        """The registrar's events as alarm observations and device statuses; refusals counted (and a bad
+        body from an authenticated device dead-lettered)."""
+        metrics = self.ingest.metrics
+        observations: list[Observation] = []
         statuses: list[DeviceStatus] = []
-        for ev in result.events:
+        for ev in events:
             if ev.type == SipEventType.REJECTED:
                 metrics.sip_rejected.labels(ev.reason if ev.reason in _UNAUTHENTICATED else "bad body").inc()
                 if ev.reason not in _UNAUTHENTICATED:
@@ -235,27 +255,24 @@ class SipServer:
                     statuses.append(st)
             elif ev.type == SipEventType.ALARM and ev.message is not None:
                 observations.append(from_gb28181(ev.message, _CN_TZ))
-        metrics.sip_registered.set(self.registrar.registered_count)
-        if result.needs_publish and (observations or statuses):
-            try:
-                await self.ingest.publish(
-                    observations, camera=None, peer=f"{addr[0]}:{addr[1]}", statuses=statuses
-                )
-            except PublishError as exc:
-                log.error("publish_failed", protocol="gb28181", error=repr(exc))
-                metrics.requests.labels("gb28181", "unavailable").inc()
-                if result.failure_reply:
-                    send(result.failure_reply)
-                return
-        if result.reply is not None:
-            send(result.reply)
-            self.registrar.remember_reply(msg, result.reply)
+        return observations, statuses
+
+    def _answer_alarms(
+        self,
+        events: list[SipEvent],
+        msg: SipMessage,
+        addr: tuple[str, int],
+        send: Callable[[bytes], None],
+        transport: str,
+        local: tuple[str, int] | None,
+    ) -> None:
+        metrics = self.ingest.metrics
         # Only once the alarm is durably on Kafka does the device hear that it was taken (A.2.6).
-        for ev in result.events:
+        for ev in events:
             if ev.type == SipEventType.ALARM and ev.message is not None:
                 host, port = (local or (self.settings.sip_host, self.port))[:2]
                 send(
-                    build_alarm_response_request(
+                    gb28181.encode_alarm_response(
                         server_id=self.registrar.server_id,
                         realm=self.registrar.realm,
                         sip_device_id=msg.from_user,
@@ -269,8 +286,6 @@ class SipServer:
                     )
                 )
                 metrics.requests.labels("gb28181", "alarm_response_sent").inc()
-        metrics.requests.labels("gb28181", (msg.method or "response").lower()).inc()
-        metrics.ack_seconds.labels("gb28181").observe(loop.time() - t0)
 
     async def _expiry_loop(self) -> None:
         while True:

@@ -105,7 +105,7 @@ class OnvifSubscriptionManager:
         cam = self._cameras.pop(cid, None)
         if info is not None and cam is not None and self._client is not None:
             with contextlib.suppress(Exception):
-                await self._post(cam, info.address, onvif.build_unsubscribe(info.address, self._creds(cam)))
+                await self._post(cam, info.address, onvif.encode_unsubscribe(info.address, self._creds(cam)))
 
     def _creds(self, cam: Camera) -> onvif.Credentials | None:
         if not cam.username:
@@ -142,10 +142,10 @@ class OnvifSubscriptionManager:
             if not self.settings.onvif_consumer_url:
                 raise onvif.OnvifError("notify mode needs ALARMHUB_ONVIF_CONSUMER_URL")
             consumer = f"{self.settings.onvif_consumer_url}?camera={quote(cam.id)}"
-            body = onvif.build_subscribe(cam.onvif_url, consumer, ttl, self._creds(cam))
+            body = onvif.encode_subscribe(cam.onvif_url, consumer, ttl, self._creds(cam))
         else:
-            body = onvif.build_create_pullpoint(cam.onvif_url, ttl, self._creds(cam))
-        info = onvif.parse_subscription_response(await self._post(cam, cam.onvif_url, body))
+            body = onvif.encode_create_pullpoint(cam.onvif_url, ttl, self._creds(cam))
+        info = onvif.decode_subscription_response(await self._post(cam, cam.onvif_url, body))
         if not info.address:
             raise onvif.OnvifError("subscription response without a SubscriptionReference address")
         log.info("onvif_subscribed", camera_id=cam.id, mode=self.settings.onvif_mode, address=info.address)
@@ -153,9 +153,9 @@ class OnvifSubscriptionManager:
 
     async def _renew(self, cam: Camera, info: onvif.SubscriptionInfo) -> onvif.SubscriptionInfo:
         reply = await self._post(
-            cam, info.address, onvif.build_renew(info.address, self.settings.onvif_ttl_s, self._creds(cam))
+            cam, info.address, onvif.encode_renew(info.address, self.settings.onvif_ttl_s, self._creds(cam))
         )
-        renewed = onvif.parse_subscription_response(reply)
+        renewed = onvif.decode_subscription_response(reply)
         self.renewals += 1
         return onvif.SubscriptionInfo(info.address, renewed.current_time, renewed.termination_time)
 
@@ -177,7 +177,7 @@ class OnvifSubscriptionManager:
                         await asyncio.sleep(max(1.0, self._seconds_to_renew(expires)))
                         continue
                     reply = await self._post(
-                        cam, info.address, onvif.build_pull_messages(info.address, 5, 100, self._creds(cam))
+                        cam, info.address, onvif.encode_pull_messages(info.address, 5, 100, self._creds(cam))
                     )
                     await self._deliver(cam, reply)
             except asyncio.CancelledError:
@@ -198,7 +198,7 @@ class OnvifSubscriptionManager:
         return min(left, 60.0)
 
     async def _deliver(self, cam: Camera, reply: bytes) -> None:
-        notes = onvif.parse_notifications(reply)
+        notes = onvif.decode(reply)
         # a PullMessagesResponse also carries the new termination time, which PullMessages extends
         obs = [o for n in notes if (o := from_onvif(n, cam.id, reply)) is not None]
         if obs:

@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
-from alarmhub_ingest_camera.protocols.gb28181 import digest_response, parse_auth_params, parse_sip
+from alarmhub_ingest_camera.protocols import gb28181
+from alarmhub_ingest_camera.protocols.gb28181 import digest_response
 
 from .sites import DISTRICT_ANCHORS
 
@@ -151,7 +152,7 @@ class _Udp(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if not data.startswith(b"SIP/2.0"):
             try:
-                req = parse_sip(data)
+                req = gb28181.decode(data)
             except Exception:
                 return
             self.server_requests.append(req.body)
@@ -220,7 +221,7 @@ class GbDevice:
         for attempt in range(3):  # RFC 3261 timer A: 0.5 s, doubling
             self.transport.sendto(data)
             try:
-                return parse_sip(await asyncio.wait_for(self.proto.replies.get(), 0.5 * 2**attempt))
+                return gb28181.decode(await asyncio.wait_for(self.proto.replies.get(), 0.5 * 2**attempt))
             except TimeoutError:
                 continue
         raise TimeoutError("no answer")
@@ -230,7 +231,7 @@ class GbDevice:
         first = await self._send(self._request("REGISTER", "Expires: 3600\r\n", call_id=call_id))
         if first.status != 401:
             return int(first.status or 0)
-        www = parse_auth_params(first.header("WWW-Authenticate") or "")
+        www = gb28181.decode_auth_params(first.header("WWW-Authenticate") or "")
         uri = f"sip:{self.server_id}@{self.realm}"
         resp = digest_response(
             username=self.cam.id,

@@ -25,6 +25,7 @@ from .devices import DeviceStore
 from .people import PeopleStore
 from .registry import RegistryStore
 from .reports import ReportStore
+from .tracks import TrackStore
 from .webhooks import WebhookStore
 
 __all__ = ["Store"]
@@ -90,6 +91,7 @@ class Store:
         self.reports = ReportStore(self)
         self.audit = AuditStore(self)
         self.devices = DeviceStore(self)
+        self.tracks = TrackStore(self)
 
     async def start(self) -> None:
         self.pool = await asyncpg.create_pool(

@@ -43,6 +43,11 @@ _PLATFORM_COLUMNS = (
 
 class RegistryStore(TableStore):
     # -- generic registries ----------------------------------------------------------------------
+    async def vehicle_plate_model(self, device_id: str) -> dict[str, Any] | None:
+        """A vehicle's plate and model (None: not registered)."""
+        row = await self.p.fetchrow("SELECT plate, model FROM vehicles WHERE device_id=$1", device_id)
+        return dict(row) if row else None
+
     async def upsert(self, kind: Any, rows: list[dict[str, Any]]) -> None:
         """Insert or update ``rows`` of the registry ``kind`` (a ``registry.Kind``) in one transaction.
 

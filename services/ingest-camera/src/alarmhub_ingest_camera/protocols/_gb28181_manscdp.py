@@ -69,7 +69,7 @@ def decode_manscdp(body: bytes) -> ManscdpMessage:
     return ManscdpMessage(root.tag, cmd, fields.get("SN"), fields.get("DeviceID", ""), fields, text, encoding)
 
 
-def build_alarm_response_body(device_id: str, sn: str | None) -> bytes:
+def encode_alarm_response_body(device_id: str, sn: str | None) -> bytes:
     """The application-level answer to an alarm Notify (A.2.6: ``<Response><CmdType>Alarm`` … OK)."""
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\r\n<Response>\r\n<CmdType>Alarm</CmdType>\r\n'
@@ -92,7 +92,7 @@ ALARM_METHODS = {
 VIDEO_ALARM_TYPES = {"2": "motion", "5": "line_crossing", "6": "intrusion", "11": "tamper"}
 
 
-def build_alarm_response_request(
+def encode_alarm_response(
     *,
     server_id: str,
     realm: str,
@@ -122,7 +122,7 @@ def build_alarm_response_request(
         ("User-Agent", "alarmhub"),
         ("Content-Type", "Application/MANSCDP+xml"),
     ]
-    body = build_alarm_response_body(alarm.device_id or sip_device_id, alarm.sn)
+    body = encode_alarm_response_body(alarm.device_id or sip_device_id, alarm.sn)
     return SipMessage(
         "MESSAGE", f"sip:{sip_device_id}@{peer[0]}:{peer[1]}", None, None, headers, body
     ).to_bytes()

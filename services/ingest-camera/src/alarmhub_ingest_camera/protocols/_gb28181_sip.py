@@ -90,8 +90,8 @@ def _uri_user(value: str) -> str:
     return m.group(1) if m else ""
 
 
-def parse_sip(data: bytes) -> SipMessage:
-    """Parse one complete SIP message (a UDP datagram, or one frame from :class:`SipFramer`)."""
+def decode(data: bytes) -> SipMessage:
+    """Parse one complete SIP message (a UDP datagram, or one frame from :class:`Framer`)."""
     if len(data) > MAX_MESSAGE:
         raise SipError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE}")
     sep = data.find(b"\r\n\r\n")
@@ -155,7 +155,7 @@ def parse_sip(data: bytes) -> SipMessage:
     return msg
 
 
-class SipFramer:
+class Framer:
     """Split a TCP byte stream into SIP messages by the blank line and ``Content-Length`` (RFC 3261 §18.3)."""
 
     def __init__(self, max_message: int = MAX_MESSAGE) -> None:
@@ -188,7 +188,7 @@ class SipFramer:
 # ---------------------------------------------------------------- digest (RFC 2617 / RFC 3261 §22)
 
 
-def parse_auth_params(value: str) -> dict[str, str]:
+def decode_auth_params(value: str) -> dict[str, str]:
     """``Digest a="b", c=d`` → ``{"a": "b", "c": "d"}`` (scheme dropped, keys lowercased)."""
     text = value.strip()
     if text.lower().startswith("digest"):
@@ -225,7 +225,7 @@ def digest_response(
 # ---------------------------------------------------------------- responses
 
 
-def build_response(
+def reply(
     req: SipMessage,
     status: int,
     reason: str,

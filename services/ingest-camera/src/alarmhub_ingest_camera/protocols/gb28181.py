@@ -37,40 +37,40 @@ from ._gb28181_manscdp import (
     ALARM_METHODS,
     VIDEO_ALARM_TYPES,
     ManscdpMessage,
-    build_alarm_response_body,
-    build_alarm_response_request,
     decode_manscdp,
+    encode_alarm_response,
+    encode_alarm_response_body,
 )
 from ._gb28181_sip import (
     MAX_MESSAGE,
+    Framer,
     SipError,
-    SipFramer,
     SipMessage,
-    build_response,
+    decode,
+    decode_auth_params,
     digest_response,
-    parse_auth_params,
-    parse_sip,
+    reply,
 )
 
 __all__ = [
     "ALARM_METHODS",
     "MAX_MESSAGE",
     "VIDEO_ALARM_TYPES",
+    "Framer",
     "Gb28181Registrar",
     "ManscdpMessage",
     "RegistrarResult",
     "SipError",
     "SipEvent",
     "SipEventType",
-    "SipFramer",
     "SipMessage",
-    "build_alarm_response_body",
-    "build_alarm_response_request",
-    "build_response",
+    "decode",
+    "decode_auth_params",
     "decode_manscdp",
     "digest_response",
-    "parse_auth_params",
-    "parse_sip",
+    "encode_alarm_response",
+    "encode_alarm_response_body",
+    "reply",
 ]
 
 # ---------------------------------------------------------------- registrar session
@@ -217,7 +217,7 @@ class Gb28181Registrar:
     def handle(
         self, req: SipMessage, peer: tuple[str, int], now: datetime, raw: bytes = b""
     ) -> RegistrarResult:
-        """One request in; the reply and the events it produces out. Responses from the peer are ignored."""
+        """One request in; the answer and the events it produces out. Responses from the peer are ignored."""
         if not req.is_request:
             return RegistrarResult(None)
         cseq_n, cseq_m = req.cseq
@@ -231,13 +231,13 @@ class Gb28181Registrar:
         if req.method == "MESSAGE":
             return self._message(req, peer, peer_s, now, to_tag, raw)
         if req.method in ("OPTIONS",):
-            reply = build_response(
+            answer = reply(
                 req, 200, "OK", to_tag=to_tag, peer=peer, extra=[("Allow", "REGISTER, MESSAGE, OPTIONS")]
             )
-            return RegistrarResult(reply)
+            return RegistrarResult(answer)
         if req.method == "ACK":
             return RegistrarResult(None)
-        reply = build_response(
+        answer = reply(
             req,
             405,
             "Method Not Allowed",
@@ -245,7 +245,7 @@ class Gb28181Registrar:
             peer=peer,
             extra=[("Allow", "REGISTER, MESSAGE, OPTIONS")],
         )
-        return RegistrarResult(reply)
+        return RegistrarResult(answer)
 
     def _challenge(
         self, req: SipMessage, peer: tuple[str, int], now: datetime, to_tag: str, stale: bool = False
@@ -253,9 +253,7 @@ class Gb28181Registrar:
         value = f'Digest realm="{self.realm}", nonce="{self._nonce(now)}", algorithm=MD5, qop="auth"'
         if stale:
             value += ", stale=TRUE"
-        return build_response(
-            req, 401, "Unauthorized", to_tag=to_tag, peer=peer, extra=[("WWW-Authenticate", value)]
-        )
+        return reply(req, 401, "Unauthorized", to_tag=to_tag, peer=peer, extra=[("WWW-Authenticate", value)])
 
     def _register(
         self, req: SipMessage, peer: tuple[str, int], peer_s: str, now: datetime, to_tag: str, raw: bytes
@@ -264,11 +262,11 @@ class Gb28181Registrar:
         auth = req.header("authorization")
         if not auth:
             return RegistrarResult(self._challenge(req, peer, now, to_tag))
-        params = parse_auth_params(auth)
+        params = decode_auth_params(auth)
         username = params.get("username", "")
         password = self.password(username)
         rejected = RegistrarResult(
-            build_response(req, 403, "Forbidden", to_tag=to_tag, peer=peer),
+            reply(req, 403, "Forbidden", to_tag=to_tag, peer=peer),
             [
                 SipEvent(
                     SipEventType.REJECTED,
@@ -316,7 +314,7 @@ class Gb28181Registrar:
         )
         extra = [("Contact", contact)] if contact else []
         extra += [("Expires", str(expires)), ("Date", date)]
-        reply = build_response(req, 200, "OK", to_tag=to_tag, peer=peer, extra=extra)
+        answer = reply(req, 200, "OK", to_tag=to_tag, peer=peer, extra=extra)
         if expires == 0:
             self._registered.pop(device_id, None)
             event = SipEvent(SipEventType.UNREGISTERED, device_id, peer_s, raw=raw)
@@ -329,11 +327,11 @@ class Gb28181Registrar:
             while len(self._registered) > self._max_devices:
                 self._registered.popitem(last=False)
             if was:
-                self._remember(req, reply)
-                return RegistrarResult(reply)  # refresh: nothing new to say
+                self._remember(req, answer)
+                return RegistrarResult(answer)  # refresh: nothing new to say
             event = SipEvent(SipEventType.REGISTERED, device_id, peer_s, raw=raw)
-        fail = build_response(req, 500, "Server Internal Error", to_tag=to_tag, peer=peer)
-        return RegistrarResult(reply, [event], failure_reply=fail)
+        fail = reply(req, 500, "Server Internal Error", to_tag=to_tag, peer=peer)
+        return RegistrarResult(answer, [event], failure_reply=fail)
 
     def _message(
         self, req: SipMessage, peer: tuple[str, int], peer_s: str, now: datetime, to_tag: str, raw: bytes
@@ -349,7 +347,7 @@ class Gb28181Registrar:
         )
         if reason is not None:
             return RegistrarResult(
-                build_response(req, 403, "Forbidden", to_tag=to_tag, peer=peer),
+                reply(req, 403, "Forbidden", to_tag=to_tag, peer=peer),
                 [SipEvent(SipEventType.REJECTED, device_id or "?", peer_s, reason=reason, raw=raw)],
             )
         assert reg is not None
@@ -357,12 +355,12 @@ class Gb28181Registrar:
             body = decode_manscdp(req.body)
         except SipError as exc:
             return RegistrarResult(
-                build_response(req, 400, "Bad Request", to_tag=to_tag, peer=peer),
+                reply(req, 400, "Bad Request", to_tag=to_tag, peer=peer),
                 [SipEvent(SipEventType.REJECTED, device_id, peer_s, reason=str(exc), raw=raw)],
             )
         reg.peer = peer_s
-        ok = build_response(req, 200, "OK", to_tag=to_tag, peer=peer)
-        fail = build_response(req, 500, "Server Internal Error", to_tag=to_tag, peer=peer)
+        ok = reply(req, 200, "OK", to_tag=to_tag, peer=peer)
+        fail = reply(req, 500, "Server Internal Error", to_tag=to_tag, peer=peer)
         if body.cmd_type == "Keepalive":
             # A keepalive proves liveness; extend the registration's grace at least to the next one.
             return RegistrarResult(

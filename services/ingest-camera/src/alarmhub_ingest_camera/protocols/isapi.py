@@ -29,8 +29,8 @@ __all__ = [
     "IsapiAlert",
     "IsapiError",
     "IsapiPush",
-    "parse_alert_xml",
-    "parse_isapi",
+    "decode",
+    "decode_alert_xml",
 ]
 
 #: ISAPI ``eventType`` (lowercased) → alarm kind. Types not listed are published as ``other``.
@@ -135,7 +135,7 @@ def _parse_time(value: str | None, default_tz: timezone) -> datetime | None:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=default_tz)
 
 
-def parse_alert_xml(xml: bytes, *, default_tz: timezone | None = None) -> IsapiAlert:
+def decode_alert_xml(xml: bytes, *, default_tz: timezone | None = None) -> IsapiAlert:
     """Decode one ``EventNotificationAlert`` document. Entity expansion and DTDs are refused."""
     tz = default_tz or timezone(timedelta(hours=8))
     try:
@@ -220,7 +220,7 @@ def _part_name(headers: dict[str, str], index: int) -> str:
     return headers.get("content-id", f"part{index}")[:128]
 
 
-def parse_isapi(body: bytes, content_type: str | None, *, default_tz: timezone | None = None) -> IsapiPush:
+def decode(body: bytes, content_type: str | None, *, default_tz: timezone | None = None) -> IsapiPush:
     """Decode a push: a bare XML body, or multipart with the alert XML and snapshot images."""
     ctype = (content_type or "").lower()
     if ctype.startswith("multipart/"):
@@ -246,5 +246,5 @@ def parse_isapi(body: bytes, content_type: str | None, *, default_tz: timezone |
                 )
         if xml is None:
             raise IsapiError("multipart body has no XML part")
-        return IsapiPush(parse_alert_xml(xml, default_tz=default_tz), xml, tuple(images))
-    return IsapiPush(parse_alert_xml(body.strip(), default_tz=default_tz), body)
+        return IsapiPush(decode_alert_xml(xml, default_tz=default_tz), xml, tuple(images))
+    return IsapiPush(decode_alert_xml(body.strip(), default_tz=default_tz), body)

@@ -30,13 +30,13 @@ __all__ = [
     "OnvifError",
     "OnvifNotification",
     "SubscriptionInfo",
-    "build_create_pullpoint",
-    "build_pull_messages",
-    "build_renew",
-    "build_subscribe",
-    "build_unsubscribe",
-    "parse_notifications",
-    "parse_subscription_response",
+    "decode",
+    "decode_subscription_response",
+    "encode_create_pullpoint",
+    "encode_pull_messages",
+    "encode_renew",
+    "encode_subscribe",
+    "encode_unsubscribe",
 ]
 
 NS_SOAP = "http://www.w3.org/2003/05/soap-envelope"
@@ -134,7 +134,7 @@ def _root(body: bytes) -> object:
         raise OnvifError(f"forbidden XML construct: {type(exc).__name__}") from exc
 
 
-def parse_notifications(body: bytes) -> list[OnvifNotification]:
+def decode(body: bytes) -> list[OnvifNotification]:
     """Every ``NotificationMessage`` in a Notify or PullMessagesResponse envelope (may be empty)."""
     root = _root(body)
     if _local(root.tag) not in ("Envelope", "Notify", "PullMessagesResponse"):  # type: ignore[attr-defined]
@@ -184,7 +184,7 @@ class SubscriptionInfo:
     termination_time: datetime | None
 
 
-def parse_subscription_response(body: bytes) -> SubscriptionInfo:
+def decode_subscription_response(body: bytes) -> SubscriptionInfo:
     """SubscribeResponse / CreatePullPointSubscriptionResponse / RenewResponse."""
     root = _root(body)
     address = ""
@@ -258,7 +258,7 @@ def _duration(seconds: int) -> str:
     return f"PT{int(seconds)}S"
 
 
-def build_subscribe(
+def encode_subscribe(
     service_url: str, consumer_url: str, ttl_s: int, creds: Credentials | None = None
 ) -> bytes:
     """Base-notification Subscribe naming our ``POST /events/onvif`` endpoint as the consumer."""
@@ -272,7 +272,7 @@ def build_subscribe(
     )
 
 
-def build_create_pullpoint(service_url: str, ttl_s: int, creds: Credentials | None = None) -> bytes:
+def encode_create_pullpoint(service_url: str, ttl_s: int, creds: Credentials | None = None) -> bytes:
     return _envelope(
         "http://www.onvif.org/ver10/events/wsdl/EventPortType/CreatePullPointSubscriptionRequest",
         service_url,
@@ -282,7 +282,7 @@ def build_create_pullpoint(service_url: str, ttl_s: int, creds: Credentials | No
     )
 
 
-def build_pull_messages(
+def encode_pull_messages(
     subscription_url: str, timeout_s: int, limit: int, creds: Credentials | None = None
 ) -> bytes:
     return _envelope(
@@ -294,7 +294,7 @@ def build_pull_messages(
     )
 
 
-def build_renew(subscription_url: str, ttl_s: int, creds: Credentials | None = None) -> bytes:
+def encode_renew(subscription_url: str, ttl_s: int, creds: Credentials | None = None) -> bytes:
     return _envelope(
         "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/RenewRequest",
         subscription_url,
@@ -303,7 +303,7 @@ def build_renew(subscription_url: str, ttl_s: int, creds: Credentials | None = N
     )
 
 
-def build_unsubscribe(subscription_url: str, creds: Credentials | None = None) -> bytes:
+def encode_unsubscribe(subscription_url: str, creds: Credentials | None = None) -> bytes:
     return _envelope(
         "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/UnsubscribeRequest",
         subscription_url,

@@ -36,7 +36,7 @@ from typing import Any, Literal
 from alarmhub_events import AlarmKind
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["WebhookError", "WebhookEvent", "parse_webhook", "sign", "verify_signature"]
+__all__ = ["WebhookError", "WebhookEvent", "decode", "sign", "verify_signature"]
 
 EVENT_KINDS: dict[str, AlarmKind] = {
     "motion": AlarmKind.MOTION,
@@ -103,7 +103,7 @@ def verify_signature(
     return ts
 
 
-def parse_webhook(body: bytes, idempotency_key: str | None) -> tuple[WebhookEvent, str]:
+def decode(body: bytes, idempotency_key: str | None) -> tuple[WebhookEvent, str]:
     if not idempotency_key or not (1 <= len(idempotency_key) <= 128) or not idempotency_key.isprintable():
         raise WebhookError("Idempotency-Key header is required (1-128 printable characters)")
     try:

@@ -133,9 +133,9 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
         ("204", "403", "204/404", "403", "204/404", "403", "403", "403", "403", _I),
     # the second factor: enrolment is the person's own, proven by the password (rate-limited as /login);
     # the reset is a supervisor's of the person's unit or above
-    # the city's directory (OIDC): public, the provider authenticates; off in this test (503)
-    ("GET", "/api/v1/login/oidc"): ("503",) * 10,
-    ("GET", "/api/v1/login/oidc/callback"): ("503",) * 10,
+    # the city's directory (OIDC): public, the provider authenticates; off in this test (404: not here)
+    ("GET", "/api/v1/login/oidc"): ("404",) * 10,
+    ("GET", "/api/v1/login/oidc/callback"): ("404",) * 10,
     ("POST", "/api/v1/login/totp/enrol"): PUBLIC,
     ("POST", "/api/v1/login/totp/confirm"): PUBLIC,
     ("POST", "/api/v1/people/{user}/totp/reset"):

@@ -527,9 +527,13 @@ async def _snapshot(c: Ctx, role: str, own: bool) -> Req:
 def _sides(app: DispatchApp, tag: str) -> tuple[Side, Side]:
     d = app.dispatcher
     assert d is not None
+    # the city is the root over the most units, as for the dev token (app.py): the shared test database
+    # may hold stray roots that other tests imported (a city of their own), whose stations are not ours
+    roots = [n for n in d.tree.nodes if d.tree.is_root(n)]
+    city = max(roots, key=lambda n: (len(d.tree.subtree(n)), n))
     by_district: dict[str, Any] = {}
     for st in d.router.stations:
-        if st.district and st.district not in by_district:
+        if st.district and st.district not in by_district and d.tree.covers(city, st.id):
             p = st.geometry.representative_point()
             r = d.router.route(p.x, p.y)
             if r.station == st.id and r.district == st.district:
@@ -539,7 +543,7 @@ def _sides(app: DispatchApp, tag: str) -> tuple[Side, Side]:
     for name, st, p in (("own", a, pa), ("oth", b, pb)):
         sides.append(
             Side(
-                city=next(n for n in d.tree.nodes if d.tree.is_root(n)),
+                city=city,
                 station=st.id,
                 district=st.district,
                 lon=p.x,

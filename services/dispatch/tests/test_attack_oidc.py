@@ -112,7 +112,7 @@ async def test_directory_sign_in_and_forged_answers(
     finally:
         d.oidc = None
     async with httpx.AsyncClient(timeout=20) as browser:
-        assert (await browser.get(f"{base}/api/v1/login/oidc")).status_code == 503
+        assert (await browser.get(f"{base}/api/v1/login/oidc")).status_code == 404
     rows = await d.store.p.fetch(
         "SELECT kind, status FROM audit_log WHERE path LIKE '/api/v1/login/oidc%' AND (user_name = 'oidc:zhang.wei'"
         " OR detail ? 'oidc') ORDER BY id DESC LIMIT 50"

@@ -30,7 +30,7 @@ router = APIRouter()
 async def oidc_start(d: D) -> RedirectResponse:
     """Sign in through the city's directory: a redirect to its authorization endpoint (PKCE, nonce)."""
     if d.oidc is None:
-        raise HTTPException(503, "sign-in through the directory is not configured")
+        raise HTTPException(404, "sign-in through the directory is not configured")
     try:
         url = await d.oidc.start()
     except Exception as exc:  # the provider unreachable or misconfigured
@@ -43,7 +43,7 @@ async def oidc_start(d: D) -> RedirectResponse:
 async def oidc_callback(code: str, state: str, request: Request, d: D, audit: Audit) -> dict[str, Any]:
     """The directory's answer: a bearer token for the role and unit the person's groups map to."""
     if d.oidc is None:
-        raise HTTPException(503, "sign-in through the directory is not configured")
+        raise HTTPException(404, "sign-in through the directory is not configured")
     try:
         claims = await d.oidc.finish(code, state)
     except OidcError as exc:

@@ -7,7 +7,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test install proto lint typecheck clean bench k8s conformance drills backup-drill
+.PHONY: run test install proto lint typecheck clean bench k8s conformance drills fault-drills backup-drill
 
 # Install: uv into a private tool venv, then the locked workspace into .venv; Debian packages the
 # tests need (chromium, fonts, sip-tester, prometheus) through scripts/install-system.sh.
@@ -24,10 +24,16 @@ run: install
 test: install lint typecheck
 	bash scripts/install-system.sh
 	$(VENV)/bin/alarmhub-proto --check
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not drill"
 
 # Drills: long disaster-recovery exercises, run by CI after `make test` (docs/operations.md lists them).
-drills: backup-drill
+drills: fault-drills backup-drill
+
+# The long fault tests (marked `drill`; docs/operations.md lists them): brokers, Redis and PostgreSQL
+# restarted or unreachable, consumers killed, receivers killed, replicas racing.
+fault-drills: install
+	bash scripts/install-system.sh
+	$(VENV)/bin/pytest -m drill
 
 # pgBackRest full backup, crash, point-in-time and end-of-archive restores on a private PostgreSQL 15
 # cluster of its own (never the shared server); prints the measured RPO/RTO.

@@ -20,7 +20,7 @@ from alarmhub_kafka import ensure_topics
 
 from .conftest import ALARM_PATH, alarm_path, incidents_by_device, needs_services, register, send_until_acked
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.drill, pytest.mark.slow, pytest.mark.e2e]
 
 BEFORE, DURING = 5, 10
 OUTAGE_S = 8.0

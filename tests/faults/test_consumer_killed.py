@@ -13,7 +13,7 @@ from alarmhub_kafka import ensure_topics
 
 from .conftest import ALARM_PATH, alarm_path, incidents_by_device, needs_services, register
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e, needs_services(*ALARM_PATH)]
+pytestmark = [pytest.mark.drill, pytest.mark.slow, pytest.mark.e2e, needs_services(*ALARM_PATH)]
 
 N = 30
 

@@ -19,7 +19,7 @@ from alarmhub_devstack.testing import ServiceProcess, service_env
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS
 from alarmhub_ingest_contactid.protocols import dc09
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.drill, pytest.mark.slow, pytest.mark.e2e]
 
 
 async def exchange(port: int, frame: bytes, timeout: float = 5.0) -> bytes | None:

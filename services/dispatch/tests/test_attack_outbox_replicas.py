@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_dispatch.auth import Principal
 from alarmhub_dispatch.metrics import DispatchMetrics
@@ -29,6 +30,8 @@ from alarmhub_kafka import DurableProducer, KafkaMetrics
 from prometheus_client import CollectorRegistry
 
 from .conftest import triaged
+
+pytestmark = pytest.mark.drill  # ~30 s: `make drills`
 
 
 async def _round(app: DispatchApp, b: OutboxPublisher, ids: set[str], n: int) -> None:

@@ -24,14 +24,14 @@ from alarmhub_kafka import PublishError
 from alarmhub_runtime import TrustedProxies, get_logger
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from protocols import isapi, onvif, webhook
-from protocols.isapi import IsapiError
-from protocols.onvif import OnvifError
-from protocols.webhook import WebhookError, verify_signature
 
 from .config import CameraSettings
 from .events import from_isapi, from_onvif, from_webhook, isapi_device_id
 from .ingest import CameraIngest
+from .protocols import isapi, onvif, webhook
+from .protocols.isapi import IsapiError
+from .protocols.onvif import OnvifError
+from .protocols.webhook import WebhookError, verify_signature
 from .registry import Camera
 
 __all__ = ["IdempotencyStore", "build_http_app"]

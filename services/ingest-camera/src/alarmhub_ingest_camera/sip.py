@@ -20,12 +20,12 @@ from datetime import timedelta, timezone
 from alarmhub_events import DeviceStatus, Protocol
 from alarmhub_kafka import PublishError
 from alarmhub_runtime import get_logger
-from protocols import gb28181
-from protocols.gb28181 import Gb28181Registrar, SipError, SipEvent, SipEventType, SipMessage
 
 from .config import CameraSettings
 from .events import Observation, from_gb28181
 from .ingest import CameraIngest
+from .protocols import gb28181
+from .protocols.gb28181 import Gb28181Registrar, SipError, SipEvent, SipEventType, SipMessage
 
 __all__ = ["SipServer"]
 

@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from .test_service import settings_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.drill, pytest.mark.slow]  # a fault drill: `make drills`
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from .conftest import MakeEvent
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.drill, pytest.mark.slow]  # a fault drill: `make drills`
 
 SITES = 60
 ROUNDS = 5

@@ -218,7 +218,8 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
             rsp = await asyncio.wait_for(platform.replies.get(), 10)
             assert rsp.msg_id == p.UP_CONNECT_RSP and p.decode_login_reply(rsp.body)[0] == p.LOGIN_OK
 
-            since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+            since_at = datetime.now(UTC) - timedelta(seconds=1)
+            since = since_at.isoformat()
             for i in range(3):
                 platform.position(LAT - 0.0005 * (2 - i), LON)
             platform.send(
@@ -235,7 +236,15 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
             incident = None
             while incident is None and time.monotonic() - t0 < 15:
                 r = await client.get("/api/v1/incidents", params={"since": since})
-                incident = next((i for i in r.json()["items"] if i["kind"] == "vehicle_theft"), None)
+                # earlier tests' open incidents, escalated by this dispatch, also match ``since``: ours opened after it
+                incident = next(
+                    (
+                        i
+                        for i in r.json()["items"]
+                        if i["kind"] == "vehicle_theft" and datetime.fromisoformat(i["opened_at"]) >= since_at
+                    ),
+                    None,
+                )
                 if incident is None:
                     await asyncio.sleep(0.1)
             assert incident is not None, "the platform's theft report never became an incident"

@@ -23,7 +23,6 @@ SQL = re.compile(
 #: module (relative to SRC) → why it keeps SQL outside store/
 EXCEPTIONS: dict[str, str] = {
     "basemap.py": "reads a local MBTiles file (SQLite), not dispatch's PostgreSQL",
-    "tracks.py": "issue #14: its PostgreSQL queries (partitions, retention, fixes) are still to move to store/",
 }
 
 

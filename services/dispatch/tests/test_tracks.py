@@ -9,7 +9,7 @@ from typing import Any
 
 from alarmhub_devstack.testing import wait_until
 from alarmhub_dispatch.app import DispatchApp
-from alarmhub_dispatch.tracks import partition_name
+from alarmhub_dispatch.store.tracks import partition_name
 from alarmhub_events import (
     TELEMETRY_GPS,
     AlarmEvent,

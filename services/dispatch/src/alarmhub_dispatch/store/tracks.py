@@ -1,14 +1,37 @@
-"""The ``tracks`` table's reads for the vehicle rules (the track service's own queries are in ``tracks.py``,
-still to move here: issue #14)."""
+"""The ``tracks`` tables: daily partitions, retention, the fixes and the vehicles' open incidents.
+
+SQL only; the rules (which days, the retention, which incidents follow a vehicle) are in ``tracks.py``.
+Methods that take a connection run on the caller's, so one maintenance pass or one batch of fixes uses one.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
+
+import asyncpg
+from alarmhub_events import GpsFix
 
 from ._base import TableStore
 
-__all__ = ["TrackStore"]
+__all__ = ["TrackStore", "partition_name"]
+
+_PREFIX = "tracks_p"
+# every change to the set of partitions (create, drop) holds this transaction-scoped lock
+_PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('alarmhub:tracks_partitions'))"
+# asked again once that lock is held, as a query on pg_class (this statement's snapshot sees a table the
+# lock's previous holder created or dropped); to_regclass answers from the backend's relation cache,
+# which an advisory lock does not refresh, and named a partition another replica had just dropped
+_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = $1 AND pg_table_is_visible(c.oid))"
+# the devices whose fixes outlive the retention: those of incidents not closed
+_OPEN_DEVICES = (
+    "SELECT source_device_id FROM incidents WHERE status <> 'closed' AND source_device_id IS NOT NULL"
+)
+
+
+def partition_name(day: date) -> str:
+    return f"{_PREFIX}{day:%Y%m%d}"
 
 
 class TrackStore(TableStore):
@@ -22,3 +45,108 @@ class TrackStore(TableStore):
             now,
         )
         return dict(row) if row else None
+
+    async def ensure_day_partition(self, conn: asyncpg.Connection, day: date) -> None:
+        """Create ``day``'s partition unless it exists, moving that day's rows out of ``tracks_default``."""
+        name = partition_name(day)
+        if await conn.fetchval("SELECT to_regclass($1)", name):
+            return
+        lo, hi = day.isoformat(), (day + timedelta(days=1)).isoformat()
+        try:
+            async with conn.transaction():
+                # replicas starting together: one at a time (two CREATE … PARTITION OF deadlock)
+                await conn.execute(_PARTITION_LOCK)
+                if await conn.fetchval(_EXISTS, name):
+                    return
+                # rows already in the default partition for that day must move first
+                await conn.execute(
+                    f"CREATE TEMP TABLE _mv ON COMMIT DROP AS SELECT * FROM tracks_default"
+                    f" WHERE at >= '{lo}' AND at < '{hi}'"
+                )
+                await conn.execute(f"DELETE FROM tracks_default WHERE at >= '{lo}' AND at < '{hi}'")
+                await conn.execute(
+                    f"CREATE TABLE {name} PARTITION OF tracks FOR VALUES FROM ('{lo}') TO ('{hi}')"
+                )
+                await conn.execute("INSERT INTO tracks SELECT * FROM _mv")
+        except Exception as exc:  # a concurrent replica created it: fine
+            if "already exists" not in str(exc):
+                raise
+
+    async def day_partitions(self, conn: asyncpg.Connection) -> list[date]:
+        """The days that have a partition of their own, oldest first."""
+        names = [
+            r["relname"]
+            for r in await conn.fetch(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'tracks' AND c.relname LIKE 'tracks_p%'"
+            )
+        ]
+        return [datetime.strptime(name[len(_PREFIX) :], "%Y%m%d").date() for name in sorted(names)]
+
+    async def drop_day_partition(self, conn: asyncpg.Connection, day: date) -> bool:
+        """Drop ``day``'s partition after copying open incidents' vehicles' fixes to ``tracks_kept``;
+        False when it was gone already."""
+        name = partition_name(day)
+        async with conn.transaction():
+            # the same lock as ensure_day_partition: two replicas' maintenance ticks (or a tick and an
+            # operator's call) dropping partitions at once deadlocked on the parent's and the
+            # children's AccessExclusiveLocks; one at a time, and the second finds the day gone
+            await conn.execute(_PARTITION_LOCK)
+            if not await conn.fetchval(_EXISTS, name):
+                return False
+            await conn.execute(
+                f"INSERT INTO tracks_kept SELECT * FROM {name} WHERE device_id IN ({_OPEN_DEVICES}) ON CONFLICT DO NOTHING"
+            )
+            await conn.execute(f"DROP TABLE {name}")
+        return True
+
+    async def expire_default(self, conn: asyncpg.Connection, before: datetime) -> None:
+        """The default partition's fixes older than ``before``: open incidents' vehicles' kept, all deleted."""
+        await conn.execute(
+            "INSERT INTO tracks_kept SELECT * FROM tracks_default WHERE at < $1"
+            f" AND device_id IN ({_OPEN_DEVICES}) ON CONFLICT DO NOTHING",
+            before,
+        )
+        await conn.execute("DELETE FROM tracks_default WHERE at < $1", before)
+
+    async def insert_fixes(self, conn: asyncpg.Connection, fixes: Sequence[GpsFix]) -> None:
+        """One ``INSERT … SELECT FROM unnest(…)`` for the batch rather than one statement per fix
+        (``executemany``): at 5,000 fixes/s the per-statement work in PostgreSQL was the largest CPU cost
+        the GPS path put on the shared host, taken from the alarm path. ``ON CONFLICT DO NOTHING`` keeps a
+        replayed batch (at-least-once delivery) harmless, duplicates inside one batch included."""
+        await conn.execute(
+            "INSERT INTO tracks (device_id, at, event_id, lat, lon, speed_kmh, heading_deg, valid)"
+            " SELECT d, a, e, la, lo, s, h, true FROM unnest($1::text[], $2::timestamptz[], $3::uuid[],"
+            " $4::float8[], $5::float8[], $6::real[], $7::real[]) AS u(d, a, e, la, lo, s, h)"
+            " ON CONFLICT DO NOTHING",
+            [f.device_id for f in fixes],
+            [f.occurred_at for f in fixes],
+            [f.event_id for f in fixes],
+            [f.lat for f in fixes],
+            [f.lon for f in fixes],
+            [f.speed_kmh for f in fixes],
+            [f.heading_deg for f in fixes],
+        )
+
+    async def open_incidents(
+        self, conn: asyncpg.Connection, devices: Sequence[str], kinds: Sequence[str]
+    ) -> list[asyncpg.Record]:
+        """The incidents not closed, of one of ``kinds``, whose source is one of ``devices`` (``id``,
+        ``source_device_id``)."""
+        return await conn.fetch(
+            "SELECT id, source_device_id FROM incidents WHERE status <> 'closed' AND source_device_id = ANY($1)"
+            " AND kind = ANY($2)",
+            list(devices),
+            list(kinds),
+        )
+
+    async def track(self, device_id: str, since: datetime, limit: int) -> list[dict[str, Any]]:
+        """A vehicle's positions since ``since``, from ``tracks`` and ``tracks_kept``, oldest first."""
+        rows = await self.p.fetch(
+            "SELECT at, lat, lon, speed_kmh, heading_deg FROM (SELECT * FROM tracks WHERE device_id=$1 AND at >= $2"
+            " UNION SELECT * FROM tracks_kept WHERE device_id=$1 AND at >= $2) t ORDER BY at LIMIT $3",
+            device_id,
+            since,
+            limit,
+        )
+        return [dict(r) for r in rows]

@@ -166,10 +166,21 @@ def _dispatch_owner_report(seen: Seen) -> None:
 
 
 def _contactid(seen: Seen) -> None:
-    from alarmhub_ingest_contactid.session import Account, Dc09Session
+    from alarmhub_dispatch.registry import KINDS
+    from alarmhub_ingest_contactid.registry import account_from_row
+    from alarmhub_ingest_contactid.session import Dc09Session
     from alarmhub_ingest_contactid.session import SessionConfig as Dc09Config
 
-    acct = Account(line="0", account="9757", zones={"000": {"name": "hall", "sensor": "pir"}})
+    # the zone registry as an operator writes it through dispatch's registry API (the body → the accounts
+    # row), read back by ingest-contactid's registry
+    body = {
+        "line": "0",
+        "account": "9757",
+        "company": "acme",
+        "site": {"zones": {"000": {"name": "hall", "sensor": "pir"}}},
+    }
+    row = {"key_hex": None, "unit": None, **KINDS["accounts"].to_row(body)}
+    acct = account_from_row(row)
     s = Dc09Session(Dc09Config(check_clear_timestamps=False), {(acct.line, acct.account): acct})
     # a real Contact ID frame (ingest-contactid's test corpus, [PYSIA]); zone 000 is the hall PIR here
     frame = b'\nF68B003B"ADM-CID"0028L0#9757[#9757|1602 00 000]_20:59:45,02-20-2024\r'

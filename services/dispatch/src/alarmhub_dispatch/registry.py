@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from alarmhub_events import Sensor
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -35,6 +36,7 @@ __all__ = [
     "Kind",
     "SiteIn",
     "VehicleIn",
+    "ZoneIn",
     "normalize_line",
     "parse_csv",
     "validation_detail",
@@ -70,6 +72,19 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
 
+class ZoneIn(BaseModel):
+    """One zone of a panel: its name and its detector's sensing principle (``alarmhub_events.Sensor``)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    name: str | None = Field(default=None, max_length=200)
+    sensor: Sensor | None = Field(default=None, description="pir, microwave, contact, glass, video…")
+
+    @field_validator("sensor", mode="before")
+    @classmethod
+    def _sensor_lower(cls, v: Any) -> Any:
+        return v.strip().lower() or None if isinstance(v, str) else v
+
+
 class SiteIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
     name: str | None = Field(default=None, max_length=200)
@@ -77,12 +92,32 @@ class SiteIn(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     crs: Literal["WGS84", "GCJ02", "WGS-84", "GCJ-02", "wgs84", "gcj02"] = "WGS84"
-    zones: dict[str, str] = Field(default_factory=dict)
+    zones: dict[str, str | ZoneIn] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="the panel's zones by number: a name, or {name, sensor} with the detector's sensing "
+        "principle (ingest-contactid writes it as attributes.sensor; triage's different-principles rule "
+        "reads it); the list form [{zone, name, sensor}] is taken too",
+    )
 
     @field_validator("zones", mode="before")
     @classmethod
     def _zones_json(cls, v: Any) -> Any:
-        return _json(v, {})
+        v = _json(v, {})
+        if isinstance(v, list):  # [{"zone": "1", "name": "hall", "sensor": "pir"}], as ingest-contactid reads
+            return {
+                str(z.get("zone") or z.get("id")): z
+                for z in v
+                if isinstance(z, dict) and (z.get("zone") or z.get("id"))
+            }
+        return v
+
+    def zones_row(self) -> dict[str, Any]:
+        """The zones as the ``accounts.zones`` column holds them (ingest-contactid's registry reads it)."""
+        return {
+            k: z if isinstance(z, str) else z.model_dump(mode="json", exclude_none=True)
+            for k, z in self.zones.items()
+        }
 
 
 class AccountIn(_In):
@@ -211,7 +246,7 @@ def _account_row(b: dict[str, Any]) -> dict[str, Any]:
         "site_address": a.site.address,
         "lat": lat,
         "lon": lon,
-        "zones": a.site.zones,
+        "zones": a.site.zones_row(),
         "contacts": a.contacts,
         "unit": a.unit,
     }

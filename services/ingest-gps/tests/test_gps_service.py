@@ -256,7 +256,7 @@ async def test_cutoff_through_the_gateway(gateway: GpsApp) -> None:
     assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["command"] == "0x8105"
     assert seen == [b"\xf0"]
     assert unknown.status_code == 409 and unknown.json()["status"] == "unsupported"
-    assert gt06_model.status_code == 409 and "no commands yet" in gt06_model.json()["reason"]
+    assert gt06_model.status_code == 409 and "is a gt06 terminal's" in gt06_model.json()["reason"]
 
 
 async def test_8500_answered_by_0500(gateway: GpsApp, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -284,3 +284,80 @@ async def test_8500_answered_by_0500(gateway: GpsApp, monkeypatch: pytest.Monkey
     writer.close()
     assert r.status_code == 200 and r.json()["command"] == "0x8500"
     assert r.json()["position"]["lat"] == pytest.approx(22.54)
+
+
+# GT06 / H02 cut-off over real sockets; the terminals answer with Traccar's captured answers (the frames'
+# sources: test_commands_gt06_h02.py)
+GT06_LOGIN = bytes.fromhex("78780D01086471700328358100093F040D0A")  # IMEI 864717003283581
+GT06_CUT_OK_TEXT = b"Cut off the fuel supply: Success!"
+
+
+async def _read_gt06(reader: asyncio.StreamReader) -> gt06.Gt06Message:
+    return gt06.decode(await asyncio.wait_for(reader.readuntil(b"\r\n"), 10))
+
+
+async def test_gt06_cutoff_reaches_the_terminal_and_its_text_is_the_answer(gateway: GpsApp) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["gt06"])
+    writer.write(GT06_LOGIN)
+    assert (await _read_gt06(reader)).protocol == 0x01  # login answered: the session is open
+
+    async def terminal() -> bytes:
+        cmd = await _read_gt06(reader)
+        assert cmd.protocol == 0x80
+        flag = cmd.content[1:5]  # echoed, as the terminal's firmware does
+        text = GT06_CUT_OK_TEXT
+        writer.write(gt06.encode(0x15, bytes([4 + len(text)]) + flag + text + b"\x00\x02", 0x013B))
+        return cmd.content[5:]
+
+    task = asyncio.create_task(terminal())
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
+        body = {"device_id": "864717003283581", "command": "cutoff", "params": {"model": "GT06N"}}
+        r = await client.post("/commands", json={**body, "timeout_s": 10})
+        assert await task == b"DYD,000000#"
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "ok" and r.json()["command"] == "0x0080"
+        assert r.json()["answer"] == "Cut off the fuel supply: Success!"
+        # an H02 model for a GT06 terminal: nothing is sent; a restore nobody answers times out
+        wrong = await client.post("/commands", json={**body, "params": {"model": "H02"}, "timeout_s": 2})
+        assert wrong.status_code == 409 and "is a h02 terminal's" in wrong.json()["reason"]
+        other = await client.post("/commands", json={**body, "command": "query_position", "timeout_s": 2})
+        assert other.status_code == 409 and other.json()["status"] == "unsupported"
+        silent = await client.post("/commands", json={**body, "command": "restore", "timeout_s": 0.5})
+        assert silent.status_code == 504 and silent.json()["status"] == "timeout"
+    assert (await _read_gt06(reader)).content[5:] == b"HFYD,000000#"  # the restore did reach it
+    writer.close()
+
+
+async def test_h02_cutoff_reaches_the_terminal_and_its_v4_is_the_answer(gateway: GpsApp) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.ports["h02"])
+    writer.write(b"*HQ,2020916013,V1,050316,A,2212.8745,N,11346.6574,E,0.00,028,220902,FFFFFBFF#")
+    for _ in range(100):  # H02 is not answered: the session is known once the gateway holds it
+        if "2020916013" in gateway.servers["h02"].devices:
+            break
+        await asyncio.sleep(0.05)
+
+    async def terminal(word: str) -> bytes:
+        cmd = await asyncio.wait_for(reader.readuntil(b"#"), 10)
+        stamp = cmd.split(b",")[3].decode()
+        writer.write(
+            f"*HQ,2020916013,V4,S20,{word},{stamp},050316,A,2212.8745,N,11346.6574,E,0.00,028,220902,"
+            "F7FFFBFF#".encode()
+        )
+        return cmd
+
+    body = {"device_id": "2020916013", "params": {"model": "H02"}, "timeout_s": 10}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
+        task = asyncio.create_task(terminal("DONE"))
+        r = await client.post("/commands", json={**body, "command": "cutoff"})
+        cmd = await task
+        assert cmd.startswith(b"*HQ,2020916013,S20,") and cmd.endswith(b",1,1#")
+        assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["command"] == "S20"
+        assert r.json()["answer"] == "DONE" and r.json()["position"]["lat"] == pytest.approx(
+            22.2146, abs=1e-3
+        )
+        task = asyncio.create_task(terminal("ERROR"))
+        refused = await client.post("/commands", json={**body, "command": "restore"})
+        assert (await task).endswith(b",1,0#")
+        assert refused.status_code == 200 and refused.json()["status"] == "failed"
+        assert refused.json()["answer"] == "ERROR"
+    writer.close()

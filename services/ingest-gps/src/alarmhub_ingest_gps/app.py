@@ -9,8 +9,11 @@ on an internal HTTP endpoint that dispatch calls — ``POST /commands`` with
 ``{"device_id", "command": "query_position" | "track" | "text", "params": {...}, "timeout_s"}`` —
 and are answered with the terminal's correlated reply (0x0201 position, or the 0x0001 result).
 ``cutoff`` / ``restore`` (with ``params.model``, the registry's model) go only to a model listed in
-``protocols/commands_cutoff.py`` (0x8105 vendor word or 0x8500, answered by 0x0001 / 0x0500); any other
-model is answered ``unsupported`` (HTTP 409) without a byte sent. Dispatch checks the safe speed first.
+``protocols/commands_cutoff.py`` on the protocol of the terminal's session — JT/T 808 (0x8105 vendor word
+or 0x8500, answered by 0x0001 / 0x0500), GT06 (0x80 text, answered by 0x15/0x21 text) or H02 (``S20``,
+answered by V4) — and come back with the terminal's words in ``answer``; any other model, or a command
+a GT06/H02 session does not carry, is answered ``unsupported`` (HTTP 409) without a byte sent. Dispatch
+checks the safe speed first.
 With ``"protocol": "jt809"`` (and optionally ``"platform"``) the command is a request down the link of
 the JT/T 809 platform forwarding the vehicle — ``track`` 0x9205, ``track_stop`` 0x9206, ``supervise``
 0x9401 — answered by 0x1205/0x1206 (and the first tracked position) or 0x1401 (``jt809/commands.py``).
@@ -24,7 +27,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from alarmhub_events import Event, GpsFix
+from alarmhub_events import Event, GpsFix, utcnow
 from alarmhub_kafka import DurableProducer, KafkaMetrics
 from alarmhub_redis import connect_redis, redis_address
 from alarmhub_runtime import HealthServer, connection_budget, get_logger
@@ -101,6 +104,7 @@ class GpsApp(Sink):
             jt808_tz_hours=settings.jt808_tz_hours,
             gt06_tz_hours=settings.gt06_tz_hours,
             h02_tz_hours=settings.h02_tz_hours,
+            gt06_password=settings.gt06_command_password,
             max_refused=settings.max_refused,
         )
         self.servers: dict[str, GpsServer] = self._tracker_servers(settings, metrics)
@@ -339,9 +343,9 @@ class GpsApp(Sink):
         protocol: str | None = None,
         platform: str | None = None,
     ) -> dict[str, Any]:
-        """Send a command to a connected JT/T 808 terminal, or a request down the JT/T 809 link of the
-        platform forwarding the vehicle, and wait for the correlated reply."""
-        conn = self.servers["jt808"].devices.get(device_id)
+        """Send a command to a connected JT/T 808 terminal (GT06, H02: cut-off and restore), or a request
+        down the JT/T 809 link of the platform forwarding the vehicle, and wait for the correlated reply."""
+        conn = self._connection(device_id)
         if protocol == "jt809" or (protocol is None and conn is None and platform):
             return await self.jt809_commands.command(device_id, command, params, timeout_s, platform)
         if command in CUTOFF_COMMANDS:
@@ -349,9 +353,15 @@ class GpsApp(Sink):
             if refused is not None:
                 self.metrics.commands.labels(command, refused["status"]).inc()
                 return refused
-        if conn is None or not isinstance(conn.session, Jt808Session):
+        if conn is None or conn.session is None:
             self.metrics.commands.labels(command, "not_connected").inc()
             return {"status": "not_connected", "device_id": device_id}
+        if not isinstance(conn.session, Jt808Session) and command not in CUTOFF_COMMANDS:
+            self.metrics.commands.labels(command, "unsupported").inc()
+            why = f"a {conn.session.protocol.value} terminal takes {', '.join(CUTOFF_COMMANDS)} only"
+            return {"status": "unsupported", "device_id": device_id, "reason": why}
+        if isinstance(conn.session, H02Session):
+            params["now"] = utcnow()  # the S20's stamp, which the V4 echoes
         serial, frame = conn.session.command(command, **params)
         fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         self._waiters[(device_id, serial)] = fut
@@ -367,9 +377,11 @@ class GpsApp(Sink):
             "status": "ok" if result.result == 0 else "failed",
             "device_id": device_id,
             "serial": serial,
-            "command": f"0x{result.command:04x}",
+            "command": result.command if isinstance(result.command, str) else f"0x{result.command:04x}",
             "result": result.result,
         }
+        if result.text is not None:
+            reply["answer"] = result.text
         if result.position is not None:
             p = result.position
             reply["position"] = {
@@ -382,17 +394,29 @@ class GpsApp(Sink):
             }
         return reply
 
+    def _connection(self, device_id: str) -> Any:
+        """The connection holding the device's session here, whichever tracker protocol it speaks."""
+        for name in ("jt808", "gt06", "h02"):
+            server = self.servers.get(name)
+            conn = server.devices.get(device_id) if server is not None else None
+            if conn is not None:
+                return conn
+        return None
+
     def _cutoff_refusal(self, device_id: str, conn: Any, params: dict[str, Any]) -> dict[str, Any] | None:
         """None when the cut-off may go to the terminal (``params["spec"]`` set); else the refusal.
 
         The model comes from dispatch (the vehicles registry); only a model of :data:`commands_cutoff.MODELS`
-        on the protocol of the terminal's session is cut off — GT06 and H02 sessions take no commands yet."""
+        on the protocol of the terminal's session is cut off (a terminal not connected here: the model's
+        own protocol, and the answer is ``not_connected``)."""
         model = params.pop("model", None)
-        spec = commands_cutoff.lookup(str(model) if model else None, "jt808")
-        if spec is None or (conn is not None and not isinstance(conn.session, Jt808Session)):
-            known = commands_cutoff.MODELS.get(str(model or "").strip().upper())
+        known = commands_cutoff.MODELS.get(str(model or "").strip().upper())
+        session = conn.session if conn is not None else None
+        protocol = session.protocol.value if session is not None else (known.protocol if known else "jt808")
+        spec = commands_cutoff.lookup(str(model) if model else None, protocol)
+        if spec is None:
             why = (
-                f"a {known.protocol} terminal's session takes no commands yet"
+                f"model {model!r} is a {known.protocol} terminal's, this one speaks {protocol}"
                 if known is not None
                 else f"model {model!r} has no known cut-off"
             )

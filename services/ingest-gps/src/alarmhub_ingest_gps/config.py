@@ -118,6 +118,11 @@ class GpsSettings(BaseServiceSettings):
     )
     gt06_tz_hours: float = Field(default=0.0, alias="ALARMHUB_GT06_TZ_HOURS")
     h02_tz_hours: float = Field(default=0.0, alias="ALARMHUB_H02_TZ_HOURS")
+    gt06_command_password: str = Field(
+        default="000000",
+        alias="ALARMHUB_GT06_COMMAND_PASSWORD",
+        description="the password GT06N text commands carry (DYD,<password>#); the units' factory one",
+    )
 
     @field_validator("gateway_id")
     @classmethod

@@ -11,8 +11,10 @@ Editions and formats (sources noted in the tests, none copied):
   clones; 0x64/0x65 on W15L units), answered by the general response 0x0001.
 - **GT06 (Concox) 0x80 online command**: a length byte, a 4-byte server flag and ASCII text —
   ``RELAY,1#`` / ``RELAY,0#`` on current firmware, ``DYD,<password>#`` / ``HFYD,<password>#`` on the
-  GT06N; the terminal answers 0x21/0x15 with text.
-- **H02 ``S20``**: ``*HQ,<id>,S20,<hhmmss>,1,1#`` cuts, ``…,1,0#`` restores.
+  GT06N; the terminal answers 0x15/0x21 with text after the server flag it was sent (the sessions
+  put the command's serial there to correlate the answer) — :func:`refused` reads the text.
+- **H02 ``S20``**: ``*HQ,<id>,S20,<hhmmss>,1,1#`` cuts, ``…,1,0#`` restores; the terminal answers
+  ``*HQ,<id>,V4,S20,DONE|ERROR,<the command's hhmmss>,<its fix>#`` (``protocols/h02.command_answer``).
 
 Choices: a model not in :data:`MODELS` (or registered with another protocol) is *unsupported* — no guessed
 bytes go to a moving vehicle. Nothing here knows speeds: the safe-speed rule is dispatch's (it refuses
@@ -38,6 +40,7 @@ __all__ = [
     "encode_jt808",
     "lookup",
     "read_control_reply",
+    "refused",
 ]
 
 P_TERMINAL_CONTROL = 0x8105
@@ -114,13 +117,30 @@ def read_control_reply(body: bytes, *, tz_hours: float = 8.0) -> tuple[int, Posi
     return serial, jt808.decode_location(body[2:], tz_hours=tz_hours)
 
 
-def encode_gt06(spec: CutoffModel, serial: int, *, cut: bool, password: str = "123456") -> bytes:
-    """A GT06 0x80 online command: length, server flag (0), the ASCII text; ``serial`` is the frame's."""
+def encode_gt06(
+    spec: CutoffModel, serial: int, *, cut: bool, password: str = "123456", flag: int = 0
+) -> bytes:
+    """A GT06 0x80 online command: length, the 4-byte server ``flag`` (the terminal echoes it in its
+    0x15/0x21 answer), the ASCII text; ``serial`` is the frame's."""
     if spec.method != "gt06-text":
         raise ValueError(f"{spec.method} is not a GT06 cut-off")
     text = str(spec.cut if cut else spec.restore).replace("{password}", password).encode("ascii")
-    content = bytes([4 + len(text)]) + b"\x00\x00\x00\x00" + text
+    content = bytes([4 + len(text)]) + struct.pack(">I", flag & 0xFFFFFFFF) + text
     return gt06.encode(GT06_ONLINE_COMMAND, content, serial)
+
+
+#: words of a GT06 text answer (or an H02 V4 result) saying the command was not carried out
+_REFUSALS = ("fail", "error", "invalid", "wrong", "refuse", "denied", "not ", "unknown", "limit")
+
+
+def refused(text: str | None) -> bool:
+    """Whether a terminal's text answer refuses the command (``Cut off the fuel supply: Success!`` does
+    not, ``Command error!`` does). A text naming no failure counts as carried out; the text itself
+    travels with the answer either way."""
+    low = (text or "").lower()
+    if "success" in low:
+        return False
+    return any(word in low for word in _REFUSALS)
 
 
 def encode_h02(spec: CutoffModel, device_id: str, at: datetime, *, cut: bool) -> bytes:

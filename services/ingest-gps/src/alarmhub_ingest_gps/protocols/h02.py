@@ -34,7 +34,16 @@ from typing import Any
 
 from ._common import FrameError, Position, local_to_utc
 
-__all__ = ["MAX_FRAME", "STATUS_ALARMS", "Framer", "H02Message", "decode", "encode_v1"]
+__all__ = [
+    "MAX_FRAME",
+    "STATUS_ALARMS",
+    "CommandAnswer",
+    "Framer",
+    "H02Message",
+    "command_answer",
+    "decode",
+    "encode_v1",
+]
 
 #: Longest text frame accepted; real ones stay under 200 bytes.
 MAX_FRAME = 512
@@ -287,6 +296,33 @@ def decode(frame: bytes, *, tz_hours: float = 0.0) -> H02Message:
     if frame[:1] == b"$":
         return _binary(frame, tz_hours)
     raise FrameError("neither * nor $ frame")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandAnswer:
+    """A V4 frame: the terminal's acknowledgement of a server command."""
+
+    command: str
+    """The command it answers (``S20``, ``S71`` …)."""
+    word: str
+    """Its result word (``DONE``, ``OK``, ``ERROR``), ``""`` when the firmware sends none."""
+    stamp: str
+    """The ``hhmmss`` the command was stamped with (echoed), ``""`` when not found."""
+
+
+def command_answer(msg: H02Message) -> CommandAnswer | None:
+    """The acknowledgement a V4 frame carries, e.g. ``*HQ,<id>,V4,S20,DONE,130305,050316,A,…#``: the
+    command, an optional result word, then the command's own time before the unit's fix (firmware puts
+    parameters between them for some commands, e.g. ``V4,S14,100,10,1,3,130305,…``)."""
+    if msg.kind.upper() != "V4" or not msg.raw.startswith(b"*"):
+        return None
+    fields = msg.raw[1:-1].decode("ascii", errors="replace").split(",")
+    if len(fields) < 4:
+        return None
+    rest = fields[4:]
+    word = rest[0].strip() if rest and rest[0].strip().isalpha() else ""
+    stamp = next((f for f in rest[:8] if len(f) == 6 and f.isdigit()), "")
+    return CommandAnswer(fields[3].strip().upper(), word.upper(), stamp)
 
 
 def encode_v1(

@@ -58,13 +58,17 @@ class RegistryWrite:
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
-    """A terminal's answer to an operator command (0x0001 for 0x8202/0x8300, 0x0201 for 0x8201)."""
+    """A terminal's answer to an operator command (0x0001 for 0x8202/0x8300, 0x0201 for 0x8201; a GT06's
+    0x15/0x21 text for its 0x80, an H02's V4 for its ``S20``): ``result`` 0 carried out, else refused."""
 
     device_id: str
     serial: int
-    command: int
+    command: int | str
+    """The message id answered (JT/T 808, GT06), or the H02 command name (``S20``)."""
     result: int
     position: Position | None = None
+    text: str | None = None
+    """The terminal's own words (GT06 text answer, H02 result word)."""
 
 
 @dataclass(slots=True)
@@ -99,6 +103,8 @@ class SessionConfig:
     """Speed at which an armed vehicle counts as moving (GPS noise stays below it when parked)."""
     parked_radius_m: float = 100.0
     """Distance from where an armed vehicle was parked beyond which it has moved (jitter stays inside)."""
+    gt06_password: str = "000000"
+    """The password GT06N text commands carry (``DYD,<password>#``)."""
     max_future_s: float = 86_400.0
     """Device times further ahead of the receive time are replaced by it (bad RTC, wrong zone)."""
 

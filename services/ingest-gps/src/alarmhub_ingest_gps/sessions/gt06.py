@@ -1,19 +1,27 @@
-"""The GT06 tracker session: the login packet (IMEI) authenticates; status and alarm packets."""
+"""The GT06 tracker session: the login packet (IMEI) authenticates; status and alarm packets; operator
+commands as 0x80 online commands, answered by the terminal's 0x15/0x21 text.
+
+A command's serial is also its 0x80 server flag, which the terminal echoes in its answer: the answer is
+matched by the flag, or — a clone that echoes another flag (Traccar sends 0) — to the oldest command
+still waiting. A text naming a failure is a refusal (``commands_cutoff.refused``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from alarmhub_events import (
     Protocol,
     Qualifier,
 )
 
-from ..protocols import gt06
+from ..protocols import commands_cutoff, gt06
 from ..protocols._common import Position
 from ._base import _Base
 from ._model import (
+    CommandResult,
     Directory,
     Output,
     SessionConfig,
@@ -34,6 +42,9 @@ class Gt06Session(_Base):
     ) -> None:
         super().__init__(directory, config, peer)
         self.framer = gt06.Framer(max_frame)
+        self._serial = 0
+        self.pending: dict[int, int] = {}
+        """Server flags of commands sent and not yet answered → their serial (bounded, oldest dropped)."""
 
     def _decode(self, frame: bytes) -> gt06.Gt06Message:
         return gt06.decode(frame)
@@ -57,6 +68,8 @@ class Gt06Session(_Base):
             self._refuse(out)
             return
         raw = msg.raw.hex()
+        if msg.protocol in (gt06.STRING_INFO, gt06.STRING_INFO_2):
+            self._answer(msg, payload, out)
         if isinstance(payload, gt06.Heartbeat):
             listed = payload.attributes.get("alarms") or (
                 [payload.attributes["alarm"]] if "alarm" in payload.attributes else []
@@ -81,3 +94,39 @@ class Gt06Session(_Base):
         answer = gt06.reply(msg)
         if answer is not None:
             out.reply += answer
+
+    # ----------------------------------------------------------------- operator commands
+
+    def command(self, kind: str, **params: Any) -> tuple[int, bytes]:
+        """A 0x80 online command for this terminal and its serial (also its server flag)."""
+        if not self.authenticated:
+            raise RuntimeError("terminal not logged in")
+        spec = params.get("spec")
+        if kind not in ("cutoff", "restore") or not isinstance(spec, commands_cutoff.CutoffModel):
+            raise ValueError(f"unknown command {kind!r}")
+        self._serial = self._serial % 0xFFFF + 1  # 1 … 0xFFFF: never the flag 0 clones echo
+        serial = self._serial
+        frame = commands_cutoff.encode_gt06(
+            spec, serial, cut=kind == "cutoff", password=self.config.gt06_password, flag=serial
+        )
+        self.pending[serial] = serial
+        while len(self.pending) > 64:
+            self.pending.pop(next(iter(self.pending)))
+        return serial, frame
+
+    def _answer(self, msg: gt06.Gt06Message, payload: Any, out: Output) -> None:
+        """A 0x15/0x21 text while commands wait: the answer of the one whose flag it echoes (or the oldest)."""
+        if not self.pending or self.device_id is None:
+            return
+        c = msg.content
+        flag_at = 1 if msg.protocol == gt06.STRING_INFO else 0
+        flag = int.from_bytes(c[flag_at : flag_at + 4], "big") if len(c) >= flag_at + 4 else -1
+        serial = self.pending.pop(flag, None)
+        if serial is None:
+            serial = self.pending.pop(next(iter(self.pending)))
+        pos = payload if isinstance(payload, Position) else None
+        text = str(payload.get("result") or payload.get("iccid") or "") if isinstance(payload, dict) else None
+        result = 1 if commands_cutoff.refused(text) else 0
+        out.commands.append(
+            CommandResult(self.device_id, serial, commands_cutoff.GT06_ONLINE_COMMAND, result, pos, text)
+        )

@@ -59,7 +59,10 @@ SERVICES: dict[str, dict[str, Any]] = {
             "ALARMHUB_GPS_ADVERTISED_COMMAND_URL": "http://$(POD_IP):9112/commands",
             "ALARMHUB_GPS_GATEWAY_ID": "$(POD_NAME)",
         },
-        "secrets": {"ALARMHUB_GPS_AUTH_SECRET": "gps-auth-secret"},
+        "secrets": {
+            "ALARMHUB_GPS_AUTH_SECRET": "gps-auth-secret",
+            "ALARMHUB_GPS_COMMAND_TOKEN": "gps-command-token",
+        },
     },
     "ingest-camera": {
         "health": 9103,
@@ -88,6 +91,8 @@ SERVICES: dict[str, dict[str, Any]] = {
             "ALARMHUB_DEMO_GEOGRAPHY": "false",
             "ALARMHUB_GPS_COMMAND_URL": "http://ingest-gps:9112/commands",
         },
+        # dispatch's credential on the gateways' command port (the same key as ingest-gps's)
+        "secrets": {"ALARMHUB_GPS_COMMAND_TOKEN": "gps-command-token"},
     },
 }
 

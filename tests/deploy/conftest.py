@@ -112,6 +112,7 @@ TEST_SECRETS = {
     "REDIS_PASSWORD": "redis-test-secret",
     "POSTGRES_PASSWORD": "pg-test-secret",
     "ALARMHUB_GPS_AUTH_SECRET": "gps-test-secret",
+    "ALARMHUB_GPS_COMMAND_TOKEN": "gps-command-test-token",
     "ALARMHUB_SIP_PASSWORD": "sip-test-secret",
     "ALARMHUB_WEBHOOK_SECRET": "webhook-test-secret",
     "GRAFANA_ADMIN_USER": "sre",

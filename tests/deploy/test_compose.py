@@ -63,6 +63,7 @@ def test_production_secrets_have_no_defaults(compose_raw: dict[str, Any], compos
         "POSTGRES_PASSWORD",
         "GRAFANA_ADMIN_PASSWORD",
         "ALARMHUB_GPS_AUTH_SECRET",
+        "ALARMHUB_GPS_COMMAND_TOKEN",
         "ALARMHUB_SIP_PASSWORD",
         "KAFKA_CLUSTER_ID",
     } <= required

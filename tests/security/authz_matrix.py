@@ -1,6 +1,8 @@
-"""The authorization matrix: every route of dispatch (and the other HTTP/TCP surfaces) × every role ×
-own/other unit, with the answer expected. ``test_authz_matrix.py`` checks it against running services; a
-route the app serves without an entry here fails that test, and so does an entry for a route that is gone.
+"""The authorization matrix: every route of dispatch × every role × own/other unit, and every route of the
+other HTTP surfaces (ingest-camera's intake, the GPS command port, each service's health port) × its
+callers, with the answer expected. ``test_authz_matrix.py`` (dispatch) and ``test_authz_surfaces.py`` (the
+others) check it against running services; a route served without an entry here fails them, and so does
+an entry for a route that is gone.
 
 Roles (columns), each a real token minted by the test:
 
@@ -157,10 +159,40 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/redoc"): PUBLIC,
 }
 
-#: the health port of every service (not published outside the core/management network, deployment.md)
+# -- outside dispatch: each surface has its own callers (test_authz_surfaces.py drives them) ---------
+
+#: ingest-camera's HTTP intake (8081), who calls: no credential from a stranger's address; the intake
+#: token of another registered camera (claiming this one); this camera's intake token; this camera's
+#: registered address without a token; the webhook integrator the camera is registered to (signed);
+#: another configured integrator (validly signed with its own secret); a dispatch user's token
+CAMERA_CALLERS = (
+    "anon", "other_camera", "camera_token", "camera_address", "integrator", "other_integrator", "user",
+)
+CAMERA_INTAKE: dict[tuple[str, str], tuple[str, ...]] = {
+    # a push speaks for a registered camera with its token or from its address (ALARMHUB_CAMERA_INTAKE_AUTH)
+    ("POST", "/events/isapi"): ("403", "403", "200", "200", "403", "403", "403"),
+    ("POST", "/events/onvif"): ("403", "403", "200", "200", "403", "403", "403"),
+    # signed per integrator (ALARMHUB_WEBHOOK_SECRETS); an integrator speaks only for its own cameras
+    ("POST", "/events/webhook"): ("401", "401", "401", "401", "200", "403", "401"),
+}
+
+#: the GPS gateway's internal command port (9112), who calls: no credential; a dispatch user's token (a
+#: city supervisor's); a wrong command token; dispatch (ALARMHUB_GPS_COMMAND_TOKEN)
+GPS_COMMAND_CALLERS = ("anon", "user", "wrong_token", "dispatch")
+GPS_COMMAND_PORT: dict[tuple[str, str], tuple[str, ...]] = {
+    # 404: the terminal asked for is not connected — dispatch got in; everyone else learns nothing
+    ("POST", "/commands"): ("401", "401", "401", "404"),
+}
+
+#: the health port of every service (9101-9105), who calls: no credential; a dispatch user's token. Open
+#: to whoever reaches it, on purpose: Prometheus and the orchestrator's probes scrape it without
+#: credentials, so it is never published outside the core/management network (deployment.md); what it
+#: shows is counters and check names, no records
+HEALTH_CALLERS = ("anon", "user")
+HEALTH_SERVICES = ("dispatch", "ingest-camera", "ingest-contactid", "ingest-gps", "triage")
 HEALTH_PORT: dict[tuple[str, str], tuple[str, ...]] = {
-    ("GET", "/healthz"): PUBLIC,
-    ("GET", "/readyz"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/healthz"): ("200", "200"),
+    ("GET", "/readyz"): ("200", "200"),
+    ("GET", "/metrics"): ("200", "200"),
 }
 # fmt: on

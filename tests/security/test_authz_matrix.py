@@ -24,11 +24,10 @@ from alarmhub_dispatch.accounts import hash_password
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_dispatch.config import DispatchSettings
 from alarmhub_events import AlarmEvent, AlarmKind, Decision, Location, Protocol, Source, TriagedAlarm
-from alarmhub_runtime import HealthServer
 from fastapi.routing import iter_route_contexts
 from prometheus_client import CollectorRegistry
 
-from .authz_matrix import HEALTH_PORT, MATRIX, ROLES
+from .authz_matrix import MATRIX, ROLES
 
 PASSWORD = "correct horse battery 9"
 
@@ -689,16 +688,3 @@ async def test_route_answers_every_role_as_the_matrix_says(ctx: Ctx, route: tupl
             if got != _expected(cell, own):
                 wrong.append(f"{role} {'own' if own else 'other'}: {got}, matrix says {_expected(cell, own)}")
     assert wrong == []
-
-
-async def test_health_port_as_the_matrix_says(ctx: Ctx) -> None:
-    health = HealthServer(CollectorRegistry(), "127.0.0.1", 0)
-    await health.start()
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{health.port}", timeout=10) as h:
-            for (method, path), cells in HEALTH_PORT.items():
-                for role, cell in zip(ROLES, cells, strict=True):
-                    r = await h.request(method, path, headers=_auth(ctx.tokens[role]))
-                    assert str(r.status_code) == cell, (path, role, r.status_code)
-    finally:
-        await health.stop()

@@ -24,6 +24,14 @@ SOS_FRAME = bytes.fromhex(
 )
 
 
+def _commands(gateway: GpsApp) -> httpx.AsyncClient:
+    """A client of the gateway's command endpoint with dispatch's credential (the development default)."""
+    token = gateway.settings.command_token.get_secret_value()
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{gateway.ports['command']}", headers={"Authorization": f"Bearer {token}"}
+    )
+
+
 @pytest.fixture
 async def gateway(stack: Any, topic_prefix: str, request: pytest.FixtureRequest) -> AsyncIterator[GpsApp]:
     extra = getattr(request, "param", {})
@@ -121,7 +129,7 @@ async def test_position_query_command(gateway: GpsApp) -> None:
         await read_frame(reader)  # 0x8001 for the 0x0201
 
     task = asyncio.create_task(terminal())
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
+    async with _commands(gateway) as client:
         r = await client.post(
             "/commands", json={"device_id": phone, "command": "query_position", "timeout_s": 10}
         )
@@ -238,7 +246,7 @@ async def test_cutoff_through_the_gateway(gateway: GpsApp) -> None:
         writer.write(jt808.encode(0x0001, phone, 3, body))
 
     task = asyncio.create_task(terminal())
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
+    async with _commands(gateway) as client:
         r = await client.post(
             "/commands",
             json={"device_id": phone, "command": "cutoff", "params": {"model": "jt808"}, "timeout_s": 10},
@@ -275,7 +283,7 @@ async def test_8500_answered_by_0500(gateway: GpsApp, monkeypatch: pytest.Monkey
         await read_frame(reader)  # the platform's 0x8001 for the 0x0500
 
     task = asyncio.create_task(terminal())
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
+    async with _commands(gateway) as client:
         r = await client.post(
             "/commands",
             json={"device_id": phone, "command": "cutoff", "params": {"model": "test-8500"}, "timeout_s": 10},

@@ -23,6 +23,10 @@ ReadinessCheck = Callable[[], Awaitable[bool] | bool]
 
 
 class HealthServer:
+    #: every path served, to whoever reaches the port (GET/HEAD): the port is for Prometheus and the
+    #: orchestrator's probes, not published (docs/security.md); tests/security/authz_matrix.py lists each
+    PATHS = ("/healthz", "/readyz", "/metrics")
+
     def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
         self._registry = registry
         self._host = host
@@ -73,6 +77,8 @@ class HealthServer:
             path = parts[1].split("?", 1)[0] if len(parts) >= 2 else ""
             if len(parts) < 2 or parts[0] not in ("GET", "HEAD"):
                 status, ctype, body = "405 Method Not Allowed", "text/plain", b"GET only\n"
+            elif path not in self.PATHS:
+                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
             elif path == "/metrics":
                 status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest(self._registry)
             elif path == "/healthz":

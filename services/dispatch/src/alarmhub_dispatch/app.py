@@ -116,6 +116,7 @@ class DispatchApp:
             prefix=settings.gps_key_prefix,
             lookups=self.metrics.gps_owner_lookups,
             platform_user=self._platform_user,
+            token=settings.gps_command_token.get_secret_value(),
         )
         self.dispatcher: Dispatcher | None = None
         self.consumer: ConsumerPipeline | None = None

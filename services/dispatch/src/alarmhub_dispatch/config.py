@@ -138,6 +138,12 @@ class DispatchSettings(_backup.BackupSettings):
         description="ingest-gps's command endpoint used when no gateway is known to "
         "hold the vehicle's session",
     )
+    gps_command_token: SecretStr = Field(
+        default=SecretStr("alarmhub-dev-command-token"),
+        alias="ALARMHUB_GPS_COMMAND_TOKEN",
+        description="dispatch's credential on ingest-gps's command endpoint (the same value there); the "
+        "default is public: set it in production (compose.yaml requires it)",
+    )
     owner_hook_url: str | None = Field(
         default=None,
         alias="ALARMHUB_DISPATCH_OWNER_HOOK_URL",

@@ -4,7 +4,8 @@ ingest-gps owns the terminals' TCP sessions and the JT/T 809 platforms' links, s
 its internal endpoint (``POST /commands`` on ``ALARMHUB_GPS_COMMAND_URL``); it answers with the
 correlated reply (a JT/T 808 0x0201 position or 0x0001 result; a JT/T 809 0x1205/0x1206 acknowledgement
 with the first tracked position, or a 0x1401 supervision answer), ``not_connected`` or ``timeout``.
-The client takes an injected httpx transport so that tests can aim it at a real local receiver.
+Every call carries dispatch's credential, ``Authorization: Bearer <ALARMHUB_GPS_COMMAND_TOKEN>``: the
+endpoint refuses anything else (401). The client takes an injected httpx transport so that tests can aim it at a real local receiver.
 
 Routing: ingest-gps scales out by process, and only the process holding the terminal's TCP session
 (or the platform's JT/T 809 link) can send the command. Each process records in Redis, under the
@@ -60,9 +61,11 @@ class VehicleCommands:
         prefix: str = "gps:",
         lookups: Any = None,
         platform_user: Callable[[str], Awaitable[int | None]] | None = None,
+        token: str = "alarmhub-dev-command-token",
     ) -> None:
         self._url = url
-        self._client = httpx.AsyncClient(transport=transport)
+        # dispatch's credential on every gateway's command endpoint (ALARMHUB_GPS_COMMAND_TOKEN)
+        self._client = httpx.AsyncClient(transport=transport, headers={"Authorization": f"Bearer {token}"})
         self._redis = redis  # redis.asyncio client; None: always the configured URL
         self._prefix = prefix
         self._lookups = lookups  # Counter with an ``outcome`` label

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -34,7 +35,7 @@ from alarmhub_runtime import HealthServer, connection_budget, get_logger
 from alarmhub_store import RegistryListener
 from prometheus_client import CollectorRegistry
 
-from .config import DEV_AUTH_SECRET, GpsSettings
+from .config import DEV_AUTH_SECRET, DEV_COMMAND_TOKEN, GpsSettings
 from .fastfix import fix_json
 from .jt809 import (
     Jt809Commands,
@@ -53,8 +54,11 @@ from .registry import VehicleRegistry
 from .server import ConnectionBudget, GpsServer, Session, Sink
 from .sessions import CommandResult, Gt06Session, H02Session, Jt808Session, Output, SessionConfig
 
-__all__ = ["GpsApp"]
+__all__ = ["COMMAND_ROUTES", "GpsApp"]
 
+#: the command endpoint's routes, all for dispatch's token only (tests/security/authz_matrix.py has an
+#: entry for each: a route added here without one fails tests/security/test_authz_surfaces.py)
+COMMAND_ROUTES = frozenset({("POST", "/commands")})
 #: the immobiliser commands (the model's encoding from protocols/commands_cutoff.py)
 CUTOFF_COMMANDS = ("cutoff", "restore")
 
@@ -231,6 +235,12 @@ class GpsApp(Sink):
             log.warning(
                 "gps_auth_secret_is_the_public_default",
                 hint="set ALARMHUB_GPS_AUTH_SECRET: with the default anyone can forge JT/T 808 auth codes",
+            )
+        if self.settings.command_token.get_secret_value() == DEV_COMMAND_TOKEN:
+            log.warning(
+                "gps_command_token_is_the_public_default",
+                hint="set ALARMHUB_GPS_COMMAND_TOKEN (here and in dispatch): with the default anyone who "
+                "reaches the command port can command vehicles",
             )
 
     async def _registry_changed(self, table: str | None) -> None:
@@ -424,20 +434,33 @@ class GpsApp(Sink):
         params["spec"] = spec
         return None
 
+    def _from_dispatch(self, authorization: str) -> bool:
+        """The caller presented dispatch's command token (``Authorization: Bearer <token>``)."""
+        scheme, _, token = authorization.strip().partition(" ")
+        expected = self.settings.command_token.get_secret_value().encode()
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected)
+
     async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         status, body = "400 Bad Request", {"error": "bad request"}
         try:
             line = await asyncio.wait_for(reader.readline(), 5.0)
-            length = 0
-            while True:
+            length, authorization = 0, ""
+            for _ in range(100):  # headers, bounded
                 h = await asyncio.wait_for(reader.readline(), 5.0)
                 if h in (b"\r\n", b"\n", b""):
                     break
                 name, _, value = h.decode("latin-1").partition(":")
                 if name.strip().lower() == "content-length":
                     length = min(int(value.strip()), 65536)
+                elif name.strip().lower() == "authorization":
+                    authorization = value
             parts = line.decode("latin-1").split()
-            if len(parts) >= 2 and parts[0] == "POST" and parts[1] == "/commands":
+            route = (parts[0], parts[1].split("?", 1)[0]) if len(parts) >= 2 else None
+            if not self._from_dispatch(authorization):
+                # before the route and the body: only dispatch may learn anything here (docs/security.md)
+                log.warning("command_caller_refused", peer=str(writer.get_extra_info("peername")))
+                status, body = "401 Unauthorized", {"error": "dispatch's command token required"}
+            elif route in COMMAND_ROUTES:
                 req = json.loads(await asyncio.wait_for(reader.readexactly(length), 5.0))
                 result = await self.command(
                     str(req["device_id"]),

@@ -11,7 +11,11 @@ from pydantic import Field, SecretStr, field_validator
 
 from .sessions import DEV_AUTH_SECRET, UnregisteredPolicy
 
-__all__ = ["GpsSettings"]
+__all__ = ["DEV_COMMAND_TOKEN", "GpsSettings"]
+
+#: the development default of ``ALARMHUB_GPS_COMMAND_TOKEN`` (dispatch's has the same): public, so a
+#: deployment sets its own (compose.yaml requires it)
+DEV_COMMAND_TOKEN = "alarmhub-dev-command-token"
 
 
 class GpsSettings(BaseServiceSettings):
@@ -42,6 +46,12 @@ class GpsSettings(BaseServiceSettings):
         description="internal operator-command endpoint; never expose it publicly",
     )
     command_port: int = Field(default=9112, ge=0, le=65535, alias="ALARMHUB_GPS_COMMAND_PORT")
+    command_token: SecretStr = Field(
+        default=SecretStr(DEV_COMMAND_TOKEN),
+        alias="ALARMHUB_GPS_COMMAND_TOKEN",
+        description="dispatch's credential on the command endpoint (``Authorization: Bearer``; dispatch "
+        "sends its ALARMHUB_GPS_COMMAND_TOKEN): anything else is 401; the default is public",
+    )
     gateway_id: str | None = Field(
         default=None,
         alias="ALARMHUB_GPS_GATEWAY_ID",

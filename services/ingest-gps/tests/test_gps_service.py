@@ -318,7 +318,7 @@ async def test_gt06_cutoff_reaches_the_terminal_and_its_text_is_the_answer(gatew
         return cmd.content[5:]
 
     task = asyncio.create_task(terminal())
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
+    async with _commands(gateway) as client:
         body = {"device_id": "864717003283581", "command": "cutoff", "params": {"model": "GT06N"}}
         r = await client.post("/commands", json={**body, "timeout_s": 10})
         assert await task == b"DYD,000000#"
@@ -354,7 +354,7 @@ async def test_h02_cutoff_reaches_the_terminal_and_its_v4_is_the_answer(gateway:
         return cmd
 
     body = {"device_id": "2020916013", "params": {"model": "H02"}, "timeout_s": 10}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.ports['command']}") as client:
+    async with _commands(gateway) as client:
         task = asyncio.create_task(terminal("DONE"))
         r = await client.post("/commands", json={**body, "command": "cutoff"})
         cmd = await task

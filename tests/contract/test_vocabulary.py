@@ -1,4 +1,4 @@
-"""Triage's rules name only what ingest writes.
+"""Triage's rules name only what ingest writes (signals, attribute keys and values, kinds, event codes).
 
 The words are collected by running the ingest code itself — not by reading a list: ingest-gps's JT/T 808,
 GT06 and H02 sessions fed the vehicle cases' frames (and alarm frames), the JT/T 809 intake's mapping,
@@ -229,6 +229,39 @@ def test_ingest_writes_only_words_of_the_vocabulary(seen: Seen) -> None:
     # the tracker cases alone produce every signal the default sequences need
     needed = {sig.value for pat in load_rules().vehicle.patterns for step in pat.sequence for sig in step}
     assert needed <= seen.values[VehicleAttr.SIGNAL]
+
+
+def code_problems(rules: Any) -> list[str]:
+    """Why each event code a rule names (``test_mode``'s start and end codes) could never arrive: ingest-
+    contactid's own decoders must turn it into that ``code`` of a known kind (Contact ID ``E607`` from
+    qualifier 1 and event 607; a SIA two-letter code from its table)."""
+    from alarmhub_ingest_contactid.protocols import contactid, sia
+
+    out = []
+    for name, codes in (
+        ("test_mode.start_codes", rules.test_mode.start_codes),
+        ("test_mode.end_codes", rules.test_mode.end_codes),
+    ):
+        for code in codes:
+            q = {"E": "1", "R": "3", "P": "6"}.get(code[:1])
+            if q is not None and len(code) == 4 and code[1:].isdigit():
+                ev: Any = contactid.decode(f"#9757|{q}{code[1:]} 01 001")
+            else:
+                ev = sia.decode(f"#9757|N{code}01")[1][0]
+            if ev.code != code or ev.kind.value == "other":
+                out.append(
+                    f"{name}: code {code!r} is decoded by no ingest path (got {ev.code} {ev.kind.value})"
+                )
+    return out
+
+
+def test_every_code_a_rule_names_is_one_ingest_decodes() -> None:
+    from alarmhub_triage import parse_rules
+
+    assert code_problems(load_rules()) == []
+    # the check catches a code no panel protocol knows, and one outside the decoders' tables
+    bad = parse_rules('version: "x"\ntest_mode: {start_codes: [E607, E999, ZZ], end_codes: [R607]}\n')
+    assert [p.split("'")[1] for p in code_problems(bad)] == ["E999", "ZZ"]
 
 
 #: the vehicle patterns of rules 2026.11.25-1, before issue 20: they matched attributes no gateway wrote

@@ -20,11 +20,7 @@ SKIP_PARTS = {"migrations", "generated", "_generated"}
 MODULES: dict[str, str] = {}
 
 #: "path::qualified.name" → why the function stays over 80 lines for now
-FUNCTIONS: dict[str, str] = {
-    "services/ingest-gps/src/alarmhub_ingest_gps/jt809/positions.py::PositionDecoder._fast_1202": (
-        "the JT/T 809 hot path: one unpack and no calls per position (bench/jt809.py measures it)"
-    ),
-}
+FUNCTIONS: dict[str, str] = {}
 
 
 def _functions(tree: ast.AST) -> list[tuple[str, int]]:

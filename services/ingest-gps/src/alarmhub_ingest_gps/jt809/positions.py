@@ -3,7 +3,7 @@
 :class:`PositionDecoder` is the half of :class:`~.session.Jt809LinkSession` that turns vehicle positions
 into ``GpsFix`` records and alarm edges: the general path (``_fix`` → ``_emit``, from decoded frames) and
 the hot path (``_fast_1202``: an unencrypted 2011 0x1202 unpacked at once and, with ``direct``, written
-straight to JSON as a ``RawFix``). Both give equal fixes (tested).
+straight to JSON as a ``RawFix`` by ``_fast_json``). Both give equal fixes (tested).
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ class PositionDecoder:
         """The hot path: an unencrypted 2011 0x1200/0x1202 decoded with one ``unpack`` and no intermediate
         objects. False (nothing done) for anything else, which the general path then decodes; the two
         give equal fixes (tested). With ``direct`` a fix whose alarm word did not change is written as
-        JSON here (``RawFix``); alarm edges still take ``_emit``, which builds the events."""
+        JSON by ``_fast_json``; alarm edges still take ``_emit``, which builds the events."""
         data = p.unescape(payload)
         if len(data) != _FAST_SIZE:
             return False
@@ -279,49 +279,78 @@ class PositionDecoder:
             return False
         if _crc(data, 0xFFFF):  # over the CRC too: CRC-16/CCITT-FALSE of a frame and its own CRC is 0
             return False
-        vkey = (plate_b, colour)
-        known = self._plates.get(vkey)
+        known = self._plates.get((plate_b, colour)) or self._fast_vehicle(plate_b, colour)
         if known is None:
-            plate = plate_b.split(b"\x00", 1)[0].decode("gbk", errors="replace").strip()
-            device_id = f"{plate}:{colour}"
-            assert self.platform is not None
-            if not plate or not self.platform.allows(plate, device_id):
-                return False
-            if len(self._plates) >= self._max_vehicles:
-                self._plates.clear()
-            known = self._plates[vkey] = (
-                plate,
-                device_id,
-                f'","schema":"{GPS_SCHEMA}","device_id":{_jstr(device_id)},"protocol":"jt809","lat":'.encode(),
-                f',"platform":{_jstr(self.platform.label)},"plate":{_jstr(plate)},"plate_colour":{colour}'.encode(),
-            )
+            return False
         tkey = (year, month, day, hh, mm, ss)
         if tkey != self._tkey:
             self._tkey, self._tval = tkey, p.local_time(year, month, day, hh, mm, ss)
-        device_id = known[1]
         names = _alarm_names(alarm) if alarm else _NONE
-        if not self.direct or names != self._alarms.get(device_id, _NONE):
-            self._emit(
-                known[0],
-                colour,
-                device_id,
-                lat / 1e6,
-                lon / 1e6,
-                penc == 1,
-                self._tval,
-                float(vec1),
-                float(direction) if direction <= 360 else None,
-                float(alt),
-                state,
-                alarm,
-                {"vec2_kmh": vec2, "mileage_km": vec3},
-                now,
-                data,
-                out,
-                False,
+        if self.direct and names == self._alarms.get(known[1], _NONE):
+            self._fast_json(
+                known, lat, lon, penc, vec1, vec2, vec3, direction, alt, state, alarm, names, now, out
             )
             return True
-        # ---- direct: what ``_emit`` + ``fast_fix`` + ``fix_json`` give for a fix without alarm edges
+        self._emit(
+            known[0],
+            colour,
+            known[1],
+            lat / 1e6,
+            lon / 1e6,
+            penc == 1,
+            self._tval,
+            float(vec1),
+            float(direction) if direction <= 360 else None,
+            float(alt),
+            state,
+            alarm,
+            {"vec2_kmh": vec2, "mileage_km": vec3},
+            now,
+            data,
+            out,
+            False,
+        )
+        return True
+
+    def _fast_vehicle(self, plate_b: bytes, colour: int) -> tuple[str, str, bytes, bytes] | None:
+        """A vehicle new to the fast path's memo: its plate, device id and, for ``direct``, its fix JSON's
+        text from the schema to ``"lat":`` and the attributes' platform/plate/colour; None (memo untouched)
+        when the platform may not report it."""
+        plate = plate_b.split(b"\x00", 1)[0].decode("gbk", errors="replace").strip()
+        device_id = f"{plate}:{colour}"
+        assert self.platform is not None
+        if not plate or not self.platform.allows(plate, device_id):
+            return None
+        if len(self._plates) >= self._max_vehicles:
+            self._plates.clear()
+        known = self._plates[(plate_b, colour)] = (
+            plate,
+            device_id,
+            f'","schema":"{GPS_SCHEMA}","device_id":{_jstr(device_id)},"protocol":"jt809","lat":'.encode(),
+            f',"platform":{_jstr(self.platform.label)},"plate":{_jstr(plate)},"plate_colour":{colour}'.encode(),
+        )
+        return known
+
+    def _fast_json(
+        self,
+        known: tuple[str, str, bytes, bytes],
+        lat: int,
+        lon: int,
+        penc: int,
+        vec1: int,
+        vec2: int,
+        vec3: int,
+        direction: int,
+        alt: int,
+        state: int,
+        alarm: int,
+        names: frozenset[str],
+        now: datetime,
+        out: LinkOutput,
+    ) -> None:
+        """The direct path of ``_fast_1202`` (its unpacked fields, the vehicle's memo entry): what ``_emit``
+        + ``fast_fix`` + ``fix_json`` give for a fix without alarm edges, written as a ``RawFix``."""
+        device_id = known[1]
         flat, flon = lat / 1e6, lon / 1e6
         extra = b""
         if penc == 1:
@@ -380,7 +409,6 @@ class PositionDecoder:
             self._remember(self._last, device_id, (flat, flon))
         if names:
             self._remember(self._alarms, device_id, names)
-        return True
 
     def _alarm(
         self,

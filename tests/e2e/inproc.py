@@ -1,4 +1,4 @@
-"""Services run inside the test's own event loop, and a real JT/T 808 terminal to talk to them.
+"""Services run inside the test's own event loop, and real JT/T 808 / GT06 / H02 terminals to talk to them.
 
 The vehicle tests need ingest-gps, dispatch and sometimes triage wired to one another on ephemeral
 ports, on the real broker, Redis and PostgreSQL; these builders keep that wiring in one place so each
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alarmhub_dispatch.app import DispatchApp
@@ -27,7 +27,7 @@ from alarmhub_events import (
 )
 from alarmhub_ingest_gps.app import GpsApp
 from alarmhub_ingest_gps.config import GpsSettings
-from alarmhub_ingest_gps.protocols import jt808
+from alarmhub_ingest_gps.protocols import gt06, h02, jt808
 from alarmhub_kafka import DurableProducer, KafkaMetrics
 from alarmhub_triage.app import TriageApp
 from alarmhub_triage.config import TriageSettings
@@ -127,12 +127,100 @@ async def terminal_login(port: int, phone: str) -> tuple[asyncio.StreamReader, a
     return reader, writer
 
 
-def theft_decision(incident_id: uuid.UUID, phone: str) -> TriagedAlarm:
-    """Triage's decision to dispatch a JT/T 808 terminal's illegal-ignition alarm in Futian."""
+async def read_gt06(reader: asyncio.StreamReader) -> gt06.Gt06Message:
+    """The next GT06 frame the platform sent (78 78 … 0d 0a), parsed."""
+    return gt06.decode(await asyncio.wait_for(reader.readuntil(b"\r\n"), 10))
+
+
+async def gt06_login(port: int, imei: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A GT06 tracker that logs in (0x01, its IMEI in BCD) and is answered."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(gt06.encode(0x01, bytes.fromhex(imei.rjust(16, "0")), 1))
+    answer = await read_gt06(reader)
+    assert answer.protocol == 0x01, "login not answered"
+    return reader, writer
+
+
+def _utc(ago_s: float) -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=ago_s)
+
+
+class Gt06Tracker:
+    """A GT06N tracker (clock in UTC, the gateway's default): logs in, reports 0x12, answers 0x80."""
+
+    protocol, model = Protocol.GT06, "GT06N"
+
+    def __init__(self) -> None:
+        self.device = f"86{uuid.uuid4().int % 10**13:013d}"
+        self.serial = 1
+
+    async def connect(self, gps: GpsApp) -> None:
+        self.reader, self.writer = await gt06_login(gps.ports["gt06"], self.device)
+
+    def report(self, speed_kmh: float, ago_s: float = 0.0) -> None:
+        t = _utc(ago_s)
+        content = gt06.encode_gps_content(
+            local_time=(t.year % 100, t.month, t.day, t.hour, t.minute, t.second),
+            lat=22.54,
+            lon=114.05,
+            speed_kmh=round(speed_kmh),
+            heading=0,
+        )
+        self.serial += 1
+        self.writer.write(gt06.encode(0x12, content, self.serial))
+
+    async def answer(self, text: str) -> bytes:
+        """The next command's text; the 0x15 answer (its server flag echoed) carries ``text``."""
+        cmd = await read_gt06(self.reader)
+        assert cmd.protocol == 0x80
+        words = text.encode()
+        self.serial += 1
+        self.writer.write(gt06.encode(0x15, bytes([4 + len(words)]) + cmd.content[1:5] + words, self.serial))
+        return cmd.content[5:]
+
+
+class H02Tracker:
+    """An H02 tracker (clock in UTC): names itself in its V1 reports, acknowledges S20 with V4."""
+
+    protocol, model = Protocol.H02, "H02"
+
+    def __init__(self) -> None:
+        self.device = f"{uuid.uuid4().int % 10**10:010d}"
+
+    async def connect(self, gps: GpsApp) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", gps.ports["h02"])
+
+    def report(self, speed_kmh: float, ago_s: float = 0.0) -> None:
+        t = _utc(ago_s)
+        self.writer.write(
+            h02.encode_v1(
+                self.device,
+                hms=f"{t:%H%M%S}",
+                dmy=f"{t:%d%m%y}",
+                lat=22.54,
+                lon=114.05,
+                knots=speed_kmh / 1.852,
+                course=0,
+            )
+        )
+
+    async def answer(self, word: str) -> bytes:
+        """The next command; its V4 acknowledgement (the command's stamp echoed) says ``word``."""
+        cmd = await asyncio.wait_for(self.reader.readuntil(b"#"), 10)
+        stamp, t = cmd.split(b",")[3].decode(), _utc(0)
+        self.writer.write(
+            f"*HQ,{self.device},V4,S20,{word},{stamp},{t:%H%M%S},A,2232.4000,N,11403.0000,E,0.00,000,"
+            f"{t:%d%m%y},F7FFFBFF#".encode()
+        )
+        return cmd
+
+
+def theft_decision(incident_id: uuid.UUID, phone: str, protocol: Protocol = Protocol.JT808) -> TriagedAlarm:
+    """Triage's decision to dispatch a vehicle terminal's theft alarm (JT/T 808 illegal ignition) in Futian."""
     now = datetime.now(UTC)
     ev = AlarmEvent(
         kind=AlarmKind.VEHICLE_THEFT,
-        source=Source(protocol=Protocol.JT808, device_id=phone),
+        source=Source(protocol=protocol, device_id=phone),
         code="0x00000800",
         occurred_at=now,
         received_at=now,

@@ -45,7 +45,15 @@ from alarmhub_ingest_gps.protocols import jt808
 from alarmhub_kafka import DurableProducer, KafkaMetrics, ensure_topics
 from prometheus_client import CollectorRegistry
 
-from .inproc import command_url, dispatch_app, gps_app, new_token, read_808, terminal_login
+from .inproc import (
+    Gt06Tracker,
+    command_url,
+    dispatch_app,
+    gps_app,
+    new_token,
+    read_808,
+    terminal_login,
+)
 
 CHROMIUM = os.environ.get("ALARMHUB_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path("artifacts/screenshots")
@@ -623,6 +631,48 @@ async def test_cutoff_asks_for_the_plate_and_is_refused_above_the_safe_speed(env
     ]
     mine = [x["cutoff"] for x in details if (x.get("cutoff") or {}).get("device_id") == phone]
     assert sorted(x["result"] for x in mine) == ["ok", "refused"]
+    await page.context.close()
+
+
+async def test_gt06_cutoff_from_the_console_shows_the_trackers_answer(env: Env) -> None:
+    """A GT06 vehicle is offered the cut-off as a JT/T 808 one is; the tracker's own text is the answer."""
+    tracker = Gt06Tracker()
+    plate = f"粤B{tracker.device[-5:]}"
+    async with env.client() as c:
+        r = await c.post(
+            "/api/v1/registry/vehicles",
+            json={"device_id": tracker.device, "protocol": "gt06", "plate": plate, "model": "GT06N"},
+        )
+        assert r.status_code == 201, r.text
+    await tracker.connect(env.gps)
+    t = decision(kind="vehicle_theft", priority=2, score=80, device=tracker.device, protocol=Protocol.GT06)
+    await env.publish(t)
+    await wait_incident(env, t.incident_id)
+    tracker.report(0.0)
+    async with env.client() as c:
+        for _ in range(200):
+            pts = (await c.get(f"/api/v1/incidents/{t.incident_id}/track")).json()["points"]
+            if pts:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the GT06 fix did not reach the track")
+    page = await env.page(env.officer)
+    await page.evaluate("id => AH.showDetail(id)", str(t.incident_id))
+    await page.wait_for_selector('#inc-vehicle button[data-cmd="cutoff"]', timeout=30_000)
+    answering = asyncio.create_task(tracker.answer("Cut off the fuel supply: Success!"))
+    try:
+        await page.click('#inc-vehicle button[data-cmd="cutoff"]')
+        await page.fill("#cutoff-confirm", plate)
+        await page.click("#cutoff-send")
+        await page.wait_for_selector("#cmd-result.cmd-ok", timeout=15_000)
+        assert await asyncio.wait_for(answering, 5) == b"DYD,000000#"
+        assert "Cut off the fuel supply: Success!" in await page.locator("#cmd-result").inner_text()
+        await page.wait_for_selector("#veh-answers li.cmd-ok q.said", timeout=10_000)
+        await page.screenshot(path=str(SHOTS / "console-vehicle-cutoff-gt06.png"), full_page=True)
+    finally:
+        answering.cancel()
+        tracker.writer.close()
     await page.context.close()
 
 

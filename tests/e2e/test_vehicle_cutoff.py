@@ -2,7 +2,9 @@
 
 Both services in this process on the real broker and PostgreSQL; the terminal is a real JT/T 808 TCP
 client whose 0x0200 reports reach dispatch's tracks through ``telemetry.gps`` (the speed dispatch checks).
-The registry names its model ``JT808`` (0x8105 word 0xF0, protocols/commands_cutoff.py).
+The registry names its model ``JT808`` (0x8105 word 0xF0, protocols/commands_cutoff.py). GT06 (``GT06N``:
+0x80 ``DYD,000000#``, answered by 0x15 text) and H02 (``S20``, answered by ``V4``) trackers the same way:
+their answers are the ones Traccar's decoder tests captured (see services/ingest-gps/tests).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from alarmhub_ingest_gps.app import GpsApp
 from alarmhub_ingest_gps.protocols import jt808
 
 from .inproc import (
+    Gt06Tracker,
+    H02Tracker,
     command_url,
     dispatch_app,
     gps_app,
@@ -155,3 +159,91 @@ async def test_cutoff_refused_while_moving_sent_when_stopped_and_audited(
     assert [a["cutoff"]["result"] for a in audited] == ["refused", "ok"]
     assert audited[0]["cutoff"]["speed_kmh"] == pytest.approx(60, abs=1)
     assert all(r["user_name"] == "dev-admin" and r["at"] is not None for r in rows)
+
+
+# -- GT06 and H02 trackers: the same rules, the terminal's own answer -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tracker", "cut_answer", "restore_answer", "sent"),
+    [
+        (Gt06Tracker, "Cut off the fuel supply: Success!", "Command error!", b"DYD,000000#"),
+        (H02Tracker, "DONE", "ERROR", b",S20,"),
+    ],
+    ids=["gt06", "h02"],
+)
+async def test_gt06_and_h02_cutoff_checked_sent_answered_and_audited(
+    services: tuple[GpsApp, DispatchApp, str],
+    stack: Any,
+    topic_prefix: str,
+    tracker: type[Gt06Tracker | H02Tracker],
+    cut_answer: str,
+    restore_answer: str,
+    sent: bytes,
+) -> None:
+    gps, dispatch, token = services
+    t = tracker()
+    plate = f"粤B{t.device[-5:]}"
+    incident_id = uuid.uuid4()
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{dispatch.http_port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ) as client:
+        r = await client.post(
+            "/api/v1/registry/vehicles",
+            json={"device_id": t.device, "protocol": t.protocol.value, "plate": plate, "model": t.model},
+        )
+        assert r.status_code == 201, r.text
+        await t.connect(gps)
+        await publish_decision(stack, topic_prefix, theft_decision(incident_id, t.device, t.protocol))
+        for _ in range(600):  # dispatch's consumer joins its group first: generous on a loaded box
+            if (await client.get(f"/api/v1/incidents/{incident_id}")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the theft incident did not open within 60 s")
+        url = f"/api/v1/incidents/{incident_id}/vehicle-command"
+
+        t.report(60.0, ago_s=5)
+        await wait_speed(client, incident_id, 60.0)
+        moving = await client.post(url, json={"command": "cutoff", "params": {"confirm": plate}})
+        assert moving.json()["reply"]["status"] == "refused" and "moving" in moving.json()["reply"]["reason"]
+        unconfirmed = await client.post(url, json={"command": "cutoff", "params": {"confirm": "粤B0000"}})
+        assert unconfirmed.status_code == 422
+
+        t.report(0.0)
+        await wait_speed(client, incident_id, 0.0)
+        task = asyncio.create_task(t.answer(cut_answer))
+        cut = await client.post(url, json={"command": "cutoff", "params": {"confirm": plate}})
+        assert sent in await task  # the first command the tracker saw: nothing went for the refusal
+        assert cut.status_code == 200, cut.text
+        assert cut.json()["reply"]["status"] == "ok" and cut.json()["reply"]["answer"] == cut_answer
+
+        task = asyncio.create_task(t.answer(restore_answer))
+        restore = await client.post(url, json={"command": "restore", "params": {"confirm": plate}})
+        await task
+        assert restore.json()["reply"]["status"] == "failed"  # the terminal refused: shown as such
+        assert restore.json()["reply"]["answer"] == restore_answer
+
+        detail = (await client.get(f"/api/v1/incidents/{incident_id}")).json()
+        recorded = [
+            e["data"]["vehicle_command"] for e in detail["timeline"] if "vehicle_command" in (e["data"] or {})
+        ]
+        assert [c["reply"]["status"] for c in recorded] == ["refused", "ok", "failed"]
+        assert recorded[1]["reply"]["answer"] == cut_answer
+    t.writer.close()
+
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT detail FROM audit_log WHERE detail->'cutoff'->>'device_id' = $1 ORDER BY id", t.device
+        )
+    finally:
+        await conn.close()
+    audited = [json.loads(r["detail"]) if isinstance(r["detail"], str) else r["detail"] for r in rows]
+    assert [(a["cutoff"]["command"], a["cutoff"]["result"]) for a in audited] == [
+        ("cutoff", "refused"),
+        ("cutoff", "ok"),
+        ("restore", "failed"),
+    ]

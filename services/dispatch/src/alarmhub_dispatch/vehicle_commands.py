@@ -37,7 +37,8 @@ COMMANDS = ("query_position", "track", "text", "track_stop", "supervise", "cutof
 COMMANDS_BY_PROTOCOL = {
     "jt808": ("query_position", "track", "text", "cutoff", "restore"),
     "jt809": ("track", "track_stop", "supervise"),
-    # cut fuel/power where the terminal's model has one (ingest-gps answers ``unsupported`` otherwise)
+    # cut fuel/power where the terminal's model has one (ingest-gps answers ``unsupported`` otherwise):
+    # GT06 0x80 text answered by 0x15/0x21, H02 S20 answered by V4 — ingest-gps's sessions/gt06.py, h02.py
     "gt06": ("cutoff", "restore"),
     "h02": ("cutoff", "restore"),
 }

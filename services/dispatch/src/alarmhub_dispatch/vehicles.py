@@ -1,7 +1,8 @@
 """Commands to an incident's vehicle and the vehicle's late answers, recorded on the incident's timeline.
 
-A JT/T 808 terminal takes its commands through ingest-gps's command endpoint; a vehicle forwarded by a
-JT/T 809 platform takes them down the platform's link (``vehicle_commands.py`` speaks to ingest-gps).
+A JT/T 808 terminal takes its commands through ingest-gps's command endpoint, a GT06 or H02 tracker its
+cut-off and restore (the reply's ``answer`` is the tracker's own text or V4 word); a vehicle forwarded by
+a JT/T 809 platform takes them down the platform's link (``vehicle_commands.py`` speaks to ingest-gps).
 """
 
 from __future__ import annotations

@@ -42,9 +42,9 @@
       if (c) {
         const st = (c.reply || {}).status || "";
         const pos = (c.reply || {}).position;
-        const why = (c.reply || {}).reason;
+        const why = (c.reply || {}).reason, said = (c.reply || {}).answer;
         return `<li class="cmd-${esc(st)}" data-command="${esc(c.command)}"><time>${esc(e.at)}</time> <b>${esc(t(c.command))}</b>
-          — <span class="answer">${esc(cmdStatus(st))}</span>${why ? ` (${esc(why)})` : ""}${pos ? ` · ${esc(pos.lat)}, ${esc(pos.lon)}` : ""} · ${esc(e.actor.user)}</li>`;
+          — <span class="answer">${esc(cmdStatus(st))}</span>${why ? ` (${esc(why)})` : ""}${said ? ` <q class="said">${esc(said)}</q>` : ""}${pos ? ` · ${esc(pos.lat)}, ${esc(pos.lon)}` : ""} · ${esc(e.actor.user)}</li>`;
       }
       return `<li class="cmd-answer"><time>${esc(e.at)}</time> <b>${esc(t(a.command || ""))}</b> — ${esc(a.result_text || a.result || "")}</li>`;
     }).join("")}</ol>`;
@@ -144,8 +144,8 @@
     try {
       const res = await api(`/api/v1/incidents/${inc.id}/vehicle-command`, {method: "POST", body: JSON.stringify({command: cmd, params})});
       const st = (res.reply || {}).status || "";
-      const why = (res.reply || {}).reason;
-      out.textContent = `${t(cmd)}: ${cmdStatus(st)}${why ? ` (${why})` : ""}`;
+      const why = (res.reply || {}).reason, said = (res.reply || {}).answer;  // the terminal's own words
+      out.textContent = `${t(cmd)}: ${cmdStatus(st)}${why ? ` (${why})` : ""}${said ? ` «${said}»` : ""}`;
       out.className = "cmd-" + st;
     } catch (err) {
       out.textContent = `${t(cmd)}: ${err.message}`;

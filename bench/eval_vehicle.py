@@ -1,12 +1,13 @@
 """Evaluate vehicle theft triage on labelled cases driven through ingest-gps from JT/T 808 frames.
 
-    .venv/bin/python bench/eval_vehicle.py [--per-case 200] [--seed 7] [--json]
+    .venv/bin/python bench/eval_vehicle.py [--per-case 200] [--seed 7] [--protocol jt808|gt06|h02|all] [--json]
 
 The companion of ``bench/eval_triage.py`` for the vehicle anti-theft network. Each case
 (``alarmhub_sim.vehicle_cases``: stolen and driven, towed, power cut then moved, the owner driving an
-unarmed car, an armed car parked with GPS jitter, SOS) is one vehicle's terminal: its 0x0200 location
-reports are encoded as the terminal sends them and fed — registration, authentication and all — to
-ingest-gps's own JT/T 808 session (``Jt808Session``, the code the gateway runs), with the vehicle's armed
+unarmed car, an armed car parked with GPS jitter, SOS) is one vehicle's terminal: its location
+reports are encoded as the terminal sends them (JT/T 808 0x0200 by default; GT06 0x22/0x16 or H02 V1 with
+``--protocol``) and fed — registration, authentication and all — to ingest-gps's own session of that
+protocol (``Jt808Session``, ``Gt06Session``, ``H02Session``: the code the gateway runs), with the vehicle's armed
 state in its registry. Whatever alarms the session publishes on ``alarms.raw`` go, in event-time
 order and in batches, through triage's real pipeline on the real Redis, with the packaged rules. So the
 figures hold only if the two services speak the same vocabulary: a rule that reads an attribute the
@@ -30,12 +31,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alarmhub_events import AlarmEvent, Decision
-from alarmhub_sim.vehicle_cases import CASES, VehicleCase, build_case, run_case
+from alarmhub_sim.vehicle_cases import CASES, PROTOCOLS, VehicleCase, build_case, run_case
 
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 
 
-def build(per_case: int, seed: int) -> list[tuple[VehicleCase, list[AlarmEvent]]]:
+def build(per_case: int, seed: int, protocol: str = "jt808") -> list[tuple[VehicleCase, list[AlarmEvent]]]:
+    """``per_case`` vehicles of every case, reported in ``protocol`` (``all``: the tracker protocols in
+    turn, vehicle by vehicle)."""
     rng = random.Random(seed)
     out = []
     i = 0
@@ -46,15 +49,18 @@ def build(per_case: int, seed: int) -> list[tuple[VehicleCase, list[AlarmEvent]]
             lat, lon = 22.52 + rng.uniform(0, 0.1), 113.95 + rng.uniform(0, 0.2)
             case = build_case(name, phone, rng, lat, lon)
             start = T0 + timedelta(seconds=rng.uniform(0, 48 * 3600))
-            out.append((case, run_case(case, start)))
+            proto = PROTOCOLS[i % len(PROTOCOLS)] if protocol == "all" else protocol
+            out.append((case, run_case(case, start, proto)))
     return out
 
 
-async def evaluate(per_case: int, seed: int, redis_url: str, batch: int) -> dict[str, Any]:
+async def evaluate(
+    per_case: int, seed: int, redis_url: str, batch: int, protocol: str = "jt808"
+) -> dict[str, Any]:
     from alarmhub_triage import Pipeline, TriageState, load_rules
     from redis.asyncio import Redis
 
-    cases = build(per_case, seed)
+    cases = build(per_case, seed, protocol)
     rules = load_rules()
     r = Redis.from_url(redis_url)
     prefix = f"evalv{uuid.uuid4().hex[:8]}.triage:"
@@ -101,6 +107,7 @@ async def evaluate(per_case: int, seed: int, redis_url: str, batch: int) -> dict
 
     result: dict[str, Any] = {
         "cases": len(cases),
+        "protocol": protocol,
         "signals": len(events),
         "rule_version": rules.rule_version,
         "recall_sos_pct": pct(per["sos"]["dispatch"], per["sos"]["n"]),
@@ -133,14 +140,25 @@ def main() -> None:
     ap.add_argument("--per-case", type=int, default=200, help="vehicles per case")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--batch", type=int, default=200)
+    ap.add_argument(
+        "--protocol",
+        choices=(*PROTOCOLS, "all"),
+        default="jt808",
+        help="the tracker protocol the terminals report in (all: jt808, gt06 and h02 in turn)",
+    )
     ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     args = ap.parse_args()
-    res = asyncio.run(evaluate(max(1, min(args.per_case, 20_000)), args.seed, args.redis_url, args.batch))
+    res = asyncio.run(
+        evaluate(max(1, min(args.per_case, 20_000)), args.seed, args.redis_url, args.batch, args.protocol)
+    )
     if args.json:
         print(json.dumps(res, ensure_ascii=False))
         return
-    print(f"vehicles {res['cases']} ({res['signals']} alarms from ingest-gps), rules {res['rule_version']}")
+    print(
+        f"vehicles {res['cases']} ({res['signals']} alarms from ingest-gps, {res['protocol']}), "
+        f"rules {res['rule_version']}"
+    )
     print(f"{'case':24} {'label':6} {'n':>5} {'alarmed':>8} {'dispatch':>9} {'verify':>7}")
     for name, c in res["per_case"].items():
         print(

@@ -1,9 +1,10 @@
 """Triage's rules name only what ingest writes (signals, attribute keys and values, kinds, event codes).
 
 The words are collected by running the ingest code itself — not by reading a list: ingest-gps's JT/T 808,
-GT06 and H02 sessions fed the vehicle cases' frames (and alarm frames), the JT/T 809 intake's mapping,
-dispatch's owner theft report, ingest-contactid's DC-09 session with a zone registry, and the camera
-intake's event builder. Every signal, attribute key (with a value of the type the rule compares) and
+GT06 and H02 sessions fed the vehicle cases' frames in each protocol (and alarm frames), the JT/T 809
+intake's link session fed a position and every warning type, dispatch's owner theft report,
+ingest-contactid's DC-09 session with a zone registry written through dispatch's registry body, and the
+camera intake's event builder. Every signal, attribute key (with a value of the type the rule compares) and
 kind that a rule in ``rules/default.yaml`` names must be among them; and every vehicle signal a sequence
 names must be one ingest-gps actually produced from frames. A rule naming anything else — the drift of
 issue 20, ``ignition: true, authorized: false`` that no gateway ever wrote — fails here.
@@ -27,10 +28,11 @@ from alarmhub_ingest_gps.sessions import (
     VehicleInfo,
 )
 from alarmhub_ingest_gps.signals import SIGNALS
-from alarmhub_sim.vehicle_cases import CASES, build_case, run_case
+from alarmhub_sim.vehicle_cases import CASES, PROTOCOLS, build_case, run_case
 from alarmhub_triage import load_rules
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+S = VehicleSignal
 
 
 class Seen:
@@ -106,12 +108,19 @@ def _jt808_cases(seen: Seen) -> None:
     for ev in _session_alarms(s, [jt808.encode(0x0200, phone, 3, body)]):
         seen.add(ev)
 
-    rng = random.Random(20)
-    for i, name in enumerate(CASES):
-        for j in range(3):
-            case = build_case(name, f"0135{i:04d}{j:04d}", rng, 22.54, 114.05)
-            for ev in run_case(case, NOW):
-                seen.add(ev)
+    # the labelled cases as each tracker protocol reports them, through that protocol's own session: every
+    # one writes the watch's signals (the same vehicle watch behind JT/T 808, GT06 and H02)
+    watch = {S.ARMED_IGNITION.value, S.ARMED_MOVEMENT.value, S.PARKED_DISPLACEMENT.value}
+    for proto in PROTOCOLS:
+        rng = random.Random(20)
+        written: set[Any] = set()
+        for i, name in enumerate(CASES):
+            for j in range(3):
+                case = build_case(name, f"0135{i:04d}{j:04d}", rng, 22.54, 114.05)
+                for ev in run_case(case, NOW, proto):
+                    written.add(ev.attributes.get(VehicleAttr.SIGNAL))
+                    seen.add(ev)
+        assert watch | {S.SOS.value, S.POWER_CUT.value} <= written, (proto, written)
 
 
 def _session_alarms(session: Any, frames: list[bytes]) -> list[AlarmEvent]:
@@ -147,13 +156,42 @@ def _h02(seen: Seen) -> None:
         seen.add(ev)
 
 
-def _jt809(seen: Seen) -> None:
-    # the JT/T 809 intake names warnings by the link's names; each police-relevant one maps to a signal
-    from alarmhub_ingest_gps.jt809 import WARN_KINDS
+# SmallChi/JT809 JT809_0x1001PackageTest.cs Test2 (login, 2011: user 20180920, password "20180920"), and the
+# published 0x1202 (alarm word 257: emergency + power cut) and 0x1402 (2011) bodies, as in
+# services/ingest-gps/tests/test_jt809.py
+JT809_LOGIN = (
+    "5B000000480000008510010133EFB8010000000000270F0133EFB832303138303932303132372E302E302E31"
+    "000000000000000000000000000000000000000000000003296A915D"
+)
+JT809_1202 = "00130707DC0F0F0F07EF4D80017018400032003300000096002D002D0000000300000101"
+JT809_1402 = "01000B000000005BAA5B8000000D100000000A67666466343534353533"
 
-    for name, kind in WARN_KINDS.items():
-        if kind.value in ("vehicle_theft", "vehicle_sos", "geofence", "power_cut", "tamper", "duress"):
-            assert name in SIGNALS, f"JT/T 809 warning {name!r} ({kind.value}) has no vehicle signal"
+
+def _jt809(seen: Seen) -> None:
+    """The JT/T 809 intake's own link session: a subordinate platform logs in, forwards a position with
+    alarm bits and then one 0x1402 warning of every warn type the link defines."""
+    from alarmhub_ingest_gps.jt809 import Jt809LinkSession, PlatformDirectory, PlatformRecord
+    from alarmhub_ingest_gps.protocols import jt809 as p
+
+    platform = PlatformRecord(user_id=20180920, password="20180920", gnss_center_id=20180920, name="op-a")
+    s = Jt809LinkSession(PlatformDirectory([platform]), peer="127.0.0.1:5000", verify_code=lambda: 0xD4B8)
+    assert s.feed(bytes.fromhex(JT809_LOGIN), NOW).login_result == p.LOGIN_OK
+
+    def wrap(msg_id: int, sub: int, data: bytes) -> bytes:
+        return p.encode(msg_id, p.encode_vehicle("粤B12345", 2, sub, data), serial=7, gnss_center_id=20180920)
+
+    frames = [wrap(0x1200, 0x1202, bytes.fromhex(JT809_1202))]
+    body = bytes.fromhex(JT809_1402)
+    frames += [wrap(0x1400, 0x1402, body[:1] + code.to_bytes(2, "big") + body[3:]) for code in p.WARN_TYPES]
+    police = {"vehicle_theft", "vehicle_sos", "geofence", "power_cut", "tamper", "duress"}
+    alarms = _session_alarms(s, frames)
+    assert {a.code for a in alarms} >= {"theft", "hijack", "area_exit", "vehicle_moved", "power_cut"}
+    for ev in alarms:
+        if ev.kind.value in police:
+            assert VehicleAttr.SIGNAL in ev.attributes, (
+                f"JT/T 809 {ev.code!r} ({ev.kind.value}) has no signal"
+            )
+        seen.add(ev)
 
 
 def _dispatch_owner_report(seen: Seen) -> None:

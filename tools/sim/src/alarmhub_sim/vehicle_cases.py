@@ -21,14 +21,25 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from alarmhub_events import ALARMS_RAW, AlarmEvent
-from alarmhub_ingest_gps.protocols import jt808
-from alarmhub_ingest_gps.sessions import DictDirectory, Jt808Session, SessionConfig, VehicleInfo
+from alarmhub_ingest_gps.protocols import gt06, h02, jt808
+from alarmhub_ingest_gps.sessions import (
+    DictDirectory,
+    Gt06Session,
+    H02Session,
+    Jt808Session,
+    SessionConfig,
+    VehicleInfo,
+)
 
-__all__ = ["CASES", "GENUINE", "Fix", "VehicleCase", "build_case", "run_case"]
+__all__ = ["CASES", "GENUINE", "PROTOCOLS", "Fix", "VehicleCase", "build_case", "device_id", "run_case"]
+
+#: Tracker protocols a case can be reported in: every one goes through the same vehicle watch
+PROTOCOLS = ("jt808", "gt06", "h02")
 
 #: case → label (``theft``, ``sos`` genuine; ``false`` not)
 CASES: dict[str, str] = {
@@ -57,6 +68,43 @@ class Fix:
     speed_kmh: float
     acc: bool
     alarm_bits: int = 0
+
+    def gt06(self, start: datetime, serial: int) -> bytes:
+        """This fix as a GT06 packet (UTC): a 0x22 location with the ACC byte, or with an alarm a 0x16
+        alarm packet (terminal information with ACC, alarm byte 0x01 SOS / 0x02 power cut)."""
+        t = start + timedelta(seconds=self.t_s)
+        stamp = (t.year % 100, t.month, t.day, t.hour, t.minute, t.second)
+        block = gt06.encode_gps_content(
+            local_time=stamp, lat=self.lat, lon=self.lon, speed_kmh=round(self.speed_kmh), heading=0
+        )
+        alarm = (
+            0x01 if self.alarm_bits & ALARM_EMERGENCY else 0x02 if self.alarm_bits & ALARM_POWER_CUT else 0
+        )
+        if not alarm:
+            return gt06.encode(gt06.GPS_LBS_2, block + bytes([1 if self.acc else 0, 0, 0]), serial)
+        # the cell block of an alarm packet carries its own length byte (which counts itself)
+        info = bytes([0x40 | (0x02 if self.acc else 0), 0x04, 0x04, alarm, 0x02])
+        return gt06.encode(0x16, block[:18] + b"\x09" + block[18:26] + info, serial)
+
+    def h02(self, start: datetime, device: str) -> bytes:
+        """This fix as an H02 ``V1`` text frame (UTC; status bits active low: ACC bit 10, SOS bit 1 for the
+        emergency alarm, power cut bit 19)."""
+        t = start + timedelta(seconds=self.t_s)
+        status = 0xFFFFFFFF & ~(1 << h02.ACC_BIT if self.acc else 0)
+        if self.alarm_bits & ALARM_EMERGENCY:
+            status &= ~(1 << 1)
+        if self.alarm_bits & ALARM_POWER_CUT:
+            status &= ~(1 << 19)
+        return h02.encode_v1(
+            device,
+            hms=t.strftime("%H%M%S"),
+            dmy=t.strftime("%d%m%y"),
+            lat=self.lat,
+            lon=self.lon,
+            knots=self.speed_kmh / 1.852,
+            course=0,
+            status=status,
+        )
 
     def body(self, start: datetime, tz_hours: float = 8.0) -> bytes:
         local = (start + timedelta(seconds=self.t_s, hours=tz_hours)).replace(tzinfo=None)
@@ -179,11 +227,47 @@ def build_case(name: str, phone: str, rng: random.Random, lat: float, lon: float
     raise ValueError(f"unknown vehicle case {name!r}")
 
 
-def run_case(case: VehicleCase, start: datetime) -> list[AlarmEvent]:
-    """The alarms ingest-gps's own JT/T 808 session publishes for ``case``'s frames, in order: the
-    terminal registers and authenticates, then reports; the vehicle is in the registry, armed or not."""
+def device_id(phone: str, protocol: str = "jt808") -> str:
+    """The terminal id a case's vehicle has in ``protocol``: its JT/T 808 phone, a 15-digit GT06 IMEI."""
+    return "864" + phone[-12:].rjust(12, "0") if protocol == "gt06" else phone
+
+
+def run_case(case: VehicleCase, start: datetime, protocol: str = "jt808") -> list[AlarmEvent]:
+    """The alarms ingest-gps's own session of ``protocol`` publishes for ``case``'s reports, in order: a
+    JT/T 808 terminal registers and authenticates, a GT06 logs in, an H02 just reports; the vehicle is in
+    the registry, armed or not."""
+    dev = device_id(case.phone, protocol)
     plate = f"粤B{case.phone[-5:]}"
-    directory = DictDirectory({case.phone: VehicleInfo(case.phone, "jt808", plate, 1, case.armed)})
+    directory = DictDirectory({dev: VehicleInfo(dev, protocol, plate, 1, case.armed)})
+    if protocol == "jt808":
+        return _run_jt808(case, start, directory)
+    session: Any
+    if protocol == "gt06":
+        session = Gt06Session(directory, SessionConfig(), peer="127.0.0.1:1")
+        frames = [gt06.encode(gt06.LOGIN, bytes.fromhex("0" + dev), 1)]
+        prev = 0
+        for n, fix in enumerate(case.fixes, start=2):
+            # a GT06 sends its alarm packet once, when the alarm arises; later fixes are plain locations
+            frames.append((fix if fix.alarm_bits != prev else replace(fix, alarm_bits=0)).gt06(start, n))
+            prev = fix.alarm_bits
+    elif protocol == "h02":
+        session = H02Session(directory, SessionConfig(), peer="127.0.0.1:1")
+        frames = [fix.h02(start, dev) for fix in case.fixes]
+    else:
+        raise ValueError(f"unknown tracker protocol {protocol!r}")
+    times = [start] * (len(frames) - len(case.fixes)) + [
+        start + timedelta(seconds=f.t_s + 0.3) for f in case.fixes
+    ]
+    alarms: list[AlarmEvent] = []
+    for frame, now in zip(frames, times, strict=True):
+        out = session.feed(frame, now)
+        alarms += [ev for topic, ev in out.publish if topic == ALARMS_RAW and isinstance(ev, AlarmEvent)]
+    if not session.authenticated:
+        raise RuntimeError(f"the {protocol} terminal was not admitted")
+    return alarms
+
+
+def _run_jt808(case: VehicleCase, start: datetime, directory: DictDirectory) -> list[AlarmEvent]:
     session = Jt808Session(directory, SessionConfig(), peer="127.0.0.1:1")
     out = session.feed(jt808.encode(jt808.T_REGISTER, case.phone, 1, bytes(37)), start)
     reply = jt808.decode(bytes(out.reply).strip(b"\x7e"))

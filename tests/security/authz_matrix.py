@@ -136,6 +136,7 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     # the second factor: enrolment is the person's own, proven by the password (rate-limited as /login);
     # the reset is a supervisor's of the person's unit or above
     # the city's directory (OIDC): public, the provider authenticates; off in this test (404: not here)
+    ("GET", "/api/v1/login/options"): PUBLIC,  # which sign-ins are offered (the console's button)
     ("GET", "/api/v1/login/oidc"): ("404",) * 10,
     ("GET", "/api/v1/login/oidc/callback"): ("404",) * 10,
     ("POST", "/api/v1/login/totp/enrol"): PUBLIC,

@@ -428,6 +428,7 @@ def _platform(method: str, suffix: str, body: dict[str, Any] | None = None) -> B
 
 
 call("GET", "/api/v1/registry/platforms")(_plain("GET", "/api/v1/registry/platforms"))
+call("GET", "/api/v1/login/options")(_plain("GET", "/api/v1/login/options"))
 call("GET", "/api/v1/registry/platforms/{user_id}")(_platform("GET", ""))
 call("PUT", "/api/v1/registry/platforms/{user_id}")(_platform("PUT", "", {"name": "matrix"}))
 call("DELETE", "/api/v1/registry/platforms/{user_id}")(_platform("DELETE", ""))

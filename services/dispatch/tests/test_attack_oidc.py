@@ -19,6 +19,7 @@ import pytest_asyncio
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_dispatch.config import DispatchSettings
 from alarmhub_dispatch.oidc import OidcClient, OidcConfig, parse_groups
+from prometheus_client import CollectorRegistry
 
 from .oidc_provider import TestProvider
 
@@ -61,7 +62,8 @@ async def test_directory_sign_in_and_forged_answers(
         f'{{"cn=110-duty,ou=police": "dispatcher:{station}", "cn=ops": "supervisor:{station}"}}'
     )
     d.oidc = OidcClient(
-        OidcConfig(provider.issuer, CLIENT, None, f"{base}/api/v1/login/oidc/callback", groups)
+        OidcConfig(provider.issuer, CLIENT, None, f"{base}/api/v1/login/oidc/callback", groups),
+        d.store.oidc_logins,
     )
     provider.claims["groups"] = ["cn=staff", "cn=110-duty,ou=police"]
     try:
@@ -119,6 +121,62 @@ async def test_directory_sign_in_and_forged_answers(
     )
     assert ("login", 200) in [(r["kind"], r["status"]) for r in rows]
     assert ("login_failed", 401) in [(r["kind"], r["status"]) for r in rows]
+
+
+async def test_a_sign_in_started_on_one_replica_finishes_on_another_once(
+    dispatch: tuple[DispatchApp, str], provider: TestProvider
+) -> None:
+    """Two dispatch replicas behind one address: the callback reaches the other replica than the start (it
+    was refused as an unknown state when the state was kept per process); it is good once on either; a
+    state past its 10 minutes is refused; the state itself is not stored (its SHA-256 is)."""
+    a, _ = dispatch
+    b = DispatchApp(a.settings, CollectorRegistry())  # the second replica: same settings, same database
+    await b.start()
+    base_a, base_b = f"http://127.0.0.1:{a.http_port}", f"http://127.0.0.1:{b.http_port}"
+    assert a.dispatcher is not None and b.dispatcher is not None
+    station = a.dispatcher.router.route(114.0550, 22.5410).station
+    cfg = OidcConfig(
+        provider.issuer,
+        CLIENT,
+        None,
+        f"{base_a}/api/v1/login/oidc/callback",
+        parse_groups(f'{{"cn=110-duty": "dispatcher:{station}"}}'),
+    )
+    for app in (a, b):
+        assert app.dispatcher is not None
+        app.dispatcher.oidc = OidcClient(cfg, app.dispatcher.store.oidc_logins)
+    provider.claims["groups"] = ["cn=110-duty"]
+    try:
+        async with httpx.AsyncClient(timeout=20) as browser:
+            start = await browser.get(f"{base_a}/api/v1/login/oidc")
+            state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+            stored = await a.dispatcher.store.p.fetchval(
+                "SELECT count(*) FROM oidc_logins WHERE state_sha256 = $1 OR nonce = $1 OR code_verifier = $1",
+                state,
+            )
+            assert stored == 0
+            back = (await browser.get(start.headers["location"])).headers["location"]
+            on_b = await browser.get(back.replace(base_a, base_b))  # the balancer sent it to replica B
+            again_a = await browser.get(back)
+            again_b = await browser.get(back.replace(base_a, base_b))
+        assert on_b.status_code == 200, on_b.text
+        assert on_b.json()["role"] == "dispatcher" and on_b.json()["unit"] == station
+        assert again_a.status_code == 401 and "used" in again_a.json()["detail"]
+        assert again_b.status_code == 401
+
+        async with httpx.AsyncClient(timeout=20) as browser:
+            start = await browser.get(f"{base_b}/api/v1/login/oidc")
+            back = (await browser.get(start.headers["location"])).headers["location"]
+            await a.dispatcher.store.p.execute(  # eleven minutes later
+                "UPDATE oidc_logins SET expires_at = now() - interval '1 minute'"
+                " WHERE state_sha256 = encode(sha256($1::bytea), 'hex')",
+                parse_qs(urlsplit(back).query)["state"][0].encode(),
+            )
+            late = await browser.get(back)
+        assert late.status_code == 401 and "expired" in late.json()["detail"]
+    finally:
+        a.dispatcher.oidc = None
+        await b.stop()
 
 
 def test_settings_need_the_whole_configuration() -> None:

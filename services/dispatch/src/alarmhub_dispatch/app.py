@@ -242,7 +242,7 @@ class DispatchApp:
         self.dispatcher.totp_required = s.totp_required
         self.dispatcher.totp_issuer = s.totp_issuer
         self.dispatcher.cutoff_policy = CutoffPolicy(s.cutoff_max_speed_kmh, s.cutoff_fix_max_age_s)
-        self.dispatcher.oidc = oidc_client(s)
+        self.dispatcher.oidc = oidc_client(s, self.store.oidc_logins)
         self.dispatcher.trusted_proxies = TrustedProxies(s.trusted_proxies)
         self.owners = OwnerNotifier(
             self.dispatcher,

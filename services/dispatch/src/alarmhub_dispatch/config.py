@@ -8,7 +8,7 @@ from alarmhub_runtime import health_port_field
 from pydantic import Field, SecretStr, model_validator
 
 from . import backup as _backup
-from .oidc import OidcClient, OidcConfig, parse_groups
+from .oidc import LoginStates, OidcClient, OidcConfig, parse_groups
 
 __all__ = ["DispatchSettings"]
 
@@ -303,7 +303,7 @@ class DispatchSettings(_backup.BackupSettings):
         return self.prefixed(self.gps_redis_prefix, "gps")
 
 
-def oidc_client(s: DispatchSettings) -> OidcClient | None:
+def oidc_client(s: DispatchSettings, states: LoginStates) -> OidcClient | None:
     """The directory sign-in client, when ``ALARMHUB_OIDC_ISSUER`` is set (routes/oidc.py)."""
     if not s.oidc_issuer:
         return None
@@ -316,4 +316,4 @@ def oidc_client(s: DispatchSettings) -> OidcClient | None:
         parse_groups(s.oidc_groups),
         s.oidc_groups_claim,
     )
-    return OidcClient(cfg)
+    return OidcClient(cfg, states)

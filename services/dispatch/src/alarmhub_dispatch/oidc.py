@@ -1,10 +1,11 @@
 """Sign-in through the city's directory with OpenID Connect (authorization code flow with PKCE).
 
-- ``start``: a fresh ``state``, ``nonce`` and PKCE ``code_verifier`` (S256 challenge, RFC 7636), kept here
-  for 10 minutes (per process: behind several replicas the callback must reach the same one — sticky
-  sessions — or it is refused as an unknown state); the browser goes to the provider's authorization
-  endpoint (from its discovery document, whose ``issuer`` must be the configured one).
-- ``finish``: the state is taken once; the code is exchanged at the token endpoint with the verifier; the
+- ``start``: a fresh ``state``, ``nonce`` and PKCE ``code_verifier`` (S256 challenge, RFC 7636), kept for
+  10 minutes in :class:`LoginStates` — PostgreSQL in the service (``store/oidc.py``), so that whichever
+  replica the callback reaches finds it; the browser goes to the provider's authorization endpoint (from
+  its discovery document, whose ``issuer`` must be the configured one).
+- ``finish``: the state is taken once (the row deleted as it is read: a second callback, on any replica,
+  is refused), an expired one is refused; the code is exchanged at the token endpoint with the verifier; the
   ``id_token``'s RS256 signature is checked against the provider's JWKS (by ``kid``; an unknown ``kid``
   fetches the JWKS again once, for key rotation; any other ``alg`` is refused), then ``iss``, ``aud``
   (and ``azp`` when several audiences), ``exp``/``iat`` (60 s leeway) and ``nonce``.
@@ -20,9 +21,8 @@ import hashlib
 import json
 import secrets
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import httpx
@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-__all__ = ["OidcClient", "OidcConfig", "OidcError", "parse_groups", "verify_id_token"]
+__all__ = ["LoginStates", "OidcClient", "OidcConfig", "OidcError", "parse_groups", "verify_id_token"]
 
 ROLES = ("dispatcher", "supervisor", "department")
 STATE_TTL_S = 600
@@ -39,6 +39,16 @@ LEEWAY_S = 60
 
 class OidcError(Exception):
     """A sign-in refused; the text says why (for the log and the 401)."""
+
+
+class LoginStates(Protocol):
+    """Where sign-ins wait for their callback, shared by every replica (``store.oidc_logins``)."""
+
+    async def put(self, state: str, nonce: str, verifier: str, ttl_s: float) -> None: ...
+
+    async def take(self, state: str) -> tuple[str, str] | None:
+        """(nonce, verifier) once; None when unknown, taken or expired."""
+        ...
 
 
 def parse_groups(text: str) -> list[tuple[str, str, str]]:
@@ -115,12 +125,12 @@ def verify_id_token(
 
 
 class OidcClient:
-    def __init__(self, cfg: OidcConfig, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, cfg: OidcConfig, states: LoginStates, http: httpx.AsyncClient | None = None) -> None:
         self.cfg = cfg
+        self.states = states
         self._http = http or httpx.AsyncClient(timeout=10)
         self._meta: dict[str, Any] | None = None
         self._jwks: dict[str, Any] | None = None
-        self._pending: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
 
     async def _discovery(self) -> dict[str, Any]:
         if self._meta is None:
@@ -139,15 +149,11 @@ class OidcClient:
             self._jwks = r.json()
         return self._jwks
 
-    async def start(self, now: float | None = None) -> str:
+    async def start(self) -> str:
         """The provider's authorization URL for a new sign-in."""
-        now = time.time() if now is None else now
-        while self._pending and next(iter(self._pending.values()))[2] < now - STATE_TTL_S:
-            self._pending.popitem(last=False)
-        while len(self._pending) >= 10_000:
-            self._pending.popitem(last=False)
+        meta = await self._discovery()  # before keeping anything: an unreachable provider keeps nothing
         state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
-        self._pending[state] = (nonce, verifier, now)
+        await self.states.put(state, nonce, verifier, STATE_TTL_S)
         challenge = _b64e(hashlib.sha256(verifier.encode()).digest())
         query = {
             "response_type": "code",
@@ -159,15 +165,15 @@ class OidcClient:
             "code_challenge": challenge,
             "code_challenge_method": "S256",
         }
-        return f"{(await self._discovery())['authorization_endpoint']}?{urlencode(query)}"
+        return f"{meta['authorization_endpoint']}?{urlencode(query)}"
 
     async def finish(self, code: str, state: str, now: float | None = None) -> dict[str, Any]:
         """The verified id_token claims of the sign-in ``state`` started."""
         now = time.time() if now is None else now
-        pending = self._pending.pop(state, None)
-        if pending is None or pending[2] < now - STATE_TTL_S:
-            raise OidcError("unknown or expired sign-in state")
-        nonce, verifier, _ = pending
+        pending = await self.states.take(state)
+        if pending is None:
+            raise OidcError("unknown, used or expired sign-in state")
+        nonce, verifier = pending
         form = {
             "grant_type": "authorization_code",
             "code": code,

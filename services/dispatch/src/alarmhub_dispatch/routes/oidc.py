@@ -1,9 +1,15 @@
 """``/login/oidc``: sign-in through the city's directory (``..oidc``), when ``ALARMHUB_OIDC_ISSUER`` is set.
 
-Public (the directory authenticates): ``GET /login/oidc`` redirects to the provider; its callback
+Public: ``GET /login/options`` says which sign-ins this deployment offers (the console shows the
+directory's button only when it is configured). Public (the directory authenticates): ``GET /login/oidc`` redirects to the provider; its callback
 ``GET /login/oidc/callback?code&state`` answers as ``POST /login`` does — a token for the role and unit the
 person's groups map to (403 when none does; 401 when the provider's answer does not verify). Audited as
-``login`` / ``login_failed``. Without the setting both answer 503.
+``login`` / ``login_failed``. Without the setting both answer 404. The sign-in's state, nonce and PKCE
+verifier wait in PostgreSQL (``store/oidc.py``): the callback may reach any replica, once.
+
+The console's own flow: ``ALARMHUB_OIDC_REDIRECT_URI`` is the console's address (``https://<dispatch>/``);
+the provider sends the browser back there with ``?code&state``, and the console's ``directory.js`` calls
+the callback with them and keeps the token as a password sign-in's (never in a URL).
 """
 
 # no "from __future__ import annotations": FastAPI resolves the dependency aliases at definition time
@@ -24,6 +30,12 @@ __all__ = ["router"]
 log = get_logger("alarmhub.dispatch.accounts")
 
 router = APIRouter()
+
+
+@router.get("/login/options")
+async def login_options(d: D) -> dict[str, bool]:
+    """Which sign-ins are offered here: the password (always) and the city's directory (when configured)."""
+    return {"password": True, "oidc": d.oidc is not None}
 
 
 @router.get("/login/oidc", response_class=RedirectResponse, status_code=302)

@@ -22,6 +22,7 @@ from ..lifecycle import Transition
 from ..units import UnitNode
 from .audit import AuditStore
 from .devices import DeviceStore
+from .oidc import OidcLoginStore
 from .people import PeopleStore
 from .registry import RegistryStore
 from .reports import ReportStore
@@ -86,6 +87,7 @@ class Store:
         self._max = max_size
         self.pool: asyncpg.Pool | None = None
         self.people = PeopleStore(self)
+        self.oidc_logins = OidcLoginStore(self)
         self.webhooks = WebhookStore(self)
         self.registry = RegistryStore(self)
         self.reports = ReportStore(self)

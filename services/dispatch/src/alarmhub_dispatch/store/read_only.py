@@ -7,6 +7,7 @@ the last sign-in) lives in the :class:`~..backup.Sessions` of this process inste
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ import asyncpg
 
 from ..backup import Sessions
 from ._incidents import Store, _init, _keep
+from .oidc import OidcLoginStore
 from .people import PeopleStore
 
 __all__ = ["ReadOnlyStore"]
@@ -63,6 +65,25 @@ class _People(PeopleStore):
         return bool(ok)
 
 
+class _OidcLogins(OidcLoginStore):
+    """Directory sign-ins in progress, in this backup's memory (one process: its callback comes back here)."""
+
+    def __init__(self, owner: Store) -> None:
+        super().__init__(owner)
+        self._pending: dict[str, tuple[str, str, float]] = {}
+
+    async def put(self, state: str, nonce: str, verifier: str, ttl_s: float) -> None:
+        now = time.monotonic()
+        for key in [k for k, v in self._pending.items() if v[2] < now][:1000]:
+            del self._pending[key]
+        if len(self._pending) < 10_000:
+            self._pending[state] = (nonce, verifier, now + ttl_s)
+
+    async def take(self, state: str) -> tuple[str, str] | None:
+        held = self._pending.pop(state, None)
+        return (held[0], held[1]) if held is not None and held[2] >= time.monotonic() else None
+
+
 class ReadOnlyStore(Store):
     read_only = True
 
@@ -70,6 +91,7 @@ class ReadOnlyStore(Store):
         super().__init__(dsn, max_size=max_size)
         self.sessions = sessions or Sessions()
         self.people = _People(self)
+        self.oidc_logins = _OidcLogins(self)
 
     async def start(self) -> None:
         self.pool = await asyncpg.create_pool(

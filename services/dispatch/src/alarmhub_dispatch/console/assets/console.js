@@ -264,7 +264,10 @@
       if (r.status === 403) throw new Error(t("enrolFirst"));
       throw new Error(t("badLogin"));
     }
-    const s = await r.json();
+    keep(await r.json());
+  }
+  // a sign-in's answer (password here, the directory in directory.js): the session of this tab
+  function keep(s) {
     token = s.token;
     sessionStorage.setItem("alarmhub.token", token);
     sessionStorage.setItem("alarmhub.expires", s.expires_at);
@@ -314,6 +317,8 @@
     T, t, esc, api, age, incidents, render, showDetail, drawMarkers, PCOL,
     get lang() { return lang; }, get token() { return token; }, get map() { return map; },
     strings(zh, en) { Object.assign(T.zh, zh); Object.assign(T.en, en); },
+    signedIn(s) { keep(s); $("#login-error").textContent = ""; armExpiry(); showWho(); return start(); },
+    loginError(msg) { $("#login-error").textContent = msg; },
   };
   document.addEventListener("DOMContentLoaded", () => {  // after queue.js, incident.js, vehicle.js and cameras.js
     applyLang();

@@ -1,7 +1,8 @@
 """Wiring of the camera ingest service: the only module that knows every part.
 
-Start: producer → registry → Redis → HTTP (uvicorn) → SIP (UDP+TCP) → ONVIF subscriptions → liveness sweep.
-Stop, in the order the style guide asks: stop accepting (HTTP, SIP, ONVIF), drain the SIP queue,
+Start: producer → registry → Redis → HTTP (uvicorn) → SIP (UDP+TCP) → command endpoint (when a token is
+set) → ONVIF subscriptions → liveness sweep.
+Stop, in the order the style guide asks: stop accepting (HTTP, commands, SIP, ONVIF), drain the SIP queue,
 flush the producer, close the registry and Redis.
 """
 
@@ -18,6 +19,8 @@ from alarmhub_runtime import HealthServer, get_logger
 from alarmhub_store import RegistryListener
 from prometheus_client import CollectorRegistry
 
+from .catalog import CatalogQueries
+from .commands import build_command_app
 from .config import CameraSettings
 from .http import IdempotencyStore, build_http_app
 from .ingest import CameraIngest
@@ -62,10 +65,21 @@ class CameraApp:
             server_id=settings.sip_server_id, realm=settings.sip_realm, default_password=password
         )
         self.sip = SipServer(settings, self.ingest, self.registrar)
+        self.catalog = CatalogQueries(
+            server_id=settings.sip_server_id,
+            realm=settings.sip_realm,
+            source=self.registrar.source,
+            sender=self.sip.sender,
+            now=self.ingest.now,
+        )
+        self.sip.on_response = self.catalog.on_response
+        self.sip.on_catalog = self.catalog.on_catalog
         self.onvif = OnvifSubscriptionManager(settings, self.ingest, transport=onvif_transport)
         self._redis: Any = None
         self._uvicorn: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
+        self._commands: uvicorn.Server | None = None
+        self._commands_task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
 
     def add_checks(self, health: HealthServer) -> None:
@@ -82,6 +96,36 @@ class CameraApp:
     def sip_port(self) -> int:
         return self.sip.port
 
+    @property
+    def command_port(self) -> int | None:
+        if self._commands is None or not self._commands.servers:
+            return None
+        return int(self._commands.servers[0].sockets[0].getsockname()[1])
+
+    @staticmethod
+    async def _serve(app: Any, host: str, port: int, name: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            limit_concurrency=4096,
+            timeout_keep_alive=30,
+        )
+        server = uvicorn.Server(config)
+        # run_service owns SIGTERM/SIGINT; uvicorn (0.29+) would otherwise take them over in serve()
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        task = asyncio.create_task(server.serve(), name=name)
+        for _ in range(200):
+            if server.started:
+                break
+            if task.done():
+                task.result()  # raises the bind error
+            await asyncio.sleep(0.025)
+        return server, task
+
     async def start(self) -> None:
         await self.producer.start()
         await self.registry.start()
@@ -91,33 +135,24 @@ class CameraApp:
             self._redis = connect_redis(redis_address(self.settings))
             idem = IdempotencyStore(self._redis, self.settings.topic_prefix, self.settings.idempotency_ttl_s)
         http_app = build_http_app(self.settings, self.ingest, idem)
-        config = uvicorn.Config(
-            http_app,
-            host=self.settings.http_host,
-            port=self.settings.http_port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            limit_concurrency=4096,
-            timeout_keep_alive=30,
+        self._uvicorn, self._http_task = await self._serve(
+            http_app, self.settings.http_host, self.settings.http_port, "http"
         )
-        self._uvicorn = uvicorn.Server(config)
-        # run_service owns SIGTERM/SIGINT; uvicorn (0.29+) would otherwise take them over in serve()
-        self._uvicorn.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        self._http_task = asyncio.create_task(self._uvicorn.serve(), name="http")
-        for _ in range(200):
-            if self._uvicorn.started:
-                break
-            if self._http_task.done():
-                self._http_task.result()  # raises the bind error
-            await asyncio.sleep(0.025)
         await self.sip.start()
+        if self.settings.command_token is not None:
+            commands = build_command_app(
+                self.catalog, self.settings.command_token.get_secret_value(), self.settings.catalog_timeout_s
+            )
+            self._commands, self._commands_task = await self._serve(
+                commands, self.settings.command_host, self.settings.command_port, "commands"
+            )
         await self.onvif.start()
         self._sweep_task = asyncio.create_task(self._sweep_loop(), name="liveness-sweep")
         log.info(
             "ingest_camera_started",
             http_port=self.http_port,
             sip_port=self.sip_port,
+            command_port=self.command_port,
             onvif_mode=self.settings.onvif_mode,
             sip_password_set=self.settings.sip_password is not None,
         )
@@ -132,9 +167,12 @@ class CameraApp:
                 await self._sweep_task
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
-        if self._http_task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._http_task, 10.0)
+        if self._commands is not None:
+            self._commands.should_exit = True
+        for task in (self._http_task, self._commands_task):
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 10.0)
         await self.onvif.stop()
         await self.sip.stop()
         await self.producer.stop()

@@ -60,6 +60,26 @@ class CameraSettings(BaseServiceSettings):
         description="UDP datagrams waiting for a worker; beyond it they are dropped (devices retransmit)",
     )
 
+    command_host: str = Field(
+        default="127.0.0.1",
+        alias="ALARMHUB_CAMERA_COMMAND_HOST",
+        description="internal endpoint dispatch calls (the GB/T 28181 Catalog query); never expose it publicly",
+    )
+    command_port: int = Field(default=9121, ge=0, le=65535, alias="ALARMHUB_CAMERA_COMMAND_PORT")
+    command_token: SecretStr | None = Field(
+        default=None,
+        alias="ALARMHUB_CAMERA_COMMAND_TOKEN",
+        description="bearer token dispatch presents on the command endpoint (at least 16 characters); "
+        "unset: the endpoint is not started",
+    )
+    catalog_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        alias="ALARMHUB_SIP_CATALOG_TIMEOUT_S",
+        description="how long a Catalog query waits for the device's whole list (SumNum items)",
+    )
+
     webhook_secret: SecretStr | None = Field(
         default=None,
         alias="ALARMHUB_WEBHOOK_SECRET",
@@ -144,6 +164,8 @@ class CameraSettings(BaseServiceSettings):
     @model_validator(mode="after")
     def _secrets_parse(self) -> CameraSettings:
         self.integrator_secrets()
+        if self.command_token is not None and len(self.command_token.get_secret_value()) < 16:
+            raise ValueError("ALARMHUB_CAMERA_COMMAND_TOKEN: at least 16 characters")
         return self
 
     def integrator_secrets(self) -> dict[str, bytes]:

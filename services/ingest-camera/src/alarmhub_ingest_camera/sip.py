@@ -7,6 +7,10 @@ connections are framed by Content-Length and handled in order per connection.
 For each request: parse → registrar → publish what it produced → send the reply it prepared. A reply
 that confirms an alarm (200 to a MESSAGE) is sent only once the broker has the event; if the write
 fails the device gets 500 and retransmits.
+
+Requests to devices (the Catalog query, catalog.py) leave from the same sockets: over UDP from the SIP
+port to the device's address, over TCP on the device's open connection. Responses from devices and their
+Catalog pages are handed to ``on_response`` / ``on_catalog``.
 """
 
 from __future__ import annotations
@@ -62,7 +66,10 @@ class SipServer:
         self._tcp: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._conns: set[asyncio.Task[None]] = set()
+        self._tcp_peers: dict[tuple[str, int], asyncio.StreamWriter] = {}
         self.port = settings.sip_port
+        self.on_response: Callable[[SipMessage], None] | None = None
+        self.on_catalog: Callable[[SipEvent], None] | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -129,6 +136,20 @@ class SipServer:
             finally:
                 self.queue.task_done()
 
+    def sender(self, peer: tuple[str, int]) -> tuple[Callable[[bytes], None], str, tuple[str, int]] | None:
+        """How to send a request to a device at ``peer``: its TCP connection if it has one open, else UDP."""
+        writer = self._tcp_peers.get(peer)
+        if writer is not None:
+            if writer.is_closing():
+                return None
+            sock = writer.get_extra_info("sockname")
+            return writer.write, "TCP", (str(sock[0]), int(sock[1]))
+        if self._udp is None or self._udp.transport is None:
+            return None
+        sock = self._udp.transport.get_extra_info("sockname")
+        host = str(sock[0]) if sock[0] not in ("0.0.0.0", "::") else self.settings.sip_host
+        return self._send_udp(peer), "UDP", (host, int(sock[1]))
+
     def _send_udp(self, addr: tuple[str, int]) -> Callable[[bytes], None]:
         def send(reply: bytes) -> None:
             if self._udp is not None and self._udp.transport is not None:
@@ -142,6 +163,7 @@ class SipServer:
             self._conns.add(task)
         peername = writer.get_extra_info("peername") or ("?", 0)
         addr = (str(peername[0]), int(peername[1]))
+        self._tcp_peers[addr] = writer
         framer = gb28181.Framer()
         try:
             while True:
@@ -162,6 +184,7 @@ class SipServer:
         except (TimeoutError, ConnectionError):
             pass
         finally:
+            self._tcp_peers.pop(addr, None)
             writer.close()
             if task is not None:
                 self._conns.discard(task)
@@ -196,6 +219,11 @@ class SipServer:
             metrics.requests.labels("gb28181", "malformed").inc()
             await self._dead_letter(data, addr, str(exc))
             return
+        if not msg.is_request:
+            if self.on_response is not None:
+                self.on_response(msg)  # a device's answer to a request of ours (the Catalog query)
+            metrics.requests.labels("gb28181", "response").inc()
+            return
         result = self.registrar.handle(msg, addr, self.ingest.now(), data)
         if result.retransmission:
             metrics.requests.labels("gb28181", "retransmission").inc()
@@ -219,6 +247,9 @@ class SipServer:
             send(result.reply)
             self.registrar.remember_reply(msg, result.reply)
         self._answer_alarms(result.events, msg, addr, send, transport, local)
+        for ev in result.events:
+            if ev.type == SipEventType.CATALOG and self.on_catalog is not None:
+                self.on_catalog(ev)
         metrics.requests.labels("gb28181", (msg.method or "response").lower()).inc()
         metrics.ack_seconds.labels("gb28181").observe(loop.time() - t0)
 

@@ -1,7 +1,9 @@
 """GB/T 28181 over SIP: message parsing, TCP framing, digest authentication, MANSCDP bodies, registrar.
 
-Edition: GB/T 28181-2016 (REGISTER §9.1, keepalive §9.6, alarm §9.4, AlarmMethod codes A.2.5); -2011
-devices' bodies read the same. The platform (SIP server) side only: requests are answered, none is sent.
+Edition: GB/T 28181-2016 (REGISTER §9.1, keepalive §9.6, alarm §9.4, AlarmMethod codes A.2.5, catalog
+query §9.5.1); -2011 devices' bodies read the same. The platform (SIP server) side only: requests are
+answered; the requests the platform sends (the alarm's answer, the Catalog query) are built here and
+sent by the server.
 
 Sans-IO throughout (h11 style): the server feeds bytes and a peer address in, and gets back reply
 bytes and domain events. Nothing here touches a socket or a clock of its own — ``now`` is passed in.
@@ -19,6 +21,10 @@ What the standard asks of the platform (SIP server) side that we implement:
   reaches Kafka.
 - UDP retransmissions (RFC 3261 §17.2) of a request we already answered are answered again from a
   small cache and produce no second event.
+- Catalog (§9.5.1): the platform's ``MESSAGE`` with ``<Query><CmdType>Catalog`` goes to the address the
+  device registered from; the device answers ``200`` and then sends one or more ``<Response>`` Catalog
+  MESSAGEs (``SumNum`` in each, items split across them), each answered ``200`` and handed on as a
+  ``CATALOG`` event. Live view (§9.2, INVITE with SDP and an RTP/PS receiver) is not implemented.
 """
 
 from __future__ import annotations
@@ -35,11 +41,16 @@ from enum import StrEnum
 
 from ._gb28181_manscdp import (
     ALARM_METHODS,
+    CODE_KINDS,
     VIDEO_ALARM_TYPES,
+    CatalogPage,
     ManscdpMessage,
+    decode_catalog,
     decode_manscdp,
     encode_alarm_response,
     encode_alarm_response_body,
+    encode_catalog_query_body,
+    encode_manscdp_request,
 )
 from ._gb28181_sip import (
     MAX_MESSAGE,
@@ -54,8 +65,10 @@ from ._gb28181_sip import (
 
 __all__ = [
     "ALARM_METHODS",
+    "CODE_KINDS",
     "MAX_MESSAGE",
     "VIDEO_ALARM_TYPES",
+    "CatalogPage",
     "Framer",
     "Gb28181Registrar",
     "ManscdpMessage",
@@ -66,10 +79,13 @@ __all__ = [
     "SipMessage",
     "decode",
     "decode_auth_params",
+    "decode_catalog",
     "decode_manscdp",
     "digest_response",
     "encode_alarm_response",
     "encode_alarm_response_body",
+    "encode_catalog_query_body",
+    "encode_manscdp_request",
     "reply",
 ]
 
@@ -81,6 +97,7 @@ class SipEventType(StrEnum):
     UNREGISTERED = "unregistered"
     KEEPALIVE = "keepalive"
     ALARM = "alarm"
+    CATALOG = "catalog"
     MESSAGE = "message"
     REJECTED = "rejected"
 
@@ -192,6 +209,14 @@ class Gb28181Registrar:
     def is_registered(self, device_id: str, now: datetime) -> bool:
         reg = self._registered.get(device_id)
         return reg is not None and reg.expires_at > now
+
+    def source(self, device_id: str, now: datetime) -> tuple[str, int] | None:
+        """Where a registered device's requests come from (host, port): where requests to it go."""
+        reg = self._registered.get(device_id)
+        if reg is None or reg.expires_at <= now:
+            return None
+        host, _, port = reg.peer.rpartition(":")
+        return (host, int(port)) if port.isdigit() else None
 
     def expire(self, now: datetime) -> list[str]:
         """Drop registrations past their expiry; returns the device ids that went offline."""
@@ -366,6 +391,9 @@ class Gb28181Registrar:
             return RegistrarResult(
                 ok, [SipEvent(SipEventType.KEEPALIVE, device_id, peer_s, body, raw=raw)], failure_reply=fail
             )
+        if body.cmd_type == "Catalog" and body.root == "Response":
+            # the answer to our query: nothing goes to Kafka, the 200 goes out at once
+            return RegistrarResult(ok, [SipEvent(SipEventType.CATALOG, device_id, peer_s, body, raw=raw)])
         if body.cmd_type == "Alarm" and body.root == "Notify":
             return RegistrarResult(
                 ok,

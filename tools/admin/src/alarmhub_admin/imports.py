@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import asyncpg
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from . import registries as reg
@@ -23,6 +24,7 @@ from .validate import DEFAULT_TOLERANCE_M2, validate
 __all__ = ["connect", "export_kind", "export_units", "import_kind", "import_units"]
 
 BATCH = 1000
+_SECRET_WORDS = ("password", "key", "auth", "secret", "token", "m1", "ia1", "ic1")
 
 
 async def _codecs(conn: asyncpg.Connection) -> None:
@@ -127,8 +129,7 @@ async def import_kind(
             try:
                 rows.append(rk.to_row(rec))
             except (KeyError, ValueError, TypeError) as exc:
-                msg = f"missing column {exc}" if isinstance(exc, KeyError) else str(exc)
-                errors.append((line, msg))
+                errors.append((line, _row_error(exc)))
             progress.advance(task)
     for line, msg in errors[:200]:
         print(f"line {line}: {msg}", file=out)
@@ -176,6 +177,29 @@ async def import_kind(
         )
     print(f"imported {len(rows)} {kind} from {path.name}", file=out)
     return 0
+
+
+def _row_error(exc: Exception) -> str:
+    """A bad row's reason on one line: ``column: what is wrong (got 'value')`` per problem, not pydantic's
+    multi-line dump with its documentation links. The value is shown except for secrets and URLs (which
+    may carry credentials): the report goes to the terminal and to FILE.errors.csv."""
+    if isinstance(exc, KeyError):
+        return f"missing column {exc}"
+    if isinstance(exc, ValidationError):
+        parts = []
+        for e in exc.errors()[:20]:
+            where = ".".join(str(p) for p in e["loc"]) or "row"
+            got = e.get("input")
+            field = str(e["loc"][-1]) if e["loc"] else ""
+            secret = field.endswith("_url") or any(w in field for w in _SECRET_WORDS)
+            shown = (
+                f" (got {got!r})"
+                if isinstance(got, str | int | float) and e["type"] != "missing" and not secret
+                else ""
+            )
+            parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}{shown}")
+        return "; ".join(parts)
+    return str(exc)
 
 
 def _people_passwords(

@@ -122,16 +122,24 @@ IMPORTS: dict[str, RowKind] = {
     "external-units": RowKind("units", ("id",), _external_row, updated_at=False),
 }
 
-# (SELECT list, ORDER BY, column → text converter) of each export; secrets are simply not selected
+_NO_USERINFO = "regexp_replace({0}, '^([a-z]+://)[^/@]*@', '\\1')"
+# (SELECT list, ORDER BY) of each export: every column the import reads back (so an export re-imported
+# changes nothing), and secrets are simply not selected
 EXPORTS: dict[str, tuple[str, str]] = {
     "accounts": (
         "line, account, company, encryption_required, supervision_s, site_name, site_address, lat, lon,"
-        " zones, contacts",
+        " zones, contacts, unit",
         "company, line, account",
     ),
-    "vehicles": ("device_id, protocol, plate, plate_colour, description, owner, contact, armed", "device_id"),
+    "vehicles": (
+        "device_id, protocol, plate, plate_colour, description, model, owner, contact, armed, unit",
+        "device_id",
+    ),
+    # a URL's user:password@ is a secret too (the API refuses it in stream_url, not in onvif_url)
     "cameras": (
-        "id, name, type, lat, lon, ip, mac, channel, unit, network, category, onvif_url, username",
+        "id, name, type, lat, lon, ip, mac, channel, unit, network, category,"
+        f" {_NO_USERINFO.format('onvif_url')} AS onvif_url, {_NO_USERINFO.format('stream_url')} AS stream_url,"
+        " username, integrator",
         "id",
     ),
     "platforms": ("user_id, gnss_center_id, name, allowed, disabled", "user_id"),

@@ -4,7 +4,7 @@
 
 The companion of ``bench/eval_triage.py`` for the vehicle anti-theft network. Each case
 (``alarmhub_sim.vehicle_cases``: stolen and driven, towed, power cut then moved, the owner driving an
-unarmed car, an armed car parked with GPS jitter, SOS) is one vehicle's terminal: its location
+unarmed car, an armed car parked with GPS jitter, SOS, towed and then out of its area) is one vehicle's terminal: its location
 reports are encoded as the terminal sends them (JT/T 808 0x0200 by default; GT06 0x22/0x16 or H02 V1 with
 ``--protocol``) and fed — registration, authentication and all — to ingest-gps's own session of that
 protocol (``Jt808Session``, ``Gt06Session``, ``H02Session``: the code the gateway runs), with the vehicle's armed
@@ -116,6 +116,9 @@ async def evaluate(
             per["power_cut_then_moved"]["dispatch"], per["power_cut_then_moved"]["n"]
         ),
         "recall_towed_pct": pct(per["towed"]["dispatch"], per["towed"]["n"]),
+        "recall_towed_out_of_area_pct": pct(
+            per["towed_out_of_area"]["dispatch"], per["towed_out_of_area"]["n"]
+        ),
         "towed_dispatch_or_verify_pct": pct(
             per["towed"]["dispatch"] + per["towed"]["verify_only"], per["towed"]["n"]
         ),
@@ -170,6 +173,10 @@ def main() -> None:
     print(
         f"towed (ignition off): dispatched {res['recall_towed_pct']}%, "
         f"dispatched or owner asked {res['towed_dispatch_or_verify_pct']}%"
+    )
+    print(
+        f"towed, then out of its area: dispatched {res['recall_towed_out_of_area_pct']}%"
+        + ("  (H02 has no area alarm: a plain tow there)" if res["protocol"] in ("h02", "all") else "")
     )
     print(
         f"false dispatches: owner driving {res['false_dispatch_owner_driving']}, "

@@ -14,6 +14,9 @@ case                        armed    label  what the terminal reports
 ``parked_jitter``           yes      false  parked for an hour: GPS multipath, metres to tens of metres,
                                             spurious speeds now and then, a wild fix once in a while
 ``sos``                     either   sos    driving, the emergency button (alarm bit 0)
+``towed_out_of_area``       yes      theft  towed as above, then leaves the area it was parked in (JT/T 808
+                                            alarm bit 20 with item 0x12 "out"; GT06 alarm 0x05; H02 has no
+                                            such bit, so there it is a plain tow)
 ==========================  =======  =====  ================================================================
 """
 
@@ -49,6 +52,7 @@ CASES: dict[str, str] = {
     "owner_driving": "false",
     "parked_jitter": "false",
     "sos": "sos",
+    "towed_out_of_area": "theft",  # last: the cases before it draw the same random numbers as before it came
 }
 GENUINE = frozenset(c for c, label in CASES.items() if label != "false")
 
@@ -56,6 +60,10 @@ ACC_ON = 0x01
 LOCATED = 0x02
 ALARM_EMERGENCY = 1 << 0
 ALARM_POWER_CUT = 1 << 8
+ALARM_AREA = 1 << 20
+AREA_ID = 7
+#: how far from its parked spot the towed car leaves the area it was parked in (an estate, a street block)
+AREA_EXIT_M = 800.0
 _M_PER_DEG_LAT = 111_195.0
 
 
@@ -71,15 +79,13 @@ class Fix:
 
     def gt06(self, start: datetime, serial: int) -> bytes:
         """This fix as a GT06 packet (UTC): a 0x22 location with the ACC byte, or with an alarm a 0x16
-        alarm packet (terminal information with ACC, alarm byte 0x01 SOS / 0x02 power cut)."""
+        alarm packet (terminal information with ACC, alarm byte 0x01 SOS / 0x02 power cut / 0x05 fence exit)."""
         t = start + timedelta(seconds=self.t_s)
         stamp = (t.year % 100, t.month, t.day, t.hour, t.minute, t.second)
         block = gt06.encode_gps_content(
             local_time=stamp, lat=self.lat, lon=self.lon, speed_kmh=round(self.speed_kmh), heading=0
         )
-        alarm = (
-            0x01 if self.alarm_bits & ALARM_EMERGENCY else 0x02 if self.alarm_bits & ALARM_POWER_CUT else 0
-        )
+        alarm = next((b for bit, b in _GT06_ALARM if self.alarm_bits & bit), 0)
         if not alarm:
             return gt06.encode(gt06.GPS_LBS_2, block + bytes([1 if self.acc else 0, 0, 0]), serial)
         # the cell block of an alarm packet carries its own length byte (which counts itself)
@@ -116,7 +122,14 @@ class Fix:
             speed_kmh=round(self.speed_kmh, 1),
             heading_deg=0,
             local_time=local,
+            # item 0x12: which area was crossed (7) and which way (1: out)
+            extra=bytes([0x12, 6, 1]) + AREA_ID.to_bytes(4, "big") + b"\x01"
+            if self.alarm_bits & ALARM_AREA
+            else b"",
         )
+
+
+_GT06_ALARM = ((ALARM_EMERGENCY, 0x01), (ALARM_POWER_CUT, 0x02), (ALARM_AREA, 0x05))
 
 
 @dataclass
@@ -133,6 +146,12 @@ class VehicleCase:
 
 def _at(lat: float, lon: float, north_m: float, east_m: float) -> tuple[float, float]:
     return lat + north_m / _M_PER_DEG_LAT, lon + east_m / (_M_PER_DEG_LAT * math.cos(math.radians(lat)))
+
+
+def _distance_m(lat: float, lon: float, fix: Fix) -> float:
+    north = (fix.lat - lat) * _M_PER_DEG_LAT
+    east = (fix.lon - lon) * _M_PER_DEG_LAT * math.cos(math.radians(lat))
+    return math.hypot(north, east)
 
 
 def _parked(
@@ -192,6 +211,12 @@ def build_case(name: str, phone: str, rng: random.Random, lat: float, lon: float
         fixes, t = _parked(rng, lat, lon, 0.0, rng.randint(3, 6), park_every)
         drive, t = _drive(rng, lat, lon, t, rng.randint(5, 9), every, (15, 30), acc=False)
         return VehicleCase(name, phone, True, fixes + drive)
+    if name == "towed_out_of_area":
+        fixes, t = _parked(rng, lat, lon, 0.0, rng.randint(3, 6), park_every)
+        drive, t = _drive(rng, lat, lon, t, 30, every, (15, 30), acc=False)
+        out = next((i for i, f in enumerate(drive) if _distance_m(lat, lon, f) > AREA_EXIT_M), len(drive) - 2)
+        left = [replace(f, alarm_bits=ALARM_AREA) for f in drive[out : out + 2]]  # out of the area, on
+        return VehicleCase(name, phone, True, fixes + drive[:out] + left)
     if name == "power_cut_then_moved":
         fixes, t = _parked(rng, lat, lon, 0.0, rng.randint(3, 6), park_every)
         cut = ALARM_POWER_CUT

@@ -79,7 +79,36 @@ def test_gt06_refuses_other_commands_and_unknown_terminals() -> None:
     with pytest.raises(RuntimeError):
         Gt06Session({}, CFG).command("cutoff", spec=co.MODELS["GT06"])
     with pytest.raises(ValueError):
-        gt06_session().command("query_position")
+        gt06_session().command("track")
+
+
+# the WHERE# answers of the Concox GPS vehicle tracker user manual, §7.1.1 (manualshelf.com, concox
+# gps-vehicle-tracker user manual english, page 9): the last fix as text, or "No data!" without one
+WHERE_FIX = "Lat:N22.571285,Lon:E113.877115,Course:42.20,Speed:0.0740,DateTime:10-11-23 22:28:51"
+
+
+def _text_answer(flag: int, text: str) -> bytes:
+    words = text.encode()
+    return gt06.encode(0x15, bytes([4 + len(words)]) + flag.to_bytes(4, "big") + words + b"\x00\x02", 9)
+
+
+def test_gt06_position_now_is_where_answered_by_the_fix_text() -> None:
+    s = gt06_session()
+    serial, frame = s.command("query_position")
+    assert gt06.decode(frame).content[5:] == b"WHERE#"
+    out = s.feed(_text_answer(serial, WHERE_FIX), NOW)
+    [result] = out.commands
+    assert result.serial == serial and result.result == 0 and result.position is not None
+    assert result.position.lat == pytest.approx(22.571285) and result.position.lon == pytest.approx(
+        113.877115
+    )
+    assert result.position.time == datetime(
+        2010, 11, 23, 22, 28, 51, tzinfo=UTC
+    )  # the gateway's GT06 zone: 0
+    assert any(topic.endswith("telemetry.gps") for topic, _ in out.publish)  # and it is a fix like any other
+    serial, _ = s.command("query_position")
+    [none] = s.feed(_text_answer(serial, "No data!"), NOW).commands
+    assert none.result == 1 and none.text == "No data!" and none.position is None
 
 
 def h02_session() -> H02Session:

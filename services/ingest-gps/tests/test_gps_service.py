@@ -328,11 +328,25 @@ async def test_gt06_cutoff_reaches_the_terminal_and_its_text_is_the_answer(gatew
         # an H02 model for a GT06 terminal: nothing is sent; a restore nobody answers times out
         wrong = await client.post("/commands", json={**body, "params": {"model": "H02"}, "timeout_s": 2})
         assert wrong.status_code == 409 and "is a h02 terminal's" in wrong.json()["reason"]
-        other = await client.post("/commands", json={**body, "command": "query_position", "timeout_s": 2})
+        other = await client.post("/commands", json={**body, "command": "track", "timeout_s": 2})
         assert other.status_code == 409 and other.json()["status"] == "unsupported"
         silent = await client.post("/commands", json={**body, "command": "restore", "timeout_s": 0.5})
         assert silent.status_code == 504 and silent.json()["status"] == "timeout"
     assert (await _read_gt06(reader)).content[5:] == b"HFYD,000000#"  # the restore did reach it
+
+    async def where() -> bytes:  # position now: WHERE#, answered with the fix as text (Concox manual)
+        cmd = await _read_gt06(reader)
+        text = b"Lat:N22.571285,Lon:E113.877115,Course:42.20,Speed:0.0740,DateTime:10-11-23 22:28:51"
+        writer.write(gt06.encode(0x15, bytes([4 + len(text)]) + cmd.content[1:5] + text + b"\x00\x02", 7))
+        return cmd.content[5:]
+
+    task = asyncio.create_task(where())
+    async with _commands(gateway) as client:
+        located = await client.post(
+            "/commands", json={"device_id": "864717003283581", "command": "query_position", "timeout_s": 10}
+        )
+    assert await task == b"WHERE#"
+    assert located.status_code == 200 and located.json()["position"]["lat"] == pytest.approx(22.571285)
     writer.close()
 
 

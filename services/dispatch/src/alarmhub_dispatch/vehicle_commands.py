@@ -39,7 +39,7 @@ COMMANDS_BY_PROTOCOL = {
     "jt809": ("track", "track_stop", "supervise"),
     # cut fuel/power where the terminal's model has one (ingest-gps answers ``unsupported`` otherwise):
     # GT06 0x80 text answered by 0x15/0x21, H02 S20 answered by V4 — ingest-gps's sessions/gt06.py, h02.py
-    "gt06": ("cutoff", "restore"),
+    "gt06": ("query_position", "cutoff", "restore"),  # position now: WHERE#, answered by the fix as text
     "h02": ("cutoff", "restore"),
 }
 

@@ -366,9 +366,9 @@ class GpsApp(Sink):
         if conn is None or conn.session is None:
             self.metrics.commands.labels(command, "not_connected").inc()
             return {"status": "not_connected", "device_id": device_id}
-        if not isinstance(conn.session, Jt808Session) and command not in CUTOFF_COMMANDS:
+        if not isinstance(conn.session, Jt808Session) and command not in conn.session.COMMANDS:
             self.metrics.commands.labels(command, "unsupported").inc()
-            why = f"a {conn.session.protocol.value} terminal takes {', '.join(CUTOFF_COMMANDS)} only"
+            why = f"a {conn.session.protocol.value} terminal takes {', '.join(conn.session.COMMANDS)} only"
             return {"status": "unsupported", "device_id": device_id, "reason": why}
         if isinstance(conn.session, H02Session):
             params["now"] = utcnow()  # the S20's stamp, which the V4 echoes

@@ -25,7 +25,8 @@ class VehicleCommandBody(BaseModel):
         Field(
             description="JT/T 808 terminal: query_position (0x8201), track (0x8202), text (0x8300). Vehicle forwarded "
             "by a JT/T 809 platform: track (0x9205 start forwarding), track_stop (0x9206), supervise "
-            "(0x9401 alarm supervision). JT/T 808, GT06, H02 terminal whose model has one: cutoff / restore "
+            "(0x9401 alarm supervision). GT06 tracker: query_position (WHERE#). JT/T 808, GT06, H02 terminal "
+            "whose model has one: cutoff / restore "
             "fuel or power (dispatchers and supervisors; params.confirm = the plate; cut-off refused unless "
             "the latest fix is fresh and below the safe speed)"
         )

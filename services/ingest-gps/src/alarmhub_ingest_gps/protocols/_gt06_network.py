@@ -277,19 +277,21 @@ def az735(protocol: int, c: bytes, tz_hours: float) -> tuple[Position | None, di
 
 
 _LOCATION_TEXT = re.compile(
-    r"Current position!Lat:([NS])(\d+\.\d+),Lon:([EW])(\d+\.\d+),Course:(\d+\.\d+),Speed:(\d+\.\d+),"
-    r"DateTime:(\d{4})-(\d\d)-(\d\d) +(\d\d):(\d\d):(\d\d)"
+    r"Lat:([NS])(\d+\.\d+),Lon:([EW])(\d+\.\d+),Course:(\d+\.\d+),Speed:(\d+\.\d+),"
+    r"DateTime:(\d{4}|\d\d)-(\d\d)-(\d\d) +(\d\d):(\d\d):(\d\d)"
 )
 
 
 def text_position(text: str, tz_hours: float) -> Position | None:
-    """A command answer that states the position (``Current position!Lat:N…,DateTime:…``)."""
+    """A command answer that states the position: ``Current position!Lat:N…,DateTime:2020-…`` or, the
+    ``WHERE#`` answer of Concox's manual, ``Lat:N22.571285,…,DateTime:10-11-23 22:28:51`` (two-digit year)."""
     m = _LOCATION_TEXT.search(text)
     if m is None:
         return None
     lat = float(m[2]) * (1 if m[1] == "N" else -1)
     lon = float(m[4]) * (1 if m[3] == "E" else -1)
     y, mo, d, h, mi, s = (int(x) for x in m.groups()[6:])
+    y += 2000 if y < 100 else 0
     return Position(lat, lon, True, local_to_utc(y, mo, d, h, mi, s, tz_hours), float(m[6]), float(m[5]))
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "T_CONTROL_REPLY",
     "CutoffModel",
     "encode_gt06",
+    "encode_gt06_text",
     "encode_h02",
     "encode_jt808",
     "lookup",
@@ -124,13 +125,20 @@ def encode_gt06(
     0x15/0x21 answer), the ASCII text; ``serial`` is the frame's."""
     if spec.method != "gt06-text":
         raise ValueError(f"{spec.method} is not a GT06 cut-off")
-    text = str(spec.cut if cut else spec.restore).replace("{password}", password).encode("ascii")
-    content = bytes([4 + len(text)]) + struct.pack(">I", flag & 0xFFFFFFFF) + text
+    return encode_gt06_text(
+        str(spec.cut if cut else spec.restore).replace("{password}", password), serial, flag
+    )
+
+
+def encode_gt06_text(text: str, serial: int, flag: int = 0) -> bytes:
+    """Any GT06 0x80 online command (``WHERE#``, a cut-off's text): length, server flag, ASCII text."""
+    raw = text.encode("ascii")
+    content = bytes([4 + len(raw)]) + struct.pack(">I", flag & 0xFFFFFFFF) + raw
     return gt06.encode(GT06_ONLINE_COMMAND, content, serial)
 
 
 #: words of a GT06 text answer (or an H02 V4 result) saying the command was not carried out
-_REFUSALS = ("fail", "error", "invalid", "wrong", "refuse", "denied", "not ", "unknown", "limit")
+_REFUSALS = ("fail", "error", "invalid", "wrong", "refuse", "denied", "not ", "unknown", "limit", "no data")
 
 
 def refused(text: str | None) -> bool:

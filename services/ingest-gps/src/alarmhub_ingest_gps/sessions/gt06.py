@@ -28,9 +28,14 @@ from ._model import (
     VehicleInfo,
 )
 
+#: the position query of Concox units (user manual §7.1.1): answered ``Lat:N…,Lon:E…,…,DateTime:…`` or
+#: ``No data!`` (no fix yet)
+WHERE = "WHERE#"
+
 
 class Gt06Session(_Base):
     protocol = Protocol.GT06
+    COMMANDS = ("query_position", "cutoff", "restore")
 
     def __init__(
         self,
@@ -98,17 +103,21 @@ class Gt06Session(_Base):
     # ----------------------------------------------------------------- operator commands
 
     def command(self, kind: str, **params: Any) -> tuple[int, bytes]:
-        """A 0x80 online command for this terminal and its serial (also its server flag)."""
+        """A 0x80 online command for this terminal and its serial (also its server flag): ``cutoff`` /
+        ``restore`` (the model's text), ``query_position`` (``WHERE#``, answered by a position text)."""
         if not self.authenticated:
             raise RuntimeError("terminal not logged in")
         spec = params.get("spec")
-        if kind not in ("cutoff", "restore") or not isinstance(spec, commands_cutoff.CutoffModel):
-            raise ValueError(f"unknown command {kind!r}")
         self._serial = self._serial % 0xFFFF + 1  # 1 … 0xFFFF: never the flag 0 clones echo
         serial = self._serial
-        frame = commands_cutoff.encode_gt06(
-            spec, serial, cut=kind == "cutoff", password=self.config.gt06_password, flag=serial
-        )
+        if kind == "query_position":
+            frame = commands_cutoff.encode_gt06_text(WHERE, serial, flag=serial)
+        elif kind in ("cutoff", "restore") and isinstance(spec, commands_cutoff.CutoffModel):
+            frame = commands_cutoff.encode_gt06(
+                spec, serial, cut=kind == "cutoff", password=self.config.gt06_password, flag=serial
+            )
+        else:
+            raise ValueError(f"unknown command {kind!r}")
         self.pending[serial] = serial
         while len(self.pending) > 64:
             self.pending.pop(next(iter(self.pending)))

@@ -31,6 +31,7 @@ from ._model import (
 
 class H02Session(_Base):
     protocol = Protocol.H02
+    COMMANDS = ("cutoff", "restore")
 
     def __init__(
         self,

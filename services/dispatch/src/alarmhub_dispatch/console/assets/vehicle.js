@@ -24,7 +24,7 @@
         not_connected: "terminal not connected", pending: "sending…", refused: "refused", unsupported: "not supported by this terminal"}});
   const VEHICLE_PROTOCOLS = ["jt808", "jt809", "gt06", "h02"];
   const COMMANDS = {jt808: ["query_position", "track", "cutoff", "restore"], jt809: ["track", "track_stop", "supervise"],
-    gt06: ["cutoff", "restore"], h02: ["cutoff", "restore"]};
+    gt06: ["query_position", "cutoff", "restore"], h02: ["cutoff", "restore"]};
   const GUARDED = ["cutoff", "restore"];  // a dialog naming vehicle and plate, the plate typed again
   let vehicleRow = null;  // the registry's plate and model (incidents/{id}/site)
   const cmdStatus = (s) => (AH.T[AH.lang].cmdStatus || AH.T.zh.cmdStatus)[s] || s;

@@ -25,7 +25,7 @@
       user: "用户名", password: "密码", tokenForm: "使用访问令牌（系统集成）", badLogin: "用户名或密码错误",
       locked: "登录失败次数过多，账户已暂时锁定", expired: "会话已过期，请重新登录", signedOut: "已退出",
       otp: "动态验证码", otpNeeded: "请输入身份验证器上的 6 位动态验证码", badOtp: "动态验证码错误或已使用",
-      enrolFirst: "此账户须使用第二因素：请先绑定身份验证器（POST /api/v1/login/totp/enrol）"},
+      enrolFirst: "此账户须使用第二因素：请先点击“绑定身份验证器”"},
     en: {title: "Dispatch console", offline: "offline", online: "live", logout: "Sign out", token: "Access token",
       signin: "Sign in", queue: "Incident queue", showClosed: "show closed", priority: "Priority", kind: "Kind",
       status: "Status", station: "Station", source: "Source", score: "Score", age: "Age", actions: "Actions",
@@ -50,7 +50,7 @@
       expired: "Your session has expired: please sign in again", signedOut: "Signed out",
       otp: "One-time code", otpNeeded: "Enter the 6-digit code from your authenticator",
       badOtp: "Wrong or already used one-time code",
-      enrolFirst: "This account needs a second factor: enrol an authenticator first (POST /api/v1/login/totp/enrol)"},
+      enrolFirst: "This account needs a second factor: enrol an authenticator first (\"Enrol an authenticator\")"},
   };
   let lang = localStorage.getItem("alarmhub.lang") || "zh";
   const params = new URLSearchParams(location.search);
@@ -261,7 +261,7 @@
       const detail = (await r.json().catch(() => ({}))).detail;
       if (r.status === 401 && detail === "one-time code required") throw otpError("otpNeeded");
       if (r.status === 401 && detail === "wrong or used one-time code") throw otpError("badOtp");
-      if (r.status === 403) throw new Error(t("enrolFirst"));
+      if (r.status === 403) { const e = new Error(t("enrolFirst")); e.enrol = true; throw e; }
       throw new Error(t("badLogin"));
     }
     keep(await r.json());
@@ -295,7 +295,8 @@
       .then(() => { pw.value = ""; otp.value = ""; $("#otp-row").hidden = true; $("#login-error").textContent = ""; armExpiry(); showWho(); return start(); })
       .catch((err) => {
         otp.value = "";
-        if (err.otp) { $("#otp-row").hidden = false; otp.focus(); } else { pw.value = ""; $("#otp-row").hidden = true; }
+        // a wrong code, or an account to enrol first (enrol.js): the password stays typed
+        if (err.otp) { $("#otp-row").hidden = false; otp.focus(); } else if (!err.enrol) { pw.value = ""; $("#otp-row").hidden = true; }
         $("#login-error").textContent = err.message;
       });
   });

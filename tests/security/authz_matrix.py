@@ -1,5 +1,5 @@
 """The authorization matrix: every route of dispatch × every role × own/other unit, and every route of the
-other HTTP surfaces (ingest-camera's intake, the GPS command port, each service's health port) × its
+other HTTP surfaces (ingest-camera's intake and command port, the GPS command port, each service's health port) × its
 callers, with the answer expected. ``test_authz_matrix.py`` (dispatch) and ``test_authz_surfaces.py`` (the
 others) check it against running services; a route served without an entry here fails them, and so does
 an entry for a route that is gone.
@@ -147,6 +147,8 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     # -- cameras: police units (503: live view is off in the test; 409: the camera has no stream URL) --
     ("POST", "/api/v1/cameras/{camera_id}/live"): ("503",) * 7 + ("403", "403", _I),
     ("GET", "/api/v1/cameras/{camera_id}/snapshot"): ("409",) * 7 + ("403", "403", _I),
+    # 503: no ALARMHUB_CAMERA_COMMAND_TOKEN in the test, the GB/T 28181 catalog query is off
+    ("GET", "/api/v1/cameras/{camera_id}/channels"): ("503",) * 7 + ("403", "403", _I),
     # -- outside the OpenAPI: the console, the base map, the media relay, the API's own description --
     ("GET", "/"): PUBLIC,  # the console's page and assets hold no data
     ("GET", "/console/{name}"): PUBLIC,
@@ -183,6 +185,14 @@ GPS_COMMAND_CALLERS = ("anon", "user", "wrong_token", "dispatch")
 GPS_COMMAND_PORT: dict[tuple[str, str], tuple[str, ...]] = {
     # 404: the terminal asked for is not connected — dispatch got in; everyone else learns nothing
     ("POST", "/commands"): ("401", "401", "401", "404"),
+}
+
+#: ingest-camera's internal command port (9121), who calls: no credential; a dispatch user's token; a wrong
+#: command token; dispatch (ALARMHUB_CAMERA_COMMAND_TOKEN)
+CAMERA_COMMAND_CALLERS = ("anon", "user", "wrong_token", "dispatch")
+CAMERA_COMMAND_PORT: dict[tuple[str, str], tuple[str, ...]] = {
+    # 200 with status not_registered: the device asked for is not registered — dispatch got in
+    ("POST", "/gb28181/catalog"): ("401", "401", "401", "200"),
 }
 
 #: the health port of every service (9101-9105), who calls: no credential; a dispatch user's token. Open

@@ -523,6 +523,11 @@ async def _snapshot(c: Ctx, role: str, own: bool) -> Req:
     return Req("GET", f"/api/v1/cameras/{c.side(own).camera}/snapshot")
 
 
+@call("GET", "/api/v1/cameras/{camera_id}/channels")
+async def _channels(c: Ctx, role: str, own: bool) -> Req:
+    return Req("GET", f"/api/v1/cameras/{c.side(own).camera}/channels")
+
+
 # -- the service, its records and tokens (once per module) -------------------------------------------
 def _sides(app: DispatchApp, tag: str) -> tuple[Side, Side]:
     d = app.dispatcher

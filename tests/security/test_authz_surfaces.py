@@ -42,6 +42,8 @@ from prometheus_client import CollectorRegistry
 
 from .authz_matrix import (
     CAMERA_CALLERS,
+    CAMERA_COMMAND_CALLERS,
+    CAMERA_COMMAND_PORT,
     CAMERA_INTAKE,
     GPS_COMMAND_CALLERS,
     GPS_COMMAND_PORT,
@@ -171,6 +173,7 @@ async def surfaces(stack: Any) -> AsyncIterator[Surfaces]:
         camera = await svc.start("ingest-camera", lambda reg: CameraApp(
             CameraSettings(**base, ALARMHUB_CAMERA_HOST="127.0.0.1", ALARMHUB_CAMERA_HTTP_PORT=0,
                            ALARMHUB_SIP_HOST="127.0.0.1", ALARMHUB_SIP_PORT=0, ALARMHUB_ONVIF_MODE="off",
+                           ALARMHUB_CAMERA_COMMAND_PORT=0, ALARMHUB_CAMERA_COMMAND_TOKEN=command_token,
                            ALARMHUB_WEBHOOK_SECRETS=f"alpha={ALPHA},bravo={BRAVO}",
                            ALARMHUB_CAMERA_TRUSTED_PROXIES="127.0.0.1"), reg))  # fmt: skip
         await svc.start("ingest-contactid", lambda reg: ContactIdApp(
@@ -229,6 +232,34 @@ async def test_camera_intake_answers_every_caller_as_the_matrix_says(
             headers = _camera_headers(surfaces, caller, body, surfaces.key()) | {"Content-Type": ctype}
             got[caller] = str((await c.request(route[0], path, content=body, headers=headers)).status_code)
     assert _check(CAMERA_CALLERS, CAMERA_INTAKE[route], got) == []
+
+
+# -- ingest-camera's command port --------------------------------------------------------------------
+async def test_camera_command_port_answers_every_caller_as_the_matrix_says(surfaces: Surfaces) -> None:
+    assert surfaces.camera._commands is not None
+    app = surfaces.camera._commands.config.app
+    served = {(m, r.path) for r in iter_route_contexts(app.routes) for m in (r.methods or set()) - {"HEAD"}}
+    assert served == set(CAMERA_COMMAND_PORT), "command routes without an entry, or the reverse"
+    assert surfaces.camera.settings.command_token is not None
+    tokens = {
+        "anon": None,
+        "user": surfaces.user_token,
+        "wrong_token": f"cmd-{uuid.uuid4().hex}",
+        "dispatch": surfaces.camera.settings.command_token.get_secret_value(),
+    }
+    body = {"device_id": "34020000001320009999", "timeout_s": 1}
+    wrong = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{surfaces.camera.command_port}") as c:
+        for (method, path), cells in CAMERA_COMMAND_PORT.items():
+            got = {}
+            for caller, token in tokens.items():
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                got[caller] = str((await c.request(method, path, json=body, headers=headers)).status_code)
+            wrong += _check(CAMERA_COMMAND_CALLERS, cells, got)
+        # what is not a route, or a body that does not parse: nothing (401) for anyone without the token
+        assert (await c.post("/admin", json=body)).status_code == 401
+        assert (await c.post("/gb28181/catalog", content=b"{")).status_code == 401
+    assert wrong == []
 
 
 # -- the GPS gateway's command port ------------------------------------------------------------------

@@ -101,3 +101,71 @@ async def test_live_view_token_playlist_snapshot_and_close(
         assert dead.status_code == 502 and dead.json()["detail"]["code"] == "camera_unreachable"
         reg = (await admin.get("/api/v1/registry/cameras?limit=100000")).json()["items"]
         assert "s3cret-pw" not in str([c for c in reg if c["id"] == cam])
+
+
+async def test_gb28181_camera_channels_through_ingest_camera(
+    dispatch: tuple[DispatchApp, str], stack: Any, topic_prefix: str
+) -> None:
+    """dispatch → ingest-camera's command port → a Catalog query over UDP to a registered device (the
+    simulator's, answering one Item per message in GB2312) → the channel list, in the API's answer."""
+    import uuid
+
+    from alarmhub_ingest_camera.app import CameraApp
+    from alarmhub_ingest_camera.config import CameraSettings
+    from alarmhub_sim.camera import GbDevice, SimCamera
+    from prometheus_client import CollectorRegistry
+
+    app, token = dispatch
+    command_token = f"cmd-{uuid.uuid4().hex}"
+    camera = CameraApp(
+        CameraSettings(
+            KAFKA_BOOTSTRAP=stack.kafka_bootstrap, DATABASE_URL=stack.database_url, REDIS_URL=stack.redis_url,
+            ALARMHUB_TOPIC_PREFIX=topic_prefix, ALARMHUB_CAMERA_HOST="127.0.0.1", ALARMHUB_CAMERA_HTTP_PORT=0,
+            ALARMHUB_SIP_HOST="127.0.0.1", ALARMHUB_SIP_PORT=0, ALARMHUB_HEALTH_PORT=0,
+            ALARMHUB_SIP_PASSWORD="12345678", ALARMHUB_ONVIF_MODE="off", ALARMHUB_CAMERA_COMMAND_PORT=0,
+            ALARMHUB_CAMERA_COMMAND_TOKEN=command_token,
+        ),
+        CollectorRegistry(),
+    )  # fmt: skip
+    await camera.start()
+    gb_id = f"440304001132{uuid.uuid4().int % 10**8:08d}"
+    device = GbDevice(
+        SimCamera("gb28181", gb_id, "南山路口", LAT, LON, "02:00:00:00:00:01"),
+        "127.0.0.1", camera.sip_port, server_id=camera.settings.sip_server_id,
+        realm=camera.settings.sip_realm, password="12345678",
+    )  # fmt: skip
+    try:
+        await device.open()
+        assert await device.register() == 200
+        async with _client(app, token) as admin:
+            await _register(admin, gb_id, 30, 30)
+            await _register(admin, f"rtsp-{gb_id[-6:]}", 30, 40, stream_url="rtsp://127.0.0.1:9/x")
+            off = await admin.get(f"/api/v1/cameras/{gb_id}/channels")
+            assert off.status_code == 503 and off.json()["detail"]["code"] == "catalog_off"
+            app.camera_catalog.url = f"http://127.0.0.1:{camera.command_port}/gb28181/catalog"
+            app.camera_catalog.token = command_token
+            r = await admin.get(f"/api/v1/cameras/{gb_id}/channels")
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["status"] == "complete" and body["sum_num"] == 2 and body["pages"] == 2, body
+            video, alarm_in = body["channels"]
+            assert video["device_id"] == f"{gb_id[:10]}131{gb_id[13:]}" and video["name"] == "南山路口 通道1"
+            assert video["kind"] == "camera" and video["online"] is True and video["lat"] == LAT
+            assert alarm_in["kind"] == "alarm_input" and alarm_in["name"] == "报警输入1"
+            refused = await admin.get(f"/api/v1/cameras/rtsp-{gb_id[-6:]}/channels")
+            assert refused.status_code == 409 and refused.json()["detail"]["code"] == "not_gb28181"
+            assert (await admin.get("/api/v1/cameras/44030400113200000000/channels")).status_code == 404
+            other = f"440304001132{(uuid.uuid4().int + 1) % 10**8:08d}"
+            await _register(admin, other, 35, 35)
+            gone = (await admin.get(f"/api/v1/cameras/{other}/channels?timeout_s=1")).json()
+            assert gone["status"] == "not_registered" and gone["channels"] == []
+            app.camera_catalog.token = "wrong-token-0123456789"
+            bad = await admin.get(f"/api/v1/cameras/{gb_id}/channels")
+            assert bad.status_code == 502 and bad.json()["detail"]["code"] == "ingest_unreachable"
+            company = await _mint(admin, user="acme-cat", role="alarm_company", company="acme", ttl_s=600)
+        async with _client(app, company) as other_client:
+            assert (await other_client.get(f"/api/v1/cameras/{gb_id}/channels")).status_code == 403
+    finally:
+        app.camera_catalog.token = None
+        device.close()
+        await camera.stop()

@@ -47,6 +47,7 @@ from .api import build_api
 from .auth import hash_token
 from .backup import ReadOnlyGate
 from .basemap import add_map_routes
+from .camera_catalog import CameraCatalog
 from .config import DispatchSettings, oidc_client
 from .cutoff import CutoffPolicy
 from .demo_geo import demo_units, external_services
@@ -132,6 +133,10 @@ class DispatchApp:
         self.sender = WebhookSender(
             timeout_s=settings.webhook_timeout_s, policy=TargetPolicy(settings.webhook_allow_networks)
         )
+        token = settings.camera_command_token
+        self.camera_catalog = CameraCatalog(
+            settings.camera_command_url, token.get_secret_value() if token is not None else None
+        )
         self.relay = MediaRelay(
             max_streams=settings.live_max_streams,
             max_viewers=settings.live_max_viewers,
@@ -173,6 +178,7 @@ class DispatchApp:
         app = build_api(self.dispatcher, self.tracks, devices=self.devices)
         add_map_routes(app, self.settings)  # base map config and offline tiles (basemap.py)
         app.state.relay = self.relay  # live view (routes/live.py)
+        app.state.camera_catalog = self.camera_catalog  # a GB/T 28181 camera's channels (routes/live.py)
         app.state.cameras_near_m = self.settings.cameras_near_m
         district = self.settings.backup_district
         if self.settings.read_only and district is not None:
@@ -386,6 +392,7 @@ class DispatchApp:
                 await asyncio.wait_for(self.dispatcher.drain_publisher(), 10)
             await self.dispatcher.outbox.close()  # another replica takes over the outbox
         await self.relay.stop_all()  # no ffmpeg outlives the service
+        await self.camera_catalog.close()
         await self.sender.aclose()
         if self.owners is not None:
             await self.owners.close()

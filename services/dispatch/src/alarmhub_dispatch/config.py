@@ -144,6 +144,17 @@ class DispatchSettings(_backup.BackupSettings):
         description="dispatch's credential on ingest-gps's command endpoint (the same value there); the "
         "default is public: set it in production (compose.yaml requires it)",
     )
+    camera_command_url: str = Field(
+        default="http://127.0.0.1:9121/gb28181/catalog",
+        alias="ALARMHUB_CAMERA_COMMAND_URL",
+        description="ingest-camera's internal GB/T 28181 Catalog endpoint (its ALARMHUB_CAMERA_COMMAND_PORT)",
+    )
+    camera_command_token: SecretStr | None = Field(
+        default=None,
+        alias="ALARMHUB_CAMERA_COMMAND_TOKEN",
+        description="dispatch's credential there (the same value in ingest-camera); unset: a GB/T 28181 "
+        "camera's channel list is not offered (503 catalog_off)",
+    )
     owner_hook_url: str | None = Field(
         default=None,
         alias="ALARMHUB_DISPATCH_OWNER_HOOK_URL",

@@ -2,8 +2,9 @@
 
 Served on its own listener (``ALARMHUB_CAMERA_COMMAND_HOST``:``ALARMHUB_CAMERA_COMMAND_PORT``, loopback by
 default), not on port 8081 where cameras push; every request carries ``Authorization: Bearer
-<ALARMHUB_CAMERA_COMMAND_TOKEN>`` (compared in constant time) or gets 401. Without a token configured
-the listener is not started at all.
+<ALARMHUB_CAMERA_COMMAND_TOKEN>`` (compared in constant time) or gets 401 — before anything else, so a
+caller without it learns nothing (not which paths exist, not what a body should be). Without a token
+configured the listener is not started at all.
 
 ``{"device_id": "<20 digits>", "timeout_s": 10}`` → 200 with the query's result (catalog.py): ``status``
 (``complete`` / ``partial`` / ``refused`` / ``no_catalog`` / ``no_answer`` / ``not_registered`` /
@@ -13,8 +14,10 @@ the listener is not started at all.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from .catalog import CatalogQueries
@@ -31,15 +34,17 @@ def build_command_app(catalog: CatalogQueries, token: str, default_timeout_s: fl
     app = FastAPI(title="alarmhub ingest-camera commands", docs_url=None, redoc_url=None, openapi_url=None)
     want = f"Bearer {token}".encode()
 
-    def _authorized(authorization: str | None) -> None:
-        if not hmac.compare_digest((authorization or "").encode("utf-8", "surrogatepass"), want):
-            raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    @app.middleware("http")
+    async def authorized(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        got = request.headers.get("authorization", "").encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(got, want):
+            return JSONResponse(
+                {"detail": "a bearer token is required"}, 401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        return await call_next(request)
 
     @app.post("/gb28181/catalog")
-    async def gb28181_catalog(
-        body: CatalogRequest, authorization: str | None = Header(default=None)
-    ) -> dict[str, object]:
-        _authorized(authorization)
+    async def gb28181_catalog(body: CatalogRequest) -> dict[str, object]:
         return await catalog.query(body.device_id, body.timeout_s or default_timeout_s)
 
     return app

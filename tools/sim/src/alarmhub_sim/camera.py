@@ -8,7 +8,9 @@ Each camera speaks its protocol as a real unit does:
   ``/events/onvif?camera=<id>``, as it does once the service has subscribed;
 - a GB/T 28181 device REGISTERs over UDP, answers the digest challenge with ``ALARMHUB_SIP_PASSWORD``
   (dev default ``12345678``), sends keepalives and alarm Notify MESSAGEs in GB2312, and retransmits
-  like a SIP UA when no answer comes (T1 = 0.5 s, three tries).
+  like a SIP UA when no answer comes (T1 = 0.5 s, three tries). Asked for its Catalog, it answers 200
+  and sends its channels (the camera, code type 131, and an alarm input, 134) one Item per Response
+  MESSAGE with ``SumNum`` 2, in GB2312, as some NVR firmware does.
 
 Scenarios: motion (most), intrusion, line crossing, tamper. Cameras sit around the districts' anchors
 with 20-digit GB/T 28181 codes (district adcode + 0000 + type 132 + serial). Every run is bounded by a
@@ -24,6 +26,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -34,7 +37,7 @@ from alarmhub_ingest_camera.protocols.gb28181 import digest_response
 
 from .sites import DISTRICT_ANCHORS
 
-__all__ = ["SimCamera", "cameras_for", "run"]
+__all__ = ["GbDevice", "SimCamera", "cameras_for", "gb_catalog_pages", "run"]
 
 CN = timezone(timedelta(hours=8))
 SCENARIOS: tuple[tuple[str, float], ...] = (
@@ -137,14 +140,43 @@ def gb_alarm_body(cam: SimCamera, scenario: str, sn: int, now: datetime) -> byte
     ).encode("gb2312")
 
 
+def gb_catalog_pages(cam: SimCamera, sn: str) -> list[bytes]:
+    """The device's Catalog Response (A.2.6.4): its channels, one Item per message, ``SumNum`` 2."""
+    channels = [
+        (f"{cam.id[:10]}131{cam.id[13:]}", f"{cam.name} 通道1", "IPC", "ON", True),
+        (f"{cam.id[:10]}134{cam.id[13:]}", "报警输入1", "AlarmIn", "ON", False),
+    ]
+    pages = []
+    for device_id, name, model, status, positioned in channels:
+        where = (
+            f"<Longitude>{cam.lon}</Longitude>\r\n<Latitude>{cam.lat}</Latitude>\r\n" if positioned else ""
+        )
+        pages.append(
+            (
+                '<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n<CmdType>Catalog</CmdType>\r\n'
+                f"<SN>{sn}</SN>\r\n<DeviceID>{cam.id}</DeviceID>\r\n<SumNum>{len(channels)}</SumNum>\r\n"
+                f'<DeviceList Num="1">\r\n<Item>\r\n<DeviceID>{device_id}</DeviceID>\r\n<Name>{name}</Name>\r\n'
+                f"<Manufacturer>alarmhub-sim</Manufacturer>\r\n<Model>{model}</Model>\r\n<Owner>Owner</Owner>\r\n"
+                f"<CivilCode>{cam.id[:6]}</CivilCode>\r\n<Address>模拟地址</Address>\r\n<Parental>0</Parental>\r\n"
+                f"<ParentID>{cam.id}</ParentID>\r\n<SafetyWay>0</SafetyWay>\r\n<RegisterWay>1</RegisterWay>\r\n"
+                f"<Secrecy>0</Secrecy>\r\n<Status>{status}</Status>\r\n{where}</Item>\r\n</DeviceList>\r\n"
+                "</Response>\r\n"
+            ).encode("gb2312")
+        )
+    return pages
+
+
 class _Udp(asyncio.DatagramProtocol):
     """Responses go to the queue; a request from the server (the alarm-notification response MESSAGE
-    of A.2.6) is answered 200 OK at once, as a device does, and counted."""
+    of A.2.6, a Catalog query) is answered 200 OK at once, as a device does, and counted; a Catalog
+    query is then answered with the device's Catalog pages (``catalog`` builds them)."""
 
     def __init__(self) -> None:
         self.replies: asyncio.Queue[bytes] = asyncio.Queue(maxsize=64)
         self.transport: asyncio.DatagramTransport | None = None
         self.server_requests: list[bytes] = []
+        self.catalog: Callable[[str], list[bytes]] | None = None  # SN → the MESSAGEs to send
+        self._ours: set[str] = set()  # Call-IDs of our catalog pages: their 200s are not replies
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -167,9 +199,24 @@ class _Udp(asyncio.DatagramProtocol):
             ]
             if self.transport is not None:
                 self.transport.sendto(("\r\n".join(ok) + "\r\n\r\n").encode(), addr)
+            self._answer_catalog(req.body)
             return
+        with contextlib.suppress(ValueError):
+            if gb28181.decode(data).call_id in self._ours:
+                return
         with contextlib.suppress(asyncio.QueueFull):
             self.replies.put_nowait(data)
+
+    def _answer_catalog(self, body: bytes) -> None:
+        if self.catalog is None or self.transport is None or b"<Query>" not in body or b"Catalog" not in body:
+            return
+        try:
+            sn = gb28181.decode_manscdp(body).sn or "0"
+        except ValueError:
+            return
+        for page in self.catalog(sn):
+            self._ours.add(gb28181.decode(page).call_id)
+            self.transport.sendto(page)
 
 
 class GbDevice:
@@ -191,6 +238,9 @@ class GbDevice:
         self.transport, self.proto = await loop.create_datagram_endpoint(
             _Udp, remote_addr=(self.host, self.port)
         )
+        self.proto.catalog = lambda sn: [
+            self._request("MESSAGE", body=page) for page in gb_catalog_pages(self.cam, sn)
+        ]
 
     def close(self) -> None:
         if self.transport is not None:

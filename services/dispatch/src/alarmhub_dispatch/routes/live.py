@@ -6,6 +6,9 @@
   the refusals carry a ``code`` the console explains: ``camera_unreachable`` (502), ``viewer_limit``
   (429), ``codec_unplayable`` (415), ``no_stream`` / ``gb28181_invite`` (409), ``live_off`` (503);
 - ``GET /api/v1/cameras/{id}/snapshot``: one JPEG frame, for when live view is not possible;
+- ``GET /api/v1/cameras/{id}/channels``: a GB/T 28181 camera's channels, from a Catalog query ingest-camera
+  sends the device now (``status`` says how it went; ``last_complete`` is the last full list when this
+  one was not); refusals: ``not_gb28181`` (409), ``catalog_off`` (503), ``ingest_unreachable`` (502);
 - ``GET /media/{token}/{file}`` and ``POST /media/{token}/close``: the player's requests, authorized by
   the stream token alone (never the user's bearer token in a URL).
 
@@ -23,6 +26,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from ..auth import Principal
+from ..camera_catalog import CameraCatalog, CatalogUnavailable
 from ..cameras_near import cameras_near, live_kind
 from ..media_relay import CameraUnreachable, CodecUnplayable, LiveError, MediaRelay, ViewerLimit
 from .deps import D, Who, visible_incident
@@ -147,6 +151,31 @@ async def camera_snapshot(who: Who, d: D, relay: Relay, camera_id: str) -> Respo
     except LiveError as exc:
         raise _refuse(502, exc.code, _redact(str(exc), cam)) from None
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/cameras/{camera_id}/channels")
+async def camera_channels(
+    who: Who,
+    d: D,
+    request: Request,
+    camera_id: str,
+    timeout_s: float = Query(8.0, gt=0, le=30),
+) -> dict[str, Any]:
+    """The channels a GB/T 28181 camera (or NVR) lists when asked for its Catalog (SIP MESSAGE)."""
+    _may_view(who)
+    catalog: CameraCatalog | None = getattr(request.app.state, "camera_catalog", None)
+    if catalog is None or catalog.token is None:
+        raise _refuse(503, "catalog_off", "the GB/T 28181 catalog query is not configured on this server")
+    cam = await d.store.registry.camera_stream(camera_id)
+    if cam is None:
+        raise HTTPException(404, "no such camera")
+    if live_kind(cam["id"], False) != "gb28181":
+        raise _refuse(409, "not_gb28181", "not a GB/T 28181 device (its id is not a 20-digit code)")
+    try:
+        result = await catalog.channels(camera_id, timeout_s)
+    except CatalogUnavailable as exc:
+        raise _refuse(502, "ingest_unreachable", str(exc)) from None
+    return {"camera_id": camera_id, **result}
 
 
 @media_router.get("/media/{token}/{name}", include_in_schema=False)

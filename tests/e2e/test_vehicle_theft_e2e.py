@@ -11,7 +11,12 @@ built from ``alarmhub_sim.vehicle_cases``:
   follows it to the station there, and its track moves;
 - the owner's own car (not armed): switched on and driven — no alarm at all, no incident;
 - an armed car parked with GPS jitter for an hour — no alarm, no incident;
-- a driver's SOS — dispatched at once.
+- a driver's SOS — dispatched at once;
+- an armed car towed with the ignition off — the owner is asked (verify), not dispatched: a garage's or the
+  police's tow looks the same;
+- an armed car whose power is cut and which then moves — dispatched, "power cut then movement";
+- an armed car towed and then out of the area it was parked in — dispatched, "displacement then geofence
+  exit".
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ pytestmark = [pytest.mark.e2e]
 
 TOKEN = "e2e-vehicle-admin"
 STOLEN, OWNERS, JITTER, SOS = "013920000001", "013920000002", "013920000003", "013920000004"
+TOWED, CUT, TOWED_OUT = "013920000005", "013920000006", "013920000007"
+ARMED = (STOLEN, JITTER, TOWED, CUT, TOWED_OUT)
 PARK = (22.5431, 114.0579)  # Futian
 LUOHU = (22.556, 114.125)  # Luohu, east of Futian
 
@@ -165,7 +172,7 @@ async def test_vehicle_theft_end_to_end(
     admin = {"Authorization": f"Bearer {TOKEN}"}
     api = f"http://127.0.0.1:{dispatch.ports['ALARMHUB_HTTP_PORT']}/api/v1"
     async with httpx.AsyncClient(base_url=api, headers=admin, timeout=30) as c:
-        for n, phone in enumerate((STOLEN, OWNERS, JITTER, SOS)):
+        for n, phone in enumerate((STOLEN, OWNERS, JITTER, SOS, TOWED, CUT, TOWED_OUT)):
             r = await c.post(
                 "/registry/vehicles",
                 json={
@@ -179,16 +186,16 @@ async def test_vehicle_theft_end_to_end(
             assert r.status_code == 201, r.text
         r = await c.post(
             "/tokens",
-            json={"user": "owner-li", "role": "vehicle_owner", "scope": {"vehicles": [STOLEN, JITTER]}},
+            json={"user": "owner-li", "role": "vehicle_owner", "scope": {"vehicles": list(ARMED)}},
         )
         assert r.status_code == 201, r.text
         owner = {"Authorization": f"Bearer {r.json()['token']}"}
         assert (await c.post(f"/vehicles/{OWNERS}/arm", headers=owner)).status_code == 403  # not theirs
-        for phone in (STOLEN, JITTER):
+        for phone in ARMED:
             r = await c.post(f"/vehicles/{phone}/arm", headers=owner)
             assert r.status_code == 200 and r.json()["armed"] is True, r.text
         mine = (await c.get("/owner/vehicles", headers=owner)).json()
-        assert [(v["device_id"], v["armed"]) for v in mine] == [(STOLEN, True), (JITTER, True)]
+        assert [(v["device_id"], v["armed"]) for v in mine] == [(p, True) for p in sorted(ARMED)]
         # the gateway took both changes at once (dispatch's NOTIFY), long before its periodic refresh
         metrics_url = gps.health_url + "/metrics"
 
@@ -196,12 +203,15 @@ async def test_vehicle_theft_end_to_end(
             text = (await c.get(metrics_url, headers={})).text
             want = 'alarmhub_ingest_gps_registry_reloads_total{scope="vehicle"} '
             line = [x for x in text.splitlines() if x.startswith(want)]
-            return bool(line) and float(line[0].split()[1]) >= 2
+            return bool(line) and float(line[0].split()[1]) >= len(ARMED)
 
         await wait_until(reloaded, timeout=10)
 
         port = gps.ports["ALARMHUB_JT808_PORT"]
-        terminals = {p: Terminal(p, *(await terminal_login(port, p))) for p in (STOLEN, OWNERS, JITTER, SOS)}
+        terminals = {
+            p: Terminal(p, *(await terminal_login(port, p)))
+            for p in (STOLEN, OWNERS, JITTER, SOS, TOWED, CUT, TOWED_OUT)
+        }
         start = datetime.now(UTC)
         rng = random.Random(20)
         try:
@@ -281,6 +291,24 @@ async def test_vehicle_theft_end_to_end(
                 await terminals[SOS].report(fix, start)
             sos_inc = await wait_until(lambda: incident_of(SOS, "dispatch"), timeout=30)
             assert sos_inc["kind"] == "vehicle_sos" and "immediate" in {r["code"] for r in sos_inc["reasons"]}
+
+            # a tow (ignition off): the owner is asked; a cut power wire then movement, and a tow that then
+            # leaves its area: dispatched, each with the reason that says why
+            for phone, name, where in (
+                (TOWED, "towed", (PARK[0] + 0.02, PARK[1])),
+                (CUT, "power_cut_then_moved", (PARK[0] + 0.03, PARK[1])),
+                (TOWED_OUT, "towed_out_of_area", (PARK[0] + 0.04, PARK[1])),
+            ):
+                for fix in build_case(name, phone, rng, *where).fixes:
+                    await terminals[phone].report(fix, start)
+            cut = await wait_until(lambda: incident_of(CUT, "dispatch"), timeout=30)
+            assert "vehicle_power_cut_then_movement" in {r["code"] for r in cut["reasons"]}, cut["reasons"]
+            out = await wait_until(lambda: incident_of(TOWED_OUT, "dispatch"), timeout=30)
+            assert "vehicle_displacement_then_geofence_exit" in {r["code"] for r in out["reasons"]}
+            towed = await wait_until(lambda: incident_of(TOWED), timeout=30)
+            # its one alarm (the displacement) decided: the owner asked first, nobody sent
+            assert towed["decision"] == "verify" and towed["kind"] == "vehicle_theft", towed
+            assert "verify_with_owner" in {r["code"] for r in towed["reasons"]}
 
             # the owner's car and the parked jitter: not one alarm on alarms.raw (each report was
             # acknowledged only after its events were durable), so no incident either

@@ -30,6 +30,7 @@ from alarmhub_ingest_gps.sessions import (
 from alarmhub_ingest_gps.signals import SIGNALS
 from alarmhub_sim.vehicle_cases import CASES, PROTOCOLS, build_case, run_case
 from alarmhub_triage import load_rules
+from alarmhub_triage.model import Record
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 S = VehicleSignal
@@ -40,6 +41,8 @@ class Seen:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
+        #: the same events as triage keeps them for its rules (``Record.of``: the attributes it reads)
+        self.kept: list[tuple[str, dict[str, Any]]] = []
         self.attrs: dict[str, set[type]] = defaultdict(set)
         self.values: dict[str, set[Any]] = defaultdict(set)
 
@@ -49,6 +52,7 @@ class Seen:
 
     def add(self, ev: AlarmEvent) -> None:
         self.events.append((ev.kind.value, dict(ev.attributes)))
+        self.kept.append((ev.kind.value, Record.of(ev).attrs))
         for k, v in ev.attributes.items():
             self.attrs[k].add(type(v))
             if isinstance(v, str | bool):
@@ -67,7 +71,7 @@ def problems(rules: Any, seen: Seen) -> list[str]:
             if pat.moving and n == len(pat.sequence) - 1:
                 fast = any(
                     a.get(VehicleAttr.SIGNAL) in step and (a.get(VehicleAttr.SPEED_KMH) or 0) >= min_speed
-                    for _, a in seen.events
+                    for _, a in seen.kept
                 )
                 if not fast:
                     out.append(f"{pat.name}: no {[s.value for s in step]} is ever written with speed_kmh")
@@ -76,9 +80,11 @@ def problems(rules: Any, seen: Seen) -> list[str]:
             for key in pat.attributes:
                 if key not in seen.attrs:
                     out.append(f"{pat.name}: attribute {key!r} is written by no ingest path")
+                elif not any(key in a for _, a in seen.kept):
+                    out.append(f"{pat.name}: attribute {key!r} is dropped by triage before its rules")
             if not any(
                 kind in kinds and all(key in a and a[key] == v for key, v in pat.attributes.items())
-                for kind, a in seen.events
+                for kind, a in seen.kept
             ):
                 out.append(f"{pat.name}: no {sorted(kinds)} alarm is ever written with {pat.attributes}")
         for kind in pat.all_of:
@@ -322,4 +328,21 @@ def test_the_check_catches_the_old_drift(seen: Seen) -> None:
     # "ignition without authorization": no alarm carries ignition true and authorized false together
     # (authorized is the owner's theft report's word); "displacement while parked" can fire now that the
     # trackers write parked, and the owner's report always could
-    assert [f.split(":")[0] for f in found] == ["ignition_without_authorization"]
+    # (and triage does not even keep ``authorized`` for its rules)
+    assert {f.split(":")[0] for f in found} == {"ignition_without_authorization"}, found
+
+
+def test_the_check_catches_an_attribute_triage_drops(seen: Seen) -> None:
+    from alarmhub_triage import parse_rules
+
+    # ingest-gps writes area_direction on a JT/T 808 area alarm, but triage keeps only the vocabulary's
+    # attributes for its rules: a rule on it would never fire
+    assert "area_direction" in seen.attrs
+    rule = """
+version: "x"
+vehicle:
+  patterns:
+    - {name: area_left, kinds: [geofence], attributes: {area_direction: out}, points: 10, text: t, text_zh: t}
+"""
+    found = problems(parse_rules(rule), seen)
+    assert found[0] == "area_left: attribute 'area_direction' is dropped by triage before its rules", found

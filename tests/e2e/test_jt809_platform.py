@@ -157,10 +157,10 @@ class LowerPlatform:
                 if frame.msg_id not in (p.DOWN_EXG_MSG, p.DOWN_WARN_MSG):
                     self.replies.put_nowait(frame)
                     continue
-                vm = p.decode_vehicle(frame.body)
+                vm = p.read(frame)
                 assert vm.device_id == VEHICLE
                 if vm.sub_type == p.DOWN_WARN_MSG_URGE_TODO_REQ:
-                    sup = p.decode_9401(vm.data)
+                    sup = p.read(vm)
                     self.requests.append((vm.sub_type, sup))
                     self.send(
                         p.UP_WARN_MSG,
@@ -216,7 +216,7 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
         try:
             writer.write(LOGIN)  # the published login frame, as is
             rsp = await asyncio.wait_for(platform.replies.get(), 10)
-            assert rsp.msg_id == p.UP_CONNECT_RSP and p.decode_login_reply(rsp.body)[0] == p.LOGIN_OK
+            assert rsp.msg_id == p.UP_CONNECT_RSP and p.read(rsp)[0] == p.LOGIN_OK
 
             since_at = datetime.now(UTC) - timedelta(seconds=1)
             since = since_at.isoformat()

@@ -125,7 +125,7 @@ async def _jt809_login(port: int, user: int, password: str, centre: int) -> int:
             for payload in framer.feed(data):
                 frame = p.decode(payload)
                 if frame.msg_id == p.UP_CONNECT_RSP:
-                    return p.decode_login_reply(frame.body)[0]
+                    return p.read(frame)[0]
     finally:
         writer.close()
 

@@ -110,23 +110,21 @@ def decode_h02(frame: bytes) -> Any:
     return h02.decode(frame)
 
 
+#: the JT/T 809 sub-types read (positions, backfill, alarm); the others are kept as data by the session too
+READ_809 = (p809.UP_EXG_MSG_REAL_LOCATION, p809.UP_EXG_MSG_HISTORY_LOCATION, p809.UP_WARN_MSG_ADPT_INFO)
+
+
 def decode_jt809(frame: bytes) -> Any:
     payload = frame[1:-1] if frame[:1] == b"\x5b" else frame
     out = []
     for edition in (p809.Edition.V2011, p809.Edition.V2019):
         fr = p809.decode(payload, edition=edition, cipher=p809.Cipher(30000000, 20000000, 20000000))
         if fr.msg_id == p809.UP_CONNECT_REQ:
-            out.append(p809.decode_login(fr.body, edition))
-        elif fr.msg_id == p809.UP_EXG_MSG:
-            vm = p809.decode_vehicle(fr.body)
-            if vm.sub_type == p809.UP_EXG_MSG_REAL_LOCATION:
-                out.append(p809.decode_1202(vm.data, edition))
-            elif vm.sub_type == p809.UP_EXG_MSG_HISTORY_LOCATION:
-                out.append(p809.decode_1203(vm.data, edition))
-        elif fr.msg_id == p809.UP_WARN_MSG:
-            vm = p809.decode_warn_message(fr.body, edition)
-            if vm.sub_type == p809.UP_WARN_MSG_ADPT_INFO:
-                out.append(p809.decode_1402(vm.data, edition))
+            out.append(p809.read(fr, edition=edition))
+        elif fr.msg_id in (p809.UP_EXG_MSG, p809.UP_WARN_MSG):
+            vm = p809.read(fr, edition=edition)
+            if vm.sub_type in READ_809:
+                out.append(p809.read(vm, edition=edition))
     return out
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, TELEMETRY_GPS, AlarmEvent, AlarmKind, GpsFix
@@ -84,6 +85,11 @@ PLATFORM = PlatformRecord(
 )
 
 
+def read_body(sub_type: int, data: bytes, edition: int = p.Edition.V2011) -> Any:
+    """``p.read`` of a published sub-message body (the sources publish bodies without the vehicle head)."""
+    return p.read(p.VehicleMessage("粤A12345", 2, sub_type, data), edition=edition)
+
+
 def one(framer_input: bytes) -> bytes:
     [payload] = p.Framer().feed(framer_input)
     return payload
@@ -118,7 +124,7 @@ def test_login_frame_header_and_body() -> None:
         False,
         9999,
     )
-    login = p.decode_login(frame.body)
+    login = p.read(frame)
     assert (login.user_id, login.password, login.down_link_ip, login.down_link_port) == (
         20180920,
         "20180920",
@@ -136,7 +142,7 @@ def test_crc_is_ccitt_false_over_header_and_body() -> None:
 def test_encrypted_login_decrypts_with_platform_keys() -> None:
     frame = p.decode(one(LOGIN_ENC), cipher=KEYS)
     assert frame.header.encrypted and frame.header.key == 256178
-    login = p.decode_login(frame.body)
+    login = p.read(frame)
     assert (login.user_id, login.password, login.down_link_ip, login.down_link_port) == (
         20180920,
         "20180920",
@@ -161,9 +167,9 @@ def test_heartbeat_frame() -> None:
 def test_supervision_frame_with_escaped_bytes() -> None:
     frame = p.decode(one(SUPERVISION))
     assert frame.header.length == 146 and frame.header.serial == 1666
-    vm = p.decode_vehicle(frame.body)
+    vm = p.read(frame)
     assert (vm.plate, vm.colour, vm.sub_type, vm.device_id) == ("粤A12345", 2, 0x9401, "粤A12345:2")
-    sup = p.decode_9401(vm.data)
+    sup = p.read(vm)
     assert sup.warn_type == 2 and sup.supervision_id == 0x123FFAA1 and sup.level == 3
     assert sup.supervisor == "smallchi" and sup.tel == "12345678901" and sup.email == "123456@qq.com"
     assert sup.warn_time == datetime(2018, 9, 27, 2, 24, tzinfo=UTC)  # 10:24 Beijing time
@@ -173,8 +179,8 @@ def test_supervision_frame_with_escaped_bytes() -> None:
 def test_2019_registration_frame() -> None:
     frame = p.decode(one(REGISTER_2019), edition=p.Edition.V2019)
     assert frame.header.size == 30 and frame.header.time == 0x5EA507B8  # escaped 5E 02 in the wire bytes
-    vm = p.decode_vehicle(frame.body)
-    reg = p.decode_1201(vm.data, p.Edition.V2019)
+    vm = p.read(frame)
+    reg = p.read(vm, edition=p.Edition.V2019)
     assert (vm.plate, vm.colour) == ("粤A12345", 1)
     assert (reg.platform_id, reg.producer_id, reg.terminal_model, reg.imei, reg.terminal_id, reg.sim) == (
         "1111111111",
@@ -187,7 +193,7 @@ def test_2019_registration_frame() -> None:
 
 
 def test_position_2011() -> None:
-    pos = p.decode_1202(BODY_1202)
+    pos = read_body(0x1202, BODY_1202)
     assert (pos.lat, pos.lon, pos.speed_kmh, pos.heading_deg, pos.altitude_m) == (
         24.123456,
         133.123456,
@@ -200,13 +206,13 @@ def test_position_2011() -> None:
 
 
 def test_backfill_2011() -> None:
-    fixes = p.decode_1203(BODY_1203)
+    fixes = read_body(0x1203, BODY_1203)
     assert [f.time.hour for f in fixes if f.time] == [7, 8, 9]
     assert all(f.lat == 24.123456 for f in fixes)
 
 
 def test_position_2019_embedded_808_and_offset_flag() -> None:
-    pos = p.decode_1202(BODY_1202_2019, p.Edition.V2019)
+    pos = read_body(0x1202, BODY_1202_2019, p.Edition.V2019)
     assert (pos.lat, pos.lon, pos.offset, pos.alarm_bits, pos.status_bits) == (
         12.222222,
         132.444444,
@@ -219,7 +225,7 @@ def test_position_2019_embedded_808_and_offset_flag() -> None:
 
 
 def test_alarm_bodies() -> None:
-    a = p.decode_1402(BODY_1402)
+    a = read_body(0x1402, BODY_1402)
     assert (a.warn_src, a.warn_type, a.name, a.info_id, a.content) == (
         1,
         0x0B,
@@ -228,7 +234,7 @@ def test_alarm_bodies() -> None:
         "gfdf454553",
     )
     assert a.time == datetime(2018, 9, 25, 16, 0, tzinfo=UTC)
-    b = p.decode_1402(BODY_1402_2019, p.Edition.V2019)
+    b = read_body(0x1402, BODY_1402_2019, p.Edition.V2019)
     assert (b.source_platform, b.warn_type, b.content, b.extra["plate"]) == (
         "12345678900",
         0x0B,
@@ -291,7 +297,7 @@ def test_2019_start_and_end_answers_carry_the_source_type_and_serial() -> None:
         "5b00000044000004571200000004570101010000000000000000004ebc924fb2e2cad431313131000000000000000000"
         "00000000041205040000000400000000001b735d"
     )
-    vm = p.decode_vehicle(p.decode(frame[1:-1], edition=p.Edition.V2019).body)
+    vm = p.read(p.decode(frame[1:-1], edition=p.Edition.V2019))
     assert (vm.plate, vm.colour, vm.sub_type) == ("测试1111", 4, p.UP_EXG_MSG_RETURN_STARTUP_ACK)
     assert vm.data == bytes.fromhex("04000000040000000000")
 
@@ -319,7 +325,7 @@ def test_session_login_ok_and_heartbeat() -> None:
     s, out = logged_in()
     assert out.login_result == p.LOGIN_OK and not out.close
     reply = p.decode(one(out.replies[0]))
-    assert reply.msg_id == 0x1002 and p.decode_login_reply(reply.body) == (0, 0xD4B8)
+    assert reply.msg_id == 0x1002 and p.read(reply) == (0, 0xD4B8)
     assert out.slave is not None and (out.slave.ip, out.slave.port, out.slave.verify_code) == (
         "127.0.0.1",
         809,
@@ -354,7 +360,7 @@ def test_session_login_refused_with_one_code(record: PlatformRecord) -> None:
     out = s.feed(LOGIN + HEARTBEAT, NOW)
     code = p.LOGIN_OTHER
     assert out.login_result == code and out.close and s.closed and out.publish == []
-    assert p.decode_login_reply(p.decode(one(out.replies[0])).body)[0] == code
+    assert p.read(p.decode(one(out.replies[0])))[0] == code
     assert s.refused == {code: 1}
     assert len(out.replies) == 1  # nothing after a refusal
 
@@ -699,26 +705,26 @@ FIX_MIXED = bytes.fromhex(
 
 def test_2019_alarm_body_without_plate_head() -> None:
     frame = p.decode(WARN_2019[1:-1], edition=p.Edition.V2019)
-    vm = p.decode_warn_message(frame.body, p.Edition.V2019)
+    vm = p.read(frame, edition=p.Edition.V2019)
     assert (vm.sub_type, vm.plate, vm.colour) == (0x1402, "测A93228", 2)
-    alarm = p.decode_1402(vm.data, p.Edition.V2019)
+    alarm = p.read(vm, edition=p.Edition.V2019)
     assert alarm.warn_type == 0xA001 and alarm.name == "parking_overtime"
     assert alarm.source_platform == "JC2020PT088" and alarm.content == "超时停车"
 
 
 def test_2011_header_around_2019_alarm_body() -> None:
     frame = p.decode(WARN_MIXED[1:-1], edition=p.Edition.V2011)
-    vm = p.decode_warn_message(frame.body, p.Edition.V2011)
+    vm = p.read(frame, edition=p.Edition.V2011)
     assert (vm.sub_type, vm.plate, vm.colour) == (0x1402, "川A12345", 1)
-    alarm = p.decode_1402(vm.data, p.Edition.V2011)  # the body's own layout wins over the header's edition
+    alarm = p.read(vm, edition=p.Edition.V2011)  # the body's own layout wins over the header's edition
     assert alarm.warn_type == 0x0001 and alarm.name == "overspeed" and alarm.source_platform == "12345678912"
 
 
 def test_2019_header_around_2011_gnss_body() -> None:
     frame = p.decode(FIX_MIXED[1:-1], edition=p.Edition.V2019)
-    vm = p.decode_vehicle(frame.body)
+    vm = p.read(frame)
     assert vm.plate == "测试报警" and vm.sub_type == 0x1202
-    pos = p.decode_1202(vm.data, p.Edition.V2019)
+    pos = p.read(vm, edition=p.Edition.V2019)
     assert (pos.lat, pos.lon) == (34.674454, 112.414833) and pos.alarm_bits == 1
     assert pos.time == datetime(2025, 9, 29, 9, 54, 43, tzinfo=UTC) and pos.heading_deg == 123
 

@@ -41,8 +41,8 @@ PLATFORM = PlatformRecord(user_id=70101, password="pw70101", gnss_center_id=7010
 def test_supervision_request_matches_the_reference_frame() -> None:
     [payload] = p.Framer().feed(SUPERVISION)
     frame = p.decode(payload)
-    vm = p.decode_vehicle(frame.body)
-    sup = p.decode_9401(vm.data)
+    vm = p.read(frame)
+    sup = p.read(vm)
     body = p.encode_vehicle(vm.plate, vm.colour, p.DOWN_WARN_MSG_URGE_TODO_REQ, p.encode_9401(sup))
     h = frame.header
     assert (

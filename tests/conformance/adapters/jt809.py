@@ -71,7 +71,7 @@ def decode(frame: bytes, context: dict[str, Any]) -> dict[str, Any]:
         "position": False,
     }
     if h.msg_id == p.UP_CONNECT_REQ:
-        login = p.decode_login(fr.body, edition)
+        login = p.read(fr, edition=edition)
         view.update(
             user_id=login.user_id,
             password=login.password,
@@ -79,23 +79,20 @@ def decode(frame: bytes, context: dict[str, Any]) -> dict[str, Any]:
             down_link_port=login.down_link_port,
         )
     elif h.msg_id == p.UP_EXG_MSG:
-        vm = p.decode_vehicle(fr.body)
+        vm = p.read(fr)
         view.update(sub_type=vm.sub_type, plate=vm.plate, colour=vm.colour)
         if vm.sub_type == p.UP_EXG_MSG_REAL_LOCATION:
-            _fix(view, p.decode_1202(vm.data, edition))
+            _fix(view, p.read(vm, edition=edition))
         elif vm.sub_type == p.UP_EXG_MSG_HISTORY_LOCATION:
-            fixes = p.decode_1203(vm.data, edition)
+            fixes = p.read(vm, edition=edition)
             view["positions"] = len(fixes)
             if fixes:
                 _fix(view, fixes[0])
     elif h.msg_id == p.UP_WARN_MSG:
-        read_head = getattr(
-            p, "decode_warn_message", None
-        )  # the 2019 head; older decoders had only the 2011 one
-        vm = read_head(fr.body, edition) if read_head else p.decode_vehicle(fr.body)
+        vm = p.read(fr, edition=edition)  # the 2011 head, or 2019's without the plate
         view.update(sub_type=vm.sub_type, plate=vm.plate, colour=vm.colour)
         if vm.sub_type == p.UP_WARN_MSG_ADPT_INFO:
-            alarm = p.decode_1402(vm.data, edition)
+            alarm = p.read(vm, edition=edition)
             view.update(
                 warn_type=alarm.warn_type,
                 warn_name=alarm.name,

@@ -75,7 +75,9 @@ class _DownLink:
 
     def request(self, frame: p.Frame) -> None:
         """A 0x9200/0x9400 request, from the slave link or the main link: count it, answer it."""
-        vm = p.decode_vehicle(frame.body)
+        vm = p.read(frame)
+        if not isinstance(vm, p.VehicleMessage):
+            return
         self.requests.append((frame.msg_id, vm.sub_type))
         self.counts["down_requests"] += 1
         if self.answer is not None:
@@ -95,7 +97,7 @@ class _DownLink:
                         self.counts["bad_frames"] += 1
                         continue
                     if frame.msg_id == p.DOWN_CONNECT_REQ:
-                        ok = p.decode_slave_login(frame.body) == self.verify_code
+                        ok = p.read(frame) == self.verify_code
                         writer.write(self._frame(p.DOWN_CONNECT_RSP, b"\x00" if ok else b"\x01"))
                         self.counts["slave_logins" if ok else "slave_logins_refused"] += 1
                         if ok:
@@ -188,7 +190,9 @@ async def run(
     added: set[str] = set()
 
     def answer(req: p.Frame) -> None:
-        vm = p.decode_vehicle(req.body)
+        vm = p.read(req)
+        if not isinstance(vm, p.VehicleMessage):
+            return
         if vm.sub_type == p.DOWN_EXG_MSG_RETURN_STARTUP:
             if vm.plate not in pos:
                 pos[vm.plate] = [22.54, 114.05, 0.0]
@@ -212,7 +216,9 @@ async def run(
                     )
                 )
         elif vm.sub_type == p.DOWN_WARN_MSG_URGE_TODO_REQ and supervision_result is not None:
-            sup = p.decode_9401(vm.data)
+            sup = p.read(vm)
+            if not isinstance(sup, p.Supervision):
+                return
             results = [supervision_result] + ([supervision_then] if supervision_then is not None else [])
 
             def ack() -> None:
@@ -261,7 +267,10 @@ async def run(
         if rsp is None:
             result["login_result"] = -1
             return dict(result)
-        code, verify = p.decode_login_reply(rsp.body)
+        reply = p.read(rsp)
+        if not isinstance(reply, p.LoginReply):
+            raise p.FrameError("0x1002 without its body")
+        code, verify = reply
         result["login_result"] = code
         if code != p.LOGIN_OK:
             return dict(result)

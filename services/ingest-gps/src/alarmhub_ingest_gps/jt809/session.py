@@ -86,6 +86,11 @@ WARN_KINDS: dict[str, AlarmKind] = {
 }
 
 
+#: the sub-types of 0x1200 and of 0x1400 whose data the session reads (the others are answered as they are)
+_EXG_READ = frozenset({p.UP_EXG_MSG_REAL_LOCATION, p.UP_EXG_MSG_HISTORY_LOCATION, p.UP_EXG_MSG_REGISTER})
+_WARN_READ = frozenset({p.UP_WARN_MSG_ADPT_INFO, p.UP_WARN_MSG_URGE_TODO_ACK})
+
+
 class Jt809LinkSession(PositionDecoder):
     """One lower platform's main link, sans-IO: ``feed(bytes, now) -> LinkOutput``."""
 
@@ -260,9 +265,9 @@ class Jt809LinkSession(PositionDecoder):
         out.close = True
 
     def _login(self, frame: p.Frame, now: datetime, out: LinkOutput) -> None:
-        if frame.msg_id != p.UP_CONNECT_REQ:
+        login = p.read(frame, edition=self.edition or p.Edition.V2011)
+        if not isinstance(login, p.Login):  # what ``read`` gives for a 0x1001 only
             raise FrameError("expected 0x1001")
-        login = p.decode_login(frame.body, self.edition or p.Edition.V2011)
         center = frame.header.gnss_center_id
         rec = self.directory.by_user.get(login.user_id)
         reason = (
@@ -351,18 +356,18 @@ class Jt809LinkSession(PositionDecoder):
         return True
 
     def _vehicle(self, frame: p.Frame, now: datetime, out: LinkOutput) -> None:
-        vm = p.decode_vehicle(frame.body)
-        if not self._allowed(vm, frame.raw, out):
+        vm = p.read(frame)  # 0x1200: the vehicle head
+        if not isinstance(vm, p.VehicleMessage) or not self._allowed(vm, frame.raw, out):
             return
-        ed = self.edition or p.Edition.V2011
         raw = frame.raw
-        if vm.sub_type == p.UP_EXG_MSG_REAL_LOCATION:
-            self._fix(vm, p.decode_1202(vm.data, ed), now, raw, out, backfill=False)
-        elif vm.sub_type == p.UP_EXG_MSG_HISTORY_LOCATION:
-            for pos in p.decode_1203(vm.data, ed):
+        body = p.read(vm, edition=self.edition or p.Edition.V2011) if vm.sub_type in _EXG_READ else None
+        if isinstance(body, p.Position):  # 0x1202
+            self._fix(vm, body, now, raw, out, backfill=False)
+        elif isinstance(body, list):  # 0x1203
+            for pos in body:
                 self._fix(vm, pos, now, raw, out, backfill=True)
-        elif vm.sub_type == p.UP_EXG_MSG_REGISTER:
-            self._remember(self.registrations, vm.device_id, p.decode_1201(vm.data, ed))
+        elif isinstance(body, p.Registration):  # 0x1201
+            self._remember(self.registrations, vm.device_id, body)
         elif vm.sub_type in (p.UP_EXG_MSG_RETURN_STARTUP_ACK, p.UP_EXG_MSG_RETURN_END_ACK):
             out.answers.append({"msg_id": p.UP_EXG_MSG, "sub_type": vm.sub_type, "device_id": vm.device_id})
         else:
@@ -377,11 +382,12 @@ class Jt809LinkSession(PositionDecoder):
 
     def _warn(self, frame: p.Frame, now: datetime, out: LinkOutput) -> None:
         ed = self.edition or p.Edition.V2011
-        vm = p.decode_warn_message(frame.body, ed)  # 2011 head with the plate, or 2019's without
-        if vm.plate and not self._allowed(vm, frame.raw, out):
+        vm = p.read(frame, edition=ed)  # 0x1400: the 2011 head with the plate, or 2019's without
+        if not isinstance(vm, p.VehicleMessage) or (vm.plate and not self._allowed(vm, frame.raw, out)):
             return
-        if vm.sub_type == p.UP_WARN_MSG_ADPT_INFO:
-            a = p.decode_1402(vm.data, ed)
+        body = p.read(vm, edition=ed) if vm.sub_type in _WARN_READ else None
+        if isinstance(body, p.Alarm):  # 0x1402
+            a = body
             attrs: dict[str, Any] = {"warn_type": a.warn_type, "warn_src": a.warn_src, "info_id": a.info_id}
             if a.content:
                 attrs["info"] = a.content[:1024]
@@ -398,8 +404,8 @@ class Jt809LinkSession(PositionDecoder):
                 out,
                 attrs,
             )
-        elif vm.sub_type == p.UP_WARN_MSG_URGE_TODO_ACK:
-            sid, result = p.decode_1401(vm.data)
+        elif isinstance(body, p.SupervisionAnswer):  # 0x1401
+            sid, result = body
             out.answers.append(
                 {
                     "msg_id": p.UP_WARN_MSG,

@@ -1,4 +1,5 @@
-"""JT/T 809 message bodies (private to :mod:`.jt809`, which re-exports them): login and link messages,
+"""JT/T 809 message bodies (private to :mod:`.jt809`: its ``read`` calls the ``decode_*`` by business type,
+and it re-exports the types and the ``encode_*``): login and link messages,
 the vehicle head of 0x1200/0x1400/0x9200/0x9400, registrations, positions (2011 GNSS_DATA and the 2019
 embedded JT/T 808 0x0200), alarms (0x1402 both editions, 0x1401/0x9401 supervision) — a ``decode_*`` for
 what a lower platform sends, an ``encode_*`` for what we and the simulator send.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._common import FrameError
 
@@ -119,19 +120,33 @@ def encode_login_reply(result: int, verify_code: int) -> bytes:
     return struct.pack(">BI", result, verify_code)
 
 
-def decode_login_reply(body: bytes) -> tuple[int, int]:
+class LoginReply(NamedTuple):
+    """0x1002 (a tuple: ``result, verify_code = reply``)."""
+
+    result: int
+    verify_code: int
+
+
+def decode_login_reply(body: bytes) -> LoginReply:
     _need(body, 5, "0x1002")
-    return struct.unpack_from(">BI", body)
+    return LoginReply(*struct.unpack_from(">BI", body))
 
 
 def encode_logout(user_id: int, password: str) -> bytes:
     return struct.pack(">I8s", user_id, _fixed(password, 8))
 
 
-def decode_logout(body: bytes) -> tuple[int, str]:
+class Logout(NamedTuple):
+    """0x1003."""
+
+    user_id: int
+    password: str
+
+
+def decode_logout(body: bytes) -> Logout:
     _need(body, 12, "0x1003")
     uid, pw = struct.unpack_from(">I8s", body)
-    return uid, _gbk(pw)
+    return Logout(uid, _gbk(pw))
 
 
 def encode_slave_login(verify_code: int) -> bytes:
@@ -505,10 +520,16 @@ def decode_9401(data: bytes) -> Supervision:
     return Supervision(src, wt, _utc(t), sid, _utc(end), lvl, _gbk(who), _gbk(tel), _gbk(mail))
 
 
-def decode_1401(data: bytes) -> tuple[int, int]:
-    """0x1401 answer to a supervision: (supervision id, result 0 processing / 1 handled / 2 no action / 3 later)."""
+class SupervisionAnswer(NamedTuple):
+    """0x1401 answer to a supervision: its id and the result, 0 processing / 1 handled / 2 no action / 3 later."""
+
+    supervision_id: int
+    result: int
+
+
+def decode_1401(data: bytes) -> SupervisionAnswer:
     _need(data, 5, "0x1401")
-    return int.from_bytes(data[:4], "big"), data[4]
+    return SupervisionAnswer(int.from_bytes(data[:4], "big"), data[4])
 
 
 def encode_1401(supervision_id: int, result: int) -> bytes:

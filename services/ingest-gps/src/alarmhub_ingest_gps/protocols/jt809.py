@@ -1,8 +1,10 @@
 """JT/T 809-2011 and -2019 platform links: the frame, the header, and (re-exported from
 :mod:`._jt809_body`) the bodies, in the one protocol vocabulary: :class:`Framer` splits a stream at the
 flags, :func:`decode` unescapes, checks length and CRC, parses the header and decrypts the body,
-:func:`encode` builds a frame; ``decode_*`` read bodies and ``encode_*`` build them (the link session
-in ``jt809/`` frames its answers, since it holds the serial, the centre id and the keys).
+:func:`read` reads a frame's body by its business type (message id; the vehicle head of 0x1200/0x1400/
+0x9200/0x9400) and a vehicle message's data by its sub-type (0x1201/0x1202/0x1203/0x1401/0x1402/0x9401),
+:func:`encode` builds a frame and ``encode_*`` build bodies. There is no ``reply``: the link session in
+``jt809/`` frames its answers, since it holds the serial, the centre id and the keys.
 
 A frame is ``0x5b | header | body | crc16 | 0x5d`` with the flags escaped inside
 (0x5b→5a 01, 0x5a→5a 02, 0x5d→5e 01, 0x5e→5e 02). The header is 22 bytes in the 2011 edition
@@ -29,7 +31,9 @@ from __future__ import annotations
 import binascii
 import struct
 from dataclasses import dataclass
+from typing import overload
 
+from . import _jt809_body as _body
 from ._common import FrameError
 from ._jt809_body import (
     DOWN_WARN_MSG_URGE_TODO_REQ,
@@ -40,22 +44,13 @@ from ._jt809_body import (
     Alarm,
     Edition,
     Login,
+    LoginReply,
+    Logout,
     Position,
     Registration,
     Supervision,
+    SupervisionAnswer,
     VehicleMessage,
-    decode_1201,
-    decode_1202,
-    decode_1203,
-    decode_1401,
-    decode_1402,
-    decode_9401,
-    decode_login,
-    decode_login_reply,
-    decode_logout,
-    decode_slave_login,
-    decode_vehicle,
-    decode_warn_message,
     encode_1401,
     encode_1402,
     encode_9401,
@@ -81,27 +76,20 @@ __all__ = [
     "Cipher",
     "Edition",
     "Frame",
+    "FrameBody",
     "Framer",
     "Header",
     "Login",
+    "LoginReply",
+    "Logout",
     "Position",
     "Registration",
     "Supervision",
+    "SupervisionAnswer",
+    "VehicleBody",
     "VehicleMessage",
     "crc16_ccitt",
     "decode",
-    "decode_1201",
-    "decode_1202",
-    "decode_1203",
-    "decode_1401",
-    "decode_1402",
-    "decode_9401",
-    "decode_login",
-    "decode_login_reply",
-    "decode_logout",
-    "decode_slave_login",
-    "decode_vehicle",
-    "decode_warn_message",
     "detect_edition",
     "encode",
     "encode_1401",
@@ -117,6 +105,7 @@ __all__ = [
     "encode_vehicle",
     "escape",
     "local_time",
+    "read",
     "unescape",
 ]
 
@@ -397,3 +386,58 @@ def encode(
     data = head + body
     data += crc16_ccitt(data).to_bytes(2, "big")
     return b"\x5b" + escape(data) + b"\x5d"
+
+
+# ------------------------------------------------------------------------------------------- bodies
+
+#: what :func:`read` gives for a frame, by message id: 0x1001 ``Login``, 0x1002 ``LoginReply``, 0x1003
+#: ``Logout``, 0x9001 the verify code, 0x1200/0x1400/0x9200/0x9400 the vehicle head
+#: (``VehicleMessage``, its data still to ``read``); ``None`` for a message without a body to read
+FrameBody = Login | LoginReply | Logout | int | VehicleMessage | None
+#: what :func:`read` gives for a vehicle message, by sub-type: 0x1201 ``Registration``, 0x1202
+#: ``Position``, 0x1203 ``list[Position]``, 0x1401 ``SupervisionAnswer``, 0x1402 ``Alarm``, 0x9401
+#: ``Supervision``; ``None`` for a sub-type without a reader (its data stays as it is)
+VehicleBody = Registration | Position | list[Position] | SupervisionAnswer | Alarm | Supervision | None
+
+
+@overload
+def read(msg: Frame, *, edition: int = Edition.V2011) -> FrameBody: ...
+@overload
+def read(msg: VehicleMessage, *, edition: int = Edition.V2011) -> VehicleBody: ...
+def read(msg: Frame | VehicleMessage, *, edition: int = Edition.V2011) -> FrameBody | VehicleBody:
+    """A frame's body (by message id) or a vehicle message's data (by sub-type), read into the types above.
+
+    Two steps for a vehicle message (``read(read(frame))``), so that a caller can check the plate before
+    the data is read. ``edition`` is the link's (a 2019 login, 0x1201, 0x1202/0x1203 positions, 0x1402);
+    alarm heads and bodies are recognised by their layout whatever it says. Raises ``FrameError`` on a
+    body that does not fit its type.
+    """
+    if isinstance(msg, VehicleMessage):
+        sub, data = msg.sub_type, msg.data
+        if sub == UP_EXG_MSG_REAL_LOCATION:
+            return _body.decode_1202(data, edition)
+        if sub == UP_EXG_MSG_HISTORY_LOCATION:
+            return _body.decode_1203(data, edition)
+        if sub == UP_EXG_MSG_REGISTER:
+            return _body.decode_1201(data, edition)
+        if sub == UP_WARN_MSG_ADPT_INFO:
+            return _body.decode_1402(data, edition)
+        if sub == UP_WARN_MSG_URGE_TODO_ACK:
+            return _body.decode_1401(data)
+        if sub == DOWN_WARN_MSG_URGE_TODO_REQ:
+            return _body.decode_9401(data)
+        return None
+    mid, body = msg.msg_id, msg.body
+    if mid in (UP_EXG_MSG, DOWN_EXG_MSG):
+        return _body.decode_vehicle(body)
+    if mid in (UP_WARN_MSG, DOWN_WARN_MSG):  # the 2011 vehicle head, or 2019's without the plate
+        return _body.decode_warn_message(body, edition)
+    if mid == UP_CONNECT_REQ:
+        return _body.decode_login(body, edition)
+    if mid == UP_CONNECT_RSP:
+        return _body.decode_login_reply(body)
+    if mid == UP_DISCONNECT_REQ:
+        return _body.decode_logout(body)
+    if mid == DOWN_CONNECT_REQ:
+        return _body.decode_slave_login(body)
+    return None

@@ -42,6 +42,28 @@ ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench809"
 
 
+def fleet_frames(user_id: int, now: datetime, count: int) -> bytes:
+    """``count`` 2011 0x1202 frames of a 500-vehicle fleet (plates stable for ``user_id``), back to back."""
+    from alarmhub_ingest_gps.protocols import jt809 as p
+    from alarmhub_sim.jt809 import plates
+
+    fleet = plates(500, user_id)
+    return b"".join(
+        p.encode(
+            p.UP_EXG_MSG,
+            p.encode_vehicle(
+                fleet[i % len(fleet)],
+                2,
+                p.UP_EXG_MSG_REAL_LOCATION,
+                p.encode_position_2011(22.54 + i * 1e-5, 114.05, now, speed=40),
+            ),
+            serial=i,
+            gnss_center_id=user_id,
+        )
+        for i in range(count)
+    )
+
+
 def _loader(
     port: int, user_id: int, positions: int, ready: MpEvent, go: MpEvent, timeout: float, cpu: Any
 ) -> None:
@@ -54,25 +76,9 @@ async def _load(
     port: int, user_id: int, positions: int, ready: MpEvent, go: MpEvent, timeout: float, cpu: Any
 ) -> None:
     from alarmhub_ingest_gps.protocols import jt809 as p
-    from alarmhub_sim.jt809 import plates
 
-    fleet = plates(500, user_id)
-    now = datetime.now(UTC)
     batch = 500
-    frames = b"".join(
-        p.encode(
-            p.UP_EXG_MSG,
-            p.encode_vehicle(
-                fleet[i % len(fleet)],
-                2,
-                p.UP_EXG_MSG_REAL_LOCATION,
-                p.encode_position_2011(22.54 + i * 1e-5, 114.05, now, speed=40),
-            ),
-            serial=i,
-            gnss_center_id=user_id,
-        )
-        for i in range(batch)
-    )
+    frames = fleet_frames(user_id, datetime.now(UTC), batch)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         p.encode(

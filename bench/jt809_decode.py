@@ -1,7 +1,7 @@
 """Benchmark of the JT/T 809 decode hot path alone: µs of CPU per 0x1202 position, no socket, no Kafka.
 
 A logged-in ``Jt809LinkSession`` (sans-IO) is fed pre-encoded 2011 0x1202 frames (500 vehicles, reads of
-2,000 frames, as ``bench/jt809.py``'s load processes write them) and the time of ``feed`` per position
+2,000 frames, built as ``bench/jt809.py``'s load processes build theirs) and the time of ``feed`` per position
 is taken, after a warm-up read. ``direct``: the server's path (the fix written as JSON, ``RawFix``);
 ``model``: the same hot path building a ``GpsFix`` (``direct=False``). The end-to-end figure with the
 broker is ``bench/jt809.py``; this one resolves a change to the decode path to a few per cent.
@@ -21,6 +21,8 @@ import json
 import statistics
 import time
 from datetime import UTC, datetime
+
+from jt809 import fleet_frames  # bench/jt809.py: the frames its load processes stream
 
 PASSWORD = "bench809"
 USER = 90000
@@ -43,31 +45,10 @@ def _session(direct: bool, now: datetime) -> object:
     return s
 
 
-def _frames(now: datetime) -> bytes:
-    from alarmhub_ingest_gps.protocols import jt809 as p
-    from alarmhub_sim.jt809 import plates
-
-    fleet = plates(500, USER)
-    return b"".join(
-        p.encode(
-            p.UP_EXG_MSG,
-            p.encode_vehicle(
-                fleet[i % len(fleet)],
-                2,
-                p.UP_EXG_MSG_REAL_LOCATION,
-                p.encode_position_2011(22.54 + i * 1e-5, 114.05, now, speed=40),
-            ),
-            serial=i,
-            gnss_center_id=USER,
-        )
-        for i in range(BATCH)
-    )
-
-
 def run(direct: bool, positions: int, repeat: int) -> list[float]:
     """µs per position of each run."""
     now = datetime.now(UTC)
-    data = _frames(now)
+    data = fleet_frames(USER, now, BATCH)
     reads = max(positions // BATCH, 1)
     out: list[float] = []
     for _ in range(repeat + 1):  # the first run warms the caches (plates, alarm words, float texts)

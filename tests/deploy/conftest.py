@@ -113,6 +113,7 @@ TEST_SECRETS = {
     "POSTGRES_PASSWORD": "pg-test-secret",
     "ALARMHUB_GPS_AUTH_SECRET": "gps-test-secret",
     "ALARMHUB_GPS_COMMAND_TOKEN": "gps-command-test-token",
+    "ALARMHUB_CAMERA_COMMAND_TOKEN": "camera-command-test-token",
     "ALARMHUB_SIP_PASSWORD": "sip-test-secret",
     "ALARMHUB_WEBHOOK_SECRET": "webhook-test-secret",
     "GRAFANA_ADMIN_USER": "sre",

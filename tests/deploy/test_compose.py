@@ -64,6 +64,7 @@ def test_production_secrets_have_no_defaults(compose_raw: dict[str, Any], compos
         "GRAFANA_ADMIN_PASSWORD",
         "ALARMHUB_GPS_AUTH_SECRET",
         "ALARMHUB_GPS_COMMAND_TOKEN",
+        "ALARMHUB_CAMERA_COMMAND_TOKEN",
         "ALARMHUB_SIP_PASSWORD",
         "KAFKA_CLUSTER_ID",
     } <= required
@@ -225,7 +226,7 @@ def _listens_on_wildcard(svc: dict[str, Any], port: int) -> bool:
     for key, value in env.items():
         if key.endswith("_HOST") and str(value) not in ("0.0.0.0", "::"):
             port_key = key[: -len("_HOST")] + "_PORT"
-            if str(env.get(port_key, "")) == str(port) or (port_key not in env and port == 9112):
+            if str(env.get(port_key, "")) == str(port) or (port_key not in env and port in (9112, 9121)):
                 return False
     return True
 
@@ -254,7 +255,8 @@ def test_every_internal_url_reaches_a_listening_service(compose: dict[str, Any])
             assert str(port) in [str(p) for p in target.get("expose", [])], f"{host} does not expose {port}"
             assert _listens_on_wildcard(target, port), f"{host} binds {port} to loopback only"
             checked += 1
-    assert checked >= 2  # dispatch → ingest-gps commands, ingest-gps's advertised URL
+    # dispatch → ingest-gps commands, ingest-gps's advertised URL, dispatch → ingest-camera's Catalog
+    assert checked >= 3
     gps = services["ingest-gps"]["environment"]
     assert (
         services["dispatch"]["environment"]["ALARMHUB_GPS_COMMAND_URL"]

@@ -64,3 +64,23 @@ async def test_owner_arms_and_disarms_own_vehicle_only(stack: Any, dispatch: tup
         ]
     finally:
         await listener.close()
+
+
+async def test_a_vehicle_no_gateway_watches_cannot_be_armed(dispatch: tuple[DispatchApp, str]) -> None:
+    # a vehicle its transport company's platform reports over JT/T 809: ingest-gps's armed watch never sees
+    # its ignition or fixes, so "armed" would be a promise nobody keeps
+    app, token = dispatch
+    dev = f"粤B{uuid.uuid4().int % 10**5:05d}:2"
+    user = f"owner-{uuid.uuid4().hex[:6]}"
+    base = f"http://127.0.0.1:{app.http_port}/api/v1"
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
+        r = await c.post("/registry/vehicles", json={"device_id": dev, "protocol": "jt809", "owner": user})
+        assert r.status_code == 201, r.text
+        r = await c.post(
+            "/tokens", json={"user": user, "role": "vehicle_owner", "scope": {"vehicles": [dev]}}
+        )
+        owner = {"Authorization": f"Bearer {r.json()['token']}"}
+        r = await c.post(f"/vehicles/{dev}/arm", headers=owner)
+        assert r.status_code == 409 and "jt809" in r.json()["detail"], r.text
+        assert (await c.get(f"/vehicles/{dev}/state", headers=owner)).json()["armed"] is False
+        assert (await c.post(f"/vehicles/{dev}/disarm", headers=owner)).status_code == 200

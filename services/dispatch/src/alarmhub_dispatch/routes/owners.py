@@ -8,7 +8,9 @@
   or a dispatcher/supervisor sets ``vehicles.armed``. Both are audited by the audit middleware (an
   ``action`` row with the path, so arm and disarm read apart, whoever called, whatever the outcome). The
   update and ``NOTIFY alarmhub_registry, 'vehicles:<id>'`` commit together: every GPS gateway re-reads
-  that vehicle at once (ingest-gps ``registry.py``) instead of at its next periodic refresh.
+  that vehicle at once (ingest-gps ``registry.py``) instead of at its next periodic refresh. Arming is
+  refused (409) for a vehicle whose terminal does not talk to ingest-gps itself (a JT/T 809 platform's
+  vehicle): nothing would watch it, and the owner would believe it guarded.
 """
 
 # no "from __future__ import annotations": FastAPI resolves the dependency aliases at definition time
@@ -95,8 +97,24 @@ async def vehicle_state(who: Who, d: D, device_id: str) -> dict[str, Any]:
     return st
 
 
+#: protocols whose terminal talks to ingest-gps itself: its armed-vehicle watch sees their ignition and fixes.
+#: A vehicle reported by its transport company's platform over JT/T 809 is not watched there.
+WATCHED_PROTOCOLS = frozenset({"jt808", "gt06", "h02"})
+
+
 async def _set_armed(who: Principal, d: Dispatcher, device_id: str, armed: bool) -> dict[str, Any]:
     await _may(who, d, device_id)
+    if armed:
+        st = await d.store.registry.vehicle_state(device_id)
+        if st is None:
+            raise HTTPException(404, "no such vehicle in the registry")
+        if st["vehicle"]["protocol"] not in WATCHED_PROTOCOLS:
+            # accepting it would tell the owner the car is guarded while nothing watches it
+            raise HTTPException(
+                409,
+                f"a {st['vehicle']['protocol']} vehicle cannot be armed: only a tracker on the gateway "
+                f"({', '.join(sorted(WATCHED_PROTOCOLS))}) is watched while armed",
+            )
     if not await d.store.registry.set_armed(device_id, armed):
         raise HTTPException(404, "no such vehicle in the registry")
     d.metrics.actions.labels("arm" if armed else "disarm").inc()

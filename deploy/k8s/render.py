@@ -326,6 +326,20 @@ def _init_job(site: dict[str, Any]) -> dict[str, Any]:
         {"name": "ALARMHUB_CITY_ID", "value": str(site["city"]["id"])},
         {"name": "ALARMHUB_CITY_NAME", "value": str(site["city"]["name"])},
         {"name": "ALARMHUB_ADMIN_PASSWORD_FILE", "value": "/run/secrets/alarmhub/admin-password"},
+        # what `alarmhub-admin check` in this image reaches, as the services reach it (docs/deployment.md)
+        {"name": "ALARMHUB_DISPATCH_URL", "value": "http://dispatch:8080"},
+        {
+            "name": "ALARMHUB_GPS_COMMAND_URL",
+            "value": SERVICES["dispatch"]["env"]["ALARMHUB_GPS_COMMAND_URL"],
+        },
+        {
+            "name": "ALARMHUB_GPS_COMMAND_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "alarmhub-secrets", "key": "gps-command-token"}},
+        },
+        {
+            "name": "ALARMHUB_CHECK_HEALTH_URLS",
+            "value": ",".join(f"http://{n}:{spec['health']}/readyz" for n, spec in SERVICES.items()),
+        },
     ]
     tls_volumes, tls_mounts = _tls_volume(site)
     return {

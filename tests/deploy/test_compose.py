@@ -240,9 +240,14 @@ def test_every_internal_url_reaches_a_listening_service(compose: dict[str, Any])
     services = compose["services"]
     checked = 0
     for name, svc in services.items():
-        for key, value in (svc.get("environment") or {}).items():
-            if not (key.endswith("_URL") and str(value).startswith("http")):
-                continue
+        urls = [
+            (key, url.strip())
+            for key, value in (svc.get("environment") or {}).items()
+            if key.endswith(("_URL", "_URLS"))
+            for url in str(value).split(",")
+            if url.strip().startswith("http")
+        ]
+        for key, value in urls:
             u = urlsplit(str(value))
             host, port = u.hostname or "", u.port or 80
             assert host not in ("127.0.0.1", "localhost"), (
@@ -262,6 +267,30 @@ def test_every_internal_url_reaches_a_listening_service(compose: dict[str, Any])
         services["dispatch"]["environment"]["ALARMHUB_GPS_COMMAND_URL"]
         == gps["ALARMHUB_GPS_ADVERTISED_COMMAND_URL"]
     )
+
+
+def test_admin_check_from_the_init_image_reaches_every_service(
+    compose: dict[str, Any], compose_text: str
+) -> None:
+    """`docker compose run --rm init alarmhub-admin check` (docs/deployment.md) checks dispatch, the GPS
+    command endpoint with dispatch's own token, and every service's /readyz — not 127.0.0.1, where in the
+    init container nothing listens (its environment named none of them: check reported them all down)."""
+    env = compose["services"]["init"]["environment"]
+    assert env["ALARMHUB_DISPATCH_URL"] == "http://dispatch:8080"
+    assert (
+        env["ALARMHUB_GPS_COMMAND_URL"]
+        == compose["services"]["dispatch"]["environment"]["ALARMHUB_GPS_COMMAND_URL"]
+    )
+    assert "ALARMHUB_GPS_COMMAND_TOKEN: ${ALARMHUB_GPS_COMMAND_TOKEN:?" in compose_text
+    assert (
+        env["ALARMHUB_GPS_COMMAND_TOKEN"]
+        == compose["services"]["dispatch"]["environment"]["ALARMHUB_GPS_COMMAND_TOKEN"]
+    )
+    health = set(env["ALARMHUB_CHECK_HEALTH_URLS"].split(","))
+    assert health == {
+        f"http://{folder}:{compose['services'][folder]['environment']['ALARMHUB_HEALTH_PORT']}/readyz"
+        for folder in service_dirs()
+    }
 
 
 def test_first_start_runs_admin_init_before_the_services(compose: dict[str, Any]) -> None:

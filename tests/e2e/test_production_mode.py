@@ -68,9 +68,24 @@ def _settings(module: str) -> type[BaseServiceSettings]:
     )
 
 
-def _local_env(compose: dict[str, Any], stack: Any, db: str, prefix: str) -> dict[str, dict[str, str]]:
+def _local_urls(value: str, ports: dict[str, dict[int, int]]) -> str:
+    """Every ``http://<service>:<port>`` of a value (or a comma-separated list of them) rewritten to where
+    that service listens here."""
+
+    def local(m: re.Match[str]) -> str:
+        if m.group(1) not in ports:
+            return m.group(0)
+        return f"http://127.0.0.1:{ports[m.group(1)][int(m.group(2))]}{m.group(3) or ''}"
+
+    return re.sub(r"http://([a-z0-9-]+):(\d+)(/[^,]*)?", local, value)
+
+
+def _local_env(
+    compose: dict[str, Any], stack: Any, db: str, prefix: str
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[int, int]]]:
     """compose's environment per service with its listeners on free loopback ports and every
-    ``http://<service>:<port>`` it names rewritten to where that service listens here."""
+    ``http://<service>:<port>`` it names rewritten to where that service listens here; and those ports
+    (service → {compose port → local port})."""
     ports: dict[str, dict[int, int]] = {}  # service → {compose port → local port}
     envs: dict[str, dict[str, str]] = {}
     for name, module in SERVICES.items():
@@ -94,10 +109,8 @@ def _local_env(compose: dict[str, Any], stack: Any, db: str, prefix: str) -> dic
         ports[name], envs[name] = mapping, env
     for env in envs.values():
         for key, value in list(env.items()):
-            m = re.fullmatch(r"http://([a-z0-9-]+):(\d+)(/.*)?", value)
-            if m and m.group(1) in ports:
-                env[key] = f"http://127.0.0.1:{ports[m.group(1)][int(m.group(2))]}{m.group(3) or ''}"
-    return envs
+            env[key] = _local_urls(value, ports)
+    return envs, ports
 
 
 def _admin(env: dict[str, str], *args: str) -> str:
@@ -124,7 +137,7 @@ def production(stack: Any, topic_prefix: str, tmp_path: Path) -> Iterator[dict[s
     compose = interpolate(yaml.safe_load((ROOT / "compose.yaml").read_text()), dict(TEST_SECRETS))
     dbname = f"alarmhub_prod_{uuid.uuid4().hex[:8]}"
     db = stack.admin_database_url.rsplit("/", 1)[0] + "/" + dbname
-    envs = _local_env(compose, stack, db, topic_prefix)
+    envs, ports = _local_env(compose, stack, db, topic_prefix)
     assert (
         "ALARMHUB_DEV_TOKEN" not in envs["dispatch"]
         and envs["dispatch"]["ALARMHUB_DEMO_GEOGRAPHY"] == "false"
@@ -134,7 +147,10 @@ def production(stack: Any, topic_prefix: str, tmp_path: Path) -> Iterator[dict[s
     secret = tmp_path / "admin_password"
     secret.write_text(ADMIN_PW + "\n")
     admin_env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
-    admin_env.update({k: str(v) for k, v in compose["services"]["init"]["environment"].items()})
+    # compose's init environment, its service addresses (what `check` reaches) pointed at the processes here
+    admin_env.update(
+        {k: _local_urls(str(v), ports) for k, v in compose["services"]["init"]["environment"].items()}
+    )
     admin_env.update(
         KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
         REDIS_URL=stack.redis_url,
@@ -251,17 +267,14 @@ async def _wait_incident(client: httpx.AsyncClient, pred: Any, timeout: float = 
 async def test_a_city_in_production_mode(production: dict[str, Any]) -> None:
     envs, site = production["envs"], production["site"]
     api = f"http://127.0.0.1:{envs['dispatch']['ALARMHUB_HTTP_PORT']}"
-    # the operator's check, from dispatch's point of view: everything answers; a wrong address is named
-    check_env = {
-        **production["admin_env"],
-        "ALARMHUB_DISPATCH_URL": api,
-        "ALARMHUB_GPS_COMMAND_URL": envs["dispatch"]["ALARMHUB_GPS_COMMAND_URL"],
-        "ALARMHUB_CHECK_HEALTH_URLS": ",".join(
-            f"http://127.0.0.1:{e['ALARMHUB_HEALTH_PORT']}/readyz" for e in envs.values()
-        ),
-    }
+    # the operator's check with compose's init environment (`docker compose run --rm init alarmhub-admin
+    # check`): dispatch, the GPS command endpoint with dispatch's token, every service's /readyz answer
+    check_env = production["admin_env"]
+    assert check_env["ALARMHUB_DISPATCH_URL"] == api
+    assert check_env["ALARMHUB_GPS_COMMAND_URL"] == envs["dispatch"]["ALARMHUB_GPS_COMMAND_URL"]
     out = await asyncio.to_thread(_admin, check_env, "check")
     assert out.rstrip().endswith("everything answers"), out
+    assert out.count("ok    health: ") == len(SERVICES) and "ok    ingest-gps commands: " in out, out
     assert "WARN  external units" in out  # this city has not imported its 119/120 yet
     bad = await asyncio.to_thread(
         subprocess.run,

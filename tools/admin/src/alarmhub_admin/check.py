@@ -148,6 +148,18 @@ async def _postgres(s: AdminSettings) -> list[Result]:
     return out
 
 
+async def _unresolved(bootstrap: str) -> str | None:
+    """aiokafka words every failed bootstrap alike ("Unable to bootstrap"): name a host that does not resolve."""
+    loop = asyncio.get_running_loop()
+    for addr in filter(None, (a.strip() for a in bootstrap.split(","))):
+        host = addr.rsplit(":", 1)[0].strip("[]")
+        try:
+            await asyncio.wait_for(loop.getaddrinfo(host, None), TIMEOUT_S)
+        except (OSError, TimeoutError):
+            return f"the host name {host} in KAFKA_BOOTSTRAP does not resolve (DNS, /etc/hosts, or a typo)"
+    return None
+
+
 async def _kafka(s: AdminSettings) -> list[Result]:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=s.kafka_bootstrap,
@@ -159,7 +171,8 @@ async def _kafka(s: AdminSettings) -> list[Result]:
         await asyncio.wait_for(admin.start(), TIMEOUT_S)
         topics = set(await asyncio.wait_for(admin.list_topics(), TIMEOUT_S))
     except Exception as exc:
-        return [Result("FAIL", "Kafka", f"{s.kafka_bootstrap}: {_why(exc, 'KAFKA_BOOTSTRAP')}")]
+        why = await _unresolved(s.kafka_bootstrap) or _why(exc, "KAFKA_BOOTSTRAP")
+        return [Result("FAIL", "Kafka", f"{s.kafka_bootstrap}: {why}")]
     finally:
         await admin.close()
     out = [Result("ok", "Kafka", f"{s.kafka_bootstrap}: connected")]
@@ -183,14 +196,24 @@ async def _redis(s: AdminSettings) -> list[Result]:
         await r.aclose()
 
 
-async def _http(name: str, url: str, setting: str, *, ok_codes: tuple[int, ...] = (200,)) -> list[Result]:
+async def _http(
+    name: str,
+    url: str,
+    setting: str,
+    *,
+    ok_codes: tuple[int, ...] = (200,),
+    headers: dict[str, str] | None = None,
+    refused: str | None = None,
+) -> list[Result]:
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_S) as c:
+        async with httpx.AsyncClient(timeout=TIMEOUT_S, headers=headers) as c:
             r = await c.get(url)
     except Exception as exc:
         return [Result("FAIL", name, f"{url}: {_why(exc, setting)}")]
     if r.status_code in ok_codes:
         return [Result("ok", name, f"{url}: HTTP {r.status_code}")]
+    if r.status_code == 401 and refused:
+        return [Result("FAIL", name, f"{url}: HTTP 401: {refused}")]
     return [Result("FAIL", name, f"{url}: HTTP {r.status_code} {r.text[:120]!r}")]
 
 
@@ -224,12 +247,16 @@ async def run_checks(s: AdminSettings) -> list[Result]:
             "ALARMHUB_DISPATCH_URL",
             ok_codes=(200, 401),
         ),
-        # the command endpoint only takes POST: any HTTP answer (405) proves dispatch can reach it
+        # the command endpoint only takes POST and answers anyone without dispatch's token 401: a GET with
+        # the token (404/405) proves dispatch reaches it and the gateway takes dispatch's credential
         lambda: _http(
             "ingest-gps commands",
             s.gps_command_url,
             "ALARMHUB_GPS_COMMAND_URL",
             ok_codes=(200, 404, 405, 422),
+            headers={"Authorization": f"Bearer {s.gps_command_token.get_secret_value()}"},
+            refused="the gateway refused ALARMHUB_GPS_COMMAND_TOKEN: give this tool, dispatch and ingest-gps "
+            "the same value, or dispatch's vehicle commands are refused too",
         ),
     ]
     for url in filter(None, (u.strip() for u in s.health_urls.split(","))):

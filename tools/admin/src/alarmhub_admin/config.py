@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from alarmhub_runtime import BaseServiceSettings
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 __all__ = ["AdminSettings"]
 
@@ -46,6 +46,12 @@ class AdminSettings(BaseServiceSettings):
         default="http://127.0.0.1:9112/commands",
         alias="ALARMHUB_GPS_COMMAND_URL",
         description="ingest-gps's command endpoint as dispatch reaches it (checked by `check`)",
+    )
+    gps_command_token: SecretStr = Field(
+        default=SecretStr("alarmhub-dev-command-token"),
+        alias="ALARMHUB_GPS_COMMAND_TOKEN",
+        description="dispatch's credential on that endpoint (the same value as dispatch's and ingest-gps's): "
+        "`check` presents it, so a 401 there means dispatch's commands would be refused too",
     )
     health_urls: str = Field(
         default="",

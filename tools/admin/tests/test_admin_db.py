@@ -294,3 +294,15 @@ async def test_an_export_imported_again_changes_nothing_and_bad_rows_are_one_lin
         assert await conn.fetchval("SELECT onvif_url FROM cameras") == "http://10.0.0.5/onvif"
     finally:
         await conn.close()
+
+
+async def test_a_file_naming_another_city_is_refused_in_words(stack, empty_db: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """init made the city from ALARMHUB_CITY_ID; a unit file whose city has another id would retire it
+    (and strand the supervisor): the report says which ids differ instead of only naming the people."""
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    env = _env(stack, empty_db, ALARMHUB_CITY_ID="440300", ALARMHUB_CITY_NAME="示范市")
+    assert (await _aadmin(env, "init", "--password-file", str(pw))).returncode == 0
+    r = await _aadmin(env, "import", "units", str(CLEAN), "--crs", "gcj02")
+    assert r.returncode == 1
+    assert "the file's city is 'mc' but the table's is '440300'" in r.stdout, r.stdout

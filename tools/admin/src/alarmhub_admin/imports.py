@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import registries as reg
 from .overview import draw_overview
 from .sources import read_units
-from .unitdb import apply_diff, diff_units, load_current, unit_row
+from .unitdb import Diff, apply_diff, diff_units, load_current, unit_row
 from .validate import DEFAULT_TOLERANCE_M2, validate
 
 __all__ = ["connect", "export_kind", "export_units", "import_kind", "import_units"]
@@ -72,6 +72,8 @@ async def import_units(
     try:
         diff = diff_units(await load_current(conn), rows)
         print(f"changes: {diff.text()}", file=out)
+        if _other_city(diff, out) and not force:
+            return 1
         retired = [r["id"] for r in diff.retired]
         if retired:
             stranded = await conn.fetch(
@@ -100,6 +102,22 @@ async def import_units(
         return 0
     finally:
         await conn.close()
+
+
+def _other_city(diff: Diff, out: TextIO) -> bool:
+    """The file's city has another id than the table's (``init`` made it from ALARMHUB_CITY_ID): the import
+    would retire the city everyone hangs from and add a second one. Said in words; True when so."""
+    old = [r for r in diff.retired if r["tier"] == 1]
+    new = [r for r in diff.added if r["tier"] == 1]
+    if not (old and new):
+        return False
+    print(
+        f"the file's city is {new[0]['id']!r} but the table's is {old[0]['id']!r} (made by `init` from "
+        f"ALARMHUB_CITY_ID): give the city in the file the id {old[0]['id']!r}; nothing written "
+        "(--force replaces the city, its people then belong to no unit)",
+        file=out,
+    )
+    return True
 
 
 def _progress(out: TextIO) -> Progress:

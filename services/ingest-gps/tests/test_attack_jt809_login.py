@@ -60,10 +60,13 @@ def test_deferred_password_check_holds_the_frames_read_after_the_login() -> None
 async def test_a_slow_password_hash_does_not_stall_the_gateway(stack: Any, topic_prefix: str) -> None:
     """Before: the PBKDF2 check ran on the event loop, so one login with an expensive hash stalled every
     link of the gateway for as long as it took. Now it runs in a bounded thread pool: while one platform's
-    ~1.5 s hash runs, another platform logs in and is answered, and the loop never stalls for long."""
+    slow hash runs, another platform logs in and is answered.
+
+    Asserted on what happened, not on wall-clock gaps (a loaded 2-core machine deschedules the whole
+    process now and then): the quick answer arrives while the slow check is still running in the pool."""
     t0 = time.perf_counter()
     hash_password("calibrate", iterations=200_000)
-    iterations = int(200_000 * 1.5 / (time.perf_counter() - t0))  # ≈ 1.5 s of PBKDF2 on this machine
+    iterations = int(200_000 * 3 / (time.perf_counter() - t0))  # ≈ 3 s of PBKDF2 on this machine
     slow = PlatformRecord(20180920, hash_password("20180920", iterations=iterations), 20180920)
     quick = PlatformRecord(4242, hash_password("quick-pw"), 4242)
     quick_login = p.encode(
@@ -93,48 +96,32 @@ async def test_a_slow_password_hash_does_not_stall_the_gateway(stack: Any, topic
         hash_threads=2,
     )
     await srv.start()
-    gaps: list[float] = []
-    stop = asyncio.Event()
-
-    async def ticker() -> None:  # how long the loop went without running us
-        last = time.perf_counter()
-        while not stop.is_set():
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    tick: asyncio.Task[None] | None = None
     try:
         # a first login warms the producer up (topic metadata), so answers below wait for the hash only
         warm_r, warm_w = await asyncio.open_connection("127.0.0.1", srv.port)
         warm_w.write(quick_login)
         await asyncio.wait_for(warm_r.read(4096), 20)
         warm_w.close()
-        tick = asyncio.create_task(ticker())
         slow_r, slow_w = await asyncio.open_connection("127.0.0.1", srv.port)
         quick_r, quick_w = await asyncio.open_connection("127.0.0.1", srv.port)
-        started = time.perf_counter()
         slow_w.write(LOGIN)
         await slow_w.drain()
-        await asyncio.sleep(0.2)  # the slow login reaches the gateway and its hash starts
+        for _ in range(1000):  # the slow login reaches the gateway and its hash starts (≤ 10 s)
+            if srv.passwords.running:
+                break
+            await asyncio.sleep(0.01)
+        assert srv.passwords.running == 1, "the slow login's check never started"
         quick_w.write(quick_login)
         await quick_w.drain()
         quick_answer = await asyncio.wait_for(quick_r.read(4096), 10)
-        quick_at = time.perf_counter() - started
+        slow_running_at_quick_answer = srv.passwords.running
         slow_answer = await asyncio.wait_for(slow_r.read(4096), 30)
-        slow_at = time.perf_counter() - started
         for w in (slow_w, quick_w):
             w.close()
     finally:
-        stop.set()
-        if tick is not None:
-            await tick
         await srv.stop()
         await producer.stop()
     assert p.read(p.decode(p.Framer().feed(quick_answer)[0]))[0] == p.LOGIN_OK
     assert p.read(p.decode(p.Framer().feed(slow_answer)[0]))[0] == p.LOGIN_OK
-    assert slow_at >= 1.0  # the hash was slow …
-    assert quick_at < slow_at - 0.5  # … and the other platform was answered meanwhile
-    assert max(gaps) < 0.5, f"the event loop stalled for {max(gaps):.3f} s"
+    assert slow_running_at_quick_answer == 1, "the other platform was answered while the slow hash ran"
     assert srv.passwords.peak == 2  # both checks ran at once, in the pool's two threads

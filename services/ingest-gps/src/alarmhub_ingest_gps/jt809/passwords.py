@@ -19,7 +19,8 @@ __all__ = ["PasswordPool"]
 
 
 class PasswordPool:
-    """``await verify(stored, given)`` in at most ``threads`` threads; ``peak`` is the most that ran at once."""
+    """``await verify(stored, given)`` in at most ``threads`` threads; ``running`` is how many run now and
+    ``peak`` the most that ran at once."""
 
     def __init__(self, threads: int = 2) -> None:
         self.threads = max(1, threads)
@@ -37,6 +38,10 @@ class PasswordPool:
         finally:
             with self._lock:
                 self._running -= 1
+
+    @property
+    def running(self) -> int:
+        return self._running
 
     async def verify(self, stored: str, given: str) -> bool:
         if self._pool is None:

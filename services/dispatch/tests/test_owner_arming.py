@@ -74,7 +74,10 @@ async def test_a_vehicle_no_gateway_watches_cannot_be_armed(dispatch: tuple[Disp
     user = f"owner-{uuid.uuid4().hex[:6]}"
     base = f"http://127.0.0.1:{app.http_port}/api/v1"
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
-        r = await c.post("/registry/vehicles", json={"device_id": dev, "protocol": "jt809", "owner": user})
+        body = {"device_id": dev, "protocol": "jt809", "owner": user}
+        r = await c.post("/registry/vehicles", json={**body, "armed": True})  # nor through the registry
+        assert r.status_code == 422 and "cannot be armed" in r.text, r.text
+        r = await c.post("/registry/vehicles", json=body)
         assert r.status_code == 201, r.text
         r = await c.post(
             "/tokens", json={"user": user, "role": "vehicle_owner", "scope": {"vehicles": [dev]}}

@@ -31,6 +31,7 @@ from .platforms import platform_out, platform_row
 
 __all__ = [
     "KINDS",
+    "WATCHED_PROTOCOLS",
     "AccountIn",
     "CameraIn",
     "Kind",
@@ -148,6 +149,11 @@ class AccountIn(_In):
         return {**b, "site": site, "contacts": _json(b.get("contacts"), [])}
 
 
+#: protocols whose terminal talks to ingest-gps itself: its armed-vehicle watch sees their ignition and fixes.
+#: A vehicle reported by its transport company's platform over JT/T 809 is not watched.
+WATCHED_PROTOCOLS = frozenset({"jt808", "gt06", "h02"})
+
+
 class VehicleIn(_In):
     """A GPS terminal (JT/T 808, GT06, H02) or a vehicle reported over JT/T 809."""
 
@@ -163,11 +169,20 @@ class VehicleIn(_In):
     )
     owner: str | None = Field(default=None, max_length=128)
     contact: str | None = Field(default=None, max_length=128)
-    armed: bool = False
+    armed: bool = Field(default=False, description="watched while armed: jt808, gt06 and h02 vehicles only")
     auth_code: str | None = Field(
         default=None, max_length=64, description="JT/T 808 auth code; write-only ('' removes it)"
     )
     unit: str | None = _UNIT
+
+    @model_validator(mode="after")
+    def _watched(self) -> VehicleIn:
+        if self.armed and self.protocol not in WATCHED_PROTOCOLS:
+            raise ValueError(
+                f"armed: a {self.protocol} vehicle cannot be armed, only a tracker on the gateway "
+                f"({', '.join(sorted(WATCHED_PROTOCOLS))}) is watched while armed"
+            )
+        return self
 
 
 class CameraIn(_In):

@@ -21,6 +21,7 @@ from alarmhub_runtime import get_logger
 from fastapi import APIRouter, HTTPException
 
 from ..auth import Principal
+from ..registry import WATCHED_PROTOCOLS
 from ..service import Dispatcher
 from ..views import summary
 from .deps import D, Who, manages
@@ -95,11 +96,6 @@ async def vehicle_state(who: Who, d: D, device_id: str) -> dict[str, Any]:
     if st is None:
         raise HTTPException(404, "no such vehicle in the registry")
     return st
-
-
-#: protocols whose terminal talks to ingest-gps itself: its armed-vehicle watch sees their ignition and fixes.
-#: A vehicle reported by its transport company's platform over JT/T 809 is not watched there.
-WATCHED_PROTOCOLS = frozenset({"jt808", "gt06", "h02"})
 
 
 async def _set_armed(who: Principal, d: Dispatcher, device_id: str, armed: bool) -> dict[str, Any]:

@@ -8,9 +8,11 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest_asyncio
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_dispatch.config import DispatchSettings
@@ -72,6 +74,33 @@ async def with_site(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[Dispat
         await conn.close()
 
 
+def _clock(incident: dict[str, Any]) -> float:
+    """Seconds from opening to the escalation deadline."""
+    at = datetime.fromisoformat(incident["escalate_at"]) - datetime.fromisoformat(incident["opened_at"])
+    return at.total_seconds()
+
+
+async def _site_stream(
+    app: DispatchApp,
+    token: str,
+    into: list[dict[str, Any]],
+    ready: asyncio.Event,
+    told: asyncio.Event,
+    wanted: str,
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}", timeout=None) as c,
+        c.stream("GET", f"/api/v1/stream?access_token={token}") as s,
+    ):
+        async for line in s.aiter_lines():
+            if line.startswith("event: hello"):
+                ready.set()
+            if line.startswith("data:") and '"incident"' in line:
+                into.append(json.loads(line[5:]))
+                if into[-1]["incident"]["id"] == wanted:
+                    told.set()
+
+
 async def test_site_is_told_and_the_station_stays_responsible(
     with_site: tuple[DispatchApp, str, str, str], stack: Any, topic_prefix: str
 ) -> None:
@@ -81,6 +110,11 @@ async def test_site_is_told_and_the_station_stays_responsible(
     async with _client(app, token) as admin:
         site_tok = await _mint(admin, user="site-duty", unit=site, role="dispatcher", ttl_s=600)
         station_tok = await _mint(admin, user="station-duty", unit=station, role="dispatcher", ttl_s=600)
+    # the site is told at once: its own live stream, open before the alarms come
+    on_site: list[dict[str, Any]] = []
+    ready, told = asyncio.Event(), asyncio.Event()
+    stream = asyncio.create_task(_site_stream(app, site_tok, on_site, ready, told, str(inside.incident_id)))
+    await asyncio.wait_for(ready.wait(), 10)
     await _publish(stack, topic_prefix, [inside, outside])
     async with _client(app, station_tok) as st:
         for _ in range(100):
@@ -98,6 +132,14 @@ async def test_site_is_told_and_the_station_stays_responsible(
         routed = next(e for e in detail["timeline"] if e["type"] == "routed")
         assert routed["data"]["route"]["site"] == site
         assert detail["escalate_at"] is not None  # the station's acknowledgement clock runs as ever
+        other = (await st.get(f"/api/v1/incidents/{outside.incident_id}")).json()
+        # a site (closed at night, say) never delays it: the same deadline as an alarm outside any site
+        assert _clock(detail) == _clock(other) and detail["escalation_level"] == 0
+    try:
+        await asyncio.wait_for(told.wait(), 20)
+    finally:
+        stream.cancel()
+    assert {m["incident"]["id"] for m in on_site} == {str(inside.incident_id)}
     async with _client(app, site_tok) as sc:
         seen = {i["id"] for i in (await sc.get("/api/v1/incidents")).json()["items"]}
         assert seen == {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import shapely
 from PIL import Image, ImageDraw, ImageFont
@@ -71,6 +72,28 @@ class _Canvas:
                 yield self.xy(hole.coords), False
 
 
+def _label(
+    d: ImageDraw.ImageDraw,
+    placed: list[tuple[float, float, float, float]],
+    at: tuple[float, float],
+    text: str,
+    font: Any,
+) -> None:
+    """A finding's label, moved down past the labels already there (two findings at one point — an
+    orphan station filling a gap — printed one over the other)."""
+    x, y = at
+    for _ in range(len(placed) + 1):
+        box = d.textbbox((x, y), text, font=font, anchor="lm")
+        hit = next(
+            (b for b in placed if box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]), None
+        )
+        if hit is None:
+            break
+        y += hit[3] - box[1] + 2
+    placed.append(d.textbbox((x, y), text, font=font, anchor="lm"))
+    d.text((x, y), text, fill=(0, 0, 0), font=font, anchor="lm")
+
+
 def draw_overview(report: Report, path: Path, width: int = 1600) -> Path:
     units = [u for u in report.units if u.geometry is not None]
     if not units:
@@ -84,7 +107,7 @@ def draw_overview(report: Report, path: Path, width: int = 1600) -> Path:
         assert u.geometry is not None
         for ring, outer in cv.rings(u.geometry):
             d.polygon(ring, fill=_PALETTE[i % len(_PALETTE)] if outer else (250, 250, 250))
-    for f in report.findings:
+    for f in sorted(report.findings, key=lambda f: f.level == "error"):  # errors over warnings
         if f.geometry is not None and f.code in _MARK:
             for ring, outer in cv.rings(f.geometry):
                 d.polygon(ring, fill=_MARK[f.code] if outer else None)
@@ -100,6 +123,7 @@ def draw_overview(report: Report, path: Path, width: int = 1600) -> Path:
         p = u.geometry.representative_point()
         ((x, y),) = cv.xy([(p.x, p.y)])
         d.text((x, y), u.name, fill=(30, 30, 30), font=big, anchor="mm")
+    placed: list[tuple[float, float, float, float]] = []
     for n, f in enumerate(report.findings, start=1):
         if f.where is None:
             continue
@@ -107,7 +131,7 @@ def draw_overview(report: Report, path: Path, width: int = 1600) -> Path:
         r = max(6, width // 200)
         colour = _MARK.get(f.code, (0, 0, 0))
         d.ellipse([x - r, y - r, x + r, y + r], outline=colour, width=2)
-        d.text((x + r + 2, y), f"{n} {f.code}", fill=(0, 0, 0), font=small, anchor="lm")
+        _label(d, placed, (x + r + 2, y), f"{n} {f.code}", small)
     legend = [
         ("orphan", "orphan (error)"),
         ("overlap", "overlap (error)"),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alarmhub_devstack.testing import wait_http
+from alarmhub_devstack.testing import SINGLE_WORKER, wait_http
 from alarmhub_runtime import BaseServiceSettings
 
 from .conftest import ROOT, console_script, service_dirs
@@ -74,6 +74,7 @@ def test_image_command_runs_as_a_process(
         }
     )
     env.update(_listen_overrides(_settings_class(package)))
+    env.update(SINGLE_WORKER)  # the command as one process (workers: services/*/tests/test_*workers.py)
     log_dir = ROOT / "artifacts" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"deploy-{script}.log"

@@ -31,7 +31,7 @@ import pytest
 import yaml
 from alarmhub_admin.sources import read_units
 from alarmhub_devstack import free_port
-from alarmhub_devstack.testing import ServiceProcess
+from alarmhub_devstack.testing import SINGLE_WORKER, ServiceProcess
 from alarmhub_ingest_gps.protocols import jt808
 from alarmhub_runtime import BaseServiceSettings
 from alarmhub_sim import dc09
@@ -97,6 +97,9 @@ def _local_env(
             DATABASE_URL=db,
             ALARMHUB_TOPIC_PREFIX=prefix,
             ALARMHUB_KAFKA_IDEMPOTENCE="false",  # the dev broker has no idempotent producer; Kafka keeps it on
+            # one process per ingest service: compose leaves the worker count to the container's CPUs, and
+            # here every service shares this host (worker 1's health port is another's free port)
+            **SINGLE_WORKER,
         )
         mapping: dict[int, int] = {}
         for field in _settings(module).model_fields.values():

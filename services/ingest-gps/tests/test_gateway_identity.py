@@ -28,6 +28,27 @@ def test_explicit_identity_wins() -> None:
     assert s.key_prefix == "city:"
 
 
+def test_each_worker_of_several_advertises_its_own_identity_and_command_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """k8s and compose name one id and URL per pod or container; worker i (ALARMHUB_WORKER_INDEX, set by
+    the supervisor) holds its own sessions and serves commands on the command port + i."""
+    s = GpsSettings(
+        ALARMHUB_GPS_GATEWAY_ID="gps-pod-1",
+        ALARMHUB_GPS_ADVERTISED_COMMAND_URL="http://10.0.0.7:9112/commands",
+    )
+    monkeypatch.setenv("ALARMHUB_WORKER_INDEX", "0")
+    assert s.advertised(9112) == ("gps-pod-1-w0", "http://10.0.0.7:9112/commands")
+    monkeypatch.setenv("ALARMHUB_WORKER_INDEX", "2")
+    assert s.advertised(9114) == ("gps-pod-1-w2", "http://10.0.0.7:9114/commands")
+    bare = GpsSettings(ALARMHUB_GPS_ADVERTISED_COMMAND_URL="https://[fd00::7]/commands")
+    assert bare.advertised(9114) == (f"{socket.gethostname()}:9114", "https://[fd00::7]:445/commands")
+    assert (
+        GpsSettings(ALARMHUB_GPS_COMMAND_HOST="10.1.2.3").advertised(9114)[1]
+        == "http://10.1.2.3:9114/commands"
+    )
+
+
 @pytest.mark.parametrize(
     "env",
     [

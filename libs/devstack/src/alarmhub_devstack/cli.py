@@ -39,6 +39,10 @@ DEV_DEFAULTS = {
     "ALARMHUB_CAMERA_INTAKE_AUTH": "open",  # the simulator's cameras push from 127.0.0.1 unregistered
     "ALARMHUB_DEV_MODE": "1",
     "ALARMHUB_KAFKA_SESSION_TIMEOUT_MS": "6000",  # Kafka's minimum; the dev broker holds a group join for half
+    # one process per ingest service (the default is one per CPU): every service runs on this host, and a
+    # second receiver worker's health port (9101 + 1) is the gateway's
+    "ALARMHUB_DC09_WORKERS": "1",
+    "ALARMHUB_GPS_WORKERS": "1",
 }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from ._backing import free_port, reachable
 
 __all__ = [
+    "SINGLE_WORKER",
     "ServiceProcess",
     "consume",
     "new_prefix",
@@ -92,10 +93,17 @@ async def settle_stale_escalations(database_url: str) -> int:
     return int(status.split()[-1])
 
 
+#: one process per ingest service: ``ALARMHUB_<SERVICE>_WORKERS`` defaults to the CPUs available, and the
+#: tests (fixed ports, health port + index per worker) and the dev stack (every service on one host, where
+#: worker 1's health port would be the next service's) expect one; a test of workers asks for more
+SINGLE_WORKER = {"ALARMHUB_DC09_WORKERS": "1", "ALARMHUB_GPS_WORKERS": "1"}
+
+
 def service_env(stack: Any, prefix: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
     env.update(
         {
+            **SINGLE_WORKER,
             "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
             "REDIS_URL": stack.redis_url,
             "DATABASE_URL": stack.database_url,

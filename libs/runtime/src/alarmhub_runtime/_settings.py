@@ -111,8 +111,10 @@ def health_port_field(default: int) -> Any:
 
 def workers_field(alias: str, description: str) -> Any:
     """``ALARMHUB_<SERVICE>_WORKERS``: processes sharing the service's ports through SO_REUSEPORT
-    (``alarmhub_runtime.WorkerSupervisor``); 1 by default, 0 = the CPUs the process may use."""
-    return Field(default=1, ge=0, le=256, alias=alias, description=description)
+    (``alarmhub_runtime.WorkerSupervisor``). 0, the default, = the CPUs the process may use (its affinity
+    and cgroup CPU quota: one worker per core of a pod's CPU limit, not the host's core count); 1 = one
+    process, no supervisor (the dev stack and the tests' service environments set 1 explicitly)."""
+    return Field(default=0, ge=0, le=256, alias=alias, description=description)
 
 
 def parse_sentinels(text: str) -> tuple[tuple[str, int], ...]:

@@ -10,8 +10,8 @@ and replay memory) lives in Redis, so which worker a transmitter reaches does no
 The supervisor restarts a worker that dies (backoff 0.5 s doubling to 30 s, reset after a minute of
 health), forwards SIGTERM/SIGINT to every worker so each drains as a single process would (stop
 accepting, finish in-flight writes, flush), and exits once all have exited — killing what is left after
-the grace period. ``0`` workers means "as many as the CPUs this process may use": the cgroup quota
-(``cpu.max``), not the host's core count.
+the grace period. ``0`` workers — the default of every ``ALARMHUB_<SERVICE>_WORKERS`` — means "as many
+as the CPUs this process may use": the cgroup quota (``cpu.max``), not the host's core count.
 """
 
 from __future__ import annotations

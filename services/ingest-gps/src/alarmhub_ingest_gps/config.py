@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from alarmhub_runtime import BaseServiceSettings, health_port_field, workers_field
+from alarmhub_runtime import BaseServiceSettings, health_port_field, worker_index, workers_field
 from pydantic import Field, SecretStr, field_validator
 
 from .sessions import DEV_AUTH_SECRET, UnregisteredPolicy
@@ -157,13 +157,34 @@ class GpsSettings(BaseServiceSettings):
         return self.prefixed(self.redis_prefix, "gps")
 
     def advertised(self, bound_port: int) -> tuple[str, str]:
-        """(gateway id, command URL), defaults derived from the command endpoint's bound port."""
+        """(gateway id, command URL), defaults derived from the command endpoint's bound port.
+
+        Worker ``i`` of several (``ALARMHUB_GPS_WORKERS``) holds its own sessions and listens for commands
+        on the command port + i, so a given id becomes ``<id>-w<i>`` and a given URL's port + i (k8s and
+        compose name one URL and id per pod or container); the defaults already differ by bound port.
+        """
         host = self.command_host
         if host in ("0.0.0.0", "::", ""):
             host = socket.gethostname()
+        index = worker_index()
         gateway = self.gateway_id or f"{socket.gethostname()}:{bound_port}"
+        if self.gateway_id and index is not None:
+            gateway = f"{self.gateway_id}-w{index}"
         url_host = f"[{host}]" if ":" in host else host
-        return gateway, self.command_url or f"http://{url_host}:{bound_port}/commands"
+        url = self.command_url or f"http://{url_host}:{bound_port}/commands"
+        if self.command_url and index:
+            url = _port_plus(url, index)
+        return gateway, url
+
+
+def _port_plus(url: str, offset: int) -> str:
+    """``url`` with its port (explicit or the scheme's) moved up by ``offset``."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}:{port + offset}" if userinfo else f"{host}:{port + offset}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 _GATEWAY_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")

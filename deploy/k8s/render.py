@@ -70,10 +70,16 @@ SERVICES: dict[str, dict[str, Any]] = {
             (8081, "TCP", "http", True),
             (5060, "UDP", "sip-udp", True),
             (5060, "TCP", "sip-tcp", True),
+            (9121, "TCP", "commands", False),
         ],
         "resources": ({"cpu": "500m", "memory": "256Mi"}, {"cpu": "2", "memory": "512Mi"}),
-        "env": {},
-        "secrets": {"ALARMHUB_SIP_PASSWORD": "sip-password", "ALARMHUB_WEBHOOK_SECRET": "webhook-secret"},
+        # the GB/T 28181 Catalog endpoint dispatch calls, inside the cluster only (as in compose.yaml)
+        "env": {"ALARMHUB_CAMERA_COMMAND_HOST": "0.0.0.0", "ALARMHUB_CAMERA_COMMAND_PORT": "9121"},
+        "secrets": {
+            "ALARMHUB_SIP_PASSWORD": "sip-password",
+            "ALARMHUB_WEBHOOK_SECRET": "webhook-secret",
+            "ALARMHUB_CAMERA_COMMAND_TOKEN": "camera-command-token",
+        },
     },
     "triage": {
         "health": 9104,
@@ -90,9 +96,13 @@ SERVICES: dict[str, dict[str, Any]] = {
             "ALARMHUB_MIGRATE": "false",
             "ALARMHUB_DEMO_GEOGRAPHY": "false",
             "ALARMHUB_GPS_COMMAND_URL": "http://ingest-gps:9112/commands",
+            "ALARMHUB_CAMERA_COMMAND_URL": "http://ingest-camera:9121/gb28181/catalog",
         },
-        # dispatch's credential on the gateways' command port (the same key as ingest-gps's)
-        "secrets": {"ALARMHUB_GPS_COMMAND_TOKEN": "gps-command-token"},
+        # dispatch's credentials on the gateways' command ports (the same keys as ingest-gps's, ingest-camera's)
+        "secrets": {
+            "ALARMHUB_GPS_COMMAND_TOKEN": "gps-command-token",
+            "ALARMHUB_CAMERA_COMMAND_TOKEN": "camera-command-token",
+        },
     },
 }
 

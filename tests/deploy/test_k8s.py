@@ -121,6 +121,26 @@ def test_dispatch_reaches_the_gps_command_endpoint(docs: list[dict[str, Any]]) -
     assert gps["ALARMHUB_GPS_ADVERTISED_COMMAND_URL"]["value"] == "http://$(POD_IP):9112/commands"
 
 
+def test_dispatch_reaches_the_camera_catalog_endpoint(docs: list[dict[str, Any]]) -> None:
+    """As in compose.yaml: dispatch's ALARMHUB_CAMERA_COMMAND_URL names ingest-camera's Service on a port it
+    carries (not public), ingest-camera listens beyond loopback there, both hold the same token Secret key
+    (the rendering had none of it: dispatch called 127.0.0.1:9121, where nothing of ingest-camera listens)."""
+    deps, services = _by_kind(docs, "Deployment"), _by_kind(docs, "Service")
+    env = {e["name"]: e for e in deps["dispatch"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    m = re.fullmatch(
+        r"http://([a-z0-9-]+):(\d+)/gb28181/catalog", env["ALARMHUB_CAMERA_COMMAND_URL"]["value"]
+    )
+    assert m and m.group(1) == "ingest-camera", env["ALARMHUB_CAMERA_COMMAND_URL"]
+    assert int(m.group(2)) in [p["port"] for p in services["ingest-camera"]["spec"]["ports"]]
+    assert int(m.group(2)) not in [p["port"] for p in services["ingest-camera-public"]["spec"]["ports"]]
+    cam = {e["name"]: e for e in deps["ingest-camera"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert cam["ALARMHUB_CAMERA_COMMAND_HOST"]["value"] == "0.0.0.0"
+    assert cam["ALARMHUB_CAMERA_COMMAND_PORT"]["value"] == m.group(2)
+    assert (
+        cam["ALARMHUB_CAMERA_COMMAND_TOKEN"]["valueFrom"] == env["ALARMHUB_CAMERA_COMMAND_TOKEN"]["valueFrom"]
+    )
+
+
 def _settings_aliases(folder: str) -> set[str]:
     _, target = console_script(folder)
     module = importlib.import_module(target.split(":")[0].rsplit(".", 1)[0] + ".config")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 
 from alarmhub_events import VehicleSignal as S
-from alarmhub_ingest_gps.signals import SIGNALS, VehicleWatch, WatchConfig, distance_m, signal_of
+from alarmhub_ingest_gps.protocols import jt808
+from alarmhub_ingest_gps.signals import SIGNALS, VehicleWatch, WatchBook, WatchConfig, distance_m, signal_of
 
 PARK = (22.5431, 114.0579)
 
@@ -102,3 +103,55 @@ def test_every_police_relevant_alarm_name_has_a_signal() -> None:
     relevant = {"vehicle_theft", "vehicle_sos", "tamper", "geofence", "power_cut", "vibration"}
     missing = sorted(n for n, k in ALARM_KINDS.items() if k.value in relevant and n not in SIGNALS)
     assert missing == []
+
+
+def _stolen_across_a_reconnect(book: WatchBook | None) -> list[str | None]:
+    """An armed car's JT/T 808 terminal: parked, ignition on, then the connection drops (a new session) and
+    the car drives off on the new one. The signals the two sessions publish, in order."""
+    from datetime import UTC, datetime, timedelta
+
+    from alarmhub_events import ALARMS_RAW
+    from alarmhub_ingest_gps.sessions import DictDirectory, Jt808Session, SessionConfig, VehicleInfo
+    from alarmhub_sim.vehicle_cases import build_case
+
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    case = build_case("stolen_driven", "013500000001", random.Random(3), *PARK)
+    directory = DictDirectory({case.phone: VehicleInfo(case.phone, "jt808", "粤B1", 1, True)})
+
+    def session() -> Jt808Session:
+        s = Jt808Session(directory, SessionConfig(), "127.0.0.1:1", watches=book)
+        out = s.feed(jt808.encode(jt808.T_REGISTER, case.phone, 1, bytes(37)), t0)
+        reply = jt808.decode(bytes(out.reply).strip(b"\x7e"))
+        s.feed(jt808.encode(jt808.T_AUTH, case.phone, 2, reply.body[3:]), t0)
+        assert s.authenticated
+        return s
+
+    s = session()
+    on = next(i for i, f in enumerate(case.fixes) if f.acc)
+    signals = []
+    for n, fix in enumerate(case.fixes):
+        if n == on + 1:
+            s = session()  # the terminal reconnects between the ignition and the drive-off
+        at = t0 + timedelta(seconds=fix.t_s)
+        out = s.feed(jt808.encode(jt808.T_LOCATION, case.phone, 3 + n, fix.body(t0)), at)
+        signals += [e.attributes.get("signal") for t, e in out.publish if t == ALARMS_RAW]
+    return signals
+
+
+def test_a_reconnect_between_ignition_and_drive_off_keeps_the_parked_spot() -> None:
+    # with the gateway's watch book the new session still knows where the car was parked: the drive is
+    # armed_movement (dispatch); the ignition is not reported twice
+    assert _stolen_across_a_reconnect(WatchBook()) == ["armed_ignition", "armed_movement"]
+    # each session on its own (before): the new one saw a car already moving, set no parked spot and
+    # never reported the drive — the stolen car stayed a "verify" with its owner
+    assert _stolen_across_a_reconnect(None) == ["armed_ignition", "armed_ignition"]
+
+
+def test_the_watch_book_is_bounded_and_keeps_the_recent() -> None:
+    book = WatchBook(max_vehicles=2)
+    a = book.get("a")
+    assert book.get("a") is a
+    book.get("b")
+    book.get("a")  # a heard from again: b is now the oldest
+    book.get("c")
+    assert len(book) == 2 and book.get("a") is a

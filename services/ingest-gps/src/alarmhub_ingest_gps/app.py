@@ -53,6 +53,7 @@ from .protocols import commands_cutoff
 from .registry import VehicleRegistry
 from .server import ConnectionBudget, GpsServer, Session, Sink
 from .sessions import CommandResult, Gt06Session, H02Session, Jt808Session, Output, SessionConfig
+from .signals import WatchBook, WatchConfig
 
 __all__ = ["COMMAND_ROUTES", "GpsApp"]
 
@@ -111,6 +112,9 @@ class GpsApp(Sink):
             gt06_password=settings.gt06_command_password,
             max_refused=settings.max_refused,
         )
+        # every vehicle's armed watch (parked spot, ignition), kept across its terminal's reconnects
+        cfg = self.session_config
+        self.watches = WatchBook(WatchConfig(cfg.armed_speed_kmh, cfg.parked_radius_m))
         self.servers: dict[str, GpsServer] = self._tracker_servers(settings, metrics)
         # JT/T 809: lower-level platforms forward whole fleets over one main link each.
         self.platforms = PlatformDirectory()
@@ -154,7 +158,7 @@ class GpsApp(Sink):
 
     def _tracker_servers(self, settings: GpsSettings, metrics: GpsMetrics) -> dict[str, GpsServer]:
         """The tracker ports (JT/T 808, GT06, H02): a server each, sessions over the shared registry view."""
-        reg, cfg = self.registry, self.session_config
+        reg, cfg, book = self.registry, self.session_config, self.watches
         common: dict[str, Any] = dict(
             host=settings.host,
             idle_timeout_s=settings.idle_timeout_s,
@@ -164,7 +168,7 @@ class GpsApp(Sink):
         return {
             "jt808": GpsServer(
                 "jt808",
-                lambda peer: Jt808Session(reg, cfg, peer),
+                lambda peer: Jt808Session(reg, cfg, peer, watches=book),
                 self,
                 metrics,
                 port=settings.jt808_port,
@@ -172,7 +176,7 @@ class GpsApp(Sink):
             ),
             "gt06": GpsServer(
                 "gt06",
-                lambda peer: Gt06Session(reg, cfg, peer),
+                lambda peer: Gt06Session(reg, cfg, peer, watches=book),
                 self,
                 metrics,
                 port=settings.gt06_port,
@@ -180,7 +184,7 @@ class GpsApp(Sink):
             ),
             "h02": GpsServer(
                 "h02",
-                lambda peer: H02Session(reg, cfg, peer),
+                lambda peer: H02Session(reg, cfg, peer, watches=book),
                 self,
                 metrics,
                 port=settings.h02_port,

@@ -22,6 +22,10 @@ Two pure pieces, used by every tracker session (JT/T 808, GT06, H02) and by the 
 
   Disarming forgets the parked spot; the next armed, parked fix sets it again.
 
+  A vehicle's watch outlives its connection: the gateway keeps it in a :class:`WatchBook` by device, so a
+  tracker that reconnects (they do, every few minutes to hours; a thief's power cut or jammer causes it)
+  between the ignition and the drive-off still has its parked spot, and the drive is ``armed_movement``.
+
 Every vehicle alarm carries the watch's context too (:meth:`VehicleWatch.context`): ``armed``,
 ``ignition``, ``parked``, ``speed_kmh``. Names are ``alarmhub_events.VehicleAttr``'s.
 """
@@ -29,12 +33,13 @@ Every vehicle alarm carries the watch's context too (:meth:`VehicleWatch.context
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from alarmhub_events import VehicleAttr, VehicleSignal
 
-__all__ = ["SIGNALS", "VehicleWatch", "WatchConfig", "signal_of"]
+__all__ = ["SIGNALS", "VehicleWatch", "WatchBook", "WatchConfig", "signal_of"]
 
 S = VehicleSignal
 
@@ -206,3 +211,30 @@ class VehicleWatch:
         ctx = self.context()
         ctx[VehicleAttr.PARKED] = False
         return [(sig, {VehicleAttr.SIGNAL: sig.value, **ctx, VehicleAttr.MOVED_M: self.moved_m})]
+
+
+class WatchBook:
+    """Each vehicle's :class:`VehicleWatch` by device id, shared by the sessions of one gateway process so
+    the armed state, ignition and parked spot survive a reconnect. Bounded: past ``max_vehicles`` the
+    vehicle heard from longest ago is forgotten (its next session starts a fresh watch, as before)."""
+
+    __slots__ = ("_config", "_max", "_watches")
+
+    def __init__(self, config: WatchConfig | None = None, max_vehicles: int = 200_000) -> None:
+        self._config = config or WatchConfig()
+        self._max = max(1, max_vehicles)
+        self._watches: OrderedDict[str, VehicleWatch] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._watches)
+
+    def get(self, device_id: str) -> VehicleWatch:
+        """The device's watch (a new one the first time)."""
+        w = self._watches.get(device_id)
+        if w is None:
+            w = self._watches[device_id] = VehicleWatch(self._config)
+            if len(self._watches) > self._max:
+                self._watches.popitem(last=False)
+        else:
+            self._watches.move_to_end(device_id)
+        return w

@@ -26,7 +26,7 @@ from alarmhub_events import (
 
 from ..fastfix import fast_fix
 from ..protocols._common import FrameError, Position
-from ..signals import VehicleWatch, WatchConfig, signal_of
+from ..signals import VehicleWatch, WatchBook, WatchConfig, signal_of
 from ._model import (
     ALARM_KINDS,
     Directory,
@@ -65,9 +65,15 @@ class _Base:
     protocol: Protocol
 
     def __init__(
-        self, directory: Directory | Mapping[str, VehicleInfo], config: SessionConfig, peer: str | None = None
+        self,
+        directory: Directory | Mapping[str, VehicleInfo],
+        config: SessionConfig,
+        peer: str | None = None,
+        watches: WatchBook | None = None,
     ) -> None:
         self.directory = directory
+        self.watches = watches
+        """The gateway's watches by device: this session's vehicle keeps its watch across reconnects."""
         self.config = config
         self.peer = peer
         self.device_id: str | None = None
@@ -147,6 +153,8 @@ class _Base:
 
     def _online(self, device: str, now: datetime, out: Output) -> None:
         self.device_id = device
+        if self.watches is not None:
+            self._watch = self.watches.get(device)  # its parked spot, ignition and armed state as last known
         self.authenticated = True
         out.publish.append(
             (

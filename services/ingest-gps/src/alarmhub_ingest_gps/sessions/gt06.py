@@ -19,6 +19,7 @@ from alarmhub_events import (
 
 from ..protocols import commands_cutoff, gt06
 from ..protocols._common import Position
+from ..signals import WatchBook
 from ._base import _Base
 from ._model import (
     CommandResult,
@@ -44,8 +45,9 @@ class Gt06Session(_Base):
         peer: str | None = None,
         *,
         max_frame: int = gt06.MAX_FRAME,
+        watches: WatchBook | None = None,
     ) -> None:
-        super().__init__(directory, config, peer)
+        super().__init__(directory, config, peer, watches)
         self.framer = gt06.Framer(max_frame)
         self._serial = 0
         self.pending: dict[int, int] = {}

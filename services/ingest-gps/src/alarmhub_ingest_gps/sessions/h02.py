@@ -19,6 +19,7 @@ from alarmhub_events import (
 )
 
 from ..protocols import commands_cutoff, h02
+from ..signals import WatchBook
 from ._base import _Base
 from ._model import (
     CommandResult,
@@ -40,8 +41,9 @@ class H02Session(_Base):
         peer: str | None = None,
         *,
         max_frame: int = h02.MAX_FRAME,
+        watches: WatchBook | None = None,
     ) -> None:
-        super().__init__(directory, config, peer)
+        super().__init__(directory, config, peer, watches)
         self.framer = h02.Framer(max_frame)
         self._serial = 0
         self.pending: dict[str, tuple[int, str]] = {}

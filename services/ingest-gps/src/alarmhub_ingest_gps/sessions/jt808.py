@@ -13,6 +13,7 @@ from alarmhub_events import (
 
 from ..protocols import commands_cutoff, jt808
 from ..protocols._common import FrameError, Position
+from ..signals import WatchBook
 from ._base import _Base
 from ._model import (
     CommandResult,
@@ -37,8 +38,9 @@ class Jt808Session(_Base):
         peer: str | None = None,
         *,
         max_frame: int = jt808.MAX_FRAME,
+        watches: WatchBook | None = None,
     ) -> None:
-        super().__init__(directory, config, peer)
+        super().__init__(directory, config, peer, watches)
         self.framer = jt808.Framer(max_frame)
         self.reassembler = jt808.Reassembler()
         self._serial = 0

@@ -128,3 +128,45 @@ def test_shapefile_with_prj(tmp_path: Path) -> None:
     for a, b in zip(units, back, strict=True):
         assert abs(a.geometry.area - b.geometry.area) < 1e-9  # type: ignore[union-attr]
     assert parse_crs("EPSG:4490").kind == "wgs84"
+
+
+def test_gauss_kruger_shapefile_and_geojson_crs_member_need_no_option(tmp_path: Path) -> None:
+    """What a police GIS exports: a Shapefile in a CGCS2000 Gauss–Krüger zone (EPSG:4547, its .prj says
+    so) and GeoJSON naming EPSG:4490 in its ``crs`` member — read without --crs, to the same areas."""
+    units, _ = read_units(CLEAN, "gcj02")
+    fwd = Transformer.from_crs("EPSG:4326", "EPSG:4547", always_xy=True)
+    base = tmp_path / "gk"
+    with shapefile.Writer(str(base), shapeType=shapefile.POLYGON, encoding="utf-8") as w:
+        for f in ("id", "name", "level", "parent"):
+            w.field(f, "C", 80)
+        for u in units:
+            g = shapely.transform(
+                u.geometry, lambda c: __import__("numpy").column_stack(fwd.transform(c[:, 0], c[:, 1]))
+            )
+            w.shape(shapely.geometry.mapping(g))
+            w.record(u.id, u.name, str(u.tier), u.parent_id or "")
+    base.with_suffix(".prj").write_text(CRS.from_epsg(4547).to_wkt("WKT1_ESRI"))
+    base.with_suffix(".cpg").write_text("UTF-8")
+    gj = tmp_path / "cgcs2000.geojson"
+    gj.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}},
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"id": u.id, "name": u.name, "level": u.tier, "parent": u.parent_id},
+                        "geometry": shapely.geometry.mapping(u.geometry),
+                    }
+                    for u in units
+                ],
+            }
+        )
+    )
+    for path in (base.with_suffix(".shp"), gj):
+        back, bad = read_units(path)
+        assert bad == [] and [u.id for u in back] == [u.id for u in units], path
+        for a, b in zip(units, back, strict=True):
+            assert a.geometry.hausdorff_distance(b.geometry) < 1e-6, path  # type: ignore[union-attr]
+        assert validate(back).findings == []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from alarmhub_dispatch.lifecycle import ActionError, Policy, apply_action, apply_escalation, apply_triaged
 from alarmhub_dispatch.routing import Route, RouteMethod
-from alarmhub_events import Actor
+from alarmhub_events import Actor, Decision, Location, Protocol, TriagedAlarm
 
 from .conftest import T0, triaged
 
@@ -121,3 +123,39 @@ def test_handoff_to_119_or_120_keeps_the_incident_with_the_police() -> None:
         apply_action(row, "handoff", {"service": "110"}, WANG, T0, POLICY, services)
     h2, _ = apply_action(row, "handoff", {"service": "119"}, WANG, T0, POLICY, services)
     assert h2["handed_to"] == ["fire-119", "medical-120"]
+
+
+def _moved(t: TriagedAlarm, lat: float, lon: float, at_s: float, **kw: Any) -> TriagedAlarm:
+    """A later alarm of the same vehicle, raised at a device fix ``at_s`` seconds after T0."""
+    ev = t.event.model_copy(
+        update={
+            "source": t.event.source.model_copy(update={"protocol": Protocol.JT808}),
+            "location": Location(lat=lat, lon=lon, source="device"),
+            "occurred_at": T0 + timedelta(seconds=at_s),
+        }
+    )
+    return t.model_copy(update={"event": ev, "event_id": uuid.uuid4(), **kw})
+
+
+def test_a_vehicle_incident_follows_its_vehicles_alarms_to_the_station_where_it_is() -> None:
+    # the stolen car: a verify at ignition where it was parked (Futian's station), then the drive-off's
+    # dispatch raised at a fix in Luohu — routed there at once, whether or not the telemetry caught up
+    t, f, _ = _open(kind="vehicle_theft", decision="verify", score=55, priority=2)
+    row = {**f, "acknowledged_at": None}
+    luohu = Route("440303-S01", "440303", RouteMethod.INSIDE)
+    drive = _moved(t, 22.556, 114.125, 60, decision=Decision.DISPATCH, score=85)
+    u, trans = apply_triaged(row, drive, luohu, T0 + timedelta(seconds=61), POLICY)
+    assert u["decision"] == "dispatch" and (u["lat"], u["lon"]) == (22.556, 114.125)
+    assert u["station"] == "440303-S01" and u["district"] == "440303"
+    assert u["location"]["at"] == (T0 + timedelta(seconds=60)).isoformat()
+    assert [x.type.value for x in trans] == ["updated", "routed"]
+    assert trans[1].data["reason"] == "vehicle_moved" and trans[1].data["from_station"] == "440304-S06"
+    # a fix older than the one the incident holds (a late alarm) does not move it back
+    row2 = {**row, **u}
+    late = _moved(t, 22.5410, 114.0550, 30)
+    u2, trans2 = apply_triaged(row2, late, ROUTE, T0 + timedelta(seconds=62), POLICY)
+    assert "station" not in u2 and "lat" not in u2 and [x.type.value for x in trans2] == ["updated"]
+    # a panel's incident never moves with a later alarm's position
+    p, pf, _ = _open()
+    u3, _ = apply_triaged({**pf, "acknowledged_at": None}, _moved(p, 22.556, 114.125, 60), luohu, T0, POLICY)
+    assert "station" not in u3 and "lat" not in u3

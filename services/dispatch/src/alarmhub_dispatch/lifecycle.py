@@ -93,7 +93,56 @@ def apply_triaged(
     reasons = [r.model_dump(mode="json", exclude_none=True) for r in t.reasons]
     if row is None:
         return _open_incident(t, route, now, policy, reasons)
-    return _update_incident(row, t, now, policy, reasons)
+    fields, trans = _update_incident(row, t, now, policy, reasons)
+    _follow_vehicle(row, t, route, now, fields, trans)
+    return fields, trans
+
+
+#: incidents that follow their vehicle: each alarm's fix moves them, and re-routes them (as tracks.py does
+#: with telemetry)
+VEHICLE_KINDS = frozenset({"vehicle_theft", "vehicle_sos"})
+
+
+def _follow_vehicle(
+    row: dict[str, Any],
+    t: TriagedAlarm,
+    route: Route,
+    now: datetime,
+    fields: dict[str, Any],
+    trans: list[Transition],
+) -> None:
+    """A vehicle incident takes the position of a later alarm of its vehicle (the terminal's fix when it
+    raised it) and, when that lies in another station's area, is routed there: the stolen car that drives
+    off is dispatched to the station where it is now, not where it was parked — whether or not the
+    telemetry follow-up (tracks.py) has caught up yet. An older fix than the incident's never moves it."""
+    loc = t.event.location
+    if row["kind"] not in VEHICLE_KINDS or loc is None or loc.source != "device":
+        return
+    if IncidentStatus(row["status"]) not in OPEN:
+        return
+    at = t.event.occurred_at
+    known = (row.get("location") or {}).get("at")
+    if known is not None and datetime.fromisoformat(known) > at:
+        return
+    fields.update(
+        lat=loc.lat,
+        lon=loc.lon,
+        location={**loc.model_dump(mode="json", exclude_none=True), "at": at.isoformat()},
+    )
+    if route.station is None or route.station == row["station"]:
+        return
+    fields.update(station=route.station, district=route.district, route=route.as_dict())
+    status = IncidentStatus(fields.get("status", row["status"]))
+    if status == IncidentStatus.OPENED:
+        status = IncidentStatus.ROUTED
+        fields["status"] = status.value
+    data = {
+        "route": route.as_dict(),
+        "reason": "vehicle_moved",
+        "from_station": row["station"],
+        "from_district": row["district"],
+    }
+    trans.append(Transition(IncidentEventType.ROUTED, status, SYSTEM, now, data=data))
 
 
 def _open_incident(

@@ -1,6 +1,7 @@
 """Service runtime shared by every alarmhub service: settings, logging, metrics, health, shutdown."""
 
 from ._health import HealthServer, ReadinessCheck
+from ._limits import FileGuard, guard_accept, open_file_limit
 from ._logging import bind_event, configure_logging, get_logger
 from ._loop import run_async
 from ._main import serve
@@ -12,6 +13,7 @@ from ._workers import WorkerSupervisor, available_cpus, connection_budget, super
 
 __all__ = [
     "BaseServiceSettings",
+    "FileGuard",
     "HealthServer",
     "KafkaTransport",
     "Lifecycle",
@@ -25,7 +27,9 @@ __all__ = [
     "configure_logging",
     "connection_budget",
     "get_logger",
+    "guard_accept",
     "health_port_field",
+    "open_file_limit",
     "port_field",
     "read_secret_file",
     "run_async",

@@ -16,7 +16,7 @@ import asyncpg
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, utcnow
 from alarmhub_kafka import DurableProducer, KafkaMetrics, KafkaSecurity, PublishError
 from alarmhub_redis import connect_redis, redis_address
-from alarmhub_runtime import HealthServer, get_logger
+from alarmhub_runtime import HealthServer, connection_budget, get_logger
 from alarmhub_store import RegistryListener
 from prometheus_client import CollectorRegistry
 
@@ -92,7 +92,7 @@ class ContactIdApp:
             port=settings.dc09_port,
             max_frame=settings.max_frame,
             idle_timeout_s=settings.idle_timeout_s,
-            max_connections=settings.max_connections,
+            max_connections=settings.max_connections or connection_budget(),
             max_connections_per_peer=settings.max_connections_per_peer,
         )
         self.registry_loaded = asyncio.Event()

@@ -74,7 +74,13 @@ class ContactIdSettings(BaseServiceSettings):
         alias="ALARMHUB_DC09_IDLE_TIMEOUT_S",
         description="close a TCP connection that sent nothing for this long",
     )
-    max_connections: int = Field(default=10_000, ge=1, alias="ALARMHUB_DC09_MAX_CONNECTIONS")
+    max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        alias="ALARMHUB_DC09_MAX_CONNECTIONS",
+        description="TCP connections one process holds before it closes the next at once (counted as "
+        "connections_rejected_total{reason=total}); default: its open-file limit less 512",
+    )
     workers: int = workers_field(
         "ALARMHUB_DC09_WORKERS",
         "receiver processes sharing the DC-09 port through SO_REUSEPORT, each with its own "

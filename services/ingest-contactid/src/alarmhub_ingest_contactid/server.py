@@ -17,7 +17,7 @@ from typing import Any, Protocol, cast
 
 from alarmhub_events import ALARMS_RAW, utcnow
 from alarmhub_kafka import PublishError
-from alarmhub_runtime import get_logger, worker_index
+from alarmhub_runtime import FileGuard, get_logger, guard_accept, worker_index
 
 from .fastalarm import alarm_json
 from .metrics import ContactIdMetrics
@@ -339,6 +339,7 @@ class Dc09Server:
         self._per_peer: Tally[str] = Tally()
         self._udp_tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._files = FileGuard()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -350,6 +351,7 @@ class Dc09Server:
             lambda: _TcpConnection(self), self.host, self.port, backlog=4096, reuse_port=shared
         )
         self.port = self._tcp.sockets[0].getsockname()[1]
+        guard_accept(self._tcp, self.metrics.connections_rejected.labels("accept_failed").inc, "dc09")
         self._udp, _ = await loop.create_datagram_endpoint(
             lambda: _UdpProtocol(self), local_addr=(self.host, self.port), reuse_port=shared
         )
@@ -399,6 +401,9 @@ class Dc09Server:
     def _admit(self, conn: _TcpConnection) -> bool:
         if len(self._conns) >= self.max_connections:
             self.metrics.connections_rejected.labels("total").inc()
+            return False
+        if self._files.exhausted(conn.transport):  # descriptors near the file limit, whatever the limit above
+            self.metrics.connections_rejected.labels("files").inc()
             return False
         if self._per_peer[conn.peer_ip] >= self.max_connections_per_peer:
             self.metrics.connections_rejected.labels("per_peer").inc()

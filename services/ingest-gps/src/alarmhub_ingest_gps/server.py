@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from alarmhub_events import utcnow
 from alarmhub_kafka import PublishError
-from alarmhub_runtime import get_logger, worker_index
+from alarmhub_runtime import FileGuard, get_logger, guard_accept, worker_index
 
 from .metrics import GpsMetrics
 from .sessions import CommandResult, Gt06Session, H02Session, Jt808Session, Output
@@ -87,6 +87,11 @@ class Connection(asyncio.Protocol):
         if not srv.budget.take():
             # at the process's connection budget (below its file limit): refuse this one cleanly, counted
             srv.metrics.closed.labels(srv.protocol, "capacity").inc()
+            self.transport.abort()
+            return
+        if srv.files.exhausted(self.transport):  # descriptors near the file limit whatever the budget
+            srv.budget.give()
+            srv.metrics.closed.labels(srv.protocol, "files").inc()
             self.transport.abort()
             return
         self.session = srv.session_factory(self.peer)
@@ -273,6 +278,7 @@ class GpsServer:
             if isinstance(max_connections, ConnectionBudget)
             else ConnectionBudget(max_connections)
         )
+        self.files = FileGuard()
         self.connections: set[Connection] = set()
         self.devices: dict[str, Connection] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -336,6 +342,10 @@ class GpsServer:
             backlog=4096,
             reuse_address=True,
             reuse_port=worker_index() is not None,  # one of several gateway workers on the same ports
+        )
+        # accept() out of descriptors: counted, logged once a second, retried (alarmhub_runtime._limits)
+        guard_accept(
+            self._server, self.metrics.closed.labels(self.protocol, "accept_failed").inc, self.protocol
         )
         self._sweeper = asyncio.create_task(self._sweep(), name=f"{self.protocol}-idle-sweeper")
         log.info("gps_server_listening", protocol=self.protocol, host=self.host, port=self.port)

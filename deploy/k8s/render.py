@@ -40,7 +40,8 @@ SERVICES: dict[str, dict[str, Any]] = {
         "health": 9101,
         "ports": [(7100, "TCP", "dc09-tcp", True), (7100, "UDP", "dc09-udp", True)],
         "resources": ({"cpu": "500m", "memory": "256Mi"}, {"cpu": "2", "memory": "512Mi"}),
-        "env": {"ALARMHUB_DC09_PORT": "7100"},
+        # one worker per pod: the probes, the scrape and the PDB see every process; scale with replicas
+        "env": {"ALARMHUB_DC09_PORT": "7100", "ALARMHUB_DC09_WORKERS": "1"},
     },
     "ingest-gps": {
         "health": 9102,
@@ -54,6 +55,7 @@ SERVICES: dict[str, dict[str, Any]] = {
         "resources": ({"cpu": "1", "memory": "512Mi"}, {"cpu": "2", "memory": "1Gi"}),
         "env": {
             "ALARMHUB_GPS_UNREGISTERED": "reject",
+            "ALARMHUB_GPS_WORKERS": "1",  # one worker per pod (as above): the pod is the unit of scale
             "ALARMHUB_GPS_COMMAND_HOST": "0.0.0.0",
             # each replica says where it is: dispatch sends a vehicle's command to the pod holding its session
             "ALARMHUB_GPS_ADVERTISED_COMMAND_URL": "http://$(POD_IP):9112/commands",

@@ -201,7 +201,6 @@ async def test_platform_alarm_becomes_a_routed_incident_and_requests_go_down(ser
                 "protocol": "jt809",
                 "plate": PLATE,
                 "plate_colour": COLOUR,
-                "armed": True,
             },
         )
         assert r.status_code == 201, r.text

@@ -9,9 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from alarmhub_devstack.testing import ServiceProcess
 from alarmhub_sim import dc09
 from alarmhub_sim.sites import demo_sites
+
+pytestmark = pytest.mark.drill  # a fault drill: `make drills`
 
 N = 30
 

@@ -39,6 +39,7 @@ from alarmhub_store import district_publication_sql, migrate_sync, subscription_
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 pytestmark = [
+    pytest.mark.drill,  # a fault drill: `make drills`
     pytest.mark.slow,
     pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="postgresql-15 (Debian) not installed"),
 ]

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import pytest
 from alarmhub_events import (
     ALARMS_DLQ,
     ALARMS_RAW,
@@ -40,7 +41,7 @@ from prometheus_client import CollectorRegistry
 
 from .conftest import needs_services
 
-pytestmark = [needs_services("alarmhub_dispatch", "alarmhub_triage")]
+pytestmark = [pytest.mark.drill, needs_services("alarmhub_dispatch", "alarmhub_triage")]  # `make drills`
 
 #: incidents must exist this soon after the batch was written
 WITHIN_S = 10.0

@@ -26,6 +26,7 @@ from alarmhub_ingest_contactid.protocols import dc09
 from prometheus_client import CollectorRegistry
 
 pytestmark = [
+    pytest.mark.drill,  # a fault drill: `make drills`
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server (Debian) not installed"),
 ]

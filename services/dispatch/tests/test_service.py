@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from alarmhub_devstack.testing import settle_stale_escalations, wait_until
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_events import ALARMS_TRIAGED
@@ -214,6 +215,7 @@ async def test_units_with_geometry_and_console(dispatch: tuple[DispatchApp, str]
         assert "/api/v1/incidents/{incident_id}/ack" in spec["paths"] and "/api/v1/stream" in spec["paths"]
 
 
+@pytest.mark.drill  # a restart drill: `make drills`
 async def test_escalation_timer_survives_a_restart(stack: Any, topic_prefix: str, consume_topic: Any) -> None:
     """The deadline is a column: a dispatch that restarts before it falls due still escalates."""
     import uuid

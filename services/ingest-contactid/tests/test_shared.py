@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 import pytest_asyncio
 from alarmhub_devstack._backing import free_port
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS
@@ -24,6 +25,8 @@ from alarmhub_ingest_contactid.supervision import Supervisor
 from prometheus_client import CollectorRegistry
 
 from .test_service import settings_for, tcp_exchange, udp_exchange
+
+pytestmark = pytest.mark.drill  # a fault drill: `make drills`
 
 Consume = Callable[..., Awaitable[list[dict[str, Any]]]]
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from alarmhub_devstack import fdlimit
 
+pytestmark = pytest.mark.drill  # resource exhaustion, a fault drill: `make drills`
+
 CHILD = Path(__file__).with_name("fd_limit_child.py")
 LOOPS = pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -108,6 +110,21 @@ def triage_app(stack: Any, topic_prefix: str) -> TriageApp:
 
 def new_token() -> str:
     return f"dev-{uuid.uuid4().hex}"
+
+
+@asynccontextmanager
+async def gps_and_dispatch(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp, DispatchApp, str]]:
+    """ingest-gps, and dispatch sending its vehicle commands there, running; yields (gps, dispatch, dev token)."""
+    gps = gps_app(stack, topic_prefix)
+    await gps.start()
+    token = new_token()
+    dispatch = dispatch_app(stack, topic_prefix, token, command_url(gps.ports["command"]))
+    await dispatch.start()
+    try:
+        yield gps, dispatch, token
+    finally:
+        await dispatch.stop()
+        await gps.stop()
 
 
 async def read_808(reader: asyncio.StreamReader) -> jt808.Message:

@@ -19,10 +19,7 @@ from alarmhub_ingest_gps.app import GpsApp
 from alarmhub_ingest_gps.protocols import jt808
 
 from .inproc import (
-    command_url,
-    dispatch_app,
-    gps_app,
-    new_token,
+    gps_and_dispatch,
     publish_decision,
     read_808,
     terminal_login,
@@ -34,16 +31,8 @@ PHONE = "013900000777"
 
 @pytest.fixture
 async def services(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp, DispatchApp, str]]:
-    gps = gps_app(stack, topic_prefix)
-    await gps.start()
-    token = new_token()
-    dispatch = dispatch_app(stack, topic_prefix, token, command_url(gps.ports["command"]))
-    await dispatch.start()
-    try:
-        yield gps, dispatch, token
-    finally:
-        await dispatch.stop()
-        await gps.stop()
+    async with gps_and_dispatch(stack, topic_prefix) as running:
+        yield running
 
 
 async def test_locate_now_reaches_the_terminal_and_lands_on_the_timeline(

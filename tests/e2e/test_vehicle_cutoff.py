@@ -26,10 +26,7 @@ from alarmhub_ingest_gps.protocols import jt808
 from .inproc import (
     Gt06Tracker,
     H02Tracker,
-    command_url,
-    dispatch_app,
-    gps_app,
-    new_token,
+    gps_and_dispatch,
     publish_decision,
     read_808,
     terminal_login,
@@ -41,16 +38,8 @@ PLATE = "粤B7C0T1"
 
 @pytest.fixture
 async def services(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[GpsApp, DispatchApp, str]]:
-    gps = gps_app(stack, topic_prefix)
-    await gps.start()
-    token = new_token()
-    dispatch = dispatch_app(stack, topic_prefix, token, command_url(gps.ports["command"]))
-    await dispatch.start()
-    try:
-        yield gps, dispatch, token
-    finally:
-        await dispatch.stop()
-        await gps.stop()
+    async with gps_and_dispatch(stack, topic_prefix) as running:
+        yield running
 
 
 def report(phone: str, serial: int, speed_kmh: float, ago_s: float = 0.0) -> bytes:

@@ -25,7 +25,8 @@ import asyncio
 import contextlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from alarmhub_events import Event, GpsFix, utcnow
@@ -165,31 +166,21 @@ class GpsApp(Sink):
             login_timeout_s=settings.login_timeout_s,
             max_connections=ConnectionBudget(settings.max_connections or connection_budget()),
         )
+        sessions: dict[str, tuple[Callable[..., Session], int]] = {
+            "jt808": (Jt808Session, settings.jt808_port),
+            "gt06": (Gt06Session, settings.gt06_port),
+            "h02": (H02Session, settings.h02_port),
+        }
         return {
-            "jt808": GpsServer(
-                "jt808",
-                lambda peer: Jt808Session(reg, cfg, peer, watches=book),
+            name: GpsServer(
+                name,
+                partial(cls, reg, cfg, watches=book),
                 self,
                 metrics,
-                port=settings.jt808_port,
+                port=port,
                 **common,
-            ),
-            "gt06": GpsServer(
-                "gt06",
-                lambda peer: Gt06Session(reg, cfg, peer, watches=book),
-                self,
-                metrics,
-                port=settings.gt06_port,
-                **common,
-            ),
-            "h02": GpsServer(
-                "h02",
-                lambda peer: H02Session(reg, cfg, peer, watches=book),
-                self,
-                metrics,
-                port=settings.h02_port,
-                **common,
-            ),
+            )
+            for name, (cls, port) in sessions.items()
         }
 
     def add_checks(self, health: HealthServer) -> None:

@@ -155,6 +155,15 @@ def test_topic_script_creates_every_contract_topic_with_rf3_min_isr2() -> None:
         assert int(planned[t.name]) >= t.partitions, f"{t.name}: fewer partitions than the dev stack"
 
 
+def _workers(compose: dict[str, Any], folder: str) -> int:
+    """The worker count compose pins for a service (1 without ``ALARMHUB_*_WORKERS``); auto (0) is refused:
+    it follows the host's CPUs, and Prometheus and the admin check need every worker's port named."""
+    env = compose["services"][folder].get("environment", {})
+    counts = [int(v) for k, v in env.items() if k.startswith("ALARMHUB_") and k.endswith("_WORKERS")]
+    assert all(c >= 1 for c in counts), f"{folder}: pin the worker count in compose.yaml, not auto (0)"
+    return counts[0] if counts else 1
+
+
 def test_prometheus_scrapes_every_service_on_its_contract_port(compose: dict[str, Any]) -> None:
     prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     jobs = {
@@ -162,7 +171,10 @@ def test_prometheus_scrapes_every_service_on_its_contract_port(compose: dict[str
         for j in prom["scrape_configs"]
     }
     for folder, (health, _) in CONTRACT.items():
-        assert jobs.get(folder) == [f"{folder}:{health}"], folder
+        # a service with SO_REUSEPORT workers has one health/metrics port per worker (base + index)
+        assert jobs.get(folder) == [f"{folder}:{health + i}" for i in range(_workers(compose, folder))], (
+            folder
+        )
     for job, targets in jobs.items():
         for target in targets:
             host, port = target.rsplit(":", 1)
@@ -288,8 +300,9 @@ def test_admin_check_from_the_init_image_reaches_every_service(
     )
     health = set(env["ALARMHUB_CHECK_HEALTH_URLS"].split(","))
     assert health == {
-        f"http://{folder}:{compose['services'][folder]['environment']['ALARMHUB_HEALTH_PORT']}/readyz"
+        f"http://{folder}:{int(compose['services'][folder]['environment']['ALARMHUB_HEALTH_PORT']) + i}/readyz"
         for folder in service_dirs()
+        for i in range(_workers(compose, folder))
     }
 
 

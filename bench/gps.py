@@ -468,6 +468,7 @@ def _tracker_run(args: argparse.Namespace, port: int, cpu_s: Any, broker: int | 
         "target_cpu_pct": round(cpu / elapsed * 100),
         "target_cpu_us_per_answered_frame": round(cpu / max(1, sum(o["answered"] for o in outs)) * 1e6),
         "load_cpu_pct": [round(o["cpu_s"] / o["wall_s"] * 100) for o in outs],
+        "load_cpu_us_per_sent_frame": round(sum(o["cpu_s"] for o in outs) / max(1, sent) * 1e6, 1),
         "broker_cpu_pct": round((b1 - b0) / elapsed * 100) if bps else None,
         "load_average": [round(x, 1) for x in load],
     }

@@ -171,41 +171,93 @@ def deltas(before: dict[str, float], after: dict[str, float], wall: float) -> di
     return res
 
 
-class Sampler:
-    """CPU seconds and peak RSS of each service process (and its children), sampled every 0.5 s."""
+def bench_db_backends(db_name: str) -> list[int]:
+    """The PostgreSQL backends serving the bench's own database (the server may be shared with others)."""
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if any(db_name in a for a in p.info["cmdline"] or ()):
+                out.append(p.pid)
+    return out
 
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.procs = {n: psutil.Process(p) for n, p in pids.items()}
-        self.cpu0 = {n: self._cpu(p) for n, p in self.procs.items()}
+
+class Sampler:
+    """CPU seconds and peak RSS of each process group: a service and its worker processes (live children,
+    found again at each sample), a backing server, sampled every 0.5 s."""
+
+    def __init__(self, pids: dict[str, int | list[int]]) -> None:
+        self.procs = {
+            n: [psutil.Process(q) for q in (p if isinstance(p, list) else [p])] for n, p in pids.items()
+        }
+        self.seen: dict[str, dict[int, psutil.Process]] = {n: {} for n in self.procs}
+        self.cpu0: dict[str, dict[int, float]] = {n: {} for n in self.procs}
+        self.cpu: dict[str, dict[int, float]] = {n: {} for n in self.procs}
+        self._sample(first=True)
         self.peak: Counter[str] = Counter()
-        self.last = dict(self.cpu0)  # a load generator that has ended keeps its last reading
         self.t0 = time.monotonic()
 
-    @staticmethod
-    def _cpu(p: psutil.Process) -> float:
-        with contextlib.suppress(psutil.Error):
-            t = p.cpu_times()
-            return t.user + t.system
-        return 0.0
+    def _sample(self, first: bool = False) -> None:
+        for n, roots in self.procs.items():
+            for root in roots:
+                with contextlib.suppress(psutil.Error):
+                    for q in (root, *root.children(recursive=True)):
+                        self.seen[n].setdefault(q.pid, q)
+            rss = 0
+            for pid, q in self.seen[n].items():
+                with contextlib.suppress(psutil.Error):
+                    t = q.cpu_times()
+                    c = t.user + t.system
+                    if first:  # a process started later (a restarted worker) counts from 0
+                        self.cpu0[n][pid] = c
+                    self.cpu[n][pid] = max(self.cpu[n].get(pid, 0.0), c)  # an ended one keeps its last
+                    rss += q.memory_info().rss
+            if not first:
+                self.peak[n] = max(self.peak[n], rss)
+
+    def cpu_s(self, n: str) -> float:
+        return sum(c - self.cpu0[n].get(pid, 0.0) for pid, c in self.cpu[n].items())
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            for n, p in self.procs.items():
-                with contextlib.suppress(psutil.Error):
-                    self.peak[n] = max(self.peak[n], p.memory_info().rss)
-                    self.last[n] = max(self.last[n], self._cpu(p))
+            await asyncio.to_thread(self._sample)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
 
     def report(self) -> dict[str, dict[str, float]]:
-        wall = time.monotonic() - self.t0
+        self._sample()
+        self.wall = time.monotonic() - self.t0
         return {
             n.removeprefix("alarmhub_"): {
-                "cpu_pct": round(100 * (max(self.last[n], self._cpu(p)) - self.cpu0[n]) / wall, 1),
+                "cpu_pct": round(100 * self.cpu_s(n) / self.wall, 1),
+                "cpu_s": round(self.cpu_s(n), 2),
+                "processes": len(self.seen[n]),
                 "rss_mb": round(self.peak[n] / 2**20, 1),
             }
-            for n, p in self.procs.items()
+            for n in self.procs
         }
+
+
+ALARM_PATH = ("ingest_contactid", "triage", "dispatch", "kafka_broker", "postgres", "redis")
+PLATFORM = (*ALARM_PATH, "ingest_gps", "ingest_camera")
+
+
+def cpu_per_alarm(services: dict[str, dict[str, float]], alarms: int, fixes: float) -> dict[str, Any]:
+    """CPU-seconds of the platform per alarm delivered, over the sampled window (alarms, fixes and camera
+    events all flowing): ``all`` is every service, the broker and the bench database's PostgreSQL backends
+    (and Redis when the bench started its own) ÷ alarms; ``alarm_path`` leaves out ingest-gps and
+    ingest-camera (the broker, dispatch and PostgreSQL still carry the fixes' share)."""
+
+    def total(names: tuple[str, ...]) -> float:
+        return sum(services[n]["cpu_s"] for n in names if n in services)
+
+    per = max(1, alarms)
+    return {
+        "alarms": alarms,
+        "fixes": fixes,
+        "all_ms": round(1000 * total(PLATFORM) / per, 2),
+        "alarm_path_ms": round(1000 * total(ALARM_PATH) / per, 2),
+        "counted": [n for n in PLATFORM if n in services],
+    }
 
 
 def _iso(v: Any) -> float | None:
@@ -284,10 +336,18 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from alarmhub_store import migrate_sync
 
     backing = BackingServices(
-        kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"), state_dir=ROOT / ".devstack"
+        kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        state_dir=ROOT / ".devstack",
     ).start()
     db_url = f"{backing.postgres_url.rsplit('/', 1)[0]}/alarmhub_bench_{uuid.uuid4().hex[:8]}"
-    await asyncio.to_thread(migrate_sync, db_url)
+    if (
+        args.services_python
+    ):  # the schema of the services' own tree (a baseline's dispatch refuses a newer one)
+        code = "import sys; from alarmhub_store import migrate_sync; migrate_sync(sys.argv[1])"
+        await asyncio.to_thread(subprocess.run, [args.services_python, "-c", code, db_url], check=True)
+    else:
+        await asyncio.to_thread(migrate_sync, db_url)
     prefix = new_prefix()
     await ensure_topics(backing.kafka_bootstrap, prefix=prefix)
 
@@ -434,12 +494,17 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 )
             await asyncio.sleep(2.0)  # background load reaches its rate first
             before = await asyncio.to_thread(scrape, procs)
-            pids = {m: p.proc.pid for m, p in procs.items()}
+            pids: dict[str, int | list[int]] = {m: p.proc.pid for m, p in procs.items()}
             pids.update({("gps_load" if p is gps_load else f"sim_{p.args[1]}"): p.pid for p in bg})
             pids["bench_driver"] = os.getpid()
             broker = broker_pid(backing.kafka_bootstrap)
             if broker:
                 pids["kafka_broker"] = broker
+            if pg := bench_db_backends(db_url.rsplit("/", 1)[1]):
+                pids["postgres"] = pg
+            redis = broker_pid(backing.redis_url.split("//", 1)[1].split("/", 1)[0])
+            if redis and any(s.name == "redis" for s in backing.started):  # a shared Redis serves others too
+                pids["redis"] = redis
             sampler = Sampler(pids)
             stop = asyncio.Event()
             sampling = asyncio.create_task(sampler.run(stop))
@@ -577,6 +642,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "gps_load": gps_result,
         "throughput_incidents_per_s": round(len(latencies) / max(1e-9, last - t_start), 1),
         "services": res_services,
+        "sampled_s": round(sampler.wall, 1),
+        "cpu_per_alarm": cpu_per_alarm(res_services, len(latencies), gps_result.get("replies", 0)),
         "service_rates_while_sending": during,
         "goal_met": bool(latencies) and (pct(latencies, 0.99) or 1e9) < 0.5 and n == len(seen),
         "load_average": os.getloadavg(),

@@ -196,6 +196,62 @@ async def test_batched_send_keeps_per_key_partition_and_order(stack: Any, topic_
         assert zones == sorted(zones), f"{device} out of order"
 
 
+async def test_batched_send_appends_behind_a_queued_batch(stack: Any, topic_prefix: str) -> None:
+    """A batched call whose partition already has a batch waiting appends to it (send()) rather than
+    waiting for aiokafka's queue to empty (add_batch), which concurrent small calls can put off until
+    it times out; the records are still confirmed in key order on send()'s partition."""
+    p = DurableProducer(
+        stack.kafka_bootstrap,
+        metrics=KafkaMetrics(CollectorRegistry()),
+        client_id="test",
+        topic_prefix=topic_prefix,
+        service="test",
+        linger_ms=300,  # the first record's batch stays queued while the big call is made
+    )
+    await p.start()
+    assert p._producer is not None
+    batched: list[tuple[str, int]] = []
+    send_batch = p._producer.send_batch
+
+    async def spy(batch: Any, topic: str, *, partition: int) -> Any:
+        batched.append((topic, partition))
+        return await send_batch(batch, topic, partition=partition)
+
+    p._producer.send_batch = spy  # type: ignore[method-assign]
+    device = "L1#0000"
+    try:
+        first = await p._producer.send(
+            topic_prefix + ALARMS_RAW, _event(0, device).to_bytes(), key=device.encode()
+        )
+        queued = p._queued_batches()
+        assert queued is not None and any(queued.values())
+        big = [(ALARMS_RAW, _event(i, device), None) for i in range(1, 40)]
+        await p.send_many(big)
+        await first
+    finally:
+        await p.stop()
+    assert batched == []  # the device's partition had a batch queued: no batch of its own
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic_prefix + ALARMS_RAW,
+        bootstrap_servers=stack.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    zones: list[int] = []
+    try:
+        for _ in range(100):
+            for recs in (await consumer.getmany(timeout_ms=200)).values():
+                zones.extend(int(AlarmEvent.from_bytes(r.value).zone or 0) for r in recs)
+            if len(zones) >= 40:
+                break
+    finally:
+        await consumer.stop()
+    assert zones == list(range(40))
+
+
 # Three devices whose keys land on three different partitions (murmur2, 6 partitions): 3, 5 and 1.
 _DEVICES = ("L1#0000", "L1#0001", "L1#0002")
 

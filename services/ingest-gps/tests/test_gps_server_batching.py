@@ -108,3 +108,50 @@ async def test_one_write_per_tick_and_no_reply_before_it(fail: bool) -> None:
     finally:
         await server.stop_accepting()
         await server.drain(1.0)
+
+
+async def test_reads_during_a_write_join_the_next_one() -> None:
+    """One write in flight per server: reads arriving while it is pending, in several event-loop
+    iterations, go out together in the next write, once the first is confirmed."""
+    sink = HeldSink()
+    sink.release = asyncio.get_running_loop().create_future()
+    config = SessionConfig(auth_secret=SECRET)
+    server = GpsServer(
+        "jt808",
+        lambda peer: Jt808Session({}, config, peer),
+        sink,
+        GpsMetrics(CollectorRegistry()),
+        host="127.0.0.1",
+        port=0,
+        idle_timeout_s=30,
+        login_timeout_s=30,
+        max_connections=100,
+    )
+    await server.start()
+    try:
+        conns = await _terminals(server.port, 3)
+        conns[0][1].write(SOS_FRAME)
+        for _ in range(100):
+            if sink.calls:
+                break
+            await asyncio.sleep(0.02)
+        assert [len(batch) for batch in sink.calls] == [1]
+        for _, writer in conns[1:]:  # two more reads, in separate iterations, while the write is held
+            writer.write(SOS_FRAME)
+            await asyncio.sleep(0.1)
+        assert [len(batch) for batch in sink.calls] == [1]  # no second write while the first is pending
+        for reader, _ in conns:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(reader.read(1), 0.1)
+        sink.release.set_result(None)
+        for reader, _ in conns:
+            data = await asyncio.wait_for(reader.readuntil(b"\x7e"), 5)
+            data += await asyncio.wait_for(reader.readuntil(b"\x7e"), 5)
+            replies = [jt808.decode(f) for f in data.split(b"\x7e") if f]
+            assert [(r.header.msg_id, r.body[4]) for r in replies] == [(0x8001, 0)]
+        assert [len(batch) for batch in sink.calls] == [1, 2]  # the two later reads: one write
+        for _, writer in conns:
+            writer.close()
+    finally:
+        await server.stop_accepting()
+        await server.drain(1.0)

@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.structs import TopicPartition
 from alarmhub_events import ALARMS_DLQ, DlqRecord, Event, utcnow
 from alarmhub_runtime import get_logger
 
@@ -267,6 +268,12 @@ class DurableProducer:
             memo[1][kb] = partition
         return partition
 
+    def _queued_batches(self) -> Any:
+        """aiokafka's per-partition queue of batches not yet drained to the broker (None if not found)."""
+        acc = getattr(self._producer, "_message_accumulator", None)
+        batches = getattr(acc, "_batches", None)
+        return batches if isinstance(batches, dict) else None
+
     async def _send_batched(
         self, items: list[tuple[str, bytes, str | None]], per_topic: dict[str, int]
     ) -> list[asyncio.Future[Any]]:
@@ -292,7 +299,17 @@ class DurableProducer:
                 partition = self._keyed_partition(memo, kb)
             groups.setdefault((full, partition), []).append((kb, value))
         futures: list[asyncio.Future[Any]] = []
+        queued = self._queued_batches()
         for (topic, partition), records in groups.items():
+            if queued is not None and queued.get(TopicPartition(topic, partition)):
+                # The partition already has a batch waiting (another caller's): aiokafka's add_batch
+                # would wait until the partition's queue is empty, which concurrent send()s into its
+                # open batch can put off indefinitely, and it takes the elapsed time off its timeout
+                # cumulatively — so append to that open batch instead, as send() does.
+                send = self._producer.send
+                for kb, value in records:
+                    futures.append(await send(topic, value, key=kb, partition=partition))
+                continue
             batch = self._producer.create_batch()
             for kb, value in records:
                 if batch.append(key=kb, value=value, timestamp=None) is None:

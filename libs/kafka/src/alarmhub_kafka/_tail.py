@@ -44,10 +44,14 @@ class TopicTail:
         max_records: int = 500,
         backoff_max_s: float = 5.0,
         security: KafkaSecurity = PLAINTEXT,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> None:
+        """``decode``: what the handler gets from a record's value, instead of a ``model`` (e.g. the few fields
+        it reads, without validating the whole event); a ValueError, KeyError or TypeError skips the record."""
         self._bootstrap = bootstrap
         self._topic = topic_prefix + topic
         self._model = model
+        self._decode: Callable[[bytes], Any] = decode or model.model_validate_json
         self._handler = handler
         self._client_id = client_id
         self._max_records = max_records
@@ -121,8 +125,8 @@ class TopicTail:
             for recs in batches.values():
                 for r in recs:
                     try:
-                        items.append(self._model.model_validate_json(r.value or b""))
-                    except ValidationError as exc:
+                        items.append(self._decode(r.value or b""))
+                    except (ValidationError, ValueError, KeyError, TypeError) as exc:
                         log.warning(
                             "kafka_tail_undecodable",
                             topic=self._topic,

@@ -52,6 +52,7 @@ from .config import DispatchSettings, oidc_client
 from .cutoff import CutoffPolicy
 from .demo_geo import demo_units, external_services
 from .devices import DeviceStatusStore
+from .hub import EventHead, event_head
 from .lifecycle import Policy
 from .media_relay import MediaRelay
 from .metrics import DispatchMetrics
@@ -331,6 +332,7 @@ class DispatchApp:
             bootstrap=s.kafka_bootstrap,
             topic=INCIDENTS_EVENTS,
             model=IncidentEvent,
+            decode=event_head,  # the three fields the handler reads: no full validation per event
             handler=self.handle_incident_events,
             topic_prefix=s.topic_prefix,
             client_id="dispatch-stream",
@@ -436,15 +438,13 @@ class DispatchApp:
         await self.devices.handle(items)
         await self.dispatcher.vehicle_answers(items)
 
-    async def handle_incident_events(self, events: Sequence[IncidentEvent]) -> None:
+    async def handle_incident_events(self, events: Sequence[EventHead]) -> None:
         """Changes from ``incidents.events`` (any replica's) → this replica's live streams, once per version."""
         d = self.dispatcher
         if d is None or not len(d.hub):
             return
         # only incidents changed after the version this replica pushed (its own writes were pushed at commit)
-        change = {
-            e.incident_id: e.type.value for e in events if not d.hub.pushed_since(str(e.incident_id), e.at)
-        }
+        change = {e.incident_id: e.type for e in events if not d.hub.pushed_since(str(e.incident_id), e.at)}
         if not change:
             return
         rows = await self.store.list_incidents("id = ANY($1::uuid[])", [list(change)], len(change))

@@ -8,21 +8,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
+
+from alarmhub_events import IncidentEventType
 
 from .auth import Principal
 from .units import UnitTree
 
-__all__ = ["Hub"]
+__all__ = ["EventHead", "Hub", "event_head"]
 
 
 def _ts(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+class EventHead(NamedTuple):
+    """What the stream feed reads of an ``incidents.events`` record: which incident, what change, when."""
+
+    incident_id: uuid.UUID
+    type: str
+    at: datetime
+
+
+def event_head(raw: bytes) -> EventHead:
+    """An ``IncidentEvent``'s head from its JSON, without validating the whole event (every replica reads
+    every event, most of them its own writes, and needs only these three fields). Raises ValueError,
+    KeyError or TypeError on a record that is not an incident event (the tail skips it)."""
+    doc = json.loads(raw)
+    at = _ts(doc["at"])
+    if at.tzinfo is None:
+        raise ValueError("at without a time zone")
+    return EventHead(uuid.UUID(doc["incident_id"]), IncidentEventType(doc["type"]).value, at)
 
 
 @dataclass(eq=False)  # identity semantics: subscribers live in a set

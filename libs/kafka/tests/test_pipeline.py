@@ -154,6 +154,50 @@ async def test_consumer_commits_after_processing_and_dead_letters_bad_input(
     assert [m.value.zone for m in replayed] == ["004"]
 
 
+async def test_records_not_wanted_are_not_decoded_or_handled_and_are_committed(
+    stack: Any, topic_prefix: str
+) -> None:
+    producer = await _producer(stack, topic_prefix)
+    seen: list[str] = []
+
+    async def handler(batch: Sequence[Message[AlarmEvent]]) -> None:
+        seen.extend(m.value.zone or "" for m in batch)
+
+    await producer.send_many([(ALARMS_RAW, _event(i), None) for i in (1, 2, 3)])
+    await producer.send_raw(ALARMS_RAW, b"\x00not json", "L1#1234")  # not wanted: not even dead-lettered
+    await producer.send_many([(ALARMS_RAW, _event(i), None) for i in (4, 5)])
+    wanted = [b'"zone":"002"', b'"zone":"005"']
+    pipeline = _pipeline(
+        stack, topic_prefix, "g-wanted", handler, producer, wanted=lambda raw: any(w in raw for w in wanted)
+    )
+    await pipeline.start()
+    try:
+        for _ in range(200):
+            if len(seen) >= 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await pipeline.stop()
+    assert seen == ["002", "005"]
+
+    # the records it skipped were committed with the rest: the group goes on after them
+    after: list[str] = []
+
+    async def record(batch: Sequence[Message[AlarmEvent]]) -> None:
+        after.extend(m.value.zone or "" for m in batch)
+
+    again = _pipeline(stack, topic_prefix, "g-wanted", record, producer)
+    await again.start()
+    await producer.send(ALARMS_RAW, _event(6))
+    for _ in range(200):
+        if after:
+            break
+        await asyncio.sleep(0.05)
+    await again.stop()
+    await producer.stop()
+    assert after == ["006"]
+
+
 async def test_batched_send_keeps_per_key_partition_and_order(stack: Any, topic_prefix: str) -> None:
     """Above the batch threshold records go through record batches; keys must land where send() puts them."""
     from aiokafka import AIOKafkaConsumer

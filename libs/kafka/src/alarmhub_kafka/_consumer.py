@@ -190,11 +190,16 @@ class ConsumerPipeline:
         max_polls_in_flight: int = 2,
         unknown_max_attempts: int = 8,
         security: KafkaSecurity = PLAINTEXT,
+        wanted: Callable[[bytes], bool] | None = None,
     ) -> None:
+        """``wanted``: a cheap test of a record's raw value; a record it refuses is neither decoded nor handed
+        to the handler (its offset is committed with the rest): for a consumer that acts on a few records of a
+        busy topic. It must accept every record the handler would act on (and may accept more)."""
         self._bootstrap = bootstrap
         self._group = topic_prefix + group
         self._topics = [topic_prefix + t for t in topics]
         self._model = model
+        self._wanted = wanted
         self._handler = handler
         self._producer = producer
         self._metrics = metrics
@@ -362,6 +367,8 @@ class ConsumerPipeline:
                 )
 
     def _decode(self, rec: ConsumerRecord) -> Message[Any] | None:
+        if self._wanted is not None and not self._wanted(rec.value or b""):
+            return None
         return Message(
             topic=rec.topic,
             partition=rec.partition,

@@ -43,7 +43,7 @@ from .pipeline import BatchResult, Pipeline
 from .ruleset import RulesError, RuleSet, load_rules
 from .state import TriageState
 
-__all__ = ["TriageApp", "verdict_of"]
+__all__ = ["TriageApp", "may_teach", "verdict_of"]
 
 log = get_logger("alarmhub.triage")
 
@@ -66,6 +66,13 @@ def verdict_of(ev: IncidentEvent) -> str | None:
     if ev.type == IncidentEventType.VERIFIED:
         return {"confirmed": "g", "false": "f"}.get(str(ev.data.get("outcome")))
     return None
+
+
+def may_teach(raw: bytes) -> bool:
+    """Whether an ``incidents.events`` record may be a close or a verification (:func:`verdict_of`), from its
+    bytes: any JSON writer puts the type as the string ``"closed"`` / ``"verified"``. The other events (most:
+    opened, routed, updated …) are then not validated at all; a false yes only costs the decode."""
+    return b'"closed"' in raw or b'"verified"' in raw
 
 
 class TriageApp:
@@ -100,6 +107,7 @@ class TriageApp:
             topics=[INCIDENTS_EVENTS],
             model=IncidentEvent,
             handler=self.handle_verdicts,
+            wanted=may_teach,
             producer=self.producer,
             metrics=self.kafka_metrics,
             client_id="triage-verdicts",

@@ -284,7 +284,6 @@ class GpsServer:
         self.devices: dict[str, Connection] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self._batch: list[tuple[Connection, Output, float]] = []
-        self._writing = False  # a deliver_many of this server is in flight
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         # label lookups cost microseconds; resolve the per-read ones once
@@ -297,29 +296,23 @@ class GpsServer:
     # ------------------------------------------------------------------ tick batching
 
     def enqueue(self, conn: Connection, out: Output, t0: float) -> None:
-        """Queue one read's events for the server's next broker write.
+        """Queue one read's events for the batch of this event-loop iteration.
 
-        One write at a time per server, as the bare reference (bench/gps_bare.py) does: every
-        connection whose data arrived while the previous write was in flight, or in the same
-        event-loop iteration when none is, joins the next write, made with one producer call
-        (``call_soon`` runs it after the iteration's reads). Each connection's reply waits for its
-        write to be confirmed, so nothing is acknowledged before the durable write; the connection
-        reads nothing more meanwhile, so its frames stay in order. Concurrent writes per iteration
-        (one task each) queued behind each other per partition in the producer and timed out at
-        20,000 terminals (docs/capacity.md); one in flight gathers them into a few large batches.
+        Every connection whose data arrived in the same iteration joins one batch, written with one
+        producer call once the iteration's reads are done (``call_soon`` runs after them). Each
+        connection's reply waits for that write to be confirmed, so nothing is acknowledged before
+        the durable write; the connection reads nothing more meanwhile, so its frames stay in order.
         """
-        if not self._batch and not self._writing:
+        if not self._batch:
             asyncio.get_running_loop().call_soon(self._flush)
         self._batch.append((conn, out, t0))
 
     def _flush(self) -> None:
-        if self._writing or not self._batch:
-            return  # the write in flight flushes what gathered meanwhile when it completes
         batch, self._batch = self._batch, []
-        self._writing = True
-        task = asyncio.get_running_loop().create_task(self._write_batch(batch))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._write_batch(batch))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
 
     async def _write_batch(self, batch: list[tuple[Connection, Output, float]]) -> None:
         try:
@@ -331,10 +324,6 @@ class GpsServer:
             for conn, _, _ in batch:
                 conn._publish_failed(exc)
             return
-        finally:
-            self._writing = False
-            if self._batch:  # what arrived during this write: the next one, at once
-                self._flush()
         for conn, out, t0 in batch:
             try:
                 conn._published(out, t0)

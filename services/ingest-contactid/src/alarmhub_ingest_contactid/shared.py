@@ -31,12 +31,14 @@ Alarms are never refused because the shared state is down. After a failure Redis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from alarmhub_runtime import get_logger
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from .metrics import ContactIdMetrics
 from .session import Outcome
@@ -64,6 +66,7 @@ return 0
 """
 
 _LAST_TTL_S = 86_400
+_MAX_SET_B = _MAX_SET.encode()
 
 
 class SharedState:
@@ -94,6 +97,7 @@ class SharedState:
         self._heard: dict[str, float] = {}
         self._flush: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._mine = f"pending:{node}".encode()
         metrics.shared_up.set(1)
 
     # ------------------------------------------------------------------------------ keys
@@ -125,6 +129,43 @@ class SharedState:
             self.metrics.shared_up.set(1)
             log.info("shared_state_restored")
 
+    async def _send(self, op: str, commands: list[bytes]) -> list[Any] | None:
+        """Run commands packed by :func:`_command` on one of the client's connections: one write, then
+        the replies in order; ``None`` on failure, as :meth:`_run`. The per-message calls (claim, confirm,
+        heard) go this way: through redis-py's pipeline, which packs and bookkeeps each command in Python,
+        they were ~40 % of the receiver's CPU per message (docs/capacity.md). Any failure (an error reply
+        too) drops that connection, so no reply is left unread on it; a connection found broken is
+        replaced and the commands sent once more, as redis-py's retry does (a claim sent twice finds its
+        own ``pending`` and is held: the transmitter retries, nothing is published twice)."""
+        if not self.available:
+            self.metrics.shared_errors.labels(op).inc()
+            return None
+        pool = self.redis.connection_pool
+        packed = b"".join(commands)
+        for attempt in (1, 2):
+            try:
+                conn = await pool.get_connection()
+            except Exception as exc:  # no connection to be had: as any other failure
+                self._failed(op, exc)
+                return None
+            try:
+                await conn.send_packed_command(packed, check_health=False)
+                out = [await conn.read_response() for _ in commands]
+            except BaseException as exc:  # an error reply, a broken or hung connection, a cancellation
+                with contextlib.suppress(Exception):
+                    await conn.disconnect()
+                if not isinstance(exc, Exception):
+                    raise
+                if attempt == 1 and isinstance(exc, RedisConnectionError):
+                    continue
+                self._failed(op, exc)
+                return None
+            finally:
+                await pool.release(conn)
+            self._ok()
+            return out
+        return None  # not reached
+
     async def _run(self, op: str, pipe: Any) -> list[Any] | None:
         if not self.available:
             self.metrics.shared_errors.labels(op).inc()
@@ -143,11 +184,10 @@ class SharedState:
         """Claim each message for publishing; Redis down: every one is ``new`` (local memory decides)."""
         if not keys:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        mine = f"pending:{self.node}"
-        for key in keys:
-            pipe.set(key, mine, nx=True, px=self.pending_ms, get=True)
-        out = await self._run("claim", pipe)
+        mine, px = self._mine, b"%d" % self.pending_ms
+        out = await self._send(
+            "claim", [_command(b"SET", k.encode(), mine, b"NX", b"GET", b"PX", px) for k in keys]
+        )
         if out is None:
             return ["new"] * len(keys)
         verdicts: list[Claim] = []
@@ -188,10 +228,8 @@ class SharedState:
             self._spawn(self._confirm(list(keys)))
 
     async def _confirm(self, keys: list[str]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.set(key, "done", px=self.horizon_ms)
-        await self._run("confirm", pipe)
+        px = b"%d" % self.horizon_ms
+        await self._send("confirm", [_command(b"SET", k.encode(), b"done", b"PX", px) for k in keys])
 
     async def release(self, keys: Sequence[str]) -> None:
         """The write failed: give the claims back so a retransmission (to any receiver) publishes."""
@@ -220,10 +258,12 @@ class SharedState:
         heard, self._heard = self._heard, {}
         if not heard:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for device_id, ts in heard.items():
-            pipe.eval(_MAX_SET, 1, self._key(device_id, "last"), repr(ts), _LAST_TTL_S)
-        if await self._run("heard", pipe) is None:
+        ttl = b"%d" % _LAST_TTL_S
+        commands = [
+            _command(b"EVAL", _MAX_SET_B, b"1", self._key(d, "last").encode(), repr(ts).encode(), ttl)
+            for d, ts in heard.items()
+        ]
+        if await self._send("heard", commands) is None:
             for device_id, ts in heard.items():  # keep them for the next flush (the newest wins)
                 if ts > self._heard.get(device_id, 0.0):
                     self._heard[device_id] = ts
@@ -300,6 +340,11 @@ class SharedState:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
         await self.redis.aclose()
+
+
+def _command(*args: bytes) -> bytes:
+    """One command in the Redis protocol (RESP), as redis-py's ``pack_command`` writes it."""
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
 def _text(value: bytes | str) -> str:

@@ -133,10 +133,10 @@ class SharedState:
         """Run commands packed by :func:`_command` on one of the client's connections: one write, then
         the replies in order; ``None`` on failure, as :meth:`_run`. The per-message calls (claim, confirm,
         heard) go this way: through redis-py's pipeline, which packs and bookkeeps each command in Python,
-        they were ~40 % of the receiver's CPU per message (docs/capacity.md). Any failure (an error reply
-        too) drops that connection, so no reply is left unread on it; a connection found broken is
-        replaced and the commands sent once more, as redis-py's retry does (a claim sent twice finds its
-        own ``pending`` and is held: the transmitter retries, nothing is published twice)."""
+        they were ~43 % of the receiver's CPU per message (docs/capacity.md, DC-09 receiver). Any failure
+        (an error reply too) drops that connection, so no reply is left unread on it; a connection found
+        broken is replaced and the commands sent once more, as redis-py's retry does (a claim sent twice
+        finds its own ``pending`` and is held: the transmitter retries, nothing is published twice)."""
         if not self.available:
             self.metrics.shared_errors.labels(op).inc()
             return None

@@ -4,15 +4,22 @@ Starts the real services as processes (``python -m alarmhub_<service>``) against
 (reused if reachable, else started), in a fresh database and under a fresh topic prefix. Then:
 
 - DC-09 panels (alarmhub_sim.dc09.Panel) send one fire alarm each, at ``--rate`` alarms/s, for
-  ``--duration`` seconds, each from its own loopback address; every site is registered first, so every
-  alarm must become one incident;
+  ``--duration`` seconds, each on its own new connection from its own loopback address; every site is
+  registered first, so every alarm must become one incident. The panels run in ``--panel-procs`` processes
+  of their own (bench/dc09_load.py): in this process's loop, next to the stream reader, they lagged it by up
+  to seconds at 400/s on the shared box, and that lag was measured as connect time and stream delay;
 - ``bench/gps_load.py`` (open-loop JT/T 808 positions, ``--gps-load sim`` for ``alarmhub-sim gps``) and
   ``alarmhub-sim camera`` run as separate processes in the background;
 - the incidents are read from ``GET /api/v1/stream``; latency is the frame's send → the incident's
   first arrival on the stream.
 
-Prints p50/p99/max latency, ACK latency, a per-stage breakdown (``stages_ms``), throughput, lost alarms,
-and each service's CPU (% of one core) and peak RSS, as a JSON document (also written to ``artifacts/bench-e2e.json``).
+Prints p50/p99/max latency, ACK latency, a per-stage breakdown (``stages_ms``: ``send_to_connected`` is the
+panel's connect, ``connected_to_received`` the wait until the receiver read the frame — a connection waiting
+in the listener's accept queue shows here), throughput, lost alarms, each service's CPU (% of one core),
+``runq_wait_pct`` (its threads runnable but waiting for a core, /proc schedstat: contention, not work) and
+peak RSS, the panels' and the driver's own event-loop lag, and the host's TCP counters over the send window
+(``tcp_counters``: SYN retransmissions, listen overflows, …) as a JSON document (also written to
+``artifacts/bench-e2e.json``).
 
     .venv/bin/python bench/e2e.py --rate 200 --gps-rate 5000 --duration 15 --settle 32
     .venv/bin/python bench/e2e.py ... --services-python /work/main/.venv/bin/python   # main's services: the baseline
@@ -76,6 +83,42 @@ def find_device(obj: Any) -> str | None:
     return m.group(0) if m else None
 
 
+TCP_COUNTERS = (
+    "ListenOverflows",
+    "ListenDrops",
+    "TCPReqQFullDrop",
+    "TCPReqQFullDoCookies",
+    "SyncookiesSent",
+    "TCPTimeouts",
+    "TCPSynRetrans",
+    "RetransSegs",
+    "TCPBacklogDrop",
+    "TCPAbortOnData",
+    "PassiveOpens",
+    "ActiveOpens",
+    "AttemptFails",
+    "TCPSYNChallenge",
+    "TCPChallengeACK",
+    "TW",
+    "TWRecycled",
+    "TCPTimeWaitOverflow",
+    "PAWSEstab",
+)
+
+
+def tcp_counters() -> dict[str, int]:
+    """The kernel's TCP counters (/proc/net/netstat and snmp, as nstat reads them): host-wide."""
+    out: dict[str, int] = {}
+    for f in ("/proc/net/netstat", "/proc/net/snmp"):
+        with contextlib.suppress(OSError):
+            lines = Path(f).read_text().splitlines()
+            for head, vals in zip(lines[::2], lines[1::2], strict=False):
+                for k, v in zip(head.split()[1:], vals.split()[1:], strict=False):
+                    if k in TCP_COUNTERS:
+                        out[k] = int(v)
+    return out
+
+
 def broker_pid(bootstrap: str) -> int | None:
     """The local process listening on the broker's port (to report its CPU too), if it can be seen."""
     port = int(bootstrap.split(",")[0].rsplit(":", 1)[1])
@@ -95,6 +138,16 @@ def spawn_piped(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     """A load generator whose JSON lines on stdout (ready, then its counts) the bench reads."""
     log = (ROOT / "artifacts" / "gps_load.err").open("w")
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+
+
+def spawn_panels(
+    port: int, rate: float, count: int, seed: int, shards: int, shard: int, env: dict[str, str]
+) -> subprocess.Popen[str]:
+    """One process of DC-09 panels (bench/dc09_load.py): told when to start on stdin, results on stdout."""
+    argv = [sys.executable, str(ROOT / "bench" / "dc09_load.py"), "--port", str(port), "--rate", str(rate)]
+    argv += ["--count", str(count), "--seed", str(seed), "--shards", str(shards), "--shard", str(shard)]
+    argv += ["--out", str(ROOT / "artifacts" / f"dc09_load-{shard}.json")]
+    return subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 WATCHED = (  # counters and histogram sums read from each service's /metrics before and after the run
@@ -192,6 +245,8 @@ class Sampler:
         self.seen: dict[str, dict[int, psutil.Process]] = {n: {} for n in self.procs}
         self.cpu0: dict[str, dict[int, float]] = {n: {} for n in self.procs}
         self.cpu: dict[str, dict[int, float]] = {n: {} for n in self.procs}
+        self.wait0: dict[str, dict[int, float]] = {n: {} for n in self.procs}
+        self.wait: dict[str, dict[int, float]] = {n: {} for n in self.procs}
         self._sample(first=True)
         self.peak: Counter[str] = Counter()
         self.t0 = time.monotonic()
@@ -200,7 +255,9 @@ class Sampler:
         for n, roots in self.procs.items():
             for root in roots:
                 with contextlib.suppress(psutil.Error):
-                    for q in (root, *root.children(recursive=True)):
+                    # the driver alone: its children are the services and load generators, counted apart
+                    kids = [] if n == "bench_driver" else root.children(recursive=True)
+                    for q in (root, *kids):
                         self.seen[n].setdefault(q.pid, q)
             rss = 0
             for pid, q in self.seen[n].items():
@@ -210,12 +267,29 @@ class Sampler:
                     if first:  # a process started later (a restarted worker) counts from 0
                         self.cpu0[n][pid] = c
                     self.cpu[n][pid] = max(self.cpu[n].get(pid, 0.0), c)  # an ended one keeps its last
+                    w = self._runq_wait(pid)
+                    if first:
+                        self.wait0[n][pid] = w
+                    self.wait[n][pid] = max(self.wait[n].get(pid, 0.0), w)
                     rss += q.memory_info().rss
             if not first:
                 self.peak[n] = max(self.peak[n], rss)
 
     def cpu_s(self, n: str) -> float:
         return sum(c - self.cpu0[n].get(pid, 0.0) for pid, c in self.cpu[n].items())
+
+    def runq_wait_s(self, n: str) -> float:
+        return sum(w - self.wait0[n].get(pid, 0.0) for pid, w in self.wait[n].items())
+
+    @staticmethod
+    def _runq_wait(pid: int) -> float:
+        """Seconds this process's threads were runnable but waiting for a CPU (/proc/PID/task/*/schedstat)."""
+        total = 0
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    total += int((task / "schedstat").read_text().split()[1])
+        return total / 1e9
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -232,6 +306,8 @@ class Sampler:
                 "cpu_s": round(self.cpu_s(n), 2),
                 "processes": len(self.seen[n]),
                 "rss_mb": round(self.peak[n] / 2**20, 1),
+                # runnable but not running (waiting for a core), as % of the wall: CPU contention, not work
+                "runq_wait_pct": round(100 * self.runq_wait_s(n) / self.wall, 1),
             }
             for n in self.procs
         }
@@ -267,7 +343,9 @@ def _iso(v: Any) -> float | None:
         return None
 
 
-async def stage_breakdown(bootstrap: str, prefix: str, sent_wall: dict[str, float]) -> dict[str, Any]:
+async def stage_breakdown(
+    bootstrap: str, prefix: str, sent_wall: dict[str, float], connected_wall: dict[str, float]
+) -> dict[str, Any]:
     """Where the time went, per alarm, from what the platform itself recorded (one host, one clock).
 
     send → ``received_at`` (the receiver read the frame) → the ``alarms.raw`` record's timestamp (the
@@ -308,6 +386,9 @@ async def stage_breakdown(bootstrap: str, prefix: str, sent_wall: dict[str, floa
     finally:
         await c.stop()
     recv = [raw_ts[d][1] - sent_wall[d] for d in raw_ts if raw_ts[d][1] is not None]
+    conn_recv = [
+        raw_ts[d][1] - connected_wall[d] for d in raw_ts if raw_ts[d][1] is not None and d in connected_wall
+    ]
     to_raw = [raw_ts[d][0] - raw_ts[d][1] for d in raw_ts if raw_ts[d][1] is not None]
     triage = [triaged_ts[d][0] - raw_ts[d][0] for d in triaged_ts if d in raw_ts]
 
@@ -316,6 +397,7 @@ async def stage_breakdown(bootstrap: str, prefix: str, sent_wall: dict[str, floa
 
     return {
         "send_to_received": q(recv),
+        "connected_to_received": q(conn_recv),
         "received_to_raw_record": q(to_raw),
         "raw_to_triaged_record": q(triage),
         "_triaged_ts": triaged_ts,
@@ -331,7 +413,6 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from alarmhub_devstack import BackingServices
     from alarmhub_devstack.testing import ServiceProcess, new_prefix, service_env
     from alarmhub_kafka import ensure_topics
-    from alarmhub_sim import dc09
     from alarmhub_sim.sites import demo_sites
     from alarmhub_store import migrate_sync
 
@@ -383,8 +464,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
             async def reg(s: Any) -> None:
                 async with sem:
-                    r = await client.post("/api/v1/registry/accounts", json=s.registry_record())
-                    r.raise_for_status()
+                    for attempt in range(3):  # a kept-alive connection the server closed meanwhile: try again
+                        try:
+                            r = await client.post("/api/v1/registry/accounts", json=s.registry_record())
+                        except httpx.TransportError:
+                            if attempt == 2:
+                                raise
+                            continue
+                        if r.status_code != 409 or attempt == 0:  # 409 on a retry: the first try landed
+                            r.raise_for_status()
+                        return
 
             t_reg = time.monotonic()
             await asyncio.gather(*(reg(s) for s in sites))
@@ -492,10 +581,26 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                         sim_env,
                     )
                 )
+            # the DC-09 panels: processes of their own, so pacing and connecting do not share this loop
+            port = procs["alarmhub_ingest_contactid"].ports["ALARMHUB_DC09_PORT"]
+            panels = [
+                spawn_panels(port, args.rate, n, args.seed, args.panel_procs, k, sim_env)
+                for k in range(args.panel_procs)
+            ]
+            bg.extend(panels)  # type: ignore[arg-type]
+            for p in panels:
+                assert p.stdout is not None
+                print(
+                    (await asyncio.wait_for(asyncio.to_thread(p.stdout.readline), 60)).strip(),
+                    file=sys.stderr,
+                )
             await asyncio.sleep(2.0)  # background load reaches its rate first
             before = await asyncio.to_thread(scrape, procs)
             pids: dict[str, int | list[int]] = {m: p.proc.pid for m, p in procs.items()}
-            pids.update({("gps_load" if p is gps_load else f"sim_{p.args[1]}"): p.pid for p in bg})
+            pids.update(
+                {("gps_load" if p is gps_load else f"sim_{p.args[1]}"): p.pid for p in bg if p not in panels}
+            )
+            pids.update({f"dc09_load_{k}": p.pid for k, p in enumerate(panels)})
             pids["bench_driver"] = os.getpid()
             broker = broker_pid(backing.kafka_bootstrap)
             if broker:
@@ -509,42 +614,50 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             stop = asyncio.Event()
             sampling = asyncio.create_task(sampler.run(stop))
 
-            port = procs["alarmhub_ingest_contactid"].ports["ALARMHUB_DC09_PORT"]
             sent_at: dict[str, float] = {}
             sent_wall: dict[str, float] = {}
             ack_s: list[float] = []
             replies: Counter[str] = Counter()
-            stats: Counter[str] = Counter()
-
             acked: set[str] = set()
+            connect_s: list[float] = []
+            connected_wall: dict[str, float] = {}
+            lags: list[float] = []
+            tcp0 = tcp_counters()
 
-            async def fire(i: int, site: Any) -> None:
-                # each panel from its own loopback address, as each real panel has its own: the receiver admits
-                # at most ALARMHUB_DC09_MAX_CONNECTIONS_PER_PEER (64) connections per address, and from one
-                # address the bench's panels were refused as soon as ACKs took longer than 64/rate seconds
-                local = f"127.1.{i // 250 % 250}.{i % 250 + 1}"
-                panel = dc09.Panel(site, "127.0.0.1", port, ack_timeout_s=5.0, retries=2, local_host=local)
-                t0 = time.monotonic()
-                sent_at[site.device_id] = t0
-                sent_wall[site.device_id] = time.time()
-                try:
-                    reply = await panel.send("ADM-CID", f"#{site.account}|1110 01 003", stats)
-                finally:
-                    await panel.close()
-                replies[reply] += 1
-                if reply == "ACK":
-                    ack_s.append(time.monotonic() - t0)
-                    acked.add(site.device_id)
+            async def watch_lag() -> None:  # the driver's own event loop: how late a 10 ms timer fires
+                while True:
+                    t = time.monotonic()
+                    await asyncio.sleep(0.01)
+                    lags.append(time.monotonic() - t - 0.01)
 
-            t_start = time.monotonic()
-            tasks = []
-            for i, site in enumerate(sites):  # bounded: n alarms, paced to the rate
-                delay = t_start + i / args.rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(fire(i, site)))
-            await asyncio.wait(tasks, timeout=30)
+            lag_task = asyncio.create_task(watch_lag())
+            for p in panels:  # the panels send by the clock from start on (bench/dc09_load.py)
+                assert p.stdin is not None
+                p.stdin.write(json.dumps({"start": time.time() + 0.2}) + "\n")
+                p.stdin.flush()
+            t_start = time.monotonic() + 0.2
+            shard_lags: list[dict[str, float]] = []
+            retransmissions = 0
+            to_mono = time.monotonic() - time.time()  # one host, one clock: wall → this process's monotonic
+            for p in panels:
+                assert p.stdout is not None
+                line = await asyncio.wait_for(asyncio.to_thread(p.stdout.readline), args.duration + 60)
+                done = json.loads(await asyncio.to_thread(Path(json.loads(line)["out"]).read_text))
+                shard_lags.append(done["loop_lag_ms"])
+                retransmissions += done["retransmissions"]
+                for dev, sent, connected, replied, reply in done["alarms"]:
+                    sent_wall[dev] = sent
+                    sent_at[dev] = sent + to_mono
+                    replies[reply] += 1
+                    if connected is not None:
+                        connected_wall[dev] = connected
+                        connect_s.append(connected - sent)
+                    if reply == "ACK":
+                        ack_s.append(replied - sent)
+                        acked.add(dev)
             t_sent = time.monotonic()
+            lag_task.cancel()
+            tcp1 = tcp_counters()
             during = deltas(before, await asyncio.to_thread(scrape, procs), t_sent - sampler.t0)
             deadline = t_sent + args.drain
             with contextlib.suppress(TimeoutError):
@@ -585,7 +698,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     )
                     gps_result = json.loads(line)
             try:
-                stages = await stage_breakdown(backing.kafka_bootstrap, prefix, sent_wall)
+                stages = await stage_breakdown(backing.kafka_bootstrap, prefix, sent_wall, connected_wall)
             except Exception as exc:  # the figures above are still worth printing
                 stages = {"error": repr(exc), "_triaged_ts": {}}
             tri = stages.pop("_triaged_ts")
@@ -612,7 +725,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "camera_rate_target": args.camera_rate,
         "duration_s": args.duration,
         "replies": dict(replies),
-        "retransmissions": stats.get("retransmitted", 0),
+        "retransmissions": retransmissions,
         "incidents_matched": len(latencies),
         "not_acked": n - len(acked),
         "lost": n - len(seen),
@@ -633,6 +746,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         },
         "stages_ms": {
             **stages,
+            "send_to_connected": {
+                "p50": ms(pct(connect_s, 0.5)),
+                "p99": ms(pct(connect_s, 0.99)),
+                "n": len(connect_s),
+            },
             "send_to_ack": {"p50": ms(pct(ack_s, 0.5)), "p99": ms(pct(ack_s, 0.99))},
             "opened_to_stream": {
                 "p50": ms(pct(commit_to_stream, 0.5)),
@@ -640,6 +758,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             },
         },
         "gps_load": gps_result,
+        "panels_loop_lag_ms": shard_lags,
+        "driver_loop_lag_ms": {
+            "p50": ms(pct(lags, 0.5)),
+            "p99": ms(pct(lags, 0.99)),
+            "max": ms(max(lags, default=0.0)),
+        },
+        "tcp_counters": {k: tcp1[k] - tcp0.get(k, 0) for k in tcp1 if tcp1[k] != tcp0.get(k, 0)},
         "throughput_incidents_per_s": round(len(latencies) / max(1e-9, last - t_start), 1),
         "services": res_services,
         "sampled_s": round(sampler.wall, 1),
@@ -649,6 +774,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "load_average": os.getloadavg(),
         "services_python": args.services_python or sys.executable,
         "services_env": args.env,
+        "ports": {m.removeprefix("alarmhub_"): p.ports for m, p in procs.items()},
     }
 
 
@@ -667,6 +793,9 @@ def main(argv: list[str] | None = None) -> int:
         help="open: bench/gps_load.py (open loop, pre-encoded); sim: alarmhub-sim gps (closed loop per vehicle)",
     )
     p.add_argument("--gps-connections", type=int, default=300, help="terminals of the open-loop GPS load")
+    p.add_argument(
+        "--panel-procs", type=int, default=2, help="processes of DC-09 panels (bench/dc09_load.py), 1-16"
+    )
     p.add_argument("--camera-rate", type=float, default=20.0, help="background camera events per second")
     p.add_argument("--drain", type=float, default=30.0, help="seconds to wait for the last incidents")
     p.add_argument("--settle", type=float, default=0.0, help="seconds between registering and sending")
@@ -691,6 +820,8 @@ def main(argv: list[str] | None = None) -> int:
         "code under the same driver and load generators",
     )
     args = p.parse_args(argv)
+    if not 1 <= args.panel_procs <= 16:
+        p.error("--panel-procs: 1 to 16")
     if any("=" not in kv for kv in args.env):
         p.error("--env takes KEY=VALUE")
     if args.rate <= 0 or args.duration <= 0 or args.rate * args.duration > 50_000:

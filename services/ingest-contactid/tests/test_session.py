@@ -222,3 +222,34 @@ def test_zone_list_form_keeps_the_sensor() -> None:
     )
     ev = session([acct]).handle(CID_TEST, now=NOW).events[0]
     assert ev.attributes["sensor"] == "glass"
+
+
+def test_only_accounts_whose_state_could_change_read_the_shared_state() -> None:
+    """A check reads Redis for the accounts past their deadline here or missed, not for every supervised
+    account: one heard within its interval cannot be missed, whatever the other receivers heard."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    accts = {("1", a): Account(line="1", account=a, supervision_s=60) for a in ("1001", "1002", "1003")}
+    sup = Supervisor(start)
+    sup.set_accounts(accts)
+    sup.seen("L1#1001", start + timedelta(seconds=30))
+    assert sup.candidates(start + timedelta(seconds=59)) == []
+    # 1002 and 1003 are past their deadline here; 1001 was heard 31 s ago
+    assert sorted(sup.candidates(start + timedelta(seconds=61))) == ["L1#1002", "L1#1003"]
+    # the shared state: another receiver heard 1002, and 1003 is already published missed by another
+    sup.merge(
+        {"L1#1002": start + timedelta(seconds=50)},
+        {"L1#1003": start + timedelta(seconds=60)},
+        ["L1#1002", "L1#1003"],
+    )
+    assert sup.check(start + timedelta(seconds=61)) == []  # nothing to publish: both known
+    assert sup.missed == frozenset({"L1#1003"})
+    assert sorted(sup.candidates(start + timedelta(seconds=62))) == ["L1#1003"]  # missed: is it back?
+    # another receiver restored 1003 (its missed key gone, a poll in Redis): a partial read says so
+    sup.merge({"L1#1003": start + timedelta(seconds=70)}, {}, ["L1#1003"])
+    assert sup.missed == frozenset() and sup.check(start + timedelta(seconds=71)) == []
+    # an account outside the ids read keeps this receiver's view
+    (miss,) = sup.check(start + timedelta(seconds=95))  # 1001: heard at 30 s, 65 s ago
+    assert miss.device_id == "L1#1001"
+    sup.commit([miss])
+    sup.merge({}, {}, ["L1#1002"])
+    assert sup.missed == frozenset({"L1#1001"})

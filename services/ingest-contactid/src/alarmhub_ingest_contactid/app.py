@@ -189,12 +189,18 @@ class ContactIdApp:
         published by the one receiver that takes it (``missed`` key): N receivers raise one miss.
         """
         shared = self.shared
+        now = now or utcnow()
         if shared is not None:
             await shared.flush_heard()
-            snap = await shared.snapshot(self.supervisor.supervised)
+            # only the accounts whose state could change read the shared state (Supervisor.candidates):
+            # all of them every check was a GET pair per supervised account every few seconds
+            ids = self.supervisor.candidates(now)
+            snap = await shared.snapshot(ids)
             if snap is not None:
-                self.supervisor.merge(snap[0], {**self._local_missed, **snap[1]})
-        transitions = self.supervisor.check(now or utcnow())
+                wanted = set(ids)
+                local = {d: at for d, at in self._local_missed.items() if d in wanted}
+                self.supervisor.merge(snap[0], {**local, **snap[1]}, ids)
+        transitions = self.supervisor.check(now)
         if not transitions:
             return 0
         ours = []

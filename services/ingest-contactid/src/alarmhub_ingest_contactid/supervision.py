@@ -7,7 +7,7 @@ broker is down the transitions are proposed again at the next check, so none is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -102,12 +102,42 @@ class Supervisor:
     def supervised(self) -> list[str]:
         return list(self._accounts)
 
-    def merge(self, last: Mapping[str, datetime], missed: Mapping[str, datetime]) -> None:
+    def candidates(self, now: datetime) -> list[str]:
+        """The accounts whose state :meth:`check` could change now on this receiver's own knowledge: those
+        missed (a poll to another receiver restores them) and those past their deadline here (another
+        receiver may have heard them). Only these need the shared state read — an account heard within its
+        interval cannot be missed whatever the others heard, so a check reads Redis for about one account
+        per interval each, not for every supervised account every few seconds."""
+        out: list[str] = []
+        for device_id, account in self._accounts.items():
+            if device_id in self._missed:
+                out.append(device_id)
+                continue
+            learned = self._learned.get(device_id, self._started)
+            heard = self._last.get(device_id)
+            last = learned if heard is None or heard < learned else heard
+            assert account.supervision_s is not None
+            if now - last > timedelta(seconds=account.supervision_s) + self._grace:
+                out.append(device_id)
+        return out
+
+    def merge(
+        self, last: Mapping[str, datetime], missed: Mapping[str, datetime], ids: Iterable[str] | None = None
+    ) -> None:
         """Take in what the other receivers heard (newest wins) and which misses are published, and when
-        (shared): the published misses replace this receiver's own view."""
+        (shared): for the accounts ``ids`` read (all when None) the published misses replace this
+        receiver's own view."""
         for device_id, at in last.items():
             self.seen(device_id, at)
-        self._missed = {d: at for d, at in missed.items() if d in self._accounts}
+        if ids is None:
+            self._missed = {d: at for d, at in missed.items() if d in self._accounts}
+            return
+        for device_id in ids:
+            published = missed.get(device_id)
+            if published is not None and device_id in self._accounts:
+                self._missed[device_id] = published
+            else:
+                self._missed.pop(device_id, None)
 
     def seen(self, device_id: str, now: datetime) -> None:
         prev = self._last.get(device_id)

@@ -32,6 +32,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,9 @@ def _throughput_worker(
     import uvloop
 
     result: dict[str, Any] = {}
+    cpu0 = time.process_time()
     uvloop.run(_drive(host, port, worker, connections, duration, window, result))
+    result["cpu_s"] = time.process_time() - cpu0  # this load process's own CPU, reported with the figures
     q.put(result)
 
 
@@ -253,63 +256,145 @@ class Gateway:
         self.backing.stop()
 
 
-def _rss_sampler(ps: psutil.Process, stop: Any, peak: Any) -> None:
+def _rss_sampler(gw: Gateway, stop: Any, peak: Any) -> None:
+    """Peak RSS of the busiest process holding connections (each worker, or the one gateway)."""
     while not stop.is_set():
-        try:
-            peak.value = max(peak.value, ps.memory_info().rss)
-        except psutil.Error:
-            return
+        procs = gw.processes()
+        for p in procs[1:] if gw.workers > 1 else procs:
+            with contextlib.suppress(psutil.Error):
+                peak.value = max(peak.value, p.memory_info().rss)
         stop.wait(0.2)
 
 
+@contextlib.contextmanager
+def _bare(gw: Gateway, workers: int) -> Iterator[tuple[int, Callable[[], float]]]:
+    """The bare reference gateway (bench/gps_bare.py, ``workers`` copies) on the gateway's broker and topic:
+    yields its port and a function giving its CPU seconds so far (every process)."""
+    from alarmhub_devstack._backing import free_port
+
+    port = free_port()
+    bare = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "gps_bare.py"),
+            *("--port", str(port), "--bootstrap", gw.backing.kafka_bootstrap),
+            *("--topic", f"{gw.prefix}telemetry.gps", "--workers", str(workers)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert bare.stdout is not None
+        bare.stdout.readline()
+        bps = psutil.Process(bare.pid)
+
+        def bare_cpu() -> float:
+            total = 0.0
+            for p in [bps, *bps.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += sum(p.cpu_times()[:2])
+            return total
+
+        yield port, bare_cpu
+    finally:
+        bare.terminate()
+        bare.wait(30)
+
+
+def _throughput_run(
+    args: argparse.Namespace, port: int, cpu_s: Callable[[], float], broker: int | None
+) -> dict[str, Any]:
+    """The pipelined load (``--load-procs`` processes × connections × ``--window`` frames) against ``port``."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    per = max(1, args.connections // args.load_procs)
+    load_before = os.getloadavg()
+    cpu0, broker0 = cpu_s(), _broker_cpu_s(broker)
+    t0 = time.monotonic()
+    procs = [
+        ctx.Process(
+            target=_throughput_worker, args=("127.0.0.1", port, w, per, args.duration, args.window, q)
+        )
+        for w in range(args.load_procs)
+    ]
+    for p in procs:
+        p.start()
+    results = [q.get(timeout=args.duration + 120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    elapsed = time.monotonic() - t0
+    cpu, broker_cpu = cpu_s() - cpu0, _broker_cpu_s(broker) - broker0
+    load_after = os.getloadavg()
+    acked = sum(r["acked"] for r in results)
+    load_pct = [round(100 * r.get("cpu_s", 0.0) / elapsed) for r in results]
+    target_pct, broker_pct = round(100 * cpu / elapsed), round(100 * broker_cpu / elapsed)
+    cpus = os.cpu_count() or 1
+    if target_pct >= 85 * args.workers:
+        wall = f"the target: its {args.workers} process(es) used {target_pct} % of a core"
+    elif max(load_pct, default=0) >= 85:
+        wall = "load generator: a load process was CPU-bound"
+    elif broker_pct >= 85:
+        wall = "broker: CPU-bound"
+    elif load_after[0] >= cpus:
+        wall = f"machine CPU: load average {load_after[0]:.1f} on {cpus} CPUs (no single process saturated)"
+    else:
+        wall = "the window: each connection waits for its replies before sending more"
+    return {
+        "connections": per * args.load_procs,
+        "seconds": round(elapsed, 1),
+        "answered_frames_per_s": round(acked / elapsed),
+        "target_cpu_pct": target_pct,
+        "target_cpu_us_per_answered_frame": round(cpu / max(acked, 1) * 1e6, 1),
+        "load_cpu_pct": load_pct,
+        "broker_cpu_pct": broker_pct,
+        "load_average_before": [round(x, 1) for x in load_before],
+        "load_average": [round(x, 1) for x in load_after],
+        "wall": wall,
+        "load_errors": sum(r["errors"] for r in results),
+    }
+
+
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
+    """The pipelined shape against the gateway, then (unless ``--no-reference``) against the bare reference."""
     gw = Gateway(raise_fd_limit(args.connections + 1000), args.env, args.workers)
     try:
+        broker = _broker_pid(gw.backing.kafka_bootstrap)
+        report: dict[str, Any] = {
+            "bench": "jt808_throughput",
+            "load_processes": args.load_procs,
+            "gateway_workers": args.workers,
+            "window": args.window,
+            "cpus": os.cpu_count(),
+            "broker": _broker_info(gw, broker),
+        }
         ctx = mp.get_context("spawn")
-        q = ctx.Queue()
-        per = max(1, args.connections // args.load_procs)
         stop, peak = ctx.Event(), ctx.Value("d", 0.0)
         import threading
 
-        sampler = threading.Thread(target=_rss_sampler, args=(gw.ps, stop, peak), daemon=True)
+        sampler = threading.Thread(target=_rss_sampler, args=(gw, stop, peak), daemon=True)
         sampler.start()
         published0 = gw.metric("alarmhub_ingest_gps_events_total", topic="telemetry.gps")
         frames0 = gw.metric("alarmhub_ingest_gps_frames_total", protocol="jt808", result="ok")
-        cpu0 = gw.cpu_s()
-        t0 = time.monotonic()
-        procs = [
-            ctx.Process(
-                target=_throughput_worker, args=("127.0.0.1", gw.port, w, per, args.duration, args.window, q)
-            )
-            for w in range(args.load_procs)
-        ]
-        for p in procs:
-            p.start()
-        results = [q.get(timeout=args.duration + 120) for _ in procs]
-        for p in procs:
-            p.join(30)
-        elapsed = time.monotonic() - t0
-        cpu = gw.cpu_s() - cpu0
+        r = _throughput_run(args, gw.port, gw.cpu_s, broker)
         time.sleep(0.5)
         published = gw.metric("alarmhub_ingest_gps_events_total", topic="telemetry.gps") - published0
         decoded = gw.metric("alarmhub_ingest_gps_frames_total", protocol="jt808", result="ok") - frames0
         stop.set()
-        acked = sum(r["acked"] for r in results)
-        return {
-            "bench": "jt808_throughput",
-            "connections": per * args.load_procs,
-            "load_processes": args.load_procs,
-            "gateway_workers": args.workers,
-            "window": args.window,
-            "seconds": round(elapsed, 1),
-            "decoded_frames_per_s": round(decoded / elapsed),
-            "answered_frames_per_s": round(acked / elapsed),
-            "published_fixes_per_s": round(published / elapsed),
-            "gateway_peak_rss_mib": round(peak.value / 2**20, 1),
-            "gateway_cpu_s_per_1000_frames": round(cpu / max(decoded, 1) * 1000, 4),
-            "load_errors": sum(r["errors"] for r in results),
-            "cpus": os.cpu_count(),
-        }
+        r["decoded_frames_per_s"] = round(decoded / r["seconds"])
+        r["published_fixes_per_s"] = round(published / r["seconds"])
+        r["peak_worker_rss_mib"] = round(peak.value / 2**20, 1)
+        report["gateway"] = r
+        if args.reference:
+            with _bare(gw, args.workers) as (port, bare_cpu):
+                report["bare_reference"] = _throughput_run(args, port, bare_cpu, broker)
+            g, b = report["gateway"], report["bare_reference"]
+            if b["answered_frames_per_s"]:
+                report["gateway_vs_bare"] = round(g["answered_frames_per_s"] / b["answered_frames_per_s"], 2)
+            if b["target_cpu_us_per_answered_frame"]:
+                report["cpu_per_frame_gateway_vs_bare"] = round(
+                    g["target_cpu_us_per_answered_frame"] / b["target_cpu_us_per_answered_frame"], 2
+                )
+        return report
     finally:
         gw.stop()
 
@@ -519,51 +604,18 @@ def trackers(args: argparse.Namespace) -> dict[str, Any]:
         r["wall"] = _wall(r, args.workers)
         report["gateway"] = r
         if args.reference:
-            from alarmhub_devstack._backing import free_port
-
-            port = free_port()
-            bare = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(ROOT / "bench" / "gps_bare.py"),
-                    "--port",
-                    str(port),
-                    "--bootstrap",
-                    gw.backing.kafka_bootstrap,
-                    "--topic",
-                    f"{gw.prefix}telemetry.gps",
-                    "--workers",
-                    str(args.workers),
-                ],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            try:
-                assert bare.stdout is not None
-                bare.stdout.readline()
-                bps = psutil.Process(bare.pid)
-
-                def bare_cpu() -> float:
-                    total = 0.0
-                    for p in [bps, *bps.children(recursive=True)]:
-                        with contextlib.suppress(psutil.Error):
-                            total += sum(p.cpu_times()[:2])
-                    return total
-
+            with _bare(gw, args.workers) as (port, bare_cpu):
                 r = _tracker_run(args, port, bare_cpu, broker)
-                r["wall"] = _wall(r, args.workers)
-                report["bare_reference"] = r
-                ref = r["answered_frames_per_s"]
-                g_us, b_us = (
-                    report[k]["target_cpu_us_per_answered_frame"] for k in ("gateway", "bare_reference")
-                )
-                report["cpu_per_frame_gateway_vs_bare"] = round(g_us / b_us, 2) if b_us else None
-                report["gateway_vs_bare"] = (
-                    round(report["gateway"]["answered_frames_per_s"] / ref, 2) if ref else None
-                )
-            finally:
-                bare.terminate()
-                bare.wait(30)
+            r["wall"] = _wall(r, args.workers)
+            report["bare_reference"] = r
+            ref = r["answered_frames_per_s"]
+            g_us, b_us = (
+                report[k]["target_cpu_us_per_answered_frame"] for k in ("gateway", "bare_reference")
+            )
+            report["cpu_per_frame_gateway_vs_bare"] = round(g_us / b_us, 2) if b_us else None
+            report["gateway_vs_bare"] = (
+                round(report["gateway"]["answered_frames_per_s"] / ref, 2) if ref else None
+            )
     finally:
         gw.stop()
     return report
@@ -579,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--load-procs", type=int, default=2, help="load-generator processes")
     t.add_argument("--window", type=int, default=20, help="frames in flight per connection")
     t.add_argument("--duration", type=float, default=20.0)
+    t.add_argument("--no-reference", dest="reference", action="store_false", help="skip the bare gateway")
     r = sub.add_parser("trackers", help="the realistic shape: many terminals, one frame in flight each")
     r.add_argument("--terminals", type=int, default=20_000)
     r.add_argument("--rate", type=float, default=30_000.0, help="offered frames/s over all terminals")

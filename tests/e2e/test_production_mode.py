@@ -80,6 +80,12 @@ def _local_urls(value: str, ports: dict[str, dict[int, int]]) -> str:
     return re.sub(r"http://([a-z0-9-]+):(\d+)(/[^,]*)?", local, value)
 
 
+def _runs_here(url: str, ports: dict[str, dict[int, int]]) -> bool:
+    """Whether ``http://<service>:<port>/…`` names a port one of this test's processes listens on."""
+    m = re.match(r"http://([a-z0-9-]+):(\d+)", url)
+    return m is not None and int(m.group(2)) in ports.get(m.group(1), {})
+
+
 def _local_env(
     compose: dict[str, Any], stack: Any, db: str, prefix: str
 ) -> tuple[dict[str, dict[str, str]], dict[str, dict[int, int]]]:
@@ -97,8 +103,8 @@ def _local_env(
             DATABASE_URL=db,
             ALARMHUB_TOPIC_PREFIX=prefix,
             ALARMHUB_KAFKA_IDEMPOTENCE="false",  # the dev broker has no idempotent producer; Kafka keeps it on
-            # one process per ingest service: compose leaves the worker count to the container's CPUs, and
-            # here every service shares this host (worker 1's health port is another's free port)
+            # one process per ingest service: compose runs 2 workers (ALARMHUB_*_WORKERS), and here every
+            # service shares this host (worker 1's health port would be another service's)
             **SINGLE_WORKER,
         )
         mapping: dict[int, int] = {}
@@ -151,9 +157,13 @@ def production(stack: Any, topic_prefix: str, tmp_path: Path) -> Iterator[dict[s
     secret.write_text(ADMIN_PW + "\n")
     admin_env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMHUB_")}
     # compose's init environment, its service addresses (what `check` reaches) pointed at the processes here
-    admin_env.update(
-        {k: _local_urls(str(v), ports) for k, v in compose["services"]["init"]["environment"].items()}
+    init_env = {k: str(v) for k, v in compose["services"]["init"]["environment"].items()}
+    # compose runs 2 workers of each ingest service (worker i's /readyz on the health port + i); here each runs
+    # one (SINGLE_WORKER), so `check` probes the /readyz of the workers that exist here
+    init_env["ALARMHUB_CHECK_HEALTH_URLS"] = ",".join(
+        url for url in init_env["ALARMHUB_CHECK_HEALTH_URLS"].split(",") if _runs_here(url, ports)
     )
+    admin_env.update({k: _local_urls(v, ports) for k, v in init_env.items()})
     admin_env.update(
         KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
         REDIS_URL=stack.redis_url,

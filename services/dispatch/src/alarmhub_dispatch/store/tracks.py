@@ -94,6 +94,9 @@ class TrackStore(TableStore):
             await conn.execute(_PARTITION_LOCK)
             if not await conn.fetchval(_EXISTS, name):
                 return False
+            # the partition locked before the copy: a batch of fixes still being inserted into it would
+            # otherwise commit after the copy's snapshot and be dropped with the table, open incident or not
+            await conn.execute(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
             await conn.execute(
                 f"INSERT INTO tracks_kept SELECT * FROM {name} WHERE device_id IN ({_OPEN_DEVICES}) ON CONFLICT DO NOTHING"
             )
@@ -102,12 +105,14 @@ class TrackStore(TableStore):
 
     async def expire_default(self, conn: asyncpg.Connection, before: datetime) -> None:
         """The default partition's fixes older than ``before``: open incidents' vehicles' kept, all deleted."""
+        # one statement: the rows deleted are the rows copied (a copy then a delete let a fix committed
+        # between them be deleted without its copy)
         await conn.execute(
-            "INSERT INTO tracks_kept SELECT * FROM tracks_default WHERE at < $1"
-            f" AND device_id IN ({_OPEN_DEVICES}) ON CONFLICT DO NOTHING",
+            "WITH gone AS (DELETE FROM tracks_default WHERE at < $1 RETURNING *)"
+            f" INSERT INTO tracks_kept SELECT * FROM gone WHERE device_id IN ({_OPEN_DEVICES})"
+            " ON CONFLICT DO NOTHING",
             before,
         )
-        await conn.execute("DELETE FROM tracks_default WHERE at < $1", before)
 
     async def insert_fixes(self, conn: asyncpg.Connection, fixes: Sequence[GpsFix]) -> None:
         """One ``INSERT … SELECT FROM unnest(…)`` for the batch rather than one statement per fix

@@ -108,18 +108,21 @@ class Supervisor:
         receiver may have heard them). Only these need the shared state read — an account heard within its
         interval cannot be missed whatever the others heard, so a check reads Redis for about one account
         per interval each, not for every supervised account every few seconds."""
-        out: list[str] = []
-        for device_id, account in self._accounts.items():
-            if device_id in self._missed:
-                out.append(device_id)
-                continue
-            learned = self._learned.get(device_id, self._started)
-            heard = self._last.get(device_id)
-            last = learned if heard is None or heard < learned else heard
-            assert account.supervision_s is not None
-            if now - last > timedelta(seconds=account.supervision_s) + self._grace:
-                out.append(device_id)
-        return out
+        return [
+            device_id
+            for device_id, account in self._accounts.items()
+            if device_id in self._missed or self._overdue(account, self._last_heard(device_id), now)
+        ]
+
+    def _last_heard(self, device_id: str) -> datetime:
+        """When the account was last heard, or when this receiver learned of it if that is later."""
+        learned = self._learned.get(device_id, self._started)
+        heard = self._last.get(device_id)
+        return learned if heard is None or heard < learned else heard
+
+    def _overdue(self, account: Account, last: datetime, now: datetime) -> bool:
+        assert account.supervision_s is not None
+        return now - last > timedelta(seconds=account.supervision_s) + self._grace
 
     def merge(
         self, last: Mapping[str, datetime], missed: Mapping[str, datetime], ids: Iterable[str] | None = None
@@ -153,16 +156,13 @@ class Supervisor:
         """
         out: list[Transition] = []
         for device_id, account in self._accounts.items():
-            learned = self._learned.get(device_id, self._started)
-            heard = self._last.get(device_id)
-            last = learned if heard is None or heard < learned else heard
-            assert account.supervision_s is not None
+            last = self._last_heard(device_id)
             missed_at = self._missed.get(device_id)
             if missed_at is not None:
                 if last > missed_at:
                     out.append(Transition(device_id, "restored", account, last, now))
                 continue
-            if now - last > timedelta(seconds=account.supervision_s) + self._grace:
+            if self._overdue(account, last, now):
                 out.append(Transition(device_id, "missed", account, last, now))
         for device_id in list(self._missed):
             if device_id not in self._accounts:  # removed from the registry or no longer supervised

@@ -320,7 +320,8 @@ PLATFORM = (*ALARM_PATH, "ingest_gps", "ingest_camera")
 def cpu_per_alarm(services: dict[str, dict[str, float]], alarms: int, fixes: float) -> dict[str, Any]:
     """CPU-seconds of the platform per alarm delivered, over the sampled window (alarms, fixes and camera
     events all flowing): ``all`` is every service, the broker and the bench database's PostgreSQL backends
-    (and Redis when the bench started its own) ÷ alarms; ``alarm_path`` leaves out ingest-gps and
+    and Redis (the machine's own too, when the bench found one running: then any other client of it counts
+    as well, and ``redis_shared`` in the result says so) ÷ alarms; ``alarm_path`` leaves out ingest-gps and
     ingest-camera (the broker, dispatch and PostgreSQL still carry the fixes' share)."""
 
     def total(names: tuple[str, ...]) -> float:
@@ -608,7 +609,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             if pg := bench_db_backends(db_url.rsplit("/", 1)[1]):
                 pids["postgres"] = pg
             redis = broker_pid(backing.redis_url.split("//", 1)[1].split("/", 1)[0])
-            if redis and any(s.name == "redis" for s in backing.started):  # a shared Redis serves others too
+            # Redis carries the alarm path (triage's state, the DC-09 receivers' shared state): counted
+            # even when it is the machine's own, whose other clients then count too (redis_shared says so)
+            redis_shared = not any(s.name == "redis" for s in backing.started)
+            if redis:
                 pids["redis"] = redis
             sampler = Sampler(pids)
             stop = asyncio.Event()
@@ -769,6 +773,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "services": res_services,
         "sampled_s": round(sampler.wall, 1),
         "cpu_per_alarm": cpu_per_alarm(res_services, len(latencies), gps_result.get("replies", 0)),
+        "redis_shared": redis_shared,
         "service_rates_while_sending": during,
         "goal_met": bool(latencies) and (pct(latencies, 0.99) or 1e9) < 0.5 and n == len(seen),
         "load_average": os.getloadavg(),

@@ -3,10 +3,18 @@
 Starts the dispatch app in this process (fresh database, fresh topic prefix, the demo geography), registers
 one DC-09 account per decision (so each decision is located from the registry, as in ``bench/e2e.py``),
 and calls :meth:`Dispatcher.handle_triaged` with batches of ``--batch`` decisions, as the consumer does
-with one partition's batch. Prints decisions/s and the batch latency (p50/p99), as JSON.
+with one partition's batch. Prints decisions/s, the batch latency (p50/p99) and the CPU each decision
+cost: this process's (the app and the bench driver, which only awaits the calls; user + system, all
+threads) and that of the PostgreSQL backends serving the bench's database (psutil; the server may be
+shared, its other backends are not counted), as JSON. The CPU window includes the background outbox
+publisher's drain to ``incidents.events`` and the live-stream tail's reading of it.
+
+``--idle S`` first measures the same two CPU figures over S seconds with no decisions (the consumers'
+polls, the timers, the stream tail): the fixed cost a replica pays whatever the load.
 
     .venv/bin/python bench/dispatch.py --decisions 4000 --batch 50
     .venv/bin/python bench/dispatch.py --decisions 2000 --batch 3 --partitions 6   # as at 200/s, 50 ms fetches
+    .venv/bin/python bench/dispatch.py --decisions 3000 --batch 10 --partitions 6 --idle 15
 
 Bounded: ``--decisions`` (at most 50,000). Loopback only.
 """
@@ -15,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -25,6 +34,33 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_seconds(db_name: str) -> tuple[float, float]:
+    """CPU seconds (user + system) so far of this process and of the PostgreSQL backends of ``db_name``."""
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    pg = 0.0
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if any(db_name in a for a in p.info["cmdline"] or ()):
+                c = p.cpu_times()
+                pg += c.user + c.system
+    return t.user + t.system, pg
+
+
+class CpuWindow:
+    """CPU spent by this process and the database's backends between two readings. A backend that ended in
+    between loses its share (the pool keeps its connections: none should)."""
+
+    def __init__(self, db_name: str) -> None:
+        self.db_name = db_name
+        self.own0, self.pg0 = cpu_seconds(db_name)
+
+    def read(self) -> tuple[float, float]:
+        own, pg = cpu_seconds(self.db_name)
+        return own - self.own0, pg - self.pg0
 
 
 def decision(i: int, account: str) -> Any:
@@ -80,9 +116,21 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     )
     app = DispatchApp(settings, CollectorRegistry())
     await app.start()
+    db_name = db_url.rsplit("/", 1)[1]
+    out: dict[str, Any] = {}
     try:
         d = app.dispatcher
         assert d is not None
+        if args.idle:
+            await asyncio.sleep(3)  # the groups joined, the first timer ticks and maintenance passed
+            w = CpuWindow(db_name)
+            await asyncio.sleep(args.idle)
+            own, pg = w.read()
+            out["idle"] = {
+                "seconds": args.idle,
+                "dispatch_cpu_pct": round(100 * own / args.idle, 2),
+                "postgres_cpu_pct": round(100 * pg / args.idle, 2),
+            }
         accounts = [f"{90000 + i:06d}" for i in range(args.decisions)]
         rows = [
             (
@@ -111,11 +159,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 lat.append(time.perf_counter() - b0)
 
         t0 = time.perf_counter()
+        w = CpuWindow(db_name)
         await asyncio.gather(*(stream(items[k :: args.partitions]) for k in range(args.partitions)))
         wall = time.perf_counter() - t0
+        await d.drain_publisher()  # the outbox's last drain counts too
+        own, pg = w.read()
         n = await d.store.p.fetchval("SELECT count(*) FROM incidents WHERE rule_version = 'bench'")
         lat.sort()
-        return {
+        return out | {
             "decisions": len(items),
             "batch": args.batch,
             "partitions": args.partitions,
@@ -125,6 +176,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "batch_ms": {
                 "p50": round(1000 * lat[len(lat) // 2], 1),
                 "p99": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1),
+            },
+            "cpu_us_per_decision": {
+                "dispatch": round(1e6 * own / len(items), 1),
+                "postgres": round(1e6 * pg / len(items), 1),
+                "total": round(1e6 * (own + pg) / len(items), 1),
             },
             "load_average": os.getloadavg(),
         }
@@ -143,9 +199,14 @@ def main(argv: list[str] | None = None) -> int:
         "--partitions", type=int, default=1, help="partitions applied concurrently, as the consumer does"
     )
     p.add_argument("--log-level", default="WARNING", help="as bench/e2e.py runs the services")
+    p.add_argument(
+        "--idle", type=float, default=0, help="first measure S seconds of idle CPU (0: skip; at most 120)"
+    )
     args = p.parse_args(argv)
     if not 0 < args.decisions <= 50_000 or args.batch <= 0 or not 0 < args.partitions <= 64:
         p.error("decisions in 1..50,000 and a positive batch")
+    if not 0 <= args.idle <= 120:
+        p.error("idle in 0..120 seconds")
     print(json.dumps(asyncio.run(bench(args)), indent=2))
     return 0
 

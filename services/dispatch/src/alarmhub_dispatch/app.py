@@ -312,6 +312,7 @@ class DispatchApp:
             client_id="dispatch-tracks",
             max_records=s.gps_batch,
             max_concurrency=s.gps_concurrency,
+            fetch_max_wait_ms=s.side_fetch_wait_ms,
         )
         # both group joins at once: each waits for the broker's rebalance delay
         d = self.dispatcher
@@ -326,6 +327,7 @@ class DispatchApp:
             metrics=self.kafka_metrics,
             client_id="dispatch-devices",
             max_records=1000,
+            fetch_max_wait_ms=s.side_fetch_wait_ms,
         )
         # every replica tails incidents.events (no group): its live streams then show what other replicas changed
         self.stream_feed = TopicTail(

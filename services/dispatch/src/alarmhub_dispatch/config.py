@@ -75,6 +75,16 @@ class DispatchSettings(_backup.BackupSettings):
         description="track writes in flight at once (one per partition's batch, each on its own "
         "PostgreSQL connection); 1 keeps the GPS path to one backend's CPU",
     )
+    side_fetch_wait_ms: int = Field(
+        default=250,
+        ge=1,
+        le=1000,
+        alias="ALARMHUB_DISPATCH_SIDE_FETCH_WAIT_MS",
+        description="how long the broker may hold a fetch of the tracks (telemetry.gps) and device-status "
+        "consumers when nothing is waiting: each idle consumer fetches 1000/this times a second (the "
+        "dev broker holds every fetch that long, so it is also what a fix or status may wait at most "
+        "on a quiet topic); the alarm path's consumer keeps 50 ms",
+    )
     gps_yield_max_s: float = Field(
         default=0.5,
         ge=0,

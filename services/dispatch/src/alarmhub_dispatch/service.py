@@ -260,9 +260,9 @@ class Dispatcher:
             r.update(updates.pop(r["id"], {}))
         await self.store.insert_incidents(conn, new_rows)
         await self.store.update_incidents(conn, updates)
-        if await self.store.claim_alarms(conn, claims) != len(claims):
+        claimed, events = await self.store.claim_and_append(conn, claims, audit)
+        if claimed != len(claims):
             raise RuntimeError("another writer applied part of this batch concurrently; retrying it")
-        events = await self.store.append_transitions_many(conn, audit)
         await self.deliveries.enqueue_many(conn, audit, events)
         stage("write")
 

@@ -294,24 +294,6 @@ class Store:
         )
         return {(r["incident_id"], r["event_id"]) for r in rows}
 
-    async def claim_alarms(
-        self, conn: asyncpg.Connection, items: Sequence[tuple[uuid.UUID, uuid.UUID, str, int, dict[str, Any]]]
-    ) -> int:
-        """Record that these decisions were applied, in one statement; returns how many were new."""
-        if not items:
-            return 0
-        res = await conn.execute(
-            "INSERT INTO incident_alarms (incident_id, event_id, decision, score, triaged, received_at)"
-            " SELECT i, e, d, s, t::jsonb, clock_timestamp() FROM unnest($1::uuid[], $2::uuid[], $3::text[],"
-            " $4::smallint[], $5::text[]) WITH ORDINALITY AS u(i, e, d, s, t, n) ORDER BY n ON CONFLICT DO NOTHING",
-            [i[0] for i in items],
-            [i[1] for i in items],
-            [i[2] for i in items],
-            [i[3] for i in items],
-            [json.dumps(i[4]) for i in items],
-        )
-        return int(res.rsplit(" ", 1)[1])
-
     async def insert_incidents(self, conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Insert new incidents (one pipelined statement per distinct column set)."""
         await self._many(
@@ -345,62 +327,46 @@ class Store:
         for cols, values in groups.items():
             await conn.executemany(sql(list(cols)), values)
 
-    async def append_transitions_many(
-        self, conn: asyncpg.Connection, items: Sequence[tuple[dict[str, Any], Sequence[Transition]]]
-    ) -> list[IncidentEvent]:
-        """:meth:`append_transitions` for many incidents in one round trip; the audit order is the list order."""
+    async def claim_and_append(
+        self,
+        conn: asyncpg.Connection,
+        claims: Sequence[tuple[uuid.UUID, uuid.UUID, str, int, dict[str, Any]]],
+        audit: Sequence[tuple[dict[str, Any], Sequence[Transition]]],
+    ) -> tuple[int, list[IncidentEvent]]:
+        """Record that these decisions were applied and append their audit rows (queued in the outbox, in the
+        list's order), in one statement; returns how many claims were new and the events as they will be
+        published. Was two round trips (the claims, then the audit rows)."""
         out: list[IncidentEvent] = []
         cols: list[list[Any]] = [[] for _ in range(13)]
-        for row, transitions in items:
+        for row, transitions in audit:
             for t in transitions:
                 event_id = uuid.uuid4()
-                for c, v in zip(
-                    cols,
-                    (
-                        event_id,
-                        row["id"],
-                        t.type.value,
-                        t.status.value,
-                        t.actor.user,
-                        t.actor.unit,
-                        t.actor.role,
-                        t.actor.address,
-                        t.at,
-                        row.get("station"),
-                        row.get("district"),
-                        t.verdict.value if t.verdict else None,
-                        json.dumps(t.data),
-                    ),
-                    strict=True,
-                ):
+                for c, v in zip(cols, _audit_values(event_id, row, t), strict=True):
                     c.append(v)
-                out.append(
-                    IncidentEvent(
-                        event_id=event_id,
-                        incident_id=row["id"],
-                        type=t.type,
-                        status=t.status,
-                        station=row.get("station"),
-                        district=row.get("district"),
-                        verdict=t.verdict,
-                        actor=t.actor,
-                        at=t.at,
-                        source_device_id=row.get("source_device_id"),
-                        data=t.data,
-                    )
-                )
-        if out:
-            await conn.execute(
-                "WITH ins AS (INSERT INTO incident_events (event_id, incident_id, type, status, actor_user, actor_unit,"
-                " actor_role, address, at, station, district, verdict, data)"
-                " SELECT e, i, ty, st, au, un, ro, ad, at, sn, di, ve, da::jsonb FROM unnest($1::uuid[], $2::uuid[],"
-                " $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[],"
-                " $10::text[], $11::text[], $12::text[], $13::text[]) WITH ORDINALITY"
-                " AS u(e, i, ty, st, au, un, ro, ad, at, sn, di, ve, da, n) ORDER BY n RETURNING seq)"
-                " INSERT INTO incident_outbox (seq) SELECT seq FROM ins",
-                *cols,
-            )
-        return out
+                out.append(_event_of(event_id, row, t))
+        if not claims and not out:
+            return 0, out
+        n = await conn.fetchval(
+            "WITH claim AS (INSERT INTO incident_alarms (incident_id, event_id, decision, score, triaged,"
+            " received_at) SELECT i, e, d, s, t::jsonb, clock_timestamp() FROM unnest($1::uuid[], $2::uuid[],"
+            " $3::text[], $4::smallint[], $5::text[]) WITH ORDINALITY AS u(i, e, d, s, t, n) ORDER BY n"
+            " ON CONFLICT DO NOTHING RETURNING 1),"
+            " ins AS (INSERT INTO incident_events (event_id, incident_id, type, status, actor_user, actor_unit,"
+            " actor_role, address, at, station, district, verdict, data)"
+            " SELECT e, i, ty, st, au, un, ro, ad, at, sn, di, ve, da::jsonb FROM unnest($6::uuid[], $7::uuid[],"
+            " $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[],"
+            " $15::text[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY"
+            " AS u(e, i, ty, st, au, un, ro, ad, at, sn, di, ve, da, n) ORDER BY n RETURNING seq),"
+            " queued AS (INSERT INTO incident_outbox (seq) SELECT seq FROM ins)"
+            " SELECT count(*) FROM claim",
+            [i[0] for i in claims],
+            [i[1] for i in claims],
+            [i[2] for i in claims],
+            [i[3] for i in claims],
+            [json.dumps(i[4]) for i in claims],
+            *cols,
+        )
+        return int(n), out
 
     async def get_incidents(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
         if not ids:
@@ -474,19 +440,7 @@ class Store:
         if seq is None:
             return None
         await conn.execute("INSERT INTO incident_outbox (seq) VALUES ($1)", seq)
-        return IncidentEvent(
-            event_id=event_id,
-            incident_id=row["id"],
-            type=t.type,
-            status=t.status,
-            station=row.get("station"),
-            district=row.get("district"),
-            verdict=t.verdict,
-            actor=t.actor,
-            at=t.at,
-            source_device_id=row.get("source_device_id"),
-            data=t.data,
-        )
+        return _event_of(event_id, row, t)
 
     async def pending_events(
         self, limit: int = 500, conn: asyncpg.Connection | None = None
@@ -576,6 +530,43 @@ class Store:
 
     async def execute(self, sql: str, *args: Any) -> str:
         return await self.p.execute(sql, *args)
+
+
+def _audit_values(event_id: uuid.UUID, row: dict[str, Any], t: Transition) -> tuple[Any, ...]:
+    """An audit row's columns (``incident_events``), ``data`` as JSON text."""
+    actor = t.actor
+    return (
+        event_id,
+        row["id"],
+        t.type.value,
+        t.status.value,
+        actor.user,
+        actor.unit,
+        actor.role,
+        actor.address,
+        t.at,
+        row.get("station"),
+        row.get("district"),
+        t.verdict.value if t.verdict else None,
+        json.dumps(t.data),
+    )
+
+
+def _event_of(event_id: uuid.UUID, row: dict[str, Any], t: Transition) -> IncidentEvent:
+    """The event an audit row will be published as."""
+    return IncidentEvent(
+        event_id=event_id,
+        incident_id=row["id"],
+        type=t.type,
+        status=t.status,
+        station=row.get("station"),
+        district=row.get("district"),
+        verdict=t.verdict,
+        actor=t.actor,
+        at=t.at,
+        source_device_id=row.get("source_device_id"),
+        data=t.data,
+    )
 
 
 def _to_event(r: asyncpg.Record) -> IncidentEvent:

@@ -31,6 +31,9 @@ log = get_logger("alarmhub.dispatch")
 #: the advisory lock of the outbox publisher (``pg_try_advisory_lock``), one per database
 OUTBOX_LOCK_KEY = 0x616C_6F62  # "alob"
 
+#: events read, sent and deleted at a time
+_PAGE = 500
+
 
 class Leadership:
     """A session advisory lock held on a dedicated connection: who publishes the outbox.
@@ -117,7 +120,9 @@ class OutboxPublisher:
         behind it (six partitions' handlers did, and waited ~70 ms each per batch): it flags that more
         was committed and returns; the running publisher queries again before it lets go. No await lies
         between the flag check and the release, so nothing committed before a caller's return is left
-        behind (and the timer's sweep would take it anyway).
+        behind (and the timer's sweep would take it anyway). A read of less than a page emptied the
+        outbox as of that read, so the publisher reads once more only if a caller flagged a commit since
+        (each drain ended on an empty read before: one statement per drain).
         """
         if self._lock.locked():
             self._again = True
@@ -138,7 +143,7 @@ class OutboxPublisher:
         for _ in range(100):  # bounded: at most 50k events per call
             self._again = False
             stage = stage_timer(self.metrics.batch_stage_seconds)
-            pending = await self.store.pending_events(500, conn)
+            pending = await self.store.pending_events(_PAGE, conn)
             stage("outbox_read")
             if not pending:
                 if self._again:
@@ -150,4 +155,6 @@ class OutboxPublisher:
             stage("outbox_mark")
             total += len(pending)
             self.metrics.events_published.inc(len(pending))
+            if len(pending) < _PAGE and not self._again:
+                break  # less than a page: the outbox was empty after it, and nothing here committed since
         return total

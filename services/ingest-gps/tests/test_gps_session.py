@@ -8,9 +8,11 @@ SOS frame is fed as is.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, TELEMETRY_GPS, AlarmEvent, DeviceStatus, GpsFix
+from alarmhub_ingest_gps.fastfix import RawFix
 from alarmhub_ingest_gps.protocols import gt06, h02, jt808
 from alarmhub_ingest_gps.protocols._common import FrameError, crc_itu
 from alarmhub_ingest_gps.sessions import (
@@ -26,6 +28,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 NOW = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
+
+
+def model(ev: Any) -> Any:
+    """A published event as its model: a JT/T 808 fix comes as its JSON (``RawFix``), parsed and validated."""
+    return ev.model() if isinstance(ev, RawFix) else ev
+
+
 PHONE = "094027587492"
 # traccar HuabaoProtocolDecoderTest: 0x0200 from terminal 094027587492 with the SOS bit set
 SOS_FRAME = bytes.fromhex(
@@ -94,7 +103,7 @@ def test_register_auth_then_sos_alarm_and_fix() -> None:
     out = s.feed(SOS_FRAME, NOW)
     topics = [t for t, _ in out.publish]
     assert topics == [TELEMETRY_GPS, ALARMS_RAW]
-    fix = out.publish[0][1]
+    fix = model(out.publish[0][1])
     alarm = out.publish[1][1]
     assert isinstance(fix, GpsFix) and fix.device_id == PHONE and fix.attributes["alarm_bits"] == 1
     assert isinstance(alarm, AlarmEvent) and alarm.kind == "vehicle_sos" and alarm.qualifier == "new"
@@ -121,7 +130,7 @@ def test_terminal_number_with_hex_digits_registers_authenticates_and_reports() -
     register_and_auth(s, phone)  # registration answered 0x8100 OK, authentication 0x8001 OK
     assert s.device_id == phone
     out = s.feed(b"\x7e" + jt808.escape(HEX_TERMINAL_FIX[1:-1]) + b"\x7e", NOW)
-    fix = out.publish[0][1]
+    fix = model(out.publish[0][1])
     assert isinstance(fix, GpsFix) and fix.device_id == phone
     ack = jt808.decode(bytes(out.reply))
     assert ack.header.phone == phone and ack.header.msg_id == 0x8001 and ack.body[4] == 0
@@ -440,8 +449,10 @@ def test_bad_body_gets_a_nak_and_a_dlq_record() -> None:
 
 
 def test_jt808_fixes_built_and_serialized_without_pydantic_equal_the_models() -> None:
-    """The JT/T 808 hot path builds fixes with ``fast_fix`` and the app writes them with ``fix_json``:
-    for real frames (items, both hemispheres, batch, SOS) they equal the validated model and its JSON."""
+    """The JT/T 808 hot path writes each fix's JSON itself (``direct_fix``, a ``RawFix``); the model path
+    (``fast_fix``, written by the app's ``fix_json``) is what it replaced. For real frames (items, both
+    hemispheres, batch, SOS, a vendor's lock report and 0x0900 record, a wrong check code): the same bytes
+    but for the event id, the same key, and the model the consumers validate equals the validated model."""
     import importlib.util
     import json
     from pathlib import Path
@@ -452,26 +463,56 @@ def test_jt808_fixes_built_and_serialized_without_pydantic_equal_the_models() ->
     assert spec is not None and spec.loader is not None
     frames = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(frames)  # the captured frames (sources noted there)
-    fixes = []
-    for name in ("SOS_LOCATION", "SZ_LOCATION", "LOW_POWER", "SOUTH_WEST", "ITEMS", "BATCH"):
-        hexstr = getattr(frames, name)
-        frame = bytes.fromhex(hexstr)
+    lock = bytes.fromhex(
+        "55018c37" + PHONE + "2a06052117594022348474113550560705981e0400000002370ac30c0c28660308000000100101"
+        "020200000a0301cc000c0600a2ffa7ff5e"
+    )
+    cases = [bytes.fromhex(getattr(frames, name)) for name in ("SOS_LOCATION", "SZ_LOCATION", "LOW_POWER")]
+    cases += [bytes.fromhex(getattr(frames, name)) for name in ("SOUTH_WEST", "ITEMS", "BATCH")]
+    cases += [
+        b"\x7e" + jt808.escape(HEX_TERMINAL_FIX[1:-1]) + b"\x7e",
+        b"\x7e" + jt808.escape(lock + bytes([jt808.xor_check(lock)])) + b"\x7e",
+        jt808.encode(
+            jt808.T_TRANSPARENT,
+            PHONE,
+            9,
+            bytes.fromhex("f0230223150215010203013800000c000b029dc58c04b99b60230223171822"),
+        ),
+        bytes.fromhex(
+            "7E020000260112233445500000000000010000000200BA7F0E07E4F11C0028003C000018071510101001040000006402020037AC7E"
+        ),
+    ]
+    pairs = []
+    for frame in cases:
         phone = jt808.decode(frame).header.phone
-        s = Jt808Session({}, CFG)
-        register_and_auth(s, phone)
-        out = s.feed(frame, NOW)
-        assert not out.dlq
-        fixes += [e for t, e in out.publish if t == TELEMETRY_GPS]
-    assert len(fixes) == 5 + 8
-    for fix in fixes:
-        d = fix.model_dump(exclude={"event_id"})
-        validated = GpsFix(event_id=fix.event_id, **d)
+        sessions = []
+        for direct in (True, False):
+            s = Jt808Session({}, CFG)
+            s.direct = direct
+            register_and_auth(s, phone)
+            sessions.append(s)
+        direct_out, model_out = (s.feed(frame, NOW) for s in sessions)
+        assert not direct_out.dlq and not model_out.dlq
+        assert [t for t, _ in direct_out.publish] == [t for t, _ in model_out.publish]
+        pairs += [
+            (d, m)
+            for (t, d), (_, m) in zip(direct_out.publish, model_out.publish, strict=True)
+            if t == TELEMETRY_GPS
+        ]
+    assert len(pairs) == 5 + 8 + 4
+    for raw, fix in pairs:
+        assert type(raw) is RawFix and type(fix) is GpsFix
+        validated = GpsFix(event_id=fix.event_id, **fix.model_dump(exclude={"event_id"}))
         assert validated.model_dump() == fix.model_dump()
-        assert fix.event_id.version == 4
-        topic, value, key = _serialized(TELEMETRY_GPS, fix)
-        assert topic == TELEMETRY_GPS
-        assert key == fix.device_id and json.loads(value) == json.loads(validated.to_bytes())
-        assert GpsFix.from_bytes(value) == validated
+        topic, old, key = _serialized(TELEMETRY_GPS, fix)  # the bytes the gateway wrote before direct_fix
+        topic_new, new, key_new = _serialized(TELEMETRY_GPS, raw)
+        assert topic == topic_new == TELEMETRY_GPS and key == key_new == fix.device_id
+        event_id = json.loads(new)["event_id"]
+        assert new == old.replace(str(fix.event_id).encode(), event_id.encode())
+        parsed = raw.model()
+        assert parsed.event_id.version == 4 and str(parsed.event_id) == event_id
+        assert parsed == validated.model_copy(update={"event_id": parsed.event_id})
+        assert json.loads(new) | {"event_id": ""} == json.loads(validated.to_bytes()) | {"event_id": ""}
 
 
 # traccar Jt808ProtocolDecoderTest (9e5c458a): the 0xEB extended block's 0x0089 word with bit 12 low
@@ -523,7 +564,7 @@ def test_frames_with_a_wrong_check_code_are_decoded_and_counted() -> None:
         "7E020000260112233445500000000000010000000200BA7F0E07E4F11C0028003C000018071510101001040000006402020037AC7E"
     )
     out = s.feed(frame, NOW)
-    assert out.tolerated == 1 and isinstance(out.publish[0][1], GpsFix)
+    assert out.tolerated == 1 and isinstance(model(out.publish[0][1]), GpsFix)
     login = bytearray(bytes.fromhex("78780D01086471700328358100093F040D0A"))
     login[-3] ^= 0xFF  # GT06 login with a wrong CRC
     g = Gt06Session({}, CFG)
@@ -541,11 +582,11 @@ def test_vendor_position_messages_are_published_and_answered() -> None:
         "020200000a0301cc000c0600a2ffa7ff5e"
     )
     out = s.feed(b"\x7e" + jt808.escape(lock + bytes([jt808.xor_check(lock)])) + b"\x7e", NOW)
-    assert [type(e) for _, e in out.publish] == [GpsFix]
+    assert [type(model(e)) for _, e in out.publish] == [GpsFix]
     assert jt808.decode(bytes(out.reply)).header.msg_id == jt808.P_LOCK_RESPONSE
     record = bytes.fromhex("f0230223150215010203013800000c000b029dc58c04b99b60230223171822")
     out = s.feed(jt808.encode(jt808.T_TRANSPARENT, PHONE, 9, record), NOW)
-    fixes = [e for _, e in out.publish if isinstance(e, GpsFix)]
+    fixes = [f for _, e in out.publish if isinstance(f := model(e), GpsFix)]
     assert [(round(f.lat, 4), round(f.lon, 4)) for f in fixes] == [(43.8942, -79.2728)]  # and ACC on
     ack = jt808.decode(bytes(out.reply))
     assert ack.header.msg_id == 0x8001 and ack.body[4] == jt808.RESULT_OK

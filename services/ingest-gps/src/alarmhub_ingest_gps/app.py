@@ -37,7 +37,7 @@ from alarmhub_store import RegistryListener
 from prometheus_client import CollectorRegistry
 
 from .config import DEV_AUTH_SECRET, DEV_COMMAND_TOKEN, GpsSettings
-from .fastfix import fix_json
+from .fastfix import RawFix, fix_json
 from .jt809 import (
     Jt809Commands,
     Jt809Server,
@@ -67,8 +67,11 @@ CUTOFF_COMMANDS = ("cutoff", "restore")
 log = get_logger("alarmhub.ingest_gps")
 
 
-def _serialized(topic: str, ev: Event) -> tuple[str, bytes, str | None]:
-    """A fix in the model's JSON without pydantic (``fix_json``), anything else through pydantic."""
+def _serialized(topic: str, ev: Event | RawFix) -> tuple[str, bytes, str | None]:
+    """A fix in the model's JSON without pydantic (written by the session: ``RawFix``; or ``fix_json``),
+    anything else through pydantic."""
+    if type(ev) is RawFix:
+        return topic, ev.value, ev.device_id
     if type(ev) is GpsFix:
         try:
             return topic, fix_json(ev), ev.device_id
@@ -267,7 +270,7 @@ class GpsApp(Sink):
         for w in out.registry:
             await self.registry.write(w)
         if out.publish:
-            await self.producer.send_many([(topic, ev, None) for topic, ev in out.publish])
+            await self.producer.send_raw_many([_serialized(topic, ev) for topic, ev in out.publish])
             counts: dict[str, int] = {}
             for topic, _ in out.publish:
                 counts[topic] = counts.get(topic, 0) + 1

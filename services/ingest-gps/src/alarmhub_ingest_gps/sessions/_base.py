@@ -24,7 +24,7 @@ from alarmhub_events import (
     VehicleSignal,
 )
 
-from ..fastfix import fast_fix
+from ..fastfix import RawFix, direct_fix, fast_fix
 from ..protocols._common import FrameError, Position
 from ..signals import VehicleWatch, WatchBook, WatchConfig, signal_of
 from ._model import (
@@ -63,6 +63,8 @@ class _Base:
     """What every protocol session shares: identity, the vehicle's state, and event building."""
 
     protocol: Protocol
+    direct = True
+    """JT/T 808 fixes are written straight to JSON (``RawFix``); False: ``GpsFix`` models (tests compare)."""
 
     def __init__(
         self,
@@ -293,9 +295,11 @@ class _Base:
         attrs = {"alarm_bits": pos.alarm_bits, "status_bits": pos.status_bits, **pos.attributes}
         if names:
             attrs["alarms"] = sorted(names)
+        fix: GpsFix | RawFix
         if self.protocol is _JT808:
-            # hot path: the JT/T 808 decoder types every field and range-checks the coordinates
-            fix = fast_fix(
+            # hot path: the JT/T 808 decoder types every field and range-checks the coordinates, and the
+            # fix's JSON is written here without building the model (``direct_fix``)
+            fix = (direct_fix if self.direct else fast_fix)(
                 device_id=self.device_id,
                 lat=pos.lat,
                 lon=pos.lon,

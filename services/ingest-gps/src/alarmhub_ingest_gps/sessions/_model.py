@@ -13,6 +13,7 @@ from alarmhub_events import (
     Event,
 )
 
+from ..fastfix import RawFix
 from ..protocols._common import Position
 
 
@@ -73,7 +74,8 @@ class CommandResult:
 
 @dataclass(slots=True)
 class Output:
-    publish: list[tuple[str, Event]] = field(default_factory=list)
+    publish: list[tuple[str, Event | RawFix]] = field(default_factory=list)
+    """Events to publish; a JT/T 808 fix already written as JSON (``RawFix``, ``.model()`` parses it)."""
     reply: bytearray = field(default_factory=bytearray)
     registry: list[RegistryWrite] = field(default_factory=list)
     dlq: list[tuple[bytes, str]] = field(default_factory=list)

@@ -37,17 +37,52 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cpu_seconds(db_name: str) -> tuple[float, float]:
-    """CPU seconds (user + system) so far of this process and of the PostgreSQL backends of ``db_name``."""
+    """CPU seconds (user + system) so far of this process and of the PostgreSQL backends of ``db_name`` (not
+    an autovacuum worker's)."""
     import psutil
 
     t = psutil.Process().cpu_times()
     pg = 0.0
     for p in psutil.process_iter(["cmdline"]):
         with contextlib.suppress(psutil.Error):
-            if any(db_name in a for a in p.info["cmdline"] or ()):
+            cmd = " ".join(p.info["cmdline"] or ())
+            if db_name in cmd and "autovacuum" not in cmd:  # autovacuum's passes come when they come: noise
                 c = p.cpu_times()
                 pg += c.user + c.system
     return t.user + t.system, pg
+
+
+class RoundTrips:
+    """PostgreSQL round trips of this process's asyncpg connections, counted by wrapping asyncpg's three
+    ways to the server (a simple query — BEGIN, COMMIT, an argument-less execute —, a statement with
+    arguments, an executemany: one pipelined round trip however many rows). The bench's own process only."""
+
+    def __init__(self) -> None:
+        from asyncpg.connection import Connection
+
+        self.n = 0
+        self.many_rows = 0
+        execute, one, many = Connection.execute, Connection._execute, Connection._executemany
+        counter = self
+
+        async def counted_execute(conn: Any, query: str, *args: Any, **kw: Any) -> Any:
+            if not args:
+                counter.n += 1
+            return await execute(conn, query, *args, **kw)
+
+        async def counted_one(conn: Any, *args: Any, **kw: Any) -> Any:
+            counter.n += 1
+            return await one(conn, *args, **kw)
+
+        async def counted_many(conn: Any, query: str, args: Any, *rest: Any, **kw: Any) -> Any:
+            counter.n += 1
+            args = list(args)
+            counter.many_rows += len(args)
+            return await many(conn, query, args, *rest, **kw)
+
+        Connection.execute = counted_execute
+        Connection._execute = counted_one
+        Connection._executemany = counted_many
 
 
 class CpuWindow:
@@ -158,12 +193,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 await d.handle_triaged(part[start : start + args.batch])
                 lat.append(time.perf_counter() - b0)
 
+        trips = RoundTrips()
         t0 = time.perf_counter()
         w = CpuWindow(db_name)
         await asyncio.gather(*(stream(items[k :: args.partitions]) for k in range(args.partitions)))
         wall = time.perf_counter() - t0
         await d.drain_publisher()  # the outbox's last drain counts too
         own, pg = w.read()
+        n_trips, n_rows = trips.n, trips.many_rows
         n = await d.store.p.fetchval("SELECT count(*) FROM incidents WHERE rule_version = 'bench'")
         lat.sort()
         return out | {
@@ -182,6 +219,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "postgres": round(1e6 * pg / len(items), 1),
                 "total": round(1e6 * (own + pg) / len(items), 1),
             },
+            "postgres_round_trips_per_decision": round(n_trips / len(items), 3),
+            "executemany_rows_per_decision": round(n_rows / len(items), 3),
             "load_average": os.getloadavg(),
         }
     finally:

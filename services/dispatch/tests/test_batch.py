@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from alarmhub_dispatch.app import DispatchApp
@@ -88,3 +89,39 @@ async def test_partitions_of_one_poll_share_one_transaction(
     for t in items:
         row = (await d.store.get_incidents([t.incident_id]))[t.incident_id]
         assert row["alarm_count"] == 1 and row["status"] == "routed"
+
+
+async def test_events_sent_without_reading_back_are_the_rows_as_stored(
+    dispatch: tuple[DispatchApp, str],
+) -> None:
+    """The publisher sends the events its own batches committed from memory (not read back from
+    incident_events): each must be the event the stored audit row reads back as, seq included."""
+    from alarmhub_dispatch.store.outbox import to_event
+
+    app, _ = dispatch
+    d = app.dispatcher
+    assert d is not None
+    await d.publish_outbox()  # this replica is the outbox's publisher: its commits are held for the drain
+    assert d.outbox.leadership.held
+    first = triaged()
+    batch = [first, triaged(incident_id=first.incident_id, score=97), triaged(lat=None, lon=None, major=True)]
+    assert await d.handle_triaged(batch) == 3
+    held = dict(d.outbox._known)  # the drain has not run yet: it starts at the next await
+    assert held, "the committed events are held for the drain"
+    rows = await d.store.p.fetch(
+        "SELECT e.*, i.source_device_id FROM incident_events e JOIN incidents i ON i.id = e.incident_id"
+        " WHERE e.seq = ANY($1::bigint[])",
+        list(held),
+    )
+    stored = {r["seq"]: to_event(r) for r in rows}
+    assert sorted(stored) == sorted(held)
+    for seq, ev in held.items():
+        assert ev.seq == seq
+        assert ev.model_dump(mode="json") == stored[seq].model_dump(mode="json")
+        assert json.loads(ev.to_bytes()) == json.loads(stored[seq].to_bytes())
+    await d.drain_publisher()
+    assert not d.outbox._known  # sent, and let go
+    left: Any = await d.store.p.fetchval(
+        "SELECT count(*) FROM incident_outbox WHERE seq = ANY($1)", list(held)
+    )
+    assert left == 0

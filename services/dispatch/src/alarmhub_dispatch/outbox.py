@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 
 import asyncpg
-from alarmhub_events import INCIDENTS_EVENTS
+from alarmhub_events import INCIDENTS_EVENTS, IncidentEvent
 from alarmhub_kafka import DurableProducer
 from alarmhub_runtime import get_logger
 
@@ -33,6 +34,9 @@ OUTBOX_LOCK_KEY = 0x616C_6F62  # "alob"
 
 #: events read, sent and deleted at a time
 _PAGE = 500
+
+#: at most this many committed events held for the drain (beyond it the holder starts over: they are read back)
+_KNOWN_MAX = 20_000
 
 
 class Leadership:
@@ -79,11 +83,24 @@ class OutboxPublisher:
         self._again = False
         self._task: asyncio.Task[None] | None = None
         self.leadership = Leadership(store)
+        self._known: dict[int, IncidentEvent] = {}  # committed here, by seq: sent without reading them back
 
     async def close(self) -> None:
         """Give up the leadership (stop): another replica publishes from now on."""
         async with self._lock:
             await self.leadership.release()
+
+    def remember(self, events: Iterable[tuple[int, IncidentEvent]]) -> None:
+        """Events this process has just committed to the outbox (seq, event without its seq): while it is the
+        publisher, its drain sends them as they are instead of reading them back from ``incident_events``.
+        Only an optimisation: an event not held (committed by another replica or an action, or dropped at
+        the bound) is read back as before, and a held one is the row as written."""
+        if not self.leadership.held:
+            return
+        if len(self._known) > _KNOWN_MAX:
+            self._known.clear()
+        for seq, ev in events:
+            self._known[seq] = ev.model_copy(update={"seq": seq})
 
     def kick(self) -> None:
         """Have the outbox drained by a background task, so a partition's batch does not wait for the broker
@@ -143,7 +160,7 @@ class OutboxPublisher:
         for _ in range(100):  # bounded: at most 50k events per call
             self._again = False
             stage = stage_timer(self.metrics.batch_stage_seconds)
-            pending = await self.store.pending_events(_PAGE, conn)
+            pending = await self.store.outbox.pending(conn, _PAGE, self._known)
             stage("outbox_read")
             if not pending:
                 if self._again:
@@ -151,10 +168,18 @@ class OutboxPublisher:
                 break
             await self.producer.send_many([(INCIDENTS_EVENTS, ev, ev.key) for _, ev in pending])
             stage("outbox_send")
-            await self.store.mark_published([s for s, _ in pending], conn)
+            await self.store.outbox.mark_published(conn, [s for s, _ in pending])
             stage("outbox_mark")
+            self._forget(pending[0][0], [s for s, _ in pending])
             total += len(pending)
             self.metrics.events_published.inc(len(pending))
             if len(pending) < _PAGE and not self._again:
                 break  # less than a page: the outbox was empty after it, and nothing here committed since
         return total
+
+    def _forget(self, first: int, sent: Iterable[int]) -> None:
+        """Drop the held events just sent, and those below the oldest seq read (another publisher sent them)."""
+        for seq in sent:
+            self._known.pop(seq, None)
+        for seq in [s for s in self._known if s < first]:
+            del self._known[seq]

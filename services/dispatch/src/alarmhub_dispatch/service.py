@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from alarmhub_events import DeviceStatus, Protocol, TriagedAlarm, utcnow
+from alarmhub_events import DeviceStatus, IncidentEvent, Protocol, TriagedAlarm, utcnow
 from alarmhub_kafka import DurableProducer
 from alarmhub_runtime import TrustedProxies, get_logger
 
@@ -178,8 +178,9 @@ class Dispatcher:
             ]
             stage("locate")
             async with conn.transaction():
-                await self._apply(conn, items, located, routes, applied, changed, stage)
+                queued = await self._apply(conn, items, located, routes, applied, changed, stage)
             stage("commit")
+            self.outbox.remember(queued)  # committed: the outbox's drain sends these without reading them
         for t, route, opened in applied:
             if opened:
                 self.metrics.routes.labels(route.method.value).inc()
@@ -213,8 +214,9 @@ class Dispatcher:
         applied: list[tuple[TriagedAlarm, Route, bool]],
         changed: dict[uuid.UUID, tuple[str, dict[str, Any]]],
         stage: Callable[[str], None],
-    ) -> None:
-        """The writes of :meth:`handle_triaged`, inside its transaction on ``conn``."""
+    ) -> list[tuple[int, IncidentEvent]]:
+        """The writes of :meth:`handle_triaged`, inside its transaction on ``conn``; returns the audit events
+        queued in the outbox, with their seqs."""
         rows, done = await self.store.lock_incidents_claimed(
             conn, [(t.incident_id, t.event_id) for t in items]
         )
@@ -260,11 +262,12 @@ class Dispatcher:
             r.update(updates.pop(r["id"], {}))
         await self.store.insert_incidents(conn, new_rows)
         await self.store.update_incidents(conn, updates)
-        claimed, events = await self.store.claim_and_append(conn, claims, audit)
+        claimed, events, seqs = await self.store.claim_and_append(conn, claims, audit)
         if claimed != len(claims):
             raise RuntimeError("another writer applied part of this batch concurrently; retrying it")
         await self.deliveries.enqueue_many(conn, audit, events)
         stage("write")
+        return list(zip(seqs, events, strict=True))
 
     # -- what other modules do, for the app and the timers --------------------------------------
     async def publish_outbox(self) -> int:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from alarmhub_events import IncidentEvent, IncidentEventType, IncidentStatus, Verdict
+from alarmhub_events import IncidentEvent
 
 from ..demo_geo import Unit
 from ..lifecycle import Transition
@@ -23,6 +23,7 @@ from ..units import UnitNode
 from .audit import AuditStore
 from .devices import DeviceStore
 from .oidc import OidcLoginStore
+from .outbox import OutboxStore
 from .people import PeopleStore
 from .registry import RegistryStore
 from .reports import ReportStore
@@ -94,6 +95,7 @@ class Store:
         self.audit = AuditStore(self)
         self.devices = DeviceStore(self)
         self.tracks = TrackStore(self)
+        self.outbox = OutboxStore(self)
 
     async def start(self) -> None:
         self.pool = await asyncpg.create_pool(
@@ -332,10 +334,10 @@ class Store:
         conn: asyncpg.Connection,
         claims: Sequence[tuple[uuid.UUID, uuid.UUID, str, int, dict[str, Any]]],
         audit: Sequence[tuple[dict[str, Any], Sequence[Transition]]],
-    ) -> tuple[int, list[IncidentEvent]]:
+    ) -> tuple[int, list[IncidentEvent], list[int]]:
         """Record that these decisions were applied and append their audit rows (queued in the outbox, in the
-        list's order), in one statement; returns how many claims were new and the events as they will be
-        published. Was two round trips (the claims, then the audit rows)."""
+        list's order), in one statement; returns how many claims were new, the events as they will be
+        published (without their seq) and each one's seq. Was two round trips (the claims, the audit rows)."""
         out: list[IncidentEvent] = []
         cols: list[list[Any]] = [[] for _ in range(13)]
         for row, transitions in audit:
@@ -345,8 +347,8 @@ class Store:
                     c.append(v)
                 out.append(_event_of(event_id, row, t))
         if not claims and not out:
-            return 0, out
-        n = await conn.fetchval(
+            return 0, out, []
+        r = await conn.fetchrow(
             "WITH claim AS (INSERT INTO incident_alarms (incident_id, event_id, decision, score, triaged,"
             " received_at) SELECT i, e, d, s, t::jsonb, clock_timestamp() FROM unnest($1::uuid[], $2::uuid[],"
             " $3::text[], $4::smallint[], $5::text[]) WITH ORDINALITY AS u(i, e, d, s, t, n) ORDER BY n"
@@ -356,9 +358,10 @@ class Store:
             " SELECT e, i, ty, st, au, un, ro, ad, at, sn, di, ve, da::jsonb FROM unnest($6::uuid[], $7::uuid[],"
             " $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[],"
             " $15::text[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY"
-            " AS u(e, i, ty, st, au, un, ro, ad, at, sn, di, ve, da, n) ORDER BY n RETURNING seq),"
+            " AS u(e, i, ty, st, au, un, ro, ad, at, sn, di, ve, da, n) ORDER BY n RETURNING seq, event_id),"
             " queued AS (INSERT INTO incident_outbox (seq) SELECT seq FROM ins)"
-            " SELECT count(*) FROM claim",
+            " SELECT (SELECT count(*) FROM claim) AS n, ARRAY(SELECT seq FROM ins) AS seqs,"
+            " ARRAY(SELECT event_id FROM ins) AS ids",
             [i[0] for i in claims],
             [i[1] for i in claims],
             [i[2] for i in claims],
@@ -366,7 +369,8 @@ class Store:
             [json.dumps(i[4]) for i in claims],
             *cols,
         )
-        return int(n), out
+        seq_of = dict(zip(r["ids"], r["seqs"], strict=True))
+        return int(r["n"]), out, [seq_of[e.event_id] for e in out]
 
     async def get_incidents(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
         if not ids:
@@ -441,27 +445,6 @@ class Store:
             return None
         await conn.execute("INSERT INTO incident_outbox (seq) VALUES ($1)", seq)
         return _event_of(event_id, row, t)
-
-    async def pending_events(
-        self, limit: int = 500, conn: asyncpg.Connection | None = None
-    ) -> list[tuple[int, IncidentEvent]]:
-        """The oldest ``limit`` unpublished audit events, in seq order.
-
-        The outbox's seqs are taken first (an InitPlan) and the events fetched by primary key: the join
-        written plainly let the planner merge-join along the *whole* ``incident_events`` index, a cost
-        that grows with the audit history (11 ms at 8,700 events for 20 pending, against 0.3 ms now).
-        """
-        rows = await (conn or self.p).fetch(
-            "SELECT e.*, i.source_device_id FROM incident_events e JOIN incidents i ON i.id = e.incident_id"
-            " WHERE e.seq = ANY(ARRAY(SELECT seq FROM incident_outbox ORDER BY seq LIMIT $1)) ORDER BY e.seq",
-            limit,
-        )
-        return [(r["seq"], _to_event(r)) for r in rows]
-
-    async def mark_published(self, seqs: Sequence[int], conn: asyncpg.Connection | None = None) -> None:
-        await (conn or self.p).execute(
-            "DELETE FROM incident_outbox WHERE seq = ANY($1::bigint[])", list(seqs)
-        )
 
     async def list_incidents(self, where: str, args: list[Any], limit: int) -> list[dict[str, Any]]:
         rows = await self.p.fetch(
@@ -566,26 +549,4 @@ def _event_of(event_id: uuid.UUID, row: dict[str, Any], t: Transition) -> Incide
         at=t.at,
         source_device_id=row.get("source_device_id"),
         data=t.data,
-    )
-
-
-def _to_event(r: asyncpg.Record) -> IncidentEvent:
-    return IncidentEvent(
-        event_id=r["event_id"],
-        incident_id=r["incident_id"],
-        type=IncidentEventType(r["type"]),
-        status=IncidentStatus(r["status"]),
-        station=r["station"],
-        district=r["district"],
-        verdict=Verdict(r["verdict"]) if r["verdict"] else None,
-        actor={
-            "user": r["actor_user"],
-            "unit": r["actor_unit"],
-            "role": r["actor_role"],
-            "address": r["address"],
-        },
-        at=r["at"],
-        source_device_id=r["source_device_id"],
-        data=r["data"] or {},
-        seq=r["seq"],
     )

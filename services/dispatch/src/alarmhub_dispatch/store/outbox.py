@@ -1,0 +1,72 @@
+"""The ``incident_outbox`` queue: audit rows committed, not yet on ``incidents.events`` (``../outbox.py`` drains it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import asyncpg
+from alarmhub_events import IncidentEvent, IncidentEventType, IncidentStatus, Verdict
+
+from ._base import TableStore
+
+__all__ = ["OutboxStore", "to_event"]
+
+#: the audit rows queued in the outbox, read back as events (``seq`` order)
+_PENDING = (
+    "SELECT e.*, i.source_device_id FROM incident_events e JOIN incidents i ON i.id = e.incident_id"
+    " WHERE e.seq = ANY({seqs}) ORDER BY e.seq"
+)
+
+
+class OutboxStore(TableStore):
+    async def pending(
+        self, conn: asyncpg.Connection, limit: int, known: Mapping[int, IncidentEvent]
+    ) -> list[tuple[int, IncidentEvent]]:
+        """The oldest ``limit`` unpublished audit events, in seq order.
+
+        ``known``: events this process committed and still holds, by seq: those are taken as they are instead
+        of being read back (one statement for the outbox's seqs, one more only for the others). With none
+        known, one statement: the outbox's seqs are taken first (an InitPlan) and the events fetched by
+        primary key — the join written plainly let the planner merge-join along the *whole*
+        ``incident_events`` index, a cost that grows with the audit history (11 ms at 8,700 events for 20
+        pending, against 0.3 ms now).
+        """
+        if not known:
+            sql = _PENDING.format(seqs="ARRAY(SELECT seq FROM incident_outbox ORDER BY seq LIMIT $1)")
+            return [(r["seq"], to_event(r)) for r in await conn.fetch(sql, limit)]
+        seqs = [
+            r[0] for r in await conn.fetch("SELECT seq FROM incident_outbox ORDER BY seq LIMIT $1", limit)
+        ]
+        missing = [s for s in seqs if s not in known]
+        read: dict[int, IncidentEvent] = {}
+        if missing:
+            rows = await conn.fetch(_PENDING.format(seqs="$1::bigint[]"), missing)
+            read = {r["seq"]: to_event(r) for r in rows}
+        return [(s, known[s] if s in known else read[s]) for s in seqs if s in known or s in read]
+
+    @staticmethod
+    async def mark_published(conn: asyncpg.Connection, seqs: Sequence[int]) -> None:
+        await conn.execute("DELETE FROM incident_outbox WHERE seq = ANY($1::bigint[])", list(seqs))
+
+
+def to_event(r: asyncpg.Record) -> IncidentEvent:
+    """An audit row (``incident_events``, with its incident's ``source_device_id``) as its published event."""
+    return IncidentEvent(
+        event_id=r["event_id"],
+        incident_id=r["incident_id"],
+        type=IncidentEventType(r["type"]),
+        status=IncidentStatus(r["status"]),
+        station=r["station"],
+        district=r["district"],
+        verdict=Verdict(r["verdict"]) if r["verdict"] else None,
+        actor={
+            "user": r["actor_user"],
+            "unit": r["actor_unit"],
+            "role": r["actor_role"],
+            "address": r["address"],
+        },
+        at=r["at"],
+        source_device_id=r["source_device_id"],
+        data=r["data"] or {},
+        seq=r["seq"],
+    )

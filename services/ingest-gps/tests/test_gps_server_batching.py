@@ -10,6 +10,7 @@ The SOS frame is the captured one from test_gps_session (traccar HuabaoProtocolD
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from alarmhub_ingest_gps.metrics import GpsMetrics
@@ -63,11 +64,13 @@ async def test_one_write_per_tick_and_no_reply_before_it(fail: bool) -> None:
     sink.release = asyncio.get_running_loop().create_future()
     sink.fail = fail
     config = SessionConfig(auth_secret=SECRET)
+    registry = CollectorRegistry()
+    metrics = GpsMetrics(registry)
     server = GpsServer(
         "jt808",
         lambda peer: Jt808Session({}, config, peer),
         sink,
-        GpsMetrics(CollectorRegistry()),
+        metrics,
         host="127.0.0.1",
         port=0,
         idle_timeout_s=30,
@@ -91,6 +94,18 @@ async def test_one_write_per_tick_and_no_reply_before_it(fail: bool) -> None:
                 assert (
                     len(out.publish) >= 2 and out.reply
                 )  # both fixes (and the SOS alarm) held with the reply
+        # the reads of one iteration share its receive time (the clock is read at its first read), and
+        # its frames are counted once it ends
+        received = {
+            json.loads(ev.to_bytes())["received_at"] for _, out in sink.calls[0] for _, ev in out.publish
+        }
+        assert len(received) == 1
+        assert (
+            registry.get_sample_value(
+                "alarmhub_ingest_gps_frames_total", {"protocol": "jt808", "result": "ok"}
+            )
+            == 3 + 6
+        )  # the logins, then 2 frames each
         # the write is pending: nothing answered yet
         for reader, _ in conns:
             with pytest.raises(TimeoutError):

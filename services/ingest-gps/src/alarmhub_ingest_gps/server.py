@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, cast
 
 from alarmhub_events import utcnow
@@ -104,9 +105,9 @@ class Connection(asyncio.Protocol):
             return
         self.last_activity = time.monotonic()
         t0 = time.perf_counter()
-        out = session.feed(data, utcnow())
+        out = session.feed(data, srv.received_at())
         if out.frames:
-            srv.m_ok.inc(out.frames - len(out.dlq) - out.refused)
+            srv.frames_ok += out.frames - len(out.dlq) - out.refused  # counted at the end of the tick
         if out.refused:
             srv.m_refused.inc(out.refused)
         if out.tolerated:
@@ -284,6 +285,10 @@ class GpsServer:
         self.devices: dict[str, Connection] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self._batch: list[tuple[Connection, Output, float]] = []
+        self._now: datetime | None = None
+        self.frames_ok = 0
+        """Frames read well in this event-loop iteration (``frames_total{result="ok"}`` at its end)."""
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         # label lookups cost microseconds; resolve the per-read ones once
@@ -295,22 +300,39 @@ class GpsServer:
 
     # ------------------------------------------------------------------ tick batching
 
+    def received_at(self) -> datetime:
+        """The receive time of this event-loop iteration's reads, read from the clock at its first read.
+
+        The reads of one iteration were all waiting when the loop woke, so they share one instant (the
+        clock read and its text once per iteration instead of per read). The first read also schedules
+        the end of the tick (``_flush``, which ``call_soon`` runs after the iteration's reads).
+        """
+        now = self._now
+        if now is None:
+            now = self._now = utcnow()
+            (self._loop or asyncio.get_running_loop()).call_soon(self._flush)
+        return now
+
     def enqueue(self, conn: Connection, out: Output, t0: float) -> None:
         """Queue one read's events for the batch of this event-loop iteration.
 
         Every connection whose data arrived in the same iteration joins one batch, written with one
-        producer call once the iteration's reads are done (``call_soon`` runs after them). Each
-        connection's reply waits for that write to be confirmed, so nothing is acknowledged before
-        the durable write; the connection reads nothing more meanwhile, so its frames stay in order.
+        producer call once the iteration's reads are done (``_flush``, scheduled by the iteration's
+        first read). Each connection's reply waits for that write to be confirmed, so nothing is
+        acknowledged before the durable write; the connection reads nothing more meanwhile, so its
+        frames stay in order.
         """
-        if not self._batch:
-            asyncio.get_running_loop().call_soon(self._flush)
         self._batch.append((conn, out, t0))
 
     def _flush(self) -> None:
+        """The end of a tick: its frames counted, its batch written, the next read takes a new time."""
+        self._now = None
+        if self.frames_ok:
+            self.m_ok.inc(self.frames_ok)
+            self.frames_ok = 0
         batch, self._batch = self._batch, []
         if batch:
-            task = asyncio.get_running_loop().create_task(self._write_batch(batch))
+            task = (self._loop or asyncio.get_running_loop()).create_task(self._write_batch(batch))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
@@ -339,7 +361,7 @@ class GpsServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: Connection(self),
             self.host,

@@ -78,7 +78,9 @@ async def test_claim_refresh_release(stack: Any) -> None:
         await a.stop()
     assert await r.get(f"{prefix}gateway:gw-a") is None  # a stopping gateway withdraws its URL
     assert reg.get_sample_value("ownership_errors_total") == 0
-    await r.delete(*[k async for k in r.scan_iter(f"{prefix}*")])
+    left = [k async for k in r.scan_iter(f"{prefix}*")]
+    if left:  # keys with a TTL may all have expired by now on a slow run: DEL with no key is an error
+        await r.delete(*left)
     await r.aclose()
 
 

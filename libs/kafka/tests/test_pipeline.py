@@ -512,3 +512,54 @@ def test_from_settings_takes_the_service_settings() -> None:
     assert (p._bootstrap, p._group, p._topics) == ("127.0.0.1:1", "t1.triage-verdicts", ["t1.alarms.raw"])
     assert (p._session_timeout_ms, p._max_records, p._client_id) == (6000, 7, "triage-verdicts")
     assert p._security.protocol == "PLAINTEXT"  # the dev stack's; tests/transport checks TLS and SASL
+
+
+async def test_commits_are_coalesced_and_what_is_handled_is_committed_on_stop(
+    stack: Any, topic_prefix: str
+) -> None:
+    """With a commit interval longer than the test, polls handled after the first commit are not committed
+    one by one; stop commits every handled offset (and only those), and a restart replays nothing."""
+    producer = await _producer(stack, topic_prefix)
+    seen: list[str] = []
+
+    async def handler(batch: Sequence[Message[AlarmEvent]]) -> None:
+        seen.extend(m.value.zone or "" for m in batch)
+
+    topic = topic_prefix + ALARMS_RAW
+    group = topic_prefix + "coalesced"
+    await producer.send_many([(ALARMS_RAW, _event(i), None) for i in range(3)])
+    pipeline = _pipeline(stack, topic_prefix, "coalesced", handler, producer, commit_interval_ms=600_000)
+    await pipeline.start()
+    try:
+        for _ in range(200):
+            if len(seen) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert seen == ["000", "001", "002"]
+        # the first poll's offsets went out at once (no commit before it); the next poll's wait the interval
+        await producer.send_many([(ALARMS_RAW, _event(i), None) for i in range(3, 6)])
+        for _ in range(200):
+            if len(seen) >= 6:
+                break
+            await asyncio.sleep(0.05)
+        assert seen == [f"{i:03d}" for i in range(6)]
+        assert sorted(v for v in (await _committed(stack, group, topic)).values() if v is not None) == [3]
+    finally:
+        await pipeline.stop()
+    assert sorted(v for v in (await _committed(stack, group, topic)).values() if v is not None) == [6]
+
+    replayed: list[str] = []
+
+    async def record(batch: Sequence[Message[AlarmEvent]]) -> None:
+        replayed.extend(m.value.zone or "" for m in batch)
+
+    again = _pipeline(stack, topic_prefix, "coalesced", record, producer)
+    await again.start()
+    await producer.send(ALARMS_RAW, _event(6))
+    for _ in range(200):
+        if replayed:
+            break
+        await asyncio.sleep(0.05)
+    await again.stop()
+    await producer.stop()
+    assert replayed == ["006"]

@@ -2,8 +2,9 @@
 fan-out to every replica, topic creation."""
 
 from ._coalesce import Coalescer
-from ._consumer import BatchHandler, ConsumerPipeline, Message, alarm_kind, alarm_kind_of_raw
+from ._consumer import BatchHandler, ConsumerPipeline, Message
 from ._failures import Failure, classify
+from ._kinds import alarm_kind, alarm_kind_of_raw
 from ._metrics import KafkaMetrics
 from ._producer import DurableProducer, murmur2
 from ._security import KafkaSecurity

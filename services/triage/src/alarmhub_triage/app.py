@@ -30,7 +30,14 @@ from alarmhub_events import (
     IncidentEventType,
     Verdict,
 )
-from alarmhub_kafka import ConsumerPipeline, DurableProducer, KafkaMetrics, Message, TransientError
+from alarmhub_kafka import (
+    Coalescer,
+    ConsumerPipeline,
+    DurableProducer,
+    KafkaMetrics,
+    Message,
+    TransientError,
+)
 from alarmhub_redis import connect_redis, redis_address
 from alarmhub_runtime import HealthServer, get_logger
 from prometheus_client import CollectorRegistry
@@ -114,6 +121,7 @@ class TriageApp:
         )
         self._reload_task: asyncio.Task[None] | None = None
         self._redis_ok = False
+        self._joined: Coalescer[Message[Any]] | None = Coalescer(self._triage) if settings.coalesce else None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def add_checks(self, health: HealthServer) -> None:
@@ -148,8 +156,22 @@ class TriageApp:
 
     # -- alarms.raw → alarms.triaged -----------------------------------------------------------
     async def handle(self, msgs: Sequence[Message[Any]]) -> None:
-        """One partition's batch: triage it, publish every decision, return (the pipeline then commits)."""
+        """One partition's batch: triage it, publish every decision, return (the pipeline then commits).
+
+        With ``ALARMHUB_TRIAGE_COALESCE`` (the default) the batches the poll's other partitions hand over at
+        the same moment are triaged with it in one run (:class:`alarmhub_kafka.Coalescer`): one Redis script
+        call and one produce call for the poll instead of one each per partition. Each partition's order is
+        kept, a joint run that fails is retried per partition (each hears its own outcome), and this returns
+        only once the run that carried ``msgs`` had every decision confirmed by the broker."""
         t0 = asyncio.get_running_loop().time()
+        if self._joined is not None:
+            await self._joined.submit(msgs)
+        else:
+            await self._triage(msgs)
+        self.metrics.batch_seconds.observe(asyncio.get_running_loop().time() - t0)
+
+    async def _triage(self, msgs: Sequence[Message[Any]]) -> None:
+        """Triage ``msgs`` (one partition's records, or several partitions' joined, each in order)."""
         try:
             # Each chunk's decisions go to the producer as soon as they are made (the broker writes them
             # while the next chunk is triaged); run returns once the broker confirmed every one (acks=all).
@@ -164,7 +186,6 @@ class TriageApp:
         # pipeline (alarmhub_kafka): it splits the batch until the event is alone and dead-letters it, and
         # the rest of the batch flows. Re-running part of a batch is safe: dedup and incident ids are keyed
         # by event id. PublishError (the broker did not confirm a decision) is transient: retried.
-        self.metrics.batch_seconds.observe(asyncio.get_running_loop().time() - t0)
         self._count(len(msgs), res)
 
     async def _publish(self, decisions: list[tuple[str, bytes]]) -> None:

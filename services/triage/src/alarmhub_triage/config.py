@@ -46,6 +46,13 @@ class TriageSettings(BaseServiceSettings):
         "runs one chunk while triage scores the one before (bench/triage.py)",
     )
 
+    coalesce: bool = Field(
+        default=True,
+        alias="ALARMHUB_TRIAGE_COALESCE",
+        description="triage the batches that a poll's partitions hand over together in one pipeline run "
+        "(one Redis script call and one produce call instead of one per partition)",
+    )
+
     @property
     def key_prefix(self) -> str:
         return self.prefixed(self.redis_prefix, "triage")

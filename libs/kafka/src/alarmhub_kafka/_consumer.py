@@ -434,11 +434,11 @@ class ConsumerPipeline:
         segments: deque[list[Message[Any]]] = deque([msgs])
         delay = 0.2
         attempts = 0  # of the single record at the head, failing with an unknown error
-        first_failure = 0.0
+        first_failure = 0.0  # when the head record's first failing attempt began
         handled_some = False
         while segments:
             seg = segments[0]
-            t0 = time.perf_counter()
+            t0, started = time.perf_counter(), time.monotonic()
             try:
                 await self._handler(seg)
             except asyncio.CancelledError:
@@ -468,7 +468,9 @@ class ConsumerPipeline:
                 if kind is Failure.UNKNOWN:
                     attempts += 1
                     if attempts == 1:
-                        first_failure = time.monotonic()
+                        # from the attempt's start: another partition's batch handled in the same call
+                        # (a Coalescer's joint call, run again per batch) succeeded just before it failed
+                        first_failure = started
                     # the handler works for other records (this batch's, or any since): the record is the problem
                     others_ok = handled_some or self._last_success > first_failure
                     if attempts < self._unknown_max_attempts and not (attempts >= 3 and others_ok):

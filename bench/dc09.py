@@ -28,6 +28,10 @@ metrics ports). Each saturation row also prints the receiver's, the busiest load
 broker's CPU (% of one core) and the wall: the receiver, the load generator, the broker, the machine
 (load average ≥ CPUs, nothing saturated alone) or the stop-and-wait round trip. Every loop is bounded in count
 and time; only 127.0.0.1 is used.
+
+``--connect-per-message [--polls] [--accounts 2000]``: instead, every message on its own new connection at
+``--rate`` (bench/e2e.py's panels; bench/dc09_connect.py), alarmhub and ``--baseline-python``'s receiver in
+alternating rounds, each round's receiver CPU µs per message (user + system, and the system share).
 """
 
 from __future__ import annotations
@@ -278,21 +282,33 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its workers (Linux), robust to other load on the machine."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU time of a process and its workers; a process gone (a shared broker stopped
+    by whoever started it) reads as 0."""
     import psutil
 
-    ps = psutil.Process(pid)
-    total = 0.0
+    try:
+        ps = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return 0.0, 0.0
+    user = system = 0.0
     for p in [ps, *ps.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
-            total += sum(p.cpu_times()[:2])
-    return total
+            t = p.cpu_times()
+            user, system = user + t[0], system + t[1]
+    return user, system
 
 
 def measured(pid: int, run: Any, broker: int | None = None) -> dict[str, float]:
-    c0, b0, t0 = cpu_seconds(pid), cpu_seconds(broker) if broker else 0.0, time.monotonic()
+    (u0, s0), b0, t0 = cpu_split(pid), cpu_seconds(broker) if broker else 0.0, time.monotonic()
     r = run()
-    cpu, elapsed = cpu_seconds(pid) - c0, time.monotonic() - t0
+    (u1, s1), elapsed = cpu_split(pid), time.monotonic() - t0
+    cpu = u1 - u0 + s1 - s0
     r["cpu_ms_per_1000"] = cpu * 1e6 / max(1, r["acked"])
+    r["sys_share"] = (s1 - s0) / cpu if cpu else float("nan")  # the kernel's part of the receiver's CPU
     r["cpu_pct"] = cpu / elapsed * 100
     r["broker_cpu_pct"] = (cpu_seconds(broker) - b0) / elapsed * 100 if broker else float("nan")
     return r
@@ -336,7 +352,9 @@ def published_events(health: int, workers: int = 1) -> float:
     return total
 
 
-def setup_accounts(db_url: str, n: int) -> None:
+def setup_accounts(db_url: str, n: int, clear_supervised: int = 0) -> None:
+    """``n`` encrypted and ``n`` clear accounts; or, with ``clear_supervised``, that many clear accounts
+    supervised every 300 s (--connect-per-message: e2e.py's sites)."""
     from alarmhub_store import migrate_sync, sqlalchemy_url
     from sqlalchemy import create_engine, text
 
@@ -344,6 +362,15 @@ def setup_accounts(db_url: str, n: int) -> None:
     engine = create_engine(sqlalchemy_url(db_url))
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM accounts WHERE line = :l"), {"l": LINE})
+        if clear_supervised:
+            conn.execute(
+                text(
+                    "INSERT INTO accounts (line, account, company, encryption_required, supervision_s) "
+                    "VALUES (:l, :a, 'bench', false, 300)"
+                ),
+                [{"l": LINE, "a": account(i, False)} for i in range(clear_supervised)],
+            )
+            n = 0
         for i in range(n):
             conn.execute(
                 text(
@@ -393,6 +420,16 @@ def main() -> None:
         "--workers", type=int, default=1, help="alarmhub receiver workers (ALARMHUB_DC09_WORKERS)"
     )
     ap.add_argument("--load-procs", type=int, default=2, help="load-generator processes")
+    ap.add_argument(
+        "--connect-per-message",
+        action="store_true",
+        help="each message on its own new connection at --rate (e2e.py's panels), alarmhub only: "
+        "receiver CPU µs per message (bench/dc09_connect.py)",
+    )
+    ap.add_argument("--accounts", type=int, default=2000, help="--connect-per-message: supervised accounts")
+    ap.add_argument(
+        "--polls", action="store_true", help="--connect-per-message: NULL link tests instead of alarms"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     transmitters = max(1, min(args.transmitters, 1000))
@@ -415,6 +452,19 @@ def main() -> None:
     db_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/alarmhub")
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     asyncio.run(ensure_topics(backing.kafka_bootstrap, prefix=prefix))
+    if args.connect_per_message:
+        from dc09_connect import per_message
+
+        accounts = max(1, min(args.accounts, 50_000))
+        setup_accounts(db_url, 0, clear_supervised=accounts)
+        try:
+            per_message(
+                sys.modules[__name__], args, backing, db_url, prefix, duration, rounds, workers, accounts
+            )
+        finally:
+            cleanup_accounts(db_url)
+            backing.stop()
+        return
     setup_accounts(db_url, transmitters)
     results: dict[str, dict[str, float]] = {}
     line = LINE

@@ -115,6 +115,8 @@ class TriageApp:
             model=IncidentEvent,
             handler=self.handle_verdicts,
             wanted=may_teach,
+            # verdicts teach the next alarms, not this one: no need to ask the broker 20 times a second
+            fetch_max_wait_ms=settings.verdicts_fetch_wait_ms,
             producer=self.producer,
             metrics=self.kafka_metrics,
             client_id="triage-verdicts",

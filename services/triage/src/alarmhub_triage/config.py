@@ -46,6 +46,15 @@ class TriageSettings(BaseServiceSettings):
         "runs one chunk while triage scores the one before (bench/triage.py)",
     )
 
+    verdicts_fetch_wait_ms: int = Field(
+        default=500,
+        ge=1,
+        le=1000,
+        alias="ALARMHUB_TRIAGE_VERDICTS_FETCH_WAIT_MS",
+        description="how long the broker may hold a fetch of the verdict consumer (incidents.events) when "
+        "nothing is waiting: an idle consumer fetches 1000/this times a second (the dev broker holds every "
+        "fetch that long, so it is also how late a verdict may be learned); the alarm consumer keeps 50 ms",
+    )
     coalesce: bool = Field(
         default=True,
         alias="ALARMHUB_TRIAGE_COALESCE",

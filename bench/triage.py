@@ -28,6 +28,8 @@ the current code ``--rounds`` times: the old path and the new one in the same ru
 Redis, encode, ``--partitions`` batches at a time as the consumer runs a poll's partitions.
 
 Bounded: ``--events`` (default 50,000, at most 1,000,000) and ``--max-seconds``. Loopback only.
+A backlog hides the per-poll and per-second costs; ``bench/triage_paced.py`` measures the service and the
+broker at a steady rate (400 alarms/s, as ``bench/e2e.py``), with the same ``--ref``.
 Goal (issue 6): at least 10,000 events/s through one triage process on this machine.
 """
 

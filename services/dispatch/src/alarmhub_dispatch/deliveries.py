@@ -61,12 +61,18 @@ class Deliveries:
         )
 
     async def enqueue_many(
-        self, conn: Any, audit: Sequence[tuple[dict[str, Any], Sequence[Transition]]], events: Sequence[Any]
+        self,
+        conn: Any,
+        audit: Sequence[tuple[dict[str, Any], Sequence[Transition]]],
+        events: Sequence[Any],
+        hooks: Sequence[Any] | None = None,
     ) -> None:
-        """:meth:`enqueue` for a batch: ``events`` are the audit rows of ``audit``, in its order."""
+        """:meth:`enqueue` for a batch: ``events`` are the audit rows of ``audit``, in its order; ``hooks``: the
+        active webhooks when the caller read them in this transaction already (else they are read here)."""
         if not events:
             return
-        hooks = await self.store.webhooks.active_webhooks(conn)
+        if hooks is None:
+            hooks = await self.store.webhooks.active_webhooks(conn)
         if not hooks:
             return
         items, i = [], 0

@@ -223,7 +223,7 @@ class Dispatcher:
         stage("lock")
         new_rows: list[dict[str, Any]] = []
         updates: dict[uuid.UUID, dict[str, Any]] = {}
-        claims: list[tuple[uuid.UUID, uuid.UUID, str, int, dict[str, Any]]] = []
+        claims: list[tuple[uuid.UUID, uuid.UUID, str, int, str]] = []
         audit: list[tuple[dict[str, Any], list[Transition]]] = []
         now = self.clock()
         for t, (lon, lat, company, site), route in zip(items, located, routes, strict=True):
@@ -254,7 +254,8 @@ class Dispatcher:
                 change = changed[t.incident_id][0] if t.incident_id in changed else "updated"
             rows[t.incident_id] = row
             changed[t.incident_id] = (change, row)
-            claims.append((t.incident_id, t.event_id, t.decision.value, t.score, t.model_dump(mode="json")))
+            # the decision as JSON text, serialized once by pydantic (the same jsonb as model_dump + json.dumps)
+            claims.append((t.incident_id, t.event_id, t.decision.value, t.score, t.model_dump_json()))
             audit.append((row, trans))
             applied.append((t, route, opened_now))
         # a row opened in this batch and changed again later in it is inserted with its final values
@@ -262,12 +263,12 @@ class Dispatcher:
             r.update(updates.pop(r["id"], {}))
         await self.store.insert_incidents(conn, new_rows)
         await self.store.update_incidents(conn, updates)
-        claimed, events, seqs = await self.store.claim_and_append(conn, claims, audit)
-        if claimed != len(claims):
+        written = await self.store.claim_and_append(conn, claims, audit)
+        if written.claimed != len(claims):
             raise RuntimeError("another writer applied part of this batch concurrently; retrying it")
-        await self.deliveries.enqueue_many(conn, audit, events)
+        await self.deliveries.enqueue_many(conn, audit, written.events, written.webhooks)
         stage("write")
-        return list(zip(seqs, events, strict=True))
+        return list(zip(written.seqs, written.events, strict=True))
 
     # -- what other modules do, for the app and the timers --------------------------------------
     async def publish_outbox(self) -> int:

@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from alarmhub_events import IncidentEvent
@@ -30,7 +30,7 @@ from .reports import ReportStore
 from .tracks import TrackStore
 from .webhooks import WebhookStore
 
-__all__ = ["Store"]
+__all__ = ["Applied", "Store"]
 
 INCIDENT_COLUMNS = (
     "id",
@@ -77,6 +77,15 @@ async def _keep(conn: asyncpg.Connection) -> None:
     asyncpg still rolls back an open transaction before calling this. Dispatch keeps no session state: no
     ``SET``, no ``LISTEN``, advisory locks only per transaction (``pg_advisory_xact_lock``).
     """
+
+
+class Applied(NamedTuple):
+    """What :meth:`Store.claim_and_append` wrote and read."""
+
+    claimed: int  # claims that were new
+    events: list[IncidentEvent]  # the audit rows as they will be published (without their seq)
+    seqs: list[int]  # each event's seq
+    webhooks: list[dict[str, Any]]  # the active webhooks (id, target_kind, target), as the statement saw them
 
 
 class Store:
@@ -332,12 +341,12 @@ class Store:
     async def claim_and_append(
         self,
         conn: asyncpg.Connection,
-        claims: Sequence[tuple[uuid.UUID, uuid.UUID, str, int, dict[str, Any]]],
+        claims: Sequence[tuple[uuid.UUID, uuid.UUID, str, int, str]],
         audit: Sequence[tuple[dict[str, Any], Sequence[Transition]]],
-    ) -> tuple[int, list[IncidentEvent], list[int]]:
-        """Record that these decisions were applied and append their audit rows (queued in the outbox, in the
-        list's order), in one statement; returns how many claims were new, the events as they will be
-        published (without their seq) and each one's seq. Was two round trips (the claims, the audit rows)."""
+    ) -> Applied:
+        """Record that these decisions were applied (each claim's decision as JSON text) and append their audit
+        rows (queued in the outbox, in the list's order), in one statement that also reads the active webhooks
+        (to queue their deliveries): three round trips before."""
         out: list[IncidentEvent] = []
         cols: list[list[Any]] = [[] for _ in range(13)]
         for row, transitions in audit:
@@ -347,7 +356,7 @@ class Store:
                     c.append(v)
                 out.append(_event_of(event_id, row, t))
         if not claims and not out:
-            return 0, out, []
+            return Applied(0, out, [], [])
         r = await conn.fetchrow(
             "WITH claim AS (INSERT INTO incident_alarms (incident_id, event_id, decision, score, triaged,"
             " received_at) SELECT i, e, d, s, t::jsonb, clock_timestamp() FROM unnest($1::uuid[], $2::uuid[],"
@@ -361,16 +370,21 @@ class Store:
             " AS u(e, i, ty, st, au, un, ro, ad, at, sn, di, ve, da, n) ORDER BY n RETURNING seq, event_id),"
             " queued AS (INSERT INTO incident_outbox (seq) SELECT seq FROM ins)"
             " SELECT (SELECT count(*) FROM claim) AS n, ARRAY(SELECT seq FROM ins) AS seqs,"
-            " ARRAY(SELECT event_id FROM ins) AS ids",
+            " ARRAY(SELECT event_id FROM ins) AS ids, ARRAY(SELECT id FROM webhooks WHERE active ORDER BY id) AS h,"
+            " ARRAY(SELECT target_kind FROM webhooks WHERE active ORDER BY id) AS hk,"
+            " ARRAY(SELECT target FROM webhooks WHERE active ORDER BY id) AS ht",
             [i[0] for i in claims],
             [i[1] for i in claims],
             [i[2] for i in claims],
             [i[3] for i in claims],
-            [json.dumps(i[4]) for i in claims],
+            [i[4] for i in claims],
             *cols,
         )
         seq_of = dict(zip(r["ids"], r["seqs"], strict=True))
-        return int(r["n"]), out, [seq_of[e.event_id] for e in out]
+        hooks = [
+            {"id": h, "target_kind": k, "target": t} for h, k, t in zip(r["h"], r["hk"], r["ht"], strict=True)
+        ]
+        return Applied(int(r["n"]), out, [seq_of[e.event_id] for e in out], hooks)
 
     async def get_incidents(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
         if not ids:

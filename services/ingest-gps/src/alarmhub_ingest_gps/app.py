@@ -291,10 +291,13 @@ class GpsApp(Sink):
         items: list[tuple[str, bytes, str | None]] = []
         counts: dict[tuple[str, str], int] = {}
         for session, out in batch:
-            proto = session.protocol.value
+            proto = session.protocol_name
             for topic, ev in out.publish:
-                items.append(_serialized(topic, ev))
-                counts[(proto, topic)] = counts.get((proto, topic), 0) + 1
+                items.append(
+                    (topic, ev.value, ev.device_id) if type(ev) is RawFix else _serialized(topic, ev)
+                )
+                key = (proto, topic)
+                counts[key] = counts.get(key, 0) + 1
         await self.producer.send_raw_many(items)
         children = self._event_counters
         for labels, n in counts.items():

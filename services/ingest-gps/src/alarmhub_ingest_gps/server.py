@@ -192,8 +192,10 @@ class Connection(asyncio.Protocol):
         self._busy = False
         self._finish(out, t0)
         if self.transport is not None and not self._closing:
-            with contextlib.suppress(RuntimeError):
+            try:  # not contextlib.suppress: a context manager object per answered frame
                 self.transport.resume_reading()
+            except RuntimeError:
+                pass
 
     def _publish_failed(self, exc: Exception) -> None:
         srv = self.server

@@ -63,8 +63,15 @@ class _Base:
     """What every protocol session shares: identity, the vehicle's state, and event building."""
 
     protocol: Protocol
+    protocol_name: str
+    """``protocol.value`` (an enum's ``value`` is a property: read per published batch)."""
     direct = True
     """JT/T 808 fixes are written straight to JSON (``RawFix``); False: ``GpsFix`` models (tests compare)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "protocol" in cls.__dict__:
+            cls.protocol_name = cls.protocol.value
 
     def __init__(
         self,

@@ -23,7 +23,7 @@ from ..units import UnitNode
 from .audit import AuditStore
 from .devices import DeviceStore
 from .oidc import OidcLoginStore
-from .outbox import OutboxStore
+from .outbox import OutboxStore, audit_values, event_of
 from .people import PeopleStore
 from .registry import RegistryStore
 from .reports import ReportStore
@@ -79,6 +79,10 @@ async def _keep(conn: asyncpg.Connection) -> None:
     """
 
 
+#: column types that insert_incidents sends as JSON text
+_JSON_TYPES = ("pg_catalog.jsonb", "pg_catalog.json")
+
+
 class Applied(NamedTuple):
     """What :meth:`Store.claim_and_append` wrote and read."""
 
@@ -95,6 +99,7 @@ class Store:
         self._dsn = dsn
         self._min = min_size
         self._max = max_size
+        self._types: dict[tuple[str, ...], tuple[str, ...] | None] = {}  # insert_incidents' column types
         self.pool: asyncpg.Pool | None = None
         self.people = PeopleStore(self)
         self.oidc_logins = OidcLoginStore(self)
@@ -306,15 +311,49 @@ class Store:
         return {(r["incident_id"], r["event_id"]) for r in rows}
 
     async def insert_incidents(self, conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert new incidents (one pipelined statement per distinct column set)."""
-        await self._many(
-            conn,
-            rows,
-            lambda cols: (
-                f"INSERT INTO incidents ({', '.join(cols)})"
-                f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"
-            ),
-        )
+        """Insert new incidents: one ``INSERT … SELECT FROM unnest(…)`` per distinct column set (was one
+        execution per row, pipelined). JSON columns travel as text (a list value would read as a dimension of
+        the array) and a column set with an array column (unnest would flatten it) keeps the per-row insert."""
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for r in rows:
+            groups.setdefault(tuple(r), []).append(tuple(r.values()))
+        for cols, values in groups.items():
+            listed = ", ".join(cols)
+            types = await self._column_types(conn, cols)
+            if types is None:
+                places = ", ".join(f"${i + 1}" for i in range(len(cols)))
+                await conn.executemany(f"INSERT INTO incidents ({listed}) VALUES ({places})", values)
+                continue
+            columns = [list(c) for c in zip(*values, strict=True)]
+            picks = []
+            for i, t in enumerate(types):
+                if t in _JSON_TYPES:
+                    columns[i] = [None if v is None else json.dumps(v) for v in columns[i]]
+                    picks.append(f"c{i}::{t}")
+                else:
+                    picks.append(f"c{i}")
+            arrays = ", ".join(
+                f"${i + 1}::{'text' if t in _JSON_TYPES else t}[]" for i, t in enumerate(types)
+            )
+            names = ", ".join(f"c{i}" for i in range(len(types)))
+            await conn.execute(
+                f"INSERT INTO incidents ({listed}) SELECT {', '.join(picks)} FROM unnest({arrays}) AS u({names})",
+                *columns,
+            )
+
+    async def _column_types(self, conn: asyncpg.Connection, cols: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The types of these ``incidents`` columns (asked of the server once per column set), or None when
+        one of them is an array."""
+        if cols not in self._types:
+            places = ", ".join(f"${i + 1}" for i in range(len(cols)))
+            stmt = await conn.prepare(f"INSERT INTO incidents ({', '.join(cols)}) VALUES ({places})")
+            params = stmt.get_parameters()
+            self._types[cols] = (
+                None
+                if any(t.kind == "array" for t in params)
+                else tuple(f"{t.schema}.{t.name}" for t in params)
+            )
+        return self._types[cols]
 
     async def update_incidents(
         self, conn: asyncpg.Connection, updates: dict[uuid.UUID, dict[str, Any]]
@@ -352,9 +391,9 @@ class Store:
         for row, transitions in audit:
             for t in transitions:
                 event_id = uuid.uuid4()
-                for c, v in zip(cols, _audit_values(event_id, row, t), strict=True):
+                for c, v in zip(cols, audit_values(event_id, row, t), strict=True):
                     c.append(v)
-                out.append(_event_of(event_id, row, t))
+                out.append(event_of(event_id, row, t))
         if not claims and not out:
             return Applied(0, out, [], [])
         r = await conn.fetchrow(
@@ -458,7 +497,7 @@ class Store:
         if seq is None:
             return None
         await conn.execute("INSERT INTO incident_outbox (seq) VALUES ($1)", seq)
-        return _event_of(event_id, row, t)
+        return event_of(event_id, row, t)
 
     async def list_incidents(self, where: str, args: list[Any], limit: int) -> list[dict[str, Any]]:
         rows = await self.p.fetch(
@@ -527,40 +566,3 @@ class Store:
 
     async def execute(self, sql: str, *args: Any) -> str:
         return await self.p.execute(sql, *args)
-
-
-def _audit_values(event_id: uuid.UUID, row: dict[str, Any], t: Transition) -> tuple[Any, ...]:
-    """An audit row's columns (``incident_events``), ``data`` as JSON text."""
-    actor = t.actor
-    return (
-        event_id,
-        row["id"],
-        t.type.value,
-        t.status.value,
-        actor.user,
-        actor.unit,
-        actor.role,
-        actor.address,
-        t.at,
-        row.get("station"),
-        row.get("district"),
-        t.verdict.value if t.verdict else None,
-        json.dumps(t.data),
-    )
-
-
-def _event_of(event_id: uuid.UUID, row: dict[str, Any], t: Transition) -> IncidentEvent:
-    """The event an audit row will be published as."""
-    return IncidentEvent(
-        event_id=event_id,
-        incident_id=row["id"],
-        type=t.type,
-        status=t.status,
-        station=row.get("station"),
-        district=row.get("district"),
-        verdict=t.verdict,
-        actor=t.actor,
-        at=t.at,
-        source_device_id=row.get("source_device_id"),
-        data=t.data,
-    )

@@ -1,15 +1,20 @@
-"""The ``incident_outbox`` queue: audit rows committed, not yet on ``incidents.events`` (``../outbox.py`` drains it)."""
+"""The ``incident_outbox`` queue (audit rows committed, not yet on ``incidents.events``: ``../outbox.py`` drains
+it) and how an audit row is written and read as the event it is published as."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import asyncpg
 from alarmhub_events import IncidentEvent, IncidentEventType, IncidentStatus, Verdict
 
+from ..lifecycle import Transition
 from ._base import TableStore
 
-__all__ = ["OutboxStore", "to_event"]
+__all__ = ["OutboxStore", "audit_values", "event_of", "to_event"]
 
 #: the audit rows queued in the outbox, read back as events (``seq`` order)
 _PENDING = (
@@ -69,4 +74,41 @@ def to_event(r: asyncpg.Record) -> IncidentEvent:
         source_device_id=r["source_device_id"],
         data=r["data"] or {},
         seq=r["seq"],
+    )
+
+
+def audit_values(event_id: uuid.UUID, row: dict[str, Any], t: Transition) -> tuple[Any, ...]:
+    """An audit row's columns (``incident_events``), ``data`` as JSON text."""
+    actor = t.actor
+    return (
+        event_id,
+        row["id"],
+        t.type.value,
+        t.status.value,
+        actor.user,
+        actor.unit,
+        actor.role,
+        actor.address,
+        t.at,
+        row.get("station"),
+        row.get("district"),
+        t.verdict.value if t.verdict else None,
+        json.dumps(t.data),
+    )
+
+
+def event_of(event_id: uuid.UUID, row: dict[str, Any], t: Transition) -> IncidentEvent:
+    """The event an audit row will be published as."""
+    return IncidentEvent(
+        event_id=event_id,
+        incident_id=row["id"],
+        type=t.type,
+        status=t.status,
+        station=row.get("station"),
+        district=row.get("district"),
+        verdict=t.verdict,
+        actor=t.actor,
+        at=t.at,
+        source_device_id=row.get("source_device_id"),
+        data=t.data,
     )

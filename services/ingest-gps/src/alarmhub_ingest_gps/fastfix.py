@@ -18,6 +18,7 @@ import binascii
 import os
 from collections.abc import Iterable
 from datetime import datetime
+from math import copysign
 from typing import Any
 
 import orjson
@@ -123,22 +124,25 @@ def fix_json(fix: GpsFix) -> bytes:
 #: a device's fix JSON between the event id and the latitude (schema, device id, protocol), by device id
 #: (with the protocol it was written for: hashing an enum member is a Python call)
 _HEADS: dict[str, tuple[Protocol, bytes]] = {}
-#: JSON text of the optional float members by value: speeds, headings and altitudes repeat across a fleet, and
-#: ``repr`` of a float costs ~0.3 µs (bounded: cleared when full)
-_MEMBERS: dict[tuple[str, float], bytes] = {}
+#: JSON text of the optional float members by value, one memo per member: speeds, headings and altitudes
+#: repeat across a fleet, and ``repr`` of a float costs ~0.3 µs (bounded: cleared when full)
+_SPEED: dict[float, bytes] = {}
+_HEADING: dict[float, bytes] = {}
+_ALTITUDE: dict[float, bytes] = {}
 #: the last receive time and its text: every fix of one read (a 0x0704 batch) shares it
 _NOW: list[Any] = [None, b""]
 
 
-def _member(name: str, value: float) -> bytes:
-    if value != value or value == 0.0:  # NaN, and -0.0 (equal to 0.0 as a key, not as text)
-        return b',"%s":%a' % (name.encode(), float(value))
-    key = (name, value)
-    text = _MEMBERS.get(key)
-    if text is None:
-        if len(_MEMBERS) >= 65_536:
-            _MEMBERS.clear()
-        text = _MEMBERS[key] = b',"%s":%a' % (name.encode(), float(value))
+def _member(memo: dict[float, bytes], name: bytes, value: float) -> bytes:
+    text = memo.get(value)
+    if text is None or value == 0.0:
+        if value != value or (value == 0.0 and copysign(1.0, value) < 0.0):
+            # NaN, and -0.0 (equal to 0.0 as a key, not as text): not remembered
+            return b',"%s":%a' % (name, float(value))
+        if text is None:
+            if len(memo) >= 65_536:
+                memo.clear()
+            text = memo[value] = b',"%s":%a' % (name, float(value))
     return text
 
 
@@ -203,9 +207,9 @@ def direct_fix(
             known[1],
             float(lat),
             float(lon),
-            b"" if speed_kmh is None else _member("speed_kmh", speed_kmh),
-            b"" if heading_deg is None else _member("heading_deg", heading_deg),
-            b"" if altitude_m is None else _member("altitude_m", altitude_m),
+            b"" if speed_kmh is None else _member(_SPEED, b"speed_kmh", speed_kmh),
+            b"" if heading_deg is None else _member(_HEADING, b"heading_deg", heading_deg),
+            b"" if altitude_m is None else _member(_ALTITUDE, b"altitude_m", altitude_m),
             b"true" if valid else b"false",
             now[1] if occurred_at is received_at else iso_z(occurred_at).encode(),
             now[1],

@@ -34,16 +34,25 @@ async def login(app: DispatchApp, user: str, password: str = PASSWORD, **factor:
 
 async def enrol(app: DispatchApp, user: str, password: str = PASSWORD) -> tuple[pyotp.TOTP, list[str]]:
     """Enrol an authenticator as a person does (the URI read by pyotp) and confirm it with its code."""
+    gen, recovery, _ = await enrol_with_code(app, user, password)
+    return gen, recovery
+
+
+async def enrol_with_code(
+    app: DispatchApp, user: str, password: str = PASSWORD
+) -> tuple[pyotp.TOTP, list[str], str]:
+    """:func:`enrol`, and the code the confirmation used (a used code: refused from then on)."""
     async with _client(app) as c:
         r = await c.post("/api/v1/login/totp/enrol", json={"user": user, "password": password})
         assert r.status_code == 200, r.text
         gen = pyotp.parse_uri(r.json()["otpauth_uri"])
         assert isinstance(gen, pyotp.TOTP) and gen.secret == r.json()["secret"]
+        code = gen.now()
         r = await c.post(
-            "/api/v1/login/totp/confirm", json={"user": user, "password": password, "code": gen.now()}
+            "/api/v1/login/totp/confirm", json={"user": user, "password": password, "code": code}
         )
         assert r.status_code == 200, r.text
-    return gen, r.json()["recovery_codes"]
+    return gen, r.json()["recovery_codes"], code
 
 
 def next_code(gen: pyotp.TOTP) -> str:

@@ -26,7 +26,7 @@ from alarmhub_geo import wgs84_to_gcj02
 from prometheus_client import CollectorRegistry
 
 from .conftest import settle_stale_escalations
-from .test_attack_totp import enrol, next_code
+from .test_attack_totp import enrol_with_code, next_code
 
 CHROMIUM = os.environ.get("ALARMHUB_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path("artifacts/screenshots")
@@ -203,12 +203,14 @@ async def test_supervisor_sign_in_asks_for_the_one_time_code(mapped: tuple[Dispa
             await page.wait_for_function(
                 "document.querySelector('#login-error').textContent.startsWith('此账户须使用第二因素')"
             )
-            gen, _ = await enrol(app, user, PASSWORD)
+            gen, _, used = await enrol_with_code(app, user, PASSWORD)
             await page.fill("#password", PASSWORD)
             await page.click("#login-form button[type=submit]")
             await page.wait_for_selector("#otp:visible")
             assert await page.inner_text("#login-error") == "请输入身份验证器上的 6 位动态验证码"
-            await page.fill("#otp", gen.now())  # the step the confirmation used: refused as used
+            # the code the confirmation used: refused as used (not gen.now(): when the 30 s step turned
+            # since the confirmation, that is a fresh code and the sign-in succeeds — the test failed so)
+            await page.fill("#otp", used)
             await page.click("#login-form button[type=submit]")
             await page.wait_for_function(
                 "document.querySelector('#login-error').textContent === '动态验证码错误或已使用'"

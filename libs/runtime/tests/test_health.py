@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
-from alarmhub_runtime import HealthServer
+from alarmhub_runtime import HealthServer, run_service
 from prometheus_client import CollectorRegistry, Counter
 
 
@@ -36,3 +38,32 @@ async def test_health_ready_and_metrics() -> None:
         assert (await _get(server.port, "/nope"))[0] == 404
     finally:
         await server.stop()
+
+
+async def test_not_ready_until_the_service_started() -> None:
+    """The health server answers before the service's start() returned, and says not ready meanwhile (a
+    DC-09 worker's /readyz said 200 while its port still refused connections)."""
+    release, stopped = asyncio.Event(), asyncio.Event()
+
+    class App:
+        async def start(self) -> None:
+            await release.wait()
+
+        async def stop(self) -> None:
+            stopped.set()
+
+    server = HealthServer(CollectorRegistry(), "127.0.0.1", 0)
+    server.add_check("dependency", lambda: True)
+    running = asyncio.create_task(run_service(App(), server, grace_s=5))
+    for _ in range(200):  # bounded: the health server is listening within ~2 s
+        if server.port:
+            break
+        await asyncio.sleep(0.01)
+    status, body = await _get(server.port, "/readyz")
+    assert status == 503 and b'"started": false' in body
+    release.set()
+    await asyncio.sleep(0.05)
+    assert (await _get(server.port, "/readyz"))[0] == 200
+    os.kill(os.getpid(), signal.SIGTERM)  # run_service's own handler takes it
+    await asyncio.wait_for(running, 10)
+    assert stopped.is_set()

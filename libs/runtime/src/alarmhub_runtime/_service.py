@@ -29,10 +29,16 @@ async def run_service(app: Lifecycle, health: HealthServer, grace_s: float = 10.
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    started = False
+    # not ready before the service's start() returned: the health server answers first, and a ready
+    # before the listeners were bound sent traffic to a closed port (a DC-09 worker's /readyz said 200
+    # while its port still refused connections)
+    health.add_check("started", lambda: started)
     await health.start()
     log.info("health_server_started", port=health.port)
     try:
         await app.start()
+        started = True
         log.info("service_started")
         await stop.wait()
         log.info("shutdown_requested")

@@ -166,21 +166,6 @@ async def test_newly_supervised_account_first_deadline_counts_from_when_learned(
     assert all(datetime.fromisoformat(s["occurred_at"]) >= last_poll + timedelta(seconds=3) for s in statuses)
 
 
-async def test_only_supervised_accounts_last_heard_goes_to_redis(
-    stack: Any, pair: list[ContactIdApp], line: str
-) -> None:
-    """Supervision is the only reader of ``…:last``: an account nobody supervises is not written there."""
-    a = pair[0]
-    assert a.shared is not None
-    await supervise(stack, pair, line, "3004", 300)
-    await poll(a, line, "3002", 1)  # the line fixture's account, not supervised
-    await poll(a, line, "3004", 1)
-    await a.shared.flush_heard()
-    supervised = await a.shared.redis.get(a.shared._key(f"L{line}#3004", "last"))
-    unsupervised = await a.shared.redis.get(a.shared._key(f"L{line}#3002", "last"))
-    assert supervised is not None and unsupervised is None
-
-
 def test_supervisor_counts_a_new_accounts_first_deadline_from_when_it_learned_of_it() -> None:
     t0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
     sup = Supervisor(t0)

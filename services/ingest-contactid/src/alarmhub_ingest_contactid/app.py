@@ -179,9 +179,7 @@ class ContactIdApp:
         if outcome.message is not None:
             device_id = outcome.message.device_id()
             self.supervisor.seen(device_id, now)
-            # only supervision reads the shared "last heard" (of the supervised accounts): an account nobody
-            # supervises costs no Redis write (an EVAL per account every flush_delay_s)
-            if self.shared is not None and self.supervisor.supervises(device_id):
+            if self.shared is not None:
                 self.shared.heard(device_id, now)
 
     async def check_supervision(self, now: datetime | None = None) -> int:

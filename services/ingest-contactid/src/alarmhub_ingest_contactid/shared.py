@@ -10,8 +10,7 @@ slots (each command below names a single key; pipelines are not transactions):
                                                  while one receiver publishes it (``pending_s``), then
                                                  ``done`` for the replay horizon
 ``<prefix>{L<line>#<acct>}:last``                when the account was last heard (epoch seconds, max of
-                                                 every receiver's; refreshed for a day); supervised
-                                                 accounts only (supervision is its only reader)
+                                                 every receiver's; refreshed for a day)
 ``<prefix>{L<line>#<acct>}:missed``              the account's supervision miss was published: when, by whom
 =============================================  ==========================================================
 
@@ -34,13 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from alarmhub_runtime import get_logger
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from ._resp import LinkError, ReplyError, RespLink
 from .metrics import ContactIdMetrics
 from .session import Outcome
 
@@ -99,10 +98,6 @@ class SharedState:
         self._flush: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._mine = f"pending:{node}".encode()
-        #: the connection of the per-message commands (:meth:`_send`), checked out of the client's pool
-        self._link: RespLink | None = None
-        self._conn: Any = None
-        self._opening: asyncio.Future[RespLink] | None = None
         metrics.shared_up.set(1)
 
     # ------------------------------------------------------------------------------ keys
@@ -134,122 +129,42 @@ class SharedState:
             self.metrics.shared_up.set(1)
             log.info("shared_state_restored")
 
-    async def _send(self, op: str, commands: list[bytes], attempts: int = 2) -> list[Any] | None:
-        """Run commands packed by :func:`_command` on this receiver's own link (:mod:`._resp`) and await
-        their replies, in order; ``None`` on failure, as :meth:`_run`. The per-message calls (claim,
-        confirm, heard) go this way: through redis-py's pipeline they were ~43 % of the receiver's CPU per
-        message; through a pooled connection each call still took the pool's lock and readiness probe and
-        a parser coroutine per reply (docs/capacity.md, DC-09 receiver). Any failure (an error reply too)
-        drops the link, so no reply is left unread on it; a link found broken is replaced and the commands
-        sent once more, as redis-py's retry does (a claim sent twice finds its own ``pending`` and is held:
-        the transmitter retries, nothing is published twice)."""
+    async def _send(self, op: str, commands: list[bytes]) -> list[Any] | None:
+        """Run commands packed by :func:`_command` on one of the client's connections: one write, then
+        the replies in order; ``None`` on failure, as :meth:`_run`. The per-message calls (claim, confirm,
+        heard) go this way: through redis-py's pipeline, which packs and bookkeeps each command in Python,
+        they were ~43 % of the receiver's CPU per message (docs/capacity.md, DC-09 receiver). Any failure
+        (an error reply too) drops that connection, so no reply is left unread on it; a connection found
+        broken is replaced and the commands sent once more, as redis-py's retry does (a claim sent twice
+        finds its own ``pending`` and is held: the transmitter retries, nothing is published twice)."""
         if not self.available:
             self.metrics.shared_errors.labels(op).inc()
             return None
+        pool = self.redis.connection_pool
         packed = b"".join(commands)
-        for attempt in range(1, attempts + 1):
-            fut: asyncio.Future[list[Any] | BaseException] = asyncio.get_running_loop().create_future()
-
-            def answered(out: list[Any] | BaseException, fut: asyncio.Future[Any] = fut) -> None:
-                if not fut.done():
-                    fut.set_result(out)
-
+        for attempt in (1, 2):
             try:
-                link = await self._open_link()
+                conn = await pool.get_connection()
             except Exception as exc:  # no connection to be had: as any other failure
                 self._failed(op, exc)
                 return None
             try:
-                link.request(packed, len(commands), answered)
-            except LinkError as exc:  # closed under us (another call's failure)
-                if attempt < attempts:
+                await conn.send_packed_command(packed, check_health=False)
+                out = [await conn.read_response() for _ in commands]
+            except BaseException as exc:  # an error reply, a broken or hung connection, a cancellation
+                with contextlib.suppress(Exception):
+                    await conn.disconnect()
+                if not isinstance(exc, Exception):
+                    raise
+                if attempt == 1 and isinstance(exc, RedisConnectionError):
                     continue
                 self._failed(op, exc)
                 return None
-            out = await fut
-            failure = _failure(out)
-            if failure is None:
-                self._ok()
-                return out  # type: ignore[return-value]
-            link.fail(LinkError(f"{op} failed: {failure!r}"))  # a reply error: drop the link all the same
-            if attempt < attempts and isinstance(failure, LinkError):
-                continue
-            self._failed(op, failure)
-            return None
-        return None  # not reached
-
-    def _post(self, op: str, commands: list[bytes], failed: Callable[[], None] | None = None) -> None:
-        """:meth:`_send` without waiting: the commands are written now, the replies checked as they come.
-        A link found broken: sent once more on a new one (in a task); any other failure counts as in
-        :meth:`_send` and calls ``failed()``."""
-        if not self.available:
-            self.metrics.shared_errors.labels(op).inc()
-            if failed is not None:
-                failed()
-            return
-        link = self._link
-        if link is None or link.closed:  # none yet, or dropped: open one (in a task), send there
-            self._spawn(self._send_or(op, commands, failed))
-            return
-        packed = b"".join(commands)
-
-        def answered(out: list[Any] | BaseException) -> None:
-            failure = _failure(out)
-            if failure is None:
-                self._ok()
-                return
-            link.fail(LinkError(f"{op} failed: {failure!r}"))
-            if isinstance(failure, LinkError):
-                self._spawn(self._send_or(op, commands, failed))
-                return
-            self._failed(op, failure)
-            if failed is not None:
-                failed()
-
-        try:
-            link.request(packed, len(commands), answered)
-        except LinkError:
-            self._spawn(self._send_or(op, commands, failed))
-
-    async def _send_or(self, op: str, commands: list[bytes], failed: Callable[[], None] | None) -> None:
-        """:meth:`_post`'s one more try, on a new link."""
-        if await self._send(op, commands, attempts=1) is None and failed is not None:
-            failed()
-
-    async def _open_link(self) -> RespLink:
-        """This receiver's link, opened (by redis-py: Sentinel, TLS, AUTH, SELECT) when there is none."""
-        link = self._link
-        if link is not None and not link.closed:
-            return link
-        if self._opening is None:
-            self._opening = asyncio.ensure_future(self._reopen())
-        return await asyncio.shield(self._opening)
-
-    async def _reopen(self) -> RespLink:
-        try:
-            await self._drop_link()
-            pool = self.redis.connection_pool
-            conn = await pool.get_connection()
-            try:
-                link = RespLink(conn._writer.transport, conn.socket_timeout)
-            except BaseException:
-                await conn.disconnect(nowait=True)
+            finally:
                 await pool.release(conn)
-                raise
-            self._conn, self._link = conn, link
-            return link
-        finally:
-            self._opening = None
-
-    async def _drop_link(self) -> None:
-        """Give the link's connection back to the pool, closed (the pool opens a fresh one next time)."""
-        conn, link, self._conn, self._link = self._conn, self._link, None, None
-        if link is not None:
-            link.fail(LinkError("link closed"))
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.disconnect(nowait=True)
-            await self.redis.connection_pool.release(conn)
+            self._ok()
+            return out
+        return None  # not reached
 
     async def _run(self, op: str, pipe: Any) -> list[Any] | None:
         if not self.available:
@@ -308,11 +223,13 @@ class SharedState:
         return claimed
 
     def confirm(self, keys: Sequence[str]) -> None:
-        """The broker confirmed these messages: mark them ``done`` (written now, before the ACKs go out;
-        the replies are checked as they come, see the module doc)."""
+        """The broker confirmed these messages: mark them ``done`` (in the background; see the module doc)."""
         if keys:
-            px = b"%d" % self.horizon_ms
-            self._post("confirm", [_command(b"SET", k.encode(), b"done", b"PX", px) for k in keys])
+            self._spawn(self._confirm(list(keys)))
+
+    async def _confirm(self, keys: list[str]) -> None:
+        px = b"%d" % self.horizon_ms
+        await self._send("confirm", [_command(b"SET", k.encode(), b"done", b"PX", px) for k in keys])
 
     async def release(self, keys: Sequence[str]) -> None:
         """The write failed: give the claims back so a retransmission (to any receiver) publishes."""
@@ -335,33 +252,21 @@ class SharedState:
 
     def _start_flush(self) -> None:
         self._flush = None
-        self._post_heard()
+        self._spawn(self.flush_heard())
 
     async def flush_heard(self) -> None:
-        """Write the accounts heard since the last flush now and wait for Redis' answer."""
-        commands, heard = self._heard_commands()
-        if commands and await self._send("heard", commands) is None:
-            self._keep_heard(heard)
-
-    def _post_heard(self) -> None:
-        commands, heard = self._heard_commands()
-        if commands:
-            self._post("heard", commands, lambda: self._keep_heard(heard))
-
-    def _heard_commands(self) -> tuple[list[bytes], dict[str, float]]:
         heard, self._heard = self._heard, {}
+        if not heard:
+            return
         ttl = b"%d" % _LAST_TTL_S
         commands = [
             _command(b"EVAL", _MAX_SET_B, b"1", self._key(d, "last").encode(), repr(ts).encode(), ttl)
             for d, ts in heard.items()
         ]
-        return commands, heard
-
-    def _keep_heard(self, heard: dict[str, float]) -> None:
-        """Not written: keep them for the next flush (the newest wins)."""
-        for device_id, ts in heard.items():
-            if ts > self._heard.get(device_id, 0.0):
-                self._heard[device_id] = ts
+        if await self._send("heard", commands) is None:
+            for device_id, ts in heard.items():  # keep them for the next flush (the newest wins)
+                if ts > self._heard.get(device_id, 0.0):
+                    self._heard[device_id] = ts
 
     async def snapshot(
         self, device_ids: Iterable[str]
@@ -434,29 +339,7 @@ class SharedState:
         await self.flush_heard()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
-        link = self._link
-        if link is not None and link.waiting and not link.closed:  # confirms written, not yet answered:
-            done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-            def answered(out: list[Any] | BaseException) -> None:  # a PING is answered after all of them
-                if not done.done():
-                    done.set_result(out)
-
-            link.request(_command(b"PING"), 1, answered)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done, 2.0)
-        await self._drop_link()
         await self.redis.aclose()
-
-
-def _failure(out: list[Any] | BaseException) -> BaseException | None:
-    """What failed in a link's answer: the exception that ended the link, or the first error reply."""
-    if isinstance(out, BaseException):
-        return out
-    for value in out:
-        if isinstance(value, ReplyError):
-            return value
-    return None
 
 
 def _command(*args: bytes) -> bytes:

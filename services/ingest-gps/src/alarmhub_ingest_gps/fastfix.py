@@ -28,6 +28,25 @@ from alarmhub_events.fast import clean_attributes, clean_text, filled, iso_z, js
 __all__ = ["RawFix", "direct_fix", "event_id_bytes", "fast_fix", "fix_json", "raw_items"]
 
 
+def _checked(
+    device_id: str,
+    lat: float,
+    lon: float,
+    heading_deg: float | None,
+    occurred_at: datetime,
+    received_at: datetime,
+) -> float | None:
+    """The checks the model would make (range, aware times, id length), shared by :func:`fast_fix` and
+    :func:`direct_fix`; returns the heading, left out (None) beyond 0–360°."""
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        raise ValueError(f"coordinates out of range: {lat}, {lon}")
+    if not 0 < len(device_id) <= 128 or occurred_at.tzinfo is None or received_at.tzinfo is None:
+        raise ValueError("invalid fix identity or time")
+    if heading_deg is not None and not 0.0 <= heading_deg <= 360.0:
+        return None
+    return heading_deg
+
+
 def fast_fix(
     *,
     device_id: str,
@@ -48,12 +67,7 @@ def fast_fix(
     aware timestamps, id length) are checked here and the text is cleaned as the model cleans it
     (control characters escaped), so the result equals ``GpsFix(...)``.
     """
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        raise ValueError(f"coordinates out of range: {lat}, {lon}")
-    if heading_deg is not None and not 0.0 <= heading_deg <= 360.0:
-        heading_deg = None
-    if not 0 < len(device_id) <= 128 or occurred_at.tzinfo is None or received_at.tzinfo is None:
-        raise ValueError("invalid fix identity or time")
+    heading_deg = _checked(device_id, lat, lon, heading_deg, occurred_at, received_at)
     event_id = new_event_id()  # a version-4 UUID from pooled randomness, without UUID.__init__
     return filled(
         GpsFix,
@@ -165,12 +179,7 @@ def direct_fix(
     times, id length; a heading beyond 0–360° left out) and the same text cleaning; the bytes equal
     ``fix_json(fast_fix(...))`` but for the event id (tested on real frames). Attributes plain JSON cannot
     carry give the model instead (``fast_fix``), which the app serializes through pydantic."""
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        raise ValueError(f"coordinates out of range: {lat}, {lon}")
-    if heading_deg is not None and not 0.0 <= heading_deg <= 360.0:
-        heading_deg = None
-    if not 0 < len(device_id) <= 128 or occurred_at.tzinfo is None or received_at.tzinfo is None:
-        raise ValueError("invalid fix identity or time")
+    heading_deg = _checked(device_id, lat, lon, heading_deg, occurred_at, received_at)
     try:
         attrs = _orjson_dumps(clean_attributes(attributes), option=_NON_STR_KEYS)
     except TypeError:  # orjson's JSONEncodeError: a value plain JSON cannot carry

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from alarmhub_events import ALARMS_DLQ, ALARMS_RAW, AlarmEvent, AlarmKind, DlqRecord, Source, utcnow
 from alarmhub_kafka import (
     ConsumerPipeline,
@@ -63,6 +64,34 @@ def _pipeline(
         topic_prefix=prefix,
         **{"session_timeout_ms": 3000, **options},
     )
+
+
+@pytest.fixture
+def next_in_group(stack: Any, topic_prefix: str) -> Any:
+    """``await next_in_group(group, producer)``: a new member of ``group`` is started, event 6 is sent, and
+    the zones it handled are returned once it handled any (the producer is stopped): only event 6 when the
+    group's earlier records were all committed."""
+
+    async def run(group: str, producer: DurableProducer) -> list[str]:
+        zones: list[str] = []
+
+        async def record(batch: Sequence[Message[AlarmEvent]]) -> None:
+            zones.extend(m.value.zone or "" for m in batch)
+
+        again = _pipeline(stack, topic_prefix, group, record, producer)
+        await again.start()
+        try:
+            await producer.send(ALARMS_RAW, _event(6))
+            for _ in range(200):
+                if zones:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await again.stop()
+            await producer.stop()
+        return zones
+
+    return run
 
 
 async def test_send_returns_after_the_broker_has_the_record(
@@ -155,7 +184,7 @@ async def test_consumer_commits_after_processing_and_dead_letters_bad_input(
 
 
 async def test_records_not_wanted_are_not_decoded_or_handled_and_are_committed(
-    stack: Any, topic_prefix: str
+    stack: Any, topic_prefix: str, next_in_group: Any
 ) -> None:
     producer = await _producer(stack, topic_prefix)
     seen: list[str] = []
@@ -174,21 +203,7 @@ async def test_records_not_wanted_are_not_decoded_or_handled_and_are_committed(
     assert seen == ["002", "005"]
 
     # the records it skipped were committed with the rest: the group goes on after them
-    after: list[str] = []
-
-    async def record(batch: Sequence[Message[AlarmEvent]]) -> None:
-        after.extend(m.value.zone or "" for m in batch)
-
-    again = _pipeline(stack, topic_prefix, "g-wanted", record, producer)
-    await again.start()
-    await producer.send(ALARMS_RAW, _event(6))
-    for _ in range(200):
-        if after:
-            break
-        await asyncio.sleep(0.05)
-    await again.stop()
-    await producer.stop()
-    assert after == ["006"]
+    assert await next_in_group("g-wanted", producer) == ["006"]
 
 
 async def test_batched_send_keeps_per_key_partition_and_order(stack: Any, topic_prefix: str) -> None:
@@ -515,7 +530,7 @@ def test_from_settings_takes_the_service_settings() -> None:
 
 
 async def test_commits_are_coalesced_and_what_is_handled_is_committed_on_stop(
-    stack: Any, topic_prefix: str
+    stack: Any, topic_prefix: str, next_in_group: Any
 ) -> None:
     """With a commit interval longer than the test, polls handled after the first commit are not committed
     one by one; stop commits every handled offset (and only those), and a restart replays nothing."""
@@ -548,18 +563,4 @@ async def test_commits_are_coalesced_and_what_is_handled_is_committed_on_stop(
         await pipeline.stop()
     assert sorted(v for v in (await _committed(stack, group, topic)).values() if v is not None) == [6]
 
-    replayed: list[str] = []
-
-    async def record(batch: Sequence[Message[AlarmEvent]]) -> None:
-        replayed.extend(m.value.zone or "" for m in batch)
-
-    again = _pipeline(stack, topic_prefix, "coalesced", record, producer)
-    await again.start()
-    await producer.send(ALARMS_RAW, _event(6))
-    for _ in range(200):
-        if replayed:
-            break
-        await asyncio.sleep(0.05)
-    await again.stop()
-    await producer.stop()
-    assert replayed == ["006"]
+    assert await next_in_group("coalesced", producer) == ["006"]  # nothing handled is replayed

@@ -35,6 +35,14 @@ async def test_batch_applies_in_order_and_replays_are_skipped(dispatch: tuple[Di
     assert seqs == sorted(seqs) and [e["type"] for e in timeline][:2] == ["opened", "routed"]
     lone = await d.store.get_incident(None, other.incident_id)
     assert lone is not None and lone["status"] == "opened" and lone["station"] is None
+    # each alarm row carries its incident's district ('' for none), as the schema's trigger would set it
+    districts = await d.store.p.fetch(
+        "SELECT a.district, COALESCE(i.district, '') AS incident FROM incident_alarms a"
+        " JOIN incidents i ON i.id = a.incident_id WHERE a.incident_id = ANY($1::uuid[])",
+        [first.incident_id, other.incident_id],
+    )
+    assert len(districts) == 3 and all(r["district"] == r["incident"] for r in districts)
+    assert {r["district"] for r in districts} == {row["district"], ""} and row["district"]
 
     # the whole batch redelivered (a crash before the commit of offsets): nothing new
     replays0 = app.metrics.replays._value.get()

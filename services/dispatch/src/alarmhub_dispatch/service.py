@@ -263,7 +263,9 @@ class Dispatcher:
             r.update(updates.pop(r["id"], {}))
         await self.store.insert_incidents(conn, new_rows)
         await self.store.update_incidents(conn, updates)
-        written = await self.store.claim_and_append(conn, claims, audit)
+        # each claim carries its incident's district as the batch leaves it (else a trigger looks it up per row)
+        districts = [rows[c[0]]["district"] or "" for c in claims]
+        written = await self.store.claim_and_append(conn, claims, audit, districts)
         if written.claimed != len(claims):
             raise RuntimeError("another writer applied part of this batch concurrently; retrying it")
         await self.deliveries.enqueue_many(conn, audit, written.events, written.webhooks)

@@ -382,10 +382,13 @@ class Store:
         conn: asyncpg.Connection,
         claims: Sequence[tuple[uuid.UUID, uuid.UUID, str, int, str]],
         audit: Sequence[tuple[dict[str, Any], Sequence[Transition]]],
+        districts: Sequence[str],
     ) -> Applied:
-        """Record that these decisions were applied (each claim's decision as JSON text) and append their audit
-        rows (queued in the outbox, in the list's order), in one statement that also reads the active webhooks
-        (to queue their deliveries): three round trips before."""
+        """Record that these decisions were applied (each claim's decision as JSON text, and in ``districts``
+        its incident's district as this transaction writes it: the schema's trigger looks it up only for a
+        claim without one, migration ``resilience_0002``) and append their audit rows (queued in the outbox,
+        in the list's order), in one statement that also reads the active webhooks (to queue their
+        deliveries): three round trips before."""
         out: list[IncidentEvent] = []
         cols: list[list[Any]] = [[] for _ in range(13)]
         for row, transitions in audit:
@@ -398,8 +401,9 @@ class Store:
             return Applied(0, out, [], [])
         r = await conn.fetchrow(
             "WITH claim AS (INSERT INTO incident_alarms (incident_id, event_id, decision, score, triaged,"
-            " received_at) SELECT i, e, d, s, t::jsonb, clock_timestamp() FROM unnest($1::uuid[], $2::uuid[],"
-            " $3::text[], $4::smallint[], $5::text[]) WITH ORDINALITY AS u(i, e, d, s, t, n) ORDER BY n"
+            " received_at, district) SELECT i, e, d, s, t::jsonb, clock_timestamp(), w FROM unnest($1::uuid[],"
+            " $2::uuid[], $3::text[], $4::smallint[], $5::text[], $19::text[]) WITH ORDINALITY"
+            " AS u(i, e, d, s, t, w, n) ORDER BY n"
             " ON CONFLICT DO NOTHING RETURNING 1),"
             " ins AS (INSERT INTO incident_events (event_id, incident_id, type, status, actor_user, actor_unit,"
             " actor_role, address, at, station, district, verdict, data)"
@@ -418,6 +422,7 @@ class Store:
             [i[3] for i in claims],
             [i[4] for i in claims],
             *cols,
+            list(districts),
         )
         seq_of = dict(zip(r["ids"], r["seqs"], strict=True))
         hooks = [

@@ -8,7 +8,12 @@ One child process plays the platform's Kafka hops with ``alarmhub_kafka`` (uvloo
   of its own, as ingest-contactid writes a tick's events), paced at ``--rate`` to ``alarms.raw``;
 - triage: a :class:`ConsumerPipeline` on ``alarms.raw`` (decoded as ``AlarmEvent``) whose handler writes
   the batch to ``alarms.triaged`` (``send_raw_many``), committing after the handler as the services do;
-- dispatch: a second :class:`ConsumerPipeline` on ``alarms.triaged`` (its own group), handler a no-op.
+- dispatch: a second :class:`ConsumerPipeline` on ``alarms.triaged`` (its own group), handler a no-op;
+- with ``--gps-rate``: ingest-gps (each 2 ms tick's fixes one ``send_raw_many``, ``batch_threshold=1000``)
+  to ``telemetry.gps`` and dispatch's tracks consumer (fetch wait 250 ms; ``BENCH_TRACKS_OPTIONS``, JSON,
+  replaces its options). Its requests count in the totals (per 1,000 alarms) and under ``gps``/``tracks``.
+
+``BENCH_INGEST_LINGER_MS`` sets the ingest producer's linger (0, as ingest-contactid's default).
 
 Every request the child's aiokafka connections send is counted by type (``AIOKafkaConnection.send``
 wrapped), fetches split into those that brought records and those that came back empty. After ``--warm``
@@ -75,6 +80,71 @@ def _count_requests(counts: Counter[str]) -> None:
     AIOKafkaConnection.send = send
 
 
+def _fixes(n: int) -> list[tuple[str, bytes, str]]:
+    """``n`` GPS fixes of ``n`` trackers as ingest-gps writes them: (topic, JSON, key)."""
+    from alarmhub_events import TELEMETRY_GPS, GpsFix, utcnow
+
+    now = utcnow()
+    fixes = [
+        GpsFix(
+            device_id=f"T{i:05d}",
+            protocol="jt808",
+            lat=48 + i / 1e4,
+            lon=11.5,
+            occurred_at=now,
+            received_at=now,
+        )
+        for i in range(n)
+    ]
+    return [(TELEMETRY_GPS, f.to_bytes(), f.device_id) for f in fixes]
+
+
+async def _gps(
+    args: argparse.Namespace, metrics: Any, writes: set[asyncio.Task[None]], stop: asyncio.Event
+) -> None:
+    """ingest-gps (each 2 ms tick's fixes one ``send_raw_many``, batch API from 1000) and dispatch's tracks
+    consumer (its 250 ms fetch wait, a no-op handler), at ``--gps-rate`` fixes/s until ``stop``."""
+    from alarmhub_events import TELEMETRY_GPS, GpsFix
+    from alarmhub_kafka import ConsumerPipeline, DurableProducer
+
+    fixes = _fixes(2000)
+    gps = DurableProducer(
+        args.kafka, metrics=metrics, client_id="gps", topic_prefix=args.prefix, batch_threshold=1000
+    )
+    await gps.start()
+
+    async def tracks(msgs: Sequence[Any]) -> None:
+        return None
+
+    options = json.loads(os.environ.get("BENCH_TRACKS_OPTIONS", '{"fetch_max_wait_ms": 250}'))
+    consumer = ConsumerPipeline(
+        bootstrap=args.kafka,
+        group="g",
+        topics=[TELEMETRY_GPS],
+        model=GpsFix,
+        handler=tracks,
+        producer=gps,
+        metrics=metrics,
+        topic_prefix=args.prefix,
+        client_id="tracks",
+        max_records=2000,
+        **options,
+    )
+    await consumer.start()
+    t0, issued = time.monotonic(), 0
+    while not stop.is_set():
+        due = int((time.monotonic() - t0) * args.gps_rate)
+        if due > issued:
+            batch = [fixes[i % len(fixes)] for i in range(issued, due)]
+            task = asyncio.create_task(gps.send_raw_many(batch))
+            writes.add(task)
+            task.add_done_callback(writes.discard)
+            issued = due
+        await asyncio.sleep(0.002)
+    await consumer.stop()
+    await gps.stop()
+
+
 async def _subject(args: argparse.Namespace) -> dict[str, Any]:
     """The child: ingest → triage → dispatch hops; prints ``window`` when the window starts."""
     from alarmhub_events import ALARMS_RAW, ALARMS_TRIAGED, AlarmEvent
@@ -88,7 +158,11 @@ async def _subject(args: argparse.Namespace) -> dict[str, Any]:
     raw = synth(5000, 6000)
     # ingest-contactid's producer lingers 0 ms (each ACK waits on it), the others aiokafka's default here
     ingest = DurableProducer(
-        args.kafka, metrics=metrics, client_id="ingest", topic_prefix=args.prefix, linger_ms=0
+        args.kafka,
+        metrics=metrics,
+        client_id="ingest",
+        topic_prefix=args.prefix,
+        linger_ms=int(os.environ.get("BENCH_INGEST_LINGER_MS", "0")),
     )
     producer = DurableProducer(args.kafka, metrics=metrics, client_id="triage", topic_prefix=args.prefix)
     await ingest.start()
@@ -126,6 +200,8 @@ async def _subject(args: argparse.Namespace) -> dict[str, Any]:
     for p in pipelines:
         await p.start()
     writes: set[asyncio.Task[None]] = set()
+    stop = asyncio.Event()
+    gps = asyncio.create_task(_gps(args, metrics, writes, stop)) if args.gps_rate else None
     t0 = time.monotonic()
     sent = issued = 0
     mark: tuple[float, float, Counter[str], int] | None = None
@@ -146,6 +222,9 @@ async def _subject(args: argparse.Namespace) -> dict[str, Any]:
     window = counts - mark[2]
     print("window-end", flush=True)
     done = triaged - mark[3]
+    stop.set()
+    if gps is not None:
+        await gps
     latencies.sort()
     hop_ms = (
         {f"hop_p{q}_ms": round(latencies[int(len(latencies) * q / 100)], 1) for q in (50, 99)}
@@ -210,7 +289,16 @@ async def run_one(
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([pythonpath, ROOT, os.environ.get("PYTHONPATH", "")]))
     env.update(env_extra)
     argv = [sys.executable, SELF, "--subject", "--prefix", prefix, "--kafka", args.kafka]
-    argv += ["--rate", str(args.rate), "--seconds", str(args.seconds), "--warm", str(args.warm)]
+    argv += [
+        "--gps-rate",
+        str(args.gps_rate),
+        "--rate",
+        str(args.rate),
+        "--seconds",
+        str(args.seconds),
+        "--warm",
+        str(args.warm),
+    ]
     child = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.PIPE)
     assert child.stdout is not None
     broker = psutil.Process(args.broker_pid)
@@ -236,7 +324,7 @@ async def run_one(
     row |= {k: v for k, v in result.items() if k.startswith("hop_")}
     row |= {f"{k}/1k": round(req.get(k, 0) * per, 1) for k in KINDS}
     row["other/1k"] = round(sum(v for k, v in req.items() if k not in KINDS and ":" not in k) * per, 1)
-    for role in ("ingest", "triage", "dispatch"):
+    for role in ("ingest", "triage", "dispatch", "gps", "tracks"):
         mine = sorted((k.split(":")[1], v) for k, v in req.items() if k.startswith(role + ":"))
         row[role] = " ".join(f"{k}={v * per:.0f}" for k, v in mine)
     row["client_cpu_s/1k"] = round(result["cpu_s"] * per, 3)
@@ -247,6 +335,7 @@ async def run_one(
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=float, default=400.0, help="alarms per second ingested")
+    ap.add_argument("--gps-rate", type=float, default=0.0, help="GPS fixes per second (ingest-gps → tracks)")
     ap.add_argument("--seconds", type=float, default=15.0, help="measured window per run")
     ap.add_argument("--warm", type=float, default=6.0, help="seconds before the window (group joins)")
     ap.add_argument("--ref", metavar="REV", help="also run the wrappers as they were at this git revision")

@@ -108,6 +108,8 @@ class DurableProducer:
         # key → partition per topic, valid for one partition list (murmur2 in Python costs ~5 µs a key)
         self._key_partitions: dict[str, tuple[list[int], dict[bytes | None, int]]] = {}
         self._ok_metrics: dict[str, tuple[Any, Any]] = {}
+        self._tps: dict[tuple[str, int], TopicPartition] = {}
+        self._timeout_s = request_timeout_ms / 1000
         self._started = asyncio.Event()
         self._last_ok = 0.0
         self._last_error = 0.0
@@ -196,7 +198,7 @@ class DurableProducer:
             if len(items) >= self._batch_threshold:
                 futures = await self._send_batched(items, per_topic)
             else:
-                send = self._producer.send
+                send, append = self._producer.send, self._append
                 futures = []
                 memos: dict[str, tuple[list[int], dict[bytes | None, int]]] = {}
                 for topic, value, key in items:
@@ -209,9 +211,7 @@ class DurableProducer:
                         memo = memos.get(full)
                         if memo is None:
                             memo = memos[full] = await self._key_memo(full)
-                        futures.append(
-                            await send(full, value, key=kb, partition=self._keyed_partition(memo, kb))
-                        )
+                        futures.append(await append(full, self._keyed_partition(memo, kb), kb, value))
                     else:
                         futures.append(await send(full, value, key=None))
             if len(futures) == 1:
@@ -268,6 +268,27 @@ class DurableProducer:
             memo[1][kb] = partition
         return partition
 
+    async def _append(
+        self, topic: str, partition: int, key: bytes | None, value: bytes
+    ) -> asyncio.Future[Any]:
+        """A record for a known partition into that partition's open batch, as ``AIOKafkaProducer.send`` does
+        it, without what ``send`` costs on top per record and we need not: waiting on the topic's metadata
+        (the partition came from it), the serializers (none) and a new set of the topic's partitions to
+        assert the partition is one. Records of ``_FAST_MAX`` bytes or more, or an aiokafka without the
+        accumulator, go through ``send`` (which also refuses a record over ``max_request_size``)."""
+        assert self._producer is not None
+        acc = getattr(self._producer, "_message_accumulator", None)
+        if acc is None or len(value) + (len(key) if key else 0) >= self._FAST_MAX:
+            return await self._producer.send(topic, value, key=key, partition=partition)
+        tp = self._tps.get((topic, partition))
+        if tp is None:
+            tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
+        fut: asyncio.Future[Any] = await acc.add_message(tp, key, value, self._timeout_s)
+        return fut
+
+    #: records from this size on go through aiokafka's ``send`` (its size check, 1 MB by default)
+    _FAST_MAX = 256 * 1024
+
     def _queued_batches(self) -> Any:
         """aiokafka's per-partition queue of batches not yet drained to the broker (None if not found)."""
         acc = getattr(self._producer, "_message_accumulator", None)
@@ -306,9 +327,8 @@ class DurableProducer:
                 # would wait until the partition's queue is empty, which concurrent send()s into its
                 # open batch can put off indefinitely, and it takes the elapsed time off its timeout
                 # cumulatively — so append to that open batch instead, as send() does.
-                send = self._producer.send
                 for kb, value in records:
-                    futures.append(await send(topic, value, key=kb, partition=partition))
+                    futures.append(await self._append(topic, partition, kb, value))
                 continue
             batch = self._producer.create_batch()
             for kb, value in records:

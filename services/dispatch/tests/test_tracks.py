@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
+import pytest
 from alarmhub_devstack.testing import wait_until
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_dispatch.store.tracks import partition_name
@@ -22,7 +25,7 @@ from alarmhub_events import (
     TriagedAlarm,
     utcnow,
 )
-from alarmhub_kafka import DurableProducer, KafkaMetrics
+from alarmhub_kafka import DurableProducer, Failure, KafkaMetrics, classify
 from prometheus_client import CollectorRegistry
 
 from .test_service import _client, _publish, _wait_incident
@@ -186,7 +189,7 @@ async def test_a_replayed_batch_of_fixes_is_stored_once(dispatch: tuple[Dispatch
     tracks = app.tracks
     assert tracks is not None
     device = "replay-" + uuid.uuid4().hex[:8]
-    now = utcnow()
+    now = utcnow().replace(microsecond=0)  # the records' times travel in milliseconds
     fixes = [
         GpsFix(
             device_id=device,
@@ -218,3 +221,35 @@ async def test_a_replayed_batch_of_fixes_is_stored_once(dispatch: tuple[Dispatch
         (f.occurred_at, f.lat, f.speed_kmh) for f in fixes
     ]
     assert all(r["valid"] and r["heading_deg"] == 90 for r in rows)
+
+
+async def test_a_record_failing_the_checks_is_its_own_fault(dispatch: tuple[DispatchApp, str]) -> None:
+    """The records are stored as they came and checked by PostgreSQL: one that GpsFix would refuse (a
+    coordinate out of range, a negative speed, no device id, no JSON) fails the batch with a data error, which
+    the consumer pipeline classifies as the record's fault (isolated, then sent to the DLQ); nothing of that
+    batch is stored, and the same batch without it is."""
+    app, _ = dispatch
+    tracks = app.tracks
+    assert tracks is not None
+    device = "check-" + uuid.uuid4().hex[:8]
+    now = utcnow()
+    good = GpsFix(
+        device_id=device, protocol=Protocol.JT808, lat=22.5, lon=114.0, occurred_at=now, received_at=now
+    ).to_bytes()
+    doc = json.loads(good)
+    bad = [
+        json.dumps({**doc, "lat": 91.0}).encode(),
+        json.dumps({**doc, "lon": -180.5}).encode(),
+        json.dumps({**doc, "speed_kmh": -1}).encode(),
+        json.dumps({**doc, "heading_deg": 361}).encode(),
+        json.dumps({k: v for k, v in doc.items() if k != "device_id"}).encode(),
+        json.dumps({**doc, "device_id": "x" * 129}).encode(),
+        b"not json",
+    ]
+    for record in bad:
+        with pytest.raises(asyncpg.PostgresError) as err:
+            await tracks.handle_records([good, record])
+        assert classify(err.value) is Failure.DETERMINISTIC, record
+    assert not await app.store.fetch("SELECT 1 FROM tracks WHERE device_id = $1", device)
+    await tracks.handle_records([good])
+    assert len(await app.store.fetch("SELECT 1 FROM tracks WHERE device_id = $1", device)) == 1

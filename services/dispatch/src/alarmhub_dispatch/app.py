@@ -25,7 +25,6 @@ from alarmhub_events import (
     INCIDENTS_EVENTS,
     TELEMETRY_GPS,
     DeviceStatus,
-    GpsFix,
     IncidentEvent,
     TriagedAlarm,
 )
@@ -62,7 +61,7 @@ from .routing import Router
 from .service import Dispatcher
 from .store import Store
 from .store.read_only import ReadOnlyStore
-from .tracks import TrackStore
+from .tracks import RawRecord, TrackStore
 from .units import UnitTree
 from .vehicle_commands import VehicleCommands
 from .views import summary
@@ -305,7 +304,7 @@ class DispatchApp:
             s,
             group_suffix="-tracks",
             topics=[TELEMETRY_GPS],
-            model=GpsFix,
+            model=RawRecord,  # not parsed: PostgreSQL reads and checks them (TrackStore.handle_records)
             handler=self.handle_gps,
             producer=self.producer,
             metrics=self.kafka_metrics,
@@ -430,7 +429,7 @@ class DispatchApp:
         """Fixes → ``tracks``; vehicles with open incidents are followed and re-routed."""
         assert self.tracks is not None
         await self.precedence.yield_to_alarms()  # the alarm path first (docs/dispatch.md, precedence.py)
-        await self.tracks.handle([m.value for m in msgs])
+        await self.tracks.handle_records([m.value for m in msgs])  # the records' bytes (tracks.RawRecord)
 
     async def handle_devices(self, msgs: Sequence[Message[Any]]) -> None:
         """``devices.status`` → the last status per device (online-rate reports), and late answers to

@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from alarmhub_events import GpsFix
 
 from ._base import TableStore
 
@@ -27,6 +26,29 @@ _EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = $1 AND pg_t
 # the devices whose fixes outlive the retention: those of incidents not closed
 _OPEN_DEVICES = (
     "SELECT source_device_id FROM incidents WHERE status <> 'closed' AND source_device_id IS NOT NULL"
+)
+# a batch of fixes, stored; then each followed incident with its vehicle's latest fix of the batch
+_FIX_COLUMNS = (
+    "device_id text, occurred_at timestamptz, event_id uuid, lat float8, lon float8, speed_kmh real,"
+    " heading_deg real, valid bool"
+)
+_INSERT_FIXES = (
+    f"WITH f AS (SELECT * FROM ROWS FROM (json_to_recordset($1::text::json) AS ({_FIX_COLUMNS})) WITH ORDINALITY"
+    " AS r(device_id, occurred_at, event_id, lat, lon, speed_kmh, heading_deg, valid, n)"
+    " WHERE valid IS NOT FALSE),"
+    " ins AS (INSERT INTO tracks (device_id, at, event_id, lat, lon, speed_kmh, heading_deg, valid)"
+    " SELECT CASE WHEN char_length(device_id) BETWEEN 1 AND 128 THEN device_id"
+    " ELSE ('device_id of ' || char_length(device_id) || ' characters')::int::text END, occurred_at, event_id,"
+    " CASE WHEN lat BETWEEN -90 AND 90 THEN lat ELSE ('latitude out of range: ' || lat)::float8 END,"
+    " CASE WHEN lon BETWEEN -180 AND 180 THEN lon ELSE ('longitude out of range: ' || lon)::float8 END,"
+    " CASE WHEN speed_kmh IS NULL OR speed_kmh >= 0 THEN speed_kmh"
+    " ELSE ('negative speed: ' || speed_kmh)::real END,"
+    " CASE WHEN heading_deg IS NULL OR heading_deg BETWEEN 0 AND 360 THEN heading_deg"
+    " ELSE ('heading out of range: ' || heading_deg)::real END, true"
+    " FROM f ON CONFLICT DO NOTHING)"
+    " SELECT DISTINCT ON (i.id) i.id, f.lat, f.lon, f.occurred_at AS at, f.speed_kmh, f.heading_deg"
+    " FROM f JOIN incidents i ON i.source_device_id = f.device_id"
+    " WHERE i.status <> 'closed' AND i.kind = ANY($2::text[]) ORDER BY i.id, f.occurred_at DESC, f.n DESC"
 )
 
 
@@ -114,36 +136,22 @@ class TrackStore(TableStore):
             before,
         )
 
-    async def insert_fixes(self, conn: asyncpg.Connection, fixes: Sequence[GpsFix]) -> None:
-        """One ``INSERT … SELECT FROM unnest(…)`` for the batch rather than one statement per fix
-        (``executemany``): at 5,000 fixes/s the per-statement work in PostgreSQL was the largest CPU cost
-        the GPS path put on the shared host, taken from the alarm path. ``ON CONFLICT DO NOTHING`` keeps a
-        replayed batch (at-least-once delivery) harmless, duplicates inside one batch included."""
-        await conn.execute(
-            "INSERT INTO tracks (device_id, at, event_id, lat, lon, speed_kmh, heading_deg, valid)"
-            " SELECT d, a, e, la, lo, s, h, true FROM unnest($1::text[], $2::timestamptz[], $3::uuid[],"
-            " $4::float8[], $5::float8[], $6::real[], $7::real[]) AS u(d, a, e, la, lo, s, h)"
-            " ON CONFLICT DO NOTHING",
-            [f.device_id for f in fixes],
-            [f.occurred_at for f in fixes],
-            [f.event_id for f in fixes],
-            [f.lat for f in fixes],
-            [f.lon for f in fixes],
-            [f.speed_kmh for f in fixes],
-            [f.heading_deg for f in fixes],
-        )
-
-    async def open_incidents(
-        self, conn: asyncpg.Connection, devices: Sequence[str], kinds: Sequence[str]
+    async def insert_fixes(
+        self, conn: asyncpg.Connection, records: Sequence[bytes], kinds: Sequence[str]
     ) -> list[asyncpg.Record]:
-        """The incidents not closed, of one of ``kinds``, whose source is one of ``devices`` (``id``,
-        ``source_device_id``)."""
-        return await conn.fetch(
-            "SELECT id, source_device_id FROM incidents WHERE status <> 'closed' AND source_device_id = ANY($1)"
-            " AND kind = ANY($2)",
-            list(devices),
-            list(kinds),
-        )
+        """Store a batch of ``telemetry.gps`` records as they came (their JSON, joined into one array: one
+        text parameter that PostgreSQL reads with ``json_to_recordset``) and return, for each incident not
+        closed, of one of ``kinds``, whose vehicle sent one of them, its id and that vehicle's latest fix
+        (``id``, ``lat``, ``lon``, ``at``, ``speed_kmh``, ``heading_deg``; of two at the same time, the later
+        record). One statement, one round trip. Fixes with ``valid`` false are not stored.
+
+        The checks :class:`alarmhub_events.GpsFix` made of the stored fields are made here (device id of 1 to
+        128 characters, coordinates in range, a speed not negative, a heading within 0–360): a record that
+        fails one, or is no JSON object (nor UTF-8), or lacks a field the table needs, fails the batch with a data
+        error (SQLSTATE class 22/23), which the consumer pipeline treats as that record's fault and sends
+        to the DLQ after isolating it. ``ON CONFLICT DO NOTHING`` keeps a replayed batch (at-least-once
+        delivery) harmless, duplicates inside one batch included."""
+        return await conn.fetch(_INSERT_FIXES, (b"[" + b",".join(records) + b"]").decode(), list(kinds))
 
     async def track(self, device_id: str, since: datetime, limit: int) -> list[dict[str, Any]]:
         """A vehicle's positions since ``since``, from ``tracks`` and ``tracks_kept``, oldest first."""

@@ -11,7 +11,7 @@ One child process plays the platform's Kafka hops with ``alarmhub_kafka`` (uvloo
 - dispatch: a second :class:`ConsumerPipeline` on ``alarms.triaged`` (its own group), handler a no-op;
 - with ``--gps-rate``: ingest-gps (each 2 ms tick's fixes one ``send_raw_many``, ``batch_threshold=1000``)
   to ``telemetry.gps`` and dispatch's tracks consumer (fetch wait 250 ms; ``BENCH_TRACKS_OPTIONS``, JSON,
-  replaces its options). Its requests count in the totals (per 1,000 alarms) and under ``gps``/``tracks``.
+  adds to its options). Its requests count in the totals (per 1,000 alarms) and under ``gps``/``tracks``.
 
 ``BENCH_INGEST_LINGER_MS`` sets the ingest producer's linger (0, as ingest-contactid's default).
 
@@ -116,7 +116,9 @@ async def _gps(
     async def tracks(msgs: Sequence[Any]) -> None:
         return None
 
-    options = json.loads(os.environ.get("BENCH_TRACKS_OPTIONS", '{"fetch_max_wait_ms": 250}'))
+    # dispatch's tracks consumer: ALARMHUB_DISPATCH_GPS_BATCH 250, ALARMHUB_DISPATCH_SIDE_FETCH_WAIT_MS 250
+    options = {"max_records": 250, "fetch_max_wait_ms": 250}
+    options |= json.loads(os.environ.get("BENCH_TRACKS_OPTIONS", "{}"))
     consumer = ConsumerPipeline(
         bootstrap=args.kafka,
         group="g",
@@ -127,7 +129,6 @@ async def _gps(
         metrics=metrics,
         topic_prefix=args.prefix,
         client_id="tracks",
-        max_records=2000,
         **options,
     )
     await consumer.start()

@@ -523,9 +523,15 @@ def test_from_settings_takes_the_service_settings() -> None:
         metrics=KafkaMetrics(CollectorRegistry()),
         client_id="triage-verdicts",
         max_records=7,
+        fetch_min_bytes=4096,
     )
     assert (p._bootstrap, p._group, p._topics) == ("127.0.0.1:1", "t1.triage-verdicts", ["t1.alarms.raw"])
     assert (p._session_timeout_ms, p._max_records, p._client_id) == (6000, 7, "triage-verdicts")
+
+    async def built() -> int:
+        return int(p.new_client()._fetch_min_bytes)
+
+    assert asyncio.run(built()) == 4096  # the option reaches the aiokafka consumer
     assert p._security.protocol == "PLAINTEXT"  # the dev stack's; tests/transport checks TLS and SASL
 
 

@@ -35,6 +35,10 @@ The loop is the asyncio shape of arroyo's strategy chain: decode → the service
   so aiokafka's default of 500 ms added up to half a second per consumer hop (measured: 115 ms median
   for a record sent at a random moment, against 7 ms at 50 ms). 50 ms costs ~20 idle fetches/s per
   consumer and bounds each hop's added latency to 50 ms on either broker.
+- ``fetch_min_bytes`` (default 1: a fetch is answered once any record is there) lets the broker hold a
+  fetch until that many bytes wait, or ``fetch_max_wait_ms`` passed: fewer, larger fetches and polls (and
+  handler calls) for up to ``fetch_max_wait_ms`` more per hop. Under load a consumer with 1 fetches about
+  once per produce request it reads (``bench/kafka_requests.py``).
 """
 
 from __future__ import annotations
@@ -170,6 +174,7 @@ class ConsumerPipeline:
         client_id: str = "alarmhub",
         session_timeout_ms: int = 10_000,
         fetch_max_wait_ms: int = 50,
+        fetch_min_bytes: int = 1,
         max_polls_in_flight: int = 2,
         unknown_max_attempts: int = 8,
         security: KafkaSecurity = PLAINTEXT,
@@ -193,6 +198,7 @@ class ConsumerPipeline:
         self._client_id = client_id
         self._session_timeout_ms = session_timeout_ms
         self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._fetch_min_bytes = fetch_min_bytes
         self._security = security
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -226,6 +232,7 @@ class ConsumerPipeline:
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(1000, self._session_timeout_ms // 4),
             fetch_max_wait_ms=self._fetch_max_wait_ms,
+            fetch_min_bytes=self._fetch_min_bytes,
             **self._security.client_kwargs(),
         )
 

@@ -12,9 +12,15 @@ publisher's drain to ``incidents.events`` and the live-stream tail's reading of 
 ``--idle S`` first measures the same two CPU figures over S seconds with no decisions (the consumers'
 polls, the timers, the stream tail): the fixed cost a replica pays whatever the load.
 
+``--gps N`` then measures the tracks side: N ``telemetry.gps`` records (JSON as ingest-gps writes them, over
+``--gps-vehicles`` vehicles) decoded as the tracks consumer decodes them (its model's
+``model_validate_json``) and handed to :meth:`DispatchApp.handle_gps` in batches of the consumer's
+``ALARMHUB_DISPATCH_GPS_BATCH``; the same two CPU figures per fix (``gps``).
+
     .venv/bin/python bench/dispatch.py --decisions 4000 --batch 50
     .venv/bin/python bench/dispatch.py --decisions 2000 --batch 3 --partitions 6   # as at 200/s, 50 ms fetches
     .venv/bin/python bench/dispatch.py --decisions 3000 --batch 10 --partitions 6 --idle 15
+    .venv/bin/python bench/dispatch.py --decisions 2000 --batch 20 --partitions 6 --gps 40000
 
 Bounded: ``--decisions`` (at most 50,000). Loopback only.
 """
@@ -29,7 +35,7 @@ import os
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +128,55 @@ def decision(i: int, account: str) -> Any:
     )
 
 
+def gps_records(n: int, vehicles: int) -> list[bytes]:
+    from alarmhub_events import GpsFix, Protocol
+
+    t0 = datetime.now(UTC)
+    return [
+        GpsFix(
+            device_id=f"0139{i % vehicles:08d}",
+            protocol=Protocol.JT808,
+            lat=22.5 + (i % 997) * 1e-4,
+            lon=114.0 + (i % 991) * 1e-4,
+            speed_kmh=40.5,
+            heading_deg=90.0,
+            altitude_m=12.0,
+            occurred_at=t0 + timedelta(milliseconds=i),
+            received_at=t0,
+            attributes={"alarm_flags": 0, "status_flags": 3},
+        ).to_bytes()
+        for i in range(n)
+    ]
+
+
+async def gps(app: Any, db_name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The tracks side's CPU per fix: decode as the tracks consumer does, then its handler, batch by batch."""
+    from alarmhub_kafka import Message
+
+    consumer = app.gps_consumer
+    model = consumer._model  # what the pipeline decodes each record with
+    records = gps_records(args.gps, args.gps_vehicles)
+    size = app.settings.gps_batch
+    w = CpuWindow(db_name)
+    for start in range(0, len(records), size):
+        msgs = [
+            Message("telemetry.gps", 0, start + i, None, model.model_validate_json(r), r, 0)
+            for i, r in enumerate(records[start : start + size])
+        ]
+        await app.handle_gps(msgs)
+    own, pg = w.read()
+    return {
+        "fixes": len(records),
+        "vehicles": args.gps_vehicles,
+        "batch": size,
+        "cpu_us_per_fix": {
+            "dispatch": round(1e6 * own / len(records), 2),
+            "postgres": round(1e6 * pg / len(records), 2),
+            "total": round(1e6 * (own + pg) / len(records), 2),
+        },
+    }
+
+
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from alarmhub_devstack import BackingServices
     from alarmhub_devstack.testing import new_prefix
@@ -203,6 +258,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         n_trips, n_rows = trips.n, trips.many_rows
         n = await d.store.p.fetchval("SELECT count(*) FROM incidents WHERE rule_version = 'bench'")
         lat.sort()
+        if args.gps:
+            out["gps"] = await gps(app, db_name, args)
         return out | {
             "decisions": len(items),
             "batch": args.batch,
@@ -241,9 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--idle", type=float, default=0, help="first measure S seconds of idle CPU (0: skip; at most 120)"
     )
+    p.add_argument(
+        "--gps", type=int, default=0, help="then N telemetry.gps records (0: skip; at most 200,000)"
+    )
+    p.add_argument("--gps-vehicles", type=int, default=2000, help="vehicles the --gps records come from")
     args = p.parse_args(argv)
     if not 0 < args.decisions <= 50_000 or args.batch <= 0 or not 0 < args.partitions <= 64:
         p.error("decisions in 1..50,000 and a positive batch")
+    if not 0 <= args.gps <= 200_000 or args.gps_vehicles <= 0:
+        p.error("gps in 0..200,000 and a positive gps-vehicles")
     if not 0 <= args.idle <= 120:
         p.error("idle in 0..120 seconds")
     print(json.dumps(asyncio.run(bench(args)), indent=2))

@@ -85,6 +85,7 @@ async def test_retransmission_to_the_other_receiver_is_acked_not_published(
     # a dual-path communicator's second path (receiver 2) is its own copy: published, once
     path2 = dc09.encode("ADM-CID", 7, "3002", "#3002|1130 01 004", line=line, receiver="2", timestamp=now)
     assert dc09.decode_reply(await tcp_exchange(b.port, path2)).token == "ACK"
+    await asyncio.sleep(0.2)  # b's "done" goes with its next claim or within ALARMHUB_DC09_CONFIRM_DELAY_MS
     assert dc09.decode_reply(await tcp_exchange(a.port, path2)).token == "ACK"
     events = [
         e

@@ -72,6 +72,7 @@ class ContactIdApp:
                 metrics=self.metrics,
                 horizon_s=settings.window_past_s + settings.window_future_s + 300,
                 pending_s=settings.pending_s,
+                confirm_delay_s=settings.confirm_delay_ms / 1000,
             )
         #: misses this receiver published while the shared state was down (its recovery is ours too)
         self._local_missed: dict[str, datetime] = {}

@@ -127,6 +127,15 @@ class ContactIdSettings(BaseServiceSettings):
         "than a broker write may take; a receiver that dies mid-write delays that message's retransmission "
         "elsewhere by up to this",
     )
+    confirm_delay_ms: float = Field(
+        default=10.0,
+        ge=0,
+        le=1000,
+        alias="ALARMHUB_DC09_CONFIRM_DELAY_MS",
+        description="how long a message's 'done' in the shared state may wait to go to Redis with the next "
+        "claim (one write instead of two per lone alarm); a retransmission to another receiver within it "
+        "is held (no reply), not ACKed",
+    )
     node_id: str | None = Field(
         default=None,
         alias="ALARMHUB_DC09_NODE_ID",

@@ -21,6 +21,16 @@ while the ACK goes out. The remaining window, stated: a receiver that dies betwe
 confirmation and the ``done`` write leaves ``pending`` to expire, and a retransmission after that is
 published again (triage's dedup absorbs it).
 
+One write per event-loop iteration: the claims of every connection, the confirms and the accounts'
+``last`` heard are queued and go to Redis together, as one write of packed commands on one of
+redis-py's pooled connections (so Sentinel, TLS and AUTH stay redis-py's), the replies read in order and
+handed back per request. A claim (and the ``last`` heard, every ``flush_delay_s``) is sent at the end
+of the iteration it was asked in; a confirm waits for the next claim but at most ``confirm_delay_s``
+(a retransmission to another receiver within that window is held, not answered: the transmitter
+retries; the window above grows by it). Each small loopback write costs the kernel more than the
+Python around it: per lone alarm this is one Redis write (its claim, carrying the previous alarm's
+confirm) instead of two.
+
 Redis unreachable: every call answers from this receiver's own memory (claim → publish; supervision as
 a single receiver), ``alarmhub_ingest_contactid_shared_state_up`` drops to 0, each failed call counts in
 ``…_shared_state_errors_total{op}`` and one ``shared_state_unavailable`` line is logged per outage.
@@ -83,6 +93,7 @@ class SharedState:
         pending_s: float = 30.0,
         retry_s: float = 1.0,
         flush_delay_s: float = 0.05,
+        confirm_delay_s: float = 0.01,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
@@ -92,6 +103,10 @@ class SharedState:
         self.pending_ms = int(pending_s * 1000)
         self.retry_s = retry_s
         self.flush_delay_s = flush_delay_s
+        self.confirm_delay_s = confirm_delay_s
+        self._queued: list[_Request] = []  # the next write to Redis
+        self._kick: asyncio.Handle | None = None  # when it goes (call_soon or call_later)
+        self._kick_due = 0.0
         self._down_until = 0.0
         self._up = True
         self._heard: dict[str, float] = {}
@@ -115,8 +130,9 @@ class SharedState:
         """Whether Redis is to be tried now (not within ``retry_s`` of a failure)."""
         return time.monotonic() >= self._down_until
 
-    def _failed(self, op: str, exc: BaseException) -> None:
-        self.metrics.shared_errors.labels(op).inc()
+    def _failed(self, op: str, exc: BaseException, *more: str) -> None:
+        for name in (op, *more):
+            self.metrics.shared_errors.labels(name).inc()
         self._down_until = time.monotonic() + self.retry_s
         if self._up:
             self._up = False
@@ -129,16 +145,18 @@ class SharedState:
             self.metrics.shared_up.set(1)
             log.info("shared_state_restored")
 
-    async def _send(self, op: str, commands: list[bytes]) -> list[Any] | None:
+    async def _send(self, op: str, commands: list[bytes], *more: str) -> list[Any] | None:
         """Run commands packed by :func:`_command` on one of the client's connections: one write, then
         the replies in order; ``None`` on failure, as :meth:`_run`. The per-message calls (claim, confirm,
         heard) go this way: through redis-py's pipeline, which packs and bookkeeps each command in Python,
         they were ~43 % of the receiver's CPU per message (docs/capacity.md, DC-09 receiver). Any failure
         (an error reply too) drops that connection, so no reply is left unread on it; a connection found
         broken is replaced and the commands sent once more, as redis-py's retry does (a claim sent twice
-        finds its own ``pending`` and is held: the transmitter retries, nothing is published twice)."""
+        finds its own ``pending`` and is held: the transmitter retries, nothing is published twice).
+        ``more``: the ops of the other requests in the write, each counted on failure as ``op`` is."""
         if not self.available:
-            self.metrics.shared_errors.labels(op).inc()
+            for name in (op, *more):
+                self.metrics.shared_errors.labels(name).inc()
             return None
         pool = self.redis.connection_pool
         packed = b"".join(commands)
@@ -146,7 +164,7 @@ class SharedState:
             try:
                 conn = await pool.get_connection()
             except Exception as exc:  # no connection to be had: as any other failure
-                self._failed(op, exc)
+                self._failed(op, exc, *more)
                 return None
             try:
                 await conn.send_packed_command(packed, check_health=False)
@@ -158,7 +176,7 @@ class SharedState:
                     raise
                 if attempt == 1 and isinstance(exc, RedisConnectionError):
                     continue
-                self._failed(op, exc)
+                self._failed(op, exc, *more)
                 return None
             finally:
                 await pool.release(conn)
@@ -185,9 +203,14 @@ class SharedState:
         if not keys:
             return []
         mine, px = self._mine, b"%d" % self.pending_ms
-        out = await self._send(
-            "claim", [_command(b"SET", k.encode(), mine, b"NX", b"GET", b"PX", px) for k in keys]
+        fut = asyncio.get_running_loop().create_future()
+        self._queue(
+            _Request(
+                "claim", [_command(b"SET", k.encode(), mine, b"NX", b"GET", b"PX", px) for k in keys], fut
+            ),
+            0.0,
         )
+        out = await fut
         if out is None:
             return ["new"] * len(keys)
         verdicts: list[Claim] = []
@@ -223,13 +246,57 @@ class SharedState:
         return claimed
 
     def confirm(self, keys: Sequence[str]) -> None:
-        """The broker confirmed these messages: mark them ``done`` (in the background; see the module doc)."""
+        """The broker confirmed these messages: mark them ``done`` (in the background, with the next
+        claim or within ``confirm_delay_s``; see the module doc)."""
         if keys:
-            self._spawn(self._confirm(list(keys)))
+            px = b"%d" % self.horizon_ms
+            commands = [_command(b"SET", k.encode(), b"done", b"PX", px) for k in keys]
+            self._queue(_Request("confirm", commands), self.confirm_delay_s)
 
-    async def _confirm(self, keys: list[str]) -> None:
-        px = b"%d" % self.horizon_ms
-        await self._send("confirm", [_command(b"SET", k.encode(), b"done", b"PX", px) for k in keys])
+    # ------------------------------------------------------------------ one write per iteration
+
+    def _queue(self, request: _Request, delay: float) -> None:
+        """Add ``request`` to the next write and have that go within ``delay`` (0: this iteration)."""
+        self._queued.append(request)
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        if self._kick is not None:
+            if self._kick_due <= due:
+                return
+            self._kick.cancel()
+        self._kick_due = due
+        self._kick = loop.call_soon(self._start) if delay <= 0 else loop.call_later(delay, self._start)
+
+    def _start(self) -> None:
+        self._kick = None
+        batch, self._queued = self._queued, []
+        if batch:
+            self._spawn(self._write(batch))
+
+    async def _write(self, batch: list[_Request]) -> None:
+        """One write for the requests of ``batch``; each gets its replies (``None``: failed)."""
+        first, *others = (r.op for r in batch)
+        try:
+            out = await self._send(first, [c for r in batch for c in r.commands], *others)
+        except BaseException:  # cancelled (shutdown): the waiting claims are cancelled too
+            for r in batch:
+                if r.waiter is not None and not r.waiter.done():
+                    r.waiter.cancel()
+            raise
+        at = 0
+        for r in batch:
+            n = len(r.commands)
+            part = None if out is None else out[at : at + n]
+            at += n
+            if r.waiter is not None and not r.waiter.done():
+                r.waiter.set_result(part)
+            if part is None and r.heard:
+                self._reheard(r.heard)
+
+    def _send_now(self) -> None:
+        if self._kick is not None:
+            self._kick.cancel()
+            self._start()
 
     async def release(self, keys: Sequence[str]) -> None:
         """The write failed: give the claims back so a retransmission (to any receiver) publishes."""
@@ -252,21 +319,33 @@ class SharedState:
 
     def _start_flush(self) -> None:
         self._flush = None
-        self._spawn(self.flush_heard())
+        request = self._heard_request(None)
+        if request is not None:  # now, with the confirms waiting (at most one write per flush_delay_s)
+            self._queue(request, 0.0)
 
     async def flush_heard(self) -> None:
+        """Write the accounts heard so far now, and wait for it."""
+        request = self._heard_request(asyncio.get_running_loop().create_future())
+        if request is not None and request.waiter is not None:
+            self._queue(request, 0.0)
+            await request.waiter
+
+    def _heard_request(self, waiter: asyncio.Future[Any] | None) -> _Request | None:
         heard, self._heard = self._heard, {}
         if not heard:
-            return
+            return None
         ttl = b"%d" % _LAST_TTL_S
         commands = [
             _command(b"EVAL", _MAX_SET_B, b"1", self._key(d, "last").encode(), repr(ts).encode(), ttl)
             for d, ts in heard.items()
         ]
-        if await self._send("heard", commands) is None:
-            for device_id, ts in heard.items():  # keep them for the next flush (the newest wins)
-                if ts > self._heard.get(device_id, 0.0):
-                    self._heard[device_id] = ts
+        return _Request("heard", commands, waiter, heard)
+
+    def _reheard(self, heard: dict[str, float]) -> None:
+        """The write failed: keep them for the next flush (the newest wins)."""
+        for device_id, ts in heard.items():
+            if ts > self._heard.get(device_id, 0.0):
+                self._heard[device_id] = ts
 
     async def snapshot(
         self, device_ids: Iterable[str]
@@ -336,10 +415,29 @@ class SharedState:
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
+        self._send_now()  # the queued confirms
         await self.flush_heard()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
         await self.redis.aclose()
+
+
+class _Request:
+    """Commands of one call for the next write; ``waiter`` gets their replies (``None``: failed)."""
+
+    __slots__ = ("commands", "heard", "op", "waiter")
+
+    def __init__(
+        self,
+        op: str,
+        commands: list[bytes],
+        waiter: asyncio.Future[Any] | None = None,
+        heard: dict[str, float] | None = None,
+    ) -> None:
+        self.op = op
+        self.commands = commands
+        self.waiter = waiter
+        self.heard = heard  # the accounts' last heard these commands write (kept again if they fail)
 
 
 def _command(*args: bytes) -> bytes:

@@ -123,3 +123,49 @@ async def test_one_write_per_tick_and_no_reply_before_it(fail: bool) -> None:
     finally:
         await server.stop_accepting()
         await server.drain(1.0)
+
+
+async def test_a_read_during_the_pending_write_waits_for_it() -> None:
+    """Reading is not paused for every write: a read arriving while the connection's write is pending is
+    held (and reading paused then), fed only once that write is confirmed — frames in order, each
+    answered after its own write."""
+    sink = HeldSink()
+    sink.release = asyncio.get_running_loop().create_future()
+    config = SessionConfig(auth_secret=SECRET)
+    server = GpsServer(
+        "jt808",
+        lambda peer: Jt808Session({}, config, peer),
+        sink,
+        GpsMetrics(CollectorRegistry()),
+        host="127.0.0.1",
+        port=0,
+        idle_timeout_s=30,
+        login_timeout_s=30,
+        max_connections=100,
+    )
+    await server.start()
+    try:
+        [(reader, writer)] = await _terminals(server.port, 1)
+        writer.write(SOS_FRAME)
+        for _ in range(100):
+            if sink.calls:
+                break
+            await asyncio.sleep(0.02)
+        writer.write(SOS_FRAME)  # while the first frame's write is pending
+        await asyncio.sleep(0.2)
+        assert len(sink.calls) == 1  # the second read is held, not written
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.read(1), 0.1)
+        sink.release.set_result(None)
+        data = b""
+        for _ in range(50):
+            data += await asyncio.wait_for(reader.read(4096), 5)
+            if data.count(b"\x7e") >= 4:
+                break
+        replies = [jt808.decode(f) for f in data.split(b"\x7e") if f]
+        assert [r.header.msg_id for r in replies] == [0x8001, 0x8001]
+        assert len(sink.calls) == 2 and all(len(batch) == 1 for batch in sink.calls)
+        writer.close()
+    finally:
+        await server.stop_accepting()
+        await server.drain(1.0)

@@ -62,6 +62,29 @@ def murmur2(data: bytes) -> int:
 log = get_logger("alarmhub.kafka")
 
 
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+async def _all_confirmed(futures: list[asyncio.Future[Any]]) -> None:
+    """Wait until every record's future is resolved; raise the first failure in send order.
+
+    The records of one call mostly share a record batch, whose futures aiokafka resolves together: awaiting
+    them in turn suspends about once per batch and the rest are already done. ``asyncio.gather`` added a
+    callback to each, run as a loop callback per record when its batch landed (≈1.4 µs a record,
+    in-process). When one fails (or the wait is cancelled) the others' outcomes are still retrieved, so
+    none is logged as an exception never retrieved.
+    """
+    for i, fut in enumerate(futures):
+        try:
+            await fut
+        except BaseException:
+            for rest in futures[i + 1 :]:
+                rest.add_done_callback(_retrieve)
+            raise
+
+
 class DurableProducer:
     def __init__(
         self,
@@ -214,10 +237,7 @@ class DurableProducer:
                         futures.append(await append(full, self._keyed_partition(memo, kb), kb, value))
                     else:
                         futures.append(await send(full, value, key=None))
-            if len(futures) == 1:
-                await futures[0]
-            else:
-                await asyncio.gather(*futures)
+            await _all_confirmed(futures)
         except (TimeoutError, KafkaError) as exc:
             self._last_error = time.monotonic()
             for t, n in per_topic.items():

@@ -3,9 +3,10 @@
 Built on ``asyncio.Protocol`` rather than streams: a stream connection costs a task and two
 buffers even while idle, a protocol object costs its session and a transport, which is what lets
 one process hold tens of thousands of parked vehicles. While a connection's events are being
-written to Kafka its reading is paused, so a terminal's frames stay in order, replies follow the
-broker's confirmation, and a fast peer cannot buffer more than one read ahead of the broker — a
-slow or hostile peer only ever slows itself.
+written to Kafka a read that arrives is held and reading paused, so a terminal's frames stay in order,
+replies follow the broker's confirmation, and a fast peer cannot buffer more than one read ahead of the
+broker — a slow or hostile peer only ever slows itself. Reading is paused only then, not for every write:
+a terminal that waits for its answer never has its reading stopped and started (an ``epoll_ctl`` each).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "_busy",
         "_closing",
+        "_held",
         "connected_at",
         "last_activity",
         "peer",
@@ -77,6 +79,7 @@ class Connection(asyncio.Protocol):
         self.connected_at = self.last_activity
         self._busy = False
         self._closing = False
+        self._held: bytes | None = None
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
@@ -103,6 +106,12 @@ class Connection(asyncio.Protocol):
         session, srv = self.session, self.server
         if session is None or self._closing:
             return
+        if self._busy:
+            # this connection's write is not confirmed yet: keep the read for after it, read no more
+            self._held = data if self._held is None else self._held + data
+            assert self.transport is not None
+            self.transport.pause_reading()
+            return
         self.last_activity = time.monotonic()
         t0 = time.perf_counter()
         out = session.feed(data, srv.received_at())
@@ -124,13 +133,9 @@ class Connection(asyncio.Protocol):
             srv.sink.session_opened(session.device_id)
         if out.publish and not out.registry and not out.dlq:
             # The common case (positions): join this loop iteration's batch, one broker write for all.
-            assert self.transport is not None
-            self.transport.pause_reading()
             self._busy = True
             srv.enqueue(self, out, t0)
         elif out.publish or out.registry or out.dlq:
-            assert self.transport is not None
-            self.transport.pause_reading()
             self._busy = True
             task = asyncio.get_running_loop().create_task(self._complete(out, t0))
             srv.tasks.add(task)
@@ -183,19 +188,23 @@ class Connection(asyncio.Protocol):
         finally:
             self._busy = False
         self._finish(out, t0)
-        if self.transport is not None and not self._closing:
-            with contextlib.suppress(RuntimeError):
-                self.transport.resume_reading()
+        self._read_on()
 
     def _published(self, out: Output, t0: float) -> None:
         """This connection's events of a tick batch are confirmed: answer, and read on."""
         self._busy = False
         self._finish(out, t0)
-        if self.transport is not None and not self._closing:
-            try:  # not contextlib.suppress: a context manager object per answered frame
-                self.transport.resume_reading()
-            except RuntimeError:
-                pass
+        if self._held is not None:
+            self._read_on()
+
+    def _read_on(self) -> None:
+        """After a confirmed write: the read held meanwhile (if any) is fed now and reading resumes."""
+        held, self._held = self._held, None
+        if held is None or self.transport is None or self._closing:
+            return
+        with contextlib.suppress(RuntimeError):
+            self.transport.resume_reading()
+        self.data_received(held)
 
     def _publish_failed(self, exc: Exception) -> None:
         srv = self.server

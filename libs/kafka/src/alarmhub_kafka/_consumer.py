@@ -503,8 +503,9 @@ class ConsumerPipeline:
                 continue
             self._last_success = time.monotonic()
             handled_some = True
-            self._metrics.batch_seconds.labels(tp.topic).observe(time.perf_counter() - t0)
-            self._metrics.consumed.labels(tp.topic, "ok").inc(len(seg))
+            seconds, consumed = self._metrics.handled(tp.topic)
+            seconds.observe(time.perf_counter() - t0)
+            consumed.inc(len(seg))
             self.processed += len(seg)
             segments.popleft()
             attempts, delay = 0, 0.2

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["KafkaMetrics"]
@@ -68,3 +70,15 @@ class KafkaMetrics:
             ["topic"],
             registry=registry,
         )
+        self._handled: dict[str, tuple[Any, Any]] = {}
+
+    def handled(self, topic: str) -> tuple[Any, Any]:
+        """The topic's batch-seconds and consumed-ok series, resolved once (a ``labels()`` look-up costs
+        microseconds, and the consumer records both after every batch)."""
+        children = self._handled.get(topic)
+        if children is None:
+            children = self._handled[topic] = (
+                self.batch_seconds.labels(topic),
+                self.consumed.labels(topic, "ok"),
+            )
+        return children

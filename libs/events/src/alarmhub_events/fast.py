@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -41,9 +42,11 @@ iso_z = _iso_z
 dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
-def filled(cls: type[M], values: dict[str, Any], fields: frozenset[str]) -> M:
+def filled(cls: type[M], values: dict[str, Any], fields: AbstractSet[str]) -> M:
     """An instance of ``cls`` holding ``values`` unvalidated: what ``model_construct`` does, minus its
-    per-field default handling. ``values`` must name every field; the caller has checked them."""
+    per-field default handling. ``values`` must name every field; the caller has checked them. ``fields``
+    becomes the fields set: a ``set`` of its own if the instance may be ``model_copy``'d with an update
+    (which adds to it), else a shared ``frozenset`` will do."""
     obj = cls.__new__(cls)
     _set(obj, "__dict__", values)
     _set(obj, "__pydantic_fields_set__", fields)

@@ -24,6 +24,7 @@ from alarmhub_runtime import get_logger
 
 from .metrics import DispatchMetrics, stage_timer
 from .store import Store
+from .store.outbox import with_seq
 
 __all__ = ["OUTBOX_LOCK_KEY", "Leadership", "OutboxPublisher"]
 
@@ -100,7 +101,7 @@ class OutboxPublisher:
         if len(self._known) > _KNOWN_MAX:
             self._known.clear()
         for seq, ev in events:
-            self._known[seq] = ev.model_copy(update={"seq": seq})
+            self._known[seq] = with_seq(ev, seq)
 
     def kick(self) -> None:
         """Have the outbox drained by a background task, so a partition's batch does not wait for the broker

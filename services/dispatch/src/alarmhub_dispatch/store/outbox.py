@@ -9,12 +9,25 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
-from alarmhub_events import IncidentEvent, IncidentEventType, IncidentStatus, Verdict
+from alarmhub_events import (
+    INCIDENT_EVENT_SCHEMA,
+    Actor,
+    IncidentEvent,
+    IncidentEventType,
+    IncidentStatus,
+    Verdict,
+)
+from alarmhub_events.fast import clean_attributes, clean_text, filled
 
 from ..lifecycle import Transition
 from ._base import TableStore
 
-__all__ = ["OutboxStore", "audit_values", "event_of", "to_event"]
+__all__ = ["OutboxStore", "audit_values", "event_of", "to_event", "with_seq"]
+
+#: the fields an event made by :func:`event_of` was given (as validation would have counted them)
+_EVENT_SET = frozenset(
+    "event_id incident_id type status station district verdict actor at source_device_id data".split()
+)
 
 #: the audit rows queued in the outbox, read back as events (``seq`` order)
 _PENDING = (
@@ -98,7 +111,32 @@ def audit_values(event_id: uuid.UUID, row: dict[str, Any], t: Transition) -> tup
 
 
 def event_of(event_id: uuid.UUID, row: dict[str, Any], t: Transition) -> IncidentEvent:
-    """The event an audit row will be published as."""
+    """The event an audit row will be published as: filled without a pydantic validation (about 10 → 3 µs an
+    event, two per new incident), the model's checks made here — the enums and the actor are already typed,
+    the time must be aware, the text is cleaned as the model's validator cleans it, ``data`` is copied as
+    validation would. ``test_event_of.py`` compares it with the validated model."""
+    if t.at.tzinfo is None or type(t.actor) is not Actor or type(row["id"]) is not uuid.UUID:
+        return _validated_event(event_id, row, t)  # whatever the model says of it, it says here
+    station, district, device = row.get("station"), row.get("district"), row.get("source_device_id")
+    values = {  # in the model's field order: its JSON keeps it
+        "event_id": event_id,
+        "schema_": INCIDENT_EVENT_SCHEMA,
+        "incident_id": row["id"],
+        "type": IncidentEventType(t.type),
+        "status": IncidentStatus(t.status),
+        "station": None if station is None else clean_text(station),
+        "district": None if district is None else clean_text(district),
+        "verdict": None if t.verdict is None else Verdict(t.verdict),
+        "actor": t.actor,
+        "at": t.at,
+        "source_device_id": None if device is None else clean_text(device),
+        "data": dict(clean_attributes(t.data)),
+        "seq": None,
+    }
+    return filled(IncidentEvent, values, set(_EVENT_SET))  # a set of its own, as model_copy updates it
+
+
+def _validated_event(event_id: uuid.UUID, row: dict[str, Any], t: Transition) -> IncidentEvent:
     return IncidentEvent(
         event_id=event_id,
         incident_id=row["id"],
@@ -112,3 +150,10 @@ def event_of(event_id: uuid.UUID, row: dict[str, Any], t: Transition) -> Inciden
         source_device_id=row.get("source_device_id"),
         data=t.data,
     )
+
+
+def with_seq(ev: IncidentEvent, seq: int) -> IncidentEvent:
+    """``ev`` with its seq: ``model_copy(update={"seq": seq})`` without pydantic's copy machinery (2.7 → 1.4 µs)."""
+    if type(seq) is not int or seq < 1:
+        raise ValueError(f"an event's seq is a positive integer, not {seq!r}")
+    return filled(IncidentEvent, {**ev.__dict__, "seq": seq}, ev.__pydantic_fields_set__ | {"seq"})

@@ -22,7 +22,18 @@ async def test_batch_applies_in_order_and_replays_are_skipped(dispatch: tuple[Di
         incident_id=first.incident_id, score=95, priority=1
     )  # a later, stronger alarm, same incident
     other = triaged(device="L7#9999", lat=None, lon=None)  # no position: opened, not routed
+
+    def opened() -> dict[str, float]:  # incidents opened, per decision (counted once per batch and value)
+        return {
+            s.labels["decision"]: s.value
+            for s in app.metrics.incidents_opened.collect()[0].samples
+            if s.name.endswith("_total")
+        }
+
+    opened0 = opened()
     assert await d.handle_triaged([first, again, more, other]) == 3
+    grew = {k: v - opened0.get(k, 0) for k, v in opened().items() if v != opened0.get(k, 0)}
+    assert grew == {"verify": 1, other.decision.value: 1}
 
     row = await d.store.get_incident(None, first.incident_id)
     assert row is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -181,10 +182,12 @@ class Dispatcher:
                 queued = await self._apply(conn, items, located, routes, applied, changed, stage)
             stage("commit")
             self.outbox.remember(queued)  # committed: the outbox's drain sends these without reading them
+        by_method: Counter[str] = Counter()
+        by_decision: Counter[str] = Counter()
         for t, route, opened in applied:
             if opened:
-                self.metrics.routes.labels(route.method.value).inc()
-                self.metrics.incidents_opened.labels(t.decision.value).inc()
+                by_method[route.method.value] += 1
+                by_decision[t.decision.value] += 1
             log.info(
                 "incident_materialized",
                 incident_id=str(t.incident_id),
@@ -193,6 +196,10 @@ class Dispatcher:
                 station=route.station,
                 route=route.method.value,
             )
+        for method, n in by_method.items():  # one label look-up per value and batch, not per incident
+            self.metrics.routes.labels(method).inc(n)
+        for decision, n in by_decision.items():
+            self.metrics.incidents_opened.labels(decision).inc(n)
         # committed: the consoles see it now, whatever Kafka's state (the rows as written, not read back)
         for change, row in changed.values():
             self.hub.publish(summary(row, self.tree), change)

@@ -48,7 +48,10 @@ _INSERT_FIXES = (
     " FROM f ON CONFLICT DO NOTHING)"
     " SELECT DISTINCT ON (i.id) i.id, f.lat, f.lon, f.occurred_at AS at, f.speed_kmh, f.heading_deg"
     " FROM f JOIN incidents i ON i.source_device_id = f.device_id"
-    " WHERE i.status <> 'closed' AND i.kind = ANY($2::text[]) ORDER BY i.id, f.occurred_at DESC, f.n DESC"
+    # the batch's devices as an array: the open-device index is searched for them (a join on the function's
+    # rows was planned as a scan of every incident)
+    " WHERE i.source_device_id = ANY(ARRAY(SELECT device_id FROM f)) AND i.status <> 'closed'"
+    " AND i.kind = ANY($2::text[]) ORDER BY i.id, f.occurred_at DESC, f.n DESC"
 )
 
 

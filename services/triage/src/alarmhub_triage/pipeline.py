@@ -196,6 +196,40 @@ class Pipeline:
         if not starts:
             res.decided_at = self._now()
             return res
+        if len(starts) == 1:
+            await self._run_one(items_of(0), ctx, res, publish)
+        else:
+            await self._run_chunks(items_of, starts, ctx, res, publish)
+        res.decided_at = self._now()
+        for it in all_items:
+            if it.dropped:
+                res.dropped[it.dropped] += 1
+        return res
+
+    async def _run_one(
+        self, chunk: list[Item], ctx: Context, res: BatchResult, publish: Publish | None
+    ) -> None:
+        """A batch of one chunk (the usual poll at a steady rate): nothing to overlap, so the state call and
+        the publish are awaited in place — no task, no extra event-loop turn for either."""
+        state = self._state
+        answers = await state.triage_packed(state.pack(*self._shared.requests(chunk, ctx)))
+        items = await self._decide(self._shared.apply(chunk, answers), ctx)
+        res.decided += items
+        if publish is not None and items:
+            await publish(
+                BatchResult(decided=items, rule_version=res.rule_version, decided_at=self._now()).encoded()
+            )
+
+    async def _run_chunks(
+        self,
+        items_of: Callable[[int], list[Item]],
+        starts: range,
+        ctx: Context,
+        res: BatchResult,
+        publish: Publish | None,
+    ) -> None:
+        """Several chunks: each chunk's state call overlaps the packing of the next and the scoring of the one
+        before; each chunk's decisions are published as soon as made, all awaited before this returns."""
         shared, state = self._shared, self._state
         sends: list[asyncio.Task[None]] = []
         pending: asyncio.Task[list[StateAnswer]] | None = None
@@ -229,11 +263,6 @@ class Pipeline:
                 errors = [e for e in done if isinstance(e, BaseException)]
                 if errors and finished:
                     raise errors[0]
-        res.decided_at = self._now()
-        for it in all_items:
-            if it.dropped:
-                res.dropped[it.dropped] += 1
-        return res
 
     async def _decide(self, items: list[Item], ctx: Context) -> list[Item]:
         """The stages after the shared state (score, decide) on one chunk; each decision gets its id."""

@@ -12,6 +12,10 @@ topic prefix, feeds ``alarms.raw`` at ``--rate`` from this process (acks=all, ev
 broker process (Tansu: give the bench a broker of its own, ``--kafka``, or other work counts). The feeding
 costs the broker the same on both sides of a comparison.
 
+``--events-rate R`` also writes R ``incidents.events`` records a second (opened/routed events, as dispatch
+publishes them, none a verdict: the verdict consumer's fetches and filter, not its Redis writes), in the
+same 50 ms ticks; the broker's CPU for them counts on both sides of a comparison alike.
+
 ``--ref REV`` runs the service as it was at ``REV`` too (``services/triage/src`` and ``libs/kafka/src``
 from ``git archive``, first on ``PYTHONPATH``), alternating with this tree ``--rounds`` times; this tree is
 copied at the start, so editing it during a run changes nothing. ``--env NAME=VALUE`` goes to this tree's
@@ -49,6 +53,34 @@ def _this_tree() -> tuple[str, str]:
     return tmp, os.pathsep.join(paths)
 
 
+def _incident_events(n: int) -> list[bytes]:
+    """``n`` opened/routed incident events (what most of ``incidents.events`` is), as dispatch writes them."""
+    from alarmhub_events import Actor, IncidentEvent, IncidentEventType, IncidentStatus, utcnow
+
+    kinds = [
+        (IncidentEventType.OPENED, IncidentStatus.OPENED),
+        (IncidentEventType.ROUTED, IncidentStatus.ROUTED),
+    ]
+    out = []
+    for k in range(n):
+        typ, status = kinds[k % 2]
+        out.append(
+            IncidentEvent(
+                event_id=uuid.uuid4(),
+                incident_id=uuid.uuid4(),
+                type=typ,
+                status=status,
+                station="st-1",
+                actor=Actor(user="system"),
+                at=utcnow(),
+                source_device_id=f"L3#{1000 + k}",
+                data={"rule": "default", "score": 55},
+                seq=1 + k % 2,
+            ).to_bytes()
+        )
+    return out
+
+
 def _broker(bootstrap: str) -> psutil.Process:
     port = bootstrap.split(",")[0].rsplit(":", 1)[1]
     for proc in psutil.process_iter(["cmdline"]):
@@ -63,7 +95,12 @@ def _cpu(proc: psutil.Process) -> float:
 
 
 async def run_one(
-    label: str, pythonpath: str, env_extra: dict[str, str], args: argparse.Namespace, raw: list[bytes]
+    label: str,
+    pythonpath: str,
+    env_extra: dict[str, str],
+    args: argparse.Namespace,
+    raw: list[bytes],
+    events: list[bytes],
 ) -> dict[str, Any]:
     """One service process fed at ``args.rate`` for ``warm + seconds``; its CPU and the broker's in the window."""
     prefix = f"paced{uuid.uuid4().hex[:8]}."
@@ -91,6 +128,7 @@ async def run_one(
     producer = AIOKafkaProducer(bootstrap_servers=args.kafka, acks="all", linger_ms=5)
     await producer.start()
     topic, tick, owed, sent, i = prefix + "alarms.raw", 0.05, 0.0, 0, 0
+    ev_topic, ev_owed, j = prefix + "incidents.events", 0.0, 0
     t0 = time.monotonic()
     mark: tuple[float, float, float] | None = None
     try:
@@ -102,6 +140,11 @@ async def run_one(
             while owed >= 1:
                 futures.append(await producer.send(topic, raw[i % len(raw)], key=str(i % 6000).encode()))
                 i, sent, owed = i + 1, sent + 1, owed - 1
+            ev_owed += args.events_rate * tick
+            while ev_owed >= 1:
+                ev = events[j % len(events)]
+                futures.append(await producer.send(ev_topic, ev, key=str(j % 6000).encode()))
+                j, ev_owed = j + 1, ev_owed - 1
             if futures:
                 await asyncio.gather(*futures)
             await asyncio.sleep(max(0.0, t0 + tick * (int((now - t0) / tick) + 1) - time.monotonic()))
@@ -138,10 +181,14 @@ async def main() -> None:
     ap.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="this tree's service only"
     )
+    ap.add_argument(
+        "--events-rate", type=float, default=0.0, help="incidents.events records per second (no verdicts)"
+    )
     ap.add_argument("--kafka", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = ap.parse_args()
     raw = synth(20_000, 6000)
+    events = _incident_events(2000)
     tmp, this = _this_tree()
     sides: list[tuple[str, str, dict[str, str]]] = [
         ("this tree", this, dict(e.split("=", 1) for e in args.env))
@@ -153,7 +200,7 @@ async def main() -> None:
     try:
         for r in range(max(1, args.rounds)):
             for label, path, extra in sides if r % 2 == 0 else sides[::-1]:  # the box's load drifts
-                rows.append(await run_one(label, path, extra, args, raw))
+                rows.append(await run_one(label, path, extra, args, raw, events))
                 print(rows[-1], flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

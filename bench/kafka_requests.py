@@ -349,22 +349,16 @@ async def main() -> None:
     if args.subject:
         print(json.dumps(await _subject(args)), flush=True)
         return
-    from triage import _ref_tree
-    from triage_paced import _this_tree
+    from triage_paced import rotation, sides_of
 
     broker, args.kafka = _start_broker()
     args.broker_pid = broker.pid
-    tmp, this = _this_tree()
-    sides = [("this tree", this, dict(e.split("=", 1) for e in args.env))]
-    if args.ref:
-        sha, ref = _ref_tree(args.ref)
-        sides.insert(0, (f"at {sha}", ref, {}))
+    tmp, sides = sides_of(args.env, args.ref)
     rows = []
     try:
-        for r in range(max(1, args.rounds)):
-            for label, path, extra in sides if r % 2 == 0 else sides[::-1]:  # the box's load drifts
-                rows.append(await run_one(label, path, extra, args))
-                print(rows[-1], flush=True)
+        for label, path, extra in rotation(sides, args.rounds):
+            rows.append(await run_one(label, path, extra, args))
+            print(rows[-1], flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         broker.terminate()

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import psutil
@@ -51,6 +52,25 @@ def _this_tree() -> tuple[str, str]:
         shutil.copytree(os.path.join(ROOT, *d.split("/")), dest)
         paths.append(dest)
     return tmp, os.pathsep.join(paths)
+
+
+Side = tuple[str, str, dict[str, str]]  # label, the sources' PYTHONPATH, extra environment
+
+
+def sides_of(env: list[str], ref: str | None) -> tuple[str, list[Side]]:
+    """This tree's sources (copied: a temporary folder to remove) and, with ``ref``, that revision's."""
+    tmp, this = _this_tree()
+    sides: list[Side] = [("this tree", this, dict(e.split("=", 1) for e in env))]
+    if ref:
+        sha, path = _ref_tree(ref)
+        sides.insert(0, (f"at {sha}", path, {}))
+    return tmp, sides
+
+
+def rotation(sides: list[Side], rounds: int) -> Iterator[Side]:
+    """The sides in turn, ``rounds`` times, every other round reversed (the box's load drifts)."""
+    for r in range(max(1, rounds)):
+        yield from sides if r % 2 == 0 else sides[::-1]
 
 
 def _incident_events(n: int) -> list[bytes]:
@@ -189,19 +209,12 @@ async def main() -> None:
     args = ap.parse_args()
     raw = synth(20_000, 6000)
     events = _incident_events(2000)
-    tmp, this = _this_tree()
-    sides: list[tuple[str, str, dict[str, str]]] = [
-        ("this tree", this, dict(e.split("=", 1) for e in args.env))
-    ]
-    if args.ref:
-        sha, ref = _ref_tree(args.ref)
-        sides.insert(0, (f"at {sha}", ref, {}))
+    tmp, sides = sides_of(args.env, args.ref)
     rows = []
     try:
-        for r in range(max(1, args.rounds)):
-            for label, path, extra in sides if r % 2 == 0 else sides[::-1]:  # the box's load drifts
-                rows.append(await run_one(label, path, extra, args, raw, events))
-                print(rows[-1], flush=True)
+        for label, path, extra in rotation(sides, args.rounds):
+            rows.append(await run_one(label, path, extra, args, raw, events))
+            print(rows[-1], flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for label, _, _ in sides:

@@ -47,6 +47,22 @@ class HeldSink(Sink):
         pass
 
 
+def _server(sink: Sink, metrics: GpsMetrics) -> GpsServer:
+    """A JT/T 808 server on a free loopback port, its terminals authenticated with ``SECRET``."""
+    config = SessionConfig(auth_secret=SECRET)
+    return GpsServer(
+        "jt808",
+        lambda peer: Jt808Session({}, config, peer),
+        sink,
+        metrics,
+        host="127.0.0.1",
+        port=0,
+        idle_timeout_s=30,
+        login_timeout_s=30,
+        max_connections=100,
+    )
+
+
 async def _terminals(port: int, n: int) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
     conns = []
     for _ in range(n):
@@ -63,20 +79,8 @@ async def test_one_write_per_tick_and_no_reply_before_it(fail: bool) -> None:
     sink = HeldSink()
     sink.release = asyncio.get_running_loop().create_future()
     sink.fail = fail
-    config = SessionConfig(auth_secret=SECRET)
     registry = CollectorRegistry()
-    metrics = GpsMetrics(registry)
-    server = GpsServer(
-        "jt808",
-        lambda peer: Jt808Session({}, config, peer),
-        sink,
-        metrics,
-        host="127.0.0.1",
-        port=0,
-        idle_timeout_s=30,
-        login_timeout_s=30,
-        max_connections=100,
-    )
+    server = _server(sink, GpsMetrics(registry))
     await server.start()
     try:
         conns = await _terminals(server.port, 3)
@@ -131,18 +135,7 @@ async def test_a_read_during_the_pending_write_waits_for_it() -> None:
     answered after its own write."""
     sink = HeldSink()
     sink.release = asyncio.get_running_loop().create_future()
-    config = SessionConfig(auth_secret=SECRET)
-    server = GpsServer(
-        "jt808",
-        lambda peer: Jt808Session({}, config, peer),
-        sink,
-        GpsMetrics(CollectorRegistry()),
-        host="127.0.0.1",
-        port=0,
-        idle_timeout_s=30,
-        login_timeout_s=30,
-        max_connections=100,
-    )
+    server = _server(sink, GpsMetrics(CollectorRegistry()))
     await server.start()
     try:
         [(reader, writer)] = await _terminals(server.port, 1)

@@ -85,7 +85,7 @@ def test_direct_fix_writes_what_fix_json_writes_of_fast_fix() -> None:
         assert GpsFix.from_bytes(new.value).model_dump(exclude={"event_id"}) == old.model_dump(
             exclude={"event_id"}
         )
-    odd = direct_fix(
+    plain: dict[str, object] = dict(
         device_id="t1",
         lat=1.0,
         lon=2.0,
@@ -95,21 +95,10 @@ def test_direct_fix_writes_what_fix_json_writes_of_fast_fix() -> None:
         valid=True,
         occurred_at=NOW,
         received_at=NOW,
-        attributes={"big": 1 << 70},
+        attributes={},
         protocol=Protocol.JT808,
     )
+    odd = direct_fix(**{**plain, "attributes": {"big": 1 << 70}})  # type: ignore[arg-type]
     assert type(odd) is GpsFix and odd.attributes == {"big": 1 << 70}  # orjson: 64-bit integers only
     with pytest.raises(ValueError):
-        direct_fix(
-            device_id="t1",
-            lat=91.0,
-            lon=2.0,
-            speed_kmh=0.0,
-            heading_deg=None,
-            altitude_m=None,
-            valid=True,
-            occurred_at=NOW,
-            received_at=NOW,
-            attributes={},
-            protocol=Protocol.JT808,
-        )
+        direct_fix(**{**plain, "lat": 91.0})  # type: ignore[arg-type]

@@ -174,17 +174,9 @@ def drive(
         p.start()
         workers.append(p)
         first += n
-    lat: list[float] = []
-    load_cpu, load_max, stopped = 0.0, 0.0, 0
-    for _ in workers:
-        part, cpu, failed = out.get(timeout=duration + 60)
-        stopped += failed
-        lat += part
-        load_cpu += cpu
-        load_max = max(load_max, cpu)
-    for p in workers:
-        p.join(timeout=30)
-    lat.sort()
+    from dc09_connect import gather_load
+
+    lat, load_cpu, load_max, stopped = gather_load(out, workers, duration + 60)
     if not lat:
         return {
             "msgs_per_s": 0.0,

@@ -21,7 +21,24 @@ import os
 import time
 from typing import Any
 
-__all__ = ["drive_per_message", "local_address", "per_message"]
+__all__ = ["drive_per_message", "gather_load", "local_address", "per_message"]
+
+
+def gather_load(out: Any, workers: list[Any], timeout: float) -> tuple[list[float], float, float, int]:
+    """The load processes' reports from ``out`` (latencies, CPU-s, failures each), then the processes
+    joined: every latency sorted, the CPU-s in all and of the busiest, the failures in all."""
+    lat: list[float] = []
+    load_cpu, load_max, failed = 0.0, 0.0, 0
+    for _ in workers:
+        part, cpu, bad = out.get(timeout=timeout)
+        lat += part
+        load_cpu += cpu
+        load_max = max(load_max, cpu)
+        failed += bad
+    for p in workers:
+        p.join(timeout=30)
+    lat.sort()
+    return lat, load_cpu, load_max, failed
 
 
 def local_address(i: int) -> str:
@@ -114,17 +131,7 @@ def drive_per_message(
     ]
     for p in workers:
         p.start()
-    lat: list[float] = []
-    load_cpu, load_max, failed = 0.0, 0.0, 0
-    for _ in workers:
-        part, cpu, bad = out.get(timeout=duration + 60)
-        lat += part
-        load_cpu += cpu
-        load_max = max(load_max, cpu)
-        failed += bad
-    for p in workers:
-        p.join(timeout=30)
-    lat.sort()
+    lat, load_cpu, load_max, failed = gather_load(out, workers, duration + 60)
     n = len(lat)
     return {
         "msgs_per_s": n / duration,

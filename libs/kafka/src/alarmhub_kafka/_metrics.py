@@ -70,15 +70,26 @@ class KafkaMetrics:
             ["topic"],
             registry=registry,
         )
-        self._handled: dict[str, tuple[Any, Any]] = {}
+        # per (use, topic): the labelled series the hot paths record, resolved once (a ``labels()``
+        # look-up costs microseconds, and they are recorded after every batch or produce call)
+        self._resolved: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def handled(self, topic: str) -> tuple[Any, Any]:
-        """The topic's batch-seconds and consumed-ok series, resolved once (a ``labels()`` look-up costs
-        microseconds, and the consumer records both after every batch)."""
-        children = self._handled.get(topic)
+        """The topic's batch-seconds and consumed-ok series (the consumer, after every handled batch)."""
+        children = self._resolved.get(("handled", topic))
         if children is None:
-            children = self._handled[topic] = (
+            children = self._resolved[("handled", topic)] = (
                 self.batch_seconds.labels(topic),
                 self.consumed.labels(topic, "ok"),
+            )
+        return children
+
+    def produced_ok(self, topic: str) -> tuple[Any, Any]:
+        """The topic's produced-ok and produce-seconds series (the producer, after every confirmed call)."""
+        children = self._resolved.get(("produced", topic))
+        if children is None:
+            children = self._resolved[("produced", topic)] = (
+                self.produced.labels(topic, "ok"),
+                self.produce_seconds.labels(topic),
             )
         return children

@@ -130,7 +130,6 @@ class DurableProducer:
         self._partitions: dict[str, tuple[float, list[int]]] = {}
         # key → partition per topic, valid for one partition list (murmur2 in Python costs ~5 µs a key)
         self._key_partitions: dict[str, tuple[list[int], dict[bytes | None, int]]] = {}
-        self._ok_metrics: dict[str, tuple[Any, Any]] = {}
         self._tps: dict[tuple[str, int], TopicPartition] = {}
         self._timeout_s = request_timeout_ms / 1000
         self._started = asyncio.Event()
@@ -245,18 +244,12 @@ class DurableProducer:
             raise PublishError(f"broker did not confirm the write: {exc!r}") from exc
         elapsed = time.perf_counter() - t0
         self._last_ok = time.monotonic()
-        # Metrics once per topic per call, not per record, with the labelled children resolved once
-        # per topic (a ``labels()`` lookup costs microseconds): this is the ingest hot path.
-        children = self._ok_metrics
+        # Metrics once per topic per call, not per record, their series resolved once per topic: this is
+        # the ingest hot path.
         for t, n in per_topic.items():
-            child = children.get(t)
-            if child is None:
-                child = children[t] = (
-                    self._metrics.produced.labels(t, "ok"),
-                    self._metrics.produce_seconds.labels(t),
-                )
-            child[0].inc(n)
-            child[1].observe(elapsed)
+            produced, seconds = self._metrics.produced_ok(t)
+            produced.inc(n)
+            seconds.observe(elapsed)
 
     async def _partitions_of(self, topic: str) -> list[int]:
         cached = self._partitions.get(topic)

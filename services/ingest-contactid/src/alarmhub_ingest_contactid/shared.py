@@ -130,9 +130,13 @@ class SharedState:
         """Whether Redis is to be tried now (not within ``retry_s`` of a failure)."""
         return time.monotonic() >= self._down_until
 
+    def _errors(self, *ops: str) -> None:
+        """Count a failed (or not tried) call of each of ``ops``."""
+        for op in ops:
+            self.metrics.shared_errors.labels(op).inc()
+
     def _failed(self, op: str, exc: BaseException, *more: str) -> None:
-        for name in (op, *more):
-            self.metrics.shared_errors.labels(name).inc()
+        self._errors(op, *more)
         self._down_until = time.monotonic() + self.retry_s
         if self._up:
             self._up = False
@@ -155,8 +159,7 @@ class SharedState:
         finds its own ``pending`` and is held: the transmitter retries, nothing is published twice).
         ``more``: the ops of the other requests in the write, each counted on failure as ``op`` is."""
         if not self.available:
-            for name in (op, *more):
-                self.metrics.shared_errors.labels(name).inc()
+            self._errors(op, *more)
             return None
         pool = self.redis.connection_pool
         packed = b"".join(commands)
@@ -186,7 +189,7 @@ class SharedState:
 
     async def _run(self, op: str, pipe: Any) -> list[Any] | None:
         if not self.available:
-            self.metrics.shared_errors.labels(op).inc()
+            self._errors(op)
             return None
         try:
             out = await pipe.execute()

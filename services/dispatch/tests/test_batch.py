@@ -144,3 +144,30 @@ async def test_events_sent_without_reading_back_are_the_rows_as_stored(
         "SELECT count(*) FROM incident_outbox WHERE seq = ANY($1)", list(held)
     )
     assert left == 0
+
+
+async def test_drain_waits_for_the_publisher_holding_the_lock(dispatch: tuple[DispatchApp, str]) -> None:
+    """A batch's kick that finds another publisher draining (the timer's sweep, an action's publish) only
+    flags its commit; drain must wait for that publisher, not only for its own background task (CI saw
+    test_batch read the outbox while the sweep was still sending)."""
+    app, _ = dispatch
+    d = app.dispatcher
+    assert d is not None
+    outbox = d.outbox
+    await outbox.drain()
+    async with outbox._lock:  # another publisher holds it, as the sweep does while it sends
+        item = triaged(device="L7#7100")
+        assert await d.handle_triaged([item]) == 1  # commits, kicks: the kick's publish finds the lock held
+        waiting = asyncio.create_task(outbox.drain())
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert not waiting.done()  # the background task ended at once, but the holder has not finished
+        conn = await outbox.leadership.acquire()
+        assert conn is not None
+        assert await outbox._drain(conn) >= 2  # the holder's drain sends what the kick flagged
+    await asyncio.wait_for(waiting, 5)
+    left: Any = await d.store.p.fetchval(
+        "SELECT count(*) FROM incident_outbox o JOIN incident_events e USING (seq) WHERE e.incident_id = $1",
+        item.incident_id,
+    )
+    assert left == 0

@@ -120,9 +120,20 @@ class OutboxPublisher:
         self.metrics.batch_stage_seconds.labels("publish").observe(time.perf_counter() - t0)
 
     async def drain(self) -> None:
-        """Wait for the background publisher (tests, stop)."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
+        """Wait for the background publisher and for any publisher holding the lock (tests, stop).
+
+        A kick that finds another publisher running (the timer's sweep, an action's publish_soon, the
+        tracks consumer) only flags its commit and ends at once; the holder sends it before it lets go.
+        So the background task alone being done does not mean the outbox was sent: wait for the holder
+        too (the lock is fair, so taking it means the holder has finished)."""
+        for _ in range(1000):  # bounded: each turn waits for one publisher to finish
+            if self._task is not None and not self._task.done():
+                await asyncio.shield(self._task)
+            elif self._lock.locked():
+                async with self._lock:
+                    pass
+            else:
+                return
 
     async def publish_soon(self) -> None:
         """Publish now, after a committed change; a failure is logged and left to the timer's sweep."""

@@ -121,6 +121,7 @@ async def test_events_sent_without_reading_back_are_the_rows_as_stored(
     d = app.dispatcher
     assert d is not None
     await d.publish_outbox()  # this replica is the outbox's publisher: its commits are held for the drain
+    await d.drain_publisher()  # (the timer's sweep, every 0.2 s here, may have held the lock: wait for it)
     assert d.outbox.leadership.held
     first = triaged()
     batch = [first, triaged(incident_id=first.incident_id, score=97), triaged(lat=None, lon=None, major=True)]

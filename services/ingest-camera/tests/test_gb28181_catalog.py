@@ -391,3 +391,31 @@ async def test_sipp_device_answers_the_catalog_query(catalog_camera: CameraApp, 
     assert (
         alarm_in["name"] == "报警输入1" and alarm_in["kind"] == "alarm_input" and alarm_in["online"] is False
     )
+
+
+async def test_command_bodies_are_bounded(catalog_camera: CameraApp) -> None:
+    """The command port reads at most 4 KiB of an authorised body (413 beyond, declared or streamed) and
+    answers a bad one 422 with its reasons, not its input; without the token nothing is read (401)."""
+    from alarmhub_ingest_camera.commands import MAX_COMMAND_BODY
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    big = b'{"device_id": "' + b"3" * (4 * MAX_COMMAND_BODY) + b'"}'
+
+    async def streamed() -> AsyncIterator[bytes]:  # chunked: no length declared, the bound is counted
+        for k in range(0, len(big), 1024):
+            yield big[k : k + 1024]
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{catalog_camera.command_port}", timeout=30) as c:
+        r = await c.post("/gb28181/catalog", content=big, headers=auth)
+        assert r.status_code == 413 and "4096" in r.json()["detail"]
+        r = await c.post("/gb28181/catalog", content=streamed(), headers=auth)
+        assert r.status_code == 413
+        assert (await c.post("/gb28181/catalog", content=big)).status_code == 401  # the token first
+        r = await c.post("/gb28181/catalog", json={"device_id": "secret-x", "timeout_s": 0}, headers=auth)
+        assert r.status_code == 422
+        fields = sorted(e["loc"][-1] for e in r.json()["detail"])
+        assert fields == ["device_id", "timeout_s"] and "secret-x" not in r.text
+        r = await c.post("/gb28181/catalog", content=b"{not json", headers=auth)
+        assert r.status_code == 422
+        r = await c.post("/gb28181/catalog", json={"device_id": "34020000001320000777"}, headers=auth)
+        assert r.status_code == 200 and r.json()["status"] == "not_registered"

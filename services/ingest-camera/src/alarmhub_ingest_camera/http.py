@@ -34,25 +34,27 @@ from .protocols.onvif import OnvifError
 from .protocols.webhook import WebhookError, verify_signature
 from .registry import Camera
 
-__all__ = ["IdempotencyStore", "build_http_app"]
+__all__ = ["IdempotencyStore", "TooLarge", "build_http_app", "read_body"]
 
 log = get_logger("alarmhub.ingest_camera.http")
 
 
-class _TooLarge(Exception):
+class TooLarge(Exception):
+    """A body over its limit; ``head``: what was read of it (nothing when its declared length said so)."""
+
     def __init__(self, head: bytes) -> None:
         self.head = head
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge(b"")
+        raise TooLarge(b"")
     buf = bytearray()
     async for chunk in request.stream():
         buf += chunk
         if len(buf) > limit:
-            raise _TooLarge(bytes(buf[:limit]))
+            raise TooLarge(bytes(buf[:limit]))
     return bytes(buf)
 
 
@@ -181,8 +183,8 @@ class _Intake:
         t0 = time.perf_counter()
         peer = _peer(request)
         try:
-            body = await _read_body(request, self.settings.max_body_bytes)
-        except _TooLarge as big:
+            body = await read_body(request, self.settings.max_body_bytes)
+        except TooLarge as big:
             return await self.reject(
                 "isapi", 413, f"body exceeds {self.settings.max_body_bytes} bytes", big.head, peer
             )
@@ -216,8 +218,8 @@ class _Intake:
         t0 = time.perf_counter()
         peer = _peer(request)
         try:
-            body = await _read_body(request, self.settings.max_body_bytes)
-        except _TooLarge as big:
+            body = await read_body(request, self.settings.max_body_bytes)
+        except TooLarge as big:
             return await self.reject(
                 "onvif", 413, f"body exceeds {self.settings.max_body_bytes} bytes", big.head, peer
             )
@@ -258,8 +260,8 @@ class _Intake:
         if secret is None:
             return self.refused("webhook", 401, "unknown integrator", peer)
         try:
-            body = await _read_body(request, min(self.settings.max_body_bytes, 256 * 1024))
-        except _TooLarge as big:
+            body = await read_body(request, min(self.settings.max_body_bytes, 256 * 1024))
+        except TooLarge as big:
             return await self.reject("webhook", 413, "body exceeds 262144 bytes", big.head, peer)
         try:
             verify_signature(

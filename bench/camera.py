@@ -171,7 +171,14 @@ def _published(url: str, protocol: str) -> float:
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     from alarmhub_devstack import BackingServices
-    from alarmhub_devstack.testing import ServiceProcess, free_port, new_prefix, service_env, wait_http
+    from alarmhub_devstack.testing import (
+        ServiceProcess,
+        drop_redis_keys,
+        free_port,
+        new_prefix,
+        service_env,
+        wait_http,
+    )
     from alarmhub_kafka import ensure_topics
     from alarmhub_store import migrate_sync
 
@@ -183,6 +190,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     ).start()
     echo = None
     service = None
+    prefix = ""
     try:
         database_url = backing.postgres_url.rsplit("/", 1)[0] + "/alarmhub_bench"
         migrate_sync(database_url)
@@ -270,6 +278,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             echo.join(10)
         if service is not None:
             service.stop()
+        if prefix:
+            asyncio.run(drop_redis_keys(backing.redis_url, prefix))
         backing.stop()
 
 

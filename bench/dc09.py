@@ -433,6 +433,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
     from alarmhub_devstack import BackingServices
+    from alarmhub_devstack.testing import drop_redis_keys
     from alarmhub_kafka import ensure_topics
 
     backing = BackingServices(
@@ -455,6 +456,7 @@ def main() -> None:
             )
         finally:
             cleanup_accounts(db_url)
+            asyncio.run(drop_redis_keys(backing.redis_url, prefix))
             backing.stop()
         return
     setup_accounts(db_url, transmitters)
@@ -507,6 +509,7 @@ def main() -> None:
                 stop(proc)
     finally:
         cleanup_accounts(db_url)
+        asyncio.run(drop_redis_keys(backing.redis_url, prefix))
         backing.stop()
 
     names = ["alarmhub"] + (["alarmhub_base"] if args.baseline_python else [])

@@ -179,7 +179,7 @@ async def gps(app: Any, db_name: str, args: argparse.Namespace) -> dict[str, Any
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from alarmhub_devstack import BackingServices
-    from alarmhub_devstack.testing import new_prefix
+    from alarmhub_devstack.testing import drop_redis_keys, new_prefix
     from alarmhub_dispatch.app import DispatchApp
     from alarmhub_dispatch.config import DispatchSettings
     from alarmhub_kafka import ensure_topics
@@ -282,6 +282,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         }
     finally:
         await app.stop()
+        await drop_redis_keys(backing.redis_url, prefix)
         backing.stop()
 
 

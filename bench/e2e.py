@@ -468,7 +468,7 @@ async def _partitions(c: Any, topic: str) -> set[int]:
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from alarmhub_devstack import BackingServices
-    from alarmhub_devstack.testing import ServiceProcess, new_prefix, service_env
+    from alarmhub_devstack.testing import ServiceProcess, drop_redis_keys, new_prefix, service_env
     from alarmhub_kafka import ensure_topics
     from alarmhub_sim.sites import demo_sites
     from alarmhub_store import migrate_sync
@@ -788,6 +788,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 p.wait(10)
         for p in reversed(list(procs.values())):
             await asyncio.to_thread(p.stop)
+        await drop_redis_keys(backing.redis_url, prefix)  # the run's dedup, correlation and shared-state keys
         backing.stop()
 
     return {

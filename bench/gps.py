@@ -252,7 +252,10 @@ class Gateway:
         return values
 
     def stop(self) -> None:
+        from alarmhub_devstack.testing import drop_redis_keys
+
         self.service.stop()
+        asyncio.run(drop_redis_keys(self.backing.redis_url, self.prefix))
         self.backing.stop()
 
 

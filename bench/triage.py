@@ -322,25 +322,15 @@ async def bench_service(
         figures = await _timed(app.consumer, n, max_s, (bootstrap, redis_url))
     finally:
         await app.stop()
-    await _cleanup_redis(redis_url, settings.key_prefix)
+    from alarmhub_devstack.testing import drop_redis_keys
+
+    await drop_redis_keys(redis_url, settings.key_prefix)
     return {
         "mode": "service (alarms.raw -> Redis -> alarms.triaged acks=all -> commit)",
         **figures,
         "decisions_on_topic": await _count(bootstrap, prefix + ALARMS_TRIAGED),
         "batch": batch,
     }
-
-
-async def _cleanup_redis(redis_url: str, prefix: str) -> None:
-    from redis.asyncio import Redis
-
-    r = Redis.from_url(redis_url)
-    try:
-        keys = [k async for k in r.scan_iter(match=prefix + "*", count=5000)]
-        for j in range(0, len(keys), 1000):
-            await r.delete(*keys[j : j + 1000])
-    finally:
-        await r.aclose()
 
 
 async def bench_services(

@@ -95,6 +95,10 @@ async def test_retransmission_to_the_other_receiver_is_acked_not_published(
     assert sorted(e["source"]["path"] for e in events) == ["cellular", "ethernet"]
     assert b.metrics.retransmissions._value.get() == 1  # type: ignore[attr-defined]
     assert a.metrics.retransmissions._value.get() == 2  # type: ignore[attr-defined]
+    # 3002 is not supervised: when it was heard is nobody's business in Redis (only supervision reads it)
+    await a.check_supervision()  # flushes what was heard
+    assert a.shared is not None and b.shared is not None
+    assert not await a.shared.redis.exists(a.shared._key(f"L{line}#3002", "last"))
 
 
 async def supervise(stack: Any, apps: list[ContactIdApp], line: str, account: str, interval_s: int) -> None:
@@ -139,6 +143,8 @@ async def test_alternate_polls_to_two_receivers_raise_no_miss_and_a_silence_rais
         if s["device_id"] == device and datetime.fromisoformat(s["occurred_at"]) < restored_by
     ]
     assert [s["status"] for s in statuses] == ["supervision_missed", "supervision_restored"]
+    shared = pair[0].shared
+    assert shared is not None and await shared.redis.exists(shared._key(device, "last"))  # supervised: shared
     missed_at = datetime.fromisoformat(statuses[0]["occurred_at"])
     assert missed_at >= last_poll + timedelta(seconds=3), "a false miss while the polls came in time"
 

@@ -102,6 +102,10 @@ class Supervisor:
     def supervised(self) -> list[str]:
         return list(self._accounts)
 
+    def supervises(self, device_id: str) -> bool:
+        """Whether the account has a supervision interval (in the last registry load)."""
+        return device_id in self._accounts
+
     def candidates(self, now: datetime) -> list[str]:
         """The accounts whose state :meth:`check` could change now on this receiver's own knowledge: those
         missed (a poll to another receiver restores them) and those past their deadline here (another

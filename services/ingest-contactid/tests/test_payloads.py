@@ -143,12 +143,46 @@ def test_unlisted_codes_fall_back_to_their_group() -> None:
             "1234",
             [("ZZ", "12", AlarmKind.OTHER, Qualifier.NEW)],
         ),  # unknown code: kept, not lost
+        # listed since 2026-12-07: a verified (cross-point) burglary, a duress disarm, a test mode
+        ("#1234|Nri1BM03", "1234", [("BM", "03", AlarmKind.BURGLARY, Qualifier.NEW)]),
+        ("#1234|Nid7ND", "1234", [("ND", None, AlarmKind.DURESS, Qualifier.NEW)]),
+        (
+            "#1234|NTS/TE",
+            "1234",
+            [("TS", None, AlarmKind.TEST, Qualifier.NEW), ("TE", None, AlarmKind.TEST, Qualifier.NEW)],
+        ),
+        # not listed, read by structure: zone type + condition
+        ("#1234|NSH2", "1234", [("SH", "2", AlarmKind.FIRE, Qualifier.RESTORE)]),
+        ("#1234|NQH", "1234", [("QH", None, AlarmKind.MEDICAL, Qualifier.RESTORE)]),
+        ("#1234|NWT4", "1234", [("WT", "4", AlarmKind.TROUBLE, Qualifier.NEW)]),
+        ("#1234|NPB1", "1234", [("PB", "1", AlarmKind.OTHER, Qualifier.NEW)]),  # a panic zone bypassed
+        ("#1234|NPG", "1234", [("PG", None, AlarmKind.OTHER, Qualifier.NEW)]),  # Ajax photo setting, no panic
     ],
 )
 def test_sia(data: str, acct: str | None, events: list[tuple[str, str | None, AlarmKind, Qualifier]]) -> None:
     account, out = sia.decode(data)
     assert account == acct
     assert [(e.code, e.number, e.kind, e.qualifier) for e in out] == events
+
+
+def test_sia_codes_of_a_third_party_table_are_not_misread() -> None:
+    """Every code in pysiaalarm's SIA code table (a third-party decoder's data, pysiaalarm/data/sia_codes.py)
+    decodes, and none whose name says restore, trouble, test, bypass, supervisory or cancel reads as a new
+    alarm of a kind that dispatches (it would open an incident); e.g. Ajax's PG, or FV read as verified."""
+    from pysiaalarm.data.sia_codes import SIA_CODES  # type: ignore[import-untyped]
+
+    alarms = {AlarmKind.BURGLARY, AlarmKind.FIRE, AlarmKind.PANIC, AlarmKind.DURESS, AlarmKind.MEDICAL}
+    alarms |= {AlarmKind.TAMPER}
+    assert len(SIA_CODES) > 300
+    misread = []
+    for code, entry in SIA_CODES.items():
+        _, (ev,) = sia.decode(f"#1234|N{code}1")
+        assert ev.code == code
+        name = entry.type.lower()
+        words = ("restor", "trouble", "test", "bypass", "supervis", "cancel")
+        if ev.kind in alarms and ev.qualifier is Qualifier.NEW and any(w in name for w in words):
+            misread.append((code, entry.type, ev.kind))
+    assert misread == []
 
 
 def test_sia_modifiers_and_text() -> None:

@@ -5,7 +5,11 @@ new-event block, lower-case two-letter modifiers carry a value (``ri`` area, ``i
 time, ``pi`` peripheral…) and stay in force for the following events, each event is a two-letter
 code and an optional zone/user number; ``/`` separates several events in one message.
 
-Codes map onto the contract's ``kind`` and qualifier through :data:`CODES`; unknown codes become
+Codes map onto the contract's ``kind`` and qualifier through :data:`CODES`. A code not listed there is
+read by its structure, as DC-03 builds most codes: the first letter the zone type (``B`` burglary, ``F``
+fire, ``H`` holdup, ``M`` medical, ``P`` panic, ``Q`` emergency, ``S`` sprinkler, ``T`` tamper …), the second
+the condition (``A`` alarm, ``H``/``R`` restore, ``T`` trouble, ``J`` trouble restore, ``S`` supervisory,
+``B``/``U`` bypass, ``X`` test) — so a sprinkler alarm restore (``SH``) is a fire restore, not a new alarm of kind other. The rest become
 ``other`` (an alarm is never dropped for an unknown code — the original code rides in ``code``).
 
 Edition: ANSI/SIA DC-03 (the SIA format's data), as carried by ANSI/SIA DC-09. The face is
@@ -24,7 +28,7 @@ from alarmhub_events import AlarmKind, Qualifier
 
 from .dc09 import UnsupportedError
 
-__all__ = ["CODES", "SiaEvent", "decode"]
+__all__ = ["CODES", "SiaEvent", "code_kind", "decode"]
 
 K = AlarmKind
 N, R, S = Qualifier.NEW, Qualifier.RESTORE, Qualifier.STATUS
@@ -143,7 +147,97 @@ CODES: Final[dict[str, tuple[AlarmKind, Qualifier, str]]] = {
     "YX": (K.TROUBLE, N, "Service required"),
     "ZA": (K.TROUBLE, N, "Freeze alarm"),
     "ZR": (K.TROUBLE, R, "Freeze restoral"),
+    # read by structure too, listed for their names or because the structure would misread them
+    "AA": (K.TAMPER, N, "Alarm panel substitution"),
+    "AB": (K.CANCEL, N, "Abort"),
+    "BG": (K.BURGLARY, N, "Unverified event burglary"),
+    "BM": (K.BURGLARY, N, "Burglary alarm cross point"),
+    "CQ": (K.OPEN_CLOSE, N, "Remote closing"),
+    "EJ": (K.TAMPER, R, "Expansion tamper restore"),
+    "EM": (K.TROUBLE, N, "Expansion device missing"),
+    "EN": (K.TROUBLE, R, "Expansion missing restore"),
+    "ES": (K.TAMPER, N, "Expansion device tamper"),
+    "FC": (K.CANCEL, N, "Fire cancel"),
+    "FG": (K.FIRE, N, "Unverified event fire"),
+    "FI": (K.TEST, N, "Fire test begin"),
+    "FK": (K.TEST, N, "Fire test end"),
+    "FM": (K.FIRE, N, "Fire alarm cross point"),
+    "FQ": (K.TROUBLE, R, "Fire supervisory trouble restore"),
+    "FV": (K.TROUBLE, R, "Fire supervision restore"),
+    "FW": (K.TROUBLE, N, "Fire supervisory trouble"),
+    "FY": (K.TROUBLE, N, "Missing fire trouble"),
+    "IA": (K.TROUBLE, N, "Equipment failure"),
+    "IR": (K.TROUBLE, R, "Equipment failure restoral"),
+    "ND": (K.DURESS, N, "Night mode deactivated duress"),
+    "NL": (K.OPEN_CLOSE, N, "Perimeter armed"),
+    "NR": (K.TROUBLE, R, "Network restoral"),
+    "NT": (K.TROUBLE, N, "Network failure"),
+    "OH": (K.OPEN_CLOSE, N, "Early to open from alarm"),
+    "OL": (K.OPEN_CLOSE, N, "Late to open from alarm"),
+    "OQ": (K.OPEN_CLOSE, N, "Remote opening"),
+    "RY": (K.TROUBLE, N, "Test off normal"),
+    "TC": (K.TEST, N, "All points tested"),
+    "TE": (K.TEST, N, "Test end"),
+    "TH": (K.TAMPER, R, "Tamper alarm restore"),
+    "TJ": (K.TROUBLE, R, "Tamper trouble restore"),
+    "TP": (K.TEST, N, "Walk test point"),
+    "TS": (K.TEST, N, "Test start"),
+    "TT": (K.TROUBLE, N, "Tamper trouble"),
+    "UX": (K.OTHER, N, "Undefined alarm"),
+    "XJ": (K.TAMPER, R, "RF receiver tamper restoral"),
+    "XQ": (K.TROUBLE, N, "RF interference"),
+    "XH": (K.TROUBLE, R, "RF interference restoral"),
+    "XS": (K.TAMPER, N, "RF receiver tamper"),
+    "XX": (K.TROUBLE, N, "Fail to test"),
+    "YA": (K.TROUBLE, N, "Bell fault"),
+    "YH": (K.TROUBLE, R, "Bell restored"),
 }
+
+#: DC-03's zone-type letters (a code's first) → the kind of an alarm of that type
+_ZONE_TYPES: Final[dict[str, AlarmKind]] = {
+    "B": K.BURGLARY,
+    "F": K.FIRE,
+    "G": K.FIRE,  # gas, as GA
+    "H": K.DURESS,  # holdup, as HA
+    "K": K.FIRE,  # heat, as KA
+    "M": K.MEDICAL,
+    "P": K.PANIC,
+    "Q": K.MEDICAL,  # emergency, as QA
+    "S": K.FIRE,  # sprinkler, as SA
+    "T": K.TAMPER,
+    "U": K.OTHER,  # untyped
+    "W": K.OTHER,  # water
+    "Z": K.TROUBLE,  # freeze, as ZA
+}
+
+#: the condition letter (a code's second) → (the kind, None: the zone type's; the qualifier). Only the
+#: conditions DC-03 uses across every zone type; the others (G unverified, M cross point, V verified, C
+#: cancel, W/Y/Q supervisory and missing) are listed per code above, since vendors reuse those letters
+#: (Ajax's PG "photo by scenario disable" would otherwise read as a panic)
+_CONDITIONS: Final[dict[str, tuple[AlarmKind | None, Qualifier]]] = {
+    "A": (None, N),  # alarm
+    "H": (None, R),  # alarm restore
+    "R": (None, R),  # restoral
+    "T": (K.TROUBLE, N),
+    "S": (K.TROUBLE, N),  # supervisory: an unsafe system condition
+    "J": (K.TROUBLE, R),
+    "B": (K.OTHER, N),  # bypass
+    "U": (K.OTHER, R),  # unbypass
+    "X": (K.TEST, N),
+}
+
+
+def code_kind(code: str) -> tuple[AlarmKind, Qualifier, str]:
+    """(kind, qualifier, description) of a two-letter SIA event code: listed, else read by its
+    structure (zone type, condition), else ``other``."""
+    listed = CODES.get(code)
+    if listed is not None:
+        return listed
+    zone, condition = _ZONE_TYPES.get(code[:1]), _CONDITIONS.get(code[1:2])
+    if zone is not None and condition is not None:
+        kind, qualifier = condition
+        return (zone if kind is None else kind), qualifier, f"SIA {code}"
+    return K.OTHER, N, f"SIA {code}"
 
 _SEGMENT_RE: Final = re.compile(
     r"\A(?P<mods>(?:[a-z]{2}[0-9:.-]*?)*?)(?P<code>[A-Z]{2})(?P<num>[0-9]{0,4})(?P<extra>.*)\Z"
@@ -192,7 +286,7 @@ def decode(data: str) -> tuple[str | None, list[SiaEvent]]:
             continue
         modifiers.update(_MOD_RE.findall(m.group("mods")))
         code = m.group("code")
-        kind, qualifier, description = CODES.get(code, (K.OTHER, N, f"SIA {code}"))
+        kind, qualifier, description = code_kind(code)
         events.append(
             SiaEvent(
                 code=code,

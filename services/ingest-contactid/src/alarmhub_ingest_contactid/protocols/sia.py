@@ -239,6 +239,7 @@ def code_kind(code: str) -> tuple[AlarmKind, Qualifier, str]:
         return (zone if kind is None else kind), qualifier, f"SIA {code}"
     return K.OTHER, N, f"SIA {code}"
 
+
 _SEGMENT_RE: Final = re.compile(
     r"\A(?P<mods>(?:[a-z]{2}[0-9:.-]*?)*?)(?P<code>[A-Z]{2})(?P<num>[0-9]{0,4})(?P<extra>.*)\Z"
 )

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from alarmhub_devstack import BackingServices
-from alarmhub_devstack.testing import consume, new_prefix
+from alarmhub_devstack.testing import consume, drop_topics, new_prefix
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,9 @@ async def topic_prefix(stack: Stack) -> AsyncIterator[str]:
     prefix = new_prefix()
     await ensure_topics(stack.kafka_bootstrap, prefix=prefix)
     yield prefix
+    # after the test's services stopped (they depend on this fixture): keeps the broker's topic list, which
+    # every later client start reads, at a few tests' worth instead of the whole session's
+    await drop_topics(stack.kafka_bootstrap, prefix)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ on the shared real broker instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ __all__ = [
     "ServiceProcess",
     "consume",
     "drop_redis_keys",
+    "drop_topics",
     "new_prefix",
     "service_env",
     "settle_stale_escalations",
@@ -37,6 +39,29 @@ __all__ = [
 
 def new_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}."
+
+
+async def drop_topics(bootstrap: str, prefix: str, timeout_s: float = 10.0) -> int:
+    """Delete the topics under ``prefix`` (best effort; returns how many). A test's topics are of no use
+    after it, and every client's bootstrap and metadata refresh reads the whole topic list: at ~2,000
+    topics on the dev broker a producer's start took 0.13-0.19 s against 0.002 s on an empty one."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    if not prefix:
+        raise ValueError("an empty prefix would match every topic")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="alarmhub-test-cleanup")
+    try:
+        async with asyncio.timeout(timeout_s):
+            await admin.start()
+            mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
+            if mine:
+                await admin.delete_topics(mine)
+            return len(mine)
+    except Exception:  # the broker gone or slow: the topics stay, as they did before
+        return 0
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
 
 
 async def drop_redis_keys(redis_url: str, prefix: str, max_keys: int = 5_000_000) -> int:

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -171,7 +172,9 @@ class SharedState:
                 return None
             try:
                 await conn.send_packed_command(packed, check_health=False)
-                out = [await conn.read_response() for _ in commands]
+                # one deadline for the write's replies (the client's socket timeout), not one timer per reply
+                async with asyncio.timeout(conn.socket_timeout):
+                    out = [await conn.read_response(timeout=math.inf) for _ in commands]
             except BaseException as exc:  # an error reply, a broken or hung connection, a cancellation
                 with contextlib.suppress(Exception):
                     await conn.disconnect()

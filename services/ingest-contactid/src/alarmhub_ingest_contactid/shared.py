@@ -113,6 +113,7 @@ class SharedState:
         self._heard: dict[str, float] = {}
         self._flush: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._probe: asyncio.Task[None] | None = None  # while down: PING every retry_s until Redis answers
         self._mine = f"pending:{node}".encode()
         metrics.shared_up.set(1)
 
@@ -143,6 +144,22 @@ class SharedState:
             self._up = False
             self.metrics.shared_up.set(0)
             log.warning("shared_state_unavailable", op=op, error=repr(exc), fallback="local_memory")
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(
+                self._probe_until_up(), name="dc09-shared-probe"
+            )
+
+    async def _probe_until_up(self) -> None:
+        """While Redis is marked down, try it (PING) once per ``retry_s``, so ``shared_state_up`` and the
+        next message's path come back when Redis does, not when the next new alarm happens to arrive (a
+        receiver hearing only retransmissions, answered from local memory, or nothing, never tried again).
+        Ends once Redis answers; cancelled by :meth:`close`."""
+        while not self._up:
+            await asyncio.sleep(max(0.0, self._down_until - time.monotonic()))
+            if self._up:
+                return
+            if self.available:
+                await self._send("probe", [_command(b"PING")])
 
     def _ok(self) -> None:
         if not self._up:
@@ -418,6 +435,10 @@ class SharedState:
 
     async def close(self) -> None:
         """Write what is pending (bounded by the client's timeout), then close the client."""
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None

@@ -8,8 +8,9 @@ configured the listener is not started at all.
 
 ``{"device_id": "<20 digits>", "timeout_s": 10}`` → 200 with the query's result (catalog.py): ``status``
 (``complete`` / ``partial`` / ``refused`` / ``no_catalog`` / ``no_answer`` / ``not_registered`` /
-``not_connected`` / ``busy``), ``channels``, ``sum_num``, and ``last_complete`` when this one was not. A body over 4 KiB gets 413 unread (the request is ~60 bytes; an
-authorised caller cannot make the service buffer megabytes), one that is not such a request 422.
+``not_connected`` / ``busy``), ``channels``, ``sum_num``, and ``last_complete`` when this one was not.
+A body over 4 KiB gets 413 unread (the request is ~60 bytes; an authorised caller cannot make the
+service buffer megabytes), one that is not such a request 422.
 """
 
 from __future__ import annotations

@@ -156,9 +156,7 @@ class SharedState:
         Ends once Redis answers; cancelled by :meth:`close`."""
         while not self._up:
             await asyncio.sleep(max(0.0, self._down_until - time.monotonic()))
-            if self._up:
-                return
-            if self.available:
+            if not self._up and self.available:  # (another call may have found Redis back meanwhile)
                 await self._send("probe", [_command(b"PING")])
 
     def _ok(self) -> None:

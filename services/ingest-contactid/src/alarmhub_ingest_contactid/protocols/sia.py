@@ -9,8 +9,9 @@ Codes map onto the contract's ``kind`` and qualifier through :data:`CODES`. A co
 read by its structure, as DC-03 builds most codes: the first letter the zone type (``B`` burglary, ``F``
 fire, ``H`` holdup, ``M`` medical, ``P`` panic, ``Q`` emergency, ``S`` sprinkler, ``T`` tamper …), the second
 the condition (``A`` alarm, ``H``/``R`` restore, ``T`` trouble, ``J`` trouble restore, ``S`` supervisory,
-``B``/``U`` bypass, ``X`` test) — so a sprinkler alarm restore (``SH``) is a fire restore, not a new alarm of kind other. The rest become
-``other`` (an alarm is never dropped for an unknown code — the original code rides in ``code``).
+``B``/``U`` bypass, ``X`` test) — so a sprinkler alarm restore (``SH``) is a fire restore, not a new
+alarm of kind other. The rest become ``other`` (an alarm is never dropped for an unknown code — the
+original code rides in ``code``).
 
 Edition: ANSI/SIA DC-03 (the SIA format's data), as carried by ANSI/SIA DC-09. The face is
 :func:`decode` (a data block → account and :class:`SiaEvent` list). Choices: only new-event (``N``)

@@ -163,3 +163,49 @@ async def test_account_registered_after_start_is_found_on_its_first_message(
         and events[0]["location"]["source"] == "registry"
         and events[0]["attributes"]["company"] == "Late Co"
     )
+
+
+async def test_a_refresh_reads_only_the_accounts_written_since(
+    stack: Any, service: ContactIdApp, accounts: dict[str, Any]
+) -> None:
+    """Rows written by anyone (here plain SQL, as an operator's psql: no notice) are read again by the next
+    refresh, the others are kept as they were (the same objects: not rebuilt); a row notice re-reads one."""
+    line, stored = accounts["line"], f"L{accounts['line']}"
+    first, second = service.session.accounts[(line, "1001")], service.session.accounts[(line, "1002")]
+    assert service.supervisor.supervises(second.device_id)
+    assert await service.refresh_accounts()
+    assert (
+        service.session.accounts[(line, "1001")] is first
+        and service.session.accounts[(line, "1002")] is second
+    )
+
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute(
+            "UPDATE accounts SET site_name = 'Moved', supervision_s = NULL WHERE line = $1 AND account = '1002'",
+            stored,
+        )
+        assert await service.refresh_accounts()
+        moved = service.session.accounts[(line, "1002")]
+        assert moved.site_name == "Moved" and service.session.accounts[(line, "1001")] is first
+        assert not service.supervisor.supervises(moved.device_id)
+
+        await conn.execute("DELETE FROM accounts WHERE line = $1 AND account = '1001'", stored)
+        assert await service.refresh_accounts()
+        assert (line, "1001") not in service.session.accounts
+
+        # dispatch's notice for one row: that row is read, at once, without a table refresh
+        await conn.execute(
+            "INSERT INTO accounts (line, account, company, supervision_s) VALUES ($1, '1003', 'Acme', 30)",
+            stored,
+        )
+        await conn.execute("SELECT pg_notify('alarmhub_registry', $1)", f'accounts:["{stored}", "1003"]')
+        for _ in range(250):
+            if (line, "1003") in service.session.accounts:
+                break
+            await asyncio.sleep(0.02)
+        added = service.session.accounts[(line, "1003")]
+        assert service.supervisor.supervises(added.device_id)
+        assert service.session.accounts[(line, "1002")] is moved
+    finally:
+        await conn.close()

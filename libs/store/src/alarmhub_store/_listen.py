@@ -1,10 +1,13 @@
 """Registry changes at once: LISTEN for dispatch's ``pg_notify`` and have an ingest service reload.
 
 Dispatch owns writing the registries (accounts, vehicles, cameras, platforms) and, in the transaction of
-every write, sends ``pg_notify('alarmhub_registry', '<table>')``: PostgreSQL delivers it at commit, so a
-reload started by it reads the new rows. A :class:`RegistryListener` holds one connection that LISTENs on
-that channel and calls ``on_change(table)`` for each table named (several notifications that arrive
-together make one call per table). Each service keeps its refresh timer as the fallback.
+every write, sends ``pg_notify('alarmhub_registry', '<table>')``, or one notice per row for a write of
+a few rows (:func:`row_notice`: ``vehicles:<device id>``, ``accounts:["<line>", "<account>"]``): PostgreSQL
+delivers them at commit, so a reload started by one reads the new rows. A :class:`RegistryListener` holds
+one connection that LISTENs on that channel and calls ``on_change(payload)`` for each payload whose table
+it serves (:func:`notice_row` splits one; several notifications that arrive together make one call per
+payload, and more than ``max_rows`` row notices of one table make a single call for the table). Each
+service keeps its refresh timer as the fallback.
 
 When the connection is lost (PostgreSQL restarted, a network cut; a ping every ``ping_s`` finds a silent
 one) it reconnects with backoff and then calls ``on_change(None)`` — "anything may have changed": what
@@ -16,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Collection
+import json
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Final
 
 import asyncpg
 import structlog
 
-__all__ = ["REGISTRY_CHANNEL", "RegistryListener"]
+__all__ = ["REGISTRY_CHANNEL", "RegistryListener", "notice_row", "row_notice"]
 
 log = structlog.get_logger("alarmhub.store.listen")
 
@@ -33,6 +37,30 @@ REGISTRY_CHANNEL: Final = "alarmhub_registry"
 APPLICATION_NAME: Final = "alarmhub-registry-listener"
 
 OnChange = Callable[[str | None], Awaitable[None]]
+
+
+def row_notice(table: str, key: Sequence[str]) -> str:
+    """The payload naming one row of ``table``: ``table:<key>`` for a one-column key, else (or when the
+    key starts with ``[``) ``table:`` and the key as a JSON array."""
+    if len(key) == 1 and not key[0].startswith("["):
+        return f"{table}:{key[0]}"
+    return f"{table}:{json.dumps(list(key), ensure_ascii=False)}"
+
+
+def notice_row(payload: str) -> tuple[str, tuple[str, ...] | None]:
+    """A payload's table and the row it names (None: any row of the table may have changed)."""
+    table, sep, rest = payload.partition(":")
+    if not sep:
+        return table, None
+    if rest.startswith("["):
+        try:
+            key = json.loads(rest)
+        except ValueError:
+            return table, None
+        if isinstance(key, list) and key and all(isinstance(k, str) for k in key):
+            return table, tuple(key)
+        return table, None
+    return table, (rest,)
 
 
 class RegistryListener:
@@ -47,6 +75,7 @@ class RegistryListener:
         channel: str = REGISTRY_CHANNEL,
         ping_s: float = 15.0,
         backoff_max_s: float = 10.0,
+        max_rows: int = 50,
     ) -> None:
         self._url = database_url
         self._on_change = on_change
@@ -54,6 +83,7 @@ class RegistryListener:
         self._channel = channel
         self._ping_s = ping_s
         self._backoff_max_s = backoff_max_s
+        self._max_rows = max_rows
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self.notifications = 0
@@ -126,12 +156,34 @@ class RegistryListener:
                 await conn.fetchval("SELECT 1", timeout=5)  # a silent dead connection raises here
                 continue
             wake.clear()
-            tables = set(pending)
+            payloads = self._coalesce(pending)
             pending.clear()
-            for table in sorted(tables):
-                if self._tables is None or table in self._tables:
-                    await self._call(table)
+            for payload in payloads:
+                await self._call(payload)
         raise ConnectionError("LISTEN connection terminated")
+
+    def _coalesce(self, pending: Collection[str]) -> list[str]:
+        """The calls for a set of payloads: those of the tables served, a table notice standing for its
+        row notices, and more than ``max_rows`` row notices of one table made one table notice (a bulk
+        import notified row by row is then one refresh, not thousands of single-row reads)."""
+        rows: dict[str, list[str]] = {}
+        whole: set[str] = set()
+        for payload in pending:
+            table, key = notice_row(payload)
+            if self._tables is not None and table not in self._tables:
+                continue
+            if key is None:
+                whole.add(table)
+            else:
+                rows.setdefault(table, []).append(payload)
+        for table, notices in rows.items():
+            if len(notices) > self._max_rows:
+                whole.add(table)
+        out = sorted(whole)
+        for table, notices in sorted(rows.items()):
+            if table not in whole:
+                out.extend(sorted(notices))
+        return out
 
     async def _call(self, table: str | None) -> None:
         try:

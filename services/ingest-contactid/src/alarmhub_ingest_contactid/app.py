@@ -17,7 +17,7 @@ from alarmhub_events import ALARMS_RAW, DEVICES_STATUS, utcnow
 from alarmhub_kafka import DurableProducer, KafkaMetrics, KafkaSecurity, PublishError
 from alarmhub_redis import connect_redis, redis_address
 from alarmhub_runtime import HealthServer, connection_budget, get_logger
-from alarmhub_store import RegistryListener
+from alarmhub_store import RegistryListener, notice_row
 from prometheus_client import CollectorRegistry
 
 from .config import ContactIdSettings
@@ -146,18 +146,21 @@ class ContactIdApp:
 
     # ----------------------------------------------------------------------------------- registry
 
-    async def refresh_accounts(self) -> bool:
-        """Reload the registry; on failure keep the last good copy. Returns whether it loaded."""
+    async def refresh_accounts(self, one: tuple[str, str] | None = None) -> bool:
+        """Bring the registry copy up to date (only ``one`` stored (line, account) when given); on
+        failure keep the last good copy. Returns whether it loaded."""
         if self.registry is None:
             self.registry_loaded.set()
             return True
         try:
-            accounts = await self.registry.load()
+            changes = await (self.registry.reload(*one) if one else self.registry.refresh())
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("account_registry_unavailable", error=repr(exc))
             return False
-        self.session.accounts = accounts
-        self.supervisor.set_accounts(accounts, utcnow())
+        accounts = self.registry.accounts
+        self.session.accounts = accounts  # the same dict, updated in place
+        if changes:
+            self.supervisor.update(changes.changed, changes.gone, utcnow())
         self.metrics.accounts.set(len(accounts))
         if not self.registry_loaded.is_set():
             log.info("account_registry_loaded", accounts=len(accounts))
@@ -165,9 +168,12 @@ class ContactIdApp:
         return True
 
     async def _accounts_changed(self, table: str | None) -> None:
+        """dispatch's notice: ``accounts`` (any row may have changed), ``accounts:["<line>", "<account>"]``
+        (that row), or None (the LISTEN connection came back)."""
         if self.registry is not None:
             self.registry.forget_misses()  # an account just created must not wait out a remembered miss
-        await self.refresh_accounts()
+        key = notice_row(table)[1] if table is not None else None
+        await self.refresh_accounts((key[0], key[1]) if key is not None and len(key) == 2 else None)
 
     async def _refresh_loop(self) -> None:
         while not self._stopping:

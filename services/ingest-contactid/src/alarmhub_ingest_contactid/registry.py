@@ -1,22 +1,27 @@
 """The DC-09 account registry, read from PostgreSQL's ``accounts`` table (owned by the dispatch API).
 
-The receiver keeps the whole table in memory (an alarm centre's accounts fit easily) and reloads
-it periodically, so a PostgreSQL hiccup never delays an ACK: the last good copy stays in use.
+The receiver keeps the whole table in memory (an alarm centre's accounts fit easily) and refreshes it
+periodically and on dispatch's change notices, so a PostgreSQL hiccup never delays an ACK: the last good
+copy stays in use. A refresh re-reads only the rows whose version changed (``alarmhub_store.RowVersions``)
+and a notice naming one account (``accounts:["<line>", "<account>"]``) only that row: rebuilding every
+account on each refresh held the event loop for ~100 ms of CPU at 6,000 accounts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
 from alarmhub_runtime import get_logger
+from alarmhub_store import RowDiff, RowVersions
 
 from .session import Account
 
-__all__ = ["AccountRegistry", "account_from_row", "normalize_line"]
+__all__ = ["AccountRegistry", "Changes", "account_from_row", "normalize_line"]
 
 log = get_logger("alarmhub.ingest_contactid.registry")
 
@@ -72,19 +77,40 @@ def account_from_row(row: Mapping[str, Any]) -> Account:
     )
 
 
-def index(accounts: Iterable[Account]) -> dict[tuple[str, str], Account]:
-    return {(a.line, a.account): a for a in accounts}
+RowKey = tuple[str, str]  # (line, account) as stored
+
+
+class Changes:
+    """What a refresh changed: accounts new or rewritten, and the device ids of those gone."""
+
+    __slots__ = ("changed", "gone")
+
+    def __init__(self) -> None:
+        self.changed: list[Account] = []
+        self.gone: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.gone)
 
 
 class AccountRegistry:
-    """Loads ``accounts`` from PostgreSQL. :meth:`load` returns the table indexed by (line, account)."""
+    """The ``accounts`` table in memory: :attr:`accounts`, indexed by (line, account) as the wire names
+    them, is updated in place by :meth:`refresh` and :meth:`reload`."""
 
     def __init__(self, database_url: str, *, negative_ttl_s: float = 5.0) -> None:
         self.database_url = database_url
-        self.bad_rows = 0
         self.negative_ttl_s = negative_ttl_s
+        self.accounts: dict[tuple[str, str], Account] = {}
+        self._versions = RowVersions("accounts", ("line", "account"), chunk=2000)
+        self._index_of: dict[RowKey, tuple[str, str]] = {}  # stored key → index key
+        self._bad: set[RowKey] = set()
         self._misses: dict[tuple[str, str], float] = {}
         self._pool: asyncpg.Pool | None = None
+
+    @property
+    def bad_rows(self) -> int:
+        """Rows that could not be read as an account (each logged when read)."""
+        return len(self._bad)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -133,19 +159,64 @@ class AccountRegistry:
         self._misses[(line, account)] = now + self.negative_ttl_s
         return None
 
-    async def load(self) -> dict[tuple[str, str], Account]:
+    async def refresh(self) -> Changes:
+        """Re-read the rows changed since the last refresh (all of them the first time); raises on a
+        database error, leaving the copy as it was or partly updated with current rows."""
         conn = await asyncpg.connect(self.database_url, timeout=5)
         try:
-            rows = await conn.fetch(f"SELECT {_COLUMNS} FROM accounts")
+            diff = await self._versions.diff(conn)
+            changes = await self._apply(conn, diff) if diff else Changes()
         finally:
             await conn.close()
-        out: list[Account] = []
-        bad = 0
-        for row in rows:
-            try:
-                out.append(account_from_row(dict(row)))
-            except (ValueError, TypeError) as exc:
-                bad += 1
+        self._versions.accept(diff)
+        return changes
+
+    async def reload(self, line: str, account: str) -> Changes:
+        """Re-read one row (dispatch's notice named it): a new or changed account, or one deleted."""
+        key = (line, account)
+        diff = RowDiff(changed=[key])
+        conn = await asyncpg.connect(self.database_url, timeout=5)
+        try:
+            changes = await self._apply(conn, diff)
+        finally:
+            await conn.close()
+        self._versions.note(key, diff.versions.get(key))
+        return changes
+
+    async def _apply(self, conn: asyncpg.Connection, diff: RowDiff) -> Changes:
+        changes = Changes()
+        async for rows in self._versions.rows(conn, _COLUMNS, diff):
+            for row in rows:
+                found = self._put(row)
+                if found is not None:
+                    changes.changed.append(found)
+            await asyncio.sleep(0)  # a first load of a large table: let ACKs through between chunks
+        for line, account in diff.gone:
+            key = (line, account)
+            self._bad.discard(key)
+            where = self._index_of.pop(key, None)
+            gone = self.accounts.pop(where, None) if where is not None else None
+            if gone is not None:
+                changes.gone.append(gone.device_id)
+        return changes
+
+    def _put(self, row: asyncpg.Record) -> Account | None:
+        key: RowKey = (row["line"], row["account"])
+        try:
+            found = account_from_row(dict(row))
+        except (ValueError, TypeError) as exc:
+            if key not in self._bad:
                 log.warning("account_row_invalid", line=row["line"], account=row["account"], error=str(exc))
-        self.bad_rows = bad
-        return index(out)
+            self._bad.add(key)
+            old = self._index_of.pop(key, None)  # as a full load would: an unreadable row has no account
+            if old is not None:
+                self.accounts.pop(old, None)
+            return None
+        self._bad.discard(key)
+        where = (found.line, found.account)
+        old = self._index_of.get(key)
+        if old is not None and old != where:
+            self.accounts.pop(old, None)
+        self._index_of[key] = where
+        self.accounts[where] = found
+        return found

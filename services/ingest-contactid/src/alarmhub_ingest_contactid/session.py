@@ -157,9 +157,14 @@ class Dc09Session:
         return outcome
 
     def add_account(self, account: Account) -> None:
-        """Add one account found after the last full registry load (a lookup on a miss)."""
+        """Add one account found after the last registry refresh (a lookup on a miss): into the
+        registry's own copy when the session holds it (a dict, updated in place), else a copy."""
+        key = (account.line, account.account)
+        if isinstance(self.accounts, dict):
+            self.accounts[key] = account
+            return
         accounts = dict(self.accounts)
-        accounts[(account.line, account.account)] = account
+        accounts[key] = account
         self.accounts = accounts
 
     def _handle(

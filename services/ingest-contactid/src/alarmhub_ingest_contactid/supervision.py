@@ -98,6 +98,21 @@ class Supervisor:
         self._accounts = {a.device_id: a for a in accounts.values() if a.supervision_s}
         self._learned = {d: self._learned.get(d, learned_at) for d in self._accounts}
 
+    def update(self, changed: Iterable[Account], gone: Iterable[str], now: datetime) -> None:
+        """What a registry refresh changed, as :meth:`set_accounts` would take it for the whole table:
+        accounts new or rewritten (supervised or not any more) and the device ids of accounts deleted."""
+        for account in changed:
+            device_id = account.device_id
+            if account.supervision_s:
+                self._accounts[device_id] = account
+                self._learned.setdefault(device_id, now)
+            else:
+                self._accounts.pop(device_id, None)
+                self._learned.pop(device_id, None)
+        for device_id in gone:
+            self._accounts.pop(device_id, None)
+            self._learned.pop(device_id, None)
+
     @property
     def supervised(self) -> list[str]:
         return list(self._accounts)

@@ -1,7 +1,9 @@
 """The vehicle registry as the gateway sees it: an in-memory view of ``vehicles``, refreshed from PostgreSQL.
 
 Sessions need a synchronous lookup on every authentication and alarm (armed state, plate), so the
-gateway keeps the table in memory and re-reads it every ``refresh_s``; its own writes (flagged
+gateway keeps the table in memory and refreshes it every ``refresh_s``, re-reading only the rows whose
+version changed (``alarmhub_store.RowVersions``: a full rebuild held the event loop for the whole table on
+every refresh); its own writes (flagged
 terminals, issued authentication codes) are applied to the view at once. A change made elsewhere is
 taken at once too: dispatch commits ``NOTIFY alarmhub_registry`` with its registry writes, and the gateway's
 ``RegistryListener`` (app.py) hands them to :meth:`VehicleRegistry.on_notify`, which re-reads the table
@@ -18,6 +20,7 @@ from collections.abc import Callable
 
 import asyncpg
 from alarmhub_runtime import get_logger
+from alarmhub_store import RowVersions
 
 from .sessions import RegistryWrite, VehicleInfo
 
@@ -25,8 +28,8 @@ __all__ = ["VehicleRegistry"]
 
 log = get_logger("alarmhub.ingest_gps.registry")
 
-_SELECT = "SELECT device_id, protocol, plate, plate_colour, armed, flagged, auth_code FROM vehicles"
-_SELECT_ONE = _SELECT + " WHERE device_id = $1"
+_COLUMNS = "device_id, protocol, plate, plate_colour, armed, flagged, auth_code"
+_SELECT_ONE = f"SELECT {_COLUMNS}, xmin::text AS _version FROM vehicles WHERE device_id = $1"
 _ALL = "vehicles"
 _ONE = "vehicles:"
 _UPSERT = """
@@ -36,6 +39,12 @@ ON CONFLICT (device_id) DO UPDATE SET
     auth_code = COALESCE(EXCLUDED.auth_code, vehicles.auth_code),
     updated_at = now()
 """
+
+
+def _info(r: asyncpg.Record) -> VehicleInfo:
+    return VehicleInfo(
+        r["device_id"], r["protocol"], r["plate"], r["plate_colour"], r["armed"], r["flagged"], r["auth_code"]
+    )
 
 
 class VehicleRegistry:
@@ -48,6 +57,7 @@ class VehicleRegistry:
         self._pool: asyncpg.Pool | None = None
         self._task: asyncio.Task[None] | None = None
         self.vehicles: dict[str, VehicleInfo] = {}
+        self._versions = RowVersions("vehicles", ("device_id",))
         self.loaded = False
         self.notified = 0
 
@@ -83,15 +93,8 @@ class VehicleRegistry:
         if r is None:
             self.vehicles.pop(device_id, None)
         else:
-            self.vehicles[device_id] = VehicleInfo(
-                r["device_id"],
-                r["protocol"],
-                r["plate"],
-                r["plate_colour"],
-                r["armed"],
-                r["flagged"],
-                r["auth_code"],
-            )
+            self.vehicles[device_id] = _info(r)
+        self._versions.note((device_id,), r["_version"] if r is not None else None)
         log.info("registry_vehicle_reloaded", device_id=device_id, armed=bool(r and r["armed"]))
         self._reloaded("vehicle")
 
@@ -117,21 +120,18 @@ class VehicleRegistry:
         return self.loaded
 
     async def refresh(self) -> None:
+        """Re-read the vehicles changed since the last refresh (all of them the first time)."""
         await self._connect()
         assert self._pool is not None
-        rows = await self._pool.fetch(_SELECT)
-        self.vehicles = {
-            r["device_id"]: VehicleInfo(
-                r["device_id"],
-                r["protocol"],
-                r["plate"],
-                r["plate_colour"],
-                r["armed"],
-                r["flagged"],
-                r["auth_code"],
-            )
-            for r in rows
-        }
+        async with self._pool.acquire() as conn:
+            diff = await self._versions.diff(conn)
+            async for rows in self._versions.rows(conn, _COLUMNS, diff):
+                for r in rows:
+                    self.vehicles[r["device_id"]] = _info(r)
+                await asyncio.sleep(0)
+        for (device_id,) in diff.gone:
+            self.vehicles.pop(device_id, None)
+        self._versions.accept(diff)
         self.loaded = True
 
     async def _loop(self) -> None:

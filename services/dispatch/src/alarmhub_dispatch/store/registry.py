@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from alarmhub_store import row_notice
 
 from ..errors import Conflict, NotFound
 from ._base import TableStore, changed_none
@@ -17,8 +18,22 @@ from ._base import TableStore, changed_none
 __all__ = ["REGISTRY_CHANNEL", "RegistryStore"]
 
 # ingest services may LISTEN here to reload a registry at once instead of waiting for their refresh timer;
-# the payload names the table ("vehicles", "accounts", "platforms", …) or one row of it ("vehicles:<device id>")
+# the payload names the table ("vehicles", "accounts", "platforms", …) or one row of it
+# (alarmhub_store.row_notice: "vehicles:<device id>", 'accounts:["<line>", "<account>"]')
 REGISTRY_CHANNEL = "alarmhub_registry"
+
+#: a write of at most this many rows of a table whose readers re-read single rows is notified row by row
+#: (each gateway then reads those rows, not the table); a larger one names the table
+ROW_NOTICES_MAX = 20
+_ROW_NOTICE_TABLES = frozenset({"accounts", "vehicles"})
+
+
+def _notices(table: str, keys: Sequence[Sequence[Any]]) -> list[str]:
+    """The payloads that tell the ingest services of a write to ``keys`` of ``table``."""
+    if table in _ROW_NOTICE_TABLES and 0 < len(keys) <= ROW_NOTICES_MAX:
+        return [row_notice(table, [str(k) for k in key]) for key in keys]
+    return [table]
+
 
 _VEHICLE_STATE = (
     "SELECT device_id, protocol, plate, plate_colour, armed, updated_at FROM vehicles WHERE device_id=$1"
@@ -67,7 +82,8 @@ class RegistryStore(TableStore):
                     f" ON CONFLICT ({', '.join(kind.key)}) DO UPDATE SET {updates}, updated_at=now()"
                 )
                 await conn.executemany(sql, [tuple(r[c] for c in cols) for r in group])
-            await conn.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, kind.table)
+            for payload in _notices(kind.table, [tuple(r[c] for c in kind.key) for r in rows]):
+                await conn.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, payload)
 
     async def units_of(self, kind: Any, keys: Sequence[tuple[Any, ...]]) -> dict[tuple[Any, ...], str | None]:
         """The ``unit`` of each existing record among ``keys`` (absent keys are not in the answer)."""
@@ -109,7 +125,8 @@ class RegistryStore(TableStore):
         """Delete one record by its key; False when there was none (the ingest services are told either way)."""
         where = " AND ".join(f"{c}=${i + 1}" for i, c in enumerate(kind.key))
         res = await self.p.execute(f"DELETE FROM {kind.table} WHERE {where}", *key)
-        await self.p.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, kind.table)
+        for payload in _notices(kind.table, [tuple(key)]):
+            await self.p.execute("SELECT pg_notify($1, $2)", REGISTRY_CHANNEL, payload)
         return not changed_none(res)
 
     # -- vehicles --------------------------------------------------------------------------------

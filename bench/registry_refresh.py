@@ -1,7 +1,8 @@
 """The DC-09 receiver's account registry refresh: this tree's (only the rows changed since, in chunks)
-against another revision's (``--ref``, default main: its registry.py), in one process, same database.
+against another revision's registry.py (``--ref``, default 45bdec2: the last whose refresh rebuilt the
+whole table), in one process, same database.
 
-    .venv/bin/python bench/registry_refresh.py [--accounts 6000 100000] [--changed 10] [--rounds 3] [--ref main]
+    .venv/bin/python bench/registry_refresh.py [--accounts 6000 100000] [--changed 10] [--rounds 3] [--ref 45bdec2]
 
 For each registry size, in a fresh database of its own (dropped afterwards): the first load, then a
 refresh with nothing changed and one after ``--changed`` rows were updated in SQL. Printed per revision,
@@ -115,7 +116,7 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, nargs="+", default=[6000, 100_000])
     ap.add_argument("--changed", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--ref", default="main")
+    ap.add_argument("--ref", default="45bdec2")
     args = ap.parse_args()
     rounds = max(1, min(args.rounds, 10))
     sys.path.insert(0, str(ROOT))

@@ -17,7 +17,8 @@ Prints p50/p99/max latency, ACK latency, a per-stage breakdown (``stages_ms``: `
 panel's connect, ``connected_to_received`` the wait until the receiver read the frame — a connection waiting
 in the listener's accept queue shows here), throughput, lost alarms, each service's CPU (% of one core),
 ``runq_wait_pct`` (its threads runnable but waiting for a core, /proc schedstat: contention, not work) and
-peak RSS, the panels' and the driver's own event-loop lag (its stalls over 100 ms and its garbage
+peak RSS, each service's event-loop ticks later than 100 and 250 ms and its GC pause time while sending
+(``service_rates_while_sending``, from its ``alarmhub_event_loop_lag_seconds``), the panels' and the driver's own event-loop lag (its stalls over 100 ms and its garbage
 collector's pauses; the collector is off while the alarms are sent, so that the driver's own pauses are not
 measured as stream latency), and the host's TCP counters over the send window
 (``tcp_counters``: SYN retransmissions, listen overflows, …) as a JSON document (also written to
@@ -200,7 +201,10 @@ WATCHED = (  # counters and histogram sums read from each service's /metrics bef
     "alarmhub_dispatch_gps_yield_seconds_sum",
     "alarmhub_dispatch_gps_yield_seconds_count",
     "alarmhub_ingest_contactid_connections_rejected_total",
+    "alarmhub_event_loop_lag_seconds_count",
+    "alarmhub_gc_pause_seconds_sum",
 )
+LOOP_LAG_LE = ("0.1", "0.25")  # alarmhub_event_loop_lag_seconds buckets kept apart: ticks later than these
 
 STAGED = ("alarmhub_dispatch_batch_stage_seconds_sum", "alarmhub_dispatch_batch_stage_seconds_count")
 
@@ -219,6 +223,12 @@ def scrape(procs: dict[str, Any]) -> dict[str, float]:
                     name = f"{name.rsplit('_', 1)[0]}.{stage}_{name.rsplit('_', 1)[1]}"
                     key = f"{module.removeprefix('alarmhub_')}:{name}"
                     out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+                elif name == "alarmhub_event_loop_lag_seconds_bucket":
+                    le = line.split('le="', 1)[1].split('"', 1)[0]
+                    if le in LOOP_LAG_LE:
+                        out[f"{module.removeprefix('alarmhub_')}:event_loop_lag_le_{le}"] = float(
+                            line.rsplit(" ", 1)[1]
+                        )
                 elif name in WATCHED:
                     key = f"{module.removeprefix('alarmhub_')}:{name}"
                     out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
@@ -231,6 +241,13 @@ def deltas(before: dict[str, float], after: dict[str, float], wall: float) -> di
     for k, v in d.items():
         if k.endswith("_total"):
             res[k + "_per_s"] = round(v / wall, 1)
+        elif k.endswith(":alarmhub_event_loop_lag_seconds_count"):  # the loop held (LoopMonitor's ticks)
+            svc = k.split(":", 1)[0]
+            for le in LOOP_LAG_LE:
+                late = v - d.get(f"{svc}:event_loop_lag_le_{le}", 0.0)
+                res[f"{svc}:event_loop_ticks_late_over_{int(float(le) * 1000)}ms"] = int(late)
+        elif k.endswith(":alarmhub_gc_pause_seconds_sum"):
+            res[k.split(":", 1)[0] + ":gc_pause_ms"] = round(1000 * v, 1)
     produce = [k.removesuffix("_count") for k in d if k.endswith(":alarmhub_kafka_produce_seconds_count")]
     stages = sorted(
         {

@@ -65,6 +65,8 @@ def test_every_alert_is_unit_tested() -> None:
 # owner of each metric family prefix → the module that must define it
 _OWNERS = {
     "alarmhub_kafka_": ROOT / "libs/kafka/src/alarmhub_kafka/_metrics.py",
+    "alarmhub_event_loop_": ROOT / "libs/runtime/src/alarmhub_runtime/_stalls.py",
+    "alarmhub_gc_": ROOT / "libs/runtime/src/alarmhub_runtime/_stalls.py",
     "alarmhub_ingest_contactid_": ROOT / "services/ingest-contactid/src/alarmhub_ingest_contactid/metrics.py",
     "alarmhub_ingest_gps_": ROOT / "services/ingest-gps/src/alarmhub_ingest_gps/metrics.py",
     "alarmhub_ingest_camera_": ROOT / "services/ingest-camera/src/alarmhub_ingest_camera/metrics.py",

@@ -8,6 +8,7 @@ from ._main import serve
 from ._proxies import TrustedProxies
 from ._service import Lifecycle, run_service
 from ._settings import BaseServiceSettings, health_port_field, port_field, workers_field
+from ._stalls import LoopMonitor
 from ._transport import KafkaTransport, PostgresTransport, RedisTransport, read_secret_file
 from ._workers import WorkerSupervisor, available_cpus, connection_budget, supervise_if_asked, worker_index
 
@@ -17,6 +18,7 @@ __all__ = [
     "HealthServer",
     "KafkaTransport",
     "Lifecycle",
+    "LoopMonitor",
     "PostgresTransport",
     "ReadinessCheck",
     "RedisTransport",

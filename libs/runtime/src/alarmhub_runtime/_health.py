@@ -35,6 +35,11 @@ class HealthServer:
         self._server: asyncio.Server | None = None
         self.draining = False
 
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The registry ``/metrics`` serves."""
+        return self._registry
+
     def add_check(self, name: str, check: ReadinessCheck) -> None:
         self._checks[name] = check
 

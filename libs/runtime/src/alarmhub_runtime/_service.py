@@ -3,7 +3,8 @@
 A service is anything with ``async start()`` and ``async stop()``; :func:`run_service` starts the
 health server, the service, waits for a signal, marks the service not ready, and stops it within
 the grace period. Stop order inside a service's ``stop`` is the service's business (app.py):
-stop accepting, drain, flush the producer, commit, close.
+stop accepting, drain, flush the producer, commit, close. Meanwhile a :class:`LoopMonitor` measures how
+long the event loop is held (``alarmhub_event_loop_lag_seconds``, ``alarmhub_gc_pause_seconds``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Protocol
 
 from ._health import HealthServer
 from ._logging import get_logger
+from ._stalls import LoopMonitor
 
 __all__ = ["Lifecycle", "run_service"]
 
@@ -36,6 +38,8 @@ async def run_service(app: Lifecycle, health: HealthServer, grace_s: float = 10.
     health.add_check("started", lambda: started)
     await health.start()
     log.info("health_server_started", port=health.port)
+    monitor = LoopMonitor(health.registry)
+    monitor.start()
     try:
         await app.start()
         started = True
@@ -49,4 +53,5 @@ async def run_service(app: Lifecycle, health: HealthServer, grace_s: float = 10.
             log.info("service_stopped")
         except TimeoutError:
             log.error("shutdown_grace_exceeded", grace_s=grace_s)
+        await monitor.stop()
         await health.stop()

@@ -67,3 +67,35 @@ async def test_not_ready_until_the_service_started() -> None:
     os.kill(os.getpid(), signal.SIGTERM)  # run_service's own handler takes it
     await asyncio.wait_for(running, 10)
     assert stopped.is_set()
+
+
+async def test_objects_made_at_start_are_frozen_when_the_launch_froze() -> None:
+    """run_async's gc_tune freezes the imports' objects; what the service's start made (registries, route
+    grids) is frozen too once it started, so no full collection walks it under load."""
+    import gc
+
+    made: list[object] = []
+
+    class App:
+        async def start(self) -> None:
+            made.append({"registry": [[str(i)] for i in range(1000)]})  # lists: always tracked
+
+        async def stop(self) -> None:
+            return None
+
+    gc.freeze()  # as run_async(gc_tune=True) does at launch
+    try:
+        before = gc.get_freeze_count()
+        server = HealthServer(CollectorRegistry(), "127.0.0.1", 0)
+        running = asyncio.create_task(run_service(App(), server, grace_s=5))
+        for _ in range(500):  # bounded: started within ~5 s
+            if made:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert gc.get_freeze_count() >= before + 1000  # the start's lists among them
+        assert not any(made[0] is o for o in gc.get_objects())  # out of the collector's generations
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(running, 10)
+    finally:
+        gc.unfreeze()

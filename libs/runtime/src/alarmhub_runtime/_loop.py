@@ -27,7 +27,10 @@ def run_async(coro: Coroutine[Any, Any, T], *, use_uvloop: bool = True, gc_tune:
     ``gc_tune``: a service allocates many short-lived objects per message that reference counting
     frees; with CPython's default threshold the cyclic collector ran every 700 allocations and walked
     the young objects each time. Startup's objects (modules, models' schemas, rules) are moved out of
-    its reach (``gc.freeze``) and young collections run 50x less often.
+    its reach (``gc.freeze``) and young collections run 50x less often. ``run_service`` freezes again
+    once the service started, taking what its start made (registries, route grids, clients): in
+    ``bench/e2e.py`` at 400 alarms/s those cost 43–58 ms of full collections per 15 s in the DC-09
+    receiver, 34–46 ms in ingest-gps and 12–17 ms in dispatch, none after.
     """
     if gc_tune:
         gc.freeze()

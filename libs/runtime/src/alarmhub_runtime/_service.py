@@ -10,6 +10,7 @@ long the event loop is held (``alarmhub_event_loop_lag_seconds``, ``alarmhub_gc_
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from typing import Protocol
 
@@ -42,6 +43,10 @@ async def run_service(app: Lifecycle, health: HealthServer, grace_s: float = 10.
     monitor.start()
     try:
         await app.start()
+        if gc.get_freeze_count():
+            # run_async froze the objects of the imports (gc_tune): those the start made — registries,
+            # route grids, clients — live as long and are moved out of the cyclic collector's reach too
+            gc.freeze()
         started = True
         log.info("service_started")
         await stop.wait()

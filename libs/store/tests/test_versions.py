@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import asyncpg
-from alarmhub_store import RegistryListener, RowVersions, notice_row, row_notice
+from alarmhub_store import RegistryListener, RowDiff, RowVersions, notice_row, row_notice
 
 
 async def _refresh(versions: RowVersions, conn: Any, copy: dict[tuple[str, ...], str]) -> tuple[set, set]:
@@ -72,6 +72,39 @@ async def test_only_changed_rows_are_read_again(stack: Any) -> None:
         await conn.execute(f"DROP TABLE IF EXISTS {table}")
         await conn.close()
         await other.close()
+
+
+class _Calls:
+    """The real connection, with the names of the methods called on it."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.calls = conn, []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self.conn, name)
+
+
+async def test_a_few_rows_are_asked_for_by_key_and_a_first_load_streams_the_table(stack: Any) -> None:
+    table = f"rv_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute(f"CREATE TABLE {table} (id text PRIMARY KEY, name text)")
+        await conn.executemany(f"INSERT INTO {table} VALUES ($1, $2)", [(str(i), "n") for i in range(30)])
+        versions = RowVersions(table, ("id",), chunk=10)
+        first = await versions.diff(conn)
+        spy = _Calls(conn)
+        assert sum([len(rows) async for rows in versions.rows(spy, "name", first)]) == 30
+        assert "cursor" in spy.calls and "fetch" not in spy.calls  # 30 of 30 changed: one pass over the table
+        versions.accept(first)
+
+        one = RowDiff(changed=[("7",)])  # a notice naming one row, as the services re-read it
+        spy = _Calls(conn)
+        assert [len(rows) async for rows in versions.rows(spy, "name", one)] == [1]
+        assert spy.calls == ["fetch"] and set(one.versions) == {("7",)}
+    finally:
+        await conn.execute(f"DROP TABLE IF EXISTS {table}")
+        await conn.close()
 
 
 def test_row_notices_name_one_row_and_round_trip() -> None:

@@ -30,6 +30,8 @@ _GC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 class LoopMonitor:
+    """The event-loop lag and GC pause metrics of one service, registered on its own registry."""
+
     def __init__(
         self,
         registry: CollectorRegistry,

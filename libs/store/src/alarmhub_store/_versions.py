@@ -72,12 +72,12 @@ class RowVersions:
     async def rows(self, conn: Any, columns: str, diff: RowDiff) -> AsyncIterator[list[Any]]:
         """The current rows of ``diff.changed`` (``columns``, the key columns, then the row's version), in
         chunks. ``diff`` takes each row's version as read here; a key deleted since :meth:`diff` is
-        absent from the rows and moves to ``diff.gone``. When most rows changed (a first load) the table
-        is read whole, else the changed keys are asked for."""
+        absent from the rows and moves to ``diff.gone``. When more than a chunk changed and most of the
+        table (a first load), the table is read whole, else the changed keys are asked for."""
         width = len(self.key)
         select = f"SELECT {columns}, {self._keys}, xmin::text AS _version FROM {self.table}"
         wanted = set(diff.changed)
-        if len(wanted) * 2 > len(diff.versions):
+        if len(wanted) > self.chunk and len(wanted) * 2 > len(diff.versions):
             chunks = self._stream(conn, select)
         else:
             chunks = self._by_keys(conn, select, diff.changed)

@@ -175,11 +175,10 @@ class AccountRegistry:
         """Re-read one row (dispatch's notice named it): a new or changed account, or one deleted."""
         key = (line, account)
         diff = RowDiff(changed=[key])
-        conn = await asyncpg.connect(self.database_url, timeout=5)
-        try:
+        if self._pool is None:  # the lookups' pool: a notice per row must not cost a connection each
+            self._pool = await asyncpg.create_pool(self.database_url, min_size=0, max_size=2, timeout=2)
+        async with self._pool.acquire(timeout=5) as conn:
             changes = await self._apply(conn, diff)
-        finally:
-            await conn.close()
         self._versions.note(key, diff.versions.get(key))
         return changes
 

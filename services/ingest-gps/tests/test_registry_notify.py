@@ -51,3 +51,28 @@ async def test_an_armed_flag_set_elsewhere_is_taken_at_once(stack: Any) -> None:
         await listener.stop()
         await reg.stop()
         await conn.close()
+
+
+async def test_a_write_postgresql_refused_lasts_until_the_next_refresh(stack: Any) -> None:
+    """The view takes a terminal's registration before its database write; when PostgreSQL refuses the
+    write, the next refresh puts the stored row back (or drops a vehicle never stored), as the full
+    rebuild every refresh did before it read only the changed rows."""
+    from alarmhub_ingest_gps.sessions import RegistryWrite
+
+    stored, new = (f"0138{uuid.uuid4().int % 10**8:08d}" for _ in range(2))
+    conn = await asyncpg.connect(stack.database_url)
+    reg = VehicleRegistry(stack.database_url, refresh_s=3600)
+    try:
+        await conn.execute("INSERT INTO vehicles (device_id, protocol) VALUES ($1, 'jt808')", stored)
+        await reg.start()
+        assert reg.get(stored) is not None and reg.get(stored).auth_code is None  # type: ignore[union-attr]
+        # protocol NULL: PostgreSQL refuses both upserts (NOT NULL), a real database error
+        await reg.write(RegistryWrite(stored, None, False, auth_code="A1B2"))  # type: ignore[arg-type]
+        await reg.write(RegistryWrite(new, None, True, auth_code="C3D4"))  # type: ignore[arg-type]
+        assert reg.get(stored).auth_code == "A1B2" and reg.get(new) is not None  # type: ignore[union-attr]
+        await reg.refresh()
+        assert reg.get(stored).auth_code is None and reg.get(new) is None  # type: ignore[union-attr]
+    finally:
+        await reg.stop()
+        await conn.execute("DELETE FROM vehicles WHERE device_id = ANY($1::text[])", [stored, new])
+        await conn.close()

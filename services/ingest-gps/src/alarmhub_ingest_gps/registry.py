@@ -58,6 +58,7 @@ class VehicleRegistry:
         self._task: asyncio.Task[None] | None = None
         self.vehicles: dict[str, VehicleInfo] = {}
         self._versions = RowVersions("vehicles", ("device_id",))
+        self._not_stored: set[str] = set()  # in the view only: their write failed (_unsaved)
         self.loaded = False
         self.notified = 0
 
@@ -131,8 +132,21 @@ class VehicleRegistry:
                 await asyncio.sleep(0)
         for (device_id,) in diff.gone:
             self.vehicles.pop(device_id, None)
+        for device_id in self._not_stored:
+            if (device_id,) not in diff.versions:
+                self.vehicles.pop(device_id, None)
+        self._not_stored.clear()
         self._versions.accept(diff)
         self.loaded = True
+
+    def _unsaved(self, device_id: str, *, existed: bool) -> None:
+        """A write to the view that PostgreSQL did not take: until the next refresh the view serves it, as
+        when every refresh rebuilt the view; then the stored row wins (read again: its version is
+        forgotten) or, for a vehicle never stored, the entry goes."""
+        if existed:
+            self._versions.note((device_id,), None)
+        else:
+            self._not_stored.add(device_id)
 
     async def _loop(self) -> None:
         while True:
@@ -160,6 +174,7 @@ class VehicleRegistry:
             return not status.endswith(" 0")
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("registry_write_failed", device_id=device_id, error=repr(exc))
+            self._unsaved(device_id, existed=old is not None)
             return False
 
     async def write(self, w: RegistryWrite) -> None:
@@ -191,3 +206,4 @@ class VehicleRegistry:
             )
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("registry_write_failed", device_id=w.device_id, error=repr(exc))
+            self._unsaved(w.device_id, existed=old is not None)

@@ -1,16 +1,20 @@
-"""Dispatch test helpers: triage decisions as triage would publish them, and a running dispatch service."""
+"""Dispatch test helpers: triage decisions as triage would publish them, a running dispatch service, and
+what it notifies on the registry channel."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest_asyncio
 from alarmhub_devstack.testing import settle_stale_escalations
 from alarmhub_dispatch.app import DispatchApp
 from alarmhub_dispatch.config import DispatchSettings
+from alarmhub_dispatch.store import REGISTRY_CHANNEL
 from alarmhub_events import AlarmEvent, AlarmKind, Decision, Location, Protocol, Reason, Source, TriagedAlarm
 from prometheus_client import CollectorRegistry
 
@@ -85,3 +89,15 @@ async def dispatch(stack: Any, topic_prefix: str) -> AsyncIterator[tuple[Dispatc
         yield app, token
     finally:
         await app.stop()
+
+
+@pytest_asyncio.fixture
+async def registry_notices(stack: Any) -> AsyncIterator[asyncio.Queue[str]]:
+    """The payloads dispatch notifies on the registry channel from now on, in order of arrival."""
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(stack.database_url)
+    await listener.add_listener(REGISTRY_CHANNEL, lambda *a: heard.put_nowait(a[3]))
+    try:
+        yield heard
+    finally:
+        await listener.close()

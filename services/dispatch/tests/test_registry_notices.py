@@ -11,7 +11,6 @@ from typing import Any
 import asyncpg
 import httpx
 from alarmhub_dispatch.app import DispatchApp
-from alarmhub_dispatch.store import REGISTRY_CHANNEL
 from alarmhub_dispatch.store.registry import ROW_NOTICES_MAX
 from alarmhub_store import notice_row
 
@@ -26,13 +25,11 @@ async def _heard(queue: asyncio.Queue[str]) -> list[str]:
 
 
 async def test_few_rows_are_named_and_a_bulk_write_names_the_table(
-    stack: Any, dispatch: tuple[DispatchApp, str]
+    stack: Any, dispatch: tuple[DispatchApp, str], registry_notices: asyncio.Queue[str]
 ) -> None:
     app, token = dispatch
     tag = uuid.uuid4().hex[:6].upper()
-    heard: asyncio.Queue[str] = asyncio.Queue()
-    listener = await asyncpg.connect(stack.database_url)
-    await listener.add_listener(REGISTRY_CHANNEL, lambda *a: heard.put_nowait(a[3]))
+    heard = registry_notices
     base = f"http://127.0.0.1:{app.http_port}/api/v1"
     try:
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
@@ -58,7 +55,6 @@ async def test_few_rows_are_named_and_a_bulk_write_names_the_table(
             assert (await c.delete(f"/registry/vehicles/0139{tag}")).status_code == 204
             assert await _heard(heard) == [f"vehicles:0139{tag}"]
     finally:
-        await listener.close()
         conn = await asyncpg.connect(stack.database_url)
         try:
             await conn.execute("DELETE FROM accounts WHERE account LIKE $1", f"%{tag}%")

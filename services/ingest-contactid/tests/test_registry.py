@@ -190,6 +190,27 @@ async def test_a_refresh_reads_only_the_accounts_written_since(
         assert moved.site_name == "Moved" and service.session.accounts[(line, "1001")] is first
         assert not service.supervisor.supervises(moved.device_id)
 
+        # a supervised account whose row can no longer be read (a key of 2 bytes) leaves the copy and
+        # its supervision, as a full load would
+        await conn.execute(
+            "UPDATE accounts SET supervision_s = 60 WHERE line = $1 AND account = '1002'", stored
+        )
+        assert await service.refresh_accounts() and service.supervisor.supervises(moved.device_id)
+        await conn.execute(
+            "UPDATE accounts SET key_hex = 'abcd' WHERE line = $1 AND account = '1002'", stored
+        )
+        assert await service.refresh_accounts()
+        assert (line, "1002") not in service.session.accounts and not service.supervisor.supervises(
+            moved.device_id
+        )
+        assert service.registry is not None and service.registry.bad_rows >= 1
+        await conn.execute(
+            "UPDATE accounts SET supervision_s = NULL, key_hex = NULL WHERE line = $1 AND account = '1002'",
+            stored,
+        )
+        assert await service.refresh_accounts()
+        moved = service.session.accounts[(line, "1002")]
+
         await conn.execute("DELETE FROM accounts WHERE line = $1 AND account = '1001'", stored)
         assert await service.refresh_accounts()
         assert (line, "1001") not in service.session.accounts

@@ -94,6 +94,14 @@ class RowVersions:
             diff.versions.pop(key, None)
             diff.gone.append(key)
 
+    async def reread(self, conn: Any, columns: str, key: Key) -> Any | None:
+        """One row read again on its own (a change notice named it): the row as :meth:`rows` gives it, its
+        version noted; None, its version forgotten, when it no longer exists."""
+        diff = RowDiff(changed=[key])
+        found = [row async for rows in self.rows(conn, columns, diff) for row in rows]
+        self.note(key, diff.versions.get(key))
+        return found[0] if found else None
+
     async def _stream(self, conn: Any, sql: str) -> AsyncIterator[list[Any]]:
         """``sql``'s rows ``chunk`` at a time through a cursor, so that decoding them never holds the
         event loop for the whole table."""

@@ -138,9 +138,7 @@ class AccountRegistry:
         if len(self._misses) > 100_000:
             self._misses = {k: v for k, v in self._misses.items() if v > now}
         try:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(self.database_url, min_size=0, max_size=2, timeout=2)
-            async with self._pool.acquire(timeout=2) as conn:
+            async with (await self._pooled()).acquire(timeout=2) as conn:
                 rows = await conn.fetch(
                     f"SELECT {_COLUMNS} FROM accounts WHERE upper(account) = $1", account, timeout=2
                 )
@@ -173,33 +171,32 @@ class AccountRegistry:
 
     async def reload(self, line: str, account: str) -> Changes:
         """Re-read one row (dispatch's notice named it): a new or changed account, or one deleted."""
-        key = (line, account)
-        diff = RowDiff(changed=[key])
-        if self._pool is None:  # the lookups' pool: a notice per row must not cost a connection each
-            self._pool = await asyncpg.create_pool(self.database_url, min_size=0, max_size=2, timeout=2)
-        async with self._pool.acquire(timeout=5) as conn:
-            changes = await self._apply(conn, diff)
-        self._versions.note(key, diff.versions.get(key))
+        key, changes = (line, account), Changes()
+        # the lookups' pool: a notice per row must not cost a connection each
+        async with (await self._pooled()).acquire(timeout=5) as conn:
+            row = await self._versions.reread(conn, _COLUMNS, key)
+        if row is not None:
+            self._put(row, changes)
+        else:
+            self._gone(key, changes)
         return changes
+
+    async def _pooled(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(self.database_url, min_size=0, max_size=2, timeout=2)
+        return self._pool
 
     async def _apply(self, conn: asyncpg.Connection, diff: RowDiff) -> Changes:
         changes = Changes()
         async for rows in self._versions.rows(conn, _COLUMNS, diff):
             for row in rows:
-                found = self._put(row)
-                if found is not None:
-                    changes.changed.append(found)
+                self._put(row, changes)
             await asyncio.sleep(0)  # a first load of a large table: let ACKs through between chunks
         for line, account in diff.gone:
-            key = (line, account)
-            self._bad.discard(key)
-            where = self._index_of.pop(key, None)
-            gone = self.accounts.pop(where, None) if where is not None else None
-            if gone is not None:
-                changes.gone.append(gone.device_id)
+            self._gone((line, account), changes)
         return changes
 
-    def _put(self, row: asyncpg.Record) -> Account | None:
+    def _put(self, row: asyncpg.Record, changes: Changes) -> None:
         key: RowKey = (row["line"], row["account"])
         try:
             found = account_from_row(dict(row))
@@ -207,15 +204,22 @@ class AccountRegistry:
             if key not in self._bad:
                 log.warning("account_row_invalid", line=row["line"], account=row["account"], error=str(exc))
             self._bad.add(key)
-            old = self._index_of.pop(key, None)  # as a full load would: an unreadable row has no account
-            if old is not None:
-                self.accounts.pop(old, None)
-            return None
+            self._drop(key, changes)  # as a full load would: an unreadable row has no account
+            return
         self._bad.discard(key)
-        where = (found.line, found.account)
-        old = self._index_of.get(key)
-        if old is not None and old != where:
-            self.accounts.pop(old, None)
+        where = (found.line, found.account)  # from the stored key alone, so the same on every read
         self._index_of[key] = where
         self.accounts[where] = found
-        return found
+        changes.changed.append(found)
+
+    def _gone(self, key: RowKey, changes: Changes) -> None:
+        """Stored row ``key`` was deleted."""
+        self._bad.discard(key)
+        self._drop(key, changes)
+
+    def _drop(self, key: RowKey, changes: Changes) -> None:
+        """The account of stored row ``key`` leaves the copy (deleted, or no longer readable)."""
+        where = self._index_of.pop(key, None)
+        gone = self.accounts.pop(where, None) if where is not None else None
+        if gone is not None:
+            changes.gone.append(gone.device_id)

@@ -94,9 +94,8 @@ class Supervisor:
     def set_accounts(self, accounts: Mapping[tuple[str, str], Account], now: datetime | None = None) -> None:
         """The supervised accounts of a registry load. An account not supervised before (new, or its
         interval newly set) gets its first deadline from ``now`` (default: when supervision started)."""
-        learned_at = now or self._started
-        self._accounts = {a.device_id: a for a in accounts.values() if a.supervision_s}
-        self._learned = {d: self._learned.get(d, learned_at) for d in self._accounts}
+        listed = {a.device_id for a in accounts.values()}
+        self.update(accounts.values(), [d for d in self._accounts if d not in listed], now or self._started)
 
     def update(self, changed: Iterable[Account], gone: Iterable[str], now: datetime) -> None:
         """What a registry refresh changed, as :meth:`set_accounts` would take it for the whole table:

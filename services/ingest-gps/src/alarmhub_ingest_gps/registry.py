@@ -29,7 +29,6 @@ __all__ = ["VehicleRegistry"]
 log = get_logger("alarmhub.ingest_gps.registry")
 
 _COLUMNS = "device_id, protocol, plate, plate_colour, armed, flagged, auth_code"
-_SELECT_ONE = f"SELECT {_COLUMNS}, xmin::text AS _version FROM vehicles WHERE device_id = $1"
 _ALL = "vehicles"
 _ONE = "vehicles:"
 _UPSERT = """
@@ -90,12 +89,12 @@ class VehicleRegistry:
         """Re-read one vehicle (it changed elsewhere); a deleted one leaves the view."""
         await self._connect()
         assert self._pool is not None
-        r = await self._pool.fetchrow(_SELECT_ONE, device_id)
+        async with self._pool.acquire() as conn:
+            r = await self._versions.reread(conn, _COLUMNS, (device_id,))
         if r is None:
             self.vehicles.pop(device_id, None)
         else:
             self.vehicles[device_id] = _info(r)
-        self._versions.note((device_id,), r["_version"] if r is not None else None)
         log.info("registry_vehicle_reloaded", device_id=device_id, armed=bool(r and r["armed"]))
         self._reloaded("vehicle")
 

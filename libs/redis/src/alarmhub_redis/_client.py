@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
+from redis.driver_info import DriverInfo
+from redis.utils import get_lib_version
 
 __all__ = ["RedisAddress", "connect_redis", "redis_address"]
 
@@ -97,9 +100,25 @@ def _auth_kwargs(address: RedisAddress) -> dict[str, Any]:
     return auth
 
 
+@cache
+def _driver_info() -> DriverInfo:
+    """What redis-py tells the server about itself (``CLIENT SETINFO``), its version looked up once.
+
+    Without it every new pooled connection looks the version up in the installed packages' metadata
+    (``importlib.metadata``: a walk of ``sys.path``), 0.8 ms of CPU per connection against 0.03 ms, paid
+    when a burst grows the pool and when a failover replaces every connection — when CPU is scarce.
+    """
+    return DriverInfo(lib_version=get_lib_version())
+
+
 def connect_redis(address: RedisAddress, *, timeout_s: float = 5.0, **options: Any) -> aioredis.Redis:
     """A ``redis.asyncio.Redis`` for ``address`` (not yet connected; connections open on first use)."""
-    common: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s, **options}
+    common: dict[str, Any] = {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "driver_info": _driver_info(),
+        **options,
+    }
     tls = _tls_kwargs(address)
     if not address.sentinels:
         return aioredis.Redis.from_url(address.url, **common, **tls, **_auth_kwargs(address))
@@ -116,6 +135,7 @@ def connect_redis(address: RedisAddress, *, timeout_s: float = 5.0, **options: A
         sentinel_kwargs={
             "socket_timeout": timeout_s,
             "socket_connect_timeout": timeout_s,
+            "driver_info": _driver_info(),
             "ssl": address.tls,
             **tls,
         },

@@ -26,6 +26,8 @@ measured as stream latency), and the host's TCP counters over the send window
 
     .venv/bin/python bench/e2e.py --rate 200 --gps-rate 5000 --duration 15 --settle 32
     .venv/bin/python bench/e2e.py ... --services-python /work/main/.venv/bin/python   # main's services: the baseline
+    .venv/bin/python bench/e2e.py --rate 400 --gps-rate 5000 --duration 15 --settle 32 \
+        --baseline-python ../round1/.venv/bin/python --rounds 2   # both trees in one run (bench/e2e_compare.py)
 
 Goal on the 2-core dev machine with everything on it: p99 < 500 ms at 200 alarms/s with 5,000 GPS
 positions/s in the background. Every loop is bounded in count and time; only loopback addresses are used.
@@ -912,7 +914,19 @@ def main(argv: list[str] | None = None) -> int:
         help="run the services with this interpreter, e.g. /work/main/.venv/bin/python: the baseline "
         "code under the same driver and load generators",
     )
+    p.add_argument(
+        "--baseline-python",
+        default=None,
+        help="also run the services with this interpreter (another checkout's .venv), alternating with this "
+        "tree's for --rounds rounds (bench/e2e_compare.py): CPU per alarm and p99 of both trees, same run",
+    )
+    p.add_argument("--rounds", type=int, default=2, help="--baseline-python: rounds of the rotation (≤ 5)")
+    p.add_argument("--out", default=str(ROOT / "artifacts" / "bench-e2e.json"), help="the JSON result")
     args = p.parse_args(argv)
+    if args.baseline_python:
+        from e2e_compare import rotate
+
+        return rotate(list(sys.argv[1:] if argv is None else argv), args.baseline_python, args.rounds)
     if not 1 <= args.panel_procs <= 16:
         p.error("--panel-procs: 1 to 16")
     if any("=" not in kv for kv in args.env):
@@ -920,7 +934,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate <= 0 or args.duration <= 0 or args.rate * args.duration > 50_000:
         p.error("rate and duration must be positive and rate × duration at most 50,000 alarms")
     result = asyncio.run(bench(args))
-    out = ROOT / "artifacts" / "bench-e2e.json"
+    from e2e_compare import wall
+
+    result["wall"] = wall(result)
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

@@ -42,6 +42,7 @@ import gc
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -492,21 +493,29 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from alarmhub_sim.sites import demo_sites
     from alarmhub_store import migrate_sync
 
+    # SIGTERM (a timeout, a supervisor) cancels the run: the services and the broker it started are stopped
+    # (the finally below) instead of being left running to load the next run
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     backing = BackingServices(
         kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
         redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         state_dir=ROOT / ".devstack",
     ).start()
     db_url = f"{backing.postgres_url.rsplit('/', 1)[0]}/alarmhub_bench_{uuid.uuid4().hex[:8]}"
-    if (
-        args.services_python
-    ):  # the schema of the services' own tree (a baseline's dispatch refuses a newer one)
-        code = "import sys; from alarmhub_store import migrate_sync; migrate_sync(sys.argv[1])"
-        await asyncio.to_thread(subprocess.run, [args.services_python, "-c", code, db_url], check=True)
-    else:
-        await asyncio.to_thread(migrate_sync, db_url)
     prefix = new_prefix()
-    await ensure_topics(backing.kafka_bootstrap, prefix=prefix)
+    try:
+        # the schema of the services' own tree (a baseline's dispatch refuses a newer one)
+        if args.services_python:
+            code = "import sys; from alarmhub_store import migrate_sync; migrate_sync(sys.argv[1])"
+            await asyncio.to_thread(subprocess.run, [args.services_python, "-c", code, db_url], check=True)
+        else:
+            await asyncio.to_thread(migrate_sync, db_url)
+        await ensure_topics(backing.kafka_bootstrap, prefix=prefix)
+    except BaseException:  # stopped (or failed) before the services start: the broker it started goes too
+        backing.stop()
+        raise
 
     class Addr:
         kafka_bootstrap, redis_url, database_url = backing.kafka_bootstrap, backing.redis_url, db_url

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOADS = ("gps_load", "dc09_load_0", "dc09_load_1", "sim_camera", "bench_driver")
 MAX_ROUNDS = 5
 RUN_TIMEOUT_S = 900.0
+STOP_TIMEOUT_S = 120.0  # for a stopped run to stop its services and broker
 
 
 def host_loop_s() -> float:
@@ -125,9 +127,7 @@ def rotate(argv: list[str], baseline_python: str, rounds: int) -> int:
             loop_s, wake_us = host_loop_s(), host_wake_us()
             cmd = [*base, "--services-python", trees[tree], "--out", str(out)]
             print(f"e2e round {k}, {tree}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
-            try:
-                subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, timeout=RUN_TIMEOUT_S, check=False)
-            except subprocess.TimeoutExpired:
+            if not _run(cmd):
                 failed.append(f"{tree} round {k}: no result in {RUN_TIMEOUT_S:.0f} s")
                 continue
             if not out.exists():
@@ -141,6 +141,23 @@ def rotate(argv: list[str], baseline_python: str, rounds: int) -> int:
     path.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return 0 if not failed and result["goals"]["cpu_cut_met"] and result["goals"]["p99_met"] else 1
+
+
+def _run(cmd: list[str]) -> bool:
+    """One ``e2e.py`` run to its end (True), or stopped after ``RUN_TIMEOUT_S`` (False): SIGTERM, on which it
+    stops the services and the broker it started, and killed only if that hangs too."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        proc.wait(RUN_TIMEOUT_S)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return False
 
 
 def _compare(runs: list[dict[str, Any]], failed: list[str], baseline_python: str) -> dict[str, Any]:

@@ -138,6 +138,7 @@ def rotate(argv: list[str], baseline_python: str, rounds: int) -> int:
             print(json.dumps(s), file=sys.stderr, flush=True)
     result = _compare(runs, failed, baseline_python)
     path = ROOT / "artifacts" / "bench-e2e-compare.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return 0 if not failed and result["goals"]["cpu_cut_met"] and result["goals"]["p99_met"] else 1

@@ -932,16 +932,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2, help="--baseline-python: rounds of the rotation (≤ 5)")
     p.add_argument("--out", default=str(ROOT / "artifacts" / "bench-e2e.json"), help="the JSON result")
     args = p.parse_args(argv)
-    if args.baseline_python:
-        from e2e_compare import rotate
-
-        return rotate(list(sys.argv[1:] if argv is None else argv), args.baseline_python, args.rounds)
     if not 1 <= args.panel_procs <= 16:
         p.error("--panel-procs: 1 to 16")
     if any("=" not in kv for kv in args.env):
         p.error("--env takes KEY=VALUE")
     if args.rate <= 0 or args.duration <= 0 or args.rate * args.duration > 50_000:
         p.error("rate and duration must be positive and rate × duration at most 50,000 alarms")
+    if args.baseline_python:  # checked above once, not by each run of the rotation
+        from e2e_compare import rotate
+
+        return rotate(list(sys.argv[1:] if argv is None else argv), args.baseline_python, args.rounds)
     result = asyncio.run(bench(args))
     from e2e_compare import wall
 

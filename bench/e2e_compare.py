@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-LOADS = ("gps_load", "dc09_load_0", "dc09_load_1", "sim_camera", "bench_driver")
 MAX_ROUNDS = 5
 RUN_TIMEOUT_S = 900.0
 STOP_TIMEOUT_S = 120.0  # for a stopped run to stop its services and broker
@@ -81,8 +80,14 @@ def _strip(argv: list[str]) -> list[str]:
     return out
 
 
+def _loads(r: dict[str, Any]) -> set[str]:
+    """The processes of an ``e2e.py`` result that are the bench's own (the load generators, however many
+    ``--panel-procs``, and the driver): every sampled process the platform's CPU per alarm did not count."""
+    return set(r.get("services", {})) - set(r["cpu_per_alarm"]["counted"])
+
+
 def _summary(tree: str, k: int, r: dict[str, Any], loop_s: float, wake_us: float) -> dict[str, Any]:
-    services = r.get("services", {})
+    services, loads = r.get("services", {}), _loads(r)
     return {
         "tree": tree,
         "round": k,
@@ -97,8 +102,8 @@ def _summary(tree: str, k: int, r: dict[str, Any], loop_s: float, wake_us: float
         "not_acked": r["not_acked"],
         "lost": r["lost"],
         "duplicated": r["duplicated"],
-        "load_cpu_s": round(sum(services.get(n, {}).get("cpu_s", 0.0) for n in LOADS), 2),
-        "service_cpu_s": {n: v["cpu_s"] for n, v in services.items() if n not in LOADS},
+        "load_cpu_s": round(sum(services[n]["cpu_s"] for n in loads), 2),
+        "service_cpu_s": {n: v["cpu_s"] for n, v in services.items() if n not in loads},
         "load_average": [round(x, 1) for x in r["load_average"]],
         "wall": r.get("wall"),
     }
@@ -206,9 +211,9 @@ def _compare(runs: list[dict[str, Any]], failed: list[str], baseline_python: str
 def wall(r: dict[str, Any]) -> str:
     """Which resource set the pace of one ``e2e.py`` run, from its own figures (as bench/gps.py says it)."""
     cpus = os.cpu_count() or 1
-    services = r.get("services", {})
+    services, load_procs = r.get("services", {}), _loads(r)
     busy = {n: v["cpu_pct"] for n, v in services.items() if v.get("processes", 1) == 1 and v["cpu_pct"] >= 85}
-    loads = {n: p for n, p in busy.items() if n in LOADS}
+    loads = {n: p for n, p in busy.items() if n in load_procs}
     if loads:
         return f"load generator: {', '.join(f'{n} {p:.0f} %' for n, p in loads.items())} of a core"
     if busy:
@@ -216,7 +221,8 @@ def wall(r: dict[str, Any]) -> str:
     load = r["load_average"][0]
     if load >= cpus:
         waits = sorted(
-            ((v.get("runq_wait_pct", 0.0), n) for n, v in services.items() if n not in LOADS), reverse=True
+            ((v.get("runq_wait_pct", 0.0), n) for n, v in services.items() if n not in load_procs),
+            reverse=True,
         )[:3]
         return (
             f"machine CPU: load average {load:.1f} on {cpus} CPUs, no process saturated alone; "

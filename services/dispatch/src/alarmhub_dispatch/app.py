@@ -149,6 +149,8 @@ class DispatchApp:
         self._triaged: Coalescer[TriagedAlarm] | None = (
             Coalescer(self._apply_triaged) if settings.coalesce else None
         )
+        # and their fixes: one statement for a poll's partitions (telemetry.gps has 12), one at a time
+        self._fixes: Coalescer[bytes] = Coalescer(self._store_fixes)
 
     def add_checks(self, health: HealthServer) -> None:
         health.add_check("http", lambda: self.server is not None and self.server.started)
@@ -312,6 +314,7 @@ class DispatchApp:
             max_records=s.gps_batch,
             max_concurrency=s.gps_concurrency,
             fetch_max_wait_ms=s.side_fetch_wait_ms,
+            fetch_min_bytes=s.gps_fetch_min_bytes,
         )
         # both group joins at once: each waits for the broker's rebalance delay
         d = self.dispatcher
@@ -427,9 +430,12 @@ class DispatchApp:
 
     async def handle_gps(self, msgs: Sequence[Message[Any]]) -> None:
         """Fixes → ``tracks``; vehicles with open incidents are followed and re-routed."""
+        await self._fixes.submit([m.value for m in msgs])  # the records' bytes (tracks.RawRecord)
+
+    async def _store_fixes(self, records: Sequence[bytes]) -> None:
         assert self.tracks is not None
         await self.precedence.yield_to_alarms()  # the alarm path first (docs/dispatch.md, precedence.py)
-        await self.tracks.handle_records([m.value for m in msgs])  # the records' bytes (tracks.RawRecord)
+        await self.tracks.handle_records(records)
 
     async def handle_devices(self, msgs: Sequence[Message[Any]]) -> None:
         """``devices.status`` → the last status per device (online-rate reports), and late answers to

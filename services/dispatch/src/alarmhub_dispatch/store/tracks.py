@@ -45,13 +45,17 @@ _INSERT_FIXES = (
     " ELSE ('negative speed: ' || speed_kmh)::real END,"
     " CASE WHEN heading_deg IS NULL OR heading_deg BETWEEN 0 AND 360 THEN heading_deg"
     " ELSE ('heading out of range: ' || heading_deg)::real END, true"
-    " FROM f ON CONFLICT DO NOTHING)"
-    " SELECT DISTINCT ON (i.id) i.id, f.lat, f.lon, f.occurred_at AS at, f.speed_kmh, f.heading_deg"
-    " FROM f JOIN incidents i ON i.source_device_id = f.device_id"
-    # the batch's devices as an array: the open-device index is searched for them (a join on the function's
-    # rows was planned as a scan of every incident)
-    " WHERE i.source_device_id = ANY(ARRAY(SELECT device_id FROM f)) AND i.status <> 'closed'"
-    " AND i.kind = ANY($2::text[]) ORDER BY i.id, f.occurred_at DESC, f.n DESC"
+    " FROM f ON CONFLICT DO NOTHING),"
+    # each of the batch's devices looked up on its own in the open-device index: the subquery per device
+    # (OFFSET 0 keeps it one) has no plan but the index whatever the statistics say. A join on the batch
+    # (or its devices as one array) got a generic plan made while ``incidents`` was empty that scanned
+    # every incident for every batch until the next ANALYZE: 2-5 ms a batch at 6,000 incidents in
+    # bench/e2e.py, the most of PostgreSQL's CPU there
+    " o AS (SELECT i.id, i.source_device_id FROM (SELECT DISTINCT device_id FROM f) d CROSS JOIN LATERAL"
+    " (SELECT id, source_device_id FROM incidents WHERE source_device_id = d.device_id"
+    " AND status <> 'closed' AND kind = ANY($2::text[]) OFFSET 0) i)"
+    " SELECT DISTINCT ON (o.id) o.id, f.lat, f.lon, f.occurred_at AS at, f.speed_kmh, f.heading_deg"
+    " FROM o JOIN f ON f.device_id = o.source_device_id ORDER BY o.id, f.occurred_at DESC, f.n DESC"
 )
 
 

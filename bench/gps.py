@@ -532,6 +532,16 @@ def _wall(r: dict[str, Any], workers: int) -> str:
     return "reply latency: one frame in flight per terminal caps each at 1/reply time"
 
 
+def _merged_by_second(outs: list[dict[str, Any]]) -> dict[int, int]:
+    """The load processes' replies over 500 ms, by the second of the run their frame was sent in (a tail at
+    the start is the log-in burst's; one spread over the run, the gateway's pace)."""
+    merged: dict[int, int] = {}
+    for o in outs:
+        for second, n in o.get("slow_by_s", {}).items():
+            merged[int(second)] = merged.get(int(second), 0) + n
+    return dict(sorted(merged.items()))
+
+
 def _tracker_run(args: argparse.Namespace, port: int, cpu_s: Any, broker: int | None) -> dict[str, Any]:
     import gps_trackers
 
@@ -577,6 +587,7 @@ def _tracker_run(args: argparse.Namespace, port: int, cpu_s: Any, broker: int | 
         "reply_p99_ms": gps_trackers.percentile(hist, 0.99),
         "timeouts": sum(o["timeouts"] for o in outs),
         "missed_slots": sum(o["missed_slots"] for o in outs),
+        "replies_over_500ms_by_second": _merged_by_second(outs),
         "closed_by_target": sum(o["closed"] for o in outs),
         "target_cpu_pct": round(cpu / elapsed * 100),
         "target_cpu_us_per_answered_frame": round(cpu / max(1, sum(o["answered"] for o in outs)) * 1e6),

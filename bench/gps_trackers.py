@@ -37,6 +37,7 @@ from typing import Any
 TZ8 = timezone(timedelta(hours=8))
 TICK_S = 0.005  # the wheel's tick: a terminal's send time is its phase rounded to this
 MAX_BUCKETS = 100_000
+SLOW_S = 0.5  # a reply this late counts in slow_by_s (a terminal sending every 0.67 s misses its next slot)
 
 
 def phone(proc: int, i: int) -> str:
@@ -124,13 +125,27 @@ class Frames:
 
 
 class Stats:
-    __slots__ = ("answered", "closed", "hist", "missed_slots", "running", "sent", "timeout", "timeouts")
+    __slots__ = (
+        "answered",
+        "closed",
+        "hist",
+        "missed_slots",
+        "running",
+        "sent",
+        "slow_by_s",
+        "start",
+        "timeout",
+        "timeouts",
+    )
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.running = False
         self.sent = self.answered = self.timeouts = self.missed_slots = self.closed = 0
         self.hist = [0] * (int(timeout * 1000) + 2)
+        self.start = 0.0
+        #: replies slower than SLOW_S, by the second of the run their frame was sent in: when the tail came
+        self.slow_by_s: dict[int, int] = {}
 
     def result(self) -> dict[str, Any]:
         return {
@@ -140,6 +155,7 @@ class Stats:
             "missed_slots": self.missed_slots,
             "closed": self.closed,
             "hist": {ms: n for ms, n in enumerate(self.hist) if n},
+            "slow_by_s": self.slow_by_s,
         }
 
 
@@ -199,6 +215,9 @@ class Terminal(asyncio.Protocol):
             else:
                 st.answered += 1
                 st.hist[int(lat * 1000)] += 1
+                if lat > SLOW_S:
+                    second = int(self.sent_at - st.start)
+                    st.slow_by_s[second] = st.slow_by_s.get(second, 0) + 1
         elif self.login is not None and not self.login.done():
             self.login.set_result(None)
 
@@ -247,7 +266,7 @@ class Wheel:
 
     def run(self, duration: float) -> asyncio.Future[None]:
         self.done = done = self.loop.create_future()
-        self.start = time.monotonic()
+        self.start = self.st.start = time.monotonic()
         self.end = self.start + duration
         self.st.running = True
         self._tick()

@@ -532,13 +532,13 @@ def _wall(r: dict[str, Any], workers: int) -> str:
     return "reply latency: one frame in flight per terminal caps each at 1/reply time"
 
 
-def _merged_by_second(outs: list[dict[str, Any]]) -> dict[int, int]:
-    """The load processes' replies over 500 ms, by the second of the run their frame was sent in (a tail at
-    the start is the log-in burst's; one spread over the run, the gateway's pace)."""
+def _merged_counts(outs: list[dict[str, Any]], key: str) -> dict[int, int]:
+    """The load processes' counts under ``key`` (reply time in ms, or the second of the run a slow reply's
+    frame was sent in), added up, in key order."""
     merged: dict[int, int] = {}
     for o in outs:
-        for second, n in o.get("slow_by_s", {}).items():
-            merged[int(second)] = merged.get(int(second), 0) + n
+        for k, n in o[key].items():
+            merged[int(k)] = merged.get(int(k), 0) + n
     return dict(sorted(merged.items()))
 
 
@@ -571,10 +571,7 @@ def _tracker_run(args: argparse.Namespace, port: int, cpu_s: Any, broker: int | 
     load = os.getloadavg()
     for p in procs:
         p.join(60)
-    hist: dict[int, int] = {}
-    for o in outs:
-        for ms, n in o["hist"].items():
-            hist[ms] = hist.get(ms, 0) + n
+    hist = _merged_counts(outs, "hist")
     sent = sum(o["sent"] for o in outs)
     return {
         "terminals": sum(r["connected"] for r in logins),
@@ -587,7 +584,8 @@ def _tracker_run(args: argparse.Namespace, port: int, cpu_s: Any, broker: int | 
         "reply_p99_ms": gps_trackers.percentile(hist, 0.99),
         "timeouts": sum(o["timeouts"] for o in outs),
         "missed_slots": sum(o["missed_slots"] for o in outs),
-        "replies_over_500ms_by_second": _merged_by_second(outs),
+        # a tail at the start is the log-in burst's; one spread over the run, the gateway's pace
+        "replies_over_500ms_by_second": _merged_counts(outs, "slow_by_s"),
         "closed_by_target": sum(o["closed"] for o in outs),
         "target_cpu_pct": round(cpu / elapsed * 100),
         "target_cpu_us_per_answered_frame": round(cpu / max(1, sum(o["answered"] for o in outs)) * 1e6),

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from alarmhub_devstack.testing import wait_until
 from alarmhub_dispatch.app import DispatchApp
-from alarmhub_dispatch.store.tracks import partition_name
+from alarmhub_dispatch.store.tracks import _INSERT_FIXES, partition_name
 from alarmhub_events import (
     TELEMETRY_GPS,
     AlarmEvent,
@@ -272,8 +272,6 @@ async def test_a_batch_of_fixes_never_scans_every_incident(dispatch: tuple[Dispa
     (a temporary table of the same definition, which the statement then reads) plans as a new database
     does; the plan kept is then used with 3,000 rows in it."""
     app, _ = dispatch
-    from alarmhub_dispatch.store.tracks import _INSERT_FIXES
-
     conn = await asyncpg.connect(app.settings.database_url)
     try:
         async with conn.transaction():
